@@ -1,0 +1,31 @@
+// Loads binaryen.js once, lazily: it is a large Wasm build that only the instrumentation
+// pipeline needs, so running an already-instrumented module never pays for it.
+
+import type binaryenModule from "binaryen";
+
+export type Binaryen = typeof binaryenModule;
+export type BinaryenModule = InstanceType<Binaryen["Module"]>;
+export type ExpressionRef = number;
+
+let loading: Promise<Binaryen> | undefined;
+
+export function loadBinaryen(): Promise<Binaryen> {
+  loading ??= import("binaryen").then((m) => m.default);
+  return loading;
+}
+
+/** Expression setters binaryen.js provides at run time but its typings omit. */
+export interface IrSetters {
+  Loop: { setBody(loop: ExpressionRef, body: ExpressionRef): void };
+  Function: { setBody(fn: number, body: ExpressionRef): void };
+  addVar(fn: number, type: number): number;
+}
+
+export function irSetters(b: Binaryen): IrSetters {
+  const raw = b as unknown as {
+    Loop: IrSetters["Loop"];
+    Function: IrSetters["Function"];
+    _BinaryenFunctionAddVar(fn: number, type: number): number;
+  };
+  return { Loop: raw.Loop, Function: raw.Function, addVar: (fn, type) => raw._BinaryenFunctionAddVar(fn, type) };
+}

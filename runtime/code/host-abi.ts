@@ -1,0 +1,46 @@
+// The import allow-list: the only functions a guest may import, with their exact signatures
+// (docs/continuation-abi.md). Shared by validation (what may be imported) and exec (what is provided).
+
+import type { FuncSig, ValType } from "./wasm-reader.js";
+
+export const HOST_MODULE = "ferry";
+export const YIELD_IMPORT = "yield";
+/** The `module.base` Asyncify treats as able to unwind; nothing else is. */
+export const ASYNCIFY_IMPORTS = `${HOST_MODULE}.${YIELD_IMPORT}`;
+
+const sig = (params: ValType[], results: ValType[]): FuncSig => ({ params, results });
+
+export const ALLOWED_IMPORTS: Record<string, Record<string, FuncSig>> = {
+  ferry: {
+    yield: sig([], []),
+    checkpoint: sig([], ["i32"]),
+    log: sig(["i32", "i32"], []),
+    input_size: sig([], ["i32"]),
+    input_read: sig(["i32", "i32", "i32"], ["i32"]),
+    output_write: sig(["i32", "i32"], []),
+  },
+  // AssemblyScript's runtime hooks.
+  env: {
+    abort: sig(["i32", "i32", "i32", "i32"], []),
+    trace: sig(["i32", "i32", "f64", "f64", "f64", "f64", "f64"], []),
+    seed: sig([], ["f64"]),
+  },
+};
+
+export function formatSig(s: FuncSig): string {
+  return `(${s.params.join(", ")}) -> (${s.results.join(", ")})`;
+}
+
+export function sameSig(a: FuncSig, b: FuncSig): boolean {
+  return a.params.join() === b.params.join() && a.results.join() === b.results.join();
+}
+
+/** Names the instrumentation adds to every module's exports. */
+export const EXPORTS = {
+  memory: "__ferry_memory",
+  start: "__ferry_start",
+  fuel: "__ferry_fuel",
+  growFailed: "__ferry_grow_failed",
+  continuation: "ferry_continuation",
+  globalPrefix: "__ferry_g",
+} as const;

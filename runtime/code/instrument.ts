@@ -1,0 +1,203 @@
+// The instrumentation pipeline, run once per (module, pipeline version, engine settings):
+// validate → export memory and mutable globals → detach the start function → meter fuel →
+// asyncify the yield import → optimize → validate → cap memory. Produces the code segment.
+
+import { createHash } from "node:crypto";
+import { FerryError } from "../errors.js";
+import { loadBinaryen, type Binaryen, type BinaryenModule } from "./binaryen.js";
+import { ASYNCIFY_IMPORTS, EXPORTS, HOST_MODULE, YIELD_IMPORT } from "./host-abi.js";
+import { capMemoryMaximum } from "./memory-cap.js";
+import { meterModule } from "./meter.js";
+import { validateModule, type ModuleLimits } from "./validate.js";
+import type { FuncSig, ValType } from "./wasm-reader.js";
+
+/** Bump whenever the instrumented output for the same input can change. Snapshots carry it. */
+export const PIPELINE_VERSION = 1;
+
+export interface InstrumentOptions {
+  /** Insert fuel metering (without it a guest cannot be stopped). */
+  metering: boolean;
+  /** Make `ferry.yield` unwindable, so guests can pause anywhere and migrate. */
+  asyncify: boolean;
+  limits: ModuleLimits;
+}
+
+export interface EntryPoint {
+  name: string;
+  /** Position in the original module's export section: how the continuation names an entry. */
+  exportIndex: number;
+  params: ValType[];
+  results: ValType[];
+}
+
+export interface SnapshotGlobal {
+  /** Index in the original module's global space. */
+  index: number;
+  type: "i32" | "i64" | "f32" | "f64";
+  exportName: string;
+}
+
+/** The code segment: instrumented bytes plus what the runtime needs to know about them. */
+export interface CodeSegment {
+  codeHash: string;
+  pipelineVersion: number;
+  metering: boolean;
+  asyncify: boolean;
+  maxMemoryPages: number;
+  bytes: Uint8Array;
+  originalBytes: number;
+  entries: EntryPoint[];
+  globals: SnapshotGlobal[];
+  hasStart: boolean;
+  /** The guest exports its own continuation struct (an SDK guest). */
+  hasContinuation: boolean;
+  /** The guest imports `ferry.checkpoint`, so it can stop cleanly at explicit continuation points. */
+  usesCheckpoints: boolean;
+  initialMemoryPages: number;
+  recursiveFunctions: number;
+  meteredLoops: number;
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+export async function instrument(bytes: Uint8Array, options: InstrumentOptions): Promise<CodeSegment> {
+  const structure = validateModule(bytes, options.limits);
+  const b = await loadBinaryen();
+  const m = b.readBinary(bytes);
+  try {
+    m.setFeatures(SUPPORTED_FEATURES(b));
+    if (!m.validate()) {
+      throw new FerryError("unsupported_feature", "the code uses a proposal outside MVP, sign-ext, non-trapping float-to-int, bulk memory, SIMD and multi-value");
+    }
+
+    const entries: EntryPoint[] = [];
+    structure.exports.forEach((e, exportIndex) => {
+      if (e.kind !== "func") return;
+      const sig: FuncSig = structure.types[structure.functionTypes[e.index]!]!;
+      entries.push({ name: e.name, exportIndex, params: sig.params, results: sig.results });
+    });
+    const hasContinuation = structure.exports.some((e) => e.name === EXPORTS.continuation && e.kind === "global");
+    const usesCheckpoints = structure.imports.some((i) => i.module === HOST_MODULE && i.name === "checkpoint");
+
+    const initialMemoryPages = exportMemory(b, m);
+    const globals = exportMutableGlobals(b, m);
+    const hasStart = detachStart(b, m);
+    const yieldName = ensureYieldImport(b, m);
+
+    let recursiveFunctions = 0;
+    let meteredLoops = 0;
+    if (options.metering) {
+      const result = meterModule(b, m, yieldName, tableFunctions(b, m));
+      recursiveFunctions = result.recursiveFunctions.length;
+      meteredLoops = result.loops;
+      m.addGlobalExport("__ferry_fuel", EXPORTS.fuel);
+      m.addGlobalExport("__ferry_grow_failed", EXPORTS.growFailed);
+    }
+
+    b.setOptimizeLevel(2);
+    b.setShrinkLevel(0);
+    if (options.asyncify) {
+      b.setPassArgument("asyncify-imports", ASYNCIFY_IMPORTS);
+      m.runPasses(["asyncify"]);
+      b.setPassArgument("asyncify-imports", null);
+    }
+    m.optimize();
+    if (!m.validate()) throw new FerryError("instrumentation_failed", "the instrumented module does not validate");
+
+    const out = capMemoryMaximum(m.emitBinary(), options.limits.maxMemoryPages);
+    if (!WebAssembly.validate(out as BufferSource)) throw new FerryError("instrumentation_failed", "V8 rejects the instrumented module");
+    return {
+      codeHash: sha256Hex(bytes),
+      pipelineVersion: PIPELINE_VERSION,
+      metering: options.metering,
+      asyncify: options.asyncify,
+      maxMemoryPages: options.limits.maxMemoryPages,
+      bytes: out,
+      originalBytes: bytes.byteLength,
+      entries,
+      globals,
+      hasStart,
+      hasContinuation,
+      usesCheckpoints,
+      initialMemoryPages,
+      recursiveFunctions,
+      meteredLoops,
+    };
+  } catch (e) {
+    if (e instanceof FerryError) throw e;
+    throw new FerryError("instrumentation_failed", e instanceof Error ? e.message : String(e), { cause: e });
+  } finally {
+    m.dispose();
+  }
+}
+
+const SUPPORTED_FEATURES = (b: Binaryen): number => {
+  const F = b.Features;
+  return F.MVP | F.MutableGlobals | F.SignExt | F.NontrappingFPToInt | F.BulkMemory | F.SIMD128 | F.Multivalue;
+};
+
+/** Give the memory a known export name (adding a 1-page memory if there is none). */
+function exportMemory(b: Binaryen, m: BinaryenModule): number {
+  if (!m.hasMemory()) {
+    m.setMemory(1, 1, EXPORTS.memory);
+    return 1;
+  }
+  const info = m.getMemoryInfo();
+  const name = memoryInternalName(b, m);
+  m.addMemoryExport(name, EXPORTS.memory);
+  return info.initial;
+}
+
+function memoryInternalName(b: Binaryen, m: BinaryenModule): string {
+  for (let i = 0; i < m.getNumExports(); i++) {
+    const e = b.getExportInfo(m.getExportByIndex(i));
+    if (e.kind === b.ExternalMemory) return e.value;
+  }
+  return "0"; // Binaryen's name for an unnamed memory read from a binary
+}
+
+function exportMutableGlobals(b: Binaryen, m: BinaryenModule): SnapshotGlobal[] {
+  const out: SnapshotGlobal[] = [];
+  const count = m.getNumGlobals();
+  for (let index = 0; index < count; index++) {
+    const info = b.getGlobalInfo(m.getGlobalByIndex(index));
+    if (!info.mutable || info.module) continue;
+    const type = ({ [b.i32]: "i32", [b.i64]: "i64", [b.f32]: "f32", [b.f64]: "f64" } as Record<number, SnapshotGlobal["type"]>)[info.type];
+    if (!type) throw new FerryError("unsupported_feature", `mutable global ${index} has a type that cannot be snapshotted`);
+    const exportName = `${EXPORTS.globalPrefix}${index}`;
+    m.addGlobalExport(info.name, exportName);
+    out.push({ index, type, exportName });
+  }
+  return out;
+}
+
+/** The start function becomes an export the runtime calls as the first, metered part of a run. */
+function detachStart(b: Binaryen, m: BinaryenModule): boolean {
+  const start = m.getStart();
+  if (!start) return false;
+  const name = b.getFunctionInfo(start).name;
+  (b as unknown as { _BinaryenSetStart(module: number, fn: number): void })._BinaryenSetStart(m.ptr, 0);
+  m.addFunctionExport(name, EXPORTS.start);
+  return true;
+}
+
+function ensureYieldImport(b: Binaryen, m: BinaryenModule): string {
+  for (let i = 0; i < m.getNumFunctions(); i++) {
+    const info = b.getFunctionInfo(m.getFunctionByIndex(i));
+    if (info.module === HOST_MODULE && info.base === YIELD_IMPORT) return info.name;
+  }
+  m.addFunctionImport("__ferry_yield", HOST_MODULE, YIELD_IMPORT, b.none, b.none);
+  return "__ferry_yield";
+}
+
+/** Every function an indirect call could reach: the contents of all element segments. */
+function tableFunctions(b: Binaryen, m: BinaryenModule): Set<string> {
+  const names = new Set<string>();
+  const count = m.getNumElementSegments();
+  for (let i = 0; i < count; i++) {
+    for (const name of b.getElementSegmentInfo(m.getElementSegmentByIndex(i)).data) names.add(name);
+  }
+  return names;
+}

@@ -1,0 +1,200 @@
+// Deterministic fuel metering. Every function body and every loop body is a *region*; a region is
+// charged once, on entry, for all the instructions it contains outside nested loops (if-arms are
+// charged whether taken or not: fuel is a deterministic upper bound on work, not a cycle count).
+// Fuel is checked only where unbounded work can start again: at loop headers, and at the entry of
+// functions that can recurse. Any path between two checks is bounded by the module's size, so a
+// guest always reaches a check, and so `ferry.yield`, within bounded work.
+
+import { irSetters, type Binaryen, type BinaryenModule, type ExpressionRef } from "./binaryen.js";
+import { IrWalker } from "./ir-walk.js";
+
+export const FUEL_GLOBAL = "__ferry_fuel";
+export const GROW_FAILED_GLOBAL = "__ferry_grow_failed";
+
+interface Region {
+  cost: number;
+  hasCall: boolean;
+}
+
+interface FunctionFacts {
+  name: string;
+  callees: Set<string>;
+  callsIndirect: boolean;
+}
+
+export interface MeterResult {
+  /** Defined functions that got a fuel check at entry because they can recurse. */
+  recursiveFunctions: string[];
+  loops: number;
+}
+
+/**
+ * Instrument `m` in place. `yieldName` is the internal name of the `ferry.yield` import, and
+ * `tableFunctions` the functions reachable through call_indirect.
+ */
+export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, tableFunctions: Set<string>): MeterResult {
+  const walker = new IrWalker(b);
+  const set = irSetters(b);
+  const i64 = b.i64;
+  // binaryen.js 132 takes one bigint for i64.const; its typings still describe (low, high).
+  const i64c = (value: number): ExpressionRef => (m.i64.const as unknown as (v: bigint) => ExpressionRef)(BigInt(value));
+  m.addGlobal(FUEL_GLOBAL, i64, true, i64c(0));
+  m.addGlobal(GROW_FAILED_GLOBAL, b.i32, true, m.i32.const(0));
+
+  const facts: FunctionFacts[] = [];
+  const entries: Array<{ fn: number; name: string; cost: number; charge: (cost: number, check: boolean) => ExpressionRef[] }> = [];
+  let loops = 0;
+
+  const count = m.getNumFunctions();
+  for (let f = 0; f < count; f++) {
+    const fn = m.getFunctionByIndex(f);
+    const info = b.getFunctionInfo(fn);
+    if (info.base) continue; // an import: no body
+    const params = b.expandType(info.params).length;
+    // Two scratch locals per function: the running fuel (i64) and a memory.grow result (i32).
+    const fuelLocal = params + info.vars.length;
+    const growLocal = fuelLocal + 1;
+    set.addVar(fn, i64);
+    set.addVar(fn, b.i32);
+
+    const own: FunctionFacts = { name: info.name, callees: new Set(), callsIndirect: false };
+    facts.push(own);
+
+    const fuelGet = () => m.local.get(fuelLocal, i64);
+    const callYield = () => m.call(yieldName, [], b.none);
+
+    const visit = (expr: ExpressionRef, region: Region): ExpressionRef => {
+      const id = b.getExpressionId(expr);
+      if (id !== b.BlockId && id !== b.NopId) region.cost += 1;
+      if (id === b.LoopId) return meterLoop(expr, region);
+      if (id === b.CallId) {
+        region.hasCall = true;
+        own.callees.add((b.getExpressionInfo(expr) as unknown as { target: string }).target);
+      } else if (id === b.CallIndirectId) {
+        region.hasCall = true;
+        own.callsIndirect = true;
+      }
+      walker.mapChildren(expr, (child) => visit(child, region));
+      if (id === b.MemoryGrowId) return noteGrowFailure(expr);
+      return expr;
+    };
+
+    // memory.grow returning -1 sets a flag, so a later trap can be reported as memory_limit.
+    const noteGrowFailure = (grow: ExpressionRef): ExpressionRef =>
+      m.block(null, [
+        m.local.set(growLocal, grow),
+        m.if(
+          m.i32.eq(m.local.get(growLocal, b.i32), m.i32.const(-1)),
+          m.global.set(GROW_FAILED_GLOBAL, m.i32.const(1)),
+        ),
+        m.local.get(growLocal, b.i32),
+      ], b.i32);
+
+    const meterLoop = (loop: ExpressionRef, parent: Region): ExpressionRef => {
+      loops++;
+      const region: Region = { cost: 0, hasCall: false };
+      const body = visit((b.getExpressionInfo(loop) as unknown as { body: ExpressionRef }).body, region);
+      parent.hasCall ||= region.hasCall;
+      const cost = Math.max(region.cost, 1);
+      if (!region.hasCall) {
+        // No calls inside: nothing else reads or writes the fuel global while the loop runs, so
+        // the running value lives in a local (a register) and is only *stored* each iteration,
+        // which keeps the global's store->load latency off the loop's critical path.
+        const header = [
+          m.local.set(fuelLocal, m.i64.sub(fuelGet(), i64c(cost))),
+          m.global.set(FUEL_GLOBAL, fuelGet()),
+          m.if(m.i64.lt_s(fuelGet(), i64c(0)), m.block(null, [
+            callYield(),
+            m.local.set(fuelLocal, m.global.get(FUEL_GLOBAL, i64)),
+          ])),
+        ];
+        set.Loop.setBody(loop, m.block(null, [...header, body]));
+        return m.block(null, [m.local.set(fuelLocal, m.global.get(FUEL_GLOBAL, i64)), loop]);
+      }
+      set.Loop.setBody(loop, m.block(null, [...chargeFromGlobal(cost, true), body]));
+      return loop;
+    };
+
+    const chargeFromGlobal = (cost: number, check: boolean): ExpressionRef[] => {
+      const charge = [
+        m.local.set(fuelLocal, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), i64c(cost))),
+        m.global.set(FUEL_GLOBAL, fuelGet()),
+      ];
+      if (check) charge.push(m.if(m.i64.lt_s(fuelGet(), i64c(0)), callYield()));
+      return charge;
+    };
+
+    const region: Region = { cost: 0, hasCall: false };
+    set.Function.setBody(fn, visit(info.body, region));
+    entries.push({ fn, name: info.name, cost: Math.max(region.cost, 1), charge: chargeFromGlobal });
+  }
+
+  // Entry charges go in last: whether an entry also checks depends on the whole call graph.
+  const recursive = findRecursive(facts, tableFunctions);
+  for (const e of entries) {
+    const body = b.getFunctionInfo(e.fn).body;
+    set.Function.setBody(e.fn, m.block(null, [...e.charge(e.cost, recursive.has(e.name)), body]));
+  }
+  return { recursiveFunctions: [...recursive], loops };
+}
+
+/** Functions on a call-graph cycle (Tarjan's SCC). Indirect calls may reach any table function. */
+function findRecursive(facts: FunctionFacts[], tableFunctions: Set<string>): Set<string> {
+  const defined = new Set(facts.map((f) => f.name));
+  const edges = new Map<string, string[]>();
+  for (const f of facts) {
+    const out = [...f.callees].filter((c) => defined.has(c));
+    if (f.callsIndirect) for (const t of tableFunctions) if (defined.has(t)) out.push(t);
+    edges.set(f.name, out);
+  }
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
+  const stack: string[] = [];
+  const recursive = new Set<string>();
+  let next = 0;
+
+  // Iterative Tarjan: guest call graphs can be deep enough to overflow a recursive one.
+  for (const root of edges.keys()) {
+    if (index.has(root)) continue;
+    const work: Array<{ node: string; edge: number }> = [{ node: root, edge: 0 }];
+    index.set(root, next);
+    low.set(root, next++);
+    stack.push(root);
+    onStack.add(root);
+    while (work.length > 0) {
+      const top = work[work.length - 1]!;
+      const out = edges.get(top.node)!;
+      if (top.edge < out.length) {
+        const to = out[top.edge++]!;
+        if (!index.has(to)) {
+          index.set(to, next);
+          low.set(to, next++);
+          stack.push(to);
+          onStack.add(to);
+          work.push({ node: to, edge: 0 });
+        } else if (onStack.has(to)) {
+          low.set(top.node, Math.min(low.get(top.node)!, index.get(to)!));
+        }
+        continue;
+      }
+      work.pop();
+      if (work.length > 0) {
+        const parent = work[work.length - 1]!.node;
+        low.set(parent, Math.min(low.get(parent)!, low.get(top.node)!));
+      }
+      if (low.get(top.node) === index.get(top.node)) {
+        const component: string[] = [];
+        let member: string;
+        do {
+          member = stack.pop()!;
+          onStack.delete(member);
+          component.push(member);
+        } while (member !== top.node);
+        const selfLoop = edges.get(top.node)!.includes(top.node);
+        if (component.length > 1 || selfLoop) for (const c of component) recursive.add(c);
+      }
+    }
+  }
+  return recursive;
+}

@@ -1,0 +1,84 @@
+// Validation of untrusted module bytes: WebAssembly validity, the import allow-list, features the
+// instrumenter supports, and size limits — all before any byte reaches Binaryen.
+
+import { FerryError } from "../errors.js";
+import { ALLOWED_IMPORTS, formatSig, sameSig } from "./host-abi.js";
+import { readModuleStructure, type ModuleStructure } from "./wasm-reader.js";
+
+export interface ModuleLimits {
+  maxModuleBytes: number;
+  maxFunctions: number;
+  maxImports: number;
+  maxExports: number;
+  maxGlobals: number;
+  maxTableElements: number;
+  maxDataBytes: number;
+  maxMemoryPages: number;
+}
+
+const TAG_SECTION = 13;
+
+export function validateModule(bytes: Uint8Array, limits: ModuleLimits): ModuleStructure {
+  if (bytes.byteLength > limits.maxModuleBytes) {
+    throw new FerryError("module_limit", `module is ${bytes.byteLength} bytes, the limit is ${limits.maxModuleBytes}`);
+  }
+  if (bytes.byteLength < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
+    throw new FerryError("not_wasm", "missing the \\0asm magic number");
+  }
+  if (!WebAssembly.validate(bytes as BufferSource)) {
+    // Compile to get V8's reason; validate() only says yes or no.
+    let reason = "rejected by the WebAssembly validator";
+    try {
+      new WebAssembly.Module(bytes as BufferSource);
+    } catch (e) {
+      reason = e instanceof Error ? e.message.replace(/^WebAssembly\.Module\(\): /, "") : reason;
+    }
+    throw new FerryError("invalid_wasm", reason);
+  }
+  const s = readModuleStructure(bytes);
+  checkCount("imports", s.imports.length, limits.maxImports);
+  checkCount("functions", s.functionTypes.length, limits.maxFunctions);
+  checkCount("exports", s.exports.length, limits.maxExports);
+  checkCount("globals", s.globals.length, limits.maxGlobals);
+  checkCount("data bytes", s.dataBytes, limits.maxDataBytes);
+  for (const [i, t] of s.tables.entries()) {
+    checkCount(`table ${i} initial elements`, t.min, limits.maxTableElements);
+    if (t.max !== undefined && t.max > limits.maxTableElements) {
+      // A larger declared maximum is harmless only if growth is capped; we cap by refusing.
+      checkCount(`table ${i} maximum elements`, t.max, limits.maxTableElements);
+    }
+  }
+
+  for (const imp of s.imports) {
+    const allowed = ALLOWED_IMPORTS[imp.module]?.[imp.name];
+    if (imp.kind !== "func" || !allowed) {
+      throw new FerryError("import_not_allowed", `${imp.kind} import "${imp.module}"."${imp.name}"`);
+    }
+    if (!imp.sig || !sameSig(imp.sig, allowed)) {
+      const found = imp.sig ? formatSig(imp.sig) : "an unknown type";
+      throw new FerryError(
+        "import_not_allowed",
+        `"${imp.module}"."${imp.name}" is declared as ${found}, the host provides ${formatSig(allowed)}`,
+      );
+    }
+  }
+
+  if (s.memories.length > 1) throw new FerryError("unsupported_feature", "more than one memory (multi-memory)");
+  const memory = s.memories[0];
+  if (memory?.is64) throw new FerryError("unsupported_feature", "64-bit memory (memory64)");
+  if (memory?.shared) throw new FerryError("unsupported_feature", "shared memory (threads)");
+  if (memory && memory.min > limits.maxMemoryPages) {
+    throw new FerryError("memory_limit", `initial memory is ${memory.min} pages, the cap is ${limits.maxMemoryPages}`);
+  }
+  if (s.sectionIds.includes(TAG_SECTION)) throw new FerryError("unsupported_feature", "exception handling (tag section)");
+  for (const [i, g] of s.globals.entries()) {
+    if (g.mutable && !["i32", "i64", "f32", "f64"].includes(g.type)) {
+      throw new FerryError("unsupported_feature", `mutable global ${i} of type ${g.type} cannot be snapshotted`);
+    }
+  }
+  return s;
+}
+
+function checkCount(what: string, value: number, max: number): void {
+  if (value > max) throw new FerryError("module_limit", `${value} ${what}, the limit is ${max}`);
+}

@@ -1,0 +1,165 @@
+// Engine: settings that change the compiled bytes (metering, asyncify, memory cap, module limits),
+// the compile-once cache keyed by code hash, and the three ways to get an instance: instantiate a
+// module, restore a snapshot (strong mobility), or restart from a weak descriptor.
+
+import { instrument, PIPELINE_VERSION, sha256Hex } from "./code/instrument.js";
+import type { ModuleLimits } from "./code/validate.js";
+import { FerryError } from "./errors.js";
+import { GuestInstance, type InstanceOptions, type RunOptions, type RunResult } from "./exec/guest-instance.js";
+import { GuestModule } from "./exec/guest-module.js";
+import { decodeSnapshot } from "./exec/snapshot-codec.js";
+import type { Snapshot } from "./exec/snapshot.js";
+import type { WeakDescriptor } from "./exec/weak.js";
+import {
+  DEFAULT_CONTINUATION_STACK_BYTES,
+  DEFAULT_MAX_DATA_BYTES,
+  DEFAULT_MAX_EXPORTS,
+  DEFAULT_MAX_FUNCTIONS,
+  DEFAULT_MAX_GLOBALS,
+  DEFAULT_MAX_IMPORTS,
+  DEFAULT_MAX_INPUT_BYTES,
+  DEFAULT_MAX_MEMORY_PAGES,
+  DEFAULT_MAX_MODULE_BYTES,
+  DEFAULT_MAX_TABLE_ELEMENTS,
+} from "./limits.js";
+
+export interface EngineOptions {
+  /** Insert fuel metering. Without it the host cannot take control back. Default true. */
+  metering?: boolean;
+  /** Make guests pausable anywhere (strong mobility). Requires metering. Default true. */
+  asyncify?: boolean;
+  /** Memory cap in 64 KiB pages, written into every module as its maximum. */
+  maxMemoryPages?: number;
+  /** Limits on the modules this engine accepts. */
+  limits?: Partial<Omit<ModuleLimits, "maxMemoryPages">>;
+  /** Bytes lent to guests without their own continuation struct for saved stack frames. */
+  continuationStackBytes?: number;
+  /** Value `env.seed` returns, so AssemblyScript's Math.random is reproducible. */
+  seed?: number;
+}
+
+export interface EngineConfig {
+  metering: boolean;
+  asyncify: boolean;
+  limits: ModuleLimits;
+  continuationStackBytes: number;
+  seed: number;
+}
+
+export interface RestoreOptions extends InstanceOptions {
+  /** The module the snapshot must belong to; by default the engine's module with its code hash. */
+  module?: GuestModule;
+}
+
+export class Engine {
+  readonly config: Readonly<EngineConfig>;
+  private readonly compiling = new Map<string, Promise<GuestModule>>();
+  private readonly modules = new Map<string, GuestModule>();
+
+  constructor(options: EngineOptions = {}) {
+    this.config = normalise(options);
+  }
+
+  /** Validate and instrument `bytes` once; later calls with the same bytes return the cached module. */
+  async compile(bytes: Uint8Array): Promise<GuestModule> {
+    if (!(bytes instanceof Uint8Array)) throw new FerryError("not_wasm", "module bytes must be a Uint8Array");
+    const hash = sha256Hex(bytes);
+    const cached = this.compiling.get(hash);
+    if (cached) return cached;
+    const pending = instrument(bytes, {
+      metering: this.config.metering,
+      asyncify: this.config.asyncify,
+      limits: this.config.limits,
+    }).then((segment) => {
+      const module = new GuestModule(segment);
+      this.modules.set(hash, module);
+      return module;
+    });
+    this.compiling.set(hash, pending);
+    pending.catch(() => this.compiling.delete(hash));
+    return pending;
+  }
+
+  /** A module this engine has compiled, by the sha256 of its original bytes. */
+  module(codeHash: string): GuestModule | undefined {
+    return this.modules.get(codeHash);
+  }
+
+  async instantiate(module: GuestModule, options: InstanceOptions = {}): Promise<GuestInstance> {
+    if (this.modules.get(module.codeHash) !== module) {
+      throw new FerryError("unknown_module", `${module.codeHash} was compiled by another engine`);
+    }
+    if (options.input && options.input.byteLength > DEFAULT_MAX_INPUT_BYTES) {
+      throw new FerryError("invalid_option", `\`input\` is ${options.input.byteLength} bytes, the limit is ${DEFAULT_MAX_INPUT_BYTES}`);
+    }
+    return new GuestInstance(module, this.config, options);
+  }
+
+  /** Strong mobility: a fresh instance paused exactly where the snapshot's source was. */
+  async restore(snapshot: Uint8Array | Snapshot, options: RestoreOptions = {}): Promise<GuestInstance> {
+    const s = snapshot instanceof Uint8Array ? decodeSnapshot(snapshot) : snapshot;
+    const module = options.module ?? this.modules.get(s.codeHash);
+    if (!module) throw new FerryError("unknown_module", `${s.codeHash}: compile the module before restoring its snapshots`);
+    if (module.codeHash !== s.codeHash) {
+      throw new FerryError("snapshot_code_mismatch", `snapshot is of ${s.codeHash}, the module is ${module.codeHash}`);
+    }
+    if (s.pipelineVersion !== PIPELINE_VERSION) {
+      throw new FerryError("snapshot_pipeline_mismatch", `snapshot pipeline ${s.pipelineVersion}, this runtime runs ${PIPELINE_VERSION}`);
+    }
+    const { module: _ignored, ...instanceOptions } = options;
+    const instance = await this.instantiate(module, { ...instanceOptions, input: s.input });
+    instance.applySnapshot(s);
+    return instance;
+  }
+
+  /** Weak mobility: restart the described run from the beginning and run its first slice. */
+  async startWeak(
+    d: WeakDescriptor,
+    run: RunOptions = {},
+    options: Omit<InstanceOptions, "input"> = {},
+  ): Promise<{ instance: GuestInstance; result: RunResult }> {
+    const module = this.modules.get(d.codeHash);
+    if (!module) throw new FerryError("unknown_module", `${d.codeHash}: compile the module first`);
+    const instance = await this.instantiate(module, { ...options, input: d.input });
+    return { instance, result: await instance.run(d.entry, d.args, run) };
+  }
+
+  /** Describe an instance's current run for weak migration. */
+  describeWeak(instance: GuestInstance): WeakDescriptor {
+    const run = instance.currentRun();
+    if (!run) throw new FerryError("instance_not_paused", "the instance has not started a run");
+    return { codeHash: instance.module.codeHash, entry: run.entry.name, args: run.args, input: instance.inputBytes };
+  }
+}
+
+function normalise(o: EngineOptions): EngineConfig {
+  const metering = o.metering ?? true;
+  const asyncify = o.asyncify ?? metering;
+  if (asyncify && !metering) {
+    throw new FerryError("invalid_option", "`asyncify: true` requires `metering: true`: without fuel checks nothing ever yields");
+  }
+  const positive = (name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number => {
+    if (value === undefined) return fallback;
+    if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+      throw new FerryError("invalid_option", `\`${name}\` must be an integer from 1 to ${max}, got ${String(value)}`);
+    }
+    return value;
+  };
+  const l = o.limits ?? {};
+  return {
+    metering,
+    asyncify,
+    limits: {
+      maxModuleBytes: positive("limits.maxModuleBytes", l.maxModuleBytes, DEFAULT_MAX_MODULE_BYTES),
+      maxFunctions: positive("limits.maxFunctions", l.maxFunctions, DEFAULT_MAX_FUNCTIONS),
+      maxImports: positive("limits.maxImports", l.maxImports, DEFAULT_MAX_IMPORTS),
+      maxExports: positive("limits.maxExports", l.maxExports, DEFAULT_MAX_EXPORTS),
+      maxGlobals: positive("limits.maxGlobals", l.maxGlobals, DEFAULT_MAX_GLOBALS),
+      maxTableElements: positive("limits.maxTableElements", l.maxTableElements, DEFAULT_MAX_TABLE_ELEMENTS),
+      maxDataBytes: positive("limits.maxDataBytes", l.maxDataBytes, DEFAULT_MAX_DATA_BYTES),
+      maxMemoryPages: positive("maxMemoryPages", o.maxMemoryPages, DEFAULT_MAX_MEMORY_PAGES, 65_536),
+    },
+    continuationStackBytes: positive("continuationStackBytes", o.continuationStackBytes, DEFAULT_CONTINUATION_STACK_BYTES, 64 * 1024 * 1024),
+    seed: o.seed ?? 0x5eed,
+  };
+}

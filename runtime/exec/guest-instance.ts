@@ -1,0 +1,551 @@
+// A running guest (wasmtime's Instance + Store): budgets, the run/resume/pause state machine, the
+// continuation struct, and capture/apply of the execution segment.
+//
+// Pausing works in one of two ways, decided by the guest:
+// - transparent: fuel runs out at a check, `ferry.yield` starts an Asyncify unwind, the stack is
+//   saved into the continuation struct and the export returns; resuming rewinds into the same call.
+// - explicit: the guest imports `ferry.checkpoint`; when the slice ends it is given up to one more
+//   slice to reach a checkpoint, which answers 1, and the guest returns with its state in memory.
+
+import { EXPORTS } from "../code/host-abi.js";
+import type { EntryPoint } from "../code/instrument.js";
+import { FerryError } from "../errors.js";
+import { DEFAULT_CONTINUATION_STACK_BYTES, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES, WASM_PAGE_BYTES } from "../limits.js";
+import {
+  CONTINUATION_ABI_VERSION,
+  CONTINUATION_MAGIC,
+  ContState,
+  FLAG_AT_CHECKPOINT,
+  FLAG_START_DONE,
+  FLAG_UNWOUND,
+  HEADER_BYTES,
+  NO_ENTRY,
+  OFF,
+  decodeImage,
+  encodeImage,
+  writeHeader,
+  type ContinuationHeader,
+} from "./continuation.js";
+import type { GuestModule } from "./guest-module.js";
+import { hostImports } from "./host-imports.js";
+import { captureMemory, type Snapshot } from "./snapshot.js";
+import { GuestTrap, TRAP_MESSAGES, classifyTrap, type TrapCode } from "./traps.js";
+import { argsForCall, checkArgs, type WasmValue } from "./values.js";
+
+export interface InstanceOptions {
+  /** Bytes the guest reads with `ferry.input_read`. */
+  input?: Uint8Array;
+  maxOutputBytes?: number;
+  maxLogBytes?: number;
+  /** Called for every log line the guest writes, as it is written. */
+  onLog?: (line: string) => void;
+}
+
+export interface RunOptions {
+  /** Fuel per slice: how much work runs before the host takes control back. Default: unlimited. */
+  fuel?: number;
+  /** Total fuel for the whole run; exceeding it traps with `out_of_fuel`. Default: none. */
+  fuelLimit?: number;
+}
+
+export interface ResumeOptions {
+  fuel?: number;
+}
+
+export type RunValue = WasmValue | WasmValue[] | null;
+
+export type RunResult =
+  | { status: "done"; value: RunValue; fuelUsed: number }
+  | { status: "paused"; reason: "fuel" | "checkpoint"; fuelUsed: number }
+  | { status: "trapped"; code: TrapCode; message: string; fuelUsed: number };
+
+export type InstanceStatus = "fresh" | "running" | "paused" | "done" | "trapped" | "disposed";
+
+/** Engine-wide settings an instance needs. */
+export interface InstanceConfig {
+  continuationStackBytes: number;
+  seed: number;
+}
+
+type Exports = Record<string, WebAssembly.ExportValue> & {
+  asyncify_start_unwind?: (ptr: number) => void;
+  asyncify_stop_unwind?: () => void;
+  asyncify_start_rewind?: (ptr: number) => void;
+  asyncify_stop_rewind?: () => void;
+};
+
+const UNLIMITED = Number.MAX_SAFE_INTEGER;
+
+export class GuestInstance {
+  private status: InstanceStatus = "fresh";
+  private readonly exports: Exports;
+  private readonly memoryObject: WebAssembly.Memory;
+  private readonly fuelGlobal: WebAssembly.Global | undefined;
+  private readonly growFailed: WebAssembly.Global | undefined;
+  /** Address of the guest's own continuation struct, if it has one (SDK guests). */
+  private readonly structAddress: number | undefined;
+  private readonly stackCapacity: number;
+
+  private header: ContinuationHeader = {
+    state: ContState.Fresh,
+    resumeLabel: 0,
+    flags: 0,
+    fuelConsumed: 0,
+    fuelLimit: 0,
+    entry: NO_ENTRY,
+    args: [],
+  };
+  /** Saved Asyncify frames while unwound (a copy; the guest's struct may hold them too). */
+  private savedStack: Uint8Array = new Uint8Array(0);
+
+  // Per-slice state.
+  private sliceRequest = UNLIMITED;
+  private sliceBudget = 0;
+  private unwinding = false;
+  private rewinding = false;
+  private inStart = false;
+  private checkpointRequested = false;
+  private stoppedAtCheckpoint = false;
+  private graceGiven = false;
+  private borrowed: { base: number; saved: Uint8Array } | undefined;
+  /** Struct address used by the unwind in progress. */
+  private activeBase = 0;
+
+  private input: Uint8Array;
+  private outputChunks: Uint8Array[] = [];
+  private outputBytes = 0;
+  private logBytes = 0;
+  private readonly logLines: string[] = [];
+  private readonly maxOutputBytes: number;
+  private readonly maxLogBytes: number;
+  private readonly onLog: ((line: string) => void) | undefined;
+
+  constructor(
+    readonly module: GuestModule,
+    config: InstanceConfig,
+    options: InstanceOptions = {},
+  ) {
+    this.input = options.input ?? new Uint8Array(0);
+    this.maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    this.maxLogBytes = options.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
+    this.onLog = options.onLog;
+
+    const self = this;
+    const io = {
+      memory: () => new Uint8Array(self.memoryObject.buffer),
+      get input() {
+        return self.input;
+      },
+      writeOutput: (bytes: Uint8Array) => self.writeOutput(bytes),
+      writeLog: (line: string) => self.writeLog(line),
+      seed: config.seed,
+    };
+    const instance = new WebAssembly.Instance(module.wasm, hostImports(io, {
+      yield: () => this.onYield(),
+      checkpoint: () => this.onCheckpoint(),
+    }));
+    this.exports = instance.exports as Exports;
+    this.memoryObject = this.exports[EXPORTS.memory] as WebAssembly.Memory;
+    this.fuelGlobal = this.exports[EXPORTS.fuel] as WebAssembly.Global | undefined;
+    this.growFailed = this.exports[EXPORTS.growFailed] as WebAssembly.Global | undefined;
+
+    if (module.segment.hasContinuation) {
+      const address = Number((this.exports[EXPORTS.continuation] as WebAssembly.Global).value) >>> 0;
+      const view = this.view();
+      const ok =
+        address % 8 === 0 &&
+        address + HEADER_BYTES <= view.byteLength &&
+        view.getUint32(address + OFF.magic, true) === CONTINUATION_MAGIC &&
+        view.getUint16(address + OFF.abiVersion, true) === CONTINUATION_ABI_VERSION &&
+        view.getUint16(address + OFF.headerSize, true) === HEADER_BYTES;
+      if (!ok) throw new FerryError("invalid_wasm", `ferry_continuation (${address}) does not point at a version ${CONTINUATION_ABI_VERSION} continuation struct`);
+      const capacity = view.getUint32(address + OFF.stackCapacity, true);
+      if (address + HEADER_BYTES + capacity > view.byteLength) throw new FerryError("invalid_wasm", "continuation stack buffer runs past the end of memory");
+      this.structAddress = address;
+      this.stackCapacity = capacity;
+    } else {
+      this.stackCapacity = config.continuationStackBytes ?? DEFAULT_CONTINUATION_STACK_BYTES;
+    }
+  }
+
+  get state(): InstanceStatus {
+    return this.status;
+  }
+
+  /** Everything the guest has written with `ferry.output_write` (carried across migrations). */
+  output(): Uint8Array {
+    if (this.outputChunks.length !== 1) {
+      const all = new Uint8Array(this.outputBytes);
+      let at = 0;
+      for (const c of this.outputChunks) {
+        all.set(c, at);
+        at += c.byteLength;
+      }
+      this.outputChunks = [all];
+    }
+    return this.outputChunks[0]!;
+  }
+
+  /** Log lines written since this instance was created (not carried across migrations). */
+  logs(): readonly string[] {
+    return this.logLines;
+  }
+
+  /** The bytes this instance reads as input. */
+  get inputBytes(): Uint8Array {
+    return this.input;
+  }
+
+  /** Fuel used by the current (or last) run so far. */
+  get fuelUsed(): number {
+    return this.header.fuelConsumed;
+  }
+
+  /** The entry point and arguments of the current run, for weak mobility. */
+  currentRun(): { entry: EntryPoint; args: WasmValue[] } | undefined {
+    const entry = this.module.entryByIndex(this.header.entry);
+    if (!entry) return undefined;
+    return { entry, args: argsForCall(entry.params, this.header.args) };
+  }
+
+  async run(entry: string, args: readonly WasmValue[] = [], options: RunOptions = {}): Promise<RunResult> {
+    this.assertUsable();
+    if (this.status === "paused") throw new FerryError("instance_busy", "paused in a run: resume it, or dispose it");
+    if (this.status === "trapped") throw new FerryError("instance_finished", "the instance trapped");
+    const ep = this.module.entry(entry);
+    const raw = checkArgs(entry, ep.params, args);
+    const slice = checkFuel("fuel", options.fuel);
+    const limit = options.fuelLimit === undefined ? 0 : checkFuel("fuelLimit", options.fuelLimit);
+    this.header = {
+      state: ContState.Running,
+      resumeLabel: 0,
+      flags: this.header.flags & FLAG_START_DONE,
+      fuelConsumed: 0,
+      fuelLimit: limit,
+      entry: ep.exportIndex,
+      args: raw,
+    };
+    if (this.structAddress !== undefined) this.view().setInt32(this.structAddress + OFF.resumeLabel, 0, true);
+    return this.drive(slice);
+  }
+
+  async resume(options: ResumeOptions = {}): Promise<RunResult> {
+    this.assertUsable();
+    if (this.status === "done" || this.status === "trapped") throw new FerryError("instance_finished", `the run is ${this.status}`);
+    if (this.status !== "paused") throw new FerryError("instance_not_paused", `the instance is ${this.status}`);
+    return this.drive(checkFuel("fuel", options.fuel));
+  }
+
+  /** Capture the execution segment of a paused instance. */
+  snapshot(): Snapshot {
+    this.assertUsable();
+    if (this.status !== "paused") throw new FerryError("instance_not_paused", `cannot snapshot an instance that is ${this.status}`);
+    const header: ContinuationHeader = { ...this.header, state: ContState.Paused, resumeLabel: this.readResumeLabel() };
+    const segment = this.module.segment;
+    return {
+      codeHash: segment.codeHash,
+      pipelineVersion: segment.pipelineVersion,
+      continuation: encodeImage(header, this.savedStack, this.stackCapacity),
+      globals: segment.globals.map((g) => ({
+        index: g.index,
+        type: g.type,
+        value: (this.exports[g.exportName] as WebAssembly.Global).value as number | bigint,
+      })),
+      memory: captureMemory(new Uint8Array(this.memoryObject.buffer)),
+      input: this.input,
+      output: this.output().slice(),
+    };
+  }
+
+  /** Load a snapshot into this fresh instance, leaving it paused exactly where the source was. */
+  applySnapshot(s: Snapshot): void {
+    this.assertUsable();
+    if (this.status !== "fresh") throw new FerryError("instance_busy", "snapshots can only be applied to a fresh instance");
+    const segment = this.module.segment;
+    const { header, stack } = decodeImage(s.continuation);
+    const malformed = (detail: string): never => {
+      throw new FerryError("snapshot_malformed", detail);
+    };
+    if (header.state !== ContState.Paused) malformed(`continuation state is ${header.state}, expected paused`);
+    const entry = this.module.entryByIndex(header.entry) ?? malformed(`entry export ${header.entry} is not a function export of this module`);
+    if (header.args.length !== entry.params.length) malformed(`entry "${entry.name}" takes ${entry.params.length} arguments, the snapshot has ${header.args.length}`);
+    if (header.flags & FLAG_UNWOUND && !segment.asyncify) {
+      throw new FerryError("snapshot_pipeline_mismatch", "the snapshot holds an unwound stack but this engine does not asyncify");
+    }
+    const globals = new Map(s.globals.map((g) => [g.index, g]));
+    if (globals.size !== segment.globals.length || segment.globals.some((g) => globals.get(g.index)?.type !== g.type)) {
+      malformed("mutable globals do not match the module's");
+    }
+
+    const currentPages = this.memoryObject.buffer.byteLength / WASM_PAGE_BYTES;
+    if (s.memory.pageCount < currentPages) malformed(`memory has ${s.memory.pageCount} pages, the module starts with ${currentPages}`);
+    if (s.memory.pageCount > segment.maxMemoryPages) malformed(`memory has ${s.memory.pageCount} pages, the cap is ${segment.maxMemoryPages}`);
+    // Fresh memory holds the data segments; the snapshot's elided pages are zero, so clear first.
+    new Uint8Array(this.memoryObject.buffer).fill(0);
+    if (s.memory.pageCount > currentPages) this.memoryObject.grow(s.memory.pageCount - currentPages);
+    const memory = new Uint8Array(this.memoryObject.buffer);
+    for (const page of s.memory.pages) memory.set(page.bytes, page.index * WASM_PAGE_BYTES);
+
+    for (const g of segment.globals) {
+      (this.exports[g.exportName] as WebAssembly.Global).value = globals.get(g.index)!.value;
+    }
+    this.header = { ...header, state: ContState.Paused };
+    this.savedStack = stack.slice();
+    this.input = s.input;
+    this.outputChunks = s.output.byteLength ? [s.output.slice()] : [];
+    this.outputBytes = s.output.byteLength;
+    this.status = "paused";
+  }
+
+  dispose(): void {
+    this.status = "disposed";
+    this.outputChunks = [];
+    this.savedStack = new Uint8Array(0);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  // ---- the run loop ----
+
+  private drive(slice: number): RunResult {
+    this.status = "running";
+    this.header.state = ContState.Running;
+    this.stoppedAtCheckpoint = false;
+    this.checkpointRequested = false;
+    this.graceGiven = false;
+    this.header.flags &= ~FLAG_AT_CHECKPOINT;
+    try {
+      this.beginSlice(slice);
+      if (!(this.header.flags & FLAG_START_DONE)) {
+        if (this.module.segment.hasStart) {
+          this.inStart = true;
+          this.call(EXPORTS.start, []);
+          this.inStart = false;
+          if (this.finishUnwind()) return this.paused("fuel");
+        }
+        this.header.flags |= FLAG_START_DONE;
+      }
+      const entry = this.module.entryByIndex(this.header.entry)!;
+      const value = this.call(entry.name, argsForCall(entry.params, this.header.args));
+      if (this.finishUnwind()) return this.paused("fuel");
+      if (this.stoppedAtCheckpoint) {
+        this.header.flags |= FLAG_AT_CHECKPOINT;
+        return this.paused("checkpoint");
+      }
+      this.endSlice();
+      this.status = "done";
+      this.header.state = ContState.Done;
+      return { status: "done", value: normaliseValue(value), fuelUsed: this.header.fuelConsumed };
+    } catch (error) {
+      return this.trapped(error);
+    }
+  }
+
+  private call(name: string, args: WasmValue[]): unknown {
+    if (this.header.flags & FLAG_UNWOUND) this.startRewind();
+    const fn = this.exports[name] as (...a: WasmValue[]) => unknown;
+    return fn(...args);
+  }
+
+  private paused(reason: "fuel" | "checkpoint"): RunResult {
+    this.endSlice();
+    this.status = "paused";
+    this.header.state = ContState.Paused;
+    this.syncStructHeader();
+    return { status: "paused", reason, fuelUsed: this.header.fuelConsumed };
+  }
+
+  private trapped(error: unknown): RunResult {
+    let { trap, detail } = classifyTrap(error);
+    if (this.unwinding || (this.rewinding && trap !== "out_of_fuel")) {
+      trap = "continuation_overflow";
+      detail = `the stack needed more than the ${this.stackCapacity}-byte continuation buffer`;
+    } else if ((trap === "unreachable" || trap === "guest_abort") && this.growFailed && this.growFailed.value === 1) {
+      trap = "memory_limit";
+      detail = `memory.grow failed at the cap of ${this.module.segment.maxMemoryPages} pages`;
+    }
+    this.unwinding = this.rewinding = this.inStart = false;
+    this.restoreBorrowed();
+    this.endSlice();
+    this.status = "trapped";
+    this.header.state = ContState.Trapped;
+    return { status: "trapped", code: trap, message: detail ? `${TRAP_MESSAGES[trap]}: ${detail}` : TRAP_MESSAGES[trap], fuelUsed: this.header.fuelConsumed };
+  }
+
+  // ---- fuel ----
+
+  private beginSlice(slice: number): void {
+    this.sliceRequest = slice;
+    const limit = this.header.fuelLimit;
+    if (limit > 0 && this.header.fuelConsumed >= limit) {
+      throw new GuestTrap("out_of_fuel", `the run already used ${this.header.fuelConsumed} of its ${limit} fuel`);
+    }
+    this.sliceBudget = limit > 0 ? Math.min(slice, limit - this.header.fuelConsumed) : slice;
+    if (this.fuelGlobal) this.fuelGlobal.value = BigInt(this.sliceBudget);
+  }
+
+  /** Fold what the slice used into the run's total. */
+  private endSlice(): void {
+    if (!this.fuelGlobal) return;
+    const remaining = Number(this.fuelGlobal.value as bigint);
+    this.header.fuelConsumed += this.sliceBudget - remaining;
+    this.sliceBudget = 0;
+    this.fuelGlobal.value = 0n;
+  }
+
+  // ---- the two pause points ----
+
+  private onYield(): void {
+    if (this.rewinding) {
+      this.exports.asyncify_stop_rewind!();
+      this.rewinding = false;
+      this.header.flags &= ~FLAG_UNWOUND;
+      this.savedStack = new Uint8Array(0);
+      this.restoreBorrowed();
+      return;
+    }
+    if (this.status !== "running") throw new GuestTrap("host_error", `instance was ${this.status} during its run`);
+    if (!this.fuelGlobal) return; // unmetered: a voluntary safepoint the host cannot act on
+    const remaining = Number(this.fuelGlobal.value as bigint);
+    if (remaining >= 0) return; // a voluntary safepoint with fuel left in the slice
+    const limit = this.header.fuelLimit;
+    if (limit > 0 && this.header.fuelConsumed + this.sliceBudget - remaining >= limit) {
+      this.endSlice();
+      throw new GuestTrap("out_of_fuel", `used ${this.header.fuelConsumed} of ${limit}`);
+    }
+    const segment = this.module.segment;
+    const explicitGrace = segment.usesCheckpoints && !this.graceGiven && !this.inStart;
+    if (!segment.asyncify || explicitGrace) {
+      // Cannot unwind, or an explicit guest deserves a chance to stop cleanly: one more slice,
+      // and the next checkpoint answers "stop".
+      this.graceGiven = true;
+      this.checkpointRequested = true;
+      this.endSlice();
+      this.beginSlice(this.sliceRequest);
+      return;
+    }
+    this.startUnwind();
+  }
+
+  private onCheckpoint(): number {
+    if (this.checkpointRequested && !this.inStart && this.status === "running") {
+      this.stoppedAtCheckpoint = true;
+      return 1;
+    }
+    return 0;
+  }
+
+  // ---- Asyncify and the continuation struct ----
+
+  /** Where the struct lives for this unwind/rewind: the guest's own, or a window we lend. */
+  private mapStruct(stackBytes: number): { base: number; capacity: number } {
+    if (this.structAddress !== undefined) return { base: this.structAddress, capacity: this.stackCapacity };
+    const memoryBytes = this.memoryObject.buffer.byteLength;
+    const window = Math.min(HEADER_BYTES + this.stackCapacity, memoryBytes) & ~7;
+    const base = memoryBytes - window;
+    const memory = new Uint8Array(this.memoryObject.buffer);
+    this.borrowed = { base, saved: memory.slice(base, base + window) };
+    const capacity = window - HEADER_BYTES;
+    if (stackBytes > capacity) throw new GuestTrap("continuation_overflow", `${stackBytes} stack bytes, ${capacity} available`);
+    return { base, capacity };
+  }
+
+  private restoreBorrowed(): void {
+    if (!this.borrowed) return;
+    new Uint8Array(this.memoryObject.buffer).set(this.borrowed.saved, this.borrowed.base);
+    this.borrowed = undefined;
+  }
+
+  private startUnwind(): void {
+    const { base, capacity } = this.mapStruct(0);
+    const view = this.view();
+    view.setUint32(base + OFF.asyncifyCurrent, base + HEADER_BYTES, true);
+    view.setUint32(base + OFF.asyncifyEnd, base + HEADER_BYTES + capacity, true);
+    this.activeBase = base;
+    this.unwinding = true;
+    this.exports.asyncify_start_unwind!(base + OFF.asyncifyCurrent);
+  }
+
+  /** After the export returned: if it was unwinding, stop and keep the saved frames. */
+  private finishUnwind(): boolean {
+    if (!this.unwinding) return false;
+    this.exports.asyncify_stop_unwind!(); // traps if the frames overflowed the buffer
+    const base = this.activeBase;
+    const current = this.view().getUint32(base + OFF.asyncifyCurrent, true);
+    this.savedStack = new Uint8Array(this.memoryObject.buffer).slice(base + HEADER_BYTES, current);
+    this.unwinding = false;
+    this.restoreBorrowed();
+    this.header.flags |= FLAG_UNWOUND;
+    return true;
+  }
+
+  private startRewind(): void {
+    const { base, capacity } = this.mapStruct(this.savedStack.byteLength);
+    const memory = new Uint8Array(this.memoryObject.buffer);
+    memory.set(this.savedStack, base + HEADER_BYTES);
+    const view = this.view();
+    view.setUint32(base + OFF.asyncifyCurrent, base + HEADER_BYTES + this.savedStack.byteLength, true);
+    view.setUint32(base + OFF.asyncifyEnd, base + HEADER_BYTES + capacity, true);
+    this.rewinding = true;
+    this.exports.asyncify_start_rewind!(base + OFF.asyncifyCurrent);
+  }
+
+  /** SDK guests see the host's view of the run in their struct. */
+  private syncStructHeader(): void {
+    if (this.structAddress === undefined) return;
+    const view = this.view();
+    const base = this.structAddress;
+    const current = view.getUint32(base + OFF.asyncifyCurrent, true);
+    const end = view.getUint32(base + OFF.asyncifyEnd, true);
+    writeHeader(view, base, { ...this.header, resumeLabel: this.readResumeLabel() }, { current, end, capacity: this.stackCapacity });
+  }
+
+  private readResumeLabel(): number {
+    if (this.structAddress === undefined) return this.header.resumeLabel;
+    return this.view().getInt32(this.structAddress + OFF.resumeLabel, true);
+  }
+
+  private view(): DataView {
+    return new DataView(this.memoryObject.buffer);
+  }
+
+  // ---- I/O ----
+
+  private writeOutput(bytes: Uint8Array): void {
+    if (this.outputBytes + bytes.byteLength > this.maxOutputBytes) {
+      throw new GuestTrap("output_limit", `output would exceed ${this.maxOutputBytes} bytes`);
+    }
+    this.outputChunks.push(bytes.slice());
+    this.outputBytes += bytes.byteLength;
+  }
+
+  private writeLog(line: string): void {
+    this.logBytes += line.length + 1;
+    if (this.logBytes > this.maxLogBytes) throw new GuestTrap("output_limit", `log would exceed ${this.maxLogBytes} bytes`);
+    this.logLines.push(line);
+    this.onLog?.(line);
+  }
+
+  private assertUsable(): void {
+    if (this.status === "disposed") throw new FerryError("instance_disposed");
+    if (this.status === "running") throw new FerryError("instance_busy");
+  }
+}
+
+function checkFuel(name: string, value: number | undefined): number {
+  if (value === undefined) return UNLIMITED;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new FerryError("invalid_option", `\`${name}\` must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function normaliseValue(value: unknown): RunValue {
+  if (value === undefined) return null;
+  if (Array.isArray(value)) return value as WasmValue[];
+  return value as WasmValue;
+}
+
+export { ContState };

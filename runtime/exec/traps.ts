@@ -1,0 +1,60 @@
+// Guest failures as a closed enum (wasmtime's trap_encoding in spirit): a trapped run is a result
+// value carrying one of these codes, each with one fixed message.
+
+export const TRAP_MESSAGES = {
+  out_of_fuel: "guest used up its fuel budget",
+  memory_limit: "guest needed more memory than its cap allows",
+  stack_overflow: "guest call stack overflowed",
+  continuation_overflow: "guest call stack did not fit in the continuation buffer",
+  unreachable: "guest executed an unreachable instruction",
+  memory_out_of_bounds: "guest accessed memory out of bounds",
+  table_out_of_bounds: "guest accessed a table out of bounds",
+  indirect_call_mismatch: "guest made an indirect call to a null or mistyped function",
+  integer_divide_by_zero: "guest divided an integer by zero",
+  integer_overflow: "guest integer operation overflowed",
+  invalid_conversion: "guest converted a float that does not fit the integer type",
+  guest_abort: "guest aborted",
+  output_limit: "guest wrote more output or log than allowed",
+  host_error: "a host function failed",
+} as const;
+
+export type TrapCode = keyof typeof TRAP_MESSAGES;
+
+export const TRAP_CODES = Object.keys(TRAP_MESSAGES) as TrapCode[];
+
+/** Thrown by host functions to end the guest with a specific trap; never escapes the runtime. */
+export class GuestTrap extends Error {
+  readonly trap: TrapCode;
+  readonly detail: string | undefined;
+  constructor(trap: TrapCode, detail?: string) {
+    super(detail ? `${TRAP_MESSAGES[trap]}: ${detail}` : TRAP_MESSAGES[trap]);
+    this.trap = trap;
+    this.detail = detail;
+  }
+}
+
+// V8's RuntimeError messages, in the order they are tested. They are stable across V8 versions
+// (they come from the spec test suite's expectations), so matching on them is safe.
+const V8_TRAPS: Array<[RegExp, TrapCode]> = [
+  [/unreachable/i, "unreachable"],
+  [/memory access out of bounds|data segment .*out of bounds|out of bounds memory/i, "memory_out_of_bounds"],
+  [/table index is out of bounds|table access out of bounds|element segment/i, "table_out_of_bounds"],
+  [/null function|signature mismatch|function signature/i, "indirect_call_mismatch"],
+  [/divide by zero|remainder by zero/i, "integer_divide_by_zero"],
+  [/float unrepresentable|invalid conversion/i, "invalid_conversion"],
+  [/integer overflow/i, "integer_overflow"],
+];
+
+/** Classify whatever a guest call threw. Host-function GuestTraps keep their own code. */
+export function classifyTrap(error: unknown): { trap: TrapCode; detail: string | undefined } {
+  if (error instanceof GuestTrap) return { trap: error.trap, detail: error.detail };
+  if (error instanceof RangeError && /call stack/i.test(error.message)) {
+    return { trap: "stack_overflow", detail: undefined };
+  }
+  if (error instanceof WebAssembly.RuntimeError) {
+    for (const [pattern, trap] of V8_TRAPS) if (pattern.test(error.message)) return { trap, detail: undefined };
+    return { trap: "unreachable", detail: error.message };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { trap: "host_error", detail: message };
+}
