@@ -1,0 +1,107 @@
+// Small WAT guests shared by the runtime tests.
+import { wat } from "./wat.js";
+
+/** Sums 1..n in a loop; keeps the running total in a global, calls a recursive fib at the end. */
+export const LOOP_AND_RECURSION = wat(`(module
+  (memory 1)
+  (global $total (mut i32) (i32.const 0))
+  (global $started (mut i32) (i32.const 0))
+  (func $fib (param $n i32) (result i32)
+    (if (result i32) (i32.lt_s (local.get $n) (i32.const 2))
+      (then (local.get $n))
+      (else (i32.add (call $fib (i32.sub (local.get $n) (i32.const 1)))
+                     (call $fib (i32.sub (local.get $n) (i32.const 2)))))))
+  (func (export "main") (param $n i32) (result i32)
+    (local $i i32)
+    (global.set $total (global.get $started))
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (global.set $total (i32.add (global.get $total) (local.get $i)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (i32.add (global.get $total) (call $fib (i32.const 12))))
+  (func (export "fib") (param i32) (result i32) (call $fib (local.get 0)))
+  (start $init)
+  (func $init (global.set $started (i32.const 1000)))
+)`);
+
+export const INFINITE_LOOP = wat(`(module
+  (func (export "spin") (loop $l (br $l))))`);
+
+export const INFINITE_LOOP_IN_START = wat(`(module
+  (start $s) (func $s (loop $l (br $l)))
+  (func (export "main") (result i32) (i32.const 1)))`);
+
+export const DEEP_RECURSION = wat(`(module
+  (func $down (export "down") (param $n i32) (result i32)
+    (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0))
+      (else (i32.add (i32.const 1) (call $down (i32.sub (local.get $n) (i32.const 1))))))))`);
+
+export const MEMORY_BOMB = wat(`(module
+  (memory 1)
+  (func (export "grow") (result i32)
+    (local $pages i32)
+    (loop $l
+      (if (i32.ne (memory.grow (i32.const 16)) (i32.const -1))
+        (then (local.set $pages (i32.add (local.get $pages) (i32.const 16))) (br $l))))
+    (local.get $pages))
+  (func (export "growOrDie")
+    (loop $l
+      (if (i32.eq (memory.grow (i32.const 16)) (i32.const -1)) (then (unreachable)))
+      (br $l))))`);
+
+export const TRAPS = wat(`(module
+  (memory 1)
+  (table 2 funcref)
+  (func (export "unreachable") (unreachable))
+  (func (export "oob") (result i32) (i32.load (i32.const 70000)))
+  (func (export "div0") (param i32) (result i32) (i32.div_s (i32.const 1) (local.get 0)))
+  (func (export "badcall") (param i32) (call_indirect (local.get 0)))
+  (func (export "conv") (result i32) (i32.trunc_f64_s (f64.const 1e100))))`);
+
+/** Writes "hello\\n" to output n times and logs once; uses the ferry host imports directly. */
+export const IO_GUEST = wat(`(module
+  (import "ferry" "output_write" (func $out (param i32 i32)))
+  (import "ferry" "log" (func $log (param i32 i32)))
+  (import "ferry" "input_size" (func $isize (result i32)))
+  (import "ferry" "input_read" (func $iread (param i32 i32 i32) (result i32)))
+  (memory 1)
+  (data (i32.const 0) "hello\\n")
+  (data (i32.const 16) "logged")
+  (func (export "hello") (param $n i32) (result i32)
+    (local $i i32)
+    (call $log (i32.const 16) (i32.const 6))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (call $out (i32.const 0) (i32.const 6))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (local.get $n))
+  (func (export "echo") (result i32)
+    (local $n i32)
+    (local.set $n (call $iread (i32.const 1024) (i32.const 0) (i32.const 4096)))
+    (call $out (i32.const 1024) (local.get $n))
+    (call $isize))
+  (func (export "badptr") (call $out (i32.const 65530) (i32.const 100))))`);
+
+/**
+ * An explicit-continuation guest without the SDK: counts to n in steps, keeping its position in
+ * a global, and returns at a checkpoint when the host asks. Each step writes one byte of output.
+ */
+export const EXPLICIT_COUNTER = wat(`(module
+  (import "ferry" "checkpoint" (func $checkpoint (result i32)))
+  (import "ferry" "output_write" (func $out (param i32 i32)))
+  (memory 1)
+  (global $pos (mut i32) (i32.const 0))
+  (func (export "count") (param $n i32) (result i32)
+    (local $j i32)
+    (block $done (loop $step
+      (br_if $done (i32.ge_u (global.get $pos) (local.get $n)))
+      ;; some work per step
+      (local.set $j (i32.const 0))
+      (loop $w (local.set $j (i32.add (local.get $j) (i32.const 1))) (br_if $w (i32.lt_u (local.get $j) (i32.const 50))))
+      (i32.store8 (i32.const 100) (i32.add (i32.const 97) (i32.rem_u (global.get $pos) (i32.const 26))))
+      (call $out (i32.const 100) (i32.const 1))
+      (global.set $pos (i32.add (global.get $pos) (i32.const 1)))
+      (if (call $checkpoint) (then (return (i32.const -1))))
+      (br $step)))
+    (global.get $pos)))`);
