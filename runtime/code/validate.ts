@@ -25,7 +25,16 @@ export function validateModule(bytes: Uint8Array, limits: ModuleLimits): ModuleS
   if (bytes.byteLength < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
     throw new FerryError("not_wasm", "missing the \\0asm magic number");
   }
+  if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) {
+    throw new FerryError("not_wasm", "not a version 1 core module (components and other layers are not supported)");
+  }
   if (!WebAssembly.validate(bytes as BufferSource)) {
+    // A proposal this V8 does not know (memory64, multi-memory) is worth naming precisely.
+    try {
+      checkFeatures(readModuleStructure(bytes));
+    } catch (e) {
+      if (e instanceof FerryError && e.code === "unsupported_feature") throw e;
+    }
     // Compile to get V8's reason; validate() only says yes or no.
     let reason = "rejected by the WebAssembly validator";
     try {
@@ -63,20 +72,26 @@ export function validateModule(bytes: Uint8Array, limits: ModuleLimits): ModuleS
     }
   }
 
+  checkFeatures(s);
+  const memory = s.memories[0];
+  if (memory && memory.min > limits.maxMemoryPages) {
+    throw new FerryError("memory_limit", `initial memory is ${memory.min} pages, the cap is ${limits.maxMemoryPages}`);
+  }
+  return s;
+}
+
+/** Module-level uses of proposals the instrumenter cannot handle. Code-level ones Binaryen finds. */
+function checkFeatures(s: ModuleStructure): void {
   if (s.memories.length > 1) throw new FerryError("unsupported_feature", "more than one memory (multi-memory)");
   const memory = s.memories[0];
   if (memory?.is64) throw new FerryError("unsupported_feature", "64-bit memory (memory64)");
   if (memory?.shared) throw new FerryError("unsupported_feature", "shared memory (threads)");
-  if (memory && memory.min > limits.maxMemoryPages) {
-    throw new FerryError("memory_limit", `initial memory is ${memory.min} pages, the cap is ${limits.maxMemoryPages}`);
-  }
   if (s.sectionIds.includes(TAG_SECTION)) throw new FerryError("unsupported_feature", "exception handling (tag section)");
   for (const [i, g] of s.globals.entries()) {
     if (g.mutable && !["i32", "i64", "f32", "f64"].includes(g.type)) {
       throw new FerryError("unsupported_feature", `mutable global ${i} of type ${g.type} cannot be snapshotted`);
     }
   }
-  return s;
 }
 
 function checkCount(what: string, value: number, max: number): void {
