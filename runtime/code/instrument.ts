@@ -135,7 +135,7 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
 
 const SUPPORTED_FEATURES = (b: Binaryen): number => {
   const F = b.Features;
-  return F.MVP | F.MutableGlobals | F.SignExt | F.NontrappingFPToInt | F.BulkMemory | F.SIMD128 | F.Multivalue;
+  return F.MVP | F.MutableGlobals | F.SignExt | F.NontrappingFPToInt | F.BulkMemory | F.BulkMemoryOpt | F.SIMD128 | F.Multivalue;
 };
 
 /** Give the memory a known export name (adding a 1-page memory if there is none). */

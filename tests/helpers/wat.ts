@@ -3,7 +3,7 @@ import binaryen from "binaryen";
 
 // Emit with the proposals Ferry supports; binaryen's "All" would encode imports in newer forms V8 20 lacks.
 const F = binaryen.Features;
-const SUPPORTED = F.MVP | F.MutableGlobals | F.SignExt | F.NontrappingFPToInt | F.BulkMemory | F.SIMD128 | F.Multivalue;
+const SUPPORTED = F.MVP | F.MutableGlobals | F.SignExt | F.NontrappingFPToInt | F.BulkMemory | F.BulkMemoryOpt | F.SIMD128 | F.Multivalue;
 
 export function wat(text: string, features: number = SUPPORTED): Uint8Array {
   const m = binaryen.parseText(text);

@@ -1,0 +1,110 @@
+// The central property of strong mobility: for every example guest, running to completion with
+// random pauses — each optionally followed by snapshot → encode → decode → restore into a fresh
+// instance — gives exactly the output of an uninterrupted run, for fuel slices from 1 to huge.
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import fc from "fast-check";
+import { beforeAll, describe, expect, it } from "vitest";
+import { smallCases, findRepoRoot, type ExampleCase } from "../guest/catalog.js";
+import { Engine, decodeSnapshot, encodeSnapshot, type GuestInstance, type RunResult } from "../runtime/index.js";
+
+const cases = smallCases();
+const wasm = new Map<string, Uint8Array>();
+
+beforeAll(() => {
+  for (const c of cases) wasm.set(c.wasmPath, new Uint8Array(readFileSync(c.wasmPath)));
+});
+
+/** Slices from 1 (pause at every fuel check) to effectively unlimited. */
+const slice = fc.oneof(
+  fc.integer({ min: 1, max: 8 }),
+  fc.integer({ min: 9, max: 2_000 }),
+  fc.integer({ min: 2_001, max: 1_000_000 }),
+  fc.constant(Number.MAX_SAFE_INTEGER),
+);
+
+/** At most this many migrations per run keeps slice-1 runs quick. */
+const MAX_MIGRATIONS = 40;
+
+async function uninterrupted(engine: Engine, c: ExampleCase): Promise<{ result: RunResult; output: Uint8Array }> {
+  const i = await engine.instantiate(await engine.compile(wasm.get(c.wasmPath)!), { input: c.input });
+  const result = await i.run(c.entry, c.args);
+  return { result, output: i.output() };
+}
+
+describe.each(cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
+  it("gives the uninterrupted result after random pauses and restores into fresh instances", async () => {
+    const source = new Engine();
+    const target = new Engine(); // restores happen in another engine, as on another node
+    const module = await source.compile(wasm.get(c.wasmPath)!);
+    await target.compile(wasm.get(c.wasmPath)!);
+    const baseline = await uninterrupted(source, c);
+    expect(baseline.result).toMatchObject({ status: "done" });
+    expect(Object.is((baseline.result as { value: number }).value, c.expected.value)).toBe(true);
+    expect(Buffer.from(baseline.output).equals(Buffer.from(c.expected.output))).toBe(true);
+
+    await fc.assert(
+      fc.asyncProperty(fc.array(slice, { minLength: 1, maxLength: 6 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }), async (slices, migrate) => {
+        let engine = source;
+        let instance: GuestInstance = await source.instantiate(module, { input: c.input });
+        let r = await instance.run(c.entry, c.args, { fuel: slices[0] });
+        let pauses = 0;
+        let migrations = 0;
+        while (r.status === "paused") {
+          pauses++;
+          if (migrate[pauses % migrate.length] && migrations < MAX_MIGRATIONS) {
+            migrations++;
+            const bytes = encodeSnapshot(instance.snapshot());
+            instance.dispose();
+            engine = engine === source ? target : source;
+            instance = await engine.restore(decodeSnapshot(bytes));
+          }
+          r = await instance.resume({ fuel: slices[pauses % slices.length] });
+        }
+        expect(r.status).toBe("done");
+        expect(Object.is((r as { value: number }).value, c.expected.value)).toBe(true);
+        expect(Buffer.from(instance.output()).equals(Buffer.from(c.expected.output))).toBe(true);
+        // Transparent pauses cost no guest work, so fuel is independent of how the run was cut.
+        // An explicit guest re-enters its entry after each checkpoint, which is real work.
+        if (c.style === "transparent") expect(r.fuelUsed).toBe(baseline.result.fuelUsed);
+      }),
+      { numRuns: 15 },
+    );
+  });
+});
+
+describe("resuming in another process", () => {
+  const resumable = cases.filter((c) => c.guest === "wordfreq" || c.guest === "mandelbrot" || c.name === "nbody(10)");
+
+  it("finishes with the same value and output after the snapshot crosses into a separate Node process", async () => {
+    const root = findRepoRoot();
+    const built = join(root, "dist", "runtime", "index.js");
+    expect(existsSync(built), "run `npm run build` first (npm test does)").toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), "ferry-mobility-"));
+    const engine = new Engine();
+    const jobs: Array<{ wasm: string; snapshot: string; slice: number }> = [];
+    for (const c of resumable) {
+      const i = await engine.instantiate(await engine.compile(wasm.get(c.wasmPath)!), { input: c.input });
+      let r = await i.run(c.entry, c.args, { fuel: 97 });
+      for (let k = 0; k < 25 && r.status === "paused"; k++) r = await i.resume({ fuel: 97 });
+      expect(r.status).toBe("paused");
+      const snapshot = join(dir, `${c.guest}.ferry`);
+      writeFileSync(snapshot, encodeSnapshot(i.snapshot()));
+      jobs.push({ wasm: c.wasmPath, snapshot, slice: 1000 });
+    }
+    writeFileSync(join(dir, "jobs.json"), JSON.stringify(jobs));
+    const { stdout } = await promisify(execFile)(process.execPath, [join(root, "tests", "helpers", "resume-child.mjs"), join(dir, "jobs.json")]);
+    const results = JSON.parse(stdout) as Array<{ pid: number; result: RunResult; output: string }>;
+    expect(results).toHaveLength(resumable.length);
+    resumable.forEach((c, k) => {
+      const { pid, result, output } = results[k]!;
+      expect(pid).not.toBe(process.pid);
+      expect(result.status).toBe("done");
+      expect(Object.is((result as { value: number }).value, c.expected.value)).toBe(true);
+      expect(Buffer.from(output, "base64").equals(Buffer.from(c.expected.output))).toBe(true);
+    });
+  });
+});
