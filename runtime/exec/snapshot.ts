@@ -39,6 +39,11 @@ export interface Snapshot {
   /** The instance's input and the output it has written so far. */
   input: Uint8Array;
   output: Uint8Array;
+  /**
+   * The original module bytes, when the snapshot carries its code segment too (strong mobility
+   * to a node that may not have the module). Restoring checks them against `codeHash`.
+   */
+  code?: Uint8Array;
 }
 
 /** Copy memory out, skipping pages that are all zero. Comparing against a zero page is a native memcmp. */

@@ -1,0 +1,42 @@
+// The `ferry` command: dispatch to a subcommand and turn every failure into a message and an
+// exit status (0 done, 1 guest trapped, 2 bad command line, 3 rejected input, 4 internal error).
+
+import { FerryError } from "../../runtime/index.js";
+import { inspectCommand } from "./inspect.js";
+import { resumeCommand, runCommand, type Io } from "./run.js";
+import { HELP, UsageError } from "./usage.js";
+
+const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
+  run: runCommand,
+  resume: resumeCommand,
+  inspect: inspectCommand,
+};
+
+export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined) {
+    io.stderr.write(`ferry: a command is required\n${HELP.main}\n`);
+    return 2;
+  }
+  if (command === "help" || command === "--help" || command === "-h") {
+    const topic = command === "help" ? rest[0] : undefined;
+    io.stdout.write(`${topic && topic in HELP ? HELP[topic as keyof typeof HELP] : HELP.main}\n`);
+    return 0;
+  }
+  const handler = COMMANDS[command];
+  try {
+    if (!handler) throw new UsageError(`unknown command "${command}"`);
+    return await handler(rest, io);
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      io.stderr.write(`ferry: ${(e as Error).message}\nRun 'ferry ${command in COMMANDS ? `${command} ` : ""}--help' for usage.\n`);
+      return 2;
+    }
+    if (e instanceof FerryError) {
+      io.stderr.write(`ferry: error ${e.code}: ${e.message}\n`);
+      return 3;
+    }
+    io.stderr.write(`ferry: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 4;
+  }
+}

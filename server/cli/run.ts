@@ -1,0 +1,204 @@
+// `ferry run` and `ferry resume`: drive a guest slice by slice to completion, streaming its output,
+// writing a snapshot every K slices, and printing the entry's return value.
+
+import { readFileSync } from "node:fs";
+import type { Writable } from "node:stream";
+import { parseArgs } from "node:util";
+import {
+  Engine,
+  FerryError,
+  decodeSnapshot,
+  encodeSnapshot,
+  type GuestInstance,
+  type RunResult,
+  type RunValue,
+  type WasmValue,
+} from "../../runtime/index.js";
+import { writeFileAtomic } from "../atomic-file.js";
+import { HELP, UsageError } from "./usage.js";
+
+export interface Io {
+  stdout: Writable;
+  stderr: Writable;
+}
+
+const DEFAULT_CHECKPOINT_SLICE = 1_000_000;
+
+export async function runCommand(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      entry: { type: "string", default: "main" },
+      args: { type: "string", multiple: true },
+      input: { type: "string" },
+      fuel: { type: "string" },
+      slice: { type: "string" },
+      "checkpoint-every": { type: "string" },
+      out: { type: "string" },
+      "max-memory-pages": { type: "string" },
+      sandbox: { type: "string", default: "in-process" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) return help(io, HELP.run);
+  if (positionals.length !== 1) throw new UsageError("ferry run takes exactly one <guest.wasm>");
+  if (values.sandbox !== "in-process") {
+    throw new UsageError(`--sandbox ${values.sandbox}: only "in-process" is available in this version`);
+  }
+  const checkpoint = checkpointOptions(values["checkpoint-every"], values.out);
+  const slice = optionalInt("--slice", values.slice) ?? (checkpoint ? DEFAULT_CHECKPOINT_SLICE : undefined);
+  const fuelLimit = optionalInt("--fuel", values.fuel);
+  const maxMemoryPages = optionalInt("--max-memory-pages", values["max-memory-pages"]);
+
+  const code = readInput(positionals[0]!, "guest module");
+  const input = values.input === undefined ? undefined : readInput(values.input, "input");
+  const engine = new Engine(maxMemoryPages === undefined ? {} : { maxMemoryPages });
+  const module = await engine.compile(code);
+  const entry = module.entry(values.entry);
+  const args = parseEntryArgs(entry.name, entry.params, (values.args ?? []).flatMap((a) => a.split(",")).filter((a) => a !== ""));
+  const instance = await engine.instantiate(module, { input, onLog: (line) => io.stderr.write(`[guest] ${line}\n`) });
+  const first = await instance.run(entry.name, args, { fuel: slice, fuelLimit });
+  return finish(await drive(instance, first, { slice, checkpoint, code, json: values.json, io, printedOutput: 0 }), values.json, io);
+}
+
+export async function resumeCommand(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      module: { type: "string" },
+      slice: { type: "string" },
+      "checkpoint-every": { type: "string" },
+      out: { type: "string" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) return help(io, HELP.resume);
+  if (positionals.length !== 1) throw new UsageError("ferry resume takes exactly one <snap.ferry>");
+  const checkpoint = checkpointOptions(values["checkpoint-every"], values.out);
+  const slice = optionalInt("--slice", values.slice) ?? (checkpoint ? DEFAULT_CHECKPOINT_SLICE : undefined);
+
+  const snapshot = decodeSnapshot(readInput(positionals[0]!, "snapshot"));
+  const code = values.module !== undefined ? readInput(values.module, "guest module") : snapshot.code;
+  if (!code) throw new FerryError("unknown_module", `${snapshot.codeHash}: the snapshot does not embed its module; pass --module`);
+  const engine = new Engine();
+  await engine.compile(code);
+  const instance = await engine.restore(snapshot, { onLog: (line) => io.stderr.write(`[guest] ${line}\n`) });
+  const printedOutput = instance.output().byteLength; // printed by whoever ran the part before the snapshot
+  const first = await instance.resume({ fuel: slice });
+  return finish(await drive(instance, first, { slice, checkpoint, code, json: values.json, io, printedOutput }), values.json, io);
+}
+
+interface DriveOptions {
+  slice: number | undefined;
+  checkpoint: { every: number; out: string } | undefined;
+  code: Uint8Array;
+  json: boolean;
+  io: Io;
+  printedOutput: number;
+}
+
+interface Driven {
+  result: RunResult;
+  pauses: number;
+  checkpoints: number;
+  output: Uint8Array;
+}
+
+async function drive(instance: GuestInstance, first: RunResult, o: DriveOptions): Promise<Driven> {
+  let result = first;
+  let pauses = 0;
+  let checkpoints = 0;
+  let printed = o.printedOutput;
+  const flush = (): void => {
+    const output = instance.output();
+    if (!o.json && output.byteLength > printed) o.io.stdout.write(output.subarray(printed));
+    printed = output.byteLength;
+  };
+  while (result.status === "paused") {
+    pauses++;
+    flush();
+    if (o.checkpoint && pauses % o.checkpoint.every === 0) {
+      writeFileAtomic(o.checkpoint.out, encodeSnapshot({ ...instance.snapshot(), code: o.code }));
+      checkpoints++;
+    }
+    result = await instance.resume({ fuel: o.slice });
+  }
+  flush();
+  return { result, pauses, checkpoints, output: instance.output().subarray(o.printedOutput) };
+}
+
+function finish(d: Driven, json: boolean, io: Io): number {
+  const r = d.result;
+  if (json) {
+    const base = { status: r.status, fuelUsed: r.fuelUsed, pauses: d.pauses, checkpoints: d.checkpoints, output: Buffer.from(d.output).toString("base64") };
+    const extra = r.status === "done" ? { value: jsonValue(r.value) } : r.status === "trapped" ? { code: r.code, message: r.message } : {};
+    io.stdout.write(`${JSON.stringify({ ...base, ...extra })}\n`);
+  } else if (r.status === "done") {
+    const text = formatValue(r.value);
+    if (text !== "") io.stdout.write(`${d.output.byteLength && d.output[d.output.byteLength - 1] !== 10 ? "\n" : ""}${text}\n`);
+  } else if (r.status === "trapped") {
+    io.stderr.write(`trapped: ${r.code}: ${r.message} (fuel used ${r.fuelUsed})\n`);
+  }
+  return r.status === "done" ? 0 : 1;
+}
+
+export function formatValue(v: RunValue): string {
+  if (v === null) return "";
+  if (Array.isArray(v)) return v.map((x) => formatValue(x)).join(" ");
+  if (typeof v === "number" && Object.is(v, -0)) return "-0";
+  return String(v);
+}
+
+function jsonValue(v: RunValue): unknown {
+  if (Array.isArray(v)) return v.map(jsonValue);
+  return typeof v === "bigint" ? v.toString() : v;
+}
+
+function parseEntryArgs(entry: string, params: readonly string[], raw: string[]): WasmValue[] {
+  if (raw.length !== params.length) {
+    throw new FerryError("invalid_arguments", `"${entry}" takes ${params.length} argument(s), got ${raw.length}`);
+  }
+  return raw.map((text, i) => {
+    const type = params[i];
+    if (type === "i64") {
+      if (!/^-?\d+$/.test(text)) throw new FerryError("invalid_arguments", `argument ${i} ("${text}") must be an integer`);
+      return BigInt(text);
+    }
+    const n = Number(text);
+    if (text.trim() === "" || Number.isNaN(n) && text !== "NaN") {
+      throw new FerryError("invalid_arguments", `argument ${i} ("${text}") must be a number`);
+    }
+    return n;
+  });
+}
+
+function checkpointOptions(every: string | undefined, out: string | undefined): { every: number; out: string } | undefined {
+  if (every === undefined && out === undefined) return undefined;
+  if (every === undefined) throw new UsageError("--out needs --checkpoint-every K");
+  if (out === undefined) throw new UsageError("--checkpoint-every needs --out FILE");
+  return { every: optionalInt("--checkpoint-every", every)!, out };
+}
+
+function optionalInt(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text.replaceAll("_", ""));
+  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got "${text}"`);
+  return n;
+}
+
+export function readInput(path: string, what: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new UsageError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+function help(io: Io, text: string): number {
+  io.stdout.write(`${text}\n`);
+  return 0;
+}

@@ -1,0 +1,52 @@
+// Help texts and the usage error every command throws for bad command lines (exit status 2).
+
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+export const HELP = {
+  main: `ferry — sandboxed mobile WebAssembly guests
+
+Usage: ferry <command> [options]
+
+Commands:
+  run <guest.wasm>     run a guest, optionally pausing and checkpointing it
+  resume <snap.ferry>  continue a checkpointed run to completion
+  inspect <snap.ferry> describe a snapshot file
+
+Run 'ferry <command> --help' for a command's options.
+Exit status: 0 done, 1 the guest trapped, 2 bad command line, 3 rejected input (module, snapshot, option).`,
+  run: `Usage: ferry run <guest.wasm> [options]
+
+Options:
+  --entry NAME            exported function to call (default: main)
+  --args A,B,...          arguments, converted to the entry's parameter types (repeatable)
+  --input FILE            bytes the guest reads with ferry.input_read
+  --fuel N                total fuel budget; exceeding it ends the run with out_of_fuel
+  --slice N               fuel per slice: how often the host takes control back
+                          (default: unlimited, or 1000000 with --checkpoint-every)
+  --checkpoint-every K    write a snapshot every K slices to --out; the run goes on to completion
+  --out FILE              where --checkpoint-every writes (atomically); embeds the module
+  --max-memory-pages N    memory cap in 64 KiB pages (default 4096 = 256 MiB)
+  --sandbox in-process    where the guest runs (only in-process for now)
+  --json                  print one JSON object instead of the guest's output and value
+  -h, --help              show this help
+
+Prints the guest's output, then the entry's return value on its own line.`,
+  resume: `Usage: ferry resume <snap.ferry> [options]
+
+Options:
+  --module FILE           the guest module, if the snapshot does not embed it
+  --slice N               fuel per slice (default: unlimited, or 1000000 with --checkpoint-every)
+  --fuel N                total fuel budget of the run (default: the budget recorded in the snapshot)
+  --checkpoint-every K    keep writing snapshots every K slices to --out
+  --out FILE              where --checkpoint-every writes
+  --json                  print one JSON object
+  -h, --help              show this help
+
+Prints the output written after the snapshot was taken, then the entry's return value.`,
+  inspect: `Usage: ferry inspect <snap.ferry> [--json]
+
+Verifies the snapshot's integrity and prints its header, section sizes, memory pages,
+continuation (entry, arguments, fuel, saved stack) and code hash.`,
+} as const;
