@@ -95,10 +95,19 @@ export class Engine {
     return new GuestInstance(module, this.config, options);
   }
 
-  /** Strong mobility: a fresh instance paused exactly where the snapshot's source was. */
+  /**
+   * Strong mobility: a fresh instance paused exactly where the snapshot's source was. The module
+   * must be compiled in this engine already, or travel inside the snapshot (`code`).
+   */
   async restore(snapshot: Uint8Array | Snapshot, options: RestoreOptions = {}): Promise<GuestInstance> {
-    const s = snapshot instanceof Uint8Array ? decodeSnapshot(snapshot) : snapshot;
-    const module = options.module ?? this.modules.get(s.codeHash);
+    const s = snapshot instanceof Uint8Array ? decodeSnapshot(snapshot, { maxMemoryPages: this.config.limits.maxMemoryPages }) : snapshot;
+    let module = options.module ?? this.modules.get(s.codeHash);
+    if (!module && s.code) {
+      if (sha256Hex(s.code) !== s.codeHash) {
+        throw new FerryError("snapshot_code_mismatch", "the embedded module's sha256 is not the snapshot's code hash");
+      }
+      module = await this.compile(s.code);
+    }
     if (!module) throw new FerryError("unknown_module", `${s.codeHash}: compile the module before restoring its snapshots`);
     if (module.codeHash !== s.codeHash) {
       throw new FerryError("snapshot_code_mismatch", `snapshot is of ${s.codeHash}, the module is ${module.codeHash}`);

@@ -17,7 +17,7 @@ export { TRAP_CODES, TRAP_MESSAGES } from "./exec/traps.js";
 export type { TrapCode } from "./exec/traps.js";
 
 export { encodeSnapshot, decodeSnapshot, inspectSnapshot, SNAPSHOT_FORMAT_VERSION } from "./exec/snapshot-codec.js";
-export type { SnapshotInfo } from "./exec/snapshot-codec.js";
+export type { SnapshotInfo, DecodeSnapshotOptions, EncodeSnapshotOptions, SnapshotCompression } from "./exec/snapshot-codec.js";
 export type { Snapshot, MemoryImage, MemoryPage, GlobalValue } from "./exec/snapshot.js";
 export { encodeWeak, decodeWeak } from "./exec/weak.js";
 export type { WeakDescriptor } from "./exec/weak.js";

@@ -279,7 +279,9 @@ export class GuestInstance {
 
     const currentPages = this.memoryObject.buffer.byteLength / WASM_PAGE_BYTES;
     if (s.memory.pageCount < currentPages) malformed(`memory has ${s.memory.pageCount} pages, the module starts with ${currentPages}`);
-    if (s.memory.pageCount > segment.maxMemoryPages) malformed(`memory has ${s.memory.pageCount} pages, the cap is ${segment.maxMemoryPages}`);
+    if (s.memory.pageCount > segment.maxMemoryPages) {
+      throw new FerryError("snapshot_limit", `memory of ${s.memory.pageCount} pages exceeds the cap of ${segment.maxMemoryPages}`);
+    }
     // Fresh memory holds the data segments; the snapshot's elided pages are zero, so clear first.
     new Uint8Array(this.memoryObject.buffer).fill(0);
     if (s.memory.pageCount > currentPages) this.memoryObject.grow(s.memory.pageCount - currentPages);
