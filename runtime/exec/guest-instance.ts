@@ -348,7 +348,11 @@ export class GuestInstance {
   private call(name: string, args: WasmValue[]): unknown {
     if (this.header.flags & FLAG_UNWOUND) this.startRewind();
     const fn = this.exports[name] as (...a: WasmValue[]) => unknown;
-    return fn(...args);
+    const value = fn(...args);
+    // A rewind that never reached `ferry.yield` skipped the guest's code instead of resuming it
+    // (a saved stack from somewhere else): the value is meaningless.
+    if (this.rewinding) throw new GuestTrap("invalid_continuation", "the export returned before the rewind reached its pause point");
+    return value;
   }
 
   private paused(reason: "fuel" | "checkpoint"): RunResult {
@@ -361,9 +365,12 @@ export class GuestInstance {
 
   private trapped(error: unknown): RunResult {
     let { trap, detail } = classifyTrap(error);
-    if (this.unwinding || (this.rewinding && trap !== "out_of_fuel")) {
+    if (this.unwinding) {
       trap = "continuation_overflow";
       detail = `the stack needed more than the ${this.stackCapacity}-byte continuation buffer`;
+    } else if (this.rewinding && trap !== "invalid_continuation") {
+      detail = `${trap} while rewinding the saved stack`;
+      trap = "invalid_continuation";
     } else if ((trap === "unreachable" || trap === "guest_abort") && this.growFailed && this.growFailed.value === 1) {
       trap = "memory_limit";
       detail = `memory.grow failed at the cap of ${this.module.segment.maxMemoryPages} pages`;

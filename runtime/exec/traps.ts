@@ -6,6 +6,7 @@ export const TRAP_MESSAGES = {
   memory_limit: "guest needed more memory than its cap allows",
   stack_overflow: "guest call stack overflowed",
   continuation_overflow: "guest call stack did not fit in the continuation buffer",
+  invalid_continuation: "the saved call stack does not lead back to a pause point",
   unreachable: "guest executed an unreachable instruction",
   memory_out_of_bounds: "guest accessed memory out of bounds",
   table_out_of_bounds: "guest accessed a table out of bounds",
