@@ -4,12 +4,14 @@
 import { FerryError } from "../../runtime/index.js";
 import { inspectCommand } from "./inspect.js";
 import { resumeCommand, runCommand, type Io } from "./run.js";
+import { simulateCommand } from "./simulate.js";
 import { HELP, UsageError } from "./usage.js";
 
 const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   run: runCommand,
   resume: resumeCommand,
   inspect: inspectCommand,
+  simulate: simulateCommand,
 };
 
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {

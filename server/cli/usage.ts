@@ -13,6 +13,7 @@ Commands:
   run <guest.wasm>     run a guest, optionally pausing and checkpointing it
   resume <snap.ferry>  continue a checkpointed run to completion
   inspect <snap.ferry> describe a snapshot file
+  simulate             compare load-sharing policies in the discrete-event simulator
 
 Run 'ferry <command> --help' for a command's options.
 Exit status: 0 done, 1 the guest trapped, 2 bad command line, 3 rejected input (module, snapshot, option).`,
@@ -49,4 +50,23 @@ Prints the output written after the snapshot was taken, then the entry's return 
 
 Verifies the snapshot's integrity and prints its header, section sizes, memory pages,
 continuation (entry, arguments, fuel, saved stack) and code hash.`,
+  simulate: `Usage: ferry simulate [options]
+
+Options:
+  --policies LIST         comma list of none, sender, receiver, symmetric, adaptive
+                          (default: none,sender,receiver,symmetric)
+  --nodes N               nodes, one processor each (default: 20)
+  --loads LO..HI | A,B    offered loads per node, each in (0, 1) (default: 0.1..0.95)
+  --step S                spacing of a --loads range (default: 0.05)
+  --jobs N                jobs simulated per load and policy, 10% warm-up discarded (default: 100000)
+  --seed S                random seed; the same seed gives the same table (default: 1)
+  --service exp|pareto|hyperexp   service times, all with mean 1 (default: exp)
+  --arrivals uniform|single       spread arrivals evenly, or send them all to node 0 (default: uniform)
+  --no-probe-limit        poll without MAX or D (shows thrashing)
+  --plot FILE             also write an SVG plot of mean response time against load
+  -h, --help              show this help
+
+Prints a markdown table of mean response time per load and policy next to the M/M/1 and
+M/M/c bounds (M/G/1 and an M/G/c approximation for other services), and the polls and
+transfers per job.`,
 } as const;

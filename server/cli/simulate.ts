@@ -1,0 +1,131 @@
+// `ferry simulate`: sweep load-sharing policies over a range of loads in the discrete-event
+// simulator, print markdown tables next to the M/M/1 and M/M/c bounds, and optionally plot them.
+
+import { parseArgs } from "node:util";
+import { POLICY_KINDS, type PolicyKind } from "../../runtime/balance/policy-options.js";
+import { SERVICE_KINDS, type ServiceKind } from "../../runtime/sim/distributions.js";
+import { allJobsAccounted, boundLabels, responseTable, trafficTable } from "../../runtime/sim/report.js";
+import { plotSvg, type Series } from "../../runtime/sim/svg-plot.js";
+import { sweep } from "../../runtime/sim/sweep.js";
+import { writeFileAtomic } from "../atomic-file.js";
+import type { Io } from "./run.js";
+import { HELP, UsageError } from "./usage.js";
+
+const DEFAULT_POLICIES = "none,sender,receiver,symmetric";
+const DEFAULT_LOADS = "0.1..0.95";
+const DEFAULT_STEP = 0.05;
+const DEFAULT_NODES = 20;
+const DEFAULT_JOBS = 100_000;
+/** Most runs one invocation may ask for (policies × loads), so a typo cannot start an hour-long sweep. */
+const MAX_RUNS = 2_000;
+
+export async function simulateCommand(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      policies: { type: "string", default: DEFAULT_POLICIES },
+      nodes: { type: "string", default: String(DEFAULT_NODES) },
+      loads: { type: "string", default: DEFAULT_LOADS },
+      step: { type: "string" },
+      jobs: { type: "string", default: String(DEFAULT_JOBS) },
+      seed: { type: "string", default: "1" },
+      service: { type: "string", default: "exp" },
+      arrivals: { type: "string", default: "uniform" },
+      "no-probe-limit": { type: "boolean", default: false },
+      plot: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    io.stdout.write(`${HELP.simulate}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`ferry simulate takes no positional arguments, got "${positionals[0]}"`);
+  const policies = parsePolicies(values.policies);
+  const nodes = parseInteger("--nodes", values.nodes, 1, 10_000);
+  const loads = parseLoads(values.loads, values.step);
+  const jobs = parseInteger("--jobs", values.jobs, 100, 100_000_000);
+  const seed = parseInteger("--seed", values.seed, 0, 2 ** 32 - 1);
+  const service = parseChoice("--service", values.service, SERVICE_KINDS);
+  const arrivals = parseChoice("--arrivals", values.arrivals, ["uniform", "single"] as const);
+  if (policies.length * loads.length > MAX_RUNS) {
+    throw new UsageError(`--policies × --loads asks for ${policies.length * loads.length} runs; at most ${MAX_RUNS} (use a larger --step)`);
+  }
+
+  const rows = sweep({ policies, nodes, loads, jobs, seed, service, arrivals, noProbeLimit: values["no-probe-limit"] });
+  const labels = boundLabels(service, nodes);
+  const limit = values["no-probe-limit"] ? "no probe limit" : "MAX 3, D 1";
+  io.stdout.write(
+    `Mean response time (mean service time = 1), ${nodes} nodes, ${service} service, ${arrivals} arrivals, ` +
+      `${jobs} jobs per run, seed ${seed}, ${limit}\n\n${responseTable(rows, policies, labels)}\n\n` +
+      `Load-sharing traffic\n\n${trafficTable(rows, policies)}\n\n` +
+      `All jobs completed exactly once: ${allJobsAccounted(rows) ? "yes" : "NO"}\n`,
+  );
+  if (values.plot !== undefined) {
+    const series: Series[] = [
+      { label: labels.single, dashed: true, points: rows.map((r) => [r.load, r.singleBound] as const) },
+      ...policies.map((p) => ({ label: p, points: rows.map((r) => [r.load, r.results.get(p)!.meanResponse] as const) })),
+      { label: labels.pooled, dashed: true, points: rows.map((r) => [r.load, r.pooledBound] as const) },
+    ];
+    const svg = plotSvg(series, {
+      title: `Load sharing, ${nodes} nodes, ${service} service${values["no-probe-limit"] ? ", no probe limit" : ""}`,
+      xLabel: "offered load per node ρ",
+      yLabel: "mean response time (log scale)",
+    });
+    try {
+      writeFileAtomic(values.plot, new TextEncoder().encode(svg));
+    } catch (e) {
+      throw new UsageError(`--plot ${values.plot}: cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    io.stdout.write(`Plot written to ${values.plot}\n`);
+  }
+  return allJobsAccounted(rows) ? 0 : 4;
+}
+
+function parsePolicies(text: string): PolicyKind[] {
+  const names = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (names.length === 0) throw new UsageError("--policies needs at least one policy");
+  for (const n of names) {
+    if (!(POLICY_KINDS as readonly string[]).includes(n)) throw new UsageError(`--policies: unknown policy "${n}" (one of ${POLICY_KINDS.join(", ")})`);
+  }
+  return [...new Set(names)] as PolicyKind[];
+}
+
+function parseInteger(name: string, text: string, min: number, max: number): number {
+  const n = Number(text.replaceAll("_", ""));
+  if (text.trim() === "" || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} must be an integer in ${min}..${max}, got "${text}"`);
+  return n;
+}
+
+function parseLoad(name: string, text: string): number {
+  const x = Number(text);
+  if (text.trim() === "" || !(x > 0 && x < 1)) throw new UsageError(`${name}: a load must be a number strictly between 0 and 1, got "${text}"`);
+  return x;
+}
+
+/** "0.1..0.95" with --step, or a comma list "0.5,0.8,0.9". */
+function parseLoads(text: string, stepText: string | undefined): number[] {
+  const range = text.split("..");
+  if (range.length === 1) {
+    if (stepText !== undefined) throw new UsageError("--step only applies to a --loads range such as 0.1..0.95");
+    const loads = text.split(",").map((s) => parseLoad("--loads", s.trim()));
+    return [...new Set(loads)].sort((a, b) => a - b);
+  }
+  if (range.length !== 2) throw new UsageError(`--loads must be a range LO..HI or a list A,B,C, got "${text}"`);
+  const lo = parseLoad("--loads", range[0]!);
+  const hi = parseLoad("--loads", range[1]!);
+  if (hi < lo) throw new UsageError(`--loads ${text}: the range must go upwards`);
+  const step = stepText === undefined ? DEFAULT_STEP : Number(stepText);
+  if (!(step > 0) || !Number.isFinite(step)) throw new UsageError(`--step must be a number > 0, got "${stepText}"`);
+  const count = Math.floor((hi - lo) / step + 1e-9) + 1;
+  if (count > MAX_RUNS) throw new UsageError(`--step ${step} gives ${count} loads; at most ${MAX_RUNS}`);
+  const loads = Array.from({ length: count }, (_, i) => Number((lo + i * step).toFixed(10)));
+  if (loads[loads.length - 1]! < hi - 1e-9) loads.push(hi);
+  return loads;
+}
+
+function parseChoice<T extends string>(name: string, text: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(text)) throw new UsageError(`${name} must be one of ${choices.join(", ")}, got "${text}"`);
+  return text as T;
+}
