@@ -5,7 +5,7 @@ export { Engine } from "./engine.js";
 export type { EngineOptions, EngineConfig, RestoreOptions } from "./engine.js";
 export { GuestModule } from "./exec/guest-module.js";
 export { GuestInstance } from "./exec/guest-instance.js";
-export type { InstanceOptions, InstanceStatus, RunOptions, ResumeOptions, RunResult, RunValue } from "./exec/guest-instance.js";
+export type { InstanceOptions, InstanceStatus, RunOptions, ResumeOptions, SnapshotOptions, RunResult, RunValue } from "./exec/guest-instance.js";
 export type { WasmValue } from "./exec/values.js";
 export type { EntryPoint, CodeSegment } from "./code/instrument.js";
 export { PIPELINE_VERSION } from "./code/instrument.js";

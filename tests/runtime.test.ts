@@ -1,6 +1,7 @@
 // The runtime's contracts on small WAT guests: results, fuel, pausing, traps, I/O, lifecycle.
 import { describe, expect, it } from "vitest";
 import { Engine, FerryError, decodeWeak, encodeWeak, encodeSnapshot, type RunResult } from "../runtime/index.js";
+import { runToEnd, wat } from "./helpers/wat.js";
 import {
   DEEP_RECURSION,
   EXPLICIT_COUNTER,
@@ -81,6 +82,56 @@ describe("fuel hands control back", () => {
     // Overshoot past a slice is bounded by one metered region.
     expect(r.fuelUsed).toBeGreaterThanOrEqual(6000);
     expect(r.fuelUsed).toBeLessThan(6000 + 10);
+  });
+
+  // Loop shapes the metering pass rewrites differently: a loop that yields a value, a loop
+  // with a call inside (fuel kept in the global), and a loop with no exit (unreachable type).
+  const LOOP_SHAPES = wat(`(module
+    (func $inc (param $x i32) (result i32) (i32.add (local.get $x) (i32.const 1)))
+    (func (export "valued") (param $n i32) (result i32)
+      (local $i i32)
+      (loop $l (result i32)
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (local.get $n)))
+        (i32.mul (local.get $i) (i32.const 3))))
+    (func (export "calls") (param $n i32) (result i32)
+      (local $i i32) (local $acc i32)
+      (block $done (loop $l
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $acc (call $inc (local.get $acc)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l)))
+      (local.get $acc))
+    (func (export "forever") (param $n i32) (result i32)
+      (loop $l (br $l))))`);
+
+  it.each([
+    ["valued", 1000, 3000],
+    ["calls", 1000, 1000],
+  ])("meters a %s loop identically whatever the slice", async (entry, n, expected) => {
+    const m = await engine.compile(LOOP_SHAPES);
+    const whole = await (await engine.instantiate(m)).run(entry as string, [n as number]);
+    expect(whole).toMatchObject({ status: "done", value: expected });
+    for (const slice of [1, 3, 50, 999]) {
+      const i = await engine.instantiate(m);
+      const { result } = await runToEnd(i.run(entry as string, [n as number], { fuel: slice }), () => i.resume({ fuel: slice }));
+      expect(result).toEqual(whole);
+    }
+  });
+
+  it("pauses a loop with no exit every slice, charging the same fuel per slice", async () => {
+    const m = await engine.compile(LOOP_SHAPES);
+    const i = await engine.instantiate(m);
+    let r = await i.run("forever", [0], { fuel: 100 });
+    const used: number[] = [r.fuelUsed];
+    for (let k = 0; k < 5; k++) {
+      expect(r.status).toBe("paused");
+      r = await i.resume({ fuel: 100 });
+      used.push(r.fuelUsed);
+    }
+    const steps = used.slice(1).map((u, k) => u - used[k]!);
+    expect(new Set(steps).size).toBe(1);
+    expect(steps[0]).toBeGreaterThanOrEqual(100);
   });
 
   it("ends a run that exceeds fuelLimit with out_of_fuel", async () => {

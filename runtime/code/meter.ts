@@ -44,6 +44,7 @@ export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, t
   const facts: FunctionFacts[] = [];
   const entries: Array<{ fn: number; name: string; cost: number; charge: (cost: number, check: boolean) => ExpressionRef[] }> = [];
   let loops = 0;
+  let labels = 0;
 
   const count = m.getNumFunctions();
   for (let f = 0; f < count; f++) {
@@ -90,32 +91,49 @@ export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, t
         m.local.get(growLocal, b.i32),
       ], b.i32);
 
+    // Every loop becomes
+    //   block $done (loop $again (reload fuel) (block $out (br $done (loop $L (charge; br_if $out fuel<0) body)))
+    //                            (call yield) (refund) (br $again))
+    // so the yield call sits *outside* the hot loop. Asyncify must instrument every function that
+    // can reach the call, and inside such a function it guards each stretch of code with a state
+    // check; with the call out of line, a call-free loop stays one unguarded stretch.
     const meterLoop = (loop: ExpressionRef, parent: Region): ExpressionRef => {
       loops++;
       const region: Region = { cost: 0, hasCall: false };
       const body = visit((b.getExpressionInfo(loop) as unknown as { body: ExpressionRef }).body, region);
       parent.hasCall ||= region.hasCall;
       const cost = Math.max(region.cost, 1);
-      if (!region.hasCall) {
-        // No calls inside: nothing else reads or writes the fuel global while the loop runs, so
-        // the running value lives in a local (a register) and is only *stored* each iteration,
-        // which keeps the global's store->load latency off the loop's critical path.
-        const header = [
-          m.local.set(fuelLocal, m.i64.sub(fuelGet(), i64c(cost))),
-          m.global.set(FUEL_GLOBAL, fuelGet()),
-          m.if(m.i64.lt_s(fuelGet(), i64c(0)), m.block(null, [
-            callYield(),
-            m.local.set(fuelLocal, m.global.get(FUEL_GLOBAL, i64)),
-          ])),
-        ];
-        set.Loop.setBody(loop, m.block(null, [...header, body]));
-        return m.block(null, [m.local.set(fuelLocal, m.global.get(FUEL_GLOBAL, i64)), loop]);
-      }
-      set.Loop.setBody(loop, m.block(null, [...chargeFromGlobal(cost, true), body]));
-      return loop;
+      const id = labels++;
+      const done = `__ferry_done${id}`;
+      const again = `__ferry_again${id}`;
+      const out = `__ferry_out${id}`;
+      const exhausted = m.br_if(out, m.i64.lt_s(fuelGet(), i64c(0)));
+      // No calls inside: nothing else reads or writes the fuel global while the loop runs, so the
+      // running value lives in a local (a register) and is only *stored* each iteration, which
+      // keeps the global's store->load latency off the loop's critical path.
+      const header = region.hasCall
+        ? [...chargeFromGlobal(cost), exhausted]
+        : [m.local.set(fuelLocal, m.i64.sub(fuelGet(), i64c(cost))), m.global.set(FUEL_GLOBAL, fuelGet()), exhausted];
+      set.Loop.setBody(loop, m.block(null, [...header, body]));
+
+      const type = b.getExpressionType(loop);
+      const inner = type === b.unreachable ? loop : type === b.none ? m.block(null, [loop, m.br(done)]) : m.br(done, undefined, loop);
+      const retry = m.loop(
+        again,
+        m.block(null, [
+          ...(region.hasCall ? [] : [m.local.set(fuelLocal, m.global.get(FUEL_GLOBAL, i64))]),
+          m.block(out, [inner]),
+          callYield(),
+          // The iteration that ran out is charged again when it re-enters, in the next slice:
+          // refund it here, so a run's fuel does not depend on where its slices ended.
+          m.global.set(FUEL_GLOBAL, m.i64.add(m.global.get(FUEL_GLOBAL, i64), i64c(cost))),
+          m.br(again),
+        ]),
+      );
+      return m.block(done, [retry], type === b.unreachable ? b.none : type);
     };
 
-    const chargeFromGlobal = (cost: number, check: boolean): ExpressionRef[] => {
+    const chargeFromGlobal = (cost: number, check = false): ExpressionRef[] => {
       const charge = [
         m.local.set(fuelLocal, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), i64c(cost))),
         m.global.set(FUEL_GLOBAL, fuelGet()),

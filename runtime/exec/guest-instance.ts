@@ -28,7 +28,7 @@ import {
 } from "./continuation.js";
 import type { GuestModule } from "./guest-module.js";
 import { hostImports } from "./host-imports.js";
-import { captureMemory, type Snapshot } from "./snapshot.js";
+import { captureMemory, clearPagesOutside, type Snapshot } from "./snapshot.js";
 import { GuestTrap, TRAP_MESSAGES, classifyTrap, type TrapCode } from "./traps.js";
 import { argsForCall, checkArgs, type WasmValue } from "./values.js";
 
@@ -46,6 +46,16 @@ export interface RunOptions {
   fuel?: number;
   /** Total fuel for the whole run; exceeding it traps with `out_of_fuel`. Default: none. */
   fuelLimit?: number;
+}
+
+export interface SnapshotOptions {
+  /** Hand the memory to the snapshot without copying and dispose the instance. Default false. */
+  move?: boolean;
+  /**
+   * A snapshot you no longer need (say, the previous checkpoint, already encoded): its memory
+   * buffers are reused, which saves the kernel's first-touch cost, and it is left empty.
+   */
+  recycle?: Snapshot;
 }
 
 export interface ResumeOptions {
@@ -236,13 +246,21 @@ export class GuestInstance {
     return this.drive(checkFuel("fuel", options.fuel));
   }
 
-  /** Capture the execution segment of a paused instance. */
-  snapshot(): Snapshot {
+  /**
+   * Capture the execution segment of a paused instance. By default memory is copied and the
+   * instance can go on (a checkpoint). With `move: true` the snapshot takes the instance's memory
+   * as it is, without copying, and the instance is disposed: migration, where the source forgets
+   * the job once it has been shipped.
+   */
+  snapshot(options: SnapshotOptions = {}): Snapshot {
     this.assertUsable();
     if (this.status !== "paused") throw new FerryError("instance_not_paused", `cannot snapshot an instance that is ${this.status}`);
+    const move = options.move ?? false;
+    if (typeof move !== "boolean") throw new FerryError("invalid_option", `\`move\` must be a boolean, got ${typeof move}`);
+    if (move && options.recycle) throw new FerryError("invalid_option", "`recycle` has no use with `move: true`, which copies nothing");
     const header: ContinuationHeader = { ...this.header, state: ContState.Paused, resumeLabel: this.readResumeLabel() };
     const segment = this.module.segment;
-    return {
+    const snapshot: Snapshot = {
       codeHash: segment.codeHash,
       pipelineVersion: segment.pipelineVersion,
       continuation: encodeImage(header, this.savedStack, this.stackCapacity),
@@ -251,10 +269,13 @@ export class GuestInstance {
         type: g.type,
         value: (this.exports[g.exportName] as WebAssembly.Global).value as number | bigint,
       })),
-      memory: captureMemory(new Uint8Array(this.memoryObject.buffer)),
+      memory: captureMemory(new Uint8Array(this.memoryObject.buffer), { copy: !move, recycle: options.recycle?.memory }),
       input: this.input,
-      output: this.output().slice(),
+      output: move ? this.output() : this.output().slice(),
     };
+    // Disposed, the instance never runs (or grows its memory) again, so the views stay valid.
+    if (move) this.dispose();
+    return snapshot;
   }
 
   /** Load a snapshot into this fresh instance, leaving it paused exactly where the source was. */
@@ -282,8 +303,9 @@ export class GuestInstance {
     if (s.memory.pageCount > segment.maxMemoryPages) {
       throw new FerryError("snapshot_limit", `memory of ${s.memory.pageCount} pages exceeds the cap of ${segment.maxMemoryPages}`);
     }
-    // Fresh memory holds the data segments; the snapshot's elided pages are zero, so clear first.
-    new Uint8Array(this.memoryObject.buffer).fill(0);
+    // Fresh memory holds only the data segments. The snapshot's elided pages must read as zero:
+    // clear the few that are not, rather than writing (and so faulting in) the whole memory.
+    clearPagesOutside(new Uint8Array(this.memoryObject.buffer), s.memory);
     if (s.memory.pageCount > currentPages) this.memoryObject.grow(s.memory.pageCount - currentPages);
     const memory = new Uint8Array(this.memoryObject.buffer);
     for (const page of s.memory.pages) memory.set(page.bytes, page.index * WASM_PAGE_BYTES);

@@ -1,6 +1,7 @@
 // The execution segment as a value: everything needed to resume a paused guest elsewhere.
 // Capture and apply live here; the binary encoding is in snapshot-codec.ts.
 
+import { FerryError } from "../errors.js";
 import { WASM_PAGE_BYTES } from "../limits.js";
 
 export type GlobalType = "i32" | "i64" | "f32" | "f64";
@@ -46,17 +47,77 @@ export interface Snapshot {
   code?: Uint8Array;
 }
 
-/** Copy memory out, skipping pages that are all zero. Comparing against a zero page is a native memcmp. */
-export function captureMemory(memory: Uint8Array): MemoryImage {
+/** Images whose page buffers `captureMemory` allocated itself: the only ones it may recycle. */
+const OWN_IMAGES = new WeakSet<MemoryImage>();
+
+export interface CaptureOptions {
+  /** Copy the pages (default). `false` returns views into `memory` itself. */
+  copy?: boolean;
+  /** An earlier image whose page buffers may be overwritten instead of allocating new ones. */
+  recycle?: MemoryImage;
+}
+
+/**
+ * The non-zero pages of `memory` (comparing against a zero page is a native memcmp that stops at
+ * the first non-zero byte, so scanning costs little next to copying).
+ *
+ * Copying is bounded by fresh memory, not by memcpy: the kernel zero-fills every new page on
+ * first touch. Two ways around it: `recycle` (periodic checkpoints: the previous snapshot, once
+ * written out, lends its buffers, which are already mapped) and `copy: false` (migration: views
+ * into a memory that will never be written again because the guest moved away). New buffers come
+ * from `Buffer.allocUnsafe`, since every byte is overwritten at once.
+ */
+export function captureMemory(memory: Uint8Array, options: CaptureOptions = {}): MemoryImage {
+  const copy = options.copy ?? true;
   const pageCount = memory.byteLength / WASM_PAGE_BYTES;
   const pages: MemoryPage[] = [];
+  const spare = copy ? takeBuffers(options.recycle) : [];
   const view = Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength);
   for (let index = 0; index < pageCount; index++) {
     const start = index * WASM_PAGE_BYTES;
     if (view.compare(ZERO_PAGE, 0, WASM_PAGE_BYTES, start, start + WASM_PAGE_BYTES) === 0) continue;
-    pages.push({ index, bytes: memory.slice(start, start + WASM_PAGE_BYTES) });
+    if (!copy) {
+      pages.push({ index, bytes: memory.subarray(start, start + WASM_PAGE_BYTES) });
+      continue;
+    }
+    let bytes = spare.pop();
+    if (!bytes) {
+      const page = Buffer.allocUnsafe(WASM_PAGE_BYTES);
+      // A plain Uint8Array over the page: Buffer's `slice` is a view, Uint8Array's a copy, and
+      // callers of a snapshot should get the usual typed-array behaviour.
+      bytes = new Uint8Array(page.buffer, page.byteOffset, WASM_PAGE_BYTES);
+    }
+    bytes.set(memory.subarray(start, start + WASM_PAGE_BYTES));
+    pages.push({ index, bytes });
   }
-  return { pageCount, pages };
+  const image = { pageCount, pages };
+  if (copy) OWN_IMAGES.add(image);
+  return image;
+}
+
+/** The page buffers of an image `captureMemory` copied, which then no longer owns them. */
+function takeBuffers(image: MemoryImage | undefined): Uint8Array[] {
+  if (image === undefined) return [];
+  if (!OWN_IMAGES.has(image)) {
+    throw new FerryError("invalid_option", "`recycle` takes a snapshot captured by `snapshot()` in this process and not recycled before");
+  }
+  OWN_IMAGES.delete(image);
+  const buffers = image.pages.map((p) => p.bytes);
+  // The old image is spent: make that visible rather than let it show the new pages' bytes.
+  image.pages = [];
+  image.pageCount = 0;
+  return buffers;
+}
+
+/** Zero every non-zero page of `memory` that `image` does not hold (those it holds get overwritten). */
+export function clearPagesOutside(memory: Uint8Array, image: MemoryImage): void {
+  const held = new Set(image.pages.map((p) => p.index));
+  const view = Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength);
+  for (let index = 0; index * WASM_PAGE_BYTES < memory.byteLength; index++) {
+    if (held.has(index)) continue;
+    const start = index * WASM_PAGE_BYTES;
+    if (view.compare(ZERO_PAGE, 0, WASM_PAGE_BYTES, start, start + WASM_PAGE_BYTES) !== 0) memory.fill(0, start, start + WASM_PAGE_BYTES);
+  }
 }
 
 /** Total bytes of non-zero pages: what a snapshot of this memory actually carries. */
