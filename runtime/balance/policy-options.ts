@@ -15,7 +15,7 @@ export const DEFAULT_UPPER_THRESHOLD = 3;
 /** MAX: polls in one round before the node must wait D (the probe limit). */
 export const DEFAULT_MAX_POLLS = 3;
 /** D: wait after a round of MAX failed polls, in the driver's time unit (simulator: mean service times). */
-export const DEFAULT_RETRY_INTERVAL = 1;
+export const DEFAULT_RETRY_INTERVAL = 0.5;
 /** Adaptive variant: each further failed round multiplies the wait by this. */
 export const DEFAULT_BACKOFF_FACTOR = 2;
 /** Adaptive variant: the wait never exceeds D × this. */
