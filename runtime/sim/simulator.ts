@@ -105,6 +105,8 @@ class Simulation {
   private empty = 0;
   private overhead = 0;
   private events = 0;
+  /** Transfer events carrying a job that have not been delivered yet. */
+  private inFlight = 0;
   private readonly sample: LoadSample = { ready: 0, running: 0, blocked: 0, throughput: 0 };
 
   constructor(private readonly c: SimConfig) {
@@ -136,12 +138,11 @@ class Simulation {
     const { q, c } = this;
     if (this.policies) for (let n = 0; n < c.nodes; n++) this.tell(n, { type: "start" });
     q.push(this.nextInterarrival(), ARRIVAL, 0, 0);
-    // A lost job would leave timers polling forever; this bound turns that into a reported loss.
-    const maxEvents = 200 * c.jobs + 1_000_000;
-    while (this.completed < c.jobs && this.events < maxEvents) {
+    while (this.completed < c.jobs) {
       const slot = q.pop();
       if (slot < 0) break;
-      this.events++;
+      // A lost job would leave policies polling forever: now and then look for any job left.
+      if (++this.events % 1_000_000 === 0 && this.noJobLeft()) break;
       this.now = q.timeOf(slot);
       const node = q.nodeOf(slot);
       const arg = q.argOf(slot);
@@ -326,7 +327,10 @@ class Simulation {
     } else {
       this.empty++;
     }
-    if (job >= 0) this.charge(n, costs.cpuPerTransfer + bytes * costs.cpuPerByte);
+    if (job >= 0) {
+      this.charge(n, costs.cpuPerTransfer + bytes * costs.cpuPerByte);
+      this.inFlight++;
+    }
     this.q.push(this.now + costs.latency + bytes / costs.bytesPerTime, JOB_IN, to, 0, { from: n, probe, id, job, bytes });
     if (job >= 0) {
       this.startNext(n);
@@ -336,11 +340,19 @@ class Simulation {
 
   private onJobIn(n: number, t: Transfer): void {
     if (t.job >= 0) {
+      this.inFlight--;
       this.charge(n, this.c.costs.cpuPerTransfer + t.bytes * this.c.costs.cpuPerByte);
       this.queues[n]!.push(t.job);
       this.startNext(n);
     }
     this.tell(n, { type: "job-in", from: t.from, probe: t.probe, id: t.id, job: t.job >= 0 });
+  }
+
+  /** True when all jobs have arrived and none is queued, running or in flight anywhere. */
+  private noJobLeft(): boolean {
+    if (this.arrived < this.c.jobs || this.inFlight > 0 || this.central.length > 0) return false;
+    for (let n = 0; n < this.c.nodes; n++) if (this.queues[n]!.length > 0 || this.running[n]! >= 0) return false;
+    return true;
   }
 
   private result(): SimResult {

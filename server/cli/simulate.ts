@@ -2,7 +2,7 @@
 // simulator, print markdown tables next to the M/M/1 and M/M/c bounds, and optionally plot them.
 
 import { parseArgs } from "node:util";
-import { POLICY_KINDS, type PolicyKind } from "../../runtime/balance/policy-options.js";
+import { DEFAULT_MAX_POLLS, DEFAULT_RETRY_INTERVAL, POLICY_KINDS, type PolicyKind } from "../../runtime/balance/policy-options.js";
 import { SERVICE_KINDS, type ServiceKind } from "../../runtime/sim/distributions.js";
 import { allJobsAccounted, boundLabels, responseTable, trafficTable } from "../../runtime/sim/report.js";
 import { plotSvg, type Series } from "../../runtime/sim/svg-plot.js";
@@ -55,7 +55,7 @@ export async function simulateCommand(argv: string[], io: Io): Promise<number> {
 
   const rows = sweep({ policies, nodes, loads, jobs, seed, service, arrivals, noProbeLimit: values["no-probe-limit"] });
   const labels = boundLabels(service, nodes);
-  const limit = values["no-probe-limit"] ? "no probe limit" : "MAX 3, D 1";
+  const limit = values["no-probe-limit"] ? "no probe limit" : `MAX ${DEFAULT_MAX_POLLS}, D ${DEFAULT_RETRY_INTERVAL}`;
   io.stdout.write(
     `Mean response time (mean service time = 1), ${nodes} nodes, ${service} service, ${arrivals} arrivals, ` +
       `${jobs} jobs per run, seed ${seed}, ${limit}\n\n${responseTable(rows, policies, labels)}\n\n` +
