@@ -128,9 +128,13 @@ export class ThresholdPolicy implements LoadSharingPolicy {
       }
       return;
     }
-    // An answer to one of our probes; stale ones (not the outstanding probe) are ignored.
+    // An answer to one of our probes. A stale one (the driver already fed a refusal on timeout)
+    // that accepted a "give" holds a reservation at the receiver: release it.
     const side = m.probe === "give" ? this.sender : this.receiver;
-    if (!side || side.state !== POLLING || side.probeId !== m.id) return;
+    if (!side || side.state !== POLLING || side.probeId !== m.id) {
+      if (m.accept && m.probe === "give") out.push({ type: "send", to: m.from, message: { kind: "cancel", id: m.id, from: this.ctx.nodeId } });
+      return;
+    }
     if (m.accept) {
       side.failures = 0;
       if (side.probe === "give") {

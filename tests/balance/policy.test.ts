@@ -74,6 +74,15 @@ describe("sender-initiated", () => {
     expect(answer).toEqual([{ type: "send", to: 4, message: { kind: "answer", probe: "give", id: 0, from: 0, accept: false } }]);
   });
 
+  it("cancels a late acceptance of a poll it already gave up on (timed out), releasing the reservation", () => {
+    const { step } = node({ kind: "sender" });
+    const [p] = probes(step(0, { type: "arrival" }, 3));
+    step(5, refuse(p!, 2), 3); // the driver's timeout, fed as a refusal
+    const late = step(6, { type: "message", message: { kind: "answer", probe: "give", id: p!.id, from: 2, accept: true } }, 3);
+    expect(late).toContainEqual({ type: "send", to: 2, message: { kind: "cancel", id: p!.id, from: 0 } });
+    expect(late.some((a) => a.type === "transfer")).toBe(false);
+  });
+
   it("without a probe limit keeps polling until it succeeds", () => {
     const { policy, step } = node({ kind: "sender", maxPolls: Infinity, retryInterval: 0 });
     let actions = step(0, { type: "arrival" }, 5);
