@@ -20,6 +20,7 @@ export const ERROR_MESSAGES = {
   instance_not_paused: "instance is not paused",
   instance_finished: "instance has finished and cannot be resumed",
   not_resumable: "instance cannot pause and resume (built without asyncify)",
+  sandbox_unavailable: "no sandbox process is available to host the instance",
   // Execution segment: snapshots.
   snapshot_truncated: "snapshot is truncated",
   snapshot_corrupt: "snapshot integrity check failed",
