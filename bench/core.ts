@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import binaryen from "binaryen";
 import { benchCases, smallCases, type ExampleCase } from "../guest/catalog.js";
 import { Engine, decodeSnapshot, encodeSnapshot, inspectSnapshot, WASM_PAGE_BYTES } from "../runtime/index.js";
-import type { GuestInstance, GuestModule, RunResult, Snapshot } from "../runtime/index.js";
+import type { Instance, GuestModule, RunResult, Snapshot } from "../runtime/index.js";
 import {
   check,
   collectGarbage,
@@ -199,7 +199,7 @@ function expectCorrect(c: ExampleCase, variant: string, value: unknown, output: 
   }
 }
 
-function expectDone(c: ExampleCase, variant: string, r: RunResult, instance: GuestInstance): void {
+function expectDone(c: ExampleCase, variant: string, r: RunResult, instance: Instance): void {
   if (r.status !== "done") {
     const detail = r.status === "trapped" ? `trapped (${r.code}): ${r.message}` : `still paused (${r.reason})`;
     throw new WrongAnswer(`${c.name} [${variant}]: ${detail}`);
@@ -462,7 +462,7 @@ async function benchSnapshots(runs: number, warmup: number): Promise<{ rows: Sna
       const source = await engine.instantiate(module);
       const paused = await source.run("fill", [pages, stride], { fuel: FILL_FUEL_PER_WORD * (touchedBytes / 8) + 1_000_000 });
       if (paused.status !== "paused") throw new Error(`${name}: fill ended ${paused.status}, expected a pause in its spin loop`);
-      const reference = source.snapshot();
+      const reference = await source.snapshot();
       if (reference.memory.pages.length !== touchedPages) {
         throw new Error(`${name}: ${reference.memory.pages.length} non-zero pages captured, expected ${touchedPages} (did the slice end inside fill?)`);
       }
@@ -471,7 +471,7 @@ async function benchSnapshots(runs: number, warmup: number): Promise<{ rows: Sna
       // Round trips once, outside the clock: decode and restore must give back the same memory.
       if (!sameMemory(decodeSnapshot(encoded), reference)) throw new Error(`${name}: decode(encode(s)) lost memory contents`);
       const check = await engine.restore(reference);
-      if (check.state !== "paused" || !sameMemory(check.snapshot(), reference)) throw new Error(`${name}: restore did not reproduce the paused instance`);
+      if (check.state !== "paused" || !sameMemory(await check.snapshot(), reference)) throw new Error(`${name}: restore did not reproduce the paused instance`);
       check.dispose();
 
       // memcpy baseline: the same touched pages, from a buffer laid out like the guest's memory.
@@ -480,9 +480,9 @@ async function benchSnapshots(runs: number, warmup: number): Promise<{ rows: Sna
       const touched = reference.memory.pages.map((p) => p.index * WASM_PAGE_BYTES);
       // Small cases repeat the operation so one sample is long enough to time well.
       const reps = Math.max(1, Math.round(64 / mib));
-      const timed = (op: () => void) => (): number => {
+      const timed = (op: () => unknown) => async (): Promise<number> => {
         const t0 = nowMs();
-        for (let i = 0; i < reps; i++) op();
+        for (let i = 0; i < reps; i++) await op();
         return (nowMs() - t0) / reps;
       };
       let sink = 0;
@@ -505,12 +505,14 @@ async function benchSnapshots(runs: number, warmup: number): Promise<{ rows: Sna
               sink += out.byteLength;
             }),
           },
-          { name: "capture", sample: timed(() => (sink += source.snapshot().memory.pages.length)) },
+          { name: "capture", sample: timed(async () => {
+            sink += (await source.snapshot()).memory.pages.length;
+          }) },
           {
             // A periodic checkpointer hands back the previous snapshot once it has written it out.
             name: "recycle",
-            sample: timed(() => {
-              previous = source.snapshot(previous ? { recycle: previous } : {});
+            sample: timed(async () => {
+              previous = await source.snapshot(previous ? { recycle: previous } : {});
               sink += previous.memory.pages.length;
             }),
           },
@@ -519,10 +521,10 @@ async function benchSnapshots(runs: number, warmup: number): Promise<{ rows: Sna
             // needs its own paused instances, restored before the clock starts.
             name: "move",
             sample: async () => {
-              const movers: GuestInstance[] = [];
+              const movers: Instance[] = [];
               for (let i = 0; i < reps; i++) movers.push(await engine.restore(reference));
               const t0 = nowMs();
-              for (const mover of movers) sink += mover.snapshot({ move: true }).memory.pages.length;
+              for (const mover of movers) sink += (await mover.snapshot({ move: true })).memory.pages.length;
               return (nowMs() - t0) / reps;
             },
           },
@@ -531,7 +533,7 @@ async function benchSnapshots(runs: number, warmup: number): Promise<{ rows: Sna
           {
             name: "restore",
             sample: async () => {
-              const restored: GuestInstance[] = [];
+              const restored: Instance[] = [];
               const t0 = nowMs();
               for (let i = 0; i < reps; i++) restored.push(await engine.restore(reference));
               const ms = (nowMs() - t0) / reps;
@@ -606,7 +608,7 @@ async function benchSnapshots(runs: number, warmup: number): Promise<{ rows: Sna
       fmtInt(r.bytesPerTouchedPage),
     ]),
     notes: [
-      `dense: every 64 KiB page holds xorshift64 output (incompressible); sparse: one page in ${SPARSE_STRIDE}. capture = \`instance.snapshot()\` (copies into new buffers; the guest may go on), recycled = \`instance.snapshot({ recycle: previous })\` (copies into the previous snapshot's buffers: periodic checkpoints), move = \`instance.snapshot({ move: true })\` (no copy; the instance is disposed, as when it migrates), encode = \`encodeSnapshot(s)\` (default "auto" compression), decode = \`decodeSnapshot(bytes)\`, restore = \`engine.restore(s)\` until the paused instance exists.`,
+      `dense: every 64 KiB page holds xorshift64 output (incompressible); sparse: one page in ${SPARSE_STRIDE}. capture = \`await instance.snapshot()\` (copies into new buffers; the guest may go on), recycled = \`await instance.snapshot({ recycle: previous })\` (copies into the previous snapshot's buffers: periodic checkpoints), move = \`await instance.snapshot({ move: true })\` (no copy; the instance is disposed, as when it migrates), encode = \`encodeSnapshot(s)\` (default "auto" compression), decode = \`decodeSnapshot(bytes)\`, restore = \`engine.restore(s)\` until the paused instance exists.`,
       `memcpy = \`Buffer.copy\` of the same touched pages into a preallocated buffer; fresh copy = the same into a new \`Buffer.allocUnsafeSlow\` each time. Sparse bytes per touched page, max÷min over 1/16/64 MiB: ${spread.toFixed(3)} (target ≤ ${TARGET_SPARSE_SPREAD}).`,
     ],
   });

@@ -10,6 +10,8 @@ import { GuestModule } from "./exec/guest-module.js";
 import { decodeSnapshot } from "./exec/snapshot-codec.js";
 import type { Snapshot } from "./exec/snapshot.js";
 import type { WeakDescriptor } from "./exec/weak.js";
+import { SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox, type Instance, type SandboxKind, type TrustClass } from "./sandbox/instance.js";
+import { IsolatedPool, type IsolatedPoolOptions } from "./sandbox/isolated/pool.js";
 import {
   DEFAULT_CONTINUATION_STACK_BYTES,
   DEFAULT_MAX_DATA_BYTES,
@@ -36,6 +38,8 @@ export interface EngineOptions {
   continuationStackBytes?: number;
   /** Value `env.seed` returns, so AssemblyScript's Math.random is reproducible. */
   seed?: number;
+  /** The isolated sandbox's process pool (started on first use). */
+  isolated?: IsolatedPoolOptions;
 }
 
 export interface EngineConfig {
@@ -46,7 +50,15 @@ export interface EngineConfig {
   seed: number;
 }
 
-export interface RestoreOptions extends InstanceOptions {
+/** Where and as whom an instance runs, on top of its I/O options. */
+export interface InstantiateOptions extends InstanceOptions {
+  /** Default: from `trust` (anonymous → in-process, authenticated → isolated). */
+  sandbox?: SandboxKind;
+  /** Isolated only: wall-clock deadline per run/resume call in ms; past it the process is killed. */
+  timeoutMs?: number;
+}
+
+export interface RestoreOptions extends InstantiateOptions {
   /** The module the snapshot must belong to; by default the engine's module with its code hash. */
   module?: GuestModule;
 }
@@ -55,9 +67,28 @@ export class Engine {
   readonly config: Readonly<EngineConfig>;
   private readonly compiling = new Map<string, Promise<GuestModule>>();
   private readonly modules = new Map<string, GuestModule>();
+  private pool: IsolatedPool | undefined;
+  private readonly poolOptions: IsolatedPoolOptions;
 
   constructor(options: EngineOptions = {}) {
     this.config = normalise(options);
+    this.poolOptions = options.isolated ?? {};
+  }
+
+  /** Stop the isolated sandbox's processes (instances still living in them end `trapped`). */
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** The isolated sandbox's pool, if it has been started. */
+  get isolatedPool(): IsolatedPool | undefined {
+    return this.pool;
   }
 
   /** Validate and instrument `bytes` once; later calls with the same bytes return the cached module. */
@@ -85,21 +116,37 @@ export class Engine {
     return this.modules.get(codeHash);
   }
 
-  async instantiate(module: GuestModule, options: InstanceOptions = {}): Promise<GuestInstance> {
+  /**
+   * A fresh instance of `module` in the sandbox `options.sandbox` picks (by default the one the
+   * trust class calls for). Both sandboxes give the same `Instance` behaviour and results.
+   */
+  async instantiate(module: GuestModule, options: InstantiateOptions = {}): Promise<Instance> {
+    return this.create(module, options);
+  }
+
+  private async create(module: GuestModule, options: InstantiateOptions, snapshot?: Snapshot): Promise<Instance> {
     if (this.modules.get(module.codeHash) !== module) {
       throw new FerryError("unknown_module", `${module.codeHash} was compiled by another engine`);
     }
-    if (options.input && options.input.byteLength > DEFAULT_MAX_INPUT_BYTES) {
-      throw new FerryError("invalid_option", `\`input\` is ${options.input.byteLength} bytes, the limit is ${DEFAULT_MAX_INPUT_BYTES}`);
+    const o = placement(options);
+    if (o.instance.input && o.instance.input.byteLength > DEFAULT_MAX_INPUT_BYTES) {
+      throw new FerryError("invalid_option", `\`input\` is ${o.instance.input.byteLength} bytes, the limit is ${DEFAULT_MAX_INPUT_BYTES}`);
     }
-    return new GuestInstance(module, this.config, options);
+    if (o.sandbox === "isolated") {
+      this.pool ??= new IsolatedPool(this.poolOptions);
+      const isolated = { ...o.instance, trust: o.trust, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) };
+      return snapshot ? this.pool.restore(module.segment, this.config, isolated, snapshot) : this.pool.instantiate(module.segment, this.config, isolated);
+    }
+    const instance = new GuestInstance(module, this.config, { ...o.instance, trust: o.trust });
+    if (snapshot) instance.applySnapshot(snapshot);
+    return instance;
   }
 
   /**
    * Strong mobility: a fresh instance paused exactly where the snapshot's source was. The module
    * must be compiled in this engine already, or travel inside the snapshot (`code`).
    */
-  async restore(snapshot: Uint8Array | Snapshot, options: RestoreOptions = {}): Promise<GuestInstance> {
+  async restore(snapshot: Uint8Array | Snapshot, options: RestoreOptions = {}): Promise<Instance> {
     const s = snapshot instanceof Uint8Array ? decodeSnapshot(snapshot, { maxMemoryPages: this.config.limits.maxMemoryPages }) : snapshot;
     let module = options.module ?? this.modules.get(s.codeHash);
     if (!module && s.code) {
@@ -116,17 +163,15 @@ export class Engine {
       throw new FerryError("snapshot_pipeline_mismatch", `snapshot pipeline ${s.pipelineVersion}, this runtime runs ${PIPELINE_VERSION}`);
     }
     const { module: _ignored, ...instanceOptions } = options;
-    const instance = await this.instantiate(module, { ...instanceOptions, input: s.input });
-    instance.applySnapshot(s);
-    return instance;
+    return this.create(module, { ...instanceOptions, input: s.input }, s);
   }
 
   /** Weak mobility: restart the described run from the beginning and run its first slice. */
   async startWeak(
     d: WeakDescriptor,
     run: RunOptions = {},
-    options: Omit<InstanceOptions, "input"> = {},
-  ): Promise<{ instance: GuestInstance; result: RunResult }> {
+    options: Omit<InstantiateOptions, "input"> = {},
+  ): Promise<{ instance: Instance; result: RunResult }> {
     const module = this.modules.get(d.codeHash);
     if (!module) throw new FerryError("unknown_module", `${d.codeHash}: compile the module first`);
     const instance = await this.instantiate(module, { ...options, input: d.input });
@@ -134,11 +179,44 @@ export class Engine {
   }
 
   /** Describe an instance's current run for weak migration. */
-  describeWeak(instance: GuestInstance): WeakDescriptor {
+  describeWeak(instance: Instance): WeakDescriptor {
     const run = instance.currentRun();
     if (!run) throw new FerryError("instance_not_paused", "the instance has not started a run");
-    return { codeHash: instance.module.codeHash, entry: run.entry.name, args: run.args, input: instance.inputBytes };
+    return { codeHash: instance.codeHash, entry: run.entry.name, args: run.args, input: instance.inputBytes };
   }
+}
+
+interface Placement {
+  sandbox: SandboxKind;
+  trust: TrustClass;
+  timeoutMs: number | undefined;
+  instance: InstanceOptions;
+}
+
+/** Check where-and-as-whom options up front, with messages that name the option and the fix. */
+function placement(options: InstantiateOptions): Placement {
+  const { sandbox: askedSandbox, timeoutMs, trust: askedTrust, ...instance } = options;
+  const trust = askedTrust ?? "anonymous";
+  if (!TRUST_CLASSES.includes(trust)) {
+    throw new FerryError("invalid_option", `\`trust\` must be ${TRUST_CLASSES.map((t) => `"${t}"`).join(" or ")}, got ${JSON.stringify(trust)}`);
+  }
+  const sandbox = askedSandbox ?? defaultSandbox(trust);
+  if (!SANDBOX_KINDS.includes(sandbox)) {
+    throw new FerryError("invalid_option", `\`sandbox\` must be ${SANDBOX_KINDS.map((k) => `"${k}"`).join(" or ")}, got ${JSON.stringify(sandbox)}`);
+  }
+  if (timeoutMs !== undefined) {
+    if (sandbox !== "isolated") {
+      throw new FerryError("invalid_option", "`timeoutMs` requires sandbox: 'isolated' (in-process guests are bounded by fuel slices; only a process can be killed mid-slice)");
+    }
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new FerryError("invalid_option", `\`timeoutMs\` must be a positive number of milliseconds, got ${String(timeoutMs)}`);
+  }
+  if (trust === "anonymous" && (instance.capabilities?.length || instance.resources)) {
+    throw new FerryError("invalid_option", "`capabilities` and `resources` require trust: 'authenticated' (anonymous code is pure computation)");
+  }
+  if (sandbox === "isolated" && (instance.capabilities?.length || instance.resources)) {
+    throw new FerryError("invalid_option", "`capabilities` and `resources` are not yet available in the isolated sandbox: use sandbox: 'in-process' for code that binds resources");
+  }
+  return { sandbox, trust, timeoutMs, instance };
 }
 
 function normalise(o: EngineOptions): EngineConfig {

@@ -2,11 +2,21 @@
 // compile, run, pause, snapshot, restore and migrate guests, and nothing else.
 
 export { Engine } from "./engine.js";
-export type { EngineOptions, EngineConfig, RestoreOptions } from "./engine.js";
+export type { EngineOptions, EngineConfig, InstantiateOptions, RestoreOptions } from "./engine.js";
 export { GuestModule } from "./exec/guest-module.js";
 export { GuestInstance } from "./exec/guest-instance.js";
 export type { InstanceOptions, InstanceStatus, RunOptions, ResumeOptions, SnapshotOptions, RunResult, RunValue } from "./exec/guest-instance.js";
 export type { WasmValue } from "./exec/values.js";
+export type { Instance, SandboxKind, TrustClass } from "./sandbox/instance.js";
+export { SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox } from "./sandbox/instance.js";
+export { Scheduler } from "./sandbox/scheduler.js";
+export type { SchedulerOptions, ScheduledJob, JobOptions } from "./sandbox/scheduler.js";
+export { DEFAULT_SLICE_BUDGET_MS } from "./sandbox/in-process/slice-sizer.js";
+export type { IsolatedPoolOptions } from "./sandbox/isolated/pool.js";
+export { CapabilitySet, parseCapability, formatCapability } from "./resources/capabilities.js";
+export type { Access, Capability } from "./resources/capabilities.js";
+export { MemoryResources } from "./resources/provider.js";
+export type { ResourceProvider, ResourceHandle } from "./resources/provider.js";
 export type { EntryPoint, CodeSegment } from "./code/instrument.js";
 export { PIPELINE_VERSION } from "./code/instrument.js";
 export type { ModuleLimits } from "./code/validate.js";

@@ -30,7 +30,7 @@ async function demo(c: ExampleCase, dir: string): Promise<string[]> {
   let pauses = 1;
   for (; pauses < SLICES_PER_RUN / 2 && r.status === "paused"; pauses++) r = await source.resume({ fuel: slice });
   if (r.status !== "paused") throw new Error(`${c.name} finished before it could be snapshotted`);
-  const bytes = encodeSnapshot({ ...source.snapshot(), code });
+  const bytes = encodeSnapshot({ ...(await source.snapshot()), code });
   source.dispose();
   const file = join(dir, `${c.guest}.ferry`);
   writeFileAtomic(file, bytes);

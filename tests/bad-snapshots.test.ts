@@ -19,7 +19,7 @@ async function pausedSnapshot(engine: Engine, bytes = LOOP_AND_RECURSION): Promi
   const i = await engine.instantiate(await engine.compile(bytes));
   const r = await i.run(bytes === INFINITE_LOOP ? "spin" : "main", bytes === INFINITE_LOOP ? [] : [5000], { fuel: 500 });
   expect(r.status).toBe("paused");
-  return i.snapshot();
+  return await i.snapshot();
 }
 
 describe("restoring snapshots that do not fit", () => {
@@ -67,7 +67,7 @@ describe("restoring snapshots that do not fit", () => {
     expect(r).toMatchObject({ status: "paused", reason: "checkpoint" });
     const fuelOnly = new Engine({ asyncify: false });
     await fuelOnly.compile(EXPLICIT_COUNTER);
-    const moved = await fuelOnly.restore(encodeSnapshot(i.snapshot()));
+    const moved = await fuelOnly.restore(encodeSnapshot(await i.snapshot()));
     r = await moved.resume();
     expect(r).toMatchObject({ status: "done", value: 20 });
   });

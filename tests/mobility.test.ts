@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { smallCases, findRepoRoot, type ExampleCase } from "../guest/catalog.js";
-import { Engine, decodeSnapshot, encodeSnapshot, type GuestInstance, type RunResult } from "../runtime/index.js";
+import { Engine, decodeSnapshot, encodeSnapshot, type Instance, type RunResult } from "../runtime/index.js";
 
 const cases = smallCases();
 const wasm = new Map<string, Uint8Array>();
@@ -49,7 +49,7 @@ describe.each(cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
     await fc.assert(
       fc.asyncProperty(fc.array(slice, { minLength: 1, maxLength: 6 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }), async (slices, migrate) => {
         let engine = source;
-        let instance: GuestInstance = await source.instantiate(module, { input: c.input });
+        let instance: Instance = await source.instantiate(module, { input: c.input });
         let r = await instance.run(c.entry, c.args, { fuel: slices[0] });
         let pauses = 0;
         let migrations = 0;
@@ -57,7 +57,7 @@ describe.each(cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
           pauses++;
           if (migrate[pauses % migrate.length] && migrations < MAX_MIGRATIONS) {
             migrations++;
-            const bytes = encodeSnapshot(instance.snapshot());
+            const bytes = encodeSnapshot(await instance.snapshot());
             instance.dispose();
             engine = engine === source ? target : source;
             instance = await engine.restore(decodeSnapshot(bytes));
@@ -92,7 +92,7 @@ describe("resuming in another process", () => {
       for (let k = 0; k < 25 && r.status === "paused"; k++) r = await i.resume({ fuel: 97 });
       expect(r.status).toBe("paused");
       const snapshot = join(dir, `${c.guest}.ferry`);
-      writeFileSync(snapshot, encodeSnapshot(i.snapshot()));
+      writeFileSync(snapshot, encodeSnapshot(await i.snapshot()));
       jobs.push({ wasm: c.wasmPath, snapshot, slice: 1000 });
     }
     writeFileSync(join(dir, "jobs.json"), JSON.stringify(jobs));

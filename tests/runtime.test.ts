@@ -256,7 +256,7 @@ describe("explicit continuations", () => {
     const reasons = new Set<string>();
     while (r.status === "paused") {
       reasons.add(r.reason);
-      i = await engine.restore(encodeSnapshot(i.snapshot()));
+      i = await engine.restore(encodeSnapshot(await i.snapshot()));
       r = await i.resume({ fuel: 300 });
     }
     expect(reasons).toEqual(new Set(["checkpoint"]));
@@ -323,5 +323,33 @@ describe("host misuse throws typed errors", () => {
     const other = new Engine();
     const m = await other.compile(INFINITE_LOOP);
     expect(await codeOf(engine.instantiate(m))).toBe("unknown_module");
+  });
+});
+
+describe("bulk memory is metered by length", () => {
+  const BULK = wat(`(module
+    (memory 64)
+    (func (export "fill") (param $bytes i32) (param $times i32)
+      (loop $again
+        (memory.fill (i32.const 0) (i32.const 7) (local.get $bytes))
+        (memory.copy (i32.const 65536) (i32.const 0) (local.get $bytes))
+        (local.set $times (i32.sub (local.get $times) (i32.const 1)))
+        (br_if $again (local.get $times)))))`);
+
+  it("charges fill and copy in proportion to the bytes they touch", async () => {
+    const m = await engine.compile(BULK);
+    const small = await (await engine.instantiate(m)).run("fill", [64, 10]);
+    const large = await (await engine.instantiate(m)).run("fill", [64 * 1024, 10]);
+    // 2 ops × 10 times × (1024 − 1) more 64-byte units.
+    expect(large.fuelUsed - small.fuelUsed).toBe(2 * 10 * 1023);
+  });
+
+  it("pauses a loop of huge fills within a slice of a few operations", async () => {
+    const m = await engine.compile(BULK);
+    const i = await engine.instantiate(m);
+    // Each iteration costs ~2 × 32768 fuel for 2 MiB; a 100k slice pauses after two iterations.
+    const r = await i.run("fill", [2 * 1024 * 1024, 1_000_000], { fuel: 100_000 });
+    expect(r.status).toBe("paused");
+    expect(r.fuelUsed).toBeLessThan(250_000);
   });
 });

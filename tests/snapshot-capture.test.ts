@@ -1,14 +1,14 @@
 // Capture modes of `instance.snapshot()`: copy (default), recycle (checkpoint buffers reused) and
 // move (migration: no copy, the source is disposed), and restore's handling of elided pages.
 import { describe, expect, it } from "vitest";
-import { Engine, FerryError, decodeSnapshot, encodeSnapshot, type GuestInstance, type RunResult } from "../runtime/index.js";
+import { Engine, FerryError, decodeSnapshot, encodeSnapshot, type Instance, type RunResult } from "../runtime/index.js";
 import { wat } from "./helpers/wat.js";
 
 const engine = new Engine();
 
-function codeOf(f: () => unknown): string {
+async function codeOf(f: () => unknown): Promise<string> {
   try {
-    f();
+    await f();
   } catch (e) {
     if (e instanceof FerryError) return e.code;
     throw e;
@@ -16,7 +16,7 @@ function codeOf(f: () => unknown): string {
   throw new Error("expected a FerryError");
 }
 
-async function finish(i: GuestInstance, first: RunResult): Promise<RunResult> {
+async function finish(i: Instance, first: RunResult): Promise<RunResult> {
   let r = first;
   while (r.status === "paused") r = await i.resume({ fuel: 100_000 });
   return r;
@@ -41,7 +41,7 @@ const FILL_AND_SUM = wat(`(module
     (local.get $sum)))`);
 const WORDS = 3 * 16384;
 
-async function pausedInstance(): Promise<{ instance: GuestInstance; whole: RunResult }> {
+async function pausedInstance(): Promise<{ instance: Instance; whole: RunResult }> {
   const m = await engine.compile(FILL_AND_SUM);
   const whole = await (await engine.instantiate(m)).run("main", [WORDS]);
   const instance = await engine.instantiate(m);
@@ -54,10 +54,10 @@ async function pausedInstance(): Promise<{ instance: GuestInstance; whole: RunRe
 describe("snapshot({ move: true })", () => {
   it("hands the memory over, disposes the source, and resumes elsewhere with the same result", async () => {
     const { instance, whole } = await pausedInstance();
-    const copied = instance.snapshot();
-    const moved = instance.snapshot({ move: true });
+    const copied = await instance.snapshot();
+    const moved = await instance.snapshot({ move: true });
     expect(instance.state).toBe("disposed");
-    expect(codeOf(() => instance.snapshot())).toBe("instance_disposed");
+    expect(await codeOf(() => instance.snapshot())).toBe("instance_disposed");
     await expect(instance.resume()).rejects.toMatchObject({ code: "instance_disposed" });
     expect(encodeSnapshot(moved)).toEqual(encodeSnapshot(copied));
     const restored = await engine.restore(encodeSnapshot(moved));
@@ -66,9 +66,9 @@ describe("snapshot({ move: true })", () => {
 
   it("rejects a non-boolean move and move with recycle", async () => {
     const { instance } = await pausedInstance();
-    expect(codeOf(() => instance.snapshot({ move: "yes" as unknown as boolean }))).toBe("invalid_option");
-    const first = instance.snapshot();
-    expect(codeOf(() => instance.snapshot({ move: true, recycle: first }))).toBe("invalid_option");
+    expect(await codeOf(() => instance.snapshot({ move: "yes" as unknown as boolean }))).toBe("invalid_option");
+    const first = await instance.snapshot();
+    expect(await codeOf(() => instance.snapshot({ move: true, recycle: first }))).toBe("invalid_option");
     expect(instance.state).toBe("paused");
   });
 });
@@ -76,18 +76,18 @@ describe("snapshot({ move: true })", () => {
 describe("snapshot({ recycle })", () => {
   it("reuses the previous capture's buffers, empties it, and captures the current state", async () => {
     const { instance, whole } = await pausedInstance();
-    const first = instance.snapshot();
+    const first = await instance.snapshot();
     const firstBytes = encodeSnapshot(first);
     const buffers = new Set(first.memory.pages.map((p) => p.bytes.buffer));
     expect(buffers.size).toBeGreaterThan(0);
     await instance.resume({ fuel: 20_000 });
-    const second = instance.snapshot({ recycle: first });
+    const second = await instance.snapshot({ recycle: first });
     expect(first.memory.pages).toEqual([]);
     // Every old buffer is reused; pages touched since then get new ones.
     const reused = second.memory.pages.filter((p) => buffers.has(p.bytes.buffer));
     expect(reused.length).toBe(buffers.size);
     // The second snapshot is the later state, independent of the (spent) first one.
-    expect(encodeSnapshot(second)).toEqual(encodeSnapshot(instance.snapshot()));
+    expect(encodeSnapshot(second)).toEqual(encodeSnapshot(await instance.snapshot()));
     expect(encodeSnapshot(second)).not.toEqual(firstBytes);
     const restored = await engine.restore(second);
     expect(await finish(restored, await restored.resume({ fuel: 100_000 }))).toEqual(whole);
@@ -95,15 +95,15 @@ describe("snapshot({ recycle })", () => {
 
   it("refuses snapshots it does not own: decoded, moved, or already recycled", async () => {
     const { instance } = await pausedInstance();
-    const first = instance.snapshot();
+    const first = await instance.snapshot();
     const firstBytes = encodeSnapshot(first);
     const decoded = decodeSnapshot(firstBytes);
-    expect(codeOf(() => instance.snapshot({ recycle: decoded }))).toBe("invalid_option");
-    instance.snapshot({ recycle: first });
-    expect(codeOf(() => instance.snapshot({ recycle: first }))).toBe("invalid_option");
+    expect(await codeOf(() => instance.snapshot({ recycle: decoded }))).toBe("invalid_option");
+    await instance.snapshot({ recycle: first });
+    expect(await codeOf(() => instance.snapshot({ recycle: first }))).toBe("invalid_option");
     const other = await pausedInstance();
-    const moved = other.instance.snapshot({ move: true });
-    expect(codeOf(() => instance.snapshot({ recycle: moved }))).toBe("invalid_option");
+    const moved = await other.instance.snapshot({ move: true });
+    expect(await codeOf(() => instance.snapshot({ recycle: moved }))).toBe("invalid_option");
     // Nothing refused was touched.
     expect(decoded.memory.pages.length).toBeGreaterThan(0);
     expect(encodeSnapshot(decoded)).toEqual(firstBytes);
@@ -127,9 +127,9 @@ describe("restore and elided pages", () => {
     );
     const source = await engine.instantiate(m);
     expect((await source.run("main", [], { fuel: 200 })).status).toBe("paused");
-    const snapshot = source.snapshot();
+    const snapshot = await source.snapshot();
     expect(snapshot.memory.pages.map((p) => p.index)).toEqual([1]);
     const restored = await engine.restore(encodeSnapshot(snapshot));
-    expect(encodeSnapshot(restored.snapshot())).toEqual(encodeSnapshot(snapshot));
+    expect(encodeSnapshot(await restored.snapshot())).toEqual(encodeSnapshot(snapshot));
   });
 });

@@ -10,14 +10,28 @@ export const ASYNCIFY_IMPORTS = `${HOST_MODULE}.${YIELD_IMPORT}`;
 
 const sig = (params: ValType[], results: ValType[]): FuncSig => ({ params, results });
 
+/**
+ * Imports only authenticated code may use: the capability-checked resource interface
+ * (runtime/resources/host-interface.ts). A module importing them compiles, but instantiating it as
+ * anonymous code is refused with `import_not_allowed`.
+ */
+export const AUTHENTICATED_IMPORTS: Record<string, FuncSig> = {
+  resource_open: sig(["i32", "i32", "i32"], ["i32"]),
+  resource_read: sig(["i32", "i32", "i32"], ["i32"]),
+  resource_write: sig(["i32", "i32", "i32"], ["i32"]),
+  resource_close: sig(["i32"], []),
+};
+
 export const ALLOWED_IMPORTS: Record<string, Record<string, FuncSig>> = {
   ferry: {
+    // Pure computation: every guest may import these.
     yield: sig([], []),
     checkpoint: sig([], ["i32"]),
     log: sig(["i32", "i32"], []),
     input_size: sig([], ["i32"]),
     input_read: sig(["i32", "i32", "i32"], ["i32"]),
     output_write: sig(["i32", "i32"], []),
+    ...AUTHENTICATED_IMPORTS,
   },
   // AssemblyScript's runtime hooks.
   env: {

@@ -10,6 +10,8 @@ import { IrWalker } from "./ir-walk.js";
 
 export const FUEL_GLOBAL = "__ferry_fuel";
 export const GROW_FAILED_GLOBAL = "__ferry_grow_failed";
+/** Bulk memory operations cost one extra fuel per 2^6 = 64 bytes. */
+const BULK_BYTES_PER_FUEL_LOG2 = 6;
 
 interface Region {
   cost: number;
@@ -52,10 +54,13 @@ export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, t
     const info = b.getFunctionInfo(fn);
     if (info.base) continue; // an import: no body
     const params = b.expandType(info.params).length;
-    // Two scratch locals per function: the running fuel (i64) and a memory.grow result (i32).
+    // Three scratch locals per function: the running fuel (i64), a memory.grow result (i32) and
+    // a bulk-memory length (i32).
     const fuelLocal = params + info.vars.length;
     const growLocal = fuelLocal + 1;
+    const bulkLocal = fuelLocal + 2;
     set.addVar(fn, i64);
+    set.addVar(fn, b.i32);
     set.addVar(fn, b.i32);
 
     const own: FunctionFacts = { name: info.name, callees: new Set(), callsIndirect: false };
@@ -77,7 +82,22 @@ export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, t
       }
       walker.mapChildren(expr, (child) => visit(child, region));
       if (id === b.MemoryGrowId) return noteGrowFailure(expr);
+      if (id === b.MemoryFillId || id === b.MemoryCopyId) return chargeBulk(expr, id === b.MemoryFillId ? "MemoryFill" : "MemoryCopy");
       return expr;
+    };
+
+    // memory.fill / memory.copy are one instruction but their work grows with their length (a
+    // 256 MiB fill takes tens of ms): charge one more fuel per 64 bytes, after the operation. The
+    // charge goes through the global, which equals the running local wherever this can occur.
+    const chargeBulk = (op: ExpressionRef, kind: "MemoryFill" | "MemoryCopy"): ExpressionRef => {
+      const size = (b.getExpressionInfo(op) as unknown as { size: ExpressionRef }).size;
+      (b as unknown as Record<string, { setSize(e: ExpressionRef, v: ExpressionRef): void }>)[kind]!.setSize(op, m.local.tee(bulkLocal, size, b.i32));
+      const extra = m.i64.extend_u(m.i32.shr_u(m.local.get(bulkLocal, b.i32), m.i32.const(BULK_BYTES_PER_FUEL_LOG2)));
+      return m.block(null, [
+        op,
+        m.local.set(fuelLocal, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), extra)),
+        m.global.set(FUEL_GLOBAL, fuelGet()),
+      ]);
     };
 
     // memory.grow returning -1 sets a flag, so a later trap can be reported as memory_limit.

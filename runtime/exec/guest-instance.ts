@@ -7,7 +7,7 @@
 // - explicit: the guest imports `ferry.checkpoint`; when the slice ends it is given up to one more
 //   slice to reach a checkpoint, which answers 1, and the guest returns with its state in memory.
 
-import { EXPORTS } from "../code/host-abi.js";
+import { AUTHENTICATED_IMPORTS, EXPORTS, HOST_MODULE } from "../code/host-abi.js";
 import type { EntryPoint } from "../code/instrument.js";
 import { FerryError } from "../errors.js";
 import { DEFAULT_CONTINUATION_STACK_BYTES, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES, WASM_PAGE_BYTES } from "../limits.js";
@@ -27,18 +27,28 @@ import {
   type ContinuationHeader,
 } from "./continuation.js";
 import type { GuestModule } from "./guest-module.js";
+import { CapabilitySet, type Capability } from "../resources/capabilities.js";
+import { resourceImports, type ResourceGrant } from "../resources/host-interface.js";
+import type { ResourceProvider } from "../resources/provider.js";
+import type { Instance, TrustClass } from "../sandbox/instance.js";
 import { hostImports } from "./host-imports.js";
 import { captureMemory, clearPagesOutside, type Snapshot } from "./snapshot.js";
 import { GuestTrap, TRAP_MESSAGES, classifyTrap, type TrapCode } from "./traps.js";
 import { argsForCall, checkArgs, type WasmValue } from "./values.js";
 
 export interface InstanceOptions {
+  /** Who sent the code (default anonymous): decides which host functions it may import. */
+  trust?: TrustClass;
   /** Bytes the guest reads with `ferry.input_read`. */
   input?: Uint8Array;
   maxOutputBytes?: number;
   maxLogBytes?: number;
   /** Called for every log line the guest writes, as it is written. */
   onLog?: (line: string) => void;
+  /** Authenticated code only: the resources it may bind, e.g. "reports/*:rw" (default none). */
+  capabilities?: ReadonlyArray<string | Capability>;
+  /** Authenticated code only: where the resources it opens live. */
+  resources?: ResourceProvider;
 }
 
 export interface RunOptions {
@@ -86,7 +96,9 @@ type Exports = Record<string, WebAssembly.ExportValue> & {
 
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
 
-export class GuestInstance {
+export class GuestInstance implements Instance {
+  readonly sandbox = "in-process" as const;
+  readonly trust: TrustClass;
   private status: InstanceStatus = "fresh";
   private readonly exports: Exports;
   private readonly memoryObject: WebAssembly.Memory;
@@ -135,6 +147,7 @@ export class GuestInstance {
     config: InstanceConfig,
     options: InstanceOptions = {},
   ) {
+    this.trust = options.trust ?? "anonymous";
     this.input = options.input ?? new Uint8Array(0);
     this.maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
     this.maxLogBytes = options.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
@@ -150,10 +163,11 @@ export class GuestInstance {
       writeLog: (line: string) => self.writeLog(line),
       seed: config.seed,
     };
+    const grant = resourceGrant(module, this.trust, options);
     const instance = new WebAssembly.Instance(module.wasm, hostImports(io, {
       yield: () => this.onYield(),
       checkpoint: () => this.onCheckpoint(),
-    }));
+    }, grant && resourceImports(grant, () => new Uint8Array(self.memoryObject.buffer))));
     this.exports = instance.exports as Exports;
     this.memoryObject = this.exports[EXPORTS.memory] as WebAssembly.Memory;
     this.fuelGlobal = this.exports[EXPORTS.fuel] as WebAssembly.Global | undefined;
@@ -176,6 +190,10 @@ export class GuestInstance {
     } else {
       this.stackCapacity = config.continuationStackBytes ?? DEFAULT_CONTINUATION_STACK_BYTES;
     }
+  }
+
+  get codeHash(): string {
+    return this.module.codeHash;
   }
 
   get state(): InstanceStatus {
@@ -252,7 +270,11 @@ export class GuestInstance {
    * as it is, without copying, and the instance is disposed: migration, where the source forgets
    * the job once it has been shipped.
    */
-  snapshot(options: SnapshotOptions = {}): Snapshot {
+  async snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
+    return this.capture(options);
+  }
+
+  private capture(options: SnapshotOptions): Snapshot {
     this.assertUsable();
     if (this.status !== "paused") throw new FerryError("instance_not_paused", `cannot snapshot an instance that is ${this.status}`);
     const move = options.move ?? false;
@@ -564,6 +586,27 @@ export class GuestInstance {
     if (this.status === "running") throw new FerryError("instance_busy");
   }
 }
+
+/**
+ * The trust check: anonymous code gets pure-compute imports only, so a module importing the
+ * resource interface cannot run anonymously; authenticated code gets the interface, checked
+ * against its capabilities on every call.
+ */
+function resourceGrant(module: GuestModule, trust: TrustClass, options: InstanceOptions): ResourceGrant | undefined {
+  if (trust === "anonymous") {
+    const privileged = WebAssembly.Module.imports(module.wasm).find((i) => i.module === HOST_MODULE && i.name in AUTHENTICATED_IMPORTS);
+    if (privileged) {
+      throw new FerryError("import_not_allowed", `"${privileged.module}.${privileged.name}" is for authenticated code; anonymous code gets pure-compute imports only`);
+    }
+    if (options.capabilities?.length || options.resources) {
+      throw new FerryError("invalid_option", "`capabilities` and `resources` require trust: 'authenticated'");
+    }
+    return undefined;
+  }
+  return { capabilities: new CapabilitySet(options.capabilities ?? []), provider: options.resources ?? NO_RESOURCES };
+}
+
+const NO_RESOURCES: ResourceProvider = { open: () => undefined };
 
 function checkFuel(name: string, value: number | undefined): number {
   if (value === undefined) return UNLIMITED;

@@ -35,9 +35,12 @@ function asString(memory: Uint8Array, ptr: number): string {
 export function hostImports(
   io: GuestIo,
   pausing: { yield(): void; checkpoint(): number },
+  /** Authenticated code only: the capability-checked resource functions. */
+  resources?: Record<string, (...args: number[]) => number | void>,
 ): WebAssembly.Imports {
   return {
     ferry: {
+      ...resources,
       yield: () => pausing.yield(),
       checkpoint: () => pausing.checkpoint(),
       log: (ptr: number, len: number) => io.writeLog(utf8.decode(slice(io.memory(), ptr, len))),

@@ -17,6 +17,13 @@ export const TRAP_MESSAGES = {
   guest_abort: "guest aborted",
   output_limit: "guest wrote more output or log than allowed",
   host_error: "a host function failed",
+  capability_denied: "guest used a resource its capabilities do not grant",
+  disposed: "the instance was disposed while it ran",
+  // The isolated sandbox: the child process hosting the guest ended or had to be ended.
+  deadline_exceeded: "guest ran past its wall-clock deadline",
+  sandbox_out_of_memory: "the sandbox process ran out of memory",
+  sandbox_crashed: "the sandbox process exited unexpectedly",
+  sandbox_killed: "the sandbox process was killed by a signal",
 } as const;
 
 export type TrapCode = keyof typeof TRAP_MESSAGES;

@@ -9,9 +9,12 @@ import {
   FerryError,
   decodeSnapshot,
   encodeSnapshot,
-  type GuestInstance,
+  type Instance,
+  SANDBOX_KINDS,
   type RunResult,
   type RunValue,
+  type SandboxKind,
+  type Snapshot,
   type WasmValue,
 } from "../../runtime/index.js";
 import { writeFileAtomic } from "../atomic-file.js";
@@ -38,15 +41,15 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
       out: { type: "string" },
       "max-memory-pages": { type: "string" },
       sandbox: { type: "string", default: "in-process" },
+      "timeout-ms": { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) return help(io, HELP.run);
   if (positionals.length !== 1) throw new UsageError("ferry run takes exactly one <guest.wasm>");
-  if (values.sandbox !== "in-process") {
-    throw new UsageError(`--sandbox ${values.sandbox}: only "in-process" is available in this version`);
-  }
+  const sandbox = sandboxOption(values.sandbox);
+  const timeoutMs = optionalInt("--timeout-ms", values["timeout-ms"]);
   const checkpoint = checkpointOptions(values["checkpoint-every"], values.out);
   const slice = optionalInt("--slice", values.slice) ?? (checkpoint ? DEFAULT_CHECKPOINT_SLICE : undefined);
   const fuelLimit = optionalInt("--fuel", values.fuel);
@@ -54,13 +57,21 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
 
   const code = readInput(positionals[0]!, "guest module");
   const input = values.input === undefined ? undefined : readInput(values.input, "input");
-  const engine = new Engine(maxMemoryPages === undefined ? {} : { maxMemoryPages });
+  await using engine = new Engine(maxMemoryPages === undefined ? {} : { maxMemoryPages });
   const module = await engine.compile(code);
   const entry = module.entry(values.entry);
   const args = parseEntryArgs(entry.name, entry.params, (values.args ?? []).flatMap((a) => a.split(",")).filter((a) => a !== ""));
-  const instance = await engine.instantiate(module, { input, onLog: (line) => io.stderr.write(`[guest] ${line}\n`) });
+  const instance = await engine.instantiate(module, { input, sandbox, timeoutMs, onLog: (line) => io.stderr.write(`[guest] ${line}\n`) });
   const first = await instance.run(entry.name, args, { fuel: slice, fuelLimit });
   return finish(await drive(instance, first, { slice, checkpoint, code, json: values.json, io, printedOutput: 0 }), values.json, io);
+}
+
+function sandboxOption(value: string | undefined): SandboxKind {
+  const kind = value ?? "in-process";
+  if (!(SANDBOX_KINDS as readonly string[]).includes(kind)) {
+    throw new UsageError(`--sandbox ${kind}: choose ${SANDBOX_KINDS.join(" or ")}`);
+  }
+  return kind as SandboxKind;
 }
 
 export async function resumeCommand(argv: string[], io: Io): Promise<number> {
@@ -72,11 +83,15 @@ export async function resumeCommand(argv: string[], io: Io): Promise<number> {
       slice: { type: "string" },
       "checkpoint-every": { type: "string" },
       out: { type: "string" },
+      sandbox: { type: "string", default: "in-process" },
+      "timeout-ms": { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) return help(io, HELP.resume);
+  const sandbox = sandboxOption(values.sandbox);
+  const timeoutMs = optionalInt("--timeout-ms", values["timeout-ms"]);
   if (positionals.length !== 1) throw new UsageError("ferry resume takes exactly one <snap.ferry>");
   const checkpoint = checkpointOptions(values["checkpoint-every"], values.out);
   const slice = optionalInt("--slice", values.slice) ?? (checkpoint ? DEFAULT_CHECKPOINT_SLICE : undefined);
@@ -84,9 +99,9 @@ export async function resumeCommand(argv: string[], io: Io): Promise<number> {
   const snapshot = decodeSnapshot(readInput(positionals[0]!, "snapshot"));
   const code = values.module !== undefined ? readInput(values.module, "guest module") : snapshot.code;
   if (!code) throw new FerryError("unknown_module", `${snapshot.codeHash}: the snapshot does not embed its module; pass --module`);
-  const engine = new Engine();
+  await using engine = new Engine();
   await engine.compile(code);
-  const instance = await engine.restore(snapshot, { onLog: (line) => io.stderr.write(`[guest] ${line}\n`) });
+  const instance = await engine.restore(snapshot, { sandbox, timeoutMs, onLog: (line) => io.stderr.write(`[guest] ${line}\n`) });
   const printedOutput = instance.output().byteLength; // printed by whoever ran the part before the snapshot
   const first = await instance.resume({ fuel: slice });
   return finish(await drive(instance, first, { slice, checkpoint, code, json: values.json, io, printedOutput }), values.json, io);
@@ -108,11 +123,13 @@ interface Driven {
   output: Uint8Array;
 }
 
-async function drive(instance: GuestInstance, first: RunResult, o: DriveOptions): Promise<Driven> {
+async function drive(instance: Instance, first: RunResult, o: DriveOptions): Promise<Driven> {
   let result = first;
   let pauses = 0;
   let checkpoints = 0;
   let printed = o.printedOutput;
+  // Each checkpoint, once written, lends its memory buffers to the next (no fresh pages to fault in).
+  let previous: Snapshot | undefined;
   const flush = (): void => {
     const output = instance.output();
     if (!o.json && output.byteLength > printed) o.io.stdout.write(output.subarray(printed));
@@ -122,7 +139,8 @@ async function drive(instance: GuestInstance, first: RunResult, o: DriveOptions)
     pauses++;
     flush();
     if (o.checkpoint && pauses % o.checkpoint.every === 0) {
-      writeFileAtomic(o.checkpoint.out, encodeSnapshot({ ...instance.snapshot(), code: o.code }));
+      previous = await instance.snapshot(previous ? { recycle: previous } : {});
+      writeFileAtomic(o.checkpoint.out, encodeSnapshot({ ...previous, code: o.code }));
       checkpoints++;
     }
     result = await instance.resume({ fuel: o.slice });

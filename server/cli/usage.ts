@@ -29,7 +29,8 @@ Options:
   --checkpoint-every K    write a snapshot every K slices to --out; the run goes on to completion
   --out FILE              where --checkpoint-every writes (atomically); embeds the module
   --max-memory-pages N    memory cap in 64 KiB pages (default 4096 = 256 MiB)
-  --sandbox in-process    where the guest runs (only in-process for now)
+  --sandbox KIND          in-process (default: the host's thread) or isolated (a child process)
+  --timeout-ms N          isolated only: wall-clock deadline per slice; past it the process is killed
   --json                  print one JSON object instead of the guest's output and value
   -h, --help              show this help
 
@@ -42,6 +43,8 @@ Options:
   --fuel N                total fuel budget of the run (default: the budget recorded in the snapshot)
   --checkpoint-every K    keep writing snapshots every K slices to --out
   --out FILE              where --checkpoint-every writes
+  --sandbox KIND          in-process (default) or isolated: either resumes any snapshot
+  --timeout-ms N          isolated only: wall-clock deadline per slice
   --json                  print one JSON object
   -h, --help              show this help
 

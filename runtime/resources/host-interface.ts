@@ -1,0 +1,83 @@
+// The capability-checked host interface authenticated guests may import (`ferry.resource_*`).
+// Anonymous guests never get it: they are pure computation. Every call checks the instance's
+// capabilities first, then bounds-checks guest pointers, so a guest can touch only what it was
+// granted and only through its own memory.
+
+import { GuestTrap } from "../exec/traps.js";
+import type { Access } from "./capabilities.js";
+import type { CapabilitySet } from "./capabilities.js";
+import type { ResourceHandle, ResourceProvider } from "./provider.js";
+
+/** Open handles one instance may hold at once. */
+export const MAX_OPEN_RESOURCES = 64;
+/** Longest resource name a guest may pass, in bytes. */
+export const MAX_RESOURCE_NAME_BYTES = 256;
+
+/** `access` flags of `resource_open`. */
+export const ACCESS_READ = 1;
+export const ACCESS_WRITE = 2;
+
+/** Returned by `resource_open` when the (granted) resource does not exist. */
+export const RESOURCE_NOT_FOUND = -1;
+
+export interface ResourceGrant {
+  capabilities: CapabilitySet;
+  provider: ResourceProvider;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+export function resourceImports(grant: ResourceGrant, memory: () => Uint8Array): Record<string, (...args: number[]) => number | void> {
+  const open = new Map<number, ResourceHandle>();
+  let nextHandle = 1;
+
+  const bytes = (ptr: number, len: number): Uint8Array => {
+    const m = memory();
+    const start = ptr >>> 0;
+    const length = len >>> 0;
+    if (start + length > m.byteLength) throw new GuestTrap("memory_out_of_bounds", `resource call touched ${length} bytes at ${start}`);
+    return m.subarray(start, start + length);
+  };
+  const handle = (h: number): ResourceHandle => {
+    const r = open.get(h);
+    if (!r) throw new GuestTrap("host_error", `resource handle ${h} is not open`);
+    return r;
+  };
+
+  return {
+    resource_open(namePtr: number, nameLen: number, flags: number): number {
+      if (nameLen >>> 0 > MAX_RESOURCE_NAME_BYTES) throw new GuestTrap("host_error", `resource name longer than ${MAX_RESOURCE_NAME_BYTES} bytes`);
+      let name: string;
+      try {
+        name = utf8.decode(bytes(namePtr, nameLen));
+      } catch (e) {
+        if (e instanceof GuestTrap) throw e;
+        throw new GuestTrap("host_error", "resource name is not valid UTF-8");
+      }
+      if ((flags & ~(ACCESS_READ | ACCESS_WRITE)) !== 0 || flags === 0) throw new GuestTrap("host_error", `resource_open flags ${flags}: use 1 (read), 2 (write) or 3`);
+      const access: Access[] = [];
+      if (flags & ACCESS_READ) access.push("read");
+      if (flags & ACCESS_WRITE) access.push("write");
+      if (!grant.capabilities.allows(name, access)) {
+        throw new GuestTrap("capability_denied", `"${name}" for ${access.join("+")}`);
+      }
+      if (open.size >= MAX_OPEN_RESOURCES) throw new GuestTrap("host_error", `more than ${MAX_OPEN_RESOURCES} resources open`);
+      const r = grant.provider.open(name, access);
+      if (!r) return RESOURCE_NOT_FOUND;
+      const h = nextHandle++;
+      open.set(h, r);
+      return h;
+    },
+    resource_read(h: number, dst: number, len: number): number {
+      return handle(h).read(bytes(dst, len));
+    },
+    resource_write(h: number, src: number, len: number): number {
+      // Copy out first: the provider must never hold a view of guest memory.
+      return handle(h).write(bytes(src, len).slice());
+    },
+    resource_close(h: number): void {
+      handle(h).close();
+      open.delete(h);
+    },
+  };
+}

@@ -1,0 +1,68 @@
+// Sizes fuel slices so one slice of an in-process guest holds the host's thread for about a
+// wall-clock budget. Fuel is deterministic but its speed is not (a fuel unit can be an add or a
+// cache miss), so each job learns its own rate from the slices it has run.
+
+import { FerryError } from "../../errors.js";
+
+export interface SliceSizerOptions {
+  /** Longest a slice should hold the event loop, in ms. Default 4. */
+  sliceBudgetMs?: number;
+  /** First slice's fuel, before any rate is known. Default 20,000 (well under a ms). */
+  initialSliceFuel?: number;
+  /** Smallest slice, in fuel. Default 1,000. */
+  minSliceFuel?: number;
+  /** Largest slice, in fuel. Default 100,000,000. */
+  maxSliceFuel?: number;
+}
+
+export const DEFAULT_SLICE_BUDGET_MS = 4;
+
+/** Aim below the budget: the rate wobbles from slice to slice. */
+const TARGET_FRACTION = 0.7;
+/** A slice may grow at most this much over the previous one, so one misleading fast slice cannot blow the budget. */
+const MAX_GROWTH = 4;
+
+export class SliceSizer {
+  private readonly budgetMs: number;
+  private readonly min: number;
+  private readonly max: number;
+  private fuel: number;
+  /** Fuel per ms, smoothed; undefined until a slice long enough to time has run. */
+  private rate: number | undefined;
+
+  constructor(o: SliceSizerOptions = {}) {
+    const budget = o.sliceBudgetMs ?? DEFAULT_SLICE_BUDGET_MS;
+    if (!(typeof budget === "number" && Number.isFinite(budget) && budget > 0 && budget <= 10_000)) {
+      throw new FerryError("invalid_option", `\`sliceBudgetMs\` must be a number of milliseconds in (0, 10000], got ${String(budget)}`);
+    }
+    this.budgetMs = budget;
+    this.min = integer("minSliceFuel", o.minSliceFuel, 1_000);
+    this.max = integer("maxSliceFuel", o.maxSliceFuel, 100_000_000);
+    if (this.min > this.max) throw new FerryError("invalid_option", `\`minSliceFuel\` (${this.min}) must not exceed \`maxSliceFuel\` (${this.max})`);
+    this.fuel = Math.min(this.max, Math.max(this.min, integer("initialSliceFuel", o.initialSliceFuel, 20_000)));
+  }
+
+  nextFuel(): number {
+    return this.fuel;
+  }
+
+  /** After a slice: the run's total fuel so far and the slice's wall time. */
+  observe(totalFuelUsed: number, ms: number): void {
+    const used = totalFuelUsed - this.lastTotal;
+    this.lastTotal = totalFuelUsed;
+    if (used <= 0 || ms < 0.05) return; // too short to time (or nothing ran)
+    const rate = used / ms;
+    this.rate = this.rate === undefined ? rate : 0.5 * this.rate + 0.5 * rate;
+    // Slow slices shrink the next one at once; fast ones grow it gradually.
+    const ideal = Math.min(this.rate, rate) * this.budgetMs * TARGET_FRACTION;
+    this.fuel = Math.round(Math.min(this.max, Math.max(this.min, Math.min(ideal, this.fuel * MAX_GROWTH))));
+  }
+
+  private lastTotal = 0;
+}
+
+function integer(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) throw new FerryError("invalid_option", `\`${name}\` must be a positive integer, got ${String(value)}`);
+  return value;
+}

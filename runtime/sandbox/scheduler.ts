@@ -1,0 +1,151 @@
+// Drives runs to completion in slices, so the host always gets control back. In-process guests
+// share the host's thread: they take turns (round-robin), one slice at a time, each slice sized
+// from the guest's measured fuel rate to fit a wall-clock budget, with the event loop free between
+// slices. Isolated guests run in their own processes, so each drives its own loop in parallel;
+// their slices only bound how long a pause request waits.
+
+import { FerryError } from "../errors.js";
+import type { RunResult } from "../exec/guest-instance.js";
+import type { WasmValue } from "../exec/values.js";
+import type { Instance } from "./instance.js";
+import { SliceSizer, type SliceSizerOptions } from "./in-process/slice-sizer.js";
+
+export interface SchedulerOptions extends SliceSizerOptions {
+  /** Fuel per slice for isolated guests (a pause waits at most one such slice). Default 50M. */
+  isolatedSliceFuel?: number;
+}
+
+export interface JobOptions {
+  /** Total fuel for the run; past it the run ends `trapped` with `out_of_fuel`. */
+  fuelLimit?: number;
+}
+
+/** A run the scheduler is driving. `result` settles with `done`, `trapped`, or `paused` after `pause()`. */
+export interface ScheduledJob {
+  readonly instance: Instance;
+  readonly result: Promise<RunResult>;
+  /** Stop after the current slice and leave the instance paused (to snapshot or migrate it). */
+  pause(): Promise<RunResult>;
+}
+
+interface Entry {
+  instance: Instance;
+  step: () => Promise<RunResult>;
+  settle: (r: RunResult) => void;
+  fail: (e: unknown) => void;
+  pauseRequested: boolean;
+  sizer: SliceSizer;
+  fuel: number;
+}
+
+export class Scheduler {
+  private readonly lane: Entry[] = [];
+  private pumping = false;
+  private readonly isolatedSliceFuel: number;
+  private readonly sizerOptions: SliceSizerOptions;
+
+  constructor(options: SchedulerOptions = {}) {
+    this.sizerOptions = options;
+    new SliceSizer(options); // validates the options now, not at the first job
+    this.isolatedSliceFuel = positiveInteger("isolatedSliceFuel", options.isolatedSliceFuel, 50_000_000);
+  }
+
+  /** In-process jobs waiting for their next turn (the running one included). */
+  get queued(): number {
+    return this.lane.length;
+  }
+
+  /** Start `entry(args)` on a fresh or finished instance and drive it to the end. */
+  start(instance: Instance, entry: string, args: readonly WasmValue[] = [], options: JobOptions = {}): ScheduledJob {
+    return this.schedule(instance, (fuel, first) => (first ? instance.run(entry, args, { fuel, fuelLimit: options.fuelLimit }) : instance.resume({ fuel })));
+  }
+
+  /** Drive a paused instance (say, a restored snapshot) to the end. */
+  continue(instance: Instance): ScheduledJob {
+    if (instance.state !== "paused") throw new FerryError("instance_not_paused", `cannot continue an instance that is ${instance.state}`);
+    return this.schedule(instance, (fuel) => instance.resume({ fuel }));
+  }
+
+  private schedule(instance: Instance, call: (fuel: number, first: boolean) => Promise<RunResult>): ScheduledJob {
+    let settle!: (r: RunResult) => void;
+    let fail!: (e: unknown) => void;
+    const result = new Promise<RunResult>((resolve, reject) => {
+      settle = resolve;
+      fail = reject;
+    });
+    let first = true;
+    const entry: Entry = {
+      instance,
+      pauseRequested: false,
+      sizer: new SliceSizer(this.sizerOptions),
+      fuel: 0,
+      settle,
+      fail,
+      step: () => {
+        const r = call(entry.fuel, first);
+        first = false;
+        return r;
+      },
+    };
+    const job: ScheduledJob = {
+      instance,
+      result,
+      pause: () => {
+        entry.pauseRequested = true;
+        return result;
+      },
+    };
+    if (instance.sandbox === "in-process") {
+      this.lane.push(entry);
+      this.pump();
+    } else {
+      void this.driveIsolated(entry);
+    }
+    return job;
+  }
+
+  /** Round-robin over in-process jobs: one slice each, then back to the event loop. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    setImmediate(() => void this.turn());
+  }
+
+  private async turn(): Promise<void> {
+    const entry = this.lane.shift();
+    if (!entry) {
+      this.pumping = false;
+      return;
+    }
+    try {
+      entry.fuel = entry.sizer.nextFuel();
+      const started = performance.now();
+      const r = await entry.step();
+      entry.sizer.observe(r.fuelUsed, performance.now() - started);
+      if (r.status === "paused" && !entry.pauseRequested && entry.instance.state === "paused") this.lane.push(entry);
+      else entry.settle(r);
+    } catch (e) {
+      entry.fail(e);
+    }
+    // setImmediate, not a microtask: timers and I/O run between two guests' slices.
+    setImmediate(() => void this.turn());
+  }
+
+  private async driveIsolated(entry: Entry): Promise<void> {
+    entry.fuel = this.isolatedSliceFuel;
+    try {
+      for (;;) {
+        const r = await entry.step();
+        if (r.status !== "paused" || entry.pauseRequested || entry.instance.state !== "paused") return entry.settle(r);
+      }
+    } catch (e) {
+      entry.fail(e);
+    }
+  }
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) throw new FerryError("invalid_option", `\`${name}\` must be a positive integer, got ${String(value)}`);
+  return value;
+}

@@ -1,0 +1,126 @@
+// Trust classes and the capability-checked host interface: anonymous code is pure computation;
+// authenticated code binds only the resources its capabilities grant.
+import { describe, expect, it } from "vitest";
+import { Engine, FerryError, MemoryResources, parseCapability, CapabilitySet } from "../../runtime/index.js";
+import { wat } from "../helpers/wat.js";
+
+const engine = new Engine();
+
+async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
+  try {
+    await (typeof p === "function" ? p() : p);
+  } catch (e) {
+    if (e instanceof FerryError) return e.code;
+    throw e;
+  }
+  throw new Error("expected a FerryError");
+}
+
+// copy(from, to): opens `from` for reading and `to` for writing (names at 0 and 64, lengths as
+// arguments), copies up to 1 KiB through memory at 1024, and returns the bytes copied, or -1
+// when `from` does not exist.
+const COPY_GUEST = wat(`(module
+  (import "ferry" "resource_open" (func $open (param i32 i32 i32) (result i32)))
+  (import "ferry" "resource_read" (func $read (param i32 i32 i32) (result i32)))
+  (import "ferry" "resource_write" (func $write (param i32 i32 i32) (result i32)))
+  (import "ferry" "resource_close" (func $close (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "config.json")
+  (data (i32.const 64) "reports/daily")
+  (data (i32.const 128) "../secrets")
+  (func (export "copy") (param $fromLen i32) (param $toLen i32) (result i32)
+    (local $in i32) (local $out i32) (local $n i32)
+    (local.set $in (call $open (i32.const 0) (local.get $fromLen) (i32.const 1)))
+    (if (i32.lt_s (local.get $in) (i32.const 0)) (then (return (i32.const -1))))
+    (local.set $n (call $read (local.get $in) (i32.const 1024) (i32.const 1024)))
+    (call $close (local.get $in))
+    (local.set $out (call $open (i32.const 64) (local.get $toLen) (i32.const 2)))
+    (drop (call $write (local.get $out) (i32.const 1024) (local.get $n)))
+    (call $close (local.get $out))
+    (local.get $n))
+  (func (export "escape") (result i32)
+    (call $open (i32.const 128) (i32.const 10) (i32.const 1)))
+  (func (export "bad_handle") (result i32)
+    (call $read (i32.const 99) (i32.const 0) (i32.const 4)))
+  (func (export "wild_pointer") (result i32)
+    (call $open (i32.const 65530) (i32.const 100) (i32.const 1))))`);
+
+describe("trust classes", () => {
+  it("refuses to run resource-importing code anonymously, naming the import", async () => {
+    const m = await engine.compile(COPY_GUEST);
+    await expect(engine.instantiate(m)).rejects.toMatchObject({ code: "import_not_allowed" });
+    await expect(engine.instantiate(m, { trust: "anonymous" })).rejects.toThrow(/resource_open.*authenticated/);
+  });
+
+  it("validates placement options up front, naming the option", async () => {
+    const m = await engine.compile(wat(`(module (func (export "main") (result i32) (i32.const 1)))`));
+    expect(await codeOf(engine.instantiate(m, { trust: "root" as never }))).toBe("invalid_option");
+    expect(await codeOf(engine.instantiate(m, { sandbox: "vm" as never }))).toBe("invalid_option");
+    await expect(engine.instantiate(m, { timeoutMs: 100 })).rejects.toThrow(/timeoutMs.*isolated/);
+    await expect(engine.instantiate(m, { sandbox: "isolated", timeoutMs: -1 })).rejects.toThrow(/timeoutMs/);
+    await expect(engine.instantiate(m, { capabilities: ["x:r"] })).rejects.toThrow(/authenticated/);
+    await expect(engine.instantiate(m, { trust: "authenticated", sandbox: "in-process", capabilities: ["bad"] })).rejects.toThrow(/capability "bad"/);
+  });
+
+  it("places anonymous code in-process by default", async () => {
+    const m = await engine.compile(wat(`(module (func (export "main") (result i32) (i32.const 1)))`));
+    const i = await engine.instantiate(m);
+    expect(i.sandbox).toBe("in-process");
+    expect(i.trust).toBe("anonymous");
+  });
+});
+
+describe("capability-checked resources", () => {
+  const authenticated = (capabilities: string[], resources: MemoryResources) =>
+    ({ trust: "authenticated", sandbox: "in-process", capabilities, resources }) as const;
+
+  it("reads and writes granted resources", async () => {
+    const m = await engine.compile(COPY_GUEST);
+    const resources = new MemoryResources({ "config.json": "{\"limit\":3}" });
+    const i = await engine.instantiate(m, authenticated(["config.json:r", "reports/*:w"], resources));
+    expect(await i.run("copy", [11, 13])).toMatchObject({ status: "done", value: 11 });
+    expect(new TextDecoder().decode(resources.get("reports/daily"))).toBe("{\"limit\":3}");
+  });
+
+  it("returns not-found for a granted name that does not exist", async () => {
+    const m = await engine.compile(COPY_GUEST);
+    const i = await engine.instantiate(m, authenticated(["config.json:r", "reports/*:w"], new MemoryResources()));
+    expect(await i.run("copy", [11, 13])).toMatchObject({ status: "done", value: -1 });
+  });
+
+  it.each([
+    ["no grant at all", [] as string[]],
+    ["read granted, write not", ["config.json:r"]],
+    ["write to another prefix only", ["config.json:r", "logs/*:w"]],
+    ["read-only grant on the target", ["config.json:r", "reports/*:r"]],
+  ])("traps capability_denied with %s, and writes nothing", async (_name, capabilities) => {
+    const m = await engine.compile(COPY_GUEST);
+    const resources = new MemoryResources({ "config.json": "x" });
+    const i = await engine.instantiate(m, authenticated(capabilities, resources));
+    expect(await i.run("copy", [11, 13])).toMatchObject({ status: "trapped", code: "capability_denied" });
+    expect(resources.get("reports/daily")).toBeUndefined();
+  });
+
+  it("never lets '..' escape a prefix grant", async () => {
+    const m = await engine.compile(COPY_GUEST);
+    const i = await engine.instantiate(m, authenticated(["*:r"], new MemoryResources({ "../secrets": "pw" })));
+    expect(await i.run("escape")).toMatchObject({ status: "trapped", code: "capability_denied" });
+  });
+
+  it("traps bad handles and wild pointers instead of touching host state", async () => {
+    const m = await engine.compile(COPY_GUEST);
+    const grant = authenticated(["*:rw"], new MemoryResources());
+    expect(await (await engine.instantiate(m, grant)).run("bad_handle")).toMatchObject({ status: "trapped", code: "host_error" });
+    expect(await (await engine.instantiate(m, grant)).run("wild_pointer")).toMatchObject({ status: "trapped", code: "memory_out_of_bounds" });
+  });
+
+  it("parses capabilities strictly", () => {
+    expect(parseCapability("reports/*:rw")).toEqual({ resource: "reports/*", access: ["read", "write"] });
+    for (const bad of ["", "x", ":r", "x:", "x:rx", "a b:r", "x*y:r"]) expect(() => parseCapability(bad)).toThrow(FerryError);
+    const set = new CapabilitySet(["reports/*:w", "config.json:r"]);
+    expect(set.allows("reports/a", ["write"])).toBe(true);
+    expect(set.allows("reports/a", ["read"])).toBe(false);
+    expect(set.allows("config.json", ["read", "write"])).toBe(false);
+    expect(set.allows("config.jsonx", ["read"])).toBe(false);
+  });
+});
