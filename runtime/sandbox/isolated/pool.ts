@@ -1,10 +1,25 @@
-// The isolated sandbox's pool of pre-started child processes (or worker threads): one live
-// instance per child, warm children kept idle, dead children replaced. Skeleton; filling in.
+// The isolated sandbox: a pool of sandbox children (forked processes, or worker threads for the
+// bench), each dedicated to one live instance, so a crash, OOM or kill ends only that instance.
+// `size` children wait started and idle; more start on demand up to `maxChildren`; dead ones are
+// replaced in the background. Idle children never keep the host process alive.
 
 import type { CodeSegment } from "../../code/instrument.js";
+import { FerryError } from "../../errors.js";
 import type { InstanceConfig } from "../../exec/guest-instance.js";
 import type { Snapshot } from "../../exec/snapshot.js";
-import type { Instance, TrustClass } from "../instance.js";
+import { DEFAULT_MAX_INPUT_BYTES } from "../../limits.js";
+import { TRUST_CLASSES, type Instance, type TrustClass } from "../instance.js";
+import { IsolatedInstance } from "./isolated-instance.js";
+import type { CreateOptions, Reply } from "./protocol.js";
+import { SandboxChild, SandboxExit } from "./sandbox-child.js";
+import { requireChildScript, type TransportKind } from "./transport.js";
+
+/** Idle children kept started. */
+export const DEFAULT_POOL_SIZE = 2;
+/** Most children alive at once. */
+export const DEFAULT_MAX_CHILDREN = 32;
+/** V8 old-space limit per child, MiB (Wasm memory is outside it, capped by the engine). */
+export const DEFAULT_CHILD_MAX_HEAP_MB = 128;
 
 export interface IsolatedPoolOptions {
   /** Children kept started and idle, ready for instances. Default 2. */
@@ -27,25 +42,215 @@ export interface IsolatedInstanceOptions {
   timeoutMs?: number;
 }
 
+interface PoolConfig {
+  size: number;
+  maxChildren: number;
+  maxHeapMb: number;
+  transport: TransportKind;
+}
+
 export class IsolatedPool {
+  private readonly config: PoolConfig;
+  private script: URL | undefined;
+  /** Started (or starting) children with no instance, oldest first. */
+  private readonly idle: SandboxChild[] = [];
+  private readonly busy = new Set<SandboxChild>();
+  /** Children the pool ended itself (surplus idle ones, close()): their exit is not a replacement. */
+  private readonly retired = new WeakSet<SandboxChild>();
+  private started = 0;
+  private replaced = 0;
+  private closed = false;
+  /** A background start failed: don't loop on it; the next checkout reports the failure. */
+  private refillBroken = false;
+
   constructor(options: IsolatedPoolOptions = {}) {
-    void options;
+    this.config = normalise(options);
   }
 
   async instantiate(segment: CodeSegment, config: InstanceConfig, options: IsolatedInstanceOptions): Promise<Instance> {
-    void segment, config, options;
-    throw new Error("IsolatedPool: not implemented yet");
+    return this.create(segment, config, options, undefined);
   }
 
   /** A fresh child instance with `snapshot` applied (paused where the source was). */
   async restore(segment: CodeSegment, config: InstanceConfig, options: IsolatedInstanceOptions, snapshot: Snapshot): Promise<Instance> {
-    void segment, config, options, snapshot;
-    throw new Error("IsolatedPool: not implemented yet");
+    if (snapshot.codeHash !== segment.codeHash) {
+      throw new FerryError("snapshot_code_mismatch", `snapshot is of ${snapshot.codeHash}, the module is ${segment.codeHash}`);
+    }
+    return this.create(segment, config, { ...options, input: snapshot.input }, snapshot);
   }
 
-  async close(): Promise<void> {}
+  /** Start children until `size` are idle, and wait for them (optional: the pool fills itself lazily). */
+  async warm(): Promise<void> {
+    this.assertOpen();
+    this.refill();
+    await Promise.all(this.idle.map((c) => c.awaitReady()));
+  }
+
+  /** Kill every child; instances with a call in flight resolve `trapped` with `disposed`. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.idle, ...this.busy];
+    this.idle.length = 0;
+    for (const c of all) {
+      this.retired.add(c);
+      c.kill("retired");
+    }
+    await Promise.all(all.map((c) => c.exited()));
+  }
 
   stats(): { idle: number; busy: number; started: number; replaced: number } {
-    return { idle: 0, busy: 0, started: 0, replaced: 0 };
+    return { idle: this.idle.length, busy: this.busy.size, started: this.started, replaced: this.replaced };
   }
+
+  // ---- instances ----
+
+  private async create(segment: CodeSegment, config: InstanceConfig, options: IsolatedInstanceOptions, snapshot: Snapshot | undefined): Promise<Instance> {
+    const checked = checkInstanceOptions(options);
+    const child = await this.checkout();
+    const createOptions: CreateOptions = { trust: checked.trust };
+    if (options.input !== undefined) createOptions.input = options.input;
+    if (options.maxOutputBytes !== undefined) createOptions.maxOutputBytes = options.maxOutputBytes;
+    if (options.maxLogBytes !== undefined) createOptions.maxLogBytes = options.maxLogBytes;
+    const request = {
+      type: "create" as const,
+      codeHash: segment.codeHash,
+      config: { continuationStackBytes: config.continuationStackBytes, seed: config.seed },
+      options: createOptions,
+      ...(snapshot ? { snapshot } : {}),
+    };
+    let reply: Reply;
+    try {
+      reply = await child.request(child.loaded.has(segment.codeHash) ? request : { ...request, segment });
+      if (!reply.ok && reply.needSegment) reply = await child.request({ ...request, segment });
+    } catch (error) {
+      if (error instanceof SandboxExit) {
+        throw new FerryError("sandbox_unavailable", `the sandbox child ended while creating the instance: ${error.trap}`);
+      }
+      throw error;
+    }
+    if (!reply.ok) {
+      // Bad module or snapshot for this child: the child itself is fine.
+      this.giveBack(child, true);
+      const { code, detail, message } = reply.error;
+      if (code === "internal") throw new Error(`isolated sandbox child failed: ${message}`);
+      throw new FerryError(code, detail);
+    }
+    child.loaded.add(segment.codeHash);
+    const instance = new IsolatedInstance({
+      child,
+      codeHash: segment.codeHash,
+      trust: checked.trust,
+      input: options.input ?? new Uint8Array(0),
+      output: snapshot?.output ?? new Uint8Array(0),
+      timeoutMs: checked.timeoutMs,
+      onLog: options.onLog,
+      release: (c, healthy) => this.giveBack(c, healthy),
+    });
+    instance.adopt(reply.view);
+    return instance;
+  }
+
+  // ---- children ----
+
+  private async checkout(): Promise<SandboxChild> {
+    this.assertOpen();
+    let child: SandboxChild | undefined;
+    // Prefer a child that is ready; else one already starting; else start one (a cold start).
+    const readyAt = this.idle.findIndex((c) => c.alive && c.readyAt !== undefined);
+    if (readyAt >= 0) child = this.idle.splice(readyAt, 1)[0];
+    else if (this.idle.length > 0) child = this.idle.shift();
+    else if (this.alive() < this.config.maxChildren) child = this.spawn();
+    else {
+      throw new FerryError("sandbox_unavailable", `all ${this.config.maxChildren} sandbox children host live instances (maxChildren): dispose some, or raise maxChildren`);
+    }
+    this.busy.add(child!);
+    try {
+      await child!.awaitReady();
+    } catch (error) {
+      this.busy.delete(child!);
+      this.refillBroken = true;
+      throw error;
+    }
+    this.refillBroken = false;
+    this.refill();
+    return child!;
+  }
+
+  private giveBack(child: SandboxChild, healthy: boolean): void {
+    if (!this.busy.delete(child)) return;
+    if (!healthy || !child.alive) {
+      // Its exit (already seen, or coming) counts it as replaced and refills.
+      child.kill("retired");
+      return;
+    }
+    if (this.closed || this.idle.length >= this.config.size) {
+      this.retired.add(child);
+      child.kill("retired");
+      return;
+    }
+    this.idle.push(child);
+  }
+
+  /** Start children in the background until `size` are idle (or starting). */
+  private refill(): void {
+    if (this.closed || this.refillBroken) return;
+    while (this.idle.length < this.config.size && this.alive() < this.config.maxChildren) this.idle.push(this.spawn());
+  }
+
+  private spawn(): SandboxChild {
+    this.script ??= requireChildScript();
+    const child = new SandboxChild(this.config.transport, this.script, { maxHeapMb: this.config.maxHeapMb });
+    this.started++;
+    child.onExit(() => {
+      const wasIdle = this.idle.indexOf(child);
+      if (wasIdle >= 0) this.idle.splice(wasIdle, 1);
+      this.busy.delete(child);
+      if (this.retired.has(child) || this.closed) return;
+      this.replaced++;
+      this.refill();
+    });
+    return child;
+  }
+
+  private alive(): number {
+    return this.idle.length + this.busy.size;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new FerryError("sandbox_unavailable", "the isolated pool is closed");
+  }
+}
+
+function normalise(o: IsolatedPoolOptions): PoolConfig {
+  const int = (name: string, value: number | undefined, fallback: number, min: number, max: number): number => {
+    if (value === undefined) return fallback;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw new FerryError("invalid_option", `\`${name}\` must be an integer from ${min} to ${max}, got ${String(value)}`);
+    }
+    return value;
+  };
+  const maxChildren = int("maxChildren", o.maxChildren, DEFAULT_MAX_CHILDREN, 1, 4096);
+  const size = int("size", o.size, Math.min(DEFAULT_POOL_SIZE, maxChildren), 0, maxChildren);
+  const maxHeapMb = int("maxHeapMb", o.maxHeapMb, DEFAULT_CHILD_MAX_HEAP_MB, 16, 65_536);
+  const transport = o.transport ?? "process";
+  if (transport !== "process" && transport !== "worker") {
+    throw new FerryError("invalid_option", `\`transport\` must be "process" or "worker", got ${String(transport)}`);
+  }
+  return { size, maxChildren, maxHeapMb, transport };
+}
+
+function checkInstanceOptions(o: IsolatedInstanceOptions): { trust: TrustClass; timeoutMs: number | undefined } {
+  if (!TRUST_CLASSES.includes(o.trust)) {
+    throw new FerryError("invalid_option", `\`trust\` must be one of ${TRUST_CLASSES.join(", ")}, got ${String(o.trust)}`);
+  }
+  const t = o.timeoutMs;
+  if (t !== undefined && (!Number.isSafeInteger(t) || t < 1 || t > 2_147_483_647)) {
+    throw new FerryError("invalid_option", `\`timeoutMs\` must be a whole number of milliseconds from 1 to 2147483647, got ${String(t)}`);
+  }
+  if (o.input !== undefined && !(o.input instanceof Uint8Array)) throw new FerryError("invalid_option", "`input` must be a Uint8Array");
+  if (o.input && o.input.byteLength > DEFAULT_MAX_INPUT_BYTES) {
+    throw new FerryError("invalid_option", `\`input\` is ${o.input.byteLength} bytes, the limit is ${DEFAULT_MAX_INPUT_BYTES}`);
+  }
+  if (o.onLog !== undefined && typeof o.onLog !== "function") throw new FerryError("invalid_option", "`onLog` must be a function");
+  return { trust: o.trust, timeoutMs: t };
 }

@@ -1,0 +1,241 @@
+// An instance whose guest runs in a sandbox child: every call is a request to the child, and each
+// reply carries the instance's state, fuel, output and logs, so getters answer locally. When the
+// child ends (deadline, dispose, crash, OOM, kill -9) the call in flight resolves `trapped`.
+
+import type { EntryPoint } from "../../code/instrument.js";
+import { FerryError, type ErrorCode } from "../../errors.js";
+import type { InstanceStatus, ResumeOptions, RunOptions, RunResult, SnapshotOptions } from "../../exec/guest-instance.js";
+import type { Snapshot } from "../../exec/snapshot.js";
+import { TRAP_MESSAGES, type TrapCode } from "../../exec/traps.js";
+import type { WasmValue } from "../../exec/values.js";
+import type { Instance, TrustClass } from "../instance.js";
+import type { InstanceView, Reply } from "./protocol.js";
+import { SandboxExit, type SandboxChild } from "./sandbox-child.js";
+
+export interface IsolatedInstanceInit {
+  child: SandboxChild;
+  codeHash: string;
+  trust: TrustClass;
+  input: Uint8Array;
+  /** Output the instance starts with (a restored snapshot's). */
+  output: Uint8Array;
+  timeoutMs: number | undefined;
+  onLog: ((line: string) => void) | undefined;
+  /** Called once when the instance no longer needs its child; `healthy` if the child can host another. */
+  release: (child: SandboxChild, healthy: boolean) => void;
+}
+
+/** Instance → its child, for diagnostics (probe.ts) without a public accessor on the instance. */
+const CHILDREN = new WeakMap<IsolatedInstance, SandboxChild>();
+
+export function sandboxChildOf(instance: IsolatedInstance): SandboxChild {
+  return CHILDREN.get(instance)!;
+}
+
+export class IsolatedInstance implements Instance {
+  readonly sandbox = "isolated" as const;
+  readonly trust: TrustClass;
+  readonly codeHash: string;
+  private readonly child: SandboxChild;
+  private status: InstanceStatus = "fresh";
+  private fuel = 0;
+  private run_: { entry: EntryPoint; args: WasmValue[] } | undefined;
+  private readonly input: Uint8Array;
+  private outputChunks: Uint8Array[];
+  private outputBytes: number;
+  private readonly logLines: string[] = [];
+  private readonly timeoutMs: number | undefined;
+  private readonly onLog: ((line: string) => void) | undefined;
+  private readonly release: (child: SandboxChild, healthy: boolean) => void;
+  private released = false;
+  /** How the child ended while no call was in flight, for the next call's error. */
+  private idleDeath: TrapCode | undefined;
+
+  constructor(init: IsolatedInstanceInit) {
+    this.child = init.child;
+    CHILDREN.set(this, init.child);
+    this.codeHash = init.codeHash;
+    this.trust = init.trust;
+    this.input = init.input;
+    this.outputChunks = init.output.byteLength ? [init.output] : [];
+    this.outputBytes = init.output.byteLength;
+    this.timeoutMs = init.timeoutMs;
+    this.onLog = init.onLog;
+    this.release = init.release;
+    this.child.logSink = (lines) => this.addLogs(lines);
+    this.child.exitSink = (trap) => {
+      this.releaseChild(false);
+      // A call in flight gets the trap as its result; an idle instance simply ends here.
+      if (this.status !== "running" && this.status !== "disposed") {
+        this.idleDeath = trap;
+        this.status = "trapped";
+      }
+    };
+  }
+
+  /** OS process id of the child hosting this instance. For diagnostics (and tests) only. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get state(): InstanceStatus {
+    return this.status;
+  }
+
+  get fuelUsed(): number {
+    return this.fuel;
+  }
+
+  get inputBytes(): Uint8Array {
+    return this.input;
+  }
+
+  output(): Uint8Array {
+    if (this.outputChunks.length !== 1) {
+      const all = new Uint8Array(this.outputBytes);
+      let at = 0;
+      for (const c of this.outputChunks) {
+        all.set(c, at);
+        at += c.byteLength;
+      }
+      this.outputChunks = [all];
+    }
+    return this.outputChunks[0]!;
+  }
+
+  logs(): readonly string[] {
+    return this.logLines;
+  }
+
+  currentRun(): { entry: EntryPoint; args: WasmValue[] } | undefined {
+    return this.run_;
+  }
+
+  /** Take the state the child reported after `create` (restores start paused). */
+  adopt(view: InstanceView | undefined): void {
+    if (view) this.applyView(view);
+  }
+
+  async run(entry: string, args: readonly WasmValue[] = [], options: RunOptions = {}): Promise<RunResult> {
+    this.assertUsable();
+    if (this.status === "paused") throw new FerryError("instance_busy", "paused in a run: resume it, or dispose it");
+    if (this.status === "trapped") throw this.finished();
+    return this.call({ type: "run", entry, args: [...args], fuel: options.fuel, fuelLimit: options.fuelLimit });
+  }
+
+  async resume(options: ResumeOptions = {}): Promise<RunResult> {
+    this.assertUsable();
+    if (this.status === "done" || this.status === "trapped") throw this.finished();
+    if (this.status !== "paused") throw new FerryError("instance_not_paused", `the instance is ${this.status}`);
+    return this.call({ type: "resume", fuel: options.fuel });
+  }
+
+  async snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
+    this.assertUsable();
+    if (options.recycle !== undefined) {
+      throw new FerryError("invalid_option", "`recycle` reuses buffers inside one process and has no use with an isolated instance: drop it, or use sandbox: \"in-process\"");
+    }
+    const move = options.move ?? false;
+    if (typeof move !== "boolean") throw new FerryError("invalid_option", `\`move\` must be a boolean, got ${typeof move}`);
+    if (this.status !== "paused") throw new FerryError("instance_not_paused", `cannot snapshot an instance that is ${this.status}`);
+    let reply: Reply;
+    try {
+      reply = await this.child.request({ type: "snapshot", move });
+    } catch (error) {
+      if (error instanceof SandboxExit) throw this.finished(error.trap);
+      throw error;
+    }
+    if (!reply.ok) throw this.childError(reply);
+    if (move) {
+      // The child dropped its instance and can host another.
+      this.status = "disposed";
+      this.outputChunks = [];
+      this.releaseChild(true);
+    } else if (reply.view) {
+      this.applyView(reply.view);
+    }
+    return reply.snapshot!;
+  }
+
+  dispose(): void {
+    if (this.status === "disposed") return;
+    const inFlight = this.status === "running";
+    this.status = "disposed";
+    this.outputChunks = [];
+    if (!this.child.alive) return;
+    if (inFlight) {
+      // The child is busy in guest code and cannot hear us: end it; the call resolves `disposed`.
+      this.child.kill("disposed");
+      return;
+    }
+    this.child.post({ type: "dispose" });
+    this.releaseChild(true);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  // ---- internals ----
+
+  private async call(message: { type: "run"; entry: string; args: WasmValue[]; fuel?: number; fuelLimit?: number } | { type: "resume"; fuel?: number }): Promise<RunResult> {
+    const before = this.status;
+    this.status = "running";
+    const timer = this.timeoutMs === undefined ? undefined : setTimeout(() => this.child.kill("deadline"), this.timeoutMs);
+    let reply: Reply;
+    try {
+      reply = await this.child.request(message);
+    } catch (error) {
+      if (!(error instanceof SandboxExit)) throw error;
+      if (this.status === "running") this.status = "trapped";
+      return { status: "trapped", code: error.trap, message: TRAP_MESSAGES[error.trap], fuelUsed: this.fuel };
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+    if (reply.view) this.applyView(reply.view);
+    else if (this.status === "running") this.status = before;
+    if (!reply.ok) throw this.childError(reply);
+    return reply.result!;
+  }
+
+  private applyView(view: InstanceView): void {
+    if (this.status !== "disposed") this.status = view.state;
+    this.fuel = view.fuelUsed;
+    this.run_ = view.currentRun;
+    if (view.output.byteLength) {
+      this.outputChunks.push(view.output);
+      this.outputBytes += view.output.byteLength;
+    }
+    this.addLogs(view.logs);
+  }
+
+  private addLogs(lines: readonly string[]): void {
+    for (const line of lines) {
+      this.logLines.push(line);
+      this.onLog?.(line);
+    }
+  }
+
+  private childError(reply: Extract<Reply, { ok: false }>): Error {
+    const { code, detail, message } = reply.error;
+    if (code === "internal") return new Error(`isolated sandbox child failed: ${message}`);
+    return new FerryError(code as ErrorCode, detail);
+  }
+
+  private finished(trap: TrapCode | undefined = this.idleDeath): FerryError {
+    return new FerryError("instance_finished", trap ? `the sandbox process hosting it ended: ${trap}` : "the instance trapped");
+  }
+
+  private releaseChild(healthy: boolean): void {
+    if (this.released) return;
+    this.released = true;
+    this.child.logSink = undefined;
+    this.child.exitSink = undefined;
+    this.release(this.child, healthy);
+  }
+
+  private assertUsable(): void {
+    if (this.status === "disposed") throw new FerryError("instance_disposed");
+    if (this.status === "running") throw new FerryError("instance_busy");
+  }
+}

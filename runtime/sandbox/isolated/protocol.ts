@@ -1,0 +1,85 @@
+// The messages between the pool (parent) and a sandbox child, over IPC with advanced serialization
+// (or a worker's port): structured clone, so Uint8Arrays and bigints travel as themselves.
+// Every request carries an id and gets exactly one reply with that id; `log` and `ready` are events.
+
+import type { CodeSegment, EntryPoint } from "../../code/instrument.js";
+import type { ErrorCode } from "../../errors.js";
+import type { InstanceConfig, InstanceStatus, RunResult } from "../../exec/guest-instance.js";
+import type { Snapshot } from "../../exec/snapshot.js";
+import type { WasmValue } from "../../exec/values.js";
+import type { TrustClass } from "../instance.js";
+
+/** What the child needs to build a GuestInstance (no callbacks: those stay in the parent). */
+export interface CreateOptions {
+  trust: TrustClass;
+  input?: Uint8Array;
+  maxOutputBytes?: number;
+  maxLogBytes?: number;
+}
+
+export type Request =
+  | {
+      id: number;
+      type: "create";
+      codeHash: string;
+      /** Sent only when the parent does not know the child to have this module compiled. */
+      segment?: CodeSegment;
+      config: InstanceConfig;
+      options: CreateOptions;
+      /** Restore: apply this execution segment to the fresh instance. */
+      snapshot?: Snapshot;
+    }
+  | { id: number; type: "run"; entry: string; args: WasmValue[]; fuel?: number; fuelLimit?: number }
+  | { id: number; type: "resume"; fuel?: number }
+  | { id: number; type: "snapshot"; move: boolean }
+  /** Drop the instance; the child goes back to the idle set. */
+  | { id: number; type: "dispose" }
+  /** Diagnostics for the security tests: what the permission model lets this process do. */
+  | { id: number; type: "probe"; scratchPath: string };
+
+export type RequestType = Request["type"];
+
+/** The instance's state after a request, so the parent answers getters without asking. */
+export interface InstanceView {
+  state: InstanceStatus;
+  fuelUsed: number;
+  currentRun: { entry: EntryPoint; args: WasmValue[] } | undefined;
+  /** Output written since the previous reply (a copy, not a view into a larger buffer). */
+  output: Uint8Array;
+  /** Log lines not yet sent in a `log` event. */
+  logs: string[];
+}
+
+export interface ProbeReport {
+  /** Environment variables the child can see (none are passed on). */
+  envKeys: string[];
+  /** process.permission.has(...) for each scope, or null without the permission model. */
+  permission: { fsWrite: boolean; childProcess: boolean; worker: boolean; fsReadEtc: boolean } | null;
+  /** Outcome of actually trying: "allowed" or the error code that stopped it. */
+  attempts: { writeFile: string; spawn: string; worker: string; readFile: string };
+}
+
+export type Reply =
+  | { id: number; type: "reply"; ok: true; view?: InstanceView; result?: RunResult; snapshot?: Snapshot; probe?: ProbeReport }
+  | {
+      id: number;
+      type: "reply";
+      ok: false;
+      /** A FerryError's code and detail, rethrown as such in the parent. */
+      error: { code: ErrorCode | "internal"; detail: string | undefined; message: string };
+      /** The child has no module with the requested hash: resend with the segment. */
+      needSegment?: boolean;
+      view?: InstanceView;
+    };
+
+export type ChildEvent = Reply | { type: "ready" } | { type: "log"; lines: string[] };
+
+/**
+ * Log lines stream one message each, up to LOG_UNBATCHED_PER_WINDOW per LOG_BATCH_MS window; past
+ * that (a flood) they go LOG_BATCH_LINES to a message.
+ */
+export const LOG_UNBATCHED_PER_WINDOW = 32;
+export const LOG_BATCH_MS = 10;
+export const LOG_BATCH_LINES = 256;
+/** Modules a child keeps compiled (oldest dropped first). */
+export const CHILD_MODULE_CACHE = 16;

@@ -1,0 +1,135 @@
+// One sandbox child as the pool and an instance see it: start-up handshake, request/response by id,
+// the log stream, and its end (every outstanding request then fails with the child's trap code).
+// The parent's event loop is held open only while a request is outstanding.
+
+import { FerryError } from "../../errors.js";
+import type { TrapCode } from "../../exec/traps.js";
+import { exitTrap, type ChildExit, type KillReason } from "./exit-trap.js";
+import type { Reply, Request } from "./protocol.js";
+import { spawnProcessChild } from "./process-transport.js";
+import type { ChildHandle, SpawnOptions, TransportKind } from "./transport.js";
+import { spawnWorkerChild } from "./worker-transport.js";
+
+type Outgoing = Request extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
+
+/** A request ended because the child did: carries the trap code for the call it was serving. */
+export class SandboxExit extends Error {
+  constructor(readonly trap: TrapCode, readonly exit: ChildExit) {
+    super(`sandbox child ended: ${trap}`);
+  }
+}
+
+export class SandboxChild {
+  private readonly handle: ChildHandle;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: unknown) => void }>();
+  private exitInfo: ChildExit | undefined;
+  private exitListeners: Array<(trap: TrapCode, exit: ChildExit) => void> = [];
+  /** Whoever wants the guest's log lines as they arrive (the instance hosted now). */
+  logSink: ((lines: string[]) => void) | undefined;
+  /** The instance hosted now, told when the child ends (after its call in flight has failed). */
+  exitSink: ((trap: TrapCode) => void) | undefined;
+  /** Code hashes this child has compiled (a hint: the child says so when it has dropped one). */
+  readonly loaded = new Set<string>();
+  readonly ready: Promise<void>;
+  /** When the child was asked to start, for the pool's stats. */
+  readonly spawnedAt = performance.now();
+  readyAt: number | undefined;
+
+  constructor(transport: TransportKind, script: URL, options: SpawnOptions) {
+    this.handle = transport === "worker" ? spawnWorkerChild(script, options) : spawnProcessChild(script, options);
+    this.handle.unref();
+    let markReady: () => void = () => {};
+    let failStart: (e: unknown) => void = () => {};
+    this.ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      failStart = reject;
+    });
+    // Nobody may be waiting on a background start; a failed one is reported on checkout instead.
+    this.ready.catch(() => {});
+    this.handle.onEvent((event) => {
+      if (event.type === "ready") {
+        this.readyAt = performance.now();
+        markReady();
+      } else if (event.type === "log") {
+        this.logSink?.(event.lines);
+      } else {
+        const waiter = this.pending.get(event.id);
+        if (!waiter) return;
+        this.pending.delete(event.id);
+        if (this.pending.size === 0) this.handle.unref();
+        waiter.resolve(event);
+      }
+    });
+    this.handle.onExit((exit) => {
+      this.exitInfo = exit;
+      const trap = exitTrap(exit);
+      failStart(new FerryError("sandbox_unavailable", `the sandbox child ended while starting (${describeExit(exit)})`));
+      const waiters = [...this.pending.values()];
+      this.pending.clear();
+      for (const w of waiters) w.reject(new SandboxExit(trap, exit));
+      this.exitSink?.(trap);
+      for (const l of this.exitListeners) l(trap, exit);
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.handle.pid;
+  }
+
+  get alive(): boolean {
+    return this.exitInfo === undefined;
+  }
+
+  get busy(): boolean {
+    return this.pending.size > 0;
+  }
+
+  /** While `ready` is awaited by someone, keep the loop alive for it. */
+  async awaitReady(): Promise<void> {
+    if (this.readyAt !== undefined) return;
+    this.handle.ref();
+    try {
+      await this.ready;
+    } finally {
+      if (this.pending.size === 0) this.handle.unref();
+    }
+  }
+
+  /** Send a request; resolves with the reply, rejects with SandboxExit if the child ends first. */
+  request(message: Outgoing): Promise<Reply> {
+    if (this.exitInfo) return Promise.reject(new SandboxExit(exitTrap(this.exitInfo), this.exitInfo));
+    const id = this.nextId++;
+    return new Promise<Reply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      if (this.pending.size === 1) this.handle.ref();
+      this.handle.send({ ...message, id } as Request);
+    });
+  }
+
+  /** Send without waiting for the reply (dispose of an idle instance). */
+  post(message: Outgoing): void {
+    if (this.exitInfo) return;
+    this.handle.send({ ...message, id: 0 } as Request);
+  }
+
+  onExit(listener: (trap: TrapCode, exit: ChildExit) => void): void {
+    if (this.exitInfo) listener(exitTrap(this.exitInfo), this.exitInfo);
+    else this.exitListeners.push(listener);
+  }
+
+  kill(reason: KillReason): void {
+    this.handle.kill(reason);
+  }
+
+  /** Resolves once the child is gone (at once if it already is). */
+  exited(): Promise<void> {
+    return new Promise((resolve) => this.onExit(() => resolve()));
+  }
+}
+
+export function describeExit(exit: ChildExit): string {
+  if (exit.outOfMemory) return "out of heap memory";
+  if (exit.signal) return `signal ${exit.signal}`;
+  return `exit code ${String(exit.code)}`;
+}
