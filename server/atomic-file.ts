@@ -4,10 +4,14 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
+/** Temp names are `.<name>.<pid>.<ms>.tmp`, so a sweep can tell a dead writer's leftovers from a live one's. */
+export const TEMP_FILE_PATTERN = /^\.(.+)\.(\d+)\.(\d+)\.tmp$/;
+
+/** `mode` applies from the first byte (0o600 for private keys: never readable by others, even briefly). */
+export function writeFileAtomic(path: string, bytes: Uint8Array, options: { mode?: number } = {}): void {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = openSync(temp, "w", 0o644);
+  const fd = openSync(temp, "w", options.mode ?? 0o644);
   try {
     let at = 0;
     while (at < bytes.byteLength) at += writeSync(fd, bytes, at, bytes.byteLength - at);

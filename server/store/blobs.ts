@@ -1,0 +1,154 @@
+// Content-addressed files for module and snapshot bytes: <root>/<sha256[0:2]>/<sha256>. A blob is
+// durable before put() returns, is never half-visible, and is checked against its name on every read.
+
+import { createHash, timingSafeEqual } from "node:crypto";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, type Stats } from "node:fs";
+import { join } from "node:path";
+import { TEMP_FILE_PATTERN, writeFileAtomic } from "../atomic-file.js";
+import { ServerError } from "../errors.js";
+
+const HASH = /^[0-9a-f]{64}$/;
+/** A temp file whose writer is still alive is left alone unless it is older than this (its pid was reused). */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+export function isBlobHash(text: string): boolean {
+  return HASH.test(text);
+}
+
+export interface PutResult {
+  hash: string;
+  size: number;
+  /** false: the blob was already there (puts are idempotent). */
+  created: boolean;
+}
+
+export class BlobStore {
+  constructor(readonly root: string) {
+    mkdirSync(root, { recursive: true });
+  }
+
+  pathOf(hash: string): string {
+    // Hashes reach here from URLs: the pattern is also what keeps "../" out of the path.
+    if (!HASH.test(hash)) throw new ServerError("bad_request", `"${hash}" is not a sha256 hex digest`);
+    return join(this.root, hash.slice(0, 2), hash);
+  }
+
+  has(hash: string): boolean {
+    return existsSync(this.pathOf(hash));
+  }
+
+  /** Writes the bytes under their sha256 (temp file, fsync, rename, fsync directory) unless already there. */
+  put(bytes: Uint8Array): PutResult {
+    const hash = sha256Hex(bytes);
+    const path = this.pathOf(hash);
+    const size = bytes.byteLength;
+    const existing = statOrUndefined(path);
+    if (existing && existing.size === size) {
+      // Fresh mtime: the garbage collector's grace period now protects it until its row is written.
+      const now = new Date();
+      utimesSync(path, now, now);
+      return { hash, size, created: false };
+    }
+    this.ensureShard(hash);
+    writeFileAtomic(path, bytes);
+    return { hash, size, created: true };
+  }
+
+  /** The bytes, verified against the hash. Only for hashes some row references: a missing blob is corruption. */
+  read(hash: string): Uint8Array {
+    const path = this.pathOf(hash);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new ServerError("store_corrupt", `blob ${hash} is missing`, { cause: e });
+      throw e;
+    }
+    const actual = createHash("sha256").update(bytes).digest();
+    if (!timingSafeEqual(actual, Buffer.from(hash, "hex"))) {
+      throw new ServerError("store_corrupt", `blob ${hash} does not match its hash (${actual.toString("hex")})`);
+    }
+    return bytes;
+  }
+
+  /** Idempotent. */
+  delete(hash: string): void {
+    rmSync(this.pathOf(hash), { force: true });
+  }
+
+  /** Every stored hash with its modification time (Unix ms). */
+  list(): { hash: string; mtimeMs: number }[] {
+    const out: { hash: string; mtimeMs: number }[] = [];
+    for (const shard of this.shards()) {
+      for (const name of readdirSync(join(this.root, shard))) {
+        if (HASH.test(name) && name.startsWith(shard)) {
+          const stat = statOrUndefined(join(this.root, shard, name));
+          if (stat) out.push({ hash: name, mtimeMs: stat.mtimeMs });
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Removes temp files left by writers that died mid-write (crash between create and rename). */
+  sweepTemp(nowMs = Date.now()): number {
+    let removed = 0;
+    for (const shard of this.shards()) {
+      for (const name of readdirSync(join(this.root, shard))) {
+        const m = TEMP_FILE_PATTERN.exec(name);
+        if (!m) continue;
+        const pid = Number(m[2]);
+        const path = join(this.root, shard, name);
+        const age = nowMs - (statOrUndefined(path)?.mtimeMs ?? 0);
+        // Our own pid is safe too: writes are synchronous, so none of ours is in flight during a sweep.
+        if (pid === process.pid || !processAlive(pid) || age > STALE_TEMP_MS) {
+          rmSync(path, { force: true });
+          removed++;
+        }
+      }
+    }
+    return removed;
+  }
+
+  private shards(): string[] {
+    return readdirSync(this.root).filter((d) => /^[0-9a-f]{2}$/.test(d));
+  }
+
+  private ensureShard(hash: string): void {
+    const dir = join(this.root, hash.slice(0, 2));
+    if (existsSync(dir)) return;
+    mkdirSync(dir, { recursive: true });
+    // The new directory's entry must be durable too, or a crash could lose the blob with its directory.
+    fsyncDirectory(this.root);
+  }
+}
+
+function fsyncDirectory(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,78 @@
+// The checkpoints table: a running job's periodic snapshots, newest last. Each job keeps its last N;
+// pruning removes the rows and then the snapshot blobs nothing else refers to.
+
+import type { Database } from "better-sqlite3";
+import { ServerError } from "../errors.js";
+import type { BlobStore } from "./blobs.js";
+import { unreferenced } from "./gc.js";
+import type { CheckpointRecord } from "./records.js";
+
+/** Enough to survive one checkpoint that turns out unreadable; snapshots of big guests are big. */
+export const DEFAULT_CHECKPOINTS_KEPT = 2;
+
+interface CheckpointRow {
+  job_id: string;
+  seq: number;
+  snapshot_hash: string;
+  size: number;
+  fuel: number;
+  created_at: number;
+}
+
+export class CheckpointTable {
+  constructor(
+    private readonly db: Database,
+    private readonly blobs: BlobStore,
+    private readonly clock: () => number,
+    private readonly keep: number,
+  ) {
+    if (!Number.isSafeInteger(keep) || keep < 1) throw new ServerError("bad_request", `checkpoints kept must be ≥ 1, got ${keep}`);
+  }
+
+  /**
+   * Stores an encoded snapshot as the job's newest checkpoint (blob durable first, then the row, in one
+   * transaction with the pruning of older rows). With `expectEpoch`, a job that has moved on is a conflict.
+   */
+  add(jobId: string, snapshot: Uint8Array, options: { fuel: number; expectEpoch?: number }): CheckpointRecord {
+    const { hash, size } = this.blobs.put(snapshot);
+    const { record, orphans } = this.db.transaction(() => {
+      const epoch = this.db.prepare<[string], number>("SELECT epoch FROM jobs WHERE id = ?").pluck().get(jobId);
+      if (epoch === undefined) throw new ServerError("not_found", `no job ${jobId}`);
+      if (options.expectEpoch !== undefined && epoch !== options.expectEpoch) {
+        throw new ServerError("conflict", `job ${jobId} is at epoch ${epoch}, not ${options.expectEpoch}`);
+      }
+      const last = this.db.prepare<[string], number | null>("SELECT max(seq) FROM checkpoints WHERE job_id = ?").pluck().get(jobId) ?? 0;
+      const record: CheckpointRecord = { jobId, seq: last + 1, snapshotHash: hash, size, fuel: options.fuel, createdAt: this.clock() };
+      this.db
+        .prepare("INSERT INTO checkpoints (job_id, seq, snapshot_hash, size, fuel, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .run(jobId, record.seq, hash, size, record.fuel, record.createdAt);
+      const pruned = this.db
+        .prepare<[string, number], string>("DELETE FROM checkpoints WHERE job_id = ? AND seq <= ? RETURNING snapshot_hash")
+        .pluck()
+        .all(jobId, record.seq - this.keep);
+      return { record, orphans: unreferenced(this.db, pruned) };
+    }).immediate();
+    // After the commit: a crash here leaves orphan blobs (collected at the next open), never a dangling row.
+    for (const h of orphans) this.blobs.delete(h);
+    return record;
+  }
+
+  latest(jobId: string): CheckpointRecord | undefined {
+    const row = this.db.prepare<[string], CheckpointRow>("SELECT * FROM checkpoints WHERE job_id = ? ORDER BY seq DESC LIMIT 1").get(jobId);
+    return row && toRecord(row);
+  }
+
+  /** Oldest first. */
+  list(jobId: string): CheckpointRecord[] {
+    return this.db.prepare<[string], CheckpointRow>("SELECT * FROM checkpoints WHERE job_id = ? ORDER BY seq").all(jobId).map(toRecord);
+  }
+
+  /** The snapshot bytes, verified against their hash (store_corrupt if damaged). */
+  read(checkpoint: CheckpointRecord): Uint8Array {
+    return this.blobs.read(checkpoint.snapshotHash);
+  }
+}
+
+function toRecord(row: CheckpointRow): CheckpointRecord {
+  return { jobId: row.job_id, seq: row.seq, snapshotHash: row.snapshot_hash, size: row.size, fuel: row.fuel, createdAt: row.created_at };
+}

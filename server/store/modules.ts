@@ -1,0 +1,96 @@
+// The modules table and its blobs: uploaded code, content-addressed by sha256 (the runtime's code hash).
+// The blob is durable before the row exists, so a row never points at missing bytes.
+
+import type { Database } from "better-sqlite3";
+import { ServerError } from "../errors.js";
+import type { BlobStore } from "./blobs.js";
+import { unreferenced } from "./gc.js";
+import type { ModuleRecord } from "./records.js";
+import { bool, mapConstraint } from "./sql.js";
+
+export interface NewModule {
+  /** null: no owner (e.g. downloaded from a peer). */
+  owner: string | null;
+  public: boolean;
+}
+
+interface ModuleRow {
+  code_hash: string;
+  owner: string | null;
+  public: number;
+  size: number;
+  created_at: number;
+}
+
+export class ModuleTable {
+  constructor(
+    private readonly db: Database,
+    private readonly blobs: BlobStore,
+    private readonly clock: () => number,
+  ) {}
+
+  /**
+   * Stores the bytes (validate and instrument them first: nothing is stored on rejection). Idempotent:
+   * the same bytes again return the existing record, unchanged, with `created: false`.
+   */
+  put(bytes: Uint8Array, options: NewModule): { module: ModuleRecord; created: boolean } {
+    const { hash, size } = this.blobs.put(bytes);
+    const record: ModuleRecord = { codeHash: hash, owner: options.owner, public: options.public, size, createdAt: this.clock() };
+    const inserted = this.db
+      .prepare("INSERT INTO modules (code_hash, owner, public, size, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (code_hash) DO NOTHING")
+      .run(hash, record.owner, record.public ? 1 : 0, size, record.createdAt).changes;
+    return inserted ? { module: record, created: true } : { module: this.require(hash), created: false };
+  }
+
+  get(codeHash: string): ModuleRecord | undefined {
+    const row = this.db.prepare<[string], ModuleRow>("SELECT * FROM modules WHERE code_hash = ?").get(codeHash);
+    return row && toRecord(row);
+  }
+
+  require(codeHash: string): ModuleRecord {
+    const module = this.get(codeHash);
+    if (!module) throw new ServerError("not_found", `no module ${codeHash}`);
+    return module;
+  }
+
+  /** The module's bytes, verified against its hash (store_corrupt if they were damaged on disk). */
+  read(codeHash: string): Uint8Array {
+    this.require(codeHash);
+    return this.blobs.read(codeHash);
+  }
+
+  list(filter: { owner?: string; public?: boolean } = {}): ModuleRecord[] {
+    const where: string[] = [];
+    const params: Record<string, string | number> = {};
+    if (filter.owner !== undefined) {
+      where.push("owner = :owner");
+      params.owner = filter.owner;
+    }
+    if (filter.public !== undefined) {
+      where.push("public = :public");
+      params.public = filter.public ? 1 : 0;
+    }
+    const sql = `SELECT * FROM modules${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, code_hash`;
+    return this.db.prepare<[Record<string, string | number>], ModuleRow>(sql).all(params).map(toRecord);
+  }
+
+  setPublic(codeHash: string, isPublic: boolean): ModuleRecord {
+    const changed = this.db.prepare("UPDATE modules SET public = ? WHERE code_hash = ?").run(isPublic ? 1 : 0, codeHash).changes;
+    if (changed === 0) throw new ServerError("not_found", `no module ${codeHash}`);
+    return this.require(codeHash);
+  }
+
+  /** Forgets the module and removes its bytes; a conflict while any job still uses it. */
+  delete(codeHash: string): void {
+    const orphans = this.db.transaction(() => {
+      const changed = mapConstraint(`module ${codeHash}`, () => this.db.prepare("DELETE FROM modules WHERE code_hash = ?").run(codeHash).changes);
+      if (changed === 0) throw new ServerError("not_found", `no module ${codeHash}`);
+      return unreferenced(this.db, [codeHash]);
+    })();
+    for (const hash of orphans) this.blobs.delete(hash);
+  }
+}
+
+function toRecord(row: ModuleRow): ModuleRecord {
+  return { codeHash: row.code_hash, owner: row.owner, public: bool(row.public), size: row.size, createdAt: row.created_at };
+}

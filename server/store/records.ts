@@ -1,0 +1,85 @@
+// The rows the store hands out, as plain typed objects (timestamps in Unix milliseconds), and the
+// closed sets their enumerated columns draw from.
+
+import type { Quotas } from "../auth/grants.js";
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface ClientRecord {
+  id: string;
+  /** Ed25519 SPKI, PEM. The server keeps only public keys. */
+  publicKey: string;
+  capabilities: string[];
+  quotas: Quotas;
+  createdAt: number;
+  disabled: boolean;
+}
+
+export interface ModuleRecord {
+  /** sha256 of the uploaded (uninstrumented) bytes, hex: the runtime's code hash. */
+  codeHash: string;
+  /** null: arrived without an owner (downloaded from a peer). */
+  owner: string | null;
+  public: boolean;
+  size: number;
+  createdAt: number;
+}
+
+/** Same literals as the runtime's TrustClass and SandboxKind (declared here so the schema owns them). */
+export type JobTrust = "anonymous" | "authenticated";
+export type JobSandbox = "in-process" | "isolated";
+export const JOB_TRUSTS: readonly JobTrust[] = ["anonymous", "authenticated"];
+export const JOB_SANDBOXES: readonly JobSandbox[] = ["in-process", "isolated"];
+
+/**
+ * queued → running ⇄ paused → done | trapped | failed | cancelled; a job leaving for a peer is
+ * `migrating` while the transfer is prepared and `migrated` once the peer committed it.
+ */
+export const JOB_STATES = ["queued", "running", "paused", "migrating", "migrated", "done", "trapped", "failed", "cancelled"] as const;
+export type JobState = (typeof JOB_STATES)[number];
+/** States after which the job never runs here again. */
+export const FINISHED_JOB_STATES: readonly JobState[] = ["migrated", "done", "trapped", "failed", "cancelled"];
+
+export interface JobRecord {
+  id: string;
+  codeHash: string;
+  /** null: anonymous. */
+  owner: string | null;
+  trust: JobTrust;
+  sandbox: JobSandbox;
+  entry: string;
+  args: Json[];
+  /** Blob holding the guest's input bytes, if it has any. */
+  inputHash: string | null;
+  /** Total fuel budget of the job, if limited. */
+  fuelLimit: number | null;
+  state: JobState;
+  result: Json;
+  /** Blob holding the guest's output once the job finished, if any. */
+  outputHash: string | null;
+  fuelUsed: number;
+  /** Bumped by every ownership transfer; a write that names an old epoch is a conflict (exactly-once migration). */
+  epoch: number;
+  /** Node the job lives on. */
+  node: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface CheckpointRecord {
+  jobId: string;
+  /** 1, 2, 3, … per job. */
+  seq: number;
+  snapshotHash: string;
+  size: number;
+  /** Fuel the job had used when the snapshot was taken. */
+  fuel: number;
+  createdAt: number;
+}
+
+export interface PeerRecord {
+  nodeId: string;
+  url: string;
+  /** Ed25519 SPKI, PEM: verifies the peer's transfers. */
+  publicKey: string;
+}

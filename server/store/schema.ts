@@ -1,0 +1,95 @@
+// The metadata schema as an ordered list of migrations. Migration N takes a database at version N-1
+// to N; released migrations are never edited, only appended to (a changed one would never re-run).
+
+import type { Database } from "better-sqlite3";
+
+export interface Migration {
+  version: number;
+  description: string;
+  up(db: Database): void;
+}
+
+/** "FERY": lets open() refuse a SQLite file that belongs to some other program. */
+export const APPLICATION_ID = 0x46455259;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: "clients, modules, jobs, checkpoints, seen nonces, peers",
+    up(db) {
+      // STRICT tables: SQLite checks column types instead of silently coercing.
+      // Owners are not foreign keys: a job or module that migrated in may belong to a client this node
+      // has never registered. Blob hashes are not foreign keys either (blobs live in files).
+      db.exec(`
+        CREATE TABLE clients (
+          id           TEXT PRIMARY KEY,
+          public_key   TEXT NOT NULL UNIQUE,
+          capabilities TEXT NOT NULL,
+          quotas       TEXT NOT NULL,
+          created_at   INTEGER NOT NULL,
+          disabled     INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
+        ) STRICT;
+
+        CREATE TABLE modules (
+          code_hash  TEXT PRIMARY KEY CHECK (length(code_hash) = 64),
+          owner      TEXT,
+          public     INTEGER NOT NULL CHECK (public IN (0, 1)),
+          size       INTEGER NOT NULL,
+          created_at INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX modules_owner ON modules (owner);
+
+        CREATE TABLE jobs (
+          id          TEXT PRIMARY KEY,
+          code_hash   TEXT NOT NULL REFERENCES modules (code_hash),
+          owner       TEXT,
+          trust       TEXT NOT NULL CHECK (trust IN ('anonymous', 'authenticated')),
+          sandbox     TEXT NOT NULL CHECK (sandbox IN ('in-process', 'isolated')),
+          entry       TEXT NOT NULL,
+          args        TEXT NOT NULL,
+          input_hash  TEXT,
+          fuel_limit  INTEGER,
+          state       TEXT NOT NULL,
+          result      TEXT,
+          output_hash TEXT,
+          fuel_used   INTEGER NOT NULL DEFAULT 0,
+          epoch       INTEGER NOT NULL DEFAULT 0,
+          node        TEXT NOT NULL,
+          created_at  INTEGER NOT NULL,
+          updated_at  INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX jobs_owner_state ON jobs (owner, state);
+        CREATE INDEX jobs_node_state ON jobs (node, state);
+        CREATE INDEX jobs_code_hash ON jobs (code_hash);
+
+        CREATE TABLE checkpoints (
+          job_id        TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+          seq           INTEGER NOT NULL,
+          snapshot_hash TEXT NOT NULL,
+          size          INTEGER NOT NULL,
+          fuel          INTEGER NOT NULL,
+          created_at    INTEGER NOT NULL,
+          PRIMARY KEY (job_id, seq)
+        ) STRICT;
+        CREATE INDEX checkpoints_snapshot ON checkpoints (snapshot_hash);
+
+        CREATE TABLE seen_nonces (
+          client_id  TEXT NOT NULL,
+          nonce      TEXT NOT NULL,
+          expires_at INTEGER NOT NULL,
+          PRIMARY KEY (client_id, nonce)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX seen_nonces_expiry ON seen_nonces (expires_at);
+
+        CREATE TABLE peers (
+          node_id    TEXT PRIMARY KEY,
+          url        TEXT NOT NULL,
+          public_key TEXT NOT NULL
+        ) STRICT;
+      `);
+    },
+  },
+];
+
+/** The version this code writes: databases newer than this are refused. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
