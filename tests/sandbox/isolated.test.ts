@@ -343,8 +343,15 @@ describe("isolated sandbox: instances and the pool", () => {
       const i = await isolated(await engine.compile(LOOP_AND_RECURSION), {}, warm);
       expect(warm.stats()).toMatchObject({ idle: 2, busy: 1, started: 3 });
       i.dispose();
-      // Over `size` idle: the surplus child is retired, not counted as replaced.
-      expect(warm.stats()).toMatchObject({ idle: 2, busy: 0, replaced: 0 });
+      // Its child goes back to the idle set (up to twice `size`): the next job starts no process.
+      expect(warm.stats()).toMatchObject({ idle: 3, busy: 0, replaced: 0 });
+      const j = await isolated(await engine.compile(LOOP_AND_RECURSION), {}, warm);
+      expect(warm.stats()).toMatchObject({ idle: 2, busy: 1, started: 3 });
+      j.dispose();
+      // Past twice `size` the surplus child is retired, not counted as replaced.
+      const many = await Promise.all([1, 2, 3, 4, 5].map(async () => isolated(await engine.compile(LOOP_AND_RECURSION), {}, warm)));
+      for (const x of many) x.dispose();
+      expect(warm.stats()).toMatchObject({ idle: 4, busy: 0, replaced: 0 });
     } finally {
       await warm.close();
     }
@@ -393,6 +400,6 @@ describe("isolated sandbox: instances and the pool", () => {
     expect(out.error).toBeUndefined();
     expect(out.stderr).toBe("");
     expect(out.status).toBe(0);
-    expect(out.stdout.trim()).toBe("done 2");
+    expect(out.stdout.trim()).toBe("done 3");
   });
 });

@@ -1,7 +1,7 @@
 // The isolated sandbox: a pool of sandbox children (forked processes, or worker threads for the
 // bench), each dedicated to one live instance, so a crash, OOM or kill ends only that instance.
-// `size` children wait started and idle; more start on demand up to `maxChildren`; dead ones are
-// replaced in the background. Idle children never keep the host process alive.
+// `size` children wait started and idle (up to twice that after a burst); more start on demand up to
+// `maxChildren`; dead ones are replaced in the background. Idle children never keep the host alive.
 
 import type { CodeSegment } from "../../code/instrument.js";
 import { FerryError } from "../../errors.js";
@@ -183,7 +183,9 @@ export class IsolatedPool {
       child.kill("retired");
       return;
     }
-    if (this.closed || this.idle.length >= this.config.size) {
+    // Refill starts a child after every checkout; keeping returned ones up to twice `size` means a
+    // loop of instantiate + dispose reuses children instead of starting and killing one per job.
+    if (this.closed || this.idle.length >= 2 * this.config.size) {
       this.retired.add(child);
       child.kill("retired");
       return;
