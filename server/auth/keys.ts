@@ -1,7 +1,7 @@
 // Ed25519 key material: generate, fingerprint, parse public keys from what users paste, and read and
 // write key files (JSON with PEM PKCS8 + SPKI, mode 0600, written atomically).
 
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, timingSafeEqual, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { writeFileAtomic } from "../atomic-file.js";
 import { ServerError } from "../errors.js";
@@ -99,8 +99,21 @@ export function readKeyFile(path: string): SigningKey {
     throw new ServerError("bad_request", `${path}: privateKey is not a PEM PKCS8 key`, { cause: e });
   }
   if (privateKey.asymmetricKeyType !== "ed25519") throw new ServerError("bad_request", `${path}: key is not Ed25519`);
-  // The public half is derived, never trusted from the file: a mismatched pair would sign as someone else.
+  // The public half is derived from the private key; a stored one that differs means a damaged or
+  // hand-edited file, which would sign as someone other than it claims.
   const publicKey = createPublicKey(privateKey);
+  if (typeof json.publicKey === "string") {
+    let stored: Buffer;
+    try {
+      stored = createPublicKey(json.publicKey).export({ type: "spki", format: "der" });
+    } catch (e) {
+      throw new ServerError("bad_request", `${path}: publicKey is not a PEM SPKI key`, { cause: e });
+    }
+    const derived = publicKey.export({ type: "spki", format: "der" });
+    if (stored.length !== derived.length || !timingSafeEqual(stored, derived)) {
+      throw new ServerError("bad_request", `${path}: publicKey does not belong to privateKey`);
+    }
+  }
   const clientId = typeof json.clientId === "string" && json.clientId !== "" ? json.clientId : keyFingerprint(publicKey);
   return { clientId, publicKey, privateKey };
 }

@@ -2,7 +2,10 @@
 // exit status (0 done, 1 guest trapped, 2 bad command line, 3 rejected input, 4 internal error).
 
 import { FerryError } from "../../runtime/index.js";
+import { ServerError } from "../errors.js";
+import { adminCommand } from "./admin.js";
 import { inspectCommand } from "./inspect.js";
+import { keygenCommand } from "./keygen.js";
 import { resumeCommand, runCommand, type Io } from "./run.js";
 import { simulateCommand } from "./simulate.js";
 import { HELP, UsageError } from "./usage.js";
@@ -12,6 +15,8 @@ const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   resume: resumeCommand,
   inspect: inspectCommand,
   simulate: simulateCommand,
+  keygen: keygenCommand,
+  admin: adminCommand,
 };
 
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
@@ -34,7 +39,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
       io.stderr.write(`ferry: ${(e as Error).message}\nRun 'ferry ${command in COMMANDS ? `${command} ` : ""}--help' for usage.\n`);
       return 2;
     }
-    if (e instanceof FerryError) {
+    if (e instanceof FerryError || e instanceof ServerError) {
       io.stderr.write(`ferry: error ${e.code}: ${e.message}\n`);
       return 3;
     }

@@ -14,6 +14,8 @@ Commands:
   resume <snap.ferry>  continue a checkpointed run to completion
   inspect <snap.ferry> describe a snapshot file
   simulate             compare load-sharing policies in the discrete-event simulator
+  keygen               create a client key pair (key file, mode 0600)
+  admin <command>      add, list, disable or enable clients in a node's data directory
 
 Run 'ferry <command> --help' for a command's options.
 Exit status: 0 done, 1 the guest trapped, 2 bad command line, 3 rejected input (module, snapshot, option).`,
@@ -72,4 +74,32 @@ Options:
 Prints a markdown table of mean response time per load and policy next to the M/M/1 and
 M/M/c bounds (M/G/1 and an M/G/c approximation for other services), and the polls and
 transfers per job.`,
+  keygen: `Usage: ferry keygen [--out FILE] [--force] [--json]
+
+Options:
+  --out FILE              where to write the key file (default: ferry-key.json); mode 0600, atomic
+  --force                 replace an existing key file (its private key is lost)
+  --json                  print { clientId, keyFile, publicKey } as JSON
+  -h, --help              show this help
+
+Writes an Ed25519 key pair (PEM PKCS8 + SPKI in JSON) and prints the client id and the public key.
+Only the public key goes to the node's admin; the key file signs your requests.`,
+  admin: `Usage: ferry admin <command> [options]
+
+Commands:
+  add-client --public-key FILE [--id ID] [--capabilities LIST] [--quotas Q]
+                          register a client by its Ed25519 public key (a key file or a PEM file);
+                          the id defaults to the key's fingerprint (what keygen prints)
+  list-clients            print every client with its capabilities and quotas
+  disable-client <id>     reject the client's requests from now on
+  enable-client <id>      accept them again
+
+Options:
+  --data-dir DIR          the node's data directory (default: ./data); safe while the node runs
+  --capabilities LIST     resources the client's code may bind: <resource>:<r|w|rw>, comma list,
+                          repeatable ("reports/*:rw,config.json:r"); default none
+  --quotas Q              name=integer pairs or JSON: maxModuleBytes, maxMemoryPages,
+                          maxFuelPerJob, maxConcurrentJobs; unnamed quotas take the defaults
+  --json                  print JSON
+  -h, --help              show this help`,
 } as const;

@@ -1,0 +1,19 @@
+// Request signing, client keys, grants and node identity: the authentication surface for the server.
+
+export * from "./canonical.js";
+export { DEFAULT_QUOTAS, parseCapabilities, parseQuotas, type Quotas } from "./grants.js";
+export {
+  generateSigningKey,
+  keyFileOf,
+  keyFingerprint,
+  parsePublicKey,
+  publicKeyPem,
+  readKeyFile,
+  writeKeyFile,
+  KEY_FILE_KIND,
+  type KeyFile,
+  type SigningKey,
+} from "./keys.js";
+export { loadOrCreateNodeIdentity, signTransfer, verifyTransfer, NODE_KEY_FILE, TRANSFER_SIGNATURE_VERSION, type NodeIdentity } from "./node-identity.js";
+export { newNonce, signRequest, type AuthHeaders, type RequestToSign } from "./sign-request.js";
+export { verifyRequest, type HeaderBag, type RequestToVerify, type VerifyOptions } from "./verify-request.js";

@@ -1,0 +1,123 @@
+// `ferry admin`: manage a node's data directory offline or alongside a running node — add clients with
+// their capabilities and quotas, list them, disable and re-enable them.
+
+import { parseArgs } from "node:util";
+import { DEFAULT_QUOTAS, parseCapabilities, parseQuotas, type Quotas } from "../auth/grants.js";
+import { parsePublicKey } from "../auth/keys.js";
+import type { ClientRecord } from "../store/records.js";
+import { Store } from "../store/store.js";
+import { readInput, type Io } from "./run.js";
+import { HELP, UsageError } from "./usage.js";
+
+export const DEFAULT_DATA_DIR = "./data";
+
+const SUBCOMMANDS: Record<string, (argv: string[], io: Io) => number> = {
+  "add-client": addClient,
+  "list-clients": listClients,
+  "disable-client": (argv, io) => setDisabled(argv, io, true),
+  "enable-client": (argv, io) => setDisabled(argv, io, false),
+};
+
+export async function adminCommand(argv: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined) throw new UsageError("an admin command is required");
+  if (sub === "--help" || sub === "-h" || sub === "help") return help(io);
+  const handler = SUBCOMMANDS[sub];
+  if (!handler) throw new UsageError(`unknown admin command "${sub}" (one of ${Object.keys(SUBCOMMANDS).join(", ")})`);
+  return handler(rest, io);
+}
+
+function addClient(argv: string[], io: Io): number {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
+      "public-key": { type: "string" },
+      id: { type: "string" },
+      capabilities: { type: "string", multiple: true },
+      quotas: { type: "string" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) return help(io);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (values["public-key"] === undefined) throw new UsageError("--public-key FILE is required (a key file, or a PEM public key)");
+  // Parse everything before opening the store: a bad option must leave the data directory untouched.
+  const publicKey = parsePublicKey(Buffer.from(readInput(values["public-key"], "public key")).toString("utf8"));
+  const capabilities = parseCapabilities((values.capabilities ?? []).join(","));
+  const quotas = parseQuotas(quotasOption(values.quotas));
+  using store = Store.open(values["data-dir"]);
+  const client = store.clients.add({ publicKey, capabilities, quotas, ...(values.id === undefined ? {} : { id: values.id }) });
+  print(io, client, values.json, `added client ${client.id}`);
+  return 0;
+}
+
+function listClients(argv: string[], io: Io): number {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) return help(io);
+  using store = Store.open(values["data-dir"]);
+  const clients = store.clients.list();
+  if (values.json) io.stdout.write(`${JSON.stringify(clients)}\n`);
+  else for (const c of clients) io.stdout.write(`${describe(c)}\n`);
+  return 0;
+}
+
+function setDisabled(argv: string[], io: Io, disabled: boolean): number {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) return help(io);
+  if (positionals.length !== 1) throw new UsageError(`${disabled ? "disable" : "enable"}-client takes exactly one <client-id>`);
+  using store = Store.open(values["data-dir"]);
+  const client = store.clients.setDisabled(positionals[0]!, disabled);
+  print(io, client, values.json, `${disabled ? "disabled" : "enabled"} client ${client.id}`);
+  return 0;
+}
+
+/** `--quotas` takes JSON ('{"maxConcurrentJobs":2}') or name=value pairs ('maxConcurrentJobs=2,maxMemoryPages=256'). */
+function quotasOption(text: string | undefined): Partial<Quotas> | string {
+  if (text === undefined) return {};
+  if (text.trim().startsWith("{")) return text;
+  const out: Record<string, number> = {};
+  for (const pair of text.split(",").filter((p) => p.trim() !== "")) {
+    const [name, value, extra] = pair.split("=").map((s) => s.trim());
+    if (!name || value === undefined || extra !== undefined || !/^\d+$/.test(value)) {
+      throw new UsageError(`--quotas: "${pair}" must be name=integer (names: ${Object.keys(DEFAULT_QUOTAS).join(", ")})`);
+    }
+    out[name] = Number(value);
+  }
+  return out;
+}
+
+function describe(c: ClientRecord): string {
+  const q = c.quotas;
+  return [
+    `${c.id}${c.disabled ? " (disabled)" : ""}`,
+    `  capabilities  ${c.capabilities.length ? c.capabilities.join(", ") : "(none)"}`,
+    `  quotas        module ${q.maxModuleBytes} bytes, memory ${q.maxMemoryPages} pages, fuel ${q.maxFuelPerJob} per job, ${q.maxConcurrentJobs} concurrent jobs`,
+  ].join("\n");
+}
+
+function print(io: Io, client: ClientRecord, json: boolean, headline: string): void {
+  io.stdout.write(json ? `${JSON.stringify(client)}\n` : `${headline}\n${describe(client)}\n`);
+}
+
+function help(io: Io): number {
+  io.stdout.write(`${HELP.admin}\n`);
+  return 0;
+}
