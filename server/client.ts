@@ -1,0 +1,127 @@
+// A small HTTP client for a Ferry node: signs requests with a client key when it has one (anonymous
+// otherwise) and turns error bodies back into ServerErrors. Used by the CLI, the tests and benches.
+
+import { signRequest, type SigningKey } from "./auth/index.js";
+import { ServerError, SERVER_ERROR_MESSAGES, type ServerErrorCode } from "./errors.js";
+import type { JobView } from "./node/job-view.js";
+
+export interface FerryClientOptions {
+  /** Base URL of the node, e.g. http://127.0.0.1:8080 */
+  url: string;
+  /** Sign every request with this key; omit for anonymous requests. */
+  key?: Pick<SigningKey, "clientId" | "privateKey">;
+}
+
+/** A non-2xx answer: the node's error code and message, and the HTTP status. */
+export class HttpError extends Error {
+  override readonly name = "HttpError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface StartJob {
+  codeHash: string;
+  entry?: string;
+  args?: (number | string)[];
+  input?: Uint8Array;
+  fuelLimit?: number;
+  sandbox?: "in-process" | "isolated";
+  waitMs?: number;
+}
+
+export class FerryClient {
+  readonly url: string;
+  private readonly key: FerryClientOptions["key"];
+
+  constructor(options: FerryClientOptions) {
+    this.url = options.url.replace(/\/+$/, "");
+    this.key = options.key;
+  }
+
+  async request(method: string, path: string, body?: Uint8Array | string, contentType?: string): Promise<Response> {
+    const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
+    const headers: Record<string, string> = {};
+    if (contentType) headers["content-type"] = contentType;
+    if (this.key) Object.assign(headers, signRequest(this.key, { method, path, body: bytes }));
+    const response = await fetch(`${this.url}${path}`, { method, headers, ...(bytes ? { body: bytes as Uint8Array<ArrayBuffer> } : {}) });
+    if (!response.ok) {
+      let code = "internal";
+      let message = `${method} ${path}: HTTP ${response.status}`;
+      try {
+        const parsed = (await response.json()) as { error?: { code?: string; message?: string } };
+        code = parsed.error?.code ?? code;
+        message = parsed.error?.message ?? message;
+      } catch {
+        // not JSON: keep the status line
+      }
+      throw new HttpError(response.status, code, message);
+    }
+    return response;
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const r = await this.request(method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? undefined : "application/json");
+    return (await r.json()) as T;
+  }
+
+  uploadModule(bytes: Uint8Array, options: { public?: boolean } = {}): Promise<{ codeHash: string; created: boolean }> {
+    return this.request("POST", `/modules?public=${options.public ? "true" : "false"}`, bytes, "application/wasm").then((r) => r.json() as Promise<{ codeHash: string; created: boolean }>);
+  }
+
+  async downloadModule(codeHash: string): Promise<Uint8Array> {
+    return new Uint8Array(await (await this.request("GET", `/modules/${codeHash}`)).arrayBuffer());
+  }
+
+  startJob(job: StartJob): Promise<JobView> {
+    const { input, ...rest } = job;
+    return this.json("POST", "/jobs", { ...rest, ...(input ? { input: Buffer.from(input).toString("base64") } : {}) });
+  }
+
+  job(id: string): Promise<JobView> {
+    return this.json("GET", `/jobs/${encodeURIComponent(id)}`);
+  }
+
+  pause(id: string): Promise<JobView> {
+    return this.json("POST", `/jobs/${encodeURIComponent(id)}/pause`);
+  }
+
+  resume(id: string): Promise<JobView> {
+    return this.json("POST", `/jobs/${encodeURIComponent(id)}/resume`);
+  }
+
+  cancel(id: string): Promise<JobView> {
+    return this.json("DELETE", `/jobs/${encodeURIComponent(id)}`);
+  }
+
+  migrate(id: string, peer: string, mode: "strong" | "weak" = "strong"): Promise<JobView> {
+    return this.json("POST", `/jobs/${encodeURIComponent(id)}/migrate`, { peer, mode });
+  }
+
+  async snapshot(id: string): Promise<Uint8Array> {
+    return new Uint8Array(await (await this.request("GET", `/jobs/${encodeURIComponent(id)}/snapshot`)).arrayBuffer());
+  }
+
+  /** Poll until the job leaves running/paused/migrating, or the deadline passes. */
+  async waitFor(id: string, options: { timeoutMs?: number; states?: string[] } = {}): Promise<JobView> {
+    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    const wanted = options.states;
+    for (;;) {
+      const view = await this.job(id);
+      const settled = wanted ? wanted.includes(view.state) : !["queued", "running", "migrating"].includes(view.state);
+      if (settled) return view;
+      if (Date.now() > deadline) throw new HttpError(408, "timeout", `job ${id} still ${view.state} after ${options.timeoutMs ?? 30_000} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+export function isServerErrorCode(code: string): code is ServerErrorCode {
+  return code in SERVER_ERROR_MESSAGES;
+}
+
+export { ServerError };

@@ -1,0 +1,25 @@
+// GET /metrics in the Prometheus text exposition format (version 0.0.4).
+
+import type { FerryNode } from "../node/ferry-node.js";
+
+export function metricsText(node: FerryNode): string {
+  const load = node.load();
+  const lines: string[] = [];
+  const metric = (name: string, type: "counter" | "gauge", help: string, value: number): void => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name}{node="${node.id}"} ${value}`);
+  };
+  const c = node.counters;
+  metric("ferry_jobs_started_total", "counter", "Jobs started on this node.", c.jobsStarted);
+  metric("ferry_jobs_finished_total", "counter", "Jobs that finished here (done or trapped).", c.jobsFinished);
+  metric("ferry_jobs_trapped_total", "counter", "Jobs that ended with a trap.", c.jobsTrapped);
+  metric("ferry_checkpoints_total", "counter", "Snapshots written to the store.", c.checkpoints);
+  metric("ferry_modules_uploaded_total", "counter", "New modules accepted.", c.modulesUploaded);
+  metric("ferry_migrations_out_total", "counter", "Jobs handed to a peer.", c.migrationsOut);
+  metric("ferry_migrations_in_total", "counter", "Jobs taken over from a peer.", c.migrationsIn);
+  metric("ferry_jobs_running", "gauge", "Jobs running now.", load.running);
+  metric("ferry_jobs_paused", "gauge", "Jobs paused now.", load.paused);
+  metric("ferry_inprocess_queue", "gauge", "In-process jobs waiting for a slice.", load.inProcessQueue);
+  const memory = process.memoryUsage();
+  metric("ferry_process_resident_memory_bytes", "gauge", "Resident set size of the node process.", memory.rss);
+  return `${lines.join("\n")}\n`;
+}

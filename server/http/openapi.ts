@@ -1,0 +1,118 @@
+// The OpenAPI 3.1 description served at GET /openapi.json (prose in docs/http-api.md).
+
+const error = { $ref: "#/components/responses/Error" };
+const job = { description: "the job", content: { "application/json": { schema: { $ref: "#/components/schemas/Job" } } } };
+const idParam = [{ name: "id", in: "path", required: true, schema: { type: "string" } }];
+const signed = [{ ferrySignature: [] }];
+
+export const OPENAPI = {
+  openapi: "3.1.0",
+  info: { title: "Ferry node", version: "1", description: "Upload, run, pause, snapshot and migrate WebAssembly guests." },
+  components: {
+    securitySchemes: {
+      ferrySignature: {
+        type: "apiKey",
+        in: "header",
+        name: "x-ferry-signature",
+        description: "Ed25519 signature over method, path, timestamp, nonce and sha256(body); see docs/auth.md.",
+      },
+    },
+    responses: {
+      Error: {
+        description: "failure",
+        content: {
+          "application/json": {
+            schema: {
+              type: "object",
+              required: ["error"],
+              properties: { error: { type: "object", required: ["code", "message"], properties: { code: { type: "string" }, message: { type: "string" } } } },
+            },
+          },
+        },
+      },
+    },
+    schemas: {
+      Job: {
+        type: "object",
+        properties: {
+          id: { type: "string" },
+          state: { enum: ["queued", "running", "paused", "migrating", "migrated", "done", "trapped", "failed", "cancelled"] },
+          codeHash: { type: "string" },
+          entry: { type: "string" },
+          args: { type: "array", items: { type: ["number", "string"] } },
+          trust: { enum: ["anonymous", "authenticated"] },
+          sandbox: { enum: ["in-process", "isolated"] },
+          node: { type: "string" },
+          epoch: { type: "integer" },
+          fuelUsed: { type: "integer" },
+          result: { type: ["object", "null"] },
+          output: { type: "string", contentEncoding: "base64" },
+        },
+      },
+      JobRequest: {
+        type: "object",
+        required: ["codeHash"],
+        additionalProperties: false,
+        properties: {
+          codeHash: { type: "string", pattern: "^[0-9a-f]{64}$" },
+          entry: { type: "string", default: "main" },
+          args: { type: "array", maxItems: 5, items: { type: ["number", "string"] } },
+          input: { type: "string", contentEncoding: "base64" },
+          fuelLimit: { type: "integer", minimum: 1 },
+          sandbox: { enum: ["in-process", "isolated"] },
+          waitMs: { type: "number", minimum: 0, maximum: 60000 },
+        },
+      },
+    },
+  },
+  paths: {
+    "/modules": {
+      post: {
+        summary: "Upload a module (authenticated); it is validated and instrumented before it is stored",
+        security: signed,
+        parameters: [{ name: "public", in: "query", schema: { type: "boolean", default: false } }],
+        requestBody: { content: { "application/wasm": {} } },
+        responses: { "201": { description: "stored; { codeHash, created }" }, "200": { description: "already stored" }, "401": error, "413": error, "422": error },
+      },
+    },
+    "/modules/{hash}": {
+      get: {
+        summary: "Download a public module (or one of your own)",
+        parameters: [{ name: "hash", in: "path", required: true, schema: { type: "string" } }],
+        responses: { "200": { description: "module bytes", content: { "application/wasm": {} } }, "404": error },
+      },
+    },
+    "/jobs": {
+      post: {
+        summary: "Start a job: authenticated → isolated by default; anonymous → in-process, public modules, pure compute",
+        requestBody: { content: { "application/json": { schema: { $ref: "#/components/schemas/JobRequest" } } } },
+        responses: { "201": job, "400": error, "401": error, "403": error, "404": error },
+      },
+    },
+    "/jobs/{id}": {
+      get: { summary: "State, result, output and fuel of a job", parameters: idParam, responses: { "200": job, "404": error } },
+      delete: { summary: "Cancel a job", parameters: idParam, responses: { "200": job, "404": error } },
+    },
+    "/jobs/{id}/output": { get: { summary: "Raw output bytes", parameters: idParam, responses: { "200": { description: "bytes" }, "404": error } } },
+    "/jobs/{id}/events": {
+      get: { summary: "Server-sent events: log, output (base64), state", parameters: idParam, responses: { "200": { description: "text/event-stream" }, "404": error } },
+    },
+    "/jobs/{id}/pause": { post: { summary: "Pause after the current slice and checkpoint", parameters: idParam, responses: { "200": job, "409": error } } },
+    "/jobs/{id}/resume": { post: { summary: "Resume a paused job", parameters: idParam, responses: { "200": job, "409": error } } },
+    "/jobs/{id}/migrate": {
+      post: {
+        summary: "Move the job to a peer: strong (running/paused, with its snapshot) or weak (code + arguments)",
+        security: signed,
+        parameters: idParam,
+        requestBody: { content: { "application/json": { schema: { type: "object", required: ["peer"], properties: { peer: { type: "string" }, mode: { enum: ["strong", "weak"] } } } } } },
+        responses: { "200": job, "401": error, "404": error, "409": error, "502": error },
+      },
+    },
+    "/jobs/{id}/snapshot": {
+      get: { summary: "The encoded snapshot of a paused job", parameters: idParam, responses: { "200": { description: "FERRYSNP bytes" }, "409": error } },
+    },
+    "/load": { get: { summary: "This node's load, for load sharing", responses: { "200": { description: "load" } } } },
+    "/healthz": { get: { summary: "Liveness", responses: { "200": { description: "ok" } } } },
+    "/metrics": { get: { summary: "Prometheus metrics", responses: { "200": { description: "text/plain; version=0.0.4" } } } },
+  },
+} as const;

@@ -1,0 +1,73 @@
+// Starts a Ferry node: opens the data directory (store + node identity), recovers the jobs it owned,
+// and serves the HTTP API on a real socket. `ferry serve`, `npm start` and the tests all use this.
+
+import { serve, type ServerType } from "@hono/node-server";
+import type { AddressInfo } from "node:net";
+import { AUTH_HEADERS, loadOrCreateNodeIdentity, verifyRequest, type NodeIdentity } from "./auth/index.js";
+import { createApp } from "./http/app.js";
+import { FerryNode, type FerryNodeOptions } from "./node/ferry-node.js";
+import { Store, type StoreOptions } from "./store/store.js";
+
+export interface NodeServerOptions {
+  dataDir: string;
+  /** Default 0: the OS picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  checkpointIntervalMs?: number;
+  sliceBudgetMs?: number;
+  maxMemoryPages?: number;
+  isolated?: FerryNodeOptions["isolated"];
+  store?: StoreOptions;
+}
+
+export interface RunningNode {
+  url: string;
+  port: number;
+  node: FerryNode;
+  identity: NodeIdentity;
+  store: Store;
+  recovered: { resumed: number; restarted: number };
+  close(): Promise<void>;
+}
+
+export async function startNode(options: NodeServerOptions): Promise<RunningNode> {
+  const store = Store.open(options.dataDir, options.store);
+  const identity = loadOrCreateNodeIdentity(options.dataDir);
+  const node = new FerryNode({
+    store,
+    nodeId: identity.nodeId,
+    ...(options.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: options.checkpointIntervalMs }),
+    ...(options.sliceBudgetMs === undefined ? {} : { sliceBudgetMs: options.sliceBudgetMs }),
+    ...(options.maxMemoryPages === undefined ? {} : { maxMemoryPages: options.maxMemoryPages }),
+    ...(options.isolated ? { isolated: options.isolated } : {}),
+  });
+  const recovered = await node.recover();
+  const app = createApp(node, {
+    // Unsigned requests are anonymous; a request carrying any signing header must verify completely.
+    authenticate: (req) => (AUTH_HEADERS.some((h) => req.headers.has(h)) ? verifyRequest(store, req) : null),
+  });
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: options.port ?? 0, hostname: options.host ?? "127.0.0.1" }, () => resolve(s));
+  });
+  const address = server.address() as AddressInfo;
+  const host = options.host ?? "127.0.0.1";
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`,
+    port: address.port,
+    node,
+    identity,
+    store,
+    recovered,
+    close: () =>
+      (closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+        });
+        await node.close();
+        store.close();
+      })()),
+  };
+}

@@ -1,0 +1,409 @@
+// A Ferry node: accepts modules, runs jobs in the sandbox their trust class calls for, keeps every
+// job durable (periodic checkpoints, recovery after a crash), and hands jobs to peers. The HTTP
+// layer (server/http) is a thin adapter over this class.
+
+import { Engine, Scheduler, encodeSnapshot, type RunResult, type WasmValue } from "../../runtime/index.js";
+import type { IsolatedPoolOptions } from "../../runtime/index.js";
+import { ServerError } from "../errors.js";
+import type { Store } from "../store/store.js";
+import type { ClientRecord, JobRecord, Json } from "../store/records.js";
+import { jobView, resultJson, type JobView } from "./job-view.js";
+import { LiveJob, type JobEvent } from "./live-job.js";
+import { ANONYMOUS_QUOTAS, quotasOf } from "./quotas.js";
+
+export interface FerryNodeOptions {
+  store: Store;
+  /** This node's id, as peers and job records name it. */
+  nodeId: string;
+  /** Snapshot running jobs this often, in ms (0: only when paused). Default 5000. */
+  checkpointIntervalMs?: number;
+  /** Wall-clock budget of one in-process slice, ms. Default 4. */
+  sliceBudgetMs?: number;
+  /** Memory cap of every guest on this node, pages; clients' quotas may lower it. Default 4096. */
+  maxMemoryPages?: number;
+  isolated?: IsolatedPoolOptions;
+}
+
+export interface StartJobRequest {
+  codeHash: string;
+  entry?: string;
+  args?: Json[];
+  input?: Uint8Array;
+  fuelLimit?: number;
+  sandbox?: "in-process" | "isolated";
+}
+
+/** Who is asking: an authenticated client, or nobody (anonymous). */
+export type Caller = ClientRecord | null;
+
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 5_000;
+
+export class FerryNode {
+  readonly id: string;
+  readonly store: Store;
+  private readonly engines = new Map<number, Engine>();
+  private readonly scheduler: Scheduler;
+  private readonly live = new Map<string, LiveJob>();
+  private readonly maxMemoryPages: number;
+  private readonly isolated: IsolatedPoolOptions | undefined;
+  private readonly checkpointTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** Counters for /metrics. */
+  readonly counters = { jobsStarted: 0, jobsFinished: 0, jobsTrapped: 0, checkpoints: 0, modulesUploaded: 0, migrationsOut: 0, migrationsIn: 0 };
+
+  constructor(options: FerryNodeOptions) {
+    this.id = options.nodeId;
+    this.store = options.store;
+    this.maxMemoryPages = options.maxMemoryPages ?? 4096;
+    this.isolated = options.isolated;
+    this.scheduler = new Scheduler({ sliceBudgetMs: options.sliceBudgetMs });
+    const interval = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
+    if (!Number.isSafeInteger(interval) || interval < 0) throw new ServerError("bad_request", `checkpointIntervalMs must be a non-negative integer, got ${interval}`);
+    if (interval > 0) {
+      this.checkpointTimer = setInterval(() => void this.checkpointAll(), interval);
+      this.checkpointTimer.unref();
+    }
+  }
+
+  // ---- modules ----
+
+  /** Validate and instrument (so bad code is refused before anything is stored), then store. */
+  async uploadModule(client: ClientRecord, bytes: Uint8Array, isPublic: boolean): Promise<{ codeHash: string; created: boolean }> {
+    const quotas = quotasOf(client);
+    if (bytes.byteLength > quotas.maxModuleBytes) {
+      throw new ServerError("payload_too_large", `module is ${bytes.byteLength} bytes, the client's quota is ${quotas.maxModuleBytes}`);
+    }
+    const module = await this.engine(quotas.maxMemoryPages).compile(bytes);
+    const { created } = this.store.modules.put(bytes, { owner: client.id, public: isPublic });
+    if (created) this.counters.modulesUploaded++;
+    return { codeHash: module.codeHash, created };
+  }
+
+  /** Module bytes for a download: public modules to anyone, private ones to their owner. */
+  moduleBytes(codeHash: string, caller: Caller): Uint8Array {
+    const record = this.store.modules.get(codeHash);
+    if (!record || (!record.public && record.owner !== caller?.id)) throw new ServerError("not_found", `no module ${codeHash}`);
+    return this.store.modules.read(codeHash);
+  }
+
+  // ---- jobs ----
+
+  async startJob(caller: Caller, req: StartJobRequest): Promise<JobView> {
+    this.assertOpen();
+    const module = this.store.modules.get(req.codeHash);
+    const visible = module && (module.public || (caller !== null && module.owner === caller.id));
+    if (!module || !visible) throw new ServerError("not_found", `no module ${req.codeHash}${caller ? "" : " among the public modules"}`);
+    const quotas = caller ? quotasOf(caller) : ANONYMOUS_QUOTAS;
+    if (caller && this.store.jobs.countUnfinished(caller.id) >= quotas.maxConcurrentJobs) {
+      throw new ServerError("quota_exceeded", `at most ${quotas.maxConcurrentJobs} unfinished jobs`);
+    }
+    const trust = caller ? "authenticated" : "anonymous";
+    const sandbox = req.sandbox ?? (caller ? "isolated" : "in-process");
+    if (!caller && sandbox !== "in-process") throw new ServerError("forbidden", "anonymous jobs run in-process only");
+    if (req.fuelLimit !== undefined && req.fuelLimit > quotas.maxFuelPerJob) {
+      throw new ServerError("quota_exceeded", `fuelLimit ${req.fuelLimit} exceeds the quota of ${quotas.maxFuelPerJob}`);
+    }
+    const fuelLimit = req.fuelLimit ?? quotas.maxFuelPerJob;
+    const engine = this.engine(quotas.maxMemoryPages);
+    const compiled = await engine.compile(this.store.modules.read(req.codeHash));
+    const entry = compiled.entry(req.entry ?? "main");
+    const args = wasmArgs(req.args ?? []);
+
+    const record = this.store.jobs.create({
+      codeHash: req.codeHash,
+      owner: caller?.id ?? null,
+      trust,
+      sandbox,
+      entry: entry.name,
+      args: req.args ?? [],
+      input: req.input,
+      fuelLimit,
+      state: "running",
+      node: this.id,
+    });
+    const job = new LiveJob(record);
+    this.live.set(record.id, job);
+    try {
+      job.instance = await engine.instantiate(compiled, this.instanceOptions(job, sandbox, req.input, caller));
+      job.scheduled = this.scheduler.start(job.instance, entry.name, args, { fuelLimit });
+    } catch (e) {
+      this.live.delete(record.id);
+      this.store.jobs.update(record.id, { state: "failed", result: { status: "failed", message: e instanceof Error ? e.message : String(e) } });
+      throw e;
+    }
+    this.counters.jobsStarted++;
+    this.watch(job);
+    return this.view(job);
+  }
+
+  /** Resolves when the job is no longer running (finished, paused, migrated). */
+  async settled(id: string): Promise<JobView> {
+    const job = this.live.get(id);
+    if (job?.scheduled) await job.scheduled.result.catch(() => undefined);
+    await job?.exclusive(async () => undefined);
+    return this.view(job ?? this.store.jobs.require(id));
+  }
+
+  getJob(id: string, caller: Caller): JobView {
+    const job = this.live.get(id);
+    const record = job?.record ?? this.store.jobs.get(id);
+    if (!record) throw new ServerError("not_found", `no job ${id}`);
+    this.authorize(record, caller);
+    return this.view(job ?? record);
+  }
+
+  output(id: string, caller: Caller): Uint8Array {
+    const job = this.live.get(id);
+    const record = job?.record ?? this.store.jobs.require(id);
+    this.authorize(record, caller);
+    return job?.instance?.output() ?? this.store.jobs.output(record) ?? new Uint8Array(0);
+  }
+
+  subscribe(id: string, caller: Caller, listener: (e: JobEvent) => void): () => void {
+    const job = this.live.get(id);
+    if (!job) {
+      const record = this.store.jobs.require(id);
+      this.authorize(record, caller);
+      listener({ type: "state", state: record.state, result: record.result });
+      return () => undefined;
+    }
+    this.authorize(job.record, caller);
+    return job.subscribe(listener);
+  }
+
+  async pauseJob(id: string, caller: Caller): Promise<JobView> {
+    const job = this.control(id, caller);
+    return job.exclusive(async () => {
+      if (job.record.state !== "running") throw new ServerError("conflict", `job ${id} is ${job.record.state}, not running`);
+      const r = await job.scheduled!.pause();
+      if (r.status === "paused") {
+        await this.checkpoint(job);
+        this.update(job, { state: "paused", fuelUsed: r.fuelUsed });
+      }
+      return this.view(job);
+    });
+  }
+
+  async resumeJob(id: string, caller: Caller): Promise<JobView> {
+    const job = this.control(id, caller);
+    return job.exclusive(async () => {
+      if (job.record.state !== "paused") throw new ServerError("conflict", `job ${id} is ${job.record.state}, not paused`);
+      this.update(job, { state: "running" });
+      job.scheduled = this.scheduler.continue(job.instance!);
+      this.watch(job);
+      return this.view(job);
+    });
+  }
+
+  async cancelJob(id: string, caller: Caller): Promise<JobView> {
+    const live = this.live.get(id);
+    if (!live) {
+      const record = this.store.jobs.require(id);
+      this.authorize(record, caller);
+      if (record.state === "queued" || record.state === "paused" || record.state === "running") {
+        this.store.jobs.update(id, { state: "cancelled", result: { status: "cancelled" } }, { expectEpoch: record.epoch });
+      }
+      return this.view(this.store.jobs.require(id));
+    }
+    this.authorize(live.record, caller);
+    return live.exclusive(async () => {
+      live.instance?.dispose();
+      this.live.delete(id);
+      this.update(live, { state: "cancelled", result: { status: "cancelled" } });
+      live.emit({ type: "state", state: "cancelled", result: live.record.result });
+      return this.view(live.record);
+    });
+  }
+
+  /** The encoded snapshot of a paused job (its latest checkpoint, which pausing wrote). */
+  snapshotOf(id: string, caller: Caller): Uint8Array {
+    const record = this.live.get(id)?.record ?? this.store.jobs.require(id);
+    this.authorize(record, caller);
+    if (record.state !== "paused") throw new ServerError("conflict", `job ${id} is ${record.state}; pause it first`);
+    const checkpoint = this.store.checkpoints.latest(id);
+    if (!checkpoint) throw new ServerError("not_found", `job ${id} has no snapshot`);
+    return this.store.checkpoints.read(checkpoint);
+  }
+
+  /** What the load-sharing policies and /load report. */
+  load(): { node: string; running: number; paused: number; queued: number; inProcessQueue: number } {
+    let running = 0;
+    let paused = 0;
+    for (const j of this.live.values()) {
+      if (j.record.state === "running") running++;
+      else if (j.record.state === "paused") paused++;
+    }
+    return { node: this.id, running, paused, queued: 0, inProcessQueue: this.scheduler.queued };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    // Running jobs stay `running` in the store: a restart resumes them from their last checkpoint.
+    for (const job of this.live.values()) job.instance?.dispose();
+    this.live.clear();
+    await Promise.all([...this.engines.values()].map((e) => e.close()));
+  }
+
+  // ---- recovery ----
+
+  /** After a restart: every job this node owned resumes from its last checkpoint (or its start). */
+  async recover(): Promise<{ resumed: number; restarted: number }> {
+    let resumed = 0;
+    let restarted = 0;
+    for (const record of this.store.jobs.list({ node: this.id, state: ["queued", "running", "paused"] })) {
+      try {
+        const checkpoint = this.store.checkpoints.latest(record.id);
+        const job = new LiveJob(record);
+        const owner = record.owner ? (this.store.clients.get(record.owner) ?? null) : null;
+        const quotas = owner ? quotasOf(owner) : ANONYMOUS_QUOTAS;
+        const engine = this.engine(quotas.maxMemoryPages);
+        const compiled = await engine.compile(this.store.modules.read(record.codeHash));
+        const input = this.store.jobs.input(record);
+        if (checkpoint) {
+          job.instance = await engine.restore(this.store.checkpoints.read(checkpoint), this.instanceOptions(job, record.sandbox, input, owner));
+          job.outputSeen = job.instance.output().byteLength;
+          this.live.set(record.id, job);
+          if (record.state !== "paused") {
+            job.scheduled = this.scheduler.continue(job.instance);
+            this.watch(job);
+          }
+          resumed++;
+        } else {
+          job.instance = await engine.instantiate(compiled, this.instanceOptions(job, record.sandbox, input, owner));
+          this.live.set(record.id, job);
+          job.scheduled = this.scheduler.start(job.instance, record.entry, wasmArgs(record.args), { fuelLimit: record.fuelLimit ?? undefined });
+          this.update(job, { state: "running" });
+          this.watch(job);
+          restarted++;
+        }
+      } catch (e) {
+        this.store.jobs.update(record.id, { state: "failed", result: { status: "failed", message: `recovery failed: ${e instanceof Error ? e.message : String(e)}` } });
+      }
+    }
+    return { resumed, restarted };
+  }
+
+  // ---- internals ----
+
+  private engine(maxMemoryPages: number): Engine {
+    const pages = Math.min(maxMemoryPages, this.maxMemoryPages);
+    let engine = this.engines.get(pages);
+    if (!engine) {
+      engine = new Engine({ maxMemoryPages: pages, ...(this.isolated ? { isolated: this.isolated } : {}) });
+      this.engines.set(pages, engine);
+    }
+    return engine;
+  }
+
+  private instanceOptions(job: LiveJob, sandbox: "in-process" | "isolated", input: Uint8Array | undefined, caller: Caller) {
+    return {
+      sandbox,
+      trust: caller ? ("authenticated" as const) : ("anonymous" as const),
+      input,
+      onLog: (line: string) => job.emit({ type: "log", line }),
+    };
+  }
+
+  /** When the current run settles: record the end, or leave a paused job to whoever paused it. */
+  private watch(job: LiveJob): void {
+    const scheduled = job.scheduled!;
+    scheduled.result.then(
+      (r) => {
+        if (job.scheduled !== scheduled || !this.live.has(job.id)) return;
+        job.flushOutput();
+        if (r.status !== "paused") void job.exclusive(async () => this.finish(job, r));
+      },
+      (e: unknown) => void job.exclusive(async () => this.fail(job, e)),
+    );
+  }
+
+  private finish(job: LiveJob, r: RunResult): void {
+    if (!this.live.has(job.id)) return;
+    const output = job.instance?.output();
+    this.update(job, { state: r.status === "done" ? "done" : "trapped", result: resultJson(r), fuelUsed: r.fuelUsed, ...(output?.byteLength ? { output } : {}) });
+    job.instance?.dispose();
+    this.live.delete(job.id);
+    this.counters.jobsFinished++;
+    if (r.status === "trapped") this.counters.jobsTrapped++;
+    job.emit({ type: "state", state: job.record.state, result: job.record.result });
+  }
+
+  private fail(job: LiveJob, e: unknown): void {
+    if (!this.live.has(job.id)) return;
+    this.update(job, { state: "failed", result: { status: "failed", message: e instanceof Error ? e.message : String(e) } });
+    job.instance?.dispose();
+    this.live.delete(job.id);
+    job.emit({ type: "state", state: "failed", result: job.record.result });
+  }
+
+  /** Snapshot a paused job into the store. */
+  private async checkpoint(job: LiveJob): Promise<void> {
+    const snapshot = await job.instance!.snapshot();
+    this.store.checkpoints.add(job.id, encodeSnapshot(snapshot), { fuel: job.instance!.fuelUsed, expectEpoch: job.record.epoch });
+    this.counters.checkpoints++;
+  }
+
+  /** The periodic checkpoint: pause each running job briefly, snapshot it, let it go on. */
+  private async checkpointAll(): Promise<void> {
+    for (const job of [...this.live.values()]) {
+      if (this.closed) return;
+      await job
+        .exclusive(async () => {
+          if (job.record.state !== "running" || !job.scheduled || !this.live.has(job.id)) return;
+          const r = await job.scheduled.pause();
+          if (r.status !== "paused" || job.instance?.state !== "paused") {
+            // It finished while we asked; `watch` records the end.
+            return;
+          }
+          await this.checkpoint(job);
+          this.update(job, { fuelUsed: r.fuelUsed });
+          job.scheduled = this.scheduler.continue(job.instance);
+          this.watch(job);
+        })
+        .catch(() => undefined); // a failed checkpoint leaves the previous one; the job goes on
+    }
+  }
+
+  private update(job: LiveJob, patch: Parameters<Store["jobs"]["update"]>[1]): void {
+    job.record = this.store.jobs.update(job.id, patch, { expectEpoch: job.record.epoch });
+  }
+
+  private view(job: LiveJob | JobRecord): JobView {
+    if (job instanceof LiveJob) {
+      const output = job.instance?.output() ?? this.store.jobs.output(job.record);
+      return jobView(job.record, output, job.instance?.fuelUsed ?? job.record.fuelUsed);
+    }
+    return jobView(job, this.store.jobs.output(job));
+  }
+
+  private control(id: string, caller: Caller): LiveJob {
+    const job = this.live.get(id);
+    if (!job) {
+      const record = this.store.jobs.require(id);
+      this.authorize(record, caller);
+      throw new ServerError("conflict", `job ${id} is ${record.state}${record.node !== this.id ? ` on node ${record.node}` : ""}`);
+    }
+    this.authorize(job.record, caller);
+    return job;
+  }
+
+  /** Owned jobs belong to their owner; anonymous jobs to whoever holds their (unguessable) id. */
+  private authorize(record: JobRecord, caller: Caller): void {
+    if (record.owner !== null && record.owner !== caller?.id) throw new ServerError("not_found", `no job ${record.id}`);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ServerError("conflict", "the node is shutting down");
+  }
+}
+
+/** Stored arguments back to Wasm values: i64 travels as a decimal string. */
+function wasmArgs(args: Json[]): WasmValue[] {
+  return args.map((a) => {
+    if (typeof a === "string") return BigInt(a);
+    if (typeof a === "number") return a;
+    throw new ServerError("bad_request", `argument ${JSON.stringify(a)} is not a number`);
+  });
+}

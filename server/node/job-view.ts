@@ -1,0 +1,61 @@
+// How jobs and run results look over HTTP: plain JSON, i64 values as decimal strings (JSON numbers
+// cannot hold them exactly), output as base64.
+
+import type { RunResult, RunValue, WasmValue } from "../../runtime/index.js";
+import type { JobRecord, Json } from "../store/records.js";
+
+/** A run result as stored and served: `{ status, value }`, `{ status, code, message }` or `{ status, reason }`. */
+export function resultJson(r: RunResult): Json {
+  if (r.status === "done") return { status: "done", value: valueJson(r.value), fuelUsed: r.fuelUsed };
+  if (r.status === "trapped") return { status: "trapped", code: r.code, message: r.message, fuelUsed: r.fuelUsed };
+  return { status: "paused", reason: r.reason, fuelUsed: r.fuelUsed };
+}
+
+export function valueJson(v: RunValue): Json {
+  if (v === null) return null;
+  if (Array.isArray(v)) return v.map(scalarJson);
+  return scalarJson(v);
+}
+
+function scalarJson(v: WasmValue): Json {
+  if (typeof v === "bigint") return v.toString();
+  // NaN and ±Infinity are not JSON: send them as strings, like i64.
+  return Number.isFinite(v) ? v : String(v);
+}
+
+export interface JobView {
+  id: string;
+  state: string;
+  codeHash: string;
+  entry: string;
+  args: Json[];
+  trust: string;
+  sandbox: string;
+  node: string;
+  epoch: number;
+  fuelUsed: number;
+  result: Json;
+  /** Output so far, base64 (the whole of it: GET /jobs/:id/output streams raw bytes). */
+  output: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export function jobView(record: JobRecord, output: Uint8Array | undefined, fuelUsed = record.fuelUsed): JobView {
+  return {
+    id: record.id,
+    state: record.state,
+    codeHash: record.codeHash,
+    entry: record.entry,
+    args: record.args,
+    trust: record.trust,
+    sandbox: record.sandbox,
+    node: record.node,
+    epoch: record.epoch,
+    fuelUsed,
+    result: record.result,
+    output: output ? Buffer.from(output.buffer, output.byteOffset, output.byteLength).toString("base64") : "",
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+}

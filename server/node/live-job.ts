@@ -1,0 +1,55 @@
+// A job this node is running right now: its instance, the scheduler's handle on it, the listeners
+// streaming its events, and a lock so control operations (pause, checkpoint, migrate) never overlap.
+
+import type { Instance, ScheduledJob } from "../../runtime/index.js";
+import type { JobRecord, Json } from "../store/records.js";
+
+export type JobEvent =
+  | { type: "log"; line: string }
+  | { type: "output"; bytes: Uint8Array }
+  | { type: "state"; state: string; result: Json };
+
+export class LiveJob {
+  instance: Instance | undefined;
+  scheduled: ScheduledJob | undefined;
+  private readonly listeners = new Set<(e: JobEvent) => void>();
+  private lock: Promise<unknown> = Promise.resolve();
+  /** Output bytes already announced to listeners. */
+  outputSeen = 0;
+
+  constructor(public record: JobRecord) {}
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  /** Run `fn` after every earlier control operation on this job has finished. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.lock.then(fn, fn);
+    this.lock = next.catch(() => undefined);
+    return next;
+  }
+
+  subscribe(listener: (e: JobEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(event: JobEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch {
+        // A broken listener (a closed stream) must not break the job.
+      }
+    }
+  }
+
+  /** Announce output written since the last call. */
+  flushOutput(): void {
+    const output = this.instance?.output();
+    if (!output || output.byteLength <= this.outputSeen) return;
+    this.emit({ type: "output", bytes: output.slice(this.outputSeen) });
+    this.outputSeen = output.byteLength;
+  }
+}

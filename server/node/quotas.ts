@@ -1,0 +1,17 @@
+// The budgets a caller's jobs get: a registered client's quotas, or the fixed, smaller ones every
+// anonymous caller shares.
+
+import { DEFAULT_QUOTAS, type Quotas } from "../auth/grants.js";
+import type { ClientRecord } from "../store/records.js";
+
+/** Anonymous code is downloaded pure computation: smaller memory and fuel than any client's default. */
+export const ANONYMOUS_QUOTAS: Readonly<Quotas> = {
+  maxModuleBytes: 0, // anonymous callers cannot upload
+  maxMemoryPages: 256, // 16 MiB
+  maxFuelPerJob: 1_000_000_000,
+  maxConcurrentJobs: Number.MAX_SAFE_INTEGER,
+};
+
+export function quotasOf(client: ClientRecord): Quotas {
+  return { ...DEFAULT_QUOTAS, ...client.quotas };
+}

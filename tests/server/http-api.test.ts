@@ -1,0 +1,117 @@
+// The node's HTTP API over real HTTP on loopback, with a real SQLite store in a temp directory.
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HttpError } from "../../server/client.js";
+import { guestWasmPath } from "../../guest/catalog.js";
+import { INFINITE_LOOP, LOOP_AND_RECURSION } from "../helpers/fixtures.js";
+import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
+
+let n: TestNode;
+beforeAll(async () => {
+  n = await startTestNode();
+});
+afterAll(async () => {
+  await n.close();
+  removeDir(n.dataDir);
+});
+
+async function failure(p: Promise<unknown>): Promise<{ status: number; code: string }> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof HttpError) return { status: e.status, code: e.code };
+    throw e;
+  }
+  throw new Error("expected an HTTP error");
+}
+
+describe("modules", () => {
+  it("uploads (signed), stores once, and serves public modules anonymously", async () => {
+    const bytes = new Uint8Array(readFileSync(guestWasmPath("sieve")));
+    const first = await n.client.uploadModule(bytes, { public: true });
+    expect(first.created).toBe(true);
+    expect((await n.client.uploadModule(bytes, { public: true })).created).toBe(false);
+    expect(await n.anonymous.downloadModule(first.codeHash)).toEqual(bytes);
+  });
+
+  it("hides private modules from everyone but their owner", async () => {
+    const { codeHash } = await n.client.uploadModule(LOOP_AND_RECURSION, { public: false });
+    expect(await failure(n.anonymous.downloadModule(codeHash))).toEqual({ status: 404, code: "not_found" });
+    expect((await n.client.downloadModule(codeHash)).byteLength).toBe(LOOP_AND_RECURSION.byteLength);
+  });
+
+  it("refuses anonymous uploads (401), invalid Wasm (422) and oversized bodies (413), storing nothing", async () => {
+    expect(await failure(n.anonymous.uploadModule(LOOP_AND_RECURSION))).toEqual({ status: 401, code: "unauthorized" });
+    expect(await failure(n.client.uploadModule(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99])))).toMatchObject({ status: 422 });
+    expect(await failure(n.client.uploadModule(new TextEncoder().encode("not wasm")))).toEqual({ status: 422, code: "not_wasm" });
+    const huge = new Uint8Array(17 * 1024 * 1024);
+    expect((await failure(n.client.uploadModule(huge))).status).toBe(413);
+    expect(n.running.store.modules.list().length).toBe(2);
+  });
+});
+
+describe("jobs", () => {
+  it("runs an anonymous job on a public module in-process and reports value, output and fuel", async () => {
+    const { codeHash } = await n.client.uploadModule(new Uint8Array(readFileSync(guestWasmPath("sieve"))), { public: true });
+    const view = await n.anonymous.startJob({ codeHash, args: [100_000], waitMs: 10_000 });
+    expect(view).toMatchObject({ state: "done", trust: "anonymous", sandbox: "in-process", result: { status: "done", value: 9592 } });
+    expect(view.fuelUsed).toBeGreaterThan(0);
+    expect((await n.anonymous.job(view.id)).result).toMatchObject({ value: 9592 });
+  });
+
+  it("keeps anonymous callers to public modules", async () => {
+    const { codeHash } = await n.client.uploadModule(LOOP_AND_RECURSION, { public: false });
+    expect(await failure(n.anonymous.startJob({ codeHash, args: [10] }))).toEqual({ status: 404, code: "not_found" });
+    expect(await failure(n.anonymous.startJob({ codeHash, args: [10], sandbox: "isolated" }))).toMatchObject({ status: 404 });
+  });
+
+  it("pauses (checkpointing), serves the snapshot, resumes and finishes a job", async () => {
+    const { codeHash } = await n.client.uploadModule(INFINITE_LOOP, { public: false });
+    const job = await n.client.startJob({ codeHash, entry: "spin", sandbox: "in-process" });
+    const paused = await n.client.pause(job.id);
+    expect(paused.state).toBe("paused");
+    const snapshot = await n.client.snapshot(job.id);
+    expect(Buffer.from(snapshot.subarray(0, 8)).toString()).toBe("FERRYSNP");
+    expect((await n.client.resume(job.id)).state).toBe("running");
+    expect((await n.client.cancel(job.id)).state).toBe("cancelled");
+    expect(await failure(n.client.resume(job.id))).toMatchObject({ status: 409, code: "conflict" });
+  });
+
+  it("answers bad requests with 400 and a code, unknown ids with 404", async () => {
+    const bad = async (body: string) => failure(n.anonymous.request("POST", "/jobs", body, "application/json"));
+    expect(await bad("{")).toEqual({ status: 400, code: "bad_request" });
+    expect(await bad("[]")).toEqual({ status: 400, code: "bad_request" });
+    expect(await bad(JSON.stringify({ codeHash: "xyz" }))).toEqual({ status: 400, code: "bad_request" });
+    expect(await bad(JSON.stringify({ codeHash: "a".repeat(64), args: [{}] }))).toEqual({ status: 400, code: "bad_request" });
+    expect(await bad(JSON.stringify({ codeHash: "a".repeat(64), surprise: 1 }))).toEqual({ status: 400, code: "bad_request" });
+    expect(await failure(n.anonymous.job("no-such-job"))).toEqual({ status: 404, code: "not_found" });
+    expect(await failure(n.anonymous.request("GET", "/nowhere"))).toEqual({ status: 404, code: "not_found" });
+  });
+});
+
+describe("authentication", () => {
+  it("rejects tampered, replayed and unknown-client signatures with 401", async () => {
+    const path = "/jobs/x";
+    const { signRequest, generateSigningKey } = await import("../../server/auth/index.js");
+    const headers = signRequest(n.key, { method: "GET", path });
+    const send = (h: Record<string, string>, p = path) => fetch(`${n.running.url}${p}`, { headers: h });
+    expect((await send(headers)).status).toBe(404); // valid: the job just does not exist
+    expect((await send(headers)).status).toBe(401); // the same nonce again
+    expect((await send(signRequest(n.key, { method: "GET", path }), "/jobs/y")).status).toBe(401); // signed another path
+    expect((await send(signRequest(generateSigningKey(), { method: "GET", path }))).status).toBe(401);
+    expect((await send(signRequest(n.key, { method: "GET", path, now: Date.now() - 10 * 60_000 }))).status).toBe(401);
+  });
+});
+
+describe("operations", () => {
+  it("serves health, load, Prometheus metrics and the OpenAPI document", async () => {
+    expect(await (await n.anonymous.request("GET", "/healthz")).json()).toMatchObject({ ok: true });
+    expect(await (await n.anonymous.request("GET", "/load")).json()).toHaveProperty("running");
+    const metrics = await (await n.anonymous.request("GET", "/metrics")).text();
+    expect(metrics).toMatch(/^# TYPE ferry_jobs_started_total counter$/m);
+    expect(metrics).toMatch(/^ferry_jobs_started_total\{node="[0-9a-f]+"\} \d+$/m);
+    const openapi = (await (await n.anonymous.request("GET", "/openapi.json")).json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(openapi.openapi).toBe("3.1.0");
+    expect(Object.keys(openapi.paths)).toContain("/jobs/{id}/migrate");
+  });
+});
