@@ -1,0 +1,365 @@
+// The durable store on real SQLite files and real blob files in temp directories: schema migrations,
+// blob integrity, crash-safety ordering and recovery, and every table's contract.
+import { spawnSync } from "node:child_process";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { isServerError, type ServerErrorCode } from "../../server/errors.js";
+import { DEFAULT_QUOTAS } from "../../server/auth/grants.js";
+import { MIGRATIONS, SCHEMA_VERSION, sha256Hex, Store, type Migration, type StoreOptions } from "../../server/store/index.js";
+
+const open: Store[] = [];
+afterEach(() => {
+  for (const s of open.splice(0)) s.close();
+});
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), "ferry-store-"));
+}
+
+function openStore(dir: string, options: StoreOptions = {}): Store {
+  const store = Store.open(dir, options);
+  open.push(store);
+  return store;
+}
+
+function expectCode(fn: () => unknown, code: ServerErrorCode): void {
+  try {
+    fn();
+  } catch (e) {
+    expect(isServerError(e) ? e.code : e).toBe(code);
+    return;
+  }
+  expect.fail(`expected a ServerError ${code}`);
+}
+
+function ed25519Public() {
+  return generateKeyPairSync("ed25519").publicKey;
+}
+
+/** Arbitrary bytes stand in for modules and snapshots: the store never interprets them. */
+function bytes(n: number): Uint8Array {
+  return new Uint8Array(randomBytes(n));
+}
+
+function withModule(store: Store): string {
+  return store.modules.put(bytes(100), { owner: null, public: true }).module.codeHash;
+}
+
+function deadPid(): number {
+  return spawnSync(process.execPath, ["-e", ""]).pid!;
+}
+
+describe("schema migrations", () => {
+  it("creates the schema in an empty directory and re-opens it without migrating again", () => {
+    const dir = tempDir();
+    const first = openStore(dir);
+    expect(first.schemaVersion).toBe(SCHEMA_VERSION);
+    const client = first.clients.add({ publicKey: ed25519Public() });
+    first.close();
+    const again = openStore(dir);
+    expect(again.schemaVersion).toBe(SCHEMA_VERSION);
+    expect(again.clients.get(client.id)).toEqual(client);
+  });
+
+  it("applies later migrations in order on re-open, and rolls back a failing one entirely", () => {
+    const dir = tempDir();
+    openStore(dir).close();
+    const v2: Migration = { version: 2, description: "notes", up: (db) => db.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY) STRICT") };
+    const v3: Migration = {
+      version: 3,
+      description: "fails halfway",
+      up: (db) => {
+        db.exec("CREATE TABLE half (id INTEGER) STRICT");
+        throw new Error("boom");
+      },
+    };
+    expect(() => Store.open(dir, { migrations: [...MIGRATIONS, v2, v3] })).toThrow("boom");
+    const raw = new Database(join(dir, "ferry.db"));
+    const tables = raw.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").pluck().all();
+    expect(raw.pragma("user_version", { simple: true })).toBe(2);
+    expect(tables).toContain("notes");
+    expect(tables).not.toContain("half");
+    raw.close();
+  });
+
+  it("refuses a database written by a newer schema with store_version", () => {
+    const dir = tempDir();
+    openStore(dir).close();
+    const raw = new Database(join(dir, "ferry.db"));
+    raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    raw.close();
+    expectCode(() => Store.open(dir), "store_version");
+  });
+
+  it("refuses a SQLite database that Ferry did not create, and a file that is not a database", () => {
+    const foreign = tempDir();
+    const raw = new Database(join(foreign, "ferry.db"));
+    raw.exec("CREATE TABLE other (x)");
+    raw.close();
+    expectCode(() => Store.open(foreign), "store_version");
+
+    const garbage = tempDir();
+    writeFileSync(join(garbage, "ferry.db"), randomBytes(8192));
+    expectCode(() => Store.open(garbage), "store_corrupt");
+  });
+
+  it("runs in WAL mode with foreign keys enforced", () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const raw = new Database(join(dir, "ferry.db"), { readonly: true });
+    expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
+    raw.close();
+    expectCode(() => store.jobs.create({ codeHash: "0".repeat(64), owner: null, trust: "anonymous", entry: "main", node: "n1" }), "conflict");
+  });
+});
+
+describe("blobs", () => {
+  it("stores bytes under <sha256[0:2]>/<sha256>, idempotently", () => {
+    const store = openStore(tempDir());
+    const data = bytes(1000);
+    const first = store.blobs.put(data);
+    const second = store.blobs.put(data);
+    expect(first).toEqual({ hash: sha256Hex(data), size: 1000, created: true });
+    expect(second.created).toBe(false);
+    expect(store.blobs.pathOf(first.hash)).toBe(join(store.dataDir, "blobs", first.hash.slice(0, 2), first.hash));
+    expect(Buffer.from(store.blobs.read(first.hash)).equals(Buffer.from(data))).toBe(true);
+  });
+
+  it("reports a damaged or missing module file as store_corrupt", () => {
+    const store = openStore(tempDir());
+    const hash = withModule(store);
+    const path = store.blobs.pathOf(hash);
+    const damaged = readFileSync(path);
+    damaged[7] = damaged[7]! ^ 0xff;
+    writeFileSync(path, damaged);
+    expectCode(() => store.modules.read(hash), "store_corrupt");
+    store.blobs.delete(hash);
+    expectCode(() => store.modules.read(hash), "store_corrupt");
+  });
+
+  it("rejects names that are not sha256 hex (no path traversal)", () => {
+    const store = openStore(tempDir());
+    expectCode(() => store.blobs.read("../ferry.db"), "bad_request");
+    expectCode(() => store.modules.read(`${"a".repeat(63)}/`), "not_found");
+  });
+});
+
+describe("crash safety", () => {
+  it("leaves no row when the transaction after a blob write fails; the orphan blob is collected at the next open", () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const input = bytes(300);
+    // The module does not exist: the insert fails on its foreign key after the input blob is durable.
+    expectCode(
+      () => store.jobs.create({ id: "j1", codeHash: "f".repeat(64), owner: null, trust: "anonymous", entry: "main", input, node: "n1" }),
+      "conflict",
+    );
+    expect(store.jobs.get("j1")).toBeUndefined();
+    expect(store.blobs.has(sha256Hex(input))).toBe(true);
+    store.close();
+
+    const kept = openStore(dir); // default grace: a young orphan may be another writer's, so it stays
+    expect(kept.openReport.blobsCollected).toBe(0);
+    kept.close();
+    const reopened = openStore(dir, { garbageGraceMs: 0 });
+    expect(reopened.openReport.blobsCollected).toBe(1);
+    expect(reopened.blobs.has(sha256Hex(input))).toBe(false);
+  });
+
+  it("sweeps temp files of writers that died mid-write, and keeps a live writer's", () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const shard = join(dir, "blobs", "ab");
+    mkdirSync(shard, { recursive: true });
+    const dead = `.${"ab".padEnd(64, "0")}.${deadPid()}.${Date.now()}.tmp`;
+    const live = `.${"ab".padEnd(64, "1")}.${process.ppid}.${Date.now()}.tmp`;
+    writeFileSync(join(shard, dead), "half a blob");
+    writeFileSync(join(shard, live), "being written");
+    store.close();
+    const reopened = openStore(dir);
+    expect(reopened.openReport.tempFilesRemoved).toBe(1);
+    expect(readdirSync(shard)).toEqual([live]);
+  });
+
+  it("keeps every referenced blob through a collection with no grace period", () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const codeHash = withModule(store);
+    const job = store.jobs.create({ codeHash, owner: null, trust: "anonymous", entry: "main", input: bytes(10), node: "n1" });
+    store.checkpoints.add(job.id, bytes(500), { fuel: 1 });
+    store.jobs.update(job.id, { output: bytes(20) });
+    expect(store.collectGarbage(0)).toEqual([]);
+    expect(store.blobs.list()).toHaveLength(4);
+  });
+});
+
+describe("clients", () => {
+  it("round-trips capabilities and quotas, filling missing quotas with the defaults", () => {
+    const dir = tempDir();
+    const store = openStore(dir, { clock: () => 1234 });
+    const client = store.clients.add({
+      id: "alice",
+      publicKey: ed25519Public(),
+      capabilities: ["reports/*:rw", "config.json:r"],
+      quotas: { maxConcurrentJobs: 2, maxMemoryPages: 256 },
+    });
+    expect(client).toMatchObject({
+      id: "alice",
+      capabilities: ["config.json:r", "reports/*:rw"],
+      quotas: { ...DEFAULT_QUOTAS, maxConcurrentJobs: 2, maxMemoryPages: 256 },
+      createdAt: 1234,
+      disabled: false,
+    });
+    expect(client.publicKey).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    store.close();
+    const reopened = openStore(dir);
+    expect(reopened.clients.require("alice")).toEqual(client);
+    expect(reopened.clients.setDisabled("alice", true).disabled).toBe(true);
+    expect(reopened.clients.updateGrants("alice", { quotas: { maxFuelPerJob: 5 } }).quotas).toEqual({ ...DEFAULT_QUOTAS, maxFuelPerJob: 5 });
+  });
+
+  it("rejects duplicate ids and keys, bad grants and non-Ed25519 keys", () => {
+    const store = openStore(tempDir());
+    const key = ed25519Public();
+    store.clients.add({ id: "a", publicKey: key });
+    expectCode(() => store.clients.add({ id: "a", publicKey: ed25519Public() }), "conflict");
+    expectCode(() => store.clients.add({ id: "b", publicKey: key }), "conflict");
+    expectCode(() => store.clients.add({ publicKey: ed25519Public(), capabilities: ["no-mode"] }), "bad_request");
+    expectCode(() => store.clients.add({ publicKey: ed25519Public(), quotas: { maxCpu: 1 } as never }), "bad_request");
+    expectCode(() => store.clients.add({ publicKey: ed25519Public(), quotas: { maxConcurrentJobs: 0 } }), "bad_request");
+    expectCode(() => store.clients.add({ publicKey: generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey }), "bad_request");
+    expectCode(() => store.clients.add({ id: "../x", publicKey: ed25519Public() }), "bad_request");
+    expectCode(() => store.clients.require("nobody"), "not_found");
+    expect(store.clients.list().map((c) => c.id)).toEqual(["a"]);
+  });
+});
+
+describe("modules", () => {
+  it("puts idempotently, lists by owner and visibility, and refuses to delete a module a job uses", () => {
+    const store = openStore(tempDir());
+    const code = bytes(64);
+    const first = store.modules.put(code, { owner: "alice", public: false });
+    const again = store.modules.put(code, { owner: "bob", public: true });
+    expect(first.created).toBe(true);
+    expect(again).toEqual({ module: first.module, created: false });
+    expect(store.modules.list({ owner: "alice" })).toEqual([first.module]);
+    expect(store.modules.list({ public: true })).toEqual([]);
+    expect(store.modules.setPublic(first.module.codeHash, true).public).toBe(true);
+    store.jobs.create({ codeHash: first.module.codeHash, owner: "alice", trust: "authenticated", entry: "main", node: "n1" });
+    expectCode(() => store.modules.delete(first.module.codeHash), "conflict");
+    const other = store.modules.put(bytes(32), { owner: null, public: true }).module.codeHash;
+    store.modules.delete(other);
+    expect(store.blobs.has(other)).toBe(false);
+    expectCode(() => store.modules.require(other), "not_found");
+  });
+});
+
+describe("jobs", () => {
+  it("creates with defaults, updates, and guards every write with the epoch", () => {
+    let now = 10;
+    const store = openStore(tempDir(), { clock: () => now });
+    const codeHash = withModule(store);
+    const job = store.jobs.create({ codeHash, owner: "alice", trust: "authenticated", entry: "main", args: [1, "2"], node: "n1" });
+    expect(job).toMatchObject({ sandbox: "isolated", state: "queued", epoch: 0, fuelUsed: 0, result: null, createdAt: 10 });
+    now = 20;
+    const running = store.jobs.update(job.id, { state: "running", fuelUsed: 500 }, { expectEpoch: 0 });
+    expect(running).toMatchObject({ state: "running", fuelUsed: 500, updatedAt: 20 });
+    expect(store.jobs.require(job.id)).toEqual(running);
+
+    const moved = store.jobs.update(job.id, { state: "migrating", epoch: 1 }, { expectEpoch: 0 });
+    expect(moved.epoch).toBe(1);
+    expectCode(() => store.jobs.update(job.id, { state: "running" }, { expectEpoch: 0 }), "conflict");
+    expectCode(() => store.checkpoints.add(job.id, bytes(10), { fuel: 1, expectEpoch: 0 }), "conflict");
+    expectCode(() => store.jobs.delete(job.id, { expectEpoch: 0 }), "conflict");
+    expectCode(() => store.jobs.update("missing", { state: "running" }), "not_found");
+    expectCode(() => store.jobs.update(job.id, { state: "exploded" as never }), "bad_request");
+  });
+
+  it("counts unfinished jobs per owner and filters lists", () => {
+    const store = openStore(tempDir());
+    const codeHash = withModule(store);
+    const make = (owner: string | null, state: "queued" | "running" | "done") =>
+      store.jobs.create({ codeHash, owner, trust: owner ? "authenticated" : "anonymous", entry: "main", state, node: "n1" });
+    make("alice", "queued");
+    make("alice", "running");
+    make("alice", "done");
+    make(null, "running");
+    expect(store.jobs.countUnfinished("alice")).toBe(2);
+    expect(store.jobs.list({ owner: null })).toHaveLength(1);
+    expect(store.jobs.list({ state: ["running", "done"] })).toHaveLength(3);
+    expect(store.jobs.list({ owner: "alice", state: "done" })[0]?.state).toBe("done");
+    expect(store.jobs.list({ node: "n2" })).toEqual([]);
+  });
+
+  it("stores input and output as verified blobs and removes them with the job", () => {
+    const store = openStore(tempDir());
+    const codeHash = withModule(store);
+    const input = bytes(50);
+    const job = store.jobs.create({ codeHash, owner: null, trust: "anonymous", entry: "main", input, node: "n1" });
+    expect(Buffer.from(store.jobs.input(job)!).equals(Buffer.from(input))).toBe(true);
+    const first = store.jobs.update(job.id, { output: bytes(5) });
+    const second = store.jobs.update(job.id, { output: bytes(6), state: "done", result: { value: 42 } });
+    expect(store.blobs.has(first.outputHash!)).toBe(false); // replaced output removed
+    expect(store.jobs.require(job.id).result).toEqual({ value: 42 });
+    store.checkpoints.add(job.id, bytes(70), { fuel: 9 });
+    store.jobs.delete(job.id);
+    expect(store.blobs.list().map((b) => b.hash)).toEqual([codeHash]);
+    expect(store.checkpoints.list(job.id)).toEqual([]);
+    expect(second.outputHash).not.toBeNull();
+  });
+});
+
+describe("checkpoints", () => {
+  it("keeps the last N per job and deletes the snapshot blobs it prunes", () => {
+    const store = openStore(tempDir(), { checkpointsKept: 2 });
+    const codeHash = withModule(store);
+    const job = store.jobs.create({ codeHash, owner: null, trust: "anonymous", entry: "main", node: "n1" });
+    const snaps = [bytes(100), bytes(200), bytes(300)];
+    const records = snaps.map((s, i) => store.checkpoints.add(job.id, s, { fuel: (i + 1) * 1000 }));
+    expect(records.map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(store.checkpoints.list(job.id).map((r) => r.seq)).toEqual([2, 3]);
+    expect(store.blobs.has(records[0]!.snapshotHash)).toBe(false);
+    const latest = store.checkpoints.latest(job.id)!;
+    expect(latest).toEqual(records[2]);
+    expect(Buffer.from(store.checkpoints.read(latest)).equals(Buffer.from(snaps[2]!))).toBe(true);
+    expectCode(() => store.checkpoints.add("missing", bytes(1), { fuel: 0 }), "not_found");
+  });
+
+  it("keeps a snapshot blob that a newer checkpoint shares", () => {
+    const store = openStore(tempDir(), { checkpointsKept: 1 });
+    const codeHash = withModule(store);
+    const job = store.jobs.create({ codeHash, owner: null, trust: "anonymous", entry: "main", node: "n1" });
+    const same = bytes(128); // a paused job checkpointed twice produces identical bytes
+    store.checkpoints.add(job.id, same, { fuel: 1 });
+    const second = store.checkpoints.add(job.id, same, { fuel: 1 });
+    expect(store.checkpoints.list(job.id)).toEqual([second]);
+    expect(store.blobs.has(second.snapshotHash)).toBe(true);
+  });
+});
+
+describe("nonces and peers", () => {
+  it("claims a nonce once until it expires, and purges expired ones", () => {
+    const store = openStore(tempDir());
+    expect(store.nonces.claim("c", "n-0000000000000000", 1000, 0)).toBe(true);
+    expect(store.nonces.claim("c", "n-0000000000000000", 1000, 500)).toBe(false);
+    expect(store.nonces.claim("d", "n-0000000000000000", 1000, 500)).toBe(true);
+    expect(store.nonces.claim("c", "n-0000000000000000", 3000, 1000)).toBe(true); // the old row had expired
+    expect(store.nonces.purgeExpired(1000)).toBe(1);
+    expect(store.nonces.count()).toBe(1);
+  });
+
+  it("upserts peers with their URL and key", () => {
+    const store = openStore(tempDir());
+    const first = store.peers.upsert({ nodeId: "node-b", url: "http://127.0.0.1:4000", publicKey: ed25519Public() });
+    const second = store.peers.upsert({ nodeId: "node-b", url: "http://127.0.0.1:5000/", publicKey: ed25519Public() });
+    expect(store.peers.list()).toEqual([second]);
+    expect(second.publicKey).not.toBe(first.publicKey);
+    expectCode(() => store.peers.upsert({ nodeId: "x", url: "ftp://h", publicKey: ed25519Public() }), "bad_request");
+    expect(store.peers.remove("node-b")).toBe(true);
+    expect(existsSync(join(store.dataDir, "ferry.db"))).toBe(true);
+  });
+});
