@@ -1,29 +1,38 @@
 // Runs every benchmark (`npm run bench`), writes bench/results/<name>.json with the machine facts,
 // and ends with a summary of the performance targets, each marked ✓ or ✗.
-// FERRY_BENCH_RUNS overrides the kept rounds and FERRY_BENCH_ONLY=metering,snapshot,instantiate picks
+// FERRY_BENCH_RUNS overrides the kept rounds and FERRY_BENCH_ONLY=metering,snapshot,instantiate,
+// sandbox-start,sandbox-call,sandbox-throughput,sandbox-memory (or "sandbox" for all four) picks
 // parts (both for a quick look while tuning; reported numbers use the defaults and every part).
 
 import { join } from "node:path";
 import { CORE_PARTS, runCoreBench, type CoreBenchOptions, type CorePart } from "./core.js";
 import { fmtRatio, machineFacts, mark, printTable, repoRoot, writeJsonAtomic, type TargetCheck } from "./harness.js";
+import { SANDBOX_PARTS, runSandboxBench, type SandboxBenchOptions, type SandboxPart } from "./sandbox.js";
 
-function optionsFromEnv(): CoreBenchOptions {
+function optionsFromEnv(): { core: CoreBenchOptions | undefined; sandbox: SandboxBenchOptions | undefined } {
   const options: CoreBenchOptions = {};
+  const sandbox: SandboxBenchOptions = {};
   const runs = process.env.FERRY_BENCH_RUNS;
   if (runs !== undefined) {
     const n = Number(runs);
     if (!Number.isSafeInteger(n) || n < 1) throw new Error(`FERRY_BENCH_RUNS must be a positive integer, got ${runs}`);
     options.runs = n;
     options.instantiateBatches = Math.max(20, n * 20);
+    sandbox.runs = n;
   }
   const only = process.env.FERRY_BENCH_ONLY;
   if (only !== undefined) {
-    const parts = only.split(",").map((p) => p.trim());
-    const unknown = parts.filter((p) => !(CORE_PARTS as readonly string[]).includes(p));
-    if (unknown.length > 0) throw new Error(`FERRY_BENCH_ONLY: unknown part(s) ${unknown.join(", ")}; choose from ${CORE_PARTS.join(", ")}`);
-    options.only = parts as CorePart[];
+    const parts = only.split(",").map((p) => p.trim()).flatMap((p) => (p === "sandbox" ? [...SANDBOX_PARTS] : [p]));
+    const known: readonly string[] = [...CORE_PARTS, ...SANDBOX_PARTS];
+    const unknown = parts.filter((p) => !known.includes(p));
+    if (unknown.length > 0) throw new Error(`FERRY_BENCH_ONLY: unknown part(s) ${unknown.join(", ")}; choose from ${known.join(", ")} (or sandbox)`);
+    options.only = parts.filter((p) => (CORE_PARTS as readonly string[]).includes(p)) as CorePart[];
+    sandbox.only = parts.filter((p) => (SANDBOX_PARTS as readonly string[]).includes(p)) as SandboxPart[];
   }
-  return options;
+  return {
+    core: options.only?.length === 0 ? undefined : options,
+    sandbox: sandbox.only?.length === 0 ? undefined : sandbox,
+  };
 }
 
 function formatValue(t: TargetCheck): string {
@@ -40,20 +49,34 @@ async function main(): Promise<void> {
   const machine = machineFacts();
   process.stdout.write(`Ferry benchmarks — ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, ${machine.date}\n`);
 
-  const core = await runCoreBench(optionsFromEnv());
+  const selected = optionsFromEnv();
   const resultsDir = join(repoRoot(), "bench", "results");
   // A quick look (fewer runs or only some parts) must not overwrite the reported results.
   const quick = process.env.FERRY_BENCH_RUNS !== undefined || process.env.FERRY_BENCH_ONLY !== undefined;
-  const corePath = join(resultsDir, quick ? "core.quick.json" : "core.json");
-  writeJsonAtomic(corePath, { bench: "core", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...core });
+  const targets: TargetCheck[] = [];
+  const written: string[] = [];
 
-  const targets = [...core.targets];
+  if (selected.core) {
+    const core = await runCoreBench(selected.core);
+    const corePath = join(resultsDir, quick ? "core.quick.json" : "core.json");
+    writeJsonAtomic(corePath, { bench: "core", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...core });
+    targets.push(...core.targets);
+    written.push(`${corePath} (core bench ${(core.durationMs / 1000).toFixed(0)} s)`);
+  }
+  if (selected.sandbox) {
+    const sandbox = await runSandboxBench(selected.sandbox);
+    const sandboxPath = join(resultsDir, quick ? "sandbox.quick.json" : "sandbox.json");
+    writeJsonAtomic(sandboxPath, { bench: "sandbox", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...sandbox });
+    targets.push(...sandbox.targets);
+    written.push(`${sandboxPath} (sandbox bench ${(sandbox.durationMs / 1000).toFixed(0)} s)`);
+  }
+
   printTable({
     title: "Targets",
     headers: ["target", "measured", "limit", ""],
     rows: targets.map((t) => [t.target, formatValue(t), formatLimit(t), mark(t.ok)]),
     align: ["left", "right", "right", "left"],
-    notes: [`${targets.filter((t) => t.ok).length} of ${targets.length} targets met. Results: ${corePath} (core bench ${(core.durationMs / 1000).toFixed(0)} s).`],
+    notes: [`${targets.filter((t) => t.ok).length} of ${targets.length} targets met. Results: ${written.join(", ")}.`],
   });
 }
 

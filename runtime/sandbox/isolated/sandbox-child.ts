@@ -119,6 +119,9 @@ export class SandboxChild {
   }
 
   kill(reason: KillReason): void {
+    if (!this.alive) return;
+    // Until the exit arrives someone may be awaiting it (close(), a call in flight): hold the loop.
+    this.handle.ref();
     this.handle.kill(reason);
   }
 
