@@ -1,12 +1,13 @@
 // The durable store on real SQLite files and real blob files in temp directories: schema migrations,
 // blob integrity, crash-safety ordering and recovery, and every table's contract.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import { findRepoRoot } from "../../guest/catalog.js";
 import { isServerError, type ServerErrorCode } from "../../server/errors.js";
 import { DEFAULT_QUOTAS } from "../../server/auth/grants.js";
 import { MIGRATIONS, SCHEMA_VERSION, sha256Hex, Store, type Migration, type StoreOptions } from "../../server/store/index.js";
@@ -194,6 +195,39 @@ describe("crash safety", () => {
     store.jobs.update(job.id, { output: bytes(20) });
     expect(store.collectGarbage(0)).toEqual([]);
     expect(store.blobs.list()).toHaveLength(4);
+  });
+});
+
+describe("kill -9", () => {
+  it("leaves every row pointing at an intact blob, and no orphans after recovery", async () => {
+    const root = findRepoRoot();
+    expect(existsSync(join(root, "dist", "server", "store", "index.js")), "run `npm run build` first (npm test does)").toBe(true);
+    const dir = tempDir();
+    const child = spawn(process.execPath, [join(root, "tests", "helpers", "store-writer-child.mjs"), dir], { stdio: ["ignore", "pipe", "inherit"] });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
+    // Kill it mid-stream, at a moment that differs from run to run, once it has done some work.
+    const target = 20 + Math.floor(Math.random() * 20);
+    let lines = 0;
+    child.stdout.on("data", (chunk: Buffer) => {
+      lines += chunk.toString().split("\n").length - 1;
+      if (lines >= target) child.kill("SIGKILL");
+    });
+    expect(await exited).toBe("SIGKILL");
+
+    const store = openStore(dir, { garbageGraceMs: 0, checkpointsKept: 3 });
+    const job = store.jobs.require("j");
+    const checkpoints = store.checkpoints.list("j");
+    expect(checkpoints.length).toBeGreaterThanOrEqual(1);
+    expect(checkpoints.length).toBeLessThanOrEqual(3);
+    for (const c of checkpoints) expect(store.checkpoints.read(c).byteLength).toBe(c.size);
+    // The job row is updated right after each checkpoint: it is at most one step behind.
+    expect(checkpoints.at(-1)!.fuel - job.fuelUsed).toBeGreaterThanOrEqual(0);
+    expect(checkpoints.at(-1)!.fuel - job.fuelUsed).toBeLessThanOrEqual(1);
+    if (job.outputHash) expect(store.jobs.output(job)!.byteLength).toBe(100);
+    store.modules.read(job.codeHash);
+    const referenced = new Set([job.codeHash, job.outputHash, ...checkpoints.map((c) => c.snapshotHash)]);
+    expect(store.blobs.list().every((b) => referenced.has(b.hash))).toBe(true);
+    expect(readdirSync(join(dir, "blobs"), { recursive: true }).filter((f) => String(f).endsWith(".tmp"))).toEqual([]);
   });
 });
 
