@@ -3,7 +3,9 @@
 
 import { serve, type ServerType } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
-import { AUTH_HEADERS, loadOrCreateNodeIdentity, verifyRequest, type NodeIdentity } from "./auth/index.js";
+import { AUTH_HEADERS, loadOrCreateNodeIdentity, parsePublicKey, verifyRequest, type NodeIdentity } from "./auth/index.js";
+import type { FaultHook } from "./migration/faults.js";
+import { migrationRoutes } from "./migration/routes.js";
 import { createApp } from "./http/app.js";
 import { FerryNode, type FerryNodeOptions } from "./node/ferry-node.js";
 import { Store, type StoreOptions } from "./store/store.js";
@@ -19,7 +21,20 @@ export interface NodeServerOptions {
   maxMemoryPages?: number;
   isolated?: FerryNodeOptions["isolated"];
   store?: StoreOptions;
+  /** Peers to add to (or update in) the store: their URL and public key (PEM). */
+  peers?: PeerConfig[];
+  /** Tests only: failures injected into the migration protocol. */
+  faults?: FaultHook;
 }
+
+export interface PeerConfig {
+  nodeId: string;
+  url: string;
+  publicKey: string;
+}
+
+/** Largest request body: a strong transfer carries a whole snapshot (the memory cap plus slack). */
+const PEER_BODY_LIMIT = 300 * 1024 * 1024;
 
 export interface RunningNode {
   url: string;
@@ -34,9 +49,12 @@ export interface RunningNode {
 export async function startNode(options: NodeServerOptions): Promise<RunningNode> {
   const store = Store.open(options.dataDir, options.store);
   const identity = loadOrCreateNodeIdentity(options.dataDir);
+  for (const peer of options.peers ?? []) store.peers.upsert({ nodeId: peer.nodeId, url: peer.url, publicKey: parsePublicKey(peer.publicKey) });
   const node = new FerryNode({
     store,
     nodeId: identity.nodeId,
+    identity,
+    ...(options.faults ? { faults: options.faults } : {}),
     ...(options.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: options.checkpointIntervalMs }),
     ...(options.sliceBudgetMs === undefined ? {} : { sliceBudgetMs: options.sliceBudgetMs }),
     ...(options.maxMemoryPages === undefined ? {} : { maxMemoryPages: options.maxMemoryPages }),
@@ -45,7 +63,10 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
   const recovered = await node.recover();
   const app = createApp(node, {
     // Unsigned requests are anonymous; a request carrying any signing header must verify completely.
-    authenticate: (req) => (AUTH_HEADERS.some((h) => req.headers.has(h)) ? verifyRequest(store, req) : null),
+    // /peer routes are signed by nodes, verified against the peers table by those routes themselves.
+    authenticate: (req) => (!req.path.startsWith("/peer/") && AUTH_HEADERS.some((h) => req.headers.has(h)) ? verifyRequest(store, req) : null),
+    maxPeerBytes: PEER_BODY_LIMIT,
+    extend: (app) => migrationRoutes(app, node, store),
   });
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: options.port ?? 0, hostname: options.host ?? "127.0.0.1" }, () => resolve(s));

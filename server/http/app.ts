@@ -28,6 +28,8 @@ export interface AppOptions {
   maxJsonBytes?: number;
   /** Largest module upload. Default the runtime's module limit. */
   maxModuleBytes?: number;
+  /** Largest node-to-node body (/peer routes: a transfer carries a whole snapshot). Default 8 MiB. */
+  maxPeerBytes?: number;
   /** Extra routes (node-to-node migration) mounted by the caller. */
   extend?: (app: Hono<Env>) => void;
 }
@@ -42,6 +44,7 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
   const app = new Hono<Env>();
   const jsonLimit = options.maxJsonBytes ?? JSON_LIMIT;
   const moduleLimit = options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES;
+  const peerLimit = options.maxPeerBytes ?? JSON_LIMIT;
 
   app.onError((e, c) => {
     const { status, body } = errorResponse(e);
@@ -51,7 +54,7 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
 
   // Read the body once (bounded), then authenticate over exactly those bytes.
   app.use("*", async (c, next) => {
-    const limit = c.req.method === "POST" && c.req.path === "/modules" ? moduleLimit : jsonLimit;
+    const limit = c.req.path === "/modules" ? moduleLimit : c.req.path.startsWith("/peer/") ? peerLimit : jsonLimit;
     const body = c.req.method === "GET" || c.req.method === "HEAD" ? new Uint8Array(0) : await readBody(c, limit);
     const url = new URL(c.req.url);
     c.set("body", body);

@@ -9,6 +9,9 @@ import type { Store } from "../store/store.js";
 import type { ClientRecord, JobRecord, Json } from "../store/records.js";
 import { jobView, resultJson, type JobView } from "./job-view.js";
 import { LiveJob, type JobEvent } from "./live-job.js";
+import type { NodeIdentity } from "../auth/index.js";
+import type { FaultHook } from "../migration/faults.js";
+import { Migrator, type TransferHost } from "../migration/migrator.js";
 import { ANONYMOUS_QUOTAS, quotasOf } from "./quotas.js";
 
 export interface FerryNodeOptions {
@@ -22,6 +25,10 @@ export interface FerryNodeOptions {
   /** Memory cap of every guest on this node, pages; clients' quotas may lower it. Default 4096. */
   maxMemoryPages?: number;
   isolated?: IsolatedPoolOptions;
+  /** This node's key: signs transfers and requests to peers. */
+  identity: NodeIdentity;
+  /** Tests only: failures injected at named steps of the migration protocol. */
+  faults?: FaultHook;
 }
 
 export interface StartJobRequest {
@@ -41,6 +48,7 @@ export const DEFAULT_CHECKPOINT_INTERVAL_MS = 5_000;
 export class FerryNode {
   readonly id: string;
   readonly store: Store;
+  readonly migrator: Migrator;
   private readonly engines = new Map<number, Engine>();
   private readonly scheduler: Scheduler;
   private readonly live = new Map<string, LiveJob>();
@@ -57,6 +65,7 @@ export class FerryNode {
     this.maxMemoryPages = options.maxMemoryPages ?? 4096;
     this.isolated = options.isolated;
     this.scheduler = new Scheduler({ sliceBudgetMs: options.sliceBudgetMs });
+    this.migrator = new Migrator(this.transferHost(), options.identity, options.faults);
     const interval = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
     if (!Number.isSafeInteger(interval) || interval < 0) throw new ServerError("bad_request", `checkpointIntervalMs must be a non-negative integer, got ${interval}`);
     if (interval > 0) {
@@ -240,6 +249,7 @@ export class FerryNode {
     if (this.closed) return;
     this.closed = true;
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    this.migrator.close();
     // Running jobs stay `running` in the store: a restart resumes them from their last checkpoint.
     for (const job of this.live.values()) job.instance?.dispose();
     this.live.clear();
@@ -252,6 +262,8 @@ export class FerryNode {
   async recover(): Promise<{ resumed: number; restarted: number }> {
     let resumed = 0;
     let restarted = 0;
+    // Transfers first: undecided ones are aborted (the job stays here), decided ones committed.
+    await this.migrator.recover();
     for (const record of this.store.jobs.list({ node: this.id, state: ["queued", "running", "paused"] })) {
       try {
         const checkpoint = this.store.checkpoints.latest(record.id);
@@ -283,6 +295,77 @@ export class FerryNode {
       }
     }
     return { resumed, restarted };
+  }
+
+  /** Move a job to a peer (strong: with its execution state; weak: code and arguments only). */
+  async migrateJob(id: string, caller: Caller, peerId: string, mode: "strong" | "weak" = "strong"): Promise<JobView> {
+    const job = this.control(id, caller);
+    await this.migrator.send(job, peerId, mode);
+    return this.view(job.record);
+  }
+
+  /**
+   * What server/migration needs of the node: take a live job out of the scheduler, put one back,
+   * adopt one that arrived. Closures over the node's internals, so they stay off its public surface.
+   */
+  private transferHost(): TransferHost {
+    return {
+      nodeId: () => this.id,
+      store: this.store,
+      /** Stop a live job after its current slice; false if it finished meanwhile. */
+      stop: async (job) => {
+        if (job.record.state !== "running") return true;
+        const r = await job.scheduled!.pause();
+        return r.status === "paused" && job.instance?.state === "paused";
+      },
+      update: (job, patch) => this.update(job, patch),
+      forget: (job) => {
+        job.instance?.dispose();
+        this.live.delete(job.id);
+        this.counters.migrationsOut++;
+        job.emit({ type: "state", state: job.record.state, result: job.record.result });
+      },
+      /** The transfer was abandoned: the job goes on here, from `snapshot` if its instance moved out. */
+      reinstate: async (job, snapshot, wasRunning) => {
+        if (snapshot) {
+          const owner = job.record.owner ? (this.store.clients.get(job.record.owner) ?? null) : null;
+          const engine = this.engine((owner ? quotasOf(owner) : ANONYMOUS_QUOTAS).maxMemoryPages);
+          job.instance = await engine.restore(snapshot, this.instanceOptions(job, job.record.sandbox, undefined, owner));
+        }
+        this.update(job, { state: wasRunning ? "running" : "paused", result: null });
+        if (wasRunning) {
+          job.scheduled = this.scheduler.continue(job.instance!);
+          this.watch(job);
+        }
+      },
+      /** A committed incoming job: restore it (strong) or start it (weak) and run it here. */
+      adopt: async (record) => {
+        const owner = record.owner ? (this.store.clients.get(record.owner) ?? null) : null;
+        const engine = this.engine((owner ? quotasOf(owner) : ANONYMOUS_QUOTAS).maxMemoryPages);
+        const compiled = await engine.compile(this.store.modules.read(record.codeHash));
+        const job = new LiveJob(record);
+        const checkpoint = this.store.checkpoints.latest(record.id);
+        const options = this.instanceOptions(job, record.sandbox, this.store.jobs.input(record), owner);
+        this.live.set(record.id, job);
+        if (checkpoint) {
+          job.instance = await engine.restore(this.store.checkpoints.read(checkpoint), options);
+          job.outputSeen = job.instance.output().byteLength;
+          job.scheduled = this.scheduler.continue(job.instance);
+        } else {
+          job.instance = await engine.instantiate(compiled, options);
+          job.scheduled = this.scheduler.start(job.instance, record.entry, wasmArgs(record.args), { fuelLimit: record.fuelLimit ?? undefined });
+        }
+        this.update(job, { state: "running" });
+        this.counters.migrationsIn++;
+        this.watch(job);
+      },
+      /** Check an arriving module the way an upload is checked, before storing it. */
+      compile: async (bytes, owner) => {
+        const client = owner ? (this.store.clients.get(owner) ?? null) : null;
+        await this.engine((client ? quotasOf(client) : ANONYMOUS_QUOTAS).maxMemoryPages).compile(bytes);
+      },
+      live: (id) => this.live.get(id),
+    };
   }
 
   // ---- internals ----

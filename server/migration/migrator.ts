@@ -1,0 +1,301 @@
+// Node-to-node migration with exactly-once hand-over (docs/migration-protocol.md): a two-step
+// PREPARE / COMMIT driven by the source, with the decision recorded durably at the source between
+// the two. A job is `prepared` at the target (stored, never run) until COMMIT; the source's record
+// decides, so after any failure the job continues at exactly one node.
+
+import { createHash } from "node:crypto";
+import { decodeSnapshot, encodeSnapshot, type Snapshot } from "../../runtime/index.js";
+import type { NodeIdentity } from "../auth/index.js";
+import { HttpError } from "../client.js";
+import { ServerError } from "../errors.js";
+import type { LiveJob } from "../node/live-job.js";
+import type { JobPatch } from "../store/jobs.js";
+import type { JobRecord, Json, PeerRecord } from "../store/records.js";
+import type { Store } from "../store/store.js";
+import { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION, type TransferHeader } from "./envelope.js";
+import type { FaultHook, TransferStep } from "./faults.js";
+import { peerRequest } from "./peer-link.js";
+
+export interface TransferHost {
+  nodeId(): string;
+  store: Store;
+  stop(job: LiveJob): Promise<boolean>;
+  update(job: LiveJob, patch: JobPatch): void;
+  forget(job: LiveJob): void;
+  reinstate(job: LiveJob, snapshot: Snapshot | undefined, wasRunning: boolean): Promise<void>;
+  adopt(record: JobRecord): Promise<void>;
+  compile(bytes: Uint8Array, owner: string | null): Promise<void>;
+  live(id: string): LiveJob | undefined;
+}
+
+/** Commit retries and decision queries back off from this to MAX_RETRY_MS. */
+const FIRST_RETRY_MS = 200;
+const MAX_RETRY_MS = 5_000;
+/** A prepared job whose COMMIT has not come after this long asks its source for the decision. */
+export const PREPARED_QUERY_AFTER_MS = 2_000;
+
+export type Decision = "commit" | "abort" | "unknown";
+
+export class Migrator {
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(
+    private readonly host: TransferHost,
+    private readonly identity: NodeIdentity,
+    private readonly faults: FaultHook | undefined,
+  ) {}
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  // ---- source side ----
+
+  async send(job: LiveJob, peerId: string, mode: "strong" | "weak"): Promise<void> {
+    if (peerId === this.host.nodeId()) throw new ServerError("bad_request", "a job cannot migrate to the node it is on");
+    const peer = this.host.store.peers.require(peerId);
+    await job.exclusive(async () => {
+      const before = job.record;
+      if (before.state !== "running" && before.state !== "paused") throw new ServerError("conflict", `job ${job.id} is ${before.state}; only running or paused jobs migrate`);
+      const wasRunning = before.state === "running";
+      if (!(await this.host.stop(job))) throw new ServerError("conflict", `job ${job.id} finished before it could move`);
+      const epoch = before.epoch + 1;
+      // Durable before anything leaves: a crash from here on is resolved by recover() (abort).
+      this.host.update(job, { state: "migrating", result: { migratingTo: peer.nodeId, epoch } });
+      let snapshot: Snapshot | undefined;
+      let body: Uint8Array;
+      const header = this.header(before, peer, epoch, mode);
+      if (mode === "strong") {
+        // Move, not copy: the memory goes straight into the encoder; on abort it comes back from `snapshot`.
+        snapshot = await job.instance!.snapshot({ move: true });
+        body = encodeEnvelope(header, encodeSnapshot(snapshot));
+      } else {
+        const input = this.host.store.jobs.input(before);
+        body = encodeEnvelope({ ...header, input: input ? Buffer.from(input).toString("base64") : null }, undefined);
+      }
+      try {
+        await this.fault("source:before-prepare", job.id);
+        await peerRequest(this.identity, peer, "POST", "/peer/migrations/prepare", body);
+        await this.fault("source:after-prepare", job.id);
+      } catch (e) {
+        // Undecided: the job stays here. Tell the target to drop what it may have stored; if that is
+        // lost too, its decision query will hear "abort".
+        void this.tell(peer, "abort", job.id, epoch).catch(() => undefined);
+        await this.host.reinstate(job, snapshot, wasRunning);
+        throw new ServerError("conflict", `migration to ${peer.nodeId} failed, the job goes on here: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      // The decision: from this write on, the job belongs to the target.
+      this.host.update(job, { state: "migrated", node: peer.nodeId, epoch, result: { migratedTo: peer.nodeId, committed: false } });
+      this.host.forget(job);
+      try {
+        await this.fault("source:after-decision", job.id);
+        await this.commit(job.record, peer);
+      } catch {
+        // Decided but not (yet) acknowledged: retried until the target answers; the target may also ask.
+        this.retryCommit(job.id, peer.nodeId, epoch, FIRST_RETRY_MS);
+      }
+    });
+  }
+
+  /** After a restart: undecided transfers abort (the job runs here again), decided ones get committed. */
+  async recover(): Promise<void> {
+    const store = this.host.store;
+    const self = this.host.nodeId();
+    for (const record of store.jobs.list({ node: self, state: "migrating" })) {
+      const to = (record.result as { migratingTo?: string; epoch?: number } | null) ?? {};
+      const peer = to.migratingTo ? store.peers.get(to.migratingTo) : undefined;
+      if (peer && to.epoch) void this.tell(peer, "abort", record.id, to.epoch).catch(() => undefined);
+      store.jobs.update(record.id, { state: "running", result: null }, { expectEpoch: record.epoch });
+    }
+    for (const record of store.jobs.list({ state: "migrated" })) {
+      const r = record.result as { migratedTo?: string; committed?: boolean } | null;
+      if (r?.committed === false && r.migratedTo) this.retryCommit(record.id, r.migratedTo, record.epoch, 0);
+    }
+    for (const record of store.jobs.list({ node: self, state: "prepared" })) this.queryDecision(record.id, record.epoch, 0);
+  }
+
+  private header(record: JobRecord, peer: PeerRecord, epoch: number, mode: "strong" | "weak"): TransferHeader {
+    return {
+      v: ENVELOPE_VERSION,
+      kind: mode,
+      jobId: record.id,
+      epoch,
+      source: this.host.nodeId(),
+      target: peer.nodeId,
+      codeHash: record.codeHash,
+      entry: record.entry,
+      args: record.args,
+      owner: record.owner,
+      trust: record.trust,
+      sandbox: record.sandbox,
+      fuelLimit: record.fuelLimit,
+      fuelUsed: record.fuelUsed,
+      input: null,
+    };
+  }
+
+  private async commit(record: JobRecord, peer: PeerRecord): Promise<void> {
+    await this.tell(peer, "commit", record.id, record.epoch);
+    const current = this.host.store.jobs.get(record.id);
+    if (current && current.state === "migrated" && current.epoch === record.epoch) {
+      this.host.store.jobs.update(record.id, { result: { migratedTo: peer.nodeId, committed: true } }, { expectEpoch: record.epoch });
+    }
+  }
+
+  private retryCommit(jobId: string, peerId: string, epoch: number, delayMs: number): void {
+    this.later(delayMs, async () => {
+      const record = this.host.store.jobs.get(jobId);
+      const peer = this.host.store.peers.get(peerId);
+      if (!record || !peer || record.state !== "migrated" || record.epoch !== epoch) return;
+      try {
+        await this.commit(record, peer);
+      } catch (e) {
+        // A definite refusal means the target moved on (it asked us and aborted, or already has a newer
+        // epoch); anything else (network) is retried.
+        if (e instanceof HttpError && e.status === 409) return;
+        this.retryCommit(jobId, peerId, epoch, Math.min(MAX_RETRY_MS, Math.max(FIRST_RETRY_MS, delayMs * 2)));
+      }
+    });
+  }
+
+  private async tell(peer: PeerRecord, what: "commit" | "abort", jobId: string, epoch: number): Promise<void> {
+    const body = new TextEncoder().encode(JSON.stringify({ jobId, epoch }));
+    await peerRequest(this.identity, peer, "POST", `/peer/migrations/${what}`, body, 10_000);
+  }
+
+  /**
+   * The source's answer to "did you hand job X over to me at epoch N?": commit only for exactly that
+   * recorded decision; unknown while that very transfer is still undecided; abort otherwise (any other
+   * state means transfer N can never be decided for the asker).
+   */
+  decision(jobId: string, epoch: number, asker: string): Decision {
+    const record = this.host.store.jobs.get(jobId);
+    if (!record) return "abort";
+    if (record.state === "migrating") {
+      const to = (record.result as { migratingTo?: string; epoch?: number } | null) ?? {};
+      return to.migratingTo === asker && to.epoch === epoch ? "unknown" : "abort";
+    }
+    if (record.state === "migrated" && record.node === asker && record.epoch === epoch) return "commit";
+    return "abort";
+  }
+
+  // ---- target side ----
+
+  async prepare(peer: PeerRecord, body: Uint8Array): Promise<{ prepared: true; epoch: number }> {
+    const { header, snapshot } = decodeEnvelope(body);
+    const store = this.host.store;
+    if (header.source !== peer.nodeId) throw new ServerError("forbidden", `transfer says it comes from ${header.source}, signed by ${peer.nodeId}`);
+    if (header.target !== this.host.nodeId()) throw new ServerError("bad_request", `transfer is for node ${header.target}, this is ${this.host.nodeId()}`);
+    let decoded: Snapshot | undefined;
+    if (snapshot) {
+      decoded = decodeSnapshot(snapshot); // integrity (sha256 trailer) and format, before storing anything
+      if (decoded.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
+    }
+    if (!store.modules.get(header.codeHash)) {
+      // Receiver-initiated download of the code segment from the source.
+      const bytes = new Uint8Array(await (await peerRequest(this.identity, peer, "GET", `/peer/modules/${header.codeHash}`)).arrayBuffer());
+      if (createHash("sha256").update(bytes).digest("hex") !== header.codeHash) throw new ServerError("bad_request", "downloaded module does not match its code hash");
+      await this.host.compile(bytes, header.owner);
+      store.modules.put(bytes, { owner: header.owner, public: false });
+    }
+    const existing = store.jobs.get(header.jobId);
+    if (existing && (existing.epoch >= header.epoch && !(existing.state === "prepared" && existing.epoch === header.epoch))) {
+      throw new ServerError("conflict", `job ${header.jobId} is already at epoch ${existing.epoch} here`);
+    }
+    if (existing && this.host.live(header.jobId)) throw new ServerError("conflict", `job ${header.jobId} is live here`);
+    store.transaction(() => {
+      if (existing) store.jobs.delete(header.jobId, { expectEpoch: existing.epoch });
+      store.jobs.create({
+        id: header.jobId,
+        codeHash: header.codeHash,
+        owner: header.owner,
+        trust: header.trust,
+        sandbox: header.sandbox,
+        entry: header.entry,
+        args: header.args,
+        ...(header.input ? { input: Buffer.from(header.input, "base64") } : {}),
+        fuelLimit: header.fuelLimit,
+        state: "prepared",
+        fuelUsed: header.fuelUsed,
+        epoch: header.epoch,
+        node: this.host.nodeId(),
+      });
+      // Remembered for the decision query, should COMMIT never come.
+      store.jobs.update(header.jobId, { result: { preparedFrom: peer.nodeId } }, { expectEpoch: header.epoch });
+      if (snapshot) store.checkpoints.add(header.jobId, snapshot, { fuel: header.fuelUsed, expectEpoch: header.epoch });
+    });
+    await this.fault("target:after-prepare", header.jobId);
+    this.queryDecision(header.jobId, header.epoch, PREPARED_QUERY_AFTER_MS);
+    return { prepared: true, epoch: header.epoch };
+  }
+
+  async applyCommit(peer: PeerRecord, jobId: string, epoch: number): Promise<{ committed: true }> {
+    const record = this.host.store.jobs.get(jobId);
+    if (!record) throw new ServerError("conflict", `job ${jobId} was never prepared here`);
+    if (record.epoch === epoch && record.state !== "prepared" && record.node === this.host.nodeId()) return { committed: true }; // a retry
+    if (record.state !== "prepared" || record.epoch !== epoch) throw new ServerError("conflict", `job ${jobId} is ${record.state} at epoch ${record.epoch}, not prepared at ${epoch}`);
+    void peer;
+    await this.fault("target:before-commit", jobId);
+    await this.host.adopt(record);
+    await this.fault("target:after-commit", jobId);
+    return { committed: true };
+  }
+
+  applyAbort(jobId: string, epoch: number): { aborted: boolean } {
+    const record = this.host.store.jobs.get(jobId);
+    if (!record || record.state !== "prepared" || record.epoch !== epoch) return { aborted: false };
+    this.host.store.jobs.delete(jobId, { expectEpoch: epoch });
+    return { aborted: true };
+  }
+
+  /** A prepared job waits for COMMIT; if it does not come, ask the source what it decided. */
+  private queryDecision(jobId: string, epoch: number, delayMs: number): void {
+    this.later(delayMs, async () => {
+      const record = this.host.store.jobs.get(jobId);
+      if (!record || record.state !== "prepared" || record.epoch !== epoch) return; // committed or aborted meanwhile
+      const source = this.sourceOf(record);
+      let decision: Decision = "unknown";
+      try {
+        if (source) {
+          const r = await peerRequest(this.identity, source, "GET", `/peer/migrations/${encodeURIComponent(jobId)}/decision?epoch=${epoch}`, undefined, 10_000);
+          decision = ((await r.json()) as { decision: Decision }).decision;
+        }
+      } catch {
+        decision = "unknown";
+      }
+      if (decision === "commit") {
+        const again = this.host.store.jobs.get(jobId);
+        if (again?.state === "prepared" && again.epoch === epoch) await this.host.adopt(again).catch(() => undefined);
+      } else if (decision === "abort") {
+        this.applyAbort(jobId, epoch);
+      } else {
+        this.queryDecision(jobId, epoch, Math.min(MAX_RETRY_MS, Math.max(FIRST_RETRY_MS, delayMs * 2)));
+      }
+    });
+  }
+
+  /** The peer that offered a prepared job. */
+  private sourceOf(record: JobRecord): PeerRecord | undefined {
+    const from = (record.result as { preparedFrom?: string } | null)?.preparedFrom;
+    return from ? this.host.store.peers.get(from) : undefined;
+  }
+
+  private later(delayMs: number, fn: () => Promise<void>): void {
+    if (this.closed) return;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.closed) void fn().catch(() => undefined);
+    }, delayMs);
+    t.unref();
+    this.timers.add(t);
+  }
+
+  private async fault(step: TransferStep, jobId: string): Promise<void> {
+    await this.faults?.(step, jobId);
+  }
+}
+
+export type { Json };

@@ -1,0 +1,151 @@
+// Node-to-node migration between two real nodes on loopback: strong and weak transfers, the
+// receiver-initiated module download, and exactly-once hand-over with a failure at every step.
+import { afterEach, describe, expect, it } from "vitest";
+import { HttpError } from "../../server/client.js";
+import { TRANSFER_STEPS, type TransferStep } from "../../server/migration/faults.js";
+import type { JobView } from "../../server/node/job-view.js";
+import { INFINITE_LOOP } from "../helpers/fixtures.js";
+import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
+import { generateSigningKey } from "../../server/auth/index.js";
+import { wat } from "../helpers/wat.js";
+
+// Counts to n in a loop, then returns n*3: long enough to be caught running, exact to check.
+const COUNTER = wat(`(module
+  (func (export "main") (param $n i32) (result i32)
+    (local $i i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (i32.mul (local.get $i) (i32.const 3))))`);
+const N = 30_000_000;
+
+let nodes: TestNode[] = [];
+afterEach(async () => {
+  for (const n of nodes) {
+    await n.close();
+    removeDir(n.dataDir);
+  }
+  nodes = [];
+});
+
+/** Two nodes that know each other, the same client registered on both; `faults` on either side. */
+async function pair(faults: { a?: (s: TransferStep, id: string) => void; b?: (s: TransferStep, id: string) => void } = {}) {
+  const key = generateSigningKey();
+  const a = await startTestNode({ key, faults: faults.a });
+  const b = await startTestNode({ key, faults: faults.b });
+  nodes.push(a, b);
+  for (const [x, y] of [[a, b], [b, a]] as const) {
+    x.running.store.peers.upsert({ nodeId: y.running.identity.nodeId, url: y.running.url, publicKey: y.running.identity.publicKey });
+  }
+  return { a, b };
+}
+
+async function runningJob(n: TestNode): Promise<JobView> {
+  const { codeHash } = await n.client.uploadModule(COUNTER, { public: false });
+  const job = await n.client.startJob({ codeHash, args: [N], sandbox: "in-process" });
+  expect(job.state).toBe("running");
+  return job;
+}
+
+/** Poll a node's store until the job reaches one of `states` (or disappears, with "absent"). */
+async function until(n: TestNode, id: string, states: string[], timeoutMs = 20_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = n.running.store.jobs.get(id)?.state ?? "absent";
+    if (states.includes(state)) return state;
+    if (Date.now() > deadline) throw new Error(`job ${id} is ${state}, expected ${states.join("|")}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("strong migration", () => {
+  it("moves a running job with its state; the target downloads the module and finishes it", async () => {
+    const { a, b } = await pair();
+    const job = await runningJob(a);
+    const moved = await a.client.migrate(job.id, b.running.identity.nodeId);
+    expect(moved).toMatchObject({ state: "migrated", node: b.running.identity.nodeId, epoch: 1 });
+    expect(b.running.store.modules.get(job.codeHash)).toBeDefined();
+    const done = await b.client.waitFor(job.id);
+    expect(done).toMatchObject({ state: "done", epoch: 1, result: { status: "done", value: N * 3 } });
+    // Resumed, not restarted: the fuel of the whole run is about that of one uninterrupted run.
+    const reference = await a.client.startJob({ codeHash: job.codeHash, args: [N], sandbox: "in-process", waitMs: 30_000 });
+    expect(done.fuelUsed).toBe(reference.fuelUsed);
+  });
+
+  it("moves a job back and forth, bumping its epoch each time", async () => {
+    const { a, b } = await pair();
+    // A guest that never ends, so it is surely still running at every hop.
+    const { codeHash } = await a.client.uploadModule(INFINITE_LOOP, { public: false });
+    const job = await a.client.startJob({ codeHash, entry: "spin", sandbox: "in-process" });
+    expect((await a.client.migrate(job.id, b.running.identity.nodeId)).epoch).toBe(1);
+    await until(b, job.id, ["running"]);
+    expect((await b.client.migrate(job.id, a.running.identity.nodeId)).epoch).toBe(2);
+    await until(a, job.id, ["running"]);
+    const back = await a.client.job(job.id);
+    expect(back).toMatchObject({ state: "running", epoch: 2, node: a.running.identity.nodeId });
+    expect(b.running.store.jobs.get(job.id)).toMatchObject({ state: "migrated", epoch: 2 });
+    expect((await a.client.cancel(job.id)).state).toBe("cancelled");
+  });
+});
+
+describe("weak migration", () => {
+  it("ships code and arguments only; the target restarts the job from the beginning", async () => {
+    const { a, b } = await pair();
+    const job = await runningJob(a);
+    await a.client.migrate(job.id, b.running.identity.nodeId, "weak");
+    const done = await b.client.waitFor(job.id);
+    expect(done.result).toMatchObject({ status: "done", value: N * 3 });
+  });
+});
+
+describe("exactly once", () => {
+  /** A hook that fails the first time `step` is reached, like one lost message. */
+  const failOnce = (step: TransferStep) => {
+    let failed = false;
+    return (s: TransferStep) => {
+      if (s === step && !failed) {
+        failed = true;
+        throw new Error(`injected failure at ${step}`);
+      }
+    };
+  };
+
+  it.each(TRANSFER_STEPS.map((s) => [s]))("with a failure at %s the job finishes at exactly one node", async (step) => {
+    const side = step.startsWith("source") ? "a" : "b";
+    const { a, b } = await pair({ [side]: failOnce(step) });
+    const job = await runningJob(a);
+    let migrated = true;
+    try {
+      await a.client.migrate(job.id, b.running.identity.nodeId);
+    } catch (e) {
+      // The transfer itself failed (not "the job had already finished"): it was abandoned.
+      expect(e).toBeInstanceOf(HttpError);
+      expect((e as HttpError).message).toMatch(/migration to .* failed, the job goes on here/);
+      migrated = false;
+    }
+    // Failures before the decision keep the job at the source; after it, the target has it.
+    const decided = ["source:after-decision", "target:before-commit", "target:after-commit"].includes(step);
+    expect(migrated).toBe(decided);
+    // Wait for both sides to settle: one finishes the job, the other has handed it over or never had it.
+    const [atA, atB] = await Promise.all([until(a, job.id, ["done", "migrated"]), until(b, job.id, ["done", "absent"])]);
+    const finishers = [atA === "done", atB === "done"].filter(Boolean).length;
+    expect(finishers).toBe(1);
+    const finisher = atA === "done" ? a : b;
+    expect((await finisher.client.job(job.id)).result).toMatchObject({ status: "done", value: N * 3 });
+    expect(finisher).toBe(decided ? b : a);
+  });
+});
+
+describe("bad transfers", () => {
+  it("refuses unsigned and unknown-peer calls to /peer routes, and migrations to unknown peers", async () => {
+    const { a, b } = await pair();
+    const r = await fetch(`${b.running.url}/peer/migrations/prepare`, { method: "POST", body: "x" });
+    expect(r.status).toBe(401);
+    const job = await runningJob(a);
+    await expect(a.client.migrate(job.id, "no-such-peer")).rejects.toMatchObject({ status: 404 });
+    await expect(a.anonymous.migrate(job.id, b.running.identity.nodeId)).rejects.toMatchObject({ status: 401 });
+    expect((await a.client.job(job.id)).state).toBe("running");
+    await a.client.cancel(job.id);
+  });
+});
