@@ -246,8 +246,9 @@ function checkInstanceOptions(o: IsolatedInstanceOptions): { trust: TrustClass; 
     throw new FerryError("invalid_option", `\`trust\` must be one of ${TRUST_CLASSES.join(", ")}, got ${String(o.trust)}`);
   }
   const t = o.timeoutMs;
-  if (t !== undefined && (!Number.isSafeInteger(t) || t < 1 || t > 2_147_483_647)) {
-    throw new FerryError("invalid_option", `\`timeoutMs\` must be a whole number of milliseconds from 1 to 2147483647, got ${String(t)}`);
+  // setTimeout's range: beyond 2^31-1 ms it would fire at once.
+  if (t !== undefined && (typeof t !== "number" || !Number.isFinite(t) || t <= 0 || t > 2_147_483_647)) {
+    throw new FerryError("invalid_option", `\`timeoutMs\` must be a positive number of milliseconds up to 2147483647, got ${String(t)}`);
   }
   if (o.input !== undefined && !(o.input instanceof Uint8Array)) throw new FerryError("invalid_option", "`input` must be a Uint8Array");
   if (o.input && o.input.byteLength > DEFAULT_MAX_INPUT_BYTES) {
