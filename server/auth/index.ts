@@ -16,4 +16,4 @@ export {
 } from "./keys.js";
 export { loadOrCreateNodeIdentity, signTransfer, verifyTransfer, NODE_KEY_FILE, TRANSFER_SIGNATURE_VERSION, type NodeIdentity } from "./node-identity.js";
 export { newNonce, signRequest, type AuthHeaders, type RequestToSign } from "./sign-request.js";
-export { verifyRequest, type HeaderBag, type RequestToVerify, type VerifyOptions } from "./verify-request.js";
+export { verifyRequest, type HeaderBag, type RequestToVerify, type Signer, type SignerDirectory, type VerifyOptions } from "./verify-request.js";

@@ -40,7 +40,23 @@ const NONCE = /^[A-Za-z0-9_-]{16,128}$/;
 const SIGNATURE = /^[A-Za-z0-9_-]{86}$/;
 const CLIENT = /^[A-Za-z0-9._-]{1,64}$/;
 
-export function verifyRequest(store: Pick<Store, "clients" | "nonces">, request: RequestToVerify, options: VerifyOptions = {}): ClientRecord {
+/** Whoever may sign: a client record, or (for node-to-node calls) a peer record. */
+export interface Signer {
+  /** Ed25519 SPKI, PEM. */
+  publicKey: string;
+  disabled?: boolean;
+}
+
+/**
+ * Where verifyRequest looks signers up and records nonces. A Store is one; node-to-node routes pass
+ * `{ clients: store.peers, nonces: store.nonces }` to accept only configured peers.
+ */
+export interface SignerDirectory<S extends Signer> {
+  clients: { get(id: string): S | undefined };
+  nonces: Pick<Store["nonces"], "claim">;
+}
+
+export function verifyRequest<S extends Signer = ClientRecord>(store: SignerDirectory<S>, request: RequestToVerify, options: VerifyOptions = {}): S {
   const now = request.now ?? Date.now();
   const maxSkew = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
   const clientId = header(request.headers, HEADER_CLIENT, CLIENT);
@@ -55,7 +71,7 @@ export function verifyRequest(store: Pick<Store, "clients" | "nonces">, request:
   }
   const client = store.clients.get(clientId);
   if (!client) fail("unknown_client", `no client "${clientId}"`);
-  if (client.disabled) fail("disabled_client", `client "${clientId}" is disabled`);
+  if (client.disabled === true) fail("disabled_client", `client "${clientId}" is disabled`);
 
   const data = canonicalString({ method: request.method, path: request.path, clientId, timestamp, nonce, bodySha256: bodySha256(request.body) });
   if (!verify(null, Buffer.from(data, "utf8"), publicKeyOf(client.publicKey), Buffer.from(signature, "base64url"))) {

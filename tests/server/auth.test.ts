@@ -189,6 +189,20 @@ describe("node identity", () => {
     expect(verifyTransfer(a.publicKeyPem, transfer, "short")).toBe(false);
   });
 
+  it("signs node-to-node requests that verify against the peers table, not the clients table", () => {
+    const { store, key } = setup();
+    const node = loadOrCreateNodeIdentity(mkdtempSync(join(tmpdir(), "ferry-node-")));
+    store.peers.upsert({ nodeId: node.nodeId, url: "http://127.0.0.1:1", publicKey: node.publicKey });
+    const request = { method: "POST", path: "/peer/prepare", body: "offer", now: T0 };
+    const peers = { clients: store.peers, nonces: store.nonces };
+    const fromNode = { ...request, headers: signRequest({ clientId: node.nodeId, privateKey: node.privateKey }, request) };
+    expect(verifyRequest(peers, fromNode).url).toBe("http://127.0.0.1:1/");
+    expect(failure(() => verifyRequest(peers, { ...request, headers: signRequest(key, request) }))).toBe("unknown_client");
+    expect(failure(() => verifyRequest(store, { ...request, headers: signRequest({ clientId: node.nodeId, privateKey: node.privateKey }, request) }))).toBe(
+      "unknown_client",
+    );
+  });
+
   it("never verifies a request signature as a transfer (separate signing domains)", () => {
     const key = generateSigningKey();
     const headers = signRequest(key, { method: "POST", path: "/x", body: "b", now: T0 });
