@@ -34,9 +34,12 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
     return db;
   } catch (e) {
     db.close();
-    if (e instanceof ServerError) throw e;
-    // SQLITE_NOTADB and friends: the file exists but is not a database we can read.
-    throw new ServerError("store_corrupt", `${path}: ${(e as Error).message}`, { cause: e });
+    // The file exists but is not a database we can read; anything else (a failing migration) is rethrown as is.
+    const code = (e as { code?: unknown }).code;
+    if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
+      throw new ServerError("store_corrupt", `${path}: ${(e as Error).message}`, { cause: e });
+    }
+    throw e;
   }
 }
 
