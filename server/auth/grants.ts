@@ -1,6 +1,7 @@
 // What an admin grants a client: capabilities (which host resources its code may bind) and quotas
 // (how much it may use). Loose input is validated and normalised once, when the client is added.
 
+import { FerryError, formatCapability, parseCapability } from "../../runtime/index.js";
 import { ServerError } from "../errors.js";
 
 /**
@@ -28,21 +29,22 @@ export const DEFAULT_QUOTAS: Readonly<Quotas> = {
 const QUOTA_KEYS = Object.keys(DEFAULT_QUOTAS) as (keyof Quotas)[];
 
 /**
- * Capability strings in the runtime's grammar, `<resource>:<r|w|rw>` with an optional trailing `*`
- * on the resource ("reports/*:rw", "config.json:r"). The runtime parses them again for the sandbox;
- * this check only makes sure an admin cannot store one it would reject.
+ * Capability strings in the runtime's grammar, `<resource>:<r|w|rw>` with an optional trailing `*` on
+ * the resource ("reports/*:rw"), parsed by the runtime itself so an admin can never store one the
+ * sandbox would reject. Stored in the runtime's canonical spelling, deduplicated and sorted.
  */
-const CAPABILITY = /^[A-Za-z0-9._\-/]{1,200}\*?:(r|w|rw)$/;
-
 export function parseCapabilities(input: unknown): string[] {
   const list = typeof input === "string" ? input.split(",").map((s) => s.trim()).filter((s) => s !== "") : input;
   if (!Array.isArray(list)) throw new ServerError("bad_request", "capabilities must be a list of <resource>:<r|w|rw> strings");
   const out = new Set<string>();
   for (const c of list) {
-    if (typeof c !== "string" || !CAPABILITY.test(c)) {
-      throw new ServerError("bad_request", `capability ${JSON.stringify(c)} must be <resource>:<r|w|rw>`);
+    if (typeof c !== "string") throw new ServerError("bad_request", `capability ${JSON.stringify(c)} must be a string <resource>:<r|w|rw>`);
+    try {
+      out.add(formatCapability(parseCapability(c)));
+    } catch (e) {
+      if (e instanceof FerryError) throw new ServerError("bad_request", e.detail ?? e.message, { cause: e });
+      throw e;
     }
-    out.add(c);
   }
   return [...out].sort();
 }
