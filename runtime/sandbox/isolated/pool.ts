@@ -141,7 +141,8 @@ export class IsolatedPool {
       codeHash: segment.codeHash,
       trust: checked.trust,
       input: options.input ?? new Uint8Array(0),
-      output: snapshot?.output ?? new Uint8Array(0),
+      // A copy, as in-process: the caller may reuse the snapshot's buffers.
+      output: snapshot ? snapshot.output.slice() : new Uint8Array(0),
       timeoutMs: checked.timeoutMs,
       onLog: options.onLog,
       release: (c, healthy) => this.giveBack(c, healthy),

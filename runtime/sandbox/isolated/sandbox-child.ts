@@ -10,6 +10,9 @@ import { spawnProcessChild } from "./process-transport.js";
 import type { ChildHandle, SpawnOptions, TransportKind } from "./transport.js";
 import { spawnWorkerChild } from "./worker-transport.js";
 
+/** How long a child may take from spawn to `ready` before it is killed as wedged. */
+export const CHILD_START_TIMEOUT_MS = 10_000;
+
 type Outgoing = Request extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
 
 /** A request ended because the child did: carries the trap code for the call it was serving. */
@@ -47,8 +50,14 @@ export class SandboxChild {
     });
     // Nobody may be waiting on a background start; a failed one is reported on checkout instead.
     this.ready.catch(() => {});
+    // A child that never says ready (a wedged start) must not leave a checkout waiting forever.
+    const startTimer = setTimeout(() => {
+      if (this.readyAt === undefined) this.kill("retired");
+    }, CHILD_START_TIMEOUT_MS);
+    startTimer.unref();
     this.handle.onEvent((event) => {
       if (event.type === "ready") {
+        clearTimeout(startTimer);
         this.readyAt = performance.now();
         markReady();
       } else if (event.type === "log") {
