@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import { AUTH_HEADERS, loadOrCreateNodeIdentity, parsePublicKey, verifyRequest, type NodeIdentity } from "./auth/index.js";
 import type { FaultHook } from "./migration/faults.js";
 import { migrationRoutes } from "./migration/routes.js";
+import { peerRequest } from "./migration/peer-link.js";
 import { createApp } from "./http/app.js";
 import { FerryNode, type FerryNodeOptions } from "./node/ferry-node.js";
 import { Store, type StoreOptions } from "./store/store.js";
@@ -49,7 +50,13 @@ export interface RunningNode {
 export async function startNode(options: NodeServerOptions): Promise<RunningNode> {
   const store = Store.open(options.dataDir, options.store);
   const identity = loadOrCreateNodeIdentity(options.dataDir);
-  for (const peer of options.peers ?? []) store.peers.upsert({ nodeId: peer.nodeId, url: peer.url, publicKey: parsePublicKey(peer.publicKey) });
+  // Configured peers are added; a known peer keeps the address it last announced (/peer/hello),
+  // which is newer than a configuration file written before it restarted.
+  for (const peer of options.peers ?? []) {
+    const known = store.peers.get(peer.nodeId);
+    const publicKey = parsePublicKey(peer.publicKey);
+    if (!known || parsePublicKey(known.publicKey).equals(publicKey) === false) store.peers.upsert({ nodeId: peer.nodeId, url: peer.url, publicKey });
+  }
   const node = new FerryNode({
     store,
     nodeId: identity.nodeId,
@@ -73,9 +80,14 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
   });
   const address = server.address() as AddressInfo;
   const host = options.host ?? "127.0.0.1";
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
+  // Tell every peer where this node now listens (a restart may have moved it); best effort.
+  for (const peer of store.peers.list()) {
+    void peerRequest(identity, peer, "POST", "/peer/hello", new TextEncoder().encode(JSON.stringify({ url })), 5_000).catch(() => undefined);
+  }
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`,
+    url,
     port: address.port,
     node,
     identity,

@@ -6,6 +6,8 @@ import { ServerError } from "../errors.js";
 import { adminCommand } from "./admin.js";
 import { inspectCommand } from "./inspect.js";
 import { keygenCommand } from "./keygen.js";
+import { migrateCommand, statusCommand, submitCommand, uploadCommand } from "./remote.js";
+import { serveCommand } from "./serve.js";
 import { resumeCommand, runCommand, type Io } from "./run.js";
 import { simulateCommand } from "./simulate.js";
 import { HELP, UsageError } from "./usage.js";
@@ -17,6 +19,11 @@ const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   simulate: simulateCommand,
   keygen: keygenCommand,
   admin: adminCommand,
+  serve: serveCommand,
+  upload: uploadCommand,
+  submit: submitCommand,
+  status: statusCommand,
+  migrate: migrateCommand,
 };
 
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {

@@ -201,7 +201,7 @@ function checkpointOptions(every: string | undefined, out: string | undefined): 
   return { every: optionalInt("--checkpoint-every", every)!, out };
 }
 
-function optionalInt(name: string, text: string | undefined): number | undefined {
+export function optionalInt(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text.replaceAll("_", ""));
   if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got "${text}"`);

@@ -16,6 +16,11 @@ Commands:
   simulate             compare load-sharing policies in the discrete-event simulator
   keygen               create a client key pair (key file, mode 0600)
   admin <command>      add, list, disable or enable clients in a node's data directory
+  serve                run a Ferry node (HTTP API, durable store, migration to peers)
+  upload <guest.wasm>  upload a module to a node (signed with --key)
+  submit <code-hash>   start a job on a node
+  status <job-id>      show a job (--wait: until it ends)
+  migrate <job-id>     move a job to a peer node (--to PEER-ID)
 
 Run 'ferry <command> --help' for a command's options.
 Exit status: 0 done, 1 the guest trapped, 2 bad command line, 3 rejected input (module, snapshot, option).`,
@@ -102,4 +107,41 @@ Options:
                           maxFuelPerJob, maxConcurrentJobs; unnamed quotas take the defaults
   --json                  print JSON
   -h, --help              show this help`,
+  serve: `Usage: ferry serve [options]
+
+Options:
+  --port N                  port to listen on (default 8080; 0 lets the OS choose)
+  --host ADDR               address to bind (default 127.0.0.1)
+  --data-dir DIR            SQLite store, blobs and the node key (default ./data)
+  --peers FILE              JSON array of { nodeId, url, publicKey } this node migrates jobs to and from
+  --checkpoint-interval-ms N  snapshot running jobs this often (default 5000; 0: only when paused)
+  --json                    print the node's id, URL and public key as JSON
+  -h, --help                show this help
+
+Runs until SIGINT or SIGTERM. After a crash, a restart resumes every job from its last checkpoint.`,
+  upload: `Usage: ferry upload <guest.wasm> --key FILE [--node URL] [--public]
+
+Validates and instruments the module on the node and prints its code hash. --public lets anyone
+download it and run it anonymously. --node defaults to $FERRY_NODE or http://127.0.0.1:8080;
+--key to $FERRY_KEY.`,
+  submit: `Usage: ferry submit <code-hash> [options]
+
+Options:
+  --node URL              the node (default $FERRY_NODE or http://127.0.0.1:8080)
+  --key FILE              sign as this client (without it the job is anonymous: public modules, in-process)
+  --entry NAME            exported function (default main)
+  --args A,B,...          arguments (i64 beyond 2^53 as decimal)
+  --input FILE            bytes the guest reads
+  --fuel N                fuel budget of the job
+  --sandbox KIND          in-process or isolated
+  --wait MS               wait up to MS for the job to end before printing it
+
+Prints the job as JSON.`,
+  status: `Usage: ferry status <job-id> [--node URL] [--key FILE] [--wait]
+
+Prints the job as JSON; --wait polls until it is no longer running.`,
+  migrate: `Usage: ferry migrate <job-id> --to PEER-ID --key FILE [--node URL] [--weak]
+
+Moves a running or paused job to a peer: strong (default) ships its execution state, --weak only its
+code and arguments (the peer restarts it).`,
 } as const;

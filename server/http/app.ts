@@ -71,6 +71,8 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
 
   app.get("/healthz", (c) => c.json({ ok: true, node: node.id }));
   app.get("/load", (c) => c.json(node.load()));
+  // Public information: who this node migrates to and from (ids, addresses, public keys).
+  app.get("/peers", (c) => c.json(node.store.peers.list()));
   app.get("/metrics", (c) => c.text(metricsText(node), 200, { "content-type": "text/plain; version=0.0.4" }));
   app.get("/openapi.json", (c) => c.json(OPENAPI));
 

@@ -7,6 +7,7 @@ import type { Env } from "../http/app.js";
 import { parseJsonObject } from "../http/body.js";
 import type { FerryNode } from "../node/ferry-node.js";
 import type { Store } from "../store/store.js";
+import { parsePublicKey } from "../auth/index.js";
 import { verifyPeer } from "./peer-link.js";
 
 export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): void {
@@ -37,6 +38,15 @@ export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): 
     if (!Number.isSafeInteger(epoch)) throw new ServerError("bad_request", "epoch must be an integer");
     return c.json({ decision: node.migrator.decision(c.req.param("id"), epoch, peer.nodeId) });
   });
+  // A peer that restarted on a new address announces it; its key proves it is the same node.
+  app.post("/peer/hello", (c) => {
+    const peer = peerOf(c);
+    const body = parseJsonObject(c.get("body"));
+    if (typeof body.url !== "string") throw new ServerError("bad_request", "body must be { url }");
+    store.peers.upsert({ nodeId: peer.nodeId, url: body.url, publicKey: parsePublicKey(peer.publicKey) });
+    return c.json({ node: node.id });
+  });
+
   // A peer may fetch any module a job of ours references (private ones included): it is about to run that job.
   app.get("/peer/modules/:hash", (c) => {
     peerOf(c);

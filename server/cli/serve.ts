@@ -1,0 +1,80 @@
+// `ferry serve`: run a Ferry node until SIGINT/SIGTERM. Prints one line with its id and URL (or a
+// JSON object with --json, for scripts and the cluster runner).
+
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { crashAt } from "../migration/faults.js";
+import { startNode, type PeerConfig } from "../node-server.js";
+import { DEFAULT_DATA_DIR } from "./admin.js";
+import { optionalInt, type Io } from "./run.js";
+import { HELP, UsageError } from "./usage.js";
+
+export const DEFAULT_PORT = 8080;
+
+export async function serveCommand(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      port: { type: "string" },
+      host: { type: "string", default: "127.0.0.1" },
+      "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
+      peers: { type: "string" },
+      "checkpoint-interval-ms": { type: "string" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    io.stdout.write(`${HELP.serve}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const port = values.port === "0" ? 0 : (optionalInt("--port", values.port) ?? DEFAULT_PORT);
+  if (port > 65_535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  const checkpointText = values["checkpoint-interval-ms"];
+  const checkpointIntervalMs = checkpointText === "0" ? 0 : optionalInt("--checkpoint-interval-ms", checkpointText);
+  const peers = values.peers === undefined ? [] : readPeers(values.peers);
+  // Test hook: crash (SIGKILL) at a named step of the migration protocol.
+  const crash = process.env.FERRY_CRASH_AT;
+
+  const node = await startNode({
+    dataDir: values["data-dir"],
+    port,
+    host: values.host,
+    peers,
+    ...(checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs }),
+    ...(crash ? { faults: crashAt(crash) } : {}),
+  });
+  const info = { node: node.identity.nodeId, url: node.url, publicKey: node.identity.publicKeyPem, dataDir: values["data-dir"], recovered: node.recovered };
+  io.stdout.write(values.json ? `${JSON.stringify(info)}\n` : `ferry node ${info.node} listening on ${info.url} (data in ${info.dataDir}; resumed ${node.recovered.resumed}, restarted ${node.recovered.restarted} jobs)\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+  await node.close();
+  return 0;
+}
+
+/** A JSON file: [{ "nodeId", "url", "publicKey" (PEM) }, …]. */
+function readPeers(path: string): PeerConfig[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new UsageError(`--peers ${path}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!Array.isArray(parsed)) throw new UsageError(`--peers ${path}: expected a JSON array of { nodeId, url, publicKey }`);
+  return parsed.map((p: unknown, i) => {
+    const peer = p as Partial<PeerConfig>;
+    if (typeof peer?.nodeId !== "string" || typeof peer.url !== "string" || typeof peer.publicKey !== "string") {
+      throw new UsageError(`--peers ${path}: entry ${i} needs string nodeId, url and publicKey`);
+    }
+    return { nodeId: peer.nodeId, url: peer.url, publicKey: peer.publicKey };
+  });
+}
