@@ -47,7 +47,7 @@ export interface SandboxBenchResult {
   /** instantiate + run + dispose, jobs per second. */
   jobsPerSecond?: Partial<Record<VariantName, number>>;
   /** Resident memory per live instance, bytes (isolated: the child's RSS plus the host's share). */
-  memoryBytes?: Partial<Record<VariantName, { perInstance: number; hostShare: number; childRss?: number }>>;
+  memoryBytes?: Partial<Record<VariantName, { perInstance: number; perInstancePss: number; hostShare: number; childRss?: number; childPss?: number }>>;
   samples: Record<string, number[]>;
   targets: TargetCheck[];
   durationMs: number;
@@ -227,6 +227,7 @@ class Bench {
       const per: number[] = [];
       const host: number[] = [];
       const child: number[] = [];
+      const childPss: number[] = [];
       for (let round = 0; round < runs; round++) {
         const pool = options ? new IsolatedPool({ ...options, maxChildren: n }) : undefined;
         collectGarbage();
@@ -245,14 +246,22 @@ class Bench {
         // the heap's growth shows them. Worker threads' heaps are outside ours: only RSS sees those.
         const heapGrowth = after.heapUsed + after.external - (before.heapUsed + before.external);
         const hostShare = Math.max(after.rss - before.rss, heapGrowth, 0) / n;
-        const childRss = name === "isolated (warm)" ? median(live.map((i) => rssOf((i as IsolatedInstance).pid!))) : 0;
+        const isolatedPids = name === "isolated (warm)" ? live.map((i) => (i as IsolatedInstance).pid!) : [];
+        const childRss = isolatedPids.length ? median(isolatedPids.map((pid) => procMemory(pid).rss)) : 0;
+        const childPssNow = isolatedPids.length ? median(isolatedPids.map((pid) => procMemory(pid).pss)) : 0;
         per.push(hostShare + childRss);
         host.push(hostShare);
         child.push(childRss);
+        childPss.push(childPssNow);
         for (const i of live) i.dispose();
         await pool?.close();
       }
-      out[name] = { perInstance: median(per), hostShare: median(host), ...(name === "isolated (warm)" ? { childRss: median(child) } : {}) };
+      out[name] = {
+        perInstance: median(per),
+        perInstancePss: median(host) + median(childPss),
+        hostShare: median(host),
+        ...(name === "isolated (warm)" ? { childRss: median(child), childPss: median(childPss) } : {}),
+      };
     }
     return out;
   }
@@ -276,14 +285,18 @@ function bareNodeMs(): Promise<number> {
   });
 }
 
-/** VmRSS of a process from /proc, bytes (0 where /proc is missing). */
-function rssOf(pid: number): number {
+/**
+ * A process's resident memory from /proc, bytes (0 where /proc is missing). RSS counts every page
+ * it maps, including Node's code shared with every other child; PSS splits shared pages between
+ * their users, which is closer to what one more child costs.
+ */
+function procMemory(pid: number): { rss: number; pss: number } {
   try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1];
-    return kb ? Number(kb) * 1024 : 0;
+    const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+    const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(rollup)?.[1] ?? 0) * 1024;
+    return { rss: kb("Rss"), pss: kb("Pss") };
   } catch {
-    return 0;
+    return { rss: 0, pss: 0 };
   }
 }
 
@@ -319,6 +332,11 @@ function printSummary(r: SandboxBenchResult): void {
       return m ? fmtBytes(Math.round(m.perInstance)) : "—";
     };
     rows.push(["memory per live instance (RSS)", ...COLUMNS.map(mem)]);
+    const pss = (c: VariantName): string => {
+      const m = r.memoryBytes![c];
+      return m ? fmtBytes(Math.round(m.perInstancePss)) : "—";
+    };
+    rows.push(["memory per live instance (PSS)", ...COLUMNS.map(pss)]);
   }
   const bare = r.startUs?.["bare node"];
   printTable({
@@ -328,7 +346,7 @@ function printSummary(r: SandboxBenchResult): void {
     notes: [
       "in-process: `engine.instantiate(module)` (a GuestInstance in the host's thread). isolated: `IsolatedPool` of child processes (permission model, heap cap; one live instance per child); worker: the same pool over worker_threads.",
       `warm: children started beforehand (pool size ${CONCURRENCY}); cold: \`size: 0\`, so every instance starts a new child (spawn → ready → compile → instantiate → call) and dispose kills it.`,
-      `throughput: ${fmtInt(r.config.jobs)} jobs (${r.config.jobsCold} for cold start), ${r.config.concurrency} in flight at once for the pooled variants, one at a time in-process. memory: RSS growth of the host per instance, plus each child's own VmRSS (/proc) for isolated; worker threads live inside the host's RSS (cold = warm once started).`,
+      `throughput: ${fmtInt(r.config.jobs)} jobs (${r.config.jobsCold} for cold start), ${r.config.concurrency} in flight at once for the pooled variants, one at a time in-process. memory: RSS growth of the host per instance, plus each child's own RSS for isolated; PSS counts the child's pages shared with other processes (Node's code) pro rata, closer to what one more child costs. Worker threads live inside the host's RSS (cold = warm once started).`,
       ...(bare !== undefined ? [`Floor under cold start: \`node -e "process.send()"\` with an IPC channel takes ${fmtMs(bare / 1000)} ms here.`] : []),
     ],
   });
