@@ -3,9 +3,8 @@
 
 import { signRequest, verifyRequest, type NodeIdentity } from "../auth/index.js";
 import { HttpError } from "../client.js";
-import { ServerError } from "../errors.js";
 import type { Store } from "../store/store.js";
-import type { ClientRecord, PeerRecord } from "../store/records.js";
+import type { PeerRecord } from "../store/records.js";
 import type { SignedRequest } from "../http/app.js";
 
 /** Send a signed request to a peer; non-2xx answers become HttpErrors carrying the peer's code. */
@@ -34,14 +33,5 @@ export async function peerRequest(identity: NodeIdentity, peer: PeerRecord, meth
 
 /** The peer that signed `req`, or an `unauthorized` error: only configured peers may call /peer routes. */
 export function verifyPeer(store: Store, req: SignedRequest): PeerRecord {
-  const asClients = {
-    get: (id: string): ClientRecord | undefined => {
-      const peer = store.peers.get(id);
-      return peer && { id: peer.nodeId, publicKey: peer.publicKey, capabilities: [], quotas: {} as ClientRecord["quotas"], createdAt: 0, disabled: false };
-    },
-  };
-  const verified = verifyRequest({ clients: asClients as Store["clients"], nonces: store.nonces }, req);
-  const peer = store.peers.get(verified.id);
-  if (!peer) throw new ServerError("unauthorized", "not a configured peer", { reason: "unknown_client" });
-  return peer;
+  return verifyRequest({ clients: store.peers, nonces: store.nonces }, req);
 }

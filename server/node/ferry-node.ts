@@ -456,9 +456,9 @@ export class FerryNode {
   private view(job: LiveJob | JobRecord): JobView {
     if (job instanceof LiveJob) {
       const output = job.instance?.output() ?? this.store.jobs.output(job.record);
-      return jobView(job.record, output, job.instance?.fuelUsed ?? job.record.fuelUsed);
+      return jobView(job.record, output, this.store.checkpoints.latest(job.id), job.instance?.fuelUsed ?? job.record.fuelUsed);
     }
-    return jobView(job, this.store.jobs.output(job));
+    return jobView(job, this.store.jobs.output(job), this.store.checkpoints.latest(job.id));
   }
 
   private control(id: string, caller: Caller): LiveJob {

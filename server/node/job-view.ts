@@ -2,7 +2,7 @@
 // cannot hold them exactly), output as base64.
 
 import type { RunResult, RunValue, WasmValue } from "../../runtime/index.js";
-import type { JobRecord, Json } from "../store/records.js";
+import type { CheckpointRecord, JobRecord, Json } from "../store/records.js";
 
 /** A run result as stored and served: `{ status, value }`, `{ status, code, message }` or `{ status, reason }`. */
 export function resultJson(r: RunResult): Json {
@@ -37,11 +37,13 @@ export interface JobView {
   result: Json;
   /** Output so far, base64 (the whole of it: GET /jobs/:id/output streams raw bytes). */
   output: string;
+  /** The newest durable snapshot: where a restart after a crash would resume from. */
+  lastCheckpoint: { seq: number; fuel: number; createdAt: number } | null;
   createdAt: number;
   updatedAt: number;
 }
 
-export function jobView(record: JobRecord, output: Uint8Array | undefined, fuelUsed = record.fuelUsed): JobView {
+export function jobView(record: JobRecord, output: Uint8Array | undefined, checkpoint: CheckpointRecord | undefined, fuelUsed = record.fuelUsed): JobView {
   return {
     id: record.id,
     state: record.state,
@@ -55,6 +57,7 @@ export function jobView(record: JobRecord, output: Uint8Array | undefined, fuelU
     fuelUsed,
     result: record.result,
     output: output ? Buffer.from(output.buffer, output.byteOffset, output.byteLength).toString("base64") : "",
+    lastCheckpoint: checkpoint ? { seq: checkpoint.seq, fuel: checkpoint.fuel, createdAt: checkpoint.createdAt } : null,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };

@@ -39,10 +39,10 @@ async function start(dir: string, options: Parameters<typeof spawnNode>[1] = {})
   return node;
 }
 
-/** Poll until the job's fuel shows a checkpoint was taken (checkpoints write fuelUsed). */
+/** Poll until the node reports a durable checkpoint of the job. */
 async function checkpointed(client: FerryClient, id: string): Promise<void> {
   const deadline = Date.now() + 20_000;
-  while ((await client.job(id)).fuelUsed === 0) {
+  while ((await client.job(id)).lastCheckpoint === null) {
     if (Date.now() > deadline) throw new Error("no checkpoint within 20 s");
     await new Promise((r) => setTimeout(r, 25));
   }
