@@ -20,6 +20,8 @@ export interface NodeServerOptions {
   checkpointIntervalMs?: number;
   sliceBudgetMs?: number;
   maxMemoryPages?: number;
+  /** Jobs running at once; more wait queued (default unlimited). */
+  maxRunningJobs?: number;
   isolated?: FerryNodeOptions["isolated"];
   store?: StoreOptions;
   /** Peers to add to (or update in) the store: their URL and public key (PEM). */
@@ -65,6 +67,7 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
     ...(options.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: options.checkpointIntervalMs }),
     ...(options.sliceBudgetMs === undefined ? {} : { sliceBudgetMs: options.sliceBudgetMs }),
     ...(options.maxMemoryPages === undefined ? {} : { maxMemoryPages: options.maxMemoryPages }),
+    ...(options.maxRunningJobs === undefined ? {} : { maxRunningJobs: options.maxRunningJobs }),
     ...(options.isolated ? { isolated: options.isolated } : {}),
   });
   const recovered = await node.recover();

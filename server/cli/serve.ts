@@ -21,6 +21,7 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
       "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
       peers: { type: "string" },
       "checkpoint-interval-ms": { type: "string" },
+      "max-running-jobs": { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -34,6 +35,7 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   if (port > 65_535) throw new UsageError(`--port must be at most 65535, got ${port}`);
   const checkpointText = values["checkpoint-interval-ms"];
   const checkpointIntervalMs = checkpointText === "0" ? 0 : optionalInt("--checkpoint-interval-ms", checkpointText);
+  const maxRunningJobs = optionalInt("--max-running-jobs", values["max-running-jobs"]);
   const peers = values.peers === undefined ? [] : readPeers(values.peers);
   // Test hook: crash (SIGKILL) at a named step of the migration protocol.
   const crash = process.env.FERRY_CRASH_AT;
@@ -44,6 +46,7 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
     host: values.host,
     peers,
     ...(checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs }),
+    ...(maxRunningJobs === undefined ? {} : { maxRunningJobs }),
     ...(crash ? { faults: crashAt(crash) } : {}),
   });
   const info = { node: node.identity.nodeId, url: node.url, publicKey: node.identity.publicKeyPem, dataDir: values["data-dir"], recovered: node.recovered };

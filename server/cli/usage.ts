@@ -115,6 +115,7 @@ Options:
   --data-dir DIR            SQLite store, blobs and the node key (default ./data)
   --peers FILE              JSON array of { nodeId, url, publicKey } this node migrates jobs to and from
   --checkpoint-interval-ms N  snapshot running jobs this often (default 5000; 0: only when paused)
+  --max-running-jobs N      jobs running at once; more wait queued (default unlimited)
   --json                    print the node's id, URL and public key as JSON
   -h, --help                show this help
 

@@ -22,7 +22,7 @@ export interface TransferHost {
   stop(job: LiveJob): Promise<boolean>;
   update(job: LiveJob, patch: JobPatch): void;
   forget(job: LiveJob): void;
-  reinstate(job: LiveJob, snapshot: Snapshot | undefined, wasRunning: boolean): Promise<void>;
+  reinstate(job: LiveJob, snapshot: Snapshot | undefined, previous: "queued" | "running" | "paused"): Promise<void>;
   adopt(record: JobRecord): Promise<void>;
   compile(bytes: Uint8Array, owner: string | null): Promise<void>;
   live(id: string): LiveJob | undefined;
@@ -59,8 +59,12 @@ export class Migrator {
     const peer = this.host.store.peers.require(peerId);
     await job.exclusive(async () => {
       const before = job.record;
-      if (before.state !== "running" && before.state !== "paused") throw new ServerError("conflict", `job ${job.id} is ${before.state}; only running or paused jobs migrate`);
-      const wasRunning = before.state === "running";
+      if (before.state !== "running" && before.state !== "paused" && before.state !== "queued") {
+        throw new ServerError("conflict", `job ${job.id} is ${before.state}; only queued, running or paused jobs migrate`);
+      }
+      const previous = before.state;
+      // A queued job has no execution state yet: it always moves weakly.
+      if (previous === "queued") mode = "weak";
       if (!(await this.host.stop(job))) throw new ServerError("conflict", `job ${job.id} finished before it could move`);
       const epoch = before.epoch + 1;
       // Durable before anything leaves: a crash from here on is resolved by recover() (abort).
@@ -84,7 +88,7 @@ export class Migrator {
         // Undecided: the job stays here. Tell the target to drop what it may have stored; if that is
         // lost too, its decision query will hear "abort".
         void this.tell(peer, "abort", job.id, epoch).catch(() => undefined);
-        await this.host.reinstate(job, snapshot, wasRunning);
+        await this.host.reinstate(job, snapshot, previous);
         throw new ServerError("conflict", `migration to ${peer.nodeId} failed, the job goes on here: ${e instanceof Error ? e.message : String(e)}`);
       }
       // The decision: from this write on, the job belongs to the target.

@@ -2,7 +2,7 @@
 // job durable (periodic checkpoints, recovery after a crash), and hands jobs to peers. The HTTP
 // layer (server/http) is a thin adapter over this class.
 
-import { Engine, Scheduler, encodeSnapshot, type RunResult, type WasmValue } from "../../runtime/index.js";
+import { Engine, FerryError, Scheduler, encodeSnapshot, type RunResult, type WasmValue } from "../../runtime/index.js";
 import type { IsolatedPoolOptions } from "../../runtime/index.js";
 import { ServerError } from "../errors.js";
 import type { Store } from "../store/store.js";
@@ -29,6 +29,11 @@ export interface FerryNodeOptions {
   identity: NodeIdentity;
   /** Tests only: failures injected at named steps of the migration protocol. */
   faults?: FaultHook;
+  /**
+   * Jobs running at once; more wait `queued` (and may be handed to a peer by weak migration).
+   * Default unlimited: the scheduler shares the CPU among all of them.
+   */
+  maxRunningJobs?: number;
 }
 
 export interface StartJobRequest {
@@ -52,6 +57,9 @@ export class FerryNode {
   private readonly engines = new Map<number, Engine>();
   private readonly scheduler: Scheduler;
   private readonly live = new Map<string, LiveJob>();
+  /** Admitted jobs waiting for a running slot, oldest first. */
+  private readonly waiting: LiveJob[] = [];
+  private readonly maxRunningJobs: number;
   private readonly maxMemoryPages: number;
   private readonly isolated: IsolatedPoolOptions | undefined;
   private readonly checkpointTimer: NodeJS.Timeout | undefined;
@@ -64,6 +72,8 @@ export class FerryNode {
     this.store = options.store;
     this.maxMemoryPages = options.maxMemoryPages ?? 4096;
     this.isolated = options.isolated;
+    this.maxRunningJobs = options.maxRunningJobs ?? Number.POSITIVE_INFINITY;
+    if (!(this.maxRunningJobs >= 1)) throw new ServerError("bad_request", `maxRunningJobs must be at least 1, got ${options.maxRunningJobs}`);
     this.scheduler = new Scheduler({ sliceBudgetMs: options.sliceBudgetMs });
     this.migrator = new Migrator(this.transferHost(), options.identity, options.faults);
     const interval = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
@@ -113,10 +123,13 @@ export class FerryNode {
       throw new ServerError("quota_exceeded", `fuelLimit ${req.fuelLimit} exceeds the quota of ${quotas.maxFuelPerJob}`);
     }
     const fuelLimit = req.fuelLimit ?? quotas.maxFuelPerJob;
-    const engine = this.engine(quotas.maxMemoryPages);
-    const compiled = await engine.compile(this.store.modules.read(req.codeHash));
+    // Check the entry and its arity now, so a bad request is a 4xx, not a failed job later.
+    const compiled = await this.engine(quotas.maxMemoryPages).compile(this.store.modules.read(req.codeHash));
     const entry = compiled.entry(req.entry ?? "main");
-    const args = wasmArgs(req.args ?? []);
+    if ((req.args ?? []).length !== entry.params.length) {
+      throw new FerryError("invalid_arguments", `"${entry.name}" takes ${entry.params.length} argument(s), got ${(req.args ?? []).length}`);
+    }
+    wasmArgs(req.args ?? []);
 
     const record = this.store.jobs.create({
       codeHash: req.codeHash,
@@ -127,22 +140,61 @@ export class FerryNode {
       args: req.args ?? [],
       input: req.input,
       fuelLimit,
-      state: "running",
+      state: "queued",
       node: this.id,
     });
     const job = new LiveJob(record);
     this.live.set(record.id, job);
-    try {
-      job.instance = await engine.instantiate(compiled, this.instanceOptions(job, sandbox, req.input, caller));
-      job.scheduled = this.scheduler.start(job.instance, entry.name, args, { fuelLimit });
-    } catch (e) {
-      this.live.delete(record.id);
-      this.store.jobs.update(record.id, { state: "failed", result: { status: "failed", message: e instanceof Error ? e.message : String(e) } });
-      throw e;
-    }
     this.counters.jobsStarted++;
-    this.watch(job);
+    await this.admit(job);
     return this.view(job);
+  }
+
+  /** Run the job now if a slot is free, else queue it (FIFO). */
+  private async admit(job: LiveJob): Promise<void> {
+    if (this.runningCount() < this.maxRunningJobs) await this.launch(job);
+    else {
+      if (job.record.state !== "queued") this.update(job, { state: "queued" });
+      this.waiting.push(job);
+    }
+  }
+
+  private runningCount(): number {
+    let n = 0;
+    for (const j of this.live.values()) if (j.record.state === "running") n++;
+    return n;
+  }
+
+  /** Start a queued job from the beginning. */
+  private async launch(job: LiveJob): Promise<void> {
+    const record = job.record;
+    try {
+      const owner = record.owner ? (this.store.clients.get(record.owner) ?? null) : null;
+      const engine = this.engine((owner ? quotasOf(owner) : ANONYMOUS_QUOTAS).maxMemoryPages);
+      const compiled = await engine.compile(this.store.modules.read(record.codeHash));
+      job.instance = await engine.instantiate(compiled, this.instanceOptions(job, record.sandbox, this.store.jobs.input(record), owner));
+      this.update(job, { state: "running" });
+      job.scheduled = this.scheduler.start(job.instance, record.entry, wasmArgs(record.args), { fuelLimit: record.fuelLimit ?? undefined });
+      this.watch(job);
+    } catch (e) {
+      this.fail(job, e);
+    }
+  }
+
+  /** A running slot came free: start the oldest waiting job. */
+  private pump(): void {
+    while (this.waiting.length > 0 && this.runningCount() < this.maxRunningJobs) {
+      const next = this.waiting.shift()!;
+      if (!this.live.has(next.id) || next.record.state !== "queued") continue;
+      // Mark it running before the (async) launch, so the loop does not start too many.
+      next.record = { ...next.record, state: "running" };
+      void next.exclusive(() => this.launch(next));
+    }
+  }
+
+  /** Queued jobs, oldest first (what weak migration may hand to a peer). */
+  queuedJobs(): string[] {
+    return this.waiting.filter((j) => this.live.has(j.id) && j.record.state === "queued").map((j) => j.id);
   }
 
   /** Resolves when the job is no longer running (finished, paused, migrated). */
@@ -188,6 +240,7 @@ export class FerryNode {
       if (r.status === "paused") {
         await this.checkpoint(job);
         this.update(job, { state: "paused", fuelUsed: r.fuelUsed });
+        this.pump();
       }
       return this.view(job);
     });
@@ -220,6 +273,7 @@ export class FerryNode {
       this.live.delete(id);
       this.update(live, { state: "cancelled", result: { status: "cancelled" } });
       live.emit({ type: "state", state: "cancelled", result: live.record.result });
+      this.pump();
       return this.view(live.record);
     });
   }
@@ -242,7 +296,7 @@ export class FerryNode {
       if (j.record.state === "running") running++;
       else if (j.record.state === "paused") paused++;
     }
-    return { node: this.id, running, paused, queued: 0, inProcessQueue: this.scheduler.queued };
+    return { node: this.id, running, paused, queued: this.queuedJobs().length, inProcessQueue: this.scheduler.queued };
   }
 
   async close(): Promise<void> {
@@ -271,7 +325,7 @@ export class FerryNode {
         const owner = record.owner ? (this.store.clients.get(record.owner) ?? null) : null;
         const quotas = owner ? quotasOf(owner) : ANONYMOUS_QUOTAS;
         const engine = this.engine(quotas.maxMemoryPages);
-        const compiled = await engine.compile(this.store.modules.read(record.codeHash));
+        const compiled = await engine.compile(this.store.modules.read(record.codeHash)); // fails early if the code is gone
         const input = this.store.jobs.input(record);
         if (checkpoint) {
           job.instance = await engine.restore(this.store.checkpoints.read(checkpoint), this.instanceOptions(job, record.sandbox, input, owner));
@@ -283,11 +337,11 @@ export class FerryNode {
           }
           resumed++;
         } else {
-          job.instance = await engine.instantiate(compiled, this.instanceOptions(job, record.sandbox, input, owner));
+          // Never checkpointed (or still queued): start from the beginning, through admission.
+          void compiled;
           this.live.set(record.id, job);
-          job.scheduled = this.scheduler.start(job.instance, record.entry, wasmArgs(record.args), { fuelLimit: record.fuelLimit ?? undefined });
-          this.update(job, { state: "running" });
-          this.watch(job);
+          if (record.state !== "queued") this.update(job, { state: "queued" });
+          await this.admit(job);
           restarted++;
         }
       } catch (e) {
@@ -314,6 +368,11 @@ export class FerryNode {
       store: this.store,
       /** Stop a live job after its current slice; false if it finished meanwhile. */
       stop: async (job) => {
+        if (job.record.state === "queued") {
+          const at = this.waiting.indexOf(job);
+          if (at >= 0) this.waiting.splice(at, 1);
+          return true;
+        }
         if (job.record.state !== "running") return true;
         const r = await job.scheduled!.pause();
         return r.status === "paused" && job.instance?.state === "paused";
@@ -324,16 +383,23 @@ export class FerryNode {
         this.live.delete(job.id);
         this.counters.migrationsOut++;
         job.emit({ type: "state", state: job.record.state, result: job.record.result });
+        this.pump();
       },
       /** The transfer was abandoned: the job goes on here, from `snapshot` if its instance moved out. */
-      reinstate: async (job, snapshot, wasRunning) => {
+      reinstate: async (job, snapshot, previous) => {
+        if (previous === "queued") {
+          this.update(job, { state: "queued", result: null });
+          this.waiting.unshift(job); // it keeps its place at the front
+          this.pump();
+          return;
+        }
         if (snapshot) {
           const owner = job.record.owner ? (this.store.clients.get(job.record.owner) ?? null) : null;
           const engine = this.engine((owner ? quotasOf(owner) : ANONYMOUS_QUOTAS).maxMemoryPages);
           job.instance = await engine.restore(snapshot, this.instanceOptions(job, job.record.sandbox, undefined, owner));
         }
-        this.update(job, { state: wasRunning ? "running" : "paused", result: null });
-        if (wasRunning) {
+        this.update(job, { state: previous, result: null });
+        if (previous === "running") {
           job.scheduled = this.scheduler.continue(job.instance!);
           this.watch(job);
         }
@@ -352,8 +418,11 @@ export class FerryNode {
           job.outputSeen = job.instance.output().byteLength;
           job.scheduled = this.scheduler.continue(job.instance);
         } else {
-          job.instance = await engine.instantiate(compiled, options);
-          job.scheduled = this.scheduler.start(job.instance, record.entry, wasmArgs(record.args), { fuelLimit: record.fuelLimit ?? undefined });
+          // Weak: a fresh start, through admission like any new job.
+          this.update(job, { state: "queued" });
+          this.counters.migrationsIn++;
+          await this.admit(job);
+          return;
         }
         this.update(job, { state: "running" });
         this.counters.migrationsIn++;
@@ -411,6 +480,7 @@ export class FerryNode {
     this.counters.jobsFinished++;
     if (r.status === "trapped") this.counters.jobsTrapped++;
     job.emit({ type: "state", state: job.record.state, result: job.record.result });
+    this.pump();
   }
 
   private fail(job: LiveJob, e: unknown): void {
@@ -419,6 +489,7 @@ export class FerryNode {
     job.instance?.dispose();
     this.live.delete(job.id);
     job.emit({ type: "state", state: "failed", result: job.record.result });
+    this.pump();
   }
 
   /** Snapshot a paused job into the store. */

@@ -149,3 +149,30 @@ describe("bad transfers", () => {
     await a.client.cancel(job.id);
   });
 });
+
+describe("admission queue", () => {
+  it("queues jobs past maxRunningJobs, runs them in order, and hands a queued one to a peer weakly", async () => {
+    const key = generateSigningKey();
+    const a = await startTestNode({ key, maxRunningJobs: 1 });
+    const b = await startTestNode({ key });
+    nodes.push(a, b);
+    a.running.store.peers.upsert({ nodeId: b.running.identity.nodeId, url: b.running.url, publicKey: b.running.identity.publicKey });
+    b.running.store.peers.upsert({ nodeId: a.running.identity.nodeId, url: a.running.url, publicKey: a.running.identity.publicKey });
+    const { codeHash: spin } = await a.client.uploadModule(INFINITE_LOOP, { public: false });
+    const { codeHash: count } = await a.client.uploadModule(COUNTER, { public: false });
+    const first = await a.client.startJob({ codeHash: spin, entry: "spin", sandbox: "in-process" });
+    const second = await a.client.startJob({ codeHash: count, args: [1000], sandbox: "in-process" });
+    const third = await a.client.startJob({ codeHash: count, args: [2000], sandbox: "in-process" });
+    expect([first.state, second.state, third.state]).toEqual(["running", "queued", "queued"]);
+    expect(await (await a.anonymous.request("GET", "/load")).json()).toMatchObject({ running: 1, queued: 2 });
+
+    // A queued job moves weakly (it has no execution state yet) and runs at the peer.
+    const moved = await a.client.migrate(third.id, b.running.identity.nodeId, "strong");
+    expect(moved.state).toBe("migrated");
+    expect((await b.client.waitFor(third.id)).result).toMatchObject({ value: 6000 });
+
+    // Cancelling the running job frees the slot for the next in line.
+    await a.client.cancel(first.id);
+    expect((await a.client.waitFor(second.id)).result).toMatchObject({ value: 3000 });
+  });
+});
