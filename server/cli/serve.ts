@@ -50,7 +50,14 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
     ...(crash ? { faults: crashAt(crash) } : {}),
   });
   const info = { node: node.identity.nodeId, url: node.url, publicKey: node.identity.publicKeyPem, dataDir: values["data-dir"], recovered: node.recovered };
-  io.stdout.write(values.json ? `${JSON.stringify(info)}\n` : `ferry node ${info.node} listening on ${info.url} (data in ${info.dataDir}; resumed ${node.recovered.resumed}, restarted ${node.recovered.restarted} jobs)\n`);
+  io.stdout.write(values.json ? `${JSON.stringify(info)}\n` : `ferry node ${info.node} listening on ${info.url} (data in ${info.dataDir}; resumed ${node.recovered.resumed}, restarted ${node.recovered.restarted} jobs)
+Try it (another terminal):
+  node bin/ferry.js keygen --out me.json
+  node bin/ferry.js admin add-client --data-dir ${info.dataDir} --public-key me.json
+  node bin/ferry.js upload build/guests/sieve.wasm --key me.json --node ${info.url} --public
+  node bin/ferry.js submit <code-hash> --args 1000000 --wait 10000 --node ${info.url}
+API: ${info.url}/openapi.json   Stop: Ctrl-C (running jobs resume from their checkpoints on the next start)
+`);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off("SIGINT", stop);

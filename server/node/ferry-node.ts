@@ -200,8 +200,7 @@ export class FerryNode {
   /** Resolves when the job is no longer running (finished, paused, migrated). */
   async settled(id: string): Promise<JobView> {
     const job = this.live.get(id);
-    if (job?.scheduled) await job.scheduled.result.catch(() => undefined);
-    await job?.exclusive(async () => undefined);
+    if (job) await job.settled();
     return this.view(job ?? this.store.jobs.require(id));
   }
 
@@ -522,6 +521,7 @@ export class FerryNode {
 
   private update(job: LiveJob, patch: Parameters<Store["jobs"]["update"]>[1]): void {
     job.record = this.store.jobs.update(job.id, patch, { expectEpoch: job.record.epoch });
+    job.stateChanged();
   }
 
   private view(job: LiveJob | JobRecord): JobView {

@@ -9,6 +9,9 @@ export type JobEvent =
   | { type: "output"; bytes: Uint8Array }
   | { type: "state"; state: string; result: Json };
 
+/** States in which a job is (or is about to be) making progress on this node. */
+const ACTIVE_STATES = new Set(["queued", "running", "migrating"]);
+
 export class LiveJob {
   instance: Instance | undefined;
   scheduled: ScheduledJob | undefined;
@@ -16,6 +19,7 @@ export class LiveJob {
   private lock: Promise<unknown> = Promise.resolve();
   /** Output bytes already announced to listeners. */
   outputSeen = 0;
+  private settleWaiters: Array<() => void> = [];
 
   constructor(public record: JobRecord) {}
 
@@ -28,6 +32,20 @@ export class LiveJob {
     const next = this.lock.then(fn, fn);
     this.lock = next.catch(() => undefined);
     return next;
+  }
+
+  /** Resolves once the job is in a state where it is not making progress here (ended, paused, moved). */
+  settled(): Promise<void> {
+    if (!ACTIVE_STATES.has(this.record.state)) return Promise.resolve();
+    return new Promise((resolve) => this.settleWaiters.push(resolve));
+  }
+
+  /** The node calls this after every state change. */
+  stateChanged(): void {
+    if (ACTIVE_STATES.has(this.record.state)) return;
+    const waiters = this.settleWaiters;
+    this.settleWaiters = [];
+    for (const w of waiters) w();
   }
 
   subscribe(listener: (e: JobEvent) => void): () => void {
