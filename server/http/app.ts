@@ -110,11 +110,13 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
     const who = caller(c);
     node.getJob(id, who); // 404 before the stream starts
     return streamSSE(c, async (stream) => {
+      // Writes are chained so they reach the client in order, and the stream closes only after the last.
+      let written: Promise<void> = Promise.resolve();
       await new Promise<void>((resolve) => {
         const send = (e: JobEvent): void => {
           const data = e.type === "log" ? e.line : e.type === "output" ? Buffer.from(e.bytes).toString("base64") : JSON.stringify({ state: e.state, result: e.result });
-          void stream.writeSSE({ event: e.type, data });
-          if (e.type === "state" && !["running", "paused"].includes(e.state)) finish();
+          written = written.then(() => stream.writeSSE({ event: e.type, data })).catch(() => undefined);
+          if (e.type === "state" && !["queued", "running", "paused"].includes(e.state)) finish();
         };
         const unsubscribe = node.subscribe(id, who, send);
         const finish = (): void => {
@@ -123,6 +125,7 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
         };
         stream.onAbort(finish);
       });
+      await written;
     });
   });
 

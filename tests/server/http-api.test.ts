@@ -115,3 +115,32 @@ describe("operations", () => {
     expect(Object.keys(openapi.paths)).toContain("/jobs/{id}/migrate");
   });
 });
+
+describe("server-sent events", () => {
+  it("streams a job's log lines, output and final state, then ends", async () => {
+    const { removeDir: rm, startTestNode: start } = await import("../helpers/node.js");
+    const { IO_GUEST } = await import("../helpers/fixtures.js");
+    const node = await start({ maxRunningJobs: 1 });
+    try {
+      const { codeHash: spin } = await node.client.uploadModule(INFINITE_LOOP);
+      const { codeHash: io } = await node.client.uploadModule(IO_GUEST);
+      const blocker = await node.client.startJob({ codeHash: spin, entry: "spin", sandbox: "in-process" });
+      const job = await node.client.startJob({ codeHash: io, entry: "hello", args: [3], sandbox: "in-process" });
+      expect(job.state).toBe("queued");
+      const response = await node.client.request("GET", `/jobs/${job.id}/events`);
+      expect(response.headers.get("content-type")).toMatch(/text\/event-stream/);
+      await node.client.cancel(blocker.id); // frees the slot: the queued job runs
+      const text = await response.text(); // the stream ends when the job does
+      const events = [...text.matchAll(/^event: (\w+)\ndata: (.*)$/gm)].map((m) => [m[1], m[2]]);
+      expect(events).toContainEqual(["log", "logged"]);
+      const output = events.filter(([e]) => e === "output").map(([, d]) => Buffer.from(d!, "base64").toString()).join("");
+      expect(output).toBe("hello\n".repeat(3));
+      const last = events.at(-1)!;
+      expect(last[0]).toBe("state");
+      expect(JSON.parse(last[1]!)).toMatchObject({ state: "done", result: { value: 3 } });
+    } finally {
+      await node.close();
+      rm(node.dataDir);
+    }
+  });
+});
