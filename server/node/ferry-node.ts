@@ -113,8 +113,9 @@ export class FerryNode {
     const visible = module && (module.public || (caller !== null && module.owner === caller.id));
     if (!module || !visible) throw new ServerError("not_found", `no module ${req.codeHash}${caller ? "" : " among the public modules"}`);
     const quotas = caller ? quotasOf(caller) : ANONYMOUS_QUOTAS;
-    if (caller && this.store.jobs.countUnfinished(caller.id) >= quotas.maxConcurrentJobs) {
-      throw new ServerError("quota_exceeded", `at most ${quotas.maxConcurrentJobs} unfinished jobs`);
+    const unfinished = caller ? this.store.jobs.countUnfinished(caller.id) : this.anonymousLiveJobs();
+    if (unfinished >= quotas.maxConcurrentJobs) {
+      throw new ServerError("quota_exceeded", `at most ${quotas.maxConcurrentJobs} unfinished jobs${caller ? "" : " for anonymous callers on this node"}`);
     }
     const trust = caller ? "authenticated" : "anonymous";
     const sandbox = req.sandbox ?? (caller ? "isolated" : "in-process");
@@ -157,6 +158,12 @@ export class FerryNode {
       if (job.record.state !== "queued") this.update(job, { state: "queued" });
       this.waiting.push(job);
     }
+  }
+
+  private anonymousLiveJobs(): number {
+    let n = 0;
+    for (const j of this.live.values()) if (j.record.owner === null) n++;
+    return n;
   }
 
   private runningCount(): number {

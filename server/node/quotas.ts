@@ -9,7 +9,8 @@ export const ANONYMOUS_QUOTAS: Readonly<Quotas> = {
   maxModuleBytes: 0, // anonymous callers cannot upload
   maxMemoryPages: 256, // 16 MiB
   maxFuelPerJob: 1_000_000_000,
-  maxConcurrentJobs: Number.MAX_SAFE_INTEGER,
+  // Shared by every anonymous caller on the node: a flood of jobs waits for none of them, it is refused.
+  maxConcurrentJobs: 256,
 };
 
 export function quotasOf(client: ClientRecord): Quotas {
