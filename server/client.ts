@@ -24,6 +24,20 @@ export class HttpError extends Error {
   }
 }
 
+/** The HttpError a failed response stands for: the node's `{ error: { code, message } }`, or its status line. */
+export async function httpError(response: Response, statusLine: string): Promise<HttpError> {
+  let code = "internal";
+  let message = statusLine;
+  try {
+    const parsed = (await response.json()) as { error?: { code?: string; message?: string } };
+    code = parsed.error?.code ?? code;
+    message = parsed.error?.message ?? message;
+  } catch {
+    // not JSON: keep the status line
+  }
+  return new HttpError(response.status, code, message);
+}
+
 export interface StartJob {
   codeHash: string;
   entry?: string;
@@ -49,18 +63,7 @@ export class FerryClient {
     if (contentType) headers["content-type"] = contentType;
     if (this.key) Object.assign(headers, signRequest(this.key, { method, path, body: bytes }));
     const response = await fetch(`${this.url}${path}`, { method, headers, ...(bytes ? { body: bytes as Uint8Array<ArrayBuffer> } : {}) });
-    if (!response.ok) {
-      let code = "internal";
-      let message = `${method} ${path}: HTTP ${response.status}`;
-      try {
-        const parsed = (await response.json()) as { error?: { code?: string; message?: string } };
-        code = parsed.error?.code ?? code;
-        message = parsed.error?.message ?? message;
-      } catch {
-        // not JSON: keep the status line
-      }
-      throw new HttpError(response.status, code, message);
-    }
+    if (!response.ok) throw await httpError(response, `${method} ${path}: HTTP ${response.status}`);
     return response;
   }
 

@@ -1,19 +1,11 @@
 // Snapshots that decode fine but do not fit: another module, another pipeline, a larger memory
 // than the cap, a continuation that lies. Each is a typed error; the engine keeps working.
 import { describe, expect, it } from "vitest";
-import { Engine, FerryError, PIPELINE_VERSION, decodeSnapshot, encodeSnapshot, type Snapshot } from "../runtime/index.js";
+import { Engine, PIPELINE_VERSION, decodeSnapshot, encodeSnapshot, type Snapshot } from "../runtime/index.js";
 import { encodeImage, decodeImage } from "../runtime/exec/continuation.js";
 import { EXPLICIT_COUNTER, INFINITE_LOOP, LOOP_AND_RECURSION } from "./helpers/fixtures.js";
+import { codeOf } from "./helpers/errors.js";
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FerryError) return e.code;
-    throw e;
-  }
-  throw new Error("expected a FerryError");
-}
 
 async function pausedSnapshot(engine: Engine, bytes = LOOP_AND_RECURSION): Promise<Snapshot> {
   const i = await engine.instantiate(await engine.compile(bytes));

@@ -1,6 +1,6 @@
 // The runtime's contracts on small WAT guests: results, fuel, pausing, traps, I/O, lifecycle.
 import { describe, expect, it } from "vitest";
-import { Engine, FerryError, decodeWeak, encodeWeak, encodeSnapshot, type RunResult } from "../runtime/index.js";
+import { Engine, decodeWeak, encodeWeak, encodeSnapshot, type RunResult } from "../runtime/index.js";
 import { runToEnd, wat } from "./helpers/wat.js";
 import {
   DEEP_RECURSION,
@@ -12,16 +12,8 @@ import {
   MEMORY_BOMB,
   TRAPS,
 } from "./helpers/fixtures.js";
+import { codeOf } from "./helpers/errors.js";
 
-async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
-  try {
-    await (typeof p === "function" ? p() : p);
-  } catch (e) {
-    if (e instanceof FerryError) return e.code;
-    throw e;
-  }
-  throw new Error("expected a FerryError");
-}
 
 const engine = new Engine();
 

@@ -1,20 +1,12 @@
 // Capture modes of `instance.snapshot()`: copy (default), recycle (checkpoint buffers reused) and
 // move (migration: no copy, the source is disposed), and restore's handling of elided pages.
 import { describe, expect, it } from "vitest";
-import { Engine, FerryError, decodeSnapshot, encodeSnapshot, type Instance, type RunResult } from "../runtime/index.js";
+import { Engine, decodeSnapshot, encodeSnapshot, type Instance, type RunResult } from "../runtime/index.js";
 import { wat } from "./helpers/wat.js";
+import { codeOf } from "./helpers/errors.js";
 
 const engine = new Engine();
 
-async function codeOf(f: () => unknown): Promise<string> {
-  try {
-    await f();
-  } catch (e) {
-    if (e instanceof FerryError) return e.code;
-    throw e;
-  }
-  throw new Error("expected a FerryError");
-}
 
 async function finish(i: Instance, first: RunResult): Promise<RunResult> {
   let r = first;

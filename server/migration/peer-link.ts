@@ -2,7 +2,7 @@
 // (docs/auth.md), and verified against the peers table instead of the clients table.
 
 import { signRequest, verifyRequest, type NodeIdentity } from "../auth/index.js";
-import { HttpError } from "../client.js";
+import { httpError } from "../client.js";
 import type { Store } from "../store/store.js";
 import type { PeerRecord } from "../store/records.js";
 import type { SignedRequest } from "../http/app.js";
@@ -16,18 +16,7 @@ export async function peerRequest(identity: NodeIdentity, peer: PeerRecord, meth
     ...(body ? { body: body as Uint8Array<ArrayBuffer> } : {}),
     signal: AbortSignal.timeout(timeoutMs),
   });
-  if (!response.ok) {
-    let code = "internal";
-    let message = `${method} ${path} on ${peer.nodeId}: HTTP ${response.status}`;
-    try {
-      const e = (await response.json()) as { error?: { code?: string; message?: string } };
-      code = e.error?.code ?? code;
-      message = e.error?.message ?? message;
-    } catch {
-      // keep the status line
-    }
-    throw new HttpError(response.status, code, message);
-  }
+  if (!response.ok) throw await httpError(response, `${method} ${path} on ${peer.nodeId}: HTTP ${response.status}`);
   return response;
 }
 

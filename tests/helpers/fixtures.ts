@@ -105,3 +105,13 @@ export const EXPLICIT_COUNTER = wat(`(module
       (if (call $checkpoint) (then (return (i32.const -1))))
       (br $step)))
     (global.get $pos)))`);
+
+/** Counts to n in a loop, then returns n*3: long enough to be caught running, exact to check. */
+export const COUNTER = wat(`(module
+  (func (export "main") (param $n i32) (result i32)
+    (local $i i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (i32.mul (local.get $i) (i32.const 3))))`);

@@ -9,6 +9,7 @@ import { IsolatedPool, type IsolatedInstanceOptions } from "../../runtime/sandbo
 import type { IsolatedInstance } from "../../runtime/sandbox/isolated/isolated-instance.js";
 import { EXPLICIT_COUNTER, INFINITE_LOOP, IO_GUEST, LOOP_AND_RECURSION, MEMORY_BOMB, TRAPS, DEEP_RECURSION } from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
+import { codeOf } from "../helpers/errors.js";
 
 const engine = new Engine({ maxMemoryPages: 64 });
 const pool = new IsolatedPool({ size: 2 });
@@ -18,15 +19,6 @@ afterAll(async () => {
   await pool.close();
 });
 
-async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
-  try {
-    await (typeof p === "function" ? p() : p);
-  } catch (e) {
-    if (e instanceof FerryError) return e.code;
-    throw e;
-  }
-  throw new Error("expected a FerryError");
-}
 
 async function isolated(module: GuestModule, options: Partial<IsolatedInstanceOptions> = {}, on: IsolatedPool = pool): Promise<IsolatedInstance> {
   return (await on.instantiate(module.segment, engine.config, { ...AUTH, ...options })) as IsolatedInstance;

@@ -3,18 +3,10 @@
 import { describe, expect, it } from "vitest";
 import { Engine, FerryError, MemoryResources, parseCapability, CapabilitySet } from "../../runtime/index.js";
 import { wat } from "../helpers/wat.js";
+import { codeOf } from "../helpers/errors.js";
 
 const engine = new Engine();
 
-async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
-  try {
-    await (typeof p === "function" ? p() : p);
-  } catch (e) {
-    if (e instanceof FerryError) return e.code;
-    throw e;
-  }
-  throw new Error("expected a FerryError");
-}
 
 // copy(from, to): opens `from` for reading and `to` for writing (names at 0 and 64, lengths as
 // arguments), copies up to 1 KiB through memory at 1024, and returns the bytes copied, or -1

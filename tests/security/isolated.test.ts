@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Engine, FerryError, type RunResult } from "../../runtime/index.js";
+import { Engine, type RunResult } from "../../runtime/index.js";
 import type { GuestModule } from "../../runtime/exec/guest-module.js";
 import { IsolatedPool, type IsolatedInstanceOptions } from "../../runtime/sandbox/isolated/pool.js";
 import type { IsolatedInstance } from "../../runtime/sandbox/isolated/isolated-instance.js";
@@ -13,6 +13,7 @@ import { probeIsolation } from "../../runtime/sandbox/isolated/probe.js";
 import { exitTrap } from "../../runtime/sandbox/isolated/exit-trap.js";
 import { DEEP_RECURSION, INFINITE_LOOP, INFINITE_LOOP_IN_START, IO_GUEST, LOOP_AND_RECURSION, MEMORY_BOMB } from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
+import { codeOf } from "../helpers/errors.js";
 
 const engine = new Engine({ maxMemoryPages: 256 });
 const pool = new IsolatedPool({ size: 2 });
@@ -68,15 +69,6 @@ async function hostResponsive(): Promise<void> {
   expect(performance.now() - started).toBeLessThan(1000);
 }
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FerryError) return e.code;
-    throw e;
-  }
-  throw new Error("expected a FerryError");
-}
 
 describe("isolated sandbox survives its child dying", () => {
   it("kill -9 of the child mid-run: trapped sandbox_killed, the pool recovers", async () => {

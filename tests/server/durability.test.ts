@@ -6,18 +6,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { generateSigningKey, type SigningKey } from "../../server/auth/index.js";
 import { FerryClient } from "../../server/client.js";
 import { Store } from "../../server/store/store.js";
+import { COUNTER } from "../helpers/fixtures.js";
 import { removeDir, tempDir } from "../helpers/node.js";
 import { spawnNode, type NodeProcess } from "../helpers/node-process.js";
-import { wat } from "../helpers/wat.js";
 
-const COUNTER = wat(`(module
-  (func (export "main") (param $n i32) (result i32)
-    (local $i i32)
-    (block $done (loop $l
-      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $l)))
-    (i32.mul (local.get $i) (i32.const 3))))`);
 const N = 200_000_000;
 
 const cleanup: Array<() => Promise<void> | void> = [];

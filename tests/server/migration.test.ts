@@ -4,20 +4,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { HttpError } from "../../server/client.js";
 import { TRANSFER_STEPS, type TransferStep } from "../../server/migration/faults.js";
 import type { JobView } from "../../server/node/job-view.js";
-import { INFINITE_LOOP } from "../helpers/fixtures.js";
+import { COUNTER, INFINITE_LOOP } from "../helpers/fixtures.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { generateSigningKey } from "../../server/auth/index.js";
-import { wat } from "../helpers/wat.js";
 
-// Counts to n in a loop, then returns n*3: long enough to be caught running, exact to check.
-const COUNTER = wat(`(module
-  (func (export "main") (param $n i32) (result i32)
-    (local $i i32)
-    (block $done (loop $l
-      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $l)))
-    (i32.mul (local.get $i) (i32.const 3))))`);
 const N = 30_000_000;
 
 let nodes: TestNode[] = [];
