@@ -32,6 +32,7 @@ import { resourceImports, type ResourceGrant } from "../resources/host-interface
 import type { ResourceProvider } from "../resources/provider.js";
 import type { Instance, TrustClass } from "../sandbox/instance.js";
 import { hostImports } from "./host-imports.js";
+import { OutputBuffer } from "./output-buffer.js";
 import { captureMemory, clearPagesOutside, type Snapshot } from "./snapshot.js";
 import { GuestTrap, TRAP_MESSAGES, classifyTrap, type TrapCode } from "./traps.js";
 import { argsForCall, checkArgs, type WasmValue } from "./values.js";
@@ -134,8 +135,7 @@ export class GuestInstance implements Instance {
   private activeBase = 0;
 
   private input: Uint8Array;
-  private outputChunks: Uint8Array[] = [];
-  private outputBytes = 0;
+  private readonly outputBuffer = new OutputBuffer();
   private logBytes = 0;
   private readonly logLines: string[] = [];
   private readonly maxOutputBytes: number;
@@ -202,16 +202,12 @@ export class GuestInstance implements Instance {
 
   /** Everything the guest has written with `ferry.output_write` (carried across migrations). */
   output(): Uint8Array {
-    if (this.outputChunks.length !== 1) {
-      const all = new Uint8Array(this.outputBytes);
-      let at = 0;
-      for (const c of this.outputChunks) {
-        all.set(c, at);
-        at += c.byteLength;
-      }
-      this.outputChunks = [all];
-    }
-    return this.outputChunks[0]!;
+    return this.outputBuffer.all();
+  }
+
+  /** The output written from byte `offset` on (what a stream has not seen yet). */
+  outputSince(offset: number): Uint8Array {
+    return this.outputBuffer.since(offset);
   }
 
   /** Log lines written since this instance was created (not carried across migrations). */
@@ -338,14 +334,13 @@ export class GuestInstance implements Instance {
     this.header = { ...header, state: ContState.Paused };
     this.savedStack = stack.slice();
     this.input = s.input;
-    this.outputChunks = s.output.byteLength ? [s.output.slice()] : [];
-    this.outputBytes = s.output.byteLength;
+    this.outputBuffer.reset(s.output);
     this.status = "paused";
   }
 
   dispose(): void {
     this.status = "disposed";
-    this.outputChunks = [];
+    this.outputBuffer.reset();
     this.savedStack = new Uint8Array(0);
   }
 
@@ -567,11 +562,10 @@ export class GuestInstance implements Instance {
   // ---- I/O ----
 
   private writeOutput(bytes: Uint8Array): void {
-    if (this.outputBytes + bytes.byteLength > this.maxOutputBytes) {
+    if (this.outputBuffer.byteLength + bytes.byteLength > this.maxOutputBytes) {
       throw new GuestTrap("output_limit", `output would exceed ${this.maxOutputBytes} bytes`);
     }
-    this.outputChunks.push(bytes.slice());
-    this.outputBytes += bytes.byteLength;
+    this.outputBuffer.append(bytes);
   }
 
   private writeLog(line: string): void {
