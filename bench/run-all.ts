@@ -1,17 +1,19 @@
 // Runs every benchmark (`npm run bench`), writes bench/results/<name>.json with the machine facts,
 // and ends with a summary of the performance targets, each marked ✓ or ✗.
 // FERRY_BENCH_RUNS overrides the kept rounds and FERRY_BENCH_ONLY=metering,snapshot,instantiate,
-// sandbox-start,sandbox-call,sandbox-throughput,sandbox-memory (or "sandbox" for all four) picks
-// parts (both for a quick look while tuning; reported numbers use the defaults and every part).
+// sandbox-start,sandbox-call,sandbox-throughput,sandbox-memory (or "sandbox" for all four),
+// node-migration,node-throughput (or "node" for both) picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
 
 import { join } from "node:path";
 import { CORE_PARTS, runCoreBench, type CoreBenchOptions, type CorePart } from "./core.js";
+import { NODE_PARTS, runNodeBench, type NodeBenchOptions, type NodePart } from "./node.js";
 import { fmtRatio, machineFacts, mark, printTable, repoRoot, writeJsonAtomic, type TargetCheck } from "./harness.js";
 import { SANDBOX_PARTS, runSandboxBench, type SandboxBenchOptions, type SandboxPart } from "./sandbox.js";
 
-function optionsFromEnv(): { core: CoreBenchOptions | undefined; sandbox: SandboxBenchOptions | undefined } {
+function optionsFromEnv(): { core: CoreBenchOptions | undefined; sandbox: SandboxBenchOptions | undefined; node: NodeBenchOptions | undefined } {
   const options: CoreBenchOptions = {};
   const sandbox: SandboxBenchOptions = {};
+  const node: NodeBenchOptions = {};
   const runs = process.env.FERRY_BENCH_RUNS;
   if (runs !== undefined) {
     const n = Number(runs);
@@ -19,19 +21,22 @@ function optionsFromEnv(): { core: CoreBenchOptions | undefined; sandbox: Sandbo
     options.runs = n;
     options.instantiateBatches = Math.max(20, n * 20);
     sandbox.runs = n;
+    node.runs = n;
   }
   const only = process.env.FERRY_BENCH_ONLY;
   if (only !== undefined) {
-    const parts = only.split(",").map((p) => p.trim()).flatMap((p) => (p === "sandbox" ? [...SANDBOX_PARTS] : [p]));
-    const known: readonly string[] = [...CORE_PARTS, ...SANDBOX_PARTS];
+    const parts = only.split(",").map((p) => p.trim()).flatMap((p) => (p === "sandbox" ? [...SANDBOX_PARTS] : p === "node" ? [...NODE_PARTS] : [p]));
+    const known: readonly string[] = [...CORE_PARTS, ...SANDBOX_PARTS, ...NODE_PARTS];
     const unknown = parts.filter((p) => !known.includes(p));
-    if (unknown.length > 0) throw new Error(`FERRY_BENCH_ONLY: unknown part(s) ${unknown.join(", ")}; choose from ${known.join(", ")} (or sandbox)`);
+    if (unknown.length > 0) throw new Error(`FERRY_BENCH_ONLY: unknown part(s) ${unknown.join(", ")}; choose from ${known.join(", ")} (or sandbox, node)`);
     options.only = parts.filter((p) => (CORE_PARTS as readonly string[]).includes(p)) as CorePart[];
     sandbox.only = parts.filter((p) => (SANDBOX_PARTS as readonly string[]).includes(p)) as SandboxPart[];
+    node.only = parts.filter((p) => (NODE_PARTS as readonly string[]).includes(p)) as NodePart[];
   }
   return {
     core: options.only?.length === 0 ? undefined : options,
     sandbox: sandbox.only?.length === 0 ? undefined : sandbox,
+    node: node.only?.length === 0 ? undefined : node,
   };
 }
 
@@ -69,6 +74,15 @@ async function main(): Promise<void> {
     writeJsonAtomic(sandboxPath, { bench: "sandbox", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...sandbox });
     targets.push(...sandbox.targets);
     written.push(`${sandboxPath} (sandbox bench ${(sandbox.durationMs / 1000).toFixed(0)} s)`);
+  }
+  if (selected.node) {
+    const node = await runNodeBench(selected.node);
+    // Both node parts at the default runs make a full node result, even when FERRY_BENCH_ONLY left the rest out.
+    const nodeQuick = process.env.FERRY_BENCH_RUNS !== undefined || (selected.node.only?.length ?? NODE_PARTS.length) < NODE_PARTS.length;
+    const nodePath = join(resultsDir, nodeQuick ? "node.quick.json" : "node.json");
+    writeJsonAtomic(nodePath, { bench: "node", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...node });
+    targets.push(...node.targets);
+    written.push(`${nodePath} (node bench ${(node.durationMs / 1000).toFixed(0)} s)`);
   }
 
   printTable({

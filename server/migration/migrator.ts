@@ -36,6 +36,29 @@ export const PREPARED_QUERY_AFTER_MS = 2_000;
 
 export type Decision = "commit" | "abort" | "unknown";
 
+/** Named instants of a transfer, on the source and on the target (bench/node.ts times downtime with them). */
+export type TransferMark =
+  | "source:stopped"
+  | "source:snapshotted"
+  | "source:encoded"
+  | "source:prepared"
+  | "source:decided"
+  | "source:committed"
+  | "target:prepare"
+  | "target:decoded"
+  | "target:stored"
+  | "target:commit"
+  | "target:running";
+
+export type TransferProbe = (mark: TransferMark, jobId: string, nodeId: string) => void;
+
+let transferProbe: TransferProbe | undefined;
+
+/** Benchmarks only: called at each TransferMark of every transfer in this process (one test when unset). */
+export function setTransferProbe(probe: TransferProbe | undefined): void {
+  transferProbe = probe;
+}
+
 export class Migrator {
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -66,6 +89,7 @@ export class Migrator {
       // A queued job has no execution state yet: it always moves weakly.
       if (previous === "queued") mode = "weak";
       if (!(await this.host.stop(job))) throw new ServerError("conflict", `job ${job.id} finished before it could move`);
+      this.mark("source:stopped", job.id);
       const epoch = before.epoch + 1;
       // Durable before anything leaves: a crash from here on is resolved by recover() (abort).
       this.host.update(job, { state: "migrating", result: { migratingTo: peer.nodeId, epoch } });
@@ -75,14 +99,17 @@ export class Migrator {
       if (mode === "strong") {
         // Move, not copy: the memory goes straight into the encoder; on abort it comes back from `snapshot`.
         snapshot = await job.instance!.snapshot({ move: true });
+        this.mark("source:snapshotted", job.id);
         body = encodeEnvelope(header, encodeSnapshot(snapshot));
       } else {
         const input = this.host.store.jobs.input(before);
         body = encodeEnvelope({ ...header, input: input ? Buffer.from(input).toString("base64") : null }, undefined);
       }
+      this.mark("source:encoded", job.id);
       try {
         await this.fault("source:before-prepare", job.id);
         await peerRequest(this.identity, peer, "POST", "/peer/migrations/prepare", body);
+        this.mark("source:prepared", job.id);
         await this.fault("source:after-prepare", job.id);
       } catch (e) {
         // Undecided: the job stays here. Tell the target to drop what it may have stored; if that is
@@ -94,9 +121,11 @@ export class Migrator {
       // The decision: from this write on, the job belongs to the target.
       this.host.update(job, { state: "migrated", node: peer.nodeId, epoch, result: { migratedTo: peer.nodeId, committed: false } });
       this.host.forget(job);
+      this.mark("source:decided", job.id);
       try {
         await this.fault("source:after-decision", job.id);
         await this.commit(job.record, peer);
+        this.mark("source:committed", job.id);
       } catch {
         // Decided but not (yet) acknowledged: retried until the target answers; the target may also ask.
         this.retryCommit(job.id, peer.nodeId, epoch, FIRST_RETRY_MS);
@@ -190,6 +219,7 @@ export class Migrator {
 
   async prepare(peer: PeerRecord, body: Uint8Array): Promise<{ prepared: true; epoch: number }> {
     const { header, snapshot } = decodeEnvelope(body);
+    this.mark("target:prepare", header.jobId);
     const store = this.host.store;
     if (header.source !== peer.nodeId) throw new ServerError("forbidden", `transfer says it comes from ${header.source}, signed by ${peer.nodeId}`);
     if (header.target !== this.host.nodeId()) throw new ServerError("bad_request", `transfer is for node ${header.target}, this is ${this.host.nodeId()}`);
@@ -197,6 +227,7 @@ export class Migrator {
     if (snapshot) {
       decoded = decodeSnapshot(snapshot); // integrity (sha256 trailer) and format, before storing anything
       if (decoded.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
+      this.mark("target:decoded", header.jobId);
     }
     if (!store.modules.get(header.codeHash)) {
       // Receiver-initiated download of the code segment from the source.
@@ -229,8 +260,10 @@ export class Migrator {
       });
       // Remembered for the decision query, should COMMIT never come.
       store.jobs.update(header.jobId, { result: { preparedFrom: peer.nodeId } }, { expectEpoch: header.epoch });
-      if (snapshot) store.checkpoints.add(header.jobId, snapshot, { fuel: header.fuelUsed, expectEpoch: header.epoch });
+      // Retained: COMMIT restores from these bytes without reading back and rehashing the file.
+      if (snapshot) store.checkpoints.add(header.jobId, snapshot, { fuel: header.fuelUsed, expectEpoch: header.epoch, retain: true });
     });
+    this.mark("target:stored", header.jobId);
     await this.fault("target:after-prepare", header.jobId);
     this.queryDecision(header.jobId, header.epoch, PREPARED_QUERY_AFTER_MS);
     return { prepared: true, epoch: header.epoch };
@@ -242,8 +275,10 @@ export class Migrator {
     if (record.epoch === epoch && record.state !== "prepared" && record.node === this.host.nodeId()) return { committed: true }; // a retry
     if (record.state !== "prepared" || record.epoch !== epoch) throw new ServerError("conflict", `job ${jobId} is ${record.state} at epoch ${record.epoch}, not prepared at ${epoch}`);
     void peer;
+    this.mark("target:commit", jobId);
     await this.fault("target:before-commit", jobId);
     await this.host.adopt(record);
+    this.mark("target:running", jobId);
     await this.fault("target:after-commit", jobId);
     return { committed: true };
   }
@@ -295,6 +330,10 @@ export class Migrator {
     }, delayMs);
     t.unref();
     this.timers.add(t);
+  }
+
+  private mark(mark: TransferMark, jobId: string): void {
+    transferProbe?.(mark, jobId, this.host.nodeId());
   }
 
   private async fault(step: TransferStep, jobId: string): Promise<void> {

@@ -1,7 +1,7 @@
 // Opens the metadata database with Ferry's settings and brings its schema up to date, one migration per
 // transaction; refuses databases that belong to another program or to a newer Ferry.
 
-import DatabaseConstructor, { type Database } from "better-sqlite3";
+import DatabaseConstructor, { type Database, type Statement } from "better-sqlite3";
 import { ServerError } from "../errors.js";
 import { APPLICATION_ID, MIGRATIONS, type Migration } from "./schema.js";
 
@@ -31,6 +31,7 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
     db.pragma(`synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`);
     db.pragma("foreign_keys = ON");
     migrate(db, options.migrations ?? MIGRATIONS);
+    cacheStatements(db);
     return db;
   } catch (e) {
     db.close();
@@ -41,6 +42,28 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
     }
     throw e;
   }
+}
+
+/** Distinct SQL texts kept compiled; past this the cache starts over (dynamic filters make a few variants). */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * better-sqlite3 compiles the SQL on every `prepare()`, and the tables prepare at each call: compiling
+ * was the largest single cost of a tiny job (bench/node.ts). Statements are reused by SQL text; a
+ * reused one has pluck mode reset, so a call site that does not ask for it never inherits it. Safe
+ * because every statement runs to completion synchronously (none is left iterating).
+ */
+function cacheStatements(db: Database): void {
+  const compile = db.prepare.bind(db);
+  const cache = new Map<string, Statement>();
+  db.prepare = ((sql: string) => {
+    const cached = cache.get(sql);
+    if (cached) return cached.reader ? cached.pluck(false) : cached;
+    if (cache.size >= STATEMENT_CACHE_SIZE) cache.clear();
+    const statement = compile(sql);
+    cache.set(sql, statement);
+    return statement;
+  }) as Database["prepare"];
 }
 
 /** Applies every migration above the database's version; returns the versions before and after. */

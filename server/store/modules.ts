@@ -22,7 +22,14 @@ interface ModuleRow {
   created_at: number;
 }
 
+/** Verified module bytes kept in memory, at most this many in all: every job start reads its module (twice). */
+const MODULE_CACHE_BYTES = 32 * 1024 * 1024;
+
 export class ModuleTable {
+  /** Module bytes by code hash, verified when read from disk; modules never change, only go away. */
+  private readonly cache = new Map<string, Uint8Array>();
+  private cachedBytes = 0;
+
   constructor(
     private readonly db: Database,
     private readonly blobs: BlobStore,
@@ -56,7 +63,22 @@ export class ModuleTable {
   /** The module's bytes, verified against its hash (store_corrupt if they were damaged on disk). */
   read(codeHash: string): Uint8Array {
     this.require(codeHash);
-    return this.blobs.read(codeHash);
+    const cached = this.cache.get(codeHash);
+    if (cached) return cached;
+    const bytes = this.blobs.read(codeHash);
+    if (bytes.byteLength <= MODULE_CACHE_BYTES / 4) {
+      while (this.cachedBytes + bytes.byteLength > MODULE_CACHE_BYTES) this.uncache(this.cache.keys().next().value!);
+      this.cache.set(codeHash, bytes);
+      this.cachedBytes += bytes.byteLength;
+    }
+    return bytes;
+  }
+
+  private uncache(codeHash: string): void {
+    const bytes = this.cache.get(codeHash);
+    if (!bytes) return;
+    this.cache.delete(codeHash);
+    this.cachedBytes -= bytes.byteLength;
   }
 
   list(filter: { owner?: string; public?: boolean } = {}): ModuleRecord[] {
@@ -87,6 +109,7 @@ export class ModuleTable {
       if (changed === 0) throw new ServerError("not_found", `no module ${codeHash}`);
       return unreferenced(this.db, [codeHash]);
     })();
+    this.uncache(codeHash);
     for (const hash of orphans) this.blobs.delete(hash);
   }
 }
