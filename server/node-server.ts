@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import { AUTH_HEADERS, loadOrCreateNodeIdentity, parsePublicKey, verifyRequest, type NodeIdentity } from "./auth/index.js";
 import type { FaultHook } from "./migration/faults.js";
 import { migrationRoutes } from "./migration/routes.js";
+import { balanceRoutes } from "./balance/routes.js";
 import { peerRequest } from "./migration/peer-link.js";
 import { createApp } from "./http/app.js";
 import { FerryNode, type FerryNodeOptions } from "./node/ferry-node.js";
@@ -76,7 +77,10 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
     // /peer routes are signed by nodes, verified against the peers table by those routes themselves.
     authenticate: (req) => (!req.path.startsWith("/peer/") && AUTH_HEADERS.some((h) => req.headers.has(h)) ? verifyRequest(store, req) : null),
     maxPeerBytes: PEER_BODY_LIMIT,
-    extend: (app) => migrationRoutes(app, node, store),
+    extend: (app) => {
+      migrationRoutes(app, node, store);
+      balanceRoutes(app, node, store, identity);
+    },
   });
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: options.port ?? 0, hostname: options.host ?? "127.0.0.1" }, () => resolve(s));

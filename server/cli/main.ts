@@ -4,6 +4,7 @@
 import { FerryError } from "../../runtime/index.js";
 import { ServerError } from "../errors.js";
 import { adminCommand } from "./admin.js";
+import { clusterCommand } from "./cluster.js";
 import { inspectCommand } from "./inspect.js";
 import { keygenCommand } from "./keygen.js";
 import { migrateCommand, statusCommand, submitCommand, uploadCommand } from "./remote.js";
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   resume: resumeCommand,
   inspect: inspectCommand,
   simulate: simulateCommand,
+  cluster: clusterCommand,
   keygen: keygenCommand,
   admin: adminCommand,
   serve: serveCommand,

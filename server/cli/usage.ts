@@ -14,6 +14,7 @@ Commands:
   resume <snap.ferry>  continue a checkpointed run to completion
   inspect <snap.ferry> describe a snapshot file
   simulate             compare load-sharing policies in the discrete-event simulator
+  cluster              run load-sharing policies live on N node processes and measure them
   keygen               create a client key pair (key file, mode 0600)
   admin <command>      add, list, disable or enable clients in a node's data directory
   serve                run a Ferry node (HTTP API, durable store, migration to peers)
@@ -60,6 +61,26 @@ Prints the output written after the snapshot was taken, then the entry's return 
 
 Verifies the snapshot's integrity and prints its header, section sizes, memory pages,
 continuation (entry, arguments, fuel, saved stack) and code hash.`,
+  cluster: `Usage: ferry cluster [options]
+
+Options:
+  --nodes N               node processes on loopback, one running job each (default: 4)
+  --policy LIST           comma list of none, sender, receiver, symmetric, adaptive
+                          (default: all five, one measured run each)
+  --load R                offered load per node, in (0, 1) (default: 0.8)
+  --arrivals single|uniform   all jobs to the first node, or spread evenly (default: single)
+  --jobs N                jobs per policy run (default: 300)
+  --seed S                the same seed gives every policy the same arrivals and jobs (default: 1)
+  --service-ms MS         mean service time of a job run alone; exponential (default: 40)
+  --lower L --upper U     receiver at load ≤ L, sender at ≥ U, ready-queue metric (default: 1, 4)
+  --max-polls MAX         polls per round (default: 3)
+  --retry-interval D      wait after a failed round, in mean service times (default: 0.5)
+  --json                  print the report as JSON
+  -h, --help              show this help
+
+Needs the build (npm run build). Prints per policy the mean and p99 response time, the mean
+execution time, polls and weak/strong migrations next to the M/M/N bound, and checks that every
+job completed exactly once across the nodes' stores (exit status 4 if not).`,
   simulate: `Usage: ferry simulate [options]
 
 Options:

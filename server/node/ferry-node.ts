@@ -64,6 +64,8 @@ export class FerryNode {
   private readonly isolated: IsolatedPoolOptions | undefined;
   private readonly checkpointTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Load-balancer feed (see onJobState). */
+  private readonly jobStateListeners = new Set<(id: string, state: JobRecord["state"]) => void>();
   /** Counters for /metrics. */
   readonly counters = { jobsStarted: 0, jobsFinished: 0, jobsTrapped: 0, checkpoints: 0, modulesUploaded: 0, migrationsOut: 0, migrationsIn: 0 };
 
@@ -157,6 +159,7 @@ export class FerryNode {
     else {
       if (job.record.state !== "queued") this.update(job, { state: "queued" });
       this.waiting.push(job);
+      for (const l of this.jobStateListeners) l(job.id, "queued");
     }
   }
 
@@ -364,6 +367,19 @@ export class FerryNode {
     return this.view(job.record);
   }
 
+  /** The node's own load balancer moving a job it holds: no caller to authorize, the node acts for itself. */
+  async shareJob(id: string, peerId: string, mode: "strong" | "weak"): Promise<void> {
+    const job = this.live.get(id);
+    if (!job) throw new ServerError("conflict", `job ${id} is not live on this node`);
+    await this.migrator.send(job, peerId, mode);
+  }
+
+  /** Call `listener` after every job state change here, and when a new job joins the queue (the balancer's load feed). */
+  onJobState(listener: (id: string, state: JobRecord["state"]) => void): () => void {
+    this.jobStateListeners.add(listener);
+    return () => this.jobStateListeners.delete(listener);
+  }
+
   /**
    * What server/migration needs of the node: take a live job out of the scheduler, put one back,
    * adopt one that arrived. Closures over the node's internals, so they stay off its public surface.
@@ -529,6 +545,7 @@ export class FerryNode {
   private update(job: LiveJob, patch: Parameters<Store["jobs"]["update"]>[1]): void {
     job.record = this.store.jobs.update(job.id, patch, { expectEpoch: job.record.epoch });
     job.stateChanged();
+    for (const l of this.jobStateListeners) l(job.id, job.record.state);
   }
 
   private view(job: LiveJob | JobRecord): JobView {
