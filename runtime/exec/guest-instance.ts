@@ -321,6 +321,18 @@ export class GuestInstance implements Instance {
     if (s.memory.pageCount > segment.maxMemoryPages) {
       throw new FerryError("snapshot_limit", `memory of ${s.memory.pageCount} pages exceeds the cap of ${segment.maxMemoryPages}`);
     }
+    for (const page of s.memory.pages) {
+      if (!Number.isSafeInteger(page.index) || page.index < 0 || page.index >= s.memory.pageCount || page.bytes.byteLength !== WASM_PAGE_BYTES) {
+        malformed(`memory page ${page.index} is not a whole page inside the ${s.memory.pageCount}-page memory`);
+      }
+    }
+    // The saved stack is rewound through the continuation buffer this instance will use (the guest's
+    // own, or the window lent at the end of memory): a longer one would be written past it.
+    if (stack.byteLength > this.stackCapacity) {
+      throw new FerryError("snapshot_limit", `saved stack of ${stack.byteLength} bytes exceeds the ${this.stackCapacity}-byte continuation buffer`);
+    }
+    const room = this.structAddress !== undefined ? this.stackCapacity : (Math.min(HEADER_BYTES + this.stackCapacity, s.memory.pageCount * WASM_PAGE_BYTES) & ~7) - HEADER_BYTES;
+    if (stack.byteLength > room) malformed(`saved stack of ${stack.byteLength} bytes does not fit in ${s.memory.pageCount} pages of memory`);
     // Fresh memory holds only the data segments. The snapshot's elided pages must read as zero:
     // clear the few that are not, rather than writing (and so faulting in) the whole memory.
     clearPagesOutside(new Uint8Array(this.memoryObject.buffer), s.memory);
@@ -375,6 +387,8 @@ export class GuestInstance implements Instance {
         this.header.flags |= FLAG_AT_CHECKPOINT;
         return this.paused("checkpoint");
       }
+      // dispose() from a host callback (onLog, a resource provider) ends the run, never un-disposes.
+      if (this.state === "disposed") throw new GuestTrap("disposed", "dispose() was called during the run");
       this.endSlice();
       this.status = "done";
       this.header.state = ContState.Done;
@@ -395,6 +409,7 @@ export class GuestInstance implements Instance {
   }
 
   private paused(reason: "fuel" | "checkpoint"): RunResult {
+    if (this.status === "disposed") return this.trapped(new GuestTrap("disposed", "dispose() was called during the run"));
     this.endSlice();
     this.status = "paused";
     this.header.state = ContState.Paused;
@@ -417,7 +432,7 @@ export class GuestInstance implements Instance {
     this.unwinding = this.rewinding = this.inStart = false;
     this.restoreBorrowed();
     this.endSlice();
-    this.status = "trapped";
+    if (this.status !== "disposed") this.status = "trapped";
     this.header.state = ContState.Trapped;
     return { status: "trapped", code: trap, message: detail ? `${TRAP_MESSAGES[trap]}: ${detail}` : TRAP_MESSAGES[trap], fuelUsed: this.header.fuelConsumed };
   }
@@ -454,6 +469,7 @@ export class GuestInstance implements Instance {
       this.restoreBorrowed();
       return;
     }
+    if (this.status === "disposed") throw new GuestTrap("disposed", "dispose() was called during the run");
     if (this.status !== "running") throw new GuestTrap("host_error", `instance was ${this.status} during its run`);
     if (!this.fuelGlobal) return; // unmetered: a voluntary safepoint the host cannot act on
     const remaining = Number(this.fuelGlobal.value as bigint);
@@ -573,6 +589,7 @@ export class GuestInstance implements Instance {
     if (this.logBytes > this.maxLogBytes) throw new GuestTrap("output_limit", `log would exceed ${this.maxLogBytes} bytes`);
     this.logLines.push(line);
     this.onLog?.(line);
+    if (this.status === "disposed") throw new GuestTrap("disposed", "dispose() was called from onLog");
   }
 
   private assertUsable(): void {

@@ -195,6 +195,8 @@ export class IsolatedInstance implements Instance {
     if (reply.view) this.applyView(reply.view);
     else if (this.status === "running") this.status = before;
     if (!reply.ok) throw this.childError(reply);
+    // dispose() from onLog while the reply's held-back lines were delivered: the run ends as in-process.
+    if (this.status === "disposed") return { status: "trapped", code: "disposed", message: TRAP_MESSAGES.disposed, fuelUsed: this.fuel };
     return reply.result!;
   }
 
