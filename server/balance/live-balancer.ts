@@ -51,6 +51,8 @@ export interface BalanceStats {
   empty: number;
   /** Transfers the migration protocol refused or that failed (the job went on here). */
   failed: number;
+  /** Wall time of the successful transfers (stop → committed), summed, ms. */
+  transferMsSum: number;
   /** Jobs that arrived here by a balancing transfer. */
   jobsIn: number;
   /** Jobs that finished on this node (done, trapped or failed) since the balancer was configured. */
@@ -264,16 +266,21 @@ export class LiveBalancer {
   /** The node's load less the jobs already promised away (the live form of the policy's `releasedThisCall`). */
   private takeSample(): LoadSample {
     const l = this.node.load();
+    const waiting = new Set(this.node.queuedJobs());
+    // A job the node took off its queue and is still launching is in neither of load()'s counts:
+    // it counts as running here, or a busy node would look idle for the launch's few milliseconds.
+    let seenRunning = 0;
+    for (const [id, t] of this.tracked) if (t === "running" || (t === "queued" && !waiting.has(id) && !this.leaving.has(id))) seenRunning++;
     let queued = 0;
     let running = 0;
     for (const id of this.leaving) {
       const t = this.tracked.get(id);
-      if (t === "queued") queued++;
+      if (t === "queued" && waiting.has(id)) queued++;
       else if (t === "running") running++;
     }
     const s = this.sample;
     s.ready = Math.max(0, l.queued - queued);
-    s.running = Math.max(0, l.running - running);
+    s.running = Math.max(0, Math.max(l.running, seenRunning) - running);
     s.blocked = 0;
     s.throughput = this.throughput ? this.throughput.value(performance.now()) : 0;
     return s;
@@ -386,6 +393,7 @@ export class LiveBalancer {
           await this.node.shareJob(choice.jobId, peerId, choice.mode);
           moved = true;
           this.counters[choice.mode]++;
+          this.counters.transferMsSum += performance.now() - started;
           if (choice.mode === "weak") this.transferCpuMs += EWMA_WEIGHT * ((performance.now() - started) / 2 - this.transferCpuMs);
         } catch {
           this.counters.failed++; // the migrator reinstated it here
@@ -441,7 +449,7 @@ export class LiveBalancer {
 }
 
 function emptyCounters() {
-  return { givePolls: 0, takePolls: 0, pollTimeouts: 0, probesAnswered: 0, probesAccepted: 0, weak: 0, strong: 0, empty: 0, failed: 0, jobsIn: 0, finished: 0, execMsSum: 0 };
+  return { givePolls: 0, takePolls: 0, pollTimeouts: 0, probesAnswered: 0, probesAccepted: 0, weak: 0, strong: 0, empty: 0, failed: 0, transferMsSum: 0, jobsIn: 0, finished: 0, execMsSum: 0 };
 }
 
 /** A policy message from the wire; `from` is always the signer's index, whatever the body says. */

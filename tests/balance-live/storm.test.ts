@@ -36,5 +36,5 @@ describe("live balancing: migration storm", () => {
     expect(run.strong).toBeGreaterThan(0);
     // A transfer may be refused (a running job finished while it was being stopped): it goes on where it was.
     expect(run.failed).toBeLessThan((run.weak + run.strong) / 10);
-  });
+  }, 90_000); // ~10 s alone; the margin is for a machine busy with other work
 });
