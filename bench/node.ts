@@ -411,7 +411,7 @@ async function benchMigration(runs: number, warmup: number): Promise<{ rows: Mig
 // ---------------------------------------------------------------------------------------------
 // b. Throughput of tiny anonymous jobs
 
-const DEFAULT_VARIANT = "node, store synchronous=FULL (default)";
+const DEFAULT_VARIANT = "node (default store: synchronous=NORMAL, migration decisions fsynced)";
 const TINY_WAT = `(module (func (export "main") (result i32) (i32.const 42)))`;
 
 interface LoadTarget {
@@ -452,8 +452,8 @@ async function benchThroughput(runs: number, warmup: number, roundMs: number): P
     const { codeHash } = await new FerryClient({ url: n.url, key }).uploadModule(watToWasm(TINY_WAT), { public: true });
     targets.push({ name, url: n.url, path: "/jobs", body: JSON.stringify({ codeHash, waitMs: 10_000 }), expectStatus: 201, expectText: '"value":42' });
   };
-  await startJobNode(DEFAULT_VARIANT, "full");
-  await startJobNode("node, store synchronous=NORMAL", "normal");
+  await startJobNode(DEFAULT_VARIANT, "normal");
+  await startJobNode("node, store synchronous=FULL (every commit fsynced)", "full");
   // The floor: Hono on @hono/node-server answering a constant JSON, same body parsing, no node behind it.
   const floorApp = new Hono();
   floorApp.post("/jobs", async (c) => {

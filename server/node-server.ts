@@ -51,7 +51,9 @@ export interface RunningNode {
 }
 
 export async function startNode(options: NodeServerOptions): Promise<RunningNode> {
-  const store = Store.open(options.dataDir, options.store);
+  // synchronous "normal" by default: every commit survives a process crash (kill -9); a power cut may
+  // lose the last moments of job progress, never a migration's prepared job or decision (fsynced).
+  const store = Store.open(options.dataDir, { synchronous: "normal", ...options.store });
   const identity = loadOrCreateNodeIdentity(options.dataDir);
   // Configured peers are added; a known peer keeps the address it last announced (/peer/hello),
   // which is newer than a configuration file written before it restarted.
@@ -90,7 +92,7 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
   // Tell every peer where this node now listens (a restart may have moved it); best effort.
   for (const peer of store.peers.list()) {
-    void peerRequest(identity, peer, "POST", "/peer/hello", new TextEncoder().encode(JSON.stringify({ url })), 5_000).catch(() => undefined);
+    void peerRequest(identity, peer, "POST", "/peer/hello", new TextEncoder().encode(JSON.stringify({ url })), { timeoutMs: 5_000 }).catch(() => undefined);
   }
   let closing: Promise<void> | undefined;
   return {

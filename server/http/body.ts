@@ -1,6 +1,7 @@
 // Request bodies read whole, but never more than a limit: a Content-Length over it is refused before
 // reading, and a body that streams past it is cut off (413 either way).
 
+import type { IncomingMessage } from "node:http";
 import type { Context } from "hono";
 import { ServerError } from "../errors.js";
 
@@ -9,6 +10,10 @@ export async function readBody(c: Context, limitBytes: number): Promise<Uint8Arr
   if (declared !== undefined && Number(declared) > limitBytes) {
     throw new ServerError("payload_too_large", `body of ${declared} bytes exceeds the ${limitBytes}-byte limit`);
   }
+  // On @hono/node-server the Node request is at hand: reading it directly skips the web-streams
+  // adapter, which costs more than the rest of a small request.
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (incoming && !incoming.readableEnded) return readIncoming(incoming, limitBytes);
   const stream = c.req.raw.body;
   if (!stream) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
@@ -25,6 +30,39 @@ export async function readBody(c: Context, limitBytes: number): Promise<Uint8Arr
     chunks.push(value);
   }
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+function readIncoming(incoming: IncomingMessage, limitBytes: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const onData = (chunk: Buffer): void => {
+      total += chunk.byteLength;
+      if (total > limitBytes) {
+        cleanup();
+        incoming.resume(); // drain the rest without keeping it
+        reject(new ServerError("payload_too_large", `body exceeds the ${limitBytes}-byte limit`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    };
+    const onError = (e: Error): void => {
+      cleanup();
+      reject(new ServerError("bad_request", `reading the body failed: ${e.message}`));
+    };
+    const cleanup = (): void => {
+      incoming.off("data", onData);
+      incoming.off("end", onEnd);
+      incoming.off("error", onError);
+    };
+    incoming.on("data", onData);
+    incoming.on("end", onEnd);
+    incoming.on("error", onError);
+  });
 }
 
 /** A JSON object body; anything else is a 400 that says what was wrong. */

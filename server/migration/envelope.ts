@@ -1,13 +1,20 @@
-// The PREPARE message body: a length-prefixed JSON header, then the snapshot bytes (strong) or
-// nothing (weak). Binary, because a 64 MiB snapshot as base64 JSON would be 85 MiB to parse.
+// The PREPARE message: a JSON transfer header (sent base64url in the `x-ferry-transfer` HTTP header,
+// and the only thing the node signature covers) and the snapshot bytes as the raw body (strong) or no
+// body (weak). The snapshot needs no second hash: the header names the sha256 digest the snapshot
+// already ends with, and decoding the snapshot checks that digest against its contents.
 
 import { ServerError } from "../errors.js";
 import type { JobSandbox, JobTrust, Json } from "../store/records.js";
 
-export const ENVELOPE_VERSION = 1;
+export const TRANSFER_HEADER = "x-ferry-transfer";
+export const TRANSFER_VERSION = 2;
+
+/** The FERRYSNP digest is the last 32 bytes (docs/snapshot-format.md). */
+const SNAPSHOT_DIGEST_BYTES = 32;
+const MAX_HEADER_BYTES = 64 * 1024;
 
 export interface TransferHeader {
-  v: typeof ENVELOPE_VERSION;
+  v: typeof TRANSFER_VERSION;
   kind: "strong" | "weak";
   jobId: string;
   /** The epoch the job will have at the target: the source's epoch + 1. */
@@ -22,44 +29,58 @@ export interface TransferHeader {
   sandbox: JobSandbox;
   fuelLimit: number | null;
   fuelUsed: number;
+  /** Strong: the snapshot's own trailing sha256 (hex), binding the body to this signed header. */
+  snapshotSha256: string | null;
   /** Weak transfers carry the input inline (base64); strong ones have it inside the snapshot. */
   input: string | null;
 }
 
-const MAX_HEADER_BYTES = 64 * 1024;
-
-export function encodeEnvelope(header: TransferHeader, snapshot: Uint8Array | undefined): Uint8Array {
-  const json = Buffer.from(JSON.stringify(header), "utf8");
-  const out = Buffer.allocUnsafe(4 + json.byteLength + (snapshot?.byteLength ?? 0));
-  out.writeUInt32BE(json.byteLength, 0);
-  json.copy(out, 4);
-  if (snapshot) out.set(snapshot, 4 + json.byteLength);
-  return out;
+/** The trailing digest of an encoded snapshot, hex. */
+export function snapshotDigest(snapshot: Uint8Array): string {
+  if (snapshot.byteLength < SNAPSHOT_DIGEST_BYTES) throw new ServerError("bad_request", "transfer: snapshot is shorter than its digest");
+  return Buffer.from(snapshot.buffer, snapshot.byteOffset + snapshot.byteLength - SNAPSHOT_DIGEST_BYTES, SNAPSHOT_DIGEST_BYTES).toString("hex");
 }
 
-export function decodeEnvelope(body: Uint8Array): { header: TransferHeader; snapshot: Uint8Array | undefined } {
+/** The header as it travels (base64url) and as it is signed (its UTF-8 bytes). */
+export function encodeTransferHeader(header: TransferHeader): { text: string; signed: Uint8Array } {
+  const signed = Buffer.from(JSON.stringify(header), "utf8");
+  return { text: signed.toString("base64url"), signed };
+}
+
+export function decodeTransferHeader(text: string | undefined | null): { header: TransferHeader; signed: Uint8Array } {
   const bad = (detail: string): never => {
     throw new ServerError("bad_request", `transfer: ${detail}`);
   };
-  if (body.byteLength < 4) bad("body shorter than its length prefix");
-  const length = Buffer.from(body.buffer, body.byteOffset, body.byteLength).readUInt32BE(0);
-  if (length > MAX_HEADER_BYTES || 4 + length > body.byteLength) bad(`header length ${length} is out of range`);
+  if (!text) return bad(`the ${TRANSFER_HEADER} header is missing`);
+  if (text.length > (MAX_HEADER_BYTES * 4) / 3 || !/^[A-Za-z0-9_-]+$/.test(text)) bad(`${TRANSFER_HEADER} must be base64url of at most ${MAX_HEADER_BYTES} bytes`);
+  const signed = Buffer.from(text, "base64url");
   let header: TransferHeader;
   try {
-    header = JSON.parse(Buffer.from(body.buffer, body.byteOffset + 4, length).toString("utf8")) as TransferHeader;
+    header = JSON.parse(signed.toString("utf8")) as TransferHeader;
   } catch {
     return bad("header is not JSON");
   }
-  if (header === null || typeof header !== "object") bad("header is not an object");
-  if (header.v !== ENVELOPE_VERSION) bad(`version ${String(header.v)}, expected ${ENVELOPE_VERSION}`);
+  if (header === null || typeof header !== "object" || Array.isArray(header)) bad("header is not an object");
+  if (header.v !== TRANSFER_VERSION) bad(`version ${String(header.v)}, expected ${TRANSFER_VERSION}`);
   if (header.kind !== "strong" && header.kind !== "weak") bad("kind must be strong or weak");
   for (const key of ["jobId", "source", "target", "codeHash", "entry"] as const) if (typeof header[key] !== "string") bad(`${key} must be a string`);
   if (!Number.isSafeInteger(header.epoch) || header.epoch < 1) bad("epoch must be a positive integer");
   if (!Array.isArray(header.args)) bad("args must be an array");
   if (header.trust !== "anonymous" && header.trust !== "authenticated") bad("bad trust class");
   if (header.sandbox !== "in-process" && header.sandbox !== "isolated") bad("bad sandbox");
-  const snapshot = body.byteLength > 4 + length ? body.subarray(4 + length) : undefined;
-  if (header.kind === "strong" && !snapshot) bad("a strong transfer needs a snapshot");
-  if (header.kind === "weak" && snapshot) bad("a weak transfer carries no snapshot");
-  return { header, snapshot };
+  if (header.kind === "strong" && (typeof header.snapshotSha256 !== "string" || !/^[0-9a-f]{64}$/.test(header.snapshotSha256))) {
+    bad("a strong transfer names its snapshot's sha256");
+  }
+  return { header, signed };
+}
+
+/** The body must be exactly the snapshot the signed header names (strong), or empty (weak). */
+export function checkTransferBody(header: TransferHeader, body: Uint8Array): Uint8Array | undefined {
+  if (header.kind === "weak") {
+    if (body.byteLength > 0) throw new ServerError("bad_request", "transfer: a weak transfer carries no snapshot");
+    return undefined;
+  }
+  if (body.byteLength === 0) throw new ServerError("bad_request", "transfer: a strong transfer needs a snapshot");
+  if (snapshotDigest(body) !== header.snapshotSha256) throw new ServerError("bad_request", "transfer: the snapshot is not the one the signed header names");
+  return body;
 }

@@ -12,7 +12,7 @@ import type { LiveJob } from "../node/live-job.js";
 import type { JobPatch } from "../store/jobs.js";
 import type { JobRecord, Json, PeerRecord } from "../store/records.js";
 import type { Store } from "../store/store.js";
-import { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION, type TransferHeader } from "./envelope.js";
+import { checkTransferBody, encodeTransferHeader, snapshotDigest, TRANSFER_HEADER, TRANSFER_VERSION, type TransferHeader } from "./envelope.js";
 import type { FaultHook, TransferStep } from "./faults.js";
 import { peerRequest } from "./peer-link.js";
 
@@ -23,7 +23,8 @@ export interface TransferHost {
   update(job: LiveJob, patch: JobPatch): void;
   forget(job: LiveJob): void;
   reinstate(job: LiveJob, snapshot: Snapshot | undefined, previous: "queued" | "running" | "paused"): Promise<void>;
-  adopt(record: JobRecord): Promise<void>;
+  /** `snapshot`: the prepared snapshot already decoded, when the node still holds it. */
+  adopt(record: JobRecord, snapshot?: Snapshot): Promise<void>;
   compile(bytes: Uint8Array, owner: string | null): Promise<void>;
   live(id: string): LiveJob | undefined;
 }
@@ -35,6 +36,8 @@ const MAX_RETRY_MS = 5_000;
 export const PREPARED_QUERY_AFTER_MS = 2_000;
 
 export type Decision = "commit" | "abort" | "unknown";
+
+const MAX_DECODED_KEPT = 2;
 
 /** Named instants of a transfer, on the source and on the target (bench/node.ts times downtime with them). */
 export type TransferMark =
@@ -94,21 +97,23 @@ export class Migrator {
       // Durable before anything leaves: a crash from here on is resolved by recover() (abort).
       this.host.update(job, { state: "migrating", result: { migratingTo: peer.nodeId, epoch } });
       let snapshot: Snapshot | undefined;
-      let body: Uint8Array;
-      const header = this.header(before, peer, epoch, mode);
+      let body: Uint8Array | undefined;
+      let header = this.header(before, peer, epoch, mode);
       if (mode === "strong") {
         // Move, not copy: the memory goes straight into the encoder; on abort it comes back from `snapshot`.
         snapshot = await job.instance!.snapshot({ move: true });
         this.mark("source:snapshotted", job.id);
-        body = encodeEnvelope(header, encodeSnapshot(snapshot));
+        body = encodeSnapshot(snapshot);
+        header = { ...header, snapshotSha256: snapshotDigest(body) };
       } else {
         const input = this.host.store.jobs.input(before);
-        body = encodeEnvelope({ ...header, input: input ? Buffer.from(input).toString("base64") : null }, undefined);
+        header = { ...header, input: input ? Buffer.from(input).toString("base64") : null };
       }
       this.mark("source:encoded", job.id);
       try {
         await this.fault("source:before-prepare", job.id);
-        await peerRequest(this.identity, peer, "POST", "/peer/migrations/prepare", body);
+        const transfer = encodeTransferHeader(header);
+        await peerRequest(this.identity, peer, "POST", "/peer/migrations/prepare", body, { signed: transfer.signed, headers: { [TRANSFER_HEADER]: transfer.text } });
         this.mark("source:prepared", job.id);
         await this.fault("source:after-prepare", job.id);
       } catch (e) {
@@ -118,8 +123,11 @@ export class Migrator {
         await this.host.reinstate(job, snapshot, previous);
         throw new ServerError("conflict", `migration to ${peer.nodeId} failed, the job goes on here: ${e instanceof Error ? e.message : String(e)}`);
       }
-      // The decision: from this write on, the job belongs to the target.
-      this.host.update(job, { state: "migrated", node: peer.nodeId, epoch, result: { migratedTo: peer.nodeId, committed: false } });
+      // The decision: from this write on, the job belongs to the target. Fsynced whatever the store's
+      // setting: COMMIT must never be sent for a decision a power cut could undo.
+      this.host.store.durableTransaction(() =>
+        this.host.update(job, { state: "migrated", node: peer.nodeId, epoch, result: { migratedTo: peer.nodeId, committed: false } }),
+      );
       this.host.forget(job);
       this.mark("source:decided", job.id);
       try {
@@ -152,7 +160,7 @@ export class Migrator {
 
   private header(record: JobRecord, peer: PeerRecord, epoch: number, mode: "strong" | "weak"): TransferHeader {
     return {
-      v: ENVELOPE_VERSION,
+      v: TRANSFER_VERSION,
       kind: mode,
       jobId: record.id,
       epoch,
@@ -166,6 +174,7 @@ export class Migrator {
       sandbox: record.sandbox,
       fuelLimit: record.fuelLimit,
       fuelUsed: record.fuelUsed,
+      snapshotSha256: null,
       input: null,
     };
   }
@@ -196,7 +205,7 @@ export class Migrator {
 
   private async tell(peer: PeerRecord, what: "commit" | "abort", jobId: string, epoch: number): Promise<void> {
     const body = new TextEncoder().encode(JSON.stringify({ jobId, epoch }));
-    await peerRequest(this.identity, peer, "POST", `/peer/migrations/${what}`, body, 10_000);
+    await peerRequest(this.identity, peer, "POST", `/peer/migrations/${what}`, body, { timeoutMs: 10_000 });
   }
 
   /**
@@ -217,15 +226,16 @@ export class Migrator {
 
   // ---- target side ----
 
-  async prepare(peer: PeerRecord, body: Uint8Array): Promise<{ prepared: true; epoch: number }> {
-    const { header, snapshot } = decodeEnvelope(body);
+  /** PREPARE from `peer`, whose signature over `header` the route has checked. */
+  async prepare(peer: PeerRecord, header: TransferHeader, body: Uint8Array): Promise<{ prepared: true; epoch: number }> {
+    const snapshot = checkTransferBody(header, body);
     this.mark("target:prepare", header.jobId);
     const store = this.host.store;
     if (header.source !== peer.nodeId) throw new ServerError("forbidden", `transfer says it comes from ${header.source}, signed by ${peer.nodeId}`);
     if (header.target !== this.host.nodeId()) throw new ServerError("bad_request", `transfer is for node ${header.target}, this is ${this.host.nodeId()}`);
     let decoded: Snapshot | undefined;
     if (snapshot) {
-      decoded = decodeSnapshot(snapshot); // integrity (sha256 trailer) and format, before storing anything
+      decoded = decodeSnapshot(snapshot); // format, and the trailing sha256 against the contents, before storing anything
       if (decoded.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
       this.mark("target:decoded", header.jobId);
     }
@@ -241,7 +251,8 @@ export class Migrator {
       throw new ServerError("conflict", `job ${header.jobId} is already at epoch ${existing.epoch} here`);
     }
     if (existing && this.host.live(header.jobId)) throw new ServerError("conflict", `job ${header.jobId} is live here`);
-    store.transaction(() => {
+    // Durable before the answer: the source decides on the strength of it.
+    store.durableTransaction(() => {
       if (existing) store.jobs.delete(header.jobId, { expectEpoch: existing.epoch });
       store.jobs.create({
         id: header.jobId,
@@ -264,6 +275,7 @@ export class Migrator {
       if (snapshot) store.checkpoints.add(header.jobId, snapshot, { fuel: header.fuelUsed, expectEpoch: header.epoch, retain: true });
     });
     this.mark("target:stored", header.jobId);
+    if (decoded) this.keepDecoded(header.jobId, header.epoch, decoded);
     await this.fault("target:after-prepare", header.jobId);
     this.queryDecision(header.jobId, header.epoch, PREPARED_QUERY_AFTER_MS);
     return { prepared: true, epoch: header.epoch };
@@ -277,13 +289,14 @@ export class Migrator {
     void peer;
     this.mark("target:commit", jobId);
     await this.fault("target:before-commit", jobId);
-    await this.host.adopt(record);
+    await this.host.adopt(record, this.takeDecoded(jobId, epoch));
     this.mark("target:running", jobId);
     await this.fault("target:after-commit", jobId);
     return { committed: true };
   }
 
   applyAbort(jobId: string, epoch: number): { aborted: boolean } {
+    this.takeDecoded(jobId, epoch);
     const record = this.host.store.jobs.get(jobId);
     if (!record || record.state !== "prepared" || record.epoch !== epoch) return { aborted: false };
     this.host.store.jobs.delete(jobId, { expectEpoch: epoch });
@@ -299,7 +312,7 @@ export class Migrator {
       let decision: Decision = "unknown";
       try {
         if (source) {
-          const r = await peerRequest(this.identity, source, "GET", `/peer/migrations/${encodeURIComponent(jobId)}/decision?epoch=${epoch}`, undefined, 10_000);
+          const r = await peerRequest(this.identity, source, "GET", `/peer/migrations/${encodeURIComponent(jobId)}/decision?epoch=${epoch}`, undefined, { timeoutMs: 10_000 });
           decision = ((await r.json()) as { decision: Decision }).decision;
         }
       } catch {
@@ -320,6 +333,24 @@ export class Migrator {
   private sourceOf(record: JobRecord): PeerRecord | undefined {
     const from = (record.result as { preparedFrom?: string } | null)?.preparedFrom;
     return from ? this.host.store.peers.get(from) : undefined;
+  }
+
+  /**
+   * Decoded prepared snapshots, so COMMIT restores without reading and hashing the bytes again; a
+   * few at most (COMMIT normally follows within milliseconds), the store has them all anyway.
+   */
+  private readonly decoded = new Map<string, Snapshot>();
+
+  private keepDecoded(jobId: string, epoch: number, snapshot: Snapshot): void {
+    this.decoded.set(`${jobId}@${epoch}`, snapshot);
+    while (this.decoded.size > MAX_DECODED_KEPT) this.decoded.delete(this.decoded.keys().next().value!);
+  }
+
+  private takeDecoded(jobId: string, epoch: number): Snapshot | undefined {
+    const key = `${jobId}@${epoch}`;
+    const snapshot = this.decoded.get(key);
+    this.decoded.delete(key);
+    return snapshot;
   }
 
   private later(delayMs: number, fn: () => Promise<void>): void {

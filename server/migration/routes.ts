@@ -8,6 +8,7 @@ import { parseJsonObject } from "../http/body.js";
 import type { FerryNode } from "../node/ferry-node.js";
 import type { Store } from "../store/store.js";
 import { parsePublicKey } from "../auth/index.js";
+import { decodeTransferHeader, TRANSFER_HEADER } from "./envelope.js";
 import { verifyPeer } from "./peer-link.js";
 
 export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): void {
@@ -21,7 +22,16 @@ export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): 
     return { jobId: body.jobId, epoch: body.epoch as number };
   };
 
-  app.post("/peer/migrations/prepare", async (c) => c.json(await node.migrator.prepare(peerOf(c), c.get("body"))));
+  // PREPARE is signed over its transfer header, which names the body's own sha256 (envelope.ts).
+  app.post("/peer/migrations/prepare", async (c) => {
+    const url = new URL(c.req.url);
+    const text = c.req.header(TRANSFER_HEADER);
+    // Without a transfer header, authenticate over the (empty) header anyway: an unsigned caller is a 401, not a 400.
+    if (!text) verifyPeer(store, { method: c.req.method, path: url.pathname + url.search, headers: c.req.raw.headers, body: new Uint8Array(0) });
+    const { header, signed } = decodeTransferHeader(text);
+    const peer = verifyPeer(store, { method: c.req.method, path: url.pathname + url.search, headers: c.req.raw.headers, body: signed });
+    return c.json(await node.migrator.prepare(peer, header, c.get("body")));
+  });
   app.post("/peer/migrations/commit", async (c) => {
     const peer = peerOf(c);
     const { jobId, epoch } = jobAndEpoch(c);

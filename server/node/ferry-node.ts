@@ -6,7 +6,7 @@ import { Engine, FerryError, Scheduler, encodeSnapshot, type RunResult, type Was
 import type { IsolatedPoolOptions } from "../../runtime/index.js";
 import { ServerError } from "../errors.js";
 import type { Store } from "../store/store.js";
-import type { ClientRecord, JobRecord, Json } from "../store/records.js";
+import { FINISHED_JOB_STATES, type ClientRecord, type JobRecord, type Json } from "../store/records.js";
 import { jobView, resultJson, type JobView } from "./job-view.js";
 import { LiveJob, type JobEvent } from "./live-job.js";
 import type { NodeIdentity } from "../auth/index.js";
@@ -59,6 +59,8 @@ export class FerryNode {
   private readonly live = new Map<string, LiveJob>();
   /** Admitted jobs waiting for a running slot, oldest first. */
   private readonly waiting: LiveJob[] = [];
+  /** Taken from `waiting`, launch under way. */
+  private readonly starting = new Set<LiveJob>();
   private readonly maxRunningJobs: number;
   private readonly maxMemoryPages: number;
   private readonly isolated: IsolatedPoolOptions | undefined;
@@ -143,13 +145,15 @@ export class FerryNode {
       args: req.args ?? [],
       input: req.input,
       fuelLimit,
-      state: "queued",
+      // A free slot now means it starts now: one write instead of queued-then-running.
+      state: this.runningCount() < this.maxRunningJobs ? "running" : "queued",
       node: this.id,
     });
     const job = new LiveJob(record);
     this.live.set(record.id, job);
     this.counters.jobsStarted++;
-    await this.admit(job);
+    if (record.state === "running") await this.launch(job);
+    else this.waiting.push(job);
     return this.view(job);
   }
 
@@ -170,7 +174,7 @@ export class FerryNode {
   }
 
   private runningCount(): number {
-    let n = 0;
+    let n = this.starting.size;
     for (const j of this.live.values()) if (j.record.state === "running") n++;
     return n;
   }
@@ -183,7 +187,7 @@ export class FerryNode {
       const engine = this.engine((owner ? quotasOf(owner) : ANONYMOUS_QUOTAS).maxMemoryPages);
       const compiled = await engine.compile(this.store.modules.read(record.codeHash));
       job.instance = await engine.instantiate(compiled, this.instanceOptions(job, record.sandbox, this.store.jobs.input(record), owner));
-      this.update(job, { state: "running" });
+      if (job.record.state !== "running") this.update(job, { state: "running" });
       job.scheduled = this.scheduler.start(job.instance, record.entry, wasmArgs(record.args), { fuelLimit: record.fuelLimit ?? undefined });
       this.watch(job);
     } catch (e) {
@@ -196,9 +200,14 @@ export class FerryNode {
     while (this.waiting.length > 0 && this.runningCount() < this.maxRunningJobs) {
       const next = this.waiting.shift()!;
       if (!this.live.has(next.id) || next.record.state !== "queued") continue;
-      // Mark it running before the (async) launch, so the loop does not start too many.
-      next.record = { ...next.record, state: "running" };
-      void next.exclusive(() => this.launch(next));
+      // Counted as running from now, though its launch is async, so the loop does not start too many.
+      this.starting.add(next);
+      void next
+        .exclusive(() => this.launch(next))
+        .finally(() => {
+          this.starting.delete(next);
+          this.pump(); // a launch that failed freed its slot again
+        });
     }
   }
 
@@ -427,7 +436,7 @@ export class FerryNode {
         }
       },
       /** A committed incoming job: restore it (strong) or start it (weak) and run it here. */
-      adopt: async (record) => {
+      adopt: async (record, decoded) => {
         const owner = record.owner ? (this.store.clients.get(record.owner) ?? null) : null;
         const engine = this.engine((owner ? quotasOf(owner) : ANONYMOUS_QUOTAS).maxMemoryPages);
         const compiled = await engine.compile(this.store.modules.read(record.codeHash));
@@ -435,8 +444,8 @@ export class FerryNode {
         const checkpoint = this.store.checkpoints.latest(record.id);
         const options = this.instanceOptions(job, record.sandbox, this.store.jobs.input(record), owner);
         this.live.set(record.id, job);
-        if (checkpoint) {
-          job.instance = await engine.restore(this.store.checkpoints.read(checkpoint), options);
+        if (decoded || checkpoint) {
+          job.instance = await engine.restore(decoded ?? this.store.checkpoints.read(checkpoint!), options);
           job.outputSeen = job.instance.output().byteLength;
           job.scheduled = this.scheduler.continue(job.instance);
         } else {
@@ -551,9 +560,14 @@ export class FerryNode {
   private view(job: LiveJob | JobRecord): JobView {
     if (job instanceof LiveJob) {
       const output = job.instance?.output() ?? this.store.jobs.output(job.record);
-      return jobView(job.record, output, this.store.checkpoints.latest(job.id), job.instance?.fuelUsed ?? job.record.fuelUsed);
+      return jobView(job.record, output, this.lastCheckpoint(job.record), job.instance?.fuelUsed ?? job.record.fuelUsed);
     }
-    return jobView(job, this.store.jobs.output(job), this.store.checkpoints.latest(job.id));
+    return jobView(job, this.store.jobs.output(job), this.lastCheckpoint(job));
+  }
+
+  /** Where a restart would resume from; a finished job has no use for one (and skips the query). */
+  private lastCheckpoint(record: JobRecord) {
+    return FINISHED_JOB_STATES.includes(record.state) ? undefined : this.store.checkpoints.latest(record.id);
   }
 
   private control(id: string, caller: Caller): LiveJob {

@@ -50,6 +50,7 @@ export class Store implements Disposable {
   readonly peers: PeerTable;
   readonly openReport: OpenReport;
   private readonly clock: () => number;
+  private readonly synchronous: "full" | "normal";
 
   private constructor(
     readonly dataDir: string,
@@ -57,6 +58,7 @@ export class Store implements Disposable {
     options: StoreOptions,
   ) {
     this.clock = options.clock ?? Date.now;
+    this.synchronous = options.synchronous ?? "full";
     this.blobs = new BlobStore(join(dataDir, BLOBS_DIR));
     this.clients = new ClientTable(db, this.clock);
     this.modules = new ModuleTable(db, this.blobs, this.clock);
@@ -96,6 +98,21 @@ export class Store implements Disposable {
    */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
+  }
+
+  /**
+   * Like `transaction`, but its commit is fsynced even on a store opened with synchronous "normal"
+   * (the WAL is sequential, so everything committed before it becomes durable too). For the writes a
+   * protocol promise rests on: a migration's prepared job and its decision.
+   */
+  durableTransaction<T>(fn: () => T): T {
+    if (this.synchronous === "full") return this.transaction(fn);
+    this.db.pragma("synchronous = FULL");
+    try {
+      return this.transaction(fn);
+    } finally {
+      this.db.pragma("synchronous = NORMAL");
+    }
   }
 
   /** Deletes unreferenced blobs older than `graceMs` (by file time, not the injected clock); returns their hashes. */
