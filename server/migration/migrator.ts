@@ -23,8 +23,14 @@ export interface TransferHost {
   update(job: LiveJob, patch: JobPatch): void;
   forget(job: LiveJob): void;
   reinstate(job: LiveJob, snapshot: Snapshot | undefined, previous: "queued" | "running" | "paused"): Promise<void>;
-  /** `snapshot`: the prepared snapshot already decoded, when the node still holds it. */
-  adopt(record: JobRecord, snapshot?: Snapshot): Promise<void>;
+  /** The memory cap (pages) a job of `owner` runs with here. */
+  maxMemoryPages(owner: string | null): number;
+  /** Restore a prepared strong transfer, paused, without registering it; throws if it cannot run here. */
+  stage(header: TransferHeader, snapshot: Snapshot): Promise<LiveJob>;
+  /** Drop a staged job that will not be committed. */
+  discard(staged: LiveJob): void;
+  /** Run a committed job here: `staged` if it is still held, else from its checkpoint (strong) or its start (weak). */
+  adopt(record: JobRecord, staged?: LiveJob): Promise<void>;
   compile(bytes: Uint8Array, owner: string | null): Promise<void>;
   live(id: string): LiveJob | undefined;
 }
@@ -37,7 +43,7 @@ export const PREPARED_QUERY_AFTER_MS = 2_000;
 
 export type Decision = "commit" | "abort" | "unknown";
 
-const MAX_DECODED_KEPT = 2;
+const MAX_STAGED_KEPT = 2;
 
 /** Named instants of a transfer, on the source and on the target (bench/node.ts times downtime with them). */
 export type TransferMark =
@@ -74,6 +80,8 @@ export class Migrator {
 
   close(): void {
     this.closed = true;
+    for (const job of this.staged.values()) this.host.discard(job);
+    this.staged.clear();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
   }
@@ -233,12 +241,6 @@ export class Migrator {
     const store = this.host.store;
     if (header.source !== peer.nodeId) throw new ServerError("forbidden", `transfer says it comes from ${header.source}, signed by ${peer.nodeId}`);
     if (header.target !== this.host.nodeId()) throw new ServerError("bad_request", `transfer is for node ${header.target}, this is ${this.host.nodeId()}`);
-    let decoded: Snapshot | undefined;
-    if (snapshot) {
-      decoded = decodeSnapshot(snapshot); // format, and the trailing sha256 against the contents, before storing anything
-      if (decoded.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
-      this.mark("target:decoded", header.jobId);
-    }
     if (!store.modules.get(header.codeHash)) {
       // Receiver-initiated download of the code segment from the source.
       const bytes = new Uint8Array(await (await peerRequest(this.identity, peer, "GET", `/peer/modules/${header.codeHash}`)).arrayBuffer());
@@ -246,12 +248,37 @@ export class Migrator {
       await this.host.compile(bytes, header.owner);
       store.modules.put(bytes, { owner: header.owner, public: false });
     }
+    let staged: LiveJob | undefined;
+    if (snapshot) {
+      // Format, the trailing sha256 against the contents, and the job's memory cap before inflating.
+      const decoded = decodeSnapshot(snapshot, { maxMemoryPages: this.host.maxMemoryPages(header.owner) });
+      if (decoded.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
+      this.mark("target:decoded", header.jobId);
+      // Restored now, paused: a snapshot that cannot run here is refused before anything is stored,
+      // and COMMIT only has to let it go on.
+      staged = await this.host.stage(header, decoded);
+    }
     const existing = store.jobs.get(header.jobId);
     if (existing && (existing.epoch >= header.epoch && !(existing.state === "prepared" && existing.epoch === header.epoch))) {
       throw new ServerError("conflict", `job ${header.jobId} is already at epoch ${existing.epoch} here`);
     }
     if (existing && this.host.live(header.jobId)) throw new ServerError("conflict", `job ${header.jobId} is live here`);
     // Durable before the answer: the source decides on the strength of it.
+    try {
+      this.storePrepared(peer, header, snapshot, existing);
+    } catch (e) {
+      if (staged) this.host.discard(staged);
+      throw e;
+    }
+    this.mark("target:stored", header.jobId);
+    if (staged) this.keepStaged(header.jobId, header.epoch, staged);
+    await this.fault("target:after-prepare", header.jobId);
+    this.queryDecision(header.jobId, header.epoch, PREPARED_QUERY_AFTER_MS);
+    return { prepared: true, epoch: header.epoch };
+  }
+
+  private storePrepared(peer: PeerRecord, header: TransferHeader, snapshot: Uint8Array | undefined, existing: JobRecord | undefined): void {
+    const store = this.host.store;
     store.durableTransaction(() => {
       if (existing) store.jobs.delete(header.jobId, { expectEpoch: existing.epoch });
       store.jobs.create({
@@ -272,13 +299,8 @@ export class Migrator {
       // Remembered for the decision query, should COMMIT never come.
       store.jobs.update(header.jobId, { result: { preparedFrom: peer.nodeId } }, { expectEpoch: header.epoch });
       // Retained: COMMIT restores from these bytes without reading back and rehashing the file.
-      if (snapshot) store.checkpoints.add(header.jobId, snapshot, { fuel: header.fuelUsed, expectEpoch: header.epoch, retain: true });
+      if (snapshot) store.checkpoints.add(header.jobId, snapshot, { fuel: header.fuelUsed, expectEpoch: header.epoch });
     });
-    this.mark("target:stored", header.jobId);
-    if (decoded) this.keepDecoded(header.jobId, header.epoch, decoded);
-    await this.fault("target:after-prepare", header.jobId);
-    this.queryDecision(header.jobId, header.epoch, PREPARED_QUERY_AFTER_MS);
-    return { prepared: true, epoch: header.epoch };
   }
 
   async applyCommit(peer: PeerRecord, jobId: string, epoch: number): Promise<{ committed: true }> {
@@ -289,14 +311,15 @@ export class Migrator {
     void peer;
     this.mark("target:commit", jobId);
     await this.fault("target:before-commit", jobId);
-    await this.host.adopt(record, this.takeDecoded(jobId, epoch));
+    await this.host.adopt(record, this.takeStaged(jobId, epoch));
     this.mark("target:running", jobId);
     await this.fault("target:after-commit", jobId);
     return { committed: true };
   }
 
   applyAbort(jobId: string, epoch: number): { aborted: boolean } {
-    this.takeDecoded(jobId, epoch);
+    const staged = this.takeStaged(jobId, epoch);
+    if (staged) this.host.discard(staged);
     const record = this.host.store.jobs.get(jobId);
     if (!record || record.state !== "prepared" || record.epoch !== epoch) return { aborted: false };
     this.host.store.jobs.delete(jobId, { expectEpoch: epoch });
@@ -336,21 +359,25 @@ export class Migrator {
   }
 
   /**
-   * Decoded prepared snapshots, so COMMIT restores without reading and hashing the bytes again; a
-   * few at most (COMMIT normally follows within milliseconds), the store has them all anyway.
+   * Prepared jobs already restored (paused), so COMMIT only has to let them go on; a few at most
+   * (COMMIT normally follows within milliseconds), and the store has them all anyway.
    */
-  private readonly decoded = new Map<string, Snapshot>();
+  private readonly staged = new Map<string, LiveJob>();
 
-  private keepDecoded(jobId: string, epoch: number, snapshot: Snapshot): void {
-    this.decoded.set(`${jobId}@${epoch}`, snapshot);
-    while (this.decoded.size > MAX_DECODED_KEPT) this.decoded.delete(this.decoded.keys().next().value!);
+  private keepStaged(jobId: string, epoch: number, job: LiveJob): void {
+    this.staged.set(`${jobId}@${epoch}`, job);
+    while (this.staged.size > MAX_STAGED_KEPT) {
+      const [key, oldest] = this.staged.entries().next().value!;
+      this.staged.delete(key);
+      this.host.discard(oldest);
+    }
   }
 
-  private takeDecoded(jobId: string, epoch: number): Snapshot | undefined {
+  private takeStaged(jobId: string, epoch: number): LiveJob | undefined {
     const key = `${jobId}@${epoch}`;
-    const snapshot = this.decoded.get(key);
-    this.decoded.delete(key);
-    return snapshot;
+    const job = this.staged.get(key);
+    this.staged.delete(key);
+    return job;
   }
 
   private later(delayMs: number, fn: () => Promise<void>): void {

@@ -11,8 +11,11 @@ import { jobView, resultJson, type JobView } from "./job-view.js";
 import { LiveJob, type JobEvent } from "./live-job.js";
 import type { NodeIdentity } from "../auth/index.js";
 import type { FaultHook } from "../migration/faults.js";
+import type { TransferHeader } from "../migration/envelope.js";
 import { Migrator, type TransferHost } from "../migration/migrator.js";
 import { ANONYMOUS_QUOTAS, quotasOf } from "./quotas.js";
+import { join } from "node:path";
+import { FileResources } from "../../runtime/resources/file-resources.js";
 
 export interface FerryNodeOptions {
   store: Store;
@@ -308,7 +311,8 @@ export class FerryNode {
 
   /** What the load-sharing policies and /load report. */
   load(): { node: string; running: number; paused: number; queued: number; inProcessQueue: number } {
-    let running = 0;
+    // Jobs taken from the queue whose launch is still under way count as running already.
+    let running = [...this.starting].filter((j) => j.record.state !== "running").length;
     let paused = 0;
     for (const j of this.live.values()) {
       if (j.record.state === "running") running++;
@@ -436,26 +440,45 @@ export class FerryNode {
         }
       },
       /** A committed incoming job: restore it (strong) or start it (weak) and run it here. */
-      adopt: async (record, decoded) => {
+      maxMemoryPages: (owner) => this.memoryPagesOf(owner),
+      stage: async (header, snapshot) => {
+        const owner = header.owner ? (this.store.clients.get(header.owner) ?? null) : null;
+        const job = new LiveJob(provisionalRecord(header, this.id));
+        const engine = this.engine(this.memoryPagesOf(header.owner));
+        await engine.compile(this.store.modules.read(header.codeHash));
+        job.instance = await engine.restore(snapshot, this.instanceOptions(job, header.sandbox, undefined, owner));
+        return job;
+      },
+      discard: (staged) => staged.instance?.dispose(),
+      adopt: async (record, staged) => {
         const owner = record.owner ? (this.store.clients.get(record.owner) ?? null) : null;
-        const engine = this.engine((owner ? quotasOf(owner) : ANONYMOUS_QUOTAS).maxMemoryPages);
-        const compiled = await engine.compile(this.store.modules.read(record.codeHash));
-        const job = new LiveJob(record);
-        const checkpoint = this.store.checkpoints.latest(record.id);
-        const options = this.instanceOptions(job, record.sandbox, this.store.jobs.input(record), owner);
-        this.live.set(record.id, job);
-        if (decoded || checkpoint) {
-          job.instance = await engine.restore(decoded ?? this.store.checkpoints.read(checkpoint!), options);
-          job.outputSeen = job.instance.output().byteLength;
-          job.scheduled = this.scheduler.continue(job.instance);
-        } else {
-          // Weak: a fresh start, through admission like any new job.
-          this.update(job, { state: "queued" });
-          this.counters.migrationsIn++;
-          await this.admit(job);
+        const engine = this.engine(this.memoryPagesOf(record.owner));
+        const job = staged ?? new LiveJob(record);
+        job.record = record;
+        try {
+          if (!staged) {
+            const checkpoint = this.store.checkpoints.latest(record.id);
+            const options = this.instanceOptions(job, record.sandbox, this.store.jobs.input(record), owner);
+            if (!checkpoint) {
+              // Weak: a fresh start, through admission like any new job.
+              await engine.compile(this.store.modules.read(record.codeHash));
+              this.live.set(record.id, job);
+              this.update(job, { state: "queued" });
+              this.counters.migrationsIn++;
+              await this.admit(job);
+              return;
+            }
+            job.instance = await engine.restore(this.store.checkpoints.read(checkpoint), options);
+          }
+        } catch (e) {
+          // Committed to us but it cannot run here: it ends, once, as failed (never silently lost).
+          this.store.jobs.update(record.id, { state: "failed", node: this.id, result: { status: "failed", message: `cannot resume the migrated job: ${e instanceof Error ? e.message : String(e)}` } }, { expectEpoch: record.epoch });
           return;
         }
+        job.outputSeen = job.instance!.output().byteLength;
+        this.live.set(record.id, job);
         this.update(job, { state: "running" });
+        job.scheduled = this.scheduler.continue(job.instance!);
         this.counters.migrationsIn++;
         this.watch(job);
       },
@@ -469,6 +492,12 @@ export class FerryNode {
   }
 
   // ---- internals ----
+
+  /** The memory cap a job of `owner` (null: anonymous) gets on this node. */
+  private memoryPagesOf(owner: string | null): number {
+    const client = owner ? (this.store.clients.get(owner) ?? null) : null;
+    return Math.min((client ? quotasOf(client) : ANONYMOUS_QUOTAS).maxMemoryPages, this.maxMemoryPages);
+  }
 
   private engine(maxMemoryPages: number): Engine {
     const pages = Math.min(maxMemoryPages, this.maxMemoryPages);
@@ -486,6 +515,8 @@ export class FerryNode {
       trust: caller ? ("authenticated" as const) : ("anonymous" as const),
       input,
       onLog: (line: string) => job.emit({ type: "log", line }),
+      // Authenticated code binds its client's files: capabilities are relative to the client's own root.
+      ...(caller ? { capabilities: caller.capabilities, resources: new FileResources(join(this.store.dataDir, "resources", caller.id)) } : {}),
     };
   }
 
@@ -589,6 +620,29 @@ export class FerryNode {
   private assertOpen(): void {
     if (this.closed) throw new ServerError("conflict", "the node is shutting down");
   }
+}
+
+/** A LiveJob needs a record before the prepared one is stored; this stands in until COMMIT sets the real one. */
+function provisionalRecord(h: TransferHeader, node: string): JobRecord {
+  return {
+    id: h.jobId,
+    codeHash: h.codeHash,
+    owner: h.owner,
+    trust: h.trust,
+    sandbox: h.sandbox,
+    entry: h.entry,
+    args: h.args,
+    inputHash: null,
+    fuelLimit: h.fuelLimit,
+    state: "prepared",
+    result: null,
+    outputHash: null,
+    fuelUsed: h.fuelUsed,
+    epoch: h.epoch,
+    node,
+    createdAt: 0,
+    updatedAt: 0,
+  };
 }
 
 /** Stored arguments back to Wasm values: i64 travels as a decimal string. */
