@@ -6,6 +6,7 @@
 
 import { FerryError } from "../errors.js";
 import type { RunResult } from "../exec/guest-instance.js";
+import { TRAP_MESSAGES } from "../exec/traps.js";
 import type { WasmValue } from "../exec/values.js";
 import type { Instance } from "./instance.js";
 import { SliceSizer, type SliceSizerOptions } from "./in-process/slice-sizer.js";
@@ -125,7 +126,7 @@ export class Scheduler {
       if (r.status === "paused" && !entry.pauseRequested && entry.instance.state === "paused") this.lane.push(entry);
       else entry.settle(r);
     } catch (e) {
-      entry.fail(e);
+      this.failed(entry, e);
     }
     // setImmediate, not a microtask: timers and I/O run between two guests' slices.
     setImmediate(() => void this.turn());
@@ -139,6 +140,19 @@ export class Scheduler {
         if (r.status !== "paused" || entry.pauseRequested || entry.instance.state !== "paused") return entry.settle(r);
       }
     } catch (e) {
+      this.failed(entry, e);
+    }
+  }
+
+  /**
+   * A slice that could not start. An instance disposed between two slices ends the job the way a
+   * dispose during a slice does (trapped `disposed`, as the isolated sandbox reports it); anything
+   * else is a host error and rejects.
+   */
+  private failed(entry: Entry, e: unknown): void {
+    if (entry.instance.state === "disposed") {
+      entry.settle({ status: "trapped", code: "disposed", message: TRAP_MESSAGES.disposed, fuelUsed: entry.instance.fuelUsed });
+    } else {
       entry.fail(e);
     }
   }
