@@ -3,6 +3,9 @@
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { POLICY_KINDS, type PolicyKind } from "../../runtime/balance/policy-options.js";
+import type { LiveBalanceOptions } from "../balance/live-balancer.js";
+import { balancerOf } from "../balance/routes.js";
 import { crashAt } from "../migration/faults.js";
 import { startNode, type PeerConfig } from "../node-server.js";
 import { DEFAULT_DATA_DIR } from "./admin.js";
@@ -22,6 +25,11 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
       peers: { type: "string" },
       "checkpoint-interval-ms": { type: "string" },
       "max-running-jobs": { type: "string" },
+      balance: { type: "string" },
+      "balance-lower": { type: "string" },
+      "balance-upper": { type: "string" },
+      "balance-max-polls": { type: "string" },
+      "balance-interval-ms": { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -36,6 +44,7 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   const checkpointText = values["checkpoint-interval-ms"];
   const checkpointIntervalMs = checkpointText === "0" ? 0 : optionalInt("--checkpoint-interval-ms", checkpointText);
   const maxRunningJobs = optionalInt("--max-running-jobs", values["max-running-jobs"]);
+  const balance = balanceOptions(values);
   const peers = values.peers === undefined ? [] : readPeers(values.peers);
   // Test hook: crash (SIGKILL) at a named step of the migration protocol.
   const crash = process.env.FERRY_CRASH_AT;
@@ -49,6 +58,8 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
     ...(maxRunningJobs === undefined ? {} : { maxRunningJobs }),
     ...(crash ? { faults: crashAt(crash) } : {}),
   });
+  // Load sharing with the peers: the runtime/balance policy, live (docs/load-sharing.md).
+  if (balance) balancerOf(node.node).configure(balance);
   const info = { node: node.identity.nodeId, url: node.url, publicKey: node.identity.publicKeyPem, dataDir: values["data-dir"], recovered: node.recovered };
   io.stdout.write(values.json ? `${JSON.stringify(info)}\n` : `ferry node ${info.node} listening on ${info.url} (data in ${info.dataDir}; resumed ${node.recovered.resumed}, restarted ${node.recovered.restarted} jobs)
 Try it (another terminal):
@@ -69,6 +80,26 @@ API: ${info.url}/openapi.json   Stop: Ctrl-C (running jobs resume from their che
   });
   await node.close();
   return 0;
+}
+
+/** --balance POLICY and its thresholds; the thresholds count queued + running jobs. */
+function balanceOptions(values: Record<string, string | boolean | undefined>): LiveBalanceOptions | undefined {
+  const kind = values.balance as string | undefined;
+  if (kind === undefined) return undefined;
+  if (!(POLICY_KINDS as readonly string[]).includes(kind)) throw new UsageError(`--balance must be one of ${POLICY_KINDS.join(", ")}, got "${kind}"`);
+  const count = (flag: string): number | undefined => {
+    const text = values[flag] as string | undefined;
+    return text === "0" ? 0 : optionalInt(`--${flag}`, text);
+  };
+  return {
+    policy: {
+      kind: kind as PolicyKind,
+      lower: count("balance-lower") ?? 1,
+      upper: count("balance-upper") ?? 4,
+      maxPolls: count("balance-max-polls") ?? 3,
+      retryInterval: count("balance-interval-ms") ?? 500,
+    },
+  };
 }
 
 /** A JSON file: [{ "nodeId", "url", "publicKey" (PEM) }, …]. */

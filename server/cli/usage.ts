@@ -137,6 +137,10 @@ Options:
   --peers FILE              JSON array of { nodeId, url, publicKey } this node migrates jobs to and from
   --checkpoint-interval-ms N  snapshot running jobs this often (default 5000; 0: only when paused)
   --max-running-jobs N      jobs running at once; more wait queued (default unlimited)
+  --balance POLICY          share load with the peers: none, sender, receiver, symmetric or adaptive
+  --balance-lower N, --balance-upper N   receiver / sender thresholds on queued + running jobs (1 / 4)
+  --balance-max-polls N     probe limit MAX per round (3)
+  --balance-interval-ms D   wait between polling rounds (500)
   --json                    print the node's id, URL and public key as JSON
   -h, --help                show this help
 
