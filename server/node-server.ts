@@ -3,7 +3,17 @@
 
 import { serve, type ServerType } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
-import { AUTH_HEADERS, loadOrCreateNodeIdentity, parsePublicKey, verifyRequest, type NodeIdentity } from "./auth/index.js";
+import {
+  AUTH_HEADERS,
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  HEADER_CLIENT,
+  HEADER_TIMESTAMP,
+  loadOrCreateNodeIdentity,
+  parsePublicKey,
+  verifyRequest,
+  type NodeIdentity,
+} from "./auth/index.js";
+import { ServerError } from "./errors.js";
 import type { FaultHook } from "./migration/faults.js";
 import { migrationRoutes } from "./migration/routes.js";
 import { balanceRoutes } from "./balance/routes.js";
@@ -79,6 +89,17 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
     // /peer routes are signed by nodes, verified against the peers table by those routes themselves.
     authenticate: (req) => (!req.path.startsWith("/peer/") && AUTH_HEADERS.some((h) => req.headers.has(h)) ? verifyRequest(store, req) : null),
     maxPeerBytes: PEER_BODY_LIMIT,
+    // A /peer body may be hundreds of MiB: read it only for a request that names a configured peer
+    // and carries a current timestamp (the signature itself is checked once the body is in).
+    admit: (req) => {
+      if (!req.path.startsWith("/peer/")) return;
+      const peer = req.headers.get(HEADER_CLIENT);
+      const timestamp = Number(req.headers.get(HEADER_TIMESTAMP));
+      if (!peer || !store.peers.get(peer)) throw new ServerError("unauthorized", "not a configured peer", { reason: peer ? "unknown_client" : "missing_header" });
+      if (!Number.isFinite(timestamp) || Math.abs(Date.now() - timestamp) > DEFAULT_MAX_CLOCK_SKEW_MS) {
+        throw new ServerError("unauthorized", "timestamp missing or outside the allowed clock skew", { reason: "expired_timestamp" });
+      }
+    },
     extend: (app) => {
       migrationRoutes(app, node, store);
       balanceRoutes(app, node, store, identity);

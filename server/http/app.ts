@@ -30,6 +30,11 @@ export interface AppOptions {
   maxModuleBytes?: number;
   /** Largest node-to-node body (/peer routes: a transfer carries a whole snapshot). Default 8 MiB. */
   maxPeerBytes?: number;
+  /**
+   * Checks that need no body, run before the body is read: a request that cannot be authentic is
+   * refused before it can make the node buffer a large body.
+   */
+  admit?: (req: { method: string; path: string; headers: Headers }) => void;
   /** Extra routes (node-to-node migration) mounted by the caller. */
   extend?: (app: Hono<Env>) => void;
 }
@@ -54,6 +59,7 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
 
   // Read the body once (bounded), then authenticate over exactly those bytes.
   app.use("*", async (c, next) => {
+    options.admit?.({ method: c.req.method, path: c.req.path, headers: c.req.raw.headers });
     const limit = c.req.path === "/modules" ? moduleLimit : c.req.path.startsWith("/peer/") ? peerLimit : jsonLimit;
     const body = c.req.method === "GET" || c.req.method === "HEAD" ? new Uint8Array(0) : await readBody(c, limit);
     const url = new URL(c.req.url);

@@ -170,8 +170,9 @@ describe("oversized bodies: 413, nothing stored", () => {
     await refused(() => raw("POST", "/jobs", { headers: { "content-type": "application/json", "transfer-encoding": "chunked" }, chunks: Array(9).fill(chunk) }), 413, "payload_too_large");
   });
 
-  it("a /peer body over its limit, from anyone, refused before it is read", async () => {
-    await refused(() => raw("POST", "/peer/migrations/prepare", { headers: { "content-length": String(400 * MiB) } }), 413, "payload_too_large");
+  it("a /peer body from anyone who is not a configured peer is refused before it is read", async () => {
+    await refused(() => raw("POST", "/peer/migrations/prepare", { headers: { "content-length": String(400 * MiB) } }), 401, "unauthorized");
+    await refused(() => raw("POST", "/peer/migrations/prepare", { headers: { "content-length": String(400 * MiB), "x-ferry-client": "someone", "x-ferry-timestamp": String(Date.now()) } }), 401, "unauthorized");
   });
 
   it("a module over the client's maxModuleBytes quota: 413 payload_too_large (as implemented, not quota_exceeded)", async () => {
