@@ -213,9 +213,6 @@ function placement(options: InstantiateOptions): Placement {
   if (trust === "anonymous" && (instance.capabilities?.length || instance.resources)) {
     throw new FerryError("invalid_option", "`capabilities` and `resources` require trust: 'authenticated' (anonymous code is pure computation)");
   }
-  if (sandbox === "isolated" && (instance.capabilities?.length || instance.resources)) {
-    throw new FerryError("invalid_option", "`capabilities` and `resources` are not yet available in the isolated sandbox: use sandbox: 'in-process' for code that binds resources");
-  }
   return { sandbox, trust, timeoutMs, instance };
 }
 

@@ -3,13 +3,30 @@
 // needs (no binaryen: the code segment arrives instrumented), since every import costs cold start.
 
 import { FerryError } from "../../errors.js";
+import { GuestTrap } from "../../exec/traps.js";
 import { GuestInstance } from "../../exec/guest-instance.js";
 import { GuestModule } from "../../exec/guest-module.js";
+import { remoteResources } from "./host-call-client.js";
+import {
+  FRAME_PREFIX_BYTES,
+  HOST_CALL_ANSWER_FD,
+  HOST_CALL_MAX_ANSWER_BYTES,
+  HOST_CALL_REQUEST_FD,
+  SHARED_ANSWER,
+  SHARED_CAPACITY_BYTES,
+  SHARED_HEADER_BYTES,
+  SHARED_IDLE,
+  SHARED_REQUEST,
+  frame,
+  type HostCallFault,
+} from "./host-calls.js";
 import { CHILD_MODULE_CACHE, LOG_BATCH_LINES, LOG_BATCH_MS, LOG_UNBATCHED_PER_WINDOW, type ChildEvent, type InstanceView, type ProbeReport, type Reply, type Request } from "./protocol.js";
 
 interface Port {
   send(message: ChildEvent): void;
   onMessage(handler: (message: Request) => void): void;
+  /** Send a host-call request body (with this declared length) and block until the answer body. */
+  hostCall(body: Uint8Array, declaredLength: number): Uint8Array;
 }
 
 const port: Port = await openPort();
@@ -22,6 +39,18 @@ let pendingLogs: string[] = [];
 /** Start of the current rate window and the lines sent in it unbatched. */
 let windowStart = 0;
 let sentInWindow = 0;
+/** Tests only: how to break the protocol on the next host call. */
+let fault: HostCallFault | undefined;
+
+/** A guest's resource call, as a blocking request to the parent (which checks it again). */
+function hostCall(body: Uint8Array): Uint8Array {
+  const f = fault;
+  fault = undefined;
+  if (f === "garbage") return port.hostCall(Uint8Array.from({ length: 32 }, (_, i) => (i * 97 + 0xee) & 0xff), 32);
+  if (f === "oversized") return port.hostCall(body, 0x7fff_fff0);
+  return port.hostCall(body, body.byteLength);
+}
+const resources = remoteResources(hostCall);
 
 function onLog(line: string): void {
   pendingLogs.push(line);
@@ -70,7 +99,8 @@ async function handle(request: Request): Promise<Reply> {
       if (!module) {
         return { id, type: "reply", ok: false, needSegment: true, error: { code: "unknown_module", detail: request.codeHash, message: "module not loaded in this child" } };
       }
-      const created = new GuestInstance(module, request.config, { ...request.options, onLog });
+      const grant = request.options.trust === "authenticated" ? { capabilities: request.options.capabilities ?? [], resources } : {};
+      const created = new GuestInstance(module, request.config, { ...request.options, ...grant, onLog });
       if (request.snapshot) created.applySnapshot(request.snapshot);
       instance = created;
       // The parent holds the snapshot's output already.
@@ -100,6 +130,18 @@ async function handle(request: Request): Promise<Reply> {
       return { id, type: "reply", ok: true };
     case "probe":
       return { id, type: "reply", ok: true, probe: await probe(request.scratchPath) };
+    case "fault":
+      if (request.hostCall === "unsolicited") {
+        // After this reply has gone: a well-formed open, but nobody asked.
+        setTimeout(() => {
+          try {
+            resources.open("x", ["read"]);
+          } catch {
+            // killed before an answer, or answered with a trap: either way nothing to do
+          }
+        }, 0);
+      } else fault = request.hostCall;
+      return { id, type: "reply", ok: true };
   }
 }
 
@@ -132,17 +174,82 @@ async function openPort(): Promise<Port> {
     const send = process.send.bind(process);
     // The parent went away: nothing left to serve.
     process.on("disconnect", () => process.exit(0));
+    const fs = await import("node:fs");
     return {
       send: (message) => void send(message),
       onMessage: (handler) => void process.on("message", (m) => handler(m as Request)),
+      hostCall: (body, declaredLength) => {
+        writeAll(fs, HOST_CALL_REQUEST_FD, frame(body, declaredLength));
+        const prefix = readExactly(fs, HOST_CALL_ANSWER_FD, FRAME_PREFIX_BYTES);
+        const length = new DataView(prefix.buffer).getUint32(0, true);
+        if (length > HOST_CALL_MAX_ANSWER_BYTES) throw new GuestTrap("host_error", "host-call answer too long");
+        return readExactly(fs, HOST_CALL_ANSWER_FD, length);
+      },
     };
   }
-  const { parentPort } = await import("node:worker_threads");
+  const { parentPort, workerData } = await import("node:worker_threads");
   if (!parentPort) throw new Error("child-main.js runs only as a forked sandbox child or a worker thread");
+  const shared = (workerData as { hostCalls?: SharedArrayBuffer } | undefined)?.hostCalls;
   return {
     send: (message) => parentPort.postMessage(message),
     onMessage: (handler) => void parentPort.on("message", (m: Request) => handler(m)),
+    hostCall: (body, declaredLength) => {
+      if (!shared) throw new GuestTrap("host_error", "this worker has no host-call channel");
+      const control = new Int32Array(shared, 0, 2);
+      const data = new Uint8Array(shared, SHARED_HEADER_BYTES);
+      if (body.byteLength > SHARED_CAPACITY_BYTES) throw new GuestTrap("host_error", "host-call request too long");
+      data.set(body);
+      Atomics.store(control, 1, declaredLength | 0);
+      Atomics.store(control, 0, SHARED_REQUEST);
+      parentPort.postMessage({ type: "host-call" });
+      // Blocks this thread only; terminate() still ends it (a deadline, a dispose).
+      while (Atomics.load(control, 0) !== SHARED_ANSWER) Atomics.wait(control, 0, Atomics.load(control, 0));
+      const length = Atomics.load(control, 1);
+      if (length < 0 || length > SHARED_CAPACITY_BYTES) throw new GuestTrap("host_error", "host-call answer too long");
+      const answer = data.slice(0, length);
+      Atomics.store(control, 0, SHARED_IDLE);
+      return answer;
+    },
   };
+}
+
+type Fs = typeof import("node:fs");
+
+/** Blocking I/O on the channel's pipes. EAGAIN (should a pipe be non-blocking) waits a little and retries. */
+function writeAll(fs: Fs, fd: number, bytes: Uint8Array): void {
+  let at = 0;
+  while (at < bytes.byteLength) {
+    try {
+      at += fs.writeSync(fd, bytes, at, bytes.byteLength - at);
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EAGAIN") throw new GuestTrap("host_error", `host-call channel: ${(error as Error).message}`);
+      pause();
+    }
+  }
+}
+
+function readExactly(fs: Fs, fd: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  while (at < length) {
+    let n: number;
+    try {
+      n = fs.readSync(fd, out, at, length - at, null);
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EAGAIN") throw new GuestTrap("host_error", `host-call channel: ${(error as Error).message}`);
+      pause();
+      continue;
+    }
+    // The parent closed the channel: it is going away (and will end this process).
+    if (n === 0) throw new GuestTrap("host_error", "host-call channel closed");
+    at += n;
+  }
+  return out;
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function pause(): void {
+  Atomics.wait(sleeper, 0, 0, 1);
 }
 
 /**
@@ -184,5 +291,13 @@ async function probe(scratchPath: string): Promise<ProbeReport> {
       }),
       readFile: await attempt(() => fs.readFileSync("/etc/hostname")),
     },
+    hostChannel: typeof process.send === "function"
+      ? {
+          fstatRequestFd: await attempt(() => fs.fstatSync(HOST_CALL_REQUEST_FD)),
+          fstatAnswerFd: await attempt(() => fs.fstatSync(HOST_CALL_ANSWER_FD)),
+          openProcFd: await attempt(() => fs.closeSync(fs.openSync(`/proc/self/fd/${HOST_CALL_ANSWER_FD}`, "r"))),
+          openDevFd: await attempt(() => fs.closeSync(fs.openSync(`/dev/fd/${HOST_CALL_REQUEST_FD}`, "w"))),
+        }
+      : null,
   };
 }

@@ -8,7 +8,10 @@ import { FerryError } from "../../errors.js";
 import type { InstanceConfig } from "../../exec/guest-instance.js";
 import type { Snapshot } from "../../exec/snapshot.js";
 import { DEFAULT_MAX_INPUT_BYTES } from "../../limits.js";
+import { CapabilitySet, type Capability } from "../../resources/capabilities.js";
+import type { ResourceProvider } from "../../resources/provider.js";
 import { TRUST_CLASSES, type Instance, type TrustClass } from "../instance.js";
+import { HostCallServer, type AsyncResourceProvider } from "./host-call-server.js";
 import { IsolatedInstance } from "./isolated-instance.js";
 import type { CreateOptions, Reply } from "./protocol.js";
 import { SandboxChild, SandboxExit } from "./sandbox-child.js";
@@ -40,6 +43,14 @@ export interface IsolatedInstanceOptions {
   trust: TrustClass;
   /** Wall-clock deadline per run/resume call, ms; past it the child is killed: trapped `deadline_exceeded`. */
   timeoutMs?: number;
+  /** Authenticated only: the resources it may bind, e.g. "reports/*:rw" (default none). */
+  capabilities?: ReadonlyArray<string | Capability>;
+  /**
+   * Authenticated only: where its resources live. It stays in the host; the guest's calls reach it
+   * over the host-call channel, checked here against `capabilities`. Unlike in-process, its calls
+   * may return promises (the guest waits in its own process, the host does not).
+   */
+  resources?: ResourceProvider | AsyncResourceProvider;
 }
 
 interface PoolConfig {
@@ -108,6 +119,7 @@ export class IsolatedPool {
     const checked = checkInstanceOptions(options);
     const child = await this.checkout();
     const createOptions: CreateOptions = { trust: checked.trust };
+    if (checked.capabilities) createOptions.capabilities = checked.capabilities.toStrings();
     if (options.input !== undefined) createOptions.input = options.input;
     if (options.maxOutputBytes !== undefined) createOptions.maxOutputBytes = options.maxOutputBytes;
     if (options.maxLogBytes !== undefined) createOptions.maxLogBytes = options.maxLogBytes;
@@ -118,6 +130,8 @@ export class IsolatedPool {
       options: createOptions,
       ...(snapshot ? { snapshot } : {}),
     };
+    // Before `create`: a start function may already call resources.
+    child.hostCalls = checked.capabilities ? new HostCallServer(checked.capabilities, options.resources ?? NO_RESOURCES) : undefined;
     let reply: Reply;
     try {
       reply = await child.request(child.loaded.has(segment.codeHash) ? request : { ...request, segment });
@@ -179,6 +193,8 @@ export class IsolatedPool {
 
   private giveBack(child: SandboxChild, healthy: boolean): void {
     if (!this.busy.delete(child)) return;
+    child.hostCalls?.abandon();
+    child.hostCalls = undefined;
     if (!healthy || !child.alive) {
       // Its exit (already seen, or coming) counts it as replaced and refills.
       child.kill("retired");
@@ -242,10 +258,21 @@ function normalise(o: IsolatedPoolOptions): PoolConfig {
   return { size, maxChildren, maxHeapMb, transport };
 }
 
-function checkInstanceOptions(o: IsolatedInstanceOptions): { trust: TrustClass; timeoutMs: number | undefined } {
+const NO_RESOURCES: ResourceProvider = { open: () => undefined };
+
+function checkInstanceOptions(o: IsolatedInstanceOptions): { trust: TrustClass; timeoutMs: number | undefined; capabilities: CapabilitySet | undefined } {
   if (!TRUST_CLASSES.includes(o.trust)) {
     throw new FerryError("invalid_option", `\`trust\` must be one of ${TRUST_CLASSES.join(", ")}, got ${String(o.trust)}`);
   }
+  if (o.trust === "anonymous" && (o.capabilities?.length || o.resources)) {
+    throw new FerryError("invalid_option", "`capabilities` and `resources` require trust: 'authenticated' (anonymous code is pure computation)");
+  }
+  if (o.capabilities !== undefined && !Array.isArray(o.capabilities)) throw new FerryError("invalid_option", "`capabilities` must be a list like [\"reports/*:rw\"]");
+  if (o.resources !== undefined && (o.resources === null || typeof o.resources.open !== "function")) {
+    throw new FerryError("invalid_option", "`resources` must be a ResourceProvider (an object with `open(name, access)`)");
+  }
+  // Parsed here, in the parent: this set is the one every request is checked against.
+  const capabilities = o.trust === "authenticated" ? new CapabilitySet(o.capabilities ?? []) : undefined;
   const t = o.timeoutMs;
   // setTimeout's range: beyond 2^31-1 ms it would fire at once.
   if (t !== undefined && (typeof t !== "number" || !Number.isFinite(t) || t <= 0 || t > 2_147_483_647)) {
@@ -256,5 +283,5 @@ function checkInstanceOptions(o: IsolatedInstanceOptions): { trust: TrustClass; 
     throw new FerryError("invalid_option", `\`input\` is ${o.input.byteLength} bytes, the limit is ${DEFAULT_MAX_INPUT_BYTES}`);
   }
   if (o.onLog !== undefined && typeof o.onLog !== "function") throw new FerryError("invalid_option", "`onLog` must be a function");
-  return { trust: o.trust, timeoutMs: t };
+  return { trust: o.trust, timeoutMs: t, capabilities };
 }

@@ -5,6 +5,7 @@
 import { FerryError } from "../../errors.js";
 import type { Instance } from "../instance.js";
 import { IsolatedInstance, sandboxChildOf } from "./isolated-instance.js";
+import type { HostCallFault } from "./host-calls.js";
 import type { ProbeReport } from "./protocol.js";
 
 /** `scratchPath`: a file the child tries to create (it must not exist afterwards). */
@@ -14,4 +15,19 @@ export async function probeIsolation(instance: Instance, scratchPath: string): P
   const reply = await sandboxChildOf(instance).request({ type: "probe", scratchPath });
   if (!reply.ok || !reply.probe) throw new Error(`probe failed: ${reply.ok ? "no report" : reply.error.message}`);
   return reply.probe;
+}
+
+/**
+ * Tests only: make the child hosting `instance` break the host-call protocol on its next resource
+ * call, as a subverted child would (a garbled frame, or one declaring a huge length).
+ */
+export async function injectHostCallFault(instance: Instance, fault: HostCallFault): Promise<void> {
+  if (!(instance instanceof IsolatedInstance)) throw new FerryError("invalid_option", "injectHostCallFault takes an isolated instance");
+  const reply = await sandboxChildOf(instance).request({ type: "fault", hostCall: fault });
+  if (!reply.ok) throw new Error(`fault injection failed: ${reply.error.message}`);
+}
+
+/** Why the child hosting `instance` was killed for breaking the host-call protocol, if it was. */
+export function hostCallViolation(instance: Instance): string | undefined {
+  return instance instanceof IsolatedInstance ? sandboxChildOf(instance).violation : undefined;
 }

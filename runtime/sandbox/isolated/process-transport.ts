@@ -8,7 +8,8 @@ import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { HEAP_OOM_PATTERN, type ChildExit, type KillReason } from "./exit-trap.js";
 import type { ChildEvent, Request } from "./protocol.js";
-import type { ChildHandle, SpawnOptions } from "./transport.js";
+import type { ChildHandle, HostCallFrame, SpawnOptions } from "./transport.js";
+import { FRAME_PREFIX_BYTES, HOST_CALL_ANSWER_FD, HOST_CALL_MAX_ANSWER_BYTES, HOST_CALL_MAX_REQUEST_BYTES, HOST_CALL_REQUEST_FD, frame } from "./host-calls.js";
 
 /** Bytes of the child's stderr kept for diagnosing how it ended. */
 const STDERR_TAIL_BYTES = 16 * 1024;
@@ -29,7 +30,10 @@ export function spawnProcessChild(script: URL, options: SpawnOptions): ChildHand
   const child = fork(fileURLToPath(script), [], {
     execArgv: childExecArgv(script, options),
     serialization: "advanced",
-    stdio: ["ignore", "ignore", "pipe", "ipc"],
+    // fd 3: IPC. fds 4 and 5: the host-call channel (requests from the child, answers to it), which
+    // the child reads and writes with blocking fs calls: the permission model checks paths, not
+    // inherited fds, so this opens nothing new to it.
+    stdio: ["ignore", "ignore", "pipe", "ipc", "pipe", "pipe"],
     // Nothing of the host's environment (tokens, NODE_OPTIONS) reaches guest-hosting processes.
     env: {},
   });
@@ -59,6 +63,17 @@ export function spawnProcessChild(script: URL, options: SpawnOptions): ChildHand
   const channel = (): { ref(): void; unref(): void } | undefined =>
     (child as unknown as { channel?: { ref(): void; unref(): void } }).channel ?? undefined;
   const stderr = child.stderr as Socket | null;
+  const stdio = child.stdio as unknown as Array<Socket | null | undefined>;
+  const requests = stdio[HOST_CALL_REQUEST_FD] ?? null;
+  const answers = stdio[HOST_CALL_ANSWER_FD] ?? null;
+  // A dead child's pipes fail with EPIPE/ECONNRESET; its exit is reported by 'close'.
+  requests?.on("error", () => {});
+  answers?.on("error", () => {});
+  const hostCallHandlers: Array<(call: HostCallFrame) => void> = [];
+  const reader = frameReader(HOST_CALL_MAX_REQUEST_BYTES, (call) => {
+    for (const h of hostCallHandlers) h(call);
+  });
+  requests?.on("data", (chunk: Buffer) => reader(chunk));
 
   return {
     get pid() {
@@ -71,6 +86,16 @@ export function spawnProcessChild(script: URL, options: SpawnOptions): ChildHand
     onEvent(handler) {
       child.on("message", (m) => handler(m as ChildEvent));
     },
+    onHostCall(handler) {
+      hostCallHandlers.push(handler);
+    },
+    answerHostCall(body: Uint8Array) {
+      if (exited || !answers || answers.destroyed) return true;
+      answers.write(frame(body));
+      // An honest child reads each answer before it asks again; one that does not is piling up
+      // buffers in the host.
+      return answers.writableLength <= 2 * (FRAME_PREFIX_BYTES + HOST_CALL_MAX_ANSWER_BYTES);
+    },
     onExit(handler) {
       exitHandlers.push(handler);
     },
@@ -82,11 +107,68 @@ export function spawnProcessChild(script: URL, options: SpawnOptions): ChildHand
       child.ref();
       channel()?.ref();
       stderr?.ref();
+      requests?.ref();
+      answers?.ref();
     },
     unref() {
       child.unref();
       channel()?.unref();
       stderr?.unref();
+      requests?.unref();
+      answers?.unref();
     },
+  };
+}
+
+/**
+ * Reassembles length-prefixed frames from a byte stream. A frame declaring more than `maxBody`
+ * bytes (or none) is a violation at once, before any of it is buffered; after a violation the
+ * rest of the stream is ignored.
+ */
+export function frameReader(maxBody: number, deliver: (call: HostCallFrame) => void): (chunk: Uint8Array) => void {
+  let chunks: Uint8Array[] = [];
+  let buffered = 0;
+  let broken = false;
+  const take = (n: number): Uint8Array => {
+    const out = new Uint8Array(n);
+    let at = 0;
+    while (at < n) {
+      const c = chunks[0]!;
+      const k = Math.min(c.byteLength, n - at);
+      out.set(c.subarray(0, k), at);
+      at += k;
+      if (k === c.byteLength) chunks.shift();
+      else chunks[0] = c.subarray(k);
+    }
+    buffered -= n;
+    return out;
+  };
+  const peekLength = (): number => {
+    const head = new Uint8Array(FRAME_PREFIX_BYTES);
+    let at = 0;
+    for (const c of chunks) {
+      const k = Math.min(c.byteLength, FRAME_PREFIX_BYTES - at);
+      head.set(c.subarray(0, k), at);
+      at += k;
+      if (at === FRAME_PREFIX_BYTES) break;
+    }
+    return new DataView(head.buffer).getUint32(0, true);
+  };
+  return (chunk) => {
+    if (broken) return;
+    chunks.push(chunk);
+    buffered += chunk.byteLength;
+    while (buffered >= FRAME_PREFIX_BYTES) {
+      const length = peekLength();
+      if (length === 0 || length > maxBody) {
+        broken = true;
+        chunks = [];
+        deliver({ violation: `host-call frame of ${length} bytes (limit ${maxBody})` });
+        return;
+      }
+      if (buffered < FRAME_PREFIX_BYTES + length) return;
+      take(FRAME_PREFIX_BYTES);
+      deliver({ body: take(length) });
+    }
   };
 }

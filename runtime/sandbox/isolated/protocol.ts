@@ -8,6 +8,7 @@ import type { InstanceConfig, InstanceStatus, RunResult } from "../../exec/guest
 import type { Snapshot } from "../../exec/snapshot.js";
 import type { WasmValue } from "../../exec/values.js";
 import type { TrustClass } from "../instance.js";
+import type { HostCallFault } from "./host-calls.js";
 
 /** What the child needs to build a GuestInstance (no callbacks: those stay in the parent). */
 export interface CreateOptions {
@@ -15,6 +16,11 @@ export interface CreateOptions {
   input?: Uint8Array;
   maxOutputBytes?: number;
   maxLogBytes?: number;
+  /**
+   * Authenticated only: the grants, so the child can refuse a denied call without a round trip.
+   * A courtesy, not the check: the parent checks every request again (host-call-server.ts).
+   */
+  capabilities?: string[];
 }
 
 export type Request =
@@ -35,7 +41,9 @@ export type Request =
   /** Drop the instance; the child goes back to the idle set. */
   | { id: number; type: "dispose" }
   /** Diagnostics for the security tests: what the permission model lets this process do. */
-  | { id: number; type: "probe"; scratchPath: string };
+  | { id: number; type: "probe"; scratchPath: string }
+  /** Tests only: break the host-call protocol on the next resource call, as a subverted child would. */
+  | { id: number; type: "fault"; hostCall: HostCallFault };
 
 export type RequestType = Request["type"];
 
@@ -57,6 +65,11 @@ export interface ProbeReport {
   permission: { fsWrite: boolean; childProcess: boolean; worker: boolean; fsReadEtc: boolean } | null;
   /** Outcome of actually trying: "allowed" or the error code that stopped it. */
   attempts: { writeFile: string; spawn: string; worker: string; readFile: string };
+  /**
+   * The host-call pipes (process transport; null in a worker): using the inherited fds is allowed,
+   * reopening them by path (/proc/self/fd/N, /dev/fd/N) is not.
+   */
+  hostChannel: { fstatRequestFd: string; fstatAnswerFd: string; openProcFd: string; openDevFd: string } | null;
 }
 
 export type Reply =
@@ -72,7 +85,8 @@ export type Reply =
       view?: InstanceView;
     };
 
-export type ChildEvent = Reply | { type: "ready" } | { type: "log"; lines: string[] };
+/** `host-call`: worker transport only, the doorbell for a request waiting in the shared buffer. */
+export type ChildEvent = Reply | { type: "ready" } | { type: "log"; lines: string[] } | { type: "host-call" };
 
 /**
  * Log lines stream one message each, up to LOG_UNBATCHED_PER_WINDOW per LOG_BATCH_MS window; past

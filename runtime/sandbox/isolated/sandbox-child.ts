@@ -5,6 +5,8 @@
 import { FerryError } from "../../errors.js";
 import type { TrapCode } from "../../exec/traps.js";
 import { exitTrap, type ChildExit, type KillReason } from "./exit-trap.js";
+import { HostCallViolation } from "./host-calls.js";
+import type { HostCallServer } from "./host-call-server.js";
 import type { Reply, Request } from "./protocol.js";
 import { spawnProcessChild } from "./process-transport.js";
 import type { ChildHandle, SpawnOptions, TransportKind } from "./transport.js";
@@ -32,6 +34,15 @@ export class SandboxChild {
   logSink: ((lines: string[]) => void) | undefined;
   /** The instance hosted now, told when the child ends (after its call in flight has failed). */
   exitSink: ((trap: TrapCode) => void) | undefined;
+  /**
+   * The resource calls of the instance hosted now (authenticated instances only). Requests are
+   * accepted only while a request of ours is outstanding and one at a time; anything else, or a
+   * malformed frame, kills the child (`protocol`, trap `host_error`).
+   */
+  hostCalls: HostCallServer | undefined;
+  private serving = false;
+  /** Why the child was killed for breaking the host-call protocol, for diagnostics. */
+  violation: string | undefined;
   /** Code hashes this child has compiled (a hint: the child says so when it has dropped one). */
   readonly loaded = new Set<string>();
   readonly ready: Promise<void>;
@@ -62,13 +73,33 @@ export class SandboxChild {
         markReady();
       } else if (event.type === "log") {
         this.logSink?.(event.lines);
-      } else {
+      } else if (event.type === "reply") {
         const waiter = this.pending.get(event.id);
         if (!waiter) return;
         this.pending.delete(event.id);
         if (this.pending.size === 0) this.handle.unref();
         waiter.resolve(event);
       }
+    });
+    this.handle.onHostCall((call) => {
+      if ("violation" in call) return this.violate(call.violation);
+      const server = this.hostCalls;
+      if (!server) return this.violate("host call from an instance without resources");
+      if (this.pending.size === 0) return this.violate("host call while no request is outstanding");
+      if (this.serving) return this.violate("host call while another is being served");
+      this.serving = true;
+      server.serve(call.body).then(
+        (answer) => {
+          this.serving = false;
+          // The instance may have been released meanwhile (it then killed or retired the child).
+          if (!this.alive || this.hostCalls !== server) return;
+          if (!this.handle.answerHostCall(answer)) this.violate("the child does not take its host-call answers");
+        },
+        (error: unknown) => {
+          this.serving = false;
+          this.violate(error instanceof HostCallViolation ? error.message : `host-call server failed: ${String(error)}`);
+        },
+      );
     });
     this.handle.onExit((exit) => {
       this.exitInfo = exit;
@@ -125,6 +156,12 @@ export class SandboxChild {
   onExit(listener: (trap: TrapCode, exit: ChildExit) => void): void {
     if (this.exitInfo) listener(exitTrap(this.exitInfo), this.exitInfo);
     else this.exitListeners.push(listener);
+  }
+
+  private violate(reason: string): void {
+    if (!this.alive) return;
+    this.violation ??= reason;
+    this.kill("protocol");
   }
 
   kill(reason: KillReason): void {

@@ -9,6 +9,8 @@ import type { ChildEvent, Request } from "./protocol.js";
 
 export type TransportKind = "process" | "worker";
 
+export type HostCallFrame = { body: Uint8Array } | { violation: string };
+
 export interface SpawnOptions {
   /** V8 old-space limit of the child, MiB. */
   maxHeapMb: number;
@@ -19,6 +21,13 @@ export interface ChildHandle {
   readonly pid: number | undefined;
   send(request: Request): void;
   onEvent(handler: (event: ChildEvent) => void): void;
+  /**
+   * Each host-call request the child sends (its body), or the reason its framing is broken (an
+   * oversized or garbled frame): the caller then kills the child.
+   */
+  onHostCall(handler: (call: HostCallFrame) => void): void;
+  /** Answer the request being served. False if the child is not taking its answers. */
+  answerHostCall(body: Uint8Array): boolean;
   /** Called once, after the child is gone and its stderr drained. */
   onExit(handler: (exit: ChildExit) => void): void;
   kill(reason: KillReason): void;

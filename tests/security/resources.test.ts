@@ -1,0 +1,284 @@
+// Attacks on the resource path: a file-backed provider asked to leave its root (traversal, absolute
+// names, NUL bytes, symlinks out), to take huge writes or serve huge files; and a subverted sandbox
+// child talking to the parent's host-call server directly (the parent checks everything again).
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CapabilitySet, Engine, MemoryResources } from "../../runtime/index.js";
+import { FileResources } from "../../runtime/resources/file-resources.js";
+import { GuestTrap } from "../../runtime/exec/traps.js";
+import { HostCallServer } from "../../runtime/sandbox/isolated/host-call-server.js";
+import { decodeAnswer, encodeRequest, frame, HostCallViolation, HOST_CALL_MAX_IO_BYTES, HOST_CALL_MAX_REQUEST_BYTES, OP_CLOSE, OP_OPEN, OP_READ, OP_WRITE } from "../../runtime/sandbox/isolated/host-calls.js";
+import { frameReader } from "../../runtime/sandbox/isolated/process-transport.js";
+import { IsolatedPool } from "../../runtime/sandbox/isolated/pool.js";
+import { hostCallViolation, injectHostCallFault } from "../../runtime/sandbox/isolated/probe.js";
+import { MAX_OPEN_RESOURCES } from "../../runtime/resources/host-interface.js";
+import { wat } from "../helpers/wat.js";
+
+let base: string;
+let root: string;
+let outside: string;
+beforeAll(() => {
+  base = mkdtempSync(join(tmpdir(), "ferry-resources-"));
+  root = join(base, "root");
+  outside = join(base, "outside");
+  mkdirSync(root);
+  mkdirSync(outside);
+  writeFileSync(join(outside, "secret"), "pw");
+  writeFileSync(join(root, "ok.txt"), "fine");
+});
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function trapOf(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof GuestTrap) return e.trap;
+    return `threw ${(e as { code?: string }).code ?? String(e)}`;
+  }
+  return "no trap";
+}
+
+function readAll(files: FileResources, name: string): string | undefined {
+  const h = files.open(name, ["read"]);
+  if (!h) return undefined;
+  const buf = new Uint8Array(1 << 16);
+  const n = h.read(buf);
+  h.close();
+  return dec.decode(buf.subarray(0, n));
+}
+
+function writeAll(files: FileResources, name: string, text: string | Uint8Array): void {
+  const h = files.open(name, ["write"])!;
+  h.write(typeof text === "string" ? enc.encode(text) : text);
+  h.close();
+}
+
+describe("FileResources", () => {
+  it("reads and writes files under its root, creating directories, replacing on close", () => {
+    const files = new FileResources(root);
+    expect(readAll(files, "ok.txt")).toBe("fine");
+    expect(readAll(files, "missing.txt")).toBeUndefined();
+    const h = files.open("reports/2024/daily", ["write"])!;
+    h.write(enc.encode("a"));
+    h.write(enc.encode("b"));
+    // Nothing is visible until close; then all of it at once.
+    expect(existsSync(join(root, "reports", "2024", "daily"))).toBe(false);
+    h.close();
+    expect(readFileSync(join(root, "reports", "2024", "daily"), "utf8")).toBe("ab");
+    writeAll(files, "reports/2024/daily", "c");
+    expect(readAll(files, "reports/2024/daily")).toBe("c");
+    // Read-write appends to what was there, like MemoryResources.
+    const rw = files.open("reports/2024/daily", ["read", "write"])!;
+    rw.write(enc.encode("d"));
+    rw.close();
+    expect(readAll(files, "reports/2024/daily")).toBe("cd");
+    expect(readdirSync(join(root, "reports", "2024"))).toEqual(["daily"]); // no temp files left
+  });
+
+  it("a write never closed is never committed", () => {
+    const files = new FileResources(root);
+    writeAll(files, "draft", "old");
+    const h = files.open("draft", ["write"])!;
+    h.write(enc.encode("half-written"));
+    // The guest trapped: the handle is dropped without close.
+    expect(readAll(files, "draft")).toBe("old");
+  });
+
+  it.each([
+    ["../outside/secret"],
+    ["a/../../outside/secret"],
+    ["/etc/hostname"],
+    ["./ok.txt"],
+    ["a//b"],
+    ["ok.txt\0.png"],
+    ["a\\..\\b"],
+    [""],
+    ["x".repeat(2000)],
+    [".ferry-tmp-0123"],
+    ["sp ace"],
+  ])("refuses the name %j (host_error) for reading and writing", (name) => {
+    const files = new FileResources(root);
+    expect(trapOf(() => files.open(name, ["read"]))).toBe("host_error");
+    expect(trapOf(() => files.open(name, ["write"]))).toBe("host_error");
+  });
+
+  it("follows no symlink out of the root, for reading or writing", () => {
+    symlinkSync(join(outside, "secret"), join(root, "link-file"));
+    symlinkSync(outside, join(root, "link-dir"));
+    symlinkSync(join(root, "ok.txt"), join(root, "inner-link"));
+    const files = new FileResources(root);
+    expect(trapOf(() => files.open("link-file", ["read"]))).toBe("host_error");
+    expect(trapOf(() => files.open("link-dir/secret", ["read"]))).toBe("host_error");
+    expect(trapOf(() => files.open("link-dir/new", ["write"]))).toBe("host_error");
+    expect(trapOf(() => files.open("link-file", ["write"]))).toBe("host_error");
+    // A link that stays inside is read through; a write never replaces a link.
+    expect(readAll(files, "inner-link")).toBe("fine");
+    expect(trapOf(() => files.open("inner-link", ["write"]))).toBe("host_error");
+    expect(readFileSync(join(outside, "secret"), "utf8")).toBe("pw");
+    expect(readdirSync(outside)).toEqual(["secret"]);
+  });
+
+  it("catches a directory swapped for an escaping symlink between open and close", () => {
+    const files = new FileResources(root);
+    mkdirSync(join(root, "swap"));
+    const h = files.open("swap/file", ["write"])!;
+    h.write(enc.encode("x"));
+    rmSync(join(root, "swap"), { recursive: true });
+    symlinkSync(outside, join(root, "swap"));
+    expect(trapOf(() => h.close())).toBe("host_error");
+    expect(readdirSync(outside)).toEqual(["secret"]);
+  });
+
+  it("bounds sizes: a huge write traps and commits nothing; a file over the limit is not read", () => {
+    const files = new FileResources(root, { maxFileBytes: 1024 });
+    const h = files.open("big", ["write"])!;
+    h.write(new Uint8Array(1000));
+    expect(trapOf(() => h.write(new Uint8Array(100)))).toBe("host_error");
+    expect(existsSync(join(root, "big"))).toBe(false);
+    writeFileSync(join(root, "huge"), new Uint8Array(2048));
+    expect(trapOf(() => files.open("huge", ["read"]))).toBe("host_error");
+    expect(trapOf(() => files.open("huge", ["read", "write"]))).toBe("host_error");
+  });
+
+  it("refuses directories, FIFOs and access it was not opened for", () => {
+    mkdirSync(join(root, "adir"), { recursive: true });
+    execFileSync("mkfifo", [join(root, "fifo")]);
+    const files = new FileResources(root);
+    expect(trapOf(() => files.open("adir", ["read"]))).toBe("host_error");
+    expect(trapOf(() => files.open("adir", ["write"]))).toBe("host_error");
+    expect(trapOf(() => files.open("fifo", ["read"]))).toBe("host_error");
+    const r = files.open("ok.txt", ["read"])!;
+    expect(trapOf(() => r.write(enc.encode("x")))).toBe("host_error");
+    const w = files.open("w-only", ["write"])!;
+    expect(trapOf(() => w.read(new Uint8Array(4)))).toBe("host_error");
+  });
+
+  it("has nothing to read before its root exists, and creates the root (0700) on the first write", () => {
+    const fresh = join(base, "fresh", "client-1");
+    const files = new FileResources(fresh);
+    expect(readAll(files, "x")).toBeUndefined();
+    expect(existsSync(fresh)).toBe(false);
+    writeAll(files, "x", "1");
+    expect(readFileSync(join(fresh, "x"), "utf8")).toBe("1");
+  });
+});
+
+// A guest with "*:rw" (every name its capabilities allow) still cannot leave the root: in-process and isolated alike.
+const ESCAPE_GUEST = wat(`(module
+  (import "ferry" "resource_open" (func $open (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "link-dir/secret")
+  (data (i32.const 64) "/etc/hostname")
+  (func (export "via_symlink") (result i32) (call $open (i32.const 0) (i32.const 15) (i32.const 1)))
+  (func (export "absolute") (result i32) (call $open (i32.const 64) (i32.const 13) (i32.const 1))))`);
+
+describe("a guest against FileResources, in-process and isolated", () => {
+  it("traps host_error for symlink escapes and absolute names either way", async () => {
+    if (!existsSync(join(root, "link-dir"))) symlinkSync(outside, join(root, "link-dir"));
+    const engine = new Engine({ isolated: { size: 0 } });
+    try {
+      const module = await engine.compile(ESCAPE_GUEST);
+      for (const sandbox of ["in-process", "isolated"] as const) {
+        const i = await engine.instantiate(module, { trust: "authenticated", sandbox, capabilities: ["*:rw"], resources: new FileResources(root) });
+        expect(await i.run("via_symlink")).toMatchObject({ status: "trapped", code: "host_error" });
+        i.dispose();
+        const j = await engine.instantiate(module, { trust: "authenticated", sandbox, capabilities: ["*:rw"], resources: new FileResources(root) });
+        expect(await j.run("absolute")).toMatchObject({ status: "trapped", code: "host_error" });
+        j.dispose();
+      }
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
+describe("the parent's host-call server, as a subverted child sees it", () => {
+  const ask = async (server: HostCallServer, body: Uint8Array) => decodeAnswer(await server.serve(body));
+
+  it("checks capabilities itself: a child that skips its own check gets capability_denied, the provider is never asked", async () => {
+    let asked = 0;
+    const server = new HostCallServer(new CapabilitySet(["public/*:r"]), { open: () => (asked++, undefined) });
+    for (const [name, flags] of [["secret", 1], ["public/x", 2], ["public/../secret", 1]] as const) {
+      expect(await ask(server, encodeRequest({ op: OP_OPEN, flags, name: enc.encode(name) }))).toMatchObject({ ok: false, trap: "capability_denied" });
+    }
+    expect(asked).toBe(0);
+    expect(await ask(server, encodeRequest({ op: OP_OPEN, flags: 1, name: new Uint8Array([0xff, 0xfe]) }))).toMatchObject({ ok: false, trap: "host_error" });
+  });
+
+  it("answers host_error for handles it never gave out, and bounds open handles", async () => {
+    const server = new HostCallServer(new CapabilitySet(["*:r"]), new MemoryResources({ a: "1" }));
+    expect(await ask(server, encodeRequest({ op: OP_READ, handle: 7, length: 4 }))).toMatchObject({ ok: false, trap: "host_error" });
+    expect(await ask(server, encodeRequest({ op: OP_WRITE, handle: 7, bytes: new Uint8Array(1) }))).toMatchObject({ ok: false, trap: "host_error" });
+    expect(await ask(server, encodeRequest({ op: OP_CLOSE, handle: 0 }))).toMatchObject({ ok: false, trap: "host_error" });
+    for (let k = 0; k < MAX_OPEN_RESOURCES; k++) expect(await ask(server, encodeRequest({ op: OP_OPEN, flags: 1, name: enc.encode("a") }))).toMatchObject({ ok: true });
+    expect(await ask(server, encodeRequest({ op: OP_OPEN, flags: 1, name: enc.encode("a") }))).toMatchObject({ ok: false, trap: "host_error" });
+    expect(server.openHandles).toBe(MAX_OPEN_RESOURCES);
+  });
+
+  it("treats malformed requests as protocol violations", async () => {
+    const server = new HostCallServer(new CapabilitySet(["*:rw"]), new MemoryResources());
+    const raw = (op: number, a: number, b: number, payload = new Uint8Array(0)) => {
+      const body = new Uint8Array(9 + payload.byteLength);
+      const v = new DataView(body.buffer);
+      v.setUint8(0, op);
+      v.setUint32(1, a, true);
+      v.setUint32(5, b, true);
+      body.set(payload, 9);
+      return body;
+    };
+    const bad = [
+      new Uint8Array(0),
+      new Uint8Array(8),
+      raw(0, 0, 0),
+      raw(99, 1, 0),
+      raw(OP_OPEN, 0, 0, enc.encode("a")), // no access flags
+      raw(OP_OPEN, 7, 0, enc.encode("a")), // unknown flags
+      raw(OP_OPEN, 1, 0, new Uint8Array(257)), // name too long
+      raw(OP_READ, 1, HOST_CALL_MAX_IO_BYTES + 1), // reads more than one call may
+      raw(OP_READ, 1, 4, new Uint8Array(1)),
+      raw(OP_CLOSE, 1, 0, new Uint8Array(1)),
+      new Uint8Array(HOST_CALL_MAX_REQUEST_BYTES + 1),
+    ];
+    for (const body of bad) await expect(server.serve(body)).rejects.toBeInstanceOf(HostCallViolation);
+  });
+
+  it("reassembles frames split anywhere, and refuses an oversized or empty frame before buffering it", () => {
+    const got: unknown[] = [];
+    const feed = frameReader(64, (c) => got.push("body" in c ? [...c.body] : c.violation));
+    const two = new Uint8Array([...frame(new Uint8Array([1, 2, 3])), ...frame(new Uint8Array([4]))]);
+    for (const byte of two) feed(new Uint8Array([byte]));
+    expect(got).toEqual([[1, 2, 3], [4]]);
+    feed(frame(new Uint8Array(0), 65));
+    expect(got[2]).toMatch(/65 bytes/);
+    feed(frame(new Uint8Array([9])));
+    expect(got).toHaveLength(3); // nothing more after a violation
+    const zero: unknown[] = [];
+    frameReader(64, (c) => zero.push(c))(frame(new Uint8Array(0)));
+    expect(zero).toEqual([{ violation: expect.stringMatching(/0 bytes/) }]);
+  });
+
+  it.each(["process", "worker"] as const)("an unsolicited host call (no request outstanding) kills the %s child", async (transport) => {
+    const pool = new IsolatedPool({ size: 0, transport });
+    const engine = new Engine();
+    try {
+      const module = await engine.compile(ESCAPE_GUEST);
+      const resources = new MemoryResources({ x: "1" });
+      const i = await pool.instantiate(module.segment, engine.config, { trust: "authenticated", capabilities: ["*:r"], resources });
+      await injectHostCallFault(i, "unsolicited");
+      const deadline = Date.now() + 10_000;
+      while (i.state !== "trapped" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(i.state).toBe("trapped");
+      expect(hostCallViolation(i)).toMatch(/no request is outstanding/);
+      await expect(i.run("absolute")).rejects.toMatchObject({ code: "instance_finished" });
+    } finally {
+      await pool.close();
+      await engine.close();
+    }
+  });
+});
