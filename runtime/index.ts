@@ -33,3 +33,4 @@ export { encodeWeak, decodeWeak } from "./exec/weak.js";
 export type { WeakDescriptor } from "./exec/weak.js";
 
 export * from "./limits.js";
+export { diffSnapshot, applyDelta } from "./exec/snapshot-delta.js";

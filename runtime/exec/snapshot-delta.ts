@@ -1,0 +1,45 @@
+// Snapshot deltas for pre-copy migration: the pages that changed since a base snapshot (pages that
+// became zero travel as explicit zero pages), with everything else (globals, continuation, I/O)
+// taken whole from the newer snapshot. applyDelta(base, diffSnapshot(base, s)) equals s.
+
+import { FerryError } from "../errors.js";
+import { WASM_PAGE_BYTES } from "../limits.js";
+import type { MemoryPage, Snapshot } from "./snapshot.js";
+
+const ZERO = new Uint8Array(WASM_PAGE_BYTES);
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/** `current` with only the memory pages that differ from `base`. */
+export function diffSnapshot(base: Snapshot, current: Snapshot): Snapshot {
+  if (base.codeHash !== current.codeHash) throw new FerryError("snapshot_code_mismatch", "a delta needs two snapshots of the same module");
+  const before = new Map(base.memory.pages.map((p) => [p.index, p.bytes]));
+  const changed: MemoryPage[] = [];
+  for (const page of current.memory.pages) {
+    const old = before.get(page.index);
+    before.delete(page.index);
+    if (!old || !same(old, page.bytes)) changed.push(page);
+  }
+  // Pages the base had that are zero now (or beyond a smaller memory; memory never shrinks, but a
+  // hostile base must not leak through).
+  for (const index of before.keys()) if (index < current.memory.pageCount) changed.push({ index, bytes: ZERO });
+  changed.sort((a, b) => a.index - b.index);
+  return { ...current, memory: { pageCount: current.memory.pageCount, pages: changed } };
+}
+
+/** The full snapshot `delta` was taken from, given the `base` it was diffed against. */
+export function applyDelta(base: Snapshot, delta: Snapshot): Snapshot {
+  if (base.codeHash !== delta.codeHash) throw new FerryError("snapshot_code_mismatch", "the delta and its base are of different modules");
+  if (delta.memory.pageCount < base.memory.pageCount) throw new FerryError("snapshot_malformed", "a delta cannot shrink memory");
+  const pages = new Map<number, Uint8Array>();
+  for (const p of base.memory.pages) pages.set(p.index, p.bytes);
+  for (const p of delta.memory.pages) {
+    if (p.bytes.byteLength !== WASM_PAGE_BYTES || p.index >= delta.memory.pageCount) throw new FerryError("snapshot_malformed", `delta page ${p.index} is malformed`);
+    if (same(p.bytes, ZERO)) pages.delete(p.index);
+    else pages.set(p.index, p.bytes);
+  }
+  const merged = [...pages].sort((a, b) => a[0] - b[0]).map(([index, bytes]) => ({ index, bytes }));
+  return { ...delta, memory: { pageCount: delta.memory.pageCount, pages: merged } };
+}
