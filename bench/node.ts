@@ -18,6 +18,7 @@ import { Hono } from "hono";
 import { generateSigningKey } from "../server/auth/index.js";
 import { FerryClient } from "../server/client.js";
 import { setTransferProbe, type TransferMark } from "../server/migration/migrator.js";
+import { checkpointSnapshot } from "../server/migration/checkpoint-format.js";
 import { startNode, type RunningNode } from "../server/node-server.js";
 import type { LoadReport, LoadRequest } from "./node-load.js";
 import { check, collectGarbage, fmtBytes, fmtInt, fmtMs, fmtRatio, interleave, median, medians, nowMs, printTable, type TargetCheck } from "./harness.js";
@@ -46,24 +47,29 @@ const MIGRATION_SIZES_MIB = [1, 16, 64] as const;
 /** Requests in flight at once from the load process. */
 const CONCURRENCY = 32;
 
-/** The migration steps between the source's pause and the target running the job, in order. */
+/**
+ * The migration steps, in order: first the pre-copy while the job still runs (not downtime), then
+ * the stop-and-copy of what changed, from the source's pause to the target running the job.
+ */
 const STEPS = [
+  { name: "pre-copy pause", from: "source:precopy-stopped", to: "source:precopy-resumed", what: "job paused to copy its state (before the downtime)" },
+  { name: "pre-copy", from: "source:precopy-resumed", to: "source:precopied", what: "encode, send, verify, store the base durably (job running)" },
   { name: "snapshot", from: "source:stopped", to: "source:snapshotted", what: "snapshot({ move: true })" },
-  { name: "encode", from: "source:snapshotted", to: "source:encoded", what: "encodeSnapshot + envelope" },
+  { name: "encode", from: "source:snapshotted", to: "source:encoded", what: "diff against the pre-copy + encodeSnapshot" },
   { name: "send", from: "source:encoded", to: "target:prepare", what: "sign, transmit, read body, verify signature" },
-  { name: "decode", from: "target:prepare", to: "target:decoded", what: "decodeSnapshot (format + sha256 trailer)" },
-  { name: "store", from: "target:decoded", to: "target:stored", what: "checkpoint blob (fsync) + job rows" },
+  { name: "decode", from: "target:prepare", to: "target:decoded", what: "decode the delta, apply it to the base" },
+  { name: "store", from: "target:decoded", to: "target:stored", what: "stage (restore, paused) + delta blob (fsync) + job rows" },
   { name: "ack", from: "target:stored", to: "source:prepared", what: "PREPARE answer back at the source" },
-  { name: "decision", from: "source:prepared", to: "source:decided", what: "decision row at the source" },
+  { name: "decision", from: "source:prepared", to: "source:decided", what: "decision row at the source (fsync)" },
   { name: "commit", from: "source:decided", to: "target:commit", what: "signed COMMIT to the target" },
-  { name: "restore", from: "target:commit", to: "target:running", what: "read checkpoint, restore, schedule, state row" },
+  { name: "restore", from: "target:commit", to: "target:running", what: "let the staged instance run, state row" },
 ] as const satisfies ReadonlyArray<{ name: string; from: TransferMark; to: TransferMark; what: string }>;
 type StepName = (typeof STEPS)[number]["name"];
 
 export interface MigrationRow {
   mib: number;
   touchedPages: number;
-  /** Bytes of the PREPARE body's snapshot (the checkpoint the target stored). */
+  /** Bytes of the PREPARE body (after a pre-copy: the delta, wrapped as the target's newest checkpoint). */
   snapshotBytes: number;
   /** Median ms: source paused → target running (node-side timestamps). */
   downtimeMs: number;
@@ -302,7 +308,9 @@ async function benchMigration(runs: number, warmup: number): Promise<{ rows: Mig
       const downtime = at("target:running") - at("source:stopped");
       // Every touched page arrived (the fill was complete when the job moved).
       const checkpoint = pair.b.store.checkpoints.latest(job.id);
-      if (!checkpoint || checkpoint.size < mib * MIB) throw new Error(`migration of ${mib} MiB: the target stored ${checkpoint?.size ?? 0} snapshot bytes`);
+      const stored = checkpointSnapshot(pair.b.store, job.id);
+      const storedBytes = (stored?.memory.pages.length ?? 0) * PAGE_BYTES;
+      if (!checkpoint || storedBytes < mib * MIB) throw new Error(`migration of ${mib} MiB: the target holds ${storedBytes} bytes of memory`);
       snapshotBytes.set(mib, checkpoint.size);
       const view = await pair.clientB.job(job.id);
       if (view.state !== "running" || view.node !== pair.b.identity.nodeId) throw new Error(`migration of ${mib} MiB: job is ${view.state} on ${view.node} at the target`);
@@ -374,7 +382,7 @@ async function benchMigration(runs: number, warmup: number): Promise<{ rows: Mig
 
     printTable({
       title: `Migration downtime between two real nodes on loopback (median of ${runs} runs, ms)`,
-      headers: ["touched memory", "snapshot", "downtime", "target", "client call", "raw POST", "downtime ÷ raw POST", "sha256 ×1"],
+      headers: ["touched memory", "PREPARE body", "downtime", "target", "client call", "raw POST", "downtime ÷ raw POST", "sha256 ×1"],
       rows: rows.map((r) => [
         `${r.mib} MiB`,
         fmtBytes(r.snapshotBytes),

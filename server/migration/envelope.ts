@@ -15,7 +15,8 @@ const MAX_HEADER_BYTES = 64 * 1024;
 
 export interface TransferHeader {
   v: typeof TRANSFER_VERSION;
-  kind: "strong" | "weak";
+  /** strong / weak: PREPARE. base: a pre-copy of a running job's snapshot, sent before it stops. */
+  kind: "strong" | "weak" | "base";
   jobId: string;
   /** The epoch the job will have at the target: the source's epoch + 1. */
   epoch: number;
@@ -29,8 +30,10 @@ export interface TransferHeader {
   sandbox: JobSandbox;
   fuelLimit: number | null;
   fuelUsed: number;
-  /** Strong: the snapshot's own trailing sha256 (hex), binding the body to this signed header. */
+  /** Strong and base: the snapshot's own trailing sha256 (hex), binding the body to this signed header. */
   snapshotSha256: string | null;
+  /** Strong after a pre-copy: the body is a delta against the base the target stored under this blob hash. */
+  baseHash: string | null;
   /** Weak transfers carry the input inline (base64); strong ones have it inside the snapshot. */
   input: string | null;
 }
@@ -62,15 +65,19 @@ export function decodeTransferHeader(text: string | undefined | null): { header:
   }
   if (header === null || typeof header !== "object" || Array.isArray(header)) bad("header is not an object");
   if (header.v !== TRANSFER_VERSION) bad(`version ${String(header.v)}, expected ${TRANSFER_VERSION}`);
-  if (header.kind !== "strong" && header.kind !== "weak") bad("kind must be strong or weak");
+  if (header.kind !== "strong" && header.kind !== "weak" && header.kind !== "base") bad("kind must be strong, weak or base");
   for (const key of ["jobId", "source", "target", "codeHash", "entry"] as const) if (typeof header[key] !== "string") bad(`${key} must be a string`);
   if (!Number.isSafeInteger(header.epoch) || header.epoch < 1) bad("epoch must be a positive integer");
   if (!Array.isArray(header.args)) bad("args must be an array");
   if (header.trust !== "anonymous" && header.trust !== "authenticated") bad("bad trust class");
   if (header.sandbox !== "in-process" && header.sandbox !== "isolated") bad("bad sandbox");
-  if (header.kind === "strong" && (typeof header.snapshotSha256 !== "string" || !/^[0-9a-f]{64}$/.test(header.snapshotSha256))) {
-    bad("a strong transfer names its snapshot's sha256");
+  if (header.kind !== "weak" && (typeof header.snapshotSha256 !== "string" || !/^[0-9a-f]{64}$/.test(header.snapshotSha256))) {
+    bad("a strong or base transfer names its snapshot's sha256");
   }
+  if (header.baseHash !== undefined && header.baseHash !== null && (header.kind !== "strong" || !/^[0-9a-f]{64}$/.test(header.baseHash))) {
+    bad("only a strong transfer names a base, by its sha256");
+  }
+  header.baseHash ??= null;
   return { header, signed };
 }
 

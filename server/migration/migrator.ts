@@ -4,7 +4,8 @@
 // decides, so after any failure the job continues at exactly one node.
 
 import { createHash } from "node:crypto";
-import { decodeSnapshot, encodeSnapshot, type Snapshot } from "../../runtime/index.js";
+import { applyDelta, decodeSnapshot, diffSnapshot, encodeSnapshot, type Snapshot } from "../../runtime/index.js";
+import { encodeDeltaCheckpoint } from "./checkpoint-format.js";
 import type { NodeIdentity } from "../auth/index.js";
 import { HttpError } from "../client.js";
 import { ServerError } from "../errors.js";
@@ -23,6 +24,8 @@ export interface TransferHost {
   update(job: LiveJob, patch: JobPatch): void;
   forget(job: LiveJob): void;
   reinstate(job: LiveJob, snapshot: Snapshot | undefined, previous: "queued" | "running" | "paused"): Promise<void>;
+  /** Let a job stopped for a moment (a pre-copy) run on. */
+  goOn(job: LiveJob): void;
   /** The memory cap (pages) a job of `owner` runs with here. */
   maxMemoryPages(owner: string | null): number;
   /** Restore a prepared strong transfer, paused, without registering it; throws if it cannot run here. */
@@ -45,8 +48,17 @@ export type Decision = "commit" | "abort" | "unknown";
 
 const MAX_STAGED_KEPT = 2;
 
+interface StoredBase {
+  hash: string;
+  size: number;
+  snapshot: Snapshot;
+}
+
 /** Named instants of a transfer, on the source and on the target (bench/node.ts times downtime with them). */
 export type TransferMark =
+  | "source:precopy-stopped"
+  | "source:precopy-resumed"
+  | "source:precopied"
   | "source:stopped"
   | "source:snapshotted"
   | "source:encoded"
@@ -99,9 +111,12 @@ export class Migrator {
       const previous = before.state;
       // A queued job has no execution state yet: it always moves weakly.
       if (previous === "queued") mode = "weak";
+      const epoch = before.epoch + 1;
+      // Pre-copy: while the job still runs here, ship a copy of its state; after the stop only the pages
+      // it changed since then travel. A failed pre-copy only costs the optimisation.
+      const base = mode === "strong" && previous === "running" ? await this.precopy(job, peer, epoch).catch(() => undefined) : undefined;
       if (!(await this.host.stop(job))) throw new ServerError("conflict", `job ${job.id} finished before it could move`);
       this.mark("source:stopped", job.id);
-      const epoch = before.epoch + 1;
       // Durable before anything leaves: a crash from here on is resolved by recover() (abort).
       this.host.update(job, { state: "migrating", result: { migratingTo: peer.nodeId, epoch } });
       let snapshot: Snapshot | undefined;
@@ -111,8 +126,8 @@ export class Migrator {
         // Move, not copy: the memory goes straight into the encoder; on abort it comes back from `snapshot`.
         snapshot = await job.instance!.snapshot({ move: true });
         this.mark("source:snapshotted", job.id);
-        body = encodeSnapshot(snapshot);
-        header = { ...header, snapshotSha256: snapshotDigest(body) };
+        body = encodeSnapshot(base ? diffSnapshot(base.snapshot, snapshot) : snapshot);
+        header = { ...header, snapshotSha256: snapshotDigest(body), baseHash: base?.hash ?? null };
       } else {
         const input = this.host.store.jobs.input(before);
         header = { ...header, input: input ? Buffer.from(input).toString("base64") : null };
@@ -149,6 +164,29 @@ export class Migrator {
     });
   }
 
+  /**
+   * Pause the running job just long enough to copy its state, let it go on, and send the copy to the
+   * target, which verifies it and stores it durably as the base of the coming PREPARE.
+   */
+  private async precopy(job: LiveJob, peer: PeerRecord, epoch: number): Promise<{ snapshot: Snapshot; hash: string }> {
+    if (!(await this.host.stop(job))) throw new ServerError("conflict", `job ${job.id} finished`);
+    this.mark("source:precopy-stopped", job.id);
+    let snapshot: Snapshot;
+    try {
+      snapshot = await job.instance!.snapshot();
+    } finally {
+      this.host.goOn(job);
+      this.mark("source:precopy-resumed", job.id);
+    }
+    const body = encodeSnapshot(snapshot);
+    const header: TransferHeader = { ...this.header(job.record, peer, epoch, "strong"), kind: "base", snapshotSha256: snapshotDigest(body) };
+    const transfer = encodeTransferHeader(header);
+    const r = await peerRequest(this.identity, peer, "POST", "/peer/migrations/precopy", body, { signed: transfer.signed, headers: { [TRANSFER_HEADER]: transfer.text } });
+    const { baseHash } = (await r.json()) as { baseHash: string };
+    this.mark("source:precopied", job.id);
+    return { snapshot, hash: baseHash };
+  }
+
   /** After a restart: undecided transfers abort (the job runs here again), decided ones get committed. */
   async recover(): Promise<void> {
     const store = this.host.store;
@@ -183,6 +221,7 @@ export class Migrator {
       fuelLimit: record.fuelLimit,
       fuelUsed: record.fuelUsed,
       snapshotSha256: null,
+      baseHash: null,
       input: null,
     };
   }
@@ -241,18 +280,14 @@ export class Migrator {
     const store = this.host.store;
     if (header.source !== peer.nodeId) throw new ServerError("forbidden", `transfer says it comes from ${header.source}, signed by ${peer.nodeId}`);
     if (header.target !== this.host.nodeId()) throw new ServerError("bad_request", `transfer is for node ${header.target}, this is ${this.host.nodeId()}`);
-    if (!store.modules.get(header.codeHash)) {
-      // Receiver-initiated download of the code segment from the source.
-      const bytes = new Uint8Array(await (await peerRequest(this.identity, peer, "GET", `/peer/modules/${header.codeHash}`)).arrayBuffer());
-      if (createHash("sha256").update(bytes).digest("hex") !== header.codeHash) throw new ServerError("bad_request", "downloaded module does not match its code hash");
-      await this.host.compile(bytes, header.owner);
-      store.modules.put(bytes, { owner: header.owner, public: false });
-    }
+    await this.ensureModule(peer, header);
+    const base = header.baseHash ? this.takeBase(header) : undefined;
     let staged: LiveJob | undefined;
     if (snapshot) {
       // Format, the trailing sha256 against the contents, and the job's memory cap before inflating.
-      const decoded = decodeSnapshot(snapshot, { maxMemoryPages: this.host.maxMemoryPages(header.owner) });
+      let decoded = decodeSnapshot(snapshot, { maxMemoryPages: this.host.maxMemoryPages(header.owner) });
       if (decoded.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
+      if (base) decoded = applyDelta(base.snapshot, decoded);
       this.mark("target:decoded", header.jobId);
       // Restored now, paused: a snapshot that cannot run here is refused before anything is stored,
       // and COMMIT only has to let it go on.
@@ -265,7 +300,7 @@ export class Migrator {
     if (existing && this.host.live(header.jobId)) throw new ServerError("conflict", `job ${header.jobId} is live here`);
     // Durable before the answer: the source decides on the strength of it.
     try {
-      this.storePrepared(peer, header, snapshot, existing);
+      this.storePrepared(peer, header, snapshot, existing, base);
     } catch (e) {
       if (staged) this.host.discard(staged);
       throw e;
@@ -277,7 +312,7 @@ export class Migrator {
     return { prepared: true, epoch: header.epoch };
   }
 
-  private storePrepared(peer: PeerRecord, header: TransferHeader, snapshot: Uint8Array | undefined, existing: JobRecord | undefined): void {
+  private storePrepared(peer: PeerRecord, header: TransferHeader, snapshot: Uint8Array | undefined, existing: JobRecord | undefined, base?: StoredBase): void {
     const store = this.host.store;
     store.durableTransaction(() => {
       if (existing) store.jobs.delete(header.jobId, { expectEpoch: existing.epoch });
@@ -299,8 +334,52 @@ export class Migrator {
       // Remembered for the decision query, should COMMIT never come.
       store.jobs.update(header.jobId, { result: { preparedFrom: peer.nodeId } }, { expectEpoch: header.epoch });
       // Retained: COMMIT restores from these bytes without reading back and rehashing the file.
-      if (snapshot) store.checkpoints.add(header.jobId, snapshot, { fuel: header.fuelUsed, expectEpoch: header.epoch });
+      if (snapshot && base) {
+        // The base (already durable since the pre-copy) and the delta on top of it: two checkpoints,
+        // the newer of which names the older (checkpoint-format.ts).
+        store.checkpoints.addStored(header.jobId, base.hash, base.size, { fuel: header.fuelUsed, expectEpoch: header.epoch });
+        store.checkpoints.add(header.jobId, encodeDeltaCheckpoint(base.hash, snapshot), { fuel: header.fuelUsed, expectEpoch: header.epoch });
+      } else if (snapshot) {
+        store.checkpoints.add(header.jobId, snapshot, { fuel: header.fuelUsed, expectEpoch: header.epoch });
+      }
     });
+  }
+
+  /** A pre-copied base: verified, stored durably (not yet referenced by any row), kept decoded. */
+  async storeBase(peer: PeerRecord, header: TransferHeader, body: Uint8Array): Promise<{ baseHash: string }> {
+    if (header.kind !== "base") throw new ServerError("bad_request", "transfer: a pre-copy is of kind base");
+    if (header.source !== peer.nodeId) throw new ServerError("forbidden", `transfer says it comes from ${header.source}, signed by ${peer.nodeId}`);
+    if (header.target !== this.host.nodeId()) throw new ServerError("bad_request", `transfer is for node ${header.target}, this is ${this.host.nodeId()}`);
+    if (body.byteLength === 0 || snapshotDigest(body) !== header.snapshotSha256) throw new ServerError("bad_request", "transfer: the snapshot is not the one the signed header names");
+    await this.ensureModule(peer, header);
+    const snapshot = decodeSnapshot(body, { maxMemoryPages: this.host.maxMemoryPages(header.owner) });
+    if (snapshot.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
+    // Durable now, while the job still runs at the source: the PREPARE that follows only adds a delta.
+    // Unreferenced until then; the store's garbage collection leaves young blobs alone.
+    const { hash, size } = this.host.store.blobs.put(body);
+    this.bases.set(`${header.jobId}@${header.epoch}`, { hash, size, snapshot });
+    while (this.bases.size > MAX_STAGED_KEPT) this.bases.delete(this.bases.keys().next().value!);
+    return { baseHash: hash };
+  }
+
+  private readonly bases = new Map<string, StoredBase>();
+
+  private takeBase(header: TransferHeader): StoredBase {
+    const key = `${header.jobId}@${header.epoch}`;
+    const base = this.bases.get(key);
+    this.bases.delete(key);
+    if (!base || base.hash !== header.baseHash) throw new ServerError("conflict", `no pre-copied base ${header.baseHash} for job ${header.jobId} at epoch ${header.epoch}`);
+    return base;
+  }
+
+  /** Receiver-initiated download of the code segment from the source, checked like an upload. */
+  private async ensureModule(peer: PeerRecord, header: TransferHeader): Promise<void> {
+    const store = this.host.store;
+    if (store.modules.get(header.codeHash)) return;
+    const bytes = new Uint8Array(await (await peerRequest(this.identity, peer, "GET", `/peer/modules/${header.codeHash}`)).arrayBuffer());
+    if (createHash("sha256").update(bytes).digest("hex") !== header.codeHash) throw new ServerError("bad_request", "downloaded module does not match its code hash");
+    await this.host.compile(bytes, header.owner);
+    store.modules.put(bytes, { owner: header.owner, public: false });
   }
 
   async applyCommit(peer: PeerRecord, jobId: string, epoch: number): Promise<{ committed: true }> {

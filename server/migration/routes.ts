@@ -23,14 +23,23 @@ export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): 
   };
 
   // PREPARE is signed over its transfer header, which names the body's own sha256 (envelope.ts).
-  app.post("/peer/migrations/prepare", async (c) => {
+  const transfer = (c: Context<Env>) => {
     const url = new URL(c.req.url);
     const text = c.req.header(TRANSFER_HEADER);
     // Without a transfer header, authenticate over the (empty) header anyway: an unsigned caller is a 401, not a 400.
     if (!text) verifyPeer(store, { method: c.req.method, path: url.pathname + url.search, headers: c.req.raw.headers, body: new Uint8Array(0) });
     const { header, signed } = decodeTransferHeader(text);
     const peer = verifyPeer(store, { method: c.req.method, path: url.pathname + url.search, headers: c.req.raw.headers, body: signed });
+    return { peer, header };
+  };
+  app.post("/peer/migrations/prepare", async (c) => {
+    const { peer, header } = transfer(c);
     return c.json(await node.migrator.prepare(peer, header, c.get("body")));
+  });
+  // Pre-copy: a running job's state, sent before it stops (the PREPARE that follows carries a delta).
+  app.post("/peer/migrations/precopy", async (c) => {
+    const { peer, header } = transfer(c);
+    return c.json(await node.migrator.storeBase(peer, header, c.get("body")));
   });
   app.post("/peer/migrations/commit", async (c) => {
     const peer = peerOf(c);

@@ -11,6 +11,7 @@ import { jobView, resultJson, type JobView } from "./job-view.js";
 import { LiveJob, type JobEvent } from "./live-job.js";
 import type { NodeIdentity } from "../auth/index.js";
 import type { FaultHook } from "../migration/faults.js";
+import { checkpointSnapshot } from "../migration/checkpoint-format.js";
 import type { TransferHeader } from "../migration/envelope.js";
 import { Migrator, type TransferHost } from "../migration/migrator.js";
 import { ANONYMOUS_QUOTAS, quotasOf } from "./quotas.js";
@@ -304,9 +305,9 @@ export class FerryNode {
     const record = this.live.get(id)?.record ?? this.store.jobs.require(id);
     this.authorize(record, caller);
     if (record.state !== "paused") throw new ServerError("conflict", `job ${id} is ${record.state}; pause it first`);
-    const checkpoint = this.store.checkpoints.latest(id);
-    if (!checkpoint) throw new ServerError("not_found", `job ${id} has no snapshot`);
-    return this.store.checkpoints.read(checkpoint);
+    const snapshot = checkpointSnapshot(this.store, id);
+    if (!snapshot) throw new ServerError("not_found", `job ${id} has no snapshot`);
+    return encodeSnapshot(snapshot);
   }
 
   /** What the load-sharing policies and /load report. */
@@ -350,7 +351,7 @@ export class FerryNode {
         const compiled = await engine.compile(this.store.modules.read(record.codeHash)); // fails early if the code is gone
         const input = this.store.jobs.input(record);
         if (checkpoint) {
-          job.instance = await engine.restore(this.store.checkpoints.read(checkpoint), this.instanceOptions(job, record.sandbox, input, owner));
+          job.instance = await engine.restore(checkpointSnapshot(this.store, record.id)!, this.instanceOptions(job, record.sandbox, input, owner));
           job.outputSeen = job.instance.output().byteLength;
           this.live.set(record.id, job);
           if (record.state !== "paused") {
@@ -420,6 +421,10 @@ export class FerryNode {
         job.emit({ type: "state", state: job.record.state, result: job.record.result });
         this.pump();
       },
+      goOn: (job) => {
+        job.scheduled = this.scheduler.continue(job.instance!);
+        this.watch(job);
+      },
       /** The transfer was abandoned: the job goes on here, from `snapshot` if its instance moved out. */
       reinstate: async (job, snapshot, previous) => {
         if (previous === "queued") {
@@ -468,7 +473,7 @@ export class FerryNode {
               await this.admit(job);
               return;
             }
-            job.instance = await engine.restore(this.store.checkpoints.read(checkpoint), options);
+            job.instance = await engine.restore(checkpointSnapshot(this.store, record.id)!, options);
           }
         } catch (e) {
           // Committed to us but it cannot run here: it ends, once, as failed (never silently lost).

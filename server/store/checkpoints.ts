@@ -36,6 +36,10 @@ export class CheckpointTable {
    */
   add(jobId: string, snapshot: Uint8Array, options: { fuel: number; expectEpoch?: number; retain?: boolean }): CheckpointRecord {
     const { hash, size } = this.blobs.put(snapshot, { retain: options.retain === true });
+    return this.insert(jobId, hash, size, options);
+  }
+
+  private insert(jobId: string, hash: string, size: number, options: { fuel: number; expectEpoch?: number }): CheckpointRecord {
     const { record, orphans } = this.db.transaction(() => {
       const epoch = this.db.prepare<[string], number>("SELECT epoch FROM jobs WHERE id = ?").pluck().get(jobId);
       if (epoch === undefined) throw new ServerError("not_found", `no job ${jobId}`);
@@ -56,6 +60,15 @@ export class CheckpointTable {
     // After the commit: a crash here leaves orphan blobs (collected at the next open), never a dangling row.
     for (const h of orphans) this.blobs.delete(h);
     return record;
+  }
+
+  /**
+   * A checkpoint row for a blob already stored durably (a pre-copied migration base), without
+   * hashing or writing it again. It must exist; the row references it from now on.
+   */
+  addStored(jobId: string, hash: string, size: number, options: { fuel: number; expectEpoch?: number }): CheckpointRecord {
+    if (!this.blobs.has(hash)) throw new ServerError("not_found", `no stored blob ${hash}`);
+    return this.insert(jobId, hash, size, options);
   }
 
   latest(jobId: string): CheckpointRecord | undefined {

@@ -385,6 +385,7 @@ function prepareRequest(key: Pick<SigningKey, "clientId" | "privateKey"> | undef
 /** A well-formed strong transfer of job `jobId` from the test's peer to the node, for the module spinHash. */
 function transferHeader(snapshot: Uint8Array, overrides: Partial<TransferHeader> = {}): TransferHeader {
   return {
+    baseHash: null,
     v: TRANSFER_VERSION,
     kind: "strong",
     jobId: `tampered-${Math.random().toString(36).slice(2)}`,

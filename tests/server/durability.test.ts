@@ -10,7 +10,7 @@ import { COUNTER } from "../helpers/fixtures.js";
 import { removeDir, tempDir } from "../helpers/node.js";
 import { spawnNode, type NodeProcess } from "../helpers/node-process.js";
 
-const N = 200_000_000;
+const N = 1_000_000_000; // seconds of work (under the default fuel quota): long enough to outlast a pre-copy and a migration
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -57,7 +57,7 @@ describe("durability", () => {
     client = new FerryClient({ url: node.url, key });
     expect((await client.job(small.id)).result).toMatchObject({ status: "done", value: 3000 });
     const done = await client.waitFor(job.id, { timeoutMs: 60_000 });
-    expect(done.result).toMatchObject({ status: "done", value: N * 3 });
+    expect(done.result).toMatchObject({ status: "done", value: (N * 3) | 0 });
     // Resumed from its checkpoint, not restarted from the beginning.
     expect(node.recovered).toEqual({ resumed: 1, restarted: 0 });
     expect((await client.downloadModule(codeHash)).byteLength).toBe(COUNTER.byteLength);
@@ -131,7 +131,7 @@ describe("migration across crashes", () => {
     const A = new FerryClient({ url: c.a.url, key: c.key });
     const B = new FerryClient({ url: c.b.url, key: c.key });
     const done = await (finisher === "a" ? A : B).waitFor(job.id, { timeoutMs: 60_000 });
-    expect(done.result).toMatchObject({ status: "done", value: N * 3 });
+    expect(done.result).toMatchObject({ status: "done", value: (N * 3) | 0 });
     const loser = finisher === "a" ? B : A;
     const elsewhere = await loser.job(job.id).catch(() => undefined);
     if (elsewhere) expect(["migrated", "absent"]).toContain(elsewhere.state);

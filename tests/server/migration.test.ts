@@ -8,7 +8,7 @@ import { COUNTER, INFINITE_LOOP } from "../helpers/fixtures.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { generateSigningKey } from "../../server/auth/index.js";
 
-const N = 30_000_000;
+const N = 300_000_000; // long enough to outlast a pre-copy and a migration
 
 let nodes: TestNode[] = [];
 afterEach(async () => {
@@ -57,7 +57,7 @@ describe("strong migration", () => {
     expect(moved).toMatchObject({ state: "migrated", node: b.running.identity.nodeId, epoch: 1 });
     expect(b.running.store.modules.get(job.codeHash)).toBeDefined();
     const done = await b.client.waitFor(job.id);
-    expect(done).toMatchObject({ state: "done", epoch: 1, result: { status: "done", value: N * 3 } });
+    expect(done).toMatchObject({ state: "done", epoch: 1, result: { status: "done", value: (N * 3) | 0 } });
     // Resumed, not restarted: the fuel of the whole run is about that of one uninterrupted run.
     const reference = await a.client.startJob({ codeHash: job.codeHash, args: [N], sandbox: "in-process", waitMs: 30_000 });
     expect(done.fuelUsed).toBe(reference.fuelUsed);
@@ -85,7 +85,7 @@ describe("weak migration", () => {
     const job = await runningJob(a);
     await a.client.migrate(job.id, b.running.identity.nodeId, "weak");
     const done = await b.client.waitFor(job.id);
-    expect(done.result).toMatchObject({ status: "done", value: N * 3 });
+    expect(done.result).toMatchObject({ status: "done", value: (N * 3) | 0 });
   });
 });
 
@@ -122,7 +122,7 @@ describe("exactly once", () => {
     const finishers = [atA === "done", atB === "done"].filter(Boolean).length;
     expect(finishers).toBe(1);
     const finisher = atA === "done" ? a : b;
-    expect((await finisher.client.job(job.id)).result).toMatchObject({ status: "done", value: N * 3 });
+    expect((await finisher.client.job(job.id)).result).toMatchObject({ status: "done", value: (N * 3) | 0 });
     expect(finisher).toBe(decided ? b : a);
   });
 });
