@@ -4,7 +4,7 @@
 import type { TrapCode } from "../../exec/traps.js";
 
 /** Why the pool ended a child on purpose (`protocol`: it broke the host-call protocol). */
-export type KillReason = "deadline" | "disposed" | "retired" | "protocol";
+export type KillReason = "deadline" | "disposed" | "retired" | "protocol" | "callback";
 
 export interface ChildExit {
   /** Set when the pool killed the child itself. */
@@ -26,6 +26,8 @@ export function exitTrap(exit: ChildExit): TrapCode {
   if (exit.killedBy === "disposed" || exit.killedBy === "retired") return "disposed";
   // It broke the host-call protocol (garbled, oversized or unasked-for requests): a host call failed.
   if (exit.killedBy === "protocol") return "host_error";
+  // The host's own callback (onLog) threw while the run was in flight: as in-process, a host failure.
+  if (exit.killedBy === "callback") return "host_error";
   // V8 aborts (SIGABRT) after printing its OOM message; check the message before the signal.
   if (exit.outOfMemory) return "sandbox_out_of_memory";
   if (exit.signal !== null && EXTERNAL_SIGNALS.has(exit.signal)) return "sandbox_killed";

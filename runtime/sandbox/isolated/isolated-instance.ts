@@ -197,6 +197,11 @@ export class IsolatedInstance implements Instance {
     if (!reply.ok) throw this.childError(reply);
     // dispose() from onLog while the reply's held-back lines were delivered: the run ends as in-process.
     if (this.status === "disposed") return { status: "trapped", code: "disposed", message: TRAP_MESSAGES.disposed, fuelUsed: this.fuel };
+    if (this.callbackError !== undefined) {
+      this.status = "trapped";
+      this.releaseChild(false);
+      return { status: "trapped", code: "host_error", message: `${TRAP_MESSAGES.host_error}: onLog threw: ${this.callbackError}`, fuelUsed: this.fuel };
+    }
     return reply.result!;
   }
 
@@ -211,12 +216,25 @@ export class IsolatedInstance implements Instance {
     this.addLogs(view.logs);
   }
 
+  /**
+   * A throwing onLog must not escape into the IPC handler (it would crash the host). As in-process,
+   * where the throw surfaces inside the guest's host call, it ends the run with host_error: a run in
+   * flight is stopped by killing its child; a reply already in hand is turned into that trap.
+   */
   private addLogs(lines: readonly string[]): void {
     for (const line of lines) {
       this.logLines.push(line);
-      this.onLog?.(line);
+      if (!this.onLog || this.callbackError !== undefined) continue;
+      try {
+        this.onLog(line);
+      } catch (e) {
+        this.callbackError = e instanceof Error ? e.message : String(e);
+        if (this.status === "running") this.child.kill("callback");
+      }
     }
   }
+
+  private callbackError: string | undefined;
 
   private childError(reply: Extract<Reply, { ok: false }>): Error {
     const { code, detail, message } = reply.error;
