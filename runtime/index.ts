@@ -16,6 +16,7 @@ export type { IsolatedPoolOptions } from "./sandbox/isolated/pool.js";
 export { CapabilitySet, parseCapability, formatCapability } from "./resources/capabilities.js";
 export type { Access, Capability } from "./resources/capabilities.js";
 export { MemoryResources } from "./resources/provider.js";
+export { FileResources } from "./resources/file-resources.js";
 export type { ResourceProvider, ResourceHandle } from "./resources/provider.js";
 export type { EntryPoint, CodeSegment } from "./code/instrument.js";
 export { PIPELINE_VERSION } from "./code/instrument.js";

@@ -112,6 +112,7 @@ export const OPENAPI = {
       get: { summary: "The encoded snapshot of a paused job", parameters: idParam, responses: { "200": { description: "FERRYSNP bytes" }, "409": error } },
     },
     "/peers": { get: { summary: "The peers this node migrates jobs to and from", responses: { "200": { description: "[{ nodeId, url, publicKey }]" } } } },
+    "/balance": { get: { summary: "Live load sharing: this node's policy and counters (polls, moves, timeouts)", responses: { "200": { description: "stats" } } } },
     "/load": { get: { summary: "This node's load, for load sharing", responses: { "200": { description: "load" } } } },
     "/healthz": { get: { summary: "Liveness", responses: { "200": { description: "ok" } } } },
     "/metrics": { get: { summary: "Prometheus metrics", responses: { "200": { description: "text/plain; version=0.0.4" } } } },
