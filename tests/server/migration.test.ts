@@ -55,6 +55,10 @@ describe("strong migration", () => {
     const job = await runningJob(a);
     const moved = await a.client.migrate(job.id, b.running.identity.nodeId);
     expect(moved).toMatchObject({ state: "migrated", node: b.running.identity.nodeId, epoch: 1 });
+    // Pre-copied: the target holds the base and, on top of it, the delta of the stop.
+    const [base, delta] = b.running.store.checkpoints.list(job.id);
+    expect(Buffer.from(b.running.store.checkpoints.read(delta!).subarray(0, 8)).toString()).toBe("FERRYDLT");
+    expect(Buffer.from(b.running.store.checkpoints.read(base!).subarray(0, 8)).toString()).toBe("FERRYSNP");
     expect(b.running.store.modules.get(job.codeHash)).toBeDefined();
     const done = await b.client.waitFor(job.id);
     expect(done).toMatchObject({ state: "done", epoch: 1, result: { status: "done", value: (N * 3) | 0 } });
