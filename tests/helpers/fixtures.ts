@@ -115,3 +115,58 @@ export const COUNTER = wat(`(module
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $l)))
     (i32.mul (local.get $i) (i32.const 3))))`);
+
+/**
+ * The resource guest: copy(from, to) opens `from` (name at 0) for reading and `to` (name at 64) for
+ * writing, copies up to 1 KiB through memory at 1024 and returns the bytes copied, or -1 when `from`
+ * does not exist; plus escape ("../secrets"), bad_handle, wild_pointer and the other attacks below.
+ */
+export const COPY_GUEST = wat(`(module
+  (import "ferry" "resource_open" (func $open (param i32 i32 i32) (result i32)))
+  (import "ferry" "resource_read" (func $read (param i32 i32 i32) (result i32)))
+  (import "ferry" "resource_write" (func $write (param i32 i32 i32) (result i32)))
+  (import "ferry" "resource_close" (func $close (param i32)))
+  (memory (export "memory") 64)
+  (data (i32.const 0) "config.json")
+  (data (i32.const 64) "reports/daily")
+  (data (i32.const 128) "../secrets")
+  (data (i32.const 192) "big")
+  (func (export "copy") (param $fromLen i32) (param $toLen i32) (result i32)
+    (local $in i32) (local $out i32) (local $n i32)
+    (local.set $in (call $open (i32.const 0) (local.get $fromLen) (i32.const 1)))
+    (if (i32.lt_s (local.get $in) (i32.const 0)) (then (return (i32.const -1))))
+    (local.set $n (call $read (local.get $in) (i32.const 1024) (i32.const 1024)))
+    (call $close (local.get $in))
+    (local.set $out (call $open (i32.const 64) (local.get $toLen) (i32.const 2)))
+    (drop (call $write (local.get $out) (i32.const 1024) (local.get $n)))
+    (call $close (local.get $out))
+    (local.get $n))
+  (func (export "escape") (result i32)
+    (call $open (i32.const 128) (i32.const 10) (i32.const 1)))
+  (func (export "bad_handle") (result i32)
+    (call $read (i32.const 99) (i32.const 0) (i32.const 4)))
+  (func (export "wild_pointer") (result i32)
+    (call $open (i32.const 4194300) (i32.const 100) (i32.const 1)))
+  (func (export "wild_read") (result i32)
+    (local $h i32)
+    (local.set $h (call $open (i32.const 0) (i32.const 11) (i32.const 1)))
+    (call $read (local.get $h) (i32.const 4194000) (i32.const 1000)))
+  (func (export "leak_handles") (result i32)
+    (loop $l (drop (call $open (i32.const 0) (i32.const 11) (i32.const 1))) (br $l))
+    (i32.const 0))
+  ;; big(len): write len bytes (memory from 4096, patterned) to "big", read them back into memory
+  ;; at 2 MiB, and return the bytes read plus 1000 * (first byte of the copy's last byte).
+  (func (export "big") (param $len i32) (result i32)
+    (local $h i32) (local $i i32) (local $n i32)
+    (loop $fill
+      (i32.store8 (i32.add (i32.const 4096) (local.get $i)) (i32.and (local.get $i) (i32.const 255)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4093)))
+      (br_if $fill (i32.lt_u (local.get $i) (local.get $len))))
+    (local.set $h (call $open (i32.const 192) (i32.const 3) (i32.const 2)))
+    (drop (call $write (local.get $h) (i32.const 4096) (local.get $len)))
+    (call $close (local.get $h))
+    (local.set $h (call $open (i32.const 192) (i32.const 3) (i32.const 1)))
+    (local.set $n (call $read (local.get $h) (i32.const 2097152) (i32.const 2000000)))
+    (call $close (local.get $h))
+    (i32.add (local.get $n)
+      (i32.mul (i32.const 1000) (i32.load8_u (i32.add (i32.const 2097152) (i32.const 8186)))))))`);

@@ -2,40 +2,13 @@
 // authenticated code binds only the resources its capabilities grant.
 import { describe, expect, it } from "vitest";
 import { Engine, FerryError, MemoryResources, parseCapability, CapabilitySet } from "../../runtime/index.js";
+import { COPY_GUEST } from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
 import { codeOf } from "../helpers/errors.js";
 
 const engine = new Engine();
 
 
-// copy(from, to): opens `from` for reading and `to` for writing (names at 0 and 64, lengths as
-// arguments), copies up to 1 KiB through memory at 1024, and returns the bytes copied, or -1
-// when `from` does not exist.
-const COPY_GUEST = wat(`(module
-  (import "ferry" "resource_open" (func $open (param i32 i32 i32) (result i32)))
-  (import "ferry" "resource_read" (func $read (param i32 i32 i32) (result i32)))
-  (import "ferry" "resource_write" (func $write (param i32 i32 i32) (result i32)))
-  (import "ferry" "resource_close" (func $close (param i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 0) "config.json")
-  (data (i32.const 64) "reports/daily")
-  (data (i32.const 128) "../secrets")
-  (func (export "copy") (param $fromLen i32) (param $toLen i32) (result i32)
-    (local $in i32) (local $out i32) (local $n i32)
-    (local.set $in (call $open (i32.const 0) (local.get $fromLen) (i32.const 1)))
-    (if (i32.lt_s (local.get $in) (i32.const 0)) (then (return (i32.const -1))))
-    (local.set $n (call $read (local.get $in) (i32.const 1024) (i32.const 1024)))
-    (call $close (local.get $in))
-    (local.set $out (call $open (i32.const 64) (local.get $toLen) (i32.const 2)))
-    (drop (call $write (local.get $out) (i32.const 1024) (local.get $n)))
-    (call $close (local.get $out))
-    (local.get $n))
-  (func (export "escape") (result i32)
-    (call $open (i32.const 128) (i32.const 10) (i32.const 1)))
-  (func (export "bad_handle") (result i32)
-    (call $read (i32.const 99) (i32.const 0) (i32.const 4)))
-  (func (export "wild_pointer") (result i32)
-    (call $open (i32.const 65530) (i32.const 100) (i32.const 1))))`);
 
 describe("trust classes", () => {
   it("refuses to run resource-importing code anonymously, naming the import", async () => {
