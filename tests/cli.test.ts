@@ -62,6 +62,18 @@ describe("ferry run", () => {
     expect(r.stderr).toContain("integer_divide_by_zero");
   });
 
+  it("gives the same output, exit status and trap codes with --sandbox isolated", async () => {
+    for (const args of [
+      ["run", guestWasmPath("sieve"), "--args", "100000", "--slice", "100000"],
+      ["run", trapsWasm, "--entry", "div0", "--args", "0"],
+      ["run", guestWasmPath("sieve"), "--args", "1000000", "--fuel", "10000", "--slice", "1000"],
+    ]) {
+      const inProcess = await ferry(...args);
+      const isolated = await ferry(...args, "--sandbox", "isolated");
+      expect({ code: isolated.code, stdout: isolated.stdout, stderr: isolated.stderr }).toEqual({ code: inProcess.code, stdout: inProcess.stdout, stderr: inProcess.stderr });
+    }
+  });
+
   it("ends a run over its --fuel budget with out_of_fuel", async () => {
     const r = await ferry("run", guestWasmPath("sieve"), "--args", "1000000", "--fuel", "10000", "--slice", "1000");
     expect(r.code).toBe(1);
@@ -103,7 +115,7 @@ describe("bad command lines and inputs", () => {
     [["run", "x.wasm", "--slice", "zero"], 2],
     [["run", "x.wasm", "--checkpoint-every", "2"], 2],
     [["run", "x.wasm", "--bogus"], 2],
-    [["run", "x.wasm", "--sandbox", "isolated"], 2],
+    [["run", "x.wasm", "--sandbox", "vm"], 2],
   ])("ferry %j exits %i", async (args, code) => {
     const r = await ferry(...args);
     expect(r.code).toBe(code);
