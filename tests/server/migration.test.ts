@@ -83,6 +83,18 @@ describe("strong migration", () => {
   });
 });
 
+describe("isolated jobs", () => {
+  it("moves an authenticated job running in a child process to a child process at the target", async () => {
+    const { a, b } = await pair();
+    const { codeHash } = await a.client.uploadModule(COUNTER, { public: false });
+    const job = await a.client.startJob({ codeHash, args: [N] }); // authenticated: isolated by default
+    expect(job.sandbox).toBe("isolated");
+    await a.client.migrate(job.id, b.running.identity.nodeId);
+    const done = await b.client.waitFor(job.id);
+    expect(done).toMatchObject({ state: "done", sandbox: "isolated", result: { status: "done", value: (N * 3) | 0 } });
+  });
+});
+
 describe("weak migration", () => {
   it("ships code and arguments only; the target restarts the job from the beginning", async () => {
     const { a, b } = await pair();
