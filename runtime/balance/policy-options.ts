@@ -29,6 +29,11 @@ export interface PolicyOptions {
   /** Infinity removes the probe limit (the thrashing experiment). */
   maxPolls?: number;
   retryInterval?: number;
+  /**
+   * A reservation (an accepted give, an outstanding or accepted take) whose job has not arrived after
+   * this long is dropped, so lost "job in" messages cannot pin a slot forever. Default max(20·D, 20).
+   */
+  reservationTimeout?: number;
   backoffFactor?: number;
   maxBackoffMultiple?: number;
 }
@@ -46,12 +51,16 @@ export function normalizePolicyOptions(o: PolicyOptions): PolicyConfig {
     upper: o.upper ?? DEFAULT_UPPER_THRESHOLD,
     maxPolls: o.maxPolls ?? DEFAULT_MAX_POLLS,
     retryInterval: o.retryInterval ?? DEFAULT_RETRY_INTERVAL,
+    reservationTimeout: o.reservationTimeout ?? Math.max(20 * (o.retryInterval ?? DEFAULT_RETRY_INTERVAL), 20),
     backoffFactor: o.backoffFactor ?? DEFAULT_BACKOFF_FACTOR,
     maxBackoffMultiple: o.maxBackoffMultiple ?? DEFAULT_MAX_BACKOFF_MULTIPLE,
   };
   validateThresholds(c, c.metric);
   if (!(c.maxPolls >= 1) || (c.maxPolls !== Infinity && !Number.isInteger(c.maxPolls))) {
     throw new FerryError("invalid_option", `\`maxPolls\` must be a positive integer or Infinity (no probe limit), got ${c.maxPolls}`);
+  }
+  if (!(c.reservationTimeout > 0) || !Number.isFinite(c.reservationTimeout)) {
+    throw new FerryError("invalid_option", `\`reservationTimeout\` must be a finite number > 0, got ${c.reservationTimeout}`);
   }
   if (!(c.retryInterval >= 0) || !Number.isFinite(c.retryInterval)) {
     throw new FerryError("invalid_option", `\`retryInterval\` (D) must be a finite number ≥ 0, got ${c.retryInterval}`);

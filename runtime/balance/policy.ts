@@ -48,8 +48,10 @@ export class ThresholdPolicy implements LoadSharingPolicy {
   private readonly thresholds: Thresholds;
   private readonly sender: Side | undefined;
   private readonly receiver: Side | undefined;
-  /** Reservations held here: accepted "give" probes and own outstanding or accepted "take" probes. */
-  private readonly reservations = new Set<number>();
+  /** Reservations held here, with when they lapse: accepted "give" probes and own outstanding or accepted "take" probes. */
+  private readonly reservations = new Map<number, number>();
+  /** The time of the event being handled. */
+  private now = 0;
   /** Jobs this call has already promised away (the node removes them after the call returns). */
   private releasedThisCall = 0;
   private nextId = 0;
@@ -83,6 +85,8 @@ export class ThresholdPolicy implements LoadSharingPolicy {
 
   handle(now: number, event: PolicyEvent, load: LoadSample, out: PolicyAction[]): void {
     this.releasedThisCall = 0;
+    this.now = now;
+    this.expireReservations(now);
     switch (event.type) {
       case "timer":
         for (const side of [this.sender, this.receiver]) {
@@ -116,7 +120,7 @@ export class ThresholdPolicy implements LoadSharingPolicy {
       const role = this.role(load);
       if (m.probe === "give") {
         const accept = sharing && role === "receiver";
-        if (accept) this.reservations.add(this.key(m.from, m.id));
+        if (accept) this.reserve(this.key(m.from, m.id));
         out.push({ type: "send", to: m.from, message: { kind: "answer", probe: "give", id: m.id, from: this.ctx.nodeId, accept } });
       } else {
         const accept = sharing && role === "sender";
@@ -159,6 +163,20 @@ export class ThresholdPolicy implements LoadSharingPolicy {
     }
   }
 
+  private reserve(key: number): void {
+    this.reservations.set(key, this.now + this.config.reservationTimeout);
+  }
+
+  /** Drop reservations whose job never came; a receiver waiting for one gives up and may poll again. */
+  private expireReservations(now: number): void {
+    for (const [key, lapses] of this.reservations) {
+      if (lapses > now) continue;
+      this.reservations.delete(key);
+      const r = this.receiver;
+      if (r && r.state === AWAITING_JOB && key === this.key(this.ctx.nodeId, r.probeId)) r.state = IDLE;
+    }
+  }
+
   /** Start a round on each idle side whose role the node now has. */
   private evaluate(load: LoadSample, out: PolicyAction[]): void {
     if (this.ctx.nodeCount < 2) return;
@@ -180,7 +198,7 @@ export class ThresholdPolicy implements LoadSharingPolicy {
     side.state = POLLING;
     this.pollsSent++;
     // An outstanding "take" reserves a slot so this node does not also accept a "give" meanwhile.
-    if (side.probe === "take") this.reservations.add(this.key(this.ctx.nodeId, side.probeId));
+    if (side.probe === "take") this.reserve(this.key(this.ctx.nodeId, side.probeId));
     out.push({ type: "send", to: target, message: { kind: "probe", probe: side.probe, id: side.probeId, from: this.ctx.nodeId } });
   }
 

@@ -111,6 +111,26 @@ describe("receivers and reservations", () => {
     expect(accepts(step(1.03, give(3, 1), 0))).toBe(true);
   });
 
+  it("drops a reservation whose job never arrives after reservationTimeout", () => {
+    const { policy, step } = node({ kind: "sender", reservationTimeout: 5 }, 1);
+    const give = (from: number, id: number): PolicyEvent => ({ type: "message", message: { kind: "probe", probe: "give", id, from } });
+    const accepts = (a: PolicyAction[]): boolean => a.some((x) => x.type === "send" && x.message.kind === "answer" && x.message.accept);
+    expect(accepts(step(0, give(0, 5), 0))).toBe(true);
+    expect(policy.reserved).toBe(1);
+    expect(accepts(step(4.9, give(2, 6), 0))).toBe(false); // still held for node 0's job
+    expect(accepts(step(5.1, give(2, 7), 0))).toBe(true); // lapsed: the slot is free again
+    expect(policy.reserved).toBe(1);
+  });
+
+  it("a receiver whose accepted take never delivers gives up after reservationTimeout and polls again", () => {
+    const r = node({ kind: "receiver", maxPolls: 1, retryInterval: 1, reservationTimeout: 3 }, 1);
+    const [p] = probes(r.step(0, { type: "start" }, 0));
+    const yes: PolicyEvent = { type: "message", message: { kind: "answer", probe: "take", id: p!.id, from: 2, accept: true } };
+    expect(r.step(0.01, yes, 0)).toEqual([]); // awaiting the job
+    expect(probes(r.step(1, { type: "departure" }, 0))).toEqual([]); // still waiting
+    expect(probes(r.step(3.5, { type: "departure" }, 0))).toHaveLength(1); // lapsed: asks again
+  });
+
   it("receiver-initiated: an idle node asks for work; a sender answers yes and transfers a job", () => {
     const r = node({ kind: "receiver", maxPolls: 2, retryInterval: 1 }, 1);
     const s = node({ kind: "receiver" }, 3);
