@@ -51,4 +51,6 @@ export interface LoadSharingPolicy {
   handle(now: number, event: PolicyEvent, load: LoadSample, out: PolicyAction[]): void;
   /** Polls this node has sent so far. */
   readonly pollsSent: number;
+  /** Reservations currently counted in this node's load (slots promised to incoming jobs). */
+  readonly reserved: number;
 }
