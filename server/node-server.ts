@@ -33,6 +33,8 @@ export interface NodeServerOptions {
   maxMemoryPages?: number;
   /** Jobs running at once; more wait queued (default unlimited). */
   maxRunningJobs?: number;
+  /** Share of one CPU the node's in-process guests may use (default 1). */
+  cpuShare?: number;
   isolated?: FerryNodeOptions["isolated"];
   store?: StoreOptions;
   /** Peers to add to (or update in) the store: their URL and public key (PEM). */
@@ -81,6 +83,7 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
     ...(options.sliceBudgetMs === undefined ? {} : { sliceBudgetMs: options.sliceBudgetMs }),
     ...(options.maxMemoryPages === undefined ? {} : { maxMemoryPages: options.maxMemoryPages }),
     ...(options.maxRunningJobs === undefined ? {} : { maxRunningJobs: options.maxRunningJobs }),
+    ...(options.cpuShare === undefined ? {} : { cpuShare: options.cpuShare }),
     ...(options.isolated ? { isolated: options.isolated } : {}),
   });
   const recovered = await node.recover();

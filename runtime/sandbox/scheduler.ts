@@ -14,6 +14,11 @@ import { SliceSizer, type SliceSizerOptions } from "./in-process/slice-sizer.js"
 export interface SchedulerOptions extends SliceSizerOptions {
   /** Fuel per slice for isolated guests (a pause waits at most one such slice). Default 50M. */
   isolatedSliceFuel?: number;
+  /**
+   * Share of one CPU the in-process lane may use, in (0, 1] (like a cgroup's cpu.max): after a
+   * slice of t ms the next starts t·(1/share − 1) ms later. Default 1 (no throttling).
+   */
+  cpuShare?: number;
 }
 
 export interface JobOptions {
@@ -49,7 +54,12 @@ export class Scheduler {
     this.sizerOptions = options;
     new SliceSizer(options); // validates the options now, not at the first job
     this.isolatedSliceFuel = positiveInteger("isolatedSliceFuel", options.isolatedSliceFuel, 50_000_000);
+    const share = options.cpuShare ?? 1;
+    if (!(typeof share === "number" && share > 0 && share <= 1)) throw new FerryError("invalid_option", `\`cpuShare\` must be a number in (0, 1], got ${String(share)}`);
+    this.cpuShare = share;
   }
+
+  private readonly cpuShare: number;
 
   /** In-process jobs waiting for their next turn (the running one included). */
   get queued(): number {
@@ -118,18 +128,23 @@ export class Scheduler {
       this.pumping = false;
       return;
     }
+    let busyMs = 0;
     try {
       entry.fuel = entry.sizer.nextFuel();
       const started = performance.now();
       const r = await entry.step();
-      entry.sizer.observe(r.fuelUsed, performance.now() - started);
+      busyMs = performance.now() - started;
+      entry.sizer.observe(r.fuelUsed, busyMs);
       if (r.status === "paused" && !entry.pauseRequested && entry.instance.state === "paused") this.lane.push(entry);
       else entry.settle(r);
     } catch (e) {
       this.failed(entry, e);
     }
-    // setImmediate, not a microtask: timers and I/O run between two guests' slices.
-    setImmediate(() => void this.turn());
+    // setImmediate, not a microtask: timers and I/O run between two guests' slices. Throttled, the
+    // lane idles for its share of the slice it just ran.
+    const idleMs = this.cpuShare < 1 ? busyMs * (1 / this.cpuShare - 1) : 0;
+    if (idleMs >= 1) setTimeout(() => void this.turn(), idleMs);
+    else setImmediate(() => void this.turn());
   }
 
   private async driveIsolated(entry: Entry): Promise<void> {

@@ -31,6 +31,7 @@ async function main(): Promise<void> {
     options: {
       "data-dir": { type: "string" },
       "max-running-jobs": { type: "string", default: "1" },
+      "cpu-share": { type: "string", default: "1" },
     },
   });
   if (!values["data-dir"]) throw new Error("--data-dir is required");
@@ -38,6 +39,7 @@ async function main(): Promise<void> {
     dataDir: values["data-dir"],
     port: 0,
     maxRunningJobs: Number(values["max-running-jobs"]),
+    cpuShare: Number(values["cpu-share"]),
     checkpointIntervalMs: 0, // periodic snapshots would only add CPU noise to the measurement
   });
   const balancer = balancerOf(running.node);

@@ -27,6 +27,7 @@ export async function clusterCommand(argv: string[], io: Io): Promise<number> {
       upper: { type: "string", default: String(d.upper) },
       "max-polls": { type: "string", default: String(d.maxPolls) },
       "retry-interval": { type: "string", default: String(d.retryInterval) },
+      "cpu-share": { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -53,6 +54,7 @@ export async function clusterCommand(argv: string[], io: Io): Promise<number> {
     upper: number("--upper", values.upper, -1e9, 1e9),
     maxPolls: integer("--max-polls", values["max-polls"], 1, 1_000),
     retryInterval: number("--retry-interval", values["retry-interval"], 0, 1_000),
+    ...(values["cpu-share"] === undefined ? {} : { cpuShare: number("--cpu-share", values["cpu-share"], 0.01, 1) }),
     log: (line) => void io.stderr.write(`${line}\n`),
   });
   io.stdout.write(values.json ? `${JSON.stringify(report)}\n` : clusterTable(report));

@@ -26,6 +26,8 @@ export interface FerryNodeOptions {
   checkpointIntervalMs?: number;
   /** Wall-clock budget of one in-process slice, ms. Default 4. */
   sliceBudgetMs?: number;
+  /** Share of one CPU the node's in-process guests may use, in (0, 1]. Default 1. */
+  cpuShare?: number;
   /** Memory cap of every guest on this node, pages; clients' quotas may lower it. Default 4096. */
   maxMemoryPages?: number;
   isolated?: IsolatedPoolOptions;
@@ -82,7 +84,7 @@ export class FerryNode {
     this.isolated = options.isolated;
     this.maxRunningJobs = options.maxRunningJobs ?? Number.POSITIVE_INFINITY;
     if (!(this.maxRunningJobs >= 1)) throw new ServerError("bad_request", `maxRunningJobs must be at least 1, got ${options.maxRunningJobs}`);
-    this.scheduler = new Scheduler({ sliceBudgetMs: options.sliceBudgetMs });
+    this.scheduler = new Scheduler({ sliceBudgetMs: options.sliceBudgetMs, cpuShare: options.cpuShare });
     this.migrator = new Migrator(this.transferHost(), options.identity, options.faults);
     const interval = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
     if (!Number.isSafeInteger(interval) || interval < 0) throw new ServerError("bad_request", `checkpointIntervalMs must be a non-negative integer, got ${interval}`);

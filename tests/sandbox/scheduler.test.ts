@@ -58,8 +58,30 @@ describe("scheduler", () => {
     expect(r).toMatchObject({ status: "trapped", code: "out_of_fuel" });
   });
 
+  it("throttles the in-process lane to its cpuShare", async () => {
+    const module = await engine.compile(INFINITE_LOOP);
+    /** Fuel the spinner burns per ms of wall time under a scheduler with this share. */
+    const rate = async (cpuShare: number): Promise<number> => {
+      const job = new Scheduler({ sliceBudgetMs: 4, cpuShare }).start(await engine.instantiate(module), "spin");
+      await new Promise((r) => setTimeout(r, 60)); // past the first, unsized slices
+      const f0 = job.instance.fuelUsed;
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, 300));
+      const fuel = job.instance.fuelUsed - f0;
+      const ms = performance.now() - t0;
+      await job.pause();
+      return fuel / ms;
+    };
+    await rate(1); // lets V8 tier the spinner up, so both measurements run the same machine code
+    const full = await rate(1);
+    const quarter = await rate(0.25);
+    // Ideally 0.25; timer granularity and a noisy machine move it, but never near full speed.
+    expect(quarter / full).toBeLessThan(0.5);
+    expect(quarter / full).toBeGreaterThan(0.05);
+  });
+
   it("rejects bad options and continuing an instance that is not paused", async () => {
-    for (const bad of [{ sliceBudgetMs: 0 }, { sliceBudgetMs: Number.NaN }, { minSliceFuel: 0 }, { minSliceFuel: 10, maxSliceFuel: 5 }, { isolatedSliceFuel: 1.5 }]) {
+    for (const bad of [{ sliceBudgetMs: 0 }, { sliceBudgetMs: Number.NaN }, { minSliceFuel: 0 }, { minSliceFuel: 10, maxSliceFuel: 5 }, { isolatedSliceFuel: 1.5 }, { cpuShare: 0 }, { cpuShare: 1.5 }]) {
       expect(() => new Scheduler(bad)).toThrow(FerryError);
     }
     const m = await engine.compile(LOOP_AND_RECURSION);
