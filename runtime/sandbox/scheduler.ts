@@ -21,6 +21,9 @@ export interface SchedulerOptions extends SliceSizerOptions {
   cpuShare?: number;
 }
 
+/** Wall time over which cpuShare is kept. */
+const THROTTLE_WINDOW_MS = 1_000;
+
 export interface JobOptions {
   /** Total fuel for the run; past it the run ends `trapped` with `out_of_fuel`. */
   fuelLimit?: number;
@@ -60,6 +63,25 @@ export class Scheduler {
   }
 
   private readonly cpuShare: number;
+  /** Throttling window: when it began, and the lane's busy time in it. */
+  private windowStart = 0;
+  private windowBusyMs = 0;
+
+  /**
+   * How long the lane should idle after a slice of `busyMs` so that, over the current window, busy
+   * time is `cpuShare` of wall time. Accounting over a window (not per slice) absorbs timers that
+   * fire late and slices that overran, so the long-run share is the one asked for.
+   */
+  private throttle(busyMs: number): number {
+    if (this.cpuShare >= 1) return 0;
+    const now = performance.now();
+    if (now - this.windowStart > THROTTLE_WINDOW_MS) {
+      this.windowStart = now - busyMs;
+      this.windowBusyMs = 0;
+    }
+    this.windowBusyMs += busyMs;
+    return Math.max(0, this.windowBusyMs / this.cpuShare - (now - this.windowStart));
+  }
 
   /** In-process jobs waiting for their next turn (the running one included). */
   get queued(): number {
@@ -140,9 +162,8 @@ export class Scheduler {
     } catch (e) {
       this.failed(entry, e);
     }
-    // setImmediate, not a microtask: timers and I/O run between two guests' slices. Throttled, the
-    // lane idles for its share of the slice it just ran.
-    const idleMs = this.cpuShare < 1 ? busyMs * (1 / this.cpuShare - 1) : 0;
+    // setImmediate, not a microtask: timers and I/O run between two guests' slices.
+    const idleMs = this.throttle(busyMs);
     if (idleMs >= 1) setTimeout(() => void this.turn(), idleMs);
     else setImmediate(() => void this.turn());
   }
