@@ -3,7 +3,6 @@
 // returns the data (bench/run-all.ts writes it to bench/results/core.json).
 
 import { readFileSync } from "node:fs";
-import binaryen from "binaryen";
 import { benchCases, smallCases, type ExampleCase } from "../guest/catalog.js";
 import { Engine, decodeSnapshot, encodeSnapshot, inspectSnapshot, WASM_PAGE_BYTES } from "../runtime/index.js";
 import type { Instance, GuestModule, RunResult, Snapshot } from "../runtime/index.js";
@@ -23,6 +22,7 @@ import {
   nowMs,
   printTable,
   type TargetCheck,
+  watToWasm,
 } from "./harness.js";
 
 export interface CoreBenchOptions {
@@ -423,14 +423,6 @@ function snapshotGuestWat(pages: number): string {
 )`;
 }
 
-function watToWasm(text: string): Uint8Array {
-  const m = binaryen.parseText(text);
-  try {
-    return m.emitBinary();
-  } finally {
-    m.dispose();
-  }
-}
 
 /** Memory image with the snapshot's pages at their addresses, as the guest had it. */
 function layOut(s: Snapshot): Buffer {

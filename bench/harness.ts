@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import binaryen from "binaryen";
 import { writeFileAtomic } from "../server/atomic-file.js";
 
 /** Median of a non-empty sample (mean of the two middle values for an even count). */
@@ -208,4 +209,14 @@ export function writeJsonAtomic(path: string, data: unknown): void {
   mkdirSync(dirname(path), { recursive: true });
   const text = `${JSON.stringify(data, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2)}\n`;
   writeFileAtomic(path, Buffer.from(text, "utf8"));
+}
+
+/** A module from WebAssembly text (bench guests are tiny inline WAT). */
+export function watToWasm(text: string): Uint8Array {
+  const m = binaryen.parseText(text);
+  try {
+    return m.emitBinary();
+  } finally {
+    m.dispose();
+  }
 }

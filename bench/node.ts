@@ -12,7 +12,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
-import binaryen from "binaryen";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { generateSigningKey } from "../server/auth/index.js";
@@ -21,7 +20,7 @@ import { setTransferProbe, type TransferMark } from "../server/migration/migrato
 import { checkpointSnapshot } from "../server/migration/checkpoint-format.js";
 import { startNode, type RunningNode } from "../server/node-server.js";
 import type { LoadReport, LoadRequest } from "./node-load.js";
-import { check, collectGarbage, fmtBytes, fmtInt, fmtMs, fmtRatio, interleave, median, medians, nowMs, printTable, type TargetCheck } from "./harness.js";
+import { check, collectGarbage, fmtBytes, fmtInt, fmtMs, fmtRatio, interleave, median, medians, nowMs, printTable, type TargetCheck, watToWasm } from "./harness.js";
 
 export interface NodeBenchOptions {
   /** Kept rounds per measurement (default 7; at least 5 for reported numbers). */
@@ -142,16 +141,6 @@ export async function runNodeBench(options: NodeBenchOptions = {}): Promise<Node
 }
 
 // ---------------------------------------------------------------------------------------------
-// helpers
-
-function watToWasm(text: string): Uint8Array {
-  const m = binaryen.parseText(text);
-  try {
-    return m.emitBinary();
-  } finally {
-    m.dispose();
-  }
-}
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "ferry-bench-node-"));

@@ -5,11 +5,10 @@
 
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import binaryen from "binaryen";
 import { Engine, type GuestModule, type Instance } from "../runtime/index.js";
 import { IsolatedPool, type IsolatedPoolOptions } from "../runtime/sandbox/isolated/pool.js";
 import type { IsolatedInstance } from "../runtime/sandbox/isolated/isolated-instance.js";
-import { check, collectGarbage, fmtBytes, fmtInt, fmtMs, fmtUs, interleave, median, medians, nowMs, printTable, type TargetCheck } from "./harness.js";
+import { check, collectGarbage, fmtBytes, fmtInt, fmtMs, fmtUs, interleave, median, medians, nowMs, printTable, type TargetCheck, watToWasm } from "./harness.js";
 
 export interface SandboxBenchOptions {
   /** Kept rounds per measurement (default 7). */
@@ -304,14 +303,6 @@ function record(into: Record<string, number[]>, what: string, s: Map<string, num
   for (const [name, xs] of s) into[`${what}|${name}`] = xs;
 }
 
-function watToWasm(text: string): Uint8Array {
-  const m = binaryen.parseText(text);
-  try {
-    return m.emitBinary();
-  } finally {
-    m.dispose();
-  }
-}
 
 const COLUMNS: VariantName[] = ["in-process", "worker (warm)", "worker (cold)", "isolated (warm)", "isolated (cold)"];
 

@@ -11,7 +11,7 @@ import { HttpError } from "../client.js";
 import { ServerError } from "../errors.js";
 import type { LiveJob } from "../node/live-job.js";
 import type { JobPatch } from "../store/jobs.js";
-import type { JobRecord, Json, PeerRecord } from "../store/records.js";
+import type { JobRecord, PeerRecord } from "../store/records.js";
 import type { Store } from "../store/store.js";
 import { checkTransferBody, encodeTransferHeader, snapshotDigest, TRANSFER_HEADER, TRANSFER_VERSION, type TransferHeader } from "./envelope.js";
 import type { FaultHook, TransferStep } from "./faults.js";
@@ -478,4 +478,3 @@ export class Migrator {
   }
 }
 
-export type { Json };

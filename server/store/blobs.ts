@@ -8,8 +8,6 @@ import { TEMP_FILE_PATTERN, writeFileAtomic } from "../atomic-file.js";
 import { ServerError } from "../errors.js";
 
 const HASH = /^[0-9a-f]{64}$/;
-/** Blobs put with `retain` kept in memory at most (oldest dropped first). */
-const MAX_RETAINED = 2;
 /** A temp file whose writer is still alive is left alone unless it is older than this (its pid was reused). */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
@@ -29,9 +27,6 @@ export interface PutResult {
 }
 
 export class BlobStore {
-  /** Bytes put with `retain`, by hash, until their first read (or delete). */
-  private readonly retained = new Map<string, Uint8Array>();
-
   constructor(readonly root: string) {
     mkdirSync(root, { recursive: true });
   }
@@ -48,13 +43,9 @@ export class BlobStore {
 
   /**
    * Writes the bytes under their sha256 (temp file, fsync, rename, fsync directory) unless already there.
-   * `retain`: also keep them in memory for the first read, which is about to come (a migration target
-   * restores the snapshot it has just made durable): it skips reading back and rehashing what was
-   * hashed here a moment ago.
    */
-  put(bytes: Uint8Array, options: { retain?: boolean } = {}): PutResult {
+  put(bytes: Uint8Array): PutResult {
     const hash = sha256Hex(bytes);
-    if (options.retain) this.retain(hash, bytes);
     const path = this.pathOf(hash);
     const size = bytes.byteLength;
     const existing = statOrUndefined(path);
@@ -72,11 +63,6 @@ export class BlobStore {
   /** The bytes, verified against the hash. Only for hashes some row references: a missing blob is corruption. */
   read(hash: string): Uint8Array {
     const path = this.pathOf(hash);
-    const retained = this.retained.get(hash);
-    if (retained) {
-      this.retained.delete(hash);
-      return retained;
-    }
     let bytes: Buffer;
     try {
       bytes = readFileSync(path);
@@ -93,7 +79,6 @@ export class BlobStore {
 
   /** Idempotent. */
   delete(hash: string): void {
-    this.retained.delete(hash);
     rmSync(this.pathOf(hash), { force: true });
   }
 
@@ -129,12 +114,6 @@ export class BlobStore {
       }
     }
     return removed;
-  }
-
-  private retain(hash: string, bytes: Uint8Array): void {
-    this.retained.delete(hash);
-    this.retained.set(hash, bytes);
-    while (this.retained.size > MAX_RETAINED) this.retained.delete(this.retained.keys().next().value!);
   }
 
   private shards(): string[] {

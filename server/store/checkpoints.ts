@@ -32,10 +32,9 @@ export class CheckpointTable {
   /**
    * Stores an encoded snapshot as the job's newest checkpoint (blob durable first, then the row, in one
    * transaction with the pruning of older rows). With `expectEpoch`, a job that has moved on is a conflict.
-   * `retain`: the next read() of it comes from memory (BlobStore.put), for a restore that follows at once.
    */
-  add(jobId: string, snapshot: Uint8Array, options: { fuel: number; expectEpoch?: number; retain?: boolean }): CheckpointRecord {
-    const { hash, size } = this.blobs.put(snapshot, { retain: options.retain === true });
+  add(jobId: string, snapshot: Uint8Array, options: { fuel: number; expectEpoch?: number }): CheckpointRecord {
+    const { hash, size } = this.blobs.put(snapshot);
     return this.insert(jobId, hash, size, options);
   }
 

@@ -10,19 +10,18 @@ import type { IsolatedInstance } from "../../runtime/sandbox/isolated/isolated-i
 import { EXPLICIT_COUNTER, INFINITE_LOOP, IO_GUEST, LOOP_AND_RECURSION, MEMORY_BOMB, TRAPS, DEEP_RECURSION } from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
 import { codeOf } from "../helpers/errors.js";
+import { isolatedInstance } from "../helpers/isolated.js";
 
 const engine = new Engine({ maxMemoryPages: 64 });
 const pool = new IsolatedPool({ size: 2 });
-const AUTH: IsolatedInstanceOptions = { trust: "authenticated" };
 
 afterAll(async () => {
   await pool.close();
 });
 
 
-async function isolated(module: GuestModule, options: Partial<IsolatedInstanceOptions> = {}, on: IsolatedPool = pool): Promise<IsolatedInstance> {
-  return (await on.instantiate(module.segment, engine.config, { ...AUTH, ...options })) as IsolatedInstance;
-}
+const isolated = (module: GuestModule, options: Partial<IsolatedInstanceOptions> = {}, on: IsolatedPool = pool): Promise<IsolatedInstance> =>
+  isolatedInstance(on, engine, module, options);
 
 interface Outcome {
   results: RunResult[];
@@ -172,7 +171,7 @@ describe("isolated sandbox: snapshots cross sandboxes", () => {
     await local.run("main", [5000], { fuel: 1000 });
     await local.resume({ fuel: 1000 });
     const snapshot = await local.snapshot({ move: true });
-    const remote = await pool.restore(m.segment, engine.config, AUTH, snapshot);
+    const remote = await pool.restore(m.segment, engine.config, { trust: "authenticated" }, snapshot);
     expect(remote.state).toBe("paused");
     expect(remote.currentRun()).toEqual(whole.run);
     let r = await remote.resume({ fuel: 1000 });
@@ -188,7 +187,7 @@ describe("isolated sandbox: snapshots cross sandboxes", () => {
     const local = await engine.instantiate(m);
     await local.run("hello", [50], { fuel: 60 });
     for (let k = 0; k < 3; k++) await local.resume({ fuel: 60 });
-    const remote = await pool.restore(m.segment, engine.config, AUTH, await local.snapshot());
+    const remote = await pool.restore(m.segment, engine.config, { trust: "authenticated" }, await local.snapshot());
     expect([...remote.output()]).toEqual([...local.output()]);
     let r = await remote.resume({ fuel: 60 });
     while (r.status === "paused") r = await remote.resume({ fuel: 60 });

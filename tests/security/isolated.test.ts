@@ -14,18 +14,17 @@ import { exitTrap } from "../../runtime/sandbox/isolated/exit-trap.js";
 import { DEEP_RECURSION, INFINITE_LOOP, INFINITE_LOOP_IN_START, IO_GUEST, LOOP_AND_RECURSION, MEMORY_BOMB } from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
 import { codeOf } from "../helpers/errors.js";
+import { isolatedInstance } from "../helpers/isolated.js";
 
 const engine = new Engine({ maxMemoryPages: 256 });
 const pool = new IsolatedPool({ size: 2 });
-const AUTH: IsolatedInstanceOptions = { trust: "authenticated" };
 
 afterAll(async () => {
   await pool.close();
 });
 
-async function isolated(module: GuestModule, options: Partial<IsolatedInstanceOptions> = {}, on: IsolatedPool = pool): Promise<IsolatedInstance> {
-  return (await on.instantiate(module.segment, engine.config, { ...AUTH, ...options })) as IsolatedInstance;
-}
+const isolated = (module: GuestModule, options: Partial<IsolatedInstanceOptions> = {}, on: IsolatedPool = pool): Promise<IsolatedInstance> =>
+  isolatedInstance(on, engine, module, options);
 
 /** A guest that logs "spinning" and then loops forever. */
 const LOG_THEN_SPIN = wat(`(module
