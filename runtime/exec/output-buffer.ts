@@ -9,10 +9,13 @@ export class OutputBuffer {
     return this.total;
   }
 
-  /** Append a copy of `bytes` (the guest's memory may change under a view). */
-  append(bytes: Uint8Array): void {
+  /**
+   * Append `bytes`: a copy, since the guest's memory may change under a view — unless the caller
+   * hands over bytes nobody else holds (`owned`, e.g. a message that just crossed IPC).
+   */
+  append(bytes: Uint8Array, owned = false): void {
     if (bytes.byteLength === 0) return;
-    this.chunks.push(bytes.slice());
+    this.chunks.push(owned ? bytes : bytes.slice());
     this.total += bytes.byteLength;
   }
 

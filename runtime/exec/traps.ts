@@ -18,6 +18,7 @@ export const TRAP_MESSAGES = {
   output_limit: "guest wrote more output or log than allowed",
   host_error: "a host function failed",
   capability_denied: "guest used a resource its capabilities do not grant",
+  resource_quota: "guest's files would exceed their disk quota",
   disposed: "the instance was disposed while it ran",
   // The isolated sandbox: the child process hosting the guest ended or had to be ended.
   deadline_exceeded: "guest ran past its wall-clock deadline",

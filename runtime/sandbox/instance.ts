@@ -35,6 +35,8 @@ export interface Instance {
   readonly inputBytes: Uint8Array;
   /** Everything the guest has written to its output (carried across migrations). */
   output(): Uint8Array;
+  /** The output from byte `offset` on, without merging what came before (what a stream has not seen). */
+  outputSince(offset: number): Uint8Array;
   /** Log lines written since this instance was created (not carried across migrations). */
   logs(): readonly string[];
   /** The entry and arguments of the current (or last) run, for weak migration. */

@@ -17,6 +17,10 @@ export interface Quotas {
   maxFuelPerJob: number;
   /** Jobs the client may have that are not finished. */
   maxConcurrentJobs: number;
+  /** Bytes the client's resource files may hold together on a node (its disk quota). */
+  maxResourceBytes: number;
+  /** Files and directories the client's resource root may hold on a node. */
+  maxResourceEntries: number;
 }
 
 export const DEFAULT_QUOTAS: Readonly<Quotas> = {
@@ -24,6 +28,8 @@ export const DEFAULT_QUOTAS: Readonly<Quotas> = {
   maxMemoryPages: 1024, // 64 MiB
   maxFuelPerJob: 10_000_000_000,
   maxConcurrentJobs: 4,
+  maxResourceBytes: 64 * 1024 * 1024,
+  maxResourceEntries: 1_000,
 };
 
 const QUOTA_KEYS = Object.keys(DEFAULT_QUOTAS) as (keyof Quotas)[];

@@ -87,6 +87,8 @@ export interface PolicyRun {
   strong: number;
   empty: number;
   failed: number;
+  /** Running jobs picked to move that finished first (the slot went to the next pick). */
+  raced: number;
   /** Mean wall time of one successful transfer, ms (the source's stop to the target's commit). */
   meanTransferMs: number;
   /** Wall time from the first arrival to the last completion. */
@@ -344,6 +346,7 @@ export async function runPolicy(cluster: Cluster, policy: PolicyKind, o: Cluster
     strong: sum("strong"),
     empty: sum("empty"),
     failed: sum("failed"),
+    raced: sum("raced"),
     meanTransferMs: sum("transferMsSum") / Math.max(1, sum("weak") + sum("strong")),
     durationMs: last - start,
     simulatedMs: simulatedMean(policy, o),
@@ -372,16 +375,16 @@ export function clusterTable(r: ClusterReport): string {
   const head = `${o.nodes} nodes, load ${o.load}, arrivals ${o.arrivals}, ${o.jobs} jobs per policy, exp service mean ${o.meanServiceMs} ms, ` +
     `lower ${o.lower} upper ${o.upper} MAX ${o.maxPolls} D ${o.retryInterval} (${(o.retryInterval * o.meanServiceMs).toFixed(0)} ms), seed ${o.seed}, ${r.cores} cores`;
   const rows = [
-    `| policy | mean ms | p99 ms | × M/M/${o.nodes} | mean exec ms | × M/M/${o.nodes} at mean exec | simulated ms | polls | polls/job | weak | strong | ms/move | empty | failed | lost | dup | wrong |`,
-    "|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    `| policy | mean ms | p99 ms | × M/M/${o.nodes} | mean exec ms | × M/M/${o.nodes} at mean exec | simulated ms | polls | polls/job | weak | strong | ms/move | empty | raced | failed | lost | dup | wrong |`,
+    "|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
   ];
   for (const x of r.runs) {
     rows.push(
       `| ${x.policy} | ${x.meanMs.toFixed(1)} | ${x.p99Ms.toFixed(0)} | ${(x.meanMs / r.mmnMs).toFixed(2)} | ${x.meanExecMs.toFixed(1)} | ${Number.isFinite(x.measuredBoundMs) ? (x.meanMs / x.measuredBoundMs).toFixed(2) : "unstable"} | ${fmt(x.simulatedMs)} | ${x.polls} | ` +
-        `${(x.polls / Math.max(1, x.submitted)).toFixed(2)} | ${x.weak} | ${x.strong} | ${x.weak + x.strong ? x.meanTransferMs.toFixed(1) : ""} | ${x.empty} | ${x.failed} | ${x.lost} | ${x.duplicated} | ${x.wrong} |`,
+        `${(x.polls / Math.max(1, x.submitted)).toFixed(2)} | ${x.weak} | ${x.strong} | ${x.weak + x.strong ? x.meanTransferMs.toFixed(1) : ""} | ${x.empty} | ${x.raced} | ${x.failed} | ${x.lost} | ${x.duplicated} | ${x.wrong} |`,
     );
   }
-  rows.push(`| M/M/${o.nodes} bound | ${Number.isFinite(r.mmnMs) ? r.mmnMs.toFixed(1) : "∞"} | | 1.00 | ${o.meanServiceMs} | | | | | | | | | | | | |`);
+  rows.push(`| M/M/${o.nodes} bound | ${Number.isFinite(r.mmnMs) ? r.mmnMs.toFixed(1) : "∞"} | | 1.00 | ${o.meanServiceMs} | | | | | | | | | | | | | |`);
   return `${head}\n\n${rows.join("\n")}\n`;
 }
 

@@ -51,6 +51,8 @@ export interface BalanceStats {
   empty: number;
   /** Transfers the migration protocol refused or that failed (the job went on here). */
   failed: number;
+  /** Running jobs picked to move that finished before they could be stopped (the slot went to the next pick). */
+  raced: number;
   /** Wall time of the successful transfers (stop → committed), summed, ms. */
   transferMsSum: number;
   /** Jobs that arrived here by a balancing transfer. */
@@ -81,6 +83,8 @@ const EWMA_WEIGHT = 0.1;
 const POLL_LOG_SIZE = 1_000;
 /** Tries for the job-in notice, so the receiver's reservation is released. */
 const JOB_IN_TRIES = 3;
+/** A transfer whose pick finished first tries once more before releasing the reservation. */
+const PICKS_PER_TRANSFER = 2;
 
 type Tracked = "queued" | "running" | "paused";
 
@@ -380,14 +384,21 @@ export class LiveBalancer {
 
   // ---- transfers ----
 
-  /** The policy reserved a slot at `to` (or `to` asked for a job): pick a job by the cost model and ship it. */
+  /**
+   * The policy reserved a slot at `to` (or `to` asked for a job): pick a job by the cost model and ship it.
+   * A running job may finish while it is being stopped; the slot is still held at `to`, so the next pick
+   * gets it (a short job finishing first is the common case in a storm, not a failure).
+   */
   private transfer(to: number, probe: ProbeKind, id: number): void {
     const peerId = this.members[to]!;
-    const choice = this.pick(to);
-    if (choice) this.leaving.add(choice.jobId);
     void (async () => {
       let moved = false;
-      if (choice) {
+      let picked = false;
+      for (let attempt = 0; attempt < PICKS_PER_TRANSFER && !moved; attempt++) {
+        const choice = this.pick(to);
+        if (!choice) break;
+        picked = true;
+        this.leaving.add(choice.jobId);
         const started = performance.now();
         try {
           await this.node.shareJob(choice.jobId, peerId, choice.mode);
@@ -396,13 +407,17 @@ export class LiveBalancer {
           this.counters.transferMsSum += performance.now() - started;
           if (choice.mode === "weak") this.transferCpuMs += EWMA_WEIGHT * ((performance.now() - started) / 2 - this.transferCpuMs);
         } catch {
-          this.counters.failed++; // the migrator reinstated it here
+          // Still tracked: the migrator reinstated it here after a refusal. Gone: it finished first.
+          if (this.tracked.has(choice.jobId)) {
+            this.counters.failed++;
+            break;
+          }
+          this.counters.raced++;
         } finally {
           this.leaving.delete(choice.jobId);
         }
-      } else {
-        this.counters.empty++;
       }
+      if (!picked) this.counters.empty++;
       for (let attempt = 0; attempt < JOB_IN_TRIES; attempt++) {
         try {
           await this.post(to, "/peer/balance/job-in", { probe, id, job: moved });
@@ -449,7 +464,7 @@ export class LiveBalancer {
 }
 
 function emptyCounters() {
-  return { givePolls: 0, takePolls: 0, pollTimeouts: 0, probesAnswered: 0, probesAccepted: 0, weak: 0, strong: 0, empty: 0, failed: 0, transferMsSum: 0, jobsIn: 0, finished: 0, execMsSum: 0 };
+  return { givePolls: 0, takePolls: 0, pollTimeouts: 0, probesAnswered: 0, probesAccepted: 0, weak: 0, strong: 0, empty: 0, failed: 0, raced: 0, transferMsSum: 0, jobsIn: 0, finished: 0, execMsSum: 0 };
 }
 
 /** A policy message from the wire; `from` is always the signer's index, whatever the body says. */

@@ -109,7 +109,7 @@ function describe(c: ClientRecord): string {
   return [
     `${c.id}${c.disabled ? " (disabled)" : ""}`,
     `  capabilities  ${c.capabilities.length ? c.capabilities.join(", ") : "(none)"}`,
-    `  quotas        module ${q.maxModuleBytes} bytes, memory ${q.maxMemoryPages} pages, fuel ${q.maxFuelPerJob} per job, ${q.maxConcurrentJobs} concurrent jobs`,
+    `  quotas        module ${q.maxModuleBytes} bytes, memory ${q.maxMemoryPages} pages, fuel ${q.maxFuelPerJob} per job, ${q.maxConcurrentJobs} concurrent jobs, files ${q.maxResourceBytes} bytes in ${q.maxResourceEntries} entries`,
   ].join("\n");
 }
 

@@ -125,7 +125,9 @@ Options:
   --capabilities LIST     resources the client's code may bind: <resource>:<r|w|rw>, comma list,
                           repeatable ("reports/*:rw,config.json:r"); default none
   --quotas Q              name=integer pairs or JSON: maxModuleBytes, maxMemoryPages,
-                          maxFuelPerJob, maxConcurrentJobs; unnamed quotas take the defaults
+                          maxFuelPerJob, maxConcurrentJobs, maxResourceBytes (the client's
+                          files on a node, together), maxResourceEntries (files and
+                          directories); unnamed quotas take the defaults
   --json                  print JSON
   -h, --help              show this help`,
   serve: `Usage: ferry serve [options]

@@ -13,7 +13,7 @@ import type { LiveJob } from "../node/live-job.js";
 import type { JobPatch } from "../store/jobs.js";
 import type { JobRecord, PeerRecord } from "../store/records.js";
 import type { Store } from "../store/store.js";
-import { checkTransferBody, encodeTransferHeader, snapshotDigest, TRANSFER_HEADER, TRANSFER_VERSION, type TransferHeader } from "./envelope.js";
+import { checkTransferBody, encodeTransferHeader, snapshotDigest, TRANSFER_HEADER, TRANSFER_VERSION, type TransferHeader } from "./transfer-header.js";
 import type { FaultHook, TransferStep } from "./faults.js";
 import { peerRequest } from "./peer-link.js";
 

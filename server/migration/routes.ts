@@ -8,7 +8,7 @@ import { parseJsonObject } from "../http/body.js";
 import type { FerryNode } from "../node/ferry-node.js";
 import type { Store } from "../store/store.js";
 import { parsePublicKey } from "../auth/index.js";
-import { decodeTransferHeader, TRANSFER_HEADER } from "./envelope.js";
+import { decodeTransferHeader, TRANSFER_HEADER } from "./transfer-header.js";
 import { verifyPeer } from "./peer-link.js";
 
 export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): void {
@@ -22,7 +22,7 @@ export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): 
     return { jobId: body.jobId, epoch: body.epoch as number };
   };
 
-  // PREPARE is signed over its transfer header, which names the body's own sha256 (envelope.ts).
+  // PREPARE is signed over its transfer header, which names the body's own sha256 (transfer-header.ts).
   const transfer = (c: Context<Env>) => {
     const url = new URL(c.req.url);
     const text = c.req.header(TRANSFER_HEADER);

@@ -9,10 +9,11 @@ import type { Store } from "../store/store.js";
 import { FINISHED_JOB_STATES, type ClientRecord, type JobRecord, type Json } from "../store/records.js";
 import { jobView, resultJson, type JobView } from "./job-view.js";
 import { LiveJob, type JobEvent } from "./live-job.js";
+import { Admission } from "./admission.js";
 import type { NodeIdentity } from "../auth/index.js";
 import type { FaultHook } from "../migration/faults.js";
 import { checkpointSnapshot } from "../migration/checkpoint-format.js";
-import type { TransferHeader } from "../migration/envelope.js";
+import type { TransferHeader } from "../migration/transfer-header.js";
 import { Migrator, type TransferHost } from "../migration/migrator.js";
 import { ANONYMOUS_QUOTAS, quotasOf } from "./quotas.js";
 import { join } from "node:path";
@@ -63,11 +64,7 @@ export class FerryNode {
   private readonly engines = new Map<number, Engine>();
   private readonly scheduler: Scheduler;
   private readonly live = new Map<string, LiveJob>();
-  /** Admitted jobs waiting for a running slot, oldest first. */
-  private readonly waiting: LiveJob[] = [];
-  /** Taken from `waiting`, launch under way. */
-  private readonly starting = new Set<LiveJob>();
-  private readonly maxRunningJobs: number;
+  private readonly admission: Admission;
   private readonly maxMemoryPages: number;
   private readonly isolated: IsolatedPoolOptions | undefined;
   private readonly checkpointTimer: NodeJS.Timeout | undefined;
@@ -82,8 +79,17 @@ export class FerryNode {
     this.store = options.store;
     this.maxMemoryPages = options.maxMemoryPages ?? 4096;
     this.isolated = options.isolated;
-    this.maxRunningJobs = options.maxRunningJobs ?? Number.POSITIVE_INFINITY;
-    if (!(this.maxRunningJobs >= 1)) throw new ServerError("bad_request", `maxRunningJobs must be at least 1, got ${options.maxRunningJobs}`);
+    const maxRunningJobs = options.maxRunningJobs ?? Number.POSITIVE_INFINITY;
+    if (!(maxRunningJobs >= 1)) throw new ServerError("bad_request", `maxRunningJobs must be at least 1, got ${options.maxRunningJobs}`);
+    this.admission = new Admission(maxRunningJobs, {
+      runningCount: () => {
+        let n = 0;
+        for (const j of this.live.values()) if (j.record.state === "running") n++;
+        return n;
+      },
+      isLive: (job) => this.live.has(job.id),
+      launch: (job) => this.launch(job),
+    });
     this.scheduler = new Scheduler({ sliceBudgetMs: options.sliceBudgetMs, cpuShare: options.cpuShare });
     this.migrator = new Migrator(this.transferHost(), options.identity, options.faults);
     const interval = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
@@ -152,23 +158,23 @@ export class FerryNode {
       input: req.input,
       fuelLimit,
       // A free slot now means it starts now: one write instead of queued-then-running.
-      state: this.runningCount() < this.maxRunningJobs ? "running" : "queued",
+      state: this.admission.hasFreeSlot() ? "running" : "queued",
       node: this.id,
     });
     const job = new LiveJob(record);
     this.live.set(record.id, job);
     this.counters.jobsStarted++;
     if (record.state === "running") await this.launch(job);
-    else this.waiting.push(job);
+    else this.admission.enqueue(job);
     return this.view(job);
   }
 
   /** Run the job now if a slot is free, else queue it (FIFO). */
   private async admit(job: LiveJob): Promise<void> {
-    if (this.runningCount() < this.maxRunningJobs) await this.launch(job);
+    if (this.admission.hasFreeSlot()) await this.launch(job);
     else {
       if (job.record.state !== "queued") this.update(job, { state: "queued" });
-      this.waiting.push(job);
+      this.admission.enqueue(job);
       for (const l of this.jobStateListeners) l(job.id, "queued");
     }
   }
@@ -176,12 +182,6 @@ export class FerryNode {
   private anonymousLiveJobs(): number {
     let n = 0;
     for (const j of this.live.values()) if (j.record.owner === null) n++;
-    return n;
-  }
-
-  private runningCount(): number {
-    let n = this.starting.size;
-    for (const j of this.live.values()) if (j.record.state === "running") n++;
     return n;
   }
 
@@ -201,25 +201,9 @@ export class FerryNode {
     }
   }
 
-  /** A running slot came free: start the oldest waiting job. */
-  private pump(): void {
-    while (this.waiting.length > 0 && this.runningCount() < this.maxRunningJobs) {
-      const next = this.waiting.shift()!;
-      if (!this.live.has(next.id) || next.record.state !== "queued") continue;
-      // Counted as running from now, though its launch is async, so the loop does not start too many.
-      this.starting.add(next);
-      void next
-        .exclusive(() => this.launch(next))
-        .finally(() => {
-          this.starting.delete(next);
-          this.pump(); // a launch that failed freed its slot again
-        });
-    }
-  }
-
   /** Queued jobs, oldest first (what weak migration may hand to a peer). */
   queuedJobs(): string[] {
-    return this.waiting.filter((j) => this.live.has(j.id) && j.record.state === "queued").map((j) => j.id);
+    return this.admission.queued().map((j) => j.id);
   }
 
   /** Resolves when the job is no longer running (finished, paused, migrated). */
@@ -264,7 +248,7 @@ export class FerryNode {
       if (r.status === "paused") {
         await this.checkpoint(job);
         this.update(job, { state: "paused", fuelUsed: r.fuelUsed });
-        this.pump();
+        this.admission.pump();
       }
       return this.view(job);
     });
@@ -297,7 +281,7 @@ export class FerryNode {
       this.live.delete(id);
       this.update(live, { state: "cancelled", result: { status: "cancelled" } });
       live.emit({ type: "state", state: "cancelled", result: live.record.result });
-      this.pump();
+      this.admission.pump();
       return this.view(live.record);
     });
   }
@@ -315,12 +299,9 @@ export class FerryNode {
   /** What the load-sharing policies and /load report. */
   load(): { node: string; running: number; paused: number; queued: number; inProcessQueue: number } {
     // Jobs taken from the queue whose launch is still under way count as running already.
-    let running = [...this.starting].filter((j) => j.record.state !== "running").length;
+    const running = this.admission.running();
     let paused = 0;
-    for (const j of this.live.values()) {
-      if (j.record.state === "running") running++;
-      else if (j.record.state === "paused") paused++;
-    }
+    for (const j of this.live.values()) if (j.record.state === "paused") paused++;
     return { node: this.id, running, paused, queued: this.queuedJobs().length, inProcessQueue: this.scheduler.queued };
   }
 
@@ -407,8 +388,7 @@ export class FerryNode {
       /** Stop a live job after its current slice; false if it finished meanwhile. */
       stop: async (job) => {
         if (job.record.state === "queued") {
-          const at = this.waiting.indexOf(job);
-          if (at >= 0) this.waiting.splice(at, 1);
+          this.admission.remove(job);
           return true;
         }
         if (job.record.state !== "running") return true;
@@ -421,7 +401,7 @@ export class FerryNode {
         this.live.delete(job.id);
         this.counters.migrationsOut++;
         job.emit({ type: "state", state: job.record.state, result: job.record.result });
-        this.pump();
+        this.admission.pump();
       },
       goOn: (job) => {
         job.scheduled = this.scheduler.continue(job.instance!);
@@ -431,8 +411,8 @@ export class FerryNode {
       reinstate: async (job, snapshot, previous) => {
         if (previous === "queued") {
           this.update(job, { state: "queued", result: null });
-          this.waiting.unshift(job); // it keeps its place at the front
-          this.pump();
+          this.admission.requeueFront(job);
+          this.admission.pump();
           return;
         }
         if (snapshot) {
@@ -523,8 +503,14 @@ export class FerryNode {
       input,
       onLog: (line: string) => job.emit({ type: "log", line }),
       // Authenticated code binds its client's files: capabilities are relative to the client's own root.
-      ...(caller ? { capabilities: caller.capabilities, resources: new FileResources(join(this.store.dataDir, "resources", caller.id)) } : {}),
+      ...(caller ? { capabilities: caller.capabilities, resources: this.resourcesOf(caller) } : {}),
     };
+  }
+
+  /** The client's own files: a root of its own under the data dir, bounded by its disk quota. */
+  private resourcesOf(client: ClientRecord): FileResources {
+    const quotas = quotasOf(client);
+    return new FileResources(join(this.store.dataDir, "resources", client.id), { maxTotalBytes: quotas.maxResourceBytes, maxEntries: quotas.maxResourceEntries });
   }
 
   /** When the current run settles: record the end, or leave a paused job to whoever paused it. */
@@ -549,7 +535,7 @@ export class FerryNode {
     this.counters.jobsFinished++;
     if (r.status === "trapped") this.counters.jobsTrapped++;
     job.emit({ type: "state", state: job.record.state, result: job.record.result });
-    this.pump();
+    this.admission.pump();
   }
 
   private fail(job: LiveJob, e: unknown): void {
@@ -558,7 +544,7 @@ export class FerryNode {
     job.instance?.dispose();
     this.live.delete(job.id);
     job.emit({ type: "state", state: "failed", result: job.record.result });
-    this.pump();
+    this.admission.pump();
   }
 
   /** Snapshot a paused job into the store. */

@@ -65,9 +65,9 @@ export class LiveJob {
 
   /** Announce output written since the last call. */
   flushOutput(): void {
-    const output = this.instance?.output();
-    if (!output || output.byteLength <= this.outputSeen) return;
-    this.emit({ type: "output", bytes: output.slice(this.outputSeen) });
-    this.outputSeen = output.byteLength;
+    const fresh = this.instance?.outputSince(this.outputSeen);
+    if (!fresh || fresh.byteLength === 0) return;
+    this.outputSeen += fresh.byteLength;
+    this.emit({ type: "output", bytes: fresh });
   }
 }

@@ -11,6 +11,9 @@ export const ANONYMOUS_QUOTAS: Readonly<Quotas> = {
   maxFuelPerJob: 1_000_000_000,
   // Shared by every anonymous caller on the node: a flood of jobs waits for none of them, it is refused.
   maxConcurrentJobs: 256,
+  // Anonymous code binds no resources.
+  maxResourceBytes: 0,
+  maxResourceEntries: 0,
 };
 
 export function quotasOf(client: ClientRecord): Quotas {

@@ -3,7 +3,7 @@
 
 import type { KeyObject } from "node:crypto";
 import type { Database } from "better-sqlite3";
-import { parseCapabilities, parseQuotas, type Quotas } from "../auth/grants.js";
+import { DEFAULT_QUOTAS, parseCapabilities, parseQuotas, type Quotas } from "../auth/grants.js";
 import { keyFingerprint, publicKeyPem } from "../auth/keys.js";
 import { ServerError } from "../errors.js";
 import type { ClientRecord } from "./records.js";
@@ -93,7 +93,8 @@ function toRecord(row: ClientRow): ClientRecord {
     id: row.id,
     publicKey: row.public_key,
     capabilities: parseJsonColumn<string[]>("clients", "capabilities", row.capabilities),
-    quotas: parseJsonColumn<Quotas>("clients", "quotas", row.quotas),
+    // Quotas added after the client was stored take their defaults.
+    quotas: { ...DEFAULT_QUOTAS, ...parseJsonColumn<Partial<Quotas>>("clients", "quotas", row.quotas) },
     createdAt: row.created_at,
     disabled: bool(row.disabled),
   };

@@ -34,7 +34,8 @@ describe("live balancing: migration storm", () => {
     expect(run.completed).toBe(400);
     expect(run.weak + run.strong).toBeGreaterThan(100); // a storm indeed
     expect(run.strong).toBeGreaterThan(0);
-    // A transfer may be refused (a running job finished while it was being stopped): it goes on where it was.
-    expect(run.failed).toBeLessThan((run.weak + run.strong) / 10);
+    // A short running job may finish while it is being stopped (counted as raced, the slot goes to the
+    // next pick); the protocol itself refuses nothing in a healthy cluster.
+    expect(run.failed).toBe(0);
   }, 90_000); // ~10 s alone; the margin is for a machine busy with other work
 });

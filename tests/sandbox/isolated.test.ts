@@ -189,9 +189,17 @@ describe("isolated sandbox: snapshots cross sandboxes", () => {
     for (let k = 0; k < 3; k++) await local.resume({ fuel: 60 });
     const remote = await pool.restore(m.segment, engine.config, { trust: "authenticated" }, await local.snapshot());
     expect([...remote.output()]).toEqual([...local.output()]);
+    // Read as a stream does: only what is new after each slice, in both sandboxes.
+    const streamed: number[] = [...remote.outputSince(0)];
     let r = await remote.resume({ fuel: 60 });
-    while (r.status === "paused") r = await remote.resume({ fuel: 60 });
+    streamed.push(...remote.outputSince(streamed.length));
+    while (r.status === "paused") {
+      r = await remote.resume({ fuel: 60 });
+      streamed.push(...remote.outputSince(streamed.length));
+    }
     expect([...remote.output()]).toEqual(whole.output);
+    expect(streamed).toEqual(whole.output);
+    expect(remote.outputSince(streamed.length).byteLength).toBe(0);
     remote.dispose();
   });
 

@@ -11,7 +11,7 @@ import { Engine, encodeSnapshot, type Snapshot } from "../../runtime/index.js";
 import { decodeImage, encodeImage } from "../../runtime/exec/continuation.js";
 import { generateSigningKey, signRequest, type SigningKey } from "../../server/auth/index.js";
 import { FerryClient } from "../../server/client.js";
-import { encodeTransferHeader, snapshotDigest, TRANSFER_HEADER, TRANSFER_VERSION, type TransferHeader } from "../../server/migration/envelope.js";
+import { encodeTransferHeader, snapshotDigest, TRANSFER_HEADER, TRANSFER_VERSION, type TransferHeader } from "../../server/migration/transfer-header.js";
 import { INFINITE_LOOP, LOOP_AND_RECURSION } from "../helpers/fixtures.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { ANSWER, manyExports } from "./fixtures.js";

@@ -146,6 +146,43 @@ describe("FileResources", () => {
     expect(trapOf(() => files.open("huge", ["read", "write"]))).toBe("host_error");
   });
 
+  it("holds a root to its disk quota: bytes and entries, measured at open and again at commit", () => {
+    const quotaRoot = join(base, "quota");
+    const files = new FileResources(quotaRoot, { maxTotalBytes: 100, maxEntries: 4 });
+    expect(files.usage()).toEqual({ bytes: 0, entries: 0 });
+    writeAll(files, "a", new Uint8Array(60));
+    // Growing past the quota traps on the write that crosses it, and commits nothing.
+    const h = files.open("b", ["write"])!;
+    h.write(new Uint8Array(30));
+    expect(trapOf(() => h.write(new Uint8Array(20)))).toBe("resource_quota");
+    expect(existsSync(join(quotaRoot, "b"))).toBe(false);
+    // Replacing a file counts its new size, not both: "a" may become 100 bytes, not 101.
+    writeAll(files, "a", new Uint8Array(100));
+    expect(trapOf(() => writeAll(files, "a", new Uint8Array(101)))).toBe("resource_quota");
+    expect(files.usage()).toEqual({ bytes: 100, entries: 1 });
+    // Two writers that each fit alone: the second to close finds the first's bytes and is refused.
+    writeAll(files, "a", new Uint8Array(10));
+    const first = files.open("c", ["write"])!;
+    const second = files.open("d", ["write"])!;
+    first.write(new Uint8Array(50));
+    second.write(new Uint8Array(50));
+    first.close();
+    expect(trapOf(() => second.close())).toBe("resource_quota");
+    expect(existsSync(join(quotaRoot, "d"))).toBe(false);
+    expect(files.usage()).toEqual({ bytes: 60, entries: 2 });
+    // Entries: every new directory on the way counts, and so does the file.
+    expect(trapOf(() => files.open("x/y/z", ["write"]))).toBe("resource_quota");
+    writeAll(files, "x/y", "1");
+    expect(trapOf(() => files.open("e", ["write"]))).toBe("resource_quota");
+    // Over a quota that was lowered, shrinking a file is still allowed; growing it is not.
+    const lowered = new FileResources(quotaRoot, { maxTotalBytes: 12, maxEntries: 4 });
+    writeAll(lowered, "c", new Uint8Array(5));
+    expect(trapOf(() => writeAll(lowered, "c", new Uint8Array(6)))).toBe("resource_quota");
+    expect(readFileSync(join(quotaRoot, "c")).byteLength).toBe(5);
+    expect(() => new FileResources(quotaRoot, { maxTotalBytes: -1 })).toThrow(/maxTotalBytes/);
+    expect(() => new FileResources(quotaRoot, { maxEntries: 1.5 })).toThrow(/maxEntries/);
+  });
+
   it("refuses directories, FIFOs and access it was not opened for", () => {
     mkdirSync(join(root, "adir"), { recursive: true });
     execFileSync("mkfifo", [join(root, "fifo")]);
@@ -166,6 +203,47 @@ describe("FileResources", () => {
     expect(existsSync(fresh)).toBe(false);
     writeAll(files, "x", "1");
     expect(readFileSync(join(fresh, "x"), "utf8")).toBe("1");
+  });
+});
+
+// A guest that writes 1 KiB files named f0, f1, … until something stops it.
+const FILE_FLOOD = wat(`(module
+  (import "ferry" "resource_open" (func $open (param i32 i32 i32) (result i32)))
+  (import "ferry" "resource_write" (func $write (param i32 i32 i32) (result i32)))
+  (import "ferry" "resource_close" (func $close (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "f")
+  (func (export "main") (result i32)
+    (local $i i32) (local $h i32)
+    (loop $next
+      ;; name = "f" + two letters counting in base 26: faa, fba, …, fza, fab, …
+      (i32.store8 (i32.const 1) (i32.add (i32.const 97) (i32.rem_u (local.get $i) (i32.const 26))))
+      (i32.store8 (i32.const 2) (i32.add (i32.const 97) (i32.div_u (local.get $i) (i32.const 26))))
+      (local.set $h (call $open (i32.const 0) (i32.const 3) (i32.const 2)))
+      (drop (call $write (local.get $h) (i32.const 1024) (i32.const 1024)))
+      (call $close (local.get $h))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next))
+    (local.get $i)))`);
+
+describe("a guest flooding its disk quota, in-process and isolated", () => {
+  it("traps resource_quota and leaves the root within the quota", async () => {
+    const engine = new Engine({ isolated: { size: 0 } });
+    try {
+      const module = await engine.compile(FILE_FLOOD);
+      for (const sandbox of ["in-process", "isolated"] as const) {
+        const quotaRoot = join(base, `flood-${sandbox}`);
+        const resources = new FileResources(quotaRoot, { maxTotalBytes: 10 * 1024, maxEntries: 100 });
+        const i = await engine.instantiate(module, { trust: "authenticated", sandbox, capabilities: ["*:rw"], resources });
+        const r = await i.run("main");
+        expect(r, JSON.stringify(r)).toMatchObject({ status: "trapped", code: "resource_quota" });
+        i.dispose();
+        expect(resources.usage()).toEqual({ bytes: 10 * 1024, entries: 10 });
+        expect(readdirSync(quotaRoot).sort()).toEqual(Array.from({ length: 10 }, (_, k) => `f${String.fromCharCode(97 + k)}a`));
+      }
+    } finally {
+      await engine.close();
+    }
   });
 });
 

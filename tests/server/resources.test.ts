@@ -65,6 +65,22 @@ describe("resources of authenticated jobs", () => {
     expect(existsSync(join(root, "reports"))).toBe(false);
   });
 
+  it("holds each client to its own disk quota (maxResourceBytes): the write traps resource_quota, nothing is written", async () => {
+    const key = generateSigningKey();
+    n.running.store.clients.add({ publicKey: key.publicKey, capabilities: ["config.json:r", "reports/*:w"], quotas: { maxResourceBytes: 16 } });
+    const small = new FerryClient({ url: n.running.url, key });
+    const root = rootOf(key.clientId);
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, "config.json"), "0123456789"); // 10 of its 16 bytes; the copy would need 20
+    const { codeHash } = await small.uploadModule(COPY, { public: true });
+    const view = await small.startJob({ codeHash, waitMs: 20_000 });
+    expect(view).toMatchObject({ state: "trapped", sandbox: "isolated", result: { status: "trapped", code: "resource_quota" } });
+    expect(existsSync(join(root, "reports", "daily"))).toBe(false);
+    // The first client's default quota is untouched by this one's.
+    const first = await n.client.startJob({ codeHash, waitMs: 20_000 });
+    expect(first).toMatchObject({ state: "done", result: { status: "done", value: 11 } });
+  });
+
   it("keeps clients apart: a granted client sees only its own root", async () => {
     const key = generateSigningKey();
     n.running.store.clients.add({ publicKey: key.publicKey, capabilities: ["config.json:r", "reports/*:w"] });

@@ -3,6 +3,7 @@
 // child ends (deadline, dispose, crash, OOM, kill -9) the call in flight resolves `trapped`.
 
 import type { EntryPoint } from "../../code/instrument.js";
+import { OutputBuffer } from "../../exec/output-buffer.js";
 import { FerryError, type ErrorCode } from "../../errors.js";
 import type { InstanceStatus, ResumeOptions, RunOptions, RunResult, SnapshotOptions } from "../../exec/guest-instance.js";
 import type { Snapshot } from "../../exec/snapshot.js";
@@ -41,8 +42,7 @@ export class IsolatedInstance implements Instance {
   private fuel = 0;
   private run_: { entry: EntryPoint; args: WasmValue[] } | undefined;
   private readonly input: Uint8Array;
-  private outputChunks: Uint8Array[];
-  private outputBytes: number;
+  private readonly outputBuffer = new OutputBuffer();
   private readonly logLines: string[] = [];
   private readonly timeoutMs: number | undefined;
   private readonly onLog: ((line: string) => void) | undefined;
@@ -57,8 +57,7 @@ export class IsolatedInstance implements Instance {
     this.codeHash = init.codeHash;
     this.trust = init.trust;
     this.input = init.input;
-    this.outputChunks = init.output.byteLength ? [init.output] : [];
-    this.outputBytes = init.output.byteLength;
+    this.outputBuffer.append(init.output, true);
     this.timeoutMs = init.timeoutMs;
     this.onLog = init.onLog;
     this.release = init.release;
@@ -91,16 +90,11 @@ export class IsolatedInstance implements Instance {
   }
 
   output(): Uint8Array {
-    if (this.outputChunks.length !== 1) {
-      const all = new Uint8Array(this.outputBytes);
-      let at = 0;
-      for (const c of this.outputChunks) {
-        all.set(c, at);
-        at += c.byteLength;
-      }
-      this.outputChunks = [all];
-    }
-    return this.outputChunks[0]!;
+    return this.outputBuffer.all();
+  }
+
+  outputSince(offset: number): Uint8Array {
+    return this.outputBuffer.since(offset);
   }
 
   logs(): readonly string[] {
@@ -149,7 +143,7 @@ export class IsolatedInstance implements Instance {
     if (move) {
       // The child dropped its instance and can host another.
       this.status = "disposed";
-      this.outputChunks = [];
+      this.outputBuffer.reset();
       this.releaseChild(true);
     } else if (reply.view) {
       this.applyView(reply.view);
@@ -161,7 +155,7 @@ export class IsolatedInstance implements Instance {
     if (this.status === "disposed") return;
     const inFlight = this.status === "running";
     this.status = "disposed";
-    this.outputChunks = [];
+    this.outputBuffer.reset();
     if (!this.child.alive) return;
     if (inFlight) {
       // The child is busy in guest code and cannot hear us: end it; the call resolves `disposed`.
@@ -209,10 +203,7 @@ export class IsolatedInstance implements Instance {
     if (this.status !== "disposed") this.status = view.state;
     this.fuel = view.fuelUsed;
     this.run_ = view.currentRun;
-    if (view.output.byteLength) {
-      this.outputChunks.push(view.output);
-      this.outputBytes += view.output.byteLength;
-    }
+    this.outputBuffer.append(view.output, true);
     this.addLogs(view.logs);
   }
 
