@@ -9,6 +9,7 @@ import {
   INFINITE_LOOP_IN_START,
   IO_GUEST,
   LOOP_AND_RECURSION,
+  LOOP_EXITS,
   MEMORY_BOMB,
   TRAPS,
 } from "./helpers/fixtures.js";
@@ -109,6 +110,30 @@ describe("fuel hands control back", () => {
       const { result } = await runToEnd(i.run(entry as string, [n as number], { fuel: slice }), () => i.resume({ fuel: slice }));
       expect(result).toEqual(whole);
     }
+  });
+
+  it.each([
+    ["nested", 7],
+    ["switch", 2],
+    ["returns", 5],
+    ["falls", 3],
+    ["fills", 1],
+  ])("charges every iteration of a loop left by %s, whatever the slice", async (entry, perIteration) => {
+    const m = await engine.compile(LOOP_EXITS);
+    const fuel: number[] = [];
+    for (const n of [100, 200, 300]) {
+      const whole = await (await engine.instantiate(m)).run(entry as string, [n]);
+      expect(whole).toMatchObject({ status: "done", value: n * (perIteration as number) });
+      fuel.push(whole.fuelUsed);
+      for (const slice of [1, 7, 64, 1000]) {
+        const i = await engine.instantiate(m);
+        const { result } = await runToEnd(i.run(entry as string, [n], { fuel: slice }), () => i.resume({ fuel: slice }));
+        expect(result).toEqual(whole);
+      }
+    }
+    // Linear in n: a write-back lost on some exit would show up as fuel that stops growing.
+    expect(fuel[1]! - fuel[0]!).toBe(fuel[2]! - fuel[1]!);
+    expect(fuel[1]! - fuel[0]!).toBeGreaterThanOrEqual(100 * (entry === "fills" ? 64 : 2));
   });
 
   it("pauses a loop with no exit every slice, charging the same fuel per slice", async () => {

@@ -17,6 +17,7 @@ export function loadBinaryen(): Promise<Binaryen> {
 /** Expression setters binaryen.js provides at run time but its typings omit. */
 export interface IrSetters {
   Loop: { setBody(loop: ExpressionRef, body: ExpressionRef): void };
+  LocalSet: { setValue(set: ExpressionRef, value: ExpressionRef): void };
   Function: { setBody(fn: number, body: ExpressionRef): void };
   addVar(fn: number, type: number): number;
 }
@@ -24,8 +25,9 @@ export interface IrSetters {
 export function irSetters(b: Binaryen): IrSetters {
   const raw = b as unknown as {
     Loop: IrSetters["Loop"];
+    LocalSet: IrSetters["LocalSet"];
     Function: IrSetters["Function"];
     _BinaryenFunctionAddVar(fn: number, type: number): number;
   };
-  return { Loop: raw.Loop, Function: raw.Function, addVar: (fn, type) => raw._BinaryenFunctionAddVar(fn, type) };
+  return { Loop: raw.Loop, LocalSet: raw.LocalSet, Function: raw.Function, addVar: (fn, type) => raw._BinaryenFunctionAddVar(fn, type) };
 }

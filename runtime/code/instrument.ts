@@ -12,7 +12,7 @@ import { validateModule, type ModuleLimits } from "./validate.js";
 import type { FuncSig, ValType } from "./wasm-reader.js";
 
 /** Bump whenever the instrumented output for the same input can change. Snapshots carry it. */
-export const PIPELINE_VERSION = 2;
+export const PIPELINE_VERSION = 3;
 
 export interface InstrumentOptions {
   /** Insert fuel metering (without it a guest cannot be stopped). */
@@ -20,6 +20,11 @@ export interface InstrumentOptions {
   /** Make `ferry.yield` unwindable, so guests can pause anywhere and migrate. */
   asyncify: boolean;
   limits: ModuleLimits;
+  /**
+   * Tests only: call-free loops store their fuel every iteration instead of on the way out — the
+   * straightforward form the default is checked against (both must charge exactly the same fuel).
+   */
+  eagerLoopFuel?: boolean;
 }
 
 export interface EntryPoint {
@@ -89,7 +94,7 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
     let recursiveFunctions = 0;
     let meteredLoops = 0;
     if (options.metering) {
-      const result = meterModule(b, m, yieldName, tableFunctions(b, m));
+      const result = meterModule(b, m, yieldName, tableFunctions(b, m), { eagerLoopFuel: options.eagerLoopFuel ?? false });
       recursiveFunctions = result.recursiveFunctions.length;
       meteredLoops = result.loops;
       m.addGlobalExport("__ferry_fuel", EXPORTS.fuel);

@@ -34,7 +34,7 @@ export interface MeterResult {
  * Instrument `m` in place. `yieldName` is the internal name of the `ferry.yield` import, and
  * `tableFunctions` the functions reachable through call_indirect.
  */
-export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, tableFunctions: Set<string>): MeterResult {
+export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, tableFunctions: Set<string>, options: { eagerLoopFuel: boolean } = { eagerLoopFuel: false }): MeterResult {
   const walker = new IrWalker(b);
   const set = irSetters(b);
   const i64 = b.i64;
@@ -67,7 +67,11 @@ export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, t
     facts.push(own);
 
     const fuelGet = () => m.local.get(fuelLocal, i64);
+    const storeFuel = () => m.global.set(FUEL_GLOBAL, fuelGet());
     const callYield = () => m.call(yieldName, [], b.none);
+    // Entry reloads (`local = global`) of the call-free loops built so far in this function: one
+    // nested in a call-free loop must not reload (there the local is current and the global stale).
+    const entryReloads: ExpressionRef[] = [];
 
     const visit = (expr: ExpressionRef, region: Region): ExpressionRef => {
       const id = b.getExpressionId(expr);
@@ -87,16 +91,18 @@ export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, t
     };
 
     // memory.fill / memory.copy are one instruction but their work grows with their length (a
-    // 256 MiB fill takes tens of ms): charge one more fuel per 64 bytes, after the operation. The
-    // charge goes through the global, which equals the running local wherever this can occur.
+    // 256 MiB fill takes tens of ms): charge one more fuel per 64 bytes, after the operation. Both
+    // the local and the global are charged: inside a call-free loop the local is the live count
+    // (the global is written back on the way out); elsewhere the global is, and the local is
+    // reloaded before it is next read.
     const chargeBulk = (op: ExpressionRef, kind: "MemoryFill" | "MemoryCopy"): ExpressionRef => {
       const size = (b.getExpressionInfo(op) as unknown as { size: ExpressionRef }).size;
       (b as unknown as Record<string, { setSize(e: ExpressionRef, v: ExpressionRef): void }>)[kind]!.setSize(op, m.local.tee(bulkLocal, size, b.i32));
-      const extra = m.i64.extend_u(m.i32.shr_u(m.local.get(bulkLocal, b.i32), m.i32.const(BULK_BYTES_PER_FUEL_LOG2)));
+      const extra = () => m.i64.extend_u(m.i32.shr_u(m.local.get(bulkLocal, b.i32), m.i32.const(BULK_BYTES_PER_FUEL_LOG2)));
       return m.block(null, [
         op,
-        m.local.set(fuelLocal, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), extra)),
-        m.global.set(FUEL_GLOBAL, fuelGet()),
+        m.local.set(fuelLocal, m.i64.sub(fuelGet(), extra())),
+        m.global.set(FUEL_GLOBAL, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), extra())),
       ]);
     };
 
@@ -112,45 +118,93 @@ export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, t
       ], b.i32);
 
     // Every loop becomes
-    //   block $done (loop $again (reload fuel) (block $out (br $done (loop $L (charge; br_if $out fuel<0) body)))
-    //                            (call yield) (refund) (br $again))
+    //   block $done (loop $again (block $out (br $done (loop $L (charge; br_if $out fuel<0) body)))
+    //                (call yield) (refund) (br $again))
     // so the yield call sits *outside* the hot loop. Asyncify must instrument every function that
     // can reach the call, and inside such a function it guards each stretch of code with a state
     // check; with the call out of line, a call-free loop stays one unguarded stretch.
+    //
+    // A loop without calls cannot have its fuel read or changed by anyone else while it runs, so its
+    // running fuel lives in a local (a register): the local is loaded on entry, and written back to
+    // the global only where control leaves the loop — its end, every branch or return out of it, and
+    // before the yield. The iteration itself is a subtract and a predictable branch. (A trap inside
+    // such a loop leaves the global at its value on entry or at the last pause: a trapped run's
+    // fuelUsed may miss at most one slice of that loop.) A loop with a value falls back to storing
+    // every iteration, which needs no exit bookkeeping.
     const meterLoop = (loop: ExpressionRef, parent: Region): ExpressionRef => {
       loops++;
       const region: Region = { cost: 0, hasCall: false };
-      const body = visit((b.getExpressionInfo(loop) as unknown as { body: ExpressionRef }).body, region);
+      const nestedReloads = entryReloads.length;
+      let body = visit((b.getExpressionInfo(loop) as unknown as { body: ExpressionRef }).body, region);
       parent.hasCall ||= region.hasCall;
       const cost = Math.max(region.cost, 1);
       const id = labels++;
       const done = `__ferry_done${id}`;
       const again = `__ferry_again${id}`;
       const out = `__ferry_out${id}`;
+      const type = b.getExpressionType(loop);
+      const callFree = !region.hasCall;
+      const lazy = callFree && !options.eagerLoopFuel && (type === b.none || type === b.unreachable);
       const exhausted = m.br_if(out, m.i64.lt_s(fuelGet(), i64c(0)));
-      // No calls inside: nothing else reads or writes the fuel global while the loop runs, so the
-      // running value lives in a local (a register) and is only *stored* each iteration, which
-      // keeps the global's store->load latency off the loop's critical path.
-      const header = region.hasCall
-        ? [...chargeFromGlobal(cost), exhausted]
-        : [m.local.set(fuelLocal, m.i64.sub(fuelGet(), i64c(cost))), m.global.set(FUEL_GLOBAL, fuelGet()), exhausted];
+      let header: ExpressionRef[];
+      if (!callFree) header = [...chargeFromGlobal(cost), exhausted];
+      else if (lazy) header = [m.local.set(fuelLocal, m.i64.sub(fuelGet(), i64c(cost))), exhausted];
+      else header = [m.local.set(fuelLocal, m.i64.sub(fuelGet(), i64c(cost))), storeFuel(), exhausted];
+      if (lazy) {
+        body = storeOnExits(body, (b.getExpressionInfo(loop) as unknown as { name: string | null }).name);
+        // Loops nested in this one run where the local is live: their entry reloads become no-ops.
+        for (const reload of entryReloads.splice(nestedReloads)) set.LocalSet.setValue(reload, fuelGet());
+      }
       set.Loop.setBody(loop, m.block(null, [...header, body]));
 
-      const type = b.getExpressionType(loop);
-      const inner = type === b.unreachable ? loop : type === b.none ? m.block(null, [loop, m.br(done)]) : m.br(done, undefined, loop);
+      const inner =
+        type === b.unreachable ? loop : type === b.none ? m.block(null, [loop, ...(lazy ? [storeFuel()] : []), m.br(done)]) : m.br(done, undefined, loop);
       const retry = m.loop(
         again,
         m.block(null, [
-          ...(region.hasCall ? [] : [m.local.set(fuelLocal, m.global.get(FUEL_GLOBAL, i64))]),
           m.block(out, [inner]),
+          ...(lazy ? [storeFuel()] : []),
           callYield(),
           // The iteration that ran out is charged again when it re-enters, in the next slice:
           // refund it here, so a run's fuel does not depend on where its slices ended.
           m.global.set(FUEL_GLOBAL, m.i64.add(m.global.get(FUEL_GLOBAL, i64), i64c(cost))),
+          ...(callFree ? [m.local.set(fuelLocal, m.global.get(FUEL_GLOBAL, i64))] : []),
           m.br(again),
         ]),
       );
-      return m.block(done, [retry], type === b.unreachable ? b.none : type);
+      if (!callFree) return m.block(done, [retry], type === b.unreachable ? b.none : type);
+      const reload = m.local.set(fuelLocal, m.global.get(FUEL_GLOBAL, i64));
+      entryReloads.push(reload);
+      return m.block(done, [reload, retry], type === b.unreachable ? b.none : type);
+    };
+
+    // Write the running fuel back before every branch or return that leaves the loop body (labels
+    // defined inside it, and the loop's own label, are not exits). A conditional exit stores only
+    // when taken; one carrying a value stores before it (its value cannot contain a call).
+    const storeOnExits = (loopBody: ExpressionRef, loopLabel: string | null): ExpressionRef => {
+      const inside = new Set<string>(loopLabel ? [loopLabel] : []);
+      const rewrite = (expr: ExpressionRef): ExpressionRef => {
+        const kind = b.getExpressionId(expr);
+        const label = kind === b.BlockId || kind === b.LoopId ? (b.getExpressionInfo(expr) as unknown as { name: string | null }).name : null;
+        const added = label !== null && label !== "" && !inside.has(label);
+        if (added) inside.add(label!);
+        walker.mapChildren(expr, rewrite);
+        if (added) inside.delete(label!);
+        if (kind === b.BreakId) {
+          const info = b.getExpressionInfo(expr) as unknown as { name: string; condition: ExpressionRef; value: ExpressionRef };
+          if (inside.has(info.name)) return expr;
+          if (info.condition && !info.value) return m.if(info.condition, m.block(null, [storeFuel(), m.br(info.name)]));
+          return m.block(null, [storeFuel(), expr], b.getExpressionType(expr));
+        }
+        if (kind === b.SwitchId) {
+          const info = b.getExpressionInfo(expr) as unknown as { names: string[]; defaultName: string | null };
+          if ([...info.names, info.defaultName].every((n) => n === null || inside.has(n))) return expr;
+          return m.block(null, [storeFuel(), expr], b.getExpressionType(expr));
+        }
+        if (kind === b.ReturnId) return m.block(null, [storeFuel(), expr], b.getExpressionType(expr));
+        return expr;
+      };
+      return rewrite(loopBody);
     };
 
     const chargeFromGlobal = (cost: number, check = false): ExpressionRef[] => {

@@ -170,3 +170,52 @@ export const COPY_GUEST = wat(`(module
     (call $close (local.get $h))
     (i32.add (local.get $n)
       (i32.mul (i32.const 1000) (i32.load8_u (i32.add (i32.const 2097152) (i32.const 8186)))))))`);
+
+// Call-free loops keep their fuel in a local and write it back only where control leaves them:
+// every way out is here (falling out, br and br_if to an outer label, br_table, return, an inner
+// loop continuing its outer one), plus memory.fill charged inside such a loop.
+export const LOOP_EXITS = wat(`(module
+  (memory 1)
+  (func (export "nested") (param $n i32) (result i32)
+    (local $i i32) (local $j i32) (local $acc i32)
+    (block $end
+      (loop $outer
+        (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (local.set $j (i32.const 0))
+        (loop $inner
+          (local.set $acc (i32.add (local.get $acc) (i32.const 1)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br_if $outer (i32.ge_u (local.get $j) (i32.const 7)))
+          (br $inner))))
+    (local.get $acc))
+  (func (export "switch") (param $n i32) (result i32)
+    (local $i i32)
+    (block $exit
+      (block $other
+        (loop $l
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_table $l $exit $other (i32.ge_u (local.get $i) (local.get $n)))))
+      (return (i32.const -1)))
+    (i32.mul (local.get $i) (i32.const 2)))
+  (func (export "returns") (param $n i32) (result i32)
+    (local $i i32)
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (if (i32.ge_u (local.get $i) (local.get $n)) (then (return (i32.mul (local.get $i) (i32.const 5)))))
+      (br $l))
+    (i32.const -1))
+  (func (export "falls") (param $n i32) (result i32)
+    (local $i i32)
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (i32.mul (local.get $i) (i32.const 3)))
+  (func (export "fills") (param $n i32) (result i32)
+    (local $i i32)
+    (block $end (loop $l
+      (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
+      (memory.fill (i32.const 0) (i32.const 7) (i32.const 4096))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (local.get $i)))`);
