@@ -43,6 +43,22 @@ export function collectGarbage(): void {
   gcFunction?.();
 }
 
+/**
+ * Collect until the heap and external memory stop shrinking. Wasm memories and other external
+ * buffers are released by finalizers that run after a GC, between turns of the event loop, so one
+ * `gc()` can leave an earlier part's garbage to be freed in the middle of a measurement.
+ */
+export async function settleGarbage(maxRounds = 8): Promise<void> {
+  let last = Number.POSITIVE_INFINITY;
+  for (let round = 0; round < maxRounds; round++) {
+    collectGarbage();
+    await new Promise((resolve) => setImmediate(resolve));
+    const { heapUsed, external } = process.memoryUsage();
+    if (heapUsed + external >= last) return;
+    last = heapUsed + external;
+  }
+}
+
 export interface Variant {
   name: string;
   /** One sample: returns the measured milliseconds (the variant times only what it means to time). */

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { Engine, type GuestModule, type Instance } from "../runtime/index.js";
 import { IsolatedPool, type IsolatedPoolOptions } from "../runtime/sandbox/isolated/pool.js";
 import type { IsolatedInstance } from "../runtime/sandbox/isolated/isolated-instance.js";
-import { check, collectGarbage, fmtBytes, fmtInt, fmtMs, fmtUs, interleave, median, medians, nowMs, printTable, type TargetCheck, watToWasm } from "./harness.js";
+import { check, fmtBytes, fmtInt, fmtMs, fmtUs, interleave, median, medians, nowMs, printTable, settleGarbage, type TargetCheck, watToWasm } from "./harness.js";
 
 export interface SandboxBenchOptions {
   /** Kept rounds per measurement (default 7). */
@@ -229,7 +229,7 @@ class Bench {
       const childPss: number[] = [];
       for (let round = 0; round < runs; round++) {
         const pool = options ? new IsolatedPool({ ...options, maxChildren: n }) : undefined;
-        collectGarbage();
+        await settleGarbage();
         const before = process.memoryUsage();
         const live: Instance[] = [];
         for (let i = 0; i < n; i++) {
@@ -239,11 +239,14 @@ class Bench {
           await instance.run("main");
           live.push(instance);
         }
-        collectGarbage();
+        await settleGarbage();
         const after = process.memoryUsage();
         // RSS moves in whole pages and reuses freed ones, so small per-instance costs hide in it;
         // the heap's growth shows them. Worker threads' heaps are outside ours: only RSS sees those.
-        const heapGrowth = after.heapUsed + after.external - (before.heapUsed + before.external);
+        // An in-process instance's linear memory is counted at its size: V8 reuses freed Wasm
+        // backing stores, so `external` may not grow, and RSS counts only pages already touched.
+        const linearMemory = name === "in-process" ? this.module.segment.initialMemoryPages * 65536 * n : 0;
+        const heapGrowth = after.heapUsed - before.heapUsed + linearMemory;
         const hostShare = Math.max(after.rss - before.rss, heapGrowth, 0) / n;
         const isolatedPids = name === "isolated (warm)" ? live.map((i) => (i as IsolatedInstance).pid!) : [];
         const childRss = isolatedPids.length ? median(isolatedPids.map((pid) => procMemory(pid).rss)) : 0;
@@ -337,7 +340,7 @@ function printSummary(r: SandboxBenchResult): void {
     notes: [
       "in-process: `engine.instantiate(module)` (a GuestInstance in the host's thread). isolated: `IsolatedPool` of child processes (permission model, heap cap; one live instance per child); worker: the same pool over worker_threads.",
       `warm: children started beforehand (pool size ${CONCURRENCY}); cold: \`size: 0\`, so every instance starts a new child (spawn → ready → compile → instantiate → call) and dispose kills it.`,
-      `throughput: ${fmtInt(r.config.jobs)} jobs (${r.config.jobsCold} for cold start), ${r.config.concurrency} in flight at once for the pooled variants, one at a time in-process. memory: RSS growth of the host per instance, plus each child's own RSS for isolated; PSS counts the child's pages shared with other processes (Node's code) pro rata, closer to what one more child costs. Worker threads live inside the host's RSS (cold = warm once started).`,
+      `throughput: ${fmtInt(r.config.jobs)} jobs (${r.config.jobsCold} for cold start), ${r.config.concurrency} in flight at once for the pooled variants, one at a time in-process. memory: RSS growth of the host per instance (in-process: the JS heap's growth plus the instance's linear memory at its size, since V8 reuses freed Wasm memory and RSS counts only touched pages), plus each child's own RSS for isolated; PSS counts the child's pages shared with other processes (Node's code) pro rata, closer to what one more child costs. Worker threads live inside the host's RSS (cold = warm once started).`,
       ...(bare !== undefined ? [`Floor under cold start: \`node -e "process.send()"\` with an IPC channel takes ${fmtMs(bare / 1000)} ms here.`] : []),
     ],
   });
