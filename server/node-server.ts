@@ -41,6 +41,8 @@ export interface NodeServerOptions {
   peers?: PeerConfig[];
   /** Tests only: failures injected into the migration protocol. */
   faults?: FaultHook;
+  /** Iterative pre-copy before a strong migration (rounds, when a round pays). */
+  precopy?: FerryNodeOptions["precopy"];
 }
 
 export interface PeerConfig {
@@ -74,18 +76,25 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
     const publicKey = parsePublicKey(peer.publicKey);
     if (!known || parsePublicKey(known.publicKey).equals(publicKey) === false) store.peers.upsert({ nodeId: peer.nodeId, url: peer.url, publicKey });
   }
-  const node = new FerryNode({
-    store,
-    nodeId: identity.nodeId,
-    identity,
-    ...(options.faults ? { faults: options.faults } : {}),
-    ...(options.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: options.checkpointIntervalMs }),
-    ...(options.sliceBudgetMs === undefined ? {} : { sliceBudgetMs: options.sliceBudgetMs }),
-    ...(options.maxMemoryPages === undefined ? {} : { maxMemoryPages: options.maxMemoryPages }),
-    ...(options.maxRunningJobs === undefined ? {} : { maxRunningJobs: options.maxRunningJobs }),
-    ...(options.cpuShare === undefined ? {} : { cpuShare: options.cpuShare }),
-    ...(options.isolated ? { isolated: options.isolated } : {}),
-  });
+  let node: FerryNode;
+  try {
+    node = new FerryNode({
+      store,
+      nodeId: identity.nodeId,
+      identity,
+      ...(options.faults ? { faults: options.faults } : {}),
+      ...(options.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: options.checkpointIntervalMs }),
+      ...(options.sliceBudgetMs === undefined ? {} : { sliceBudgetMs: options.sliceBudgetMs }),
+      ...(options.maxMemoryPages === undefined ? {} : { maxMemoryPages: options.maxMemoryPages }),
+      ...(options.maxRunningJobs === undefined ? {} : { maxRunningJobs: options.maxRunningJobs }),
+      ...(options.cpuShare === undefined ? {} : { cpuShare: options.cpuShare }),
+      ...(options.isolated ? { isolated: options.isolated } : {}),
+      ...(options.precopy ? { precopy: options.precopy } : {}),
+    });
+  } catch (e) {
+    store.close(); // bad options: nothing was started, and the store is released
+    throw e;
+  }
   const recovered = await node.recover();
   const app = createApp(node, {
     // Unsigned requests are anonymous; a request carrying any signing header must verify completely.

@@ -19,10 +19,13 @@ export interface SchedulerOptions extends SliceSizerOptions {
    * slice of t ms the next starts t·(1/share − 1) ms later. Default 1 (no throttling).
    */
   cpuShare?: number;
+  /**
+   * Wall time over which cpuShare is kept, ms. Within a window the lane may run early and idle
+   * later (late timers and overrunning slices are absorbed); across windows the share holds.
+   * Default 1000.
+   */
+  cpuShareWindowMs?: number;
 }
-
-/** Wall time over which cpuShare is kept. */
-const THROTTLE_WINDOW_MS = 1_000;
 
 export interface JobOptions {
   /** Total fuel for the run; past it the run ends `trapped` with `out_of_fuel`. */
@@ -60,9 +63,11 @@ export class Scheduler {
     const share = options.cpuShare ?? 1;
     if (!(typeof share === "number" && share > 0 && share <= 1)) throw new FerryError("invalid_option", `\`cpuShare\` must be a number in (0, 1], got ${String(share)}`);
     this.cpuShare = share;
+    this.windowMs = positiveInteger("cpuShareWindowMs", options.cpuShareWindowMs, 1_000);
   }
 
   private readonly cpuShare: number;
+  private readonly windowMs: number;
   /** Throttling window: when it began, and the lane's busy time in it. */
   private windowStart = 0;
   private windowBusyMs = 0;
@@ -75,7 +80,7 @@ export class Scheduler {
   private throttle(busyMs: number): number {
     if (this.cpuShare >= 1) return 0;
     const now = performance.now();
-    if (now - this.windowStart > THROTTLE_WINDOW_MS) {
+    if (now - this.windowStart > this.windowMs) {
       this.windowStart = now - busyMs;
       this.windowBusyMs = 0;
     }

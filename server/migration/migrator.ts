@@ -52,7 +52,28 @@ interface StoredBase {
   hash: string;
   size: number;
   snapshot: Snapshot;
+  /** Pre-copy rounds that built it (1 for the first, full copy). */
+  rounds: number;
 }
+
+/**
+ * Iterative pre-copy: after the first, full copy, each round copies the job's state again and sends
+ * the pages it dirtied meanwhile, so the delta left for the stop shrinks while the job writes slower
+ * than the link carries. A round is only sent while it pays: its delta must be over `stopBytes`
+ * (below that the stop sends about as much) and at most half the previous round's (otherwise the
+ * job dirties memory about as fast as it travels, and more rounds would not converge).
+ */
+export interface PrecopyOptions {
+  /** Rounds at most, the first (full) one included; 1 = a single copy. Default 4. */
+  maxRounds?: number;
+  /** A round whose delta is this small is not sent: the stop will carry it. Default 256 KiB. */
+  stopBytes?: number;
+}
+
+const DEFAULT_PRECOPY_ROUNDS = 4;
+const DEFAULT_PRECOPY_STOP_BYTES = 256 * 1024;
+/** The target refuses rounds beyond this for one job and epoch. */
+const MAX_PRECOPY_ROUNDS = 16;
 
 /** Named instants of a transfer, on the source and on the target (bench/node.ts times downtime with them). */
 export type TransferMark =
@@ -84,11 +105,24 @@ export class Migrator {
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
 
+  private readonly precopyRounds: number;
+  private readonly precopyStopBytes: number;
+
   constructor(
     private readonly host: TransferHost,
     private readonly identity: NodeIdentity,
     private readonly faults: FaultHook | undefined,
-  ) {}
+    precopy: PrecopyOptions = {},
+  ) {
+    this.precopyRounds = precopy.maxRounds ?? DEFAULT_PRECOPY_ROUNDS;
+    this.precopyStopBytes = precopy.stopBytes ?? DEFAULT_PRECOPY_STOP_BYTES;
+    if (!Number.isSafeInteger(this.precopyRounds) || this.precopyRounds < 1 || this.precopyRounds > MAX_PRECOPY_ROUNDS) {
+      throw new ServerError("bad_request", `precopy.maxRounds must be an integer from 1 to ${MAX_PRECOPY_ROUNDS}, got ${String(precopy.maxRounds)}`);
+    }
+    if (!Number.isSafeInteger(this.precopyStopBytes) || this.precopyStopBytes < 0) {
+      throw new ServerError("bad_request", `precopy.stopBytes must be a non-negative integer, got ${String(precopy.stopBytes)}`);
+    }
+  }
 
   close(): void {
     this.closed = true;
@@ -165,26 +199,58 @@ export class Migrator {
   }
 
   /**
-   * Pause the running job just long enough to copy its state, let it go on, and send the copy to the
-   * target, which verifies it and stores it durably as the base of the coming PREPARE.
+   * Pre-copy while the job runs on (see PrecopyOptions): the first round sends a full copy, later
+   * rounds the pages dirtied since the previous one. Returns the last base the target acknowledged;
+   * a failed later round only ends the iteration (the target still holds the previous base).
    */
   private async precopy(job: LiveJob, peer: PeerRecord, epoch: number): Promise<{ snapshot: Snapshot; hash: string }> {
+    let base = await this.precopyRound(job, peer, epoch, await this.copyRunning(job));
+    let previousBytes = base.bytes;
+    for (let round = 2; round <= this.precopyRounds; round++) {
+      const copy = await this.copyRunning(job).catch(() => undefined);
+      if (!copy) break;
+      const delta = encodeSnapshot(diffSnapshot(base.snapshot, copy));
+      if (delta.byteLength <= this.precopyStopBytes || delta.byteLength > previousBytes / 2) break;
+      const next = await this.precopyRound(job, peer, epoch, copy, { base, body: delta }).catch(() => undefined);
+      if (!next) break;
+      base = next;
+      previousBytes = delta.byteLength;
+    }
+    return base;
+  }
+
+  /** Pause the running job just long enough to copy its state, and let it go on. */
+  private async copyRunning(job: LiveJob): Promise<Snapshot> {
     if (!(await this.host.stop(job))) throw new ServerError("conflict", `job ${job.id} finished`);
     this.mark("source:precopy-stopped", job.id);
-    let snapshot: Snapshot;
     try {
-      snapshot = await job.instance!.snapshot();
+      return await job.instance!.snapshot();
     } finally {
       this.host.goOn(job);
       this.mark("source:precopy-resumed", job.id);
     }
-    const body = encodeSnapshot(snapshot);
-    const header: TransferHeader = { ...this.header(job.record, peer, epoch, "strong"), kind: "base", snapshotSha256: snapshotDigest(body) };
+  }
+
+  /** Send one round — the whole copy, or its delta against the base of the previous round — to be stored as the new base. */
+  private async precopyRound(
+    job: LiveJob,
+    peer: PeerRecord,
+    epoch: number,
+    copy: Snapshot,
+    over?: { base: { hash: string }; body: Uint8Array },
+  ): Promise<{ snapshot: Snapshot; hash: string; bytes: number }> {
+    const body = over?.body ?? encodeSnapshot(copy);
+    const header: TransferHeader = {
+      ...this.header(job.record, peer, epoch, "strong"),
+      kind: "base",
+      snapshotSha256: snapshotDigest(body),
+      baseHash: over?.base.hash ?? null,
+    };
     const transfer = encodeTransferHeader(header);
     const r = await peerRequest(this.identity, peer, "POST", "/peer/migrations/precopy", body, { signed: transfer.signed, headers: { [TRANSFER_HEADER]: transfer.text } });
     const { baseHash } = (await r.json()) as { baseHash: string };
     this.mark("source:precopied", job.id);
-    return { snapshot, hash: baseHash };
+    return { snapshot: copy, hash: baseHash, bytes: body.byteLength };
   }
 
   /** After a restart: undecided transfers abort (the job runs here again), decided ones get committed. */
@@ -352,12 +418,25 @@ export class Migrator {
     if (header.target !== this.host.nodeId()) throw new ServerError("bad_request", `transfer is for node ${header.target}, this is ${this.host.nodeId()}`);
     if (body.byteLength === 0 || snapshotDigest(body) !== header.snapshotSha256) throw new ServerError("bad_request", "transfer: the snapshot is not the one the signed header names");
     await this.ensureModule(peer, header);
-    const snapshot = decodeSnapshot(body, { maxMemoryPages: this.host.maxMemoryPages(header.owner) });
+    const key = `${header.jobId}@${header.epoch}`;
+    // A later round is a delta on the base the previous one left here.
+    const previous = header.baseHash ? this.bases.get(key) : undefined;
+    if (header.baseHash && (!previous || previous.hash !== header.baseHash)) {
+      throw new ServerError("conflict", `no pre-copied base ${header.baseHash} for job ${header.jobId} at epoch ${header.epoch}`);
+    }
+    if (previous && previous.rounds >= MAX_PRECOPY_ROUNDS) throw new ServerError("conflict", `more than ${MAX_PRECOPY_ROUNDS} pre-copy rounds for job ${header.jobId}`);
+    let snapshot = decodeSnapshot(body, { maxMemoryPages: this.host.maxMemoryPages(header.owner) });
     if (snapshot.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
+    let bytes = body;
+    if (previous) {
+      snapshot = applyDelta(previous.snapshot, snapshot);
+      bytes = encodeSnapshot(snapshot); // stored whole, so a PREPARE's checkpoints stay one delta on one base
+    }
     // Durable now, while the job still runs at the source: the PREPARE that follows only adds a delta.
     // Unreferenced until then; the store's garbage collection leaves young blobs alone.
-    const { hash, size } = this.host.store.blobs.put(body);
-    this.bases.set(`${header.jobId}@${header.epoch}`, { hash, size, snapshot });
+    const { hash, size } = this.host.store.blobs.put(bytes);
+    this.bases.delete(key);
+    this.bases.set(key, { hash, size, snapshot, rounds: (previous?.rounds ?? 0) + 1 });
     while (this.bases.size > MAX_STAGED_KEPT) this.bases.delete(this.bases.keys().next().value!);
     return { baseHash: hash };
   }

@@ -32,7 +32,10 @@ export interface TransferHeader {
   fuelUsed: number;
   /** Strong and base: the snapshot's own trailing sha256 (hex), binding the body to this signed header. */
   snapshotSha256: string | null;
-  /** Strong after a pre-copy: the body is a delta against the base the target stored under this blob hash. */
+  /**
+   * Strong after a pre-copy, or a later pre-copy round: the body is a delta against the base the
+   * target stored under this blob hash.
+   */
   baseHash: string | null;
   /** Weak transfers carry the input inline (base64); strong ones have it inside the snapshot. */
   input: string | null;
@@ -74,8 +77,8 @@ export function decodeTransferHeader(text: string | undefined | null): { header:
   if (header.kind !== "weak" && (typeof header.snapshotSha256 !== "string" || !/^[0-9a-f]{64}$/.test(header.snapshotSha256))) {
     bad("a strong or base transfer names its snapshot's sha256");
   }
-  if (header.baseHash !== undefined && header.baseHash !== null && (header.kind !== "strong" || !/^[0-9a-f]{64}$/.test(header.baseHash))) {
-    bad("only a strong transfer names a base, by its sha256");
+  if (header.baseHash !== undefined && header.baseHash !== null && (header.kind === "weak" || !/^[0-9a-f]{64}$/.test(header.baseHash))) {
+    bad("only a strong or base transfer names a base, by its sha256");
   }
   header.baseHash ??= null;
   return { header, signed };

@@ -14,7 +14,7 @@ import type { NodeIdentity } from "../auth/index.js";
 import type { FaultHook } from "../migration/faults.js";
 import { checkpointSnapshot } from "../migration/checkpoint-format.js";
 import type { TransferHeader } from "../migration/transfer-header.js";
-import { Migrator, type TransferHost } from "../migration/migrator.js";
+import { Migrator, type PrecopyOptions, type TransferHost } from "../migration/migrator.js";
 import { ANONYMOUS_QUOTAS, quotasOf } from "./quotas.js";
 import { join } from "node:path";
 import { FileResources } from "../../runtime/resources/file-resources.js";
@@ -41,6 +41,8 @@ export interface FerryNodeOptions {
    * Default unlimited: the scheduler shares the CPU among all of them.
    */
   maxRunningJobs?: number;
+  /** Iterative pre-copy before a strong migration (server/migration/migrator.ts). */
+  precopy?: PrecopyOptions;
 }
 
 export interface StartJobRequest {
@@ -91,7 +93,7 @@ export class FerryNode {
       launch: (job) => this.launch(job),
     });
     this.scheduler = new Scheduler({ sliceBudgetMs: options.sliceBudgetMs, cpuShare: options.cpuShare });
-    this.migrator = new Migrator(this.transferHost(), options.identity, options.faults);
+    this.migrator = new Migrator(this.transferHost(), options.identity, options.faults, options.precopy);
     const interval = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
     if (!Number.isSafeInteger(interval) || interval < 0) throw new ServerError("bad_request", `checkpointIntervalMs must be a non-negative integer, got ${interval}`);
     if (interval > 0) {

@@ -60,28 +60,29 @@ describe("scheduler", () => {
 
   it("throttles the in-process lane to its cpuShare", async () => {
     const module = await engine.compile(INFINITE_LOOP);
-    /** Fuel the spinner burns per ms of wall time under a scheduler with this share. */
-    const rate = async (cpuShare: number): Promise<number> => {
-      const job = new Scheduler({ sliceBudgetMs: 4, cpuShare }).start(await engine.instantiate(module), "spin");
-      await new Promise((r) => setTimeout(r, 60)); // past the first, unsized slices
-      const f0 = job.instance.fuelUsed;
-      const t0 = performance.now();
-      await new Promise((r) => setTimeout(r, 300));
-      const fuel = job.instance.fuelUsed - f0;
-      const ms = performance.now() - t0;
-      await job.pause();
-      return fuel / ms;
-    };
-    await rate(1); // lets V8 tier the spinner up, so both measurements run the same machine code
-    const full = await rate(1);
-    const quarter = await rate(0.25);
-    // Ideally 0.25; timer granularity and a noisy machine move it, but never near full speed.
-    expect(quarter / full).toBeLessThan(0.5);
-    expect(quarter / full).toBeGreaterThan(0.05);
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const warm = new Scheduler({ sliceBudgetMs: 4 }).start(await engine.instantiate(module), "spin");
+    await sleep(100); // lets V8 tier the spinner up, so both lanes run the same machine code
+    await warm.pause();
+    // Two lanes side by side in one thread, so whatever else the machine runs slows both alike:
+    // one unthrottled, one at a quarter of wall time.
+    const full = new Scheduler({ sliceBudgetMs: 4 }).start(await engine.instantiate(module), "spin");
+    // A 100 ms window (default 1 s), so the measurement spans several: within one the lane may run
+    // early and idle late.
+    const quarter = new Scheduler({ sliceBudgetMs: 4, cpuShare: 0.25, cpuShareWindowMs: 100 }).start(await engine.instantiate(module), "spin");
+    await sleep(100); // past the first, unsized slices and the first window
+    const f0 = full.instance.fuelUsed;
+    const q0 = quarter.instance.fuelUsed;
+    await sleep(500);
+    const ratio = (quarter.instance.fuelUsed - q0) / (full.instance.fuelUsed - f0);
+    await Promise.all([full.pause(), quarter.pause()]);
+    // The quarter lane is busy 25% of the time and the full one takes the rest: ideally 1/3.
+    expect(ratio).toBeLessThan(0.6); // unthrottled, two lanes would each get half: 1
+    expect(ratio).toBeGreaterThan(0.15);
   });
 
   it("rejects bad options and continuing an instance that is not paused", async () => {
-    for (const bad of [{ sliceBudgetMs: 0 }, { sliceBudgetMs: Number.NaN }, { minSliceFuel: 0 }, { minSliceFuel: 10, maxSliceFuel: 5 }, { isolatedSliceFuel: 1.5 }, { cpuShare: 0 }, { cpuShare: 1.5 }]) {
+    for (const bad of [{ sliceBudgetMs: 0 }, { sliceBudgetMs: Number.NaN }, { minSliceFuel: 0 }, { minSliceFuel: 10, maxSliceFuel: 5 }, { isolatedSliceFuel: 1.5 }, { cpuShare: 0 }, { cpuShare: 1.5 }, { cpuShareWindowMs: 0 }]) {
       expect(() => new Scheduler(bad)).toThrow(FerryError);
     }
     const m = await engine.compile(LOOP_AND_RECURSION);

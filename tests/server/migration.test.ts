@@ -3,8 +3,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { HttpError } from "../../server/client.js";
 import { TRANSFER_STEPS, type TransferStep } from "../../server/migration/faults.js";
+import { setTransferProbe, type PrecopyOptions } from "../../server/migration/migrator.js";
 import type { JobView } from "../../server/node/job-view.js";
 import { COUNTER, INFINITE_LOOP } from "../helpers/fixtures.js";
+import { wat } from "../helpers/wat.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { generateSigningKey } from "../../server/auth/index.js";
 
@@ -20,10 +22,11 @@ afterEach(async () => {
 });
 
 /** Two nodes that know each other, the same client registered on both; `faults` on either side. */
-async function pair(faults: { a?: (s: TransferStep, id: string) => void; b?: (s: TransferStep, id: string) => void } = {}) {
+async function pair(faults: { a?: (s: TransferStep, id: string) => void; b?: (s: TransferStep, id: string) => void } = {}, precopy?: PrecopyOptions) {
   const key = generateSigningKey();
-  const a = await startTestNode({ key, faults: faults.a });
-  const b = await startTestNode({ key, faults: faults.b });
+  const quotas = { maxFuelPerJob: 1e12 };
+  const a = await startTestNode({ key, quotas, faults: faults.a, ...(precopy ? { precopy } : {}) });
+  const b = await startTestNode({ key, quotas, faults: faults.b });
   nodes.push(a, b);
   for (const [x, y] of [[a, b], [b, a]] as const) {
     x.running.store.peers.upsert({ nodeId: y.running.identity.nodeId, url: y.running.url, publicKey: y.running.identity.publicKey });
@@ -80,6 +83,72 @@ describe("strong migration", () => {
     expect(back).toMatchObject({ state: "running", epoch: 2, node: a.running.identity.nodeId });
     expect(b.running.store.jobs.get(job.id)).toMatchObject({ state: "migrated", epoch: 2 });
     expect((await a.client.cancel(job.id)).state).toBe("cancelled");
+  });
+});
+
+// Fills 4 MiB, then sweeps it one word per store with work between stores, so it dirties a page
+// every few tens of ms: slower than pre-copy rounds travel, so they converge. Returns a checksum of
+// all of memory, which any lost or stale page would change.
+const SLOW_SCRIBBLER = wat(`(module
+  (memory 64)
+  (func (export "main") (param $n i32) (result i32)
+    (local $i i32) (local $j i32) (local $a i32) (local $sum i32)
+    ;; touch every page first (fast), so the first pre-copy carries all 4 MiB
+    (block $filled (loop $f
+      (br_if $filled (i32.ge_u (local.get $a) (i32.const 0x400000)))
+      (i32.store (local.get $a) (local.get $a))
+      (local.set $a (i32.add (local.get $a) (i32.const 4)))
+      (br $f)))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $a (i32.and (i32.shl (local.get $i) (i32.const 2)) (i32.const 0x3FFFFC)))
+      (i32.store (local.get $a) (i32.add (i32.load (local.get $a)) (i32.add (local.get $i) (i32.const 1))))
+      (local.set $j (i32.const 0))
+      (loop $w (local.set $j (i32.add (local.get $j) (i32.const 1))) (br_if $w (i32.lt_u (local.get $j) (i32.const 2000))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (local.set $a (i32.const 0))
+    (block $end (loop $c
+      (br_if $end (i32.ge_u (local.get $a) (i32.const 0x400000)))
+      (local.set $sum (i32.add (i32.rotl (local.get $sum) (i32.const 1)) (i32.load (local.get $a))))
+      (local.set $a (i32.add (local.get $a) (i32.const 4)))
+      (br $c)))
+    (local.get $sum)))`);
+
+function scribblerChecksum(n: number): number {
+  const words = Uint32Array.from({ length: 0x400000 / 4 }, (_, w) => w * 4);
+  for (let i = 0; i < n; i++) words[i % words.length] = (words[i % words.length]! + i + 1) >>> 0;
+  let sum = 0;
+  for (const w of words) sum = (((sum << 1) | (sum >>> 31)) + w) | 0;
+  return sum;
+}
+
+describe("iterative pre-copy", () => {
+  it("sends the pages dirtied since each round while it converges, and the job ends exactly as unmoved", async () => {
+    // stopBytes 0: every round that halves the last one is sent, so this guest sees at least two.
+    const { a, b } = await pair({}, { maxRounds: 4, stopBytes: 0 });
+    const n = 1_000_000; // a second or two of work: still running well after the migration
+    const { codeHash } = await a.client.uploadModule(SLOW_SCRIBBLER, { public: false });
+    const job = await a.client.startJob({ codeHash, args: [n], sandbox: "in-process" });
+    await new Promise((r) => setTimeout(r, 100)); // some pages written, most not yet
+    const rounds: string[] = [];
+    setTransferProbe((mark, id) => {
+      if (id === job.id && mark === "source:precopied") rounds.push(mark);
+    });
+    try {
+      expect(await a.client.migrate(job.id, b.running.identity.nodeId)).toMatchObject({ state: "migrated", epoch: 1 });
+    } finally {
+      setTransferProbe(undefined);
+    }
+    expect(rounds.length).toBeGreaterThanOrEqual(2);
+    const done = await b.client.waitFor(job.id);
+    expect(done).toMatchObject({ state: "done", result: { status: "done", value: scribblerChecksum(n) } });
+  });
+
+  it("rejects bad pre-copy options", async () => {
+    await expect(startTestNode({ precopy: { maxRounds: 0 } })).rejects.toThrow(/maxRounds/);
+    await expect(startTestNode({ precopy: { maxRounds: 17 } })).rejects.toThrow(/maxRounds/);
+    await expect(startTestNode({ precopy: { stopBytes: -1 } })).rejects.toThrow(/stopBytes/);
   });
 });
 
