@@ -16,10 +16,11 @@ import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { generateSigningKey } from "../server/auth/index.js";
 import { FerryClient } from "../server/client.js";
-import { setTransferProbe, type TransferMark } from "../server/migration/migrator.js";
+import { setTransferProbe, type PrecopyOptions, type TransferMark } from "../server/migration/migrator.js";
 import { checkpointSnapshot } from "../server/migration/checkpoint-format.js";
 import { startNode, type RunningNode } from "../server/node-server.js";
 import type { LoadReport, LoadRequest } from "./node-load.js";
+import { benchPrecopy, type PrecopyRow } from "./node-precopy.js";
 import { check, collectGarbage, fmtBytes, fmtInt, fmtMs, fmtRatio, interleave, median, medians, nowMs, printTable, type TargetCheck, watToWasm } from "./harness.js";
 
 export interface NodeBenchOptions {
@@ -34,7 +35,7 @@ export interface NodeBenchOptions {
 }
 
 /** FERRY_BENCH_ONLY names. */
-export const NODE_PARTS = ["node-migration", "node-throughput"] as const;
+export const NODE_PARTS = ["node-migration", "node-precopy", "node-throughput"] as const;
 export type NodePart = (typeof NODE_PARTS)[number];
 
 export const TARGET_DOWNTIME_16MIB_MS = 50;
@@ -107,6 +108,7 @@ export interface ThroughputRow {
 export interface NodeBenchResult {
   config: { runs: number; warmup: number; roundMs: number; concurrency: number; dataDir: string; load: string };
   migration?: { rows: MigrationRow[] };
+  precopy?: { rows: PrecopyRow[] };
   throughput?: { rows: ThroughputRow[] };
   targets: TargetCheck[];
   durationMs: number;
@@ -122,6 +124,8 @@ export async function runNodeBench(options: NodeBenchOptions = {}): Promise<Node
 
   const migration = parts.has("node-migration") ? await benchMigration(runs, warmup) : undefined;
   collectGarbage();
+  const precopy = parts.has("node-precopy") ? await benchPrecopy(runs, warmup) : undefined;
+  collectGarbage();
   const throughput = parts.has("node-throughput") ? await benchThroughput(runs, warmup, roundMs) : undefined;
 
   if (migration) {
@@ -135,6 +139,7 @@ export async function runNodeBench(options: NodeBenchOptions = {}): Promise<Node
   return {
     config: { runs, warmup, roundMs, concurrency: CONCURRENCY, dataDir: tmpdir(), load: "child process (node:http keep-alive agent)" },
     migration,
+    precopy,
     throughput,
     targets,
     durationMs: nowMs() - started,
@@ -147,7 +152,7 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "ferry-bench-node-"));
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000, everyMs = 5): Promise<T> {
+export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000, everyMs = 5): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -168,10 +173,10 @@ function percentile(xs: readonly number[], p: number): number {
 /** Dropped constants that make each spin iteration cost ~2000 fuel (as in bench/core.ts). */
 const SPIN_PADDING = 1000;
 /** Upper bound of the fuel `fill` spends per 8-byte word (its loop body is ~29 instructions). */
-const FILL_FUEL_PER_WORD = 40;
+export const FILL_FUEL_PER_WORD = 40;
 
 /** Fills every page of its memory with xorshift64 output (incompressible, never zero), then spins. */
-function fillGuestWat(pages: number): string {
+export function fillGuestWat(pages: number): string {
   return `(module
   (memory ${pages})
   (func (export "fill") (param $pages i32)
@@ -193,7 +198,7 @@ function fillGuestWat(pages: number): string {
 )`;
 }
 
-interface NodePair {
+export interface NodePair {
   a: RunningNode;
   b: RunningNode;
   clientA: FerryClient;
@@ -202,12 +207,13 @@ interface NodePair {
   close(): Promise<void>;
 }
 
-async function startPair(): Promise<NodePair> {
+/** Two nodes in this process that are each other's peer, one client on both; `precopy` per node. */
+export async function startPair(precopy: { a?: PrecopyOptions; b?: PrecopyOptions } = {}): Promise<NodePair> {
   const key = generateSigningKey();
   const dirs = [tempDir(), tempDir()];
   // No periodic checkpoints: one would pause the job at a random moment of a sample.
-  const a = await startNode({ dataDir: dirs[0]!, checkpointIntervalMs: 0 });
-  const b = await startNode({ dataDir: dirs[1]!, checkpointIntervalMs: 0 });
+  const a = await startNode({ dataDir: dirs[0]!, checkpointIntervalMs: 0, ...(precopy.a ? { precopy: precopy.a } : {}) });
+  const b = await startNode({ dataDir: dirs[1]!, checkpointIntervalMs: 0, ...(precopy.b ? { precopy: precopy.b } : {}) });
   for (const n of [a, b]) {
     n.store.clients.add({ publicKey: key.publicKey, quotas: { maxMemoryPages: 1024, maxFuelPerJob: 1e15, maxConcurrentJobs: 1000 }, capabilities: [] });
   }
