@@ -54,7 +54,7 @@ const CONCURRENCY = 32;
 const STEPS = [
   { name: "pre-copy pause", from: "source:precopy-stopped", to: "source:precopy-resumed", what: "job paused to copy its state (before the downtime)" },
   { name: "pre-copy", from: "source:precopy-resumed", to: "source:precopied", what: "encode, send, verify, store the base durably (job running)" },
-  { name: "more rounds", from: "source:precopied", to: "source:stopped", what: "copy again, diff; send while the delta pays (job running)" },
+  { name: "more rounds", from: "source:precopied", to: "source:stopped", what: "scan for pages changed since the last copy; send them while it pays (job running)" },
   { name: "snapshot", from: "source:stopped", to: "source:snapshotted", what: "snapshot({ move: true })" },
   { name: "encode", from: "source:snapshotted", to: "source:encoded", what: "diff against the pre-copy + encodeSnapshot" },
   { name: "send", from: "source:encoded", to: "target:prepare", what: "sign, transmit, read body, verify signature" },

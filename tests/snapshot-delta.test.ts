@@ -1,7 +1,8 @@
 // Snapshot deltas: applyDelta(base, diffSnapshot(base, s)) is s, and carries only changed pages.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { WASM_PAGE_BYTES, applyDelta, decodeSnapshot, diffSnapshot, encodeSnapshot, type Snapshot } from "../runtime/index.js";
+import { Engine, WASM_PAGE_BYTES, applyDelta, decodeSnapshot, diffSnapshot, encodeSnapshot, type Snapshot } from "../runtime/index.js";
+import { wat } from "./helpers/wat.js";
 
 function snapshotOf(pageCount: number, pages: Array<[number, number]>): Snapshot {
   const seen = new Map<number, number>();
@@ -49,5 +50,54 @@ describe("snapshot deltas", () => {
     const base = snapshotOf(4, [[0, 1]]);
     expect(() => applyDelta(base, { ...snapshotOf(4, []), codeHash: "cd".repeat(32) })).toThrow(expect.objectContaining({ code: "snapshot_code_mismatch" }));
     expect(() => applyDelta(base, snapshotOf(2, []))).toThrow(expect.objectContaining({ code: "snapshot_malformed" }));
+  });
+});
+
+// Fills pages 0-2, spins a while (the first pause), then rewrites page 1, clears page 2, writes
+// page 3 for the first time, and spins forever (the second pause).
+const PAGES_GUEST = wat(`(module
+  (memory 4)
+  (func (export "main")
+    (local $i i32)
+    (memory.fill (i32.const 0) (i32.const 1) (i32.const 65536))
+    (memory.fill (i32.const 65536) (i32.const 2) (i32.const 65536))
+    (memory.fill (i32.const 131072) (i32.const 3) (i32.const 65536))
+    (block $a (loop $l (br_if $a (i32.ge_u (local.get $i) (i32.const 100000))) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))
+    (memory.fill (i32.const 65536) (i32.const 7) (i32.const 65536))
+    (memory.fill (i32.const 131072) (i32.const 0) (i32.const 65536))
+    (memory.fill (i32.const 196608) (i32.const 9) (i32.const 65536))
+    (loop $forever (br $forever))))`);
+
+describe("snapshot({ since }): the delta straight from a live instance", () => {
+  it.each(["in-process", "isolated"] as const)("equals diffSnapshot against a full copy, and rebuilds it (%s)", async (sandbox) => {
+    const engine = new Engine({ isolated: { size: 0 } });
+    try {
+      const m = await engine.compile(PAGES_GUEST);
+      const i = await engine.instantiate(m, { sandbox, trust: "authenticated" });
+      expect(await i.run("main", [], { fuel: 1_000 })).toMatchObject({ status: "paused" });
+      const base = await i.snapshot();
+      // page 0 unchanged, page 1 rewritten, page 2 cleared, page 3 written for the first time
+      expect(await i.resume({ fuel: 10_000_000 })).toMatchObject({ status: "paused" });
+      const delta = await i.snapshot({ since: base });
+      const full = await i.snapshot();
+      expect(delta.memory.pages.map((p) => p.index)).toEqual([1, 2, 3]);
+      expect(delta).toEqual(diffSnapshot(base, full));
+      expect(applyDelta(base, delta)).toEqual(full);
+      i.dispose();
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("goes with neither move nor recycle, and only with a snapshot of the same module", async () => {
+    const engine = new Engine();
+    const m = await engine.compile(PAGES_GUEST);
+    const i = await engine.instantiate(m);
+    await i.run("main", [], { fuel: 1_000 });
+    const base = await i.snapshot();
+    await expect(i.snapshot({ since: base, move: true })).rejects.toMatchObject({ code: "invalid_option" });
+    await expect(i.snapshot({ since: base, recycle: await i.snapshot() })).rejects.toMatchObject({ code: "invalid_option" });
+    await expect(i.snapshot({ since: { ...base, codeHash: "00".repeat(32) } })).rejects.toMatchObject({ code: "snapshot_code_mismatch" });
+    await expect(i.snapshot({ since: { ...base, memory: { pageCount: 99, pages: [] } } })).rejects.toMatchObject({ code: "invalid_option" });
   });
 });

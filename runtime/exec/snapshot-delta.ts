@@ -4,7 +4,7 @@
 
 import { FerryError } from "../errors.js";
 import { WASM_PAGE_BYTES } from "../limits.js";
-import type { MemoryPage, Snapshot } from "./snapshot.js";
+import type { MemoryImage, MemoryPage, Snapshot } from "./snapshot.js";
 
 const ZERO = new Uint8Array(WASM_PAGE_BYTES);
 
@@ -42,4 +42,29 @@ export function applyDelta(base: Snapshot, delta: Snapshot): Snapshot {
   }
   const merged = [...pages].sort((a, b) => a[0] - b[0]).map(([index, bytes]) => ({ index, bytes }));
   return { ...delta, memory: { pageCount: delta.memory.pageCount, pages: merged } };
+}
+
+/**
+ * The pages of live `memory` that differ from `base`, copied: diffSnapshot's delta taken straight
+ * from the instance, so an unchanged page costs a compare and no copy (a pre-copy round of a job
+ * that changed little pauses it for a scan instead of a full copy).
+ */
+export function captureMemoryDelta(memory: Uint8Array, base: MemoryImage): MemoryImage {
+  const pageCount = memory.byteLength / WASM_PAGE_BYTES;
+  if (base.pageCount > pageCount) throw new FerryError("invalid_option", "`since` has more memory than the instance: it is not an earlier snapshot of it");
+  const before = new Map(base.pages.map((p) => [p.index, p.bytes]));
+  const view = Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength);
+  const pages: MemoryPage[] = [];
+  for (let index = 0; index < pageCount; index++) {
+    const start = index * WASM_PAGE_BYTES;
+    const old = before.get(index);
+    if (old && view.compare(old, 0, WASM_PAGE_BYTES, start, start + WASM_PAGE_BYTES) === 0) continue;
+    const zero = view.compare(ZERO, 0, WASM_PAGE_BYTES, start, start + WASM_PAGE_BYTES) === 0;
+    if (zero) {
+      if (old) pages.push({ index, bytes: ZERO });
+      continue;
+    }
+    pages.push({ index, bytes: memory.slice(start, start + WASM_PAGE_BYTES) });
+  }
+  return { pageCount, pages };
 }

@@ -204,53 +204,53 @@ export class Migrator {
    * a failed later round only ends the iteration (the target still holds the previous base).
    */
   private async precopy(job: LiveJob, peer: PeerRecord, epoch: number): Promise<{ snapshot: Snapshot; hash: string }> {
-    let base = await this.precopyRound(job, peer, epoch, await this.copyRunning(job));
+    const first = await this.copyRunning(job);
+    let base = await this.precopyRound(job, peer, epoch, first, encodeSnapshot(first), null);
     let previousBytes = base.bytes;
     for (let round = 2; round <= this.precopyRounds; round++) {
-      const copy = await this.copyRunning(job).catch(() => undefined);
-      if (!copy) break;
-      const delta = encodeSnapshot(diffSnapshot(base.snapshot, copy));
-      if (delta.byteLength <= this.precopyStopBytes || delta.byteLength > previousBytes / 2) break;
-      const next = await this.precopyRound(job, peer, epoch, copy, { base, body: delta }).catch(() => undefined);
+      // Only the pages changed since the last base: a scan, and a copy of those pages alone.
+      const delta = await this.copyRunning(job, base.snapshot).catch(() => undefined);
+      if (!delta) break;
+      const body = encodeSnapshot(delta);
+      if (body.byteLength <= this.precopyStopBytes || body.byteLength > previousBytes / 2) break;
+      const next = await this.precopyRound(job, peer, epoch, applyDelta(base.snapshot, delta), body, base.hash).catch(() => undefined);
       if (!next) break;
       base = next;
-      previousBytes = delta.byteLength;
+      previousBytes = body.byteLength;
     }
     return base;
   }
 
-  /** Pause the running job just long enough to copy its state, and let it go on. */
-  private async copyRunning(job: LiveJob): Promise<Snapshot> {
+  /** Pause the running job just long enough to copy its state (or what changed `since`), and let it go on. */
+  private async copyRunning(job: LiveJob, since?: Snapshot): Promise<Snapshot> {
     if (!(await this.host.stop(job))) throw new ServerError("conflict", `job ${job.id} finished`);
     this.mark("source:precopy-stopped", job.id);
     try {
-      return await job.instance!.snapshot();
+      return await job.instance!.snapshot(since ? { since } : {});
     } finally {
       this.host.goOn(job);
       this.mark("source:precopy-resumed", job.id);
     }
   }
 
-  /** Send one round — the whole copy, or its delta against the base of the previous round — to be stored as the new base. */
+  /**
+   * Send one round — `body`, the whole copy or its delta against the base the target holds as
+   * `baseHash` — to be stored as the new base. `copy` is the full state the round leaves there.
+   */
   private async precopyRound(
     job: LiveJob,
     peer: PeerRecord,
     epoch: number,
     copy: Snapshot,
-    over?: { base: { hash: string }; body: Uint8Array },
+    body: Uint8Array,
+    baseHash: string | null,
   ): Promise<{ snapshot: Snapshot; hash: string; bytes: number }> {
-    const body = over?.body ?? encodeSnapshot(copy);
-    const header: TransferHeader = {
-      ...this.header(job.record, peer, epoch, "strong"),
-      kind: "base",
-      snapshotSha256: snapshotDigest(body),
-      baseHash: over?.base.hash ?? null,
-    };
+    const header: TransferHeader = { ...this.header(job.record, peer, epoch, "strong"), kind: "base", snapshotSha256: snapshotDigest(body), baseHash };
     const transfer = encodeTransferHeader(header);
     const r = await peerRequest(this.identity, peer, "POST", "/peer/migrations/precopy", body, { signed: transfer.signed, headers: { [TRANSFER_HEADER]: transfer.text } });
-    const { baseHash } = (await r.json()) as { baseHash: string };
+    const { baseHash: stored } = (await r.json()) as { baseHash: string };
     this.mark("source:precopied", job.id);
-    return { snapshot: copy, hash: baseHash, bytes: body.byteLength };
+    return { snapshot: copy, hash: stored, bytes: body.byteLength };
   }
 
   /** After a restart: undecided transfers abort (the job runs here again), decided ones get committed. */

@@ -4,6 +4,7 @@
 
 import type { EntryPoint } from "../../code/instrument.js";
 import { OutputBuffer } from "../../exec/output-buffer.js";
+import { diffSnapshot } from "../../exec/snapshot-delta.js";
 import { FerryError, type ErrorCode } from "../../errors.js";
 import type { InstanceStatus, ResumeOptions, RunOptions, RunResult, SnapshotOptions } from "../../exec/guest-instance.js";
 import type { Snapshot } from "../../exec/snapshot.js";
@@ -132,6 +133,9 @@ export class IsolatedInstance implements Instance {
     const move = options.move ?? false;
     if (typeof move !== "boolean") throw new FerryError("invalid_option", `\`move\` must be a boolean, got ${typeof move}`);
     if (this.status !== "paused") throw new FerryError("instance_not_paused", `cannot snapshot an instance that is ${this.status}`);
+    const since = options.since;
+    if (since && move) throw new FerryError("invalid_option", "`since` captures a delta: it goes with neither `move` nor `recycle`");
+    if (since && since.codeHash !== this.codeHash) throw new FerryError("snapshot_code_mismatch", "`since` is a snapshot of another module");
     let reply: Reply;
     try {
       reply = await this.child.request({ type: "snapshot", move });
@@ -148,7 +152,8 @@ export class IsolatedInstance implements Instance {
     } else if (reply.view) {
       this.applyView(reply.view);
     }
-    return reply.snapshot!;
+    // The whole state crossed the process boundary anyway: the delta is taken here.
+    return since ? diffSnapshot(since, reply.snapshot!) : reply.snapshot!;
   }
 
   dispose(): void {
