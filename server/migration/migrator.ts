@@ -437,6 +437,10 @@ export class Migrator {
     const { hash, size } = this.host.store.blobs.put(bytes);
     this.bases.delete(key);
     this.bases.set(key, { hash, size, snapshot, rounds: (previous?.rounds ?? 0) + 1 });
+    // The base this round supersedes is garbage now, unless another transfer's base is the same blob.
+    if (previous && previous.hash !== hash && ![...this.bases.values()].some((b) => b.hash === previous.hash)) {
+      this.host.store.dropUnreferencedBlob(previous.hash);
+    }
     while (this.bases.size > MAX_STAGED_KEPT) this.bases.delete(this.bases.keys().next().value!);
     return { baseHash: hash };
   }

@@ -58,6 +58,7 @@ export interface StartJobRequest {
 export type Caller = ClientRecord | null;
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 5_000;
+const GARBAGE_SWEEP_MS = 10 * 60 * 1000;
 
 export class FerryNode {
   readonly id: string;
@@ -70,6 +71,8 @@ export class FerryNode {
   private readonly maxMemoryPages: number;
   private readonly isolated: IsolatedPoolOptions | undefined;
   private readonly checkpointTimer: NodeJS.Timeout | undefined;
+  /** Unreferenced blobs (pre-copied bases of abandoned transfers, say) are swept this often. */
+  private readonly garbageTimer: NodeJS.Timeout;
   private closed = false;
   /** Load-balancer feed (see onJobState). */
   private readonly jobStateListeners = new Set<(id: string, state: JobRecord["state"]) => void>();
@@ -100,6 +103,16 @@ export class FerryNode {
       this.checkpointTimer = setInterval(() => void this.checkpointAll(), interval);
       this.checkpointTimer.unref();
     }
+    // Blobs younger than the store's grace period (10 min) are left alone: a pre-copied base waits
+    // unreferenced for its PREPARE, and a blob is written before the row that refers to it.
+    this.garbageTimer = setInterval(() => {
+      try {
+        this.store.collectGarbage();
+      } catch {
+        // a store being closed; the next sweep (or the next start) catches up
+      }
+    }, GARBAGE_SWEEP_MS);
+    this.garbageTimer.unref();
   }
 
   // ---- modules ----
@@ -311,6 +324,7 @@ export class FerryNode {
     if (this.closed) return;
     this.closed = true;
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    clearInterval(this.garbageTimer);
     this.migrator.close();
     // Running jobs stay `running` in the store: a restart resumes them from their last checkpoint.
     for (const job of this.live.values()) job.instance?.dispose();

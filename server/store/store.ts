@@ -7,7 +7,7 @@ import type { Database } from "better-sqlite3";
 import { BlobStore } from "./blobs.js";
 import { CheckpointTable, DEFAULT_CHECKPOINTS_KEPT } from "./checkpoints.js";
 import { ClientTable } from "./clients.js";
-import { collectGarbage } from "./gc.js";
+import { blobReferenced, collectGarbage } from "./gc.js";
 import { JobTable } from "./jobs.js";
 import { openDatabase } from "./migrate.js";
 import { ModuleTable } from "./modules.js";
@@ -118,6 +118,13 @@ export class Store implements Disposable {
   /** Deletes unreferenced blobs older than `graceMs` (by file time, not the injected clock); returns their hashes. */
   collectGarbage(graceMs = DEFAULT_GARBAGE_GRACE_MS): string[] {
     return collectGarbage(this.db, this.blobs, graceMs, Date.now());
+  }
+
+  /** Delete a blob no row refers to (say, a superseded pre-copy base); false if one does. */
+  dropUnreferencedBlob(hash: string): boolean {
+    if (blobReferenced(this.db, hash)) return false;
+    this.blobs.delete(hash);
+    return true;
   }
 
   /** Idempotent. Checkpoints the WAL into the database file so the directory is compact when copied. */

@@ -141,6 +141,9 @@ describe("iterative pre-copy", () => {
       setTransferProbe(undefined);
     }
     expect(rounds.length).toBeGreaterThanOrEqual(2);
+    // Each round's base replaced the one before, which was deleted: every blob left is in use.
+    const store = b.running.store;
+    expect(store.blobs.list().filter(({ hash }) => store.dropUnreferencedBlob(hash))).toEqual([]);
     const done = await b.client.waitFor(job.id);
     expect(done).toMatchObject({ state: "done", result: { status: "done", value: scribblerChecksum(n) } });
   });
