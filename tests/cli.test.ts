@@ -116,6 +116,9 @@ describe("bad command lines and inputs", () => {
     [["run", "x.wasm", "--checkpoint-every", "2"], 2],
     [["run", "x.wasm", "--bogus"], 2],
     [["run", "x.wasm", "--sandbox", "vm"], 2],
+    [["serve", "--precopy-rounds", "0"], 2],
+    [["serve", "--precopy-rounds", "17"], 2],
+    [["serve", "--max-running-jobs", "-1"], 2],
   ])("ferry %j exits %i", async (args, code) => {
     const r = await ferry(...args);
     expect(r.code).toBe(code);

@@ -25,6 +25,7 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
       peers: { type: "string" },
       "checkpoint-interval-ms": { type: "string" },
       "max-running-jobs": { type: "string" },
+      "precopy-rounds": { type: "string" },
       balance: { type: "string" },
       "balance-lower": { type: "string" },
       "balance-upper": { type: "string" },
@@ -44,6 +45,8 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   const checkpointText = values["checkpoint-interval-ms"];
   const checkpointIntervalMs = checkpointText === "0" ? 0 : optionalInt("--checkpoint-interval-ms", checkpointText);
   const maxRunningJobs = optionalInt("--max-running-jobs", values["max-running-jobs"]);
+  const precopyRounds = optionalInt("--precopy-rounds", values["precopy-rounds"]);
+  if (precopyRounds !== undefined && (precopyRounds < 1 || precopyRounds > 16)) throw new UsageError(`--precopy-rounds must be from 1 to 16, got ${precopyRounds}`);
   const balance = balanceOptions(values);
   const peers = values.peers === undefined ? [] : readPeers(values.peers);
   // Test hook: crash (SIGKILL) at a named step of the migration protocol.
@@ -56,6 +59,7 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
     peers,
     ...(checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs }),
     ...(maxRunningJobs === undefined ? {} : { maxRunningJobs }),
+    ...(precopyRounds === undefined ? {} : { precopy: { maxRounds: precopyRounds } }),
     ...(crash ? { faults: crashAt(crash) } : {}),
   });
   // Load sharing with the peers: the runtime/balance policy, live (docs/load-sharing.md).

@@ -139,6 +139,8 @@ Options:
   --peers FILE              JSON array of { nodeId, url, publicKey } this node migrates jobs to and from
   --checkpoint-interval-ms N  snapshot running jobs this often (default 5000; 0: only when paused)
   --max-running-jobs N      jobs running at once; more wait queued (default unlimited)
+  --precopy-rounds N        pre-copy rounds at most before a strong migration stops a job (1-16,
+                            default 4; 1 = one copy, then the stop sends everything changed since)
   --balance POLICY          share load with the peers: none, sender, receiver, symmetric or adaptive
   --balance-lower N, --balance-upper N   receiver / sender thresholds on queued + running jobs (1 / 4)
   --balance-max-polls N     probe limit MAX per round (3)
