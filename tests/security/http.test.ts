@@ -509,6 +509,53 @@ describe("PREPARE with a tampered snapshot: refused, nothing stored", () => {
   });
 });
 
+describe("PRE-COPY rounds: each delta needs the base it names", () => {
+  let snapshot: Snapshot;
+  let sealed: Uint8Array;
+  beforeAll(async () => {
+    const engine = new Engine();
+    const i = await engine.instantiate(await engine.compile(INFINITE_LOOP));
+    expect(await i.run("spin", [], { fuel: 1000 })).toMatchObject({ status: "paused" });
+    snapshot = await i.snapshot();
+    sealed = encodeSnapshot(snapshot);
+  });
+
+  function precopyRequest(header: TransferHeader, body: Uint8Array): Promise<Answer> {
+    const path = "/peer/migrations/precopy";
+    const transfer = encodeTransferHeader(header);
+    return send("POST", path, { body, headers: { ...signRequest(peerKey, { method: "POST", path, body: transfer.signed }), [TRANSFER_HEADER]: transfer.text, "content-type": "application/octet-stream" } });
+  }
+  const round = (jobId: string, body: Uint8Array, baseHash: string | null) => precopyRequest(transferHeader(body, { jobId, kind: "base", baseHash }), body);
+  const baseOf = async (a: Promise<Answer>): Promise<string> => {
+    const r = await a;
+    expect(r.status).toBe(200);
+    return (JSON.parse(r.body) as { baseHash: string }).baseHash;
+  };
+
+  it("a round naming a base this node never stored: 409 conflict, nothing stored", async () => {
+    await refused(() => round("precopy-unknown", sealed, "ab".repeat(32)), 409, "conflict");
+  });
+
+  it("a round whose delta would shrink the base's memory: 422 snapshot_malformed, nothing stored", async () => {
+    const base = await baseOf(round("precopy-shrink", sealed, null));
+    const shrunk = encodeSnapshot({ ...snapshot, memory: { pageCount: 0, pages: [] } });
+    await refused(() => round("precopy-shrink", shrunk, base), 422, "snapshot_malformed");
+  });
+
+  it("a round naming a superseded base: 409 conflict (only the newest counts)", async () => {
+    const first = await baseOf(round("precopy-old", sealed, null));
+    const changed = encodeSnapshot({ ...snapshot, output: new Uint8Array([7]) });
+    await baseOf(round("precopy-old", changed, first));
+    await refused(() => round("precopy-old", sealed, first), 409, "conflict");
+  });
+
+  it("more than 16 rounds for one job and epoch: 409 conflict", async () => {
+    let base = await baseOf(round("precopy-many", sealed, null));
+    for (let k = 1; k < 16; k++) base = await baseOf(round("precopy-many", encodeSnapshot({ ...snapshot, output: new Uint8Array([k]) }), base));
+    await refused(() => round("precopy-many", encodeSnapshot({ ...snapshot, output: new Uint8Array([99]) }), base), 409, "conflict");
+  });
+});
+
 describe("after all of it", () => {
   it("the node still runs jobs for anonymous callers and clients alike", async () => {
     const anonymous = await n.anonymous.startJob({ codeHash: publicHash, waitMs: 10_000 });
