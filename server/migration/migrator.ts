@@ -15,6 +15,7 @@ import type { JobRecord, PeerRecord } from "../store/records.js";
 import type { Store } from "../store/store.js";
 import { checkTransferBody, encodeTransferHeader, snapshotDigest, TRANSFER_HEADER, TRANSFER_VERSION, type TransferHeader } from "./transfer-header.js";
 import type { FaultHook, TransferStep } from "./faults.js";
+import { PrecopyBases, PrecopySender, type PrecopyOptions, type StoredBase } from "./precopy.js";
 import { peerRequest } from "./peer-link.js";
 
 export interface TransferHost {
@@ -48,33 +49,6 @@ export type Decision = "commit" | "abort" | "unknown";
 
 const MAX_STAGED_KEPT = 2;
 
-interface StoredBase {
-  hash: string;
-  size: number;
-  snapshot: Snapshot;
-  /** Pre-copy rounds that built it (1 for the first, full copy). */
-  rounds: number;
-}
-
-/**
- * Iterative pre-copy: after the first, full copy, each round copies the job's state again and sends
- * the pages it dirtied meanwhile, so the delta left for the stop shrinks while the job writes slower
- * than the link carries. A round is only sent while it pays: its delta must be over `stopBytes`
- * (below that the stop sends about as much) and at most half the previous round's (otherwise the
- * job dirties memory about as fast as it travels, and more rounds would not converge).
- */
-export interface PrecopyOptions {
-  /** Rounds at most, the first (full) one included; 1 = a single copy. Default 4. */
-  maxRounds?: number;
-  /** A round whose delta is this small is not sent: the stop will carry it. Default 256 KiB. */
-  stopBytes?: number;
-}
-
-const DEFAULT_PRECOPY_ROUNDS = 4;
-const DEFAULT_PRECOPY_STOP_BYTES = 256 * 1024;
-/** The target refuses rounds beyond this for one job and epoch. */
-const MAX_PRECOPY_ROUNDS = 16;
-
 /** Named instants of a transfer, on the source and on the target (bench/node.ts times downtime with them). */
 export type TransferMark =
   | "source:precopy-stopped"
@@ -105,8 +79,8 @@ export class Migrator {
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
 
-  private readonly precopyRounds: number;
-  private readonly precopyStopBytes: number;
+  private readonly precopySender: PrecopySender;
+  private readonly bases: PrecopyBases;
 
   constructor(
     private readonly host: TransferHost,
@@ -114,14 +88,8 @@ export class Migrator {
     private readonly faults: FaultHook | undefined,
     precopy: PrecopyOptions = {},
   ) {
-    this.precopyRounds = precopy.maxRounds ?? DEFAULT_PRECOPY_ROUNDS;
-    this.precopyStopBytes = precopy.stopBytes ?? DEFAULT_PRECOPY_STOP_BYTES;
-    if (!Number.isSafeInteger(this.precopyRounds) || this.precopyRounds < 1 || this.precopyRounds > MAX_PRECOPY_ROUNDS) {
-      throw new ServerError("bad_request", `precopy.maxRounds must be an integer from 1 to ${MAX_PRECOPY_ROUNDS}, got ${String(precopy.maxRounds)}`);
-    }
-    if (!Number.isSafeInteger(this.precopyStopBytes) || this.precopyStopBytes < 0) {
-      throw new ServerError("bad_request", `precopy.stopBytes must be a non-negative integer, got ${String(precopy.stopBytes)}`);
-    }
+    this.precopySender = new PrecopySender(precopy);
+    this.bases = new PrecopyBases(host.store);
   }
 
   close(): void {
@@ -198,59 +166,21 @@ export class Migrator {
     });
   }
 
-  /**
-   * Pre-copy while the job runs on (see PrecopyOptions): the first round sends a full copy, later
-   * rounds the pages dirtied since the previous one. Returns the last base the target acknowledged;
-   * a failed later round only ends the iteration (the target still holds the previous base).
-   */
-  private async precopy(job: LiveJob, peer: PeerRecord, epoch: number): Promise<{ snapshot: Snapshot; hash: string }> {
-    const first = await this.copyRunning(job);
-    let base = await this.precopyRound(job, peer, epoch, first, encodeSnapshot(first), null);
-    let previousBytes = base.bytes;
-    for (let round = 2; round <= this.precopyRounds; round++) {
-      // Only the pages changed since the last base: a scan, and a copy of those pages alone.
-      const delta = await this.copyRunning(job, base.snapshot).catch(() => undefined);
-      if (!delta) break;
-      const body = encodeSnapshot(delta);
-      if (body.byteLength <= this.precopyStopBytes || body.byteLength > previousBytes / 2) break;
-      const next = await this.precopyRound(job, peer, epoch, applyDelta(base.snapshot, delta), body, base.hash).catch(() => undefined);
-      if (!next) break;
-      base = next;
-      previousBytes = body.byteLength;
-    }
-    return base;
-  }
-
-  /** Pause the running job just long enough to copy its state (or what changed `since`), and let it go on. */
-  private async copyRunning(job: LiveJob, since?: Snapshot): Promise<Snapshot> {
-    if (!(await this.host.stop(job))) throw new ServerError("conflict", `job ${job.id} finished`);
-    this.mark("source:precopy-stopped", job.id);
-    try {
-      return await job.instance!.snapshot(since ? { since } : {});
-    } finally {
-      this.host.goOn(job);
-      this.mark("source:precopy-resumed", job.id);
-    }
-  }
-
-  /**
-   * Send one round — `body`, the whole copy or its delta against the base the target holds as
-   * `baseHash` — to be stored as the new base. `copy` is the full state the round leaves there.
-   */
-  private async precopyRound(
-    job: LiveJob,
-    peer: PeerRecord,
-    epoch: number,
-    copy: Snapshot,
-    body: Uint8Array,
-    baseHash: string | null,
-  ): Promise<{ snapshot: Snapshot; hash: string; bytes: number }> {
-    const header: TransferHeader = { ...this.header(job.record, peer, epoch, "strong"), kind: "base", snapshotSha256: snapshotDigest(body), baseHash };
-    const transfer = encodeTransferHeader(header);
-    const r = await peerRequest(this.identity, peer, "POST", "/peer/migrations/precopy", body, { signed: transfer.signed, headers: { [TRANSFER_HEADER]: transfer.text } });
-    const { baseHash: stored } = (await r.json()) as { baseHash: string };
-    this.mark("source:precopied", job.id);
-    return { snapshot: copy, hash: stored, bytes: body.byteLength };
+  /** Pre-copy rounds while the job runs on (precopy.ts), over signed PRE-COPY requests. */
+  private precopy(job: LiveJob, peer: PeerRecord, epoch: number): Promise<{ snapshot: Snapshot; hash: string }> {
+    return this.precopySender.run(job, {
+      stop: (j) => this.host.stop(j),
+      goOn: (j) => this.host.goOn(j),
+      mark: (m) => this.mark(m, job.id),
+      send: async (body, baseHash) => {
+        const header: TransferHeader = { ...this.header(job.record, peer, epoch, "strong"), kind: "base", snapshotSha256: snapshotDigest(body), baseHash };
+        const transfer = encodeTransferHeader(header);
+        const r = await peerRequest(this.identity, peer, "POST", "/peer/migrations/precopy", body, { signed: transfer.signed, headers: { [TRANSFER_HEADER]: transfer.text } });
+        const { baseHash: stored } = (await r.json()) as { baseHash: string };
+        this.mark("source:precopied", job.id);
+        return stored;
+      },
+    });
   }
 
   /** After a restart: undecided transfers abort (the job runs here again), decided ones get committed. */
@@ -347,7 +277,7 @@ export class Migrator {
     if (header.source !== peer.nodeId) throw new ServerError("forbidden", `transfer says it comes from ${header.source}, signed by ${peer.nodeId}`);
     if (header.target !== this.host.nodeId()) throw new ServerError("bad_request", `transfer is for node ${header.target}, this is ${this.host.nodeId()}`);
     await this.ensureModule(peer, header);
-    const base = header.baseHash ? this.takeBase(header) : undefined;
+    const base = header.baseHash ? this.bases.take(header.jobId, header.epoch, header.baseHash) : undefined;
     let staged: LiveJob | undefined;
     if (snapshot) {
       // Format, the trailing sha256 against the contents, and the job's memory cap before inflating.
@@ -418,41 +348,10 @@ export class Migrator {
     if (header.target !== this.host.nodeId()) throw new ServerError("bad_request", `transfer is for node ${header.target}, this is ${this.host.nodeId()}`);
     if (body.byteLength === 0 || snapshotDigest(body) !== header.snapshotSha256) throw new ServerError("bad_request", "transfer: the snapshot is not the one the signed header names");
     await this.ensureModule(peer, header);
-    const key = `${header.jobId}@${header.epoch}`;
-    // A later round is a delta on the base the previous one left here.
-    const previous = header.baseHash ? this.bases.get(key) : undefined;
-    if (header.baseHash && (!previous || previous.hash !== header.baseHash)) {
-      throw new ServerError("conflict", `no pre-copied base ${header.baseHash} for job ${header.jobId} at epoch ${header.epoch}`);
-    }
-    if (previous && previous.rounds >= MAX_PRECOPY_ROUNDS) throw new ServerError("conflict", `more than ${MAX_PRECOPY_ROUNDS} pre-copy rounds for job ${header.jobId}`);
-    let snapshot = decodeSnapshot(body, { maxMemoryPages: this.host.maxMemoryPages(header.owner) });
+    const snapshot = decodeSnapshot(body, { maxMemoryPages: this.host.maxMemoryPages(header.owner) });
     if (snapshot.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
-    let bytes = body;
-    if (previous) {
-      snapshot = applyDelta(previous.snapshot, snapshot);
-      bytes = encodeSnapshot(snapshot); // stored whole, so a PREPARE's checkpoints stay one delta on one base
-    }
-    // Durable now, while the job still runs at the source: the PREPARE that follows only adds a delta.
-    // Unreferenced until then; the store's garbage collection leaves young blobs alone.
-    const { hash, size } = this.host.store.blobs.put(bytes);
-    this.bases.delete(key);
-    this.bases.set(key, { hash, size, snapshot, rounds: (previous?.rounds ?? 0) + 1 });
-    // The base this round supersedes is garbage now, unless another transfer's base is the same blob.
-    if (previous && previous.hash !== hash && ![...this.bases.values()].some((b) => b.hash === previous.hash)) {
-      this.host.store.dropUnreferencedBlob(previous.hash);
-    }
-    while (this.bases.size > MAX_STAGED_KEPT) this.bases.delete(this.bases.keys().next().value!);
+    const hash = this.bases.accept(header.jobId, header.epoch, snapshot, body, header.baseHash);
     return { baseHash: hash };
-  }
-
-  private readonly bases = new Map<string, StoredBase>();
-
-  private takeBase(header: TransferHeader): StoredBase {
-    const key = `${header.jobId}@${header.epoch}`;
-    const base = this.bases.get(key);
-    this.bases.delete(key);
-    if (!base || base.hash !== header.baseHash) throw new ServerError("conflict", `no pre-copied base ${header.baseHash} for job ${header.jobId} at epoch ${header.epoch}`);
-    return base;
   }
 
   /** Receiver-initiated download of the code segment from the source, checked like an upload. */

@@ -3,7 +3,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { HttpError } from "../../server/client.js";
 import { TRANSFER_STEPS, type TransferStep } from "../../server/migration/faults.js";
-import { setTransferProbe, type PrecopyOptions } from "../../server/migration/migrator.js";
+import { setTransferProbe } from "../../server/migration/migrator.js";
+import type { PrecopyOptions } from "../../server/migration/precopy.js";
 import type { JobView } from "../../server/node/job-view.js";
 import { COUNTER, INFINITE_LOOP } from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
