@@ -3,7 +3,7 @@
 
 import { signRequest, type SigningKey } from "./auth/index.js";
 import { ServerError, SERVER_ERROR_MESSAGES, type ServerErrorCode } from "./errors.js";
-import type { JobView } from "./node/job-view.js";
+import type { JobSummary, JobView } from "./node/job-view.js";
 
 export interface FerryClientOptions {
   /** Base URL of the node, e.g. http://127.0.0.1:8080 */
@@ -83,6 +83,16 @@ export class FerryClient {
   startJob(job: StartJob): Promise<JobView> {
     const { input, ...rest } = job;
     return this.json("POST", "/jobs", { ...rest, ...(input ? { input: Buffer.from(input).toString("base64") } : {}) });
+  }
+
+  /** Your jobs on this node, newest first; pass `next` back as `before` for the page after. */
+  listJobs(query: { state?: string[]; limit?: number; before?: string } = {}): Promise<{ jobs: JobSummary[]; next: string | null }> {
+    const params = new URLSearchParams();
+    if (query.state?.length) params.set("state", query.state.join(","));
+    if (query.limit !== undefined) params.set("limit", String(query.limit));
+    if (query.before !== undefined) params.set("before", query.before);
+    const q = params.toString();
+    return this.json("GET", `/jobs${q ? `?${q}` : ""}`);
   }
 
   job(id: string): Promise<JobView> {

@@ -88,9 +88,29 @@ export async function submitCommand(argv: string[], io: Io): Promise<number> {
 }
 
 export async function statusCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...common, wait: { type: "boolean", default: false } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...common, wait: { type: "boolean", default: false }, state: { type: "string" }, limit: { type: "string" }, before: { type: "string" } },
+  });
   if (values.help) return help(io, HELP.status);
-  if (positionals.length !== 1) throw new UsageError("ferry status takes exactly one <job-id>");
+  if (positionals.length > 1) throw new UsageError("ferry status takes at most one <job-id>");
+  const listing = values.state !== undefined || values.limit !== undefined || values.before !== undefined;
+  if (positionals.length === 0) {
+    // No id: your jobs on the node, newest first, a page at a time.
+    if (values.wait) throw new UsageError("--wait needs a <job-id>");
+    const limit = optionalInt("--limit", values.limit);
+    const c = client(values, true);
+    return talking(io, async () => {
+      const page = await c.listJobs({
+        ...(values.state === undefined ? {} : { state: values.state.split(",") }),
+        ...(limit === undefined ? {} : { limit }),
+        ...(values.before === undefined ? {} : { before: values.before }),
+      });
+      io.stdout.write(`${JSON.stringify(page)}\n`);
+    });
+  }
+  if (listing) throw new UsageError("--state, --limit and --before list jobs: give no <job-id> with them");
   const c = client(values, false);
   return talking(io, async () => {
     const view = values.wait ? await c.waitFor(positionals[0]!, { timeoutMs: 24 * 3600 * 1000 }) : await c.job(positionals[0]!);

@@ -168,8 +168,11 @@ Options:
 
 Prints the job as JSON.`,
   status: `Usage: ferry status <job-id> [--node URL] [--key FILE] [--wait]
+       ferry status --key FILE [--node URL] [--state S[,S…]] [--limit N] [--before JOB-ID]
 
-Prints the job as JSON; --wait polls until it is no longer running.`,
+With a job id: prints the job as JSON; --wait polls until it is no longer running.
+Without: lists your jobs on the node, newest first, as { jobs, next } (pass next as --before for the
+next page; --limit 1-500, default 50; --state queued, running, paused, done, trapped, …).`,
   migrate: `Usage: ferry migrate <job-id> --to PEER-ID --key FILE [--node URL] [--weak]
 
 Moves a running or paused job to a peer: strong (default) ships its execution state, --weak only its

@@ -7,6 +7,7 @@ import { errorResponse, ServerError } from "../errors.js";
 import type { Caller, FerryNode } from "../node/ferry-node.js";
 import type { JobEvent } from "../node/live-job.js";
 import { parseJsonObject, readBody } from "./body.js";
+import { parseJobListQuery } from "./job-list-query.js";
 import { parseJobRequest } from "./job-request.js";
 import { metricsText } from "./metrics.js";
 import { OPENAPI } from "./openapi.js";
@@ -101,6 +102,7 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
     return c.json(view, 201);
   });
 
+  app.get("/jobs", (c) => c.json(node.listJobs(caller(c), parseJobListQuery(new URL(c.req.url).searchParams))));
   app.get("/jobs/:id", (c) => c.json(node.getJob(c.req.param("id"), caller(c))));
   app.get("/jobs/:id/output", (c) => c.body(node.output(c.req.param("id"), caller(c)) as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/octet-stream" }));
   app.post("/jobs/:id/pause", async (c) => c.json(await node.pauseJob(c.req.param("id"), caller(c))));

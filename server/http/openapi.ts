@@ -83,6 +83,15 @@ export const OPENAPI = {
       },
     },
     "/jobs": {
+      get: {
+        summary: "Your jobs on this node, newest first, without output: { jobs, next }",
+        parameters: [
+          { name: "state", in: "query", required: false, schema: { type: "string" }, description: "comma-separated job states" },
+          { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 500, default: 50 } },
+          { name: "before", in: "query", required: false, schema: { type: "string" }, description: "the `next` of the previous page" },
+        ],
+        responses: { "200": { description: "{ jobs: Job[] (without output and lastCheckpoint), next: string | null }" }, "400": error, "401": error, "404": error },
+      },
       post: {
         summary: "Start a job: authenticated → isolated by default; anonymous → in-process, public modules, pure compute",
         requestBody: { content: { "application/json": { schema: { $ref: "#/components/schemas/JobRequest" } } } },

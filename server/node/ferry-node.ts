@@ -6,8 +6,8 @@ import { Engine, FerryError, Scheduler, encodeSnapshot, type RunResult, type Was
 import type { IsolatedPoolOptions } from "../../runtime/index.js";
 import { ServerError } from "../errors.js";
 import type { Store } from "../store/store.js";
-import { FINISHED_JOB_STATES, type ClientRecord, type JobRecord, type Json } from "../store/records.js";
-import { jobView, resultJson, type JobView } from "./job-view.js";
+import { FINISHED_JOB_STATES, type ClientRecord, type JobRecord, type JobState, type Json } from "../store/records.js";
+import { jobSummary, jobView, resultJson, type JobSummary, type JobView } from "./job-view.js";
 import { LiveJob, type JobEvent } from "./live-job.js";
 import { Admission } from "./admission.js";
 import type { NodeIdentity } from "../auth/index.js";
@@ -133,7 +133,7 @@ export class FerryNode {
   /** Module bytes for a download: public modules to anyone, private ones to their owner. */
   moduleBytes(codeHash: string, caller: Caller): Uint8Array {
     const record = this.store.modules.get(codeHash);
-    if (!record || (!record.public && record.owner !== caller?.id)) throw new ServerError("not_found", `no module ${codeHash}`);
+    if (!record || !this.store.modules.visibleTo(codeHash, caller?.id ?? null)) throw new ServerError("not_found", `no module ${codeHash}`);
     return this.store.modules.read(codeHash);
   }
 
@@ -142,7 +142,7 @@ export class FerryNode {
   async startJob(caller: Caller, req: StartJobRequest): Promise<JobView> {
     this.assertOpen();
     const module = this.store.modules.get(req.codeHash);
-    const visible = module && (module.public || (caller !== null && module.owner === caller.id));
+    const visible = module && this.store.modules.visibleTo(req.codeHash, caller?.id ?? null);
     if (!module || !visible) throw new ServerError("not_found", `no module ${req.codeHash}${caller ? "" : " among the public modules"}`);
     const quotas = caller ? quotasOf(caller) : ANONYMOUS_QUOTAS;
     const unfinished = caller ? this.store.jobs.countUnfinished(caller.id) : this.anonymousLiveJobs();
@@ -227,6 +227,26 @@ export class FerryNode {
     const job = this.live.get(id);
     if (job) await job.settled();
     return this.view(job ?? this.store.jobs.require(id));
+  }
+
+  /**
+   * The caller's jobs on this node, newest first, a page at a time (`before`: the last id of the
+   * previous page). Anonymous callers have no jobs to list: theirs are reached by id.
+   */
+  listJobs(caller: Caller, query: { states?: readonly JobState[]; limit: number; before?: string }): { jobs: JobSummary[]; next: string | null } {
+    if (!caller) throw new ServerError("unauthorized", "listing jobs needs a signed request (an anonymous job is reached by its id)");
+    let before: { createdAt: number; id: string } | undefined;
+    if (query.before !== undefined) {
+      const from = this.store.jobs.get(query.before);
+      if (!from || from.owner !== caller.id) throw new ServerError("not_found", `no job ${query.before}`);
+      before = { createdAt: from.createdAt, id: from.id };
+    }
+    const records = this.store.jobs.list({ owner: caller.id, ...(query.states ? { state: query.states } : {}), newestFirst: true, limit: query.limit, ...(before ? { before } : {}) });
+    const jobs = records.map((r) => {
+      const live = this.live.get(r.id);
+      return jobSummary(live?.record ?? r, live?.instance?.fuelUsed ?? (live?.record ?? r).fuelUsed);
+    });
+    return { jobs, next: records.length === query.limit ? records[records.length - 1]!.id : null };
   }
 
   getJob(id: string, caller: Caller): JobView {

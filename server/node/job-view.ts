@@ -62,3 +62,11 @@ export function jobView(record: JobRecord, output: Uint8Array | undefined, check
     updatedAt: record.updatedAt,
   };
 }
+
+/** A job in a listing: its view without the output and checkpoint (GET /jobs/:id has those). */
+export type JobSummary = Omit<JobView, "output" | "lastCheckpoint">;
+
+export function jobSummary(record: JobRecord, fuelUsed = record.fuelUsed): JobSummary {
+  const { output: _output, lastCheckpoint: _checkpoint, ...summary } = jobView(record, undefined, undefined, fuelUsed);
+  return summary;
+}

@@ -44,6 +44,10 @@ export interface JobFilter {
   state?: JobState | readonly JobState[];
   node?: string;
   limit?: number;
+  /** Newest first (default oldest first). */
+  newestFirst?: boolean;
+  /** Only jobs created before this one (in the order above: a page after `before`). */
+  before?: { createdAt: number; id: string };
 }
 
 interface JobRow {
@@ -160,8 +164,13 @@ export class JobTable {
       where.push("node = ?");
       params.push(filter.node);
     }
+    if (filter.before !== undefined) {
+      where.push("(created_at < ? OR (created_at = ? AND id < ?))");
+      params.push(filter.before.createdAt, filter.before.createdAt, filter.before.id);
+    }
     const limit = filter.limit === undefined ? "" : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
-    const sql = `SELECT * FROM jobs${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, id${limit}`;
+    const order = filter.newestFirst ? "created_at DESC, id DESC" : "created_at, id";
+    const sql = `SELECT * FROM jobs${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY ${order}${limit}`;
     return this.db.prepare<(string | number)[], JobRow>(sql).all(...params).map(toRecord);
   }
 

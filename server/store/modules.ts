@@ -37,16 +37,31 @@ export class ModuleTable {
   ) {}
 
   /**
-   * Stores the bytes (validate and instrument them first: nothing is stored on rejection). Idempotent:
-   * the same bytes again return the existing record, unchanged, with `created: false`.
+   * Stores the bytes (validate and instrument them first: nothing is stored on rejection). The same
+   * bytes again return the existing record with `created: false`; the uploader becomes one of its
+   * owners either way, and an upload marked public publishes it (re-uploading never unpublishes).
    */
   put(bytes: Uint8Array, options: NewModule): { module: ModuleRecord; created: boolean } {
     const { hash, size } = this.blobs.put(bytes);
     const record: ModuleRecord = { codeHash: hash, owner: options.owner, public: options.public, size, createdAt: this.clock() };
-    const inserted = this.db
-      .prepare("INSERT INTO modules (code_hash, owner, public, size, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (code_hash) DO NOTHING")
-      .run(hash, record.owner, record.public ? 1 : 0, size, record.createdAt).changes;
+    const inserted = this.db.transaction(() => {
+      const n = this.db
+        .prepare("INSERT INTO modules (code_hash, owner, public, size, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (code_hash) DO NOTHING")
+        .run(hash, record.owner, record.public ? 1 : 0, size, record.createdAt).changes;
+      if (options.owner !== null) this.db.prepare("INSERT OR IGNORE INTO module_owners (code_hash, client_id) VALUES (?, ?)").run(hash, options.owner);
+      if (!n && options.public) this.db.prepare("UPDATE modules SET public = 1 WHERE code_hash = ?").run(hash);
+      return n;
+    })();
     return inserted ? { module: record, created: true } : { module: this.require(hash), created: false };
+  }
+
+  /** Whether `client` may use the module: it is public, or the client uploaded its bytes. */
+  visibleTo(codeHash: string, client: string | null): boolean {
+    const module = this.get(codeHash);
+    if (!module) return false;
+    if (module.public) return true;
+    if (client === null) return false;
+    return this.db.prepare("SELECT 1 FROM module_owners WHERE code_hash = ? AND client_id = ?").get(codeHash, client) !== undefined;
   }
 
   get(codeHash: string): ModuleRecord | undefined {

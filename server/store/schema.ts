@@ -89,6 +89,22 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: "module_owners: every client that uploaded a module's bytes may use it",
+    up(db) {
+      // Modules are content-addressed, so two clients uploading the same bytes share one row; each
+      // of them owns it. modules.owner stays the first uploader.
+      db.exec(`
+        CREATE TABLE module_owners (
+          code_hash TEXT NOT NULL REFERENCES modules (code_hash) ON DELETE CASCADE,
+          client_id TEXT NOT NULL,
+          PRIMARY KEY (code_hash, client_id)
+        ) STRICT, WITHOUT ROWID;
+        INSERT INTO module_owners (code_hash, client_id) SELECT code_hash, owner FROM modules WHERE owner IS NOT NULL;
+      `);
+    },
+  },
 ];
 
 /** The version this code writes: databases newer than this are refused. */

@@ -1,7 +1,8 @@
 // The node's HTTP API over real HTTP on loopback, with a real SQLite store in a temp directory.
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HttpError } from "../../server/client.js";
+import { FerryClient, HttpError } from "../../server/client.js";
+import { generateSigningKey } from "../../server/auth/index.js";
 import { guestWasmPath } from "../../guest/catalog.js";
 import { INFINITE_LOOP, LOOP_AND_RECURSION } from "../helpers/fixtures.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
@@ -40,13 +41,30 @@ describe("modules", () => {
     expect((await n.client.downloadModule(codeHash)).byteLength).toBe(LOOP_AND_RECURSION.byteLength);
   });
 
+  it("lets every client that uploads the same private bytes use them, and only those", async () => {
+    const [k1, k2, k3] = [generateSigningKey(), generateSigningKey(), generateSigningKey()];
+    for (const k of [k1, k2, k3]) n.running.store.clients.add({ publicKey: k.publicKey });
+    const [c1, c2, c3] = [k1, k2, k3].map((key) => new FerryClient({ url: n.running.url, key }));
+    const bytes = new Uint8Array(readFileSync(guestWasmPath("recursion")));
+    const { codeHash, created } = await c1!.uploadModule(bytes, { public: false });
+    expect(created).toBe(true);
+    expect((await c2!.uploadModule(bytes, { public: false })).created).toBe(false);
+    for (const c of [c1!, c2!]) {
+      expect(await c.startJob({ codeHash, args: [10], sandbox: "in-process", waitMs: 10_000 })).toMatchObject({ state: "done", result: { value: 55 } });
+      expect((await c.downloadModule(codeHash)).byteLength).toBe(bytes.byteLength);
+    }
+    expect(await failure(c3!.startJob({ codeHash, args: [10], sandbox: "in-process" }))).toEqual({ status: 404, code: "not_found" });
+    expect(await failure(n.anonymous.downloadModule(codeHash))).toEqual({ status: 404, code: "not_found" });
+  });
+
   it("refuses anonymous uploads (401), invalid Wasm (422) and oversized bodies (413), storing nothing", async () => {
+    const before = n.running.store.modules.list().length;
     expect(await failure(n.anonymous.uploadModule(LOOP_AND_RECURSION))).toEqual({ status: 401, code: "unauthorized" });
     expect(await failure(n.client.uploadModule(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99])))).toMatchObject({ status: 422 });
     expect(await failure(n.client.uploadModule(new TextEncoder().encode("not wasm")))).toEqual({ status: 422, code: "not_wasm" });
     const huge = new Uint8Array(17 * 1024 * 1024);
     expect((await failure(n.client.uploadModule(huge))).status).toBe(413);
-    expect(n.running.store.modules.list().length).toBe(2);
+    expect(n.running.store.modules.list().length).toBe(before);
   });
 });
 
@@ -86,6 +104,41 @@ describe("jobs", () => {
     expect(await bad(JSON.stringify({ codeHash: "a".repeat(64), surprise: 1 }))).toEqual({ status: 400, code: "bad_request" });
     expect(await failure(n.anonymous.job("no-such-job"))).toEqual({ status: 404, code: "not_found" });
     expect(await failure(n.anonymous.request("GET", "/nowhere"))).toEqual({ status: 404, code: "not_found" });
+  });
+});
+
+describe("listing jobs", () => {
+  it("lists the caller's own jobs, newest first, a page at a time, filtered by state", async () => {
+    const key = generateSigningKey();
+    n.running.store.clients.add({ publicKey: key.publicKey, quotas: { maxConcurrentJobs: 100 } });
+    const mine = new FerryClient({ url: n.running.url, key });
+    const { codeHash } = await mine.uploadModule(LOOP_AND_RECURSION, { public: false });
+    const started: string[] = [];
+    for (let k = 0; k < 5; k++) started.push((await mine.startJob({ codeHash, args: [k], sandbox: "in-process", waitMs: 10_000 })).id);
+    const spin = await mine.startJob({ codeHash: (await mine.uploadModule(INFINITE_LOOP, { public: false })).codeHash, entry: "spin", sandbox: "in-process" });
+    // Someone else's job never shows up.
+    await n.client.startJob({ codeHash, args: [1], sandbox: "in-process", waitMs: 10_000 }).catch(() => undefined);
+
+    const all = await mine.listJobs();
+    expect(all.jobs.map((j) => j.id)).toEqual([spin.id, ...started.reverse()]);
+    expect(all.next).toBeNull();
+    expect(all.jobs[0]).not.toHaveProperty("output");
+    const page1 = await mine.listJobs({ limit: 4 });
+    expect(page1.jobs.map((j) => j.id)).toEqual([spin.id, ...started.slice(0, 3)]);
+    const page2 = await mine.listJobs({ limit: 4, before: page1.next! });
+    expect(page2.jobs.map((j) => j.id)).toEqual(started.slice(3));
+    expect(page2.next).toBeNull();
+    expect((await mine.listJobs({ state: ["running"] })).jobs.map((j) => j.id)).toEqual([spin.id]);
+    expect((await mine.listJobs({ state: ["done"] })).jobs).toHaveLength(5);
+    await mine.cancel(spin.id);
+  });
+
+  it("needs a signature (401) and refuses bad parameters (400) and others' cursors (404)", async () => {
+    expect(await failure(n.anonymous.listJobs())).toEqual({ status: 401, code: "unauthorized" });
+    for (const query of ["state=sleeping", "limit=0", "limit=501", "limit=ten", "before=", "colour=red", "limit=1&limit=2"]) {
+      expect(await failure(n.client.request("GET", `/jobs?${query}`)), query).toEqual({ status: 400, code: "bad_request" });
+    }
+    expect(await failure(n.client.listJobs({ before: "no-such-job" }))).toEqual({ status: 404, code: "not_found" });
   });
 });
 

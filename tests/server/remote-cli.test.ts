@@ -50,6 +50,14 @@ describe("ferry upload / submit / status / migrate", () => {
 
     const status = await ferry("status", job.id, "--node", a.url);
     expect(JSON.parse(status.stdout)).toMatchObject({ id: job.id, state: "done" });
+    // Without an id: the signer's own jobs (the anonymous one above is not among them).
+    const mine = await ferry("submit", codeHash, "--args", "1000", "--wait", "10000", "--key", key, "--node", a.url);
+    const mineId = (JSON.parse(mine.stdout) as { id: string }).id;
+    const listed = await ferry("status", "--key", key, "--node", a.url, "--state", "done,trapped", "--limit", "10");
+    expect(JSON.parse(listed.stdout)).toMatchObject({ jobs: [{ id: mineId, state: "done" }], next: null });
+    expect((await ferry("status", "--node", a.url)).code).toBe(2); // listing needs --key
+    expect((await ferry("status", job.id, "--limit", "3", "--node", a.url)).code).toBe(2);
+    expect((await ferry("status", "--key", key, "--node", a.url, "--state", "asleep")).code).toBe(3);
 
     // A finished job cannot migrate: a clear 409 and exit status 3.
     const migrate = await ferry("migrate", job.id, "--to", b.nodeId, "--key", key, "--node", a.url);

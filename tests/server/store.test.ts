@@ -69,9 +69,9 @@ describe("schema migrations", () => {
   it("applies later migrations in order on re-open, and rolls back a failing one entirely", () => {
     const dir = tempDir();
     openStore(dir).close();
-    const v2: Migration = { version: 2, description: "notes", up: (db) => db.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY) STRICT") };
+    const v2: Migration = { version: SCHEMA_VERSION + 1, description: "notes", up: (db) => db.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY) STRICT") };
     const v3: Migration = {
-      version: 3,
+      version: SCHEMA_VERSION + 2,
       description: "fails halfway",
       up: (db) => {
         db.exec("CREATE TABLE half (id INTEGER) STRICT");
@@ -81,7 +81,7 @@ describe("schema migrations", () => {
     expect(() => Store.open(dir, { migrations: [...MIGRATIONS, v2, v3] })).toThrow("boom");
     const raw = new Database(join(dir, "ferry.db"));
     const tables = raw.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").pluck().all();
-    expect(raw.pragma("user_version", { simple: true })).toBe(2);
+    expect(raw.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION + 1);
     expect(tables).toContain("notes");
     expect(tables).not.toContain("half");
     raw.close();
@@ -277,11 +277,18 @@ describe("modules", () => {
     const store = openStore(tempDir());
     const code = bytes(64);
     const first = store.modules.put(code, { owner: "alice", public: false });
-    const again = store.modules.put(code, { owner: "bob", public: true });
+    const again = store.modules.put(code, { owner: "bob", public: false });
     expect(first.created).toBe(true);
     expect(again).toEqual({ module: first.module, created: false });
     expect(store.modules.list({ owner: "alice" })).toEqual([first.module]);
     expect(store.modules.list({ public: true })).toEqual([]);
+    // Both uploaders own the bytes; nobody else sees a private module.
+    const hash = first.module.codeHash;
+    expect(["alice", "bob", "carol", null].map((c) => store.modules.visibleTo(hash, c))).toEqual([true, true, false, false]);
+    // An upload marked public publishes it; uploading again never unpublishes.
+    expect(store.modules.put(code, { owner: "carol", public: true }).module.public).toBe(true);
+    expect(store.modules.put(code, { owner: "alice", public: false }).module.public).toBe(true);
+    expect(store.modules.visibleTo(hash, null)).toBe(true);
     expect(store.modules.setPublic(first.module.codeHash, true).public).toBe(true);
     store.jobs.create({ codeHash: first.module.codeHash, owner: "alice", trust: "authenticated", entry: "main", node: "n1" });
     expectCode(() => store.modules.delete(first.module.codeHash), "conflict");
@@ -289,6 +296,21 @@ describe("modules", () => {
     store.modules.delete(other);
     expect(store.blobs.has(other)).toBe(false);
     expectCode(() => store.modules.require(other), "not_found");
+  });
+});
+
+describe("schema 2: module owners", () => {
+  it("gives every module stored under schema 1 its uploader as owner", () => {
+    const dir = tempDir();
+    Store.open(dir, { migrations: MIGRATIONS.slice(0, 1) }).close();
+    const hash = "ab".repeat(32);
+    const raw = new Database(join(dir, "ferry.db"));
+    raw.prepare("INSERT INTO modules (code_hash, owner, public, size, created_at) VALUES (?, 'alice', 0, 1, 0)").run(hash);
+    raw.close();
+    const store = Store.open(dir);
+    expect(store.schemaVersion).toBe(SCHEMA_VERSION);
+    expect(["alice", "bob"].map((c) => store.modules.visibleTo(hash, c))).toEqual([true, false]);
+    store.close();
   });
 });
 
