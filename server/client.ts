@@ -76,6 +76,15 @@ export class FerryClient {
     return this.request("POST", `/modules?public=${options.public ? "true" : "false"}`, bytes, "application/wasm").then((r) => r.json() as Promise<{ codeHash: string; created: boolean }>);
   }
 
+  /** Modules you may use on this node (public ones, and your own), newest first; `next` is the `before` of the next page. */
+  listModules(query: { limit?: number; before?: string } = {}): Promise<{ modules: Array<{ codeHash: string; public: boolean; size: number; createdAt: number; mine: boolean }>; next: string | null }> {
+    const params = new URLSearchParams();
+    if (query.limit !== undefined) params.set("limit", String(query.limit));
+    if (query.before !== undefined) params.set("before", query.before);
+    const q = params.toString();
+    return this.json("GET", `/modules${q ? `?${q}` : ""}`);
+  }
+
   async downloadModule(codeHash: string): Promise<Uint8Array> {
     return new Uint8Array(await (await this.request("GET", `/modules/${codeHash}`)).arrayBuffer());
   }

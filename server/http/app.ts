@@ -7,7 +7,7 @@ import { errorResponse, ServerError } from "../errors.js";
 import type { Caller, FerryNode } from "../node/ferry-node.js";
 import type { JobEvent } from "../node/live-job.js";
 import { parseJsonObject, readBody } from "./body.js";
-import { parseJobListQuery } from "./job-list-query.js";
+import { parseJobListQuery, parseModuleListQuery } from "./list-query.js";
 import { parseJobRequest } from "./job-request.js";
 import { metricsText } from "./metrics.js";
 import { OPENAPI } from "./openapi.js";
@@ -89,6 +89,8 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
     const result = await node.uploadModule(client(c), c.get("body"), visibility === "true");
     return c.json(result, result.created ? 201 : 200);
   });
+
+  app.get("/modules", (c) => c.json(node.listModules(caller(c), parseModuleListQuery(new URL(c.req.url).searchParams))));
 
   app.get("/modules/:hash", (c) => {
     const bytes = node.moduleBytes(c.req.param("hash"), caller(c));

@@ -67,6 +67,14 @@ export const OPENAPI = {
   },
   paths: {
     "/modules": {
+      get: {
+        summary: "Modules you may use here (public ones, and your own), newest first: { modules, next }",
+        parameters: [
+          { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 500, default: 50 } },
+          { name: "before", in: "query", required: false, schema: { type: "string" }, description: "the `next` of the previous page" },
+        ],
+        responses: { "200": { description: "{ modules: { codeHash, public, size, createdAt, mine }[], next: string | null }" }, "400": error, "404": error },
+      },
       post: {
         summary: "Upload a module (authenticated); it is validated and instrumented before it is stored",
         security: signed,

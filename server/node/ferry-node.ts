@@ -6,7 +6,7 @@ import { Engine, FerryError, Scheduler, encodeSnapshot, type RunResult, type Was
 import type { IsolatedPoolOptions } from "../../runtime/index.js";
 import { ServerError } from "../errors.js";
 import type { Store } from "../store/store.js";
-import { FINISHED_JOB_STATES, type ClientRecord, type JobRecord, type JobState, type Json } from "../store/records.js";
+import { FINISHED_JOB_STATES, type ClientRecord, type JobRecord, type JobState, type Json, type ModuleRecord } from "../store/records.js";
 import { jobSummary, jobView, resultJson, type JobSummary, type JobView } from "./job-view.js";
 import { LiveJob, type JobEvent } from "./live-job.js";
 import { Admission } from "./admission.js";
@@ -130,6 +130,22 @@ export class FerryNode {
     return { codeHash: module.codeHash, created };
   }
 
+  /**
+   * The modules the caller may use — public ones, and its own private ones — newest first, a page at
+   * a time (`before`: the last hash of the previous page). Owners are not shown: only `mine`.
+   */
+  listModules(caller: Caller, query: { limit: number; before?: string }): { modules: Array<{ codeHash: string; public: boolean; size: number; createdAt: number; mine: boolean }>; next: string | null } {
+    const who = caller?.id ?? null;
+    let before: ModuleRecord | undefined;
+    if (query.before !== undefined) {
+      before = this.store.modules.get(query.before);
+      if (!before || !this.store.modules.visibleTo(query.before, who)) throw new ServerError("not_found", `no module ${query.before}`);
+    }
+    const rows = this.store.modules.visibleList(who, { limit: query.limit, ...(before ? { before } : {}) });
+    const modules = rows.map((m) => ({ codeHash: m.codeHash, public: m.public, size: m.size, createdAt: m.createdAt, mine: m.mine }));
+    return { modules, next: rows.length === query.limit ? rows[rows.length - 1]!.codeHash : null };
+  }
+
   /** Module bytes for a download: public modules to anyone, private ones to their owner. */
   moduleBytes(codeHash: string, caller: Caller): Uint8Array {
     const record = this.store.modules.get(codeHash);
@@ -235,11 +251,11 @@ export class FerryNode {
    */
   listJobs(caller: Caller, query: { states?: readonly JobState[]; limit: number; before?: string }): { jobs: JobSummary[]; next: string | null } {
     if (!caller) throw new ServerError("unauthorized", "listing jobs needs a signed request (an anonymous job is reached by its id)");
-    let before: { createdAt: number; id: string } | undefined;
+    let before: { createdAt: number; seq: number } | undefined;
     if (query.before !== undefined) {
       const from = this.store.jobs.get(query.before);
       if (!from || from.owner !== caller.id) throw new ServerError("not_found", `no job ${query.before}`);
-      before = { createdAt: from.createdAt, id: from.id };
+      before = this.store.jobs.position(from.id);
     }
     const records = this.store.jobs.list({ owner: caller.id, ...(query.states ? { state: query.states } : {}), newestFirst: true, limit: query.limit, ...(before ? { before } : {}) });
     const jobs = records.map((r) => {

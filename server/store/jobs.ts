@@ -46,8 +46,8 @@ export interface JobFilter {
   limit?: number;
   /** Newest first (default oldest first). */
   newestFirst?: boolean;
-  /** Only jobs created before this one (in the order above: a page after `before`). */
-  before?: { createdAt: number; id: string };
+  /** Newest first only: the jobs after this one (a page after `before`; see `position`). */
+  before?: { createdAt: number; seq: number };
 }
 
 interface JobRow {
@@ -165,13 +165,20 @@ export class JobTable {
       params.push(filter.node);
     }
     if (filter.before !== undefined) {
-      where.push("(created_at < ? OR (created_at = ? AND id < ?))");
-      params.push(filter.before.createdAt, filter.before.createdAt, filter.before.id);
+      where.push("(created_at < ? OR (created_at = ? AND rowid < ?))");
+      params.push(filter.before.createdAt, filter.before.createdAt, filter.before.seq);
     }
     const limit = filter.limit === undefined ? "" : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
-    const order = filter.newestFirst ? "created_at DESC, id DESC" : "created_at, id";
+    // Jobs created in the same millisecond keep the order they were stored in (rowid).
+    const order = filter.newestFirst ? "created_at DESC, rowid DESC" : "created_at, id";
     const sql = `SELECT * FROM jobs${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY ${order}${limit}`;
     return this.db.prepare<(string | number)[], JobRow>(sql).all(...params).map(toRecord);
+  }
+
+  /** Where a job sits in the newest-first order of `list`: the cursor of a page that ends with it. */
+  position(id: string): { createdAt: number; seq: number } | undefined {
+    const row = this.db.prepare<[string], { created_at: number; seq: number }>("SELECT created_at, rowid AS seq FROM jobs WHERE id = ?").get(id);
+    return row && { createdAt: row.created_at, seq: row.seq };
   }
 
   /** Jobs of `owner` that are not finished: what the maxConcurrentJobs quota counts. */

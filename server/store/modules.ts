@@ -111,6 +111,30 @@ export class ModuleTable {
     return this.db.prepare<[Record<string, string | number>], ModuleRow>(sql).all(params).map(toRecord);
   }
 
+  /**
+   * The modules `client` may use — public ones, and private ones it uploaded — newest first, at most
+   * `limit`, created before the module `before` if given. `mine`: whether the client owns each.
+   */
+  visibleList(client: string | null, options: { limit: number; before?: ModuleRecord }): Array<ModuleRecord & { mine: boolean }> {
+    const params: Record<string, string | number> = { client: client ?? "", limit: options.limit };
+    let cursor = "";
+    if (options.before) {
+      // Same millisecond: the order they were stored in (rowid).
+      cursor = "AND (m.created_at < :at OR (m.created_at = :at AND m.rowid < (SELECT rowid FROM modules WHERE code_hash = :hash)))";
+      params.at = options.before.createdAt;
+      params.hash = options.before.codeHash;
+    }
+    const rows = this.db
+      .prepare<[Record<string, string | number>], ModuleRow & { mine: number }>(
+        `SELECT m.*, EXISTS (SELECT 1 FROM module_owners o WHERE o.code_hash = m.code_hash AND o.client_id = :client) AS mine
+         FROM modules m
+         WHERE (m.public = 1 OR EXISTS (SELECT 1 FROM module_owners o WHERE o.code_hash = m.code_hash AND o.client_id = :client)) ${cursor}
+         ORDER BY m.created_at DESC, m.rowid DESC LIMIT :limit`,
+      )
+      .all(params);
+    return rows.map((r) => ({ ...toRecord(r), mine: client !== null && r.mine === 1 }));
+  }
+
   setPublic(codeHash: string, isPublic: boolean): ModuleRecord {
     const changed = this.db.prepare("UPDATE modules SET public = ? WHERE code_hash = ?").run(isPublic ? 1 : 0, codeHash).changes;
     if (changed === 0) throw new ServerError("not_found", `no module ${codeHash}`);

@@ -6,6 +6,7 @@ import { generateSigningKey } from "../../server/auth/index.js";
 import { guestWasmPath } from "../../guest/catalog.js";
 import { INFINITE_LOOP, LOOP_AND_RECURSION } from "../helpers/fixtures.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
+import { wat } from "../helpers/wat.js";
 
 let n: TestNode;
 beforeAll(async () => {
@@ -55,6 +56,29 @@ describe("modules", () => {
     }
     expect(await failure(c3!.startJob({ codeHash, args: [10], sandbox: "in-process" }))).toEqual({ status: 404, code: "not_found" });
     expect(await failure(n.anonymous.downloadModule(codeHash))).toEqual({ status: 404, code: "not_found" });
+  });
+
+  it("lists the modules a caller may use: public ones to anyone, private ones to their owners, paged", async () => {
+    const [k1, k2] = [generateSigningKey(), generateSigningKey()];
+    for (const k of [k1, k2]) n.running.store.clients.add({ publicKey: k.publicKey });
+    const [c1, c2] = [k1, k2].map((key) => new FerryClient({ url: n.running.url, key }));
+    const secret = (await c1!.uploadModule(wat(`(module (func (export "main") (result i32) (i32.const 7)))`), { public: false })).codeHash;
+    const shared = (await c1!.uploadModule(wat(`(module (func (export "main") (result i32) (i32.const 8)))`), { public: true })).codeHash;
+    const anonymousView = await n.anonymous.listModules({ limit: 500 });
+    expect(anonymousView.modules.map((m) => m.codeHash)).toContain(shared);
+    expect(anonymousView.modules.map((m) => m.codeHash)).not.toContain(secret);
+    expect(anonymousView.modules.every((m) => m.public && !m.mine)).toBe(true);
+    const ownerView = await c1!.listModules({ limit: 500 });
+    expect(ownerView.modules.slice(0, 2)).toMatchObject([{ codeHash: shared, public: true, mine: true }, { codeHash: secret, public: false, mine: true }]);
+    expect((await c2!.listModules({ limit: 500 })).modules.map((m) => m.codeHash)).not.toContain(secret);
+    // Pages: one at a time, the second after the first.
+    const first = await c1!.listModules({ limit: 1 });
+    const second = await c1!.listModules({ limit: 1, before: first.next! });
+    expect([...first.modules, ...second.modules].map((m) => m.codeHash)).toEqual([shared, secret]);
+    expect(await failure(c2!.listModules({ before: secret }))).toEqual({ status: 404, code: "not_found" });
+    for (const query of ["limit=0", "limit=x", "state=done", "before="]) {
+      expect(await failure(n.anonymous.request("GET", `/modules?${query}`)), query).toEqual({ status: 400, code: "bad_request" });
+    }
   });
 
   it("refuses anonymous uploads (401), invalid Wasm (422) and oversized bodies (413), storing nothing", async () => {
@@ -163,9 +187,13 @@ describe("operations", () => {
     const metrics = await (await n.anonymous.request("GET", "/metrics")).text();
     expect(metrics).toMatch(/^# TYPE ferry_jobs_started_total counter$/m);
     expect(metrics).toMatch(/^ferry_jobs_started_total\{node="[0-9a-f]+"\} \d+$/m);
-    const openapi = (await (await n.anonymous.request("GET", "/openapi.json")).json()) as { openapi: string; paths: Record<string, unknown> };
+    const openapi = (await (await n.anonymous.request("GET", "/openapi.json")).json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
     expect(openapi.openapi).toBe("3.1.0");
     expect(Object.keys(openapi.paths)).toContain("/jobs/{id}/migrate");
+    // Every public route is documented, listings included.
+    for (const [path, method] of [["/modules", "get"], ["/modules", "post"], ["/modules/{hash}", "get"], ["/jobs", "get"], ["/jobs", "post"], ["/jobs/{id}", "get"], ["/jobs/{id}", "delete"]] as const) {
+      expect(openapi.paths[path], `${method} ${path}`).toHaveProperty(method);
+    }
   });
 });
 

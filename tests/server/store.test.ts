@@ -315,6 +315,18 @@ describe("schema 2: module owners", () => {
 });
 
 describe("jobs", () => {
+  it("lists newest first in pages, jobs of the same millisecond in the order they were stored", () => {
+    const store = openStore(tempDir(), { clock: () => 42 });
+    const codeHash = withModule(store);
+    const ids = [1, 2, 3, 4, 5].map(() => store.jobs.create({ codeHash, owner: "alice", trust: "authenticated", entry: "main", node: "n1" }).id);
+    store.jobs.create({ codeHash, owner: "bob", trust: "authenticated", entry: "main", node: "n1" });
+    const page1 = store.jobs.list({ owner: "alice", newestFirst: true, limit: 3 }).map((j) => j.id);
+    expect(page1).toEqual([ids[4], ids[3], ids[2]]);
+    const page2 = store.jobs.list({ owner: "alice", newestFirst: true, limit: 3, before: store.jobs.position(page1[2]!)! }).map((j) => j.id);
+    expect(page2).toEqual([ids[1], ids[0]]);
+    expect(store.jobs.position("nope")).toBeUndefined();
+  });
+
   it("creates with defaults, updates, and guards every write with the epoch", () => {
     let now = 10;
     const store = openStore(tempDir(), { clock: () => now });
