@@ -7,7 +7,7 @@ import { adminCommand } from "./admin.js";
 import { clusterCommand } from "./cluster.js";
 import { inspectCommand } from "./inspect.js";
 import { keygenCommand } from "./keygen.js";
-import { migrateCommand, statusCommand, submitCommand, uploadCommand } from "./remote.js";
+import { migrateCommand, modulesCommand, statusCommand, submitCommand, uploadCommand } from "./remote.js";
 import { serveCommand } from "./serve.js";
 import { resumeCommand, runCommand, type Io } from "./run.js";
 import { simulateCommand } from "./simulate.js";
@@ -25,6 +25,7 @@ const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   upload: uploadCommand,
   submit: submitCommand,
   status: statusCommand,
+  modules: modulesCommand,
   migrate: migrateCommand,
 };
 

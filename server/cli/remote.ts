@@ -1,5 +1,5 @@
 // Commands that talk to a running node over HTTP, signing with a key file when given one:
-// `ferry upload`, `ferry submit`, `ferry status`, `ferry migrate`.
+// `ferry upload`, `ferry modules`, `ferry submit`, `ferry status`, `ferry migrate`.
 
 import { parseArgs } from "node:util";
 import { readKeyFile } from "../auth/index.js";
@@ -115,6 +115,18 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
   return talking(io, async () => {
     const view = values.wait ? await c.waitFor(positionals[0]!, { timeoutMs: 24 * 3600 * 1000 }) : await c.job(positionals[0]!);
     io.stdout.write(`${JSON.stringify(view)}\n`);
+  });
+}
+
+export async function modulesCommand(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...common, limit: { type: "string" }, before: { type: "string" } } });
+  if (values.help) return help(io, HELP.modules);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const limit = optionalInt("--limit", values.limit);
+  const c = client(values, false);
+  return talking(io, async () => {
+    const page = await c.listModules({ ...(limit === undefined ? {} : { limit }), ...(values.before === undefined ? {} : { before: values.before }) });
+    io.stdout.write(`${JSON.stringify(page)}\n`);
   });
 }
 

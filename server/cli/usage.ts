@@ -19,8 +19,9 @@ Commands:
   admin <command>      add, list, disable or enable clients in a node's data directory
   serve                run a Ferry node (HTTP API, durable store, migration to peers)
   upload <guest.wasm>  upload a module to a node (signed with --key)
+  modules              list the modules you may run on a node (public ones, and yours)
   submit <code-hash>   start a job on a node
-  status <job-id>      show a job (--wait: until it ends)
+  status [<job-id>]    show a job (--wait: until it ends), or list your jobs
   migrate <job-id>     move a job to a peer node (--to PEER-ID)
 
 Run 'ferry <command> --help' for a command's options.
@@ -167,6 +168,11 @@ Options:
   --wait MS               wait up to MS for the job to end before printing it
 
 Prints the job as JSON.`,
+  modules: `Usage: ferry modules [--node URL] [--key FILE] [--limit N] [--before CODE-HASH]
+
+Prints { modules: [{ codeHash, public, size, createdAt, mine }], next } as JSON, newest first:
+public modules to anyone, and with --key your own private ones too (pass next as --before for the
+next page; --limit 1-500, default 50).`,
   status: `Usage: ferry status <job-id> [--node URL] [--key FILE] [--wait]
        ferry status --key FILE [--node URL] [--state S[,S…]] [--limit N] [--before JOB-ID]
 

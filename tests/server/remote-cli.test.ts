@@ -48,6 +48,9 @@ describe("ferry upload / submit / status / migrate", () => {
     const job = JSON.parse(submitted.stdout) as { id: string; state: string; result: { value: number } };
     expect(job).toMatchObject({ state: "done", result: { value: 9592 } });
 
+    const modules = await ferry("modules", "--node", a.url);
+    expect(JSON.parse(modules.stdout)).toMatchObject({ modules: [{ codeHash, public: true, mine: false }], next: null });
+    expect((await ferry("modules", "--node", a.url, "--limit", "0")).code).toBe(2);
     const status = await ferry("status", job.id, "--node", a.url);
     expect(JSON.parse(status.stdout)).toMatchObject({ id: job.id, state: "done" });
     // Without an id: the signer's own jobs (the anonymous one above is not among them).
