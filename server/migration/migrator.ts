@@ -357,7 +357,11 @@ export class Migrator {
   /** Receiver-initiated download of the code segment from the source, checked like an upload. */
   private async ensureModule(peer: PeerRecord, header: TransferHeader): Promise<void> {
     const store = this.host.store;
-    if (store.modules.get(header.codeHash)) return;
+    if (store.modules.get(header.codeHash)) {
+      // The owner ran this code at the source (the signed transfer says so): it may run it here too.
+      if (header.owner !== null) store.modules.addOwner(header.codeHash, header.owner);
+      return;
+    }
     const bytes = new Uint8Array(await (await peerRequest(this.identity, peer, "GET", `/peer/modules/${header.codeHash}`)).arrayBuffer());
     if (createHash("sha256").update(bytes).digest("hex") !== header.codeHash) throw new ServerError("bad_request", "downloaded module does not match its code hash");
     await this.host.compile(bytes, header.owner);

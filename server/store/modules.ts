@@ -55,6 +55,12 @@ export class ModuleTable {
     return inserted ? { module: record, created: true } : { module: this.require(hash), created: false };
   }
 
+  /** Make `client` an owner of a stored module (say, one whose job migrated in from a node where it ran it). */
+  addOwner(codeHash: string, client: string): void {
+    this.require(codeHash);
+    this.db.prepare("INSERT OR IGNORE INTO module_owners (code_hash, client_id) VALUES (?, ?)").run(codeHash, client);
+  }
+
   /** Whether `client` may use the module: it is public, or the client uploaded its bytes. */
   visibleTo(codeHash: string, client: string | null): boolean {
     const module = this.get(codeHash);

@@ -1,7 +1,7 @@
 // Node-to-node migration between two real nodes on loopback: strong and weak transfers, the
 // receiver-initiated module download, and exactly-once hand-over with a failure at every step.
 import { afterEach, describe, expect, it } from "vitest";
-import { HttpError } from "../../server/client.js";
+import { FerryClient, HttpError } from "../../server/client.js";
 import { TRANSFER_STEPS, type TransferStep } from "../../server/migration/faults.js";
 import { setTransferProbe } from "../../server/migration/migrator.js";
 import type { PrecopyOptions } from "../../server/migration/precopy.js";
@@ -69,6 +69,20 @@ describe("strong migration", () => {
     // Resumed, not restarted: the fuel of the whole run is about that of one uninterrupted run.
     const reference = await a.client.startJob({ codeHash: job.codeHash, args: [N], sandbox: "in-process", waitMs: 30_000 });
     expect(done.fuelUsed).toBe(reference.fuelUsed);
+  });
+
+  it("makes the job's owner an owner of the module at the target, even if someone else stored it there first", async () => {
+    const { a, b } = await pair();
+    // Another client of b already has the same bytes there, privately.
+    const other = generateSigningKey();
+    b.running.store.clients.add({ publicKey: other.publicKey });
+    await new FerryClient({ url: b.running.url, key: other }).uploadModule(COUNTER, { public: false });
+    const job = await runningJob(a);
+    expect(await b.client.startJob({ codeHash: job.codeHash, args: [1], sandbox: "in-process" }).catch((e: HttpError) => e.status)).toBe(404);
+    await a.client.migrate(job.id, b.running.identity.nodeId);
+    // Having run it at a, its owner may now start the same code at b.
+    expect(await b.client.startJob({ codeHash: job.codeHash, args: [10], sandbox: "in-process", waitMs: 10_000 })).toMatchObject({ state: "done", result: { value: 30 } });
+    await b.client.cancel(job.id);
   });
 
   it("moves a job back and forth, bumping its epoch each time", async () => {
