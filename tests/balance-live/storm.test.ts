@@ -35,7 +35,9 @@ describe("live balancing: migration storm", () => {
     expect(run.weak + run.strong).toBeGreaterThan(100); // a storm indeed
     expect(run.strong).toBeGreaterThan(0);
     // A short running job may finish while it is being stopped (counted as raced, the slot goes to the
-    // next pick); the protocol itself refuses nothing in a healthy cluster.
-    expect(run.failed).toBe(0);
+    // next pick). Otherwise the protocol refuses nothing in a healthy cluster (0 in every run so far);
+    // a machine stalled past a peer timeout may fail a transfer or two, and the job then goes on where
+    // it was, which the exactly-once audit above checks. A systematic refusal shows up as many.
+    expect(run.failed).toBeLessThanOrEqual(2);
   }, 90_000); // ~10 s alone; the margin is for a machine busy with other work
 });
