@@ -149,7 +149,7 @@ export class FerryNode {
   /** Module bytes for a download: public modules to anyone, private ones to their owner. */
   moduleBytes(codeHash: string, caller: Caller): Uint8Array {
     const record = this.store.modules.get(codeHash);
-    if (!record || !this.store.modules.visibleTo(codeHash, caller?.id ?? null)) throw new ServerError("not_found", `no module ${codeHash}`);
+    if (!record || !this.store.modules.visibleTo(codeHash, caller?.id ?? null, record)) throw new ServerError("not_found", `no module ${codeHash}`);
     return this.store.modules.read(codeHash);
   }
 
@@ -158,7 +158,7 @@ export class FerryNode {
   async startJob(caller: Caller, req: StartJobRequest): Promise<JobView> {
     this.assertOpen();
     const module = this.store.modules.get(req.codeHash);
-    const visible = module && this.store.modules.visibleTo(req.codeHash, caller?.id ?? null);
+    const visible = module && this.store.modules.visibleTo(req.codeHash, caller?.id ?? null, module);
     if (!module || !visible) throw new ServerError("not_found", `no module ${req.codeHash}${caller ? "" : " among the public modules"}`);
     const quotas = caller ? quotasOf(caller) : ANONYMOUS_QUOTAS;
     const unfinished = caller ? this.store.jobs.countUnfinished(caller.id) : this.anonymousLiveJobs();

@@ -62,8 +62,7 @@ export class ModuleTable {
   }
 
   /** Whether `client` may use the module: it is public, or the client uploaded its bytes. */
-  visibleTo(codeHash: string, client: string | null): boolean {
-    const module = this.get(codeHash);
+  visibleTo(codeHash: string, client: string | null, module: ModuleRecord | undefined = this.get(codeHash)): boolean {
     if (!module) return false;
     if (module.public) return true;
     if (client === null) return false;
