@@ -158,10 +158,11 @@ export class Scheduler {
     let busyMs = 0;
     try {
       entry.fuel = entry.sizer.nextFuel();
+      const fuelBefore = entry.instance.state === "paused" ? entry.instance.fuelUsed : 0;
       const started = performance.now();
       const r = await entry.step();
       busyMs = performance.now() - started;
-      entry.sizer.observe(r.fuelUsed, busyMs);
+      entry.sizer.observe(r.fuelUsed - fuelBefore, busyMs);
       if (r.status === "paused" && !entry.pauseRequested && entry.instance.state === "paused") this.lane.push(entry);
       else entry.settle(r);
     } catch (e) {

@@ -46,10 +46,11 @@ export class SliceSizer {
     return this.fuel;
   }
 
-  /** After a slice: the run's total fuel so far and the slice's wall time. */
-  observe(totalFuelUsed: number, ms: number): void {
-    const used = totalFuelUsed - this.lastTotal;
-    this.lastTotal = totalFuelUsed;
+  /**
+   * After a slice: the fuel it used and its wall time. (The fuel of this slice alone: a job continued
+   * after a pause or a migration has a large total already, which says nothing about its speed.)
+   */
+  observe(used: number, ms: number): void {
     if (used <= 0 || ms < 0.05) return; // too short to time (or nothing ran)
     const rate = used / ms;
     this.rate = this.rate === undefined ? rate : 0.5 * this.rate + 0.5 * rate;
@@ -58,7 +59,6 @@ export class SliceSizer {
     this.fuel = Math.round(Math.min(this.max, Math.max(this.min, Math.min(ideal, this.fuel * MAX_GROWTH))));
   }
 
-  private lastTotal = 0;
 }
 
 function integer(name: string, value: number | undefined, fallback: number): number {
