@@ -6,7 +6,7 @@
 import { setTransferProbe, type TransferMark } from "../server/migration/migrator.js";
 import { checkpointSnapshot } from "../server/migration/checkpoint-format.js";
 import { fmtBytes, fmtMs, fmtRatio, interleave, median, nowMs, printTable, watToWasm } from "./harness.js";
-import { FILL_FUEL_PER_WORD, startPair, until, type NodePair } from "./node.js";
+import { FILL_FUEL_PER_WORD, FILL_MEMORY_WAT, startPair, until, type NodePair } from "./node.js";
 
 const MIB = 1024 * 1024;
 const PAGE_BYTES = 65536;
@@ -30,18 +30,7 @@ function writerWat(pages: number): string {
   (memory ${pages})
   (func (export "write") (param $pages i32) (param $spin i32)
     (local $addr i32) (local $end i32) (local $x i64) (local $j i32)
-    (local.set $x (i64.const 0x2545F4914F6CDD1D))
-    (local.set $end (i32.shl (local.get $pages) (i32.const 16)))
-    (block $filled
-      (loop $word
-        (br_if $filled (i32.ge_u (local.get $addr) (local.get $end)))
-        (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 13))))
-        (local.set $x (i64.xor (local.get $x) (i64.shr_u (local.get $x) (i64.const 7))))
-        (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 17))))
-        (i64.store (local.get $addr) (local.get $x))
-        (local.set $addr (i32.add (local.get $addr) (i32.const 8)))
-        (br $word)))
-    (local.set $addr (i32.const 0))
+${FILL_MEMORY_WAT}    (local.set $addr (i32.const 0))
     (loop $write
       (local.set $x (i64.add (local.get $x) (i64.const 1)))
       (i64.store (local.get $addr) (local.get $x))

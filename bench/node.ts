@@ -177,12 +177,12 @@ const SPIN_PADDING = 1000;
 export const FILL_FUEL_PER_WORD = 40;
 
 /** Fills every page of its memory with xorshift64 output (incompressible, never zero), then spins. */
-export function fillGuestWat(pages: number): string {
-  return `(module
-  (memory ${pages})
-  (func (export "fill") (param $pages i32)
-    (local $addr i32) (local $end i32) (local $x i64)
-    (local.set $x (i64.const 0x2545F4914F6CDD1D))
+/**
+ * WAT that fills memory [0, $end) with xorshift64 output, 8 bytes at a time, from the seed in $x
+ * (incompressible, every page touched), $end being `$pages` pages. The function needs an i32 param
+ * $pages, i32 locals $addr and $end and an i64 local $x.
+ */
+export const FILL_MEMORY_WAT = `    (local.set $x (i64.const 0x2545F4914F6CDD1D))
     (local.set $end (i32.shl (local.get $pages) (i32.const 16)))
     (block $filled
       (loop $word
@@ -193,7 +193,14 @@ export function fillGuestWat(pages: number): string {
         (i64.store (local.get $addr) (local.get $x))
         (local.set $addr (i32.add (local.get $addr) (i32.const 8)))
         (br $word)))
-    (loop $spin
+`;
+
+function fillGuestWat(pages: number): string {
+  return `(module
+  (memory ${pages})
+  (func (export "fill") (param $pages i32)
+    (local $addr i32) (local $end i32) (local $x i64)
+${FILL_MEMORY_WAT}    (loop $spin
       ${"(drop (i32.const 0)) ".repeat(SPIN_PADDING)}
       (br $spin)))
 )`;

@@ -3,7 +3,7 @@
 
 import { signRequest, type SigningKey } from "./auth/index.js";
 import { ServerError, SERVER_ERROR_MESSAGES, type ServerErrorCode } from "./errors.js";
-import type { JobSummary, JobView } from "./node/job-view.js";
+import type { JobSummary, JobView, ModuleSummary } from "./node/job-view.js";
 
 export interface FerryClientOptions {
   /** Base URL of the node, e.g. http://127.0.0.1:8080 */
@@ -77,7 +77,7 @@ export class FerryClient {
   }
 
   /** Modules you may use on this node (public ones, and your own), newest first; `next` is the `before` of the next page. */
-  listModules(query: { limit?: number; before?: string } = {}): Promise<{ modules: Array<{ codeHash: string; public: boolean; size: number; createdAt: number; mine: boolean }>; next: string | null }> {
+  listModules(query: { limit?: number; before?: string } = {}): Promise<{ modules: ModuleSummary[]; next: string | null }> {
     const params = new URLSearchParams();
     if (query.limit !== undefined) params.set("limit", String(query.limit));
     if (query.before !== undefined) params.set("before", query.before);

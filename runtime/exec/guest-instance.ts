@@ -76,6 +76,17 @@ export interface SnapshotOptions {
   since?: Snapshot;
 }
 
+/** The options both kinds of instance take, checked alike: `move` and `since` as they apply. */
+export function checkSnapshotOptions(options: SnapshotOptions, codeHash: string): { move: boolean; since: Snapshot | undefined } {
+  const move = options.move ?? false;
+  if (typeof move !== "boolean") throw new FerryError("invalid_option", `\`move\` must be a boolean, got ${typeof move}`);
+  if (move && options.recycle) throw new FerryError("invalid_option", "`recycle` has no use with `move: true`, which copies nothing");
+  const since = options.since;
+  if (since && (move || options.recycle)) throw new FerryError("invalid_option", "`since` captures a delta: it goes with neither `move` nor `recycle`");
+  if (since && since.codeHash !== codeHash) throw new FerryError("snapshot_code_mismatch", "`since` is a snapshot of another module");
+  return { move, since };
+}
+
 export interface ResumeOptions {
   fuel?: number;
 }
@@ -280,12 +291,7 @@ export class GuestInstance implements Instance {
   private capture(options: SnapshotOptions): Snapshot {
     this.assertUsable();
     if (this.status !== "paused") throw new FerryError("instance_not_paused", `cannot snapshot an instance that is ${this.status}`);
-    const move = options.move ?? false;
-    if (typeof move !== "boolean") throw new FerryError("invalid_option", `\`move\` must be a boolean, got ${typeof move}`);
-    if (move && options.recycle) throw new FerryError("invalid_option", "`recycle` has no use with `move: true`, which copies nothing");
-    const since = options.since;
-    if (since && (move || options.recycle)) throw new FerryError("invalid_option", "`since` captures a delta: it goes with neither `move` nor `recycle`");
-    if (since && since.codeHash !== this.module.segment.codeHash) throw new FerryError("snapshot_code_mismatch", "`since` is a snapshot of another module");
+    const { move, since } = checkSnapshotOptions(options, this.module.segment.codeHash);
     const header: ContinuationHeader = { ...this.header, state: ContState.Paused, resumeLabel: this.readResumeLabel() };
     const segment = this.module.segment;
     const snapshot: Snapshot = {

@@ -109,14 +109,7 @@ export class FileResources implements ResourceProvider {
       close: () => {
         if (closed || !writing) return;
         closed = true;
-        const all = new Uint8Array(size);
-        all.set(value);
-        let at = value.byteLength;
-        for (const chunk of appended) {
-          all.set(chunk, at);
-          at += chunk.byteLength;
-        }
-        this.commit(name, realRoot, segments, all);
+        this.commit(name, realRoot, segments, Buffer.concat([value, ...appended], size));
       },
     };
   }
@@ -158,13 +151,7 @@ export class FileResources implements ResourceProvider {
         if (total > this.maxFileBytes) throw new GuestTrap("host_error", `"${segments.join("/")}" is larger than ${this.maxFileBytes} bytes`);
         chunks.push(buf.subarray(0, n));
       }
-      const out = new Uint8Array(total);
-      let at = 0;
-      for (const c of chunks) {
-        out.set(c, at);
-        at += c.byteLength;
-      }
-      return out;
+      return Buffer.concat(chunks, total);
     } finally {
       closeSync(fd);
     }

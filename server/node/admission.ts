@@ -33,7 +33,8 @@ export class Admission {
   }
 
   hasFreeSlot(): boolean {
-    return this.running() < this.limit;
+    // Unlimited (the default): no need to count on every job start.
+    return this.limit === Number.POSITIVE_INFINITY || this.running() < this.limit;
   }
 
   /** Wait at the back of the queue. */

@@ -7,7 +7,7 @@ import type { IsolatedPoolOptions } from "../../runtime/index.js";
 import { ServerError } from "../errors.js";
 import type { Store } from "../store/store.js";
 import { FINISHED_JOB_STATES, type ClientRecord, type JobRecord, type JobState, type Json, type ModuleRecord } from "../store/records.js";
-import { jobSummary, jobView, resultJson, type JobSummary, type JobView } from "./job-view.js";
+import { jobSummary, jobView, resultJson, type JobSummary, type JobView, type ModuleSummary } from "./job-view.js";
 import { LiveJob, type JobEvent } from "./live-job.js";
 import { Admission } from "./admission.js";
 import type { NodeIdentity } from "../auth/index.js";
@@ -134,7 +134,7 @@ export class FerryNode {
    * The modules the caller may use — public ones, and its own private ones — newest first, a page at
    * a time (`before`: the last hash of the previous page). Owners are not shown: only `mine`.
    */
-  listModules(caller: Caller, query: { limit: number; before?: string }): { modules: Array<{ codeHash: string; public: boolean; size: number; createdAt: number; mine: boolean }>; next: string | null } {
+  listModules(caller: Caller, query: { limit: number; before?: string }): { modules: ModuleSummary[]; next: string | null } {
     const who = caller?.id ?? null;
     let before: ModuleRecord | undefined;
     if (query.before !== undefined) {
@@ -258,9 +258,10 @@ export class FerryNode {
       before = this.store.jobs.position(from.id);
     }
     const records = this.store.jobs.list({ owner: caller.id, ...(query.states ? { state: query.states } : {}), newestFirst: true, limit: query.limit, ...(before ? { before } : {}) });
-    const jobs = records.map((r) => {
-      const live = this.live.get(r.id);
-      return jobSummary(live?.record ?? r, live?.instance?.fuelUsed ?? (live?.record ?? r).fuelUsed);
+    const jobs = records.map((stored) => {
+      const live = this.live.get(stored.id);
+      const record = live?.record ?? stored;
+      return jobSummary(record, live?.instance?.fuelUsed ?? record.fuelUsed);
     });
     return { jobs, next: records.length === query.limit ? records[records.length - 1]!.id : null };
   }

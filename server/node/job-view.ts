@@ -1,4 +1,4 @@
-// How jobs and run results look over HTTP: plain JSON, i64 values as decimal strings (JSON numbers
+// How jobs, run results and module listings look over HTTP: plain JSON, i64 values as decimal strings (JSON numbers
 // cannot hold them exactly), output as base64.
 
 import type { RunResult, RunValue, WasmValue } from "../../runtime/index.js";
@@ -69,4 +69,13 @@ export type JobSummary = Omit<JobView, "output" | "lastCheckpoint">;
 export function jobSummary(record: JobRecord, fuelUsed = record.fuelUsed): JobSummary {
   const { output: _output, lastCheckpoint: _checkpoint, ...summary } = jobView(record, undefined, undefined, fuelUsed);
   return summary;
+}
+
+/** A module in a listing (GET /modules): never its owners, only whether the caller is one. */
+export interface ModuleSummary {
+  codeHash: string;
+  public: boolean;
+  size: number;
+  createdAt: number;
+  mine: boolean;
 }

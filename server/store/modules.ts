@@ -131,9 +131,9 @@ export class ModuleTable {
     }
     const rows = this.db
       .prepare<[Record<string, string | number>], ModuleRow & { mine: number }>(
-        `SELECT m.*, EXISTS (SELECT 1 FROM module_owners o WHERE o.code_hash = m.code_hash AND o.client_id = :client) AS mine
-         FROM modules m
-         WHERE (m.public = 1 OR EXISTS (SELECT 1 FROM module_owners o WHERE o.code_hash = m.code_hash AND o.client_id = :client)) ${cursor}
+        `SELECT m.*, o.client_id IS NOT NULL AS mine
+         FROM modules m LEFT JOIN module_owners o ON o.code_hash = m.code_hash AND o.client_id = :client
+         WHERE (m.public = 1 OR o.client_id IS NOT NULL) ${cursor}
          ORDER BY m.created_at DESC, m.rowid DESC LIMIT :limit`,
       )
       .all(params);

@@ -219,3 +219,10 @@ export const LOOP_EXITS = wat(`(module
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $l)))
     (local.get $i)))`);
+
+/** Logs "spinning", then loops forever. */
+export const LOG_THEN_SPIN = wat(`(module
+  (import "ferry" "log" (func $log (param i32 i32)))
+  (memory 1)
+  (data (i32.const 0) "spinning")
+  (func (export "spin") (call $log (i32.const 0) (i32.const 8)) (loop $l (br $l))))`);

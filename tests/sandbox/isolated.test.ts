@@ -7,10 +7,10 @@ import { Engine, FerryError, type Instance, type RunResult, type WasmValue } fro
 import type { GuestModule } from "../../runtime/exec/guest-module.js";
 import { IsolatedPool, type IsolatedInstanceOptions } from "../../runtime/sandbox/isolated/pool.js";
 import type { IsolatedInstance } from "../../runtime/sandbox/isolated/isolated-instance.js";
-import { EXPLICIT_COUNTER, INFINITE_LOOP, IO_GUEST, LOOP_AND_RECURSION, MEMORY_BOMB, TRAPS, DEEP_RECURSION } from "../helpers/fixtures.js";
+import { EXPLICIT_COUNTER, INFINITE_LOOP, IO_GUEST, LOOP_AND_RECURSION, MEMORY_BOMB, TRAPS, DEEP_RECURSION, LOG_THEN_SPIN } from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
 import { codeOf } from "../helpers/errors.js";
-import { isolatedInstance } from "../helpers/isolated.js";
+import { firstLog, isolatedInstance } from "../helpers/isolated.js";
 
 const engine = new Engine({ maxMemoryPages: 64 });
 const pool = new IsolatedPool({ size: 2 });
@@ -51,19 +51,7 @@ async function drive(instance: Instance, entry: string, args: WasmValue[], slice
   };
 }
 
-/** A guest that logs "spinning" and then loops forever: the log line says the child is in guest code. */
-const LOG_THEN_SPIN = wat(`(module
-  (import "ferry" "log" (func $log (param i32 i32)))
-  (memory 1)
-  (data (i32.const 0) "spinning")
-  (func (export "spin") (call $log (i32.const 0) (i32.const 8)) (loop $l (br $l))))`);
 
-/** Resolves when the instance's guest has logged its first line. */
-function firstLog(): { onLog: (line: string) => void; seen: Promise<string> } {
-  let resolve: (line: string) => void = () => {};
-  const seen = new Promise<string>((r) => (resolve = r));
-  return { onLog: (line) => resolve(line), seen };
-}
 
 /** A job that runs alongside a failure and must finish exactly as it would alone. */
 async function bystander(): Promise<void> {

@@ -11,10 +11,10 @@ import { IsolatedPool, type IsolatedInstanceOptions } from "../../runtime/sandbo
 import type { IsolatedInstance } from "../../runtime/sandbox/isolated/isolated-instance.js";
 import { probeIsolation } from "../../runtime/sandbox/isolated/probe.js";
 import { exitTrap } from "../../runtime/sandbox/isolated/exit-trap.js";
-import { DEEP_RECURSION, INFINITE_LOOP, INFINITE_LOOP_IN_START, IO_GUEST, LOOP_AND_RECURSION, MEMORY_BOMB } from "../helpers/fixtures.js";
+import { DEEP_RECURSION, INFINITE_LOOP, INFINITE_LOOP_IN_START, IO_GUEST, LOOP_AND_RECURSION, MEMORY_BOMB, LOG_THEN_SPIN } from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
 import { codeOf } from "../helpers/errors.js";
-import { isolatedInstance } from "../helpers/isolated.js";
+import { firstLog, isolatedInstance } from "../helpers/isolated.js";
 
 const engine = new Engine({ maxMemoryPages: 256 });
 const pool = new IsolatedPool({ size: 2 });
@@ -26,12 +26,6 @@ afterAll(async () => {
 const isolated = (module: GuestModule, options: Partial<IsolatedInstanceOptions> = {}, on: IsolatedPool = pool): Promise<IsolatedInstance> =>
   isolatedInstance(on, engine, module, options);
 
-/** A guest that logs "spinning" and then loops forever. */
-const LOG_THEN_SPIN = wat(`(module
-  (import "ferry" "log" (func $log (param i32 i32)))
-  (memory 1)
-  (data (i32.const 0) "spinning")
-  (func (export "spin") (call $log (i32.const 0) (i32.const 8)) (loop $l (br $l))))`);
 
 /** Logs the same 60,000-byte line forever: every line is a new string the instance keeps. */
 const LOG_FLOOD = wat(`(module
@@ -45,11 +39,6 @@ const OUTPUT_BOMB = wat(`(module
   (memory 1)
   (func (export "bomb") (loop $l (call $out (i32.const 0) (i32.const 65536)) (br $l))))`);
 
-function firstLog(): { onLog: (line: string) => void; seen: Promise<string> } {
-  let resolve: (line: string) => void = () => {};
-  const seen = new Promise<string>((r) => (resolve = r));
-  return { onLog: (line) => resolve(line), seen };
-}
 
 /** A job running alongside each attack that must finish exactly as it would alone. */
 async function bystander(): Promise<void> {

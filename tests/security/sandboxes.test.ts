@@ -5,10 +5,11 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import binaryen from "binaryen";
 import { afterAll, describe, expect, it } from "vitest";
-import { Engine, FerryError, Scheduler, encodeSnapshot, type Instance, type InstantiateOptions, type RunResult, type SandboxKind, type Snapshot } from "../../runtime/index.js";
+import { Engine, Scheduler, encodeSnapshot, type Instance, type InstantiateOptions, type RunResult, type SandboxKind, type Snapshot } from "../../runtime/index.js";
 import { decodeImage, encodeImage } from "../../runtime/exec/continuation.js";
 import { DEEP_RECURSION, INFINITE_LOOP, INFINITE_LOOP_IN_START, LOOP_AND_RECURSION, MEMORY_BOMB } from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
+import { codeOf } from "../helpers/errors.js";
 import {
   ANSWER,
   BAD_POINTERS,
@@ -43,16 +44,6 @@ afterAll(async () => {
 
 async function instance(kind: SandboxKind, bytes: Uint8Array, options: InstantiateOptions = {}): Promise<Instance> {
   return engine.instantiate(await engine.compile(bytes), { sandbox: kind, ...options });
-}
-
-async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
-  try {
-    await (typeof p === "function" ? p() : p);
-  } catch (e) {
-    if (e instanceof FerryError) return e.code;
-    throw e;
-  }
-  throw new Error("expected a FerryError");
 }
 
 const BYSTANDER_VALUE = 1000 + 200_010_000 + 144;

@@ -6,7 +6,7 @@ import type { EntryPoint } from "../../code/instrument.js";
 import { OutputBuffer } from "../../exec/output-buffer.js";
 import { diffSnapshot } from "../../exec/snapshot-delta.js";
 import { FerryError, type ErrorCode } from "../../errors.js";
-import type { InstanceStatus, ResumeOptions, RunOptions, RunResult, SnapshotOptions } from "../../exec/guest-instance.js";
+import { checkSnapshotOptions, type InstanceStatus, type ResumeOptions, type RunOptions, type RunResult, type SnapshotOptions } from "../../exec/guest-instance.js";
 import type { Snapshot } from "../../exec/snapshot.js";
 import { TRAP_MESSAGES, type TrapCode } from "../../exec/traps.js";
 import type { WasmValue } from "../../exec/values.js";
@@ -130,12 +130,8 @@ export class IsolatedInstance implements Instance {
     if (options.recycle !== undefined) {
       throw new FerryError("invalid_option", "`recycle` reuses buffers inside one process and has no use with an isolated instance: drop it, or use sandbox: \"in-process\"");
     }
-    const move = options.move ?? false;
-    if (typeof move !== "boolean") throw new FerryError("invalid_option", `\`move\` must be a boolean, got ${typeof move}`);
     if (this.status !== "paused") throw new FerryError("instance_not_paused", `cannot snapshot an instance that is ${this.status}`);
-    const since = options.since;
-    if (since && move) throw new FerryError("invalid_option", "`since` captures a delta: it goes with neither `move` nor `recycle`");
-    if (since && since.codeHash !== this.codeHash) throw new FerryError("snapshot_code_mismatch", "`since` is a snapshot of another module");
+    const { move, since } = checkSnapshotOptions(options, this.codeHash);
     let reply: Reply;
     try {
       reply = await this.child.request({ type: "snapshot", move });
