@@ -29,7 +29,7 @@ import {
 import type { GuestModule } from "./guest-module.js";
 import { captureMemoryDelta } from "./snapshot-delta.js";
 import { CapabilitySet, type Capability } from "../resources/capabilities.js";
-import { resourceImports, type ResourceGrant } from "../resources/host-interface.js";
+import { discardOpenResources, resourceImports, type ResourceGrant } from "../resources/host-interface.js";
 import type { ResourceProvider } from "../resources/provider.js";
 import type { Instance, TrustClass } from "../sandbox/instance.js";
 import { hostImports } from "./host-imports.js";
@@ -120,6 +120,8 @@ export class GuestInstance implements Instance {
   readonly trust: TrustClass;
   private status: InstanceStatus = "fresh";
   private readonly exports: Exports;
+  /** The resource functions this instance was given (authenticated code), whose open handles dispose drops. */
+  private readonly resourceFns: ReturnType<typeof resourceImports> | undefined;
   private readonly memoryObject: WebAssembly.Memory;
   private readonly fuelGlobal: WebAssembly.Global | undefined;
   private readonly growFailed: WebAssembly.Global | undefined;
@@ -182,10 +184,11 @@ export class GuestInstance implements Instance {
       seed: config.seed,
     };
     const grant = resourceGrant(module, this.trust, options);
+    this.resourceFns = grant && resourceImports(grant, () => new Uint8Array(self.memoryObject.buffer));
     const instance = new WebAssembly.Instance(module.wasm, hostImports(io, {
       yield: () => this.onYield(),
       checkpoint: () => this.onCheckpoint(),
-    }, grant && resourceImports(grant, () => new Uint8Array(self.memoryObject.buffer))));
+    }, this.resourceFns));
     this.exports = instance.exports as Exports;
     this.memoryObject = this.exports[EXPORTS.memory] as WebAssembly.Memory;
     this.fuelGlobal = this.exports[EXPORTS.fuel] as WebAssembly.Global | undefined;
@@ -372,6 +375,8 @@ export class GuestInstance implements Instance {
     this.status = "disposed";
     this.outputBuffer.reset();
     this.savedStack = new Uint8Array(0);
+    // Handles left open are dropped, never committed; the provider gets back what they hold.
+    if (this.resourceFns) discardOpenResources(this.resourceFns);
   }
 
   [Symbol.dispose](): void {

@@ -2,12 +2,33 @@
 // a relative path under the root. Reads see the file as it was at open; a write replaces the file
 // atomically on close (temp file, fsync, rename, fsync the directory), so readers never see half.
 // Optional quotas bound what the whole root may hold (bytes, and files + directories): a node gives
-// each client a root and its disk quota. Usage is measured from the directory itself when a writer
-// opens and again when it commits, so it is right whoever else wrote there, at the price of a walk
-// bounded by the entry quota.
+// each client a root and its disk quota.
+//
+// Nothing a handle reads or writes is held in the host's memory: every open handle is backed by a
+// temp file in the root itself (a hard link to the file read, or the new content being written),
+// touched one bounded call at a time without keeping a descriptor open. So a handle costs the host
+// a few hundred bytes whatever its size, and the bytes in flight are on disk, under the root, where
+// the quota counts them: at every write (through a ledger shared by every handle on the root in this
+// process), and exactly, by walking the root, when a writer opens and when it commits.
 
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, realpathSync, renameSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { GuestTrap } from "../exec/traps.js";
 import { FerryError } from "../errors.js";
@@ -16,11 +37,13 @@ import type { ResourceHandle, ResourceProvider } from "./provider.js";
 
 /** Largest file a guest may read or write through a FileResources, bytes. */
 export const DEFAULT_MAX_RESOURCE_FILE_BYTES = 16 * 1024 * 1024;
-/** Temp files are `.ferry-tmp-<hex>` next to their target; guests cannot name them. */
+/** Temp files are `.ferry-tmp-<hex>`; guests cannot name them. */
 const TEMP_PREFIX = ".ferry-tmp-";
 /** Names are paths of these characters only (the capability grammar's), segments never `.`/`..`. */
 const SEGMENT = /^[A-Za-z0-9._-]{1,255}$/;
 const MAX_NAME_BYTES = 1024;
+/** Buffer of the one copy a read-write open makes of the existing file (host memory per copy, bytes). */
+const COPY_CHUNK_BYTES = 64 * 1024;
 
 export interface FileResourcesOptions {
   /** Largest file a guest may read, or write in one open-to-close. Default 16 MiB. */
@@ -31,7 +54,7 @@ export interface FileResourcesOptions {
   maxEntries?: number;
 }
 
-/** What the root holds: bytes of regular files, and entries (files, directories, links). */
+/** What the root holds: bytes of regular files (open handles' temp files included), and entries (files, directories, links). */
 export interface ResourceUsage {
   bytes: number;
   entries: number;
@@ -39,9 +62,32 @@ export interface ResourceUsage {
 
 /** What a write would change: the target's present size and the entries (file, directories) it adds. */
 interface WriteTarget {
+  /** The target's path, through the root's real directories (the key a writer's credit is held under). */
+  path: string;
   existingBytes: number;
+  /** The target's inode has other names (a reader's link): replacing it frees nothing. */
+  shared: boolean;
   newEntries: number;
 }
+
+/**
+ * The bytes under one root as this process knows them: measured when a writer opens, then kept
+ * current by every write, commit and discard of any handle on the root, so each write is checked
+ * against everything in flight without walking the directory. Shared by every FileResources on the
+ * same real root; dropped when no writer is open (the next open measures afresh).
+ */
+interface RootLedger {
+  bytes: number;
+  writers: number;
+  /** Targets whose present bytes a writer is replacing: at most one writer is credited per target. */
+  credited: Set<string>;
+}
+
+const LEDGERS = new Map<string, RootLedger>();
+/** Temp files of handles alive in this process (absolute paths); any other temp file is debris. */
+const LIVE_TEMPS = new Set<string>();
+/** A handle the embedder dropped without close or discard still gives its temp file back, eventually. */
+const ABANDONED = new FinalizationRegistry<() => void>((release) => release());
 
 export class FileResources implements ResourceProvider {
   /** The root as given, made absolute. Created (mode 0700) on the first write. */
@@ -76,42 +122,109 @@ export class FileResources implements ResourceProvider {
     if (realRoot === undefined) return undefined; // no root yet, so nothing to read
     const target = writing ? this.checkWritable(realRoot, segments) : undefined;
     // Write-only starts afresh; read (and read-write) start from the file's content.
-    const existing = reading ? this.readFile(realRoot, segments) : undefined;
-    if (existing === undefined && !writing) return undefined;
-    const value = existing ?? new Uint8Array(0);
-    // Bytes this file may grow to before the disk quota bites (checked exactly again on close).
-    let room = Number.POSITIVE_INFINITY;
-    if (target && this.limited) {
-      const used = measure(realRoot, this.maxEntries);
-      this.checkQuota(name, used, target, value.byteLength);
-      room = Math.max(this.maxTotalBytes - (used.bytes - target.existingBytes), target.existingBytes);
+    const source = reading ? this.findSource(realRoot, segments) : undefined;
+    if (source === undefined && !writing) return undefined;
+    return writing ? this.openWriter(name, realRoot, segments, target!, source, reading) : this.openReader(name, realRoot, source!);
+  }
+
+  /** A read-only handle: a hard link to the file as it is now, so a later replacement does not change what it reads. */
+  private openReader(name: string, realRoot: string, source: { real: string; size: number }): ResourceHandle {
+    const temp = tempPath(realRoot);
+    try {
+      linkSync(source.real, temp);
+    } catch (error) {
+      // A file system without hard links: a copy instead (counted like any temp file).
+      if (!["EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK"].includes((error as { code?: string }).code ?? "")) throw error;
+      copyInto(source.real, temp, this.maxFileBytes, source.real);
+      const ledger = LEDGERS.get(realRoot);
+      if (ledger) ledger.bytes += lstatSync(temp).size;
     }
+    const st = lstatSync(temp);
+    if (!st.isFile()) {
+      rmSync(temp, { force: true });
+      throw new GuestTrap("host_error", "the file changed while it was opened");
+    }
+    return this.handle({ name, realRoot, temp, reading: true, readable: Math.min(st.size, this.maxFileBytes), writing: undefined });
+  }
+
+  /** A write handle: its new content grows in a temp file, checked against the quota at every write. */
+  private openWriter(name: string, realRoot: string, segments: string[], target: WriteTarget, source: { real: string; size: number } | undefined, reading: boolean): ResourceHandle {
+    const { ledger, entries } = this.ledger(realRoot);
+    // The bytes of the file this writer replaces come back at commit, so it may reuse them — but
+    // only one writer per target at a time, or N writers of one file would each spend them again.
+    const credit = target.existingBytes > 0 && !target.shared && !ledger.credited.has(target.path) ? target.existingBytes : 0;
+    const initial = source?.size ?? 0; // read-write appends to a copy of what is there
+    if (this.limited) {
+      if (target.newEntries > 0 && entries + target.newEntries > this.maxEntries) {
+        throw new GuestTrap("resource_quota", `"${name}" would take the files and directories past ${this.maxEntries}`);
+      }
+      if (initial > credit && ledger.bytes - credit + initial > this.maxTotalBytes) {
+        throw new GuestTrap("resource_quota", `"${name}" would take the files past ${this.maxTotalBytes} bytes`);
+      }
+    }
+    const temp = tempPath(realRoot);
+    if (source) copyInto(source.real, temp, this.maxFileBytes, segments.join("/"));
+    else closeSync(openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
+    const size = lstatSync(temp).size;
+    ledger.bytes += size;
+    ledger.writers++;
+    if (credit > 0) ledger.credited.add(target.path);
+    return this.handle({ name, realRoot, temp, reading, readable: reading ? size : 0, writing: { segments, ledger, credit, creditKey: credit > 0 ? target.path : undefined, size } });
+  }
+
+  private handle(h: OpenHandle): ResourceHandle {
+    LIVE_TEMPS.add(h.temp);
     let position = 0;
-    const appended: Uint8Array[] = [];
-    let size = value.byteLength;
-    let closed = false;
-    return {
+    let ended = false;
+    // What the finaliser runs: it must not reach the handle object itself.
+    const release = (): void => releaseTemp(h);
+    const end = (): boolean => {
+      if (ended) return false;
+      ended = true;
+      ABANDONED.unregister(handle);
+      return true;
+    };
+    const handle: ResourceHandle = {
       read: (into) => {
-        if (!reading) throw new GuestTrap("host_error", `"${name}" is not open for reading`);
-        const n = Math.min(into.byteLength, value.byteLength - position);
-        into.set(value.subarray(position, position + n));
-        position += n;
-        return n;
+        if (ended) throw new GuestTrap("host_error", `"${h.name}" is closed`);
+        if (!h.reading) throw new GuestTrap("host_error", `"${h.name}" is not open for reading`);
+        const n = Math.min(into.byteLength, h.readable - position);
+        if (n <= 0) return 0;
+        const got = readAt(h.temp, into.subarray(0, n), position);
+        position += got;
+        return got;
       },
       write: (bytes) => {
-        if (!writing) throw new GuestTrap("host_error", `"${name}" is not open for writing`);
-        if (size + bytes.byteLength > this.maxFileBytes) throw new GuestTrap("host_error", `"${name}" would grow past ${this.maxFileBytes} bytes`);
-        if (size + bytes.byteLength > room) throw new GuestTrap("resource_quota", `"${name}" would take the files past ${this.maxTotalBytes} bytes`);
-        appended.push(bytes.slice());
-        size += bytes.byteLength;
-        return bytes.byteLength;
+        if (ended) throw new GuestTrap("host_error", `"${h.name}" is closed`);
+        const w = h.writing;
+        if (!w) throw new GuestTrap("host_error", `"${h.name}" is not open for writing`);
+        const n = bytes.byteLength;
+        if (w.size + n > this.maxFileBytes) throw new GuestTrap("host_error", `"${h.name}" would grow past ${this.maxFileBytes} bytes`);
+        // In flight counts: the root's bytes now (every handle's temp file included) plus this write,
+        // less what this writer's commit frees. Growing no further than the file it replaces is
+        // always allowed, so a root over a lowered quota can still shrink.
+        if (n > 0 && w.size + n > w.credit && w.ledger.bytes - w.credit + n > this.maxTotalBytes) {
+          throw new GuestTrap("resource_quota", `"${h.name}" would take the files past ${this.maxTotalBytes} bytes`);
+        }
+        appendAt(h.temp, bytes, w.size);
+        w.size += n;
+        w.ledger.bytes += n;
+        return n;
       },
       close: () => {
-        if (closed || !writing) return;
-        closed = true;
-        this.commit(name, realRoot, segments, Buffer.concat([value, ...appended], size));
+        if (!end()) return;
+        try {
+          if (h.writing) this.commit(h);
+        } finally {
+          release();
+        }
+      },
+      discard: () => {
+        if (end()) release();
       },
     };
+    ABANDONED.register(handle, release, handle);
+    return handle;
   }
 
   /** The root's real path; created first when about to write. Undefined if it does not exist. */
@@ -125,8 +238,20 @@ export class FileResources implements ResourceProvider {
     }
   }
 
-  /** The file's bytes, or undefined if there is none. Symlinks are followed only within the root. */
-  private readFile(realRoot: string, segments: string[]): Uint8Array | undefined {
+  /** The root's ledger, measured afresh (a writer is opening: see anything written by others meanwhile). */
+  private ledger(realRoot: string): { ledger: RootLedger; entries: number } {
+    let ledger = LEDGERS.get(realRoot);
+    if (!ledger) {
+      ledger = { bytes: 0, writers: 0, credited: new Set() };
+      LEDGERS.set(realRoot, ledger);
+    }
+    const used = this.limited ? measure(realRoot, this.maxEntries) : { bytes: ledger.bytes, entries: 0 };
+    ledger.bytes = used.bytes;
+    return { ledger, entries: used.entries };
+  }
+
+  /** The file to read: its real path (inside the root) and size, or undefined if there is none. */
+  private findSource(realRoot: string, segments: string[]): { real: string; size: number } | undefined {
     let real: string;
     try {
       real = realpathSync(join(realRoot, ...segments));
@@ -135,37 +260,10 @@ export class FileResources implements ResourceProvider {
       throw error;
     }
     if (!inside(realRoot, real)) throw new GuestTrap("host_error", `"${segments.join("/")}" leads outside the resource root`);
-    const fd = openSync(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    try {
-      const st = fstatSync(fd);
-      if (!st.isFile()) throw new GuestTrap("host_error", `"${segments.join("/")}" is not a regular file`);
-      if (st.size > this.maxFileBytes) throw new GuestTrap("host_error", `"${segments.join("/")}" is larger than ${this.maxFileBytes} bytes`);
-      // Read to EOF, not to the size seen: the file may change under us; never past the limit.
-      const chunks: Uint8Array[] = [];
-      let total = 0;
-      for (;;) {
-        const buf = new Uint8Array(Math.min(Math.max(st.size - total, 0) + 1, 1024 * 1024));
-        const n = readSync(fd, buf, 0, buf.byteLength, null);
-        if (n === 0) break;
-        total += n;
-        if (total > this.maxFileBytes) throw new GuestTrap("host_error", `"${segments.join("/")}" is larger than ${this.maxFileBytes} bytes`);
-        chunks.push(buf.subarray(0, n));
-      }
-      return Buffer.concat(chunks, total);
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  /** Trap `resource_quota` if replacing the target by `bytes` bytes takes the root past a quota. */
-  private checkQuota(name: string, used: ResourceUsage, target: WriteTarget, bytes: number): void {
-    // A write that adds nothing is always allowed, so a root over a lowered quota can still shrink.
-    if (target.newEntries > 0 && used.entries + target.newEntries > this.maxEntries) {
-      throw new GuestTrap("resource_quota", `"${name}" would take the files and directories past ${this.maxEntries}`);
-    }
-    if (bytes > target.existingBytes && used.bytes - target.existingBytes + bytes > this.maxTotalBytes) {
-      throw new GuestTrap("resource_quota", `"${name}" would take the files past ${this.maxTotalBytes} bytes`);
-    }
+    const st = lstatSync(real);
+    if (!st.isFile()) throw new GuestTrap("host_error", `"${segments.join("/")}" is not a regular file`);
+    if (st.size > this.maxFileBytes) throw new GuestTrap("host_error", `"${segments.join("/")}" is larger than ${this.maxFileBytes} bytes`);
+    return { real, size: st.size };
   }
 
   /**
@@ -182,7 +280,7 @@ export class FileResources implements ResourceProvider {
         st = lstatSync(next);
       } catch (error) {
         // This directory and the ones below it are new, and so is the file.
-        if (isMissing(error)) return { existingBytes: 0, newEntries: dirs.length - i + 1 };
+        if (isMissing(error)) return { path: join(next, ...segments.slice(i + 1)), existingBytes: 0, shared: false, newEntries: dirs.length - i + 1 };
         throw error;
       }
       if (st.isSymbolicLink()) {
@@ -197,20 +295,34 @@ export class FileResources implements ResourceProvider {
       const st = lstatSync(target);
       if (st.isSymbolicLink()) throw new GuestTrap("host_error", `"${segments.join("/")}" is a symbolic link: writes replace regular files only`);
       if (!st.isFile()) throw new GuestTrap("host_error", `"${segments.join("/")}" is not a regular file`);
-      return { existingBytes: st.size, newEntries: 0 };
+      return { path: target, existingBytes: st.size, shared: st.nlink > 1, newEntries: 0 };
     } catch (error) {
       if (!isMissing(error)) throw error;
-      return { existingBytes: 0, newEntries: 1 };
+      return { path: target, existingBytes: 0, shared: false, newEntries: 1 };
     }
   }
 
-  /** temp + fsync + rename + fsync(dir), in the target's real directory, checked to be inside the root. */
-  private commit(name: string, realRoot: string, segments: string[], bytes: Uint8Array): void {
-    const change = this.checkWritable(realRoot, segments);
-    // Measured again: other writers (other jobs of the same client) may have committed meanwhile.
-    if (this.limited) this.checkQuota(name, measure(realRoot, this.maxEntries), change, bytes.byteLength);
+  /** fsync the temp file, rename it over the target (checked again to be inside the root), fsync the directory. */
+  private commit(h: OpenHandle): void {
+    const w = h.writing!;
+    const { realRoot } = h;
+    const change = this.checkWritable(realRoot, w.segments);
+    // Measured again: other writers (other jobs of the same client, an admin) may have changed the
+    // root meanwhile. The walk counts this writer's temp file already; the target's old bytes come
+    // back unless another name (a reader's link) keeps them.
+    const freed = change.shared ? 0 : change.existingBytes;
+    if (this.limited) {
+      const used = measure(realRoot, this.maxEntries);
+      if (change.newEntries > 0 && used.entries + change.newEntries > this.maxEntries) {
+        throw new GuestTrap("resource_quota", `"${h.name}" would take the files and directories past ${this.maxEntries}`);
+      }
+      if (w.size > change.existingBytes && used.bytes - freed > this.maxTotalBytes) {
+        throw new GuestTrap("resource_quota", `"${h.name}" would take the files past ${this.maxTotalBytes} bytes`);
+      }
+      w.ledger.bytes = used.bytes;
+    }
     let dir = realRoot;
-    for (const segment of segments.slice(0, -1)) {
+    for (const segment of w.segments.slice(0, -1)) {
       const next = join(dir, segment);
       try {
         mkdirSync(next, { mode: 0o700 });
@@ -218,27 +330,25 @@ export class FileResources implements ResourceProvider {
         if ((error as { code?: string }).code !== "EEXIST") throw error;
       }
       dir = realpathSync(next);
-      if (!inside(realRoot, dir)) throw new GuestTrap("host_error", `"${segments.join("/")}" leads outside the resource root`);
+      if (!inside(realRoot, dir)) throw new GuestTrap("host_error", `"${w.segments.join("/")}" leads outside the resource root`);
     }
-    const target = join(dir, segments[segments.length - 1]!);
-    const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
-    const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const target = join(dir, w.segments[w.segments.length - 1]!);
+    const fd = openSync(h.temp, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
-      let at = 0;
-      while (at < bytes.byteLength) at += writeSync(fd, bytes, at, bytes.byteLength - at);
       fsyncSync(fd);
-    } catch (error) {
+    } finally {
       closeSync(fd);
-      rmSync(temp, { force: true });
-      throw error;
     }
-    closeSync(fd);
     try {
-      renameSync(temp, target);
+      renameSync(h.temp, target);
     } catch (error) {
-      rmSync(temp, { force: true });
+      if ((error as { code?: string }).code === "EXDEV") throw new GuestTrap("host_error", `"${w.segments.join("/")}" lies on another file system than the resource root`);
       throw error;
     }
+    // The temp file is now the target: its bytes stay counted, the replaced file's leave.
+    LIVE_TEMPS.delete(h.temp);
+    w.ledger.bytes -= freed;
+    w.size = 0; // nothing of this writer's is in flight any more
     const dirFd = openSync(dir, constants.O_RDONLY);
     try {
       fsyncSync(dirFd);
@@ -248,9 +358,129 @@ export class FileResources implements ResourceProvider {
   }
 }
 
-/** Bytes and entries under `dir`, without following links; stops once past `maxEntries`. */
+/** One open handle's state: where its bytes are, and (for a writer) what it is replacing. */
+interface OpenHandle {
+  /** The resource's name, for messages. */
+  name: string;
+  realRoot: string;
+  temp: string;
+  reading: boolean;
+  /** Bytes at the start of the temp file the handle may read: the file as it was at open. */
+  readable: number;
+  writing:
+    | {
+        segments: string[];
+        ledger: RootLedger;
+        credit: number;
+        creditKey: string | undefined;
+        /** Bytes in the temp file now (the copy of the old content, then every write). */
+        size: number;
+      }
+    | undefined;
+}
+
+/** Give a handle's temp file back (if it is still there) and its bytes and credit to the ledger. */
+function releaseTemp(h: OpenHandle): void {
+  const w = h.writing;
+  if (w) {
+    if (w.creditKey !== undefined) w.ledger.credited.delete(w.creditKey);
+    w.ledger.writers--;
+    if (w.ledger.writers === 0 && LEDGERS.get(h.realRoot) === w.ledger) LEDGERS.delete(h.realRoot);
+  }
+  if (!LIVE_TEMPS.delete(h.temp)) return; // committed: the temp file is the target now
+  let freed = 0;
+  try {
+    const st = lstatSync(h.temp);
+    // A reader's link shares its inode with the file it reads: removing it frees nothing, unless
+    // the file was replaced meanwhile and the link held the last name of the old content.
+    if (st.isFile() && st.nlink === 1) freed = st.size;
+    rmSync(h.temp, { force: true });
+  } catch (error) {
+    if (!isMissing(error)) throw error;
+  }
+  const ledger = LEDGERS.get(h.realRoot);
+  if (ledger) ledger.bytes = Math.max(0, ledger.bytes - freed);
+}
+
+function tempPath(realRoot: string): string {
+  return join(realRoot, `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
+}
+
+/** Read from `path` at `position` into `into` (one bounded call; the file is opened and closed again). */
+function readAt(path: string, into: Uint8Array, position: number): number {
+  const fd = openTemp(path, constants.O_RDONLY);
+  try {
+    let total = 0;
+    while (total < into.byteLength) {
+      const n = readSync(fd, into, total, into.byteLength - total, position + total);
+      if (n === 0) break;
+      total += n;
+    }
+    return total;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Write `bytes` at `at` (the temp file's end); on failure the file is cut back to `at`. */
+function appendAt(path: string, bytes: Uint8Array, at: number): void {
+  const fd = openTemp(path, constants.O_WRONLY);
+  try {
+    let done = 0;
+    while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done, at + done);
+  } catch (error) {
+    ftruncateSync(fd, at);
+    throw new GuestTrap("host_error", `the resource could not be written: ${(error as { code?: string }).code ?? String(error)}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function openTemp(path: string, flags: number): number {
+  try {
+    return openSync(path, flags | constants.O_NOFOLLOW);
+  } catch (error) {
+    if (isMissing(error)) throw new GuestTrap("host_error", "the resource's temporary file is gone");
+    throw error;
+  }
+}
+
+/** Copy `from` (a regular file, at most `maxBytes`) into a new file `to`, through one small buffer. */
+function copyInto(from: string, to: string, maxBytes: number, what: string): void {
+  const src = openSync(from, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  let dst: number | undefined;
+  try {
+    if (!fstatSync(src).isFile()) throw new GuestTrap("host_error", `"${what}" is not a regular file`);
+    dst = openSync(to, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const buf = new Uint8Array(COPY_CHUNK_BYTES);
+    let total = 0;
+    for (;;) {
+      const n = readSync(src, buf, 0, buf.byteLength, null);
+      if (n === 0) break;
+      total += n;
+      // Read to EOF, not to the size seen: the file may change under us; never past the limit.
+      if (total > maxBytes) throw new GuestTrap("host_error", `"${what}" is larger than ${maxBytes} bytes`);
+      let done = 0;
+      while (done < n) done += writeSync(dst, buf, done, n - done);
+    }
+  } catch (error) {
+    if (dst !== undefined) rmSync(to, { force: true });
+    throw error;
+  } finally {
+    closeSync(src);
+    if (dst !== undefined) closeSync(dst);
+  }
+}
+
+/**
+ * Bytes and entries under `dir`, without following links; stops once past `maxEntries`. Temp files
+ * of live handles count their bytes (they are on the disk) but not as entries (they are transient);
+ * an inode with several names counts once. Temp files no live handle owns (a crash, a handle never
+ * closed that was collected) are removed on the way.
+ */
 function measure(dir: string, maxEntries: number): ResourceUsage {
   const usage: ResourceUsage = { bytes: 0, entries: 0 };
+  const linked = new Set<string>();
   const pending = [dir];
   while (pending.length > 0 && usage.entries <= maxEntries) {
     const current = pending.pop()!;
@@ -262,11 +492,24 @@ function measure(dir: string, maxEntries: number): ResourceUsage {
       throw error;
     }
     for (const name of names) {
-      usage.entries++;
+      const path = join(current, name);
+      const temp = name.startsWith(TEMP_PREFIX);
+      if (temp && !LIVE_TEMPS.has(path)) {
+        rmSync(path, { force: true, recursive: true });
+        continue;
+      }
+      if (!temp) usage.entries++;
       try {
-        const st = lstatSync(join(current, name));
-        if (st.isDirectory()) pending.push(join(current, name));
-        else if (st.isFile()) usage.bytes += st.size;
+        const st = lstatSync(path);
+        if (st.isDirectory()) pending.push(path);
+        else if (st.isFile()) {
+          if (st.nlink > 1) {
+            const key = `${st.dev}:${st.ino}`;
+            if (linked.has(key)) continue;
+            linked.add(key);
+          }
+          usage.bytes += st.size;
+        }
       } catch (error) {
         if (!isMissing(error)) throw error;
       }

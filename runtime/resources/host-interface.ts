@@ -10,6 +10,8 @@ import type { ResourceHandle, ResourceProvider } from "./provider.js";
 
 /** Open handles one instance may hold at once. */
 export const MAX_OPEN_RESOURCES = 64;
+/** Most bytes one provider call moves: a longer guest write is handed over in pieces of this size. */
+export const MAX_RESOURCE_IO_BYTES = 1024 * 1024;
 /** Longest resource name a guest may pass, in bytes. */
 export const MAX_RESOURCE_NAME_BYTES = 256;
 
@@ -26,6 +28,26 @@ export interface ResourceGrant {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The handles each set of imports holds, so its instance can drop them when it ends. */
+const OPEN_HANDLES = new WeakMap<object, Map<number, ResourceHandle>>();
+
+/**
+ * The instance that got `imports` has ended: discard every handle it left open (nothing of them is
+ * committed) so the provider gives back what they hold.
+ */
+export function discardOpenResources(imports: object): void {
+  const open = OPEN_HANDLES.get(imports);
+  if (!open) return;
+  for (const r of open.values()) {
+    try {
+      r.discard?.();
+    } catch {
+      // a provider failing to clean up must not stop the others
+    }
+  }
+  open.clear();
+}
 
 export function resourceImports(grant: ResourceGrant, memory: () => Uint8Array): Record<string, (...args: number[]) => number | void> {
   const open = new Map<number, ResourceHandle>();
@@ -44,7 +66,7 @@ export function resourceImports(grant: ResourceGrant, memory: () => Uint8Array):
     return r;
   };
 
-  return {
+  const imports = {
     resource_open(namePtr: number, nameLen: number, flags: number): number {
       if (nameLen >>> 0 > MAX_RESOURCE_NAME_BYTES) throw new GuestTrap("host_error", `resource name longer than ${MAX_RESOURCE_NAME_BYTES} bytes`);
       let name: string;
@@ -72,12 +94,24 @@ export function resourceImports(grant: ResourceGrant, memory: () => Uint8Array):
       return handle(h).read(bytes(dst, len));
     },
     resource_write(h: number, src: number, len: number): number {
-      // Copy out first: the provider must never hold a view of guest memory.
-      return handle(h).write(bytes(src, len).slice());
+      const r = handle(h);
+      const from = bytes(src, len);
+      // Copied out a piece at a time (the provider must never hold a view of guest memory, and the
+      // host never holds more than one piece); like the isolated sandbox, stop at a short take.
+      let total = 0;
+      do {
+        const piece = from.slice(total, total + MAX_RESOURCE_IO_BYTES);
+        const n = r.write(piece);
+        total += n;
+        if (n !== piece.byteLength) break;
+      } while (total < from.byteLength);
+      return total;
     },
     resource_close(h: number): void {
       handle(h).close();
       open.delete(h);
     },
   };
+  OPEN_HANDLES.set(imports, open);
+  return imports;
 }

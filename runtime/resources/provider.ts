@@ -10,6 +10,11 @@ export interface ResourceHandle {
   /** Append `bytes`; returns how many were taken. */
   write(bytes: Uint8Array): number;
   close(): void;
+  /**
+   * Drop the handle without committing anything (its instance ended with it open), and give back
+   * whatever it holds. Optional: a provider that holds nothing outside the handle object needs none.
+   */
+  discard?(): void;
 }
 
 export interface ResourceProvider {

@@ -55,8 +55,13 @@ function readAll(files: FileResources, name: string): string | undefined {
 
 function writeAll(files: FileResources, name: string, text: string | Uint8Array): void {
   const h = files.open(name, ["write"])!;
-  h.write(typeof text === "string" ? enc.encode(text) : text);
-  h.close();
+  try {
+    h.write(typeof text === "string" ? enc.encode(text) : text);
+    h.close();
+  } catch (e) {
+    h.discard!(); // as when the guest traps: its instance drops the handle
+    throw e;
+  }
 }
 
 describe("FileResources", () => {
@@ -156,20 +161,26 @@ describe("FileResources", () => {
     h.write(new Uint8Array(30));
     expect(trapOf(() => h.write(new Uint8Array(20)))).toBe("resource_quota");
     expect(existsSync(join(quotaRoot, "b"))).toBe(false);
+    // Its 30 bytes are in flight (on disk, in the root) until the handle is dropped.
+    expect(files.usage()).toEqual({ bytes: 90, entries: 1 });
+    h.discard!();
+    expect(files.usage()).toEqual({ bytes: 60, entries: 1 });
     // Replacing a file counts its new size, not both: "a" may become 100 bytes, not 101.
     writeAll(files, "a", new Uint8Array(100));
     expect(trapOf(() => writeAll(files, "a", new Uint8Array(101)))).toBe("resource_quota");
     expect(files.usage()).toEqual({ bytes: 100, entries: 1 });
-    // Two writers that each fit alone: the second to close finds the first's bytes and is refused.
+    // Two writers that each fit alone: the bytes the first has in flight count against the second
+    // at once (not only when they close), so the write that would cross the quota traps.
     writeAll(files, "a", new Uint8Array(10));
     const first = files.open("c", ["write"])!;
-    const second = files.open("d", ["write"])!;
+    const second = files.open("c", ["write"])!;
     first.write(new Uint8Array(50));
-    second.write(new Uint8Array(50));
+    expect(trapOf(() => second.write(new Uint8Array(50)))).toBe("resource_quota");
+    second.write(new Uint8Array(40));
+    expect(files.usage()).toEqual({ bytes: 100, entries: 1 });
     first.close();
-    expect(trapOf(() => second.close())).toBe("resource_quota");
-    expect(existsSync(join(quotaRoot, "d"))).toBe(false);
-    expect(files.usage()).toEqual({ bytes: 60, entries: 2 });
+    second.close(); // the last to close wins, as a rename does
+    expect(files.usage()).toEqual({ bytes: 50, entries: 2 });
     // Entries: every new directory on the way counts, and so does the file.
     expect(trapOf(() => files.open("x/y/z", ["write"]))).toBe("resource_quota");
     writeAll(files, "x/y", "1");
@@ -181,6 +192,45 @@ describe("FileResources", () => {
     expect(readFileSync(join(quotaRoot, "c")).byteLength).toBe(5);
     expect(() => new FileResources(quotaRoot, { maxTotalBytes: -1 })).toThrow(/maxTotalBytes/);
     expect(() => new FileResources(quotaRoot, { maxEntries: 1.5 })).toThrow(/maxEntries/);
+  });
+
+  it("keeps bytes in flight on disk in the root and counts them at every write, across handles and providers", () => {
+    const flightRoot = join(base, "in-flight");
+    // Two providers on one root, as two jobs of one client get: they share what is in flight.
+    const one = new FileResources(flightRoot, { maxTotalBytes: 4096 });
+    const two = new FileResources(flightRoot, { maxTotalBytes: 4096 });
+    const handles = [0, 1, 2].map((k) => one.open(`a${k}`, ["write"])!);
+    for (const h of handles) expect(h.write(new Uint8Array(1024))).toBe(1024);
+    const last = two.open("b", ["write"])!;
+    last.write(new Uint8Array(1024));
+    expect(trapOf(() => last.write(new Uint8Array(1)))).toBe("resource_quota");
+    expect(trapOf(() => handles[0]!.write(new Uint8Array(1)))).toBe("resource_quota");
+    // The 4 KiB are files in the root (not host memory), counted as bytes but not as entries.
+    expect(one.usage()).toEqual({ bytes: 4096, entries: 0 });
+    expect(readdirSync(flightRoot).filter((n) => n.startsWith(".ferry-tmp-"))).toHaveLength(4);
+    for (const h of handles) h.discard!();
+    last.close();
+    expect(readdirSync(flightRoot)).toEqual(["b"]);
+    expect(two.usage()).toEqual({ bytes: 1024, entries: 1 });
+  });
+
+  it("a reader keeps the file as it was at open, and what it pins counts once the file is replaced", () => {
+    const pinRoot = join(base, "pinned");
+    const files = new FileResources(pinRoot, { maxTotalBytes: 100 });
+    writeAll(files, "r", new Uint8Array(40).fill(1));
+    const reader = files.open("r", ["read"])!;
+    expect(files.usage().bytes).toBe(40); // a link to the same bytes, not a copy
+    writeAll(files, "r", new Uint8Array(30).fill(2));
+    // The old 40 bytes are still on disk for the reader: replacing "r" again with 70 would need 110.
+    expect(files.usage().bytes).toBe(70);
+    expect(trapOf(() => writeAll(files, "r", new Uint8Array(70)))).toBe("resource_quota");
+    const buf = new Uint8Array(64);
+    expect(reader.read(buf)).toBe(40);
+    expect(buf.subarray(0, 40).every((b) => b === 1)).toBe(true);
+    reader.close();
+    expect(files.usage().bytes).toBe(30);
+    writeAll(files, "r", new Uint8Array(70));
+    expect(readdirSync(pinRoot)).toEqual(["r"]);
   });
 
   it("refuses directories, FIFOs and access it was not opened for", () => {
@@ -240,6 +290,47 @@ describe("a guest flooding its disk quota, in-process and isolated", () => {
         i.dispose();
         expect(resources.usage()).toEqual({ bytes: 10 * 1024, entries: 10 });
         expect(readdirSync(quotaRoot).sort()).toEqual(Array.from({ length: 10 }, (_, k) => `f${String.fromCharCode(97 + k)}a`));
+      }
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
+// A guest that opens 64 files for writing and writes 1 MiB to each without closing any.
+const OPEN_WRITERS = wat(`(module
+  (import "ferry" "resource_open" (func $open (param i32 i32 i32) (result i32)))
+  (import "ferry" "resource_write" (func $write (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 17)
+  (data (i32.const 0) "g")
+  (func (export "main") (result i32)
+    (local $i i32) (local $h i32)
+    (loop $next
+      (i32.store8 (i32.const 1) (i32.add (i32.const 97) (i32.rem_u (local.get $i) (i32.const 26))))
+      (i32.store8 (i32.const 2) (i32.add (i32.const 97) (i32.div_u (local.get $i) (i32.const 26))))
+      (local.set $h (call $open (i32.const 0) (i32.const 3) (i32.const 2)))
+      (drop (call $write (local.get $h) (i32.const 65536) (i32.const 1048576)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $next (i32.lt_u (local.get $i) (i32.const 64))))
+    (local.get $i)))`);
+
+describe("a guest holding many write handles open, in-process and isolated", () => {
+  it("traps resource_quota on the write that takes what is in flight past the quota, and leaves nothing behind", async () => {
+    const engine = new Engine({ isolated: { size: 0 } });
+    try {
+      const module = await engine.compile(OPEN_WRITERS);
+      for (const sandbox of ["in-process", "isolated"] as const) {
+        const quotaRoot = join(base, `writers-${sandbox}`);
+        const resources = new FileResources(quotaRoot, { maxTotalBytes: 4 * 1024 * 1024 });
+        const i = await engine.instantiate(module, { trust: "authenticated", sandbox, capabilities: ["*:rw"], resources });
+        const r = await i.run("main");
+        expect(r, JSON.stringify(r)).toMatchObject({ status: "trapped", code: "resource_quota" });
+        // Four handles hold 1 MiB each, on disk in the root: nothing is committed yet.
+        expect(resources.usage()).toEqual({ bytes: 4 * 1024 * 1024, entries: 0 });
+        i.dispose();
+        // The instance ended with its handles open: they are dropped and their files given back.
+        expect(readdirSync(quotaRoot)).toEqual([]);
+        expect(resources.usage()).toEqual({ bytes: 0, entries: 0 });
       }
     } finally {
       await engine.close();

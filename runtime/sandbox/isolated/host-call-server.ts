@@ -19,6 +19,8 @@ export interface AsyncResourceHandle {
   read(into: Uint8Array): MaybePromise<number>;
   write(bytes: Uint8Array): MaybePromise<number>;
   close(): MaybePromise<void>;
+  /** Drop without committing; see ResourceHandle.discard. */
+  discard?(): MaybePromise<void>;
 }
 
 export interface AsyncResourceProvider {
@@ -95,9 +97,20 @@ export class HostCallServer {
     return encodeAnswer(answer);
   }
 
-  /** The instance is gone: drop its handles unclosed (a write never closed is never committed). */
+  /**
+   * The instance is gone: drop its handles unclosed (a write never closed is never committed), and
+   * let the provider give back what they hold.
+   */
   abandon(): void {
+    const handles = [...this.open.values()];
     this.open.clear();
+    for (const r of handles) {
+      try {
+        void Promise.resolve(r.discard?.()).catch(() => undefined);
+      } catch {
+        // a provider failing to clean up must not stop the others
+      }
+    }
   }
 
   private handle(h: number): AsyncResourceHandle | ResourceHandle {
