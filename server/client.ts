@@ -1,7 +1,7 @@
 // A small HTTP client for a Ferry node: signs requests with a client key when it has one (anonymous
 // otherwise) and turns error bodies back into ServerErrors. Used by the CLI, the tests and benches.
 
-import { signRequest, type SigningKey } from "./auth/index.js";
+import { signGrant, signRequest, type SigningKey } from "./auth/index.js";
 import { ServerError, SERVER_ERROR_MESSAGES, type ServerErrorCode } from "./errors.js";
 import type { JobSummary, JobView, ModuleSummary } from "./node/job-view.js";
 
@@ -51,6 +51,7 @@ export interface StartJob {
 export class FerryClient {
   readonly url: string;
   private readonly key: FerryClientOptions["key"];
+  private node: Promise<string> | undefined;
 
   constructor(options: FerryClientOptions) {
     this.url = options.url.replace(/\/+$/, "");
@@ -120,8 +121,23 @@ export class FerryClient {
     return this.json("DELETE", `/jobs/${encodeURIComponent(id)}`);
   }
 
-  migrate(id: string, peer: string, mode: "strong" | "weak" = "strong"): Promise<JobView> {
-    return this.json("POST", `/jobs/${encodeURIComponent(id)}/migrate`, { peer, mode });
+  /** This node's id (what its peers and migration grants call it). */
+  async nodeId(): Promise<string> {
+    this.node ??= this.json<{ node: string }>("GET", "/healthz").then((h) => h.node);
+    return this.node.catch((e: unknown) => {
+      this.node = undefined;
+      throw e;
+    });
+  }
+
+  /**
+   * Move a job of yours to a peer. The request carries a migration grant signed with your key for
+   * exactly this job, this node and that peer, valid for a few minutes: the peer runs the job as you
+   * only with it (docs/auth.md, "Migration grants").
+   */
+  async migrate(id: string, peer: string, mode: "strong" | "weak" = "strong"): Promise<JobView> {
+    const grant = this.key ? signGrant(this.key, { job: id, source: await this.nodeId(), target: peer }) : undefined;
+    return this.json("POST", `/jobs/${encodeURIComponent(id)}/migrate`, { peer, mode, ...(grant ? { grant } : {}) });
   }
 
   async snapshot(id: string): Promise<Uint8Array> {

@@ -3,18 +3,13 @@
 
 import { serve, type ServerType } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
-import {
-  AUTH_HEADERS,
-  DEFAULT_MAX_CLOCK_SKEW_MS,
-  HEADER_CLIENT,
-  HEADER_TIMESTAMP,
-  loadOrCreateNodeIdentity,
-  parsePublicKey,
-  verifyRequest,
-  type NodeIdentity,
-} from "./auth/index.js";
+import { AUTH_HEADERS, loadOrCreateNodeIdentity, parsePublicKey, verifyRequestHead, type NodeIdentity } from "./auth/index.js";
+import { DEFAULT_MAX_MEMORY_PAGES } from "../runtime/index.js";
 import { ServerError } from "./errors.js";
 import type { FaultHook } from "./migration/faults.js";
+import { checkPeerUrl } from "./migration/peer-url.js";
+import { maxTransferBytes } from "./migration/transfer-header.js";
+import type { UploadGateOptions } from "./http/upload-gate.js";
 import { migrationRoutes } from "./migration/routes.js";
 import { balanceRoutes } from "./balance/routes.js";
 import { peerRequest } from "./migration/peer-link.js";
@@ -43,6 +38,10 @@ export interface NodeServerOptions {
   faults?: FaultHook;
   /** Iterative pre-copy before a strong migration (rounds, when a round pays). */
   precopy?: FerryNodeOptions["precopy"];
+  /** Large peer transfers (PREPARE, PRE-COPY bodies) received at once, and per peer. Default 4 and 2. */
+  peerUploads?: UploadGateOptions;
+  /** Large client uploads (modules, job requests) received at once, and per client. Default 8 and 2. */
+  clientUploads?: UploadGateOptions;
 }
 
 export interface PeerConfig {
@@ -50,9 +49,6 @@ export interface PeerConfig {
   url: string;
   publicKey: string;
 }
-
-/** Largest request body: a strong transfer carries a whole snapshot (the memory cap plus slack). */
-const PEER_BODY_LIMIT = 300 * 1024 * 1024;
 
 export interface RunningNode {
   url: string;
@@ -72,6 +68,12 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
   // Configured peers are added; a known peer keeps the address it last announced (/peer/hello),
   // which is newer than a configuration file written before it restarted.
   for (const peer of options.peers ?? []) {
+    try {
+      checkPeerUrl(peer.url);
+    } catch (e) {
+      store.close();
+      throw new ServerError("bad_request", `peer ${peer.nodeId}: ${e instanceof ServerError ? e.detail : String(e)}`, { cause: e });
+    }
     const known = store.peers.get(peer.nodeId);
     const publicKey = parsePublicKey(peer.publicKey);
     if (!known || parsePublicKey(known.publicKey).equals(publicKey) === false) store.peers.upsert({ nodeId: peer.nodeId, url: peer.url, publicKey });
@@ -97,21 +99,22 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
   }
   const recovered = await node.recover();
   const app = createApp(node, {
-    // Unsigned requests are anonymous; a request carrying any signing header must verify completely.
-    // /peer routes are signed by nodes, verified against the peers table by those routes themselves.
-    authenticate: (req) => (!req.path.startsWith("/peer/") && AUTH_HEADERS.some((h) => req.headers.has(h)) ? verifyRequest(store, req) : null),
-    maxPeerBytes: PEER_BODY_LIMIT,
-    // A /peer body may be hundreds of MiB: read it only for a request that names a configured peer
-    // and carries a current timestamp (the signature itself is checked once the body is in).
-    admit: (req) => {
-      if (!req.path.startsWith("/peer/")) return;
-      const peer = req.headers.get(HEADER_CLIENT);
-      const timestamp = Number(req.headers.get(HEADER_TIMESTAMP));
-      if (!peer || !store.peers.get(peer)) throw new ServerError("unauthorized", "not a configured peer", { reason: peer ? "unknown_client" : "missing_header" });
-      if (!Number.isFinite(timestamp) || Math.abs(Date.now() - timestamp) > DEFAULT_MAX_CLOCK_SKEW_MS) {
-        throw new ServerError("unauthorized", "timestamp missing or outside the allowed clock skew", { reason: "expired_timestamp" });
+    // From the request's head alone, before any body is read: /peer routes must be signed by a
+    // configured peer; elsewhere unsigned requests are anonymous, and a request carrying any signing
+    // header must verify completely.
+    authenticate: (head) => {
+      if (head.path.startsWith("/peer/")) {
+        const { signer, body } = verifyRequestHead({ clients: store.peers, nonces: store.nonces }, head);
+        return { caller: null, peer: signer, body };
       }
+      if (!AUTH_HEADERS.some((h) => head.headers.has(h))) return { caller: null, peer: null, body: undefined };
+      const { signer, body } = verifyRequestHead(store, head);
+      return { caller: signer, peer: null, body };
     },
+    // A PREPARE or PRE-COPY carries a snapshot of at most this node's memory cap.
+    bodyLimits: { snapshot: maxTransferBytes(options.maxMemoryPages ?? DEFAULT_MAX_MEMORY_PAGES) },
+    ...(options.peerUploads ? { peerUploads: options.peerUploads } : {}),
+    ...(options.clientUploads ? { clientUploads: options.clientUploads } : {}),
     extend: (app) => {
       migrationRoutes(app, node, store);
       balanceRoutes(app, node, store, identity);

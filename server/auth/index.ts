@@ -3,6 +3,17 @@
 export * from "./canonical.js";
 export { DEFAULT_QUOTAS, parseCapabilities, parseQuotas, type Quotas } from "./grants.js";
 export {
+  checkGrant,
+  parseSignedGrant,
+  signGrant,
+  DEFAULT_GRANT_LIFETIME_MS,
+  GRANT_SIGNATURE_VERSION,
+  MAX_GRANT_LIFETIME_MS,
+  type GrantExpectation,
+  type MigrationGrant,
+  type SignedGrant,
+} from "./migration-grant.js";
+export {
   generateSigningKey,
   keyFileOf,
   keyFingerprint,
@@ -16,4 +27,15 @@ export {
 } from "./keys.js";
 export { loadOrCreateNodeIdentity, signTransfer, verifyTransfer, NODE_KEY_FILE, TRANSFER_SIGNATURE_VERSION, type NodeIdentity } from "./node-identity.js";
 export { newNonce, signRequest, type AuthHeaders, type RequestToSign } from "./sign-request.js";
-export { verifyRequest, type HeaderBag, type RequestToVerify, type Signer, type SignerDirectory, type VerifyOptions } from "./verify-request.js";
+export {
+  bodyMismatch,
+  verifyRequest,
+  verifyRequestHead,
+  type HeaderBag,
+  type RequestHead,
+  type RequestToVerify,
+  type Signer,
+  type SignerDirectory,
+  type VerifiedHead,
+  type VerifyOptions,
+} from "./verify-request.js";

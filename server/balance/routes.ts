@@ -6,7 +6,7 @@ import type { Context, Hono } from "hono";
 import type { NodeIdentity } from "../auth/index.js";
 import type { Env } from "../http/app.js";
 import { parseJsonObject } from "../http/body.js";
-import { verifyPeer } from "../migration/peer-link.js";
+import { ServerError } from "../errors.js";
 import type { FerryNode } from "../node/ferry-node.js";
 import type { Store } from "../store/store.js";
 import { LiveBalancer } from "./live-balancer.js";
@@ -23,9 +23,11 @@ export function balancerOf(node: FerryNode): LiveBalancer {
 export function balanceRoutes(app: Hono<Env>, node: FerryNode, store: Store, identity: NodeIdentity): LiveBalancer {
   const balancer = new LiveBalancer(node, store, identity);
   balancers.set(node, balancer);
+  // The intake verified the signing peer from the request's head, before reading the (small) body.
   const peerOf = (c: Context<Env>) => {
-    const url = new URL(c.req.url);
-    return verifyPeer(store, { method: c.req.method, path: url.pathname + url.search, headers: c.req.raw.headers, body: c.get("body") });
+    const peer = c.get("peer");
+    if (!peer) throw new ServerError("unauthorized", "/peer routes need a configured peer's signature", { reason: "missing_header" });
+    return peer;
   };
   // A poll ("give" / "take") is answered in the response; a cancel gets { answer: null }.
   app.post("/peer/balance/message", (c) => {

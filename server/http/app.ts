@@ -6,51 +6,38 @@ import { streamSSE } from "hono/streaming";
 import { errorResponse, ServerError } from "../errors.js";
 import type { Caller, FerryNode } from "../node/ferry-node.js";
 import type { JobEvent } from "../node/live-job.js";
-import { parseJsonObject, readBody } from "./body.js";
+import { parseJsonObject } from "./body.js";
 import { parseJobListQuery, parseModuleListQuery } from "./list-query.js";
 import { parseJobRequest } from "./job-request.js";
 import { metricsText } from "./metrics.js";
 import { OPENAPI } from "./openapi.js";
-import { DEFAULT_MAX_MODULE_BYTES } from "../../runtime/index.js";
-
-/** What a request says about its sender, as the auth layer sees it. */
-export interface SignedRequest {
-  method: string;
-  /** Path and query, exactly as sent. */
-  path: string;
-  headers: Headers;
-  body: Uint8Array;
-}
+import { DEFAULT_MAX_MEMORY_PAGES, DEFAULT_MAX_MODULE_BYTES } from "../../runtime/index.js";
+import { maxTransferBytes } from "../migration/transfer-header.js";
+import { DEFAULT_CLIENT_UPLOADS, DEFAULT_JSON_BODY_BYTES, DEFAULT_PEER_UPLOADS, DEFAULT_SMALL_BODY_BYTES, intake, type BodyLimits, type IntakeOptions, type IntakeVariables } from "./intake.js";
+import type { UploadGateOptions } from "./upload-gate.js";
 
 export interface AppOptions {
-  /** The client a signed request comes from; null when it carries no signature; throws when the signature is bad. */
-  authenticate: (req: SignedRequest) => Caller | Promise<Caller>;
-  /** Largest JSON body (job requests with inline input). Default 8 MiB. */
-  maxJsonBytes?: number;
-  /** Largest module upload. Default the runtime's module limit. */
-  maxModuleBytes?: number;
-  /** Largest node-to-node body (/peer routes: a transfer carries a whole snapshot). Default 8 MiB. */
-  maxPeerBytes?: number;
   /**
-   * Checks that need no body, run before the body is read: a request that cannot be authentic is
-   * refused before it can make the node buffer a large body.
+   * Who a request's head says it comes from: the client (null when unsigned) or, on /peer routes, the
+   * peer. Checked before any body is read (server/http/intake.ts); throws when the signature is bad.
    */
-  admit?: (req: { method: string; path: string; headers: Headers }) => void;
+  authenticate: IntakeOptions["authenticate"];
+  /** Largest body per kind of route; those not given take the defaults in intake.ts. */
+  bodyLimits?: Partial<BodyLimits>;
+  /** Large peer transfers received at once, and per peer. */
+  peerUploads?: UploadGateOptions;
+  /** Large client uploads (modules, job requests) received at once, and per client. */
+  clientUploads?: UploadGateOptions;
   /** Extra routes (node-to-node migration) mounted by the caller. */
   extend?: (app: Hono<Env>) => void;
 }
 
 export interface Env {
-  Variables: { caller: Caller; body: Uint8Array };
+  Variables: IntakeVariables;
 }
-
-const JSON_LIMIT = 8 * 1024 * 1024;
 
 export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
   const app = new Hono<Env>();
-  const jsonLimit = options.maxJsonBytes ?? JSON_LIMIT;
-  const moduleLimit = options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES;
-  const peerLimit = options.maxPeerBytes ?? JSON_LIMIT;
 
   app.onError((e, c) => {
     const { status, body } = errorResponse(e);
@@ -58,16 +45,22 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
   });
   app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
 
-  // Read the body once (bounded), then authenticate over exactly those bytes.
-  app.use("*", async (c, next) => {
-    options.admit?.({ method: c.req.method, path: c.req.path, headers: c.req.raw.headers });
-    const limit = c.req.path === "/modules" ? moduleLimit : c.req.path.startsWith("/peer/") ? peerLimit : jsonLimit;
-    const body = c.req.method === "GET" || c.req.method === "HEAD" ? new Uint8Array(0) : await readBody(c, limit);
-    const url = new URL(c.req.url);
-    c.set("body", body);
-    c.set("caller", await options.authenticate({ method: c.req.method, path: url.pathname + url.search, headers: c.req.raw.headers, body }));
-    await next();
-  });
+  // Limits, the signature (from the head alone), an upload slot, then the body checked against the signature.
+  app.use(
+    "*",
+    intake({
+      authenticate: options.authenticate,
+      limits: {
+        small: DEFAULT_SMALL_BODY_BYTES,
+        json: DEFAULT_JSON_BODY_BYTES,
+        module: DEFAULT_MAX_MODULE_BYTES,
+        snapshot: maxTransferBytes(DEFAULT_MAX_MEMORY_PAGES),
+        ...options.bodyLimits,
+      },
+      peerUploads: options.peerUploads ?? DEFAULT_PEER_UPLOADS,
+      clientUploads: options.clientUploads ?? DEFAULT_CLIENT_UPLOADS,
+    }),
+  );
 
   const caller = (c: Context<Env>): Caller => c.get("caller");
   const client = (c: Context<Env>) => {

@@ -4,16 +4,17 @@
 // decides, so after any failure the job continues at exactly one node.
 
 import { createHash } from "node:crypto";
-import { applyDelta, decodeSnapshot, diffSnapshot, encodeSnapshot, type Snapshot } from "../../runtime/index.js";
+import { applyDelta, decodeSnapshot, diffSnapshot, DEFAULT_MAX_MODULE_BYTES, encodeSnapshot, type GuestModule, type Snapshot } from "../../runtime/index.js";
+import { AUTHENTICATED_IMPORTS, HOST_MODULE } from "../../runtime/code/host-abi.js";
 import { encodeDeltaCheckpoint } from "./checkpoint-format.js";
-import type { NodeIdentity } from "../auth/index.js";
+import { checkGrant, type NodeIdentity, type SignedGrant } from "../auth/index.js";
 import { HttpError } from "../client.js";
 import { ServerError } from "../errors.js";
 import type { LiveJob } from "../node/live-job.js";
 import type { JobPatch } from "../store/jobs.js";
 import type { JobRecord, PeerRecord } from "../store/records.js";
 import type { Store } from "../store/store.js";
-import { checkTransferBody, encodeTransferHeader, snapshotDigest, TRANSFER_HEADER, TRANSFER_VERSION, type TransferHeader } from "./transfer-header.js";
+import { checkTransferBody, encodeTransferHeader, snapshotDigest, TRANSFER_VERSION, type TransferHeader } from "./transfer-header.js";
 import type { FaultHook, TransferStep } from "./faults.js";
 import { PrecopyBases, PrecopySender, type PrecopyOptions, type StoredBase } from "./precopy.js";
 import { peerRequest } from "./peer-link.js";
@@ -29,13 +30,19 @@ export interface TransferHost {
   goOn(job: LiveJob): void;
   /** The memory cap (pages) a job of `owner` runs with here. */
   maxMemoryPages(owner: string | null): number;
-  /** Restore a prepared strong transfer, paused, without registering it; throws if it cannot run here. */
-  stage(header: TransferHeader, snapshot: Snapshot): Promise<LiveJob>;
+  /** The most fuel one job of `owner` may use here (its quota). */
+  maxFuelPerJob(owner: string | null): number;
+  /**
+   * Restore a prepared strong transfer, paused, without registering it; throws if it cannot run here.
+   * `header` is the target's own view of the job (owner by grant, limits capped); `module` its code.
+   */
+  stage(header: TransferHeader, snapshot: Snapshot, module: Uint8Array): Promise<LiveJob>;
   /** Drop a staged job that will not be committed. */
   discard(staged: LiveJob): void;
   /** Run a committed job here: `staged` if it is still held, else from its checkpoint (strong) or its start (weak). */
   adopt(record: JobRecord, staged?: LiveJob): Promise<void>;
-  compile(bytes: Uint8Array, owner: string | null): Promise<void>;
+  /** Check arriving code the way an upload is checked (validate, instrument) for a job of `owner`. */
+  compile(bytes: Uint8Array, owner: string | null): Promise<GuestModule>;
   live(id: string): LiveJob | undefined;
 }
 
@@ -80,6 +87,8 @@ export class Migrator {
   private closed = false;
 
   private readonly precopySender: PrecopySender;
+  /** Transfers this node is sending now, by job id. */
+  private readonly outgoing = new Map<string, { peer: string; codeHash: string }>();
   private readonly bases: PrecopyBases;
 
   constructor(
@@ -102,80 +111,101 @@ export class Migrator {
 
   // ---- source side ----
 
-  async send(job: LiveJob, peerId: string, mode: "strong" | "weak"): Promise<void> {
+  /**
+   * Hand `job` to `peerId`. `grant` is the owner's permission to run it there as the owner
+   * (migration-grant.ts); without one the target runs it as anonymous, or refuses it if it needs
+   * capabilities.
+   */
+  async send(job: LiveJob, peerId: string, mode: "strong" | "weak", grant: SignedGrant | null = null): Promise<void> {
     if (peerId === this.host.nodeId()) throw new ServerError("bad_request", "a job cannot migrate to the node it is on");
     const peer = this.host.store.peers.require(peerId);
     await job.exclusive(async () => {
-      const before = job.record;
-      if (before.state !== "running" && before.state !== "paused" && before.state !== "queued") {
-        throw new ServerError("conflict", `job ${job.id} is ${before.state}; only queued, running or paused jobs migrate`);
-      }
-      const previous = before.state;
-      // A queued job has no execution state yet: it always moves weakly.
-      if (previous === "queued") mode = "weak";
-      const epoch = before.epoch + 1;
-      // Pre-copy: while the job still runs here, ship a copy of its state; after the stop only the pages
-      // it changed since then travel. A failed pre-copy only costs the optimisation.
-      const base = mode === "strong" && previous === "running" ? await this.precopy(job, peer, epoch).catch(() => undefined) : undefined;
-      if (!(await this.host.stop(job))) throw new ServerError("conflict", `job ${job.id} finished before it could move`);
-      this.mark("source:stopped", job.id);
-      // Durable before anything leaves: a crash from here on is resolved by recover() (abort).
-      this.host.update(job, { state: "migrating", result: { migratingTo: peer.nodeId, epoch } });
-      let snapshot: Snapshot | undefined;
-      let body: Uint8Array | undefined;
-      let header = this.header(before, peer, epoch, mode);
-      if (mode === "strong") {
-        // Move, not copy: the memory goes straight into the encoder; on abort it comes back from `snapshot`.
-        snapshot = await job.instance!.snapshot({ move: true });
-        this.mark("source:snapshotted", job.id);
-        body = encodeSnapshot(base ? diffSnapshot(base.snapshot, snapshot) : snapshot);
-        header = { ...header, snapshotSha256: snapshotDigest(body), baseHash: base?.hash ?? null };
-      } else {
-        const input = this.host.store.jobs.input(before);
-        header = { ...header, input: input ? Buffer.from(input).toString("base64") : null };
-      }
-      this.mark("source:encoded", job.id);
+      // While it is under way the target may download this job's code from us, and only then.
+      this.outgoing.set(job.id, { peer: peer.nodeId, codeHash: job.record.codeHash });
       try {
-        await this.fault("source:before-prepare", job.id);
-        const transfer = encodeTransferHeader(header);
-        await peerRequest(this.identity, peer, "POST", "/peer/migrations/prepare", body, { signed: transfer.signed, headers: { [TRANSFER_HEADER]: transfer.text } });
-        this.mark("source:prepared", job.id);
-        await this.fault("source:after-prepare", job.id);
-      } catch (e) {
-        // Undecided: the job stays here. Tell the target to drop what it may have stored; if that is
-        // lost too, its decision query will hear "abort".
-        void this.tell(peer, "abort", job.id, epoch).catch(() => undefined);
-        await this.host.reinstate(job, snapshot, previous);
-        throw new ServerError("conflict", `migration to ${peer.nodeId} failed, the job goes on here: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      // The decision: from this write on, the job belongs to the target. Fsynced whatever the store's
-      // setting: COMMIT must never be sent for a decision a power cut could undo.
-      this.host.store.durableTransaction(() =>
-        this.host.update(job, { state: "migrated", node: peer.nodeId, epoch, result: { migratedTo: peer.nodeId, committed: false } }),
-      );
-      this.host.forget(job);
-      this.mark("source:decided", job.id);
-      try {
-        await this.fault("source:after-decision", job.id);
-        await this.commit(job.record, peer);
-        this.mark("source:committed", job.id);
-      } catch {
-        // Decided but not (yet) acknowledged: retried until the target answers; the target may also ask.
-        this.retryCommit(job.id, peer.nodeId, epoch, FIRST_RETRY_MS);
+        await this.transfer(job, peer, mode, grant);
+      } finally {
+        this.outgoing.delete(job.id);
       }
     });
   }
 
+  /** Whether `peer` may download module `codeHash` from us now: it is the code of a job we are sending it. */
+  sending(peer: string, codeHash: string): boolean {
+    for (const t of this.outgoing.values()) if (t.peer === peer && t.codeHash === codeHash) return true;
+    return false;
+  }
+
+  private async transfer(job: LiveJob, peer: PeerRecord, mode: "strong" | "weak", grant: SignedGrant | null): Promise<void> {
+    const before = job.record;
+    if (before.state !== "running" && before.state !== "paused" && before.state !== "queued") {
+      throw new ServerError("conflict", `job ${job.id} is ${before.state}; only queued, running or paused jobs migrate`);
+    }
+    const previous = before.state;
+    // A queued job has no execution state yet: it always moves weakly.
+    if (previous === "queued") mode = "weak";
+    const epoch = before.epoch + 1;
+    // Pre-copy: while the job still runs here, ship a copy of its state; after the stop only the pages
+    // it changed since then travel. A failed pre-copy only costs the optimisation.
+    const base = mode === "strong" && previous === "running" ? await this.precopy(job, peer, epoch, grant).catch(() => undefined) : undefined;
+    if (!(await this.host.stop(job))) throw new ServerError("conflict", `job ${job.id} finished before it could move`);
+    this.mark("source:stopped", job.id);
+    // Durable before anything leaves: a crash from here on is resolved by recover() (abort).
+    this.host.update(job, { state: "migrating", result: { migratingTo: peer.nodeId, epoch } });
+    let snapshot: Snapshot | undefined;
+    let body: Uint8Array | undefined;
+    let header = this.header(before, peer, epoch, mode, grant);
+    if (mode === "strong") {
+      // Move, not copy: the memory goes straight into the encoder; on abort it comes back from `snapshot`.
+      snapshot = await job.instance!.snapshot({ move: true });
+      this.mark("source:snapshotted", job.id);
+      body = encodeSnapshot(base ? diffSnapshot(base.snapshot, snapshot) : snapshot);
+      header = { ...header, snapshotSha256: snapshotDigest(body), baseHash: base?.hash ?? null };
+    } else {
+      const input = this.host.store.jobs.input(before);
+      header = { ...header, input: input ? Buffer.from(input).toString("base64") : null };
+    }
+    this.mark("source:encoded", job.id);
+    try {
+      await this.fault("source:before-prepare", job.id);
+      const transfer = encodeTransferHeader(header);
+      await peerRequest(this.identity, peer, "POST", "/peer/migrations/prepare", body, { transfer: transfer.text });
+      this.mark("source:prepared", job.id);
+      await this.fault("source:after-prepare", job.id);
+    } catch (e) {
+      // Undecided: the job stays here. Tell the target to drop what it may have stored; if that is
+      // lost too, its decision query will hear "abort".
+      void this.tell(peer, "abort", job.id, epoch).catch(() => undefined);
+      await this.host.reinstate(job, snapshot, previous);
+      throw new ServerError("conflict", `migration to ${peer.nodeId} failed, the job goes on here: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    // The decision: from this write on, the job belongs to the target. Fsynced whatever the store's
+    // setting: COMMIT must never be sent for a decision a power cut could undo.
+    this.host.store.durableTransaction(() =>
+      this.host.update(job, { state: "migrated", node: peer.nodeId, epoch, result: { migratedTo: peer.nodeId, committed: false } }),
+    );
+    this.host.forget(job);
+    this.mark("source:decided", job.id);
+    try {
+      await this.fault("source:after-decision", job.id);
+      await this.commit(job.record, peer);
+      this.mark("source:committed", job.id);
+    } catch {
+      // Decided but not (yet) acknowledged: retried until the target answers; the target may also ask.
+      this.retryCommit(job.id, peer.nodeId, epoch, FIRST_RETRY_MS);
+    }
+  }
+
   /** Pre-copy rounds while the job runs on (precopy.ts), over signed PRE-COPY requests. */
-  private precopy(job: LiveJob, peer: PeerRecord, epoch: number): Promise<{ snapshot: Snapshot; hash: string }> {
+  private precopy(job: LiveJob, peer: PeerRecord, epoch: number, grant: SignedGrant | null): Promise<{ snapshot: Snapshot; hash: string }> {
     return this.precopySender.run(job, {
       stop: (j) => this.host.stop(j),
       goOn: (j) => this.host.goOn(j),
       mark: (m) => this.mark(m, job.id),
       send: async (body, baseHash) => {
-        const header: TransferHeader = { ...this.header(job.record, peer, epoch, "strong"), kind: "base", snapshotSha256: snapshotDigest(body), baseHash };
+        const header: TransferHeader = { ...this.header(job.record, peer, epoch, "strong", grant), kind: "base", snapshotSha256: snapshotDigest(body), baseHash };
         const transfer = encodeTransferHeader(header);
-        const r = await peerRequest(this.identity, peer, "POST", "/peer/migrations/precopy", body, { signed: transfer.signed, headers: { [TRANSFER_HEADER]: transfer.text } });
+        const r = await peerRequest(this.identity, peer, "POST", "/peer/migrations/precopy", body, { transfer: transfer.text });
         const { baseHash: stored } = (await r.json()) as { baseHash: string };
         this.mark("source:precopied", job.id);
         return stored;
@@ -200,7 +230,7 @@ export class Migrator {
     for (const record of store.jobs.list({ node: self, state: "prepared" })) this.queryDecision(record.id, record.epoch, 0);
   }
 
-  private header(record: JobRecord, peer: PeerRecord, epoch: number, mode: "strong" | "weak"): TransferHeader {
+  private header(record: JobRecord, peer: PeerRecord, epoch: number, mode: "strong" | "weak", grant: SignedGrant | null): TransferHeader {
     return {
       v: TRANSFER_VERSION,
       kind: mode,
@@ -219,6 +249,8 @@ export class Migrator {
       snapshotSha256: null,
       baseHash: null,
       input: null,
+      // Only for the owner's own job: a grant names its client, and the target checks it against `owner`.
+      grant: record.owner === null ? null : grant,
     };
   }
 
@@ -269,34 +301,122 @@ export class Migrator {
 
   // ---- target side ----
 
-  /** PREPARE from `peer`, whose signature over `header` the route has checked. */
-  async prepare(peer: PeerRecord, header: TransferHeader, body: Uint8Array): Promise<{ prepared: true; epoch: number }> {
-    const snapshot = checkTransferBody(header, body);
-    this.mark("target:prepare", header.jobId);
-    const store = this.host.store;
+  /**
+   * What a transfer from `peer` may be, judged from its signed header before its body is read: from
+   * the node that signed it, for this node, and for a job this node holds no other claim to. Throws
+   * 403 when another peer's transfer of the job is pending here, 409 when the job is ours otherwise.
+   */
+  checkOffer(peer: PeerRecord, header: TransferHeader, kind: "prepare" | "precopy"): void {
+    if (kind === "precopy" && header.kind !== "base") throw new ServerError("bad_request", "transfer: a pre-copy is of kind base");
+    if (kind === "prepare" && header.kind === "base") throw new ServerError("bad_request", "transfer: a PREPARE is strong or weak");
     if (header.source !== peer.nodeId) throw new ServerError("forbidden", `transfer says it comes from ${header.source}, signed by ${peer.nodeId}`);
     if (header.target !== this.host.nodeId()) throw new ServerError("bad_request", `transfer is for node ${header.target}, this is ${this.host.nodeId()}`);
-    await this.ensureModule(peer, header);
-    const base = header.baseHash ? this.bases.take(header.jobId, header.epoch, header.baseHash) : undefined;
+    this.replaceable(peer, header);
+  }
+
+  /**
+   * The record of job `header.jobId` this node holds that a transfer from `peer` may replace, or
+   * undefined if it holds none. Only the same source may retry (or renew) a pending PREPARE; a job
+   * that left here may come back at a later epoch; any other record is this node's to keep.
+   */
+  private replaceable(peer: PeerRecord, header: TransferHeader): JobRecord | undefined {
+    const existing = this.host.store.jobs.get(header.jobId);
+    if (!existing) return undefined;
+    if (this.host.live(header.jobId)) throw new ServerError("conflict", `job ${header.jobId} is live here`);
+    if (existing.state === "prepared") {
+      const from = preparedFrom(existing);
+      if (from !== peer.nodeId) throw new ServerError("forbidden", `job ${header.jobId} is being transferred here by another node`);
+      if (existing.epoch > header.epoch) throw new ServerError("conflict", `job ${header.jobId} is already at epoch ${existing.epoch} here`);
+      return existing;
+    }
+    if (existing.state === "migrated" && existing.epoch < header.epoch) return existing;
+    throw new ServerError("conflict", `job ${header.jobId} is ${existing.state} at epoch ${existing.epoch} here`);
+  }
+
+  /**
+   * The job as this node will run it: as its owner only under the owner's valid grant for exactly
+   * this move, otherwise as anonymous code (no owner, in-process, anonymous quotas); its fuel limit
+   * the one asked for, capped by the quota it runs under here. A grant that is present but invalid
+   * is refused (403): the job stays at its source rather than silently lose its owner.
+   */
+  private asRunHere(peer: PeerRecord, header: TransferHeader): TransferHeader {
+    let owner: string | null = null;
+    if (header.owner !== null && header.grant !== null) {
+      const check = checkGrant(this.host.store.clients, header.grant, { client: header.owner, job: header.jobId, source: peer.nodeId, target: this.host.nodeId() });
+      if (!check.ok) throw new ServerError("forbidden", `job ${header.jobId}: ${check.reason}`);
+      owner = check.client.id;
+    }
+    const cap = this.host.maxFuelPerJob(owner);
+    const fuelLimit = Math.min(header.fuelLimit ?? cap, cap);
+    if (owner !== null) return { ...header, owner, trust: "authenticated", fuelLimit };
+    return { ...header, owner: null, trust: "anonymous", sandbox: "in-process", fuelLimit, grant: null };
+  }
+
+  /**
+   * The job's code, checked for a job of `header.owner`: the bytes to store with the PREPARE when
+   * this node must take them from the source (it lacks them, or holds them privately for others —
+   * the source proves it has the code by sending it), else undefined. Code that needs capabilities
+   * is refused for a job without an owner here (403): anonymous code binds no resources.
+   */
+  private async obtainModule(peer: PeerRecord, header: TransferHeader, fetched?: Uint8Array): Promise<{ bytes: Uint8Array; store: boolean }> {
+    const modules = this.host.store.modules;
+    const record = modules.get(header.codeHash);
+    let bytes: Uint8Array;
+    let store = false;
+    if (record && modules.visibleTo(header.codeHash, header.owner, record)) {
+      bytes = modules.read(header.codeHash);
+    } else {
+      bytes = fetched ?? (await this.download(peer, header.codeHash));
+      store = true;
+    }
+    const module = await this.host.compile(bytes, header.owner);
+    if (header.owner === null) {
+      const privileged = WebAssembly.Module.imports(module.wasm).find((i) => i.module === HOST_MODULE && i.name in AUTHENTICATED_IMPORTS);
+      if (privileged) {
+        throw new ServerError("forbidden", `job ${header.jobId} imports ${HOST_MODULE}.${privileged.name}: it needs its owner's capabilities, and the transfer carries no grant of its owner`);
+      }
+    }
+    return { bytes, store };
+  }
+
+  /** Receiver-initiated download of the code segment from the source; any failure is the peer's (502). */
+  private async download(peer: PeerRecord, codeHash: string): Promise<Uint8Array> {
+    let bytes: Uint8Array;
+    try {
+      const r = await peerRequest(this.identity, peer, "GET", `/peer/modules/${codeHash}`, undefined, { maxResponseBytes: DEFAULT_MAX_MODULE_BYTES });
+      bytes = new Uint8Array(await r.arrayBuffer());
+    } catch (e) {
+      const why = e instanceof HttpError ? `HTTP ${e.status} ${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+      throw new ServerError("peer_error", `downloading module ${codeHash} from ${peer.nodeId} failed: ${why}`, { cause: e });
+    }
+    if (createHash("sha256").update(bytes).digest("hex") !== codeHash) throw new ServerError("peer_error", `the module ${peer.nodeId} sent is not ${codeHash}`);
+    return bytes;
+  }
+
+  /** PREPARE from `peer`, whose signature over `header` and `body` the intake has checked. */
+  async prepare(peer: PeerRecord, offered: TransferHeader, body: Uint8Array): Promise<{ prepared: true; epoch: number }> {
+    this.checkOffer(peer, offered, "prepare");
+    const snapshot = checkTransferBody(offered, body);
+    this.mark("target:prepare", offered.jobId);
+    const header = this.asRunHere(peer, offered);
+    const base = header.baseHash ? this.bases.take(header.jobId, header.epoch, header.baseHash, peer.nodeId) : undefined;
+    // What is in hand first (format, the trailing sha256 against the contents, and the job's memory
+    // cap before inflating), then the code, which may have to come from the source.
+    let decoded = snapshot ? decodeSnapshot(snapshot, { maxMemoryPages: this.host.maxMemoryPages(header.owner) }) : undefined;
+    if (decoded && decoded.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
+    const module = await this.obtainModule(peer, header, base?.module);
     let staged: LiveJob | undefined;
-    if (snapshot) {
-      // Format, the trailing sha256 against the contents, and the job's memory cap before inflating.
-      let decoded = decodeSnapshot(snapshot, { maxMemoryPages: this.host.maxMemoryPages(header.owner) });
-      if (decoded.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
+    if (decoded) {
       if (base) decoded = applyDelta(base.snapshot, decoded);
       this.mark("target:decoded", header.jobId);
       // Restored now, paused: a snapshot that cannot run here is refused before anything is stored,
       // and COMMIT only has to let it go on.
-      staged = await this.host.stage(header, decoded);
+      staged = await this.host.stage(header, decoded, module.bytes);
     }
-    const existing = store.jobs.get(header.jobId);
-    if (existing && (existing.epoch >= header.epoch && !(existing.state === "prepared" && existing.epoch === header.epoch))) {
-      throw new ServerError("conflict", `job ${header.jobId} is already at epoch ${existing.epoch} here`);
-    }
-    if (existing && this.host.live(header.jobId)) throw new ServerError("conflict", `job ${header.jobId} is live here`);
     // Durable before the answer: the source decides on the strength of it.
     try {
-      this.storePrepared(peer, header, snapshot, existing, base);
+      const existing = this.replaceable(peer, header);
+      this.storePrepared(peer, header, snapshot, existing, base, module.store ? module.bytes : undefined);
     } catch (e) {
       if (staged) this.host.discard(staged);
       throw e;
@@ -308,9 +428,20 @@ export class Migrator {
     return { prepared: true, epoch: header.epoch };
   }
 
-  private storePrepared(peer: PeerRecord, header: TransferHeader, snapshot: Uint8Array | undefined, existing: JobRecord | undefined, base?: StoredBase): void {
+  private storePrepared(
+    peer: PeerRecord,
+    header: TransferHeader,
+    snapshot: Uint8Array | undefined,
+    existing: JobRecord | undefined,
+    base: StoredBase | undefined,
+    module: Uint8Array | undefined,
+  ): void {
     const store = this.host.store;
     store.durableTransaction(() => {
+      // The code first, with the job: a refused PREPARE stores neither. The owner (by grant) ran this
+      // code at the source, so it may run it here too.
+      if (module) store.modules.put(module, { owner: header.owner, public: false });
+      else if (header.owner !== null) store.modules.addOwner(header.codeHash, header.owner);
       if (existing) store.jobs.delete(header.jobId, { expectEpoch: existing.epoch });
       store.jobs.create({
         id: header.jobId,
@@ -327,7 +458,7 @@ export class Migrator {
         epoch: header.epoch,
         node: this.host.nodeId(),
       });
-      // Remembered for the decision query, should COMMIT never come.
+      // Remembered for the decision query, should COMMIT never come, and to take COMMIT and ABORT from this peer only.
       store.jobs.update(header.jobId, { result: { preparedFrom: peer.nodeId } }, { expectEpoch: header.epoch });
       // Retained: COMMIT restores from these bytes without reading back and rehashing the file.
       if (snapshot && base) {
@@ -342,38 +473,28 @@ export class Migrator {
   }
 
   /** A pre-copied base: verified, stored durably (not yet referenced by any row), kept decoded. */
-  async storeBase(peer: PeerRecord, header: TransferHeader, body: Uint8Array): Promise<{ baseHash: string }> {
-    if (header.kind !== "base") throw new ServerError("bad_request", "transfer: a pre-copy is of kind base");
-    if (header.source !== peer.nodeId) throw new ServerError("forbidden", `transfer says it comes from ${header.source}, signed by ${peer.nodeId}`);
-    if (header.target !== this.host.nodeId()) throw new ServerError("bad_request", `transfer is for node ${header.target}, this is ${this.host.nodeId()}`);
-    if (body.byteLength === 0 || snapshotDigest(body) !== header.snapshotSha256) throw new ServerError("bad_request", "transfer: the snapshot is not the one the signed header names");
-    await this.ensureModule(peer, header);
+  async storeBase(peer: PeerRecord, offered: TransferHeader, body: Uint8Array): Promise<{ baseHash: string }> {
+    this.checkOffer(peer, offered, "precopy");
+    if (body.byteLength === 0 || snapshotDigest(body) !== offered.snapshotSha256) throw new ServerError("bad_request", "transfer: the snapshot is not the one the signed header names");
+    const header = this.asRunHere(peer, offered);
     const snapshot = decodeSnapshot(body, { maxMemoryPages: this.host.maxMemoryPages(header.owner) });
     if (snapshot.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
-    const hash = this.bases.accept(header.jobId, header.epoch, snapshot, body, header.baseHash);
+    // The code now, while the job still runs at the source, so the PREPARE need not wait for it; stored
+    // only with the PREPARE, which checks it again (and reports a failure to get it).
+    const previous = this.bases.module(header.jobId, header.epoch, peer.nodeId);
+    const module = await this.obtainModule(peer, header, previous).catch(() => undefined);
+    const hash = this.bases.accept(header.jobId, header.epoch, peer.nodeId, snapshot, body, header.baseHash, module?.store ? module.bytes : previous);
     return { baseHash: hash };
   }
 
-  /** Receiver-initiated download of the code segment from the source, checked like an upload. */
-  private async ensureModule(peer: PeerRecord, header: TransferHeader): Promise<void> {
-    const store = this.host.store;
-    if (store.modules.get(header.codeHash)) {
-      // The owner ran this code at the source (the signed transfer says so): it may run it here too.
-      if (header.owner !== null) store.modules.addOwner(header.codeHash, header.owner);
-      return;
-    }
-    const bytes = new Uint8Array(await (await peerRequest(this.identity, peer, "GET", `/peer/modules/${header.codeHash}`)).arrayBuffer());
-    if (createHash("sha256").update(bytes).digest("hex") !== header.codeHash) throw new ServerError("bad_request", "downloaded module does not match its code hash");
-    await this.host.compile(bytes, header.owner);
-    store.modules.put(bytes, { owner: header.owner, public: false });
-  }
-
+  /** COMMIT from `peer`: only the node that prepared the transfer may commit it (403 for any other). */
   async applyCommit(peer: PeerRecord, jobId: string, epoch: number): Promise<{ committed: true }> {
     const record = this.host.store.jobs.get(jobId);
     if (!record) throw new ServerError("conflict", `job ${jobId} was never prepared here`);
+    const from = preparedFrom(record);
+    if (from !== undefined && from !== peer.nodeId) throw new ServerError("forbidden", `job ${jobId} was not offered here by ${peer.nodeId}`);
     if (record.epoch === epoch && record.state !== "prepared" && record.node === this.host.nodeId()) return { committed: true }; // a retry
     if (record.state !== "prepared" || record.epoch !== epoch) throw new ServerError("conflict", `job ${jobId} is ${record.state} at epoch ${record.epoch}, not prepared at ${epoch}`);
-    void peer;
     this.mark("target:commit", jobId);
     await this.fault("target:before-commit", jobId);
     await this.host.adopt(record, this.takeStaged(jobId, epoch));
@@ -382,7 +503,17 @@ export class Migrator {
     return { committed: true };
   }
 
-  applyAbort(jobId: string, epoch: number): { aborted: boolean } {
+  /** ABORT from `peer`: only the node that prepared the transfer may abort it (403 for any other). */
+  abortFrom(peer: PeerRecord, jobId: string, epoch: number): { aborted: boolean } {
+    const record = this.host.store.jobs.get(jobId);
+    if (record?.state === "prepared") {
+      const from = preparedFrom(record);
+      if (from !== peer.nodeId) throw new ServerError("forbidden", `job ${jobId} was not offered here by ${peer.nodeId}`);
+    }
+    return this.applyAbort(jobId, epoch);
+  }
+
+  private applyAbort(jobId: string, epoch: number): { aborted: boolean } {
     const staged = this.takeStaged(jobId, epoch);
     if (staged) this.host.discard(staged);
     const record = this.host.store.jobs.get(jobId);
@@ -419,7 +550,7 @@ export class Migrator {
 
   /** The peer that offered a prepared job. */
   private sourceOf(record: JobRecord): PeerRecord | undefined {
-    const from = (record.result as { preparedFrom?: string } | null)?.preparedFrom;
+    const from = preparedFrom(record);
     return from ? this.host.store.peers.get(from) : undefined;
   }
 
@@ -464,3 +595,9 @@ export class Migrator {
   }
 }
 
+
+/** The peer a prepared job came from (kept in its result until the job runs). */
+function preparedFrom(record: JobRecord): string | undefined {
+  const r = record.result as { preparedFrom?: unknown } | null;
+  return r !== null && typeof r === "object" && !Array.isArray(r) && typeof r.preparedFrom === "string" ? r.preparedFrom : undefined;
+}

@@ -1,23 +1,31 @@
 // Node-to-node requests: signed with the node's own Ed25519 identity in the same scheme clients use
-// (docs/auth.md), and verified against the peers table instead of the clients table.
+// (docs/auth.md), to a checked peer address, with a bounded answer. The receiving side verifies them
+// against the peers table in server/node-server.ts, before it reads their bodies.
 
 import http from "node:http";
-import { signRequest, verifyRequest, type NodeIdentity } from "../auth/index.js";
+import https from "node:https";
+import { signRequest, type NodeIdentity } from "../auth/index.js";
 import { ServerError } from "../errors.js";
 import { httpError } from "../client.js";
-import type { Store } from "../store/store.js";
 import type { PeerRecord } from "../store/records.js";
-import type { SignedRequest } from "../http/app.js";
+import { checkPeerUrl, peerLookup } from "./peer-url.js";
 
 export interface PeerRequestOptions {
   timeoutMs?: number;
-  /** What the signature covers, when not the body itself (PREPARE signs its transfer header). */
-  signed?: Uint8Array;
+  /** The x-ferry-transfer header value (PREPARE, PRE-COPY): sent and signed with the request. */
+  transfer?: string;
   headers?: Record<string, string>;
+  /** Largest answer accepted; a peer that sends more is cut off (default 1 MiB). */
+  maxResponseBytes?: number;
 }
 
+const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
+
 // node:http rather than fetch: for multi-MiB bodies over loopback it is about 3× faster.
-const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+const agents = {
+  "http:": new http.Agent({ keepAlive: true, maxSockets: 16 }),
+  "https:": new https.Agent({ keepAlive: true, maxSockets: 16 }),
+};
 
 /** Send a signed request to a peer; non-2xx answers become HttpErrors carrying the peer's code. */
 export async function peerRequest(
@@ -29,21 +37,41 @@ export async function peerRequest(
   optionsOrTimeoutMs: PeerRequestOptions | number = {},
 ): Promise<Response> {
   const options = typeof optionsOrTimeoutMs === "number" ? { timeoutMs: optionsOrTimeoutMs } : optionsOrTimeoutMs;
-  const auth = signRequest({ clientId: identity.nodeId, privateKey: identity.privateKey }, { method, path, body: options.signed ?? body });
-  const url = new URL(path, peer.url);
-  if (url.protocol !== "http:") throw new ServerError("bad_request", `peer ${peer.nodeId}: only http:// peers are supported, got ${url.protocol}`);
+  // Checked on every request, not only when the address was stored: a row from before the check, or
+  // written by any other path, is never used to reach a forbidden address.
+  const base = checkPeerUrl(peer.url);
+  const url = new URL(path, base);
+  const auth = signRequest({ clientId: identity.nodeId, privateKey: identity.privateKey }, { method, path, body, ...(options.transfer === undefined ? {} : { transfer: options.transfer }) });
+  const maxResponse = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const transport = url.protocol === "https:" ? https : http;
   const { status, headers, bytes } = await new Promise<{ status: number; headers: Headers; bytes: Buffer }>((resolve, reject) => {
-    const req = http.request(
+    const req = transport.request(
       url,
       {
         method,
-        agent,
-        timeout: options.timeoutMs ?? 30_000,
-        headers: { ...auth, ...options.headers, ...(body ? { "content-type": "application/octet-stream", "content-length": String(body.byteLength) } : { "content-length": "0" }) },
+        agent: agents[url.protocol as "http:" | "https:"],
+        lookup: peerLookup,
+        timeout: timeoutMs,
+        headers: {
+          ...auth,
+          ...options.headers,
+          ...(options.transfer === undefined ? {} : { "x-ferry-transfer": options.transfer }),
+          ...(body ? { "content-type": "application/octet-stream", "content-length": String(body.byteLength) } : { "content-length": "0" }),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
+        let total = 0;
+        res.on("data", (c: Buffer) => {
+          total += c.byteLength;
+          if (total > maxResponse) {
+            res.destroy();
+            req.destroy(new ServerError("peer_error", `${method} ${path} on ${peer.nodeId}: the answer exceeds ${maxResponse} bytes`));
+            return;
+          }
+          chunks.push(c);
+        });
         res.on("end", () => {
           const h = new Headers();
           for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") h.set(k, v);
@@ -52,16 +80,11 @@ export async function peerRequest(
         res.on("error", reject);
       },
     );
-    req.on("timeout", () => req.destroy(new Error(`${method} ${path} on ${peer.nodeId}: no answer within ${options.timeoutMs ?? 30_000} ms`)));
+    req.on("timeout", () => req.destroy(new Error(`${method} ${path} on ${peer.nodeId}: no answer within ${timeoutMs} ms`)));
     req.on("error", reject);
     req.end(body);
   });
   const response = new Response(status === 204 ? null : (new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) as Uint8Array<ArrayBuffer>), { status, headers });
   if (!response.ok) throw await httpError(response, `${method} ${path} on ${peer.nodeId}: HTTP ${status}`);
   return response;
-}
-
-/** The peer that signed `req`, or an `unauthorized` error: only configured peers may call /peer routes. */
-export function verifyPeer(store: Store, req: SignedRequest): PeerRecord {
-  return verifyRequest({ clients: store.peers, nonces: store.nonces }, req);
 }

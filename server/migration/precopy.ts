@@ -101,6 +101,10 @@ export interface StoredBase {
   snapshot: Snapshot;
   /** Rounds that built it (1 for the first, full copy). */
   rounds: number;
+  /** The node sending the transfer: only it may add rounds or name the base in its PREPARE. */
+  source: string;
+  /** The job's code, when the target had to take it from the source (stored only with the PREPARE). */
+  module?: Uint8Array;
 }
 
 /** Target side: the newest base of each transfer in flight, durable in the blob store and kept decoded. */
@@ -113,9 +117,11 @@ export class PrecopyBases {
    * Store a verified round as the transfer's new base: `snapshot` whole, or, when `baseHash` names
    * the previous round's base, a delta on it. Returns the new base's blob hash.
    */
-  accept(jobId: string, epoch: number, snapshot: Snapshot, body: Uint8Array, baseHash: string | null): string {
+  accept(jobId: string, epoch: number, source: string, snapshot: Snapshot, body: Uint8Array, baseHash: string | null, module?: Uint8Array): string {
     const key = `${jobId}@${epoch}`;
-    const previous = baseHash ? this.bases.get(key) : undefined;
+    const held = this.bases.get(key);
+    if (held && held.source !== source) throw new ServerError("forbidden", `job ${jobId} at epoch ${epoch} is being pre-copied here by another node`);
+    const previous = baseHash ? held : undefined;
     if (baseHash && (!previous || previous.hash !== baseHash)) throw new ServerError("conflict", `no pre-copied base ${baseHash} for job ${jobId} at epoch ${epoch}`);
     if (previous && previous.rounds >= MAX_PRECOPY_ROUNDS) throw new ServerError("conflict", `more than ${MAX_PRECOPY_ROUNDS} pre-copy rounds for job ${jobId}`);
     let bytes = body;
@@ -127,7 +133,7 @@ export class PrecopyBases {
     // Unreferenced until then; the store's garbage collection leaves young blobs alone.
     const { hash, size } = this.store.blobs.put(bytes);
     this.bases.delete(key);
-    this.bases.set(key, { hash, size, snapshot, rounds: (previous?.rounds ?? 0) + 1 });
+    this.bases.set(key, { hash, size, snapshot, rounds: (previous?.rounds ?? 0) + 1, source, ...(module ? { module } : {}) });
     // The base this round supersedes is garbage now, unless another transfer's base is the same blob.
     if (previous && previous.hash !== hash && ![...this.bases.values()].some((b) => b.hash === previous.hash)) {
       this.store.dropUnreferencedBlob(previous.hash);
@@ -137,11 +143,18 @@ export class PrecopyBases {
   }
 
   /** The base a PREPARE names, handed over (and forgotten here); refused if it is not the newest one held. */
-  take(jobId: string, epoch: number, baseHash: string): StoredBase {
+  take(jobId: string, epoch: number, baseHash: string, source: string): StoredBase {
     const key = `${jobId}@${epoch}`;
     const base = this.bases.get(key);
+    if (base && base.source !== source) throw new ServerError("forbidden", `job ${jobId} at epoch ${epoch} is being pre-copied here by another node`);
     this.bases.delete(key);
     if (!base || base.hash !== baseHash) throw new ServerError("conflict", `no pre-copied base ${baseHash} for job ${jobId} at epoch ${epoch}`);
     return base;
+  }
+
+  /** The code a previous round took from `source` for this transfer, if any (not downloaded twice). */
+  module(jobId: string, epoch: number, source: string): Uint8Array | undefined {
+    const base = this.bases.get(`${jobId}@${epoch}`);
+    return base && base.source === source ? base.module : undefined;
   }
 }

@@ -1,20 +1,24 @@
-// The /peer routes other nodes call: PREPARE, COMMIT, ABORT, the decision query, and the module
-// download a target makes when it lacks a job's code. Every request must be signed by a configured peer.
+// The /peer routes other nodes call: PREPARE, PRE-COPY, COMMIT, ABORT, the decision query, hello,
+// and the module download a target makes when it lacks a job's code. The intake has verified the
+// signing peer from the request's head before any body is read (server/http/intake.ts); each route
+// then holds that peer to its own transfers.
 
 import type { Context, Hono } from "hono";
+import { checkGrant, parsePublicKey, parseSignedGrant, type SignedGrant } from "../auth/index.js";
 import { ServerError } from "../errors.js";
 import type { Env } from "../http/app.js";
 import { parseJsonObject } from "../http/body.js";
 import type { FerryNode } from "../node/ferry-node.js";
+import type { PeerRecord } from "../store/records.js";
 import type { Store } from "../store/store.js";
-import { parsePublicKey } from "../auth/index.js";
+import { checkPeerUrl } from "./peer-url.js";
 import { decodeTransferHeader, TRANSFER_HEADER } from "./transfer-header.js";
-import { verifyPeer } from "./peer-link.js";
 
 export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): void {
-  const peerOf = (c: Context<Env>) => {
-    const url = new URL(c.req.url);
-    return verifyPeer(store, { method: c.req.method, path: url.pathname + url.search, headers: c.req.raw.headers, body: c.get("body") });
+  const peerOf = (c: Context<Env>): PeerRecord => {
+    const peer = c.get("peer");
+    if (!peer) throw new ServerError("unauthorized", "/peer routes need a configured peer's signature", { reason: "missing_header" });
+    return peer;
   };
   const jobAndEpoch = (c: Context<Env>): { jobId: string; epoch: number } => {
     const body = parseJsonObject(c.get("body"));
@@ -22,24 +26,21 @@ export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): 
     return { jobId: body.jobId, epoch: body.epoch as number };
   };
 
-  // PREPARE is signed over its transfer header, which names the body's own sha256 (transfer-header.ts).
-  const transfer = (c: Context<Env>) => {
-    const url = new URL(c.req.url);
-    const text = c.req.header(TRANSFER_HEADER);
-    // Without a transfer header, authenticate over the (empty) header anyway: an unsigned caller is a 401, not a 400.
-    if (!text) verifyPeer(store, { method: c.req.method, path: url.pathname + url.search, headers: c.req.raw.headers, body: new Uint8Array(0) });
-    const { header, signed } = decodeTransferHeader(text);
-    const peer = verifyPeer(store, { method: c.req.method, path: url.pathname + url.search, headers: c.req.raw.headers, body: signed });
-    return { peer, header };
+  // PREPARE and PRE-COPY: the signed transfer header is judged before the (large) body is read.
+  const transfer = async (c: Context<Env>, kind: "prepare" | "precopy") => {
+    const peer = peerOf(c);
+    const { header } = decodeTransferHeader(c.req.header(TRANSFER_HEADER));
+    node.migrator.checkOffer(peer, header, kind);
+    return { peer, header, body: await c.get("readBody")() };
   };
   app.post("/peer/migrations/prepare", async (c) => {
-    const { peer, header } = transfer(c);
-    return c.json(await node.migrator.prepare(peer, header, c.get("body")));
+    const { peer, header, body } = await transfer(c, "prepare");
+    return c.json(await node.migrator.prepare(peer, header, body));
   });
   // Pre-copy: a running job's state, sent before it stops (the PREPARE that follows carries a delta).
   app.post("/peer/migrations/precopy", async (c) => {
-    const { peer, header } = transfer(c);
-    return c.json(await node.migrator.storeBase(peer, header, c.get("body")));
+    const { peer, header, body } = await transfer(c, "precopy");
+    return c.json(await node.migrator.storeBase(peer, header, body));
   });
   app.post("/peer/migrations/commit", async (c) => {
     const peer = peerOf(c);
@@ -47,10 +48,11 @@ export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): 
     return c.json(await node.migrator.applyCommit(peer, jobId, epoch));
   });
   app.post("/peer/migrations/abort", (c) => {
-    peerOf(c);
+    const peer = peerOf(c);
     const { jobId, epoch } = jobAndEpoch(c);
-    return c.json(node.migrator.applyAbort(jobId, epoch));
+    return c.json(node.migrator.abortFrom(peer, jobId, epoch));
   });
+  // The answer concerns only the asker's own copy: commit only if the job was handed to it at that epoch.
   app.get("/peer/migrations/:id/decision", (c) => {
     const peer = peerOf(c);
     const epoch = Number(c.req.query("epoch"));
@@ -62,22 +64,35 @@ export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): 
     const peer = peerOf(c);
     const body = parseJsonObject(c.get("body"));
     if (typeof body.url !== "string") throw new ServerError("bad_request", "body must be { url }");
-    store.peers.upsert({ nodeId: peer.nodeId, url: body.url, publicKey: parsePublicKey(peer.publicKey) });
+    const url = checkPeerUrl(body.url);
+    store.peers.upsert({ nodeId: peer.nodeId, url: url.href, publicKey: parsePublicKey(peer.publicKey) });
     return c.json({ node: node.id });
   });
 
-  // A peer may fetch any module a job of ours references (private ones included): it is about to run that job.
+  // The code of a job this node is sending to the asking peer right now (or a public module): nothing else.
   app.get("/peer/modules/:hash", (c) => {
-    peerOf(c);
-    return c.body(store.modules.read(c.req.param("hash")) as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/wasm" });
+    const peer = peerOf(c);
+    const hash = c.req.param("hash");
+    const record = store.modules.get(hash);
+    if (!record || !(record.public || node.migrator.sending(peer.nodeId, hash))) throw new ServerError("not_found", `no module ${hash} for ${peer.nodeId}`);
+    return c.body(store.modules.read(hash) as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/wasm" });
   });
 
   app.post("/jobs/:id/migrate", async (c) => {
     const caller = c.get("caller");
     if (!caller) throw new ServerError("unauthorized", "migrating a job needs a signed request", { reason: "missing_header" });
     const body = parseJsonObject(c.get("body"));
-    if (typeof body.peer !== "string") throw new ServerError("bad_request", "body must be { peer, mode? }");
+    if (typeof body.peer !== "string") throw new ServerError("bad_request", "body must be { peer, mode?, grant? }");
     if (body.mode !== undefined && body.mode !== "strong" && body.mode !== "weak") throw new ServerError("bad_request", 'mode must be "strong" or "weak"');
-    return c.json(await node.migrateJob(c.req.param("id"), caller, body.peer, (body.mode as "strong" | "weak" | undefined) ?? "strong"));
+    const id = c.req.param("id");
+    let grant: SignedGrant | null = null;
+    if (body.grant !== undefined && body.grant !== null) {
+      // The caller's own permission to run the job as itself at the target: checked here too, so a
+      // wrong one is the caller's 400 and not a refusal from the target.
+      grant = parseSignedGrant(body.grant);
+      const check = checkGrant(store.clients, grant, { client: caller.id, job: id, source: node.id, target: body.peer });
+      if (!check.ok) throw new ServerError("bad_request", `grant: ${check.reason}`);
+    }
+    return c.json(await node.migrateJob(id, caller, body.peer, (body.mode as "strong" | "weak" | undefined) ?? "strong", grant));
   });
 }

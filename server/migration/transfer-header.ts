@@ -1,13 +1,24 @@
 // The PREPARE message: a JSON transfer header (sent base64url in the `x-ferry-transfer` HTTP header,
-// and the only thing the node signature covers) and the snapshot bytes as the raw body (strong) or no
-// body (weak). The snapshot needs no second hash: the header names the sha256 digest the snapshot
-// already ends with, and decoding the snapshot checks that digest against its contents.
+// whose digest the node's request signature covers) and the snapshot bytes as the raw body (strong)
+// or no body (weak). The signature also covers the body's length and sha256 (docs/auth.md), checked
+// as it streams in; the header names the digest the snapshot itself ends with, which decoding checks.
 
+import { DEFAULT_CONTINUATION_STACK_BYTES, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_OUTPUT_BYTES, WASM_PAGE_BYTES } from "../../runtime/index.js";
+import { HEADER_TRANSFER, parseSignedGrant, type SignedGrant } from "../auth/index.js";
 import { ServerError } from "../errors.js";
 import type { JobSandbox, JobTrust, Json } from "../store/records.js";
 
-export const TRANSFER_HEADER = "x-ferry-transfer";
-export const TRANSFER_VERSION = 2;
+export const TRANSFER_HEADER = HEADER_TRANSFER;
+/** 3: the owner's migration grant travels with the transfer, and requests sign their body's length (FERRY-REQUEST-V2). */
+export const TRANSFER_VERSION = 3;
+
+/**
+ * The largest PREPARE or PRE-COPY body a node with this memory cap takes: a snapshot whose memory,
+ * input, output and saved stack are all at their caps, stored raw, plus room for the sections.
+ */
+export function maxTransferBytes(maxMemoryPages: number): number {
+  return maxMemoryPages * WASM_PAGE_BYTES + DEFAULT_MAX_INPUT_BYTES + DEFAULT_MAX_OUTPUT_BYTES + DEFAULT_CONTINUATION_STACK_BYTES + 1024 * 1024;
+}
 
 /** The FERRYSNP digest is the last 32 bytes (docs/snapshot-format.md). */
 const SNAPSHOT_DIGEST_BYTES = 32;
@@ -39,6 +50,11 @@ export interface TransferHeader {
   baseHash: string | null;
   /** Weak transfers carry the input inline (base64); strong ones have it inside the snapshot. */
   input: string | null;
+  /**
+   * The owner's permission for this move (server/auth/migration-grant.ts). Without a valid one the
+   * target runs the job as anonymous, whatever `owner` and `trust` say.
+   */
+  grant: SignedGrant | null;
 }
 
 /** The trailing digest of an encoded snapshot, hex. */
@@ -47,13 +63,12 @@ export function snapshotDigest(snapshot: Uint8Array): string {
   return Buffer.from(snapshot.buffer, snapshot.byteOffset + snapshot.byteLength - SNAPSHOT_DIGEST_BYTES, SNAPSHOT_DIGEST_BYTES).toString("hex");
 }
 
-/** The header as it travels (base64url) and as it is signed (its UTF-8 bytes). */
-export function encodeTransferHeader(header: TransferHeader): { text: string; signed: Uint8Array } {
-  const signed = Buffer.from(JSON.stringify(header), "utf8");
-  return { text: signed.toString("base64url"), signed };
+/** The header as it travels (base64url): the request signature covers this text's sha256. */
+export function encodeTransferHeader(header: TransferHeader): { text: string } {
+  return { text: Buffer.from(JSON.stringify(header), "utf8").toString("base64url") };
 }
 
-export function decodeTransferHeader(text: string | undefined | null): { header: TransferHeader; signed: Uint8Array } {
+export function decodeTransferHeader(text: string | undefined | null): { header: TransferHeader } {
   const bad = (detail: string): never => {
     throw new ServerError("bad_request", `transfer: ${detail}`);
   };
@@ -72,6 +87,11 @@ export function decodeTransferHeader(text: string | undefined | null): { header:
   for (const key of ["jobId", "source", "target", "codeHash", "entry"] as const) if (typeof header[key] !== "string") bad(`${key} must be a string`);
   if (!Number.isSafeInteger(header.epoch) || header.epoch < 1) bad("epoch must be a positive integer");
   if (!Array.isArray(header.args)) bad("args must be an array");
+  if (!header.args.every((a) => typeof a === "number" || typeof a === "string")) bad("args must be numbers or decimal strings");
+  if (header.owner !== null && typeof header.owner !== "string") bad("owner must be a string or null");
+  if (header.fuelLimit !== null && (!Number.isSafeInteger(header.fuelLimit) || header.fuelLimit < 1)) bad("fuelLimit must be a positive integer or null");
+  if (!Number.isSafeInteger(header.fuelUsed) || header.fuelUsed < 0) bad("fuelUsed must be a non-negative integer");
+  if (header.input !== null && typeof header.input !== "string") bad("input must be base64 or null");
   if (header.trust !== "anonymous" && header.trust !== "authenticated") bad("bad trust class");
   if (header.sandbox !== "in-process" && header.sandbox !== "isolated") bad("bad sandbox");
   if (header.kind !== "weak" && (typeof header.snapshotSha256 !== "string" || !/^[0-9a-f]{64}$/.test(header.snapshotSha256))) {
@@ -81,7 +101,8 @@ export function decodeTransferHeader(text: string | undefined | null): { header:
     bad("only a strong or base transfer names a base, by its sha256");
   }
   header.baseHash ??= null;
-  return { header, signed };
+  header.grant = header.grant === undefined || header.grant === null ? null : parseSignedGrant(header.grant);
+  return { header };
 }
 
 /** The body must be exactly the snapshot the signed header names (strong), or empty (weak). */

@@ -14,6 +14,8 @@ import type { NodeIdentity } from "../auth/index.js";
 import type { FaultHook } from "../migration/faults.js";
 import { checkpointSnapshot } from "../migration/checkpoint-format.js";
 import type { TransferHeader } from "../migration/transfer-header.js";
+import { withJobBudget } from "../migration/job-limits.js";
+import type { SignedGrant } from "../auth/index.js";
 import { Migrator, type TransferHost } from "../migration/migrator.js";
 import type { PrecopyOptions } from "../migration/precopy.js";
 import { ANONYMOUS_QUOTAS, quotasOf } from "./quotas.js";
@@ -388,7 +390,7 @@ export class FerryNode {
         const compiled = await engine.compile(this.store.modules.read(record.codeHash)); // fails early if the code is gone
         const input = this.store.jobs.input(record);
         if (checkpoint) {
-          job.instance = await engine.restore(checkpointSnapshot(this.store, record.id)!, this.instanceOptions(job, record.sandbox, input, owner));
+          job.instance = await engine.restore(withJobBudget(checkpointSnapshot(this.store, record.id)!, this.budgetOf(record)), this.instanceOptions(job, record.sandbox, input, owner));
           job.outputSeen = job.instance.output().byteLength;
           this.live.set(record.id, job);
           if (record.state !== "paused") {
@@ -412,9 +414,11 @@ export class FerryNode {
   }
 
   /** Move a job to a peer (strong: with its execution state; weak: code and arguments only). */
-  async migrateJob(id: string, caller: Caller, peerId: string, mode: "strong" | "weak" = "strong"): Promise<JobView> {
+  async migrateJob(id: string, caller: Caller, peerId: string, mode: "strong" | "weak" = "strong", grant: SignedGrant | null = null): Promise<JobView> {
     const job = this.control(id, caller);
-    await this.migrator.send(job, peerId, mode);
+    // The target runs an owned job as its owner only under the owner's grant; asked by the owner, it needs one.
+    if (job.record.owner !== null && grant === null) throw new ServerError("bad_request", `job ${id} migrates with its owner's grant (see FerryClient.migrate)`);
+    await this.migrator.send(job, peerId, mode, grant);
     return this.view(job.record);
   }
 
@@ -482,12 +486,14 @@ export class FerryNode {
       },
       /** A committed incoming job: restore it (strong) or start it (weak) and run it here. */
       maxMemoryPages: (owner) => this.memoryPagesOf(owner),
-      stage: async (header, snapshot) => {
+      maxFuelPerJob: (owner) => this.fuelCapOf(owner),
+      stage: async (header, snapshot, module) => {
         const owner = header.owner ? (this.store.clients.get(header.owner) ?? null) : null;
-        const job = new LiveJob(provisionalRecord(header, this.id));
+        const record = provisionalRecord(header, this.id);
+        const job = new LiveJob(record);
         const engine = this.engine(this.memoryPagesOf(header.owner));
-        await engine.compile(this.store.modules.read(header.codeHash));
-        job.instance = await engine.restore(snapshot, this.instanceOptions(job, header.sandbox, undefined, owner));
+        await engine.compile(module);
+        job.instance = await engine.restore(withJobBudget(snapshot, this.budgetOf(record)), this.instanceOptions(job, header.sandbox, undefined, owner));
         return job;
       },
       discard: (staged) => staged.instance?.dispose(),
@@ -509,7 +515,7 @@ export class FerryNode {
               await this.admit(job);
               return;
             }
-            job.instance = await engine.restore(checkpointSnapshot(this.store, record.id)!, options);
+            job.instance = await engine.restore(withJobBudget(checkpointSnapshot(this.store, record.id)!, this.budgetOf(record)), options);
           }
         } catch (e) {
           // Committed to us but it cannot run here: it ends, once, as failed (never silently lost).
@@ -526,7 +532,7 @@ export class FerryNode {
       /** Check an arriving module the way an upload is checked, before storing it. */
       compile: async (bytes, owner) => {
         const client = owner ? (this.store.clients.get(owner) ?? null) : null;
-        await this.engine((client ? quotasOf(client) : ANONYMOUS_QUOTAS).maxMemoryPages).compile(bytes);
+        return this.engine((client ? quotasOf(client) : ANONYMOUS_QUOTAS).maxMemoryPages).compile(bytes);
       },
       live: (id) => this.live.get(id),
     };
@@ -538,6 +544,18 @@ export class FerryNode {
   private memoryPagesOf(owner: string | null): number {
     const client = owner ? (this.store.clients.get(owner) ?? null) : null;
     return Math.min((client ? quotasOf(client) : ANONYMOUS_QUOTAS).maxMemoryPages, this.maxMemoryPages);
+  }
+
+  /** The most fuel one job of `owner` (null: anonymous) may use on this node. */
+  private fuelCapOf(owner: string | null): number {
+    const client = owner ? (this.store.clients.get(owner) ?? null) : null;
+    return (client ? quotasOf(client) : ANONYMOUS_QUOTAS).maxFuelPerJob;
+  }
+
+  /** A restored job's fuel budget: its record's, capped by its owner's quota here — never its snapshot's. */
+  private budgetOf(record: JobRecord): { fuelLimit: number; fuelUsed: number } {
+    const cap = this.fuelCapOf(record.owner);
+    return { fuelLimit: Math.min(record.fuelLimit ?? cap, cap), fuelUsed: record.fuelUsed };
   }
 
   private engine(maxMemoryPages: number): Engine {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, encodeSnapshot, type Snapshot } from "../../runtime/index.js";
 import { decodeImage, encodeImage } from "../../runtime/exec/continuation.js";
-import { generateSigningKey, signRequest, type SigningKey } from "../../server/auth/index.js";
+import { generateSigningKey, signGrant, signRequest, type SigningKey } from "../../server/auth/index.js";
 import { FerryClient } from "../../server/client.js";
 import { encodeTransferHeader, snapshotDigest, TRANSFER_HEADER, TRANSFER_VERSION, type TransferHeader } from "../../server/migration/transfer-header.js";
 import { INFINITE_LOOP, LOOP_AND_RECURSION } from "../helpers/fixtures.js";
@@ -171,8 +171,10 @@ describe("oversized bodies: 413, nothing stored", () => {
   });
 
   it("a /peer body from anyone who is not a configured peer is refused before it is read", async () => {
-    await refused(() => raw("POST", "/peer/migrations/prepare", { headers: { "content-length": String(400 * MiB) } }), 401, "unauthorized");
-    await refused(() => raw("POST", "/peer/migrations/prepare", { headers: { "content-length": String(400 * MiB), "x-ferry-client": "someone", "x-ferry-timestamp": String(Date.now()) } }), 401, "unauthorized");
+    await refused(() => raw("POST", "/peer/migrations/prepare", { headers: { "content-length": String(300 * MiB) } }), 401, "unauthorized");
+    await refused(() => raw("POST", "/peer/migrations/prepare", { headers: { "content-length": String(300 * MiB), "x-ferry-client": "someone", "x-ferry-timestamp": String(Date.now()) } }), 401, "unauthorized");
+    // Over the node's snapshot cap: refused by its declared length, before anything else.
+    await refused(() => raw("POST", "/peer/migrations/prepare", { headers: { "content-length": String(400 * MiB) } }), 413, "payload_too_large");
   });
 
   it("a module over the client's maxModuleBytes quota: 413 payload_too_large (as implemented, not quota_exceeded)", async () => {
@@ -374,11 +376,11 @@ describe("path traversal in ids and hashes", () => {
   });
 });
 
-/** A PREPARE as a peer sends it: the transfer header travels base64url in a header and is what the signature covers. */
+/** A PREPARE as a peer sends it: the transfer header travels base64url in a header; the signature covers it and the body. */
 function prepareRequest(key: Pick<SigningKey, "clientId" | "privateKey"> | undefined, header: TransferHeader, body: Uint8Array): Promise<Answer> {
   const path = "/peer/migrations/prepare";
   const transfer = encodeTransferHeader(header);
-  const auth = key ? signRequest(key, { method: "POST", path, body: transfer.signed }) : {};
+  const auth = key ? signRequest(key, { method: "POST", path, body, transfer: transfer.text }) : {};
   return send("POST", path, { body, headers: { ...auth, [TRANSFER_HEADER]: transfer.text, "content-type": "application/octet-stream" } });
 }
 
@@ -402,6 +404,7 @@ function transferHeader(snapshot: Uint8Array, overrides: Partial<TransferHeader>
     fuelUsed: 0,
     snapshotSha256: snapshotDigest(snapshot),
     input: null,
+    grant: null,
     ...overrides,
   };
 }
@@ -456,8 +459,15 @@ describe("PREPARE with a tampered snapshot: refused, nothing stored", () => {
     sealed = encodeSnapshot(snapshot);
   });
 
-  /** Signed by the peer, with a header naming exactly this body's digest: only the body's contents lie. */
-  const prepare = (body: Uint8Array, overrides: Partial<TransferHeader> = {}): Promise<Answer> => prepareRequest(peerKey, transferHeader(body, overrides), body);
+  /**
+   * Signed by the peer, with a header naming exactly this body's digest, and granted by the job's owner
+   * (whose private module the node holds): only the body's contents lie.
+   */
+  const prepare = (body: Uint8Array, overrides: Partial<TransferHeader> = {}): Promise<Answer> => {
+    const h = transferHeader(body, { owner: n.key.clientId, trust: "authenticated", ...overrides });
+    const grant = signGrant(n.key, { job: h.jobId, source: peerKey.clientId, target: n.running.identity.nodeId });
+    return prepareRequest(peerKey, { ...h, grant: overrides.grant ?? grant }, body);
+  };
 
   it("a flipped bit under the seal: 422 snapshot_corrupt", async () => {
     const flipped = sealed.slice();
@@ -500,7 +510,10 @@ describe("PREPARE with a tampered snapshot: refused, nothing stored", () => {
   });
 
   it("control: the honest snapshot is prepared (so the refusals above are about the tampering), then aborted", async () => {
-    const h = transferHeader(sealed);
+    // The module's owner grants the move, so the node need not fetch the (private) code from the peer.
+    const jobId = `honest-${Math.random().toString(36).slice(2)}`;
+    const grant = signGrant(n.key, { job: jobId, source: peerKey.clientId, target: n.running.identity.nodeId });
+    const h = transferHeader(sealed, { jobId, owner: n.key.clientId, trust: "authenticated", grant });
     const ok = await prepareRequest(peerKey, h, sealed);
     expect({ status: ok.status, body: JSON.parse(ok.body) as unknown }).toEqual({ status: 200, body: { prepared: true, epoch: 1 } });
     const aborted = await signed(peerKey, "POST", "/peer/migrations/abort", json({ jobId: h.jobId, epoch: 1 }));
@@ -523,7 +536,7 @@ describe("PRE-COPY rounds: each delta needs the base it names", () => {
   function precopyRequest(header: TransferHeader, body: Uint8Array): Promise<Answer> {
     const path = "/peer/migrations/precopy";
     const transfer = encodeTransferHeader(header);
-    return send("POST", path, { body, headers: { ...signRequest(peerKey, { method: "POST", path, body: transfer.signed }), [TRANSFER_HEADER]: transfer.text, "content-type": "application/octet-stream" } });
+    return send("POST", path, { body, headers: { ...signRequest(peerKey, { method: "POST", path, body, transfer: transfer.text }), [TRANSFER_HEADER]: transfer.text, "content-type": "application/octet-stream" } });
   }
   const round = (jobId: string, body: Uint8Array, baseHash: string | null) => precopyRequest(transferHeader(body, { jobId, kind: "base", baseHash }), body);
   const baseOf = async (a: Promise<Answer>): Promise<string> => {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   AUTH_HEADERS,
-  bodySha256,
+  bodyDigest,
   canonicalString,
   DEFAULT_MAX_CLOCK_SKEW_MS,
   generateSigningKey,
@@ -86,6 +86,13 @@ describe("verifyRequest", () => {
     expect(failure(() => verifyRequest(store, signed(impostor)))).toBe("bad_signature");
   });
 
+  it("claims the nonce once the head verifies: a body that is not the signed one uses it up (it was read against a genuine signature)", () => {
+    const { store, key } = setup();
+    const request = signed(key);
+    expect(failure(() => verifyRequest(store, { ...request, body: '{"module":"abd"}' }))).toBe("bad_signature");
+    expect(failure(() => verifyRequest(store, request))).toBe("replayed_nonce");
+  });
+
   it("rejects unknown and disabled clients", () => {
     const { store, key } = setup();
     expect(failure(() => verifyRequest(store, signed(generateSigningKey())))).toBe("unknown_client");
@@ -96,7 +103,7 @@ describe("verifyRequest", () => {
   it("rejects a replayed nonce, and a failed signature does not use up the nonce", () => {
     const { store, key } = setup();
     const request = signed(key);
-    const forged = { ...request, body: "other" };
+    const forged = { ...request, path: "/jobs?wait=2" };
     expect(failure(() => verifyRequest(store, forged))).toBe("bad_signature");
     expect(failure(() => verifyRequest(store, request))).toBe("accepted");
     expect(failure(() => verifyRequest(store, request))).toBe("replayed_nonce");
@@ -207,7 +214,7 @@ describe("node identity", () => {
     const key = generateSigningKey();
     const headers = signRequest(key, { method: "POST", path: "/x", body: "b", now: T0 });
     const signedBytes = Buffer.from(
-      canonicalString({ method: "POST", path: "/x", clientId: key.clientId, timestamp: String(T0), nonce: headers["x-ferry-nonce"], bodySha256: bodySha256("b") }),
+      canonicalString({ method: "POST", path: "/x", clientId: key.clientId, timestamp: String(T0), nonce: headers["x-ferry-nonce"], body: bodyDigest("b"), transferSha256: "-" }),
     );
     const signature = Buffer.from(headers["x-ferry-signature"], "base64url");
     expect(verify(null, signedBytes, key.publicKey, signature)).toBe(true); // the request signature is over these bytes…
