@@ -27,7 +27,7 @@ export type { ErrorCode } from "./errors.js";
 export { TRAP_CODES, TRAP_MESSAGES } from "./exec/traps.js";
 export type { TrapCode } from "./exec/traps.js";
 
-export { encodeSnapshot, decodeSnapshot, inspectSnapshot, SNAPSHOT_FORMAT_VERSION } from "./exec/snapshot-codec.js";
+export { encodeSnapshot, decodeSnapshot, inspectSnapshot, snapshotDecodeLimits, DEFAULT_SNAPSHOT_DECODE_LIMITS, SNAPSHOT_FORMAT_VERSION } from "./exec/snapshot-codec.js";
 export type { SnapshotInfo, DecodeSnapshotOptions, EncodeSnapshotOptions, SnapshotCompression } from "./exec/snapshot-codec.js";
 export type { Snapshot, MemoryImage, MemoryPage, GlobalValue } from "./exec/snapshot.js";
 export { encodeWeak, decodeWeak } from "./exec/weak.js";

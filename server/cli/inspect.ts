@@ -2,8 +2,8 @@
 
 import { parseArgs } from "node:util";
 import { decodeImage } from "../../runtime/exec/continuation.js";
-import { decodeSnapshot, inspectSnapshot } from "../../runtime/index.js";
-import { readInput, type Io } from "./run.js";
+import { DEFAULT_MAX_MEMORY_PAGES, decodeSnapshot, inspectSnapshot, snapshotDecodeLimits } from "../../runtime/index.js";
+import { optionalInt, readInput, type Io } from "./run.js";
 import { HELP, UsageError } from "./usage.js";
 
 const STATE_NAMES = ["fresh", "running", "paused", "done", "trapped"];
@@ -12,7 +12,11 @@ export async function inspectCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
+    options: {
+      json: { type: "boolean", default: false },
+      "max-memory-pages": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
   });
   if (values.help) {
     io.stdout.write(`${HELP.inspect}\n`);
@@ -21,7 +25,8 @@ export async function inspectCommand(argv: string[], io: Io): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("ferry inspect takes exactly one <snap.ferry>");
   const bytes = readInput(positionals[0]!, "snapshot");
   const info = inspectSnapshot(bytes);
-  const snapshot = decodeSnapshot(bytes);
+  // Decoding inflates memory: with the caps `ferry resume` and a node use, so a bomb is refused first.
+  const snapshot = decodeSnapshot(bytes, snapshotDecodeLimits(optionalInt("--max-memory-pages", values["max-memory-pages"]) ?? DEFAULT_MAX_MEMORY_PAGES));
   const { header, stack, capacity } = decodeImage(snapshot.continuation);
   const continuation = {
     state: STATE_NAMES[header.state] ?? String(header.state),

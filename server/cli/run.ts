@@ -5,10 +5,12 @@ import { readFileSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { parseArgs } from "node:util";
 import {
+  DEFAULT_MAX_MEMORY_PAGES,
   Engine,
   FerryError,
   decodeSnapshot,
   encodeSnapshot,
+  snapshotDecodeLimits,
   type Instance,
   SANDBOX_KINDS,
   type RunResult,
@@ -85,6 +87,7 @@ export async function resumeCommand(argv: string[], io: Io): Promise<number> {
       out: { type: "string" },
       sandbox: { type: "string", default: "in-process" },
       "timeout-ms": { type: "string" },
+      "max-memory-pages": { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -96,10 +99,13 @@ export async function resumeCommand(argv: string[], io: Io): Promise<number> {
   const checkpoint = checkpointOptions(values["checkpoint-every"], values.out);
   const slice = optionalInt("--slice", values.slice) ?? (checkpoint ? DEFAULT_CHECKPOINT_SLICE : undefined);
 
-  const snapshot = decodeSnapshot(readInput(positionals[0]!, "snapshot"));
+  const maxMemoryPages = optionalInt("--max-memory-pages", values["max-memory-pages"]) ?? DEFAULT_MAX_MEMORY_PAGES;
+
+  // The caps a node restoring it would use: nothing the engine could not hold is ever inflated.
+  const snapshot = decodeSnapshot(readInput(positionals[0]!, "snapshot"), snapshotDecodeLimits(maxMemoryPages));
   const code = values.module !== undefined ? readInput(values.module, "guest module") : snapshot.code;
   if (!code) throw new FerryError("unknown_module", `${snapshot.codeHash}: the snapshot does not embed its module; pass --module`);
-  await using engine = new Engine();
+  await using engine = new Engine({ maxMemoryPages });
   await engine.compile(code);
   const instance = await engine.restore(snapshot, { sandbox, timeoutMs, onLog: (line) => io.stderr.write(`[guest] ${line}\n`) });
   const printedOutput = instance.output().byteLength; // printed by whoever ran the part before the snapshot

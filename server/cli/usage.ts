@@ -54,11 +54,14 @@ Options:
   --out FILE              where --checkpoint-every writes
   --sandbox KIND          in-process (default) or isolated: either resumes any snapshot
   --timeout-ms N          isolated only: wall-clock deadline per slice
+  --max-memory-pages N    memory cap in 64 KiB pages (default 4096 = 256 MiB); a snapshot
+                          with more memory, or whose compressed pages inflate past it, is
+                          refused (snapshot_limit) before anything is inflated
   --json                  print one JSON object
   -h, --help              show this help
 
 Prints the output written after the snapshot was taken, then the entry's return value.`,
-  inspect: `Usage: ferry inspect <snap.ferry> [--json]
+  inspect: `Usage: ferry inspect <snap.ferry> [--json] [--max-memory-pages N]
 
 Verifies the snapshot's integrity and prints its header, section sizes, memory pages,
 continuation (entry, arguments, fuel, saved stack) and code hash.`,
