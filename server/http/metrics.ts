@@ -13,7 +13,7 @@ export function metricsText(node: FerryNode): string {
   metric("ferry_jobs_finished_total", "counter", "Jobs that finished here (done or trapped).", c.jobsFinished);
   metric("ferry_jobs_trapped_total", "counter", "Jobs that ended with a trap.", c.jobsTrapped);
   metric("ferry_checkpoints_total", "counter", "Snapshots written to the store.", c.checkpoints);
-  metric("ferry_modules_uploaded_total", "counter", "New modules accepted.", c.modulesUploaded);
+  metric("ferry_modules_uploaded_total", "counter", "Modules accepted that were new to the client uploading them.", c.modulesUploaded);
   metric("ferry_migrations_out_total", "counter", "Jobs handed to a peer.", c.migrationsOut);
   metric("ferry_migrations_in_total", "counter", "Jobs taken over from a peer.", c.migrationsIn);
   metric("ferry_jobs_running", "gauge", "Jobs running now.", load.running);

@@ -120,14 +120,21 @@ export class FerryNode {
 
   // ---- modules ----
 
-  /** Validate and instrument (so bad code is refused before anything is stored), then store. */
+  /**
+   * Validate and instrument (so bad code is refused before anything is stored), then store.
+   * `created` says whether the module is new *to this client* — never whether the bytes were
+   * already here as someone else's private module: that answer depends only on the caller's own
+   * uploads, so an upload cannot be used to learn what others hold.
+   */
   async uploadModule(client: ClientRecord, bytes: Uint8Array, isPublic: boolean): Promise<{ codeHash: string; created: boolean }> {
     const quotas = quotasOf(client);
     if (bytes.byteLength > quotas.maxModuleBytes) {
       throw new ServerError("payload_too_large", `module is ${bytes.byteLength} bytes, the client's quota is ${quotas.maxModuleBytes}`);
     }
     const module = await this.engine(quotas.maxMemoryPages).compile(bytes);
-    const { created } = this.store.modules.put(bytes, { owner: client.id, public: isPublic });
+    const created = !this.store.modules.ownedBy(module.codeHash, client.id);
+    this.store.modules.put(bytes, { owner: client.id, public: isPublic });
+    // Counted the same way (per new owner), so /metrics does not tell either.
     if (created) this.counters.modulesUploaded++;
     return { codeHash: module.codeHash, created };
   }

@@ -61,12 +61,17 @@ export class ModuleTable {
     this.db.prepare("INSERT OR IGNORE INTO module_owners (code_hash, client_id) VALUES (?, ?)").run(codeHash, client);
   }
 
+  /** Whether `client` is one of the module's owners (it uploaded the bytes, or a job of its migrated in with them). */
+  ownedBy(codeHash: string, client: string): boolean {
+    return this.db.prepare("SELECT 1 FROM module_owners WHERE code_hash = ? AND client_id = ?").get(codeHash, client) !== undefined;
+  }
+
   /** Whether `client` may use the module: it is public, or the client uploaded its bytes. */
   visibleTo(codeHash: string, client: string | null, module: ModuleRecord | undefined = this.get(codeHash)): boolean {
     if (!module) return false;
     if (module.public) return true;
     if (client === null) return false;
-    return this.db.prepare("SELECT 1 FROM module_owners WHERE code_hash = ? AND client_id = ?").get(codeHash, client) !== undefined;
+    return this.ownedBy(codeHash, client);
   }
 
   get(codeHash: string): ModuleRecord | undefined {
