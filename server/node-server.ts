@@ -10,6 +10,7 @@ import type { FaultHook } from "./migration/faults.js";
 import { checkPeerUrl } from "./migration/peer-url.js";
 import { maxTransferBytes } from "./migration/transfer-header.js";
 import type { UploadGateOptions } from "./http/upload-gate.js";
+import { uploadGates, type UploadGates } from "./http/intake.js";
 import { migrationRoutes } from "./migration/routes.js";
 import { balanceRoutes } from "./balance/routes.js";
 import { peerRequest } from "./migration/peer-link.js";
@@ -38,6 +39,8 @@ export interface NodeServerOptions {
   faults?: FaultHook;
   /** Iterative pre-copy before a strong migration (rounds, when a round pays). */
   precopy?: FerryNodeOptions["precopy"];
+  /** Isolated slice deadline, checkpoint waits, anonymous retention (server/node/node-limits.ts). */
+  limits?: FerryNodeOptions["limits"];
   /** Large peer transfers (PREPARE, PRE-COPY bodies) received at once, and per peer. Default 4 and 2. */
   peerUploads?: UploadGateOptions;
   /** Large client uploads (modules, job requests) received at once, and per client. Default 8 and 2. */
@@ -57,6 +60,8 @@ export interface RunningNode {
   identity: NodeIdentity;
   store: Store;
   recovered: { resumed: number; restarted: number };
+  /** Large bodies being received now (peer transfers, client uploads), under their caps. */
+  uploads: UploadGates;
   close(): Promise<void>;
 }
 
@@ -92,12 +97,14 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
       ...(options.cpuShare === undefined ? {} : { cpuShare: options.cpuShare }),
       ...(options.isolated ? { isolated: options.isolated } : {}),
       ...(options.precopy ? { precopy: options.precopy } : {}),
+      ...(options.limits ? { limits: options.limits } : {}),
     });
   } catch (e) {
     store.close(); // bad options: nothing was started, and the store is released
     throw e;
   }
   const recovered = await node.recover();
+  const uploads = uploadGates(options.peerUploads, options.clientUploads);
   const app = createApp(node, {
     // From the request's head alone, before any body is read: /peer routes must be signed by a
     // configured peer; elsewhere unsigned requests are anonymous, and a request carrying any signing
@@ -113,8 +120,7 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
     },
     // A PREPARE or PRE-COPY carries a snapshot of at most this node's memory cap.
     bodyLimits: { snapshot: maxTransferBytes(options.maxMemoryPages ?? DEFAULT_MAX_MEMORY_PAGES) },
-    ...(options.peerUploads ? { peerUploads: options.peerUploads } : {}),
-    ...(options.clientUploads ? { clientUploads: options.clientUploads } : {}),
+    uploadGates: uploads,
     extend: (app) => {
       migrationRoutes(app, node, store);
       balanceRoutes(app, node, store, identity);
@@ -138,6 +144,7 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
     identity,
     store,
     recovered,
+    uploads,
     close: () =>
       (closing ??= (async () => {
         await new Promise<void>((resolve) => {

@@ -9,12 +9,12 @@ import type { JobEvent } from "../node/live-job.js";
 import { parseJsonObject } from "./body.js";
 import { parseJobListQuery, parseModuleListQuery } from "./list-query.js";
 import { parseJobRequest } from "./job-request.js";
+import { parseOutputQuery } from "./output-query.js";
 import { metricsText } from "./metrics.js";
 import { OPENAPI } from "./openapi.js";
 import { DEFAULT_MAX_MEMORY_PAGES, DEFAULT_MAX_MODULE_BYTES } from "../../runtime/index.js";
 import { maxTransferBytes } from "../migration/transfer-header.js";
-import { DEFAULT_CLIENT_UPLOADS, DEFAULT_JSON_BODY_BYTES, DEFAULT_PEER_UPLOADS, DEFAULT_SMALL_BODY_BYTES, intake, type BodyLimits, type IntakeOptions, type IntakeVariables } from "./intake.js";
-import type { UploadGateOptions } from "./upload-gate.js";
+import { DEFAULT_JSON_BODY_BYTES, DEFAULT_SMALL_BODY_BYTES, intake, uploadGates, type BodyLimits, type IntakeOptions, type IntakeVariables, type UploadGates } from "./intake.js";
 
 export interface AppOptions {
   /**
@@ -24,10 +24,8 @@ export interface AppOptions {
   authenticate: IntakeOptions["authenticate"];
   /** Largest body per kind of route; those not given take the defaults in intake.ts. */
   bodyLimits?: Partial<BodyLimits>;
-  /** Large peer transfers received at once, and per peer. */
-  peerUploads?: UploadGateOptions;
-  /** Large client uploads (modules, job requests) received at once, and per client. */
-  clientUploads?: UploadGateOptions;
+  /** Caps on large bodies in flight (default: intake.ts's defaults). */
+  uploadGates?: UploadGates;
   /** Extra routes (node-to-node migration) mounted by the caller. */
   extend?: (app: Hono<Env>) => void;
 }
@@ -57,8 +55,7 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
         snapshot: maxTransferBytes(DEFAULT_MAX_MEMORY_PAGES),
         ...options.bodyLimits,
       },
-      peerUploads: options.peerUploads ?? DEFAULT_PEER_UPLOADS,
-      clientUploads: options.clientUploads ?? DEFAULT_CLIENT_UPLOADS,
+      gates: options.uploadGates ?? uploadGates(),
     }),
   );
 
@@ -99,7 +96,12 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
 
   app.get("/jobs", (c) => c.json(node.listJobs(caller(c), parseJobListQuery(new URL(c.req.url).searchParams))));
   app.get("/jobs/:id", (c) => c.json(node.getJob(c.req.param("id"), caller(c))));
-  app.get("/jobs/:id/output", (c) => c.body(node.output(c.req.param("id"), caller(c)) as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/octet-stream" }));
+  // A page of the output (never the whole of it, never inline in the job); the header says how much there is.
+  app.get("/jobs/:id/output", (c) => {
+    const { offset, limit } = parseOutputQuery(new URL(c.req.url).searchParams);
+    const page = node.outputPage(c.req.param("id"), caller(c), offset, limit);
+    return c.body(page.bytes as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/octet-stream", "x-ferry-output-size": String(page.size) });
+  });
   app.post("/jobs/:id/pause", async (c) => c.json(await node.pauseJob(c.req.param("id"), caller(c))));
   app.post("/jobs/:id/resume", async (c) => c.json(await node.resumeJob(c.req.param("id"), caller(c))));
   app.delete("/jobs/:id", async (c) => c.json(await node.cancelJob(c.req.param("id"), caller(c))));

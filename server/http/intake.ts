@@ -46,12 +46,21 @@ export interface RequestHeadInfo {
   headers: Headers;
 }
 
+/** The caps on large bodies in flight: peer transfers, and client uploads (kept apart, so neither starves the other). */
+export interface UploadGates {
+  peer: UploadGate;
+  client: UploadGate;
+}
+
+export function uploadGates(peer: UploadGateOptions = DEFAULT_PEER_UPLOADS, client: UploadGateOptions = DEFAULT_CLIENT_UPLOADS): UploadGates {
+  return { peer: new UploadGate("peer transfers", peer), client: new UploadGate("client uploads", client) };
+}
+
 export interface IntakeOptions {
   /** Verify the request's head (signature, clock, nonce) or throw `unauthorized`; never sees the body. */
   authenticate: (head: RequestHeadInfo) => Authenticated;
   limits: BodyLimits;
-  peerUploads: UploadGateOptions;
-  clientUploads: UploadGateOptions;
+  gates: UploadGates;
 }
 
 export interface IntakeVariables {
@@ -82,7 +91,7 @@ function routeOf(method: string, path: string): Route {
 }
 
 export function intake(options: IntakeOptions): MiddlewareHandler<{ Variables: IntakeVariables }> {
-  const gates = { peer: new UploadGate("peer transfers", options.peerUploads), client: new UploadGate("client uploads", options.clientUploads) };
+  const gates = options.gates;
   return async (c, next) => {
     const method = c.req.method;
     const route = routeOf(method, c.req.path);
