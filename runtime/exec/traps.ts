@@ -51,7 +51,8 @@ const V8_TRAPS: Array<[RegExp, TrapCode]> = [
   [/null function|signature mismatch|function signature/i, "indirect_call_mismatch"],
   [/divide by zero|remainder by zero/i, "integer_divide_by_zero"],
   [/float unrepresentable|invalid conversion/i, "invalid_conversion"],
-  [/integer overflow/i, "integer_overflow"],
+  // i32/i64.div_s of the minimum by -1: V8 says "divide result unrepresentable".
+  [/integer overflow|divide result unrepresentable/i, "integer_overflow"],
 ];
 
 /** Classify whatever a guest call threw. Host-function GuestTraps keep their own code. */

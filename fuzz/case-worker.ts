@@ -1,0 +1,77 @@
+// Runs worker requests with a deadline: a case that does not answer in time, or a worker that dies
+// (a crash, a heap blow-up), becomes a failure of that case, and the next case gets a fresh worker.
+
+import { Worker } from "node:worker_threads";
+import type { WorkerReply, WorkerRequest } from "./worker.js";
+
+export class WorkerGone extends Error {
+  constructor(
+    readonly kind: "hang" | "crash",
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+type Request = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
+
+export class CaseWorker {
+  private worker: Worker | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+
+  constructor(private readonly heapMb = 3072) {}
+
+  call(request: Request, timeoutMs: number): Promise<unknown> {
+    const worker = this.ensure();
+    const id = this.nextId++;
+    return new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new WorkerGone("hang", `no answer within ${timeoutMs} ms`));
+        void this.kill();
+      }, timeoutMs);
+      this.pending.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      worker.postMessage({ ...request, id });
+    });
+  }
+
+  async kill(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    await w?.terminate();
+  }
+
+  private ensure(): Worker {
+    if (this.worker) return this.worker;
+    const w = new Worker(new URL("./worker.js", import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: this.heapMb } });
+    w.on("message", (reply: WorkerReply) => {
+      const p = this.pending.get(reply.id);
+      if (!p) return;
+      this.pending.delete(reply.id);
+      if (reply.error !== undefined) p.reject(new Error(reply.error));
+      else p.resolve(reply.value);
+    });
+    const gone = (why: string): void => {
+      if (this.worker === w) this.worker = undefined;
+      for (const [id, p] of this.pending) {
+        this.pending.delete(id);
+        p.reject(new WorkerGone("crash", why));
+      }
+    };
+    w.on("error", (e) => gone(`worker error: ${e.message}`));
+    w.on("exit", (code) => gone(`worker exited with code ${code}`));
+    w.unref();
+    this.worker = w;
+    return w;
+  }
+}

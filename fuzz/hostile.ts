@@ -1,0 +1,90 @@
+// The adversarial shapes of fuzz/hostile-shapes.ts as module cases: random parameters drawn from
+// its generators, run straight, sliced and through snapshots like any module, plus the checks its
+// work counter makes possible (every unit of work charged; a stopped run did no more than allowed).
+
+import { Engine, MemoryResources, type GuestModule, type InstantiateOptions, type Instance, type RunResult } from "../runtime/index.js";
+import { CaseFailure, count, toBase64 } from "./case.js";
+import { drawHostile, fileBytes, inputBytes, type HostNeeds } from "./hostile-shapes.js";
+import type { Rng } from "./rng.js";
+
+export interface HostileSpec {
+  name: string;
+  entry: string;
+  args: number[];
+  /** The entry's value after a complete run, as decimal text; null when it returns nothing. */
+  expected: string | null;
+  totalWork: number;
+  maxOpWork: number;
+  host: HostNeeds;
+}
+
+export function drawHostileSpec(rng: Rng): { wasm: string; hostile: HostileSpec } {
+  const h = drawHostile(rng);
+  return {
+    wasm: toBase64(h.bytes),
+    hostile: {
+      name: h.name,
+      entry: h.entry,
+      args: h.args,
+      expected: h.expected === null ? null : String(h.expected),
+      totalWork: h.totalWork,
+      maxOpWork: h.maxOpWork,
+      host: h.host,
+    },
+  };
+}
+
+/** An engine whose memory cap lets the complete run reach the memory it needs. */
+export function hostileEngine(h: HostileSpec, minPages: number): Engine {
+  return new Engine({ maxMemoryPages: Math.max(minPages, h.host.memoryPages + 1) });
+}
+
+/** Instance options that give the shape what it needs: input, files, capabilities, room for output. */
+export function hostileOptions(h: HostileSpec): InstantiateOptions {
+  const o: InstantiateOptions = {
+    sandbox: "in-process",
+    trust: h.host.trust,
+    input: inputBytes(h.host.inputBytes),
+    maxOutputBytes: h.host.outputBytes + 1024,
+    maxLogBytes: h.host.logBytes + 1024,
+  };
+  if (h.host.trust === "authenticated") {
+    o.capabilities = h.host.capabilities;
+    o.resources = new MemoryResources(Object.fromEntries(h.host.files.map((f) => [f.name, fileBytes(f.bytes)])));
+  }
+  return o;
+}
+
+export function showHostile(r: RunResult): string {
+  if (r.status === "done") return `value:${r.value === null ? "null" : String(r.value)}`;
+  if (r.status === "trapped") return `trap:${r.code}`;
+  return `paused:${r.reason}`;
+}
+
+/** The `work` counter (global 0) of a paused instance, read from a snapshot. */
+export async function workOf(instance: Instance): Promise<number> {
+  const s = await instance.snapshot();
+  const g = s.globals.find((x) => x.index === 0);
+  if (!g) throw new CaseFailure("harness", "the hostile module's work counter is not in the snapshot");
+  return Number(g.value);
+}
+
+/**
+ * Stop the shape after `limit` fuel (a slice) and check the work it did: never more than it paid
+ * for, and, with a meter bound, never more than the slice plus the bound plus one operation.
+ */
+export async function checkHostileSlice(engine: Engine, module: GuestModule, h: HostileSpec, limit: number, bound: number | undefined, counters: Record<string, number>): Promise<void> {
+  const instance = await engine.instantiate(module, hostileOptions(h));
+  try {
+    const r = await instance.run(h.entry, h.args, { fuel: limit });
+    if (r.status !== "paused") return;
+    const work = await workOf(instance);
+    count(counters, "hostile work checks");
+    if (work > r.fuelUsed) throw new CaseFailure("uncharged-work", `${h.name}: did ${work} units of work for ${r.fuelUsed} fuel (slice ${limit})`);
+    if (bound === undefined) return;
+    if (r.fuelUsed > limit + bound) throw new CaseFailure("meter-bound", `${h.name}: a ${limit}-fuel slice used ${r.fuelUsed}, over the bound ${bound}`);
+    if (work > limit + bound + h.maxOpWork) throw new CaseFailure("meter-bound", `${h.name}: a ${limit}-fuel slice did ${work} work, over limit + bound ${bound} + one op ${h.maxOpWork}`);
+  } finally {
+    instance.dispose();
+  }
+}
