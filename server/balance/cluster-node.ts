@@ -9,6 +9,7 @@ import { startNode } from "../node-server.js";
 import { FINISHED_JOB_STATES, type Json } from "../store/records.js";
 import type { LiveBalanceOptions } from "./live-balancer.js";
 import { balancerOf } from "./routes.js";
+import { checkPeerUrl } from "../migration/peer-url.js";
 
 export type ClusterNodeCommand =
   /** Peers to add (ids, URLs, keys) and the load generator's client key (PEM) to register. */
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
     try {
       command = JSON.parse(line) as ClusterNodeCommand;
       if (command.cmd === "setup") {
-        for (const p of command.peers) running.store.peers.upsert({ nodeId: p.nodeId, url: p.url, publicKey: parsePublicKey(p.publicKey) });
+        for (const p of command.peers) running.store.peers.upsert({ nodeId: p.nodeId, url: checkPeerUrl(p.url).href, publicKey: parsePublicKey(p.publicKey) });
         const key = parsePublicKey(command.clientPublicKey);
         const known = running.store.clients.list().some((c) => parsePublicKey(c.publicKey).equals(key));
         if (!known) running.store.clients.add({ publicKey: key, quotas: { maxConcurrentJobs: 1_000_000, maxFuelPerJob: 1e15 }, capabilities: [] });
