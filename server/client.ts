@@ -140,6 +140,27 @@ export class FerryClient {
     return this.json("POST", `/jobs/${encodeURIComponent(id)}/migrate`, { peer, mode, ...(grant ? { grant } : {}) });
   }
 
+  /** One page of the job's output from `offset` (at most `limit` bytes, ≤ 1 MiB), and the output's size so far. */
+  async outputPage(id: string, page: { offset?: number; limit?: number } = {}): Promise<{ bytes: Uint8Array; size: number }> {
+    const params = new URLSearchParams();
+    if (page.offset !== undefined) params.set("offset", String(page.offset));
+    if (page.limit !== undefined) params.set("limit", String(page.limit));
+    const q = params.toString();
+    const r = await this.request("GET", `/jobs/${encodeURIComponent(id)}/output${q ? `?${q}` : ""}`);
+    return { bytes: new Uint8Array(await r.arrayBuffer()), size: Number(r.headers.get("x-ferry-output-size") ?? "0") };
+  }
+
+  /** The job's output so far, page by page (each page handed to `sink` as it arrives); returns the bytes read. */
+  async readOutput(id: string, sink: (bytes: Uint8Array) => void | Promise<void>): Promise<number> {
+    let offset = 0;
+    for (;;) {
+      const { bytes, size } = await this.outputPage(id, { offset });
+      if (bytes.byteLength > 0) await sink(bytes);
+      offset += bytes.byteLength;
+      if (bytes.byteLength === 0 || offset >= size) return offset;
+    }
+  }
+
   async snapshot(id: string): Promise<Uint8Array> {
     return new Uint8Array(await (await this.request("GET", `/jobs/${encodeURIComponent(id)}/snapshot`)).arrayBuffer());
   }

@@ -1,6 +1,7 @@
 // Commands that talk to a running node over HTTP, signing with a key file when given one:
 // `ferry upload`, `ferry modules`, `ferry submit`, `ferry status`, `ferry migrate`.
 
+import { closeSync, openSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { readKeyFile } from "../auth/index.js";
 import { FerryClient, HttpError } from "../client.js";
@@ -91,7 +92,7 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...common, wait: { type: "boolean", default: false }, state: { type: "string" }, limit: { type: "string" }, before: { type: "string" } },
+    options: { ...common, wait: { type: "boolean", default: false }, output: { type: "string" }, state: { type: "string" }, limit: { type: "string" }, before: { type: "string" } },
   });
   if (values.help) return help(io, HELP.status);
   if (positionals.length > 1) throw new UsageError("ferry status takes at most one <job-id>");
@@ -112,8 +113,22 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
   }
   if (listing) throw new UsageError("--state, --limit and --before list jobs: give no <job-id> with them");
   const c = client(values, false);
+  const outputTo = values.output;
   return talking(io, async () => {
     const view = values.wait ? await c.waitFor(positionals[0]!, { timeoutMs: 24 * 3600 * 1000 }) : await c.job(positionals[0]!);
+    if (outputTo === "-") {
+      // The output itself, raw, a page at a time (the job's JSON has only its size).
+      await c.readOutput(view.id, (bytes) => new Promise<void>((resolve) => (io.stdout.write(bytes) ? resolve() : io.stdout.once("drain", resolve))));
+      return;
+    }
+    if (outputTo !== undefined) {
+      const fd = openSync(outputTo, "w");
+      try {
+        await c.readOutput(view.id, (bytes) => void writeSync(fd, bytes));
+      } finally {
+        closeSync(fd);
+      }
+    }
     io.stdout.write(`${JSON.stringify(view)}\n`);
   });
 }

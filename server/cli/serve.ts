@@ -26,6 +26,8 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
       "checkpoint-interval-ms": { type: "string" },
       "max-running-jobs": { type: "string" },
       "precopy-rounds": { type: "string" },
+      "isolated-timeout-ms": { type: "string" },
+      "anonymous-ttl-ms": { type: "string" },
       balance: { type: "string" },
       "balance-lower": { type: "string" },
       "balance-upper": { type: "string" },
@@ -47,6 +49,8 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   const maxRunningJobs = optionalInt("--max-running-jobs", values["max-running-jobs"]);
   const precopyRounds = optionalInt("--precopy-rounds", values["precopy-rounds"]);
   if (precopyRounds !== undefined && (precopyRounds < 1 || precopyRounds > 16)) throw new UsageError(`--precopy-rounds must be from 1 to 16, got ${precopyRounds}`);
+  const isolatedSliceTimeoutMs = optionalInt("--isolated-timeout-ms", values["isolated-timeout-ms"]);
+  const anonymousTtlMs = optionalInt("--anonymous-ttl-ms", values["anonymous-ttl-ms"]);
   const balance = balanceOptions(values);
   const peers = values.peers === undefined ? [] : readPeers(values.peers);
   // Test hook: crash (SIGKILL) at a named step of the migration protocol.
@@ -60,6 +64,10 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
     ...(checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs }),
     ...(maxRunningJobs === undefined ? {} : { maxRunningJobs }),
     ...(precopyRounds === undefined ? {} : { precopy: { maxRounds: precopyRounds } }),
+    limits: {
+      ...(isolatedSliceTimeoutMs === undefined ? {} : { isolatedSliceTimeoutMs }),
+      ...(anonymousTtlMs === undefined ? {} : { anonymousTtlMs }),
+    },
     ...(crash ? { faults: crashAt(crash) } : {}),
   });
   // Load sharing with the peers: the runtime/balance policy, live (docs/load-sharing.md).

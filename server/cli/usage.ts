@@ -145,6 +145,10 @@ Options:
   --max-running-jobs N      jobs running at once; more wait queued (default unlimited)
   --precopy-rounds N        pre-copy rounds at most before a strong migration stops a job (1-16,
                             default 4; 1 = one copy, then the stop sends everything changed since)
+  --isolated-timeout-ms N   deadline of one slice of an isolated job (default 30000): past it the
+                            job's process is killed and the job ends trapped deadline_exceeded
+  --anonymous-ttl-ms N      paused and finished anonymous jobs untouched this long are deleted
+                            with their output and checkpoints (default 3600000)
   --balance POLICY          share load with the peers: none, sender, receiver, symmetric or adaptive
   --balance-lower N, --balance-upper N   receiver / sender thresholds on queued + running jobs (1 / 4)
   --balance-max-polls N     probe limit MAX per round (3)
@@ -176,10 +180,12 @@ Prints the job as JSON.`,
 Prints { modules: [{ codeHash, public, size, createdAt, mine }], next } as JSON, newest first:
 public modules to anyone, and with --key your own private ones too (pass next as --before for the
 next page; --limit 1-500, default 50).`,
-  status: `Usage: ferry status <job-id> [--node URL] [--key FILE] [--wait]
+  status: `Usage: ferry status <job-id> [--node URL] [--key FILE] [--wait] [--output FILE|-]
        ferry status --key FILE [--node URL] [--state S[,S…]] [--limit N] [--before JOB-ID]
 
-With a job id: prints the job as JSON; --wait polls until it is no longer running.
+With a job id: prints the job as JSON (its output size in outputBytes); --wait polls until it is
+no longer running. --output FILE also writes the job's output so far to FILE, fetched a page at a
+time; --output - writes the output to stdout instead of the JSON.
 Without: lists your jobs on the node, newest first, as { jobs, next } (pass next as --before for the
 next page; --limit 1-500, default 50; --state queued, running, paused, done, trapped, …).`,
   migrate: `Usage: ferry migrate <job-id> --to PEER-ID --key FILE [--node URL] [--weak]

@@ -13,6 +13,9 @@ export function metricsText(node: FerryNode): string {
   metric("ferry_jobs_finished_total", "counter", "Jobs that finished here (done or trapped).", c.jobsFinished);
   metric("ferry_jobs_trapped_total", "counter", "Jobs that ended with a trap.", c.jobsTrapped);
   metric("ferry_checkpoints_total", "counter", "Snapshots written to the store.", c.checkpoints);
+  metric("ferry_checkpoints_deferred_total", "counter", "Running jobs a checkpoint round could not checkpoint (slow to pause, or still busy); each is tried again the next round.", c.checkpointsDeferred);
+  metric("ferry_checkpoint_rounds_skipped_total", "counter", "Checkpoint rounds not started because the previous one was still under way.", c.checkpointRoundsSkipped);
+  metric("ferry_anonymous_jobs_expired_total", "counter", "Anonymous jobs deleted for their age or to keep finished ones under the cap.", c.anonymousJobsExpired);
   metric("ferry_modules_uploaded_total", "counter", "Modules accepted that were new to the client uploading them.", c.modulesUploaded);
   metric("ferry_migrations_out_total", "counter", "Jobs handed to a peer.", c.migrationsOut);
   metric("ferry_migrations_in_total", "counter", "Jobs taken over from a peer.", c.migrationsIn);

@@ -46,7 +46,7 @@ export const OPENAPI = {
           epoch: { type: "integer" },
           fuelUsed: { type: "integer" },
           result: { type: ["object", "null"] },
-          output: { type: "string", contentEncoding: "base64" },
+          outputBytes: { type: "integer", description: "output so far, bytes; the output itself: GET /jobs/{id}/output" },
         },
       },
       JobRequest: {
@@ -107,10 +107,20 @@ export const OPENAPI = {
       },
     },
     "/jobs/{id}": {
-      get: { summary: "State, result, output and fuel of a job", parameters: idParam, responses: { "200": job, "404": error } },
+      get: { summary: "State, result, output size and fuel of a job", parameters: idParam, responses: { "200": job, "404": error } },
       delete: { summary: "Cancel a job", parameters: idParam, responses: { "200": job, "404": error } },
     },
-    "/jobs/{id}/output": { get: { summary: "Raw output bytes", parameters: idParam, responses: { "200": { description: "bytes" }, "404": error } } },
+    "/jobs/{id}/output": {
+      get: {
+        summary: "A page of the job's output: raw bytes from offset, at most limit (≤ 1 MiB); header x-ferry-output-size is the output's size so far",
+        parameters: [
+          ...idParam,
+          { name: "offset", in: "query", required: false, schema: { type: "integer", minimum: 0, default: 0 } },
+          { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 1048576, default: 1048576 } },
+        ],
+        responses: { "200": { description: "bytes" }, "400": error, "404": error },
+      },
+    },
     "/jobs/{id}/events": {
       get: { summary: "Server-sent events: log, output (base64), state", parameters: idParam, responses: { "200": { description: "text/event-stream" }, "404": error } },
     },

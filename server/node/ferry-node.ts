@@ -2,7 +2,7 @@
 // job durable (periodic checkpoints, recovery after a crash), and hands jobs to peers. The HTTP
 // layer (server/http) is a thin adapter over this class.
 
-import { Engine, FerryError, Scheduler, encodeSnapshot, type RunResult, type WasmValue } from "../../runtime/index.js";
+import { Engine, FerryError, Scheduler, encodeSnapshot, snapshotDecodeLimits, type RunResult, type WasmValue } from "../../runtime/index.js";
 import type { IsolatedPoolOptions } from "../../runtime/index.js";
 import { ServerError } from "../errors.js";
 import type { Store } from "../store/store.js";
@@ -19,6 +19,7 @@ import type { SignedGrant } from "../auth/index.js";
 import { Migrator, type TransferHost } from "../migration/migrator.js";
 import type { PrecopyOptions } from "../migration/precopy.js";
 import { ANONYMOUS_QUOTAS, quotasOf } from "./quotas.js";
+import { nodeLimits, type NodeLimits, type NodeLimitsOptions } from "./node-limits.js";
 import { join } from "node:path";
 import { FileResources } from "../../runtime/resources/file-resources.js";
 
@@ -46,6 +47,18 @@ export interface FerryNodeOptions {
   maxRunningJobs?: number;
   /** Iterative pre-copy before a strong migration (server/migration/migrator.ts). */
   precopy?: PrecopyOptions;
+  /** Isolated slice deadline, checkpoint waits, anonymous retention (node-limits.ts has the defaults). */
+  limits?: NodeLimitsOptions;
+}
+
+/** What one periodic checkpoint round did. */
+export interface CheckpointRound {
+  /** Jobs checkpointed in this round. */
+  checkpointed: string[];
+  /** Running jobs it could not checkpoint (still pausing after the wait, or a previous attempt still under way): tried again next round. */
+  deferred: string[];
+  /** True when another round was still under way: rounds never overlap, so this one did nothing. */
+  skipped: boolean;
 }
 
 export interface StartJobRequest {
@@ -62,6 +75,8 @@ export type Caller = ClientRecord | null;
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 5_000;
 const GARBAGE_SWEEP_MS = 10 * 60 * 1000;
+/** Largest page GET /jobs/:id/output serves, bytes (also the default page). */
+export const MAX_OUTPUT_PAGE_BYTES = 1024 * 1024;
 
 export class FerryNode {
   readonly id: string;
@@ -74,19 +89,39 @@ export class FerryNode {
   private readonly maxMemoryPages: number;
   private readonly isolated: IsolatedPoolOptions | undefined;
   private readonly checkpointTimer: NodeJS.Timeout | undefined;
+  /** The checkpoint round under way, if any: a round never starts while another runs. */
+  private checkpointRound: Promise<CheckpointRound> | undefined;
+  /** Anonymous jobs past their time are deleted this often. */
+  private readonly expiryTimer: NodeJS.Timeout;
+  readonly limits: NodeLimits;
   /** Unreferenced blobs (pre-copied bases of abandoned transfers, say) are swept this often. */
   private readonly garbageTimer: NodeJS.Timeout;
   private closed = false;
   /** Load-balancer feed (see onJobState). */
   private readonly jobStateListeners = new Set<(id: string, state: JobRecord["state"]) => void>();
   /** Counters for /metrics. */
-  readonly counters = { jobsStarted: 0, jobsFinished: 0, jobsTrapped: 0, checkpoints: 0, modulesUploaded: 0, migrationsOut: 0, migrationsIn: 0 };
+  readonly counters = {
+    jobsStarted: 0,
+    jobsFinished: 0,
+    jobsTrapped: 0,
+    checkpoints: 0,
+    /** Running jobs a checkpoint round had to leave for the next one. */
+    checkpointsDeferred: 0,
+    /** Rounds that did not start because the previous one was still under way. */
+    checkpointRoundsSkipped: 0,
+    /** Anonymous jobs deleted for their age, or to keep the number of finished ones under the cap. */
+    anonymousJobsExpired: 0,
+    modulesUploaded: 0,
+    migrationsOut: 0,
+    migrationsIn: 0,
+  };
 
   constructor(options: FerryNodeOptions) {
     this.id = options.nodeId;
     this.store = options.store;
     this.maxMemoryPages = options.maxMemoryPages ?? 4096;
     this.isolated = options.isolated;
+    this.limits = nodeLimits(options.limits);
     const maxRunningJobs = options.maxRunningJobs ?? Number.POSITIVE_INFINITY;
     if (!(maxRunningJobs >= 1)) throw new ServerError("bad_request", `maxRunningJobs must be at least 1, got ${options.maxRunningJobs}`);
     this.admission = new Admission(maxRunningJobs, {
@@ -98,14 +133,22 @@ export class FerryNode {
       isLive: (job) => this.live.has(job.id),
       launch: (job) => this.launch(job),
     });
-    this.scheduler = new Scheduler({ sliceBudgetMs: options.sliceBudgetMs, cpuShare: options.cpuShare });
+    this.scheduler = new Scheduler({ sliceBudgetMs: options.sliceBudgetMs, cpuShare: options.cpuShare, isolatedSliceFuel: this.limits.isolatedSliceFuel });
     this.migrator = new Migrator(this.transferHost(), options.identity, options.faults, options.precopy);
     const interval = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
     if (!Number.isSafeInteger(interval) || interval < 0) throw new ServerError("bad_request", `checkpointIntervalMs must be a non-negative integer, got ${interval}`);
     if (interval > 0) {
-      this.checkpointTimer = setInterval(() => void this.checkpointAll(), interval);
+      this.checkpointTimer = setInterval(() => void this.checkpointRunningJobs(), interval);
       this.checkpointTimer.unref();
     }
+    this.expiryTimer = setInterval(() => {
+      try {
+        this.expireAnonymousJobs();
+      } catch {
+        // a store being closed; the next sweep catches up
+      }
+    }, Math.max(1_000, Math.min(60_000, Math.floor(this.limits.anonymousTtlMs / 4))));
+    this.expiryTimer.unref();
     // Blobs younger than the store's grace period (10 min) are left alone: a pre-copied base waits
     // unreferenced for its PREPARE, and a blob is written before the row that refers to it.
     this.garbageTimer = setInterval(() => {
@@ -177,6 +220,9 @@ export class FerryNode {
     const trust = caller ? "authenticated" : "anonymous";
     const sandbox = req.sandbox ?? (caller ? "isolated" : "in-process");
     if (!caller && sandbox !== "in-process") throw new ServerError("forbidden", "anonymous jobs run in-process only");
+    if (!caller && req.input && req.input.byteLength > this.limits.maxAnonymousInputBytes) {
+      throw new ServerError("payload_too_large", `input is ${req.input.byteLength} bytes; anonymous jobs take at most ${this.limits.maxAnonymousInputBytes}`);
+    }
     if (req.fuelLimit !== undefined && req.fuelLimit > quotas.maxFuelPerJob) {
       throw new ServerError("quota_exceeded", `fuelLimit ${req.fuelLimit} exceeds the quota of ${quotas.maxFuelPerJob}`);
     }
@@ -283,11 +329,24 @@ export class FerryNode {
     return this.view(job ?? record);
   }
 
-  output(id: string, caller: Caller): Uint8Array {
+  /**
+   * At most `limit` bytes of the job's output from `offset` (≤ MAX_OUTPUT_PAGE_BYTES), and its size
+   * so far. A finished job's stored output is read only in the range asked for.
+   */
+  outputPage(id: string, caller: Caller, offset: number, limit: number): { bytes: Uint8Array; size: number } {
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new ServerError("bad_request", `offset must be a non-negative integer, got ${offset}`);
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_OUTPUT_PAGE_BYTES) {
+      throw new ServerError("bad_request", `limit must be from 1 to ${MAX_OUTPUT_PAGE_BYTES} bytes, got ${limit}`);
+    }
     const job = this.live.get(id);
     const record = job?.record ?? this.store.jobs.require(id);
     this.authorize(record, caller);
-    return job?.instance?.output() ?? this.store.jobs.output(record) ?? new Uint8Array(0);
+    if (job?.instance) {
+      // The instance holds its output anyway; a view of it, never a copy per page.
+      const all = job.instance.output();
+      return { bytes: all.subarray(Math.min(offset, all.byteLength), Math.min(offset + limit, all.byteLength)), size: all.byteLength };
+    }
+    return this.store.jobs.outputRange(record, offset, limit);
   }
 
   subscribe(id: string, caller: Caller, listener: (e: JobEvent) => void): () => void {
@@ -306,6 +365,10 @@ export class FerryNode {
     const job = this.control(id, caller);
     return job.exclusive(async () => {
       if (job.record.state !== "running") throw new ServerError("conflict", `job ${id} is ${job.record.state}, not running`);
+      // A paused job keeps its memory here until it is resumed or expires: anonymous callers share a few such places.
+      if (job.record.owner === null && this.anonymousPausedJobs() >= this.limits.maxAnonymousPausedJobs) {
+        throw new ServerError("overloaded", `${this.limits.maxAnonymousPausedJobs} anonymous jobs are paused on this node already; resume or cancel one, or let it run`);
+      }
       const r = await job.scheduled!.pause();
       if (r.status === "paused") {
         await this.checkpoint(job);
@@ -338,7 +401,13 @@ export class FerryNode {
       return this.view(this.store.jobs.require(id));
     }
     this.authorize(live.record, caller);
+    // A running job is stopped at once, before waiting for the job's lock: whatever holds the lock
+    // (a checkpoint waiting for a slice that does not end, say) is itself waiting on the instance,
+    // and disposing it ends that wait too. An isolated instance busy in a slice or a host call has
+    // its process killed. Anything else (a migration deciding) is waited for.
+    if (live.record.state === "running") live.instance?.dispose();
     return live.exclusive(async () => {
+      if (this.live.get(id) !== live) return this.view(this.store.jobs.require(id)); // it ended or moved meanwhile
       live.instance?.dispose();
       this.live.delete(id);
       this.update(live, { state: "cancelled", result: { status: "cancelled" } });
@@ -353,7 +422,7 @@ export class FerryNode {
     const record = this.live.get(id)?.record ?? this.store.jobs.require(id);
     this.authorize(record, caller);
     if (record.state !== "paused") throw new ServerError("conflict", `job ${id} is ${record.state}; pause it first`);
-    const snapshot = checkpointSnapshot(this.store, id);
+    const snapshot = checkpointSnapshot(this.store, id, snapshotDecodeLimits(this.memoryPagesOf(record.owner)));
     if (!snapshot) throw new ServerError("not_found", `job ${id} has no snapshot`);
     return encodeSnapshot(snapshot);
   }
@@ -372,6 +441,7 @@ export class FerryNode {
     this.closed = true;
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     clearInterval(this.garbageTimer);
+    clearInterval(this.expiryTimer);
     this.migrator.close();
     // Running jobs stay `running` in the store: a restart resumes them from their last checkpoint.
     for (const job of this.live.values()) job.instance?.dispose();
@@ -397,7 +467,7 @@ export class FerryNode {
         const compiled = await engine.compile(this.store.modules.read(record.codeHash)); // fails early if the code is gone
         const input = this.store.jobs.input(record);
         if (checkpoint) {
-          job.instance = await engine.restore(withJobBudget(checkpointSnapshot(this.store, record.id)!, this.budgetOf(record)), this.instanceOptions(job, record.sandbox, input, owner));
+          job.instance = await engine.restore(withJobBudget(checkpointSnapshot(this.store, record.id, snapshotDecodeLimits(this.memoryPagesOf(record.owner)))!, this.budgetOf(record)), this.instanceOptions(job, record.sandbox, input, owner));
           job.outputSeen = job.instance.output().byteLength;
           this.live.set(record.id, job);
           if (record.state !== "paused") {
@@ -522,7 +592,7 @@ export class FerryNode {
               await this.admit(job);
               return;
             }
-            job.instance = await engine.restore(withJobBudget(checkpointSnapshot(this.store, record.id)!, this.budgetOf(record)), options);
+            job.instance = await engine.restore(withJobBudget(checkpointSnapshot(this.store, record.id, snapshotDecodeLimits(this.memoryPagesOf(record.owner)))!, this.budgetOf(record)), options);
           }
         } catch (e) {
           // Committed to us but it cannot run here: it ends, once, as failed (never silently lost).
@@ -581,6 +651,10 @@ export class FerryNode {
       trust: caller ? ("authenticated" as const) : ("anonymous" as const),
       input,
       onLog: (line: string) => job.emit({ type: "log", line }),
+      // An isolated slice has a deadline: a guest that never gives control back loses its process.
+      ...(sandbox === "isolated" ? { timeoutMs: this.limits.isolatedSliceTimeoutMs } : {}),
+      // Anonymous output is kept (for the TTL) on the node's disk: a small cap each.
+      ...(caller ? {} : { maxOutputBytes: this.limits.maxAnonymousOutputBytes }),
       // Authenticated code binds its client's files: capabilities are relative to the client's own root.
       ...(caller ? { capabilities: caller.capabilities, resources: this.resourcesOf(caller) } : {}),
     };
@@ -615,6 +689,7 @@ export class FerryNode {
     if (r.status === "trapped") this.counters.jobsTrapped++;
     job.emit({ type: "state", state: job.record.state, result: job.record.result });
     this.admission.pump();
+    if (job.record.owner === null) this.evictAnonymousResults();
   }
 
   private fail(job: LiveJob, e: unknown): void {
@@ -633,25 +708,117 @@ export class FerryNode {
     this.counters.checkpoints++;
   }
 
-  /** The periodic checkpoint: pause each running job briefly, snapshot it, let it go on. */
-  private async checkpointAll(): Promise<void> {
-    for (const job of [...this.live.values()]) {
-      if (this.closed) return;
-      await job
-        .exclusive(async () => {
-          if (job.record.state !== "running" || !job.scheduled || !this.live.has(job.id)) return;
-          const r = await job.scheduled.pause();
-          if (r.status !== "paused" || job.instance?.state !== "paused") {
-            // It finished while we asked; `watch` records the end.
-            return;
-          }
-          await this.checkpoint(job);
-          this.update(job, { fuelUsed: r.fuelUsed });
-          job.scheduled = this.scheduler.continue(job.instance);
-          this.watch(job);
-        })
-        .catch(() => undefined); // a failed checkpoint leaves the previous one; the job goes on
+  /**
+   * The periodic checkpoint round: pause each running job briefly, snapshot it, let it go on. One
+   * job at a time (one snapshot in memory at once), each waited for at most checkpointJobTimeoutMs:
+   * a job that does not pause by then (a slice that does not end) is left to finish its attempt
+   * on its own and deferred — skipped by later rounds while that attempt is under way — so one slow
+   * or stuck job never holds up the others' checkpoints. Rounds never overlap: one asked for while
+   * another runs does nothing (`skipped`). The timer calls this; tests call it directly.
+   */
+  checkpointRunningJobs(): Promise<CheckpointRound> {
+    if (this.checkpointRound) {
+      this.counters.checkpointRoundsSkipped++;
+      return Promise.resolve({ checkpointed: [], deferred: [], skipped: true });
     }
+    const round = this.runCheckpointRound().finally(() => {
+      this.checkpointRound = undefined;
+    });
+    this.checkpointRound = round;
+    return round;
+  }
+
+  private async runCheckpointRound(): Promise<CheckpointRound> {
+    const report: CheckpointRound = { checkpointed: [], deferred: [], skipped: false };
+    for (const job of [...this.live.values()]) {
+      if (this.closed) break;
+      if (job.record.state !== "running" || !job.scheduled) continue;
+      if (job.checkpointing) {
+        report.deferred.push(job.id); // the previous round's attempt still waits for it to pause
+        continue;
+      }
+      const attempt = job
+        .exclusive(() => this.checkpointRunning(job))
+        .catch(() => false) // a failed checkpoint leaves the previous one; the job goes on
+        .finally(() => {
+          job.checkpointing = undefined;
+        });
+      job.checkpointing = attempt;
+      const done = await within(attempt, this.limits.checkpointJobTimeoutMs);
+      if (done === undefined) report.deferred.push(job.id);
+      else if (done) report.checkpointed.push(job.id);
+    }
+    this.counters.checkpointsDeferred += report.deferred.length;
+    return report;
+  }
+
+  /** Under the job's lock: pause it, snapshot it, let it go on. False if it was not running to the end. */
+  private async checkpointRunning(job: LiveJob): Promise<boolean> {
+    if (job.record.state !== "running" || !job.scheduled || !this.live.has(job.id)) return false;
+    const r = await job.scheduled.pause();
+    if (r.status !== "paused" || job.instance?.state !== "paused") {
+      // It finished (or was cancelled) while we asked; `watch` records the end.
+      return false;
+    }
+    await this.checkpoint(job);
+    this.update(job, { fuelUsed: r.fuelUsed });
+    job.scheduled = this.scheduler.continue(job.instance);
+    this.watch(job);
+    return true;
+  }
+
+  // ---- anonymous retention ----
+
+  private anonymousPausedJobs(): number {
+    let n = 0;
+    for (const j of this.live.values()) if (j.record.owner === null && j.record.state === "paused") n++;
+    return n;
+  }
+
+  /**
+   * Delete anonymous jobs nobody has touched for anonymousTtlMs (by the store's clock): paused ones
+   * (their instance is dropped) and finished ones, each with its input, output and checkpoints; then
+   * the oldest finished ones past maxAnonymousResults. Their ids answer 404 from then on. Running
+   * and queued jobs are never expired (their fuel bounds them). A timer calls this; tests call it
+   * directly with an injected clock.
+   */
+  expireAnonymousJobs(now = this.store.now()): { expired: number } {
+    const before = now - this.limits.anonymousTtlMs;
+    let expired = 0;
+    for (const job of [...this.live.values()]) {
+      if (job.record.owner !== null || job.record.state !== "paused" || job.record.updatedAt > before) continue;
+      job.instance?.dispose();
+      this.live.delete(job.id);
+      if (this.forget(job.record)) expired++;
+      job.emit({ type: "state", state: "cancelled", result: { status: "expired" } });
+    }
+    for (;;) {
+      const stale = this.store.jobs.anonymousByAge(FINISHED_JOB_STATES, { changedBefore: before + 1, limit: 256 });
+      for (const record of stale) if (this.forget(record)) expired++;
+      if (stale.length < 256) break;
+    }
+    return { expired: expired + this.evictAnonymousResults() };
+  }
+
+  /** Keep at most maxAnonymousResults finished anonymous jobs: the least recently changed go first. */
+  private evictAnonymousResults(): number {
+    const over = this.store.jobs.countAnonymous(FINISHED_JOB_STATES) - this.limits.maxAnonymousResults;
+    if (over <= 0) return 0;
+    let evicted = 0;
+    for (const record of this.store.jobs.anonymousByAge(FINISHED_JOB_STATES, { limit: over })) if (this.forget(record)) evicted++;
+    return evicted;
+  }
+
+  /** Delete a job that is not live here, with every blob only it used; false if it changed meanwhile. */
+  private forget(record: JobRecord): boolean {
+    try {
+      this.store.jobs.delete(record.id, { expectEpoch: record.epoch });
+    } catch (e) {
+      if (e instanceof ServerError && (e.code === "conflict" || e.code === "not_found")) return false;
+      throw e;
+    }
+    this.counters.anonymousJobsExpired++;
+    return true;
   }
 
   private update(job: LiveJob, patch: Parameters<Store["jobs"]["update"]>[1]): void {
@@ -662,10 +829,10 @@ export class FerryNode {
 
   private view(job: LiveJob | JobRecord): JobView {
     if (job instanceof LiveJob) {
-      const output = job.instance?.output() ?? this.store.jobs.output(job.record);
-      return jobView(job.record, output, this.lastCheckpoint(job.record), job.instance?.fuelUsed ?? job.record.fuelUsed);
+      const outputBytes = job.instance ? job.instance.output().byteLength : this.store.jobs.outputSize(job.record);
+      return jobView(job.record, outputBytes, this.lastCheckpoint(job.record), job.instance?.fuelUsed ?? job.record.fuelUsed);
     }
-    return jobView(job, this.store.jobs.output(job), this.lastCheckpoint(job));
+    return jobView(job, this.store.jobs.outputSize(job), this.lastCheckpoint(job));
   }
 
   /** Where a restart would resume from; a finished job has no use for one (and skips the query). */
@@ -715,6 +882,19 @@ function provisionalRecord(h: TransferHeader, node: string): JobRecord {
     createdAt: 0,
     updatedAt: 0,
   };
+}
+
+/** True when `p` settles true within `ms`, false when it settles false, undefined if the time runs out first. */
+async function within(p: Promise<boolean>, ms: number): Promise<boolean | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Stored arguments back to Wasm values: i64 travels as a decimal string. */

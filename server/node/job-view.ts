@@ -1,5 +1,5 @@
 // How jobs, run results and module listings look over HTTP: plain JSON, i64 values as decimal strings (JSON numbers
-// cannot hold them exactly), output as base64.
+// cannot hold them exactly). A job's output is not in its view: it is served in pages of its own.
 
 import type { RunResult, RunValue, WasmValue } from "../../runtime/index.js";
 import type { CheckpointRecord, JobRecord, Json } from "../store/records.js";
@@ -35,15 +35,18 @@ export interface JobView {
   epoch: number;
   fuelUsed: number;
   result: Json;
-  /** Output so far, base64 (the whole of it: GET /jobs/:id/output streams raw bytes). */
-  output: string;
+  /**
+   * Bytes of output so far. The output itself is never part of the job (it may be megabytes):
+   * GET /jobs/:id/output serves it a page at a time.
+   */
+  outputBytes: number;
   /** The newest durable snapshot: where a restart after a crash would resume from. */
   lastCheckpoint: { seq: number; fuel: number; createdAt: number } | null;
   createdAt: number;
   updatedAt: number;
 }
 
-export function jobView(record: JobRecord, output: Uint8Array | undefined, checkpoint: CheckpointRecord | undefined, fuelUsed = record.fuelUsed): JobView {
+export function jobView(record: JobRecord, outputBytes: number, checkpoint: CheckpointRecord | undefined, fuelUsed = record.fuelUsed): JobView {
   return {
     id: record.id,
     state: record.state,
@@ -56,18 +59,18 @@ export function jobView(record: JobRecord, output: Uint8Array | undefined, check
     epoch: record.epoch,
     fuelUsed,
     result: record.result,
-    output: output ? Buffer.from(output.buffer, output.byteOffset, output.byteLength).toString("base64") : "",
+    outputBytes,
     lastCheckpoint: checkpoint ? { seq: checkpoint.seq, fuel: checkpoint.fuel, createdAt: checkpoint.createdAt } : null,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };
 }
 
-/** A job in a listing: its view without the output and checkpoint (GET /jobs/:id has those). */
-export type JobSummary = Omit<JobView, "output" | "lastCheckpoint">;
+/** A job in a listing: its view without the output size and checkpoint (GET /jobs/:id has those). */
+export type JobSummary = Omit<JobView, "outputBytes" | "lastCheckpoint">;
 
 export function jobSummary(record: JobRecord, fuelUsed = record.fuelUsed): JobSummary {
-  const { output: _output, lastCheckpoint: _checkpoint, ...summary } = jobView(record, undefined, undefined, fuelUsed);
+  const { outputBytes: _output, lastCheckpoint: _checkpoint, ...summary } = jobView(record, 0, undefined, fuelUsed);
   return summary;
 }
 

@@ -19,6 +19,8 @@ export class LiveJob {
   private lock: Promise<unknown> = Promise.resolve();
   /** Output bytes already announced to listeners. */
   outputSeen = 0;
+  /** A periodic checkpoint attempt under way (queued for the lock, or waiting for the job to pause). */
+  checkpointing: Promise<unknown> | undefined;
   private settleWaiters: Array<() => void> = [];
 
   constructor(public record: JobRecord) {}

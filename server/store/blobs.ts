@@ -2,7 +2,7 @@
 // durable before put() returns, is never half-visible, and is checked against its name on every read.
 
 import { createHash, timingSafeEqual } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, type Stats } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, utimesSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { TEMP_FILE_PATTERN, writeFileAtomic } from "../atomic-file.js";
 import { ServerError } from "../errors.js";
@@ -10,6 +10,10 @@ import { ServerError } from "../errors.js";
 const HASH = /^[0-9a-f]{64}$/;
 /** A temp file whose writer is still alive is left alone unless it is older than this (its pid was reused). */
 const STALE_TEMP_MS = 60 * 60 * 1000;
+/** Buffer a ranged read checks a whole blob through, bytes: what checking costs in memory. */
+const VERIFY_CHUNK_BYTES = 1024 * 1024;
+/** Blobs remembered as checked (by size and mtime) for ranged reads. */
+const VERIFIED_KEPT = 4096;
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
@@ -77,8 +81,66 @@ export class BlobStore {
     return bytes;
   }
 
+  /** The blob's size in bytes (store_corrupt if it is missing). */
+  size(hash: string): number {
+    const stat = statOrUndefined(this.pathOf(hash));
+    if (!stat) throw new ServerError("store_corrupt", `blob ${hash} is missing`);
+    return stat.size;
+  }
+
+  /**
+   * At most `length` bytes from `offset`, and the blob's size, without holding the whole blob in
+   * memory: the blob is checked against its hash on the first ranged read (streamed through a
+   * 1 MiB buffer) and remembered as checked while its size and mtime stay the same.
+   */
+  readRange(hash: string, offset: number, length: number): { bytes: Uint8Array; size: number } {
+    const path = this.pathOf(hash);
+    let fd: number;
+    try {
+      fd = openSync(path, "r");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new ServerError("store_corrupt", `blob ${hash} is missing`, { cause: e });
+      throw e;
+    }
+    try {
+      const stat = fstatSync(fd);
+      const stamp = `${stat.size}:${stat.mtimeMs}`;
+      if (this.verified.get(hash) !== stamp) {
+        const digest = createHash("sha256");
+        const buf = Buffer.allocUnsafe(Math.min(VERIFY_CHUNK_BYTES, Math.max(stat.size, 1)));
+        for (let at = 0; ; ) {
+          const n = readSync(fd, buf, 0, buf.byteLength, at);
+          if (n === 0) break;
+          digest.update(buf.subarray(0, n));
+          at += n;
+        }
+        const actual = digest.digest();
+        if (!timingSafeEqual(actual, Buffer.from(hash, "hex"))) {
+          throw new ServerError("store_corrupt", `blob ${hash} does not match its hash (${actual.toString("hex")})`);
+        }
+        this.verified.delete(hash);
+        if (this.verified.size >= VERIFIED_KEPT) this.verified.delete(this.verified.keys().next().value!);
+        this.verified.set(hash, stamp);
+      }
+      const start = Math.min(Math.max(0, offset), stat.size);
+      const bytes = new Uint8Array(Math.min(Math.max(0, length), stat.size - start));
+      for (let got = 0; got < bytes.byteLength; ) {
+        const n = readSync(fd, bytes, got, bytes.byteLength - got, start + got);
+        if (n === 0) throw new ServerError("store_corrupt", `blob ${hash} shrank while it was read`);
+        got += n;
+      }
+      return { bytes, size: stat.size };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Blobs checked whole by readRange: hash → "size:mtime" when checked. */
+  private readonly verified = new Map<string, string>();
+
   /** Idempotent. */
   delete(hash: string): void {
+    this.verified.delete(hash);
     rmSync(this.pathOf(hash), { force: true });
   }
 

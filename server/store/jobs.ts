@@ -246,6 +246,36 @@ export class JobTable {
     return job.outputHash === null ? undefined : this.blobs.read(job.outputHash);
   }
 
+  /** Bytes of the job's stored output (0 if none was stored), without reading it. */
+  outputSize(job: JobRecord): number {
+    return job.outputHash === null ? 0 : this.blobs.size(job.outputHash);
+  }
+
+  /** At most `length` bytes of the stored output from `offset`, and its whole size (verified, never read whole into memory). */
+  outputRange(job: JobRecord, offset: number, length: number): { bytes: Uint8Array; size: number } {
+    return job.outputHash === null ? { bytes: new Uint8Array(0), size: 0 } : this.blobs.readRange(job.outputHash, offset, length);
+  }
+
+  /**
+   * Anonymous jobs in `states`, least recently changed first: those last changed before
+   * `changedBefore` (ms, the store's clock), at most `limit`. What a node expires and evicts.
+   */
+  anonymousByAge(states: readonly JobState[], options: { changedBefore?: number; limit: number }): JobRecord[] {
+    const list = states.map(() => "?").join(", ") || "NULL";
+    return this.db
+      .prepare<(string | number)[], JobRow>(
+        `SELECT * FROM jobs WHERE owner IS NULL AND state IN (${list}) AND updated_at < ? ORDER BY updated_at, rowid LIMIT ?`,
+      )
+      .all(...states, options.changedBefore ?? Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(options.limit)))
+      .map(toRecord);
+  }
+
+  /** How many anonymous jobs are in `states`. */
+  countAnonymous(states: readonly JobState[]): number {
+    const list = states.map(() => "?").join(", ") || "NULL";
+    return Number(this.db.prepare(`SELECT count(*) FROM jobs WHERE owner IS NULL AND state IN (${list})`).pluck().get(...states));
+  }
+
   /** Removes the job, its checkpoints, and every blob only it referenced. */
   delete(id: string, options: { expectEpoch?: number } = {}): void {
     const orphans = this.db.transaction(() => {

@@ -84,6 +84,11 @@ export class Store implements Disposable {
     }
   }
 
+  /** Now, on the store's clock (Unix ms): what created/updated timestamps are written with. */
+  now(): number {
+    return this.clock();
+  }
+
   get schemaVersion(): number {
     return Number(this.db.pragma("user_version", { simple: true }));
   }
