@@ -397,6 +397,7 @@ export class FerryNode {
       this.authorize(record, caller);
       if (record.state === "queued" || record.state === "paused" || record.state === "running") {
         this.store.jobs.update(id, { state: "cancelled", result: { status: "cancelled" } }, { expectEpoch: record.epoch });
+        if (record.owner === null) this.evictAnonymousResults(id);
       }
       return this.view(this.store.jobs.require(id));
     }
@@ -689,7 +690,6 @@ export class FerryNode {
     if (r.status === "trapped") this.counters.jobsTrapped++;
     job.emit({ type: "state", state: job.record.state, result: job.record.result });
     this.admission.pump();
-    if (job.record.owner === null) this.evictAnonymousResults();
   }
 
   private fail(job: LiveJob, e: unknown): void {
@@ -800,12 +800,19 @@ export class FerryNode {
     return { expired: expired + this.evictAnonymousResults() };
   }
 
-  /** Keep at most maxAnonymousResults finished anonymous jobs: the least recently changed go first. */
-  private evictAnonymousResults(): number {
+  /**
+   * Keep at most maxAnonymousResults finished anonymous jobs: the least recently changed go first
+   * (never `keep`, the job that just ended). Runs whenever an anonymous job ends, so a flood of
+   * short jobs never holds more than the cap between two sweeps.
+   */
+  private evictAnonymousResults(keep?: string): number {
     const over = this.store.jobs.countAnonymous(FINISHED_JOB_STATES) - this.limits.maxAnonymousResults;
     if (over <= 0) return 0;
     let evicted = 0;
-    for (const record of this.store.jobs.anonymousByAge(FINISHED_JOB_STATES, { limit: over })) if (this.forget(record)) evicted++;
+    for (const record of this.store.jobs.anonymousByAge(FINISHED_JOB_STATES, { limit: over + 1 })) {
+      if (evicted === over) break;
+      if (record.id !== keep && this.forget(record)) evicted++;
+    }
     return evicted;
   }
 
@@ -825,6 +832,7 @@ export class FerryNode {
     job.record = this.store.jobs.update(job.id, patch, { expectEpoch: job.record.epoch });
     job.stateChanged();
     for (const l of this.jobStateListeners) l(job.id, job.record.state);
+    if (job.record.owner === null && patch.state !== undefined && FINISHED_JOB_STATES.includes(patch.state)) this.evictAnonymousResults(job.id);
   }
 
   private view(job: LiveJob | JobRecord): JobView {

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { HttpError, type FerryClient } from "../../server/client.js";
 import type { NodeLimitsOptions } from "../../server/node/node-limits.js";
+import { FINISHED_JOB_STATES } from "../../server/store/records.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { wat } from "../helpers/wat.js";
 
@@ -151,6 +152,14 @@ describe("anonymous jobs", () => {
     for (const id of ids.slice(0, 2)) expect(await failure(t.anonymous.job(id))).toEqual({ status: 404, code: "not_found" });
     for (const id of ids.slice(2)) expect(await t.anonymous.job(id)).toMatchObject({ state: "done" });
     expect(t.running.store.jobs.countAnonymous(["done"])).toBe(3);
+    // Cancelled ones count too, and are capped as they end (not only at the next sweep).
+    for (let k = 0; k < 3; k++) {
+      now += 1_000;
+      const spin = await t.anonymous.startJob({ codeHash, entry: "write_then_spin", args: [1] });
+      expect(await t.anonymous.cancel(spin.id)).toMatchObject({ state: "cancelled" });
+    }
+    expect(t.running.store.jobs.countAnonymous(FINISHED_JOB_STATES)).toBe(3);
+    expect(t.running.store.jobs.countAnonymous(["done"])).toBe(0);
     const big = await t.anonymous.startJob({ codeHash, args: [4097], waitMs: 60_000 });
     expect(big).toMatchObject({ state: "trapped", result: { code: "output_limit" } });
     expect(big.outputBytes).toBeLessThanOrEqual(4096);
