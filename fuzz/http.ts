@@ -94,6 +94,7 @@ export async function startHttpNode(): Promise<HttpNode> {
 
 // ---- generating requests ----
 
+const KNOWN_METHODS = new Set(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]);
 const METHODS = ["GET", "GET", "POST", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "FOO"];
 const PATHS = [
   "/healthz", "/load", "/peers", "/metrics", "/openapi.json", "/modules", "/modules/{hash}", "/modules/abc", "/modules/" + "f".repeat(64),
@@ -243,8 +244,9 @@ function send(node: HttpNode, r: HttpRequestSpec, open: Array<() => void>): Prom
       }
     }, partial ? 300 : ANSWER_TIMEOUT_MS);
     req.on("error", (e) => {
-      // A server may close a connection whose body it refuses to read; for a whole request, an answer is owed.
-      if (partial || r.method === "HEAD") done(undefined);
+      // A server may close a connection whose body it refuses to read, and Node's HTTP parser closes
+      // one whose method it does not know before the app sees it; otherwise an answer is owed.
+      if (partial || r.method === "HEAD" || !KNOWN_METHODS.has(r.method)) done(undefined);
       else if (!settled) {
         settled = true;
         clearTimeout(timer);

@@ -250,12 +250,13 @@ async function main(): Promise<number> {
       stop = true;
       console.log("\ninterrupted: finishing the current case and saving the position");
     });
-    // Round robin, one case per target per turn, so a time bound gives every target its share.
-    for (let turn = 0; !stop && Date.now() < deadline; turn++) {
+    // Each turn goes to the target that has had the least time so far, so a time bound gives every
+    // target an equal share of it (module cases take seconds, snapshot mutants milliseconds).
+    while (!stop && Date.now() < deadline) {
       const active = TARGETS.filter((t) => run[t].cases < goal[t]);
       if (active.length === 0) break;
-      for (const target of active) {
-        if (stop || Date.now() >= deadline) break;
+      {
+        const target = active.reduce((a, b) => (run[b].seconds < run[a].seconds ? b : a));
         const index = next[target];
         const started = Date.now();
         let outcome: CaseOutcome;
