@@ -45,7 +45,14 @@ export async function peerRequest(
   const maxResponse = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const transport = url.protocol === "https:" ? https : http;
-  const { status, headers, bytes } = await new Promise<{ status: number; headers: Headers; bytes: Buffer }>((resolve, reject) => {
+  const { status, headers, bytes } = await new Promise<{ status: number; headers: Headers; bytes: Buffer }>((resolveOnce, rejectOnce) => {
+    let settled = false;
+    const resolve = (v: { status: number; headers: Headers; bytes: Buffer }): void => {
+      if (!settled) (settled = true), resolveOnce(v);
+    };
+    const reject = (e: unknown): void => {
+      if (!settled) (settled = true), rejectOnce(e);
+    };
     const req = transport.request(
       url,
       {
@@ -66,8 +73,8 @@ export async function peerRequest(
         res.on("data", (c: Buffer) => {
           total += c.byteLength;
           if (total > maxResponse) {
-            res.destroy();
-            req.destroy(new ServerError("peer_error", `${method} ${path} on ${peer.nodeId}: the answer exceeds ${maxResponse} bytes`));
+            reject(new ServerError("peer_error", `${method} ${path} on ${peer.nodeId}: the answer exceeds ${maxResponse} bytes`));
+            req.destroy();
             return;
           }
           chunks.push(c);
@@ -78,6 +85,7 @@ export async function peerRequest(
           resolve({ status: res.statusCode ?? 0, headers: h, bytes: Buffer.concat(chunks) });
         });
         res.on("error", reject);
+        res.on("close", () => reject(new Error(`${method} ${path} on ${peer.nodeId}: the connection closed mid-answer`)));
       },
     );
     req.on("timeout", () => req.destroy(new Error(`${method} ${path} on ${peer.nodeId}: no answer within ${timeoutMs} ms`)));

@@ -593,6 +593,8 @@ export class FerryNode {
               await this.admit(job);
               return;
             }
+            // After a restart nothing is compiled yet: the code first, then its snapshot.
+            await engine.compile(this.store.modules.read(record.codeHash));
             job.instance = await engine.restore(withJobBudget(checkpointSnapshot(this.store, record.id, snapshotDecodeLimits(this.memoryPagesOf(record.owner)))!, this.budgetOf(record)), options);
           }
         } catch (e) {
