@@ -4,7 +4,7 @@
 // decides, so after any failure the job continues at exactly one node.
 
 import { createHash } from "node:crypto";
-import { applyDelta, decodeSnapshot, diffSnapshot, DEFAULT_MAX_MODULE_BYTES, encodeSnapshot, type GuestModule, type Snapshot } from "../../runtime/index.js";
+import { applyDelta, decodeSnapshot, diffSnapshot, DEFAULT_MAX_MODULE_BYTES, encodeSnapshot, snapshotDecodeLimits, type GuestModule, type Snapshot } from "../../runtime/index.js";
 import { AUTHENTICATED_IMPORTS, HOST_MODULE } from "../../runtime/code/host-abi.js";
 import { encodeDeltaCheckpoint } from "./checkpoint-format.js";
 import { checkGrant, type NodeIdentity, type SignedGrant } from "../auth/index.js";
@@ -402,7 +402,7 @@ export class Migrator {
     const base = header.baseHash ? this.bases.take(header.jobId, header.epoch, header.baseHash, peer.nodeId) : undefined;
     // What is in hand first (format, the trailing sha256 against the contents, and the job's memory
     // cap before inflating), then the code, which may have to come from the source.
-    let decoded = snapshot ? decodeSnapshot(snapshot, { maxMemoryPages: this.host.maxMemoryPages(header.owner) }) : undefined;
+    let decoded = snapshot ? decodeSnapshot(snapshot, snapshotDecodeLimits(this.host.maxMemoryPages(header.owner))) : undefined;
     if (decoded && decoded.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
     const module = await this.obtainModule(peer, header, base?.module);
     let staged: LiveJob | undefined;
@@ -477,7 +477,7 @@ export class Migrator {
     this.checkOffer(peer, offered, "precopy");
     if (body.byteLength === 0 || snapshotDigest(body) !== offered.snapshotSha256) throw new ServerError("bad_request", "transfer: the snapshot is not the one the signed header names");
     const header = this.asRunHere(peer, offered);
-    const snapshot = decodeSnapshot(body, { maxMemoryPages: this.host.maxMemoryPages(header.owner) });
+    const snapshot = decodeSnapshot(body, snapshotDecodeLimits(this.host.maxMemoryPages(header.owner)));
     if (snapshot.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
     // The code now, while the job still runs at the source, so the PREPARE need not wait for it; stored
     // only with the PREPARE, which checks it again (and reports a failure to get it).
