@@ -2,7 +2,8 @@
 // the compile-once cache keyed by code hash, and the three ways to get an instance: instantiate a
 // module, restore a snapshot (strong mobility), or restart from a weak descriptor.
 
-import { instrument, PIPELINE_VERSION, sha256Hex } from "./code/instrument.js";
+import { CompilePool, sharedCompilePool } from "./code/compile-pool.js";
+import { PIPELINE_VERSION, sha256Hex } from "./code/instrument.js";
 import type { ModuleLimits } from "./code/validate.js";
 import { FerryError } from "./errors.js";
 import { GuestInstance, type InstanceOptions, type RunOptions, type RunResult } from "./exec/guest-instance.js";
@@ -15,13 +16,19 @@ import { IsolatedPool, type IsolatedPoolOptions } from "./sandbox/isolated/pool.
 import {
   DEFAULT_CONTINUATION_STACK_BYTES,
   DEFAULT_MAX_DATA_BYTES,
+  DEFAULT_MAX_BR_TABLE_TARGETS,
   DEFAULT_MAX_EXPORTS,
+  DEFAULT_MAX_FUNCTION_BODY_BYTES,
+  DEFAULT_MAX_FUNCTION_CALLS,
+  DEFAULT_MAX_FUNCTION_LOCALS,
+  DEFAULT_MAX_FUNCTION_LOOPS,
   DEFAULT_MAX_FUNCTIONS,
   DEFAULT_MAX_GLOBALS,
   DEFAULT_MAX_IMPORTS,
   DEFAULT_MAX_INPUT_BYTES,
   DEFAULT_MAX_MEMORY_PAGES,
   DEFAULT_MAX_MODULE_BYTES,
+  DEFAULT_MAX_NESTING_DEPTH,
   DEFAULT_MAX_TABLE_ELEMENTS,
 } from "./limits.js";
 
@@ -40,6 +47,12 @@ export interface EngineOptions {
   seed?: number;
   /** The isolated sandbox's process pool (started on first use). */
   isolated?: IsolatedPoolOptions;
+  /**
+   * Where modules are validated and instrumented: worker threads with time and memory limits.
+   * Default: one pool shared by every engine in the process. Engines sharing a pool share its
+   * queue, its concurrency bound and its memory of refused modules.
+   */
+  compilePool?: CompilePool;
 }
 
 export interface EngineConfig {
@@ -69,10 +82,13 @@ export class Engine {
   private readonly modules = new Map<string, GuestModule>();
   private pool: IsolatedPool | undefined;
   private readonly poolOptions: IsolatedPoolOptions;
+  /** Validates and instruments this engine's modules (see EngineOptions.compilePool). */
+  readonly compilePool: CompilePool;
 
   constructor(options: EngineOptions = {}) {
     this.config = normalise(options);
     this.poolOptions = options.isolated ?? {};
+    this.compilePool = options.compilePool ?? sharedCompilePool();
   }
 
   /** Stop the isolated sandbox's processes (instances still living in them end `trapped`). */
@@ -97,15 +113,18 @@ export class Engine {
     const hash = sha256Hex(bytes);
     const cached = this.compiling.get(hash);
     if (cached) return cached;
-    const pending = instrument(bytes, {
-      metering: this.config.metering,
-      asyncify: this.config.asyncify,
-      limits: this.config.limits,
-    }).then((segment) => {
-      const module = new GuestModule(segment);
-      this.modules.set(hash, module);
-      return module;
-    });
+    // Off the event loop: validation and instrumentation in a worker (bounded in time and memory),
+    // then V8's compile on its background threads.
+    const pending = this.compilePool
+      .compile(bytes, hash, { metering: this.config.metering, asyncify: this.config.asyncify, limits: this.config.limits })
+      .then(async (segment) => {
+        const wasm = await WebAssembly.compile(segment.bytes as BufferSource).catch((e: unknown) => {
+          throw new FerryError("instrumentation_failed", `V8 rejects the instrumented module: ${e instanceof Error ? e.message : String(e)}`);
+        });
+        const module = new GuestModule(segment, wasm);
+        this.modules.set(hash, module);
+        return module;
+      });
     this.compiling.set(hash, pending);
     pending.catch(() => this.compiling.delete(hash));
     return pending;
@@ -242,6 +261,12 @@ function normalise(o: EngineOptions): EngineConfig {
       maxTableElements: positive("limits.maxTableElements", l.maxTableElements, DEFAULT_MAX_TABLE_ELEMENTS),
       maxDataBytes: positive("limits.maxDataBytes", l.maxDataBytes, DEFAULT_MAX_DATA_BYTES),
       maxMemoryPages: positive("maxMemoryPages", o.maxMemoryPages, DEFAULT_MAX_MEMORY_PAGES, 65_536),
+      maxFunctionBodyBytes: positive("limits.maxFunctionBodyBytes", l.maxFunctionBodyBytes, DEFAULT_MAX_FUNCTION_BODY_BYTES),
+      maxFunctionLocals: positive("limits.maxFunctionLocals", l.maxFunctionLocals, DEFAULT_MAX_FUNCTION_LOCALS),
+      maxFunctionLoops: positive("limits.maxFunctionLoops", l.maxFunctionLoops, DEFAULT_MAX_FUNCTION_LOOPS),
+      maxFunctionCalls: positive("limits.maxFunctionCalls", l.maxFunctionCalls, DEFAULT_MAX_FUNCTION_CALLS),
+      maxNestingDepth: positive("limits.maxNestingDepth", l.maxNestingDepth, DEFAULT_MAX_NESTING_DEPTH),
+      maxBrTableTargets: positive("limits.maxBrTableTargets", l.maxBrTableTargets, DEFAULT_MAX_BR_TABLE_TARGETS),
     },
     continuationStackBytes: positive("continuationStackBytes", o.continuationStackBytes, DEFAULT_CONTINUATION_STACK_BYTES, 64 * 1024 * 1024),
     seed: o.seed ?? 0x5eed,

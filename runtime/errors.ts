@@ -11,6 +11,7 @@ export const ERROR_MESSAGES = {
   module_limit: "module exceeds a configured limit",
   memory_limit: "module's initial memory exceeds the memory cap",
   instrumentation_failed: "instrumenting the module failed",
+  compiler_busy: "too many modules are waiting to be compiled",
   // Execution: calling into a guest.
   entry_not_found: "no exported function with that name",
   invalid_arguments: "arguments do not match the entry's signature",

@@ -21,6 +21,37 @@ export const DEFAULT_MAX_DATA_BYTES = 16 * 1024 * 1024;
 /** Memory cap: a guest's linear memory can never grow past this many pages (4 GiB = 65536). */
 export const DEFAULT_MAX_MEMORY_PAGES = 4096; // 256 MiB
 
+// Per-function caps on what makes instrumentation super-linear, found by bench/compile-limits.ts.
+/** Largest function body, bytes. */
+export const DEFAULT_MAX_FUNCTION_BODY_BYTES = 256 * 1024;
+/** Most locals (parameters included) one function may have. */
+export const DEFAULT_MAX_FUNCTION_LOCALS = 2_000;
+/** Most loops one function may contain. */
+export const DEFAULT_MAX_FUNCTION_LOOPS = 1_000;
+/** Most call and call_indirect instructions one function may contain. */
+export const DEFAULT_MAX_FUNCTION_CALLS = 5_000;
+/** Deepest nesting of blocks, loops and ifs in one function. */
+export const DEFAULT_MAX_NESTING_DEPTH = 1_000;
+/** Most br_table targets in one function (all its br_tables together). */
+export const DEFAULT_MAX_BR_TABLE_TARGETS = 10_000;
+
+// ---- compiling (validation + instrumentation), see docs/sandboxes.md "Compile limits" ----
+
+/** Compiles running at once, each in its own worker thread; the rest wait in a queue. */
+export const DEFAULT_MAX_CONCURRENT_COMPILES = 1;
+/** Compiles waiting for a worker; past this a compile is refused with `compiler_busy`. */
+export const DEFAULT_COMPILE_MAX_QUEUED = 64;
+/** Wall-clock limit of one compile, ms: past it the worker is terminated and the module refused. */
+export const DEFAULT_COMPILE_TIMEOUT_MS = 60_000;
+/** V8 heap (JS objects) of a compile worker, MiB. */
+export const DEFAULT_COMPILE_MAX_HEAP_MB = 256;
+/** Binaryen's own heap (a Wasm memory, not counted by V8's heap limit) in a compile worker, MiB. */
+export const DEFAULT_COMPILE_MAX_BINARYEN_HEAP_MB = 1024;
+/** An idle compile worker exits after this long, ms. */
+export const DEFAULT_COMPILE_IDLE_MS = 30_000;
+/** Refused modules remembered by code hash (so the same bytes are refused without a compile). */
+export const DEFAULT_COMPILE_REMEMBERED_REFUSALS = 10_000;
+
 /** Bytes the runtime lends a guest without its own continuation struct for the Asyncify stack. */
 export const DEFAULT_CONTINUATION_STACK_BYTES = 256 * 1024;
 

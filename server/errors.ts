@@ -64,6 +64,7 @@ export const RUNTIME_HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> =
   instance_not_paused: 409,
   instance_finished: 409,
   sandbox_unavailable: 503,
+  compiler_busy: 503,
 };
 
 export class ServerError extends Error {

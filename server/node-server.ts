@@ -41,6 +41,8 @@ export interface NodeServerOptions {
   precopy?: FerryNodeOptions["precopy"];
   /** Isolated slice deadline, checkpoint waits, anonymous retention (server/node/node-limits.ts). */
   limits?: FerryNodeOptions["limits"];
+  /** Module compiles: workers, queue, time and memory limits (runtime/code/compile-pool.ts). */
+  compile?: FerryNodeOptions["compile"];
   /** Large peer transfers (PREPARE, PRE-COPY bodies) received at once, and per peer. Default 4 and 2. */
   peerUploads?: UploadGateOptions;
   /** Large client uploads (modules, job requests) received at once, and per client. Default 8 and 2. */
@@ -98,6 +100,7 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
       ...(options.isolated ? { isolated: options.isolated } : {}),
       ...(options.precopy ? { precopy: options.precopy } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.compile ? { compile: options.compile } : {}),
     });
   } catch (e) {
     store.close(); // bad options: nothing was started, and the store is released

@@ -3,6 +3,7 @@
 
 import { FerryError } from "../errors.js";
 import { ALLOWED_IMPORTS, formatSig, sameSig } from "./host-abi.js";
+import { readFunctionStats } from "./code-reader.js";
 import { readModuleStructure, type ModuleStructure } from "./wasm-reader.js";
 
 export interface ModuleLimits {
@@ -14,6 +15,17 @@ export interface ModuleLimits {
   maxTableElements: number;
   maxDataBytes: number;
   maxMemoryPages: number;
+  // Per-function caps on what makes instrumentation super-linear (docs/sandboxes.md, "Compile limits").
+  maxFunctionBodyBytes: number;
+  /** Parameters plus declared locals. */
+  maxFunctionLocals: number;
+  maxFunctionLoops: number;
+  /** `call` and `call_indirect` instructions. */
+  maxFunctionCalls: number;
+  /** Deepest nesting of block, loop and if. */
+  maxNestingDepth: number;
+  /** Targets of all of a function's br_tables together. */
+  maxBrTableTargets: number;
 }
 
 const TAG_SECTION = 13;
@@ -73,6 +85,7 @@ export function validateModule(bytes: Uint8Array, limits: ModuleLimits): ModuleS
   }
 
   checkFeatures(s);
+  checkFunctions(bytes, s, limits);
   const memory = s.memories[0];
   if (memory && memory.min > limits.maxMemoryPages) {
     throw new FerryError("memory_limit", `initial memory is ${memory.min} pages, the cap is ${limits.maxMemoryPages}`);
@@ -92,6 +105,21 @@ function checkFeatures(s: ModuleStructure): void {
       throw new FerryError("unsupported_feature", `mutable global ${i} of type ${g.type} cannot be snapshotted`);
     }
   }
+}
+
+/** The per-function caps, at the first function over one (nothing after it is read). */
+function checkFunctions(bytes: Uint8Array, s: ModuleStructure, limits: ModuleLimits): void {
+  readFunctionStats(bytes, s, (f) => {
+    const over = (what: string, value: number, max: number): void => {
+      if (value > max) throw new FerryError("module_limit", `function ${f.index} has ${value} ${what}, the limit is ${max}`);
+    };
+    over("bytes of code (maxFunctionBodyBytes)", f.bodyBytes, limits.maxFunctionBodyBytes);
+    over("locals (maxFunctionLocals)", f.locals, limits.maxFunctionLocals);
+    over("loops (maxFunctionLoops)", f.loops, limits.maxFunctionLoops);
+    over("calls (maxFunctionCalls)", f.calls, limits.maxFunctionCalls);
+    over("levels of block nesting (maxNestingDepth)", f.maxDepth, limits.maxNestingDepth);
+    over("br_table targets (maxBrTableTargets)", f.brTableTargets, limits.maxBrTableTargets);
+  });
 }
 
 function checkCount(what: string, value: number, max: number): void {

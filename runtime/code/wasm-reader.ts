@@ -54,6 +54,8 @@ export interface ModuleStructure {
   dataBytes: number;
   /** Sections by id that appeared, for feature checks (e.g. 13 = tag section). */
   sectionIds: number[];
+  /** Where the code section's content is (function bodies), if there is one. */
+  code: { start: number; end: number } | undefined;
 }
 
 const VALTYPES: Record<number, ValType> = {
@@ -66,7 +68,7 @@ const VALTYPES: Record<number, ValType> = {
   0x6f: "externref",
 };
 
-class Reader {
+export class Reader {
   pos = 0;
   constructor(
     readonly bytes: Uint8Array,
@@ -183,6 +185,7 @@ export function readModuleStructure(bytes: Uint8Array): ModuleStructure {
     dataSegments: 0,
     dataBytes: 0,
     sectionIds: [],
+    code: undefined,
   };
   while (r.pos < bytes.length) {
     const id = r.byte();
@@ -190,6 +193,7 @@ export function readModuleStructure(bytes: Uint8Array): ModuleStructure {
     const end = r.pos + size;
     if (end > bytes.length) r.fail(`section ${id} runs past the end`);
     s.sectionIds.push(id);
+    if (id === 10) s.code = { start: r.pos, end };
     const sr = new Reader(bytes, end);
     sr.pos = r.pos;
     readSection(id, sr, s);

@@ -9,8 +9,12 @@ export class GuestModule {
   private readonly byName: Map<string, EntryPoint>;
   private readonly byIndex: Map<number, EntryPoint>;
 
-  constructor(readonly segment: CodeSegment) {
-    this.wasm = new WebAssembly.Module(segment.bytes as BufferSource);
+  /** `wasm`: the segment's bytes already compiled (asynchronously, so the caller's thread never waits on V8). */
+  constructor(
+    readonly segment: CodeSegment,
+    wasm?: WebAssembly.Module,
+  ) {
+    this.wasm = wasm ?? new WebAssembly.Module(segment.bytes as BufferSource);
     this.byName = new Map(segment.entries.map((e) => [e.name, e]));
     this.byIndex = new Map(segment.entries.map((e) => [e.exportIndex, e]));
   }

@@ -28,6 +28,9 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
       "precopy-rounds": { type: "string" },
       "isolated-timeout-ms": { type: "string" },
       "anonymous-ttl-ms": { type: "string" },
+      "compile-timeout-ms": { type: "string" },
+      "compile-workers": { type: "string" },
+      "compile-memory-mb": { type: "string" },
       balance: { type: "string" },
       "balance-lower": { type: "string" },
       "balance-upper": { type: "string" },
@@ -51,6 +54,9 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   if (precopyRounds !== undefined && (precopyRounds < 1 || precopyRounds > 16)) throw new UsageError(`--precopy-rounds must be from 1 to 16, got ${precopyRounds}`);
   const isolatedSliceTimeoutMs = optionalInt("--isolated-timeout-ms", values["isolated-timeout-ms"]);
   const anonymousTtlMs = optionalInt("--anonymous-ttl-ms", values["anonymous-ttl-ms"]);
+  const compileTimeoutMs = optionalInt("--compile-timeout-ms", values["compile-timeout-ms"]);
+  const compileWorkers = optionalInt("--compile-workers", values["compile-workers"]);
+  const compileMemoryMb = optionalInt("--compile-memory-mb", values["compile-memory-mb"]);
   const balance = balanceOptions(values);
   const peers = values.peers === undefined ? [] : readPeers(values.peers);
   // Test hook: crash (SIGKILL) at a named step of the migration protocol.
@@ -67,6 +73,11 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
     limits: {
       ...(isolatedSliceTimeoutMs === undefined ? {} : { isolatedSliceTimeoutMs }),
       ...(anonymousTtlMs === undefined ? {} : { anonymousTtlMs }),
+    },
+    compile: {
+      ...(compileTimeoutMs === undefined ? {} : { timeoutMs: compileTimeoutMs }),
+      ...(compileWorkers === undefined ? {} : { maxConcurrent: compileWorkers }),
+      ...(compileMemoryMb === undefined ? {} : { maxBinaryenHeapMb: compileMemoryMb }),
     },
     ...(crash ? { faults: crashAt(crash) } : {}),
   });

@@ -22,6 +22,13 @@ export function metricsText(node: FerryNode): string {
   metric("ferry_jobs_running", "gauge", "Jobs running now.", load.running);
   metric("ferry_jobs_paused", "gauge", "Jobs paused now.", load.paused);
   metric("ferry_inprocess_queue", "gauge", "In-process jobs waiting for a slice.", load.inProcessQueue);
+  const compiles = node.compilePool.stats;
+  metric("ferry_modules_compiled_total", "counter", "Modules validated and instrumented (in compile workers).", compiles.compiled);
+  metric("ferry_modules_refused_total", "counter", "Modules a compile worker refused (invalid, over a cap, over the time or memory limit).", compiles.refused);
+  metric("ferry_modules_refused_from_memory_total", "counter", "Compiles refused at once: the same bytes were refused before.", compiles.refusedFromMemory);
+  metric("ferry_compile_timeouts_total", "counter", "Compiles stopped at the compile time limit.", compiles.timedOut);
+  metric("ferry_compile_workers", "gauge", "Compile worker threads alive now.", compiles.workersAlive);
+  metric("ferry_compile_queue", "gauge", "Compiles waiting for a worker now.", compiles.queued);
   const memory = process.memoryUsage();
   metric("ferry_process_resident_memory_bytes", "gauge", "Resident set size of the node process.", memory.rss);
   return `${lines.join("\n")}\n`;

@@ -4,6 +4,7 @@
 
 import { Engine, FerryError, Scheduler, encodeSnapshot, snapshotDecodeLimits, type RunResult, type WasmValue } from "../../runtime/index.js";
 import type { IsolatedPoolOptions } from "../../runtime/index.js";
+import { CompilePool, type CompilePoolOptions } from "../../runtime/code/compile-pool.js";
 import { ServerError } from "../errors.js";
 import type { Store } from "../store/store.js";
 import { FINISHED_JOB_STATES, type ClientRecord, type JobRecord, type JobState, type Json, type ModuleRecord } from "../store/records.js";
@@ -47,6 +48,8 @@ export interface FerryNodeOptions {
   maxRunningJobs?: number;
   /** Iterative pre-copy before a strong migration (server/migration/migrator.ts). */
   precopy?: PrecopyOptions;
+  /** Where uploaded and arriving modules are validated and instrumented: worker threads, queued, with time and memory limits. */
+  compile?: CompilePoolOptions;
   /** Isolated slice deadline, checkpoint waits, anonymous retention (node-limits.ts has the defaults). */
   limits?: NodeLimitsOptions;
 }
@@ -83,6 +86,8 @@ export class FerryNode {
   readonly store: Store;
   readonly migrator: Migrator;
   private readonly engines = new Map<number, Engine>();
+  /** One compile pool for all the node's engines: one queue, one bound on workers, one memory of refused modules. */
+  readonly compilePool: CompilePool;
   private readonly scheduler: Scheduler;
   private readonly live = new Map<string, LiveJob>();
   private readonly admission: Admission;
@@ -120,6 +125,7 @@ export class FerryNode {
     this.id = options.nodeId;
     this.store = options.store;
     this.maxMemoryPages = options.maxMemoryPages ?? 4096;
+    this.compilePool = new CompilePool(options.compile);
     this.isolated = options.isolated;
     this.limits = nodeLimits(options.limits);
     const maxRunningJobs = options.maxRunningJobs ?? Number.POSITIVE_INFINITY;
@@ -448,6 +454,7 @@ export class FerryNode {
     for (const job of this.live.values()) job.instance?.dispose();
     this.live.clear();
     await Promise.all([...this.engines.values()].map((e) => e.close()));
+    await this.compilePool.close();
   }
 
   // ---- recovery ----
@@ -642,7 +649,7 @@ export class FerryNode {
     const pages = Math.min(maxMemoryPages, this.maxMemoryPages);
     let engine = this.engines.get(pages);
     if (!engine) {
-      engine = new Engine({ maxMemoryPages: pages, ...(this.isolated ? { isolated: this.isolated } : {}) });
+      engine = new Engine({ maxMemoryPages: pages, compilePool: this.compilePool, ...(this.isolated ? { isolated: this.isolated } : {}) });
       this.engines.set(pages, engine);
     }
     return engine;

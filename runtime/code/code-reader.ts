@@ -1,0 +1,211 @@
+// Reads function bodies just far enough to measure what makes instrumentation expensive: body size,
+// locals, instructions, loops, calls, block nesting and br_table width per function. Runs before any
+// byte reaches Binaryen, on bytes V8's validator has already accepted, so it only has to decode,
+// not to validate; an opcode of a proposal Ferry does not instrument is refused by name.
+
+import { FerryError } from "../errors.js";
+import { Reader, type ModuleStructure } from "./wasm-reader.js";
+
+export interface FunctionStats {
+  /** Index in the function space (imports first). */
+  index: number;
+  bodyBytes: number;
+  /** Parameters plus declared locals. */
+  locals: number;
+  instructions: number;
+  loops: number;
+  /** `call` and `call_indirect`. */
+  calls: number;
+  /** Deepest nesting of block, loop and if. */
+  maxDepth: number;
+  /** Targets of all its br_tables together. */
+  brTableTargets: number;
+}
+
+/**
+ * Calls `visit` with the stats of each defined function, in order. `visit` may throw to stop early
+ * (a cap exceeded); nothing after that function is read.
+ */
+export function readFunctionStats(bytes: Uint8Array, s: ModuleStructure, visit: (f: FunctionStats) => void): void {
+  if (!s.code) return;
+  const r = new Reader(bytes, s.code.end);
+  r.pos = s.code.start;
+  const count = r.u32();
+  const imported = s.imports.filter((i) => i.kind === "func").length;
+  for (let i = 0; i < count; i++) {
+    const size = r.u32();
+    const start = r.pos;
+    const end = start + size;
+    const body = new Reader(bytes, end);
+    body.pos = start;
+    const index = imported + i;
+    const sig = s.types[s.functionTypes[index] ?? -1];
+    let locals = sig?.params.length ?? 0;
+    const groups = body.u32();
+    for (let g = 0; g < groups; g++) {
+      locals += body.u32();
+      body.valtype();
+    }
+    const f: FunctionStats = { index, bodyBytes: size, locals, instructions: 0, loops: 0, calls: 0, maxDepth: 0, brTableTargets: 0 };
+    readInstructions(body, f);
+    visit(f);
+    r.pos = end;
+  }
+}
+
+function unsupported(f: FunctionStats, what: string): never {
+  throw new FerryError("unsupported_feature", `${what} in function ${f.index}`);
+}
+
+function readInstructions(r: Reader, f: FunctionStats): void {
+  let depth = 0;
+  const memarg = (): void => {
+    const align = r.u32();
+    if (align & 0x40) r.u32(); // multi-memory index (refused later, by the structure check)
+    r.skipLeb();
+  };
+  while (r.pos < r.end) {
+    const op = r.byte();
+    f.instructions++;
+    switch (op) {
+      case 0x02: // block
+      case 0x03: // loop
+      case 0x04: // if
+        if (op === 0x03) f.loops++;
+        blockType(r);
+        depth++;
+        if (depth > f.maxDepth) f.maxDepth = depth;
+        break;
+      case 0x0b: // end (the last one closes the body)
+        depth--;
+        break;
+      case 0x0c: // br
+      case 0x0d: // br_if
+      case 0x20: // local.get / set / tee
+      case 0x21:
+      case 0x22:
+      case 0x23: // global.get / set
+      case 0x24:
+      case 0x25: // table.get / set
+      case 0x26:
+      case 0x3f: // memory.size / grow
+      case 0x40:
+      case 0xd2: // ref.func
+        r.u32();
+        break;
+      case 0x0e: {
+        const n = r.u32();
+        f.brTableTargets += n + 1;
+        for (let i = 0; i <= n; i++) r.u32();
+        break;
+      }
+      case 0x10:
+        f.calls++;
+        r.u32();
+        break;
+      case 0x11:
+        f.calls++;
+        r.u32();
+        r.u32();
+        break;
+      case 0x1c: {
+        const n = r.u32();
+        for (let i = 0; i < n; i++) if (r.valtype() === "other") unsupported(f, "a typed select of a GC reference type");
+        break;
+      }
+      case 0x41:
+      case 0x42:
+        r.skipLeb();
+        break;
+      case 0x43:
+        r.skip(4);
+        break;
+      case 0x44:
+        r.skip(8);
+        break;
+      case 0xd0: // ref.null t
+        r.byte();
+        break;
+      case 0xfc:
+        miscOp(r, f);
+        break;
+      case 0xfd:
+        simdOp(r, f, memarg);
+        break;
+      default:
+        if (op >= 0x28 && op <= 0x3e) memarg();
+        else if (!(op <= 0x01 || op === 0x05 || op === 0x0f || op === 0x1a || op === 0x1b || (op >= 0x45 && op <= 0xc4) || op === 0xd1)) {
+          unsupported(f, `opcode 0x${op.toString(16)} (${PROPOSAL_OF[op] ?? "a proposal Ferry does not instrument"})`);
+        }
+    }
+  }
+  // V8 accepted the body, so a mismatch means this decoder misread it: refuse rather than guess.
+  if (depth !== -1) throw new FerryError("invalid_wasm", `function ${f.index}: body does not end where its size says`);
+}
+
+const PROPOSAL_OF: Record<number, string> = {
+  0x06: "exception handling",
+  0x07: "exception handling",
+  0x08: "exception handling",
+  0x09: "exception handling",
+  0x18: "exception handling",
+  0x19: "exception handling",
+  0x1f: "exception handling",
+  0x12: "tail calls",
+  0x13: "tail calls",
+  0x14: "typed function references",
+  0x15: "typed function references",
+  0xd3: "typed function references",
+  0xd4: "typed function references",
+  0xd5: "typed function references",
+  0xd6: "typed function references",
+  0xfb: "GC",
+  0xfe: "threads",
+};
+
+/** 0x40 (none), a value type, or a type index (s33, multi-value). */
+function blockType(r: Reader): void {
+  const b = r.bytes[r.pos]!;
+  if (b === 0x40 || (b >= 0x6f && b <= 0x7f)) {
+    r.pos++;
+    return;
+  }
+  r.skipLeb();
+}
+
+/** 0xfc: saturating truncation, bulk memory and table operations. */
+function miscOp(r: Reader, f: FunctionStats): void {
+  const sub = r.u32();
+  if (sub <= 7) return;
+  switch (sub) {
+    case 8: // memory.init data, memory
+    case 10: // memory.copy dst, src
+    case 12: // table.init elem, table
+    case 14: // table.copy dst, src
+      r.u32();
+      r.u32();
+      return;
+    case 9: // data.drop
+    case 11: // memory.fill
+    case 13: // elem.drop
+    case 15: // table.grow
+    case 16: // table.size
+    case 17: // table.fill
+      r.u32();
+      return;
+    default:
+      unsupported(f, `opcode 0xfc ${sub}`);
+  }
+}
+
+/** 0xfd: SIMD (fixed-width). */
+function simdOp(r: Reader, f: FunctionStats, memarg: () => void): void {
+  const sub = r.u32();
+  if (sub <= 11 || sub === 92 || sub === 93) memarg();
+  else if (sub === 12 || sub === 13) r.skip(16); // v128.const, i8x16.shuffle
+  else if (sub >= 21 && sub <= 34) r.byte(); // extract / replace lane
+  else if (sub >= 84 && sub <= 91) {
+    memarg(); // load / store lane
+    r.byte();
+  } else if (sub > 255) unsupported(f, `opcode 0xfd ${sub} (relaxed SIMD)`);
+}
