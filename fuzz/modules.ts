@@ -92,7 +92,7 @@ export function generateModuleCase(seed: number, index: number, options: Generat
     const input = rng.bytes(rng.range(16, 12_000));
     const features = FUZZ_FEATURES.filter((f) => rng.chance(f === "simd" ? 0.25 : 0.5));
     const denan = rng.chance(0.8);
-    const hangLimit = rng.pick([10, 50, 200, 1000]);
+    const hangLimit = rng.pick([50, 500, 5_000, 20_000]);
     const raw = translateToFuzz(input, { features, denan });
     const rewritten = rewriteTtf(raw, { maxMemoryPages: FUZZ_MAX_MEMORY_PAGES, hangLimit });
     if (rewritten.unusable) return { skipped: rewritten.unusable };
@@ -285,7 +285,14 @@ async function runFerry(
   const nextSlice = (): number | undefined => (!mode.sliced || pauses >= spec.maxPauses ? undefined : spec.slices[turn++ % spec.slices.length]);
   for (const [k, call] of spec.calls.entries()) {
     const sig = sigs.get(call.name)!;
-    let slice = nextSlice();
+    // The hash exports observe (memory, logs). Hashing 16 pages in 1-fuel slices would be thousands of
+    // pauses, so they get slices of at least 20,000 fuel: still a long loop paused a hundred times.
+    const observer = call.name === MEMORY_HASH_EXPORT || call.name === LOG_HASH_EXPORT;
+    const sliceFor = (): number | undefined => {
+      const s = nextSlice();
+      return observer && s !== undefined ? Math.max(s, 20_000) : s;
+    };
+    let slice = sliceFor();
     let r = await instance.run(call.name, call.args.map(toJs), slice === undefined ? {} : { fuel: slice });
     let before = 0;
     for (;;) {
@@ -299,7 +306,7 @@ async function runFerry(
       pauses++;
       count(counters, "pauses");
       if (spec.snapshots.includes(pauses)) instance = await throughSnapshot(engine, env, instance, spec, pauses, mode.original, counters);
-      slice = nextSlice();
+      slice = sliceFor();
       r = await instance.resume(slice === undefined ? {} : { fuel: slice });
     }
     if (r.status === "trapped" && (r.code === "continuation_overflow" || r.code === "stack_overflow")) {

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { generateModuleCase, runModuleCase, type ModuleCase } from "../../fuzz/modules.js";
 
 const SEED = 8_2024;
-const CASES = 6;
+const CASES = 12;
 
 describe("modules fuzzer, seed 82024", () => {
   it(`${CASES} generated modules: raw and Ferry agree, sliced and restored runs agree, refusals are typed`, async () => {
