@@ -164,10 +164,22 @@ async function minimize(runner: Runner, spec: WorkerCase | HttpCase, kind: strin
   return { spec: best, outcome };
 }
 
-async function recordFailure(o: Options, runner: Runner, spec: WorkerCase | HttpCase, outcome: CaseOutcome): Promise<string> {
+/** Failure classes already shrunk in this run: later ones of the same class are written as found. */
+const shrunkClasses = new Set<string>();
+
+function failureClass(spec: WorkerCase | HttpCase, kind: string): string {
+  const family = spec.target === "modules" ? (spec.hostile ? spec.hostile.name.split(" ").slice(0, 2).join(" ") : "ttf") : "";
+  return `${spec.target}/${kind}/${family}`;
+}
+
+async function recordFailure(o: Options, runner: Runner, spec: WorkerCase | HttpCase, outcome: CaseOutcome, deadline = Infinity): Promise<string> {
   const kind = outcome.failure!.kind;
-  // A hang or crash costs a whole case timeout per attempt: those are written as they are.
-  const shrunk = o.shrink && kind !== "hang" && kind !== "crash" ? await minimize(runner, spec, kind) : { spec, outcome: undefined };
+  // A hang or crash costs a whole case timeout per attempt, and a class already shrunk once teaches
+  // little more: those are written as found.
+  const cls = failureClass(spec, kind);
+  const worth = o.shrink && kind !== "hang" && kind !== "crash" && !shrunkClasses.has(cls) && Date.now() < deadline;
+  shrunkClasses.add(cls);
+  const shrunk = worth ? await minimize(runner, spec, kind) : { spec, outcome: undefined };
   const dir = join(o.stateDir, "failures");
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${spec.target}-s${spec.seed}-${spec.index}-${kind}.json`);
@@ -277,7 +289,7 @@ async function main(): Promise<number> {
         if (outcome.status === "failed") {
           console.log(`FAIL ${target}:${index} (seed ${seed}) ${outcome.failure!.kind}: ${outcome.failure!.detail.slice(0, 500)}`);
           if (spec && !("skipped" in spec)) {
-            const file = await recordFailure(o, runner, spec, outcome).catch((e: unknown) => `(could not write the reproducer: ${describeError(e)})`);
+            const file = await recordFailure(o, runner, spec, outcome, deadline).catch((e: unknown) => `(could not write the reproducer: ${describeError(e)})`);
             failures.push(file);
             console.log(`     reproducer: ${file}\n     replay: npm run fuzz -- --replay ${file}`);
           } else failures.push(`${target}:${index} (seed ${seed}): npm run fuzz -- --seed ${seed} --only ${target}:${index}`);
