@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateHttpCase, runHttpCase, startHttpNode, type HttpNode } from "../../fuzz/http.js";
 
 const SEED = 9_2024;
-const CASES = 30;
+const CASES = 50;
 let node: HttpNode;
 
 beforeAll(async () => {

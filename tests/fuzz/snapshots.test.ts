@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { generateSnapshotCase, runSnapshotCase } from "../../fuzz/snapshots.js";
 
 const SEED = 7_2024;
-const CASES = 40;
+const CASES = 100;
 
 describe("snapshots fuzzer, seed 72024", () => {
   it(`${CASES} mutants: a typed error, a result or a typed trap, never anything else`, async () => {
