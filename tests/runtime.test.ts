@@ -1,4 +1,5 @@
 // The runtime's contracts on small WAT guests: results, fuel, pausing, traps, I/O, lifecycle.
+import { BULK_BYTES_PER_FUEL_LOG2 } from "../runtime/code/meter-helpers.js";
 import { describe, expect, it } from "vitest";
 import { Engine, decodeWeak, encodeWeak, encodeSnapshot, type RunResult } from "../runtime/index.js";
 import { runToEnd, wat } from "./helpers/wat.js";
@@ -357,8 +358,8 @@ describe("bulk memory is metered by length", () => {
     const m = await engine.compile(BULK);
     const small = await (await engine.instantiate(m)).run("fill", [64, 10]);
     const large = await (await engine.instantiate(m)).run("fill", [64 * 1024, 10]);
-    // 2 ops × 10 times × (1024 − 1) more 64-byte units.
-    expect(large.fuelUsed - small.fuelUsed).toBe(2 * 10 * 1023);
+    // 2 ops × 10 times × the extra bytes, one fuel per 2^BULK_BYTES_PER_FUEL_LOG2 bytes.
+    expect(large.fuelUsed - small.fuelUsed).toBe(2 * 10 * ((64 * 1024 - 64) >> BULK_BYTES_PER_FUEL_LOG2));
   });
 
   it("pauses a loop of huge fills within a slice of a few operations", async () => {

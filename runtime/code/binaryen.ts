@@ -31,3 +31,8 @@ export function irSetters(b: Binaryen): IrSetters {
   };
   return { Loop: raw.Loop, LocalSet: raw.LocalSet, Function: raw.Function, addVar: (fn, type) => raw._BinaryenFunctionAddVar(fn, type) };
 }
+
+/** An i64.const: binaryen.js 132 takes one bigint, while its typings still describe (low, high). */
+export function i64Const(m: BinaryenModule, value: number | bigint): ExpressionRef {
+  return (m.i64.const as unknown as (v: bigint) => ExpressionRef)(BigInt(value));
+}

@@ -8,11 +8,12 @@ import { loadBinaryen, type Binaryen, type BinaryenModule } from "./binaryen.js"
 import { ASYNCIFY_IMPORTS, EXPORTS, HOST_MODULE, YIELD_IMPORT } from "./host-abi.js";
 import { capMemoryMaximum } from "./memory-cap.js";
 import { meterModule } from "./meter.js";
+import { memoryName } from "./meter-helpers.js";
 import { validateModule, type ModuleLimits } from "./validate.js";
 import type { FuncSig, ValType } from "./wasm-reader.js";
 
 /** Bump whenever the instrumented output for the same input can change. Snapshots carry it. */
-export const PIPELINE_VERSION = 3;
+export const PIPELINE_VERSION = 4;
 
 export interface InstrumentOptions {
   /** Insert fuel metering (without it a guest cannot be stopped). */
@@ -60,7 +61,15 @@ export interface CodeSegment {
   usesCheckpoints: boolean;
   initialMemoryPages: number;
   recursiveFunctions: number;
+  /** Functions that check fuel at entry (recursive ones and those bounding a call's work). */
+  checkedFunctions: number;
   meteredLoops: number;
+  /**
+   * The most fuel the instrumented code can use between two fuel checks (docs/metering.md); 0
+   * without metering. A run with a fuel limit L stops having charged at most L + meterBound, plus
+   * the charge of the last host call or memory.grow it made.
+   */
+  meterBound: number;
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
@@ -92,11 +101,15 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
     const yieldName = ensureYieldImport(b, m);
 
     let recursiveFunctions = 0;
+    let checkedFunctions = 0;
     let meteredLoops = 0;
+    let meterBound = 0;
     if (options.metering) {
-      const result = meterModule(b, m, yieldName, tableFunctions(b, m), { eagerLoopFuel: options.eagerLoopFuel ?? false });
+      const result = meterModule(b, m, yieldName, tableFunctions(b, m), memoryName(b, m, EXPORTS.memory), { eagerLoopFuel: options.eagerLoopFuel ?? false });
       recursiveFunctions = result.recursiveFunctions.length;
+      checkedFunctions = result.checkedFunctions;
       meteredLoops = result.loops;
+      meterBound = result.meterBound;
       m.addGlobalExport("__ferry_fuel", EXPORTS.fuel);
       m.addGlobalExport("__ferry_grow_failed", EXPORTS.growFailed);
     }
@@ -128,7 +141,9 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
       usesCheckpoints,
       initialMemoryPages,
       recursiveFunctions,
+      checkedFunctions,
       meteredLoops,
+      meterBound,
     };
   } catch (e) {
     if (e instanceof FerryError) throw e;

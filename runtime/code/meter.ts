@@ -1,49 +1,121 @@
 // Deterministic fuel metering. Every function body and every loop body is a *region*; a region is
 // charged once, on entry, for all the instructions it contains outside nested loops (if-arms are
 // charged whether taken or not: fuel is a deterministic upper bound on work, not a cycle count).
-// Fuel is checked only where unbounded work can start again: at loop headers, and at the entry of
-// functions that can recurse. Any path between two checks is bounded by the module's size, so a
-// guest always reaches a check, and so `ferry.yield`, within bounded work.
+// Fuel is checked at every loop header, at the entry of the functions meter-plan.ts picks (every
+// recursive one, and enough others that no call can do more than SPAN_FUEL of unchecked work), and
+// after every call to one of those, to a host import or to a runtime helper (memory.grow, and
+// memory.copy/fill of a length not known to be small, which work in checked chunks). Such a call
+// also charges the rest of its caller's region, so returning into a deep stack is paid as it runs.
+// docs/metering.md proves the bound: the work between two checks is at most the largest function
+// plus SPAN_FUEL, whatever the call graph.
 
-import { irSetters, type Binaryen, type BinaryenModule, type ExpressionRef } from "./binaryen.js";
+import { i64Const, irSetters, type Binaryen, type BinaryenModule, type ExpressionRef } from "./binaryen.js";
 import { IrWalker } from "./ir-walk.js";
+import {
+  BULK_BYTES_PER_FUEL_LOG2,
+  BULK_CHUNK_FUEL,
+  FUEL_GLOBAL,
+  GROW_FAILED_GLOBAL,
+  HELPER_NAMES,
+  INLINE_BULK_BYTES,
+  addMeterHelpers,
+} from "./meter-helpers.js";
+import { planChecks, type CallGraphFunction, type MeterPlan } from "./meter-plan.js";
 
-export const FUEL_GLOBAL = "__ferry_fuel";
-export const GROW_FAILED_GLOBAL = "__ferry_grow_failed";
-/** Bulk memory operations cost one extra fuel per 2^6 = 64 bytes. */
-const BULK_BYTES_PER_FUEL_LOG2 = 6;
+export { FUEL_GLOBAL, GROW_FAILED_GLOBAL };
 
 interface Region {
   cost: number;
   hasCall: boolean;
-}
-
-interface FunctionFacts {
-  name: string;
-  callees: Set<string>;
-  callsIndirect: boolean;
+  /** Expressions entered but not yet left in this region: they finish after a call returns. */
+  open: number;
+  /** After-call charges whose amount (the rest of this region) is known once the region is done. */
+  pending: Array<{ amount: ExpressionRef; at: number }>;
 }
 
 export interface MeterResult {
   /** Defined functions that got a fuel check at entry because they can recurse. */
   recursiveFunctions: string[];
+  /** All functions that check at entry (the recursive ones and those bounding a call's work). */
+  checkedFunctions: number;
   loops: number;
+  /**
+   * The most fuel the module's own instructions can use between two fuel checks: the largest
+   * function plus SPAN_FUEL, or one bulk-memory chunk. Host calls and memory.grow are charged by
+   * their work on top, each followed by a check.
+   */
+  meterBound: number;
+}
+
+/** Fuel for an instruction outside the rewritten ones: 1, plus the bytes of a small constant bulk op. */
+function staticCost(b: Binaryen, expr: ExpressionRef): number {
+  const id = b.getExpressionId(expr);
+  if (id === b.BlockId || id === b.NopId) return 0;
+  if (id === b.MemoryFillId || id === b.MemoryCopyId) {
+    const bytes = constantBulkBytes(b, expr);
+    if (bytes !== undefined) return 1 + (bytes >> BULK_BYTES_PER_FUEL_LOG2);
+  }
+  return 1;
+}
+
+/** The length of a memory.fill/copy when it is a constant small enough to stay inline. */
+function constantBulkBytes(b: Binaryen, expr: ExpressionRef): number | undefined {
+  const size = (b.getExpressionInfo(expr) as unknown as { size: ExpressionRef }).size;
+  if (b.getExpressionId(size) !== b.ConstId) return undefined;
+  const bytes = (b.getExpressionInfo(size) as unknown as { value: number }).value >>> 0;
+  return bytes <= INLINE_BULK_BYTES ? bytes : undefined;
+}
+
+/** Each defined function's size and call sites, for the plan. */
+function callGraph(b: Binaryen, m: BinaryenModule, walker: IrWalker): CallGraphFunction[] {
+  const out: CallGraphFunction[] = [];
+  for (let f = 0; f < m.getNumFunctions(); f++) {
+    const info = b.getFunctionInfo(m.getFunctionByIndex(f));
+    if (info.base) continue;
+    const fn: CallGraphFunction = { name: info.name, size: 0, calls: new Map(), indirectCalls: 0 };
+    const visit = (expr: ExpressionRef): ExpressionRef => {
+      fn.size += staticCost(b, expr);
+      const id = b.getExpressionId(expr);
+      if (id === b.CallId) {
+        const target = (b.getExpressionInfo(expr) as unknown as { target: string }).target;
+        fn.calls.set(target, (fn.calls.get(target) ?? 0) + 1);
+      } else if (id === b.CallIndirectId) fn.indirectCalls++;
+      walker.mapChildren(expr, visit);
+      return expr;
+    };
+    visit(info.body);
+    out.push(fn);
+  }
+  return out;
 }
 
 /**
  * Instrument `m` in place. `yieldName` is the internal name of the `ferry.yield` import, and
  * `tableFunctions` the functions reachable through call_indirect.
  */
-export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, tableFunctions: Set<string>, options: { eagerLoopFuel: boolean } = { eagerLoopFuel: false }): MeterResult {
+export function meterModule(
+  b: Binaryen,
+  m: BinaryenModule,
+  yieldName: string,
+  tableFunctions: Set<string>,
+  memoryName: string,
+  options: { eagerLoopFuel: boolean } = { eagerLoopFuel: false },
+): MeterResult {
   const walker = new IrWalker(b);
   const set = irSetters(b);
   const i64 = b.i64;
-  // binaryen.js 132 takes one bigint for i64.const; its typings still describe (low, high).
-  const i64c = (value: number): ExpressionRef => (m.i64.const as unknown as (v: bigint) => ExpressionRef)(BigInt(value));
+  const i64c = (value: number): ExpressionRef => i64Const(m, value);
+  const constSet = (b as unknown as { Const: { setValueI64(e: ExpressionRef, v: number): void } }).Const;
+  const graph = callGraph(b, m, walker);
+  const plan: MeterPlan = planChecks(graph, tableFunctions);
+  const imported = new Set<string>();
+  for (let f = 0; f < m.getNumFunctions(); f++) {
+    const info = b.getFunctionInfo(m.getFunctionByIndex(f));
+    if (info.base && info.name !== yieldName) imported.add(info.name);
+  }
   m.addGlobal(FUEL_GLOBAL, i64, true, i64c(0));
   m.addGlobal(GROW_FAILED_GLOBAL, b.i32, true, m.i32.const(0));
 
-  const facts: FunctionFacts[] = [];
   const entries: Array<{ fn: number; name: string; cost: number; charge: (cost: number, check: boolean) => ExpressionRef[] }> = [];
   let loops = 0;
   let labels = 0;
@@ -63,8 +135,19 @@ export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, t
     set.addVar(fn, b.i32);
     set.addVar(fn, b.i32);
 
-    const own: FunctionFacts = { name: info.name, callees: new Set(), callsIndirect: false };
-    facts.push(own);
+    // One scratch local per result type of a call that charges after it returns (the value waits
+    // there while fuel is charged and checked).
+    const resultLocals = new Map<number, number>();
+    let nextLocal = bulkLocal + 1;
+    const resultLocal = (type: number): number => {
+      let index = resultLocals.get(type);
+      if (index === undefined) {
+        set.addVar(fn, type);
+        index = nextLocal++;
+        resultLocals.set(type, index);
+      }
+      return index;
+    };
 
     const fuelGet = () => m.local.get(fuelLocal, i64);
     const storeFuel = () => m.global.set(FUEL_GLOBAL, fuelGet());
@@ -75,29 +158,68 @@ export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, t
 
     const visit = (expr: ExpressionRef, region: Region): ExpressionRef => {
       const id = b.getExpressionId(expr);
-      if (id !== b.BlockId && id !== b.NopId) region.cost += 1;
+      const cost = staticCost(b, expr);
+      region.cost += cost;
       if (id === b.LoopId) return meterLoop(expr, region);
+      let chargesAfter = false;
       if (id === b.CallId) {
         region.hasCall = true;
-        own.callees.add((b.getExpressionInfo(expr) as unknown as { target: string }).target);
+        const target = (b.getExpressionInfo(expr) as unknown as { target: string }).target;
+        chargesAfter = plan.checked.has(target) || imported.has(target);
       } else if (id === b.CallIndirectId) {
         region.hasCall = true;
-        own.callsIndirect = true;
+        chargesAfter = plan.indirectChecked;
       }
+      if (cost > 0) region.open++;
       walker.mapChildren(expr, (child) => visit(child, region));
-      if (id === b.MemoryGrowId) return noteGrowFailure(expr);
-      if (id === b.MemoryFillId || id === b.MemoryCopyId) return chargeBulk(expr, id === b.MemoryFillId ? "MemoryFill" : "MemoryCopy");
-      return expr;
+      if (cost > 0) region.open--;
+      if (id === b.MemoryGrowId) {
+        region.hasCall = true;
+        const delta = (b.getExpressionInfo(expr) as unknown as { delta: ExpressionRef }).delta;
+        return chargeAfterCall(m.call(HELPER_NAMES.grow, [delta], b.i32), region);
+      }
+      if ((id === b.MemoryFillId || id === b.MemoryCopyId) && constantBulkBytes(b, expr) === undefined) {
+        region.hasCall = true;
+        const op = b.getExpressionInfo(expr) as unknown as { dest: ExpressionRef; source: ExpressionRef; value: ExpressionRef; size: ExpressionRef };
+        const helper = id === b.MemoryCopyId ? HELPER_NAMES.copy : HELPER_NAMES.fill;
+        return chargeAfterCall(m.call(helper, [op.dest, id === b.MemoryCopyId ? op.source : op.value, op.size], b.none), region);
+      }
+      if (id === b.MemoryInitId) return chargeInit(expr);
+      return chargesAfter ? chargeAfterCall(expr, region) : expr;
     };
 
-    // memory.fill / memory.copy are one instruction but their work grows with their length (a
-    // 256 MiB fill takes tens of ms): charge one more fuel per 64 bytes, after the operation. Both
-    // the local and the global are charged: inside a call-free loop the local is the live count
-    // (the global is written back on the way out); elsewhere the global is, and the local is
-    // reloaded before it is next read.
-    const chargeBulk = (op: ExpressionRef, kind: "MemoryFill" | "MemoryCopy"): ExpressionRef => {
+    // A call that may have run for long (a checked function, a host import, a helper) is followed
+    // by a charge for the rest of this region and a check. The region was paid on entry, but that
+    // may have been slices ago: returning through a deep stack must be paid as it runs, or a
+    // recursion could unwind, doing each frame's tail, without ever running out of fuel.
+    const chargeAfterCall = (call: ExpressionRef, region: Region): ExpressionRef => {
+      const type = b.getExpressionType(call);
+      if (type === b.unreachable) return call;
+      const amount = i64c(0);
+      region.pending.push({ amount, at: region.cost - region.open });
+      const charge = [
+        m.local.set(fuelLocal, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), amount)),
+        m.global.set(FUEL_GLOBAL, fuelGet()),
+        m.if(m.i64.lt_s(fuelGet(), i64c(0)), callYield()),
+      ];
+      if (type === b.none) return m.block(null, [call, ...charge]);
+      const local = resultLocal(type);
+      return m.block(null, [m.local.set(local, call), ...charge, m.local.get(local, type)], type);
+    };
+
+    // The after-call charges of a finished region: what it entered after each call, plus what was
+    // open around the call (those expressions finish after it).
+    const settle = (region: Region): void => {
+      for (const p of region.pending) constSet.setValueI64(p.amount, region.cost - p.at);
+    };
+
+    // memory.init copies at most one data segment (bounded by the module's size); it stays inline
+    // and is charged by its length. Both the local and the global are charged: inside a call-free
+    // loop the local is the live count (the global is written back on the way out); elsewhere the
+    // global is, and the local is reloaded before it is next read.
+    const chargeInit = (op: ExpressionRef): ExpressionRef => {
       const size = (b.getExpressionInfo(op) as unknown as { size: ExpressionRef }).size;
-      (b as unknown as Record<string, { setSize(e: ExpressionRef, v: ExpressionRef): void }>)[kind]!.setSize(op, m.local.tee(bulkLocal, size, b.i32));
+      (b as unknown as { MemoryInit: { setSize(e: ExpressionRef, v: ExpressionRef): void } }).MemoryInit.setSize(op, m.local.tee(bulkLocal, size, b.i32));
       const extra = () => m.i64.extend_u(m.i32.shr_u(m.local.get(bulkLocal, b.i32), m.i32.const(BULK_BYTES_PER_FUEL_LOG2)));
       return m.block(null, [
         op,
@@ -105,17 +227,6 @@ export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, t
         m.global.set(FUEL_GLOBAL, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), extra())),
       ]);
     };
-
-    // memory.grow returning -1 sets a flag, so a later trap can be reported as memory_limit.
-    const noteGrowFailure = (grow: ExpressionRef): ExpressionRef =>
-      m.block(null, [
-        m.local.set(growLocal, grow),
-        m.if(
-          m.i32.eq(m.local.get(growLocal, b.i32), m.i32.const(-1)),
-          m.global.set(GROW_FAILED_GLOBAL, m.i32.const(1)),
-        ),
-        m.local.get(growLocal, b.i32),
-      ], b.i32);
 
     // Every loop becomes
     //   block $done (loop $again (block $out (br $done (loop $L (charge; br_if $out fuel<0) body)))
@@ -133,9 +244,10 @@ export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, t
     // every iteration, which needs no exit bookkeeping.
     const meterLoop = (loop: ExpressionRef, parent: Region): ExpressionRef => {
       loops++;
-      const region: Region = { cost: 0, hasCall: false };
+      const region: Region = { cost: 0, hasCall: false, open: 0, pending: [] };
       const nestedReloads = entryReloads.length;
       let body = visit((b.getExpressionInfo(loop) as unknown as { body: ExpressionRef }).body, region);
+      settle(region);
       parent.hasCall ||= region.hasCall;
       const cost = Math.max(region.cost, 1);
       const id = labels++;
@@ -216,77 +328,25 @@ export function meterModule(b: Binaryen, m: BinaryenModule, yieldName: string, t
       return charge;
     };
 
-    const region: Region = { cost: 0, hasCall: false };
+    const region: Region = { cost: 0, hasCall: false, open: 0, pending: [] };
     set.Function.setBody(fn, visit(info.body, region));
+    settle(region);
     entries.push({ fn, name: info.name, cost: Math.max(region.cost, 1), charge: chargeFromGlobal });
   }
 
-  // Entry charges go in last: whether an entry also checks depends on the whole call graph.
-  const recursive = findRecursive(facts, tableFunctions);
   for (const e of entries) {
     const body = b.getFunctionInfo(e.fn).body;
-    set.Function.setBody(e.fn, m.block(null, [...e.charge(e.cost, recursive.has(e.name)), body]));
+    set.Function.setBody(e.fn, m.block(null, [...e.charge(e.cost, plan.checked.has(e.name)), body]));
   }
-  return { recursiveFunctions: [...recursive], loops };
+  // Added after the walk, so their own bulk operations are not rewritten into calls to themselves.
+  addMeterHelpers(b, m, yieldName, memoryName);
+  return {
+    recursiveFunctions: [...plan.recursive],
+    checkedFunctions: plan.checked.size,
+    loops,
+    meterBound: Math.max(plan.maxSpan, BULK_CHUNK_FUEL) + HELPER_OVERHEAD_FUEL,
+  };
 }
 
-/** Functions on a call-graph cycle (Tarjan's SCC). Indirect calls may reach any table function. */
-function findRecursive(facts: FunctionFacts[], tableFunctions: Set<string>): Set<string> {
-  const defined = new Set(facts.map((f) => f.name));
-  const edges = new Map<string, string[]>();
-  for (const f of facts) {
-    const out = [...f.callees].filter((c) => defined.has(c));
-    if (f.callsIndirect) for (const t of tableFunctions) if (defined.has(t)) out.push(t);
-    edges.set(f.name, out);
-  }
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const onStack = new Set<string>();
-  const stack: string[] = [];
-  const recursive = new Set<string>();
-  let next = 0;
-
-  // Iterative Tarjan: guest call graphs can be deep enough to overflow a recursive one.
-  for (const root of edges.keys()) {
-    if (index.has(root)) continue;
-    const work: Array<{ node: string; edge: number }> = [{ node: root, edge: 0 }];
-    index.set(root, next);
-    low.set(root, next++);
-    stack.push(root);
-    onStack.add(root);
-    while (work.length > 0) {
-      const top = work[work.length - 1]!;
-      const out = edges.get(top.node)!;
-      if (top.edge < out.length) {
-        const to = out[top.edge++]!;
-        if (!index.has(to)) {
-          index.set(to, next);
-          low.set(to, next++);
-          stack.push(to);
-          onStack.add(to);
-          work.push({ node: to, edge: 0 });
-        } else if (onStack.has(to)) {
-          low.set(top.node, Math.min(low.get(top.node)!, index.get(to)!));
-        }
-        continue;
-      }
-      work.pop();
-      if (work.length > 0) {
-        const parent = work[work.length - 1]!.node;
-        low.set(parent, Math.min(low.get(parent)!, low.get(top.node)!));
-      }
-      if (low.get(top.node) === index.get(top.node)) {
-        const component: string[] = [];
-        let member: string;
-        do {
-          member = stack.pop()!;
-          onStack.delete(member);
-          component.push(member);
-        } while (member !== top.node);
-        const selfLoop = edges.get(top.node)!.includes(top.node);
-        if (component.length > 1 || selfLoop) for (const c of component) recursive.add(c);
-      }
-    }
-  }
-  return recursive;
-}
+/** Fuel the instrumentation's own bookkeeping around one check may add to a span. */
+const HELPER_OVERHEAD_FUEL = 16;

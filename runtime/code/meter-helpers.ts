@@ -1,0 +1,114 @@
+// Runtime helpers the metering adds to a module: memory.grow, memory.copy and memory.fill whose
+// work grows with their operands. Each is one instruction to Wasm but can take milliseconds (a
+// 256 MiB copy; a grow that reallocates and copies the whole memory), so they are replaced by calls
+// to these functions, which charge fuel by the work and, for copy and fill, work in chunks with a
+// fuel check between chunks: no single instruction can hold the host past its slice for long.
+
+import { i64Const, type Binaryen, type BinaryenModule, type ExpressionRef } from "./binaryen.js";
+
+export const FUEL_GLOBAL = "__ferry_fuel";
+export const GROW_FAILED_GLOBAL = "__ferry_grow_failed";
+
+export const HELPER_NAMES = { copy: "__ferry_memory_copy", fill: "__ferry_memory_fill", grow: "__ferry_memory_grow" } as const;
+
+/** Copy and fill cost one fuel per 2^2 = 4 bytes (first-touch copies run near 1 byte/ns here). */
+export const BULK_BYTES_PER_FUEL_LOG2 = 2;
+/** Copy and fill work in chunks of this many bytes, checking fuel between chunks. */
+export const BULK_CHUNK_BYTES = 256 * 1024;
+/** Bulk operations with a constant length up to this stay inline, charged statically. */
+export const INLINE_BULK_BYTES = 4096;
+/**
+ * A successful memory.grow costs one fuel per 2^6 = 64 bytes of the memory's *new* size: past a
+ * few tens of MiB the engine reallocates and copies the whole memory on every grow (measured:
+ * ~2 ms per grow at 128 MiB), so a loop of grow(1) is quadratic in work, and is charged so.
+ */
+export const GROW_BYTES_PER_FUEL_LOG2 = 6;
+
+/** The most fuel one helper call charges before it checks: one chunk. */
+export const BULK_CHUNK_FUEL = (BULK_CHUNK_BYTES >> BULK_BYTES_PER_FUEL_LOG2) + 1;
+
+export function addMeterHelpers(b: Binaryen, m: BinaryenModule, yieldName: string, memoryName: string): void {
+  const { i32, i64, none } = b;
+  const get = (index: number, type = i32) => m.local.get(index, type);
+  const set = (index: number, value: ExpressionRef) => m.local.set(index, value);
+  const i32c = (v: number) => m.i32.const(v);
+  const fuel = () => m.global.get(FUEL_GLOBAL, i64);
+  const charge = (amount: ExpressionRef): ExpressionRef => m.global.set(FUEL_GLOBAL, m.i64.sub(fuel(), amount));
+  const check = (): ExpressionRef => m.if(m.i64.lt_s(fuel(), i64Const(m, 0)), m.call(yieldName, [], none));
+  const chargeBytes = (n: ExpressionRef): ExpressionRef =>
+    charge(m.i64.add(m.i64.extend_u(m.i32.shr_u(n, i32c(BULK_BYTES_PER_FUEL_LOG2))), i64Const(m, 1)));
+  const memoryBytes = () => m.i64.shl(m.i64.extend_u(m.memory.size(memoryName)), i64Const(m, 16));
+  const endsPast = (start: ExpressionRef, len: ExpressionRef) =>
+    m.i64.gt_u(m.i64.add(m.i64.extend_u(start), m.i64.extend_u(len)), memoryBytes());
+  // min(len, chunk). Binaryen IR is a tree: every use needs an expression of its own.
+  const chunk = (len: () => ExpressionRef) => m.select(m.i32.lt_u(len(), i32c(BULK_CHUNK_BYTES)), len(), i32c(BULK_CHUNK_BYTES));
+
+  // (dst, src, len; n). Out of bounds: the original instruction raises the trap the program would
+  // have raised, before anything is written, exactly as the spec orders it.
+  const [DST, SRC, LEN, N] = [0, 1, 2, 3];
+  const copyAt = (d: ExpressionRef, s: ExpressionRef, n: ExpressionRef) => m.memory.copy(d, s, n, memoryName, memoryName);
+  m.addFunction(HELPER_NAMES.copy, b.createType([i32, i32, i32]), none, [i32], m.block(null, [
+    m.if(m.i32.or(endsPast(get(DST), get(LEN)), endsPast(get(SRC), get(LEN))), m.block(null, [copyAt(get(DST), get(SRC), get(LEN)), m.return()])),
+    m.if(
+      m.i32.le_u(get(DST), get(SRC)),
+      // Forward, chunk by chunk: a chunk never writes where a later chunk reads (dst ≤ src).
+      m.loop("forward", m.block(null, [
+        set(N, chunk(() => get(LEN))),
+        copyAt(get(DST), get(SRC), get(N)),
+        set(DST, m.i32.add(get(DST), get(N))),
+        set(SRC, m.i32.add(get(SRC), get(N))),
+        set(LEN, m.i32.sub(get(LEN), get(N))),
+        chargeBytes(get(N)),
+        check(),
+        m.br("forward", get(LEN)),
+      ])),
+      // Backward from the end when the destination is above the source (an overlapping move).
+      m.loop("backward", m.block(null, [
+        set(N, chunk(() => get(LEN))),
+        set(LEN, m.i32.sub(get(LEN), get(N))),
+        copyAt(m.i32.add(get(DST), get(LEN)), m.i32.add(get(SRC), get(LEN)), get(N)),
+        chargeBytes(get(N)),
+        check(),
+        m.br("backward", get(LEN)),
+      ])),
+    ),
+  ]));
+
+  // (dst, value, len; n)
+  const [VALUE] = [1];
+  const fillAt = (d: ExpressionRef, n: ExpressionRef) => m.memory.fill(d, get(VALUE), n, memoryName);
+  m.addFunction(HELPER_NAMES.fill, b.createType([i32, i32, i32]), none, [i32], m.block(null, [
+    m.if(endsPast(get(DST), get(LEN)), m.block(null, [fillAt(get(DST), get(LEN)), m.return()])),
+    m.loop("chunks", m.block(null, [
+      set(N, chunk(() => get(LEN))),
+      fillAt(get(DST), get(N)),
+      set(DST, m.i32.add(get(DST), get(N))),
+      set(LEN, m.i32.sub(get(LEN), get(N))),
+      chargeBytes(get(N)),
+      check(),
+      m.br("chunks", get(LEN)),
+    ])),
+  ]));
+
+  // (delta; result) → the old size in pages, or -1 (which also sets the flag a later trap reads to
+  // report memory_limit). The caller checks fuel after the call.
+  const [DELTA, RESULT] = [0, 1];
+  m.addFunction(HELPER_NAMES.grow, i32, i32, [i32], m.block(null, [
+    set(RESULT, m.memory.grow(get(DELTA), memoryName)),
+    m.if(
+      m.i32.eq(get(RESULT), i32c(-1)),
+      m.global.set(GROW_FAILED_GLOBAL, i32c(1)),
+      charge(m.i64.shr_u(memoryBytes(), i64Const(m, GROW_BYTES_PER_FUEL_LOG2))),
+    ),
+    get(RESULT),
+  ], i32));
+}
+
+/** The internal name of the module's (single) memory, found through its export. */
+export function memoryName(b: Binaryen, m: BinaryenModule, exportName: string): string {
+  for (let i = 0; i < m.getNumExports(); i++) {
+    const e = b.getExportInfo(m.getExportByIndex(i));
+    if (e.kind === b.ExternalMemory && e.name === exportName) return e.value;
+  }
+  throw new Error(`no memory exported as ${exportName}`);
+}
