@@ -11,7 +11,9 @@ import { wat } from "../helpers/wat.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { generateSigningKey } from "../../server/auth/index.js";
 
-const N = 300_000_000; // long enough to outlast a pre-copy and a migration
+const N = 1_000_000_000; // long enough to outlast a pre-copy and a migration (a few seconds of spinning)
+/** A module each node compiles first, so its compile pool is up before a transfer needs it. */
+const WARM_UP = wat(`(module (func (export "warm")))`);
 
 let nodes: TestNode[] = [];
 afterEach(async () => {
@@ -29,6 +31,9 @@ async function pair(faults: { a?: (s: TransferStep, id: string) => void; b?: (s:
   const a = await startTestNode({ key, quotas, faults: faults.a, ...(precopy ? { precopy } : {}) });
   const b = await startTestNode({ key, quotas, faults: faults.b });
   nodes.push(a, b);
+  // A node's compile pool starts with its first compile (seconds on a busy machine): start both now,
+  // so no pre-copy waits for it while the job it copies runs to its end.
+  await Promise.all([a, b].map((n) => n.client.uploadModule(WARM_UP)));
   for (const [x, y] of [[a, b], [b, a]] as const) {
     x.running.store.peers.upsert({ nodeId: y.running.identity.nodeId, url: y.running.url, publicKey: y.running.identity.publicKey });
   }
