@@ -70,6 +70,8 @@ export interface GenerateOptions {
   hostileShare?: number;
   /** Pauses after which the sliced run goes on unsliced (default 2,000; the test suite uses fewer). */
   maxPauses?: number;
+  /** Most random bytes translate-to-fuzz gets (default 12,000): fewer make smaller modules. */
+  maxInputBytes?: number;
 }
 
 export type Generated = { case: ModuleCase } | { skipped: string };
@@ -89,7 +91,7 @@ export function generateModuleCase(seed: number, index: number, options: Generat
     bytes = fromBase64(h.wasm);
     exports = exportSigs(bytes);
   } else {
-    const input = rng.bytes(rng.range(16, 12_000));
+    const input = rng.bytes(rng.range(16, options.maxInputBytes ?? 12_000));
     const features = FUZZ_FEATURES.filter((f) => rng.chance(f === "simd" ? 0.25 : 0.5));
     const denan = rng.chance(0.8);
     const hangLimit = rng.pick([50, 500, 5_000, 20_000]);

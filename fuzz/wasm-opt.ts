@@ -20,11 +20,11 @@ const NATIVE = "/usr/bin/wasm-opt";
 
 let found: WasmOpt | undefined;
 
-/** The fastest wasm-opt on this machine; FERRY_WASM_OPT names another. */
+/** The fastest wasm-opt on this machine; FERRY_WASM_OPT names another ("npm": the package's). */
 export function findWasmOpt(): WasmOpt {
   if (found) return found;
   const override = process.env.FERRY_WASM_OPT;
-  const native = override ?? (existsSync(NATIVE) ? NATIVE : undefined);
+  const native = override === "npm" ? undefined : (override ?? (existsSync(NATIVE) ? NATIVE : undefined));
   const command = native ? [native] : [process.execPath, join(findRepoRoot(), "node_modules", "binaryen", "bin", "wasm-opt")];
   const version = execFileSync(command[0]!, [...command.slice(1), "--version"], { encoding: "utf8" }).trim();
   found = { command, kind: native ? "native" : "npm", version };
