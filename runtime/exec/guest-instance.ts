@@ -181,10 +181,11 @@ export class GuestInstance implements Instance {
       },
       writeOutput: (bytes: Uint8Array) => self.writeOutput(bytes),
       writeLog: (line: string) => self.writeLog(line),
+      charge: (fuel: number) => self.chargeFuel(fuel),
       seed: config.seed,
     };
     const grant = resourceGrant(module, this.trust, options);
-    this.resourceFns = grant && resourceImports(grant, () => new Uint8Array(self.memoryObject.buffer));
+    this.resourceFns = grant && resourceImports(grant, () => new Uint8Array(self.memoryObject.buffer), (fuel) => self.chargeFuel(fuel));
     const instance = new WebAssembly.Instance(module.wasm, hostImports(io, {
       yield: () => this.onYield(),
       checkpoint: () => this.onCheckpoint(),
@@ -479,6 +480,12 @@ export class GuestInstance implements Instance {
     this.header.fuelConsumed += this.sliceBudget - remaining;
     this.sliceBudget = 0;
     this.fuelGlobal.value = 0n;
+  }
+
+  /** A host call's work, taken from the running slice (unmetered code has no fuel to take). */
+  private chargeFuel(fuel: number): void {
+    if (!this.fuelGlobal || this.status !== "running") return;
+    this.fuelGlobal.value = (this.fuelGlobal.value as bigint) - BigInt(Math.ceil(fuel));
   }
 
   // ---- the two pause points ----

@@ -169,7 +169,9 @@ export class FileResources implements ResourceProvider {
     ledger.bytes += size;
     ledger.writers++;
     if (credit > 0) ledger.credited.add(target.path);
-    return this.handle({ name, realRoot, temp, reading, readable: reading ? size : 0, writing: { segments, ledger, credit, creditKey: credit > 0 ? target.path : undefined, size } });
+    // The copy of the file this writer starts from is work the guest pays for (host-interface.ts).
+    const openedBytes = source ? size : 0;
+    return this.handle({ name, realRoot, temp, reading, readable: reading ? size : 0, openedBytes, writing: { segments, ledger, credit, creditKey: credit > 0 ? target.path : undefined, size } });
   }
 
   private handle(h: OpenHandle): ResourceHandle {
@@ -185,6 +187,7 @@ export class FileResources implements ResourceProvider {
       return true;
     };
     const handle: ResourceHandle = {
+      openedBytes: h.openedBytes ?? 0,
       read: (into) => {
         if (ended) throw new GuestTrap("host_error", `"${h.name}" is closed`);
         if (!h.reading) throw new GuestTrap("host_error", `"${h.name}" is not open for reading`);
@@ -367,6 +370,8 @@ interface OpenHandle {
   reading: boolean;
   /** Bytes at the start of the temp file the handle may read: the file as it was at open. */
   readable: number;
+  /** Bytes the open copied (a read-write open of an existing file), charged to the guest. */
+  openedBytes?: number;
   writing:
     | {
         segments: string[];

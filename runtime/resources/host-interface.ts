@@ -3,6 +3,7 @@
 // capabilities first, then bounds-checks guest pointers, so a guest can touch only what it was
 // granted and only through its own memory.
 
+import { HOST_CALL_FUEL, hostCallFuel } from "../exec/host-imports.js";
 import { GuestTrap } from "../exec/traps.js";
 import type { Access } from "./capabilities.js";
 import type { CapabilitySet } from "./capabilities.js";
@@ -14,6 +15,12 @@ export const MAX_OPEN_RESOURCES = 64;
 export const MAX_RESOURCE_IO_BYTES = 1024 * 1024;
 /** Longest resource name a guest may pass, in bytes. */
 export const MAX_RESOURCE_NAME_BYTES = 256;
+
+/**
+ * Fuel for opening a resource: name checks and a handful of file-system calls. A read-write open
+ * that copies an existing file is charged its bytes on top, like reads and writes.
+ */
+export const RESOURCE_OPEN_FUEL = 5_000;
 
 /** `access` flags of `resource_open`. */
 export const ACCESS_READ = 1;
@@ -49,7 +56,12 @@ export function discardOpenResources(imports: object): void {
   open.clear();
 }
 
-export function resourceImports(grant: ResourceGrant, memory: () => Uint8Array): Record<string, (...args: number[]) => number | void> {
+export function resourceImports(
+  grant: ResourceGrant,
+  memory: () => Uint8Array,
+  /** Takes fuel for the work a call did: bytes moved, the open (see host-imports.ts). */
+  chargeFuel: (fuel: number) => void = () => {},
+): Record<string, (...args: number[]) => number | void> {
   const open = new Map<number, ResourceHandle>();
   let nextHandle = 1;
 
@@ -66,6 +78,7 @@ export function resourceImports(grant: ResourceGrant, memory: () => Uint8Array):
     return r;
   };
 
+  const charge = (bytes: number): void => chargeFuel(hostCallFuel(bytes) - HOST_CALL_FUEL);
   const imports = {
     resource_open(namePtr: number, nameLen: number, flags: number): number {
       if (nameLen >>> 0 > MAX_RESOURCE_NAME_BYTES) throw new GuestTrap("host_error", `resource name longer than ${MAX_RESOURCE_NAME_BYTES} bytes`);
@@ -84,14 +97,18 @@ export function resourceImports(grant: ResourceGrant, memory: () => Uint8Array):
         throw new GuestTrap("capability_denied", `"${name}" for ${access.join("+")}`);
       }
       if (open.size >= MAX_OPEN_RESOURCES) throw new GuestTrap("host_error", `more than ${MAX_OPEN_RESOURCES} resources open`);
+      chargeFuel(RESOURCE_OPEN_FUEL);
       const r = grant.provider.open(name, access);
       if (!r) return RESOURCE_NOT_FOUND;
+      charge(r.openedBytes ?? 0);
       const h = nextHandle++;
       open.set(h, r);
       return h;
     },
     resource_read(h: number, dst: number, len: number): number {
-      return handle(h).read(bytes(dst, len));
+      const n = handle(h).read(bytes(dst, len));
+      charge(n);
+      return n;
     },
     resource_write(h: number, src: number, len: number): number {
       const r = handle(h);
@@ -105,6 +122,7 @@ export function resourceImports(grant: ResourceGrant, memory: () => Uint8Array):
         total += n;
         if (n !== piece.byteLength) break;
       } while (total < from.byteLength);
+      charge(total);
       return total;
     },
     resource_close(h: number): void {

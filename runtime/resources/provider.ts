@@ -5,6 +5,11 @@
 import type { Access } from "./capabilities.js";
 
 export interface ResourceHandle {
+  /**
+   * Bytes the open itself had to copy (a read-write open of an existing file starts from a copy of
+   * it). The guest is charged fuel for them, like for the bytes it reads and writes.
+   */
+  readonly openedBytes?: number;
   /** Copy the next bytes into `into`; returns how many (0 at the end). */
   read(into: Uint8Array): number;
   /** Append `bytes`; returns how many were taken. */

@@ -21,9 +21,11 @@ export function remoteResources(call: HostCall): ResourceProvider {
   return {
     open(name: string, access: readonly Access[]): ResourceHandle | undefined {
       const flags = (access.includes("read") ? 1 : 0) | (access.includes("write") ? 2 : 0);
-      const { value: handle } = ask({ op: OP_OPEN, flags, name: utf8.encode(name) });
+      const { value: handle, payload: opened } = ask({ op: OP_OPEN, flags, name: utf8.encode(name) });
       if (handle < 0) return undefined;
+      const openedBytes = opened.byteLength === 8 ? new DataView(opened.buffer, opened.byteOffset, 8).getFloat64(0, true) : 0;
       return {
+        openedBytes: Number.isFinite(openedBytes) && openedBytes > 0 ? openedBytes : 0,
         // Long calls go as several bounded requests; like a provider in-process, a read fills
         // `into` unless the resource ends first, and a write stops at the first short take.
         read(into: Uint8Array): number {

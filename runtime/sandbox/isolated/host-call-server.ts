@@ -71,6 +71,10 @@ export class HostCallServer {
           else {
             answer.value = this.nextHandle++;
             this.open.set(answer.value, r);
+            // What the open copied, so the child charges the guest for it (8 bytes, little-endian).
+            const opened = new Uint8Array(8);
+            new DataView(opened.buffer).setFloat64(0, Math.max(0, Number((r as { openedBytes?: number }).openedBytes ?? 0)) || 0, true);
+            answer.payload = opened;
           }
           break;
         }
