@@ -37,12 +37,13 @@ const DRIVES: Record<string, string> = {
   "i64-locals-across-calls": "locals",
   "tiny-functions": "functions",
   "calls-in-one-function": "calls",
-  "nested-loops": "maxDepth",
+  "nested-loops": "maxLoopIfDepth",
   "nested-blocks": "maxDepth",
-  "nested-ifs": "maxDepth",
+  "nested-ifs": "maxLoopIfDepth",
   "br-table": "brTableTargets",
   "i32-locals-in-loops": "loops",
   "straight-line": "bodyBytes",
+  "deep-expression": "bodyBytes",
   "functions-with-loops": "functions",
 };
 
@@ -168,6 +169,7 @@ async function main(): Promise<void> {
     loops: limits.maxFunctionLoops,
     calls: limits.maxFunctionCalls,
     maxDepth: limits.maxNestingDepth,
+    maxLoopIfDepth: limits.maxLoopIfDepth,
     brTableTargets: limits.maxBrTableTargets,
     functions: limits.maxFunctions,
   };
@@ -189,7 +191,9 @@ async function main(): Promise<void> {
   });
 
   const quick = ["SHAPES", "BUDGET_MS", "PARTS"].some((v) => process.env[`FERRY_COMPILE_BENCH_${v}`] !== undefined);
-  const out = join(repoRoot(), "bench", "results", quick ? "compile-limits.quick.json" : "compile-limits.json");
+  // FERRY_COMPILE_BENCH_TAG names a partial run's file (parts run side by side on a busy machine).
+  const tag = process.env.FERRY_COMPILE_BENCH_TAG ?? (quick ? "quick" : "");
+  const out = join(repoRoot(), "bench", "results", tag ? `compile-limits.${tag}.json` : "compile-limits.json");
   writeJsonAtomic(out, { bench: "compile-limits", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, budgetMs: BUDGET_MS, limits, growth, atCaps, programs, durationMs: Date.now() - started });
   process.stdout.write(`\nResults: ${out} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
 }

@@ -41,6 +41,7 @@ const UNCAPPED_LIMITS = {
   maxFunctionLoops: HUGE,
   maxFunctionCalls: HUGE,
   maxNestingDepth: HUGE,
+  maxLoopIfDepth: HUGE,
   maxBrTableTargets: HUGE,
 };
 

@@ -206,14 +206,15 @@ export const SHAPES: readonly Shape[] = [
   },
   {
     name: "br-table",
-    unit: "br_table targets (as many nested blocks)",
+    unit: "br_table targets (over at most 64 nested blocks)",
     build: (n) => {
-      // (block … (block (br_table 0 1 … n-1 (local.get 0))) (call leaf) …): each block exit calls.
-      const code = new Bytes().repeat([OP.block, VOID], n);
+      // (block … (block (br_table … (local.get 0))) (call leaf) …): each block exit calls.
+      const blocks = Math.min(n, 64);
+      const code = new Bytes().repeat([OP.block, VOID], blocks);
       code.push(OP.localGet, 0x00, OP.brTable, ...uleb(n));
-      for (let i = 0; i < n; i++) code.push(...uleb(i));
+      for (let i = 0; i < n; i++) code.push(...uleb(i % blocks));
       code.push(0x00);
-      code.repeat([OP.end, ...CALL_LEAF], n);
+      code.repeat([OP.end, ...CALL_LEAF], blocks);
       code.push(OP.localGet, 0x00);
       return moduleOf([LEAF, { type: 1, code: code.bytes() }]);
     },
@@ -231,8 +232,17 @@ export const SHAPES: readonly Shape[] = [
   },
   {
     name: "straight-line",
-    unit: "i32.add instructions in one call-free function",
+    unit: "local += 1 statements in one call-free function",
     build: (n) => {
+      const code = new Bytes().repeat([OP.localGet, 0x00, OP.i32Const, 0x01, OP.i32Add, OP.localSet, 0x00], n).push(OP.localGet, 0x00);
+      return moduleOf([LEAF, { type: 1, code: code.bytes() }]);
+    },
+  },
+  {
+    name: "deep-expression",
+    unit: "i32.add operands nested in one another",
+    build: (n) => {
+      // (i32.add (i32.add (i32.add … 1 1) 1) 1): one expression tree n deep.
       const code = new Bytes().push(OP.i32Const, 0x01).repeat([OP.i32Const, 0x01, OP.i32Add], n);
       return moduleOf([LEAF, { type: 2, code: code.bytes() }]);
     },

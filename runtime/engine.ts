@@ -4,7 +4,7 @@
 
 import { CompilePool, sharedCompilePool } from "./code/compile-pool.js";
 import { PIPELINE_VERSION, sha256Hex } from "./code/instrument.js";
-import type { ModuleLimits } from "./code/validate.js";
+import { checkHeader, type ModuleLimits } from "./code/validate.js";
 import { FerryError } from "./errors.js";
 import { GuestInstance, type InstanceOptions, type RunOptions, type RunResult } from "./exec/guest-instance.js";
 import { GuestModule } from "./exec/guest-module.js";
@@ -28,6 +28,7 @@ import {
   DEFAULT_MAX_INPUT_BYTES,
   DEFAULT_MAX_MEMORY_PAGES,
   DEFAULT_MAX_MODULE_BYTES,
+  DEFAULT_MAX_LOOP_IF_DEPTH,
   DEFAULT_MAX_NESTING_DEPTH,
   DEFAULT_MAX_TABLE_ELEMENTS,
 } from "./limits.js";
@@ -110,6 +111,7 @@ export class Engine {
   /** Validate and instrument `bytes` once; later calls with the same bytes return the cached module. */
   async compile(bytes: Uint8Array): Promise<GuestModule> {
     if (!(bytes instanceof Uint8Array)) throw new FerryError("not_wasm", "module bytes must be a Uint8Array");
+    checkHeader(bytes, this.config.limits); // free, so obvious non-modules wait for no worker
     const hash = sha256Hex(bytes);
     const cached = this.compiling.get(hash);
     if (cached) return cached;
@@ -266,6 +268,7 @@ function normalise(o: EngineOptions): EngineConfig {
       maxFunctionLoops: positive("limits.maxFunctionLoops", l.maxFunctionLoops, DEFAULT_MAX_FUNCTION_LOOPS),
       maxFunctionCalls: positive("limits.maxFunctionCalls", l.maxFunctionCalls, DEFAULT_MAX_FUNCTION_CALLS),
       maxNestingDepth: positive("limits.maxNestingDepth", l.maxNestingDepth, DEFAULT_MAX_NESTING_DEPTH),
+      maxLoopIfDepth: positive("limits.maxLoopIfDepth", l.maxLoopIfDepth, DEFAULT_MAX_LOOP_IF_DEPTH),
       maxBrTableTargets: positive("limits.maxBrTableTargets", l.maxBrTableTargets, DEFAULT_MAX_BR_TABLE_TARGETS),
     },
     continuationStackBytes: positive("continuationStackBytes", o.continuationStackBytes, DEFAULT_CONTINUATION_STACK_BYTES, 64 * 1024 * 1024),

@@ -25,13 +25,15 @@ export const DEFAULT_MAX_MEMORY_PAGES = 4096; // 256 MiB
 /** Largest function body, bytes. */
 export const DEFAULT_MAX_FUNCTION_BODY_BYTES = 256 * 1024;
 /** Most locals (parameters included) one function may have. */
-export const DEFAULT_MAX_FUNCTION_LOCALS = 2_000;
+export const DEFAULT_MAX_FUNCTION_LOCALS = 1_000;
 /** Most loops one function may contain. */
-export const DEFAULT_MAX_FUNCTION_LOOPS = 1_000;
+export const DEFAULT_MAX_FUNCTION_LOOPS = 500;
 /** Most call and call_indirect instructions one function may contain. */
-export const DEFAULT_MAX_FUNCTION_CALLS = 5_000;
+export const DEFAULT_MAX_FUNCTION_CALLS = 1_500;
 /** Deepest nesting of blocks, loops and ifs in one function. */
 export const DEFAULT_MAX_NESTING_DEPTH = 1_000;
+/** Deepest nesting of loops and ifs alone in one function. */
+export const DEFAULT_MAX_LOOP_IF_DEPTH = 100;
 /** Most br_table targets in one function (all its br_tables together). */
 export const DEFAULT_MAX_BR_TABLE_TARGETS = 10_000;
 
@@ -41,8 +43,17 @@ export const DEFAULT_MAX_BR_TABLE_TARGETS = 10_000;
 export const DEFAULT_MAX_CONCURRENT_COMPILES = 1;
 /** Compiles waiting for a worker; past this a compile is refused with `compiler_busy`. */
 export const DEFAULT_COMPILE_MAX_QUEUED = 64;
-/** Wall-clock limit of one compile, ms: past it the worker is terminated and the module refused. */
+/**
+ * Wall-clock limit of one compile: this many ms, plus DEFAULT_COMPILE_TIMEOUT_MS_PER_KIB for each KiB
+ * of the module, at most DEFAULT_COMPILE_MAX_TIMEOUT_MS. Past it the worker is terminated and the
+ * module refused. The caps above keep instrumentation about linear in a module's size, so its limit
+ * grows with its size too: a large legitimate program is not refused for being large.
+ */
 export const DEFAULT_COMPILE_TIMEOUT_MS = 60_000;
+/** See DEFAULT_COMPILE_TIMEOUT_MS: about 4× the CPU time per KiB of the costliest real program measured (sqlite, clang -O2). */
+export const DEFAULT_COMPILE_TIMEOUT_MS_PER_KIB = 250;
+/** See DEFAULT_COMPILE_TIMEOUT_MS. */
+export const DEFAULT_COMPILE_MAX_TIMEOUT_MS = 30 * 60_000;
 /** V8 heap (JS objects) of a compile worker, MiB. */
 export const DEFAULT_COMPILE_MAX_HEAP_MB = 256;
 /** Binaryen's own heap (a Wasm memory, not counted by V8's heap limit) in a compile worker, MiB. */

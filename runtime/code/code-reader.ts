@@ -18,6 +18,8 @@ export interface FunctionStats {
   calls: number;
   /** Deepest nesting of block, loop and if. */
   maxDepth: number;
+  /** Deepest nesting of loops and ifs alone (plain blocks, as switch lowering nests them, are cheap). */
+  maxLoopIfDepth: number;
   /** Targets of all its br_tables together. */
   brTableTargets: number;
 }
@@ -46,7 +48,7 @@ export function readFunctionStats(bytes: Uint8Array, s: ModuleStructure, visit: 
       locals += body.u32();
       body.valtype();
     }
-    const f: FunctionStats = { index, bodyBytes: size, locals, instructions: 0, loops: 0, calls: 0, maxDepth: 0, brTableTargets: 0 };
+    const f: FunctionStats = { index, bodyBytes: size, locals, instructions: 0, loops: 0, calls: 0, maxDepth: 0, maxLoopIfDepth: 0, brTableTargets: 0 };
     readInstructions(body, f);
     visit(f);
     r.pos = end;
@@ -59,6 +61,9 @@ function unsupported(f: FunctionStats, what: string): never {
 
 function readInstructions(r: Reader, f: FunctionStats): void {
   let depth = 0;
+  let loopIfDepth = 0;
+  /** Per open construct: 1 if it is a loop or an if (so its `end` lowers loopIfDepth). */
+  let kinds = new Uint8Array(64);
   const memarg = (): void => {
     const align = r.u32();
     if (align & 0x40) r.u32(); // multi-memory index (refused later, by the structure check)
@@ -75,8 +80,16 @@ function readInstructions(r: Reader, f: FunctionStats): void {
         blockType(r);
         depth++;
         if (depth > f.maxDepth) f.maxDepth = depth;
+        if (depth >= kinds.length) {
+          const grown = new Uint8Array(kinds.length * 2);
+          grown.set(kinds);
+          kinds = grown;
+        }
+        kinds[depth] = op === 0x02 ? 0 : 1;
+        if (op !== 0x02 && ++loopIfDepth > f.maxLoopIfDepth) f.maxLoopIfDepth = loopIfDepth;
         break;
       case 0x0b: // end (the last one closes the body)
+        if (depth > 0 && kinds[depth] === 1) loopIfDepth--;
         depth--;
         break;
       case 0x0c: // br

@@ -14,7 +14,9 @@ import {
   DEFAULT_COMPILE_MAX_HEAP_MB,
   DEFAULT_COMPILE_MAX_QUEUED,
   DEFAULT_COMPILE_REMEMBERED_REFUSALS,
+  DEFAULT_COMPILE_MAX_TIMEOUT_MS,
   DEFAULT_COMPILE_TIMEOUT_MS,
+  DEFAULT_COMPILE_TIMEOUT_MS_PER_KIB,
   DEFAULT_MAX_CONCURRENT_COMPILES,
 } from "../limits.js";
 import type { CompileRequest, CompileWorkerData, CompileWorkerMessage } from "./compile-worker.js";
@@ -25,8 +27,13 @@ export interface CompilePoolOptions {
   maxConcurrent?: number;
   /** Compiles waiting for a worker; past this `compile` refuses with `compiler_busy`. Default 64. */
   maxQueued?: number;
-  /** Wall-clock limit of one compile in ms, from the moment a ready worker takes it. */
+  /**
+   * Wall-clock limit of one compile in ms, from the moment a ready worker takes it: `timeoutMs` plus
+   * `timeoutMsPerKiB` per KiB of the module, at most `maxTimeoutMs`.
+   */
   timeoutMs?: number;
+  timeoutMsPerKiB?: number;
+  maxTimeoutMs?: number;
   /** V8 heap limit of a compile worker (its JS objects), MiB. */
   maxHeapMb?: number;
   /** Binaryen's heap limit (a Wasm memory the V8 limit does not count), MiB. */
@@ -98,6 +105,8 @@ export class CompilePool {
       maxConcurrent: int("maxConcurrent", DEFAULT_MAX_CONCURRENT_COMPILES),
       maxQueued: int("maxQueued", DEFAULT_COMPILE_MAX_QUEUED),
       timeoutMs: int("timeoutMs", DEFAULT_COMPILE_TIMEOUT_MS),
+      timeoutMsPerKiB: int("timeoutMsPerKiB", DEFAULT_COMPILE_TIMEOUT_MS_PER_KIB, 0),
+      maxTimeoutMs: int("maxTimeoutMs", DEFAULT_COMPILE_MAX_TIMEOUT_MS),
       maxHeapMb: int("maxHeapMb", DEFAULT_COMPILE_MAX_HEAP_MB, 16),
       maxBinaryenHeapMb: int("maxBinaryenHeapMb", DEFAULT_COMPILE_MAX_BINARYEN_HEAP_MB, 16),
       idleMs: int("idleMs", DEFAULT_COMPILE_IDLE_MS, 0),
@@ -168,10 +177,10 @@ export class CompilePool {
   }
 
   private spawn(): void {
-    const data: CompileWorkerData = { maxBinaryenHeapBytes: this.o.maxBinaryenHeapMb * 1024 * 1024 };
+    const data: CompileWorkerData = { maxBinaryenHeapBytes: this.o.maxBinaryenHeapMb * 1024 * 1024, stackSizeMb: COMPILE_STACK_MB };
     const worker = new Worker(workerScript(), {
       workerData: data,
-      resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb },
+      resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb, stackSizeMb: COMPILE_STACK_MB },
       env: {},
       stdout: true, // a worker has nothing to print; keep Binaryen's chatter off the host's stdout
       stderr: true,
@@ -193,13 +202,19 @@ export class CompilePool {
     clearTimeout(slot.idleTimer);
     slot.job = job;
     slot.worker.ref();
+    const limitMs = this.timeLimitMs(job.bytes.byteLength);
     slot.timer = setTimeout(() => {
       this.counters.timedOut++;
-      this.settle(slot, new FerryError("module_limit", `instrumenting took longer than the compile time limit of ${this.o.timeoutMs} ms`));
+      this.settle(slot, new FerryError("module_limit", `instrumenting took longer than the compile time limit of ${limitMs} ms for a module of ${job.bytes.byteLength} bytes`));
       void this.stop(slot, "timeout");
-    }, this.o.timeoutMs);
+    }, limitMs);
     const request: CompileRequest = { id: 0, bytes: job.bytes, options: job.options };
     slot.worker.postMessage(request);
+  }
+
+  /** The wall-clock limit of compiling a module of `bytes` bytes, ms. */
+  timeLimitMs(bytes: number): number {
+    return Math.min(this.o.maxTimeoutMs, this.o.timeoutMs + Math.ceil((bytes / 1024) * this.o.timeoutMsPerKiB));
   }
 
   private onMessage(slot: Slot, m: CompileWorkerMessage): void {
@@ -276,6 +291,9 @@ export class CompilePool {
     await slot.worker.terminate();
   }
 }
+
+/** A compile worker's stack (Node's default for workers, made explicit: it bounds expression depth). */
+const COMPILE_STACK_MB = 4;
 
 /** A worker whose Binaryen heap grew past this is replaced after its compile. */
 const RECYCLE_HEAP_BYTES = 256 * 1024 * 1024;

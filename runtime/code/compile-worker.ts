@@ -11,6 +11,8 @@ import { instrument, type CodeSegment, type InstrumentOptions } from "./instrume
 export interface CompileWorkerData {
   /** Largest Binaryen heap (its Wasm memory), bytes. */
   maxBinaryenHeapBytes: number;
+  /** The worker thread's stack, MiB (Binaryen recurses over expression trees on it). */
+  stackSizeMb: number;
 }
 
 export interface CompileRequest {
@@ -27,7 +29,7 @@ export type CompileWorkerMessage =
 
 const port = parentPort;
 if (!port) throw new Error("compile-worker.ts runs as a worker thread (compile-pool.ts starts it)");
-const { maxBinaryenHeapBytes } = workerData as CompileWorkerData;
+const { maxBinaryenHeapBytes, stackSizeMb } = workerData as CompileWorkerData;
 
 /** Size of the Wasm memory that last grew (Binaryen's: nothing else here instantiates Wasm). */
 let heapBytes = 0;
@@ -65,11 +67,16 @@ async function compile(request: CompileRequest): Promise<CompileWorkerMessage> {
     return { type: "done", id: request.id, segment, heapBytes };
   } catch (e) {
     if (refusedGrowTo !== undefined) {
-      const mib = (n: number): string => (n / (1024 * 1024)).toFixed(0);
+      const mib = (n: number): string => (n / (1024 * 1024)).toFixed(1);
       const detail = `instrumenting needs more than the compile memory limit (Binaryen heap ${mib(maxBinaryenHeapBytes)} MiB; it asked for ${mib(refusedGrowTo)} MiB)`;
       return { type: "refused", id: request.id, code: "module_limit", detail, heapBytes, spent: true };
     }
     const error = e instanceof FerryError ? e : new FerryError("instrumentation_failed", e instanceof Error ? e.message : String(e));
+    if (error.code === "instrumentation_failed" && /Maximum call stack size exceeded/.test(error.detail ?? "")) {
+      // Binaryen walks expression trees recursively: a tree deeper than its stack is refused as a limit.
+      const detail = `expressions nested too deeply to instrument (the compile worker's stack limit of ${stackSizeMb} MiB)`;
+      return { type: "refused", id: request.id, code: "module_limit", detail, heapBytes, spent: true };
+    }
     // A failure inside Binaryen may leave its heap inconsistent: start a fresh worker for the next.
     return { type: "refused", id: request.id, code: error.code, detail: error.detail ?? "", heapBytes, spent: error.code === "instrumentation_failed" };
   }
@@ -89,7 +96,7 @@ async function warmUp(): Promise<void> {
   const few = 100;
   const limits = {
     ...{ maxModuleBytes: few, maxFunctions: few, maxImports: few, maxExports: few, maxGlobals: few, maxTableElements: few, maxDataBytes: few, maxMemoryPages: 1 },
-    ...{ maxFunctionBodyBytes: few, maxFunctionLocals: few, maxFunctionLoops: few, maxFunctionCalls: few, maxNestingDepth: few, maxBrTableTargets: few },
+    ...{ maxFunctionBodyBytes: few, maxFunctionLocals: few, maxFunctionLoops: few, maxFunctionCalls: few, maxNestingDepth: few, maxLoopIfDepth: few, maxBrTableTargets: few },
   };
   await instrument(bytes, { metering: true, asyncify: true, limits });
 }

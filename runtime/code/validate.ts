@@ -24,13 +24,16 @@ export interface ModuleLimits {
   maxFunctionCalls: number;
   /** Deepest nesting of block, loop and if. */
   maxNestingDepth: number;
+  /** Deepest nesting of loops and ifs (not counting plain blocks). */
+  maxLoopIfDepth: number;
   /** Targets of all of a function's br_tables together. */
   maxBrTableTargets: number;
 }
 
 const TAG_SECTION = 13;
 
-export function validateModule(bytes: Uint8Array, limits: ModuleLimits): ModuleStructure {
+/** The checks that cost nothing (size and header): the host runs them before handing bytes to a compile worker. */
+export function checkHeader(bytes: Uint8Array, limits: Pick<ModuleLimits, "maxModuleBytes">): void {
   if (bytes.byteLength > limits.maxModuleBytes) {
     throw new FerryError("module_limit", `module is ${bytes.byteLength} bytes, the limit is ${limits.maxModuleBytes}`);
   }
@@ -40,6 +43,10 @@ export function validateModule(bytes: Uint8Array, limits: ModuleLimits): ModuleS
   if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) {
     throw new FerryError("not_wasm", "not a version 1 core module (components and other layers are not supported)");
   }
+}
+
+export function validateModule(bytes: Uint8Array, limits: ModuleLimits): ModuleStructure {
+  checkHeader(bytes, limits);
   if (!WebAssembly.validate(bytes as BufferSource)) {
     // A proposal this V8 does not know (memory64, multi-memory) is worth naming precisely.
     try {
@@ -118,6 +125,7 @@ function checkFunctions(bytes: Uint8Array, s: ModuleStructure, limits: ModuleLim
     over("loops (maxFunctionLoops)", f.loops, limits.maxFunctionLoops);
     over("calls (maxFunctionCalls)", f.calls, limits.maxFunctionCalls);
     over("levels of block nesting (maxNestingDepth)", f.maxDepth, limits.maxNestingDepth);
+    over("levels of loop and if nesting (maxLoopIfDepth)", f.maxLoopIfDepth, limits.maxLoopIfDepth);
     over("br_table targets (maxBrTableTargets)", f.brTableTargets, limits.maxBrTableTargets);
   });
 }

@@ -29,6 +29,7 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
       "isolated-timeout-ms": { type: "string" },
       "anonymous-ttl-ms": { type: "string" },
       "compile-timeout-ms": { type: "string" },
+      "compile-timeout-ms-per-kib": { type: "string" },
       "compile-workers": { type: "string" },
       "compile-memory-mb": { type: "string" },
       balance: { type: "string" },
@@ -55,6 +56,7 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   const isolatedSliceTimeoutMs = optionalInt("--isolated-timeout-ms", values["isolated-timeout-ms"]);
   const anonymousTtlMs = optionalInt("--anonymous-ttl-ms", values["anonymous-ttl-ms"]);
   const compileTimeoutMs = optionalInt("--compile-timeout-ms", values["compile-timeout-ms"]);
+  const compileTimeoutPerKiB = values["compile-timeout-ms-per-kib"] === "0" ? 0 : optionalInt("--compile-timeout-ms-per-kib", values["compile-timeout-ms-per-kib"]);
   const compileWorkers = optionalInt("--compile-workers", values["compile-workers"]);
   const compileMemoryMb = optionalInt("--compile-memory-mb", values["compile-memory-mb"]);
   const balance = balanceOptions(values);
@@ -76,6 +78,7 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
     },
     compile: {
       ...(compileTimeoutMs === undefined ? {} : { timeoutMs: compileTimeoutMs }),
+      ...(compileTimeoutPerKiB === undefined ? {} : { timeoutMsPerKiB: compileTimeoutPerKiB }),
       ...(compileWorkers === undefined ? {} : { maxConcurrent: compileWorkers }),
       ...(compileMemoryMb === undefined ? {} : { maxBinaryenHeapMb: compileMemoryMb }),
     },

@@ -143,7 +143,7 @@ describe("a node with a compile time limit", () => {
   let node: Node;
   beforeAll(async () => {
     // 1 ms: no real compile fits, so every upload takes the time limit's path on any machine.
-    node = await serve(["--compile-timeout-ms", "1"]);
+    node = await serve(["--compile-timeout-ms", "1", "--compile-timeout-ms-per-kib", "0"]);
   });
   afterAll(async () => {
     await node?.stop();

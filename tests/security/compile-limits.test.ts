@@ -89,7 +89,7 @@ describe("the compile worker", () => {
   it("refuses a compile over the time limit with module_limit, terminates its worker, and remembers the refusal", async () => {
     // 1 ms cannot hold a real compile (a message each way and Binaryen's passes), so this is the time
     // limit's path, whatever the machine's speed.
-    const p = pool({ timeoutMs: 1 });
+    const p = pool({ timeoutMs: 1, timeoutMsPerKiB: 0 });
     const engine = new Engine({ compilePool: p });
     const bytes = shape("loops-with-calls").build(200);
     expect(await codeOf(engine.compile(bytes))).toBe("module_limit");
