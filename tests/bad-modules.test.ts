@@ -125,3 +125,33 @@ function corruptCode(bytes: Uint8Array): Uint8Array {
   }
   throw new Error("no end opcode found");
 }
+
+describe("names the instrumentation reserves", () => {
+  const engine = new Engine();
+  /** WAT to binary with its name section, so internal names reach the pipeline. */
+  const named = (text: string): Uint8Array => {
+    const m = binaryen.parseText(text);
+    binaryen.setDebugInfo(true);
+    try {
+      m.setFeatures(binaryen.Features.MVP | binaryen.Features.MutableGlobals);
+      return m.emitBinary();
+    } finally {
+      binaryen.setDebugInfo(false);
+      m.dispose();
+    }
+  };
+  it.each([
+    ["the memory export", `(module (memory 1) (func (export "__ferry_memory")))`],
+    ["the fuel export", `(module (global (export "__ferry_fuel") i32 (i32.const 0)) (func (export "f")))`],
+    ["the start export", `(module (func $s) (start $s) (func (export "__ferry_start")))`],
+    ["a snapshot-global export", `(module (global $g (mut i32) (i32.const 0)) (func (export "__ferry_g0")))`],
+    ["an Asyncify control", `(module (func (export "asyncify_start_unwind") (param i32)))`],
+    ["a function named like a runtime helper", `(module (func $__ferry_memory_copy (export "f")))`],
+    ["a global named like the fuel counter", `(module (global $__ferry_fuel (mut i32) (i32.const 0)) (func (export "f") (global.set $__ferry_fuel (i32.const 1))))`],
+  ])("refuses %s with invalid_wasm naming it, never an untyped Binaryen failure", async (_what, text) => {
+    const e = await rejection(engine, named(text));
+    expect(e.code).toBe("invalid_wasm");
+    expect(e.message).not.toContain("[object Object]");
+    expect(e.message).toMatch(/__ferry_|asyncify_/);
+  });
+});

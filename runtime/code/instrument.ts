@@ -86,6 +86,8 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
       throw new FerryError("unsupported_feature", "the code uses a proposal outside MVP, sign-ext, non-trapping float-to-int, bulk memory, SIMD and multi-value");
     }
 
+    refuseReservedExports(structure.exports);
+    refuseReservedNames(b, m);
     const entries: EntryPoint[] = [];
     structure.exports.forEach((e, exportIndex) => {
       if (e.kind !== "func") return;
@@ -147,10 +149,49 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
     };
   } catch (e) {
     if (e instanceof FerryError) throw e;
-    throw new FerryError("instrumentation_failed", e instanceof Error ? e.message : String(e), { cause: e });
+    throw new FerryError("instrumentation_failed", describeThrown(e), { cause: e });
   } finally {
     m.dispose();
   }
+}
+
+/**
+ * Export names the instrumentation adds (the memory, fuel, globals, start, and Asyncify's
+ * controls). A module exporting one of them would have its export shadowed, or shadow ours, so it is
+ * refused up front, naming the export. `ferry_continuation` is the guest's own to export.
+ */
+function refuseReservedExports(exports: ReadonlyArray<{ name: string }>): void {
+  for (const e of exports) {
+    if (e.name.startsWith("__ferry_") || e.name.startsWith("asyncify_")) {
+      throw new FerryError("invalid_wasm", `export "${e.name}" uses a name the instrumentation reserves (__ferry_* and asyncify_*)`);
+    }
+  }
+}
+
+/** Internal names (from a name section) the instrumentation adds functions and globals under. */
+function refuseReservedNames(b: Binaryen, m: BinaryenModule): void {
+  const check = (kind: string, name: string) => {
+    if (name.startsWith("__ferry_")) throw new FerryError("invalid_wasm", `${kind} name "${name}" in the name section uses a prefix the instrumentation reserves (__ferry_*)`);
+  };
+  for (let i = 0; i < m.getNumFunctions(); i++) check("function", b.getFunctionInfo(m.getFunctionByIndex(i)).name);
+  for (let i = 0; i < m.getNumGlobals(); i++) check("global", b.getGlobalInfo(m.getGlobalByIndex(i)).name);
+}
+
+/** A readable message for whatever Binaryen threw: not every throw is an Error. */
+export function describeThrown(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  if (typeof e === "object" && e !== null) {
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === "string" && message) return message;
+    try {
+      const json = JSON.stringify(e);
+      if (json && json !== "{}") return `Binaryen failed: ${json.slice(0, 200)}`;
+    } catch {
+      // a cyclic object: fall through
+    }
+    return `Binaryen failed with a ${(e as object).constructor?.name ?? "non-Error"} exception`;
+  }
+  return `Binaryen failed: ${String(e)}`;
 }
 
 const SUPPORTED_FEATURES = (b: Binaryen): number => {
