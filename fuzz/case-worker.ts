@@ -18,7 +18,7 @@ type Request = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<
 export class CaseWorker {
   private worker: Worker | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  private readonly pending = new Map<number, { worker: Worker; resolve(v: unknown): void; reject(e: Error): void }>();
 
   constructor(private readonly heapMb = 3072) {}
 
@@ -32,6 +32,7 @@ export class CaseWorker {
         void this.kill();
       }, timeoutMs);
       this.pending.set(id, {
+        worker,
         resolve: (v) => {
           clearTimeout(timer);
           resolve(v);
@@ -61,9 +62,11 @@ export class CaseWorker {
       if (reply.error !== undefined) p.reject(new Error(reply.error));
       else p.resolve(reply.value);
     });
+    // Only this worker's requests fail with it: a replacement may already be serving new ones.
     const gone = (why: string): void => {
       if (this.worker === w) this.worker = undefined;
       for (const [id, p] of this.pending) {
+        if (p.worker !== w) continue;
         this.pending.delete(id);
         p.reject(new WorkerGone("crash", why));
       }
