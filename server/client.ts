@@ -1,7 +1,7 @@
 // A small HTTP client for a Ferry node: signs requests with a client key when it has one (anonymous
 // otherwise) and turns error bodies back into ServerErrors. Used by the CLI, the tests and benches.
 
-import { signGrant, signRequest, type SigningKey } from "./auth/index.js";
+import { MAX_GRANT_LIFETIME_MS, signGrant, signRequest, type SigningKey } from "./auth/index.js";
 import { ServerError, SERVER_ERROR_MESSAGES, type ServerErrorCode } from "./errors.js";
 import type { JobSummary, JobView, ModuleSummary } from "./node/job-view.js";
 
@@ -159,6 +159,21 @@ export class FerryClient {
       offset += bytes.byteLength;
       if (bytes.byteLength === 0 || offset >= size) return offset;
     }
+  }
+
+  /**
+   * Let the node's own load sharing move a job of yours to its peers and run it there as yours: one
+   * migration grant per peer (default: every peer the node lists), valid for `lifetimeMs` (at most an
+   * hour). Without one, a job the node moves on its own runs at the peer as anonymous code.
+   */
+  async allowSharing(id: string, options: { peers?: string[]; lifetimeMs?: number } = {}): Promise<JobView> {
+    if (!this.key) throw new ServerError("unauthorized", "granting needs a key");
+    const key = this.key;
+    const source = await this.nodeId();
+    const peers = options.peers ?? (await this.json<{ nodeId: string }[]>("GET", "/peers")).map((p) => p.nodeId);
+    const lifetimeMs = options.lifetimeMs ?? MAX_GRANT_LIFETIME_MS;
+    const grants = peers.map((target) => signGrant(key, { job: id, source, target, lifetimeMs }));
+    return this.json("POST", `/jobs/${encodeURIComponent(id)}/grants`, { grants });
   }
 
   async snapshot(id: string): Promise<Uint8Array> {

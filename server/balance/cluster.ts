@@ -15,6 +15,7 @@ import { createRng, deriveSeed } from "../../runtime/balance/rng.js";
 import { simulate } from "../../runtime/sim/simulator.js";
 import { generateSigningKey, publicKeyPem } from "../auth/index.js";
 import { FerryClient } from "../client.js";
+import type { JobView } from "../node/job-view.js";
 import type { BalanceStats, LiveBalanceOptions } from "./live-balancer.js";
 import type { ClusterJobRecord, ClusterNodeCommand } from "./cluster-node.js";
 import { calibrateSpin, MAX_SPIN, spinModule, spinResult } from "./spin-guest.js";
@@ -207,6 +208,19 @@ export class Cluster {
     return new Cluster(nodes, clients, codeHash, dirs);
   }
 
+  /**
+   * A spin job of `n` iterations at node `target`, which its load sharing may move to any other node
+   * as the client's (a migration grant per peer; without them it would move only anonymous jobs).
+   */
+  async submit(target: number, n: number): Promise<JobView> {
+    const client = this.clients[target]!;
+    const view = await client.startJob({ codeHash: this.codeHash, args: [n], sandbox: "in-process" });
+    const peers = this.nodes.filter((_, i) => i !== target).map((p) => p.nodeId);
+    // A job that already ended needs no grant (409): nothing to share.
+    await client.allowSharing(view.id, { peers }).catch(() => undefined);
+    return view;
+  }
+
   /** Sum of the nodes' balancing counters. */
   async stats(): Promise<BalanceStats[]> {
     return Promise.all(this.nodes.map(async (n) => (await n.command<{ stats: BalanceStats }>({ cmd: "stats" })).stats));
@@ -292,7 +306,7 @@ export async function runPolicy(cluster: Cluster, policy: PolicyKind, o: Cluster
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const at = Date.now();
     submits.push(
-      cluster.clients[target]!.startJob({ codeHash: cluster.codeHash, args: [n], sandbox: "in-process" }).then(
+      cluster.submit(target, n).then(
         (view) => void submitted.set(view.id, { at, n }),
         () => void rejected++,
       ),

@@ -432,11 +432,13 @@ export class LiveBalancer {
 
   /** Which job goes, and how: the last queued one weakly, or the oldest running one strongly when that pays. */
   private pick(to: number): { jobId: string; mode: "weak" | "strong" } | undefined {
-    const queued = this.node.queuedJobs().filter((id) => !this.leaving.has(id));
+    // Only jobs the node may move on its own: anonymous ones, and clients' jobs whose owner granted it.
+    const peer = this.members[to]!;
+    const queued = this.node.queuedJobs().filter((id) => !this.leaving.has(id) && this.node.mayShare(id, peer));
     const now = performance.now();
     let oldest: { id: string; since: number } | undefined;
     for (const [id, since] of this.runningSince) {
-      if (this.tracked.get(id) !== "running" || this.leaving.has(id)) continue;
+      if (this.tracked.get(id) !== "running" || this.leaving.has(id) || !this.node.mayShare(id, peer)) continue;
       if (!oldest || since < oldest.since) oldest = { id, since };
     }
     const lifetime = this.lifetime ?? { kind: "exponential", mean: this.meanServiceMs };

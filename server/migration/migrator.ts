@@ -87,6 +87,8 @@ export class Migrator {
   private closed = false;
 
   private readonly precopySender: PrecopySender;
+  /** Owners' grants for load sharing, per live job and peer (gone with the job). */
+  private readonly sharing = new WeakMap<LiveJob, Map<string, { grant: SignedGrant; expiresAt: number }>>();
   /** Transfers this node is sending now, by job id. */
   private readonly outgoing = new Map<string, { peer: string; codeHash: string }>();
   private readonly bases: PrecopyBases;
@@ -119,6 +121,8 @@ export class Migrator {
   async send(job: LiveJob, peerId: string, mode: "strong" | "weak", grant: SignedGrant | null = null): Promise<void> {
     if (peerId === this.host.nodeId()) throw new ServerError("bad_request", "a job cannot migrate to the node it is on");
     const peer = this.host.store.peers.require(peerId);
+    // Moved by the node itself (load sharing): the owner's standing permission for that peer, if any.
+    grant ??= this.sharingGrant(job, peer.nodeId);
     await job.exclusive(async () => {
       // While it is under way the target may download this job's code from us, and only then.
       this.outgoing.set(job.id, { peer: peer.nodeId, codeHash: job.record.codeHash });
@@ -128,6 +132,32 @@ export class Migrator {
         this.outgoing.delete(job.id);
       }
     });
+  }
+
+  /**
+   * The owner's grants for the node to move `job` to these peers on its own (load sharing), each for
+   * one peer; a later grant for a peer replaces the earlier one. Kept with the live job only.
+   */
+  allowSharing(job: LiveJob, grants: readonly SignedGrant[], targets: readonly string[]): void {
+    if (job.record.owner === null) return;
+    let held = this.sharing.get(job);
+    if (!held) this.sharing.set(job, (held = new Map()));
+    for (const [i, grant] of grants.entries()) {
+      const check = checkGrant(this.host.store.clients, grant, { client: job.record.owner, job: job.id, source: this.host.nodeId(), target: targets[i]! });
+      if (!check.ok) throw new ServerError("bad_request", `grant ${i}: ${check.reason}`);
+      held.set(targets[i]!, { grant, expiresAt: check.grant.expiresAt });
+    }
+  }
+
+  /** Whether the node may move `job` to `peer` on its own: it has no owner, or its owner's sharing grant for that peer is valid. */
+  mayShare(job: LiveJob, peer: string): boolean {
+    return job.record.owner === null || this.sharingGrant(job, peer) !== null;
+  }
+
+  /** The owner's sharing grant of `job` for `peer` while it has not expired (checked in full when it was given), or null. */
+  private sharingGrant(job: LiveJob, peer: string): SignedGrant | null {
+    const held = this.sharing.get(job)?.get(peer);
+    return held && job.record.owner !== null && Date.now() <= held.expiresAt ? held.grant : null;
   }
 
   /** Whether `peer` may download module `codeHash` from us now: it is the code of a job we are sending it. */

@@ -14,6 +14,20 @@ import type { Store } from "../store/store.js";
 import { checkPeerUrl } from "./peer-url.js";
 import { decodeTransferHeader, TRANSFER_HEADER } from "./transfer-header.js";
 
+/** Grants one request may carry: one per peer, and a node has few. */
+const MAX_SHARING_GRANTS = 64;
+
+/** The target a grant names (its signature and the rest are checked by checkGrant). */
+function grantTarget(grant: SignedGrant): string {
+  try {
+    const target = (JSON.parse(Buffer.from(grant.grant, "base64url").toString("utf8")) as { target?: unknown }).target;
+    if (typeof target === "string") return target;
+  } catch {
+    // not JSON
+  }
+  throw new ServerError("bad_request", "grant names no target");
+}
+
 export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): void {
   const peerOf = (c: Context<Env>): PeerRecord => {
     const peer = c.get("peer");
@@ -76,6 +90,27 @@ export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): 
     const record = store.modules.get(hash);
     if (!record || !(record.public || node.migrator.sending(peer.nodeId, hash))) throw new ServerError("not_found", `no module ${hash} for ${peer.nodeId}`);
     return c.body(store.modules.read(hash) as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/wasm" });
+  });
+
+  // The owner's standing permission for this node's load sharing to move the job, as its owner, to
+  // these peers: one grant per peer (each naming this job, this node and that peer).
+  app.post("/jobs/:id/grants", (c) => {
+    const caller = c.get("caller");
+    if (!caller) throw new ServerError("unauthorized", "granting needs a signed request", { reason: "missing_header" });
+    const body = parseJsonObject(c.get("body"));
+    if (!Array.isArray(body.grants) || body.grants.length === 0 || body.grants.length > MAX_SHARING_GRANTS) {
+      throw new ServerError("bad_request", `body must be { grants: [grant, …] } with 1 to ${MAX_SHARING_GRANTS} grants`);
+    }
+    const id = c.req.param("id");
+    const targets: string[] = [];
+    const grants = body.grants.map((g: unknown, i: number) => {
+      const grant = parseSignedGrant(g);
+      const target = grantTarget(grant);
+      if (!store.peers.get(target)) throw new ServerError("bad_request", `grant ${i}: ${target} is not a peer of this node`);
+      targets.push(target);
+      return grant;
+    });
+    return c.json(node.allowSharing(id, caller, grants, targets));
   });
 
   app.post("/jobs/:id/migrate", async (c) => {

@@ -507,10 +507,31 @@ export class FerryNode {
     return this.view(job.record);
   }
 
-  /** The node's own load balancer moving a job it holds: no caller to authorize, the node acts for itself. */
+  /**
+   * The owner's grants (each checked by the caller: this job, this node, a configured peer) for the
+   * node's own load sharing to move the job to those peers as the owner's (migration-grant.ts).
+   */
+  allowSharing(id: string, caller: Caller, grants: readonly SignedGrant[], targets: readonly string[]): JobView {
+    const job = this.control(id, caller);
+    if (job.record.owner === null || job.record.owner !== caller?.id) throw new ServerError("bad_request", `job ${id} has no owner to grant it`);
+    this.migrator.allowSharing(job, grants, targets);
+    return this.view(job);
+  }
+
+  /** Whether the node may move job `id` to `peerId` on its own: an anonymous job, or one whose owner granted it (allowSharing). */
+  mayShare(id: string, peerId: string): boolean {
+    const job = this.live.get(id);
+    return job !== undefined && this.migrator.mayShare(job, peerId);
+  }
+
+  /**
+   * The node's own load balancer moving a job it holds: no caller to authorize, the node acts for
+   * itself — for a client's job only under the owner's sharing grant for that peer (else 409).
+   */
   async shareJob(id: string, peerId: string, mode: "strong" | "weak"): Promise<void> {
     const job = this.live.get(id);
     if (!job) throw new ServerError("conflict", `job ${id} is not live on this node`);
+    if (!this.migrator.mayShare(job, peerId)) throw new ServerError("conflict", `job ${id} belongs to a client that has not granted moving it to ${peerId}`);
     await this.migrator.send(job, peerId, mode);
   }
 

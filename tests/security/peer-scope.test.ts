@@ -1,7 +1,8 @@
 // Peers trusted only with their own transfers (issue 8, §6), over real HTTP on loopback: COMMIT,
 // ABORT, PREPARE and PRE-COPY of a transfer only from the node that started it; a job runs as a
 // client only under that client's own migration grant (else as anonymous, or not at all if it needs
-// capabilities); a peer downloads only the code of a job being sent to it.
+// capabilities); a node's own load sharing moves a client's job only under the owner's grant; a peer
+// downloads only the code of a job being sent to it.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,16 +13,6 @@ import { COUNTER, INFINITE_LOOP } from "../helpers/fixtures.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { wat } from "../helpers/wat.js";
 import { decide, fakePeer, offer, signedFetch, transferFrom, until } from "./peer-helpers.js";
-
-/** Spins (2^64 rounds), then opens a resource: it needs capabilities. */
-const NEEDY_SPIN = wat(`(module
-  (import "ferry" "resource_open" (func $open (param i32 i32 i32) (result i32)))
-  (memory 1)
-  (func (export "spin") (local $i i64)
-    (loop $l
-      (local.set $i (i64.add (local.get $i) (i64.const 1)))
-      (br_if $l (i64.ne (local.get $i) (i64.const 0))))
-    (drop (call $open (i32.const 0) (i32.const 1) (i32.const 1)))))`);
 
 /** Counts to n, then writes "out/pwned" in its client's resource root: it needs capabilities. */
 const WRITER = wat(`(module
@@ -225,18 +216,32 @@ describe("between two real nodes", () => {
     await a.client.cancel(job.id);
   });
 
-  it("the node sharing load on its own (no grant): pure compute arrives anonymous; code needing capabilities is refused and stays", async () => {
+  it("the node sharing load on its own moves a client's job only under the owner's sharing grant, and then as the owner's", async () => {
     const { codeHash } = await a.client.uploadModule(INFINITE_LOOP);
-    const plain = await a.client.startJob({ codeHash, entry: "spin", sandbox: "in-process" });
-    await a.running.node.shareJob(plain.id, b.running.identity.nodeId, "strong");
-    expect(b.running.store.jobs.get(plain.id)).toMatchObject({ owner: null, trust: "anonymous", sandbox: "in-process" });
-    await new FerryClient({ url: b.running.url }).cancel(plain.id);
+    const job = await a.client.startJob({ codeHash, entry: "spin", sandbox: "in-process" });
+    const peer = b.running.identity.nodeId;
+    expect(a.running.node.mayShare(job.id, peer)).toBe(false);
+    await expect(a.running.node.shareJob(job.id, peer, "strong")).rejects.toMatchObject({ code: "conflict" });
+    expect(b.running.store.jobs.get(job.id)).toBeUndefined();
+    expect((await a.client.job(job.id)).state).toBe("running");
+    // A grant for another job, or one another client signed, is refused (400) and changes nothing.
+    const path = `/jobs/${job.id}/grants`;
+    const other = signGrant(a.key, { job: "another-job", source: a.running.identity.nodeId, target: peer });
+    expect(await signedFetch(a, a.key, "POST", path, JSON.stringify({ grants: [other] }))).toMatchObject({ status: 400, code: "bad_request" });
+    expect(a.running.node.mayShare(job.id, peer)).toBe(false);
 
-    const needyCode = await a.client.uploadModule(NEEDY_SPIN);
-    const needy = await a.client.startJob({ codeHash: needyCode.codeHash, entry: "spin", sandbox: "in-process" });
-    await expect(a.running.node.shareJob(needy.id, b.running.identity.nodeId, "strong")).rejects.toMatchObject({ code: "conflict" });
-    expect(b.running.store.jobs.get(needy.id)).toBeUndefined();
-    await until(async () => (await a.client.job(needy.id)).state === "running", "the job to go on at its source");
-    await a.client.cancel(needy.id);
+    await a.client.allowSharing(job.id);
+    expect(a.running.node.mayShare(job.id, peer)).toBe(true);
+    await a.running.node.shareJob(job.id, peer, "strong");
+    expect(b.running.store.jobs.get(job.id)).toMatchObject({ owner: a.key.clientId, trust: "authenticated" });
+    await b.client.cancel(job.id);
+  });
+
+  it("an anonymous job is the node's to share: it arrives anonymous", async () => {
+    const { codeHash } = await a.client.uploadModule(INFINITE_LOOP, { public: true });
+    const job = await a.anonymous.startJob({ codeHash, entry: "spin" });
+    await a.running.node.shareJob(job.id, b.running.identity.nodeId, "strong");
+    expect(b.running.store.jobs.get(job.id)).toMatchObject({ owner: null, trust: "anonymous", sandbox: "in-process" });
+    await b.anonymous.cancel(job.id);
   });
 });
