@@ -17,6 +17,8 @@ type Request = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<
 
 export class CaseWorker {
   private worker: Worker | undefined;
+  /** The last stage the running case reported (fuzz/case.ts progress). */
+  private stage = "";
   private nextId = 1;
   private readonly pending = new Map<number, { worker: Worker; resolve(v: unknown): void; reject(e: Error): void }>();
 
@@ -28,7 +30,7 @@ export class CaseWorker {
     return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new WorkerGone("hang", `no answer within ${timeoutMs} ms`));
+        reject(new WorkerGone("hang", `no answer within ${timeoutMs} ms${this.stage ? `; last stage: ${this.stage}` : ""}`));
         void this.kill();
       }, timeoutMs);
       this.pending.set(id, {
@@ -42,6 +44,7 @@ export class CaseWorker {
           reject(e);
         },
       });
+      this.stage = "";
       worker.postMessage({ ...request, id });
     });
   }
@@ -55,7 +58,11 @@ export class CaseWorker {
   private ensure(): Worker {
     if (this.worker) return this.worker;
     const w = new Worker(new URL("./worker.js", import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: this.heapMb } });
-    w.on("message", (reply: WorkerReply) => {
+    w.on("message", (reply: WorkerReply | { progress: string }) => {
+      if ("progress" in reply) {
+        this.stage = reply.progress;
+        return;
+      }
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.pending.delete(reply.id);

@@ -1,5 +1,12 @@
 // What every fuzz target reports for one case, and the counters the summary adds up.
 
+import { isMainThread, parentPort } from "node:worker_threads";
+
+/** Where the running case is, sent to the main thread so a hang report can say where it hung. */
+export function progress(stage: string): void {
+  if (!isMainThread) parentPort?.postMessage({ progress: stage });
+}
+
 export type CaseStatus = "ok" | "refused" | "skipped" | "failed";
 
 export interface Failure {

@@ -14,7 +14,7 @@ import {
   type RunResult,
   type SnapshotCompression,
 } from "../runtime/index.js";
-import { CaseFailure, count, describeError, fromBase64, toBase64, type CaseOutcome } from "./case.js";
+import { CaseFailure, count, describeError, fromBase64, progress, toBase64, type CaseOutcome } from "./case.js";
 import { checkHostileSlice, drawHostileSpec, hostileEngine, hostileOptions, type HostileSpec } from "./hostile.js";
 import { meterBoundOf } from "./meter-bound.js";
 import { caseRng } from "./rng.js";
@@ -189,6 +189,7 @@ async function check(spec: ModuleCase, counters: Record<string, number>): Promis
   const engine = makeEngine();
   const env: RunEnv = { makeEngine, options: () => (h ? hostileOptions(h) : {}) };
   let module: GuestModule;
+  progress(`modules ${spec.index}: compile`);
   try {
     module = await engine.compile(bytes);
   } catch (e) {
@@ -294,6 +295,7 @@ async function runFerry(
       const s = nextSlice();
       return observer && s !== undefined ? Math.max(s, 20_000) : s;
     };
+    progress(`modules ${spec.index}: ${mode.sliced ? "sliced" : "straight"} call ${k} (${call.name})`);
     let slice = sliceFor();
     let r = await instance.run(call.name, call.args.map(toJs), slice === undefined ? {} : { fuel: slice });
     let before = 0;
@@ -307,6 +309,7 @@ async function runFerry(
       before = r.fuelUsed;
       pauses++;
       count(counters, "pauses");
+      if (pauses % 100 === 0) progress(`modules ${spec.index}: sliced call ${k} (${call.name}), pause ${pauses}`);
       if (spec.snapshots.includes(pauses)) instance = await throughSnapshot(engine, env, instance, spec, pauses, mode.original, counters);
       slice = sliceFor();
       r = await instance.resume(slice === undefined ? {} : { fuel: slice });
@@ -384,6 +387,7 @@ async function checkFuelLimits(engine: Engine, env: RunEnv, module: GuestModule,
     if (call >= straight.outcomes.length || straight.limitation) continue;
     const full = straight.fuel[call]!;
     const limit = Math.max(1, Math.floor(fraction * full));
+    progress(`modules ${spec.index}: fuel limit ${limit} on call ${call}`);
     const instance = await engine.instantiate(module, env.options());
     for (let k = 0; k < call; k++) await instance.run(spec.calls[k]!.name, spec.calls[k]!.args.map(toJs));
     const c = spec.calls[call]!;

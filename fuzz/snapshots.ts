@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { smallCases, type ExampleCase } from "../guest/catalog.js";
 import { Engine, FerryError, TRAP_CODES, decodeSnapshot, encodeSnapshot, type GuestModule, type Instance, type RunResult, type SnapshotCompression } from "../runtime/index.js";
-import { CaseFailure, count, describeError, fromBase64, toBase64, type CaseOutcome } from "./case.js";
+import { CaseFailure, count, describeError, progress, fromBase64, toBase64, type CaseOutcome } from "./case.js";
 import { caseRng } from "./rng.js";
 import { drawMutations, mutate, type Mutation } from "./snapshot-mutate.js";
 
@@ -150,6 +150,7 @@ async function check(spec: SnapshotCase, bytes: Uint8Array, counters: Record<str
   const { engine, bases } = await setup();
   const control = spec.mutations.length === 0 && spec.reseal;
   let decoded;
+  progress(`snapshots ${spec.index}: decode`);
   try {
     decoded = decodeSnapshot(bytes, { maxMemoryPages: SNAPSHOT_FUZZ_MAX_PAGES });
   } catch (e) {
@@ -157,6 +158,7 @@ async function check(spec: SnapshotCase, bytes: Uint8Array, counters: Record<str
     return typed("decode", e, counters);
   }
   let instance: Instance;
+  progress(`snapshots ${spec.index}: restore`);
   try {
     // Restoring into a fresh engine makes the embedded module (if any) the one that is compiled.
     const target = spec.embedCode && spec.index % 10 === 1 ? new Engine({ maxMemoryPages: SNAPSHOT_FUZZ_MAX_PAGES }) : engine;
@@ -168,7 +170,10 @@ async function check(spec: SnapshotCase, bytes: Uint8Array, counters: Record<str
   let r: RunResult;
   let resumes = 0;
   try {
-    do r = await instance.resume({ fuel: spec.resumeSlice });
+    do {
+      progress(`snapshots ${spec.index}: resume ${resumes}`);
+      r = await instance.resume({ fuel: spec.resumeSlice });
+    }
     while (r.status === "paused" && ++resumes < spec.maxResumes);
   } catch (e) {
     return typed("resume", e, counters);
