@@ -61,6 +61,8 @@ export interface CompilePoolStats {
   workersAlive: number;
   /** Compiles waiting for a worker now. */
   queued: number;
+  /** Compiles a worker is running now. */
+  running: number;
 }
 
 /** Refusal codes that depend only on the bytes and the pipeline: worth remembering. */
@@ -119,7 +121,9 @@ export class CompilePool {
   }
 
   get stats(): CompilePoolStats {
-    return { ...this.counters, workersAlive: this.slots.size, queued: this.queue.length };
+    let running = 0;
+    for (const s of this.slots) if (s.job) running++;
+    return { ...this.counters, workersAlive: this.slots.size, queued: this.queue.length, running };
   }
 
   /**

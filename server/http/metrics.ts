@@ -29,6 +29,7 @@ export function metricsText(node: FerryNode): string {
   metric("ferry_compile_timeouts_total", "counter", "Compiles stopped at the compile time limit.", compiles.timedOut);
   metric("ferry_compile_workers", "gauge", "Compile worker threads alive now.", compiles.workersAlive);
   metric("ferry_compile_queue", "gauge", "Compiles waiting for a worker now.", compiles.queued);
+  metric("ferry_compiles_running", "gauge", "Compiles a worker is running now.", compiles.running);
   const memory = process.memoryUsage();
   metric("ferry_process_resident_memory_bytes", "gauge", "Resident set size of the node process.", memory.rss);
   return `${lines.join("\n")}\n`;

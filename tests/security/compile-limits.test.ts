@@ -9,6 +9,8 @@ import { SHAPES, shape } from "../../bench/compile-shapes.js";
 import { ANSWER } from "./fixtures.js";
 
 const limits = new Engine().config.limits;
+/** Starting a worker loads and warms Binaryen: seconds of CPU, longer on a busy machine. */
+const SLOW_MS = 5 * 60_000;
 
 /** The largest N of a shape the default caps accept (doubling, then bisecting). */
 function largestAccepted(name: string): number {
@@ -76,7 +78,7 @@ describe("per-function caps", () => {
     expect(await codeOf(engine.compile(shape(name).build(n + 1)))).toBe("module_limit");
     expect(shared.stats.compiled).toBe(0);
     expect(shared.stats.refusedFromMemory).toBe(0);
-  });
+  }, SLOW_MS);
 
   it("names the limit and the value found", () => {
     const loops = shape("loops-with-calls").build(limits.maxFunctionLoops + 1);
@@ -98,7 +100,7 @@ describe("the compile worker", () => {
     expect(await codeOf(engine.compile(bytes))).toBe("module_limit");
     expect(p.stats.refusedFromMemory).toBe(1);
     expect(p.stats.workersStarted).toBe(1); // the second refusal started no worker
-  });
+  }, SLOW_MS);
 
   it("refuses a compile over the Binaryen heap limit with module_limit and replaces the worker", async () => {
     const p = pool({ maxBinaryenHeapMb: 16 });
@@ -110,7 +112,7 @@ describe("the compile worker", () => {
     // The next compile gets a fresh worker and works.
     expect(await codeOf(engine.compile(ANSWER))).toBe("ok");
     expect(p.stats.workersStarted).toBe(2);
-  });
+  }, SLOW_MS);
 
   it("runs at most maxConcurrent workers however many compiles wait, and refuses past the queue bound", async () => {
     const p = pool({ maxConcurrent: 1, maxQueued: 3 });
@@ -130,7 +132,7 @@ describe("the compile worker", () => {
     } finally {
       clearInterval(sample);
     }
-  });
+  }, SLOW_MS);
 
   it("remembers a cap refusal by code hash: the same bytes are refused again without a worker", async () => {
     const p = pool({});
@@ -141,5 +143,5 @@ describe("the compile worker", () => {
     expect(await codeOf(new Engine({ compilePool: p, maxMemoryPages: 16 }).compile(bomb))).toBe("module_limit");
     expect(p.stats.refusedFromMemory).toBe(1);
     expect(p.stats.workersStarted).toBe(started);
-  });
+  }, SLOW_MS);
 });
