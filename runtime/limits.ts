@@ -23,7 +23,7 @@ export const DEFAULT_MAX_MEMORY_PAGES = 4096; // 256 MiB
 
 // Per-function caps on what makes instrumentation super-linear, found by bench/compile-limits.ts.
 /** Largest function body, bytes. */
-export const DEFAULT_MAX_FUNCTION_BODY_BYTES = 256 * 1024;
+export const DEFAULT_MAX_FUNCTION_BODY_BYTES = 128 * 1024;
 /** Most locals (parameters included) one function may have. */
 export const DEFAULT_MAX_FUNCTION_LOCALS = 1_000;
 /** Most loops one function may contain. */
