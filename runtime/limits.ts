@@ -25,7 +25,7 @@ export const DEFAULT_MAX_MEMORY_PAGES = 4096; // 256 MiB
 /** Largest function body, bytes. */
 export const DEFAULT_MAX_FUNCTION_BODY_BYTES = 128 * 1024;
 /** Most locals (parameters included) one function may have. */
-export const DEFAULT_MAX_FUNCTION_LOCALS = 1_000;
+export const DEFAULT_MAX_FUNCTION_LOCALS = 512;
 /** Most loops one function may contain. */
 export const DEFAULT_MAX_FUNCTION_LOOPS = 500;
 /** Most call and call_indirect instructions one function may contain. */
@@ -49,7 +49,7 @@ export const DEFAULT_COMPILE_MAX_QUEUED = 64;
  * module refused. The caps above keep instrumentation about linear in a module's size, so its limit
  * grows with its size too: a large legitimate program is not refused for being large.
  */
-export const DEFAULT_COMPILE_TIMEOUT_MS = 60_000;
+export const DEFAULT_COMPILE_TIMEOUT_MS = 120_000;
 /** See DEFAULT_COMPILE_TIMEOUT_MS: about 4× the CPU time per KiB of the costliest real program measured (sqlite, clang -O2). */
 export const DEFAULT_COMPILE_TIMEOUT_MS_PER_KIB = 250;
 /** See DEFAULT_COMPILE_TIMEOUT_MS. */

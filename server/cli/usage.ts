@@ -150,7 +150,7 @@ Options:
   --anonymous-ttl-ms N      paused and finished anonymous jobs untouched this long are deleted
                             with their output and checkpoints (default 3600000)
   --compile-timeout-ms N    wall-clock limit of one module's validation + instrumentation, plus
-  --compile-timeout-ms-per-kib N   this much per KiB of the module (defaults 60000 and 250, at most
+  --compile-timeout-ms-per-kib N   this much per KiB of the module (defaults 120000 and 250, at most
                             30 min in all); past it the module is refused module_limit
   --compile-workers N       module compiles at once, each in a worker thread (default 1); more wait
   --compile-memory-mb N     Binaryen heap limit of a compile (default 1024); past it: module_limit
