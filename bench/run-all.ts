@@ -2,16 +2,24 @@
 // and ends with a summary of the performance targets, each marked ✓ or ✗.
 // FERRY_BENCH_RUNS overrides the kept rounds and FERRY_BENCH_ONLY=metering,snapshot,instantiate,
 // sandbox-start,sandbox-call,sandbox-throughput,sandbox-memory (or "sandbox" for all four),
-// node-migration,node-precopy,node-throughput (or "node" for all three) picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
+// node-migration,node-precopy,node-throughput (or "node" for all three), containment picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
 
 import { join } from "node:path";
+import { CONTAINMENT_PARTS, runContainmentBench, type ContainmentBenchOptions } from "./containment.js";
 import { CORE_PARTS, runCoreBench, type CoreBenchOptions, type CorePart } from "./core.js";
 import { NODE_PARTS, runNodeBench, type NodeBenchOptions, type NodePart } from "./node.js";
 import { fmtRatio, machineFacts, mark, printTable, repoRoot, writeJsonAtomic, type TargetCheck } from "./harness.js";
 import { SANDBOX_PARTS, runSandboxBench, type SandboxBenchOptions, type SandboxPart } from "./sandbox.js";
 
-function optionsFromEnv(): { core: CoreBenchOptions | undefined; sandbox: SandboxBenchOptions | undefined; node: NodeBenchOptions | undefined } {
+function optionsFromEnv(): {
+  core: CoreBenchOptions | undefined;
+  sandbox: SandboxBenchOptions | undefined;
+  node: NodeBenchOptions | undefined;
+  containment: ContainmentBenchOptions | undefined;
+} {
   const options: CoreBenchOptions = {};
+  const containment: ContainmentBenchOptions = {};
+  let containmentSelected = true;
   const sandbox: SandboxBenchOptions = {};
   const node: NodeBenchOptions = {};
   const runs = process.env.FERRY_BENCH_RUNS;
@@ -22,21 +30,24 @@ function optionsFromEnv(): { core: CoreBenchOptions | undefined; sandbox: Sandbo
     options.instantiateBatches = Math.max(20, n * 20);
     sandbox.runs = n;
     node.runs = n;
+    containment.runs = n;
   }
   const only = process.env.FERRY_BENCH_ONLY;
   if (only !== undefined) {
     const parts = only.split(",").map((p) => p.trim()).flatMap((p) => (p === "sandbox" ? [...SANDBOX_PARTS] : p === "node" ? [...NODE_PARTS] : [p]));
-    const known: readonly string[] = [...CORE_PARTS, ...SANDBOX_PARTS, ...NODE_PARTS];
+    const known: readonly string[] = [...CORE_PARTS, ...SANDBOX_PARTS, ...NODE_PARTS, ...CONTAINMENT_PARTS];
     const unknown = parts.filter((p) => !known.includes(p));
     if (unknown.length > 0) throw new Error(`FERRY_BENCH_ONLY: unknown part(s) ${unknown.join(", ")}; choose from ${known.join(", ")} (or sandbox, node)`);
     options.only = parts.filter((p) => (CORE_PARTS as readonly string[]).includes(p)) as CorePart[];
     sandbox.only = parts.filter((p) => (SANDBOX_PARTS as readonly string[]).includes(p)) as SandboxPart[];
     node.only = parts.filter((p) => (NODE_PARTS as readonly string[]).includes(p)) as NodePart[];
+    containmentSelected = parts.some((p) => (CONTAINMENT_PARTS as readonly string[]).includes(p));
   }
   return {
     core: options.only?.length === 0 ? undefined : options,
     sandbox: sandbox.only?.length === 0 ? undefined : sandbox,
     node: node.only?.length === 0 ? undefined : node,
+    containment: containmentSelected ? containment : undefined,
   };
 }
 
@@ -83,6 +94,13 @@ async function main(): Promise<void> {
     writeJsonAtomic(nodePath, { bench: "node", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...node });
     targets.push(...node.targets);
     written.push(`${nodePath} (node bench ${(node.durationMs / 1000).toFixed(0)} s)`);
+  }
+  if (selected.containment) {
+    const containment = await runContainmentBench(selected.containment);
+    const containmentPath = join(resultsDir, quick ? "containment.quick.json" : "containment.json");
+    writeJsonAtomic(containmentPath, { bench: "containment", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...containment });
+    targets.push(...containment.targets);
+    written.push(`${containmentPath} (containment bench ${(containment.durationMs / 1000).toFixed(0)} s)`);
   }
 
   printTable({

@@ -28,6 +28,11 @@ export const FUEL_FLOOR = {
   /** A host call, a bulk memory instruction or a resource operation, whatever it moves. */
   op: 1,
   /**
+   * Opening a resource: path checks and several file-system calls (tens of µs on a file root),
+   * whatever the file's size (the meter charges 5,000).
+   */
+  open: 1_000,
+  /**
    * Each KiB a host call, bulk memory instruction or resource operation moves: 1 fuel per 64 B
    * (the meter charges bulk memory 1 per 4 B; copying runs at ~1-10 B/ns, an instruction ~1/ns).
    */
@@ -249,7 +254,7 @@ export function recursion(p: RecursionParams): HostileModule {
   // 16,000 steps stay under the engine's 256 KiB limit on a function body.
   if (!Number.isInteger(w) || w < 1 || w > 16_000) throw new RangeError(`post-work must be 1..16000, got ${w}`);
   if (!Number.isInteger(cycle) || cycle < 1 || cycle > 8) throw new RangeError(`cycle must be 1..8, got ${cycle}`);
-  const steps = Array<string>(w).fill(bump(FUEL_FLOOR.step)).join(" ");
+  const steps = times(w, bump(FUEL_FLOOR.step));
   const funcs: string[] = [];
   for (let r = 0; r < cycle; r++) {
     const next = (r + 1) % cycle;
@@ -288,7 +293,7 @@ export const REPEATS: readonly Repeat[] = ["loop", "straight", "helper"];
  * calls in turn (still no loop between them), so a module stays inside the per-function limits the
  * engine enforces on calls and body size (runtime/limits.ts).
  */
-const STRAIGHT_PER_FUNCTION = 1_000;
+const STRAIGHT_PER_FUNCTION = 500;
 
 /**
  * `count` repetitions of `op` (which bumps `work` itself, after its work). A loop is the classic
@@ -305,10 +310,10 @@ function repeat(how: Repeat, count: number, op: string, opLocals = ""): { locals
   const unit = how === "straight" ? op : "(call $op)";
   const helper = how === "helper" ? `(func $op ${opLocals} ${op})` : "";
   const locals = how === "straight" ? opLocals : "";
-  if (count <= STRAIGHT_PER_FUNCTION) return { locals, main: Array<string>(count).fill(unit).join("\n"), extra: helper };
+  if (count <= STRAIGHT_PER_FUNCTION) return { locals, main: times(count, unit), extra: helper };
   const parts: string[] = [];
   for (let done = 0, k = 0; done < count; done += STRAIGHT_PER_FUNCTION, k++) {
-    parts.push(`(func $part${k} ${locals} ${Array<string>(Math.min(STRAIGHT_PER_FUNCTION, count - done)).fill(unit).join("\n")})`);
+    parts.push(`(func $part${k} ${locals} ${times(Math.min(STRAIGHT_PER_FUNCTION, count - done), unit)})`);
   }
   return { locals: "", main: parts.map((_, k) => `(call $part${k})`).join(" "), extra: `${helper} ${parts.join("\n")}` };
 }
@@ -446,8 +451,9 @@ export const RESOURCE_CAPABILITY = "hostile/*:rw";
 
 export interface ResourceParams {
   /**
-   * reopen: open and close (the host loads the whole file at open); read: open, read it all in
-   * chunks, close; write: open, write it in chunks, close (which commits it to disk).
+   * reopen: open and close, over and over (each open is file-system work whatever the file's size);
+   * read: open, read it all in chunks, close; write: open, write it in chunks, close (which commits
+   * it to disk: an fsync of every byte written).
    */
   op: "reopen" | "read" | "write";
   fileBytes: number;
@@ -474,28 +480,28 @@ export function resourceLoop(p: ResourceParams): HostileModule {
   let perOpen: number;
   let maxOp: number;
   if (p.op === "reopen") {
-    once = `${open(1)} ${bump(fileWork)} ${close} ${bump(FUEL_FLOOR.op)}`;
-    perOpen = fileWork + FUEL_FLOOR.op;
-    maxOp = fileWork;
+    once = `${open(1)} ${bump(FUEL_FLOOR.open)} ${close} ${bump(FUEL_FLOOR.op)}`;
+    perOpen = FUEL_FLOOR.open + FUEL_FLOOR.op;
+    maxOp = FUEL_FLOOR.open;
   } else if (p.op === "read") {
     // Reads until the end (a read returning 0): `chunks` reads with bytes, then an empty one.
-    once = `${open(1)} ${bump(fileWork)}
-      (loop $read (local.set $n (call $read (local.get $h) (i32.const ${buffer}) (i32.const ${p.chunkBytes}))) ${bumpMoved("(local.get $n)")}
-        (br_if $read (i32.gt_s (local.get $n) (i32.const 0))))
+    once = `${open(1)} ${bump(FUEL_FLOOR.open)}
+      (loop $reading (local.set $n (call $read (local.get $h) (i32.const ${buffer}) (i32.const ${p.chunkBytes}))) ${bumpMoved("(local.get $n)")}
+        (br_if $reading (i32.gt_s (local.get $n) (i32.const 0))))
       ${close} ${bump(FUEL_FLOOR.op)}`;
     const last = p.fileBytes - (chunks - 1) * p.chunkBytes;
-    perOpen = fileWork + (chunks - 1) * movedWork(p.chunkBytes) + movedWork(last) + FUEL_FLOOR.op + FUEL_FLOOR.op;
-    maxOp = Math.max(fileWork, movedWork(p.chunkBytes));
+    perOpen = FUEL_FLOOR.open + (chunks - 1) * movedWork(p.chunkBytes) + movedWork(last) + FUEL_FLOOR.op + FUEL_FLOOR.op;
+    maxOp = Math.max(FUEL_FLOOR.open, movedWork(p.chunkBytes));
   } else {
     // Writes the file in chunks (the last one short), then closes: the close commits it all.
     const last = p.fileBytes - (chunks - 1) * p.chunkBytes;
-    once = `${open(2)} ${bump(FUEL_FLOOR.op)} (local.set $n (i32.const 0))
-      (loop $write (if (i32.lt_u (local.get $n) (i32.const ${chunks - 1}))
+    once = `${open(2)} ${bump(FUEL_FLOOR.open)} (local.set $n (i32.const 0))
+      (loop $writing (if (i32.lt_u (local.get $n) (i32.const ${chunks - 1}))
         (then (drop (call $write (local.get $h) (i32.const ${buffer}) (i32.const ${p.chunkBytes}))) ${bump(movedWork(p.chunkBytes))}
-              (local.set $n (i32.add (local.get $n) (i32.const 1))) (br $write))))
+              (local.set $n (i32.add (local.get $n) (i32.const 1))) (br $writing))))
       (drop (call $write (local.get $h) (i32.const ${buffer}) (i32.const ${last}))) ${bump(movedWork(last))}
       ${close} ${bump(fileWork)}`;
-    perOpen = FUEL_FLOOR.op + (chunks - 1) * movedWork(p.chunkBytes) + movedWork(last) + fileWork;
+    perOpen = FUEL_FLOOR.open + (chunks - 1) * movedWork(p.chunkBytes) + movedWork(last) + fileWork;
     maxOp = Math.max(fileWork, movedWork(p.chunkBytes));
   }
   const body = repeat(p.repeat, p.count, once, "(local $h i32) (local $n i32)");
@@ -622,7 +628,8 @@ export const HOSTILE_FAMILIES: readonly HostileFamilySpec[] = [
     draw: (rng) =>
       recursion({
         depth: between(rng, 16, 2_000),
-        postWork: between(rng, 16, 2_000),
+        // Recursive functions with many thousands of steps take tens of seconds to instrument.
+        postWork: between(rng, 16, 1_000),
         cycle: between(rng, 1, 3),
         via: pick(rng, ["direct", "indirect"] as const),
         postIn: pick(rng, ["frame", "callee"] as const),
@@ -671,11 +678,50 @@ export function drawHostile(rng: Draw): HostileModule {
 const F = binaryen.Features;
 const FEATURES = F.MVP | F.MutableGlobals | F.SignExt | F.NontrappingFPToInt | F.BulkMemory | F.BulkMemoryOpt | F.Multivalue;
 
+/**
+ * `count` copies of `code` in a row. Written as one copy in a block labelled `__times_<count>`,
+ * which `assemble` expands after parsing: Binaryen's text parser takes ~0.4 ms per instruction
+ * sequence, far too slow for the fuzzer's long straight runs, while copying parsed IR is cheap.
+ */
+function times(count: number, code: string): string {
+  // Copies of labelled code would repeat its labels, which Binaryen's IR forbids: such code (a few
+  // copies at most here) is repeated as text, each copy with its own labels.
+  const labels = [...code.matchAll(/\((?:loop|block) \$([\w.]+)/g)].map((l) => l[1]!);
+  if (labels.length > 0) {
+    const label = new RegExp(`\\$(${labels.join("|")})\\b`, "g");
+    return Array.from({ length: count }, (_, k) => code.replace(label, (_m, name: string) => `$${name}_${k}`)).join("\n");
+  }
+  return `(block $__times_${count} ${code})`;
+}
+
+const TIMES_LABEL = /^__times_(\d+)/;
+/** Block accessors binaryen.js provides at run time but its typings omit. */
+const Block = (binaryen as unknown as { Block: { getChildren(e: number): number[]; getName(e: number): string | null; setChildren(e: number, children: number[]): void } }).Block;
+
+/** Expand every `times` block reachable through blocks from a function's body. */
+function expandTimes(m: binaryen.Module, expr: number): void {
+  if (binaryen.getExpressionId(expr) !== binaryen.BlockId) return;
+  const children = Block.getChildren(expr);
+  const label = TIMES_LABEL.exec(Block.getName(expr) ?? "");
+  if (label) {
+    const count = Number(label[1]);
+    const copies: number[] = [];
+    for (let k = 0; k < count; k++) for (const child of children) copies.push(k === 0 ? child : m.copyExpression(child));
+    Block.setChildren(expr, copies);
+    return;
+  }
+  for (const child of children) expandTimes(m, child);
+}
+
 /** WAT text → binary. */
 function assemble(text: string): Uint8Array {
   const m = binaryen.parseText(text);
   try {
     m.setFeatures(FEATURES);
+    for (let f = 0; f < m.getNumFunctions(); f++) {
+      const body = binaryen.getFunctionInfo(m.getFunctionByIndex(f)).body;
+      if (body) expandTimes(m, body);
+    }
     if (!m.validate()) throw new Error(`hostile-shapes: generated module does not validate:\n${text.slice(0, 2_000)}`);
     return m.emitBinary();
   } finally {
