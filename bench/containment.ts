@@ -165,7 +165,7 @@ export async function runContainmentBench(options: ContainmentBenchOptions = {})
     rows: rows.map((r) => [r.shape, `${fmtMs(r.gapMs)} ms`, `${fmtMs(r.targetMs)} ms`, fmtRatio(r.ratio), mark(r.met), `${fmtMs(r.histogramMaxMs)} ms`, String(r.slices), `${fmtMs(r.runMs)} ms`, r.ends.join("; ")]),
     align: ["left", "right", "right", "right", "left", "right", "right", "right", "left"],
     notes: [
-      `target = 2 × slice budget + 5 ms. longest gap: the longest time between two turns of a setImmediate probe while the job ran (one guest alone; the scheduler yields between slices). histogram max: perf_hooks.monitorEventLoopDelay's max (1 ms resolution). Each run has a ${RUN_FUEL_LIMIT.toLocaleString("en-US")}-fuel limit; every shape is finite.`,
+      `target = 2 × slice budget + 5 ms. longest gap: the longest time between two turns of a setImmediate probe while the job ran (one guest alone; the scheduler yields between slices). histogram max: perf_hooks.monitorEventLoopDelay's max (1 ms resolution; its first tick only starts the clock, so it misses a block in the run's first turn, which the probe sees). Each run has a ${RUN_FUEL_LIMIT.toLocaleString("en-US")}-fuel limit; every shape is finite.`,
     ],
   });
   return {
