@@ -186,12 +186,9 @@ export class CompilePool {
       workerData: data,
       resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb, stackSizeMb: COMPILE_STACK_MB },
       env: {},
-      stdout: true, // a worker has nothing to print; keep Binaryen's chatter off the host's stdout
-      stderr: true,
+      // Not piped: a piped stdio stream keeps the host alive even while the worker is unref'd.
+      // The worker silences its own output (Binaryen's chatter) instead.
     });
-    // Binaryen prints validation complaints; drain them so the pipe never fills.
-    worker.stdout.resume();
-    worker.stderr.resume();
     this.counters.workersStarted++;
     const slot: Slot = { worker, ready: false, job: undefined, timer: undefined, idleTimer: undefined, stopping: undefined, outOfMemory: false };
     this.slots.add(slot);

@@ -27,6 +27,12 @@ export type CompileWorkerMessage =
   /** `spent`: the worker must not be used again (Binaryen aborted, or its heap hit the cap). */
   | { type: "refused"; id: number; code: ErrorCode; detail: string; heapBytes: number; spent: boolean };
 
+// Binaryen prints validation complaints. The worker's own stdio is not piped to the host (a piped
+// worker stream keeps the host process alive even when the worker is unref'd: a CLI run waited for
+// the idle timeout), so its chatter is dropped here instead.
+process.stdout.write = (() => true) as typeof process.stdout.write;
+process.stderr.write = (() => true) as typeof process.stderr.write;
+
 const port = parentPort;
 if (!port) throw new Error("compile-worker.ts runs as a worker thread (compile-pool.ts starts it)");
 const { maxBinaryenHeapBytes, stackSizeMb } = workerData as CompileWorkerData;
