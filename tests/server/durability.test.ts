@@ -7,6 +7,7 @@ import { generateSigningKey, type SigningKey } from "../../server/auth/index.js"
 import { FerryClient } from "../../server/client.js";
 import { Store } from "../../server/store/store.js";
 import { COUNTER } from "../helpers/fixtures.js";
+import { wat } from "../helpers/wat.js";
 import { removeDir, tempDir } from "../helpers/node.js";
 import { spawnNode, type NodeProcess } from "../helpers/node-process.js";
 
@@ -84,6 +85,9 @@ describe("migration across crashes", () => {
     await b.stop();
     b = await start(dirB, { peersFile: peersOfB, ...(crashB ? { crashAt: crashB } : {}) });
     await helloReached(a.url, b);
+    // A node's compile pool starts with its first compile (seconds on a busy machine): start both now,
+    // so the pre-copy of the job under test does not wait for it while the job runs to its end.
+    await Promise.all([a, b].map((n) => new FerryClient({ url: n.url, key }).uploadModule(wat(`(module (func (export "warm")))`))));
     return {
       key,
       get a() {
