@@ -170,7 +170,11 @@ const memoryCache = new Map<string, Uint8Array>();
 function memoryPayload(pages: number, stored: number, chunkPages: number, codec: 0 | 1, trailing: number): Uint8Array {
   const key = `${pages}/${stored}/${chunkPages}/${codec}/${trailing}`;
   let payload = memoryCache.get(key);
-  if (!payload) memoryCache.set(key, (payload = buildMemoryPayload(pages, stored, chunkPages, codec, trailing)));
+  if (!payload) {
+    // Bounded: some payloads are tens of MiB, and a long run meets hundreds of parameter sets.
+    if (memoryCache.size >= 16) memoryCache.clear();
+    memoryCache.set(key, (payload = buildMemoryPayload(pages, stored, chunkPages, codec, trailing)));
+  }
   return payload.slice();
 }
 
