@@ -1,9 +1,11 @@
 // The CLI against a real node: keygen → admin add-client → serve → upload → submit → status →
 // migrate, each as a separate process of the built `ferry`, as an operator would type them.
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { findRepoRoot, guestWasmPath } from "../../guest/catalog.js";
+import * as reference from "../../guest/reference.js";
 import { removeDir, tempDir } from "../helpers/node.js";
 import { spawnNode, type NodeProcess } from "../helpers/node-process.js";
 
@@ -53,6 +55,16 @@ describe("ferry upload / submit / status / migrate", () => {
     expect((await ferry("modules", "--node", a.url, "--limit", "0")).code).toBe(2);
     const status = await ferry("status", job.id, "--node", a.url);
     expect(JSON.parse(status.stdout)).toMatchObject({ id: job.id, state: "done" });
+    // A job's output is fetched a page at a time: to stdout raw, or to a file beside the JSON.
+    const art = (await ferry("upload", guestWasmPath("mandelbrot"), "--key", key, "--node", a.url, "--public")).stdout.trim();
+    const drawn = JSON.parse((await ferry("submit", art, "--args", "30,10", "--wait", "10000", "--node", a.url)).stdout) as { id: string; outputBytes: number };
+    const picture = Buffer.from(reference.mandelbrot(30, 10).output).toString();
+    expect(drawn.outputBytes).toBe(Buffer.byteLength(picture));
+    expect(await ferry("status", drawn.id, "--output", "-", "--node", a.url)).toMatchObject({ code: 0, stdout: picture });
+    const file = join(dir, "picture.txt");
+    const withFile = await ferry("status", drawn.id, "--output", file, "--node", a.url);
+    expect(JSON.parse(withFile.stdout)).toMatchObject({ id: drawn.id, outputBytes: drawn.outputBytes });
+    expect(readFileSync(file, "utf8")).toBe(picture);
     // Without an id: the signer's own jobs (the anonymous one above is not among them).
     const mine = await ferry("submit", codeHash, "--args", "1000", "--wait", "10000", "--key", key, "--node", a.url);
     const mineId = (JSON.parse(mine.stdout) as { id: string }).id;
