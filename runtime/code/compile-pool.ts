@@ -186,6 +186,9 @@ export class CompilePool {
       workerData: data,
       resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb, stackSizeMb: COMPILE_STACK_MB },
       env: {},
+      // A worker inherits the host's flags; --input-type (a host run from `node -e`) is refused for
+      // a file entry point and the worker would die at start.
+      execArgv: process.execArgv.filter((a) => !a.startsWith("--input-type")),
       // Not piped: a piped stdio stream keeps the host alive even while the worker is unref'd.
       // The worker silences its own output (Binaryen's chatter) instead.
     });
