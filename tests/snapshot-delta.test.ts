@@ -53,7 +53,8 @@ describe("snapshot deltas", () => {
   });
 });
 
-// Fills pages 0-2, spins a while (the first pause), then rewrites page 1, clears page 2, writes
+// Fills pages 0-2 (bulk fills are charged by the byte: the first slice's fuel covers them), spins a
+// while (the first pause falls in the spin), then rewrites page 1, clears page 2, writes
 // page 3 for the first time, and spins forever (the second pause).
 const PAGES_GUEST = wat(`(module
   (memory 4)
@@ -62,7 +63,7 @@ const PAGES_GUEST = wat(`(module
     (memory.fill (i32.const 0) (i32.const 1) (i32.const 65536))
     (memory.fill (i32.const 65536) (i32.const 2) (i32.const 65536))
     (memory.fill (i32.const 131072) (i32.const 3) (i32.const 65536))
-    (block $a (loop $l (br_if $a (i32.ge_u (local.get $i) (i32.const 100000))) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))
+    (block $a (loop $l (br_if $a (i32.ge_u (local.get $i) (i32.const 1000000))) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))
     (memory.fill (i32.const 65536) (i32.const 7) (i32.const 65536))
     (memory.fill (i32.const 131072) (i32.const 0) (i32.const 65536))
     (memory.fill (i32.const 196608) (i32.const 9) (i32.const 65536))
@@ -74,10 +75,10 @@ describe("snapshot({ since }): the delta straight from a live instance", () => {
     try {
       const m = await engine.compile(PAGES_GUEST);
       const i = await engine.instantiate(m, { sandbox, trust: "authenticated" });
-      expect(await i.run("main", [], { fuel: 1_000 })).toMatchObject({ status: "paused" });
+      expect(await i.run("main", [], { fuel: 200_000 })).toMatchObject({ status: "paused" });
       const base = await i.snapshot();
       // page 0 unchanged, page 1 rewritten, page 2 cleared, page 3 written for the first time
-      expect(await i.resume({ fuel: 10_000_000 })).toMatchObject({ status: "paused" });
+      expect(await i.resume({ fuel: 100_000_000 })).toMatchObject({ status: "paused" });
       const delta = await i.snapshot({ since: base });
       const full = await i.snapshot();
       expect(delta.memory.pages.map((p) => p.index)).toEqual([1, 2, 3]);
