@@ -6,6 +6,7 @@ import { streamSSE } from "hono/streaming";
 import { errorResponse, ServerError } from "../errors.js";
 import type { Caller, FerryNode } from "../node/ferry-node.js";
 import type { JobEvent } from "../node/live-job.js";
+import { FINISHED_JOB_STATES } from "../store/records.js";
 import { parseJsonObject } from "./body.js";
 import { parseJobListQuery, parseModuleListQuery } from "./list-query.js";
 import { parseJobRequest } from "./job-request.js";
@@ -109,7 +110,8 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
     c.body(node.snapshotOf(c.req.param("id"), caller(c)) as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/vnd.ferry.snapshot" }),
   );
 
-  // Server-sent events: log lines, output as it is written, state changes; ends when the job does.
+  // Server-sent events: the job's current state first, then log lines, output as it is written and
+  // every state change (pause and resume included); the stream ends with the job's final state here.
   app.get("/jobs/:id/events", (c) => {
     const id = c.req.param("id");
     const who = caller(c);
@@ -117,19 +119,19 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
     return streamSSE(c, async (stream) => {
       // Writes are chained so they reach the client in order, and the stream closes only after the last.
       let written: Promise<void> = Promise.resolve();
-      await new Promise<void>((resolve) => {
-        const send = (e: JobEvent): void => {
-          const data = e.type === "log" ? e.line : e.type === "output" ? Buffer.from(e.bytes).toString("base64") : JSON.stringify({ state: e.state, result: e.result });
-          written = written.then(() => stream.writeSSE({ event: e.type, data })).catch(() => undefined);
-          if (e.type === "state" && !["queued", "running", "paused"].includes(e.state)) finish();
-        };
-        const unsubscribe = node.subscribe(id, who, send);
-        const finish = (): void => {
-          unsubscribe();
-          resolve();
-        };
-        stream.onAbort(finish);
-      });
+      let end!: () => void;
+      const ended = new Promise<void>((resolve) => (end = resolve));
+      const send = (e: JobEvent): void => {
+        const data = e.type === "log" ? e.line : e.type === "output" ? Buffer.from(e.bytes).toString("base64") : JSON.stringify({ state: e.state, result: e.result });
+        written = written.then(() => stream.writeSSE({ event: e.type, data })).catch(() => undefined);
+        if (e.type === "state" && (FINISHED_JOB_STATES as readonly string[]).includes(e.state)) end();
+      };
+      stream.onAbort(end);
+      // null: the job is not live here, so its one state event is all there will be.
+      const unsubscribe = node.subscribe(id, who, send);
+      if (unsubscribe === null) end();
+      await ended;
+      unsubscribe?.();
       await written;
     });
   });

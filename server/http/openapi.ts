@@ -122,7 +122,7 @@ export const OPENAPI = {
       },
     },
     "/jobs/{id}/events": {
-      get: { summary: "Server-sent events: log, output (base64), state", parameters: idParam, responses: { "200": { description: "text/event-stream" }, "404": error } },
+      get: { summary: "Server-sent events: the current state, then log, output (base64) and every state change; ends after a final state", parameters: idParam, responses: { "200": { description: "text/event-stream" }, "404": error } },
     },
     "/jobs/{id}/pause": { post: { summary: "Pause after the current slice and checkpoint", parameters: idParam, responses: { "200": job, "409": error } } },
     "/jobs/{id}/resume": { post: { summary: "Resume a paused job", parameters: idParam, responses: { "200": job, "409": error } } },

@@ -328,11 +328,8 @@ export class FerryNode {
   }
 
   getJob(id: string, caller: Caller): JobView {
-    const job = this.live.get(id);
-    const record = job?.record ?? this.store.jobs.get(id);
-    if (!record) throw new ServerError("not_found", `no job ${id}`);
-    this.authorize(record, caller);
-    return this.view(job ?? record);
+    const record = this.visibleRecord(id, caller);
+    return this.view(this.live.get(id) ?? record);
   }
 
   /**
@@ -345,8 +342,7 @@ export class FerryNode {
       throw new ServerError("bad_request", `limit must be from 1 to ${MAX_OUTPUT_PAGE_BYTES} bytes, got ${limit}`);
     }
     const job = this.live.get(id);
-    const record = job?.record ?? this.store.jobs.require(id);
-    this.authorize(record, caller);
+    const record = this.visibleRecord(id, caller);
     if (job?.instance) {
       // The instance holds its output anyway; a view of it, never a copy per page.
       const all = job.instance.output();
@@ -355,16 +351,16 @@ export class FerryNode {
     return this.store.jobs.outputRange(record, offset, limit);
   }
 
-  subscribe(id: string, caller: Caller, listener: (e: JobEvent) => void): () => void {
+  /**
+   * Calls `listener` with the job's current state at once, then with every log line, output and
+   * state change. Returns how to stop listening, or null when the job is not live here (finished,
+   * moved, or stored but not running here): then the current state is all there will be.
+   */
+  subscribe(id: string, caller: Caller, listener: (e: JobEvent) => void): (() => void) | null {
     const job = this.live.get(id);
-    if (!job) {
-      const record = this.store.jobs.require(id);
-      this.authorize(record, caller);
-      listener({ type: "state", state: record.state, result: record.result });
-      return () => undefined;
-    }
-    this.authorize(job.record, caller);
-    return job.subscribe(listener);
+    const record = this.visibleRecord(id, caller);
+    listener({ type: "state", state: record.state, result: record.result });
+    return job ? job.subscribe(listener) : null;
   }
 
   async pauseJob(id: string, caller: Caller): Promise<JobView> {
@@ -399,8 +395,7 @@ export class FerryNode {
   async cancelJob(id: string, caller: Caller): Promise<JobView> {
     const live = this.live.get(id);
     if (!live) {
-      const record = this.store.jobs.require(id);
-      this.authorize(record, caller);
+      const record = this.visibleRecord(id, caller);
       if (record.state === "queued" || record.state === "paused" || record.state === "running") {
         this.store.jobs.update(id, { state: "cancelled", result: { status: "cancelled" } }, { expectEpoch: record.epoch });
         if (record.owner === null) this.evictAnonymousResults(id);
@@ -418,7 +413,6 @@ export class FerryNode {
       live.instance?.dispose();
       this.live.delete(id);
       this.update(live, { state: "cancelled", result: { status: "cancelled" } });
-      live.emit({ type: "state", state: "cancelled", result: live.record.result });
       this.admission.pump();
       return this.view(live.record);
     });
@@ -426,8 +420,7 @@ export class FerryNode {
 
   /** The encoded snapshot of a paused job (its latest checkpoint, which pausing wrote). */
   snapshotOf(id: string, caller: Caller): Uint8Array {
-    const record = this.live.get(id)?.record ?? this.store.jobs.require(id);
-    this.authorize(record, caller);
+    const record = this.visibleRecord(id, caller);
     if (record.state !== "paused") throw new ServerError("conflict", `job ${id} is ${record.state}; pause it first`);
     const snapshot = checkpointSnapshot(this.store, id, snapshotDecodeLimits(this.memoryPagesOf(record.owner)));
     if (!snapshot) throw new ServerError("not_found", `job ${id} has no snapshot`);
@@ -564,7 +557,6 @@ export class FerryNode {
         job.instance?.dispose();
         this.live.delete(job.id);
         this.counters.migrationsOut++;
-        job.emit({ type: "state", state: job.record.state, result: job.record.result });
         this.admission.pump();
       },
       goOn: (job) => {
@@ -718,7 +710,6 @@ export class FerryNode {
     this.live.delete(job.id);
     this.counters.jobsFinished++;
     if (r.status === "trapped") this.counters.jobsTrapped++;
-    job.emit({ type: "state", state: job.record.state, result: job.record.result });
     this.admission.pump();
   }
 
@@ -727,7 +718,6 @@ export class FerryNode {
     this.update(job, { state: "failed", result: { status: "failed", message: e instanceof Error ? e.message : String(e) } });
     job.instance?.dispose();
     this.live.delete(job.id);
-    job.emit({ type: "state", state: "failed", result: job.record.result });
     this.admission.pump();
   }
 
@@ -858,9 +848,12 @@ export class FerryNode {
     return true;
   }
 
+  /** Every state change of a live job goes through here, and is announced to its listeners. */
   private update(job: LiveJob, patch: Parameters<Store["jobs"]["update"]>[1]): void {
+    const before = job.record.state;
     job.record = this.store.jobs.update(job.id, patch, { expectEpoch: job.record.epoch });
     job.stateChanged();
+    if (job.record.state !== before) job.emit({ type: "state", state: job.record.state, result: job.record.result });
     for (const l of this.jobStateListeners) l(job.id, job.record.state);
     if (job.record.owner === null && patch.state !== undefined && FINISHED_JOB_STATES.includes(patch.state)) this.evictAnonymousResults(job.id);
   }
@@ -881,8 +874,7 @@ export class FerryNode {
   private control(id: string, caller: Caller): LiveJob {
     const job = this.live.get(id);
     if (!job) {
-      const record = this.store.jobs.require(id);
-      this.authorize(record, caller);
+      const record = this.visibleRecord(id, caller);
       throw new ServerError("conflict", `job ${id} is ${record.state}${record.node !== this.id ? ` on node ${record.node}` : ""}`);
     }
     this.authorize(job.record, caller);
@@ -891,12 +883,28 @@ export class FerryNode {
 
   /** Owned jobs belong to their owner; anonymous jobs to whoever holds their (unguessable) id. */
   private authorize(record: JobRecord, caller: Caller): void {
-    if (record.owner !== null && record.owner !== caller?.id) throw new ServerError("not_found", `no job ${record.id}`);
+    if (record.owner !== null && record.owner !== caller?.id) throw noJob(record.id, caller);
+  }
+
+  /** The job's record (live or stored) if the caller may see it; else the same 404 as for no job at all. */
+  private visibleRecord(id: string, caller: Caller): JobRecord {
+    const record = this.live.get(id)?.record ?? this.store.jobs.get(id);
+    if (!record) throw noJob(id, caller);
+    this.authorize(record, caller);
+    return record;
   }
 
   private assertOpen(): void {
     if (this.closed) throw new ServerError("conflict", "the node is shutting down");
   }
+}
+
+/**
+ * The one answer for a job the caller cannot see, whether it exists or not (so it tells nothing):
+ * to an unsigned request it says what to do if the job is a client's (docs/http-api.md, "Errors").
+ */
+function noJob(id: string, caller: Caller): ServerError {
+  return new ServerError("not_found", caller ? `no job ${id} among yours or the anonymous ones` : `no job ${id} among the anonymous jobs; a client's job answers only requests signed with its owner's key`);
 }
 
 /** A LiveJob needs a record before the prepared one is stored; this stands in until COMMIT sets the real one. */
