@@ -30,7 +30,7 @@ const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
 };
 
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  const [command, ...rest] = argv;
+  const [command, ...rest] = joinNegativeValues(argv);
   if (command === undefined) {
     io.stderr.write(`ferry: a command is required\n${HELP.main}\n`);
     return 2;
@@ -56,4 +56,25 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     io.stderr.write(`ferry: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 4;
   }
+}
+
+/** A value that starts like a negative number ("-5", "-2.5,3", "-.5", "-Infinity"), never an option. */
+const NEGATIVE_VALUE = /^-(\d|\.\d|Infinity|NaN)/;
+
+/**
+ * `--args -5` means `--args=-5`: node's parseArgs refuses a value that starts with a dash as
+ * ambiguous, but no Ferry option is named like a number, so such a value can only be a value.
+ */
+export function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i]!;
+    if (token === "--") return [...out, ...argv.slice(i)];
+    const next = argv[i + 1];
+    if (token.startsWith("--") && !token.includes("=") && next !== undefined && NEGATIVE_VALUE.test(next)) {
+      out.push(`${token}=${next}`);
+      i++;
+    } else out.push(token);
+  }
+  return out;
 }

@@ -5,7 +5,7 @@ import { closeSync, openSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { readKeyFile } from "../auth/index.js";
 import { FerryClient, HttpError } from "../client.js";
-import { optionalInt, readInput, type Io } from "./run.js";
+import { argsOption, optionalInt, readInput, type Io } from "./run.js";
 import { HELP, UsageError } from "./usage.js";
 
 const DEFAULT_NODE = "http://127.0.0.1:8080";
@@ -69,8 +69,13 @@ export async function submitCommand(argv: string[], io: Io): Promise<number> {
   if (values.help) return help(io, HELP.submit);
   if (positionals.length !== 1) throw new UsageError("ferry submit takes exactly one <code-hash>");
   if (values.sandbox !== undefined && values.sandbox !== "in-process" && values.sandbox !== "isolated") throw new UsageError("--sandbox must be in-process or isolated");
-  const args = (values.args ?? []).flatMap((a) => a.split(",")).filter((a) => a !== "").map((a) => (/^-?\d+$/.test(a) && !Number.isSafeInteger(Number(a)) ? a : Number(a)));
-  if (args.some((a) => typeof a === "number" && Number.isNaN(a))) throw new UsageError("--args must be numbers");
+  // Checked against the entry's signature by the node; here only that each is a decimal number. JSON
+  // cannot carry NaN or Infinity, and an integer past 2^53 travels as a decimal string.
+  const args = argsOption(values.args).map((a) => {
+    if (typeof a === "bigint") return a.toString();
+    if (!Number.isFinite(a)) throw new UsageError(`--args: ${a} cannot be sent to a node (finite numbers only)`);
+    return a;
+  });
   const c = client(values, false);
   const fuelLimit = optionalInt("--fuel", values.fuel);
   const waitMs = optionalInt("--wait", values.wait);

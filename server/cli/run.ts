@@ -20,6 +20,7 @@ import {
   type WasmValue,
 } from "../../runtime/index.js";
 import { writeFileAtomic } from "../atomic-file.js";
+import { checkEntryArgs, parseArgText, type ArgValue } from "../entry-args.js";
 import { HELP, UsageError } from "./usage.js";
 
 export interface Io {
@@ -55,6 +56,7 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
   const checkpoint = checkpointOptions(values["checkpoint-every"], values.out);
   const slice = optionalInt("--slice", values.slice) ?? (checkpoint ? DEFAULT_CHECKPOINT_SLICE : undefined);
   const fuelLimit = optionalInt("--fuel", values.fuel);
+  const argValues = argsOption(values.args);
   const maxMemoryPages = optionalInt("--max-memory-pages", values["max-memory-pages"]);
 
   const code = readInput(positionals[0]!, "guest module");
@@ -62,7 +64,7 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
   await using engine = new Engine(maxMemoryPages === undefined ? {} : { maxMemoryPages });
   const module = await engine.compile(code);
   const entry = module.entry(values.entry);
-  const args = parseEntryArgs(entry.name, entry.params, (values.args ?? []).flatMap((a) => a.split(",")).filter((a) => a !== ""));
+  const args = checkEntryArgs(entry, argValues);
   const instance = await engine.instantiate(module, { input, sandbox, timeoutMs, onLog: (line) => io.stderr.write(`[guest] ${line}\n`) });
   const first = await instance.run(entry.name, args, { fuel: slice, fuelLimit });
   return finish(await drive(instance, first, { slice, checkpoint, code, json: values.json, io, printedOutput: 0 }), values.json, io);
@@ -182,22 +184,9 @@ function jsonValue(v: RunValue): unknown {
   return typeof v === "bigint" ? v.toString() : v;
 }
 
-function parseEntryArgs(entry: string, params: readonly string[], raw: string[]): WasmValue[] {
-  if (raw.length !== params.length) {
-    throw new FerryError("invalid_arguments", `"${entry}" takes ${params.length} argument(s), got ${raw.length}`);
-  }
-  return raw.map((text, i) => {
-    const type = params[i];
-    if (type === "i64") {
-      if (!/^-?\d+$/.test(text)) throw new FerryError("invalid_arguments", `argument ${i} ("${text}") must be an integer`);
-      return BigInt(text);
-    }
-    const n = Number(text);
-    if (text.trim() === "" || Number.isNaN(n) && text !== "NaN") {
-      throw new FerryError("invalid_arguments", `argument ${i} ("${text}") must be a number`);
-    }
-    return n;
-  });
+/** `--args a,b --args c`: every value, in order, as a number (or a bigint past 2^53). */
+export function argsOption(texts: readonly string[] | undefined): ArgValue[] {
+  return (texts ?? []).flatMap((a) => a.split(",")).filter((a) => a !== "").map((a, i) => parseArgText(a, i));
 }
 
 function checkpointOptions(every: string | undefined, out: string | undefined): { every: number; out: string } | undefined {

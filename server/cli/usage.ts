@@ -30,7 +30,8 @@ Exit status: 0 done, 1 the guest trapped, 2 bad command line, 3 rejected input (
 
 Options:
   --entry NAME            exported function to call (default: main)
-  --args A,B,...          arguments, converted to the entry's parameter types (repeatable)
+  --args A,B,...          arguments, checked against the entry's parameter types (repeatable;
+                          negative numbers work as they are: --args -5)
   --input FILE            bytes the guest reads with ferry.input_read
   --fuel N                total fuel budget; exceeding it ends the run with out_of_fuel
   --slice N               fuel per slice: how often the host takes control back
@@ -173,7 +174,8 @@ Options:
   --node URL              the node (default $FERRY_NODE or http://127.0.0.1:8080)
   --key FILE              sign as this client (without it the job is anonymous: public modules, in-process)
   --entry NAME            exported function (default main)
-  --args A,B,...          arguments (i64 beyond 2^53 as decimal)
+  --args A,B,...          decimal arguments (negative ones as they are: --args -5); the node checks
+                          them against the entry's signature before storing the job
   --input FILE            bytes the guest reads
   --fuel N                fuel budget of the job
   --sandbox KIND          in-process or isolated

@@ -2,7 +2,7 @@
 // job durable (periodic checkpoints, recovery after a crash), and hands jobs to peers. The HTTP
 // layer (server/http) is a thin adapter over this class.
 
-import { Engine, FerryError, Scheduler, encodeSnapshot, snapshotDecodeLimits, type RunResult, type WasmValue } from "../../runtime/index.js";
+import { Engine, Scheduler, encodeSnapshot, snapshotDecodeLimits, type RunResult, type WasmValue } from "../../runtime/index.js";
 import type { IsolatedPoolOptions } from "../../runtime/index.js";
 import { CompilePool, type CompilePoolOptions } from "../../runtime/code/compile-pool.js";
 import { ServerError } from "../errors.js";
@@ -23,6 +23,7 @@ import { ANONYMOUS_QUOTAS, quotasOf } from "./quotas.js";
 import { nodeLimits, type NodeLimits, type NodeLimitsOptions } from "./node-limits.js";
 import { join } from "node:path";
 import { FileResources } from "../../runtime/resources/file-resources.js";
+import { checkEntryArgs } from "../entry-args.js";
 
 export interface FerryNodeOptions {
   store: Store;
@@ -236,10 +237,8 @@ export class FerryNode {
     // Check the entry and its arity now, so a bad request is a 4xx, not a failed job later.
     const compiled = await this.engine(quotas.maxMemoryPages).compile(this.store.modules.read(req.codeHash));
     const entry = compiled.entry(req.entry ?? "main");
-    if ((req.args ?? []).length !== entry.params.length) {
-      throw new FerryError("invalid_arguments", `"${entry.name}" takes ${entry.params.length} argument(s), got ${(req.args ?? []).length}`);
-    }
-    wasmArgs(req.args ?? []);
+    // Every argument against the entry's real signature, before the job is stored (400 naming it).
+    checkEntryArgs(entry, wasmArgs(req.args ?? []));
 
     const record = this.store.jobs.create({
       codeHash: req.codeHash,
