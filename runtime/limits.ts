@@ -76,3 +76,12 @@ export const DEFAULT_MAX_INPUT_BYTES = 64 * 1024 * 1024;
 
 /** Arguments an entry point may take (the continuation struct has this many slots). */
 export const MAX_ENTRY_ARGS = 5;
+
+/**
+ * Most bytes one host call moves, so that no single call holds the host for long (a 1 MiB copy into
+ * fresh memory takes about half a millisecond): `input_read` and `resource_read` return at most this
+ * many (their contract is "up to len"), `resource_write` takes at most this many (it returns the
+ * count), and the instrumentation hands `output_write` over in pieces of this size
+ * (runtime/code/host-call-helpers.ts), with a fuel check between pieces.
+ */
+export const MAX_HOST_IO_BYTES = 1024 * 1024;

@@ -108,3 +108,28 @@ describe("resuming in another process", () => {
     });
   });
 });
+
+describe("an explicit guest paused between its checkpoint's stop and its return", () => {
+  const c = cases.find((k) => k.guest === "mandelbrot")!;
+
+  // With slices this small the fuel check right after `ferry.checkpoint` answers "stop" pauses the
+  // guest before it returns; the stop it was given must hold across that pause (and a snapshot),
+  // or the return value of the stop (-1) would be taken as the run's result.
+  it.each([7, 9, 13, 31])("finishes with the reference value in slices of %i fuel, moved at every pause", async (fuel) => {
+    const engine = new Engine();
+    const module = await engine.compile(wasm.get(c.wasmPath)!);
+    let instance: Instance = await engine.instantiate(module, { input: c.input });
+    let r = await instance.run(c.entry, c.args, { fuel });
+    let stopsInFlight = 0;
+    while (r.status === "paused") {
+      const snapshot = decodeSnapshot(encodeSnapshot(await instance.snapshot()));
+      if (snapshot.continuation[28]! & 8) stopsInFlight++;
+      instance.dispose();
+      instance = await engine.restore(snapshot);
+      r = await instance.resume({ fuel });
+    }
+    expect(r).toMatchObject({ status: "done", value: c.expected.value });
+    expect(Buffer.from(instance.output()).equals(Buffer.from(c.expected.output))).toBe(true);
+    expect(stopsInFlight).toBeGreaterThan(0);
+  });
+});

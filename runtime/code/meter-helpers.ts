@@ -34,7 +34,10 @@ export function addMeterHelpers(b: Binaryen, m: BinaryenModule, yieldName: strin
   const i32c = (v: number) => m.i32.const(v);
   const fuel = () => m.global.get(FUEL_GLOBAL, i64);
   const charge = (amount: ExpressionRef): ExpressionRef => m.global.set(FUEL_GLOBAL, m.i64.sub(fuel(), amount));
-  const check = (): ExpressionRef => m.if(m.i64.lt_s(fuel(), i64Const(m, 0)), m.call(yieldName, [], none));
+  // Between two chunks the helper always calls yield, not only when fuel ran out: the host then
+  // also ends a slice that is past its wall-clock budget (fuel per byte varies with first-touch
+  // memory; the deadline does not). A chunk is tens of microseconds of work; the call, nanoseconds.
+  const check = (): ExpressionRef => m.call(yieldName, [], none);
   const chargeBytes = (n: ExpressionRef): ExpressionRef =>
     charge(m.i64.add(m.i64.extend_u(m.i32.shr_u(n, i32c(BULK_BYTES_PER_FUEL_LOG2))), i64Const(m, 1)));
   const memoryBytes = () => m.i64.shl(m.i64.extend_u(m.memory.size(memoryName)), i64Const(m, 16));
@@ -91,7 +94,7 @@ export function addMeterHelpers(b: Binaryen, m: BinaryenModule, yieldName: strin
   ]));
 
   // (delta; result) → the old size in pages, or -1 (which also sets the flag a later trap reads to
-  // report memory_limit). The caller checks fuel after the call.
+  // report memory_limit). Then yield, like a chunk (a grow's time varies most of all).
   const [DELTA, RESULT] = [0, 1];
   m.addFunction(HELPER_NAMES.grow, i32, i32, [i32], m.block(null, [
     set(RESULT, m.memory.grow(get(DELTA), memoryName)),
@@ -100,6 +103,7 @@ export function addMeterHelpers(b: Binaryen, m: BinaryenModule, yieldName: strin
       m.global.set(GROW_FAILED_GLOBAL, i32c(1)),
       charge(m.i64.shr_u(memoryBytes(), i64Const(m, GROW_BYTES_PER_FUEL_LOG2))),
     ),
+    check(),
     get(RESULT),
   ], i32));
 }

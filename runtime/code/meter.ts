@@ -4,12 +4,13 @@
 // Fuel is checked at every loop header, at the entry of the functions meter-plan.ts picks (every
 // recursive one, and enough others that no call can do more than SPAN_FUEL of unchecked work), and
 // after every call to one of those, to a host import or to a runtime helper (memory.grow, and
-// memory.copy/fill of a length not known to be small, which work in checked chunks). Such a call
+// memory.copy/fill of a length not known to be small and output_write, which work in checked chunks). Such a call
 // also charges the rest of its caller's region, so returning into a deep stack is paid as it runs.
 // docs/metering.md proves the bound: the work between two checks is at most the largest function
 // plus SPAN_FUEL, whatever the call graph.
 
 import { i64Const, irSetters, type Binaryen, type BinaryenModule, type ExpressionRef } from "./binaryen.js";
+import { OUTPUT_WRITE_HELPER, addOutputWriteHelper, outputWriteImport } from "./host-call-helpers.js";
 import { IrWalker } from "./ir-walk.js";
 import {
   BULK_BYTES_PER_FUEL_LOG2,
@@ -108,6 +109,7 @@ export function meterModule(
   const constSet = (b as unknown as { Const: { setValueI64(e: ExpressionRef, v: number): void } }).Const;
   const graph = callGraph(b, m, walker);
   const plan: MeterPlan = planChecks(graph, tableFunctions);
+  const outputWrite = outputWriteImport(b, m);
   const imported = new Set<string>();
   for (let f = 0; f < m.getNumFunctions(); f++) {
     const info = b.getFunctionInfo(m.getFunctionByIndex(f));
@@ -185,6 +187,10 @@ export function meterModule(
         return chargeAfterCall(m.call(helper, [op.dest, id === b.MemoryCopyId ? op.source : op.value, op.size], b.none), region);
       }
       if (id === b.MemoryInitId) return chargeInit(expr);
+      if (id === b.CallId && outputWrite !== undefined && (b.getExpressionInfo(expr) as unknown as { target: string }).target === outputWrite) {
+        const operands = (b.getExpressionInfo(expr) as unknown as { operands: ExpressionRef[] }).operands;
+        return chargeAfterCall(m.call(OUTPUT_WRITE_HELPER, operands, b.none), region);
+      }
       return chargesAfter ? chargeAfterCall(expr, region) : expr;
     };
 
@@ -340,6 +346,7 @@ export function meterModule(
   }
   // Added after the walk, so their own bulk operations are not rewritten into calls to themselves.
   addMeterHelpers(b, m, yieldName, memoryName);
+  if (outputWrite !== undefined) addOutputWriteHelper(b, m, outputWrite, yieldName, memoryName);
   return {
     recursiveFunctions: [...plan.recursive],
     checkedFunctions: plan.checked.size,

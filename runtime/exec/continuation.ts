@@ -38,6 +38,8 @@ export const enum ContState {
 export const FLAG_START_DONE = 1;
 export const FLAG_UNWOUND = 2;
 export const FLAG_AT_CHECKPOINT = 4;
+/** A checkpoint told the guest to stop, and it was paused (out of fuel) before its export returned. */
+export const FLAG_STOPPING = 8;
 
 /** Everything the header records, as the host keeps it between runs. */
 export interface ContinuationHeader {

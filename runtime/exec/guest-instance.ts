@@ -17,6 +17,7 @@ import {
   ContState,
   FLAG_AT_CHECKPOINT,
   FLAG_START_DONE,
+  FLAG_STOPPING,
   FLAG_UNWOUND,
   HEADER_BYTES,
   NO_ENTRY,
@@ -58,6 +59,8 @@ export interface RunOptions {
   fuel?: number;
   /** Total fuel for the whole run; exceeding it traps with `out_of_fuel`. Default: none. */
   fuelLimit?: number;
+  /** Wall-clock budget of this slice, ms (see SliceDeadline). Default: none. */
+  sliceMs?: number;
 }
 
 export interface SnapshotOptions {
@@ -89,12 +92,20 @@ export function checkSnapshotOptions(options: SnapshotOptions, codeHash: string)
 
 export interface ResumeOptions {
   fuel?: number;
+  /**
+   * Wall-clock budget of this slice, ms. Fuel bounds the work; this bounds the time when the work
+   * is slow per unit of fuel (first-touch memory, a host call, a grow): once it has passed, the
+   * slice ends at the next fuel check after a host call or a chunk of bulk work, with fuel left.
+   * The fuel the run uses stays exact; only where the slice ends moves. Default: none.
+   */
+  sliceMs?: number;
 }
 
 export type RunValue = WasmValue | WasmValue[] | null;
 
 export type RunResult =
   | { status: "done"; value: RunValue; fuelUsed: number }
+  /** `fuel`: the slice's fuel (or its `sliceMs`) ran out; `checkpoint`: an explicit guest stopped at one. */
   | { status: "paused"; reason: "fuel" | "checkpoint"; fuelUsed: number }
   | { status: "trapped"; code: TrapCode; message: string; fuelUsed: number };
 
@@ -144,6 +155,14 @@ export class GuestInstance implements Instance {
   // Per-slice state.
   private sliceRequest = UNLIMITED;
   private sliceBudget = 0;
+  /** performance.now() past which the slice ends early (Infinity: no wall-clock budget). */
+  private sliceDeadline = Infinity;
+  private sliceMs: number | undefined;
+  /**
+   * Fuel taken out of the fuel global to make the guest's next check fail (a slice past its
+   * deadline): the slice's true remaining fuel is the global plus this.
+   */
+  private fuelCredit = 0n;
   private unwinding = false;
   private rewinding = false;
   private inStart = false;
@@ -182,6 +201,7 @@ export class GuestInstance implements Instance {
       writeOutput: (bytes: Uint8Array) => self.writeOutput(bytes),
       writeLog: (line: string) => self.writeLog(line),
       charge: (fuel: number) => self.chargeFuel(fuel),
+      afterCall: () => self.afterHostCall(),
       seed: config.seed,
     };
     const grant = resourceGrant(module, this.trust, options);
@@ -262,6 +282,7 @@ export class GuestInstance implements Instance {
     const raw = checkArgs(entry, ep.params, args);
     const slice = checkFuel("fuel", options.fuel);
     const limit = options.fuelLimit === undefined ? 0 : checkFuel("fuelLimit", options.fuelLimit);
+    this.sliceMs = checkSliceMs(options.sliceMs);
     this.header = {
       state: ContState.Running,
       resumeLabel: 0,
@@ -279,7 +300,9 @@ export class GuestInstance implements Instance {
     this.assertUsable();
     if (this.status === "done" || this.status === "trapped") throw new FerryError("instance_finished", `the run is ${this.status}`);
     if (this.status !== "paused") throw new FerryError("instance_not_paused", `the instance is ${this.status}`);
-    return this.drive(checkFuel("fuel", options.fuel));
+    const slice = checkFuel("fuel", options.fuel);
+    this.sliceMs = checkSliceMs(options.sliceMs);
+    return this.drive(slice);
   }
 
   /**
@@ -389,7 +412,8 @@ export class GuestInstance implements Instance {
   private drive(slice: number): RunResult {
     this.status = "running";
     this.header.state = ContState.Running;
-    this.stoppedAtCheckpoint = false;
+    // A guest told to stop at a checkpoint and paused on its way out still owes that stop.
+    this.stoppedAtCheckpoint = (this.header.flags & FLAG_STOPPING) !== 0;
     this.checkpointRequested = false;
     this.graceGiven = false;
     this.header.flags &= ~FLAG_AT_CHECKPOINT;
@@ -408,7 +432,7 @@ export class GuestInstance implements Instance {
       const value = this.call(entry.name, argsForCall(entry.params, this.header.args));
       if (this.finishUnwind()) return this.paused("fuel");
       if (this.stoppedAtCheckpoint) {
-        this.header.flags |= FLAG_AT_CHECKPOINT;
+        this.header.flags = (this.header.flags & ~FLAG_STOPPING) | FLAG_AT_CHECKPOINT;
         return this.paused("checkpoint");
       }
       // dispose() from a host callback (onLog, a resource provider) ends the run, never un-disposes.
@@ -470,16 +494,39 @@ export class GuestInstance implements Instance {
       throw new GuestTrap("out_of_fuel", `the run already used ${this.header.fuelConsumed} of its ${limit} fuel`);
     }
     this.sliceBudget = limit > 0 ? Math.min(slice, limit - this.header.fuelConsumed) : slice;
+    this.sliceDeadline = this.sliceMs === undefined ? Infinity : performance.now() + this.sliceMs;
+    this.fuelCredit = 0n;
     if (this.fuelGlobal) this.fuelGlobal.value = BigInt(this.sliceBudget);
   }
 
   /** Fold what the slice used into the run's total. */
   private endSlice(): void {
     if (!this.fuelGlobal) return;
-    const remaining = Number(this.fuelGlobal.value as bigint);
-    this.header.fuelConsumed += this.sliceBudget - remaining;
+    this.header.fuelConsumed += this.sliceBudget - this.remainingFuel();
     this.sliceBudget = 0;
+    this.fuelCredit = 0n;
     this.fuelGlobal.value = 0n;
+  }
+
+  /** The slice's true remaining fuel (negative once overdrawn). */
+  private remainingFuel(): number {
+    return Number((this.fuelGlobal!.value as bigint) + this.fuelCredit);
+  }
+
+  private pastDeadline(): boolean {
+    return this.sliceDeadline !== Infinity && performance.now() > this.sliceDeadline;
+  }
+
+  /**
+   * After every host call: a slice past its deadline is made to fail the guest's next fuel check
+   * (the one the metering puts right after the call), without changing the fuel it has used.
+   */
+  private afterHostCall(): void {
+    if (!this.fuelGlobal || this.status !== "running" || this.unwinding || !this.pastDeadline()) return;
+    const global = this.fuelGlobal.value as bigint;
+    if (global < 0n) return;
+    this.fuelCredit += global + 1n;
+    this.fuelGlobal.value = -1n;
   }
 
   /** A host call's work, taken from the running slice (unmetered code has no fuel to take). */
@@ -502,10 +549,15 @@ export class GuestInstance implements Instance {
     if (this.status === "disposed") throw new GuestTrap("disposed", "dispose() was called during the run");
     if (this.status !== "running") throw new GuestTrap("host_error", `instance was ${this.status} during its run`);
     if (!this.fuelGlobal) return; // unmetered: a voluntary safepoint the host cannot act on
-    const remaining = Number(this.fuelGlobal.value as bigint);
-    if (remaining >= 0) return; // a voluntary safepoint with fuel left in the slice
+    const remaining = this.remainingFuel();
+    // Fuel left: a voluntary safepoint, or a bulk helper between two chunks; either ends the slice
+    // only when it is past its deadline.
+    if (remaining >= 0 && !this.pastDeadline()) {
+      this.restoreCredit();
+      return;
+    }
     const limit = this.header.fuelLimit;
-    if (limit > 0 && this.header.fuelConsumed + this.sliceBudget - remaining >= limit) {
+    if (remaining < 0 && limit > 0 && this.header.fuelConsumed + this.sliceBudget - remaining >= limit) {
       this.endSlice();
       throw new GuestTrap("out_of_fuel", `used ${this.header.fuelConsumed} of ${limit}`);
     }
@@ -523,9 +575,18 @@ export class GuestInstance implements Instance {
     this.startUnwind();
   }
 
+  /** A forced check that did not end the slice (a guest may also call yield itself): give the fuel back. */
+  private restoreCredit(): void {
+    if (this.fuelCredit === 0n) return;
+    this.fuelGlobal!.value = (this.fuelGlobal!.value as bigint) + this.fuelCredit;
+    this.fuelCredit = 0n;
+  }
+
   private onCheckpoint(): number {
     if (this.checkpointRequested && !this.inStart && this.status === "running") {
       this.stoppedAtCheckpoint = true;
+      // Kept in the header: the fuel check after this call may pause the guest before it returns.
+      this.header.flags |= FLAG_STOPPING;
       return 1;
     }
     return 0;
@@ -607,8 +668,11 @@ export class GuestInstance implements Instance {
 
   // ---- I/O ----
 
+  /** Past the limit, the output keeps what fits (so it does not depend on how the writes were cut) and the run traps. */
   private writeOutput(bytes: Uint8Array): void {
-    if (this.outputBuffer.byteLength + bytes.byteLength > this.maxOutputBytes) {
+    const room = this.maxOutputBytes - this.outputBuffer.byteLength;
+    if (bytes.byteLength > room) {
+      this.outputBuffer.append(bytes.subarray(0, Math.max(0, room)));
       throw new GuestTrap("output_limit", `output would exceed ${this.maxOutputBytes} bytes`);
     }
     this.outputBuffer.append(bytes);
@@ -648,6 +712,14 @@ function resourceGrant(module: GuestModule, trust: TrustClass, options: Instance
 }
 
 const NO_RESOURCES: ResourceProvider = { open: () => undefined };
+
+function checkSliceMs(value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new FerryError("invalid_option", `\`sliceMs\` must be a positive number of milliseconds, got ${String(value)}`);
+  }
+  return value;
+}
 
 function checkFuel(name: string, value: number | undefined): number {
   if (value === undefined) return UNLIMITED;

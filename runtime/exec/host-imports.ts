@@ -2,6 +2,7 @@
 // AssemblyScript's hooks. Pausing (`yield`, `checkpoint`) is the instance's business; it passes
 // those two in. Every pointer a guest hands over is bounds-checked before use.
 
+import { MAX_HOST_IO_BYTES } from "../limits.js";
 import { GuestTrap } from "./traps.js";
 
 /**
@@ -13,6 +14,9 @@ import { GuestTrap } from "./traps.js";
 export const HOST_CALL_FUEL = 10;
 export const HOST_BYTES_PER_FUEL_LOG2 = 2;
 
+/** A longer log line is cut here (the rest is bounds-checked, never read). */
+export const MAX_LOG_LINE_BYTES = 64 * 1024;
+
 /** The fuel a host call costs for moving `bytes`. */
 export function hostCallFuel(bytes: number): number {
   return HOST_CALL_FUEL + Math.ceil(bytes / (1 << HOST_BYTES_PER_FUEL_LOG2));
@@ -22,6 +26,8 @@ export interface GuestIo {
   memory(): Uint8Array;
   /** Take `fuel` from the running slice (the guest's check after the call acts on it). */
   charge(fuel: number): void;
+  /** Every host call ends here: a slice past its wall-clock budget ends at the check that follows. */
+  afterCall(): void;
   readonly input: Uint8Array;
   writeOutput(bytes: Uint8Array): void;
   writeLog(line: string): void;
@@ -55,56 +61,53 @@ export function hostImports(
   resources?: Record<string, (...args: number[]) => number | void>,
 ): WebAssembly.Imports {
   const charge = (bytes: number) => io.charge(hostCallFuel(bytes));
+  // Every call but the two pause points goes through here: charged for the crossing (the functions
+  // charge their bytes themselves), then the deadline check.
+  const call = <A extends number[], R>(fn: (...args: A) => R) => (...args: A): R => {
+    io.charge(HOST_CALL_FUEL);
+    const result = fn(...args);
+    io.afterCall();
+    return result;
+  };
   const charged: Record<string, (...args: number[]) => number | void> = {};
-  // The resource functions charge their own bytes (host-interface.ts); the crossing is charged here.
-  for (const [name, fn] of Object.entries(resources ?? {})) {
-    charged[name] = (...args: number[]) => {
-      io.charge(HOST_CALL_FUEL);
-      return fn(...args);
-    };
-  }
+  for (const [name, fn] of Object.entries(resources ?? {})) charged[name] = call(fn);
   return {
     ferry: {
       ...charged,
       yield: () => pausing.yield(),
-      checkpoint: () => {
-        charge(0);
-        return pausing.checkpoint();
-      },
-      log: (ptr: number, len: number) => {
-        charge(len >>> 0);
-        io.writeLog(utf8.decode(slice(io.memory(), ptr, len)));
-      },
-      input_size: () => {
-        charge(0);
-        return io.input.byteLength;
-      },
-      input_read: (dst: number, offset: number, len: number) => {
+      checkpoint: call(() => pausing.checkpoint()),
+      log: call((ptr: number, len: number) => {
+        const bytes = slice(io.memory(), ptr, len);
+        const line = bytes.subarray(0, MAX_LOG_LINE_BYTES);
+        charge(line.byteLength);
+        io.writeLog(utf8.decode(line));
+      }),
+      input_size: call(() => io.input.byteLength),
+      input_read: call((dst: number, offset: number, len: number) => {
         const from = offset >>> 0;
-        const n = Math.max(0, Math.min(len >>> 0, io.input.byteLength - from));
+        const n = Math.max(0, Math.min(len >>> 0, MAX_HOST_IO_BYTES, io.input.byteLength - from));
         charge(n);
         if (n === 0) return 0;
         slice(io.memory(), dst, n).set(io.input.subarray(from, from + n));
         return n;
-      },
-      output_write: (ptr: number, len: number) => {
-        charge(len >>> 0);
-        io.writeOutput(slice(io.memory(), ptr, len));
-      },
+      }),
+      // Called with at most MAX_HOST_IO_BYTES by instrumented code; a raw (uninstrumented) module
+      // may pass more, which only the host that runs it unmetered pays for.
+      output_write: call((ptr: number, len: number) => {
+        const bytes = slice(io.memory(), ptr, len);
+        charge(bytes.byteLength);
+        io.writeOutput(bytes);
+      }),
     },
     env: {
       abort: (msg: number, file: number, line: number, column: number) => {
         const memory = io.memory();
         throw new GuestTrap("guest_abort", `${asString(memory, msg) || "abort"} at ${asString(memory, file) || "?"}:${line}:${column}`);
       },
-      trace: (msg: number, n: number, ...values: number[]) => {
-        charge(0);
+      trace: call((msg: number, n: number, ...values: number[]) => {
         io.writeLog(`trace: ${asString(io.memory(), msg)} ${values.slice(0, Math.max(0, Math.min(n, 5))).join(", ")}`.trimEnd());
-      },
-      seed: () => {
-        charge(0);
-        return io.seed;
-      },
+      }),
+      seed: call(() => io.seed),
     },
   };
 }

@@ -4,6 +4,7 @@
 // granted and only through its own memory.
 
 import { HOST_CALL_FUEL, hostCallFuel } from "../exec/host-imports.js";
+import { MAX_HOST_IO_BYTES } from "../limits.js";
 import { GuestTrap } from "../exec/traps.js";
 import type { Access } from "./capabilities.js";
 import type { CapabilitySet } from "./capabilities.js";
@@ -11,8 +12,8 @@ import type { ResourceHandle, ResourceProvider } from "./provider.js";
 
 /** Open handles one instance may hold at once. */
 export const MAX_OPEN_RESOURCES = 64;
-/** Most bytes one provider call moves: a longer guest write is handed over in pieces of this size. */
-export const MAX_RESOURCE_IO_BYTES = 1024 * 1024;
+/** Most bytes one `resource_read` or `resource_write` moves: it returns the count, maybe fewer than asked. */
+export const MAX_RESOURCE_IO_BYTES = MAX_HOST_IO_BYTES;
 /** Longest resource name a guest may pass, in bytes. */
 export const MAX_RESOURCE_NAME_BYTES = 256;
 
@@ -106,24 +107,17 @@ export function resourceImports(
       return h;
     },
     resource_read(h: number, dst: number, len: number): number {
-      const n = handle(h).read(bytes(dst, len));
+      const n = handle(h).read(bytes(dst, len).subarray(0, MAX_RESOURCE_IO_BYTES));
       charge(n);
       return n;
     },
     resource_write(h: number, src: number, len: number): number {
       const r = handle(h);
-      const from = bytes(src, len);
-      // Copied out a piece at a time (the provider must never hold a view of guest memory, and the
-      // host never holds more than one piece); like the isolated sandbox, stop at a short take.
-      let total = 0;
-      do {
-        const piece = from.slice(total, total + MAX_RESOURCE_IO_BYTES);
-        const n = r.write(piece);
-        total += n;
-        if (n !== piece.byteLength) break;
-      } while (total < from.byteLength);
-      charge(total);
-      return total;
+      // A copy (the provider must never hold a view of guest memory) of at most one piece: the
+      // guest writes the rest with further calls, as it must after any short write.
+      const n = r.write(bytes(src, len).slice(0, MAX_RESOURCE_IO_BYTES));
+      charge(n);
+      return n;
     },
     resource_close(h: number): void {
       handle(h).close();

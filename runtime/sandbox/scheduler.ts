@@ -95,16 +95,19 @@ export class Scheduler {
 
   /** Start `entry(args)` on a fresh or finished instance and drive it to the end. */
   start(instance: Instance, entry: string, args: readonly WasmValue[] = [], options: JobOptions = {}): ScheduledJob {
-    return this.schedule(instance, (fuel, first) => (first ? instance.run(entry, args, { fuel, fuelLimit: options.fuelLimit }) : instance.resume({ fuel })));
+    return this.schedule(instance, (fuel, first, sliceMs) =>
+      first ? instance.run(entry, args, { fuel, fuelLimit: options.fuelLimit, sliceMs }) : instance.resume({ fuel, sliceMs }),
+    );
   }
 
   /** Drive a paused instance (say, a restored snapshot) to the end. */
   continue(instance: Instance): ScheduledJob {
     if (instance.state !== "paused") throw new FerryError("instance_not_paused", `cannot continue an instance that is ${instance.state}`);
-    return this.schedule(instance, (fuel) => instance.resume({ fuel }));
+    return this.schedule(instance, (fuel, _first, sliceMs) => instance.resume({ fuel, sliceMs }));
   }
 
-  private schedule(instance: Instance, call: (fuel: number, first: boolean) => Promise<RunResult>): ScheduledJob {
+  /** `call` runs one slice: `sliceMs` is its wall-clock budget (in-process only: an isolated guest has its own thread). */
+  private schedule(instance: Instance, call: (fuel: number, first: boolean, sliceMs: number | undefined) => Promise<RunResult>): ScheduledJob {
     let settle!: (r: RunResult) => void;
     let fail!: (e: unknown) => void;
     const result = new Promise<RunResult>((resolve, reject) => {
@@ -120,7 +123,7 @@ export class Scheduler {
       settle,
       fail,
       step: () => {
-        const r = call(entry.fuel, first);
+        const r = call(entry.fuel, first, instance.sandbox === "in-process" ? entry.sizer.sliceMs : undefined);
         first = false;
         return r;
       },

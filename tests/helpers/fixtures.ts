@@ -155,18 +155,26 @@ export const COPY_GUEST = wat(`(module
     (loop $l (drop (call $open (i32.const 0) (i32.const 11) (i32.const 1))) (br $l))
     (i32.const 0))
   ;; big(len): write len bytes (memory from 4096, patterned) to "big", read them back into memory
-  ;; at 2 MiB, and return the bytes read plus 1000 * (first byte of the copy's last byte).
+  ;; at 2 MiB, and return the bytes read plus 1000 * (first byte of the copy's last byte). One call
+  ;; moves at most 1 MiB, so both sides loop until done, as the contract asks.
   (func (export "big") (param $len i32) (result i32)
-    (local $h i32) (local $i i32) (local $n i32)
+    (local $h i32) (local $i i32) (local $n i32) (local $got i32)
     (loop $fill
       (i32.store8 (i32.add (i32.const 4096) (local.get $i)) (i32.and (local.get $i) (i32.const 255)))
       (local.set $i (i32.add (local.get $i) (i32.const 4093)))
       (br_if $fill (i32.lt_u (local.get $i) (local.get $len))))
     (local.set $h (call $open (i32.const 192) (i32.const 3) (i32.const 2)))
-    (drop (call $write (local.get $h) (i32.const 4096) (local.get $len)))
+    (local.set $i (i32.const 0))
+    (loop $write
+      (local.set $got (call $write (local.get $h) (i32.add (i32.const 4096) (local.get $i)) (i32.sub (local.get $len) (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (local.get $got)))
+      (br_if $write (i32.and (i32.gt_s (local.get $got) (i32.const 0)) (i32.lt_u (local.get $i) (local.get $len)))))
     (call $close (local.get $h))
     (local.set $h (call $open (i32.const 192) (i32.const 3) (i32.const 1)))
-    (local.set $n (call $read (local.get $h) (i32.const 2097152) (i32.const 2000000)))
+    (loop $read
+      (local.set $got (call $read (local.get $h) (i32.add (i32.const 2097152) (local.get $n)) (i32.sub (i32.const 2000000) (local.get $n))))
+      (local.set $n (i32.add (local.get $n) (local.get $got)))
+      (br_if $read (i32.and (i32.gt_s (local.get $got) (i32.const 0)) (i32.lt_u (local.get $n) (i32.const 2000000)))))
     (call $close (local.get $h))
     (i32.add (local.get $n)
       (i32.mul (i32.const 1000) (i32.load8_u (i32.add (i32.const 2097152) (i32.const 8186)))))))`);

@@ -46,6 +46,11 @@ export class SliceSizer {
     return this.fuel;
   }
 
+  /** The wall-clock budget: a slice whose fuel turns out slow ends here (RunOptions.sliceMs). */
+  get sliceMs(): number {
+    return this.budgetMs;
+  }
+
   /**
    * After a slice: the fuel it used and its wall time. (The fuel of this slice alone: a job continued
    * after a pause or a migration has a large total already, which says nothing about its speed.)
