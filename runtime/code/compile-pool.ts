@@ -186,9 +186,10 @@ export class CompilePool {
       workerData: data,
       resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb, stackSizeMb: COMPILE_STACK_MB },
       env: {},
-      // A worker inherits the host's flags; --input-type (a host run from `node -e`) is refused for
-      // a file entry point and the worker would die at start.
-      execArgv: process.execArgv.filter((a) => !a.startsWith("--input-type")),
+      // None of the host's flags: a worker inherits them by default, and many are refused for a
+      // worker (V8 flags such as --trace-gc, process-wide ones) or for its file entry point
+      // (--input-type, from `node -e`), which would kill every worker at start.
+      execArgv: [],
       // Not piped: a piped stdio stream keeps the host alive even while the worker is unref'd.
       // The worker silences its own output (Binaryen's chatter) instead.
     });
