@@ -383,7 +383,8 @@ describe("isolated sandbox: instances and the pool", () => {
       // no pool.close(): the process must still exit on its own
     `;
     const root = fileURLToPath(new URL("../../", import.meta.url));
-    const out = spawnSync(process.execPath, ["--input-type=module", "-e", script], { cwd: root, encoding: "utf8", timeout: 20_000 });
+    // A V8 flag on the host too: the compile worker must not inherit flags a worker refuses.
+    const out = spawnSync(process.execPath, ["--max-semi-space-size=8", "--input-type=module", "-e", script], { cwd: root, encoding: "utf8", timeout: 20_000 });
     expect(out.error).toBeUndefined();
     expect(out.stderr).toBe("");
     expect(out.status).toBe(0);
