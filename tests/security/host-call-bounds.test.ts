@@ -10,21 +10,21 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Engine, FileResources, type Instance, type InstantiateOptions, type RunResult } from "../../runtime/index.js";
+import { Engine, FileResources, type Instance, type InstantiateOptions, type RunResult, type SandboxKind } from "../../runtime/index.js";
 import { MAX_HOST_IO_BYTES } from "../../runtime/limits.js";
 import { MAX_LOG_LINE_BYTES } from "../../runtime/exec/host-imports.js";
 import { wat } from "../helpers/wat.js";
 
 const MiB = 1024 * 1024;
-const engine = new Engine({ maxMemoryPages: 1024 });
+const engine = new Engine({ maxMemoryPages: 1024, isolated: { size: 0 } });
 const roots: string[] = [];
 afterAll(async () => {
   await engine.close();
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 
-async function start(bytes: Uint8Array, options: InstantiateOptions = {}): Promise<Instance> {
-  return engine.instantiate(await engine.compile(bytes), { sandbox: "in-process", ...options });
+async function start(bytes: Uint8Array, options: InstantiateOptions = {}, sandbox: SandboxKind = "in-process"): Promise<Instance> {
+  return engine.instantiate(await engine.compile(bytes), { sandbox, trust: "authenticated", ...options });
 }
 
 /** Drive to the end in slices of `fuel`, counting pauses. */
@@ -177,15 +177,16 @@ describe("a slice's wall-clock budget backs its fuel", () => {
       (memory.size)))`);
 
   it.each([
-    ["bulk copies", COPY],
-    ["host calls", LOGS],
-    ["grows", GROWS],
-  ] as const)("%s pause with fuel left once the slice's time is up, using the same fuel as an unsliced run", async (_name, bytes) => {
-    const whole = await start(bytes, { maxLogBytes: 1 * MiB });
+    ["bulk copies", COPY, "in-process"],
+    ["host calls", LOGS, "in-process"],
+    ["grows", GROWS, "in-process"],
+    ["bulk copies", COPY, "isolated"],
+  ] as const)("%s pause with fuel left once the slice's time is up, using the same fuel as an unsliced run (%s)", async (_name, bytes, sandbox) => {
+    const whole = await start(bytes, { maxLogBytes: 1 * MiB }, sandbox);
     const reference = await whole.run("main", []);
     expect(reference.status).toBe("done");
     whole.dispose();
-    const sliced = await start(bytes, { maxLogBytes: 1 * MiB });
+    const sliced = await start(bytes, { maxLogBytes: 1 * MiB }, sandbox);
     // 0.01 ms: shorter than any of these runs on any machine, so at least one pause must come.
     const { r, pauses } = await finish(sliced, "main", [], Number.MAX_SAFE_INTEGER, 0.01);
     expect(r).toEqual(reference);

@@ -109,11 +109,11 @@ async function handle(request: Request): Promise<Reply> {
       return { id, type: "reply", ok: true, view: view() };
     }
     case "run": {
-      const result = await live().run(request.entry, request.args, { fuel: request.fuel, fuelLimit: request.fuelLimit });
+      const result = await live().run(request.entry, request.args, { fuel: request.fuel, fuelLimit: request.fuelLimit, sliceMs: request.sliceMs });
       return { id, type: "reply", ok: true, result, view: view() };
     }
     case "resume": {
-      const result = await live().resume({ fuel: request.fuel });
+      const result = await live().resume({ fuel: request.fuel, sliceMs: request.sliceMs });
       return { id, type: "reply", ok: true, result, view: view() };
     }
     case "snapshot": {

@@ -115,14 +115,14 @@ export class IsolatedInstance implements Instance {
     this.assertUsable();
     if (this.status === "paused") throw new FerryError("instance_busy", "paused in a run: resume it, or dispose it");
     if (this.status === "trapped") throw this.finished();
-    return this.call({ type: "run", entry, args: [...args], fuel: options.fuel, fuelLimit: options.fuelLimit });
+    return this.call({ type: "run", entry, args: [...args], fuel: options.fuel, fuelLimit: options.fuelLimit, sliceMs: options.sliceMs });
   }
 
   async resume(options: ResumeOptions = {}): Promise<RunResult> {
     this.assertUsable();
     if (this.status === "done" || this.status === "trapped") throw this.finished();
     if (this.status !== "paused") throw new FerryError("instance_not_paused", `the instance is ${this.status}`);
-    return this.call({ type: "resume", fuel: options.fuel });
+    return this.call({ type: "resume", fuel: options.fuel, sliceMs: options.sliceMs });
   }
 
   async snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
@@ -173,7 +173,7 @@ export class IsolatedInstance implements Instance {
 
   // ---- internals ----
 
-  private async call(message: { type: "run"; entry: string; args: WasmValue[]; fuel?: number; fuelLimit?: number } | { type: "resume"; fuel?: number }): Promise<RunResult> {
+  private async call(message: { type: "run"; entry: string; args: WasmValue[]; fuel?: number; fuelLimit?: number; sliceMs?: number } | { type: "resume"; fuel?: number; sliceMs?: number }): Promise<RunResult> {
     const before = this.status;
     this.status = "running";
     const timer = this.timeoutMs === undefined ? undefined : setTimeout(() => this.child.kill("deadline"), this.timeoutMs);

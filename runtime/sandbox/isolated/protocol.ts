@@ -35,8 +35,8 @@ export type Request =
       /** Restore: apply this execution segment to the fresh instance. */
       snapshot?: Snapshot;
     }
-  | { id: number; type: "run"; entry: string; args: WasmValue[]; fuel?: number; fuelLimit?: number }
-  | { id: number; type: "resume"; fuel?: number }
+  | { id: number; type: "run"; entry: string; args: WasmValue[]; fuel?: number; fuelLimit?: number; sliceMs?: number }
+  | { id: number; type: "resume"; fuel?: number; sliceMs?: number }
   | { id: number; type: "snapshot"; move: boolean }
   /** Drop the instance; the child goes back to the idle set. */
   | { id: number; type: "dispose" }
