@@ -169,7 +169,11 @@ export class GuestInstance implements Instance {
   private checkpointRequested = false;
   private stoppedAtCheckpoint = false;
   private graceGiven = false;
-  private borrowed: { base: number; saved: Uint8Array } | undefined;
+  /**
+   * The window of guest memory lent to Asyncify while it unwinds or rewinds (a guest without its
+   * own struct): what was there, and how much of it has been written (`undefined`: maybe all).
+   */
+  private borrowed: { base: number; saved: Uint8Array; written: number | undefined } | undefined;
   /** Struct address used by the unwind in progress. */
   private activeBase = 0;
 
@@ -601,7 +605,9 @@ export class GuestInstance implements Instance {
     const window = Math.min(HEADER_BYTES + this.stackCapacity, memoryBytes) & ~7;
     const base = memoryBytes - window;
     const memory = new Uint8Array(this.memoryObject.buffer);
-    this.borrowed = { base, saved: memory.slice(base, base + window) };
+    // A rewind writes only the header and the saved stack; an unwind, up to the whole window.
+    const written = stackBytes > 0 ? Math.min(window, HEADER_BYTES + stackBytes) : undefined;
+    this.borrowed = { base, saved: memory.slice(base, base + (written ?? window)), written };
     const capacity = window - HEADER_BYTES;
     if (stackBytes > capacity) throw new GuestTrap("continuation_overflow", `${stackBytes} stack bytes, ${capacity} available`);
     return { base, capacity };
@@ -609,7 +615,10 @@ export class GuestInstance implements Instance {
 
   private restoreBorrowed(): void {
     if (!this.borrowed) return;
-    new Uint8Array(this.memoryObject.buffer).set(this.borrowed.saved, this.borrowed.base);
+    // Put back only what Asyncify wrote: the window sits at the end of memory, often on pages the
+    // guest never touched, and writing all of it back would fault them in at every pause.
+    const { base, saved, written } = this.borrowed;
+    new Uint8Array(this.memoryObject.buffer).set(written === undefined ? saved : saved.subarray(0, written), base);
     this.borrowed = undefined;
   }
 
@@ -630,6 +639,7 @@ export class GuestInstance implements Instance {
     const base = this.activeBase;
     const current = this.view().getUint32(base + OFF.asyncifyCurrent, true);
     this.savedStack = new Uint8Array(this.memoryObject.buffer).slice(base + HEADER_BYTES, current);
+    if (this.borrowed) this.borrowed.written = current - base;
     this.unwinding = false;
     this.restoreBorrowed();
     this.header.flags |= FLAG_UNWOUND;

@@ -96,7 +96,8 @@ const SHAPES: HostileModule[] = [
   hostCalls({ call: "output", bytes: 4 * MiB, count: 8, repeat: "straight" }),
   hostCalls({ call: "output", bytes: 4 * MiB, count: 8, repeat: "loop" }),
   hostCalls({ call: "log", bytes: 64 * 1024, count: 256, repeat: "loop" }),
-  hostCalls({ call: "input", bytes: 4 * MiB, count: 8, repeat: "helper" }),
+  // One input_read moves at most 1 MiB (MAX_HOST_IO_BYTES), so many calls asking for 4 MiB each.
+  hostCalls({ call: "input", bytes: 4 * MiB, count: 32, repeat: "helper" }),
   // (h) resources (authenticated)
   resourceLoop({ op: "reopen", fileBytes: 4 * MiB, chunkBytes: MiB, count: 256, repeat: "loop" }),
   resourceLoop({ op: "reopen", fileBytes: 64 * 1024, chunkBytes: 64 * 1024, count: 200, repeat: "straight" }),
