@@ -64,6 +64,8 @@ function formatLimit(t: TargetCheck): string {
 async function main(): Promise<void> {
   const machine = machineFacts();
   process.stdout.write(`Ferry benchmarks — ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, ${machine.date}\n`);
+  // `npm run bench` runs with the flags `ferry serve` runs with (bin/ferry.js), so the node's rows are the node's.
+  process.stdout.write(`Node flags: ${process.execArgv.join(" ") || "(none)"}\n`);
 
   const selected = optionsFromEnv();
   const resultsDir = join(repoRoot(), "bench", "results");

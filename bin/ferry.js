@@ -1,3 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 // The installed `ferry` command: the compiled CLI (built by `npm run build`).
+// --single-threaded-gc: V8's parallel GC helper threads compete with the node's one thread on a
+// small machine, and a guest's memory.grow (or anything else that waits on them) stalled the event
+// loop for up to 30 ms on 2 busy cores; GC on the main thread alone keeps it within the slice
+// budget (docs/sandboxes.md, "A wall-clock budget behind the fuel").
 import "../dist/server/cli/bin.js";
