@@ -138,7 +138,8 @@ class ClusterNode {
   static async spawn(dataDir: string, cpuShare: number): Promise<ClusterNode> {
     const entry = join(findRepoRoot(), "dist", "server", "balance", "cluster-node.js");
     if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first`);
-    const child = spawn(process.execPath, [entry, "--data-dir", dataDir, "--cpu-share", String(cpuShare)], { stdio: ["pipe", "pipe", "pipe"] });
+    // With the V8 flags `ferry serve` runs with (bin/ferry.js).
+    const child = spawn(process.execPath, ["--single-threaded-gc", entry, "--data-dir", dataDir, "--cpu-share", String(cpuShare)], { stdio: ["pipe", "pipe", "pipe"] });
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     const lines = createInterface({ input: child.stdout! });
