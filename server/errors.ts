@@ -9,6 +9,7 @@ export const SERVER_ERROR_MESSAGES = {
   forbidden: "not allowed",
   quota_exceeded: "request exceeds the client's quota",
   not_found: "no such resource",
+  sandbox_not_allowed: "the job cannot run in the sandbox it asked for",
   conflict: "conflicts with the current state",
   payload_too_large: "request body is too large",
   too_many_requests: "too many requests from this caller at once",
@@ -16,6 +17,10 @@ export const SERVER_ERROR_MESSAGES = {
   peer_error: "a peer this request depends on failed",
   store_corrupt: "stored data failed its integrity check",
   store_version: "data directory was written by an incompatible version of Ferry",
+  data_dir_in_use: "the data directory is owned by another process",
+  data_dir_unusable: "the data directory cannot be used",
+  address_in_use: "the address to listen on is in use",
+  address_unusable: "cannot listen on that address",
   internal: "internal error",
 } as const;
 
@@ -38,6 +43,7 @@ export const SERVER_HTTP_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   forbidden: 403,
   quota_exceeded: 403,
   not_found: 404,
+  sandbox_not_allowed: 400,
   conflict: 409,
   payload_too_large: 413,
   too_many_requests: 429,
@@ -45,6 +51,11 @@ export const SERVER_HTTP_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   peer_error: 502,
   store_corrupt: 500,
   store_version: 500,
+  // Start-up failures of a node: never sent over HTTP, but every code has a status.
+  data_dir_in_use: 409,
+  data_dir_unusable: 500,
+  address_in_use: 409,
+  address_unusable: 500,
   internal: 500,
 };
 

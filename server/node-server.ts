@@ -1,8 +1,8 @@
-// Starts a Ferry node: opens the data directory (store + node identity), recovers the jobs it owned,
-// and serves the HTTP API on a real socket. `ferry serve`, `npm start` and the tests all use this.
+// Starts a Ferry node: claims its data directory (one owner at a time: server/data-dir.ts), binds
+// its socket, opens the store and node identity, recovers the jobs it owned, and only then serves
+// the HTTP API. `ferry serve`, `npm start` and the tests all use this.
 
-import { serve, type ServerType } from "@hono/node-server";
-import type { AddressInfo } from "node:net";
+import { rmSync } from "node:fs";
 import { AUTH_HEADERS, loadOrCreateNodeIdentity, parsePublicKey, verifyRequestHead, type NodeIdentity } from "./auth/index.js";
 import { DEFAULT_MAX_MEMORY_PAGES } from "../runtime/index.js";
 import { ServerError } from "./errors.js";
@@ -17,9 +17,15 @@ import { peerRequest } from "./migration/peer-link.js";
 import { createApp } from "./http/app.js";
 import { FerryNode, type FerryNodeOptions } from "./node/ferry-node.js";
 import { Store, type StoreOptions } from "./store/store.js";
+import { lockDataDir, prepareDataDir, type DataDirLock } from "./data-dir.js";
+import { listen, type Listening } from "./listen.js";
 
 export interface NodeServerOptions {
   dataDir: string;
+  /** Create the data directory if it does not exist (default true: a node's first start makes it). */
+  create?: boolean;
+  /** What the data directory's owner description says holds it (default "a Ferry node"). */
+  owner?: string;
   /** Default 0: the OS picks a free port. */
   port?: number;
   /** Default 127.0.0.1. */
@@ -68,25 +74,22 @@ export interface RunningNode {
 }
 
 export async function startNode(options: NodeServerOptions): Promise<RunningNode> {
-  // synchronous "normal" by default: every commit survives a process crash (kill -9); a power cut may
-  // lose the last moments of job progress, never a migration's prepared job or decision (fsynced).
-  const store = Store.open(options.dataDir, { synchronous: "normal", ...options.store });
-  const identity = loadOrCreateNodeIdentity(options.dataDir);
-  // Configured peers are added; a known peer keeps the address it last announced (/peer/hello),
-  // which is newer than a configuration file written before it restarted.
-  for (const peer of options.peers ?? []) {
-    try {
-      checkPeerUrl(peer.url);
-    } catch (e) {
-      store.close();
-      throw new ServerError("bad_request", `peer ${peer.nodeId}: ${e instanceof ServerError ? e.detail : String(e)}`, { cause: e });
-    }
-    const known = store.peers.get(peer.nodeId);
-    const publicKey = parsePublicKey(peer.publicKey);
-    if (!known || parsePublicKey(known.publicKey).equals(publicKey) === false) store.peers.upsert({ nodeId: peer.nodeId, url: peer.url, publicKey });
-  }
-  let node: FerryNode;
+  // Checked, claimed and bound before anything is written: a node that cannot start leaves the data
+  // directory as it found it (and removes one it created), and never runs a job it then abandons.
+  const { created } = prepareDataDir(options.dataDir, { create: options.create ?? true });
+  const host = options.host ?? "127.0.0.1";
+  let lock: DataDirLock | undefined;
+  let listening: Listening | undefined;
+  let store: Store | undefined;
+  let node: FerryNode | undefined;
   try {
+    lock = lockDataDir(options.dataDir, options.owner ?? "a Ferry node");
+    listening = await listen(host, options.port ?? 0);
+    // synchronous "normal" by default: every commit survives a process crash (kill -9); a power cut may
+    // lose the last moments of job progress, never a migration's prepared job or decision (fsynced).
+    store = Store.open(options.dataDir, { synchronous: "normal", ...options.store });
+    const identity = loadOrCreateNodeIdentity(options.dataDir);
+    addPeers(store, options.peers ?? []);
     node = new FerryNode({
       store,
       nodeId: identity.nodeId,
@@ -102,11 +105,44 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.compile ? { compile: options.compile } : {}),
     });
+    const recovered = await node.recover();
+    return serveNode({ options, lock, listening, store, node, identity, recovered });
   } catch (e) {
-    store.close(); // bad options: nothing was started, and the store is released
+    await node?.close();
+    store?.close();
+    await listening?.close();
+    lock?.release();
+    if (created) rmSync(created, { recursive: true, force: true });
     throw e;
   }
-  const recovered = await node.recover();
+}
+
+/** Configured peers are added; a known peer keeps the address it last announced (/peer/hello), newer than a file written before it restarted. */
+function addPeers(store: Store, peers: readonly PeerConfig[]): void {
+  for (const peer of peers) {
+    try {
+      checkPeerUrl(peer.url);
+    } catch (e) {
+      throw new ServerError("bad_request", `peer ${peer.nodeId}: ${e instanceof ServerError ? e.detail : String(e)}`, { cause: e });
+    }
+    const known = store.peers.get(peer.nodeId);
+    const publicKey = parsePublicKey(peer.publicKey);
+    if (!known || parsePublicKey(known.publicKey).equals(publicKey) === false) store.peers.upsert({ nodeId: peer.nodeId, url: peer.url, publicKey });
+  }
+}
+
+interface Started {
+  options: NodeServerOptions;
+  lock: DataDirLock;
+  listening: Listening;
+  store: Store;
+  node: FerryNode;
+  identity: NodeIdentity;
+  recovered: { resumed: number; restarted: number };
+}
+
+/** The recovered node takes over the socket from the "starting" answer. */
+function serveNode({ options, lock, listening, store, node, identity, recovered }: Started): RunningNode {
   const uploads = uploadGates(options.peerUploads, options.clientUploads);
   const app = createApp(node, {
     // From the request's head alone, before any body is read: /peer routes must be signed by a
@@ -129,12 +165,8 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
       balanceRoutes(app, node, store, identity);
     },
   });
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, port: options.port ?? 0, hostname: options.host ?? "127.0.0.1" }, () => resolve(s));
-  });
-  const address = server.address() as AddressInfo;
-  const host = options.host ?? "127.0.0.1";
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
+  listening.handle(app.fetch);
+  const url = listening.url;
   // Tell every peer where this node now listens (a restart may have moved it); best effort.
   for (const peer of store.peers.list()) {
     void peerRequest(identity, peer, "POST", "/peer/hello", new TextEncoder().encode(JSON.stringify({ url })), { timeoutMs: 5_000 }).catch(() => undefined);
@@ -142,7 +174,7 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
   let closing: Promise<void> | undefined;
   return {
     url,
-    port: address.port,
+    port: listening.port,
     node,
     identity,
     store,
@@ -150,12 +182,10 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
     uploads,
     close: () =>
       (closing ??= (async () => {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-        });
+        await listening.close();
         await node.close();
         store.close();
+        lock.release();
       })()),
   };
 }

@@ -66,6 +66,7 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
 
   const node = await startNode({
     dataDir: values["data-dir"],
+    owner: "ferry serve",
     port,
     host: values.host,
     peers,
@@ -86,6 +87,17 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   });
   // Load sharing with the peers: the runtime/balance policy, live (docs/load-sharing.md).
   if (balance) balancerOf(node.node).configure(balance);
+  // Listen for the stop signals before announcing the node: a script that reads the announcement and
+  // at once sends SIGTERM must get a clean stop (data directory released), not the default kill.
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
   const info = { node: node.identity.nodeId, url: node.url, publicKey: node.identity.publicKeyPem, dataDir: values["data-dir"], recovered: node.recovered };
   io.stdout.write(values.json ? `${JSON.stringify(info)}\n` : `ferry node ${info.node} listening on ${info.url} (data in ${info.dataDir}; resumed ${node.recovered.resumed}, restarted ${node.recovered.restarted} jobs)
 Try it (another terminal):
@@ -95,15 +107,7 @@ Try it (another terminal):
   node bin/ferry.js submit <code-hash> --args 1000000 --wait 10000 --node ${info.url}
 API: ${info.url}/openapi.json   Stop: Ctrl-C (running jobs resume from their checkpoints on the next start)
 `);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve();
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
+  await stopped;
   await node.close();
   return 0;
 }

@@ -6,6 +6,7 @@ import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readd
 import { join } from "node:path";
 import { TEMP_FILE_PATTERN, writeFileAtomic } from "../atomic-file.js";
 import { ServerError } from "../errors.js";
+import { processAlive } from "../process-alive.js";
 
 const HASH = /^[0-9a-f]{64}$/;
 /** A temp file whose writer is still alive is left alone unless it is older than this (its pid was reused). */
@@ -205,14 +206,5 @@ function statOrUndefined(path: string): Stats | undefined {
     return statSync(path);
   } catch {
     return undefined;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
