@@ -114,7 +114,11 @@ export class LiveBalancer {
   private transferCpuMs = INITIAL_TRANSFER_CPU_MS;
   private counters = emptyCounters();
   /** The most recent polls sent, oldest first (tests check MAX and D with it). */
-  private readonly polls: Array<{ at: number; to: number; probe: ProbeKind }> = [];
+  private readonly polls: Array<{ at: number; to: number; probe: ProbeKind; round: number }> = [];
+  /** Back-offs the policy asked for since `configure`: when, and how long (ms). */
+  private readonly backoffs: Array<{ at: number; delayMs: number }> = [];
+  /** Rounds end at a back-off: polls sent before the first are round 0, and so on. */
+  private round = 0;
   private readonly sample: LoadSample = { ready: 0, running: 0, blocked: 0, throughput: 0 };
 
   constructor(
@@ -146,6 +150,8 @@ export class LiveBalancer {
     this.throughput = this.config.metric.name === "throughput" ? new ThroughputEwma(1 / this.config.metric.perJob) : undefined;
     this.counters = emptyCounters();
     this.polls.length = 0;
+    this.backoffs.length = 0;
+    this.round = 0;
     this.policy = new ThresholdPolicy(this.config, { nodeId: index, nodeCount: members.length, rng: createRng(deriveSeed(options.seed ?? 1, index)) });
     this.unsubscribe = this.node.onJobState((id, state) => this.onJobState(id, state));
     for (const id of this.node.queuedJobs()) this.tracked.set(id, "queued");
@@ -176,9 +182,18 @@ export class LiveBalancer {
     };
   }
 
-  /** The last polls sent since `configure` (up to 1000): when (performance.now() ms), to which node index, which kind. */
-  recentPolls(): ReadonlyArray<{ at: number; to: number; probe: ProbeKind }> {
+  /**
+   * The last polls sent since `configure` (up to 1000): when (performance.now() ms), to which node
+   * index, which kind, and in which round (rounds are counted by the back-offs that end them, so a
+   * slow machine cannot blur one round into the next).
+   */
+  recentPolls(): ReadonlyArray<{ at: number; to: number; probe: ProbeKind; round: number }> {
     return this.polls;
+  }
+
+  /** The last back-offs the policy asked for since `configure` (up to 1000): when, and the wait it asked for. */
+  recentBackoffs(): ReadonlyArray<{ at: number; delayMs: number }> {
+    return this.backoffs;
   }
 
   /** The policy's view of this node right now ("sender", "receiver" or "neutral"). */
@@ -198,7 +213,8 @@ export class LiveBalancer {
       return message.kind === "probe" ? { kind: "answer", probe: message.probe, id: message.id, from: this.index, accept: false } : null;
     }
     const out: PolicyAction[] = [];
-    policy.handle(performance.now(), { type: "message", message }, this.takeSample(), out);
+    const now = performance.now();
+    policy.handle(now, { type: "message", message }, this.takeSample(), out);
     let answer: Extract<Message, { kind: "answer" }> | null = null;
     const rest: PolicyAction[] = [];
     for (const a of out) {
@@ -209,7 +225,7 @@ export class LiveBalancer {
       this.counters.probesAnswered++;
       if (answer?.accept) this.counters.probesAccepted++;
     }
-    this.carryOut(rest);
+    this.carryOut(rest, now);
     return answer;
   }
 
@@ -296,14 +312,22 @@ export class LiveBalancer {
     const s = this.takeSample();
     this.lastLoad = s.ready + s.running;
     const out: PolicyAction[] = [];
-    policy.handle(performance.now(), event, s, out);
-    this.carryOut(out);
+    const now = performance.now();
+    policy.handle(now, event, s, out);
+    this.carryOut(out, now);
   }
 
-  private carryOut(out: readonly PolicyAction[]): void {
+  /** Do what the policy decided at `now` (its clock). */
+  private carryOut(out: readonly PolicyAction[], now: number): void {
     for (const a of out) {
       if (a.type === "send") this.send(a.to, a.message);
-      else if (a.type === "set-timer") this.setTimer(a.at, a.token);
+      else if (a.type === "set-timer") {
+        // The policy's only timer is a failed round's back-off.
+        this.backoffs.push({ at: now, delayMs: a.at - now });
+        if (this.backoffs.length > POLL_LOG_SIZE) this.backoffs.splice(0, this.backoffs.length - POLL_LOG_SIZE);
+        this.round++;
+        this.setTimer(a.at, a.token);
+      }
       else this.transfer(a.to, a.probe, a.id);
     }
   }
@@ -330,7 +354,7 @@ export class LiveBalancer {
     const started = performance.now();
     let fed = false;
     this.counters[message.probe === "give" ? "givePolls" : "takePolls"]++;
-    this.polls.push({ at: started, to, probe: message.probe });
+    this.polls.push({ at: started, to, probe: message.probe, round: this.round });
     if (this.polls.length > POLL_LOG_SIZE) this.polls.splice(0, this.polls.length - POLL_LOG_SIZE);
     if (message.probe === "take") this.pendingTake.set(message.id, []);
     const deliver = (answer: Message): void => {
