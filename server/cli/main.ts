@@ -1,60 +1,52 @@
-// The `ferry` command: dispatch to a subcommand and turn every failure into a message and an
-// exit status (0 done, 1 guest trapped, 2 bad command line, 3 rejected input, 4 internal error).
+// The `ferry` command: dispatch to a subcommand and turn every failure into one line on stderr and
+// an exit status from the one table (exit-status.ts; failure.ts does the mapping).
 
-import { FerryError } from "../../runtime/index.js";
-import { ServerError } from "../errors.js";
-import { adminCommand } from "./admin.js";
-import { clusterCommand } from "./cluster.js";
-import { inspectCommand } from "./inspect.js";
-import { keygenCommand } from "./keygen.js";
-import { migrateCommand, modulesCommand, statusCommand, submitCommand, uploadCommand } from "./remote.js";
-import { serveCommand } from "./serve.js";
-import { resumeCommand, runCommand, type Io } from "./run.js";
-import { simulateCommand } from "./simulate.js";
+import { EXIT } from "./exit-status.js";
+import { describeFailure } from "./failure.js";
+import type { Io } from "./run.js";
 import { HELP, UsageError } from "./usage.js";
 
-const COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
-  run: runCommand,
-  resume: resumeCommand,
-  inspect: inspectCommand,
-  simulate: simulateCommand,
-  cluster: clusterCommand,
-  keygen: keygenCommand,
-  admin: adminCommand,
-  serve: serveCommand,
-  upload: uploadCommand,
-  submit: submitCommand,
-  status: statusCommand,
-  modules: modulesCommand,
-  migrate: migrateCommand,
+type Command = (argv: string[], io: Io) => Promise<number>;
+
+// Each command's module is imported when that command runs, never before: `ferry --help` or
+// `ferry status` must not pay for the store (better-sqlite3), the HTTP server (Hono) or the
+// simulator, and only a compile loads Binaryen (README, "CLI start-up"; tests/cli-startup.test.ts).
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => (await import("./run.js")).runCommand,
+  resume: async () => (await import("./run.js")).resumeCommand,
+  inspect: async () => (await import("./inspect.js")).inspectCommand,
+  simulate: async () => (await import("./simulate.js")).simulateCommand,
+  cluster: async () => (await import("./cluster.js")).clusterCommand,
+  keygen: async () => (await import("./keygen.js")).keygenCommand,
+  admin: async () => (await import("./admin.js")).adminCommand,
+  serve: async () => (await import("./serve.js")).serveCommand,
+  upload: async () => (await import("./remote.js")).uploadCommand,
+  submit: async () => (await import("./remote.js")).submitCommand,
+  status: async () => (await import("./remote.js")).statusCommand,
+  modules: async () => (await import("./remote.js")).modulesCommand,
+  migrate: async () => (await import("./remote.js")).migrateCommand,
 };
 
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const [command, ...rest] = joinNegativeValues(argv);
   if (command === undefined) {
-    io.stderr.write(`ferry: a command is required\n${HELP.main}\n`);
-    return 2;
+    io.stdout.write(`${HELP.main}\n`);
+    io.stderr.write("ferry: a command is required (see 'ferry --help')\n");
+    return EXIT.usage;
   }
   if (command === "help" || command === "--help" || command === "-h") {
     const topic = command === "help" ? rest[0] : undefined;
     io.stdout.write(`${topic && topic in HELP ? HELP[topic as keyof typeof HELP] : HELP.main}\n`);
     return 0;
   }
-  const handler = COMMANDS[command];
+  const load = COMMANDS[command];
   try {
-    if (!handler) throw new UsageError(`unknown command "${command}"`);
-    return await handler(rest, io);
+    if (!load) throw new UsageError(`unknown command "${command}"`);
+    return await (await load())(rest, io);
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      io.stderr.write(`ferry: ${(e as Error).message}\nRun 'ferry ${command in COMMANDS ? `${command} ` : ""}--help' for usage.\n`);
-      return 2;
-    }
-    if (e instanceof FerryError || e instanceof ServerError) {
-      io.stderr.write(`ferry: error ${e.code}: ${e.message}\n`);
-      return 3;
-    }
-    io.stderr.write(`ferry: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    return 4;
+    const { status, line } = describeFailure(e, command in COMMANDS ? command : undefined);
+    io.stderr.write(`ferry: ${line}\n`);
+    return status;
   }
 }
 
