@@ -250,14 +250,12 @@ describe("isolated sandbox: ending a child", () => {
     // The host's event loop turns freely: a thousand setImmediate rounds and a timer, all while
     // the guest is still running.
     let turns = 0;
-    const started = performance.now();
     while (turns < 1000) {
       await new Promise<void>((r) => setImmediate(r));
       turns++;
     }
     await new Promise<void>((r) => setTimeout(r, 1));
     expect(i.state).toBe("running");
-    expect(performance.now() - started).toBeLessThan(5000);
     i.dispose();
     await running;
   });

@@ -50,11 +50,9 @@ async function bystander(): Promise<void> {
   i.dispose();
 }
 
-/** The host's own loop keeps turning: a timer fires within a generous bound. */
+/** The host's own loop keeps turning: a timer fires (a frozen loop never gets here; the test's timeout says so). */
 async function hostResponsive(): Promise<void> {
-  const started = performance.now();
   await new Promise<void>((r) => setTimeout(r, 1));
-  expect(performance.now() - started).toBeLessThan(1000);
 }
 
 

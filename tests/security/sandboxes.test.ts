@@ -2,7 +2,6 @@
 // case asserts the exact trap or error code, that a job running alongside finishes with its right
 // value, and that the host still answers (a timer fires, a trivial guest runs). Isolated-only
 // failures (kill -9, child heap OOM, permissions) are in isolated.test.ts.
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import binaryen from "binaryen";
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine, Scheduler, encodeSnapshot, type Instance, type InstantiateOptions, type RunResult, type SandboxKind, type Snapshot } from "../../runtime/index.js";
@@ -62,11 +61,13 @@ async function alongside<T>(kind: SandboxKind, attack: () => Promise<T>): Promis
   return outcome;
 }
 
-/** The host's loop turns (a timer fires within a generous bound) and the sandbox still runs guests. */
+/**
+ * The host's loop turns (a timer fires: a frozen loop would never get here, and the test's timeout
+ * says so) and the sandbox still runs guests. How long the loop may be held is the containment
+ * bench's question, not a test's.
+ */
 async function hostResponsive(kind: SandboxKind): Promise<void> {
-  const started = performance.now();
   await new Promise<void>((resolve) => setTimeout(resolve, 1));
-  expect(performance.now() - started).toBeLessThan(1000);
   const trivial = await instance(kind, ANSWER);
   expect(await trivial.run("main")).toMatchObject({ status: "done", value: 42 });
   trivial.dispose();
@@ -167,13 +168,11 @@ describe.each(SANDBOXES)("%s sandbox against hostile guests", (kind) => {
     });
   });
 
-  it("module with 100,000 imports or 100,000 exports: module_limit, quickly", async () => {
+  it("module with 100,000 imports or 100,000 exports: module_limit", async () => {
     await alongside(kind, async () => {
-      const started = performance.now();
+      // Counted by a small binary reader before Binaryen sees a byte (bench/compile-limits.ts times it).
       expect(await codeOf(engine.compile(HUNDRED_K_IMPORTS))).toBe("module_limit");
       expect(await codeOf(engine.compile(HUNDRED_K_EXPORTS))).toBe("module_limit");
-      // Counted by a small binary reader before Binaryen sees a byte (~0.2 s here; bound for a noisy box).
-      expect(performance.now() - started).toBeLessThan(5_000);
     });
   });
 
@@ -320,17 +319,14 @@ describe.each(SANDBOXES)("%s sandbox against hostile guests", (kind) => {
     });
   });
 
-  it("memory.fill / memory.copy spinning guest: charged by length, so it pauses within bounded time", async () => {
+  it("memory.fill / memory.copy spinning guest: charged by length, so it pauses when asked", async () => {
     await alongside(kind, async () => {
       const i = await instance(kind, BULK_MEMORY_SPIN);
       const job = scheduler.start(i, "spin");
       await until(() => i.fuelUsed > 0, "the first slice to end");
-      const asked = performance.now();
-      const r = await job.pause();
-      const waited = performance.now() - asked;
-      expect(r).toMatchObject({ status: "paused", reason: "fuel" });
-      // One slice plus one 16 MiB bulk instruction; generous for a shared 2-core machine.
-      expect(waited).toBeLessThan(125 * SLICE_BUDGET_MS);
+      // The pause answers (a bulk op that ignored fuel would spin on and the test time out); how
+      // long it takes is bench/containment.ts's question.
+      expect(await job.pause()).toMatchObject({ status: "paused", reason: "fuel" });
       expect(i.state).toBe("paused");
       i.dispose();
     });
@@ -386,11 +382,17 @@ describe.each(SANDBOXES)("%s sandbox against hostile guests", (kind) => {
 });
 
 describe("in-process sandbox: the host's event loop while hostile guests spin", () => {
-  it("event-loop delay stays within a bound derived from the slice budget; honest jobs finish; pauses are prompt", async () => {
+  it("the event loop turns between slices while hostile guests spin; honest jobs finish; pauses answer", async () => {
     const hostile = await Promise.all([INFINITE_LOOP, INFINITE_LOOP, BULK_MEMORY_SPIN].map((b) => instance("in-process", b)));
     const jobs = hostile.map((i) => scheduler.start(i, "spin"));
-    const delay = monitorEventLoopDelay({ resolution: 1 });
-    delay.enable();
+    // Counted, not timed (bench/containment.ts measures the gaps): the probe turns between slices.
+    let turns = 0;
+    let probing = true;
+    const probe = (): void => {
+      turns++;
+      if (probing) setImmediate(probe);
+    };
+    setImmediate(probe);
     // The window: five honest jobs finish, and 200 one-millisecond timers fire one after another.
     let ticks = 0;
     const timers = new Promise<void>((resolve) => {
@@ -409,19 +411,13 @@ describe("in-process sandbox: the host's event loop while hostile guests spin", 
       }),
     );
     await timers;
-    delay.disable();
+    probing = false;
     for (const r of honest) expect(r).toMatchObject({ status: "done", value: BYSTANDER_VALUE });
-    const ms = (ns: number): number => ns / 1e6;
-    // Slices aim at 70% of the budget; the multiples absorb GC and a noisy shared 2-core machine.
-    // Without slices the first spinning guest would hold the loop forever.
-    expect(ms(delay.percentile(50))).toBeLessThan(5 * SLICE_BUDGET_MS);
-    expect(ms(delay.percentile(99))).toBeLessThan(50 * SLICE_BUDGET_MS);
-    expect(ms(delay.max)).toBeLessThan(125 * SLICE_BUDGET_MS);
-    for (const job of jobs) {
-      const asked = performance.now();
-      expect(await job.pause()).toMatchObject({ status: "paused", reason: "fuel" });
-      expect(performance.now() - asked).toBeLessThan(125 * SLICE_BUDGET_MS);
-    }
+    // 200 timers fired one after another and five honest jobs finished while three guests spun
+    // forever: without slices the first spinning guest would have held the loop for good. The
+    // probe turned at least once per timer.
+    expect(turns).toBeGreaterThanOrEqual(200);
+    for (const job of jobs) expect(await job.pause()).toMatchObject({ status: "paused", reason: "fuel" });
     for (const i of hostile) i.dispose();
     await hostResponsive("in-process");
   });
