@@ -2,6 +2,7 @@
 // (a crash, a heap blow-up), becomes a failure of that case, and the next case gets a fresh worker.
 
 import { Worker } from "node:worker_threads";
+import { readStage } from "./case.js";
 import type { WorkerReply, WorkerRequest } from "./worker.js";
 
 export class WorkerGone extends Error {
@@ -17,8 +18,8 @@ type Request = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<
 
 export class CaseWorker {
   private worker: Worker | undefined;
-  /** The last stage the running case reported (fuzz/case.ts progress). */
-  private stage = "";
+  /** The last stage the running case reported (fuzz/case.ts progress), as the worker writes it. */
+  private readonly stages = new SharedArrayBuffer(4 + 1024);
   private nextId = 1;
   private readonly pending = new Map<number, { worker: Worker; resolve(v: unknown): void; reject(e: Error): void }>();
 
@@ -30,7 +31,8 @@ export class CaseWorker {
     return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new WorkerGone("hang", `no answer within ${timeoutMs} ms${this.stage ? `; last stage: ${this.stage}` : ""}`));
+        const stage = readStage(this.stages);
+        reject(new WorkerGone("hang", `no answer within ${timeoutMs} ms${stage ? `; last stage: ${stage}` : ""}`));
         void this.kill();
       }, timeoutMs);
       this.pending.set(id, {
@@ -44,7 +46,7 @@ export class CaseWorker {
           reject(e);
         },
       });
-      this.stage = "";
+      Atomics.store(new Int32Array(this.stages, 0, 1), 0, 0);
       worker.postMessage({ ...request, id });
     });
   }
@@ -57,12 +59,8 @@ export class CaseWorker {
 
   private ensure(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL("./worker.js", import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: this.heapMb } });
-    w.on("message", (reply: WorkerReply | { progress: string }) => {
-      if ("progress" in reply) {
-        this.stage = reply.progress;
-        return;
-      }
+    const w = new Worker(new URL("./worker.js", import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: this.heapMb }, workerData: { stages: this.stages } });
+    w.on("message", (reply: WorkerReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.pending.delete(reply.id);

@@ -2,9 +2,31 @@
 
 import { isMainThread, parentPort } from "node:worker_threads";
 
-/** Where the running case is, sent to the main thread so a hang report can say where it hung. */
+/** Shared with the main thread (fuzz/case-worker.ts): [length, bytes...] of the last stage. */
+let stageBuffer: { length: Int32Array; bytes: Uint8Array } | undefined;
+const encoder = new TextEncoder();
+
+/** Where progress() writes from now on: memory the main thread reads when a case hangs. */
+export function reportStagesTo(buffer: SharedArrayBuffer): void {
+  stageBuffer = { length: new Int32Array(buffer, 0, 1), bytes: new Uint8Array(buffer, 4) };
+}
+
+/** The stage last written to `buffer` by reportStagesTo's thread. */
+export function readStage(buffer: SharedArrayBuffer): string {
+  const n = Atomics.load(new Int32Array(buffer, 0, 1), 0);
+  return new TextDecoder().decode(new Uint8Array(buffer, 4, n).slice());
+}
+
+/**
+ * Where the running case is, for the main thread, so a hang report can say where it hung. Written
+ * to shared memory when the main thread gave some (a message per stage cost a few % of a run);
+ * otherwise posted.
+ */
 export function progress(stage: string): void {
-  if (!isMainThread) parentPort?.postMessage({ progress: stage });
+  if (stageBuffer) {
+    const { written } = encoder.encodeInto(stage, stageBuffer.bytes);
+    Atomics.store(stageBuffer.length, 0, written);
+  } else if (!isMainThread) parentPort?.postMessage({ progress: stage });
 }
 
 export type CaseStatus = "ok" | "refused" | "skipped" | "failed";

@@ -14,6 +14,9 @@
 // broken meter costs a test a bounded amount of time instead of hanging it.
 
 import binaryen from "binaryen";
+import { MAX_LOG_LINE_BYTES } from "../runtime/exec/host-imports.js";
+import { MAX_HOST_IO_BYTES } from "../runtime/limits.js";
+import { MAX_RESOURCE_IO_BYTES } from "../runtime/resources/host-interface.js";
 
 /** The least fuel a sound meter charges for each kind of work (the `work` counter's units). */
 //
@@ -413,12 +416,23 @@ const HOST_CALL = {
   },
 } as const;
 
+/**
+ * What one host call asking to move `bytes` does move (the runtime's limits): input_read returns at
+ * most MAX_HOST_IO_BYTES (its contract is "up to len"), a log line is cut at MAX_LOG_LINE_BYTES,
+ * output_write takes everything (the instrumentation hands it over in pieces).
+ */
+function movedByCall(call: HostCallParams["call"], bytes: number): number {
+  if (call === "input") return Math.min(bytes, MAX_HOST_IO_BYTES);
+  if (call === "log") return Math.min(bytes, MAX_LOG_LINE_BYTES);
+  return bytes;
+}
+
 /** Host calls that move `bytes` each, `count` times: 16 MiB output writes, log spam, input re-reads. */
 export function hostCalls(p: HostCallParams): HostileModule {
   checkCount("bytes", p.bytes, 1 << 30);
   checkCount("count", p.count, 1 << 20);
   const h = HOST_CALL[p.call];
-  const opWork = movedWork(p.bytes);
+  const opWork = movedWork(movedByCall(p.call, p.bytes));
   const pages = pagesFor(p.bytes);
   const body = repeat(p.repeat, p.count, `${h.op(p.bytes)} ${bump(opWork)}`);
   const moved = p.count * p.bytes;
@@ -465,10 +479,13 @@ export interface ResourceParams {
 }
 
 /** Authenticated resource shapes: re-opening, reading or rewriting a large file, over and over. */
-export function resourceLoop(p: ResourceParams): HostileModule {
-  checkCount("fileBytes", p.fileBytes, 1 << 30);
-  checkCount("chunkBytes", p.chunkBytes, 1 << 30);
-  checkCount("count", p.count, 1 << 20);
+export function resourceLoop(params: ResourceParams): HostileModule {
+  checkCount("fileBytes", params.fileBytes, 1 << 30);
+  checkCount("chunkBytes", params.chunkBytes, 1 << 30);
+  checkCount("count", params.count, 1 << 20);
+  // One call moves at most MAX_RESOURCE_IO_BYTES, so the shape asks for no more (a larger ask would
+  // be a short read or write, which tests/security/host-call-bounds.test.ts covers).
+  const p = { ...params, chunkBytes: Math.min(params.chunkBytes, MAX_RESOURCE_IO_BYTES) };
   const name = RESOURCE_NAME;
   const buffer = PAGE; // the name lives at 0, the chunk buffer from 64 KiB
   const pages = pagesFor(buffer + p.chunkBytes);
@@ -565,8 +582,9 @@ export function runRaw(m: HostileModule): bigint | null {
     checkpoint: () => 0,
     log: (ptr: number, len: number) => void text.decode(mem().subarray(ptr, ptr + len)),
     input_size: () => input.byteLength,
+    // Short reads and writes as the runtime makes them (at most MAX_HOST_IO_BYTES a call).
     input_read: (dst: number, offset: number, len: number) => {
-      const n = Math.max(0, Math.min(len >>> 0, input.byteLength - (offset >>> 0)));
+      const n = Math.max(0, Math.min(len >>> 0, MAX_HOST_IO_BYTES, input.byteLength - (offset >>> 0)));
       mem().set(input.subarray(offset, offset + n), dst);
       return n;
     },
@@ -580,14 +598,15 @@ export function runRaw(m: HostileModule): bigint | null {
     },
     resource_read: (h: number, dst: number, len: number) => {
       const r = handles.get(h)!;
-      const n = Math.min(len, r.data.byteLength - r.pos);
+      const n = Math.min(len, MAX_RESOURCE_IO_BYTES, r.data.byteLength - r.pos);
       mem().set(r.data.subarray(r.pos, r.pos + n), dst);
       r.pos += n;
       return n;
     },
     resource_write: (h: number, src: number, len: number) => {
-      handles.get(h)!.written.push(mem().slice(src, src + len));
-      return len;
+      const n = Math.min(len, MAX_RESOURCE_IO_BYTES);
+      handles.get(h)!.written.push(mem().slice(src, src + n));
+      return n;
     },
     resource_close: (h: number) => {
       const r = handles.get(h)!;
@@ -612,6 +631,15 @@ export interface HostileFamilySpec {
 
 const pick = <T>(rng: Draw, items: readonly T[]): T => items[rng.int(items.length)]!;
 const between = (rng: Draw, lo: number, hi: number): number => lo + rng.int(hi - lo + 1);
+
+/**
+ * Most operations a drawn straight or helper form repeats: past one function's worth (and a few
+ * more, so the split into parts still occurs) an unrolled run shows the meter nothing new, while its
+ * instrumentation grows faster than its size (4,000 straight log calls: ~3 s, most of a fuzz run's
+ * compile time). Loops, which cost nothing to instrument, keep the full counts.
+ */
+const UNROLLED_DRAW_MAX = STRAIGHT_PER_FUNCTION + 100;
+const unrolledMax = (repeat: Repeat, max: number): number => (repeat === "loop" ? max : Math.min(max, UNROLLED_DRAW_MAX));
 
 export const HOSTILE_FAMILIES: readonly HostileFamilySpec[] = [
   {
@@ -639,7 +667,8 @@ export const HOSTILE_FAMILIES: readonly HostileFamilySpec[] = [
     family: "memory-grow",
     draw: (rng) => {
       const delta = pick(rng, [1, 1, 2, 16]);
-      return memoryGrow({ count: between(rng, 16, Math.floor(1_024 / delta)), delta, repeat: pick(rng, REPEATS) });
+      const repeat = pick(rng, REPEATS);
+      return memoryGrow({ count: between(rng, 16, unrolledMax(repeat, Math.floor(1_024 / delta))), delta, repeat });
     },
   },
   {
@@ -652,7 +681,12 @@ export const HOSTILE_FAMILIES: readonly HostileFamilySpec[] = [
   },
   {
     family: "host-log",
-    draw: (rng) => (rng.int(2) === 0 ? hostCalls({ call: "log", bytes: between(rng, 1, 16), count: between(rng, 256, 4_096), repeat: pick(rng, REPEATS) }) : hostCalls({ call: "log", bytes: between(rng, 1, 16) * 4_096, count: between(rng, 2, 64), repeat: pick(rng, REPEATS) })),
+    draw: (rng) => {
+      const repeat = pick(rng, REPEATS);
+      return rng.int(2) === 0
+        ? hostCalls({ call: "log", bytes: between(rng, 1, 16), count: between(rng, 256, unrolledMax(repeat, 4_096)), repeat })
+        : hostCalls({ call: "log", bytes: between(rng, 1, 16) * 4_096, count: between(rng, 2, 64), repeat });
+    },
   },
   {
     family: "host-input",

@@ -2,9 +2,10 @@
 // its generators, run straight, sliced and through snapshots like any module, plus the checks its
 // work counter makes possible (every unit of work charged; a stopped run did no more than allowed).
 
-import { Engine, MemoryResources, type GuestModule, type InstantiateOptions, type Instance, type RunResult } from "../runtime/index.js";
+import { MemoryResources, type Engine, type GuestModule, type InstantiateOptions, type Instance, type RunResult } from "../runtime/index.js";
 import { CaseFailure, count, toBase64 } from "./case.js";
 import { drawHostile, fileBytes, inputBytes, type HostNeeds } from "./hostile-shapes.js";
+import { overBound, type StopBound } from "./meter-bound.js";
 import type { Rng } from "./rng.js";
 
 export interface HostileSpec {
@@ -32,11 +33,6 @@ export function drawHostileSpec(rng: Rng): { wasm: string; hostile: HostileSpec 
       host: h.host,
     },
   };
-}
-
-/** An engine whose memory cap lets the complete run reach the memory it needs. */
-export function hostileEngine(h: HostileSpec, minPages: number): Engine {
-  return new Engine({ maxMemoryPages: Math.max(minPages, h.host.memoryPages + 1) });
 }
 
 /** Instance options that give the shape what it needs: input, files, capabilities, room for output. */
@@ -73,7 +69,7 @@ export async function workOf(instance: Instance): Promise<number> {
  * Stop the shape after `limit` fuel (a slice) and check the work it did: never more than it paid
  * for, and, with a meter bound, never more than the slice plus the bound plus one operation.
  */
-export async function checkHostileSlice(engine: Engine, module: GuestModule, h: HostileSpec, limit: number, bound: number | undefined, counters: Record<string, number>): Promise<void> {
+export async function checkHostileSlice(engine: Engine, module: GuestModule, h: HostileSpec, limit: number, bound: StopBound | undefined, counters: Record<string, number>): Promise<void> {
   const instance = await engine.instantiate(module, hostileOptions(h));
   try {
     const r = await instance.run(h.entry, h.args, { fuel: limit });
@@ -82,8 +78,9 @@ export async function checkHostileSlice(engine: Engine, module: GuestModule, h: 
     count(counters, "hostile work checks");
     if (work > r.fuelUsed) throw new CaseFailure("uncharged-work", `${h.name}: did ${work} units of work for ${r.fuelUsed} fuel (slice ${limit})`);
     if (bound === undefined) return;
-    if (r.fuelUsed > limit + bound) throw new CaseFailure("meter-bound", `${h.name}: a ${limit}-fuel slice used ${r.fuelUsed}, over the bound ${bound}`);
-    if (work > limit + bound + h.maxOpWork) throw new CaseFailure("meter-bound", `${h.name}: a ${limit}-fuel slice did ${work} work, over limit + bound ${bound} + one op ${h.maxOpWork}`);
+    const over = overBound(bound, limit, r.fuelUsed);
+    if (over) throw new CaseFailure("meter-bound", `${h.name}: a ${limit}-fuel slice used ${over}`);
+    if (work > limit + bound.meterBound + h.maxOpWork) throw new CaseFailure("meter-bound", `${h.name}: a ${limit}-fuel slice did ${work} work, over limit + meterBound ${bound.meterBound} + one op ${h.maxOpWork}`);
   } finally {
     instance.dispose();
   }

@@ -15,18 +15,16 @@ import {
   type SnapshotCompression,
 } from "../runtime/index.js";
 import { CaseFailure, count, describeError, fromBase64, progress, toBase64, type CaseOutcome } from "./case.js";
-import { checkHostileSlice, drawHostileSpec, hostileEngine, hostileOptions, type HostileSpec } from "./hostile.js";
-import { meterBoundOf } from "./meter-bound.js";
-import { caseRng } from "./rng.js";
+import { FUZZ_MAX_MEMORY_PAGES, engineFor, memoryPagesFor, newEngineFor } from "./engines.js";
+import { checkHostileSlice, drawHostileSpec, hostileOptions, type HostileSpec } from "./hostile.js";
+import { overBound, stopBoundOf, type StopBound } from "./meter-bound.js";
+import { caseRng, type Rng } from "./rng.js";
 import binaryen from "binaryen";
 import { HANG_LIMIT_INIT, LOG_HASH_EXPORT, MEMORY_HASH_EXPORT, SUPPORTED_FEATURES, exportSigs, rewriteTtf, type ExportSig } from "./ttf-rewrite.js";
 import { rawTrapCode } from "./v8-traps.js";
 import { randomVal, showResult, toJs, type Val } from "./values.js";
-import { FUZZ_FEATURES, findWasmOpt, translateToFuzz } from "./wasm-opt.js";
+import { FUZZ_FEATURES, findWasmOpt, translateToFuzz, type TtfJob } from "./wasm-opt.js";
 
-/** Memory cap of the fuzzing engine (16 MiB): small, so a case never holds much host memory. */
-export const FUZZ_MAX_MEMORY_PAGES = 256;
-const ENGINE_OPTIONS = { maxMemoryPages: FUZZ_MAX_MEMORY_PAGES };
 /** Refusals a valid module may get: it is outside what Ferry accepts, not broken. */
 const REFUSAL_CODES = new Set(["unsupported_feature", "module_limit", "memory_limit", "import_not_allowed"]);
 const MAX_ENTRY_ARGS = 5;
@@ -76,32 +74,62 @@ export interface GenerateOptions {
 
 export type Generated = { case: ModuleCase } | { skipped: string };
 
+/**
+ * The first half of case (seed, index): a hostile shape's module, or what translate-to-fuzz is to be
+ * given. `finishModuleCase` makes the case from it (and the module wasm-opt made), drawing on the
+ * same generator, so the case is the same however the module was made (one at a time or in a batch).
+ */
+export interface ModulePlan {
+  seed: number;
+  index: number;
+  options: GenerateOptions;
+  rng: Rng;
+  ttf?: TtfJob & { hangLimit: number };
+  hostile?: { wasm: string; hostile: HostileSpec };
+}
+
+export function planModuleCase(seed: number, index: number, options: GenerateOptions = {}): ModulePlan {
+  const rng = caseRng(seed, "modules", index);
+  if (rng.chance(options.hostileShare ?? 0.25)) return { seed, index, options, rng, hostile: drawHostileSpec(rng.fork("hostile")) };
+  // Input sizes spread over orders of magnitude: most modules are small (a 1 KB module instruments
+  // ~8× faster than a 4 KB one), large ones stay common enough to find what needs size.
+  const input = rng.bytes(Math.max(16, rng.logInt(options.maxInputBytes ?? 12_000)));
+  const features = FUZZ_FEATURES.filter((f) => rng.chance(f === "simd" ? 0.25 : 0.5));
+  const denan = rng.chance(0.8);
+  const hangLimit = rng.pick([50, 500, 5_000, 20_000]);
+  return { seed, index, options, rng, ttf: { input, options: { features, denan }, hangLimit } };
+}
+
 /** The case for (seed, index): a module from translate-to-fuzz (or a hostile shape) and a plan to run it. */
 export function generateModuleCase(seed: number, index: number, options: GenerateOptions = {}): Generated {
-  const rng = caseRng(seed, "modules", index);
+  const plan = planModuleCase(seed, index, options);
+  return finishModuleCase(plan, plan.ttf ? translateToFuzz(plan.ttf.input, plan.ttf.options) : undefined);
+}
+
+/** The case from its plan and, for a translate-to-fuzz case, the module wasm-opt made (or its failure, thrown). */
+export function finishModuleCase(p: ModulePlan, made: Uint8Array | Error | undefined): Generated {
+  const { seed, index, options, rng } = p;
   let origin: string;
   let bytes: Uint8Array;
   let exports: ExportSig[];
   let exact = true;
   let hostile: HostileSpec | undefined;
-  if (rng.chance(options.hostileShare ?? 0.25)) {
-    const h = drawHostileSpec(rng.fork("hostile"));
+  if (p.hostile) {
+    const h = p.hostile;
     hostile = h.hostile;
     origin = `hostile-shapes: ${h.hostile.name}`;
     bytes = fromBase64(h.wasm);
     exports = exportSigs(bytes);
   } else {
-    const input = rng.bytes(rng.range(16, options.maxInputBytes ?? 12_000));
-    const features = FUZZ_FEATURES.filter((f) => rng.chance(f === "simd" ? 0.25 : 0.5));
-    const denan = rng.chance(0.8);
-    const hangLimit = rng.pick([50, 500, 5_000, 20_000]);
-    const raw = translateToFuzz(input, { features, denan });
-    const rewritten = rewriteTtf(raw, { maxMemoryPages: FUZZ_MAX_MEMORY_PAGES, hangLimit });
+    const { input, options: ttf, hangLimit } = p.ttf!;
+    if (made === undefined) throw new Error(`case ${index}: no module for its translate-to-fuzz input`);
+    if (made instanceof Error) throw made;
+    const rewritten = rewriteTtf(made, { maxMemoryPages: FUZZ_MAX_MEMORY_PAGES, hangLimit });
     if (rewritten.unusable) return { skipped: rewritten.unusable };
-    origin = `wasm-opt ${findWasmOpt().version} -ttf (${input.length} bytes) +${features.join(",") || "mvp"}${denan ? " --denan" : ""} hang ${hangLimit}`;
+    origin = `wasm-opt ${findWasmOpt().version} -ttf (${input.length} bytes) +${ttf.features.join(",") || "mvp"}${ttf.denan ? " --denan" : ""} hang ${hangLimit}`;
     bytes = rewritten.bytes;
     exports = rewritten.exports;
-    exact = denan;
+    exact = ttf.denan;
   }
   const plan = rng.fork("plan");
   const callable = exports.filter((e) => isCallable(e) && e.name !== LOG_HASH_EXPORT && e.name !== MEMORY_HASH_EXPORT && e.name !== HANG_LIMIT_INIT);
@@ -185,9 +213,9 @@ async function check(spec: ModuleCase, counters: Record<string, number>): Promis
     return { status: "skipped", counters };
   }
   const h = spec.hostile;
-  const makeEngine = (): Engine => (h ? hostileEngine(h, FUZZ_MAX_MEMORY_PAGES) : new Engine(ENGINE_OPTIONS));
-  const engine = makeEngine();
-  const env: RunEnv = { makeEngine, options: () => (h ? hostileOptions(h) : {}) };
+  // The shared engine (fuzz/engines.ts): the module may already be compiled there, ahead of the case.
+  const engine = engineFor(spec);
+  const makeEngine = (): Engine => newEngineFor(spec);
   let module: GuestModule;
   progress(`modules ${spec.index}: compile`);
   try {
@@ -195,6 +223,8 @@ async function check(spec: ModuleCase, counters: Record<string, number>): Promis
   } catch (e) {
     return refusal(e, counters);
   }
+  const largestFile = Math.max(0, ...(h?.host.files.map((f) => f.bytes) ?? []));
+  const env: RunEnv = { makeEngine, options: () => (h ? hostileOptions(h) : {}), bound: stopBoundOf(module, bytes, memoryPagesFor(spec), largestFile) };
   // A hostile shape's value is known (its generator computes it; its own tests check it raw).
   const raw = h ? { outcomes: [h.expected === null ? "()" : `i64:${h.expected}`], fuel: [] } : runRaw(rawModule, spec, sigs);
   if (raw.outcomes[0]?.startsWith("instantiate:")) {
@@ -220,7 +250,7 @@ async function check(spec: ModuleCase, counters: Record<string, number>): Promis
   await checkFuelLimits(engine, env, module, spec, sigs, straight, counters);
   if (h && !straight.limitation) {
     for (const { fraction } of spec.fuelLimits) {
-      await checkHostileSlice(engine, module, h, Math.max(1, Math.floor(fraction * straight.fuel[0]!)), meterBoundOf(module), counters);
+      await checkHostileSlice(engine, module, h, Math.max(1, Math.floor(fraction * straight.fuel[0]!)), env.bound, counters);
     }
   }
   return { status: "ok", counters };
@@ -268,6 +298,8 @@ function show(sig: ExportSig, r: RunResult): string {
 interface RunEnv {
   makeEngine(): Engine;
   options(): InstantiateOptions;
+  /** How far past its fuel a stop may go (undefined: the module reports no meterBound). */
+  bound: StopBound | undefined;
 }
 
 async function runFerry(
@@ -279,7 +311,7 @@ async function runFerry(
   mode: { sliced: false } | { sliced: true; original: Uint8Array },
   counters: Record<string, number>,
 ): Promise<SequenceResult> {
-  const bound = meterBoundOf(module);
+  const bound = env.bound;
   let instance: Instance = await engine.instantiate(module, env.options());
   const outcomes: string[] = [];
   const fuel: number[] = [];
@@ -300,9 +332,8 @@ async function runFerry(
     let r = await instance.run(call.name, call.args.map(toJs), slice === undefined ? {} : { fuel: slice });
     let before = 0;
     for (;;) {
-      if (bound !== undefined && slice !== undefined && r.status !== "trapped" && r.fuelUsed - before > slice + bound) {
-        throw new CaseFailure("meter-bound", `call ${k} (${call.name}): a slice of ${slice} fuel used ${r.fuelUsed - before}, over the bound ${bound}`);
-      }
+      const over = bound !== undefined && slice !== undefined && r.status !== "trapped" ? overBound(bound, slice, r.fuelUsed - before) : undefined;
+      if (over) throw new CaseFailure("meter-bound", `call ${k} (${call.name}): a slice of ${slice} fuel used ${over}`);
       if (r.status !== "paused") break;
       if (r.reason !== "fuel") throw new CaseFailure("straight-vs-sliced", `call ${k} paused for ${r.reason}`);
       if (!mode.sliced) throw new CaseFailure("straight-vs-sliced", `call ${k} paused without a slice`);
@@ -382,14 +413,28 @@ function firstDifference(a: string[], b: string[]): number {
 }
 
 async function checkFuelLimits(engine: Engine, env: RunEnv, module: GuestModule, spec: ModuleCase, sigs: Map<string, ExportSig>, straight: SequenceResult, counters: Record<string, number>): Promise<void> {
-  const bound = meterBoundOf(module);
+  const bound = env.bound;
   for (const { call, fraction } of spec.fuelLimits) {
     if (call >= straight.outcomes.length || straight.limitation) continue;
     const full = straight.fuel[call]!;
     const limit = Math.max(1, Math.floor(fraction * full));
     progress(`modules ${spec.index}: fuel limit ${limit} on call ${call}`);
     const instance = await engine.instantiate(module, env.options());
-    for (let k = 0; k < call; k++) await instance.run(spec.calls[k]!.name, spec.calls[k]!.args.map(toJs));
+    // The calls before it again, unlimited: they must end as in the straight run. V8's stack depth
+    // depends on the host's own stack at the call, so a stack_overflow here that the straight run
+    // escaped is the documented limitation, not a difference.
+    let prefix: string | undefined;
+    for (let k = 0; k < call && prefix === undefined; k++) {
+      const r = await instance.run(spec.calls[k]!.name, spec.calls[k]!.args.map(toJs));
+      const got = show(sigs.get(spec.calls[k]!.name)!, r);
+      if (r.status === "trapped" && (r.code === "stack_overflow" || r.code === "continuation_overflow")) prefix = r.code;
+      else if (got !== straight.outcomes[k]) throw new CaseFailure("fuel-limit", `call ${k} before the fuel-limited call ${call}: ${got}, straight ${straight.outcomes[k]}`);
+    }
+    if (prefix !== undefined) {
+      instance.dispose();
+      count(counters, `limitation: ${prefix}`);
+      continue;
+    }
     const c = spec.calls[call]!;
     const r = await instance.run(c.name, c.args.map(toJs), { fuelLimit: limit });
     instance.dispose();
@@ -401,9 +446,8 @@ async function checkFuelLimits(engine: Engine, env: RunEnv, module: GuestModule,
     } else if (got !== expected) {
       throw new CaseFailure("fuel-limit", `call ${call} with fuelLimit ${limit}: ${got}, unlimited ${expected}`);
     }
-    if (bound !== undefined && r.fuelUsed > limit + bound) {
-      throw new CaseFailure("meter-bound", `call ${call}: fuelLimit ${limit} stopped at ${r.fuelUsed}, over limit + meterBound ${bound}`);
-    }
+    const over = bound === undefined ? undefined : overBound(bound, limit, r.fuelUsed);
+    if (over) throw new CaseFailure("meter-bound", `call ${call}: fuelLimit ${limit} stopped at ${over}`);
   }
 }
 

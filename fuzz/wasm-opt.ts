@@ -2,8 +2,9 @@
 // valid module. Debian's native wasm-opt takes milliseconds; the npm package's (compiled to Wasm)
 // works everywhere the project installs but costs about a second a call, so it is the fallback.
 
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { findRepoRoot } from "../guest/catalog.js";
@@ -45,6 +46,13 @@ export interface TtfOptions {
   denan: boolean;
 }
 
+function ttfArgs(inPath: string, outPath: string, options: TtfOptions): string[] {
+  const args = [inPath, "-ttf", "--mvp-features", ...options.features.map((f) => `--enable-${f}`)];
+  if (options.denan) args.push("--denan");
+  args.push("-o", outPath);
+  return args;
+}
+
 /** The module `wasm-opt -ttf` makes from `input`. Throws when wasm-opt fails. */
 export function translateToFuzz(input: Uint8Array, options: TtfOptions): Uint8Array {
   const w = findWasmOpt();
@@ -53,12 +61,43 @@ export function translateToFuzz(input: Uint8Array, options: TtfOptions): Uint8Ar
     const inPath = join(dir, "in.dat");
     const outPath = join(dir, "out.wasm");
     writeFileSync(inPath, input);
-    const args = [...w.command.slice(1), inPath, "-ttf", "--mvp-features", ...options.features.map((f) => `--enable-${f}`)];
-    if (options.denan) args.push("--denan");
-    args.push("-o", outPath);
-    execFileSync(w.command[0]!, args, { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 });
+    execFileSync(w.command[0]!, [...w.command.slice(1), ...ttfArgs(inPath, outPath, options)], { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 });
     return new Uint8Array(readFileSync(outPath));
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface TtfJob {
+  input: Uint8Array;
+  options: TtfOptions;
+}
+
+const quote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
+
+/**
+ * The modules `wasm-opt -ttf` makes from each job's input, in order (an Error where wasm-opt
+ * failed): the same bytes translateToFuzz gives, made without blocking the caller's thread. Native
+ * wasm-opt runs all jobs from one shell, so a batch costs one spawn of this (large) process instead
+ * of one each — most of a small module's generation time was that spawn.
+ */
+export async function translateToFuzzBatch(jobs: readonly TtfJob[]): Promise<Array<Uint8Array | Error>> {
+  const w = findWasmOpt();
+  const dir = await mkdtemp(join(tmpdir(), "ferry-ttf-"));
+  try {
+    const paths = jobs.map((_, k) => ({ in: join(dir, `${k}.dat`), out: join(dir, `${k}.wasm`) }));
+    await Promise.all(jobs.map((j, k) => writeFile(paths[k]!.in, j.input)));
+    const run = (file: string, args: string[]): Promise<void> =>
+      new Promise((resolve, reject) => execFile(file, args, { timeout: 120_000 + 2_000 * jobs.length }, (e) => (e ? reject(e) : resolve())));
+    if (w.kind === "native") {
+      // One line per job; a failing job leaves no output file and the others go on.
+      const script = jobs.map((j, k) => [w.command[0]!, ...ttfArgs(paths[k]!.in, paths[k]!.out, j.options)].map(quote).join(" ") + " 2>/dev/null").join("\n");
+      await run("/bin/sh", ["-c", script]).catch(() => {});
+    } else {
+      for (const [k, j] of jobs.entries()) await run(w.command[0]!, [...w.command.slice(1), ...ttfArgs(paths[k]!.in, paths[k]!.out, j.options)]).catch(() => {});
+    }
+    return await Promise.all(paths.map((p) => readFile(p.out).then((b) => new Uint8Array(b), (e: unknown) => new Error(`wasm-opt -ttf made no module: ${String(e)}`))));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
