@@ -9,7 +9,8 @@ import { i64Const, type Binaryen, type BinaryenModule, type ExpressionRef } from
 export const FUEL_GLOBAL = "__ferry_fuel";
 export const GROW_FAILED_GLOBAL = "__ferry_grow_failed";
 
-export const HELPER_NAMES = { copy: "__ferry_memory_copy", fill: "__ferry_memory_fill", grow: "__ferry_memory_grow" } as const;
+/** `init` is a prefix: one helper per data segment (memory.init names its segment statically). */
+export const HELPER_NAMES = { copy: "__ferry_memory_copy", fill: "__ferry_memory_fill", grow: "__ferry_memory_grow", init: "__ferry_memory_init_" } as const;
 
 /** Copy and fill cost one fuel per 2^2 = 4 bytes (first-touch copies run near 1 byte/ns here). */
 export const BULK_BYTES_PER_FUEL_LOG2 = 2;
@@ -115,4 +116,34 @@ export function memoryName(b: Binaryen, m: BinaryenModule, exportName: string): 
     if (e.kind === b.ExternalMemory && e.name === exportName) return e.value;
   }
   throw new Error(`no memory exported as ${exportName}`);
+}
+
+/**
+ * memory.init of `segment` in checked chunks: (dst, src, len; n). The instruction checks the whole
+ * range before writing a byte; so does the helper: a zero-length init at the range's end traps
+ * exactly when the range leaves the segment or the memory (a dropped segment has length 0), and a
+ * range whose end does not fit in 32 bits is left to the original instruction, which traps.
+ */
+export function addMemoryInitHelper(b: Binaryen, m: BinaryenModule, segment: string, name: string, yieldName: string, memoryName: string): void {
+  const { i32, i64, none } = b;
+  const [DST, SRC, LEN, N] = [0, 1, 2, 3];
+  const get = (index: number) => m.local.get(index, i32);
+  const i32c = (v: number) => m.i32.const(v);
+  const init = (d: ExpressionRef, s: ExpressionRef, n: ExpressionRef) => m.memory.init(segment, d, s, n, memoryName);
+  const wraps = (start: number) => m.i64.gt_u(m.i64.add(m.i64.extend_u(get(start)), m.i64.extend_u(get(LEN))), i64Const(m, 0xffff_ffff));
+  const fuel = () => m.global.get(FUEL_GLOBAL, i64);
+  m.addFunction(name, b.createType([i32, i32, i32]), none, [i32], m.block(null, [
+    m.if(m.i32.or(wraps(DST), wraps(SRC)), m.block(null, [init(get(DST), get(SRC), get(LEN)), m.return()])),
+    init(m.i32.add(get(DST), get(LEN)), m.i32.add(get(SRC), get(LEN)), i32c(0)),
+    m.loop("chunks", m.block(null, [
+      m.local.set(N, m.select(m.i32.lt_u(get(LEN), i32c(BULK_CHUNK_BYTES)), get(LEN), i32c(BULK_CHUNK_BYTES))),
+      init(get(DST), get(SRC), get(N)),
+      m.local.set(DST, m.i32.add(get(DST), get(N))),
+      m.local.set(SRC, m.i32.add(get(SRC), get(N))),
+      m.local.set(LEN, m.i32.sub(get(LEN), get(N))),
+      m.global.set(FUEL_GLOBAL, m.i64.sub(fuel(), m.i64.add(m.i64.extend_u(m.i32.shr_u(get(N), i32c(BULK_BYTES_PER_FUEL_LOG2))), i64Const(m, 1)))),
+      m.call(yieldName, [], none),
+      m.br("chunks", get(LEN)),
+    ])),
+  ]));
 }

@@ -4,7 +4,8 @@
 // Fuel is checked at every loop header, at the entry of the functions meter-plan.ts picks (every
 // recursive one, and enough others that no call can do more than SPAN_FUEL of unchecked work), and
 // after every call to one of those, to a host import or to a runtime helper (memory.grow, and
-// memory.copy/fill of a length not known to be small and output_write, which work in checked chunks). Such a call
+// memory.copy/fill/init of a length not known to be small and output_write, which work in checked
+// chunks). Such a call
 // also charges the rest of its caller's region, so returning into a deep stack is paid as it runs.
 // docs/metering.md proves the bound: the work between two checks is at most the largest function
 // plus SPAN_FUEL, whatever the call graph.
@@ -19,6 +20,7 @@ import {
   GROW_FAILED_GLOBAL,
   HELPER_NAMES,
   INLINE_BULK_BYTES,
+  addMemoryInitHelper,
   addMeterHelpers,
 } from "./meter-helpers.js";
 import { planChecks, type CallGraphFunction, type MeterPlan } from "./meter-plan.js";
@@ -110,6 +112,8 @@ export function meterModule(
   const graph = callGraph(b, m, walker);
   const plan: MeterPlan = planChecks(graph, tableFunctions);
   const outputWrite = outputWriteImport(b, m);
+  /** Data segment name → its memory.init helper. */
+  const initHelpers = new Map<string, string>();
   const imported = new Set<string>();
   for (let f = 0; f < m.getNumFunctions(); f++) {
     const info = b.getFunctionInfo(m.getFunctionByIndex(f));
@@ -186,7 +190,15 @@ export function meterModule(
         const helper = id === b.MemoryCopyId ? HELPER_NAMES.copy : HELPER_NAMES.fill;
         return chargeAfterCall(m.call(helper, [op.dest, id === b.MemoryCopyId ? op.source : op.value, op.size], b.none), region);
       }
-      if (id === b.MemoryInitId) return chargeInit(expr);
+      if (id === b.MemoryInitId) {
+        if (constantBulkBytes(b, expr) !== undefined) return chargeInit(expr);
+        // A long or unknown length goes through a chunked helper for its segment, like copy/fill.
+        region.hasCall = true;
+        const op = b.getExpressionInfo(expr) as unknown as { segment: string; dest: ExpressionRef; offset: ExpressionRef; size: ExpressionRef };
+        let helper = initHelpers.get(op.segment);
+        if (helper === undefined) initHelpers.set(op.segment, (helper = `${HELPER_NAMES.init}${initHelpers.size}`));
+        return chargeAfterCall(m.call(helper, [op.dest, op.offset, op.size], b.none), region);
+      }
       if (id === b.CallId && outputWrite !== undefined && (b.getExpressionInfo(expr) as unknown as { target: string }).target === outputWrite) {
         const operands = (b.getExpressionInfo(expr) as unknown as { operands: ExpressionRef[] }).operands;
         return chargeAfterCall(m.call(OUTPUT_WRITE_HELPER, operands, b.none), region);
@@ -346,6 +358,7 @@ export function meterModule(
   }
   // Added after the walk, so their own bulk operations are not rewritten into calls to themselves.
   addMeterHelpers(b, m, yieldName, memoryName);
+  for (const [segment, helper] of initHelpers) addMemoryInitHelper(b, m, segment, helper, yieldName, memoryName);
   if (outputWrite !== undefined) addOutputWriteHelper(b, m, outputWrite, yieldName, memoryName);
   return {
     recursiveFunctions: [...plan.recursive],

@@ -177,11 +177,11 @@ describe("a slice's wall-clock budget backs its fuel", () => {
       (memory.size)))`);
 
   it.each([
-    ["bulk copies", COPY, "in-process"],
-    ["host calls", LOGS, "in-process"],
-    ["grows", GROWS, "in-process"],
-    ["bulk copies", COPY, "isolated"],
-  ] as const)("%s pause with fuel left once the slice's time is up, using the same fuel as an unsliced run (%s)", async (_name, bytes, sandbox) => {
+    ["bulk copies", "in-process", COPY],
+    ["host calls", "in-process", LOGS],
+    ["grows", "in-process", GROWS],
+    ["bulk copies", "isolated", COPY],
+  ] as const)("%s pause with fuel left once the slice's time is up, using the same fuel as an unsliced run (%s)", async (_name, sandbox, bytes) => {
     const whole = await start(bytes, { maxLogBytes: 1 * MiB }, sandbox);
     const reference = await whole.run("main", []);
     expect(reference.status).toBe("done");
@@ -200,5 +200,50 @@ describe("a slice's wall-clock budget backs its fuel", () => {
       await expect(i.run("main", [], { sliceMs })).rejects.toMatchObject({ code: "invalid_option" });
     }
     i.dispose();
+  });
+});
+
+describe("memory.init of a large segment works in checked chunks", () => {
+  const SEG = 1.5 * MiB;
+  // A passive segment of 'a's; init(len) copies len bytes of it to 64 KiB and sums them back.
+  const INIT = wat(`(module
+    (memory 64)
+    (data $d "${"a".repeat(SEG)}")
+    (func (export "init") (param $src i32) (param $len i32) (result i32) (local $i i32) (local $sum i32)
+      (memory.init $d (i32.const 65536) (local.get $src) (local.get $len))
+      (loop $l (if (i32.lt_u (local.get $i) (local.get $len)) (then
+        (local.set $sum (i32.add (local.get $sum) (i32.load8_u (i32.add (i32.const 65536) (local.get $i)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l))))
+      (local.get $sum))
+    (func (export "peek") (result i32) (i32.load8_u (i32.const 65536)))
+    (func (export "drop") (data.drop $d)))`);
+
+  it("copies what the instruction copies, and pauses between chunks when its slice's time is up", async () => {
+    const whole = await start(INIT);
+    const reference = await whole.run("init", [0, SEG]);
+    expect(reference).toMatchObject({ status: "done", value: 97 * SEG });
+    whole.dispose();
+    const sliced = await start(INIT);
+    const { r, pauses } = await finish(sliced, "init", [0, SEG], Number.MAX_SAFE_INTEGER, 0.01);
+    expect(r).toEqual(reference);
+    expect(pauses).toBeGreaterThan(0);
+    sliced.dispose();
+  });
+
+  it("a range past the segment traps before any byte is written; after data.drop only an empty init passes", async () => {
+    const i = await start(INIT);
+    expect(await i.run("init", [SEG - 10, 11])).toMatchObject({ status: "trapped", code: "memory_out_of_bounds" });
+    const j = await start(INIT);
+    expect(await j.run("init", [1, SEG])).toMatchObject({ status: "trapped", code: "memory_out_of_bounds" });
+    const k = await start(INIT);
+    expect(await k.run("init", [0xffff_fff0, 0x20])).toMatchObject({ status: "trapped", code: "memory_out_of_bounds" });
+    const l = await start(INIT);
+    expect(await l.run("peek", [])).toMatchObject({ status: "done", value: 0 });
+    expect(await l.run("init", [SEG, 0])).toMatchObject({ status: "done", value: 0 });
+    await l.run("drop", []);
+    expect(await l.run("init", [0, 0])).toMatchObject({ status: "done", value: 0 });
+    expect(await l.run("init", [0, 1])).toMatchObject({ status: "trapped", code: "memory_out_of_bounds" });
+    for (const x of [i, j, k, l]) x.dispose();
   });
 });
