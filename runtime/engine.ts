@@ -13,6 +13,9 @@ import type { Snapshot } from "./exec/snapshot.js";
 import type { WeakDescriptor } from "./exec/weak.js";
 import { SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox, type Instance, type SandboxKind, type TrustClass } from "./sandbox/instance.js";
 import { IsolatedPool, type IsolatedPoolOptions } from "./sandbox/isolated/pool.js";
+import type { AsyncResourceProvider } from "./sandbox/isolated/host-call-server.js";
+import { OffThreadFileResources } from "./resources/off-thread-resources.js";
+import type { ResourceProvider } from "./resources/provider.js";
 import {
   DEFAULT_CONTINUATION_STACK_BYTES,
   DEFAULT_MAX_DATA_BYTES,
@@ -65,7 +68,13 @@ export interface EngineConfig {
 }
 
 /** Where and as whom an instance runs, on top of its I/O options. */
-export interface InstantiateOptions extends InstanceOptions {
+export interface InstantiateOptions extends Omit<InstanceOptions, "resources"> {
+  /**
+   * Authenticated only: where its resources live. In-process, a synchronous `ResourceProvider` (its
+   * calls run on the caller's thread, inside the guest's slice); isolated, also an
+   * `AsyncResourceProvider` such as `OffThreadFileResources` (the guest waits in its own process).
+   */
+  resources?: ResourceProvider | AsyncResourceProvider;
   /** Default: from `trust` (anonymous → in-process, authenticated → isolated). */
   sandbox?: SandboxKind;
   /** Isolated only: wall-clock deadline per run/resume call in ms; past it the process is killed. */
@@ -158,7 +167,12 @@ export class Engine {
       const isolated = { ...o.instance, trust: o.trust, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) };
       return snapshot ? this.pool.restore(module.segment, this.config, isolated, snapshot) : this.pool.instantiate(module.segment, this.config, isolated);
     }
-    const instance = new GuestInstance(module, this.config, { ...o.instance, trust: o.trust });
+    const { resources, ...rest } = o.instance;
+    if (resources instanceof OffThreadFileResources) {
+      throw new FerryError("invalid_option", "`resources` answers asynchronously (OffThreadFileResources): an in-process guest needs a synchronous provider such as FileResources; run it with sandbox: 'isolated'");
+    }
+    // Anything else given for an in-process guest must be a synchronous provider (the type says so for the embedder).
+    const instance = new GuestInstance(module, this.config, { ...rest, ...(resources ? { resources: resources as ResourceProvider } : {}), trust: o.trust });
     if (snapshot) instance.applySnapshot(snapshot);
     return instance;
   }
@@ -211,7 +225,7 @@ interface Placement {
   sandbox: SandboxKind;
   trust: TrustClass;
   timeoutMs: number | undefined;
-  instance: InstanceOptions;
+  instance: Omit<InstantiateOptions, "sandbox" | "timeoutMs" | "trust">;
 }
 
 /** Check where-and-as-whom options up front, with messages that name the option and the fix. */

@@ -3,6 +3,7 @@
 // capabilities first, then bounds-checks guest pointers, so a guest can touch only what it was
 // granted and only through its own memory.
 
+import { AUTHENTICATED_IMPORTS, HOST_MODULE } from "../code/host-abi.js";
 import { HOST_CALL_FUEL, hostCallFuel } from "../exec/host-imports.js";
 import { MAX_HOST_IO_BYTES } from "../limits.js";
 import { GuestTrap } from "../exec/traps.js";
@@ -36,6 +37,12 @@ export interface ResourceGrant {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The first resource function `module` imports ("ferry.resource_open"), or undefined if it uses none. */
+export function importedResourceCall(module: WebAssembly.Module): string | undefined {
+  const found = WebAssembly.Module.imports(module).find((i) => i.module === HOST_MODULE && i.name in AUTHENTICATED_IMPORTS);
+  return found ? `${found.module}.${found.name}` : undefined;
+}
 
 /** The handles each set of imports holds, so its instance can drop them when it ends. */
 const OPEN_HANDLES = new WeakMap<object, Map<number, ResourceHandle>>();

@@ -1,13 +1,17 @@
 // Attacks on the resource path: a file-backed provider asked to leave its root (traversal, absolute
 // names, NUL bytes, symlinks out), to take huge writes or serve huge files; and a subverted sandbox
 // child talking to the parent's host-call server directly (the parent checks everything again).
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CapabilitySet, Engine, MemoryResources } from "../../runtime/index.js";
-import { FileResources } from "../../runtime/resources/file-resources.js";
+import { FileResources, type FileResourcesOptions, type ResourceUsage } from "../../runtime/resources/file-resources.js";
+import { OffThreadFileResources } from "../../runtime/resources/off-thread-resources.js";
+import type { Access } from "../../runtime/resources/capabilities.js";
+import type { ResourceProvider } from "../../runtime/resources/provider.js";
+import type { AsyncResourceProvider } from "../../runtime/sandbox/isolated/host-call-server.js";
 import { GuestTrap } from "../../runtime/exec/traps.js";
 import { HostCallServer } from "../../runtime/sandbox/isolated/host-call-server.js";
 import { decodeAnswer, encodeRequest, frame, HostCallViolation, HOST_CALL_MAX_IO_BYTES, HOST_CALL_MAX_REQUEST_BYTES, OP_CLOSE, OP_OPEN, OP_READ, OP_WRITE } from "../../runtime/sandbox/isolated/host-calls.js";
@@ -34,9 +38,10 @@ afterAll(() => rmSync(base, { recursive: true, force: true }));
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-function trapOf(f: () => unknown): string {
+/** The trap a call ends with ("no trap" if it does not; "threw <code>" for anything but a trap). */
+async function trapOf(f: () => unknown): Promise<string> {
   try {
-    f();
+    await f();
   } catch (e) {
     if (e instanceof GuestTrap) return e.trap;
     return `threw ${(e as { code?: string }).code ?? String(e)}`;
@@ -44,55 +49,81 @@ function trapOf(f: () => unknown): string {
   return "no trap";
 }
 
-function readAll(files: FileResources, name: string): string | undefined {
-  const h = files.open(name, ["read"]);
+/** A file provider as these tests drive it: both kinds answer through promises. */
+interface Handle {
+  read(into: Uint8Array): Promise<number> | number;
+  write(bytes: Uint8Array): Promise<number> | number;
+  close(): Promise<void> | void;
+  discard?(): Promise<void> | void;
+}
+interface Files {
+  open(name: string, access: readonly Access[]): Promise<Handle | undefined> | Handle | undefined;
+  usage(): Promise<ResourceUsage> | ResourceUsage;
+}
+
+/** FileResources on the caller's thread (the embedder's in-process choice), or served by the resource worker (the node's). */
+const PROVIDERS: Array<[string, (root: string, options?: FileResourcesOptions) => Files]> = [
+  ["FileResources", (r, o) => new FileResources(r, o)],
+  ["OffThreadFileResources", (r, o) => new OffThreadFileResources(r, o)],
+];
+
+async function readAll(files: Files, name: string): Promise<string | undefined> {
+  const h = await files.open(name, ["read"]);
   if (!h) return undefined;
   const buf = new Uint8Array(1 << 16);
-  const n = h.read(buf);
-  h.close();
+  const n = await h.read(buf);
+  await h.close();
   return dec.decode(buf.subarray(0, n));
 }
 
-function writeAll(files: FileResources, name: string, text: string | Uint8Array): void {
-  const h = files.open(name, ["write"])!;
+async function writeAll(files: Files, name: string, text: string | Uint8Array): Promise<void> {
+  const h = (await files.open(name, ["write"]))!;
   try {
-    h.write(typeof text === "string" ? enc.encode(text) : text);
-    h.close();
+    await h.write(typeof text === "string" ? enc.encode(text) : text);
+    await h.close();
   } catch (e) {
-    h.discard!(); // as when the guest traps: its instance drops the handle
+    await h.discard!(); // as when the guest traps: its instance drops the handle
     throw e;
   }
 }
 
-describe("FileResources", () => {
-  it("reads and writes files under its root, creating directories, replacing on close", () => {
-    const files = new FileResources(root);
-    expect(readAll(files, "ok.txt")).toBe("fine");
-    expect(readAll(files, "missing.txt")).toBeUndefined();
-    const h = files.open("reports/2024/daily", ["write"])!;
-    h.write(enc.encode("a"));
-    h.write(enc.encode("b"));
+describe.each(PROVIDERS)("%s", (kind, provider) => {
+  // Each provider kind works in roots of its own.
+  const at = (name: string): string => join(base, `${kind}-${name}`);
+  const files = (r: string, o?: FileResourcesOptions) => provider(r, o);
+
+  it("reads and writes files under its root, creating directories, replacing on close", async () => {
+    const root = at("rw");
+    mkdirSync(root);
+    writeFileSync(join(root, "ok.txt"), "fine");
+    const f = files(root);
+    expect(await readAll(f, "ok.txt")).toBe("fine");
+    expect(await readAll(f, "missing.txt")).toBeUndefined();
+    const h = (await f.open("reports/2024/daily", ["write"]))!;
+    await h.write(enc.encode("a"));
+    await h.write(enc.encode("b"));
     // Nothing is visible until close; then all of it at once.
     expect(existsSync(join(root, "reports", "2024", "daily"))).toBe(false);
-    h.close();
+    await h.close();
     expect(readFileSync(join(root, "reports", "2024", "daily"), "utf8")).toBe("ab");
-    writeAll(files, "reports/2024/daily", "c");
-    expect(readAll(files, "reports/2024/daily")).toBe("c");
+    await writeAll(f, "reports/2024/daily", "c");
+    expect(await readAll(f, "reports/2024/daily")).toBe("c");
     // Read-write appends to what was there, like MemoryResources.
-    const rw = files.open("reports/2024/daily", ["read", "write"])!;
-    rw.write(enc.encode("d"));
-    rw.close();
-    expect(readAll(files, "reports/2024/daily")).toBe("cd");
+    const rw = (await f.open("reports/2024/daily", ["read", "write"]))!;
+    await rw.write(enc.encode("d"));
+    await rw.close();
+    expect(await readAll(f, "reports/2024/daily")).toBe("cd");
     expect(readdirSync(join(root, "reports", "2024"))).toEqual(["daily"]); // no temp files left
   });
 
-  it("a write never closed is never committed", () => {
-    const files = new FileResources(root);
-    writeAll(files, "draft", "old");
-    const h = files.open("draft", ["write"])!;
-    h.write(enc.encode("half-written"));
+  it("a write never closed is never committed", async () => {
+    const f = files(root);
+    await writeAll(f, `draft-${kind}`, "old");
+    const h = (await f.open(`draft-${kind}`, ["write"]))!;
+    await h.write(enc.encode("half-written"));
     // The guest trapped: the handle is dropped without close.
-    expect(readAll(files, "draft")).toBe("old");
+    expect(await readAll(f, `draft-${kind}`)).toBe("old");
+    await h.discard!();
   });
 
   it.each([
@@ -107,154 +138,176 @@ describe("FileResources", () => {
     ["x".repeat(2000)],
     [".ferry-tmp-0123"],
     ["sp ace"],
-  ])("refuses the name %j (host_error) for reading and writing", (name) => {
-    const files = new FileResources(root);
-    expect(trapOf(() => files.open(name, ["read"]))).toBe("host_error");
-    expect(trapOf(() => files.open(name, ["write"]))).toBe("host_error");
+  ])("refuses the name %j (host_error) for reading and writing", async (name) => {
+    const f = files(root);
+    expect(await trapOf(() => f.open(name, ["read"]))).toBe("host_error");
+    expect(await trapOf(() => f.open(name, ["write"]))).toBe("host_error");
   });
 
-  it("follows no symlink out of the root, for reading or writing", () => {
-    symlinkSync(join(outside, "secret"), join(root, "link-file"));
-    symlinkSync(outside, join(root, "link-dir"));
-    symlinkSync(join(root, "ok.txt"), join(root, "inner-link"));
-    const files = new FileResources(root);
-    expect(trapOf(() => files.open("link-file", ["read"]))).toBe("host_error");
-    expect(trapOf(() => files.open("link-dir/secret", ["read"]))).toBe("host_error");
-    expect(trapOf(() => files.open("link-dir/new", ["write"]))).toBe("host_error");
-    expect(trapOf(() => files.open("link-file", ["write"]))).toBe("host_error");
+  it("follows no symlink out of the root, for reading or writing", async () => {
+    const r = at("links");
+    mkdirSync(r);
+    writeFileSync(join(r, "ok.txt"), "fine");
+    symlinkSync(join(outside, "secret"), join(r, "link-file"));
+    symlinkSync(outside, join(r, "link-dir"));
+    symlinkSync(join(r, "ok.txt"), join(r, "inner-link"));
+    const f = files(r);
+    expect(await trapOf(() => f.open("link-file", ["read"]))).toBe("host_error");
+    expect(await trapOf(() => f.open("link-dir/secret", ["read"]))).toBe("host_error");
+    expect(await trapOf(() => f.open("link-dir/new", ["write"]))).toBe("host_error");
+    expect(await trapOf(() => f.open("link-file", ["write"]))).toBe("host_error");
     // A link that stays inside is read through; a write never replaces a link.
-    expect(readAll(files, "inner-link")).toBe("fine");
-    expect(trapOf(() => files.open("inner-link", ["write"]))).toBe("host_error");
+    expect(await readAll(f, "inner-link")).toBe("fine");
+    expect(await trapOf(() => f.open("inner-link", ["write"]))).toBe("host_error");
     expect(readFileSync(join(outside, "secret"), "utf8")).toBe("pw");
     expect(readdirSync(outside)).toEqual(["secret"]);
   });
 
-  it("catches a directory swapped for an escaping symlink between open and close", () => {
-    const files = new FileResources(root);
-    mkdirSync(join(root, "swap"));
-    const h = files.open("swap/file", ["write"])!;
-    h.write(enc.encode("x"));
-    rmSync(join(root, "swap"), { recursive: true });
-    symlinkSync(outside, join(root, "swap"));
-    expect(trapOf(() => h.close())).toBe("host_error");
+  it("catches a directory swapped for an escaping symlink between open and close", async () => {
+    const f = files(root);
+    const dir = `swap-${kind}`;
+    mkdirSync(join(root, dir));
+    const h = (await f.open(`${dir}/file`, ["write"]))!;
+    await h.write(enc.encode("x"));
+    rmSync(join(root, dir), { recursive: true });
+    symlinkSync(outside, join(root, dir));
+    expect(await trapOf(() => h.close())).toBe("host_error");
     expect(readdirSync(outside)).toEqual(["secret"]);
   });
 
-  it("bounds sizes: a huge write traps and commits nothing; a file over the limit is not read", () => {
-    const files = new FileResources(root, { maxFileBytes: 1024 });
-    const h = files.open("big", ["write"])!;
-    h.write(new Uint8Array(1000));
-    expect(trapOf(() => h.write(new Uint8Array(100)))).toBe("host_error");
-    expect(existsSync(join(root, "big"))).toBe(false);
-    writeFileSync(join(root, "huge"), new Uint8Array(2048));
-    expect(trapOf(() => files.open("huge", ["read"]))).toBe("host_error");
-    expect(trapOf(() => files.open("huge", ["read", "write"]))).toBe("host_error");
+  it("bounds sizes: a huge write traps and commits nothing; a file over the limit is not read", async () => {
+    const r = at("sizes");
+    const f = files(r, { maxFileBytes: 1024 });
+    const h = (await f.open("big", ["write"]))!;
+    await h.write(new Uint8Array(1000));
+    expect(await trapOf(() => h.write(new Uint8Array(100)))).toBe("host_error");
+    expect(existsSync(join(r, "big"))).toBe(false);
+    writeFileSync(join(r, "huge"), new Uint8Array(2048));
+    expect(await trapOf(() => f.open("huge", ["read"]))).toBe("host_error");
+    expect(await trapOf(() => f.open("huge", ["read", "write"]))).toBe("host_error");
+    await h.discard!();
   });
 
-  it("holds a root to its disk quota: bytes and entries, measured at open and again at commit", () => {
-    const quotaRoot = join(base, "quota");
-    const files = new FileResources(quotaRoot, { maxTotalBytes: 100, maxEntries: 4 });
-    expect(files.usage()).toEqual({ bytes: 0, entries: 0 });
-    writeAll(files, "a", new Uint8Array(60));
+  it("holds a root to its disk quota: bytes and entries, measured at open and again at commit", async () => {
+    const quotaRoot = at("quota");
+    const f = files(quotaRoot, { maxTotalBytes: 100, maxEntries: 4 });
+    expect(await f.usage()).toEqual({ bytes: 0, entries: 0 });
+    await writeAll(f, "a", new Uint8Array(60));
     // Growing past the quota traps on the write that crosses it, and commits nothing.
-    const h = files.open("b", ["write"])!;
-    h.write(new Uint8Array(30));
-    expect(trapOf(() => h.write(new Uint8Array(20)))).toBe("resource_quota");
+    const h = (await f.open("b", ["write"]))!;
+    await h.write(new Uint8Array(30));
+    expect(await trapOf(() => h.write(new Uint8Array(20)))).toBe("resource_quota");
     expect(existsSync(join(quotaRoot, "b"))).toBe(false);
     // Its 30 bytes are in flight (on disk, in the root) until the handle is dropped.
-    expect(files.usage()).toEqual({ bytes: 90, entries: 1 });
-    h.discard!();
-    expect(files.usage()).toEqual({ bytes: 60, entries: 1 });
+    expect(await f.usage()).toEqual({ bytes: 90, entries: 1 });
+    await h.discard!();
+    expect(await f.usage()).toEqual({ bytes: 60, entries: 1 });
     // Replacing a file counts its new size, not both: "a" may become 100 bytes, not 101.
-    writeAll(files, "a", new Uint8Array(100));
-    expect(trapOf(() => writeAll(files, "a", new Uint8Array(101)))).toBe("resource_quota");
-    expect(files.usage()).toEqual({ bytes: 100, entries: 1 });
+    await writeAll(f, "a", new Uint8Array(100));
+    expect(await trapOf(() => writeAll(f, "a", new Uint8Array(101)))).toBe("resource_quota");
+    expect(await f.usage()).toEqual({ bytes: 100, entries: 1 });
     // Two writers that each fit alone: the bytes the first has in flight count against the second
     // at once (not only when they close), so the write that would cross the quota traps.
-    writeAll(files, "a", new Uint8Array(10));
-    const first = files.open("c", ["write"])!;
-    const second = files.open("c", ["write"])!;
-    first.write(new Uint8Array(50));
-    expect(trapOf(() => second.write(new Uint8Array(50)))).toBe("resource_quota");
-    second.write(new Uint8Array(40));
-    expect(files.usage()).toEqual({ bytes: 100, entries: 1 });
-    first.close();
-    second.close(); // the last to close wins, as a rename does
-    expect(files.usage()).toEqual({ bytes: 50, entries: 2 });
+    await writeAll(f, "a", new Uint8Array(10));
+    const first = (await f.open("c", ["write"]))!;
+    const second = (await f.open("c", ["write"]))!;
+    await first.write(new Uint8Array(50));
+    expect(await trapOf(() => second.write(new Uint8Array(50)))).toBe("resource_quota");
+    await second.write(new Uint8Array(40));
+    expect(await f.usage()).toEqual({ bytes: 100, entries: 1 });
+    await first.close();
+    await second.close(); // the last to close wins, as a rename does
+    expect(await f.usage()).toEqual({ bytes: 50, entries: 2 });
     // Entries: every new directory on the way counts, and so does the file.
-    expect(trapOf(() => files.open("x/y/z", ["write"]))).toBe("resource_quota");
-    writeAll(files, "x/y", "1");
-    expect(trapOf(() => files.open("e", ["write"]))).toBe("resource_quota");
+    expect(await trapOf(() => f.open("x/y/z", ["write"]))).toBe("resource_quota");
+    await writeAll(f, "x/y", "1");
+    expect(await trapOf(() => f.open("e", ["write"]))).toBe("resource_quota");
     // Over a quota that was lowered, shrinking a file is still allowed; growing it is not.
-    const lowered = new FileResources(quotaRoot, { maxTotalBytes: 12, maxEntries: 4 });
-    writeAll(lowered, "c", new Uint8Array(5));
-    expect(trapOf(() => writeAll(lowered, "c", new Uint8Array(6)))).toBe("resource_quota");
+    const lowered = files(quotaRoot, { maxTotalBytes: 12, maxEntries: 4 });
+    await writeAll(lowered, "c", new Uint8Array(5));
+    expect(await trapOf(() => writeAll(lowered, "c", new Uint8Array(6)))).toBe("resource_quota");
     expect(readFileSync(join(quotaRoot, "c")).byteLength).toBe(5);
-    expect(() => new FileResources(quotaRoot, { maxTotalBytes: -1 })).toThrow(/maxTotalBytes/);
-    expect(() => new FileResources(quotaRoot, { maxEntries: 1.5 })).toThrow(/maxEntries/);
+    expect(() => files(quotaRoot, { maxTotalBytes: -1 })).toThrow(/maxTotalBytes/);
+    expect(() => files(quotaRoot, { maxEntries: 1.5 })).toThrow(/maxEntries/);
   });
 
-  it("keeps bytes in flight on disk in the root and counts them at every write, across handles and providers", () => {
-    const flightRoot = join(base, "in-flight");
+  it("keeps bytes in flight on disk in the root and counts them at every write, across handles and providers", async () => {
+    const flightRoot = at("in-flight");
     // Two providers on one root, as two jobs of one client get: they share what is in flight.
-    const one = new FileResources(flightRoot, { maxTotalBytes: 4096 });
-    const two = new FileResources(flightRoot, { maxTotalBytes: 4096 });
-    const handles = [0, 1, 2].map((k) => one.open(`a${k}`, ["write"])!);
-    for (const h of handles) expect(h.write(new Uint8Array(1024))).toBe(1024);
-    const last = two.open("b", ["write"])!;
-    last.write(new Uint8Array(1024));
-    expect(trapOf(() => last.write(new Uint8Array(1)))).toBe("resource_quota");
-    expect(trapOf(() => handles[0]!.write(new Uint8Array(1)))).toBe("resource_quota");
+    const one = files(flightRoot, { maxTotalBytes: 4096 });
+    const two = files(flightRoot, { maxTotalBytes: 4096 });
+    const handles: Handle[] = [];
+    for (const k of [0, 1, 2]) handles.push((await one.open(`a${k}`, ["write"]))!);
+    for (const h of handles) expect(await h.write(new Uint8Array(1024))).toBe(1024);
+    const last = (await two.open("b", ["write"]))!;
+    await last.write(new Uint8Array(1024));
+    expect(await trapOf(() => last.write(new Uint8Array(1)))).toBe("resource_quota");
+    expect(await trapOf(() => handles[0]!.write(new Uint8Array(1)))).toBe("resource_quota");
     // The 4 KiB are files in the root (not host memory), counted as bytes but not as entries.
-    expect(one.usage()).toEqual({ bytes: 4096, entries: 0 });
+    expect(await one.usage()).toEqual({ bytes: 4096, entries: 0 });
     expect(readdirSync(flightRoot).filter((n) => n.startsWith(".ferry-tmp-"))).toHaveLength(4);
-    for (const h of handles) h.discard!();
-    last.close();
+    for (const h of handles) await h.discard!();
+    await last.close();
     expect(readdirSync(flightRoot)).toEqual(["b"]);
-    expect(two.usage()).toEqual({ bytes: 1024, entries: 1 });
+    expect(await two.usage()).toEqual({ bytes: 1024, entries: 1 });
   });
 
-  it("a reader keeps the file as it was at open, and what it pins counts once the file is replaced", () => {
-    const pinRoot = join(base, "pinned");
-    const files = new FileResources(pinRoot, { maxTotalBytes: 100 });
-    writeAll(files, "r", new Uint8Array(40).fill(1));
-    const reader = files.open("r", ["read"])!;
-    expect(files.usage().bytes).toBe(40); // a link to the same bytes, not a copy
-    writeAll(files, "r", new Uint8Array(30).fill(2));
+  it("a reader keeps the file as it was at open, and what it pins counts once the file is replaced", async () => {
+    const pinRoot = at("pinned");
+    const f = files(pinRoot, { maxTotalBytes: 100 });
+    await writeAll(f, "r", new Uint8Array(40).fill(1));
+    const reader = (await f.open("r", ["read"]))!;
+    expect((await f.usage()).bytes).toBe(40); // a link to the same bytes, not a copy
+    await writeAll(f, "r", new Uint8Array(30).fill(2));
     // The old 40 bytes are still on disk for the reader: replacing "r" again with 70 would need 110.
-    expect(files.usage().bytes).toBe(70);
-    expect(trapOf(() => writeAll(files, "r", new Uint8Array(70)))).toBe("resource_quota");
+    expect((await f.usage()).bytes).toBe(70);
+    expect(await trapOf(() => writeAll(f, "r", new Uint8Array(70)))).toBe("resource_quota");
     const buf = new Uint8Array(64);
-    expect(reader.read(buf)).toBe(40);
+    expect(await reader.read(buf)).toBe(40);
     expect(buf.subarray(0, 40).every((b) => b === 1)).toBe(true);
-    reader.close();
-    expect(files.usage().bytes).toBe(30);
-    writeAll(files, "r", new Uint8Array(70));
+    await reader.close();
+    expect((await f.usage()).bytes).toBe(30);
+    await writeAll(f, "r", new Uint8Array(70));
     expect(readdirSync(pinRoot)).toEqual(["r"]);
   });
 
-  it("refuses directories, FIFOs and access it was not opened for", () => {
-    mkdirSync(join(root, "adir"), { recursive: true });
-    execFileSync("mkfifo", [join(root, "fifo")]);
-    const files = new FileResources(root);
-    expect(trapOf(() => files.open("adir", ["read"]))).toBe("host_error");
-    expect(trapOf(() => files.open("adir", ["write"]))).toBe("host_error");
-    expect(trapOf(() => files.open("fifo", ["read"]))).toBe("host_error");
-    const r = files.open("ok.txt", ["read"])!;
-    expect(trapOf(() => r.write(enc.encode("x")))).toBe("host_error");
-    const w = files.open("w-only", ["write"])!;
-    expect(trapOf(() => w.read(new Uint8Array(4)))).toBe("host_error");
+  it("refuses directories, FIFOs and access it was not opened for", async () => {
+    const r = at("kinds");
+    mkdirSync(join(r, "adir"), { recursive: true });
+    writeFileSync(join(r, "ok.txt"), "fine");
+    execFileSync("mkfifo", [join(r, "fifo")]);
+    const f = files(r);
+    expect(await trapOf(() => f.open("adir", ["read"]))).toBe("host_error");
+    expect(await trapOf(() => f.open("adir", ["write"]))).toBe("host_error");
+    expect(await trapOf(() => f.open("fifo", ["read"]))).toBe("host_error");
+    const rd = (await f.open("ok.txt", ["read"]))!;
+    expect(await trapOf(() => rd.write(enc.encode("x")))).toBe("host_error");
+    const w = (await f.open("w-only", ["write"]))!;
+    expect(await trapOf(() => w.read(new Uint8Array(4)))).toBe("host_error");
+    await rd.close();
+    await w.discard!();
   });
 
-  it("has nothing to read before its root exists, and creates the root (0700) on the first write", () => {
-    const fresh = join(base, "fresh", "client-1");
-    const files = new FileResources(fresh);
-    expect(readAll(files, "x")).toBeUndefined();
+  it("has nothing to read before its root exists, and creates the root (0700) on the first write", async () => {
+    const fresh = join(at("fresh"), "client-1");
+    const f = files(fresh);
+    expect(await readAll(f, "x")).toBeUndefined();
     expect(existsSync(fresh)).toBe(false);
-    writeAll(files, "x", "1");
+    await writeAll(f, "x", "1");
     expect(readFileSync(join(fresh, "x"), "utf8")).toBe("1");
+    expect(statSync(fresh).mode & 0o777).toBe(0o700);
   });
 });
+
+/**
+ * Where a guest meets a file root: in-process with FileResources (the embedder's choice), isolated
+ * with FileResources on the host's thread, isolated with the resource worker (what a node does).
+ */
+const PLACEMENTS: Array<[string, "in-process" | "isolated", (root: string, options?: FileResourcesOptions) => Files & ResourceProvider | Files & AsyncResourceProvider]> = [
+  ["in-process", "in-process", (r, o) => new FileResources(r, o)],
+  ["isolated", "isolated", (r, o) => new FileResources(r, o)],
+  ["isolated-off-thread", "isolated", (r, o) => new OffThreadFileResources(r, o)],
+];
 
 // A guest that writes 1 KiB files named f0, f1, … until something stops it.
 const FILE_FLOOD = wat(`(module
@@ -281,14 +334,14 @@ describe("a guest flooding its disk quota, in-process and isolated", () => {
     const engine = new Engine({ isolated: { size: 0 } });
     try {
       const module = await engine.compile(FILE_FLOOD);
-      for (const sandbox of ["in-process", "isolated"] as const) {
-        const quotaRoot = join(base, `flood-${sandbox}`);
-        const resources = new FileResources(quotaRoot, { maxTotalBytes: 10 * 1024, maxEntries: 100 });
+      for (const [where, sandbox, provider] of PLACEMENTS) {
+        const quotaRoot = join(base, `flood-${where}`);
+        const resources = provider(quotaRoot, { maxTotalBytes: 10 * 1024, maxEntries: 100 });
         const i = await engine.instantiate(module, { trust: "authenticated", sandbox, capabilities: ["*:rw"], resources });
         const r = await i.run("main");
         expect(r, JSON.stringify(r)).toMatchObject({ status: "trapped", code: "resource_quota" });
         i.dispose();
-        expect(resources.usage()).toEqual({ bytes: 10 * 1024, entries: 10 });
+        expect(await resources.usage()).toEqual({ bytes: 10 * 1024, entries: 10 });
         expect(readdirSync(quotaRoot).sort()).toEqual(Array.from({ length: 10 }, (_, k) => `f${String.fromCharCode(97 + k)}a`));
       }
     } finally {
@@ -319,18 +372,19 @@ describe("a guest holding many write handles open, in-process and isolated", () 
     const engine = new Engine({ isolated: { size: 0 } });
     try {
       const module = await engine.compile(OPEN_WRITERS);
-      for (const sandbox of ["in-process", "isolated"] as const) {
-        const quotaRoot = join(base, `writers-${sandbox}`);
-        const resources = new FileResources(quotaRoot, { maxTotalBytes: 4 * 1024 * 1024 });
+      for (const [where, sandbox, provider] of PLACEMENTS) {
+        const quotaRoot = join(base, `writers-${where}`);
+        const resources = provider(quotaRoot, { maxTotalBytes: 4 * 1024 * 1024 });
         const i = await engine.instantiate(module, { trust: "authenticated", sandbox, capabilities: ["*:rw"], resources });
         const r = await i.run("main");
         expect(r, JSON.stringify(r)).toMatchObject({ status: "trapped", code: "resource_quota" });
         // Four handles hold 1 MiB each, on disk in the root: nothing is committed yet.
-        expect(resources.usage()).toEqual({ bytes: 4 * 1024 * 1024, entries: 0 });
+        expect(await resources.usage()).toEqual({ bytes: 4 * 1024 * 1024, entries: 0 });
         i.dispose();
-        // The instance ended with its handles open: they are dropped and their files given back.
+        // The instance ended with its handles open: they are dropped and their files given back
+        // (the resource worker takes calls in order: the discards before this walk).
+        expect(await resources.usage()).toEqual({ bytes: 0, entries: 0 });
         expect(readdirSync(quotaRoot)).toEqual([]);
-        expect(resources.usage()).toEqual({ bytes: 0, entries: 0 });
       }
     } finally {
       await engine.close();
@@ -353,11 +407,11 @@ describe("a guest against FileResources, in-process and isolated", () => {
     const engine = new Engine({ isolated: { size: 0 } });
     try {
       const module = await engine.compile(ESCAPE_GUEST);
-      for (const sandbox of ["in-process", "isolated"] as const) {
-        const i = await engine.instantiate(module, { trust: "authenticated", sandbox, capabilities: ["*:rw"], resources: new FileResources(root) });
+      for (const [, sandbox, provider] of PLACEMENTS) {
+        const i = await engine.instantiate(module, { trust: "authenticated", sandbox, capabilities: ["*:rw"], resources: provider(root) });
         expect(await i.run("via_symlink")).toMatchObject({ status: "trapped", code: "host_error" });
         i.dispose();
-        const j = await engine.instantiate(module, { trust: "authenticated", sandbox, capabilities: ["*:rw"], resources: new FileResources(root) });
+        const j = await engine.instantiate(module, { trust: "authenticated", sandbox, capabilities: ["*:rw"], resources: provider(root) });
         expect(await j.run("absolute")).toMatchObject({ status: "trapped", code: "host_error" });
         j.dispose();
       }

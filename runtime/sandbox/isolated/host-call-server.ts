@@ -32,6 +32,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 export class HostCallServer {
   private readonly open = new Map<number, AsyncResourceHandle | ResourceHandle>();
   private nextHandle = 1;
+  private abandoned = false;
 
   constructor(
     private readonly capabilities: CapabilitySet,
@@ -67,6 +68,11 @@ export class HostCallServer {
           if (!this.capabilities.allows(name, access)) throw new GuestTrap("capability_denied", `"${name}" for ${access.join("+")}`);
           if (this.open.size >= MAX_OPEN_RESOURCES) throw new GuestTrap("host_error", `more than ${MAX_OPEN_RESOURCES} resources open`);
           const r = await this.provider.open(name, access);
+          // An async provider may answer after the instance ended: nobody will close that handle.
+          if (this.abandoned) {
+            if (r) drop(r);
+            throw new GuestTrap("host_error", "the instance ended while the resource was being opened");
+          }
           if (!r) answer.value = RESOURCE_NOT_FOUND;
           else {
             answer.value = this.nextHandle++;
@@ -106,21 +112,25 @@ export class HostCallServer {
    * let the provider give back what they hold.
    */
   abandon(): void {
+    this.abandoned = true;
     const handles = [...this.open.values()];
     this.open.clear();
-    for (const r of handles) {
-      try {
-        void Promise.resolve(r.discard?.()).catch(() => undefined);
-      } catch {
-        // a provider failing to clean up must not stop the others
-      }
-    }
+    for (const r of handles) drop(r);
   }
 
   private handle(h: number): AsyncResourceHandle | ResourceHandle {
     const r = this.open.get(h);
     if (!r) throw new GuestTrap("host_error", `resource handle ${h} is not open`);
     return r;
+  }
+}
+
+/** Discard a handle nobody will close; a provider failing to clean up must not stop the others. */
+function drop(r: AsyncResourceHandle | ResourceHandle): void {
+  try {
+    void Promise.resolve(r.discard?.()).catch(() => undefined);
+  } catch {
+    // already reported nowhere: the instance is gone
   }
 }
 
