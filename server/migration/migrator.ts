@@ -5,7 +5,7 @@
 
 import { createHash } from "node:crypto";
 import { applyDelta, decodeSnapshot, diffSnapshot, DEFAULT_MAX_MODULE_BYTES, encodeSnapshot, snapshotDecodeLimits, type GuestModule, type Snapshot } from "../../runtime/index.js";
-import { AUTHENTICATED_IMPORTS, HOST_MODULE } from "../../runtime/code/host-abi.js";
+import { importedResourceCall } from "../../runtime/resources/host-interface.js";
 import { encodeDeltaCheckpoint } from "./checkpoint-format.js";
 import { checkGrant, type NodeIdentity, type SignedGrant } from "../auth/index.js";
 import { HttpError } from "../client.js";
@@ -388,7 +388,7 @@ export class Migrator {
    * the source proves it has the code by sending it), else undefined. Code that needs capabilities
    * is refused for a job without an owner here (403): anonymous code binds no resources.
    */
-  private async obtainModule(peer: PeerRecord, header: TransferHeader, fetched?: Uint8Array): Promise<{ bytes: Uint8Array; store: boolean }> {
+  private async obtainModule(peer: PeerRecord, header: TransferHeader, fetched?: Uint8Array): Promise<{ bytes: Uint8Array; store: boolean; usesResources: boolean }> {
     const modules = this.host.store.modules;
     const record = modules.get(header.codeHash);
     let bytes: Uint8Array;
@@ -400,13 +400,11 @@ export class Migrator {
       store = true;
     }
     const module = await this.host.compile(bytes, header.owner);
-    if (header.owner === null) {
-      const privileged = WebAssembly.Module.imports(module.wasm).find((i) => i.module === HOST_MODULE && i.name in AUTHENTICATED_IMPORTS);
-      if (privileged) {
-        throw new ServerError("forbidden", `job ${header.jobId} imports ${HOST_MODULE}.${privileged.name}: it needs its owner's capabilities, and the transfer carries no grant of its owner`);
-      }
+    const resourceCall = importedResourceCall(module.wasm);
+    if (header.owner === null && resourceCall) {
+      throw new ServerError("forbidden", `job ${header.jobId} imports ${resourceCall}: it needs its owner's capabilities, and the transfer carries no grant of its owner`);
     }
-    return { bytes, store };
+    return { bytes, store, usesResources: resourceCall !== undefined };
   }
 
   /** Receiver-initiated download of the code segment from the source; any failure is the peer's (502). */
@@ -428,13 +426,16 @@ export class Migrator {
     this.checkOffer(peer, offered, "prepare");
     const snapshot = checkTransferBody(offered, body);
     this.mark("target:prepare", offered.jobId);
-    const header = this.asRunHere(peer, offered);
+    let header = this.asRunHere(peer, offered);
     const base = header.baseHash ? this.bases.take(header.jobId, header.epoch, header.baseHash, peer.nodeId) : undefined;
     // What is in hand first (format, the trailing sha256 against the contents, and the job's memory
     // cap before inflating), then the code, which may have to come from the source.
     let decoded = snapshot ? decodeSnapshot(snapshot, snapshotDecodeLimits(this.host.maxMemoryPages(header.owner))) : undefined;
     if (decoded && decoded.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
     const module = await this.obtainModule(peer, header, base?.module);
+    // Resource calls are served off this node's event loop, which only an isolated guest can wait
+    // for: a client's job that uses them runs isolated here, whatever it ran in at the source.
+    if (module.usesResources && header.sandbox === "in-process") header = { ...header, sandbox: "isolated" };
     let staged: LiveJob | undefined;
     if (decoded) {
       if (base) decoded = applyDelta(base.snapshot, decoded);

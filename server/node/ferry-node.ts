@@ -22,7 +22,10 @@ import type { PrecopyOptions } from "../migration/precopy.js";
 import { ANONYMOUS_QUOTAS, quotasOf } from "./quotas.js";
 import { nodeLimits, type NodeLimits, type NodeLimitsOptions } from "./node-limits.js";
 import { join } from "node:path";
-import { FileResources } from "../../runtime/resources/file-resources.js";
+import { OffThreadFileResources } from "../../runtime/resources/off-thread-resources.js";
+import { GuestTrap } from "../../runtime/exec/traps.js";
+import type { ResourceProvider } from "../../runtime/resources/provider.js";
+import { importedResourceCall } from "../../runtime/resources/host-interface.js";
 import { checkEntryArgs } from "../entry-args.js";
 
 export interface FerryNodeOptions {
@@ -78,6 +81,16 @@ export interface StartJobRequest {
 export type Caller = ClientRecord | null;
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 5_000;
+/**
+ * What an authenticated in-process guest opens: nothing. New jobs that import resources are refused
+ * in-process (startJob); this covers jobs that got here otherwise (a restart, a migration), so no
+ * guest's file I/O ever runs on the node's event loop.
+ */
+const IN_PROCESS_RESOURCES: ResourceProvider = {
+  open: (name) => {
+    throw new GuestTrap("host_error", `"${name}": resources are served to isolated jobs only on this node`);
+  },
+};
 const GARBAGE_SWEEP_MS = 10 * 60 * 1000;
 /** Largest page GET /jobs/:id/output serves, bytes (also the default page). */
 export const MAX_OUTPUT_PAGE_BYTES = 1024 * 1024;
@@ -237,6 +250,15 @@ export class FerryNode {
     // Check the entry and its arity now, so a bad request is a 4xx, not a failed job later.
     const compiled = await this.engine(quotas.maxMemoryPages).compile(this.store.modules.read(req.codeHash));
     const entry = compiled.entry(req.entry ?? "main");
+    // Resource calls do disk I/O; on this node they are served off the event loop, which only an
+    // isolated guest can wait for (an in-process guest's call must answer inside its slice).
+    const resourceCall = caller && sandbox === "in-process" ? importedResourceCall(compiled.wasm) : undefined;
+    if (resourceCall) {
+      throw new ServerError(
+        "sandbox_not_allowed",
+        `the module imports "${resourceCall}": jobs that use resources run isolated on this node (their file I/O is kept off the node's event loop); leave out "sandbox" or ask for "isolated"`,
+      );
+    }
     // Every argument against the entry's real signature, before the job is stored (400 naming it).
     checkEntryArgs(entry, wasmArgs(req.args ?? []));
 
@@ -678,14 +700,15 @@ export class FerryNode {
       // Anonymous output is kept (for the TTL) on the node's disk: a small cap each.
       ...(caller ? {} : { maxOutputBytes: this.limits.maxAnonymousOutputBytes }),
       // Authenticated code binds its client's files: capabilities are relative to the client's own root.
-      ...(caller ? { capabilities: caller.capabilities, resources: this.resourcesOf(caller) } : {}),
+      // Only isolated guests reach them: the provider runs off the event loop and answers later.
+      ...(caller ? { capabilities: caller.capabilities, resources: sandbox === "isolated" ? this.resourcesOf(caller) : IN_PROCESS_RESOURCES } : {}),
     };
   }
 
-  /** The client's own files: a root of its own under the data dir, bounded by its disk quota. */
-  private resourcesOf(client: ClientRecord): FileResources {
+  /** The client's own files: a root of its own under the data dir, bounded by its disk quota, served by the resource worker. */
+  private resourcesOf(client: ClientRecord): OffThreadFileResources {
     const quotas = quotasOf(client);
-    return new FileResources(join(this.store.dataDir, "resources", client.id), { maxTotalBytes: quotas.maxResourceBytes, maxEntries: quotas.maxResourceEntries });
+    return new OffThreadFileResources(join(this.store.dataDir, "resources", client.id), { maxTotalBytes: quotas.maxResourceBytes, maxEntries: quotas.maxResourceEntries });
   }
 
   /** When the current run settles: record the end, or leave a paused job to whoever paused it. */

@@ -166,7 +166,8 @@ describe("a migrated-in job runs as its owner only with the owner's grant", () =
     const jobId = `granted-${Math.random().toString(36).slice(2)}`;
     const h = transferFrom(p, t, writerSnapshot, { jobId, codeHash: writerHash, args: [N], owner: t.key.clientId, trust: "authenticated", sandbox: "in-process", grant: grantFor(jobId) });
     expect((await offer(t, p, h, writerSnapshot)).status).toBe(200);
-    expect(t.running.store.jobs.get(jobId)).toMatchObject({ owner: t.key.clientId, trust: "authenticated" });
+    // It uses resources, so it runs isolated here (its file calls are served off the event loop).
+    expect(t.running.store.jobs.get(jobId)).toMatchObject({ owner: t.key.clientId, trust: "authenticated", sandbox: "isolated" });
     expect(await decide(t, p, "commit", jobId)).toMatchObject({ status: 200 });
     expect(await t.client.waitFor(jobId)).toMatchObject({ state: "done", result: { value: N } });
     expect(pwned()).toBe(true);

@@ -1,10 +1,13 @@
 // Authenticated jobs bind their client's files through the node: each client has its own root
-// (<dataDir>/resources/<clientId>), its capabilities are relative to it, and the job runs isolated.
+// (<dataDir>/resources/<clientId>), its capabilities are relative to it, and the job runs isolated,
+// its file calls served by the resource worker, never on the node's event loop.
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSigningKey } from "../../server/auth/index.js";
-import { FerryClient } from "../../server/client.js";
+import { threadId } from "node:worker_threads";
+import { FerryClient, HttpError } from "../../server/client.js";
+import { sharedResourceThread } from "../../runtime/resources/resource-thread.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { wat } from "../helpers/wat.js";
 
@@ -49,6 +52,31 @@ describe("resources of authenticated jobs", () => {
     const view = await n.client.startJob({ codeHash, waitMs: 20_000 });
     expect(view).toMatchObject({ state: "done", trust: "authenticated", sandbox: "isolated", result: { status: "done", value: 11 } });
     expect(readFileSync(join(root, "reports", "daily"), "utf8")).toBe("{\"limit\":3}");
+  });
+
+  it("serves an isolated job's file calls on the resource worker's thread, not the node's", async () => {
+    const root = rootOf(n.key.clientId);
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, "config.json"), "{\"limit\":3}");
+    const before = sharedResourceThread().stats.served;
+    const { codeHash } = await n.client.uploadModule(COPY, { public: true });
+    const view = await n.client.startJob({ codeHash, waitMs: 20_000 });
+    expect(view).toMatchObject({ state: "done", sandbox: "isolated", result: { status: "done", value: 11 } });
+    // open, read, close, open, write, close: each one call answered by the worker.
+    expect(sharedResourceThread().stats.served - before).toBeGreaterThanOrEqual(6);
+    expect(sharedResourceThread().stats.servedOn).not.toContain(threadId);
+  });
+
+  it("refuses an in-process job whose module imports resources (400 sandbox_not_allowed); other in-process jobs run", async () => {
+    const { codeHash } = await n.client.uploadModule(COPY, { public: true });
+    const refused = await n.client.startJob({ codeHash, sandbox: "in-process" }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(HttpError);
+    expect(refused).toMatchObject({ status: 400, code: "sandbox_not_allowed", message: expect.stringMatching(/ferry\.resource_open.*isolated/) });
+    const pure = await n.client.uploadModule(wat(`(module (func (export "main") (result i32) (i32.const 7)))`), { public: true });
+    expect(await n.client.startJob({ codeHash: pure.codeHash, sandbox: "in-process", waitMs: 20_000 })).toMatchObject({ state: "done", trust: "authenticated", sandbox: "in-process", result: { value: 7 } });
   });
 
   it("traps capability_denied for a client without the capability, and writes nothing", async () => {
