@@ -4,7 +4,10 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { readKeyFile } from "../auth/index.js";
-import { FerryClient, HttpError } from "../client.js";
+import { FerryClient } from "../client.js";
+import type { JobView } from "../node/job-view.js";
+import { EXIT } from "./exit-status.js";
+import { checkWritableFile } from "./paths.js";
 import { argsOption, optionalInt, readInput, type Io } from "./run.js";
 import { HELP, UsageError } from "./usage.js";
 
@@ -22,22 +25,12 @@ function client(values: { node: string; key?: string | undefined }, needsKey: bo
   return new FerryClient({ url: values.node, ...(keyPath === undefined ? {} : { key: readKeyFile(keyPath) }) });
 }
 
-/** HTTP failures: print the node's code and message; 3 for a rejected request, 4 if the node is unreachable. */
-async function talking(io: Io, fn: () => Promise<void>): Promise<number> {
-  try {
-    await fn();
-    return 0;
-  } catch (e) {
-    if (e instanceof HttpError) {
-      io.stderr.write(`ferry: ${e.status} ${e.code}: ${e.message}\n`);
-      return e.status >= 500 ? 4 : 3;
-    }
-    if (e instanceof TypeError && /fetch failed/.test(e.message)) {
-      io.stderr.write(`ferry: cannot reach the node: ${(e.cause as Error | undefined)?.message ?? e.message}\n`);
-      return 4;
-    }
-    throw e;
-  }
+/**
+ * The exit status of a job a command waited for (exit-status.ts): 1 if it ended trapped, failed or
+ * cancelled; 0 if it completed, or is still running, paused or moved when the wait ends.
+ */
+function waitedStatus(view: JobView): number {
+  return ["trapped", "failed", "cancelled"].includes(view.state) ? EXIT.failed : EXIT.ok;
 }
 
 export async function uploadCommand(argv: string[], io: Io): Promise<number> {
@@ -46,10 +39,9 @@ export async function uploadCommand(argv: string[], io: Io): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("ferry upload takes exactly one <guest.wasm>");
   const bytes = readInput(positionals[0]!, "guest module");
   const c = client(values, true);
-  return talking(io, async () => {
-    const r = await c.uploadModule(bytes, { public: values.public });
-    io.stdout.write(`${r.codeHash}\n`);
-  });
+  const r = await c.uploadModule(bytes, { public: values.public });
+  io.stdout.write(`${r.codeHash}\n`);
+  return EXIT.ok;
 }
 
 export async function submitCommand(argv: string[], io: Io): Promise<number> {
@@ -79,18 +71,18 @@ export async function submitCommand(argv: string[], io: Io): Promise<number> {
   const c = client(values, false);
   const fuelLimit = optionalInt("--fuel", values.fuel);
   const waitMs = optionalInt("--wait", values.wait);
-  return talking(io, async () => {
-    const view = await c.startJob({
-      codeHash: positionals[0]!,
-      ...(values.entry ? { entry: values.entry } : {}),
-      args,
-      ...(values.input ? { input: readInput(values.input, "input") } : {}),
-      ...(fuelLimit ? { fuelLimit } : {}),
-      ...(values.sandbox ? { sandbox: values.sandbox as "in-process" | "isolated" } : {}),
-      ...(waitMs ? { waitMs } : {}),
-    });
-    io.stdout.write(`${JSON.stringify(view)}\n`);
+  const input = values.input ? readInput(values.input, "input") : undefined;
+  const view = await c.startJob({
+    codeHash: positionals[0]!,
+    ...(values.entry ? { entry: values.entry } : {}),
+    args,
+    ...(input ? { input } : {}),
+    ...(fuelLimit ? { fuelLimit } : {}),
+    ...(values.sandbox ? { sandbox: values.sandbox as "in-process" | "isolated" } : {}),
+    ...(waitMs ? { waitMs } : {}),
   });
+  io.stdout.write(`${JSON.stringify(view)}\n`);
+  return waitMs ? waitedStatus(view) : EXIT.ok;
 }
 
 export async function statusCommand(argv: string[], io: Io): Promise<number> {
@@ -107,25 +99,23 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
     if (values.wait) throw new UsageError("--wait needs a <job-id>");
     const limit = optionalInt("--limit", values.limit);
     const c = client(values, true);
-    return talking(io, async () => {
-      const page = await c.listJobs({
-        ...(values.state === undefined ? {} : { state: values.state.split(",") }),
-        ...(limit === undefined ? {} : { limit }),
-        ...(values.before === undefined ? {} : { before: values.before }),
-      });
-      io.stdout.write(`${JSON.stringify(page)}\n`);
+    const page = await c.listJobs({
+      ...(values.state === undefined ? {} : { state: values.state.split(",") }),
+      ...(limit === undefined ? {} : { limit }),
+      ...(values.before === undefined ? {} : { before: values.before }),
     });
+    io.stdout.write(`${JSON.stringify(page)}\n`);
+    return EXIT.ok;
   }
   if (listing) throw new UsageError("--state, --limit and --before list jobs: give no <job-id> with them");
   const c = client(values, false);
   const outputTo = values.output;
-  return talking(io, async () => {
-    const view = values.wait ? await c.waitFor(positionals[0]!, { timeoutMs: 24 * 3600 * 1000 }) : await c.job(positionals[0]!);
-    if (outputTo === "-") {
-      // The output itself, raw, a page at a time (the job's JSON has only its size).
-      await c.readOutput(view.id, (bytes) => new Promise<void>((resolve) => (io.stdout.write(bytes) ? resolve() : io.stdout.once("drain", resolve))));
-      return;
-    }
+  if (outputTo !== undefined && outputTo !== "-") checkWritableFile("--output", outputTo);
+  const view = values.wait ? await c.waitFor(positionals[0]!, { timeoutMs: 24 * 3600 * 1000 }) : await c.job(positionals[0]!);
+  if (outputTo === "-") {
+    // The output itself, raw, a page at a time (the job's JSON has only its size).
+    await c.readOutput(view.id, (bytes) => new Promise<void>((resolve) => (io.stdout.write(bytes) ? resolve() : io.stdout.once("drain", resolve))));
+  } else {
     if (outputTo !== undefined) {
       const fd = openSync(outputTo, "w");
       try {
@@ -135,7 +125,8 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
       }
     }
     io.stdout.write(`${JSON.stringify(view)}\n`);
-  });
+  }
+  return values.wait ? waitedStatus(view) : EXIT.ok;
 }
 
 export async function modulesCommand(argv: string[], io: Io): Promise<number> {
@@ -144,10 +135,9 @@ export async function modulesCommand(argv: string[], io: Io): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const limit = optionalInt("--limit", values.limit);
   const c = client(values, false);
-  return talking(io, async () => {
-    const page = await c.listModules({ ...(limit === undefined ? {} : { limit }), ...(values.before === undefined ? {} : { before: values.before }) });
-    io.stdout.write(`${JSON.stringify(page)}\n`);
-  });
+  const page = await c.listModules({ ...(limit === undefined ? {} : { limit }), ...(values.before === undefined ? {} : { before: values.before }) });
+  io.stdout.write(`${JSON.stringify(page)}\n`);
+  return EXIT.ok;
 }
 
 export async function migrateCommand(argv: string[], io: Io): Promise<number> {
@@ -156,10 +146,9 @@ export async function migrateCommand(argv: string[], io: Io): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("ferry migrate takes exactly one <job-id>");
   if (values.to === undefined) throw new UsageError("--to PEER-ID is required");
   const c = client(values, true);
-  return talking(io, async () => {
-    const view = await c.migrate(positionals[0]!, values.to!, values.weak ? "weak" : "strong");
-    io.stdout.write(`${JSON.stringify(view)}\n`);
-  });
+  const view = await c.migrate(positionals[0]!, values.to!, values.weak ? "weak" : "strong");
+  io.stdout.write(`${JSON.stringify(view)}\n`);
+  return EXIT.ok;
 }
 
 function help(io: Io, text: string): number {

@@ -1,10 +1,12 @@
 // Help texts and the usage error every command throws for bad command lines (exit status 2).
 
+import { EXIT_STATUS_TABLE } from "./exit-status.js";
+
 export class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
-export const HELP = {
+const TEXTS = {
   main: `ferry — sandboxed mobile WebAssembly guests
 
 Usage: ferry <command> [options]
@@ -24,8 +26,7 @@ Commands:
   status [<job-id>]    show a job (--wait: until it ends), or list your jobs
   migrate <job-id>     move a job to a peer node (--to PEER-ID)
 
-Run 'ferry <command> --help' for a command's options.
-Exit status: 0 done, 1 the guest trapped, 2 bad command line, 3 rejected input (module, snapshot, option).`,
+Run 'ferry <command> --help' for a command's options.`,
   run: `Usage: ferry run <guest.wasm> [options]
 
 Options:
@@ -181,7 +182,8 @@ Options:
   --sandbox KIND          in-process or isolated
   --wait MS               wait up to MS for the job to end before printing it
 
-Prints the job as JSON.`,
+Prints the job as JSON. With --wait the exit status says how the job ended: 1 if it trapped,
+failed or was cancelled, 0 if it completed or is still running when the wait ends.`,
   modules: `Usage: ferry modules [--node URL] [--key FILE] [--limit N] [--before CODE-HASH]
 
 Prints { modules: [{ codeHash, public, size, createdAt, mine }], next } as JSON, newest first:
@@ -191,7 +193,7 @@ next page; --limit 1-500, default 50).`,
        ferry status --key FILE [--node URL] [--state S[,S…]] [--limit N] [--before JOB-ID]
 
 With a job id: prints the job as JSON (its output size in outputBytes); --wait polls until it is
-no longer running. --output FILE also writes the job's output so far to FILE, fetched a page at a
+no longer running, and exits 1 if it ended trapped, failed or cancelled. --output FILE also writes the job's output so far to FILE, fetched a page at a
 time; --output - writes the output to stdout instead of the JSON.
 Without: lists your jobs on the node, newest first, as { jobs, next } (pass next as --before for the
 next page; --limit 1-500, default 50; --state queued, running, paused, done, trapped, …).`,
@@ -199,4 +201,7 @@ next page; --limit 1-500, default 50; --state queued, running, paused, done, tra
 
 Moves a running or paused job to a peer: strong (default) ships its execution state, --weak only its
 code and arguments (the peer restarts it).`,
-} as const;
+};
+
+/** Every help text ends with the one exit status table. */
+export const HELP = Object.fromEntries(Object.entries(TEXTS).map(([topic, text]) => [topic, `${text}\n\n${EXIT_STATUS_TABLE}`])) as Record<keyof typeof TEXTS, string>;

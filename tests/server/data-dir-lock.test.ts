@@ -59,7 +59,7 @@ describe("ferry serve on a data directory another live node owns", () => {
     const before = listing(dir);
 
     const second = await ferry(["serve", "--port", "0", "--data-dir", dir]);
-    expect(second.code).not.toBe(0);
+    expect(second.code).toBe(5); // unavailable: the data directory is owned by another process
     expect(second.stdout).toBe("");
     expect(second.stderr.trimEnd().split("\n")).toHaveLength(1);
     expect(second.stderr).toContain(`pid ${owner.child.pid}`);
