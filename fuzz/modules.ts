@@ -366,8 +366,8 @@ async function throughSnapshot(engine: Engine, env: RunEnv, instance: Instance, 
     const snapshot = await instance.snapshot({ move });
     const bytes = encodeSnapshot(fresh ? { ...snapshot, code: original } : snapshot, { compression: spec.compression });
     const decoded = decodeSnapshot(bytes);
-    const canonical = (s: typeof snapshot): string => toBase64(encodeSnapshot({ ...s, code: undefined }, { compression: "none" }));
-    if (canonical(decoded) !== canonical(snapshot)) throw new CaseFailure("snapshot", `pause ${ordinal}: decode(encode(s)) is not s`);
+    const canonical = (s: typeof snapshot): Buffer => Buffer.from(encodeSnapshot({ ...s, code: undefined }, { compression: "none" }));
+    if (!canonical(decoded).equals(canonical(snapshot))) throw new CaseFailure("snapshot", `pause ${ordinal}: decode(encode(s)) is not s`);
     const target = fresh ? env.makeEngine() : engine;
     const { input: _input, ...options } = env.options();
     const restored = await target.restore(ordinal % 3 === 0 ? bytes : decoded, options);
