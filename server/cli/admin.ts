@@ -1,10 +1,12 @@
 // `ferry admin`: manage a node's data directory offline or alongside a running node — add clients with
 // their capabilities and quotas, list them, disable and re-enable them.
 
+import { rmSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { DEFAULT_QUOTAS, parseCapabilities, parseQuotas, type Quotas } from "../auth/grants.js";
 import { parsePublicKey } from "../auth/keys.js";
 import type { ClientRecord } from "../store/records.js";
+import { prepareDataDir } from "../data-dir.js";
 import { Store } from "../store/store.js";
 import { readInput, type Io } from "./run.js";
 import { HELP, UsageError } from "./usage.js";
@@ -33,6 +35,7 @@ function addClient(argv: string[], io: Io): number {
     allowPositionals: true,
     options: {
       "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
+      create: { type: "boolean", default: false },
       "public-key": { type: "string" },
       id: { type: "string" },
       capabilities: { type: "string", multiple: true },
@@ -48,7 +51,7 @@ function addClient(argv: string[], io: Io): number {
   const publicKey = parsePublicKey(Buffer.from(readInput(values["public-key"], "public key")).toString("utf8"));
   const capabilities = parseCapabilities((values.capabilities ?? []).join(","));
   const quotas = parseQuotas(quotasOption(values.quotas));
-  using store = Store.open(values["data-dir"]);
+  using store = openStore(values);
   const client = store.clients.add({ publicKey, capabilities, quotas, ...(values.id === undefined ? {} : { id: values.id }) });
   print(io, client, values.json, `added client ${client.id}`);
   return 0;
@@ -59,12 +62,13 @@ function listClients(argv: string[], io: Io): number {
     args: argv,
     options: {
       "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
+      create: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) return help(io);
-  using store = Store.open(values["data-dir"]);
+  using store = openStore(values);
   const clients = store.clients.list();
   if (values.json) io.stdout.write(`${JSON.stringify(clients)}\n`);
   else for (const c of clients) io.stdout.write(`${describe(c)}\n`);
@@ -77,16 +81,34 @@ function setDisabled(argv: string[], io: Io, disabled: boolean): number {
     allowPositionals: true,
     options: {
       "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
+      create: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) return help(io);
   if (positionals.length !== 1) throw new UsageError(`${disabled ? "disable" : "enable"}-client takes exactly one <client-id>`);
-  using store = Store.open(values["data-dir"]);
+  using store = openStore(values);
   const client = store.clients.setDisabled(positionals[0]!, disabled);
   print(io, client, values.json, `${disabled ? "disabled" : "enabled"} client ${client.id}`);
   return 0;
+}
+
+/**
+ * The data directory's store. It must exist unless --create is given: a mistyped --data-dir must not
+ * quietly become a new, empty store that the running node never reads. No owner lock: admin
+ * changes are single SQLite transactions, safe beside the node that owns the directory
+ * (docs/store.md, "One owner per data directory").
+ */
+function openStore(values: { "data-dir": string; create: boolean }): Store {
+  const dir = values["data-dir"];
+  const { created } = prepareDataDir(dir, { create: values.create });
+  try {
+    return Store.open(dir);
+  } catch (e) {
+    if (created) rmSync(created, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 /** `--quotas` takes JSON ('{"maxConcurrentJobs":2}') or name=value pairs ('maxConcurrentJobs=2,maxMemoryPages=256'). */

@@ -4,6 +4,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { generateSigningKey, publicKeyPem, writeKeyFile } from "../auth/keys.js";
+import { checkWritableFile } from "./paths.js";
 import type { Io } from "./run.js";
 import { HELP, UsageError } from "./usage.js";
 
@@ -26,6 +27,7 @@ export async function keygenCommand(argv: string[], io: Io): Promise<number> {
   }
   if (positionals.length > 0) throw new UsageError("ferry keygen takes no positional arguments (use --out FILE)");
   // Overwriting a key file loses the only copy of a private key: make it deliberate.
+  checkWritableFile("--out", values.out);
   if (existsSync(values.out) && !values.force) throw new UsageError(`${values.out} already exists; pass --force to replace it`);
   const key = generateSigningKey();
   writeKeyFile(values.out, key);

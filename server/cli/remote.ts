@@ -1,7 +1,7 @@
 // Commands that talk to a running node over HTTP, signing with a key file when given one:
 // `ferry upload`, `ferry modules`, `ferry submit`, `ferry status`, `ferry migrate`.
 
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, statSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { readKeyFile } from "../auth/index.js";
 import { FerryClient } from "../client.js";
@@ -22,7 +22,35 @@ const common = {
 function client(values: { node: string; key?: string | undefined }, needsKey: boolean): FerryClient {
   const keyPath = values.key ?? process.env.FERRY_KEY;
   if (needsKey && keyPath === undefined) throw new UsageError("--key FILE is required (see 'ferry keygen')");
-  return new FerryClient({ url: values.node, ...(keyPath === undefined ? {} : { key: readKeyFile(keyPath) }) });
+  return new FerryClient({ url: nodeUrl(values.node), ...(keyPath === undefined ? {} : { key: keyFile(keyPath, values.key === undefined) }) });
+}
+
+/** --node (or $FERRY_NODE): an http(s) URL, checked before any request. */
+function nodeUrl(text: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    // refused below
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new UsageError(`--node ${text}: not an http:// or https:// URL (e.g. http://127.0.0.1:8080)${process.env.FERRY_NODE === text ? " (from $FERRY_NODE)" : ""}`);
+  }
+  return text;
+}
+
+/** --key (or $FERRY_KEY): a file that is not there is a bad command line; one that is there is read and checked. */
+function keyFile(path: string, fromEnv: boolean): ReturnType<typeof readKeyFile> {
+  const source = fromEnv ? `$FERRY_KEY ${path}` : `--key ${path}`;
+  let stats;
+  try {
+    stats = statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(code === "ENOENT" ? `${source}: no such file (make a key with 'ferry keygen --out ${path}')` : `${source}: cannot read it (${code ?? String(e)})`);
+  }
+  if (!stats.isFile()) throw new UsageError(`${source}: not a file`);
+  return readKeyFile(path);
 }
 
 /**

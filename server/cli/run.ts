@@ -19,8 +19,10 @@ import {
   type Snapshot,
   type WasmValue,
 } from "../../runtime/index.js";
+import { createHash } from "node:crypto";
 import { writeFileAtomic } from "../atomic-file.js";
 import { checkEntryArgs, parseArgText, type ArgValue } from "../entry-args.js";
+import { checkWritableFile } from "./paths.js";
 import { HELP, UsageError } from "./usage.js";
 
 export interface Io {
@@ -106,7 +108,11 @@ export async function resumeCommand(argv: string[], io: Io): Promise<number> {
   // The caps a node restoring it would use: nothing the engine could not hold is ever inflated.
   const snapshot = decodeSnapshot(readInput(positionals[0]!, "snapshot"), snapshotDecodeLimits(maxMemoryPages));
   const code = values.module !== undefined ? readInput(values.module, "guest module") : snapshot.code;
-  if (!code) throw new FerryError("unknown_module", `${snapshot.codeHash}: the snapshot does not embed its module; pass --module`);
+  if (!code) throw new FerryError("unknown_module", `${snapshot.codeHash}: the snapshot does not embed its module; pass --module FILE with the module it was taken from`);
+  // A module given must be the snapshot's own, embedded or not: never silently ignored or mixed up.
+  if (values.module !== undefined && sha256Hex(code) !== snapshot.codeHash) {
+    throw new FerryError("unknown_module", `--module ${values.module} is not this snapshot's module: its code hash is ${sha256Hex(code)}, the snapshot was taken from ${snapshot.codeHash}${snapshot.code ? " (and embeds it: leave out --module)" : ""}`);
+  }
   await using engine = new Engine({ maxMemoryPages });
   await engine.compile(code);
   const instance = await engine.restore(snapshot, { sandbox, timeoutMs, onLog: (line) => io.stderr.write(`[guest] ${line}\n`) });
@@ -193,7 +199,9 @@ function checkpointOptions(every: string | undefined, out: string | undefined): 
   if (every === undefined && out === undefined) return undefined;
   if (every === undefined) throw new UsageError("--out needs --checkpoint-every K");
   if (out === undefined) throw new UsageError("--checkpoint-every needs --out FILE");
-  return { every: optionalInt("--checkpoint-every", every)!, out };
+  const checkpoint = { every: optionalInt("--checkpoint-every", every)!, out };
+  checkWritableFile("--out", out); // now, not after the first K slices (or never, in a short run)
+  return checkpoint;
 }
 
 export function optionalInt(name: string, text: string | undefined): number | undefined {
@@ -214,4 +222,8 @@ export function readInput(path: string, what: string): Uint8Array {
 function help(io: Io, text: string): number {
   io.stdout.write(`${text}\n`);
   return 0;
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
 }

@@ -6,7 +6,10 @@ import { parseArgs } from "node:util";
 import { POLICY_KINDS, type PolicyKind } from "../../runtime/balance/policy-options.js";
 import type { LiveBalanceOptions } from "../balance/live-balancer.js";
 import { balancerOf } from "../balance/routes.js";
+import { parsePublicKey } from "../auth/keys.js";
+import { ServerError } from "../errors.js";
 import { crashAt } from "../migration/faults.js";
+import { checkPeerUrl } from "../migration/peer-url.js";
 import { startNode, type PeerConfig } from "../node-server.js";
 import { DEFAULT_DATA_DIR } from "./admin.js";
 import { optionalInt, type Io } from "./run.js";
@@ -145,6 +148,13 @@ function readPeers(path: string): PeerConfig[] {
     const peer = p as Partial<PeerConfig>;
     if (typeof peer?.nodeId !== "string" || typeof peer.url !== "string" || typeof peer.publicKey !== "string") {
       throw new UsageError(`--peers ${path}: entry ${i} needs string nodeId, url and publicKey`);
+    }
+    // Each entry's key and address checked now, naming the entry (startNode checks them again).
+    try {
+      parsePublicKey(peer.publicKey);
+      checkPeerUrl(peer.url);
+    } catch (e) {
+      throw new UsageError(`--peers ${path}: entry ${i} (${peer.nodeId}): ${e instanceof ServerError ? (e.detail ?? e.message) : String(e)}`);
     }
     return { nodeId: peer.nodeId, url: peer.url, publicKey: peer.publicKey };
   });

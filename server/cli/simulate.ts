@@ -10,6 +10,7 @@ import { sweep } from "../../runtime/sim/sweep.js";
 import { writeFileAtomic } from "../atomic-file.js";
 import type { Io } from "./run.js";
 import { HELP, UsageError } from "./usage.js";
+import { checkWritableFile } from "./paths.js";
 
 const DEFAULT_POLICIES = "none,sender,receiver,symmetric";
 const DEFAULT_LOADS = "0.1..0.95";
@@ -52,6 +53,7 @@ export async function simulateCommand(argv: string[], io: Io): Promise<number> {
   if (policies.length * loads.length > MAX_RUNS) {
     throw new UsageError(`--policies × --loads asks for ${policies.length * loads.length} runs; at most ${MAX_RUNS} (use a larger --step)`);
   }
+  if (values.plot !== undefined) checkWritableFile("--plot", values.plot); // before the sweep, not after it
 
   const rows = sweep({ policies, nodes, loads, jobs, seed, service, arrivals, noProbeLimit: values["no-probe-limit"] });
   const labels = boundLabels(service, nodes);

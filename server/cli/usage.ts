@@ -49,7 +49,8 @@ Prints the guest's output, then the entry's return value on its own line.`,
   resume: `Usage: ferry resume <snap.ferry> [options]
 
 Options:
-  --module FILE           the guest module, if the snapshot does not embed it
+  --module FILE           the guest module, if the snapshot does not embed it; it must be the
+                          module the snapshot was taken from (checked by its sha256)
   --slice N               fuel per slice (default: unlimited, or 1000000 with --checkpoint-every)
   --fuel N                total fuel budget of the run (default: the budget recorded in the snapshot)
   --checkpoint-every K    keep writing snapshots every K slices to --out
@@ -127,7 +128,9 @@ Commands:
   enable-client <id>      accept them again
 
 Options:
-  --data-dir DIR          the node's data directory (default: ./data); safe while the node runs
+  --data-dir DIR          the node's data directory (default: ./data); it must exist (a node
+                          makes it on its first start); safe while the node runs
+  --create                make the data directory if it does not exist
   --capabilities LIST     resources the client's code may bind: <resource>:<r|w|rw>, comma list,
                           repeatable ("reports/*:rw,config.json:r"); default none
   --quotas Q              name=integer pairs or JSON: maxModuleBytes, maxMemoryPages,

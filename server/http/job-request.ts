@@ -33,7 +33,7 @@ export function parseJobRequest(body: Record<string, unknown>): JobRequest {
     inputBytes = Buffer.from(input as string, "base64");
     if (inputBytes.byteLength > DEFAULT_MAX_INPUT_BYTES) bad(`input is over ${DEFAULT_MAX_INPUT_BYTES} bytes`);
   }
-  if (fuelLimit !== undefined && (typeof fuelLimit !== "number" || !Number.isSafeInteger(fuelLimit) || fuelLimit < 1)) bad("fuelLimit must be a positive integer");
+  if (fuelLimit !== undefined && (typeof fuelLimit !== "number" || !Number.isSafeInteger(fuelLimit) || fuelLimit < 1)) bad(`fuelLimit must be an integer from 1 to ${Number.MAX_SAFE_INTEGER}`);
   if (sandbox !== undefined && sandbox !== "in-process" && sandbox !== "isolated") bad('sandbox must be "in-process" or "isolated"');
   if (waitMs !== undefined && (typeof waitMs !== "number" || !Number.isFinite(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_MS)) bad(`waitMs must be from 0 to ${MAX_WAIT_MS}`);
   return {

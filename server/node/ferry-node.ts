@@ -239,7 +239,7 @@ export class FerryNode {
     }
     const trust = caller ? "authenticated" : "anonymous";
     const sandbox = req.sandbox ?? (caller ? "isolated" : "in-process");
-    if (!caller && sandbox !== "in-process") throw new ServerError("forbidden", "anonymous jobs run in-process only");
+    if (!caller && sandbox !== "in-process") throw new ServerError("forbidden", "anonymous jobs run in-process only (an isolated job needs a request signed by a registered client)");
     if (!caller && req.input && req.input.byteLength > this.limits.maxAnonymousInputBytes) {
       throw new ServerError("payload_too_large", `input is ${req.input.byteLength} bytes; anonymous jobs take at most ${this.limits.maxAnonymousInputBytes}`);
     }

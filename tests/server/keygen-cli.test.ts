@@ -66,7 +66,7 @@ describe("ferry admin", () => {
     const keyFile = join(dir, "key.json");
     await ferry("keygen", "--out", keyFile);
     const added = await ferry(
-      "admin", "add-client", "--data-dir", data, "--public-key", keyFile,
+      "admin", "add-client", "--create", "--data-dir", data, "--public-key", keyFile,
       "--capabilities", "reports/*:rw", "--capabilities", "config.json:r", "--quotas", "maxConcurrentJobs=2,maxMemoryPages=256", "--json",
     );
     expect(added.stderr).toBe("");
@@ -101,7 +101,7 @@ describe("ferry admin", () => {
     await ferry("keygen", "--out", keyFile);
     const pem = join(dir, "key.pub");
     writeFileSync(pem, (JSON.parse(readFileSync(keyFile, "utf8")) as KeyFile).publicKey);
-    const r = await ferry("admin", "add-client", "--data-dir", join(dir, "data"), "--public-key", pem, "--id", "alice", "--quotas", '{"maxFuelPerJob":1000}', "--json");
+    const r = await ferry("admin", "add-client", "--create", "--data-dir", join(dir, "data"), "--public-key", pem, "--id", "alice", "--quotas", '{"maxFuelPerJob":1000}', "--json");
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ id: "alice", capabilities: [], quotas: { ...DEFAULT_QUOTAS, maxFuelPerJob: 1000 } });
   });
@@ -120,7 +120,8 @@ describe("ferry admin", () => {
     expect(badCapability.stderr).toContain("bad_request");
     expect((await ferry("admin", "add-client", "--data-dir", data, "--public-key", keyFile, "--quotas", "maxCpu=1")).code).toBe(3);
     expect((await ferry("admin", "add-client", "--data-dir", data, "--public-key", join(dir, "data"))).code).toBe(2); // unreadable
-    expect((await ferry("admin", "add-client", "--data-dir", data, "--public-key", keyFile)).code).toBe(0);
+    expect((await ferry("admin", "add-client", "--data-dir", data, "--public-key", keyFile)).code).toBe(2); // no such data directory
+    expect((await ferry("admin", "add-client", "--create", "--data-dir", data, "--public-key", keyFile)).code).toBe(0);
     const duplicate = await ferry("admin", "add-client", "--data-dir", data, "--public-key", keyFile);
     expect(duplicate.code).toBe(3);
     expect(duplicate.stderr).toContain("conflict");
