@@ -57,6 +57,12 @@ export interface ModuleCase {
   /** Of those, the ones restored into a brand-new engine from a snapshot that embeds the module. */
   freshEngine: number[];
   compression: SnapshotCompression;
+  /**
+   * Wall-clock budget of each slice of the sliced run, ms (RunOptions.sliceMs): a slice past it ends
+   * at the next check after a host call, bulk chunk or grow, with its fuel accounting unchanged, so
+   * results and fuel must still equal the straight run's. Tiny values end nearly every such slice.
+   */
+  sliceMs?: number;
   /** Runs of call `call` with fuelLimit = fraction × its straight fuel: must stop within the meter bound. */
   fuelLimits: Array<{ call: number; fraction: number }>;
   /** Set for an adversarial shape of fuzz/hostile-shapes.ts: its host needs and known result. */
@@ -156,6 +162,9 @@ export function finishModuleCase(p: ModulePlan, made: Uint8Array | Error | undef
   const snapshots = hostile?.host.trust === "authenticated" ? [] : [...new Set(Array.from({ length: plan.int(4) }, () => plan.logInt(300) + 1))].sort((a, b) => a - b);
   const freshEngine = snapshots.filter(() => plan.chance(0.15));
   const fuelLimits = Array.from({ length: plan.int(3) + (hostile ? 1 : 0) }, () => ({ call: plan.int(Math.max(1, calls.length)), fraction: plan.float() }));
+  const compression = plan.pick(["auto", "none", "deflate"] as const);
+  // Drawn last, so the draws before it (and so older cases of a seed) are unchanged.
+  const sliceMs = plan.chance(0.3) ? plan.pick([0.001, 0.05, 1]) : undefined;
   return {
     case: {
       target: "modules",
@@ -170,8 +179,9 @@ export function finishModuleCase(p: ModulePlan, made: Uint8Array | Error | undef
       maxPauses: options.maxPauses ?? 2_000,
       snapshots,
       freshEngine,
-      compression: plan.pick(["auto", "none", "deflate"] as const),
+      compression,
       fuelLimits,
+      ...(sliceMs !== undefined ? { sliceMs } : {}),
       ...(hostile ? { hostile } : {}),
     },
   };
@@ -329,7 +339,9 @@ async function runFerry(
     };
     progress(`modules ${spec.index}: ${mode.sliced ? "sliced" : "straight"} call ${k} (${call.name})`);
     let slice = sliceFor();
-    let r = await instance.run(call.name, call.args.map(toJs), slice === undefined ? {} : { fuel: slice });
+    const sliceOptions = (fuel: number | undefined): { fuel?: number; sliceMs?: number } =>
+      fuel === undefined ? {} : spec.sliceMs === undefined ? { fuel } : { fuel, sliceMs: spec.sliceMs };
+    let r = await instance.run(call.name, call.args.map(toJs), sliceOptions(slice));
     let before = 0;
     for (;;) {
       const over = bound !== undefined && slice !== undefined && r.status !== "trapped" ? overBound(bound, slice, r.fuelUsed - before) : undefined;
@@ -343,7 +355,7 @@ async function runFerry(
       if (pauses % 100 === 0) progress(`modules ${spec.index}: sliced call ${k} (${call.name}), pause ${pauses}`);
       if (spec.snapshots.includes(pauses)) instance = await throughSnapshot(engine, env, instance, spec, pauses, mode.original, counters);
       slice = sliceFor();
-      r = await instance.resume(slice === undefined ? {} : { fuel: slice });
+      r = await instance.resume(sliceOptions(slice));
     }
     if (r.status === "trapped" && (r.code === "continuation_overflow" || r.code === "stack_overflow")) {
       instance.dispose();
@@ -466,6 +478,7 @@ export function shrinkModuleCase(spec: ModuleCase): ModuleCase[] {
   if (spec.fuelLimits.length > 0) out.push({ ...spec, fuelLimits: spec.fuelLimits.slice(1) });
   if (spec.slices.length > 1) out.push({ ...spec, slices: [spec.slices[0]!] });
   if (spec.compression !== "none") out.push({ ...spec, compression: "none" });
+  if (spec.sliceMs !== undefined) out.push({ ...spec, sliceMs: undefined });
   const smaller = withoutUnusedExports(spec);
   if (smaller) out.push(smaller);
   return out;
