@@ -3,6 +3,7 @@
 // module, restore a snapshot (strong mobility), or restart from a weak descriptor.
 
 import { CompilePool, sharedCompilePool } from "./code/compile-pool.js";
+import { compileCached, openModuleCache, type ModuleCache } from "./code/module-cache.js";
 import { PIPELINE_VERSION, sha256Hex } from "./code/instrument.js";
 import { checkHeader, type ModuleLimits } from "./code/validate.js";
 import { FerryError } from "./errors.js";
@@ -57,6 +58,14 @@ export interface EngineOptions {
    * queue, its concurrency bound and its memory of refused modules.
    */
   compilePool?: CompilePool;
+  /**
+   * A directory where instrumented modules are kept across processes (created if missing), so the
+   * same bytes under the same pipeline and settings are instrumented once. Default: none (memory
+   * only). Entries are verified on every read; see docs/sandboxes.md, "The module cache".
+   */
+  cacheDir?: string;
+  /** Most bytes the cache directory may hold; least recently used entries go first. Default 256 MiB. */
+  cacheMaxBytes?: number;
 }
 
 export interface EngineConfig {
@@ -94,11 +103,14 @@ export class Engine {
   private readonly poolOptions: IsolatedPoolOptions;
   /** Validates and instruments this engine's modules (see EngineOptions.compilePool). */
   readonly compilePool: CompilePool;
+  /** The on-disk module cache (EngineOptions.cacheDir), shared by the process's engines on one directory. */
+  readonly moduleCache: ModuleCache | undefined;
 
   constructor(options: EngineOptions = {}) {
     this.config = normalise(options);
     this.poolOptions = options.isolated ?? {};
     this.compilePool = options.compilePool ?? sharedCompilePool();
+    this.moduleCache = options.cacheDir === undefined ? undefined : openModuleCache(options.cacheDir, { maxBytes: options.cacheMaxBytes });
   }
 
   /** Stop the isolated sandbox's processes (instances still living in them end `trapped`). */
@@ -117,7 +129,10 @@ export class Engine {
     return this.pool;
   }
 
-  /** Validate and instrument `bytes` once; later calls with the same bytes return the cached module. */
+  /**
+   * Validate and instrument `bytes` once; later calls with the same bytes return the cached module
+   * (and with `cacheDir`, later processes find it on disk).
+   */
   async compile(bytes: Uint8Array): Promise<GuestModule> {
     if (!(bytes instanceof Uint8Array)) throw new FerryError("not_wasm", "module bytes must be a Uint8Array");
     checkHeader(bytes, this.config.limits); // free, so obvious non-modules wait for no worker
@@ -126,8 +141,8 @@ export class Engine {
     if (cached) return cached;
     // Off the event loop: validation and instrumentation in a worker (bounded in time and memory),
     // then V8's compile on its background threads.
-    const pending = this.compilePool
-      .compile(bytes, hash, { metering: this.config.metering, asyncify: this.config.asyncify, limits: this.config.limits })
+    const options = { metering: this.config.metering, asyncify: this.config.asyncify, limits: this.config.limits };
+    const pending = compileCached(this.moduleCache, this.compilePool, bytes, hash, options)
       .then(async (segment) => {
         const wasm = await WebAssembly.compile(segment.bytes as BufferSource).catch((e: unknown) => {
           throw new FerryError("instrumentation_failed", `V8 rejects the instrumented module: ${e instanceof Error ? e.message : String(e)}`);

@@ -24,6 +24,8 @@ export type { ResourceThreadOptions, ResourceThreadStats } from "./resources/res
 export type { AsyncResourceProvider, AsyncResourceHandle } from "./sandbox/isolated/host-call-server.js";
 export type { EntryPoint, CodeSegment } from "./code/instrument.js";
 export { PIPELINE_VERSION } from "./code/instrument.js";
+export { ModuleCache, openModuleCache } from "./code/module-cache.js";
+export type { ModuleCacheOptions, ModuleCacheStats } from "./code/module-cache.js";
 export type { ModuleLimits } from "./code/validate.js";
 
 export { FerryError, isFerryError, ERROR_MESSAGES } from "./errors.js";

@@ -62,6 +62,8 @@ export const DEFAULT_COMPILE_MAX_BINARYEN_HEAP_MB = 1024;
 export const DEFAULT_COMPILE_IDLE_MS = 30_000;
 /** Refused modules remembered by code hash (so the same bytes are refused without a compile). */
 export const DEFAULT_COMPILE_REMEMBERED_REFUSALS = 10_000;
+/** Most bytes an on-disk module cache keeps (runtime/code/module-cache.ts); least recently used entries go first. */
+export const DEFAULT_MODULE_CACHE_MAX_BYTES = 256 * 1024 * 1024;
 
 /** Bytes the runtime lends a guest without its own continuation struct for the Asyncify stack. */
 export const DEFAULT_CONTINUATION_STACK_BYTES = 256 * 1024;

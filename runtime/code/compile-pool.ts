@@ -325,7 +325,16 @@ export function sharedCompilePool(): CompilePool {
 function workerScript(): URL {
   const here = import.meta.url;
   if (!here.endsWith(".ts")) return new URL("./compile-worker.js", here);
-  const codeDir = dirname(fileURLToPath(here));
+  return pathToFileURL(join(compiledCodeDir(), "compile-worker.js"));
+}
+
+/**
+ * The directory of the compiled runtime/code/*.js the compile workers run: this module's own, or
+ * from TypeScript sources its dist/ twin, checked to be there and no older than the sources.
+ */
+export function compiledCodeDir(): string {
+  const codeDir = dirname(fileURLToPath(import.meta.url));
+  if (!import.meta.url.endsWith(".ts")) return codeDir;
   const marker = `${"/"}runtime${"/"}code`;
   const at = codeDir.lastIndexOf(marker);
   if (at < 0) throw new FerryError("instrumentation_failed", `cannot locate the dist/ twin of ${codeDir}`);
@@ -333,7 +342,7 @@ function workerScript(): URL {
   const script = join(distDir, "compile-worker.js");
   if (!existsSync(script)) throw new FerryError("instrumentation_failed", `${script} is missing: compiles run compiled JS, run \`npm run build\` first`);
   checkFresh(codeDir, distDir);
-  return pathToFileURL(script);
+  return distDir;
 }
 
 let checkedFresh = false;

@@ -683,7 +683,9 @@ export class FerryNode {
     const pages = Math.min(maxMemoryPages, this.maxMemoryPages);
     let engine = this.engines.get(pages);
     if (!engine) {
-      engine = new Engine({ maxMemoryPages: pages, compilePool: this.compilePool, ...(this.isolated ? { isolated: this.isolated } : {}) });
+      // Instrumented modules are kept in the data directory: a restart (or a second engine) never re-instruments one.
+      const cacheDir = join(this.store.dataDir, "module-cache");
+      engine = new Engine({ maxMemoryPages: pages, compilePool: this.compilePool, cacheDir, ...(this.isolated ? { isolated: this.isolated } : {}) });
       this.engines.set(pages, engine);
     }
     return engine;
