@@ -3,6 +3,7 @@
 
 import { MAX_GRANT_LIFETIME_MS, signGrant, signRequest, type SigningKey } from "./auth/index.js";
 import { ServerError, SERVER_ERROR_MESSAGES, type ServerErrorCode } from "./errors.js";
+import { httpFetch } from "./http-fetch.js";
 import type { JobSummary, JobView, ModuleSummary } from "./node/job-view.js";
 
 export interface FerryClientOptions {
@@ -63,7 +64,7 @@ export class FerryClient {
     const headers: Record<string, string> = {};
     if (contentType) headers["content-type"] = contentType;
     if (this.key) Object.assign(headers, signRequest(this.key, { method, path, body: bytes }));
-    const response = await fetch(`${this.url}${path}`, { method, headers, ...(bytes ? { body: bytes as Uint8Array<ArrayBuffer> } : {}) });
+    const response = await httpFetch(`${this.url}${path}`, { method, headers, ...(bytes ? { body: bytes } : {}) });
     if (!response.ok) throw await httpError(response, `${method} ${path}: HTTP ${response.status}`);
     return response;
   }

@@ -4,7 +4,8 @@
 // checks again when the entry is called (runtime/exec/values.ts); this check is the stricter one
 // (no f32 that would overflow to Infinity, no i64 that lost precision in a JSON number).
 
-import { FerryError, type WasmValue } from "../runtime/index.js";
+import { FerryError } from "../runtime/errors.js";
+import type { WasmValue } from "../runtime/exec/values.js";
 import { MAX_ENTRY_ARGS } from "../runtime/limits.js";
 
 /** An argument before it meets a signature: a number, or an integer too large for one (decimal text). */

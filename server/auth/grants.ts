@@ -1,7 +1,8 @@
 // What an admin grants a client: capabilities (which host resources its code may bind) and quotas
 // (how much it may use). Loose input is validated and normalised once, when the client is added.
 
-import { FerryError, formatCapability, parseCapability } from "../../runtime/index.js";
+import { FerryError } from "../../runtime/errors.js";
+import { formatCapability, parseCapability } from "../../runtime/resources/capabilities.js";
 import { ServerError } from "../errors.js";
 
 /**

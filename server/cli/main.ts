@@ -25,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   status: async () => (await import("./remote.js")).statusCommand,
   modules: async () => (await import("./remote.js")).modulesCommand,
   migrate: async () => (await import("./remote.js")).migrateCommand,
+  cache: async () => (await import("./cache.js")).cacheCommand,
 };
 
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {

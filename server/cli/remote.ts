@@ -8,7 +8,7 @@ import { FerryClient } from "../client.js";
 import type { JobView } from "../node/job-view.js";
 import { EXIT } from "./exit-status.js";
 import { checkWritableFile } from "./paths.js";
-import { argsOption, optionalInt, readInput, type Io } from "./run.js";
+import { argsOption, optionalInt, readInput, type Io } from "./options.js";
 import { HELP, UsageError } from "./usage.js";
 
 const DEFAULT_NODE = "http://127.0.0.1:8080";

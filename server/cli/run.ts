@@ -1,8 +1,6 @@
 // `ferry run` and `ferry resume`: drive a guest slice by slice to completion, streaming its output,
 // writing a snapshot every K slices, and printing the entry's return value.
 
-import { readFileSync } from "node:fs";
-import type { Writable } from "node:stream";
 import { parseArgs } from "node:util";
 import {
   DEFAULT_MAX_MEMORY_PAGES,
@@ -21,14 +19,14 @@ import {
 } from "../../runtime/index.js";
 import { createHash } from "node:crypto";
 import { writeFileAtomic } from "../atomic-file.js";
-import { checkEntryArgs, parseArgText, type ArgValue } from "../entry-args.js";
+import { checkEntryArgs } from "../entry-args.js";
+import { CACHE_OPTIONS, cacheOption } from "./cache.js";
+import { argsOption, optionalInt, readInput, type Io } from "./options.js";
 import { checkWritableFile } from "./paths.js";
 import { HELP, UsageError } from "./usage.js";
 
-export interface Io {
-  stdout: Writable;
-  stderr: Writable;
-}
+// Shared option helpers live in options.ts (commands that never run a guest import them without the runtime).
+export { argsOption, optionalInt, readInput, type Io } from "./options.js";
 
 const DEFAULT_CHECKPOINT_SLICE = 1_000_000;
 
@@ -49,6 +47,7 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
       "timeout-ms": { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
+      ...CACHE_OPTIONS,
     },
   });
   if (values.help) return help(io, HELP.run);
@@ -63,7 +62,7 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
 
   const code = readInput(positionals[0]!, "guest module");
   const input = values.input === undefined ? undefined : readInput(values.input, "input");
-  await using engine = new Engine(maxMemoryPages === undefined ? {} : { maxMemoryPages });
+  await using engine = new Engine({ ...(maxMemoryPages === undefined ? {} : { maxMemoryPages }), ...cacheOption(values) });
   const module = await engine.compile(code);
   const entry = module.entry(values.entry);
   const args = checkEntryArgs(entry, argValues);
@@ -94,6 +93,7 @@ export async function resumeCommand(argv: string[], io: Io): Promise<number> {
       "max-memory-pages": { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
+      ...CACHE_OPTIONS,
     },
   });
   if (values.help) return help(io, HELP.resume);
@@ -113,7 +113,7 @@ export async function resumeCommand(argv: string[], io: Io): Promise<number> {
   if (values.module !== undefined && sha256Hex(code) !== snapshot.codeHash) {
     throw new FerryError("unknown_module", `--module ${values.module} is not this snapshot's module: its code hash is ${sha256Hex(code)}, the snapshot was taken from ${snapshot.codeHash}${snapshot.code ? " (and embeds it: leave out --module)" : ""}`);
   }
-  await using engine = new Engine({ maxMemoryPages });
+  await using engine = new Engine({ maxMemoryPages, ...cacheOption(values) });
   await engine.compile(code);
   const instance = await engine.restore(snapshot, { sandbox, timeoutMs, onLog: (line) => io.stderr.write(`[guest] ${line}\n`) });
   const printedOutput = instance.output().byteLength; // printed by whoever ran the part before the snapshot
@@ -190,11 +190,6 @@ function jsonValue(v: RunValue): unknown {
   return typeof v === "bigint" ? v.toString() : v;
 }
 
-/** `--args a,b --args c`: every value, in order, as a number (or a bigint past 2^53). */
-export function argsOption(texts: readonly string[] | undefined): ArgValue[] {
-  return (texts ?? []).flatMap((a) => a.split(",")).filter((a) => a !== "").map((a, i) => parseArgText(a, i));
-}
-
 function checkpointOptions(every: string | undefined, out: string | undefined): { every: number; out: string } | undefined {
   if (every === undefined && out === undefined) return undefined;
   if (every === undefined) throw new UsageError("--out needs --checkpoint-every K");
@@ -202,21 +197,6 @@ function checkpointOptions(every: string | undefined, out: string | undefined): 
   const checkpoint = { every: optionalInt("--checkpoint-every", every)!, out };
   checkWritableFile("--out", out); // now, not after the first K slices (or never, in a short run)
   return checkpoint;
-}
-
-export function optionalInt(name: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text.replaceAll("_", ""));
-  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got "${text}"`);
-  return n;
-}
-
-export function readInput(path: string, what: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch (e) {
-    throw new UsageError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
 }
 
 function help(io: Io, text: string): number {

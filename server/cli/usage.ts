@@ -25,6 +25,7 @@ Commands:
   submit <code-hash>   start a job on a node
   status [<job-id>]    show a job (--wait: until it ends), or list your jobs
   migrate <job-id>     move a job to a peer node (--to PEER-ID)
+  cache [clear]        show or empty the cache of instrumented modules
 
 Run 'ferry <command> --help' for a command's options.`,
   run: `Usage: ferry run <guest.wasm> [options]
@@ -43,6 +44,9 @@ Options:
   --sandbox KIND          in-process (default: the host's thread) or isolated (a child process)
   --timeout-ms N          isolated only: wall-clock deadline per slice; past it the process is killed
   --json                  print one JSON object instead of the guest's output and value
+  --cache-dir DIR         keep instrumented modules in DIR (default: $FERRY_CACHE_DIR,
+                          $XDG_CACHE_HOME/ferry or ~/.cache/ferry; see 'ferry cache --help')
+  --no-cache              instrument in this process only; read and write no cache
   -h, --help              show this help
 
 Prints the guest's output, then the entry's return value on its own line.`,
@@ -61,9 +65,25 @@ Options:
                           with more memory, or whose compressed pages inflate past it, is
                           refused (snapshot_limit) before anything is inflated
   --json                  print one JSON object
+  --cache-dir DIR         keep instrumented modules in DIR (default: $FERRY_CACHE_DIR,
+                          $XDG_CACHE_HOME/ferry or ~/.cache/ferry; see 'ferry cache --help')
+  --no-cache              instrument in this process only; read and write no cache
   -h, --help              show this help
 
 Prints the output written after the snapshot was taken, then the entry's return value.`,
+  cache: `Usage: ferry cache [info | clear] [--cache-dir DIR] [--json]
+
+'ferry run' and 'ferry resume' keep each module they instrument in a cache directory, keyed by
+the module's sha256, the instrumentation pipeline and every setting that changes its output (memory
+cap, limits), so the same module is instrumented once and later runs start without Binaryen.
+Entries are verified on every read (a damaged one is ignored and replaced), and the cache keeps at
+most 256 MiB, dropping the least recently used first. Refused modules are not cached.
+
+The directory: --cache-dir, else $FERRY_CACHE_DIR, else $XDG_CACHE_HOME/ferry, else ~/.cache/ferry.
+A node ('ferry serve') keeps its own in <data-dir>/module-cache.
+
+  info (default)          print the directory, its entries and their size
+  clear                   delete every entry (the same as removing the directory)`,
   inspect: `Usage: ferry inspect <snap.ferry> [--json] [--max-memory-pages N]
 
 Verifies the snapshot's integrity and prints its header, section sizes, memory pages,
