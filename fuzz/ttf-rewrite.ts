@@ -80,7 +80,14 @@ export function rewriteTtf(input: Uint8Array, options: RewriteOptions): Rewritte
         } else if (t === binaryen.f64) {
           folds.push(fold(m.select(m.f64.ne(v, m.local.get(k, t)), i64c(0x7ff8000000000000n), m.i64.reinterpret(m.local.get(k, t)))));
         } else if (t === binaryen.v128) {
-          folds.push(fold(m.i64x2.extract_lane(v, 0)), fold(m.i64x2.extract_lane(m.local.get(k, t), 1)));
+          // A vector's lane types are unknown: a 64-bit lane that is an f64 NaN, or holds an f32 NaN
+          // in either half, logs as one constant. NaN-ness is deterministic where the bits are not,
+          // so both runs mask the same lanes (an f64 NaN's high half is always an f32 NaN too).
+          // A fresh expression per lane: Binaryen expressions are trees, never shared.
+          const get = (): number => m.local.get(k, t);
+          const masked = (): number =>
+            m.v128.bitselect(m.v128.const(V128_NAN), get(), m.v128.or(m.f64x2.ne(get(), get()), m.i64x2.ne(m.f32x4.ne(get(), get()), m.v128.const(V128_ZERO))));
+          folds.push(fold(m.i64x2.extract_lane(masked(), 0)), fold(m.i64x2.extract_lane(masked(), 1)));
         }
       });
       const zero = results.map((t) => zeroOf(m, t));
@@ -131,12 +138,16 @@ function addMemoryHash(m: binaryen.Module, i64c: (v: bigint) => number): void {
   m.addFunctionExport(`${MEMORY_HASH_EXPORT}_fn`, MEMORY_HASH_EXPORT);
 }
 
+const V128_ZERO = new Array<number>(16).fill(0);
+/** Both lanes the canonical f64 NaN (0x7ff8000000000000), little-endian bytes. */
+const V128_NAN = [0, 0, 0, 0, 0, 0, 0xf8, 0x7f, 0, 0, 0, 0, 0, 0, 0xf8, 0x7f];
+
 function zeroOf(m: binaryen.Module, t: number): number {
   if (t === binaryen.i32) return m.i32.const(0);
   if (t === binaryen.i64) return (m.i64.const as unknown as (v: bigint) => number)(0n);
   if (t === binaryen.f32) return m.f32.const(0);
   if (t === binaryen.f64) return m.f64.const(0);
-  if (t === binaryen.v128) return m.v128.const(new Array(16).fill(0));
+  if (t === binaryen.v128) return m.v128.const(V128_ZERO);
   throw new Error(`no zero value for type ${t}`);
 }
 
