@@ -31,8 +31,8 @@ describe("ferry upload / submit / status / migrate", () => {
     expect((await ferry("keygen", "--out", key)).code).toBe(0);
     const dataA = join(dir, "a");
     const dataB = join(dir, "b");
-    expect((await ferry("admin", "add-client", "--data-dir", dataA, "--public-key", key)).code).toBe(0);
-    expect((await ferry("admin", "add-client", "--data-dir", dataB, "--public-key", key)).code).toBe(0);
+    expect((await ferry("admin", "add-client", "--create", "--data-dir", dataA, "--public-key", key)).code).toBe(0);
+    expect((await ferry("admin", "add-client", "--create", "--data-dir", dataB, "--public-key", key)).code).toBe(0);
     const b = await spawnNode(dataB);
     running.push(b);
     const peers = join(dir, "peers-a.json");
