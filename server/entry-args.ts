@@ -5,7 +5,7 @@
 // (no f32 that would overflow to Infinity, no i64 that lost precision in a JSON number).
 
 import { FerryError } from "../runtime/errors.js";
-import type { WasmValue } from "../runtime/exec/values.js";
+import type { WasmValue } from "../runtime/index.js"; // a type: erased, loads nothing
 import { MAX_ENTRY_ARGS } from "../runtime/limits.js";
 
 /** An argument before it meets a signature: a number, or an integer too large for one (decimal text). */

@@ -25,9 +25,14 @@ interface Traced {
 
 /** `ferry ...args` as a child with the load trace preloaded. */
 function traced(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Traced> {
+  return tracedNode([join(root, "bin", "ferry.js"), ...args], env);
+}
+
+/** `node ...argv` with the load trace preloaded. */
+function tracedNode(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Traced> {
   if (!existsSync(join(root, "dist", "server", "cli", "bin.js"))) throw new Error("run `npm run build` first (npm test does)");
   const trace = join(dir, `trace-${traces++}.txt`);
-  const argv = ["--import", join(root, "tests", "helpers", "load-trace.mjs"), join(root, "bin", "ferry.js"), ...args];
+  argv = ["--import", join(root, "tests", "helpers", "load-trace.mjs"), ...argv];
   return new Promise((resolve) => {
     execFile(process.execPath, argv, { cwd: dir, env: { ...process.env, FERRY_LOAD_TRACE: trace, ...env } }, (error, stdout, stderr) => {
       const lines = existsSync(trace) ? readFileSync(trace, "utf8").split("\n") : [];
@@ -59,6 +64,15 @@ describe("ferry start-up", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^ferry/);
     expect(heavyIn(r.loaded)).toEqual([]);
+    expect(r.workers).toEqual([]);
+  });
+
+  it("import { Engine } from \"ferry\" and new Engine() load no Binaryen, store or HTTP server, and start no worker", async () => {
+    const script = `const { Engine } = await import(${JSON.stringify(join(root, "dist", "runtime", "index.js"))}); new Engine(); console.log("ok");`;
+    const r = await tracedNode(["--input-type=module", "-e", script]);
+    expect(r).toMatchObject({ code: 0, stdout: "ok\n" });
+    expect(r.loaded.some((u) => u.endsWith("/dist/runtime/engine.js"))).toBe(true);
+    expect(heavyIn(r.loaded).filter((u) => !u.endsWith("/dist/runtime/engine.js"))).toEqual([]);
     expect(r.workers).toEqual([]);
   });
 

@@ -5,7 +5,7 @@
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { parseArgs } from "node:util";
-import { ModuleCache } from "../../runtime/code/module-cache.js";
+import { ModuleCache } from "../../runtime/index.js";
 import type { Io } from "./run.js";
 import { HELP, UsageError } from "./usage.js";
 
