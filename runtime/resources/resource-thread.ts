@@ -58,6 +58,8 @@ interface Current {
   generation: number;
   /** Handles open in this worker, with their roots (swept if the worker dies). */
   handles: Map<number, RootSpec>;
+  /** Ids of the calls sent to this worker and not answered yet (its death answers exactly these). */
+  calls: Set<number>;
   idleTimer: NodeJS.Timeout | undefined;
   /** Why the worker is being stopped on purpose. */
   stopping: "idle" | "close" | "kill" | undefined;
@@ -113,6 +115,7 @@ export class ResourceThread {
     const id = this.nextId++;
     return new Promise<Answered>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
+      current.calls.add(id);
       clearTimeout(current.idleTimer);
       current.worker.ref(); // a call in flight keeps the host alive until it is answered
       current.worker.postMessage({ ...request, id }, transfer);
@@ -174,7 +177,7 @@ export class ResourceThread {
     });
     worker.unref();
     this.counters.workersStarted++;
-    const c: Current = { worker, generation: ++this.generation, handles: new Map(), idleTimer: undefined, stopping: undefined, error: undefined };
+    const c: Current = { worker, generation: ++this.generation, handles: new Map(), calls: new Set(), idleTimer: undefined, stopping: undefined, error: undefined };
     this.current = c;
     worker.on("message", (answer: ResourceAnswer) => this.onAnswer(c, answer));
     worker.on("error", (error: Error) => {
@@ -193,6 +196,7 @@ export class ResourceThread {
     const p = this.pending.get(answer.id);
     if (!p) return;
     this.pending.delete(answer.id);
+    c.calls.delete(answer.id);
     this.counters.served++;
     this.servedOn.add(answer.threadId);
     if (answer.ok) p.resolve(answer);
@@ -205,24 +209,28 @@ export class ResourceThread {
   private onExit(c: Current, code: number): void {
     clearTimeout(c.idleTimer);
     if (this.current === c) this.current = undefined;
-    const lost = this.pending.size > 0 || c.handles.size > 0;
+    const lost = c.calls.size > 0 || c.handles.size > 0;
     if (lost && c.stopping !== "idle") this.counters.workersLost++;
     for (const spec of c.handles.values()) this.debris.set(spec.root, { ...spec, maxTotalBytes: Infinity, maxEntries: Infinity });
     const why = c.stopping === "close" ? "the resource thread was closed" : `the resource worker stopped (${c.error ?? `exit code ${code}`}) before answering; nothing of the call was committed`;
-    const waiting = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of waiting) p.reject(new GuestTrap("host_error", why));
+    // Only this worker's calls: a worker that idled out may end after the next one took calls.
+    for (const id of c.calls) {
+      const p = this.pending.get(id);
+      this.pending.delete(id);
+      p?.reject(new GuestTrap("host_error", why));
+    }
+    c.calls.clear();
   }
 
   /** Unref'd, and gone after `idleMs` with nothing in flight and nothing open. */
   private maybeIdle(): void {
     const c = this.current;
-    if (!c || this.pending.size > 0) return;
+    if (!c || c.calls.size > 0) return;
     c.worker.unref();
     clearTimeout(c.idleTimer);
     if (c.handles.size > 0) return;
     c.idleTimer = setTimeout(() => {
-      if (this.current !== c || this.pending.size > 0 || c.handles.size > 0) return;
+      if (this.current !== c || c.calls.size > 0 || c.handles.size > 0) return;
       c.stopping = "idle";
       this.current = undefined;
       void c.worker.terminate();
