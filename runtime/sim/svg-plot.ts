@@ -12,6 +12,8 @@ export interface PlotOptions {
   title: string;
   xLabel: string;
   yLabel: string;
+  /** A line under the title (what the dashed bounds mean). */
+  note?: string;
 }
 
 const WIDTH = 820;
@@ -62,6 +64,7 @@ export function plotSvg(series: readonly Series[], o: PlotOptions): string {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif" font-size="12">`);
   out.push(`<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`);
   out.push(`<text x="${f(MARGIN.left + plotW / 2)}" y="22" text-anchor="middle" font-size="15">${escapeXml(o.title)}</text>`);
+  if (o.note) out.push(`<text x="${f(WIDTH / 2)}" y="36" text-anchor="middle" font-size="10">${escapeXml(o.note)}</text>`);
   // Grid and ticks.
   for (const t of logTicks(lo, hi)) {
     const y = sy(t);

@@ -61,11 +61,13 @@ export async function simulateCommand(argv: string[], io: Io): Promise<number> {
   io.stdout.write(
     `Mean response time (mean service time = 1), ${nodes} nodes, ${service} service, ${arrivals} arrivals, ` +
       `${jobs} jobs per run, seed ${seed}, ${limit}\n\n${responseTable(rows, policies, labels)}\n\n` +
+      `Lower is better. ${labels.single}: every node alone, no sharing (the bound to beat); ${labels.pooled}: one pooled queue, perfect sharing (no policy does better).\n\n` +
       `Load-sharing traffic\n\n${trafficTable(rows, policies)}\n\n` +
       `All jobs completed exactly once: ${allJobsAccounted(rows) ? "yes" : "NO"}\n`,
   );
   if (values.plot !== undefined) {
     const series: Series[] = [
+      // The two bounds: no sharing at all (each node alone) and perfect sharing (one pooled queue).
       { label: labels.single, dashed: true, points: rows.map((r) => [r.load, r.singleBound] as const) },
       ...policies.map((p) => ({ label: p, points: rows.map((r) => [r.load, r.results.get(p)!.meanResponse] as const) })),
       { label: labels.pooled, dashed: true, points: rows.map((r) => [r.load, r.pooledBound] as const) },
@@ -73,7 +75,8 @@ export async function simulateCommand(argv: string[], io: Io): Promise<number> {
     const svg = plotSvg(series, {
       title: `Load sharing, ${nodes} nodes, ${service} service${values["no-probe-limit"] ? ", no probe limit" : ""}`,
       xLabel: "offered load per node ρ",
-      yLabel: "mean response time (log scale)",
+      yLabel: "mean response time, lower is better (log scale)",
+      note: `dashed: ${labels.single} = every node alone, no sharing (the bound to beat); ${labels.pooled} = one pooled queue, perfect sharing (no policy does better)`,
     });
     try {
       writeFileAtomic(values.plot, new TextEncoder().encode(svg));

@@ -39,6 +39,10 @@ describe("ferry simulate", () => {
     expect(svg.startsWith("<svg")).toBe(true);
     expect(svg.match(/<polyline/g)).toHaveLength(5); // 3 policies + 2 bounds
     for (const label of ["none", "sender", "receiver", "M/M/1", "M/M/8"]) expect(svg).toContain(`>${label}</text>`);
+    // What the bounds mean, and which way is better, on the plot and under the table.
+    expect(svg).toContain("lower is better");
+    expect(svg).toContain("M/M/8 = one pooled queue, perfect sharing");
+    expect(r.stdout).toContain("Lower is better. M/M/1: every node alone, no sharing");
     expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
   });
 
