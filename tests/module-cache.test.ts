@@ -204,6 +204,8 @@ describe("the module cache", () => {
       const job = await second.anonymous.startJob({ codeHash, waitMs: 60_000 });
       expect(job).toMatchObject({ state: "done", result: { value: 1 } });
       expect(second.running.node.compilePool.stats.compiled).toBe(0);
+      expect(second.running.node.moduleCache.stats.hits).toBeGreaterThanOrEqual(1);
+      expect(await (await second.anonymous.request("GET", "/metrics")).text()).toMatch(/^ferry_module_cache_hits_total [1-9]/m);
     } finally {
       await second.close();
     }

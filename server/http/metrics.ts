@@ -30,6 +30,11 @@ export function metricsText(node: FerryNode): string {
   metric("ferry_compile_workers", "gauge", "Compile worker threads alive now.", compiles.workersAlive);
   metric("ferry_compile_queue", "gauge", "Compiles waiting for a worker now.", compiles.queued);
   metric("ferry_compiles_running", "gauge", "Compiles a worker is running now.", compiles.running);
+  const cache = node.moduleCache.stats;
+  metric("ferry_module_cache_hits_total", "counter", "Compiles answered from the on-disk module cache (no worker, no Binaryen).", cache.hits);
+  metric("ferry_module_cache_stored_total", "counter", "Instrumented modules written to the module cache.", cache.stored);
+  metric("ferry_module_cache_rejected_total", "counter", "Module cache entries found damaged or not the module's, deleted and compiled again.", cache.rejected);
+  metric("ferry_module_cache_evicted_total", "counter", "Module cache entries deleted to keep it within its size.", cache.evicted);
   const memory = process.memoryUsage();
   metric("ferry_process_resident_memory_bytes", "gauge", "Resident set size of the node process.", memory.rss);
   return `${lines.join("\n")}\n`;

@@ -2,7 +2,7 @@
 // job durable (periodic checkpoints, recovery after a crash), and hands jobs to peers. The HTTP
 // layer (server/http) is a thin adapter over this class.
 
-import { Engine, Scheduler, encodeSnapshot, snapshotDecodeLimits, type RunResult, type WasmValue } from "../../runtime/index.js";
+import { Engine, Scheduler, encodeSnapshot, openModuleCache, snapshotDecodeLimits, type ModuleCache, type RunResult, type WasmValue } from "../../runtime/index.js";
 import type { IsolatedPoolOptions } from "../../runtime/index.js";
 import { CompilePool, type CompilePoolOptions } from "../../runtime/code/compile-pool.js";
 import { ServerError } from "../errors.js";
@@ -102,6 +102,8 @@ export class FerryNode {
   private readonly engines = new Map<number, Engine>();
   /** One compile pool for all the node's engines: one queue, one bound on workers, one memory of refused modules. */
   readonly compilePool: CompilePool;
+  /** Instrumented modules in <data-dir>/module-cache, for all the node's engines: a restart re-instruments nothing. */
+  readonly moduleCache: ModuleCache;
   private readonly scheduler: Scheduler;
   private readonly live = new Map<string, LiveJob>();
   private readonly admission: Admission;
@@ -140,6 +142,7 @@ export class FerryNode {
     this.store = options.store;
     this.maxMemoryPages = options.maxMemoryPages ?? 4096;
     this.compilePool = new CompilePool(options.compile);
+    this.moduleCache = openModuleCache(join(this.store.dataDir, "module-cache"));
     this.isolated = options.isolated;
     this.limits = nodeLimits(options.limits);
     const maxRunningJobs = options.maxRunningJobs ?? Number.POSITIVE_INFINITY;
@@ -683,8 +686,7 @@ export class FerryNode {
     const pages = Math.min(maxMemoryPages, this.maxMemoryPages);
     let engine = this.engines.get(pages);
     if (!engine) {
-      // Instrumented modules are kept in the data directory: a restart (or a second engine) never re-instruments one.
-      const cacheDir = join(this.store.dataDir, "module-cache");
+      const cacheDir = this.moduleCache.dir; // the same directory, so the same (shared) cache object
       engine = new Engine({ maxMemoryPages: pages, compilePool: this.compilePool, cacheDir, ...(this.isolated ? { isolated: this.isolated } : {}) });
       this.engines.set(pages, engine);
     }
