@@ -400,8 +400,19 @@ export function clusterTable(r: ClusterReport): string {
     );
   }
   rows.push(`| M/M/${o.nodes} bound | ${Number.isFinite(r.mmnMs) ? r.mmnMs.toFixed(1) : "∞"} | | 1.00 | ${o.meanServiceMs} | | | | | | | | | | | | | |`);
-  return `${head}\n\n${rows.join("\n")}\n`;
+  return `${head}\n\n${rows.join("\n")}\n\n${CLUSTER_COLUMNS}\n`;
 }
+
+/** What each column of the table means (README, `npm run demo`). */
+export const CLUSTER_COLUMNS = [
+  "Columns: mean/p99 ms — response time of a job, submit to done (lower is better);",
+  `× M/M/N — mean over the M/M/N bound for the nominal service time (one pooled queue, perfect sharing: no policy does better; 1.00 is ideal);`,
+  "mean exec ms — how long jobs really ran (more than nominal when nodes share cores); × M/M/N at mean exec — the same ratio for that service time;",
+  "simulated ms — the simulator's mean for the same policy and load; polls, polls/job — load-sharing probes sent;",
+  "weak/strong — jobs moved by restart / by snapshot; ms/move — one transfer, the source's stop to the target's commit;",
+  "empty — accepted probes with no job left to send; raced — jobs picked to move that finished first; failed — transfers that did not commit;",
+  "lost/dup/wrong — jobs that never finished / finished twice / with a wrong value: must all be 0.",
+].join("\n");
 
 function fmt(ms: number): string {
   return ms >= 10_000 ? ms.toExponential(2) : ms.toFixed(1);
