@@ -14,6 +14,9 @@ export const FUZZ_MAX_MEMORY_PAGES = 256;
 /** Modules an engine compiles before it is replaced (each keeps its instrumented bytes and V8 module). */
 const MODULES_PER_ENGINE = 256;
 
+/** Engines kept at once (by memory cap, oldest made first out). */
+const MAX_ENGINES = 8;
+
 const engines = new Map<number, { engine: Engine; modules: number }>();
 
 /** The engine memory cap a case needs: the fuzzing cap, or more for a hostile shape that grows past it. */
@@ -32,7 +35,10 @@ export function engineFor(spec: ModuleCase): Engine {
   let e = engines.get(pages);
   if (!e || e.modules >= MODULES_PER_ENGINE) {
     e = { engine: newEngineFor(spec), modules: 0 };
+    engines.delete(pages);
     engines.set(pages, e);
+    // Hostile shapes ask for many different caps: keep the few most recent engines, not one per cap.
+    for (const key of engines.keys()) if (engines.size > MAX_ENGINES && key !== pages) engines.delete(key);
   }
   e.modules++;
   return e.engine;
