@@ -88,7 +88,11 @@ export interface StopBound {
 /** The stop bound of a compiled module (undefined while its code segment reports no meterBound). */
 export function stopBoundOf(module: GuestModule, original: Uint8Array, maxMemoryPages: number, largestFile = 0): StopBound | undefined {
   const meterBound = meterBoundOf(module);
-  if (meterBound === undefined) return undefined;
+  return meterBound === undefined ? undefined : stopBound(meterBound, original, maxMemoryPages, largestFile);
+}
+
+/** The stop bound of an (original) module given its meterBound. */
+export function stopBound(meterBound: number, original: Uint8Array, maxMemoryPages: number, largestFile = 0): StopBound {
   const s = readModuleStructure(original);
   let grow: number | undefined;
   return { meterBound, hostCharge: hostCharge(s, largestFile), growCharge: () => (grow ??= growCharge(original, s, maxMemoryPages)) };
