@@ -17,10 +17,17 @@ export interface HostileSpec {
   totalWork: number;
   maxOpWork: number;
   host: HostNeeds;
+  /**
+   * An output limit below what the shape writes: the run must trap `output_limit` having kept
+   * exactly this many bytes, however its writes were cut into pieces, slices and snapshots.
+   */
+  outputLimit?: number;
 }
 
 export function drawHostileSpec(rng: Rng): { wasm: string; hostile: HostileSpec } {
   const h = drawHostile(rng);
+  // Drawn last, so the shape drawn before it is the same as without it.
+  const outputLimit = h.host.outputBytes > 0 && rng.chance(0.3) ? rng.int(h.host.outputBytes) : undefined;
   return {
     wasm: toBase64(h.bytes),
     hostile: {
@@ -31,8 +38,22 @@ export function drawHostileSpec(rng: Rng): { wasm: string; hostile: HostileSpec 
       totalWork: h.totalWork,
       maxOpWork: h.maxOpWork,
       host: h.host,
+      ...(outputLimit !== undefined ? { outputLimit } : {}),
     },
   };
+}
+
+/** What a complete run of the shape ends with: its value, or the trap its output limit causes. */
+export function hostileOutcome(h: HostileSpec): string {
+  if (h.outputLimit !== undefined) return "trap:output_limit";
+  return h.expected === null ? "()" : `i64:${h.expected}`;
+}
+
+/** A run's output must be exactly the limit's bytes once the limit traps it. */
+export function checkHostileOutput(h: HostileSpec, instance: Instance, when: string): void {
+  if (h.outputLimit === undefined) return;
+  const kept = instance.output().byteLength;
+  if (kept !== h.outputLimit) throw new CaseFailure("output-limit", `${h.name}, ${when}: the output kept ${kept} bytes, the limit is ${h.outputLimit}`);
 }
 
 /** The input of the last size asked for: every instance of a case reads the same (up to 4 MiB) bytes, and none writes them. */
@@ -48,7 +69,7 @@ export function hostileOptions(h: HostileSpec): InstantiateOptions {
     sandbox: "in-process",
     trust: h.host.trust,
     input: sharedInput(h.host.inputBytes),
-    maxOutputBytes: h.host.outputBytes + 1024,
+    maxOutputBytes: h.outputLimit ?? h.host.outputBytes + 1024,
     maxLogBytes: h.host.logBytes + 1024,
   };
   if (h.host.trust === "authenticated") {

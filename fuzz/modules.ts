@@ -16,7 +16,7 @@ import {
 } from "../runtime/index.js";
 import { CaseFailure, count, describeError, fromBase64, progress, toBase64, type CaseOutcome } from "./case.js";
 import { FUZZ_MAX_MEMORY_PAGES, engineFor, memoryPagesFor, newEngineFor } from "./engines.js";
-import { checkHostileSlice, drawHostileSpec, hostileOptions, type HostileSpec } from "./hostile.js";
+import { checkHostileOutput, checkHostileSlice, drawHostileSpec, hostileOptions, hostileOutcome, type HostileSpec } from "./hostile.js";
 import { overBound, stopBoundOf, type StopBound } from "./meter-bound.js";
 import { caseRng, type Rng } from "./rng.js";
 import binaryen from "binaryen";
@@ -236,7 +236,7 @@ async function check(spec: ModuleCase, counters: Record<string, number>): Promis
   const largestFile = Math.max(0, ...(h?.host.files.map((f) => f.bytes) ?? []));
   const env: RunEnv = { makeEngine, options: () => (h ? hostileOptions(h) : {}), bound: stopBoundOf(module, bytes, memoryPagesFor(spec), largestFile) };
   // A hostile shape's value is known (its generator computes it; its own tests check it raw).
-  const raw = h ? { outcomes: [h.expected === null ? "()" : `i64:${h.expected}`], fuel: [] } : runRaw(rawModule, spec, sigs);
+  const raw = h ? { outcomes: [hostileOutcome(h)], fuel: [] } : runRaw(rawModule, spec, sigs);
   if (raw.outcomes[0]?.startsWith("instantiate:")) {
     // The module traps while instantiating (an active segment out of bounds): Ferry must say so with a typed error.
     try {
@@ -361,6 +361,7 @@ async function runFerry(
       instance.dispose();
       return { outcomes, fuel, limitation: r.code };
     }
+    if (spec.hostile && r.status === "trapped" && r.code === "output_limit") checkHostileOutput(spec.hostile, instance, `${mode.sliced ? "sliced" : "straight"} call ${k}`);
     outcomes.push(show(sig, r));
     fuel.push(r.fuelUsed);
     if (r.status === "trapped") break;
