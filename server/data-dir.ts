@@ -9,13 +9,14 @@
 // <data-dir>/owner.json only *describes* the owner (pid, command, start time) for the message a
 // second process prints; it is never what decides.
 
-import DatabaseConstructor, { type Database } from "better-sqlite3";
+import type { Database } from "better-sqlite3";
 import { mkdirSync, readFileSync, rmSync, statSync, accessSync, constants } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { writeFileAtomic } from "./atomic-file.js";
 import { ServerError } from "./errors.js";
 import { processAlive } from "./process-alive.js";
+import { sqliteDriver } from "./store/sqlite-driver.js";
 
 export const OWNER_LOCK_FILE = "owner.lock";
 export const OWNER_INFO_FILE = "owner.json";
@@ -81,6 +82,7 @@ export function prepareDataDir(dir: string, options: { create: boolean }): { cre
  */
 export function lockDataDir(dir: string, command: string): DataDirLock {
   const lockPath = join(dir, OWNER_LOCK_FILE);
+  const DatabaseConstructor = sqliteDriver(); // store_unavailable when better-sqlite3 is not installed
   let db: Database;
   try {
     db = new DatabaseConstructor(lockPath, { timeout: 0 });

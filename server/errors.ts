@@ -17,6 +17,7 @@ export const SERVER_ERROR_MESSAGES = {
   peer_error: "a peer this request depends on failed",
   store_corrupt: "stored data failed its integrity check",
   store_version: "data directory was written by an incompatible version of Ferry",
+  store_unavailable: "a node's store needs better-sqlite3, which is not installed or does not load",
   data_dir_in_use: "the data directory is owned by another process",
   data_dir_unusable: "the data directory cannot be used",
   address_in_use: "the address to listen on is in use",
@@ -53,6 +54,7 @@ export const SERVER_HTTP_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   store_version: 500,
   // Start-up failures of a node: never sent over HTTP, but every code has a status.
   data_dir_in_use: 409,
+  store_unavailable: 503,
   data_dir_unusable: 500,
   address_in_use: 409,
   address_unusable: 500,

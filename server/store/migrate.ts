@@ -1,8 +1,9 @@
 // Opens the metadata database with Ferry's settings and brings its schema up to date, one migration per
 // transaction; refuses databases that belong to another program or to a newer Ferry.
 
-import DatabaseConstructor, { type Database, type Statement } from "better-sqlite3";
+import type { Database, Statement } from "better-sqlite3";
 import { ServerError } from "../errors.js";
+import { sqliteDriver } from "./sqlite-driver.js";
 import { APPLICATION_ID, MIGRATIONS, type Migration } from "./schema.js";
 
 export interface OpenDatabaseOptions {
@@ -17,6 +18,7 @@ export interface OpenDatabaseOptions {
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 
 export function openDatabase(path: string, options: OpenDatabaseOptions = {}): Database {
+  const DatabaseConstructor = sqliteDriver(); // store_unavailable when better-sqlite3 is not installed
   let db: Database;
   try {
     db = new DatabaseConstructor(path);
