@@ -1,7 +1,9 @@
 // A small HTTP client for a Ferry node: signs requests with a client key when it has one (anonymous
 // otherwise) and turns error bodies back into ServerErrors. Used by the CLI, the tests and benches.
 
-import { MAX_GRANT_LIFETIME_MS, signGrant, signRequest, type SigningKey } from "./auth/index.js";
+import { MAX_GRANT_LIFETIME_MS, signGrant, signRequest } from "./auth/index.js";
+// From keys.ts, not auth/index: ferry/client's published types must not reach the store's (better-sqlite3's).
+import type { SigningKey } from "./auth/keys.js";
 import { ServerError, SERVER_ERROR_MESSAGES, type ServerErrorCode } from "./errors.js";
 import { httpFetch } from "./http-fetch.js";
 import type { JobSummary, JobView, ModuleSummary } from "./node/job-view.js";

@@ -13,6 +13,8 @@ const SERVER_CODE_STATUS: Partial<Record<ServerErrorCode, number>> = {
   address_unusable: EXIT.usage,
   internal: EXIT.internal,
   store_corrupt: EXIT.internal,
+  // better-sqlite3 (an optional peer dependency) is not installed: the same command works once it is.
+  store_unavailable: EXIT.unavailable,
   overloaded: EXIT.unavailable,
 };
 
