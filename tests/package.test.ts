@@ -141,8 +141,8 @@ describe("the packed package", () => {
     writeFileSync(
       join(app, "client-use.mts"),
       `import { FerryClient, HttpError } from "ferry/client";\n` +
-        `export async function health(url: string): Promise<string> {\n` +
-        `  try { return JSON.stringify(await new FerryClient({ url }).health()); } catch (e) { return e instanceof HttpError ? e.code : String(e); }\n}\n`,
+        `export async function state(url: string, id: string): Promise<string> {\n` +
+        `  try { return (await new FerryClient({ url }).job(id)).state; } catch (e) { return e instanceof HttpError ? e.code : String(e); }\n}\n`,
     );
     const compilerOptions = { module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", strict: true, noEmit: true, skipLibCheck: false, typeRoots: ["./types"], types: ["node"] };
     writeFileSync(join(app, "tsconfig.json"), JSON.stringify({ compilerOptions, files: ["example.mts", "client-use.mts"] }));
