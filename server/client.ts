@@ -1,12 +1,28 @@
-// A small HTTP client for a Ferry node: signs requests with a client key when it has one (anonymous
-// otherwise) and turns error bodies back into ServerErrors. Used by the CLI, the tests and benches.
+// The typed HTTP client of a Ferry node, published as `ferry/client` (README, "HTTP client"): every
+// endpoint a client calls (not the node-to-node /peer routes), requests signed with a client key when
+// it has one (anonymous otherwise), and every non-2xx answer thrown as an HttpError carrying the
+// node's error code. The `ferry` CLI, the tests and the benches use it; there is no other client.
 
 import { MAX_GRANT_LIFETIME_MS, signGrant, signRequest } from "./auth/index.js";
 // From keys.ts, not auth/index: ferry/client's published types must not reach the store's (better-sqlite3's).
 import type { SigningKey } from "./auth/keys.js";
+import { jobEvents, type JobStreamEvent } from "./client-events.js";
 import { ServerError, SERVER_ERROR_MESSAGES, type ServerErrorCode } from "./errors.js";
+import type { ErrorCode } from "../runtime/errors.js";
 import { httpFetch } from "./http-fetch.js";
-import type { JobSummary, JobView, ModuleSummary } from "./node/job-view.js";
+import type { JobResult, JobSummary, JobView, ModuleSummary, MovedTo } from "./node/job-view.js";
+import type { PeerEntry } from "./peers-file.js";
+
+export type { JobResult, JobStreamEvent, JobSummary, JobView, ModuleSummary, MovedTo, PeerEntry };
+/** Key files as `ferry keygen` writes them: `new FerryClient({ url, key: readKeyFile("me.key.json") })`. */
+export { generateSigningKey, readKeyFile, writeKeyFile, type SigningKey } from "./auth/keys.js";
+
+/**
+ * The `code` of an HttpError: the node's own codes (docs/http-api.md, "Errors"), the runtime's codes
+ * it passes on (bad modules, arguments), and `timeout` (waitFor ran out of time). A newer node may
+ * send a code this list does not have yet; it is passed on as it is.
+ */
+export type HttpErrorCode = ServerErrorCode | ErrorCode | "timeout";
 
 export interface FerryClientOptions {
   /** Base URL of the node, e.g. http://127.0.0.1:8080 */
@@ -20,19 +36,24 @@ export class HttpError extends Error {
   override readonly name = "HttpError";
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: HttpErrorCode,
     message: string,
   ) {
     super(message);
   }
 }
 
+/** Whether `e` is an HttpError (with this code, if given). */
+export function isHttpError(e: unknown, code?: HttpErrorCode): e is HttpError {
+  return e instanceof HttpError && (code === undefined || e.code === code);
+}
+
 /** The HttpError a failed response stands for: the node's `{ error: { code, message } }`, or its status line. */
 export async function httpError(response: Response, statusLine: string): Promise<HttpError> {
-  let code = "internal";
+  let code: HttpErrorCode = "internal";
   let message = statusLine;
   try {
-    const parsed = (await response.json()) as { error?: { code?: string; message?: string } };
+    const parsed = (await response.json()) as { error?: { code?: HttpErrorCode; message?: string } };
     code = parsed.error?.code ?? code;
     message = parsed.error?.message ?? message;
   } catch {
@@ -40,6 +61,20 @@ export async function httpError(response: Response, statusLine: string): Promise
   }
   return new HttpError(response.status, code, message);
 }
+
+/** Where FerryClient.follow found a job: its view there, a client for that node, and the nodes it went through. */
+export interface Followed {
+  view: JobView;
+  /** A client (same key) for the node the job is on now. */
+  at: FerryClient;
+  /** Node ids from the first node asked to the last, one per hop. */
+  path: string[];
+  /** Set when the next hop could not be taken (node unreachable, the job not there, a loop): `view` is the last one found. */
+  stopped?: { reason: string; error?: unknown };
+}
+
+/** Hops FerryClient.follow takes at most (a job that moves more often than that is reported where the chase stopped). */
+export const MAX_FOLLOW_HOPS = 8;
 
 export interface StartJob {
   codeHash: string;
@@ -59,6 +94,16 @@ export class FerryClient {
   constructor(options: FerryClientOptions) {
     this.url = options.url.replace(/\/+$/, "");
     this.key = options.key;
+  }
+
+  /** The same key, another node (where a job moved to, say). */
+  at(url: string): FerryClient {
+    return new FerryClient({ url, ...(this.key ? { key: this.key } : {}) });
+  }
+
+  /** Whether this client signs its requests (and whose it is). */
+  get clientId(): string | undefined {
+    return this.key?.clientId;
   }
 
   async request(method: string, path: string, body?: Uint8Array | string, contentType?: string): Promise<Response> {
@@ -124,6 +169,36 @@ export class FerryClient {
     return this.json("DELETE", `/jobs/${encodeURIComponent(id)}`);
   }
 
+  /** GET /healthz: the node answers, and its id. */
+  health(): Promise<{ ok: boolean; node: string }> {
+    return this.json("GET", "/healthz");
+  }
+
+  /** GET /node: this node's entry for a peers file, `{ nodeId, url, publicKey }` (url: the address this client reached it at). */
+  nodeInfo(): Promise<PeerEntry> {
+    return this.json("GET", "/node");
+  }
+
+  /** GET /peers: the nodes this one migrates jobs to and from. */
+  peers(): Promise<PeerEntry[]> {
+    return this.json("GET", "/peers");
+  }
+
+  /** GET /load: what the load-sharing policies see. */
+  load(): Promise<{ node: string; running: number; paused: number; queued: number; inProcessQueue: number }> {
+    return this.json("GET", "/load");
+  }
+
+  /** GET /metrics: Prometheus text. */
+  async metrics(): Promise<string> {
+    return (await this.request("GET", "/metrics")).text();
+  }
+
+  /** GET /openapi.json: the API's OpenAPI 3.1 description. */
+  openapi(): Promise<Record<string, unknown>> {
+    return this.json("GET", "/openapi.json");
+  }
+
   /** This node's id (what its peers and migration grants call it). */
   async nodeId(): Promise<string> {
     this.node ??= this.json<{ node: string }>("GET", "/healthz").then((h) => h.node);
@@ -177,6 +252,52 @@ export class FerryClient {
     const lifetimeMs = options.lifetimeMs ?? MAX_GRANT_LIFETIME_MS;
     const grants = peers.map((target) => signGrant(key, { job: id, source, target, lifetimeMs }));
     return this.json("POST", `/jobs/${encodeURIComponent(id)}/grants`, { grants });
+  }
+
+  /**
+   * GET /jobs/:id/events as typed values, until the stream ends (after a final state, or at once for
+   * a job not live on this node). The first event is the job's state with `outputBytes`; output
+   * events continue from exactly there. Stop iterating to close the stream.
+   */
+  async *events(id: string): AsyncGenerator<JobStreamEvent> {
+    const response = await this.request("GET", `/jobs/${encodeURIComponent(id)}/events`);
+    if (!response.body) return;
+    yield* jobEvents(response.body);
+  }
+
+  /**
+   * The job where it lives now: asked here, and if it migrated, asked again at the node it moved to
+   * (`movedTo`), hop by hop, with the same key. Stops at a job that did not move, after
+   * MAX_FOLLOW_HOPS, at a record older than the move that led to it (a loop of stale records), or at
+   * a node that cannot be reached or does not have it (`stopped` says which; `view` is the last found).
+   */
+  async follow(id: string, options: { maxHops?: number } = {}): Promise<Followed> {
+    const maxHops = options.maxHops ?? MAX_FOLLOW_HOPS;
+    let at: FerryClient = this;
+    let view = await this.job(id);
+    // A migrated job's record names the node it moved to; the node asked first is this one.
+    const path = [view.state === "migrated" ? await this.nodeId().catch(() => this.url) : view.node];
+    for (let hop = 0; view.state === "migrated" && view.movedTo; hop++) {
+      const next = view.movedTo;
+      if (hop >= maxHops) return { view, at, path, stopped: { reason: `still moving after ${maxHops} hops` } };
+      if (next.url === null) return { view, at, path, stopped: { reason: `moved to node ${next.node}, whose address this node no longer knows` } };
+      const there = at.at(next.url);
+      let found: JobView;
+      try {
+        found = await there.job(id);
+      } catch (error) {
+        return { view, at, path, stopped: { reason: `moved to node ${next.node} at ${next.url}, which did not answer for it`, error } };
+      }
+      // The hand-over gives the job the same epoch at both ends; each further move adds one. A record
+      // older than that, or a move away at no newer epoch, is stale: following it could go round in circles.
+      if (found.epoch < view.epoch || (found.state === "migrated" && found.epoch <= view.epoch)) {
+        return { view, at, path, stopped: { reason: `moved to node ${next.node}, which holds an older record of it (epoch ${found.epoch}, moved at ${view.epoch})` } };
+      }
+      at = there;
+      view = found;
+      path.push(next.node);
+    }
+    return { view, at, path };
   }
 
   async snapshot(id: string): Promise<Uint8Array> {

@@ -19,6 +19,7 @@ import { FerryNode, type FerryNodeOptions } from "./node/ferry-node.js";
 import { Store, type StoreOptions } from "./store/store.js";
 import { lockDataDir, prepareDataDir, type DataDirLock } from "./data-dir.js";
 import { listen, type Listening } from "./listen.js";
+import type { PeerEntry } from "./peers-file.js";
 
 export interface NodeServerOptions {
   dataDir: string;
@@ -55,11 +56,8 @@ export interface NodeServerOptions {
   clientUploads?: UploadGateOptions;
 }
 
-export interface PeerConfig {
-  nodeId: string;
-  url: string;
-  publicKey: string;
-}
+/** A configured peer: an entry of the peers file (server/peers-file.ts). */
+export type PeerConfig = PeerEntry;
 
 export interface RunningNode {
   url: string;
@@ -70,6 +68,13 @@ export interface RunningNode {
   recovered: { resumed: number; restarted: number };
   /** Large bodies being received now (peer transfers, client uploads), under their caps. */
   uploads: UploadGates;
+  /** Lines for the operator from start-up (an old node-key.json rewritten, …). */
+  notes: string[];
+  /**
+   * Add these peers, or update their address and key (`ferry serve` calls it with its peers file on
+   * SIGHUP). Peers not listed stay: `ferry peers remove` removes one. All are checked before any is stored.
+   */
+  addPeers(peers: readonly PeerConfig[]): void;
   close(): Promise<void>;
 }
 
@@ -119,14 +124,16 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
 
 /** Configured peers are added; a known peer keeps the address it last announced (/peer/hello), newer than a file written before it restarted. */
 function addPeers(store: Store, peers: readonly PeerConfig[]): void {
-  for (const peer of peers) {
+  const checked = peers.map((peer) => {
     try {
       checkPeerUrl(peer.url);
     } catch (e) {
       throw new ServerError("bad_request", `peer ${peer.nodeId}: ${e instanceof ServerError ? e.detail : String(e)}`, { cause: e });
     }
+    return { peer, publicKey: parsePublicKey(peer.publicKey) };
+  });
+  for (const { peer, publicKey } of checked) {
     const known = store.peers.get(peer.nodeId);
-    const publicKey = parsePublicKey(peer.publicKey);
     if (!known || parsePublicKey(known.publicKey).equals(publicKey) === false) store.peers.upsert({ nodeId: peer.nodeId, url: peer.url, publicKey });
   }
 }
@@ -180,6 +187,8 @@ function serveNode({ options, lock, listening, store, node, identity, recovered 
     store,
     recovered,
     uploads,
+    notes: identity.note ? [identity.note] : [],
+    addPeers: (peers) => addPeers(store, peers),
     close: () =>
       (closing ??= (async () => {
         await listening.close();

@@ -27,7 +27,8 @@ export interface Quotas {
 export const DEFAULT_QUOTAS: Readonly<Quotas> = {
   maxModuleBytes: 4 * 1024 * 1024,
   maxMemoryPages: 1024, // 64 MiB
-  maxFuelPerJob: 10_000_000_000,
+  // Minutes of CPU: n-body burns ~10^10 fuel a second on a 2-core VM, so ~15 minutes of it.
+  maxFuelPerJob: 10_000_000_000_000,
   maxConcurrentJobs: 4,
   maxResourceBytes: 64 * 1024 * 1024,
   maxResourceEntries: 1_000,

@@ -2,9 +2,11 @@
 // that let a peer check a migration transfer came from this node, unchanged.
 
 import { createHash, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
-import { existsSync, linkSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { generateSigningKey, publicKeyPem, readKeyFile, writeKeyFile } from "./keys.js";
+import { writeFileAtomic } from "../atomic-file.js";
+import { ServerError } from "../errors.js";
+import { generateSigningKey, KEY_FILE_KIND, publicKeyPem, readKeyFile, type SigningKey } from "./keys.js";
 
 export const NODE_KEY_FILE = "node-key.json";
 
@@ -18,6 +20,24 @@ export interface NodeIdentity {
   /** SPKI, PEM: what peers put in their configuration. */
   publicKeyPem: string;
   privateKey: KeyObject;
+  /** Set when the key file was in an older form and has been rewritten: one line for the operator. */
+  note?: string;
+}
+
+/**
+ * node-key.json: a client key file's fields, but the id is `nodeId` — the name the peers file,
+ * `GET /node` and `ferry serve --json` use. Files written before used `clientId`; they are read, and
+ * rewritten with `nodeId` (atomically, mode 0600) the next time the node starts.
+ */
+function nodeKeyFileText(key: SigningKey, createdAt: string): Buffer {
+  const file = {
+    kind: KEY_FILE_KIND,
+    nodeId: key.clientId,
+    publicKey: publicKeyPem(key.publicKey),
+    privateKey: key.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    createdAt,
+  };
+  return Buffer.from(`${JSON.stringify(file, null, 2)}\n`);
 }
 
 /** Reads <dataDir>/node-key.json, or creates it (mode 0600) if this is the node's first start. */
@@ -28,7 +48,7 @@ export function loadOrCreateNodeIdentity(dataDir: string): NodeIdentity {
     // Write under a private name, then link: link() fails if another process created the key first, so
     // two nodes started at once on one directory still end up with a single identity.
     const temp = join(dataDir, `.${NODE_KEY_FILE}.${process.pid}.new`);
-    writeKeyFile(temp, generateSigningKey());
+    writeFileAtomic(temp, nodeKeyFileText(generateSigningKey(), new Date().toISOString()), { mode: 0o600 });
     try {
       linkSync(temp, path);
     } catch (e) {
@@ -37,8 +57,35 @@ export function loadOrCreateNodeIdentity(dataDir: string): NodeIdentity {
       rmSync(temp, { force: true });
     }
   }
+  const identity = readNodeIdentityFile(path);
+  if (identity.legacy) {
+    const raw = JSON.parse(readFileSync(path, "utf8")) as { createdAt?: unknown };
+    const createdAt = typeof raw.createdAt === "string" ? raw.createdAt : new Date().toISOString();
+    const { nodeId, publicKey, privateKey } = identity.node;
+    writeFileAtomic(path, nodeKeyFileText({ clientId: nodeId, publicKey, privateKey }, createdAt), { mode: 0o600 });
+    return { ...identity.node, note: `${path} named the node id "clientId" (its old name); rewritten with "nodeId"` };
+  }
+  return identity.node;
+}
+
+/**
+ * The identity of the node whose data directory this is, without creating one (`ferry node info
+ * --data-dir`): not_found if the node never started there.
+ */
+export function readNodeIdentity(dataDir: string): NodeIdentity {
+  const path = join(dataDir, NODE_KEY_FILE);
+  if (!existsSync(path)) throw new ServerError("not_found", `${dataDir} has no ${NODE_KEY_FILE}: a node makes it on its first start ('ferry serve --data-dir ${dataDir}')`);
+  return readNodeIdentityFile(path).node;
+}
+
+/** The key file (checked by readKeyFile), its id from `nodeId`, or the legacy `clientId`, or the key's fingerprint. */
+function readNodeIdentityFile(path: string): { node: NodeIdentity; legacy: boolean } {
   const key = readKeyFile(path);
-  return { nodeId: key.clientId, publicKey: key.publicKey, publicKeyPem: publicKeyPem(key.publicKey), privateKey: key.privateKey };
+  const raw = JSON.parse(readFileSync(path, "utf8")) as { nodeId?: unknown; clientId?: unknown };
+  const nodeId = typeof raw.nodeId === "string" && raw.nodeId !== "" ? raw.nodeId : key.clientId;
+  const legacy = raw.nodeId === undefined && raw.clientId !== undefined;
+  const node = { nodeId, publicKey: key.publicKey, publicKeyPem: publicKeyPem(key.publicKey), privateKey: key.privateKey };
+  return { node, legacy };
 }
 
 function transferMessage(bytes: Uint8Array): Buffer {

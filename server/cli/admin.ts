@@ -1,5 +1,5 @@
 // `ferry admin`: manage a node's data directory offline or alongside a running node — add clients with
-// their capabilities and quotas, list them, disable and re-enable them.
+// their capabilities and quotas, change them, list them, disable and re-enable them.
 
 import { rmSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -15,6 +15,7 @@ export const DEFAULT_DATA_DIR = "./data";
 
 const SUBCOMMANDS: Record<string, (argv: string[], io: Io) => number> = {
   "add-client": addClient,
+  "update-client": updateClient,
   "list-clients": listClients,
   "disable-client": (argv, io) => setDisabled(argv, io, true),
   "enable-client": (argv, io) => setDisabled(argv, io, false),
@@ -29,20 +30,21 @@ export async function adminCommand(argv: string[], io: Io): Promise<number> {
   return handler(rest, io);
 }
 
+/** What add-client and update-client both take: where, and the grants. */
+const GRANT_OPTIONS = {
+  "data-dir": { type: "string" as const, default: DEFAULT_DATA_DIR },
+  create: { type: "boolean" as const, default: false },
+  capabilities: { type: "string" as const, multiple: true as const },
+  quotas: { type: "string" as const },
+  json: { type: "boolean" as const, default: false },
+  help: { type: "boolean" as const, short: "h", default: false },
+};
+
 function addClient(argv: string[], io: Io): number {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: {
-      "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
-      create: { type: "boolean", default: false },
-      "public-key": { type: "string" },
-      id: { type: "string" },
-      capabilities: { type: "string", multiple: true },
-      quotas: { type: "string" },
-      json: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
+    options: { ...GRANT_OPTIONS, "public-key": { type: "string" }, id: { type: "string" } },
   });
   if (values.help) return help(io);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -54,6 +56,33 @@ function addClient(argv: string[], io: Io): number {
   using store = openStore(values);
   const client = store.clients.add({ publicKey, capabilities, quotas, ...(values.id === undefined ? {} : { id: values.id }) });
   print(io, client, values.json, `added client ${client.id}`);
+  return 0;
+}
+
+/**
+ * `update-client <id> [--capabilities LIST] [--quotas Q]`: the named quotas change, the others keep
+ * their values; --capabilities replaces the list ("" for none). The node applies them to the
+ * client's next request and next job (running jobs keep the budgets they started with).
+ */
+function updateClient(argv: string[], io: Io): number {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: GRANT_OPTIONS,
+  });
+  if (values.help) return help(io);
+  if (positionals.length !== 1) throw new UsageError("update-client takes exactly one <client-id>");
+  if (values.capabilities === undefined && values.quotas === undefined) throw new UsageError("update-client needs --capabilities and/or --quotas (nothing to change)");
+  if (values.create) throw new UsageError("update-client changes an existing client: --create makes no sense here");
+  // Checked before the store is opened: unknown quota names and bad capabilities change nothing.
+  const changes = values.quotas === undefined ? undefined : quotaChanges(values.quotas);
+  const capabilities = values.capabilities === undefined ? undefined : parseCapabilities(values.capabilities.join(","));
+  using store = openStore(values);
+  const id = positionals[0]!;
+  const current = store.clients.require(id);
+  const quotas = changes && parseQuotas({ ...current.quotas, ...changes });
+  const client = store.clients.updateGrants(id, { ...(capabilities ? { capabilities } : {}), ...(quotas ? { quotas } : {}) });
+  print(io, client, values.json, `updated client ${client.id}`);
   return 0;
 }
 
@@ -100,7 +129,7 @@ function setDisabled(argv: string[], io: Io, disabled: boolean): number {
  * changes are single SQLite transactions, safe beside the node that owns the directory
  * (docs/store.md, "One owner per data directory").
  */
-function openStore(values: { "data-dir": string; create: boolean }): Store {
+export function openStore(values: { "data-dir": string; create: boolean }): Store {
   const dir = values["data-dir"];
   const { created } = prepareDataDir(dir, { create: values.create });
   try {
@@ -124,6 +153,13 @@ function quotasOption(text: string | undefined): Partial<Quotas> | string {
     out[name] = Number(value);
   }
   return out;
+}
+
+/** The quotas --quotas names, each checked (unknown names, non-positive values: bad_request naming it). */
+function quotaChanges(text: string): Partial<Quotas> {
+  const given = quotasOption(text);
+  parseQuotas(given);
+  return typeof given === "string" ? (JSON.parse(given) as Partial<Quotas>) : given;
 }
 
 function describe(c: ClientRecord): string {

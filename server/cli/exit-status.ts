@@ -18,7 +18,8 @@ export const EXIT = {
 
 export const EXIT_STATUS_TABLE = `Exit status (the same for every command):
   0  done: the command did what it was asked (a guest or a waited-for job completed)
-  1  the guest trapped, or the job waited for (--wait) ended trapped, failed or cancelled
+  1  the guest trapped, or the job waited for (--wait, logs --follow) ended trapped, failed
+     or cancelled
   2  bad command line: unknown command or option, a malformed value, or a file or directory
      named on it that cannot be read, written or used; nothing was done
   3  rejected: a module, snapshot, argument or key that cannot be used, or a request the

@@ -30,6 +30,8 @@ export function describeFailure(e: unknown, command: string | undefined): { stat
     const status = e.status === 503 ? EXIT.unavailable : e.status >= 500 ? EXIT.internal : EXIT.rejected;
     return { status, line: `${e.status} ${e.code}: ${oneLine(e.message)}` };
   }
+  // An error that knows its status (a moved job that cannot be followed, connect.ts).
+  if (e instanceof Error && typeof (e as { exitStatus?: unknown }).exitStatus === "number") return { status: (e as unknown as { exitStatus: number }).exitStatus, line: oneLine(e.message) };
   const unreachable = unreachableNode(e);
   if (unreachable) return { status: EXIT.unavailable, line: unreachable };
   const message = e instanceof Error ? e.message : String(e);

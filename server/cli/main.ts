@@ -13,7 +13,8 @@ type Command = (argv: string[], io: Io) => Promise<number>;
 // simulator, and only a compile loads Binaryen (README, "CLI start-up"; tests/cli-startup.test.ts).
 const COMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => (await import("./run.js")).runCommand,
-  resume: async () => (await import("./run.js")).resumeCommand,
+  // A job id resumes a paused job on a node; anything else is a snapshot file (jobs.ts decides).
+  resume: async () => (await import("./jobs.js")).resumeCommand,
   inspect: async () => (await import("./inspect.js")).inspectCommand,
   simulate: async () => (await import("./simulate.js")).simulateCommand,
   cluster: async () => (await import("./cluster.js")).clusterCommand,
@@ -25,6 +26,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   status: async () => (await import("./remote.js")).statusCommand,
   modules: async () => (await import("./remote.js")).modulesCommand,
   migrate: async () => (await import("./remote.js")).migrateCommand,
+  pause: async () => (await import("./jobs.js")).pauseCommand,
+  cancel: async () => (await import("./jobs.js")).cancelCommand,
+  logs: async () => (await import("./jobs.js")).logsCommand,
+  output: async () => (await import("./jobs.js")).outputCommand,
+  snapshot: async () => (await import("./jobs.js")).snapshotCommand,
+  share: async () => (await import("./jobs.js")).shareCommand,
+  node: async () => (await import("./peers.js")).nodeCommand,
+  peers: async () => (await import("./peers.js")).peersCommand,
   cache: async () => (await import("./cache.js")).cacheCommand,
 };
 

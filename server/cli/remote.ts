@@ -1,65 +1,18 @@
 // Commands that talk to a running node over HTTP, signing with a key file when given one:
-// `ferry upload`, `ferry modules`, `ferry submit`, `ferry status`, `ferry migrate`.
+// `ferry upload`, `ferry modules`, `ferry submit`, `ferry status`, `ferry migrate` (the job actions —
+// pause, resume, cancel, logs, output, snapshot, share — are in jobs.ts).
 
-import { closeSync, openSync, statSync, writeSync } from "node:fs";
+import { closeSync, openSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { readKeyFile } from "../auth/index.js";
-import { FerryClient } from "../client.js";
+import type { FerryClient } from "../client.js";
 import type { JobView } from "../node/job-view.js";
+import { connect, locate, NODE_OPTIONS as common, printHelp as help, waitedStatus } from "./connect.js";
 import { EXIT } from "./exit-status.js";
 import { checkWritableFile } from "./paths.js";
 import { argsOption, optionalInt, readInput, type Io } from "./options.js";
 import { HELP, UsageError } from "./usage.js";
 
-const DEFAULT_NODE = "http://127.0.0.1:8080";
-
-const common = {
-  node: { type: "string" as const, default: process.env.FERRY_NODE ?? DEFAULT_NODE },
-  key: { type: "string" as const },
-  help: { type: "boolean" as const, short: "h", default: false },
-};
-
-function client(values: { node: string; key?: string | undefined }, needsKey: boolean): FerryClient {
-  const keyPath = values.key ?? process.env.FERRY_KEY;
-  if (needsKey && keyPath === undefined) throw new UsageError("--key FILE is required (see 'ferry keygen')");
-  return new FerryClient({ url: nodeUrl(values.node), ...(keyPath === undefined ? {} : { key: keyFile(keyPath, values.key === undefined) }) });
-}
-
-/** --node (or $FERRY_NODE): an http(s) URL, checked before any request. */
-function nodeUrl(text: string): string {
-  let url: URL | undefined;
-  try {
-    url = new URL(text);
-  } catch {
-    // refused below
-  }
-  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
-    throw new UsageError(`--node ${text}: not an http:// or https:// URL (e.g. http://127.0.0.1:8080)${process.env.FERRY_NODE === text ? " (from $FERRY_NODE)" : ""}`);
-  }
-  return text;
-}
-
-/** --key (or $FERRY_KEY): a file that is not there is a bad command line; one that is there is read and checked. */
-function keyFile(path: string, fromEnv: boolean): ReturnType<typeof readKeyFile> {
-  const source = fromEnv ? `$FERRY_KEY ${path}` : `--key ${path}`;
-  let stats;
-  try {
-    stats = statSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(code === "ENOENT" ? `${source}: no such file (make a key with 'ferry keygen --out ${path}')` : `${source}: cannot read it (${code ?? String(e)})`);
-  }
-  if (!stats.isFile()) throw new UsageError(`${source}: not a file`);
-  return readKeyFile(path);
-}
-
-/**
- * The exit status of a job a command waited for (exit-status.ts): 1 if it ended trapped, failed or
- * cancelled; 0 if it completed, or is still running, paused or moved when the wait ends.
- */
-function waitedStatus(view: JobView): number {
-  return ["trapped", "failed", "cancelled"].includes(view.state) ? EXIT.failed : EXIT.ok;
-}
+const client = connect;
 
 export async function uploadCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...common, public: { type: "boolean", default: false } } });
@@ -117,7 +70,15 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...common, wait: { type: "boolean", default: false }, output: { type: "string" }, state: { type: "string" }, limit: { type: "string" }, before: { type: "string" } },
+    options: {
+      ...common,
+      wait: { type: "boolean", default: false },
+      output: { type: "string" },
+      state: { type: "string" },
+      limit: { type: "string" },
+      before: { type: "string" },
+      "no-follow": { type: "boolean", default: false },
+    },
   });
   if (values.help) return help(io, HELP.status);
   if (positionals.length > 1) throw new UsageError("ferry status takes at most one <job-id>");
@@ -136,10 +97,13 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
     return EXIT.ok;
   }
   if (listing) throw new UsageError("--state, --limit and --before list jobs: give no <job-id> with them");
-  const c = client(values, false);
   const outputTo = values.output;
   if (outputTo !== undefined && outputTo !== "-") checkWritableFile("--output", outputTo);
-  const view = values.wait ? await c.waitFor(positionals[0]!, { timeoutMs: 24 * 3600 * 1000 }) : await c.job(positionals[0]!);
+  // The job where it lives now: a migrated job is followed to its node (--no-follow: this node's record).
+  const follow = !values["no-follow"];
+  const found = await locate(client(values, false), positionals[0]!, follow, io);
+  const c = found.at;
+  const view = values.wait ? await waitFollowing(c, found.view, follow, io) : found.view;
   if (outputTo === "-") {
     // The output itself, raw, a page at a time (the job's JSON has only its size).
     await c.readOutput(view.id, (bytes) => new Promise<void>((resolve) => (io.stdout.write(bytes) ? resolve() : io.stdout.once("drain", resolve))));
@@ -155,6 +119,17 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
     io.stdout.write(`${JSON.stringify(view)}\n`);
   }
   return values.wait ? waitedStatus(view) : EXIT.ok;
+}
+
+/** Until the job ends or pauses (--wait), following it from node to node as it migrates (a job just handed over is `prepared` there a moment: waited for too). */
+async function waitFollowing(c: FerryClient, view: JobView, follow: boolean, io: Io): Promise<JobView> {
+  for (;;) {
+    const settled = await c.waitFor(view.id, { timeoutMs: 24 * 3600 * 1000, states: ["paused", "done", "trapped", "failed", "cancelled", "migrated"] });
+    if (settled.state !== "migrated" || !follow) return settled;
+    const found = await locate(c, view.id, true, io);
+    c = found.at;
+    view = found.view;
+  }
 }
 
 export async function modulesCommand(argv: string[], io: Io): Promise<number> {
@@ -173,13 +148,8 @@ export async function migrateCommand(argv: string[], io: Io): Promise<number> {
   if (values.help) return help(io, HELP.migrate);
   if (positionals.length !== 1) throw new UsageError("ferry migrate takes exactly one <job-id>");
   if (values.to === undefined) throw new UsageError("--to PEER-ID is required");
-  const c = client(values, true);
-  const view = await c.migrate(positionals[0]!, values.to!, values.weak ? "weak" : "strong");
+  const { at } = await locate(client(values, true), positionals[0]!, true, io);
+  const view = await at.migrate(positionals[0]!, values.to!, values.weak ? "weak" : "strong");
   io.stdout.write(`${JSON.stringify(view)}\n`);
   return EXIT.ok;
-}
-
-function help(io: Io, text: string): number {
-  io.stdout.write(`${text}\n`);
-  return 0;
 }

@@ -1,16 +1,14 @@
 // `ferry serve`: run a Ferry node until SIGINT/SIGTERM. Prints one line with its id and URL (or a
 // JSON object with --json, for scripts and the cluster runner).
 
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { POLICY_KINDS, type PolicyKind } from "../../runtime/balance/policy-options.js";
 import type { LiveBalanceOptions } from "../balance/live-balancer.js";
 import { balancerOf } from "../balance/routes.js";
-import { parsePublicKey } from "../auth/keys.js";
 import { ServerError } from "../errors.js";
 import { crashAt } from "../migration/faults.js";
-import { checkPeerUrl } from "../migration/peer-url.js";
-import { startNode, type PeerConfig } from "../node-server.js";
+import { startNode, type PeerConfig, type RunningNode } from "../node-server.js";
+import { readPeersFile } from "../peers-file.js";
 import { DEFAULT_DATA_DIR } from "./admin.js";
 import { optionalInt, type Io } from "./run.js";
 import { HELP, UsageError } from "./usage.js";
@@ -31,6 +29,7 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
       "precopy-rounds": { type: "string" },
       "isolated-timeout-ms": { type: "string" },
       "anonymous-ttl-ms": { type: "string" },
+      "anonymous-fuel": { type: "string" },
       "compile-timeout-ms": { type: "string" },
       "compile-timeout-ms-per-kib": { type: "string" },
       "compile-workers": { type: "string" },
@@ -58,12 +57,14 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   if (precopyRounds !== undefined && (precopyRounds < 1 || precopyRounds > 16)) throw new UsageError(`--precopy-rounds must be from 1 to 16, got ${precopyRounds}`);
   const isolatedSliceTimeoutMs = optionalInt("--isolated-timeout-ms", values["isolated-timeout-ms"]);
   const anonymousTtlMs = optionalInt("--anonymous-ttl-ms", values["anonymous-ttl-ms"]);
+  const maxAnonymousFuelPerJob = optionalInt("--anonymous-fuel", values["anonymous-fuel"]);
   const compileTimeoutMs = optionalInt("--compile-timeout-ms", values["compile-timeout-ms"]);
   const compileTimeoutPerKiB = values["compile-timeout-ms-per-kib"] === "0" ? 0 : optionalInt("--compile-timeout-ms-per-kib", values["compile-timeout-ms-per-kib"]);
   const compileWorkers = optionalInt("--compile-workers", values["compile-workers"]);
   const compileMemoryMb = optionalInt("--compile-memory-mb", values["compile-memory-mb"]);
   const balance = balanceOptions(values);
-  const peers = values.peers === undefined ? [] : readPeers(values.peers);
+  const peersFile = values.peers;
+  const peers = peersFile === undefined ? [] : readPeers(peersFile, io);
   // Test hook: crash (SIGKILL) at a named step of the migration protocol.
   const crash = process.env.FERRY_CRASH_AT;
 
@@ -79,6 +80,7 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
     limits: {
       ...(isolatedSliceTimeoutMs === undefined ? {} : { isolatedSliceTimeoutMs }),
       ...(anonymousTtlMs === undefined ? {} : { anonymousTtlMs }),
+      ...(maxAnonymousFuelPerJob === undefined ? {} : { maxAnonymousFuelPerJob }),
     },
     compile: {
       ...(compileTimeoutMs === undefined ? {} : { timeoutMs: compileTimeoutMs }),
@@ -88,21 +90,27 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
     },
     ...(crash ? { faults: crashAt(crash) } : {}),
   });
+  for (const note of node.notes) io.stderr.write(`ferry: note: ${note}\n`);
   // Load sharing with the peers: the runtime/balance policy, live (docs/load-sharing.md).
   if (balance) balancerOf(node.node).configure(balance);
+  // SIGHUP: read the peers file again (new peers, changed keys) without a restart.
+  const reload = (): void => reloadPeers(node, peersFile, io);
+  process.on("SIGHUP", reload);
   // Listen for the stop signals before announcing the node: a script that reads the announcement and
   // at once sends SIGTERM must get a clean stop (data directory released), not the default kill.
   const stopped = new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off("SIGINT", stop);
       process.off("SIGTERM", stop);
+      process.off("SIGHUP", reload);
       resolve();
     };
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
   });
-  const info = { node: node.identity.nodeId, url: node.url, publicKey: node.identity.publicKeyPem, dataDir: values["data-dir"], recovered: node.recovered };
-  io.stdout.write(values.json ? `${JSON.stringify(info)}\n` : `ferry node ${info.node} listening on ${info.url} (data in ${info.dataDir}; resumed ${node.recovered.resumed}, restarted ${node.recovered.restarted} jobs)
+  // The first three fields are this node's peers-file entry, exactly (server/peers-file.ts).
+  const info = { nodeId: node.identity.nodeId, url: node.url, publicKey: node.identity.publicKeyPem, dataDir: values["data-dir"], recovered: node.recovered };
+  io.stdout.write(values.json ? `${JSON.stringify(info)}\n` : `ferry node ${info.nodeId} listening on ${info.url} (data in ${info.dataDir}; resumed ${node.recovered.resumed}, restarted ${node.recovered.restarted} jobs)
 Try it (another terminal):
   node bin/ferry.js keygen --out me.json
   node bin/ferry.js admin add-client --data-dir ${info.dataDir} --public-key me.json
@@ -135,27 +143,34 @@ function balanceOptions(values: Record<string, string | boolean | undefined>): L
   };
 }
 
-/** A JSON file: [{ "nodeId", "url", "publicKey" (PEM) }, …]. */
-function readPeers(path: string): PeerConfig[] {
-  let parsed: unknown;
+/** The peers file named by --peers (server/peers-file.ts); deprecation notes go to stderr. */
+function readPeers(path: string, io: Io): PeerConfig[] {
+  const notes: string[] = [];
+  let peers: PeerConfig[];
   try {
-    parsed = JSON.parse(readFileSync(path, "utf8"));
+    peers = readPeersFile(path, notes, `--peers ${path}`);
   } catch (e) {
-    throw new UsageError(`--peers ${path}: ${e instanceof Error ? e.message : String(e)}`);
+    if (e instanceof ServerError) throw new UsageError(e.detail ?? e.message);
+    throw e;
   }
-  if (!Array.isArray(parsed)) throw new UsageError(`--peers ${path}: expected a JSON array of { nodeId, url, publicKey }`);
-  return parsed.map((p: unknown, i) => {
-    const peer = p as Partial<PeerConfig>;
-    if (typeof peer?.nodeId !== "string" || typeof peer.url !== "string" || typeof peer.publicKey !== "string") {
-      throw new UsageError(`--peers ${path}: entry ${i} needs string nodeId, url and publicKey`);
-    }
-    // Each entry's key and address checked now, naming the entry (startNode checks them again).
-    try {
-      parsePublicKey(peer.publicKey);
-      checkPeerUrl(peer.url);
-    } catch (e) {
-      throw new UsageError(`--peers ${path}: entry ${i} (${peer.nodeId}): ${e instanceof ServerError ? (e.detail ?? e.message) : String(e)}`);
-    }
-    return { nodeId: peer.nodeId, url: peer.url, publicKey: peer.publicKey };
-  });
+  for (const note of notes) io.stderr.write(`ferry: note: ${note}\n`);
+  return peers;
+}
+
+/**
+ * On SIGHUP: the peers file again, added to (or updated in) the node's peers. A file that cannot be
+ * read or has a bad entry changes nothing, and the node goes on: one line on stderr either way.
+ */
+function reloadPeers(node: RunningNode, path: string | undefined, io: Io): void {
+  if (path === undefined) {
+    io.stderr.write("ferry: SIGHUP: no --peers file to read again (peers added with 'ferry peers add' are used at once)\n");
+    return;
+  }
+  try {
+    const peers = readPeers(path, io);
+    node.addPeers(peers);
+    io.stderr.write(`ferry: SIGHUP: read ${path} again: ${peers.length} peer${peers.length === 1 ? "" : "s"} (${node.store.peers.list().length} known)\n`);
+  } catch (e) {
+    io.stderr.write(`ferry: SIGHUP: ${path} not read again, peers unchanged: ${e instanceof Error ? e.message : String(e)}\n`);
+  }
 }

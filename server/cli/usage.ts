@@ -13,18 +13,27 @@ Usage: ferry <command> [options]
 
 Commands:
   run <guest.wasm>     run a guest, optionally pausing and checkpointing it
-  resume <snap.ferry>  continue a checkpointed run to completion
+  resume <snap.ferry>  continue a checkpointed run to completion (resume <job-id>: a paused job on a node)
   inspect <snap.ferry> describe a snapshot file
   simulate             compare load-sharing policies in the discrete-event simulator
   cluster              run load-sharing policies live on N node processes and measure them
   keygen               create a client key pair (key file, mode 0600)
-  admin <command>      add, list, disable or enable clients in a node's data directory
+  admin <command>      add, update, list, disable or enable clients in a node's data directory
   serve                run a Ferry node (HTTP API, durable store, migration to peers)
+  node info            print a node's entry for a peers file: { nodeId, url, publicKey }
+  peers <command>      add (fetching its identity), list or remove a node's peers
   upload <guest.wasm>  upload a module to a node (signed with --key)
   modules              list the modules you may run on a node (public ones, and yours)
   submit <code-hash>   start a job on a node
-  status [<job-id>]    show a job (--wait: until it ends), or list your jobs
+  status [<job-id>]    show a job where it lives now (--wait: until it ends), or list your jobs
+  pause <job-id>       pause a running job (it is checkpointed)
+  resume <job-id>      continue a paused job
+  cancel <job-id>      end a job (cancelled)
+  logs <job-id>        a job's output as text; --follow: live output, log lines and states to its end
+  output <job-id>      a job's output, raw (--out FILE)
+  snapshot <job-id>    save a paused job's snapshot to a file (--out FILE)
   migrate <job-id>     move a job to a peer node (--to PEER-ID)
+  share <job-id>       let the node's load sharing move a job of yours to its peers
   cache [clear]        show or empty the cache of instrumented modules
 
 Run 'ferry <command> --help' for a command's options.`,
@@ -51,6 +60,10 @@ Options:
 
 Prints the guest's output, then the entry's return value on its own line.`,
   resume: `Usage: ferry resume <snap.ferry> [options]
+       ferry resume <job-id> [--node URL] [--key FILE] [--no-follow]
+
+With a job id (and no file of that name): continues the paused job on the node where it lives now
+(a migrated job is followed there) and prints it as JSON. With a snapshot file:
 
 Options:
   --module FILE           the guest module, if the snapshot does not embed it; it must be the
@@ -143,6 +156,10 @@ Commands:
   add-client --public-key FILE [--id ID] [--capabilities LIST] [--quotas Q]
                           register a client by its Ed25519 public key (a key file or a PEM file);
                           the id defaults to the key's fingerprint (what keygen prints)
+  update-client <id> [--capabilities LIST] [--quotas Q]
+                          change a client's grants: the quotas named change, the others stay;
+                          --capabilities replaces the list ('' for none). Its next request and
+                          next job see them (running jobs keep the budgets they started with)
   list-clients            print every client with its capabilities and quotas
   disable-client <id>     reject the client's requests from now on
   enable-client <id>      accept them again
@@ -153,10 +170,11 @@ Options:
   --create                make the data directory if it does not exist
   --capabilities LIST     resources the client's code may bind: <resource>:<r|w|rw>, comma list,
                           repeatable ("reports/*:rw,config.json:r"); default none
-  --quotas Q              name=integer pairs or JSON: maxModuleBytes, maxMemoryPages,
-                          maxFuelPerJob, maxConcurrentJobs, maxResourceBytes (the client's
-                          files on a node, together), maxResourceEntries (files and
-                          directories); unnamed quotas take the defaults
+  --quotas Q              name=integer pairs or JSON: maxModuleBytes (default 4 MiB),
+                          maxMemoryPages (1024 = 64 MiB), maxFuelPerJob (10^13: minutes of CPU),
+                          maxConcurrentJobs (4), maxResourceBytes (the client's files on a node,
+                          together: 64 MiB), maxResourceEntries (files and directories: 1000);
+                          add-client gives unnamed quotas their defaults
   --json                  print JSON
   -h, --help              show this help`,
   serve: `Usage: ferry serve [options]
@@ -174,6 +192,9 @@ Options:
                             job's process is killed and the job ends trapped deadline_exceeded
   --anonymous-ttl-ms N      paused and finished anonymous jobs untouched this long are deleted
                             with their output and checkpoints (default 3600000)
+  --anonymous-fuel N        fuel one anonymous job may use (default 10^12: minutes of CPU); the
+                            other anonymous limits: 256 unfinished, 16 paused, 256 finished kept,
+                            1 MiB of input and of output, 16 MiB of memory, in-process only
   --compile-timeout-ms N    wall-clock limit of one module's validation + instrumentation, plus
   --compile-timeout-ms-per-kib N   this much per KiB of the module (defaults 120000 and 250, at most
                             30 min in all); past it the module is refused module_limit
@@ -183,10 +204,30 @@ Options:
   --balance-lower N, --balance-upper N   receiver / sender thresholds on queued + running jobs (1 / 4)
   --balance-max-polls N     probe limit MAX per round (3)
   --balance-interval-ms D   wait between polling rounds (500)
-  --json                    print the node's id, URL and public key as JSON
+  --json                    print { nodeId, url, publicKey, dataDir, recovered } as JSON (the first
+                            three are this node's peers-file entry, as 'ferry node info' prints it)
   -h, --help                show this help
 
+The peers file is a JSON array of { nodeId, url, publicKey } ("node" and "clientId" are still read as
+nodeId, with a note). SIGHUP reads it again: new peers are added, changed keys replaced (peers added
+with 'ferry peers add --data-dir' are used at once, with no signal).
 Runs until SIGINT or SIGTERM. After a crash, a restart resumes every job from its last checkpoint.`,
+  node: `Usage: ferry node info [--node URL]
+       ferry node info --data-dir DIR --url URL
+
+Prints this node's entry for a peers file, exactly: { "nodeId", "url", "publicKey" }. With --node (or
+$FERRY_NODE, default http://127.0.0.1:8080) it asks the running node (GET /node; url is the address
+you reached it at); with --data-dir it reads the node's key there and takes the address from --url.
+The nodeId is the fingerprint of the public key (checked).`,
+  peers: `Usage: ferry peers add <peer-url> [--data-dir DIR | --file FILE] [--expect FINGERPRINT] [--json]
+       ferry peers list [--data-dir DIR | --file FILE] [--json]
+       ferry peers remove <node-id> [--data-dir DIR | --file FILE]
+
+add asks the node at <peer-url> for its identity (GET /node), checks that its id is its key's
+fingerprint, prints that fingerprint (compare it with 'ferry node info' there; --expect refuses any
+other) and stores the peer: in the node's data directory (default ./data; a running node uses it at
+once) or in a peers file (--file; a running node reads it again on SIGHUP). Migration needs each of
+two nodes to be the other's peer: run it on both sides.`,
   upload: `Usage: ferry upload <guest.wasm> --key FILE [--node URL] [--public]
 
 Validates and instruments the module on the node and prints its code hash. --public lets anyone
@@ -212,18 +253,51 @@ failed or was cancelled, 0 if it completed or is still running when the wait end
 Prints { modules: [{ codeHash, public, size, createdAt, mine }], next } as JSON, newest first:
 public modules to anyone, and with --key your own private ones too (pass next as --before for the
 next page; --limit 1-500, default 50).`,
-  status: `Usage: ferry status <job-id> [--node URL] [--key FILE] [--wait] [--output FILE|-]
+  status: `Usage: ferry status <job-id> [--node URL] [--key FILE] [--wait] [--output FILE|-] [--no-follow]
        ferry status --key FILE [--node URL] [--state S[,S…]] [--limit N] [--before JOB-ID]
 
-With a job id: prints the job as JSON (its output size in outputBytes); --wait polls until it is
-no longer running, and exits 1 if it ended trapped, failed or cancelled. --output FILE also writes the job's output so far to FILE, fetched a page at a
+With a job id: prints the job as JSON (its output size in outputBytes) from the node it lives on
+now: a job that migrated is followed to its node (movedTo; up to 8 hops; --no-follow prints this
+node's record). --wait polls until it is no longer running (following it as it moves), and exits 1
+if it ended trapped, failed or cancelled. --output FILE also writes the job's output so far to FILE, fetched a page at a
 time; --output - writes the output to stdout instead of the JSON.
 Without: lists your jobs on the node, newest first, as { jobs, next } (pass next as --before for the
 next page; --limit 1-500, default 50; --state queued, running, paused, done, trapped, …).`,
   migrate: `Usage: ferry migrate <job-id> --to PEER-ID --key FILE [--node URL] [--weak]
 
-Moves a running or paused job to a peer: strong (default) ships its execution state, --weak only its
-code and arguments (the peer restarts it).`,
+Moves a running or paused job to a peer: strong (default) ships its execution state (a paused job
+arrives paused), --weak only its code and arguments (the peer restarts it). Prints the job as JSON:
+state migrated, movedTo { node, url, committed } (committed: the peer acknowledged the hand-over;
+false: the node keeps retrying, the job is the peer's either way).`,
+  pause: `Usage: ferry pause <job-id> [--node URL] [--key FILE] [--no-follow]
+
+Pauses a running job after its current slice and checkpoints it; prints the job as JSON. The job is
+found where it lives now (a migrated job is followed to its node; --no-follow: this node only).
+'ferry resume <job-id>' continues it, 'ferry snapshot <job-id>' saves its snapshot.`,
+  cancel: `Usage: ferry cancel <job-id> [--node URL] [--key FILE] [--no-follow]
+
+Ends a queued, running or paused job as cancelled (a running isolated job's process is killed at
+once); prints the job as JSON.`,
+  output: `Usage: ferry output <job-id> [--out FILE] [--node URL] [--key FILE] [--no-follow]
+
+Writes the job's output so far, raw bytes, to stdout (or FILE), fetched a page at a time.`,
+  logs: `Usage: ferry logs <job-id> [--follow] [--node URL] [--key FILE] [--no-follow]
+
+Prints the job's output so far as text on stdout. With --follow (-f) it goes on: output as the job
+writes it on stdout, its log lines on stderr ("log: …") and each state change on stderr ("ferry: job
+ID paused"), until the job ends — following it to the node it migrates to. Log lines are not kept by
+a node: only --follow shows them, from when it starts. With --follow the exit status says how the
+job ended (1: trapped, failed or cancelled).`,
+  snapshot: `Usage: ferry snapshot <job-id> [--out FILE|-] [--node URL] [--key FILE] [--no-follow]
+
+Saves the snapshot of a paused job (default file: <job-id>.ferry, written atomically; - for stdout).
+The file does not embed the module: 'ferry inspect FILE' describes it, 'ferry resume FILE --module
+<guest.wasm>' continues the run on this machine.`,
+  share: `Usage: ferry share <job-id> --key FILE [--peers ID,ID] [--lifetime-ms N] [--node URL]
+
+Lets the node's own load sharing move a job of yours to its peers and run it there as yours: one
+migration grant per peer (default: every peer the node lists), valid for --lifetime-ms (at most an
+hour, the default). Prints the job as JSON.`,
 };
 
 /** Every help text ends with the one exit status table. */

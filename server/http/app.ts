@@ -13,6 +13,7 @@ import { parseJobRequest } from "./job-request.js";
 import { parseOutputQuery } from "./output-query.js";
 import { metricsText } from "./metrics.js";
 import { OPENAPI } from "./openapi.js";
+import type { PeerEntry } from "../peers-file.js";
 import { DEFAULT_MAX_MEMORY_PAGES, DEFAULT_MAX_MODULE_BYTES } from "../../runtime/index.js";
 import { maxTransferBytes } from "../migration/transfer-header.js";
 import { DEFAULT_JSON_BODY_BYTES, DEFAULT_SMALL_BODY_BYTES, intake, uploadGates, type BodyLimits, type IntakeOptions, type IntakeVariables, type UploadGates } from "./intake.js";
@@ -68,6 +69,9 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
   };
 
   app.get("/healthz", (c) => c.json({ ok: true, node: node.id }));
+  // This node's entry for a peers file, exactly: what `ferry peers add <url>` fetches. The URL is the
+  // one this request reached it by (what the asker can use), not the address it bound.
+  app.get("/node", (c) => c.json(nodeEntry(node, new URL(c.req.url).origin)));
   app.get("/load", (c) => c.json(node.load()));
   // Public information: who this node migrates to and from (ids, addresses, public keys).
   app.get("/peers", (c) => c.json(node.store.peers.list()));
@@ -122,7 +126,7 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
       let end!: () => void;
       const ended = new Promise<void>((resolve) => (end = resolve));
       const send = (e: JobEvent): void => {
-        const data = e.type === "log" ? e.line : e.type === "output" ? Buffer.from(e.bytes).toString("base64") : JSON.stringify({ state: e.state, result: e.result });
+        const data = e.type === "log" ? e.line : e.type === "output" ? Buffer.from(e.bytes).toString("base64") : JSON.stringify(stateData(e));
         written = written.then(() => stream.writeSSE({ event: e.type, data })).catch(() => undefined);
         if (e.type === "state" && (FINISHED_JOB_STATES as readonly string[]).includes(e.state)) end();
       };
@@ -138,6 +142,17 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
 
   options.extend?.(app);
   return app;
+}
+
+/** A state event's data: `{ state, result }`, with `movedTo` for a migrated job and `outputBytes` on a stream's first event. */
+function stateData(e: Extract<JobEvent, { type: "state" }>): Record<string, unknown> {
+  const { type: _type, ...data } = e;
+  return data;
+}
+
+/** This node's peers-file entry (server/peers-file.ts), reachable at `url`. */
+function nodeEntry(node: FerryNode, url: string): PeerEntry {
+  return { nodeId: node.id, url, publicKey: node.publicKeyPem };
 }
 
 async function settledWithin(node: FerryNode, id: string, ms: number, who: Caller) {

@@ -45,7 +45,12 @@ export const OPENAPI = {
           node: { type: "string" },
           epoch: { type: "integer" },
           fuelUsed: { type: "integer" },
-          result: { type: ["object", "null"] },
+          result: { type: ["object", "null"], description: "how the job ended ({ status: done | trapped | failed | cancelled, … }); null until it has" },
+          movedTo: {
+            type: ["object", "null"],
+            description: "set when the job is migrated: the node it lives on now, this node's address for it, and whether the hand-over was acknowledged",
+            properties: { node: { type: "string" }, url: { type: ["string", "null"] }, committed: { type: "boolean" } },
+          },
           outputBytes: { type: "integer", description: "output so far, bytes; the output itself: GET /jobs/{id}/output" },
         },
       },
@@ -138,6 +143,7 @@ export const OPENAPI = {
     "/jobs/{id}/snapshot": {
       get: { summary: "The encoded snapshot of a paused job", parameters: idParam, responses: { "200": { description: "FERRYSNP bytes" }, "409": error } },
     },
+    "/node": { get: { summary: "This node's entry for a peers file", responses: { "200": { description: "{ nodeId, url, publicKey }: url is the origin the request reached" } } } },
     "/peers": { get: { summary: "The peers this node migrates jobs to and from", responses: { "200": { description: "[{ nodeId, url, publicKey }]" } } } },
     "/balance": { get: { summary: "Live load sharing: this node's policy and counters (polls, moves, timeouts)", responses: { "200": { description: "stats" } } } },
     "/load": { get: { summary: "This node's load, for load sharing", responses: { "200": { description: "load" } } } },

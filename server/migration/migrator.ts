@@ -185,6 +185,7 @@ export class Migrator {
     let snapshot: Snapshot | undefined;
     let body: Uint8Array | undefined;
     let header = this.header(before, peer, epoch, mode, grant);
+    if (mode === "strong" && previous === "paused") header = { ...header, paused: true };
     if (mode === "strong") {
       // Move, not copy: the memory goes straight into the encoder; on abort it comes back from `snapshot`.
       snapshot = await job.instance!.snapshot({ move: true });
@@ -490,7 +491,8 @@ export class Migrator {
         node: this.host.nodeId(),
       });
       // Remembered for the decision query, should COMMIT never come, and to take COMMIT and ABORT from this peer only.
-      store.jobs.update(header.jobId, { result: { preparedFrom: peer.nodeId } }, { expectEpoch: header.epoch });
+      // A job that was paused at the source stays paused here once committed (adopt reads `paused`).
+      store.jobs.update(header.jobId, { result: { preparedFrom: peer.nodeId, ...(header.paused === true ? { paused: true } : {}) } }, { expectEpoch: header.epoch });
       // Retained: COMMIT restores from these bytes without reading back and rehashing the file.
       if (snapshot && base) {
         // The base (already durable since the pre-copy) and the delta on top of it: two checkpoints,
@@ -626,6 +628,12 @@ export class Migrator {
   }
 }
 
+
+/** Whether a prepared job was paused at its source (then it arrives paused). */
+export function preparedPaused(record: JobRecord): boolean {
+  const r = record.result as { paused?: unknown } | null;
+  return r !== null && typeof r === "object" && !Array.isArray(r) && r.paused === true;
+}
 
 /** The peer a prepared job came from (kept in its result until the job runs). */
 function preparedFrom(record: JobRecord): string | undefined {

@@ -55,6 +55,11 @@ export interface TransferHeader {
    * target runs the job as anonymous, whatever `owner` and `trust` say.
    */
   grant: SignedGrant | null;
+  /**
+   * Strong PREPARE of a paused job: it stays paused at the target until its owner resumes it (a
+   * running job goes on running). Absent (older senders) means false.
+   */
+  paused?: boolean;
 }
 
 /** The trailing digest of an encoded snapshot, hex. */
@@ -101,6 +106,8 @@ export function decodeTransferHeader(text: string | undefined | null): { header:
     bad("only a strong or base transfer names a base, by its sha256");
   }
   header.baseHash ??= null;
+  if (header.paused !== undefined && typeof header.paused !== "boolean") bad("paused must be a boolean");
+  if (header.paused === true && header.kind === "weak") bad("a weak transfer restarts the job: it cannot arrive paused");
   header.grant = header.grant === undefined || header.grant === null ? null : parseSignedGrant(header.grant);
   return { header };
 }

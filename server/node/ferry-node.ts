@@ -8,7 +8,7 @@ import { CompilePool, type CompilePoolOptions } from "../../runtime/code/compile
 import { ServerError } from "../errors.js";
 import type { Store } from "../store/store.js";
 import { FINISHED_JOB_STATES, type ClientRecord, type JobRecord, type JobState, type Json, type ModuleRecord } from "../store/records.js";
-import { jobSummary, jobView, resultJson, type JobSummary, type JobView, type ModuleSummary } from "./job-view.js";
+import { jobSummary, jobView, movedTo, publicResult, resultJson, type JobSummary, type JobView, type ModuleSummary } from "./job-view.js";
 import { LiveJob, type JobEvent } from "./live-job.js";
 import { Admission } from "./admission.js";
 import type { NodeIdentity } from "../auth/index.js";
@@ -17,9 +17,10 @@ import { checkpointSnapshot } from "../migration/checkpoint-format.js";
 import type { TransferHeader } from "../migration/transfer-header.js";
 import { withJobBudget } from "../migration/job-limits.js";
 import type { SignedGrant } from "../auth/index.js";
-import { Migrator, type TransferHost } from "../migration/migrator.js";
+import { Migrator, preparedPaused, type TransferHost } from "../migration/migrator.js";
 import type { PrecopyOptions } from "../migration/precopy.js";
-import { ANONYMOUS_QUOTAS, quotasOf } from "./quotas.js";
+import { anonymousQuotas, quotasOf } from "./quotas.js";
+import type { Quotas } from "../auth/grants.js";
 import { nodeLimits, type NodeLimits, type NodeLimitsOptions } from "./node-limits.js";
 import { join } from "node:path";
 import { OffThreadFileResources } from "../../runtime/resources/off-thread-resources.js";
@@ -97,6 +98,8 @@ export const MAX_OUTPUT_PAGE_BYTES = 1024 * 1024;
 
 export class FerryNode {
   readonly id: string;
+  /** This node's public key (SPKI PEM): what its peers put in their peers files with its id. */
+  readonly publicKeyPem: string;
   readonly store: Store;
   readonly migrator: Migrator;
   private readonly engines = new Map<number, Engine>();
@@ -115,6 +118,8 @@ export class FerryNode {
   /** Anonymous jobs past their time are deleted this often. */
   private readonly expiryTimer: NodeJS.Timeout;
   readonly limits: NodeLimits;
+  /** What every anonymous job gets here (quotas.ts, with this node's anonymous fuel limit). */
+  private readonly anonymousQuotas: Readonly<Quotas>;
   /** Unreferenced blobs (pre-copied bases of abandoned transfers, say) are swept this often. */
   private readonly garbageTimer: NodeJS.Timeout;
   private closed = false;
@@ -139,12 +144,14 @@ export class FerryNode {
 
   constructor(options: FerryNodeOptions) {
     this.id = options.nodeId;
+    this.publicKeyPem = options.identity.publicKeyPem;
     this.store = options.store;
     this.maxMemoryPages = options.maxMemoryPages ?? 4096;
     this.compilePool = new CompilePool(options.compile);
     this.moduleCache = openModuleCache(join(this.store.dataDir, "module-cache"));
     this.isolated = options.isolated;
     this.limits = nodeLimits(options.limits);
+    this.anonymousQuotas = anonymousQuotas(this.limits);
     const maxRunningJobs = options.maxRunningJobs ?? Number.POSITIVE_INFINITY;
     if (!(maxRunningJobs >= 1)) throw new ServerError("bad_request", `maxRunningJobs must be at least 1, got ${options.maxRunningJobs}`);
     this.admission = new Admission(maxRunningJobs, {
@@ -235,7 +242,7 @@ export class FerryNode {
     const module = this.store.modules.get(req.codeHash);
     const visible = module && this.store.modules.visibleTo(req.codeHash, caller?.id ?? null, module);
     if (!module || !visible) throw new ServerError("not_found", `no module ${req.codeHash}${caller ? "" : " among the public modules"}`);
-    const quotas = caller ? quotasOf(caller) : ANONYMOUS_QUOTAS;
+    const quotas = caller ? quotasOf(caller) : this.anonymousQuotas;
     const unfinished = caller ? this.store.jobs.countUnfinished(caller.id) : this.anonymousLiveJobs();
     if (unfinished >= quotas.maxConcurrentJobs) {
       throw new ServerError("quota_exceeded", `at most ${quotas.maxConcurrentJobs} unfinished jobs${caller ? "" : " for anonymous callers on this node"}`);
@@ -307,7 +314,7 @@ export class FerryNode {
     const record = job.record;
     try {
       const owner = record.owner ? (this.store.clients.get(record.owner) ?? null) : null;
-      const engine = this.engine((owner ? quotasOf(owner) : ANONYMOUS_QUOTAS).maxMemoryPages);
+      const engine = this.engine((owner ? quotasOf(owner) : this.anonymousQuotas).maxMemoryPages);
       const compiled = await engine.compile(this.store.modules.read(record.codeHash));
       job.instance = await engine.instantiate(compiled, this.instanceOptions(job, record.sandbox, this.store.jobs.input(record), owner));
       if (job.record.state !== "running") this.update(job, { state: "running" });
@@ -346,7 +353,7 @@ export class FerryNode {
     const jobs = records.map((stored) => {
       const live = this.live.get(stored.id);
       const record = live?.record ?? stored;
-      return jobSummary(record, live?.instance?.fuelUsed ?? record.fuelUsed);
+      return jobSummary(record, live?.instance?.fuelUsed ?? record.fuelUsed, this.peerUrl(record));
     });
     return { jobs, next: records.length === query.limit ? records[records.length - 1]!.id : null };
   }
@@ -383,7 +390,11 @@ export class FerryNode {
   subscribe(id: string, caller: Caller, listener: (e: JobEvent) => void): (() => void) | null {
     const job = this.live.get(id);
     const record = this.visibleRecord(id, caller);
-    listener({ type: "state", state: record.state, result: record.result });
+    // Output written so far is announced to the listeners already there, so the new one's stream
+    // continues exactly from `outputBytes` (the rest comes from GET /jobs/:id/output).
+    job?.flushOutput();
+    const outputBytes = job ? job.outputSeen : this.store.jobs.outputSize(record);
+    listener({ ...this.stateEvent(record), outputBytes });
     return job ? job.subscribe(listener) : null;
   }
 
@@ -430,13 +441,21 @@ export class FerryNode {
     // A running job is stopped at once, before waiting for the job's lock: whatever holds the lock
     // (a checkpoint waiting for a slice that does not end, say) is itself waiting on the instance,
     // and disposing it ends that wait too. An isolated instance busy in a slice or a host call has
-    // its process killed. Anything else (a migration deciding) is waited for.
-    if (live.record.state === "running") live.instance?.dispose();
+    // its process killed. Anything else (a migration deciding) is waited for. The output it wrote
+    // is kept, like a finished job's (disposing drops the instance's copy).
+    let output: Uint8Array | undefined;
+    const stop = (): void => {
+      if (!live.instance || live.instance.state === "disposed") return;
+      live.flushOutput(); // followers get every byte before the end
+      output ??= live.instance.output().slice();
+      live.instance.dispose();
+    };
+    if (live.record.state === "running") stop();
     return live.exclusive(async () => {
       if (this.live.get(id) !== live) return this.view(this.store.jobs.require(id)); // it ended or moved meanwhile
-      live.instance?.dispose();
+      stop();
       this.live.delete(id);
-      this.update(live, { state: "cancelled", result: { status: "cancelled" } });
+      this.update(live, { state: "cancelled", result: { status: "cancelled" }, ...(output?.byteLength ? { output } : {}) });
       this.admission.pump();
       return this.view(live.record);
     });
@@ -487,7 +506,7 @@ export class FerryNode {
         const checkpoint = this.store.checkpoints.latest(record.id);
         const job = new LiveJob(record);
         const owner = record.owner ? (this.store.clients.get(record.owner) ?? null) : null;
-        const quotas = owner ? quotasOf(owner) : ANONYMOUS_QUOTAS;
+        const quotas = owner ? quotasOf(owner) : this.anonymousQuotas;
         const engine = this.engine(quotas.maxMemoryPages);
         const compiled = await engine.compile(this.store.modules.read(record.codeHash)); // fails early if the code is gone
         const input = this.store.jobs.input(record);
@@ -521,7 +540,8 @@ export class FerryNode {
     // The target runs an owned job as its owner only under the owner's grant; asked by the owner, it needs one.
     if (job.record.owner !== null && grant === null) throw new ServerError("bad_request", `job ${id} migrates with its owner's grant (see FerryClient.migrate)`);
     await this.migrator.send(job, peerId, mode, grant);
-    return this.view(job.record);
+    // From the store: the COMMIT's acknowledgement is recorded there, not in the live job's record.
+    return this.view(this.store.jobs.require(id));
   }
 
   /**
@@ -597,7 +617,7 @@ export class FerryNode {
         }
         if (snapshot) {
           const owner = job.record.owner ? (this.store.clients.get(job.record.owner) ?? null) : null;
-          const engine = this.engine((owner ? quotasOf(owner) : ANONYMOUS_QUOTAS).maxMemoryPages);
+          const engine = this.engine((owner ? quotasOf(owner) : this.anonymousQuotas).maxMemoryPages);
           job.instance = await engine.restore(snapshot, this.instanceOptions(job, job.record.sandbox, undefined, owner));
         }
         this.update(job, { state: previous, result: null });
@@ -648,15 +668,20 @@ export class FerryNode {
         }
         job.outputSeen = job.instance!.output().byteLength;
         this.live.set(record.id, job);
+        this.counters.migrationsIn++;
+        // Paused at the source, paused here: it waits for its owner's resume (its checkpoint is the PREPARE's snapshot).
+        if (preparedPaused(record)) {
+          this.update(job, { state: "paused", result: null });
+          return;
+        }
         this.update(job, { state: "running" });
         job.scheduled = this.scheduler.continue(job.instance!);
-        this.counters.migrationsIn++;
         this.watch(job);
       },
       /** Check an arriving module the way an upload is checked, before storing it. */
       compile: async (bytes, owner) => {
         const client = owner ? (this.store.clients.get(owner) ?? null) : null;
-        return this.engine((client ? quotasOf(client) : ANONYMOUS_QUOTAS).maxMemoryPages).compile(bytes);
+        return this.engine((client ? quotasOf(client) : this.anonymousQuotas).maxMemoryPages).compile(bytes);
       },
       live: (id) => this.live.get(id),
     };
@@ -667,13 +692,13 @@ export class FerryNode {
   /** The memory cap a job of `owner` (null: anonymous) gets on this node. */
   private memoryPagesOf(owner: string | null): number {
     const client = owner ? (this.store.clients.get(owner) ?? null) : null;
-    return Math.min((client ? quotasOf(client) : ANONYMOUS_QUOTAS).maxMemoryPages, this.maxMemoryPages);
+    return Math.min((client ? quotasOf(client) : this.anonymousQuotas).maxMemoryPages, this.maxMemoryPages);
   }
 
   /** The most fuel one job of `owner` (null: anonymous) may use on this node. */
   private fuelCapOf(owner: string | null): number {
     const client = owner ? (this.store.clients.get(owner) ?? null) : null;
-    return (client ? quotasOf(client) : ANONYMOUS_QUOTAS).maxFuelPerJob;
+    return (client ? quotasOf(client) : this.anonymousQuotas).maxFuelPerJob;
   }
 
   /** A restored job's fuel budget: its record's, capped by its owner's quota here — never its snapshot's. */
@@ -698,7 +723,11 @@ export class FerryNode {
       sandbox,
       trust: caller ? ("authenticated" as const) : ("anonymous" as const),
       input,
-      onLog: (line: string) => job.emit({ type: "log", line }),
+      onLog: (line: string) => {
+        // Output written before the line is announced before it, so a follower sees them in order.
+        if (job.hasListeners) job.flushOutput();
+        job.emit({ type: "log", line });
+      },
       // An isolated slice has a deadline: a guest that never gives control back loses its process.
       ...(sandbox === "isolated" ? { timeoutMs: this.limits.isolatedSliceTimeoutMs } : {}),
       // Anonymous output is kept (for the TTL) on the node's disk: a small cap each.
@@ -879,7 +908,7 @@ export class FerryNode {
     const before = job.record.state;
     job.record = this.store.jobs.update(job.id, patch, { expectEpoch: job.record.epoch });
     job.stateChanged();
-    if (job.record.state !== before) job.emit({ type: "state", state: job.record.state, result: job.record.result });
+    if (job.record.state !== before) job.emit(this.stateEvent(job.record));
     for (const l of this.jobStateListeners) l(job.id, job.record.state);
     if (job.record.owner === null && patch.state !== undefined && FINISHED_JOB_STATES.includes(patch.state)) this.evictAnonymousResults(job.id);
   }
@@ -887,9 +916,20 @@ export class FerryNode {
   private view(job: LiveJob | JobRecord): JobView {
     if (job instanceof LiveJob) {
       const outputBytes = job.instance ? job.instance.output().byteLength : this.store.jobs.outputSize(job.record);
-      return jobView(job.record, outputBytes, this.lastCheckpoint(job.record), job.instance?.fuelUsed ?? job.record.fuelUsed);
+      return jobView(job.record, outputBytes, this.lastCheckpoint(job.record), job.instance?.fuelUsed ?? job.record.fuelUsed, this.peerUrl(job.record));
     }
-    return jobView(job, this.store.jobs.outputSize(job), this.lastCheckpoint(job));
+    return jobView(job, this.store.jobs.outputSize(job), this.lastCheckpoint(job), job.fuelUsed, this.peerUrl(job));
+  }
+
+  /** This node's address for the peer a migrated job went to. */
+  private peerUrl(record: JobRecord): string | undefined {
+    return record.state === "migrated" ? this.store.peers.get(record.node)?.url : undefined;
+  }
+
+  /** A state event as listeners get it: the outcome (null until there is one), and where a migrated job went. */
+  private stateEvent(record: JobRecord): Extract<JobEvent, { type: "state" }> {
+    const moved = movedTo(record, this.peerUrl(record));
+    return { type: "state", state: record.state, result: publicResult(record), ...(moved ? { movedTo: moved } : {}) };
   }
 
   /** Where a restart would resume from; a finished job has no use for one (and skips the query). */

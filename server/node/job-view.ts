@@ -34,7 +34,18 @@ export interface JobView {
   node: string;
   epoch: number;
   fuelUsed: number;
-  result: Json;
+  /**
+   * How the job ended — `{ status: "done", value }`, `{ status: "trapped", code, message }`,
+   * `{ status: "failed", message }`, `{ status: "cancelled" }` — or null while it has not ended
+   * (queued, running, paused, migrating, migrated, prepared). Never the node's own bookkeeping.
+   */
+  result: JobResult | null;
+  /**
+   * Set when the job is `migrated`: the node it lives on now, where to reach it (this node's peer
+   * address for it; null if the peer is no longer configured here), and whether the target
+   * acknowledged the hand-over (COMMIT answered). Clients follow it (FerryClient.follow).
+   */
+  movedTo: MovedTo | null;
   /**
    * Bytes of output so far. The output itself is never part of the job (it may be megabytes):
    * GET /jobs/:id/output serves it a page at a time.
@@ -46,7 +57,42 @@ export interface JobView {
   updatedAt: number;
 }
 
-export function jobView(record: JobRecord, outputBytes: number, checkpoint: CheckpointRecord | undefined, fuelUsed = record.fuelUsed): JobView {
+/**
+ * How a job ended (JobView.result): its value (i64 as a decimal string, NaN and ±Infinity as
+ * strings), a trap code from the runtime's closed set, a failure of the node to run it, or a
+ * cancellation (`expired`: an anonymous job deleted after its time).
+ */
+export type JobResult =
+  | { status: "done"; value: Json; fuelUsed: number }
+  | { status: "trapped"; code: string; message: string; fuelUsed: number }
+  | { status: "failed"; message: string }
+  | { status: "cancelled" }
+  | { status: "expired" };
+
+/** Where a migrated job went (JobView.movedTo). */
+export interface MovedTo {
+  node: string;
+  url: string | null;
+  committed: boolean;
+}
+
+/** States whose stored `result` is the job's outcome; in every other state the result column holds transfer bookkeeping, or nothing. */
+const RESULT_STATES: readonly string[] = ["done", "trapped", "failed", "cancelled"];
+
+/** The job's outcome as served: null until it has one. */
+export function publicResult(record: Pick<JobRecord, "state" | "result">): JobResult | null {
+  return RESULT_STATES.includes(record.state) ? (record.result as JobResult | null) : null;
+}
+
+/** Where a migrated job lives now (`peerUrl`: this node's address for that peer), or null. */
+export function movedTo(record: Pick<JobRecord, "state" | "node" | "result">, peerUrl: string | undefined): MovedTo | null {
+  if (record.state !== "migrated") return null;
+  const r = record.result as { committed?: unknown } | null;
+  const committed = !(r !== null && typeof r === "object" && !Array.isArray(r) && r.committed === false);
+  return { node: record.node, url: peerUrl ?? null, committed };
+}
+
+export function jobView(record: JobRecord, outputBytes: number, checkpoint: CheckpointRecord | undefined, fuelUsed = record.fuelUsed, peerUrl?: string): JobView {
   return {
     id: record.id,
     state: record.state,
@@ -58,7 +104,8 @@ export function jobView(record: JobRecord, outputBytes: number, checkpoint: Chec
     node: record.node,
     epoch: record.epoch,
     fuelUsed,
-    result: record.result,
+    result: publicResult(record),
+    movedTo: movedTo(record, peerUrl),
     outputBytes,
     lastCheckpoint: checkpoint ? { seq: checkpoint.seq, fuel: checkpoint.fuel, createdAt: checkpoint.createdAt } : null,
     createdAt: record.createdAt,
@@ -69,8 +116,8 @@ export function jobView(record: JobRecord, outputBytes: number, checkpoint: Chec
 /** A job in a listing: its view without the output size and checkpoint (GET /jobs/:id has those). */
 export type JobSummary = Omit<JobView, "outputBytes" | "lastCheckpoint">;
 
-export function jobSummary(record: JobRecord, fuelUsed = record.fuelUsed): JobSummary {
-  const { outputBytes: _output, lastCheckpoint: _checkpoint, ...summary } = jobView(record, 0, undefined, fuelUsed);
+export function jobSummary(record: JobRecord, fuelUsed = record.fuelUsed, peerUrl?: string): JobSummary {
+  const { outputBytes: _output, lastCheckpoint: _checkpoint, ...summary } = jobView(record, 0, undefined, fuelUsed, peerUrl);
   return summary;
 }
 

@@ -3,11 +3,21 @@
 
 import type { Instance, ScheduledJob } from "../../runtime/index.js";
 import type { JobRecord, Json } from "../store/records.js";
+import type { JobResult, MovedTo } from "./job-view.js";
 
+/**
+ * What GET /jobs/:id/events streams. A state event's `result` is the job's outcome (null until it has
+ * one), `movedTo` is set when the job migrated, and the first event of a stream carries
+ * `outputBytes`, the output's size when the stream started: the output events that follow continue
+ * from exactly there.
+ */
 export type JobEvent =
   | { type: "log"; line: string }
   | { type: "output"; bytes: Uint8Array }
-  | { type: "state"; state: string; result: Json };
+  | { type: "state"; state: string; result: Json | JobResult; movedTo?: MovedTo; outputBytes?: number };
+
+/** How often output is announced to a job's listeners while it runs (it is also announced before each log line and when a run settles), ms. */
+export const OUTPUT_FLUSH_MS = 100;
 
 /** States in which a job is (or is about to be) making progress on this node. */
 const ACTIVE_STATES = new Set(["queued", "running", "migrating"]);
@@ -22,6 +32,8 @@ export class LiveJob {
   /** A periodic checkpoint attempt under way (queued for the lock, or waiting for the job to pause). */
   checkpointing: Promise<unknown> | undefined;
   private settleWaiters: Array<() => void> = [];
+  /** Announces output while someone listens (a run's output is otherwise announced only when it settles). */
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(public record: JobRecord) {}
 
@@ -52,7 +64,27 @@ export class LiveJob {
 
   subscribe(listener: (e: JobEvent) => void): () => void {
     this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    if (!this.flushTimer) {
+      this.flushTimer = setInterval(() => {
+        try {
+          this.flushOutput();
+        } catch {
+          // an instance disposed under the timer: its end is announced by the node
+        }
+      }, OUTPUT_FLUSH_MS);
+      this.flushTimer.unref();
+    }
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0 && this.flushTimer) {
+        clearInterval(this.flushTimer);
+        this.flushTimer = undefined;
+      }
+    };
+  }
+
+  get hasListeners(): boolean {
+    return this.listeners.size > 0;
   }
 
   emit(event: JobEvent): void {

@@ -33,6 +33,13 @@ export interface NodeLimitsOptions {
   maxAnonymousOutputBytes?: number;
   /** Input one anonymous job may be given, bytes; a larger one is refused with 413. Default 1 MiB. */
   maxAnonymousInputBytes?: number;
+  /**
+   * Fuel one anonymous job may use (its `fuelLimit` may ask for less, never more); past it the job
+   * traps `out_of_fuel`. Default 10^12: minutes of CPU (n-body burns ~10^10 fuel a second on a
+   * 2-core VM), long enough to pause, snapshot or move the job, while the other anonymous caps
+   * (256 unfinished, 16 paused, 1 MiB in and out, the TTL) bound what it holds.
+   */
+  maxAnonymousFuelPerJob?: number;
 }
 
 export type NodeLimits = Readonly<Required<NodeLimitsOptions>>;
@@ -46,6 +53,7 @@ export const DEFAULT_NODE_LIMITS: NodeLimits = {
   maxAnonymousPausedJobs: 16,
   maxAnonymousOutputBytes: 1024 * 1024,
   maxAnonymousInputBytes: 1024 * 1024,
+  maxAnonymousFuelPerJob: 1_000_000_000_000,
 };
 
 /** setTimeout's range: a longer delay would fire at once. */

@@ -36,11 +36,11 @@ export async function spawnNode(dataDir: string, options: { crashAt?: string; pe
     rl.once("line", resolve);
     child.once("exit", (code, signal) => reject(new Error(`ferry serve exited (${code ?? signal}) before listening: ${stderr}`)));
   });
-  const info = JSON.parse(line) as { node: string; url: string; publicKey: string; recovered: { resumed: number; restarted: number } };
+  const info = JSON.parse(line) as { nodeId: string; url: string; publicKey: string; recovered: { resumed: number; restarted: number } };
   return {
     child,
     url: info.url,
-    nodeId: info.node,
+    nodeId: info.nodeId,
     publicKey: info.publicKey,
     recovered: info.recovered,
     exited,

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, encodeSnapshot, MemoryResources } from "../../runtime/index.js";
 import { generateSigningKey, signGrant, type SigningKey } from "../../server/auth/index.js";
 import { FerryClient } from "../../server/client.js";
+import { DEFAULT_NODE_LIMITS } from "../../server/node/node-limits.js";
 import { COUNTER, INFINITE_LOOP } from "../helpers/fixtures.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { wat } from "../helpers/wat.js";
@@ -129,9 +130,9 @@ describe("a migrated-in job runs as its owner only with the owner's grant", () =
     });
 
   it("claiming a client's job without a grant: it runs as anonymous — no owner, in-process, anonymous quotas", async () => {
-    const h = counterOffer({ owner: t.key.clientId, trust: "authenticated", sandbox: "isolated", fuelLimit: 1e12 });
+    const h = counterOffer({ owner: t.key.clientId, trust: "authenticated", sandbox: "isolated", fuelLimit: 1e15 });
     expect((await offer(t, p, h, counterSnapshot)).status).toBe(200);
-    expect(t.running.store.jobs.get(h.jobId)).toMatchObject({ owner: null, trust: "anonymous", sandbox: "in-process", fuelLimit: 1_000_000_000 });
+    expect(t.running.store.jobs.get(h.jobId)).toMatchObject({ owner: null, trust: "anonymous", sandbox: "in-process", fuelLimit: DEFAULT_NODE_LIMITS.maxAnonymousFuelPerJob });
     // Not among the client's jobs.
     expect((await t.client.listJobs()).jobs.map((j) => j.id)).not.toContain(h.jobId);
     expect(await decide(t, p, "commit", h.jobId)).toMatchObject({ status: 200 });
