@@ -13,7 +13,7 @@ Usage: ferry <command> [options]
 
 Commands:
   run <guest.wasm>     run a guest, optionally pausing and checkpointing it
-  resume <snap.ferry>  continue a checkpointed run to completion (resume <job-id>: a paused job on a node)
+  resume <snap.ferry>  continue a checkpointed run to completion
   inspect <snap.ferry> describe a snapshot file
   simulate             compare load-sharing policies in the discrete-event simulator
   cluster              run load-sharing policies live on N node processes and measure them
