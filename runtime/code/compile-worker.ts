@@ -6,7 +6,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { FerryError, type ErrorCode } from "../errors.js";
 import { loadBinaryen } from "./binaryen.js";
-import { instrument, type CodeSegment, type InstrumentOptions } from "./instrument.js";
+import { describeThrown, instrument, type CodeSegment, type InstrumentOptions } from "./instrument.js";
 
 export interface CompileWorkerData {
   /** Largest Binaryen heap (its Wasm memory), bytes. */
@@ -77,7 +77,7 @@ async function compile(request: CompileRequest): Promise<CompileWorkerMessage> {
       const detail = `instrumenting needs more than the compile memory limit (Binaryen heap ${mib(maxBinaryenHeapBytes)} MiB; it asked for ${mib(refusedGrowTo)} MiB)`;
       return { type: "refused", id: request.id, code: "module_limit", detail, heapBytes, spent: true };
     }
-    const error = e instanceof FerryError ? e : new FerryError("instrumentation_failed", e instanceof Error ? e.message : String(e));
+    const error = e instanceof FerryError ? e : new FerryError("instrumentation_failed", describeThrown(e, await loadBinaryen()));
     if (error.code === "instrumentation_failed" && /Maximum call stack size exceeded/.test(error.detail ?? "")) {
       // Binaryen walks expression trees recursively: a tree deeper than its stack is refused as a limit.
       const detail = `expressions nested too deeply to instrument (the compile worker's stack limit of ${stackSizeMb} MiB)`;

@@ -13,7 +13,7 @@ import { validateModule, type ModuleLimits } from "./validate.js";
 import type { FuncSig, ValType } from "./wasm-reader.js";
 
 /** Bump whenever the instrumented output for the same input can change. Snapshots carry it. */
-export const PIPELINE_VERSION = 6;
+export const PIPELINE_VERSION = 7;
 
 export interface InstrumentOptions {
   /** Insert fuel metering (without it a guest cannot be stopped). */
@@ -79,8 +79,9 @@ export function sha256Hex(bytes: Uint8Array): string {
 export async function instrument(bytes: Uint8Array, options: InstrumentOptions): Promise<CodeSegment> {
   const structure = validateModule(bytes, options.limits);
   const b = await loadBinaryen();
-  const m = b.readBinary(bytes);
+  let m: BinaryenModule | undefined;
   try {
+    m = readBinary(b, bytes, structure.elementSegments > 0);
     m.setFeatures(SUPPORTED_FEATURES(b));
     if (!m.validate()) {
       throw new FerryError("unsupported_feature", "the code uses a proposal outside MVP, sign-ext, non-trapping float-to-int, bulk memory, SIMD and multi-value");
@@ -123,7 +124,7 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
       m.runPasses(["asyncify"]);
       b.setPassArgument("asyncify-imports", null);
     }
-    m.optimize();
+    optimizePreservingTraps(b, m);
     if (!m.validate()) throw new FerryError("instrumentation_failed", "the instrumented module does not validate");
 
     const out = capMemoryMaximum(m.emitBinary(), options.limits.maxMemoryPages);
@@ -149,9 +150,43 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
     };
   } catch (e) {
     if (e instanceof FerryError) throw e;
-    throw new FerryError("instrumentation_failed", describeThrown(e), { cause: e });
+    throw new FerryError("instrumentation_failed", describeThrown(e, b), { cause: e });
   } finally {
-    m.dispose();
+    m?.dispose();
+  }
+}
+
+/**
+ * Binaryen's reader refuses some modules V8 accepts (a table.init naming a declarative element
+ * segment, which Binaryen drops while reading): the module is valid, Ferry cannot instrument it.
+ */
+function readBinary(b: Binaryen, bytes: Uint8Array, hasElementSegments: boolean): BinaryenModule {
+  try {
+    return b.readBinary(bytes);
+  } catch (e) {
+    const hint = hasElementSegments ? " (a known case: table.init or elem.drop naming a declarative element segment)" : "";
+    throw new FerryError("unsupported_feature", `the instrumenter cannot read this module${hint}: ${describeThrown(e, b)}`, { cause: e });
+  }
+}
+
+/**
+ * Binaryen's optimizer passes that replace an instruction it can prove will trap with
+ * `unreachable`: directize (call_indirect through a constant null, out-of-range or mistyped slot)
+ * and memory-packing (memory.init of a dropped or active segment, out-of-range constants; it also
+ * folds the zero-length memory.init the init helper uses as its bounds check). Both are right about
+ * *whether* the program traps but change *which* trap it raises, and a guest's trap code must be
+ * the one V8 raises on the original module. Every other -O2 pass keeps implicit traps as long as
+ * trapsNeverHappen is off (tests/trap-codes.test.ts checks each trap raw, straight and sliced).
+ */
+export const TRAP_CHANGING_PASSES = ["directize", "memory-packing"] as const;
+
+function optimizePreservingTraps(b: Binaryen, m: BinaryenModule): void {
+  b.setTrapsNeverHappen(false);
+  for (const pass of TRAP_CHANGING_PASSES) b.addPassToSkip(pass);
+  try {
+    m.optimize();
+  } finally {
+    b.clearPassesToSkip();
   }
 }
 
@@ -177,9 +212,14 @@ function refuseReservedNames(b: Binaryen, m: BinaryenModule): void {
   for (let i = 0; i < m.getNumGlobals(); i++) check("global", b.getGlobalInfo(m.getGlobalByIndex(i)).name);
 }
 
-/** A readable message for whatever Binaryen threw: not every throw is an Error. */
-export function describeThrown(e: unknown): string {
+/**
+ * A readable message for whatever Binaryen threw: not every throw is an Error. A C++ exception
+ * arrives as an object holding only a pointer; Binaryen (when given) decodes it to its what().
+ */
+export function describeThrown(e: unknown, b?: Binaryen): string {
   if (e instanceof Error) return e.message;
+  const cpp = b && cppExceptionMessage(b, e);
+  if (cpp) return cpp;
   if (typeof e === "object" && e !== null) {
     const message = (e as { message?: unknown }).message;
     if (typeof message === "string" && message) return message;
@@ -192,6 +232,18 @@ export function describeThrown(e: unknown): string {
     return `Binaryen failed with a ${(e as object).constructor?.name ?? "non-Error"} exception`;
   }
   return `Binaryen failed: ${String(e)}`;
+}
+
+function cppExceptionMessage(b: Binaryen, e: unknown): string | undefined {
+  if (typeof e !== "object" || e === null || typeof (e as { gC?: unknown }).gC !== "number") return undefined;
+  const decode = (b as unknown as { getExceptionMessage?: (e: unknown) => [string, string] }).getExceptionMessage;
+  try {
+    const [type, message] = decode?.(e) ?? [];
+    const text = (message ?? "").replace(/^Fatal: /, "").trim();
+    return text ? `Binaryen failed: ${text}` : type ? `Binaryen failed with ${type}` : undefined;
+  } catch {
+    return undefined; // a pointer that no longer decodes: the caller's generic message
+  }
 }
 
 const SUPPORTED_FEATURES = (b: Binaryen): number => {
@@ -257,8 +309,14 @@ function ensureYieldImport(b: Binaryen, m: BinaryenModule): string {
 function tableFunctions(b: Binaryen, m: BinaryenModule): Set<string> {
   const names = new Set<string>();
   const count = m.getNumElementSegments();
+  const raw = b as unknown as { _BinaryenElementSegmentIsPassive(segment: number): boolean };
   for (let i = 0; i < count; i++) {
-    for (const name of b.getElementSegmentInfo(m.getElementSegmentByIndex(i)).data) names.add(name);
+    const segment = m.getElementSegmentByIndex(i);
+    // A passive segment has no table and no offset (getElementSegmentInfo throws "elem segment is
+    // passive"). Its functions reach a table only through table.init, which the metering refuses
+    // (ir-walk.ts); supporting table.init means counting them here.
+    if (raw._BinaryenElementSegmentIsPassive(segment)) continue;
+    for (const name of b.getElementSegmentInfo(segment).data) names.add(name);
   }
   return names;
 }

@@ -70,13 +70,33 @@ const KINDS: Record<string, ChildField[]> = {
   TupleExtract: [s("tuple")],
 };
 
+/**
+ * Kinds binaryen.js knows only through its C API (no `<Kind>Id` constant): the function giving the
+ * id, the text-format name for messages, and the child fields where the kind is walked (undefined:
+ * refused). elem.drop has constant work and no children; the table bulk operations are refused.
+ */
+const C_API_KINDS: Array<{ idFn: string; name: string; fields?: ChildField[] }> = [
+  { idFn: "_BinaryenElemDropId", name: "elem.drop", fields: [] },
+  { idFn: "_BinaryenTableInitId", name: "table.init" },
+  { idFn: "_BinaryenTableCopyId", name: "table.copy" },
+  { idFn: "_BinaryenTableFillId", name: "table.fill" },
+];
+
 export class IrWalker {
   private readonly specs = new Map<number, KindSpec>();
+  private readonly cApiNames = new Map<number, string>();
 
   constructor(private readonly b: Binaryen) {
     for (const [cls, fields] of Object.entries(KINDS)) {
       const id = (b as unknown as Record<string, number>)[`${cls}Id`];
       if (typeof id === "number") this.specs.set(id, { cls, fields });
+    }
+    for (const kind of C_API_KINDS) {
+      const idFn = (b as unknown as Record<string, (() => number) | undefined>)[kind.idFn];
+      if (typeof idFn !== "function") continue;
+      const id = idFn();
+      this.cApiNames.set(id, kind.name);
+      if (kind.fields) this.specs.set(id, { cls: kind.name, fields: kind.fields });
     }
   }
 
@@ -116,6 +136,8 @@ export class IrWalker {
   }
 
   private describeId(id: number): string {
+    const name = this.cApiNames.get(id);
+    if (name) return name;
     for (const [key, value] of Object.entries(this.b as unknown as Record<string, unknown>)) {
       if (value === id && key.endsWith("Id") && !key.startsWith("_")) return key.slice(0, -2);
     }

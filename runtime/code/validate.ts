@@ -77,19 +77,7 @@ export function validateModule(bytes: Uint8Array, limits: ModuleLimits): ModuleS
     }
   }
 
-  for (const imp of s.imports) {
-    const allowed = ALLOWED_IMPORTS[imp.module]?.[imp.name];
-    if (imp.kind !== "func" || !allowed) {
-      throw new FerryError("import_not_allowed", `${imp.kind} import "${imp.module}"."${imp.name}"`);
-    }
-    if (!imp.sig || !sameSig(imp.sig, allowed)) {
-      const found = imp.sig ? formatSig(imp.sig) : "an unknown type";
-      throw new FerryError(
-        "import_not_allowed",
-        `"${imp.module}"."${imp.name}" is declared as ${found}, the host provides ${formatSig(allowed)}`,
-      );
-    }
-  }
+  refuseImports(s.imports);
 
   checkFeatures(s);
   checkFunctions(bytes, s, limits);
@@ -98,6 +86,34 @@ export function validateModule(bytes: Uint8Array, limits: ModuleLimits): ModuleS
     throw new FerryError("memory_limit", `initial memory is ${memory.min} pages, the cap is ${limits.maxMemoryPages}`);
   }
   return s;
+}
+
+/** Offending imports named in one refusal; past this many, a count of the rest. */
+export const MAX_NAMED_IMPORTS = 10;
+
+/**
+ * Every import outside the allow-list or with the wrong signature, named in one error: a WASI
+ * program should learn its whole list in one attempt, not one import per attempt.
+ */
+function refuseImports(imports: ModuleStructure["imports"]): void {
+  const problems: string[] = [];
+  for (const imp of imports) {
+    const allowed = ALLOWED_IMPORTS[imp.module]?.[imp.name];
+    if (imp.kind !== "func" || !allowed) {
+      problems.push(`${imp.kind} import "${imp.module}"."${imp.name}"`);
+    } else if (!imp.sig || !sameSig(imp.sig, allowed)) {
+      const found = imp.sig ? formatSig(imp.sig) : "an unknown type";
+      problems.push(`"${imp.module}"."${imp.name}" is declared as ${found}, the host provides ${formatSig(allowed)}`);
+    }
+  }
+  if (problems.length === 0) return;
+  throw new FerryError("import_not_allowed", nameSome(problems, MAX_NAMED_IMPORTS, "imports"));
+}
+
+/** "a; b; c" or, past `max`, "a; b (and 3 more imports; 5 in all)". */
+export function nameSome(items: readonly string[], max: number, noun: string): string {
+  if (items.length <= max) return items.join("; ");
+  return `${items.slice(0, max).join("; ")} (and ${items.length - max} more ${noun}; ${items.length} in all)`;
 }
 
 /** Module-level uses of proposals the instrumenter cannot handle. Code-level ones Binaryen finds. */

@@ -105,7 +105,8 @@ export class Reader {
     const len = this.u32();
     const start = this.pos;
     this.skip(len);
-    return new TextDecoder("utf-8", { fatal: false }).decode(this.bytes.subarray(start, start + len));
+    // ignoreBOM: an export named U+FEFF is not the export named "".
+    return new TextDecoder("utf-8", { fatal: false, ignoreBOM: true }).decode(this.bytes.subarray(start, start + len));
   }
   valtype(): ValType {
     const b = this.byte();

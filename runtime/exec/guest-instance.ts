@@ -9,6 +9,7 @@
 
 import { AUTHENTICATED_IMPORTS, EXPORTS, HOST_MODULE } from "../code/host-abi.js";
 import type { EntryPoint } from "../code/instrument.js";
+import { MAX_NAMED_IMPORTS, nameSome } from "../code/validate.js";
 import { FerryError } from "../errors.js";
 import { DEFAULT_CONTINUATION_STACK_BYTES, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES, WASM_PAGE_BYTES } from "../limits.js";
 import {
@@ -709,9 +710,10 @@ export class GuestInstance implements Instance {
  */
 function resourceGrant(module: GuestModule, trust: TrustClass, options: InstanceOptions): ResourceGrant | undefined {
   if (trust === "anonymous") {
-    const privileged = WebAssembly.Module.imports(module.wasm).find((i) => i.module === HOST_MODULE && i.name in AUTHENTICATED_IMPORTS);
-    if (privileged) {
-      throw new FerryError("import_not_allowed", `"${privileged.module}.${privileged.name}" is for authenticated code; anonymous code gets pure-compute imports only`);
+    const privileged = WebAssembly.Module.imports(module.wasm).filter((i) => i.module === HOST_MODULE && i.name in AUTHENTICATED_IMPORTS);
+    if (privileged.length > 0) {
+      const names = nameSome(privileged.map((i) => `"${i.module}.${i.name}"`), MAX_NAMED_IMPORTS, "imports");
+      throw new FerryError("import_not_allowed", `${names} ${privileged.length === 1 ? "is" : "are"} for authenticated code; anonymous code gets pure-compute imports only`);
     }
     if (options.capabilities?.length || options.resources) {
       throw new FerryError("invalid_option", "`capabilities` and `resources` require trust: 'authenticated'");

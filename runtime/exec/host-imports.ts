@@ -34,8 +34,9 @@ export interface GuestIo {
   seed: number;
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: false });
-const utf16 = new TextDecoder("utf-16le", { fatal: false });
+// ignoreBOM: a leading U+FEFF is the guest's text, not a marker to strip.
+const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+const utf16 = new TextDecoder("utf-16le", { fatal: false, ignoreBOM: true });
 
 function slice(memory: Uint8Array, ptr: number, len: number): Uint8Array {
   const start = ptr >>> 0;

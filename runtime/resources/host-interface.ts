@@ -36,7 +36,8 @@ export interface ResourceGrant {
   provider: ResourceProvider;
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a resource name starting with U+FEFF is another name, never the same one stripped.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** The first resource function `module` imports ("ferry.resource_open"), or undefined if it uses none. */
 export function importedResourceCall(module: WebAssembly.Module): string | undefined {

@@ -36,6 +36,8 @@ const FIXED: Array<[string, string]> = [
   ["host-input-uncharged-work.json", "input_read is charged for the bytes it moves (at most 1 MiB a call)"],
   ["resource-read-uncharged-work.json", "resource_read is charged for the bytes it moves"],
   ["memory-grow-meter-bound.json", "a slice that grows memory stops within its fuel + meterBound + that grow's charge"],
+  ["memory-init-dropped-segment.json", "memory.init of a dropped active segment traps memory_out_of_bounds: the optimizer keeps the trap"],
+  ["call-indirect-constant-index.json", "call_indirect through a constant index keeps its trap (table_out_of_bounds, indirect_call_mismatch)"],
 ];
 
 describe("regressions the modules fuzzer's checks catch", () => {

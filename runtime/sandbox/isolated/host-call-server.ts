@@ -27,7 +27,8 @@ export interface AsyncResourceProvider {
   open(name: string, access: readonly Access[]): MaybePromise<AsyncResourceHandle | undefined>;
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a resource name starting with U+FEFF is another name, never the same one stripped.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 export class HostCallServer {
   private readonly open = new Map<number, AsyncResourceHandle | ResourceHandle>();

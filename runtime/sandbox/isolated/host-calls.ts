@@ -51,7 +51,8 @@ export type HostCallFault = "garbage" | "oversized" | "unsolicited";
 export class HostCallViolation extends Error {}
 
 const utf8 = new TextEncoder();
-const fromUtf8 = new TextDecoder("utf-8", { fatal: false });
+// ignoreBOM: a leading U+FEFF is the guest's text, not a marker to strip.
+const fromUtf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 export function encodeRequest(r: HostCallRequest): Uint8Array {
   const payload = r.op === OP_OPEN ? r.name : r.op === OP_WRITE ? r.bytes : new Uint8Array(0);

@@ -1,0 +1,228 @@
+// Regressions from the spec-suite run of issue 10, one per bug, each named after it. Every module is
+// run three ways and must agree bit for bit (values) and by code (traps): raw in V8, in Ferry
+// straight, and in Ferry sliced with tiny fuel slices (a pause at nearly every check).
+import { spawnSync } from "node:child_process";
+import binaryen from "binaryen";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { Engine, FerryError, type RunResult } from "../runtime/index.js";
+import { classifyTrap } from "../runtime/exec/traps.js";
+import { wat } from "./helpers/wat.js";
+
+const engine = new Engine();
+
+type Outcome = { value: unknown } | { trap: string };
+
+/** Raw V8: the module as written, its trap classified the way the runtime classifies V8's. */
+function runRaw(bytes: Uint8Array, entry: string, imports: WebAssembly.Imports = {}): Outcome {
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), imports);
+  try {
+    const value = (instance.exports[entry] as () => unknown)();
+    return { value: value === undefined ? null : value };
+  } catch (e) {
+    return { trap: classifyTrap(e).trap };
+  }
+}
+
+function outcome(r: RunResult): Outcome {
+  if (r.status === "done") return { value: r.value };
+  if (r.status === "trapped") return { trap: r.code };
+  throw new Error(`still paused: ${JSON.stringify(r)}`);
+}
+
+/** Raw, straight and sliced (every `slice` fuel) outcomes, with the fuel of the two Ferry runs. */
+async function threeWays(bytes: Uint8Array, entry = "f", slice = 3, imports: WebAssembly.Imports = {}) {
+  const raw = runRaw(bytes, entry, imports);
+  const module = await engine.compile(bytes);
+  const straight = await (await engine.instantiate(module)).run(entry);
+  const sliced = await engine.instantiate(module);
+  let r = await sliced.run(entry, [], { fuel: slice });
+  let pauses = 0;
+  while (r.status === "paused") {
+    pauses++;
+    r = await sliced.resume({ fuel: slice });
+  }
+  expect(r.fuelUsed).toBe(straight.fuelUsed);
+  return { raw, straight: outcome(straight), sliced: outcome(r), pauses };
+}
+
+async function expectAgree(bytes: Uint8Array, expected: Outcome, entry = "f"): Promise<void> {
+  const { raw, straight, sliced } = await threeWays(bytes, entry);
+  expect(raw).toEqual(expected);
+  expect(straight).toEqual(expected);
+  expect(sliced).toEqual(expected);
+}
+
+async function refusal(bytes: Uint8Array): Promise<FerryError> {
+  try {
+    await engine.compile(bytes);
+  } catch (e) {
+    if (e instanceof FerryError) return e;
+    throw new Error(`a non-FerryError escaped: ${String(e)}`);
+  }
+  throw new Error("module was accepted");
+}
+
+/** Turn the first element segment, written passive by binaryen (flag 1), into a declarative one (flag 3). */
+function declarative(bytes: Uint8Array): Uint8Array {
+  const u32 = (at: number): [number, number] => {
+    let value = 0;
+    let shift = 0;
+    let byte: number;
+    do {
+      byte = bytes[at++]!;
+      value |= (byte & 0x7f) << shift;
+      shift += 7;
+    } while (byte & 0x80);
+    return [value, at];
+  };
+  let at = 8;
+  while (at < bytes.length) {
+    const id = bytes[at]!;
+    const [size, body] = u32(at + 1);
+    if (id === 9) {
+      const [, first] = u32(body);
+      if (bytes[first] !== 1) throw new Error("the first element segment is not passive");
+      const out = new Uint8Array(bytes);
+      out[first] = 3;
+      return out;
+    }
+    at = body + size;
+  }
+  throw new Error("no element section");
+}
+
+describe("issue 10 #2: i32.div_s / i64.div_s of MIN by -1 traps integer_overflow", () => {
+  it.each([
+    ["i32, constants", `(func (export "f") (result i32) (i32.div_s (i32.const 0x80000000) (i32.const -1)))`],
+    ["i64, constants", `(func (export "f") (result i64) (i64.div_s (i64.const 0x8000000000000000) (i64.const -1)))`],
+    ["i32, through locals", `(func (export "f") (result i32) (local $a i32) (local $b i32) (local.set $a (i32.const 0x80000000)) (local.set $b (i32.const -1)) (i32.div_s (local.get $a) (local.get $b)))`],
+    ["i64, through a call", `(func $d (param i64 i64) (result i64) (i64.div_s (local.get 0) (local.get 1))) (func (export "f") (result i64) (call $d (i64.const 0x8000000000000000) (i64.const -1)))`],
+  ])("%s", async (_what, body) => {
+    await expectAgree(wat(`(module ${body})`), { trap: "integer_overflow" });
+  });
+
+  it("rem_s of MIN by -1 is 0, not a trap", async () => {
+    await expectAgree(wat(`(module (func (export "f") (result i32) (i32.rem_s (i32.const 0x80000000) (i32.const -1))))`), { value: 0 });
+  });
+});
+
+describe("issue 10 #3: memory.init from a dropped active segment traps memory_out_of_bounds (instrumentation keeps every trap)", () => {
+  it.each([
+    ["memory.init from a dropped active segment", `(memory 1) (data (i32.const 0) "abc") (func (export "f") (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 1)))`, "memory_out_of_bounds"],
+    ["zero-length memory.init past a dropped active segment", `(memory 1) (data (i32.const 0) "abc") (func (export "f") (memory.init 0 (i32.const 0) (i32.const 1) (i32.const 0)))`, "memory_out_of_bounds"],
+    ["memory.init after data.drop", `(memory 1) (data "abc") (func (export "f") (data.drop 0) (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 1)))`, "memory_out_of_bounds"],
+    ["memory.init past the segment", `(memory 1) (data "abc") (func (export "f") (memory.init 0 (i32.const 0) (i32.const 2) (i32.const 2)))`, "memory_out_of_bounds"],
+    ["memory.init past the memory", `(memory 1) (data "abc") (func (export "f") (memory.init 0 (i32.const 65535) (i32.const 0) (i32.const 2)))`, "memory_out_of_bounds"],
+    ["zero-length memory.init past the memory", `(memory 1) (data "abc") (func (export "f") (memory.init 0 (i32.const 65537) (i32.const 0) (i32.const 0)))`, "memory_out_of_bounds"],
+    ["call_indirect to a null slot", `(type $t (func)) (table 2 funcref) (func (export "f") (call_indirect (type $t) (i32.const 1)))`, "indirect_call_mismatch"],
+    ["call_indirect past the table", `(type $t (func)) (table 2 funcref) (func (export "f") (call_indirect (type $t) (i32.const 5)))`, "table_out_of_bounds"],
+    ["call_indirect to a mistyped slot", `(type $t (func)) (table 1 funcref) (func $g (param i32)) (elem (i32.const 0) $g) (func (export "f") (call_indirect (type $t) (i32.const 0)))`, "indirect_call_mismatch"],
+    ["a load past the memory", `(memory 1) (func (export "f") (result i32) (i32.load (i32.const 65536)))`, "memory_out_of_bounds"],
+    ["a store past the memory", `(memory 1) (func (export "f") (i64.store (i32.const 65530) (i64.const 1)))`, "memory_out_of_bounds"],
+    ["memory.fill past the memory", `(memory 1) (func (export "f") (memory.fill (i32.const 65536) (i32.const 0) (i32.const 1)))`, "memory_out_of_bounds"],
+    ["memory.copy past the memory", `(memory 1) (func (export "f") (memory.copy (i32.const 0) (i32.const 65535) (i32.const 2)))`, "memory_out_of_bounds"],
+    ["a load from a memory of 0 pages", `(memory 0) (func (export "f") (result i32) (i32.load (i32.const 0)))`, "memory_out_of_bounds"],
+    ["integer division by zero", `(func (export "f") (result i32) (i32.div_u (i32.const 1) (i32.const 0)))`, "integer_divide_by_zero"],
+    ["a NaN truncated to an integer", `(func (export "f") (result i32) (i32.trunc_f32_s (f32.const nan)))`, "invalid_conversion"],
+    ["unreachable", `(func (export "f") (unreachable))`, "unreachable"],
+  ])("%s", async (_what, body, trap) => {
+    await expectAgree(wat(`(module ${body})`), { trap });
+  });
+
+  it.each([
+    ["zero-length memory.init at the end of segment and memory", `(memory 1) (data "abc") (func (export "f") (result i32) (memory.init 0 (i32.const 65536) (i32.const 3) (i32.const 0)) (i32.const 1))`],
+    ["zero-length memory.init of a dropped segment at 0", `(memory 1) (data (i32.const 0) "abc") (func (export "f") (result i32) (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 0)) (i32.const 1))`],
+    ["call_indirect through a filled slot", `(type $t (func (result i32))) (table 1 funcref) (func $g (result i32) (i32.const 1)) (elem (i32.const 0) $g) (func (export "f") (result i32) (call_indirect (type $t) (i32.const 0)))`],
+  ])("%s runs", async (_what, body) => {
+    await expectAgree(wat(`(module ${body})`), { value: 1 });
+  });
+});
+
+describe("issue 10 #4: table.init from a declarative segment is a typed refusal", () => {
+  it("names the problem, as a FerryError", async () => {
+    const bytes = declarative(wat(`(module (table 1 funcref) (func $g) (elem func $g) (func (export "f") (table.init 0 (i32.const 0) (i32.const 0) (i32.const 1))))`));
+    expect(WebAssembly.validate(bytes as BufferSource)).toBe(true);
+    const e = await refusal(bytes);
+    expect(e.code).toBe("unsupported_feature");
+    expect(e.message).toContain("declarative element segment");
+    expect(e.message).not.toContain("[object Object]");
+  });
+});
+
+describe("issue 10 #5: elem.drop with no table", () => {
+  it("runs like V8 runs it", async () => {
+    await expectAgree(wat(`(module (func $g) (elem func $g) (func (export "f") (result i32) (elem.drop 0) (elem.drop 0) (i32.const 1)))`), { value: 1 });
+  });
+
+  it("of a declarative segment is a typed refusal naming the problem", async () => {
+    const e = await refusal(declarative(wat(`(module (func $g) (elem func $g) (func (export "f") (elem.drop 0)))`)));
+    expect(e.code).toBe("unsupported_feature");
+    expect(e.message).not.toContain("[object Object]");
+  });
+
+  it("table.copy is refused by name", async () => {
+    const e = await refusal(wat(`(module (table 2 funcref) (func (export "f") (table.copy (i32.const 0) (i32.const 1) (i32.const 1))))`));
+    expect(e.code).toBe("unsupported_feature");
+    expect(e.message).toContain("table.copy");
+  });
+});
+
+describe("issue 10 #8: guest bytes keep a leading BOM", () => {
+  it("an export named U+FEFF is that export, not the one named \"\"", async () => {
+    const bytes = wat(`(module (func (export "\\ef\\bb\\bf") (result i32) (i32.const 7)) (func (export "") (result i32) (i32.const 8)))`);
+    const module = await engine.compile(bytes);
+    expect(module.segment.entries.map((e) => e.name)).toEqual(["\uFEFF", ""]);
+    const { raw, straight, sliced } = await threeWays(bytes, "\uFEFF", 1);
+    expect([raw, straight, sliced]).toEqual([{ value: 7 }, { value: 7 }, { value: 7 }]);
+  });
+
+  it("a ferry.log line starting with U+FEFF keeps it", async () => {
+    const bytes = wat(`(module (import "ferry" "log" (func $log (param i32 i32))) (memory 1) (data (i32.const 0) "\\ef\\bb\\bfhi")
+      (func (export "f") (call $log (i32.const 0) (i32.const 5))))`);
+    const i = await engine.instantiate(await engine.compile(bytes));
+    expect(await i.run("f")).toMatchObject({ status: "done" });
+    expect(i.logs()).toEqual(["\uFEFFhi"]);
+  });
+});
+
+describe("issue 10 #12: import_not_allowed names every offending import", () => {
+  it("all of them, in one refusal", async () => {
+    const names = ["fd_write", "fd_close", "proc_exit"];
+    const imports = names.map((n) => `(import "wasi_snapshot_preview1" "${n}" (func (param i32)))`).join(" ");
+    const e = await refusal(wat(`(module ${imports} (import "ferry" "log" (func (param i32))))`));
+    expect(e.code).toBe("import_not_allowed");
+    for (const n of names) expect(e.message).toContain(`"wasi_snapshot_preview1"."${n}"`);
+    expect(e.message).toContain(`"ferry"."log" is declared as (i32) -> ()`);
+  });
+
+  it("a long list is capped, with a count of the rest", async () => {
+    const imports = Array.from({ length: 25 }, (_, i) => `(import "wasi" "f${i}" (func))`).join(" ");
+    const e = await refusal(wat(`(module ${imports})`));
+    expect(e.code).toBe("import_not_allowed");
+    expect(e.message).toContain(`"wasi"."f0"`);
+    expect(e.message).toContain(`"wasi"."f9"`);
+    expect(e.message).not.toContain(`"wasi"."f10"`);
+    expect(e.message).toContain("15 more imports; 25 in all");
+  });
+});
+
+describe("issue 10 #12: rejecting a module prints nothing", () => {
+  it("Binaryen's validator output never reaches stderr", () => {
+    // A reference-types module: V8 accepts it, Binaryen's validator refuses it (and would print why).
+    const refTypes = wat(`(module (table 1 funcref) (func (export "f") (result i32) (ref.is_null (table.get 0 (i32.const 0)))))`, binaryen.Features.MVP | binaryen.Features.ReferenceTypes | binaryen.Features.BulkMemory);
+    const imports = wat(`(module (import "env" "system" (func (param i32))) (import "env" "exit" (func)))`);
+    const runtime = fileURLToPath(new URL("../dist/runtime/index.js", import.meta.url));
+    const script = `
+      import { Engine } from ${JSON.stringify(runtime)};
+      const engine = new Engine();
+      for (const hex of process.argv.slice(1)) {
+        try { await engine.compile(Buffer.from(hex, "hex")); console.log("accepted"); } catch (e) { console.log(e.code); }
+      }
+      process.exit(0);`;
+    const args = ["--input-type=module", "-e", script, Buffer.from(refTypes).toString("hex"), Buffer.from(imports).toString("hex")];
+    const child = spawnSync(process.execPath, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    expect(child.stdout.trim().split("\n")).toEqual(["unsupported_feature", "import_not_allowed"]);
+    expect(child.stderr).toBe("");
+  });
+});
