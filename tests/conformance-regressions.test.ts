@@ -226,3 +226,30 @@ describe("issue 10 #12: rejecting a module prints nothing", () => {
     expect(child.stderr).toBe("");
   });
 });
+
+describe("found with issue 10: a dropped passive data segment stays dropped across a snapshot", () => {
+  it("memory.init after data.drop traps the same when every pause is a snapshot and a restore", async () => {
+    const bytes = wat(`(module (memory 1) (data "abc") (data "xyz")
+      (func $spin (param i32) (loop (local.set 0 (i32.sub (local.get 0) (i32.const 1))) (br_if 0 (local.get 0))))
+      (func (export "f") (result i32)
+        (data.drop 0) (call $spin (i32.const 20))
+        (memory.init 1 (i32.const 0) (i32.const 0) (i32.const 3))
+        (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 1)) (i32.const 1)))`);
+    const expected = { trap: "memory_out_of_bounds" };
+    expect(runRaw(bytes, "f")).toEqual(expected);
+    const module = await engine.compile(bytes);
+    const straight = await (await engine.instantiate(module)).run("f");
+    expect(outcome(straight)).toEqual(expected);
+    let instance = await engine.instantiate(module);
+    let r = await instance.run("f", [], { fuel: 3 });
+    let restores = 0;
+    while (r.status === "paused") {
+      instance = await engine.restore(await instance.snapshot({ move: true }));
+      restores++;
+      r = await instance.resume({ fuel: 3 });
+    }
+    expect(outcome(r)).toEqual(expected);
+    expect(r.fuelUsed).toBe(straight.fuelUsed);
+    expect(restores).toBeGreaterThan(5);
+  });
+});

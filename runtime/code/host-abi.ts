@@ -5,6 +5,13 @@ import type { FuncSig, ValType } from "./wasm-reader.js";
 
 export const HOST_MODULE = "ferry";
 export const YIELD_IMPORT = "yield";
+/**
+ * Added by the metering (never importable by a guest: not in the allow-list): the helpers call it
+ * after a large chunk of bulk work or a grow of a large memory, so the host can look at the slice's
+ * clock. It cannot unwind (Asyncify does not list it); a late slice is ended by the fuel check that
+ * follows, which the host makes fail.
+ */
+export const CLOCK_IMPORT = "__ferry_clock";
 /** The `module.base` Asyncify treats as able to unwind; nothing else is. */
 export const ASYNCIFY_IMPORTS = `${HOST_MODULE}.${YIELD_IMPORT}`;
 
@@ -57,4 +64,6 @@ export const EXPORTS = {
   growFailed: "__ferry_grow_failed",
   continuation: "ferry_continuation",
   globalPrefix: "__ferry_g",
+  /** Drops again the passive data segments a restored guest had dropped (data-drops.ts). */
+  redrop: "__ferry_redrop",
 } as const;

@@ -6,6 +6,8 @@ import { createHash } from "node:crypto";
 import { FerryError } from "../errors.js";
 import { loadBinaryen, type Binaryen, type BinaryenModule } from "./binaryen.js";
 import { ASYNCIFY_IMPORTS, EXPORTS, HOST_MODULE, YIELD_IMPORT } from "./host-abi.js";
+import { trackDataDrops } from "./data-drops.js";
+import { IrWalker } from "./ir-walk.js";
 import { capMemoryMaximum } from "./memory-cap.js";
 import { meterModule } from "./meter.js";
 import { memoryName } from "./meter-helpers.js";
@@ -116,6 +118,8 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
       m.addGlobalExport("__ferry_fuel", EXPORTS.fuel);
       m.addGlobalExport("__ferry_grow_failed", EXPORTS.growFailed);
     }
+
+    globals.push(...trackDataDrops(b, m, new IrWalker(b)));
 
     b.setOptimizeLevel(2);
     b.setShrinkLevel(0);

@@ -393,6 +393,8 @@ export class GuestInstance implements Instance {
     for (const g of segment.globals) {
       (this.exports[g.exportName] as WebAssembly.Global).value = globals.get(g.index)!.value;
     }
+    // The passive data segments the guest had dropped (their flags are among the globals).
+    (this.exports[EXPORTS.redrop] as (() => void) | undefined)?.();
     this.header = { ...header, state: ContState.Paused };
     this.savedStack = stack.slice();
     this.input = s.input;
