@@ -5,9 +5,12 @@
 // fuel check between chunks: no single instruction can hold the host past its slice for long.
 
 import { i64Const, type Binaryen, type BinaryenModule, type ExpressionRef } from "./binaryen.js";
+import { CLOCK_IMPORT, HOST_MODULE } from "./host-abi.js";
 
 export const FUEL_GLOBAL = "__ferry_fuel";
 export const GROW_FAILED_GLOBAL = "__ferry_grow_failed";
+/** The internal name of the clock import the helpers call (host-abi.ts CLOCK_IMPORT). */
+export const CLOCK_NAME = "__ferry_clock";
 
 /** `init` is a prefix: one helper per data segment (memory.init names its segment statically). */
 export const HELPER_NAMES = { copy: "__ferry_memory_copy", fill: "__ferry_memory_fill", grow: "__ferry_memory_grow", init: "__ferry_memory_init_" } as const;
@@ -25,20 +28,30 @@ export const INLINE_BULK_BYTES = 4096;
  */
 export const GROW_BYTES_PER_FUEL_LOG2 = 6;
 
+/** A chunk at least this long is followed by a look at the slice's clock (a yield), not only a fuel check. */
+export const CLOCKED_CHUNK_BYTES = 64 * 1024;
+/** A grow that leaves the memory at least this many pages (16 MiB) is followed by a look at the clock. */
+export const CLOCKED_GROW_PAGES = 256;
+
 /** The most fuel one helper call charges before it checks: one chunk. */
 export const BULK_CHUNK_FUEL = (BULK_CHUNK_BYTES >> BULK_BYTES_PER_FUEL_LOG2) + 1;
 
 export function addMeterHelpers(b: Binaryen, m: BinaryenModule, yieldName: string, memoryName: string): void {
   const { i32, i64, none } = b;
+  m.addFunctionImport(CLOCK_NAME, HOST_MODULE, CLOCK_IMPORT, none, none);
   const get = (index: number, type = i32) => m.local.get(index, type);
   const set = (index: number, value: ExpressionRef) => m.local.set(index, value);
   const i32c = (v: number) => m.i32.const(v);
   const fuel = () => m.global.get(FUEL_GLOBAL, i64);
   const charge = (amount: ExpressionRef): ExpressionRef => m.global.set(FUEL_GLOBAL, m.i64.sub(fuel(), amount));
-  // Between two chunks the helper always calls yield, not only when fuel ran out: the host then
-  // also ends a slice that is past its wall-clock budget (fuel per byte varies with first-touch
-  // memory; the deadline does not). A chunk is tens of microseconds of work; the call, nanoseconds.
-  const check = (): ExpressionRef => m.call(yieldName, [], none);
+  // After a chunk of at least CLOCKED_CHUNK_BYTES the helper first lets the host look at the
+  // slice's clock (fuel per byte varies with first-touch memory; the deadline does not): a late
+  // slice gets its fuel check failed. The clock call cannot unwind, so it costs Asyncify nothing;
+  // such a chunk is tens of microseconds of work, the call nanoseconds. Small copies (string and
+  // array operations) only check fuel, as any other instruction does.
+  const clock = (): ExpressionRef => m.call(CLOCK_NAME, [], none);
+  const check = (n: ExpressionRef): ExpressionRef =>
+    m.block(null, [m.if(m.i32.ge_u(n, i32c(CLOCKED_CHUNK_BYTES)), clock()), m.if(m.i64.lt_s(fuel(), i64Const(m, 0)), m.call(yieldName, [], none))]);
   const chargeBytes = (n: ExpressionRef): ExpressionRef =>
     charge(m.i64.add(m.i64.extend_u(m.i32.shr_u(n, i32c(BULK_BYTES_PER_FUEL_LOG2))), i64Const(m, 1)));
   const memoryBytes = () => m.i64.shl(m.i64.extend_u(m.memory.size(memoryName)), i64Const(m, 16));
@@ -63,7 +76,7 @@ export function addMeterHelpers(b: Binaryen, m: BinaryenModule, yieldName: strin
         set(SRC, m.i32.add(get(SRC), get(N))),
         set(LEN, m.i32.sub(get(LEN), get(N))),
         chargeBytes(get(N)),
-        check(),
+        check(get(N)),
         m.br("forward", get(LEN)),
       ])),
       // Backward from the end when the destination is above the source (an overlapping move).
@@ -72,7 +85,7 @@ export function addMeterHelpers(b: Binaryen, m: BinaryenModule, yieldName: strin
         set(LEN, m.i32.sub(get(LEN), get(N))),
         copyAt(m.i32.add(get(DST), get(LEN)), m.i32.add(get(SRC), get(LEN)), get(N)),
         chargeBytes(get(N)),
-        check(),
+        check(get(N)),
         m.br("backward", get(LEN)),
       ])),
     ),
@@ -89,13 +102,13 @@ export function addMeterHelpers(b: Binaryen, m: BinaryenModule, yieldName: strin
       set(DST, m.i32.add(get(DST), get(N))),
       set(LEN, m.i32.sub(get(LEN), get(N))),
       chargeBytes(get(N)),
-      check(),
+      check(get(N)),
       m.br("chunks", get(LEN)),
     ])),
   ]));
 
   // (delta; result) → the old size in pages, or -1 (which also sets the flag a later trap reads to
-  // report memory_limit). Then yield, like a chunk (a grow's time varies most of all).
+  // report memory_limit).
   const [DELTA, RESULT] = [0, 1];
   m.addFunction(HELPER_NAMES.grow, i32, i32, [i32], m.block(null, [
     set(RESULT, m.memory.grow(get(DELTA), memoryName)),
@@ -104,7 +117,9 @@ export function addMeterHelpers(b: Binaryen, m: BinaryenModule, yieldName: strin
       m.global.set(GROW_FAILED_GLOBAL, i32c(1)),
       charge(m.i64.shr_u(memoryBytes(), i64Const(m, GROW_BYTES_PER_FUEL_LOG2))),
     ),
-    check(),
+    // The clock is looked at after a grow once the memory is large (the engine's grow can then take
+    // milliseconds); the caller's fuel check follows the call.
+    m.if(m.i32.ge_u(m.memory.size(memoryName), i32c(CLOCKED_GROW_PAGES)), clock()),
     get(RESULT),
   ], i32));
 }
@@ -142,7 +157,8 @@ export function addMemoryInitHelper(b: Binaryen, m: BinaryenModule, segment: str
       m.local.set(SRC, m.i32.add(get(SRC), get(N))),
       m.local.set(LEN, m.i32.sub(get(LEN), get(N))),
       m.global.set(FUEL_GLOBAL, m.i64.sub(fuel(), m.i64.add(m.i64.extend_u(m.i32.shr_u(get(N), i32c(BULK_BYTES_PER_FUEL_LOG2))), i64Const(m, 1)))),
-      m.call(yieldName, [], none),
+      m.if(m.i32.ge_u(get(N), i32c(CLOCKED_CHUNK_BYTES)), m.call(CLOCK_NAME, [], none)),
+      m.if(m.i64.lt_s(fuel(), i64Const(m, 0)), m.call(yieldName, [], none)),
       m.br("chunks", get(LEN)),
     ])),
   ]));

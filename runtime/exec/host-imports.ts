@@ -3,6 +3,7 @@
 // those two in. Every pointer a guest hands over is bounds-checked before use.
 
 import { MAX_HOST_IO_BYTES } from "../limits.js";
+import { CLOCK_IMPORT } from "../code/host-abi.js";
 import { GuestTrap } from "./traps.js";
 
 /**
@@ -76,6 +77,8 @@ export function hostImports(
     ferry: {
       ...charged,
       yield: () => pausing.yield(),
+      // The metering's helpers: a look at the slice's clock after a large chunk of work.
+      [CLOCK_IMPORT]: () => io.afterCall(),
       checkpoint: call(() => pausing.checkpoint()),
       log: call((ptr: number, len: number) => {
         const bytes = slice(io.memory(), ptr, len);
