@@ -4,6 +4,7 @@
 // capped at the engine's cap so memory.grow succeeds or fails the same in both runs.
 
 import binaryen from "binaryen";
+import { IrWalker } from "../runtime/code/ir-walk.js";
 import { capMemoryMaximum } from "../runtime/code/memory-cap.js";
 
 /** Emit with the proposals Ferry supports (binaryen's "All" would use encodings V8 20 lacks). */
@@ -29,6 +30,12 @@ export interface ExportSig {
 export interface Rewritten {
   bytes: Uint8Array;
   exports: ExportSig[];
+  /**
+   * The module has SIMD float arithmetic, whose NaN bits are nondeterministic and which Binaryen
+   * 108's --denan leaves alone: they may flow into integers (an address, a branch), so its raw and
+   * Ferry runs can differ without a bug (the fuzzer reports such a difference as its own kind).
+   */
+  simdFloatNaNs?: boolean;
   /** Why the module cannot be used (an import the rewrite cannot replace), if so. */
   unusable?: string;
 }
@@ -109,24 +116,66 @@ export function rewriteTtf(input: Uint8Array, options: RewriteOptions): Rewritte
       exports.push({ name: e.name, params: binaryen.expandType(f.params).map(valName), results: binaryen.expandType(f.results).map(valName) });
     }
     if (!m.validate()) return { bytes: input, exports: [], unusable: "the rewritten module does not validate" };
-    return { bytes: capMemoryMaximum(m.emitBinary(), options.maxMemoryPages), exports };
+    return { bytes: capMemoryMaximum(m.emitBinary(), options.maxMemoryPages), exports, ...(hasSimdFloatNaNs(m) ? { simdFloatNaNs: true } : {}) };
   } finally {
     m.dispose();
   }
+}
+
+// SIMD operations that can make a NaN with nondeterministic bits (Abs, Neg, compares, conversions
+// to integers and from integers cannot).
+const NAN_MAKING = /^(Add|Sub|Mul|Div|Min|Max|PMin|PMax|Sqrt|Ceil|Floor|Trunc|Nearest)VecF(32x4|64x2)$|^(DemoteZeroVecF64x2ToVecF32x4|PromoteLowVecF32x4ToVecF64x2)$/;
+const b = binaryen as unknown as Record<string, number>;
+const NAN_UNARY = new Set(["Sqrt", "Ceil", "Floor", "Trunc", "Nearest", "DemoteZero", "PromoteLow"].flatMap((op) => Object.keys(b).filter((k) => k.startsWith(op) && NAN_MAKING.test(k)).map((k) => b[k]!)));
+const NAN_BINARY = new Set(["Add", "Sub", "Mul", "Div", "Min", "Max", "PMin", "PMax"].flatMap((op) => Object.keys(b).filter((k) => k.startsWith(op) && NAN_MAKING.test(k)).map((k) => b[k]!)));
+
+function hasSimdFloatNaNs(m: binaryen.Module): boolean {
+  const walker = new IrWalker(binaryen);
+  let found = false;
+  const visit = (e: number): number => {
+    const id = binaryen.getExpressionId(e);
+    if (id === binaryen.UnaryId || id === binaryen.BinaryId) {
+      const op = (binaryen.getExpressionInfo(e) as unknown as { op: number }).op;
+      if ((id === binaryen.UnaryId ? NAN_UNARY : NAN_BINARY).has(op)) found = true;
+    }
+    if (!found) walker.mapChildren(e, visit);
+    return e;
+  };
+  try {
+    for (let i = 0; i < m.getNumFunctions() && !found; i++) {
+      const body = binaryen.getFunctionInfo(m.getFunctionByIndex(i)).body;
+      if (body) visit(body);
+    }
+  } catch {
+    // An instruction kind the walker does not know: Ferry refuses such modules before any run.
+  }
+  return found;
 }
 
 /** `__fz_memhash`: folds every 8 bytes of memory into a hash, so both runs' memories can be compared. */
 function addMemoryHash(m: binaryen.Module, i64c: (v: bigint) => number): void {
   const i = 0;
   const h = 1;
+  const v = 2;
   const end = m.i32.shl(m.memory.size(), m.i32.const(16));
+  // Memory has no types, and float NaN bits stored to it are nondeterministic (SIMD float results
+  // escape --denan): like a logged v128, 8 bytes that are an f64 NaN or hold an f32 NaN in either
+  // half hash as one constant in both runs.
+  const word = (): number => m.local.get(v, binaryen.i64);
+  // (Each use builds its own expression: Binaryen expressions are trees, never shared.)
+  const f32Nan = (half: () => number): number => m.f32.ne(m.f32.reinterpret(half()), m.f32.reinterpret(half()));
+  const isNan = m.i32.or(
+    m.i32.or(m.f64.ne(m.f64.reinterpret(word()), m.f64.reinterpret(word())), f32Nan(() => m.i32.wrap(word()))),
+    f32Nan(() => m.i32.wrap(m.i64.shr_u(word(), i64c(32n)))),
+  );
   const body = m.block(null, [
     m.block("done", [
       m.loop(
         "next",
         m.block(null, [
           m.br("done", m.i32.ge_u(m.local.get(i, binaryen.i32), end)),
-          m.local.set(h, m.i64.add(m.i64.mul(m.local.get(h, binaryen.i64), i64c(1_000_003n)), m.i64.load(0, 8, m.local.get(i, binaryen.i32)))),
+          m.local.set(v, m.i64.load(0, 8, m.local.get(i, binaryen.i32))),
+          m.local.set(h, m.i64.add(m.i64.mul(m.local.get(h, binaryen.i64), i64c(1_000_003n)), m.select(isNan, i64c(0x7ff8000000000000n), word()))),
           m.local.set(i, m.i32.add(m.local.get(i, binaryen.i32), m.i32.const(8))),
           m.br("next"),
         ]),
@@ -134,7 +183,7 @@ function addMemoryHash(m: binaryen.Module, i64c: (v: bigint) => number): void {
     ]),
     m.local.get(h, binaryen.i64),
   ], binaryen.i64);
-  m.addFunction(`${MEMORY_HASH_EXPORT}_fn`, binaryen.none, binaryen.i64, [binaryen.i32, binaryen.i64], body);
+  m.addFunction(`${MEMORY_HASH_EXPORT}_fn`, binaryen.none, binaryen.i64, [binaryen.i32, binaryen.i64, binaryen.i64], body);
   m.addFunctionExport(`${MEMORY_HASH_EXPORT}_fn`, MEMORY_HASH_EXPORT);
 }
 
