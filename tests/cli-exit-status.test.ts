@@ -10,7 +10,7 @@ import { INFINITE_LOOP, TRAPS } from "./helpers/fixtures.js";
 import { removeDir, startTestNode, type TestNode } from "./helpers/node.js";
 import { wat } from "./helpers/wat.js";
 
-const COMMANDS = ["run", "resume", "inspect", "simulate", "cluster", "keygen", "admin", "serve", "upload", "modules", "submit", "status", "migrate"];
+const COMMANDS = ["run", "resume", "inspect", "simulate", "cluster", "keygen", "admin", "serve", "node", "peers", "upload", "modules", "submit", "status", "migrate", "pause", "cancel", "logs", "output", "snapshot", "share", "cache"];
 
 describe("the exit status table", () => {
   it("ends ferry --help and every command's --help", async () => {
@@ -75,5 +75,33 @@ describe("submit --wait and status --wait: the job's end is the exit status", ()
     const unreachable = await ferry(["status", "x", "--node", "http://127.0.0.1:9"]);
     expect(unreachable.code).toBe(EXIT.unavailable);
     expect(unreachable.stderr).toMatch(/^ferry: cannot reach the node [^\n]*\n$/);
+  });
+});
+
+describe("the job commands: a bad command line exits 2 before any request", () => {
+  // The node is unreachable on purpose: a command that sent anything would exit 5, not 2.
+  const node = ["--node", "http://127.0.0.1:9"];
+  const id = "0b7e3a52-1c4d-4e6f-8a9b-0c1d2e3f4a5b";
+  const cases: { args: string[]; says: RegExp }[] = [
+    ...["pause", "cancel", "logs", "output", "snapshot", "share"].flatMap((command) => [
+      { args: [command, ...node], says: new RegExp(`ferry ${command} takes exactly one <job-id>`) },
+      { args: [command, id, id, ...node], says: new RegExp(`ferry ${command} takes exactly one <job-id>`) },
+      { args: [command, id, "--bogus", ...node], says: /unknown option --bogus/ },
+      // share signs its grants: without a key it stops at that first.
+      { args: [command, id, "--node", "not-a-url"], says: command === "share" ? /--key FILE is required/ : /--node not-a-url: not an http/ },
+    ]),
+    { args: ["resume", id, "--bogus", ...node], says: /unknown option --bogus/ },
+    { args: ["migrate", id, ...node, "--key", "x"], says: /--to PEER-ID \(or the peer's URL\) is required/ },
+    { args: ["migrate", id, id, "--to", "p", ...node], says: /ferry migrate takes exactly one <job-id>/ },
+    { args: ["share", id, "--peers", ",", ...node], says: /--peers needs at least one peer id/ },
+    { args: ["share", id, "--lifetime-ms", "soon", ...node], says: /--lifetime-ms/ },
+    { args: ["submit", "abc", "--quiet", "--sandbox", "nowhere", ...node], says: /--sandbox must be in-process or isolated/ },
+  ];
+
+  it.each(cases)("ferry $args.0 $args.1 …: exit 2, one line", async ({ args, says }) => {
+    const r = await ferry(args);
+    expect(r.code, r.stderr).toBe(EXIT.usage);
+    expect(r.stderr).toMatch(/^ferry: [^\n]*\n$/);
+    expect(r.stderr).toMatch(says);
   });
 });

@@ -114,7 +114,7 @@ describe("the packed package", () => {
 
   it("the README walkthrough's keys, data and snapshots are ignored by git", async () => {
     if (!existsSync(join(root, ".git"))) return; // not a clone: nothing for git to ignore
-    const written = ["data/ferry.db", "data/node-key.json", "me.key.json", "ferry-key.json", "nbody.ferry", ".fuzz/state.json", "scratch/x"];
+    const written = ["data/ferry.db", "data/node-key.json", "me.key.json", "ferry.key.json", "ferry-key.json", "cluster/a/ferry.db", "nbody.ferry", ".fuzz/state.json", "scratch/x"];
     const r = await run("git", ["check-ignore", "--no-index", ...written], root);
     expect(r.stdout.trim().split("\n").sort()).toEqual([...written].sort());
   });

@@ -26,4 +26,5 @@ export const EXIT_STATUS_TABLE = `Exit status (the same for every command):
      node refused (HTTP 4xx); nothing was stored
   4  internal error: a bug, a damaged data directory, or the node failed (HTTP 500)
   5  unavailable: the data directory is owned by another process, the address is in use,
-     or the node cannot be reached or is too busy (HTTP 503); try again later or elsewhere`;
+     the node cannot be reached or is too busy (HTTP 503), or a node's store cannot load
+     better-sqlite3 (store_unavailable: install it); try again later or elsewhere`;

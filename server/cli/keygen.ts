@@ -8,7 +8,8 @@ import { checkWritableFile } from "./paths.js";
 import type { Io } from "./run.js";
 import { HELP, UsageError } from "./usage.js";
 
-export const DEFAULT_KEY_FILE = "ferry-key.json";
+// *.key.json: .gitignore covers it, and the package's files allow-list never includes it.
+export const DEFAULT_KEY_FILE = "ferry.key.json";
 
 export async function keygenCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -4,9 +4,10 @@
 
 import { closeSync, openSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
-import type { FerryClient } from "../client.js";
+import { FerryClient } from "../client.js";
 import type { JobView } from "../node/job-view.js";
-import { connect, locate, NODE_OPTIONS as common, printHelp as help, waitedStatus } from "./connect.js";
+import { checkSelfEntry } from "../peers-file.js";
+import { connect, locate, NODE_OPTIONS as common, nodeUrl, printHelp as help, waitedStatus } from "./connect.js";
 import { EXIT } from "./exit-status.js";
 import { checkWritableFile } from "./paths.js";
 import { argsOption, optionalInt, readInput, type Io } from "./options.js";
@@ -37,6 +38,7 @@ export async function submitCommand(argv: string[], io: Io): Promise<number> {
       fuel: { type: "string" },
       sandbox: { type: "string" },
       wait: { type: "string" },
+      quiet: { type: "boolean", short: "q", default: false },
     },
   });
   if (values.help) return help(io, HELP.submit);
@@ -62,7 +64,8 @@ export async function submitCommand(argv: string[], io: Io): Promise<number> {
     ...(values.sandbox ? { sandbox: values.sandbox as "in-process" | "isolated" } : {}),
     ...(waitMs ? { waitMs } : {}),
   });
-  io.stdout.write(`${JSON.stringify(view)}\n`);
+  // --quiet: the id alone, for a script (`JOB=$(ferry submit … -q)`).
+  io.stdout.write(values.quiet ? `${view.id}\n` : `${JSON.stringify(view)}\n`);
   return waitMs ? waitedStatus(view) : EXIT.ok;
 }
 
@@ -143,13 +146,20 @@ export async function modulesCommand(argv: string[], io: Io): Promise<number> {
   return EXIT.ok;
 }
 
+/** --to: a peer's node id as it is, or its URL, whose node says its id (GET /node, checked against its key). */
+async function peerId(to: string): Promise<string> {
+  if (!/^https?:\/\//.test(to)) return to;
+  const url = nodeUrl(to, "--to");
+  return checkSelfEntry(await new FerryClient({ url }).nodeInfo(), `node at ${url}`).nodeId;
+}
+
 export async function migrateCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...common, to: { type: "string" }, weak: { type: "boolean", default: false } } });
   if (values.help) return help(io, HELP.migrate);
   if (positionals.length !== 1) throw new UsageError("ferry migrate takes exactly one <job-id>");
-  if (values.to === undefined) throw new UsageError("--to PEER-ID is required");
+  if (values.to === undefined) throw new UsageError("--to PEER-ID (or the peer's URL) is required");
   const { at } = await locate(client(values, true), positionals[0]!, true, io);
-  const view = await at.migrate(positionals[0]!, values.to!, values.weak ? "weak" : "strong");
+  const view = await at.migrate(positionals[0]!, await peerId(values.to), values.weak ? "weak" : "strong");
   io.stdout.write(`${JSON.stringify(view)}\n`);
   return EXIT.ok;
 }

@@ -111,11 +111,11 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   // The first three fields are this node's peers-file entry, exactly (server/peers-file.ts).
   const info = { nodeId: node.identity.nodeId, url: node.url, publicKey: node.identity.publicKeyPem, dataDir: values["data-dir"], recovered: node.recovered };
   io.stdout.write(values.json ? `${JSON.stringify(info)}\n` : `ferry node ${info.nodeId} listening on ${info.url} (data in ${info.dataDir}; resumed ${node.recovered.resumed}, restarted ${node.recovered.restarted} jobs)
-Try it (another terminal):
-  node bin/ferry.js keygen --out me.json
-  node bin/ferry.js admin add-client --data-dir ${info.dataDir} --public-key me.json
-  node bin/ferry.js upload build/guests/sieve.wasm --key me.json --node ${info.url} --public
-  node bin/ferry.js submit <code-hash> --args 1000000 --wait 10000 --node ${info.url}
+Try it (another terminal; in a clone of Ferry, 'npm link' once puts ferry on your PATH, or use npx ferry):
+  ferry keygen --out me.key.json
+  ferry admin add-client --data-dir ${info.dataDir} --public-key me.key.json
+  ferry upload build/guests/sieve.wasm --key me.key.json --node ${info.url} --public
+  ferry submit <code-hash> --args 1000000 --wait 10000 --node ${info.url}
 API: ${info.url}/openapi.json   Stop: Ctrl-C (running jobs resume from their checkpoints on the next start)
 `);
   await stopped;

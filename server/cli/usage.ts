@@ -32,7 +32,7 @@ Commands:
   logs <job-id>        a job's output as text; --follow: live output, log lines and states to its end
   output <job-id>      a job's output, raw (--out FILE)
   snapshot <job-id>    save a paused job's snapshot to a file (--out FILE)
-  migrate <job-id>     move a job to a peer node (--to PEER-ID)
+  migrate <job-id>     move a job to a peer node (--to PEER-ID or PEER-URL)
   share <job-id>       let the node's load sharing move a job of yours to its peers
   cache [clear]        show or empty the cache of instrumented modules
 
@@ -143,7 +143,7 @@ transfers per job.`,
   keygen: `Usage: ferry keygen [--out FILE] [--force] [--json]
 
 Options:
-  --out FILE              where to write the key file (default: ferry-key.json); mode 0600, atomic
+  --out FILE              where to write the key file (default: ferry.key.json); mode 0600, atomic
   --force                 replace an existing key file (its private key is lost)
   --json                  print { clientId, keyFile, publicKey } as JSON
   -h, --help              show this help
@@ -245,6 +245,7 @@ Options:
   --fuel N                fuel budget of the job
   --sandbox KIND          in-process or isolated
   --wait MS               wait up to MS for the job to end before printing it
+  -q, --quiet             print only the job id (JOB=$(ferry submit … -q))
 
 Prints the job as JSON. With --wait the exit status says how the job ended: 1 if it trapped,
 failed or was cancelled, 0 if it completed or is still running when the wait ends.`,
@@ -263,9 +264,10 @@ if it ended trapped, failed or cancelled. --output FILE also writes the job's ou
 time; --output - writes the output to stdout instead of the JSON.
 Without: lists your jobs on the node, newest first, as { jobs, next } (pass next as --before for the
 next page; --limit 1-500, default 50; --state queued, running, paused, done, trapped, …).`,
-  migrate: `Usage: ferry migrate <job-id> --to PEER-ID --key FILE [--node URL] [--weak]
+  migrate: `Usage: ferry migrate <job-id> --to PEER-ID|PEER-URL --key FILE [--node URL] [--weak]
 
-Moves a running or paused job to a peer: strong (default) ships its execution state (a paused job
+Moves a running or paused job to a peer, named by its node id or its URL (whose node is asked for
+its id, GET /node): strong (default) ships its execution state (a paused job
 arrives paused), --weak only its code and arguments (the peer restarts it). Prints the job as JSON:
 state migrated, movedTo { node, url, committed } (committed: the peer acknowledged the hand-over;
 false: the node keeps retrying, the job is the peer's either way).`,
