@@ -112,6 +112,8 @@ export function meterModule(
   const graph = callGraph(b, m, walker);
   const plan: MeterPlan = planChecks(graph, tableFunctions);
   const outputWrite = outputWriteImport(b, m);
+  /** Whether any bulk operation goes through a chunked helper (its first chunk adds to a span). */
+  let chunked = false;
   /** Data segment name → its memory.init helper. */
   const initHelpers = new Map<string, string>();
   const imported = new Set<string>();
@@ -188,6 +190,7 @@ export function meterModule(
         region.hasCall = true;
         const op = b.getExpressionInfo(expr) as unknown as { dest: ExpressionRef; source: ExpressionRef; value: ExpressionRef; size: ExpressionRef };
         const helper = id === b.MemoryCopyId ? HELPER_NAMES.copy : HELPER_NAMES.fill;
+        chunked = true;
         return chargeAfterCall(m.call(helper, [op.dest, id === b.MemoryCopyId ? op.source : op.value, op.size], b.none), region);
       }
       if (id === b.MemoryInitId) {
@@ -197,6 +200,7 @@ export function meterModule(
         const op = b.getExpressionInfo(expr) as unknown as { segment: string; dest: ExpressionRef; offset: ExpressionRef; size: ExpressionRef };
         let helper = initHelpers.get(op.segment);
         if (helper === undefined) initHelpers.set(op.segment, (helper = `${HELPER_NAMES.init}${initHelpers.size}`));
+        chunked = true;
         return chargeAfterCall(m.call(helper, [op.dest, op.offset, op.size], b.none), region);
       }
       if (id === b.CallId && outputWrite !== undefined && (b.getExpressionInfo(expr) as unknown as { target: string }).target === outputWrite) {
@@ -364,7 +368,9 @@ export function meterModule(
     recursiveFunctions: [...plan.recursive],
     checkedFunctions: plan.checked.size,
     loops,
-    meterBound: Math.max(plan.maxSpan, BULK_CHUNK_FUEL) + HELPER_OVERHEAD_FUEL,
+    // A span may end in a call to a chunked helper, whose first chunk runs before the helper's
+    // first check: the two add up.
+    meterBound: plan.maxSpan + (chunked ? BULK_CHUNK_FUEL : 0) + HELPER_OVERHEAD_FUEL,
   };
 }
 

@@ -38,6 +38,7 @@ const FIXED: Array<[string, string]> = [
   ["memory-grow-meter-bound.json", "a slice that grows memory stops within its fuel + meterBound + that grow's charge"],
   ["memory-init-dropped-segment.json", "memory.init of a dropped active segment traps memory_out_of_bounds: the optimizer keeps the trap"],
   ["call-indirect-constant-index.json", "call_indirect through a constant index keeps its trap (table_out_of_bounds, indirect_call_mismatch)"],
+  ["bulk-fill-meter-bound.json", "meterBound counts a span and a helper's first chunk together: a slice stops within its fuel + meterBound"],
 ];
 
 describe("regressions the modules fuzzer's checks catch", () => {
