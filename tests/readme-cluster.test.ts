@@ -140,6 +140,9 @@ it("README's two-node cluster walkthrough runs as written", { timeout: 20 * 60_0
   const job = JSON.parse(last("ferry status").stdout) as { state: string; node: string; result: { value: number; fuelUsed: number } };
   const local = JSON.parse(last("ferry run").stdout) as { status: string; value: number; fuelUsed: number };
   expect(nodes).toHaveLength(2);
+  // The node's own hints name the command as installed, and the README's key file.
+  expect(nodes[0]!.stdout).toContain("  ferry keygen --out me.key.json\n");
+  expect(nodes[0]!.stdout).not.toMatch(/node bin\/ferry\.js|me\.json/);
   expect(job.node).toBe(nodes[1]!.nodeId);
   expect(job.state).toBe("done");
   expect(local.status).toBe("done");
