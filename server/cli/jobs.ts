@@ -103,8 +103,12 @@ export async function logsCommand(argv: string[], io: Io): Promise<number> {
         io.stderr.write(`log: ${e.line}\n`);
       } else {
         // The stream's first event says how much output there was when it started: catch up to it.
-        if (e.outputBytes !== undefined && e.outputBytes > printed) printed = await catchUp(at, id, printed, e.outputBytes, io);
-        else if (e.outputBytes !== undefined) printed = e.outputBytes; // a weak move restarts the output
+        // A job handed over but not yet committed here (`prepared`) has no output of its own yet:
+        // its count says nothing (taking it as a restart printed the output twice on a busy machine,
+        // where the follower often arrives before the COMMIT).
+        const counts = e.outputBytes !== undefined && e.state !== "prepared";
+        if (counts && e.outputBytes! > printed) printed = await catchUp(at, id, printed, e.outputBytes!, io);
+        else if (counts) printed = e.outputBytes!; // a weak move restarts the output
         // Each change once (a stream asked again starts with the state it already told).
         if (e.state !== told) io.stderr.write(`ferry: job ${id} ${e.state}${describeResult(e.result)}\n`);
         told = e.state;
