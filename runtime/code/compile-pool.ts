@@ -3,9 +3,9 @@
 // memory of refusals so the same bytes are never compiled twice to be refused twice. Engines share
 // one pool (by default, one per process), so N engines or N uploads never start N workers.
 
-import { existsSync, statSync, readdirSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { compiledRoomDir } from "../dist-twin.js";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { FerryError, type ErrorCode } from "../errors.js";
 import {
@@ -317,49 +317,12 @@ export function sharedCompilePool(): CompilePool {
   return shared;
 }
 
-/**
- * The compiled worker script next to this module. Loaded from TypeScript source (vitest runs
- * runtime/*.ts) it is the twin under dist/, which `npm run build` writes; a twin older than the
- * sources it runs is refused, so a test never instruments with yesterday's pipeline.
- */
+/** The compiled worker script next to this module (from TypeScript sources, its checked dist/ twin). */
 function workerScript(): URL {
-  const here = import.meta.url;
-  if (!here.endsWith(".ts")) return new URL("./compile-worker.js", here);
   return pathToFileURL(join(compiledCodeDir(), "compile-worker.js"));
 }
 
-/**
- * The directory of the compiled runtime/code/*.js the compile workers run: this module's own, or
- * from TypeScript sources its dist/ twin, checked to be there and no older than the sources.
- */
+/** The directory of the compiled runtime/code/*.js the compile workers run (runtime/dist-twin.ts). */
 export function compiledCodeDir(): string {
-  const codeDir = dirname(fileURLToPath(import.meta.url));
-  if (!import.meta.url.endsWith(".ts")) return codeDir;
-  const marker = `${"/"}runtime${"/"}code`;
-  const at = codeDir.lastIndexOf(marker);
-  if (at < 0) throw new FerryError("instrumentation_failed", `cannot locate the dist/ twin of ${codeDir}`);
-  const distDir = `${codeDir.slice(0, at)}/dist${codeDir.slice(at)}`;
-  const script = join(distDir, "compile-worker.js");
-  if (!existsSync(script)) throw new FerryError("instrumentation_failed", `${script} is missing: compiles run compiled JS, run \`npm run build\` first`);
-  checkFresh(codeDir, distDir);
-  return distDir;
-}
-
-let checkedFresh = false;
-
-function checkFresh(codeDir: string, distDir: string): void {
-  if (checkedFresh) return;
-  const runtimeDir = dirname(codeDir);
-  const sources = [
-    ...readdirSync(codeDir).map((f) => join("code", f)),
-    "errors.ts",
-    "limits.ts",
-  ].filter((f) => f.endsWith(".ts"));
-  for (const source of sources) {
-    const built = join(dirname(distDir), source.replace(/\.ts$/, ".js"));
-    if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(runtimeDir, source)).mtimeMs) {
-      throw new FerryError("instrumentation_failed", `${built} is older than runtime/${source}: compiles run compiled JS, run \`npm run build\` first`);
-    }
-  }
-  checkedFresh = true;
+  return compiledRoomDir(import.meta.url, "code", "compile-worker.js", (detail) => new FerryError("instrumentation_failed", detail), ["errors.ts", "limits.ts"]);
 }

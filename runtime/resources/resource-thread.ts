@@ -5,9 +5,9 @@
 // started again when it dies; a death answers every call in flight with a host_error trap, and the
 // temp files of the handles it held are removed by the next worker before it serves anything else.
 
-import { existsSync, readdirSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { compiledRoomDir } from "../dist-twin.js";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { FerryError } from "../errors.js";
 import { GuestTrap } from "../exec/traps.js";
@@ -247,30 +247,7 @@ export function sharedResourceThread(): ResourceThread {
   return shared;
 }
 
-/**
- * The compiled worker script next to this module. Loaded from TypeScript source (vitest runs
- * runtime/*.ts), it is the twin under dist/, which `npm run build` writes; a twin older than the
- * sources it runs is refused, so a test never serves files with yesterday's FileResources.
- */
+/** The compiled worker script next to this module (from TypeScript sources, its checked dist/ twin). */
 function workerScript(): URL {
-  const here = import.meta.url;
-  if (!here.endsWith(".ts")) return new URL("./resource-worker.js", here);
-  const sourceDir = dirname(fileURLToPath(here));
-  const marker = `${"/"}runtime${"/"}resources`;
-  const at = sourceDir.lastIndexOf(marker);
-  if (at < 0) throw new FerryError("invalid_option", `cannot locate the dist/ twin of ${sourceDir}`);
-  const distDir = `${sourceDir.slice(0, at)}/dist${sourceDir.slice(at)}`;
-  const script = join(distDir, "resource-worker.js");
-  if (checkedFresh) return pathToFileURL(script);
-  if (!existsSync(script)) throw new GuestTrap("host_error", `${script} is missing: the resource worker runs compiled JS, run \`npm run build\` first`);
-  for (const f of readdirSync(sourceDir).filter((n) => n.endsWith(".ts"))) {
-    const built = join(distDir, f.replace(/\.ts$/, ".js"));
-    if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(sourceDir, f)).mtimeMs) {
-      throw new GuestTrap("host_error", `${built} is older than runtime/resources/${f}: run \`npm run build\` first`);
-    }
-  }
-  checkedFresh = true;
-  return pathToFileURL(script);
+  return pathToFileURL(join(compiledRoomDir(import.meta.url, "resources", "resource-worker.js", (detail) => new GuestTrap("host_error", detail)), "resource-worker.js"));
 }
-
-let checkedFresh = false;
