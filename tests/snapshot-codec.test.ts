@@ -15,7 +15,7 @@ import {
   encodeSnapshot,
   inspectSnapshot,
 } from "../runtime/exec/snapshot-codec.js";
-import type { GlobalValue, MemoryPage, Snapshot } from "../runtime/exec/snapshot.js";
+import { floatOfBits, type GlobalValue, type MemoryPage, type Snapshot } from "../runtime/exec/snapshot.js";
 import { WASM_PAGE_BYTES } from "../runtime/limits.js";
 
 const COMPRESSIONS: SnapshotCompression[] = ["auto", "none", "deflate"];
@@ -40,6 +40,17 @@ function outcome(fn: () => unknown): ErrorCode | "ok" {
  * The snapshot with every byte array replaced by its base64 text: the same deep equality, but
  * compared natively (element-wise toEqual on many 64 KiB arrays takes seconds).
  */
+/** The globals as decoding gives them back: a float without `bits` gets those its value is written as. */
+function withBits(globals: GlobalValue[]): GlobalValue[] {
+  return globals.map((g) => {
+    if ((g.type !== "f32" && g.type !== "f64") || g.bits !== undefined) return g;
+    const view = new DataView(new ArrayBuffer(8));
+    if (g.type === "f32") view.setFloat32(0, g.value as number, true);
+    else view.setFloat64(0, g.value as number, true);
+    return { ...g, bits: g.type === "f32" ? view.getUint32(0, true) : view.getBigUint64(0, true) };
+  });
+}
+
 function comparable(s: Snapshot): unknown {
   const b64 = (b: Uint8Array): string => {
     expect(b).toBeInstanceOf(Uint8Array);
@@ -47,6 +58,7 @@ function comparable(s: Snapshot): unknown {
   };
   return {
     ...s,
+    globals: withBits(s.globals),
     continuation: b64(s.continuation),
     input: b64(s.input),
     output: b64(s.output),
@@ -258,6 +270,9 @@ const globalValue = fc.oneof(
     .map((value) => ({ type: "i64" as const, value })),
   fc.float().map((value) => ({ type: "f32" as const, value })),
   fc.oneof(fc.double(), fc.constantFrom(Number.NaN, -0, Infinity, -Infinity, Number.MIN_VALUE)).map((value) => ({ type: "f64" as const, value })),
+  // As the runtime captures them: exact bits (NaN payloads included) beside the value.
+  fc.integer({ min: 0, max: 0xffff_ffff }).map((bits) => ({ type: "f32" as const, value: floatOfBits("f32", bits), bits })),
+  fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map((bits) => ({ type: "f64" as const, value: floatOfBits("f64", bits), bits })),
 );
 
 const globals = fc
@@ -308,7 +323,7 @@ describe("round trip", () => {
       ],
     });
     const back = decodeSnapshot(encodeSnapshot(s)).globals;
-    expect(back).toEqual(s.globals);
+    expect(back).toEqual(withBits(s.globals));
     expect(Object.is(back[3]!.value, -0)).toBe(true);
     expect(Object.is(back[4]!.value, -0)).toBe(true);
   });

@@ -64,6 +64,9 @@ export const EXPORTS = {
   growFailed: "__ferry_grow_failed",
   continuation: "ferry_continuation",
   globalPrefix: "__ferry_g",
+  /** A float global's exact bits as an integer, read and written (float-global-bits.ts). */
+  globalBitsGetPrefix: "__ferry_gbits_get",
+  globalBitsSetPrefix: "__ferry_gbits_set",
   /** Drops again the passive data segments a restored guest had dropped (data-drops.ts). */
   redrop: "__ferry_redrop",
 } as const;

@@ -7,6 +7,7 @@ import { FerryError } from "../errors.js";
 import { loadBinaryen, type Binaryen, type BinaryenModule } from "./binaryen.js";
 import { ASYNCIFY_IMPORTS, EXPORTS, HOST_MODULE, YIELD_IMPORT } from "./host-abi.js";
 import { trackDataDrops } from "./data-drops.js";
+import { addFloatBitsAccessors } from "./float-global-bits.js";
 import { IrWalker } from "./ir-walk.js";
 import { capMemoryMaximum } from "./memory-cap.js";
 import { meterModule } from "./meter.js";
@@ -15,7 +16,7 @@ import { validateModule, type ModuleLimits } from "./validate.js";
 import type { FuncSig, ValType } from "./wasm-reader.js";
 
 /** Bump whenever the instrumented output for the same input can change. Snapshots carry it. */
-export const PIPELINE_VERSION = 9;
+export const PIPELINE_VERSION = 10;
 
 export interface InstrumentOptions {
   /** Insert fuel metering (without it a guest cannot be stopped). */
@@ -120,6 +121,7 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
     }
 
     globals.push(...trackDataDrops(b, m, new IrWalker(b)));
+    addFloatBitsAccessors(b, m, globals);
 
     b.setOptimizeLevel(2);
     b.setShrinkLevel(0);

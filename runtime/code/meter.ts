@@ -43,9 +43,10 @@ export interface MeterResult {
   checkedFunctions: number;
   loops: number;
   /**
-   * The most fuel the module's own instructions can use between two fuel checks: the largest
-   * function plus SPAN_FUEL, or one bulk-memory chunk. Host calls and memory.grow are charged by
-   * their work on top, each followed by a check.
+   * The most fuel the module's own instructions can be charged between two fuel checks: the
+   * largest span (a function plus its unchecked callees, ≤ its size + SPAN_FUEL), one more charge
+   * of at most the largest function right before the check, and one bulk-memory chunk. Host calls
+   * and memory.grow are charged by their work on top, each followed by a check.
    */
   meterBound: number;
 }
@@ -111,6 +112,7 @@ export function meterModule(
   const constSet = (b as unknown as { Const: { setValueI64(e: ExpressionRef, v: number): void } }).Const;
   const graph = callGraph(b, m, walker);
   const plan: MeterPlan = planChecks(graph, tableFunctions);
+  const maxFunctionSize = graph.reduce((most, f) => Math.max(most, f.size), 0);
   const outputWrite = outputWriteImport(b, m);
   /** Whether any bulk operation goes through a chunked helper (its first chunk adds to a span). */
   let chunked = false;
@@ -368,9 +370,11 @@ export function meterModule(
     recursiveFunctions: [...plan.recursive],
     checkedFunctions: plan.checked.size,
     loops,
-    // A span may end in a call to a chunked helper, whose first chunk runs before the helper's
-    // first check: the two add up.
-    meterBound: plan.maxSpan + (chunked ? BULK_CHUNK_FUEL : 0) + HELPER_OVERHEAD_FUEL,
+    // Between two checks: the entry charges of the unchecked calls (at most the largest span), one
+    // charge just before the failing check (a loop header, a checked function's entry or the rest
+    // of a region after a call: at most the largest function), and — when the span ends in a call
+    // to a chunked helper, whose first chunk runs before its first check — one chunk.
+    meterBound: plan.maxSpan + maxFunctionSize + (chunked ? BULK_CHUNK_FUEL : 0) + HELPER_OVERHEAD_FUEL,
   };
 }
 

@@ -8,7 +8,8 @@
 //   slice to reach a checkpoint, which answers 1, and the guest returns with its state in memory.
 
 import { AUTHENTICATED_IMPORTS, EXPORTS, HOST_MODULE } from "../code/host-abi.js";
-import type { EntryPoint } from "../code/instrument.js";
+import { floatBitsExports } from "../code/float-global-bits.js";
+import type { EntryPoint, SnapshotGlobal } from "../code/instrument.js";
 import { MAX_NAMED_IMPORTS, nameSome } from "../code/validate.js";
 import { FerryError } from "../errors.js";
 import { DEFAULT_CONTINUATION_STACK_BYTES, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES, WASM_PAGE_BYTES } from "../limits.js";
@@ -36,7 +37,7 @@ import type { ResourceProvider } from "../resources/provider.js";
 import type { Instance, TrustClass } from "../sandbox/instance.js";
 import { hostImports } from "./host-imports.js";
 import { OutputBuffer } from "./output-buffer.js";
-import { captureMemory, clearPagesOutside, type Snapshot } from "./snapshot.js";
+import { captureMemory, clearPagesOutside, floatOfBits, type GlobalValue, type Snapshot } from "./snapshot.js";
 import { GuestTrap, TRAP_MESSAGES, classifyTrap, type TrapCode } from "./traps.js";
 import { argsForCall, checkArgs, type WasmValue } from "./values.js";
 
@@ -330,11 +331,7 @@ export class GuestInstance implements Instance {
       codeHash: segment.codeHash,
       pipelineVersion: segment.pipelineVersion,
       continuation: encodeImage(header, this.savedStack, this.stackCapacity),
-      globals: segment.globals.map((g) => ({
-        index: g.index,
-        type: g.type,
-        value: (this.exports[g.exportName] as WebAssembly.Global).value as number | bigint,
-      })),
+      globals: segment.globals.map((g) => this.readGlobal(g)),
       memory: since
         ? captureMemoryDelta(new Uint8Array(this.memoryObject.buffer), since.memory)
         : captureMemory(new Uint8Array(this.memoryObject.buffer), { copy: !move, recycle: options.recycle?.memory }),
@@ -390,9 +387,7 @@ export class GuestInstance implements Instance {
     const memory = new Uint8Array(this.memoryObject.buffer);
     for (const page of s.memory.pages) memory.set(page.bytes, page.index * WASM_PAGE_BYTES);
 
-    for (const g of segment.globals) {
-      (this.exports[g.exportName] as WebAssembly.Global).value = globals.get(g.index)!.value;
-    }
+    for (const g of segment.globals) this.writeGlobal(g, globals.get(g.index)!);
     // The passive data segments the guest had dropped (their flags are among the globals).
     (this.exports[EXPORTS.redrop] as (() => void) | undefined)?.();
     this.header = { ...header, state: ContState.Paused };
@@ -597,6 +592,25 @@ export class GuestInstance implements Instance {
       return 1;
     }
     return 0;
+  }
+
+  // ---- Globals ----
+
+  /** A mutable global's value; a float's exact bits through its accessor (float-global-bits.ts). */
+  private readGlobal(g: SnapshotGlobal): GlobalValue {
+    const value = (this.exports[g.exportName] as WebAssembly.Global).value as number | bigint;
+    if (g.type !== "f32" && g.type !== "f64") return { index: g.index, type: g.type, value };
+    const get = this.exports[floatBitsExports(g).get] as (() => number | bigint) | undefined;
+    if (!get) return { index: g.index, type: g.type, value };
+    const raw = get();
+    const bits = g.type === "f32" ? Number(raw) >>> 0 : BigInt.asUintN(64, BigInt(raw));
+    return { index: g.index, type: g.type, value: floatOfBits(g.type, bits), bits };
+  }
+
+  private writeGlobal(g: SnapshotGlobal, v: GlobalValue): void {
+    const set = this.exports[floatBitsExports(g).set] as ((bits: number | bigint) => void) | undefined;
+    if (v.bits !== undefined && set) set(g.type === "f32" ? Number(v.bits) | 0 : BigInt.asIntN(64, BigInt(v.bits)));
+    else (this.exports[g.exportName] as WebAssembly.Global).value = v.value;
   }
 
   // ---- Asyncify and the continuation struct ----

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { FerryError } from "../errors.js";
 import { DEFAULT_MAX_MEMORY_PAGES, WASM_PAGE_BYTES } from "../limits.js";
-import type { GlobalType, GlobalValue, MemoryPage, Snapshot } from "./snapshot.js";
+import { floatOfBits, type GlobalType, type GlobalValue, type MemoryPage, type Snapshot } from "./snapshot.js";
 
 /** The 8 ASCII bytes every snapshot starts with. */
 export const SNAPSHOT_MAGIC = "FERRYSNP";
@@ -129,6 +129,7 @@ const TYPES_BY_CODE: ReadonlyMap<number, GlobalType> = new Map(
 const MAX_U32 = 0xffff_ffff;
 const I64_MIN = -(1n << 63n);
 const I64_MAX = (1n << 63n) - 1n;
+const U64_MAX = (1n << 64n) - 1n;
 
 /** Smallest possible snapshot: header, six section headers, the fixed payloads, the digest. */
 const MIN_SNAPSHOT_BYTES =
@@ -285,6 +286,7 @@ function validateSnapshot(s: Snapshot): void {
 
 function checkGlobalValue(g: GlobalValue, i: number): void {
   const v = g.value;
+  if (g.bits !== undefined && g.type !== "f32" && g.type !== "f64") throw cannotEncode(`globals[${i}] is ${g.type}: only f32 and f64 globals carry bits`);
   switch (g.type) {
     case "i32":
       if (typeof v !== "number" || !Number.isInteger(v) || v < -0x8000_0000 || v > 0x7fff_ffff) {
@@ -301,12 +303,26 @@ function checkGlobalValue(g: GlobalValue, i: number): void {
       if (typeof v !== "number" || (Math.fround(v) !== v && !Number.isNaN(v))) {
         throw cannotEncode(`globals[${i}] is f32 but its value is not exactly representable as a float32`);
       }
+      checkFloatBits(g, i, v);
       return;
     case "f64":
       if (typeof v !== "number") throw cannotEncode(`globals[${i}] is f64 but its value is not a number`);
+      checkFloatBits(g, i, v);
       return;
     default:
       throw cannotEncode(`globals[${i}].type ${JSON.stringify(g.type)} is not i32, i64, f32 or f64`);
+  }
+}
+
+/** A float's bits, when given, must be in range and stand for its value (any NaN for a NaN). */
+function checkFloatBits(g: GlobalValue, i: number, value: number): void {
+  const bits = g.bits;
+  if (bits === undefined) return;
+  const ok = g.type === "f32" ? typeof bits === "number" && Number.isInteger(bits) && bits >= 0 && bits <= 0xffff_ffff : typeof bits === "bigint" && bits >= 0n && bits <= U64_MAX;
+  if (!ok) throw cannotEncode(`globals[${i}].bits must be ${g.type === "f32" ? "an integer in 0..2^32-1" : "a bigint in 0..2^64-1"}`);
+  const of = floatOfBits(g.type as "f32" | "f64", bits);
+  if (!Object.is(of, value) && !(Number.isNaN(of) && Number.isNaN(value))) {
+    throw cannotEncode(`globals[${i}].bits stand for ${of}, not its value ${value}`);
   }
 }
 
@@ -322,13 +338,15 @@ function writeGlobal(w: Writer, g: GlobalValue): void {
       w.view.setInt32(at, g.value as number, true);
       break;
     case "f32":
-      w.view.setFloat32(at, g.value as number, true);
+      if (g.bits !== undefined) w.view.setUint32(at, g.bits as number, true);
+      else w.view.setFloat32(at, g.value as number, true);
       break;
     case "i64":
       w.view.setBigInt64(at, g.value as bigint, true);
       break;
     case "f64":
-      w.view.setFloat64(at, g.value as number, true);
+      if (g.bits !== undefined) w.view.setBigUint64(at, g.bits as bigint, true);
+      else w.view.setFloat64(at, g.value as number, true);
       break;
   }
   w.pos += 8;
@@ -661,14 +679,13 @@ function parseGlobals(r: Reader): GlobalValue[] {
     if (type === undefined) throw malformed(`global ${i}: unknown type code 0x${code.toString(16)}`);
     if (r.dv.getUint8(at + 5) !== 0 || r.dv.getUint16(at + 6, true) !== 0) throw malformed(`global ${i}: reserved bytes are not zero`);
     const v = at + 8;
-    let value: number | bigint;
-    if (type === "i64") value = r.dv.getBigInt64(v, true);
-    else if (type === "f64") value = r.dv.getFloat64(v, true);
+    if (type === "i64") globals.push({ index, type, value: r.dv.getBigInt64(v, true) });
+    else if (type === "f64") globals.push({ index, type, value: r.dv.getFloat64(v, true), bits: r.dv.getBigUint64(v, true) });
     else {
       if (r.dv.getUint32(v + 4, true) !== 0) throw malformed(`global ${i}: high 32 bits of the ${type} value are not zero`);
-      value = type === "i32" ? r.dv.getInt32(v, true) : r.dv.getFloat32(v, true);
+      if (type === "i32") globals.push({ index, type, value: r.dv.getInt32(v, true) });
+      else globals.push({ index, type, value: r.dv.getFloat32(v, true), bits: r.dv.getUint32(v, true) });
     }
-    globals.push({ index, type, value });
     r.pos += GLOBAL_ENTRY_BYTES;
   }
   return globals;

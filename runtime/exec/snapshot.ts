@@ -12,6 +12,23 @@ export interface GlobalValue {
   type: GlobalType;
   /** i32/f32/f64 as number, i64 as bigint. */
   value: number | bigint;
+  /**
+   * f32/f64 only: the exact bits (f32 as a number in 0..2^32-1, f64 as a bigint in 0..2^64-1).
+   * A JS number cannot be trusted to keep a NaN's payload, so where both are given, `bits` is
+   * what a restore writes; `value` is there to read. Snapshots the runtime takes always have it.
+   */
+  bits?: number | bigint;
+}
+
+/** The value a float global's bits stand for (NaN payloads aside: a JS number may not keep them). */
+export function floatOfBits(type: "f32" | "f64", bits: number | bigint): number {
+  const view = new DataView(new ArrayBuffer(8));
+  if (type === "f32") {
+    view.setUint32(0, Number(bits), true);
+    return view.getFloat32(0, true);
+  }
+  view.setBigUint64(0, BigInt(bits), true);
+  return view.getFloat64(0, true);
 }
 
 /** One non-zero 64 KiB page of linear memory. */

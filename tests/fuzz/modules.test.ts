@@ -39,6 +39,9 @@ const FIXED: Array<[string, string]> = [
   ["memory-init-dropped-segment.json", "memory.init of a dropped active segment traps memory_out_of_bounds: the optimizer keeps the trap"],
   ["call-indirect-constant-index.json", "call_indirect through a constant index keeps its trap (table_out_of_bounds, indirect_call_mismatch)"],
   ["bulk-fill-meter-bound.json", "meterBound counts a span and a helper's first chunk together: a slice stops within its fuel + meterBound"],
+  ["host-input-meter-bound.json", "meterBound counts the region prepaid just before a check: a slice of host calls stops within its fuel + meterBound + one call"],
+  ["call-chain-meter-bound.json", "meterBound counts the region prepaid just before a check: a br_table/indirect call chain stops within its fuel + meterBound"],
+  ["restore-memory-differs.json", "a float global's NaN payload survives snapshot and restore (bits, not a JS number), so the guest's addresses do too"],
 ];
 
 describe("regressions the modules fuzzer's checks catch", () => {
