@@ -37,7 +37,7 @@ import type { ResourceProvider } from "../resources/provider.js";
 import type { Instance, TrustClass } from "../sandbox/instance.js";
 import { hostImports } from "./host-imports.js";
 import { OutputBuffer } from "./output-buffer.js";
-import { captureMemory, clearPagesOutside, floatOfBits, type GlobalValue, type Snapshot } from "./snapshot.js";
+import { captureMemory, clearPagesOutside, floatOfBits, isAllZero, type GlobalValue, type Snapshot } from "./snapshot.js";
 import { GuestTrap, TRAP_MESSAGES, classifyTrap, type TrapCode } from "./traps.js";
 import { argsForCall, checkArgs, type WasmValue } from "./values.js";
 
@@ -175,7 +175,9 @@ export class GuestInstance implements Instance {
    * The window of guest memory lent to Asyncify while it unwinds or rewinds (a guest without its
    * own struct): what was there, and how much of it has been written (`undefined`: maybe all).
    */
-  private borrowed: { base: number; saved: Uint8Array; written: number | undefined } | undefined;
+  /** The lent window's own bytes while Asyncify uses it (`saved` undefined: they were all zero). */
+  private borrowed: { base: number; saved: Uint8Array | undefined; written: number | undefined } | undefined;
+  private windowScratch: Uint8Array | undefined;
   /** Struct address used by the unwind in progress. */
   private activeBase = 0;
 
@@ -622,9 +624,19 @@ export class GuestInstance implements Instance {
     const window = Math.min(HEADER_BYTES + this.stackCapacity, memoryBytes) & ~7;
     const base = memoryBytes - window;
     const memory = new Uint8Array(this.memoryObject.buffer);
-    // A rewind writes only the header and the saved stack; an unwind, up to the whole window.
+    // A rewind writes only the header and the saved stack; an unwind, up to the whole window. The
+    // window usually lies on pages the guest never wrote: then nothing is copied (putting it back is
+    // zeroing what Asyncify wrote); otherwise its bytes go to a scratch buffer kept for the next
+    // pause, so a pause allocates nothing and copies at most the window.
     const written = stackBytes > 0 ? Math.min(window, HEADER_BYTES + stackBytes) : undefined;
-    this.borrowed = { base, saved: memory.slice(base, base + (written ?? window)), written };
+    const lent = memory.subarray(base, base + (written ?? window));
+    if (isAllZero(lent)) this.borrowed = { base, saved: undefined, written };
+    else {
+      if (!this.windowScratch || this.windowScratch.byteLength < lent.byteLength) this.windowScratch = new Uint8Array(lent.byteLength);
+      const saved = this.windowScratch.subarray(0, lent.byteLength);
+      saved.set(lent);
+      this.borrowed = { base, saved, written };
+    }
     const capacity = window - HEADER_BYTES;
     if (stackBytes > capacity) throw new GuestTrap("continuation_overflow", `${stackBytes} stack bytes, ${capacity} available`);
     return { base, capacity };
@@ -635,7 +647,10 @@ export class GuestInstance implements Instance {
     // Put back only what Asyncify wrote: the window sits at the end of memory, often on pages the
     // guest never touched, and writing all of it back would fault them in at every pause.
     const { base, saved, written } = this.borrowed;
-    new Uint8Array(this.memoryObject.buffer).set(written === undefined ? saved : saved.subarray(0, written), base);
+    const memory = new Uint8Array(this.memoryObject.buffer);
+    const length = written ?? (saved?.byteLength ?? 0);
+    if (saved) memory.set(saved.subarray(0, length), base);
+    else memory.fill(0, base, base + (written ?? memory.byteLength - base));
     this.borrowed = undefined;
   }
 
