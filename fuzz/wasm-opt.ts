@@ -35,7 +35,7 @@ export function findWasmOpt(): WasmOpt {
 /**
  * The proposals Ferry instruments (SUPPORTED_FEATURES in runtime/code/instrument.ts), each one a
  * wasm-opt flag. A case enables a random subset on top of MVP, so modules that use none of them
- * (and are never refused for a v128 global) stay common.
+ * stay common.
  */
 export const FUZZ_FEATURES = ["sign-ext", "mutable-globals", "nontrapping-float-to-int", "bulk-memory", "simd", "multivalue"] as const;
 export type FuzzFeature = (typeof FUZZ_FEATURES)[number];

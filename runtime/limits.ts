@@ -76,8 +76,12 @@ export const DEFAULT_MAX_LOG_BYTES = 1024 * 1024;
 /** Largest input one instance may be given. */
 export const DEFAULT_MAX_INPUT_BYTES = 64 * 1024 * 1024;
 
-/** Arguments an entry point may take (the continuation struct has this many slots). */
-export const MAX_ENTRY_ARGS = 5;
+/**
+ * Arguments an entry point may take: V8's limit on a function's parameters, so every entry a module
+ * can export is callable. The continuation struct holds the first five; the host keeps the rest, and
+ * a snapshot carries them after the saved stack (docs/continuation-abi.md).
+ */
+export const MAX_ENTRY_ARGS = 1000;
 
 /**
  * Most bytes one host call moves, so that no single call holds the host for long (a 1 MiB copy into

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import binaryen from "binaryen";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { Engine, FerryError, type RunResult } from "../runtime/index.js";
+import { Engine, FerryError, decodeSnapshot, encodeSnapshot, type RunResult, type WasmValue } from "../runtime/index.js";
 import { classifyTrap } from "../runtime/exec/traps.js";
 import { wat } from "./helpers/wat.js";
 
@@ -14,10 +14,10 @@ const engine = new Engine();
 type Outcome = { value: unknown } | { trap: string };
 
 /** Raw V8: the module as written, its trap classified the way the runtime classifies V8's. */
-function runRaw(bytes: Uint8Array, entry: string, imports: WebAssembly.Imports = {}): Outcome {
+function runRaw(bytes: Uint8Array, entry: string, imports: WebAssembly.Imports = {}, args: readonly WasmValue[] = []): Outcome {
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), imports);
   try {
-    const value = (instance.exports[entry] as () => unknown)();
+    const value = (instance.exports[entry] as (...a: WasmValue[]) => unknown)(...args);
     return { value: value === undefined ? null : value };
   } catch (e) {
     return { trap: classifyTrap(e).trap };
@@ -31,12 +31,12 @@ function outcome(r: RunResult): Outcome {
 }
 
 /** Raw, straight and sliced (every `slice` fuel) outcomes, with the fuel of the two Ferry runs. */
-async function threeWays(bytes: Uint8Array, entry = "f", slice = 3, imports: WebAssembly.Imports = {}) {
-  const raw = runRaw(bytes, entry, imports);
+async function threeWays(bytes: Uint8Array, entry = "f", slice = 3, imports: WebAssembly.Imports = {}, args: readonly WasmValue[] = []) {
+  const raw = runRaw(bytes, entry, imports, args);
   const module = await engine.compile(bytes);
-  const straight = await (await engine.instantiate(module)).run(entry);
+  const straight = await (await engine.instantiate(module)).run(entry, args);
   const sliced = await engine.instantiate(module);
-  let r = await sliced.run(entry, [], { fuel: slice });
+  let r = await sliced.run(entry, args, { fuel: slice });
   let pauses = 0;
   while (r.status === "paused") {
     pauses++;
@@ -51,6 +51,26 @@ async function expectAgree(bytes: Uint8Array, expected: Outcome, entry = "f"): P
   expect(raw).toEqual(expected);
   expect(straight).toEqual(expected);
   expect(sliced).toEqual(expected);
+}
+
+/**
+ * The run sliced every `slice` fuel with every pause a snapshot, encoded, decoded and restored into a
+ * fresh instance: its outcome, fuel, how many restores, and the format version of the first snapshot.
+ */
+async function restoredEveryPause(bytes: Uint8Array, entry = "f", args: readonly WasmValue[] = [], slice = 3) {
+  const module = await engine.compile(bytes);
+  let instance = await engine.instantiate(module);
+  let r = await instance.run(entry, args, { fuel: slice });
+  let restores = 0;
+  let version: number | undefined;
+  while (r.status === "paused") {
+    const encoded = encodeSnapshot(await instance.snapshot({ move: true }));
+    version ??= new DataView(encoded.buffer, encoded.byteOffset).getUint16(8, true);
+    instance = await engine.restore(decodeSnapshot(encoded));
+    restores++;
+    r = await instance.resume({ fuel: slice });
+  }
+  return { outcome: outcome(r), fuelUsed: r.fuelUsed, restores, version };
 }
 
 async function refusal(bytes: Uint8Array): Promise<FerryError> {
@@ -251,5 +271,57 @@ describe("found with issue 10: a dropped passive data segment stays dropped acro
     expect(outcome(r)).toEqual(expected);
     expect(r.fuelUsed).toBe(straight.fuelUsed);
     expect(restores).toBeGreaterThan(5);
+  });
+});
+
+describe("issue 10 #9: an entry takes any number of parameters", () => {
+  // Eight parameters of every numeric type; a loop makes the sliced runs pause inside the call.
+  const bytes = wat(`(module
+    (func (export "f") (param i32 i64 f32 f64 i32 i32 i64 f64) (result i64) (local $i i32)
+      (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 20))))
+      (i64.add (i64.add (i64.extend_i32_s (local.get 0)) (local.get 1))
+        (i64.add (i64.add (i64.trunc_f32_s (local.get 2)) (i64.trunc_f64_s (local.get 3)))
+          (i64.add (i64.add (i64.extend_i32_u (local.get 4)) (i64.extend_i32_s (local.get 5)))
+            (i64.add (local.get 6) (i64.trunc_f64_s (local.get 7))))))))`);
+  const args: WasmValue[] = [-1, 2n ** 40n, 3.5, -4.5, 0xffffffff, -6, -(2n ** 62n), 8.75];
+  const expected = { value: -1n + 2n ** 40n + 3n - 4n + 0xffffffffn - 6n - 2n ** 62n + 8n };
+
+  it("raw, straight and sliced agree", async () => {
+    const { raw, straight, sliced, pauses } = await threeWays(bytes, "f", 3, {}, args);
+    expect([raw, straight, sliced]).toEqual([expected, expected, expected]);
+    expect(pauses).toBeGreaterThan(5);
+  });
+
+  it("the arguments past the fifth survive every pause restored from a snapshot", async () => {
+    const straight = await (await engine.instantiate(await engine.compile(bytes))).run("f", args);
+    const r = await restoredEveryPause(bytes, "f", args);
+    expect(r.outcome).toEqual(expected);
+    expect(r.fuelUsed).toBe(straight.fuelUsed);
+    expect(r.restores).toBeGreaterThan(5);
+  });
+});
+
+describe("issue 10 #9: a mutable v128 global travels in snapshots", () => {
+  // The global changes before the loop and is read after it: a restore that lost it would return the initial lanes.
+  const bytes = wat(`(module (global $v (mut v128) (v128.const i32x4 1 2 3 4))
+    (func (export "f") (result i64) (local $i i32)
+      (global.set $v (v128.const i32x4 0x7fc00001 0xffffffff 0x89abcdef 0x80000000))
+      (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 20))))
+      (i64.xor (i64x2.extract_lane 0 (global.get $v)) (i64.rotl (i64x2.extract_lane 1 (global.get $v)) (i64.const 17)))))`);
+
+  it("raw, straight and sliced agree", async () => {
+    const { raw, straight, sliced } = await threeWays(bytes);
+    expect(straight).toEqual(raw);
+    expect(sliced).toEqual(raw);
+  });
+
+  it("restored at every pause, its 16 bytes are exact (snapshot format version 2)", async () => {
+    const raw = runRaw(bytes, "f");
+    const straight = await (await engine.instantiate(await engine.compile(bytes))).run("f");
+    const r = await restoredEveryPause(bytes);
+    expect(r.outcome).toEqual(raw);
+    expect(r.fuelUsed).toBe(straight.fuelUsed);
+    expect(r.restores).toBeGreaterThan(5);
+    expect(r.version).toBe(2);
   });
 });

@@ -159,7 +159,7 @@ function cat(...parts: Uint8Array[]): Uint8Array {
 }
 
 /** An independent writer of the documented layout: header, tagged sections, sha256. */
-function buildSnapshot(sections: [tag: number, payload: Uint8Array][]): Uint8Array {
+function buildSnapshot(sections: [tag: number, payload: Uint8Array][], version = 1): Uint8Array {
   const body = cat(
     ...sections.map(([tag, payload]) => {
       const h = new Uint8Array(SECTION_HEADER);
@@ -173,7 +173,7 @@ function buildSnapshot(sections: [tag: number, payload: Uint8Array][]): Uint8Arr
   const header = new Uint8Array(HEADER);
   header.set(new TextEncoder().encode(SNAPSHOT_MAGIC), 0);
   const dv = new DataView(header.buffer);
-  dv.setUint16(8, SNAPSHOT_FORMAT_VERSION, true);
+  dv.setUint16(8, version, true);
   dv.setBigUint64(10, BigInt(total), true);
   return reseal(cat(header, body, new Uint8Array(DIGEST)));
 }
@@ -223,7 +223,7 @@ function smallSnapshot(): Snapshot {
 const HASH = "0123456789abcdef".repeat(4);
 
 /** A valid hand-built snapshot whose sections the caller may replace. */
-function handBuilt(replace: Partial<Record<number, Uint8Array>> = {}, order = [1, 2, 3, 4, 5, 6]): Uint8Array {
+function handBuilt(replace: Partial<Record<number, Uint8Array>> = {}, order = [1, 2, 3, 4, 5, 6], version = 1): Uint8Array {
   const defaults: Record<number, Uint8Array> = {
     1: metaPayload(HASH, 1),
     2: EMPTY,
@@ -232,7 +232,7 @@ function handBuilt(replace: Partial<Record<number, Uint8Array>> = {}, order = [1
     5: EMPTY,
     6: EMPTY,
   };
-  return buildSnapshot(order.map((tag) => [tag, replace[tag] ?? defaults[tag] ?? EMPTY]));
+  return buildSnapshot(order.map((tag) => [tag, replace[tag] ?? defaults[tag] ?? EMPTY]), version);
 }
 
 // ---- arbitraries ---------------------------------------------------------------------------
@@ -776,7 +776,7 @@ describe("inspectSnapshot", () => {
     const bytes = encodeSnapshot(s, { compression: "auto" });
     const info = inspectSnapshot(bytes);
     expect(info).toMatchObject({
-      formatVersion: SNAPSHOT_FORMAT_VERSION,
+      formatVersion: 1, // nothing in it needs version 2
       codeHash: s.codeHash,
       pipelineVersion: s.pipelineVersion,
       totalBytes: bytes.byteLength,
@@ -818,4 +818,104 @@ describe("inspectSnapshot", () => {
     expect(info.memory).toMatchObject({ pageCount: 0, storedPageCount: 0, chunkCount: 0 });
     expect(info.compression).toBe("none");
   });
+});
+
+// ---- version 2: v128 and reference globals, tables -------------------------------------------
+
+describe("format version 2", () => {
+  const v2Globals: GlobalValue[] = [
+    { index: 0, type: "i32", value: 7 },
+    { index: 2, type: "v128", value: (0xfedcba9876543210n << 64n) | 0x0123456789abcdefn },
+    { index: 3, type: "funcref", value: 5 },
+    { index: 4, type: "funcref", value: null },
+    { index: 9, type: "externref", value: null },
+  ];
+  const tables = [
+    { index: 0, type: "funcref" as const, elements: [3, null, 0, 4_000_000] },
+    { index: 2, type: "externref" as const, elements: [null, null] },
+  ];
+
+  test("a snapshot with only version 1 contents is written as version 1, byte for byte as before", () => {
+    const bytes = encodeSnapshot(baseSnapshot());
+    expect(new DataView(bytes.buffer, bytes.byteOffset).getUint16(8, true)).toBe(1);
+    expect(inspectSnapshot(bytes).formatVersion).toBe(1);
+  });
+
+  test("v128, funcref and externref globals and tables round-trip as version 2", () => {
+    for (const s of [baseSnapshot({ globals: v2Globals }), baseSnapshot({ tables }), baseSnapshot({ globals: v2Globals, tables, code: Uint8Array.from([0, 97, 115, 109]) })]) {
+      const bytes = encodeSnapshot(s, { compression: "none" });
+      expect(inspectSnapshot(bytes).formatVersion).toBe(2);
+      expect(comparable(decodeSnapshot(bytes))).toEqual(comparable({ ...s, globals: withBits(s.globals) }));
+    }
+  });
+
+  test("the encoder writes exactly the version 2 layout documented in docs/snapshot-format.md", () => {
+    const page = textBytes(WASM_PAGE_BYTES, 4);
+    const s = baseSnapshot({ globals: v2Globals, tables, memory: { pageCount: 3, pages: [{ index: 2, bytes: page }] }, input: EMPTY, output: EMPTY, continuation: EMPTY });
+    const v128 = new Uint8Array(24);
+    const dv = new DataView(v128.buffer);
+    dv.setUint32(0, 2, true);
+    dv.setUint8(4, 0x7b);
+    dv.setBigUint64(8, 0x0123456789abcdefn, true);
+    dv.setBigUint64(16, 0xfedcba9876543210n, true);
+    const table = (index: number, code: number, elements: number[]): Uint8Array => cat(le32(index), Uint8Array.from([code, 0, 0, 0]), le32(elements.length), le32(...elements));
+    const expected = buildSnapshot(
+      [
+        [1, metaPayload(s.codeHash, s.pipelineVersion)],
+        [2, EMPTY],
+        [3, cat(le32(5), globalEntry(0, 0x7f, 7), v128, globalEntry(3, 0x70, 5), globalEntry(4, 0x70, 0xffff_ffff), globalEntry(9, 0x6f, 0xffff_ffff))],
+        [4, memoryPayload(3, [2], SNAPSHOT_CHUNK_PAGES, [{ codec: 0, data: page }])],
+        [5, EMPTY],
+        [6, EMPTY],
+        [8, cat(le32(2), table(0, 0x70, [3, 0xffff_ffff, 0, 4_000_000]), table(2, 0x6f, [0xffff_ffff, 0xffff_ffff]))],
+      ],
+      2,
+    );
+    expect(Buffer.from(encodeSnapshot(s, { compression: "none" })).equals(Buffer.from(expected))).toBe(true);
+  });
+
+  const tableEntry = (index: number, code: number, size: number, ...elements: number[]): Uint8Array => cat(le32(index), Uint8Array.from([code, 0, 0, 0]), le32(size), le32(...elements));
+  const cases: [string, () => Uint8Array][] = [
+    ["a v128 global in a version 1 snapshot", () => handBuilt({ 3: cat(le32(1), globalEntry(0, 0x7b, 0), new Uint8Array(8)) })],
+    ["a funcref global in a version 1 snapshot", () => handBuilt({ 3: cat(le32(1), globalEntry(0, 0x70, 0xffff_ffff)) })],
+    ["a tables section in a version 1 snapshot", () => handBuilt({ 8: le32(0) }, [1, 2, 3, 4, 5, 6, 8])],
+    ["a v128 global cut short", () => handBuilt({ 3: cat(le32(1), globalEntry(0, 0x7b, 0)) }, undefined, 2)],
+    ["a funcref global with non-zero high bits", () => handBuilt({ 3: cat(le32(1), globalEntry(0, 0x70, 1, 1)) }, undefined, 2)],
+    ["an externref global that is not null", () => handBuilt({ 3: cat(le32(1), globalEntry(0, 0x6f, 0)) }, undefined, 2)],
+    ["tables out of order", () => handBuilt({ 8: cat(le32(2), tableEntry(1, 0x70, 0), tableEntry(1, 0x70, 0)) }, [1, 2, 3, 4, 5, 6, 8], 2)],
+    ["a table of i32", () => handBuilt({ 8: cat(le32(1), tableEntry(0, 0x7f, 0)) }, [1, 2, 3, 4, 5, 6, 8], 2)],
+    ["a table's reserved bytes non-zero", () => { const t = tableEntry(0, 0x70, 0); t[6] = 1; return handBuilt({ 8: cat(le32(1), t) }, [1, 2, 3, 4, 5, 6, 8], 2); }],
+    ["a table with fewer elements than its size", () => handBuilt({ 8: cat(le32(1), tableEntry(0, 0x70, 3, 1, 2)) }, [1, 2, 3, 4, 5, 6, 8], 2)],
+    ["an externref table element that is not null", () => handBuilt({ 8: cat(le32(1), tableEntry(0, 0x6f, 1, 0)) }, [1, 2, 3, 4, 5, 6, 8], 2)],
+    ["a tables section with trailing bytes", () => handBuilt({ 8: cat(le32(0), Uint8Array.from([1])) }, [1, 2, 3, 4, 5, 6, 8], 2)],
+    ["a tables section before code", () => handBuilt({ 8: le32(0) }, [1, 2, 3, 4, 5, 6, 8, 7], 2)],
+    ["two tables sections", () => handBuilt({ 8: le32(0) }, [1, 2, 3, 4, 5, 6, 8, 8], 2)],
+  ];
+  for (const [name, make] of cases) {
+    test(`${name} → snapshot_malformed`, () => {
+      expect(decodeCode(make())).toBe("snapshot_malformed");
+    });
+  }
+
+  test("a version 2 snapshot with code and tables, or either, decodes", () => {
+    for (const order of [[1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 8], [1, 2, 3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 6]]) {
+      expect(decodeCode(handBuilt({ 8: cat(le32(1), tableEntry(0, 0x70, 2, 1, 0xffff_ffff)) }, order, 2))).toBe("ok");
+    }
+  });
+
+  const bad: [string, Partial<Snapshot>][] = [
+    ["a v128 given a number", { globals: [{ index: 0, type: "v128", value: 1 }] }],
+    ["a v128 past 2^128", { globals: [{ index: 0, type: "v128", value: 1n << 128n }] }],
+    ["a funcref of -1", { globals: [{ index: 0, type: "funcref", value: -1 }] }],
+    ["a funcref of 2^32-1 (the null marker)", { globals: [{ index: 0, type: "funcref", value: 0xffff_ffff }] }],
+    ["an externref that is not null", { globals: [{ index: 0, type: "externref", value: 0 }] }],
+    ["tables out of order", { tables: [{ index: 2, type: "funcref", elements: [] }, { index: 1, type: "funcref", elements: [] }] }],
+    ["a table element that is no function index", { tables: [{ index: 0, type: "funcref", elements: [1.5] }] }],
+    ["an externref table element", { tables: [{ index: 0, type: "externref", elements: [0] }] }],
+  ];
+  for (const [name, overrides] of bad) {
+    test(`encoding ${name} → snapshot_malformed`, () => {
+      expect(outcome(() => encodeSnapshot(baseSnapshot(overrides)))).toBe("snapshot_malformed");
+    });
+  }
 });

@@ -42,7 +42,7 @@ export interface EntryPoint {
 export interface SnapshotGlobal {
   /** Index in the original module's global space. */
   index: number;
-  type: "i32" | "i64" | "f32" | "f64";
+  type: "i32" | "i64" | "f32" | "f64" | "v128";
   exportName: string;
 }
 
@@ -283,7 +283,7 @@ function exportMutableGlobals(b: Binaryen, m: BinaryenModule): SnapshotGlobal[] 
   for (let index = 0; index < count; index++) {
     const info = b.getGlobalInfo(m.getGlobalByIndex(index));
     if (!info.mutable || info.module) continue;
-    const type = ({ [b.i32]: "i32", [b.i64]: "i64", [b.f32]: "f32", [b.f64]: "f64" } as Record<number, SnapshotGlobal["type"]>)[info.type];
+    const type = ({ [b.i32]: "i32", [b.i64]: "i64", [b.f32]: "f32", [b.f64]: "f64", [b.v128]: "v128" } as Record<number, SnapshotGlobal["type"]>)[info.type];
     if (!type) throw new FerryError("unsupported_feature", `mutable global ${index} has a type that cannot be snapshotted`);
     const exportName = `${EXPORTS.globalPrefix}${index}`;
     m.addGlobalExport(info.name, exportName);

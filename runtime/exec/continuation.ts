@@ -8,6 +8,8 @@ export const CONTINUATION_MAGIC = 0x59525246; // "FRRY" in memory order
 export const CONTINUATION_ABI_VERSION = 1;
 export const HEADER_BYTES = 96;
 export const NO_ENTRY = 0xffffffff;
+/** Argument slots in the header (`args[5]`); an entry's further arguments are kept by the host. */
+export const ARG_SLOTS = 5;
 
 /** Byte offsets of the header fields. */
 export const OFF = {
@@ -49,11 +51,14 @@ export interface ContinuationHeader {
   fuelConsumed: number;
   fuelLimit: number;
   entry: number;
-  /** Raw 64-bit argument patterns. */
+  /** Raw 64-bit argument patterns, all of them (the header's slots hold the first ARG_SLOTS). */
   args: bigint[];
 }
 
-/** Write `h` into a 96-byte header at `offset` of `view`, with the given Asyncify pointers. */
+/**
+ * Write `h` into a 96-byte header at `offset` of `view`, with the given Asyncify pointers.
+ * `arg_count` is the entry's whole argument count; the slots hold the first ARG_SLOTS.
+ */
 export function writeHeader(
   view: DataView,
   offset: number,
@@ -73,17 +78,23 @@ export function writeHeader(
   view.setBigUint64(offset + OFF.fuelLimit, BigInt(h.fuelLimit), true);
   view.setUint32(offset + OFF.entry, h.entry, true);
   view.setUint32(offset + OFF.argCount, h.args.length, true);
-  for (let i = 0; i < MAX_ENTRY_ARGS; i++) {
+  for (let i = 0; i < ARG_SLOTS; i++) {
     view.setBigUint64(offset + OFF.args + 8 * i, BigInt.asUintN(64, h.args[i] ?? 0n), true);
   }
 }
 
-/** The relocatable image stored in snapshots: header (Asyncify pointers as offsets) + used stack. */
+/**
+ * The relocatable image stored in snapshots: header (Asyncify pointers as offsets) + used stack,
+ * then the arguments past the header's slots (8 bytes each, raw patterns), if the entry has any.
+ */
 export function encodeImage(h: ContinuationHeader, stack: Uint8Array, capacity: number): Uint8Array {
-  const image = new Uint8Array(HEADER_BYTES + stack.byteLength);
+  const more = h.args.slice(ARG_SLOTS);
+  const stackEnd = HEADER_BYTES + stack.byteLength;
+  const image = new Uint8Array(stackEnd + 8 * more.length);
   const view = new DataView(image.buffer);
-  writeHeader(view, 0, h, { current: HEADER_BYTES + stack.byteLength, end: HEADER_BYTES + capacity, capacity });
+  writeHeader(view, 0, h, { current: stackEnd, end: HEADER_BYTES + capacity, capacity });
   image.set(stack, HEADER_BYTES);
+  more.forEach((a, i) => view.setBigUint64(stackEnd + 8 * i, BigInt.asUintN(64, a), true));
   return image;
 }
 
@@ -100,14 +111,15 @@ export function decodeImage(image: Uint8Array): { header: ContinuationHeader; st
   const current = view.getUint32(OFF.asyncifyCurrent, true);
   const end = view.getUint32(OFF.asyncifyEnd, true);
   const capacity = view.getUint32(OFF.stackCapacity, true);
-  if (current !== image.byteLength) bad("stack length does not match the image size");
-  if (end !== HEADER_BYTES + capacity || current > end) bad("stack pointers are inconsistent");
   const argCount = view.getUint32(OFF.argCount, true);
   if (argCount > MAX_ENTRY_ARGS) bad(`${argCount} arguments, at most ${MAX_ENTRY_ARGS}`);
+  const moreBytes = 8 * Math.max(0, argCount - ARG_SLOTS);
+  if (current < HEADER_BYTES || current + moreBytes !== image.byteLength) bad("stack length does not match the image size");
+  if (end !== HEADER_BYTES + capacity || current > end) bad("stack pointers are inconsistent");
   const state = view.getUint32(OFF.state, true);
   if (state > ContState.Trapped) bad(`unknown state ${state}`);
   const args: bigint[] = [];
-  for (let i = 0; i < argCount; i++) args.push(view.getBigUint64(OFF.args + 8 * i, true));
+  for (let i = 0; i < argCount; i++) args.push(view.getBigUint64(i < ARG_SLOTS ? OFF.args + 8 * i : current + 8 * (i - ARG_SLOTS), true));
   const fuelConsumed = Number(view.getBigUint64(OFF.fuelConsumed, true));
   const fuelLimit = Number(view.getBigUint64(OFF.fuelLimit, true));
   return {
@@ -120,7 +132,7 @@ export function decodeImage(image: Uint8Array): { header: ContinuationHeader; st
       entry: view.getUint32(OFF.entry, true),
       args,
     },
-    stack: image.subarray(HEADER_BYTES),
+    stack: image.subarray(HEADER_BYTES, current),
     capacity,
   };
 }

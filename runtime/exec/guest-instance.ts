@@ -598,8 +598,12 @@ export class GuestInstance implements Instance {
 
   // ---- Globals ----
 
-  /** A mutable global's value; a float's exact bits through its accessor (float-global-bits.ts). */
+  /** A mutable global's value; a float's or a vector's exact bits through its accessors (float-global-bits.ts). */
   private readGlobal(g: SnapshotGlobal): GlobalValue {
+    if (g.type === "v128") {
+      const get = this.exports[floatBitsExports(g).get] as (half: number) => bigint;
+      return { index: g.index, type: g.type, value: BigInt.asUintN(64, get(0)) | (BigInt.asUintN(64, get(1)) << 64n) };
+    }
     const value = (this.exports[g.exportName] as WebAssembly.Global).value as number | bigint;
     if (g.type !== "f32" && g.type !== "f64") return { index: g.index, type: g.type, value };
     const get = this.exports[floatBitsExports(g).get] as (() => number | bigint) | undefined;
@@ -610,6 +614,11 @@ export class GuestInstance implements Instance {
   }
 
   private writeGlobal(g: SnapshotGlobal, v: GlobalValue): void {
+    if (g.type === "v128") {
+      const bits = v.value as bigint;
+      (this.exports[floatBitsExports(g).set] as (low: bigint, high: bigint) => void)(BigInt.asIntN(64, bits), BigInt.asIntN(64, bits >> 64n));
+      return;
+    }
     const set = this.exports[floatBitsExports(g).set] as ((bits: number | bigint) => void) | undefined;
     if (v.bits !== undefined && set) set(g.type === "f32" ? Number(v.bits) | 0 : BigInt.asIntN(64, BigInt(v.bits)));
     else (this.exports[g.exportName] as WebAssembly.Global).value = v.value;

@@ -6,12 +6,18 @@ import { createHash } from "node:crypto";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { FerryError } from "../errors.js";
 import { DEFAULT_MAX_MEMORY_PAGES, WASM_PAGE_BYTES } from "../limits.js";
-import { floatOfBits, type GlobalType, type GlobalValue, type MemoryPage, type Snapshot } from "./snapshot.js";
+import { floatOfBits, type GlobalType, type GlobalValue, type MemoryPage, type Snapshot, type TableValue } from "./snapshot.js";
 
 /** The 8 ASCII bytes every snapshot starts with. */
 export const SNAPSHOT_MAGIC = "FERRYSNP";
-/** The one format version this build writes and reads. */
-export const SNAPSHOT_FORMAT_VERSION = 1;
+/**
+ * The newest format version this build writes and reads. It reads every version from 1 on, and
+ * writes the lowest that can hold the snapshot: version 1 unless a global is v128 or a reference, or
+ * tables travel (version 2), so a node running an older build still reads what it always could.
+ */
+export const SNAPSHOT_FORMAT_VERSION = 2;
+/** The oldest format version this build reads. */
+export const SNAPSHOT_OLDEST_FORMAT_VERSION = 1;
 
 /** magic (8) + version u16 + total length u64. */
 export const SNAPSHOT_HEADER_BYTES = 18;
@@ -60,7 +66,7 @@ export function snapshotDecodeLimits(maxMemoryPages: number): Required<DecodeSna
 /** The caps a decoder uses when given none: the engine's default memory cap. */
 export const DEFAULT_SNAPSHOT_DECODE_LIMITS: Readonly<Required<DecodeSnapshotOptions>> = snapshotDecodeLimits(DEFAULT_MAX_MEMORY_PAGES);
 
-export type SnapshotSectionName = "meta" | "continuation" | "globals" | "memory" | "input" | "output" | "code";
+export type SnapshotSectionName = "meta" | "continuation" | "globals" | "memory" | "input" | "output" | "code" | "tables";
 
 export interface SnapshotSectionInfo {
   name: SnapshotSectionName;
@@ -105,14 +111,26 @@ const TAG_MEMORY = 4;
 const TAG_INPUT = 5;
 const TAG_OUTPUT = 6;
 const TAG_CODE = 7;
-/** Tags in the only order a snapshot may have them: 1..6 are required, code (7) is optional. */
-const SECTION_TAGS: readonly number[] = [TAG_META, TAG_CONTINUATION, TAG_GLOBALS, TAG_MEMORY, TAG_INPUT, TAG_OUTPUT, TAG_CODE];
-const SECTION_NAMES: readonly SnapshotSectionName[] = ["meta", "continuation", "globals", "memory", "input", "output", "code"];
+const TAG_TABLES = 8;
+/**
+ * Tags in the only order a snapshot may have them: 1..6 are required, code (7) and, from version 2,
+ * tables (8) are optional.
+ */
+const SECTION_TAGS: readonly number[] = [TAG_META, TAG_CONTINUATION, TAG_GLOBALS, TAG_MEMORY, TAG_INPUT, TAG_OUTPUT, TAG_CODE, TAG_TABLES];
+const SECTION_NAMES: readonly SnapshotSectionName[] = ["meta", "continuation", "globals", "memory", "input", "output", "code", "tables"];
 const REQUIRED_SECTIONS = 6;
+/** Sections a version knows: version 1 ends with code. */
+const SECTIONS_IN_VERSION: Readonly<Record<number, number>> = { 1: 7, 2: 8 };
 
 const CODE_HASH_BYTES = 32;
 const META_BYTES = CODE_HASH_BYTES + 4;
 const GLOBAL_ENTRY_BYTES = 16;
+/** A v128 global's entry: its value takes 16 bytes instead of 8. */
+const V128_GLOBAL_ENTRY_BYTES = 24;
+/** A table's fixed part: index u32, type u8, 3 reserved, size u32. */
+const TABLE_FIXED_BYTES = 12;
+/** A null reference where a function index would be (globals and table elements). */
+const NULL_REF = 0xffff_ffff;
 const MEMORY_FIXED_BYTES = 12;
 const PAGE_INDEX_BYTES = 4;
 const CHUNK_ENTRY_BYTES = 8;
@@ -121,7 +139,10 @@ const CODEC_RAW = 0;
 const CODEC_DEFLATE = 1;
 
 /** Global types by their WebAssembly value-type byte, so other decoders can reuse their wasm tables. */
-const TYPE_CODES: Readonly<Record<GlobalType, number>> = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c };
+const TYPE_CODES: Readonly<Record<GlobalType, number>> = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, v128: 0x7b, funcref: 0x70, externref: 0x6f };
+/** The global types version 1 has; the others need version 2. */
+const V1_TYPES: ReadonlySet<GlobalType> = new Set(["i32", "i64", "f32", "f64"]);
+const U128_MAX = (1n << 128n) - 1n;
 const TYPES_BY_CODE: ReadonlyMap<number, GlobalType> = new Map(
   (Object.entries(TYPE_CODES) as [GlobalType, number][]).map(([t, c]) => [c, t]),
 );
@@ -162,8 +183,10 @@ export function encodeSnapshot(s: Snapshot, options?: EncodeSnapshotOptions): Ui
   const storedPages = s.memory.pages.length;
   let memoryBytes = MEMORY_FIXED_BYTES + storedPages * PAGE_INDEX_BYTES + chunks.length * CHUNK_ENTRY_BYTES;
   for (const c of chunks) memoryBytes += c.encodedBytes;
-  const globalsBytes = 4 + s.globals.length * GLOBAL_ENTRY_BYTES;
-  const sectionCount = s.code === undefined ? REQUIRED_SECTIONS : REQUIRED_SECTIONS + 1;
+  const globalsBytes = 4 + s.globals.reduce((n, g) => n + globalEntryBytes(g.type), 0);
+  const tablesBytes = s.tables === undefined ? 0 : 4 + s.tables.reduce((n, t) => n + TABLE_FIXED_BYTES + 4 * t.elements.length, 0);
+  const version = formatVersionFor(s);
+  const sectionCount = REQUIRED_SECTIONS + (s.code === undefined ? 0 : 1) + (s.tables === undefined ? 0 : 1);
   const total =
     SNAPSHOT_HEADER_BYTES +
     sectionCount * SNAPSHOT_SECTION_HEADER_BYTES +
@@ -174,6 +197,7 @@ export function encodeSnapshot(s: Snapshot, options?: EncodeSnapshotOptions): Ui
     s.input.byteLength +
     s.output.byteLength +
     (s.code?.byteLength ?? 0) +
+    tablesBytes +
     SNAPSHOT_DIGEST_BYTES;
   if (total > bufferConstants.MAX_LENGTH) {
     throw new FerryError("snapshot_malformed", `cannot encode: ${total} bytes exceeds the largest buffer Node can allocate`);
@@ -186,7 +210,7 @@ export function encodeSnapshot(s: Snapshot, options?: EncodeSnapshotOptions): Ui
   const w = new Writer(out);
 
   w.bytes(MAGIC_BYTES);
-  w.u16(SNAPSHOT_FORMAT_VERSION);
+  w.u16(version);
   w.u64(total);
 
   w.sectionHeader(TAG_META, META_BYTES);
@@ -224,11 +248,25 @@ export function encodeSnapshot(s: Snapshot, options?: EncodeSnapshotOptions): Ui
     w.sectionHeader(TAG_CODE, s.code.byteLength);
     w.bytes(s.code);
   }
+  if (s.tables !== undefined) {
+    w.sectionHeader(TAG_TABLES, tablesBytes);
+    w.u32(s.tables.length);
+    for (const t of s.tables) writeTable(w, t);
+  }
 
   const bodyEnd = total - SNAPSHOT_DIGEST_BYTES;
   if (w.pos !== bodyEnd) throw new Error(`snapshot encoder wrote ${w.pos} bytes, planned ${bodyEnd}`); // a bug, not bad input
   out.set(createHash("sha256").update(out.subarray(0, bodyEnd)).digest(), bodyEnd);
   return new Uint8Array(out.buffer, out.byteOffset, total);
+}
+
+/** Version 1 unless the snapshot holds what only version 2 can: a v128 or reference global, or tables. */
+function formatVersionFor(s: Snapshot): number {
+  return s.tables === undefined && s.globals.every((g) => V1_TYPES.has(g.type)) ? 1 : 2;
+}
+
+function globalEntryBytes(type: GlobalType): number {
+  return type === "v128" ? V128_GLOBAL_ENTRY_BYTES : GLOBAL_ENTRY_BYTES;
 }
 
 function normaliseCompression(options: EncodeSnapshotOptions | undefined): SnapshotCompression {
@@ -266,6 +304,7 @@ function validateSnapshot(s: Snapshot): void {
     previous = g.index;
     checkGlobalValue(g, i);
   }
+  if (s.tables !== undefined) checkTables(s.tables);
   const m = s.memory;
   if (typeof m !== "object" || m === null || !Array.isArray(m.pages)) throw cannotEncode("memory must be a MemoryImage");
   if (!isU32(m.pageCount) || m.pageCount > SNAPSHOT_MAX_MEMORY_PAGES) {
@@ -309,9 +348,48 @@ function checkGlobalValue(g: GlobalValue, i: number): void {
       if (typeof v !== "number") throw cannotEncode(`globals[${i}] is f64 but its value is not a number`);
       checkFloatBits(g, i, v);
       return;
+    case "v128":
+      if (typeof v !== "bigint" || v < 0n || v > U128_MAX) throw cannotEncode(`globals[${i}] is v128 but its value is not a bigint in 0..2^128-1`);
+      return;
+    case "funcref":
+      if (v !== null && !isFunctionIndex(v)) throw cannotEncode(`globals[${i}] is funcref but its value is neither null nor a function index in 0..2^32-2`);
+      return;
+    case "externref":
+      if (v !== null) throw cannotEncode(`globals[${i}] is externref but its value is not null (a guest holds no other externref)`);
+      return;
     default:
-      throw cannotEncode(`globals[${i}].type ${JSON.stringify(g.type)} is not i32, i64, f32 or f64`);
+      throw cannotEncode(`globals[${i}].type ${JSON.stringify(g.type)} is not i32, i64, f32, f64, v128, funcref or externref`);
   }
+}
+
+function isFunctionIndex(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v < NULL_REF;
+}
+
+function checkTables(tables: TableValue[]): void {
+  if (!Array.isArray(tables)) throw cannotEncode("tables must be an array when present");
+  let previous = -1;
+  for (const [i, t] of tables.entries()) {
+    if (!isU32(t?.index)) throw cannotEncode(`tables[${i}].index must be an integer in 0..2^32-1`);
+    if (t.index <= previous) throw cannotEncode(`tables[${i}].index ${t.index} is not above the previous index ${previous}`);
+    previous = t.index;
+    if (t.type !== "funcref" && t.type !== "externref") throw cannotEncode(`tables[${i}].type must be "funcref" or "externref"`);
+    if (!Array.isArray(t.elements) || t.elements.length > MAX_U32) throw cannotEncode(`tables[${i}].elements must be an array`);
+    for (const [k, e] of t.elements.entries()) {
+      if (e === null) continue;
+      if (t.type === "externref") throw cannotEncode(`tables[${i}].elements[${k}] is not null (a guest holds no externref but null)`);
+      if (!isFunctionIndex(e)) throw cannotEncode(`tables[${i}].elements[${k}] must be null or a function index in 0..2^32-2`);
+    }
+  }
+}
+
+function writeTable(w: Writer, t: TableValue): void {
+  w.u32(t.index);
+  w.u8(TYPE_CODES[t.type]);
+  w.u8(0);
+  w.u16(0);
+  w.u32(t.elements.length);
+  for (const e of t.elements) w.u32(e ?? NULL_REF);
 }
 
 /** A float's bits, when given, must be in range and stand for its value (any NaN for a NaN). */
@@ -348,6 +426,17 @@ function writeGlobal(w: Writer, g: GlobalValue): void {
       if (g.bits !== undefined) w.view.setBigUint64(at, g.bits as bigint, true);
       else w.view.setFloat64(at, g.value as number, true);
       break;
+    case "funcref":
+    case "externref":
+      w.view.setUint32(at, (g.value as number | null) ?? NULL_REF, true);
+      break;
+    case "v128": {
+      const v = g.value as bigint;
+      w.view.setBigUint64(at, BigInt.asUintN(64, v), true);
+      w.view.setBigUint64(at + 8, v >> 64n, true);
+      w.pos += 8;
+      break;
+    }
   }
   w.pos += 8;
 }
@@ -470,6 +559,7 @@ interface Layout {
   input: Uint8Array;
   output: Uint8Array;
   code: Uint8Array | undefined;
+  tables: TableValue[] | undefined;
   sections: SnapshotSectionInfo[];
 }
 
@@ -508,6 +598,7 @@ export function decodeSnapshot(bytes: Uint8Array, options: DecodeSnapshotOptions
     output: layout.output,
   };
   if (layout.code !== undefined) snapshot.code = layout.code;
+  if (layout.tables !== undefined) snapshot.tables = layout.tables;
   return snapshot;
 }
 
@@ -561,8 +652,8 @@ function checkEnvelope(bytes: Uint8Array): { dv: DataView; total: number; versio
   if (n < MAGIC_BYTES.length + 2) throw new FerryError("snapshot_truncated", `${n} bytes is shorter than the fixed header`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, n);
   const version = dv.getUint16(MAGIC_BYTES.length, true);
-  if (version !== SNAPSHOT_FORMAT_VERSION) {
-    throw new FerryError("snapshot_version", `found format version ${version}, this build supports version ${SNAPSHOT_FORMAT_VERSION}`);
+  if (version < SNAPSHOT_OLDEST_FORMAT_VERSION || version > SNAPSHOT_FORMAT_VERSION) {
+    throw new FerryError("snapshot_version", `found format version ${version}, this build supports versions ${SNAPSHOT_OLDEST_FORMAT_VERSION} to ${SNAPSHOT_FORMAT_VERSION}`);
   }
   if (n < SNAPSHOT_HEADER_BYTES) throw new FerryError("snapshot_truncated", `${n} bytes is shorter than the fixed header`);
   const lo = dv.getUint32(10, true);
@@ -585,10 +676,11 @@ function parseLayout(bytes: Uint8Array): Layout {
   const { dv, total, version } = checkEnvelope(bytes);
   const bodyEnd = total - SNAPSHOT_DIGEST_BYTES;
   const sections: SnapshotSectionInfo[] = [];
-  const payloads: Reader[] = [];
+  const payloads: Array<Reader | undefined> = [];
   let pos = SNAPSHOT_HEADER_BYTES;
+  const tags = SECTION_TAGS.slice(0, SECTIONS_IN_VERSION[version]);
 
-  for (const [i, expected] of SECTION_TAGS.entries()) {
+  for (const [i, expected] of tags.entries()) {
     const name = SECTION_NAMES[i]!;
     if (pos === bodyEnd) {
       if (i >= REQUIRED_SECTIONS) break;
@@ -598,7 +690,12 @@ function parseLayout(bytes: Uint8Array): Layout {
       throw malformed(`section header at offset ${pos} runs past the end of the body`);
     }
     const tag = dv.getUint32(pos, true);
-    checkTag(tag, pos, expected);
+    // An optional section may be absent: a later known tag is the next section's.
+    if (i >= REQUIRED_SECTIONS && tag > expected && tags.includes(tag)) {
+      payloads.push(undefined);
+      continue;
+    }
+    checkTag(tag, pos, expected, tags);
     const length = readU64(dv, pos + 4, `section ${name} length`);
     const start = pos + SNAPSHOT_SECTION_HEADER_BYTES;
     if (length > bodyEnd - start) {
@@ -609,11 +706,11 @@ function parseLayout(bytes: Uint8Array): Layout {
     pos = start + length;
   }
   if (pos !== bodyEnd) {
-    if (bodyEnd - pos >= SNAPSHOT_SECTION_HEADER_BYTES) checkTag(dv.getUint32(pos, true), pos, undefined);
+    if (bodyEnd - pos >= SNAPSHOT_SECTION_HEADER_BYTES) checkTag(dv.getUint32(pos, true), pos, undefined, tags);
     throw malformed(`${bodyEnd - pos} trailing bytes after the last section`);
   }
 
-  const [meta, cont, glob, mem, inp, outp, code] = payloads as [Reader, Reader, Reader, Reader, Reader, Reader, Reader?];
+  const [meta, cont, glob, mem, inp, outp, code, tab] = payloads as [Reader, Reader, Reader, Reader, Reader, Reader, Reader?, Reader?];
   meta.need(META_BYTES, "code hash and pipeline version");
   const codeHash = Buffer.from(bytes.buffer, bytes.byteOffset + meta.pos, CODE_HASH_BYTES).toString("hex");
   meta.pos += CODE_HASH_BYTES;
@@ -621,8 +718,10 @@ function parseLayout(bytes: Uint8Array): Layout {
   meta.finish();
 
   const continuation = view(bytes, cont.pos, cont.end - cont.pos);
-  const globals = parseGlobals(glob);
+  const globals = parseGlobals(glob, version);
   glob.finish();
+  const tables = tab && parseTables(tab);
+  tab?.finish();
 
   const memory = parseMemoryLayout(mem);
   mem.finish();
@@ -639,13 +738,14 @@ function parseLayout(bytes: Uint8Array): Layout {
     input: view(bytes, inp.pos, inp.end - inp.pos),
     output: view(bytes, outp.pos, outp.end - outp.pos),
     code: code && view(bytes, code.pos, code.end - code.pos),
+    tables,
     sections,
   };
 }
 
 /** Sections must be exactly meta, continuation, globals, memory, input, output, then optionally code: nothing else, once each. */
-function checkTag(tag: number, offset: number, expected: number | undefined): void {
-  const index = SECTION_TAGS.indexOf(tag);
+function checkTag(tag: number, offset: number, expected: number | undefined, known: readonly number[]): void {
+  const index = known.indexOf(tag);
   if (index < 0) throw malformed(`unknown section tag ${tag} at offset ${offset}`);
   if (expected === undefined || tag < expected) {
     // Tags are strictly ordered, so any tag at or below the last one seen is a repeat.
@@ -664,31 +764,68 @@ function readU64(dv: DataView, at: number, what: string): number {
   return hi * 0x1_0000_0000 + lo;
 }
 
-function parseGlobals(r: Reader): GlobalValue[] {
+function parseGlobals(r: Reader, version: number): GlobalValue[] {
   const count = r.u32("global count");
+  // Every entry takes at least 16 bytes: a count the payload cannot hold fails before the loop.
   r.need(count * GLOBAL_ENTRY_BYTES, `${count} globals`);
   const globals: GlobalValue[] = [];
   let previous = -1;
   for (let i = 0; i < count; i++) {
+    r.need(GLOBAL_ENTRY_BYTES, `global ${i}`);
     const at = r.pos;
     const index = r.dv.getUint32(at, true);
     const code = r.dv.getUint8(at + 4);
     const type = TYPES_BY_CODE.get(code);
     if (index <= previous) throw malformed(`global ${i}: index ${index} is not above the previous index ${previous}`);
     previous = index;
-    if (type === undefined) throw malformed(`global ${i}: unknown type code 0x${code.toString(16)}`);
+    if (type === undefined || (version < 2 && !V1_TYPES.has(type))) throw malformed(`global ${i}: unknown type code 0x${code.toString(16)} in a version ${version} snapshot`);
     if (r.dv.getUint8(at + 5) !== 0 || r.dv.getUint16(at + 6, true) !== 0) throw malformed(`global ${i}: reserved bytes are not zero`);
+    r.need(globalEntryBytes(type), `global ${i}`);
     const v = at + 8;
     if (type === "i64") globals.push({ index, type, value: r.dv.getBigInt64(v, true) });
     else if (type === "f64") globals.push({ index, type, value: r.dv.getFloat64(v, true), bits: r.dv.getBigUint64(v, true) });
+    else if (type === "v128") globals.push({ index, type, value: r.dv.getBigUint64(v, true) | (r.dv.getBigUint64(v + 8, true) << 64n) });
     else {
       if (r.dv.getUint32(v + 4, true) !== 0) throw malformed(`global ${i}: high 32 bits of the ${type} value are not zero`);
+      const low = r.dv.getUint32(v, true);
       if (type === "i32") globals.push({ index, type, value: r.dv.getInt32(v, true) });
-      else globals.push({ index, type, value: r.dv.getFloat32(v, true), bits: r.dv.getUint32(v, true) });
+      else if (type === "f32") globals.push({ index, type, value: r.dv.getFloat32(v, true), bits: low });
+      else if (type === "funcref") globals.push({ index, type, value: low === NULL_REF ? null : low });
+      else if (low !== NULL_REF) throw malformed(`global ${i}: an externref global can only be null (0xffffffff)`);
+      else globals.push({ index, type, value: null });
     }
-    r.pos += GLOBAL_ENTRY_BYTES;
+    r.pos += globalEntryBytes(type);
   }
   return globals;
+}
+
+function parseTables(r: Reader): TableValue[] {
+  const count = r.u32("table count");
+  const tables: TableValue[] = [];
+  let previous = -1;
+  for (let i = 0; i < count; i++) {
+    r.need(TABLE_FIXED_BYTES, `table ${i}`);
+    const index = r.dv.getUint32(r.pos, true);
+    const code = r.dv.getUint8(r.pos + 4);
+    const reserved = r.dv.getUint8(r.pos + 5) | r.dv.getUint16(r.pos + 6, true);
+    const size = r.dv.getUint32(r.pos + 8, true);
+    r.pos += TABLE_FIXED_BYTES;
+    if (index <= previous) throw malformed(`table ${i}: index ${index} is not above the previous index ${previous}`);
+    previous = index;
+    const type = TYPES_BY_CODE.get(code);
+    if (type !== "funcref" && type !== "externref") throw malformed(`table ${i}: element type code 0x${code.toString(16)} is not funcref (0x70) or externref (0x6f)`);
+    if (reserved !== 0) throw malformed(`table ${i}: reserved bytes are not zero`);
+    r.need(4 * size, `table ${i}'s ${size} elements`);
+    const elements: Array<number | null> = new Array(size);
+    for (let k = 0; k < size; k++) {
+      const e = r.dv.getUint32(r.pos + 4 * k, true);
+      if (e !== NULL_REF && type === "externref") throw malformed(`table ${i}: element ${k} of an externref table is not null`);
+      elements[k] = e === NULL_REF ? null : e;
+    }
+    r.pos += 4 * size;
+    tables.push({ index, type, elements });
+  }
+  return tables;
 }
 
 function parseMemoryLayout(r: Reader): Pick<Layout, "pageCount" | "chunkPages" | "pageIndices" | "chunks"> {

@@ -4,14 +4,18 @@
 import { FerryError } from "../errors.js";
 import { WASM_PAGE_BYTES } from "../limits.js";
 
-export type GlobalType = "i32" | "i64" | "f32" | "f64";
+export type GlobalType = "i32" | "i64" | "f32" | "f64" | "v128" | "funcref" | "externref";
 
 /** One mutable global of the *original* module, by its index in the original global space. */
 export interface GlobalValue {
   index: number;
   type: GlobalType;
-  /** i32/f32/f64 as number, i64 as bigint. */
-  value: number | bigint;
+  /**
+   * i32/f32/f64 as number, i64 as bigint, v128 as a bigint in 0..2^128-1 (lane bytes little-endian:
+   * byte 0 of the vector is the lowest byte), funcref as the function's index in the original
+   * module's function space or null, externref null (a Ferry guest can hold no other).
+   */
+  value: number | bigint | null;
   /**
    * f32/f64 only: the exact bits (f32 as a number in 0..2^32-1, f64 as a bigint in 0..2^64-1).
    * A JS number cannot be trusted to keep a NaN's payload, so where both are given, `bits` is
@@ -45,6 +49,17 @@ export interface MemoryImage {
   pages: MemoryPage[];
 }
 
+/**
+ * One table of the *original* module that the guest can change (table.set, grow, fill, copy, init),
+ * by its index in the original table space: its current size and every element, a function index
+ * in the original module's function space or null (docs/snapshot-format.md, section 8).
+ */
+export interface TableValue {
+  index: number;
+  type: "funcref" | "externref";
+  elements: Array<number | null>;
+}
+
 export interface Snapshot {
   /** sha256 of the original (uninstrumented) module bytes, lowercase hex. */
   codeHash: string;
@@ -53,6 +68,8 @@ export interface Snapshot {
   /** Relocatable continuation struct image (docs/continuation-abi.md, "In snapshots"). */
   continuation: Uint8Array;
   globals: GlobalValue[];
+  /** The tables the guest can change (absent when it can change none). */
+  tables?: TableValue[];
   memory: MemoryImage;
   /** The instance's input and the output it has written so far. */
   input: Uint8Array;

@@ -1,6 +1,7 @@
 // POST /jobs bodies, checked field by field so a bad one is a 400 naming the field.
 
 import { DEFAULT_MAX_INPUT_BYTES } from "../../runtime/index.js";
+import { MAX_ENTRY_ARGS } from "../../runtime/limits.js";
 import { ServerError } from "../errors.js";
 import type { StartJobRequest } from "../node/ferry-node.js";
 import type { Json } from "../store/records.js";
@@ -24,8 +25,8 @@ export function parseJobRequest(body: Record<string, unknown>): JobRequest {
   const { codeHash, entry, args, input, fuelLimit, sandbox, waitMs } = body;
   if (typeof codeHash !== "string" || !HASH.test(codeHash)) bad("codeHash must be 64 lowercase hex digits");
   if (entry !== undefined && (typeof entry !== "string" || !ENTRY.test(entry))) bad("entry must be an export name");
-  if (args !== undefined && (!Array.isArray(args) || args.length > 5 || !args.every((a) => typeof a === "number" || (typeof a === "string" && /^-?\d+$/.test(a))))) {
-    bad("args must be an array of at most 5 numbers (i64 as decimal strings)");
+  if (args !== undefined && (!Array.isArray(args) || args.length > MAX_ENTRY_ARGS || !args.every((a) => typeof a === "number" || (typeof a === "string" && /^-?\d+$/.test(a))))) {
+    bad(`args must be an array of at most ${MAX_ENTRY_ARGS} numbers (i64 as decimal strings)`);
   }
   let inputBytes: Uint8Array | undefined;
   if (input !== undefined) {

@@ -1,5 +1,7 @@
 // The OpenAPI 3.1 description served at GET /openapi.json (prose in docs/http-api.md).
 
+import { MAX_ENTRY_ARGS } from "../../runtime/limits.js";
+
 const error = { $ref: "#/components/responses/Error" };
 const job = { description: "the job", content: { "application/json": { schema: { $ref: "#/components/schemas/Job" } } } };
 const idParam = [{ name: "id", in: "path", required: true, schema: { type: "string" } }];
@@ -61,7 +63,7 @@ export const OPENAPI = {
         properties: {
           codeHash: { type: "string", pattern: "^[0-9a-f]{64}$" },
           entry: { type: "string", default: "main" },
-          args: { type: "array", maxItems: 5, items: { type: ["number", "string"] } },
+          args: { type: "array", maxItems: MAX_ENTRY_ARGS, items: { type: ["number", "string"] } },
           input: { type: "string", contentEncoding: "base64" },
           fuelLimit: { type: "integer", minimum: 1 },
           sandbox: { enum: ["in-process", "isolated"] },

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, encodeSnapshot, type Snapshot } from "../../runtime/index.js";
 import { decodeImage, encodeImage } from "../../runtime/exec/continuation.js";
+import { MAX_ENTRY_ARGS } from "../../runtime/limits.js";
 import { generateSigningKey, signGrant, signRequest, type SigningKey } from "../../server/auth/index.js";
 import { FerryClient } from "../../server/client.js";
 import { encodeTransferHeader, snapshotDigest, TRANSFER_HEADER, TRANSFER_VERSION, type TransferHeader } from "../../server/migration/transfer-header.js";
@@ -329,7 +330,7 @@ describe("unknown ids and malformed requests", () => {
     ["a short codeHash", json({ codeHash: "abc" })],
     ["an uppercase codeHash", json({ codeHash: "A".repeat(64) })],
     ["an object argument", json({ codeHash: "a".repeat(64), args: [{}] })],
-    ["six arguments", json({ codeHash: "a".repeat(64), args: [1, 2, 3, 4, 5, 6] })],
+    ["more arguments than any entry takes", json({ codeHash: "a".repeat(64), args: Array.from({ length: MAX_ENTRY_ARGS + 1 }, () => 1) })],
     ["a negative waitMs", json({ codeHash: "a".repeat(64), waitMs: -1 })],
     ["a fractional fuelLimit", json({ codeHash: "a".repeat(64), fuelLimit: 1.5 })],
     ["an unknown sandbox", json({ codeHash: "a".repeat(64), sandbox: "none" })],
