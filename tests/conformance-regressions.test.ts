@@ -325,3 +325,57 @@ describe("issue 10 #9: a mutable v128 global travels in snapshots", () => {
     expect(r.version).toBe(2);
   });
 });
+
+describe("found by npm run conformance (bulk.wast:181, :196): a module without a memory keeps its passive data segments", () => {
+  // Instrumentation adds a memory to a module that has none, and Binaryen's setMemory replaced the
+  // data segments with none: every data.drop then named a segment that no longer existed
+  // (instrumentation_failed "Module::getDataSegment: 64 does not exist").
+  it("data.drop of the 65th of 65 segments (its index a two-byte LEB) runs like V8 runs it", async () => {
+    const segments = Array.from({ length: 65 }, () => `(data "")`).join(" ");
+    await expectAgree(wat(`(module ${segments} (func (export "f") (result i32) (data.drop 64) (data.drop 64) (i32.const 1)))`), { value: 1 });
+  });
+
+  it("a segment with bytes, dropped, in a module with a table and no memory", async () => {
+    await expectAgree(wat(`(module (table 1 funcref) (data "goodbye") (func (export "f") (result i32) (data.drop 0) (i32.const 7)))`), { value: 7 });
+  });
+});
+
+describe("found by npm run conformance (data.wast:211 and 9 more): a segment that does not fit is a typed refusal at instantiate", () => {
+  // V8 traps while instantiating (the spec's assert_uninstantiable); its RuntimeError escaped
+  // Engine.instantiate, so `ferry run` exited 4 "internal error".
+  const cases = [
+    ["a data segment past the end of the memory", `(module (memory 1) (data (i32.const 65535) "ab") (func (export "f") (result i32) (i32.const 1)))`, "data segment"],
+    ["a data segment in a memory of 0 pages", `(module (memory 0) (data (i32.const 0) "a") (func (export "f") (result i32) (i32.const 1)))`, "data segment"],
+    ["an element segment past the end of the table", `(module (table 1 funcref) (func $g) (elem (i32.const 1) $g) (func (export "f") (result i32) (i32.const 1)))`, "out of bounds"],
+  ] as const;
+
+  it.each(cases)("%s: raw V8 traps, Ferry throws invalid_wasm naming it (in-process)", async (_what, text, named) => {
+    const bytes = wat(text);
+    expect(() => new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), {})).toThrow(WebAssembly.RuntimeError);
+    const module = await engine.compile(bytes);
+    const e = await engine.instantiate(module).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(e).toBeInstanceOf(FerryError);
+    expect((e as FerryError).code).toBe("invalid_wasm");
+    expect((e as FerryError).message).toContain("cannot be instantiated");
+    expect((e as FerryError).message).toContain(named);
+  });
+
+  it("the same in the isolated sandbox", async () => {
+    const isolated = new Engine();
+    try {
+      const module = await isolated.compile(wat(cases[0][1]));
+      const e = await isolated.instantiate(module, { sandbox: "isolated" }).then(
+        () => undefined,
+        (thrown: unknown) => thrown,
+      );
+      expect(e).toBeInstanceOf(FerryError);
+      expect((e as FerryError).code).toBe("invalid_wasm");
+      expect((e as FerryError).message).toContain("data segment");
+    } finally {
+      await isolated.close();
+    }
+  });
+});

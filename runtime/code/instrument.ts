@@ -260,13 +260,25 @@ const SUPPORTED_FEATURES = (b: Binaryen): number => {
 /** Give the memory a known export name (adding a 1-page memory if there is none). */
 function exportMemory(b: Binaryen, m: BinaryenModule): number {
   if (!m.hasMemory()) {
-    m.setMemory(1, 1, EXPORTS.memory);
+    // setMemory replaces the data segments: a module without a memory may still have passive ones
+    // (for data.drop), which must stay.
+    m.setMemory(1, 1, EXPORTS.memory, passiveSegments(m));
     return 1;
   }
   const info = m.getMemoryInfo();
   const name = memoryInternalName(b, m);
   m.addMemoryExport(name, EXPORTS.memory);
   return info.initial;
+}
+
+/** The data segments of a module without a memory (all passive: an active one needs a memory), as setMemory takes them. */
+function passiveSegments(m: BinaryenModule): Array<{ name: string; data: Uint8Array; passive: true; offset: number }> {
+  // getNumDataSegments and getDataSegmentInfo are in binaryen.js but not in its type declarations.
+  const data = m as unknown as { getNumDataSegments(): number; getDataSegmentByIndex(i: number): number; getDataSegmentInfo(ref: number): { name: string; data: ArrayBuffer } };
+  return Array.from({ length: data.getNumDataSegments() }, (_, i) => {
+    const segment = data.getDataSegmentInfo(data.getDataSegmentByIndex(i));
+    return { name: segment.name, data: new Uint8Array(segment.data), passive: true, offset: 0 };
+  });
 }
 
 function memoryInternalName(b: Binaryen, m: BinaryenModule): string {

@@ -214,7 +214,7 @@ export class GuestInstance implements Instance {
     };
     const grant = resourceGrant(module, this.trust, options);
     this.resourceFns = grant && resourceImports(grant, () => new Uint8Array(self.memoryObject.buffer), (fuel) => self.chargeFuel(fuel));
-    const instance = new WebAssembly.Instance(module.wasm, hostImports(io, {
+    const instance = instantiate(module.wasm, hostImports(io, {
       yield: () => this.onYield(),
       checkpoint: () => this.onCheckpoint(),
     }, this.resourceFns));
@@ -764,6 +764,20 @@ function resourceGrant(module: GuestModule, trust: TrustClass, options: Instance
 }
 
 const NO_RESOURCES: ResourceProvider = { open: () => undefined };
+
+/**
+ * V8's instantiation: an active data or element segment that does not fit its memory or table makes
+ * it trap (the spec's instantiation trap), and such a module can never run — a typed refusal, not
+ * V8's RuntimeError escaping the engine.
+ */
+function instantiate(wasm: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance {
+  try {
+    return new WebAssembly.Instance(wasm, imports);
+  } catch (e) {
+    if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+    throw new FerryError("invalid_wasm", `the module cannot be instantiated: ${e.message.replace(/^WebAssembly\.Instance\(\): /, "")}`);
+  }
+}
 
 function checkSliceMs(value: number | undefined): number | undefined {
   if (value === undefined) return undefined;
