@@ -264,7 +264,7 @@ async function check(spec: ModuleCase, counters: Record<string, number>): Promis
   compareRaw(spec, raw, straight, counters);
 
   const sliced = await runFerry(engine, env, module, spec, sigs, { sliced: true, original: bytes }, counters);
-  // A limitation (stack depth, continuation window) in either run ends that run early: nothing to compare.
+  // A limitation (stack depth, continuation buffer) in either run ends that run early: nothing to compare.
   if (sliced.limitation || straight.limitation) count(counters, `limitation: ${sliced.limitation ?? straight.limitation}`);
   else compareRuns("straight-vs-sliced", straight, sliced);
 

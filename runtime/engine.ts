@@ -46,7 +46,10 @@ export interface EngineOptions {
   maxMemoryPages?: number;
   /** Limits on the modules this engine accepts. */
   limits?: Partial<Omit<ModuleLimits, "maxMemoryPages">>;
-  /** Bytes lent to guests without their own continuation struct for saved stack frames. */
+  /**
+   * Bytes for saved stack frames of guests without their own continuation struct, in pages reserved
+   * ahead of their memory (compiled into their code). Default 256 KiB.
+   */
   continuationStackBytes?: number;
   /** Value `env.seed` returns, so AssemblyScript's Math.random is reproducible. */
   seed?: number;
@@ -141,7 +144,7 @@ export class Engine {
     if (cached) return cached;
     // Off the event loop: validation and instrumentation in a worker (bounded in time and memory),
     // then V8's compile on its background threads.
-    const options = { metering: this.config.metering, asyncify: this.config.asyncify, limits: this.config.limits };
+    const options = { metering: this.config.metering, asyncify: this.config.asyncify, limits: this.config.limits, continuationStackBytes: this.config.continuationStackBytes };
     const pending = compileCached(this.moduleCache, this.compilePool, bytes, hash, options)
       .then(async (segment) => {
         const wasm = await WebAssembly.compile(segment.bytes as BufferSource).catch((e: unknown) => {

@@ -65,8 +65,13 @@ export const DEFAULT_COMPILE_REMEMBERED_REFUSALS = 10_000;
 /** Most bytes an on-disk module cache keeps (runtime/code/module-cache.ts); least recently used entries go first. */
 export const DEFAULT_MODULE_CACHE_MAX_BYTES = 256 * 1024 * 1024;
 
-/** Bytes the runtime lends a guest without its own continuation struct for the Asyncify stack. */
+/**
+ * Bytes of the Asyncify stack buffer the runtime gives a guest without its own continuation struct,
+ * in the pages it reserves at the start of that guest's memory (runtime/code/memory-shift.ts).
+ */
 export const DEFAULT_CONTINUATION_STACK_BYTES = 256 * 1024;
+/** The continuation struct's header, bytes (docs/continuation-abi.md): exec's layout, code's prefix. */
+export const CONTINUATION_HEADER_BYTES = 96;
 
 /** Most output bytes one instance may write. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;

@@ -112,6 +112,179 @@ function declarative(bytes: Uint8Array): Uint8Array {
   throw new Error("no element section");
 }
 
+/** Run sliced, every pause a snapshot (moved) and a restore into a fresh instance; the outcome, fuel and restores. */
+async function restoredAtEveryPause(bytes: Uint8Array, entry = "f", slice = 3): Promise<{ outcome: Outcome; fuelUsed: number; restores: number }> {
+  const module = await engine.compile(bytes);
+  let instance = await engine.instantiate(module);
+  let r = await instance.run(entry, [], { fuel: slice });
+  let restores = 0;
+  while (r.status === "paused") {
+    instance = await engine.restore(await instance.snapshot({ move: true }));
+    restores++;
+    r = await instance.resume({ fuel: slice });
+  }
+  return { outcome: outcome(r), fuelUsed: r.fuelUsed, restores };
+}
+
+/** Whether `bytes` instantiates raw and in Ferry; when it fails, how (V8's error class, or the FerryError code). */
+async function instantiation(bytes: Uint8Array): Promise<{ raw: string; ferry: string }> {
+  const how = (e: unknown): string => (e instanceof FerryError ? `fails: ${e.code}` : `fails: ${(e as Error).constructor.name}`);
+  let raw = "instantiates";
+  try {
+    new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), {});
+  } catch (e) {
+    raw = how(e);
+  }
+  let ferry = "instantiates";
+  try {
+    await engine.instantiate(await engine.compile(bytes));
+  } catch (e) {
+    ferry = how(e);
+  }
+  return { raw, ferry };
+}
+
+// A recursion whose frames Asyncify saves: fib through a helper that keeps a few i64 locals live
+// across the call, so a deep pause saves tens of bytes a frame.
+const deepRecursion = (memory: string, depth: number): string => `(module ${memory}
+  (func $r (param $n i32) (param $a i64) (result i64) (local $b i64) (local $c i64) (local $d i64)
+    (local.set $b (i64.mul (local.get $a) (i64.const 3)))
+    (local.set $c (i64.add (local.get $b) (i64.extend_i32_u (local.get $n))))
+    (local.set $d (i64.xor (local.get $c) (i64.const 0x5555)))
+    (if (result i64) (i32.eqz (local.get $n)) (then (local.get $d))
+      (else (i64.add (i64.add (local.get $b) (local.get $c)) (i64.add (local.get $d) (call $r (i32.sub (local.get $n) (i32.const 1)) (local.get $c)))))))
+  (func (export "f") (result i64) (call $r (i32.const ${depth}) (i64.const 1))))`;
+
+describe("issue 10 #1: a module whose memory has 0 pages can pause (the struct lives in pages reserved ahead of the guest's memory)", () => {
+  const zeroPages = wat(`(module (memory 0)
+    (func $fib (param i32) (result i32) (if (result i32) (i32.lt_u (local.get 0) (i32.const 2)) (then (local.get 0))
+      (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1))) (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
+    (func (export "f") (result i32) (i32.add (call $fib (i32.const 12)) (i32.mul (memory.size) (i32.const 1000)))))`);
+
+  it("pauses, snapshots, restores and finishes with V8's value, straight and sliced", async () => {
+    const { raw, straight, sliced, pauses } = await threeWays(zeroPages);
+    expect(raw).toEqual({ value: 144 });
+    expect(straight).toEqual(raw);
+    expect(sliced).toEqual(raw);
+    expect(pauses).toBeGreaterThan(20);
+    const restored = await restoredAtEveryPause(zeroPages);
+    expect(restored.outcome).toEqual(raw);
+    expect(restored.restores).toBeGreaterThan(20);
+  });
+
+  it("its snapshots hold a memory of 0 pages: the reserved pages are nobody's business", async () => {
+    const instance = await engine.instantiate(await engine.compile(zeroPages));
+    expect((await instance.run("f", [], { fuel: 40 })).status).toBe("paused");
+    expect((await instance.snapshot()).memory).toEqual({ pageCount: 0, pages: [] });
+  });
+
+  it("a guest growing from 0 pages sees its own sizes and addresses", async () => {
+    await expectAgree(wat(`(module (memory 0)
+      (func (export "f") (result i64)
+        (local $old i32)
+        (local.set $old (memory.grow (i32.const 2)))
+        (i32.store (i32.const 131068) (i32.const 0x01020304))
+        (i64.or (i64.shl (i64.extend_i32_u (i32.add (i32.mul (local.get $old) (i32.const 100)) (memory.size))) (i64.const 32))
+          (i64.extend_i32_u (i32.load8_u (i32.const 131071))))))`), { value: (2n << 32n) | 1n });
+  });
+
+  it("a 1-page memory pauses with frames larger than the page (deep-ish recursion)", async () => {
+    const bytes = wat(deepRecursion("(memory 1)", 1_500));
+    const { raw, straight, sliced } = await threeWays(bytes);
+    expect(raw).toHaveProperty("value");
+    expect(straight).toEqual(raw);
+    expect(sliced).toEqual(raw);
+    expect((await restoredAtEveryPause(bytes, "f", 97)).outcome).toEqual(raw);
+  });
+
+  it("so does a module with no memory", async () => {
+    await expectAgree(wat(deepRecursion("", 1_500)), runRaw(wat(deepRecursion("", 1_500)), "f"));
+  });
+
+  it("an SDK-shaped guest (exporting ferry_continuation) reserves nothing", async () => {
+    const module = await engine.compile(wat(`(module (memory 1) (global (export "ferry_continuation") i32 (i32.const 1024))
+      (data (i32.const 1024) "\\46\\52\\52\\59\\01\\00\\60\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\10\\00\\00")
+      (func (export "f") (result i32) (memory.size)))`));
+    expect(module.segment).toMatchObject({ hasContinuation: true, reservedPages: 0 });
+    expect(outcome(await (await engine.instantiate(module)).run("f"))).toEqual({ value: 1 });
+    const plain = await engine.compile(wat(`(module (memory 1) (func (export "f") (result i32) (memory.size)))`));
+    expect(plain.segment).toMatchObject({ hasContinuation: false, reservedPages: 5, continuationStackBytes: 256 * 1024 });
+  });
+});
+
+describe("issue 10 #1: the reserved pages move no trap — memory at its edges, raw = straight = sliced", () => {
+  // The shift is 5 pages (327,680 bytes): 2^32 − SHIFT = 0xFFFB0000 is where a guest address would wrap.
+  it.each([
+    ["memory.size and memory.grow up to the maximum and past it", `(memory 1 3) (func (export "f") (result i32)
+      (i32.add (i32.mul (memory.grow (i32.const 2)) (i32.const 100)) (i32.add (i32.mul (memory.grow (i32.const 1)) (i32.const 10)) (memory.size))))`, { value: 100 - 10 + 3 }],
+    ["memory.grow by 0", `(memory 2) (func (export "f") (result i32) (memory.grow (i32.const 0)))`, { value: 2 }],
+    ["the last byte of memory", `(memory 1) (func (export "f") (result i32) (i32.store8 (i32.const 65535) (i32.const 7)) (i32.load8_u (i32.const 65535)))`, { value: 7 }],
+    ["the last word of memory through the offset", `(memory 1) (func (export "f") (result i32) (i32.store offset=65532 (i32.const 0) (i32.const 9)) (i32.load offset=65530 (i32.const 2)))`, { value: 9 }],
+    ["a word one byte past the end", `(memory 1) (func (export "f") (result i32) (i32.load (i32.const 65533)))`, { trap: "memory_out_of_bounds" }],
+    ["a store one byte past the end through the offset", `(memory 1) (func (export "f") (i64.store offset=65529 (i32.const 0) (i64.const 1)))`, { trap: "memory_out_of_bounds" }],
+    ["an offset that would wrap once shifted", `(memory 1) (func (export "f") (result i32) (i32.load offset=0xfffb0000 (i32.const 0)))`, { trap: "memory_out_of_bounds" }],
+    ["the largest offset", `(memory 1) (func (export "f") (i32.store8 offset=0xffffffff (i32.const 0) (i32.const 1)))`, { trap: "memory_out_of_bounds" }],
+    ["an address that would wrap once shifted", `(memory 1) (func (export "f") (result i32) (i32.load (i32.const 0xfffb0000)))`, { trap: "memory_out_of_bounds" }],
+    ["a load from a memory of 0 pages", `(memory 0) (func (export "f") (result i32) (i32.load8_u (i32.const 0)))`, { trap: "memory_out_of_bounds" }],
+    ["v128 at the end", `(memory 1) (func (export "f") (result i32) (v128.store (i32.const 65520) (v128.const i32x4 1 2 3 4)) (i32x4.extract_lane 3 (v128.load (i32.const 65520))))`, { value: 4 }],
+    ["v128 one byte past the end", `(memory 1) (func (export "f") (result i32) (i32x4.extract_lane 0 (v128.load (i32.const 65521))))`, { trap: "memory_out_of_bounds" }],
+    ["load and store lanes at the end", `(memory 1) (func (export "f") (result i32) (v128.store32_lane 1 (i32.const 65532) (v128.const i32x4 1 2 3 4)) (i32x4.extract_lane 2 (v128.load32_lane 2 (i32.const 65532) (v128.const i64x2 0 0))))`, { value: 2 }],
+    ["a load lane past the end", `(memory 1) (func (export "f") (result i32) (i32x4.extract_lane 0 (v128.load16_lane offset=65535 0 (i32.const 0) (v128.const i64x2 0 0))))`, { trap: "memory_out_of_bounds" }],
+    ["a zero-extending load past the end", `(memory 1) (func (export "f") (result i32) (i32x4.extract_lane 0 (v128.load32_zero offset=0xfffffffc (i32.const 0))))`, { trap: "memory_out_of_bounds" }],
+    ["a splat at the end", `(memory 1) (data (i32.const 65535) "\\05") (func (export "f") (result i32) (i8x16.extract_lane_u 9 (v128.load8_splat (i32.const 65535))))`, { value: 5 }],
+  ])("%s", async (_what, body, expected) => {
+    await expectAgree(wat(`(module ${body})`), expected);
+  });
+
+  // Constant short lengths stay inline; a length read from a global goes through the metering's
+  // chunked helpers. Both must trap where V8 traps, before writing anything.
+  const bulk = (op: string, len: string, result = "(i32.load8_u (i32.const 65535))") =>
+    `(memory 1) (global $n (mut i32) (i32.const 0)) (data "xyz") (func (export "f") (result i32) (global.set $n (i32.const ${len})) ${op} ${result})`;
+  it.each([
+    ["memory.fill of the last byte", bulk(`(memory.fill (i32.const 65535) (i32.const 3) (i32.const 1))`, "1"), { value: 3 }],
+    ["memory.fill of the last byte, helper", bulk(`(memory.fill (i32.const 65535) (i32.const 3) (global.get $n))`, "1"), { value: 3 }],
+    ["an empty memory.fill at the end", bulk(`(memory.fill (i32.const 65536) (i32.const 3) (global.get $n))`, "0"), { value: 0 }],
+    ["an empty memory.fill past the end", bulk(`(memory.fill (i32.const 65537) (i32.const 3) (i32.const 0))`, "0"), { trap: "memory_out_of_bounds" }],
+    ["an empty memory.fill past the end, helper", bulk(`(memory.fill (i32.const 65537) (i32.const 3) (global.get $n))`, "0"), { trap: "memory_out_of_bounds" }],
+    ["an empty memory.fill where a shifted address wraps", bulk(`(memory.fill (i32.const 0xfffb0000) (i32.const 3) (i32.const 0))`, "0"), { trap: "memory_out_of_bounds" }],
+    ["an empty memory.fill just below the wrap, helper", bulk(`(memory.fill (i32.const 0xfffaffff) (i32.const 3) (global.get $n))`, "0"), { trap: "memory_out_of_bounds" }],
+    ["an empty memory.fill at 2^32 - 1", bulk(`(memory.fill (i32.const -1) (i32.const 3) (global.get $n))`, "0"), { trap: "memory_out_of_bounds" }],
+    ["memory.fill across the end writes nothing", bulk(`(memory.fill (i32.const 65000) (i32.const 3) (global.get $n))`, "537"), { trap: "memory_out_of_bounds" }],
+    ["memory.copy to the last byte", bulk(`(memory.copy (i32.const 65535) (i32.const 0) (i32.const 1))`, "1"), { value: 0 }],
+    ["memory.copy from the last byte, helper", bulk(`(i32.store8 (i32.const 65535) (i32.const 8)) (memory.copy (i32.const 0) (i32.const 65535) (global.get $n))`, "1", "(i32.load8_u (i32.const 0))"), { value: 8 }],
+    ["an empty memory.copy from a wrapping source", bulk(`(memory.copy (i32.const 0) (i32.const 0xfffb0001) (i32.const 0))`, "0"), { trap: "memory_out_of_bounds" }],
+    ["an empty memory.copy to a wrapping destination, helper", bulk(`(memory.copy (i32.const 0xfffb0000) (i32.const 0) (global.get $n))`, "0"), { trap: "memory_out_of_bounds" }],
+    ["memory.copy of 2 bytes from the last one, helper", bulk(`(memory.copy (i32.const 0) (i32.const 65535) (global.get $n))`, "2"), { trap: "memory_out_of_bounds" }],
+    ["memory.init to the last bytes", bulk(`(memory.init 0 (i32.const 65533) (i32.const 0) (i32.const 3))`, "3"), { value: 122 }],
+    ["memory.init to the last bytes, helper", bulk(`(memory.init 0 (i32.const 65533) (i32.const 0) (global.get $n))`, "3"), { value: 122 }],
+    ["memory.init one byte past the end, helper", bulk(`(memory.init 0 (i32.const 65534) (i32.const 0) (global.get $n))`, "3"), { trap: "memory_out_of_bounds" }],
+    ["an empty memory.init to a wrapping destination", bulk(`(memory.init 0 (i32.const 0xfffb0000) (i32.const 0) (i32.const 0))`, "0"), { trap: "memory_out_of_bounds" }],
+    ["an empty memory.init to 2^32 - 1, helper", bulk(`(memory.init 0 (i32.const -1) (i32.const 0) (global.get $n))`, "0"), { trap: "memory_out_of_bounds" }],
+  ])("%s", async (_what, body, expected) => {
+    await expectAgree(wat(`(module ${body})`), expected);
+  });
+
+  const withData = (data: string) => wat(`(module (memory 1) ${data} (func (export "f") (result i32) (i32.load8_u (i32.const 65535))))`);
+  it.each([
+    ["a segment ending at the end of memory", `(data (i32.const 65535) "a")`, true],
+    ["an empty segment at the end of memory", `(data (i32.const 65536) "")`, true],
+    ["a segment one byte past the end", `(data (i32.const 65536) "a")`, false],
+    ["an empty segment past the end", `(data (i32.const 65537) "")`, false],
+    ["a segment where the shifted offset wraps", `(data (i32.const 0xfffb0000) "")`, false],
+    ["a segment at 2^32 - 1", `(data (i32.const -1) "a")`, false],
+  ])("data: %s", async (_what, data, fits) => {
+    // A segment that does not fit fails raw with V8's RuntimeError, and in Ferry the way an
+    // unshifted one does (the same for every such segment, however far out it lies).
+    const outOfBounds = await instantiation(withData(`(data (i32.const 70000) "a")`));
+    expect(outOfBounds.raw).toBe("fails: RuntimeError");
+    expect(await instantiation(withData(data))).toEqual(fits ? { raw: "instantiates", ferry: "instantiates" } : outOfBounds);
+  });
+
+  it("a segment at the end of memory is where the guest reads it", async () => {
+    await expectAgree(wat(`(module (memory 1) (data (i32.const 65534) "ab") (func (export "f") (result i32) (i32.load16_u (i32.const 65534))))`), { value: 0x6261 });
+  });
+});
+
 describe("issue 10 #2: i32.div_s / i64.div_s of MIN by -1 traps integer_overflow", () => {
   it.each([
     ["i32, constants", `(func (export "f") (result i32) (i32.div_s (i32.const 0x80000000) (i32.const -1)))`],

@@ -7,7 +7,8 @@
 // ({ key, segment: the code segment without its bytes, bytes: their length }) | instrumented bytes.
 
 import { createHash } from "node:crypto";
-import { PIPELINE_VERSION, type CodeSegment, type InstrumentOptions } from "./instrument.js";
+import { PIPELINE_VERSION, stackBytesOf, type CodeSegment, type InstrumentOptions } from "./instrument.js";
+import { reservedPagesFor } from "./memory-shift.js";
 
 const MAGIC = Buffer.from("FERRYMC1", "latin1");
 const PREFIX = MAGIC.length + 32 + 4;
@@ -61,6 +62,10 @@ function checkSegment(s: CodeSegment, codeHash: string, options: InstrumentOptio
   const counts = [s.originalBytes, s.initialMemoryPages, s.recursiveFunctions, s.checkedFunctions, s.meteredLoops, s.meterBound];
   if (!counts.every((n) => Number.isSafeInteger(n) && n >= 0)) return "bad counts";
   if (![s.hasStart, s.hasContinuation, s.usesCheckpoints].every((b) => typeof b === "boolean")) return "bad flags";
+  // The reserved pages are what this compile would reserve, and hold the stack it was asked for.
+  const reserves = options.asyncify && !s.hasContinuation;
+  const stack = stackBytesOf(options);
+  if (s.reservedPages !== (reserves ? reservedPagesFor(stack) : 0) || s.continuationStackBytes !== (reserves ? stack : 0)) return "continuation pages mismatch";
   if (!Array.isArray(s.entries) || !s.entries.every((e) => typeof e?.name === "string" && Number.isSafeInteger(e.exportIndex) && Array.isArray(e.params) && Array.isArray(e.results))) {
     return "bad entries";
   }

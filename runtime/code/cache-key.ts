@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { compiledCodeDir } from "./compile-pool.js";
-import { PIPELINE_VERSION, type InstrumentOptions } from "./instrument.js";
+import { PIPELINE_VERSION, stackBytesOf, type InstrumentOptions } from "./instrument.js";
 
 /** Bump when the entry layout or the code segment's fields change (module-cache.ts). */
 export const CACHE_FORMAT = 1;
@@ -17,7 +17,7 @@ export const CACHE_FORMAT = 1;
  * PIPELINE_VERSION, a fingerprint of the pipeline's compiled code and Binaryen's version (so a
  * rebuilt or upgraded pipeline never meets entries of the old one, bumped version or not), and every
  * option that changes the output or what is accepted — metering, Asyncify, the memory cap (written
- * into the module) and every module limit (an entry made under looser limits must not let a module
+ * into the module), the continuation stack (the pages reserved for it) and every module limit (an entry made under looser limits must not let a module
  * past tighter ones).
  */
 export function cacheKey(codeHash: string, options: InstrumentOptions): string {
@@ -25,7 +25,7 @@ export function cacheKey(codeHash: string, options: InstrumentOptions): string {
     .sort()
     .map((k) => `${k}=${options.limits[k as keyof typeof options.limits]}`)
     .join(",");
-  const flags = `metering=${options.metering ? 1 : 0} asyncify=${options.asyncify ? 1 : 0} eagerLoopFuel=${options.eagerLoopFuel ? 1 : 0}`;
+  const flags = `metering=${options.metering ? 1 : 0} asyncify=${options.asyncify ? 1 : 0} eagerLoopFuel=${options.eagerLoopFuel ? 1 : 0} stack=${stackBytesOf(options)}`;
   return `ferry-module-cache/${CACHE_FORMAT} pipeline=${PIPELINE_VERSION} build=${pipelineFingerprint()} module=${codeHash} ${flags} limits=${limits}`;
 }
 

@@ -20,7 +20,7 @@ import {
   DEFAULT_MAX_CONCURRENT_COMPILES,
 } from "../limits.js";
 import type { CompileRequest, CompileWorkerData, CompileWorkerMessage } from "./compile-worker.js";
-import { PIPELINE_VERSION, type CodeSegment, type InstrumentOptions } from "./instrument.js";
+import { PIPELINE_VERSION, stackBytesOf, type CodeSegment, type InstrumentOptions } from "./instrument.js";
 
 export interface CompilePoolOptions {
   /** Compiles running at once, each in its own worker thread; more wait in the queue. Default 1. */
@@ -306,7 +306,7 @@ const RECYCLE_HEAP_BYTES = 256 * 1024 * 1024;
 /** What a refusal depends on: the bytes, the pipeline and every option but the memory cap. */
 function refusalKey(codeHash: string, options: InstrumentOptions): string {
   const { maxMemoryPages: _cap, ...limits } = options.limits;
-  return `${codeHash}:${PIPELINE_VERSION}:${options.metering ? "m" : "-"}${options.asyncify ? "a" : "-"}${options.eagerLoopFuel ? "e" : "-"}:${JSON.stringify(limits)}`;
+  return `${codeHash}:${PIPELINE_VERSION}:${options.metering ? "m" : "-"}${options.asyncify ? "a" : "-"}${options.eagerLoopFuel ? "e" : "-"}:${stackBytesOf(options)}:${JSON.stringify(limits)}`;
 }
 
 let shared: CompilePool | undefined;

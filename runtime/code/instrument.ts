@@ -1,22 +1,25 @@
 // The instrumentation pipeline, run once per (module, pipeline version, engine settings):
 // validate → export memory and mutable globals → detach the start function → meter fuel →
-// asyncify the yield import → optimize → validate → cap memory. Produces the code segment.
+// (a guest without its own continuation struct) shift its memory past the pages reserved for the
+// struct → asyncify the yield import → optimize → validate → cap memory. Produces the code segment.
 
 import { createHash } from "node:crypto";
 import { FerryError } from "../errors.js";
+import { DEFAULT_CONTINUATION_STACK_BYTES } from "../limits.js";
 import { loadBinaryen, type Binaryen, type BinaryenModule } from "./binaryen.js";
 import { ASYNCIFY_IMPORTS, EXPORTS, HOST_MODULE, YIELD_IMPORT } from "./host-abi.js";
 import { trackDataDrops } from "./data-drops.js";
 import { addFloatBitsAccessors } from "./float-global-bits.js";
 import { IrWalker } from "./ir-walk.js";
 import { capMemoryMaximum } from "./memory-cap.js";
+import { reserveMemoryPrefix, reservedPagesFor, shiftMemoryAccesses } from "./memory-shift.js";
 import { meterModule } from "./meter.js";
 import { memoryName } from "./meter-helpers.js";
 import { validateModule, type ModuleLimits } from "./validate.js";
 import type { FuncSig, ValType } from "./wasm-reader.js";
 
 /** Bump whenever the instrumented output for the same input can change. Snapshots carry it. */
-export const PIPELINE_VERSION = 10;
+export const PIPELINE_VERSION = 11;
 
 export interface InstrumentOptions {
   /** Insert fuel metering (without it a guest cannot be stopped). */
@@ -24,6 +27,12 @@ export interface InstrumentOptions {
   /** Make `ferry.yield` unwindable, so guests can pause anywhere and migrate. */
   asyncify: boolean;
   limits: ModuleLimits;
+  /**
+   * The Asyncify stack buffer of a guest without its own continuation struct, bytes: the pages
+   * reserved at the start of its memory hold it (memory-shift.ts). Default
+   * DEFAULT_CONTINUATION_STACK_BYTES.
+   */
+  continuationStackBytes?: number;
   /**
    * Tests only: call-free loops store their fuel every iteration instead of on the way out — the
    * straightforward form the default is checked against (both must charge exactly the same fuel).
@@ -60,6 +69,14 @@ export interface CodeSegment {
   hasStart: boolean;
   /** The guest exports its own continuation struct (an SDK guest). */
   hasContinuation: boolean;
+  /**
+   * Pages at the start of linear memory that hold the runtime's continuation struct for a guest
+   * without its own (0 for SDK guests and without Asyncify): every guest address is shifted past
+   * them, so guest address a is real address a + reservedPages × 64 KiB (memory-shift.ts).
+   */
+  reservedPages: number;
+  /** The stack buffer in the reserved pages, bytes (0 when none are reserved). */
+  continuationStackBytes: number;
   /** The guest imports `ferry.checkpoint`, so it can stop cleanly at explicit continuation points. */
   usesCheckpoints: boolean;
   initialMemoryPages: number;
@@ -73,6 +90,11 @@ export interface CodeSegment {
    * the charge of the last host call or memory.grow it made.
    */
   meterBound: number;
+}
+
+/** The continuation stack a compile reserves pages for (InstrumentOptions.continuationStackBytes). */
+export function stackBytesOf(options: InstrumentOptions): number {
+  return options.continuationStackBytes ?? DEFAULT_CONTINUATION_STACK_BYTES;
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
@@ -101,6 +123,9 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
     const hasContinuation = structure.exports.some((e) => e.name === EXPORTS.continuation && e.kind === "global");
     const usesCheckpoints = structure.imports.some((i) => i.module === HOST_MODULE && i.name === "checkpoint");
 
+    const stackBytes = stackBytesOf(options);
+    const reservedPages = options.asyncify && !hasContinuation ? reservedPagesFor(stackBytes) : 0;
+
     const initialMemoryPages = exportMemory(b, m);
     const globals = exportMutableGlobals(b, m);
     const hasStart = detachStart(b, m);
@@ -122,6 +147,9 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
 
     globals.push(...trackDataDrops(b, m, new IrWalker(b)));
     addFloatBitsAccessors(b, m, globals);
+    // After the metering (its helpers' memory operations are shifted too, so they charge by guest
+    // sizes), before Asyncify (whose own accesses to the struct are at real addresses).
+    if (reservedPages > 0) shiftMemoryAccesses(b, m, new IrWalker(b), reservedPages);
 
     b.setOptimizeLevel(2);
     b.setShrinkLevel(0);
@@ -133,7 +161,8 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
     optimizePreservingTraps(b, m);
     if (!m.validate()) throw new FerryError("instrumentation_failed", "the instrumented module does not validate");
 
-    const out = capMemoryMaximum(m.emitBinary(), options.limits.maxMemoryPages);
+    const capped = capMemoryMaximum(m.emitBinary(), options.limits.maxMemoryPages);
+    const out = reservedPages > 0 ? reserveMemoryPrefix(capped, reservedPages) : capped;
     if (!WebAssembly.validate(out as BufferSource)) throw new FerryError("instrumentation_failed", "V8 rejects the instrumented module");
     return {
       codeHash: sha256Hex(bytes),
@@ -147,6 +176,8 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
       globals,
       hasStart,
       hasContinuation,
+      reservedPages,
+      continuationStackBytes: reservedPages > 0 ? stackBytes : 0,
       usesCheckpoints,
       initialMemoryPages,
       recursiveFunctions,

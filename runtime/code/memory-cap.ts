@@ -45,7 +45,8 @@ function readU32(bytes: Uint8Array, pos: number): [number, number] {
   throw new FerryError("instrumentation_failed", "malformed LEB128 in emitted binary");
 }
 
-function u32(value: number): number[] {
+/** `value` as an unsigned LEB128. */
+export function u32(value: number): number[] {
   const out: number[] = [];
   do {
     let byte = value & 0x7f;

@@ -2,11 +2,11 @@
 // the header that travels in snapshots as a relocatable image.
 
 import { FerryError } from "../errors.js";
-import { MAX_ENTRY_ARGS } from "../limits.js";
+import { CONTINUATION_HEADER_BYTES, MAX_ENTRY_ARGS } from "../limits.js";
 
 export const CONTINUATION_MAGIC = 0x59525246; // "FRRY" in memory order
 export const CONTINUATION_ABI_VERSION = 1;
-export const HEADER_BYTES = 96;
+export const HEADER_BYTES = CONTINUATION_HEADER_BYTES;
 export const NO_ENTRY = 0xffffffff;
 /** Argument slots in the header (`args[5]`); an entry's further arguments are kept by the host. */
 export const ARG_SLOTS = 5;

@@ -10,6 +10,7 @@
 import { AUTHENTICATED_IMPORTS, EXPORTS, HOST_MODULE } from "../code/host-abi.js";
 import { floatBitsExports } from "../code/float-global-bits.js";
 import type { EntryPoint, SnapshotGlobal } from "../code/instrument.js";
+import { guestPageCap } from "../code/memory-shift.js";
 import { MAX_NAMED_IMPORTS, nameSome } from "../code/validate.js";
 import { FerryError } from "../errors.js";
 import { DEFAULT_CONTINUATION_STACK_BYTES, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES, WASM_PAGE_BYTES } from "../limits.js";
@@ -37,7 +38,7 @@ import type { ResourceProvider } from "../resources/provider.js";
 import type { Instance, TrustClass } from "../sandbox/instance.js";
 import { hostImports } from "./host-imports.js";
 import { OutputBuffer } from "./output-buffer.js";
-import { captureMemory, clearPagesOutside, floatOfBits, isAllZero, type GlobalValue, type Snapshot } from "./snapshot.js";
+import { captureMemory, clearPagesOutside, floatOfBits, type GlobalValue, type Snapshot } from "./snapshot.js";
 import { GuestTrap, TRAP_MESSAGES, classifyTrap, type TrapCode } from "./traps.js";
 import { argsForCall, checkArgs, type WasmValue } from "./values.js";
 
@@ -141,6 +142,13 @@ export class GuestInstance implements Instance {
   /** Address of the guest's own continuation struct, if it has one (SDK guests). */
   private readonly structAddress: number | undefined;
   private readonly stackCapacity: number;
+  /**
+   * Where guest address 0 is in the real memory: past the pages that hold the runtime's struct for a
+   * guest without its own (CodeSegment.reservedPages), else 0. The struct is then at real address 0.
+   */
+  private readonly shift: number;
+  /** The most pages the guest's own memory may reach. */
+  private readonly pageCap: number;
 
   private header: ContinuationHeader = {
     state: ContState.Fresh,
@@ -171,15 +179,6 @@ export class GuestInstance implements Instance {
   private checkpointRequested = false;
   private stoppedAtCheckpoint = false;
   private graceGiven = false;
-  /**
-   * The window of guest memory lent to Asyncify while it unwinds or rewinds (a guest without its
-   * own struct): what was there, and how much of it has been written (`undefined`: maybe all).
-   */
-  /** The lent window's own bytes while Asyncify uses it (`saved` undefined: they were all zero). */
-  private borrowed: { base: number; saved: Uint8Array | undefined; written: number | undefined } | undefined;
-  private windowScratch: Uint8Array | undefined;
-  /** Struct address used by the unwind in progress. */
-  private activeBase = 0;
 
   private input: Uint8Array;
   private readonly outputBuffer = new OutputBuffer();
@@ -200,9 +199,11 @@ export class GuestInstance implements Instance {
     this.maxLogBytes = options.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
     this.onLog = options.onLog;
 
+    this.shift = module.segment.reservedPages * WASM_PAGE_BYTES;
+    this.pageCap = guestPageCap(module.segment.maxMemoryPages, module.segment.reservedPages);
     const self = this;
     const io = {
-      memory: () => new Uint8Array(self.memoryObject.buffer),
+      memory: () => self.guestMemory(),
       get input() {
         return self.input;
       },
@@ -213,7 +214,7 @@ export class GuestInstance implements Instance {
       seed: config.seed,
     };
     const grant = resourceGrant(module, this.trust, options);
-    this.resourceFns = grant && resourceImports(grant, () => new Uint8Array(self.memoryObject.buffer), (fuel) => self.chargeFuel(fuel));
+    this.resourceFns = grant && resourceImports(grant, () => self.guestMemory(), (fuel) => self.chargeFuel(fuel));
     const instance = instantiate(module.wasm, hostImports(io, {
       yield: () => this.onYield(),
       checkpoint: () => this.onCheckpoint(),
@@ -238,7 +239,8 @@ export class GuestInstance implements Instance {
       this.structAddress = address;
       this.stackCapacity = capacity;
     } else {
-      this.stackCapacity = config.continuationStackBytes ?? DEFAULT_CONTINUATION_STACK_BYTES;
+      // The buffer in the reserved pages; without them (no Asyncify) nothing is ever unwound.
+      this.stackCapacity = module.segment.reservedPages > 0 ? module.segment.continuationStackBytes : (config.continuationStackBytes ?? DEFAULT_CONTINUATION_STACK_BYTES);
     }
   }
 
@@ -335,8 +337,8 @@ export class GuestInstance implements Instance {
       continuation: encodeImage(header, this.savedStack, this.stackCapacity),
       globals: segment.globals.map((g) => this.readGlobal(g)),
       memory: since
-        ? captureMemoryDelta(new Uint8Array(this.memoryObject.buffer), since.memory)
-        : captureMemory(new Uint8Array(this.memoryObject.buffer), { copy: !move, recycle: options.recycle?.memory }),
+        ? captureMemoryDelta(this.guestMemory(), since.memory)
+        : captureMemory(this.guestMemory(), { copy: !move, recycle: options.recycle?.memory }),
       input: this.input,
       output: move ? this.output() : this.output().slice(),
     };
@@ -365,10 +367,10 @@ export class GuestInstance implements Instance {
       malformed("mutable globals do not match the module's");
     }
 
-    const currentPages = this.memoryObject.buffer.byteLength / WASM_PAGE_BYTES;
+    const currentPages = this.guestMemory().byteLength / WASM_PAGE_BYTES;
     if (s.memory.pageCount < currentPages) malformed(`memory has ${s.memory.pageCount} pages, the module starts with ${currentPages}`);
-    if (s.memory.pageCount > segment.maxMemoryPages) {
-      throw new FerryError("snapshot_limit", `memory of ${s.memory.pageCount} pages exceeds the cap of ${segment.maxMemoryPages}`);
+    if (s.memory.pageCount > this.pageCap) {
+      throw new FerryError("snapshot_limit", `memory of ${s.memory.pageCount} pages exceeds the cap of ${this.pageCap}`);
     }
     for (const page of s.memory.pages) {
       if (!Number.isSafeInteger(page.index) || page.index < 0 || page.index >= s.memory.pageCount || page.bytes.byteLength !== WASM_PAGE_BYTES) {
@@ -376,17 +378,15 @@ export class GuestInstance implements Instance {
       }
     }
     // The saved stack is rewound through the continuation buffer this instance will use (the guest's
-    // own, or the window lent at the end of memory): a longer one would be written past it.
+    // own, or the one in the reserved pages): a longer one would be written past it.
     if (stack.byteLength > this.stackCapacity) {
       throw new FerryError("snapshot_limit", `saved stack of ${stack.byteLength} bytes exceeds the ${this.stackCapacity}-byte continuation buffer`);
     }
-    const room = this.structAddress !== undefined ? this.stackCapacity : (Math.min(HEADER_BYTES + this.stackCapacity, s.memory.pageCount * WASM_PAGE_BYTES) & ~7) - HEADER_BYTES;
-    if (stack.byteLength > room) malformed(`saved stack of ${stack.byteLength} bytes does not fit in ${s.memory.pageCount} pages of memory`);
     // Fresh memory holds only the data segments. The snapshot's elided pages must read as zero:
     // clear the few that are not, rather than writing (and so faulting in) the whole memory.
-    clearPagesOutside(new Uint8Array(this.memoryObject.buffer), s.memory);
+    clearPagesOutside(this.guestMemory(), s.memory);
     if (s.memory.pageCount > currentPages) this.memoryObject.grow(s.memory.pageCount - currentPages);
-    const memory = new Uint8Array(this.memoryObject.buffer);
+    const memory = this.guestMemory();
     for (const page of s.memory.pages) memory.set(page.bytes, page.index * WASM_PAGE_BYTES);
 
     for (const g of segment.globals) this.writeGlobal(g, globals.get(g.index)!);
@@ -479,10 +479,9 @@ export class GuestInstance implements Instance {
       trap = "invalid_continuation";
     } else if ((trap === "unreachable" || trap === "guest_abort") && this.growFailed && this.growFailed.value === 1) {
       trap = "memory_limit";
-      detail = `memory.grow failed at the cap of ${this.module.segment.maxMemoryPages} pages`;
+      detail = `memory.grow failed at the cap of ${this.pageCap} pages`;
     }
     this.unwinding = this.rewinding = this.inStart = false;
-    this.restoreBorrowed();
     this.endSlice();
     if (this.status !== "disposed") this.status = "trapped";
     this.header.state = ContState.Trapped;
@@ -547,7 +546,6 @@ export class GuestInstance implements Instance {
       this.rewinding = false;
       this.header.flags &= ~FLAG_UNWOUND;
       this.savedStack = new Uint8Array(0);
-      this.restoreBorrowed();
       return;
     }
     if (this.status === "disposed") throw new GuestTrap("disposed", "dispose() was called during the run");
@@ -626,49 +624,20 @@ export class GuestInstance implements Instance {
 
   // ---- Asyncify and the continuation struct ----
 
-  /** Where the struct lives for this unwind/rewind: the guest's own, or a window we lend. */
-  private mapStruct(stackBytes: number): { base: number; capacity: number } {
-    if (this.structAddress !== undefined) return { base: this.structAddress, capacity: this.stackCapacity };
-    const memoryBytes = this.memoryObject.buffer.byteLength;
-    const window = Math.min(HEADER_BYTES + this.stackCapacity, memoryBytes) & ~7;
-    const base = memoryBytes - window;
-    const memory = new Uint8Array(this.memoryObject.buffer);
-    // A rewind writes only the header and the saved stack; an unwind, up to the whole window. The
-    // window usually lies on pages the guest never wrote: then nothing is copied (putting it back is
-    // zeroing what Asyncify wrote); otherwise its bytes go to a scratch buffer kept for the next
-    // pause, so a pause allocates nothing and copies at most the window.
-    const written = stackBytes > 0 ? Math.min(window, HEADER_BYTES + stackBytes) : undefined;
-    const lent = memory.subarray(base, base + (written ?? window));
-    if (isAllZero(lent)) this.borrowed = { base, saved: undefined, written };
-    else {
-      if (!this.windowScratch || this.windowScratch.byteLength < lent.byteLength) this.windowScratch = new Uint8Array(lent.byteLength);
-      const saved = this.windowScratch.subarray(0, lent.byteLength);
-      saved.set(lent);
-      this.borrowed = { base, saved, written };
-    }
-    const capacity = window - HEADER_BYTES;
-    if (stackBytes > capacity) throw new GuestTrap("continuation_overflow", `${stackBytes} stack bytes, ${capacity} available`);
-    return { base, capacity };
-  }
-
-  private restoreBorrowed(): void {
-    if (!this.borrowed) return;
-    // Put back only what Asyncify wrote: the window sits at the end of memory, often on pages the
-    // guest never touched, and writing all of it back would fault them in at every pause.
-    const { base, saved, written } = this.borrowed;
-    const memory = new Uint8Array(this.memoryObject.buffer);
-    const length = written ?? (saved?.byteLength ?? 0);
-    if (saved) memory.set(saved.subarray(0, length), base);
-    else memory.fill(0, base, base + (written ?? memory.byteLength - base));
-    this.borrowed = undefined;
+  /**
+   * Where the struct is during an unwind or rewind: the guest's own, or the runtime's at real
+   * address 0, in the pages reserved for it ahead of the guest's memory. Either way it stays in
+   * place, so a pause copies only the saved frames.
+   */
+  private structBase(): number {
+    return this.structAddress ?? 0;
   }
 
   private startUnwind(): void {
-    const { base, capacity } = this.mapStruct(0);
+    const base = this.structBase();
     const view = this.view();
     view.setUint32(base + OFF.asyncifyCurrent, base + HEADER_BYTES, true);
-    view.setUint32(base + OFF.asyncifyEnd, base + HEADER_BYTES + capacity, true);
-    this.activeBase = base;
+    view.setUint32(base + OFF.asyncifyEnd, base + HEADER_BYTES + this.stackCapacity, true);
     this.unwinding = true;
     this.exports.asyncify_start_unwind!(base + OFF.asyncifyCurrent);
   }
@@ -677,23 +646,21 @@ export class GuestInstance implements Instance {
   private finishUnwind(): boolean {
     if (!this.unwinding) return false;
     this.exports.asyncify_stop_unwind!(); // traps if the frames overflowed the buffer
-    const base = this.activeBase;
+    const base = this.structBase();
     const current = this.view().getUint32(base + OFF.asyncifyCurrent, true);
     this.savedStack = new Uint8Array(this.memoryObject.buffer).slice(base + HEADER_BYTES, current);
-    if (this.borrowed) this.borrowed.written = current - base;
     this.unwinding = false;
-    this.restoreBorrowed();
     this.header.flags |= FLAG_UNWOUND;
     return true;
   }
 
   private startRewind(): void {
-    const { base, capacity } = this.mapStruct(this.savedStack.byteLength);
+    const base = this.structBase();
     const memory = new Uint8Array(this.memoryObject.buffer);
     memory.set(this.savedStack, base + HEADER_BYTES);
     const view = this.view();
     view.setUint32(base + OFF.asyncifyCurrent, base + HEADER_BYTES + this.savedStack.byteLength, true);
-    view.setUint32(base + OFF.asyncifyEnd, base + HEADER_BYTES + capacity, true);
+    view.setUint32(base + OFF.asyncifyEnd, base + HEADER_BYTES + this.stackCapacity, true);
     this.rewinding = true;
     this.exports.asyncify_start_rewind!(base + OFF.asyncifyCurrent);
   }
@@ -715,6 +682,14 @@ export class GuestInstance implements Instance {
 
   private view(): DataView {
     return new DataView(this.memoryObject.buffer);
+  }
+
+  /**
+   * The guest's memory at guest addresses: the one view host calls, snapshots and restores use, so
+   * none of them sees the reserved pages or translates an address itself.
+   */
+  private guestMemory(): Uint8Array {
+    return new Uint8Array(this.memoryObject.buffer, this.shift);
   }
 
   // ---- I/O ----

@@ -160,13 +160,3 @@ export function touchedBytes(image: MemoryImage): number {
 }
 
 export const ZERO_PAGE: Buffer = Buffer.alloc(WASM_PAGE_BYTES);
-
-/** Whether every byte is zero (a native compare a page at a time: no copy, stops at the first difference). */
-export function isAllZero(bytes: Uint8Array): boolean {
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let at = 0; at < view.byteLength; at += WASM_PAGE_BYTES) {
-    const end = Math.min(view.byteLength, at + WASM_PAGE_BYTES);
-    if (view.compare(ZERO_PAGE, 0, end - at, at, end) !== 0) return false;
-  }
-  return true;
-}

@@ -355,9 +355,13 @@ describe.each(SANDBOXES)("%s sandbox against hostile guests", (kind) => {
         const restore = (t: Snapshot | Uint8Array) => engine.restore(t, { sandbox: kind });
         // Longer than the 256 KiB continuation buffer.
         expect(await codeOf(restore(encodeSnapshot(withStack(s, 300 * 1024))))).toBe("snapshot_limit");
-        // Within the buffer, but the lent window at the end of a 1-page memory is smaller.
+        // Within the buffer, which lies in the pages reserved ahead of the guest's memory (1 page
+        // here), whatever that memory's size: it restores, as it would into a guest's own struct.
+        // What the zero-padded frames then compute is the guest's business, inside its sandbox.
         expect(s.memory.pageCount).toBe(1);
-        expect(await codeOf(restore(encodeSnapshot(withStack(s, 200_000))))).toBe("snapshot_malformed");
+        const padded = await restore(encodeSnapshot(withStack(s, 200_000)));
+        expect(["paused", "done", "trapped"]).toContain((await padded.resume({ fuel: 1000 })).status);
+        padded.dispose();
         // Memory pages outside the memory, or not a page long (a Snapshot value skips the codec's checks).
         const page = new Uint8Array(65_536).fill(1);
         expect(await codeOf(restore({ ...s, memory: { pageCount: 1, pages: [{ index: 5, bytes: page }] } }))).toBe("snapshot_malformed");

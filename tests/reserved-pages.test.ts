@@ -1,8 +1,10 @@
-// A guest without a continuation struct of its own has a window at the top of its memory lent to
-// Asyncify while it is unwound or rewound (docs/continuation-abi.md, "Guests without the struct").
-// Whatever the guest keeps there — nothing (untouched pages), data written before the first pause,
-// data written between pauses, a memory smaller than the window — must read the same after any
-// number of pauses as in a run that never paused.
+// A guest without a continuation struct of its own gets pages reserved ahead of its memory for the
+// runtime's struct and Asyncify's stack (docs/continuation-abi.md, "Guests without the struct"): its
+// addresses are shifted past them, so nothing of its memory is lent while it is unwound or rewound.
+// Whatever the guest keeps at the top of its memory — where the lent window used to be: nothing
+// (untouched pages), data written before the first pause, data written between pauses, a memory
+// smaller than the old window — must read the same after any number of pauses as in a run that
+// never paused.
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine } from "../runtime/index.js";
 import { wat } from "./helpers/wat.js";
@@ -52,12 +54,12 @@ async function straightAndSliced(pages: number, n: number, stride: number, slice
   return { straight, sliced: r, pauses };
 }
 
-describe("the lent continuation window gives back the guest's bytes", () => {
+describe("pauses leave the top of a guest's memory (where the lent window was) as the guest wrote it", () => {
   it.each([
     ["8 pages, a few bytes at the very top of the window", 8, 40, 1],
     ["8 pages, the guest writes all over the window between pauses", 8, 3_000, 4_099],
     ["8 pages, dense writes at the very top", 8, 3_000, 1],
-    ["1 page: the window is all of memory", 1, 2_000, 13],
+    ["1 page: the old window was all of memory", 1, 2_000, 13],
   ])("%s", async (_name, pages, n, stride) => {
     const { straight, sliced, pauses } = await straightAndSliced(pages, n, stride, 40);
     expect(straight).toMatchObject({ status: "done" });
