@@ -2,13 +2,14 @@
 // and ends with a summary of the performance targets, each marked ✓ or ✗.
 // FERRY_BENCH_RUNS overrides the kept rounds and FERRY_BENCH_ONLY=metering,snapshot,instantiate,
 // sandbox-start,sandbox-call,sandbox-throughput,sandbox-memory (or "sandbox" for all four),
-// node-migration,node-precopy,node-throughput (or "node" for all three), containment, cli-start picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
+// node-migration,node-precopy,node-throughput (or "node" for all three), containment, cli-start, pause-cost picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
 
 import { join } from "node:path";
 import { CLI_START_PARTS, runCliStartBench, type CliStartBenchOptions } from "./cli-start.js";
 import { CONTAINMENT_PARTS, runContainmentBench, type ContainmentBenchOptions } from "./containment.js";
 import { CORE_PARTS, runCoreBench, type CoreBenchOptions, type CorePart } from "./core.js";
 import { NODE_PARTS, runNodeBench, type NodeBenchOptions, type NodePart } from "./node.js";
+import { PAUSE_COST_PARTS, runPauseCostBench, type PauseCostBenchOptions } from "./pause-cost.js";
 import { fmtRatio, machineFacts, mark, printTable, repoRoot, writeJsonAtomic, type TargetCheck } from "./harness.js";
 import { SANDBOX_PARTS, runSandboxBench, type SandboxBenchOptions, type SandboxPart } from "./sandbox.js";
 
@@ -18,12 +19,15 @@ function optionsFromEnv(): {
   node: NodeBenchOptions | undefined;
   containment: ContainmentBenchOptions | undefined;
   cliStart: CliStartBenchOptions | undefined;
+  pauseCost: PauseCostBenchOptions | undefined;
 } {
   const options: CoreBenchOptions = {};
   const containment: ContainmentBenchOptions = {};
   let containmentSelected = true;
   const cliStart: CliStartBenchOptions = {};
   let cliStartSelected = true;
+  const pauseCost: PauseCostBenchOptions = {};
+  let pauseCostSelected = true;
   const sandbox: SandboxBenchOptions = {};
   const node: NodeBenchOptions = {};
   const runs = process.env.FERRY_BENCH_RUNS;
@@ -36,11 +40,12 @@ function optionsFromEnv(): {
     node.runs = n;
     containment.runs = n;
     cliStart.runs = n;
+    pauseCost.runs = n;
   }
   const only = process.env.FERRY_BENCH_ONLY;
   if (only !== undefined) {
     const parts = only.split(",").map((p) => p.trim()).flatMap((p) => (p === "sandbox" ? [...SANDBOX_PARTS] : p === "node" ? [...NODE_PARTS] : [p]));
-    const known: readonly string[] = [...CORE_PARTS, ...SANDBOX_PARTS, ...NODE_PARTS, ...CONTAINMENT_PARTS, ...CLI_START_PARTS];
+    const known: readonly string[] = [...CORE_PARTS, ...SANDBOX_PARTS, ...NODE_PARTS, ...CONTAINMENT_PARTS, ...CLI_START_PARTS, ...PAUSE_COST_PARTS];
     const unknown = parts.filter((p) => !known.includes(p));
     if (unknown.length > 0) throw new Error(`FERRY_BENCH_ONLY: unknown part(s) ${unknown.join(", ")}; choose from ${known.join(", ")} (or sandbox, node)`);
     options.only = parts.filter((p) => (CORE_PARTS as readonly string[]).includes(p)) as CorePart[];
@@ -48,6 +53,7 @@ function optionsFromEnv(): {
     node.only = parts.filter((p) => (NODE_PARTS as readonly string[]).includes(p)) as NodePart[];
     containmentSelected = parts.some((p) => (CONTAINMENT_PARTS as readonly string[]).includes(p));
     cliStartSelected = parts.some((p) => (CLI_START_PARTS as readonly string[]).includes(p));
+    pauseCostSelected = parts.some((p) => (PAUSE_COST_PARTS as readonly string[]).includes(p));
   }
   return {
     core: options.only?.length === 0 ? undefined : options,
@@ -55,6 +61,7 @@ function optionsFromEnv(): {
     node: node.only?.length === 0 ? undefined : node,
     containment: containmentSelected ? containment : undefined,
     cliStart: cliStartSelected ? cliStart : undefined,
+    pauseCost: pauseCostSelected ? pauseCost : undefined,
   };
 }
 
@@ -118,6 +125,13 @@ async function main(): Promise<void> {
     writeJsonAtomic(cliPath, { bench: "cli-start", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...cli });
     targets.push(...cli.targets);
     written.push(`${cliPath} (CLI start-up bench ${(cli.durationMs / 1000).toFixed(0)} s)`);
+  }
+  if (selected.pauseCost) {
+    const pause = await runPauseCostBench(selected.pauseCost);
+    const pausePath = join(resultsDir, process.env.FERRY_BENCH_RUNS !== undefined ? "pause-cost.quick.json" : "pause-cost.json");
+    writeJsonAtomic(pausePath, { bench: "pause-cost", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...pause });
+    targets.push(...pause.targets);
+    written.push(`${pausePath} (pause-cost bench ${(pause.durationMs / 1000).toFixed(0)} s)`);
   }
 
   printTable({
