@@ -149,6 +149,6 @@ describe("bad invocations: one line, the documented status, nothing left behind"
       expect(r.stdout).toBe("");
       expect(tree(dir)).toEqual(before);
       for (const path of c.absent ?? []) expect(existsSync(join(dir, path)), path).toBe(false);
-    }, 60_000);
+    }, 180_000);
   }
 });

@@ -62,7 +62,7 @@ describe("durability", () => {
     // Resumed from its checkpoint, not restarted from the beginning.
     expect(node.recovered).toEqual({ resumed: 1, restarted: 0 });
     expect((await client.downloadModule(codeHash)).byteLength).toBe(COUNTER.byteLength);
-  }, 90_000);
+  }, 240_000);
 });
 
 describe("migration across crashes", () => {
@@ -139,5 +139,5 @@ describe("migration across crashes", () => {
     const loser = finisher === "a" ? B : A;
     const elsewhere = await loser.job(job.id).catch(() => undefined);
     if (elsewhere) expect(["migrated", "absent"]).toContain(elsewhere.state);
-  }, 120_000);
+  }, 240_000);
 });

@@ -83,5 +83,5 @@ describe("ferry upload / submit / status / migrate", () => {
     expect((await ferry("status", "nope", "--node", a.url)).code).toBe(3);
     const unreachable = await ferry("status", "x", "--node", "http://127.0.0.1:9");
     expect(unreachable.code).toBe(5); // unavailable (the exit status table)
-  }, 60_000);
+  }, 180_000);
 });
