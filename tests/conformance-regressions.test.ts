@@ -6,6 +6,7 @@ import binaryen from "binaryen";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { Engine, FerryError, decodeSnapshot, encodeSnapshot, type RunResult, type WasmValue } from "../runtime/index.js";
+import { decodeImage } from "../runtime/exec/continuation.js";
 import { classifyTrap } from "../runtime/exec/traps.js";
 import { wat } from "./helpers/wat.js";
 
@@ -550,5 +551,75 @@ describe("found by npm run conformance (data.wast:211 and 9 more): a segment tha
     } finally {
       await isolated.close();
     }
+  });
+});
+
+describe("issue 10 #7: a stack too deep for the continuation buffer traps stack_overflow, paused or not", () => {
+  // A recursion keeping three values across each call (so its frames are not tiny).
+  const recursion = wat(`(module (memory 8)
+    (func $r (export "r") (param $n i32) (result i64) (local $a i64) (local $b f64)
+      (local.set $a (i64.extend_i32_u (local.get $n)))
+      (local.set $b (f64.convert_i32_u (local.get $n)))
+      (if (result i64) (i32.eqz (local.get $n)) (then (i64.const 0))
+        (else (i64.add (i64.add (local.get $a) (i64.trunc_f64_u (local.get $b))) (call $r (i32.sub (local.get $n) (i32.const 1))))))))`);
+
+  it("unbounded recursion: raw, straight and sliced all trap stack_overflow, with the same fuel straight and sliced", async () => {
+    // Slices of 97 fuel: a pause every few dozen frames (every pause saves the whole stack).
+    const { raw, straight, sliced, pauses } = await threeWays(wat(`(module (memory 8) (func $f (export "f") (call $f)))`), "f", 97);
+    expect([raw, straight, sliced]).toEqual([{ trap: "stack_overflow" }, { trap: "stack_overflow" }, { trap: "stack_overflow" }]);
+    expect(pauses).toBeGreaterThan(100);
+  });
+
+  it("a recursion V8 holds but the buffer does not: the same trap and fuel straight, sliced and restored at every pause", async () => {
+    const depth = 7_000; // raw V8 returns; before the fix a straight run returned and a sliced one trapped continuation_overflow
+    expect(runRaw(recursion, "r", {}, [depth])).toEqual({ value: BigInt(depth) * BigInt(depth + 1) });
+    const { straight, sliced } = await threeWays(recursion, "r", 997, {}, [depth]);
+    expect(straight).toEqual({ trap: "stack_overflow" });
+    expect(sliced).toEqual({ trap: "stack_overflow" });
+    const restored = await restoredEveryPause(recursion, "r", [depth], 997);
+    expect(restored.outcome).toEqual({ trap: "stack_overflow" });
+    const straightFuel = (await (await engine.instantiate(await engine.compile(recursion))).run("r", [depth])).fuelUsed;
+    expect(restored.fuelUsed).toBe(straightFuel);
+  });
+
+  it("a recursion within the buffer runs as raw V8 runs it, pausing deep", async () => {
+    const depth = 3_000;
+    const { raw, straight, sliced, pauses } = await threeWays(recursion, "r", 997, {}, [depth]);
+    expect([straight, sliced]).toEqual([raw, raw]);
+    expect(pauses).toBeGreaterThan(20);
+  });
+
+  it.each([
+    ["one i32 local", `(func $r (param $n i32) (result i32) (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0)) (else (i32.add (i32.const 1) (call $r (i32.sub (local.get $n) (i32.const 1)))))))`],
+    ["v128 and i64 locals live across the call", `(func $r (param $n i32) (result i32) (local $v v128) (local $w i64)
+      (local.set $v (i32x4.splat (local.get $n))) (local.set $w (i64.extend_i32_u (local.get $n)))
+      (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0))
+        (else (i32.add (i32.add (i32x4.extract_lane 3 (local.get $v)) (i32.wrap_i64 (local.get $w))) (call $r (i32.sub (local.get $n) (i32.const 1)))))))`],
+    ["mutual recursion through a table", `(type $t (func (param i32) (result i32))) (table 2 funcref) (elem (i32.const 0) $r $s)
+      (func $s (param $n i32) (result i32) (local $x f32) (local.set $x (f32.convert_i32_s (local.get $n)))
+        (i32.add (i32.trunc_f32_s (local.get $x)) (call_indirect (type $t) (i32.sub (local.get $n) (i32.const 1)) (i32.const 0))))
+      (func $r (param $n i32) (result i32) (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0)) (else (call $s (local.get $n)))))`],
+    ["multi-value results and returns", `(func $r (param $n i32) (result i32) (call $pair (local.get $n)) (i32.add))
+      (func $pair (param $n i32) (result i32 i32) (if (i32.eqz (local.get $n)) (then (return (i32.const 0) (i32.const 0))))
+        (i32.const 1) (call $r (i32.sub (local.get $n) (i32.const 1))))`],
+  ])("every pause's saved stack fits the frames counted (%s)", async (_what, body) => {
+    const bytes = wat(`(module (memory 8) ${body} (export "r" (func $r)))`);
+    const module = await engine.compile(bytes);
+    const instance = await engine.instantiate(module);
+    let r = await instance.run("r", [400], { fuel: 37 });
+    let pauses = 0;
+    while (r.status === "paused") {
+      const s = await instance.snapshot();
+      // The room left is the buffer less what the frames on the stack may take: they must fit in the rest.
+      const counter = module.segment.globals.find((g) => g.exportName === "__ferry_stack_room")!;
+      const room = s.globals.find((g) => g.index === counter.index)!.value as number;
+      const { stack, capacity } = decodeImage(s.continuation);
+      expect(stack.byteLength).toBeGreaterThan(0);
+      expect(stack.byteLength).toBeLessThanOrEqual(capacity - room);
+      pauses++;
+      r = await instance.resume({ fuel: 37 });
+    }
+    expect(outcome(r)).toEqual(runRaw(bytes, "r", {}, [400]));
+    expect(pauses).toBeGreaterThan(10);
   });
 });

@@ -69,4 +69,14 @@ export const EXPORTS = {
   globalBitsSetPrefix: "__ferry_gbits_set",
   /** Drops again the passive data segments a restored guest had dropped (data-drops.ts). */
   redrop: "__ferry_redrop",
+  /**
+   * Room left in the continuation buffer for recursive frames, counted by the code; set by the
+   * host to its buffer's capacity less `stackReserve` before a run: below 0 a call traps
+   * stack_overflow (stack-budget.ts).
+   */
+  stackRoom: "__ferry_stack_room",
+  /** The most the frames of non-recursive functions can take together, bytes (a constant). */
+  stackReserve: "__ferry_stack_reserve",
+  /** Set by the code just before the trap that means stack_overflow. */
+  stackOverflow: "__ferry_stack_overflow",
 } as const;

@@ -15,6 +15,7 @@ import { capMemoryMaximum } from "./memory-cap.js";
 import { reserveMemoryPrefix, reservedPagesFor, shiftMemoryAccesses } from "./memory-shift.js";
 import { meterModule } from "./meter.js";
 import { memoryName } from "./meter-helpers.js";
+import { StackBudget } from "./stack-budget.js";
 import { validateModule, type ModuleLimits } from "./validate.js";
 import type { FuncSig, ValType } from "./wasm-reader.js";
 
@@ -135,8 +136,16 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
     let checkedFunctions = 0;
     let meteredLoops = 0;
     let meterBound = 0;
+    // Pausable recursion counts the frames a pause would save, so that a stack too deep for the
+    // continuation buffer traps the same way paused or not (stack-budget.ts). The counter is a
+    // snapshot global with or without Asyncify, so that both kinds of engine restore each other's
+    // checkpoints; only Asyncify's frames are counted.
+    const stack = options.metering ? new StackBudget(b, m) : undefined;
+    if (stack) globals.push(stack.global);
+    const inTables = tableFunctions(b, m);
     if (options.metering) {
-      const result = meterModule(b, m, yieldName, tableFunctions(b, m), memoryName(b, m, EXPORTS.memory), { eagerLoopFuel: options.eagerLoopFuel ?? false });
+      const counting = options.asyncify ? stack : undefined;
+      const result = meterModule(b, m, yieldName, inTables, memoryName(b, m, EXPORTS.memory), { eagerLoopFuel: options.eagerLoopFuel ?? false, stack: counting });
       recursiveFunctions = result.recursiveFunctions.length;
       checkedFunctions = result.checkedFunctions;
       meteredLoops = result.loops;
@@ -151,6 +160,8 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
     // sizes), before Asyncify (whose own accesses to the struct are at real addresses).
     if (reservedPages > 0) shiftMemoryAccesses(b, m, new IrWalker(b), reservedPages);
 
+    stack?.addExits(new IrWalker(b));
+
     b.setOptimizeLevel(2);
     b.setShrinkLevel(0);
     if (options.asyncify) {
@@ -158,6 +169,7 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
       m.runPasses(["asyncify"]);
       b.setPassArgument("asyncify-imports", null);
     }
+    stack?.finish(new IrWalker(b), inTables);
     optimizePreservingTraps(b, m);
     if (!m.validate()) throw new FerryError("instrumentation_failed", "the instrumented module does not validate");
 

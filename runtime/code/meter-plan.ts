@@ -131,7 +131,7 @@ export function planChecks(functions: CallGraphFunction[], tableFunctions: Set<s
  * component it calls into), by an iterative Tarjan: guest call graphs can be deep enough to
  * overflow a recursive one.
  */
-function stronglyConnected(nodes: string[], edges: Map<string, string[]>): string[][] {
+export function stronglyConnected(nodes: string[], edges: Map<string, string[]>): string[][] {
   const index = new Map<string, number>();
   const low = new Map<string, number>();
   const onStack = new Set<string>();

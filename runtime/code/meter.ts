@@ -24,6 +24,7 @@ import {
   addMeterHelpers,
 } from "./meter-helpers.js";
 import { planChecks, type CallGraphFunction, type MeterPlan } from "./meter-plan.js";
+import type { StackBudget } from "./stack-budget.js";
 
 export { FUEL_GLOBAL, GROW_FAILED_GLOBAL };
 
@@ -103,7 +104,11 @@ export function meterModule(
   yieldName: string,
   tableFunctions: Set<string>,
   memoryName: string,
-  options: { eagerLoopFuel: boolean } = { eagerLoopFuel: false },
+  options: {
+    eagerLoopFuel: boolean;
+    /** With Asyncify: recursive functions count their frames, checked with their fuel (stack-budget.ts). */
+    stack?: StackBudget;
+  } = { eagerLoopFuel: false },
 ): MeterResult {
   const walker = new IrWalker(b);
   const set = irSetters(b);
@@ -348,7 +353,8 @@ export function meterModule(
         m.local.set(fuelLocal, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), i64c(cost))),
         m.global.set(FUEL_GLOBAL, fuelGet()),
       ];
-      if (check) charge.push(m.if(m.i64.lt_s(fuelGet(), i64c(0)), callYield()));
+      if (check && options.stack && plan.recursive.has(info.name)) charge.push(...options.stack.entryCheck(info.name, fuelGet(), callYield()));
+      else if (check) charge.push(m.if(m.i64.lt_s(fuelGet(), i64c(0)), callYield()));
       return charge;
     };
 

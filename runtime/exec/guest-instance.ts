@@ -149,6 +149,8 @@ export class GuestInstance implements Instance {
   private readonly shift: number;
   /** The most pages the guest's own memory may reach. */
   private readonly pageCap: number;
+  /** The room the code counts its recursive frames against (stack-budget.ts), when it counts them. */
+  private readonly stackRoom: WebAssembly.Global | undefined;
 
   private header: ContinuationHeader = {
     state: ContState.Fresh,
@@ -242,6 +244,9 @@ export class GuestInstance implements Instance {
       // The buffer in the reserved pages; without them (no Asyncify) nothing is ever unwound.
       this.stackCapacity = module.segment.reservedPages > 0 ? module.segment.continuationStackBytes : (config.continuationStackBytes ?? DEFAULT_CONTINUATION_STACK_BYTES);
     }
+    // Frames past the continuation buffer's capacity trap stack_overflow, paused or not (stack-budget.ts).
+    this.stackRoom = this.exports[EXPORTS.stackRoom] as WebAssembly.Global | undefined;
+    if (this.stackRoom) this.stackRoom.value = this.stackCapacity - Number((this.exports[EXPORTS.stackReserve] as WebAssembly.Global).value);
   }
 
   get codeHash(): string {
@@ -352,7 +357,7 @@ export class GuestInstance implements Instance {
     this.assertUsable();
     if (this.status !== "fresh") throw new FerryError("instance_busy", "snapshots can only be applied to a fresh instance");
     const segment = this.module.segment;
-    const { header, stack } = decodeImage(s.continuation);
+    const { header, stack, capacity } = decodeImage(s.continuation);
     const malformed = (detail: string): never => {
       throw new FerryError("snapshot_malformed", detail);
     };
@@ -390,6 +395,8 @@ export class GuestInstance implements Instance {
     for (const page of s.memory.pages) memory.set(page.bytes, page.index * WASM_PAGE_BYTES);
 
     for (const g of segment.globals) this.writeGlobal(g, globals.get(g.index)!);
+    // The room was counted against the source's buffer: this one may be larger or smaller.
+    if (this.stackRoom) this.stackRoom.value = Number(this.stackRoom.value) + this.stackCapacity - capacity;
     // The passive data segments the guest had dropped (their flags are among the globals).
     (this.exports[EXPORTS.redrop] as (() => void) | undefined)?.();
     this.header = { ...header, state: ContState.Paused };
@@ -477,6 +484,9 @@ export class GuestInstance implements Instance {
     } else if (this.rewinding && trap !== "invalid_continuation") {
       detail = `${trap} while rewinding the saved stack`;
       trap = "invalid_continuation";
+    } else if (trap === "unreachable" && (this.exports[EXPORTS.stackOverflow] as WebAssembly.Global | undefined)?.value === 1) {
+      trap = "stack_overflow";
+      detail = `the call stack needed more than the ${this.stackCapacity}-byte continuation buffer holds`;
     } else if ((trap === "unreachable" || trap === "guest_abort") && this.growFailed && this.growFailed.value === 1) {
       trap = "memory_limit";
       detail = `memory.grow failed at the cap of ${this.pageCap} pages`;
