@@ -46,9 +46,19 @@ export const FUEL_FLOOR = {
    * new size, not the pages it adds (the meter charges 16 per KiB of the new size).
    */
   grownKib: 1,
+  /**
+   * Each element table.fill, table.copy or table.init writes: V8 sets elements one by one with a
+   * write barrier (measured 20–70 ns each), so about 4 bytes of memory copy (the meter charges 8).
+   */
+  tableElement: 4,
+  /**
+   * Each 16 elements of a table's size after a table.grow: V8 copies the whole table to grow it
+   * (~0.5 ns an element; the meter charges 16 per 16).
+   */
+  grownTableElements16: 1,
 } as const;
 
-export type HostileFamily = "call-chain" | "recursion" | "memory-grow" | "bulk-memory" | "host-output" | "host-log" | "host-input" | "resource";
+export type HostileFamily = "call-chain" | "recursion" | "memory-grow" | "bulk-memory" | "table" | "host-output" | "host-log" | "host-input" | "resource";
 
 /** What a run of the module needs from its host. */
 export interface HostNeeds {
@@ -397,6 +407,56 @@ export function bulkMemory(p: BulkMemoryParams): HostileModule {
   };
 }
 
+export interface TableParams {
+  /** fill and copy write `elements` elements each; grow adds `elements` to a table that starts empty. */
+  op: "fill" | "copy" | "grow";
+  elements: number;
+  count: number;
+  repeat: Repeat;
+}
+
+/** Work of a table.grow that leaves the table `size` elements long. */
+const tableGrownWork = (size: number): number => FUEL_FLOOR.op + Math.floor(size / 16) * FUEL_FLOOR.grownTableElements16;
+
+/** table.fill and table.copy of whole tables, and table.grow to 100,000 elements (the engine's table limit). */
+export function tableOps(p: TableParams): HostileModule {
+  checkCount("elements", p.elements, 100_000);
+  checkCount("count", p.count, p.op === "grow" ? Math.floor(100_000 / p.elements) : 1 << 20);
+  let table: string;
+  let op: string;
+  let total: number;
+  let maxOpWork: number;
+  if (p.op === "grow") {
+    // Counted only when the grow succeeds, by the table's new size.
+    table = `(table $T 0 ${p.count * p.elements} funcref)`;
+    op = `(if (i32.ne (table.grow $T (ref.null func) (i32.const ${p.elements})) (i32.const -1)) (then
+      (global.set $work (i64.add (global.get $work) (i64.add (i64.const ${FUEL_FLOOR.op}) (i64.mul (i64.extend_i32_u (i32.shr_u (table.size $T) (i32.const 4))) (i64.const ${FUEL_FLOOR.grownTableElements16})))))))`;
+    total = 0;
+    for (let i = 1; i <= p.count; i++) total += tableGrownWork(i * p.elements);
+    maxOpWork = tableGrownWork(p.count * p.elements);
+  } else {
+    const opWork = FUEL_FLOOR.op + p.elements * FUEL_FLOOR.tableElement;
+    table = `(table $T ${p.op === "copy" ? 2 * p.elements : p.elements} funcref)`;
+    const instr = p.op === "fill" ? `(table.fill $T (i32.const 0) (ref.func $f) (i32.const ${p.elements}))` : `(table.copy $T $T (i32.const 0) (i32.const ${p.elements}) (i32.const ${p.elements}))`;
+    op = `${instr} ${bump(opWork)}`;
+    total = p.count * opWork;
+    maxOpWork = opWork;
+  }
+  const body = repeat(p.repeat, p.count, op);
+  return {
+    family: "table",
+    name: `table ${p.op} ${p.repeat}, ${p.count} × ${p.elements} elements`,
+    bytes: assemble(`(module ${memory(1)} ${WORK_GLOBAL} ${table} (func $f) (elem declare func $f) ${body.extra} (func (export "main") (result i64) ${body.locals} ${body.main} (global.get $work)))`, FEATURES | F.ReferenceTypes),
+    entry: "main",
+    args: [],
+    counter: COUNTER,
+    totalWork: total,
+    maxOpWork,
+    expected: BigInt(total),
+    host: NO_HOST,
+  };
+}
+
 export interface HostCallParams {
   /** ferry.output_write, ferry.log or ferry.input_read. */
   call: "output" | "log" | "input";
@@ -676,6 +736,19 @@ export const HOSTILE_FAMILIES: readonly HostileFamilySpec[] = [
     draw: (rng) => bulkMemory({ op: pick(rng, ["fill", "copy"] as const), bytes: between(rng, 1, 256) * 65_536, count: between(rng, 2, 32), repeat: pick(rng, REPEATS) }),
   },
   {
+    family: "table",
+    draw: (rng) => {
+      const op = pick(rng, ["fill", "copy", "grow"] as const);
+      const repeat = pick(rng, REPEATS);
+      if (op === "grow") {
+        const elements = between(rng, 1, 100) * 100;
+        return tableOps({ op, elements, count: between(rng, 1, Math.floor(100_000 / elements)), repeat });
+      }
+      // A whole-table fill of 50,000 elements is a few ms: at most about a second unmetered.
+      return tableOps({ op, elements: between(rng, 1, 50) * 1_000, count: between(rng, 2, unrolledMax(repeat, 64)), repeat });
+    },
+  },
+  {
     family: "host-output",
     draw: (rng) => hostCalls({ call: "output", bytes: between(rng, 1, 64) * 65_536, count: between(rng, 2, 16), repeat: pick(rng, REPEATS) }),
   },
@@ -748,10 +821,10 @@ function expandTimes(m: binaryen.Module, expr: number): void {
 }
 
 /** WAT text → binary. */
-function assemble(text: string): Uint8Array {
+function assemble(text: string, features = FEATURES): Uint8Array {
   const m = binaryen.parseText(text);
   try {
-    m.setFeatures(FEATURES);
+    m.setFeatures(features);
     for (let f = 0; f < m.getNumFunctions(); f++) {
       const body = binaryen.getFunctionInfo(m.getFunctionByIndex(f)).body;
       if (body) expandTimes(m, body);

@@ -86,7 +86,7 @@ describe("module validation", () => {
     ["multiple memories", `(module (memory $a 1) (memory $b 1))`, binaryen.Features.MultiMemory],
     ["tail calls", `(module (func $f (return_call $f)))`, binaryen.Features.TailCall],
     ["exception handling", `(module (tag $t) (func (throw $t)))`, binaryen.Features.ExceptionHandling],
-    ["a mutable externref global", `(module (global (mut externref) (ref.null extern)))`, binaryen.Features.ReferenceTypes],
+    ["GC types", `(module (type $s (struct (field i32))) (func (export "f") (result i32) (drop (struct.new $s (i32.const 1))) (i32.const 1)))`, binaryen.Features.GC],
   ])("rejects %s with unsupported_feature", async (_what, text, feature) => {
     const f = binaryen.Features;
     const bytes = wat(text, f.MVP | f.MutableGlobals | f.BulkMemory | f.ReferenceTypes | feature);

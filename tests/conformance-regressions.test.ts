@@ -11,6 +11,10 @@ import { classifyTrap } from "../runtime/exec/traps.js";
 import { wat } from "./helpers/wat.js";
 
 const engine = new Engine();
+/** The proposals Ferry supports, reference types included (tests/helpers/wat.ts emits without them). */
+const REF_TYPES =
+  binaryen.Features.MVP | binaryen.Features.MutableGlobals | binaryen.Features.SignExt | binaryen.Features.NontrappingFPToInt |
+  binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt | binaryen.Features.SIMD128 | binaryen.Features.Multivalue | binaryen.Features.ReferenceTypes;
 
 type Outcome = { value: unknown } | { trap: string };
 
@@ -72,6 +76,16 @@ async function restoredEveryPause(bytes: Uint8Array, entry = "f", args: readonly
     r = await instance.resume({ fuel: slice });
   }
   return { outcome: outcome(r), fuelUsed: r.fuelUsed, restores, version };
+}
+
+/** Raw, straight and 3-fuel sliced runs of "f" give `value`, and so does a run restored at every pause, with the straight run's fuel. */
+async function agreesRestored(bytes: Uint8Array, value: unknown) {
+  await expectAgree(bytes, { value });
+  const straight = await (await engine.instantiate(await engine.compile(bytes))).run("f");
+  const restored = await restoredEveryPause(bytes);
+  expect(restored.outcome).toEqual({ value });
+  expect(restored.fuelUsed).toBe(straight.fuelUsed);
+  return restored;
 }
 
 async function refusal(bytes: Uint8Array): Promise<FerryError> {
@@ -354,12 +368,6 @@ describe("issue 10 #5: elem.drop with no table", () => {
     expect(e.code).toBe("unsupported_feature");
     expect(e.message).not.toContain("[object Object]");
   });
-
-  it("table.copy is refused by name", async () => {
-    const e = await refusal(wat(`(module (table 2 funcref) (func (export "f") (table.copy (i32.const 0) (i32.const 1) (i32.const 1))))`));
-    expect(e.code).toBe("unsupported_feature");
-    expect(e.message).toContain("table.copy");
-  });
 });
 
 describe("issue 10 #8: guest bytes keep a leading BOM", () => {
@@ -403,8 +411,9 @@ describe("issue 10 #12: import_not_allowed names every offending import", () => 
 
 describe("issue 10 #12: rejecting a module prints nothing", () => {
   it("Binaryen's validator output never reaches stderr", () => {
-    // A reference-types module: V8 accepts it, Binaryen's validator refuses it (and would print why).
-    const refTypes = wat(`(module (table 1 funcref) (func (export "f") (result i32) (ref.is_null (table.get 0 (i32.const 0)))))`, binaryen.Features.MVP | binaryen.Features.ReferenceTypes | binaryen.Features.BulkMemory);
+    // V8 accepts it, Binaryen's Asyncify refuses it (a funcref live across a call that can pause).
+    const refTypes = wat(`(module (table 1 funcref) (func $spin (loop $l (br_if $l (i32.const 0))))
+      (func (export "f") (param $r funcref) (call $spin) (table.set (i32.const 0) (local.get $r))))`, REF_TYPES);
     const imports = wat(`(module (import "env" "system" (func (param i32))) (import "env" "exit" (func)))`);
     const runtime = fileURLToPath(new URL("../dist/runtime/index.js", import.meta.url));
     const script = `
@@ -621,5 +630,127 @@ describe("issue 10 #7: a stack too deep for the continuation buffer traps stack_
     }
     expect(outcome(r)).toEqual(runRaw(bytes, "r", {}, [400]));
     expect(pauses).toBeGreaterThan(10);
+  });
+});
+
+describe("issue 10 #6: table.copy, table.init, table.fill, table.get/set/size/grow and elem.drop are metered", () => {
+  const fns = `(type $t (func (result i32))) (func $a (result i32) (i32.const 1)) (func $b (result i32) (i32.const 2)) (func $c (result i32) (i32.const 3))`;
+  /** A loop of ten iterations: with 3-fuel slices it pauses several times between the table operations. */
+  const spin = `(local.set $i (i32.const 0)) (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 10))))`;
+  /** Σ 10^k × (the function in slot k) over the first `n` slots, calling each through the table (0 for a null slot). */
+  const digits = (n: number) =>
+    Array.from({ length: n }, (_, k) => `(i32.mul (i32.const ${10 ** k}) (if (result i32) (ref.is_null (table.get $T (i32.const ${k}))) (then (i32.const 0)) (else (call_indirect $T (type $t) (i32.const ${k})))))`).reduce((a, x) => `(i32.add ${a} ${x})`);
+  const program = (tables: string, body: string, slots = 4) => `(module ${fns} ${tables} (func (export "f") (result i32) (local $i i32) ${body} ${spin} ${digits(slots)}))`;
+
+  it.each([
+    ["table.copy forward", program(`(table $T 4 funcref) (elem (table $T) (i32.const 0) func $a $b)`, `${spin} (table.copy $T $T (i32.const 2) (i32.const 0) (i32.const 2))`), 2121],
+    ["table.copy backward over itself", program(`(table $T 4 funcref) (elem (table $T) (i32.const 0) func $a $b $c)`, `${spin} (table.copy $T $T (i32.const 1) (i32.const 0) (i32.const 3))`), 3211],
+    ["table.copy between two tables", program(`(table $U 3 funcref) (table $T 4 funcref) (elem (table $U) (i32.const 0) func $c $b $a)`, `${spin} (table.copy $T $U (i32.const 1) (i32.const 0) (i32.const 3))`), 1230],
+    ["table.init from a passive segment, then elem.drop", program(`(table $T 4 funcref) (elem $e func $c $b $a)`, `${spin} (table.init $T $e (i32.const 1) (i32.const 1) (i32.const 2)) (elem.drop $e) (table.init $T $e (i32.const 4) (i32.const 0) (i32.const 0))`), 120],
+    ["table.fill, table.grow, table.set and table.size", program(`(table $T 1 funcref) (elem declare func $a $c)`, `(drop (table.grow $T (ref.func $a) (i32.const 3))) ${spin} (table.fill $T (i32.const 1) (ref.func $c) (i32.const 2)) (table.set $T (i32.const 0) (ref.null func)) (table.set $T (i32.const 3) (table.get $T (i32.const 1))) (if (i32.ne (table.size $T) (i32.const 4)) (then (unreachable)))`), 3330],
+    ["table.grow past the maximum answers -1", program(`(table $T 4 5 funcref) (elem (table $T) (i32.const 0) func $a)`, `(if (i32.ne (table.grow $T (ref.null func) (i32.const 2)) (i32.const -1)) (then (unreachable))) (drop (table.grow $T (ref.func $b) (i32.const 1)))`, 5), 20001],
+  ])("%s: raw, straight and sliced agree, and restored at every pause", async (_what, text, value) => {
+    const restored = await agreesRestored(wat(text, REF_TYPES), value);
+    expect(restored.restores).toBeGreaterThan(5);
+    expect(restored.version).toBe(2); // the tables travel
+  });
+
+  it.each([
+    ["table.copy past the destination", `(table $T 4 funcref) (func (export "f") (table.copy (i32.const 3) (i32.const 0) (i32.const 2)))`],
+    ["table.copy past the source", `(table $T 4 funcref) (func (export "f") (table.copy (i32.const 0) (i32.const 3) (i32.const 2)))`],
+    ["table.copy with an offset that wraps", `(table $T 4 funcref) (func (export "f") (table.copy (i32.const -1) (i32.const 0) (i32.const 2)))`],
+    ["zero-length table.copy past the end", `(table $T 4 funcref) (func (export "f") (table.copy (i32.const 5) (i32.const 0) (i32.const 0)))`],
+    ["table.init past the segment", `(table $T 4 funcref) (func $g) (elem $e func $g) (func (export "f") (table.init $e (i32.const 0) (i32.const 0) (i32.const 2)))`],
+    ["table.init past the table", `(table $T 4 funcref) (func $g) (elem $e func $g $g) (func (export "f") (table.init $e (i32.const 3) (i32.const 0) (i32.const 2)))`],
+    ["table.init after elem.drop", `(table $T 4 funcref) (func $g) (elem $e func $g) (func (export "f") (elem.drop $e) (table.init $e (i32.const 0) (i32.const 0) (i32.const 1)))`],
+    ["table.init from an active segment (dropped when instantiated)", `(table $T 4 funcref) (func $g) (elem (i32.const 0) func $g) (func (export "f") (table.init 0 (i32.const 0) (i32.const 0) (i32.const 1)))`],
+    ["table.fill past the end", `(table $T 4 funcref) (func (export "f") (table.fill $T (i32.const 3) (ref.null func) (i32.const 2)))`],
+    ["table.get past the end", `(table $T 4 funcref) (func (export "f") (drop (table.get $T (i32.const 4))))`],
+    ["table.set past the end", `(table $T 4 funcref) (func (export "f") (table.set $T (i32.const 4) (ref.null func)))`],
+  ])("%s traps table_out_of_bounds, as in V8", async (_what, text) => {
+    await expectAgree(wat(`(module ${text})`, REF_TYPES), { trap: "table_out_of_bounds" });
+  });
+
+  it("table.fill, copy and init are charged by their length, table.grow by the size it leaves", async () => {
+    const module = (text: string) => wat(`(module (table $T 1000 1000 funcref) (func $g) (elem $e func ${"$g ".repeat(600)}) (func (export "f") ${text}))`, REF_TYPES);
+    const fuel = async (text: string): Promise<number> => {
+      const { straight } = await threeWays(module(text));
+      expect(straight).toEqual({ value: null });
+      return (await (await engine.instantiate(await engine.compile(module(text)))).run("f")).fuelUsed;
+    };
+    for (const op of [
+      `(table.fill $T (i32.const 0) (ref.null func) (i32.const LEN))`,
+      `(table.copy $T $T (i32.const 0) (i32.const 100) (i32.const LEN))`,
+      `(table.init $T $e (i32.const 0) (i32.const 0) (i32.const LEN))`,
+    ]) {
+      expect((await fuel(op.replace("LEN", "500"))) - (await fuel(op.replace("LEN", "10")))).toBe(8 * 490);
+    }
+    // The table is at its maximum: a grow that fails leaves 1000 elements, as one of none does.
+    const grow = async (delta: number) => fuel(`(drop (table.grow $T (ref.null func) (i32.const ${delta})))`);
+    expect(await grow(1)).toBe(await grow(0));
+  });
+
+  it("table operations end slices by their work, charged the same straight and sliced", async () => {
+    const bytes = wat(`(module (table $T 100 funcref) (func $g) (elem declare func $g)
+      (func (export "f") (result i32) (local $i i32)
+        (loop $l (table.fill $T (i32.const 0) (ref.func $g) (i32.const 100)) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 50))))
+        (table.size $T)))`, REF_TYPES);
+    const module = await engine.compile(bytes);
+    expect(module.segment.meterBound).toBeGreaterThanOrEqual(8 * 100);
+    const { raw, straight, sliced, pauses } = await threeWays(bytes, "f", 500);
+    expect([straight, sliced]).toEqual([raw, raw]);
+    // Each fill of 100 elements is charged 800 fuel, more than a 500-fuel slice: every one ends a slice.
+    expect(pauses).toBe(50);
+  });
+
+  it("a dropped element segment stays dropped across a snapshot", async () => {
+    const bytes = wat(`(module (table $T 2 funcref) (func $g) (elem $e func $g) (elem $k func $g)
+      (func $spin (param i32) (loop (local.set 0 (i32.sub (local.get 0) (i32.const 1))) (br_if 0 (local.get 0))))
+      (func (export "f") (result i32)
+        (elem.drop $e) (call $spin (i32.const 20))
+        (table.init $T $k (i32.const 0) (i32.const 0) (i32.const 1))
+        (table.init $T $e (i32.const 1) (i32.const 0) (i32.const 1)) (i32.const 1)))`, REF_TYPES);
+    expect(runRaw(bytes, "f")).toEqual({ trap: "table_out_of_bounds" });
+    const restored = await restoredEveryPause(bytes);
+    expect(restored.outcome).toEqual({ trap: "table_out_of_bounds" });
+    expect(restored.restores).toBeGreaterThan(5);
+  });
+});
+
+describe("issue 10 #9: reference types (funcref and externref tables and globals, ref.func, ref.null, typed select)", () => {
+  const fns = `(type $t (func (result i32))) (func $a (result i32) (i32.const 4)) (func $b (result i32) (i32.const 5))`;
+  const spin = `(local.set $i (i32.const 0)) (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 10))))`;
+
+  it.each([
+    ["a funcref global set, then called through a table", `${fns} (table $T 1 funcref) (global $g (mut funcref) (ref.null func)) (elem declare func $b)
+      (func (export "f") (result i32) (local $i i32) (global.set $g (ref.func $b)) ${spin} (table.set $T (i32.const 0) (global.get $g)) ${spin} (call_indirect $T (type $t) (i32.const 0)))`, 5],
+    ["an externref table and global, typed select and ref.is_null", `(table $X 2 externref) (global $x (mut externref) (ref.null extern))
+      (func (export "f") (result i32) (local $i i32) (drop (table.grow $X (ref.null extern) (i32.const 3))) ${spin} (table.set $X (i32.const 4) (global.get $x))
+        (i32.add (table.size $X) (ref.is_null (select (result externref) (table.get $X (i32.const 4)) (ref.null extern) (i32.const 1)))))`, 6],
+    ["a funcref global holding a function, compared with null", `${fns} (elem declare func $a) (global $g (mut funcref) (ref.func $a))
+      (func (export "f") (result i32) (local $i i32) ${spin} (i32.add (ref.is_null (global.get $g)) (i32.mul (i32.const 2) (ref.is_null (ref.null func)))))`, 2],
+  ])("%s: raw, straight, sliced and restored at every pause agree", async (_what, text, value) => {
+    expect((await agreesRestored(wat(`(module ${text})`, REF_TYPES), value)).version).toBe(2);
+  });
+
+  it("a snapshot names a funcref by its function's index, and a restore refuses one the module cannot hold", async () => {
+    const bytes = wat(`(module ${fns} (table $T 1 funcref) (elem declare func $b)
+      (func (export "f") (result i32) (local $i i32) (table.set $T (i32.const 0) (ref.func $b)) ${spin} (call_indirect $T (type $t) (i32.const 0))))`, REF_TYPES);
+    const module = await engine.compile(bytes);
+    const instance = await engine.instantiate(module);
+    expect((await instance.run("f", [], { fuel: 30 })).status).toBe("paused");
+    const s = await instance.snapshot();
+    expect(s.tables).toEqual([{ index: 0, type: "funcref", elements: [1] }]); // $b is function 1
+    const forged = { ...s, tables: [{ index: 0, type: "funcref" as const, elements: [0] }] }; // $a: no reference names it
+    await expect(engine.restore(forged)).rejects.toMatchObject({ code: "snapshot_malformed" });
+    const restored = await engine.restore(s);
+    expect(await restored.resume()).toMatchObject({ status: "done", value: 5 });
+  });
+
+  it("a reference live across a call that can pause is refused, naming the limitation", async () => {
+    const e = await refusal(wat(`(module (table 1 funcref) (func $spin (local $i i32) ${spin})
+      (func (export "f") (param $r funcref) (call $spin) (table.set (i32.const 0) (local.get $r))))`, REF_TYPES));
+    expect(e.code).toBe("unsupported_feature");
+    expect(e.message).toContain("funcref or externref value is live across a call that can pause");
   });
 });

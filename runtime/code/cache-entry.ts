@@ -72,5 +72,9 @@ function checkSegment(s: CodeSegment, codeHash: string, options: InstrumentOptio
   if (!Array.isArray(s.globals) || !s.globals.every((g) => Number.isSafeInteger(g?.index) && typeof g.type === "string" && typeof g.exportName === "string")) {
     return "bad globals";
   }
+  if (!Array.isArray(s.tables) || !s.tables.every((t) => Number.isSafeInteger(t?.index) && (t.type === "funcref" || t.type === "externref") && typeof t.exportName === "string" && Number.isSafeInteger(t.max))) {
+    return "bad tables";
+  }
+  if (!Array.isArray(s.refFunctions) || !s.refFunctions.every((k) => Number.isSafeInteger(k) && k >= 0)) return "bad function references";
   return undefined;
 }

@@ -25,10 +25,17 @@ export interface FunctionStats {
 }
 
 /**
- * Calls `visit` with the stats of each defined function, in order. `visit` may throw to stop early
- * (a cap exceeded); nothing after that function is read.
+ * Told of every table instruction and `ref.func` as a body is read: the opcode (0xfc ops as
+ * 0xfc00 + their sub-opcode), its immediates, and where the whole instruction lies in `bytes`.
  */
-export function readFunctionStats(bytes: Uint8Array, s: ModuleStructure, visit: (f: FunctionStats) => void): void {
+export type TableInstructionHook = (op: number, immediates: number[], start: number, end: number) => void;
+
+/**
+ * Calls `visit` with the stats of each defined function, in order. `visit` may throw to stop early
+ * (a cap exceeded); nothing after that function is read. `onTableInstruction` (called before
+ * `visit` for the function's instructions) sees its table instructions.
+ */
+export function readFunctionStats(bytes: Uint8Array, s: ModuleStructure, visit: (f: FunctionStats) => void, onTableInstruction?: TableInstructionHook): void {
   if (!s.code) return;
   const r = new Reader(bytes, s.code.end);
   r.pos = s.code.start;
@@ -49,7 +56,7 @@ export function readFunctionStats(bytes: Uint8Array, s: ModuleStructure, visit: 
       body.valtype();
     }
     const f: FunctionStats = { index, bodyBytes: size, locals, instructions: 0, loops: 0, calls: 0, maxDepth: 0, maxLoopIfDepth: 0, brTableTargets: 0 };
-    readInstructions(body, f);
+    readInstructions(body, f, onTableInstruction);
     visit(f);
     r.pos = end;
   }
@@ -59,7 +66,10 @@ function unsupported(f: FunctionStats, what: string): never {
   throw new FerryError("unsupported_feature", `${what} in function ${f.index}`);
 }
 
-function readInstructions(r: Reader, f: FunctionStats): void {
+/** 0xfc sub-opcodes of the table instructions (table.init … table.fill). */
+const TABLE_MISC_OPS = new Set([12, 13, 14, 15, 16, 17]);
+
+function readInstructions(r: Reader, f: FunctionStats, hook?: TableInstructionHook): void {
   let depth = 0;
   let loopIfDepth = 0;
   /** Per open construct: 1 if it is a loop or an if (so its `end` lowers loopIfDepth). */
@@ -70,6 +80,7 @@ function readInstructions(r: Reader, f: FunctionStats): void {
     r.skipLeb();
   };
   while (r.pos < r.end) {
+    const start = r.pos;
     const op = r.byte();
     f.instructions++;
     switch (op) {
@@ -99,13 +110,17 @@ function readInstructions(r: Reader, f: FunctionStats): void {
       case 0x22:
       case 0x23: // global.get / set
       case 0x24:
-      case 0x25: // table.get / set
-      case 0x26:
       case 0x3f: // memory.size / grow
       case 0x40:
-      case 0xd2: // ref.func
         r.u32();
         break;
+      case 0xd2: // ref.func
+      case 0x25: // table.get / set
+      case 0x26: {
+        const index = r.u32();
+        hook?.(op, [index], start, r.pos);
+        break;
+      }
       case 0x0e: {
         const n = r.u32();
         f.brTableTargets += n + 1;
@@ -139,9 +154,11 @@ function readInstructions(r: Reader, f: FunctionStats): void {
       case 0xd0: // ref.null t
         r.byte();
         break;
-      case 0xfc:
-        miscOp(r, f);
+      case 0xfc: {
+        const sub = miscOp(r, f);
+        if (hook && TABLE_MISC_OPS.has(sub.op)) hook(0xfc00 + sub.op, sub.immediates, start, r.pos);
         break;
+      }
       case 0xfd:
         simdOp(r, f, memarg);
         break;
@@ -187,27 +204,24 @@ function blockType(r: Reader): void {
 }
 
 /** 0xfc: saturating truncation, bulk memory and table operations. */
-function miscOp(r: Reader, f: FunctionStats): void {
+function miscOp(r: Reader, f: FunctionStats): { op: number; immediates: number[] } {
   const sub = r.u32();
-  if (sub <= 7) return;
+  if (sub <= 7) return { op: sub, immediates: [] };
   switch (sub) {
     case 8: // memory.init data, memory
     case 10: // memory.copy dst, src
     case 12: // table.init elem, table
     case 14: // table.copy dst, src
-      r.u32();
-      r.u32();
-      return;
+      return { op: sub, immediates: [r.u32(), r.u32()] };
     case 9: // data.drop
     case 11: // memory.fill
     case 13: // elem.drop
     case 15: // table.grow
     case 16: // table.size
     case 17: // table.fill
-      r.u32();
-      return;
+      return { op: sub, immediates: [r.u32()] };
     default:
-      unsupported(f, `opcode 0xfc ${sub}`);
+      return unsupported(f, `opcode 0xfc ${sub}`);
   }
 }
 

@@ -79,4 +79,8 @@ export const EXPORTS = {
   stackReserve: "__ferry_stack_reserve",
   /** Set by the code just before the trap that means stack_overflow. */
   stackOverflow: "__ferry_stack_overflow",
+  /** A table some instruction can change, by its index in the original module (ref-state.ts). */
+  tablePrefix: "__ferry_table",
+  /** A function a table or funcref can hold, by its index in the original module (ref-state.ts). */
+  functionPrefix: "__ferry_fn",
 } as const;

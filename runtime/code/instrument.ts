@@ -13,9 +13,11 @@ import { addFloatBitsAccessors } from "./float-global-bits.js";
 import { IrWalker } from "./ir-walk.js";
 import { capMemoryMaximum } from "./memory-cap.js";
 import { reserveMemoryPrefix, reservedPagesFor, shiftMemoryAccesses } from "./memory-shift.js";
-import { meterModule } from "./meter.js";
+import { meterModule, type TableMetering } from "./meter.js";
 import { memoryName } from "./meter-helpers.js";
+import { capTables, exportReferenceState, type SnapshotTable } from "./ref-state.js";
 import { StackBudget } from "./stack-budget.js";
+import { planTables, type TablePlan } from "./table-ops.js";
 import { validateModule, type ModuleLimits } from "./validate.js";
 import type { FuncSig, ValType } from "./wasm-reader.js";
 
@@ -52,7 +54,7 @@ export interface EntryPoint {
 export interface SnapshotGlobal {
   /** Index in the original module's global space. */
   index: number;
-  type: "i32" | "i64" | "f32" | "f64" | "v128";
+  type: "i32" | "i64" | "f32" | "f64" | "v128" | "funcref" | "externref";
   exportName: string;
 }
 
@@ -81,6 +83,10 @@ export interface CodeSegment {
   /** The guest imports `ferry.checkpoint`, so it can stop cleanly at explicit continuation points. */
   usesCheckpoints: boolean;
   initialMemoryPages: number;
+  /** The tables snapshots carry: those an instruction can change (ref-state.ts). */
+  tables: SnapshotTable[];
+  /** The functions snapshots can name in a table or funcref global, exported as `__ferry_fn<k>` (ref-state.ts). */
+  refFunctions: number[];
   recursiveFunctions: number;
   /** Functions that check fuel at entry (recursive ones and those bounding a call's work). */
   checkedFunctions: number;
@@ -107,11 +113,16 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
   const b = await loadBinaryen();
   let m: BinaryenModule | undefined;
   try {
-    m = readBinary(b, bytes, structure.elementSegments > 0);
+    // table.init/copy/fill and elem.drop become calls to helpers Binaryen can see around (table-ops.ts).
+    const tablePlan = planTables(bytes, structure);
+    m = readBinary(b, tablePlan.bytes, structure.elementSegments > 0);
     m.setFeatures(SUPPORTED_FEATURES(b));
     if (!m.validate()) {
-      throw new FerryError("unsupported_feature", "the code uses a proposal outside MVP, sign-ext, non-trapping float-to-int, bulk memory, SIMD and multi-value");
+      throw new FerryError("unsupported_feature", "the code uses a proposal outside MVP, sign-ext, non-trapping float-to-int, bulk memory, reference types, SIMD and multi-value");
     }
+    // Binaryen's names of the original functions and of the table helpers, by index, before anything is added.
+    const functionNames = Array.from({ length: m.getNumFunctions() }, (_, i) => b.getFunctionInfo(m!.getFunctionByIndex(i)).name);
+    const tableBounds = capTables(b, m, options.limits.maxTableElements, tablePlan.grownTables);
 
     refuseReservedExports(structure.exports);
     refuseReservedNames(b, m);
@@ -142,10 +153,11 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
     // checkpoints; only Asyncify's frames are counted.
     const stack = options.metering ? new StackBudget(b, m) : undefined;
     if (stack) globals.push(stack.global);
-    const inTables = tableFunctions(b, m);
+    const inTables = new Set(tablePlan.referencedFunctions.map((k) => functionNames[k]!));
     if (options.metering) {
       const counting = options.asyncify ? stack : undefined;
-      const result = meterModule(b, m, yieldName, inTables, memoryName(b, m, EXPORTS.memory), { eagerLoopFuel: options.eagerLoopFuel ?? false, stack: counting });
+      const tables = tableMetering(b, m, tablePlan, tableBounds, functionNames);
+      const result = meterModule(b, m, yieldName, inTables, memoryName(b, m, EXPORTS.memory), { eagerLoopFuel: options.eagerLoopFuel ?? false, stack: counting, tables });
       recursiveFunctions = result.recursiveFunctions.length;
       checkedFunctions = result.checkedFunctions;
       meteredLoops = result.loops;
@@ -154,8 +166,10 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
       m.addGlobalExport("__ferry_grow_failed", EXPORTS.growFailed);
     }
 
-    globals.push(...trackDataDrops(b, m, new IrWalker(b)));
+    const elemDrops = tablePlan.helpers.filter((h) => h.kind === "drop").map((h) => functionNames[h.function]!);
+    globals.push(...trackDataDrops(b, m, new IrWalker(b), elemDrops));
     addFloatBitsAccessors(b, m, globals);
+    const { tables, refFunctions } = exportReferenceState(b, m, structure, tablePlan, globals, functionNames, tableBounds);
     // After the metering (its helpers' memory operations are shifted too, so they charge by guest
     // sizes), before Asyncify (whose own accesses to the struct are at real addresses).
     if (reservedPages > 0) shiftMemoryAccesses(b, m, new IrWalker(b), reservedPages);
@@ -164,11 +178,7 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
 
     b.setOptimizeLevel(2);
     b.setShrinkLevel(0);
-    if (options.asyncify) {
-      b.setPassArgument("asyncify-imports", ASYNCIFY_IMPORTS);
-      m.runPasses(["asyncify"]);
-      b.setPassArgument("asyncify-imports", null);
-    }
+    if (options.asyncify) runAsyncify(b, m);
     stack?.finish(new IrWalker(b), inTables);
     optimizePreservingTraps(b, m);
     if (!m.validate()) throw new FerryError("instrumentation_failed", "the instrumented module does not validate");
@@ -192,6 +202,8 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
       continuationStackBytes: reservedPages > 0 ? stackBytes : 0,
       usesCheckpoints,
       initialMemoryPages,
+      tables,
+      refFunctions,
       recursiveFunctions,
       checkedFunctions,
       meteredLoops,
@@ -297,7 +309,7 @@ function cppExceptionMessage(b: Binaryen, e: unknown): string | undefined {
 
 const SUPPORTED_FEATURES = (b: Binaryen): number => {
   const F = b.Features;
-  return F.MVP | F.MutableGlobals | F.SignExt | F.NontrappingFPToInt | F.BulkMemory | F.BulkMemoryOpt | F.SIMD128 | F.Multivalue;
+  return F.MVP | F.MutableGlobals | F.SignExt | F.NontrappingFPToInt | F.BulkMemory | F.BulkMemoryOpt | F.ReferenceTypes | F.SIMD128 | F.Multivalue;
 };
 
 /** Give the memory a known export name (adding a 1-page memory if there is none). */
@@ -338,7 +350,7 @@ function exportMutableGlobals(b: Binaryen, m: BinaryenModule): SnapshotGlobal[] 
   for (let index = 0; index < count; index++) {
     const info = b.getGlobalInfo(m.getGlobalByIndex(index));
     if (!info.mutable || info.module) continue;
-    const type = ({ [b.i32]: "i32", [b.i64]: "i64", [b.f32]: "f32", [b.f64]: "f64", [b.v128]: "v128" } as Record<number, SnapshotGlobal["type"]>)[info.type];
+    const type = ({ [b.i32]: "i32", [b.i64]: "i64", [b.f32]: "f32", [b.f64]: "f64", [b.v128]: "v128", [b.funcref]: "funcref", [b.externref]: "externref" } as Record<number, SnapshotGlobal["type"]>)[info.type];
     if (!type) throw new FerryError("unsupported_feature", `mutable global ${index} has a type that cannot be snapshotted`);
     const exportName = `${EXPORTS.globalPrefix}${index}`;
     m.addGlobalExport(info.name, exportName);
@@ -366,18 +378,37 @@ function ensureYieldImport(b: Binaryen, m: BinaryenModule): string {
   return "__ferry_yield";
 }
 
-/** Every function an indirect call could reach: the contents of all element segments. */
-function tableFunctions(b: Binaryen, m: BinaryenModule): Set<string> {
-  const names = new Set<string>();
-  const count = m.getNumElementSegments();
-  const raw = b as unknown as { _BinaryenElementSegmentIsPassive(segment: number): boolean };
-  for (let i = 0; i < count; i++) {
-    const segment = m.getElementSegmentByIndex(i);
-    // A passive segment has no table and no offset (getElementSegmentInfo throws "elem segment is
-    // passive"). Its functions reach a table only through table.init, which the metering refuses
-    // (ir-walk.ts); supporting table.init means counting them here.
-    if (raw._BinaryenElementSegmentIsPassive(segment)) continue;
-    for (const name of b.getElementSegmentInfo(segment).data) names.add(name);
+/**
+ * The most elements each table helper can write in one call (table-ops.ts): its table's bound, and
+ * for table.init the segment's length too; and each table's bound for table.grow.
+ */
+function tableMetering(b: Binaryen, m: BinaryenModule, plan: TablePlan, bounds: number[], functionNames: readonly string[]): TableMetering {
+  const helpers = new Map<string, number>();
+  for (const h of plan.helpers) {
+    if (h.kind === "drop") continue;
+    const bound = h.kind === "copy" ? Math.min(bounds[h.table]!, bounds[h.source]!) : h.kind === "init" ? Math.min(bounds[h.table]!, plan.segmentLengths[h.segment] ?? 0) : bounds[h.table]!;
+    helpers.set(functionNames[h.function]!, bound);
   }
-  return names;
+  const grow = new Map(bounds.map((bound, i) => [b.getTableInfo(m.getTableByIndex(i)).name, bound]));
+  return { helpers, grow };
+}
+
+/**
+ * Asyncify cannot save a reference-typed value (funcref, externref) live across a call that may
+ * pause (Binaryen: "Asyncify does not yet support non-number types"): such a module is refused,
+ * naming the limitation, rather than failing as an instrumentation error.
+ */
+function runAsyncify(b: Binaryen, m: BinaryenModule): void {
+  b.setPassArgument("asyncify-imports", ASYNCIFY_IMPORTS);
+  try {
+    m.runPasses(["asyncify"]);
+  } catch (e) {
+    const message = describeThrown(e, b);
+    if (/non-number types/.test(message)) {
+      throw new FerryError("unsupported_feature", "a funcref or externref value is live across a call that can pause, which Asyncify cannot save (reference-typed locals across calls)", { cause: e });
+    }
+    throw e;
+  } finally {
+    b.setPassArgument("asyncify-imports", null);
+  }
 }

@@ -71,15 +71,18 @@ const KINDS: Record<string, ChildField[]> = {
 };
 
 /**
- * Kinds binaryen.js knows only through its C API (no `<Kind>Id` constant): the function giving the
- * id, the text-format name for messages, and the child fields where the kind is walked (undefined:
- * refused). elem.drop has constant work and no children; the table bulk operations are refused.
+ * Kinds binaryen.js knows only through its C API (no `<Kind>Id` constant, no getters): the function
+ * giving the id, the text-format name for messages, and the child fields where the kind is walked.
+ * elem.drop has no children. table.init, table.copy and table.fill have three, which binaryen.js
+ * cannot reach; they are walked as leaves because they only ever appear in the helper functions
+ * table-ops.ts writes, whose operands are `local.get`s of the parameters (every instruction of the
+ * guest's own became a call to such a helper before Binaryen read the module).
  */
 const C_API_KINDS: Array<{ idFn: string; name: string; fields?: ChildField[] }> = [
   { idFn: "_BinaryenElemDropId", name: "elem.drop", fields: [] },
-  { idFn: "_BinaryenTableInitId", name: "table.init" },
-  { idFn: "_BinaryenTableCopyId", name: "table.copy" },
-  { idFn: "_BinaryenTableFillId", name: "table.fill" },
+  { idFn: "_BinaryenTableInitId", name: "table.init", fields: [] },
+  { idFn: "_BinaryenTableCopyId", name: "table.copy", fields: [] },
+  { idFn: "_BinaryenTableFillId", name: "table.fill", fields: [] },
 ];
 
 export class IrWalker {

@@ -46,8 +46,8 @@ export interface MeterResult {
   /**
    * The most fuel the module's own instructions can be charged between two fuel checks: the
    * largest span (a function plus its unchecked callees, ≤ its size + SPAN_FUEL), one more charge
-   * of at most the largest function right before the check, and one bulk-memory chunk. Host calls
-   * and memory.grow are charged by their work on top, each followed by a check.
+   * of at most the largest function right before the check, and one bulk-memory chunk or table
+   * operation. Host calls and memory.grow are charged by their work on top, each followed by a check.
    */
   meterBound: number;
 }
@@ -71,12 +71,15 @@ function constantBulkBytes(b: Binaryen, expr: ExpressionRef): number | undefined
   return bytes <= INLINE_BULK_BYTES ? bytes : undefined;
 }
 
-/** Each defined function's size and call sites, for the plan. */
-function callGraph(b: Binaryen, m: BinaryenModule, walker: IrWalker): CallGraphFunction[] {
+/**
+ * Each defined function's size and call sites, for the plan. The table helpers are runtime helpers,
+ * not guest functions: a call to one is charged and checked where it is made.
+ */
+function callGraph(b: Binaryen, m: BinaryenModule, walker: IrWalker, tables: TableMetering): CallGraphFunction[] {
   const out: CallGraphFunction[] = [];
   for (let f = 0; f < m.getNumFunctions(); f++) {
     const info = b.getFunctionInfo(m.getFunctionByIndex(f));
-    if (info.base) continue;
+    if (info.base || tables.helpers.has(info.name)) continue;
     const fn: CallGraphFunction = { name: info.name, size: 0, calls: new Map(), indirectCalls: 0 };
     const visit = (expr: ExpressionRef): ExpressionRef => {
       fn.size += staticCost(b, expr);
@@ -98,6 +101,23 @@ function callGraph(b: Binaryen, m: BinaryenModule, walker: IrWalker): CallGraphF
  * Instrument `m` in place. `yieldName` is the internal name of the `ferry.yield` import, and
  * `tableFunctions` the functions reachable through call_indirect.
  */
+/**
+ * What the table instructions cost beyond their count (docs/metering.md, "Tables"): the helper
+ * functions table-ops.ts made of table.fill, copy and init by name, each with the most elements
+ * one call can write (its tables' bound), charged TABLE_ELEMENT_FUEL per element written, and of
+ * elem.drop (bound 0, constant work); and each table's bound by name, a table.grow being charged a
+ * fuel per element of the size it leaves. Both are runtime helpers: not metered themselves, and
+ * every call is followed by its charge, the rest of the caller's region and a check.
+ */
+export interface TableMetering {
+  helpers: ReadonlyMap<string, number>;
+  grow: ReadonlyMap<string, number>;
+}
+
+/** Fuel per table element table.fill, table.copy or table.init writes (measured 20–70 ns each, a memory byte copy ~1). */
+export const TABLE_ELEMENT_FUEL = 8;
+const TABLE_ELEMENT_FUEL_LOG2 = 3;
+
 export function meterModule(
   b: Binaryen,
   m: BinaryenModule,
@@ -108,19 +128,23 @@ export function meterModule(
     eagerLoopFuel: boolean;
     /** With Asyncify: recursive functions count their frames, checked with their fuel (stack-budget.ts). */
     stack?: StackBudget;
+    tables?: TableMetering;
   } = { eagerLoopFuel: false },
 ): MeterResult {
+  const tables: TableMetering = options.tables ?? { helpers: new Map(), grow: new Map() };
   const walker = new IrWalker(b);
   const set = irSetters(b);
   const i64 = b.i64;
   const i64c = (value: number): ExpressionRef => i64Const(m, value);
   const constSet = (b as unknown as { Const: { setValueI64(e: ExpressionRef, v: number): void } }).Const;
-  const graph = callGraph(b, m, walker);
+  const graph = callGraph(b, m, walker, tables);
   const plan: MeterPlan = planChecks(graph, tableFunctions);
   const maxFunctionSize = graph.reduce((most, f) => Math.max(most, f.size), 0);
   const outputWrite = outputWriteImport(b, m);
   /** Whether any bulk operation goes through a chunked helper (its first chunk adds to a span). */
   let chunked = false;
+  /** The most fuel one table operation charges before the check after it. */
+  let tableOpFuel = 0;
   /** Data segment name → its memory.init helper. */
   const initHelpers = new Map<string, string>();
   const imported = new Set<string>();
@@ -140,6 +164,7 @@ export function meterModule(
     const fn = m.getFunctionByIndex(f);
     const info = b.getFunctionInfo(fn);
     if (info.base) continue; // an import: no body
+    if (tables.helpers.has(info.name)) continue; // a table helper: charged where it is called
     const params = b.expandType(info.params).length;
     // Three scratch locals per function: the running fuel (i64), a memory.grow result (i32) and
     // a bulk-memory length (i32).
@@ -188,6 +213,27 @@ export function meterModule(
       if (cost > 0) region.open++;
       walker.mapChildren(expr, (child) => visit(child, region));
       if (cost > 0) region.open--;
+      if (id === b.TableGrowId && b.getExpressionType(expr) === b.i32) {
+        // Charged a fuel per element of the size it leaves (V8 copies the whole table to grow it),
+        // then checked, like memory.grow.
+        region.hasCall = true;
+        const table = (b.getExpressionInfo(expr) as unknown as { table: string }).table;
+        tableOpFuel = Math.max(tableOpFuel, tables.grow.get(table) ?? 0);
+        const local = resultLocal(b.i32);
+        const size = m.i64.extend_u(m.table.size(table));
+        const charged = m.block(null, [m.local.set(local, expr), m.global.set(FUEL_GLOBAL, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), size)), m.local.get(local, b.i32)], b.i32);
+        return chargeAfterCall(charged, region);
+      }
+      if (id === b.CallId && tables.helpers.has((b.getExpressionInfo(expr) as unknown as { target: string }).target)) {
+        const { target, operands } = b.getExpressionInfo(expr) as unknown as { target: string; operands: ExpressionRef[] };
+        if (operands.length !== 3 || b.getExpressionType(expr) === b.unreachable) return expr; // elem.drop: constant work
+        // table.fill/copy/init: charged by the length once it has written that many elements (a
+        // trap writes none and is not charged), then checked, like the bulk memory helpers.
+        tableOpFuel = Math.max(tableOpFuel, TABLE_ELEMENT_FUEL * tables.helpers.get(target)!);
+        (b as unknown as { Call: { setOperandAt(e: ExpressionRef, i: number, v: ExpressionRef): void } }).Call.setOperandAt(expr, 2, m.local.tee(bulkLocal, operands[2]!, b.i32));
+        const written = m.i64.shl(m.i64.extend_u(m.local.get(bulkLocal, b.i32)), i64c(TABLE_ELEMENT_FUEL_LOG2));
+        return chargeAfterCall(m.block(null, [expr, m.global.set(FUEL_GLOBAL, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), written))]), region);
+      }
       if (id === b.MemoryGrowId) {
         region.hasCall = true;
         const delta = (b.getExpressionInfo(expr) as unknown as { delta: ExpressionRef }).delta;
@@ -379,8 +425,9 @@ export function meterModule(
     // Between two checks: the entry charges of the unchecked calls (at most the largest span), one
     // charge just before the failing check (a loop header, a checked function's entry or the rest
     // of a region after a call: at most the largest function), and — when the span ends in a call
-    // to a chunked helper, whose first chunk runs before its first check — one chunk.
-    meterBound: plan.maxSpan + maxFunctionSize + (chunked ? BULK_CHUNK_FUEL : 0) + HELPER_OVERHEAD_FUEL,
+    // to a chunked helper, whose first chunk runs before its first check — one chunk, or when it
+    // ends in a table operation, that operation's charge (one call ends a span: not both).
+    meterBound: plan.maxSpan + maxFunctionSize + Math.max(chunked ? BULK_CHUNK_FUEL : 0, tableOpFuel) + HELPER_OVERHEAD_FUEL,
   };
 }
 

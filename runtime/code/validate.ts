@@ -124,7 +124,7 @@ function checkFeatures(s: ModuleStructure): void {
   if (memory?.shared) throw new FerryError("unsupported_feature", "shared memory (threads)");
   if (s.sectionIds.includes(TAG_SECTION)) throw new FerryError("unsupported_feature", "exception handling (tag section)");
   for (const [i, g] of s.globals.entries()) {
-    if (g.mutable && !["i32", "i64", "f32", "f64", "v128"].includes(g.type)) {
+    if (g.mutable && !["i32", "i64", "f32", "f64", "v128", "funcref", "externref"].includes(g.type)) {
       throw new FerryError("unsupported_feature", `mutable global ${i} of type ${g.type} cannot be snapshotted`);
     }
   }

@@ -39,12 +39,17 @@ export interface Limits {
   is64: boolean;
 }
 
+/** A table's limits and element type (funcref or externref). */
+export interface TableType extends Limits {
+  type: ValType;
+}
+
 export interface ModuleStructure {
   types: FuncSig[];
   imports: ImportEntry[];
   /** Type index of every function, imported ones first (the function index space). */
   functionTypes: number[];
-  tables: Limits[];
+  tables: TableType[];
   memories: Limits[];
   globals: GlobalEntry[];
   exports: ExportEntry[];
@@ -118,8 +123,8 @@ export class Reader {
     const max = flags & 1 ? this.u32() : undefined;
     return { min, max, shared: (flags & 2) !== 0, is64: (flags & 4) !== 0 };
   }
-  /** Skip a constant expression (global initialisers, segment offsets) up to its `end`. */
-  constExpr(): void {
+  /** Skip a constant expression (global initialisers, segment offsets) up to its `end`; `onRefFunc` sees each `ref.func`. */
+  constExpr(onRefFunc?: (index: number) => void): void {
     for (;;) {
       const op = this.byte();
       switch (op) {
@@ -128,8 +133,11 @@ export class Reader {
         case 0x41:
         case 0x42:
         case 0x23:
-        case 0xd2:
           this.skipLeb();
+          break;
+        case 0xd2:
+          if (onRefFunc) onRefFunc(this.u32());
+          else this.skipLeb();
           break;
         case 0x43:
           this.skip(4);
@@ -232,8 +240,8 @@ function readSection(id: number, r: Reader, s: ModuleStructure): void {
           entry.sig = s.types[typeIndex];
           s.functionTypes.push(typeIndex);
         } else if (kind === "table") {
-          r.byte();
-          s.tables.push(r.limits());
+          const type = r.valtype();
+          s.tables.push({ ...r.limits(), type });
         } else if (kind === "memory") {
           s.memories.push(r.limits());
         } else if (kind === "global") {
@@ -255,8 +263,8 @@ function readSection(id: number, r: Reader, s: ModuleStructure): void {
     case 4: {
       const n = r.u32();
       for (let i = 0; i < n; i++) {
-        r.byte();
-        s.tables.push(r.limits());
+        const type = r.valtype();
+        s.tables.push({ ...r.limits(), type });
       }
       return;
     }

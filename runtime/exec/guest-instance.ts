@@ -40,6 +40,7 @@ import { hostImports } from "./host-imports.js";
 import { OutputBuffer } from "./output-buffer.js";
 import { captureMemory, clearPagesOutside, floatOfBits, type GlobalValue, type Snapshot } from "./snapshot.js";
 import { GuestTrap, TRAP_MESSAGES, classifyTrap, type TrapCode } from "./traps.js";
+import { ReferenceValues } from "./ref-values.js";
 import { argsForCall, checkArgs, type WasmValue } from "./values.js";
 
 export interface InstanceOptions {
@@ -151,6 +152,8 @@ export class GuestInstance implements Instance {
   private readonly pageCap: number;
   /** The room the code counts its recursive frames against (stack-budget.ts), when it counts them. */
   private readonly stackRoom: WebAssembly.Global | undefined;
+  /** Tables and reference globals to and from snapshots, made when first needed (ref-values.ts). */
+  private refs: ReferenceValues | undefined;
 
   private header: ContinuationHeader = {
     state: ContState.Fresh,
@@ -347,6 +350,7 @@ export class GuestInstance implements Instance {
       input: this.input,
       output: move ? this.output() : this.output().slice(),
     };
+    if (segment.tables.length > 0) snapshot.tables = this.references().readTables();
     // Disposed, the instance never runs (or grows its memory) again, so the views stay valid.
     if (move) this.dispose();
     return snapshot;
@@ -372,6 +376,7 @@ export class GuestInstance implements Instance {
       malformed("mutable globals do not match the module's");
     }
 
+    this.references().check(s, segment.globals);
     const currentPages = this.guestMemory().byteLength / WASM_PAGE_BYTES;
     if (s.memory.pageCount < currentPages) malformed(`memory has ${s.memory.pageCount} pages, the module starts with ${currentPages}`);
     if (s.memory.pageCount > this.pageCap) {
@@ -395,6 +400,7 @@ export class GuestInstance implements Instance {
     for (const page of s.memory.pages) memory.set(page.bytes, page.index * WASM_PAGE_BYTES);
 
     for (const g of segment.globals) this.writeGlobal(g, globals.get(g.index)!);
+    if (s.tables) this.references().writeTables(s.tables);
     // The room was counted against the source's buffer: this one may be larger or smaller.
     if (this.stackRoom) this.stackRoom.value = Number(this.stackRoom.value) + this.stackCapacity - capacity;
     // The passive data segments the guest had dropped (their flags are among the globals).
@@ -608,6 +614,7 @@ export class GuestInstance implements Instance {
 
   /** A mutable global's value; a float's or a vector's exact bits through its accessors (float-global-bits.ts). */
   private readGlobal(g: SnapshotGlobal): GlobalValue {
+    if (g.type === "funcref" || g.type === "externref") return this.references().readGlobal(g);
     if (g.type === "v128") {
       const get = this.exports[floatBitsExports(g).get] as (half: number) => bigint;
       return { index: g.index, type: g.type, value: BigInt.asUintN(64, get(0)) | (BigInt.asUintN(64, get(1)) << 64n) };
@@ -622,6 +629,7 @@ export class GuestInstance implements Instance {
   }
 
   private writeGlobal(g: SnapshotGlobal, v: GlobalValue): void {
+    if (g.type === "funcref" || g.type === "externref") return this.references().writeGlobal(g, v);
     if (g.type === "v128") {
       const bits = v.value as bigint;
       (this.exports[floatBitsExports(g).set] as (low: bigint, high: bigint) => void)(BigInt.asIntN(64, bits), BigInt.asIntN(64, bits >> 64n));
@@ -630,6 +638,10 @@ export class GuestInstance implements Instance {
     const set = this.exports[floatBitsExports(g).set] as ((bits: number | bigint) => void) | undefined;
     if (v.bits !== undefined && set) set(g.type === "f32" ? Number(v.bits) | 0 : BigInt.asIntN(64, BigInt(v.bits)));
     else (this.exports[g.exportName] as WebAssembly.Global).value = v.value;
+  }
+
+  private references(): ReferenceValues {
+    return (this.refs ??= new ReferenceValues(this.exports, this.module.segment));
   }
 
   // ---- Asyncify and the continuation struct ----

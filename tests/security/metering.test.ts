@@ -24,6 +24,7 @@ import {
   hostCalls,
   inputBytes,
   memoryGrow,
+  tableOps,
   recursion,
   resourceLoop,
   runRaw,
@@ -92,6 +93,10 @@ const SHAPES: HostileModule[] = [
   bulkMemory({ op: "fill", bytes: 4 * MiB, count: 8, repeat: "straight" }),
   bulkMemory({ op: "copy", bytes: 4 * MiB, count: 8, repeat: "loop" }),
   bulkMemory({ op: "fill", bytes: 2 * MiB, count: 16, repeat: "helper" }),
+  // (f') table operations: whole tables filled and copied, a table grown to the engine's limit
+  tableOps({ op: "fill", elements: 20_000, count: 16, repeat: "loop" }),
+  tableOps({ op: "copy", elements: 20_000, count: 16, repeat: "straight" }),
+  tableOps({ op: "grow", elements: 1_000, count: 100, repeat: "helper" }),
   // (g) host calls
   hostCalls({ call: "output", bytes: 4 * MiB, count: 8, repeat: "straight" }),
   hostCalls({ call: "output", bytes: 4 * MiB, count: 8, repeat: "loop" }),
