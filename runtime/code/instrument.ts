@@ -16,13 +16,14 @@ import { reserveMemoryPrefix, reservedPagesFor, shiftMemoryAccesses } from "./me
 import { meterModule, type TableMetering } from "./meter.js";
 import { memoryName } from "./meter-helpers.js";
 import { capTables, exportReferenceState, type SnapshotTable } from "./ref-state.js";
+import { splitRewindVersions } from "./rewind-split.js";
 import { StackBudget } from "./stack-budget.js";
 import { planTables, type TablePlan } from "./table-ops.js";
 import { validateModule, type ModuleLimits } from "./validate.js";
 import type { FuncSig, ValType } from "./wasm-reader.js";
 
 /** Bump whenever the instrumented output for the same input can change. Snapshots carry it. */
-export const PIPELINE_VERSION = 11;
+export const PIPELINE_VERSION = 12;
 
 export interface InstrumentOptions {
   /** Insert fuel metering (without it a guest cannot be stopped). */
@@ -180,6 +181,8 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
     b.setShrinkLevel(0);
     if (options.asyncify) runAsyncify(b, m);
     stack?.finish(new IrWalker(b), inTables);
+    // After everything that reads Asyncify's code as it wrote it, before the optimizer folds it.
+    if (options.asyncify) splitRewindVersions(b, m, new IrWalker(b), yieldName);
     optimizePreservingTraps(b, m);
     if (!m.validate()) throw new FerryError("instrumentation_failed", "the instrumented module does not validate");
 
