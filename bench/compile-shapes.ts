@@ -3,31 +3,7 @@
 // nesting, big br_tables, … Hand-encoded binaries, so a shape of any size is built in milliseconds.
 // Used by bench/compile-limits.ts (which derives the compile caps) and the compile-limit tests.
 
-/** Unsigned LEB128. */
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n = Math.floor(n / 128);
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-/** Signed LEB128 of a small non-negative or negative integer. */
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
+import { sleb32 as sleb, uleb } from "../runtime/code/wasm-encode.js";
 
 function name(s: string): number[] {
   const bytes = [...new TextEncoder().encode(s)];

@@ -1,16 +1,11 @@
 // The few pieces of the WebAssembly binary format the runner writes itself: LEB128 integers,
 // names, vectors and sections (for the thunks it adds to a module and the `spectest` module).
 
+import { uleb } from "../runtime/code/wasm-encode.js";
+
+/** An unsigned 32-bit LEB128 (the runtime's writer, for a number taken modulo 2^32). */
 export function u32(n: number): number[] {
-  const out: number[] = [];
-  let v = n >>> 0;
-  do {
-    let byte = v & 0x7f;
-    v >>>= 7;
-    if (v !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (v !== 0);
-  return out;
+  return uleb(n >>> 0);
 }
 
 /** Signed LEB128 of any width (i32.const, i64.const). */

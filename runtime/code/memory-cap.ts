@@ -3,6 +3,7 @@
 // memory's limits without rebuilding its data segments, so the memory section is rewritten here.
 
 import { FerryError } from "../errors.js";
+import { uleb } from "./wasm-encode.js";
 
 const MEMORY_SECTION = 5;
 
@@ -22,8 +23,8 @@ export function capMemoryMaximum(bytes: Uint8Array, maxPages: number): Uint8Arra
       p += minLen;
       let max = maxPages;
       if (flags & 1) max = Math.min(readU32(bytes, p)[0], maxPages);
-      const body = [...u32(1), 0x01, ...u32(min), ...u32(Math.max(min, max))];
-      const section = [MEMORY_SECTION, ...u32(body.length), ...body];
+      const body = [...uleb(1), 0x01, ...uleb(min), ...uleb(Math.max(min, max))];
+      const section = [MEMORY_SECTION, ...uleb(body.length), ...body];
       const out = new Uint8Array(bytes.length - (bodyEnd - pos) + section.length);
       out.set(bytes.subarray(0, pos), 0);
       out.set(section, pos);
@@ -45,14 +46,3 @@ function readU32(bytes: Uint8Array, pos: number): [number, number] {
   throw new FerryError("instrumentation_failed", "malformed LEB128 in emitted binary");
 }
 
-/** `value` as an unsigned LEB128. */
-export function u32(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value = Math.floor(value / 128);
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
-}

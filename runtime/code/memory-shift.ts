@@ -27,7 +27,7 @@ import { FerryError } from "../errors.js";
 import { CONTINUATION_HEADER_BYTES, WASM_PAGE_BYTES } from "../limits.js";
 import { irSetters, type Binaryen, type BinaryenModule, type ExpressionRef } from "./binaryen.js";
 import type { IrWalker } from "./ir-walk.js";
-import { u32 } from "./memory-cap.js";
+import { concatBytes, sleb32, uleb } from "./wasm-encode.js";
 import { Reader } from "./wasm-reader.js";
 
 /**
@@ -179,29 +179,11 @@ export function reserveMemoryPrefix(bytes: Uint8Array, reservedPages: number): U
     const length = body.reduce((n, p) => n + p.byteLength, 0);
     parts.push(Uint8Array.of(id), leb(length), ...body);
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
-const leb = (value: number): Uint8Array => Uint8Array.from(u32(value));
-
-function sleb(value: number): Uint8Array {
-  const out: number[] = [];
-  for (;;) {
-    const byte = value & 0x7f;
-    value >>= 7;
-    if ((value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return Uint8Array.from(out);
-    }
-    out.push(byte | 0x80);
-  }
-}
+const leb = (value: number): Uint8Array => Uint8Array.from(uleb(value));
+const sleb = (value: number): Uint8Array => Uint8Array.from(sleb32(value));
 
 function readSleb32(r: Reader): number {
   let result = 0;

@@ -19,7 +19,7 @@
 
 import { FerryError } from "../errors.js";
 import { readFunctionStats } from "./code-reader.js";
-import { u32 as leb } from "./memory-cap.js";
+import { concatBytes, encodeSection, uleb } from "./wasm-encode.js";
 import { Reader, type ModuleStructure, type ValType } from "./wasm-reader.js";
 
 export type TableHelperKind = "init" | "copy" | "fill" | "drop";
@@ -240,7 +240,7 @@ function rewrite(bytes: Uint8Array, s: ModuleStructure, sites: Array<{ start: nu
     }
   }
   if (!sawType) throw new FerryError("instrumentation_failed", "a module with table instructions has no type section");
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 function rewriteCode(bytes: Uint8Array, section: Section, sites: Array<{ start: number; end: number; helper: TableHelper }>, helpers: TableHelper[]): Uint8Array[] {
@@ -261,7 +261,7 @@ function rewriteCode(bytes: Uint8Array, section: Section, sites: Array<{ start: 
       from = after;
     }
     body.push(bytes.subarray(from, end));
-    const rewritten = concat(body);
+    const rewritten = concatBytes(body);
     out.push(u32(rewritten.byteLength), rewritten);
     r.pos = end;
   }
@@ -278,16 +278,6 @@ function rewriteCode(bytes: Uint8Array, section: Section, sites: Array<{ start: 
   return out;
 }
 
-function encodeSection(id: number, content: Uint8Array[]): Uint8Array {
-  const body = concat(content);
-  return concat([Uint8Array.from([id]), u32(body.byteLength), body]);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const joined = Buffer.concat(parts);
-  return new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
-}
-
 function u32(value: number): Uint8Array {
-  return Uint8Array.from(leb(value));
+  return Uint8Array.from(uleb(value));
 }
