@@ -8,7 +8,7 @@ import { FerryClient } from "../../server/client.js";
 import { Store } from "../../server/store/store.js";
 import { COUNTER } from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
-import { removeDir, tempDir } from "../helpers/node.js";
+import { removeDir, shareModuleCache, tempDir } from "../helpers/node.js";
 import { spawnNode, type NodeProcess } from "../helpers/node-process.js";
 
 const N = 1_000_000_000; // seconds of work (under the default fuel quota): long enough to outlast a pre-copy and a migration
@@ -21,6 +21,8 @@ afterEach(async () => {
 function dataDirWithClient(key: SigningKey): string {
   const dir = tempDir();
   cleanup.push(() => removeDir(dir));
+  // The run's module cache: compiling is not under test here, and a fresh node's first compile loads Binaryen.
+  shareModuleCache(dir);
   using store = Store.open(dir);
   store.clients.add({ publicKey: key.publicKey });
   return dir;

@@ -12,7 +12,10 @@ import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { generateSigningKey } from "../../server/auth/index.js";
 
 const N = 1_000_000_000; // long enough to outlast a pre-copy and a migration (a few seconds of spinning)
-/** A module each node compiles first, so its compile pool is up before a transfer needs it. */
+/**
+ * A module each node compiles first, so its compile pool is up before a transfer needs it (when the
+ * run's shared module cache does not hold a module yet, as on the first run of a build).
+ */
 const WARM_UP = wat(`(module (func (export "warm")))`);
 
 let nodes: TestNode[] = [];
@@ -28,8 +31,9 @@ afterEach(async () => {
 async function pair(faults: { a?: (s: TransferStep, id: string) => void; b?: (s: TransferStep, id: string) => void } = {}, precopy?: PrecopyOptions) {
   const key = generateSigningKey();
   const quotas = { maxFuelPerJob: 1e12 };
-  const a = await startTestNode({ key, quotas, faults: faults.a, ...(precopy ? { precopy } : {}) });
-  const b = await startTestNode({ key, quotas, faults: faults.b });
+  // The run's module cache: compiling is not under test here, and a fresh node's first compile loads Binaryen.
+  const a = await startTestNode({ key, quotas, faults: faults.a, sharedModuleCache: true, ...(precopy ? { precopy } : {}) });
+  const b = await startTestNode({ key, quotas, faults: faults.b, sharedModuleCache: true });
   nodes.push(a, b);
   // A node's compile pool starts with its first compile (seconds on a busy machine): start both now,
   // so no pre-copy waits for it while the job it copies runs to its end.
@@ -251,8 +255,8 @@ describe("bad transfers", () => {
 describe("admission queue", () => {
   it("queues jobs past maxRunningJobs, runs them in order, and hands a queued one to a peer weakly", async () => {
     const key = generateSigningKey();
-    const a = await startTestNode({ key, maxRunningJobs: 1 });
-    const b = await startTestNode({ key });
+    const a = await startTestNode({ key, maxRunningJobs: 1, sharedModuleCache: true });
+    const b = await startTestNode({ key, sharedModuleCache: true });
     nodes.push(a, b);
     a.running.store.peers.upsert({ nodeId: b.running.identity.nodeId, url: b.running.url, publicKey: b.running.identity.publicKey });
     b.running.store.peers.upsert({ nodeId: a.running.identity.nodeId, url: a.running.url, publicKey: a.running.identity.publicKey });
