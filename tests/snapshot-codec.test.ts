@@ -17,6 +17,7 @@ import {
 } from "../runtime/exec/snapshot-codec.js";
 import { floatOfBits, type GlobalValue, type MemoryPage, type Snapshot } from "../runtime/exec/snapshot.js";
 import { WASM_PAGE_BYTES } from "../runtime/limits.js";
+import { comparableSnapshot } from "./helpers/snapshots.js";
 
 const COMPRESSIONS: SnapshotCompression[] = ["auto", "none", "deflate"];
 const HEADER = 18;
@@ -36,10 +37,6 @@ function outcome(fn: () => unknown): ErrorCode | "ok" {
   }
 }
 
-/**
- * The snapshot with every byte array replaced by its base64 text: the same deep equality, but
- * compared natively (element-wise toEqual on many 64 KiB arrays takes seconds).
- */
 /** The globals as decoding gives them back: a float without `bits` gets those its value is written as. */
 function withBits(globals: GlobalValue[]): GlobalValue[] {
   return globals.map((g) => {
@@ -51,20 +48,9 @@ function withBits(globals: GlobalValue[]): GlobalValue[] {
   });
 }
 
+/** The snapshot as decoding gives it back, its byte arrays as text (helpers/snapshots.ts). */
 function comparable(s: Snapshot): unknown {
-  const b64 = (b: Uint8Array): string => {
-    expect(b).toBeInstanceOf(Uint8Array);
-    return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
-  };
-  return {
-    ...s,
-    globals: withBits(s.globals),
-    continuation: b64(s.continuation),
-    input: b64(s.input),
-    output: b64(s.output),
-    memory: { pageCount: s.memory.pageCount, pages: s.memory.pages.map((p) => ({ index: p.index, bytes: b64(p.bytes) })) },
-    code: s.code === undefined ? undefined : b64(s.code),
-  };
+  return comparableSnapshot({ ...s, globals: withBits(s.globals) });
 }
 
 function decodeCode(bytes: Uint8Array): ErrorCode | "ok" {
