@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { findRepoRoot, guestWasmPath } from "../../guest/catalog.js";
 import * as reference from "../../guest/reference.js";
-import { removeDir, tempDir } from "../helpers/node.js";
+import { removeDir, shareModuleCache, tempDir } from "../helpers/node.js";
 import { spawnNode, type NodeProcess } from "../helpers/node-process.js";
 
 const bin = join(findRepoRoot(), "bin", "ferry.js");
@@ -33,6 +33,8 @@ describe("ferry upload / submit / status / migrate", () => {
     const dataB = join(dir, "b");
     expect((await ferry("admin", "add-client", "--create", "--data-dir", dataA, "--public-key", key)).code).toBe(0);
     expect((await ferry("admin", "add-client", "--create", "--data-dir", dataB, "--public-key", key)).code).toBe(0);
+    // The run's module cache: compiling is not under test here, and a fresh node's first compile loads Binaryen.
+    for (const data of [dataA, dataB]) shareModuleCache(data);
     const b = await spawnNode(dataB);
     running.push(b);
     const peers = join(dir, "peers-a.json");
