@@ -44,7 +44,7 @@ describe("snapshot deltas", () => {
     const current = snapshotOf(4, [[0, 1], [2, 7], [3, 1]]);
     const delta = decodeSnapshot(encodeSnapshot(diffSnapshot(base, current)));
     expect(delta.memory.pages.map((p) => p.index)).toEqual([1, 2, 3]);
-    expect(applyDelta(base, delta).memory).toEqual(current.memory);
+    expect(comparableSnapshot(applyDelta(base, delta)).memory).toEqual(comparableSnapshot(current).memory);
   });
 
   it("refuses deltas of another module or that shrink memory", () => {

@@ -6,7 +6,7 @@ import type { Snapshot } from "../../runtime/index.js";
  * The snapshot with every byte array replaced by its base64 text: the same deep equality under
  * toEqual, but compared natively (element-wise toEqual on many 64 KiB arrays takes seconds).
  */
-export function comparableSnapshot(s: Snapshot): unknown {
+export function comparableSnapshot(s: Snapshot): Record<string, unknown> {
   const b64 = (b: Uint8Array): string => {
     expect(b).toBeInstanceOf(Uint8Array);
     return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
