@@ -10,6 +10,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { smallCases, findRepoRoot, type ExampleCase } from "../guest/catalog.js";
 import { Engine, decodeSnapshot, encodeSnapshot, type Instance, type RunResult } from "../runtime/index.js";
+import { cachedEngine } from "./helpers/shared-cache.js";
 
 const cases = smallCases();
 const wasm = new Map<string, Uint8Array>();
@@ -37,8 +38,10 @@ async function uninterrupted(engine: Engine, c: ExampleCase): Promise<{ result: 
 
 describe.each(cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
   it("gives the uninterrupted result after random pauses and restores into fresh instances", async () => {
-    const source = new Engine();
-    const target = new Engine(); // restores happen in another engine, as on another node
+    // Modules from the run's cache: instrumenting is not under test here (the child process below
+    // instruments its own, so a pipeline that differs between processes still fails there).
+    const source = cachedEngine();
+    const target = cachedEngine(); // restores happen in another engine, as on another node
     const module = await source.compile(wasm.get(c.wasmPath)!);
     await target.compile(wasm.get(c.wasmPath)!);
     const baseline = await uninterrupted(source, c);
@@ -84,7 +87,7 @@ describe("resuming in another process", () => {
     const built = join(root, "dist", "runtime", "index.js");
     expect(existsSync(built), "run `npm run build` first (npm test does)").toBe(true);
     const dir = mkdtempSync(join(tmpdir(), "ferry-mobility-"));
-    const engine = new Engine();
+    const engine = cachedEngine(); // the child instruments its own: no cache there
     const jobs: Array<{ wasm: string; snapshot: string; slice: number }> = [];
     for (const c of resumable) {
       const i = await engine.instantiate(await engine.compile(wasm.get(c.wasmPath)!), { input: c.input });
@@ -116,7 +119,7 @@ describe("an explicit guest paused between its checkpoint's stop and its return"
   // guest before it returns; the stop it was given must hold across that pause (and a snapshot),
   // or the return value of the stop (-1) would be taken as the run's result.
   it.each([7, 9, 13, 31])("finishes with the reference value in slices of %i fuel, moved at every pause", async (fuel) => {
-    const engine = new Engine();
+    const engine = cachedEngine();
     const module = await engine.compile(wasm.get(c.wasmPath)!);
     let instance: Instance = await engine.instantiate(module, { input: c.input });
     let r = await instance.run(c.entry, c.args, { fuel });

@@ -1,12 +1,13 @@
 // Real Ferry nodes for tests: a temp data directory, a server on 127.0.0.1 with an OS-chosen port,
 // and a registered client with its signing key.
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateSigningKey, type SigningKey } from "../../server/auth/index.js";
 import { FerryClient } from "../../server/client.js";
 import { startNode, type NodeServerOptions, type RunningNode } from "../../server/node-server.js";
 import type { Quotas } from "../../server/auth/index.js";
+import { sharedModuleCacheDir } from "./shared-cache.js";
 
 export interface TestNode {
   running: RunningNode;
@@ -24,20 +25,9 @@ export function tempDir(prefix = "ferry-node-"): string {
 }
 
 /**
- * The module cache every node of the test run may share: the one vitest.config.ts names for the CLI
- * (FERRY_CACHE_DIR), else one in the temp directory. Entries are keyed by the build and verified on
- * every read, so a node finds there only modules compiled exactly as it would compile them.
- */
-export function sharedModuleCacheDir(): string {
-  const dir = process.env.FERRY_CACHE_DIR ?? join(tmpdir(), "ferry-test-module-cache");
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
-/**
- * Point `dataDir`'s module cache (<data-dir>/module-cache) at the run's shared one, so a node in a
- * test whose subject is not compiling instruments nothing another node (or an earlier run) has:
- * a fresh node otherwise starts a compile worker and loads Binaryen (seconds) for its first module.
+ * Point `dataDir`'s module cache (<data-dir>/module-cache) at the run's shared one (shared-cache.ts),
+ * so a node in a test whose subject is not compiling instruments nothing another node (or an earlier
+ * run) has: a fresh node otherwise starts a compile worker and loads Binaryen for its first module.
  * Call before the node first opens `dataDir`; never in tests about compiling or the cache.
  */
 export function shareModuleCache(dataDir: string): void {
