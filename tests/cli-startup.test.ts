@@ -2,16 +2,19 @@
 // timed: help and node commands never load Binaryen, the store, the HTTP server or the engine, and a
 // run of a module already in the module cache starts no compile worker (bench/cli-start.ts times them).
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findRepoRoot, guestWasmPath } from "../guest/catalog.js";
-import * as reference from "../guest/reference.js";
+import { COUNTER } from "./helpers/fixtures.js";
 import { removeDir, startTestNode, tempDir, type TestNode } from "./helpers/node.js";
 
 const root = findRepoRoot();
 const dir = tempDir("ferry-cli-startup-");
 let traces = 0;
+/** The module the cache tests compile: any will do, and a small one is instrumented at once (sieve took seconds a compile). */
+const counterWasm = join(dir, "counter.wasm");
+writeFileSync(counterWasm, COUNTER);
 
 interface Traced {
   code: number;
@@ -80,7 +83,7 @@ describe("ferry start-up", () => {
     let node: TestNode;
     let jobId: string;
     beforeAll(async () => {
-      node = await startTestNode();
+      node = await startTestNode({ sharedModuleCache: true }); // what `ferry status` loads is under test, not the node's compile
       const { codeHash } = await node.client.uploadModule(readFileSync(guestWasmPath("sieve")), { public: true });
       const job = await node.anonymous.startJob({ codeHash, args: [1000], waitMs: 60_000 });
       expect(job.state).toBe("done");
@@ -99,9 +102,9 @@ describe("ferry start-up", () => {
 
   it("ferry run instruments a module once: the second run takes it from the cache, with no compile worker", async () => {
     const cacheDir = join(dir, "cache");
-    const args = ["run", guestWasmPath("sieve"), "--args", "1000", "--cache-dir", cacheDir];
+    const args = ["run", counterWasm, "--args", "1000", "--cache-dir", cacheDir];
     const first = await traced(args);
-    expect(first).toMatchObject({ code: 0, stdout: `${reference.sieve(1000)}\n` });
+    expect(first).toMatchObject({ code: 0, stdout: "3000\n" });
     expect(first.workers.filter((w) => w.endsWith("compile-worker.js"))).toHaveLength(1);
     expect(readdirSync(cacheDir).filter((f) => f.endsWith(".segment"))).toHaveLength(1);
 
@@ -111,13 +114,13 @@ describe("ferry start-up", () => {
     expect(second.loaded.filter((u) => /node_modules\/binaryen\//.test(u))).toEqual([]);
 
     // --no-cache compiles again; FERRY_CACHE_DIR names the same cache as --cache-dir.
-    expect((await traced(["run", guestWasmPath("sieve"), "--args", "1000", "--no-cache"])).workers).toHaveLength(1);
-    expect((await traced(["run", guestWasmPath("sieve"), "--args", "1000"], { FERRY_CACHE_DIR: cacheDir })).workers).toEqual([]);
+    expect((await traced(["run", counterWasm, "--args", "1000", "--no-cache"])).workers).toHaveLength(1);
+    expect((await traced(["run", counterWasm, "--args", "1000"], { FERRY_CACHE_DIR: cacheDir })).workers).toEqual([]);
   });
 
   it("ferry cache shows and clears the cache", async () => {
     const cacheDir = join(dir, "cache-shown");
-    expect((await traced(["run", guestWasmPath("sieve"), "--args", "10", "--cache-dir", cacheDir])).code).toBe(0);
+    expect((await traced(["run", counterWasm, "--args", "10", "--cache-dir", cacheDir])).code).toBe(0);
     const info = await traced(["cache", "--cache-dir", cacheDir, "--json"]);
     expect(info.code).toBe(0);
     expect(JSON.parse(info.stdout)).toMatchObject({ dir: cacheDir, entries: 1 });
@@ -125,6 +128,6 @@ describe("ferry start-up", () => {
     expect(cleared).toMatchObject({ code: 0, stdout: expect.stringContaining("cleared") });
     expect(readdirSync(cacheDir).filter((f) => f.endsWith(".segment"))).toEqual([]);
     expect((await traced(["cache", "wipe", "--cache-dir", cacheDir])).code).toBe(2);
-    expect((await traced(["run", guestWasmPath("sieve"), "--cache-dir", cacheDir, "--no-cache"])).code).toBe(2);
+    expect((await traced(["run", counterWasm, "--cache-dir", cacheDir, "--no-cache"])).code).toBe(2);
   });
 });
