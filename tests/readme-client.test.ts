@@ -17,7 +17,7 @@ const dir = tempDir("ferry-readme-client-");
 let n: TestNode;
 
 beforeAll(async () => {
-  n = await startTestNode();
+  n = await startTestNode({ sharedModuleCache: true });
 });
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
 // Real Ferry nodes for tests: a temp data directory, a server on 127.0.0.1 with an OS-chosen port,
 // and a registered client with its signing key.
-import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateSigningKey, type SigningKey } from "../../server/auth/index.js";
@@ -31,7 +31,12 @@ export function tempDir(prefix = "ferry-node-"): string {
  * Call before the node first opens `dataDir`; never in tests about compiling or the cache.
  */
 export function shareModuleCache(dataDir: string): void {
-  symlinkSync(sharedModuleCacheDir(), join(dataDir, "module-cache"), "dir");
+  const link = join(dataDir, "module-cache");
+  if (existsSync(link)) {
+    // A node restarted on its data directory: shared already, or its own cache, kept as it is.
+    return;
+  }
+  symlinkSync(sharedModuleCacheDir(), link, "dir");
 }
 
 export async function startTestNode(

@@ -10,7 +10,7 @@ import { wat } from "../helpers/wat.js";
 
 let n: TestNode;
 beforeAll(async () => {
-  n = await startTestNode();
+  n = await startTestNode({ sharedModuleCache: true });
 });
 afterAll(async () => {
   await n.close();
@@ -203,7 +203,7 @@ describe("server-sent events", () => {
   it("streams a job's log lines, output and final state, then ends", async () => {
     const { removeDir: rm, startTestNode: start } = await import("../helpers/node.js");
     const { IO_GUEST } = await import("../helpers/fixtures.js");
-    const node = await start({ maxRunningJobs: 1 });
+    const node = await start({ maxRunningJobs: 1, sharedModuleCache: true });
     try {
       const { codeHash: spin } = await node.client.uploadModule(INFINITE_LOOP);
       const { codeHash: io } = await node.client.uploadModule(IO_GUEST);

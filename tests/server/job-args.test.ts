@@ -25,7 +25,7 @@ const typedWasm = join(dir, "typed.wasm");
 
 beforeAll(async () => {
   writeFileSync(typedWasm, TYPED);
-  n = await startTestNode({ quotas: { maxConcurrentJobs: 64 } });
+  n = await startTestNode({ quotas: { maxConcurrentJobs: 64 }, sharedModuleCache: true });
   hash = (await n.client.uploadModule(TYPED, { public: true })).codeHash;
 });
 

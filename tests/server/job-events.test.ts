@@ -11,7 +11,7 @@ let spin: string;
 let io: string;
 
 beforeAll(async () => {
-  n = await startTestNode({ quotas: { maxConcurrentJobs: 8 } });
+  n = await startTestNode({ quotas: { maxConcurrentJobs: 8 }, sharedModuleCache: true });
   spin = (await n.client.uploadModule(INFINITE_LOOP, { public: true })).codeHash;
   io = (await n.client.uploadModule(IO_GUEST, { public: true })).codeHash;
 });

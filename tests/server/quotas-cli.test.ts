@@ -13,7 +13,7 @@ import { FerryClient, isHttpError } from "../../server/client.js";
 import { DEFAULT_NODE_LIMITS } from "../../server/node/node-limits.js";
 import { ferry } from "../helpers/cli.js";
 import { INFINITE_LOOP } from "../helpers/fixtures.js";
-import { removeDir, startTestNode, tempDir, type TestNode } from "../helpers/node.js";
+import { removeDir, shareModuleCache, startTestNode, tempDir, type TestNode } from "../helpers/node.js";
 import { startedFerry, type Started } from "../helpers/ticker.js";
 
 const dir = tempDir("ferry-quotas-cli-");
@@ -23,7 +23,7 @@ let spin: string;
 let nbody: string;
 
 beforeAll(async () => {
-  n = await startTestNode({ quotas: { maxConcurrentJobs: 3, maxMemoryPages: 512 }, capabilities: ["reports/*:rw"] });
+  n = await startTestNode({ quotas: { maxConcurrentJobs: 3, maxMemoryPages: 512 }, capabilities: ["reports/*:rw"], sharedModuleCache: true });
   spin = (await n.client.uploadModule(INFINITE_LOOP, { public: true })).codeHash;
   nbody = (await n.client.uploadModule(readFileSync(guestWasmPath("nbody")), { public: true })).codeHash;
 });
@@ -90,6 +90,7 @@ describe("fuel for minutes", () => {
     const key = join(dir, "k.json");
     expect((await ferry(["keygen", "--out", key])).code).toBe(0);
     expect((await ferry(["admin", "add-client", "--create", "--data-dir", data, "--public-key", key])).code).toBe(0);
+    shareModuleCache(data); // fuel is under test here, not compiling
     expect((await ferry(["serve", "--port", "0", "--data-dir", data, "--anonymous-fuel", "0"])).code).toBe(2);
     const serve = startedFerry(["serve", "--port", "0", "--data-dir", data, "--anonymous-fuel", "5000000", "--json"], children);
     const { url } = JSON.parse(await new Promise<string>((resolve) => createInterface({ input: serve.child.stdout }).once("line", resolve))) as { url: string };

@@ -34,7 +34,7 @@ const COPY = wat(`(module
 
 let n: TestNode;
 beforeAll(async () => {
-  n = await startTestNode({ capabilities: ["config.json:r", "reports/*:w"] });
+  n = await startTestNode({ capabilities: ["config.json:r", "reports/*:w"], sharedModuleCache: true });
 });
 afterAll(async () => {
   await n.close();

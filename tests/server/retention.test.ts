@@ -55,7 +55,7 @@ let n: TestNode | undefined;
 
 async function node(limits: NodeLimitsOptions = {}): Promise<TestNode> {
   now = START;
-  n = await startTestNode({ quotas: { maxConcurrentJobs: 8 }, store: { clock: () => now }, limits });
+  n = await startTestNode({ quotas: { maxConcurrentJobs: 8 }, store: { clock: () => now }, limits, sharedModuleCache: true });
   return n;
 }
 

@@ -49,6 +49,7 @@ afterEach(async () => {
 describe("a runaway isolated job", () => {
   it("is deferred by the checkpoint round while the other jobs are checkpointed; rounds never overlap; DELETE kills it at once", async () => {
     n = await startTestNode({
+      sharedModuleCache: true,
       quotas: QUOTAS,
       isolated: { size: 0 },
       limits: { isolatedSliceFuel: SLICE_NEVER_ENDS, isolatedSliceTimeoutMs: 600_000, checkpointJobTimeoutMs: 200 },
@@ -82,7 +83,7 @@ describe("a runaway isolated job", () => {
   });
 
   it("ends trapped deadline_exceeded at the node's slice deadline, its process killed", async () => {
-    n = await startTestNode({ quotas: QUOTAS, isolated: { size: 0 }, limits: { isolatedSliceFuel: SLICE_NEVER_ENDS, isolatedSliceTimeoutMs: 500 } });
+    n = await startTestNode({ quotas: QUOTAS, isolated: { size: 0 }, limits: { isolatedSliceFuel: SLICE_NEVER_ENDS, isolatedSliceTimeoutMs: 500 }, sharedModuleCache: true });
     const { codeHash } = await n.client.uploadModule(INFINITE_LOOP);
     const job = await n.client.startJob({ codeHash, entry: "spin", sandbox: "isolated" });
     const ended = await n.client.waitFor(job.id, { timeoutMs: 60_000 });
