@@ -14,7 +14,7 @@ import { Store } from "../../server/store/store.js";
 import { ferry } from "../helpers/cli.js";
 import { INFINITE_LOOP } from "../helpers/fixtures.js";
 import { spawnNode, type NodeProcess } from "../helpers/node-process.js";
-import { removeDir, tempDir } from "../helpers/node.js";
+import { removeDir, shareModuleCache, tempDir } from "../helpers/node.js";
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -75,6 +75,7 @@ describe("ferry serve on a data directory another live node owns", () => {
   it("is not blocked by a lock left by a node killed with -9: the restart owns it and resumes the job", async () => {
     const key = generateSigningKey();
     const dir = dataDirWithClient(key);
+    shareModuleCache(dir); // the lock is under test, not compiling (the first test keeps its own cache: it lists every file)
     const first = await start(dir);
     let client = new FerryClient({ url: first.url, key });
     const { codeHash } = await client.uploadModule(INFINITE_LOOP);

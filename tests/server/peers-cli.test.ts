@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSigningKey, keyFingerprint, parsePublicKey, writeKeyFile } from "../../server/auth/index.js";
 import { FerryClient } from "../../server/client.js";
 import { ferry } from "../helpers/cli.js";
-import { removeDir, tempDir } from "../helpers/node.js";
+import { removeDir, shareModuleCache, tempDir } from "../helpers/node.js";
 import { spawnNode, type NodeProcess } from "../helpers/node-process.js";
 import { startedFerry, TICKER, until, type Started } from "../helpers/ticker.js";
 
@@ -27,6 +27,9 @@ let b: NodeProcess;
 beforeAll(async () => {
   expect((await ferry(["keygen", "--out", key])).code).toBe(0);
   for (const data of [dataA, dataB]) expect((await ferry(["admin", "add-client", "--create", "--data-dir", data, "--public-key", key])).code).toBe(0);
+  // The run's module cache: peers and following jobs are under test, not compiling (the README cluster
+  // walkthrough keeps two nodes that each instrument the module they run).
+  for (const data of [dataA, dataB]) shareModuleCache(data);
   a = await spawnNode(dataA);
   b = await spawnNode(dataB);
   nodes.push(a, b);
