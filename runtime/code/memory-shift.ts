@@ -27,7 +27,7 @@ import { FerryError } from "../errors.js";
 import { CONTINUATION_HEADER_BYTES, WASM_PAGE_BYTES } from "../limits.js";
 import { irSetters, type Binaryen, type BinaryenModule, type ExpressionRef } from "./binaryen.js";
 import type { IrWalker } from "./ir-walk.js";
-import { concatBytes, sleb32, uleb } from "./wasm-encode.js";
+import { concatBytes, sleb32, ulebBytes as leb } from "./wasm-encode.js";
 import { Reader } from "./wasm-reader.js";
 
 /**
@@ -182,7 +182,6 @@ export function reserveMemoryPrefix(bytes: Uint8Array, reservedPages: number): U
   return concatBytes(parts);
 }
 
-const leb = (value: number): Uint8Array => Uint8Array.from(uleb(value));
 const sleb = (value: number): Uint8Array => Uint8Array.from(sleb32(value));
 
 function readSleb32(r: Reader): number {

@@ -72,14 +72,15 @@ export function splitRewindVersions(b: Binaryen, m: BinaryenModule, walker: IrWa
   const info = (e: ExpressionRef): Info => b.getExpressionInfo(e) as unknown as Info;
   const isStateRead = (e: ExpressionRef): boolean => b.getExpressionId(e) === b.GlobalGetId && info(e).name === STATE;
 
+  // Asyncify instrumented exactly the functions that read its state (its own runtime aside).
   const functions: number[] = [];
   const instrumented = new Set<string>();
   for (let f = 0; f < m.getNumFunctions(); f++) {
     const fn = m.getFunctionByIndex(f);
     const fi = b.getFunctionInfo(fn);
-    if (fi.base || fi.name.startsWith("asyncify_")) continue;
+    if (fi.base || fi.name.startsWith("asyncify_") || !readsState(fi.body)) continue;
     functions.push(fn);
-    if (readsState(fi.body)) instrumented.add(fi.name);
+    instrumented.add(fi.name);
   }
 
   function readsState(e: ExpressionRef): boolean {
@@ -104,34 +105,27 @@ export function splitRewindVersions(b: Binaryen, m: BinaryenModule, walker: IrWa
   };
 
   /**
-   * What a condition says about the state: for a test of the state alone, whether "true" means
-   * unwinding and whether "false" does (undefined: the branch leaves the fact as it was).
+   * What a condition that tests the state alone says when it is true: unwinding (true) or not
+   * (false); when it is false it says the opposite. Undefined for any other condition. Under "never
+   * rewinding" the state is 0 or 1, so every test of it is "is it unwinding"; a test against 2
+   * says nothing.
    */
-  const stateTest = (cond: ExpressionRef): { whenTrue: boolean | undefined; whenFalse: boolean | undefined } | undefined => {
-    // Under "never rewinding" the state is 0 or 1, so every test is "is it unwinding".
-    const unwindingIf = (k: number, equal: boolean): { whenTrue: boolean | undefined; whenFalse: boolean | undefined } => {
-      // state == k (equal) or state != k: true/false each say whether the state is 1.
-      if (k === UNWINDING) return equal ? { whenTrue: true, whenFalse: false } : { whenTrue: false, whenFalse: true };
-      if (k === NORMAL) return equal ? { whenTrue: false, whenFalse: true } : { whenTrue: true, whenFalse: false };
-      return { whenTrue: undefined, whenFalse: undefined };
-    };
-    if (isStateRead(cond)) return { whenTrue: true, whenFalse: false };
+  const unwindingWhenTrue = (cond: ExpressionRef): boolean | undefined => {
+    if (isStateRead(cond)) return true;
     const id = b.getExpressionId(cond);
-    if (id === b.UnaryId && info(cond).op === b.EqZInt32 && isStateRead(info(cond).value as ExpressionRef)) return { whenTrue: false, whenFalse: true };
-    if (id === b.BinaryId) {
-      const { op, left, right } = info(cond);
-      const constOf = (e: ExpressionRef | undefined): number | undefined => (e && b.getExpressionId(e) === b.ConstId ? (info(e).value as number) : undefined);
-      const k = isStateRead(left!) ? constOf(right) : isStateRead(right!) ? constOf(left) : undefined;
-      if (k !== undefined && op === b.EqInt32) return unwindingIf(k, true);
-      if (k !== undefined && op === b.NeInt32) return unwindingIf(k, false);
-    }
-    return undefined;
+    if (id === b.UnaryId && info(cond).op === b.EqZInt32 && isStateRead(info(cond).value as ExpressionRef)) return false;
+    if (id !== b.BinaryId) return undefined;
+    const { op, left, right } = info(cond);
+    const constOf = (e: ExpressionRef | undefined): number | undefined => (e && b.getExpressionId(e) === b.ConstId ? (info(e).value as number) : undefined);
+    const k = isStateRead(left!) ? constOf(right) : isStateRead(right!) ? constOf(left) : undefined;
+    if ((k !== UNWINDING && k !== NORMAL) || (op !== b.EqInt32 && op !== b.NeInt32)) return undefined;
+    // state == 1, state != 0: true means unwinding; state == 0, state != 1: true means normal.
+    return (k === UNWINDING) === (op === b.EqInt32);
   };
 
   let split = 0;
   for (const fn of functions) {
     const fi = b.getFunctionInfo(fn);
-    if (!instrumented.has(fi.name)) continue;
     const twin = fi.name + REWIND_SUFFIX;
     m.addFunction(twin, fi.params, fi.results, fi.vars, m.copyExpression(fi.body));
     const body = specialise(fi.body);
@@ -198,9 +192,9 @@ export function splitRewindVersions(b: Binaryen, m: BinaryenModule, walker: IrWa
       }
       if (id === b.IfId) {
         u = flow(x.condition!, u);
-        const test = stateTest(x.condition!);
-        const thenIn = refine(u, test?.whenTrue);
-        const elseIn = refine(u, test?.whenFalse);
+        const says = unwindingWhenTrue(x.condition!);
+        const thenIn = refine(u, says);
+        const elseIn = refine(u, says === undefined ? undefined : !says);
         const thenOut = flow(x.ifTrue!, thenIn);
         const elseOut = x.ifFalse ? flow(x.ifFalse, elseIn) : elseIn;
         return join(thenOut, elseOut);
@@ -209,9 +203,9 @@ export function splitRewindVersions(b: Binaryen, m: BinaryenModule, walker: IrWa
         if (x.value) u = flow(x.value as ExpressionRef, u);
         if (x.condition) {
           u = flow(x.condition, u);
-          const test = stateTest(x.condition);
-          branchTo(x.name!, refine(u, test?.whenTrue));
-          return refine(u, test?.whenFalse);
+          const says = unwindingWhenTrue(x.condition);
+          branchTo(x.name!, refine(u, says));
+          return refine(u, says === undefined ? undefined : !says);
         }
         branchTo(x.name!, u);
         return undefined;

@@ -19,7 +19,7 @@
 
 import { FerryError } from "../errors.js";
 import { readFunctionStats } from "./code-reader.js";
-import { concatBytes, encodeSection, uleb } from "./wasm-encode.js";
+import { concatBytes, encodeSection, ulebBytes as u32 } from "./wasm-encode.js";
 import { Reader, type ModuleStructure, type ValType } from "./wasm-reader.js";
 
 export type TableHelperKind = "init" | "copy" | "fill" | "drop";
@@ -278,6 +278,3 @@ function rewriteCode(bytes: Uint8Array, section: Section, sites: Array<{ start: 
   return out;
 }
 
-function u32(value: number): Uint8Array {
-  return Uint8Array.from(uleb(value));
-}

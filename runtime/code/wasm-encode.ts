@@ -14,6 +14,11 @@ export function uleb(value: number): number[] {
   return out;
 }
 
+/** uleb as bytes, for joining with concatBytes. */
+export function ulebBytes(value: number): Uint8Array {
+  return Uint8Array.from(uleb(value));
+}
+
 /** A 32-bit signed integer as a signed LEB128. */
 export function sleb32(value: number): number[] {
   const out: number[] = [];
@@ -38,5 +43,5 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 /** A section: its id, its content's length, its content. */
 export function encodeSection(id: number, content: readonly Uint8Array[]): Uint8Array {
   const body = concatBytes(content);
-  return concatBytes([Uint8Array.of(id), Uint8Array.from(uleb(body.byteLength)), body]);
+  return concatBytes([Uint8Array.of(id), ulebBytes(body.byteLength), body]);
 }
