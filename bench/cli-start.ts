@@ -48,7 +48,8 @@ export async function runCliStartBench(options: CliStartBenchOptions = {}): Prom
   const dir = mkdtempSync(join(tmpdir(), "ferry-bench-cli-"));
   const cacheDir = join(dir, "cache");
   // The installed command's own flags (the bin/ferry.js shebang), as a user's shell runs it.
-  const ferry = (args: readonly string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, ["--single-threaded-gc", bin, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, ...env } });
+  const ferry = (args: readonly string[], env: NodeJS.ProcessEnv = {}) =>
+    spawnSync(process.execPath, ["--single-threaded-gc", bin, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, ...env } });
   const must = (args: readonly string[]): string => {
     const r = ferry(args);
     if (r.status !== 0) throw new Error(`ferry ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
@@ -57,7 +58,10 @@ export async function runCliStartBench(options: CliStartBenchOptions = {}): Prom
   const node = await startServe(bin, join(dir, "data"), must, join(dir, "me.json"));
   try {
     const codeHash = must(["upload", guestWasmPath("sieve"), "--key", join(dir, "me.json"), "--node", node.url, "--public"]).trim();
-    const job = JSON.parse(must(["submit", codeHash, "--args", SIEVE_ARG, "--wait", "60000", "--node", node.url])) as { id: string; state: string };
+    const job = JSON.parse(must(["submit", codeHash, "--args", SIEVE_ARG, "--wait", "60000", "--node", node.url])) as {
+      id: string;
+      state: string;
+    };
     if (job.state !== "done") throw new Error(`the bench job ended ${job.state}`);
     must(["run", guestWasmPath("sieve"), "--args", SIEVE_ARG, "--cache-dir", cacheDir]); // fills the cache
 
@@ -67,7 +71,8 @@ export async function runCliStartBench(options: CliStartBenchOptions = {}): Prom
         const t = nowMs();
         const r = name === BARE ? spawnSync(process.execPath, ["-e", "0"]) : ferry(args);
         const ms = nowMs() - t;
-        if (r.status !== 0 || (expect !== undefined && !String(r.stdout).includes(expect))) throw new Error(`${name}: exit ${r.status}, ${String(r.stderr)}`);
+        if (r.status !== 0 || (expect !== undefined && !String(r.stdout).includes(expect)))
+          throw new Error(`${name}: exit ${r.status}, ${String(r.stderr)}`);
         return ms;
       },
     });
@@ -90,7 +95,10 @@ export async function runCliStartBench(options: CliStartBenchOptions = {}): Prom
       title: `CLI start-up (spawn to exit, median of ${runs})`,
       headers: ["command", "ms", "× node -e 0", "target"],
       rows: rows.map(({ name }) => {
-        const target = name === "ferry --help" || name.startsWith("ferry status") ? `≤ ${TARGET_CLI_START_RATIO}× ${ratio[name]! <= TARGET_CLI_START_RATIO ? "✓" : "✗"}` : "";
+        const target =
+          name === "ferry --help" || name.startsWith("ferry status")
+            ? `≤ ${TARGET_CLI_START_RATIO}× ${ratio[name]! <= TARGET_CLI_START_RATIO ? "✓" : "✗"}`
+            : "";
         return [name, fmtMs(medianMs[name]!), fmtRatio(ratio[name]!), target];
       }),
       align: ["left", "right", "right", "left"],
@@ -107,10 +115,19 @@ export async function runCliStartBench(options: CliStartBenchOptions = {}): Prom
 }
 
 /** A `ferry serve` child on port 0 with one registered client (key file `keyPath`). */
-async function startServe(bin: string, dataDir: string, must: (args: readonly string[]) => string, keyPath: string): Promise<{ url: string; stop(): Promise<void> }> {
+async function startServe(
+  bin: string,
+  dataDir: string,
+  must: (args: readonly string[]) => string,
+  keyPath: string,
+): Promise<{ url: string; stop(): Promise<void> }> {
   must(["keygen", "--out", keyPath]);
   must(["admin", "add-client", "--data-dir", dataDir, "--create", "--public-key", keyPath]);
-  const child = spawn(process.execPath, ["--single-threaded-gc", bin, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(
+    process.execPath,
+    ["--single-threaded-gc", bin, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--json"],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

@@ -65,15 +65,35 @@ function measure(request: MeasureRequest): Promise<Omit<Row, "n">> {
   const script = fileURLToPath(new URL("./compile-measure.js", import.meta.url));
   const timeout = Number(process.env.FERRY_COMPILE_BENCH_DEADLINE_MS ?? Math.max(120_000, BUDGET_MS * DEADLINE_FACTOR));
   return new Promise((resolve) => {
-    execFile(process.execPath, [script, JSON.stringify(request)], { timeout, killSignal: "SIGKILL", maxBuffer: 1 << 20 }, (error, stdout) => {
-      const line = stdout.trim().split("\n").pop() ?? "";
-      if (error && !line) {
-        resolve({ bytes: 0, cpuMs: Number.NaN, wallMs: timeout, heapMiB: Number.NaN, stats: {}, killed: true, error: error.killed ? `killed at ${timeout} ms` : error.message.split("\n")[0]! });
-        return;
-      }
-      const r = JSON.parse(line) as MeasureResult;
-      resolve({ bytes: r.bytes, cpuMs: median(r.cpuMs), wallMs: median(r.wallMs), heapMiB: r.peakHeapMiB, stats: r.stats, ...(r.error ? { error: r.error } : {}) });
-    });
+    execFile(
+      process.execPath,
+      [script, JSON.stringify(request)],
+      { timeout, killSignal: "SIGKILL", maxBuffer: 1 << 20 },
+      (error, stdout) => {
+        const line = stdout.trim().split("\n").pop() ?? "";
+        if (error && !line) {
+          resolve({
+            bytes: 0,
+            cpuMs: Number.NaN,
+            wallMs: timeout,
+            heapMiB: Number.NaN,
+            stats: {},
+            killed: true,
+            error: error.killed ? `killed at ${timeout} ms` : error.message.split("\n")[0]!,
+          });
+          return;
+        }
+        const r = JSON.parse(line) as MeasureResult;
+        resolve({
+          bytes: r.bytes,
+          cpuMs: median(r.cpuMs),
+          wallMs: median(r.wallMs),
+          heapMiB: r.peakHeapMiB,
+          stats: r.stats,
+          ...(r.error ? { error: r.error } : {}),
+        });
+      },
+    );
   });
 }
 
@@ -112,7 +132,9 @@ async function main(): Promise<void> {
   const started = Date.now();
   const machine = machineFacts();
   const limits = new Engine().config.limits;
-  process.stdout.write(`Compile limits — ${machine.cpuModel}, ${machine.cores} cores, load ${machine.loadAverage.map((l) => l.toFixed(1)).join(" ")}, budget ${BUDGET_MS} ms CPU\n`);
+  process.stdout.write(
+    `Compile limits — ${machine.cpuModel}, ${machine.cores} cores, load ${machine.loadAverage.map((l) => l.toFixed(1)).join(" ")}, budget ${BUDGET_MS} ms CPU\n`,
+  );
   const only = process.env.FERRY_COMPILE_BENCH_SHAPES?.split(",").map((s) => s.trim());
   const shapes = SHAPES.filter((s) => !only || only.includes(s.name));
   const parts = process.env.FERRY_COMPILE_BENCH_PARTS?.split(",").map((s) => s.trim()) ?? ["growth", "caps", "programs"];
@@ -135,7 +157,15 @@ async function main(): Promise<void> {
         const prev = rows[i - 1];
         // 2 = linear, 4 = quadratic (once N is large enough for the fixed cost of a compile not to count).
         const ratio = prev && !r.killed ? r.cpuMs / prev.cpuMs : Number.NaN;
-        return [fmtInt(r.n), fmtInt(r.bytes), fmtInt(r.stats[DRIVES[s.name] ?? ""] ?? 0), fmtCpu(r), r.killed ? "—" : fmtMs(r.wallMs), Number.isNaN(ratio) ? "" : ratio.toFixed(2), r.killed ? "—" : r.heapMiB.toFixed(0)];
+        return [
+          fmtInt(r.n),
+          fmtInt(r.bytes),
+          fmtInt(r.stats[DRIVES[s.name] ?? ""] ?? 0),
+          fmtCpu(r),
+          r.killed ? "—" : fmtMs(r.wallMs),
+          Number.isNaN(ratio) ? "" : ratio.toFixed(2),
+          r.killed ? "—" : r.heapMiB.toFixed(0),
+        ];
       }),
       notes: rows.some((r) => r.error && !r.killed) ? [`error: ${rows.find((r) => r.error)!.error}`] : [],
     });
@@ -153,18 +183,31 @@ async function main(): Promise<void> {
     }
     atCaps.push({ shape: s.name, n, refusedBy, row: { n, ...(await measure({ shape: s.name, n, reps: 1 })) } });
   }
-  if (atCaps.length > 0) printTable({
-    title: "Each shape at the default caps (largest N accepted)",
-    headers: ["shape", "N", "bytes", "CPU ms", "time limit ms", "Binaryen heap MiB", "N + 1 is refused for"],
-    rows: atCaps.map((c) => [c.shape, fmtInt(c.n), fmtInt(c.row.bytes), fmtCpu(c.row), fmtInt(timeLimit(c.row.bytes)), c.row.killed ? "—" : c.row.heapMiB.toFixed(0), c.refusedBy]),
-    align: ["left", "right", "right", "right", "right", "right", "left"],
-    notes: ["Time limit: the default wall-clock limit of compiling a module of that size (runtime/limits.ts)."],
-  });
+  if (atCaps.length > 0)
+    printTable({
+      title: "Each shape at the default caps (largest N accepted)",
+      headers: ["shape", "N", "bytes", "CPU ms", "time limit ms", "Binaryen heap MiB", "N + 1 is refused for"],
+      rows: atCaps.map((c) => [
+        c.shape,
+        fmtInt(c.n),
+        fmtInt(c.row.bytes),
+        fmtCpu(c.row),
+        fmtInt(timeLimit(c.row.bytes)),
+        c.row.killed ? "—" : c.row.heapMiB.toFixed(0),
+        c.refusedBy,
+      ]),
+      align: ["left", "right", "right", "right", "right", "right", "left"],
+      notes: ["Time limit: the default wall-clock limit of compiling a module of that size (runtime/limits.ts)."],
+    });
 
   // 3. Real programs against the caps.
   const guestsDir = join(repoRoot(), "build", "guests");
   const files = [
-    ...(existsSync(guestsDir) ? readdirSync(guestsDir).filter((f) => f.endsWith(".wasm")).map((f) => join(guestsDir, f)) : []),
+    ...(existsSync(guestsDir)
+      ? readdirSync(guestsDir)
+          .filter((f) => f.endsWith(".wasm"))
+          .map((f) => join(guestsDir, f))
+      : []),
     ...(process.env.FERRY_COMPILE_BENCH_MODULES?.split(":").filter(Boolean) ?? []),
   ];
   const programs: Array<{ file: string; row: Row }> = [];
@@ -191,28 +234,38 @@ async function main(): Promise<void> {
     functions: limits.maxFunctions,
   };
   const stats = Object.keys(capOf);
-  if (programs.length > 0) printTable({
-    title: "Real programs: largest per-function value (share of the cap)",
-    headers: ["module", "bytes", ...stats, "CPU ms", "time limit ms", "heap MiB"],
-    rows: [
-      ["(cap)", fmtInt(limits.maxModuleBytes), ...stats.map((k) => fmtInt(capOf[k]!)), "", "", ""],
-      ...programs.map((p) => [
-        p.file.split("/").pop()!,
-        fmtInt(p.row.bytes),
-        ...stats.map((k) => `${fmtInt(p.row.stats[k] ?? 0)} (${(((p.row.stats[k] ?? 0) / capOf[k]!) * 100).toFixed(0)}%)`),
-        fmtCpu(p.row),
-        fmtInt(timeLimit(p.row.bytes)),
-        p.row.killed ? "—" : p.row.heapMiB.toFixed(0),
-      ]),
-    ],
-    notes: programs.some((p) => p.row.error) ? programs.filter((p) => p.row.error).map((p) => `${p.file}: ${p.row.error}`) : [],
-  });
+  if (programs.length > 0)
+    printTable({
+      title: "Real programs: largest per-function value (share of the cap)",
+      headers: ["module", "bytes", ...stats, "CPU ms", "time limit ms", "heap MiB"],
+      rows: [
+        ["(cap)", fmtInt(limits.maxModuleBytes), ...stats.map((k) => fmtInt(capOf[k]!)), "", "", ""],
+        ...programs.map((p) => [
+          p.file.split("/").pop()!,
+          fmtInt(p.row.bytes),
+          ...stats.map((k) => `${fmtInt(p.row.stats[k] ?? 0)} (${(((p.row.stats[k] ?? 0) / capOf[k]!) * 100).toFixed(0)}%)`),
+          fmtCpu(p.row),
+          fmtInt(timeLimit(p.row.bytes)),
+          p.row.killed ? "—" : p.row.heapMiB.toFixed(0),
+        ]),
+      ],
+      notes: programs.some((p) => p.row.error) ? programs.filter((p) => p.row.error).map((p) => `${p.file}: ${p.row.error}`) : [],
+    });
 
   const quick = ["SHAPES", "BUDGET_MS", "PARTS"].some((v) => process.env[`FERRY_COMPILE_BENCH_${v}`] !== undefined);
   // FERRY_COMPILE_BENCH_TAG names a partial run's file (parts run side by side on a busy machine).
   const tag = process.env.FERRY_COMPILE_BENCH_TAG ?? (quick ? "quick" : "");
   const out = join(repoRoot(), "bench", "results", tag ? `compile-limits.${tag}.json` : "compile-limits.json");
-  writeJsonAtomic(out, { bench: "compile-limits", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, budgetMs: BUDGET_MS, limits, growth, atCaps, programs, durationMs: Date.now() - started });
+  writeJsonAtomic(out, {
+    bench: "compile-limits",
+    machine: { ...machine, loadAverageAfter: machineFacts().loadAverage },
+    budgetMs: BUDGET_MS,
+    limits,
+    growth,
+    atCaps,
+    programs,
+    durationMs: Date.now() - started,
+  });
   process.stdout.write(`\nResults: ${out} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
 }
 

@@ -101,7 +101,16 @@ process.stdout.write(`${JSON.stringify(result)}\n`);
 function stubImports(input: Uint8Array): Uint8Array {
   const m = b.readBinary(input);
   try {
-    m.setFeatures(b.Features.MVP | b.Features.MutableGlobals | b.Features.SignExt | b.Features.NontrappingFPToInt | b.Features.BulkMemory | b.Features.BulkMemoryOpt | b.Features.SIMD128 | b.Features.Multivalue);
+    m.setFeatures(
+      b.Features.MVP |
+        b.Features.MutableGlobals |
+        b.Features.SignExt |
+        b.Features.NontrappingFPToInt |
+        b.Features.BulkMemory |
+        b.Features.BulkMemoryOpt |
+        b.Features.SIMD128 |
+        b.Features.Multivalue,
+    );
     const stubs: Array<{ name: string; params: number; results: number }> = [];
     for (let i = 0; i < m.getNumFunctions(); i++) {
       const info = b.getFunctionInfo(m.getFunctionByIndex(i));

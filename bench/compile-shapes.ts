@@ -85,13 +85,19 @@ export function moduleOf(functions: readonly FunctionDef[]): Uint8Array {
   const section = (id: number, content: Uint8Array): void => {
     out.push(id, ...uleb(content.length)).append(content);
   };
-  section(1, new Bytes().push(...uleb(TYPES.length)).append(TYPES.flat()).bytes());
+  section(
+    1,
+    new Bytes()
+      .push(...uleb(TYPES.length))
+      .append(TYPES.flat())
+      .bytes(),
+  );
   const fs = new Bytes().push(...uleb(functions.length));
   for (const f of functions) fs.push(...uleb(f.type));
   section(3, fs.bytes());
   section(5, new Uint8Array([0x01, 0x00, 0x01]));
   const exports = new Bytes().push(...uleb(functions.length + 1));
-  functions.forEach((_, i) => exports.push(...name(`f${i}`), 0x00, ...uleb(i)));
+  for (let i = 0; i < functions.length; i++) exports.push(...name(`f${i}`), 0x00, ...uleb(i));
   exports.push(...name("main"), 0x00, ...uleb(functions.length - 1));
   section(7, exports.bytes());
   const code = new Bytes().push(...uleb(functions.length));
@@ -132,7 +138,8 @@ export const SHAPES: readonly Shape[] = [
       // Each local is computed from the argument (nothing to constant-fold), all are live across
       // the call, and all are summed after it.
       const code = new Bytes();
-      for (let i = 0; i < n; i++) code.push(OP.localGet, 0x00, OP.i64ExtendI32U, OP.i64Const, ...sleb(i), OP.i64Add, OP.localSet, ...uleb(i + 1));
+      for (let i = 0; i < n; i++)
+        code.push(OP.localGet, 0x00, OP.i64ExtendI32U, OP.i64Const, ...sleb(i), OP.i64Add, OP.localSet, ...uleb(i + 1));
       code.push(...CALL_LEAF);
       code.push(OP.i64Const, 0x00);
       for (let i = 0; i < n; i++) code.push(OP.localGet, ...uleb(i + 1), OP.i64Add);
@@ -158,7 +165,10 @@ export const SHAPES: readonly Shape[] = [
     name: "nested-loops",
     unit: "loops nested in one another, a call inside",
     build: (n) => {
-      const code = new Bytes().repeat([OP.loop, VOID], n).push(...CALL_LEAF).repeat([OP.end], n);
+      const code = new Bytes()
+        .repeat([OP.loop, VOID], n)
+        .push(...CALL_LEAF)
+        .repeat([OP.end], n);
       return moduleOf([LEAF, { type: 0, code: code.bytes() }]);
     },
   },
@@ -228,7 +238,8 @@ export const SHAPES: readonly Shape[] = [
     unit: "functions with a loop and a call each",
     build: (n) => {
       const fs: FunctionDef[] = [LEAF];
-      for (let i = 1; i < n; i++) fs.push({ type: 0, code: new Uint8Array([OP.loop, VOID, ...CALL_LEAF, OP.i32Const, 0x00, OP.brIf, 0x00, OP.end]) });
+      for (let i = 1; i < n; i++)
+        fs.push({ type: 0, code: new Uint8Array([OP.loop, VOID, ...CALL_LEAF, OP.i32Const, 0x00, OP.brIf, 0x00, OP.end]) });
       return moduleOf(fs);
     },
   },

@@ -15,7 +15,18 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { threadId } from "node:worker_threads";
-import { DEFAULT_SLICE_BUDGET_MS, Engine, FileResources, MemoryResources, OffThreadFileResources, ResourceThread, Scheduler, type Instance, type InstantiateOptions, type RunResult } from "../runtime/index.js";
+import {
+  DEFAULT_SLICE_BUDGET_MS,
+  Engine,
+  FileResources,
+  MemoryResources,
+  OffThreadFileResources,
+  ResourceThread,
+  Scheduler,
+  type Instance,
+  type InstantiateOptions,
+  type RunResult,
+} from "../runtime/index.js";
 import {
   bulkMemory,
   callChain,
@@ -86,7 +97,10 @@ const BENIGN: Shape = {
  * A read-write open copies the existing file whole before the guest writes a byte, and the close
  * commits the copy (fsync, rename): 8 × a 16 MiB file, opened read-write and closed at once.
  */
-function readWriteReopen(count: number, bytes: number): { name: string; bytes: Uint8Array; entry: string; args: number[]; host: HostNeeds } {
+function readWriteReopen(
+  count: number,
+  bytes: number,
+): { name: string; bytes: Uint8Array; entry: string; args: number[]; host: HostNeeds } {
   return {
     name: `resource read-write reopen loop, ${count} × a ${bytes}-byte file (a copy and a commit each)`,
     bytes: watToWasm(`(module
@@ -100,7 +114,15 @@ function readWriteReopen(count: number, bytes: number): { name: string; bytes: U
         (local.get $i)))`),
     entry: "main",
     args: [],
-    host: { trust: "authenticated", inputBytes: 0, outputBytes: 0, logBytes: 0, files: [{ name: RESOURCE_NAME, bytes }], capabilities: [RESOURCE_CAPABILITY], memoryPages: 1 },
+    host: {
+      trust: "authenticated",
+      inputBytes: 0,
+      outputBytes: 0,
+      logBytes: 0,
+      files: [{ name: RESOURCE_NAME, bytes }],
+      capabilities: [RESOURCE_CAPABILITY],
+      memoryPages: 1,
+    },
   };
 }
 
@@ -216,7 +238,12 @@ export async function runContainmentBench(options: ContainmentBenchOptions = {})
           instance.dispose();
         } else {
           collectGarbage();
-          m = await measure(() => new Promise<RunResult>((done) => setTimeout(() => done({ status: "done", value: null, fuelUsed: 0 } as RunResult), shape.idleMs)));
+          m = await measure(
+            () =>
+              new Promise<RunResult>((done) =>
+                setTimeout(() => done({ status: "done", value: null, fuelUsed: 0 } as RunResult), shape.idleMs),
+              ),
+          );
         }
         gaps.push(m.longestGapMs);
         histogramMax.push(m.histogramMaxMs);
@@ -250,7 +277,15 @@ export async function runContainmentBench(options: ContainmentBenchOptions = {})
   // What the node runs is held to the target; the control and the embedder's rows are not the node's.
   const nodeRows = rows.filter((r) => r.shape !== BENIGN.name).filter((r) => r.placement === "in-process" || r.placement === "isolated");
   const worst = nodeRows.reduce((a, b) => (b.gapMs > a.gapMs ? b : a));
-  const targets = [check(`containment: longest event-loop gap under a hostile guest as the node runs it (worst: ${worst.shape})`, worst.gapMs, "<=", TARGET_GAP_MS, "ms")];
+  const targets = [
+    check(
+      `containment: longest event-loop gap under a hostile guest as the node runs it (worst: ${worst.shape})`,
+      worst.gapMs,
+      "<=",
+      TARGET_GAP_MS,
+      "ms",
+    ),
+  ];
   const { served, servedOn } = thread.stats;
   printTable({
     title: `Containment: longest event-loop gap of the host while one guest runs under the Scheduler (slice budget ${SLICE_BUDGET_MS} ms; median of ${runs} runs)`,
@@ -273,7 +308,13 @@ export async function runContainmentBench(options: ContainmentBenchOptions = {})
     ],
   });
   return {
-    config: { runs, sliceBudgetMs: SLICE_BUDGET_MS, targetGapMs: TARGET_GAP_MS, runFuelLimit: RUN_FUEL_LIMIT, maxMemoryPages: MAX_MEMORY_PAGES },
+    config: {
+      runs,
+      sliceBudgetMs: SLICE_BUDGET_MS,
+      targetGapMs: TARGET_GAP_MS,
+      runFuelLimit: RUN_FUEL_LIMIT,
+      maxMemoryPages: MAX_MEMORY_PAGES,
+    },
     rows,
     resourceWorker: { served, servedOn, hostThreadId: threadId },
     targets,
@@ -328,7 +369,9 @@ function countSlices(instance: Instance, onSlice: () => void): Instance {
 }
 
 /** Run `job` while a setImmediate probe and the event-loop delay histogram watch the loop. */
-async function measure(job: () => Promise<RunResult>): Promise<{ longestGapMs: number; histogramMaxMs: number; gapLessCpuWaitMs: number | undefined; runMs: number; result: RunResult }> {
+async function measure(
+  job: () => Promise<RunResult>,
+): Promise<{ longestGapMs: number; histogramMaxMs: number; gapLessCpuWaitMs: number | undefined; runMs: number; result: RunResult }> {
   const histogram = monitorEventLoopDelay({ resolution: 1 });
   const waited = cpuWaitMs();
   let stopped = false;
@@ -358,7 +401,13 @@ async function measure(job: () => Promise<RunResult>): Promise<{ longestGapMs: n
   stopped = true;
   histogram.disable();
   if (waited) longestLessWait = Math.max(longestLessWait, nowMs() - last - (waited() - lastWait));
-  return { longestGapMs: longest, histogramMaxMs: histogram.max / 1e6, gapLessCpuWaitMs: waited ? longestLessWait : undefined, runMs, result };
+  return {
+    longestGapMs: longest,
+    histogramMaxMs: histogram.max / 1e6,
+    gapLessCpuWaitMs: waited ? longestLessWait : undefined,
+    runMs,
+    result,
+  };
 }
 
 /**

@@ -155,7 +155,9 @@ export async function runCoreBench(options: CoreBenchOptions = {}): Promise<Core
     targets.push(
       check("metering: fuel-only, suite median ×raw", metering.suiteMedian.fuelOnly, "<=", TARGET_FUEL_ONLY_RATIO, "×"),
       check("metering: fuel+asyncify, suite median ×raw", metering.suiteMedian.asyncify, "<=", TARGET_ASYNCIFY_RATIO, "×"),
-      ...metering.rows.filter((r) => r.style === "program").map((r) => check(`metering: ${r.case} fuel+asyncify ×raw`, r.asyncifyRatio, "<=", TARGET_PROGRAM_ASYNCIFY_RATIO, "×")),
+      ...metering.rows
+        .filter((r) => r.style === "program")
+        .map((r) => check(`metering: ${r.case} fuel+asyncify ×raw`, r.asyncifyRatio, "<=", TARGET_PROGRAM_ASYNCIFY_RATIO, "×")),
     );
   }
   if (snapshot) {
@@ -166,11 +168,19 @@ export async function runCoreBench(options: CoreBenchOptions = {}): Promise<Core
           check(`snapshot: ${r.case} checkpoint (recycled) ×memcpy bandwidth`, r.recycleVsMemcpy, ">=", TARGET_CAPTURE_VS_MEMCPY, "×"),
           check(`snapshot: ${r.case} migration (move) ×memcpy bandwidth`, r.moveVsMemcpy, ">=", TARGET_CAPTURE_VS_MEMCPY, "×"),
         ]),
-      check("snapshot: sparse bytes/touched page, max÷min over 1/16/64 MiB", snapshot.sparseBytesPerTouchedPageSpread, "<=", TARGET_SPARSE_SPREAD, "×"),
+      check(
+        "snapshot: sparse bytes/touched page, max÷min over 1/16/64 MiB",
+        snapshot.sparseBytesPerTouchedPageSpread,
+        "<=",
+        TARGET_SPARSE_SPREAD,
+        "×",
+      ),
     );
   }
   if (instantiate) {
-    targets.push(...instantiate.rows.map((r) => check(`instantiate + first call: ${r.case}`, r.ferryUs, "<=", TARGET_INSTANTIATE_US, "µs")));
+    targets.push(
+      ...instantiate.rows.map((r) => check(`instantiate + first call: ${r.case}`, r.ferryUs, "<=", TARGET_INSTANTIATE_US, "µs")),
+    );
   }
   return {
     config: { runs, warmup, instantiateBatches, instantiateIterations },
@@ -188,7 +198,9 @@ export async function runCoreBench(options: CoreBenchOptions = {}): Promise<Core
 class WrongAnswer extends Error {}
 
 /** What the metering bench needs of a case: an example guest, or a real program (guest/programs/). */
-type MeteredCase = Pick<ExampleCase, "name" | "wasmPath" | "entry" | "args" | "input" | "expected"> & { style: ExampleCase["style"] | "program" };
+type MeteredCase = Pick<ExampleCase, "name" | "wasmPath" | "entry" | "args" | "input" | "expected"> & {
+  style: ExampleCase["style"] | "program";
+};
 
 /** The real programs' rows: each against its own target, apart from the example guests' suite median. */
 const PROGRAM_CASES = (): MeteredCase[] => [{ ...rustWordfreq(1 << 20), style: "program" }];
@@ -205,7 +217,9 @@ function expectCorrect(c: MeteredCase, variant: string, value: unknown, output: 
     throw new WrongAnswer(`${c.name} [${variant}]: returned ${String(value)}, expected ${c.expected.value}`);
   }
   if (!sameBytes(output, c.expected.output)) {
-    throw new WrongAnswer(`${c.name} [${variant}]: wrote ${output.byteLength} output bytes that differ from the expected ${c.expected.output.byteLength}`);
+    throw new WrongAnswer(
+      `${c.name} [${variant}]: wrote ${output.byteLength} output bytes that differ from the expected ${c.expected.output.byteLength}`,
+    );
   }
 }
 
@@ -232,9 +246,11 @@ interface RawInstance {
 /** The uninstrumented guest with the smallest host that satisfies its imports. */
 function rawInstance(module: WebAssembly.Module, input: Uint8Array, args: readonly number[], entryName: string): RawInstance {
   let memory: WebAssembly.Memory | undefined;
-  const mem = (): WebAssembly.Memory => memory ?? (() => {
-    throw new Error("guest called the host before instantiation finished");
-  })();
+  const mem = (): WebAssembly.Memory =>
+    memory ??
+    (() => {
+      throw new Error("guest called the host before instantiation finished");
+    })();
   const chunks: Uint8Array[] = [];
   const imports = {
     ferry: {
@@ -344,7 +360,9 @@ async function benchMetering(runs: number, warmup: number): Promise<MeteringResu
       },
     };
     rows.push(row);
-    process.stderr.write(`  metering: ${c.name} raw ${fmtMs(row.rawMs)} ms, ×${row.fuelOnlyRatio.toFixed(2)} / ×${row.asyncifyRatio.toFixed(2)} / ×${row.pausedRatio.toFixed(2)}\n`);
+    process.stderr.write(
+      `  metering: ${c.name} raw ${fmtMs(row.rawMs)} ms, ×${row.fuelOnlyRatio.toFixed(2)} / ×${row.asyncifyRatio.toFixed(2)} / ×${row.pausedRatio.toFixed(2)}\n`,
+    );
   }
 
   const geomean = (xs: number[]): number => Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);
@@ -380,8 +398,30 @@ async function benchMetering(runs: number, warmup: number): Promise<MeteringResu
         fmtInt(r.sliceFuel),
         fmtInt(r.pauses),
       ]),
-      ["**suite median**", "", "", `**${fmtRatio(result.suiteMedian.fuelOnly)}**`, "", `**${fmtRatio(result.suiteMedian.asyncify)}**`, "", `**${fmtRatio(result.suiteMedian.paused)}**`, "", ""],
-      ["suite geomean", "", "", fmtRatio(result.suiteGeomean.fuelOnly), "", fmtRatio(result.suiteGeomean.asyncify), "", fmtRatio(result.suiteGeomean.paused), "", ""],
+      [
+        "**suite median**",
+        "",
+        "",
+        `**${fmtRatio(result.suiteMedian.fuelOnly)}**`,
+        "",
+        `**${fmtRatio(result.suiteMedian.asyncify)}**`,
+        "",
+        `**${fmtRatio(result.suiteMedian.paused)}**`,
+        "",
+        "",
+      ],
+      [
+        "suite geomean",
+        "",
+        "",
+        fmtRatio(result.suiteGeomean.fuelOnly),
+        "",
+        fmtRatio(result.suiteGeomean.asyncify),
+        "",
+        fmtRatio(result.suiteGeomean.paused),
+        "",
+        "",
+      ],
     ],
     notes: [
       `raw: the original build/guests/*.wasm with a stub host. fuel-only: \`new Engine({ asyncify: false })\`. fuel+asyncify: \`new Engine()\`. Both run without a slice, so they never pause.`,
@@ -435,7 +475,6 @@ function snapshotGuestWat(pages: number): string {
 )`;
 }
 
-
 /** Memory image with the snapshot's pages at their addresses, as the guest had it. */
 function layOut(s: Snapshot): Buffer {
   const memory = Buffer.alloc(s.memory.pageCount * WASM_PAGE_BYTES);
@@ -468,14 +507,17 @@ async function benchSnapshots(runs: number, warmup: number): Promise<{ rows: Sna
       if (paused.status !== "paused") throw new Error(`${name}: fill ended ${paused.status}, expected a pause in its spin loop`);
       const reference = await source.snapshot();
       if (reference.memory.pages.length !== touchedPages) {
-        throw new Error(`${name}: ${reference.memory.pages.length} non-zero pages captured, expected ${touchedPages} (did the slice end inside fill?)`);
+        throw new Error(
+          `${name}: ${reference.memory.pages.length} non-zero pages captured, expected ${touchedPages} (did the slice end inside fill?)`,
+        );
       }
       const encoded = encodeSnapshot(reference);
       const info = inspectSnapshot(encoded);
       // Round trips once, outside the clock: decode and restore must give back the same memory.
       if (!sameMemory(decodeSnapshot(encoded), reference)) throw new Error(`${name}: decode(encode(s)) lost memory contents`);
       const check = await engine.restore(reference);
-      if (check.state !== "paused" || !sameMemory(await check.snapshot(), reference)) throw new Error(`${name}: restore did not reproduce the paused instance`);
+      if (check.state !== "paused" || !sameMemory(await check.snapshot(), reference))
+        throw new Error(`${name}: restore did not reproduce the paused instance`);
       check.dispose();
 
       // memcpy baseline: the same touched pages, from a buffer laid out like the guest's memory.
@@ -505,13 +547,16 @@ async function benchSnapshots(runs: number, warmup: number): Promise<{ rows: Sna
             sample: timed(() => {
               const out = Buffer.allocUnsafeSlow(touchedBytes);
               if (density === "dense") src.copy(out, 0, 0, src.byteLength);
-              else touched.forEach((at, k) => src.copy(out, k * WASM_PAGE_BYTES, at, at + WASM_PAGE_BYTES));
+              else for (const [k, at] of touched.entries()) src.copy(out, k * WASM_PAGE_BYTES, at, at + WASM_PAGE_BYTES);
               sink += out.byteLength;
             }),
           },
-          { name: "capture", sample: timed(async () => {
-            sink += (await source.snapshot()).memory.pages.length;
-          }) },
+          {
+            name: "capture",
+            sample: timed(async () => {
+              sink += (await source.snapshot()).memory.pages.length;
+            }),
+          },
           {
             // A periodic checkpointer hands back the previous snapshot once it has written it out.
             name: "recycle",
@@ -596,7 +641,20 @@ async function benchSnapshots(runs: number, warmup: number): Promise<{ rows: Sna
 
   printTable({
     title: `Snapshot and restore, time per operation (median of ${runs} interleaved runs after ${warmup} warm-up)`,
-    headers: ["memory", "touched", "memcpy ms", "fresh copy ms", "capture ms", "recycled ms", "move ms", "encode ms", "decode ms", "restore ms", "snapshot size", "bytes / touched page"],
+    headers: [
+      "memory",
+      "touched",
+      "memcpy ms",
+      "fresh copy ms",
+      "capture ms",
+      "recycled ms",
+      "move ms",
+      "encode ms",
+      "decode ms",
+      "restore ms",
+      "snapshot size",
+      "bytes / touched page",
+    ],
     rows: rows.map((r) => [
       r.case,
       `${r.touchedPages} pages`,
@@ -618,7 +676,20 @@ async function benchSnapshots(runs: number, warmup: number): Promise<{ rows: Sna
   });
   printTable({
     title: "Snapshot and restore bandwidth over the touched bytes (GB/s, decimal) and capture against memcpy",
-    headers: ["memory", "memcpy GB/s", "fresh copy GB/s", "capture GB/s", "capture ×fresh copy", "recycled GB/s", "recycled ×memcpy", "move GB/s", "move ×memcpy", "encode GB/s", "decode GB/s", "restore GB/s"],
+    headers: [
+      "memory",
+      "memcpy GB/s",
+      "fresh copy GB/s",
+      "capture GB/s",
+      "capture ×fresh copy",
+      "recycled GB/s",
+      "recycled ×memcpy",
+      "move GB/s",
+      "move ×memcpy",
+      "encode GB/s",
+      "decode GB/s",
+      "restore GB/s",
+    ],
     rows: rows.map((r) => [
       r.case,
       fmtGbs(r.memcpyGbs),
@@ -652,7 +723,13 @@ async function benchInstantiate(batches: number, iterations: number): Promise<{ 
   if (!sieve) throw new Error("guest/catalog.ts has no small sieve case");
   const cases: Array<{ name: string; bytes: Uint8Array; entry: string; args: number[]; expected: number }> = [
     { name: "tiny WAT `main` → 42", bytes: watToWasm(TINY_WAT), entry: "main", args: [], expected: 42 },
-    { name: `AssemblyScript ${sieve.name}`, bytes: new Uint8Array(readFileSync(sieve.wasmPath)), entry: sieve.entry, args: sieve.args, expected: sieve.expected.value },
+    {
+      name: `AssemblyScript ${sieve.name}`,
+      bytes: new Uint8Array(readFileSync(sieve.wasmPath)),
+      entry: sieve.entry,
+      args: sieve.args,
+      expected: sieve.expected.value,
+    },
   ];
 
   const variants = [];

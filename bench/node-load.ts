@@ -80,7 +80,15 @@ async function runLoad(req: LoadRequest): Promise<LoadReport> {
   const wallMs = nowMs() - started;
   const cpu = process.cpuUsage(cpu0);
   agent.destroy();
-  return { completed: latencies.length, failed, firstFailure, wallMs, latenciesMs: latencies, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000 };
+  return {
+    completed: latencies.length,
+    failed,
+    firstFailure,
+    wallMs,
+    latenciesMs: latencies,
+    cpuUserMs: cpu.user / 1000,
+    cpuSystemMs: cpu.system / 1000,
+  };
 }
 
 process.on("message", (message: LoadRequest) => {

@@ -22,7 +22,21 @@ import { checkpointSnapshot } from "../server/migration/checkpoint-format.js";
 import { startNode, type RunningNode } from "../server/node-server.js";
 import type { LoadReport, LoadRequest } from "./node-load.js";
 import { benchPrecopy, type PrecopyRow } from "./node-precopy.js";
-import { check, collectGarbage, fmtBytes, fmtInt, fmtMs, fmtRatio, interleave, median, medians, nowMs, printTable, type TargetCheck, watToWasm } from "./harness.js";
+import {
+  check,
+  collectGarbage,
+  fmtBytes,
+  fmtInt,
+  fmtMs,
+  fmtRatio,
+  interleave,
+  median,
+  medians,
+  nowMs,
+  printTable,
+  type TargetCheck,
+  watToWasm,
+} from "./harness.js";
 
 export interface NodeBenchOptions {
   /** Kept rounds per measurement (default 7; at least 5 for reported numbers). */
@@ -53,9 +67,24 @@ const CONCURRENCY = 32;
  * the stop-and-copy of what changed, from the source's pause to the target running the job.
  */
 const STEPS = [
-  { name: "pre-copy pause", from: "source:precopy-stopped", to: "source:precopy-resumed", what: "job paused to copy its state (before the downtime)" },
-  { name: "pre-copy", from: "source:precopy-resumed", to: "source:precopied", what: "encode, send, verify, store the base durably (job running)" },
-  { name: "more rounds", from: "source:precopied", to: "source:stopped", what: "scan for pages changed since the last copy; send them while it pays (job running)" },
+  {
+    name: "pre-copy pause",
+    from: "source:precopy-stopped",
+    to: "source:precopy-resumed",
+    what: "job paused to copy its state (before the downtime)",
+  },
+  {
+    name: "pre-copy",
+    from: "source:precopy-resumed",
+    to: "source:precopied",
+    what: "encode, send, verify, store the base durably (job running)",
+  },
+  {
+    name: "more rounds",
+    from: "source:precopied",
+    to: "source:stopped",
+    what: "scan for pages changed since the last copy; send them while it pays (job running)",
+  },
   { name: "snapshot", from: "source:stopped", to: "source:snapshotted", what: "snapshot({ move: true })" },
   { name: "encode", from: "source:snapshotted", to: "source:encoded", what: "diff against the pre-copy + encodeSnapshot" },
   { name: "send", from: "source:encoded", to: "target:prepare", what: "sign, transmit, read body, verify signature" },
@@ -153,7 +182,12 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "ferry-bench-node-"));
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000, everyMs = 5): Promise<T> {
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 30_000,
+  everyMs = 5,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -223,9 +257,17 @@ export async function startPair(precopy: { a?: PrecopyOptions; b?: PrecopyOption
   const a = await startNode({ dataDir: dirs[0]!, checkpointIntervalMs: 0, ...(precopy.a ? { precopy: precopy.a } : {}) });
   const b = await startNode({ dataDir: dirs[1]!, checkpointIntervalMs: 0, ...(precopy.b ? { precopy: precopy.b } : {}) });
   for (const n of [a, b]) {
-    n.store.clients.add({ publicKey: key.publicKey, quotas: { maxMemoryPages: 1024, maxFuelPerJob: 1e15, maxConcurrentJobs: 1000 }, capabilities: [] });
+    n.store.clients.add({
+      publicKey: key.publicKey,
+      quotas: { maxMemoryPages: 1024, maxFuelPerJob: 1e15, maxConcurrentJobs: 1000 },
+      capabilities: [],
+    });
   }
-  for (const [x, y] of [[a, b], [b, a]] as const) x.store.peers.upsert({ nodeId: y.identity.nodeId, url: y.url, publicKey: y.identity.publicKey });
+  for (const [x, y] of [
+    [a, b],
+    [b, a],
+  ] as const)
+    x.store.peers.upsert({ nodeId: y.identity.nodeId, url: y.url, publicKey: y.identity.publicKey });
   return {
     a,
     b,
@@ -298,7 +340,9 @@ async function benchMigration(runs: number, warmup: number): Promise<{ rows: Mig
       const job = await pair.clientA.startJob({ codeHash: hashes.get(mib)!, entry: "fill", args: [pages], sandbox: "in-process" });
       // Filled once it has spent more fuel than the fill can: from then on it only spins.
       const fillFuel = FILL_FUEL_PER_WORD * ((mib * MIB) / 8);
-      await until(`job ${job.id} to fill ${mib} MiB`, async () => ((await pair.clientA.job(job.id)).fuelUsed > fillFuel ? true : undefined));
+      await until(`job ${job.id} to fill ${mib} MiB`, async () =>
+        (await pair.clientA.job(job.id)).fuelUsed > fillFuel ? true : undefined,
+      );
       marks = new Map();
       watching = job.id;
       const t0 = nowMs();
@@ -315,10 +359,12 @@ async function benchMigration(runs: number, warmup: number): Promise<{ rows: Mig
       const checkpoint = pair.b.store.checkpoints.latest(job.id);
       const stored = checkpointSnapshot(pair.b.store, job.id);
       const storedBytes = (stored?.memory.pages.length ?? 0) * PAGE_BYTES;
-      if (!checkpoint || storedBytes < mib * MIB) throw new Error(`migration of ${mib} MiB: the target holds ${storedBytes} bytes of memory`);
+      if (!checkpoint || storedBytes < mib * MIB)
+        throw new Error(`migration of ${mib} MiB: the target holds ${storedBytes} bytes of memory`);
       snapshotBytes.set(mib, checkpoint.size);
       const view = await pair.clientB.job(job.id);
-      if (view.state !== "running" || view.node !== pair.b.identity.nodeId) throw new Error(`migration of ${mib} MiB: job is ${view.state} on ${view.node} at the target`);
+      if (view.state !== "running" || view.node !== pair.b.identity.nodeId)
+        throw new Error(`migration of ${mib} MiB: job is ${view.state} on ${view.node} at the target`);
       await pair.clientB.cancel(job.id);
       if (round >= warmup) {
         const s = steps.get(mib)!;
@@ -331,7 +377,11 @@ async function benchMigration(runs: number, warmup: number): Promise<{ rows: Mig
     const rawPostSample = (mib: number) => async (): Promise<number> => {
       const body = payloads.get(mib)!;
       const t0 = nowMs();
-      const r = await fetch(sink.url, { method: "POST", headers: { "content-type": "application/octet-stream" }, body: body as Uint8Array<ArrayBuffer> });
+      const r = await fetch(sink.url, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: body as Uint8Array<ArrayBuffer>,
+      });
       const answer = (await r.json()) as { bytes: number };
       const ms = nowMs() - t0;
       if (answer.bytes !== body.byteLength) throw new Error(`raw POST: the sink read ${answer.bytes} of ${body.byteLength} bytes`);
@@ -437,7 +487,9 @@ interface LoadTarget {
 }
 
 class LoadProcess {
-  private readonly child = fork(fileURLToPath(new URL("./node-load.js", import.meta.url)), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  private readonly child = fork(fileURLToPath(new URL("./node-load.js", import.meta.url)), [], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
 
   run(req: LoadRequest): Promise<LoadReport> {
     return new Promise((resolve, reject) => {
@@ -463,7 +515,14 @@ async function benchThroughput(runs: number, warmup: number, roundMs: number): P
     nodes.push(n);
     n.store.clients.add({ publicKey: key.publicKey, quotas: {}, capabilities: [] });
     const { codeHash } = await new FerryClient({ url: n.url, key }).uploadModule(watToWasm(TINY_WAT), { public: true });
-    targets.push({ name, url: n.url, path: "/jobs", body: JSON.stringify({ codeHash, waitMs: 10_000 }), expectStatus: 201, expectText: '"value":42' });
+    targets.push({
+      name,
+      url: n.url,
+      path: "/jobs",
+      body: JSON.stringify({ codeHash, waitMs: 10_000 }),
+      expectStatus: 201,
+      expectText: '"value":42',
+    });
   };
   await startJobNode(DEFAULT_VARIANT, "normal");
   await startJobNode("node, store synchronous=FULL (every commit fsynced)", "full");
@@ -481,9 +540,10 @@ async function benchThroughput(runs: number, warmup: number, roundMs: number): P
   targets.push({ name: FLOOR, url: floorUrl, path: "/jobs", body: targets[0]!.body, expectStatus: 201, expectText: '"value":42' });
 
   const load = new LoadProcess();
-  const perRound = new Map<string, { jps: number[]; p50: number[]; p99: number[]; user: number[]; sys: number[]; elu: number[]; loadCpu: number[] }>(
-    targets.map((t) => [t.name, { jps: [], p50: [], p99: [], user: [], sys: [], elu: [], loadCpu: [] }]),
-  );
+  const perRound = new Map<
+    string,
+    { jps: number[]; p50: number[]; p99: number[]; user: number[]; sys: number[]; elu: number[]; loadCpu: number[] }
+  >(targets.map((t) => [t.name, { jps: [], p50: [], p99: [], user: [], sys: [], elu: [], loadCpu: [] }]));
   let taken = 0;
   try {
     const samples = await interleave(
@@ -495,11 +555,22 @@ async function benchThroughput(runs: number, warmup: number, roundMs: number): P
           const cpu0 = process.cpuUsage();
           const elu0 = performance.eventLoopUtilization();
           const t0 = nowMs();
-          const report = await load.run({ url: t.url, path: t.path, body: t.body, concurrency: CONCURRENCY, durationMs: roundMs, expectStatus: t.expectStatus, expectText: t.expectText });
+          const report = await load.run({
+            url: t.url,
+            path: t.path,
+            body: t.body,
+            concurrency: CONCURRENCY,
+            durationMs: roundMs,
+            expectStatus: t.expectStatus,
+            expectText: t.expectText,
+          });
           const wall = nowMs() - t0;
           const cpu = process.cpuUsage(cpu0);
           const elu = performance.eventLoopUtilization(elu0);
-          if (report.failed > 0) throw new Error(`${t.name}: ${report.failed} of ${report.failed + report.completed} requests failed, first: ${report.firstFailure}`);
+          if (report.failed > 0)
+            throw new Error(
+              `${t.name}: ${report.failed} of ${report.failed + report.completed} requests failed, first: ${report.firstFailure}`,
+            );
           const jps = report.completed / (report.wallMs / 1000);
           if (round >= warmup) {
             const r = perRound.get(t.name)!;

@@ -71,7 +71,8 @@ export async function runPauseCostBench(options: PauseCostBenchOptions = {}): Pr
     { guest: "without struct" as const, module: await engine.compile(guest(false)) },
     { guest: "SDK" as const, module: await engine.compile(guest(true)) },
   ];
-  if (kinds[0]!.module.segment.hasContinuation || !kinds[1]!.module.segment.hasContinuation) throw new Error("pause-cost: the two guests are not what they claim");
+  if (kinds[0]!.module.segment.hasContinuation || !kinds[1]!.module.segment.hasContinuation)
+    throw new Error("pause-cost: the two guests are not what they claim");
 
   const probe = await (await engine.instantiate(kinds[0]!.module)).run("run");
   if (probe.status !== "done") throw new Error(`pause-cost probe: ${JSON.stringify(probe)}`);
@@ -89,7 +90,8 @@ export async function runPauseCostBench(options: PauseCostBenchOptions = {}): Pr
       r = await instance.resume(slice);
     }
     const ms = nowMs() - t0;
-    if (r.status !== "done" || r.value !== probe.value) throw new Error(`pause-cost ${name}: ${JSON.stringify(r, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v))}`);
+    if (r.status !== "done" || r.value !== probe.value)
+      throw new Error(`pause-cost ${name}: ${JSON.stringify(r, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v))}`);
     if (fuel !== undefined) pauses.set(name, n);
     instance.dispose();
     return ms;

@@ -44,10 +44,21 @@ function optionsFromEnv(): {
   }
   const only = process.env.FERRY_BENCH_ONLY;
   if (only !== undefined) {
-    const parts = only.split(",").map((p) => p.trim()).flatMap((p) => (p === "sandbox" ? [...SANDBOX_PARTS] : p === "node" ? [...NODE_PARTS] : [p]));
-    const known: readonly string[] = [...CORE_PARTS, ...SANDBOX_PARTS, ...NODE_PARTS, ...CONTAINMENT_PARTS, ...CLI_START_PARTS, ...PAUSE_COST_PARTS];
+    const parts = only
+      .split(",")
+      .map((p) => p.trim())
+      .flatMap((p) => (p === "sandbox" ? [...SANDBOX_PARTS] : p === "node" ? [...NODE_PARTS] : [p]));
+    const known: readonly string[] = [
+      ...CORE_PARTS,
+      ...SANDBOX_PARTS,
+      ...NODE_PARTS,
+      ...CONTAINMENT_PARTS,
+      ...CLI_START_PARTS,
+      ...PAUSE_COST_PARTS,
+    ];
     const unknown = parts.filter((p) => !known.includes(p));
-    if (unknown.length > 0) throw new Error(`FERRY_BENCH_ONLY: unknown part(s) ${unknown.join(", ")}; choose from ${known.join(", ")} (or sandbox, node)`);
+    if (unknown.length > 0)
+      throw new Error(`FERRY_BENCH_ONLY: unknown part(s) ${unknown.join(", ")}; choose from ${known.join(", ")} (or sandbox, node)`);
     options.only = parts.filter((p) => (CORE_PARTS as readonly string[]).includes(p)) as CorePart[];
     sandbox.only = parts.filter((p) => (SANDBOX_PARTS as readonly string[]).includes(p)) as SandboxPart[];
     node.only = parts.filter((p) => (NODE_PARTS as readonly string[]).includes(p)) as NodePart[];
@@ -115,7 +126,11 @@ async function main(): Promise<void> {
     const containment = await runContainmentBench(selected.containment);
     // Its one part at the default runs is a full containment result, even when FERRY_BENCH_ONLY left the rest out.
     const containmentPath = join(resultsDir, process.env.FERRY_BENCH_RUNS !== undefined ? "containment.quick.json" : "containment.json");
-    writeJsonAtomic(containmentPath, { bench: "containment", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...containment });
+    writeJsonAtomic(containmentPath, {
+      bench: "containment",
+      machine: { ...machine, loadAverageAfter: machineFacts().loadAverage },
+      ...containment,
+    });
     targets.push(...containment.targets);
     written.push(`${containmentPath} (containment bench ${(containment.durationMs / 1000).toFixed(0)} s)`);
   }

@@ -8,7 +8,21 @@ import { readFileSync } from "node:fs";
 import { Engine, type GuestModule, type Instance } from "../runtime/index.js";
 import { IsolatedPool, type IsolatedPoolOptions } from "../runtime/sandbox/isolated/pool.js";
 import type { IsolatedInstance } from "../runtime/sandbox/isolated/isolated-instance.js";
-import { check, fmtBytes, fmtInt, fmtMs, fmtUs, interleave, median, medians, nowMs, printTable, settleGarbage, type TargetCheck, watToWasm } from "./harness.js";
+import {
+  check,
+  fmtBytes,
+  fmtInt,
+  fmtMs,
+  fmtUs,
+  interleave,
+  median,
+  medians,
+  nowMs,
+  printTable,
+  settleGarbage,
+  type TargetCheck,
+  watToWasm,
+} from "./harness.js";
 
 export interface SandboxBenchOptions {
   /** Kept rounds per measurement (default 7). */
@@ -46,7 +60,9 @@ export interface SandboxBenchResult {
   /** instantiate + run + dispose, jobs per second. */
   jobsPerSecond?: Partial<Record<VariantName, number>>;
   /** Resident memory per live instance, bytes (isolated: the child's RSS plus the host's share). */
-  memoryBytes?: Partial<Record<VariantName, { perInstance: number; perInstancePss: number; hostShare: number; childRss?: number; childPss?: number }>>;
+  memoryBytes?: Partial<
+    Record<VariantName, { perInstance: number; perInstancePss: number; hostShare: number; childRss?: number; childPss?: number }>
+  >;
   samples: Record<string, number[]>;
   targets: TargetCheck[];
   durationMs: number;
@@ -83,7 +99,13 @@ export async function runSandboxBench(options: SandboxBenchOptions = {}): Promis
   if (result.startUs) {
     result.targets.push(
       check("sandbox: in-process start + first call", result.startUs["in-process"]!, "<=", TARGET_IN_PROCESS_START_US, "µs"),
-      check("sandbox: isolated dispatch on a warm pool (start + first call)", result.startUs["isolated (warm)"]!, "<=", TARGET_ISOLATED_DISPATCH_US, "µs"),
+      check(
+        "sandbox: isolated dispatch on a warm pool (start + first call)",
+        result.startUs["isolated (warm)"]!,
+        "<=",
+        TARGET_ISOLATED_DISPATCH_US,
+        "µs",
+      ),
       check("sandbox: isolated cold start + first call", result.startUs["isolated (cold)"]! / 1000, "<=", TARGET_ISOLATED_COLD_MS, "ms"),
     );
   }
@@ -119,7 +141,8 @@ class Bench {
   private async job(pool: IsolatedPool | undefined): Promise<void> {
     const instance = await this.instantiate(pool);
     const r = await instance.run("main");
-    if (r.status !== "done" || r.value !== 42) throw new WrongAnswer(`tiny guest returned ${r.status === "done" ? String(r.value) : r.status}`);
+    if (r.status !== "done" || r.value !== 42)
+      throw new WrongAnswer(`tiny guest returned ${r.status === "done" ? String(r.value) : r.status}`);
     instance.dispose();
   }
 
@@ -276,7 +299,11 @@ class Bench {
 /** Node alone: spawn with an IPC channel and wait for its first message (the floor under cold start). */
 function bareNodeMs(): Promise<number> {
   const t0 = nowMs();
-  const child = spawn(process.execPath, ["-e", "process.send('ready')"], { stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "advanced", env: {} });
+  const child = spawn(process.execPath, ["-e", "process.send('ready')"], {
+    stdio: ["ignore", "ignore", "ignore", "ipc"],
+    serialization: "advanced",
+    env: {},
+  });
   return new Promise((resolve, reject) => {
     child.once("message", () => {
       const ms = nowMs() - t0;
@@ -306,7 +333,6 @@ function record(into: Record<string, number[]>, what: string, s: Map<string, num
   for (const [name, xs] of s) into[`${what}|${name}`] = xs;
 }
 
-
 const COLUMNS: VariantName[] = ["in-process", "worker (warm)", "worker (cold)", "isolated (warm)", "isolated (cold)"];
 
 function fmtTime(us: number | undefined): string {
@@ -318,7 +344,11 @@ function printSummary(r: SandboxBenchResult): void {
   const rows: string[][] = [];
   if (r.startUs) rows.push(["start + first call", ...COLUMNS.map((c) => fmtTime(r.startUs![c]))]);
   if (r.callUs) rows.push(["trivial call on a live instance", ...COLUMNS.map((c) => fmtTime(r.callUs![c]))]);
-  if (r.jobsPerSecond) rows.push([`throughput (instantiate + run + dispose), jobs/s`, ...COLUMNS.map((c) => (r.jobsPerSecond![c] === undefined ? "—" : fmtInt(r.jobsPerSecond![c]!)))]);
+  if (r.jobsPerSecond)
+    rows.push([
+      `throughput (instantiate + run + dispose), jobs/s`,
+      ...COLUMNS.map((c) => (r.jobsPerSecond![c] === undefined ? "—" : fmtInt(r.jobsPerSecond![c]!))),
+    ]);
   if (r.memoryBytes) {
     // Cold and warm instances live alike once started (one child each): measured once, as warm.
     const mem = (c: VariantName): string => {
@@ -341,7 +371,9 @@ function printSummary(r: SandboxBenchResult): void {
       "in-process: `engine.instantiate(module)` (a GuestInstance in the host's thread). isolated: `IsolatedPool` of child processes (permission model, heap cap; one live instance per child); worker: the same pool over worker_threads.",
       `warm: children started beforehand (pool size ${CONCURRENCY}); cold: \`size: 0\`, so every instance starts a new child (spawn → ready → compile → instantiate → call) and dispose kills it.`,
       `throughput: ${fmtInt(r.config.jobs)} jobs (${r.config.jobsCold} for cold start), ${r.config.concurrency} in flight at once for the pooled variants, one at a time in-process. memory: RSS growth of the host per instance (in-process: the JS heap's growth plus the instance's linear memory at its size, since V8 reuses freed Wasm memory and RSS counts only touched pages), plus each child's own RSS for isolated; PSS counts the child's pages shared with other processes (Node's code) pro rata, closer to what one more child costs. Worker threads live inside the host's RSS (cold = warm once started).`,
-      ...(bare !== undefined ? [`Floor under cold start: \`node -e "process.send()"\` with an IPC channel takes ${fmtMs(bare / 1000)} ms here.`] : []),
+      ...(bare !== undefined
+        ? [`Floor under cold start: \`node -e "process.send()"\` with an IPC channel takes ${fmtMs(bare / 1000)} ms here.`]
+        : []),
     ],
   });
 }

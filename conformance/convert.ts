@@ -29,7 +29,13 @@ export interface Converted {
 const STANDALONE = new Set(["assert_invalid", "assert_malformed", "assert_unlinkable", "assert_uninstantiable", "module"]);
 
 /** Convert the source less the `blanked` forms (wast2json refuses a script without any form: that is an empty one). */
-function attempt(source: string, forms: readonly Form[], blanked: ReadonlySet<Form>, path: string, out: string): { ok: true } | { ok: false; lines: number[]; stderr: string } {
+function attempt(
+  source: string,
+  forms: readonly Form[],
+  blanked: ReadonlySet<Form>,
+  path: string,
+  out: string,
+): { ok: true } | { ok: false; lines: number[]; stderr: string } {
   if (forms.every((f) => blanked.has(f))) {
     writeFileSync(out, JSON.stringify({ source_filename: path, commands: [] }));
     return { ok: true };
@@ -74,7 +80,12 @@ export function convert(wastPath: string, workDir: string): Converted {
     if (r.ok) {
       const script = JSON.parse(readFileSync(out, "utf8")) as Script;
       const lines = (set: Set<Form>) => [...set].map((f) => f.firstLine).sort((a, b) => a - b);
-      return { script, dir: workDir, dropped: lines(dropped), droppedFields: lines(new Set([...droppedFields].filter((f) => ![...dropped].some((d) => d.start <= f.start && f.end <= d.end)))) };
+      return {
+        script,
+        dir: workDir,
+        dropped: lines(dropped),
+        droppedFields: lines(new Set([...droppedFields].filter((f) => ![...dropped].some((d) => d.start <= f.start && f.end <= d.end)))),
+      };
     }
     const before = dropped.size + droppedFields.size;
     const earlier = new Set(droppedFields);
@@ -86,7 +97,8 @@ export function convert(wastPath: string, workDir: string): Converted {
     // wast2json crashed, or blamed a line outside any form: find the first form that fails alone with those before it.
     if (dropped.size + droppedFields.size === before) {
       const culprit = firstFailing(source, forms, new Set([...dropped, ...droppedFields]), path, out);
-      if (culprit === undefined || dropped.has(forms[culprit]!)) throw new Error(`wast2json fails on ${wastPath} and no single form is to blame: ${r.stderr.slice(0, 300)}`);
+      if (culprit === undefined || dropped.has(forms[culprit]!))
+        throw new Error(`wast2json fails on ${wastPath} and no single form is to blame: ${r.stderr.slice(0, 300)}`);
       drop(culprit);
     }
   }

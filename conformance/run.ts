@@ -68,7 +68,9 @@ export async function runConformance(options: RunnerOptions, progress: (line: st
       addTally(groups.get(group)!, t);
       addTally(total, t);
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
-      progress(`[${n + 1}/${files.length}] ${name}: ${t.modules} modules (${t.accepted} accepted), ${t.assertions} assertions, ${t.disagreements.length} disagreements, ${seconds} s`);
+      progress(
+        `[${n + 1}/${files.length}] ${name}: ${t.modules} modules (${t.accepted} accepted), ${t.assertions} assertions, ${t.disagreements.length} disagreements, ${seconds} s`,
+      );
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -4,7 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { isFerryError, type Engine, type GuestModule, type TrapCode, type WasmValue } from "../runtime/index.js";
+import { isFerryError, type Engine, type GuestModule, type Instance, type TrapCode, type WasmValue } from "../runtime/index.js";
 import { REFUSAL_COMMANDS, RUN_COMMANDS, type Command } from "./commands.js";
 import type { Converted } from "./convert.js";
 import { FerrySide, PAUSE_CAP, type Mode, type SideOptions } from "./ferry-side.js";
@@ -52,7 +52,8 @@ interface LoadedModule {
 
 type Expectation = { values: SpecValue[] } | { trap: TrapCode } | { like: Outcome };
 
-const resultTypes = (c: Command): string[] => (c.expected ?? []).map((e) => (e.type === "either" ? (e.values?.[0]?.type ?? "either") : e.type));
+const resultTypes = (c: Command): string[] =>
+  (c.expected ?? []).map((e) => (e.type === "either" ? (e.values?.[0]?.type ?? "either") : e.type));
 
 /** Through the JS API when every argument and expected result survives it bit for bit; otherwise a thunk. */
 function planCall(c: Command): { direct: Plan } | { thunk: ThunkRequest } {
@@ -99,18 +100,22 @@ function judge(o: Outcome, e: Expectation, plan: Plan & { kind: "direct" | "thun
     if (o.kind !== "values") return `expected ${want}, got ${showOutcome(o)}`;
     const bits = resultBits(plan, o.value);
     if (typeof bits === "string") return `expected ${want}, ${bits}`;
-    if (bits.length !== e.values.length || !e.values.every((v, k) => matches(v, bits[k]!))) return `expected ${want}, got ${bits.map(showBits).join(" ") || "()"}`;
+    if (bits.length !== e.values.length || !e.values.every((v, k) => matches(v, bits[k]!)))
+      return `expected ${want}, got ${bits.map(showBits).join(" ") || "()"}`;
     return undefined;
   }
   if ("trap" in e) return o.kind === "trap" && o.code === e.trap ? undefined : `expected trap ${e.trap}, got ${showOutcome(o)}`;
   const r = e.like;
-  if (r.kind === "trap") return o.kind === "trap" && o.code === r.code ? undefined : `raw trapped ${r.code ?? r.message}, got ${showOutcome(o)}`;
+  if (r.kind === "trap")
+    return o.kind === "trap" && o.code === r.code ? undefined : `raw trapped ${r.code ?? r.message}, got ${showOutcome(o)}`;
   if (r.kind !== "values") return undefined;
   if (o.kind !== "values") return `raw returned, got ${showOutcome(o)}`;
   const want = resultBits(plan, r.value);
   const got = resultBits(plan, o.value);
   if (typeof got === "string" || typeof want === "string") return typeof got === "string" ? got : undefined;
-  return want.length === got.length && want.every((w, k) => sameResult(w, got[k]!)) ? undefined : `raw returned ${want.map(showBits).join(" ")}, got ${got.map(showBits).join(" ")}`;
+  return want.length === got.length && want.every((w, k) => sameResult(w, got[k]!))
+    ? undefined
+    : `raw returned ${want.map(showBits).join(" ")}, got ${got.map(showBits).join(" ")}`;
 }
 
 /** FNV-1a: the seeded choice of snapshotted modules, stable across runs and machines. */
@@ -138,7 +143,8 @@ export async function runScript(converted: Converted, file: string, ctx: ScriptC
   const { engine, raw, options } = ctx;
   const commands = converted.script.commands;
   const bytesOf = (c: Command): Uint8Array => new Uint8Array(readFileSync(join(converted.dir, c.filename!)));
-  const disagree = (c: Command, where: Tally["disagreements"][number]["where"], detail: string) => t.disagreements.push({ file, line: c.line, command: c.type, where, detail });
+  const disagree = (c: Command, where: Tally["disagreements"][number]["where"], detail: string) =>
+    t.disagreements.push({ file, line: c.line, command: c.type, where, detail });
 
   // Which module each action and register names.
   const target: Array<number | undefined> = [];
@@ -334,9 +340,17 @@ export async function runScript(converted: Converted, file: string, ctx: ScriptC
     if (c.type === "assert_uninstantiable") share(bytes, c.line);
     const rawTrap = "stage" in rawResult && rawResult.outcome.kind === "trap" ? rawResult.outcome.code : undefined;
     const expected = c.type === "assert_unlinkable" ? "link" : expectedTrapCode(c.text ?? "", rawTrap);
-    const rawOk = "stage" in rawResult && (c.type === "assert_unlinkable" ? rawResult.stage === "link" : rawResult.stage === "start" && rawResult.outcome.kind === "trap" && rawResult.outcome.code === expected);
+    const rawOk =
+      "stage" in rawResult &&
+      (c.type === "assert_unlinkable"
+        ? rawResult.stage === "link"
+        : rawResult.stage === "start" && rawResult.outcome.kind === "trap" && rawResult.outcome.code === expected);
     if (!rawOk) {
-      t.rawMismatches.push({ file, line: c.line, detail: `${c.type} "${c.text}": raw ${"instance" in rawResult ? "instantiated" : showOutcome(rawResult.outcome)}` });
+      t.rawMismatches.push({
+        file,
+        line: c.line,
+        detail: `${c.type} "${c.text}": raw ${"instance" in rawResult ? "instantiated" : showOutcome(rawResult.outcome)}`,
+      });
       return skipRefusal("raw V8 differs from the spec");
     }
     const r = await compile(engine, bytes);
@@ -345,7 +359,7 @@ export async function runScript(converted: Converted, file: string, ctx: ScriptC
       if (c.type === "assert_unlinkable") return agree();
       return skipRefusal(`module refused: ${r.code}`);
     }
-    let instance;
+    let instance: Instance;
     try {
       instance = await engine.instantiate(r.module);
     } catch (e) {

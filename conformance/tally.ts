@@ -84,7 +84,21 @@ export function bump(counts: Record<string, number>, key: string, by = 1): void 
 }
 
 export function addTally(into: Tally, t: Tally): void {
-  for (const k of ["files", "formsDropped", "fieldsDropped", "modules", "v8Rejected", "accepted", "assertions", "snapshotted", "replays", "refusals", "refusalsAgreed", "refusalsDisagreed"] as const) into[k] += t[k];
+  for (const k of [
+    "files",
+    "formsDropped",
+    "fieldsDropped",
+    "modules",
+    "v8Rejected",
+    "accepted",
+    "assertions",
+    "snapshotted",
+    "replays",
+    "refusals",
+    "refusalsAgreed",
+    "refusalsDisagreed",
+  ] as const)
+    into[k] += t[k];
   for (const m of ["straight", "sliced", "snapshot"] as const) {
     into.agreed[m] += t.agreed[m];
     into.disagreed[m] += t.disagreed[m];
@@ -123,7 +137,21 @@ export function renderReport(groups: ReadonlyMap<string, Tally>, total: Tally, m
   const out: string[] = [];
   out.push(
     table(
-      ["proposal", "files", "modules", "accepted", "refused", "V8 rejects", "assertions", "skipped", "straight", "sliced", "snapshotted", "invalid etc. refused", "disagreements"],
+      [
+        "proposal",
+        "files",
+        "modules",
+        "accepted",
+        "refused",
+        "V8 rejects",
+        "assertions",
+        "skipped",
+        "straight",
+        "sliced",
+        "snapshotted",
+        "invalid etc. refused",
+        "disagreements",
+      ],
       rows.map(([g, t]) => {
         const run = t.assertions - sum(t.skipped);
         return [
@@ -144,18 +172,40 @@ export function renderReport(groups: ReadonlyMap<string, Tally>, total: Tally, m
       }),
     ),
   );
-  out.push("", `Pauses: ${total.pauses.sliced} sliced, ${total.pauses.snapshot} snapshotted (each a snapshot, encode, decode and restore into a fresh instance); ${total.replays} replays after a trap.`);
-  out.push("", "Refused modules by code:", table(["proposal", "refused"], rows.filter(([, t]) => sum(t.refused) > 0).map(([g, t]) => [g, codes(t.refused)])));
+  out.push(
+    "",
+    `Pauses: ${total.pauses.sliced} sliced, ${total.pauses.snapshot} snapshotted (each a snapshot, encode, decode and restore into a fresh instance); ${total.replays} replays after a trap.`,
+  );
+  out.push(
+    "",
+    "Refused modules by code:",
+    table(
+      ["proposal", "refused"],
+      rows.filter(([, t]) => sum(t.refused) > 0).map(([g, t]) => [g, codes(t.refused)]),
+    ),
+  );
   const reasons = (pick: (t: Tally) => Record<string, number>, title: string) => {
     const all = pick(total);
     if (sum(all) === 0) return;
-    out.push("", title, table(["reason", "count"], Object.entries(all).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, String(v)])));
+    out.push(
+      "",
+      title,
+      table(
+        ["reason", "count"],
+        Object.entries(all)
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => [k, String(v)]),
+      ),
+    );
   };
   reasons((t) => t.skipped, "Assertions skipped, by reason:");
   reasons((t) => t.refusalsSkipped, "Refusal assertions (assert_invalid/malformed/unlinkable/uninstantiable) skipped, by reason:");
   if (total.filesNotRun.length > 0) out.push("", `Files not run: ${total.filesNotRun.length}`, ...total.filesNotRun.map((f) => `  ${f}`));
   if (total.formsDropped + total.fieldsDropped > 0) {
-    out.push("", `wast2json could not convert ${total.formsDropped} forms (dropped, with a dropped module's assertions) and ${total.fieldsDropped} module fields (dropped, the module kept)`);
+    out.push(
+      "",
+      `wast2json could not convert ${total.formsDropped} forms (dropped, with a dropped module's assertions) and ${total.fieldsDropped} module fields (dropped, the module kept)`,
+    );
   }
   if (total.rawMismatches.length > 0) {
     out.push("", `Raw V8 differs from the spec (Ferry not judged there): ${total.rawMismatches.length}`);

@@ -29,7 +29,9 @@ const EXPORT_PREFIX = "__conformance_thunk_";
 
 /** The integer types a thunk returns for each result type. */
 export function thunkResultTypes(results: readonly string[]): string[] {
-  return results.flatMap((t) => (t === "f32" ? ["i32"] : t === "f64" ? ["i64"] : t === "v128" ? ["i64", "i64"] : REFERENCE.has(t) ? ["i32"] : [t]));
+  return results.flatMap((t) =>
+    t === "f32" ? ["i32"] : t === "f64" ? ["i64"] : t === "v128" ? ["i64", "i64"] : REFERENCE.has(t) ? ["i32"] : [t],
+  );
 }
 
 /** The instruction that pushes `v`, or why there is none. */
@@ -97,11 +99,11 @@ export function addThunks(bytes: Uint8Array, requests: readonly ThunkRequest[]):
   try {
     layout = readLayout(bytes);
   } catch (e) {
-    requests.forEach((_, i) => refused.set(i, `the module cannot be read: ${(e as Error).message}`));
+    for (let i = 0; i < requests.length; i++) refused.set(i, `the module cannot be read: ${(e as Error).message}`);
     return { bytes, exportNames: new Map(), refused };
   }
   if (layout.typeCount === undefined) {
-    requests.forEach((_, i) => refused.set(i, "the module's type section has more than function types (GC)"));
+    for (let i = 0; i < requests.length; i++) refused.set(i, "the module's type section has more than function types (GC)");
     return { bytes, exportNames: new Map(), refused };
   }
   const thunks: Thunk[] = [];
@@ -195,7 +197,9 @@ function assemble(bytes: Uint8Array, layout: ModuleLayout, thunks: readonly Thun
   const put = (part: readonly number[] | Uint8Array): void => {
     for (const b of part) out.push(b);
   };
-  const missing = [...appended.keys()].filter((id) => !layout.sections.some((s) => s.id === id)).sort((a, b) => sectionRank(a) - sectionRank(b));
+  const missing = [...appended.keys()]
+    .filter((id) => !layout.sections.some((s) => s.id === id))
+    .sort((a, b) => sectionRank(a) - sectionRank(b));
   for (const s of layout.sections) {
     if (s.id !== SECTION.custom) while (missing.length > 0 && sectionRank(missing[0]!) < sectionRank(s.id)) put(grown(missing.shift()!));
     if (appended.has(s.id)) put(grown(s.id));

@@ -19,7 +19,19 @@ export interface Bits {
 }
 
 export const NUMERIC = new Set(["i32", "i64", "f32", "f64"]);
-export const REFERENCE = new Set(["funcref", "externref", "anyref", "eqref", "i31ref", "structref", "arrayref", "exnref", "nullref", "nullfuncref", "nullexternref"]);
+export const REFERENCE = new Set([
+  "funcref",
+  "externref",
+  "anyref",
+  "eqref",
+  "i31ref",
+  "structref",
+  "arrayref",
+  "exnref",
+  "nullref",
+  "nullfuncref",
+  "nullexternref",
+]);
 
 const WIDTH: Record<string, number> = { i8: 8, i16: 16, i32: 32, i64: 64, f32: 32, f64: 64 };
 
@@ -35,7 +47,7 @@ export function valueBits(v: SpecValue): bigint {
     const lanes = v.value as string[];
     const width = WIDTH[v.lane_type ?? ""] ?? 0;
     let bits = 0n;
-    lanes.forEach((lane, i) => (bits |= (BigInt(lane) & ((1n << BigInt(width)) - 1n)) << BigInt(i * width)));
+    for (const [i, lane] of lanes.entries()) bits |= (BigInt(lane) & ((1n << BigInt(width)) - 1n)) << BigInt(i * width);
     return bits;
   }
   return BigInt(v.value as string);
@@ -49,7 +61,9 @@ export function holdsNan(v: SpecValue): boolean {
     if (s === undefined) return false;
     if (isNanPattern(s)) return true;
     const bits = BigInt(s);
-    return v.type === "f32" ? (bits & 0x7f800000n) === 0x7f800000n && (bits & 0x7fffffn) !== 0n : (bits & 0x7ff0000000000000n) === 0x7ff0000000000000n && (bits & 0xfffffffffffffn) !== 0n;
+    return v.type === "f32"
+      ? (bits & 0x7f800000n) === 0x7f800000n && (bits & 0x7fffffn) !== 0n
+      : (bits & 0x7ff0000000000000n) === 0x7ff0000000000000n && (bits & 0xfffffffffffffn) !== 0n;
   }
   return false;
 }
@@ -127,7 +141,9 @@ export function matches(expected: SpecValue, actual: Bits): boolean {
       const laneType = expected.lane_type ?? "";
       const width = WIDTH[laneType];
       if (!width) return false;
-      return (value as string[]).every((lane, i) => laneMatches(laneType, lane, (actual.bits >> BigInt(i * width)) & ((1n << BigInt(width)) - 1n)));
+      return (value as string[]).every((lane, i) =>
+        laneMatches(laneType, lane, (actual.bits >> BigInt(i * width)) & ((1n << BigInt(width)) - 1n)),
+      );
     }
     default:
       // References: the runner can tell null from non-null, not which object.
@@ -139,7 +155,8 @@ export function matches(expected: SpecValue, actual: Bits): boolean {
 export function sameResult(a: Bits, b: Bits): boolean {
   if (a.type !== b.type) return false;
   if (a.bits === b.bits) return true;
-  if (a.type === "f32" || a.type === "f64") return holdsNan({ type: a.type, value: String(a.bits) }) && holdsNan({ type: b.type, value: String(b.bits) });
+  if (a.type === "f32" || a.type === "f64")
+    return holdsNan({ type: a.type, value: String(a.bits) }) && holdsNan({ type: b.type, value: String(b.bits) });
   return false;
 }
 
@@ -152,7 +169,8 @@ export function showBits(b: Bits): string {
 export function showValue(v: SpecValue): string {
   if (v.type === "either") return `either(${(v.values ?? []).map(showValue).join(" | ")})`;
   if (v.value === undefined) return v.type;
-  if (Array.isArray(v.value)) return `${v.type}:${v.lane_type}[${v.value.map((l) => (isNanPattern(l) ? l : `0x${BigInt(l).toString(16)}`)).join(" ")}]`;
+  if (Array.isArray(v.value))
+    return `${v.type}:${v.lane_type}[${v.value.map((l) => (isNanPattern(l) ? l : `0x${BigInt(l).toString(16)}`)).join(" ")}]`;
   if (isNanPattern(v.value) || REFERENCE.has(v.type)) return `${v.type}:${v.value}`;
   return showBits({ type: v.type, bits: BigInt(v.value) });
 }

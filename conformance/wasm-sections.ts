@@ -23,7 +23,22 @@ export interface ModuleLayout {
   exports: Map<string, ExportEntry>;
 }
 
-export const SECTION = { custom: 0, type: 1, import: 2, function: 3, table: 4, memory: 5, global: 6, export: 7, start: 8, element: 9, code: 10, data: 11, dataCount: 12, tag: 13 } as const;
+export const SECTION = {
+  custom: 0,
+  type: 1,
+  import: 2,
+  function: 3,
+  table: 4,
+  memory: 5,
+  global: 6,
+  export: 7,
+  start: 8,
+  element: 9,
+  code: 10,
+  data: 11,
+  dataCount: 12,
+  tag: 13,
+} as const;
 
 class Reader {
   constructor(
@@ -140,6 +155,20 @@ function readImports(r: Reader): number {
 
 /** Where a section with id `id` goes among the others (the binary format's order, not the ids'). */
 export function sectionRank(id: number): number {
-  const order: number[] = [SECTION.type, SECTION.import, SECTION.function, SECTION.table, SECTION.memory, SECTION.tag, SECTION.global, SECTION.export, SECTION.start, SECTION.element, SECTION.dataCount, SECTION.code, SECTION.data];
+  const order: number[] = [
+    SECTION.type,
+    SECTION.import,
+    SECTION.function,
+    SECTION.table,
+    SECTION.memory,
+    SECTION.tag,
+    SECTION.global,
+    SECTION.export,
+    SECTION.start,
+    SECTION.element,
+    SECTION.dataCount,
+    SECTION.code,
+    SECTION.data,
+  ];
   return order.indexOf(id);
 }

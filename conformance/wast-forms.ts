@@ -33,9 +33,13 @@ export function splitForms(source: string, from = 0, to = source.length, fromLin
       let nest = 1;
       i += 2;
       while (i < n && nest > 0) {
-        if (source[i] === "(" && source[i + 1] === ";") (nest++, (i += 2));
-        else if (source[i] === ";" && source[i + 1] === ")") (nest--, (i += 2));
-        else {
+        if (source[i] === "(" && source[i + 1] === ";") {
+          nest++;
+          i += 2;
+        } else if (source[i] === ";" && source[i + 1] === ")") {
+          nest--;
+          i += 2;
+        } else {
           if (source[i] === "\n") line++;
           i++;
         }

@@ -59,7 +59,10 @@ export class CaseWorker {
 
   private ensure(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL("./worker.js", import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: this.heapMb }, workerData: { stages: this.stages } });
+    const w = new Worker(new URL("./worker.js", import.meta.url), {
+      resourceLimits: { maxOldGenerationSizeMb: this.heapMb },
+      workerData: { stages: this.stages },
+    });
     w.on("message", (reply: WorkerReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;

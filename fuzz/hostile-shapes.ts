@@ -58,7 +58,16 @@ export const FUEL_FLOOR = {
   grownTableElements16: 1,
 } as const;
 
-export type HostileFamily = "call-chain" | "recursion" | "memory-grow" | "bulk-memory" | "table" | "host-output" | "host-log" | "host-input" | "resource";
+export type HostileFamily =
+  | "call-chain"
+  | "recursion"
+  | "memory-grow"
+  | "bulk-memory"
+  | "table"
+  | "host-output"
+  | "host-log"
+  | "host-input"
+  | "resource";
 
 /** What a run of the module needs from its host. */
 export interface HostNeeds {
@@ -166,7 +175,10 @@ export function callChain(p: CallChainParams): HostileModule {
   const returns = style === "results";
   const fname = (i: number, j: number): string => `$f${i}_${j}`;
   const indirectFrom = (i: number): boolean =>
-    via === "indirect" || via === "typed-indirect" || (via === "mixed" && i % 2 === 0) || (via === "one-indirect-hop" && i === Math.floor(n / 2));
+    via === "indirect" ||
+    via === "typed-indirect" ||
+    (via === "mixed" && i % 2 === 0) ||
+    (via === "one-indirect-hop" && i === Math.floor(n / 2));
   const dummies = (i: number): number => (via === "typed-indirect" ? i : 0);
   const typeName = (i: number): string => (via === "typed-indirect" ? `$t${i}` : "$t");
   const paramList = (i: number): string[] => [...(takesX ? ["i32"] : []), ...Array<string>(dummies(i)).fill("i32")];
@@ -186,7 +198,9 @@ export function callChain(p: CallChainParams): HostileModule {
   const callTo = (level: number, j: number, x: string, indirect: boolean): string => {
     const args = [...(takesX ? [x] : []), ...Array<string>(dummies(level)).fill("(i32.const 0)")].join(" ");
     const target = fname(level, j);
-    return indirect ? `(call_indirect (type ${typeName(level)}) ${args} (i32.const ${tableIndex.get(target)!}))` : `(call ${target} ${args})`;
+    return indirect
+      ? `(call_indirect (type ${typeName(level)}) ${args} (i32.const ${tableIndex.get(target)!}))`
+      : `(call ${target} ${args})`;
   };
   /** The K calls of level i, passing `x` down; summed into one value in the results style. */
   const calls = (i: number, x: string): string => {
@@ -206,7 +220,8 @@ export function callChain(p: CallChainParams): HostileModule {
       const head = `(func ${fname(i, j)} ${i === 0 && j === 0 && from === "export" ? `(export "chain") ` : ""}(type ${typeName(i)})`;
       let body: string;
       if (i === n) body = returns ? "(i64.const 1)" : "";
-      else if (style === "if-arms") body = `(if ${result} (i32.and (local.get 0) (i32.const 1)) (then ${calls(i, x(1))}) (else ${calls(i, x(2))}))`;
+      else if (style === "if-arms")
+        body = `(if ${result} (i32.and (local.get 0) (i32.const 1)) (then ${calls(i, x(1))}) (else ${calls(i, x(2))}))`;
       else if (style === "br-table") {
         body = `(block $done (block $b2 (block $b1 (block $b0 (br_table $b0 $b1 $b2 (i32.rem_u (local.get 0) (i32.const 3))))
           ${calls(i, x(1))} (br $done)) ${calls(i, x(2))} (br $done)) ${calls(i, x(4))})`;
@@ -221,13 +236,19 @@ export function callChain(p: CallChainParams): HostileModule {
   let args: number[] = [];
   let expected: bigint | null = BigInt(total);
   if (from === "main") {
-    funcs.push(returns ? `(func (export "main") (result i64) ${rootCall})` : `(func (export "main") (result i64) ${rootCall} (global.get $work))`);
+    funcs.push(
+      returns ? `(func (export "main") (result i64) ${rootCall})` : `(func (export "main") (result i64) ${rootCall} (global.get $work))`,
+    );
   } else if (from === "export") {
     entry = "chain";
     args = paramList(0).map(() => 0);
     if (!returns) expected = null;
   } else {
-    funcs.push(`(func $boot ${returns ? `(drop ${rootCall})` : rootCall})`, `(start $boot)`, `(func (export "main") (result i64) (global.get $work))`);
+    funcs.push(
+      `(func $boot ${returns ? `(drop ${rootCall})` : rootCall})`,
+      `(start $boot)`,
+      `(func (export "main") (result i64) (global.get $work))`,
+    );
   }
 
   const text = `(module ${types.join(" ")} ${memory(1)} ${WORK_GLOBAL}
@@ -278,7 +299,10 @@ export function recursion(p: RecursionParams): HostileModule {
   }
   if (postIn === "callee") funcs.push(`(func $post ${bump(FUEL_FLOOR.call)} ${steps})`);
   funcs.push(`(func (export "main") (param i32) (result i64) (call $r0 (local.get 0)) (global.get $work))`);
-  const table = via === "indirect" ? `(table ${cycle} funcref) (elem (i32.const 0) ${Array.from({ length: cycle }, (_, r) => `$r${r}`).join(" ")})` : "";
+  const table =
+    via === "indirect"
+      ? `(table ${cycle} funcref) (elem (i32.const 0) ${Array.from({ length: cycle }, (_, r) => `$r${r}`).join(" ")})`
+      : "";
   const perFrame = FUEL_FLOOR.call + w * FUEL_FLOOR.step + (postIn === "callee" ? FUEL_FLOOR.call : 0);
   const total = (d + 1) * perFrame;
   return {
@@ -365,7 +389,9 @@ export function memoryGrow(p: MemoryGrowParams): HostileModule {
   return {
     family: "memory-grow",
     name: `memory-grow ${p.repeat}, ${p.count} × memory.grow(${p.delta})`,
-    bytes: assemble(`(module ${memory(1)} ${WORK_GLOBAL} ${body.extra} (func (export "main") (result i64) ${body.locals} ${body.main} (global.get $work)))`),
+    bytes: assemble(
+      `(module ${memory(1)} ${WORK_GLOBAL} ${body.extra} (func (export "main") (result i64) ${body.locals} ${body.main} (global.get $work)))`,
+    ),
     entry: "main",
     args: [],
     counter: COUNTER,
@@ -390,13 +416,18 @@ export function bulkMemory(p: BulkMemoryParams): HostileModule {
   checkCount("count", p.count, 1 << 20);
   const opWork = movedWork(p.bytes);
   // copy reads from 64 KiB in: an overlapping move, as memmove must handle.
-  const instr = p.op === "fill" ? `(memory.fill (i32.const 0) (i32.const 7) (i32.const ${p.bytes}))` : `(memory.copy (i32.const 0) (i32.const ${PAGE}) (i32.const ${p.bytes}))`;
+  const instr =
+    p.op === "fill"
+      ? `(memory.fill (i32.const 0) (i32.const 7) (i32.const ${p.bytes}))`
+      : `(memory.copy (i32.const 0) (i32.const ${PAGE}) (i32.const ${p.bytes}))`;
   const pages = pagesFor(p.bytes + (p.op === "copy" ? PAGE : 0));
   const body = repeat(p.repeat, p.count, `${instr} ${bump(opWork)}`);
   return {
     family: "bulk-memory",
     name: `bulk-memory ${p.op} ${p.repeat}, ${p.count} × ${p.bytes} bytes`,
-    bytes: assemble(`(module ${memory(pages)} ${WORK_GLOBAL} ${body.extra} (func (export "main") (result i64) ${body.locals} ${body.main} (global.get $work)))`),
+    bytes: assemble(
+      `(module ${memory(pages)} ${WORK_GLOBAL} ${body.extra} (func (export "main") (result i64) ${body.locals} ${body.main} (global.get $work)))`,
+    ),
     entry: "main",
     args: [],
     counter: COUNTER,
@@ -437,7 +468,10 @@ export function tableOps(p: TableParams): HostileModule {
   } else {
     const opWork = FUEL_FLOOR.op + p.elements * FUEL_FLOOR.tableElement;
     table = `(table $T ${p.op === "copy" ? 2 * p.elements : p.elements} funcref)`;
-    const instr = p.op === "fill" ? `(table.fill $T (i32.const 0) (ref.func $f) (i32.const ${p.elements}))` : `(table.copy $T $T (i32.const 0) (i32.const ${p.elements}) (i32.const ${p.elements}))`;
+    const instr =
+      p.op === "fill"
+        ? `(table.fill $T (i32.const 0) (ref.func $f) (i32.const ${p.elements}))`
+        : `(table.copy $T $T (i32.const 0) (i32.const ${p.elements}) (i32.const ${p.elements}))`;
     op = `${instr} ${bump(opWork)}`;
     total = p.count * opWork;
     maxOpWork = opWork;
@@ -446,7 +480,10 @@ export function tableOps(p: TableParams): HostileModule {
   return {
     family: "table",
     name: `table ${p.op} ${p.repeat}, ${p.count} × ${p.elements} elements`,
-    bytes: assemble(`(module ${memory(1)} ${WORK_GLOBAL} ${table} (func $f) (elem declare func $f) ${body.extra} (func (export "main") (result i64) ${body.locals} ${body.main} (global.get $work)))`, FEATURES | F.ReferenceTypes),
+    bytes: assemble(
+      `(module ${memory(1)} ${WORK_GLOBAL} ${table} (func $f) (elem declare func $f) ${body.extra} (func (export "main") (result i64) ${body.locals} ${body.main} (global.get $work)))`,
+      FEATURES | F.ReferenceTypes,
+    ),
     entry: "main",
     args: [],
     counter: COUNTER,
@@ -467,8 +504,16 @@ export interface HostCallParams {
 }
 
 const HOST_CALL = {
-  output: { family: "host-output", import: `(import "ferry" "output_write" (func $host (param i32 i32)))`, op: (n: number) => `(call $host (i32.const 0) (i32.const ${n}))` },
-  log: { family: "host-log", import: `(import "ferry" "log" (func $host (param i32 i32)))`, op: (n: number) => `(call $host (i32.const 0) (i32.const ${n}))` },
+  output: {
+    family: "host-output",
+    import: `(import "ferry" "output_write" (func $host (param i32 i32)))`,
+    op: (n: number) => `(call $host (i32.const 0) (i32.const ${n}))`,
+  },
+  log: {
+    family: "host-log",
+    import: `(import "ferry" "log" (func $host (param i32 i32)))`,
+    op: (n: number) => `(call $host (i32.const 0) (i32.const ${n}))`,
+  },
   input: {
     family: "host-input",
     import: `(import "ferry" "input_read" (func $host (param i32 i32 i32) (result i32)))`,
@@ -733,7 +778,13 @@ export const HOSTILE_FAMILIES: readonly HostileFamilySpec[] = [
   },
   {
     family: "bulk-memory",
-    draw: (rng) => bulkMemory({ op: pick(rng, ["fill", "copy"] as const), bytes: between(rng, 1, 256) * 65_536, count: between(rng, 2, 32), repeat: pick(rng, REPEATS) }),
+    draw: (rng) =>
+      bulkMemory({
+        op: pick(rng, ["fill", "copy"] as const),
+        bytes: between(rng, 1, 256) * 65_536,
+        count: between(rng, 2, 32),
+        repeat: pick(rng, REPEATS),
+      }),
   },
   {
     family: "table",
@@ -750,7 +801,8 @@ export const HOSTILE_FAMILIES: readonly HostileFamilySpec[] = [
   },
   {
     family: "host-output",
-    draw: (rng) => hostCalls({ call: "output", bytes: between(rng, 1, 64) * 65_536, count: between(rng, 2, 16), repeat: pick(rng, REPEATS) }),
+    draw: (rng) =>
+      hostCalls({ call: "output", bytes: between(rng, 1, 64) * 65_536, count: between(rng, 2, 16), repeat: pick(rng, REPEATS) }),
   },
   {
     family: "host-log",
@@ -763,13 +815,20 @@ export const HOSTILE_FAMILIES: readonly HostileFamilySpec[] = [
   },
   {
     family: "host-input",
-    draw: (rng) => hostCalls({ call: "input", bytes: between(rng, 1, 64) * 65_536, count: between(rng, 2, 16), repeat: pick(rng, REPEATS) }),
+    draw: (rng) =>
+      hostCalls({ call: "input", bytes: between(rng, 1, 64) * 65_536, count: between(rng, 2, 16), repeat: pick(rng, REPEATS) }),
   },
   {
     family: "resource",
     draw: (rng) => {
       const fileBytes = between(rng, 1, 32) * 65_536;
-      return resourceLoop({ op: pick(rng, ["reopen", "read", "write"] as const), fileBytes, chunkBytes: pick(rng, [4_096, 65_536, fileBytes]), count: between(rng, 2, 8), repeat: pick(rng, REPEATS) });
+      return resourceLoop({
+        op: pick(rng, ["reopen", "read", "write"] as const),
+        fileBytes,
+        chunkBytes: pick(rng, [4_096, 65_536, fileBytes]),
+        count: between(rng, 2, 8),
+        repeat: pick(rng, REPEATS),
+      });
     },
   },
 ];
@@ -803,7 +862,11 @@ function times(count: number, code: string): string {
 
 const TIMES_LABEL = /^__times_(\d+)/;
 /** Block accessors binaryen.js provides at run time but its typings omit. */
-const Block = (binaryen as unknown as { Block: { getChildren(e: number): number[]; getName(e: number): string | null; setChildren(e: number, children: number[]): void } }).Block;
+const Block = (
+  binaryen as unknown as {
+    Block: { getChildren(e: number): number[]; getName(e: number): string | null; setChildren(e: number, children: number[]): void };
+  }
+).Block;
 
 /** Expand every `times` block reachable through blocks from a function's body. */
 function expandTimes(m: binaryen.Module, expr: number): void {

@@ -2,7 +2,14 @@
 // its generators, run straight, sliced and through snapshots like any module, plus the checks its
 // work counter makes possible (every unit of work charged; a stopped run did no more than allowed).
 
-import { MemoryResources, type Engine, type GuestModule, type InstantiateOptions, type Instance, type RunResult } from "../runtime/index.js";
+import {
+  MemoryResources,
+  type Engine,
+  type GuestModule,
+  type InstantiateOptions,
+  type Instance,
+  type RunResult,
+} from "../runtime/index.js";
 import { CaseFailure, count, toBase64 } from "./case.js";
 import { drawHostile, fileBytes, inputBytes, type HostNeeds } from "./hostile-shapes.js";
 import { overBound, type StopBound } from "./meter-bound.js";
@@ -53,7 +60,8 @@ export function hostileOutcome(h: HostileSpec): string {
 export function checkHostileOutput(h: HostileSpec, instance: Instance, when: string): void {
   if (h.outputLimit === undefined) return;
   const kept = instance.output().byteLength;
-  if (kept !== h.outputLimit) throw new CaseFailure("output-limit", `${h.name}, ${when}: the output kept ${kept} bytes, the limit is ${h.outputLimit}`);
+  if (kept !== h.outputLimit)
+    throw new CaseFailure("output-limit", `${h.name}, ${when}: the output kept ${kept} bytes, the limit is ${h.outputLimit}`);
 }
 
 /** The input of the last size asked for: every instance of a case reads the same (up to 4 MiB) bytes, and none writes them. */
@@ -97,18 +105,30 @@ export async function workOf(instance: Instance): Promise<number> {
  * Stop the shape after `limit` fuel (a slice) and check the work it did: never more than it paid
  * for, and, with a meter bound, never more than the slice plus the bound plus one operation.
  */
-export async function checkHostileSlice(engine: Engine, module: GuestModule, h: HostileSpec, limit: number, bound: StopBound | undefined, counters: Record<string, number>): Promise<void> {
+export async function checkHostileSlice(
+  engine: Engine,
+  module: GuestModule,
+  h: HostileSpec,
+  limit: number,
+  bound: StopBound | undefined,
+  counters: Record<string, number>,
+): Promise<void> {
   const instance = await engine.instantiate(module, hostileOptions(h));
   try {
     const r = await instance.run(h.entry, h.args, { fuel: limit });
     if (r.status !== "paused") return;
     const work = await workOf(instance);
     count(counters, "hostile work checks");
-    if (work > r.fuelUsed) throw new CaseFailure("uncharged-work", `${h.name}: did ${work} units of work for ${r.fuelUsed} fuel (slice ${limit})`);
+    if (work > r.fuelUsed)
+      throw new CaseFailure("uncharged-work", `${h.name}: did ${work} units of work for ${r.fuelUsed} fuel (slice ${limit})`);
     if (bound === undefined) return;
     const over = overBound(bound, limit, r.fuelUsed);
     if (over) throw new CaseFailure("meter-bound", `${h.name}: a ${limit}-fuel slice used ${over}`);
-    if (work > limit + bound.meterBound + h.maxOpWork) throw new CaseFailure("meter-bound", `${h.name}: a ${limit}-fuel slice did ${work} work, over limit + meterBound ${bound.meterBound} + one op ${h.maxOpWork}`);
+    if (work > limit + bound.meterBound + h.maxOpWork)
+      throw new CaseFailure(
+        "meter-bound",
+        `${h.name}: a ${limit}-fuel slice did ${work} work, over limit + meterBound ${bound.meterBound} + one op ${h.maxOpWork}`,
+      );
   } finally {
     instance.dispose();
   }

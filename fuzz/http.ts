@@ -52,7 +52,9 @@ const ANSWER_TIMEOUT_MS = 15_000;
 const HEALTH_TIMEOUT_MS = 5_000;
 
 /** A public module whose main returns 42: the jobs fuzz requests start end at once. */
-const ANSWER_WASM = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 127, 3, 2, 1, 0, 7, 8, 1, 4, 109, 97, 105, 110, 0, 0, 10, 6, 1, 4, 0, 65, 42, 11]);
+const ANSWER_WASM = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 127, 3, 2, 1, 0, 7, 8, 1, 4, 109, 97, 105, 110, 0, 0, 10, 6, 1, 4, 0, 65, 42, 11,
+]);
 
 export async function startHttpNode(): Promise<HttpNode> {
   const dataDir = mkdtempSync(join(tmpdir(), "ferry-fuzz-http-"));
@@ -64,7 +66,11 @@ export async function startHttpNode(): Promise<HttpNode> {
   store.peers.upsert({ nodeId: peerKey.clientId, url: "http://127.0.0.1:9", publicKey: peerKey.publicKey });
   store.close();
   const bin = join(findRepoRoot(), "bin", "ferry.js");
-  const child = spawn(process.execPath, [bin, "serve", "--port", "0", "--data-dir", dataDir, "--json", "--checkpoint-interval-ms", "1000"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(
+    process.execPath,
+    [bin, "serve", "--port", "0", "--data-dir", dataDir, "--json", "--checkpoint-interval-ms", "1000"],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const line = await new Promise<string>((resolve, reject) => {
@@ -97,19 +103,96 @@ export async function startHttpNode(): Promise<HttpNode> {
 const KNOWN_METHODS = new Set(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]);
 const METHODS = ["GET", "GET", "POST", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "FOO"];
 const PATHS = [
-  "/healthz", "/load", "/peers", "/metrics", "/openapi.json", "/modules", "/modules/{hash}", "/modules/abc", "/modules/" + "f".repeat(64),
-  "/jobs", "/jobs/{job}", "/jobs/{job}/output", "/jobs/{job}/pause", "/jobs/{job}/resume", "/jobs/{job}/snapshot", "/jobs/{job}/events",
-  "/jobs/nope", "/jobs/{job}/migrate", "/peer/migrations/prepare", "/peer/migrations/commit", "/peer/migrations/abort", "/peer/hello", "/peer/balance",
-  "/peer/modules/{hash}", "/", "//", "/..%2f..%2fetc%2fpasswd", "/jobs/%00", "/%ff%fe", "/modules/{hash}/../../jobs", "/jobs/{job}/" + "x".repeat(3000),
+  "/healthz",
+  "/load",
+  "/peers",
+  "/metrics",
+  "/openapi.json",
+  "/modules",
+  "/modules/{hash}",
+  "/modules/abc",
+  `/modules/${"f".repeat(64)}`,
+  "/jobs",
+  "/jobs/{job}",
+  "/jobs/{job}/output",
+  "/jobs/{job}/pause",
+  "/jobs/{job}/resume",
+  "/jobs/{job}/snapshot",
+  "/jobs/{job}/events",
+  "/jobs/nope",
+  "/jobs/{job}/migrate",
+  "/peer/migrations/prepare",
+  "/peer/migrations/commit",
+  "/peer/migrations/abort",
+  "/peer/hello",
+  "/peer/balance",
+  "/peer/modules/{hash}",
+  "/",
+  "//",
+  "/..%2f..%2fetc%2fpasswd",
+  "/jobs/%00",
+  "/%ff%fe",
+  "/modules/{hash}/../../jobs",
+  `/jobs/{job}/${"x".repeat(3000)}`,
 ];
-const QUERIES = ["", "", "", "?public=true", "?public=maybe", "?limit=-1", "?limit=1e9&cursor=%ff", "?state=running,nonsense", "?a=1&a=2&a=3", "?%zz=%", "?cursor=" + "A".repeat(5000), "?limit=10&state=done"];
-const CONTENT_TYPES = [undefined, "application/json", "application/json", "text/plain", "application/wasm", "multipart/form-data; boundary=x", "application/json; charset=utf-16", "application/x-www-form-urlencoded", "x/garbage;;;=\"\""];
+const QUERIES = [
+  "",
+  "",
+  "",
+  "?public=true",
+  "?public=maybe",
+  "?limit=-1",
+  "?limit=1e9&cursor=%ff",
+  "?state=running,nonsense",
+  "?a=1&a=2&a=3",
+  "?%zz=%",
+  `?cursor=${"A".repeat(5000)}`,
+  "?limit=10&state=done",
+];
+const CONTENT_TYPES = [
+  undefined,
+  "application/json",
+  "application/json",
+  "text/plain",
+  "application/wasm",
+  "multipart/form-data; boundary=x",
+  "application/json; charset=utf-16",
+  "application/x-www-form-urlencoded",
+  'x/garbage;;;=""',
+];
 
 function jobBody(rng: Rng): unknown {
-  const values: unknown[] = ["{hash}", 5, null, -1, 1e400, "main", [], {}, "x".repeat(100_000), 2 ** 53, "__proto__", true];
+  const values: unknown[] = [
+    "{hash}",
+    5,
+    null,
+    -1,
+    Number.POSITIVE_INFINITY,
+    "main",
+    [],
+    {},
+    "x".repeat(100_000),
+    2 ** 53,
+    "__proto__",
+    true,
+  ];
   const body: Record<string, unknown> = {};
-  for (const k of ["codeHash", "entry", "args", "fuel", "fuelLimit", "waitMs", "sandbox", "input", "timeoutMs", "public", "__proto__", "constructor"]) {
-    if (rng.chance(0.4)) body[k] = k === "codeHash" && rng.chance(0.6) ? "{hash}" : k === "waitMs" ? rng.pick([0, 10, 500, -5, "x"]) : rng.pick(values);
+  for (const k of [
+    "codeHash",
+    "entry",
+    "args",
+    "fuel",
+    "fuelLimit",
+    "waitMs",
+    "sandbox",
+    "input",
+    "timeoutMs",
+    "public",
+    "__proto__",
+    "constructor",
+  ]) {
+    if (rng.chance(0.4))
+      body[k] = k === "codeHash" && rng.chance(0.6) ? "{hash}" : k === "waitMs" ? rng.pick([0, 10, 500, -5, "x"]) : rng.pick(values);
   }
   return body;
 }
@@ -120,7 +203,7 @@ function randomBody(rng: Rng): Uint8Array {
     case 0:
       return new Uint8Array(0);
     case 1:
-      return text(rng.pick(["{", "[", "}", "null", "true", "1", '"x"', "[]", "{}", '{"a":', "\u0000", "{\"codeHash\":\"{hash}\""]));
+      return text(rng.pick(["{", "[", "}", "null", "true", "1", '"x"', "[]", "{}", '{"a":', "\u0000", '{"codeHash":"{hash}"']));
     case 2:
       return text("[".repeat(rng.pick([100, 10_000, 100_000])));
     case 3:
@@ -154,7 +237,18 @@ export function generateHttpCase(seed: number, index: number): HttpCase {
       path,
       headers,
       body: toBase64(randomBody(rng)),
-      sign: rng.pick(["none", "none", "none", "client", "client", "client-then-altered", "client-stale", "garbage", path.startsWith("/peer/") ? "peer" : "client", "peer-garbage"] as const),
+      sign: rng.pick([
+        "none",
+        "none",
+        "none",
+        "client",
+        "client",
+        "client-then-altered",
+        "client-stale",
+        "garbage",
+        path.startsWith("/peer/") ? "peer" : "client",
+        "peer-garbage",
+      ] as const),
       mode: rng.pick(["normal", "normal", "normal", "normal", "normal", "normal", "huge-length", "partial"] as const),
     });
   }
@@ -195,7 +289,12 @@ function prepare(node: HttpNode, r: HttpRequestSpec): { path: string; headers: R
       headers["x-ferry-signature"] = "A".repeat(86);
       break;
     case "garbage":
-      Object.assign(headers, { "x-ferry-client": "nobody", "x-ferry-timestamp": String(Date.now()), "x-ferry-nonce": "n", "x-ferry-signature": "%%%" });
+      Object.assign(headers, {
+        "x-ferry-client": "nobody",
+        "x-ferry-timestamp": String(Date.now()),
+        "x-ferry-nonce": "n",
+        "x-ferry-signature": "%%%",
+      });
       break;
     default:
       break;
@@ -230,19 +329,22 @@ function send(node: HttpNode, r: HttpRequestSpec, open: Array<() => void>): Prom
       res.on("error", () => done({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString("utf8") }));
     });
     const partial = r.mode !== "normal";
-    const timer = setTimeout(() => {
-      if (partial) {
-        // Left open (slowloris): the case closes it after checking the node still answers.
-        open.push(() => req.destroy());
-        done(undefined);
-      } else {
-        req.destroy();
-        if (!settled) {
-          settled = true;
-          reject(new CaseFailure("no-answer", `${r.method} ${path.slice(0, 200)}: no answer within ${ANSWER_TIMEOUT_MS} ms`));
+    const timer = setTimeout(
+      () => {
+        if (partial) {
+          // Left open (slowloris): the case closes it after checking the node still answers.
+          open.push(() => req.destroy());
+          done(undefined);
+        } else {
+          req.destroy();
+          if (!settled) {
+            settled = true;
+            reject(new CaseFailure("no-answer", `${r.method} ${path.slice(0, 200)}: no answer within ${ANSWER_TIMEOUT_MS} ms`));
+          }
         }
-      }
-    }, partial ? 300 : ANSWER_TIMEOUT_MS);
+      },
+      partial ? 300 : ANSWER_TIMEOUT_MS,
+    );
     req.on("error", (e) => {
       // A server may close a connection whose body it refuses to read, and Node's HTTP parser closes
       // one whose method it does not know before the app sees it; otherwise an answer is owed.
@@ -263,7 +365,8 @@ function judge(r: HttpRequestSpec, a: Answer, counters: Record<string, number>):
   if (/\n\s+at .+\(.+:\d+:\d+\)/.test(a.body) || /node:internal|\/work\/|dist\/server/.test(a.body)) {
     throw new CaseFailure("stack-in-answer", `${r.method} ${r.path.slice(0, 200)} → ${a.status}: ${a.body.slice(0, 400)}`);
   }
-  if (a.status >= 500 && a.status !== 502 && a.status !== 503) throw new CaseFailure("server-error", `${r.method} ${r.path.slice(0, 200)} → ${a.status}: ${a.body.slice(0, 400)}`);
+  if (a.status >= 500 && a.status !== 502 && a.status !== 503)
+    throw new CaseFailure("server-error", `${r.method} ${r.path.slice(0, 200)} → ${a.status}: ${a.body.slice(0, 400)}`);
   if (a.status < 400 || r.method === "HEAD") return;
   // Node's HTTP parser refuses some requests (bad chunking, header overflow) before the app sees them: no body at all.
   if (a.body === "" && a.status === 400) {
@@ -282,9 +385,13 @@ function judge(r: HttpRequestSpec, a: Answer, counters: Record<string, number>):
 }
 
 async function healthy(node: HttpNode): Promise<void> {
-  if (node.child.exitCode !== null || node.child.signalCode !== null) throw new CaseFailure("node-died", `the node exited (${node.child.exitCode ?? node.child.signalCode})`);
+  if (node.child.exitCode !== null || node.child.signalCode !== null)
+    throw new CaseFailure("node-died", `the node exited (${node.child.exitCode ?? node.child.signalCode})`);
   const ok = await Promise.race([
-    fetch(`${node.url}/healthz`).then((r) => r.status === 200, () => false),
+    fetch(`${node.url}/healthz`).then(
+      (r) => r.status === 200,
+      () => false,
+    ),
     new Promise<boolean>((resolve) => setTimeout(() => resolve(false), HEALTH_TIMEOUT_MS).unref()),
   ]);
   if (!ok) throw new CaseFailure("unresponsive", `/healthz did not answer 200 within ${HEALTH_TIMEOUT_MS} ms`);
@@ -298,7 +405,7 @@ export async function runHttpCase(node: HttpNode, spec: HttpCase): Promise<CaseO
       const a = await send(node, r, open);
       if (a) judge(r, a, counters);
       else count(counters, "left half-sent");
-      if (open.length > MAX_PARTIAL) open.splice(0).forEach((close) => close());
+      if (open.length > MAX_PARTIAL) for (const close of open.splice(0)) close();
       await healthy(node);
     }
     return { status: "ok", counters };
@@ -306,7 +413,7 @@ export async function runHttpCase(node: HttpNode, spec: HttpCase): Promise<CaseO
     if (e instanceof CaseFailure) return { status: "failed", failure: { kind: e.kind, detail: e.detail }, counters };
     return { status: "failed", failure: { kind: "exception", detail: describeError(e) }, counters };
   } finally {
-    open.forEach((close) => close());
+    for (const close of open) close();
   }
 }
 

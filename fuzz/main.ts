@@ -48,7 +48,17 @@ const USAGE = `usage: npm run fuzz -- [--modules N] [--snapshots N] [--http N] [
                      [--case-timeout S] [--no-shrink] [--state-dir DIR] | --replay FILE | --seed X --only TARGET:INDEX`;
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { counts: {}, seconds: undefined, seed: undefined, fresh: false, caseTimeoutMs: 120_000, shrink: true, stateDir: ".fuzz", replay: undefined, only: undefined };
+  const o: Options = {
+    counts: {},
+    seconds: undefined,
+    seed: undefined,
+    fresh: false,
+    caseTimeoutMs: 120_000,
+    shrink: true,
+    stateDir: ".fuzz",
+    replay: undefined,
+    only: undefined,
+  };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < 0) throw new Error(`${flag} needs a non-negative number\n${USAGE}`);
@@ -144,7 +154,12 @@ class Runner {
 }
 
 /** Try smaller variants while they fail the same way; at most `budget` runs. */
-async function minimize(runner: Runner, spec: WorkerCase | HttpCase, kind: string, budget = 40): Promise<{ spec: WorkerCase | HttpCase; outcome: CaseOutcome | undefined }> {
+async function minimize(
+  runner: Runner,
+  spec: WorkerCase | HttpCase,
+  kind: string,
+  budget = 40,
+): Promise<{ spec: WorkerCase | HttpCase; outcome: CaseOutcome | undefined }> {
   let best = spec;
   let outcome: CaseOutcome | undefined;
   let runs = 0;
@@ -172,7 +187,13 @@ function failureClass(spec: WorkerCase | HttpCase, kind: string): string {
   return `${spec.target}/${kind}/${family}`;
 }
 
-async function recordFailure(o: Options, runner: Runner, spec: WorkerCase | HttpCase, outcome: CaseOutcome, deadline = Infinity): Promise<string> {
+async function recordFailure(
+  o: Options,
+  runner: Runner,
+  spec: WorkerCase | HttpCase,
+  outcome: CaseOutcome,
+  deadline = Infinity,
+): Promise<string> {
   const kind = outcome.failure!.kind;
   // A hang or crash costs a whole case timeout per attempt, and a class already shrunk once teaches
   // little more: those are written as found.
@@ -201,14 +222,19 @@ async function recordFailure(o: Options, runner: Runner, spec: WorkerCase | Http
 function printTable(rows: Array<{ target: string; t: Totals; counters: Record<string, number> }>, title: string): void {
   console.log(`\n${title}`);
   const header = ["target", "cases", "ok", "refused", "skipped", "failed", "cases/s"];
-  const lines = rows.map(({ target, t }) => [target, t.cases, t.ok, t.refused, t.skipped, t.failed, t.seconds > 0 ? (t.cases / t.seconds).toFixed(1) : "-"].map(String));
+  const lines = rows.map(({ target, t }) =>
+    [target, t.cases, t.ok, t.refused, t.skipped, t.failed, t.seconds > 0 ? (t.cases / t.seconds).toFixed(1) : "-"].map(String),
+  );
   const widths = header.map((h, k) => Math.max(h.length, ...lines.map((l) => l[k]!.length)));
-  const fmt = (cells: string[]): string => `| ${cells.map((c, k) => (k === 0 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join(" | ")} |`;
+  const fmt = (cells: string[]): string =>
+    `| ${cells.map((c, k) => (k === 0 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join(" | ")} |`;
   console.log(fmt(header));
   console.log(`|${widths.map((w, k) => (k === 0 ? ":" : "-") + "-".repeat(w) + (k === 0 ? "-" : ":")).join("|")}|`);
   for (const l of lines) console.log(fmt(l));
   for (const { target, counters } of rows) {
-    const top = Object.entries(counters).sort((a, b) => b[1] - a[1]).slice(0, 12);
+    const top = Object.entries(counters)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 12);
     if (top.length > 0) console.log(`  ${target}: ${top.map(([k, v]) => `${k} ${v}`).join(" · ")}`);
   }
 }
@@ -228,8 +254,12 @@ async function main(): Promise<number> {
   try {
     if (o.replay) return await replay(o, runner);
     const previous = o.fresh ? undefined : loadState(o.stateDir);
-    const seed = o.seed ?? previous?.seed ?? (Date.now() >>> 0);
-    const state: State = { seed, next: previous?.next ?? {}, totals: previous?.totals ?? { modules: emptyTotals(), snapshots: emptyTotals(), http: emptyTotals() } };
+    const seed = o.seed ?? previous?.seed ?? Date.now() >>> 0;
+    const state: State = {
+      seed,
+      next: previous?.next ?? {},
+      totals: previous?.totals ?? { modules: emptyTotals(), snapshots: emptyTotals(), http: emptyTotals() },
+    };
     if (o.fresh) state.next[String(seed)] = { modules: 0, snapshots: 0, http: 0 };
     const next = (state.next[String(seed)] ??= { modules: 0, snapshots: 0, http: 0 });
 
@@ -240,7 +270,9 @@ async function main(): Promise<number> {
         return 0;
       }
       const outcome = await runner.run(spec);
-      console.log(`${o.only.target}:${o.only.index} (seed ${seed}): ${outcome.status}${outcome.failure ? ` — ${outcome.failure.kind}: ${outcome.failure.detail}` : ""}`);
+      console.log(
+        `${o.only.target}:${o.only.index} (seed ${seed}): ${outcome.status}${outcome.failure ? ` — ${outcome.failure.kind}: ${outcome.failure.detail}` : ""}`,
+      );
       if (outcome.status === "failed") console.log(`written: ${await recordFailure(o, runner, spec, outcome)}`);
       return outcome.status === "failed" ? 1 : 0;
     }
@@ -252,7 +284,9 @@ async function main(): Promise<number> {
       http: o.counts.http ?? (anyCount ? 0 : o.seconds !== undefined ? Infinity : 100),
     };
     const w = goal.modules > 0 ? findWasmOpt() : undefined;
-    console.log(`ferry fuzz: seed ${seed}, starting at modules ${next.modules}, snapshots ${next.snapshots}, http ${next.http}${o.seconds !== undefined ? `, for ${o.seconds} s` : ""}${w ? ` (${w.version}, ${w.kind})` : ""}`);
+    console.log(
+      `ferry fuzz: seed ${seed}, starting at modules ${next.modules}, snapshots ${next.snapshots}, http ${next.http}${o.seconds !== undefined ? `, for ${o.seconds} s` : ""}${w ? ` (${w.version}, ${w.kind})` : ""}`,
+    );
     const run: Record<TargetName, Totals> = { modules: emptyTotals(), snapshots: emptyTotals(), http: emptyTotals() };
     const counters: Record<TargetName, Record<string, number>> = { modules: {}, snapshots: {}, http: {} };
     const failures: string[] = [];
@@ -277,7 +311,11 @@ async function main(): Promise<number> {
           spec = await runner.generate(target, seed, index);
           outcome = "skipped" in spec ? { status: "skipped", counters: { [`skipped: ${spec.skipped}`]: 1 } } : await runner.run(spec);
         } catch (e) {
-          outcome = { status: "failed", failure: { kind: e instanceof WorkerGone ? e.kind : "generate", detail: describeError(e) }, counters: {} };
+          outcome = {
+            status: "failed",
+            failure: { kind: e instanceof WorkerGone ? e.kind : "generate", detail: describeError(e) },
+            counters: {},
+          };
         }
         const seconds = (Date.now() - started) / 1000;
         for (const t of [run[target], state.totals[target]]) {
@@ -289,7 +327,9 @@ async function main(): Promise<number> {
         if (outcome.status === "failed") {
           console.log(`FAIL ${target}:${index} (seed ${seed}) ${outcome.failure!.kind}: ${outcome.failure!.detail.slice(0, 500)}`);
           if (spec && !("skipped" in spec)) {
-            const file = await recordFailure(o, runner, spec, outcome, deadline).catch((e: unknown) => `(could not write the reproducer: ${describeError(e)})`);
+            const file = await recordFailure(o, runner, spec, outcome, deadline).catch(
+              (e: unknown) => `(could not write the reproducer: ${describeError(e)})`,
+            );
             failures.push(file);
             console.log(`     reproducer: ${file}\n     replay: npm run fuzz -- --replay ${file}`);
           } else failures.push(`${target}:${index} (seed ${seed}): npm run fuzz -- --seed ${seed} --only ${target}:${index}`);

@@ -4,7 +4,7 @@
 // required to agree (results, traps by kind, memory, logs, fuel) and to stop within the meter bound.
 
 import {
-  Engine,
+  type Engine,
   FerryError,
   decodeSnapshot,
   encodeSnapshot,
@@ -20,7 +20,15 @@ import { checkHostileOutput, checkHostileSlice, drawHostileSpec, hostileOptions,
 import { overBound, stopBoundOf, type StopBound } from "./meter-bound.js";
 import { caseRng, type Rng } from "./rng.js";
 import binaryen from "binaryen";
-import { HANG_LIMIT_INIT, LOG_HASH_EXPORT, MEMORY_HASH_EXPORT, SUPPORTED_FEATURES, exportSigs, rewriteTtf, type ExportSig } from "./ttf-rewrite.js";
+import {
+  HANG_LIMIT_INIT,
+  LOG_HASH_EXPORT,
+  MEMORY_HASH_EXPORT,
+  SUPPORTED_FEATURES,
+  exportSigs,
+  rewriteTtf,
+  type ExportSig,
+} from "./ttf-rewrite.js";
 import { rawTrapCode } from "./v8-traps.js";
 import { randomVal, showResult, toJs, type Val } from "./values.js";
 import { FUZZ_FEATURES, findWasmOpt, translateToFuzz, type TtfJob } from "./wasm-opt.js";
@@ -147,7 +155,9 @@ export function finishModuleCase(p: ModulePlan, made: Uint8Array | Error | undef
     simdFloatNaNs = rewritten.simdFloatNaNs === true;
   }
   const plan = rng.fork("plan");
-  const callable = exports.filter((e) => isCallable(e) && e.name !== LOG_HASH_EXPORT && e.name !== MEMORY_HASH_EXPORT && e.name !== HANG_LIMIT_INIT);
+  const callable = exports.filter(
+    (e) => isCallable(e) && e.name !== LOG_HASH_EXPORT && e.name !== MEMORY_HASH_EXPORT && e.name !== HANG_LIMIT_INIT,
+  );
   const hasInit = exports.some((e) => e.name === HANG_LIMIT_INIT);
   const calls: ModuleCall[] = [];
   if (hostile) {
@@ -168,9 +178,15 @@ export function finishModuleCase(p: ModulePlan, made: Uint8Array | Error | undef
 
   const slices = Array.from({ length: plan.range(1, 3) }, () => plan.pick([1, 1, 2, 3, 5, 16, 100, 1000, plan.logInt(100_000) + 1]));
   // Open resource handles are host state a snapshot does not carry (the resource segment does not migrate yet).
-  const snapshots = hostile?.host.trust === "authenticated" ? [] : [...new Set(Array.from({ length: plan.int(4) }, () => plan.logInt(300) + 1))].sort((a, b) => a - b);
+  const snapshots =
+    hostile?.host.trust === "authenticated"
+      ? []
+      : [...new Set(Array.from({ length: plan.int(4) }, () => plan.logInt(300) + 1))].sort((a, b) => a - b);
   const freshEngine = snapshots.filter(() => plan.chance(0.15));
-  const fuelLimits = Array.from({ length: plan.int(3) + (hostile ? 1 : 0) }, () => ({ call: plan.int(Math.max(1, calls.length)), fraction: plan.float() }));
+  const fuelLimits = Array.from({ length: plan.int(3) + (hostile ? 1 : 0) }, () => ({
+    call: plan.int(Math.max(1, calls.length)),
+    fraction: plan.float(),
+  }));
   const compression = plan.pick(["auto", "none", "deflate"] as const);
   // Drawn last, so the draws before it (and so older cases of a seed) are unchanged.
   const sliceMs = plan.chance(0.3) ? plan.pick([0.001, 0.05, 1]) : undefined;
@@ -228,7 +244,7 @@ async function check(spec: ModuleCase, counters: Record<string, number>): Promis
   let rawModule: WebAssembly.Module;
   try {
     rawModule = new WebAssembly.Module(bytes as BufferSource);
-  } catch (e) {
+  } catch (_e) {
     count(counters, "skipped: V8 rejects the generated module");
     return { status: "skipped", counters };
   }
@@ -244,7 +260,11 @@ async function check(spec: ModuleCase, counters: Record<string, number>): Promis
     return refusal(e, counters);
   }
   const largestFile = Math.max(0, ...(h?.host.files.map((f) => f.bytes) ?? []));
-  const env: RunEnv = { makeEngine, options: () => (h ? hostileOptions(h) : {}), bound: stopBoundOf(module, bytes, memoryPagesFor(spec), largestFile) };
+  const env: RunEnv = {
+    makeEngine,
+    options: () => (h ? hostileOptions(h) : {}),
+    bound: stopBoundOf(module, bytes, memoryPagesFor(spec), largestFile),
+  };
   // A hostile shape's value is known (its generator computes it; its own tests check it raw).
   const raw = h ? { outcomes: [hostileOutcome(h)], fuel: [] } : runRaw(rawModule, spec, sigs);
   if (raw.outcomes[0]?.startsWith("instantiate:")) {
@@ -279,8 +299,10 @@ async function check(spec: ModuleCase, counters: Record<string, number>): Promis
 
 function refusal(e: unknown, counters: Record<string, number>): CaseOutcome {
   if (!(e instanceof FerryError)) throw new CaseFailure("untyped-refusal", `compile threw ${describeError(e)}`);
-  if (/\[object \w+\]/.test(e.message) || e.message.trim() === "") throw new CaseFailure("bad-refusal-message", `${e.code}: ${JSON.stringify(e.message)}`);
-  if (!REFUSAL_CODES.has(e.code)) throw new CaseFailure("refused-valid-module", `V8 accepts the module; Ferry refused it: ${e.code}: ${e.message}`);
+  if (/\[object \w+\]/.test(e.message) || e.message.trim() === "")
+    throw new CaseFailure("bad-refusal-message", `${e.code}: ${JSON.stringify(e.message)}`);
+  if (!REFUSAL_CODES.has(e.code))
+    throw new CaseFailure("refused-valid-module", `V8 accepts the module; Ferry refused it: ${e.code}: ${e.message}`);
   count(counters, `refused: ${e.code}`);
   return { status: "refused", counters };
 }
@@ -338,7 +360,8 @@ async function runFerry(
   const fuel: number[] = [];
   let pauses = 0;
   let turn = 0;
-  const nextSlice = (): number | undefined => (!mode.sliced || pauses >= spec.maxPauses ? undefined : spec.slices[turn++ % spec.slices.length]);
+  const nextSlice = (): number | undefined =>
+    !mode.sliced || pauses >= spec.maxPauses ? undefined : spec.slices[turn++ % spec.slices.length];
   for (const [k, call] of spec.calls.entries()) {
     const sig = sigs.get(call.name)!;
     // The hash exports observe (memory, logs). Hashing 16 pages in 1-fuel slices would be thousands of
@@ -355,7 +378,8 @@ async function runFerry(
     let r = await instance.run(call.name, call.args.map(toJs), sliceOptions(slice));
     let before = 0;
     for (;;) {
-      const over = bound !== undefined && slice !== undefined && r.status !== "trapped" ? overBound(bound, slice, r.fuelUsed - before) : undefined;
+      const over =
+        bound !== undefined && slice !== undefined && r.status !== "trapped" ? overBound(bound, slice, r.fuelUsed - before) : undefined;
       if (over) throw new CaseFailure("meter-bound", `call ${k} (${call.name}): a slice of ${slice} fuel used ${over}`);
       if (r.status !== "paused") break;
       if (r.reason !== "fuel") throw new CaseFailure("straight-vs-sliced", `call ${k} paused for ${r.reason}`);
@@ -372,7 +396,8 @@ async function runFerry(
       instance.dispose();
       return { outcomes, fuel, limitation: r.code };
     }
-    if (spec.hostile && r.status === "trapped" && r.code === "output_limit") checkHostileOutput(spec.hostile, instance, `${mode.sliced ? "sliced" : "straight"} call ${k}`);
+    if (spec.hostile && r.status === "trapped" && r.code === "output_limit")
+      checkHostileOutput(spec.hostile, instance, `${mode.sliced ? "sliced" : "straight"} call ${k}`);
     outcomes.push(show(sig, r));
     fuel.push(r.fuelUsed);
     if (r.status === "trapped") break;
@@ -383,7 +408,15 @@ async function runFerry(
 }
 
 /** Snapshot the paused instance, encode, decode, restore: the copy goes on in its place. */
-async function throughSnapshot(engine: Engine, env: RunEnv, instance: Instance, spec: ModuleCase, ordinal: number, original: Uint8Array, counters: Record<string, number>): Promise<Instance> {
+async function throughSnapshot(
+  engine: Engine,
+  env: RunEnv,
+  instance: Instance,
+  spec: ModuleCase,
+  ordinal: number,
+  original: Uint8Array,
+  counters: Record<string, number>,
+): Promise<Instance> {
   const move = ordinal % 2 === 0;
   const fresh = spec.freshEngine.includes(ordinal);
   try {
@@ -436,7 +469,15 @@ function firstDifference(a: string[], b: string[]): number {
   return -1;
 }
 
-async function checkFuelLimits(engine: Engine, env: RunEnv, module: GuestModule, spec: ModuleCase, sigs: Map<string, ExportSig>, straight: SequenceResult, counters: Record<string, number>): Promise<void> {
+async function checkFuelLimits(
+  engine: Engine,
+  env: RunEnv,
+  module: GuestModule,
+  spec: ModuleCase,
+  sigs: Map<string, ExportSig>,
+  straight: SequenceResult,
+  counters: Record<string, number>,
+): Promise<void> {
   const bound = env.bound;
   for (const { call, fraction } of spec.fuelLimits) {
     if (call >= straight.outcomes.length || straight.limitation) continue;
@@ -452,7 +493,8 @@ async function checkFuelLimits(engine: Engine, env: RunEnv, module: GuestModule,
       const r = await instance.run(spec.calls[k]!.name, spec.calls[k]!.args.map(toJs));
       const got = show(sigs.get(spec.calls[k]!.name)!, r);
       if (r.status === "trapped" && (r.code === "stack_overflow" || r.code === "continuation_overflow")) prefix = r.code;
-      else if (got !== straight.outcomes[k]) throw new CaseFailure("fuel-limit", `call ${k} before the fuel-limited call ${call}: ${got}, straight ${straight.outcomes[k]}`);
+      else if (got !== straight.outcomes[k])
+        throw new CaseFailure("fuel-limit", `call ${k} before the fuel-limited call ${call}: ${got}, straight ${straight.outcomes[k]}`);
     }
     if (prefix !== undefined) {
       instance.dispose();
@@ -485,7 +527,8 @@ export function shrinkModuleCase(spec: ModuleCase): ModuleCase[] {
       fuelLimits: spec.fuelLimits.filter((f) => f.call !== i).map((f) => ({ ...f, call: f.call > i ? f.call - 1 : f.call })),
     });
   }
-  if (spec.snapshots.length > 0) out.push({ ...spec, snapshots: spec.snapshots.slice(0, -1), freshEngine: spec.freshEngine.filter((s) => s !== spec.snapshots.at(-1)) });
+  if (spec.snapshots.length > 0)
+    out.push({ ...spec, snapshots: spec.snapshots.slice(0, -1), freshEngine: spec.freshEngine.filter((s) => s !== spec.snapshots.at(-1)) });
   if (spec.freshEngine.length > 0) out.push({ ...spec, freshEngine: [] });
   if (spec.fuelLimits.length > 0) out.push({ ...spec, fuelLimits: spec.fuelLimits.slice(1) });
   if (spec.slices.length > 1) out.push({ ...spec, slices: [spec.slices[0]!] });

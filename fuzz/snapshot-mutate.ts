@@ -74,7 +74,9 @@ export function serialize(p: Parsed, reseal: boolean): Uint8Array {
     out.set(s.payload, pos + FRAME);
     pos += FRAME + s.payload.byteLength;
   }
-  const digest = createHash("sha256").update(out.subarray(0, total - DIGEST)).digest();
+  const digest = createHash("sha256")
+    .update(out.subarray(0, total - DIGEST))
+    .digest();
   out.set(reseal ? digest : digest.map((b) => b ^ 0x5a), total - DIGEST);
   return out;
 }
@@ -210,34 +212,90 @@ function buildMemoryPayload(pages: number, stored: number, chunkPages: number, c
 
 // ---- drawing mutations that hit the structure ----
 
-const INTERESTING = ["0", "1", "2", "3", "7", "8", "15", "16", "95", "96", "97", "255", "256", "4096", "65535", "65536", "65537", "2147483647", "2147483648", "4294967295", "4294967296", "9007199254740991", "18446744073709551615"];
+const INTERESTING = [
+  "0",
+  "1",
+  "2",
+  "3",
+  "7",
+  "8",
+  "15",
+  "16",
+  "95",
+  "96",
+  "97",
+  "255",
+  "256",
+  "4096",
+  "65535",
+  "65536",
+  "65537",
+  "2147483647",
+  "2147483648",
+  "4294967295",
+  "4294967296",
+  "9007199254740991",
+  "18446744073709551615",
+];
 
 /** Field offsets worth hitting, per section (docs/continuation-abi.md and docs/snapshot-format.md). */
 function fieldsOf(tag: number, payload: Uint8Array): Array<{ offset: number; size: 1 | 2 | 4 | 8 }> {
   switch (tag) {
     case TAGS.meta:
-      return [{ offset: 32, size: 4 }, { offset: 0, size: 8 }];
+      return [
+        { offset: 32, size: 4 },
+        { offset: 0, size: 8 },
+      ];
     case TAGS.continuation:
       // magic, abi, header size, state, resume label, asyncify current/end, capacity, flags, fuel, limit, entry, arg count, args, stack
       return [
-        { offset: 0, size: 4 }, { offset: 4, size: 2 }, { offset: 6, size: 2 }, { offset: 8, size: 4 }, { offset: 12, size: 4 },
-        { offset: 16, size: 4 }, { offset: 20, size: 4 }, { offset: 24, size: 4 }, { offset: 28, size: 4 }, { offset: 32, size: 8 },
-        { offset: 40, size: 8 }, { offset: 48, size: 4 }, { offset: 52, size: 4 }, { offset: 56, size: 8 }, { offset: 64, size: 8 },
-        ...(payload.byteLength > 96 ? [{ offset: 96, size: 4 as const }, { offset: 96 + 4 * Math.floor((payload.byteLength - 100) / 8), size: 4 as const }] : []),
+        { offset: 0, size: 4 },
+        { offset: 4, size: 2 },
+        { offset: 6, size: 2 },
+        { offset: 8, size: 4 },
+        { offset: 12, size: 4 },
+        { offset: 16, size: 4 },
+        { offset: 20, size: 4 },
+        { offset: 24, size: 4 },
+        { offset: 28, size: 4 },
+        { offset: 32, size: 8 },
+        { offset: 40, size: 8 },
+        { offset: 48, size: 4 },
+        { offset: 52, size: 4 },
+        { offset: 56, size: 8 },
+        { offset: 64, size: 8 },
+        ...(payload.byteLength > 96
+          ? [
+              { offset: 96, size: 4 as const },
+              { offset: 96 + 4 * Math.floor((payload.byteLength - 100) / 8), size: 4 as const },
+            ]
+          : []),
       ];
     case TAGS.globals: {
       const out: Array<{ offset: number; size: 1 | 2 | 4 | 8 }> = [{ offset: 0, size: 4 }];
-      for (let k = 0; 4 + 16 * k + 16 <= payload.byteLength && k < 8; k++) out.push({ offset: 4 + 16 * k, size: 4 }, { offset: 8 + 16 * k, size: 1 }, { offset: 9 + 16 * k, size: 1 }, { offset: 12 + 16 * k, size: 8 });
+      for (let k = 0; 4 + 16 * k + 16 <= payload.byteLength && k < 8; k++)
+        out.push(
+          { offset: 4 + 16 * k, size: 4 },
+          { offset: 8 + 16 * k, size: 1 },
+          { offset: 9 + 16 * k, size: 1 },
+          { offset: 12 + 16 * k, size: 8 },
+        );
       return out;
     }
     case TAGS.memory: {
       const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
       const stored = payload.byteLength >= 12 ? dv.getUint32(4, true) : 0;
-      const out: Array<{ offset: number; size: 1 | 2 | 4 | 8 }> = [{ offset: 0, size: 4 }, { offset: 4, size: 4 }, { offset: 8, size: 4 }];
+      const out: Array<{ offset: number; size: 1 | 2 | 4 | 8 }> = [
+        { offset: 0, size: 4 },
+        { offset: 4, size: 4 },
+        { offset: 8, size: 4 },
+      ];
       const table = 12 + 4 * stored;
       if (stored > 0) out.push({ offset: 12, size: 4 }, { offset: table - 4, size: 4 });
-      if (table + 8 <= payload.byteLength) out.push({ offset: table, size: 1 }, { offset: table + 1, size: 1 }, { offset: table + 4, size: 4 });
-      if (table + 16 <= payload.byteLength) out.push({ offset: table + 8 + 3, size: 1 }, { offset: Math.min(payload.byteLength - 4, table + 40), size: 4 });
+      if (table + 8 <= payload.byteLength)
+        out.push({ offset: table, size: 1 }, { offset: table + 1, size: 1 }, { offset: table + 4, size: 4 });
+      if (table + 16 <= payload.byteLength)
+        out.push({ offset: table + 8 + 3, size: 1 }, { offset: Math.min(payload.byteLength - 4, table + 40), size: 4 });
       return out;
     }
     default:
@@ -270,7 +328,13 @@ function drawOne(rng: Rng, p: Parsed, size: number): Mutation {
     const len = rng.range(1, 8);
     return { kind: "write", tag: s.tag, offset: rng.int(s.payload.byteLength), hex: Buffer.from(rng.bytes(len)).toString("hex") };
   }
-  if (r < 66) return { kind: "resize", tag: s.tag, length: rng.chance(0.5) ? rng.int(s.payload.byteLength + 1) : s.payload.byteLength + rng.logInt(70_000), fill: rng.int(256) };
+  if (r < 66)
+    return {
+      kind: "resize",
+      tag: s.tag,
+      length: rng.chance(0.5) ? rng.int(s.payload.byteLength + 1) : s.payload.byteLength + rng.logInt(70_000),
+      fill: rng.int(256),
+    };
   if (r < 69) return { kind: "drop", tag: s.tag };
   if (r < 72) return { kind: "duplicate", tag: s.tag };
   if (r < 74) return { kind: "swap", a: rng.int(p.sections.length), b: rng.int(p.sections.length) };
@@ -278,7 +342,14 @@ function drawOne(rng: Rng, p: Parsed, size: number): Mutation {
   if (r < 79) return { kind: "lie", tag: s.tag, delta: rng.pick([-1, 1, 12, -12, 1 << 20, 2 ** 40]) };
   if (r < 86) {
     const pages = rng.pick([0, 1, 2, 17, 255, 256, 257, 4096, 65_535, 65_536, 65_537]);
-    return { kind: "memory", pages, stored: rng.pick([0, 1, 2, 16, Math.min(pages, 512), Math.min(pages, 300)]), chunkPages: rng.pick([0, 1, 16, 256, 257]), codec: rng.chance(0.7) ? 1 : 0, trailing: rng.chance(0.1) ? rng.range(1, 8) : 0 };
+    return {
+      kind: "memory",
+      pages,
+      stored: rng.pick([0, 1, 2, 16, Math.min(pages, 512), Math.min(pages, 300)]),
+      chunkPages: rng.pick([0, 1, 16, 256, 257]),
+      codec: rng.chance(0.7) ? 1 : 0,
+      trailing: rng.chance(0.1) ? rng.range(1, 8) : 0,
+    };
   }
   if (r < 88) return { kind: "version", value: rng.pick([0, 2, 0xffff]) };
   if (r < 95) return { kind: "flip", offset: rng.int(size), bit: rng.int(8) };

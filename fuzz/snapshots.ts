@@ -6,7 +6,18 @@
 
 import { readFileSync } from "node:fs";
 import { smallCases, type ExampleCase } from "../guest/catalog.js";
-import { Engine, FerryError, TRAP_CODES, decodeSnapshot, encodeSnapshot, type GuestModule, type Instance, type RunResult, type SnapshotCompression } from "../runtime/index.js";
+import {
+  Engine,
+  FerryError,
+  TRAP_CODES,
+  decodeSnapshot,
+  encodeSnapshot,
+  type GuestModule,
+  type Instance,
+  type RunResult,
+  type Snapshot,
+  type SnapshotCompression,
+} from "../runtime/index.js";
 import { CaseFailure, count, describeError, progress, fromBase64, toBase64, type CaseOutcome } from "./case.js";
 import { caseRng } from "./rng.js";
 import { drawMutations, mutate, type Mutation } from "./snapshot-mutate.js";
@@ -132,7 +143,8 @@ export async function runSnapshotCase(spec: SnapshotCase): Promise<CaseOutcome> 
     const before = process.memoryUsage().rss;
     await check(spec, bytes, counters);
     const grown = process.memoryUsage().rss - before;
-    if (grown > RSS_GROWTH_LIMIT_BYTES) throw new CaseFailure("memory", `resident memory grew by ${(grown / 1024 ** 2).toFixed(0)} MiB in one case`);
+    if (grown > RSS_GROWTH_LIMIT_BYTES)
+      throw new CaseFailure("memory", `resident memory grew by ${(grown / 1024 ** 2).toFixed(0)} MiB in one case`);
     return { status: "ok", counters };
   } catch (e) {
     if (e instanceof CaseFailure) return { status: "failed", failure: { kind: e.kind, detail: e.detail }, counters };
@@ -150,7 +162,7 @@ function typed(stage: string, e: unknown, counters: Record<string, number>): voi
 async function check(spec: SnapshotCase, bytes: Uint8Array, counters: Record<string, number>): Promise<void> {
   const { engine, bases } = await setup();
   const control = spec.mutations.length === 0 && spec.reseal;
-  let decoded;
+  let decoded: Snapshot;
   progress(`snapshots ${spec.index}: decode`);
   try {
     decoded = decodeSnapshot(bytes, { maxMemoryPages: SNAPSHOT_FUZZ_MAX_PAGES });
@@ -174,8 +186,7 @@ async function check(spec: SnapshotCase, bytes: Uint8Array, counters: Record<str
     do {
       progress(`snapshots ${spec.index}: resume ${resumes}`);
       r = await instance.resume({ fuel: spec.resumeSlice });
-    }
-    while (r.status === "paused" && ++resumes < spec.maxResumes);
+    } while (r.status === "paused" && ++resumes < spec.maxResumes);
   } catch (e) {
     return typed("resume", e, counters);
   } finally {
@@ -183,7 +194,10 @@ async function check(spec: SnapshotCase, bytes: Uint8Array, counters: Record<str
   }
   if (r.status === "trapped") {
     if (!TRAP_CODES.includes(r.code)) throw new CaseFailure("untyped-trap", `${r.code}: ${r.message}`);
-    if (r.code === "host_error" && /TypeError|RangeError|ReferenceError|SyntaxError|is not a function|Cannot read|undefined/.test(r.message)) {
+    if (
+      r.code === "host_error" &&
+      /TypeError|RangeError|ReferenceError|SyntaxError|is not a function|Cannot read|undefined/.test(r.message)
+    ) {
       throw new CaseFailure("host-error-from-runtime", r.message);
     }
     if (control) throw new CaseFailure("control", `an unmutated snapshot trapped: ${r.code}: ${r.message}`);
@@ -196,14 +210,16 @@ async function check(spec: SnapshotCase, bytes: Uint8Array, counters: Record<str
   }
   count(counters, "ran to the end");
   const expected = bases.get(spec.guest)!.example.expected.value;
-  if (control && !Object.is(r.value, expected)) throw new CaseFailure("control", `${spec.guest}: resumed to ${String(r.value)}, expected ${expected}`);
+  if (control && !Object.is(r.value, expected))
+    throw new CaseFailure("control", `${spec.guest}: resumed to ${String(r.value)}, expected ${expected}`);
 }
 
 /** Smaller variants of a failing case: fewer mutations, then plainer settings. */
 export function shrinkSnapshotCase(spec: SnapshotCase): SnapshotCase[] {
   const out: SnapshotCase[] = [];
   const { bytes: _stored, ...rest } = spec;
-  for (let i = 0; i < spec.mutations.length && spec.mutations.length > 1; i++) out.push({ ...rest, mutations: spec.mutations.filter((_, k) => k !== i) });
+  for (let i = 0; i < spec.mutations.length && spec.mutations.length > 1; i++)
+    out.push({ ...rest, mutations: spec.mutations.filter((_, k) => k !== i) });
   if (spec.embedCode) out.push({ ...rest, embedCode: false });
   if (spec.compression !== "none") out.push({ ...rest, compression: "none" });
   if (spec.pauses > 1) out.push({ ...rest, pauses: 1 });

@@ -12,7 +12,11 @@ export type TargetName = (typeof TARGETS)[number];
 export type WorkerCase = ModuleCase | SnapshotCase;
 
 /** Case `index`, or why there is none (a generated module the harness cannot use). */
-export async function generateCase(target: "modules" | "snapshots", seed: number, index: number): Promise<WorkerCase | { skipped: string }> {
+export async function generateCase(
+  target: "modules" | "snapshots",
+  seed: number,
+  index: number,
+): Promise<WorkerCase | { skipped: string }> {
   if (target === "modules") {
     const g = generateModuleCase(seed, index);
     return "skipped" in g ? g : g.case;

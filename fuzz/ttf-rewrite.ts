@@ -9,7 +9,8 @@ import { capMemoryMaximum } from "../runtime/code/memory-cap.js";
 
 /** Emit with the proposals Ferry supports (binaryen's "All" would use encodings V8 20 lacks). */
 const F = binaryen.Features;
-export const SUPPORTED_FEATURES = F.MVP | F.MutableGlobals | F.SignExt | F.NontrappingFPToInt | F.BulkMemory | F.BulkMemoryOpt | F.SIMD128 | F.Multivalue;
+export const SUPPORTED_FEATURES =
+  F.MVP | F.MutableGlobals | F.SignExt | F.NontrappingFPToInt | F.BulkMemory | F.BulkMemoryOpt | F.SIMD128 | F.Multivalue;
 
 /** Export added by the rewrite: the hash of everything the module logged (i64). */
 export const LOG_HASH_EXPORT = "__fz_log";
@@ -83,7 +84,9 @@ export function rewriteTtf(input: Uint8Array, options: RewriteOptions): Rewritte
         else if (t === binaryen.i64) folds.push(fold(v));
         else if (t === binaryen.f32) {
           // Any NaN logs alike: their bits are not deterministic (spec 4.3.3, NaN propagation).
-          folds.push(fold(m.i64.extend_u(m.select(m.f32.ne(v, m.local.get(k, t)), m.i32.const(0x7fc00000), m.i32.reinterpret(m.local.get(k, t))))));
+          folds.push(
+            fold(m.i64.extend_u(m.select(m.f32.ne(v, m.local.get(k, t)), m.i32.const(0x7fc00000), m.i32.reinterpret(m.local.get(k, t))))),
+          );
         } else if (t === binaryen.f64) {
           folds.push(fold(m.select(m.f64.ne(v, m.local.get(k, t)), i64c(0x7ff8000000000000n), m.i64.reinterpret(m.local.get(k, t)))));
         } else if (t === binaryen.v128) {
@@ -93,7 +96,11 @@ export function rewriteTtf(input: Uint8Array, options: RewriteOptions): Rewritte
           // A fresh expression per lane: Binaryen expressions are trees, never shared.
           const get = (): number => m.local.get(k, t);
           const masked = (): number =>
-            m.v128.bitselect(m.v128.const(V128_NAN), get(), m.v128.or(m.f64x2.ne(get(), get()), m.i64x2.ne(m.f32x4.ne(get(), get()), m.v128.const(V128_ZERO))));
+            m.v128.bitselect(
+              m.v128.const(V128_NAN),
+              get(),
+              m.v128.or(m.f64x2.ne(get(), get()), m.i64x2.ne(m.f32x4.ne(get(), get()), m.v128.const(V128_ZERO))),
+            );
           folds.push(fold(m.i64x2.extract_lane(masked(), 0)), fold(m.i64x2.extract_lane(masked(), 1)));
         }
       });
@@ -113,10 +120,18 @@ export function rewriteTtf(input: Uint8Array, options: RewriteOptions): Rewritte
       const e = binaryen.getExportInfo(m.getExportByIndex(i));
       if (e.kind !== binaryen.ExternalFunction) continue;
       const f = binaryen.getFunctionInfo(m.getFunction(e.value));
-      exports.push({ name: e.name, params: binaryen.expandType(f.params).map(valName), results: binaryen.expandType(f.results).map(valName) });
+      exports.push({
+        name: e.name,
+        params: binaryen.expandType(f.params).map(valName),
+        results: binaryen.expandType(f.results).map(valName),
+      });
     }
     if (!m.validate()) return { bytes: input, exports: [], unusable: "the rewritten module does not validate" };
-    return { bytes: capMemoryMaximum(m.emitBinary(), options.maxMemoryPages), exports, ...(hasSimdFloatNaNs(m) ? { simdFloatNaNs: true } : {}) };
+    return {
+      bytes: capMemoryMaximum(m.emitBinary(), options.maxMemoryPages),
+      exports,
+      ...(hasSimdFloatNaNs(m) ? { simdFloatNaNs: true } : {}),
+    };
   } finally {
     m.dispose();
   }
@@ -124,10 +139,23 @@ export function rewriteTtf(input: Uint8Array, options: RewriteOptions): Rewritte
 
 // SIMD operations that can make a NaN with nondeterministic bits (Abs, Neg, compares, conversions
 // to integers and from integers cannot).
-const NAN_MAKING = /^(Add|Sub|Mul|Div|Min|Max|PMin|PMax|Sqrt|Ceil|Floor|Trunc|Nearest)VecF(32x4|64x2)$|^(DemoteZeroVecF64x2ToVecF32x4|PromoteLowVecF32x4ToVecF64x2)$/;
+const NAN_MAKING =
+  /^(Add|Sub|Mul|Div|Min|Max|PMin|PMax|Sqrt|Ceil|Floor|Trunc|Nearest)VecF(32x4|64x2)$|^(DemoteZeroVecF64x2ToVecF32x4|PromoteLowVecF32x4ToVecF64x2)$/;
 const b = binaryen as unknown as Record<string, number>;
-const NAN_UNARY = new Set(["Sqrt", "Ceil", "Floor", "Trunc", "Nearest", "DemoteZero", "PromoteLow"].flatMap((op) => Object.keys(b).filter((k) => k.startsWith(op) && NAN_MAKING.test(k)).map((k) => b[k]!)));
-const NAN_BINARY = new Set(["Add", "Sub", "Mul", "Div", "Min", "Max", "PMin", "PMax"].flatMap((op) => Object.keys(b).filter((k) => k.startsWith(op) && NAN_MAKING.test(k)).map((k) => b[k]!)));
+const NAN_UNARY = new Set(
+  ["Sqrt", "Ceil", "Floor", "Trunc", "Nearest", "DemoteZero", "PromoteLow"].flatMap((op) =>
+    Object.keys(b)
+      .filter((k) => k.startsWith(op) && NAN_MAKING.test(k))
+      .map((k) => b[k]!),
+  ),
+);
+const NAN_BINARY = new Set(
+  ["Add", "Sub", "Mul", "Div", "Min", "Max", "PMin", "PMax"].flatMap((op) =>
+    Object.keys(b)
+      .filter((k) => k.startsWith(op) && NAN_MAKING.test(k))
+      .map((k) => b[k]!),
+  ),
+);
 
 function hasSimdFloatNaNs(m: binaryen.Module): boolean {
   const walker = new IrWalker(binaryen);
@@ -165,24 +193,34 @@ function addMemoryHash(m: binaryen.Module, i64c: (v: bigint) => number): void {
   // (Each use builds its own expression: Binaryen expressions are trees, never shared.)
   const f32Nan = (half: () => number): number => m.f32.ne(m.f32.reinterpret(half()), m.f32.reinterpret(half()));
   const isNan = m.i32.or(
-    m.i32.or(m.f64.ne(m.f64.reinterpret(word()), m.f64.reinterpret(word())), f32Nan(() => m.i32.wrap(word()))),
+    m.i32.or(
+      m.f64.ne(m.f64.reinterpret(word()), m.f64.reinterpret(word())),
+      f32Nan(() => m.i32.wrap(word())),
+    ),
     f32Nan(() => m.i32.wrap(m.i64.shr_u(word(), i64c(32n)))),
   );
-  const body = m.block(null, [
-    m.block("done", [
-      m.loop(
-        "next",
-        m.block(null, [
-          m.br("done", m.i32.ge_u(m.local.get(i, binaryen.i32), end)),
-          m.local.set(v, m.i64.load(0, 8, m.local.get(i, binaryen.i32))),
-          m.local.set(h, m.i64.add(m.i64.mul(m.local.get(h, binaryen.i64), i64c(1_000_003n)), m.select(isNan, i64c(0x7ff8000000000000n), word()))),
-          m.local.set(i, m.i32.add(m.local.get(i, binaryen.i32), m.i32.const(8))),
-          m.br("next"),
-        ]),
-      ),
-    ]),
-    m.local.get(h, binaryen.i64),
-  ], binaryen.i64);
+  const body = m.block(
+    null,
+    [
+      m.block("done", [
+        m.loop(
+          "next",
+          m.block(null, [
+            m.br("done", m.i32.ge_u(m.local.get(i, binaryen.i32), end)),
+            m.local.set(v, m.i64.load(0, 8, m.local.get(i, binaryen.i32))),
+            m.local.set(
+              h,
+              m.i64.add(m.i64.mul(m.local.get(h, binaryen.i64), i64c(1_000_003n)), m.select(isNan, i64c(0x7ff8000000000000n), word())),
+            ),
+            m.local.set(i, m.i32.add(m.local.get(i, binaryen.i32), m.i32.const(8))),
+            m.br("next"),
+          ]),
+        ),
+      ]),
+      m.local.get(h, binaryen.i64),
+    ],
+    binaryen.i64,
+  );
   m.addFunction(`${MEMORY_HASH_EXPORT}_fn`, binaryen.none, binaryen.i64, [binaryen.i32, binaryen.i64, binaryen.i64], body);
   m.addFunctionExport(`${MEMORY_HASH_EXPORT}_fn`, MEMORY_HASH_EXPORT);
 }
@@ -212,7 +250,10 @@ function setHangLimit(m: binaryen.Module, limit: number): void {
   const body = binaryen.getFunctionInfo(fn).body;
   if (binaryen.getExpressionId(body) !== binaryen.GlobalSetId) return;
   const set = binaryen.getExpressionInfo(body) as binaryen.GlobalSetInfo;
-  (binaryen as unknown as { Function: { setBody(fn: number, body: number): void } }).Function.setBody(fn, m.global.set(set.name, m.i32.const(limit)));
+  (binaryen as unknown as { Function: { setBody(fn: number, body: number): void } }).Function.setBody(
+    fn,
+    m.global.set(set.name, m.i32.const(limit)),
+  );
 }
 
 function valName(t: number): ValName {

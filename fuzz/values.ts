@@ -14,8 +14,24 @@ const dv = new DataView(new ArrayBuffer(8));
 
 const I32_EDGES = [0, 1, -1, 2, 7, 0x7fffffff, -0x80000000, 0xff, 0xffff, 65536, 0x10000 - 1, 1024, -2];
 const I64_EDGES = [0n, 1n, -1n, 0x7fffffffffffffffn, -0x8000000000000000n, 0xffffffffn, 0x100000000n, 42n];
-const F32_EDGE_BITS = [0x00000000, 0x80000000, 0x3f800000, 0xbf800000, 0x7f800000, 0xff800000, 0x7fc00000, 0x7fa00001, 0xffc00000, 0x00000001, 0x7f7fffff, 0x4f000000, 0xcf000000];
-const F64_EDGE_BITS = [0n, 0x8000000000000000n, 0x3ff0000000000000n, 0xbff0000000000000n, 0x7ff0000000000000n, 0xfff0000000000000n, 0x7ff8000000000000n, 0x7ff4000000000001n, 1n, 0x7fefffffffffffffn, 0x41e0000000000000n, 0xc3e0000000000000n];
+const F32_EDGE_BITS = [
+  0x00000000, 0x80000000, 0x3f800000, 0xbf800000, 0x7f800000, 0xff800000, 0x7fc00000, 0x7fa00001, 0xffc00000, 0x00000001, 0x7f7fffff,
+  0x4f000000, 0xcf000000,
+];
+const F64_EDGE_BITS = [
+  0n,
+  0x8000000000000000n,
+  0x3ff0000000000000n,
+  0xbff0000000000000n,
+  0x7ff0000000000000n,
+  0xfff0000000000000n,
+  0x7ff8000000000000n,
+  0x7ff4000000000001n,
+  1n,
+  0x7fefffffffffffffn,
+  0x41e0000000000000n,
+  0xc3e0000000000000n,
+];
 
 export function randomVal(rng: Rng, t: ValName): Val {
   const edge = rng.chance(0.5);

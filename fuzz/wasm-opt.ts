@@ -61,7 +61,10 @@ export function translateToFuzz(input: Uint8Array, options: TtfOptions): Uint8Ar
     const inPath = join(dir, "in.dat");
     const outPath = join(dir, "out.wasm");
     writeFileSync(inPath, input);
-    execFileSync(w.command[0]!, [...w.command.slice(1), ...ttfArgs(inPath, outPath, options)], { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 });
+    execFileSync(w.command[0]!, [...w.command.slice(1), ...ttfArgs(inPath, outPath, options)], {
+      stdio: ["ignore", "ignore", "pipe"],
+      timeout: 120_000,
+    });
     return new Uint8Array(readFileSync(outPath));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -88,15 +91,27 @@ export async function translateToFuzzBatch(jobs: readonly TtfJob[]): Promise<Arr
     const paths = jobs.map((_, k) => ({ in: join(dir, `${k}.dat`), out: join(dir, `${k}.wasm`) }));
     await Promise.all(jobs.map((j, k) => writeFile(paths[k]!.in, j.input)));
     const run = (file: string, args: string[]): Promise<void> =>
-      new Promise((resolve, reject) => execFile(file, args, { timeout: 120_000 + 2_000 * jobs.length }, (e) => (e ? reject(e) : resolve())));
+      new Promise((resolve, reject) =>
+        execFile(file, args, { timeout: 120_000 + 2_000 * jobs.length }, (e) => (e ? reject(e) : resolve())),
+      );
     if (w.kind === "native") {
       // One line per job; a failing job leaves no output file and the others go on.
-      const script = jobs.map((j, k) => [w.command[0]!, ...ttfArgs(paths[k]!.in, paths[k]!.out, j.options)].map(quote).join(" ") + " 2>/dev/null").join("\n");
+      const script = jobs
+        .map((j, k) => `${[w.command[0]!, ...ttfArgs(paths[k]!.in, paths[k]!.out, j.options)].map(quote).join(" ")} 2>/dev/null`)
+        .join("\n");
       await run("/bin/sh", ["-c", script]).catch(() => {});
     } else {
-      for (const [k, j] of jobs.entries()) await run(w.command[0]!, [...w.command.slice(1), ...ttfArgs(paths[k]!.in, paths[k]!.out, j.options)]).catch(() => {});
+      for (const [k, j] of jobs.entries())
+        await run(w.command[0]!, [...w.command.slice(1), ...ttfArgs(paths[k]!.in, paths[k]!.out, j.options)]).catch(() => {});
     }
-    return await Promise.all(paths.map((p) => readFile(p.out).then((b) => new Uint8Array(b), (e: unknown) => new Error(`wasm-opt -ttf made no module: ${String(e)}`))));
+    return await Promise.all(
+      paths.map((p) =>
+        readFile(p.out).then(
+          (b) => new Uint8Array(b),
+          (e: unknown) => new Error(`wasm-opt -ttf made no module: ${String(e)}`),
+        ),
+      ),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

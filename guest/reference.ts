@@ -23,7 +23,7 @@ export function sieve(n: number): number {
 }
 
 // nbody.ts, same constants and operation order.
-const PI = 3.141592653589793;
+const PI = Math.PI;
 const SOLAR_MASS = 4.0 * PI * PI;
 const DAYS_PER_YEAR = 365.24;
 const NBODY_DT = 0.01;
@@ -255,12 +255,49 @@ function mulberry32(seed: number): () => number {
 // Ordered most to least frequent. Includes digits, a digit-letter mix and non-ASCII words (which
 // split at the non-ASCII letter: "café" counts as "caf").
 const VOCABULARY = [
-  "the", "of", "and", "to", "a", "in", "is", "it", "that", "wasm", "guest", "host", "ferry",
-  "stack", "snapshot", "resume", "pause", "memory", "fuel", "migrate", "node", "peer", "module",
-  "instance", "continuation", "asyncify", "binaryen", "checkpoint", "runtime", "sandbox",
-  "2024", "v8", "x86", "42", "café", "naïve", "über", "zebra", "quartz", "jinx", "fjord",
+  "the",
+  "of",
+  "and",
+  "to",
+  "a",
+  "in",
+  "is",
+  "it",
+  "that",
+  "wasm",
+  "guest",
+  "host",
+  "ferry",
+  "stack",
+  "snapshot",
+  "resume",
+  "pause",
+  "memory",
+  "fuel",
+  "migrate",
+  "node",
+  "peer",
+  "module",
+  "instance",
+  "continuation",
+  "asyncify",
+  "binaryen",
+  "checkpoint",
+  "runtime",
+  "sandbox",
+  "2024",
+  "v8",
+  "x86",
+  "42",
+  "café",
+  "naïve",
+  "über",
+  "zebra",
+  "quartz",
+  "jinx",
+  "fjord",
 ];
-const PUNCTUATION = [",", ".", ";", ":", "!", "?", " -", "'s", ")", "\""];
+const PUNCTUATION = [",", ".", ";", ":", "!", "?", " -", "'s", ")", '"'];
 
 /** Seeded text of `words` words with Zipf-like frequencies, mixed case and punctuation. */
 export function wordfreqText(words: number, seed = 0x5eed): string {

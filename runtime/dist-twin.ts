@@ -14,7 +14,13 @@ const checked = new Set<string>();
  * dist/ twin, checked once to hold `script` and every .ts of the room (and `alsoSources`, paths
  * relative to runtime/) no older than its source. `fail` makes the caller's typed error.
  */
-export function compiledRoomDir(moduleUrl: string, room: string, script: string, fail: (detail: string) => Error, alsoSources: readonly string[] = []): string {
+export function compiledRoomDir(
+  moduleUrl: string,
+  room: string,
+  script: string,
+  fail: (detail: string) => Error,
+  alsoSources: readonly string[] = [],
+): string {
   const roomDir = dirname(fileURLToPath(moduleUrl));
   if (!moduleUrl.endsWith(".ts")) return roomDir;
   const marker = `/runtime/${room}`;

@@ -2,7 +2,7 @@
 // the compile-once cache keyed by code hash, and the three ways to get an instance: instantiate a
 // module, restore a snapshot (strong mobility), or restart from a weak descriptor.
 
-import { CompilePool, sharedCompilePool } from "./code/compile-pool.js";
+import { type CompilePool, sharedCompilePool } from "./code/compile-pool.js";
 import { compileCached, openModuleCache, type ModuleCache } from "./code/module-cache.js";
 import { PIPELINE_VERSION, sha256Hex } from "./code/instrument.js";
 import { checkHeader, type ModuleLimits } from "./code/validate.js";
@@ -144,16 +144,20 @@ export class Engine {
     if (cached) return cached;
     // Off the event loop: validation and instrumentation in a worker (bounded in time and memory),
     // then V8's compile on its background threads.
-    const options = { metering: this.config.metering, asyncify: this.config.asyncify, limits: this.config.limits, continuationStackBytes: this.config.continuationStackBytes };
-    const pending = compileCached(this.moduleCache, this.compilePool, bytes, hash, options)
-      .then(async (segment) => {
-        const wasm = await WebAssembly.compile(segment.bytes as BufferSource).catch((e: unknown) => {
-          throw new FerryError("instrumentation_failed", `V8 rejects the instrumented module: ${e instanceof Error ? e.message : String(e)}`);
-        });
-        const module = new GuestModule(segment, wasm);
-        this.modules.set(hash, module);
-        return module;
+    const options = {
+      metering: this.config.metering,
+      asyncify: this.config.asyncify,
+      limits: this.config.limits,
+      continuationStackBytes: this.config.continuationStackBytes,
+    };
+    const pending = compileCached(this.moduleCache, this.compilePool, bytes, hash, options).then(async (segment) => {
+      const wasm = await WebAssembly.compile(segment.bytes as BufferSource).catch((e: unknown) => {
+        throw new FerryError("instrumentation_failed", `V8 rejects the instrumented module: ${e instanceof Error ? e.message : String(e)}`);
       });
+      const module = new GuestModule(segment, wasm);
+      this.modules.set(hash, module);
+      return module;
+    });
     this.compiling.set(hash, pending);
     pending.catch(() => this.compiling.delete(hash));
     return pending;
@@ -183,14 +187,23 @@ export class Engine {
     if (o.sandbox === "isolated") {
       this.pool ??= new IsolatedPool(this.poolOptions);
       const isolated = { ...o.instance, trust: o.trust, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) };
-      return snapshot ? this.pool.restore(module.segment, this.config, isolated, snapshot) : this.pool.instantiate(module.segment, this.config, isolated);
+      return snapshot
+        ? this.pool.restore(module.segment, this.config, isolated, snapshot)
+        : this.pool.instantiate(module.segment, this.config, isolated);
     }
     const { resources, ...rest } = o.instance;
     if (resources instanceof OffThreadFileResources) {
-      throw new FerryError("invalid_option", "`resources` answers asynchronously (OffThreadFileResources): an in-process guest needs a synchronous provider such as FileResources; run it with sandbox: 'isolated'");
+      throw new FerryError(
+        "invalid_option",
+        "`resources` answers asynchronously (OffThreadFileResources): an in-process guest needs a synchronous provider such as FileResources; run it with sandbox: 'isolated'",
+      );
     }
     // Anything else given for an in-process guest must be a synchronous provider (the type says so for the embedder).
-    const instance = new GuestInstance(module, this.config, { ...rest, ...(resources ? { resources: resources as ResourceProvider } : {}), trust: o.trust });
+    const instance = new GuestInstance(module, this.config, {
+      ...rest,
+      ...(resources ? { resources: resources as ResourceProvider } : {}),
+      trust: o.trust,
+    });
     if (snapshot) instance.applySnapshot(snapshot);
     return instance;
   }
@@ -251,20 +264,33 @@ function placement(options: InstantiateOptions): Placement {
   const { sandbox: askedSandbox, timeoutMs, trust: askedTrust, ...instance } = options;
   const trust = askedTrust ?? "anonymous";
   if (!TRUST_CLASSES.includes(trust)) {
-    throw new FerryError("invalid_option", `\`trust\` must be ${TRUST_CLASSES.map((t) => `"${t}"`).join(" or ")}, got ${JSON.stringify(trust)}`);
+    throw new FerryError(
+      "invalid_option",
+      `\`trust\` must be ${TRUST_CLASSES.map((t) => `"${t}"`).join(" or ")}, got ${JSON.stringify(trust)}`,
+    );
   }
   const sandbox = askedSandbox ?? defaultSandbox(trust);
   if (!SANDBOX_KINDS.includes(sandbox)) {
-    throw new FerryError("invalid_option", `\`sandbox\` must be ${SANDBOX_KINDS.map((k) => `"${k}"`).join(" or ")}, got ${JSON.stringify(sandbox)}`);
+    throw new FerryError(
+      "invalid_option",
+      `\`sandbox\` must be ${SANDBOX_KINDS.map((k) => `"${k}"`).join(" or ")}, got ${JSON.stringify(sandbox)}`,
+    );
   }
   if (timeoutMs !== undefined) {
     if (sandbox !== "isolated") {
-      throw new FerryError("invalid_option", "`timeoutMs` requires sandbox: 'isolated' (in-process guests are bounded by fuel slices; only a process can be killed mid-slice)");
+      throw new FerryError(
+        "invalid_option",
+        "`timeoutMs` requires sandbox: 'isolated' (in-process guests are bounded by fuel slices; only a process can be killed mid-slice)",
+      );
     }
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new FerryError("invalid_option", `\`timeoutMs\` must be a positive number of milliseconds, got ${String(timeoutMs)}`);
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+      throw new FerryError("invalid_option", `\`timeoutMs\` must be a positive number of milliseconds, got ${String(timeoutMs)}`);
   }
   if (trust === "anonymous" && (instance.capabilities?.length || instance.resources)) {
-    throw new FerryError("invalid_option", "`capabilities` and `resources` require trust: 'authenticated' (anonymous code is pure computation)");
+    throw new FerryError(
+      "invalid_option",
+      "`capabilities` and `resources` require trust: 'authenticated' (anonymous code is pure computation)",
+    );
   }
   return { sandbox, trust, timeoutMs, instance };
 }
@@ -303,7 +329,12 @@ function normalise(o: EngineOptions): EngineConfig {
       maxLoopIfDepth: positive("limits.maxLoopIfDepth", l.maxLoopIfDepth, DEFAULT_MAX_LOOP_IF_DEPTH),
       maxBrTableTargets: positive("limits.maxBrTableTargets", l.maxBrTableTargets, DEFAULT_MAX_BR_TABLE_TARGETS),
     },
-    continuationStackBytes: positive("continuationStackBytes", o.continuationStackBytes, DEFAULT_CONTINUATION_STACK_BYTES, 64 * 1024 * 1024),
+    continuationStackBytes: positive(
+      "continuationStackBytes",
+      o.continuationStackBytes,
+      DEFAULT_CONTINUATION_STACK_BYTES,
+      64 * 1024 * 1024,
+    ),
     seed: o.seed ?? 0x5eed,
   };
 }

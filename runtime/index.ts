@@ -5,7 +5,15 @@ export { Engine } from "./engine.js";
 export type { EngineOptions, EngineConfig, InstantiateOptions, RestoreOptions } from "./engine.js";
 export { GuestModule } from "./exec/guest-module.js";
 export { GuestInstance } from "./exec/guest-instance.js";
-export type { InstanceOptions, InstanceStatus, RunOptions, ResumeOptions, SnapshotOptions, RunResult, RunValue } from "./exec/guest-instance.js";
+export type {
+  InstanceOptions,
+  InstanceStatus,
+  RunOptions,
+  ResumeOptions,
+  SnapshotOptions,
+  RunResult,
+  RunValue,
+} from "./exec/guest-instance.js";
 export type { WasmValue } from "./exec/values.js";
 export type { Instance, SandboxKind, TrustClass } from "./sandbox/instance.js";
 export { SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox } from "./sandbox/instance.js";
@@ -27,13 +35,24 @@ export { PIPELINE_VERSION } from "./code/instrument.js";
 export { ModuleCache, openModuleCache } from "./code/module-cache.js";
 export type { ModuleCacheOptions, ModuleCacheStats } from "./code/module-cache.js";
 export type { ModuleLimits } from "./code/validate.js";
+export { CompilePool } from "./code/compile-pool.js";
+export type { CompilePoolOptions } from "./code/compile-pool.js";
+export { GuestTrap } from "./exec/traps.js";
+export { importedResourceCall } from "./resources/host-interface.js";
 
 export { FerryError, isFerryError, ERROR_MESSAGES } from "./errors.js";
 export type { ErrorCode } from "./errors.js";
 export { TRAP_CODES, TRAP_MESSAGES } from "./exec/traps.js";
 export type { TrapCode } from "./exec/traps.js";
 
-export { encodeSnapshot, decodeSnapshot, inspectSnapshot, snapshotDecodeLimits, DEFAULT_SNAPSHOT_DECODE_LIMITS, SNAPSHOT_FORMAT_VERSION } from "./exec/snapshot-codec.js";
+export {
+  encodeSnapshot,
+  decodeSnapshot,
+  inspectSnapshot,
+  snapshotDecodeLimits,
+  DEFAULT_SNAPSHOT_DECODE_LIMITS,
+  SNAPSHOT_FORMAT_VERSION,
+} from "./exec/snapshot-codec.js";
 export type { SnapshotInfo, DecodeSnapshotOptions, EncodeSnapshotOptions, SnapshotCompression } from "./exec/snapshot-codec.js";
 export type { Snapshot, MemoryImage, MemoryPage, GlobalValue } from "./exec/snapshot.js";
 export { encodeWeak, decodeWeak } from "./exec/weak.js";

@@ -15,8 +15,15 @@ const force = process.argv.includes("--force");
 
 // docs/continuation-abi.md: nothing outside this list may be imported (`import_not_allowed`).
 const ALLOWED_IMPORTS = new Set([
-  "ferry.yield", "ferry.checkpoint", "ferry.log", "ferry.input_size", "ferry.input_read", "ferry.output_write",
-  "env.abort", "env.trace", "env.seed",
+  "ferry.yield",
+  "ferry.checkpoint",
+  "ferry.log",
+  "ferry.input_size",
+  "ferry.input_read",
+  "ferry.output_write",
+  "env.abort",
+  "env.trace",
+  "env.seed",
 ]);
 
 function fail(message) {
@@ -60,7 +67,7 @@ function checkModule(name, wasm) {
     .filter((i) => !ALLOWED_IMPORTS.has(i));
   if (bad.length > 0) return `${name}: imports outside the Ferry allow-list: ${bad.join(", ")}`;
   const exported = WebAssembly.Module.exports(module).find((e) => e.name === "ferry_continuation");
-  if (!exported || exported.kind !== "global") {
+  if (exported?.kind !== "global") {
     return `${name}: does not export the global ferry_continuation (add \`export { ferry_continuation } from "../sdk"\`)`;
   }
   return null;
@@ -72,7 +79,10 @@ const targets = config.targets ?? {};
 const guests = Object.keys(targets).sort();
 
 // Every example must have a target and every target an example, so nothing is silently skipped.
-const examples = readdirSync(examplesDir).filter((f) => f.endsWith(".ts")).map((f) => f.slice(0, -3)).sort();
+const examples = readdirSync(examplesDir)
+  .filter((f) => f.endsWith(".ts"))
+  .map((f) => f.slice(0, -3))
+  .sort();
 for (const example of examples) {
   if (!(example in targets)) fail(`guest/examples/${example}.ts has no target in asconfig.json`);
 }
@@ -116,16 +126,13 @@ for (const name of stale) {
   const outputs = new Map();
   const stdout = asc.createMemoryStream();
   const stderr = asc.createMemoryStream();
-  const result = await asc.main(
-    [relative(root, entry), "--config", "asconfig.json", "--target", name],
-    {
-      stdout,
-      stderr,
-      writeFile(filename, contents, baseDir) {
-        outputs.set(resolve(baseDir, filename), contents);
-      },
+  const result = await asc.main([relative(root, entry), "--config", "asconfig.json", "--target", name], {
+    stdout,
+    stderr,
+    writeFile(filename, contents, baseDir) {
+      outputs.set(resolve(baseDir, filename), contents);
     },
-  );
+  });
   if (result.error) {
     failures.push(`${name}: ${result.error.message}\n${stderr.toString()}`);
     continue;

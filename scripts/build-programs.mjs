@@ -19,7 +19,26 @@ for (const p of PROGRAMS) {
   const out = join(root, "guest", "programs", `${p.name}.wasm`);
   const temp = `${out}.tmp`;
   try {
-    execFileSync(rustc, ["-O", "--edition", "2021", "--target", "wasm32-unknown-unknown", "--crate-type", "cdylib", "-C", "panic=abort", "-C", "strip=symbols", "-o", temp, join(root, p.source)], { stdio: "inherit" });
+    execFileSync(
+      rustc,
+      [
+        "-O",
+        "--edition",
+        "2021",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--crate-type",
+        "cdylib",
+        "-C",
+        "panic=abort",
+        "-C",
+        "strip=symbols",
+        "-o",
+        temp,
+        join(root, p.source),
+      ],
+      { stdio: "inherit" },
+    );
   } catch (e) {
     process.stderr.write(`build-programs: ${p.name}: ${rustc} failed (${e.message}); install rustc and libstd-rust-dev-wasm32\n`);
     process.exit(1);

@@ -8,7 +8,7 @@ import { MAX_GRANT_LIFETIME_MS, signGrant, signRequest } from "./auth/index.js";
 import type { SigningKey } from "./auth/keys.js";
 import { jobEvents, type JobStreamEvent } from "./client-events.js";
 import { ServerError, SERVER_ERROR_MESSAGES, type ServerErrorCode } from "./errors.js";
-import type { ErrorCode } from "../runtime/errors.js";
+import type { ErrorCode } from "../runtime/light.js";
 import { httpFetch } from "./http-fetch.js";
 import type { JobResult, JobSummary, JobView, ModuleSummary, MovedTo } from "./node/job-view.js";
 import type { PeerEntry } from "./peers-file.js";
@@ -117,12 +117,19 @@ export class FerryClient {
   }
 
   private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const r = await this.request(method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? undefined : "application/json");
+    const r = await this.request(
+      method,
+      path,
+      body === undefined ? undefined : JSON.stringify(body),
+      body === undefined ? undefined : "application/json",
+    );
     return (await r.json()) as T;
   }
 
   uploadModule(bytes: Uint8Array, options: { public?: boolean } = {}): Promise<{ codeHash: string; created: boolean }> {
-    return this.request("POST", `/modules?public=${options.public ? "true" : "false"}`, bytes, "application/wasm").then((r) => r.json() as Promise<{ codeHash: string; created: boolean }>);
+    return this.request("POST", `/modules?public=${options.public ? "true" : "false"}`, bytes, "application/wasm").then(
+      (r) => r.json() as Promise<{ codeHash: string; created: boolean }>,
+    );
   }
 
   /** Modules you may use on this node (public ones, and your own), newest first; `next` is the `before` of the next page. */
@@ -280,7 +287,8 @@ export class FerryClient {
     for (let hop = 0; view.state === "migrated" && view.movedTo; hop++) {
       const next = view.movedTo;
       if (hop >= maxHops) return { view, at, path, stopped: { reason: `still moving after ${maxHops} hops` } };
-      if (next.url === null) return { view, at, path, stopped: { reason: `moved to node ${next.node}, whose address this node no longer knows` } };
+      if (next.url === null)
+        return { view, at, path, stopped: { reason: `moved to node ${next.node}, whose address this node no longer knows` } };
       const there = at.at(next.url);
       let found: JobView;
       try {
@@ -291,7 +299,14 @@ export class FerryClient {
       // The hand-over gives the job the same epoch at both ends; each further move adds one. A record
       // older than that, or a move away at no newer epoch, is stale: following it could go round in circles.
       if (found.epoch < view.epoch || (found.state === "migrated" && found.epoch <= view.epoch)) {
-        return { view, at, path, stopped: { reason: `moved to node ${next.node}, which holds an older record of it (epoch ${found.epoch}, moved at ${view.epoch})` } };
+        return {
+          view,
+          at,
+          path,
+          stopped: {
+            reason: `moved to node ${next.node}, which holds an older record of it (epoch ${found.epoch}, moved at ${view.epoch})`,
+          },
+        };
       }
       at = there;
       view = found;
@@ -312,7 +327,8 @@ export class FerryClient {
       const view = await this.job(id);
       const settled = wanted ? wanted.includes(view.state) : !["queued", "running", "migrating"].includes(view.state);
       if (settled) return view;
-      if (Date.now() > deadline) throw new HttpError(408, "timeout", `job ${id} still ${view.state} after ${options.timeoutMs ?? 30_000} ms`);
+      if (Date.now() > deadline)
+        throw new HttpError(408, "timeout", `job ${id} still ${view.state} after ${options.timeoutMs ?? 30_000} ms`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }

@@ -10,7 +10,7 @@
 // second process prints; it is never what decides.
 
 import type { Database } from "better-sqlite3";
-import { mkdirSync, readFileSync, rmSync, statSync, accessSync, constants } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, statSync, accessSync, constants, type Stats } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { writeFileAtomic } from "./atomic-file.js";
@@ -46,7 +46,7 @@ export function prepareDataDir(dir: string, options: { create: boolean }): { cre
   const unusable = (problem: string): never => {
     throw new ServerError("data_dir_unusable", `${dir} ${problem}`);
   };
-  let stats;
+  let stats: Stats | undefined;
   try {
     stats = statSync(dir);
   } catch (e) {
@@ -56,18 +56,24 @@ export function prepareDataDir(dir: string, options: { create: boolean }): { cre
     if (code !== "ENOENT") throw e;
   }
   if (!stats) {
-    if (!options.create) unusable("does not exist (a node creates its data directory on its first start; pass --create to make an empty one here, or check the path)");
+    if (!options.create)
+      unusable(
+        "does not exist (a node creates its data directory on its first start; pass --create to make an empty one here, or check the path)",
+      );
     try {
       return { created: mkdirSync(dir, { recursive: true, mode: 0o700 }) };
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      return unusable(`cannot be created (${code === "EACCES" || code === "EPERM" ? "permission denied" : code === "ENOTDIR" || code === "EEXIST" ? "part of the path is a file" : code === "EROFS" ? "read-only file system" : (code ?? String(e))}); choose another --data-dir`);
+      return unusable(
+        `cannot be created (${code === "EACCES" || code === "EPERM" ? "permission denied" : code === "ENOTDIR" || code === "EEXIST" ? "part of the path is a file" : code === "EROFS" ? "read-only file system" : (code ?? String(e))}); choose another --data-dir`,
+      );
     }
   }
   if (!stats.isDirectory()) unusable("is a file, not a directory; choose another --data-dir");
   // Another user's directory: writing into it would leave files its owner cannot use (and root could).
   const uid = process.getuid?.();
-  if (uid !== undefined && stats.uid !== uid) unusable(`belongs to another user (uid ${stats.uid}; this process runs as uid ${uid}); run as that user, or choose another --data-dir`);
+  if (uid !== undefined && stats.uid !== uid)
+    unusable(`belongs to another user (uid ${stats.uid}; this process runs as uid ${uid}); run as that user, or choose another --data-dir`);
   try {
     accessSync(dir, constants.W_OK | constants.X_OK);
   } catch {
@@ -120,7 +126,10 @@ export function lockDataDir(dir: string, command: string): DataDirLock {
 /** Who holds it, as far as owner.json tells (a stale description from a dead owner is not repeated). */
 function inUseMessage(dir: string): string {
   const owner = readOwner(dir);
-  const who = owner && (owner.host !== hostname() || processAlive(owner.pid)) ? `${owner.command} (pid ${owner.pid}${owner.host === hostname() ? "" : ` on ${owner.host}`}, since ${new Date(owner.since).toISOString()})` : "another process";
+  const who =
+    owner && (owner.host !== hostname() || processAlive(owner.pid))
+      ? `${owner.command} (pid ${owner.pid}${owner.host === hostname() ? "" : ` on ${owner.host}`}, since ${new Date(owner.since).toISOString()})`
+      : "another process";
   return `${resolve(dir)} is in use by ${who}; stop it first, or give this one another --data-dir`;
 }
 

@@ -54,7 +54,16 @@ async function demo(c: ExampleCase, dir: string): Promise<string[]> {
   const childValue = child.status === "done" ? String(child.value) : child.status;
   const sameOutput = Buffer.from(target.output()).equals(Buffer.from(c.expected.output));
   const ok = wholeValue === resumedValue && resumedValue === childValue && sameOutput && Object.is(Number(wholeValue), c.expected.value);
-  return [c.name, wholeValue, `${wholeMs.toFixed(0)} ms`, `${pauses}`, `${(bytes.byteLength / 1024).toFixed(1)} KiB`, resumedValue, childValue, ok ? "✓" : "✗ MISMATCH"];
+  return [
+    c.name,
+    wholeValue,
+    `${wholeMs.toFixed(0)} ms`,
+    `${pauses}`,
+    `${(bytes.byteLength / 1024).toFixed(1)} KiB`,
+    resumedValue,
+    childValue,
+    ok ? "✓" : "✗ MISMATCH",
+  ];
 }
 
 async function main(): Promise<void> {

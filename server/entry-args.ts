@@ -4,9 +4,8 @@
 // checks again when the entry is called (runtime/exec/values.ts); this check is the stricter one
 // (no f32 that would overflow to Infinity, no i64 that lost precision in a JSON number).
 
-import { FerryError } from "../runtime/errors.js";
+import { FerryError, MAX_ENTRY_ARGS } from "../runtime/light.js";
 import type { WasmValue } from "../runtime/index.js"; // a type: erased, loads nothing
-import { MAX_ENTRY_ARGS } from "../runtime/limits.js";
 
 /** An argument before it meets a signature: a number, or an integer too large for one (decimal text). */
 export type ArgValue = number | bigint;
@@ -41,7 +40,8 @@ export function parseArgText(text: string, index: number): ArgValue {
  */
 export function checkEntryArgs(entry: { name: string; params: readonly string[] }, values: readonly ArgValue[]): WasmValue[] {
   const { name, params } = entry;
-  if (params.length > MAX_ENTRY_ARGS) throw new FerryError("invalid_arguments", `"${name}" takes ${params.length} parameters; entries may take at most ${MAX_ENTRY_ARGS}`);
+  if (params.length > MAX_ENTRY_ARGS)
+    throw new FerryError("invalid_arguments", `"${name}" takes ${params.length} parameters; entries may take at most ${MAX_ENTRY_ARGS}`);
   if (values.length !== params.length) {
     const types = params.length ? ` (${params.join(", ")})` : "";
     throw new FerryError("invalid_arguments", `"${name}" takes ${params.length} argument(s)${types}, got ${values.length}`);
@@ -61,7 +61,8 @@ function checkOne(entry: string, i: number, type: string, v: ArgValue): WasmValu
     }
     case "i64": {
       // A JSON number past 2^53 has already lost digits: such values travel as decimal strings.
-      if (typeof v === "number" && !Number.isSafeInteger(v)) refuse(Number.isInteger(v) ? "an integer beyond ±2^53 must be given as a decimal string" : "an integer");
+      if (typeof v === "number" && !Number.isSafeInteger(v))
+        refuse(Number.isInteger(v) ? "an integer beyond ±2^53 must be given as a decimal string" : "an integer");
       const b = BigInt(v);
       if (b < I64_MIN || b > I64_MAX_UNSIGNED) refuse(`an integer from ${I64_MIN} to ${I64_MAX_UNSIGNED}`);
       return b;

@@ -1,7 +1,7 @@
 // Server-side errors (store, auth, API): a closed code set with one fixed message each, the HTTP
 // status every code maps to, and one function turning any thrown value into the JSON error body.
 
-import { FerryError, type ErrorCode } from "../runtime/errors.js";
+import { FerryError, type ErrorCode } from "../runtime/light.js";
 
 export const SERVER_ERROR_MESSAGES = {
   bad_request: "malformed request",

@@ -31,7 +31,13 @@ export function httpFetch(url: string, init: HttpFetchInit): Promise<Response> {
       // Streamed, as fetch's is: GET /jobs/:id/events stays open while the job runs.
       const noBody = status === 204 || status === 304 || init.method === "HEAD";
       if (noBody) res.resume();
-      resolve(new Response(noBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, statusText: res.statusMessage ?? "", headers: h }));
+      resolve(
+        new Response(noBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), {
+          status,
+          statusText: res.statusMessage ?? "",
+          headers: h,
+        }),
+      );
     });
     req.on("error", (e) => reject(new TypeError("fetch failed", { cause: e })));
     req.end(init.body);

@@ -18,10 +18,13 @@ export interface Listening {
 }
 
 const starting: Fetch = () =>
-  new Response(JSON.stringify({ error: { code: "overloaded", message: "the node is starting (recovering its jobs); try again in a moment" } }), {
-    status: 503,
-    headers: { "content-type": "application/json", "retry-after": "1" },
-  });
+  new Response(
+    JSON.stringify({ error: { code: "overloaded", message: "the node is starting (recovering its jobs); try again in a moment" } }),
+    {
+      status: 503,
+      headers: { "content-type": "application/json", "retry-after": "1" },
+    },
+  );
 
 export async function listen(host: string, port: number): Promise<Listening> {
   let current: Fetch = starting;
@@ -50,15 +53,31 @@ function listenError(e: NodeJS.ErrnoException, host: string, port: number): Serv
   const where = `${host}:${port}`;
   switch (e.code) {
     case "EADDRINUSE":
-      return new ServerError("address_in_use", `${where} is in use by another process; choose another port (0 lets the system pick a free one), or stop that process`, { cause: e });
+      return new ServerError(
+        "address_in_use",
+        `${where} is in use by another process; choose another port (0 lets the system pick a free one), or stop that process`,
+        { cause: e },
+      );
     case "EACCES":
-      return new ServerError("address_unusable", `${where}: permission denied (ports below 1024 need privileges); choose a port from 1024 up`, { cause: e });
+      return new ServerError(
+        "address_unusable",
+        `${where}: permission denied (ports below 1024 need privileges); choose a port from 1024 up`,
+        { cause: e },
+      );
     case "EADDRNOTAVAIL":
-      return new ServerError("address_unusable", `${host} is not an address of this machine; use one it has (127.0.0.1, 0.0.0.0 for all, ::1)`, { cause: e });
+      return new ServerError(
+        "address_unusable",
+        `${host} is not an address of this machine; use one it has (127.0.0.1, 0.0.0.0 for all, ::1)`,
+        { cause: e },
+      );
     case "ENOTFOUND":
     case "EAI_AGAIN":
     case "EAI_FAIL":
-      return new ServerError("address_unusable", `host "${host}" does not resolve to an address; use an IP address of this machine (127.0.0.1, 0.0.0.0 for all, ::1)`, { cause: e });
+      return new ServerError(
+        "address_unusable",
+        `host "${host}" does not resolve to an address; use an IP address of this machine (127.0.0.1, 0.0.0.0 for all, ::1)`,
+        { cause: e },
+      );
     default:
       return new ServerError("address_unusable", `cannot listen on ${where}: ${e.code ?? e.message}`, { cause: e });
   }

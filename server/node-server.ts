@@ -134,7 +134,8 @@ function addPeers(store: Store, peers: readonly PeerConfig[]): void {
   });
   for (const { peer, publicKey } of checked) {
     const known = store.peers.get(peer.nodeId);
-    if (!known || parsePublicKey(known.publicKey).equals(publicKey) === false) store.peers.upsert({ nodeId: peer.nodeId, url: peer.url, publicKey });
+    if (!known || parsePublicKey(known.publicKey).equals(publicKey) === false)
+      store.peers.upsert({ nodeId: peer.nodeId, url: peer.url, publicKey });
   }
 }
 
@@ -176,7 +177,9 @@ function serveNode({ options, lock, listening, store, node, identity, recovered 
   const url = listening.url;
   // Tell every peer where this node now listens (a restart may have moved it); best effort.
   for (const peer of store.peers.list()) {
-    void peerRequest(identity, peer, "POST", "/peer/hello", new TextEncoder().encode(JSON.stringify({ url })), { timeoutMs: 5_000 }).catch(() => undefined);
+    void peerRequest(identity, peer, "POST", "/peer/hello", new TextEncoder().encode(JSON.stringify({ url })), { timeoutMs: 5_000 }).catch(
+      () => undefined,
+    );
   }
   let closing: Promise<void> | undefined;
   return {

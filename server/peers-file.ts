@@ -27,7 +27,8 @@ const LEGACY_ID_FIELDS = ["node", "clientId"] as const;
  */
 export function parsePeerEntry(value: unknown, where: string, notes?: string[]): PeerEntry {
   const entry = value as Record<string, unknown> | null;
-  if (entry === null || typeof entry !== "object" || Array.isArray(entry)) throw new ServerError("bad_request", `${where}: expected an object { nodeId, url, publicKey }`);
+  if (entry === null || typeof entry !== "object" || Array.isArray(entry))
+    throw new ServerError("bad_request", `${where}: expected an object { nodeId, url, publicKey }`);
   let nodeId = entry.nodeId;
   if (nodeId === undefined) {
     const legacy = LEGACY_ID_FIELDS.find((f) => typeof entry[f] === "string");
@@ -43,7 +44,9 @@ export function parsePeerEntry(value: unknown, where: string, notes?: string[]):
     parsePublicKey(entry.publicKey);
     checkPeerUrl(entry.url);
   } catch (e) {
-    throw new ServerError("bad_request", `${where} (${nodeId}): ${e instanceof ServerError ? (e.detail ?? e.message) : String(e)}`, { cause: e });
+    throw new ServerError("bad_request", `${where} (${nodeId}): ${e instanceof ServerError ? (e.detail ?? e.message) : String(e)}`, {
+      cause: e,
+    });
   }
   return { nodeId, url: entry.url, publicKey: entry.publicKey };
 }
@@ -70,6 +73,7 @@ export function readPeersFile(path: string, notes?: string[], label = `peers fil
  */
 export function checkSelfEntry(entry: PeerEntry, where: string): PeerEntry {
   const fingerprint = keyFingerprint(parsePublicKey(entry.publicKey));
-  if (fingerprint !== entry.nodeId) throw new ServerError("bad_request", `${where}: node id ${entry.nodeId} is not its key's fingerprint ${fingerprint}`);
+  if (fingerprint !== entry.nodeId)
+    throw new ServerError("bad_request", `${where}: node id ${entry.nodeId} is not its key's fingerprint ${fingerprint}`);
   return entry;
 }

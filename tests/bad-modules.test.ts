@@ -30,7 +30,15 @@ function manyExports(n: number): Uint8Array {
 describe("module validation", () => {
   const engine = new Engine({
     maxMemoryPages: 16,
-    limits: { maxModuleBytes: 64 * 1024, maxFunctions: 100, maxExports: 50, maxImports: 20, maxGlobals: 10, maxTableElements: 1000, maxDataBytes: 4096 },
+    limits: {
+      maxModuleBytes: 64 * 1024,
+      maxFunctions: 100,
+      maxExports: 50,
+      maxImports: 20,
+      maxGlobals: 10,
+      maxTableElements: 1000,
+      maxDataBytes: 4096,
+    },
   });
 
   it.each([
@@ -86,7 +94,11 @@ describe("module validation", () => {
     ["multiple memories", `(module (memory $a 1) (memory $b 1))`, binaryen.Features.MultiMemory],
     ["tail calls", `(module (func $f (return_call $f)))`, binaryen.Features.TailCall],
     ["exception handling", `(module (tag $t) (func (throw $t)))`, binaryen.Features.ExceptionHandling],
-    ["GC types", `(module (type $s (struct (field i32))) (func (export "f") (result i32) (drop (struct.new $s (i32.const 1))) (i32.const 1)))`, binaryen.Features.GC],
+    [
+      "GC types",
+      `(module (type $s (struct (field i32))) (func (export "f") (result i32) (drop (struct.new $s (i32.const 1))) (i32.const 1)))`,
+      binaryen.Features.GC,
+    ],
   ])("rejects %s with unsupported_feature", async (_what, text, feature) => {
     const f = binaryen.Features;
     const bytes = wat(text, f.MVP | f.MutableGlobals | f.BulkMemory | f.ReferenceTypes | feature);
@@ -108,7 +120,9 @@ describe("module validation", () => {
   });
 
   it("rejects a guest whose ferry_continuation export does not point at a continuation struct", async () => {
-    const m = await engine.compile(wat(`(module (memory 1) (global (export "ferry_continuation") i32 (i32.const 64)) (func (export "f")))`));
+    const m = await engine.compile(
+      wat(`(module (memory 1) (global (export "ferry_continuation") i32 (i32.const 64)) (func (export "f")))`),
+    );
     await expect(engine.instantiate(m)).rejects.toMatchObject({ code: "invalid_wasm" });
   });
 });
@@ -147,7 +161,10 @@ describe("names the instrumentation reserves", () => {
     ["a snapshot-global export", `(module (global $g (mut i32) (i32.const 0)) (func (export "__ferry_g0")))`],
     ["an Asyncify control", `(module (func (export "asyncify_start_unwind") (param i32)))`],
     ["a function named like a runtime helper", `(module (func $__ferry_memory_copy (export "f")))`],
-    ["a global named like the fuel counter", `(module (global $__ferry_fuel (mut i32) (i32.const 0)) (func (export "f") (global.set $__ferry_fuel (i32.const 1))))`],
+    [
+      "a global named like the fuel counter",
+      `(module (global $__ferry_fuel (mut i32) (i32.const 0)) (func (export "f") (global.set $__ferry_fuel (i32.const 1))))`,
+    ],
   ])("refuses %s with invalid_wasm naming it, never an untyped Binaryen failure", async (_what, text) => {
     const e = await rejection(engine, named(text));
     expect(e.code).toBe("invalid_wasm");

@@ -6,7 +6,6 @@ import { encodeImage, decodeImage } from "../runtime/exec/continuation.js";
 import { EXPLICIT_COUNTER, INFINITE_LOOP, LOOP_AND_RECURSION } from "./helpers/fixtures.js";
 import { codeOf } from "./helpers/errors.js";
 
-
 async function pausedSnapshot(engine: Engine, bytes = LOOP_AND_RECURSION): Promise<Snapshot> {
   const i = await engine.instantiate(await engine.compile(bytes));
   const r = await i.run(bytes === INFINITE_LOOP ? "spin" : "main", bytes === INFINITE_LOOP ? [] : [5000], { fuel: 500 });
@@ -41,7 +40,9 @@ describe("restoring snapshots that do not fit", () => {
   it("rejects another pipeline version with snapshot_pipeline_mismatch", async () => {
     const engine = new Engine();
     const s = await pausedSnapshot(engine);
-    expect(await codeOf(engine.restore(encodeSnapshot({ ...s, pipelineVersion: PIPELINE_VERSION + 1 })))).toBe("snapshot_pipeline_mismatch");
+    expect(await codeOf(engine.restore(encodeSnapshot({ ...s, pipelineVersion: PIPELINE_VERSION + 1 })))).toBe(
+      "snapshot_pipeline_mismatch",
+    );
   });
 
   it("rejects an unwound stack in an engine that cannot rewind it", async () => {
@@ -77,20 +78,32 @@ describe("restoring snapshots that do not fit", () => {
   it.each([
     ["a memory smaller than the module's initial memory", (s: Snapshot): Snapshot => ({ ...s, memory: { pageCount: 0, pages: [] } })],
     ["missing globals", (s: Snapshot): Snapshot => ({ ...s, globals: s.globals.slice(1) })],
-    ["a global of the wrong type", (s: Snapshot): Snapshot => ({ ...s, globals: s.globals.map((g, k) => (k === 0 ? { ...g, type: "f64" as const, value: 1.5 } : g)) })],
+    [
+      "a global of the wrong type",
+      (s: Snapshot): Snapshot => ({ ...s, globals: s.globals.map((g, k) => (k === 0 ? { ...g, type: "f64" as const, value: 1.5 } : g)) }),
+    ],
     ["a continuation that is not one", (s: Snapshot): Snapshot => ({ ...s, continuation: new Uint8Array(40) })],
-    ["an entry that is not an export", (s: Snapshot): Snapshot => {
-      const { header, stack, capacity } = decodeImage(s.continuation);
-      return { ...s, continuation: encodeImage({ ...header, entry: 99 }, stack, capacity) };
-    }],
-    ["the wrong number of arguments", (s: Snapshot): Snapshot => {
-      const { header, stack, capacity } = decodeImage(s.continuation);
-      return { ...s, continuation: encodeImage({ ...header, args: [] }, stack, capacity) };
-    }],
-    ["a finished run", (s: Snapshot): Snapshot => {
-      const { header, stack, capacity } = decodeImage(s.continuation);
-      return { ...s, continuation: encodeImage({ ...header, state: 3 }, stack, capacity) };
-    }],
+    [
+      "an entry that is not an export",
+      (s: Snapshot): Snapshot => {
+        const { header, stack, capacity } = decodeImage(s.continuation);
+        return { ...s, continuation: encodeImage({ ...header, entry: 99 }, stack, capacity) };
+      },
+    ],
+    [
+      "the wrong number of arguments",
+      (s: Snapshot): Snapshot => {
+        const { header, stack, capacity } = decodeImage(s.continuation);
+        return { ...s, continuation: encodeImage({ ...header, args: [] }, stack, capacity) };
+      },
+    ],
+    [
+      "a finished run",
+      (s: Snapshot): Snapshot => {
+        const { header, stack, capacity } = decodeImage(s.continuation);
+        return { ...s, continuation: encodeImage({ ...header, state: 3 }, stack, capacity) };
+      },
+    ],
   ])("rejects %s with snapshot_malformed and keeps working", async (_what, tamper) => {
     const engine = new Engine();
     const s = await pausedSnapshot(engine);

@@ -10,7 +10,30 @@ import { INFINITE_LOOP, TRAPS } from "./helpers/fixtures.js";
 import { removeDir, startTestNode, type TestNode } from "./helpers/node.js";
 import { wat } from "./helpers/wat.js";
 
-const COMMANDS = ["run", "resume", "inspect", "simulate", "cluster", "keygen", "admin", "serve", "node", "peers", "upload", "modules", "submit", "status", "migrate", "pause", "cancel", "logs", "output", "snapshot", "share", "cache"];
+const COMMANDS = [
+  "run",
+  "resume",
+  "inspect",
+  "simulate",
+  "cluster",
+  "keygen",
+  "admin",
+  "serve",
+  "node",
+  "peers",
+  "upload",
+  "modules",
+  "submit",
+  "status",
+  "migrate",
+  "pause",
+  "cancel",
+  "logs",
+  "output",
+  "snapshot",
+  "share",
+  "cache",
+];
 
 describe("the exit status table", () => {
   it("ends ferry --help and every command's --help", async () => {
@@ -92,7 +115,10 @@ describe("the job commands: a bad command line exits 2 before any request", () =
       { args: [command, id, id, ...node], says: new RegExp(`ferry ${command} takes exactly one <job-id>`) },
       { args: [command, id, "--bogus", ...node], says: /unknown option --bogus/ },
       // share signs its grants: without a key it stops at that first.
-      { args: [command, id, "--node", "not-a-url"], says: command === "share" ? /--key FILE is required/ : /--node not-a-url: not an http/ },
+      {
+        args: [command, id, "--node", "not-a-url"],
+        says: command === "share" ? /--key FILE is required/ : /--node not-a-url: not an http/,
+      },
     ]),
     { args: ["resume", id, "--bogus", ...node], says: /unknown option --bogus/ },
     { args: ["migrate", id, ...node, "--key", "x"], says: /--to PEER-ID \(or the peer's URL\) is required/ },

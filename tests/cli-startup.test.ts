@@ -40,13 +40,26 @@ function tracedNode(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Promi
     execFile(process.execPath, argv, { cwd: dir, env: { ...process.env, FERRY_LOAD_TRACE: trace, ...env } }, (error, stdout, stderr) => {
       const lines = existsSync(trace) ? readFileSync(trace, "utf8").split("\n") : [];
       const code = error ? (typeof error.code === "number" ? error.code : 128) : 0;
-      resolve({ code, stdout, stderr, loaded: lines.filter((l) => l.startsWith("load ")).map((l) => l.slice(5)), workers: lines.filter((l) => l.startsWith("worker ")).map((l) => l.slice(7)) });
+      resolve({
+        code,
+        stdout,
+        stderr,
+        loaded: lines.filter((l) => l.startsWith("load ")).map((l) => l.slice(5)),
+        workers: lines.filter((l) => l.startsWith("worker ")).map((l) => l.slice(7)),
+      });
     });
   });
 }
 
 /** Packages and parts a command that runs no guest must not load. */
-const HEAVY = [/node_modules\/binaryen\//, /node_modules\/better-sqlite3\//, /node_modules\/hono\//, /node_modules\/@hono\//, /dist\/runtime\/engine\.js$/, /dist\/server\/store\//];
+const HEAVY = [
+  /node_modules\/binaryen\//,
+  /node_modules\/better-sqlite3\//,
+  /node_modules\/hono\//,
+  /node_modules\/@hono\//,
+  /dist\/runtime\/engine\.js$/,
+  /dist\/server\/store\//,
+];
 
 function heavyIn(loaded: readonly string[]): string[] {
   return loaded.filter((url) => HEAVY.some((re) => re.test(url)));
@@ -70,7 +83,7 @@ describe("ferry start-up", () => {
     expect(r.workers).toEqual([]);
   });
 
-  it("import { Engine } from \"ferry\" and new Engine() load no Binaryen, store or HTTP server, and start no worker", async () => {
+  it('import { Engine } from "ferry" and new Engine() load no Binaryen, store or HTTP server, and start no worker', async () => {
     const script = `const { Engine } = await import(${JSON.stringify(join(root, "dist", "runtime", "index.js"))}); new Engine(); console.log("ok");`;
     const r = await tracedNode(["--input-type=module", "-e", script]);
     expect(r).toMatchObject({ code: 0, stdout: "ok\n" });

@@ -70,7 +70,11 @@ describe("ferry run", () => {
     ]) {
       const inProcess = await ferry(...args);
       const isolated = await ferry(...args, "--sandbox", "isolated");
-      expect({ code: isolated.code, stdout: isolated.stdout, stderr: isolated.stderr }).toEqual({ code: inProcess.code, stdout: inProcess.stdout, stderr: inProcess.stderr });
+      expect({ code: isolated.code, stdout: isolated.stdout, stderr: isolated.stderr }).toEqual({
+        code: inProcess.code,
+        stdout: inProcess.stdout,
+        stderr: inProcess.stderr,
+      });
     }
   });
 
@@ -85,7 +89,18 @@ describe("checkpoint, inspect, resume", () => {
   it("resumes a checkpoint in a new process and prints the same value", async () => {
     const snap = join(dir, "nbody.ferry");
     // 78 slices, 26 checkpoints: each is written atomically (with an fsync), so hundreds cost seconds.
-    const run = await ferry("run", guestWasmPath("nbody"), "--args", "20000", "--slice", "1000000", "--checkpoint-every", "3", "--out", snap);
+    const run = await ferry(
+      "run",
+      guestWasmPath("nbody"),
+      "--args",
+      "20000",
+      "--slice",
+      "1000000",
+      "--checkpoint-every",
+      "3",
+      "--out",
+      snap,
+    );
     expect(run.code).toBe(0);
     expect(run.stdout).toBe(`${reference.nbody(20_000)}\n`);
 
@@ -142,7 +157,23 @@ describe("bad command lines and inputs", () => {
   it("rejects a corrupted snapshot with snapshot_corrupt and leaves the file alone", async () => {
     const snap = join(dir, "sieve.ferry");
     // Any checkpoint will do: about 19 slices, 9 of them written (slices of 20,000 fuel wrote a thousand, 10 s and more).
-    const run = JSON.parse((await ferry("run", guestWasmPath("sieve"), "--args", "300000", "--slice", "2000000", "--checkpoint-every", "2", "--out", snap, "--json")).stdout) as { status: string; checkpoints: number };
+    const run = JSON.parse(
+      (
+        await ferry(
+          "run",
+          guestWasmPath("sieve"),
+          "--args",
+          "300000",
+          "--slice",
+          "2000000",
+          "--checkpoint-every",
+          "2",
+          "--out",
+          snap,
+          "--json",
+        )
+      ).stdout,
+    ) as { status: string; checkpoints: number };
     expect(run.status).toBe("done");
     expect(run.checkpoints).toBeGreaterThan(0);
     const bytes = readFileSync(snap);

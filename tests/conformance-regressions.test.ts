@@ -13,8 +13,15 @@ import { wat } from "./helpers/wat.js";
 const engine = new Engine();
 /** The proposals Ferry supports, reference types included (tests/helpers/wat.ts emits without them). */
 const REF_TYPES =
-  binaryen.Features.MVP | binaryen.Features.MutableGlobals | binaryen.Features.SignExt | binaryen.Features.NontrappingFPToInt |
-  binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt | binaryen.Features.SIMD128 | binaryen.Features.Multivalue | binaryen.Features.ReferenceTypes;
+  binaryen.Features.MVP |
+  binaryen.Features.MutableGlobals |
+  binaryen.Features.SignExt |
+  binaryen.Features.NontrappingFPToInt |
+  binaryen.Features.BulkMemory |
+  binaryen.Features.BulkMemoryOpt |
+  binaryen.Features.SIMD128 |
+  binaryen.Features.Multivalue |
+  binaryen.Features.ReferenceTypes;
 
 type Outcome = { value: unknown } | { trap: string };
 
@@ -128,7 +135,11 @@ function declarative(bytes: Uint8Array): Uint8Array {
 }
 
 /** Run sliced, every pause a snapshot (moved) and a restore into a fresh instance; the outcome, fuel and restores. */
-async function restoredAtEveryPause(bytes: Uint8Array, entry = "f", slice = 3): Promise<{ outcome: Outcome; fuelUsed: number; restores: number }> {
+async function restoredAtEveryPause(
+  bytes: Uint8Array,
+  entry = "f",
+  slice = 3,
+): Promise<{ outcome: Outcome; fuelUsed: number; restores: number }> {
   const module = await engine.compile(bytes);
   let instance = await engine.instantiate(module);
   let r = await instance.run(entry, [], { fuel: slice });
@@ -194,13 +205,16 @@ describe("issue 10 #1: a module whose memory has 0 pages can pause (the struct l
   });
 
   it("a guest growing from 0 pages sees its own sizes and addresses", async () => {
-    await expectAgree(wat(`(module (memory 0)
+    await expectAgree(
+      wat(`(module (memory 0)
       (func (export "f") (result i64)
         (local $old i32)
         (local.set $old (memory.grow (i32.const 2)))
         (i32.store (i32.const 131068) (i32.const 0x01020304))
         (i64.or (i64.shl (i64.extend_i32_u (i32.add (i32.mul (local.get $old) (i32.const 100)) (memory.size))) (i64.const 32))
-          (i64.extend_i32_u (i32.load8_u (i32.const 131071))))))`), { value: (2n << 32n) | 1n });
+          (i64.extend_i32_u (i32.load8_u (i32.const 131071))))))`),
+      { value: (2n << 32n) | 1n },
+    );
   });
 
   it("a 1-page memory pauses with frames larger than the page (deep-ish recursion)", async () => {
@@ -217,9 +231,11 @@ describe("issue 10 #1: a module whose memory has 0 pages can pause (the struct l
   });
 
   it("an SDK-shaped guest (exporting ferry_continuation) reserves nothing", async () => {
-    const module = await engine.compile(wat(`(module (memory 1) (global (export "ferry_continuation") i32 (i32.const 1024))
+    const module = await engine.compile(
+      wat(`(module (memory 1) (global (export "ferry_continuation") i32 (i32.const 1024))
       (data (i32.const 1024) "\\46\\52\\52\\59\\01\\00\\60\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\10\\00\\00")
-      (func (export "f") (result i32) (memory.size)))`));
+      (func (export "f") (result i32) (memory.size)))`),
+    );
     expect(module.segment).toMatchObject({ hasContinuation: true, reservedPages: 0 });
     expect(outcome(await (await engine.instantiate(module)).run("f"))).toEqual({ value: 1 });
     const plain = await engine.compile(wat(`(module (memory 1) (func (export "f") (result i32) (memory.size)))`));
@@ -230,23 +246,83 @@ describe("issue 10 #1: a module whose memory has 0 pages can pause (the struct l
 describe("issue 10 #1: the reserved pages move no trap — memory at its edges, raw = straight = sliced", () => {
   // The shift is 5 pages (327,680 bytes): 2^32 − SHIFT = 0xFFFB0000 is where a guest address would wrap.
   it.each([
-    ["memory.size and memory.grow up to the maximum and past it", `(memory 1 3) (func (export "f") (result i32)
-      (i32.add (i32.mul (memory.grow (i32.const 2)) (i32.const 100)) (i32.add (i32.mul (memory.grow (i32.const 1)) (i32.const 10)) (memory.size))))`, { value: 100 - 10 + 3 }],
+    [
+      "memory.size and memory.grow up to the maximum and past it",
+      `(memory 1 3) (func (export "f") (result i32)
+      (i32.add (i32.mul (memory.grow (i32.const 2)) (i32.const 100)) (i32.add (i32.mul (memory.grow (i32.const 1)) (i32.const 10)) (memory.size))))`,
+      { value: 100 - 10 + 3 },
+    ],
     ["memory.grow by 0", `(memory 2) (func (export "f") (result i32) (memory.grow (i32.const 0)))`, { value: 2 }],
-    ["the last byte of memory", `(memory 1) (func (export "f") (result i32) (i32.store8 (i32.const 65535) (i32.const 7)) (i32.load8_u (i32.const 65535)))`, { value: 7 }],
-    ["the last word of memory through the offset", `(memory 1) (func (export "f") (result i32) (i32.store offset=65532 (i32.const 0) (i32.const 9)) (i32.load offset=65530 (i32.const 2)))`, { value: 9 }],
-    ["a word one byte past the end", `(memory 1) (func (export "f") (result i32) (i32.load (i32.const 65533)))`, { trap: "memory_out_of_bounds" }],
-    ["a store one byte past the end through the offset", `(memory 1) (func (export "f") (i64.store offset=65529 (i32.const 0) (i64.const 1)))`, { trap: "memory_out_of_bounds" }],
-    ["an offset that would wrap once shifted", `(memory 1) (func (export "f") (result i32) (i32.load offset=0xfffb0000 (i32.const 0)))`, { trap: "memory_out_of_bounds" }],
-    ["the largest offset", `(memory 1) (func (export "f") (i32.store8 offset=0xffffffff (i32.const 0) (i32.const 1)))`, { trap: "memory_out_of_bounds" }],
-    ["an address that would wrap once shifted", `(memory 1) (func (export "f") (result i32) (i32.load (i32.const 0xfffb0000)))`, { trap: "memory_out_of_bounds" }],
-    ["a load from a memory of 0 pages", `(memory 0) (func (export "f") (result i32) (i32.load8_u (i32.const 0)))`, { trap: "memory_out_of_bounds" }],
-    ["v128 at the end", `(memory 1) (func (export "f") (result i32) (v128.store (i32.const 65520) (v128.const i32x4 1 2 3 4)) (i32x4.extract_lane 3 (v128.load (i32.const 65520))))`, { value: 4 }],
-    ["v128 one byte past the end", `(memory 1) (func (export "f") (result i32) (i32x4.extract_lane 0 (v128.load (i32.const 65521))))`, { trap: "memory_out_of_bounds" }],
-    ["load and store lanes at the end", `(memory 1) (func (export "f") (result i32) (v128.store32_lane 1 (i32.const 65532) (v128.const i32x4 1 2 3 4)) (i32x4.extract_lane 2 (v128.load32_lane 2 (i32.const 65532) (v128.const i64x2 0 0))))`, { value: 2 }],
-    ["a load lane past the end", `(memory 1) (func (export "f") (result i32) (i32x4.extract_lane 0 (v128.load16_lane offset=65535 0 (i32.const 0) (v128.const i64x2 0 0))))`, { trap: "memory_out_of_bounds" }],
-    ["a zero-extending load past the end", `(memory 1) (func (export "f") (result i32) (i32x4.extract_lane 0 (v128.load32_zero offset=0xfffffffc (i32.const 0))))`, { trap: "memory_out_of_bounds" }],
-    ["a splat at the end", `(memory 1) (data (i32.const 65535) "\\05") (func (export "f") (result i32) (i8x16.extract_lane_u 9 (v128.load8_splat (i32.const 65535))))`, { value: 5 }],
+    [
+      "the last byte of memory",
+      `(memory 1) (func (export "f") (result i32) (i32.store8 (i32.const 65535) (i32.const 7)) (i32.load8_u (i32.const 65535)))`,
+      { value: 7 },
+    ],
+    [
+      "the last word of memory through the offset",
+      `(memory 1) (func (export "f") (result i32) (i32.store offset=65532 (i32.const 0) (i32.const 9)) (i32.load offset=65530 (i32.const 2)))`,
+      { value: 9 },
+    ],
+    [
+      "a word one byte past the end",
+      `(memory 1) (func (export "f") (result i32) (i32.load (i32.const 65533)))`,
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "a store one byte past the end through the offset",
+      `(memory 1) (func (export "f") (i64.store offset=65529 (i32.const 0) (i64.const 1)))`,
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "an offset that would wrap once shifted",
+      `(memory 1) (func (export "f") (result i32) (i32.load offset=0xfffb0000 (i32.const 0)))`,
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "the largest offset",
+      `(memory 1) (func (export "f") (i32.store8 offset=0xffffffff (i32.const 0) (i32.const 1)))`,
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "an address that would wrap once shifted",
+      `(memory 1) (func (export "f") (result i32) (i32.load (i32.const 0xfffb0000)))`,
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "a load from a memory of 0 pages",
+      `(memory 0) (func (export "f") (result i32) (i32.load8_u (i32.const 0)))`,
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "v128 at the end",
+      `(memory 1) (func (export "f") (result i32) (v128.store (i32.const 65520) (v128.const i32x4 1 2 3 4)) (i32x4.extract_lane 3 (v128.load (i32.const 65520))))`,
+      { value: 4 },
+    ],
+    [
+      "v128 one byte past the end",
+      `(memory 1) (func (export "f") (result i32) (i32x4.extract_lane 0 (v128.load (i32.const 65521))))`,
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "load and store lanes at the end",
+      `(memory 1) (func (export "f") (result i32) (v128.store32_lane 1 (i32.const 65532) (v128.const i32x4 1 2 3 4)) (i32x4.extract_lane 2 (v128.load32_lane 2 (i32.const 65532) (v128.const i64x2 0 0))))`,
+      { value: 2 },
+    ],
+    [
+      "a load lane past the end",
+      `(memory 1) (func (export "f") (result i32) (i32x4.extract_lane 0 (v128.load16_lane offset=65535 0 (i32.const 0) (v128.const i64x2 0 0))))`,
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "a zero-extending load past the end",
+      `(memory 1) (func (export "f") (result i32) (i32x4.extract_lane 0 (v128.load32_zero offset=0xfffffffc (i32.const 0))))`,
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "a splat at the end",
+      `(memory 1) (data (i32.const 65535) "\\05") (func (export "f") (result i32) (i8x16.extract_lane_u 9 (v128.load8_splat (i32.const 65535))))`,
+      { value: 5 },
+    ],
   ])("%s", async (_what, body, expected) => {
     await expectAgree(wat(`(module ${body})`), expected);
   });
@@ -259,22 +335,78 @@ describe("issue 10 #1: the reserved pages move no trap — memory at its edges, 
     ["memory.fill of the last byte", bulk(`(memory.fill (i32.const 65535) (i32.const 3) (i32.const 1))`, "1"), { value: 3 }],
     ["memory.fill of the last byte, helper", bulk(`(memory.fill (i32.const 65535) (i32.const 3) (global.get $n))`, "1"), { value: 3 }],
     ["an empty memory.fill at the end", bulk(`(memory.fill (i32.const 65536) (i32.const 3) (global.get $n))`, "0"), { value: 0 }],
-    ["an empty memory.fill past the end", bulk(`(memory.fill (i32.const 65537) (i32.const 3) (i32.const 0))`, "0"), { trap: "memory_out_of_bounds" }],
-    ["an empty memory.fill past the end, helper", bulk(`(memory.fill (i32.const 65537) (i32.const 3) (global.get $n))`, "0"), { trap: "memory_out_of_bounds" }],
-    ["an empty memory.fill where a shifted address wraps", bulk(`(memory.fill (i32.const 0xfffb0000) (i32.const 3) (i32.const 0))`, "0"), { trap: "memory_out_of_bounds" }],
-    ["an empty memory.fill just below the wrap, helper", bulk(`(memory.fill (i32.const 0xfffaffff) (i32.const 3) (global.get $n))`, "0"), { trap: "memory_out_of_bounds" }],
-    ["an empty memory.fill at 2^32 - 1", bulk(`(memory.fill (i32.const -1) (i32.const 3) (global.get $n))`, "0"), { trap: "memory_out_of_bounds" }],
-    ["memory.fill across the end writes nothing", bulk(`(memory.fill (i32.const 65000) (i32.const 3) (global.get $n))`, "537"), { trap: "memory_out_of_bounds" }],
+    [
+      "an empty memory.fill past the end",
+      bulk(`(memory.fill (i32.const 65537) (i32.const 3) (i32.const 0))`, "0"),
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "an empty memory.fill past the end, helper",
+      bulk(`(memory.fill (i32.const 65537) (i32.const 3) (global.get $n))`, "0"),
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "an empty memory.fill where a shifted address wraps",
+      bulk(`(memory.fill (i32.const 0xfffb0000) (i32.const 3) (i32.const 0))`, "0"),
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "an empty memory.fill just below the wrap, helper",
+      bulk(`(memory.fill (i32.const 0xfffaffff) (i32.const 3) (global.get $n))`, "0"),
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "an empty memory.fill at 2^32 - 1",
+      bulk(`(memory.fill (i32.const -1) (i32.const 3) (global.get $n))`, "0"),
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "memory.fill across the end writes nothing",
+      bulk(`(memory.fill (i32.const 65000) (i32.const 3) (global.get $n))`, "537"),
+      { trap: "memory_out_of_bounds" },
+    ],
     ["memory.copy to the last byte", bulk(`(memory.copy (i32.const 65535) (i32.const 0) (i32.const 1))`, "1"), { value: 0 }],
-    ["memory.copy from the last byte, helper", bulk(`(i32.store8 (i32.const 65535) (i32.const 8)) (memory.copy (i32.const 0) (i32.const 65535) (global.get $n))`, "1", "(i32.load8_u (i32.const 0))"), { value: 8 }],
-    ["an empty memory.copy from a wrapping source", bulk(`(memory.copy (i32.const 0) (i32.const 0xfffb0001) (i32.const 0))`, "0"), { trap: "memory_out_of_bounds" }],
-    ["an empty memory.copy to a wrapping destination, helper", bulk(`(memory.copy (i32.const 0xfffb0000) (i32.const 0) (global.get $n))`, "0"), { trap: "memory_out_of_bounds" }],
-    ["memory.copy of 2 bytes from the last one, helper", bulk(`(memory.copy (i32.const 0) (i32.const 65535) (global.get $n))`, "2"), { trap: "memory_out_of_bounds" }],
+    [
+      "memory.copy from the last byte, helper",
+      bulk(
+        `(i32.store8 (i32.const 65535) (i32.const 8)) (memory.copy (i32.const 0) (i32.const 65535) (global.get $n))`,
+        "1",
+        "(i32.load8_u (i32.const 0))",
+      ),
+      { value: 8 },
+    ],
+    [
+      "an empty memory.copy from a wrapping source",
+      bulk(`(memory.copy (i32.const 0) (i32.const 0xfffb0001) (i32.const 0))`, "0"),
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "an empty memory.copy to a wrapping destination, helper",
+      bulk(`(memory.copy (i32.const 0xfffb0000) (i32.const 0) (global.get $n))`, "0"),
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "memory.copy of 2 bytes from the last one, helper",
+      bulk(`(memory.copy (i32.const 0) (i32.const 65535) (global.get $n))`, "2"),
+      { trap: "memory_out_of_bounds" },
+    ],
     ["memory.init to the last bytes", bulk(`(memory.init 0 (i32.const 65533) (i32.const 0) (i32.const 3))`, "3"), { value: 122 }],
     ["memory.init to the last bytes, helper", bulk(`(memory.init 0 (i32.const 65533) (i32.const 0) (global.get $n))`, "3"), { value: 122 }],
-    ["memory.init one byte past the end, helper", bulk(`(memory.init 0 (i32.const 65534) (i32.const 0) (global.get $n))`, "3"), { trap: "memory_out_of_bounds" }],
-    ["an empty memory.init to a wrapping destination", bulk(`(memory.init 0 (i32.const 0xfffb0000) (i32.const 0) (i32.const 0))`, "0"), { trap: "memory_out_of_bounds" }],
-    ["an empty memory.init to 2^32 - 1, helper", bulk(`(memory.init 0 (i32.const -1) (i32.const 0) (global.get $n))`, "0"), { trap: "memory_out_of_bounds" }],
+    [
+      "memory.init one byte past the end, helper",
+      bulk(`(memory.init 0 (i32.const 65534) (i32.const 0) (global.get $n))`, "3"),
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "an empty memory.init to a wrapping destination",
+      bulk(`(memory.init 0 (i32.const 0xfffb0000) (i32.const 0) (i32.const 0))`, "0"),
+      { trap: "memory_out_of_bounds" },
+    ],
+    [
+      "an empty memory.init to 2^32 - 1, helper",
+      bulk(`(memory.init 0 (i32.const -1) (i32.const 0) (global.get $n))`, "0"),
+      { trap: "memory_out_of_bounds" },
+    ],
   ])("%s", async (_what, body, expected) => {
     await expectAgree(wat(`(module ${body})`), expected);
   });
@@ -296,7 +428,10 @@ describe("issue 10 #1: the reserved pages move no trap — memory at its edges, 
   });
 
   it("a segment at the end of memory is where the guest reads it", async () => {
-    await expectAgree(wat(`(module (memory 1) (data (i32.const 65534) "ab") (func (export "f") (result i32) (i32.load16_u (i32.const 65534))))`), { value: 0x6261 });
+    await expectAgree(
+      wat(`(module (memory 1) (data (i32.const 65534) "ab") (func (export "f") (result i32) (i32.load16_u (i32.const 65534))))`),
+      { value: 0x6261 },
+    );
   });
 });
 
@@ -304,8 +439,14 @@ describe("issue 10 #2: i32.div_s / i64.div_s of MIN by -1 traps integer_overflow
   it.each([
     ["i32, constants", `(func (export "f") (result i32) (i32.div_s (i32.const 0x80000000) (i32.const -1)))`],
     ["i64, constants", `(func (export "f") (result i64) (i64.div_s (i64.const 0x8000000000000000) (i64.const -1)))`],
-    ["i32, through locals", `(func (export "f") (result i32) (local $a i32) (local $b i32) (local.set $a (i32.const 0x80000000)) (local.set $b (i32.const -1)) (i32.div_s (local.get $a) (local.get $b)))`],
-    ["i64, through a call", `(func $d (param i64 i64) (result i64) (i64.div_s (local.get 0) (local.get 1))) (func (export "f") (result i64) (call $d (i64.const 0x8000000000000000) (i64.const -1)))`],
+    [
+      "i32, through locals",
+      `(func (export "f") (result i32) (local $a i32) (local $b i32) (local.set $a (i32.const 0x80000000)) (local.set $b (i32.const -1)) (i32.div_s (local.get $a) (local.get $b)))`,
+    ],
+    [
+      "i64, through a call",
+      `(func $d (param i64 i64) (result i64) (i64.div_s (local.get 0) (local.get 1))) (func (export "f") (result i64) (call $d (i64.const 0x8000000000000000) (i64.const -1)))`,
+    ],
   ])("%s", async (_what, body) => {
     await expectAgree(wat(`(module ${body})`), { trap: "integer_overflow" });
   });
@@ -317,19 +458,63 @@ describe("issue 10 #2: i32.div_s / i64.div_s of MIN by -1 traps integer_overflow
 
 describe("issue 10 #3: memory.init from a dropped active segment traps memory_out_of_bounds (instrumentation keeps every trap)", () => {
   it.each([
-    ["memory.init from a dropped active segment", `(memory 1) (data (i32.const 0) "abc") (func (export "f") (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 1)))`, "memory_out_of_bounds"],
-    ["zero-length memory.init past a dropped active segment", `(memory 1) (data (i32.const 0) "abc") (func (export "f") (memory.init 0 (i32.const 0) (i32.const 1) (i32.const 0)))`, "memory_out_of_bounds"],
-    ["memory.init after data.drop", `(memory 1) (data "abc") (func (export "f") (data.drop 0) (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 1)))`, "memory_out_of_bounds"],
-    ["memory.init past the segment", `(memory 1) (data "abc") (func (export "f") (memory.init 0 (i32.const 0) (i32.const 2) (i32.const 2)))`, "memory_out_of_bounds"],
-    ["memory.init past the memory", `(memory 1) (data "abc") (func (export "f") (memory.init 0 (i32.const 65535) (i32.const 0) (i32.const 2)))`, "memory_out_of_bounds"],
-    ["zero-length memory.init past the memory", `(memory 1) (data "abc") (func (export "f") (memory.init 0 (i32.const 65537) (i32.const 0) (i32.const 0)))`, "memory_out_of_bounds"],
-    ["call_indirect to a null slot", `(type $t (func)) (table 2 funcref) (func (export "f") (call_indirect (type $t) (i32.const 1)))`, "indirect_call_mismatch"],
-    ["call_indirect past the table", `(type $t (func)) (table 2 funcref) (func (export "f") (call_indirect (type $t) (i32.const 5)))`, "table_out_of_bounds"],
-    ["call_indirect to a mistyped slot", `(type $t (func)) (table 1 funcref) (func $g (param i32)) (elem (i32.const 0) $g) (func (export "f") (call_indirect (type $t) (i32.const 0)))`, "indirect_call_mismatch"],
+    [
+      "memory.init from a dropped active segment",
+      `(memory 1) (data (i32.const 0) "abc") (func (export "f") (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 1)))`,
+      "memory_out_of_bounds",
+    ],
+    [
+      "zero-length memory.init past a dropped active segment",
+      `(memory 1) (data (i32.const 0) "abc") (func (export "f") (memory.init 0 (i32.const 0) (i32.const 1) (i32.const 0)))`,
+      "memory_out_of_bounds",
+    ],
+    [
+      "memory.init after data.drop",
+      `(memory 1) (data "abc") (func (export "f") (data.drop 0) (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 1)))`,
+      "memory_out_of_bounds",
+    ],
+    [
+      "memory.init past the segment",
+      `(memory 1) (data "abc") (func (export "f") (memory.init 0 (i32.const 0) (i32.const 2) (i32.const 2)))`,
+      "memory_out_of_bounds",
+    ],
+    [
+      "memory.init past the memory",
+      `(memory 1) (data "abc") (func (export "f") (memory.init 0 (i32.const 65535) (i32.const 0) (i32.const 2)))`,
+      "memory_out_of_bounds",
+    ],
+    [
+      "zero-length memory.init past the memory",
+      `(memory 1) (data "abc") (func (export "f") (memory.init 0 (i32.const 65537) (i32.const 0) (i32.const 0)))`,
+      "memory_out_of_bounds",
+    ],
+    [
+      "call_indirect to a null slot",
+      `(type $t (func)) (table 2 funcref) (func (export "f") (call_indirect (type $t) (i32.const 1)))`,
+      "indirect_call_mismatch",
+    ],
+    [
+      "call_indirect past the table",
+      `(type $t (func)) (table 2 funcref) (func (export "f") (call_indirect (type $t) (i32.const 5)))`,
+      "table_out_of_bounds",
+    ],
+    [
+      "call_indirect to a mistyped slot",
+      `(type $t (func)) (table 1 funcref) (func $g (param i32)) (elem (i32.const 0) $g) (func (export "f") (call_indirect (type $t) (i32.const 0)))`,
+      "indirect_call_mismatch",
+    ],
     ["a load past the memory", `(memory 1) (func (export "f") (result i32) (i32.load (i32.const 65536)))`, "memory_out_of_bounds"],
     ["a store past the memory", `(memory 1) (func (export "f") (i64.store (i32.const 65530) (i64.const 1)))`, "memory_out_of_bounds"],
-    ["memory.fill past the memory", `(memory 1) (func (export "f") (memory.fill (i32.const 65536) (i32.const 0) (i32.const 1)))`, "memory_out_of_bounds"],
-    ["memory.copy past the memory", `(memory 1) (func (export "f") (memory.copy (i32.const 0) (i32.const 65535) (i32.const 2)))`, "memory_out_of_bounds"],
+    [
+      "memory.fill past the memory",
+      `(memory 1) (func (export "f") (memory.fill (i32.const 65536) (i32.const 0) (i32.const 1)))`,
+      "memory_out_of_bounds",
+    ],
+    [
+      "memory.copy past the memory",
+      `(memory 1) (func (export "f") (memory.copy (i32.const 0) (i32.const 65535) (i32.const 2)))`,
+      "memory_out_of_bounds",
+    ],
     ["a load from a memory of 0 pages", `(memory 0) (func (export "f") (result i32) (i32.load (i32.const 0)))`, "memory_out_of_bounds"],
     ["integer division by zero", `(func (export "f") (result i32) (i32.div_u (i32.const 1) (i32.const 0)))`, "integer_divide_by_zero"],
     ["a NaN truncated to an integer", `(func (export "f") (result i32) (i32.trunc_f32_s (f32.const nan)))`, "invalid_conversion"],
@@ -339,9 +524,18 @@ describe("issue 10 #3: memory.init from a dropped active segment traps memory_ou
   });
 
   it.each([
-    ["zero-length memory.init at the end of segment and memory", `(memory 1) (data "abc") (func (export "f") (result i32) (memory.init 0 (i32.const 65536) (i32.const 3) (i32.const 0)) (i32.const 1))`],
-    ["zero-length memory.init of a dropped segment at 0", `(memory 1) (data (i32.const 0) "abc") (func (export "f") (result i32) (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 0)) (i32.const 1))`],
-    ["call_indirect through a filled slot", `(type $t (func (result i32))) (table 1 funcref) (func $g (result i32) (i32.const 1)) (elem (i32.const 0) $g) (func (export "f") (result i32) (call_indirect (type $t) (i32.const 0)))`],
+    [
+      "zero-length memory.init at the end of segment and memory",
+      `(memory 1) (data "abc") (func (export "f") (result i32) (memory.init 0 (i32.const 65536) (i32.const 3) (i32.const 0)) (i32.const 1))`,
+    ],
+    [
+      "zero-length memory.init of a dropped segment at 0",
+      `(memory 1) (data (i32.const 0) "abc") (func (export "f") (result i32) (memory.init 0 (i32.const 0) (i32.const 0) (i32.const 0)) (i32.const 1))`,
+    ],
+    [
+      "call_indirect through a filled slot",
+      `(type $t (func (result i32))) (table 1 funcref) (func $g (result i32) (i32.const 1)) (elem (i32.const 0) $g) (func (export "f") (result i32) (call_indirect (type $t) (i32.const 0)))`,
+    ],
   ])("%s runs", async (_what, body) => {
     await expectAgree(wat(`(module ${body})`), { value: 1 });
   });
@@ -349,7 +543,11 @@ describe("issue 10 #3: memory.init from a dropped active segment traps memory_ou
 
 describe("issue 10 #4: table.init from a declarative segment is a typed refusal", () => {
   it("names the problem, as a FerryError", async () => {
-    const bytes = declarative(wat(`(module (table 1 funcref) (func $g) (elem func $g) (func (export "f") (table.init 0 (i32.const 0) (i32.const 0) (i32.const 1))))`));
+    const bytes = declarative(
+      wat(
+        `(module (table 1 funcref) (func $g) (elem func $g) (func (export "f") (table.init 0 (i32.const 0) (i32.const 0) (i32.const 1))))`,
+      ),
+    );
     expect(WebAssembly.validate(bytes as BufferSource)).toBe(true);
     const e = await refusal(bytes);
     expect(e.code).toBe("unsupported_feature");
@@ -360,7 +558,9 @@ describe("issue 10 #4: table.init from a declarative segment is a typed refusal"
 
 describe("issue 10 #5: elem.drop with no table", () => {
   it("runs like V8 runs it", async () => {
-    await expectAgree(wat(`(module (func $g) (elem func $g) (func (export "f") (result i32) (elem.drop 0) (elem.drop 0) (i32.const 1)))`), { value: 1 });
+    await expectAgree(wat(`(module (func $g) (elem func $g) (func (export "f") (result i32) (elem.drop 0) (elem.drop 0) (i32.const 1)))`), {
+      value: 1,
+    });
   });
 
   it("of a declarative segment is a typed refusal naming the problem", async () => {
@@ -371,7 +571,7 @@ describe("issue 10 #5: elem.drop with no table", () => {
 });
 
 describe("issue 10 #8: guest bytes keep a leading BOM", () => {
-  it("an export named U+FEFF is that export, not the one named \"\"", async () => {
+  it('an export named U+FEFF is that export, not the one named ""', async () => {
     const bytes = wat(`(module (func (export "\\ef\\bb\\bf") (result i32) (i32.const 7)) (func (export "") (result i32) (i32.const 8)))`);
     const module = await engine.compile(bytes);
     expect(module.segment.entries.map((e) => e.name)).toEqual(["\uFEFF", ""]);
@@ -412,8 +612,11 @@ describe("issue 10 #12: import_not_allowed names every offending import", () => 
 describe("issue 10 #12: rejecting a module prints nothing", () => {
   it("Binaryen's validator output never reaches stderr", () => {
     // V8 accepts it, Binaryen's Asyncify refuses it (a funcref live across a call that can pause).
-    const refTypes = wat(`(module (table 1 funcref) (func $spin (loop $l (br_if $l (i32.const 0))))
-      (func (export "f") (param $r funcref) (call $spin) (table.set (i32.const 0) (local.get $r))))`, REF_TYPES);
+    const refTypes = wat(
+      `(module (table 1 funcref) (func $spin (loop $l (br_if $l (i32.const 0))))
+      (func (export "f") (param $r funcref) (call $spin) (table.set (i32.const 0) (local.get $r))))`,
+      REF_TYPES,
+    );
     const imports = wat(`(module (import "env" "system" (func (param i32))) (import "env" "exit" (func)))`);
     const runtime = fileURLToPath(new URL("../dist/runtime/index.js", import.meta.url));
     const script = `
@@ -515,11 +718,15 @@ describe("found by npm run conformance (bulk.wast:181, :196): a module without a
   // (instrumentation_failed "Module::getDataSegment: 64 does not exist").
   it("data.drop of the 65th of 65 segments (its index a two-byte LEB) runs like V8 runs it", async () => {
     const segments = Array.from({ length: 65 }, () => `(data "")`).join(" ");
-    await expectAgree(wat(`(module ${segments} (func (export "f") (result i32) (data.drop 64) (data.drop 64) (i32.const 1)))`), { value: 1 });
+    await expectAgree(wat(`(module ${segments} (func (export "f") (result i32) (data.drop 64) (data.drop 64) (i32.const 1)))`), {
+      value: 1,
+    });
   });
 
   it("a segment with bytes, dropped, in a module with a table and no memory", async () => {
-    await expectAgree(wat(`(module (table 1 funcref) (data "goodbye") (func (export "f") (result i32) (data.drop 0) (i32.const 7)))`), { value: 7 });
+    await expectAgree(wat(`(module (table 1 funcref) (data "goodbye") (func (export "f") (result i32) (data.drop 0) (i32.const 7)))`), {
+      value: 7,
+    });
   });
 });
 
@@ -527,9 +734,21 @@ describe("found by npm run conformance (data.wast:211 and 9 more): a segment tha
   // V8 traps while instantiating (the spec's assert_uninstantiable); its RuntimeError escaped
   // Engine.instantiate, so `ferry run` exited 4 "internal error".
   const cases = [
-    ["a data segment past the end of the memory", `(module (memory 1) (data (i32.const 65535) "ab") (func (export "f") (result i32) (i32.const 1)))`, "data segment"],
-    ["a data segment in a memory of 0 pages", `(module (memory 0) (data (i32.const 0) "a") (func (export "f") (result i32) (i32.const 1)))`, "data segment"],
-    ["an element segment past the end of the table", `(module (table 1 funcref) (func $g) (elem (i32.const 1) $g) (func (export "f") (result i32) (i32.const 1)))`, "out of bounds"],
+    [
+      "a data segment past the end of the memory",
+      `(module (memory 1) (data (i32.const 65535) "ab") (func (export "f") (result i32) (i32.const 1)))`,
+      "data segment",
+    ],
+    [
+      "a data segment in a memory of 0 pages",
+      `(module (memory 0) (data (i32.const 0) "a") (func (export "f") (result i32) (i32.const 1)))`,
+      "data segment",
+    ],
+    [
+      "an element segment past the end of the table",
+      `(module (table 1 funcref) (func $g) (elem (i32.const 1) $g) (func (export "f") (result i32) (i32.const 1)))`,
+      "out of bounds",
+    ],
   ] as const;
 
   it.each(cases)("%s: raw V8 traps, Ferry throws invalid_wasm naming it (in-process)", async (_what, text, named) => {
@@ -599,18 +818,30 @@ describe("issue 10 #7: a stack too deep for the continuation buffer traps stack_
   });
 
   it.each([
-    ["one i32 local", `(func $r (param $n i32) (result i32) (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0)) (else (i32.add (i32.const 1) (call $r (i32.sub (local.get $n) (i32.const 1)))))))`],
-    ["v128 and i64 locals live across the call", `(func $r (param $n i32) (result i32) (local $v v128) (local $w i64)
+    [
+      "one i32 local",
+      `(func $r (param $n i32) (result i32) (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0)) (else (i32.add (i32.const 1) (call $r (i32.sub (local.get $n) (i32.const 1)))))))`,
+    ],
+    [
+      "v128 and i64 locals live across the call",
+      `(func $r (param $n i32) (result i32) (local $v v128) (local $w i64)
       (local.set $v (i32x4.splat (local.get $n))) (local.set $w (i64.extend_i32_u (local.get $n)))
       (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0))
-        (else (i32.add (i32.add (i32x4.extract_lane 3 (local.get $v)) (i32.wrap_i64 (local.get $w))) (call $r (i32.sub (local.get $n) (i32.const 1)))))))`],
-    ["mutual recursion through a table", `(type $t (func (param i32) (result i32))) (table 2 funcref) (elem (i32.const 0) $r $s)
+        (else (i32.add (i32.add (i32x4.extract_lane 3 (local.get $v)) (i32.wrap_i64 (local.get $w))) (call $r (i32.sub (local.get $n) (i32.const 1)))))))`,
+    ],
+    [
+      "mutual recursion through a table",
+      `(type $t (func (param i32) (result i32))) (table 2 funcref) (elem (i32.const 0) $r $s)
       (func $s (param $n i32) (result i32) (local $x f32) (local.set $x (f32.convert_i32_s (local.get $n)))
         (i32.add (i32.trunc_f32_s (local.get $x)) (call_indirect (type $t) (i32.sub (local.get $n) (i32.const 1)) (i32.const 0))))
-      (func $r (param $n i32) (result i32) (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0)) (else (call $s (local.get $n)))))`],
-    ["multi-value results and returns", `(func $r (param $n i32) (result i32) (call $pair (local.get $n)) (i32.add))
+      (func $r (param $n i32) (result i32) (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0)) (else (call $s (local.get $n)))))`,
+    ],
+    [
+      "multi-value results and returns",
+      `(func $r (param $n i32) (result i32) (call $pair (local.get $n)) (i32.add))
       (func $pair (param $n i32) (result i32 i32) (if (i32.eqz (local.get $n)) (then (return (i32.const 0) (i32.const 0))))
-        (i32.const 1) (call $r (i32.sub (local.get $n) (i32.const 1))))`],
+        (i32.const 1) (call $r (i32.sub (local.get $n) (i32.const 1))))`,
+    ],
   ])("every pause's saved stack fits the frames counted (%s)", async (_what, body) => {
     const bytes = wat(`(module (memory 8) ${body} (export "r" (func $r)))`);
     const module = await engine.compile(bytes);
@@ -639,16 +870,64 @@ describe("issue 10 #6: table.copy, table.init, table.fill, table.get/set/size/gr
   const spin = `(local.set $i (i32.const 0)) (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 10))))`;
   /** Σ 10^k × (the function in slot k) over the first `n` slots, calling each through the table (0 for a null slot). */
   const digits = (n: number) =>
-    Array.from({ length: n }, (_, k) => `(i32.mul (i32.const ${10 ** k}) (if (result i32) (ref.is_null (table.get $T (i32.const ${k}))) (then (i32.const 0)) (else (call_indirect $T (type $t) (i32.const ${k})))))`).reduce((a, x) => `(i32.add ${a} ${x})`);
-  const program = (tables: string, body: string, slots = 4) => `(module ${fns} ${tables} (func (export "f") (result i32) (local $i i32) ${body} ${spin} ${digits(slots)}))`;
+    Array.from(
+      { length: n },
+      (_, k) =>
+        `(i32.mul (i32.const ${10 ** k}) (if (result i32) (ref.is_null (table.get $T (i32.const ${k}))) (then (i32.const 0)) (else (call_indirect $T (type $t) (i32.const ${k})))))`,
+    ).reduce((a, x) => `(i32.add ${a} ${x})`);
+  const program = (tables: string, body: string, slots = 4) =>
+    `(module ${fns} ${tables} (func (export "f") (result i32) (local $i i32) ${body} ${spin} ${digits(slots)}))`;
 
   it.each([
-    ["table.copy forward", program(`(table $T 4 funcref) (elem (table $T) (i32.const 0) func $a $b)`, `${spin} (table.copy $T $T (i32.const 2) (i32.const 0) (i32.const 2))`), 2121],
-    ["table.copy backward over itself", program(`(table $T 4 funcref) (elem (table $T) (i32.const 0) func $a $b $c)`, `${spin} (table.copy $T $T (i32.const 1) (i32.const 0) (i32.const 3))`), 3211],
-    ["table.copy between two tables", program(`(table $U 3 funcref) (table $T 4 funcref) (elem (table $U) (i32.const 0) func $c $b $a)`, `${spin} (table.copy $T $U (i32.const 1) (i32.const 0) (i32.const 3))`), 1230],
-    ["table.init from a passive segment, then elem.drop", program(`(table $T 4 funcref) (elem $e func $c $b $a)`, `${spin} (table.init $T $e (i32.const 1) (i32.const 1) (i32.const 2)) (elem.drop $e) (table.init $T $e (i32.const 4) (i32.const 0) (i32.const 0))`), 120],
-    ["table.fill, table.grow, table.set and table.size", program(`(table $T 1 funcref) (elem declare func $a $c)`, `(drop (table.grow $T (ref.func $a) (i32.const 3))) ${spin} (table.fill $T (i32.const 1) (ref.func $c) (i32.const 2)) (table.set $T (i32.const 0) (ref.null func)) (table.set $T (i32.const 3) (table.get $T (i32.const 1))) (if (i32.ne (table.size $T) (i32.const 4)) (then (unreachable)))`), 3330],
-    ["table.grow past the maximum answers -1", program(`(table $T 4 5 funcref) (elem (table $T) (i32.const 0) func $a)`, `(if (i32.ne (table.grow $T (ref.null func) (i32.const 2)) (i32.const -1)) (then (unreachable))) (drop (table.grow $T (ref.func $b) (i32.const 1)))`, 5), 20001],
+    [
+      "table.copy forward",
+      program(
+        `(table $T 4 funcref) (elem (table $T) (i32.const 0) func $a $b)`,
+        `${spin} (table.copy $T $T (i32.const 2) (i32.const 0) (i32.const 2))`,
+      ),
+      2121,
+    ],
+    [
+      "table.copy backward over itself",
+      program(
+        `(table $T 4 funcref) (elem (table $T) (i32.const 0) func $a $b $c)`,
+        `${spin} (table.copy $T $T (i32.const 1) (i32.const 0) (i32.const 3))`,
+      ),
+      3211,
+    ],
+    [
+      "table.copy between two tables",
+      program(
+        `(table $U 3 funcref) (table $T 4 funcref) (elem (table $U) (i32.const 0) func $c $b $a)`,
+        `${spin} (table.copy $T $U (i32.const 1) (i32.const 0) (i32.const 3))`,
+      ),
+      1230,
+    ],
+    [
+      "table.init from a passive segment, then elem.drop",
+      program(
+        `(table $T 4 funcref) (elem $e func $c $b $a)`,
+        `${spin} (table.init $T $e (i32.const 1) (i32.const 1) (i32.const 2)) (elem.drop $e) (table.init $T $e (i32.const 4) (i32.const 0) (i32.const 0))`,
+      ),
+      120,
+    ],
+    [
+      "table.fill, table.grow, table.set and table.size",
+      program(
+        `(table $T 1 funcref) (elem declare func $a $c)`,
+        `(drop (table.grow $T (ref.func $a) (i32.const 3))) ${spin} (table.fill $T (i32.const 1) (ref.func $c) (i32.const 2)) (table.set $T (i32.const 0) (ref.null func)) (table.set $T (i32.const 3) (table.get $T (i32.const 1))) (if (i32.ne (table.size $T) (i32.const 4)) (then (unreachable)))`,
+      ),
+      3330,
+    ],
+    [
+      "table.grow past the maximum answers -1",
+      program(
+        `(table $T 4 5 funcref) (elem (table $T) (i32.const 0) func $a)`,
+        `(if (i32.ne (table.grow $T (ref.null func) (i32.const 2)) (i32.const -1)) (then (unreachable))) (drop (table.grow $T (ref.func $b) (i32.const 1)))`,
+        5,
+      ),
+      20001,
+    ],
   ])("%s: raw, straight and sliced agree, and restored at every pause", async (_what, text, value) => {
     const restored = await agreesRestored(wat(text, REF_TYPES), value);
     expect(restored.restores).toBeGreaterThan(5);
@@ -658,12 +937,30 @@ describe("issue 10 #6: table.copy, table.init, table.fill, table.get/set/size/gr
   it.each([
     ["table.copy past the destination", `(table $T 4 funcref) (func (export "f") (table.copy (i32.const 3) (i32.const 0) (i32.const 2)))`],
     ["table.copy past the source", `(table $T 4 funcref) (func (export "f") (table.copy (i32.const 0) (i32.const 3) (i32.const 2)))`],
-    ["table.copy with an offset that wraps", `(table $T 4 funcref) (func (export "f") (table.copy (i32.const -1) (i32.const 0) (i32.const 2)))`],
-    ["zero-length table.copy past the end", `(table $T 4 funcref) (func (export "f") (table.copy (i32.const 5) (i32.const 0) (i32.const 0)))`],
-    ["table.init past the segment", `(table $T 4 funcref) (func $g) (elem $e func $g) (func (export "f") (table.init $e (i32.const 0) (i32.const 0) (i32.const 2)))`],
-    ["table.init past the table", `(table $T 4 funcref) (func $g) (elem $e func $g $g) (func (export "f") (table.init $e (i32.const 3) (i32.const 0) (i32.const 2)))`],
-    ["table.init after elem.drop", `(table $T 4 funcref) (func $g) (elem $e func $g) (func (export "f") (elem.drop $e) (table.init $e (i32.const 0) (i32.const 0) (i32.const 1)))`],
-    ["table.init from an active segment (dropped when instantiated)", `(table $T 4 funcref) (func $g) (elem (i32.const 0) func $g) (func (export "f") (table.init 0 (i32.const 0) (i32.const 0) (i32.const 1)))`],
+    [
+      "table.copy with an offset that wraps",
+      `(table $T 4 funcref) (func (export "f") (table.copy (i32.const -1) (i32.const 0) (i32.const 2)))`,
+    ],
+    [
+      "zero-length table.copy past the end",
+      `(table $T 4 funcref) (func (export "f") (table.copy (i32.const 5) (i32.const 0) (i32.const 0)))`,
+    ],
+    [
+      "table.init past the segment",
+      `(table $T 4 funcref) (func $g) (elem $e func $g) (func (export "f") (table.init $e (i32.const 0) (i32.const 0) (i32.const 2)))`,
+    ],
+    [
+      "table.init past the table",
+      `(table $T 4 funcref) (func $g) (elem $e func $g $g) (func (export "f") (table.init $e (i32.const 3) (i32.const 0) (i32.const 2)))`,
+    ],
+    [
+      "table.init after elem.drop",
+      `(table $T 4 funcref) (func $g) (elem $e func $g) (func (export "f") (elem.drop $e) (table.init $e (i32.const 0) (i32.const 0) (i32.const 1)))`,
+    ],
+    [
+      "table.init from an active segment (dropped when instantiated)",
+      `(table $T 4 funcref) (func $g) (elem (i32.const 0) func $g) (func (export "f") (table.init 0 (i32.const 0) (i32.const 0) (i32.const 1)))`,
+    ],
     ["table.fill past the end", `(table $T 4 funcref) (func (export "f") (table.fill $T (i32.const 3) (ref.null func) (i32.const 2)))`],
     ["table.get past the end", `(table $T 4 funcref) (func (export "f") (drop (table.get $T (i32.const 4))))`],
     ["table.set past the end", `(table $T 4 funcref) (func (export "f") (table.set $T (i32.const 4) (ref.null func)))`],
@@ -672,7 +969,8 @@ describe("issue 10 #6: table.copy, table.init, table.fill, table.get/set/size/gr
   });
 
   it("table.fill, copy and init are charged by their length, table.grow by the size it leaves", async () => {
-    const module = (text: string) => wat(`(module (table $T 1000 1000 funcref) (func $g) (elem $e func ${"$g ".repeat(600)}) (func (export "f") ${text}))`, REF_TYPES);
+    const module = (text: string) =>
+      wat(`(module (table $T 1000 1000 funcref) (func $g) (elem $e func ${"$g ".repeat(600)}) (func (export "f") ${text}))`, REF_TYPES);
     const fuel = async (text: string): Promise<number> => {
       const { straight } = await threeWays(module(text));
       expect(straight).toEqual({ value: null });
@@ -691,10 +989,13 @@ describe("issue 10 #6: table.copy, table.init, table.fill, table.get/set/size/gr
   });
 
   it("table operations end slices by their work, charged the same straight and sliced", async () => {
-    const bytes = wat(`(module (table $T 100 funcref) (func $g) (elem declare func $g)
+    const bytes = wat(
+      `(module (table $T 100 funcref) (func $g) (elem declare func $g)
       (func (export "f") (result i32) (local $i i32)
         (loop $l (table.fill $T (i32.const 0) (ref.func $g) (i32.const 100)) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 50))))
-        (table.size $T)))`, REF_TYPES);
+        (table.size $T)))`,
+      REF_TYPES,
+    );
     const module = await engine.compile(bytes);
     expect(module.segment.meterBound).toBeGreaterThanOrEqual(8 * 100);
     const { raw, straight, sliced, pauses } = await threeWays(bytes, "f", 500);
@@ -704,12 +1005,15 @@ describe("issue 10 #6: table.copy, table.init, table.fill, table.get/set/size/gr
   });
 
   it("a dropped element segment stays dropped across a snapshot", async () => {
-    const bytes = wat(`(module (table $T 2 funcref) (func $g) (elem $e func $g) (elem $k func $g)
+    const bytes = wat(
+      `(module (table $T 2 funcref) (func $g) (elem $e func $g) (elem $k func $g)
       (func $spin (param i32) (loop (local.set 0 (i32.sub (local.get 0) (i32.const 1))) (br_if 0 (local.get 0))))
       (func (export "f") (result i32)
         (elem.drop $e) (call $spin (i32.const 20))
         (table.init $T $k (i32.const 0) (i32.const 0) (i32.const 1))
-        (table.init $T $e (i32.const 1) (i32.const 0) (i32.const 1)) (i32.const 1)))`, REF_TYPES);
+        (table.init $T $e (i32.const 1) (i32.const 0) (i32.const 1)) (i32.const 1)))`,
+      REF_TYPES,
+    );
     expect(runRaw(bytes, "f")).toEqual({ trap: "table_out_of_bounds" });
     const restored = await restoredEveryPause(bytes);
     expect(restored.outcome).toEqual({ trap: "table_out_of_bounds" });
@@ -722,20 +1026,35 @@ describe("issue 10 #9: reference types (funcref and externref tables and globals
   const spin = `(local.set $i (i32.const 0)) (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 10))))`;
 
   it.each([
-    ["a funcref global set, then called through a table", `${fns} (table $T 1 funcref) (global $g (mut funcref) (ref.null func)) (elem declare func $b)
-      (func (export "f") (result i32) (local $i i32) (global.set $g (ref.func $b)) ${spin} (table.set $T (i32.const 0) (global.get $g)) ${spin} (call_indirect $T (type $t) (i32.const 0)))`, 5],
-    ["an externref table and global, typed select and ref.is_null", `(table $X 2 externref) (global $x (mut externref) (ref.null extern))
+    [
+      "a funcref global set, then called through a table",
+      `${fns} (table $T 1 funcref) (global $g (mut funcref) (ref.null func)) (elem declare func $b)
+      (func (export "f") (result i32) (local $i i32) (global.set $g (ref.func $b)) ${spin} (table.set $T (i32.const 0) (global.get $g)) ${spin} (call_indirect $T (type $t) (i32.const 0)))`,
+      5,
+    ],
+    [
+      "an externref table and global, typed select and ref.is_null",
+      `(table $X 2 externref) (global $x (mut externref) (ref.null extern))
       (func (export "f") (result i32) (local $i i32) (drop (table.grow $X (ref.null extern) (i32.const 3))) ${spin} (table.set $X (i32.const 4) (global.get $x))
-        (i32.add (table.size $X) (ref.is_null (select (result externref) (table.get $X (i32.const 4)) (ref.null extern) (i32.const 1)))))`, 6],
-    ["a funcref global holding a function, compared with null", `${fns} (elem declare func $a) (global $g (mut funcref) (ref.func $a))
-      (func (export "f") (result i32) (local $i i32) ${spin} (i32.add (ref.is_null (global.get $g)) (i32.mul (i32.const 2) (ref.is_null (ref.null func)))))`, 2],
+        (i32.add (table.size $X) (ref.is_null (select (result externref) (table.get $X (i32.const 4)) (ref.null extern) (i32.const 1)))))`,
+      6,
+    ],
+    [
+      "a funcref global holding a function, compared with null",
+      `${fns} (elem declare func $a) (global $g (mut funcref) (ref.func $a))
+      (func (export "f") (result i32) (local $i i32) ${spin} (i32.add (ref.is_null (global.get $g)) (i32.mul (i32.const 2) (ref.is_null (ref.null func)))))`,
+      2,
+    ],
   ])("%s: raw, straight, sliced and restored at every pause agree", async (_what, text, value) => {
     expect((await agreesRestored(wat(`(module ${text})`, REF_TYPES), value)).version).toBe(2);
   });
 
   it("a snapshot names a funcref by its function's index, and a restore refuses one the module cannot hold", async () => {
-    const bytes = wat(`(module ${fns} (table $T 1 funcref) (elem declare func $b)
-      (func (export "f") (result i32) (local $i i32) (table.set $T (i32.const 0) (ref.func $b)) ${spin} (call_indirect $T (type $t) (i32.const 0))))`, REF_TYPES);
+    const bytes = wat(
+      `(module ${fns} (table $T 1 funcref) (elem declare func $b)
+      (func (export "f") (result i32) (local $i i32) (table.set $T (i32.const 0) (ref.func $b)) ${spin} (call_indirect $T (type $t) (i32.const 0))))`,
+      REF_TYPES,
+    );
     const module = await engine.compile(bytes);
     const instance = await engine.instantiate(module);
     expect((await instance.run("f", [], { fuel: 30 })).status).toBe("paused");
@@ -748,8 +1067,13 @@ describe("issue 10 #9: reference types (funcref and externref tables and globals
   });
 
   it("a reference live across a call that can pause is refused, naming the limitation", async () => {
-    const e = await refusal(wat(`(module (table 1 funcref) (func $spin (local $i i32) ${spin})
-      (func (export "f") (param $r funcref) (call $spin) (table.set (i32.const 0) (local.get $r))))`, REF_TYPES));
+    const e = await refusal(
+      wat(
+        `(module (table 1 funcref) (func $spin (local $i i32) ${spin})
+      (func (export "f") (param $r funcref) (call $spin) (table.set (i32.const 0) (local.get $r))))`,
+        REF_TYPES,
+      ),
+    );
     expect(e.code).toBe("unsupported_feature");
     expect(e.message).toContain("funcref or externref value is live across a call that can pause");
   });

@@ -37,7 +37,10 @@ describe("the conformance runner", () => {
     expect([total.modules, total.accepted, total.refused]).toEqual([3, 2, { import_not_allowed: 1 }]);
     // 22 run assertions; the importer's and the exporter's after it (its state changed in raw only) are skipped.
     expect(total.assertions).toBe(22);
-    expect(total.skipped).toEqual({ "module refused: import_not_allowed": 1, "a module that imports it has changed its state (Ferry refuses such imports)": 1 });
+    expect(total.skipped).toEqual({
+      "module refused: import_not_allowed": 1,
+      "a module that imports it has changed its state (Ferry refuses such imports)": 1,
+    });
     expect(total.agreed).toEqual({ straight: 20, sliced: 20, snapshot: 20 });
     // Slicing and snapshotting really paused (the loop of `sum`), and traps were followed by replays.
     expect(total.pauses.sliced).toBeGreaterThan(100);

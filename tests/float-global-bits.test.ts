@@ -89,12 +89,19 @@ describe("float globals keep their bits across snapshots", () => {
       expect((error as FerryError).message).toContain(message);
     }
     const i32 = snapshot.globals.findIndex((g) => g.type === "i32");
-    expect(() => encodeSnapshot({ ...snapshot, globals: snapshot.globals.map((g, k) => (k === i32 ? { ...g, bits: 0 } : g)) })).toThrow(/only f32 and f64 globals carry bits/);
+    expect(() => encodeSnapshot({ ...snapshot, globals: snapshot.globals.map((g, k) => (k === i32 ? { ...g, bits: 0 } : g)) })).toThrow(
+      /only f32 and f64 globals carry bits/,
+    );
   });
 
   it("a snapshot written without bits (by hand, or before bits existed) restores from its values", async () => {
     const snapshot = await pausedAt("in-process");
-    const plain: Snapshot = { ...snapshot, globals: snapshot.globals.map(({ bits: _bits, ...g }) => (g.type === "f64" ? { ...g, value: 1.5 } : g.type === "f32" ? { ...g, value: 0.25 } : g)) };
+    const plain: Snapshot = {
+      ...snapshot,
+      globals: snapshot.globals.map(({ bits: _bits, ...g }) =>
+        g.type === "f64" ? { ...g, value: 1.5 } : g.type === "f32" ? { ...g, value: 0.25 } : g,
+      ),
+    };
     const f64 = new DataView(new ArrayBuffer(8));
     f64.setFloat64(0, 1.5, true);
     const f32 = new DataView(new ArrayBuffer(4));

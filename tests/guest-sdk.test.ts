@@ -33,16 +33,13 @@ beforeAll(async () => {
   writeFileSync(join(dir, "probe.ts"), PROBE_SOURCE);
   let wasm: Uint8Array | undefined;
   const stderr = asc.createMemoryStream();
-  const result = await asc.main(
-    ["build/sdk-probe/probe.ts", "--config", "asconfig.json", "--baseDir", root, "--outFile", "probe.wasm"],
-    {
-      stdout: asc.createMemoryStream(),
-      stderr,
-      writeFile(filename: string, contents: Uint8Array | string, baseDir: string) {
-        if (resolve(baseDir, filename).endsWith("probe.wasm") && contents instanceof Uint8Array) wasm = contents;
-      },
+  const result = await asc.main(["build/sdk-probe/probe.ts", "--config", "asconfig.json", "--baseDir", root, "--outFile", "probe.wasm"], {
+    stdout: asc.createMemoryStream(),
+    stderr,
+    writeFile(filename: string, contents: Uint8Array | string, baseDir: string) {
+      if (resolve(baseDir, filename).endsWith("probe.wasm") && contents instanceof Uint8Array) wasm = contents;
     },
-  );
+  });
   if (result.error || !wasm) throw new Error(`probe failed to compile: ${String(result.error)}\n${stderr.toString()}`);
   probe = new WebAssembly.Module(new Uint8Array(wasm)); // copy: a Uint8Array<ArrayBuffer> for the typings
 });

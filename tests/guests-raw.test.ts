@@ -15,8 +15,15 @@ const OFFSET_RESUME_LABEL = 12;
 const OFFSET_STACK_CAPACITY = 24;
 const INPUT_READ_MAX_BYTES = 64 * 1024;
 const ALLOWED_IMPORTS = new Set([
-  "ferry.yield", "ferry.checkpoint", "ferry.log", "ferry.input_size", "ferry.input_read", "ferry.output_write",
-  "env.abort", "env.trace", "env.seed",
+  "ferry.yield",
+  "ferry.checkpoint",
+  "ferry.log",
+  "ferry.input_size",
+  "ferry.input_read",
+  "ferry.output_write",
+  "env.abort",
+  "env.trace",
+  "env.seed",
 ]);
 
 /** Thrown by env.abort: an AssemblyScript assertion or bounds check failed in the guest. */
@@ -213,14 +220,11 @@ describe.each([
     },
   );
 
-  it.each(explicit.map((c) => [c.name, c] as const))(
-    "%s stopped at every third checkpoint produces identical output",
-    (_name, c) => {
-      const r = run(c, (n) => (n % 3 === 2 ? 1 : 0));
-      expectMatches(c, r);
-      expect(r.calls).toBe(1 + Math.floor((c.args[1]! - 1) / 3));
-    },
-  );
+  it.each(explicit.map((c) => [c.name, c] as const))("%s stopped at every third checkpoint produces identical output", (_name, c) => {
+    const r = run(c, (n) => (n % 3 === 2 ? 1 : 0));
+    expectMatches(c, r);
+    expect(r.calls).toBe(1 + Math.floor((c.args[1]! - 1) / 3));
+  });
 });
 
 describe("explicit guest reuse", () => {

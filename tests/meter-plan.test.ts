@@ -93,7 +93,12 @@ describe("metering plan", () => {
   it("sees through call_indirect: a doubling chain through a table is bounded too", () => {
     // Every function calls indirectly twice; the table holds all of them except the caller of all.
     const n = 30;
-    const list: CallGraphFunction[] = Array.from({ length: n }, (_, i) => ({ name: `f${i}`, size: 2, calls: new Map(), indirectCalls: i === 0 ? 2 : 0 }));
+    const list: CallGraphFunction[] = Array.from({ length: n }, (_, i) => ({
+      name: `f${i}`,
+      size: 2,
+      calls: new Map(),
+      indirectCalls: i === 0 ? 2 : 0,
+    }));
     // f1..f(n-1) form a direct doubling chain reachable through the table.
     for (let i = 1; i + 1 < n; i++) list[i]!.calls.set(`f${i + 1}`, 2);
     const table = new Set(list.slice(1).map((f) => f.name));

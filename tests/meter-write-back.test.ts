@@ -41,7 +41,10 @@ describe("fuel written back on loop exits", () => {
     await expectSameFuel(new Uint8Array(readFileSync(c.wasmPath)), c.entry, c.args, c.input);
   });
 
-  it.each(["nested", "switch", "returns", "falls", "fills"])("charges a loop left by %s exactly as storing every iteration", async (entry) => {
-    await expectSameFuel(LOOP_EXITS, entry, [150]);
-  });
+  it.each(["nested", "switch", "returns", "falls", "fills"])(
+    "charges a loop left by %s exactly as storing every iteration",
+    async (entry) => {
+      await expectSameFuel(LOOP_EXITS, entry, [150]);
+    },
+  );
 });

@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { smallCases, findRepoRoot, type ExampleCase } from "../guest/catalog.js";
-import { Engine, decodeSnapshot, encodeSnapshot, type Instance, type RunResult } from "../runtime/index.js";
+import { type Engine, decodeSnapshot, encodeSnapshot, type Instance, type RunResult } from "../runtime/index.js";
 import { cachedEngine } from "./helpers/shared-cache.js";
 
 const cases = smallCases();
@@ -50,30 +50,34 @@ describe.each(cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
     expect(Buffer.from(baseline.output).equals(Buffer.from(c.expected.output))).toBe(true);
 
     await fc.assert(
-      fc.asyncProperty(fc.array(slice, { minLength: 1, maxLength: 6 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }), async (slices, migrate) => {
-        let engine = source;
-        let instance: Instance = await source.instantiate(module, { input: c.input });
-        let r = await instance.run(c.entry, c.args, { fuel: slices[0] });
-        let pauses = 0;
-        let migrations = 0;
-        while (r.status === "paused") {
-          pauses++;
-          if (migrate[pauses % migrate.length] && migrations < MAX_MIGRATIONS) {
-            migrations++;
-            const bytes = encodeSnapshot(await instance.snapshot());
-            instance.dispose();
-            engine = engine === source ? target : source;
-            instance = await engine.restore(decodeSnapshot(bytes));
+      fc.asyncProperty(
+        fc.array(slice, { minLength: 1, maxLength: 6 }),
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }),
+        async (slices, migrate) => {
+          let engine = source;
+          let instance: Instance = await source.instantiate(module, { input: c.input });
+          let r = await instance.run(c.entry, c.args, { fuel: slices[0] });
+          let pauses = 0;
+          let migrations = 0;
+          while (r.status === "paused") {
+            pauses++;
+            if (migrate[pauses % migrate.length] && migrations < MAX_MIGRATIONS) {
+              migrations++;
+              const bytes = encodeSnapshot(await instance.snapshot());
+              instance.dispose();
+              engine = engine === source ? target : source;
+              instance = await engine.restore(decodeSnapshot(bytes));
+            }
+            r = await instance.resume({ fuel: slices[pauses % slices.length] });
           }
-          r = await instance.resume({ fuel: slices[pauses % slices.length] });
-        }
-        expect(r.status).toBe("done");
-        expect(Object.is((r as { value: number }).value, c.expected.value)).toBe(true);
-        expect(Buffer.from(instance.output()).equals(Buffer.from(c.expected.output))).toBe(true);
-        // Transparent pauses cost no guest work, so fuel is independent of how the run was cut.
-        // An explicit guest re-enters its entry after each checkpoint, which is real work.
-        if (c.style === "transparent") expect(r.fuelUsed).toBe(baseline.result.fuelUsed);
-      }),
+          expect(r.status).toBe("done");
+          expect(Object.is((r as { value: number }).value, c.expected.value)).toBe(true);
+          expect(Buffer.from(instance.output()).equals(Buffer.from(c.expected.output))).toBe(true);
+          // Transparent pauses cost no guest work, so fuel is independent of how the run was cut.
+          // An explicit guest re-enters its entry after each checkpoint, which is real work.
+          if (c.style === "transparent") expect(r.fuelUsed).toBe(baseline.result.fuelUsed);
+        },
+      ),
       { numRuns: 15 },
     );
   });
@@ -99,7 +103,10 @@ describe("resuming in another process", () => {
       jobs.push({ wasm: c.wasmPath, snapshot, slice: 1000 });
     }
     writeFileSync(join(dir, "jobs.json"), JSON.stringify(jobs));
-    const { stdout } = await promisify(execFile)(process.execPath, [join(root, "tests", "helpers", "resume-child.mjs"), join(dir, "jobs.json")]);
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      join(root, "tests", "helpers", "resume-child.mjs"),
+      join(dir, "jobs.json"),
+    ]);
     const results = JSON.parse(stdout) as Array<{ pid: number; result: RunResult; output: string }>;
     expect(results).toHaveLength(resumable.length);
     resumable.forEach((c, k) => {

@@ -79,7 +79,17 @@ beforeAll(async () => {
   const deps = Object.keys(manifest.dependencies ?? {}).map((name) => join(root, "node_modules", name));
   install = await run(
     "npm",
-    ["install", "--offline", "--no-package-lock", "--cache", join(work, "npm-cache"), "--registry", "http://127.0.0.1:9/", join(work, packed.filename), ...deps],
+    [
+      "install",
+      "--offline",
+      "--no-package-lock",
+      "--cache",
+      join(work, "npm-cache"),
+      "--registry",
+      "http://127.0.0.1:9/",
+      join(work, packed.filename),
+      ...deps,
+    ],
     app,
     npmEnv(),
   );
@@ -90,15 +100,26 @@ afterAll(() => removeDir(work));
 describe("the packed package", () => {
   it("holds the built runtime, server, CLI and docs, and nothing else (no keys, data, caches or sources)", () => {
     const paths = packed.files.map((f) => f.path).sort();
-    const allowed = /^(package\.json|README\.md|LICENSE|bin\/ferry\.js|docs\/[\w-]+\.md|dist\/(runtime|server)\/[\w/.-]+\.(js|d\.ts)|dist\/guest\/(catalog|reference)\.(js|d\.ts))$/;
+    const allowed =
+      /^(package\.json|README\.md|LICENSE|bin\/ferry\.js|docs\/[\w-]+\.md|dist\/(runtime|server)\/[\w/.-]+\.(js|d\.ts)|dist\/guest\/(catalog|reference)\.(js|d\.ts))$/;
     expect(paths.filter((p) => !allowed.test(p))).toEqual([]);
     expect(paths.filter((p) => p.endsWith(".json") && p !== "package.json")).toEqual([]);
     expect(paths.filter((p) => /(^|\/)(data|\.fuzz|node_modules|scratch)\//.test(p))).toEqual([]);
     for (const needed of [
-      "dist/runtime/index.js", "dist/runtime/index.d.ts", "dist/server/index.js", "dist/server/index.d.ts",
-      "dist/server/client.js", "dist/server/client.d.ts", "dist/server/cli/bin.js", "bin/ferry.js", "README.md", "docs/design.md",
+      "dist/runtime/index.js",
+      "dist/runtime/index.d.ts",
+      "dist/server/index.js",
+      "dist/server/index.d.ts",
+      "dist/server/client.js",
+      "dist/server/client.d.ts",
+      "dist/server/cli/bin.js",
+      "bin/ferry.js",
+      "README.md",
+      "docs/design.md",
       // Started by path, not imported: the compile worker, the isolated sandbox's child, the resource worker.
-      "dist/runtime/code/compile-worker.js", "dist/runtime/sandbox/isolated/child-main.js", "dist/runtime/resources/resource-worker.js",
+      "dist/runtime/code/compile-worker.js",
+      "dist/runtime/sandbox/isolated/child-main.js",
+      "dist/runtime/resources/resource-worker.js",
     ]) {
       expect(paths, needed).toContain(needed);
     }
@@ -114,7 +135,17 @@ describe("the packed package", () => {
 
   it("the README walkthrough's keys, data and snapshots are ignored by git", async () => {
     if (!existsSync(join(root, ".git"))) return; // not a clone: nothing for git to ignore
-    const written = ["data/ferry.db", "data/node-key.json", "me.key.json", "ferry.key.json", "ferry-key.json", "cluster/a/ferry.db", "nbody.ferry", ".fuzz/state.json", "scratch/x"];
+    const written = [
+      "data/ferry.db",
+      "data/node-key.json",
+      "me.key.json",
+      "ferry.key.json",
+      "ferry-key.json",
+      "cluster/a/ferry.db",
+      "nbody.ferry",
+      ".fuzz/state.json",
+      "scratch/x",
+    ];
     const r = await run("git", ["check-ignore", "--no-index", ...written], root);
     expect(r.stdout.trim().split("\n").sort()).toEqual([...written].sort());
   });
@@ -144,7 +175,16 @@ describe("the packed package", () => {
         `export async function state(url: string, id: string): Promise<string> {\n` +
         `  try { return (await new FerryClient({ url }).job(id)).state; } catch (e) { return e instanceof HttpError ? e.code : String(e); }\n}\n`,
     );
-    const compilerOptions = { module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", strict: true, noEmit: true, skipLibCheck: false, typeRoots: ["./types"], types: ["node"] };
+    const compilerOptions = {
+      module: "NodeNext",
+      moduleResolution: "NodeNext",
+      target: "ES2022",
+      strict: true,
+      noEmit: true,
+      skipLibCheck: false,
+      typeRoots: ["./types"],
+      types: ["node"],
+    };
     writeFileSync(join(app, "tsconfig.json"), JSON.stringify({ compilerOptions, files: ["example.mts", "client-use.mts"] }));
     const r = await run(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], app);
     expect(r.stdout + r.stderr).toBe("");
@@ -169,7 +209,12 @@ describe("the packed package", () => {
     );
     const parts = await run(process.execPath, ["parts.mjs"], app);
     expect(parts.code, parts.stderr).toBe(0);
-    const out = JSON.parse(parts.stdout) as { client: string; isolated: { status: string; value: number }; node: { code: string; message: string }; dataDirLeft: boolean };
+    const out = JSON.parse(parts.stdout) as {
+      client: string;
+      isolated: { status: string; value: number };
+      node: { code: string; message: string };
+      dataDirLeft: boolean;
+    };
     expect(out.client).toBe("function");
     expect(out.isolated).toMatchObject({ status: "done", value: reference.sieve(1000) });
     expect(out.node).toMatchObject({ code: "store_unavailable", message: expect.stringContaining("npm install better-sqlite3") });

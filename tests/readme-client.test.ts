@@ -32,15 +32,28 @@ it("README's ferry/client example type-checks and runs against a node", async ()
   const build = join(root, "build", "readme-client");
   mkdirSync(build, { recursive: true });
   writeFileSync(join(build, "example.ts"), code);
-  writeFileSync(join(build, "tsconfig.json"), JSON.stringify({ extends: "../../tsconfig.json", compilerOptions: { noEmit: true, rootDir: "." }, include: ["example.ts"], exclude: [] }));
+  writeFileSync(
+    join(build, "tsconfig.json"),
+    JSON.stringify({
+      extends: "../../tsconfig.json",
+      compilerOptions: { noEmit: true, rootDir: "." },
+      include: ["example.ts"],
+      exclude: [],
+    }),
+  );
   const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
-  const checked = await promisify(execFile)(process.execPath, [tsc, "-p", join(build, "tsconfig.json")], { cwd: root }).catch((e: { stdout: string }) => e);
+  const checked = await promisify(execFile)(process.execPath, [tsc, "-p", join(build, "tsconfig.json")], { cwd: root }).catch(
+    (e: { stdout: string }) => e,
+  );
   expect(checked.stdout, "tsc finds no error in the README example").toBe("");
 
   const js = ts.transpileModule(code, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
   writeFileSync(join(build, "example.mjs"), js);
   const key = join(dir, "me.key.json");
   writeKeyFile(key, n.key);
-  const { stdout } = await promisify(execFile)(process.execPath, [join(build, "example.mjs")], { cwd: root, env: { ...process.env, FERRY_NODE: n.running.url, FERRY_KEY: key } });
+  const { stdout } = await promisify(execFile)(process.execPath, [join(build, "example.mjs")], {
+    cwd: root,
+    env: { ...process.env, FERRY_NODE: n.running.url, FERRY_KEY: key },
+  });
   expect(stdout).toBe("78498\n409 conflict\n");
 }, 120_000);

@@ -79,7 +79,10 @@ function serve(command: string, env: NodeJS.ProcessEnv): Promise<Node> {
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve, reject) => {
-    const guard = setTimeout(() => reject(new Error(`${command}: no "listening on" after ${COMMAND_DEADLINE_MS} ms\n${stdout}\n${stderr}`)), COMMAND_DEADLINE_MS);
+    const guard = setTimeout(
+      () => reject(new Error(`${command}: no "listening on" after ${COMMAND_DEADLINE_MS} ms\n${stdout}\n${stderr}`)),
+      COMMAND_DEADLINE_MS,
+    );
     child.stdout.on("data", (d: Buffer) => {
       stdout += d.toString();
       const m = /^ferry node (\S+) listening on (\S+) /m.exec(stdout);
@@ -130,7 +133,9 @@ it("README's two-node cluster walkthrough runs as written", { timeout: 20 * 60_0
     }
     expect(ran.code, `${command}\n${ran.stderr}`).toBe(0);
     for (const shown of step.expected) {
-      expect(printedLine(subst(shown), `${ran.stdout}\n${ran.stderr}`), `${command} prints "${shown}":\n${ran.stdout}\n${ran.stderr}`).toBe(true);
+      expect(printedLine(subst(shown), `${ran.stdout}\n${ran.stderr}`), `${command} prints "${shown}":\n${ran.stdout}\n${ran.stderr}`).toBe(
+        true,
+      );
     }
     printed.set(step, ran);
   }

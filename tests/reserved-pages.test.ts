@@ -41,7 +41,12 @@ const guest = (pages: number): Uint8Array =>
 const engine = new Engine();
 afterAll(() => engine.close());
 
-async function straightAndSliced(pages: number, n: number, stride: number, slice: number): Promise<{ straight: unknown; sliced: unknown; pauses: number }> {
+async function straightAndSliced(
+  pages: number,
+  n: number,
+  stride: number,
+  slice: number,
+): Promise<{ straight: unknown; sliced: unknown; pauses: number }> {
   const module = await engine.compile(guest(pages));
   const straight = await (await engine.instantiate(module)).run("f", [n, stride]);
   const instance = await engine.instantiate(module);
@@ -64,6 +69,10 @@ describe("pauses leave the top of a guest's memory (where the lent window was) a
     const { straight, sliced, pauses } = await straightAndSliced(pages, n, stride, 40);
     expect(straight).toMatchObject({ status: "done" });
     expect(pauses).toBeGreaterThan(20);
-    expect(sliced).toMatchObject({ status: "done", value: (straight as { value: bigint }).value, fuelUsed: (straight as { fuelUsed: number }).fuelUsed });
+    expect(sliced).toMatchObject({
+      status: "done",
+      value: (straight as { value: bigint }).value,
+      fuelUsed: (straight as { fuelUsed: number }).fuelUsed,
+    });
   });
 });

@@ -16,7 +16,6 @@ import {
 } from "./helpers/fixtures.js";
 import { codeOf } from "./helpers/errors.js";
 
-
 const engine = new Engine();
 
 describe("running", () => {

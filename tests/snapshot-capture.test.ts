@@ -7,7 +7,6 @@ import { codeOf } from "./helpers/errors.js";
 
 const engine = new Engine();
 
-
 async function finish(i: Instance, first: RunResult): Promise<RunResult> {
   let r = first;
   while (r.status === "paused") r = await i.resume({ fuel: 100_000 });

@@ -76,8 +76,10 @@ function randomBytes(n: number, seed: number): Uint8Array {
   return out;
 }
 
-const WORDS = "the of and to in is was that for on with as by at from his her an which are be this have or had not but what all were when we there can been one more if will would about into time may only some these other than then its made first over after also new most state"
-  .split(" ");
+const WORDS =
+  "the of and to in is was that for on with as by at from his her an which are be this have or had not but what all were when we there can been one more if will would about into time may only some these other than then its made first over after also new most state".split(
+    " ",
+  );
 
 /** UTF-8 text with words drawn at random: compresses roughly like real prose. */
 function textBytes(n: number, seed: number): Uint8Array {
@@ -130,7 +132,7 @@ function splice(bytes: Uint8Array, at: number, remove: number, insert: Uint8Arra
 function le32(...values: number[]): Uint8Array {
   const out = new Uint8Array(values.length * 4);
   const dv = new DataView(out.buffer);
-  values.forEach((v, i) => dv.setUint32(i * 4, v, true));
+  for (const [i, v] of values.entries()) dv.setUint32(i * 4, v, true);
   return out;
 }
 
@@ -218,7 +220,10 @@ function handBuilt(replace: Partial<Record<number, Uint8Array>> = {}, order = [1
     5: EMPTY,
     6: EMPTY,
   };
-  return buildSnapshot(order.map((tag) => [tag, replace[tag] ?? defaults[tag] ?? EMPTY]), version);
+  return buildSnapshot(
+    order.map((tag) => [tag, replace[tag] ?? defaults[tag] ?? EMPTY]),
+    version,
+  );
 }
 
 // ---- arbitraries ---------------------------------------------------------------------------
@@ -255,20 +260,20 @@ const globalValue = fc.oneof(
     .oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.constantFrom(-(2n ** 63n), 2n ** 63n - 1n, 0n, -1n))
     .map((value) => ({ type: "i64" as const, value })),
   fc.float().map((value) => ({ type: "f32" as const, value })),
-  fc.oneof(fc.double(), fc.constantFrom(Number.NaN, -0, Infinity, -Infinity, Number.MIN_VALUE)).map((value) => ({ type: "f64" as const, value })),
+  fc
+    .oneof(fc.double(), fc.constantFrom(Number.NaN, -0, Infinity, -Infinity, Number.MIN_VALUE))
+    .map((value) => ({ type: "f64" as const, value })),
   // As the runtime captures them: exact bits (NaN payloads included) beside the value.
   fc.integer({ min: 0, max: 0xffff_ffff }).map((bits) => ({ type: "f32" as const, value: floatOfBits("f32", bits), bits })),
   fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map((bits) => ({ type: "f64" as const, value: floatOfBits("f64", bits), bits })),
 );
 
-const globals = fc
-  .uniqueArray(fc.integer({ min: 0, max: 0xffff_ffff }), { maxLength: 12 })
-  .chain((indices) => {
-    const sorted = [...indices].sort((a, b) => a - b);
-    return fc.array(globalValue, { minLength: sorted.length, maxLength: sorted.length }).map((values) =>
-      sorted.map((index, i): GlobalValue => ({ index, ...values[i]! })),
-    );
-  });
+const globals = fc.uniqueArray(fc.integer({ min: 0, max: 0xffff_ffff }), { maxLength: 12 }).chain((indices) => {
+  const sorted = [...indices].sort((a, b) => a - b);
+  return fc
+    .array(globalValue, { minLength: sorted.length, maxLength: sorted.length })
+    .map((values) => sorted.map((index, i): GlobalValue => ({ index, ...values[i]! })));
+});
 
 const snapshot: fc.Arbitrary<Snapshot> = fc.record({
   codeHash: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString("hex")),
@@ -315,14 +320,22 @@ describe("round trip", () => {
   });
 
   test("empty memory and pageCount 0 round-trip", () => {
-    for (const memory of [{ pageCount: 0, pages: [] }, { pageCount: 65_536, pages: [] }]) {
+    for (const memory of [
+      { pageCount: 0, pages: [] },
+      { pageCount: 65_536, pages: [] },
+    ]) {
       const s = baseSnapshot({ memory, globals: [], continuation: EMPTY, input: EMPTY, output: EMPTY });
       expect(comparable(decodeSnapshot(encodeSnapshot(s)))).toEqual(comparable(s));
     }
   });
 
   test("re-encoding a decoded snapshot reproduces the same bytes", () => {
-    const s = baseSnapshot({ memory: { pageCount: 40, pages: pages([0, 1, 2, 30, 39], (i) => (i % 2 ? randomBytes(WASM_PAGE_BYTES, i) : textBytes(WASM_PAGE_BYTES, i))) } });
+    const s = baseSnapshot({
+      memory: {
+        pageCount: 40,
+        pages: pages([0, 1, 2, 30, 39], (i) => (i % 2 ? randomBytes(WASM_PAGE_BYTES, i) : textBytes(WASM_PAGE_BYTES, i))),
+      },
+    });
     for (const compression of COMPRESSIONS) {
       const bytes = encodeSnapshot(s, { compression });
       expect(Buffer.from(encodeSnapshot(decodeSnapshot(bytes), { compression })).equals(Buffer.from(bytes))).toBe(true);
@@ -417,8 +430,30 @@ describe("encoder rejects values that break the Snapshot invariants", () => {
     ["negative pipeline version", { pipelineVersion: -1 }],
     ["fractional pipeline version", { pipelineVersion: 1.5 }],
     ["page index >= pageCount", { memory: { pageCount: 2, pages: [{ index: 2, bytes: page }] } }],
-    ["pages out of order", { memory: { pageCount: 4, pages: [{ index: 2, bytes: page }, { index: 1, bytes: page }] } }],
-    ["duplicate pages", { memory: { pageCount: 4, pages: [{ index: 1, bytes: page }, { index: 1, bytes: page }] } }],
+    [
+      "pages out of order",
+      {
+        memory: {
+          pageCount: 4,
+          pages: [
+            { index: 2, bytes: page },
+            { index: 1, bytes: page },
+          ],
+        },
+      },
+    ],
+    [
+      "duplicate pages",
+      {
+        memory: {
+          pageCount: 4,
+          pages: [
+            { index: 1, bytes: page },
+            { index: 1, bytes: page },
+          ],
+        },
+      },
+    ],
     ["short page", { memory: { pageCount: 4, pages: [{ index: 1, bytes: page.subarray(1) }] } }],
     ["pageCount above 65536", { memory: { pageCount: 65_537, pages: [] } }],
     ["i32 out of range", { globals: [{ index: 0, type: "i32", value: 2 ** 31 }] }],
@@ -428,7 +463,15 @@ describe("encoder rejects values that break the Snapshot invariants", () => {
     ["f32 not representable", { globals: [{ index: 0, type: "f32", value: 0.1 }] }],
     ["f64 given a bigint", { globals: [{ index: 0, type: "f64", value: 1n }] }],
     ["unknown global type", { globals: [{ index: 0, type: "v128" as never, value: 0 }] }],
-    ["globals out of order", { globals: [{ index: 3, type: "i32", value: 0 }, { index: 1, type: "i32", value: 0 }] }],
+    [
+      "globals out of order",
+      {
+        globals: [
+          { index: 3, type: "i32", value: 0 },
+          { index: 1, type: "i32", value: 0 },
+        ],
+      },
+    ],
     ["input not bytes", { input: "text" as never }],
     ["code not bytes", { code: [0, 97, 115, 109] as never }],
   ];
@@ -475,7 +518,10 @@ describe("compression", () => {
 
   test('"auto" decides per chunk: text chunks deflated, random chunks raw', () => {
     const mixed = baseSnapshot({
-      memory: { pageCount: 64, pages: pages(indices, (i) => (i < SNAPSHOT_CHUNK_PAGES ? textBytes(WASM_PAGE_BYTES, i) : randomBytes(WASM_PAGE_BYTES, i))) },
+      memory: {
+        pageCount: 64,
+        pages: pages(indices, (i) => (i < SNAPSHOT_CHUNK_PAGES ? textBytes(WASM_PAGE_BYTES, i) : randomBytes(WASM_PAGE_BYTES, i))),
+      },
     });
     const info = inspectSnapshot(encodeSnapshot(mixed, { compression: "auto" }));
     expect(info.compression).toBe("mixed");
@@ -484,7 +530,14 @@ describe("compression", () => {
 
   test("mostly-zero pages (one non-zero byte) compress to almost nothing", () => {
     const sparse = baseSnapshot({
-      memory: { pageCount: 16, pages: pages([...Array(16).keys()], (i) => { const p = new Uint8Array(WASM_PAGE_BYTES); p[i * 7] = 1; return p; }) },
+      memory: {
+        pageCount: 16,
+        pages: pages([...Array(16).keys()], (i) => {
+          const p = new Uint8Array(WASM_PAGE_BYTES);
+          p[i * 7] = 1;
+          return p;
+        }),
+      },
     });
     expect(encodeSnapshot(sparse).byteLength).toBeLessThan(16 * 1024);
   });
@@ -499,7 +552,10 @@ describe("truncation", () => {
     for (let n = 0; n < bytes.byteLength; n++) {
       const prefix = bytes.subarray(0, n);
       expect(decodeCode(prefix), `prefix of ${n} bytes`).toBe("snapshot_truncated");
-      expect(outcome(() => inspectSnapshot(prefix)), `prefix of ${n} bytes`).toBe("snapshot_truncated");
+      expect(
+        outcome(() => inspectSnapshot(prefix)),
+        `prefix of ${n} bytes`,
+      ).toBe("snapshot_truncated");
     }
   });
 
@@ -567,7 +623,8 @@ describe("integrity", () => {
         const flipped = Uint8Array.from(bytes);
         flipped[i]! ^= 1 << bit;
         let expected: ErrorCode;
-        if (i < 8) expected = "snapshot_malformed"; // magic
+        if (i < 8)
+          expected = "snapshot_malformed"; // magic
         else if (i < 10) expected = "snapshot_version";
         else if (i < HEADER) {
           const declared = Number(new DataView(flipped.buffer).getBigUint64(10, true));
@@ -604,19 +661,46 @@ describe("structure with a correct sha256", () => {
     ["pages per chunk above 256", () => handBuilt({ 4: memoryPayload(2, [], 257, []) })],
     ["raw chunk of the wrong size", () => handBuilt({ 4: memoryPayload(2, [1], 16, [{ codec: 0, data: page.subarray(1) }]) })],
     ["unknown chunk codec", () => handBuilt({ 4: memoryPayload(2, [1], 16, [{ codec: 2, data: page }]) })],
-    ["chunk reserved bytes non-zero", () => {
-      const m = memoryPayload(2, [1], 16, [{ codec: 0, data: page }]);
-      m[12 + 4 + 1] = 1;
-      return handBuilt({ 4: m });
-    }],
-    ["inflated page one byte short", () => handBuilt({ 4: memoryPayload(2, [1], 16, [{ codec: 1, data: deflateRawSync(page.subarray(1)) }]) })],
-    ["inflated page one byte long", () => handBuilt({ 4: memoryPayload(2, [1], 16, [{ codec: 1, data: deflateRawSync(cat(page, Uint8Array.from([7]))) }]) })],
-    ["deflate stream with trailing bytes", () => handBuilt({ 4: memoryPayload(2, [1], 16, [{ codec: 1, data: cat(deflateRawSync(page), Uint8Array.from([0, 0])) }]) })],
-    ["deflate stream cut short", () => { const d = deflateRawSync(page); return handBuilt({ 4: memoryPayload(2, [1], 16, [{ codec: 1, data: d.subarray(0, d.length - 4) }]) }); }],
-    ["deflate stream that is garbage", () => handBuilt({ 4: memoryPayload(2, [1], 16, [{ codec: 1, data: Uint8Array.from([0xff, 0xff, 0xff]) }]) })],
+    [
+      "chunk reserved bytes non-zero",
+      () => {
+        const m = memoryPayload(2, [1], 16, [{ codec: 0, data: page }]);
+        m[12 + 4 + 1] = 1;
+        return handBuilt({ 4: m });
+      },
+    ],
+    [
+      "inflated page one byte short",
+      () => handBuilt({ 4: memoryPayload(2, [1], 16, [{ codec: 1, data: deflateRawSync(page.subarray(1)) }]) }),
+    ],
+    [
+      "inflated page one byte long",
+      () => handBuilt({ 4: memoryPayload(2, [1], 16, [{ codec: 1, data: deflateRawSync(cat(page, Uint8Array.from([7]))) }]) }),
+    ],
+    [
+      "deflate stream with trailing bytes",
+      () => handBuilt({ 4: memoryPayload(2, [1], 16, [{ codec: 1, data: cat(deflateRawSync(page), Uint8Array.from([0, 0])) }]) }),
+    ],
+    [
+      "deflate stream cut short",
+      () => {
+        const d = deflateRawSync(page);
+        return handBuilt({ 4: memoryPayload(2, [1], 16, [{ codec: 1, data: d.subarray(0, d.length - 4) }]) });
+      },
+    ],
+    [
+      "deflate stream that is garbage",
+      () => handBuilt({ 4: memoryPayload(2, [1], 16, [{ codec: 1, data: Uint8Array.from([0xff, 0xff, 0xff]) }]) }),
+    ],
     ["empty deflate chunk", () => handBuilt({ 4: memoryPayload(2, [1], 16, [{ codec: 1, data: EMPTY }]) })],
-    ["chunk data longer than its table says", () => handBuilt({ 4: cat(memoryPayload(2, [1], 16, [{ codec: 0, data: page }]), Uint8Array.from([0])) })],
-    ["chunk table claims more data than the section holds", () => handBuilt({ 4: memoryPayload(2, [1], 16, [{ codec: 1, data: deflateRawSync(page), length: 1 << 30 }]) })],
+    [
+      "chunk data longer than its table says",
+      () => handBuilt({ 4: cat(memoryPayload(2, [1], 16, [{ codec: 0, data: page }]), Uint8Array.from([0])) }),
+    ],
+    [
+      "chunk table claims more data than the section holds",
+      () => handBuilt({ 4: memoryPayload(2, [1], 16, [{ codec: 1, data: deflateRawSync(page), length: 1 << 30 }]) }),
+    ],
     ["page index table runs past the section", () => handBuilt({ 4: le32(8, 4, 16, 1) })],
     ["unknown section tag", () => handBuilt({}, [1, 2, 3, 4, 5, 6, 8])],
     ["unknown section tag in place of a required one", () => handBuilt({}, [1, 2, 3, 4, 5, 8])],
@@ -634,7 +718,14 @@ describe("structure with a correct sha256", () => {
     ["global with unknown type code", () => handBuilt({ 3: cat(le32(1), globalEntry(0, 0x7b, 0)) })],
     ["i32 global with non-zero high bits", () => handBuilt({ 3: cat(le32(1), globalEntry(0, 0x7f, 1, 1)) })],
     ["globals not ascending", () => handBuilt({ 3: cat(le32(2), globalEntry(5, 0x7f, 0), globalEntry(5, 0x7f, 0)) })],
-    ["global reserved bytes non-zero", () => { const g = globalEntry(0, 0x7f, 0); g[6] = 1; return handBuilt({ 3: cat(le32(1), g) }); }],
+    [
+      "global reserved bytes non-zero",
+      () => {
+        const g = globalEntry(0, 0x7f, 0);
+        g[6] = 1;
+        return handBuilt({ 3: cat(le32(1), g) });
+      },
+    ],
     ["global count larger than the section", () => handBuilt({ 3: cat(le32(2), globalEntry(0, 0x7f, 0)) })],
     ["global count of 2^32-1", () => handBuilt({ 3: le32(0xffff_ffff) })],
     ["globals section with trailing bytes", () => handBuilt({ 3: cat(le32(0), Uint8Array.from([1])) })],
@@ -675,15 +766,29 @@ describe("fuzz", () => {
   const seeds = [
     encodeSnapshot(smallSnapshot(), { compression: "deflate" }),
     encodeSnapshot(baseSnapshot({ memory: { pageCount: 0, pages: [] }, globals: [] })),
-    handBuilt({ 4: memoryPayload(3, [0, 2], 1, [{ codec: 1, data: deflateRawSync(textBytes(WASM_PAGE_BYTES, 1)) }, { codec: 0, data: textBytes(WASM_PAGE_BYTES, 2) }]) }),
+    handBuilt({
+      4: memoryPayload(3, [0, 2], 1, [
+        { codec: 1, data: deflateRawSync(textBytes(WASM_PAGE_BYTES, 1)) },
+        { codec: 0, data: textBytes(WASM_PAGE_BYTES, 2) },
+      ]),
+    }),
   ];
   const allowed = new Set<string>(["ok", "snapshot_truncated", "snapshot_corrupt", "snapshot_malformed", "snapshot_version"]);
 
   const mutation = fc.oneof(
     fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
     fc.record({ kind: fc.constant("set" as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
-    fc.record({ kind: fc.constant("u32" as const), at: fc.nat(), value: fc.oneof(fc.constantFrom(0, 1, 0xffff_ffff, 65_536, 65_537, 0x8000_0000), fc.nat()) }),
-    fc.record({ kind: fc.constant("splice" as const), at: fc.nat(), remove: fc.nat({ max: 40 }), insert: fc.uint8Array({ maxLength: 40 }) }),
+    fc.record({
+      kind: fc.constant("u32" as const),
+      at: fc.nat(),
+      value: fc.oneof(fc.constantFrom(0, 1, 0xffff_ffff, 65_536, 65_537, 0x8000_0000), fc.nat()),
+    }),
+    fc.record({
+      kind: fc.constant("splice" as const),
+      at: fc.nat(),
+      remove: fc.nat({ max: 40 }),
+      insert: fc.uint8Array({ maxLength: 40 }),
+    }),
   );
 
   type Mutation = typeof mutation extends fc.Arbitrary<infer M> ? M : never;
@@ -754,7 +859,10 @@ describe("inspectSnapshot", () => {
   const s = baseSnapshot({
     memory: {
       pageCount: 100,
-      pages: pages([...Array(20).keys()].map((i) => i * 5), (i) => (i < 80 ? textBytes(WASM_PAGE_BYTES, i) : randomBytes(WASM_PAGE_BYTES, i))),
+      pages: pages(
+        [...Array(20).keys()].map((i) => i * 5),
+        (i) => (i < 80 ? textBytes(WASM_PAGE_BYTES, i) : randomBytes(WASM_PAGE_BYTES, i)),
+      ),
     },
   });
 
@@ -828,7 +936,11 @@ describe("format version 2", () => {
   });
 
   test("v128, funcref and externref globals and tables round-trip as version 2", () => {
-    for (const s of [baseSnapshot({ globals: v2Globals }), baseSnapshot({ tables }), baseSnapshot({ globals: v2Globals, tables, code: Uint8Array.from([0, 97, 115, 109]) })]) {
+    for (const s of [
+      baseSnapshot({ globals: v2Globals }),
+      baseSnapshot({ tables }),
+      baseSnapshot({ globals: v2Globals, tables, code: Uint8Array.from([0, 97, 115, 109]) }),
+    ]) {
       const bytes = encodeSnapshot(s, { compression: "none" });
       expect(inspectSnapshot(bytes).formatVersion).toBe(2);
       expect(comparable(decodeSnapshot(bytes))).toEqual(comparable({ ...s, globals: withBits(s.globals) }));
@@ -837,19 +949,37 @@ describe("format version 2", () => {
 
   test("the encoder writes exactly the version 2 layout documented in docs/snapshot-format.md", () => {
     const page = textBytes(WASM_PAGE_BYTES, 4);
-    const s = baseSnapshot({ globals: v2Globals, tables, memory: { pageCount: 3, pages: [{ index: 2, bytes: page }] }, input: EMPTY, output: EMPTY, continuation: EMPTY });
+    const s = baseSnapshot({
+      globals: v2Globals,
+      tables,
+      memory: { pageCount: 3, pages: [{ index: 2, bytes: page }] },
+      input: EMPTY,
+      output: EMPTY,
+      continuation: EMPTY,
+    });
     const v128 = new Uint8Array(24);
     const dv = new DataView(v128.buffer);
     dv.setUint32(0, 2, true);
     dv.setUint8(4, 0x7b);
     dv.setBigUint64(8, 0x0123456789abcdefn, true);
     dv.setBigUint64(16, 0xfedcba9876543210n, true);
-    const table = (index: number, code: number, elements: number[]): Uint8Array => cat(le32(index), Uint8Array.from([code, 0, 0, 0]), le32(elements.length), le32(...elements));
+    const table = (index: number, code: number, elements: number[]): Uint8Array =>
+      cat(le32(index), Uint8Array.from([code, 0, 0, 0]), le32(elements.length), le32(...elements));
     const expected = buildSnapshot(
       [
         [1, metaPayload(s.codeHash, s.pipelineVersion)],
         [2, EMPTY],
-        [3, cat(le32(5), globalEntry(0, 0x7f, 7), v128, globalEntry(3, 0x70, 5), globalEntry(4, 0x70, 0xffff_ffff), globalEntry(9, 0x6f, 0xffff_ffff))],
+        [
+          3,
+          cat(
+            le32(5),
+            globalEntry(0, 0x7f, 7),
+            v128,
+            globalEntry(3, 0x70, 5),
+            globalEntry(4, 0x70, 0xffff_ffff),
+            globalEntry(9, 0x6f, 0xffff_ffff),
+          ),
+        ],
         [4, memoryPayload(3, [2], SNAPSHOT_CHUNK_PAGES, [{ codec: 0, data: page }])],
         [5, EMPTY],
         [6, EMPTY],
@@ -860,7 +990,8 @@ describe("format version 2", () => {
     expect(Buffer.from(encodeSnapshot(s, { compression: "none" })).equals(Buffer.from(expected))).toBe(true);
   });
 
-  const tableEntry = (index: number, code: number, size: number, ...elements: number[]): Uint8Array => cat(le32(index), Uint8Array.from([code, 0, 0, 0]), le32(size), le32(...elements));
+  const tableEntry = (index: number, code: number, size: number, ...elements: number[]): Uint8Array =>
+    cat(le32(index), Uint8Array.from([code, 0, 0, 0]), le32(size), le32(...elements));
   const cases: [string, () => Uint8Array][] = [
     ["a v128 global in a version 1 snapshot", () => handBuilt({ 3: cat(le32(1), globalEntry(0, 0x7b, 0), new Uint8Array(8)) })],
     ["a funcref global in a version 1 snapshot", () => handBuilt({ 3: cat(le32(1), globalEntry(0, 0x70, 0xffff_ffff)) })],
@@ -870,9 +1001,22 @@ describe("format version 2", () => {
     ["an externref global that is not null", () => handBuilt({ 3: cat(le32(1), globalEntry(0, 0x6f, 0)) }, undefined, 2)],
     ["tables out of order", () => handBuilt({ 8: cat(le32(2), tableEntry(1, 0x70, 0), tableEntry(1, 0x70, 0)) }, [1, 2, 3, 4, 5, 6, 8], 2)],
     ["a table of i32", () => handBuilt({ 8: cat(le32(1), tableEntry(0, 0x7f, 0)) }, [1, 2, 3, 4, 5, 6, 8], 2)],
-    ["a table's reserved bytes non-zero", () => { const t = tableEntry(0, 0x70, 0); t[6] = 1; return handBuilt({ 8: cat(le32(1), t) }, [1, 2, 3, 4, 5, 6, 8], 2); }],
-    ["a table with fewer elements than its size", () => handBuilt({ 8: cat(le32(1), tableEntry(0, 0x70, 3, 1, 2)) }, [1, 2, 3, 4, 5, 6, 8], 2)],
-    ["an externref table element that is not null", () => handBuilt({ 8: cat(le32(1), tableEntry(0, 0x6f, 1, 0)) }, [1, 2, 3, 4, 5, 6, 8], 2)],
+    [
+      "a table's reserved bytes non-zero",
+      () => {
+        const t = tableEntry(0, 0x70, 0);
+        t[6] = 1;
+        return handBuilt({ 8: cat(le32(1), t) }, [1, 2, 3, 4, 5, 6, 8], 2);
+      },
+    ],
+    [
+      "a table with fewer elements than its size",
+      () => handBuilt({ 8: cat(le32(1), tableEntry(0, 0x70, 3, 1, 2)) }, [1, 2, 3, 4, 5, 6, 8], 2),
+    ],
+    [
+      "an externref table element that is not null",
+      () => handBuilt({ 8: cat(le32(1), tableEntry(0, 0x6f, 1, 0)) }, [1, 2, 3, 4, 5, 6, 8], 2),
+    ],
     ["a tables section with trailing bytes", () => handBuilt({ 8: cat(le32(0), Uint8Array.from([1])) }, [1, 2, 3, 4, 5, 6, 8], 2)],
     ["a tables section before code", () => handBuilt({ 8: le32(0) }, [1, 2, 3, 4, 5, 6, 8, 7], 2)],
     ["two tables sections", () => handBuilt({ 8: le32(0) }, [1, 2, 3, 4, 5, 6, 8, 8], 2)],
@@ -884,7 +1028,12 @@ describe("format version 2", () => {
   }
 
   test("a version 2 snapshot with code and tables, or either, decodes", () => {
-    for (const order of [[1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 8], [1, 2, 3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 6]]) {
+    for (const order of [
+      [1, 2, 3, 4, 5, 6, 7, 8],
+      [1, 2, 3, 4, 5, 6, 8],
+      [1, 2, 3, 4, 5, 6, 7],
+      [1, 2, 3, 4, 5, 6],
+    ]) {
       expect(decodeCode(handBuilt({ 8: cat(le32(1), tableEntry(0, 0x70, 2, 1, 0xffff_ffff)) }, order, 2))).toBe("ok");
     }
   });
@@ -895,7 +1044,15 @@ describe("format version 2", () => {
     ["a funcref of -1", { globals: [{ index: 0, type: "funcref", value: -1 }] }],
     ["a funcref of 2^32-1 (the null marker)", { globals: [{ index: 0, type: "funcref", value: 0xffff_ffff }] }],
     ["an externref that is not null", { globals: [{ index: 0, type: "externref", value: 0 }] }],
-    ["tables out of order", { tables: [{ index: 2, type: "funcref", elements: [] }, { index: 1, type: "funcref", elements: [] }] }],
+    [
+      "tables out of order",
+      {
+        tables: [
+          { index: 2, type: "funcref", elements: [] },
+          { index: 1, type: "funcref", elements: [] },
+        ],
+      },
+    ],
     ["a table element that is no function index", { tables: [{ index: 0, type: "funcref", elements: [1.5] }] }],
     ["an externref table element", { tables: [{ index: 0, type: "externref", elements: [0] }] }],
   ];

@@ -13,7 +13,10 @@ function snapshotOf(pageCount: number, pages: Array<[number, number]>): Snapshot
     pipelineVersion: 2,
     continuation: new Uint8Array(0),
     globals: [],
-    memory: { pageCount, pages: [...seen].sort((a, b) => a[0] - b[0]).map(([index, fill]) => ({ index, bytes: new Uint8Array(WASM_PAGE_BYTES).fill(fill) })) },
+    memory: {
+      pageCount,
+      pages: [...seen].sort((a, b) => a[0] - b[0]).map(([index, fill]) => ({ index, bytes: new Uint8Array(WASM_PAGE_BYTES).fill(fill) })),
+    },
     input: new Uint8Array(0),
     output: new Uint8Array([pageCount]),
   };
@@ -40,8 +43,16 @@ describe("snapshot deltas", () => {
   });
 
   it("survives the codec, zero pages included", () => {
-    const base = snapshotOf(4, [[0, 1], [1, 2], [2, 3]]);
-    const current = snapshotOf(4, [[0, 1], [2, 7], [3, 1]]);
+    const base = snapshotOf(4, [
+      [0, 1],
+      [1, 2],
+      [2, 3],
+    ]);
+    const current = snapshotOf(4, [
+      [0, 1],
+      [2, 7],
+      [3, 1],
+    ]);
     const delta = decodeSnapshot(encodeSnapshot(diffSnapshot(base, current)));
     expect(delta.memory.pages.map((p) => p.index)).toEqual([1, 2, 3]);
     expect(comparableSnapshot(applyDelta(base, delta)).memory).toEqual(comparableSnapshot(current).memory);
@@ -49,7 +60,9 @@ describe("snapshot deltas", () => {
 
   it("refuses deltas of another module or that shrink memory", () => {
     const base = snapshotOf(4, [[0, 1]]);
-    expect(() => applyDelta(base, { ...snapshotOf(4, []), codeHash: "cd".repeat(32) })).toThrow(expect.objectContaining({ code: "snapshot_code_mismatch" }));
+    expect(() => applyDelta(base, { ...snapshotOf(4, []), codeHash: "cd".repeat(32) })).toThrow(
+      expect.objectContaining({ code: "snapshot_code_mismatch" }),
+    );
     expect(() => applyDelta(base, snapshotOf(2, []))).toThrow(expect.objectContaining({ code: "snapshot_malformed" }));
   });
 });
@@ -100,6 +113,8 @@ describe("snapshot({ since }): the delta straight from a live instance", () => {
     await expect(i.snapshot({ since: base, move: true })).rejects.toMatchObject({ code: "invalid_option" });
     await expect(i.snapshot({ since: base, recycle: await i.snapshot() })).rejects.toMatchObject({ code: "invalid_option" });
     await expect(i.snapshot({ since: { ...base, codeHash: "00".repeat(32) } })).rejects.toMatchObject({ code: "snapshot_code_mismatch" });
-    await expect(i.snapshot({ since: { ...base, memory: { pageCount: 99, pages: [] } } })).rejects.toMatchObject({ code: "invalid_option" });
+    await expect(i.snapshot({ since: { ...base, memory: { pageCount: 99, pages: [] } } })).rejects.toMatchObject({
+      code: "invalid_option",
+    });
   });
 });

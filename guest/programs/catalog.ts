@@ -46,7 +46,9 @@ export function wordText(bytes: number, seed = 12345): Uint8Array {
 /** What guest/programs/rust-wordfreq/main.rs computes, for ASCII text. */
 export function wordFrequency(text: Uint8Array, top: number): { value: number; output: Uint8Array } {
   const counts = new Map<string, number>();
-  for (const raw of Buffer.from(text).toString("latin1").split(/[ \t\n\v\f\r]+/)) {
+  for (const raw of Buffer.from(text)
+    .toString("latin1")
+    .split(/[ \t\n\v\f\r]+/)) {
     const word = raw.replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "").toLowerCase();
     if (word !== "") counts.set(word, (counts.get(word) ?? 0) + 1);
   }
@@ -67,5 +69,12 @@ export function wordFrequency(text: Uint8Array, top: number): { value: number; o
 export function rustWordfreq(bytes: number): ProgramCase {
   const input = wordText(bytes);
   const label = bytes % (1 << 20) === 0 ? `${bytes >> 20} MiB` : `${bytes >> 10} KiB`;
-  return { name: `rust-wordfreq(${label})`, wasmPath: programWasmPath("rust-wordfreq"), entry: "main", args: [10], input, expected: wordFrequency(input, 10) };
+  return {
+    name: `rust-wordfreq(${label})`,
+    wasmPath: programWasmPath("rust-wordfreq"),
+    entry: "main",
+    args: [10],
+    input,
+    expected: wordFrequency(input, 10),
+  };
 }

@@ -33,10 +33,7 @@ export interface MoveCandidates {
   };
 }
 
-export type MoveDecision =
-  | { mode: "weak"; gain: number }
-  | { mode: "strong"; gain: number }
-  | { mode: "none" };
+export type MoveDecision = { mode: "weak"; gain: number } | { mode: "strong"; gain: number } | { mode: "none" };
 
 /** Time from starting a transfer of `bytes` until the job can run at the target. */
 export function transferDelay(bytes: number, link: LinkCost): number {

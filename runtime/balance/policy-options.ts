@@ -66,7 +66,10 @@ export function normalizePolicyOptions(o: PolicyOptions): PolicyConfig {
     throw new FerryError("invalid_option", `\`retryInterval\` (D) must be a finite number ≥ 0, got ${c.retryInterval}`);
   }
   if (c.maxPolls !== Infinity && c.retryInterval === 0) {
-    throw new FerryError("invalid_option", "`retryInterval` (D) must be > 0 with a probe limit; set `maxPolls: Infinity` to poll without pause");
+    throw new FerryError(
+      "invalid_option",
+      "`retryInterval` (D) must be > 0 with a probe limit; set `maxPolls: Infinity` to poll without pause",
+    );
   }
   if (!(c.backoffFactor >= 1) || !Number.isFinite(c.backoffFactor)) {
     throw new FerryError("invalid_option", `\`backoffFactor\` must be a finite number ≥ 1, got ${c.backoffFactor}`);

@@ -136,7 +136,8 @@ export class ThresholdPolicy implements LoadSharingPolicy {
     // that accepted a "give" holds a reservation at the receiver: release it.
     const side = m.probe === "give" ? this.sender : this.receiver;
     if (!side || side.state !== POLLING || side.probeId !== m.id) {
-      if (m.accept && m.probe === "give") out.push({ type: "send", to: m.from, message: { kind: "cancel", id: m.id, from: this.ctx.nodeId } });
+      if (m.accept && m.probe === "give")
+        out.push({ type: "send", to: m.from, message: { kind: "cancel", id: m.id, from: this.ctx.nodeId } });
       return;
     }
     if (m.accept) {

@@ -21,7 +21,10 @@ export function encodeEntry(key: string, segment: CodeSegment): Uint8Array {
   out.writeUInt32LE(header.length, MAGIC.length + 32);
   header.copy(out, PREFIX);
   out.set(bytes, PREFIX + header.length);
-  createHash("sha256").update(out.subarray(MAGIC.length + 32)).digest().copy(out, MAGIC.length);
+  createHash("sha256")
+    .update(out.subarray(MAGIC.length + 32))
+    .digest()
+    .copy(out, MAGIC.length);
   return out;
 }
 
@@ -32,7 +35,9 @@ export function encodeEntry(key: string, segment: CodeSegment): Uint8Array {
 export function decodeEntry(data: Uint8Array, key: string, codeHash: string, options: InstrumentOptions): CodeSegment | string {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (buf.length < PREFIX || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return "not a module cache entry";
-  const sum = createHash("sha256").update(buf.subarray(MAGIC.length + 32)).digest();
+  const sum = createHash("sha256")
+    .update(buf.subarray(MAGIC.length + 32))
+    .digest();
   if (!sum.equals(buf.subarray(MAGIC.length, MAGIC.length + 32))) return "checksum mismatch (torn or damaged)";
   const headerLength = buf.readUInt32LE(MAGIC.length + 32);
   if (headerLength > buf.length - PREFIX) return "header runs past the end";
@@ -65,14 +70,32 @@ function checkSegment(s: CodeSegment, codeHash: string, options: InstrumentOptio
   // The reserved pages are what this compile would reserve, and hold the stack it was asked for.
   const reserves = options.asyncify && !s.hasContinuation;
   const stack = stackBytesOf(options);
-  if (s.reservedPages !== (reserves ? reservedPagesFor(stack) : 0) || s.continuationStackBytes !== (reserves ? stack : 0)) return "continuation pages mismatch";
-  if (!Array.isArray(s.entries) || !s.entries.every((e) => typeof e?.name === "string" && Number.isSafeInteger(e.exportIndex) && Array.isArray(e.params) && Array.isArray(e.results))) {
+  if (s.reservedPages !== (reserves ? reservedPagesFor(stack) : 0) || s.continuationStackBytes !== (reserves ? stack : 0))
+    return "continuation pages mismatch";
+  if (
+    !Array.isArray(s.entries) ||
+    !s.entries.every(
+      (e) => typeof e?.name === "string" && Number.isSafeInteger(e.exportIndex) && Array.isArray(e.params) && Array.isArray(e.results),
+    )
+  ) {
     return "bad entries";
   }
-  if (!Array.isArray(s.globals) || !s.globals.every((g) => Number.isSafeInteger(g?.index) && typeof g.type === "string" && typeof g.exportName === "string")) {
+  if (
+    !Array.isArray(s.globals) ||
+    !s.globals.every((g) => Number.isSafeInteger(g?.index) && typeof g.type === "string" && typeof g.exportName === "string")
+  ) {
     return "bad globals";
   }
-  if (!Array.isArray(s.tables) || !s.tables.every((t) => Number.isSafeInteger(t?.index) && (t.type === "funcref" || t.type === "externref") && typeof t.exportName === "string" && Number.isSafeInteger(t.max))) {
+  if (
+    !Array.isArray(s.tables) ||
+    !s.tables.every(
+      (t) =>
+        Number.isSafeInteger(t?.index) &&
+        (t.type === "funcref" || t.type === "externref") &&
+        typeof t.exportName === "string" &&
+        Number.isSafeInteger(t.max),
+    )
+  ) {
     return "bad tables";
   }
   if (!Array.isArray(s.refFunctions) || !s.refFunctions.every((k) => Number.isSafeInteger(k) && k >= 0)) return "bad function references";

@@ -48,7 +48,10 @@ export function pipelineFingerprint(): string {
     join(codeDir, "..", "limits.js"),
   ];
   const h = createHash("sha256");
-  for (const file of files) h.update(`${file.slice(codeDir.length)}\0`).update(readFileSync(file)).update("\0");
+  for (const file of files)
+    h.update(`${file.slice(codeDir.length)}\0`)
+      .update(readFileSync(file))
+      .update("\0");
   h.update(`binaryen ${binaryenVersion()}`);
   fingerprint = h.digest("hex").slice(0, 32);
   return fingerprint;

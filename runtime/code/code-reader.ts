@@ -35,7 +35,12 @@ export type TableInstructionHook = (op: number, immediates: number[], start: num
  * (a cap exceeded); nothing after that function is read. `onTableInstruction` (called before
  * `visit` for the function's instructions) sees its table instructions.
  */
-export function readFunctionStats(bytes: Uint8Array, s: ModuleStructure, visit: (f: FunctionStats) => void, onTableInstruction?: TableInstructionHook): void {
+export function readFunctionStats(
+  bytes: Uint8Array,
+  s: ModuleStructure,
+  visit: (f: FunctionStats) => void,
+  onTableInstruction?: TableInstructionHook,
+): void {
   if (!s.code) return;
   const r = new Reader(bytes, s.code.end);
   r.pos = s.code.start;
@@ -55,7 +60,17 @@ export function readFunctionStats(bytes: Uint8Array, s: ModuleStructure, visit: 
       locals += body.u32();
       body.valtype();
     }
-    const f: FunctionStats = { index, bodyBytes: size, locals, instructions: 0, loops: 0, calls: 0, maxDepth: 0, maxLoopIfDepth: 0, brTableTargets: 0 };
+    const f: FunctionStats = {
+      index,
+      bodyBytes: size,
+      locals,
+      instructions: 0,
+      loops: 0,
+      calls: 0,
+      maxDepth: 0,
+      maxLoopIfDepth: 0,
+      brTableTargets: 0,
+    };
     readInstructions(body, f, onTableInstruction);
     visit(f);
     r.pos = end;
@@ -174,23 +189,23 @@ function readInstructions(r: Reader, f: FunctionStats, hook?: TableInstructionHo
 }
 
 const PROPOSAL_OF: Record<number, string> = {
-  0x06: "exception handling",
-  0x07: "exception handling",
-  0x08: "exception handling",
-  0x09: "exception handling",
-  0x18: "exception handling",
-  0x19: "exception handling",
-  0x1f: "exception handling",
-  0x12: "tail calls",
-  0x13: "tail calls",
-  0x14: "typed function references",
-  0x15: "typed function references",
-  0xd3: "typed function references",
-  0xd4: "typed function references",
-  0xd5: "typed function references",
-  0xd6: "typed function references",
-  0xfb: "GC",
-  0xfe: "threads",
+  6: "exception handling",
+  7: "exception handling",
+  8: "exception handling",
+  9: "exception handling",
+  24: "exception handling",
+  25: "exception handling",
+  31: "exception handling",
+  18: "tail calls",
+  19: "tail calls",
+  20: "typed function references",
+  21: "typed function references",
+  211: "typed function references",
+  212: "typed function references",
+  213: "typed function references",
+  214: "typed function references",
+  251: "GC",
+  254: "threads",
 };
 
 /** 0x40 (none), a value type, or a type index (s33, multi-value). */
@@ -229,8 +244,10 @@ function miscOp(r: Reader, f: FunctionStats): { op: number; immediates: number[]
 function simdOp(r: Reader, f: FunctionStats, memarg: () => void): void {
   const sub = r.u32();
   if (sub <= 11 || sub === 92 || sub === 93) memarg();
-  else if (sub === 12 || sub === 13) r.skip(16); // v128.const, i8x16.shuffle
-  else if (sub >= 21 && sub <= 34) r.byte(); // extract / replace lane
+  else if (sub === 12 || sub === 13)
+    r.skip(16); // v128.const, i8x16.shuffle
+  else if (sub >= 21 && sub <= 34)
+    r.byte(); // extract / replace lane
   else if (sub >= 84 && sub <= 91) {
     memarg(); // load / store lane
     r.byte();

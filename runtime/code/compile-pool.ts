@@ -66,7 +66,14 @@ export interface CompilePoolStats {
 }
 
 /** Refusal codes that depend only on the bytes and the pipeline: worth remembering. */
-const REMEMBERED_CODES: readonly ErrorCode[] = ["not_wasm", "invalid_wasm", "unsupported_feature", "import_not_allowed", "module_limit", "instrumentation_failed"];
+const REMEMBERED_CODES: readonly ErrorCode[] = [
+  "not_wasm",
+  "invalid_wasm",
+  "unsupported_feature",
+  "import_not_allowed",
+  "module_limit",
+  "instrumentation_failed",
+];
 
 interface Job {
   bytes: Uint8Array;
@@ -100,7 +107,8 @@ export class CompilePool {
     const int = (name: keyof CompilePoolOptions, fallback: number, min = 1): number => {
       const v = options[name];
       if (v === undefined) return fallback;
-      if (!Number.isSafeInteger(v) || v < min) throw new FerryError("invalid_option", `\`${name}\` must be an integer of at least ${min}, got ${String(v)}`);
+      if (!Number.isSafeInteger(v) || v < min)
+        throw new FerryError("invalid_option", `\`${name}\` must be an integer of at least ${min}, got ${String(v)}`);
       return v;
     };
     this.o = {
@@ -136,10 +144,14 @@ export class CompilePool {
     const remembered = this.refusals.get(key);
     if (remembered) {
       this.counters.refusedFromMemory++;
-      return Promise.reject(new FerryError(remembered.code, `${remembered.detail} (refused before; the same bytes are not compiled again)`));
+      return Promise.reject(
+        new FerryError(remembered.code, `${remembered.detail} (refused before; the same bytes are not compiled again)`),
+      );
     }
     if (this.queue.length >= this.o.maxQueued) {
-      return Promise.reject(new FerryError("compiler_busy", `${this.queue.length} modules are waiting to be compiled, the limit is ${this.o.maxQueued}`));
+      return Promise.reject(
+        new FerryError("compiler_busy", `${this.queue.length} modules are waiting to be compiled, the limit is ${this.o.maxQueued}`),
+      );
     }
     return new Promise<CodeSegment>((resolve, reject) => {
       this.queue.push({ bytes, key, options, resolve, reject });
@@ -171,7 +183,10 @@ export class CompilePool {
           this.spawn();
         } catch (e) {
           // The worker cannot be started at all (its script is missing, say): every job would fail alike.
-          const error = e instanceof FerryError ? e : new FerryError("instrumentation_failed", `cannot start a compile worker: ${e instanceof Error ? e.message : String(e)}`);
+          const error =
+            e instanceof FerryError
+              ? e
+              : new FerryError("instrumentation_failed", `cannot start a compile worker: ${e instanceof Error ? e.message : String(e)}`);
           for (const job of this.queue.splice(0)) job.reject(error);
         }
         return;
@@ -194,7 +209,15 @@ export class CompilePool {
       // The worker silences its own output (Binaryen's chatter) instead.
     });
     this.counters.workersStarted++;
-    const slot: Slot = { worker, ready: false, job: undefined, timer: undefined, idleTimer: undefined, stopping: undefined, outOfMemory: false };
+    const slot: Slot = {
+      worker,
+      ready: false,
+      job: undefined,
+      timer: undefined,
+      idleTimer: undefined,
+      stopping: undefined,
+      outOfMemory: false,
+    };
     this.slots.add(slot);
     worker.on("message", (m: CompileWorkerMessage) => this.onMessage(slot, m));
     worker.on("error", (error: Error & { code?: string }) => {
@@ -210,7 +233,13 @@ export class CompilePool {
     const limitMs = this.timeLimitMs(job.bytes.byteLength);
     slot.timer = setTimeout(() => {
       this.counters.timedOut++;
-      this.settle(slot, new FerryError("module_limit", `instrumenting took longer than the compile time limit of ${limitMs} ms for a module of ${job.bytes.byteLength} bytes`));
+      this.settle(
+        slot,
+        new FerryError(
+          "module_limit",
+          `instrumenting took longer than the compile time limit of ${limitMs} ms for a module of ${job.bytes.byteLength} bytes`,
+        ),
+      );
       void this.stop(slot, "timeout");
     }, limitMs);
     const request: CompileRequest = { id: 0, bytes: job.bytes, options: job.options };
@@ -249,7 +278,10 @@ export class CompilePool {
     if (slot.job) {
       if (slot.outOfMemory) {
         this.counters.outOfMemory++;
-        this.settle(slot, new FerryError("module_limit", `instrumenting needs more than the compile memory limit (V8 heap ${this.o.maxHeapMb} MiB)`));
+        this.settle(
+          slot,
+          new FerryError("module_limit", `instrumenting needs more than the compile memory limit (V8 heap ${this.o.maxHeapMb} MiB)`),
+        );
       } else if (slot.ready) {
         this.settle(slot, new FerryError("instrumentation_failed", `the compile worker exited (code ${code})`));
       } else {
@@ -324,5 +356,8 @@ function workerScript(): URL {
 
 /** The directory of the compiled runtime/code/*.js the compile workers run (runtime/dist-twin.ts). */
 export function compiledCodeDir(): string {
-  return compiledRoomDir(import.meta.url, "code", "compile-worker.js", (detail) => new FerryError("instrumentation_failed", detail), ["errors.ts", "limits.ts"]);
+  return compiledRoomDir(import.meta.url, "code", "compile-worker.js", (detail) => new FerryError("instrumentation_failed", detail), [
+    "errors.ts",
+    "limits.ts",
+  ]);
 }

@@ -84,7 +84,14 @@ async function compile(request: CompileRequest): Promise<CompileWorkerMessage> {
       return { type: "refused", id: request.id, code: "module_limit", detail, heapBytes, spent: true };
     }
     // A failure inside Binaryen may leave its heap inconsistent: start a fresh worker for the next.
-    return { type: "refused", id: request.id, code: error.code, detail: error.detail ?? "", heapBytes, spent: error.code === "instrumentation_failed" };
+    return {
+      type: "refused",
+      id: request.id,
+      code: error.code,
+      detail: error.detail ?? "",
+      heapBytes,
+      spent: error.code === "instrumentation_failed",
+    };
   }
 }
 
@@ -95,14 +102,31 @@ async function compile(request: CompileRequest): Promise<CompileWorkerMessage> {
 async function warmUp(): Promise<void> {
   // (func $leaf (loop (br_if 0 (i32.const 0)))) (func (export "main") (loop (call $leaf)) (call $leaf))
   const bytes = new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x03, 0x02, 0x00, 0x00, 0x07, 0x08, 0x01, 0x04, 0x6d,
-    0x61, 0x69, 0x6e, 0x00, 0x01, 0x0a, 0x15, 0x02, 0x09, 0x00, 0x03, 0x40, 0x41, 0x00, 0x0d, 0x00, 0x0b, 0x0b, 0x09, 0x00, 0x03, 0x40, 0x10, 0x00,
-    0x0b, 0x10, 0x00, 0x0b,
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x03, 0x02, 0x00, 0x00, 0x07, 0x08, 0x01,
+    0x04, 0x6d, 0x61, 0x69, 0x6e, 0x00, 0x01, 0x0a, 0x15, 0x02, 0x09, 0x00, 0x03, 0x40, 0x41, 0x00, 0x0d, 0x00, 0x0b, 0x0b, 0x09, 0x00,
+    0x03, 0x40, 0x10, 0x00, 0x0b, 0x10, 0x00, 0x0b,
   ]);
   const few = 100;
   const limits = {
-    ...{ maxModuleBytes: few, maxFunctions: few, maxImports: few, maxExports: few, maxGlobals: few, maxTableElements: few, maxDataBytes: few, maxMemoryPages: 1 },
-    ...{ maxFunctionBodyBytes: few, maxFunctionLocals: few, maxFunctionLoops: few, maxFunctionCalls: few, maxNestingDepth: few, maxLoopIfDepth: few, maxBrTableTargets: few },
+    ...{
+      maxModuleBytes: few,
+      maxFunctions: few,
+      maxImports: few,
+      maxExports: few,
+      maxGlobals: few,
+      maxTableElements: few,
+      maxDataBytes: few,
+      maxMemoryPages: 1,
+    },
+    ...{
+      maxFunctionBodyBytes: few,
+      maxFunctionLocals: few,
+      maxFunctionLoops: few,
+      maxFunctionCalls: few,
+      maxNestingDepth: few,
+      maxLoopIfDepth: few,
+      maxBrTableTargets: few,
+    },
   };
   await instrument(bytes, { metering: true, asyncify: true, limits });
 }

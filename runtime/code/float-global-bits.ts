@@ -38,7 +38,10 @@ export function addFloatBitsAccessors(b: Binaryen, m: BinaryenModule, globals: r
     const setName = `__ferry_gbits_set_${g.index}`;
     if (g.type === "v128") {
       // The lane is an immediate (binaryen.js's typings call it an expression).
-      const lanes = m.i64x2 as unknown as { extract_lane(v: number, lane: number): number; replace_lane(v: number, lane: number, x: number): number };
+      const lanes = m.i64x2 as unknown as {
+        extract_lane(v: number, lane: number): number;
+        replace_lane(v: number, lane: number, x: number): number;
+      };
       const read = () => m.global.get(internal, b.v128);
       const half = m.select(m.local.get(0, b.i32), lanes.extract_lane(read(), 1), lanes.extract_lane(read(), 0));
       m.addFunction(getName, b.i32, b.i64, [], half);

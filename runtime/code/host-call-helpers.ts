@@ -30,18 +30,27 @@ export function addOutputWriteHelper(b: Binaryen, m: BinaryenModule, importName:
   const piece = m.i32.const(MAX_HOST_IO_BYTES);
   const memoryBytes = m.i64.shl(m.i64.extend_u(m.memory.size(memoryName)), i64Const(m, 16));
   const endsPast = m.i64.gt_u(m.i64.add(m.i64.extend_u(get(PTR)), m.i64.extend_u(get(LEN))), memoryBytes);
-  m.addFunction(OUTPUT_WRITE_HELPER, b.createType([i32, i32]), none, [i32], m.block(null, [
-    // Out of bounds: one call with the whole range raises the host's trap, nothing written.
-    m.if(endsPast, m.block(null, [m.call(importName, [get(PTR), get(LEN)], none), m.return()])),
-    m.loop("pieces", m.block(null, [
-      m.local.set(N, m.select(m.i32.lt_u(get(LEN), piece), get(LEN), m.i32.const(MAX_HOST_IO_BYTES))),
-      m.call(importName, [get(PTR), get(N)], none),
-      m.local.set(PTR, m.i32.add(get(PTR), get(N))),
-      m.local.set(LEN, m.i32.sub(get(LEN), get(N))),
-      m.if(m.i64.lt_s(m.global.get(FUEL_GLOBAL, i64), i64Const(m, 0)), m.call(yieldName, [], none)),
-      m.br("pieces", get(LEN)),
-    ])),
-  ]));
+  m.addFunction(
+    OUTPUT_WRITE_HELPER,
+    b.createType([i32, i32]),
+    none,
+    [i32],
+    m.block(null, [
+      // Out of bounds: one call with the whole range raises the host's trap, nothing written.
+      m.if(endsPast, m.block(null, [m.call(importName, [get(PTR), get(LEN)], none), m.return()])),
+      m.loop(
+        "pieces",
+        m.block(null, [
+          m.local.set(N, m.select(m.i32.lt_u(get(LEN), piece), get(LEN), m.i32.const(MAX_HOST_IO_BYTES))),
+          m.call(importName, [get(PTR), get(N)], none),
+          m.local.set(PTR, m.i32.add(get(PTR), get(N))),
+          m.local.set(LEN, m.i32.sub(get(LEN), get(N))),
+          m.if(m.i64.lt_s(m.global.get(FUEL_GLOBAL, i64), i64Const(m, 0)), m.call(yieldName, [], none)),
+          m.br("pieces", get(LEN)),
+        ]),
+      ),
+    ]),
+  );
   redirectTableSlots(b, m, importName, OUTPUT_WRITE_HELPER);
 }
 

@@ -119,7 +119,10 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
     m = readBinary(b, tablePlan.bytes, structure.elementSegments > 0);
     m.setFeatures(SUPPORTED_FEATURES(b));
     if (!m.validate()) {
-      throw new FerryError("unsupported_feature", "the code uses a proposal outside MVP, sign-ext, non-trapping float-to-int, bulk memory, reference types, SIMD and multi-value");
+      throw new FerryError(
+        "unsupported_feature",
+        "the code uses a proposal outside MVP, sign-ext, non-trapping float-to-int, bulk memory, reference types, SIMD and multi-value",
+      );
     }
     // Binaryen's names of the original functions and of the table helpers, by index, before anything is added.
     const functionNames = Array.from({ length: m.getNumFunctions() }, (_, i) => b.getFunctionInfo(m!.getFunctionByIndex(i)).name);
@@ -158,7 +161,11 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
     if (options.metering) {
       const counting = options.asyncify ? stack : undefined;
       const tables = tableMetering(b, m, tablePlan, tableBounds, functionNames);
-      const result = meterModule(b, m, yieldName, inTables, memoryName(b, m, EXPORTS.memory), { eagerLoopFuel: options.eagerLoopFuel ?? false, stack: counting, tables });
+      const result = meterModule(b, m, yieldName, inTables, memoryName(b, m, EXPORTS.memory), {
+        eagerLoopFuel: options.eagerLoopFuel ?? false,
+        stack: counting,
+        tables,
+      });
       recursiveFunctions = result.recursiveFunctions.length;
       checkedFunctions = result.checkedFunctions;
       meteredLoops = result.loops;
@@ -270,7 +277,11 @@ function refuseReservedExports(exports: ReadonlyArray<{ name: string }>): void {
 /** Internal names (from a name section) the instrumentation adds functions and globals under. */
 function refuseReservedNames(b: Binaryen, m: BinaryenModule): void {
   const check = (kind: string, name: string) => {
-    if (name.startsWith("__ferry_")) throw new FerryError("invalid_wasm", `${kind} name "${name}" in the name section uses a prefix the instrumentation reserves (__ferry_*)`);
+    if (name.startsWith("__ferry_"))
+      throw new FerryError(
+        "invalid_wasm",
+        `${kind} name "${name}" in the name section uses a prefix the instrumentation reserves (__ferry_*)`,
+      );
   };
   for (let i = 0; i < m.getNumFunctions(); i++) check("function", b.getFunctionInfo(m.getFunctionByIndex(i)).name);
   for (let i = 0; i < m.getNumGlobals(); i++) check("global", b.getGlobalInfo(m.getGlobalByIndex(i)).name);
@@ -312,7 +323,17 @@ function cppExceptionMessage(b: Binaryen, e: unknown): string | undefined {
 
 const SUPPORTED_FEATURES = (b: Binaryen): number => {
   const F = b.Features;
-  return F.MVP | F.MutableGlobals | F.SignExt | F.NontrappingFPToInt | F.BulkMemory | F.BulkMemoryOpt | F.ReferenceTypes | F.SIMD128 | F.Multivalue;
+  return (
+    F.MVP |
+    F.MutableGlobals |
+    F.SignExt |
+    F.NontrappingFPToInt |
+    F.BulkMemory |
+    F.BulkMemoryOpt |
+    F.ReferenceTypes |
+    F.SIMD128 |
+    F.Multivalue
+  );
 };
 
 /** Give the memory a known export name (adding a 1-page memory if there is none). */
@@ -332,7 +353,11 @@ function exportMemory(b: Binaryen, m: BinaryenModule): number {
 /** The data segments of a module without a memory (all passive: an active one needs a memory), as setMemory takes them. */
 function passiveSegments(m: BinaryenModule): Array<{ name: string; data: Uint8Array; passive: true; offset: number }> {
   // getNumDataSegments and getDataSegmentInfo are in binaryen.js but not in its type declarations.
-  const data = m as unknown as { getNumDataSegments(): number; getDataSegmentByIndex(i: number): number; getDataSegmentInfo(ref: number): { name: string; data: ArrayBuffer } };
+  const data = m as unknown as {
+    getNumDataSegments(): number;
+    getDataSegmentByIndex(i: number): number;
+    getDataSegmentInfo(ref: number): { name: string; data: ArrayBuffer };
+  };
   return Array.from({ length: data.getNumDataSegments() }, (_, i) => {
     const segment = data.getDataSegmentInfo(data.getDataSegmentByIndex(i));
     return { name: segment.name, data: new Uint8Array(segment.data), passive: true, offset: 0 };
@@ -353,7 +378,17 @@ function exportMutableGlobals(b: Binaryen, m: BinaryenModule): SnapshotGlobal[] 
   for (let index = 0; index < count; index++) {
     const info = b.getGlobalInfo(m.getGlobalByIndex(index));
     if (!info.mutable || info.module) continue;
-    const type = ({ [b.i32]: "i32", [b.i64]: "i64", [b.f32]: "f32", [b.f64]: "f64", [b.v128]: "v128", [b.funcref]: "funcref", [b.externref]: "externref" } as Record<number, SnapshotGlobal["type"]>)[info.type];
+    const type = (
+      {
+        [b.i32]: "i32",
+        [b.i64]: "i64",
+        [b.f32]: "f32",
+        [b.f64]: "f64",
+        [b.v128]: "v128",
+        [b.funcref]: "funcref",
+        [b.externref]: "externref",
+      } as Record<number, SnapshotGlobal["type"]>
+    )[info.type];
     if (!type) throw new FerryError("unsupported_feature", `mutable global ${index} has a type that cannot be snapshotted`);
     const exportName = `${EXPORTS.globalPrefix}${index}`;
     m.addGlobalExport(info.name, exportName);
@@ -389,7 +424,12 @@ function tableMetering(b: Binaryen, m: BinaryenModule, plan: TablePlan, bounds: 
   const helpers = new Map<string, number>();
   for (const h of plan.helpers) {
     if (h.kind === "drop") continue;
-    const bound = h.kind === "copy" ? Math.min(bounds[h.table]!, bounds[h.source]!) : h.kind === "init" ? Math.min(bounds[h.table]!, plan.segmentLengths[h.segment] ?? 0) : bounds[h.table]!;
+    const bound =
+      h.kind === "copy"
+        ? Math.min(bounds[h.table]!, bounds[h.source]!)
+        : h.kind === "init"
+          ? Math.min(bounds[h.table]!, plan.segmentLengths[h.segment] ?? 0)
+          : bounds[h.table]!;
     helpers.set(functionNames[h.function]!, bound);
   }
   const grow = new Map(bounds.map((bound, i) => [b.getTableInfo(m.getTableByIndex(i)).name, bound]));
@@ -408,7 +448,11 @@ function runAsyncify(b: Binaryen, m: BinaryenModule): void {
   } catch (e) {
     const message = describeThrown(e, b);
     if (/non-number types/.test(message)) {
-      throw new FerryError("unsupported_feature", "a funcref or externref value is live across a call that can pause, which Asyncify cannot save (reference-typed locals across calls)", { cause: e });
+      throw new FerryError(
+        "unsupported_feature",
+        "a funcref or externref value is live across a call that can pause, which Asyncify cannot save (reference-typed locals across calls)",
+        { cause: e },
+      );
     }
     throw e;
   } finally {

@@ -45,4 +45,3 @@ function readU32(bytes: Uint8Array, pos: number): [number, number] {
   }
   throw new FerryError("instrumentation_failed", "malformed LEB128 in emitted binary");
 }
-

@@ -53,7 +53,14 @@ export function shiftMemoryAccesses(b: Binaryen, m: BinaryenModule, walker: IrWa
   const shift = reservedPages * WASM_PAGE_BYTES;
   const { i32 } = b;
   const set = irSetters(b);
-  const api = b as unknown as Record<string, { setOffset(e: ExpressionRef, v: number): void; setDest(e: ExpressionRef, v: ExpressionRef): void; setSource(e: ExpressionRef, v: ExpressionRef): void }>;
+  const api = b as unknown as Record<
+    string,
+    {
+      setOffset(e: ExpressionRef, v: number): void;
+      setDest(e: ExpressionRef, v: ExpressionRef): void;
+      setSource(e: ExpressionRef, v: ExpressionRef): void;
+    }
+  >;
   const offsetSetters = new Map<number, string>([
     [b.LoadId, "Load"],
     [b.StoreId, "Store"],
@@ -94,10 +101,18 @@ export function shiftMemoryAccesses(b: Binaryen, m: BinaryenModule, walker: IrWa
       if (id === b.MemoryGrowId) {
         if (b.getExpressionType(expr) === b.unreachable) return expr;
         const t = temp();
-        return m.block(null, [
-          m.local.set(t, expr),
-          m.select(m.i32.eq(m.local.get(t, i32), m.i32.const(-1)), m.i32.const(-1), m.i32.sub(m.local.get(t, i32), m.i32.const(reservedPages))),
-        ], i32);
+        return m.block(
+          null,
+          [
+            m.local.set(t, expr),
+            m.select(
+              m.i32.eq(m.local.get(t, i32), m.i32.const(-1)),
+              m.i32.const(-1),
+              m.i32.sub(m.local.get(t, i32), m.i32.const(reservedPages)),
+            ),
+          ],
+          i32,
+        );
       }
       if (id === b.MemoryCopyId || id === b.MemoryFillId || id === b.MemoryInitId) {
         const cls = id === b.MemoryCopyId ? "MemoryCopy" : id === b.MemoryFillId ? "MemoryFill" : "MemoryInit";
@@ -152,7 +167,10 @@ export function reserveMemoryPrefix(bytes: Uint8Array, reservedPages: number): U
       const min = s.u32();
       const max = s.u32();
       if (min + reservedPages > MAX_PREFIXED_MEMORY_PAGES) {
-        throw new FerryError("memory_limit", `initial memory is ${min} pages; with the ${reservedPages} pages of the continuation struct it passes ${MAX_PREFIXED_MEMORY_PAGES}`);
+        throw new FerryError(
+          "memory_limit",
+          `initial memory is ${min} pages; with the ${reservedPages} pages of the continuation struct it passes ${MAX_PREFIXED_MEMORY_PAGES}`,
+        );
       }
       body.push(leb(1), Uint8Array.of(1), leb(min + reservedPages), leb(Math.min(max + reservedPages, MAX_PREFIXED_MEMORY_PAGES)));
     } else {

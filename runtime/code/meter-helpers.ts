@@ -13,7 +13,12 @@ export const GROW_FAILED_GLOBAL = "__ferry_grow_failed";
 export const CLOCK_NAME = "__ferry_clock";
 
 /** `init` is a prefix: one helper per data segment (memory.init names its segment statically). */
-export const HELPER_NAMES = { copy: "__ferry_memory_copy", fill: "__ferry_memory_fill", grow: "__ferry_memory_grow", init: "__ferry_memory_init_" } as const;
+export const HELPER_NAMES = {
+  copy: "__ferry_memory_copy",
+  fill: "__ferry_memory_fill",
+  grow: "__ferry_memory_grow",
+  init: "__ferry_memory_init_",
+} as const;
 
 /** Copy and fill cost one fuel per 2^2 = 4 bytes (first-touch copies run near 1 byte/ns here). */
 export const BULK_BYTES_PER_FUEL_LOG2 = 2;
@@ -51,7 +56,10 @@ export function addMeterHelpers(b: Binaryen, m: BinaryenModule, yieldName: strin
   // array operations) only check fuel, as any other instruction does.
   const clock = (): ExpressionRef => m.call(CLOCK_NAME, [], none);
   const check = (n: ExpressionRef): ExpressionRef =>
-    m.block(null, [m.if(m.i32.ge_u(n, i32c(CLOCKED_CHUNK_BYTES)), clock()), m.if(m.i64.lt_s(fuel(), i64Const(m, 0)), m.call(yieldName, [], none))]);
+    m.block(null, [
+      m.if(m.i32.ge_u(n, i32c(CLOCKED_CHUNK_BYTES)), clock()),
+      m.if(m.i64.lt_s(fuel(), i64Const(m, 0)), m.call(yieldName, [], none)),
+    ]);
   const chargeBytes = (n: ExpressionRef): ExpressionRef =>
     charge(m.i64.add(m.i64.extend_u(m.i32.shr_u(n, i32c(BULK_BYTES_PER_FUEL_LOG2))), i64Const(m, 1)));
   const memoryBytes = () => m.i64.shl(m.i64.extend_u(m.memory.size(memoryName)), i64Const(m, 16));
@@ -64,64 +72,107 @@ export function addMeterHelpers(b: Binaryen, m: BinaryenModule, yieldName: strin
   // have raised, before anything is written, exactly as the spec orders it.
   const [DST, SRC, LEN, N] = [0, 1, 2, 3];
   const copyAt = (d: ExpressionRef, s: ExpressionRef, n: ExpressionRef) => m.memory.copy(d, s, n, memoryName, memoryName);
-  m.addFunction(HELPER_NAMES.copy, b.createType([i32, i32, i32]), none, [i32], m.block(null, [
-    m.if(m.i32.or(endsPast(get(DST), get(LEN)), endsPast(get(SRC), get(LEN))), m.block(null, [copyAt(get(DST), get(SRC), get(LEN)), m.return()])),
-    m.if(
-      m.i32.le_u(get(DST), get(SRC)),
-      // Forward, chunk by chunk: a chunk never writes where a later chunk reads (dst ≤ src).
-      m.loop("forward", m.block(null, [
-        set(N, chunk(() => get(LEN))),
-        copyAt(get(DST), get(SRC), get(N)),
-        set(DST, m.i32.add(get(DST), get(N))),
-        set(SRC, m.i32.add(get(SRC), get(N))),
-        set(LEN, m.i32.sub(get(LEN), get(N))),
-        chargeBytes(get(N)),
-        check(get(N)),
-        m.br("forward", get(LEN)),
-      ])),
-      // Backward from the end when the destination is above the source (an overlapping move).
-      m.loop("backward", m.block(null, [
-        set(N, chunk(() => get(LEN))),
-        set(LEN, m.i32.sub(get(LEN), get(N))),
-        copyAt(m.i32.add(get(DST), get(LEN)), m.i32.add(get(SRC), get(LEN)), get(N)),
-        chargeBytes(get(N)),
-        check(get(N)),
-        m.br("backward", get(LEN)),
-      ])),
-    ),
-  ]));
+  m.addFunction(
+    HELPER_NAMES.copy,
+    b.createType([i32, i32, i32]),
+    none,
+    [i32],
+    m.block(null, [
+      m.if(
+        m.i32.or(endsPast(get(DST), get(LEN)), endsPast(get(SRC), get(LEN))),
+        m.block(null, [copyAt(get(DST), get(SRC), get(LEN)), m.return()]),
+      ),
+      m.if(
+        m.i32.le_u(get(DST), get(SRC)),
+        // Forward, chunk by chunk: a chunk never writes where a later chunk reads (dst ≤ src).
+        m.loop(
+          "forward",
+          m.block(null, [
+            set(
+              N,
+              chunk(() => get(LEN)),
+            ),
+            copyAt(get(DST), get(SRC), get(N)),
+            set(DST, m.i32.add(get(DST), get(N))),
+            set(SRC, m.i32.add(get(SRC), get(N))),
+            set(LEN, m.i32.sub(get(LEN), get(N))),
+            chargeBytes(get(N)),
+            check(get(N)),
+            m.br("forward", get(LEN)),
+          ]),
+        ),
+        // Backward from the end when the destination is above the source (an overlapping move).
+        m.loop(
+          "backward",
+          m.block(null, [
+            set(
+              N,
+              chunk(() => get(LEN)),
+            ),
+            set(LEN, m.i32.sub(get(LEN), get(N))),
+            copyAt(m.i32.add(get(DST), get(LEN)), m.i32.add(get(SRC), get(LEN)), get(N)),
+            chargeBytes(get(N)),
+            check(get(N)),
+            m.br("backward", get(LEN)),
+          ]),
+        ),
+      ),
+    ]),
+  );
 
   // (dst, value, len; n)
   const [VALUE] = [1];
   const fillAt = (d: ExpressionRef, n: ExpressionRef) => m.memory.fill(d, get(VALUE), n, memoryName);
-  m.addFunction(HELPER_NAMES.fill, b.createType([i32, i32, i32]), none, [i32], m.block(null, [
-    m.if(endsPast(get(DST), get(LEN)), m.block(null, [fillAt(get(DST), get(LEN)), m.return()])),
-    m.loop("chunks", m.block(null, [
-      set(N, chunk(() => get(LEN))),
-      fillAt(get(DST), get(N)),
-      set(DST, m.i32.add(get(DST), get(N))),
-      set(LEN, m.i32.sub(get(LEN), get(N))),
-      chargeBytes(get(N)),
-      check(get(N)),
-      m.br("chunks", get(LEN)),
-    ])),
-  ]));
+  m.addFunction(
+    HELPER_NAMES.fill,
+    b.createType([i32, i32, i32]),
+    none,
+    [i32],
+    m.block(null, [
+      m.if(endsPast(get(DST), get(LEN)), m.block(null, [fillAt(get(DST), get(LEN)), m.return()])),
+      m.loop(
+        "chunks",
+        m.block(null, [
+          set(
+            N,
+            chunk(() => get(LEN)),
+          ),
+          fillAt(get(DST), get(N)),
+          set(DST, m.i32.add(get(DST), get(N))),
+          set(LEN, m.i32.sub(get(LEN), get(N))),
+          chargeBytes(get(N)),
+          check(get(N)),
+          m.br("chunks", get(LEN)),
+        ]),
+      ),
+    ]),
+  );
 
   // (delta; result) → the old size in pages, or -1 (which also sets the flag a later trap reads to
   // report memory_limit).
   const [DELTA, RESULT] = [0, 1];
-  m.addFunction(HELPER_NAMES.grow, i32, i32, [i32], m.block(null, [
-    set(RESULT, m.memory.grow(get(DELTA), memoryName)),
-    m.if(
-      m.i32.eq(get(RESULT), i32c(-1)),
-      m.global.set(GROW_FAILED_GLOBAL, i32c(1)),
-      charge(m.i64.shr_u(memoryBytes(), i64Const(m, GROW_BYTES_PER_FUEL_LOG2))),
+  m.addFunction(
+    HELPER_NAMES.grow,
+    i32,
+    i32,
+    [i32],
+    m.block(
+      null,
+      [
+        set(RESULT, m.memory.grow(get(DELTA), memoryName)),
+        m.if(
+          m.i32.eq(get(RESULT), i32c(-1)),
+          m.global.set(GROW_FAILED_GLOBAL, i32c(1)),
+          charge(m.i64.shr_u(memoryBytes(), i64Const(m, GROW_BYTES_PER_FUEL_LOG2))),
+        ),
+        // The clock is looked at after a grow once the memory is large (the engine's grow can then take
+        // milliseconds); the caller's fuel check follows the call.
+        m.if(m.i32.ge_u(m.memory.size(memoryName), i32c(CLOCKED_GROW_PAGES)), clock()),
+        get(RESULT),
+      ],
+      i32,
     ),
-    // The clock is looked at after a grow once the memory is large (the engine's grow can then take
-    // milliseconds); the caller's fuel check follows the call.
-    m.if(m.i32.ge_u(m.memory.size(memoryName), i32c(CLOCKED_GROW_PAGES)), clock()),
-    get(RESULT),
-  ], i32));
+  );
 }
 
 /** The internal name of the module's (single) memory, found through its export. */
@@ -139,7 +190,14 @@ export function memoryName(b: Binaryen, m: BinaryenModule, exportName: string): 
  * exactly when the range leaves the segment or the memory (a dropped segment has length 0), and a
  * range whose end does not fit in 32 bits is left to the original instruction, which traps.
  */
-export function addMemoryInitHelper(b: Binaryen, m: BinaryenModule, segment: string, name: string, yieldName: string, memoryName: string): void {
+export function addMemoryInitHelper(
+  b: Binaryen,
+  m: BinaryenModule,
+  segment: string,
+  name: string,
+  yieldName: string,
+  memoryName: string,
+): void {
   const { i32, i64, none } = b;
   const [DST, SRC, LEN, N] = [0, 1, 2, 3];
   const get = (index: number) => m.local.get(index, i32);
@@ -147,19 +205,31 @@ export function addMemoryInitHelper(b: Binaryen, m: BinaryenModule, segment: str
   const init = (d: ExpressionRef, s: ExpressionRef, n: ExpressionRef) => m.memory.init(segment, d, s, n, memoryName);
   const wraps = (start: number) => m.i64.gt_u(m.i64.add(m.i64.extend_u(get(start)), m.i64.extend_u(get(LEN))), i64Const(m, 0xffff_ffff));
   const fuel = () => m.global.get(FUEL_GLOBAL, i64);
-  m.addFunction(name, b.createType([i32, i32, i32]), none, [i32], m.block(null, [
-    m.if(m.i32.or(wraps(DST), wraps(SRC)), m.block(null, [init(get(DST), get(SRC), get(LEN)), m.return()])),
-    init(m.i32.add(get(DST), get(LEN)), m.i32.add(get(SRC), get(LEN)), i32c(0)),
-    m.loop("chunks", m.block(null, [
-      m.local.set(N, m.select(m.i32.lt_u(get(LEN), i32c(BULK_CHUNK_BYTES)), get(LEN), i32c(BULK_CHUNK_BYTES))),
-      init(get(DST), get(SRC), get(N)),
-      m.local.set(DST, m.i32.add(get(DST), get(N))),
-      m.local.set(SRC, m.i32.add(get(SRC), get(N))),
-      m.local.set(LEN, m.i32.sub(get(LEN), get(N))),
-      m.global.set(FUEL_GLOBAL, m.i64.sub(fuel(), m.i64.add(m.i64.extend_u(m.i32.shr_u(get(N), i32c(BULK_BYTES_PER_FUEL_LOG2))), i64Const(m, 1)))),
-      m.if(m.i32.ge_u(get(N), i32c(CLOCKED_CHUNK_BYTES)), m.call(CLOCK_NAME, [], none)),
-      m.if(m.i64.lt_s(fuel(), i64Const(m, 0)), m.call(yieldName, [], none)),
-      m.br("chunks", get(LEN)),
-    ])),
-  ]));
+  m.addFunction(
+    name,
+    b.createType([i32, i32, i32]),
+    none,
+    [i32],
+    m.block(null, [
+      m.if(m.i32.or(wraps(DST), wraps(SRC)), m.block(null, [init(get(DST), get(SRC), get(LEN)), m.return()])),
+      init(m.i32.add(get(DST), get(LEN)), m.i32.add(get(SRC), get(LEN)), i32c(0)),
+      m.loop(
+        "chunks",
+        m.block(null, [
+          m.local.set(N, m.select(m.i32.lt_u(get(LEN), i32c(BULK_CHUNK_BYTES)), get(LEN), i32c(BULK_CHUNK_BYTES))),
+          init(get(DST), get(SRC), get(N)),
+          m.local.set(DST, m.i32.add(get(DST), get(N))),
+          m.local.set(SRC, m.i32.add(get(SRC), get(N))),
+          m.local.set(LEN, m.i32.sub(get(LEN), get(N))),
+          m.global.set(
+            FUEL_GLOBAL,
+            m.i64.sub(fuel(), m.i64.add(m.i64.extend_u(m.i32.shr_u(get(N), i32c(BULK_BYTES_PER_FUEL_LOG2))), i64Const(m, 1))),
+          ),
+          m.if(m.i32.ge_u(get(N), i32c(CLOCKED_CHUNK_BYTES)), m.call(CLOCK_NAME, [], none)),
+          m.if(m.i64.lt_s(fuel(), i64Const(m, 0)), m.call(yieldName, [], none)),
+          m.br("chunks", get(LEN)),
+        ]),
+      ),
+    ]),
+  );
 }

@@ -72,7 +72,7 @@ export function planChecks(functions: CallGraphFunction[], tableFunctions: Set<s
     while (tableCursor < tableOrder.length && checked.has(tableOrder[tableCursor]!)) tableCursor++;
     return tableOrder[tableCursor];
   };
-  const weight = (name: string): number => (checked.has(name) ? 0 : span.get(name) ?? 0);
+  const weight = (name: string): number => (checked.has(name) ? 0 : (span.get(name) ?? 0));
 
   // W(f) after checking the heaviest callees until it is at most S(f) + SPAN_FUEL. Direct
   // contributions do not change as others get checked, so they are sorted once; the indirect one
@@ -114,10 +114,11 @@ export function planChecks(functions: CallGraphFunction[], tableFunctions: Set<s
   for (const component of stronglyConnected([...edges.keys()], edges)) {
     const members = component.filter((name) => name !== TABLE);
     const cyclic = component.length > 1 || edges.get(component[0]!)!.includes(component[0]!);
-    if (cyclic) for (const name of members) {
-      checked.add(name);
-      recursive.add(name);
-    }
+    if (cyclic)
+      for (const name of members) {
+        checked.add(name);
+        recursive.add(name);
+      }
     for (const name of members) span.set(name, boundSpan(byName.get(name)!));
   }
 

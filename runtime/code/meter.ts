@@ -169,7 +169,7 @@ export function meterModule(
     // Three scratch locals per function: the running fuel (i64), a memory.grow result (i32) and
     // a bulk-memory length (i32).
     const fuelLocal = params + info.vars.length;
-    const growLocal = fuelLocal + 1;
+    const _growLocal = fuelLocal + 1;
     const bulkLocal = fuelLocal + 2;
     set.addVar(fn, i64);
     set.addVar(fn, b.i32);
@@ -221,7 +221,11 @@ export function meterModule(
         tableOpFuel = Math.max(tableOpFuel, tables.grow.get(table) ?? 0);
         const local = resultLocal(b.i32);
         const size = m.i64.extend_u(m.table.size(table));
-        const charged = m.block(null, [m.local.set(local, expr), m.global.set(FUEL_GLOBAL, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), size)), m.local.get(local, b.i32)], b.i32);
+        const charged = m.block(
+          null,
+          [m.local.set(local, expr), m.global.set(FUEL_GLOBAL, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), size)), m.local.get(local, b.i32)],
+          b.i32,
+        );
         return chargeAfterCall(charged, region);
       }
       if (id === b.CallId && tables.helpers.has((b.getExpressionInfo(expr) as unknown as { target: string }).target)) {
@@ -230,9 +234,16 @@ export function meterModule(
         // table.fill/copy/init: charged by the length once it has written that many elements (a
         // trap writes none and is not charged), then checked, like the bulk memory helpers.
         tableOpFuel = Math.max(tableOpFuel, TABLE_ELEMENT_FUEL * tables.helpers.get(target)!);
-        (b as unknown as { Call: { setOperandAt(e: ExpressionRef, i: number, v: ExpressionRef): void } }).Call.setOperandAt(expr, 2, m.local.tee(bulkLocal, operands[2]!, b.i32));
+        (b as unknown as { Call: { setOperandAt(e: ExpressionRef, i: number, v: ExpressionRef): void } }).Call.setOperandAt(
+          expr,
+          2,
+          m.local.tee(bulkLocal, operands[2]!, b.i32),
+        );
         const written = m.i64.shl(m.i64.extend_u(m.local.get(bulkLocal, b.i32)), i64c(TABLE_ELEMENT_FUEL_LOG2));
-        return chargeAfterCall(m.block(null, [expr, m.global.set(FUEL_GLOBAL, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), written))]), region);
+        return chargeAfterCall(
+          m.block(null, [expr, m.global.set(FUEL_GLOBAL, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), written))]),
+          region,
+        );
       }
       if (id === b.MemoryGrowId) {
         region.hasCall = true;
@@ -241,7 +252,12 @@ export function meterModule(
       }
       if ((id === b.MemoryFillId || id === b.MemoryCopyId) && constantBulkBytes(b, expr) === undefined) {
         region.hasCall = true;
-        const op = b.getExpressionInfo(expr) as unknown as { dest: ExpressionRef; source: ExpressionRef; value: ExpressionRef; size: ExpressionRef };
+        const op = b.getExpressionInfo(expr) as unknown as {
+          dest: ExpressionRef;
+          source: ExpressionRef;
+          value: ExpressionRef;
+          size: ExpressionRef;
+        };
         const helper = id === b.MemoryCopyId ? HELPER_NAMES.copy : HELPER_NAMES.fill;
         chunked = true;
         return chargeAfterCall(m.call(helper, [op.dest, id === b.MemoryCopyId ? op.source : op.value, op.size], b.none), region);
@@ -250,13 +266,22 @@ export function meterModule(
         if (constantBulkBytes(b, expr) !== undefined) return chargeInit(expr);
         // A long or unknown length goes through a chunked helper for its segment, like copy/fill.
         region.hasCall = true;
-        const op = b.getExpressionInfo(expr) as unknown as { segment: string; dest: ExpressionRef; offset: ExpressionRef; size: ExpressionRef };
+        const op = b.getExpressionInfo(expr) as unknown as {
+          segment: string;
+          dest: ExpressionRef;
+          offset: ExpressionRef;
+          size: ExpressionRef;
+        };
         let helper = initHelpers.get(op.segment);
         if (helper === undefined) initHelpers.set(op.segment, (helper = `${HELPER_NAMES.init}${initHelpers.size}`));
         chunked = true;
         return chargeAfterCall(m.call(helper, [op.dest, op.offset, op.size], b.none), region);
       }
-      if (id === b.CallId && outputWrite !== undefined && (b.getExpressionInfo(expr) as unknown as { target: string }).target === outputWrite) {
+      if (
+        id === b.CallId &&
+        outputWrite !== undefined &&
+        (b.getExpressionInfo(expr) as unknown as { target: string }).target === outputWrite
+      ) {
         const operands = (b.getExpressionInfo(expr) as unknown as { operands: ExpressionRef[] }).operands;
         return chargeAfterCall(m.call(OUTPUT_WRITE_HELPER, operands, b.none), region);
       }
@@ -294,7 +319,10 @@ export function meterModule(
     // global is, and the local is reloaded before it is next read.
     const chargeInit = (op: ExpressionRef): ExpressionRef => {
       const size = (b.getExpressionInfo(op) as unknown as { size: ExpressionRef }).size;
-      (b as unknown as { MemoryInit: { setSize(e: ExpressionRef, v: ExpressionRef): void } }).MemoryInit.setSize(op, m.local.tee(bulkLocal, size, b.i32));
+      (b as unknown as { MemoryInit: { setSize(e: ExpressionRef, v: ExpressionRef): void } }).MemoryInit.setSize(
+        op,
+        m.local.tee(bulkLocal, size, b.i32),
+      );
       const extra = () => m.i64.extend_u(m.i32.shr_u(m.local.get(bulkLocal, b.i32), m.i32.const(BULK_BYTES_PER_FUEL_LOG2)));
       return m.block(null, [
         op,
@@ -345,7 +373,11 @@ export function meterModule(
       set.Loop.setBody(loop, m.block(null, [...header, body]));
 
       const inner =
-        type === b.unreachable ? loop : type === b.none ? m.block(null, [loop, ...(lazy ? [storeFuel()] : []), m.br(done)]) : m.br(done, undefined, loop);
+        type === b.unreachable
+          ? loop
+          : type === b.none
+            ? m.block(null, [loop, ...(lazy ? [storeFuel()] : []), m.br(done)])
+            : m.br(done, undefined, loop);
       const retry = m.loop(
         again,
         m.block(null, [
@@ -372,7 +404,8 @@ export function meterModule(
       const inside = new Set<string>(loopLabel ? [loopLabel] : []);
       const rewrite = (expr: ExpressionRef): ExpressionRef => {
         const kind = b.getExpressionId(expr);
-        const label = kind === b.BlockId || kind === b.LoopId ? (b.getExpressionInfo(expr) as unknown as { name: string | null }).name : null;
+        const label =
+          kind === b.BlockId || kind === b.LoopId ? (b.getExpressionInfo(expr) as unknown as { name: string | null }).name : null;
         const added = label !== null && label !== "" && !inside.has(label);
         if (added) inside.add(label!);
         walker.mapChildren(expr, rewrite);
@@ -395,11 +428,9 @@ export function meterModule(
     };
 
     const chargeFromGlobal = (cost: number, check = false): ExpressionRef[] => {
-      const charge = [
-        m.local.set(fuelLocal, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), i64c(cost))),
-        m.global.set(FUEL_GLOBAL, fuelGet()),
-      ];
-      if (check && options.stack && plan.recursive.has(info.name)) charge.push(...options.stack.entryCheck(info.name, fuelGet(), callYield()));
+      const charge = [m.local.set(fuelLocal, m.i64.sub(m.global.get(FUEL_GLOBAL, i64), i64c(cost))), m.global.set(FUEL_GLOBAL, fuelGet())];
+      if (check && options.stack && plan.recursive.has(info.name))
+        charge.push(...options.stack.entryCheck(info.name, fuelGet(), callYield()));
       else if (check) charge.push(m.if(m.i64.lt_s(fuelGet(), i64c(0)), callYield()));
       return charge;
     };

@@ -49,7 +49,8 @@ export class ModuleCache {
   private readonly counters: ModuleCacheStats = { hits: 0, misses: 0, stored: 0, rejected: 0, evicted: 0, writeFailures: 0 };
 
   constructor(dir: string, options: ModuleCacheOptions = {}) {
-    if (typeof dir !== "string" || dir === "") throw new FerryError("invalid_option", `\`cacheDir\` must be a directory path, got ${JSON.stringify(dir)}`);
+    if (typeof dir !== "string" || dir === "")
+      throw new FerryError("invalid_option", `\`cacheDir\` must be a directory path, got ${JSON.stringify(dir)}`);
     const maxBytes = options.maxBytes ?? DEFAULT_MODULE_CACHE_MAX_BYTES;
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) {
       throw new FerryError("invalid_option", `\`cacheMaxBytes\` must be a non-negative integer, got ${String(maxBytes)}`);
@@ -130,7 +131,13 @@ export class ModuleCache {
     for (const e of entries) {
       if (total <= this.maxBytes) break;
       // Another process may be trimming too: an entry already gone counts as gone.
-      if (await unlink(e.path).then(() => true, () => false)) this.counters.evicted++;
+      if (
+        await unlink(e.path).then(
+          () => true,
+          () => false,
+        )
+      )
+        this.counters.evicted++;
       total -= e.size;
     }
   }

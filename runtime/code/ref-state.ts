@@ -51,7 +51,8 @@ export function exportReferenceState(
   const tables: SnapshotTable[] = [];
   for (const index of plan.writtenTables) {
     const type = s.tables[index]?.type;
-    if (type !== "funcref" && type !== "externref") throw new FerryError("unsupported_feature", `table ${index} holds ${type ?? "an unknown type"}, not funcref or externref`);
+    if (type !== "funcref" && type !== "externref")
+      throw new FerryError("unsupported_feature", `table ${index} holds ${type ?? "an unknown type"}, not funcref or externref`);
     const exportName = `${EXPORTS.tablePrefix}${index}`;
     m.addTableExport(b.getTableInfo(m.getTableByIndex(index)).name, exportName);
     tables.push({ index, type, exportName, max: bounds[index]! });

@@ -116,7 +116,8 @@ export function splitRewindVersions(b: Binaryen, m: BinaryenModule, walker: IrWa
     if (id === b.UnaryId && info(cond).op === b.EqZInt32 && isStateRead(info(cond).value as ExpressionRef)) return false;
     if (id !== b.BinaryId) return undefined;
     const { op, left, right } = info(cond);
-    const constOf = (e: ExpressionRef | undefined): number | undefined => (e && b.getExpressionId(e) === b.ConstId ? (info(e).value as number) : undefined);
+    const constOf = (e: ExpressionRef | undefined): number | undefined =>
+      e && b.getExpressionId(e) === b.ConstId ? (info(e).value as number) : undefined;
     const k = isStateRead(left!) ? constOf(right) : isStateRead(right!) ? constOf(left) : undefined;
     if ((k !== UNWINDING && k !== NORMAL) || (op !== b.EqInt32 && op !== b.NeInt32)) return undefined;
     // state == 1, state != 0: true means unwinding; state == 0, state != 1: true means normal.
@@ -130,7 +131,11 @@ export function splitRewindVersions(b: Binaryen, m: BinaryenModule, walker: IrWa
     m.addFunction(twin, fi.params, fi.results, fi.vars, m.copyExpression(fi.body));
     const body = specialise(fi.body);
     const params = b.expandType(fi.params);
-    const call = m.call(twin, params.map((t, i) => m.local.get(i, t)), fi.results);
+    const call = m.call(
+      twin,
+      params.map((t, i) => m.local.get(i, t)),
+      fi.results,
+    );
     const handOver = m.if(
       m.i32.eq(m.global.get(STATE, b.i32), m.i32.const(REWINDING)),
       fi.results === b.none ? m.block(null, [call, m.return()], b.none) : m.return(call),

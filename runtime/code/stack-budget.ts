@@ -86,7 +86,10 @@ export class StackBudget {
       m.global.set(ROOM_GLOBAL, m.i32.sub(room(), m.global.get(frame, b.i32))),
       m.if(
         m.i64.lt_s(m.i64.or(fuel, m.i64.extend_s(room())), i64Zero(m)),
-        m.block(null, [m.if(m.i32.lt_s(room(), m.i32.const(0)), m.block(null, [m.global.set(OVERFLOW_GLOBAL, m.i32.const(1)), m.unreachable()])), pause]),
+        m.block(null, [
+          m.if(m.i32.lt_s(room(), m.i32.const(0)), m.block(null, [m.global.set(OVERFLOW_GLOBAL, m.i32.const(1)), m.unreachable()])),
+          pause,
+        ]),
       ),
     ];
   }
@@ -147,7 +150,7 @@ export class StackBudget {
       m.removeGlobal(frame);
       m.addGlobal(frame, b.i32, false, m.i32.const(bytes));
     }
-    const reserve = heaviestChain(calls, (name) => (this.frames.has(name) ? 0 : saved.get(name) ?? 0));
+    const reserve = heaviestChain(calls, (name) => (this.frames.has(name) ? 0 : (saved.get(name) ?? 0)));
     m.addGlobal(RESERVE_GLOBAL, b.i32, false, m.i32.const(Math.min(reserve, 0x7fff_ffff)));
     m.addGlobalExport(RESERVE_GLOBAL, EXPORTS.stackReserve);
     return reserve;
@@ -165,7 +168,11 @@ function i64Zero(m: BinaryenModule): ExpressionRef {
  */
 function heaviestChain(calls: Map<string, Set<string>>, weight: (name: string) => number): number {
   const edges = new Map<string, string[]>();
-  for (const [name, out] of calls) edges.set(name, [...out].filter((to) => calls.has(to)));
+  for (const [name, out] of calls)
+    edges.set(
+      name,
+      [...out].filter((to) => calls.has(to)),
+    );
   const component = new Map<string, number>();
   const chain: number[] = [];
   // Components come callees first: each one's heaviest chain is known when a caller needs it.
@@ -204,7 +211,9 @@ function asyncifyFrameBytes(b: Binaryen, walker: IrWalker, body: ExpressionRef, 
   const loadsPointer = (expr: ExpressionRef): boolean =>
     b.getExpressionId(expr) === b.LoadId && isDataPointer((b.getExpressionInfo(expr) as unknown as { ptr: ExpressionRef }).ptr);
   const constant = (expr: ExpressionRef): number | undefined =>
-    b.getExpressionId(expr) === b.ConstId && b.getExpressionType(expr) === b.i32 ? (b.getExpressionInfo(expr) as unknown as { value: number }).value : undefined;
+    b.getExpressionId(expr) === b.ConstId && b.getExpressionType(expr) === b.i32
+      ? (b.getExpressionInfo(expr) as unknown as { value: number }).value
+      : undefined;
   const visit = (expr: ExpressionRef): ExpressionRef => {
     const id = b.getExpressionId(expr);
     if (id === b.GlobalGetId && (b.getExpressionInfo(expr) as unknown as { name: string }).name === ASYNCIFY_STATE) instrumented = true;

@@ -88,35 +88,40 @@ export function planTables(bytes: Uint8Array, s: ModuleStructure): TablePlan {
     }
     return helper;
   };
-  readFunctionStats(bytes, s, () => {}, (op, imm, start, end) => {
-    switch (op) {
-      case REF_FUNC:
-        referenced.add(imm[0]!);
-        return;
-      case TABLE_GROW:
-        grown.add(imm[0]!);
-        written.add(imm[0]!);
-        return;
-      case TABLE_SET:
-        written.add(imm[0]!);
-        return;
-      case TABLE_FILL:
-        written.add(imm[0]!);
-        sites.push({ start, end, helper: helperFor("fill", imm[0]!, 0, 0) });
-        return;
-      case TABLE_COPY:
-        written.add(imm[0]!);
-        sites.push({ start, end, helper: helperFor("copy", imm[0]!, imm[1]!, 0) });
-        return;
-      case TABLE_INIT:
-        written.add(imm[1]!);
-        sites.push({ start, end, helper: helperFor("init", imm[1]!, 0, imm[0]!) });
-        return;
-      case ELEM_DROP:
-        sites.push({ start, end, helper: helperFor("drop", 0, 0, imm[0]!) });
-        return;
-    }
-  });
+  readFunctionStats(
+    bytes,
+    s,
+    () => {},
+    (op, imm, start, end) => {
+      switch (op) {
+        case REF_FUNC:
+          referenced.add(imm[0]!);
+          return;
+        case TABLE_GROW:
+          grown.add(imm[0]!);
+          written.add(imm[0]!);
+          return;
+        case TABLE_SET:
+          written.add(imm[0]!);
+          return;
+        case TABLE_FILL:
+          written.add(imm[0]!);
+          sites.push({ start, end, helper: helperFor("fill", imm[0]!, 0, 0) });
+          return;
+        case TABLE_COPY:
+          written.add(imm[0]!);
+          sites.push({ start, end, helper: helperFor("copy", imm[0]!, imm[1]!, 0) });
+          return;
+        case TABLE_INIT:
+          written.add(imm[1]!);
+          sites.push({ start, end, helper: helperFor("init", imm[1]!, 0, imm[0]!) });
+          return;
+        case ELEM_DROP:
+          sites.push({ start, end, helper: helperFor("drop", 0, 0, imm[0]!) });
+          return;
+      }
+    },
+  );
   const plan = {
     helpers,
     writtenTables: [...written].sort((a, b) => a - b),
@@ -126,7 +131,8 @@ export function planTables(bytes: Uint8Array, s: ModuleStructure): TablePlan {
   };
   if (sites.length === 0) return { bytes, ...plan };
   const out = rewrite(bytes, s, sites, helpers);
-  if (!WebAssembly.validate(out as BufferSource)) throw new FerryError("instrumentation_failed", "rewriting the table instructions made an invalid module");
+  if (!WebAssembly.validate(out as BufferSource))
+    throw new FerryError("instrumentation_failed", "rewriting the table instructions made an invalid module");
   return { bytes: out, ...plan };
 }
 
@@ -197,7 +203,12 @@ function sections(bytes: Uint8Array): Section[] {
 }
 
 /** The module with each site's instruction replaced by a call to its helper, and the helpers appended. */
-function rewrite(bytes: Uint8Array, s: ModuleStructure, sites: Array<{ start: number; end: number; helper: TableHelper }>, helpers: TableHelper[]): Uint8Array {
+function rewrite(
+  bytes: Uint8Array,
+  s: ModuleStructure,
+  sites: Array<{ start: number; end: number; helper: TableHelper }>,
+  helpers: TableHelper[],
+): Uint8Array {
   sites.sort((a, b) => a.start - b.start);
   // The helpers' types, appended to the type section.
   const types: number[][] = [];
@@ -227,12 +238,24 @@ function rewrite(bytes: Uint8Array, s: ModuleStructure, sites: Array<{ start: nu
       const r = new Reader(bytes, section.end);
       r.pos = section.start;
       const count = r.u32();
-      parts.push(encodeSection(TYPE_SECTION, [u32(count + types.length), bytes.subarray(r.pos, section.end), ...types.map((t) => Uint8Array.from(t))]));
+      parts.push(
+        encodeSection(TYPE_SECTION, [
+          u32(count + types.length),
+          bytes.subarray(r.pos, section.end),
+          ...types.map((t) => Uint8Array.from(t)),
+        ]),
+      );
     } else if (section.id === FUNCTION_SECTION) {
       const r = new Reader(bytes, section.end);
       r.pos = section.start;
       const count = r.u32();
-      parts.push(encodeSection(FUNCTION_SECTION, [u32(count + helpers.length), bytes.subarray(r.pos, section.end), Uint8Array.from(helperTypes.flatMap((t) => [...u32(t)]))]));
+      parts.push(
+        encodeSection(FUNCTION_SECTION, [
+          u32(count + helpers.length),
+          bytes.subarray(r.pos, section.end),
+          Uint8Array.from(helperTypes.flatMap((t) => [...u32(t)])),
+        ]),
+      );
     } else if (section.id === CODE_SECTION) {
       parts.push(encodeSection(CODE_SECTION, rewriteCode(bytes, section, sites, helpers)));
     } else {
@@ -243,7 +266,12 @@ function rewrite(bytes: Uint8Array, s: ModuleStructure, sites: Array<{ start: nu
   return concatBytes(parts);
 }
 
-function rewriteCode(bytes: Uint8Array, section: Section, sites: Array<{ start: number; end: number; helper: TableHelper }>, helpers: TableHelper[]): Uint8Array[] {
+function rewriteCode(
+  bytes: Uint8Array,
+  section: Section,
+  sites: Array<{ start: number; end: number; helper: TableHelper }>,
+  helpers: TableHelper[],
+): Uint8Array[] {
   const r = new Reader(bytes, section.end);
   r.pos = section.start;
   const count = r.u32();
@@ -277,4 +305,3 @@ function rewriteCode(bytes: Uint8Array, section: Section, sites: Array<{ start: 
   }
   return out;
 }
-

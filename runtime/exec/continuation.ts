@@ -29,7 +29,7 @@ export const OFF = {
   args: 56,
 } as const;
 
-export const enum ContState {
+export enum ContState {
   Fresh = 0,
   Running = 1,
   Paused = 2,
@@ -94,7 +94,7 @@ export function encodeImage(h: ContinuationHeader, stack: Uint8Array, capacity: 
   const view = new DataView(image.buffer);
   writeHeader(view, 0, h, { current: stackEnd, end: HEADER_BYTES + capacity, capacity });
   image.set(stack, HEADER_BYTES);
-  more.forEach((a, i) => view.setBigUint64(stackEnd + 8 * i, BigInt.asUintN(64, a), true));
+  for (const [i, a] of more.entries()) view.setBigUint64(stackEnd + 8 * i, BigInt.asUintN(64, a), true);
   return image;
 }
 

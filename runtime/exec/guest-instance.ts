@@ -89,7 +89,8 @@ export function checkSnapshotOptions(options: SnapshotOptions, codeHash: string)
   if (typeof move !== "boolean") throw new FerryError("invalid_option", `\`move\` must be a boolean, got ${typeof move}`);
   if (move && options.recycle) throw new FerryError("invalid_option", "`recycle` has no use with `move: true`, which copies nothing");
   const since = options.since;
-  if (since && (move || options.recycle)) throw new FerryError("invalid_option", "`since` captures a delta: it goes with neither `move` nor `recycle`");
+  if (since && (move || options.recycle))
+    throw new FerryError("invalid_option", "`since` captures a delta: it goes with neither `move` nor `recycle`");
   if (since && since.codeHash !== codeHash) throw new FerryError("snapshot_code_mismatch", "`since` is a snapshot of another module");
   return { move, since };
 }
@@ -219,11 +220,24 @@ export class GuestInstance implements Instance {
       seed: config.seed,
     };
     const grant = resourceGrant(module, this.trust, options);
-    this.resourceFns = grant && resourceImports(grant, () => self.guestMemory(), (fuel) => self.chargeFuel(fuel));
-    const instance = instantiate(module.wasm, hostImports(io, {
-      yield: () => this.onYield(),
-      checkpoint: () => this.onCheckpoint(),
-    }, this.resourceFns));
+    this.resourceFns =
+      grant &&
+      resourceImports(
+        grant,
+        () => self.guestMemory(),
+        (fuel) => self.chargeFuel(fuel),
+      );
+    const instance = instantiate(
+      module.wasm,
+      hostImports(
+        io,
+        {
+          yield: () => this.onYield(),
+          checkpoint: () => this.onCheckpoint(),
+        },
+        this.resourceFns,
+      ),
+    );
     this.exports = instance.exports as Exports;
     this.memoryObject = this.exports[EXPORTS.memory] as WebAssembly.Memory;
     this.fuelGlobal = this.exports[EXPORTS.fuel] as WebAssembly.Global | undefined;
@@ -238,18 +252,27 @@ export class GuestInstance implements Instance {
         view.getUint32(address + OFF.magic, true) === CONTINUATION_MAGIC &&
         view.getUint16(address + OFF.abiVersion, true) === CONTINUATION_ABI_VERSION &&
         view.getUint16(address + OFF.headerSize, true) === HEADER_BYTES;
-      if (!ok) throw new FerryError("invalid_wasm", `ferry_continuation (${address}) does not point at a version ${CONTINUATION_ABI_VERSION} continuation struct`);
+      if (!ok)
+        throw new FerryError(
+          "invalid_wasm",
+          `ferry_continuation (${address}) does not point at a version ${CONTINUATION_ABI_VERSION} continuation struct`,
+        );
       const capacity = view.getUint32(address + OFF.stackCapacity, true);
-      if (address + HEADER_BYTES + capacity > view.byteLength) throw new FerryError("invalid_wasm", "continuation stack buffer runs past the end of memory");
+      if (address + HEADER_BYTES + capacity > view.byteLength)
+        throw new FerryError("invalid_wasm", "continuation stack buffer runs past the end of memory");
       this.structAddress = address;
       this.stackCapacity = capacity;
     } else {
       // The buffer in the reserved pages; without them (no Asyncify) nothing is ever unwound.
-      this.stackCapacity = module.segment.reservedPages > 0 ? module.segment.continuationStackBytes : (config.continuationStackBytes ?? DEFAULT_CONTINUATION_STACK_BYTES);
+      this.stackCapacity =
+        module.segment.reservedPages > 0
+          ? module.segment.continuationStackBytes
+          : (config.continuationStackBytes ?? DEFAULT_CONTINUATION_STACK_BYTES);
     }
     // Frames past the continuation buffer's capacity trap stack_overflow, paused or not (stack-budget.ts).
     this.stackRoom = this.exports[EXPORTS.stackRoom] as WebAssembly.Global | undefined;
-    if (this.stackRoom) this.stackRoom.value = this.stackCapacity - Number((this.exports[EXPORTS.stackReserve] as WebAssembly.Global).value);
+    if (this.stackRoom)
+      this.stackRoom.value = this.stackCapacity - Number((this.exports[EXPORTS.stackReserve] as WebAssembly.Global).value);
   }
 
   get codeHash(): string {
@@ -366,8 +389,10 @@ export class GuestInstance implements Instance {
       throw new FerryError("snapshot_malformed", detail);
     };
     if (header.state !== ContState.Paused) malformed(`continuation state is ${header.state}, expected paused`);
-    const entry = this.module.entryByIndex(header.entry) ?? malformed(`entry export ${header.entry} is not a function export of this module`);
-    if (header.args.length !== entry.params.length) malformed(`entry "${entry.name}" takes ${entry.params.length} arguments, the snapshot has ${header.args.length}`);
+    const entry =
+      this.module.entryByIndex(header.entry) ?? malformed(`entry export ${header.entry} is not a function export of this module`);
+    if (header.args.length !== entry.params.length)
+      malformed(`entry "${entry.name}" takes ${entry.params.length} arguments, the snapshot has ${header.args.length}`);
     if (header.flags & FLAG_UNWOUND && !segment.asyncify) {
       throw new FerryError("snapshot_pipeline_mismatch", "the snapshot holds an unwound stack but this engine does not asyncify");
     }
@@ -383,14 +408,22 @@ export class GuestInstance implements Instance {
       throw new FerryError("snapshot_limit", `memory of ${s.memory.pageCount} pages exceeds the cap of ${this.pageCap}`);
     }
     for (const page of s.memory.pages) {
-      if (!Number.isSafeInteger(page.index) || page.index < 0 || page.index >= s.memory.pageCount || page.bytes.byteLength !== WASM_PAGE_BYTES) {
+      if (
+        !Number.isSafeInteger(page.index) ||
+        page.index < 0 ||
+        page.index >= s.memory.pageCount ||
+        page.bytes.byteLength !== WASM_PAGE_BYTES
+      ) {
         malformed(`memory page ${page.index} is not a whole page inside the ${s.memory.pageCount}-page memory`);
       }
     }
     // The saved stack is rewound through the continuation buffer this instance will use (the guest's
     // own, or the one in the reserved pages): a longer one would be written past it.
     if (stack.byteLength > this.stackCapacity) {
-      throw new FerryError("snapshot_limit", `saved stack of ${stack.byteLength} bytes exceeds the ${this.stackCapacity}-byte continuation buffer`);
+      throw new FerryError(
+        "snapshot_limit",
+        `saved stack of ${stack.byteLength} bytes exceeds the ${this.stackCapacity}-byte continuation buffer`,
+      );
     }
     // Fresh memory holds only the data segments. The snapshot's elided pages must read as zero:
     // clear the few that are not, rather than writing (and so faulting in) the whole memory.
@@ -501,7 +534,12 @@ export class GuestInstance implements Instance {
     this.endSlice();
     if (this.status !== "disposed") this.status = "trapped";
     this.header.state = ContState.Trapped;
-    return { status: "trapped", code: trap, message: detail ? `${TRAP_MESSAGES[trap]}: ${detail}` : TRAP_MESSAGES[trap], fuelUsed: this.header.fuelConsumed };
+    return {
+      status: "trapped",
+      code: trap,
+      message: detail ? `${TRAP_MESSAGES[trap]}: ${detail}` : TRAP_MESSAGES[trap],
+      fuelUsed: this.header.fuelConsumed,
+    };
   }
 
   // ---- fuel ----
@@ -629,10 +667,16 @@ export class GuestInstance implements Instance {
   }
 
   private writeGlobal(g: SnapshotGlobal, v: GlobalValue): void {
-    if (g.type === "funcref" || g.type === "externref") return this.references().writeGlobal(g, v);
+    if (g.type === "funcref" || g.type === "externref") {
+      this.references().writeGlobal(g, v);
+      return;
+    }
     if (g.type === "v128") {
       const bits = v.value as bigint;
-      (this.exports[floatBitsExports(g).set] as (low: bigint, high: bigint) => void)(BigInt.asIntN(64, bits), BigInt.asIntN(64, bits >> 64n));
+      (this.exports[floatBitsExports(g).set] as (low: bigint, high: bigint) => void)(
+        BigInt.asIntN(64, bits),
+        BigInt.asIntN(64, bits >> 64n),
+      );
       return;
     }
     const set = this.exports[floatBitsExports(g).set] as ((bits: number | bigint) => void) | undefined;
@@ -749,8 +793,15 @@ function resourceGrant(module: GuestModule, trust: TrustClass, options: Instance
   if (trust === "anonymous") {
     const privileged = WebAssembly.Module.imports(module.wasm).filter((i) => i.module === HOST_MODULE && i.name in AUTHENTICATED_IMPORTS);
     if (privileged.length > 0) {
-      const names = nameSome(privileged.map((i) => `"${i.module}.${i.name}"`), MAX_NAMED_IMPORTS, "imports");
-      throw new FerryError("import_not_allowed", `${names} ${privileged.length === 1 ? "is" : "are"} for authenticated code; anonymous code gets pure-compute imports only`);
+      const names = nameSome(
+        privileged.map((i) => `"${i.module}.${i.name}"`),
+        MAX_NAMED_IMPORTS,
+        "imports",
+      );
+      throw new FerryError(
+        "import_not_allowed",
+        `${names} ${privileged.length === 1 ? "is" : "are"} for authenticated code; anonymous code gets pure-compute imports only`,
+      );
     }
     if (options.capabilities?.length || options.resources) {
       throw new FerryError("invalid_option", "`capabilities` and `resources` require trust: 'authenticated'");

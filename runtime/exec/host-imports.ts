@@ -65,12 +65,14 @@ export function hostImports(
   const charge = (bytes: number) => io.charge(hostCallFuel(bytes));
   // Every call but the two pause points goes through here: charged for the crossing (the functions
   // charge their bytes themselves), then the deadline check.
-  const call = <A extends number[], R>(fn: (...args: A) => R) => (...args: A): R => {
-    io.charge(HOST_CALL_FUEL);
-    const result = fn(...args);
-    io.afterCall();
-    return result;
-  };
+  const call =
+    <A extends number[], R>(fn: (...args: A) => R) =>
+    (...args: A): R => {
+      io.charge(HOST_CALL_FUEL);
+      const result = fn(...args);
+      io.afterCall();
+      return result;
+    };
   const charged: Record<string, (...args: number[]) => number | void> = {};
   for (const [name, fn] of Object.entries(resources ?? {})) charged[name] = call(fn);
   return {

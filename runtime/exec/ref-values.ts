@@ -29,7 +29,11 @@ export class ReferenceValues {
   }
 
   readGlobal(g: SnapshotGlobal): GlobalValue {
-    return { index: g.index, type: g.type, value: this.indexOfValue((this.exports[g.exportName] as WebAssembly.Global).value, `global ${g.index}`) };
+    return {
+      index: g.index,
+      type: g.type,
+      value: this.indexOfValue((this.exports[g.exportName] as WebAssembly.Global).value, `global ${g.index}`),
+    };
   }
 
   writeGlobal(g: SnapshotGlobal, v: GlobalValue): void {
@@ -56,21 +60,24 @@ export class ReferenceValues {
       throw new FerryError("snapshot_malformed", detail);
     };
     const named = (value: unknown, where: string): void => {
-      if (value !== null && !this.functionOf.has(value as number)) malformed(`${where} names function ${String(value)}, which no reference of this module can hold`);
+      if (value !== null && !this.functionOf.has(value as number))
+        malformed(`${where} names function ${String(value)}, which no reference of this module can hold`);
     };
     const values = new Map(s.globals.map((v) => [v.index, v]));
     for (const g of globals) if (g.type === "funcref") named(values.get(g.index)?.value ?? null, `global ${g.index}`);
     const want = this.segment.tables;
     const got = s.tables ?? [];
     if (got.length !== want.length || want.some((t, i) => got[i]!.index !== t.index || got[i]!.type !== t.type)) {
-      malformed(`the snapshot's tables (${got.map((t) => t.index).join(", ") || "none"}) are not the ones this module's code changes (${want.map((t) => t.index).join(", ") || "none"})`);
+      malformed(
+        `the snapshot's tables (${got.map((t) => t.index).join(", ") || "none"}) are not the ones this module's code changes (${want.map((t) => t.index).join(", ") || "none"})`,
+      );
     }
     for (const [i, t] of want.entries()) {
       const size = got[i]!.elements.length;
       const start = (this.exports[t.exportName] as WebAssembly.Table).length;
       if (size < start) malformed(`table ${t.index} has ${size} elements, the module starts it with ${start}`);
       if (size > t.max) throw new FerryError("snapshot_limit", `table ${t.index} of ${size} elements exceeds its bound of ${t.max}`);
-      got[i]!.elements.forEach((e, k) => named(e, `table ${t.index} element ${k}`));
+      for (const [k, e] of got[i]!.elements.entries()) named(e, `table ${t.index} element ${k}`);
     }
   }
 

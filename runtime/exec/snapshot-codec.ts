@@ -139,7 +139,15 @@ const CODEC_RAW = 0;
 const CODEC_DEFLATE = 1;
 
 /** Global types by their WebAssembly value-type byte, so other decoders can reuse their wasm tables. */
-const TYPE_CODES: Readonly<Record<GlobalType, number>> = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, v128: 0x7b, funcref: 0x70, externref: 0x6f };
+const TYPE_CODES: Readonly<Record<GlobalType, number>> = {
+  i32: 0x7f,
+  i64: 0x7e,
+  f32: 0x7d,
+  f64: 0x7c,
+  v128: 0x7b,
+  funcref: 0x70,
+  externref: 0x6f,
+};
 /** The global types version 1 has; the others need version 2. */
 const V1_TYPES: ReadonlySet<GlobalType> = new Set(["i32", "i64", "f32", "f64"]);
 const U128_MAX = (1n << 128n) - 1n;
@@ -154,8 +162,7 @@ const U64_MAX = (1n << 64n) - 1n;
 
 /** Smallest possible snapshot: header, six section headers, the fixed payloads, the digest. */
 const MIN_SNAPSHOT_BYTES =
-  SNAPSHOT_HEADER_BYTES + REQUIRED_SECTIONS * SNAPSHOT_SECTION_HEADER_BYTES + META_BYTES + 4 + MEMORY_FIXED_BYTES +
-  SNAPSHOT_DIGEST_BYTES;
+  SNAPSHOT_HEADER_BYTES + REQUIRED_SECTIONS * SNAPSHOT_SECTION_HEADER_BYTES + META_BYTES + 4 + MEMORY_FIXED_BYTES + SNAPSHOT_DIGEST_BYTES;
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -325,7 +332,8 @@ function validateSnapshot(s: Snapshot): void {
 
 function checkGlobalValue(g: GlobalValue, i: number): void {
   const v = g.value;
-  if (g.bits !== undefined && g.type !== "f32" && g.type !== "f64") throw cannotEncode(`globals[${i}] is ${g.type}: only f32 and f64 globals carry bits`);
+  if (g.bits !== undefined && g.type !== "f32" && g.type !== "f64")
+    throw cannotEncode(`globals[${i}] is ${g.type}: only f32 and f64 globals carry bits`);
   switch (g.type) {
     case "i32":
       if (typeof v !== "number" || !Number.isInteger(v) || v < -0x8000_0000 || v > 0x7fff_ffff) {
@@ -349,10 +357,12 @@ function checkGlobalValue(g: GlobalValue, i: number): void {
       checkFloatBits(g, i, v);
       return;
     case "v128":
-      if (typeof v !== "bigint" || v < 0n || v > U128_MAX) throw cannotEncode(`globals[${i}] is v128 but its value is not a bigint in 0..2^128-1`);
+      if (typeof v !== "bigint" || v < 0n || v > U128_MAX)
+        throw cannotEncode(`globals[${i}] is v128 but its value is not a bigint in 0..2^128-1`);
       return;
     case "funcref":
-      if (v !== null && !isFunctionIndex(v)) throw cannotEncode(`globals[${i}] is funcref but its value is neither null nor a function index in 0..2^32-2`);
+      if (v !== null && !isFunctionIndex(v))
+        throw cannotEncode(`globals[${i}] is funcref but its value is neither null nor a function index in 0..2^32-2`);
       return;
     case "externref":
       if (v !== null) throw cannotEncode(`globals[${i}] is externref but its value is not null (a guest holds no other externref)`);
@@ -396,7 +406,10 @@ function writeTable(w: Writer, t: TableValue): void {
 function checkFloatBits(g: GlobalValue, i: number, value: number): void {
   const bits = g.bits;
   if (bits === undefined) return;
-  const ok = g.type === "f32" ? typeof bits === "number" && Number.isInteger(bits) && bits >= 0 && bits <= 0xffff_ffff : typeof bits === "bigint" && bits >= 0n && bits <= U64_MAX;
+  const ok =
+    g.type === "f32"
+      ? typeof bits === "number" && Number.isInteger(bits) && bits >= 0 && bits <= 0xffff_ffff
+      : typeof bits === "bigint" && bits >= 0n && bits <= U64_MAX;
   if (!ok) throw cannotEncode(`globals[${i}].bits must be ${g.type === "f32" ? "an integer in 0..2^32-1" : "a bigint in 0..2^64-1"}`);
   const of = floatOfBits(g.type as "f32" | "f64", bits);
   if (!Object.is(of, value) && !(Number.isNaN(of) && Number.isNaN(value))) {
@@ -448,7 +461,13 @@ function planMemory(pages: MemoryPage[], compression: SnapshotCompression): Chun
   for (let first = 0; first < pages.length; first += SNAPSHOT_CHUNK_PAGES) {
     const chunkPages = pages.slice(first, first + SNAPSHOT_CHUNK_PAGES);
     const rawBytes = chunkPages.length * WASM_PAGE_BYTES;
-    const raw: ChunkPlan = { pageCount: chunkPages.length, codec: CODEC_RAW, pages: chunkPages, deflated: undefined, encodedBytes: rawBytes };
+    const raw: ChunkPlan = {
+      pageCount: chunkPages.length,
+      codec: CODEC_RAW,
+      pages: chunkPages,
+      deflated: undefined,
+      encodedBytes: rawBytes,
+    };
     if (compression === "none" || (compression === "auto" && !probeSaysCompress(chunkPages))) {
       plans.push(raw);
       continue;
@@ -653,7 +672,10 @@ function checkEnvelope(bytes: Uint8Array): { dv: DataView; total: number; versio
   const dv = new DataView(bytes.buffer, bytes.byteOffset, n);
   const version = dv.getUint16(MAGIC_BYTES.length, true);
   if (version < SNAPSHOT_OLDEST_FORMAT_VERSION || version > SNAPSHOT_FORMAT_VERSION) {
-    throw new FerryError("snapshot_version", `found format version ${version}, this build supports versions ${SNAPSHOT_OLDEST_FORMAT_VERSION} to ${SNAPSHOT_FORMAT_VERSION}`);
+    throw new FerryError(
+      "snapshot_version",
+      `found format version ${version}, this build supports versions ${SNAPSHOT_OLDEST_FORMAT_VERSION} to ${SNAPSHOT_FORMAT_VERSION}`,
+    );
   }
   if (n < SNAPSHOT_HEADER_BYTES) throw new FerryError("snapshot_truncated", `${n} bytes is shorter than the fixed header`);
   const lo = dv.getUint32(10, true);
@@ -665,7 +687,9 @@ function checkEnvelope(bytes: Uint8Array): { dv: DataView; total: number; versio
   if (n < total) throw new FerryError("snapshot_truncated", `declared length is ${total} bytes but only ${n} are present`);
   if (n > total) throw malformed(`${n - total} trailing bytes after the declared length of ${total}`);
   const bodyEnd = total - SNAPSHOT_DIGEST_BYTES;
-  const digest = createHash("sha256").update(view(bytes, 0, bodyEnd)).digest();
+  const digest = createHash("sha256")
+    .update(view(bytes, 0, bodyEnd))
+    .digest();
   for (let i = 0; i < SNAPSHOT_DIGEST_BYTES; i++) {
     if (digest[i] !== bytes[bodyEnd + i]) throw new FerryError("snapshot_corrupt", "sha256 does not match the contents");
   }
@@ -778,7 +802,8 @@ function parseGlobals(r: Reader, version: number): GlobalValue[] {
     const type = TYPES_BY_CODE.get(code);
     if (index <= previous) throw malformed(`global ${i}: index ${index} is not above the previous index ${previous}`);
     previous = index;
-    if (type === undefined || (version < 2 && !V1_TYPES.has(type))) throw malformed(`global ${i}: unknown type code 0x${code.toString(16)} in a version ${version} snapshot`);
+    if (type === undefined || (version < 2 && !V1_TYPES.has(type)))
+      throw malformed(`global ${i}: unknown type code 0x${code.toString(16)} in a version ${version} snapshot`);
     if (r.dv.getUint8(at + 5) !== 0 || r.dv.getUint16(at + 6, true) !== 0) throw malformed(`global ${i}: reserved bytes are not zero`);
     r.need(globalEntryBytes(type), `global ${i}`);
     const v = at + 8;
@@ -813,7 +838,8 @@ function parseTables(r: Reader): TableValue[] {
     if (index <= previous) throw malformed(`table ${i}: index ${index} is not above the previous index ${previous}`);
     previous = index;
     const type = TYPES_BY_CODE.get(code);
-    if (type !== "funcref" && type !== "externref") throw malformed(`table ${i}: element type code 0x${code.toString(16)} is not funcref (0x70) or externref (0x6f)`);
+    if (type !== "funcref" && type !== "externref")
+      throw malformed(`table ${i}: element type code 0x${code.toString(16)} is not funcref (0x70) or externref (0x6f)`);
     if (reserved !== 0) throw malformed(`table ${i}: reserved bytes are not zero`);
     r.need(4 * size, `table ${i}'s ${size} elements`);
     const elements: Array<number | null> = new Array(size);

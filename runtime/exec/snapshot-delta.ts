@@ -36,7 +36,8 @@ export function applyDelta(base: Snapshot, delta: Snapshot): Snapshot {
   const pages = new Map<number, Uint8Array>();
   for (const p of base.memory.pages) pages.set(p.index, p.bytes);
   for (const p of delta.memory.pages) {
-    if (p.bytes.byteLength !== WASM_PAGE_BYTES || p.index >= delta.memory.pageCount) throw new FerryError("snapshot_malformed", `delta page ${p.index} is malformed`);
+    if (p.bytes.byteLength !== WASM_PAGE_BYTES || p.index >= delta.memory.pageCount)
+      throw new FerryError("snapshot_malformed", `delta page ${p.index} is malformed`);
     if (same(p.bytes, ZERO)) pages.delete(p.index);
     else pages.set(p.index, p.bytes);
   }
@@ -51,7 +52,8 @@ export function applyDelta(base: Snapshot, delta: Snapshot): Snapshot {
  */
 export function captureMemoryDelta(memory: Uint8Array, base: MemoryImage): MemoryImage {
   const pageCount = memory.byteLength / WASM_PAGE_BYTES;
-  if (base.pageCount > pageCount) throw new FerryError("invalid_option", "`since` has more memory than the instance: it is not an earlier snapshot of it");
+  if (base.pageCount > pageCount)
+    throw new FerryError("invalid_option", "`since` has more memory than the instance: it is not an earlier snapshot of it");
   const before = new Map(base.pages.map((p) => [p.index, p.bytes]));
   const view = Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength);
   const pages: MemoryPage[] = [];

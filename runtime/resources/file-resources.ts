@@ -28,6 +28,7 @@ import {
   renameSync,
   rmSync,
   writeSync,
+  type Stats,
 } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { GuestTrap } from "../exec/traps.js";
@@ -97,7 +98,8 @@ export class FileResources implements ResourceProvider {
   readonly maxEntries: number;
 
   constructor(rootDir: string, options: FileResourcesOptions = {}) {
-    if (typeof rootDir !== "string" || rootDir === "" || rootDir.includes("\0")) throw new FerryError("invalid_option", "FileResources needs a root directory path");
+    if (typeof rootDir !== "string" || rootDir === "" || rootDir.includes("\0"))
+      throw new FerryError("invalid_option", "FileResources needs a root directory path");
     this.root = resolve(rootDir);
     this.maxFileBytes = limitOption("maxFileBytes", options.maxFileBytes, DEFAULT_MAX_RESOURCE_FILE_BYTES);
     this.maxTotalBytes = limitOption("maxTotalBytes", options.maxTotalBytes, Number.POSITIVE_INFINITY);
@@ -148,7 +150,14 @@ export class FileResources implements ResourceProvider {
   }
 
   /** A write handle: its new content grows in a temp file, checked against the quota at every write. */
-  private openWriter(name: string, realRoot: string, segments: string[], target: WriteTarget, source: { real: string; size: number } | undefined, reading: boolean): ResourceHandle {
+  private openWriter(
+    name: string,
+    realRoot: string,
+    segments: string[],
+    target: WriteTarget,
+    source: { real: string; size: number } | undefined,
+    reading: boolean,
+  ): ResourceHandle {
     const { ledger, entries } = this.ledger(realRoot);
     // The bytes of the file this writer replaces come back at commit, so it may reuse them — but
     // only one writer per target at a time, or N writers of one file would each spend them again.
@@ -171,7 +180,15 @@ export class FileResources implements ResourceProvider {
     if (credit > 0) ledger.credited.add(target.path);
     // The copy of the file this writer starts from is work the guest pays for (host-interface.ts).
     const openedBytes = source ? size : 0;
-    return this.handle({ name, realRoot, temp, reading, readable: reading ? size : 0, openedBytes, writing: { segments, ledger, credit, creditKey: credit > 0 ? target.path : undefined, size } });
+    return this.handle({
+      name,
+      realRoot,
+      temp,
+      reading,
+      readable: reading ? size : 0,
+      openedBytes,
+      writing: { segments, ledger, credit, creditKey: credit > 0 ? target.path : undefined, size },
+    });
   }
 
   private handle(h: OpenHandle): ResourceHandle {
@@ -278,12 +295,13 @@ export class FileResources implements ResourceProvider {
     const dirs = segments.slice(0, -1);
     for (const [i, segment] of dirs.entries()) {
       const next = join(dir, segment);
-      let st;
+      let st: Stats;
       try {
         st = lstatSync(next);
       } catch (error) {
         // This directory and the ones below it are new, and so is the file.
-        if (isMissing(error)) return { path: join(next, ...segments.slice(i + 1)), existingBytes: 0, shared: false, newEntries: dirs.length - i + 1 };
+        if (isMissing(error))
+          return { path: join(next, ...segments.slice(i + 1)), existingBytes: 0, shared: false, newEntries: dirs.length - i + 1 };
         throw error;
       }
       if (st.isSymbolicLink()) {
@@ -296,7 +314,8 @@ export class FileResources implements ResourceProvider {
     const target = join(dir, segments[segments.length - 1]!);
     try {
       const st = lstatSync(target);
-      if (st.isSymbolicLink()) throw new GuestTrap("host_error", `"${segments.join("/")}" is a symbolic link: writes replace regular files only`);
+      if (st.isSymbolicLink())
+        throw new GuestTrap("host_error", `"${segments.join("/")}" is a symbolic link: writes replace regular files only`);
       if (!st.isFile()) throw new GuestTrap("host_error", `"${segments.join("/")}" is not a regular file`);
       return { path: target, existingBytes: st.size, shared: st.nlink > 1, newEntries: 0 };
     } catch (error) {
@@ -345,7 +364,8 @@ export class FileResources implements ResourceProvider {
     try {
       renameSync(h.temp, target);
     } catch (error) {
-      if ((error as { code?: string }).code === "EXDEV") throw new GuestTrap("host_error", `"${w.segments.join("/")}" lies on another file system than the resource root`);
+      if ((error as { code?: string }).code === "EXDEV")
+        throw new GuestTrap("host_error", `"${w.segments.join("/")}" lies on another file system than the resource root`);
       throw error;
     }
     // The temp file is now the target: its bytes stay counted, the replaced file's leave.

@@ -90,7 +90,8 @@ export function resourceImports(
   const charge = (bytes: number): void => chargeFuel(hostCallFuel(bytes) - HOST_CALL_FUEL);
   const imports = {
     resource_open(namePtr: number, nameLen: number, flags: number): number {
-      if (nameLen >>> 0 > MAX_RESOURCE_NAME_BYTES) throw new GuestTrap("host_error", `resource name longer than ${MAX_RESOURCE_NAME_BYTES} bytes`);
+      if (nameLen >>> 0 > MAX_RESOURCE_NAME_BYTES)
+        throw new GuestTrap("host_error", `resource name longer than ${MAX_RESOURCE_NAME_BYTES} bytes`);
       let name: string;
       try {
         name = utf8.decode(bytes(namePtr, nameLen));
@@ -98,7 +99,8 @@ export function resourceImports(
         if (e instanceof GuestTrap) throw e;
         throw new GuestTrap("host_error", "resource name is not valid UTF-8");
       }
-      if ((flags & ~(ACCESS_READ | ACCESS_WRITE)) !== 0 || flags === 0) throw new GuestTrap("host_error", `resource_open flags ${flags}: use 1 (read), 2 (write) or 3`);
+      if ((flags & ~(ACCESS_READ | ACCESS_WRITE)) !== 0 || flags === 0)
+        throw new GuestTrap("host_error", `resource_open flags ${flags}: use 1 (read), 2 (write) or 3`);
       const access: Access[] = [];
       if (flags & ACCESS_READ) access.push("read");
       if (flags & ACCESS_WRITE) access.push("write");

@@ -42,7 +42,8 @@ export class OffThreadFileResources implements AsyncResourceProvider {
   async open(name: string, access: readonly Access[]): Promise<AsyncResourceHandle | undefined> {
     if (typeof name !== "string") throw new GuestTrap("host_error", "resource name must be a string");
     const wanted = [...access];
-    if (wanted.some((a) => a !== "read" && a !== "write")) throw new FerryError("invalid_option", `access must be "read" and/or "write", got ${JSON.stringify(wanted)}`);
+    if (wanted.some((a) => a !== "read" && a !== "write"))
+      throw new FerryError("invalid_option", `access must be "read" and/or "write", got ${JSON.stringify(wanted)}`);
     const generation = this.thread.liveGeneration;
     const answer = await this.thread.call({ op: "open", spec: this.spec, name, access: wanted });
     if (answer.value === 0) return undefined;
@@ -55,7 +56,12 @@ export class OffThreadFileResources implements AsyncResourceProvider {
     return answer.usage!;
   }
 
-  private handle(generation: number, id: number, openedBytes: number, name: string): AsyncResourceHandle & { readonly openedBytes: number } {
+  private handle(
+    generation: number,
+    id: number,
+    openedBytes: number,
+    name: string,
+  ): AsyncResourceHandle & { readonly openedBytes: number } {
     const thread = this.thread;
     thread.opened(generation, id, this.spec);
     let ended = false;
@@ -104,7 +110,11 @@ export class OffThreadFileResources implements AsyncResourceProvider {
     };
     // Ids start again in a new worker: only the worker that gave this id out may discard it.
     const collected = (): void => {
-      if (thread.liveGeneration === generation) void thread.call({ op: "discard", handle: id }).then(() => thread.ended(generation, id), () => undefined);
+      if (thread.liveGeneration === generation)
+        void thread.call({ op: "discard", handle: id }).then(
+          () => thread.ended(generation, id),
+          () => undefined,
+        );
     };
     ABANDONED.register(handle, collected, handle);
     return handle;

@@ -80,7 +80,8 @@ export class ResourceThread {
 
   constructor(options: ResourceThreadOptions = {}) {
     const idle = options.idleMs ?? DEFAULT_RESOURCE_IDLE_MS;
-    if (!Number.isSafeInteger(idle) || idle < 0) throw new FerryError("invalid_option", `\`idleMs\` must be a non-negative integer, got ${String(idle)}`);
+    if (!Number.isSafeInteger(idle) || idle < 0)
+      throw new FerryError("invalid_option", `\`idleMs\` must be a non-negative integer, got ${String(idle)}`);
     this.idleMs = idle;
   }
 
@@ -105,7 +106,8 @@ export class ResourceThread {
    */
   call(request: Request, transfer: ArrayBuffer[] = []): Promise<Answered> {
     if (this.closed) return Promise.reject(new GuestTrap("host_error", "the resource thread is closed"));
-    if (this.pending.size >= MAX_PENDING_CALLS) return Promise.reject(new GuestTrap("host_error", `more than ${MAX_PENDING_CALLS} resource calls waiting`));
+    if (this.pending.size >= MAX_PENDING_CALLS)
+      return Promise.reject(new GuestTrap("host_error", `more than ${MAX_PENDING_CALLS} resource calls waiting`));
     let current: Current;
     try {
       current = this.worker();
@@ -177,7 +179,15 @@ export class ResourceThread {
     });
     worker.unref();
     this.counters.workersStarted++;
-    const c: Current = { worker, generation: ++this.generation, handles: new Map(), calls: new Set(), idleTimer: undefined, stopping: undefined, error: undefined };
+    const c: Current = {
+      worker,
+      generation: ++this.generation,
+      handles: new Map(),
+      calls: new Set(),
+      idleTimer: undefined,
+      stopping: undefined,
+      error: undefined,
+    };
     this.current = c;
     worker.on("message", (answer: ResourceAnswer) => this.onAnswer(c, answer));
     worker.on("error", (error: Error) => {
@@ -212,7 +222,10 @@ export class ResourceThread {
     const lost = c.calls.size > 0 || c.handles.size > 0;
     if (lost && c.stopping !== "idle") this.counters.workersLost++;
     for (const spec of c.handles.values()) this.debris.set(spec.root, { ...spec, maxTotalBytes: Infinity, maxEntries: Infinity });
-    const why = c.stopping === "close" ? "the resource thread was closed" : `the resource worker stopped (${c.error ?? `exit code ${code}`}) before answering; nothing of the call was committed`;
+    const why =
+      c.stopping === "close"
+        ? "the resource thread was closed"
+        : `the resource worker stopped (${c.error ?? `exit code ${code}`}) before answering; nothing of the call was committed`;
     // Only this worker's calls: a worker that idled out may end after the next one took calls.
     for (const id of c.calls) {
       const p = this.pending.get(id);
@@ -249,5 +262,10 @@ export function sharedResourceThread(): ResourceThread {
 
 /** The compiled worker script next to this module (from TypeScript sources, its checked dist/ twin). */
 function workerScript(): URL {
-  return pathToFileURL(join(compiledRoomDir(import.meta.url, "resources", "resource-worker.js", (detail) => new GuestTrap("host_error", detail)), "resource-worker.js"));
+  return pathToFileURL(
+    join(
+      compiledRoomDir(import.meta.url, "resources", "resource-worker.js", (detail) => new GuestTrap("host_error", detail)),
+      "resource-worker.js",
+    ),
+  );
 }

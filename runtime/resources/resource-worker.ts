@@ -69,13 +69,15 @@ function serve(r: ResourceRequest): { value: number; openedBytes?: number; bytes
     }
     case "read": {
       // The host asks for at most one host call's worth; a larger ask is a bug there, not a guest's.
-      if (!Number.isSafeInteger(r.length) || r.length < 0 || r.length > MAX_HOST_IO_BYTES) throw new Error(`resource read of ${r.length} bytes`);
+      if (!Number.isSafeInteger(r.length) || r.length < 0 || r.length > MAX_HOST_IO_BYTES)
+        throw new Error(`resource read of ${r.length} bytes`);
       const bytes = new Uint8Array(r.length);
       const n = handle(r.handle).read(bytes);
       return { value: n, bytes: bytes.subarray(0, n).slice() };
     }
     case "write":
-      if (!(r.bytes instanceof Uint8Array) || r.bytes.byteLength > MAX_HOST_IO_BYTES) throw new Error("resource write larger than one host call");
+      if (!(r.bytes instanceof Uint8Array) || r.bytes.byteLength > MAX_HOST_IO_BYTES)
+        throw new Error("resource write larger than one host call");
       return { value: handle(r.handle).write(r.bytes) };
     case "close": {
       const h = handle(r.handle);
@@ -111,7 +113,9 @@ function handle(id: number): ResourceHandle {
 
 function failure(error: unknown): { ok: false; trap?: TrapCode; code?: ErrorCode; detail?: string; message: string } {
   const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof GuestTrap) return { ok: false, trap: error.trap, ...(error.detail === undefined ? {} : { detail: error.detail }), message };
-  if (error instanceof FerryError) return { ok: false, code: error.code, ...(error.detail === undefined ? {} : { detail: error.detail }), message };
+  if (error instanceof GuestTrap)
+    return { ok: false, trap: error.trap, ...(error.detail === undefined ? {} : { detail: error.detail }), message };
+  if (error instanceof FerryError)
+    return { ok: false, code: error.code, ...(error.detail === undefined ? {} : { detail: error.detail }), message };
   return { ok: false, message };
 }

@@ -61,7 +61,8 @@ export class Scheduler {
     new SliceSizer(options); // validates the options now, not at the first job
     this.isolatedSliceFuel = positiveInteger("isolatedSliceFuel", options.isolatedSliceFuel, 50_000_000);
     const share = options.cpuShare ?? 1;
-    if (!(typeof share === "number" && share > 0 && share <= 1)) throw new FerryError("invalid_option", `\`cpuShare\` must be a number in (0, 1], got ${String(share)}`);
+    if (!(typeof share === "number" && share > 0 && share <= 1))
+      throw new FerryError("invalid_option", `\`cpuShare\` must be a number in (0, 1], got ${String(share)}`);
     this.cpuShare = share;
     this.windowMs = positiveInteger("cpuShareWindowMs", options.cpuShareWindowMs, 1_000);
   }
@@ -107,7 +108,10 @@ export class Scheduler {
   }
 
   /** `call` runs one slice: `sliceMs` is its wall-clock budget (in-process only: an isolated guest has its own thread). */
-  private schedule(instance: Instance, call: (fuel: number, first: boolean, sliceMs: number | undefined) => Promise<RunResult>): ScheduledJob {
+  private schedule(
+    instance: Instance,
+    call: (fuel: number, first: boolean, sliceMs: number | undefined) => Promise<RunResult>,
+  ): ScheduledJob {
     let settle!: (r: RunResult) => void;
     let fail!: (e: unknown) => void;
     const result = new Promise<RunResult>((resolve, reject) => {
@@ -205,6 +209,7 @@ export class Scheduler {
 
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1) throw new FerryError("invalid_option", `\`${name}\` must be a positive integer, got ${String(value)}`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new FerryError("invalid_option", `\`${name}\` must be a positive integer, got ${String(value)}`);
   return value;
 }

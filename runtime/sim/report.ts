@@ -24,7 +24,12 @@ const num = (x: number): string => (Number.isFinite(x) ? (x >= 1000 ? x.toExpone
 export function responseTable(rows: readonly SweepRow[], policies: readonly PolicyKind[], labels: TableLabels): string {
   return table(
     ["load", labels.single, ...policies, labels.pooled],
-    rows.map((r) => [r.load.toFixed(2), num(r.singleBound), ...policies.map((p) => num(r.results.get(p)!.meanResponse)), num(r.pooledBound)]),
+    rows.map((r) => [
+      r.load.toFixed(2),
+      num(r.singleBound),
+      ...policies.map((p) => num(r.results.get(p)!.meanResponse)),
+      num(r.pooledBound),
+    ]),
   );
 }
 

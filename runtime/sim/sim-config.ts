@@ -68,7 +68,8 @@ export interface SimConfig {
 }
 
 function positiveInt(name: string, v: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(v) || v < 1 || v > max) throw new FerryError("invalid_option", `\`${name}\` must be an integer in 1..${max}, got ${v}`);
+  if (!Number.isInteger(v) || v < 1 || v > max)
+    throw new FerryError("invalid_option", `\`${name}\` must be an integer in 1..${max}, got ${v}`);
   return v;
 }
 

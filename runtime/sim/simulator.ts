@@ -232,7 +232,7 @@ class Simulation {
     }
     this.running[n] = -1;
     this.finish(j);
-    this.throughput?.[n]!.record(this.now);
+    if (this.throughput) this.throughput[n]!.record(this.now);
     if (this.c.dispatch === "central") {
       if (this.central.length > 0) this.startJob(n, this.central.shift());
       else this.idle.push(n);

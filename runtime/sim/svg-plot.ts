@@ -57,11 +57,14 @@ export function plotSvg(series: readonly Series[], o: PlotOptions): string {
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
   const sx = (x: number): number => MARGIN.left + (xMax === xMin ? plotW / 2 : ((x - xMin) / (xMax - xMin)) * plotW);
-  const sy = (y: number): number => MARGIN.top + plotH - ((Math.log10(y) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo) || 1)) * plotH;
+  const sy = (y: number): number =>
+    MARGIN.top + plotH - ((Math.log10(y) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo) || 1)) * plotH;
   const f = (v: number): string => v.toFixed(1);
 
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`);
   out.push(`<text x="${f(MARGIN.left + plotW / 2)}" y="22" text-anchor="middle" font-size="15">${escapeXml(o.title)}</text>`);
   if (o.note) out.push(`<text x="${f(WIDTH / 2)}" y="36" text-anchor="middle" font-size="10">${escapeXml(o.note)}</text>`);
@@ -89,7 +92,9 @@ export function plotSvg(series: readonly Series[], o: PlotOptions): string {
     const stroke = s.dashed ? BOUND_COLORS[bound++ % BOUND_COLORS.length]! : COLORS[colour++ % COLORS.length]!;
     const dash = s.dashed ? ` stroke-dasharray="6 4"` : "";
     const pts = s.points.filter((p) => Number.isFinite(p[1]) && p[1] > 0);
-    out.push(`<polyline fill="none" stroke="${stroke}" stroke-width="2"${dash} points="${pts.map((p) => `${f(sx(p[0]))},${f(sy(p[1]))}`).join(" ")}"/>`);
+    out.push(
+      `<polyline fill="none" stroke="${stroke}" stroke-width="2"${dash} points="${pts.map((p) => `${f(sx(p[0]))},${f(sy(p[1]))}`).join(" ")}"/>`,
+    );
     for (const p of s.dashed ? [] : pts) out.push(`<circle cx="${f(sx(p[0]))}" cy="${f(sy(p[1]))}" r="2.5" fill="${stroke}"/>`);
     const ly = MARGIN.top + 10 + i * 20;
     const lx = WIDTH - MARGIN.right + 15;

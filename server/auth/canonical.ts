@@ -47,9 +47,17 @@ export interface CanonicalRequest {
 }
 
 export function canonicalString(r: CanonicalRequest): string {
-  return [REQUEST_SIGNATURE_VERSION, r.method.toUpperCase(), r.path, r.clientId, r.timestamp, r.nonce, String(r.body.length), r.body.sha256, r.transferSha256].join(
-    "\n",
-  );
+  return [
+    REQUEST_SIGNATURE_VERSION,
+    r.method.toUpperCase(),
+    r.path,
+    r.clientId,
+    r.timestamp,
+    r.nonce,
+    String(r.body.length),
+    r.body.sha256,
+    r.transferSha256,
+  ].join("\n");
 }
 
 export type Body = Uint8Array | string | undefined;

@@ -1,8 +1,7 @@
 // What an admin grants a client: capabilities (which host resources its code may bind) and quotas
 // (how much it may use). Loose input is validated and normalised once, when the client is added.
 
-import { FerryError } from "../../runtime/errors.js";
-import { formatCapability, parseCapability } from "../../runtime/resources/capabilities.js";
+import { FerryError, formatCapability, parseCapability } from "../../runtime/light.js";
 import { ServerError } from "../errors.js";
 
 /**
@@ -42,7 +41,13 @@ const QUOTA_KEYS = Object.keys(DEFAULT_QUOTAS) as (keyof Quotas)[];
  * sandbox would reject. Stored in the runtime's canonical spelling, deduplicated and sorted.
  */
 export function parseCapabilities(input: unknown): string[] {
-  const list = typeof input === "string" ? input.split(",").map((s) => s.trim()).filter((s) => s !== "") : input;
+  const list =
+    typeof input === "string"
+      ? input
+          .split(",")
+          .map((s) => s.trim())
+          .filter((s) => s !== "")
+      : input;
   if (!Array.isArray(list)) throw new ServerError("bad_request", "capabilities must be a list of <resource>:<r|w|rw> strings");
   const out = new Set<string>();
   for (const c of list) {

@@ -25,7 +25,15 @@ export {
   type KeyFile,
   type SigningKey,
 } from "./keys.js";
-export { loadOrCreateNodeIdentity, readNodeIdentity, signTransfer, verifyTransfer, NODE_KEY_FILE, TRANSFER_SIGNATURE_VERSION, type NodeIdentity } from "./node-identity.js";
+export {
+  loadOrCreateNodeIdentity,
+  readNodeIdentity,
+  signTransfer,
+  verifyTransfer,
+  NODE_KEY_FILE,
+  TRANSFER_SIGNATURE_VERSION,
+  type NodeIdentity,
+} from "./node-identity.js";
 export { newNonce, signRequest, type AuthHeaders, type RequestToSign } from "./sign-request.js";
 export {
   bodyMismatch,

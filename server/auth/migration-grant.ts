@@ -96,20 +96,25 @@ export function checkGrant<S extends Signer>(
     return { ok: false, reason: "the grant is not JSON" };
   }
   if (typeof grant !== "object" || grant === null) return { ok: false, reason: "the grant is not an object" };
-  for (const k of ["client", "job", "source", "target"] as const) if (typeof grant[k] !== "string") return { ok: false, reason: `the grant has no ${k}` };
-  for (const k of ["issuedAt", "expiresAt"] as const) if (!Number.isSafeInteger(grant[k])) return { ok: false, reason: `the grant has no ${k}` };
+  for (const k of ["client", "job", "source", "target"] as const)
+    if (typeof grant[k] !== "string") return { ok: false, reason: `the grant has no ${k}` };
+  for (const k of ["issuedAt", "expiresAt"] as const)
+    if (!Number.isSafeInteger(grant[k])) return { ok: false, reason: `the grant has no ${k}` };
   for (const k of ["client", "job", "source", "target"] as const) {
-    if (grant[k] !== expect[k]) return { ok: false, reason: `the grant names ${k} ${JSON.stringify(grant[k])}, the transfer ${JSON.stringify(expect[k])}` };
+    if (grant[k] !== expect[k])
+      return { ok: false, reason: `the grant names ${k} ${JSON.stringify(grant[k])}, the transfer ${JSON.stringify(expect[k])}` };
   }
   const now = expect.now ?? Date.now();
-  if (grant.expiresAt - grant.issuedAt > MAX_GRANT_LIFETIME_MS) return { ok: false, reason: `the grant is valid for longer than ${MAX_GRANT_LIFETIME_MS / 60_000} minutes` };
+  if (grant.expiresAt - grant.issuedAt > MAX_GRANT_LIFETIME_MS)
+    return { ok: false, reason: `the grant is valid for longer than ${MAX_GRANT_LIFETIME_MS / 60_000} minutes` };
   if (grant.issuedAt > now + MAX_ISSUE_SKEW_MS) return { ok: false, reason: "the grant is issued in the future" };
   if (now > grant.expiresAt) return { ok: false, reason: "the grant has expired" };
   const client = clients.get(grant.client);
   if (!client) return { ok: false, reason: `client ${grant.client} is not registered on this node` };
   if (client.disabled === true) return { ok: false, reason: `client ${grant.client} is disabled` };
   const sig = Buffer.from(signed.signature, "base64url");
-  if (sig.length !== 64 || !verify(null, message(bytes), keyOf(client.publicKey), sig)) return { ok: false, reason: "the grant's signature is not the client's" };
+  if (sig.length !== 64 || !verify(null, message(bytes), keyOf(client.publicKey), sig))
+    return { ok: false, reason: "the grant's signature is not the client's" };
   return { ok: true, client, grant };
 }
 

@@ -74,7 +74,11 @@ export function loadOrCreateNodeIdentity(dataDir: string): NodeIdentity {
  */
 export function readNodeIdentity(dataDir: string): NodeIdentity {
   const path = join(dataDir, NODE_KEY_FILE);
-  if (!existsSync(path)) throw new ServerError("not_found", `${dataDir} has no ${NODE_KEY_FILE}: a node makes it on its first start ('ferry serve --data-dir ${dataDir}')`);
+  if (!existsSync(path))
+    throw new ServerError(
+      "not_found",
+      `${dataDir} has no ${NODE_KEY_FILE}: a node makes it on its first start ('ferry serve --data-dir ${dataDir}')`,
+    );
   return readNodeIdentityFile(path).node;
 }
 

@@ -32,7 +32,10 @@ export interface RequestToSign {
   nonce?: string;
 }
 
-export type AuthHeaders = Record<typeof HEADER_CLIENT | typeof HEADER_TIMESTAMP | typeof HEADER_NONCE | typeof HEADER_BODY | typeof HEADER_SIGNATURE, string>;
+export type AuthHeaders = Record<
+  typeof HEADER_CLIENT | typeof HEADER_TIMESTAMP | typeof HEADER_NONCE | typeof HEADER_BODY | typeof HEADER_SIGNATURE,
+  string
+>;
 
 export function newNonce(): string {
   return randomBytes(16).toString("base64url");

@@ -80,26 +80,43 @@ export interface SignerDirectory<S extends Signer> {
  * nonce. The caller must then read the body against the returned digest (server/http/body.ts), or
  * the signature says nothing about it.
  */
-export function verifyRequestHead<S extends Signer = ClientRecord>(store: SignerDirectory<S>, request: RequestHead, options: VerifyOptions = {}): VerifiedHead<S> {
+export function verifyRequestHead<S extends Signer = ClientRecord>(
+  store: SignerDirectory<S>,
+  request: RequestHead,
+  options: VerifyOptions = {},
+): VerifiedHead<S> {
   const now = request.now ?? Date.now();
   const maxSkew = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
   const clientId = header(request.headers, HEADER_CLIENT, CLIENT);
   const timestamp = header(request.headers, HEADER_TIMESTAMP, TIMESTAMP);
   const nonce = header(request.headers, HEADER_NONCE, NONCE);
-  const body = parseBodyHeader(header(request.headers, HEADER_BODY, BODY)) ?? fail("malformed_header", `${HEADER_BODY} must be "<length> <sha256 hex>"`);
+  const body =
+    parseBodyHeader(header(request.headers, HEADER_BODY, BODY)) ??
+    fail("malformed_header", `${HEADER_BODY} must be "<length> <sha256 hex>"`);
   const signature = header(request.headers, HEADER_SIGNATURE, SIGNATURE);
 
   // The clock first: cheap, and it bounds how long a nonce must be remembered.
   const signedAt = Number(timestamp);
   if (Math.abs(now - signedAt) > maxSkew) {
-    fail("expired_timestamp", `${HEADER_TIMESTAMP} is ${Math.round((signedAt - now) / 1000)} s from the server's clock (limit ±${maxSkew / 1000} s)`);
+    fail(
+      "expired_timestamp",
+      `${HEADER_TIMESTAMP} is ${Math.round((signedAt - now) / 1000)} s from the server's clock (limit ±${maxSkew / 1000} s)`,
+    );
   }
   const client = store.clients.get(clientId);
   if (!client) fail("unknown_client", `no client "${clientId}"`);
   if (client.disabled === true) fail("disabled_client", `client "${clientId}" is disabled`);
 
   const transfer = optionalHeader(request.headers, HEADER_TRANSFER);
-  const data = canonicalString({ method: request.method, path: request.path, clientId, timestamp, nonce, body, transferSha256: transferSha256(transfer) });
+  const data = canonicalString({
+    method: request.method,
+    path: request.path,
+    clientId,
+    timestamp,
+    nonce,
+    body,
+    transferSha256: transferSha256(transfer),
+  });
   if (!verify(null, Buffer.from(data, "utf8"), publicKeyOf(client.publicKey), Buffer.from(signature, "base64url"))) {
     fail("bad_signature", "signature does not match the method, path, timestamp, nonce and body under the client's key");
   }
@@ -112,7 +129,11 @@ export function verifyRequestHead<S extends Signer = ClientRecord>(store: Signer
 }
 
 /** verifyRequestHead, then the whole body (already in hand) against the signed length and digest. */
-export function verifyRequest<S extends Signer = ClientRecord>(store: SignerDirectory<S>, request: RequestToVerify, options: VerifyOptions = {}): S {
+export function verifyRequest<S extends Signer = ClientRecord>(
+  store: SignerDirectory<S>,
+  request: RequestToVerify,
+  options: VerifyOptions = {},
+): S {
   const { signer, body } = verifyRequestHead(store, request, options);
   const actual = bodyDigest(request.body);
   if (actual.length !== body.length || actual.sha256 !== body.sha256) fail("bad_signature", "the body is not the one the signature names");

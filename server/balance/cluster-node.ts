@@ -53,10 +53,12 @@ async function main(): Promise<void> {
     try {
       command = JSON.parse(line) as ClusterNodeCommand;
       if (command.cmd === "setup") {
-        for (const p of command.peers) running.store.peers.upsert({ nodeId: p.nodeId, url: checkPeerUrl(p.url).href, publicKey: parsePublicKey(p.publicKey) });
+        for (const p of command.peers)
+          running.store.peers.upsert({ nodeId: p.nodeId, url: checkPeerUrl(p.url).href, publicKey: parsePublicKey(p.publicKey) });
         const key = parsePublicKey(command.clientPublicKey);
         const known = running.store.clients.list().some((c) => parsePublicKey(c.publicKey).equals(key));
-        if (!known) running.store.clients.add({ publicKey: key, quotas: { maxConcurrentJobs: 1_000_000, maxFuelPerJob: 1e15 }, capabilities: [] });
+        if (!known)
+          running.store.clients.add({ publicKey: key, quotas: { maxConcurrentJobs: 1_000_000, maxFuelPerJob: 1e15 }, capabilities: [] });
         reply({ ok: true });
       } else if (command.cmd === "balance") {
         balancer.configure(command.options);
@@ -67,7 +69,8 @@ async function main(): Promise<void> {
         const jobs: ClusterJobRecord[] = [];
         for (const id of command.ids) {
           const r = running.store.jobs.get(id);
-          if (r && (FINISHED_JOB_STATES.includes(r.state) || r.state === "prepared")) jobs.push({ id, state: r.state, updatedAt: r.updatedAt, result: r.result });
+          if (r && (FINISHED_JOB_STATES.includes(r.state) || r.state === "prepared"))
+            jobs.push({ id, state: r.state, updatedAt: r.updatedAt, result: r.result });
         }
         reply({ ok: true, jobs });
       } else if (command.cmd === "stop") {

@@ -8,10 +8,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
 import { findRepoRoot } from "../../guest/catalog.js";
-import type { LifetimeModel } from "../../runtime/balance/migration-cost.js";
-import type { PolicyKind } from "../../runtime/balance/policy-options.js";
-import { mmcMeanResponse } from "../../runtime/balance/queueing.js";
-import { createRng, deriveSeed } from "../../runtime/balance/rng.js";
+import { type LifetimeModel, type PolicyKind, mmcMeanResponse, createRng, deriveSeed } from "../../runtime/balance/index.js";
 import { simulate } from "../../runtime/sim/simulator.js";
 import { generateSigningKey, publicKeyPem } from "../auth/index.js";
 import { FerryClient } from "../client.js";
@@ -139,7 +136,9 @@ class ClusterNode {
     const entry = join(findRepoRoot(), "dist", "server", "balance", "cluster-node.js");
     if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first`);
     // With the V8 flags `ferry serve` runs with (bin/ferry.js).
-    const child = spawn(process.execPath, ["--single-threaded-gc", entry, "--data-dir", dataDir, "--cpu-share", String(cpuShare)], { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--single-threaded-gc", entry, "--data-dir", dataDir, "--cpu-share", String(cpuShare)], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     const lines = createInterface({ input: child.stdout! });
@@ -196,16 +195,22 @@ export class Cluster {
     }
     const key = generateSigningKey();
     const all = nodes.map((n) => ({ nodeId: n.nodeId, url: n.url, publicKey: n.publicKey }));
-    await Promise.all(nodes.map((n) => n.command({ cmd: "setup", peers: all.filter((p) => p.nodeId !== n.nodeId), clientPublicKey: publicKeyPem(key.publicKey) })));
+    await Promise.all(
+      nodes.map((n) =>
+        n.command({ cmd: "setup", peers: all.filter((p) => p.nodeId !== n.nodeId), clientPublicKey: publicKeyPem(key.publicKey) }),
+      ),
+    );
     const clients = nodes.map((n) => new FerryClient({ url: n.url, key }));
     const module = spinModule();
     let codeHash = "";
     for (const c of clients) codeHash = (await c.uploadModule(module, { public: false })).codeHash;
     // Warm-up: V8 tiers the guest's loop up only after it has run a while; the first jobs on a fresh
     // node run several times slower and would distort the first policy measured.
-    await Promise.all(clients.map(async (c) => {
-      for (let i = 0; i < WARM_UP_JOBS; i++) await c.startJob({ codeHash, args: [WARM_UP_SPIN], sandbox: "in-process", waitMs: 10_000 });
-    }));
+    await Promise.all(
+      clients.map(async (c) => {
+        for (let i = 0; i < WARM_UP_JOBS; i++) await c.startJob({ codeHash, args: [WARM_UP_SPIN], sandbox: "in-process", waitMs: 10_000 });
+      }),
+    );
     return new Cluster(nodes, clients, codeHash, dirs);
   }
 
@@ -254,7 +259,9 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterReport
     for (const policy of options.policies) {
       // A node runs at cpuShare of full speed: a job alone on it takes meanServiceMs of wall time.
       const run = await runPolicy(cluster, policy, options, itersPerMs * cpuShare);
-      log(`${policy}: mean ${run.meanMs.toFixed(1)} ms, p99 ${run.p99Ms.toFixed(0)} ms, ${run.weak} weak / ${run.strong} strong, ${run.polls} polls`);
+      log(
+        `${policy}: mean ${run.meanMs.toFixed(1)} ms, p99 ${run.p99Ms.toFixed(0)} ms, ${run.weak} weak / ${run.strong} strong, ${run.polls} polls`,
+      );
       runs.push(run);
     }
     const { log: _, ...rest } = options;
@@ -324,7 +331,8 @@ export async function runPolicy(cluster: Cluster, policy: PolicyKind, o: Cluster
   }
   const records = await cluster.finalRecords([...submitted.keys()]);
   const done = new Map<string, ClusterJobRecord[]>();
-  for (const r of records) if (r.state === "done" || r.state === "trapped" || r.state === "failed") done.set(r.id, [...(done.get(r.id) ?? []), r]);
+  for (const r of records)
+    if (r.state === "done" || r.state === "trapped" || r.state === "failed") done.set(r.id, [...(done.get(r.id) ?? []), r]);
   const responses: number[] = [];
   let lost = rejected;
   let duplicated = 0;
@@ -387,7 +395,8 @@ const SIMULATED_JOBS = 100_000;
 /** The report as a markdown table, one row per policy, with the M/M/N bound. */
 export function clusterTable(r: ClusterReport): string {
   const o = r.options;
-  const head = `${o.nodes} nodes, load ${o.load}, arrivals ${o.arrivals}, ${o.jobs} jobs per policy, exp service mean ${o.meanServiceMs} ms, ` +
+  const head =
+    `${o.nodes} nodes, load ${o.load}, arrivals ${o.arrivals}, ${o.jobs} jobs per policy, exp service mean ${o.meanServiceMs} ms, ` +
     `lower ${o.lower} upper ${o.upper} MAX ${o.maxPolls} D ${o.retryInterval} (${(o.retryInterval * o.meanServiceMs).toFixed(0)} ms), seed ${o.seed}, ${r.cores} cores`;
   const rows = [
     `| policy | mean ms | p99 ms | × M/M/${o.nodes} | mean exec ms | × M/M/${o.nodes} at mean exec | simulated ms | polls | polls/job | weak | strong | ms/move | empty | raced | failed | lost | dup | wrong |`,
@@ -399,7 +408,9 @@ export function clusterTable(r: ClusterReport): string {
         `${(x.polls / Math.max(1, x.submitted)).toFixed(2)} | ${x.weak} | ${x.strong} | ${x.weak + x.strong ? x.meanTransferMs.toFixed(1) : ""} | ${x.empty} | ${x.raced} | ${x.failed} | ${x.lost} | ${x.duplicated} | ${x.wrong} |`,
     );
   }
-  rows.push(`| M/M/${o.nodes} bound | ${Number.isFinite(r.mmnMs) ? r.mmnMs.toFixed(1) : "∞"} | | 1.00 | ${o.meanServiceMs} | | | | | | | | | | | | | |`);
+  rows.push(
+    `| M/M/${o.nodes} bound | ${Number.isFinite(r.mmnMs) ? r.mmnMs.toFixed(1) : "∞"} | | 1.00 | ${o.meanServiceMs} | | | | | | | | | | | | | |`,
+  );
   return `${head}\n\n${rows.join("\n")}\n\n${CLUSTER_COLUMNS}\n`;
 }
 

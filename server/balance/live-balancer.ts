@@ -2,12 +2,24 @@
 // node, fed by the node's job-state changes, real timers and signed HTTP polls between peers; it
 // carries out the policy's transfers over the exactly-once migration protocol.
 
-import { ThroughputEwma, type LoadSample } from "../../runtime/balance/load-metric.js";
-import { chooseMove, estimateRemainingWork, type LifetimeModel, type LinkCost } from "../../runtime/balance/migration-cost.js";
-import { normalizePolicyOptions, type PolicyConfig, type PolicyOptions } from "../../runtime/balance/policy-options.js";
-import { ThresholdPolicy } from "../../runtime/balance/policy.js";
-import type { Message, PolicyAction, PolicyEvent, ProbeKind } from "../../runtime/balance/protocol.js";
-import { createRng, deriveSeed } from "../../runtime/balance/rng.js";
+import {
+  ThroughputEwma,
+  type LoadSample,
+  chooseMove,
+  estimateRemainingWork,
+  type LifetimeModel,
+  type LinkCost,
+  normalizePolicyOptions,
+  type PolicyConfig,
+  type PolicyOptions,
+  ThresholdPolicy,
+  type Message,
+  type PolicyAction,
+  type PolicyEvent,
+  type ProbeKind,
+  createRng,
+  deriveSeed,
+} from "../../runtime/balance/index.js";
 import type { NodeIdentity } from "../auth/index.js";
 import { ServerError } from "../errors.js";
 import { peerRequest } from "../migration/peer-link.js";
@@ -138,7 +150,8 @@ export class LiveBalancer {
     const index = members.indexOf(this.node.id);
     if (index < 0) throw new ServerError("bad_request", `members must include this node (${this.node.id})`);
     if (new Set(members).size !== members.length) throw new ServerError("bad_request", "members must be distinct node ids");
-    for (const id of members) if (id !== this.node.id && !this.store.peers.get(id)) throw new ServerError("bad_request", `member ${id} is not a configured peer`);
+    for (const id of members)
+      if (id !== this.node.id && !this.store.peers.get(id)) throw new ServerError("bad_request", `member ${id} is not a configured peer`);
     this.config = normalizePolicyOptions(options.policy);
     this.members = members;
     this.index = index;
@@ -152,7 +165,11 @@ export class LiveBalancer {
     this.polls.length = 0;
     this.backoffs.length = 0;
     this.round = 0;
-    this.policy = new ThresholdPolicy(this.config, { nodeId: index, nodeCount: members.length, rng: createRng(deriveSeed(options.seed ?? 1, index)) });
+    this.policy = new ThresholdPolicy(this.config, {
+      nodeId: index,
+      nodeCount: members.length,
+      rng: createRng(deriveSeed(options.seed ?? 1, index)),
+    });
     this.unsubscribe = this.node.onJobState((id, state) => this.onJobState(id, state));
     for (const id of this.node.queuedJobs()) this.tracked.set(id, "queued");
     this.feed({ type: "start" });
@@ -218,7 +235,15 @@ export class LiveBalancer {
     let answer: Extract<Message, { kind: "answer" }> | null = null;
     const rest: PolicyAction[] = [];
     for (const a of out) {
-      if (!answer && message.kind === "probe" && a.type === "send" && a.to === from && a.message.kind === "answer" && a.message.id === message.id) answer = a.message;
+      if (
+        !answer &&
+        message.kind === "probe" &&
+        a.type === "send" &&
+        a.to === from &&
+        a.message.kind === "answer" &&
+        a.message.id === message.id
+      )
+        answer = a.message;
       else rest.push(a);
     }
     if (message.kind === "probe") {
@@ -327,17 +352,19 @@ export class LiveBalancer {
         if (this.backoffs.length > POLL_LOG_SIZE) this.backoffs.splice(0, this.backoffs.length - POLL_LOG_SIZE);
         this.round++;
         this.setTimer(a.at, a.token);
-      }
-      else this.transfer(a.to, a.probe, a.id);
+      } else this.transfer(a.to, a.probe, a.id);
     }
   }
 
   private setTimer(at: number, token: number): void {
     const generation = this.generation;
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      if (generation === this.generation) this.feed({ type: "timer", token });
-    }, Math.max(0, at - performance.now()));
+    const t = setTimeout(
+      () => {
+        this.timers.delete(t);
+        if (generation === this.generation) this.feed({ type: "timer", token });
+      },
+      Math.max(0, at - performance.now()),
+    );
     t.unref();
     this.timers.add(t);
   }
@@ -490,7 +517,22 @@ export class LiveBalancer {
 }
 
 function emptyCounters() {
-  return { givePolls: 0, takePolls: 0, pollTimeouts: 0, probesAnswered: 0, probesAccepted: 0, weak: 0, strong: 0, empty: 0, failed: 0, raced: 0, transferMsSum: 0, jobsIn: 0, finished: 0, execMsSum: 0 };
+  return {
+    givePolls: 0,
+    takePolls: 0,
+    pollTimeouts: 0,
+    probesAnswered: 0,
+    probesAccepted: 0,
+    weak: 0,
+    strong: 0,
+    empty: 0,
+    failed: 0,
+    raced: 0,
+    transferMsSum: 0,
+    jobsIn: 0,
+    finished: 0,
+    execMsSum: 0,
+  };
 }
 
 /** A policy message from the wire; `from` is always the signer's index, whatever the body says. */

@@ -72,7 +72,8 @@ function updateClient(argv: string[], io: Io): number {
   });
   if (values.help) return help(io);
   if (positionals.length !== 1) throw new UsageError("update-client takes exactly one <client-id>");
-  if (values.capabilities === undefined && values.quotas === undefined) throw new UsageError("update-client needs --capabilities and/or --quotas (nothing to change)");
+  if (values.capabilities === undefined && values.quotas === undefined)
+    throw new UsageError("update-client needs --capabilities and/or --quotas (nothing to change)");
   if (values.create) throw new UsageError("update-client changes an existing client: --create makes no sense here");
   // Checked before the store is opened: unknown quota names and bad capabilities change nothing.
   const changes = values.quotas === undefined ? undefined : quotaChanges(values.quotas);

@@ -19,7 +19,10 @@ export const CACHE_OPTIONS = {
  * The cache directory a command uses: none with --no-cache, else --cache-dir, $FERRY_CACHE_DIR,
  * $XDG_CACHE_HOME/ferry (an absolute XDG_CACHE_HOME only, as the XDG spec says) or ~/.cache/ferry.
  */
-export function cacheDirOf(values: { "cache-dir"?: string | undefined; "no-cache"?: boolean | undefined }, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function cacheDirOf(
+  values: { "cache-dir"?: string | undefined; "no-cache"?: boolean | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
   if (values["no-cache"]) {
     if (values["cache-dir"] !== undefined) throw new UsageError("--cache-dir and --no-cache contradict each other");
     return undefined;
@@ -44,17 +47,25 @@ export async function cacheCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { "cache-dir": CACHE_OPTIONS["cache-dir"], json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
+    options: {
+      "cache-dir": CACHE_OPTIONS["cache-dir"],
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
   });
   if (values.help) {
     io.stdout.write(`${HELP.cache}\n`);
     return 0;
   }
   const action = positionals[0] ?? "info";
-  if (positionals.length > 1 || (action !== "info" && action !== "clear")) throw new UsageError(`ferry cache takes "info" (the default) or "clear", got ${positionals.join(" ")}`);
+  if (positionals.length > 1 || (action !== "info" && action !== "clear"))
+    throw new UsageError(`ferry cache takes "info" (the default) or "clear", got ${positionals.join(" ")}`);
   const cache = new ModuleCache(cacheDirOf(values)!);
   const usage = action === "clear" ? await cache.clear() : await cache.usage();
-  if (values.json) io.stdout.write(`${JSON.stringify({ dir: cache.dir, ...usage, maxBytes: cache.maxBytes, ...(action === "clear" ? { cleared: true } : {}) })}\n`);
+  if (values.json)
+    io.stdout.write(
+      `${JSON.stringify({ dir: cache.dir, ...usage, maxBytes: cache.maxBytes, ...(action === "clear" ? { cleared: true } : {}) })}\n`,
+    );
   else {
     const mib = (n: number): string => (n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1024 * 1024)).toFixed(1)} MiB`);
     const what = `${usage.entries} instrumented module${usage.entries === 1 ? "" : "s"}, ${mib(usage.bytes)}`;

@@ -3,7 +3,7 @@
 // M/M/N bound (docs/load-sharing.md, "Live cluster").
 
 import { parseArgs } from "node:util";
-import { POLICY_KINDS, type PolicyKind } from "../../runtime/balance/policy-options.js";
+import { POLICY_KINDS, type PolicyKind } from "../../runtime/balance/index.js";
 import { CLUSTER_DEFAULTS, clusterTable, runCluster } from "../balance/cluster.js";
 import type { Io } from "./run.js";
 import { HELP, UsageError } from "./usage.js";
@@ -37,9 +37,14 @@ export async function clusterCommand(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`ferry cluster takes no positional arguments, got "${positionals[0]}"`);
-  const policies = values.policy.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const policies = values.policy
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   if (policies.length === 0) throw new UsageError("--policy needs at least one policy");
-  for (const p of policies) if (!(POLICY_KINDS as readonly string[]).includes(p)) throw new UsageError(`--policy: unknown policy "${p}" (one of ${POLICY_KINDS.join(", ")})`);
+  for (const p of policies)
+    if (!(POLICY_KINDS as readonly string[]).includes(p))
+      throw new UsageError(`--policy: unknown policy "${p}" (one of ${POLICY_KINDS.join(", ")})`);
   const arrivals = values.arrivals;
   if (arrivals !== "single" && arrivals !== "uniform") throw new UsageError(`--arrivals must be single or uniform, got "${arrivals}"`);
   const report = await runCluster({
@@ -65,13 +70,15 @@ export async function clusterCommand(argv: string[], io: Io): Promise<number> {
 
 function integer(name: string, text: string, min: number, max: number): number {
   const n = Number(text.replaceAll("_", ""));
-  if (text.trim() === "" || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} must be an integer in ${min}..${max}, got "${text}"`);
+  if (text.trim() === "" || !Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`${name} must be an integer in ${min}..${max}, got "${text}"`);
   return n;
 }
 
 /** A number in the open interval (min, max). */
 function number(name: string, text: string, min: number, max: number): number {
   const x = Number(text);
-  if (text.trim() === "" || !(x > min && x < max)) throw new UsageError(`${name} must be a number between ${min} and ${max} (exclusive), got "${text}"`);
+  if (text.trim() === "" || !(x > min && x < max))
+    throw new UsageError(`${name} must be a number between ${min} and ${max} (exclusive), got "${text}"`);
   return x;
 }

@@ -2,7 +2,7 @@
 // registered client; both are checked before any request. One FerryClient (server/client.ts) does
 // the talking: the CLI has no client of its own.
 
-import { statSync } from "node:fs";
+import { type Stats, statSync } from "node:fs";
 import { readKeyFile } from "../auth/index.js";
 import { FerryClient, type Followed } from "../client.js";
 import type { JobView } from "../node/job-view.js";
@@ -22,7 +22,10 @@ export const NODE_OPTIONS = {
 export function connect(values: { node: string; key?: string | undefined }, needsKey: boolean): FerryClient {
   const keyPath = values.key ?? process.env.FERRY_KEY;
   if (needsKey && keyPath === undefined) throw new UsageError("--key FILE is required (see 'ferry keygen')");
-  return new FerryClient({ url: nodeUrl(values.node), ...(keyPath === undefined ? {} : { key: keyFile(keyPath, values.key === undefined) }) });
+  return new FerryClient({
+    url: nodeUrl(values.node),
+    ...(keyPath === undefined ? {} : { key: keyFile(keyPath, values.key === undefined) }),
+  });
 }
 
 /** --node (or $FERRY_NODE): an http(s) URL, checked before any request. */
@@ -34,7 +37,9 @@ export function nodeUrl(text: string, flag = "--node"): string {
     // refused below
   }
   if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
-    throw new UsageError(`${flag} ${text}: not an http:// or https:// URL (e.g. http://127.0.0.1:8080)${process.env.FERRY_NODE === text ? " (from $FERRY_NODE)" : ""}`);
+    throw new UsageError(
+      `${flag} ${text}: not an http:// or https:// URL (e.g. http://127.0.0.1:8080)${process.env.FERRY_NODE === text ? " (from $FERRY_NODE)" : ""}`,
+    );
   }
   return text;
 }
@@ -42,12 +47,16 @@ export function nodeUrl(text: string, flag = "--node"): string {
 /** --key (or $FERRY_KEY): a file that is not there is a bad command line; one that is there is read and checked. */
 function keyFile(path: string, fromEnv: boolean): ReturnType<typeof readKeyFile> {
   const source = fromEnv ? `$FERRY_KEY ${path}` : `--key ${path}`;
-  let stats;
+  let stats: Stats;
   try {
     stats = statSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(code === "ENOENT" ? `${source}: no such file (make a key with 'ferry keygen --out ${path}')` : `${source}: cannot read it (${code ?? String(e)})`);
+    throw new UsageError(
+      code === "ENOENT"
+        ? `${source}: no such file (make a key with 'ferry keygen --out ${path}')`
+        : `${source}: cannot read it (${code ?? String(e)})`,
+    );
   }
   if (!stats.isFile()) throw new UsageError(`${source}: not a file`);
   return readKeyFile(path);

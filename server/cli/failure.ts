@@ -1,6 +1,6 @@
 // How any failure of a `ferry` command becomes one line on stderr (no stack trace) and its exit status.
 
-import { FerryError } from "../../runtime/errors.js";
+import { FerryError } from "../../runtime/light.js";
 import { ServerError, type ServerErrorCode } from "../errors.js";
 import { EXIT } from "./exit-status.js";
 import { UsageError } from "./usage.js";
@@ -24,14 +24,16 @@ export function describeFailure(e: unknown, command: string | undefined): { stat
     const help = command ? `ferry ${command} --help` : "ferry --help";
     return { status: EXIT.usage, line: `${e instanceof UsageError ? oneLine(e.message) : parseArgsMessage(e as Error)} (see '${help}')` };
   }
-  if (e instanceof ServerError) return { status: SERVER_CODE_STATUS[e.code] ?? EXIT.rejected, line: `error ${e.code}: ${oneLine(e.message)}` };
+  if (e instanceof ServerError)
+    return { status: SERVER_CODE_STATUS[e.code] ?? EXIT.rejected, line: `error ${e.code}: ${oneLine(e.message)}` };
   if (e instanceof FerryError) return { status: EXIT.rejected, line: `error ${e.code}: ${oneLine(e.message)}` };
   if (isHttpError(e)) {
     const status = e.status === 503 ? EXIT.unavailable : e.status >= 500 ? EXIT.internal : EXIT.rejected;
     return { status, line: `${e.status} ${e.code}: ${oneLine(e.message)}` };
   }
   // An error that knows its status (a moved job that cannot be followed, connect.ts).
-  if (e instanceof Error && typeof (e as { exitStatus?: unknown }).exitStatus === "number") return { status: (e as unknown as { exitStatus: number }).exitStatus, line: oneLine(e.message) };
+  if (e instanceof Error && typeof (e as { exitStatus?: unknown }).exitStatus === "number")
+    return { status: (e as unknown as { exitStatus: number }).exitStatus, line: oneLine(e.message) };
   const unreachable = unreachableNode(e);
   if (unreachable) return { status: EXIT.unavailable, line: unreachable };
   const message = e instanceof Error ? e.message : String(e);

@@ -1,7 +1,7 @@
 // `ferry inspect`: verify a snapshot file and describe it without running anything.
 
 import { parseArgs } from "node:util";
-import { decodeImage } from "../../runtime/exec/continuation.js";
+import { decodeImage } from "../../runtime/light.js";
 import { DEFAULT_MAX_MEMORY_PAGES, decodeSnapshot, inspectSnapshot, snapshotDecodeLimits } from "../../runtime/index.js";
 import { optionalInt, readInput, type Io } from "./run.js";
 import { HELP, UsageError } from "./usage.js";
@@ -26,7 +26,10 @@ export async function inspectCommand(argv: string[], io: Io): Promise<number> {
   const bytes = readInput(positionals[0]!, "snapshot");
   const info = inspectSnapshot(bytes);
   // Decoding inflates memory: with the caps `ferry resume` and a node use, so a bomb is refused first.
-  const snapshot = decodeSnapshot(bytes, snapshotDecodeLimits(optionalInt("--max-memory-pages", values["max-memory-pages"]) ?? DEFAULT_MAX_MEMORY_PAGES));
+  const snapshot = decodeSnapshot(
+    bytes,
+    snapshotDecodeLimits(optionalInt("--max-memory-pages", values["max-memory-pages"]) ?? DEFAULT_MAX_MEMORY_PAGES),
+  );
   const { header, stack, capacity } = decodeImage(snapshot.continuation);
   const continuation = {
     state: STATE_NAMES[header.state] ?? String(header.state),
@@ -43,7 +46,9 @@ export async function inspectCommand(argv: string[], io: Io): Promise<number> {
   };
   const embedsModule = snapshot.code !== undefined;
   if (values.json) {
-    io.stdout.write(`${JSON.stringify({ ...info, continuation, embedsModule, outputBytes: snapshot.output.byteLength, inputBytes: snapshot.input.byteLength })}\n`);
+    io.stdout.write(
+      `${JSON.stringify({ ...info, continuation, embedsModule, outputBytes: snapshot.output.byteLength, inputBytes: snapshot.input.byteLength })}\n`,
+    );
     return 0;
   }
   const lines = [
@@ -56,7 +61,9 @@ export async function inspectCommand(argv: string[], io: Io): Promise<number> {
     `continuation     ${continuation.state}, entry export #${header.entry}, ${header.args.length} arg(s), fuel used ${header.fuelConsumed}${header.fuelLimit ? ` of ${header.fuelLimit}` : ""}`,
     `                 ${continuation.stackUnwound ? `unwound stack of ${stack.byteLength} bytes` : continuation.atCheckpoint ? `stopped at checkpoint, resume label ${header.resumeLabel}` : "no saved stack"}`,
     "sections:",
-    ...info.sections.map((s) => `  ${s.name.padEnd(13)} ${String(s.encodedBytes).padStart(10)} bytes stored, ${String(s.decodedBytes).padStart(10)} decoded`),
+    ...info.sections.map(
+      (s) => `  ${s.name.padEnd(13)} ${String(s.encodedBytes).padStart(10)} bytes stored, ${String(s.decodedBytes).padStart(10)} decoded`,
+    ),
   ];
   io.stdout.write(`${lines.join("\n")}\n`);
   return 0;

@@ -22,7 +22,13 @@ const OPTIONS = { ...NODE_OPTIONS, "no-follow": { type: "boolean" as const, defa
 type Values = { node: string; key?: string | undefined; "no-follow": boolean };
 
 /** The one <job-id> of `command`, and a client for the node the job lives on now. */
-async function jobAt(command: string, values: Values, positionals: string[], io: Io, needsKey = false): Promise<{ id: string; at: FerryClient; view: JobView }> {
+async function jobAt(
+  command: string,
+  values: Values,
+  positionals: string[],
+  io: Io,
+  needsKey = false,
+): Promise<{ id: string; at: FerryClient; view: JobView }> {
   if (positionals.length !== 1) throw new UsageError(`ferry ${command} takes exactly one <job-id>`);
   const id = positionals[0]!;
   const { at, view } = await locate(connect(values, needsKey), id, !values["no-follow"], io);
@@ -81,7 +87,11 @@ export async function outputCommand(argv: string[], io: Io): Promise<number> {
  * node: only --follow shows them, from when it starts.
  */
 export async function logsCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...OPTIONS, follow: { type: "boolean", short: "f", default: false } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...OPTIONS, follow: { type: "boolean", short: "f", default: false } },
+  });
   if (values.help) return printHelp(io, HELP.logs);
   let { id, at, view } = await jobAt("logs", values, positionals, io);
   if (!values.follow) {
@@ -176,7 +186,9 @@ export async function snapshotCommand(argv: string[], io: Io): Promise<number> {
     return EXIT.ok;
   }
   writeFileAtomic(out, bytes);
-  io.stderr.write(`ferry: wrote ${out} (${bytes.byteLength} bytes): 'ferry inspect ${out}' describes it, 'ferry resume ${out} --module <guest.wasm>' continues it here\n`);
+  io.stderr.write(
+    `ferry: wrote ${out} (${bytes.byteLength} bytes): 'ferry inspect ${out}' describes it, 'ferry resume ${out} --module <guest.wasm>' continues it here\n`,
+  );
   return EXIT.ok;
 }
 
@@ -185,10 +197,17 @@ export async function snapshotCommand(argv: string[], io: Io): Promise<number> {
  * yours to its peers and run it there as yours (one signed grant per peer; default every peer).
  */
 export async function shareCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...OPTIONS, peers: { type: "string" }, "lifetime-ms": { type: "string" } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...OPTIONS, peers: { type: "string" }, "lifetime-ms": { type: "string" } },
+  });
   if (values.help) return printHelp(io, HELP.share);
   const lifetimeMs = optionalInt("--lifetime-ms", values["lifetime-ms"]);
-  const peers = values.peers?.split(",").map((p) => p.trim()).filter((p) => p !== "");
+  const peers = values.peers
+    ?.split(",")
+    .map((p) => p.trim())
+    .filter((p) => p !== "");
   if (peers !== undefined && peers.length === 0) throw new UsageError("--peers needs at least one peer id");
   const { id, at } = await jobAt("share", values, positionals, io, true);
   const view = await at.allowSharing(id, { ...(peers ? { peers } : {}), ...(lifetimeMs === undefined ? {} : { lifetimeMs }) });

@@ -13,7 +13,10 @@ export interface Io {
 
 /** `--args a,b --args c`: every value, in order, as a number (or a bigint past 2^53). */
 export function argsOption(texts: readonly string[] | undefined): ArgValue[] {
-  return (texts ?? []).flatMap((a) => a.split(",")).filter((a) => a !== "").map((a, i) => parseArgText(a, i));
+  return (texts ?? [])
+    .flatMap((a) => a.split(","))
+    .filter((a) => a !== "")
+    .map((a, i) => parseArgText(a, i));
 }
 
 export function optionalInt(name: string, text: string | undefined): number | undefined {

@@ -39,7 +39,8 @@ export async function nodeCommand(argv: string[], io: Io): Promise<number> {
   let entry: PeerEntry;
   if (values["data-dir"] !== undefined) {
     // Offline: the key in the data directory, and the address peers are to use (the node cannot know it).
-    if (values.node !== undefined) throw new UsageError("give --node URL (ask the running node) or --data-dir DIR --url URL (read its key), not both");
+    if (values.node !== undefined)
+      throw new UsageError("give --node URL (ask the running node) or --data-dir DIR --url URL (read its key), not both");
     if (values.url === undefined) throw new UsageError("--data-dir needs --url URL: the address the node's peers reach it at");
     const identity = readNodeIdentity(values["data-dir"]);
     entry = parsePeerEntry({ nodeId: identity.nodeId, url: nodeUrl(values.url, "--url"), publicKey: identity.publicKeyPem }, "--url");
@@ -74,7 +75,8 @@ const WHERE = {
 type Where = { "data-dir"?: string | undefined; file?: string | undefined };
 
 function target(values: Where): { file: string } | { dataDir: string } {
-  if (values.file !== undefined && values["data-dir"] !== undefined) throw new UsageError("give --data-dir DIR (a node's store) or --file FILE (a peers file), not both");
+  if (values.file !== undefined && values["data-dir"] !== undefined)
+    throw new UsageError("give --data-dir DIR (a node's store) or --file FILE (a peers file), not both");
   return values.file !== undefined ? { file: values.file } : { dataDir: values["data-dir"] ?? DEFAULT_DATA_DIR };
 }
 
@@ -88,7 +90,10 @@ async function addPeer(argv: string[], io: Io): Promise<number> {
   if ("file" in where) checkWritableFile("--file", where.file);
   const entry = checkSelfEntry(parsePeerEntry(await new FerryClient({ url }).nodeInfo(), `node at ${url}`), `node at ${url}`);
   if (values.expect !== undefined && values.expect !== entry.nodeId) {
-    throw new ServerError("forbidden", `the node at ${url} has key fingerprint ${entry.nodeId}, not the expected ${values.expect}; nothing added`);
+    throw new ServerError(
+      "forbidden",
+      `the node at ${url} has key fingerprint ${entry.nodeId}, not the expected ${values.expect}; nothing added`,
+    );
   }
   if ("file" in where) {
     const notes: string[] = [];
@@ -99,7 +104,8 @@ async function addPeer(argv: string[], io: Io): Promise<number> {
   } else {
     using store = openStore({ "data-dir": where.dataDir, create: false });
     const self = readNodeIdentityOrUndefined(where.dataDir);
-    if (self === entry.nodeId) throw new ServerError("bad_request", `the node at ${url} is the node of ${where.dataDir} itself; nothing added`);
+    if (self === entry.nodeId)
+      throw new ServerError("bad_request", `the node at ${url} is the node of ${where.dataDir} itself; nothing added`);
     store.peers.upsert({ nodeId: entry.nodeId, url: entry.url, publicKey: parsePublicKey(entry.publicKey) });
   }
   if (values.json) io.stdout.write(`${JSON.stringify(entry)}\n`);

@@ -16,7 +16,11 @@ import { HELP, UsageError } from "./usage.js";
 const client = connect;
 
 export async function uploadCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...common, public: { type: "boolean", default: false } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...common, public: { type: "boolean", default: false } },
+  });
   if (values.help) return help(io, HELP.upload);
   if (positionals.length !== 1) throw new UsageError("ferry upload takes exactly one <guest.wasm>");
   const bytes = readInput(positionals[0]!, "guest module");
@@ -43,7 +47,8 @@ export async function submitCommand(argv: string[], io: Io): Promise<number> {
   });
   if (values.help) return help(io, HELP.submit);
   if (positionals.length !== 1) throw new UsageError("ferry submit takes exactly one <code-hash>");
-  if (values.sandbox !== undefined && values.sandbox !== "in-process" && values.sandbox !== "isolated") throw new UsageError("--sandbox must be in-process or isolated");
+  if (values.sandbox !== undefined && values.sandbox !== "in-process" && values.sandbox !== "isolated")
+    throw new UsageError("--sandbox must be in-process or isolated");
   // Checked against the entry's signature by the node; here only that each is a decimal number. JSON
   // cannot carry NaN or Infinity, and an integer past 2^53 travels as a decimal string.
   const args = argsOption(values.args).map((a) => {
@@ -109,7 +114,10 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
   const view = values.wait ? await waitFollowing(c, found.view, follow, io) : found.view;
   if (outputTo === "-") {
     // The output itself, raw, a page at a time (the job's JSON has only its size).
-    await c.readOutput(view.id, (bytes) => new Promise<void>((resolve) => (io.stdout.write(bytes) ? resolve() : io.stdout.once("drain", resolve))));
+    await c.readOutput(
+      view.id,
+      (bytes) => new Promise<void>((resolve) => (io.stdout.write(bytes) ? resolve() : io.stdout.once("drain", resolve))),
+    );
   } else {
     if (outputTo !== undefined) {
       const fd = openSync(outputTo, "w");
@@ -127,7 +135,10 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
 /** Until the job ends or pauses (--wait), following it from node to node as it migrates (a job just handed over is `prepared` there a moment: waited for too). */
 async function waitFollowing(c: FerryClient, view: JobView, follow: boolean, io: Io): Promise<JobView> {
   for (;;) {
-    const settled = await c.waitFor(view.id, { timeoutMs: 24 * 3600 * 1000, states: ["paused", "done", "trapped", "failed", "cancelled", "migrated"] });
+    const settled = await c.waitFor(view.id, {
+      timeoutMs: 24 * 3600 * 1000,
+      states: ["paused", "done", "trapped", "failed", "cancelled", "migrated"],
+    });
     if (settled.state !== "migrated" || !follow) return settled;
     const found = await locate(c, view.id, true, io);
     c = found.at;
@@ -136,12 +147,19 @@ async function waitFollowing(c: FerryClient, view: JobView, follow: boolean, io:
 }
 
 export async function modulesCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...common, limit: { type: "string" }, before: { type: "string" } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...common, limit: { type: "string" }, before: { type: "string" } },
+  });
   if (values.help) return help(io, HELP.modules);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const limit = optionalInt("--limit", values.limit);
   const c = client(values, false);
-  const page = await c.listModules({ ...(limit === undefined ? {} : { limit }), ...(values.before === undefined ? {} : { before: values.before }) });
+  const page = await c.listModules({
+    ...(limit === undefined ? {} : { limit }),
+    ...(values.before === undefined ? {} : { before: values.before }),
+  });
   io.stdout.write(`${JSON.stringify(page)}\n`);
   return EXIT.ok;
 }
@@ -154,7 +172,11 @@ async function peerId(to: string): Promise<string> {
 }
 
 export async function migrateCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...common, to: { type: "string" }, weak: { type: "boolean", default: false } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...common, to: { type: "string" }, weak: { type: "boolean", default: false } },
+  });
   if (values.help) return help(io, HELP.migrate);
   if (positionals.length !== 1) throw new UsageError("ferry migrate takes exactly one <job-id>");
   if (values.to === undefined) throw new UsageError("--to PEER-ID (or the peer's URL) is required");

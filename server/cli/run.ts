@@ -15,7 +15,6 @@ import {
   type RunValue,
   type SandboxKind,
   type Snapshot,
-  type WasmValue,
 } from "../../runtime/index.js";
 import { createHash } from "node:crypto";
 import { writeFileAtomic } from "../atomic-file.js";
@@ -108,10 +107,17 @@ export async function resumeCommand(argv: string[], io: Io): Promise<number> {
   // The caps a node restoring it would use: nothing the engine could not hold is ever inflated.
   const snapshot = decodeSnapshot(readInput(positionals[0]!, "snapshot"), snapshotDecodeLimits(maxMemoryPages));
   const code = values.module !== undefined ? readInput(values.module, "guest module") : snapshot.code;
-  if (!code) throw new FerryError("unknown_module", `${snapshot.codeHash}: the snapshot does not embed its module; pass --module FILE with the module it was taken from`);
+  if (!code)
+    throw new FerryError(
+      "unknown_module",
+      `${snapshot.codeHash}: the snapshot does not embed its module; pass --module FILE with the module it was taken from`,
+    );
   // A module given must be the snapshot's own, embedded or not: never silently ignored or mixed up.
   if (values.module !== undefined && sha256Hex(code) !== snapshot.codeHash) {
-    throw new FerryError("unknown_module", `--module ${values.module} is not this snapshot's module: its code hash is ${sha256Hex(code)}, the snapshot was taken from ${snapshot.codeHash}${snapshot.code ? " (and embeds it: leave out --module)" : ""}`);
+    throw new FerryError(
+      "unknown_module",
+      `--module ${values.module} is not this snapshot's module: its code hash is ${sha256Hex(code)}, the snapshot was taken from ${snapshot.codeHash}${snapshot.code ? " (and embeds it: leave out --module)" : ""}`,
+    );
   }
   await using engine = new Engine({ maxMemoryPages, ...cacheOption(values) });
   await engine.compile(code);
@@ -166,7 +172,13 @@ async function drive(instance: Instance, first: RunResult, o: DriveOptions): Pro
 function finish(d: Driven, json: boolean, io: Io): number {
   const r = d.result;
   if (json) {
-    const base = { status: r.status, fuelUsed: r.fuelUsed, pauses: d.pauses, checkpoints: d.checkpoints, output: Buffer.from(d.output).toString("base64") };
+    const base = {
+      status: r.status,
+      fuelUsed: r.fuelUsed,
+      pauses: d.pauses,
+      checkpoints: d.checkpoints,
+      output: Buffer.from(d.output).toString("base64"),
+    };
     const extra = r.status === "done" ? { value: jsonValue(r.value) } : r.status === "trapped" ? { code: r.code, message: r.message } : {};
     io.stdout.write(`${JSON.stringify({ ...base, ...extra })}\n`);
   } else if (r.status === "done") {

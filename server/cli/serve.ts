@@ -2,7 +2,7 @@
 // JSON object with --json, for scripts and the cluster runner).
 
 import { parseArgs } from "node:util";
-import { POLICY_KINDS, type PolicyKind } from "../../runtime/balance/policy-options.js";
+import { POLICY_KINDS, type PolicyKind } from "../../runtime/balance/index.js";
 import type { LiveBalanceOptions } from "../balance/live-balancer.js";
 import { balancerOf } from "../balance/routes.js";
 import { ServerError } from "../errors.js";
@@ -54,12 +54,14 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   const checkpointIntervalMs = checkpointText === "0" ? 0 : optionalInt("--checkpoint-interval-ms", checkpointText);
   const maxRunningJobs = optionalInt("--max-running-jobs", values["max-running-jobs"]);
   const precopyRounds = optionalInt("--precopy-rounds", values["precopy-rounds"]);
-  if (precopyRounds !== undefined && (precopyRounds < 1 || precopyRounds > 16)) throw new UsageError(`--precopy-rounds must be from 1 to 16, got ${precopyRounds}`);
+  if (precopyRounds !== undefined && (precopyRounds < 1 || precopyRounds > 16))
+    throw new UsageError(`--precopy-rounds must be from 1 to 16, got ${precopyRounds}`);
   const isolatedSliceTimeoutMs = optionalInt("--isolated-timeout-ms", values["isolated-timeout-ms"]);
   const anonymousTtlMs = optionalInt("--anonymous-ttl-ms", values["anonymous-ttl-ms"]);
   const maxAnonymousFuelPerJob = optionalInt("--anonymous-fuel", values["anonymous-fuel"]);
   const compileTimeoutMs = optionalInt("--compile-timeout-ms", values["compile-timeout-ms"]);
-  const compileTimeoutPerKiB = values["compile-timeout-ms-per-kib"] === "0" ? 0 : optionalInt("--compile-timeout-ms-per-kib", values["compile-timeout-ms-per-kib"]);
+  const compileTimeoutPerKiB =
+    values["compile-timeout-ms-per-kib"] === "0" ? 0 : optionalInt("--compile-timeout-ms-per-kib", values["compile-timeout-ms-per-kib"]);
   const compileWorkers = optionalInt("--compile-workers", values["compile-workers"]);
   const compileMemoryMb = optionalInt("--compile-memory-mb", values["compile-memory-mb"]);
   const balance = balanceOptions(values);
@@ -109,15 +111,25 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
     process.on("SIGTERM", stop);
   });
   // The first three fields are this node's peers-file entry, exactly (server/peers-file.ts).
-  const info = { nodeId: node.identity.nodeId, url: node.url, publicKey: node.identity.publicKeyPem, dataDir: values["data-dir"], recovered: node.recovered };
-  io.stdout.write(values.json ? `${JSON.stringify(info)}\n` : `ferry node ${info.nodeId} listening on ${info.url} (data in ${info.dataDir}; resumed ${node.recovered.resumed}, restarted ${node.recovered.restarted} jobs)
+  const info = {
+    nodeId: node.identity.nodeId,
+    url: node.url,
+    publicKey: node.identity.publicKeyPem,
+    dataDir: values["data-dir"],
+    recovered: node.recovered,
+  };
+  io.stdout.write(
+    values.json
+      ? `${JSON.stringify(info)}\n`
+      : `ferry node ${info.nodeId} listening on ${info.url} (data in ${info.dataDir}; resumed ${node.recovered.resumed}, restarted ${node.recovered.restarted} jobs)
 Try it (another terminal; in a clone of Ferry, 'npm link' once puts ferry on your PATH, or use npx ferry):
   ferry keygen --out me.key.json
   ferry admin add-client --data-dir ${info.dataDir} --public-key me.key.json
   ferry upload build/guests/sieve.wasm --key me.key.json --node ${info.url} --public
   ferry submit <code-hash> --args 1000000 --wait 10000 --node ${info.url}
 API: ${info.url}/openapi.json   Stop: Ctrl-C (running jobs resume from their checkpoints on the next start)
-`);
+`,
+  );
   await stopped;
   await node.close();
   return 0;
@@ -127,7 +139,8 @@ API: ${info.url}/openapi.json   Stop: Ctrl-C (running jobs resume from their che
 function balanceOptions(values: Record<string, string | boolean | undefined>): LiveBalanceOptions | undefined {
   const kind = values.balance as string | undefined;
   if (kind === undefined) return undefined;
-  if (!(POLICY_KINDS as readonly string[]).includes(kind)) throw new UsageError(`--balance must be one of ${POLICY_KINDS.join(", ")}, got "${kind}"`);
+  if (!(POLICY_KINDS as readonly string[]).includes(kind))
+    throw new UsageError(`--balance must be one of ${POLICY_KINDS.join(", ")}, got "${kind}"`);
   const count = (flag: string): number | undefined => {
     const text = values[flag] as string | undefined;
     return text === "0" ? 0 : optionalInt(`--${flag}`, text);
@@ -169,7 +182,9 @@ function reloadPeers(node: RunningNode, path: string | undefined, io: Io): void 
   try {
     const peers = readPeers(path, io);
     node.addPeers(peers);
-    io.stderr.write(`ferry: SIGHUP: read ${path} again: ${peers.length} peer${peers.length === 1 ? "" : "s"} (${node.store.peers.list().length} known)\n`);
+    io.stderr.write(
+      `ferry: SIGHUP: read ${path} again: ${peers.length} peer${peers.length === 1 ? "" : "s"} (${node.store.peers.list().length} known)\n`,
+    );
   } catch (e) {
     io.stderr.write(`ferry: SIGHUP: ${path} not read again, peers unchanged: ${e instanceof Error ? e.message : String(e)}\n`);
   }

@@ -2,8 +2,8 @@
 // simulator, print markdown tables next to the M/M/1 and M/M/c bounds, and optionally plot them.
 
 import { parseArgs } from "node:util";
-import { DEFAULT_MAX_POLLS, DEFAULT_RETRY_INTERVAL, POLICY_KINDS, type PolicyKind } from "../../runtime/balance/policy-options.js";
-import { SERVICE_KINDS, type ServiceKind } from "../../runtime/sim/distributions.js";
+import { DEFAULT_MAX_POLLS, DEFAULT_RETRY_INTERVAL, POLICY_KINDS, type PolicyKind } from "../../runtime/balance/index.js";
+import { SERVICE_KINDS } from "../../runtime/sim/distributions.js";
 import { allJobsAccounted, boundLabels, responseTable, trafficTable } from "../../runtime/sim/report.js";
 import { plotSvg, type Series } from "../../runtime/sim/svg-plot.js";
 import { sweep } from "../../runtime/sim/sweep.js";
@@ -89,23 +89,29 @@ export async function simulateCommand(argv: string[], io: Io): Promise<number> {
 }
 
 function parsePolicies(text: string): PolicyKind[] {
-  const names = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const names = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   if (names.length === 0) throw new UsageError("--policies needs at least one policy");
   for (const n of names) {
-    if (!(POLICY_KINDS as readonly string[]).includes(n)) throw new UsageError(`--policies: unknown policy "${n}" (one of ${POLICY_KINDS.join(", ")})`);
+    if (!(POLICY_KINDS as readonly string[]).includes(n))
+      throw new UsageError(`--policies: unknown policy "${n}" (one of ${POLICY_KINDS.join(", ")})`);
   }
   return [...new Set(names)] as PolicyKind[];
 }
 
 function parseInteger(name: string, text: string, min: number, max: number): number {
   const n = Number(text.replaceAll("_", ""));
-  if (text.trim() === "" || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} must be an integer in ${min}..${max}, got "${text}"`);
+  if (text.trim() === "" || !Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`${name} must be an integer in ${min}..${max}, got "${text}"`);
   return n;
 }
 
 function parseLoad(name: string, text: string): number {
   const x = Number(text);
-  if (text.trim() === "" || !(x > 0 && x < 1)) throw new UsageError(`${name}: a load must be a number strictly between 0 and 1, got "${text}"`);
+  if (text.trim() === "" || !(x > 0 && x < 1))
+    throw new UsageError(`${name}: a load must be a number strictly between 0 and 1, got "${text}"`);
   return x;
 }
 

@@ -303,4 +303,7 @@ hour, the default). Prints the job as JSON.`,
 };
 
 /** Every help text ends with the one exit status table. */
-export const HELP = Object.fromEntries(Object.entries(TEXTS).map(([topic, text]) => [topic, `${text}\n\n${EXIT_STATUS_TABLE}`])) as Record<keyof typeof TEXTS, string>;
+export const HELP = Object.fromEntries(Object.entries(TEXTS).map(([topic, text]) => [topic, `${text}\n\n${EXIT_STATUS_TABLE}`])) as Record<
+  keyof typeof TEXTS,
+  string
+>;

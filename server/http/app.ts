@@ -16,7 +16,16 @@ import { OPENAPI } from "./openapi.js";
 import type { PeerEntry } from "../peers-file.js";
 import { DEFAULT_MAX_MEMORY_PAGES, DEFAULT_MAX_MODULE_BYTES } from "../../runtime/index.js";
 import { maxTransferBytes } from "../migration/transfer-header.js";
-import { DEFAULT_JSON_BODY_BYTES, DEFAULT_SMALL_BODY_BYTES, intake, uploadGates, type BodyLimits, type IntakeOptions, type IntakeVariables, type UploadGates } from "./intake.js";
+import {
+  DEFAULT_JSON_BODY_BYTES,
+  DEFAULT_SMALL_BODY_BYTES,
+  intake,
+  uploadGates,
+  type BodyLimits,
+  type IntakeOptions,
+  type IntakeVariables,
+  type UploadGates,
+} from "./intake.js";
 
 export interface AppOptions {
   /**
@@ -80,7 +89,8 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
 
   app.post("/modules", async (c) => {
     const visibility = c.req.query("public");
-    if (visibility !== undefined && visibility !== "true" && visibility !== "false") throw new ServerError("bad_request", "public must be true or false");
+    if (visibility !== undefined && visibility !== "true" && visibility !== "false")
+      throw new ServerError("bad_request", "public must be true or false");
     const result = await node.uploadModule(client(c), c.get("body"), visibility === "true");
     return c.json(result, result.created ? 201 : 200);
   });
@@ -105,13 +115,18 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
   app.get("/jobs/:id/output", (c) => {
     const { offset, limit } = parseOutputQuery(new URL(c.req.url).searchParams);
     const page = node.outputPage(c.req.param("id"), caller(c), offset, limit);
-    return c.body(page.bytes as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/octet-stream", "x-ferry-output-size": String(page.size) });
+    return c.body(page.bytes as Uint8Array<ArrayBuffer>, 200, {
+      "content-type": "application/octet-stream",
+      "x-ferry-output-size": String(page.size),
+    });
   });
   app.post("/jobs/:id/pause", async (c) => c.json(await node.pauseJob(c.req.param("id"), caller(c))));
   app.post("/jobs/:id/resume", async (c) => c.json(await node.resumeJob(c.req.param("id"), caller(c))));
   app.delete("/jobs/:id", async (c) => c.json(await node.cancelJob(c.req.param("id"), caller(c))));
   app.get("/jobs/:id/snapshot", (c) =>
-    c.body(node.snapshotOf(c.req.param("id"), caller(c)) as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/vnd.ferry.snapshot" }),
+    c.body(node.snapshotOf(c.req.param("id"), caller(c)) as Uint8Array<ArrayBuffer>, 200, {
+      "content-type": "application/vnd.ferry.snapshot",
+    }),
   );
 
   // Server-sent events: the job's current state first, then log lines, output as it is written and
@@ -126,7 +141,8 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
       let end!: () => void;
       const ended = new Promise<void>((resolve) => (end = resolve));
       const send = (e: JobEvent): void => {
-        const data = e.type === "log" ? e.line : e.type === "output" ? Buffer.from(e.bytes).toString("base64") : JSON.stringify(stateData(e));
+        const data =
+          e.type === "log" ? e.line : e.type === "output" ? Buffer.from(e.bytes).toString("base64") : JSON.stringify(stateData(e));
         written = written.then(() => stream.writeSSE({ event: e.type, data })).catch(() => undefined);
         if (e.type === "state" && (FINISHED_JOB_STATES as readonly string[]).includes(e.state)) end();
       };

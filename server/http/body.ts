@@ -56,7 +56,8 @@ class BodyCheck {
 
   add(chunk: Uint8Array): void {
     this.total += chunk.byteLength;
-    if (this.expected && this.total > this.expected.length) throw bodyMismatch(`the body runs past its signed length of ${this.expected.length} bytes`);
+    if (this.expected && this.total > this.expected.length)
+      throw bodyMismatch(`the body runs past its signed length of ${this.expected.length} bytes`);
     if (this.total > this.limitBytes) throw new ServerError("payload_too_large", `body exceeds the ${this.limitBytes}-byte limit`);
     this.hash?.update(chunk);
     this.chunks.push(chunk);
@@ -64,7 +65,8 @@ class BodyCheck {
 
   finish(): Uint8Array {
     if (this.expected) {
-      if (this.total !== this.expected.length) throw bodyMismatch(`the body is ${this.total} bytes, the signature names ${this.expected.length}`);
+      if (this.total !== this.expected.length)
+        throw bodyMismatch(`the body is ${this.total} bytes, the signature names ${this.expected.length}`);
       if (this.hash!.digest("hex") !== this.expected.sha256) throw bodyMismatch("the body's sha256 is not the one the signature names");
     }
     return this.chunks.length === 1 ? this.chunks[0]! : this.chunks.length === 0 ? new Uint8Array(0) : Buffer.concat(this.chunks);
@@ -122,6 +124,7 @@ export function parseJsonObject(bytes: Uint8Array): Record<string, unknown> {
   } catch (e) {
     throw new ServerError("bad_request", `body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new ServerError("bad_request", "body must be a JSON object");
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new ServerError("bad_request", "body must be a JSON object");
   return value as Record<string, unknown>;
 }

@@ -52,7 +52,10 @@ export interface UploadGates {
   client: UploadGate;
 }
 
-export function uploadGates(peer: UploadGateOptions = DEFAULT_PEER_UPLOADS, client: UploadGateOptions = DEFAULT_CLIENT_UPLOADS): UploadGates {
+export function uploadGates(
+  peer: UploadGateOptions = DEFAULT_PEER_UPLOADS,
+  client: UploadGateOptions = DEFAULT_CLIENT_UPLOADS,
+): UploadGates {
   return { peer: new UploadGate("peer transfers", peer), client: new UploadGate("client uploads", client) };
 }
 
@@ -84,7 +87,8 @@ interface Route {
 
 function routeOf(method: string, path: string): Route {
   if (method === "GET" || method === "HEAD") return { kind: "none", gate: null, defer: false };
-  if (method === "POST" && (path === "/peer/migrations/prepare" || path === "/peer/migrations/precopy")) return { kind: "snapshot", gate: "peer", defer: true };
+  if (method === "POST" && (path === "/peer/migrations/prepare" || path === "/peer/migrations/precopy"))
+    return { kind: "snapshot", gate: "peer", defer: true };
   if (method === "POST" && path === "/modules") return { kind: "module", gate: "client", defer: false };
   if (method === "POST" && path === "/jobs") return { kind: "json", gate: "client", defer: false };
   return { kind: "small", gate: null, defer: false };
@@ -108,14 +112,20 @@ export function intake(options: IntakeOptions): MiddlewareHandler<{ Variables: I
       const who = options.authenticate({ method, path: url.pathname + url.search, headers: c.req.raw.headers });
       if (route.kind === "module" && who.caller) limit = Math.min(limit, quotasOf(who.caller).maxModuleBytes);
       if (who.body && route.kind !== "none") {
-        if (who.body.length > limit) throw new ServerError("payload_too_large", `signed body of ${who.body.length} bytes exceeds the ${limit}-byte limit of ${method} ${c.req.path}`);
+        if (who.body.length > limit)
+          throw new ServerError(
+            "payload_too_large",
+            `signed body of ${who.body.length} bytes exceeds the ${limit}-byte limit of ${method} ${c.req.path}`,
+          );
         if (declared !== undefined && declared !== who.body.length) {
           throw new ServerError("bad_request", `content-length ${declared} is not the signed body length ${who.body.length}`);
         }
       }
       const size = who.body?.length ?? declared ?? limit;
       if (route.gate && size > options.limits.small) {
-        release = gates[route.gate].acquire(who.peer ? `peer ${who.peer.nodeId}` : who.caller ? `client ${who.caller.id}` : "anonymous callers");
+        release = gates[route.gate].acquire(
+          who.peer ? `peer ${who.peer.nodeId}` : who.caller ? `client ${who.caller.id}` : "anonymous callers",
+        );
       }
       c.set("caller", who.caller);
       c.set("peer", who.peer);

@@ -1,7 +1,7 @@
 // POST /jobs bodies, checked field by field so a bad one is a 400 naming the field.
 
 import { DEFAULT_MAX_INPUT_BYTES } from "../../runtime/index.js";
-import { MAX_ENTRY_ARGS } from "../../runtime/limits.js";
+import { MAX_ENTRY_ARGS } from "../../runtime/light.js";
 import { ServerError } from "../errors.js";
 import type { StartJobRequest } from "../node/ferry-node.js";
 import type { Json } from "../store/records.js";
@@ -25,7 +25,12 @@ export function parseJobRequest(body: Record<string, unknown>): JobRequest {
   const { codeHash, entry, args, input, fuelLimit, sandbox, waitMs } = body;
   if (typeof codeHash !== "string" || !HASH.test(codeHash)) bad("codeHash must be 64 lowercase hex digits");
   if (entry !== undefined && (typeof entry !== "string" || !ENTRY.test(entry))) bad("entry must be an export name");
-  if (args !== undefined && (!Array.isArray(args) || args.length > MAX_ENTRY_ARGS || !args.every((a) => typeof a === "number" || (typeof a === "string" && /^-?\d+$/.test(a))))) {
+  if (
+    args !== undefined &&
+    (!Array.isArray(args) ||
+      args.length > MAX_ENTRY_ARGS ||
+      !args.every((a) => typeof a === "number" || (typeof a === "string" && /^-?\d+$/.test(a))))
+  ) {
     bad(`args must be an array of at most ${MAX_ENTRY_ARGS} numbers (i64 as decimal strings)`);
   }
   let inputBytes: Uint8Array | undefined;
@@ -34,9 +39,11 @@ export function parseJobRequest(body: Record<string, unknown>): JobRequest {
     inputBytes = Buffer.from(input as string, "base64");
     if (inputBytes.byteLength > DEFAULT_MAX_INPUT_BYTES) bad(`input is over ${DEFAULT_MAX_INPUT_BYTES} bytes`);
   }
-  if (fuelLimit !== undefined && (typeof fuelLimit !== "number" || !Number.isSafeInteger(fuelLimit) || fuelLimit < 1)) bad(`fuelLimit must be an integer from 1 to ${Number.MAX_SAFE_INTEGER}`);
+  if (fuelLimit !== undefined && (typeof fuelLimit !== "number" || !Number.isSafeInteger(fuelLimit) || fuelLimit < 1))
+    bad(`fuelLimit must be an integer from 1 to ${Number.MAX_SAFE_INTEGER}`);
   if (sandbox !== undefined && sandbox !== "in-process" && sandbox !== "isolated") bad('sandbox must be "in-process" or "isolated"');
-  if (waitMs !== undefined && (typeof waitMs !== "number" || !Number.isFinite(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_MS)) bad(`waitMs must be from 0 to ${MAX_WAIT_MS}`);
+  if (waitMs !== undefined && (typeof waitMs !== "number" || !Number.isFinite(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_MS))
+    bad(`waitMs must be from 0 to ${MAX_WAIT_MS}`);
   return {
     codeHash: codeHash as string,
     ...(entry === undefined ? {} : { entry: entry as string }),

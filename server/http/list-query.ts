@@ -22,7 +22,8 @@ export function parseJobListQuery(params: URLSearchParams): JobListQuery {
   const state = params.get("state");
   if (state !== null) {
     const states = state.split(",");
-    for (const s of states) if (!(JOB_STATES as readonly string[]).includes(s)) bad(`state "${s.slice(0, 40)}" is not one of ${JOB_STATES.join(", ")}`);
+    for (const s of states)
+      if (!(JOB_STATES as readonly string[]).includes(s)) bad(`state "${s.slice(0, 40)}" is not one of ${JOB_STATES.join(", ")}`);
     query.states = [...new Set(states)] as JobState[];
   }
   return query;
@@ -41,7 +42,8 @@ function parsePage(params: URLSearchParams, extra: string[], beforeIs: string): 
   const page: { limit: number; before?: string } = { limit: DEFAULT_LIST_LIMIT };
   const limit = params.get("limit");
   if (limit !== null) {
-    if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_LIST_LIMIT) bad(`limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+    if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_LIST_LIMIT)
+      bad(`limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
     page.limit = Number(limit);
   }
   const before = params.get("before");

@@ -1,6 +1,6 @@
 // The OpenAPI 3.1 description served at GET /openapi.json (prose in docs/http-api.md).
 
-import { MAX_ENTRY_ARGS } from "../../runtime/limits.js";
+import { MAX_ENTRY_ARGS } from "../../runtime/light.js";
 
 const error = { $ref: "#/components/responses/Error" };
 const job = { description: "the job", content: { "application/json": { schema: { $ref: "#/components/schemas/Job" } } } };
@@ -27,7 +27,13 @@ export const OPENAPI = {
             schema: {
               type: "object",
               required: ["error"],
-              properties: { error: { type: "object", required: ["code", "message"], properties: { code: { type: "string" }, message: { type: "string" } } } },
+              properties: {
+                error: {
+                  type: "object",
+                  required: ["code", "message"],
+                  properties: { code: { type: "string" }, message: { type: "string" } },
+                },
+              },
             },
           },
         },
@@ -47,10 +53,14 @@ export const OPENAPI = {
           node: { type: "string" },
           epoch: { type: "integer" },
           fuelUsed: { type: "integer" },
-          result: { type: ["object", "null"], description: "how the job ended ({ status: done | trapped | failed | cancelled, … }); null until it has" },
+          result: {
+            type: ["object", "null"],
+            description: "how the job ended ({ status: done | trapped | failed | cancelled, … }); null until it has",
+          },
           movedTo: {
             type: ["object", "null"],
-            description: "set when the job is migrated: the node it lives on now, this node's address for it, and whether the hand-over was acknowledged",
+            description:
+              "set when the job is migrated: the node it lives on now, this node's address for it, and whether the hand-over was acknowledged",
             properties: { node: { type: "string" }, url: { type: ["string", "null"] }, committed: { type: "boolean" } },
           },
           outputBytes: { type: "integer", description: "output so far, bytes; the output itself: GET /jobs/{id}/output" },
@@ -80,14 +90,24 @@ export const OPENAPI = {
           { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 500, default: 50 } },
           { name: "before", in: "query", required: false, schema: { type: "string" }, description: "the `next` of the previous page" },
         ],
-        responses: { "200": { description: "{ modules: { codeHash, public, size, createdAt, mine }[], next: string | null }" }, "400": error, "404": error },
+        responses: {
+          "200": { description: "{ modules: { codeHash, public, size, createdAt, mine }[], next: string | null }" },
+          "400": error,
+          "404": error,
+        },
       },
       post: {
         summary: "Upload a module (authenticated); it is validated and instrumented before it is stored",
         security: signed,
         parameters: [{ name: "public", in: "query", schema: { type: "boolean", default: false } }],
         requestBody: { content: { "application/wasm": {} } },
-        responses: { "201": { description: "stored; { codeHash, created }" }, "200": { description: "already stored" }, "401": error, "413": error, "422": error },
+        responses: {
+          "201": { description: "stored; { codeHash, created }" },
+          "200": { description: "already stored" },
+          "401": error,
+          "413": error,
+          "422": error,
+        },
       },
     },
     "/modules/{hash}": {
@@ -105,7 +125,12 @@ export const OPENAPI = {
           { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 500, default: 50 } },
           { name: "before", in: "query", required: false, schema: { type: "string" }, description: "the `next` of the previous page" },
         ],
-        responses: { "200": { description: "{ jobs: Job[] (without output and lastCheckpoint), next: string | null }" }, "400": error, "401": error, "404": error },
+        responses: {
+          "200": { description: "{ jobs: Job[] (without output and lastCheckpoint), next: string | null }" },
+          "400": error,
+          "401": error,
+          "404": error,
+        },
       },
       post: {
         summary: "Start a job: authenticated → isolated by default; anonymous → in-process, public modules, pure compute",
@@ -119,7 +144,8 @@ export const OPENAPI = {
     },
     "/jobs/{id}/output": {
       get: {
-        summary: "A page of the job's output: raw bytes from offset, at most limit (≤ 1 MiB); header x-ferry-output-size is the output's size so far",
+        summary:
+          "A page of the job's output: raw bytes from offset, at most limit (≤ 1 MiB); header x-ferry-output-size is the output's size so far",
         parameters: [
           ...idParam,
           { name: "offset", in: "query", required: false, schema: { type: "integer", minimum: 0, default: 0 } },
@@ -129,25 +155,56 @@ export const OPENAPI = {
       },
     },
     "/jobs/{id}/events": {
-      get: { summary: "Server-sent events: the current state, then log, output (base64) and every state change; ends after a final state", parameters: idParam, responses: { "200": { description: "text/event-stream" }, "404": error } },
+      get: {
+        summary: "Server-sent events: the current state, then log, output (base64) and every state change; ends after a final state",
+        parameters: idParam,
+        responses: { "200": { description: "text/event-stream" }, "404": error },
+      },
     },
-    "/jobs/{id}/pause": { post: { summary: "Pause after the current slice and checkpoint", parameters: idParam, responses: { "200": job, "409": error } } },
+    "/jobs/{id}/pause": {
+      post: { summary: "Pause after the current slice and checkpoint", parameters: idParam, responses: { "200": job, "409": error } },
+    },
     "/jobs/{id}/resume": { post: { summary: "Resume a paused job", parameters: idParam, responses: { "200": job, "409": error } } },
     "/jobs/{id}/migrate": {
       post: {
         summary: "Move the job to a peer: strong (running/paused, with its snapshot) or weak (code + arguments)",
         security: signed,
         parameters: idParam,
-        requestBody: { content: { "application/json": { schema: { type: "object", required: ["peer"], properties: { peer: { type: "string" }, mode: { enum: ["strong", "weak"] } } } } } },
+        requestBody: {
+          content: {
+            "application/json": {
+              schema: { type: "object", required: ["peer"], properties: { peer: { type: "string" }, mode: { enum: ["strong", "weak"] } } },
+            },
+          },
+        },
         responses: { "200": job, "401": error, "404": error, "409": error, "502": error },
       },
     },
     "/jobs/{id}/snapshot": {
-      get: { summary: "The encoded snapshot of a paused job", parameters: idParam, responses: { "200": { description: "FERRYSNP bytes" }, "409": error } },
+      get: {
+        summary: "The encoded snapshot of a paused job",
+        parameters: idParam,
+        responses: { "200": { description: "FERRYSNP bytes" }, "409": error },
+      },
     },
-    "/node": { get: { summary: "This node's entry for a peers file", responses: { "200": { description: "{ nodeId, url, publicKey }: url is the origin the request reached" } } } },
-    "/peers": { get: { summary: "The peers this node migrates jobs to and from", responses: { "200": { description: "[{ nodeId, url, publicKey }]" } } } },
-    "/balance": { get: { summary: "Live load sharing: this node's policy and counters (polls, moves, timeouts)", responses: { "200": { description: "stats" } } } },
+    "/node": {
+      get: {
+        summary: "This node's entry for a peers file",
+        responses: { "200": { description: "{ nodeId, url, publicKey }: url is the origin the request reached" } },
+      },
+    },
+    "/peers": {
+      get: {
+        summary: "The peers this node migrates jobs to and from",
+        responses: { "200": { description: "[{ nodeId, url, publicKey }]" } },
+      },
+    },
+    "/balance": {
+      get: {
+        summary: "Live load sharing: this node's policy and counters (polls, moves, timeouts)",
+        responses: { "200": { description: "stats" } },
+      },
+    },
     "/load": { get: { summary: "This node's load, for load sharing", responses: { "200": { description: "load" } } } },
     "/healthz": { get: { summary: "Liveness", responses: { "200": { description: "ok" } } } },
     "/metrics": { get: { summary: "Prometheus metrics", responses: { "200": { description: "text/plain; version=0.0.4" } } } },

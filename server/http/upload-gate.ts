@@ -21,7 +21,8 @@ export class UploadGate {
     private readonly options: UploadGateOptions,
   ) {
     for (const k of ["max", "perSender"] as const) {
-      if (!Number.isSafeInteger(options[k]) || options[k] < 1) throw new ServerError("bad_request", `${what}: ${k} must be a positive integer, got ${String(options[k])}`);
+      if (!Number.isSafeInteger(options[k]) || options[k] < 1)
+        throw new ServerError("bad_request", `${what}: ${k} must be a positive integer, got ${String(options[k])}`);
     }
   }
 
@@ -29,9 +30,13 @@ export class UploadGate {
   acquire(sender: string): () => void {
     const mine = this.bySender.get(sender) ?? 0;
     if (mine >= this.options.perSender) {
-      throw new ServerError("too_many_requests", `${sender} already has ${mine} ${this.what} in flight (at most ${this.options.perSender} at once)`);
+      throw new ServerError(
+        "too_many_requests",
+        `${sender} already has ${mine} ${this.what} in flight (at most ${this.options.perSender} at once)`,
+      );
     }
-    if (this.total >= this.options.max) throw new ServerError("overloaded", `${this.total} ${this.what} in flight, the most this node takes at once`);
+    if (this.total >= this.options.max)
+      throw new ServerError("overloaded", `${this.total} ${this.what} in flight, the most this node takes at once`);
     this.total++;
     this.bySender.set(sender, mine + 1);
     let released = false;

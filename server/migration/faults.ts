@@ -22,7 +22,8 @@ export type FaultHook = (step: TransferStep, jobId: string) => void | Promise<vo
 
 /** A hook that ends the process with SIGKILL at `step` (crash tests run nodes as child processes). */
 export function crashAt(step: string): FaultHook {
-  if (!(TRANSFER_STEPS as readonly string[]).includes(step)) throw new Error(`unknown transfer step "${step}"; one of ${TRANSFER_STEPS.join(", ")}`);
+  if (!(TRANSFER_STEPS as readonly string[]).includes(step))
+    throw new Error(`unknown transfer step "${step}"; one of ${TRANSFER_STEPS.join(", ")}`);
   return (at) => {
     if (at === step) process.kill(process.pid, "SIGKILL");
   };

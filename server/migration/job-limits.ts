@@ -5,7 +5,7 @@
 // (Memory is capped by the engine that restores it, deadlines by the node's sandbox options.)
 
 import type { Snapshot } from "../../runtime/index.js";
-import { decodeImage, encodeImage } from "../../runtime/exec/continuation.js";
+import { decodeImage, encodeImage } from "../../runtime/light.js";
 
 export interface JobBudget {
   /** Total fuel the run may use (the record's fuelLimit, capped by the quota it runs under here). */

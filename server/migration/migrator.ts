@@ -4,8 +4,17 @@
 // decides, so after any failure the job continues at exactly one node.
 
 import { createHash } from "node:crypto";
-import { applyDelta, decodeSnapshot, diffSnapshot, DEFAULT_MAX_MODULE_BYTES, encodeSnapshot, snapshotDecodeLimits, type GuestModule, type Snapshot } from "../../runtime/index.js";
-import { importedResourceCall } from "../../runtime/resources/host-interface.js";
+import {
+  applyDelta,
+  decodeSnapshot,
+  diffSnapshot,
+  DEFAULT_MAX_MODULE_BYTES,
+  encodeSnapshot,
+  snapshotDecodeLimits,
+  type GuestModule,
+  type Snapshot,
+  importedResourceCall,
+} from "../../runtime/index.js";
 import { encodeDeltaCheckpoint } from "./checkpoint-format.js";
 import { checkGrant, type NodeIdentity, type SignedGrant } from "../auth/index.js";
 import { HttpError } from "../client.js";
@@ -143,7 +152,12 @@ export class Migrator {
     let held = this.sharing.get(job);
     if (!held) this.sharing.set(job, (held = new Map()));
     for (const [i, grant] of grants.entries()) {
-      const check = checkGrant(this.host.store.clients, grant, { client: job.record.owner, job: job.id, source: this.host.nodeId(), target: targets[i]! });
+      const check = checkGrant(this.host.store.clients, grant, {
+        client: job.record.owner,
+        job: job.id,
+        source: this.host.nodeId(),
+        target: targets[i]!,
+      });
       if (!check.ok) throw new ServerError("bad_request", `grant ${i}: ${check.reason}`);
       held.set(targets[i]!, { grant, expiresAt: check.grant.expiresAt });
     }
@@ -177,7 +191,8 @@ export class Migrator {
     const epoch = before.epoch + 1;
     // Pre-copy: while the job still runs here, ship a copy of its state; after the stop only the pages
     // it changed since then travel. A failed pre-copy only costs the optimisation.
-    const base = mode === "strong" && previous === "running" ? await this.precopy(job, peer, epoch, grant).catch(() => undefined) : undefined;
+    const base =
+      mode === "strong" && previous === "running" ? await this.precopy(job, peer, epoch, grant).catch(() => undefined) : undefined;
     if (!(await this.host.stop(job))) throw new ServerError("conflict", `job ${job.id} finished before it could move`);
     this.mark("source:stopped", job.id);
     // Durable before anything leaves: a crash from here on is resolved by recover() (abort).
@@ -208,7 +223,10 @@ export class Migrator {
       // lost too, its decision query will hear "abort".
       void this.tell(peer, "abort", job.id, epoch).catch(() => undefined);
       await this.host.reinstate(job, snapshot, previous);
-      throw new ServerError("conflict", `migration to ${peer.nodeId} failed, the job goes on here: ${e instanceof Error ? e.message : String(e)}`);
+      throw new ServerError(
+        "conflict",
+        `migration to ${peer.nodeId} failed, the job goes on here: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
     // The decision: from this write on, the job belongs to the target. Fsynced whatever the store's
     // setting: COMMIT must never be sent for a decision a power cut could undo.
@@ -234,7 +252,12 @@ export class Migrator {
       goOn: (j) => this.host.goOn(j),
       mark: (m) => this.mark(m, job.id),
       send: async (body, baseHash) => {
-        const header: TransferHeader = { ...this.header(job.record, peer, epoch, "strong", grant), kind: "base", snapshotSha256: snapshotDigest(body), baseHash };
+        const header: TransferHeader = {
+          ...this.header(job.record, peer, epoch, "strong", grant),
+          kind: "base",
+          snapshotSha256: snapshotDigest(body),
+          baseHash,
+        };
         const transfer = encodeTransferHeader(header);
         const r = await peerRequest(this.identity, peer, "POST", "/peer/migrations/precopy", body, { transfer: transfer.text });
         const { baseHash: stored } = (await r.json()) as { baseHash: string };
@@ -340,8 +363,10 @@ export class Migrator {
   checkOffer(peer: PeerRecord, header: TransferHeader, kind: "prepare" | "precopy"): void {
     if (kind === "precopy" && header.kind !== "base") throw new ServerError("bad_request", "transfer: a pre-copy is of kind base");
     if (kind === "prepare" && header.kind === "base") throw new ServerError("bad_request", "transfer: a PREPARE is strong or weak");
-    if (header.source !== peer.nodeId) throw new ServerError("forbidden", `transfer says it comes from ${header.source}, signed by ${peer.nodeId}`);
-    if (header.target !== this.host.nodeId()) throw new ServerError("bad_request", `transfer is for node ${header.target}, this is ${this.host.nodeId()}`);
+    if (header.source !== peer.nodeId)
+      throw new ServerError("forbidden", `transfer says it comes from ${header.source}, signed by ${peer.nodeId}`);
+    if (header.target !== this.host.nodeId())
+      throw new ServerError("bad_request", `transfer is for node ${header.target}, this is ${this.host.nodeId()}`);
     this.replaceable(peer, header);
   }
 
@@ -357,7 +382,8 @@ export class Migrator {
     if (existing.state === "prepared") {
       const from = preparedFrom(existing);
       if (from !== peer.nodeId) throw new ServerError("forbidden", `job ${header.jobId} is being transferred here by another node`);
-      if (existing.epoch > header.epoch) throw new ServerError("conflict", `job ${header.jobId} is already at epoch ${existing.epoch} here`);
+      if (existing.epoch > header.epoch)
+        throw new ServerError("conflict", `job ${header.jobId} is already at epoch ${existing.epoch} here`);
       return existing;
     }
     if (existing.state === "migrated" && existing.epoch < header.epoch) return existing;
@@ -373,7 +399,12 @@ export class Migrator {
   private asRunHere(peer: PeerRecord, header: TransferHeader): TransferHeader {
     let owner: string | null = null;
     if (header.owner !== null && header.grant !== null) {
-      const check = checkGrant(this.host.store.clients, header.grant, { client: header.owner, job: header.jobId, source: peer.nodeId, target: this.host.nodeId() });
+      const check = checkGrant(this.host.store.clients, header.grant, {
+        client: header.owner,
+        job: header.jobId,
+        source: peer.nodeId,
+        target: this.host.nodeId(),
+      });
       if (!check.ok) throw new ServerError("forbidden", `job ${header.jobId}: ${check.reason}`);
       owner = check.client.id;
     }
@@ -389,7 +420,11 @@ export class Migrator {
    * the source proves it has the code by sending it), else undefined. Code that needs capabilities
    * is refused for a job without an owner here (403): anonymous code binds no resources.
    */
-  private async obtainModule(peer: PeerRecord, header: TransferHeader, fetched?: Uint8Array): Promise<{ bytes: Uint8Array; store: boolean; usesResources: boolean }> {
+  private async obtainModule(
+    peer: PeerRecord,
+    header: TransferHeader,
+    fetched?: Uint8Array,
+  ): Promise<{ bytes: Uint8Array; store: boolean; usesResources: boolean }> {
     const modules = this.host.store.modules;
     const record = modules.get(header.codeHash);
     let bytes: Uint8Array;
@@ -403,7 +438,10 @@ export class Migrator {
     const module = await this.host.compile(bytes, header.owner);
     const resourceCall = importedResourceCall(module.wasm);
     if (header.owner === null && resourceCall) {
-      throw new ServerError("forbidden", `job ${header.jobId} imports ${resourceCall}: it needs its owner's capabilities, and the transfer carries no grant of its owner`);
+      throw new ServerError(
+        "forbidden",
+        `job ${header.jobId} imports ${resourceCall}: it needs its owner's capabilities, and the transfer carries no grant of its owner`,
+      );
     }
     return { bytes, store, usesResources: resourceCall !== undefined };
   }
@@ -412,13 +450,16 @@ export class Migrator {
   private async download(peer: PeerRecord, codeHash: string): Promise<Uint8Array> {
     let bytes: Uint8Array;
     try {
-      const r = await peerRequest(this.identity, peer, "GET", `/peer/modules/${codeHash}`, undefined, { maxResponseBytes: DEFAULT_MAX_MODULE_BYTES });
+      const r = await peerRequest(this.identity, peer, "GET", `/peer/modules/${codeHash}`, undefined, {
+        maxResponseBytes: DEFAULT_MAX_MODULE_BYTES,
+      });
       bytes = new Uint8Array(await r.arrayBuffer());
     } catch (e) {
       const why = e instanceof HttpError ? `HTTP ${e.status} ${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
       throw new ServerError("peer_error", `downloading module ${codeHash} from ${peer.nodeId} failed: ${why}`, { cause: e });
     }
-    if (createHash("sha256").update(bytes).digest("hex") !== codeHash) throw new ServerError("peer_error", `the module ${peer.nodeId} sent is not ${codeHash}`);
+    if (createHash("sha256").update(bytes).digest("hex") !== codeHash)
+      throw new ServerError("peer_error", `the module ${peer.nodeId} sent is not ${codeHash}`);
     return bytes;
   }
 
@@ -432,7 +473,8 @@ export class Migrator {
     // What is in hand first (format, the trailing sha256 against the contents, and the job's memory
     // cap before inflating), then the code, which may have to come from the source.
     let decoded = snapshot ? decodeSnapshot(snapshot, snapshotDecodeLimits(this.host.maxMemoryPages(header.owner))) : undefined;
-    if (decoded && decoded.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
+    if (decoded && decoded.codeHash !== header.codeHash)
+      throw new ServerError("bad_request", "snapshot and transfer name different modules");
     const module = await this.obtainModule(peer, header, base?.module);
     // Resource calls are served off this node's event loop, which only an isolated guest can wait
     // for: a client's job that uses them runs isolated here, whatever it ran in at the source.
@@ -492,13 +534,20 @@ export class Migrator {
       });
       // Remembered for the decision query, should COMMIT never come, and to take COMMIT and ABORT from this peer only.
       // A job that was paused at the source stays paused here once committed (adopt reads `paused`).
-      store.jobs.update(header.jobId, { result: { preparedFrom: peer.nodeId, ...(header.paused === true ? { paused: true } : {}) } }, { expectEpoch: header.epoch });
+      store.jobs.update(
+        header.jobId,
+        { result: { preparedFrom: peer.nodeId, ...(header.paused === true ? { paused: true } : {}) } },
+        { expectEpoch: header.epoch },
+      );
       // Retained: COMMIT restores from these bytes without reading back and rehashing the file.
       if (snapshot && base) {
         // The base (already durable since the pre-copy) and the delta on top of it: two checkpoints,
         // the newer of which names the older (checkpoint-format.ts).
         store.checkpoints.addStored(header.jobId, base.hash, base.size, { fuel: header.fuelUsed, expectEpoch: header.epoch });
-        store.checkpoints.add(header.jobId, encodeDeltaCheckpoint(base.hash, snapshot), { fuel: header.fuelUsed, expectEpoch: header.epoch });
+        store.checkpoints.add(header.jobId, encodeDeltaCheckpoint(base.hash, snapshot), {
+          fuel: header.fuelUsed,
+          expectEpoch: header.epoch,
+        });
       } else if (snapshot) {
         store.checkpoints.add(header.jobId, snapshot, { fuel: header.fuelUsed, expectEpoch: header.epoch });
       }
@@ -508,7 +557,8 @@ export class Migrator {
   /** A pre-copied base: verified, stored durably (not yet referenced by any row), kept decoded. */
   async storeBase(peer: PeerRecord, offered: TransferHeader, body: Uint8Array): Promise<{ baseHash: string }> {
     this.checkOffer(peer, offered, "precopy");
-    if (body.byteLength === 0 || snapshotDigest(body) !== offered.snapshotSha256) throw new ServerError("bad_request", "transfer: the snapshot is not the one the signed header names");
+    if (body.byteLength === 0 || snapshotDigest(body) !== offered.snapshotSha256)
+      throw new ServerError("bad_request", "transfer: the snapshot is not the one the signed header names");
     const header = this.asRunHere(peer, offered);
     const snapshot = decodeSnapshot(body, snapshotDecodeLimits(this.host.maxMemoryPages(header.owner)));
     if (snapshot.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
@@ -516,7 +566,15 @@ export class Migrator {
     // only with the PREPARE, which checks it again (and reports a failure to get it).
     const previous = this.bases.module(header.jobId, header.epoch, peer.nodeId);
     const module = await this.obtainModule(peer, header, previous).catch(() => undefined);
-    const hash = this.bases.accept(header.jobId, header.epoch, peer.nodeId, snapshot, body, header.baseHash, module?.store ? module.bytes : previous);
+    const hash = this.bases.accept(
+      header.jobId,
+      header.epoch,
+      peer.nodeId,
+      snapshot,
+      body,
+      header.baseHash,
+      module?.store ? module.bytes : previous,
+    );
     return { baseHash: hash };
   }
 
@@ -525,9 +583,11 @@ export class Migrator {
     const record = this.host.store.jobs.get(jobId);
     if (!record) throw new ServerError("conflict", `job ${jobId} was never prepared here`);
     const from = preparedFrom(record);
-    if (from !== undefined && from !== peer.nodeId) throw new ServerError("forbidden", `job ${jobId} was not offered here by ${peer.nodeId}`);
+    if (from !== undefined && from !== peer.nodeId)
+      throw new ServerError("forbidden", `job ${jobId} was not offered here by ${peer.nodeId}`);
     if (record.epoch === epoch && record.state !== "prepared" && record.node === this.host.nodeId()) return { committed: true }; // a retry
-    if (record.state !== "prepared" || record.epoch !== epoch) throw new ServerError("conflict", `job ${jobId} is ${record.state} at epoch ${record.epoch}, not prepared at ${epoch}`);
+    if (record.state !== "prepared" || record.epoch !== epoch)
+      throw new ServerError("conflict", `job ${jobId} is ${record.state} at epoch ${record.epoch}, not prepared at ${epoch}`);
     this.mark("target:commit", jobId);
     await this.fault("target:before-commit", jobId);
     await this.host.adopt(record, this.takeStaged(jobId, epoch));
@@ -550,7 +610,7 @@ export class Migrator {
     const staged = this.takeStaged(jobId, epoch);
     if (staged) this.host.discard(staged);
     const record = this.host.store.jobs.get(jobId);
-    if (!record || record.state !== "prepared" || record.epoch !== epoch) return { aborted: false };
+    if (record?.state !== "prepared" || record.epoch !== epoch) return { aborted: false };
     this.host.store.jobs.delete(jobId, { expectEpoch: epoch });
     return { aborted: true };
   }
@@ -559,12 +619,19 @@ export class Migrator {
   private queryDecision(jobId: string, epoch: number, delayMs: number): void {
     this.later(delayMs, async () => {
       const record = this.host.store.jobs.get(jobId);
-      if (!record || record.state !== "prepared" || record.epoch !== epoch) return; // committed or aborted meanwhile
+      if (record?.state !== "prepared" || record.epoch !== epoch) return; // committed or aborted meanwhile
       const source = this.sourceOf(record);
       let decision: Decision = "unknown";
       try {
         if (source) {
-          const r = await peerRequest(this.identity, source, "GET", `/peer/migrations/${encodeURIComponent(jobId)}/decision?epoch=${epoch}`, undefined, { timeoutMs: 10_000 });
+          const r = await peerRequest(
+            this.identity,
+            source,
+            "GET",
+            `/peer/migrations/${encodeURIComponent(jobId)}/decision?epoch=${epoch}`,
+            undefined,
+            { timeoutMs: 10_000 },
+          );
           decision = ((await r.json()) as { decision: Decision }).decision;
         }
       } catch {
@@ -627,7 +694,6 @@ export class Migrator {
     await this.faults?.(step, jobId);
   }
 }
-
 
 /** Whether a prepared job was paused at its source (then it arrives paused). */
 export function preparedPaused(record: JobRecord): boolean {

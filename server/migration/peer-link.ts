@@ -41,17 +41,26 @@ export async function peerRequest(
   // written by any other path, is never used to reach a forbidden address.
   const base = checkPeerUrl(peer.url);
   const url = new URL(path, base);
-  const auth = signRequest({ clientId: identity.nodeId, privateKey: identity.privateKey }, { method, path, body, ...(options.transfer === undefined ? {} : { transfer: options.transfer }) });
+  const auth = signRequest(
+    { clientId: identity.nodeId, privateKey: identity.privateKey },
+    { method, path, body, ...(options.transfer === undefined ? {} : { transfer: options.transfer }) },
+  );
   const maxResponse = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const transport = url.protocol === "https:" ? https : http;
   const { status, headers, bytes } = await new Promise<{ status: number; headers: Headers; bytes: Buffer }>((resolveOnce, rejectOnce) => {
     let settled = false;
     const resolve = (v: { status: number; headers: Headers; bytes: Buffer }): void => {
-      if (!settled) (settled = true), resolveOnce(v);
+      if (!settled) {
+        settled = true;
+        resolveOnce(v);
+      }
     };
     const reject = (e: unknown): void => {
-      if (!settled) (settled = true), rejectOnce(e);
+      if (!settled) {
+        settled = true;
+        rejectOnce(e);
+      }
     };
     const req = transport.request(
       url,
@@ -92,7 +101,10 @@ export async function peerRequest(
     req.on("error", reject);
     req.end(body);
   });
-  const response = new Response(status === 204 ? null : (new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) as Uint8Array<ArrayBuffer>), { status, headers });
+  const response = new Response(
+    status === 204 ? null : (new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) as Uint8Array<ArrayBuffer>),
+    { status, headers },
+  );
   if (!response.ok) throw await httpError(response, `${method} ${path} on ${peer.nodeId}: HTTP ${status}`);
   return response;
 }

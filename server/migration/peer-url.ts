@@ -37,7 +37,9 @@ export function forbiddenAddress(address: string): string | undefined {
       if (why) return `${address} is ${embedded}: ${why}`;
     }
   }
-  return FORBIDDEN.check(address, family === 4 ? "ipv4" : "ipv6") ? `${address} is link-local, multicast, unspecified or a metadata address` : undefined;
+  return FORBIDDEN.check(address, family === 4 ? "ipv4" : "ipv6")
+    ? `${address} is link-local, multicast, unspecified or a metadata address`
+    : undefined;
 }
 
 /**
@@ -51,7 +53,8 @@ export function checkPeerUrl(text: string): URL {
   } catch {
     throw new ServerError("bad_request", `peer URL ${JSON.stringify(text)} is not a URL`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new ServerError("bad_request", `peer URL ${text}: only http and https, not ${url.protocol}`);
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new ServerError("bad_request", `peer URL ${text}: only http and https, not ${url.protocol}`);
   if (url.username !== "" || url.password !== "") throw new ServerError("bad_request", `peer URL ${text}: no credentials in the URL`);
   // WHATWG URL has normalised the host already: 0xa9fea9fe, 2852039166 and 169.254.169.254 are one address.
   const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
@@ -74,7 +77,12 @@ export const peerLookup: LookupFunction = (hostname, options, callback) => {
     const list = addresses as LookupAddress[];
     for (const a of list) {
       const why = forbiddenAddress(a.address);
-      if (why) return callback(Object.assign(new Error(`peer host ${hostname} resolves to a forbidden address: ${why}`), { code: "EFORBIDDEN" }), "", 0);
+      if (why)
+        return callback(
+          Object.assign(new Error(`peer host ${hostname} resolves to a forbidden address: ${why}`), { code: "EFORBIDDEN" }),
+          "",
+          0,
+        );
     }
     if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
     const first = list[0];

@@ -51,7 +51,10 @@ export class PrecopySender {
     this.maxRounds = options.maxRounds ?? DEFAULT_ROUNDS;
     this.stopBytes = options.stopBytes ?? DEFAULT_STOP_BYTES;
     if (!Number.isSafeInteger(this.maxRounds) || this.maxRounds < 1 || this.maxRounds > MAX_PRECOPY_ROUNDS) {
-      throw new ServerError("bad_request", `precopy.maxRounds must be an integer from 1 to ${MAX_PRECOPY_ROUNDS}, got ${String(options.maxRounds)}`);
+      throw new ServerError(
+        "bad_request",
+        `precopy.maxRounds must be an integer from 1 to ${MAX_PRECOPY_ROUNDS}, got ${String(options.maxRounds)}`,
+      );
     }
     if (!Number.isSafeInteger(this.stopBytes) || this.stopBytes < 0) {
       throw new ServerError("bad_request", `precopy.stopBytes must be a non-negative integer, got ${String(options.stopBytes)}`);
@@ -117,13 +120,24 @@ export class PrecopyBases {
    * Store a verified round as the transfer's new base: `snapshot` whole, or, when `baseHash` names
    * the previous round's base, a delta on it. Returns the new base's blob hash.
    */
-  accept(jobId: string, epoch: number, source: string, snapshot: Snapshot, body: Uint8Array, baseHash: string | null, module?: Uint8Array): string {
+  accept(
+    jobId: string,
+    epoch: number,
+    source: string,
+    snapshot: Snapshot,
+    body: Uint8Array,
+    baseHash: string | null,
+    module?: Uint8Array,
+  ): string {
     const key = `${jobId}@${epoch}`;
     const held = this.bases.get(key);
-    if (held && held.source !== source) throw new ServerError("forbidden", `job ${jobId} at epoch ${epoch} is being pre-copied here by another node`);
+    if (held && held.source !== source)
+      throw new ServerError("forbidden", `job ${jobId} at epoch ${epoch} is being pre-copied here by another node`);
     const previous = baseHash ? held : undefined;
-    if (baseHash && (!previous || previous.hash !== baseHash)) throw new ServerError("conflict", `no pre-copied base ${baseHash} for job ${jobId} at epoch ${epoch}`);
-    if (previous && previous.rounds >= MAX_PRECOPY_ROUNDS) throw new ServerError("conflict", `more than ${MAX_PRECOPY_ROUNDS} pre-copy rounds for job ${jobId}`);
+    if (baseHash && (!previous || previous.hash !== baseHash))
+      throw new ServerError("conflict", `no pre-copied base ${baseHash} for job ${jobId} at epoch ${epoch}`);
+    if (previous && previous.rounds >= MAX_PRECOPY_ROUNDS)
+      throw new ServerError("conflict", `more than ${MAX_PRECOPY_ROUNDS} pre-copy rounds for job ${jobId}`);
     let bytes = body;
     if (previous) {
       snapshot = applyDelta(previous.snapshot, snapshot);
@@ -146,9 +160,11 @@ export class PrecopyBases {
   take(jobId: string, epoch: number, baseHash: string, source: string): StoredBase {
     const key = `${jobId}@${epoch}`;
     const base = this.bases.get(key);
-    if (base && base.source !== source) throw new ServerError("forbidden", `job ${jobId} at epoch ${epoch} is being pre-copied here by another node`);
+    if (base && base.source !== source)
+      throw new ServerError("forbidden", `job ${jobId} at epoch ${epoch} is being pre-copied here by another node`);
     this.bases.delete(key);
-    if (!base || base.hash !== baseHash) throw new ServerError("conflict", `no pre-copied base ${baseHash} for job ${jobId} at epoch ${epoch}`);
+    if (!base || base.hash !== baseHash)
+      throw new ServerError("conflict", `no pre-copied base ${baseHash} for job ${jobId} at epoch ${epoch}`);
     return base;
   }
 

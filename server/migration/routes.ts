@@ -36,7 +36,8 @@ export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): 
   };
   const jobAndEpoch = (c: Context<Env>): { jobId: string; epoch: number } => {
     const body = parseJsonObject(c.get("body"));
-    if (typeof body.jobId !== "string" || !Number.isSafeInteger(body.epoch)) throw new ServerError("bad_request", "body must be { jobId, epoch }");
+    if (typeof body.jobId !== "string" || !Number.isSafeInteger(body.epoch))
+      throw new ServerError("bad_request", "body must be { jobId, epoch }");
     return { jobId: body.jobId, epoch: body.epoch as number };
   };
 
@@ -88,7 +89,8 @@ export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): 
     const peer = peerOf(c);
     const hash = c.req.param("hash");
     const record = store.modules.get(hash);
-    if (!record || !(record.public || node.migrator.sending(peer.nodeId, hash))) throw new ServerError("not_found", `no module ${hash} for ${peer.nodeId}`);
+    if (!record || !(record.public || node.migrator.sending(peer.nodeId, hash)))
+      throw new ServerError("not_found", `no module ${hash} for ${peer.nodeId}`);
     return c.body(store.modules.read(hash) as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/wasm" });
   });
 
@@ -118,7 +120,8 @@ export function migrationRoutes(app: Hono<Env>, node: FerryNode, store: Store): 
     if (!caller) throw new ServerError("unauthorized", "migrating a job needs a signed request", { reason: "missing_header" });
     const body = parseJsonObject(c.get("body"));
     if (typeof body.peer !== "string") throw new ServerError("bad_request", "body must be { peer, mode?, grant? }");
-    if (body.mode !== undefined && body.mode !== "strong" && body.mode !== "weak") throw new ServerError("bad_request", 'mode must be "strong" or "weak"');
+    if (body.mode !== undefined && body.mode !== "strong" && body.mode !== "weak")
+      throw new ServerError("bad_request", 'mode must be "strong" or "weak"');
     const id = c.req.param("id");
     let grant: SignedGrant | null = null;
     if (body.grant !== undefined && body.grant !== null) {

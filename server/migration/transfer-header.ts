@@ -3,7 +3,12 @@
 // or no body (weak). The signature also covers the body's length and sha256 (docs/auth.md), checked
 // as it streams in; the header names the digest the snapshot itself ends with, which decoding checks.
 
-import { DEFAULT_CONTINUATION_STACK_BYTES, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_OUTPUT_BYTES, WASM_PAGE_BYTES } from "../../runtime/index.js";
+import {
+  DEFAULT_CONTINUATION_STACK_BYTES,
+  DEFAULT_MAX_INPUT_BYTES,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  WASM_PAGE_BYTES,
+} from "../../runtime/index.js";
 import { HEADER_TRANSFER, parseSignedGrant, type SignedGrant } from "../auth/index.js";
 import { ServerError } from "../errors.js";
 import type { JobSandbox, JobTrust, Json } from "../store/records.js";
@@ -17,7 +22,9 @@ export const TRANSFER_VERSION = 3;
  * input, output and saved stack are all at their caps, stored raw, plus room for the sections.
  */
 export function maxTransferBytes(maxMemoryPages: number): number {
-  return maxMemoryPages * WASM_PAGE_BYTES + DEFAULT_MAX_INPUT_BYTES + DEFAULT_MAX_OUTPUT_BYTES + DEFAULT_CONTINUATION_STACK_BYTES + 1024 * 1024;
+  return (
+    maxMemoryPages * WASM_PAGE_BYTES + DEFAULT_MAX_INPUT_BYTES + DEFAULT_MAX_OUTPUT_BYTES + DEFAULT_CONTINUATION_STACK_BYTES + 1024 * 1024
+  );
 }
 
 /** The FERRYSNP digest is the last 32 bytes (docs/snapshot-format.md). */
@@ -65,7 +72,9 @@ export interface TransferHeader {
 /** The trailing digest of an encoded snapshot, hex. */
 export function snapshotDigest(snapshot: Uint8Array): string {
   if (snapshot.byteLength < SNAPSHOT_DIGEST_BYTES) throw new ServerError("bad_request", "transfer: snapshot is shorter than its digest");
-  return Buffer.from(snapshot.buffer, snapshot.byteOffset + snapshot.byteLength - SNAPSHOT_DIGEST_BYTES, SNAPSHOT_DIGEST_BYTES).toString("hex");
+  return Buffer.from(snapshot.buffer, snapshot.byteOffset + snapshot.byteLength - SNAPSHOT_DIGEST_BYTES, SNAPSHOT_DIGEST_BYTES).toString(
+    "hex",
+  );
 }
 
 /** The header as it travels (base64url): the request signature covers this text's sha256. */
@@ -78,7 +87,8 @@ export function decodeTransferHeader(text: string | undefined | null): { header:
     throw new ServerError("bad_request", `transfer: ${detail}`);
   };
   if (!text) return bad(`the ${TRANSFER_HEADER} header is missing`);
-  if (text.length > (MAX_HEADER_BYTES * 4) / 3 || !/^[A-Za-z0-9_-]+$/.test(text)) bad(`${TRANSFER_HEADER} must be base64url of at most ${MAX_HEADER_BYTES} bytes`);
+  if (text.length > (MAX_HEADER_BYTES * 4) / 3 || !/^[A-Za-z0-9_-]+$/.test(text))
+    bad(`${TRANSFER_HEADER} must be base64url of at most ${MAX_HEADER_BYTES} bytes`);
   const signed = Buffer.from(text, "base64url");
   let header: TransferHeader;
   try {
@@ -89,12 +99,14 @@ export function decodeTransferHeader(text: string | undefined | null): { header:
   if (header === null || typeof header !== "object" || Array.isArray(header)) bad("header is not an object");
   if (header.v !== TRANSFER_VERSION) bad(`version ${String(header.v)}, expected ${TRANSFER_VERSION}`);
   if (header.kind !== "strong" && header.kind !== "weak" && header.kind !== "base") bad("kind must be strong, weak or base");
-  for (const key of ["jobId", "source", "target", "codeHash", "entry"] as const) if (typeof header[key] !== "string") bad(`${key} must be a string`);
+  for (const key of ["jobId", "source", "target", "codeHash", "entry"] as const)
+    if (typeof header[key] !== "string") bad(`${key} must be a string`);
   if (!Number.isSafeInteger(header.epoch) || header.epoch < 1) bad("epoch must be a positive integer");
   if (!Array.isArray(header.args)) bad("args must be an array");
   if (!header.args.every((a) => typeof a === "number" || typeof a === "string")) bad("args must be numbers or decimal strings");
   if (header.owner !== null && typeof header.owner !== "string") bad("owner must be a string or null");
-  if (header.fuelLimit !== null && (!Number.isSafeInteger(header.fuelLimit) || header.fuelLimit < 1)) bad("fuelLimit must be a positive integer or null");
+  if (header.fuelLimit !== null && (!Number.isSafeInteger(header.fuelLimit) || header.fuelLimit < 1))
+    bad("fuelLimit must be a positive integer or null");
   if (!Number.isSafeInteger(header.fuelUsed) || header.fuelUsed < 0) bad("fuelUsed must be a non-negative integer");
   if (header.input !== null && typeof header.input !== "string") bad("input must be base64 or null");
   if (header.trust !== "anonymous" && header.trust !== "authenticated") bad("bad trust class");
@@ -119,6 +131,7 @@ export function checkTransferBody(header: TransferHeader, body: Uint8Array): Uin
     return undefined;
   }
   if (body.byteLength === 0) throw new ServerError("bad_request", "transfer: a strong transfer needs a snapshot");
-  if (snapshotDigest(body) !== header.snapshotSha256) throw new ServerError("bad_request", "transfer: the snapshot is not the one the signed header names");
+  if (snapshotDigest(body) !== header.snapshotSha256)
+    throw new ServerError("bad_request", "transfer: the snapshot is not the one the signed header names");
   return body;
 }

@@ -2,9 +2,23 @@
 // job durable (periodic checkpoints, recovery after a crash), and hands jobs to peers. The HTTP
 // layer (server/http) is a thin adapter over this class.
 
-import { Engine, Scheduler, encodeSnapshot, openModuleCache, snapshotDecodeLimits, type ModuleCache, type RunResult, type WasmValue } from "../../runtime/index.js";
-import type { IsolatedPoolOptions } from "../../runtime/index.js";
-import { CompilePool, type CompilePoolOptions } from "../../runtime/code/compile-pool.js";
+import {
+  Engine,
+  Scheduler,
+  encodeSnapshot,
+  openModuleCache,
+  snapshotDecodeLimits,
+  type ModuleCache,
+  type RunResult,
+  type WasmValue,
+  type IsolatedPoolOptions,
+  CompilePool,
+  type CompilePoolOptions,
+  OffThreadFileResources,
+  GuestTrap,
+  type ResourceProvider,
+  importedResourceCall,
+} from "../../runtime/index.js";
 import { ServerError } from "../errors.js";
 import type { Store } from "../store/store.js";
 import { FINISHED_JOB_STATES, type ClientRecord, type JobRecord, type JobState, type Json, type ModuleRecord } from "../store/records.js";
@@ -23,10 +37,6 @@ import { anonymousQuotas, quotasOf } from "./quotas.js";
 import type { Quotas } from "../auth/grants.js";
 import { nodeLimits, type NodeLimits, type NodeLimitsOptions } from "./node-limits.js";
 import { join } from "node:path";
-import { OffThreadFileResources } from "../../runtime/resources/off-thread-resources.js";
-import { GuestTrap } from "../../runtime/exec/traps.js";
-import type { ResourceProvider } from "../../runtime/resources/provider.js";
-import { importedResourceCall } from "../../runtime/resources/host-interface.js";
 import { checkEntryArgs } from "../entry-args.js";
 
 export interface FerryNodeOptions {
@@ -163,21 +173,29 @@ export class FerryNode {
       isLive: (job) => this.live.has(job.id),
       launch: (job) => this.launch(job),
     });
-    this.scheduler = new Scheduler({ sliceBudgetMs: options.sliceBudgetMs, cpuShare: options.cpuShare, isolatedSliceFuel: this.limits.isolatedSliceFuel });
+    this.scheduler = new Scheduler({
+      sliceBudgetMs: options.sliceBudgetMs,
+      cpuShare: options.cpuShare,
+      isolatedSliceFuel: this.limits.isolatedSliceFuel,
+    });
     this.migrator = new Migrator(this.transferHost(), options.identity, options.faults, options.precopy);
     const interval = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
-    if (!Number.isSafeInteger(interval) || interval < 0) throw new ServerError("bad_request", `checkpointIntervalMs must be a non-negative integer, got ${interval}`);
+    if (!Number.isSafeInteger(interval) || interval < 0)
+      throw new ServerError("bad_request", `checkpointIntervalMs must be a non-negative integer, got ${interval}`);
     if (interval > 0) {
       this.checkpointTimer = setInterval(() => void this.checkpointRunningJobs(), interval);
       this.checkpointTimer.unref();
     }
-    this.expiryTimer = setInterval(() => {
-      try {
-        this.expireAnonymousJobs();
-      } catch {
-        // a store being closed; the next sweep catches up
-      }
-    }, Math.max(1_000, Math.min(60_000, Math.floor(this.limits.anonymousTtlMs / 4))));
+    this.expiryTimer = setInterval(
+      () => {
+        try {
+          this.expireAnonymousJobs();
+        } catch {
+          // a store being closed; the next sweep catches up
+        }
+      },
+      Math.max(1_000, Math.min(60_000, Math.floor(this.limits.anonymousTtlMs / 4))),
+    );
     this.expiryTimer.unref();
     // Blobs younger than the store's grace period (10 min) are left alone: a pre-copied base waits
     // unreferenced for its PREPARE, and a blob is written before the row that refers to it.
@@ -231,7 +249,8 @@ export class FerryNode {
   /** Module bytes for a download: public modules to anyone, private ones to their owner. */
   moduleBytes(codeHash: string, caller: Caller): Uint8Array {
     const record = this.store.modules.get(codeHash);
-    if (!record || !this.store.modules.visibleTo(codeHash, caller?.id ?? null, record)) throw new ServerError("not_found", `no module ${codeHash}`);
+    if (!record || !this.store.modules.visibleTo(codeHash, caller?.id ?? null, record))
+      throw new ServerError("not_found", `no module ${codeHash}`);
     return this.store.modules.read(codeHash);
   }
 
@@ -245,13 +264,23 @@ export class FerryNode {
     const quotas = caller ? quotasOf(caller) : this.anonymousQuotas;
     const unfinished = caller ? this.store.jobs.countUnfinished(caller.id) : this.anonymousLiveJobs();
     if (unfinished >= quotas.maxConcurrentJobs) {
-      throw new ServerError("quota_exceeded", `at most ${quotas.maxConcurrentJobs} unfinished jobs${caller ? "" : " for anonymous callers on this node"}`);
+      throw new ServerError(
+        "quota_exceeded",
+        `at most ${quotas.maxConcurrentJobs} unfinished jobs${caller ? "" : " for anonymous callers on this node"}`,
+      );
     }
     const trust = caller ? "authenticated" : "anonymous";
     const sandbox = req.sandbox ?? (caller ? "isolated" : "in-process");
-    if (!caller && sandbox !== "in-process") throw new ServerError("forbidden", "anonymous jobs run in-process only (an isolated job needs a request signed by a registered client)");
+    if (!caller && sandbox !== "in-process")
+      throw new ServerError(
+        "forbidden",
+        "anonymous jobs run in-process only (an isolated job needs a request signed by a registered client)",
+      );
     if (!caller && req.input && req.input.byteLength > this.limits.maxAnonymousInputBytes) {
-      throw new ServerError("payload_too_large", `input is ${req.input.byteLength} bytes; anonymous jobs take at most ${this.limits.maxAnonymousInputBytes}`);
+      throw new ServerError(
+        "payload_too_large",
+        `input is ${req.input.byteLength} bytes; anonymous jobs take at most ${this.limits.maxAnonymousInputBytes}`,
+      );
     }
     if (req.fuelLimit !== undefined && req.fuelLimit > quotas.maxFuelPerJob) {
       throw new ServerError("quota_exceeded", `fuelLimit ${req.fuelLimit} exceeds the quota of ${quotas.maxFuelPerJob}`);
@@ -341,7 +370,10 @@ export class FerryNode {
    * The caller's jobs on this node, newest first, a page at a time (`before`: the last id of the
    * previous page). Anonymous callers have no jobs to list: theirs are reached by id.
    */
-  listJobs(caller: Caller, query: { states?: readonly JobState[]; limit: number; before?: string }): { jobs: JobSummary[]; next: string | null } {
+  listJobs(
+    caller: Caller,
+    query: { states?: readonly JobState[]; limit: number; before?: string },
+  ): { jobs: JobSummary[]; next: string | null } {
     if (!caller) throw new ServerError("unauthorized", "listing jobs needs a signed request (an anonymous job is reached by its id)");
     let before: { createdAt: number; seq: number } | undefined;
     if (query.before !== undefined) {
@@ -349,7 +381,13 @@ export class FerryNode {
       if (!from || from.owner !== caller.id) throw new ServerError("not_found", `no job ${query.before}`);
       before = this.store.jobs.position(from.id);
     }
-    const records = this.store.jobs.list({ owner: caller.id, ...(query.states ? { state: query.states } : {}), newestFirst: true, limit: query.limit, ...(before ? { before } : {}) });
+    const records = this.store.jobs.list({
+      owner: caller.id,
+      ...(query.states ? { state: query.states } : {}),
+      newestFirst: true,
+      limit: query.limit,
+      ...(before ? { before } : {}),
+    });
     const jobs = records.map((stored) => {
       const live = this.live.get(stored.id);
       const record = live?.record ?? stored;
@@ -368,7 +406,8 @@ export class FerryNode {
    * so far. A finished job's stored output is read only in the range asked for.
    */
   outputPage(id: string, caller: Caller, offset: number, limit: number): { bytes: Uint8Array; size: number } {
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new ServerError("bad_request", `offset must be a non-negative integer, got ${offset}`);
+    if (!Number.isSafeInteger(offset) || offset < 0)
+      throw new ServerError("bad_request", `offset must be a non-negative integer, got ${offset}`);
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_OUTPUT_PAGE_BYTES) {
       throw new ServerError("bad_request", `limit must be from 1 to ${MAX_OUTPUT_PAGE_BYTES} bytes, got ${limit}`);
     }
@@ -404,7 +443,10 @@ export class FerryNode {
       if (job.record.state !== "running") throw new ServerError("conflict", `job ${id} is ${job.record.state}, not running`);
       // A paused job keeps its memory here until it is resumed or expires: anonymous callers share a few such places.
       if (job.record.owner === null && this.anonymousPausedJobs() >= this.limits.maxAnonymousPausedJobs) {
-        throw new ServerError("overloaded", `${this.limits.maxAnonymousPausedJobs} anonymous jobs are paused on this node already; resume or cancel one, or let it run`);
+        throw new ServerError(
+          "overloaded",
+          `${this.limits.maxAnonymousPausedJobs} anonymous jobs are paused on this node already; resume or cancel one, or let it run`,
+        );
       }
       const r = await job.scheduled!.pause();
       if (r.status === "paused") {
@@ -511,7 +553,13 @@ export class FerryNode {
         const compiled = await engine.compile(this.store.modules.read(record.codeHash)); // fails early if the code is gone
         const input = this.store.jobs.input(record);
         if (checkpoint) {
-          job.instance = await engine.restore(withJobBudget(checkpointSnapshot(this.store, record.id, snapshotDecodeLimits(this.memoryPagesOf(record.owner)))!, this.budgetOf(record)), this.instanceOptions(job, record.sandbox, input, owner));
+          job.instance = await engine.restore(
+            withJobBudget(
+              checkpointSnapshot(this.store, record.id, snapshotDecodeLimits(this.memoryPagesOf(record.owner)))!,
+              this.budgetOf(record),
+            ),
+            this.instanceOptions(job, record.sandbox, input, owner),
+          );
           job.outputSeen = job.instance.output().byteLength;
           this.live.set(record.id, job);
           if (record.state !== "paused") {
@@ -528,17 +576,27 @@ export class FerryNode {
           restarted++;
         }
       } catch (e) {
-        this.store.jobs.update(record.id, { state: "failed", result: { status: "failed", message: `recovery failed: ${e instanceof Error ? e.message : String(e)}` } });
+        this.store.jobs.update(record.id, {
+          state: "failed",
+          result: { status: "failed", message: `recovery failed: ${e instanceof Error ? e.message : String(e)}` },
+        });
       }
     }
     return { resumed, restarted };
   }
 
   /** Move a job to a peer (strong: with its execution state; weak: code and arguments only). */
-  async migrateJob(id: string, caller: Caller, peerId: string, mode: "strong" | "weak" = "strong", grant: SignedGrant | null = null): Promise<JobView> {
+  async migrateJob(
+    id: string,
+    caller: Caller,
+    peerId: string,
+    mode: "strong" | "weak" = "strong",
+    grant: SignedGrant | null = null,
+  ): Promise<JobView> {
     const job = this.control(id, caller);
     // The target runs an owned job as its owner only under the owner's grant; asked by the owner, it needs one.
-    if (job.record.owner !== null && grant === null) throw new ServerError("bad_request", `job ${id} migrates with its owner's grant (see FerryClient.migrate)`);
+    if (job.record.owner !== null && grant === null)
+      throw new ServerError("bad_request", `job ${id} migrates with its owner's grant (see FerryClient.migrate)`);
     await this.migrator.send(job, peerId, mode, grant);
     // From the store: the COMMIT's acknowledgement is recorded there, not in the live job's record.
     return this.view(this.store.jobs.require(id));
@@ -550,7 +608,8 @@ export class FerryNode {
    */
   allowSharing(id: string, caller: Caller, grants: readonly SignedGrant[], targets: readonly string[]): JobView {
     const job = this.control(id, caller);
-    if (job.record.owner === null || job.record.owner !== caller?.id) throw new ServerError("bad_request", `job ${id} has no owner to grant it`);
+    if (job.record.owner === null || job.record.owner !== caller?.id)
+      throw new ServerError("bad_request", `job ${id} has no owner to grant it`);
     this.migrator.allowSharing(job, grants, targets);
     return this.view(job);
   }
@@ -568,7 +627,8 @@ export class FerryNode {
   async shareJob(id: string, peerId: string, mode: "strong" | "weak"): Promise<void> {
     const job = this.live.get(id);
     if (!job) throw new ServerError("conflict", `job ${id} is not live on this node`);
-    if (!this.migrator.mayShare(job, peerId)) throw new ServerError("conflict", `job ${id} belongs to a client that has not granted moving it to ${peerId}`);
+    if (!this.migrator.mayShare(job, peerId))
+      throw new ServerError("conflict", `job ${id} belongs to a client that has not granted moving it to ${peerId}`);
     await this.migrator.send(job, peerId, mode);
   }
 
@@ -635,7 +695,10 @@ export class FerryNode {
         const job = new LiveJob(record);
         const engine = this.engine(this.memoryPagesOf(header.owner));
         await engine.compile(module);
-        job.instance = await engine.restore(withJobBudget(snapshot, this.budgetOf(record)), this.instanceOptions(job, header.sandbox, undefined, owner));
+        job.instance = await engine.restore(
+          withJobBudget(snapshot, this.budgetOf(record)),
+          this.instanceOptions(job, header.sandbox, undefined, owner),
+        );
         return job;
       },
       discard: (staged) => staged.instance?.dispose(),
@@ -659,11 +722,25 @@ export class FerryNode {
             }
             // After a restart nothing is compiled yet: the code first, then its snapshot.
             await engine.compile(this.store.modules.read(record.codeHash));
-            job.instance = await engine.restore(withJobBudget(checkpointSnapshot(this.store, record.id, snapshotDecodeLimits(this.memoryPagesOf(record.owner)))!, this.budgetOf(record)), options);
+            job.instance = await engine.restore(
+              withJobBudget(
+                checkpointSnapshot(this.store, record.id, snapshotDecodeLimits(this.memoryPagesOf(record.owner)))!,
+                this.budgetOf(record),
+              ),
+              options,
+            );
           }
         } catch (e) {
           // Committed to us but it cannot run here: it ends, once, as failed (never silently lost).
-          this.store.jobs.update(record.id, { state: "failed", node: this.id, result: { status: "failed", message: `cannot resume the migrated job: ${e instanceof Error ? e.message : String(e)}` } }, { expectEpoch: record.epoch });
+          this.store.jobs.update(
+            record.id,
+            {
+              state: "failed",
+              node: this.id,
+              result: { status: "failed", message: `cannot resume the migrated job: ${e instanceof Error ? e.message : String(e)}` },
+            },
+            { expectEpoch: record.epoch },
+          );
           return;
         }
         job.outputSeen = job.instance!.output().byteLength;
@@ -712,7 +789,12 @@ export class FerryNode {
     let engine = this.engines.get(pages);
     if (!engine) {
       const cacheDir = this.moduleCache.dir; // the same directory, so the same (shared) cache object
-      engine = new Engine({ maxMemoryPages: pages, compilePool: this.compilePool, cacheDir, ...(this.isolated ? { isolated: this.isolated } : {}) });
+      engine = new Engine({
+        maxMemoryPages: pages,
+        compilePool: this.compilePool,
+        cacheDir,
+        ...(this.isolated ? { isolated: this.isolated } : {}),
+      });
       this.engines.set(pages, engine);
     }
     return engine;
@@ -734,14 +816,19 @@ export class FerryNode {
       ...(caller ? {} : { maxOutputBytes: this.limits.maxAnonymousOutputBytes }),
       // Authenticated code binds its client's files: capabilities are relative to the client's own root.
       // Only isolated guests reach them: the provider runs off the event loop and answers later.
-      ...(caller ? { capabilities: caller.capabilities, resources: sandbox === "isolated" ? this.resourcesOf(caller) : IN_PROCESS_RESOURCES } : {}),
+      ...(caller
+        ? { capabilities: caller.capabilities, resources: sandbox === "isolated" ? this.resourcesOf(caller) : IN_PROCESS_RESOURCES }
+        : {}),
     };
   }
 
   /** The client's own files: a root of its own under the data dir, bounded by its disk quota, served by the resource worker. */
   private resourcesOf(client: ClientRecord): OffThreadFileResources {
     const quotas = quotasOf(client);
-    return new OffThreadFileResources(join(this.store.dataDir, "resources", client.id), { maxTotalBytes: quotas.maxResourceBytes, maxEntries: quotas.maxResourceEntries });
+    return new OffThreadFileResources(join(this.store.dataDir, "resources", client.id), {
+      maxTotalBytes: quotas.maxResourceBytes,
+      maxEntries: quotas.maxResourceEntries,
+    });
   }
 
   /** When the current run settles: record the end, or leave a paused job to whoever paused it. */
@@ -760,7 +847,12 @@ export class FerryNode {
   private finish(job: LiveJob, r: RunResult): void {
     if (!this.live.has(job.id)) return;
     const output = job.instance?.output();
-    this.update(job, { state: r.status === "done" ? "done" : "trapped", result: resultJson(r), fuelUsed: r.fuelUsed, ...(output?.byteLength ? { output } : {}) });
+    this.update(job, {
+      state: r.status === "done" ? "done" : "trapped",
+      result: resultJson(r),
+      fuelUsed: r.fuelUsed,
+      ...(output?.byteLength ? { output } : {}),
+    });
     job.instance?.dispose();
     this.live.delete(job.id);
     this.counters.jobsFinished++;
@@ -792,7 +884,7 @@ export class FerryNode {
    * another runs does nothing (`skipped`). The timer calls this; tests call it directly.
    */
   checkpointRunningJobs(): Promise<CheckpointRound> {
-    if (this.checkpointRound) {
+    if (this.checkpointRound !== undefined) {
       this.counters.checkpointRoundsSkipped++;
       return Promise.resolve({ checkpointed: [], deferred: [], skipped: true });
     }
@@ -910,13 +1002,20 @@ export class FerryNode {
     job.stateChanged();
     if (job.record.state !== before) job.emit(this.stateEvent(job.record));
     for (const l of this.jobStateListeners) l(job.id, job.record.state);
-    if (job.record.owner === null && patch.state !== undefined && FINISHED_JOB_STATES.includes(patch.state)) this.evictAnonymousResults(job.id);
+    if (job.record.owner === null && patch.state !== undefined && FINISHED_JOB_STATES.includes(patch.state))
+      this.evictAnonymousResults(job.id);
   }
 
   private view(job: LiveJob | JobRecord): JobView {
     if (job instanceof LiveJob) {
       const outputBytes = job.instance ? job.instance.output().byteLength : this.store.jobs.outputSize(job.record);
-      return jobView(job.record, outputBytes, this.lastCheckpoint(job.record), job.instance?.fuelUsed ?? job.record.fuelUsed, this.peerUrl(job.record));
+      return jobView(
+        job.record,
+        outputBytes,
+        this.lastCheckpoint(job.record),
+        job.instance?.fuelUsed ?? job.record.fuelUsed,
+        this.peerUrl(job.record),
+      );
     }
     return jobView(job, this.store.jobs.outputSize(job), this.lastCheckpoint(job), job.fuelUsed, this.peerUrl(job));
   }
@@ -970,7 +1069,12 @@ export class FerryNode {
  * to an unsigned request it says what to do if the job is a client's (docs/http-api.md, "Errors").
  */
 function noJob(id: string, caller: Caller): ServerError {
-  return new ServerError("not_found", caller ? `no job ${id} among yours or the anonymous ones` : `no job ${id} among the anonymous jobs; a client's job answers only requests signed with its owner's key`);
+  return new ServerError(
+    "not_found",
+    caller
+      ? `no job ${id} among yours or the anonymous ones`
+      : `no job ${id} among the anonymous jobs; a client's job answers only requests signed with its owner's key`,
+  );
 }
 
 /** A LiveJob needs a record before the prepared one is stored; this stands in until COMMIT sets the real one. */

@@ -92,7 +92,13 @@ export function movedTo(record: Pick<JobRecord, "state" | "node" | "result">, pe
   return { node: record.node, url: peerUrl ?? null, committed };
 }
 
-export function jobView(record: JobRecord, outputBytes: number, checkpoint: CheckpointRecord | undefined, fuelUsed = record.fuelUsed, peerUrl?: string): JobView {
+export function jobView(
+  record: JobRecord,
+  outputBytes: number,
+  checkpoint: CheckpointRecord | undefined,
+  fuelUsed = record.fuelUsed,
+  peerUrl?: string,
+): JobView {
   return {
     id: record.id,
     state: record.state,

@@ -63,11 +63,15 @@ const MAX_TIMER_MS = 2_147_483_647;
 export function nodeLimits(options: NodeLimitsOptions = {}): NodeLimits {
   const limits = { ...DEFAULT_NODE_LIMITS };
   for (const [key, value] of Object.entries(options) as [keyof NodeLimitsOptions, unknown][]) {
-    if (!(key in DEFAULT_NODE_LIMITS)) throw new ServerError("bad_request", `unknown node limit "${key}" (known: ${Object.keys(DEFAULT_NODE_LIMITS).join(", ")})`);
+    if (!(key in DEFAULT_NODE_LIMITS))
+      throw new ServerError("bad_request", `unknown node limit "${key}" (known: ${Object.keys(DEFAULT_NODE_LIMITS).join(", ")})`);
     if (value === undefined) continue;
     const timer = key.endsWith("Ms");
     if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1 || (timer && value > MAX_TIMER_MS)) {
-      throw new ServerError("bad_request", `node limit ${key} must be a positive integer${timer ? ` of ms up to ${MAX_TIMER_MS}` : ""}, got ${String(value)}`);
+      throw new ServerError(
+        "bad_request",
+        `node limit ${key} must be a positive integer${timer ? ` of ms up to ${MAX_TIMER_MS}` : ""}, got ${String(value)}`,
+      );
     }
     limits[key] = value;
   }

@@ -2,7 +2,21 @@
 // durable before put() returns, is never half-visible, and is checked against its name on every read.
 
 import { createHash, timingSafeEqual } from "node:crypto";
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, utimesSync, type Stats } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  type Stats,
+} from "node:fs";
 import { join } from "node:path";
 import { TEMP_FILE_PATTERN, writeFileAtomic } from "../atomic-file.js";
 import { ServerError } from "../errors.js";

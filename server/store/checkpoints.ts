@@ -39,23 +39,25 @@ export class CheckpointTable {
   }
 
   private insert(jobId: string, hash: string, size: number, options: { fuel: number; expectEpoch?: number }): CheckpointRecord {
-    const { record, orphans } = this.db.transaction(() => {
-      const epoch = this.db.prepare<[string], number>("SELECT epoch FROM jobs WHERE id = ?").pluck().get(jobId);
-      if (epoch === undefined) throw new ServerError("not_found", `no job ${jobId}`);
-      if (options.expectEpoch !== undefined && epoch !== options.expectEpoch) {
-        throw new ServerError("conflict", `job ${jobId} is at epoch ${epoch}, not ${options.expectEpoch}`);
-      }
-      const last = this.db.prepare<[string], number | null>("SELECT max(seq) FROM checkpoints WHERE job_id = ?").pluck().get(jobId) ?? 0;
-      const record: CheckpointRecord = { jobId, seq: last + 1, snapshotHash: hash, size, fuel: options.fuel, createdAt: this.clock() };
-      this.db
-        .prepare("INSERT INTO checkpoints (job_id, seq, snapshot_hash, size, fuel, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .run(jobId, record.seq, hash, size, record.fuel, record.createdAt);
-      const pruned = this.db
-        .prepare<[string, number], string>("DELETE FROM checkpoints WHERE job_id = ? AND seq <= ? RETURNING snapshot_hash")
-        .pluck()
-        .all(jobId, record.seq - this.keep);
-      return { record, orphans: unreferenced(this.db, pruned) };
-    }).immediate();
+    const { record, orphans } = this.db
+      .transaction(() => {
+        const epoch = this.db.prepare<[string], number>("SELECT epoch FROM jobs WHERE id = ?").pluck().get(jobId);
+        if (epoch === undefined) throw new ServerError("not_found", `no job ${jobId}`);
+        if (options.expectEpoch !== undefined && epoch !== options.expectEpoch) {
+          throw new ServerError("conflict", `job ${jobId} is at epoch ${epoch}, not ${options.expectEpoch}`);
+        }
+        const last = this.db.prepare<[string], number | null>("SELECT max(seq) FROM checkpoints WHERE job_id = ?").pluck().get(jobId) ?? 0;
+        const record: CheckpointRecord = { jobId, seq: last + 1, snapshotHash: hash, size, fuel: options.fuel, createdAt: this.clock() };
+        this.db
+          .prepare("INSERT INTO checkpoints (job_id, seq, snapshot_hash, size, fuel, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+          .run(jobId, record.seq, hash, size, record.fuel, record.createdAt);
+        const pruned = this.db
+          .prepare<[string, number], string>("DELETE FROM checkpoints WHERE job_id = ? AND seq <= ? RETURNING snapshot_hash")
+          .pluck()
+          .all(jobId, record.seq - this.keep);
+        return { record, orphans: unreferenced(this.db, pruned) };
+      })
+      .immediate();
     // After the commit: a crash here leaves orphan blobs (collected at the next open), never a dangling row.
     for (const h of orphans) this.blobs.delete(h);
     return record;

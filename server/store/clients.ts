@@ -76,7 +76,9 @@ export class ClientTable {
     const current = this.require(id);
     const capabilities = grants.capabilities ? parseCapabilities(grants.capabilities) : current.capabilities;
     const quotas = grants.quotas ? parseQuotas(grants.quotas) : current.quotas;
-    this.db.prepare("UPDATE clients SET capabilities = ?, quotas = ? WHERE id = ?").run(JSON.stringify(capabilities), JSON.stringify(quotas), id);
+    this.db
+      .prepare("UPDATE clients SET capabilities = ?, quotas = ? WHERE id = ?")
+      .run(JSON.stringify(capabilities), JSON.stringify(quotas), id);
     return { ...current, capabilities, quotas };
   }
 

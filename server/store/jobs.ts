@@ -6,7 +6,17 @@ import type { Database } from "better-sqlite3";
 import { ServerError } from "../errors.js";
 import type { BlobStore } from "./blobs.js";
 import { unreferenced } from "./gc.js";
-import { FINISHED_JOB_STATES, JOB_SANDBOXES, JOB_STATES, JOB_TRUSTS, type JobRecord, type JobSandbox, type JobState, type JobTrust, type Json } from "./records.js";
+import {
+  FINISHED_JOB_STATES,
+  JOB_SANDBOXES,
+  JOB_STATES,
+  JOB_TRUSTS,
+  type JobRecord,
+  type JobSandbox,
+  type JobState,
+  type JobTrust,
+  type Json,
+} from "./records.js";
 import { checkId, mapConstraint, parseJsonColumn } from "./sql.js";
 
 export interface NewJob {
@@ -172,12 +182,17 @@ export class JobTable {
     // Jobs created in the same millisecond keep the order they were stored in (rowid).
     const order = filter.newestFirst ? "created_at DESC, rowid DESC" : "created_at, id";
     const sql = `SELECT * FROM jobs${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY ${order}${limit}`;
-    return this.db.prepare<(string | number)[], JobRow>(sql).all(...params).map(toRecord);
+    return this.db
+      .prepare<(string | number)[], JobRow>(sql)
+      .all(...params)
+      .map(toRecord);
   }
 
   /** Where a job sits in the newest-first order of `list`: the cursor of a page that ends with it. */
   position(id: string): { createdAt: number; seq: number } | undefined {
-    const row = this.db.prepare<[string], { created_at: number; seq: number }>("SELECT created_at, rowid AS seq FROM jobs WHERE id = ?").get(id);
+    const row = this.db
+      .prepare<[string], { created_at: number; seq: number }>("SELECT created_at, rowid AS seq FROM jobs WHERE id = ?")
+      .get(id);
     return row && { createdAt: row.created_at, seq: row.seq };
   }
 
@@ -199,39 +214,41 @@ export class JobTable {
   update(id: string, patch: JobPatch, options: { expectEpoch?: number } = {}): JobRecord {
     if (patch.state !== undefined) checkOneOf("state", patch.state, JOB_STATES);
     const outputHash = patch.output ? this.blobs.put(patch.output).hash : undefined;
-    const { job, orphans } = this.db.transaction(() => {
-      const before = this.require(id);
-      if (options.expectEpoch !== undefined && before.epoch !== options.expectEpoch) {
-        throw new ServerError("conflict", `job ${id} is at epoch ${before.epoch}, not ${options.expectEpoch}`);
-      }
-      const after: JobRecord = {
-        ...before,
-        state: patch.state ?? before.state,
-        result: patch.result !== undefined ? patch.result : before.result,
-        outputHash: outputHash ?? before.outputHash,
-        fuelUsed: patch.fuelUsed ?? before.fuelUsed,
-        node: patch.node ?? before.node,
-        epoch: patch.epoch ?? before.epoch,
-        updatedAt: this.clock(),
-      };
-      this.db
-        .prepare(
-          `UPDATE jobs SET state = @state, result = @result, output_hash = @outputHash, fuel_used = @fuelUsed, node = @node,
+    const { job, orphans } = this.db
+      .transaction(() => {
+        const before = this.require(id);
+        if (options.expectEpoch !== undefined && before.epoch !== options.expectEpoch) {
+          throw new ServerError("conflict", `job ${id} is at epoch ${before.epoch}, not ${options.expectEpoch}`);
+        }
+        const after: JobRecord = {
+          ...before,
+          state: patch.state ?? before.state,
+          result: patch.result !== undefined ? patch.result : before.result,
+          outputHash: outputHash ?? before.outputHash,
+          fuelUsed: patch.fuelUsed ?? before.fuelUsed,
+          node: patch.node ?? before.node,
+          epoch: patch.epoch ?? before.epoch,
+          updatedAt: this.clock(),
+        };
+        this.db
+          .prepare(
+            `UPDATE jobs SET state = @state, result = @result, output_hash = @outputHash, fuel_used = @fuelUsed, node = @node,
              epoch = @epoch, updated_at = @updatedAt WHERE id = @id`,
-        )
-        .run({
-          id,
-          state: after.state,
-          result: after.result === null ? null : JSON.stringify(after.result),
-          outputHash: after.outputHash,
-          fuelUsed: after.fuelUsed,
-          node: after.node,
-          epoch: after.epoch,
-          updatedAt: after.updatedAt,
-        });
-      const replaced = before.outputHash !== after.outputHash ? [before.outputHash] : [];
-      return { job: after, orphans: unreferenced(this.db, replaced) };
-    }).immediate();
+          )
+          .run({
+            id,
+            state: after.state,
+            result: after.result === null ? null : JSON.stringify(after.result),
+            outputHash: after.outputHash,
+            fuelUsed: after.fuelUsed,
+            node: after.node,
+            epoch: after.epoch,
+            updatedAt: after.updatedAt,
+          });
+        const replaced = before.outputHash !== after.outputHash ? [before.outputHash] : [];
+        return { job: after, orphans: unreferenced(this.db, replaced) };
+      })
+      .immediate();
     for (const hash of orphans) this.blobs.delete(hash);
     return job;
   }
@@ -273,20 +290,27 @@ export class JobTable {
   /** How many anonymous jobs are in `states`. */
   countAnonymous(states: readonly JobState[]): number {
     const list = states.map(() => "?").join(", ") || "NULL";
-    return Number(this.db.prepare(`SELECT count(*) FROM jobs WHERE owner IS NULL AND state IN (${list})`).pluck().get(...states));
+    return Number(
+      this.db
+        .prepare(`SELECT count(*) FROM jobs WHERE owner IS NULL AND state IN (${list})`)
+        .pluck()
+        .get(...states),
+    );
   }
 
   /** Removes the job, its checkpoints, and every blob only it referenced. */
   delete(id: string, options: { expectEpoch?: number } = {}): void {
-    const orphans = this.db.transaction(() => {
-      const job = this.require(id);
-      if (options.expectEpoch !== undefined && job.epoch !== options.expectEpoch) {
-        throw new ServerError("conflict", `job ${id} is at epoch ${job.epoch}, not ${options.expectEpoch}`);
-      }
-      const snapshots = this.db.prepare<[string], string>("SELECT snapshot_hash FROM checkpoints WHERE job_id = ?").pluck().all(id);
-      this.db.prepare("DELETE FROM jobs WHERE id = ?").run(id); // checkpoints cascade
-      return unreferenced(this.db, [job.inputHash, job.outputHash, ...snapshots]);
-    }).immediate();
+    const orphans = this.db
+      .transaction(() => {
+        const job = this.require(id);
+        if (options.expectEpoch !== undefined && job.epoch !== options.expectEpoch) {
+          throw new ServerError("conflict", `job ${id} is at epoch ${job.epoch}, not ${options.expectEpoch}`);
+        }
+        const snapshots = this.db.prepare<[string], string>("SELECT snapshot_hash FROM checkpoints WHERE job_id = ?").pluck().all(id);
+        this.db.prepare("DELETE FROM jobs WHERE id = ?").run(id); // checkpoints cascade
+        return unreferenced(this.db, [job.inputHash, job.outputHash, ...snapshots]);
+      })
+      .immediate();
     for (const hash of orphans) this.blobs.delete(hash);
   }
 }

@@ -46,9 +46,12 @@ export class ModuleTable {
     const record: ModuleRecord = { codeHash: hash, owner: options.owner, public: options.public, size, createdAt: this.clock() };
     const inserted = this.db.transaction(() => {
       const n = this.db
-        .prepare("INSERT INTO modules (code_hash, owner, public, size, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (code_hash) DO NOTHING")
+        .prepare(
+          "INSERT INTO modules (code_hash, owner, public, size, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (code_hash) DO NOTHING",
+        )
         .run(hash, record.owner, record.public ? 1 : 0, size, record.createdAt).changes;
-      if (options.owner !== null) this.db.prepare("INSERT OR IGNORE INTO module_owners (code_hash, client_id) VALUES (?, ?)").run(hash, options.owner);
+      if (options.owner !== null)
+        this.db.prepare("INSERT OR IGNORE INTO module_owners (code_hash, client_id) VALUES (?, ?)").run(hash, options.owner);
       if (!n && options.public) this.db.prepare("UPDATE modules SET public = 1 WHERE code_hash = ?").run(hash);
       return n;
     })();
@@ -154,7 +157,10 @@ export class ModuleTable {
   /** Forgets the module and removes its bytes; a conflict while any job still uses it. */
   delete(codeHash: string): void {
     const orphans = this.db.transaction(() => {
-      const changed = mapConstraint(`module ${codeHash}`, () => this.db.prepare("DELETE FROM modules WHERE code_hash = ?").run(codeHash).changes);
+      const changed = mapConstraint(
+        `module ${codeHash}`,
+        () => this.db.prepare("DELETE FROM modules WHERE code_hash = ?").run(codeHash).changes,
+      );
       if (changed === 0) throw new ServerError("not_found", `no module ${codeHash}`);
       return unreferenced(this.db, [codeHash]);
     })();

@@ -29,10 +29,13 @@ export class PeerTable {
     } catch {
       throw new ServerError("bad_request", `peer ${peer.nodeId}: "${peer.url}" is not a URL`);
     }
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw new ServerError("bad_request", `peer ${peer.nodeId}: URL must be http(s)`);
+    if (url.protocol !== "http:" && url.protocol !== "https:")
+      throw new ServerError("bad_request", `peer ${peer.nodeId}: URL must be http(s)`);
     const record: PeerRecord = { nodeId: peer.nodeId, url: url.toString(), publicKey: publicKeyPem(peer.publicKey) };
     this.db
-      .prepare("INSERT INTO peers (node_id, url, public_key) VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET url = excluded.url, public_key = excluded.public_key")
+      .prepare(
+        "INSERT INTO peers (node_id, url, public_key) VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET url = excluded.url, public_key = excluded.public_key",
+      )
       .run(record.nodeId, record.url, record.publicKey);
     return record;
   }

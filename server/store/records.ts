@@ -36,7 +36,18 @@ export const JOB_SANDBOXES: readonly JobSandbox[] = ["in-process", "isolated"];
  * `migrating` while the transfer is prepared and `migrated` once the source decided to hand it
  * over. On the receiving node a job is `prepared` (stored, never run) until the source commits.
  */
-export const JOB_STATES = ["queued", "running", "paused", "migrating", "migrated", "prepared", "done", "trapped", "failed", "cancelled"] as const;
+export const JOB_STATES = [
+  "queued",
+  "running",
+  "paused",
+  "migrating",
+  "migrated",
+  "prepared",
+  "done",
+  "trapped",
+  "failed",
+  "cancelled",
+] as const;
 export type JobState = (typeof JOB_STATES)[number];
 /** States after which the job never runs here again. */
 export const FINISHED_JOB_STATES: readonly JobState[] = ["migrated", "done", "trapped", "failed", "cancelled"];

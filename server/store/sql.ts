@@ -10,7 +10,10 @@ export function mapConstraint<T>(what: string, fn: () => T): T {
   } catch (e) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && code.startsWith("SQLITE_CONSTRAINT")) {
-      const kind = code === "SQLITE_CONSTRAINT_FOREIGNKEY" ? "refers to a missing row or is still referenced" : "already exists or breaks a constraint";
+      const kind =
+        code === "SQLITE_CONSTRAINT_FOREIGNKEY"
+          ? "refers to a missing row or is still referenced"
+          : "already exists or breaks a constraint";
       throw new ServerError("conflict", `${what} ${kind}`, { cause: e });
     }
     throw e;

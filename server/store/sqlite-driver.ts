@@ -46,5 +46,9 @@ export function sqliteDriver(): SqliteDriver {
 
 function unloadable(e: unknown): ServerError {
   const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
-  return new ServerError("store_unavailable", `it is installed but does not load (${why}); run \`npm rebuild better-sqlite3\` to build it for this Node version`, { cause: e });
+  return new ServerError(
+    "store_unavailable",
+    `it is installed but does not load (${why}); run \`npm rebuild better-sqlite3\` to build it for this Node version`,
+    { cause: e },
+  );
 }

@@ -17,10 +17,23 @@ export interface LiveNode extends TestNode {
 export async function startPeers(count: number): Promise<LiveNode[]> {
   const nodes: TestNode[] = [];
   // The run's module cache: balancing is under test, and each fresh node's first compile would load Binaryen.
-  for (let i = 0; i < count; i++) nodes.push(await startTestNode({ maxRunningJobs: 1, quotas: { maxConcurrentJobs: 10_000 }, sharedModuleCache: true, ...(nodes[0] ? { key: nodes[0].key } : {}) }));
+  for (let i = 0; i < count; i++)
+    nodes.push(
+      await startTestNode({
+        maxRunningJobs: 1,
+        quotas: { maxConcurrentJobs: 10_000 },
+        sharedModuleCache: true,
+        ...(nodes[0] ? { key: nodes[0].key } : {}),
+      }),
+    );
   for (const a of nodes) {
     for (const b of nodes) {
-      if (a !== b) a.running.store.peers.upsert({ nodeId: b.running.identity.nodeId, url: b.running.url, publicKey: parsePublicKey(b.running.identity.publicKeyPem) });
+      if (a !== b)
+        a.running.store.peers.upsert({
+          nodeId: b.running.identity.nodeId,
+          url: b.running.url,
+          publicKey: parsePublicKey(b.running.identity.publicKeyPem),
+        });
     }
   }
   const module = spinModule();

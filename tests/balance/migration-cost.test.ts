@@ -11,16 +11,23 @@ describe("migration cost model", () => {
   });
 
   it("moves the last queued job weakly when the target is idle and the wait here is long", () => {
-    expect(chooseMove({ queued: 3, weakBytes: 1000, localWait: 3, targetWait: 0, running: { snapshotBytes: 1e6, remainingWork: 1 } }, link)).toMatchObject({ mode: "weak" });
+    expect(
+      chooseMove({ queued: 3, weakBytes: 1000, localWait: 3, targetWait: 0, running: { snapshotBytes: 1e6, remainingWork: 1 } }, link),
+    ).toMatchObject({ mode: "weak" });
   });
 
   it("moves nothing when the target would make the job wait as long", () => {
     expect(chooseMove({ queued: 1, weakBytes: 1000, localWait: 0.5, targetWait: 0.6 }, link)).toEqual({ mode: "none" });
-    expect(chooseMove({ queued: 0, weakBytes: 1000, localWait: 0, targetWait: 0, running: { snapshotBytes: 1000, remainingWork: 50 } }, link)).toEqual({ mode: "none" });
+    expect(
+      chooseMove({ queued: 0, weakBytes: 1000, localWait: 0, targetWait: 0, running: { snapshotBytes: 1000, remainingWork: 50 } }, link),
+    ).toEqual({ mode: "none" });
   });
 
   it("moves the running job strongly when it is expected to run long and jobs wait behind it", () => {
-    const d = chooseMove({ queued: 2, weakBytes: 1000, localWait: 20, targetWait: 0, running: { snapshotBytes: 1e6, remainingWork: 19 } }, link);
+    const d = chooseMove(
+      { queued: 2, weakBytes: 1000, localWait: 20, targetWait: 0, running: { snapshotBytes: 1e6, remainingWork: 19 } },
+      link,
+    );
     expect(d.mode).toBe("strong"); // 2 × 19 − 1.03 > 20 − 0.03
   });
 

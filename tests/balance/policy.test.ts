@@ -6,11 +6,15 @@ import { createPolicy } from "../../runtime/balance/policy.js";
 import type { PolicyOptions } from "../../runtime/balance/policy-options.js";
 import type { LoadSharingPolicy, Message, PolicyAction, PolicyEvent } from "../../runtime/balance/protocol.js";
 import { createRng } from "../../runtime/balance/rng.js";
-import { FerryError } from "../../runtime/errors.js";
+import type { FerryError } from "../../runtime/errors.js";
 
 const load = (jobs: number): LoadSample => ({ ready: Math.max(0, jobs - 1), running: jobs > 0 ? 1 : 0, blocked: 0, throughput: 0 });
 
-function node(options: PolicyOptions, nodeId = 0, nodeCount = 5): { policy: LoadSharingPolicy; step: (now: number, e: PolicyEvent, jobs: number) => PolicyAction[] } {
+function node(
+  options: PolicyOptions,
+  nodeId = 0,
+  nodeCount = 5,
+): { policy: LoadSharingPolicy; step: (now: number, e: PolicyEvent, jobs: number) => PolicyAction[] } {
   const policy = createPolicy(options, { nodeId, nodeCount, rng: createRng(7) });
   return {
     policy,
@@ -24,7 +28,8 @@ function node(options: PolicyOptions, nodeId = 0, nodeCount = 5): { policy: Load
 
 const probes = (actions: PolicyAction[]): Extract<Message, { kind: "probe" }>[] =>
   actions.flatMap((a) => (a.type === "send" && a.message.kind === "probe" ? [a.message] : []));
-const sentTo = (actions: PolicyAction[]): number[] => actions.flatMap((a) => (a.type === "send" && a.message.kind === "probe" ? [a.to] : []));
+const sentTo = (actions: PolicyAction[]): number[] =>
+  actions.flatMap((a) => (a.type === "send" && a.message.kind === "probe" ? [a.to] : []));
 const refuse = (p: { probe: "give" | "take"; id: number }, from: number): PolicyEvent => ({
   type: "message",
   message: { kind: "answer", probe: p.probe, id: p.id, from, accept: false },

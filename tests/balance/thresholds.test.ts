@@ -40,15 +40,20 @@ describe("thresholds", () => {
 
   it("never flips sender↔receiver when one or two jobs move, for any accepted thresholds", () => {
     fc.assert(
-      fc.property(fc.integer({ min: -5, max: 20 }), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 0, max: 40 }), (lower, gap, load) => {
-        const t = { lower, upper: lower + gap };
-        if (codeOf(() => validateThresholds(t, READY_QUEUE)) !== undefined) return gap <= HYSTERESIS_JOBS;
-        for (let k = 1; k <= HYSTERESIS_JOBS; k++) {
-          if (roleOf(load, t) === "sender" && roleOf(load - k, t) === "receiver") return false;
-          if (roleOf(load, t) === "receiver" && roleOf(load + k, t) === "sender") return false;
-        }
-        return true;
-      }),
+      fc.property(
+        fc.integer({ min: -5, max: 20 }),
+        fc.integer({ min: 1, max: 10 }),
+        fc.integer({ min: 0, max: 40 }),
+        (lower, gap, load) => {
+          const t = { lower, upper: lower + gap };
+          if (codeOf(() => validateThresholds(t, READY_QUEUE)) !== undefined) return gap <= HYSTERESIS_JOBS;
+          for (let k = 1; k <= HYSTERESIS_JOBS; k++) {
+            if (roleOf(load, t) === "sender" && roleOf(load - k, t) === "receiver") return false;
+            if (roleOf(load, t) === "receiver" && roleOf(load + k, t) === "sender") return false;
+          }
+          return true;
+        },
+      ),
     );
   });
 });

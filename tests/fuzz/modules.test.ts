@@ -22,7 +22,8 @@ describe("modules fuzzer, seed 82024", () => {
       if ("skipped" in g) continue;
       const outcome = await runModuleCase(g.case);
       ran++;
-      if (outcome.status === "failed") failures.push(`case ${index} (${g.case.origin}): ${outcome.failure!.kind}: ${outcome.failure!.detail}`);
+      if (outcome.status === "failed")
+        failures.push(`case ${index} (${g.case.origin}): ${outcome.failure!.kind}: ${outcome.failure!.detail}`);
     }
     expect(failures).toEqual([]);
     expect(ran).toBeGreaterThan(CASES / 2);
@@ -37,11 +38,26 @@ const FIXED: Array<[string, string]> = [
   ["resource-read-uncharged-work.json", "resource_read is charged for the bytes it moves"],
   ["memory-grow-meter-bound.json", "a slice that grows memory stops within its fuel + meterBound + that grow's charge"],
   ["memory-init-dropped-segment.json", "memory.init of a dropped active segment traps memory_out_of_bounds: the optimizer keeps the trap"],
-  ["call-indirect-constant-index.json", "call_indirect through a constant index keeps its trap (table_out_of_bounds, indirect_call_mismatch)"],
-  ["bulk-fill-meter-bound.json", "meterBound counts a span and a helper's first chunk together: a slice stops within its fuel + meterBound"],
-  ["host-input-meter-bound.json", "meterBound counts the region prepaid just before a check: a slice of host calls stops within its fuel + meterBound + one call"],
-  ["call-chain-meter-bound.json", "meterBound counts the region prepaid just before a check: a br_table/indirect call chain stops within its fuel + meterBound"],
-  ["restore-memory-differs.json", "a float global's NaN payload survives snapshot and restore (bits, not a JS number), so the guest's addresses do too"],
+  [
+    "call-indirect-constant-index.json",
+    "call_indirect through a constant index keeps its trap (table_out_of_bounds, indirect_call_mismatch)",
+  ],
+  [
+    "bulk-fill-meter-bound.json",
+    "meterBound counts a span and a helper's first chunk together: a slice stops within its fuel + meterBound",
+  ],
+  [
+    "host-input-meter-bound.json",
+    "meterBound counts the region prepaid just before a check: a slice of host calls stops within its fuel + meterBound + one call",
+  ],
+  [
+    "call-chain-meter-bound.json",
+    "meterBound counts the region prepaid just before a check: a br_table/indirect call chain stops within its fuel + meterBound",
+  ],
+  [
+    "restore-memory-differs.json",
+    "a float global's NaN payload survives snapshot and restore (bits, not a JS number), so the guest's addresses do too",
+  ],
 ];
 
 describe("regressions the modules fuzzer's checks catch", () => {

@@ -15,7 +15,10 @@ describe("snapshots fuzzer, seed 72024", () => {
       const spec = await generateSnapshotCase(SEED, index);
       const outcome = await runSnapshotCase(spec);
       for (const key of Object.keys(outcome.counters)) seen[key.split(":")[0]!] = (seen[key.split(":")[0]!] ?? 0) + 1;
-      if (outcome.status === "failed") failures.push(`case ${index} (${spec.guest}, ${JSON.stringify(spec.mutations)}): ${outcome.failure!.kind}: ${outcome.failure!.detail}`);
+      if (outcome.status === "failed")
+        failures.push(
+          `case ${index} (${spec.guest}, ${JSON.stringify(spec.mutations)}): ${outcome.failure!.kind}: ${outcome.failure!.detail}`,
+        );
     }
     expect(failures).toEqual([]);
     // The mutants reach every stage: refused by decode, refused by restore, and run.

@@ -17,7 +17,13 @@ function vectorLogger(): Uint8Array {
     const lanes = m.i64x2.replace_lane(m.i64x2.splat(m.local.get(0, binaryen.i64)), 1, m.local.get(1, binaryen.i64));
     m.addFunction("f", binaryen.createType([binaryen.i64, binaryen.i64]), binaryen.none, [], m.call("log", [lanes], binaryen.none));
     m.addFunctionExport("f", "log");
-    m.addFunction("s", binaryen.createType([binaryen.i32, binaryen.i64]), binaryen.none, [], m.i64.store(0, 8, m.local.get(0, binaryen.i32), m.local.get(1, binaryen.i64)));
+    m.addFunction(
+      "s",
+      binaryen.createType([binaryen.i32, binaryen.i64]),
+      binaryen.none,
+      [],
+      m.i64.store(0, 8, m.local.get(0, binaryen.i32), m.local.get(1, binaryen.i64)),
+    );
     m.addFunctionExport("s", "store");
     return m.emitBinary();
   } finally {
@@ -72,7 +78,13 @@ describe("ttf rewrite: SIMD float arithmetic", () => {
       m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128);
       m.setMemory(1, 1);
       const splat = (k: number): number => m.f32x4.splat(m.local.get(k, binaryen.f32));
-      m.addFunction("f", binaryen.createType([binaryen.f32, binaryen.f32]), binaryen.i32, [], m.i32x4.extract_lane(op(m, splat(0), splat(1)), 1));
+      m.addFunction(
+        "f",
+        binaryen.createType([binaryen.f32, binaryen.f32]),
+        binaryen.i32,
+        [],
+        m.i32x4.extract_lane(op(m, splat(0), splat(1)), 1),
+      );
       m.addFunctionExport("f", "f");
       return m.emitBinary();
     } finally {
@@ -81,9 +93,29 @@ describe("ttf rewrite: SIMD float arithmetic", () => {
   }
 
   it("marks modules whose SIMD float arithmetic can make NaN bits (which --denan leaves alone)", () => {
-    expect(rewriteTtf(simd((m, a, b) => m.f32x4.mul(a, b)), { maxMemoryPages: 16 }).simdFloatNaNs).toBe(true);
-    expect(rewriteTtf(simd((m, a) => m.f32x4.sqrt(a)), { maxMemoryPages: 16 }).simdFloatNaNs).toBe(true);
-    expect(rewriteTtf(simd((m, a, b) => m.f32x4.eq(a, b)), { maxMemoryPages: 16 }).simdFloatNaNs).toBeUndefined();
-    expect(rewriteTtf(simd((m, a) => m.f32x4.abs(a)), { maxMemoryPages: 16 }).simdFloatNaNs).toBeUndefined();
+    expect(
+      rewriteTtf(
+        simd((m, a, b) => m.f32x4.mul(a, b)),
+        { maxMemoryPages: 16 },
+      ).simdFloatNaNs,
+    ).toBe(true);
+    expect(
+      rewriteTtf(
+        simd((m, a) => m.f32x4.sqrt(a)),
+        { maxMemoryPages: 16 },
+      ).simdFloatNaNs,
+    ).toBe(true);
+    expect(
+      rewriteTtf(
+        simd((m, a, b) => m.f32x4.eq(a, b)),
+        { maxMemoryPages: 16 },
+      ).simdFloatNaNs,
+    ).toBeUndefined();
+    expect(
+      rewriteTtf(
+        simd((m, a) => m.f32x4.abs(a)),
+        { maxMemoryPages: 16 },
+      ).simdFloatNaNs,
+    ).toBeUndefined();
   });
 });

@@ -13,7 +13,10 @@ export interface Ran {
 export const FERRY_BIN = join(findRepoRoot(), "bin", "ferry.js");
 
 /** Runs `ferry ...args` to its end; `code` is the exit status (128 + n for a signal). */
-export function ferry(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {}): Promise<Ran> {
+export function ferry(
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {},
+): Promise<Ran> {
   if (!existsSync(join(findRepoRoot(), "dist", "server", "cli", "bin.js"))) throw new Error("run `npm run build` first (npm test does)");
   return new Promise((resolve) => {
     execFile(process.execPath, [FERRY_BIN, ...args], { maxBuffer: 16 * 1024 * 1024, ...options }, (error, stdout, stderr) => {

@@ -4,7 +4,12 @@ import type { GuestModule } from "../../runtime/exec/guest-module.js";
 import type { IsolatedInstance } from "../../runtime/sandbox/isolated/isolated-instance.js";
 import type { IsolatedInstanceOptions, IsolatedPool } from "../../runtime/sandbox/isolated/pool.js";
 
-export async function isolatedInstance(pool: IsolatedPool, engine: Engine, module: GuestModule, options: Partial<IsolatedInstanceOptions> = {}): Promise<IsolatedInstance> {
+export async function isolatedInstance(
+  pool: IsolatedPool,
+  engine: Engine,
+  module: GuestModule,
+  options: Partial<IsolatedInstanceOptions> = {},
+): Promise<IsolatedInstance> {
   return (await pool.instantiate(module.segment, engine.config, { trust: "authenticated", ...options })) as IsolatedInstance;
 }
 

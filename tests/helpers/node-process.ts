@@ -20,9 +20,22 @@ export interface NodeProcess {
   stop(): Promise<void>;
 }
 
-export async function spawnNode(dataDir: string, options: { crashAt?: string; peersFile?: string; checkpointIntervalMs?: number } = {}): Promise<NodeProcess> {
+export async function spawnNode(
+  dataDir: string,
+  options: { crashAt?: string; peersFile?: string; checkpointIntervalMs?: number } = {},
+): Promise<NodeProcess> {
   const bin = join(findRepoRoot(), "bin", "ferry.js");
-  const args = [bin, "serve", "--port", "0", "--data-dir", dataDir, "--json", "--checkpoint-interval-ms", String(options.checkpointIntervalMs ?? 100)];
+  const args = [
+    bin,
+    "serve",
+    "--port",
+    "0",
+    "--data-dir",
+    dataDir,
+    "--json",
+    "--checkpoint-interval-ms",
+    String(options.checkpointIntervalMs ?? 100),
+  ];
   if (options.peersFile) args.push("--peers", options.peersFile);
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...(options.crashAt ? { FERRY_CRASH_AT: options.crashAt } : {}) },

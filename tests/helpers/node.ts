@@ -40,7 +40,12 @@ export function shareModuleCache(dataDir: string): void {
 }
 
 export async function startTestNode(
-  options: Partial<NodeServerOptions> & { quotas?: Partial<Quotas>; capabilities?: string[]; key?: SigningKey; sharedModuleCache?: boolean } = {},
+  options: Partial<NodeServerOptions> & {
+    quotas?: Partial<Quotas>;
+    capabilities?: string[];
+    key?: SigningKey;
+    sharedModuleCache?: boolean;
+  } = {},
 ): Promise<TestNode> {
   const { sharedModuleCache, ...nodeOptions } = options;
   const dataDir = options.dataDir ?? tempDir();

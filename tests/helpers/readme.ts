@@ -8,7 +8,7 @@ import { findRepoRoot } from "../../guest/catalog.js";
 function readmeBlock(heading: string, lang: string): string {
   const readme = readFileSync(join(findRepoRoot(), "README.md"), "utf8");
   const section = readme.slice(readme.indexOf(`## ${heading}`));
-  const code = new RegExp("```" + lang + "\\n([\\s\\S]*?)```").exec(section)?.[1];
+  const code = new RegExp(`\`\`\`${lang}\\n([\\s\\S]*?)\`\`\``).exec(section)?.[1];
   if (!code) throw new Error(`README has no ${lang} block under '${heading}'`);
   return code;
 }

@@ -43,7 +43,12 @@ export function startedFerry(args: readonly string[], track?: Started[]): Starte
   child.stdout.on("data", (d: Buffer) => (out.stdout += d.toString()));
   child.stderr.on("data", (d: Buffer) => (out.stderr += d.toString()));
   const exited = new Promise<number>((resolve) => child.once("exit", (code) => resolve(code ?? 128 + 9)));
-  const started = { child: child as Started["child"], out, exited, kill: () => void (child.exitCode === null && child.signalCode === null && child.kill("SIGKILL")) };
+  const started = {
+    child: child as Started["child"],
+    out,
+    exited,
+    kill: () => void (child.exitCode === null && child.signalCode === null && child.kill("SIGKILL")),
+  };
   track?.push(started);
   return started;
 }

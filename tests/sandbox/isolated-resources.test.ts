@@ -9,11 +9,10 @@ import type { AsyncResourceHandle, AsyncResourceProvider } from "../../runtime/s
 import { hostCallViolation, injectHostCallFault, probeIsolation } from "../../runtime/sandbox/isolated/probe.js";
 import { COPY_GUEST } from "../helpers/fixtures.js";
 
-
 const engine = new Engine({ maxMemoryPages: 64 });
 const pools = { process: new IsolatedPool({ size: 1 }), worker: new IsolatedPool({ size: 1, transport: "worker" }) };
 type Where = "in-process" | keyof typeof pools;
-const WHERE: Where[] = ["in-process", "process", "worker"];
+const _WHERE: Where[] = ["in-process", "process", "worker"];
 
 afterAll(async () => {
   await Promise.all([pools.process.close(), pools.worker.close(), engine.close()]);
@@ -30,7 +29,13 @@ interface Outcome {
   stored: Record<string, string | undefined>;
 }
 
-async function outcome(where: Where, entry: string, args: WasmValue[], capabilities: string[], initial: Record<string, string> = {}): Promise<Outcome> {
+async function outcome(
+  where: Where,
+  entry: string,
+  args: WasmValue[],
+  capabilities: string[],
+  initial: Record<string, string> = {},
+): Promise<Outcome> {
   const module = await engine.compile(COPY_GUEST);
   const resources = new MemoryResources(initial);
   const i = await instance(where, module, { capabilities, resources });
@@ -39,7 +44,7 @@ async function outcome(where: Where, entry: string, args: WasmValue[], capabilit
     const stored: Record<string, string | undefined> = {};
     for (const name of ["config.json", "reports/daily", "big"]) {
       const v = resources.get(name);
-      stored[name] = v && new TextDecoder().decode(v.subarray(0, 64)) + `#${v.byteLength}`;
+      stored[name] = v && `${new TextDecoder().decode(v.subarray(0, 64))}#${v.byteLength}`;
     }
     return { result, state: i.state, stored };
   } finally {
@@ -49,7 +54,7 @@ async function outcome(where: Where, entry: string, args: WasmValue[], capabilit
 
 describe("same results in-process and isolated (process and worker transports)", () => {
   const cases: Array<[string, string, WasmValue[], string[], Record<string, string>]> = [
-    ["granted", "copy", [11, 13], ["config.json:r", "reports/*:w"], { "config.json": "{\"limit\":3}" }],
+    ["granted", "copy", [11, 13], ["config.json:r", "reports/*:w"], { "config.json": '{"limit":3}' }],
     ["not found", "copy", [11, 13], ["config.json:r", "reports/*:w"], {}],
     ["denied: no grant", "copy", [11, 13], [], { "config.json": "x" }],
     ["denied: write not granted", "copy", [11, 13], ["config.json:r", "reports/*:r"], { "config.json": "x" }],
@@ -67,7 +72,7 @@ describe("same results in-process and isolated (process and worker transports)",
     }
     // What each case is about, so equal-but-wrong cannot pass.
     const r = expected.result;
-    if (_name === "granted") expect(expected.stored["reports/daily"]).toBe("{\"limit\":3}#11");
+    if (_name === "granted") expect(expected.stored["reports/daily"]).toBe('{"limit":3}#11');
     if (_name === "not found") expect(r).toMatchObject({ status: "done", value: -1 });
     if (_name.startsWith("denied")) expect(r).toMatchObject({ status: "trapped", code: "capability_denied" });
     if (_name.startsWith("denied")) expect(expected.stored["reports/daily"]).toBeUndefined();
@@ -100,12 +105,20 @@ describe.each(["process", "worker"] as const)("the %s transport", (where) => {
   it("keeps the host responsive while a child is blocked in a host call", async () => {
     const module = await engine.compile(COPY_GUEST);
     const { provider, called, release } = gatedProvider();
-    const blocked = await pool().instantiate(module.segment, engine.config, { trust: "authenticated", capabilities: ["*:rw"], resources: provider });
+    const blocked = await pool().instantiate(module.segment, engine.config, {
+      trust: "authenticated",
+      capabilities: ["*:rw"],
+      resources: provider,
+    });
     const running = blocked.run("copy", [11, 13]);
     expect(await called).toBe("config.json");
     // The child waits for its answer; the host's loop turns, and another child serves another guest.
     await new Promise((r) => setTimeout(r, 20));
-    const other = await pool().instantiate(module.segment, engine.config, { trust: "authenticated", capabilities: ["*:rw"], resources: new MemoryResources() });
+    const other = await pool().instantiate(module.segment, engine.config, {
+      trust: "authenticated",
+      capabilities: ["*:rw"],
+      resources: new MemoryResources(),
+    });
     expect(await other.run("copy", [11, 13])).toMatchObject({ status: "done", value: -1 });
     other.dispose();
     expect(blocked.state).toBe("running");
@@ -117,37 +130,49 @@ describe.each(["process", "worker"] as const)("the %s transport", (where) => {
   it("ends a child blocked in a host call on dispose (disposed) and on its deadline (deadline_exceeded)", async () => {
     const module = await engine.compile(COPY_GUEST);
     const a = gatedProvider();
-    const disposed = await pool().instantiate(module.segment, engine.config, { trust: "authenticated", capabilities: ["*:rw"], resources: a.provider });
+    const disposed = await pool().instantiate(module.segment, engine.config, {
+      trust: "authenticated",
+      capabilities: ["*:rw"],
+      resources: a.provider,
+    });
     const run = disposed.run("copy", [11, 13]);
     await a.called;
     disposed.dispose();
     expect(await run).toMatchObject({ status: "trapped", code: "disposed" });
     const b = gatedProvider();
-    const late = await pool().instantiate(module.segment, engine.config, { trust: "authenticated", capabilities: ["*:rw"], resources: b.provider, timeoutMs: 300 });
+    const late = await pool().instantiate(module.segment, engine.config, {
+      trust: "authenticated",
+      capabilities: ["*:rw"],
+      resources: b.provider,
+      timeoutMs: 300,
+    });
     expect(await late.run("copy", [11, 13])).toMatchObject({ status: "trapped", code: "deadline_exceeded" });
     a.release();
     b.release();
   });
 
-  it.each(["garbage", "oversized"] as const)("kills a child that sends %s on the channel (host_error), and the pool recovers", async (fault) => {
-    const module = await engine.compile(COPY_GUEST);
-    const replacedBefore = pool().stats().replaced;
-    const resources = new MemoryResources({ "config.json": "x" });
-    const bad = await pool().instantiate(module.segment, engine.config, { trust: "authenticated", capabilities: ["*:rw"], resources });
-    await injectHostCallFault(bad, fault);
-    expect(await bad.run("copy", [11, 13])).toMatchObject({ status: "trapped", code: "host_error" });
-    expect(bad.state).toBe("trapped");
-    expect(hostCallViolation(bad)).toMatch(fault === "garbage" ? /malformed/ : /frame of/);
-    expect(resources.get("reports/daily")).toBeUndefined();
-    await expect(bad.run("copy", [11, 13])).rejects.toMatchObject({ code: "instance_finished" });
-    // A fresh instance (on a fresh child) works.
-    const good = await pool().instantiate(module.segment, engine.config, { trust: "authenticated", capabilities: ["*:rw"], resources });
-    expect(await good.run("copy", [11, 13])).toMatchObject({ status: "done", value: 1 });
-    good.dispose();
-    const deadline = Date.now() + 10_000;
-    while (pool().stats().replaced <= replacedBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    expect(pool().stats().replaced).toBe(replacedBefore + 1);
-  });
+  it.each(["garbage", "oversized"] as const)(
+    "kills a child that sends %s on the channel (host_error), and the pool recovers",
+    async (fault) => {
+      const module = await engine.compile(COPY_GUEST);
+      const replacedBefore = pool().stats().replaced;
+      const resources = new MemoryResources({ "config.json": "x" });
+      const bad = await pool().instantiate(module.segment, engine.config, { trust: "authenticated", capabilities: ["*:rw"], resources });
+      await injectHostCallFault(bad, fault);
+      expect(await bad.run("copy", [11, 13])).toMatchObject({ status: "trapped", code: "host_error" });
+      expect(bad.state).toBe("trapped");
+      expect(hostCallViolation(bad)).toMatch(fault === "garbage" ? /malformed/ : /frame of/);
+      expect(resources.get("reports/daily")).toBeUndefined();
+      await expect(bad.run("copy", [11, 13])).rejects.toMatchObject({ code: "instance_finished" });
+      // A fresh instance (on a fresh child) works.
+      const good = await pool().instantiate(module.segment, engine.config, { trust: "authenticated", capabilities: ["*:rw"], resources });
+      expect(await good.run("copy", [11, 13])).toMatchObject({ status: "done", value: 1 });
+      good.dispose();
+      const deadline = Date.now() + 10_000;
+      while (pool().stats().replaced <= replacedBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(pool().stats().replaced).toBe(replacedBefore + 1);
+    },
+  );
 });
 
 describe("through the engine", () => {
@@ -161,8 +186,12 @@ describe("through the engine", () => {
       expect(await i.run("copy", [11, 13])).toMatchObject({ status: "done", value: 3 });
       expect(new TextDecoder().decode(resources.get("reports/daily"))).toBe("abc");
       i.dispose();
-      await expect(e.instantiate(module, { trust: "anonymous", sandbox: "isolated", capabilities: ["x:r"] })).rejects.toMatchObject({ code: "invalid_option" });
-      await expect(e.instantiate(module, { trust: "authenticated", capabilities: ["bad"] })).rejects.toMatchObject({ code: "invalid_option" });
+      await expect(e.instantiate(module, { trust: "anonymous", sandbox: "isolated", capabilities: ["x:r"] })).rejects.toMatchObject({
+        code: "invalid_option",
+      });
+      await expect(e.instantiate(module, { trust: "authenticated", capabilities: ["bad"] })).rejects.toMatchObject({
+        code: "invalid_option",
+      });
     } finally {
       await e.close();
     }
@@ -172,9 +201,18 @@ describe("through the engine", () => {
 describe("the permission model and the channel", () => {
   it("lets the child use its inherited channel fds but not reopen them, or anything else, by path", async () => {
     const module = await engine.compile(COPY_GUEST);
-    const i = await pools.process.instantiate(module.segment, engine.config, { trust: "authenticated", capabilities: ["*:r"], resources: new MemoryResources({ "config.json": "ok" }) });
+    const i = await pools.process.instantiate(module.segment, engine.config, {
+      trust: "authenticated",
+      capabilities: ["*:r"],
+      resources: new MemoryResources({ "config.json": "ok" }),
+    });
     const report = await probeIsolation(i, "/tmp/ferry-should-not-exist");
-    expect(report.hostChannel).toEqual({ fstatRequestFd: "allowed", fstatAnswerFd: "allowed", openProcFd: "ERR_ACCESS_DENIED", openDevFd: "ERR_ACCESS_DENIED" });
+    expect(report.hostChannel).toEqual({
+      fstatRequestFd: "allowed",
+      fstatAnswerFd: "allowed",
+      openProcFd: "ERR_ACCESS_DENIED",
+      openDevFd: "ERR_ACCESS_DENIED",
+    });
     expect(report.attempts.readFile).toBe("ERR_ACCESS_DENIED");
     expect(report.attempts.writeFile).toBe("ERR_ACCESS_DENIED");
     // …and the channel itself works under it (readSync/writeSync on fds 5 and 4).

@@ -3,12 +3,20 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { Engine, FerryError, type Instance, type RunResult, type WasmValue } from "../../runtime/index.js";
+import { Engine, type Instance, type RunResult, type WasmValue } from "../../runtime/index.js";
 import type { GuestModule } from "../../runtime/exec/guest-module.js";
 import { IsolatedPool, type IsolatedInstanceOptions } from "../../runtime/sandbox/isolated/pool.js";
 import type { IsolatedInstance } from "../../runtime/sandbox/isolated/isolated-instance.js";
-import { EXPLICIT_COUNTER, INFINITE_LOOP, IO_GUEST, LOOP_AND_RECURSION, MEMORY_BOMB, TRAPS, DEEP_RECURSION, LOG_THEN_SPIN } from "../helpers/fixtures.js";
-import { wat } from "../helpers/wat.js";
+import {
+  EXPLICIT_COUNTER,
+  INFINITE_LOOP,
+  IO_GUEST,
+  LOOP_AND_RECURSION,
+  MEMORY_BOMB,
+  TRAPS,
+  DEEP_RECURSION,
+  LOG_THEN_SPIN,
+} from "../helpers/fixtures.js";
 import { codeOf } from "../helpers/errors.js";
 import { firstLog, isolatedInstance } from "../helpers/isolated.js";
 
@@ -19,9 +27,11 @@ afterAll(async () => {
   await pool.close();
 });
 
-
-const isolated = (module: GuestModule, options: Partial<IsolatedInstanceOptions> = {}, on: IsolatedPool = pool): Promise<IsolatedInstance> =>
-  isolatedInstance(on, engine, module, options);
+const isolated = (
+  module: GuestModule,
+  options: Partial<IsolatedInstanceOptions> = {},
+  on: IsolatedPool = pool,
+): Promise<IsolatedInstance> => isolatedInstance(on, engine, module, options);
 
 interface Outcome {
   results: RunResult[];
@@ -50,8 +60,6 @@ async function drive(instance: Instance, entry: string, args: WasmValue[], slice
     run: instance.currentRun(),
   };
 }
-
-
 
 /** A job that runs alongside a failure and must finish exactly as it would alone. */
 async function bystander(): Promise<void> {
@@ -382,7 +390,11 @@ describe("isolated sandbox: instances and the pool", () => {
     `;
     const root = fileURLToPath(new URL("../../", import.meta.url));
     // A V8 flag on the host too: the compile worker must not inherit flags a worker refuses.
-    const out = spawnSync(process.execPath, ["--max-semi-space-size=8", "--input-type=module", "-e", script], { cwd: root, encoding: "utf8", timeout: 20_000 });
+    const out = spawnSync(process.execPath, ["--max-semi-space-size=8", "--input-type=module", "-e", script], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 20_000,
+    });
     expect(out.error).toBeUndefined();
     expect(out.stderr).toBe("");
     expect(out.status).toBe(0);

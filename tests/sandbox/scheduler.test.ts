@@ -69,7 +69,10 @@ describe("scheduler", () => {
     const full = new Scheduler({ sliceBudgetMs: 4 }).start(await engine.instantiate(module), "spin");
     // A 100 ms window (default 1 s), so the measurement spans several: within one the lane may run
     // early and idle late.
-    const quarter = new Scheduler({ sliceBudgetMs: 4, cpuShare: 0.25, cpuShareWindowMs: 100 }).start(await engine.instantiate(module), "spin");
+    const quarter = new Scheduler({ sliceBudgetMs: 4, cpuShare: 0.25, cpuShareWindowMs: 100 }).start(
+      await engine.instantiate(module),
+      "spin",
+    );
     await sleep(100); // past the first, unsized slices and the first window
     const f0 = full.instance.fuelUsed;
     const q0 = quarter.instance.fuelUsed;
@@ -82,7 +85,16 @@ describe("scheduler", () => {
   });
 
   it("rejects bad options and continuing an instance that is not paused", async () => {
-    for (const bad of [{ sliceBudgetMs: 0 }, { sliceBudgetMs: Number.NaN }, { minSliceFuel: 0 }, { minSliceFuel: 10, maxSliceFuel: 5 }, { isolatedSliceFuel: 1.5 }, { cpuShare: 0 }, { cpuShare: 1.5 }, { cpuShareWindowMs: 0 }]) {
+    for (const bad of [
+      { sliceBudgetMs: 0 },
+      { sliceBudgetMs: Number.NaN },
+      { minSliceFuel: 0 },
+      { minSliceFuel: 10, maxSliceFuel: 5 },
+      { isolatedSliceFuel: 1.5 },
+      { cpuShare: 0 },
+      { cpuShare: 1.5 },
+      { cpuShareWindowMs: 0 },
+    ]) {
       expect(() => new Scheduler(bad)).toThrow(FerryError);
     }
     const m = await engine.compile(LOOP_AND_RECURSION);

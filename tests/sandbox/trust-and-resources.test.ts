@@ -8,8 +8,6 @@ import { codeOf } from "../helpers/errors.js";
 
 const engine = new Engine();
 
-
-
 describe("trust classes", () => {
   it("refuses to run resource-importing code anonymously, naming the import", async () => {
     const m = await engine.compile(COPY_GUEST);
@@ -24,7 +22,9 @@ describe("trust classes", () => {
     await expect(engine.instantiate(m, { timeoutMs: 100 })).rejects.toThrow(/timeoutMs.*isolated/);
     await expect(engine.instantiate(m, { sandbox: "isolated", timeoutMs: -1 })).rejects.toThrow(/timeoutMs/);
     await expect(engine.instantiate(m, { capabilities: ["x:r"] })).rejects.toThrow(/authenticated/);
-    await expect(engine.instantiate(m, { trust: "authenticated", sandbox: "in-process", capabilities: ["bad"] })).rejects.toThrow(/capability "bad"/);
+    await expect(engine.instantiate(m, { trust: "authenticated", sandbox: "in-process", capabilities: ["bad"] })).rejects.toThrow(
+      /capability "bad"/,
+    );
   });
 
   it("places anonymous code in-process by default", async () => {
@@ -41,10 +41,10 @@ describe("capability-checked resources", () => {
 
   it("reads and writes granted resources", async () => {
     const m = await engine.compile(COPY_GUEST);
-    const resources = new MemoryResources({ "config.json": "{\"limit\":3}" });
+    const resources = new MemoryResources({ "config.json": '{"limit":3}' });
     const i = await engine.instantiate(m, authenticated(["config.json:r", "reports/*:w"], resources));
     expect(await i.run("copy", [11, 13])).toMatchObject({ status: "done", value: 11 });
-    expect(new TextDecoder().decode(resources.get("reports/daily"))).toBe("{\"limit\":3}");
+    expect(new TextDecoder().decode(resources.get("reports/daily"))).toBe('{"limit":3}');
   });
 
   it("returns not-found for a granted name that does not exist", async () => {
@@ -76,7 +76,10 @@ describe("capability-checked resources", () => {
     const m = await engine.compile(COPY_GUEST);
     const grant = authenticated(["*:rw"], new MemoryResources());
     expect(await (await engine.instantiate(m, grant)).run("bad_handle")).toMatchObject({ status: "trapped", code: "host_error" });
-    expect(await (await engine.instantiate(m, grant)).run("wild_pointer")).toMatchObject({ status: "trapped", code: "memory_out_of_bounds" });
+    expect(await (await engine.instantiate(m, grant)).run("wild_pointer")).toMatchObject({
+      status: "trapped",
+      code: "memory_out_of_bounds",
+    });
   });
 
   it("parses capabilities strictly", () => {

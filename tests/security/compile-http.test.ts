@@ -34,7 +34,11 @@ async function serve(flags: string[]): Promise<Node> {
   const store = Store.open(dataDir);
   store.clients.add({ publicKey: key.publicKey, quotas: { maxModuleBytes: 16 * 1024 * 1024 }, capabilities: [] });
   store.close();
-  const child = spawn(process.execPath, [join(findRepoRoot(), "bin", "ferry.js"), "serve", "--port", "0", "--data-dir", dataDir, "--json", ...flags], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(
+    process.execPath,
+    [join(findRepoRoot(), "bin", "ferry.js"), "serve", "--port", "0", "--data-dir", dataDir, "--json", ...flags],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -128,22 +132,30 @@ describe("a node compiling the worst modules", () => {
   // The slowest shapes at their caps (bench/compile-limits.ts): each takes Binaryen seconds of CPU,
   // against a millisecond per health check, so a node whose event loop were busy compiling would
   // answer none of them before the upload.
-  it.each(["loops-with-calls", "i64-locals-across-calls", "calls-in-one-function"])("answers /healthz while instrumenting %s at its cap", async (name) => {
-    const { answeredDuring, upload } = await healthDuring(node, atCap(name));
-    expect(upload.code).toBe("ok");
-    expect(answeredDuring).toBeGreaterThanOrEqual(3);
-  }, SLOW_MS);
+  it.each(["loops-with-calls", "i64-locals-across-calls", "calls-in-one-function"])(
+    "answers /healthz while instrumenting %s at its cap",
+    async (name) => {
+      const { answeredDuring, upload } = await healthDuring(node, atCap(name));
+      expect(upload.code).toBe("ok");
+      expect(answeredDuring).toBeGreaterThanOrEqual(3);
+    },
+    SLOW_MS,
+  );
 
-  it("refuses a module past a cap with 413 module_limit, and the same bytes again from memory", async () => {
-    const bomb = shape("loops-with-calls").build(limits.maxFunctionLoops * 4);
-    const refusedBefore = await metric(node.url, "ferry_modules_refused_total");
-    expect(await uploadError(node.client, bomb)).toEqual({ status: 413, code: "module_limit" });
-    expect(await metric(node.url, "ferry_modules_refused_total")).toBe(refusedBefore + 1);
-    const remembered = await metric(node.url, "ferry_modules_refused_from_memory_total");
-    expect(await uploadError(node.client, bomb)).toEqual({ status: 413, code: "module_limit" });
-    expect(await metric(node.url, "ferry_modules_refused_from_memory_total")).toBe(remembered + 1);
-    expect(await metric(node.url, "ferry_modules_refused_total")).toBe(refusedBefore + 1); // no second compile
-  }, SLOW_MS);
+  it(
+    "refuses a module past a cap with 413 module_limit, and the same bytes again from memory",
+    async () => {
+      const bomb = shape("loops-with-calls").build(limits.maxFunctionLoops * 4);
+      const refusedBefore = await metric(node.url, "ferry_modules_refused_total");
+      expect(await uploadError(node.client, bomb)).toEqual({ status: 413, code: "module_limit" });
+      expect(await metric(node.url, "ferry_modules_refused_total")).toBe(refusedBefore + 1);
+      const remembered = await metric(node.url, "ferry_modules_refused_from_memory_total");
+      expect(await uploadError(node.client, bomb)).toEqual({ status: 413, code: "module_limit" });
+      expect(await metric(node.url, "ferry_modules_refused_from_memory_total")).toBe(remembered + 1);
+      expect(await metric(node.url, "ferry_modules_refused_total")).toBe(refusedBefore + 1); // no second compile
+    },
+    SLOW_MS,
+  );
 });
 
 describe("a node with a compile time limit", () => {
@@ -156,13 +168,17 @@ describe("a node with a compile time limit", () => {
     await node?.stop();
   });
 
-  it("refuses a module over the time limit with 413 module_limit, stays responsive, and does not compile it twice", async () => {
-    const bytes = atCap("loops-with-calls");
-    expect(await uploadError(node.client, bytes)).toEqual({ status: 413, code: "module_limit" });
-    expect(await metric(node.url, "ferry_compile_timeouts_total")).toBe(1);
-    expect((await fetch(`${node.url}/healthz`)).status).toBe(200);
-    expect(await uploadError(node.client, bytes)).toEqual({ status: 413, code: "module_limit" });
-    expect(await metric(node.url, "ferry_compile_timeouts_total")).toBe(1);
-    expect(await metric(node.url, "ferry_modules_refused_from_memory_total")).toBe(1);
-  }, SLOW_MS);
+  it(
+    "refuses a module over the time limit with 413 module_limit, stays responsive, and does not compile it twice",
+    async () => {
+      const bytes = atCap("loops-with-calls");
+      expect(await uploadError(node.client, bytes)).toEqual({ status: 413, code: "module_limit" });
+      expect(await metric(node.url, "ferry_compile_timeouts_total")).toBe(1);
+      expect((await fetch(`${node.url}/healthz`)).status).toBe(200);
+      expect(await uploadError(node.client, bytes)).toEqual({ status: 413, code: "module_limit" });
+      expect(await metric(node.url, "ferry_compile_timeouts_total")).toBe(1);
+      expect(await metric(node.url, "ferry_modules_refused_from_memory_total")).toBe(1);
+    },
+    SLOW_MS,
+  );
 });

@@ -73,12 +73,16 @@ describe("per-function caps", () => {
   const engine = new Engine({ compilePool: shared });
   afterAll(() => shared.close());
 
-  it.each(SHAPES.map((s) => s.name))("refuses the %s shape one step past its cap with module_limit, before instrumenting", async (name) => {
-    const n = largestAccepted(name);
-    expect(await codeOf(engine.compile(shape(name).build(n + 1)))).toBe("module_limit");
-    expect(shared.stats.compiled).toBe(0);
-    expect(shared.stats.refusedFromMemory).toBe(0);
-  }, SLOW_MS);
+  it.each(SHAPES.map((s) => s.name))(
+    "refuses the %s shape one step past its cap with module_limit, before instrumenting",
+    async (name) => {
+      const n = largestAccepted(name);
+      expect(await codeOf(engine.compile(shape(name).build(n + 1)))).toBe("module_limit");
+      expect(shared.stats.compiled).toBe(0);
+      expect(shared.stats.refusedFromMemory).toBe(0);
+    },
+    SLOW_MS,
+  );
 
   it("names the limit and the value found", () => {
     const loops = shape("loops-with-calls").build(limits.maxFunctionLoops + 1);
@@ -88,60 +92,76 @@ describe("per-function caps", () => {
 });
 
 describe("the compile worker", () => {
-  it("refuses a compile over the time limit with module_limit, terminates its worker, and remembers the refusal", async () => {
-    // 1 ms cannot hold a real compile (a message each way and Binaryen's passes), so this is the time
-    // limit's path, whatever the machine's speed.
-    const p = pool({ timeoutMs: 1, timeoutMsPerKiB: 0 });
-    const engine = new Engine({ compilePool: p });
-    const bytes = shape("loops-with-calls").build(200);
-    expect(await codeOf(engine.compile(bytes))).toBe("module_limit");
-    expect(p.stats.timedOut).toBe(1);
-    await until(() => p.stats.workersAlive === 0); // the killed worker is gone, not left running
-    expect(await codeOf(engine.compile(bytes))).toBe("module_limit");
-    expect(p.stats.refusedFromMemory).toBe(1);
-    expect(p.stats.workersStarted).toBe(1); // the second refusal started no worker
-  }, SLOW_MS);
+  it(
+    "refuses a compile over the time limit with module_limit, terminates its worker, and remembers the refusal",
+    async () => {
+      // 1 ms cannot hold a real compile (a message each way and Binaryen's passes), so this is the time
+      // limit's path, whatever the machine's speed.
+      const p = pool({ timeoutMs: 1, timeoutMsPerKiB: 0 });
+      const engine = new Engine({ compilePool: p });
+      const bytes = shape("loops-with-calls").build(200);
+      expect(await codeOf(engine.compile(bytes))).toBe("module_limit");
+      expect(p.stats.timedOut).toBe(1);
+      await until(() => p.stats.workersAlive === 0); // the killed worker is gone, not left running
+      expect(await codeOf(engine.compile(bytes))).toBe("module_limit");
+      expect(p.stats.refusedFromMemory).toBe(1);
+      expect(p.stats.workersStarted).toBe(1); // the second refusal started no worker
+    },
+    SLOW_MS,
+  );
 
-  it("refuses a compile over the Binaryen heap limit with module_limit and replaces the worker", async () => {
-    const p = pool({ maxBinaryenHeapMb: 16 });
-    // 1,500 locals live across a call (the locals cap lifted): Binaryen asks for ~26 MiB.
-    const engine = new Engine({ compilePool: p, limits: { maxFunctionLocals: 2_000 } });
-    expect(await codeOf(engine.compile(shape("i64-locals-across-calls").build(1500)))).toBe("module_limit");
-    expect(p.stats.outOfMemory).toBe(1);
-    await until(() => p.stats.workersAlive === 0);
-    // The next compile gets a fresh worker and works.
-    expect(await codeOf(engine.compile(ANSWER))).toBe("ok");
-    expect(p.stats.workersStarted).toBe(2);
-  }, SLOW_MS);
+  it(
+    "refuses a compile over the Binaryen heap limit with module_limit and replaces the worker",
+    async () => {
+      const p = pool({ maxBinaryenHeapMb: 16 });
+      // 1,500 locals live across a call (the locals cap lifted): Binaryen asks for ~26 MiB.
+      const engine = new Engine({ compilePool: p, limits: { maxFunctionLocals: 2_000 } });
+      expect(await codeOf(engine.compile(shape("i64-locals-across-calls").build(1500)))).toBe("module_limit");
+      expect(p.stats.outOfMemory).toBe(1);
+      await until(() => p.stats.workersAlive === 0);
+      // The next compile gets a fresh worker and works.
+      expect(await codeOf(engine.compile(ANSWER))).toBe("ok");
+      expect(p.stats.workersStarted).toBe(2);
+    },
+    SLOW_MS,
+  );
 
-  it("runs at most maxConcurrent workers however many compiles wait, and refuses past the queue bound", async () => {
-    const p = pool({ maxConcurrent: 1, maxQueued: 3 });
-    const engine = new Engine({ compilePool: p });
-    let most = 0;
-    const sample = setInterval(() => (most = Math.max(most, p.stats.workersAlive)), 5);
-    try {
-      const distinct = [1, 2, 3, 4].map((n) => shape("loops-with-calls").build(n));
-      const results = distinct.map((b) => codeOf(engine.compile(b)));
-      const fifth = codeOf(engine.compile(shape("loops-with-calls").build(5)));
-      const sixth = codeOf(engine.compile(shape("loops-with-calls").build(6)));
-      const outcomes = await Promise.all([...results, fifth, sixth]);
-      // All six arrive before the worker has started: three wait, the rest are turned away at once.
-      expect(outcomes).toEqual(["ok", "ok", "ok", "compiler_busy", "compiler_busy", "compiler_busy"]);
-      expect(most).toBeLessThanOrEqual(1);
-      expect(p.stats.workersStarted).toBe(1);
-    } finally {
-      clearInterval(sample);
-    }
-  }, SLOW_MS);
+  it(
+    "runs at most maxConcurrent workers however many compiles wait, and refuses past the queue bound",
+    async () => {
+      const p = pool({ maxConcurrent: 1, maxQueued: 3 });
+      const engine = new Engine({ compilePool: p });
+      let most = 0;
+      const sample = setInterval(() => (most = Math.max(most, p.stats.workersAlive)), 5);
+      try {
+        const distinct = [1, 2, 3, 4].map((n) => shape("loops-with-calls").build(n));
+        const results = distinct.map((b) => codeOf(engine.compile(b)));
+        const fifth = codeOf(engine.compile(shape("loops-with-calls").build(5)));
+        const sixth = codeOf(engine.compile(shape("loops-with-calls").build(6)));
+        const outcomes = await Promise.all([...results, fifth, sixth]);
+        // All six arrive before the worker has started: three wait, the rest are turned away at once.
+        expect(outcomes).toEqual(["ok", "ok", "ok", "compiler_busy", "compiler_busy", "compiler_busy"]);
+        expect(most).toBeLessThanOrEqual(1);
+        expect(p.stats.workersStarted).toBe(1);
+      } finally {
+        clearInterval(sample);
+      }
+    },
+    SLOW_MS,
+  );
 
-  it("remembers a cap refusal by code hash: the same bytes are refused again without a worker", async () => {
-    const p = pool({});
-    const engine = new Engine({ compilePool: p });
-    const bomb = shape("loops-with-calls").build(limits.maxFunctionLoops + 1);
-    expect(await codeOf(engine.compile(bomb))).toBe("module_limit");
-    const started = p.stats.workersStarted;
-    expect(await codeOf(new Engine({ compilePool: p, maxMemoryPages: 16 }).compile(bomb))).toBe("module_limit");
-    expect(p.stats.refusedFromMemory).toBe(1);
-    expect(p.stats.workersStarted).toBe(started);
-  }, SLOW_MS);
+  it(
+    "remembers a cap refusal by code hash: the same bytes are refused again without a worker",
+    async () => {
+      const p = pool({});
+      const engine = new Engine({ compilePool: p });
+      const bomb = shape("loops-with-calls").build(limits.maxFunctionLoops + 1);
+      expect(await codeOf(engine.compile(bomb))).toBe("module_limit");
+      const started = p.stats.workersStarted;
+      expect(await codeOf(new Engine({ compilePool: p, maxMemoryPages: 16 }).compile(bomb))).toBe("module_limit");
+      expect(p.stats.refusedFromMemory).toBe(1);
+      expect(p.stats.workersStarted).toBe(started);
+    },
+    SLOW_MS,
+  );
 });

@@ -82,11 +82,14 @@ describe("someone else's private module", () => {
   });
 
   it("is answered like a module that does not exist, signed or anonymous", async () => {
-    const stranger = new FerryClient({ url: n.running.url, key: (() => {
-      const k = generateSigningKey();
-      n.running.store.clients.add({ publicKey: k.publicKey });
-      return k;
-    })() });
+    const stranger = new FerryClient({
+      url: n.running.url,
+      key: (() => {
+        const k = generateSigningKey();
+        n.running.store.clients.add({ publicKey: k.publicKey });
+        return k;
+      })(),
+    });
     const missing = randomBytes(32).toString("hex");
     for (const who of [stranger, n.anonymous]) {
       for (const [method, path, body] of [
@@ -96,7 +99,8 @@ describe("someone else's private module", () => {
         ["POST", "/jobs", { codeHash: "HASH", sandbox: "isolated" }],
         ["POST", "/jobs", { codeHash: "HASH", entry: "nope", args: [1, 2] }],
       ] as const) {
-        const ask = (hash: string) => answer(who, method, path.replace("HASH", hash), hash, body && JSON.parse(JSON.stringify(body).replace("HASH", hash)));
+        const ask = (hash: string) =>
+          answer(who, method, path.replace("HASH", hash), hash, body && JSON.parse(JSON.stringify(body).replace("HASH", hash)));
         const secret = await ask(secretHash);
         expect(secret.status, `${method} ${path}`).toBe(404);
         expect(secret).toEqual(await ask(missing));

@@ -81,12 +81,23 @@ export const RESOURCE_OPENER = wat(`(module
 export const FORBIDDEN_IMPORTS: Array<{ name: string; bytes: Uint8Array }> = [
   {
     name: "WASI fd_write",
-    bytes: wat(`(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (func (export "main") (result i32) (i32.const 1)))`),
+    bytes: wat(
+      `(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (func (export "main") (result i32) (i32.const 1)))`,
+    ),
   },
-  { name: "an imported memory", bytes: wat(`(module (import "env" "memory" (memory 1)) (func (export "main") (result i32) (i32.const 1)))`) },
+  {
+    name: "an imported memory",
+    bytes: wat(`(module (import "env" "memory" (memory 1)) (func (export "main") (result i32) (i32.const 1)))`),
+  },
   { name: "an imported global", bytes: wat(`(module (import "env" "g" (global i32)) (func (export "main") (result i32) (i32.const 1)))`) },
-  { name: "ferry.log with the wrong signature", bytes: wat(`(module (import "ferry" "log" (func (param i64))) (func (export "main") (result i32) (i32.const 1)))`) },
-  { name: "an unknown ferry function", bytes: wat(`(module (import "ferry" "spawn" (func)) (func (export "main") (result i32) (i32.const 1)))`) },
+  {
+    name: "ferry.log with the wrong signature",
+    bytes: wat(`(module (import "ferry" "log" (func (param i64))) (func (export "main") (result i32) (i32.const 1)))`),
+  },
+  {
+    name: "an unknown ferry function",
+    bytes: wat(`(module (import "ferry" "spawn" (func)) (func (export "main") (result i32) (i32.const 1)))`),
+  },
 ];
 
 /** Recurses n deep, then spins: paused mid-recursion, its snapshot holds a real multi-frame stack. */
@@ -145,5 +156,11 @@ export function manyImports(count: number): Uint8Array {
 export function manyExports(count: number): Uint8Array {
   const exports: number[] = [...uleb(count)];
   for (let i = 0; i < count; i++) exports.push(...name(`e${i}`), 0x00, 0x00);
-  return new Uint8Array([...HEADER, ...section(1, [0x01, ...TYPE_MAIN]), ...section(3, [0x01, 0x00]), ...section(7, exports), ...section(10, [0x01, ...BODY_CONST_1])]);
+  return new Uint8Array([
+    ...HEADER,
+    ...section(1, [0x01, ...TYPE_MAIN]),
+    ...section(3, [0x01, 0x00]),
+    ...section(7, exports),
+    ...section(10, [0x01, ...BODY_CONST_1]),
+  ]);
 }

@@ -28,7 +28,13 @@ async function start(bytes: Uint8Array, options: InstantiateOptions = {}, sandbo
 }
 
 /** Drive to the end in slices of `fuel`, counting pauses. */
-async function finish(i: Instance, entry: string, args: number[], fuel: number, sliceMs?: number): Promise<{ r: RunResult; pauses: number; outputAtPauses: number[] }> {
+async function finish(
+  i: Instance,
+  entry: string,
+  args: number[],
+  fuel: number,
+  sliceMs?: number,
+): Promise<{ r: RunResult; pauses: number; outputAtPauses: number[] }> {
   let r = await i.run(entry, args, { fuel, sliceMs });
   const outputAtPauses: number[] = [];
   let pauses = 0;
@@ -181,18 +187,21 @@ describe("a slice's wall-clock budget backs its fuel", () => {
     ["host calls", "in-process", LOGS],
     ["grows", "in-process", GROWS],
     ["bulk copies", "isolated", COPY],
-  ] as const)("%s pause with fuel left once the slice's time is up, using the same fuel as an unsliced run (%s)", async (_name, sandbox, bytes) => {
-    const whole = await start(bytes, { maxLogBytes: 1 * MiB }, sandbox);
-    const reference = await whole.run("main", []);
-    expect(reference.status).toBe("done");
-    whole.dispose();
-    const sliced = await start(bytes, { maxLogBytes: 1 * MiB }, sandbox);
-    // 0.01 ms: shorter than any of these runs on any machine, so at least one pause must come.
-    const { r, pauses } = await finish(sliced, "main", [], Number.MAX_SAFE_INTEGER, 0.01);
-    expect(r).toEqual(reference);
-    expect(pauses).toBeGreaterThan(0);
-    sliced.dispose();
-  });
+  ] as const)(
+    "%s pause with fuel left once the slice's time is up, using the same fuel as an unsliced run (%s)",
+    async (_name, sandbox, bytes) => {
+      const whole = await start(bytes, { maxLogBytes: 1 * MiB }, sandbox);
+      const reference = await whole.run("main", []);
+      expect(reference.status).toBe("done");
+      whole.dispose();
+      const sliced = await start(bytes, { maxLogBytes: 1 * MiB }, sandbox);
+      // 0.01 ms: shorter than any of these runs on any machine, so at least one pause must come.
+      const { r, pauses } = await finish(sliced, "main", [], Number.MAX_SAFE_INTEGER, 0.01);
+      expect(r).toEqual(reference);
+      expect(pauses).toBeGreaterThan(0);
+      sliced.dispose();
+    },
+  );
 
   it("refuses a sliceMs that is not a positive number", async () => {
     const i = await start(GROWS);

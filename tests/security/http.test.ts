@@ -12,13 +12,22 @@ import { decodeImage, encodeImage } from "../../runtime/exec/continuation.js";
 import { MAX_ENTRY_ARGS } from "../../runtime/limits.js";
 import { generateSigningKey, signGrant, signRequest, type SigningKey } from "../../server/auth/index.js";
 import { FerryClient } from "../../server/client.js";
-import { encodeTransferHeader, snapshotDigest, TRANSFER_HEADER, TRANSFER_VERSION, type TransferHeader } from "../../server/migration/transfer-header.js";
+import {
+  encodeTransferHeader,
+  snapshotDigest,
+  TRANSFER_HEADER,
+  TRANSFER_VERSION,
+  type TransferHeader,
+} from "../../server/migration/transfer-header.js";
 import { INFINITE_LOOP, LOOP_AND_RECURSION } from "../helpers/fixtures.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { ANSWER, manyExports } from "./fixtures.js";
 import { wat } from "../helpers/wat.js";
 
 const MODULE_QUOTA_BYTES = 256 * 1024;
+// The spinning job below must still be running after a few dozen requests: a machine runs ~5·10^9
+// fuel a second of a tight loop, so the quota is minutes of it, not a fraction of a second.
+const MAX_FUEL_PER_JOB = 10 ** 12;
 let n: TestNode;
 /** A second registered client: must never see or touch the first one's private things. */
 let other: FerryClient;
@@ -31,7 +40,7 @@ let privateHash: string;
 let spinHash: string;
 
 beforeAll(async () => {
-  n = await startTestNode({ quotas: { maxConcurrentJobs: 2, maxModuleBytes: MODULE_QUOTA_BYTES, maxFuelPerJob: 1_000_000_000 } });
+  n = await startTestNode({ quotas: { maxConcurrentJobs: 2, maxModuleBytes: MODULE_QUOTA_BYTES, maxFuelPerJob: MAX_FUEL_PER_JOB } });
   const otherKey = generateSigningKey();
   n.running.store.clients.add({ publicKey: otherKey.publicKey });
   other = new FerryClient({ url: n.running.url, key: otherKey });
@@ -92,16 +101,36 @@ async function answer(r: Response): Promise<Answer> {
   return { status: r.status, code, body };
 }
 
-function send(method: string, path: string, options: { body?: Uint8Array | string; headers?: Record<string, string> } = {}): Promise<Answer> {
+function send(
+  method: string,
+  path: string,
+  options: { body?: Uint8Array | string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
   const body = typeof options.body === "string" ? new TextEncoder().encode(options.body) : options.body;
-  return fetch(`${n.running.url}${path}`, { method, headers: options.headers ?? {}, ...(body ? { body: body as Uint8Array<ArrayBuffer> } : {}) }).then(answer);
+  return fetch(`${n.running.url}${path}`, {
+    method,
+    headers: options.headers ?? {},
+    ...(body ? { body: body as Uint8Array<ArrayBuffer> } : {}),
+  }).then(answer);
 }
 
 /** Signed with `key` over exactly what is sent, unless `signed` says otherwise (to forge a mismatch). */
-function signed(key: Pick<SigningKey, "clientId" | "privateKey">, method: string, path: string, body?: Uint8Array | string, signedAs: { method?: string; path?: string; body?: Uint8Array | string; now?: number } = {}): Promise<Answer> {
+function signed(
+  key: Pick<SigningKey, "clientId" | "privateKey">,
+  method: string,
+  path: string,
+  body?: Uint8Array | string,
+  signedAs: { method?: string; path?: string; body?: Uint8Array | string; now?: number } = {},
+): Promise<Answer> {
   const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
-  const signedBody = signedAs.body === undefined ? bytes : typeof signedAs.body === "string" ? new TextEncoder().encode(signedAs.body) : signedAs.body;
-  const headers = signRequest(key, { method: signedAs.method ?? method, path: signedAs.path ?? path, body: signedBody, ...(signedAs.now === undefined ? {} : { now: signedAs.now }) });
+  const signedBody =
+    signedAs.body === undefined ? bytes : typeof signedAs.body === "string" ? new TextEncoder().encode(signedAs.body) : signedAs.body;
+  const headers = signRequest(key, {
+    method: signedAs.method ?? method,
+    path: signedAs.path ?? path,
+    body: signedBody,
+    ...(signedAs.now === undefined ? {} : { now: signedAs.now }),
+  });
   return send(method, path, { ...(bytes ? { body: bytes } : {}), headers: { ...headers } });
 }
 
@@ -162,20 +191,42 @@ const MiB = 1024 * 1024;
 
 describe("oversized bodies: 413, nothing stored", () => {
   it("a module over the node's 16 MiB limit, refused by its declared length before reading", async () => {
-    const headers = { ...signRequest(n.key, { method: "POST", path: "/modules", body: new Uint8Array(0) }), "content-length": String(17 * MiB) };
+    const headers = {
+      ...signRequest(n.key, { method: "POST", path: "/modules", body: new Uint8Array(0) }),
+      "content-length": String(17 * MiB),
+    };
     await refused(() => raw("POST", "/modules", { headers }), 413, "payload_too_large");
   });
 
   it("a JSON body over 8 MiB sent chunked (no length): cut off while streaming", async () => {
     const chunk = new Uint8Array(MiB).fill(0x20);
-    await refused(() => raw("POST", "/jobs", { headers: { "content-type": "application/json", "transfer-encoding": "chunked" }, chunks: Array(9).fill(chunk) }), 413, "payload_too_large");
+    await refused(
+      () =>
+        raw("POST", "/jobs", {
+          headers: { "content-type": "application/json", "transfer-encoding": "chunked" },
+          chunks: Array(9).fill(chunk),
+        }),
+      413,
+      "payload_too_large",
+    );
   });
 
   it("a /peer body from anyone who is not a configured peer is refused before it is read", async () => {
     await refused(() => raw("POST", "/peer/migrations/prepare", { headers: { "content-length": String(300 * MiB) } }), 401, "unauthorized");
-    await refused(() => raw("POST", "/peer/migrations/prepare", { headers: { "content-length": String(300 * MiB), "x-ferry-client": "someone", "x-ferry-timestamp": String(Date.now()) } }), 401, "unauthorized");
+    await refused(
+      () =>
+        raw("POST", "/peer/migrations/prepare", {
+          headers: { "content-length": String(300 * MiB), "x-ferry-client": "someone", "x-ferry-timestamp": String(Date.now()) },
+        }),
+      401,
+      "unauthorized",
+    );
     // Over the node's snapshot cap: refused by its declared length, before anything else.
-    await refused(() => raw("POST", "/peer/migrations/prepare", { headers: { "content-length": String(400 * MiB) } }), 413, "payload_too_large");
+    await refused(
+      () => raw("POST", "/peer/migrations/prepare", { headers: { "content-length": String(400 * MiB) } }),
+      413,
+      "payload_too_large",
+    );
   });
 
   it("a module over the client's maxModuleBytes quota: 413 payload_too_large (as implemented, not quota_exceeded)", async () => {
@@ -194,7 +245,11 @@ describe("invalid Wasm: 422, nothing stored", () => {
     { what: "not Wasm at all", bytes: new TextEncoder().encode("#!/bin/sh\nrm -rf /\n"), code: "not_wasm" },
     { what: "a Wasm header and garbage", bytes: new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 99, 99]), code: "invalid_wasm" },
     { what: "a component, not a core module", bytes: new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0]), code: "not_wasm" },
-    { what: "a WASI import", bytes: wat(`(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (func (export "main")))`), code: "import_not_allowed" },
+    {
+      what: "a WASI import",
+      bytes: wat(`(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (func (export "main")))`),
+      code: "import_not_allowed",
+    },
   ])("$what → $code", async ({ bytes, code }) => {
     await refused(() => signed(n.key, "POST", "/modules?public=true", bytes), 422, code);
   });
@@ -214,8 +269,15 @@ describe("signatures: 401, nothing stored", () => {
 
   it("malformed or wrong: a garbage signature, another key's signature, an unknown or disabled client", async () => {
     const h = signRequest(n.key, { method: "POST", path: "/modules?public=true", body: fresh });
-    await refused(() => send("POST", "/modules?public=true", { body: fresh, headers: { ...h, "x-ferry-signature": "not-a-signature" } }), 401, "unauthorized");
-    const forged = signRequest({ clientId: n.key.clientId, privateKey: generateSigningKey().privateKey }, { method: "POST", path: "/modules?public=true", body: fresh });
+    await refused(
+      () => send("POST", "/modules?public=true", { body: fresh, headers: { ...h, "x-ferry-signature": "not-a-signature" } }),
+      401,
+      "unauthorized",
+    );
+    const forged = signRequest(
+      { clientId: n.key.clientId, privateKey: generateSigningKey().privateKey },
+      { method: "POST", path: "/modules?public=true", body: fresh },
+    );
     await refused(() => send("POST", "/modules?public=true", { body: fresh, headers: { ...forged } }), 401, "unauthorized");
     await refused(() => signed(generateSigningKey(), "POST", "/modules?public=true", fresh), 401, "unauthorized");
     const disabledKey = generateSigningKey();
@@ -242,7 +304,9 @@ describe("signatures: 401, nothing stored", () => {
     await refused(() => signed(n.key, "POST", "/modules?public=true", fresh, { body: differentBody }), 401, "unauthorized");
     await refused(() => signed(n.key, "POST", "/modules?public=true", fresh, { path: "/modules?public=false" }), 401, "unauthorized");
     await refused(() => signed(n.key, "POST", "/modules?public=true", fresh, { path: "/jobs" }), 401, "unauthorized");
-    const job = JSON.parse((await signed(n.key, "POST", "/jobs", json({ codeHash: spinHash, entry: "spin", sandbox: "in-process" }))).body) as { id: string };
+    const job = JSON.parse(
+      (await signed(n.key, "POST", "/jobs", json({ codeHash: spinHash, entry: "spin", sandbox: "in-process" }))).body,
+    ) as { id: string };
     // A GET of the job, replayed as a DELETE, must not cancel it.
     await refused(() => signed(n.key, "DELETE", `/jobs/${job.id}`, undefined, { method: "GET" }), 401, "unauthorized");
     expect(JSON.parse((await signed(n.key, "GET", `/jobs/${job.id}`)).body)).toMatchObject({ state: "running" });
@@ -252,7 +316,11 @@ describe("signatures: 401, nothing stored", () => {
 
 describe("forbidden: other callers' modules and jobs", () => {
   it("an anonymous job on a private module: 404 not_found (its existence is not revealed)", async () => {
-    await refused(() => send("POST", "/jobs", { body: json({ codeHash: privateHash, args: [10] }), headers: { "content-type": "application/json" } }), 404, "not_found");
+    await refused(
+      () => send("POST", "/jobs", { body: json({ codeHash: privateHash, args: [10] }), headers: { "content-type": "application/json" } }),
+      404,
+      "not_found",
+    );
     await refused(() => send("GET", `/modules/${privateHash}`), 404, "not_found");
   });
 
@@ -261,9 +329,15 @@ describe("forbidden: other callers' modules and jobs", () => {
   });
 
   it("another client's private module and job: 404 for every route", async () => {
-    await refused(() => other.request("POST", "/jobs", json({ codeHash: privateHash, args: [10] })).then(answer, (e: unknown) => fromHttpError(e)), 404, "not_found");
+    await refused(
+      () => other.request("POST", "/jobs", json({ codeHash: privateHash, args: [10] })).then(answer, (e: unknown) => fromHttpError(e)),
+      404,
+      "not_found",
+    );
     await refused(() => other.request("GET", `/modules/${privateHash}`).then(answer, fromHttpError), 404, "not_found");
-    const job = JSON.parse((await signed(n.key, "POST", "/jobs", json({ codeHash: spinHash, entry: "spin", sandbox: "in-process" }))).body) as { id: string };
+    const job = JSON.parse(
+      (await signed(n.key, "POST", "/jobs", json({ codeHash: spinHash, entry: "spin", sandbox: "in-process" }))).body,
+    ) as { id: string };
     for (const [method, path] of [
       ["GET", `/jobs/${job.id}`],
       ["GET", `/jobs/${job.id}/output`],
@@ -276,7 +350,11 @@ describe("forbidden: other callers' modules and jobs", () => {
       await refused(() => other.request(method, path).then(answer, fromHttpError), 404, "not_found");
       await refused(() => send(method, path), 404, "not_found");
     }
-    await refused(() => other.request("POST", `/jobs/${job.id}/migrate`, json({ peer: peerKey.clientId })).then(answer, fromHttpError), 404, "not_found");
+    await refused(
+      () => other.request("POST", `/jobs/${job.id}/migrate`, json({ peer: peerKey.clientId })).then(answer, fromHttpError),
+      404,
+      "not_found",
+    );
     expect(JSON.parse((await signed(n.key, "GET", `/jobs/${job.id}`)).body)).toMatchObject({ state: "running" });
     expect((await signed(n.key, "DELETE", `/jobs/${job.id}`)).status).toBe(200);
   });
@@ -297,7 +375,7 @@ describe("quotas: 403 quota_exceeded", () => {
     expect([a.status, b.status]).toEqual([201, 201]);
     await refused(start, 403, "quota_exceeded");
     for (const j of [a, b]) expect((await signed(n.key, "DELETE", `/jobs/${(JSON.parse(j.body) as { id: string }).id}`)).status).toBe(200);
-    await refused(() => signed(n.key, "POST", "/jobs", json({ codeHash: publicHash, fuelLimit: 1_000_000_001 })), 403, "quota_exceeded");
+    await refused(() => signed(n.key, "POST", "/jobs", json({ codeHash: publicHash, fuelLimit: MAX_FUEL_PER_JOB + 1 })), 403, "quota_exceeded");
   });
 });
 
@@ -336,7 +414,7 @@ describe("unknown ids and malformed requests", () => {
     ["an unknown sandbox", json({ codeHash: "a".repeat(64), sandbox: "none" })],
     ["input that is not base64", json({ codeHash: "a".repeat(64), input: "@@@" })],
     ["an unknown field", json({ codeHash: "a".repeat(64), trust: "authenticated" })],
-    ["__proto__ smuggling", '{"codeHash":"' + "a".repeat(64) + '","__proto__":{"sandbox":"isolated"}}'],
+    ["__proto__ smuggling", `{"codeHash":"${"a".repeat(64)}","__proto__":{"sandbox":"isolated"}}`],
   ])("POST /jobs with %s → 400 bad_request", async (_what, body) => {
     await refused(() => send("POST", "/jobs", { body, headers: { "content-type": "application/json" } }), 400, "bad_request");
   });
@@ -378,7 +456,11 @@ describe("path traversal in ids and hashes", () => {
 });
 
 /** A PREPARE as a peer sends it: the transfer header travels base64url in a header; the signature covers it and the body. */
-function prepareRequest(key: Pick<SigningKey, "clientId" | "privateKey"> | undefined, header: TransferHeader, body: Uint8Array): Promise<Answer> {
+function prepareRequest(
+  key: Pick<SigningKey, "clientId" | "privateKey"> | undefined,
+  header: TransferHeader,
+  body: Uint8Array,
+): Promise<Answer> {
   const path = "/peer/migrations/prepare";
   const transfer = encodeTransferHeader(header);
   const auth = key ? signRequest(key, { method: "POST", path, body, transfer: transfer.text }) : {};
@@ -426,7 +508,8 @@ describe("/peer routes: only configured peers", () => {
   };
 
   it("unsigned: 401 unauthorized on every /peer route", async () => {
-    for (const [method, path, body] of routes()) await refused(() => send(method, path, body === undefined ? {} : { body }), 401, "unauthorized");
+    for (const [method, path, body] of routes())
+      await refused(() => send(method, path, body === undefined ? {} : { body }), 401, "unauthorized");
     await refused(() => prepareRequest(undefined, ...offer()), 401, "unauthorized");
   });
 
@@ -497,7 +580,11 @@ describe("PREPARE with a tampered snapshot: refused, nothing stored", () => {
     const { header: h, stack } = decodeImage(snapshot.continuation);
     const longer = new Uint8Array(300 * 1024);
     longer.set(stack);
-    await refused(() => prepare(encodeSnapshot({ ...snapshot, continuation: encodeImage(h, longer, longer.byteLength) })), 413, "snapshot_limit");
+    await refused(
+      () => prepare(encodeSnapshot({ ...snapshot, continuation: encodeImage(h, longer, longer.byteLength) })),
+      413,
+      "snapshot_limit",
+    );
   });
 
   it("resealed, with a continuation that is not one: 422 snapshot_malformed", async () => {
@@ -507,7 +594,11 @@ describe("PREPARE with a tampered snapshot: refused, nothing stored", () => {
   it("resealed, with a memory larger than this node's cap for the job: 413 snapshot_limit, before inflating it", async () => {
     // Anonymous jobs get 256 pages (16 MiB) here; one page stored, 4,096 declared.
     const page = new Uint8Array(65_536).fill(1);
-    await refused(() => prepare(encodeSnapshot({ ...snapshot, memory: { pageCount: 4096, pages: [{ index: 4095, bytes: page }] } })), 413, "snapshot_limit");
+    await refused(
+      () => prepare(encodeSnapshot({ ...snapshot, memory: { pageCount: 4096, pages: [{ index: 4095, bytes: page }] } })),
+      413,
+      "snapshot_limit",
+    );
   });
 
   it("control: the honest snapshot is prepared (so the refusals above are about the tampering), then aborted", async () => {
@@ -537,9 +628,17 @@ describe("PRE-COPY rounds: each delta needs the base it names", () => {
   function precopyRequest(header: TransferHeader, body: Uint8Array): Promise<Answer> {
     const path = "/peer/migrations/precopy";
     const transfer = encodeTransferHeader(header);
-    return send("POST", path, { body, headers: { ...signRequest(peerKey, { method: "POST", path, body, transfer: transfer.text }), [TRANSFER_HEADER]: transfer.text, "content-type": "application/octet-stream" } });
+    return send("POST", path, {
+      body,
+      headers: {
+        ...signRequest(peerKey, { method: "POST", path, body, transfer: transfer.text }),
+        [TRANSFER_HEADER]: transfer.text,
+        "content-type": "application/octet-stream",
+      },
+    });
   }
-  const round = (jobId: string, body: Uint8Array, baseHash: string | null) => precopyRequest(transferHeader(body, { jobId, kind: "base", baseHash }), body);
+  const round = (jobId: string, body: Uint8Array, baseHash: string | null) =>
+    precopyRequest(transferHeader(body, { jobId, kind: "base", baseHash }), body);
   const baseOf = async (a: Promise<Answer>): Promise<string> => {
     const r = await a;
     expect(r.status).toBe(200);
@@ -565,7 +664,8 @@ describe("PRE-COPY rounds: each delta needs the base it names", () => {
 
   it("more than 16 rounds for one job and epoch: 409 conflict", async () => {
     let base = await baseOf(round("precopy-many", sealed, null));
-    for (let k = 1; k < 16; k++) base = await baseOf(round("precopy-many", encodeSnapshot({ ...snapshot, output: new Uint8Array([k]) }), base));
+    for (let k = 1; k < 16; k++)
+      base = await baseOf(round("precopy-many", encodeSnapshot({ ...snapshot, output: new Uint8Array([k]) }), base));
     await refused(() => round("precopy-many", encodeSnapshot({ ...snapshot, output: new Uint8Array([99]) }), base), 409, "conflict");
   });
 });

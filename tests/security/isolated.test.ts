@@ -11,7 +11,15 @@ import { IsolatedPool, type IsolatedInstanceOptions } from "../../runtime/sandbo
 import type { IsolatedInstance } from "../../runtime/sandbox/isolated/isolated-instance.js";
 import { probeIsolation } from "../../runtime/sandbox/isolated/probe.js";
 import { exitTrap } from "../../runtime/sandbox/isolated/exit-trap.js";
-import { DEEP_RECURSION, INFINITE_LOOP, INFINITE_LOOP_IN_START, IO_GUEST, LOOP_AND_RECURSION, MEMORY_BOMB, LOG_THEN_SPIN } from "../helpers/fixtures.js";
+import {
+  DEEP_RECURSION,
+  INFINITE_LOOP,
+  INFINITE_LOOP_IN_START,
+  IO_GUEST,
+  LOOP_AND_RECURSION,
+  MEMORY_BOMB,
+  LOG_THEN_SPIN,
+} from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
 import { codeOf } from "../helpers/errors.js";
 import { firstLog, isolatedInstance } from "../helpers/isolated.js";
@@ -23,9 +31,11 @@ afterAll(async () => {
   await pool.close();
 });
 
-const isolated = (module: GuestModule, options: Partial<IsolatedInstanceOptions> = {}, on: IsolatedPool = pool): Promise<IsolatedInstance> =>
-  isolatedInstance(on, engine, module, options);
-
+const isolated = (
+  module: GuestModule,
+  options: Partial<IsolatedInstanceOptions> = {},
+  on: IsolatedPool = pool,
+): Promise<IsolatedInstance> => isolatedInstance(on, engine, module, options);
 
 /** Logs the same 60,000-byte line forever: every line is a new string the instance keeps. */
 const LOG_FLOOD = wat(`(module
@@ -38,7 +48,6 @@ const OUTPUT_BOMB = wat(`(module
   (import "ferry" "output_write" (func $out (param i32 i32)))
   (memory 1)
   (func (export "bomb") (loop $l (call $out (i32.const 0) (i32.const 65536)) (br $l))))`);
-
 
 /** A job running alongside each attack that must finish exactly as it would alone. */
 async function bystander(): Promise<void> {
@@ -54,7 +63,6 @@ async function bystander(): Promise<void> {
 async function hostResponsive(): Promise<void> {
   await new Promise<void>((r) => setTimeout(r, 1));
 }
-
 
 describe("isolated sandbox survives its child dying", () => {
   it("kill -9 of the child mid-run: trapped sandbox_killed, the pool recovers", async () => {
@@ -128,13 +136,32 @@ describe("isolated sandbox survives its child dying", () => {
 });
 
 describe("hostile guests in the isolated sandbox", () => {
-  const cases: Array<{ name: string; bytes: Uint8Array; entry: string; options?: Partial<IsolatedInstanceOptions>; fuel?: number; code: string }> = [
+  const cases: Array<{
+    name: string;
+    bytes: Uint8Array;
+    entry: string;
+    options?: Partial<IsolatedInstanceOptions>;
+    fuel?: number;
+    code: string;
+  }> = [
     { name: "infinite loop, no fuel slice", bytes: INFINITE_LOOP, entry: "spin", options: { timeoutMs: 300 }, code: "deadline_exceeded" },
-    { name: "infinite loop inside the start function", bytes: INFINITE_LOOP_IN_START, entry: "main", options: { timeoutMs: 300 }, code: "deadline_exceeded" },
+    {
+      name: "infinite loop inside the start function",
+      bytes: INFINITE_LOOP_IN_START,
+      entry: "main",
+      options: { timeoutMs: 300 },
+      code: "deadline_exceeded",
+    },
     { name: "loop-free deep recursion", bytes: DEEP_RECURSION, entry: "down", code: "stack_overflow" },
     { name: "memory bomb", bytes: MEMORY_BOMB, entry: "growOrDie", code: "memory_limit" },
     { name: "log flood against maxLogBytes", bytes: LOG_FLOOD, entry: "flood", code: "output_limit" },
-    { name: "output bomb against maxOutputBytes", bytes: OUTPUT_BOMB, entry: "bomb", options: { maxOutputBytes: 4 * 1024 * 1024 }, code: "output_limit" },
+    {
+      name: "output bomb against maxOutputBytes",
+      bytes: OUTPUT_BOMB,
+      entry: "bomb",
+      options: { maxOutputBytes: 4 * 1024 * 1024 },
+      code: "output_limit",
+    },
     { name: "trap inside a host call", bytes: IO_GUEST, entry: "badptr", code: "memory_out_of_bounds" },
   ];
 
@@ -163,7 +190,12 @@ describe("defence in depth: the child process itself", () => {
     const scratch = join(tmpdir(), `ferry-escape-${process.pid}-${Date.now()}`);
     const report = await probeIsolation(i, scratch);
     expect(report.permission).toEqual({ fsWrite: false, childProcess: false, worker: false, fsReadEtc: false });
-    expect(report.attempts).toEqual({ writeFile: "ERR_ACCESS_DENIED", spawn: "ERR_ACCESS_DENIED", worker: "ERR_ACCESS_DENIED", readFile: "ERR_ACCESS_DENIED" });
+    expect(report.attempts).toEqual({
+      writeFile: "ERR_ACCESS_DENIED",
+      spawn: "ERR_ACCESS_DENIED",
+      worker: "ERR_ACCESS_DENIED",
+      readFile: "ERR_ACCESS_DENIED",
+    });
     expect(existsSync(scratch)).toBe(false);
     // Nothing of the host's environment (tokens, NODE_OPTIONS) reaches the child.
     expect(report.envKeys).toEqual([]);

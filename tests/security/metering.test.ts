@@ -15,7 +15,16 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Engine, FileResources, Scheduler, type GuestInstance, type Instance, type InstantiateOptions, type RunResult, type SandboxKind } from "../../runtime/index.js";
+import {
+  Engine,
+  FileResources,
+  Scheduler,
+  type GuestInstance,
+  type Instance,
+  type InstantiateOptions,
+  type RunResult,
+  type SandboxKind,
+} from "../../runtime/index.js";
 import type { GuestModule } from "../../runtime/exec/guest-module.js";
 import {
   bulkMemory,
@@ -180,11 +189,13 @@ async function workOfPaused(i: Instance, s: HostileModule): Promise<number> {
  * this reads the export of the instance's Wasm instance directly (tests only).
  */
 function workOfInProcess(i: Instance, s: HostileModule): number {
+  // biome-ignore lint/complexity/useLiteralKeys: `exports` is private to GuestInstance; the test reads the counter global it exports
   const exports = (i as GuestInstance)["exports"];
   return Number((exports[s.counter.export] as WebAssembly.Global).value);
 }
 
-const describeResult = (r: RunResult): string => (r.status === "trapped" ? `trapped ${r.code} (${r.message})` : `${r.status}`) + `, fuelUsed ${r.fuelUsed}`;
+const describeResult = (r: RunResult): string =>
+  `${r.status === "trapped" ? `trapped ${r.code} (${r.message})` : `${r.status}`}, fuelUsed ${r.fuelUsed}`;
 
 /** Not a test that cannot fail: the shape must do far more than the bound lets through. */
 function expectShapeOutgrowsBound(s: HostileModule, allowed: number): void {
@@ -251,16 +262,36 @@ class SliceRecorder implements Instance {
     private readonly label: string,
     private readonly slices: string[],
   ) {}
-  get sandbox() { return this.inner.sandbox; }
-  get trust() { return this.inner.trust; }
-  get codeHash() { return this.inner.codeHash; }
-  get state() { return this.inner.state; }
-  get fuelUsed() { return this.inner.fuelUsed; }
-  get inputBytes() { return this.inner.inputBytes; }
-  output() { return this.inner.output(); }
-  outputSince(offset: number) { return this.inner.outputSince(offset); }
-  logs() { return this.inner.logs(); }
-  currentRun() { return this.inner.currentRun(); }
+  get sandbox() {
+    return this.inner.sandbox;
+  }
+  get trust() {
+    return this.inner.trust;
+  }
+  get codeHash() {
+    return this.inner.codeHash;
+  }
+  get state() {
+    return this.inner.state;
+  }
+  get fuelUsed() {
+    return this.inner.fuelUsed;
+  }
+  get inputBytes() {
+    return this.inner.inputBytes;
+  }
+  output() {
+    return this.inner.output();
+  }
+  outputSince(offset: number) {
+    return this.inner.outputSince(offset);
+  }
+  logs() {
+    return this.inner.logs();
+  }
+  currentRun() {
+    return this.inner.currentRun();
+  }
   run(...a: Parameters<Instance["run"]>) {
     this.slices.push(this.label);
     return this.inner.run(...a);
@@ -269,9 +300,15 @@ class SliceRecorder implements Instance {
     this.slices.push(this.label);
     return this.inner.resume(...a);
   }
-  snapshot(...a: Parameters<Instance["snapshot"]>) { return this.inner.snapshot(...a); }
-  dispose() { this.inner.dispose(); }
-  [Symbol.dispose]() { this.inner.dispose(); }
+  snapshot(...a: Parameters<Instance["snapshot"]>) {
+    return this.inner.snapshot(...a);
+  }
+  dispose() {
+    this.inner.dispose();
+  }
+  [Symbol.dispose]() {
+    this.inner.dispose();
+  }
 }
 
 /** 1000 + Σ 1..20000 + fib(12): LOOP_AND_RECURSION's main(20000). */

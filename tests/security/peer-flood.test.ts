@@ -37,7 +37,8 @@ afterAll(async () => {
 
 function rows(): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const t of ["modules", "jobs", "checkpoints", "peers"]) out[t] = (db.prepare(`SELECT count(*) AS c FROM ${t}`).get() as { c: number }).c;
+  for (const t of ["modules", "jobs", "checkpoints", "peers"])
+    out[t] = (db.prepare(`SELECT count(*) AS c FROM ${t}`).get() as { c: number }).c;
   return out;
 }
 
@@ -65,7 +66,11 @@ describe("a body is read only after its head is authenticated", () => {
   });
 
   it("the same on a client route: a garbage-signed module upload under a registered client's id", async () => {
-    const head = { method: "POST", path: "/modules?public=false", headers: { ...garbageSigned(n.key.clientId, 3 * MiB), "content-length": String(3 * MiB) } };
+    const head = {
+      method: "POST",
+      path: "/modules?public=false",
+      headers: { ...garbageSigned(n.key.clientId, 3 * MiB), "content-length": String(3 * MiB) },
+    };
     const a = await rawExchange(n.running.url, head, [piece()]);
     expect({ status: a.status, code: a.code }).toEqual({ status: 401, code: "unauthorized" });
     expect(a.headers.connection).toBe("close");
@@ -80,8 +85,15 @@ describe("a body is read only after its head is authenticated", () => {
   it("eight hostile uploads at once, each trickling: every one refused at once, /healthz answering throughout", async () => {
     const hostile = Array.from({ length: 8 }, (_, i) =>
       i % 2 === 0
-        ? rawExchange(n.running.url, prepareHead(garbageSigned(i % 4 === 0 ? p1.clientId : p2.clientId, 100 * MiB), 100 * MiB), [piece(), piece()])
-        : rawExchange(n.running.url, { method: "POST", path: "/modules", headers: { ...garbageSigned(n.key.clientId, 3 * MiB), "content-length": String(3 * MiB) } }, [piece(), piece()]),
+        ? rawExchange(n.running.url, prepareHead(garbageSigned(i % 4 === 0 ? p1.clientId : p2.clientId, 100 * MiB), 100 * MiB), [
+            piece(),
+            piece(),
+          ])
+        : rawExchange(
+            n.running.url,
+            { method: "POST", path: "/modules", headers: { ...garbageSigned(n.key.clientId, 3 * MiB), "content-length": String(3 * MiB) } },
+            [piece(), piece()],
+          ),
     );
     expect(await healthy()).toBe(200);
     const answers = await Promise.all(hostile);
@@ -99,7 +111,10 @@ describe("every route takes only the body its message needs: an oversized declar
     ["POST", "/peer/balance/message"],
     ["POST", "/peer/balance/job-in"],
   ])("%s %s, validly signed by a peer, promising 1 MiB", async (method, path) => {
-    const headers = { ...signRequest(p1, { method, path, bodyDigest: { length: MiB, sha256: "cd".repeat(32) } }), "content-length": String(MiB) };
+    const headers = {
+      ...signRequest(p1, { method, path, bodyDigest: { length: MiB, sha256: "cd".repeat(32) } }),
+      "content-length": String(MiB),
+    };
     const a = await rawExchange(n.running.url, { method, path, headers }, [piece()]);
     expect({ status: a.status, code: a.code }).toEqual({ status: 413, code: "payload_too_large" });
   });
@@ -110,14 +125,20 @@ describe("every route takes only the body its message needs: an oversized declar
     ["POST", "/jobs/some-job/migrate"],
     ["DELETE", "/jobs/some-job"],
   ])("%s %s, validly signed by a client, promising 1 MiB", async (method, path) => {
-    const headers = { ...signRequest(n.key, { method, path, bodyDigest: { length: MiB, sha256: "cd".repeat(32) } }), "content-length": String(MiB) };
+    const headers = {
+      ...signRequest(n.key, { method, path, bodyDigest: { length: MiB, sha256: "cd".repeat(32) } }),
+      "content-length": String(MiB),
+    };
     const a = await rawExchange(n.running.url, { method, path, headers }, [piece()]);
     expect({ status: a.status, code: a.code }).toEqual({ status: 413, code: "payload_too_large" });
   });
 
   it("a module over the client's own quota (4 MiB), validly signed: 413 before reading", async () => {
     const path = "/modules?public=false";
-    const headers = { ...signRequest(n.key, { method: "POST", path, bodyDigest: { length: 5 * MiB, sha256: "cd".repeat(32) } }), "content-length": String(5 * MiB) };
+    const headers = {
+      ...signRequest(n.key, { method: "POST", path, bodyDigest: { length: 5 * MiB, sha256: "cd".repeat(32) } }),
+      "content-length": String(5 * MiB),
+    };
     const a = await rawExchange(n.running.url, { method: "POST", path, headers }, [piece()]);
     expect({ status: a.status, code: a.code }).toEqual({ status: 413, code: "payload_too_large" });
   });
@@ -125,7 +146,11 @@ describe("every route takes only the body its message needs: an oversized declar
   it("a PREPARE over this node's snapshot cap, validly signed: 413 before reading", async () => {
     const transfer = encodeTransferHeader(transferFrom(p1, n, new Uint8Array(64))).text;
     const path = "/peer/migrations/prepare";
-    const headers = { ...signRequest(p1, { method: "POST", path, bodyDigest: { length: 200 * MiB, sha256: "cd".repeat(32) }, transfer }), [TRANSFER_HEADER]: transfer, "content-length": String(200 * MiB) };
+    const headers = {
+      ...signRequest(p1, { method: "POST", path, bodyDigest: { length: 200 * MiB, sha256: "cd".repeat(32) }, transfer }),
+      [TRANSFER_HEADER]: transfer,
+      "content-length": String(200 * MiB),
+    };
     const a = await rawExchange(n.running.url, { method: "POST", path, headers }, [piece()]);
     expect({ status: a.status, code: a.code }).toEqual({ status: 413, code: "payload_too_large" });
   });
@@ -135,7 +160,11 @@ describe("a signed body is checked against its signed length and digest while it
   it("a body that runs past its signed length (chunked, so no content-length stops it) is cut off at once: 401", async () => {
     const transfer = encodeTransferHeader(transferFrom(p1, n, new Uint8Array(64))).text;
     const path = "/peer/migrations/prepare";
-    const headers = { ...signRequest(p1, { method: "POST", path, bodyDigest: { length: 1000, sha256: "cd".repeat(32) }, transfer }), [TRANSFER_HEADER]: transfer, "transfer-encoding": "chunked" };
+    const headers = {
+      ...signRequest(p1, { method: "POST", path, bodyDigest: { length: 1000, sha256: "cd".repeat(32) }, transfer }),
+      [TRANSFER_HEADER]: transfer,
+      "transfer-encoding": "chunked",
+    };
     const data = piece();
     const framed = Buffer.concat([Buffer.from(`${data.byteLength.toString(16)}\r\n`), data, Buffer.from("\r\n")]);
     const a = await rawExchange(n.running.url, { method: "POST", path, headers }, [framed]);
@@ -157,7 +186,10 @@ describe("a signed body is checked against its signed length and digest while it
 
   it("a content-length that differs from the signed length: 400 before reading", async () => {
     const path = "/jobs";
-    const headers = { ...signRequest(n.key, { method: "POST", path, bodyDigest: { length: 10, sha256: "cd".repeat(32) } }), "content-length": String(20 * KiB) };
+    const headers = {
+      ...signRequest(n.key, { method: "POST", path, bodyDigest: { length: 10, sha256: "cd".repeat(32) } }),
+      "content-length": String(20 * KiB),
+    };
     const a = await rawExchange(n.running.url, { method: "POST", path, headers }, []);
     expect({ status: a.status, code: a.code }).toEqual({ status: 400, code: "bad_request" });
   });
@@ -179,7 +211,10 @@ describe("large uploads in flight are capped, all together and per sender", () =
     const length = 8 * MiB;
     if (kind === "client") {
       const path = "/modules?public=false";
-      const headers = { ...signRequest(key, { method: "POST", path, bodyDigest: { length: 3 * MiB, sha256: "cd".repeat(32) } }), "content-length": String(3 * MiB) };
+      const headers = {
+        ...signRequest(key, { method: "POST", path, bodyDigest: { length: 3 * MiB, sha256: "cd".repeat(32) } }),
+        "content-length": String(3 * MiB),
+      };
       const h = holdUpload(n.running.url, { method: "POST", path, headers }, piece());
       held.push(h);
       return h;

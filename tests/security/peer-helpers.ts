@@ -3,7 +3,13 @@
 // their own keys, and a snapshot of a spinning guest to offer.
 import { connect } from "node:net";
 import { generateSigningKey, signRequest, type SigningKey } from "../../server/auth/index.js";
-import { encodeTransferHeader, snapshotDigest, TRANSFER_HEADER, TRANSFER_VERSION, type TransferHeader } from "../../server/migration/transfer-header.js";
+import {
+  encodeTransferHeader,
+  snapshotDigest,
+  TRANSFER_HEADER,
+  TRANSFER_VERSION,
+  type TransferHeader,
+} from "../../server/migration/transfer-header.js";
 import type { TestNode } from "../helpers/node.js";
 
 export interface RawAnswer {
@@ -90,7 +96,11 @@ export function rawExchange(
       else if (received.byteLength === 0) finish(e);
     });
     socket.on("connect", () => {
-      const lines = [`${head.method} ${head.path} HTTP/1.1`, `host: ${hostname}:${port}`, ...Object.entries(head.headers).map(([k, v]) => `${k}: ${v}`)];
+      const lines = [
+        `${head.method} ${head.path} HTTP/1.1`,
+        `host: ${hostname}:${port}`,
+        ...Object.entries(head.headers).map(([k, v]) => `${k}: ${v}`),
+      ];
       socket.write(`${lines.join("\r\n")}\r\n\r\n`);
       const next = (i: number): void => {
         if (settled || sentWhenAnswered >= 0 || i >= chunks.length) return;
@@ -180,21 +190,43 @@ async function answer(r: Response): Promise<Answer> {
 }
 
 /** A request signed by `key` (a peer's or a client's) over exactly what is sent, over real HTTP. */
-export function signedFetch(node: TestNode, key: Pick<SigningKey, "clientId" | "privateKey">, method: string, path: string, body?: Uint8Array | string, headers: Record<string, string> = {}): Promise<Answer> {
+export function signedFetch(
+  node: TestNode,
+  key: Pick<SigningKey, "clientId" | "privateKey">,
+  method: string,
+  path: string,
+  body?: Uint8Array | string,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
   const transfer = headers[TRANSFER_HEADER];
   const auth = signRequest(key, { method, path, body: bytes, ...(transfer === undefined ? {} : { transfer }) });
-  return fetch(`${node.running.url}${path}`, { method, headers: { ...auth, ...headers }, ...(bytes ? { body: bytes as Uint8Array<ArrayBuffer> } : {}) }).then(answer);
+  return fetch(`${node.running.url}${path}`, {
+    method,
+    headers: { ...auth, ...headers },
+    ...(bytes ? { body: bytes as Uint8Array<ArrayBuffer> } : {}),
+  }).then(answer);
 }
 
 /** PREPARE (or PRE-COPY) of `header` with `body`, signed by `peer`. */
-export function offer(node: TestNode, peer: SigningKey, header: TransferHeader, body: Uint8Array = new Uint8Array(0), route: "prepare" | "precopy" = "prepare"): Promise<Answer> {
-  return signedFetch(node, peer, "POST", `/peer/migrations/${route}`, body, { [TRANSFER_HEADER]: encodeTransferHeader(header).text, "content-type": "application/octet-stream" });
+export function offer(
+  node: TestNode,
+  peer: SigningKey,
+  header: TransferHeader,
+  body: Uint8Array = new Uint8Array(0),
+  route: "prepare" | "precopy" = "prepare",
+): Promise<Answer> {
+  return signedFetch(node, peer, "POST", `/peer/migrations/${route}`, body, {
+    [TRANSFER_HEADER]: encodeTransferHeader(header).text,
+    "content-type": "application/octet-stream",
+  });
 }
 
 /** COMMIT or ABORT of job `jobId` at `epoch`, signed by `peer`. */
 export function decide(node: TestNode, peer: SigningKey, what: "commit" | "abort", jobId: string, epoch = 1): Promise<Answer> {
-  return signedFetch(node, peer, "POST", `/peer/migrations/${what}`, JSON.stringify({ jobId, epoch }), { "content-type": "application/json" });
+  return signedFetch(node, peer, "POST", `/peer/migrations/${what}`, JSON.stringify({ jobId, epoch }), {
+    "content-type": "application/json",
+  });
 }
 
 /** Poll until `check` holds, or fail after `timeoutMs`. */
@@ -214,7 +246,11 @@ export interface HeldUpload {
 }
 
 /** Sends a request head and `first` body bytes, then holds the connection open until close(). */
-export function holdUpload(url: string, head: { method: string; path: string; headers: Record<string, string> }, first: Uint8Array): HeldUpload {
+export function holdUpload(
+  url: string,
+  head: { method: string; path: string; headers: Record<string, string> },
+  first: Uint8Array,
+): HeldUpload {
   const { hostname, port } = new URL(url);
   const socket = connect({ host: hostname, port: Number(port) });
   let data = Buffer.alloc(0);
@@ -238,7 +274,11 @@ export function holdUpload(url: string, head: { method: string; path: string; he
     socket.on("error", () => resolve(undefined));
   });
   socket.on("connect", () => {
-    const lines = [`${head.method} ${head.path} HTTP/1.1`, `host: ${hostname}:${port}`, ...Object.entries(head.headers).map(([k, v]) => `${k}: ${v}`)];
+    const lines = [
+      `${head.method} ${head.path} HTTP/1.1`,
+      `host: ${hostname}:${port}`,
+      ...Object.entries(head.headers).map(([k, v]) => `${k}: ${v}`),
+    ];
     socket.write(`${lines.join("\r\n")}\r\n\r\n`);
     socket.write(first);
   });

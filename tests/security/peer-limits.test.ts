@@ -48,7 +48,15 @@ describe("a restored job's fuel budget comes from its record, never from its sna
   const granted = (over: Parameters<typeof transferFrom>[3]) => {
     const jobId = `fuel-${Math.random().toString(36).slice(2)}`;
     const grant = signGrant(t.key, { job: jobId, source: p.clientId, target: t.running.identity.nodeId });
-    return transferFrom(p, t, snapshot, { jobId, codeHash: spinHash, entry: "spin", owner: t.key.clientId, trust: "authenticated", grant, ...over });
+    return transferFrom(p, t, snapshot, {
+      jobId,
+      codeHash: spinHash,
+      entry: "spin",
+      owner: t.key.clientId,
+      trust: "authenticated",
+      grant,
+      ...over,
+    });
   };
 
   const trappedOutOfFuel = async (node: TestNode, jobId: string): Promise<number> => {
@@ -106,7 +114,10 @@ describe("a failed module download during PREPARE: 502 peer_error, nothing store
   beforeAll(async () => {
     source = createServer((req, res) => {
       if (!req.url?.startsWith("/peer/modules/")) return res.writeHead(404).end();
-      if (mode === "missing") return res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "not_found", message: "no module" } }));
+      if (mode === "missing")
+        return res
+          .writeHead(404, { "content-type": "application/json" })
+          .end(JSON.stringify({ error: { code: "not_found", message: "no module" } }));
       if (mode === "hang-up") return req.socket.destroy();
       if (mode === "wrong-bytes") return res.writeHead(200).end(wat(`(module (func (export "main") (result i32) (i32.const 1)))`));
       if (mode === "huge") return res.writeHead(200).end(Buffer.alloc(20 * 1024 * 1024, 1));

@@ -8,12 +8,11 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, encodeSnapshot, MemoryResources } from "../../runtime/index.js";
 import { generateSigningKey, signGrant, type SigningKey } from "../../server/auth/index.js";
-import { FerryClient } from "../../server/client.js";
 import { DEFAULT_NODE_LIMITS } from "../../server/node/node-limits.js";
 import { COUNTER, INFINITE_LOOP } from "../helpers/fixtures.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { wat } from "../helpers/wat.js";
-import { decide, fakePeer, offer, signedFetch, transferFrom, until } from "./peer-helpers.js";
+import { decide, fakePeer, offer, signedFetch, transferFrom } from "./peer-helpers.js";
 
 /** Counts to n, then writes "out/pwned" in its client's resource root: it needs capabilities. */
 const WRITER = wat(`(module
@@ -56,7 +55,11 @@ beforeAll(async () => {
   const counter = await engine.instantiate(await engine.compile(COUNTER));
   expect(await counter.run("main", [N], { fuel: 1000 })).toMatchObject({ status: "paused" });
   counterSnapshot = encodeSnapshot(await counter.snapshot());
-  const writer = await engine.instantiate(await engine.compile(WRITER), { trust: "authenticated", capabilities: ["out/*:w"], resources: new MemoryResources() });
+  const writer = await engine.instantiate(await engine.compile(WRITER), {
+    trust: "authenticated",
+    capabilities: ["out/*:w"],
+    resources: new MemoryResources(),
+  });
   expect(await writer.run("main", [N], { fuel: 1000 })).toMatchObject({ status: "paused" });
   writerSnapshot = encodeSnapshot(await writer.snapshot());
   await engine.close();
@@ -67,7 +70,8 @@ afterAll(async () => {
   if (t) removeDir(t.dataDir);
 });
 
-const counterOffer = (over: Parameters<typeof transferFrom>[3] = {}) => transferFrom(p, t, counterSnapshot, { codeHash: counterHash, args: [N], ...over });
+const counterOffer = (over: Parameters<typeof transferFrom>[3] = {}) =>
+  transferFrom(p, t, counterSnapshot, { codeHash: counterHash, args: [N], ...over });
 const pwned = (): boolean => existsSync(join(t.dataDir, "resources", t.key.clientId, "out", "pwned"));
 
 describe("a transfer belongs to the node that prepared it", () => {
@@ -88,7 +92,10 @@ describe("a transfer belongs to the node that prepared it", () => {
     const h = counterOffer();
     expect((await offer(t, p, h, counterSnapshot)).status).toBe(200);
     expect(await offer(t, q, { ...h, source: q.clientId }, counterSnapshot)).toMatchObject({ status: 403, code: "forbidden" });
-    expect(await offer(t, q, { ...h, source: q.clientId, kind: "base" }, counterSnapshot, "precopy")).toMatchObject({ status: 403, code: "forbidden" });
+    expect(await offer(t, q, { ...h, source: q.clientId, kind: "base" }, counterSnapshot, "precopy")).toMatchObject({
+      status: 403,
+      code: "forbidden",
+    });
     expect(t.running.store.jobs.get(h.jobId)?.result).toEqual({ preparedFrom: p.clientId });
     expect(await decide(t, p, "abort", h.jobId)).toMatchObject({ status: 200, body: JSON.stringify({ aborted: true }) });
   });
@@ -98,8 +105,12 @@ describe("a transfer belongs to the node that prepared it", () => {
     const first = await offer(t, p, counterOffer({ jobId, kind: "base" }), counterSnapshot, "precopy");
     expect(first.status).toBe(200);
     const { baseHash } = JSON.parse(first.body) as { baseHash: string };
-    expect(await offer(t, q, counterOffer({ jobId, kind: "base", source: q.clientId }), counterSnapshot, "precopy")).toMatchObject({ status: 403 });
-    expect(await offer(t, q, counterOffer({ jobId, kind: "base", source: q.clientId, baseHash }), counterSnapshot, "precopy")).toMatchObject({ status: 403 });
+    expect(await offer(t, q, counterOffer({ jobId, kind: "base", source: q.clientId }), counterSnapshot, "precopy")).toMatchObject({
+      status: 403,
+    });
+    expect(
+      await offer(t, q, counterOffer({ jobId, kind: "base", source: q.clientId, baseHash }), counterSnapshot, "precopy"),
+    ).toMatchObject({ status: 403 });
     // Its own source still finds it.
     expect((await offer(t, p, counterOffer({ jobId, baseHash }), counterSnapshot)).status).toBe(200);
     expect(await decide(t, p, "abort", jobId)).toMatchObject({ status: 200 });
@@ -120,7 +131,10 @@ describe("a transfer belongs to the node that prepared it", () => {
 });
 
 describe("a migrated-in job runs as its owner only with the owner's grant", () => {
-  const grantFor = (jobId: string, over: { key?: SigningKey; job?: string; source?: string; target?: string; now?: number; lifetimeMs?: number } = {}) =>
+  const grantFor = (
+    jobId: string,
+    over: { key?: SigningKey; job?: string; source?: string; target?: string; now?: number; lifetimeMs?: number } = {},
+  ) =>
     signGrant(over.key ?? t.key, {
       job: over.job ?? jobId,
       source: over.source ?? p.clientId,
@@ -132,24 +146,43 @@ describe("a migrated-in job runs as its owner only with the owner's grant", () =
   it("claiming a client's job without a grant: it runs as anonymous — no owner, in-process, anonymous quotas", async () => {
     const h = counterOffer({ owner: t.key.clientId, trust: "authenticated", sandbox: "isolated", fuelLimit: 1e15 });
     expect((await offer(t, p, h, counterSnapshot)).status).toBe(200);
-    expect(t.running.store.jobs.get(h.jobId)).toMatchObject({ owner: null, trust: "anonymous", sandbox: "in-process", fuelLimit: DEFAULT_NODE_LIMITS.maxAnonymousFuelPerJob });
+    expect(t.running.store.jobs.get(h.jobId)).toMatchObject({
+      owner: null,
+      trust: "anonymous",
+      sandbox: "in-process",
+      fuelLimit: DEFAULT_NODE_LIMITS.maxAnonymousFuelPerJob,
+    });
     // Not among the client's jobs.
     expect((await t.client.listJobs()).jobs.map((j) => j.id)).not.toContain(h.jobId);
     expect(await decide(t, p, "commit", h.jobId)).toMatchObject({ status: 200 });
     expect(await t.anonymous.waitFor(h.jobId)).toMatchObject({ state: "done", trust: "anonymous", result: { value: N * 3 } });
   });
 
-  it.each(["strong", "weak"] as const)("claiming a client's job that needs capabilities, without a grant (%s): 403, nothing stored, nothing written", async (kind) => {
-    const h = transferFrom(p, t, writerSnapshot, { kind, codeHash: writerHash, args: [N], owner: t.key.clientId, trust: "authenticated", sandbox: "in-process", ...(kind === "weak" ? { snapshotSha256: null } : {}) });
-    expect(await offer(t, p, h, kind === "strong" ? writerSnapshot : undefined)).toMatchObject({ status: 403, code: "forbidden" });
-    expect(t.running.store.jobs.get(h.jobId)).toBeUndefined();
-    await decide(t, p, "commit", h.jobId);
-    expect(t.running.store.jobs.get(h.jobId)).toBeUndefined();
-    expect(pwned()).toBe(false);
-  });
+  it.each(["strong", "weak"] as const)(
+    "claiming a client's job that needs capabilities, without a grant (%s): 403, nothing stored, nothing written",
+    async (kind) => {
+      const h = transferFrom(p, t, writerSnapshot, {
+        kind,
+        codeHash: writerHash,
+        args: [N],
+        owner: t.key.clientId,
+        trust: "authenticated",
+        sandbox: "in-process",
+        ...(kind === "weak" ? { snapshotSha256: null } : {}),
+      });
+      expect(await offer(t, p, h, kind === "strong" ? writerSnapshot : undefined)).toMatchObject({ status: 403, code: "forbidden" });
+      expect(t.running.store.jobs.get(h.jobId)).toBeUndefined();
+      await decide(t, p, "commit", h.jobId);
+      expect(t.running.store.jobs.get(h.jobId)).toBeUndefined();
+      expect(pwned()).toBe(false);
+    },
+  );
 
   it.each([
-    ["signed by another key under the client's id", (id: string) => grantFor(id, { key: { ...generateSigningKey(), clientId: t.key.clientId } })],
+    [
+      "signed by another key under the client's id",
+      (id: string) => grantFor(id, { key: { ...generateSigningKey(), clientId: t.key.clientId } }),
+    ],
     ["for another job", (id: string) => grantFor(id, { job: "some-other-job" })],
     ["for another source", (id: string) => grantFor(id, { source: "f".repeat(32) })],
     ["for another target", (id: string) => grantFor(id, { target: "e".repeat(32) })],
@@ -158,14 +191,30 @@ describe("a migrated-in job runs as its owner only with the owner's grant", () =
     ["from another client than the job's owner", (id: string) => grantFor(id, { key: otherClient() })],
   ])("a grant %s: 403, nothing stored", async (_what, grant) => {
     const jobId = `granted-${Math.random().toString(36).slice(2)}`;
-    const h = transferFrom(p, t, writerSnapshot, { jobId, codeHash: writerHash, args: [N], owner: t.key.clientId, trust: "authenticated", sandbox: "in-process", grant: grant(jobId) });
+    const h = transferFrom(p, t, writerSnapshot, {
+      jobId,
+      codeHash: writerHash,
+      args: [N],
+      owner: t.key.clientId,
+      trust: "authenticated",
+      sandbox: "in-process",
+      grant: grant(jobId),
+    });
     expect(await offer(t, p, h, writerSnapshot)).toMatchObject({ status: 403, code: "forbidden" });
     expect(t.running.store.jobs.get(jobId)).toBeUndefined();
   });
 
   it("control: with the owner's grant for exactly this move it runs as the owner, with the owner's capabilities", async () => {
     const jobId = `granted-${Math.random().toString(36).slice(2)}`;
-    const h = transferFrom(p, t, writerSnapshot, { jobId, codeHash: writerHash, args: [N], owner: t.key.clientId, trust: "authenticated", sandbox: "in-process", grant: grantFor(jobId) });
+    const h = transferFrom(p, t, writerSnapshot, {
+      jobId,
+      codeHash: writerHash,
+      args: [N],
+      owner: t.key.clientId,
+      trust: "authenticated",
+      sandbox: "in-process",
+      grant: grantFor(jobId),
+    });
     expect((await offer(t, p, h, writerSnapshot)).status).toBe(200);
     // It uses resources, so it runs isolated here (its file calls are served off the event loop).
     expect(t.running.store.jobs.get(jobId)).toMatchObject({ owner: t.key.clientId, trust: "authenticated", sandbox: "isolated" });
@@ -188,7 +237,10 @@ describe("between two real nodes", () => {
     const key = generateSigningKey();
     a = await startTestNode({ key, capabilities: ["out/*:w"] });
     b = await startTestNode({ key, capabilities: ["out/*:w"] });
-    for (const [x, y] of [[a, b], [b, a]] as const) {
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const) {
       x.running.store.peers.upsert({ nodeId: y.running.identity.nodeId, url: y.running.url, publicKey: y.running.identity.publicKey });
     }
   });
@@ -211,9 +263,15 @@ describe("between two real nodes", () => {
     const { codeHash } = await a.client.uploadModule(INFINITE_LOOP);
     const job = await a.client.startJob({ codeHash, entry: "spin", sandbox: "in-process" });
     const path = `/jobs/${job.id}/migrate`;
-    expect(await signedFetch(a, a.key, "POST", path, JSON.stringify({ peer: b.running.identity.nodeId }))).toMatchObject({ status: 400, code: "bad_request" });
+    expect(await signedFetch(a, a.key, "POST", path, JSON.stringify({ peer: b.running.identity.nodeId }))).toMatchObject({
+      status: 400,
+      code: "bad_request",
+    });
     const wrong = signGrant(a.key, { job: job.id, source: a.running.identity.nodeId, target: "e".repeat(32) });
-    expect(await signedFetch(a, a.key, "POST", path, JSON.stringify({ peer: b.running.identity.nodeId, grant: wrong }))).toMatchObject({ status: 400, code: "bad_request" });
+    expect(await signedFetch(a, a.key, "POST", path, JSON.stringify({ peer: b.running.identity.nodeId, grant: wrong }))).toMatchObject({
+      status: 400,
+      code: "bad_request",
+    });
     expect((await a.client.job(job.id)).state).toBe("running");
     await a.client.cancel(job.id);
   });
@@ -229,7 +287,10 @@ describe("between two real nodes", () => {
     // A grant for another job, or one another client signed, is refused (400) and changes nothing.
     const path = `/jobs/${job.id}/grants`;
     const other = signGrant(a.key, { job: "another-job", source: a.running.identity.nodeId, target: peer });
-    expect(await signedFetch(a, a.key, "POST", path, JSON.stringify({ grants: [other] }))).toMatchObject({ status: 400, code: "bad_request" });
+    expect(await signedFetch(a, a.key, "POST", path, JSON.stringify({ grants: [other] }))).toMatchObject({
+      status: 400,
+      code: "bad_request",
+    });
     expect(a.running.node.mayShare(job.id, peer)).toBe(false);
 
     await a.client.allowSharing(job.id);

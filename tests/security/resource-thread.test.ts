@@ -110,7 +110,10 @@ describe("the resource worker", () => {
       await writer.write(new Uint8Array(1000));
       expect(temps(dir)).toHaveLength(1);
       const gate = thread.hold();
-      const held = gate.held.then(() => "answered", (e: unknown) => e);
+      const held = gate.held.then(
+        () => "answered",
+        (e: unknown) => e,
+      );
       const run = i.run("main", [1]);
       await until("the guest's call to reach the worker", () => thread.stats.pending >= 2);
       await thread.kill();
@@ -204,6 +207,8 @@ describe("the resource worker", () => {
 
   it("is refused in-process: an in-process guest needs a synchronous provider", async () => {
     const resources = new OffThreadFileResources(mkdtempSync(join(base, "in-process-")));
-    await expect(engine.instantiate(module, { trust: "authenticated", sandbox: "in-process", capabilities: ["*:rw"], resources })).rejects.toMatchObject({ code: "invalid_option" });
+    await expect(
+      engine.instantiate(module, { trust: "authenticated", sandbox: "in-process", capabilities: ["*:rw"], resources }),
+    ).rejects.toMatchObject({ code: "invalid_option" });
   });
 });

@@ -14,7 +14,18 @@ import type { ResourceProvider } from "../../runtime/resources/provider.js";
 import type { AsyncResourceProvider } from "../../runtime/sandbox/isolated/host-call-server.js";
 import { GuestTrap } from "../../runtime/exec/traps.js";
 import { HostCallServer } from "../../runtime/sandbox/isolated/host-call-server.js";
-import { decodeAnswer, encodeRequest, frame, HostCallViolation, HOST_CALL_MAX_IO_BYTES, HOST_CALL_MAX_REQUEST_BYTES, OP_CLOSE, OP_OPEN, OP_READ, OP_WRITE } from "../../runtime/sandbox/isolated/host-calls.js";
+import {
+  decodeAnswer,
+  encodeRequest,
+  frame,
+  HostCallViolation,
+  HOST_CALL_MAX_IO_BYTES,
+  HOST_CALL_MAX_REQUEST_BYTES,
+  OP_CLOSE,
+  OP_OPEN,
+  OP_READ,
+  OP_WRITE,
+} from "../../runtime/sandbox/isolated/host-calls.js";
 import { frameReader } from "../../runtime/sandbox/isolated/process-transport.js";
 import { IsolatedPool } from "../../runtime/sandbox/isolated/pool.js";
 import { hostCallViolation, injectHostCallFault } from "../../runtime/sandbox/isolated/probe.js";
@@ -303,7 +314,13 @@ describe.each(PROVIDERS)("%s", (kind, provider) => {
  * Where a guest meets a file root: in-process with FileResources (the embedder's choice), isolated
  * with FileResources on the host's thread, isolated with the resource worker (what a node does).
  */
-const PLACEMENTS: Array<[string, "in-process" | "isolated", (root: string, options?: FileResourcesOptions) => Files & ResourceProvider | Files & AsyncResourceProvider]> = [
+const PLACEMENTS: Array<
+  [
+    string,
+    "in-process" | "isolated",
+    (root: string, options?: FileResourcesOptions) => (Files & ResourceProvider) | (Files & AsyncResourceProvider),
+  ]
+> = [
   ["in-process", "in-process", (r, o) => new FileResources(r, o)],
   ["isolated", "isolated", (r, o) => new FileResources(r, o)],
   ["isolated-off-thread", "isolated", (r, o) => new OffThreadFileResources(r, o)],
@@ -426,21 +443,43 @@ describe("the parent's host-call server, as a subverted child sees it", () => {
 
   it("checks capabilities itself: a child that skips its own check gets capability_denied, the provider is never asked", async () => {
     let asked = 0;
-    const server = new HostCallServer(new CapabilitySet(["public/*:r"]), { open: () => (asked++, undefined) });
-    for (const [name, flags] of [["secret", 1], ["public/x", 2], ["public/../secret", 1]] as const) {
-      expect(await ask(server, encodeRequest({ op: OP_OPEN, flags, name: enc.encode(name) }))).toMatchObject({ ok: false, trap: "capability_denied" });
+    const server = new HostCallServer(new CapabilitySet(["public/*:r"]), {
+      open: () => {
+        asked++;
+        return undefined;
+      },
+    });
+    for (const [name, flags] of [
+      ["secret", 1],
+      ["public/x", 2],
+      ["public/../secret", 1],
+    ] as const) {
+      expect(await ask(server, encodeRequest({ op: OP_OPEN, flags, name: enc.encode(name) }))).toMatchObject({
+        ok: false,
+        trap: "capability_denied",
+      });
     }
     expect(asked).toBe(0);
-    expect(await ask(server, encodeRequest({ op: OP_OPEN, flags: 1, name: new Uint8Array([0xff, 0xfe]) }))).toMatchObject({ ok: false, trap: "host_error" });
+    expect(await ask(server, encodeRequest({ op: OP_OPEN, flags: 1, name: new Uint8Array([0xff, 0xfe]) }))).toMatchObject({
+      ok: false,
+      trap: "host_error",
+    });
   });
 
   it("answers host_error for handles it never gave out, and bounds open handles", async () => {
     const server = new HostCallServer(new CapabilitySet(["*:r"]), new MemoryResources({ a: "1" }));
     expect(await ask(server, encodeRequest({ op: OP_READ, handle: 7, length: 4 }))).toMatchObject({ ok: false, trap: "host_error" });
-    expect(await ask(server, encodeRequest({ op: OP_WRITE, handle: 7, bytes: new Uint8Array(1) }))).toMatchObject({ ok: false, trap: "host_error" });
+    expect(await ask(server, encodeRequest({ op: OP_WRITE, handle: 7, bytes: new Uint8Array(1) }))).toMatchObject({
+      ok: false,
+      trap: "host_error",
+    });
     expect(await ask(server, encodeRequest({ op: OP_CLOSE, handle: 0 }))).toMatchObject({ ok: false, trap: "host_error" });
-    for (let k = 0; k < MAX_OPEN_RESOURCES; k++) expect(await ask(server, encodeRequest({ op: OP_OPEN, flags: 1, name: enc.encode("a") }))).toMatchObject({ ok: true });
-    expect(await ask(server, encodeRequest({ op: OP_OPEN, flags: 1, name: enc.encode("a") }))).toMatchObject({ ok: false, trap: "host_error" });
+    for (let k = 0; k < MAX_OPEN_RESOURCES; k++)
+      expect(await ask(server, encodeRequest({ op: OP_OPEN, flags: 1, name: enc.encode("a") }))).toMatchObject({ ok: true });
+    expect(await ask(server, encodeRequest({ op: OP_OPEN, flags: 1, name: enc.encode("a") }))).toMatchObject({
+      ok: false,
+      trap: "host_error",
+    });
     expect(server.openHandles).toBe(MAX_OPEN_RESOURCES);
   });
 

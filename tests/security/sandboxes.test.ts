@@ -4,7 +4,16 @@
 // failures (kill -9, child heap OOM, permissions) are in isolated.test.ts.
 import binaryen from "binaryen";
 import { afterAll, describe, expect, it } from "vitest";
-import { Engine, Scheduler, encodeSnapshot, type Instance, type InstantiateOptions, type RunResult, type SandboxKind, type Snapshot } from "../../runtime/index.js";
+import {
+  Engine,
+  Scheduler,
+  encodeSnapshot,
+  type Instance,
+  type InstantiateOptions,
+  type RunResult,
+  type SandboxKind,
+  type Snapshot,
+} from "../../runtime/index.js";
 import { decodeImage, encodeImage } from "../../runtime/exec/continuation.js";
 import { DEEP_RECURSION, INFINITE_LOOP, INFINITE_LOOP_IN_START, LOOP_AND_RECURSION, MEMORY_BOMB } from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
@@ -220,17 +229,20 @@ describe.each(SANDBOXES)("%s sandbox against hostile guests", (kind) => {
     expect(r).toMatchObject({ status: "trapped", code: "output_limit" });
   });
 
-  it.each(["output", "outputWrap", "log", "input"])("trap inside a host call (%s with an out-of-bounds pointer): memory_out_of_bounds", async (entry) => {
-    const r = await alongside(kind, async () => {
-      const i = await instance(kind, BAD_POINTERS, { input: new Uint8Array(64) });
-      const result = await i.run(entry);
-      expect(i.output().byteLength).toBe(0);
-      expect(i.logs()).toEqual([]);
-      i.dispose();
-      return result;
-    });
-    expect(r).toMatchObject({ status: "trapped", code: "memory_out_of_bounds" });
-  });
+  it.each(["output", "outputWrap", "log", "input"])(
+    "trap inside a host call (%s with an out-of-bounds pointer): memory_out_of_bounds",
+    async (entry) => {
+      const r = await alongside(kind, async () => {
+        const i = await instance(kind, BAD_POINTERS, { input: new Uint8Array(64) });
+        const result = await i.run(entry);
+        expect(i.output().byteLength).toBe(0);
+        expect(i.logs()).toEqual([]);
+        i.dispose();
+        return result;
+      });
+      expect(r).toMatchObject({ status: "trapped", code: "memory_out_of_bounds" });
+    },
+  );
 
   it("re-entering an instance from its own onLog (run, resume, snapshot): instance_busy, the interrupted run unharmed", async () => {
     await alongside(kind, async () => {
@@ -371,7 +383,9 @@ describe.each(SANDBOXES)("%s sandbox against hostile guests", (kind) => {
         // Memory pages outside the memory, or not a page long (a Snapshot value skips the codec's checks).
         const page = new Uint8Array(65_536).fill(1);
         expect(await codeOf(restore({ ...s, memory: { pageCount: 1, pages: [{ index: 5, bytes: page }] } }))).toBe("snapshot_malformed");
-        expect(await codeOf(restore({ ...s, memory: { pageCount: 1, pages: [{ index: 0, bytes: new Uint8Array(70_000) }] } }))).toBe("snapshot_malformed");
+        expect(await codeOf(restore({ ...s, memory: { pageCount: 1, pages: [{ index: 0, bytes: new Uint8Array(70_000) }] } }))).toBe(
+          "snapshot_malformed",
+        );
         // A flipped bit under the seal.
         const sealed = encodeSnapshot(s);
         const flipped = sealed.slice();
@@ -379,7 +393,16 @@ describe.each(SANDBOXES)("%s sandbox against hostile guests", (kind) => {
         expect(await codeOf(restore(flipped))).toBe("snapshot_corrupt");
         // Garbage frames in a stack that fits: the rewind traps, never a wrong result.
         const { header, stack, capacity } = decodeImage(s.continuation);
-        const garbage = await restore(encodeSnapshot({ ...s, continuation: encodeImage(header, stack.map(() => 0xab), capacity) }));
+        const garbage = await restore(
+          encodeSnapshot({
+            ...s,
+            continuation: encodeImage(
+              header,
+              stack.map(() => 0xab),
+              capacity,
+            ),
+          }),
+        );
         expect(await garbage.resume({ fuel: 1000 })).toMatchObject({ status: "trapped", code: "invalid_continuation" });
         garbage.dispose();
         // The honest snapshot still resumes where it stopped.

@@ -10,7 +10,15 @@ import { join } from "node:path";
 import { deflateRawSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { findRepoRoot } from "../../guest/catalog.js";
-import { DEFAULT_MAX_MEMORY_PAGES, PIPELINE_VERSION, WASM_PAGE_BYTES, decodeSnapshot, encodeSnapshot, inspectSnapshot, snapshotDecodeLimits } from "../../runtime/index.js";
+import {
+  DEFAULT_MAX_MEMORY_PAGES,
+  PIPELINE_VERSION,
+  WASM_PAGE_BYTES,
+  decodeSnapshot,
+  encodeSnapshot,
+  inspectSnapshot,
+  snapshotDecodeLimits,
+} from "../../runtime/index.js";
 import { wat } from "../helpers/wat.js";
 
 const SPIN = wat(`(module (memory 1) (func (export "main") (loop $l (br $l))))`);
@@ -44,12 +52,19 @@ async function makeBomb(pageCount: number): Promise<Uint8Array> {
   const chunks = pageCount / CHUNK_PAGES;
   const u32 = (...values: number[]): Buffer => {
     const b = Buffer.alloc(4 * values.length);
-    values.forEach((v, i) => b.writeUInt32LE(v, 4 * i));
+    for (const [i, v] of values.entries()) b.writeUInt32LE(v, 4 * i);
     return b;
   };
   const indices = u32(...Array.from({ length: pageCount }, (_, i) => i));
-  const table = Buffer.concat(Array.from({ length: chunks }, (_, k) => Buffer.concat([Buffer.from([1, 0, 0, 0]), u32((k === 1 ? broken : stream).byteLength)])));
-  const memory = Buffer.concat([u32(pageCount, pageCount, CHUNK_PAGES), indices, table, ...Array.from({ length: chunks }, (_, k) => (k === 1 ? broken : stream))]);
+  const table = Buffer.concat(
+    Array.from({ length: chunks }, (_, k) => Buffer.concat([Buffer.from([1, 0, 0, 0]), u32((k === 1 ? broken : stream).byteLength)])),
+  );
+  const memory = Buffer.concat([
+    u32(pageCount, pageCount, CHUNK_PAGES),
+    indices,
+    table,
+    ...Array.from({ length: chunks }, (_, k) => (k === 1 ? broken : stream)),
+  ]);
   // Every section of the real snapshot, the memory one (tag 4) replaced; then header and digest again.
   const sections: Buffer[] = [];
   const body = Buffer.from(real);
@@ -109,9 +124,15 @@ describe("a snapshot decompression bomb", () => {
     writeFileSync(file, await bomb(65_536));
     const ferry = (...args: string[]) =>
       new Promise<{ code: number; stderr: string }>((resolve) => {
-        execFile(process.execPath, [bin, ...args], { cwd: dir }, (error, _stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stderr }));
+        execFile(process.execPath, [bin, ...args], { cwd: dir }, (error, _stdout, stderr) =>
+          resolve({ code: error ? Number(error.code) : 0, stderr }),
+        );
       });
-    for (const command of [["resume", file], ["inspect", file], ["resume", file, "--max-memory-pages", "8192"]]) {
+    for (const command of [
+      ["resume", file],
+      ["inspect", file],
+      ["resume", file, "--max-memory-pages", "8192"],
+    ]) {
       const r = await ferry(...command);
       expect(r.code, r.stderr).toBe(3);
       expect(r.stderr).toContain("snapshot_limit");

@@ -131,11 +131,15 @@ describe("verifyRequest", () => {
       expect(failure(() => verifyRequest(store, { ...request, headers }))).toBe("missing_header");
     }
     const headers = request.headers as Record<string, string>;
-    expect(failure(() => verifyRequest(store, { ...request, headers: { ...headers, "x-ferry-signature": "abc" } }))).toBe("malformed_header");
-    expect(failure(() => verifyRequest(store, { ...request, headers: { ...headers, "x-ferry-timestamp": "1e12" } }))).toBe("malformed_header");
-    expect(failure(() => verifyRequest(store, { ...request, headers: { ...headers, "x-ferry-nonce": ["a".repeat(22), "b".repeat(22)] } }))).toBe(
+    expect(failure(() => verifyRequest(store, { ...request, headers: { ...headers, "x-ferry-signature": "abc" } }))).toBe(
       "malformed_header",
     );
+    expect(failure(() => verifyRequest(store, { ...request, headers: { ...headers, "x-ferry-timestamp": "1e12" } }))).toBe(
+      "malformed_header",
+    );
+    expect(
+      failure(() => verifyRequest(store, { ...request, headers: { ...headers, "x-ferry-nonce": ["a".repeat(22), "b".repeat(22)] } })),
+    ).toBe("malformed_header");
   });
 
   it("maps to a 401 JSON error body for the HTTP layer", () => {
@@ -205,16 +209,26 @@ describe("node identity", () => {
     const fromNode = { ...request, headers: signRequest({ clientId: node.nodeId, privateKey: node.privateKey }, request) };
     expect(verifyRequest(peers, fromNode).url).toBe("http://127.0.0.1:1/");
     expect(failure(() => verifyRequest(peers, { ...request, headers: signRequest(key, request) }))).toBe("unknown_client");
-    expect(failure(() => verifyRequest(store, { ...request, headers: signRequest({ clientId: node.nodeId, privateKey: node.privateKey }, request) }))).toBe(
-      "unknown_client",
-    );
+    expect(
+      failure(() =>
+        verifyRequest(store, { ...request, headers: signRequest({ clientId: node.nodeId, privateKey: node.privateKey }, request) }),
+      ),
+    ).toBe("unknown_client");
   });
 
   it("never verifies a request signature as a transfer (separate signing domains)", () => {
     const key = generateSigningKey();
     const headers = signRequest(key, { method: "POST", path: "/x", body: "b", now: T0 });
     const signedBytes = Buffer.from(
-      canonicalString({ method: "POST", path: "/x", clientId: key.clientId, timestamp: String(T0), nonce: headers["x-ferry-nonce"], body: bodyDigest("b"), transferSha256: "-" }),
+      canonicalString({
+        method: "POST",
+        path: "/x",
+        clientId: key.clientId,
+        timestamp: String(T0),
+        nonce: headers["x-ferry-nonce"],
+        body: bodyDigest("b"),
+        transferSha256: "-",
+      }),
     );
     const signature = Buffer.from(headers["x-ferry-signature"], "base64url");
     expect(verify(null, signedBytes, key.publicKey, signature)).toBe(true); // the request signature is over these bytes…

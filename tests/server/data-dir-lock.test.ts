@@ -86,7 +86,10 @@ describe("ferry serve on a data directory another live node owns", () => {
 
     const restarted = await start(dir);
     expect(restarted.recovered.resumed + restarted.recovered.restarted).toBe(1);
-    expect(JSON.parse(readFileSync(join(dir, OWNER_INFO_FILE), "utf8"))).toMatchObject({ pid: restarted.child.pid, command: "ferry serve" });
+    expect(JSON.parse(readFileSync(join(dir, OWNER_INFO_FILE), "utf8"))).toMatchObject({
+      pid: restarted.child.pid,
+      command: "ferry serve",
+    });
     client = new FerryClient({ url: restarted.url, key });
     expect((await client.job(job.id)).state).toBe("running");
     await client.cancel(job.id);

@@ -126,20 +126,24 @@ describe("migration across crashes", () => {
     ["source:after-decision", "a", "b"],
     ["target:after-prepare", "b", "a"],
     ["target:after-commit", "b", "b"],
-  ])("a crash at %s (node %s) leaves the job running at exactly one node (%s)", async (step, crashed, finisher) => {
-    const c = await cluster(crashed === "a" ? step : undefined, crashed === "b" ? step : undefined);
-    const clientA = new FerryClient({ url: c.a.url, key: c.key });
-    const { codeHash } = await clientA.uploadModule(COUNTER);
-    const job = await clientA.startJob({ codeHash, args: [N], sandbox: "in-process" });
-    await checkpointed(clientA, job.id);
-    await clientA.migrate(job.id, c.b.nodeId).catch(() => undefined); // the crash cuts the answer off
-    await c.restart(crashed as "a" | "b");
-    const A = new FerryClient({ url: c.a.url, key: c.key });
-    const B = new FerryClient({ url: c.b.url, key: c.key });
-    const done = await (finisher === "a" ? A : B).waitFor(job.id, { timeoutMs: 60_000 });
-    expect(done.result).toMatchObject({ status: "done", value: (N * 3) | 0 });
-    const loser = finisher === "a" ? B : A;
-    const elsewhere = await loser.job(job.id).catch(() => undefined);
-    if (elsewhere) expect(["migrated", "absent"]).toContain(elsewhere.state);
-  }, 240_000);
+  ])(
+    "a crash at %s (node %s) leaves the job running at exactly one node (%s)",
+    async (step, crashed, finisher) => {
+      const c = await cluster(crashed === "a" ? step : undefined, crashed === "b" ? step : undefined);
+      const clientA = new FerryClient({ url: c.a.url, key: c.key });
+      const { codeHash } = await clientA.uploadModule(COUNTER);
+      const job = await clientA.startJob({ codeHash, args: [N], sandbox: "in-process" });
+      await checkpointed(clientA, job.id);
+      await clientA.migrate(job.id, c.b.nodeId).catch(() => undefined); // the crash cuts the answer off
+      await c.restart(crashed as "a" | "b");
+      const A = new FerryClient({ url: c.a.url, key: c.key });
+      const B = new FerryClient({ url: c.b.url, key: c.key });
+      const done = await (finisher === "a" ? A : B).waitFor(job.id, { timeoutMs: 60_000 });
+      expect(done.result).toMatchObject({ status: "done", value: (N * 3) | 0 });
+      const loser = finisher === "a" ? B : A;
+      const elsewhere = await loser.job(job.id).catch(() => undefined);
+      if (elsewhere) expect(["migrated", "absent"]).toContain(elsewhere.state);
+    },
+    240_000,
+  );
 });

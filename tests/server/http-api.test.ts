@@ -53,7 +53,10 @@ describe("modules", () => {
     expect(await c2!.uploadModule(bytes, { public: false })).toEqual({ codeHash, created: true });
     expect(await c2!.uploadModule(bytes, { public: false })).toEqual({ codeHash, created: false });
     for (const c of [c1!, c2!]) {
-      expect(await c.startJob({ codeHash, args: [10], sandbox: "in-process", waitMs: 10_000 })).toMatchObject({ state: "done", result: { value: 55 } });
+      expect(await c.startJob({ codeHash, args: [10], sandbox: "in-process", waitMs: 10_000 })).toMatchObject({
+        state: "done",
+        result: { value: 55 },
+      });
       expect((await c.downloadModule(codeHash)).byteLength).toBe(bytes.byteLength);
     }
     expect(await failure(c3!.startJob({ codeHash, args: [10], sandbox: "in-process" }))).toEqual({ status: 404, code: "not_found" });
@@ -71,7 +74,10 @@ describe("modules", () => {
     expect(anonymousView.modules.map((m) => m.codeHash)).not.toContain(secret);
     expect(anonymousView.modules.every((m) => m.public && !m.mine)).toBe(true);
     const ownerView = await c1!.listModules({ limit: 500 });
-    expect(ownerView.modules.slice(0, 2)).toMatchObject([{ codeHash: shared, public: true, mine: true }, { codeHash: secret, public: false, mine: true }]);
+    expect(ownerView.modules.slice(0, 2)).toMatchObject([
+      { codeHash: shared, public: true, mine: true },
+      { codeHash: secret, public: false, mine: true },
+    ]);
     expect((await c2!.listModules({ limit: 500 })).modules.map((m) => m.codeHash)).not.toContain(secret);
     // Pages: one at a time, the second after the first.
     const first = await c1!.listModules({ limit: 1 });
@@ -141,7 +147,11 @@ describe("listing jobs", () => {
     const { codeHash } = await mine.uploadModule(LOOP_AND_RECURSION, { public: false });
     const started: string[] = [];
     for (let k = 0; k < 5; k++) started.push((await mine.startJob({ codeHash, args: [k], sandbox: "in-process", waitMs: 10_000 })).id);
-    const spin = await mine.startJob({ codeHash: (await mine.uploadModule(INFINITE_LOOP, { public: false })).codeHash, entry: "spin", sandbox: "in-process" });
+    const spin = await mine.startJob({
+      codeHash: (await mine.uploadModule(INFINITE_LOOP, { public: false })).codeHash,
+      entry: "spin",
+      sandbox: "in-process",
+    });
     // Someone else's job never shows up.
     await n.client.startJob({ codeHash, args: [1], sandbox: "in-process", waitMs: 10_000 }).catch(() => undefined);
 
@@ -189,11 +199,22 @@ describe("operations", () => {
     const metrics = await (await n.anonymous.request("GET", "/metrics")).text();
     expect(metrics).toMatch(/^# TYPE ferry_jobs_started_total counter$/m);
     expect(metrics).toMatch(/^ferry_jobs_started_total\{node="[0-9a-f]+"\} \d+$/m);
-    const openapi = (await (await n.anonymous.request("GET", "/openapi.json")).json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    const openapi = (await (await n.anonymous.request("GET", "/openapi.json")).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+    };
     expect(openapi.openapi).toBe("3.1.0");
     expect(Object.keys(openapi.paths)).toContain("/jobs/{id}/migrate");
     // Every public route is documented, listings included.
-    for (const [path, method] of [["/modules", "get"], ["/modules", "post"], ["/modules/{hash}", "get"], ["/jobs", "get"], ["/jobs", "post"], ["/jobs/{id}", "get"], ["/jobs/{id}", "delete"]] as const) {
+    for (const [path, method] of [
+      ["/modules", "get"],
+      ["/modules", "post"],
+      ["/modules/{hash}", "get"],
+      ["/jobs", "get"],
+      ["/jobs", "post"],
+      ["/jobs/{id}", "get"],
+      ["/jobs/{id}", "delete"],
+    ] as const) {
       expect(openapi.paths[path], `${method} ${path}`).toHaveProperty(method);
     }
   });
@@ -216,7 +237,10 @@ describe("server-sent events", () => {
       const text = await response.text(); // the stream ends when the job does
       const events = [...text.matchAll(/^event: (\w+)\ndata: (.*)$/gm)].map((m) => [m[1], m[2]]);
       expect(events).toContainEqual(["log", "logged"]);
-      const output = events.filter(([e]) => e === "output").map(([, d]) => Buffer.from(d!, "base64").toString()).join("");
+      const output = events
+        .filter(([e]) => e === "output")
+        .map(([, d]) => Buffer.from(d!, "base64").toString())
+        .join("");
       expect(output).toBe("hello\n".repeat(3));
       const last = events.at(-1)!;
       expect(last[0]).toBe("state");

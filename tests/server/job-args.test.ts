@@ -78,7 +78,13 @@ describe("POST /jobs checks arguments against the entry's signature", () => {
     ["f64", [1e308], 1e308],
     ["two", [-1, "9007199254740993"], "9007199254740992"],
   ])("%s(%j) runs: %j", async (entry, args, value) => {
-    const job = await n.anonymous.startJob({ codeHash: hash, entry, args: args as (number | string)[], sandbox: "in-process", waitMs: 30_000 });
+    const job = await n.anonymous.startJob({
+      codeHash: hash,
+      entry,
+      args: args as (number | string)[],
+      sandbox: "in-process",
+      waitMs: 30_000,
+    });
     expect(job).toMatchObject({ state: "done", result: { value } });
   });
 });
@@ -88,15 +94,21 @@ describe("the command line", () => {
     expect(await ferry(["run", typedWasm, "--entry", "i32", "--args", "-5"])).toMatchObject({ code: 0, stdout: "-5\n" });
     expect(await ferry(["run", typedWasm, "--entry", "two", "--args", "-5,-3"])).toMatchObject({ code: 0, stdout: "-8\n" });
     expect(await ferry(["run", typedWasm, "--entry", "f64", "--args=-2.5"])).toMatchObject({ code: 0, stdout: "-2.5\n" });
-    expect(await ferry(["run", typedWasm, "--entry", "i64", "--args", "-9223372036854775808"])).toMatchObject({ code: 0, stdout: "-9223372036854775808\n" });
+    expect(await ferry(["run", typedWasm, "--entry", "i64", "--args", "-9223372036854775808"])).toMatchObject({
+      code: 0,
+      stdout: "-9223372036854775808\n",
+    });
   });
 
-  it.each([["2.5"], ["5000000000"], ["1e308"], ["0x10"], ["five"]])("ferry run --entry i32 --args %s: exit 3, one line naming argument 0", async (text) => {
-    const r = await ferry(["run", typedWasm, "--entry", "i32", "--args", text]);
-    expect(r.code).toBe(3);
-    expect(r.stdout).toBe("");
-    expect(r.stderr).toMatch(/^ferry: .*argument 0\b.*\n$/);
-  });
+  it.each([["2.5"], ["5000000000"], ["1e308"], ["0x10"], ["five"]])(
+    "ferry run --entry i32 --args %s: exit 3, one line naming argument 0",
+    async (text) => {
+      const r = await ferry(["run", typedWasm, "--entry", "i32", "--args", text]);
+      expect(r.code).toBe(3);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toMatch(/^ferry: .*argument 0\b.*\n$/);
+    },
+  );
 
   it("ferry submit --args -5 runs; --args 2.5 for an i32 is refused (exit 3) and stores nothing", async () => {
     const ok = await ferry(["submit", hash, "--node", n.running.url, "--entry", "i32", "--args", "-5", "--wait", "30000"]);

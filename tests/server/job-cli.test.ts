@@ -33,14 +33,18 @@ afterAll(async () => {
 
 const at = (...args: string[]) => [...args, "--node", n.running.url];
 
-
-
 describe("ferry pause / resume / cancel / snapshot / output", () => {
   it("drive a client's job signed with --key, each printing the job", async () => {
     const job = await n.client.startJob({ codeHash: spin, entry: "spin" }); // the client's: isolated, signed
     const paused = await ferry(at("pause", job.id, "--key", keyFile));
     expect(paused).toMatchObject({ code: 0, stderr: "" });
-    expect(JSON.parse(paused.stdout)).toMatchObject({ id: job.id, state: "paused", result: null, movedTo: null, lastCheckpoint: { seq: 1 } });
+    expect(JSON.parse(paused.stdout)).toMatchObject({
+      id: job.id,
+      state: "paused",
+      result: null,
+      movedTo: null,
+      lastCheckpoint: { seq: 1 },
+    });
 
     // The snapshot of the paused job, to a file that inspect reads (it names the module's hash).
     const file = join(dir, "spin.ferry");
@@ -90,7 +94,14 @@ describe("ferry pause / resume / cancel / snapshot / output", () => {
   });
 
   it("bad command lines are refused before any request: exit 2, one line", async () => {
-    for (const args of [["pause"], ["cancel", "a", "b"], ["logs"], ["output", "x", "--out", join(dir, "missing", "f")], ["snapshot", "x", "--out", join(dir, "missing", "f.ferry")], ["share", "x"]]) {
+    for (const args of [
+      ["pause"],
+      ["cancel", "a", "b"],
+      ["logs"],
+      ["output", "x", "--out", join(dir, "missing", "f")],
+      ["snapshot", "x", "--out", join(dir, "missing", "f.ferry")],
+      ["share", "x"],
+    ]) {
       const r = await ferry(at(...args));
       expect(r.code, args.join(" ")).toBe(2);
       expect(r.stderr.split("\n").filter(Boolean), args.join(" ")).toHaveLength(1);

@@ -38,7 +38,11 @@ function eventReader(response: Response): { next(): Promise<SseEvent | undefined
         if (end >= 0) {
           const block = buffered.slice(0, end);
           buffered = buffered.slice(end + 2);
-          const field = (name: string) => block.split("\n").find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2) ?? "";
+          const field = (name: string) =>
+            block
+              .split("\n")
+              .find((l) => l.startsWith(`${name}: `))
+              ?.slice(name.length + 2) ?? "";
           return { event: field("event"), data: field("data") };
         }
         const chunk = await reader.read();

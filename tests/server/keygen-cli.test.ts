@@ -66,8 +66,20 @@ describe("ferry admin", () => {
     const keyFile = join(dir, "key.json");
     await ferry("keygen", "--out", keyFile);
     const added = await ferry(
-      "admin", "add-client", "--create", "--data-dir", data, "--public-key", keyFile,
-      "--capabilities", "reports/*:rw", "--capabilities", "config.json:r", "--quotas", "maxConcurrentJobs=2,maxMemoryPages=256", "--json",
+      "admin",
+      "add-client",
+      "--create",
+      "--data-dir",
+      data,
+      "--public-key",
+      keyFile,
+      "--capabilities",
+      "reports/*:rw",
+      "--capabilities",
+      "config.json:r",
+      "--quotas",
+      "maxConcurrentJobs=2,maxMemoryPages=256",
+      "--json",
     );
     expect(added.stderr).toBe("");
     expect(added.code).toBe(0);
@@ -101,7 +113,20 @@ describe("ferry admin", () => {
     await ferry("keygen", "--out", keyFile);
     const pem = join(dir, "key.pub");
     writeFileSync(pem, (JSON.parse(readFileSync(keyFile, "utf8")) as KeyFile).publicKey);
-    const r = await ferry("admin", "add-client", "--create", "--data-dir", join(dir, "data"), "--public-key", pem, "--id", "alice", "--quotas", '{"maxFuelPerJob":1000}', "--json");
+    const r = await ferry(
+      "admin",
+      "add-client",
+      "--create",
+      "--data-dir",
+      join(dir, "data"),
+      "--public-key",
+      pem,
+      "--id",
+      "alice",
+      "--quotas",
+      '{"maxFuelPerJob":1000}',
+      "--json",
+    );
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ id: "alice", capabilities: [], quotas: { ...DEFAULT_QUOTAS, maxFuelPerJob: 1000 } });
   });

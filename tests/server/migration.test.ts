@@ -28,7 +28,10 @@ afterEach(async () => {
 });
 
 /** Two nodes that know each other, the same client registered on both; `faults` on either side. */
-async function pair(faults: { a?: (s: TransferStep, id: string) => void; b?: (s: TransferStep, id: string) => void } = {}, precopy?: PrecopyOptions) {
+async function pair(
+  faults: { a?: (s: TransferStep, id: string) => void; b?: (s: TransferStep, id: string) => void } = {},
+  precopy?: PrecopyOptions,
+) {
   const key = generateSigningKey();
   const quotas = { maxFuelPerJob: 1e12 };
   // The run's module cache: compiling is not under test here, and a fresh node's first compile loads Binaryen.
@@ -38,7 +41,10 @@ async function pair(faults: { a?: (s: TransferStep, id: string) => void; b?: (s:
   // A node's compile pool starts with its first compile (seconds on a busy machine): start both now,
   // so no pre-copy waits for it while the job it copies runs to its end.
   await Promise.all([a, b].map((n) => n.client.uploadModule(WARM_UP)));
-  for (const [x, y] of [[a, b], [b, a]] as const) {
+  for (const [x, y] of [
+    [a, b],
+    [b, a],
+  ] as const) {
     x.running.store.peers.upsert({ nodeId: y.running.identity.nodeId, url: y.running.url, publicKey: y.running.identity.publicKey });
   }
   return { a, b };
@@ -87,10 +93,15 @@ describe("strong migration", () => {
     b.running.store.clients.add({ publicKey: other.publicKey });
     await new FerryClient({ url: b.running.url, key: other }).uploadModule(COUNTER, { public: false });
     const job = await runningJob(a);
-    expect(await b.client.startJob({ codeHash: job.codeHash, args: [1], sandbox: "in-process" }).catch((e: HttpError) => e.status)).toBe(404);
+    expect(await b.client.startJob({ codeHash: job.codeHash, args: [1], sandbox: "in-process" }).catch((e: HttpError) => e.status)).toBe(
+      404,
+    );
     await a.client.migrate(job.id, b.running.identity.nodeId);
     // Having run it at a, its owner may now start the same code at b.
-    expect(await b.client.startJob({ codeHash: job.codeHash, args: [10], sandbox: "in-process", waitMs: 10_000 })).toMatchObject({ state: "done", result: { value: 30 } });
+    expect(await b.client.startJob({ codeHash: job.codeHash, args: [10], sandbox: "in-process", waitMs: 10_000 })).toMatchObject({
+      state: "done",
+      result: { value: 30 },
+    });
     await b.client.cancel(job.id);
   });
 

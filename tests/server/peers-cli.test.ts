@@ -14,7 +14,6 @@ import { removeDir, shareModuleCache, tempDir } from "../helpers/node.js";
 import { spawnNode, type NodeProcess } from "../helpers/node-process.js";
 import { startedFerry, TICKER, until, type Started } from "../helpers/ticker.js";
 
-
 const dir = tempDir("ferry-peers-cli-");
 const key = join(dir, "me.json");
 const dataA = join(dir, "a");
@@ -26,7 +25,8 @@ let b: NodeProcess;
 
 beforeAll(async () => {
   expect((await ferry(["keygen", "--out", key])).code).toBe(0);
-  for (const data of [dataA, dataB]) expect((await ferry(["admin", "add-client", "--create", "--data-dir", data, "--public-key", key])).code).toBe(0);
+  for (const data of [dataA, dataB])
+    expect((await ferry(["admin", "add-client", "--create", "--data-dir", data, "--public-key", key])).code).toBe(0);
   // The run's module cache: peers and following jobs are under test, not compiling (the README cluster
   // walkthrough keeps two nodes that each instrument the module they run).
   for (const data of [dataA, dataB]) shareModuleCache(data);
@@ -40,8 +40,6 @@ afterAll(async () => {
   for (const n of nodes) await n.stop();
   removeDir(dir);
 });
-
-
 
 const json = (text: string) => JSON.parse(text) as Record<string, unknown>;
 
@@ -67,7 +65,7 @@ describe("ferry peers add", () => {
     const wrong = await ferry(["peers", "add", b.url, "--data-dir", dataA, "--expect", "0".repeat(32)]);
     expect(wrong.code).toBe(3);
     expect(wrong.stderr).toMatch(/fingerprint .* not the expected/);
-    expect((await new FerryClient({ url: a.url }).peers())).toEqual([]);
+    expect(await new FerryClient({ url: a.url }).peers()).toEqual([]);
 
     const added = await ferry(["peers", "add", b.url, "--data-dir", dataA, "--expect", b.nodeId]);
     expect(added.code).toBe(0);
@@ -87,7 +85,9 @@ describe("ferry peers add", () => {
 describe("a job followed from node to node", () => {
   it("migrate says it committed; a paused job arrives paused; status, resume, cancel and logs --follow follow it", async () => {
     const at = (node: NodeProcess, ...args: string[]) => [...args, "--node", node.url, "--key", key];
-    const codeHash = (await new FerryClient({ url: a.url, key: (await import("../../server/auth/index.js")).readKeyFile(key) }).uploadModule(TICKER)).codeHash;
+    const codeHash = (
+      await new FerryClient({ url: a.url, key: (await import("../../server/auth/index.js")).readKeyFile(key) }).uploadModule(TICKER)
+    ).codeHash;
     const submitted = await ferry(at(a, "submit", codeHash, "--entry", "ticker", "--args", "200000", "--sandbox", "in-process"));
     const id = (json(submitted.stdout) as { id: string }).id;
     const follow = startedFerry(at(a, "logs", id, "--follow"), children);
@@ -96,7 +96,12 @@ describe("a job followed from node to node", () => {
     expect(json((await ferry(at(a, "pause", id))).stdout)).toMatchObject({ state: "paused" });
     const moved = await ferry(at(a, "migrate", id, "--to", b.nodeId));
     expect(moved.code).toBe(0);
-    expect(json(moved.stdout)).toMatchObject({ state: "migrated", node: b.nodeId, result: null, movedTo: { node: b.nodeId, committed: true } });
+    expect(json(moved.stdout)).toMatchObject({
+      state: "migrated",
+      node: b.nodeId,
+      result: null,
+      movedTo: { node: b.nodeId, committed: true },
+    });
     expect((json(moved.stdout).movedTo as { url: string }).url).toMatch(new RegExp(`^${b.url}/?$`));
 
     // Asked at A, answered from B: paused there, as it left.
@@ -104,8 +109,14 @@ describe("a job followed from node to node", () => {
     expect(status.code).toBe(0);
     expect(json(status.stdout)).toMatchObject({ id, state: "paused", node: b.nodeId, result: null, movedTo: null });
     expect(status.stderr).toBe(`ferry: job ${id} moved: ${a.nodeId} -> ${b.nodeId} (now at ${b.url})\n`);
-    expect(json((await ferry(at(a, "status", id, "--no-follow"))).stdout)).toMatchObject({ state: "migrated", movedTo: { node: b.nodeId, committed: true } });
-    await until(() => new RegExp(`job ${id} migrated\\n(.|\\n)*job ${id} paused\\n`).test(follow.out.stderr), "logs --follow to follow the job to B");
+    expect(json((await ferry(at(a, "status", id, "--no-follow"))).stdout)).toMatchObject({
+      state: "migrated",
+      movedTo: { node: b.nodeId, committed: true },
+    });
+    await until(
+      () => new RegExp(`job ${id} migrated\\n(.|\\n)*job ${id} paused\\n`).test(follow.out.stderr),
+      "logs --follow to follow the job to B",
+    );
 
     expect(json((await ferry(at(a, "resume", id))).stdout)).toMatchObject({ state: "running", node: b.nodeId });
     await until(() => new RegExp(`job ${id} paused\\n(.|\\n)*job ${id} running\\n`).test(follow.out.stderr), "the resume at B");
@@ -148,7 +159,10 @@ describe("the peers file", () => {
 
     // B joins the file (fetched from B itself); the node reads the file again on SIGHUP, no restart.
     expect((await ferry(["peers", "add", b.url, "--file", peersFile])).code).toBe(0);
-    expect(JSON.parse(readFileSync(peersFile, "utf8"))).toEqual([expect.objectContaining({ nodeId: a.nodeId }), expect.objectContaining({ nodeId: b.nodeId })]);
+    expect(JSON.parse(readFileSync(peersFile, "utf8"))).toEqual([
+      expect.objectContaining({ nodeId: a.nodeId }),
+      expect.objectContaining({ nodeId: b.nodeId }),
+    ]);
     serve.child.kill("SIGHUP");
     await until(async () => (await client.peers()).length === 2, "the node to read its peers file again");
     await until(() => serve.out.stderr.includes("SIGHUP: read"), "the reload's report");

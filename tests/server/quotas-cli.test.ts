@@ -23,7 +23,11 @@ let spin: string;
 let nbody: string;
 
 beforeAll(async () => {
-  n = await startTestNode({ quotas: { maxConcurrentJobs: 3, maxMemoryPages: 512 }, capabilities: ["reports/*:rw"], sharedModuleCache: true });
+  n = await startTestNode({
+    quotas: { maxConcurrentJobs: 3, maxMemoryPages: 512 },
+    capabilities: ["reports/*:rw"],
+    sharedModuleCache: true,
+  });
   spin = (await n.client.uploadModule(INFINITE_LOOP, { public: true })).codeHash;
   nbody = (await n.client.uploadModule(readFileSync(guestWasmPath("nbody")), { public: true })).codeHash;
 });
@@ -42,7 +46,11 @@ describe("ferry admin update-client", () => {
     const id = n.key.clientId;
     const r = await admin("update-client", id, "--quotas", "maxConcurrentJobs=1", "--json");
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ id, capabilities: ["reports/*:rw"], quotas: { ...DEFAULT_QUOTAS, maxConcurrentJobs: 1, maxMemoryPages: 512 } });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      id,
+      capabilities: ["reports/*:rw"],
+      quotas: { ...DEFAULT_QUOTAS, maxConcurrentJobs: 1, maxMemoryPages: 512 },
+    });
     const first = await n.client.startJob({ codeHash: spin, entry: "spin", sandbox: "in-process" });
     const second = await n.client.startJob({ codeHash: spin, entry: "spin", sandbox: "in-process" }).catch((e: unknown) => e);
     expect(isHttpError(second, "quota_exceeded")).toBe(true);
@@ -61,13 +69,17 @@ describe("ferry admin update-client", () => {
     expect(unknown).toMatchObject({ code: 3, stderr: "ferry: error not_found: no such resource: no client nobody\n" });
     const badName = await admin("update-client", n.key.clientId, "--quotas", "maxCpu=2");
     expect(badName.code).toBe(3);
-    expect(badName.stderr).toMatch(/^ferry: error bad_request: .*unknown quota "maxCpu" \(known: maxModuleBytes, .*maxResourceEntries\)\n$/);
+    expect(badName.stderr).toMatch(
+      /^ferry: error bad_request: .*unknown quota "maxCpu" \(known: maxModuleBytes, .*maxResourceEntries\)\n$/,
+    );
     const badValue = await admin("update-client", n.key.clientId, "--quotas", "maxConcurrentJobs=0");
     expect(badValue.stderr).toMatch(/quota "maxConcurrentJobs" must be a positive integer/);
     expect((await admin("update-client", n.key.clientId, "--quotas", "maxConcurrentJobs")).code).toBe(2); // not name=integer
     expect((await admin("update-client", n.key.clientId, "--capabilities", "everything")).code).toBe(3);
     expect((await admin("update-client", n.key.clientId)).code).toBe(2); // nothing to change
-    expect((await ferry(["admin", "update-client", n.key.clientId, "--quotas", "maxConcurrentJobs=2", "--data-dir", join(dir, "typo")])).code).toBe(2);
+    expect(
+      (await ferry(["admin", "update-client", n.key.clientId, "--quotas", "maxConcurrentJobs=2", "--data-dir", join(dir, "typo")])).code,
+    ).toBe(2);
     expect((await admin("list-clients", "--json")).stdout).toBe(before);
   });
 });
@@ -93,7 +105,9 @@ describe("fuel for minutes", () => {
     shareModuleCache(data); // fuel is under test here, not compiling
     expect((await ferry(["serve", "--port", "0", "--data-dir", data, "--anonymous-fuel", "0"])).code).toBe(2);
     const serve = startedFerry(["serve", "--port", "0", "--data-dir", data, "--anonymous-fuel", "5000000", "--json"], children);
-    const { url } = JSON.parse(await new Promise<string>((resolve) => createInterface({ input: serve.child.stdout }).once("line", resolve))) as { url: string };
+    const { url } = JSON.parse(
+      await new Promise<string>((resolve) => createInterface({ input: serve.child.stdout }).once("line", resolve)),
+    ) as { url: string };
     const owner = new FerryClient({ url, key: readKeyFile(key) });
     const hash = (await owner.uploadModule(INFINITE_LOOP, { public: true })).codeHash;
     const anonymous = new FerryClient({ url });

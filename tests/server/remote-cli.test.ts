@@ -59,7 +59,10 @@ describe("ferry upload / submit / status / migrate", () => {
     expect(JSON.parse(status.stdout)).toMatchObject({ id: job.id, state: "done" });
     // A job's output is fetched a page at a time: to stdout raw, or to a file beside the JSON.
     const art = (await ferry("upload", guestWasmPath("mandelbrot"), "--key", key, "--node", a.url, "--public")).stdout.trim();
-    const drawn = JSON.parse((await ferry("submit", art, "--args", "30,10", "--wait", "10000", "--node", a.url)).stdout) as { id: string; outputBytes: number };
+    const drawn = JSON.parse((await ferry("submit", art, "--args", "30,10", "--wait", "10000", "--node", a.url)).stdout) as {
+      id: string;
+      outputBytes: number;
+    };
     const picture = Buffer.from(reference.mandelbrot(30, 10).output).toString();
     expect(drawn.outputBytes).toBe(Buffer.byteLength(picture));
     expect(await ferry("status", drawn.id, "--output", "-", "--node", a.url)).toMatchObject({ code: 0, stdout: picture });

@@ -47,17 +47,17 @@ describe("resources of authenticated jobs", () => {
   it("reads and writes the client's own files through HTTP, in the isolated sandbox", async () => {
     const root = rootOf(n.key.clientId);
     mkdirSync(root, { recursive: true });
-    writeFileSync(join(root, "config.json"), "{\"limit\":3}");
+    writeFileSync(join(root, "config.json"), '{"limit":3}');
     const { codeHash } = await n.client.uploadModule(COPY, { public: true });
     const view = await n.client.startJob({ codeHash, waitMs: 20_000 });
     expect(view).toMatchObject({ state: "done", trust: "authenticated", sandbox: "isolated", result: { status: "done", value: 11 } });
-    expect(readFileSync(join(root, "reports", "daily"), "utf8")).toBe("{\"limit\":3}");
+    expect(readFileSync(join(root, "reports", "daily"), "utf8")).toBe('{"limit":3}');
   });
 
   it("serves an isolated job's file calls on the resource worker's thread, not the node's", async () => {
     const root = rootOf(n.key.clientId);
     mkdirSync(root, { recursive: true });
-    writeFileSync(join(root, "config.json"), "{\"limit\":3}");
+    writeFileSync(join(root, "config.json"), '{"limit":3}');
     const before = sharedResourceThread().stats.served;
     const { codeHash } = await n.client.uploadModule(COPY, { public: true });
     const view = await n.client.startJob({ codeHash, waitMs: 20_000 });
@@ -74,9 +74,18 @@ describe("resources of authenticated jobs", () => {
       (e: unknown) => e,
     );
     expect(refused).toBeInstanceOf(HttpError);
-    expect(refused).toMatchObject({ status: 400, code: "sandbox_not_allowed", message: expect.stringMatching(/ferry\.resource_open.*isolated/) });
+    expect(refused).toMatchObject({
+      status: 400,
+      code: "sandbox_not_allowed",
+      message: expect.stringMatching(/ferry\.resource_open.*isolated/),
+    });
     const pure = await n.client.uploadModule(wat(`(module (func (export "main") (result i32) (i32.const 7)))`), { public: true });
-    expect(await n.client.startJob({ codeHash: pure.codeHash, sandbox: "in-process", waitMs: 20_000 })).toMatchObject({ state: "done", trust: "authenticated", sandbox: "in-process", result: { value: 7 } });
+    expect(await n.client.startJob({ codeHash: pure.codeHash, sandbox: "in-process", waitMs: 20_000 })).toMatchObject({
+      state: "done",
+      trust: "authenticated",
+      sandbox: "in-process",
+      result: { value: 7 },
+    });
   });
 
   it("traps capability_denied for a client without the capability, and writes nothing", async () => {
@@ -95,7 +104,11 @@ describe("resources of authenticated jobs", () => {
 
   it("holds each client to its own disk quota (maxResourceBytes): the write traps resource_quota, nothing is written", async () => {
     const key = generateSigningKey();
-    n.running.store.clients.add({ publicKey: key.publicKey, capabilities: ["config.json:r", "reports/*:w"], quotas: { maxResourceBytes: 16 } });
+    n.running.store.clients.add({
+      publicKey: key.publicKey,
+      capabilities: ["config.json:r", "reports/*:w"],
+      quotas: { maxResourceBytes: 16 },
+    });
     const small = new FerryClient({ url: n.running.url, key });
     const root = rootOf(key.clientId);
     mkdirSync(root, { recursive: true });

@@ -83,7 +83,10 @@ describe("a job's output", () => {
     expect([...tail.bytes]).toEqual([...expected(size).subarray(size - 5)]);
     expect((await t.client.outputPage(done.id, { offset: size + 10 })).bytes.byteLength).toBe(0);
     expect(same(await readAll(t.client, done.id), expected(size))).toBe(true);
-    expect(await failure(t.client.request("GET", `/jobs/${done.id}/output?limit=${1024 * 1024 + 1}`))).toEqual({ status: 400, code: "bad_request" });
+    expect(await failure(t.client.request("GET", `/jobs/${done.id}/output?limit=${1024 * 1024 + 1}`))).toEqual({
+      status: 400,
+      code: "bad_request",
+    });
     expect(await failure(t.client.request("GET", `/jobs/${done.id}/output?offset=-1`))).toEqual({ status: 400, code: "bad_request" });
     // A live (paused) job's output, from its instance.
     const live = await t.client.startJob({ codeHash, entry: "write_then_spin", args: [70_000], sandbox: "in-process" });
@@ -163,8 +166,14 @@ describe("anonymous jobs", () => {
     const big = await t.anonymous.startJob({ codeHash, args: [4097], waitMs: 60_000 });
     expect(big).toMatchObject({ state: "trapped", result: { code: "output_limit" } });
     expect(big.outputBytes).toBeLessThanOrEqual(4096);
-    expect(await failure(t.anonymous.startJob({ codeHash, args: [1], input: new Uint8Array(1025) }))).toEqual({ status: 413, code: "payload_too_large" });
+    expect(await failure(t.anonymous.startJob({ codeHash, args: [1], input: new Uint8Array(1025) }))).toEqual({
+      status: 413,
+      code: "payload_too_large",
+    });
     // A client's output is not held to the anonymous cap.
-    expect(await t.client.startJob({ codeHash, args: [8192], sandbox: "in-process", waitMs: 60_000 })).toMatchObject({ state: "done", outputBytes: 8192 });
+    expect(await t.client.startJob({ codeHash, args: [8192], sandbox: "in-process", waitMs: 60_000 })).toMatchObject({
+      state: "done",
+      outputBytes: 8192,
+    });
   });
 });

@@ -83,7 +83,12 @@ describe("a runaway isolated job", () => {
   });
 
   it("ends trapped deadline_exceeded at the node's slice deadline, its process killed", async () => {
-    n = await startTestNode({ quotas: QUOTAS, isolated: { size: 0 }, limits: { isolatedSliceFuel: SLICE_NEVER_ENDS, isolatedSliceTimeoutMs: 500 }, sharedModuleCache: true });
+    n = await startTestNode({
+      quotas: QUOTAS,
+      isolated: { size: 0 },
+      limits: { isolatedSliceFuel: SLICE_NEVER_ENDS, isolatedSliceTimeoutMs: 500 },
+      sharedModuleCache: true,
+    });
     const { codeHash } = await n.client.uploadModule(INFINITE_LOOP);
     const job = await n.client.startJob({ codeHash, entry: "spin", sandbox: "isolated" });
     const ended = await n.client.waitFor(job.id, { timeoutMs: 60_000 });

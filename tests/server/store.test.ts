@@ -69,7 +69,11 @@ describe("schema migrations", () => {
   it("applies later migrations in order on re-open, and rolls back a failing one entirely", () => {
     const dir = tempDir();
     openStore(dir).close();
-    const v2: Migration = { version: SCHEMA_VERSION + 1, description: "notes", up: (db) => db.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY) STRICT") };
+    const v2: Migration = {
+      version: SCHEMA_VERSION + 1,
+      description: "notes",
+      up: (db) => db.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY) STRICT"),
+    };
     const v3: Migration = {
       version: SCHEMA_VERSION + 2,
       description: "fails halfway",
@@ -114,7 +118,10 @@ describe("schema migrations", () => {
     const raw = new Database(join(dir, "ferry.db"), { readonly: true });
     expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
     raw.close();
-    expectCode(() => store.jobs.create({ codeHash: "0".repeat(64), owner: null, trust: "anonymous", entry: "main", node: "n1" }), "conflict");
+    expectCode(
+      () => store.jobs.create({ codeHash: "0".repeat(64), owner: null, trust: "anonymous", entry: "main", node: "n1" }),
+      "conflict",
+    );
   });
 });
 
@@ -203,7 +210,9 @@ describe("kill -9", () => {
     const root = findRepoRoot();
     expect(existsSync(join(root, "dist", "server", "store", "index.js")), "run `npm run build` first (npm test does)").toBe(true);
     const dir = tempDir();
-    const child = spawn(process.execPath, [join(root, "tests", "helpers", "store-writer-child.mjs"), dir], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [join(root, "tests", "helpers", "store-writer-child.mjs"), dir], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
     // Kill it mid-stream, at a moment that differs from run to run, once it has done some work.
     const target = 20 + Math.floor(Math.random() * 20);
@@ -253,7 +262,10 @@ describe("clients", () => {
     const reopened = openStore(dir);
     expect(reopened.clients.require("alice")).toEqual(client);
     expect(reopened.clients.setDisabled("alice", true).disabled).toBe(true);
-    expect(reopened.clients.updateGrants("alice", { quotas: { maxFuelPerJob: 5 } }).quotas).toEqual({ ...DEFAULT_QUOTAS, maxFuelPerJob: 5 });
+    expect(reopened.clients.updateGrants("alice", { quotas: { maxFuelPerJob: 5 } }).quotas).toEqual({
+      ...DEFAULT_QUOTAS,
+      maxFuelPerJob: 5,
+    });
   });
 
   it("rejects duplicate ids and keys, bad grants and non-Ed25519 keys", () => {
@@ -318,11 +330,15 @@ describe("jobs", () => {
   it("lists newest first in pages, jobs of the same millisecond in the order they were stored", () => {
     const store = openStore(tempDir(), { clock: () => 42 });
     const codeHash = withModule(store);
-    const ids = [1, 2, 3, 4, 5].map(() => store.jobs.create({ codeHash, owner: "alice", trust: "authenticated", entry: "main", node: "n1" }).id);
+    const ids = [1, 2, 3, 4, 5].map(
+      () => store.jobs.create({ codeHash, owner: "alice", trust: "authenticated", entry: "main", node: "n1" }).id,
+    );
     store.jobs.create({ codeHash, owner: "bob", trust: "authenticated", entry: "main", node: "n1" });
     const page1 = store.jobs.list({ owner: "alice", newestFirst: true, limit: 3 }).map((j) => j.id);
     expect(page1).toEqual([ids[4], ids[3], ids[2]]);
-    const page2 = store.jobs.list({ owner: "alice", newestFirst: true, limit: 3, before: store.jobs.position(page1[2]!)! }).map((j) => j.id);
+    const page2 = store.jobs
+      .list({ owner: "alice", newestFirst: true, limit: 3, before: store.jobs.position(page1[2]!)! })
+      .map((j) => j.id);
     expect(page2).toEqual([ids[1], ids[0]]);
     expect(store.jobs.position("nope")).toBeUndefined();
   });

@@ -14,7 +14,12 @@ const run = (kind: PolicyKind, load: number, extra: Partial<PolicyOptions> = {},
 describe("classic findings", () => {
   const at = new Map<number, Record<"sender" | "receiver" | "symmetric" | "adaptive", SimResult>>();
   for (const load of [0.3, 0.5, 0.9]) {
-    at.set(load, { sender: run("sender", load), receiver: run("receiver", load), symmetric: run("symmetric", load), adaptive: run("adaptive", load) });
+    at.set(load, {
+      sender: run("sender", load),
+      receiver: run("receiver", load),
+      symmetric: run("symmetric", load),
+      adaptive: run("adaptive", load),
+    });
   }
   const mean = (load: number, kind: "sender" | "receiver" | "symmetric" | "adaptive"): number => at.get(load)![kind].meanResponse;
 
@@ -28,11 +33,13 @@ describe("classic findings", () => {
   });
 
   it("symmetric tracks the better of the two", () => {
-    for (const load of [0.3, 0.5, 0.9]) expect(mean(load, "symmetric")).toBeLessThan(1.05 * Math.min(mean(load, "sender"), mean(load, "receiver")));
+    for (const load of [0.3, 0.5, 0.9])
+      expect(mean(load, "symmetric")).toBeLessThan(1.05 * Math.min(mean(load, "sender"), mean(load, "receiver")));
   });
 
   it("adaptive symmetric tracks the better of the two with far fewer polls at light load", () => {
-    for (const load of [0.3, 0.5, 0.9]) expect(mean(load, "adaptive")).toBeLessThan(1.1 * Math.min(mean(load, "sender"), mean(load, "receiver")));
+    for (const load of [0.3, 0.5, 0.9])
+      expect(mean(load, "adaptive")).toBeLessThan(1.1 * Math.min(mean(load, "sender"), mean(load, "receiver")));
     const perJob = (r: SimResult): number => r.polls / r.completed;
     expect(perJob(at.get(0.3)!.adaptive)).toBeLessThan(0.1 * perJob(at.get(0.3)!.symmetric));
   });

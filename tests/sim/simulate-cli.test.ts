@@ -27,7 +27,21 @@ async function ferry(...argv: string[]): Promise<{ code: number; stdout: string;
 describe("ferry simulate", () => {
   it("prints a load × policy table with the M/M/1 and M/M/c bounds and writes an SVG plot", async () => {
     const plot = join(dir, "plot.svg");
-    const r = await ferry("simulate", "--policies", "none,sender,receiver", "--nodes", "8", "--loads", "0.5..0.9", "--step", "0.2", "--jobs", "20000", "--plot", plot);
+    const r = await ferry(
+      "simulate",
+      "--policies",
+      "none,sender,receiver",
+      "--nodes",
+      "8",
+      "--loads",
+      "0.5..0.9",
+      "--step",
+      "0.2",
+      "--jobs",
+      "20000",
+      "--plot",
+      plot,
+    );
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("| load | M/M/1 | none | sender | receiver | M/M/8 |");

@@ -38,7 +38,8 @@ export class SliceSizer {
     this.budgetMs = budget;
     this.min = integer("minSliceFuel", o.minSliceFuel, 1_000);
     this.max = integer("maxSliceFuel", o.maxSliceFuel, 100_000_000);
-    if (this.min > this.max) throw new FerryError("invalid_option", `\`minSliceFuel\` (${this.min}) must not exceed \`maxSliceFuel\` (${this.max})`);
+    if (this.min > this.max)
+      throw new FerryError("invalid_option", `\`minSliceFuel\` (${this.min}) must not exceed \`maxSliceFuel\` (${this.max})`);
     this.fuel = Math.min(this.max, Math.max(this.min, integer("initialSliceFuel", o.initialSliceFuel, 20_000)));
   }
 
@@ -63,11 +64,11 @@ export class SliceSizer {
     const ideal = Math.min(this.rate, rate) * this.budgetMs * TARGET_FRACTION;
     this.fuel = Math.round(Math.min(this.max, Math.max(this.min, Math.min(ideal, this.fuel * MAX_GROWTH))));
   }
-
 }
 
 function integer(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1) throw new FerryError("invalid_option", `\`${name}\` must be a positive integer, got ${String(value)}`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new FerryError("invalid_option", `\`${name}\` must be a positive integer, got ${String(value)}`);
   return value;
 }

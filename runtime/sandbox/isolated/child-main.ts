@@ -20,7 +20,17 @@ import {
   frame,
   type HostCallFault,
 } from "./host-calls.js";
-import { CHILD_MODULE_CACHE, LOG_BATCH_LINES, LOG_BATCH_MS, LOG_UNBATCHED_PER_WINDOW, type ChildEvent, type InstanceView, type ProbeReport, type Reply, type Request } from "./protocol.js";
+import {
+  CHILD_MODULE_CACHE,
+  LOG_BATCH_LINES,
+  LOG_BATCH_MS,
+  LOG_UNBATCHED_PER_WINDOW,
+  type ChildEvent,
+  type InstanceView,
+  type ProbeReport,
+  type Reply,
+  type Request,
+} from "./protocol.js";
 
 interface Port {
   send(message: ChildEvent): void;
@@ -46,7 +56,11 @@ let fault: HostCallFault | undefined;
 function hostCall(body: Uint8Array): Uint8Array {
   const f = fault;
   fault = undefined;
-  if (f === "garbage") return port.hostCall(Uint8Array.from({ length: 32 }, (_, i) => (i * 97 + 0xee) & 0xff), 32);
+  if (f === "garbage")
+    return port.hostCall(
+      Uint8Array.from({ length: 32 }, (_, i) => (i * 97 + 0xee) & 0xff),
+      32,
+    );
   if (f === "oversized") return port.hostCall(body, 0x7fff_fff0);
   return port.hostCall(body, body.byteLength);
 }
@@ -97,7 +111,13 @@ async function handle(request: Request): Promise<Reply> {
       instance = undefined;
       const module = moduleFor(request);
       if (!module) {
-        return { id, type: "reply", ok: false, needSegment: true, error: { code: "unknown_module", detail: request.codeHash, message: "module not loaded in this child" } };
+        return {
+          id,
+          type: "reply",
+          ok: false,
+          needSegment: true,
+          error: { code: "unknown_module", detail: request.codeHash, message: "module not loaded in this child" },
+        };
       }
       const grant = request.options.trust === "authenticated" ? { capabilities: request.options.capabilities ?? [], resources } : {};
       const created = new GuestInstance(module, request.config, { ...request.options, ...grant, onLog });
@@ -109,7 +129,11 @@ async function handle(request: Request): Promise<Reply> {
       return { id, type: "reply", ok: true, view: view() };
     }
     case "run": {
-      const result = await live().run(request.entry, request.args, { fuel: request.fuel, fuelLimit: request.fuelLimit, sliceMs: request.sliceMs });
+      const result = await live().run(request.entry, request.args, {
+        fuel: request.fuel,
+        fuelLimit: request.fuelLimit,
+        sliceMs: request.sliceMs,
+      });
       return { id, type: "reply", ok: true, result, view: view() };
     }
     case "resume": {
@@ -154,9 +178,10 @@ port.onMessage((request) => {
   handle(request).then(
     (reply) => port.send(reply),
     (error: unknown) => {
-      const e = error instanceof FerryError
-        ? { code: error.code, detail: error.detail, message: error.message }
-        : { code: "internal" as const, detail: undefined, message: error instanceof Error ? error.message : String(error) };
+      const e =
+        error instanceof FerryError
+          ? { code: error.code, detail: error.detail, message: error.message }
+          : { code: "internal" as const, detail: undefined, message: error instanceof Error ? error.message : String(error) };
       let v: InstanceView | undefined;
       try {
         v = view();
@@ -222,7 +247,8 @@ function writeAll(fs: Fs, fd: number, bytes: Uint8Array): void {
     try {
       at += fs.writeSync(fd, bytes, at, bytes.byteLength - at);
     } catch (error) {
-      if ((error as { code?: string }).code !== "EAGAIN") throw new GuestTrap("host_error", `host-call channel: ${(error as Error).message}`);
+      if ((error as { code?: string }).code !== "EAGAIN")
+        throw new GuestTrap("host_error", `host-call channel: ${(error as Error).message}`);
       pause();
     }
   }
@@ -236,7 +262,8 @@ function readExactly(fs: Fs, fd: number, length: number): Uint8Array {
     try {
       n = fs.readSync(fd, out, at, length - at, null);
     } catch (error) {
-      if ((error as { code?: string }).code !== "EAGAIN") throw new GuestTrap("host_error", `host-call channel: ${(error as Error).message}`);
+      if ((error as { code?: string }).code !== "EAGAIN")
+        throw new GuestTrap("host_error", `host-call channel: ${(error as Error).message}`);
       pause();
       continue;
     }
@@ -291,13 +318,14 @@ async function probe(scratchPath: string): Promise<ProbeReport> {
       }),
       readFile: await attempt(() => fs.readFileSync("/etc/hostname")),
     },
-    hostChannel: typeof process.send === "function"
-      ? {
-          fstatRequestFd: await attempt(() => fs.fstatSync(HOST_CALL_REQUEST_FD)),
-          fstatAnswerFd: await attempt(() => fs.fstatSync(HOST_CALL_ANSWER_FD)),
-          openProcFd: await attempt(() => fs.closeSync(fs.openSync(`/proc/self/fd/${HOST_CALL_ANSWER_FD}`, "r"))),
-          openDevFd: await attempt(() => fs.closeSync(fs.openSync(`/dev/fd/${HOST_CALL_REQUEST_FD}`, "w"))),
-        }
-      : null,
+    hostChannel:
+      typeof process.send === "function"
+        ? {
+            fstatRequestFd: await attempt(() => fs.fstatSync(HOST_CALL_REQUEST_FD)),
+            fstatAnswerFd: await attempt(() => fs.fstatSync(HOST_CALL_ANSWER_FD)),
+            openProcFd: await attempt(() => fs.closeSync(fs.openSync(`/proc/self/fd/${HOST_CALL_ANSWER_FD}`, "r"))),
+            openDevFd: await attempt(() => fs.closeSync(fs.openSync(`/dev/fd/${HOST_CALL_REQUEST_FD}`, "w"))),
+          }
+        : null,
   };
 }

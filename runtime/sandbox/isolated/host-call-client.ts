@@ -5,7 +5,16 @@
 import type { Access } from "../../resources/capabilities.js";
 import type { ResourceHandle, ResourceProvider } from "../../resources/provider.js";
 import { GuestTrap } from "../../exec/traps.js";
-import { decodeAnswer, encodeRequest, HOST_CALL_MAX_IO_BYTES, OP_CLOSE, OP_OPEN, OP_READ, OP_WRITE, type HostCallRequest } from "./host-calls.js";
+import {
+  decodeAnswer,
+  encodeRequest,
+  HOST_CALL_MAX_IO_BYTES,
+  OP_CLOSE,
+  OP_OPEN,
+  OP_READ,
+  OP_WRITE,
+  type HostCallRequest,
+} from "./host-calls.js";
 
 /** Send a request body and block until the answer body arrives. */
 export type HostCall = (body: Uint8Array) => Uint8Array;

@@ -88,7 +88,8 @@ export class HostCallServer {
         case OP_READ: {
           const into = new Uint8Array(request.length);
           const n = Number(await this.handle(request.handle).read(into));
-          if (!Number.isSafeInteger(n) || n < 0 || n > request.length) throw new GuestTrap("host_error", `resource read returned ${String(n)}`);
+          if (!Number.isSafeInteger(n) || n < 0 || n > request.length)
+            throw new GuestTrap("host_error", `resource read returned ${String(n)}`);
           answer.value = n;
           answer.payload = into.subarray(0, n);
           break;

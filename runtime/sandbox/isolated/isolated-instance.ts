@@ -6,7 +6,14 @@ import type { EntryPoint } from "../../code/instrument.js";
 import { OutputBuffer } from "../../exec/output-buffer.js";
 import { diffSnapshot } from "../../exec/snapshot-delta.js";
 import { FerryError, type ErrorCode } from "../../errors.js";
-import { checkSnapshotOptions, type InstanceStatus, type ResumeOptions, type RunOptions, type RunResult, type SnapshotOptions } from "../../exec/guest-instance.js";
+import {
+  checkSnapshotOptions,
+  type InstanceStatus,
+  type ResumeOptions,
+  type RunOptions,
+  type RunResult,
+  type SnapshotOptions,
+} from "../../exec/guest-instance.js";
 import type { Snapshot } from "../../exec/snapshot.js";
 import { TRAP_MESSAGES, type TrapCode } from "../../exec/traps.js";
 import type { WasmValue } from "../../exec/values.js";
@@ -128,7 +135,10 @@ export class IsolatedInstance implements Instance {
   async snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
     this.assertUsable();
     if (options.recycle !== undefined) {
-      throw new FerryError("invalid_option", "`recycle` reuses buffers inside one process and has no use with an isolated instance: drop it, or use sandbox: \"in-process\"");
+      throw new FerryError(
+        "invalid_option",
+        '`recycle` reuses buffers inside one process and has no use with an isolated instance: drop it, or use sandbox: "in-process"',
+      );
     }
     if (this.status !== "paused") throw new FerryError("instance_not_paused", `cannot snapshot an instance that is ${this.status}`);
     const { move, since } = checkSnapshotOptions(options, this.codeHash);
@@ -173,7 +183,11 @@ export class IsolatedInstance implements Instance {
 
   // ---- internals ----
 
-  private async call(message: { type: "run"; entry: string; args: WasmValue[]; fuel?: number; fuelLimit?: number; sliceMs?: number } | { type: "resume"; fuel?: number; sliceMs?: number }): Promise<RunResult> {
+  private async call(
+    message:
+      | { type: "run"; entry: string; args: WasmValue[]; fuel?: number; fuelLimit?: number; sliceMs?: number }
+      | { type: "resume"; fuel?: number; sliceMs?: number },
+  ): Promise<RunResult> {
     const before = this.status;
     this.status = "running";
     const timer = this.timeoutMs === undefined ? undefined : setTimeout(() => this.child.kill("deadline"), this.timeoutMs);
@@ -195,7 +209,12 @@ export class IsolatedInstance implements Instance {
     if (this.callbackError !== undefined) {
       this.status = "trapped";
       this.releaseChild(false);
-      return { status: "trapped", code: "host_error", message: `${TRAP_MESSAGES.host_error}: onLog threw: ${this.callbackError}`, fuelUsed: this.fuel };
+      return {
+        status: "trapped",
+        code: "host_error",
+        message: `${TRAP_MESSAGES.host_error}: onLog threw: ${this.callbackError}`,
+        fuelUsed: this.fuel,
+      };
     }
     return reply.result!;
   }

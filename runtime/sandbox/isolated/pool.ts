@@ -115,7 +115,12 @@ export class IsolatedPool {
 
   // ---- instances ----
 
-  private async create(segment: CodeSegment, config: InstanceConfig, options: IsolatedInstanceOptions, snapshot: Snapshot | undefined): Promise<Instance> {
+  private async create(
+    segment: CodeSegment,
+    config: InstanceConfig,
+    options: IsolatedInstanceOptions,
+    snapshot: Snapshot | undefined,
+  ): Promise<Instance> {
     const checked = checkInstanceOptions(options);
     const child = await this.checkout();
     const createOptions: CreateOptions = { trust: checked.trust };
@@ -176,7 +181,10 @@ export class IsolatedPool {
     else if (this.idle.length > 0) child = this.idle.shift();
     else if (this.alive() < this.config.maxChildren) child = this.spawn();
     else {
-      throw new FerryError("sandbox_unavailable", `all ${this.config.maxChildren} sandbox children host live instances (maxChildren): dispose some, or raise maxChildren`);
+      throw new FerryError(
+        "sandbox_unavailable",
+        `all ${this.config.maxChildren} sandbox children host live instances (maxChildren): dispose some, or raise maxChildren`,
+      );
     }
     this.busy.add(child!);
     try {
@@ -260,14 +268,22 @@ function normalise(o: IsolatedPoolOptions): PoolConfig {
 
 const NO_RESOURCES: ResourceProvider = { open: () => undefined };
 
-function checkInstanceOptions(o: IsolatedInstanceOptions): { trust: TrustClass; timeoutMs: number | undefined; capabilities: CapabilitySet | undefined } {
+function checkInstanceOptions(o: IsolatedInstanceOptions): {
+  trust: TrustClass;
+  timeoutMs: number | undefined;
+  capabilities: CapabilitySet | undefined;
+} {
   if (!TRUST_CLASSES.includes(o.trust)) {
     throw new FerryError("invalid_option", `\`trust\` must be one of ${TRUST_CLASSES.join(", ")}, got ${String(o.trust)}`);
   }
   if (o.trust === "anonymous" && (o.capabilities?.length || o.resources)) {
-    throw new FerryError("invalid_option", "`capabilities` and `resources` require trust: 'authenticated' (anonymous code is pure computation)");
+    throw new FerryError(
+      "invalid_option",
+      "`capabilities` and `resources` require trust: 'authenticated' (anonymous code is pure computation)",
+    );
   }
-  if (o.capabilities !== undefined && !Array.isArray(o.capabilities)) throw new FerryError("invalid_option", "`capabilities` must be a list like [\"reports/*:rw\"]");
+  if (o.capabilities !== undefined && !Array.isArray(o.capabilities))
+    throw new FerryError("invalid_option", '`capabilities` must be a list like ["reports/*:rw"]');
   if (o.resources !== undefined && (o.resources === null || typeof o.resources.open !== "function")) {
     throw new FerryError("invalid_option", "`resources` must be a ResourceProvider (an object with `open(name, access)`)");
   }

@@ -9,7 +9,14 @@ import { fileURLToPath } from "node:url";
 import { HEAP_OOM_PATTERN, type ChildExit, type KillReason } from "./exit-trap.js";
 import type { ChildEvent, Request } from "./protocol.js";
 import type { ChildHandle, HostCallFrame, SpawnOptions } from "./transport.js";
-import { FRAME_PREFIX_BYTES, HOST_CALL_ANSWER_FD, HOST_CALL_MAX_ANSWER_BYTES, HOST_CALL_MAX_REQUEST_BYTES, HOST_CALL_REQUEST_FD, frame } from "./host-calls.js";
+import {
+  FRAME_PREFIX_BYTES,
+  HOST_CALL_ANSWER_FD,
+  HOST_CALL_MAX_ANSWER_BYTES,
+  HOST_CALL_MAX_REQUEST_BYTES,
+  HOST_CALL_REQUEST_FD,
+  frame,
+} from "./host-calls.js";
 
 /** Bytes of the child's stderr kept for diagnosing how it ended. */
 const STDERR_TAIL_BYTES = 16 * 1024;

@@ -19,7 +19,10 @@ type Outgoing = Request extends infer R ? (R extends { id: number } ? Omit<R, "i
 
 /** A request ended because the child did: carries the trap code for the call it was serving. */
 export class SandboxExit extends Error {
-  constructor(readonly trap: TrapCode, readonly exit: ChildExit) {
+  constructor(
+    readonly trap: TrapCode,
+    readonly exit: ChildExit,
+  ) {
     super(`sandbox child ended: ${trap}`);
   }
 }

@@ -54,7 +54,10 @@ export function childScriptUrl(): URL {
 export function requireChildScript(): URL {
   const url = childScriptUrl();
   if (!existsSync(url)) {
-    throw new FerryError("sandbox_unavailable", `${fileURLToPath(url)} is missing: the isolated sandbox runs compiled JS, run \`npm run build\` first`);
+    throw new FerryError(
+      "sandbox_unavailable",
+      `${fileURLToPath(url)} is missing: the isolated sandbox runs compiled JS, run \`npm run build\` first`,
+    );
   }
   return url;
 }

@@ -6,7 +6,14 @@ import { Worker } from "node:worker_threads";
 import type { ChildExit, KillReason } from "./exit-trap.js";
 import type { ChildEvent, Request } from "./protocol.js";
 import type { ChildHandle, HostCallFrame, SpawnOptions } from "./transport.js";
-import { SHARED_ANSWER, SHARED_CAPACITY_BYTES, SHARED_HEADER_BYTES, SHARED_REQUEST, SHARED_SERVING, HOST_CALL_MAX_REQUEST_BYTES } from "./host-calls.js";
+import {
+  SHARED_ANSWER,
+  SHARED_CAPACITY_BYTES,
+  SHARED_HEADER_BYTES,
+  SHARED_REQUEST,
+  SHARED_SERVING,
+  HOST_CALL_MAX_REQUEST_BYTES,
+} from "./host-calls.js";
 
 export function spawnWorkerChild(script: URL, options: SpawnOptions): ChildHandle {
   // The host-call channel: the worker writes a request here, rings (a `host-call` message) and
@@ -51,7 +58,8 @@ export function spawnWorkerChild(script: URL, options: SpawnOptions): ChildHandl
         const state = Atomics.load(control, 0);
         const length = Atomics.load(control, 1);
         if (state !== SHARED_REQUEST) return deliver({ violation: `host-call doorbell in state ${state}` });
-        if (length <= 0 || length > HOST_CALL_MAX_REQUEST_BYTES) return deliver({ violation: `host-call frame of ${length} bytes (limit ${HOST_CALL_MAX_REQUEST_BYTES})` });
+        if (length <= 0 || length > HOST_CALL_MAX_REQUEST_BYTES)
+          return deliver({ violation: `host-call frame of ${length} bytes (limit ${HOST_CALL_MAX_REQUEST_BYTES})` });
         Atomics.store(control, 0, SHARED_SERVING);
         deliver({ body: data.slice(0, length) });
       });

@@ -1,0 +1,94 @@
+// The import rules of docs/design.md ("Import rules"), checked by `npm run lint` (dependency-cruiser).
+// Zero exceptions: a rule that has to bend means the code is in the wrong room — move it.
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: "no-cycle",
+      severity: "error",
+      comment: "A cycle means two files are one idea split in two, or a type lives in the wrong room.",
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: "runtime-stands-alone",
+      severity: "error",
+      comment: "The runtime is embeddable: it never imports the server, the lab or the harnesses.",
+      from: { path: "^runtime/" },
+      to: { path: "^(server|lab|bench|fuzz|conformance|tests|guest)/" },
+    },
+    {
+      name: "server-uses-public-runtime",
+      severity: "error",
+      comment:
+        "The server uses the runtime through its public entry points only: runtime/index.ts (\"ferry\"), " +
+        "runtime/balance/index.ts (\"ferry/balance\") and runtime/light.ts (the leaves a command that runs no guest needs).",
+      from: { path: "^server/" },
+      to: { path: "^runtime/", pathNot: "^runtime/(index|light|balance/index)\\.ts$" },
+    },
+    {
+      name: "lab-uses-public-runtime",
+      severity: "error",
+      comment: "The lab is a user of the product like any other: public entry points only.",
+      from: { path: "^lab/" },
+      to: { path: "^runtime/", pathNot: "^runtime/(index|light|balance/index)\\.ts$" },
+    },
+    {
+      name: "product-not-lab",
+      severity: "error",
+      comment: "The product (runtime, server) does not import the lab, the harnesses or the test oracles.",
+      from: { path: "^(runtime|server)/" },
+      to: { path: "^(lab|bench|fuzz|conformance|tests|guest)/" },
+    },
+    {
+      name: "http-is-the-outer-wing",
+      severity: "error",
+      comment: "HTTP calls the node; the node, migration and store never reach back into http/.",
+      from: { path: "^server/(node|migration|store|balance|peers|auth)/" },
+      to: { path: "^server/http/" },
+    },
+    {
+      name: "exec-not-sandbox",
+      severity: "error",
+      comment: "Sandboxes place instances; the execution segment does not know where it runs.",
+      from: { path: "^runtime/exec/" },
+      to: { path: "^runtime/sandbox/" },
+    },
+    {
+      name: "resources-not-exec",
+      severity: "error",
+      comment: "Resources are below the execution segment: they raise typed errors, exec turns them into traps.",
+      from: { path: "^runtime/resources/" },
+      to: { path: "^runtime/exec/" },
+    },
+    {
+      name: "store-not-auth",
+      severity: "error",
+      comment: "The store keeps rows; auth decides what they mean.",
+      from: { path: "^server/store/" },
+      to: { path: "^server/auth/" },
+    },
+    {
+      name: "balance-is-pure",
+      severity: "error",
+      comment: "Policies are pure: the simulator and the live node drive the same code.",
+      from: { path: "^runtime/balance/" },
+      to: { path: "^runtime/(?!balance/|errors\\.ts)" },
+    },
+    {
+      name: "no-binaryen-outside-compile-workers",
+      severity: "error",
+      comment: "Binaryen loads only in a compile worker (start-up time, memory): never statically from runtime or server.",
+      from: { path: "^(runtime|server)/", pathNot: "^runtime/code/(instrument|compile-worker)" },
+      to: { path: "node_modules/binaryen/" },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "^(dist|node_modules|guest/sdk|guest/examples)/" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default", "types"] },
+    reporterOptions: { text: { highlightFocused: true } },
+  },
+};
