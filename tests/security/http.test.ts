@@ -375,7 +375,11 @@ describe("quotas: 403 quota_exceeded", () => {
     expect([a.status, b.status]).toEqual([201, 201]);
     await refused(start, 403, "quota_exceeded");
     for (const j of [a, b]) expect((await signed(n.key, "DELETE", `/jobs/${(JSON.parse(j.body) as { id: string }).id}`)).status).toBe(200);
-    await refused(() => signed(n.key, "POST", "/jobs", json({ codeHash: publicHash, fuelLimit: MAX_FUEL_PER_JOB + 1 })), 403, "quota_exceeded");
+    await refused(
+      () => signed(n.key, "POST", "/jobs", json({ codeHash: publicHash, fuelLimit: MAX_FUEL_PER_JOB + 1 })),
+      403,
+      "quota_exceeded",
+    );
   });
 });
 
