@@ -7,12 +7,13 @@ import { compileCached, openModuleCache, type ModuleCache } from "./code/module-
 import { PIPELINE_VERSION, sha256Hex } from "./code/instrument.js";
 import { checkHeader, type ModuleLimits } from "./code/validate.js";
 import { FerryError } from "./errors.js";
-import { GuestInstance, type InstanceOptions, type RunOptions, type RunResult } from "./exec/guest-instance.js";
+import { GuestInstance } from "./exec/guest-instance.js";
+import type { InstanceOptions, RunOptions, RunResult } from "./exec/instance-api.js";
 import { GuestModule } from "./exec/guest-module.js";
 import { decodeSnapshot } from "./exec/snapshot-codec.js";
 import type { Snapshot } from "./exec/snapshot.js";
 import type { WeakDescriptor } from "./exec/weak.js";
-import { SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox, type Instance, type SandboxKind, type TrustClass } from "./sandbox/instance.js";
+import { SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox, type Instance, type SandboxKind, type TrustClass } from "./exec/instance-api.js";
 import { IsolatedPool, type IsolatedPoolOptions } from "./sandbox/isolated/pool.js";
 import type { AsyncResourceProvider } from "./sandbox/isolated/host-call-server.js";
 import { OffThreadFileResources } from "./resources/off-thread-resources.js";

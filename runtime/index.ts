@@ -13,10 +13,10 @@ export type {
   SnapshotOptions,
   RunResult,
   RunValue,
-} from "./exec/guest-instance.js";
+} from "./exec/instance-api.js";
 export type { WasmValue } from "./exec/values.js";
-export type { Instance, SandboxKind, TrustClass } from "./sandbox/instance.js";
-export { SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox } from "./sandbox/instance.js";
+export type { Instance, SandboxKind, TrustClass } from "./exec/instance-api.js";
+export { SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox } from "./exec/instance-api.js";
 export { Scheduler } from "./sandbox/scheduler.js";
 export type { SchedulerOptions, ScheduledJob, JobOptions } from "./sandbox/scheduler.js";
 export { DEFAULT_SLICE_BUDGET_MS } from "./sandbox/in-process/slice-sizer.js";
@@ -37,13 +37,13 @@ export type { ModuleCacheOptions, ModuleCacheStats } from "./code/module-cache.j
 export type { ModuleLimits } from "./code/validate.js";
 export { CompilePool } from "./code/compile-pool.js";
 export type { CompilePoolOptions } from "./code/compile-pool.js";
-export { GuestTrap } from "./exec/traps.js";
+export { GuestTrap } from "./traps.js";
 export { importedResourceCall } from "./resources/host-interface.js";
 
 export { FerryError, isFerryError, ERROR_MESSAGES } from "./errors.js";
 export type { ErrorCode } from "./errors.js";
-export { TRAP_CODES, TRAP_MESSAGES } from "./exec/traps.js";
-export type { TrapCode } from "./exec/traps.js";
+export { TRAP_CODES, TRAP_MESSAGES } from "./traps.js";
+export type { TrapCode } from "./traps.js";
 
 export {
   encodeSnapshot,

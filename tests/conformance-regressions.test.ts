@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { Engine, FerryError, decodeSnapshot, encodeSnapshot, type RunResult, type WasmValue } from "../runtime/index.js";
 import { decodeImage } from "../runtime/exec/continuation.js";
-import { classifyTrap } from "../runtime/exec/traps.js";
+import { classifyTrap } from "../runtime/traps.js";
 import { wat } from "./helpers/wat.js";
 
 const engine = new Engine();

@@ -35,86 +35,24 @@ import { captureMemoryDelta } from "./snapshot-delta.js";
 import { CapabilitySet, type Capability } from "../resources/capabilities.js";
 import { discardOpenResources, resourceImports, type ResourceGrant } from "../resources/host-interface.js";
 import type { ResourceProvider } from "../resources/provider.js";
-import type { Instance, TrustClass } from "../sandbox/instance.js";
+import {
+  checkSnapshotOptions,
+  type Instance,
+  type InstanceOptions,
+  type InstanceStatus,
+  type ResumeOptions,
+  type RunOptions,
+  type RunResult,
+  type RunValue,
+  type SnapshotOptions,
+  type TrustClass,
+} from "./instance-api.js";
 import { hostImports } from "./host-imports.js";
 import { OutputBuffer } from "./output-buffer.js";
 import { captureMemory, clearPagesOutside, floatOfBits, type GlobalValue, type Snapshot } from "./snapshot.js";
-import { GuestTrap, TRAP_MESSAGES, classifyTrap, type TrapCode } from "./traps.js";
+import { GuestTrap, TRAP_MESSAGES, classifyTrap, type TrapCode } from "../traps.js";
 import { ReferenceValues } from "./ref-values.js";
 import { argsForCall, checkArgs, type WasmValue } from "./values.js";
-
-export interface InstanceOptions {
-  /** Who sent the code (default anonymous): decides which host functions it may import. */
-  trust?: TrustClass;
-  /** Bytes the guest reads with `ferry.input_read`. */
-  input?: Uint8Array;
-  maxOutputBytes?: number;
-  maxLogBytes?: number;
-  /** Called for every log line the guest writes, as it is written. */
-  onLog?: (line: string) => void;
-  /** Authenticated code only: the resources it may bind, e.g. "reports/*:rw" (default none). */
-  capabilities?: ReadonlyArray<string | Capability>;
-  /** Authenticated code only: where the resources it opens live. */
-  resources?: ResourceProvider;
-}
-
-export interface RunOptions {
-  /** Fuel per slice: how much work runs before the host takes control back. Default: unlimited. */
-  fuel?: number;
-  /** Total fuel for the whole run; exceeding it traps with `out_of_fuel`. Default: none. */
-  fuelLimit?: number;
-  /** Wall-clock budget of this slice, ms (see SliceDeadline). Default: none. */
-  sliceMs?: number;
-}
-
-export interface SnapshotOptions {
-  /** Hand the memory to the snapshot without copying and dispose the instance. Default false. */
-  move?: boolean;
-  /**
-   * A snapshot you no longer need (say, the previous checkpoint, already encoded): its memory
-   * buffers are reused, which saves the kernel's first-touch cost, and it is left empty.
-   */
-  recycle?: Snapshot;
-  /**
-   * An earlier snapshot of this instance: capture only what changed since (diffSnapshot's delta —
-   * unchanged pages left out, pages that became zero sent as zero pages), for
-   * `applyDelta(since, delta)`. Cheaper than a copy when little changed. Not with move or recycle.
-   */
-  since?: Snapshot;
-}
-
-/** The options both kinds of instance take, checked alike: `move` and `since` as they apply. */
-export function checkSnapshotOptions(options: SnapshotOptions, codeHash: string): { move: boolean; since: Snapshot | undefined } {
-  const move = options.move ?? false;
-  if (typeof move !== "boolean") throw new FerryError("invalid_option", `\`move\` must be a boolean, got ${typeof move}`);
-  if (move && options.recycle) throw new FerryError("invalid_option", "`recycle` has no use with `move: true`, which copies nothing");
-  const since = options.since;
-  if (since && (move || options.recycle))
-    throw new FerryError("invalid_option", "`since` captures a delta: it goes with neither `move` nor `recycle`");
-  if (since && since.codeHash !== codeHash) throw new FerryError("snapshot_code_mismatch", "`since` is a snapshot of another module");
-  return { move, since };
-}
-
-export interface ResumeOptions {
-  fuel?: number;
-  /**
-   * Wall-clock budget of this slice, ms. Fuel bounds the work; this bounds the time when the work
-   * is slow per unit of fuel (first-touch memory, a host call, a grow): once it has passed, the
-   * slice ends at the next fuel check after a host call or a chunk of bulk work, with fuel left.
-   * The fuel the run uses stays exact; only where the slice ends moves. Default: none.
-   */
-  sliceMs?: number;
-}
-
-export type RunValue = WasmValue | WasmValue[] | null;
-
-export type RunResult =
-  | { status: "done"; value: RunValue; fuelUsed: number }
-  /** `fuel`: the slice's fuel (or its `sliceMs`) ran out; `checkpoint`: an explicit guest stopped at one. */
-  | { status: "paused"; reason: "fuel" | "checkpoint"; fuelUsed: number }
-  | { status: "trapped"; code: TrapCode; message: string; fuelUsed: number };
-
-export type InstanceStatus = "fresh" | "running" | "paused" | "done" | "trapped" | "disposed";
 
 /** Engine-wide settings an instance needs. */
 export interface InstanceConfig {

@@ -4,7 +4,7 @@
 
 import { MAX_HOST_IO_BYTES } from "../limits.js";
 import { CLOCK_IMPORT } from "../code/host-abi.js";
-import { GuestTrap } from "./traps.js";
+import { GuestTrap } from "../traps.js";
 
 /**
  * Host calls are charged fuel by the work they cause, not one unit each: the crossing, plus one fuel

@@ -31,7 +31,7 @@ import {
   type Stats,
 } from "node:fs";
 import { join, resolve, sep } from "node:path";
-import { GuestTrap } from "../exec/traps.js";
+import { GuestTrap } from "../traps.js";
 import { FerryError } from "../errors.js";
 import type { Access } from "./capabilities.js";
 import type { ResourceHandle, ResourceProvider } from "./provider.js";

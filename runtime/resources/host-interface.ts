@@ -6,7 +6,7 @@
 import { AUTHENTICATED_IMPORTS, HOST_MODULE } from "../code/host-abi.js";
 import { HOST_CALL_FUEL, hostCallFuel } from "../exec/host-imports.js";
 import { MAX_HOST_IO_BYTES } from "../limits.js";
-import { GuestTrap } from "../exec/traps.js";
+import { GuestTrap } from "../traps.js";
 import type { Access } from "./capabilities.js";
 import type { CapabilitySet } from "./capabilities.js";
 import type { ResourceHandle, ResourceProvider } from "./provider.js";

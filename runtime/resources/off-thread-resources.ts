@@ -6,7 +6,7 @@
 // synchronous provider and cannot use this one (Engine refuses it).
 
 import { FerryError } from "../errors.js";
-import { GuestTrap } from "../exec/traps.js";
+import { GuestTrap } from "../traps.js";
 import { MAX_HOST_IO_BYTES } from "../limits.js";
 import type { AsyncResourceHandle, AsyncResourceProvider } from "../sandbox/isolated/host-call-server.js";
 import type { Access } from "./capabilities.js";

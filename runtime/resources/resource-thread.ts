@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { FerryError } from "../errors.js";
-import { GuestTrap } from "../exec/traps.js";
+import { GuestTrap } from "../traps.js";
 import type { ResourceAnswer, ResourceRequest, RootSpec } from "./resource-worker.js";
 
 /** An idle worker (no call in flight, no handle open) exits after this long, ms. */

@@ -7,7 +7,7 @@
 
 import { parentPort, threadId } from "node:worker_threads";
 import { FerryError, type ErrorCode } from "../errors.js";
-import { GuestTrap, type TrapCode } from "../exec/traps.js";
+import { GuestTrap, type TrapCode } from "../traps.js";
 import { MAX_HOST_IO_BYTES } from "../limits.js";
 import type { Access } from "./capabilities.js";
 import { FileResources, type ResourceUsage } from "./file-resources.js";

@@ -5,10 +5,10 @@
 // their slices only bound how long a pause request waits.
 
 import { FerryError } from "../errors.js";
-import type { RunResult } from "../exec/guest-instance.js";
-import { TRAP_MESSAGES } from "../exec/traps.js";
+import type { RunResult } from "../exec/instance-api.js";
+import { TRAP_MESSAGES } from "../traps.js";
 import type { WasmValue } from "../exec/values.js";
-import type { Instance } from "./instance.js";
+import type { Instance } from "../exec/instance-api.js";
 import { SliceSizer, type SliceSizerOptions } from "./in-process/slice-sizer.js";
 
 export interface SchedulerOptions extends SliceSizerOptions {

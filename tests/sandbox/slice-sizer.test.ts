@@ -12,10 +12,18 @@ describe("SliceSizer", () => {
     expect(sizer.nextFuel()).toBeGreaterThan(2_000);
   });
 
-  it("ignores slices too short to time, or that ran nothing", () => {
+  it("ignores slices that ran nothing, or stopped early too fast to time", () => {
     const sizer = new SliceSizer({ initialSliceFuel: 20_000 });
     sizer.observe(0, 5);
     sizer.observe(5_000, 0.01);
     expect(sizer.nextFuel()).toBe(20_000);
+  });
+
+  it("grows a slice that used all its fuel too fast to time (a fast machine's first slices)", () => {
+    const sizer = new SliceSizer({ initialSliceFuel: 20_000, maxSliceFuel: 1_000_000 });
+    sizer.observe(20_000, 0.004);
+    expect(sizer.nextFuel()).toBe(80_000);
+    for (let k = 0; k < 5; k++) sizer.observe(sizer.nextFuel(), 0.004);
+    expect(sizer.nextFuel()).toBe(1_000_000);
   });
 });

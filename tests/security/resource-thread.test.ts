@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import { threadId } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, type GuestModule } from "../../runtime/index.js";
-import { GuestTrap } from "../../runtime/exec/traps.js";
+import { GuestTrap } from "../../runtime/traps.js";
 import { MAX_HOST_IO_BYTES } from "../../runtime/limits.js";
 import { OffThreadFileResources } from "../../runtime/resources/off-thread-resources.js";
 import { ResourceThread } from "../../runtime/resources/resource-thread.js";

@@ -12,7 +12,7 @@ import { OffThreadFileResources } from "../../runtime/resources/off-thread-resou
 import type { Access } from "../../runtime/resources/capabilities.js";
 import type { ResourceProvider } from "../../runtime/resources/provider.js";
 import type { AsyncResourceProvider } from "../../runtime/sandbox/isolated/host-call-server.js";
-import { GuestTrap } from "../../runtime/exec/traps.js";
+import { GuestTrap } from "../../runtime/traps.js";
 import { HostCallServer } from "../../runtime/sandbox/isolated/host-call-server.js";
 import {
   decodeAnswer,

@@ -21,6 +21,8 @@ export const DEFAULT_SLICE_BUDGET_MS = 4;
 const TARGET_FRACTION = 0.7;
 /** A slice may grow at most this much over the previous one, so one misleading fast slice cannot blow the budget. */
 const MAX_GROWTH = 4;
+/** Shorter than this, a slice's wall time is mostly the timer's own resolution and overhead. */
+const TIMEABLE_MS = 0.05;
 
 export class SliceSizer {
   private readonly budgetMs: number;
@@ -57,7 +59,14 @@ export class SliceSizer {
    * after a pause or a migration has a large total already, which says nothing about its speed.)
    */
   observe(used: number, ms: number): void {
-    if (used <= 0 || ms < 0.05) return; // too short to time (or nothing ran)
+    if (used <= 0) return; // nothing ran
+    if (ms < TIMEABLE_MS) {
+      // Too short to time. A slice that used all its fuel that fast is far under the budget: grow
+      // it (else a fast machine, whose first 20,000 fuel take microseconds, never leaves the first
+      // size, and a throttled lane starves). One that stopped early says nothing.
+      if (used >= this.fuel) this.fuel = Math.min(this.max, this.fuel * MAX_GROWTH);
+      return;
+    }
     const rate = used / ms;
     this.rate = this.rate === undefined ? rate : 0.5 * this.rate + 0.5 * rate;
     // Slow slices shrink the next one at once; fast ones grow it gradually.

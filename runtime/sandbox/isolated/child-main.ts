@@ -3,7 +3,7 @@
 // needs (no binaryen: the code segment arrives instrumented), since every import costs cold start.
 
 import { FerryError } from "../../errors.js";
-import { GuestTrap } from "../../exec/traps.js";
+import { GuestTrap } from "../../traps.js";
 import { GuestInstance } from "../../exec/guest-instance.js";
 import { GuestModule } from "../../exec/guest-module.js";
 import { remoteResources } from "./host-call-client.js";

@@ -1,7 +1,7 @@
 // How a sandbox child's end turns into a trap code for the call it was serving: the reason the
 // pool itself had for killing it wins; otherwise the exit signal, exit code and stderr decide.
 
-import type { TrapCode } from "../../exec/traps.js";
+import type { TrapCode } from "../../traps.js";
 
 /** Why the pool ended a child on purpose (`protocol`: it broke the host-call protocol). */
 export type KillReason = "deadline" | "disposed" | "retired" | "protocol" | "callback";

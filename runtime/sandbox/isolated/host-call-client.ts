@@ -4,7 +4,7 @@
 
 import type { Access } from "../../resources/capabilities.js";
 import type { ResourceHandle, ResourceProvider } from "../../resources/provider.js";
-import { GuestTrap } from "../../exec/traps.js";
+import { GuestTrap } from "../../traps.js";
 import {
   decodeAnswer,
   encodeRequest,

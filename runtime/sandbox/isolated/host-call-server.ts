@@ -5,7 +5,7 @@
 import type { Access, CapabilitySet } from "../../resources/capabilities.js";
 import { MAX_OPEN_RESOURCES, RESOURCE_NOT_FOUND } from "../../resources/host-interface.js";
 import type { ResourceHandle, ResourceProvider } from "../../resources/provider.js";
-import { GuestTrap, TRAP_MESSAGES, type TrapCode } from "../../exec/traps.js";
+import { GuestTrap, TRAP_MESSAGES, type TrapCode } from "../../traps.js";
 import { decodeRequest, encodeAnswer, OP_CLOSE, OP_OPEN, OP_READ, OP_WRITE, type HostCallAnswer } from "./host-calls.js";
 
 type MaybePromise<T> = T | Promise<T>;

@@ -3,7 +3,7 @@
 // Shared by both ends; no Node imports (the child loads it, and every import costs cold start).
 
 import { MAX_RESOURCE_NAME_BYTES } from "../../resources/host-interface.js";
-import { TRAP_MESSAGES, type TrapCode } from "../../exec/traps.js";
+import { TRAP_MESSAGES, type TrapCode } from "../../traps.js";
 
 /** Most bytes one read or write request moves; a longer guest call becomes several requests. */
 export const HOST_CALL_MAX_IO_BYTES = 1024 * 1024;

@@ -13,11 +13,11 @@ import {
   type RunOptions,
   type RunResult,
   type SnapshotOptions,
-} from "../../exec/guest-instance.js";
+} from "../../exec/instance-api.js";
 import type { Snapshot } from "../../exec/snapshot.js";
-import { TRAP_MESSAGES, type TrapCode } from "../../exec/traps.js";
+import { TRAP_MESSAGES, type TrapCode } from "../../traps.js";
 import type { WasmValue } from "../../exec/values.js";
-import type { Instance, TrustClass } from "../instance.js";
+import type { Instance, TrustClass } from "../../exec/instance-api.js";
 import type { InstanceView, Reply } from "./protocol.js";
 import { SandboxExit, type SandboxChild } from "./sandbox-child.js";
 

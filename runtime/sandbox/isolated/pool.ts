@@ -10,7 +10,7 @@ import type { Snapshot } from "../../exec/snapshot.js";
 import { DEFAULT_MAX_INPUT_BYTES } from "../../limits.js";
 import { CapabilitySet, type Capability } from "../../resources/capabilities.js";
 import type { ResourceProvider } from "../../resources/provider.js";
-import { TRUST_CLASSES, type Instance, type TrustClass } from "../instance.js";
+import { TRUST_CLASSES, type Instance, type TrustClass } from "../../exec/instance-api.js";
 import { HostCallServer, type AsyncResourceProvider } from "./host-call-server.js";
 import { IsolatedInstance } from "./isolated-instance.js";
 import type { CreateOptions, Reply } from "./protocol.js";

@@ -3,7 +3,7 @@
 // reach it (they have no way to send the child messages).
 
 import { FerryError } from "../../errors.js";
-import type { Instance } from "../instance.js";
+import type { Instance } from "../../exec/instance-api.js";
 import { IsolatedInstance, sandboxChildOf } from "./isolated-instance.js";
 import type { HostCallFault } from "./host-calls.js";
 import type { ProbeReport } from "./protocol.js";

@@ -4,10 +4,11 @@
 
 import type { CodeSegment, EntryPoint } from "../../code/instrument.js";
 import type { ErrorCode } from "../../errors.js";
-import type { InstanceConfig, InstanceStatus, RunResult } from "../../exec/guest-instance.js";
+import type { InstanceConfig } from "../../exec/guest-instance.js";
+import type { InstanceStatus, RunResult } from "../../exec/instance-api.js";
 import type { Snapshot } from "../../exec/snapshot.js";
 import type { WasmValue } from "../../exec/values.js";
-import type { TrustClass } from "../instance.js";
+import type { TrustClass } from "../../exec/instance-api.js";
 import type { HostCallFault } from "./host-calls.js";
 
 /** What the child needs to build a GuestInstance (no callbacks: those stay in the parent). */

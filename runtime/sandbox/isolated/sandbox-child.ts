@@ -3,7 +3,7 @@
 // The parent's event loop is held open only while a request is outstanding.
 
 import { FerryError } from "../../errors.js";
-import type { TrapCode } from "../../exec/traps.js";
+import type { TrapCode } from "../../traps.js";
 import { exitTrap, type ChildExit, type KillReason } from "./exit-trap.js";
 import { HostCallViolation } from "./host-calls.js";
 import type { HostCallServer } from "./host-call-server.js";
