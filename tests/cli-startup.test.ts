@@ -33,7 +33,7 @@ function traced(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<T
 
 /** `node ...argv` with the load trace preloaded. */
 function tracedNode(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Traced> {
-  if (!existsSync(join(root, "dist", "server", "cli", "bin.js"))) throw new Error("run `npm run build` first (npm test does)");
+  if (!existsSync(join(root, "dist", "lab", "commands.js"))) throw new Error("run `npm run build` first (npm test does)");
   const trace = join(dir, `trace-${traces++}.txt`);
   argv = ["--import", join(root, "tests", "helpers", "load-trace.mjs"), ...argv];
   return new Promise((resolve) => {

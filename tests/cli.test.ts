@@ -19,7 +19,7 @@ interface Ran {
 }
 
 function ferry(...args: string[]): Promise<Ran> {
-  expect(existsSync(join(root, "dist", "server", "cli", "bin.js")), "run `npm run build` first (npm test does)").toBe(true);
+  expect(existsSync(join(root, "dist", "lab", "commands.js")), "run `npm run build` first (npm test does)").toBe(true);
   return new Promise((resolve) => {
     execFile(process.execPath, [bin, ...args], { cwd: dir, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === "number" ? error.code : 99) : 0, stdout, stderr });

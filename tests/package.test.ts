@@ -101,7 +101,7 @@ describe("the packed package", () => {
   it("holds the built runtime, server, CLI and docs, and nothing else (no keys, data, caches or sources)", () => {
     const paths = packed.files.map((f) => f.path).sort();
     const allowed =
-      /^(package\.json|README\.md|LICENSE|bin\/ferry\.js|docs\/[\w-]+\.md|dist\/(runtime|server)\/[\w/.-]+\.(js|d\.ts)|dist\/guest\/(catalog|reference)\.(js|d\.ts))$/;
+      /^(package\.json|README\.md|LICENSE|bin\/ferry\.js|docs\/[\w-]+\.md|dist\/(runtime|server|lab)\/[\w/.-]+\.(js|d\.ts)|dist\/guest\/(catalog|reference)\.(js|d\.ts))$/;
     expect(paths.filter((p) => !allowed.test(p))).toEqual([]);
     expect(paths.filter((p) => p.endsWith(".json") && p !== "package.json")).toEqual([]);
     expect(paths.filter((p) => /(^|\/)(data|\.fuzz|node_modules|scratch)\//.test(p))).toEqual([]);
@@ -112,7 +112,9 @@ describe("the packed package", () => {
       "dist/server/index.d.ts",
       "dist/server/client.js",
       "dist/server/client.d.ts",
-      "dist/server/cli/bin.js",
+      "dist/server/cli/main.js",
+      "dist/lab/commands.js",
+      "dist/runtime/balance/index.js",
       "bin/ferry.js",
       "README.md",
       "docs/design.md",
@@ -130,7 +132,7 @@ describe("the packed package", () => {
     expect(Object.keys(manifest.dependencies ?? {}).sort()).toEqual(["@hono/node-server", "binaryen", "hono"]);
     expect(manifest.peerDependencies?.["better-sqlite3"]).toBeDefined();
     expect(manifest.peerDependenciesMeta?.["better-sqlite3"]?.optional).toBe(true);
-    expect(Object.keys(manifest.exports ?? {}).sort()).toEqual([".", "./client", "./package.json", "./server"]);
+    expect(Object.keys(manifest.exports ?? {}).sort()).toEqual([".", "./balance", "./client", "./package.json", "./server"]);
   });
 
   it("the README walkthrough's keys, data and snapshots are ignored by git", async () => {
@@ -199,23 +201,26 @@ describe("the packed package", () => {
         `import { Engine } from "ferry";\n` +
         `import { FerryClient } from "ferry/client";\n` +
         `import { startNode } from "ferry/server";\n` +
+        `import { createPolicy, mm1MeanResponse } from "ferry/balance";\n` +
         `const engine = new Engine();\n` +
         `const guest = await engine.instantiate(await engine.compile(readFileSync("build/guests/sieve.wasm")), { sandbox: "isolated" });\n` +
         `const isolated = await guest.run("main", [1000]);\n` +
         `await engine.close();\n` +
         `let node;\n` +
         `try { await startNode({ dataDir: "node-data", port: 0 }); node = "started"; } catch (e) { node = { name: e.name, code: e.code, message: e.message }; }\n` +
-        `console.log(JSON.stringify({ client: typeof FerryClient, isolated, node, dataDirLeft: existsSync("node-data") }));\n`,
+        `console.log(JSON.stringify({ client: typeof FerryClient, balance: [typeof createPolicy, mm1MeanResponse(0.5, 1)], isolated, node, dataDirLeft: existsSync("node-data") }));\n`,
     );
     const parts = await run(process.execPath, ["parts.mjs"], app);
     expect(parts.code, parts.stderr).toBe(0);
     const out = JSON.parse(parts.stdout) as {
       client: string;
+      balance: [string, number];
       isolated: { status: string; value: number };
       node: { code: string; message: string };
       dataDirLeft: boolean;
     };
     expect(out.client).toBe("function");
+    expect(out.balance).toEqual(["function", 2]); // M/M/1 at ρ = 0.5 with mean service 1: response 2
     expect(out.isolated).toMatchObject({ status: "done", value: reference.sieve(1000) });
     expect(out.node).toMatchObject({ code: "store_unavailable", message: expect.stringContaining("npm install better-sqlite3") });
     expect(out.dataDirLeft).toBe(false);
@@ -223,6 +228,9 @@ describe("the packed package", () => {
     const bin = join(app, "node_modules", ".bin", "ferry");
     const help = await run(bin, ["--help"], app);
     expect(help).toMatchObject({ code: 0, stdout: expect.stringMatching(/^ferry/) });
+    // The lab's commands ship with the command (registered by bin/ferry.js), not in the runtime.
+    const simulate = await run(bin, ["simulate", "--nodes", "2", "--loads", "0.5", "--jobs", "2000", "--policies", "none"], app);
+    expect(simulate).toMatchObject({ code: 0, stdout: expect.stringContaining("| 0.50 | 2.000 |") });
     const serve = await run(bin, ["serve", "--port", "0", "--data-dir", "serve-data"], app);
     expect(serve.stderr).toMatch(/^ferry: error store_unavailable: .*npm install better-sqlite3.*\n$/);
     expect(serve.code).toBe(5);

@@ -15,8 +15,6 @@ Commands:
   run <guest.wasm>     run a guest, optionally pausing and checkpointing it
   resume <snap.ferry>  continue a checkpointed run to completion
   inspect <snap.ferry> describe a snapshot file
-  simulate             compare load-sharing policies in the discrete-event simulator
-  cluster              run load-sharing policies live on N node processes and measure them
   keygen               create a client key pair (key file, mode 0600)
   admin <command>      add, update, list, disable or enable clients in a node's data directory
   serve                run a Ferry node (HTTP API, durable store, migration to peers)
@@ -101,45 +99,6 @@ A node ('ferry serve') keeps its own in <data-dir>/module-cache.
 
 Verifies the snapshot's integrity and prints its header, section sizes, memory pages,
 continuation (entry, arguments, fuel, saved stack) and code hash.`,
-  cluster: `Usage: ferry cluster [options]
-
-Options:
-  --nodes N               node processes on loopback, one running job each (default: 4)
-  --policy LIST           comma list of none, sender, receiver, symmetric, adaptive
-                          (default: all five, one measured run each)
-  --load R                offered load per node, in (0, 1) (default: 0.8)
-  --arrivals single|uniform   all jobs to the first node, or spread evenly (default: single)
-  --jobs N                jobs per policy run (default: 300)
-  --seed S                the same seed gives every policy the same arrivals and jobs (default: 1)
-  --service-ms MS         mean service time of a job run alone; exponential (default: 40)
-  --lower L --upper U     receiver at load ≤ L, sender at ≥ U, ready-queue metric (default: 1, 4)
-  --max-polls MAX         polls per round (default: 3)
-  --retry-interval D      wait after a failed round, in mean service times (default: 0.5)
-  --json                  print the report as JSON
-  -h, --help              show this help
-
-Needs the build (npm run build). Prints per policy the mean and p99 response time, the mean
-execution time, polls and weak/strong migrations next to the M/M/N bound, and checks that every
-job completed exactly once across the nodes' stores (exit status 4 if not).`,
-  simulate: `Usage: ferry simulate [options]
-
-Options:
-  --policies LIST         comma list of none, sender, receiver, symmetric, adaptive
-                          (default: none,sender,receiver,symmetric)
-  --nodes N               nodes, one processor each (default: 20)
-  --loads LO..HI | A,B    offered loads per node, each in (0, 1) (default: 0.1..0.95)
-  --step S                spacing of a --loads range (default: 0.05)
-  --jobs N                jobs simulated per load and policy, 10% warm-up discarded (default: 100000)
-  --seed S                random seed; the same seed gives the same table (default: 1)
-  --service exp|pareto|hyperexp   service times, all with mean 1 (default: exp)
-  --arrivals uniform|single       spread arrivals evenly, or send them all to node 0 (default: uniform)
-  --no-probe-limit        poll without MAX or D (shows thrashing)
-  --plot FILE             also write an SVG plot of mean response time against load
-  -h, --help              show this help
-
-Prints a markdown table of mean response time per load and policy next to the M/M/1 and
-M/M/c bounds (M/G/1 and an M/G/c approximation for other services), and the polls and
-transfers per job.`,
   keygen: `Usage: ferry keygen [--out FILE] [--force] [--json]
 
 Options:

@@ -3,7 +3,7 @@
 import { parsePublicKey } from "../../server/auth/index.js";
 import { balancerOf } from "../../server/balance/routes.js";
 import type { LiveBalancer } from "../../server/balance/live-balancer.js";
-import { spinModule } from "../../server/balance/spin-guest.js";
+import { spinModule } from "../../lab/cluster/spin-guest.js";
 import type { JobView } from "../../server/node/job-view.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 

@@ -2,8 +2,8 @@
 // symmetric policy (short D, a heavy-tailed lifetime guess so old running jobs also move strongly),
 // and an audit across every node's store: each job ended exactly once, with the right value.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { calibrateSpin } from "../../server/balance/spin-guest.js";
-import { Cluster, runPolicy, type ClusterOptions } from "../../server/balance/cluster.js";
+import { calibrateSpin } from "../../lab/cluster/spin-guest.js";
+import { Cluster, runPolicy, type ClusterOptions } from "../../lab/cluster/cluster.js";
 
 describe("live balancing: migration storm", () => {
   let cluster: Cluster;

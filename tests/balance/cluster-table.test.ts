@@ -1,6 +1,6 @@
 // The live cluster's report table (`npm run demo`): every column is explained under it.
 import { describe, expect, it } from "vitest";
-import { CLUSTER_COLUMNS, clusterTable, type ClusterReport } from "../../server/balance/cluster.js";
+import { CLUSTER_COLUMNS, clusterTable, type ClusterReport } from "../../lab/cluster/cluster.js";
 
 describe("ferry cluster's table", () => {
   it("names every column of its header in the legend under it", () => {

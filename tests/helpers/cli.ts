@@ -17,7 +17,7 @@ export function ferry(
   args: readonly string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {},
 ): Promise<Ran> {
-  if (!existsSync(join(findRepoRoot(), "dist", "server", "cli", "bin.js"))) throw new Error("run `npm run build` first (npm test does)");
+  if (!existsSync(join(findRepoRoot(), "dist", "lab", "commands.js"))) throw new Error("run `npm run build` first (npm test does)");
   return new Promise((resolve) => {
     execFile(process.execPath, [FERRY_BIN, ...args], { maxBuffer: 16 * 1024 * 1024, ...options }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === "number" ? error.code : 128 + 9) : 0;

@@ -119,7 +119,7 @@ describe("a snapshot decompression bomb", () => {
   it("is refused by `ferry resume` and `ferry inspect` with the caps a node uses (exit 3, snapshot_limit)", async () => {
     const root = findRepoRoot();
     const bin = join(root, "bin", "ferry.js");
-    expect(existsSync(join(root, "dist", "server", "cli", "bin.js")), "run `npm run build` first (npm test does)").toBe(true);
+    expect(existsSync(join(root, "dist", "lab", "commands.js")), "run `npm run build` first (npm test does)").toBe(true);
     const file = join(dir, "bomb.ferry");
     writeFileSync(file, await bomb(65_536));
     const ferry = (...args: string[]) =>

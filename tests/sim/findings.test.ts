@@ -5,8 +5,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { PolicyKind, PolicyOptions } from "../../runtime/balance/policy-options.js";
-import type { ArrivalPattern } from "../../runtime/sim/sim-config.js";
-import { simulate, type SimResult } from "../../runtime/sim/simulator.js";
+import type { ArrivalPattern } from "../../lab/sim/sim-config.js";
+import { simulate, type SimResult } from "../../lab/sim/simulator.js";
 
 const run = (kind: PolicyKind, load: number, extra: Partial<PolicyOptions> = {}, jobs = 100_000): SimResult =>
   simulate({ nodes: 20, load, jobs, seed: 1, percentiles: false, policy: { kind, ...extra } });

@@ -3,8 +3,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createRng, deriveSeed } from "../../runtime/balance/rng.js";
-import { boundedPareto, exponential, hyperexponential } from "../../runtime/sim/distributions.js";
-import { EventQueue } from "../../runtime/sim/event-queue.js";
+import { boundedPareto, exponential, hyperexponential } from "../../lab/sim/distributions.js";
+import { EventQueue } from "../../lab/sim/event-queue.js";
 
 describe("event queue", () => {
   it("pops events in time order, equal times in push order", () => {

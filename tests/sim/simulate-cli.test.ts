@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { LAB_COMMANDS } from "../../lab/commands.js";
 import { main } from "../../server/cli/main.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ferry-simulate-"));
@@ -20,7 +21,7 @@ class Capture extends Writable {
 async function ferry(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new Capture();
   const stderr = new Capture();
-  const code = await main(argv, { stdout, stderr });
+  const code = await main(argv, { stdout, stderr }, LAB_COMMANDS);
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 

@@ -4,8 +4,8 @@
 // the variance of a queue's mean response time grows like 1/(1 − ρ)^4.
 import { describe, expect, it } from "vitest";
 import { mg1MeanResponse, mm1MeanResponse, mmcMeanResponse, supermarketMeanResponse } from "../../runtime/balance/queueing.js";
-import type { SimOptions } from "../../runtime/sim/sim-config.js";
-import { simulate } from "../../runtime/sim/simulator.js";
+import type { SimOptions } from "../../lab/sim/sim-config.js";
+import { simulate } from "../../lab/sim/simulator.js";
 
 const LOADS = [0.5, 0.8, 0.9] as const;
 const TOLERANCE = 0.03;

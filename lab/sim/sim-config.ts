@@ -1,9 +1,8 @@
 // Simulator options, their defaults, and normalisation into a fully-specified config. Time unit:
 // one mean service time (μ = 1); `load` is the offered load per node, ρ = λ/μ.
 
-import { FerryError } from "../errors.js";
-import type { LinkCost } from "../balance/migration-cost.js";
-import { normalizePolicyOptions, type PolicyConfig, type PolicyOptions } from "../balance/policy-options.js";
+import { FerryError } from "../../runtime/light.js";
+import { type LinkCost, normalizePolicyOptions, type PolicyConfig, type PolicyOptions } from "../../runtime/balance/index.js";
 import { SERVICE_KINDS, serviceByName, type ServiceDistribution, type ServiceKind } from "./distributions.js";
 
 /** Where jobs go on arrival. "local": to their arrival node, then the policy shares load. */

@@ -2,9 +2,8 @@
 // exponential, bounded Pareto and balanced hyperexponential, each with the moments the closed
 // forms need and the lifetime model the migration cost model uses to guess remaining work.
 
-import { FerryError } from "../errors.js";
-import type { LifetimeModel } from "../balance/migration-cost.js";
-import type { Rng } from "../balance/rng.js";
+import { FerryError } from "../../runtime/light.js";
+import type { LifetimeModel, Rng } from "../../runtime/balance/index.js";
 
 export const SERVICE_KINDS = ["exp", "pareto", "hyperexp"] as const;
 export type ServiceKind = (typeof SERVICE_KINDS)[number];

@@ -1,11 +1,21 @@
 // The discrete-event simulator: N single-processor FCFS nodes, Poisson arrivals, a service-time
 // distribution, network and CPU costs, and one balance/ policy per node driven through its events.
 
-import { chooseMove, estimateRemainingWork } from "../balance/migration-cost.js";
-import { ThroughputEwma, type LoadSample } from "../balance/load-metric.js";
-import { createPolicy } from "../balance/policy.js";
-import type { LoadSharingPolicy, Message, PolicyAction, PolicyEvent, ProbeKind } from "../balance/protocol.js";
-import { createRng, deriveSeed, type Rng } from "../balance/rng.js";
+import {
+  chooseMove,
+  estimateRemainingWork,
+  ThroughputEwma,
+  type LoadSample,
+  createPolicy,
+  type LoadSharingPolicy,
+  type Message,
+  type PolicyAction,
+  type PolicyEvent,
+  type ProbeKind,
+  createRng,
+  deriveSeed,
+  type Rng,
+} from "../../runtime/balance/index.js";
 import { EventQueue } from "./event-queue.js";
 import { normalizeSimOptions, type SimConfig, type SimOptions } from "./sim-config.js";
 

@@ -4,12 +4,12 @@
 
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { parsePublicKey } from "../auth/index.js";
-import { startNode } from "../node-server.js";
-import { FINISHED_JOB_STATES, type Json } from "../store/records.js";
-import type { LiveBalanceOptions } from "./live-balancer.js";
-import { balancerOf } from "./routes.js";
-import { checkPeerUrl } from "../migration/peer-url.js";
+import { parsePublicKey } from "../../server/auth/index.js";
+import { startNode } from "../../server/node-server.js";
+import { FINISHED_JOB_STATES, type Json } from "../../server/store/records.js";
+import type { LiveBalanceOptions } from "../../server/balance/live-balancer.js";
+import { balancerOf } from "../../server/balance/routes.js";
+import { checkPeerUrl } from "../../server/migration/peer-url.js";
 
 export type ClusterNodeCommand =
   /** Peers to add (ids, URLs, keys) and the load generator's client key (PEM) to register. */

@@ -1,10 +1,8 @@
 // Runs a grid of simulations (policies × loads) with the same seed per load, so every policy sees
 // the same arrivals and service times (common random numbers), and adds the closed-form bounds.
 
-import { mg1MeanResponse, mmcMeanResponse } from "../balance/queueing.js";
-import type { PolicyKind } from "../balance/policy-options.js";
-import type { ServiceKind } from "./distributions.js";
-import { serviceByName } from "./distributions.js";
+import { mg1MeanResponse, mmcMeanResponse, type PolicyKind } from "../../runtime/balance/index.js";
+import { type ServiceKind, serviceByName } from "./distributions.js";
 import type { ArrivalPattern, SimCosts } from "./sim-config.js";
 import { simulate, type SimResult } from "./simulator.js";
 

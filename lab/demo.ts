@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchCases, findRepoRoot, type ExampleCase } from "../guest/catalog.js";
 import { Engine, encodeSnapshot, type RunResult } from "../runtime/index.js";
-import { writeFileAtomic } from "./atomic-file.js";
-import { formatValue } from "./cli/run.js";
+import { writeFileAtomic } from "../server/atomic-file.js";
+import { formatValue } from "../server/cli/run.js";
 
 /** Each guest is cut into about this many slices. */
 const SLICES_PER_RUN = 20;

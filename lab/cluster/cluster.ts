@@ -5,15 +5,15 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { createInterface, type Interface } from "node:readline";
-import { findRepoRoot } from "../../guest/catalog.js";
 import { type LifetimeModel, type PolicyKind, mmcMeanResponse, createRng, deriveSeed } from "../../runtime/balance/index.js";
-import { simulate } from "../../runtime/sim/simulator.js";
-import { generateSigningKey, publicKeyPem } from "../auth/index.js";
-import { FerryClient } from "../client.js";
-import type { JobView } from "../node/job-view.js";
-import type { BalanceStats, LiveBalanceOptions } from "./live-balancer.js";
+import { simulate } from "../sim/simulator.js";
+import { generateSigningKey, publicKeyPem } from "../../server/auth/index.js";
+import { FerryClient } from "../../server/client.js";
+import type { JobView } from "../../server/node/job-view.js";
+import type { BalanceStats, LiveBalanceOptions } from "../../server/balance/live-balancer.js";
 import type { ClusterJobRecord, ClusterNodeCommand } from "./cluster-node.js";
 import { calibrateSpin, MAX_SPIN, spinModule, spinResult } from "./spin-guest.js";
 
@@ -133,7 +133,7 @@ class ClusterNode {
   }
 
   static async spawn(dataDir: string, cpuShare: number): Promise<ClusterNode> {
-    const entry = join(findRepoRoot(), "dist", "server", "balance", "cluster-node.js");
+    const entry = clusterNodeScript();
     if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first`);
     // With the V8 flags `ferry serve` runs with (bin/ferry.js).
     const child = spawn(process.execPath, ["--single-threaded-gc", entry, "--data-dir", dataDir, "--cpu-share", String(cpuShare)], {
@@ -427,4 +427,14 @@ export const CLUSTER_COLUMNS = [
 
 function fmt(ms: number): string {
   return ms >= 10_000 ? ms.toExponential(2) : ms.toFixed(1);
+}
+
+/**
+ * The node processes run the compiled cluster-node.js beside this file — its dist/ twin when this
+ * file runs from TypeScript (vitest), which `npm run build` writes.
+ */
+function clusterNodeScript(): string {
+  const here = fileURLToPath(import.meta.url);
+  const compiled = here.endsWith(".ts") ? here.replace(/\/lab\/cluster\/cluster\.ts$/, "/dist/lab/cluster/cluster.js") : here;
+  return join(dirname(compiled), "cluster-node.js");
 }

@@ -3,14 +3,15 @@
 
 import { parseArgs } from "node:util";
 import { DEFAULT_MAX_POLLS, DEFAULT_RETRY_INTERVAL, POLICY_KINDS, type PolicyKind } from "../../runtime/balance/index.js";
-import { SERVICE_KINDS } from "../../runtime/sim/distributions.js";
-import { allJobsAccounted, boundLabels, responseTable, trafficTable } from "../../runtime/sim/report.js";
-import { plotSvg, type Series } from "../../runtime/sim/svg-plot.js";
-import { sweep } from "../../runtime/sim/sweep.js";
-import { writeFileAtomic } from "../atomic-file.js";
-import type { Io } from "./run.js";
-import { HELP, UsageError } from "./usage.js";
-import { checkWritableFile } from "./paths.js";
+import { SERVICE_KINDS } from "../sim/distributions.js";
+import { allJobsAccounted, boundLabels, responseTable, trafficTable } from "../sim/report.js";
+import { plotSvg, type Series } from "../sim/svg-plot.js";
+import { sweep } from "../sim/sweep.js";
+import { writeFileAtomic } from "../../server/atomic-file.js";
+import type { Io } from "../../server/cli/run.js";
+import { UsageError } from "../../server/cli/usage.js";
+import { LAB_HELP } from "./help.js";
+import { checkWritableFile } from "../../server/cli/paths.js";
 
 const DEFAULT_POLICIES = "none,sender,receiver,symmetric";
 const DEFAULT_LOADS = "0.1..0.95";
@@ -39,7 +40,7 @@ export async function simulateCommand(argv: string[], io: Io): Promise<number> {
     },
   });
   if (values.help) {
-    io.stdout.write(`${HELP.simulate}\n`);
+    io.stdout.write(`${LAB_HELP.simulate}\n`);
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`ferry simulate takes no positional arguments, got "${positionals[0]}"`);

@@ -4,9 +4,10 @@
 
 import { parseArgs } from "node:util";
 import { POLICY_KINDS, type PolicyKind } from "../../runtime/balance/index.js";
-import { CLUSTER_DEFAULTS, clusterTable, runCluster } from "../balance/cluster.js";
-import type { Io } from "./run.js";
-import { HELP, UsageError } from "./usage.js";
+import { CLUSTER_DEFAULTS, clusterTable, runCluster } from "../cluster/cluster.js";
+import type { Io } from "../../server/cli/run.js";
+import { UsageError } from "../../server/cli/usage.js";
+import { LAB_HELP } from "./help.js";
 
 const DEFAULT_POLICIES = "none,sender,receiver,symmetric,adaptive";
 
@@ -33,7 +34,7 @@ export async function clusterCommand(argv: string[], io: Io): Promise<number> {
     },
   });
   if (values.help) {
-    io.stdout.write(`${HELP.cluster}\n`);
+    io.stdout.write(`${LAB_HELP.cluster}\n`);
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`ferry cluster takes no positional arguments, got "${positionals[0]}"`);

@@ -1,7 +1,7 @@
 // Markdown tables of a sweep: mean response time per load and policy next to the closed-form
 // bounds, then the load-sharing traffic (polls and transfers per job).
 
-import type { PolicyKind } from "../balance/policy-options.js";
+import type { PolicyKind } from "../../runtime/balance/index.js";
 import type { SweepRow } from "./sweep.js";
 
 export interface TableLabels {
