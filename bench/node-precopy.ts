@@ -6,7 +6,8 @@
 import { setTransferProbe, type TransferMark } from "../server/migration/migrator.js";
 import { checkpointSnapshot } from "../server/migration/checkpoint-format.js";
 import { fmtBytes, fmtMs, fmtRatio, interleave, median, nowMs, printTable, watToWasm } from "./harness.js";
-import { FILL_FUEL_PER_WORD, FILL_MEMORY_WAT, startPair, until, type NodePair } from "./node.js";
+import { until } from "../tests/helpers/until.js";
+import { FILL_FUEL_PER_WORD, FILL_MEMORY_WAT, type NodePair, startPair } from "./node-pair.js";
 
 const MIB = 1024 * 1024;
 const PAGE_BYTES = 65536;
@@ -65,7 +66,7 @@ export async function benchPrecopy(runs: number, warmup: number): Promise<{ rows
     const sample = (variant: string, from: "A" | "B") => async (): Promise<number> => {
       const [target, fromClient, toClient] = from === "A" ? [pair.b, pair.clientA, pair.clientB] : [pair.a, pair.clientB, pair.clientA];
       const job = await fromClient.startJob({ codeHash, entry: "write", args: [pages, SPIN_PER_WRITE], sandbox: "in-process" });
-      await until(`job ${job.id} to fill`, async () => ((await fromClient.job(job.id)).fuelUsed > fillFuel ? true : undefined));
+      await until(async () => (await fromClient.job(job.id)).fuelUsed > fillFuel, `job ${job.id} to fill`, 30_000);
       await new Promise((r) => setTimeout(r, 100)); // writing steadily
       marks = new Map();
       rounds = 0;

@@ -5,11 +5,10 @@
 
 import { fork } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { serve } from "@hono/node-server";
@@ -17,7 +16,6 @@ import { Hono } from "hono";
 import { generateSigningKey } from "../server/auth/index.js";
 import { FerryClient } from "../server/client.js";
 import { setTransferProbe, type TransferMark } from "../server/migration/migrator.js";
-import type { PrecopyOptions } from "../server/migration/precopy.js";
 import { checkpointSnapshot } from "../server/migration/checkpoint-format.js";
 import { startNode, type RunningNode } from "../server/node-server.js";
 import type { LoadReport, LoadRequest } from "./node-load.js";
@@ -37,6 +35,8 @@ import {
   type TargetCheck,
   watToWasm,
 } from "./harness.js";
+import { until } from "../tests/helpers/until.js";
+import { FILL_FUEL_PER_WORD, FILL_MEMORY_WAT, startPair, tempDir } from "./node-pair.js";
 
 export interface NodeBenchOptions {
   /** Kept rounds per measurement (default 7; at least 5 for reported numbers). */
@@ -178,25 +178,6 @@ export async function runNodeBench(options: NodeBenchOptions = {}): Promise<Node
 
 // ---------------------------------------------------------------------------------------------
 
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), "ferry-bench-node-"));
-}
-
-export async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 30_000,
-  everyMs = 5,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 function percentile(xs: readonly number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
@@ -207,27 +188,6 @@ function percentile(xs: readonly number[], p: number): number {
 
 /** Dropped constants that make each spin iteration cost ~2000 fuel (as in bench/core.ts). */
 const SPIN_PADDING = 1000;
-/** Upper bound of the fuel `fill` spends per 8-byte word (its loop body is ~29 instructions). */
-export const FILL_FUEL_PER_WORD = 40;
-
-/** Fills every page of its memory with xorshift64 output (incompressible, never zero), then spins. */
-/**
- * WAT that fills memory [0, $end) with xorshift64 output, 8 bytes at a time, from the seed in $x
- * (incompressible, every page touched), $end being `$pages` pages. The function needs an i32 param
- * $pages, i32 locals $addr and $end and an i64 local $x.
- */
-export const FILL_MEMORY_WAT = `    (local.set $x (i64.const 0x2545F4914F6CDD1D))
-    (local.set $end (i32.shl (local.get $pages) (i32.const 16)))
-    (block $filled
-      (loop $word
-        (br_if $filled (i32.ge_u (local.get $addr) (local.get $end)))
-        (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 13))))
-        (local.set $x (i64.xor (local.get $x) (i64.shr_u (local.get $x) (i64.const 7))))
-        (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 17))))
-        (i64.store (local.get $addr) (local.get $x))
-        (local.set $addr (i32.add (local.get $addr) (i32.const 8)))
-        (br $word)))
-`;
 
 function fillGuestWat(pages: number): string {
   return `(module
@@ -238,48 +198,6 @@ ${FILL_MEMORY_WAT}    (loop $spin
       ${"(drop (i32.const 0)) ".repeat(SPIN_PADDING)}
       (br $spin)))
 )`;
-}
-
-export interface NodePair {
-  a: RunningNode;
-  b: RunningNode;
-  clientA: FerryClient;
-  clientB: FerryClient;
-  dirs: string[];
-  close(): Promise<void>;
-}
-
-/** Two nodes in this process that are each other's peer, one client on both; `precopy` per node. */
-export async function startPair(precopy: { a?: PrecopyOptions; b?: PrecopyOptions } = {}): Promise<NodePair> {
-  const key = generateSigningKey();
-  const dirs = [tempDir(), tempDir()];
-  // No periodic checkpoints: one would pause the job at a random moment of a sample.
-  const a = await startNode({ dataDir: dirs[0]!, checkpointIntervalMs: 0, ...(precopy.a ? { precopy: precopy.a } : {}) });
-  const b = await startNode({ dataDir: dirs[1]!, checkpointIntervalMs: 0, ...(precopy.b ? { precopy: precopy.b } : {}) });
-  for (const n of [a, b]) {
-    n.store.clients.add({
-      publicKey: key.publicKey,
-      quotas: { maxMemoryPages: 1024, maxFuelPerJob: 1e15, maxConcurrentJobs: 1000 },
-      capabilities: [],
-    });
-  }
-  for (const [x, y] of [
-    [a, b],
-    [b, a],
-  ] as const)
-    x.store.peers.upsert({ nodeId: y.identity.nodeId, url: y.url, publicKey: y.identity.publicKey });
-  return {
-    a,
-    b,
-    clientA: new FerryClient({ url: a.url, key }),
-    clientB: new FerryClient({ url: b.url, key }),
-    dirs,
-    close: async () => {
-      await a.close();
-      await b.close();
-      for (const d of dirs) rmSync(d, { recursive: true, force: true });
-    },
-  };
 }
 
 /** A bare node:http server that reads the whole body and answers 200: the floor under any PREPARE. */
@@ -340,9 +258,7 @@ async function benchMigration(runs: number, warmup: number): Promise<{ rows: Mig
       const job = await pair.clientA.startJob({ codeHash: hashes.get(mib)!, entry: "fill", args: [pages], sandbox: "in-process" });
       // Filled once it has spent more fuel than the fill can: from then on it only spins.
       const fillFuel = FILL_FUEL_PER_WORD * ((mib * MIB) / 8);
-      await until(`job ${job.id} to fill ${mib} MiB`, async () =>
-        (await pair.clientA.job(job.id)).fuelUsed > fillFuel ? true : undefined,
-      );
+      await until(async () => (await pair.clientA.job(job.id)).fuelUsed > fillFuel, `job ${job.id} to fill ${mib} MiB`, 30_000);
       marks = new Map();
       watching = job.id;
       const t0 = nowMs();

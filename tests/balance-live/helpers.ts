@@ -60,11 +60,4 @@ export async function closeAll(nodes: LiveNode[]): Promise<void> {
   for (const n of nodes) removeDir(n.dataDir);
 }
 
-/** Poll `check` until it returns true, or fail after `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+export { until } from "../helpers/until.js";

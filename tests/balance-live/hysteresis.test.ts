@@ -23,8 +23,8 @@ describe("live balancing: hysteresis", () => {
     expect(a.running.node.load()).toMatchObject({ running: 1, queued: 3 });
     a.balancer.configure({ policy: { kind: "symmetric", lower: 1, upper: 4, retryInterval: 5_000 } });
 
-    await until(() => b.balancer.stats().jobsIn === 1, 10_000, "the job to arrive at B");
-    await until(() => a.balancer.stats().weak === 1 && a.running.node.load().queued === 2, 10_000, "A to count the job gone");
+    await until(() => b.balancer.stats().jobsIn === 1, "the job to arrive at B", 10_000);
+    await until(() => a.balancer.stats().weak === 1 && a.running.node.load().queued === 2, "A to count the job gone", 10_000);
     const sa = a.balancer.stats();
     expect(a.running.node.load()).toMatchObject({ running: 1, queued: 2 }); // load 3: between lower 1 and upper 4
     expect(a.balancer.role()).toBe("neutral");

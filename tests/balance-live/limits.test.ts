@@ -26,9 +26,9 @@ describe("live balancing: MAX and D", () => {
     for (let i = 0; i < 4; i++) await a.spin(FOREVER - i);
     a.balancer.configure({ policy: { kind: "sender", lower: 1, upper: 4, maxPolls: MAX, retryInterval: D_MS } });
     // An arrival during the back-off must not start a round of its own.
-    await until(() => a.balancer.recentPolls().length >= MAX, 5_000, "the first round");
+    await until(() => a.balancer.recentPolls().length >= MAX, "the first round", 5_000);
     await a.spin(FOREVER - 10);
-    await until(() => a.balancer.recentBackoffs().length >= 4, 20_000, "four rounds");
+    await until(() => a.balancer.recentBackoffs().length >= 4, "four rounds", 20_000);
     // Rounds are told apart by the back-offs that end them, never by timing: on a slow machine one
     // round's polls may be far apart.
     const polls = a.balancer.recentPolls().filter((p) => p.round < 4);

@@ -3,7 +3,6 @@
 // what it prints; `until` polls a condition with a generous deadline (no fixed sleeps).
 import { spawn, type ChildProcess } from "node:child_process";
 import { FERRY_BIN } from "./cli.js";
-import { until as pollUntil } from "../security/peer-helpers.js";
 import { wat } from "./wat.js";
 
 export const TICKER = wat(`(module
@@ -21,10 +20,7 @@ export const TICKER = wat(`(module
       (loop $w (local.set $j (i32.add (local.get $j) (i32.const 1))) (br_if $w (i32.lt_u (local.get $j) (local.get $spin))))
       (br $l))))`);
 
-/** Polls `check` until it holds, for at most `ms` (generous: a busy machine is slow). */
-export function until(check: () => boolean | Promise<boolean>, what: string, ms = 45_000): Promise<void> {
-  return pollUntil(check, what, ms);
-}
+export { until } from "./until.js";
 
 export interface Started {
   child: ChildProcess & { stdout: NonNullable<ChildProcess["stdout"]> };

@@ -7,6 +7,7 @@ import { CompilePool } from "../../runtime/code/compile-pool.js";
 import { Engine, FerryError, type ErrorCode } from "../../runtime/index.js";
 import { SHAPES, shape } from "../../bench/compile-shapes.js";
 import { ANSWER } from "./fixtures.js";
+import { until } from "../helpers/until.js";
 
 const limits = new Engine().config.limits;
 /** Starting a worker loads and warms Binaryen: seconds of CPU, longer on a busy machine. */
@@ -45,15 +46,6 @@ async function codeOf(p: Promise<unknown>): Promise<ErrorCode | "ok"> {
   } catch (e) {
     if (e instanceof FerryError) return e.code;
     throw e;
-  }
-}
-
-/** Poll `check` until it holds (no fixed sleeps), failing after `ms`. */
-async function until(check: () => boolean, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
@@ -102,7 +94,7 @@ describe("the compile worker", () => {
       const bytes = shape("loops-with-calls").build(200);
       expect(await codeOf(engine.compile(bytes))).toBe("module_limit");
       expect(p.stats.timedOut).toBe(1);
-      await until(() => p.stats.workersAlive === 0); // the killed worker is gone, not left running
+      await until(() => p.stats.workersAlive === 0, "the killed worker to be gone, not left running", 30_000);
       expect(await codeOf(engine.compile(bytes))).toBe("module_limit");
       expect(p.stats.refusedFromMemory).toBe(1);
       expect(p.stats.workersStarted).toBe(1); // the second refusal started no worker
@@ -118,7 +110,7 @@ describe("the compile worker", () => {
       const engine = new Engine({ compilePool: p, limits: { maxFunctionLocals: 2_000 } });
       expect(await codeOf(engine.compile(shape("i64-locals-across-calls").build(1500)))).toBe("module_limit");
       expect(p.stats.outOfMemory).toBe(1);
-      await until(() => p.stats.workersAlive === 0);
+      await until(() => p.stats.workersAlive === 0, "the workers to be gone", 30_000);
       // The next compile gets a fresh worker and works.
       expect(await codeOf(engine.compile(ANSWER))).toBe("ok");
       expect(p.stats.workersStarted).toBe(2);

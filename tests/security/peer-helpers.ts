@@ -229,14 +229,7 @@ export function decide(node: TestNode, peer: SigningKey, what: "commit" | "abort
   });
 }
 
-/** Poll until `check` holds, or fail after `timeoutMs`. */
-export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export { until } from "../helpers/until.js";
 
 /** An upload left open: its head and a first piece of body sent, the rest never. */
 export interface HeldUpload {

@@ -15,6 +15,7 @@ import { MAX_HOST_IO_BYTES } from "../../runtime/limits.js";
 import { OffThreadFileResources } from "../../runtime/resources/off-thread-resources.js";
 import { ResourceThread } from "../../runtime/resources/resource-thread.js";
 import { wat } from "../helpers/wat.js";
+import { until } from "../helpers/until.js";
 
 const MiB = 1024 * 1024;
 
@@ -56,14 +57,6 @@ afterAll(async () => {
   rmSync(base, { recursive: true, force: true });
 });
 
-async function until(what: string, ok: () => boolean): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 const temps = (dir: string): string[] => readdirSync(dir).filter((n) => n.startsWith(".ferry-tmp-"));
 
@@ -80,7 +73,7 @@ describe("the resource worker", () => {
       // The worker blocks as on a slow disk; the guest's next call waits behind it.
       const gate = thread.hold();
       const run = i.run("main", [3]);
-      await until("the guest's call to reach the worker", () => thread.stats.pending >= 2);
+      await until(() => thread.stats.pending >= 2, "the guest's call to reach the worker", 30_000);
       let turns = 0;
       while (turns < 200) {
         await turn();
@@ -115,7 +108,7 @@ describe("the resource worker", () => {
         (e: unknown) => e,
       );
       const run = i.run("main", [1]);
-      await until("the guest's call to reach the worker", () => thread.stats.pending >= 2);
+      await until(() => thread.stats.pending >= 2, "the guest's call to reach the worker", 30_000);
       await thread.kill();
       expect(await run).toMatchObject({ status: "trapped", code: "host_error" });
       expect(await held).toBeInstanceOf(GuestTrap);
@@ -141,11 +134,11 @@ describe("the resource worker", () => {
     try {
       const gate = thread.hold();
       const run = i.run("main", [1]);
-      await until("the guest's open to reach the worker", () => thread.stats.pending >= 2);
+      await until(() => thread.stats.pending >= 2, "the guest's open to reach the worker", 30_000);
       i.dispose(); // kills the child blocked in its host call
       expect(await run).toMatchObject({ status: "trapped", code: "disposed" });
       gate.release();
-      await until("the late handle to be discarded", () => thread.stats.pending === 0 && thread.stats.served >= 3);
+      await until(() => thread.stats.pending === 0 && thread.stats.served >= 3, "the late handle to be discarded", 30_000);
       expect(thread.stats.openHandles).toBe(0);
       expect(temps(dir)).toEqual([]);
     } finally {
@@ -182,7 +175,7 @@ describe("the resource worker", () => {
       for (let k = 0; k < 20; k++) await turn();
       expect(thread.stats.alive).toBe(true);
       await h.close();
-      await until("the idle worker to exit", () => !thread.stats.alive);
+      await until(() => !thread.stats.alive, "the idle worker to exit", 30_000);
       expect(await resources.usage()).toEqual({ bytes: 1, entries: 1 });
       expect(thread.stats).toMatchObject({ workersStarted: 2, workersLost: 0 });
     } finally {

@@ -36,6 +36,7 @@ import {
   manyExports,
   manyImports,
 } from "./fixtures.js";
+import { until } from "../helpers/until.js";
 
 const SLICE_BUDGET_MS = 4;
 const MEMORY_CAP_PAGES = 256;
@@ -80,15 +81,6 @@ async function hostResponsive(kind: SandboxKind): Promise<void> {
   const trivial = await instance(kind, ANSWER);
   expect(await trivial.run("main")).toMatchObject({ status: "done", value: 42 });
   trivial.dispose();
-}
-
-/** Resolves once `ready()` holds, checking on every turn of the event loop; fails after the deadline. */
-async function until(ready: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
-  const deadline = performance.now() + deadlineMs;
-  while (!ready()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
 }
 
 function firstLog(): { onLog: (line: string) => void; seen: Promise<string> } {
@@ -324,7 +316,7 @@ describe.each(SANDBOXES)("%s sandbox against hostile guests", (kind) => {
       if (kind === "in-process") {
         // The guest holds the thread during a slice, so dispose() lands between two slices: the
         // scheduler ends the job there, as the isolated sandbox does mid-slice.
-        await until(() => i.fuelUsed > 0, "the first slice to end");
+        await until(() => i.fuelUsed > 0, "the first slice to end", { timeoutMs: 10_000, everyMs: 0 });
         i.dispose();
         expect(await job.result).toMatchObject({ status: "trapped", code: "disposed" });
       } else {
@@ -341,7 +333,7 @@ describe.each(SANDBOXES)("%s sandbox against hostile guests", (kind) => {
     await alongside(kind, async () => {
       const i = await instance(kind, BULK_MEMORY_SPIN);
       const job = scheduler.start(i, "spin");
-      await until(() => i.fuelUsed > 0, "the first slice to end");
+      await until(() => i.fuelUsed > 0, "the first slice to end", { timeoutMs: 10_000, everyMs: 0 });
       // The pause answers (a bulk op that ignored fuel would spin on and the test time out); how
       // long it takes is bench/containment.ts's question.
       expect(await job.pause()).toMatchObject({ status: "paused", reason: "fuel" });

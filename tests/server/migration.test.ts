@@ -10,6 +10,7 @@ import { COUNTER, INFINITE_LOOP } from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { generateSigningKey } from "../../server/auth/index.js";
+import { untilValue } from "../helpers/until.js";
 
 const N = 1_000_000_000; // long enough to outlast a pre-copy and a migration (a few seconds of spinning)
 /**
@@ -58,14 +59,15 @@ async function runningJob(n: TestNode): Promise<JobView> {
 }
 
 /** Poll a node's store until the job reaches one of `states` (or disappears, with "absent"). */
-async function until(n: TestNode, id: string, states: string[], timeoutMs = 20_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const state = n.running.store.jobs.get(id)?.state ?? "absent";
-    if (states.includes(state)) return state;
-    if (Date.now() > deadline) throw new Error(`job ${id} is ${state}, expected ${states.join("|")}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+function untilState(n: TestNode, id: string, states: string[], timeoutMs = 20_000): Promise<string> {
+  return untilValue(
+    () => {
+      const state = n.running.store.jobs.get(id)?.state ?? "absent";
+      return states.includes(state) ? state : undefined;
+    },
+    `job ${id} to be ${states.join("|")}`,
+    timeoutMs,
+  );
 }
 
 describe("strong migration", () => {
@@ -111,9 +113,9 @@ describe("strong migration", () => {
     const { codeHash } = await a.client.uploadModule(INFINITE_LOOP, { public: false });
     const job = await a.client.startJob({ codeHash, entry: "spin", sandbox: "in-process" });
     expect((await a.client.migrate(job.id, b.running.identity.nodeId)).epoch).toBe(1);
-    await until(b, job.id, ["running"]);
+    await untilState(b, job.id, ["running"]);
     expect((await b.client.migrate(job.id, a.running.identity.nodeId)).epoch).toBe(2);
-    await until(a, job.id, ["running"]);
+    await untilState(a, job.id, ["running"]);
     const back = await a.client.job(job.id);
     expect(back).toMatchObject({ state: "running", epoch: 2, node: a.running.identity.nodeId });
     expect(b.running.store.jobs.get(job.id)).toMatchObject({ state: "migrated", epoch: 2 });
@@ -241,7 +243,7 @@ describe("exactly once", () => {
     const decided = ["source:after-decision", "target:before-commit", "target:after-commit"].includes(step);
     expect(migrated).toBe(decided);
     // Wait for both sides to settle: one finishes the job, the other has handed it over or never had it.
-    const [atA, atB] = await Promise.all([until(a, job.id, ["done", "migrated"]), until(b, job.id, ["done", "absent"])]);
+    const [atA, atB] = await Promise.all([untilState(a, job.id, ["done", "migrated"]), untilState(b, job.id, ["done", "absent"])]);
     const finishers = [atA === "done", atB === "done"].filter(Boolean).length;
     expect(finishers).toBe(1);
     const finisher = atA === "done" ? a : b;

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { INFINITE_LOOP } from "../helpers/fixtures.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
+import { until } from "../helpers/until.js";
 
 const SLICE_NEVER_ENDS = 1e15;
 const QUOTAS = { maxConcurrentJobs: 4, maxFuelPerJob: 9e15 };
@@ -24,14 +25,6 @@ function sandboxChildren(): number[] {
     }
   }
   return pids;
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 async function metric(n: TestNode, name: string): Promise<number> {
@@ -75,7 +68,7 @@ describe("a runaway isolated job", () => {
 
     // Cancelling it answers although a checkpoint attempt holds the job, and its process is gone.
     expect(await n.client.cancel(runaway.id)).toMatchObject({ state: "cancelled" });
-    await until("the runaway's sandbox process has exited", () => sandboxChildren().length === 0);
+    await until(() => sandboxChildren().length === 0, "the runaway's sandbox process to exit", 20_000);
     expect(await n.client.job(other.id)).toMatchObject({ state: "running" });
     // Its abandoned checkpoint attempt ended with it: the next round takes only the other job.
     expect(await node.checkpointRunningJobs()).toEqual({ checkpointed: [other.id], deferred: [], skipped: false });
@@ -93,7 +86,7 @@ describe("a runaway isolated job", () => {
     const job = await n.client.startJob({ codeHash, entry: "spin", sandbox: "isolated" });
     const ended = await n.client.waitFor(job.id, { timeoutMs: 60_000 });
     expect(ended).toMatchObject({ state: "trapped", result: { status: "trapped", code: "deadline_exceeded" } });
-    await until("the sandbox process has exited", () => sandboxChildren().length === 0);
+    await until(() => sandboxChildren().length === 0, "the sandbox process to exit", 20_000);
   });
 
   it("is refused a bad limit, naming it", async () => {
