@@ -6,7 +6,13 @@
 
 import { Engine } from "../runtime/index.js";
 import { fromBase64 } from "./case.js";
-import type { ModuleCase } from "./modules.js";
+import type { HostileSpec } from "./hostile.js";
+
+/** What an engine depends on in a module case: its module, and the memory a hostile shape needs. */
+export interface EngineCase {
+  wasm: string;
+  hostile?: HostileSpec;
+}
 
 /** Memory cap of the fuzzing engine (16 MiB): small, so a case never holds much host memory. */
 export const FUZZ_MAX_MEMORY_PAGES = 256;
@@ -20,17 +26,17 @@ const MAX_ENGINES = 8;
 const engines = new Map<number, { engine: Engine; modules: number }>();
 
 /** The engine memory cap a case needs: the fuzzing cap, or more for a hostile shape that grows past it. */
-export function memoryPagesFor(spec: ModuleCase): number {
+export function memoryPagesFor(spec: EngineCase): number {
   return Math.max(FUZZ_MAX_MEMORY_PAGES, spec.hostile ? spec.hostile.host.memoryPages + 1 : 0);
 }
 
 /** A brand-new engine with the case's settings (restores that must compile the module themselves). */
-export function newEngineFor(spec: ModuleCase): Engine {
+export function newEngineFor(spec: EngineCase): Engine {
   return new Engine({ maxMemoryPages: memoryPagesFor(spec) });
 }
 
 /** The shared engine for a case; counts the module it is about to compile. */
-export function engineFor(spec: ModuleCase): Engine {
+export function engineFor(spec: EngineCase): Engine {
   const pages = memoryPagesFor(spec);
   let e = engines.get(pages);
   if (!e || e.modules >= MODULES_PER_ENGINE) {
@@ -45,7 +51,7 @@ export function engineFor(spec: ModuleCase): Engine {
 }
 
 /** Start compiling a case's module in its shared engine, ahead of the case (failures are the case's to see). */
-export function prewarm(spec: ModuleCase): void {
+export function prewarm(spec: EngineCase): void {
   engineFor(spec)
     .compile(fromBase64(spec.wasm))
     .catch(() => {});
