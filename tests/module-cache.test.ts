@@ -13,6 +13,7 @@ import type { CodeSegment, InstrumentOptions } from "../runtime/code/instrument.
 import { Engine, FerryError, type GuestModule } from "../runtime/index.js";
 import { removeDir, startTestNode, tempDir } from "./helpers/node.js";
 import { wat } from "./helpers/wat.js";
+import { refusal } from "./helpers/errors.js";
 
 /** A worker start loads Binaryen: seconds of CPU, longer on a busy machine. */
 const SLOW_MS = 5 * 60_000;
@@ -264,9 +265,12 @@ describe("the module cache", () => {
     SLOW_MS,
   );
 
-  it("refuses a cacheDir that is not a path", () => {
+  it("refuses a cacheDir that is not a path", async () => {
     expect(() => new Engine({ cacheDir: "" })).toThrow(FerryError);
-    expect(() => new Engine({ cacheDir: "x", cacheMaxBytes: -1 })).toThrow(/cacheMaxBytes/);
+    expect(await refusal(() => new Engine({ cacheDir: "x", cacheMaxBytes: -1 }))).toMatchObject({
+      code: "invalid_option",
+      message: expect.stringContaining("cacheMaxBytes"),
+    });
   });
 });
 

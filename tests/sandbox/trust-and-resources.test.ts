@@ -4,7 +4,10 @@ import { describe, expect, it } from "vitest";
 import { Engine, FerryError, MemoryResources, parseCapability, CapabilitySet } from "../../runtime/index.js";
 import { COPY_GUEST } from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
-import { codeOf } from "../helpers/errors.js";
+import { codeOf, refusal } from "../helpers/errors.js";
+
+/** A refused option: `invalid_option`, with a message naming it. */
+const option = (names: RegExp) => ({ code: "invalid_option", message: expect.stringMatching(names) });
 
 const engine = new Engine();
 
@@ -12,18 +15,21 @@ describe("trust classes", () => {
   it("refuses to run resource-importing code anonymously, naming the import", async () => {
     const m = await engine.compile(COPY_GUEST);
     await expect(engine.instantiate(m)).rejects.toMatchObject({ code: "import_not_allowed" });
-    await expect(engine.instantiate(m, { trust: "anonymous" })).rejects.toThrow(/resource_open.*authenticated/);
+    expect(await refusal(engine.instantiate(m, { trust: "anonymous" }))).toMatchObject({
+      code: "import_not_allowed",
+      message: expect.stringMatching(/resource_open.*authenticated/),
+    });
   });
 
   it("validates placement options up front, naming the option", async () => {
     const m = await engine.compile(wat(`(module (func (export "main") (result i32) (i32.const 1)))`));
     expect(await codeOf(engine.instantiate(m, { trust: "root" as never }))).toBe("invalid_option");
     expect(await codeOf(engine.instantiate(m, { sandbox: "vm" as never }))).toBe("invalid_option");
-    await expect(engine.instantiate(m, { timeoutMs: 100 })).rejects.toThrow(/timeoutMs.*isolated/);
-    await expect(engine.instantiate(m, { sandbox: "isolated", timeoutMs: -1 })).rejects.toThrow(/timeoutMs/);
-    await expect(engine.instantiate(m, { capabilities: ["x:r"] })).rejects.toThrow(/authenticated/);
-    await expect(engine.instantiate(m, { trust: "authenticated", sandbox: "in-process", capabilities: ["bad"] })).rejects.toThrow(
-      /capability "bad"/,
+    expect(await refusal(engine.instantiate(m, { timeoutMs: 100 }))).toMatchObject(option(/timeoutMs.*isolated/));
+    expect(await refusal(engine.instantiate(m, { sandbox: "isolated", timeoutMs: -1 }))).toMatchObject(option(/timeoutMs/));
+    expect(await refusal(engine.instantiate(m, { capabilities: ["x:r"] }))).toMatchObject(option(/authenticated/));
+    expect(await refusal(engine.instantiate(m, { trust: "authenticated", sandbox: "in-process", capabilities: ["bad"] }))).toMatchObject(
+      option(/capability "bad"/),
     );
   });
 

@@ -31,6 +31,7 @@ import { IsolatedPool } from "../../runtime/sandbox/isolated/pool.js";
 import { hostCallViolation, injectHostCallFault } from "../../runtime/sandbox/isolated/probe.js";
 import { MAX_OPEN_RESOURCES } from "../../runtime/resources/host-interface.js";
 import { wat } from "../helpers/wat.js";
+import { refusal } from "../helpers/errors.js";
 
 let base: string;
 let root: string;
@@ -238,8 +239,14 @@ describe.each(PROVIDERS)("%s", (kind, provider) => {
     await writeAll(lowered, "c", new Uint8Array(5));
     expect(await trapOf(() => writeAll(lowered, "c", new Uint8Array(6)))).toBe("resource_quota");
     expect(readFileSync(join(quotaRoot, "c")).byteLength).toBe(5);
-    expect(() => files(quotaRoot, { maxTotalBytes: -1 })).toThrow(/maxTotalBytes/);
-    expect(() => files(quotaRoot, { maxEntries: 1.5 })).toThrow(/maxEntries/);
+    expect(await refusal(() => files(quotaRoot, { maxTotalBytes: -1 }))).toMatchObject({
+      code: "invalid_option",
+      message: expect.stringContaining("maxTotalBytes"),
+    });
+    expect(await refusal(() => files(quotaRoot, { maxEntries: 1.5 }))).toMatchObject({
+      code: "invalid_option",
+      message: expect.stringContaining("maxEntries"),
+    });
   });
 
   it("keeps bytes in flight on disk in the root and counts them at every write, across handles and providers", async () => {
