@@ -25,6 +25,7 @@ import {
   type TargetCheck,
   watToWasm,
 } from "./harness.js";
+import { rawHost } from "../guest/raw-host.js";
 
 export interface CoreBenchOptions {
   /** Kept rounds per measurement (default 7; at least 5 for reported numbers). */
@@ -232,12 +233,6 @@ function expectDone(c: MeteredCase, variant: string, r: RunResult, instance: Ins
 }
 
 /** An AssemblyScript string: UTF-16LE, byte length in the 4 bytes before it. */
-function readAsString(memory: WebAssembly.Memory, ptr: number): string {
-  if (ptr < 4) return "";
-  const bytes = new DataView(memory.buffer).getUint32(ptr - 4, true);
-  return Buffer.from(memory.buffer, ptr, Math.min(bytes, 4096)).toString("utf16le");
-}
-
 interface RawInstance {
   call: () => number;
   output: () => Uint8Array;
@@ -245,40 +240,11 @@ interface RawInstance {
 
 /** The uninstrumented guest with the smallest host that satisfies its imports. */
 function rawInstance(module: WebAssembly.Module, input: Uint8Array, args: readonly number[], entryName: string): RawInstance {
-  let memory: WebAssembly.Memory | undefined;
-  const mem = (): WebAssembly.Memory =>
-    memory ??
-    (() => {
-      throw new Error("guest called the host before instantiation finished");
-    })();
-  const chunks: Uint8Array[] = [];
-  const imports = {
-    ferry: {
-      yield: (): void => {},
-      checkpoint: (): number => 0,
-      log: (_ptr: number, _len: number): void => {},
-      input_size: (): number => input.byteLength,
-      input_read: (dst: number, offset: number, len: number): number => {
-        const n = Math.max(0, Math.min(len >>> 0, input.byteLength - (offset >>> 0)));
-        if (n > 0) new Uint8Array(mem().buffer, dst >>> 0, n).set(input.subarray(offset >>> 0, (offset >>> 0) + n));
-        return n;
-      },
-      output_write: (ptr: number, len: number): void => {
-        chunks.push(new Uint8Array(mem().buffer, ptr >>> 0, len >>> 0).slice());
-      },
-    },
-    env: {
-      abort: (msg: number, file: number, line: number, column: number): never => {
-        throw new Error(`guest abort: ${readAsString(mem(), msg)} at ${readAsString(mem(), file)}:${line}:${column}`);
-      },
-      trace: (): void => {},
-      seed: (): number => 0x5eed,
-    },
-  };
-  const instance = new WebAssembly.Instance(module, imports);
-  memory = instance.exports.memory as WebAssembly.Memory;
+  const host = rawHost({ input });
+  const instance = new WebAssembly.Instance(module, host.imports);
+  host.attach(instance.exports.memory as WebAssembly.Memory);
   const entry = instance.exports[entryName] as (...a: number[]) => number;
-  return { call: () => entry(...args), output: () => Buffer.concat(chunks) };
+  return { call: () => entry(...args), output: host.output };
 }
 
 async function benchMetering(runs: number, warmup: number): Promise<MeteringResult> {

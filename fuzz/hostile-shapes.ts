@@ -17,6 +17,7 @@ import binaryen from "binaryen";
 import { MAX_LOG_LINE_BYTES } from "../runtime/exec/host-imports.js";
 import { MAX_HOST_IO_BYTES } from "../runtime/limits.js";
 import { MAX_RESOURCE_IO_BYTES } from "../runtime/resources/host-interface.js";
+import { rawHost } from "../guest/raw-host.js";
 
 /** The least fuel a sound meter charges for each kind of work (the `work` counter's units). */
 //
@@ -675,25 +676,15 @@ export function fileBytes(n: number): Uint8Array {
  * completes must return too. Runs the start function first, as instantiation does.
  */
 export function runRaw(m: HostileModule): bigint | null {
-  let memory: WebAssembly.Memory | undefined;
-  const mem = (): Uint8Array => new Uint8Array(memory!.buffer);
-  const input = inputBytes(m.host.inputBytes);
+  // Short reads and writes as the runtime makes them (at most MAX_HOST_IO_BYTES a call).
+  const host = rawHost({ input: inputBytes(m.host.inputBytes), maxReadBytes: MAX_HOST_IO_BYTES, discardOutput: true });
+  const mem = host.bytes;
   const files = new Map(m.host.files.map((f) => [f.name, fileBytes(f.bytes)]));
   const handles = new Map<number, { name: string; data: Uint8Array; pos: number; written: Uint8Array[] }>();
   let nextHandle = 1;
   const text = new TextDecoder();
   const ferry = {
-    yield: () => {},
-    checkpoint: () => 0,
-    log: (ptr: number, len: number) => void text.decode(mem().subarray(ptr, ptr + len)),
-    input_size: () => input.byteLength,
-    // Short reads and writes as the runtime makes them (at most MAX_HOST_IO_BYTES a call).
-    input_read: (dst: number, offset: number, len: number) => {
-      const n = Math.max(0, Math.min(len >>> 0, MAX_HOST_IO_BYTES, input.byteLength - (offset >>> 0)));
-      mem().set(input.subarray(offset, offset + n), dst);
-      return n;
-    },
-    output_write: (ptr: number, len: number) => void mem().slice(ptr, ptr + len),
+    ...host.imports.ferry,
     resource_open: (ptr: number, len: number, flags: number) => {
       const name = text.decode(mem().subarray(ptr, ptr + len));
       const data = flags & 2 ? new Uint8Array(0) : files.get(name);
@@ -721,7 +712,7 @@ export function runRaw(m: HostileModule): bigint | null {
   };
   // (No shape's start function calls the host, so the memory is needed only after instantiation.)
   const instance = new WebAssembly.Instance(new WebAssembly.Module(m.bytes as BufferSource), { ferry });
-  memory = instance.exports.memory as WebAssembly.Memory;
+  host.attach(instance.exports.memory as WebAssembly.Memory);
   const value = (instance.exports[m.entry] as (...a: number[]) => unknown)(...m.args);
   return value === undefined ? null : BigInt(value as bigint);
 }

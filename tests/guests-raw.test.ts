@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { GuestAbort, rawHost } from "../guest/raw-host.js";
 import { benchCases, findRepoRoot, GUEST_NAMES, guestWasmPath, smallCases, type ExampleCase } from "../guest/catalog.js";
 
 const MAGIC = 0x59525246;
@@ -27,7 +28,6 @@ const ALLOWED_IMPORTS = new Set([
 ]);
 
 /** Thrown by env.abort: an AssemblyScript assertion or bounds check failed in the guest. */
-class GuestAbort extends Error {}
 
 interface RawRun {
   value: number;
@@ -57,59 +57,24 @@ function loadModule(path: string): WebAssembly.Module {
 }
 
 /** An AssemblyScript string: UTF-16LE, byte length in the object header just before it. */
-function readAsString(memory: WebAssembly.Memory, ptr: number): string {
-  if (ptr === 0) return "";
-  const bytes = new DataView(memory.buffer).getUint32(ptr - 4, true);
-  return Buffer.from(memory.buffer, ptr, bytes).toString("utf16le");
-}
-
 function run(c: ExampleCase, policy: CheckpointPolicy = neverStop): RawRun {
-  let memory: WebAssembly.Memory | undefined;
-  const mem = (): WebAssembly.Memory => {
-    if (!memory) throw new Error("guest called the host before instantiation finished");
-    return memory;
-  };
-  const input = c.input ?? new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
   const logs: string[] = [];
-  let checkpoints = 0;
   let stopRequested = false;
-
-  const imports = {
-    env: {
-      abort(msg: number, file: number, line: number, col: number): never {
-        throw new GuestAbort(`${readAsString(mem(), msg)} at ${readAsString(mem(), file)}:${line}:${col}`);
-      },
-      trace(msg: number, n: number, ...args: number[]): void {
-        logs.push(`${readAsString(mem(), msg)} ${args.slice(0, n).join(", ")}`);
-      },
-      seed: (): number => 0x5eed,
+  const host = rawHost({
+    input: c.input ?? new Uint8Array(0),
+    // Short reads are allowed by the ABI; serving at most 64 KiB makes the SDK loop.
+    maxReadBytes: INPUT_READ_MAX_BYTES,
+    checkpoint: (n) => {
+      const reply = policy(n);
+      if (reply === 1) stopRequested = true;
+      return reply;
     },
-    ferry: {
-      yield(): void {},
-      checkpoint(): number {
-        const reply = policy(checkpoints++);
-        if (reply === 1) stopRequested = true;
-        return reply;
-      },
-      log(ptr: number, len: number): void {
-        logs.push(Buffer.from(mem().buffer, ptr, len).toString("utf8"));
-      },
-      input_size: (): number => input.length,
-      input_read(dst: number, offset: number, len: number): number {
-        // Short reads are allowed by the ABI; serving at most 64 KiB makes the SDK loop.
-        const n = Math.max(0, Math.min(len, INPUT_READ_MAX_BYTES, input.length - offset));
-        new Uint8Array(mem().buffer, dst, n).set(input.subarray(offset, offset + n));
-        return n;
-      },
-      output_write(src: number, len: number): void {
-        chunks.push(new Uint8Array(mem().buffer, src, len).slice());
-      },
-    },
-  };
+    onLog: (line) => logs.push(line),
+  });
 
-  const instance = new WebAssembly.Instance(loadModule(c.wasmPath), imports);
-  memory = instance.exports.memory as WebAssembly.Memory;
+  const instance = new WebAssembly.Instance(loadModule(c.wasmPath), host.imports);
+  const memory = instance.exports.memory as WebAssembly.Memory;
+  host.attach(memory);
   const entry = instance.exports[c.entry] as (...args: number[]) => number;
   const continuation = (instance.exports.ferry_continuation as WebAssembly.Global).value as number;
 
@@ -126,7 +91,7 @@ function run(c: ExampleCase, policy: CheckpointPolicy = neverStop): RawRun {
     labels.push(new DataView(memory.buffer).getInt32(continuation + OFFSET_RESUME_LABEL, true));
     if (calls > 1_000_000) throw new Error("guest never finished");
   }
-  return { value, output: Buffer.concat(chunks), calls, labels, logs, memory, continuation };
+  return { value, output: host.output(), calls, labels, logs, memory, continuation };
 }
 
 function expectMatches(c: ExampleCase, r: RawRun): void {

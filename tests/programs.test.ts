@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { rustWordfreq } from "../guest/programs/catalog.js";
 import { Engine, type Instance, type RunResult } from "../runtime/index.js";
+import { rawHost } from "../guest/raw-host.js";
 
 const CASE = rustWordfreq(96 << 10);
 const BYTES = new Uint8Array(readFileSync(CASE.wasmPath));
@@ -21,23 +22,11 @@ function expectExact(r: RunResult, instance: Instance): void {
 
 describe(`${CASE.name}`, () => {
   it("the reference is what the program computes, raw", () => {
-    let memory: WebAssembly.Memory | undefined;
-    const out: Buffer[] = [];
-    const input = CASE.input;
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(BYTES), {
-      ferry: {
-        input_size: () => input.byteLength,
-        input_read: (dst: number, offset: number, len: number) => {
-          const n = Math.max(0, Math.min(len, input.byteLength - offset));
-          new Uint8Array(memory!.buffer, dst, n).set(input.subarray(offset, offset + n));
-          return n;
-        },
-        output_write: (ptr: number, len: number) => void out.push(Buffer.from(new Uint8Array(memory!.buffer, ptr, len))),
-      },
-    });
-    memory = instance.exports.memory as WebAssembly.Memory;
+    const host = rawHost({ input: CASE.input });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(BYTES), host.imports);
+    host.attach(instance.exports.memory as WebAssembly.Memory);
     expect((instance.exports.main as (top: number) => number)(10)).toBe(CASE.expected.value);
-    expect(Buffer.concat(out).toString()).toBe(Buffer.from(CASE.expected.output).toString());
+    expect(Buffer.from(host.output()).toString()).toBe(Buffer.from(CASE.expected.output).toString());
   });
 
   it.each(["in-process", "isolated"] as const)("%s: straight, and sliced into many pauses", async (sandbox) => {
