@@ -5,7 +5,8 @@
 // deprecation note naming the entry.
 
 import { readFileSync } from "node:fs";
-import { keyFingerprint, parsePublicKey } from "./auth/keys.js";
+import { keyFingerprint } from "./formats/keys.js";
+import { parsePublicKey } from "./auth/keys.js";
 import { ServerError } from "./errors.js";
 import { checkPeerUrl } from "./migration/peer-url.js";
 

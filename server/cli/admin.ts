@@ -3,7 +3,7 @@
 
 import { rmSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { DEFAULT_QUOTAS, parseCapabilities, parseQuotas, type Quotas } from "../auth/grants.js";
+import { DEFAULT_QUOTAS, parseCapabilities, parseQuotas, type Quotas } from "../formats/grants.js";
 import { parsePublicKey } from "../auth/keys.js";
 import type { ClientRecord } from "../store/records.js";
 import { prepareDataDir } from "../data-dir.js";

@@ -34,7 +34,7 @@ import type { SignedGrant } from "../auth/index.js";
 import { Migrator, preparedPaused, type TransferHost } from "../migration/migrator.js";
 import type { PrecopyOptions } from "../migration/precopy.js";
 import { anonymousQuotas, quotasOf } from "./quotas.js";
-import type { Quotas } from "../auth/grants.js";
+import type { Quotas } from "../formats/grants.js";
 import { nodeLimits, type NodeLimits, type NodeLimitsOptions } from "./node-limits.js";
 import { join } from "node:path";
 import { checkEntryArgs } from "../entry-args.js";

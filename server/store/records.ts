@@ -1,7 +1,7 @@
 // The rows the store hands out, as plain typed objects (timestamps in Unix milliseconds), and the
 // closed sets their enumerated columns draw from.
 
-import type { Quotas } from "../auth/grants.js";
+import type { Quotas } from "../formats/grants.js";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
