@@ -8,7 +8,7 @@ import { parsePublicKey } from "../auth/keys.js";
 import type { ClientRecord } from "../store/records.js";
 import { prepareDataDir } from "../data-dir.js";
 import { Store } from "../store/store.js";
-import { readInput, type Io } from "./run.js";
+import { readInput, type Io } from "./options.js";
 import { HELP, UsageError } from "./usage.js";
 
 export const DEFAULT_DATA_DIR = "./data";

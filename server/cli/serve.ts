@@ -10,7 +10,7 @@ import { crashAt } from "../migration/faults.js";
 import { startNode, type PeerConfig, type RunningNode } from "../node-server.js";
 import { readPeersFile } from "../peers-file.js";
 import { DEFAULT_DATA_DIR } from "./admin.js";
-import { optionalInt, type Io } from "./run.js";
+import { optionalInt, type Io } from "./options.js";
 import { HELP, UsageError } from "./usage.js";
 
 export const DEFAULT_PORT = 8080;
