@@ -7,19 +7,18 @@ import { AUTH_HEADERS, loadOrCreateNodeIdentity, parsePublicKey, verifyRequestHe
 import { DEFAULT_MAX_MEMORY_PAGES } from "../runtime/index.js";
 import { ServerError } from "./errors.js";
 import type { FaultHook } from "./migration/faults.js";
-import { checkPeerUrl } from "./migration/peer-url.js";
+import { checkPeerUrl } from "./peers/peer-url.js";
 import { maxTransferBytes } from "./migration/transfer-header.js";
 import type { UploadGateOptions } from "./http/upload-gate.js";
 import { uploadGates, type UploadGates } from "./http/intake.js";
-import { migrationRoutes } from "./migration/routes.js";
-import { balanceRoutes } from "./balance/routes.js";
-import { peerRequest } from "./migration/peer-link.js";
+import { LiveBalancer } from "./balance/live-balancer.js";
+import { peerRequest } from "./peers/peer-link.js";
 import { createApp } from "./http/app.js";
 import { FerryNode, type FerryNodeOptions } from "./node/ferry-node.js";
 import { Store, type StoreOptions } from "./store/store.js";
 import { lockDataDir, prepareDataDir, type DataDirLock } from "./data-dir.js";
 import { listen, type Listening } from "./listen.js";
-import type { PeerEntry } from "./peers-file.js";
+import type { PeerEntry } from "./peers/peers-file.js";
 
 export interface NodeServerOptions {
   dataDir: string;
@@ -56,7 +55,7 @@ export interface NodeServerOptions {
   clientUploads?: UploadGateOptions;
 }
 
-/** A configured peer: an entry of the peers file (server/peers-file.ts). */
+/** A configured peer: an entry of the peers file (server/peers/peers-file.ts). */
 export type PeerConfig = PeerEntry;
 
 export interface RunningNode {
@@ -68,6 +67,8 @@ export interface RunningNode {
   recovered: { resumed: number; restarted: number };
   /** Large bodies being received now (peer transfers, client uploads), under their caps. */
   uploads: UploadGates;
+  /** The node's load balancer: idle (refusing every probe) until configured (`ferry serve --balance`, the lab's cluster). */
+  balancer: LiveBalancer;
   /** Lines for the operator from start-up (an old node-key.json rewritten, …). */
   notes: string[];
   /**
@@ -152,6 +153,7 @@ interface Started {
 /** The recovered node takes over the socket from the "starting" answer. */
 function serveNode({ options, lock, listening, store, node, identity, recovered }: Started): RunningNode {
   const uploads = uploadGates(options.peerUploads, options.clientUploads);
+  const balancer = new LiveBalancer(node, store, identity);
   const app = createApp(node, {
     // From the request's head alone, before any body is read: /peer routes must be signed by a
     // configured peer; elsewhere unsigned requests are anonymous, and a request carrying any signing
@@ -168,10 +170,7 @@ function serveNode({ options, lock, listening, store, node, identity, recovered 
     // A PREPARE or PRE-COPY carries a snapshot of at most this node's memory cap.
     bodyLimits: { snapshot: maxTransferBytes(options.maxMemoryPages ?? DEFAULT_MAX_MEMORY_PAGES) },
     uploadGates: uploads,
-    extend: (app) => {
-      migrationRoutes(app, node, store);
-      balanceRoutes(app, node, store, identity);
-    },
+    balancer,
   });
   listening.handle(app.fetch);
   const url = listening.url;
@@ -190,6 +189,7 @@ function serveNode({ options, lock, listening, store, node, identity, recovered 
     store,
     recovered,
     uploads,
+    balancer,
     notes: identity.note ? [identity.note] : [],
     addPeers: (peers) => addPeers(store, peers),
     close: () =>

@@ -13,7 +13,16 @@ export {
   type MigrationGrant,
   type SignedGrant,
 } from "./migration-grant.js";
-export { generateSigningKey, keyFileOf, parsePublicKey, readKeyFile, writeKeyFile, KEY_FILE_KIND, type KeyFile, type SigningKey } from "./keys.js";
+export {
+  generateSigningKey,
+  keyFileOf,
+  parsePublicKey,
+  readKeyFile,
+  writeKeyFile,
+  KEY_FILE_KIND,
+  type KeyFile,
+  type SigningKey,
+} from "./keys.js";
 export { keyFingerprint, publicKeyPem } from "../formats/keys.js";
 export {
   loadOrCreateNodeIdentity,

@@ -22,7 +22,7 @@ import {
 } from "../../runtime/balance/index.js";
 import type { NodeIdentity } from "../auth/index.js";
 import { ServerError } from "../errors.js";
-import { peerRequest } from "../migration/peer-link.js";
+import { peerRequest } from "../peers/peer-link.js";
 import type { FerryNode } from "../node/ferry-node.js";
 import type { JobState } from "../store/records.js";
 import type { Store } from "../store/store.js";

@@ -6,7 +6,7 @@ import { closeSync, openSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { FerryClient } from "../client.js";
 import type { JobView } from "../node/job-view.js";
-import { checkSelfEntry } from "../peers-file.js";
+import { checkSelfEntry } from "../peers/peers-file.js";
 import { connect, locate, NODE_OPTIONS as common, nodeUrl, printHelp as help, waitedStatus } from "./connect.js";
 import { EXIT } from "./exit-status.js";
 import { checkWritableFile } from "./paths.js";

@@ -4,11 +4,10 @@
 import { parseArgs } from "node:util";
 import { POLICY_KINDS, type PolicyKind } from "../../runtime/balance/index.js";
 import type { LiveBalanceOptions } from "../balance/live-balancer.js";
-import { balancerOf } from "../balance/routes.js";
 import { ServerError } from "../errors.js";
 import { crashAt } from "../migration/faults.js";
 import { startNode, type PeerConfig, type RunningNode } from "../node-server.js";
-import { readPeersFile } from "../peers-file.js";
+import { readPeersFile } from "../peers/peers-file.js";
 import { DEFAULT_DATA_DIR } from "./admin.js";
 import { optionalInt, type Io } from "./options.js";
 import { HELP, UsageError } from "./usage.js";
@@ -94,7 +93,7 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   });
   for (const note of node.notes) io.stderr.write(`ferry: note: ${note}\n`);
   // Load sharing with the peers: the runtime/balance policy, live (docs/load-sharing.md).
-  if (balance) balancerOf(node.node).configure(balance);
+  if (balance) node.balancer.configure(balance);
   // SIGHUP: read the peers file again (new peers, changed keys) without a restart.
   const reload = (): void => reloadPeers(node, peersFile, io);
   process.on("SIGHUP", reload);
@@ -110,7 +109,7 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
   });
-  // The first three fields are this node's peers-file entry, exactly (server/peers-file.ts).
+  // The first three fields are this node's peers-file entry, exactly (server/peers/peers-file.ts).
   const info = {
     nodeId: node.identity.nodeId,
     url: node.url,
@@ -156,7 +155,7 @@ function balanceOptions(values: Record<string, string | boolean | undefined>): L
   };
 }
 
-/** The peers file named by --peers (server/peers-file.ts); deprecation notes go to stderr. */
+/** The peers file named by --peers (server/peers/peers-file.ts); deprecation notes go to stderr. */
 function readPeers(path: string, io: Io): PeerConfig[] {
   const notes: string[] = [];
   let peers: PeerConfig[];

@@ -12,4 +12,3 @@ export function keyFingerprint(publicKey: KeyObject): string {
   const der = publicKey.export({ type: "spki", format: "der" });
   return createHash("sha256").update(der).digest("hex").slice(0, 32);
 }
-

@@ -17,7 +17,7 @@ import {
 } from "../../runtime/index.js";
 import { encodeDeltaCheckpoint } from "./checkpoint-format.js";
 import { checkGrant, type NodeIdentity, type SignedGrant } from "../auth/index.js";
-import { HttpError } from "../client.js";
+import { HttpError } from "../http-fetch.js";
 import { ServerError } from "../errors.js";
 import type { LiveJob } from "../node/live-job.js";
 import type { JobPatch } from "../store/jobs.js";
@@ -26,7 +26,7 @@ import type { Store } from "../store/store.js";
 import { checkTransferBody, encodeTransferHeader, snapshotDigest, TRANSFER_VERSION, type TransferHeader } from "./transfer-header.js";
 import type { FaultHook, TransferStep } from "./faults.js";
 import { PrecopyBases, PrecopySender, type PrecopyOptions, type StoredBase } from "./precopy.js";
-import { peerRequest } from "./peer-link.js";
+import { peerRequest } from "../peers/peer-link.js";
 
 export interface TransferHost {
   nodeId(): string;
