@@ -7,6 +7,7 @@ import { AUTH_HEADERS, loadOrCreateNodeIdentity, parsePublicKey, verifyRequestHe
 import { DEFAULT_MAX_MEMORY_PAGES } from "../runtime/index.js";
 import { ServerError } from "./errors.js";
 import type { FaultHook } from "./migration/faults.js";
+import type { TransferProbe } from "./migration/migrator.js";
 import { checkPeerUrl } from "./peers/peer-url.js";
 import { maxTransferBytes } from "./migration/transfer-header.js";
 import type { UploadGateOptions } from "./http/upload-gate.js";
@@ -41,8 +42,10 @@ export interface NodeServerOptions {
   store?: StoreOptions;
   /** Peers to add to (or update in) the store: their URL and public key (PEM). */
   peers?: PeerConfig[];
-  /** Tests only: failures injected into the migration protocol. */
+  /** Test seam: failures injected into the migration protocol (server/migration/faults.ts). */
   faults?: FaultHook;
+  /** Test and bench seam: called at each named instant of every transfer this node takes part in. */
+  transferProbe?: TransferProbe;
   /** Iterative pre-copy before a strong migration (rounds, when a round pays). */
   precopy?: FerryNodeOptions["precopy"];
   /** Isolated slice deadline, checkpoint waits, anonymous retention (server/node/node-limits.ts). */
@@ -101,6 +104,7 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
       nodeId: identity.nodeId,
       identity,
       ...(options.faults ? { faults: options.faults } : {}),
+      ...(options.transferProbe ? { transferProbe: options.transferProbe } : {}),
       ...(options.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: options.checkpointIntervalMs }),
       ...(options.sliceBudgetMs === undefined ? {} : { sliceBudgetMs: options.sliceBudgetMs }),
       ...(options.maxMemoryPages === undefined ? {} : { maxMemoryPages: options.maxMemoryPages }),
