@@ -9,6 +9,7 @@ import type { SigningKey } from "./auth/keys.js";
 import { jobEvents, type JobStreamEvent } from "./client-events.js";
 import { ServerError, SERVER_ERROR_MESSAGES, type ServerErrorCode } from "./errors.js";
 import { httpError, httpFetch, HttpError } from "./http-fetch.js";
+import type { SandboxKind } from "../runtime/index.js";
 import type { JobResult, JobSummary, JobView, ModuleSummary, MovedTo } from "./node/job-view.js";
 import type { PeerEntry } from "./peers/peers-file.js";
 
@@ -45,7 +46,7 @@ export interface StartJob {
   args?: (number | string)[];
   input?: Uint8Array;
   fuelLimit?: number;
-  sandbox?: "in-process" | "isolated";
+  sandbox?: SandboxKind;
   waitMs?: number;
 }
 
