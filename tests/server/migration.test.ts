@@ -192,9 +192,11 @@ describe("iterative pre-copy", () => {
   });
 
   it("rejects bad pre-copy options", async () => {
-    await expect(startTestNode({ precopy: { maxRounds: 0 } })).rejects.toThrow(/maxRounds/);
-    await expect(startTestNode({ precopy: { maxRounds: 17 } })).rejects.toThrow(/maxRounds/);
-    await expect(startTestNode({ precopy: { stopBytes: -1 } })).rejects.toThrow(/stopBytes/);
+    // The code, and which option (the message names it: that is what it is for).
+    const refused = (option: string) => expect.objectContaining({ code: "bad_request", message: expect.stringContaining(option) });
+    await expect(startTestNode({ precopy: { maxRounds: 0 } })).rejects.toEqual(refused("maxRounds"));
+    await expect(startTestNode({ precopy: { maxRounds: 17 } })).rejects.toEqual(refused("maxRounds"));
+    await expect(startTestNode({ precopy: { stopBytes: -1 } })).rejects.toEqual(refused("stopBytes"));
   });
 });
 
@@ -242,6 +244,8 @@ describe("exactly once", () => {
     } catch (e) {
       // The transfer itself failed (not "the job had already finished"): it was abandoned.
       expect(e).toBeInstanceOf(HttpError);
+      expect((e as HttpError).code).toBe("conflict");
+      // A conflict is also "the job finished before it could move": the message tells the two apart.
       expect((e as HttpError).message).toMatch(/migration to .* failed, the job goes on here/);
       migrated = false;
     }
