@@ -13,7 +13,7 @@ import type { NodeEngines } from "./engines.js";
 import { jobView, movedTo, publicResult, resultJson, type JobView } from "./job-view.js";
 import { LiveJob, type JobEvent } from "./live-job.js";
 import type { NodeLimits } from "./node-limits.js";
-import { instanceOptions } from "./placement.js";
+import { instanceOptions, type Caller } from "./placement.js";
 import { AnonymousRetention } from "./retention.js";
 
 export interface JobRunnerOptions {
@@ -112,7 +112,8 @@ export class JobRunner {
     this.watch(job);
   }
 
-  instanceOptions(job: LiveJob, sandbox: JobRecord["sandbox"], input: Uint8Array | undefined, owner: ReturnType<NodeEngines["clientOf"]>) {
+  /** The instance options of `job` (placement.ts), for its owner `owner` (null: anonymous). */
+  instanceOptions(job: LiveJob, sandbox: JobRecord["sandbox"], input: Uint8Array | undefined, owner: Caller) {
     return instanceOptions(job, sandbox, input, owner, { limits: this.limits, dataDir: this.store.dataDir });
   }
 
