@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { generateSigningKey } from "../server/auth/index.js";
 import { FerryClient } from "../server/client.js";
 import type { PrecopyOptions } from "../server/migration/precopy.js";
+import type { TransferProbe } from "../server/migration/migrator.js";
 import { type RunningNode, startNode } from "../server/node-server.js";
 
 /** Upper bound of the fuel `fill` spends per 8-byte word (its loop body is ~29 instructions). */
@@ -39,13 +40,17 @@ export interface NodePair {
   close(): Promise<void>;
 }
 
-/** Two nodes in this process that are each other's peer, one client on both; `precopy` per node. */
-export async function startPair(precopy: { a?: PrecopyOptions; b?: PrecopyOptions } = {}): Promise<NodePair> {
+/** Two nodes in this process that are each other's peer, one client on both; `precopy` per node, `transferProbe` on both. */
+export async function startPair(
+  precopy: { a?: PrecopyOptions; b?: PrecopyOptions } = {},
+  transferProbe?: TransferProbe,
+): Promise<NodePair> {
   const key = generateSigningKey();
   const dirs = [tempDir(), tempDir()];
+  const probe = transferProbe ? { transferProbe } : {};
   // No periodic checkpoints: one would pause the job at a random moment of a sample.
-  const a = await startNode({ dataDir: dirs[0]!, checkpointIntervalMs: 0, ...(precopy.a ? { precopy: precopy.a } : {}) });
-  const b = await startNode({ dataDir: dirs[1]!, checkpointIntervalMs: 0, ...(precopy.b ? { precopy: precopy.b } : {}) });
+  const a = await startNode({ dataDir: dirs[0]!, checkpointIntervalMs: 0, ...probe, ...(precopy.a ? { precopy: precopy.a } : {}) });
+  const b = await startNode({ dataDir: dirs[1]!, checkpointIntervalMs: 0, ...probe, ...(precopy.b ? { precopy: precopy.b } : {}) });
   for (const n of [a, b]) {
     n.store.clients.add({
       publicKey: key.publicKey,

@@ -3,7 +3,7 @@
 // A pre-copies once (maxRounds 1), node B iterates (the default); each sample starts a fresh job on
 // one of them and moves it to the other, so both variants see the same guest, link and machine.
 
-import { setTransferProbe, type TransferMark } from "../server/migration/migrator.js";
+import type { TransferMark } from "../server/migration/migrator.js";
 import { checkpointSnapshot } from "../server/migration/checkpoint-format.js";
 import { fmtBytes, fmtMs, fmtRatio, interleave, median, nowMs, printTable, watToWasm } from "./harness.js";
 import { until } from "../tests/helpers/until.js";
@@ -46,11 +46,10 @@ ${FILL_MEMORY_WAT}    (local.set $addr (i32.const 0))
 }
 
 export async function benchPrecopy(runs: number, warmup: number): Promise<{ rows: PrecopyRow[] }> {
-  const pair: NodePair = await startPair({ a: { maxRounds: 1 }, b: {} });
   let marks = new Map<TransferMark, number>();
   let rounds = 0;
   let watching = "";
-  setTransferProbe((mark, jobId) => {
+  const pair: NodePair = await startPair({ a: { maxRounds: 1 }, b: {} }, (mark, jobId) => {
     if (jobId !== watching) return;
     if (mark === "source:precopied") rounds++;
     if (!marks.has(mark)) marks.set(mark, nowMs());
@@ -123,7 +122,6 @@ export async function benchPrecopy(runs: number, warmup: number): Promise<{ rows
     });
     return { rows };
   } finally {
-    setTransferProbe(undefined);
     await pair.close();
   }
 }

@@ -15,7 +15,7 @@ import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { generateSigningKey } from "../server/auth/index.js";
 import { FerryClient } from "../server/client.js";
-import { setTransferProbe, type TransferMark } from "../server/migration/migrator.js";
+import type { TransferMark } from "../server/migration/migrator.js";
 import { checkpointSnapshot } from "../server/migration/checkpoint-format.js";
 import { startNode, type RunningNode } from "../server/node-server.js";
 import type { LoadReport, LoadRequest } from "./node-load.js";
@@ -223,14 +223,13 @@ async function startSink(): Promise<{ url: string; close(): Promise<void> }> {
 }
 
 async function benchMigration(runs: number, warmup: number): Promise<{ rows: MigrationRow[] }> {
-  const pair = await startPair();
-  const sink = await startSink();
   let marks = new Map<TransferMark, number>();
   let watching = "";
-  setTransferProbe((mark, jobId) => {
+  const pair = await startPair({}, (mark, jobId) => {
     // The first of each mark: pre-copy rounds after the first repeat theirs (see the "more rounds" step).
     if (jobId === watching && !marks.has(mark)) marks.set(mark, nowMs());
   });
+  const sink = await startSink();
   try {
     const hashes = new Map<number, string>();
     for (const mib of MIGRATION_SIZES_MIB) {
@@ -381,7 +380,6 @@ async function benchMigration(runs: number, warmup: number): Promise<{ rows: Mig
     });
     return { rows };
   } finally {
-    setTransferProbe(undefined);
     await sink.close();
     await pair.close();
   }

@@ -8,58 +8,22 @@ import { MAX_GRANT_LIFETIME_MS, signGrant, signRequest } from "./auth/index.js";
 import type { SigningKey } from "./auth/keys.js";
 import { jobEvents, type JobStreamEvent } from "./client-events.js";
 import { ServerError, SERVER_ERROR_MESSAGES, type ServerErrorCode } from "./errors.js";
-import type { ErrorCode } from "../runtime/light.js";
-import { httpFetch } from "./http-fetch.js";
+import { httpError, httpFetch, HttpError } from "./http-fetch.js";
+import type { SandboxKind } from "../runtime/index.js";
 import type { JobResult, JobSummary, JobView, ModuleSummary, MovedTo } from "./node/job-view.js";
-import type { PeerEntry } from "./peers-file.js";
+import type { PeerEntry } from "./peers/peers-file.js";
 
 export type { JobResult, JobStreamEvent, JobSummary, JobView, ModuleSummary, MovedTo, PeerEntry };
 /** Key files as `ferry keygen` writes them: `new FerryClient({ url, key: readKeyFile("me.key.json") })`. */
 export { generateSigningKey, readKeyFile, writeKeyFile, type SigningKey } from "./auth/keys.js";
-
-/**
- * The `code` of an HttpError: the node's own codes (docs/http-api.md, "Errors"), the runtime's codes
- * it passes on (bad modules, arguments), and `timeout` (waitFor ran out of time). A newer node may
- * send a code this list does not have yet; it is passed on as it is.
- */
-export type HttpErrorCode = ServerErrorCode | ErrorCode | "timeout";
+/** Non-2xx answers (server/http-fetch.ts, shared with the node's own peer requests). */
+export { HttpError, httpError, isHttpError, type HttpErrorCode } from "./http-fetch.js";
 
 export interface FerryClientOptions {
   /** Base URL of the node, e.g. http://127.0.0.1:8080 */
   url: string;
   /** Sign every request with this key; omit for anonymous requests. */
   key?: Pick<SigningKey, "clientId" | "privateKey">;
-}
-
-/** A non-2xx answer: the node's error code and message, and the HTTP status. */
-export class HttpError extends Error {
-  override readonly name = "HttpError";
-  constructor(
-    readonly status: number,
-    readonly code: HttpErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** Whether `e` is an HttpError (with this code, if given). */
-export function isHttpError(e: unknown, code?: HttpErrorCode): e is HttpError {
-  return e instanceof HttpError && (code === undefined || e.code === code);
-}
-
-/** The HttpError a failed response stands for: the node's `{ error: { code, message } }`, or its status line. */
-export async function httpError(response: Response, statusLine: string): Promise<HttpError> {
-  let code: HttpErrorCode = "internal";
-  let message = statusLine;
-  try {
-    const parsed = (await response.json()) as { error?: { code?: HttpErrorCode; message?: string } };
-    code = parsed.error?.code ?? code;
-    message = parsed.error?.message ?? message;
-  } catch {
-    // not JSON: keep the status line
-  }
-  return new HttpError(response.status, code, message);
 }
 
 /** Where FerryClient.follow found a job: its view there, a client for that node, and the nodes it went through. */
@@ -82,7 +46,7 @@ export interface StartJob {
   args?: (number | string)[];
   input?: Uint8Array;
   fuelLimit?: number;
-  sandbox?: "in-process" | "isolated";
+  sandbox?: SandboxKind;
   waitMs?: number;
 }
 

@@ -7,19 +7,19 @@ import { AUTH_HEADERS, loadOrCreateNodeIdentity, parsePublicKey, verifyRequestHe
 import { DEFAULT_MAX_MEMORY_PAGES } from "../runtime/index.js";
 import { ServerError } from "./errors.js";
 import type { FaultHook } from "./migration/faults.js";
-import { checkPeerUrl } from "./migration/peer-url.js";
+import type { TransferProbe } from "./migration/migrator.js";
+import { checkPeerUrl } from "./peers/peer-url.js";
 import { maxTransferBytes } from "./migration/transfer-header.js";
 import type { UploadGateOptions } from "./http/upload-gate.js";
 import { uploadGates, type UploadGates } from "./http/intake.js";
-import { migrationRoutes } from "./migration/routes.js";
-import { balanceRoutes } from "./balance/routes.js";
-import { peerRequest } from "./migration/peer-link.js";
+import { LiveBalancer } from "./balance/live-balancer.js";
+import { peerRequest } from "./peers/peer-link.js";
 import { createApp } from "./http/app.js";
 import { FerryNode, type FerryNodeOptions } from "./node/ferry-node.js";
 import { Store, type StoreOptions } from "./store/store.js";
 import { lockDataDir, prepareDataDir, type DataDirLock } from "./data-dir.js";
 import { listen, type Listening } from "./listen.js";
-import type { PeerEntry } from "./peers-file.js";
+import type { PeerEntry } from "./peers/peers-file.js";
 
 export interface NodeServerOptions {
   dataDir: string;
@@ -42,8 +42,10 @@ export interface NodeServerOptions {
   store?: StoreOptions;
   /** Peers to add to (or update in) the store: their URL and public key (PEM). */
   peers?: PeerConfig[];
-  /** Tests only: failures injected into the migration protocol. */
+  /** Test seam: failures injected into the migration protocol (server/migration/faults.ts). */
   faults?: FaultHook;
+  /** Test and bench seam: called at each named instant of every transfer this node takes part in. */
+  transferProbe?: TransferProbe;
   /** Iterative pre-copy before a strong migration (rounds, when a round pays). */
   precopy?: FerryNodeOptions["precopy"];
   /** Isolated slice deadline, checkpoint waits, anonymous retention (server/node/node-limits.ts). */
@@ -56,7 +58,7 @@ export interface NodeServerOptions {
   clientUploads?: UploadGateOptions;
 }
 
-/** A configured peer: an entry of the peers file (server/peers-file.ts). */
+/** A configured peer: an entry of the peers file (server/peers/peers-file.ts). */
 export type PeerConfig = PeerEntry;
 
 export interface RunningNode {
@@ -68,6 +70,8 @@ export interface RunningNode {
   recovered: { resumed: number; restarted: number };
   /** Large bodies being received now (peer transfers, client uploads), under their caps. */
   uploads: UploadGates;
+  /** The node's load balancer: idle (refusing every probe) until configured (`ferry serve --balance`, the lab's cluster). */
+  balancer: LiveBalancer;
   /** Lines for the operator from start-up (an old node-key.json rewritten, …). */
   notes: string[];
   /**
@@ -100,6 +104,7 @@ export async function startNode(options: NodeServerOptions): Promise<RunningNode
       nodeId: identity.nodeId,
       identity,
       ...(options.faults ? { faults: options.faults } : {}),
+      ...(options.transferProbe ? { transferProbe: options.transferProbe } : {}),
       ...(options.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: options.checkpointIntervalMs }),
       ...(options.sliceBudgetMs === undefined ? {} : { sliceBudgetMs: options.sliceBudgetMs }),
       ...(options.maxMemoryPages === undefined ? {} : { maxMemoryPages: options.maxMemoryPages }),
@@ -152,6 +157,7 @@ interface Started {
 /** The recovered node takes over the socket from the "starting" answer. */
 function serveNode({ options, lock, listening, store, node, identity, recovered }: Started): RunningNode {
   const uploads = uploadGates(options.peerUploads, options.clientUploads);
+  const balancer = new LiveBalancer(node, store, identity);
   const app = createApp(node, {
     // From the request's head alone, before any body is read: /peer routes must be signed by a
     // configured peer; elsewhere unsigned requests are anonymous, and a request carrying any signing
@@ -168,10 +174,7 @@ function serveNode({ options, lock, listening, store, node, identity, recovered 
     // A PREPARE or PRE-COPY carries a snapshot of at most this node's memory cap.
     bodyLimits: { snapshot: maxTransferBytes(options.maxMemoryPages ?? DEFAULT_MAX_MEMORY_PAGES) },
     uploadGates: uploads,
-    extend: (app) => {
-      migrationRoutes(app, node, store);
-      balanceRoutes(app, node, store, identity);
-    },
+    balancer,
   });
   listening.handle(app.fetch);
   const url = listening.url;
@@ -190,6 +193,7 @@ function serveNode({ options, lock, listening, store, node, identity, recovered 
     store,
     recovered,
     uploads,
+    balancer,
     notes: identity.note ? [identity.note] : [],
     addPeers: (peers) => addPeers(store, peers),
     close: () =>

@@ -8,8 +8,7 @@ import { parsePublicKey } from "../../server/auth/index.js";
 import { startNode } from "../../server/node-server.js";
 import { FINISHED_JOB_STATES, type Json } from "../../server/store/records.js";
 import type { LiveBalanceOptions } from "../../server/balance/live-balancer.js";
-import { balancerOf } from "../../server/balance/routes.js";
-import { checkPeerUrl } from "../../server/migration/peer-url.js";
+import { checkPeerUrl } from "../../server/peers/peer-url.js";
 
 export type ClusterNodeCommand =
   /** Peers to add (ids, URLs, keys) and the load generator's client key (PEM) to register. */
@@ -43,7 +42,7 @@ async function main(): Promise<void> {
     cpuShare: Number(values["cpu-share"]),
     checkpointIntervalMs: 0, // periodic snapshots would only add CPU noise to the measurement
   });
-  const balancer = balancerOf(running.node);
+  const balancer = running.balancer;
   const reply = (o: unknown): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
   reply({ node: running.identity.nodeId, url: running.url, publicKey: running.identity.publicKeyPem });
 

@@ -1,7 +1,7 @@
 // Request signing, client keys, grants and node identity: the authentication surface for the server.
 
 export * from "./canonical.js";
-export { DEFAULT_QUOTAS, parseCapabilities, parseQuotas, type Quotas } from "./grants.js";
+export { DEFAULT_QUOTAS, parseCapabilities, parseQuotas, type Quotas } from "../formats/grants.js";
 export {
   checkGrant,
   parseSignedGrant,
@@ -16,15 +16,14 @@ export {
 export {
   generateSigningKey,
   keyFileOf,
-  keyFingerprint,
   parsePublicKey,
-  publicKeyPem,
   readKeyFile,
   writeKeyFile,
   KEY_FILE_KIND,
   type KeyFile,
   type SigningKey,
 } from "./keys.js";
+export { keyFingerprint, publicKeyPem } from "../formats/keys.js";
 export {
   loadOrCreateNodeIdentity,
   readNodeIdentity,

@@ -1,10 +1,11 @@
 // Ed25519 key material: generate, fingerprint, parse public keys from what users paste, and read and
 // write key files (JSON with PEM PKCS8 + SPKI, mode 0600, written atomically).
 
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, timingSafeEqual, type KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, generateKeyPairSync, timingSafeEqual, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { writeFileAtomic } from "../atomic-file.js";
 import { ServerError } from "../errors.js";
+import { keyFingerprint, publicKeyPem } from "../formats/keys.js";
 
 export const KEY_FILE_KIND = "ferry-ed25519-key";
 
@@ -29,16 +30,6 @@ export interface SigningKey {
 export function generateSigningKey(): SigningKey {
   const { publicKey, privateKey } = generateKeyPairSync("ed25519");
   return { clientId: keyFingerprint(publicKey), publicKey, privateKey };
-}
-
-export function publicKeyPem(key: KeyObject): string {
-  return key.export({ type: "spki", format: "pem" }).toString();
-}
-
-/** First 128 bits of sha256(SPKI DER), hex: short enough to type, long enough never to collide by chance. */
-export function keyFingerprint(publicKey: KeyObject): string {
-  const der = publicKey.export({ type: "spki", format: "der" });
-  return createHash("sha256").update(der).digest("hex").slice(0, 32);
 }
 
 /**

@@ -6,7 +6,8 @@ import { existsSync, linkSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-file.js";
 import { ServerError } from "../errors.js";
-import { generateSigningKey, KEY_FILE_KIND, publicKeyPem, readKeyFile, type SigningKey } from "./keys.js";
+import { generateSigningKey, KEY_FILE_KIND, readKeyFile, type SigningKey } from "./keys.js";
+import { publicKeyPem } from "../formats/keys.js";
 
 export const NODE_KEY_FILE = "node-key.json";
 

@@ -3,12 +3,12 @@
 
 import { rmSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { DEFAULT_QUOTAS, parseCapabilities, parseQuotas, type Quotas } from "../auth/grants.js";
+import { DEFAULT_QUOTAS, parseCapabilities, parseQuotas, type Quotas } from "../formats/grants.js";
 import { parsePublicKey } from "../auth/keys.js";
 import type { ClientRecord } from "../store/records.js";
 import { prepareDataDir } from "../data-dir.js";
 import { Store } from "../store/store.js";
-import { readInput, type Io } from "./run.js";
+import { readInput, type Io } from "./options.js";
 import { HELP, UsageError } from "./usage.js";
 
 export const DEFAULT_DATA_DIR = "./data";

@@ -6,7 +6,7 @@ import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { parseArgs } from "node:util";
 import { ModuleCache } from "../../runtime/index.js";
-import type { Io } from "./run.js";
+import type { Io } from "./options.js";
 import { HELP, UsageError } from "./usage.js";
 
 /** parseArgs options every compiling command takes. */

@@ -3,7 +3,7 @@
 import { parseArgs } from "node:util";
 import { decodeImage } from "../../runtime/light.js";
 import { DEFAULT_MAX_MEMORY_PAGES, decodeSnapshot, inspectSnapshot, snapshotDecodeLimits } from "../../runtime/index.js";
-import { optionalInt, readInput, type Io } from "./run.js";
+import { optionalInt, readInput, type Io } from "./options.js";
 import { HELP, UsageError } from "./usage.js";
 
 const STATE_NAMES = ["fresh", "running", "paused", "done", "trapped"];

@@ -3,9 +3,10 @@
 
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { generateSigningKey, publicKeyPem, writeKeyFile } from "../auth/keys.js";
+import { generateSigningKey, writeKeyFile } from "../auth/keys.js";
+import { publicKeyPem } from "../formats/keys.js";
 import { checkWritableFile } from "./paths.js";
-import type { Io } from "./run.js";
+import type { Io } from "./options.js";
 import { HELP, UsageError } from "./usage.js";
 
 // *.key.json: .gitignore covers it, and the package's files allow-list never includes it.

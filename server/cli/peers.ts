@@ -11,7 +11,7 @@ import { readNodeIdentity } from "../auth/node-identity.js";
 import { parsePublicKey } from "../auth/keys.js";
 import { FerryClient } from "../client.js";
 import { ServerError } from "../errors.js";
-import { checkSelfEntry, parsePeerEntry, readPeersFile, type PeerEntry } from "../peers-file.js";
+import { checkSelfEntry, parsePeerEntry, readPeersFile, type PeerEntry } from "../peers/peers-file.js";
 import { DEFAULT_DATA_DIR, openStore } from "./admin.js";
 import { nodeUrl, printHelp } from "./connect.js";
 import { EXIT } from "./exit-status.js";

@@ -2,11 +2,12 @@
 // `ferry upload`, `ferry modules`, `ferry submit`, `ferry status`, `ferry migrate` (the job actions —
 // pause, resume, cancel, logs, output, snapshot, share — are in jobs.ts).
 
+import type { SandboxKind } from "../../runtime/index.js";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { FerryClient } from "../client.js";
 import type { JobView } from "../node/job-view.js";
-import { checkSelfEntry } from "../peers-file.js";
+import { checkSelfEntry } from "../peers/peers-file.js";
 import { connect, locate, NODE_OPTIONS as common, nodeUrl, printHelp as help, waitedStatus } from "./connect.js";
 import { EXIT } from "./exit-status.js";
 import { checkWritableFile } from "./paths.js";
@@ -66,7 +67,7 @@ export async function submitCommand(argv: string[], io: Io): Promise<number> {
     args,
     ...(input ? { input } : {}),
     ...(fuelLimit ? { fuelLimit } : {}),
-    ...(values.sandbox ? { sandbox: values.sandbox as "in-process" | "isolated" } : {}),
+    ...(values.sandbox ? { sandbox: values.sandbox as SandboxKind } : {}),
     ...(waitMs ? { waitMs } : {}),
   });
   // --quiet: the id alone, for a script (`JOB=$(ferry submit … -q)`).

@@ -4,97 +4,57 @@
 import { parseArgs } from "node:util";
 import { POLICY_KINDS, type PolicyKind } from "../../runtime/balance/index.js";
 import type { LiveBalanceOptions } from "../balance/live-balancer.js";
-import { balancerOf } from "../balance/routes.js";
 import { ServerError } from "../errors.js";
 import { crashAt } from "../migration/faults.js";
-import { startNode, type PeerConfig, type RunningNode } from "../node-server.js";
-import { readPeersFile } from "../peers-file.js";
+import { startNode, type NodeServerOptions, type PeerConfig, type RunningNode } from "../node-server.js";
+import { readPeersFile } from "../peers/peers-file.js";
 import { DEFAULT_DATA_DIR } from "./admin.js";
-import { optionalInt, type Io } from "./run.js";
+import { optionalInt, type Io } from "./options.js";
 import { HELP, UsageError } from "./usage.js";
 
 export const DEFAULT_PORT = 8080;
 
+const SERVE_OPTIONS = {
+  port: { type: "string" },
+  host: { type: "string", default: "127.0.0.1" },
+  "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
+  peers: { type: "string" },
+  "checkpoint-interval-ms": { type: "string" },
+  "max-running-jobs": { type: "string" },
+  "precopy-rounds": { type: "string" },
+  "isolated-timeout-ms": { type: "string" },
+  "anonymous-ttl-ms": { type: "string" },
+  "anonymous-fuel": { type: "string" },
+  "compile-timeout-ms": { type: "string" },
+  "compile-timeout-ms-per-kib": { type: "string" },
+  "compile-workers": { type: "string" },
+  "compile-memory-mb": { type: "string" },
+  balance: { type: "string" },
+  "balance-lower": { type: "string" },
+  "balance-upper": { type: "string" },
+  "balance-max-polls": { type: "string" },
+  "balance-interval-ms": { type: "string" },
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+type ServeValues = ReturnType<typeof parseArgs<{ options: typeof SERVE_OPTIONS; allowPositionals: true }>>["values"];
+
 export async function serveCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      port: { type: "string" },
-      host: { type: "string", default: "127.0.0.1" },
-      "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
-      peers: { type: "string" },
-      "checkpoint-interval-ms": { type: "string" },
-      "max-running-jobs": { type: "string" },
-      "precopy-rounds": { type: "string" },
-      "isolated-timeout-ms": { type: "string" },
-      "anonymous-ttl-ms": { type: "string" },
-      "anonymous-fuel": { type: "string" },
-      "compile-timeout-ms": { type: "string" },
-      "compile-timeout-ms-per-kib": { type: "string" },
-      "compile-workers": { type: "string" },
-      "compile-memory-mb": { type: "string" },
-      balance: { type: "string" },
-      "balance-lower": { type: "string" },
-      "balance-upper": { type: "string" },
-      "balance-max-polls": { type: "string" },
-      "balance-interval-ms": { type: "string" },
-      json: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: SERVE_OPTIONS });
   if (values.help) {
     io.stdout.write(`${HELP.serve}\n`);
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const port = values.port === "0" ? 0 : (optionalInt("--port", values.port) ?? DEFAULT_PORT);
-  if (port > 65_535) throw new UsageError(`--port must be at most 65535, got ${port}`);
-  const checkpointText = values["checkpoint-interval-ms"];
-  const checkpointIntervalMs = checkpointText === "0" ? 0 : optionalInt("--checkpoint-interval-ms", checkpointText);
-  const maxRunningJobs = optionalInt("--max-running-jobs", values["max-running-jobs"]);
-  const precopyRounds = optionalInt("--precopy-rounds", values["precopy-rounds"]);
-  if (precopyRounds !== undefined && (precopyRounds < 1 || precopyRounds > 16))
-    throw new UsageError(`--precopy-rounds must be from 1 to 16, got ${precopyRounds}`);
-  const isolatedSliceTimeoutMs = optionalInt("--isolated-timeout-ms", values["isolated-timeout-ms"]);
-  const anonymousTtlMs = optionalInt("--anonymous-ttl-ms", values["anonymous-ttl-ms"]);
-  const maxAnonymousFuelPerJob = optionalInt("--anonymous-fuel", values["anonymous-fuel"]);
-  const compileTimeoutMs = optionalInt("--compile-timeout-ms", values["compile-timeout-ms"]);
-  const compileTimeoutPerKiB =
-    values["compile-timeout-ms-per-kib"] === "0" ? 0 : optionalInt("--compile-timeout-ms-per-kib", values["compile-timeout-ms-per-kib"]);
-  const compileWorkers = optionalInt("--compile-workers", values["compile-workers"]);
-  const compileMemoryMb = optionalInt("--compile-memory-mb", values["compile-memory-mb"]);
+  const options = nodeOptions(values);
   const balance = balanceOptions(values);
   const peersFile = values.peers;
   const peers = peersFile === undefined ? [] : readPeers(peersFile, io);
-  // Test hook: crash (SIGKILL) at a named step of the migration protocol.
-  const crash = process.env.FERRY_CRASH_AT;
-
-  const node = await startNode({
-    dataDir: values["data-dir"],
-    owner: "ferry serve",
-    port,
-    host: values.host,
-    peers,
-    ...(checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs }),
-    ...(maxRunningJobs === undefined ? {} : { maxRunningJobs }),
-    ...(precopyRounds === undefined ? {} : { precopy: { maxRounds: precopyRounds } }),
-    limits: {
-      ...(isolatedSliceTimeoutMs === undefined ? {} : { isolatedSliceTimeoutMs }),
-      ...(anonymousTtlMs === undefined ? {} : { anonymousTtlMs }),
-      ...(maxAnonymousFuelPerJob === undefined ? {} : { maxAnonymousFuelPerJob }),
-    },
-    compile: {
-      ...(compileTimeoutMs === undefined ? {} : { timeoutMs: compileTimeoutMs }),
-      ...(compileTimeoutPerKiB === undefined ? {} : { timeoutMsPerKiB: compileTimeoutPerKiB }),
-      ...(compileWorkers === undefined ? {} : { maxConcurrent: compileWorkers }),
-      ...(compileMemoryMb === undefined ? {} : { maxBinaryenHeapMb: compileMemoryMb }),
-    },
-    ...(crash ? { faults: crashAt(crash) } : {}),
-  });
+  const node = await startNode({ ...options, peers });
   for (const note of node.notes) io.stderr.write(`ferry: note: ${note}\n`);
   // Load sharing with the peers: the runtime/balance policy, live (docs/load-sharing.md).
-  if (balance) balancerOf(node.node).configure(balance);
+  if (balance) node.balancer.configure(balance);
   // SIGHUP: read the peers file again (new peers, changed keys) without a restart.
   const reload = (): void => reloadPeers(node, peersFile, io);
   process.on("SIGHUP", reload);
@@ -110,16 +70,58 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
   });
-  // The first three fields are this node's peers-file entry, exactly (server/peers-file.ts).
-  const info = {
-    nodeId: node.identity.nodeId,
-    url: node.url,
-    publicKey: node.identity.publicKeyPem,
-    dataDir: values["data-dir"],
-    recovered: node.recovered,
+  announce(io, node, values["data-dir"], values.json);
+  await stopped;
+  await node.close();
+  return 0;
+}
+
+/** The node's options from the command line (all but the peers). */
+function nodeOptions(values: ServeValues): NodeServerOptions {
+  const port = values.port === "0" ? 0 : (optionalInt("--port", values.port) ?? DEFAULT_PORT);
+  if (port > 65_535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  const zeroOrInt = (flag: keyof ServeValues): number | undefined => {
+    const text = values[flag] as string | undefined;
+    return text === "0" ? 0 : optionalInt(`--${flag}`, text);
   };
+  const int = (flag: keyof ServeValues): number | undefined => optionalInt(`--${flag}`, values[flag] as string | undefined);
+  const checkpointIntervalMs = zeroOrInt("checkpoint-interval-ms");
+  const maxRunningJobs = int("max-running-jobs");
+  const precopyRounds = int("precopy-rounds");
+  if (precopyRounds !== undefined && (precopyRounds < 1 || precopyRounds > 16))
+    throw new UsageError(`--precopy-rounds must be from 1 to 16, got ${precopyRounds}`);
+  const defined = <T extends object>(o: T): Partial<T> =>
+    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+  // Test hook: crash (SIGKILL) at a named step of the migration protocol.
+  const crash = process.env.FERRY_CRASH_AT;
+  return {
+    dataDir: values["data-dir"],
+    owner: "ferry serve",
+    port,
+    host: values.host,
+    ...defined({ checkpointIntervalMs, maxRunningJobs }),
+    ...(precopyRounds === undefined ? {} : { precopy: { maxRounds: precopyRounds } }),
+    limits: defined({
+      isolatedSliceTimeoutMs: int("isolated-timeout-ms"),
+      anonymousTtlMs: int("anonymous-ttl-ms"),
+      maxAnonymousFuelPerJob: int("anonymous-fuel"),
+    }),
+    compile: defined({
+      timeoutMs: int("compile-timeout-ms"),
+      timeoutMsPerKiB: zeroOrInt("compile-timeout-ms-per-kib"),
+      maxConcurrent: int("compile-workers"),
+      maxBinaryenHeapMb: int("compile-memory-mb"),
+    }),
+    ...(crash ? { faults: crashAt(crash) } : {}),
+  };
+}
+
+/** One line with the node's id and URL and how to try it, or (--json) its peers-file entry and more. */
+function announce(io: Io, node: RunningNode, dataDir: string, json: boolean): void {
+  // The first three fields are this node's peers-file entry, exactly (server/peers/peers-file.ts).
+  const info = { nodeId: node.identity.nodeId, url: node.url, publicKey: node.identity.publicKeyPem, dataDir, recovered: node.recovered };
   io.stdout.write(
-    values.json
+    json
       ? `${JSON.stringify(info)}\n`
       : `ferry node ${info.nodeId} listening on ${info.url} (data in ${info.dataDir}; resumed ${node.recovered.resumed}, restarted ${node.recovered.restarted} jobs)
 Try it (another terminal; in a clone of Ferry, 'npm link' once puts ferry on your PATH, or use npx ferry):
@@ -130,18 +132,15 @@ Try it (another terminal; in a clone of Ferry, 'npm link' once puts ferry on you
 API: ${info.url}/openapi.json   Stop: Ctrl-C (running jobs resume from their checkpoints on the next start)
 `,
   );
-  await stopped;
-  await node.close();
-  return 0;
 }
 
 /** --balance POLICY and its thresholds; the thresholds count queued + running jobs. */
-function balanceOptions(values: Record<string, string | boolean | undefined>): LiveBalanceOptions | undefined {
+function balanceOptions(values: ServeValues): LiveBalanceOptions | undefined {
   const kind = values.balance as string | undefined;
   if (kind === undefined) return undefined;
   if (!(POLICY_KINDS as readonly string[]).includes(kind))
     throw new UsageError(`--balance must be one of ${POLICY_KINDS.join(", ")}, got "${kind}"`);
-  const count = (flag: string): number | undefined => {
+  const count = (flag: keyof ServeValues): number | undefined => {
     const text = values[flag] as string | undefined;
     return text === "0" ? 0 : optionalInt(`--${flag}`, text);
   };
@@ -156,7 +155,7 @@ function balanceOptions(values: Record<string, string | boolean | undefined>): L
   };
 }
 
-/** The peers file named by --peers (server/peers-file.ts); deprecation notes go to stderr. */
+/** The peers file named by --peers (server/peers/peers-file.ts); deprecation notes go to stderr. */
 function readPeers(path: string, io: Io): PeerConfig[] {
   const notes: string[] = [];
   let peers: PeerConfig[];

@@ -1,5 +1,6 @@
 // POST /jobs bodies, checked field by field so a bad one is a 400 naming the field.
 
+import type { SandboxKind } from "../../runtime/index.js";
 import { DEFAULT_MAX_INPUT_BYTES } from "../../runtime/index.js";
 import { MAX_ENTRY_ARGS } from "../../runtime/light.js";
 import { ServerError } from "../errors.js";
@@ -50,7 +51,7 @@ export function parseJobRequest(body: Record<string, unknown>): JobRequest {
     args: (args as Json[] | undefined) ?? [],
     ...(inputBytes ? { input: inputBytes } : {}),
     ...(fuelLimit === undefined ? {} : { fuelLimit: fuelLimit as number }),
-    ...(sandbox === undefined ? {} : { sandbox: sandbox as "in-process" | "isolated" }),
+    ...(sandbox === undefined ? {} : { sandbox: sandbox as SandboxKind }),
     waitMs: (waitMs as number | undefined) ?? 0,
   };
 }

@@ -2,11 +2,11 @@
 // ships its state while it runs on — a full copy, then, while the job keeps writing, rounds of the
 // pages it changed since — and the target keeps the result as the *base* the PREPARE's delta names.
 // The source side decides which rounds pay; the target side keeps one base per transfer. The
-// transport (signed PRE-COPY requests) and the checks on them stay in the migrator.
+// transport (signed PRE-COPY requests) and the checks on them stay in source.ts and target.ts.
 
 import { applyDelta, encodeSnapshot, type Snapshot } from "../../runtime/index.js";
 import { ServerError } from "../errors.js";
-import type { LiveJob } from "../node/live-job.js";
+import type { MovableJob } from "./host.js";
 import type { Store } from "../store/store.js";
 
 /**
@@ -31,11 +31,11 @@ export const MAX_PRECOPY_ROUNDS = 16;
 const BASES_KEPT = 2;
 
 /** What the source needs of the migrator: pausing the job, and the signed PRE-COPY request. */
-export interface PrecopyLink {
+export interface PrecopyLink<J extends MovableJob> {
   /** Stop a running job after its slice; false if it finished meanwhile. */
-  stop(job: LiveJob): Promise<boolean>;
+  stop(job: J): Promise<boolean>;
   /** Let a job stopped for a moment run on. */
-  goOn(job: LiveJob): void;
+  goOn(job: J): void;
   /** Send one round (a whole snapshot, or a delta on `baseHash`); resolves with the hash the target stored it under. */
   send(body: Uint8Array, baseHash: string | null): Promise<string>;
   /** Paused for a copy / running again. */
@@ -66,7 +66,7 @@ export class PrecopySender {
    * copy of it and its hash there); a failed later round only ends the iteration, since the target
    * still holds the previous base. Throws if the first round fails.
    */
-  async run(job: LiveJob, link: PrecopyLink): Promise<{ snapshot: Snapshot; hash: string }> {
+  async run<J extends MovableJob>(job: J, link: PrecopyLink<J>): Promise<{ snapshot: Snapshot; hash: string }> {
     const first = await this.copy(job, link);
     const firstBody = encodeSnapshot(first);
     let base = { snapshot: first, hash: await link.send(firstBody, null) };
@@ -86,11 +86,11 @@ export class PrecopySender {
   }
 
   /** Pause the running job just long enough to copy its state (or what changed `since`), and let it go on. */
-  private async copy(job: LiveJob, link: PrecopyLink, since?: Snapshot): Promise<Snapshot> {
+  private async copy<J extends MovableJob>(job: J, link: PrecopyLink<J>, since?: Snapshot): Promise<Snapshot> {
     if (!(await link.stop(job))) throw new ServerError("conflict", `job ${job.id} finished`);
     link.mark("source:precopy-stopped");
     try {
-      return await job.instance!.snapshot(since ? { since } : {});
+      return await job.snapshot(since ? { since } : {});
     } finally {
       link.goOn(job);
       link.mark("source:precopy-resumed");

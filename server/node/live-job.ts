@@ -1,7 +1,9 @@
 // A job this node is running right now: its instance, the scheduler's handle on it, the listeners
 // streaming its events, and a lock so control operations (pause, checkpoint, migrate) never overlap.
 
-import type { Instance, ScheduledJob } from "../../runtime/index.js";
+import type { Instance, ScheduledJob, Snapshot } from "../../runtime/index.js";
+import type { MovableJob } from "../migration/host.js";
+import { ServerError } from "../errors.js";
 import type { JobRecord, Json } from "../store/records.js";
 import type { JobResult, MovedTo } from "./job-view.js";
 
@@ -22,7 +24,7 @@ export const OUTPUT_FLUSH_MS = 100;
 /** States in which a job is (or is about to be) making progress on this node. */
 const ACTIVE_STATES = new Set(["queued", "running", "migrating"]);
 
-export class LiveJob {
+export class LiveJob implements MovableJob {
   instance: Instance | undefined;
   scheduled: ScheduledJob | undefined;
   private readonly listeners = new Set<(e: JobEvent) => void>();
@@ -46,6 +48,12 @@ export class LiveJob {
     const next = this.lock.then(fn, fn);
     this.lock = next.catch(() => undefined);
     return next;
+  }
+
+  /** The stopped job's snapshot (migration's view of it: server/migration/host.ts). */
+  snapshot(options: { since?: Snapshot; move?: boolean } = {}): Promise<Snapshot> {
+    if (!this.instance) throw new ServerError("conflict", `job ${this.id} has no instance here`);
+    return this.instance.snapshot(options);
   }
 
   /** Resolves once the job is in a state where it is not making progress here (ended, paused, moved). */

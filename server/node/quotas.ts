@@ -1,7 +1,7 @@
 // The budgets a caller's jobs get: a registered client's quotas, or the smaller ones every anonymous
 // caller shares (their fuel limit is a node option: node-limits.ts, maxAnonymousFuelPerJob).
 
-import { DEFAULT_QUOTAS, type Quotas } from "../auth/grants.js";
+import { DEFAULT_QUOTAS, type Quotas } from "../formats/grants.js";
 import type { ClientRecord } from "../store/records.js";
 import { DEFAULT_NODE_LIMITS, type NodeLimits } from "./node-limits.js";
 

@@ -3,8 +3,8 @@
 
 import type { KeyObject } from "node:crypto";
 import type { Database } from "better-sqlite3";
-import { DEFAULT_QUOTAS, parseCapabilities, parseQuotas, type Quotas } from "../auth/grants.js";
-import { keyFingerprint, publicKeyPem } from "../auth/keys.js";
+import { DEFAULT_QUOTAS, parseCapabilities, parseQuotas, type Quotas } from "../formats/grants.js";
+import { keyFingerprint, publicKeyPem } from "../formats/keys.js";
 import { ServerError } from "../errors.js";
 import type { ClientRecord } from "./records.js";
 import { bool, checkId, mapConstraint, parseJsonColumn } from "./sql.js";

@@ -3,7 +3,7 @@
 
 import type { KeyObject } from "node:crypto";
 import type { Database } from "better-sqlite3";
-import { publicKeyPem } from "../auth/keys.js";
+import { publicKeyPem } from "../formats/keys.js";
 import { ServerError } from "../errors.js";
 import type { PeerRecord } from "./records.js";
 import { checkId } from "./sql.js";

@@ -1,7 +1,8 @@
 // The rows the store hands out, as plain typed objects (timestamps in Unix milliseconds), and the
 // closed sets their enumerated columns draw from.
 
-import type { Quotas } from "../auth/grants.js";
+import type { SandboxKind, TrustClass } from "../../runtime/index.js";
+import type { Quotas } from "../formats/grants.js";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -25,9 +26,9 @@ export interface ModuleRecord {
   createdAt: number;
 }
 
-/** Same literals as the runtime's TrustClass and SandboxKind (declared here so the schema owns them). */
-export type JobTrust = "anonymous" | "authenticated";
-export type JobSandbox = "in-process" | "isolated";
+/** The runtime's TrustClass and SandboxKind; the lists are the schema's CHECK constraints (schema.ts). */
+export type JobTrust = TrustClass;
+export type JobSandbox = SandboxKind;
 export const JOB_TRUSTS: readonly JobTrust[] = ["anonymous", "authenticated"];
 export const JOB_SANDBOXES: readonly JobSandbox[] = ["in-process", "isolated"];
 

@@ -1,7 +1,6 @@
 // Nodes on loopback for the live balancing tests: in-process Ferry nodes (real HTTP servers, OS-chosen
 // ports) wired as peers of each other, with the spin guest uploaded and a registered client.
 import { parsePublicKey } from "../../server/auth/index.js";
-import { balancerOf } from "../../server/balance/routes.js";
 import type { LiveBalancer } from "../../server/balance/live-balancer.js";
 import { spinModule } from "../../lab/cluster/spin-guest.js";
 import type { JobView } from "../../server/node/job-view.js";
@@ -41,7 +40,7 @@ export async function startPeers(count: number): Promise<LiveNode[]> {
     nodes.map(async (n) => {
       const { codeHash } = await n.client.uploadModule(module);
       return Object.assign(n, {
-        balancer: balancerOf(n.running.node),
+        balancer: n.running.balancer,
         codeHash,
         // The client lets the nodes' load sharing move its job to any peer as its own (a grant per peer).
         spin: async (iterations: number) => {

@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSigningKey } from "../../server/auth/index.js";
 import { isServerError } from "../../server/errors.js";
-import { peerRequest } from "../../server/migration/peer-link.js";
-import { checkPeerUrl, forbiddenAddress, peerLookup } from "../../server/migration/peer-url.js";
+import { peerRequest } from "../../server/peers/peer-link.js";
+import { checkPeerUrl, forbiddenAddress, peerLookup } from "../../server/peers/peer-url.js";
 import { startNode } from "../../server/node-server.js";
 import { removeDir, startTestNode, tempDir, type TestNode } from "../helpers/node.js";
 import { fakePeer, signedFetch } from "./peer-helpers.js";

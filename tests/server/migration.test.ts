@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { FerryClient, HttpError } from "../../server/client.js";
 import { TRANSFER_STEPS, type TransferStep } from "../../server/migration/faults.js";
-import { setTransferProbe } from "../../server/migration/migrator.js";
+import type { TransferProbe } from "../../server/migration/migrator.js";
 import type { PrecopyOptions } from "../../server/migration/precopy.js";
 import type { JobView } from "../../server/node/job-view.js";
 import { COUNTER, INFINITE_LOOP } from "../helpers/fixtures.js";
@@ -28,15 +28,23 @@ afterEach(async () => {
   nodes = [];
 });
 
-/** Two nodes that know each other, the same client registered on both; `faults` on either side. */
+/** Two nodes that know each other, the same client registered on both; `faults` on either side, `transferProbe` on a. */
 async function pair(
   faults: { a?: (s: TransferStep, id: string) => void; b?: (s: TransferStep, id: string) => void } = {},
   precopy?: PrecopyOptions,
+  transferProbe?: TransferProbe,
 ) {
   const key = generateSigningKey();
   const quotas = { maxFuelPerJob: 1e12 };
   // The run's module cache: compiling is not under test here, and a fresh node's first compile loads Binaryen.
-  const a = await startTestNode({ key, quotas, faults: faults.a, sharedModuleCache: true, ...(precopy ? { precopy } : {}) });
+  const a = await startTestNode({
+    key,
+    quotas,
+    faults: faults.a,
+    sharedModuleCache: true,
+    ...(precopy ? { precopy } : {}),
+    ...(transferProbe ? { transferProbe } : {}),
+  });
   const b = await startTestNode({ key, quotas, faults: faults.b, sharedModuleCache: true });
   nodes.push(a, b);
   // A node's compile pool starts with its first compile (seconds on a busy machine): start both now,
@@ -163,20 +171,18 @@ function scribblerChecksum(n: number): number {
 describe("iterative pre-copy", () => {
   it("sends the pages dirtied since each round while it converges, and the job ends exactly as unmoved", async () => {
     // stopBytes 0: every round that halves the last one is sent, so this guest sees at least two.
-    const { a, b } = await pair({}, { maxRounds: 4, stopBytes: 0 });
+    const rounds: string[] = [];
+    let watching: string | undefined;
+    const probe: TransferProbe = (mark, id) => {
+      if (id === watching && mark === "source:precopied") rounds.push(mark);
+    };
+    const { a, b } = await pair({}, { maxRounds: 4, stopBytes: 0 }, probe);
     const n = 1_000_000; // a second or two of work: still running well after the migration
     const { codeHash } = await a.client.uploadModule(SLOW_SCRIBBLER, { public: false });
     const job = await a.client.startJob({ codeHash, args: [n], sandbox: "in-process" });
     await new Promise((r) => setTimeout(r, 100)); // some pages written, most not yet
-    const rounds: string[] = [];
-    setTransferProbe((mark, id) => {
-      if (id === job.id && mark === "source:precopied") rounds.push(mark);
-    });
-    try {
-      expect(await a.client.migrate(job.id, b.running.identity.nodeId)).toMatchObject({ state: "migrated", epoch: 1 });
-    } finally {
-      setTransferProbe(undefined);
-    }
+    watching = job.id;
+    expect(await a.client.migrate(job.id, b.running.identity.nodeId)).toMatchObject({ state: "migrated", epoch: 1 });
     expect(rounds.length).toBeGreaterThanOrEqual(2);
     // Each round's base replaced the one before, which was deleted: every blob left is in use.
     const store = b.running.store;
@@ -186,9 +192,11 @@ describe("iterative pre-copy", () => {
   });
 
   it("rejects bad pre-copy options", async () => {
-    await expect(startTestNode({ precopy: { maxRounds: 0 } })).rejects.toThrow(/maxRounds/);
-    await expect(startTestNode({ precopy: { maxRounds: 17 } })).rejects.toThrow(/maxRounds/);
-    await expect(startTestNode({ precopy: { stopBytes: -1 } })).rejects.toThrow(/stopBytes/);
+    // The code, and which option (the message names it: that is what it is for).
+    const refused = (option: string) => expect.objectContaining({ code: "bad_request", message: expect.stringContaining(option) });
+    await expect(startTestNode({ precopy: { maxRounds: 0 } })).rejects.toEqual(refused("maxRounds"));
+    await expect(startTestNode({ precopy: { maxRounds: 17 } })).rejects.toEqual(refused("maxRounds"));
+    await expect(startTestNode({ precopy: { stopBytes: -1 } })).rejects.toEqual(refused("stopBytes"));
   });
 });
 
@@ -236,6 +244,8 @@ describe("exactly once", () => {
     } catch (e) {
       // The transfer itself failed (not "the job had already finished"): it was abandoned.
       expect(e).toBeInstanceOf(HttpError);
+      expect((e as HttpError).code).toBe("conflict");
+      // A conflict is also "the job finished before it could move": the message tells the two apart.
       expect((e as HttpError).message).toMatch(/migration to .* failed, the job goes on here/);
       migrated = false;
     }

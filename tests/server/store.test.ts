@@ -9,7 +9,7 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { findRepoRoot } from "../../guest/catalog.js";
 import { isServerError, type ServerErrorCode } from "../../server/errors.js";
-import { DEFAULT_QUOTAS } from "../../server/auth/grants.js";
+import { DEFAULT_QUOTAS } from "../../server/formats/grants.js";
 import { MIGRATIONS, SCHEMA_VERSION, sha256Hex, Store, type Migration, type StoreOptions } from "../../server/store/index.js";
 
 const open: Store[] = [];

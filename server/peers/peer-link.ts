@@ -6,7 +6,7 @@ import http from "node:http";
 import https from "node:https";
 import { signRequest, type NodeIdentity } from "../auth/index.js";
 import { ServerError } from "../errors.js";
-import { httpError } from "../client.js";
+import { httpError } from "../http-fetch.js";
 import type { PeerRecord } from "../store/records.js";
 import { checkPeerUrl, peerLookup } from "./peer-url.js";
 

@@ -1,5 +1,6 @@
 // What an admin grants a client: capabilities (which host resources its code may bind) and quotas
 // (how much it may use). Loose input is validated and normalised once, when the client is added.
+// A pure format (no store, no auth): the store normalises rows with it, auth and the CLI validate with it.
 
 import { FerryError, formatCapability, parseCapability } from "../../runtime/light.js";
 import { ServerError } from "../errors.js";

@@ -5,9 +5,10 @@
 // deprecation note naming the entry.
 
 import { readFileSync } from "node:fs";
-import { keyFingerprint, parsePublicKey } from "./auth/keys.js";
-import { ServerError } from "./errors.js";
-import { checkPeerUrl } from "./migration/peer-url.js";
+import { keyFingerprint } from "../formats/keys.js";
+import { parsePublicKey } from "../auth/keys.js";
+import { ServerError } from "../errors.js";
+import { checkPeerUrl } from "./peer-url.js";
 
 /** One node as its peers know it. `nodeId` is the fingerprint of `publicKey` (auth/keys.ts). */
 export interface PeerEntry {
