@@ -69,6 +69,20 @@ module.exports = {
       to: { path: "^server/auth/" },
     },
     {
+      name: "migration-not-node",
+      severity: "error",
+      comment: "Migration declares what it needs of a job and of the node (migration/host.ts); the node implements it.",
+      from: { path: "^server/migration/" },
+      to: { path: "^server/(node|http)/" },
+    },
+    {
+      name: "formats-are-leaves",
+      severity: "error",
+      comment: "server/formats/ holds pure formats the store and auth share: it imports neither.",
+      from: { path: "^server/formats/" },
+      to: { path: "^server/(?!formats/)" },
+    },
+    {
       name: "balance-is-pure",
       severity: "error",
       comment: "Policies are pure: the simulator and the live node drive the same code.",
