@@ -5,7 +5,7 @@
 
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { Engine, type GuestModule, type Instance } from "../runtime/index.js";
+import { Engine, type GuestModule, type Instance, normalizePlacement } from "../runtime/index.js";
 import { IsolatedPool, type IsolatedPoolOptions } from "../runtime/sandbox/isolated/pool.js";
 import type { IsolatedInstance } from "../runtime/sandbox/isolated/isolated-instance.js";
 import {
@@ -135,7 +135,7 @@ class Bench {
 
   private async instantiate(pool: IsolatedPool | undefined): Promise<Instance> {
     if (!pool) return this.engine.instantiate(this.module);
-    return pool.instantiate(this.module.segment, this.engine.config, { trust: "authenticated" });
+    return pool.instantiate(this.module, this.engine.config, normalizePlacement({ sandbox: "isolated", trust: "authenticated" }));
   }
 
   private async job(pool: IsolatedPool | undefined): Promise<void> {
@@ -257,7 +257,7 @@ class Bench {
         const live: Instance[] = [];
         for (let i = 0; i < n; i++) {
           const instance = pool
-            ? await pool.instantiate(this.module.segment, this.engine.config, { trust: "authenticated" })
+            ? await pool.instantiate(this.module, this.engine.config, normalizePlacement({ sandbox: "isolated", trust: "authenticated" }))
             : await this.engine.instantiate(this.module);
           await instance.run("main");
           live.push(instance);

@@ -1,23 +1,22 @@
 // Engine: settings that change the compiled bytes (metering, asyncify, memory cap, module limits),
 // the compile-once cache keyed by code hash, and the three ways to get an instance: instantiate a
-// module, restore a snapshot (strong mobility), or restart from a weak descriptor.
+// module, restore a snapshot (strong mobility), or restart from a weak descriptor. Where an instance
+// runs is decided once (normalizePlacement) and handed to the sandbox it names (sandbox/sandbox.ts).
 
 import { type CompilePool, sharedCompilePool } from "./code/compile-pool.js";
 import { compileCached, openModuleCache, type ModuleCache } from "./code/module-cache.js";
 import { PIPELINE_VERSION, sha256Hex } from "./code/instrument.js";
 import { checkHeader, type ModuleLimits } from "./code/validate.js";
 import { FerryError } from "./errors.js";
-import { GuestInstance } from "./exec/guest-instance.js";
-import type { InstanceOptions, RunOptions, RunResult } from "./exec/instance-api.js";
+import type { Instance, RunOptions, RunResult } from "./exec/instance-api.js";
 import { GuestModule } from "./exec/guest-module.js";
 import { decodeSnapshot } from "./exec/snapshot-codec.js";
 import type { Snapshot } from "./exec/snapshot.js";
 import type { WeakDescriptor } from "./exec/weak.js";
-import { SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox, type Instance, type SandboxKind, type TrustClass } from "./exec/instance-api.js";
+import { inProcessSandbox } from "./sandbox/in-process/in-process-sandbox.js";
 import { IsolatedPool, type IsolatedPoolOptions } from "./sandbox/isolated/pool.js";
-import type { AsyncResourceProvider } from "./sandbox/isolated/host-call-server.js";
-import { OffThreadFileResources } from "./resources/off-thread-resources.js";
-import type { ResourceProvider } from "./resources/provider.js";
+import { normalizePlacement, type Placement, type PlacementOptions } from "./sandbox/placement.js";
+import type { Sandbox } from "./sandbox/sandbox.js";
 import {
   DEFAULT_CONTINUATION_STACK_BYTES,
   DEFAULT_MAX_DATA_BYTES,
@@ -30,7 +29,6 @@ import {
   DEFAULT_MAX_FUNCTIONS,
   DEFAULT_MAX_GLOBALS,
   DEFAULT_MAX_IMPORTS,
-  DEFAULT_MAX_INPUT_BYTES,
   DEFAULT_MAX_MEMORY_PAGES,
   DEFAULT_MAX_MODULE_BYTES,
   DEFAULT_MAX_LOOP_IF_DEPTH,
@@ -80,19 +78,8 @@ export interface EngineConfig {
   seed: number;
 }
 
-/** Where and as whom an instance runs, on top of its I/O options. */
-export interface InstantiateOptions extends Omit<InstanceOptions, "resources"> {
-  /**
-   * Authenticated only: where its resources live. In-process, a synchronous `ResourceProvider` (its
-   * calls run on the caller's thread, inside the guest's slice); isolated, also an
-   * `AsyncResourceProvider` such as `OffThreadFileResources` (the guest waits in its own process).
-   */
-  resources?: ResourceProvider | AsyncResourceProvider;
-  /** Default: from `trust` (anonymous → in-process, authenticated → isolated). */
-  sandbox?: SandboxKind;
-  /** Isolated only: wall-clock deadline per run/resume call in ms; past it the process is killed. */
-  timeoutMs?: number;
-}
+/** Where and as whom an instance runs, and its I/O options: normalised once into a Placement (sandbox/placement.ts). */
+export type InstantiateOptions = PlacementOptions;
 
 export interface RestoreOptions extends InstantiateOptions {
   /** The module the snapshot must belong to; by default the engine's module with its code hash. */
@@ -181,32 +168,19 @@ export class Engine {
     if (this.modules.get(module.codeHash) !== module) {
       throw new FerryError("unknown_module", `${module.codeHash} was compiled by another engine`);
     }
-    const o = placement(options);
-    if (o.instance.input && o.instance.input.byteLength > DEFAULT_MAX_INPUT_BYTES) {
-      throw new FerryError("invalid_option", `\`input\` is ${o.instance.input.byteLength} bytes, the limit is ${DEFAULT_MAX_INPUT_BYTES}`);
-    }
-    if (o.sandbox === "isolated") {
-      this.pool ??= new IsolatedPool(this.poolOptions);
-      const isolated = { ...o.instance, trust: o.trust, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) };
-      return snapshot
-        ? this.pool.restore(module.segment, this.config, isolated, snapshot)
-        : this.pool.instantiate(module.segment, this.config, isolated);
-    }
-    const { resources, ...rest } = o.instance;
-    if (resources instanceof OffThreadFileResources) {
-      throw new FerryError(
-        "invalid_option",
-        "`resources` answers asynchronously (OffThreadFileResources): an in-process guest needs a synchronous provider such as FileResources; run it with sandbox: 'isolated'",
-      );
-    }
-    // Anything else given for an in-process guest must be a synchronous provider (the type says so for the embedder).
-    const instance = new GuestInstance(module, this.config, {
-      ...rest,
-      ...(resources ? { resources: resources as ResourceProvider } : {}),
-      trust: o.trust,
-    });
-    if (snapshot) instance.applySnapshot(snapshot);
-    return instance;
+    const placement = normalizePlacement(options);
+    if (placement.sandbox === "in-process") return this.place(inProcessSandbox, module, placement, snapshot);
+    this.pool ??= new IsolatedPool(this.poolOptions);
+    return this.place(this.pool, module, placement, snapshot);
+  }
+
+  private place<P extends Placement>(
+    sandbox: Sandbox<P>,
+    module: GuestModule,
+    placement: P,
+    snapshot: Snapshot | undefined,
+  ): Promise<Instance> {
+    return snapshot ? sandbox.restore(module, this.config, placement, snapshot) : sandbox.instantiate(module, this.config, placement);
   }
 
   /**
@@ -251,49 +225,6 @@ export class Engine {
     if (!run) throw new FerryError("instance_not_paused", "the instance has not started a run");
     return { codeHash: instance.codeHash, entry: run.entry.name, args: run.args, input: instance.inputBytes };
   }
-}
-
-interface Placement {
-  sandbox: SandboxKind;
-  trust: TrustClass;
-  timeoutMs: number | undefined;
-  instance: Omit<InstantiateOptions, "sandbox" | "timeoutMs" | "trust">;
-}
-
-/** Check where-and-as-whom options up front, with messages that name the option and the fix. */
-function placement(options: InstantiateOptions): Placement {
-  const { sandbox: askedSandbox, timeoutMs, trust: askedTrust, ...instance } = options;
-  const trust = askedTrust ?? "anonymous";
-  if (!TRUST_CLASSES.includes(trust)) {
-    throw new FerryError(
-      "invalid_option",
-      `\`trust\` must be ${TRUST_CLASSES.map((t) => `"${t}"`).join(" or ")}, got ${JSON.stringify(trust)}`,
-    );
-  }
-  const sandbox = askedSandbox ?? defaultSandbox(trust);
-  if (!SANDBOX_KINDS.includes(sandbox)) {
-    throw new FerryError(
-      "invalid_option",
-      `\`sandbox\` must be ${SANDBOX_KINDS.map((k) => `"${k}"`).join(" or ")}, got ${JSON.stringify(sandbox)}`,
-    );
-  }
-  if (timeoutMs !== undefined) {
-    if (sandbox !== "isolated") {
-      throw new FerryError(
-        "invalid_option",
-        "`timeoutMs` requires sandbox: 'isolated' (in-process guests are bounded by fuel slices; only a process can be killed mid-slice)",
-      );
-    }
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
-      throw new FerryError("invalid_option", `\`timeoutMs\` must be a positive number of milliseconds, got ${String(timeoutMs)}`);
-  }
-  if (trust === "anonymous" && (instance.capabilities?.length || instance.resources)) {
-    throw new FerryError(
-      "invalid_option",
-      "`capabilities` and `resources` require trust: 'authenticated' (anonymous code is pure computation)",
-    );
-  }
-  return { sandbox, trust, timeoutMs, instance };
 }
 
 function normalise(o: EngineOptions): EngineConfig {

@@ -17,6 +17,8 @@ export type {
 export type { WasmValue } from "./exec/values.js";
 export type { Instance, SandboxKind, TrustClass } from "./exec/instance-api.js";
 export { SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox } from "./exec/instance-api.js";
+export { normalizePlacement, MAX_TIMEOUT_MS } from "./sandbox/placement.js";
+export type { Placement, PlacementOptions, PlacementBase, InProcessPlacement, IsolatedPlacement } from "./sandbox/placement.js";
 export { Scheduler } from "./sandbox/scheduler.js";
 export type { SchedulerOptions, ScheduledJob, JobOptions } from "./sandbox/scheduler.js";
 export { DEFAULT_SLICE_BUDGET_MS } from "./sandbox/in-process/slice-sizer.js";

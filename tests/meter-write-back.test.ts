@@ -8,7 +8,7 @@ import { smallCases } from "../guest/catalog.js";
 import { instrument } from "../runtime/code/instrument.js";
 import { GuestInstance } from "../runtime/exec/guest-instance.js";
 import { GuestModule } from "../runtime/exec/guest-module.js";
-import { Engine, type RunResult } from "../runtime/index.js";
+import { Engine, normalizePlacement, type RunResult } from "../runtime/index.js";
 import { LOOP_EXITS } from "./helpers/fixtures.js";
 import { runToEnd } from "./helpers/wat.js";
 
@@ -19,7 +19,7 @@ async function build(bytes: Uint8Array, eagerLoopFuel: boolean): Promise<GuestMo
 }
 
 async function run(module: GuestModule, entry: string, args: number[], input: Uint8Array | undefined, slice?: number): Promise<RunResult> {
-  const i = new GuestInstance(module, engine.config, input ? { input } : {});
+  const i = new GuestInstance(module, engine.config, normalizePlacement({ sandbox: "in-process", input }));
   const options = slice === undefined ? {} : { fuel: slice };
   const { result } = await runToEnd(i.run(entry, args, options), () => i.resume(options));
   return result;

@@ -55,6 +55,11 @@ export interface ContinuationHeader {
   args: bigint[];
 }
 
+/** The header of an instance that has not run. */
+export function freshHeader(): ContinuationHeader {
+  return { state: ContState.Fresh, resumeLabel: 0, flags: 0, fuelConsumed: 0, fuelLimit: 0, entry: NO_ENTRY, args: [] };
+}
+
 /**
  * Write `h` into a 96-byte header at `offset` of `view`, with the given Asyncify pointers.
  * `arg_count` is the entry's whole argument count; the slots hold the first ARG_SLOTS.

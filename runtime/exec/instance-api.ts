@@ -55,6 +55,12 @@ export interface Instance {
   [Symbol.dispose](): void;
 }
 
+/** Engine-wide settings an instance needs. */
+export interface InstanceConfig {
+  continuationStackBytes: number;
+  seed: number;
+}
+
 export interface InstanceOptions {
   /** Who sent the code (default anonymous): decides which host functions it may import. */
   trust?: TrustClass;
@@ -77,6 +83,31 @@ export interface RunOptions {
   fuelLimit?: number;
   /** Wall-clock budget of this slice, ms (see SliceDeadline). Default: none. */
   sliceMs?: number;
+}
+
+/** A slice with no fuel bound (run and resume without `fuel`). */
+export const UNLIMITED_FUEL = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The run and resume options, checked alike in both sandboxes (an isolated instance's child runs
+ * them through here): the slice's fuel (UNLIMITED_FUEL when not given), the run's limit (0: none)
+ * and the slice's wall-clock budget.
+ */
+export function checkRunOptions(options: RunOptions): { fuel: number; fuelLimit: number; sliceMs: number | undefined } {
+  const fuel = options.fuel === undefined ? UNLIMITED_FUEL : positiveInteger("fuel", options.fuel);
+  const fuelLimit = options.fuelLimit === undefined ? 0 : positiveInteger("fuelLimit", options.fuelLimit);
+  const sliceMs = options.sliceMs;
+  if (sliceMs !== undefined && (typeof sliceMs !== "number" || !Number.isFinite(sliceMs) || sliceMs <= 0)) {
+    throw new FerryError("invalid_option", `\`sliceMs\` must be a positive number of milliseconds, got ${String(sliceMs)}`);
+  }
+  return { fuel, fuelLimit, sliceMs };
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new FerryError("invalid_option", `\`${name}\` must be a positive integer, got ${String(value)}`);
+  }
+  return value;
 }
 
 export interface SnapshotOptions {

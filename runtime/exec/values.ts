@@ -72,3 +72,10 @@ export function checkArgs(entry: string, params: ValType[], args: readonly WasmV
 export function argsForCall(params: ValType[], raw: readonly bigint[]): WasmValue[] {
   return params.map((type, i) => fromRaw(type, raw[i] ?? 0n));
 }
+
+/** An export's return value as a run result: nothing as null, several values as a list. */
+export function normaliseValue(value: unknown): WasmValue | WasmValue[] | null {
+  if (value === undefined) return null;
+  if (Array.isArray(value)) return value as WasmValue[];
+  return value as WasmValue;
+}

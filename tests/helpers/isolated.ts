@@ -1,8 +1,15 @@
 // An isolated instance straight from a pool, as authenticated code (the isolated sandbox's default).
-import type { Engine } from "../../runtime/index.js";
+import { type Engine, type IsolatedPlacement, normalizePlacement, type PlacementOptions } from "../../runtime/index.js";
 import type { GuestModule } from "../../runtime/exec/guest-module.js";
 import type { IsolatedInstance } from "../../runtime/sandbox/isolated/isolated-instance.js";
-import type { IsolatedInstanceOptions, IsolatedPool } from "../../runtime/sandbox/isolated/pool.js";
+import type { IsolatedPool } from "../../runtime/sandbox/isolated/pool.js";
+
+/** What a pool takes: the options normalised by the engine's rules, for the isolated sandbox. */
+export type IsolatedInstanceOptions = Omit<PlacementOptions, "sandbox">;
+
+export function isolatedPlacement(options: IsolatedInstanceOptions): IsolatedPlacement {
+  return normalizePlacement({ ...options, sandbox: "isolated" });
+}
 
 export async function isolatedInstance(
   pool: IsolatedPool,
@@ -10,7 +17,7 @@ export async function isolatedInstance(
   module: GuestModule,
   options: Partial<IsolatedInstanceOptions> = {},
 ): Promise<IsolatedInstance> {
-  return (await pool.instantiate(module.segment, engine.config, { trust: "authenticated", ...options })) as IsolatedInstance;
+  return (await pool.instantiate(module, engine.config, isolatedPlacement({ trust: "authenticated", ...options }))) as IsolatedInstance;
 }
 
 /** Resolves when the instance's guest has logged its first line. */

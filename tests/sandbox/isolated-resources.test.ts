@@ -4,7 +4,8 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine, MemoryResources, type Instance, type RunResult, type WasmValue } from "../../runtime/index.js";
 import type { GuestModule } from "../../runtime/exec/guest-module.js";
-import { IsolatedPool, type IsolatedInstanceOptions } from "../../runtime/sandbox/isolated/pool.js";
+import { IsolatedPool } from "../../runtime/sandbox/isolated/pool.js";
+import { type IsolatedInstanceOptions, isolatedPlacement } from "../helpers/isolated.js";
 import type { AsyncResourceHandle, AsyncResourceProvider } from "../../runtime/sandbox/isolated/host-call-server.js";
 import { hostCallViolation, injectHostCallFault, probeIsolation } from "../../runtime/sandbox/isolated/probe.js";
 import { COPY_GUEST } from "../helpers/fixtures.js";
@@ -20,7 +21,7 @@ afterAll(async () => {
 
 async function instance(where: Where, module: GuestModule, options: Omit<IsolatedInstanceOptions, "trust">): Promise<Instance> {
   if (where === "in-process") return engine.instantiate(module, { ...options, trust: "authenticated", sandbox: "in-process" } as never);
-  return pools[where].instantiate(module.segment, engine.config, { ...options, trust: "authenticated" });
+  return pools[where].instantiate(module, engine.config, isolatedPlacement({ ...options, trust: "authenticated" }));
 }
 
 interface Outcome {
@@ -105,20 +106,28 @@ describe.each(["process", "worker"] as const)("the %s transport", (where) => {
   it("keeps the host responsive while a child is blocked in a host call", async () => {
     const module = await engine.compile(COPY_GUEST);
     const { provider, called, release } = gatedProvider();
-    const blocked = await pool().instantiate(module.segment, engine.config, {
-      trust: "authenticated",
-      capabilities: ["*:rw"],
-      resources: provider,
-    });
+    const blocked = await pool().instantiate(
+      module,
+      engine.config,
+      isolatedPlacement({
+        trust: "authenticated",
+        capabilities: ["*:rw"],
+        resources: provider,
+      }),
+    );
     const running = blocked.run("copy", [11, 13]);
     expect(await called).toBe("config.json");
     // The child waits for its answer; the host's loop turns, and another child serves another guest.
     await new Promise((r) => setTimeout(r, 20));
-    const other = await pool().instantiate(module.segment, engine.config, {
-      trust: "authenticated",
-      capabilities: ["*:rw"],
-      resources: new MemoryResources(),
-    });
+    const other = await pool().instantiate(
+      module,
+      engine.config,
+      isolatedPlacement({
+        trust: "authenticated",
+        capabilities: ["*:rw"],
+        resources: new MemoryResources(),
+      }),
+    );
     expect(await other.run("copy", [11, 13])).toMatchObject({ status: "done", value: -1 });
     other.dispose();
     expect(blocked.state).toBe("running");
@@ -130,22 +139,30 @@ describe.each(["process", "worker"] as const)("the %s transport", (where) => {
   it("ends a child blocked in a host call on dispose (disposed) and on its deadline (deadline_exceeded)", async () => {
     const module = await engine.compile(COPY_GUEST);
     const a = gatedProvider();
-    const disposed = await pool().instantiate(module.segment, engine.config, {
-      trust: "authenticated",
-      capabilities: ["*:rw"],
-      resources: a.provider,
-    });
+    const disposed = await pool().instantiate(
+      module,
+      engine.config,
+      isolatedPlacement({
+        trust: "authenticated",
+        capabilities: ["*:rw"],
+        resources: a.provider,
+      }),
+    );
     const run = disposed.run("copy", [11, 13]);
     await a.called;
     disposed.dispose();
     expect(await run).toMatchObject({ status: "trapped", code: "disposed" });
     const b = gatedProvider();
-    const late = await pool().instantiate(module.segment, engine.config, {
-      trust: "authenticated",
-      capabilities: ["*:rw"],
-      resources: b.provider,
-      timeoutMs: 300,
-    });
+    const late = await pool().instantiate(
+      module,
+      engine.config,
+      isolatedPlacement({
+        trust: "authenticated",
+        capabilities: ["*:rw"],
+        resources: b.provider,
+        timeoutMs: 300,
+      }),
+    );
     expect(await late.run("copy", [11, 13])).toMatchObject({ status: "trapped", code: "deadline_exceeded" });
     a.release();
     b.release();
@@ -157,7 +174,11 @@ describe.each(["process", "worker"] as const)("the %s transport", (where) => {
       const module = await engine.compile(COPY_GUEST);
       const replacedBefore = pool().stats().replaced;
       const resources = new MemoryResources({ "config.json": "x" });
-      const bad = await pool().instantiate(module.segment, engine.config, { trust: "authenticated", capabilities: ["*:rw"], resources });
+      const bad = await pool().instantiate(
+        module,
+        engine.config,
+        isolatedPlacement({ trust: "authenticated", capabilities: ["*:rw"], resources }),
+      );
       await injectHostCallFault(bad, fault);
       expect(await bad.run("copy", [11, 13])).toMatchObject({ status: "trapped", code: "host_error" });
       expect(bad.state).toBe("trapped");
@@ -165,7 +186,11 @@ describe.each(["process", "worker"] as const)("the %s transport", (where) => {
       expect(resources.get("reports/daily")).toBeUndefined();
       await expect(bad.run("copy", [11, 13])).rejects.toMatchObject({ code: "instance_finished" });
       // A fresh instance (on a fresh child) works.
-      const good = await pool().instantiate(module.segment, engine.config, { trust: "authenticated", capabilities: ["*:rw"], resources });
+      const good = await pool().instantiate(
+        module,
+        engine.config,
+        isolatedPlacement({ trust: "authenticated", capabilities: ["*:rw"], resources }),
+      );
       expect(await good.run("copy", [11, 13])).toMatchObject({ status: "done", value: 1 });
       good.dispose();
       const deadline = Date.now() + 10_000;
@@ -201,11 +226,15 @@ describe("through the engine", () => {
 describe("the permission model and the channel", () => {
   it("lets the child use its inherited channel fds but not reopen them, or anything else, by path", async () => {
     const module = await engine.compile(COPY_GUEST);
-    const i = await pools.process.instantiate(module.segment, engine.config, {
-      trust: "authenticated",
-      capabilities: ["*:r"],
-      resources: new MemoryResources({ "config.json": "ok" }),
-    });
+    const i = await pools.process.instantiate(
+      module,
+      engine.config,
+      isolatedPlacement({
+        trust: "authenticated",
+        capabilities: ["*:r"],
+        resources: new MemoryResources({ "config.json": "ok" }),
+      }),
+    );
     const report = await probeIsolation(i, "/tmp/ferry-should-not-exist");
     expect(report.hostChannel).toEqual({
       fstatRequestFd: "allowed",

@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine, type Instance, type RunResult, type WasmValue } from "../../runtime/index.js";
 import type { GuestModule } from "../../runtime/exec/guest-module.js";
-import { IsolatedPool, type IsolatedInstanceOptions } from "../../runtime/sandbox/isolated/pool.js";
+import { IsolatedPool } from "../../runtime/sandbox/isolated/pool.js";
+import { type IsolatedInstanceOptions, isolatedPlacement } from "../helpers/isolated.js";
 import type { IsolatedInstance } from "../../runtime/sandbox/isolated/isolated-instance.js";
 import {
   EXPLICIT_COUNTER,
@@ -167,7 +168,7 @@ describe("isolated sandbox: snapshots cross sandboxes", () => {
     await local.run("main", [5000], { fuel: 1000 });
     await local.resume({ fuel: 1000 });
     const snapshot = await local.snapshot({ move: true });
-    const remote = await pool.restore(m.segment, engine.config, { trust: "authenticated" }, snapshot);
+    const remote = await pool.restore(m, engine.config, isolatedPlacement({ trust: "authenticated" }), snapshot);
     expect(remote.state).toBe("paused");
     expect(remote.currentRun()).toEqual(whole.run);
     let r = await remote.resume({ fuel: 1000 });
@@ -183,7 +184,7 @@ describe("isolated sandbox: snapshots cross sandboxes", () => {
     const local = await engine.instantiate(m);
     await local.run("hello", [50], { fuel: 60 });
     for (let k = 0; k < 3; k++) await local.resume({ fuel: 60 });
-    const remote = await pool.restore(m.segment, engine.config, { trust: "authenticated" }, await local.snapshot());
+    const remote = await pool.restore(m, engine.config, isolatedPlacement({ trust: "authenticated" }), await local.snapshot());
     expect([...remote.output()]).toEqual([...local.output()]);
     // Read as a stream does: only what is new after each slice, in both sandboxes.
     const streamed: number[] = [...remote.outputSince(0)];
@@ -376,13 +377,13 @@ describe("isolated sandbox: instances and the pool", () => {
 
   it("idle children do not keep the host process alive", () => {
     const script = `
-      import { Engine } from "./dist/runtime/index.js";
+      import { Engine, normalizePlacement } from "./dist/runtime/index.js";
       import { IsolatedPool } from "./dist/runtime/sandbox/isolated/pool.js";
       const engine = new Engine();
       const bytes = Uint8Array.from(${JSON.stringify([...LOOP_AND_RECURSION])});
       const m = await engine.compile(bytes);
       const pool = new IsolatedPool({ size: 2 });
-      const i = await pool.instantiate(m.segment, engine.config, { trust: "authenticated" });
+      const i = await pool.instantiate(m, engine.config, normalizePlacement({ sandbox: "isolated", trust: "authenticated" }));
       const r = await i.run("main", [10]);
       i.dispose();
       console.log(r.status, pool.stats().idle);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine, type RunResult } from "../../runtime/index.js";
 import type { GuestModule } from "../../runtime/exec/guest-module.js";
-import { IsolatedPool, type IsolatedInstanceOptions } from "../../runtime/sandbox/isolated/pool.js";
+import { IsolatedPool } from "../../runtime/sandbox/isolated/pool.js";
 import type { IsolatedInstance } from "../../runtime/sandbox/isolated/isolated-instance.js";
 import { probeIsolation } from "../../runtime/sandbox/isolated/probe.js";
 import { exitTrap } from "../../runtime/sandbox/isolated/exit-trap.js";
@@ -22,7 +22,7 @@ import {
 } from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
 import { codeOf } from "../helpers/errors.js";
-import { firstLog, isolatedInstance } from "../helpers/isolated.js";
+import { firstLog, type IsolatedInstanceOptions, isolatedInstance } from "../helpers/isolated.js";
 
 const engine = new Engine({ maxMemoryPages: 256 });
 const pool = new IsolatedPool({ size: 2 });

@@ -30,6 +30,7 @@ import { frameReader } from "../../runtime/sandbox/isolated/process-transport.js
 import { IsolatedPool } from "../../runtime/sandbox/isolated/pool.js";
 import { hostCallViolation, injectHostCallFault } from "../../runtime/sandbox/isolated/probe.js";
 import { MAX_OPEN_RESOURCES } from "../../runtime/resources/host-interface.js";
+import { isolatedPlacement } from "../helpers/isolated.js";
 import { wat } from "../helpers/wat.js";
 import { refusal } from "../helpers/errors.js";
 
@@ -538,7 +539,11 @@ describe("the parent's host-call server, as a subverted child sees it", () => {
     try {
       const module = await engine.compile(ESCAPE_GUEST);
       const resources = new MemoryResources({ x: "1" });
-      const i = await pool.instantiate(module.segment, engine.config, { trust: "authenticated", capabilities: ["*:r"], resources });
+      const i = await pool.instantiate(
+        module,
+        engine.config,
+        isolatedPlacement({ trust: "authenticated", capabilities: ["*:r"], resources }),
+      );
       await injectHostCallFault(i, "unsolicited");
       const deadline = Date.now() + 10_000;
       while (i.state !== "trapped" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

@@ -6,6 +6,9 @@ import { FerryError } from "../../errors.js";
 import { GuestTrap } from "../../traps.js";
 import { GuestInstance } from "../../exec/guest-instance.js";
 import { GuestModule } from "../../exec/guest-module.js";
+import type { InProcessPlacement } from "../../exec/placement.js";
+import { DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES } from "../../limits.js";
+import { CapabilitySet } from "../../resources/capabilities.js";
 import { remoteResources } from "./host-call-client.js";
 import {
   FRAME_PREFIX_BYTES,
@@ -26,6 +29,7 @@ import {
   LOG_BATCH_MS,
   LOG_UNBATCHED_PER_WINDOW,
   type ChildEvent,
+  type CreateOptions,
   type InstanceView,
   type ProbeReport,
   type Reply,
@@ -119,8 +123,7 @@ async function handle(request: Request): Promise<Reply> {
           error: { code: "unknown_module", detail: request.codeHash, message: "module not loaded in this child" },
         };
       }
-      const grant = request.options.trust === "authenticated" ? { capabilities: request.options.capabilities ?? [], resources } : {};
-      const created = new GuestInstance(module, request.config, { ...request.options, ...grant, onLog });
+      const created = new GuestInstance(module, request.config, placementOf(request.options));
       if (request.snapshot) created.applySnapshot(request.snapshot);
       instance = created;
       // The parent holds the snapshot's output already.
@@ -167,6 +170,24 @@ async function handle(request: Request): Promise<Reply> {
       } else fault = request.hostCall;
       return { id, type: "reply", ok: true };
   }
+}
+
+/**
+ * The parent's placement, as the child runs it: in its own thread, its resources behind the
+ * host-call channel. The parent normalised it (sandbox/placement.ts); the values arrive as decided.
+ */
+function placementOf(o: CreateOptions): InProcessPlacement {
+  const authenticated = o.trust === "authenticated";
+  return {
+    sandbox: "in-process",
+    trust: o.trust,
+    input: o.input ?? new Uint8Array(0),
+    maxOutputBytes: o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+    maxLogBytes: o.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES,
+    onLog,
+    capabilities: authenticated ? new CapabilitySet(o.capabilities ?? []) : undefined,
+    resources: authenticated ? resources : undefined,
+  };
 }
 
 function live(): GuestInstance {

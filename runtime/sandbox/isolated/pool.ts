@@ -5,13 +5,13 @@
 
 import type { CodeSegment } from "../../code/instrument.js";
 import { FerryError } from "../../errors.js";
-import type { InstanceConfig } from "../../exec/guest-instance.js";
+import type { GuestModule } from "../../exec/guest-module.js";
+import type { Instance, InstanceConfig } from "../../exec/instance-api.js";
 import type { Snapshot } from "../../exec/snapshot.js";
-import { DEFAULT_MAX_INPUT_BYTES } from "../../limits.js";
-import { CapabilitySet, type Capability } from "../../resources/capabilities.js";
 import type { ResourceProvider } from "../../resources/provider.js";
-import { TRUST_CLASSES, type Instance, type TrustClass } from "../../exec/instance-api.js";
-import { HostCallServer, type AsyncResourceProvider } from "./host-call-server.js";
+import type { IsolatedPlacement } from "../placement.js";
+import type { Sandbox } from "../sandbox.js";
+import { HostCallServer } from "./host-call-server.js";
 import { IsolatedInstance } from "./isolated-instance.js";
 import type { CreateOptions, Reply } from "./protocol.js";
 import { SandboxChild, SandboxExit } from "./sandbox-child.js";
@@ -35,24 +35,6 @@ export interface IsolatedPoolOptions {
   transport?: "process" | "worker";
 }
 
-export interface IsolatedInstanceOptions {
-  input?: Uint8Array;
-  maxOutputBytes?: number;
-  maxLogBytes?: number;
-  onLog?: (line: string) => void;
-  trust: TrustClass;
-  /** Wall-clock deadline per run/resume call, ms; past it the child is killed: trapped `deadline_exceeded`. */
-  timeoutMs?: number;
-  /** Authenticated only: the resources it may bind, e.g. "reports/*:rw" (default none). */
-  capabilities?: ReadonlyArray<string | Capability>;
-  /**
-   * Authenticated only: where its resources live. It stays in the host; the guest's calls reach it
-   * over the host-call channel, checked here against `capabilities`. Unlike in-process, its calls
-   * may return promises (the guest waits in its own process, the host does not).
-   */
-  resources?: ResourceProvider | AsyncResourceProvider;
-}
-
 interface PoolConfig {
   size: number;
   maxChildren: number;
@@ -60,7 +42,7 @@ interface PoolConfig {
   transport: TransportKind;
 }
 
-export class IsolatedPool {
+export class IsolatedPool implements Sandbox<IsolatedPlacement> {
   private readonly config: PoolConfig;
   private script: URL | undefined;
   /** Started (or starting) children with no instance, oldest first. */
@@ -78,16 +60,16 @@ export class IsolatedPool {
     this.config = normalise(options);
   }
 
-  async instantiate(segment: CodeSegment, config: InstanceConfig, options: IsolatedInstanceOptions): Promise<Instance> {
-    return this.create(segment, config, options, undefined);
+  async instantiate(module: GuestModule, config: InstanceConfig, placement: IsolatedPlacement): Promise<Instance> {
+    return this.create(module.segment, config, placement, undefined);
   }
 
   /** A fresh child instance with `snapshot` applied (paused where the source was). */
-  async restore(segment: CodeSegment, config: InstanceConfig, options: IsolatedInstanceOptions, snapshot: Snapshot): Promise<Instance> {
-    if (snapshot.codeHash !== segment.codeHash) {
-      throw new FerryError("snapshot_code_mismatch", `snapshot is of ${snapshot.codeHash}, the module is ${segment.codeHash}`);
+  async restore(module: GuestModule, config: InstanceConfig, placement: IsolatedPlacement, snapshot: Snapshot): Promise<Instance> {
+    if (snapshot.codeHash !== module.codeHash) {
+      throw new FerryError("snapshot_code_mismatch", `snapshot is of ${snapshot.codeHash}, the module is ${module.codeHash}`);
     }
-    return this.create(segment, config, { ...options, input: snapshot.input }, snapshot);
+    return this.create(module.segment, config, { ...placement, input: snapshot.input }, snapshot);
   }
 
   /** Start children until `size` are idle, and wait for them (optional: the pool fills itself lazily). */
@@ -118,16 +100,13 @@ export class IsolatedPool {
   private async create(
     segment: CodeSegment,
     config: InstanceConfig,
-    options: IsolatedInstanceOptions,
+    placement: IsolatedPlacement,
     snapshot: Snapshot | undefined,
   ): Promise<Instance> {
-    const checked = checkInstanceOptions(options);
     const child = await this.checkout();
-    const createOptions: CreateOptions = { trust: checked.trust };
-    if (checked.capabilities) createOptions.capabilities = checked.capabilities.toStrings();
-    if (options.input !== undefined) createOptions.input = options.input;
-    if (options.maxOutputBytes !== undefined) createOptions.maxOutputBytes = options.maxOutputBytes;
-    if (options.maxLogBytes !== undefined) createOptions.maxLogBytes = options.maxLogBytes;
+    const { trust, input, maxOutputBytes, maxLogBytes, capabilities } = placement;
+    const createOptions: CreateOptions = { trust, input, maxOutputBytes, maxLogBytes };
+    if (capabilities) createOptions.capabilities = capabilities.toStrings();
     const request = {
       type: "create" as const,
       codeHash: segment.codeHash,
@@ -136,7 +115,7 @@ export class IsolatedPool {
       ...(snapshot ? { snapshot } : {}),
     };
     // Before `create`: a start function may already call resources.
-    child.hostCalls = checked.capabilities ? new HostCallServer(checked.capabilities, options.resources ?? NO_RESOURCES) : undefined;
+    child.hostCalls = capabilities ? new HostCallServer(capabilities, placement.resources ?? NO_RESOURCES) : undefined;
     let reply: Reply;
     try {
       reply = await child.request(child.loaded.has(segment.codeHash) ? request : { ...request, segment });
@@ -158,12 +137,12 @@ export class IsolatedPool {
     const instance = new IsolatedInstance({
       child,
       codeHash: segment.codeHash,
-      trust: checked.trust,
-      input: options.input ?? new Uint8Array(0),
+      trust,
+      input,
       // A copy, as in-process: the caller may reuse the snapshot's buffers.
       output: snapshot ? snapshot.output.slice() : new Uint8Array(0),
-      timeoutMs: checked.timeoutMs,
-      onLog: options.onLog,
+      timeoutMs: placement.timeoutMs,
+      onLog: placement.onLog,
       release: (c, healthy) => this.giveBack(c, healthy),
     });
     instance.adopt(reply.view);
@@ -267,37 +246,3 @@ function normalise(o: IsolatedPoolOptions): PoolConfig {
 }
 
 const NO_RESOURCES: ResourceProvider = { open: () => undefined };
-
-function checkInstanceOptions(o: IsolatedInstanceOptions): {
-  trust: TrustClass;
-  timeoutMs: number | undefined;
-  capabilities: CapabilitySet | undefined;
-} {
-  if (!TRUST_CLASSES.includes(o.trust)) {
-    throw new FerryError("invalid_option", `\`trust\` must be one of ${TRUST_CLASSES.join(", ")}, got ${String(o.trust)}`);
-  }
-  if (o.trust === "anonymous" && (o.capabilities?.length || o.resources)) {
-    throw new FerryError(
-      "invalid_option",
-      "`capabilities` and `resources` require trust: 'authenticated' (anonymous code is pure computation)",
-    );
-  }
-  if (o.capabilities !== undefined && !Array.isArray(o.capabilities))
-    throw new FerryError("invalid_option", '`capabilities` must be a list like ["reports/*:rw"]');
-  if (o.resources !== undefined && (o.resources === null || typeof o.resources.open !== "function")) {
-    throw new FerryError("invalid_option", "`resources` must be a ResourceProvider (an object with `open(name, access)`)");
-  }
-  // Parsed here, in the parent: this set is the one every request is checked against.
-  const capabilities = o.trust === "authenticated" ? new CapabilitySet(o.capabilities ?? []) : undefined;
-  const t = o.timeoutMs;
-  // setTimeout's range: beyond 2^31-1 ms it would fire at once.
-  if (t !== undefined && (typeof t !== "number" || !Number.isFinite(t) || t <= 0 || t > 2_147_483_647)) {
-    throw new FerryError("invalid_option", `\`timeoutMs\` must be a positive number of milliseconds up to 2147483647, got ${String(t)}`);
-  }
-  if (o.input !== undefined && !(o.input instanceof Uint8Array)) throw new FerryError("invalid_option", "`input` must be a Uint8Array");
-  if (o.input && o.input.byteLength > DEFAULT_MAX_INPUT_BYTES) {
-    throw new FerryError("invalid_option", `\`input\` is ${o.input.byteLength} bytes, the limit is ${DEFAULT_MAX_INPUT_BYTES}`);
-  }
-  if (o.onLog !== undefined && typeof o.onLog !== "function") throw new FerryError("invalid_option", "`onLog` must be a function");
-  return { trust: o.trust, timeoutMs: t, capabilities };
-}

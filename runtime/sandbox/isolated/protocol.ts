@@ -4,7 +4,7 @@
 
 import type { CodeSegment, EntryPoint } from "../../code/instrument.js";
 import type { ErrorCode } from "../../errors.js";
-import type { InstanceConfig } from "../../exec/guest-instance.js";
+import type { InstanceConfig } from "../../exec/instance-api.js";
 import type { InstanceStatus, RunResult } from "../../exec/instance-api.js";
 import type { Snapshot } from "../../exec/snapshot.js";
 import type { WasmValue } from "../../exec/values.js";

@@ -1,0 +1,68 @@
+// Making a guest's WebAssembly instance: the host functions its trust class allows — anonymous code
+// gets pure-compute imports only, authenticated code also the resource interface, checked against
+// its capabilities on every call — wired to the instance's hooks, then V8's instantiation with its
+// failure typed.
+
+import { AUTHENTICATED_IMPORTS, HOST_MODULE } from "../code/host-abi.js";
+import { MAX_NAMED_IMPORTS, nameSome } from "../code/validate.js";
+import { FerryError } from "../errors.js";
+import { resourceImports } from "../resources/host-interface.js";
+import type { ResourceProvider } from "../resources/provider.js";
+import type { GuestModule } from "./guest-module.js";
+import { type GuestIo, hostImports } from "./host-imports.js";
+import type { InProcessPlacement } from "./placement.js";
+
+/** The capability-checked resource functions an authenticated instance was given. */
+export type ResourceFunctions = ReturnType<typeof resourceImports>;
+
+/** The instance's two pause points, which host-imports.ts leaves to it. */
+export interface Pausing {
+  yield(): void;
+  checkpoint(): number;
+}
+
+export function instantiateGuest(
+  module: GuestModule,
+  placement: InProcessPlacement,
+  io: GuestIo,
+  pausing: Pausing,
+): { instance: WebAssembly.Instance; resources: ResourceFunctions | undefined } {
+  let resources: ResourceFunctions | undefined;
+  if (placement.trust === "anonymous") refuseResourceImports(module);
+  else {
+    const grant = { capabilities: placement.capabilities!, provider: placement.resources ?? NO_RESOURCES };
+    resources = resourceImports(grant, io.memory, io.charge);
+  }
+  return { instance: instantiate(module.wasm, hostImports(io, pausing, resources)), resources };
+}
+
+/** A module importing the resource interface cannot run anonymously. */
+function refuseResourceImports(module: GuestModule): void {
+  const privileged = WebAssembly.Module.imports(module.wasm).filter((i) => i.module === HOST_MODULE && i.name in AUTHENTICATED_IMPORTS);
+  if (privileged.length === 0) return;
+  const names = nameSome(
+    privileged.map((i) => `"${i.module}.${i.name}"`),
+    MAX_NAMED_IMPORTS,
+    "imports",
+  );
+  throw new FerryError(
+    "import_not_allowed",
+    `${names} ${privileged.length === 1 ? "is" : "are"} for authenticated code; anonymous code gets pure-compute imports only`,
+  );
+}
+
+const NO_RESOURCES: ResourceProvider = { open: () => undefined };
+
+/**
+ * V8's instantiation: an active data or element segment that does not fit its memory or table makes
+ * it trap (the spec's instantiation trap), and such a module can never run — a typed refusal, not
+ * V8's RuntimeError escaping the engine.
+ */
+function instantiate(wasm: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance {
+  try {
+    return new WebAssembly.Instance(wasm, imports);
+  } catch (e) {
+    if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+    throw new FerryError("invalid_wasm", `the module cannot be instantiated: ${e.message.replace(/^WebAssembly\.Instance\(\): /, "")}`);
+  }
+}

@@ -1,0 +1,138 @@
+// Placement, decided once. The Engine turns what a caller asked for (InstantiateOptions) into a fully
+// specified Placement with one set of rules — trust, the sandbox (by default the one the trust
+// class calls for), the isolated deadline, the input's size, the output and log caps, and the
+// capabilities and resources the trust class allows — every refusal an `invalid_option` naming the
+// option. Sandboxes (sandbox.ts: in-process, the isolated pool) take the result and trust it. The
+// node asks the same function (exported from runtime/index.ts) instead of deciding again.
+
+import { FerryError } from "../errors.js";
+import type { InProcessPlacement, PlacementBase } from "../exec/placement.js";
+import { SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox, type SandboxKind, type TrustClass } from "../exec/instance-api.js";
+import { DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES } from "../limits.js";
+import { type Capability, CapabilitySet } from "../resources/capabilities.js";
+import { OffThreadFileResources } from "../resources/off-thread-resources.js";
+import type { ResourceProvider } from "../resources/provider.js";
+import type { AsyncResourceProvider } from "./isolated/host-call-server.js";
+
+export type { InProcessPlacement, PlacementBase } from "../exec/placement.js";
+
+/** Where and as whom an instance runs, as a caller asks for it (every field optional). */
+export interface PlacementOptions {
+  /** Who sent the code (default anonymous): decides which host functions it may import. */
+  trust?: TrustClass;
+  /** Default: from `trust` (anonymous → in-process, authenticated → isolated). */
+  sandbox?: SandboxKind;
+  /** Isolated only: wall-clock deadline per run/resume call in ms (up to 2^31−1); past it the process is killed. */
+  timeoutMs?: number;
+  /** Bytes the guest reads with `ferry.input_read` (at most DEFAULT_MAX_INPUT_BYTES). */
+  input?: Uint8Array;
+  /** Default DEFAULT_MAX_OUTPUT_BYTES. */
+  maxOutputBytes?: number;
+  /** Default DEFAULT_MAX_LOG_BYTES. */
+  maxLogBytes?: number;
+  /** Called for every log line the guest writes, as it is written. */
+  onLog?: (line: string) => void;
+  /** Authenticated code only: the resources it may bind, e.g. "reports/*:rw" (default none). */
+  capabilities?: ReadonlyArray<string | Capability>;
+  /**
+   * Authenticated code only: where its resources live. In-process, a synchronous `ResourceProvider`
+   * (its calls run on the caller's thread, inside the guest's slice); isolated, also an
+   * `AsyncResourceProvider` such as `OffThreadFileResources` (the guest waits in its own process).
+   */
+  resources?: ResourceProvider | AsyncResourceProvider;
+}
+
+/** A guest in a child process (or worker) of the isolated pool. */
+export interface IsolatedPlacement extends PlacementBase {
+  sandbox: "isolated";
+  /** Wall-clock deadline per run/resume call, ms; past it the child is killed (trapped `deadline_exceeded`). Undefined: none. */
+  timeoutMs: number | undefined;
+  /** Authenticated code: where its resources live; its calls may answer later. Anonymous: undefined. */
+  resources: ResourceProvider | AsyncResourceProvider | undefined;
+}
+
+export type Placement = InProcessPlacement | IsolatedPlacement;
+
+/** The longest `timeoutMs`: setTimeout's range (beyond 2^31−1 ms it would fire at once). */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** Decide where and as whom an instance runs; throws `invalid_option` naming the first bad option. */
+export function normalizePlacement(options: PlacementOptions & { sandbox: "isolated" }): IsolatedPlacement;
+export function normalizePlacement(options: PlacementOptions & { sandbox: "in-process" }): InProcessPlacement;
+export function normalizePlacement(options?: PlacementOptions): Placement;
+export function normalizePlacement(options: PlacementOptions = {}): Placement {
+  const trust = options.trust ?? "anonymous";
+  if (!TRUST_CLASSES.includes(trust)) throw invalid(`\`trust\` must be ${alternatives(TRUST_CLASSES)}, got ${JSON.stringify(trust)}`);
+  const sandbox = options.sandbox ?? defaultSandbox(trust);
+  if (!SANDBOX_KINDS.includes(sandbox)) throw invalid(`\`sandbox\` must be ${alternatives(SANDBOX_KINDS)}, got ${JSON.stringify(sandbox)}`);
+  const timeoutMs = checkTimeout(options.timeoutMs, sandbox);
+  const base: PlacementBase = {
+    trust,
+    input: checkInput(options.input),
+    maxOutputBytes: byteCap("maxOutputBytes", options.maxOutputBytes, DEFAULT_MAX_OUTPUT_BYTES),
+    maxLogBytes: byteCap("maxLogBytes", options.maxLogBytes, DEFAULT_MAX_LOG_BYTES),
+    onLog: checkOnLog(options.onLog),
+    capabilities: undefined,
+  };
+  const { capabilities, resources } = options;
+  if (trust === "anonymous") {
+    if (capabilities?.length || resources) {
+      throw invalid("`capabilities` and `resources` require trust: 'authenticated' (anonymous code is pure computation)");
+    }
+    return sandbox === "isolated" ? { ...base, sandbox, timeoutMs, resources: undefined } : { ...base, sandbox, resources: undefined };
+  }
+  if (capabilities !== undefined && !Array.isArray(capabilities)) throw invalid('`capabilities` must be a list like ["reports/*:rw"]');
+  if (resources !== undefined && (resources === null || typeof resources.open !== "function")) {
+    throw invalid("`resources` must be a ResourceProvider (an object with `open(name, access)`)");
+  }
+  // Parsed here, once: this set is the one every resource call is checked against.
+  base.capabilities = new CapabilitySet(capabilities ?? []);
+  if (sandbox === "isolated") return { ...base, sandbox, timeoutMs, resources };
+  if (resources instanceof OffThreadFileResources) {
+    throw invalid(
+      "`resources` answers asynchronously (OffThreadFileResources): an in-process guest needs a synchronous provider such as FileResources; run it with sandbox: 'isolated'",
+    );
+  }
+  // Anything else given for an in-process guest must be a synchronous provider (the type says so for the embedder).
+  return { ...base, sandbox, resources: resources as ResourceProvider | undefined };
+}
+
+function invalid(message: string): FerryError {
+  return new FerryError("invalid_option", message);
+}
+
+function alternatives(values: readonly string[]): string {
+  return values.map((v) => `"${v}"`).join(" or ");
+}
+
+function checkTimeout(t: number | undefined, sandbox: SandboxKind): number | undefined {
+  if (t === undefined) return undefined;
+  if (sandbox !== "isolated") {
+    throw invalid(
+      "`timeoutMs` requires sandbox: 'isolated' (in-process guests are bounded by fuel slices; only a process can be killed mid-slice)",
+    );
+  }
+  if (typeof t !== "number" || !Number.isFinite(t) || t <= 0 || t > MAX_TIMEOUT_MS) {
+    throw invalid(`\`timeoutMs\` must be a positive number of milliseconds up to ${MAX_TIMEOUT_MS}, got ${String(t)}`);
+  }
+  return t;
+}
+
+function checkInput(input: Uint8Array | undefined): Uint8Array {
+  if (input === undefined) return new Uint8Array(0);
+  if (!(input instanceof Uint8Array)) throw invalid("`input` must be a Uint8Array");
+  if (input.byteLength > DEFAULT_MAX_INPUT_BYTES)
+    throw invalid(`\`input\` is ${input.byteLength} bytes, the limit is ${DEFAULT_MAX_INPUT_BYTES}`);
+  return input;
+}
+
+function byteCap(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0) throw invalid(`\`${name}\` must be a whole number of bytes, got ${String(value)}`);
+  return value;
+}
+
+function checkOnLog(onLog: ((line: string) => void) | undefined): ((line: string) => void) | undefined {
+  if (onLog !== undefined && typeof onLog !== "function") throw invalid("`onLog` must be a function");
+  return onLog;
+}
