@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import binaryen from "binaryen";
-import { writeFileAtomic } from "../server/atomic-file.js";
+import { writeFileAtomic } from "../runtime/light.js";
 
 /** Median of a non-empty sample (mean of the two middle values for an even count). */
 export function median(xs: readonly number[]): number {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchCases, findRepoRoot, type ExampleCase } from "../guest/catalog.js";
 import { Engine, encodeSnapshot, type RunResult } from "../runtime/index.js";
-import { writeFileAtomic } from "../server/atomic-file.js";
+import { writeFileAtomic } from "../runtime/light.js";
 import { formatValue } from "../server/cli/run.js";
 
 /** Each guest is cut into about this many slices. */

@@ -10,3 +10,4 @@ export * from "./limits.js";
 export { CapabilitySet, parseCapability, formatCapability } from "./resources/capabilities.js";
 export type { Access, Capability } from "./resources/capabilities.js";
 export { decodeImage, encodeImage } from "./exec/continuation.js";
+export { TEMP_FILE_PATTERN, commitTempFile, writeFileAtomic } from "./atomic-file.js";

@@ -13,7 +13,7 @@ import type { Database } from "better-sqlite3";
 import { mkdirSync, readFileSync, rmSync, statSync, accessSync, constants, type Stats } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
-import { writeFileAtomic } from "./atomic-file.js";
+import { writeFileAtomic } from "../runtime/light.js";
 import { ServerError } from "./errors.js";
 import { processAlive } from "./process-alive.js";
 import { sqliteDriver } from "./store/sqlite-driver.js";

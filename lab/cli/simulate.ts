@@ -7,7 +7,7 @@ import { SERVICE_KINDS } from "../sim/distributions.js";
 import { allJobsAccounted, boundLabels, responseTable, trafficTable } from "../sim/report.js";
 import { plotSvg, type Series } from "../sim/svg-plot.js";
 import { sweep } from "../sim/sweep.js";
-import { writeFileAtomic } from "../../server/atomic-file.js";
+import { writeFileAtomic } from "../../runtime/light.js";
 import type { Io } from "../../server/cli/run.js";
 import { UsageError } from "../../server/cli/usage.js";
 import { LAB_HELP } from "./help.js";

@@ -11,40 +11,30 @@
 // the quota counts them: at every write (through a ledger shared by every handle on the root in this
 // process), and exactly, by walking the root, when a writer opens and when it commits.
 
-import { randomBytes } from "node:crypto";
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  fsyncSync,
-  ftruncateSync,
-  linkSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readSync,
-  realpathSync,
-  renameSync,
-  rmSync,
-  writeSync,
-  type Stats,
-} from "node:fs";
-import { join, resolve, sep } from "node:path";
-import { GuestTrap } from "../traps.js";
+import { closeSync, constants, linkSync, lstatSync, mkdirSync, openSync, realpathSync, rmSync, type Stats } from "node:fs";
+import { join, resolve } from "node:path";
+import { commitTempFile } from "../atomic-file.js";
 import { FerryError } from "../errors.js";
+import { GuestTrap } from "../traps.js";
 import type { Access } from "./capabilities.js";
 import type { ResourceHandle, ResourceProvider } from "./provider.js";
+import { checkName, inside } from "./resource-names.js";
+import {
+  LEDGERS,
+  LIVE_TEMPS,
+  measure,
+  type OpenHandle,
+  type ResourceUsage,
+  releaseTemp,
+  type RootLedger,
+  tempPath,
+} from "./root-ledger.js";
+import { appendAt, copyInto, isMissing, readAt } from "./temp-file-io.js";
+
+export type { ResourceUsage } from "./root-ledger.js";
 
 /** Largest file a guest may read or write through a FileResources, bytes. */
 export const DEFAULT_MAX_RESOURCE_FILE_BYTES = 16 * 1024 * 1024;
-/** Temp files are `.ferry-tmp-<hex>`; guests cannot name them. */
-const TEMP_PREFIX = ".ferry-tmp-";
-/** Names are paths of these characters only (the capability grammar's), segments never `.`/`..`. */
-const SEGMENT = /^[A-Za-z0-9._-]{1,255}$/;
-const MAX_NAME_BYTES = 1024;
-/** Buffer of the one copy a read-write open makes of the existing file (host memory per copy, bytes). */
-const COPY_CHUNK_BYTES = 64 * 1024;
 
 export interface FileResourcesOptions {
   /** Largest file a guest may read, or write in one open-to-close. Default 16 MiB. */
@@ -53,12 +43,6 @@ export interface FileResourcesOptions {
   maxTotalBytes?: number;
   /** Files and directories under the root, together. Default unlimited. */
   maxEntries?: number;
-}
-
-/** What the root holds: bytes of regular files (open handles' temp files included), and entries (files, directories, links). */
-export interface ResourceUsage {
-  bytes: number;
-  entries: number;
 }
 
 /** What a write would change: the target's present size and the entries (file, directories) it adds. */
@@ -71,22 +55,6 @@ interface WriteTarget {
   newEntries: number;
 }
 
-/**
- * The bytes under one root as this process knows them: measured when a writer opens, then kept
- * current by every write, commit and discard of any handle on the root, so each write is checked
- * against everything in flight without walking the directory. Shared by every FileResources on the
- * same real root; dropped when no writer is open (the next open measures afresh).
- */
-interface RootLedger {
-  bytes: number;
-  writers: number;
-  /** Targets whose present bytes a writer is replacing: at most one writer is credited per target. */
-  credited: Set<string>;
-}
-
-const LEDGERS = new Map<string, RootLedger>();
-/** Temp files of handles alive in this process (absolute paths); any other temp file is debris. */
-const LIVE_TEMPS = new Set<string>();
 /** A handle the embedder dropped without close or discard still gives its temp file back, eventually. */
 const ABANDONED = new FinalizationRegistry<() => void>((release) => release());
 
@@ -324,27 +292,49 @@ export class FileResources implements ResourceProvider {
     }
   }
 
-  /** fsync the temp file, rename it over the target (checked again to be inside the root), fsync the directory. */
+  /** Rename the complete temp file over the target (checked again to be inside the root), durably (runtime/atomic-file.ts). */
   private commit(h: OpenHandle): void {
     const w = h.writing!;
-    const { realRoot } = h;
-    const change = this.checkWritable(realRoot, w.segments);
-    // Measured again: other writers (other jobs of the same client, an admin) may have changed the
-    // root meanwhile. The walk counts this writer's temp file already; the target's old bytes come
-    // back unless another name (a reader's link) keeps them.
+    const change = this.checkWritable(h.realRoot, w.segments);
+    // The target's old bytes come back unless another name (a reader's link) keeps them.
     const freed = change.shared ? 0 : change.existingBytes;
-    if (this.limited) {
-      const used = measure(realRoot, this.maxEntries);
-      if (change.newEntries > 0 && used.entries + change.newEntries > this.maxEntries) {
-        throw new GuestTrap("resource_quota", `"${h.name}" would take the files and directories past ${this.maxEntries}`);
-      }
-      if (w.size > change.existingBytes && used.bytes - freed > this.maxTotalBytes) {
-        throw new GuestTrap("resource_quota", `"${h.name}" would take the files past ${this.maxTotalBytes} bytes`);
-      }
-      w.ledger.bytes = used.bytes;
+    this.checkCommitQuota(h, change, freed);
+    const dir = this.makeDirectories(h.realRoot, w.segments);
+    try {
+      commitTempFile(h.temp, join(dir, w.segments[w.segments.length - 1]!), () => {
+        // The temp file is now the target: its bytes stay counted, the replaced file's leave.
+        LIVE_TEMPS.delete(h.temp);
+        w.ledger.bytes -= freed;
+        w.size = 0; // nothing of this writer's is in flight any more
+      });
+    } catch (error) {
+      if ((error as { code?: string }).code === "EXDEV")
+        throw new GuestTrap("host_error", `"${w.segments.join("/")}" lies on another file system than the resource root`);
+      throw error;
     }
+  }
+
+  /**
+   * Measured again: other writers (other jobs of the same client, an admin) may have changed the
+   * root meanwhile. The walk counts this writer's temp file already.
+   */
+  private checkCommitQuota(h: OpenHandle, change: WriteTarget, freed: number): void {
+    if (!this.limited) return;
+    const w = h.writing!;
+    const used = measure(h.realRoot, this.maxEntries);
+    if (change.newEntries > 0 && used.entries + change.newEntries > this.maxEntries) {
+      throw new GuestTrap("resource_quota", `"${h.name}" would take the files and directories past ${this.maxEntries}`);
+    }
+    if (w.size > change.existingBytes && used.bytes - freed > this.maxTotalBytes) {
+      throw new GuestTrap("resource_quota", `"${h.name}" would take the files past ${this.maxTotalBytes} bytes`);
+    }
+    w.ledger.bytes = used.bytes;
+  }
+
+  /** The target's directories, made where missing and each checked to stay inside the root; returns the last. */
+  private makeDirectories(realRoot: string, segments: string[]): string {
     let dir = realRoot;
-    for (const segment of w.segments.slice(0, -1)) {
+    for (const segment of segments.slice(0, -1)) {
       const next = join(dir, segment);
       try {
         mkdirSync(next, { mode: 0o700 });
@@ -352,195 +342,10 @@ export class FileResources implements ResourceProvider {
         if ((error as { code?: string }).code !== "EEXIST") throw error;
       }
       dir = realpathSync(next);
-      if (!inside(realRoot, dir)) throw new GuestTrap("host_error", `"${w.segments.join("/")}" leads outside the resource root`);
+      if (!inside(realRoot, dir)) throw new GuestTrap("host_error", `"${segments.join("/")}" leads outside the resource root`);
     }
-    const target = join(dir, w.segments[w.segments.length - 1]!);
-    const fd = openSync(h.temp, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      renameSync(h.temp, target);
-    } catch (error) {
-      if ((error as { code?: string }).code === "EXDEV")
-        throw new GuestTrap("host_error", `"${w.segments.join("/")}" lies on another file system than the resource root`);
-      throw error;
-    }
-    // The temp file is now the target: its bytes stay counted, the replaced file's leave.
-    LIVE_TEMPS.delete(h.temp);
-    w.ledger.bytes -= freed;
-    w.size = 0; // nothing of this writer's is in flight any more
-    const dirFd = openSync(dir, constants.O_RDONLY);
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
+    return dir;
   }
-}
-
-/** One open handle's state: where its bytes are, and (for a writer) what it is replacing. */
-interface OpenHandle {
-  /** The resource's name, for messages. */
-  name: string;
-  realRoot: string;
-  temp: string;
-  reading: boolean;
-  /** Bytes at the start of the temp file the handle may read: the file as it was at open. */
-  readable: number;
-  /** Bytes the open copied (a read-write open of an existing file), charged to the guest. */
-  openedBytes?: number;
-  writing:
-    | {
-        segments: string[];
-        ledger: RootLedger;
-        credit: number;
-        creditKey: string | undefined;
-        /** Bytes in the temp file now (the copy of the old content, then every write). */
-        size: number;
-      }
-    | undefined;
-}
-
-/** Give a handle's temp file back (if it is still there) and its bytes and credit to the ledger. */
-function releaseTemp(h: OpenHandle): void {
-  const w = h.writing;
-  if (w) {
-    if (w.creditKey !== undefined) w.ledger.credited.delete(w.creditKey);
-    w.ledger.writers--;
-    if (w.ledger.writers === 0 && LEDGERS.get(h.realRoot) === w.ledger) LEDGERS.delete(h.realRoot);
-  }
-  if (!LIVE_TEMPS.delete(h.temp)) return; // committed: the temp file is the target now
-  let freed = 0;
-  try {
-    const st = lstatSync(h.temp);
-    // A reader's link shares its inode with the file it reads: removing it frees nothing, unless
-    // the file was replaced meanwhile and the link held the last name of the old content.
-    if (st.isFile() && st.nlink === 1) freed = st.size;
-    rmSync(h.temp, { force: true });
-  } catch (error) {
-    if (!isMissing(error)) throw error;
-  }
-  const ledger = LEDGERS.get(h.realRoot);
-  if (ledger) ledger.bytes = Math.max(0, ledger.bytes - freed);
-}
-
-function tempPath(realRoot: string): string {
-  return join(realRoot, `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
-}
-
-/** Read from `path` at `position` into `into` (one bounded call; the file is opened and closed again). */
-function readAt(path: string, into: Uint8Array, position: number): number {
-  const fd = openTemp(path, constants.O_RDONLY);
-  try {
-    let total = 0;
-    while (total < into.byteLength) {
-      const n = readSync(fd, into, total, into.byteLength - total, position + total);
-      if (n === 0) break;
-      total += n;
-    }
-    return total;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Write `bytes` at `at` (the temp file's end); on failure the file is cut back to `at`. */
-function appendAt(path: string, bytes: Uint8Array, at: number): void {
-  const fd = openTemp(path, constants.O_WRONLY);
-  try {
-    let done = 0;
-    while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done, at + done);
-  } catch (error) {
-    ftruncateSync(fd, at);
-    throw new GuestTrap("host_error", `the resource could not be written: ${(error as { code?: string }).code ?? String(error)}`);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function openTemp(path: string, flags: number): number {
-  try {
-    return openSync(path, flags | constants.O_NOFOLLOW);
-  } catch (error) {
-    if (isMissing(error)) throw new GuestTrap("host_error", "the resource's temporary file is gone");
-    throw error;
-  }
-}
-
-/** Copy `from` (a regular file, at most `maxBytes`) into a new file `to`, through one small buffer. */
-function copyInto(from: string, to: string, maxBytes: number, what: string): void {
-  const src = openSync(from, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  let dst: number | undefined;
-  try {
-    if (!fstatSync(src).isFile()) throw new GuestTrap("host_error", `"${what}" is not a regular file`);
-    dst = openSync(to, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    const buf = new Uint8Array(COPY_CHUNK_BYTES);
-    let total = 0;
-    for (;;) {
-      const n = readSync(src, buf, 0, buf.byteLength, null);
-      if (n === 0) break;
-      total += n;
-      // Read to EOF, not to the size seen: the file may change under us; never past the limit.
-      if (total > maxBytes) throw new GuestTrap("host_error", `"${what}" is larger than ${maxBytes} bytes`);
-      let done = 0;
-      while (done < n) done += writeSync(dst, buf, done, n - done);
-    }
-  } catch (error) {
-    if (dst !== undefined) rmSync(to, { force: true });
-    throw error;
-  } finally {
-    closeSync(src);
-    if (dst !== undefined) closeSync(dst);
-  }
-}
-
-/**
- * Bytes and entries under `dir`, without following links; stops once past `maxEntries`. Temp files
- * of live handles count their bytes (they are on the disk) but not as entries (they are transient);
- * an inode with several names counts once. Temp files no live handle owns (a crash, a handle never
- * closed that was collected) are removed on the way.
- */
-function measure(dir: string, maxEntries: number): ResourceUsage {
-  const usage: ResourceUsage = { bytes: 0, entries: 0 };
-  const linked = new Set<string>();
-  const pending = [dir];
-  while (pending.length > 0 && usage.entries <= maxEntries) {
-    const current = pending.pop()!;
-    let names: string[];
-    try {
-      names = readdirSync(current);
-    } catch (error) {
-      if (isMissing(error)) continue; // removed while we walked
-      throw error;
-    }
-    for (const name of names) {
-      const path = join(current, name);
-      const temp = name.startsWith(TEMP_PREFIX);
-      if (temp && !LIVE_TEMPS.has(path)) {
-        rmSync(path, { force: true, recursive: true });
-        continue;
-      }
-      if (!temp) usage.entries++;
-      try {
-        const st = lstatSync(path);
-        if (st.isDirectory()) pending.push(path);
-        else if (st.isFile()) {
-          if (st.nlink > 1) {
-            const key = `${st.dev}:${st.ino}`;
-            if (linked.has(key)) continue;
-            linked.add(key);
-          }
-          usage.bytes += st.size;
-        }
-      } catch (error) {
-        if (!isMissing(error)) throw error;
-      }
-    }
-  }
-  return usage;
 }
 
 function limitOption(option: string, value: number | undefined, fallback: number): number {
@@ -549,31 +354,4 @@ function limitOption(option: string, value: number | undefined, fallback: number
     throw new FerryError("invalid_option", `\`${option}\` must be a non-negative integer, got ${String(value)}`);
   }
   return value;
-}
-
-/** The name's path segments, or a host_error trap for anything that is not a plain relative path. */
-function checkName(name: string): string[] {
-  const bad = (why: string): never => {
-    throw new GuestTrap("host_error", `resource name ${JSON.stringify(name.slice(0, 80))} ${why}`);
-  };
-  if (typeof name !== "string" || name === "") bad("is empty");
-  if (Buffer.byteLength(name) > MAX_NAME_BYTES) bad(`is longer than ${MAX_NAME_BYTES} bytes`);
-  if (name.includes("\0")) bad("contains a NUL byte");
-  if (name.startsWith("/") || name.includes("\\")) bad("must be a relative path with / separators");
-  const segments = name.split("/");
-  for (const s of segments) {
-    if (s === "" || s === "." || s === "..") bad("has an empty, . or .. segment");
-    if (!SEGMENT.test(s)) bad("may contain only letters, digits, . _ - and /");
-    if (s.startsWith(TEMP_PREFIX)) bad(`may not start a segment with ${TEMP_PREFIX}`);
-  }
-  return segments;
-}
-
-function inside(root: string, path: string): boolean {
-  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
-}
-
-function isMissing(error: unknown): boolean {
-  const code = (error as { code?: string }).code;
-  return code === "ENOENT" || code === "ENOTDIR";
 }

@@ -3,7 +3,7 @@
 
 import { createPrivateKey, createPublicKey, generateKeyPairSync, timingSafeEqual, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { writeFileAtomic } from "../atomic-file.js";
+import { writeFileAtomic } from "../../runtime/light.js";
 import { ServerError } from "../errors.js";
 import { keyFingerprint, publicKeyPem } from "../formats/keys.js";
 

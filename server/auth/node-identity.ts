@@ -4,7 +4,7 @@
 import { createHash, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../atomic-file.js";
+import { writeFileAtomic } from "../../runtime/light.js";
 import { ServerError } from "../errors.js";
 import { generateSigningKey, KEY_FILE_KIND, readKeyFile, type SigningKey } from "./keys.js";
 import { publicKeyPem } from "../formats/keys.js";

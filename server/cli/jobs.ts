@@ -4,7 +4,7 @@
 
 import { closeSync, existsSync, openSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { writeFileAtomic } from "../atomic-file.js";
+import { writeFileAtomic } from "../../runtime/light.js";
 import { MAX_FOLLOW_HOPS, type FerryClient } from "../client.js";
 import type { JobView } from "../node/job-view.js";
 import { connect, FollowError, locate, NODE_OPTIONS, printHelp } from "./connect.js";

@@ -6,7 +6,7 @@
 
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { writeFileAtomic } from "../atomic-file.js";
+import { writeFileAtomic } from "../../runtime/light.js";
 import { readNodeIdentity } from "../auth/node-identity.js";
 import { parsePublicKey } from "../auth/keys.js";
 import { FerryClient } from "../client.js";

@@ -17,7 +17,7 @@ import {
   type Snapshot,
 } from "../../runtime/index.js";
 import { createHash } from "node:crypto";
-import { writeFileAtomic } from "../atomic-file.js";
+import { writeFileAtomic } from "../../runtime/light.js";
 import { checkEntryArgs } from "../entry-args.js";
 import { CACHE_OPTIONS, cacheOption } from "./cache.js";
 import { argsOption, optionalInt, readInput, type Io } from "./options.js";

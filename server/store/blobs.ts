@@ -18,7 +18,7 @@ import {
   type Stats,
 } from "node:fs";
 import { join } from "node:path";
-import { TEMP_FILE_PATTERN, writeFileAtomic } from "../atomic-file.js";
+import { TEMP_FILE_PATTERN, writeFileAtomic } from "../../runtime/light.js";
 import { ServerError } from "../errors.js";
 import { processAlive } from "../process-alive.js";
 

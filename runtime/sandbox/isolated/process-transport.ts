@@ -2,7 +2,7 @@
 // model: it may read only the compiled runtime it runs, and cannot write files, spawn processes or
 // start workers. Its V8 heap is capped; its stderr tail tells an out-of-memory abort from a crash.
 
-import { fork } from "node:child_process";
+import { type ChildProcess, fork } from "node:child_process";
 import { dirname } from "node:path";
 import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -44,44 +44,72 @@ export function spawnProcessChild(script: URL, options: SpawnOptions): ChildHand
     // Nothing of the host's environment (tokens, NODE_OPTIONS) reaches guest-hosting processes.
     env: {},
   });
-  let stderrTail = "";
-  let outOfMemory = false;
-  child.stderr?.setEncoding("utf8");
-  child.stderr?.on("data", (chunk: string) => {
-    stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_BYTES);
-    if (HEAP_OOM_PATTERN.test(stderrTail)) outOfMemory = true;
-  });
+  return processHandle(child, new ExitWatch(child), new HostCallPipes(child));
+}
 
-  let killedBy: KillReason | undefined;
-  let exited = false;
-  const exitHandlers: Array<(exit: ChildExit) => void> = [];
-  const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
-    if (exited) return;
-    exited = true;
-    const exit: ChildExit = { killedBy, signal, code, outOfMemory: outOfMemory || HEAP_OOM_PATTERN.test(stderrTail) };
-    for (const h of exitHandlers) h(exit);
-  };
-  // 'close' comes after 'exit' once stdio is drained, so the stderr tail is complete.
-  child.on("close", (code, signal) => finish(code, signal));
-  child.on("error", () => {
-    if (child.exitCode === null && child.signalCode === null && child.pid === undefined) finish(null, null);
-  });
+/** How the child ended, reported once: its kill reason, exit code or signal, and whether its stderr tail shows a heap OOM. */
+class ExitWatch {
+  killedBy: KillReason | undefined;
+  exited = false;
+  private stderrTail = "";
+  private outOfMemory = false;
+  private readonly handlers: Array<(exit: ChildExit) => void> = [];
 
+  constructor(child: ChildProcess) {
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (chunk: string) => {
+      this.stderrTail = (this.stderrTail + chunk).slice(-STDERR_TAIL_BYTES);
+      if (HEAP_OOM_PATTERN.test(this.stderrTail)) this.outOfMemory = true;
+    });
+    // 'close' comes after 'exit' once stdio is drained, so the stderr tail is complete.
+    child.on("close", (code, signal) => this.finish(code, signal));
+    child.on("error", () => {
+      if (child.exitCode === null && child.signalCode === null && child.pid === undefined) this.finish(null, null);
+    });
+  }
+
+  onExit(handler: (exit: ChildExit) => void): void {
+    this.handlers.push(handler);
+  }
+
+  private finish(code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.exited) return;
+    this.exited = true;
+    const exit: ChildExit = {
+      killedBy: this.killedBy,
+      signal,
+      code,
+      outOfMemory: this.outOfMemory || HEAP_OOM_PATTERN.test(this.stderrTail),
+    };
+    for (const h of this.handlers) h(exit);
+  }
+}
+
+/** The host-call channel's two pipes: requests from the child (fd 4, reassembled into frames), answers to it (fd 5). */
+class HostCallPipes {
+  readonly requests: Socket | null;
+  readonly answers: Socket | null;
+  readonly handlers: Array<(call: HostCallFrame) => void> = [];
+
+  constructor(child: ChildProcess) {
+    const stdio = child.stdio as unknown as Array<Socket | null | undefined>;
+    this.requests = stdio[HOST_CALL_REQUEST_FD] ?? null;
+    this.answers = stdio[HOST_CALL_ANSWER_FD] ?? null;
+    // A dead child's pipes fail with EPIPE/ECONNRESET; its exit is reported by 'close'.
+    this.requests?.on("error", () => {});
+    this.answers?.on("error", () => {});
+    const reader = frameReader(HOST_CALL_MAX_REQUEST_BYTES, (call) => {
+      for (const h of this.handlers) h(call);
+    });
+    this.requests?.on("data", (chunk: Buffer) => reader(chunk));
+  }
+}
+
+function processHandle(child: ChildProcess, exit: ExitWatch, pipes: HostCallPipes): ChildHandle {
   const channel = (): { ref(): void; unref(): void } | undefined =>
     (child as unknown as { channel?: { ref(): void; unref(): void } }).channel ?? undefined;
-  const stderr = child.stderr as Socket | null;
-  const stdio = child.stdio as unknown as Array<Socket | null | undefined>;
-  const requests = stdio[HOST_CALL_REQUEST_FD] ?? null;
-  const answers = stdio[HOST_CALL_ANSWER_FD] ?? null;
-  // A dead child's pipes fail with EPIPE/ECONNRESET; its exit is reported by 'close'.
-  requests?.on("error", () => {});
-  answers?.on("error", () => {});
-  const hostCallHandlers: Array<(call: HostCallFrame) => void> = [];
-  const reader = frameReader(HOST_CALL_MAX_REQUEST_BYTES, (call) => {
-    for (const h of hostCallHandlers) h(call);
-  });
-  requests?.on("data", (chunk: Buffer) => reader(chunk));
-
+  const { requests, answers } = pipes;
+  const streams = [child.stderr as Socket | null, requests, answers];
   return {
     get pid() {
       return child.pid;
@@ -94,35 +122,31 @@ export function spawnProcessChild(script: URL, options: SpawnOptions): ChildHand
       child.on("message", (m) => handler(m as ChildEvent));
     },
     onHostCall(handler) {
-      hostCallHandlers.push(handler);
+      pipes.handlers.push(handler);
     },
     answerHostCall(body: Uint8Array) {
-      if (exited || !answers || answers.destroyed) return true;
+      if (exit.exited || !answers || answers.destroyed) return true;
       answers.write(frame(body));
       // An honest child reads each answer before it asks again; one that does not is piling up
       // buffers in the host.
       return answers.writableLength <= 2 * (FRAME_PREFIX_BYTES + HOST_CALL_MAX_ANSWER_BYTES);
     },
     onExit(handler) {
-      exitHandlers.push(handler);
+      exit.onExit(handler);
     },
     kill(reason) {
-      killedBy ??= reason;
-      if (!exited) child.kill("SIGKILL");
+      exit.killedBy ??= reason;
+      if (!exit.exited) child.kill("SIGKILL");
     },
     ref() {
       child.ref();
       channel()?.ref();
-      stderr?.ref();
-      requests?.ref();
-      answers?.ref();
+      for (const s of streams) s?.ref();
     },
     unref() {
       child.unref();
       channel()?.unref();
-      stderr?.unref();
-      requests?.unref();
-      answers?.unref();
+      for (const s of streams) s?.unref();
     },
   };
 }
