@@ -64,9 +64,11 @@ export interface InstanceConfig {
 export interface InstanceOptions {
   /** Who sent the code (default anonymous): decides which host functions it may import. */
   trust?: TrustClass;
-  /** Bytes the guest reads with `ferry.input_read`. */
+  /** Bytes the guest reads with `ferry.input_read` (at most DEFAULT_MAX_INPUT_BYTES). */
   input?: Uint8Array;
+  /** Default DEFAULT_MAX_OUTPUT_BYTES. */
   maxOutputBytes?: number;
+  /** Default DEFAULT_MAX_LOG_BYTES. */
   maxLogBytes?: number;
   /** Called for every log line the guest writes, as it is written. */
   onLog?: (line: string) => void;

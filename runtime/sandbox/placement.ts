@@ -7,33 +7,21 @@
 
 import { FerryError } from "../errors.js";
 import type { InProcessPlacement, PlacementBase } from "../exec/placement.js";
-import { SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox, type SandboxKind, type TrustClass } from "../exec/instance-api.js";
+import { type InstanceOptions, SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox, type SandboxKind } from "../exec/instance-api.js";
 import { DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES } from "../limits.js";
-import { type Capability, CapabilitySet } from "../resources/capabilities.js";
+import { CapabilitySet } from "../resources/capabilities.js";
 import { OffThreadFileResources } from "../resources/off-thread-resources.js";
 import type { ResourceProvider } from "../resources/provider.js";
 import type { AsyncResourceProvider } from "./isolated/host-call-server.js";
 
 export type { InProcessPlacement, PlacementBase } from "../exec/placement.js";
 
-/** Where and as whom an instance runs, as a caller asks for it (every field optional). */
-export interface PlacementOptions {
-  /** Who sent the code (default anonymous): decides which host functions it may import. */
-  trust?: TrustClass;
+/** Where and as whom an instance runs, as a caller asks for it (every field optional), on top of its I/O options. */
+export interface PlacementOptions extends Omit<InstanceOptions, "resources"> {
   /** Default: from `trust` (anonymous → in-process, authenticated → isolated). */
   sandbox?: SandboxKind;
   /** Isolated only: wall-clock deadline per run/resume call in ms (up to 2^31−1); past it the process is killed. */
   timeoutMs?: number;
-  /** Bytes the guest reads with `ferry.input_read` (at most DEFAULT_MAX_INPUT_BYTES). */
-  input?: Uint8Array;
-  /** Default DEFAULT_MAX_OUTPUT_BYTES. */
-  maxOutputBytes?: number;
-  /** Default DEFAULT_MAX_LOG_BYTES. */
-  maxLogBytes?: number;
-  /** Called for every log line the guest writes, as it is written. */
-  onLog?: (line: string) => void;
-  /** Authenticated code only: the resources it may bind, e.g. "reports/*:rw" (default none). */
-  capabilities?: ReadonlyArray<string | Capability>;
   /**
    * Authenticated code only: where its resources live. In-process, a synchronous `ResourceProvider`
    * (its calls run on the caller's thread, inside the guest's slice); isolated, also an
