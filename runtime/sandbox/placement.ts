@@ -54,35 +54,39 @@ export function normalizePlacement(options: PlacementOptions = {}): Placement {
   const sandbox = options.sandbox ?? defaultSandbox(trust);
   if (!SANDBOX_KINDS.includes(sandbox)) throw invalid(`\`sandbox\` must be ${alternatives(SANDBOX_KINDS)}, got ${JSON.stringify(sandbox)}`);
   const timeoutMs = checkTimeout(options.timeoutMs, sandbox);
-  const base: PlacementBase = {
-    trust,
-    input: checkInput(options.input),
-    maxOutputBytes: byteCap("maxOutputBytes", options.maxOutputBytes, DEFAULT_MAX_OUTPUT_BYTES),
-    maxLogBytes: byteCap("maxLogBytes", options.maxLogBytes, DEFAULT_MAX_LOG_BYTES),
-    onLog: checkOnLog(options.onLog),
-    capabilities: undefined,
-  };
-  const { capabilities, resources } = options;
-  if (trust === "anonymous") {
-    if (capabilities?.length || resources) {
-      throw invalid("`capabilities` and `resources` require trust: 'authenticated' (anonymous code is pure computation)");
-    }
-    return sandbox === "isolated" ? { ...base, sandbox, timeoutMs, resources: undefined } : { ...base, sandbox, resources: undefined };
+  const input = checkInput(options.input);
+  const maxOutputBytes = byteCap("maxOutputBytes", options.maxOutputBytes, DEFAULT_MAX_OUTPUT_BYTES);
+  const maxLogBytes = byteCap("maxLogBytes", options.maxLogBytes, DEFAULT_MAX_LOG_BYTES);
+  const onLog = checkOnLog(options.onLog);
+  const { capabilities: caps, resources } = options;
+  if (trust === "anonymous" && (caps?.length || resources)) {
+    throw invalid("`capabilities` and `resources` require trust: 'authenticated' (anonymous code is pure computation)");
   }
+  // Parsed here, once: this set is the one every resource call is checked against.
+  const capabilities = trust === "authenticated" ? checkGrants(caps, resources) : undefined;
+  // Written out whole (no spreads): this runs on every instantiate.
+  if (sandbox === "isolated") return { sandbox, trust, timeoutMs, input, maxOutputBytes, maxLogBytes, onLog, capabilities, resources };
+  return { sandbox, trust, input, maxOutputBytes, maxLogBytes, onLog, capabilities, resources: inProcessProvider(resources) };
+}
+
+/** Authenticated code's grants and provider, checked; the grants parsed into the set its calls are checked against. */
+function checkGrants(capabilities: PlacementOptions["capabilities"], resources: PlacementOptions["resources"]): CapabilitySet {
   if (capabilities !== undefined && !Array.isArray(capabilities)) throw invalid('`capabilities` must be a list like ["reports/*:rw"]');
   if (resources !== undefined && (resources === null || typeof resources.open !== "function")) {
     throw invalid("`resources` must be a ResourceProvider (an object with `open(name, access)`)");
   }
-  // Parsed here, once: this set is the one every resource call is checked against.
-  base.capabilities = new CapabilitySet(capabilities ?? []);
-  if (sandbox === "isolated") return { ...base, sandbox, timeoutMs, resources };
+  return new CapabilitySet(capabilities ?? []);
+}
+
+/** An in-process guest's provider answers inside its slice: an asynchronous one cannot. */
+function inProcessProvider(resources: PlacementOptions["resources"]): ResourceProvider | undefined {
   if (resources instanceof OffThreadFileResources) {
     throw invalid(
       "`resources` answers asynchronously (OffThreadFileResources): an in-process guest needs a synchronous provider such as FileResources; run it with sandbox: 'isolated'",
     );
   }
   // Anything else given for an in-process guest must be a synchronous provider (the type says so for the embedder).
-  return { ...base, sandbox, resources: resources as ResourceProvider | undefined };
+  return resources as ResourceProvider | undefined;
 }
 
 function invalid(message: string): FerryError {
@@ -106,8 +110,11 @@ function checkTimeout(t: number | undefined, sandbox: SandboxKind): number | und
   return t;
 }
 
+/** The input of a guest given none: empty, shared (nothing can be written into zero bytes). */
+const NO_INPUT = new Uint8Array(0);
+
 function checkInput(input: Uint8Array | undefined): Uint8Array {
-  if (input === undefined) return new Uint8Array(0);
+  if (input === undefined) return NO_INPUT;
   if (!(input instanceof Uint8Array)) throw invalid("`input` must be a Uint8Array");
   if (input.byteLength > DEFAULT_MAX_INPUT_BYTES)
     throw invalid(`\`input\` is ${input.byteLength} bytes, the limit is ${DEFAULT_MAX_INPUT_BYTES}`);
