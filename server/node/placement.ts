@@ -1,8 +1,10 @@
-// What the node decides about where and how a job runs: its trust class (from the caller), its
-// sandbox (asked for, or the default for its trust), its fuel limit (within its quotas), and the
-// instance options that follow (slice deadline, output cap, capabilities and resources). One place
-// for these rules; when the runtime's Engine exports its normalised placement, the checks that are
-// the runtime's (sandbox and trust kinds, timeouts) move there and this keeps the node's own.
+// What the node decides about where and how a job runs — its own policy, on top of the runtime's:
+// the trust class comes from the caller, anonymous jobs run in-process only with a small input, the
+// fuel limit is within the client's quotas, and the instance options follow (slice deadline, output
+// cap, capabilities and resources). The runtime's own rules (sandbox and trust kinds, the default
+// sandbox of a trust class, timeouts, input and output sizes, which grants a trust class may hold)
+// are not repeated here: the Engine applies them once (runtime/sandbox/placement.ts,
+// normalizePlacement) to the options this file builds.
 
 import { join } from "node:path";
 import {
