@@ -20,7 +20,7 @@ import {
   DEFAULT_MAX_CONCURRENT_COMPILES,
 } from "../limits.js";
 import type { CompileRequest, CompileWorkerData, CompileWorkerMessage } from "./compile-worker.js";
-import { PIPELINE_VERSION, stackBytesOf, type CodeSegment, type InstrumentOptions } from "./instrument.js";
+import { PIPELINE_VERSION, stackBytesOf, type CodeSegment, type InstrumentOptions } from "./segment.js";
 
 export interface CompilePoolOptions {
   /** Compiles running at once, each in its own worker thread; more wait in the queue. Default 1. */

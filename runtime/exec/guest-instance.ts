@@ -9,7 +9,7 @@
 
 import { AUTHENTICATED_IMPORTS, EXPORTS, HOST_MODULE } from "../code/host-abi.js";
 import { floatBitsExports } from "../code/float-global-bits.js";
-import type { EntryPoint, SnapshotGlobal } from "../code/instrument.js";
+import type { EntryPoint, SnapshotGlobal } from "../code/segment.js";
 import { guestPageCap } from "../code/memory-shift.js";
 import { MAX_NAMED_IMPORTS, nameSome } from "../code/validate.js";
 import { FerryError } from "../errors.js";
