@@ -15,7 +15,7 @@ import type { Snapshot } from "./exec/snapshot.js";
 import type { WeakDescriptor } from "./exec/weak.js";
 import { SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox, type Instance, type SandboxKind, type TrustClass } from "./exec/instance-api.js";
 import { IsolatedPool, type IsolatedPoolOptions } from "./sandbox/isolated/pool.js";
-import type { AsyncResourceProvider } from "./sandbox/isolated/host-call-server.js";
+import type { AsyncResourceProvider } from "./resources/provider.js";
 import { OffThreadFileResources } from "./resources/off-thread-resources.js";
 import type { ResourceProvider } from "./resources/provider.js";
 import {

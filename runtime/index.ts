@@ -29,7 +29,7 @@ export type { ResourceProvider, ResourceHandle } from "./resources/provider.js";
 export { OffThreadFileResources } from "./resources/off-thread-resources.js";
 export { ResourceThread, sharedResourceThread } from "./resources/resource-thread.js";
 export type { ResourceThreadOptions, ResourceThreadStats } from "./resources/resource-thread.js";
-export type { AsyncResourceProvider, AsyncResourceHandle } from "./sandbox/isolated/host-call-server.js";
+export type { AsyncResourceProvider, AsyncResourceHandle } from "./resources/provider.js";
 export type { EntryPoint, CodeSegment } from "./code/segment.js";
 export { PIPELINE_VERSION } from "./code/segment.js";
 export { ModuleCache, openModuleCache } from "./code/module-cache.js";
@@ -38,7 +38,7 @@ export type { ModuleLimits } from "./code/validate.js";
 export { CompilePool } from "./code/compile-pool.js";
 export type { CompilePoolOptions } from "./code/compile-pool.js";
 export { GuestTrap } from "./traps.js";
-export { importedResourceCall } from "./resources/host-interface.js";
+export { importedResourceCall } from "./host/index.js";
 
 export { FerryError, isFerryError, ERROR_MESSAGES } from "./errors.js";
 export type { ErrorCode } from "./errors.js";

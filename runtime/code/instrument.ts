@@ -5,8 +5,9 @@
 
 import { FerryError } from "../errors.js";
 import { loadBinaryen, type Binaryen, type BinaryenModule } from "./binaryen.js";
-import { ASYNCIFY_IMPORTS, EXPORTS, HOST_MODULE, YIELD_IMPORT } from "./host-abi.js";
+import { ASYNCIFY_IMPORTS, CHECKPOINT_IMPORT, FERRY_MODULE, YIELD_IMPORT } from "../host/index.js";
 import { trackDataDrops } from "./data-drops.js";
+import { EXPORTS } from "./export-names.js";
 import { addFloatBitsAccessors } from "./float-global-bits.js";
 import { IrWalker } from "./ir-walk.js";
 import { capMemoryMaximum } from "./memory-cap.js";
@@ -57,7 +58,7 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
       entries.push({ name: e.name, exportIndex, params: sig.params, results: sig.results });
     });
     const hasContinuation = structure.exports.some((e) => e.name === EXPORTS.continuation && e.kind === "global");
-    const usesCheckpoints = structure.imports.some((i) => i.module === HOST_MODULE && i.name === "checkpoint");
+    const usesCheckpoints = structure.imports.some((i) => i.module === FERRY_MODULE && i.name === CHECKPOINT_IMPORT);
 
     const stackBytes = stackBytesOf(options);
     const reservedPages = options.asyncify && !hasContinuation ? reservedPagesFor(stackBytes) : 0;
@@ -330,9 +331,9 @@ function detachStart(b: Binaryen, m: BinaryenModule): boolean {
 function ensureYieldImport(b: Binaryen, m: BinaryenModule): string {
   for (let i = 0; i < m.getNumFunctions(); i++) {
     const info = b.getFunctionInfo(m.getFunctionByIndex(i));
-    if (info.module === HOST_MODULE && info.base === YIELD_IMPORT) return info.name;
+    if (info.module === FERRY_MODULE && info.base === YIELD_IMPORT) return info.name;
   }
-  m.addFunctionImport("__ferry_yield", HOST_MODULE, YIELD_IMPORT, b.none, b.none);
+  m.addFunctionImport("__ferry_yield", FERRY_MODULE, YIELD_IMPORT, b.none, b.none);
   return "__ferry_yield";
 }
 

@@ -5,11 +5,11 @@
 // fuel check between chunks: no single instruction can hold the host past its slice for long.
 
 import { i64Const, type Binaryen, type BinaryenModule, type ExpressionRef } from "./binaryen.js";
-import { CLOCK_IMPORT, HOST_MODULE } from "./host-abi.js";
+import { CLOCK_IMPORT, FERRY_MODULE } from "../host/index.js";
 
 export const FUEL_GLOBAL = "__ferry_fuel";
 export const GROW_FAILED_GLOBAL = "__ferry_grow_failed";
-/** The internal name of the clock import the helpers call (host-abi.ts CLOCK_IMPORT). */
+/** The internal name of the clock import the helpers call (host/ferry/core.ts CLOCK_IMPORT). */
 export const CLOCK_NAME = "__ferry_clock";
 
 /** `init` is a prefix: one helper per data segment (memory.init names its segment statically). */
@@ -43,7 +43,7 @@ export const BULK_CHUNK_FUEL = (BULK_CHUNK_BYTES >> BULK_BYTES_PER_FUEL_LOG2) + 
 
 export function addMeterHelpers(b: Binaryen, m: BinaryenModule, yieldName: string, memoryName: string): void {
   const { i32, i64, none } = b;
-  m.addFunctionImport(CLOCK_NAME, HOST_MODULE, CLOCK_IMPORT, none, none);
+  m.addFunctionImport(CLOCK_NAME, FERRY_MODULE, CLOCK_IMPORT, none, none);
   const get = (index: number, type = i32) => m.local.get(index, type);
   const set = (index: number, value: ExpressionRef) => m.local.set(index, value);
   const i32c = (v: number) => m.i32.const(v);

@@ -14,7 +14,7 @@
 
 import { FerryError } from "../errors.js";
 import type { Binaryen, BinaryenModule } from "./binaryen.js";
-import { EXPORTS } from "./host-abi.js";
+import { EXPORTS } from "./export-names.js";
 import type { SnapshotGlobal, SnapshotTable } from "./segment.js";
 import type { TablePlan } from "./table-ops.js";
 import type { ModuleStructure } from "./wasm-reader.js";

@@ -7,7 +7,8 @@
 // - explicit: the guest imports `ferry.checkpoint`; when the slice ends it is given up to one more
 //   slice to reach a checkpoint, which answers 1, and the guest returns with its state in memory.
 
-import { AUTHENTICATED_IMPORTS, EXPORTS, HOST_MODULE } from "../code/host-abi.js";
+import { EXPORTS } from "../code/export-names.js";
+import { discardOpenResources, hostImports, importTrust, resourceImports, type ResourceGrant } from "../host/index.js";
 import { floatBitsExports } from "../code/float-global-bits.js";
 import type { EntryPoint, SnapshotGlobal } from "../code/segment.js";
 import { guestPageCap } from "../code/memory-shift.js";
@@ -33,7 +34,6 @@ import {
 import type { GuestModule } from "./guest-module.js";
 import { captureMemoryDelta } from "./snapshot-delta.js";
 import { CapabilitySet, type Capability } from "../resources/capabilities.js";
-import { discardOpenResources, resourceImports, type ResourceGrant } from "../resources/host-interface.js";
 import type { ResourceProvider } from "../resources/provider.js";
 import {
   checkSnapshotOptions,
@@ -47,7 +47,6 @@ import {
   type SnapshotOptions,
   type TrustClass,
 } from "./instance-api.js";
-import { hostImports } from "./host-imports.js";
 import { OutputBuffer } from "./output-buffer.js";
 import { captureMemory, clearPagesOutside, floatOfBits, type GlobalValue, type Snapshot } from "./snapshot.js";
 import { GuestTrap, TRAP_MESSAGES, classifyTrap, type TrapCode } from "../traps.js";
@@ -167,14 +166,14 @@ export class GuestInstance implements Instance {
       );
     const instance = instantiate(
       module.wasm,
-      hostImports(
+      hostImports({
         io,
-        {
+        pausing: {
           yield: () => this.onYield(),
           checkpoint: () => this.onCheckpoint(),
         },
-        this.resourceFns,
-      ),
+        resources: this.resourceFns,
+      }),
     );
     this.exports = instance.exports as Exports;
     this.memoryObject = this.exports[EXPORTS.memory] as WebAssembly.Memory;
@@ -729,7 +728,7 @@ export class GuestInstance implements Instance {
  */
 function resourceGrant(module: GuestModule, trust: TrustClass, options: InstanceOptions): ResourceGrant | undefined {
   if (trust === "anonymous") {
-    const privileged = WebAssembly.Module.imports(module.wasm).filter((i) => i.module === HOST_MODULE && i.name in AUTHENTICATED_IMPORTS);
+    const privileged = WebAssembly.Module.imports(module.wasm).filter((i) => importTrust(i.module, i.name) === "authenticated");
     if (privileged.length > 0) {
       const names = nameSome(
         privileged.map((i) => `"${i.module}.${i.name}"`),

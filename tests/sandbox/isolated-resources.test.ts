@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Engine, MemoryResources, type Instance, type RunResult, type WasmValue } from "../../runtime/index.js";
 import type { GuestModule } from "../../runtime/exec/guest-module.js";
 import { IsolatedPool, type IsolatedInstanceOptions } from "../../runtime/sandbox/isolated/pool.js";
-import type { AsyncResourceHandle, AsyncResourceProvider } from "../../runtime/sandbox/isolated/host-call-server.js";
+import type { AsyncResourceHandle, AsyncResourceProvider } from "../../runtime/resources/provider.js";
 import { hostCallViolation, injectHostCallFault, probeIsolation } from "../../runtime/sandbox/isolated/probe.js";
 import { COPY_GUEST } from "../helpers/fixtures.js";
 

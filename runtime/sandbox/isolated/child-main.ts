@@ -6,7 +6,8 @@ import { FerryError } from "../../errors.js";
 import { GuestTrap } from "../../traps.js";
 import { GuestInstance } from "../../exec/guest-instance.js";
 import { GuestModule } from "../../exec/guest-module.js";
-import { remoteResources } from "./host-call-client.js";
+import { remoteResources } from "../../host/index.js";
+import { remoteAsk } from "./host-call-client.js";
 import {
   FRAME_PREFIX_BYTES,
   HOST_CALL_ANSWER_FD,
@@ -64,7 +65,7 @@ function hostCall(body: Uint8Array): Uint8Array {
   if (f === "oversized") return port.hostCall(body, 0x7fff_fff0);
   return port.hostCall(body, body.byteLength);
 }
-const resources = remoteResources(hostCall);
+const resources = remoteResources(remoteAsk(hostCall));
 
 function onLog(line: string): void {
   pendingLogs.push(line);
