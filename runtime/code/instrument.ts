@@ -12,7 +12,8 @@ import { addFloatBitsAccessors } from "./float-global-bits.js";
 import { IrWalker } from "./ir-walk.js";
 import { capMemoryMaximum } from "./memory-cap.js";
 import { reserveMemoryPrefix, reservedPagesFor, shiftMemoryAccesses } from "./memory-shift.js";
-import { meterModule, type TableMetering } from "./meter.js";
+import { meterModule } from "./meter.js";
+import type { TableMetering } from "./meter-costs.js";
 import { memoryName } from "./meter-helpers.js";
 import { capTables, exportReferenceState } from "./ref-state.js";
 import {
