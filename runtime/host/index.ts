@@ -9,7 +9,19 @@ import { ferryCore } from "./ferry/core.js";
 import { ferryResources } from "./ferry-resources/index.js";
 import type { HostContext, HostInterface, ImportTrust, RemoteCall, Signature } from "./interface.js";
 
-export const HOST_INTERFACES: readonly HostInterface[] = [ferryCore, ferryResources, assemblyScriptEnv];
+export const HOST_INTERFACES: readonly HostInterface[] = checked([ferryCore, ferryResources, assemblyScriptEnv]);
+
+/** Two interfaces may share a module (`ferry`), never a function of it: one would shadow the other in the import object. */
+function checked(interfaces: HostInterface[]): HostInterface[] {
+  const seen = new Set<string>();
+  for (const i of interfaces)
+    for (const name of Object.keys(i.functions)) {
+      const key = `${i.module}.${name}`;
+      if (seen.has(key)) throw new Error(`host interface ${i.id} declares ${key} again`);
+      seen.add(key);
+    }
+  return interfaces;
+}
 
 /** The descriptor that provides `module.name`, if any (own properties only: "constructor" is no import). */
 function providerOf(module: string, name: string): HostInterface | undefined {
