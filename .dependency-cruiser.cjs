@@ -62,6 +62,22 @@ module.exports = {
       to: { path: "^runtime/exec/" },
     },
     {
+      name: "host-below-exec",
+      severity: "error",
+      comment:
+        "Host interfaces (runtime/host/) are what code/ derives its allow-list from and what exec/ and sandbox/ provide and carry: " +
+        "they import only resources/ and the runtime's leaves, never code/, exec/, sandbox/ or the engine.",
+      from: { path: "^runtime/host/" },
+      to: { path: "^runtime/", pathNot: "^runtime/(host/|resources/(capabilities|provider)\\.ts$|traps\\.ts$|limits\\.ts$|errors\\.ts$)" },
+    },
+    {
+      name: "resources-not-host",
+      severity: "error",
+      comment: "Resources are the providers behind the host interfaces: host/ uses them, never the other way.",
+      from: { path: "^runtime/resources/" },
+      to: { path: "^runtime/host/" },
+    },
+    {
       name: "store-not-auth",
       severity: "error",
       comment: "The store keeps rows; auth decides what they mean.",

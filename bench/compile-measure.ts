@@ -22,7 +22,7 @@ const { instrument } = await import("../runtime/code/instrument.js");
 const { loadBinaryen } = await import("../runtime/code/binaryen.js");
 const { readModuleStructure } = await import("../runtime/code/wasm-reader.js");
 const { readFunctionStats } = await import("../runtime/code/code-reader.js");
-const { ALLOWED_IMPORTS } = await import("../runtime/code/host-abi.js");
+const { ALLOWED_IMPORTS } = await import("../runtime/host/index.js");
 const { shape } = await import("./compile-shapes.js");
 
 /** Every limit out of the way: what happens past the caps is what is being measured. */

@@ -14,9 +14,9 @@
 // broken meter costs a test a bounded amount of time instead of hanging it.
 
 import binaryen from "binaryen";
-import { MAX_LOG_LINE_BYTES } from "../runtime/exec/host-imports.js";
+import { MAX_LOG_LINE_BYTES } from "../runtime/host/index.js";
 import { MAX_HOST_IO_BYTES } from "../runtime/limits.js";
-import { MAX_RESOURCE_IO_BYTES } from "../runtime/resources/host-interface.js";
+import { MAX_RESOURCE_IO_BYTES } from "../runtime/host/ferry-resources/session.js";
 import { rawHost } from "../guest/raw-host.js";
 
 /** The least fuel a sound meter charges for each kind of work (the `work` counter's units). */

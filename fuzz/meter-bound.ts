@@ -9,10 +9,10 @@ import binaryen from "binaryen";
 import { IrWalker } from "../runtime/code/ir-walk.js";
 import { GROW_BYTES_PER_FUEL_LOG2 } from "../runtime/code/meter-helpers.js";
 import { readModuleStructure, type ModuleStructure } from "../runtime/code/wasm-reader.js";
-import { HOST_CALL_FUEL, MAX_LOG_LINE_BYTES, hostCallFuel } from "../runtime/exec/host-imports.js";
+import { HOST_CALL_FUEL, MAX_LOG_LINE_BYTES, hostCallFuel } from "../runtime/host/index.js";
 import type { GuestModule } from "../runtime/index.js";
 import { MAX_HOST_IO_BYTES } from "../runtime/limits.js";
-import { RESOURCE_OPEN_FUEL } from "../runtime/resources/host-interface.js";
+import { RESOURCE_OPEN_FUEL } from "../runtime/host/ferry-resources/session.js";
 import { SUPPORTED_FEATURES } from "./ttf-rewrite.js";
 
 export function meterBoundOf(module: GuestModule): number | undefined {

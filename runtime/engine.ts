@@ -5,7 +5,7 @@
 
 import { type CompilePool, sharedCompilePool } from "./code/compile-pool.js";
 import { compileCached, openModuleCache, type ModuleCache } from "./code/module-cache.js";
-import { PIPELINE_VERSION, sha256Hex } from "./code/instrument.js";
+import { PIPELINE_VERSION, sha256Hex } from "./code/segment.js";
 import { checkHeader, type ModuleLimits } from "./code/validate.js";
 import { FerryError } from "./errors.js";
 import type { Instance, RunOptions, RunResult } from "./exec/instance-api.js";

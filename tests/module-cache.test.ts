@@ -9,7 +9,7 @@ import { decodeEntry, encodeEntry } from "../runtime/code/cache-entry.js";
 import { cacheKey } from "../runtime/code/cache-key.js";
 import { CompilePool } from "../runtime/code/compile-pool.js";
 import { ModuleCache } from "../runtime/code/module-cache.js";
-import type { CodeSegment, InstrumentOptions } from "../runtime/code/instrument.js";
+import type { CodeSegment, InstrumentOptions } from "../runtime/code/segment.js";
 import { Engine, FerryError, type GuestModule } from "../runtime/index.js";
 import { removeDir, startTestNode, tempDir } from "./helpers/node.js";
 import { wat } from "./helpers/wat.js";

@@ -7,7 +7,7 @@
 // ({ key, segment: the code segment without its bytes, bytes: their length }) | instrumented bytes.
 
 import { createHash } from "node:crypto";
-import { PIPELINE_VERSION, stackBytesOf, type CodeSegment, type InstrumentOptions } from "./instrument.js";
+import { PIPELINE_VERSION, stackBytesOf, type CodeSegment, type InstrumentOptions } from "./segment.js";
 import { reservedPagesFor } from "./memory-shift.js";
 
 const MAGIC = Buffer.from("FERRYMC1", "latin1");

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { compiledCodeDir } from "./compile-pool.js";
-import { PIPELINE_VERSION, stackBytesOf, type InstrumentOptions } from "./instrument.js";
+import { PIPELINE_VERSION, stackBytesOf, type InstrumentOptions } from "./segment.js";
 
 /** Bump when the entry layout or the code segment's fields change (module-cache.ts). */
 export const CACHE_FORMAT = 1;

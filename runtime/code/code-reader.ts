@@ -85,107 +85,122 @@ function unsupported(f: FunctionStats, what: string): never {
 const TABLE_MISC_OPS = new Set([12, 13, 14, 15, 16, 17]);
 
 function readInstructions(r: Reader, f: FunctionStats, hook?: TableInstructionHook): void {
-  let depth = 0;
-  let loopIfDepth = 0;
-  /** Per open construct: 1 if it is a loop or an if (so its `end` lowers loopIfDepth). */
-  let kinds = new Uint8Array(64);
-  const memarg = (): void => {
-    const align = r.u32();
-    if (align & 0x40) r.u32(); // multi-memory index (refused later, by the structure check)
-    r.skipLeb();
-  };
+  const nesting = new Nesting(f);
   while (r.pos < r.end) {
     const start = r.pos;
     const op = r.byte();
     f.instructions++;
-    switch (op) {
-      case 0x02: // block
-      case 0x03: // loop
-      case 0x04: // if
-        if (op === 0x03) f.loops++;
-        blockType(r);
-        depth++;
-        if (depth > f.maxDepth) f.maxDepth = depth;
-        if (depth >= kinds.length) {
-          const grown = new Uint8Array(kinds.length * 2);
-          grown.set(kinds);
-          kinds = grown;
-        }
-        kinds[depth] = op === 0x02 ? 0 : 1;
-        if (op !== 0x02 && ++loopIfDepth > f.maxLoopIfDepth) f.maxLoopIfDepth = loopIfDepth;
-        break;
-      case 0x0b: // end (the last one closes the body)
-        if (depth > 0 && kinds[depth] === 1) loopIfDepth--;
-        depth--;
-        break;
-      case 0x0c: // br
-      case 0x0d: // br_if
-      case 0x20: // local.get / set / tee
-      case 0x21:
-      case 0x22:
-      case 0x23: // global.get / set
-      case 0x24:
-      case 0x3f: // memory.size / grow
-      case 0x40:
-        r.u32();
-        break;
-      case 0xd2: // ref.func
-      case 0x25: // table.get / set
-      case 0x26: {
-        const index = r.u32();
-        hook?.(op, [index], start, r.pos);
-        break;
-      }
-      case 0x0e: {
-        const n = r.u32();
-        f.brTableTargets += n + 1;
-        for (let i = 0; i <= n; i++) r.u32();
-        break;
-      }
-      case 0x10:
-        f.calls++;
-        r.u32();
-        break;
-      case 0x11:
-        f.calls++;
-        r.u32();
-        r.u32();
-        break;
-      case 0x1c: {
-        const n = r.u32();
-        for (let i = 0; i < n; i++) if (r.valtype() === "other") unsupported(f, "a typed select of a GC reference type");
-        break;
-      }
-      case 0x41:
-      case 0x42:
-        r.skipLeb();
-        break;
-      case 0x43:
-        r.skip(4);
-        break;
-      case 0x44:
-        r.skip(8);
-        break;
-      case 0xd0: // ref.null t
-        r.byte();
-        break;
-      case 0xfc: {
-        const sub = miscOp(r, f);
-        if (hook && TABLE_MISC_OPS.has(sub.op)) hook(0xfc00 + sub.op, sub.immediates, start, r.pos);
-        break;
-      }
-      case 0xfd:
-        simdOp(r, f, memarg);
-        break;
-      default:
-        if (op >= 0x28 && op <= 0x3e) memarg();
-        else if (!(op <= 0x01 || op === 0x05 || op === 0x0f || op === 0x1a || op === 0x1b || (op >= 0x45 && op <= 0xc4) || op === 0xd1)) {
-          unsupported(f, `opcode 0x${op.toString(16)} (${PROPOSAL_OF[op] ?? "a proposal Ferry does not instrument"})`);
-        }
-    }
+    if (op === 0x02 || op === 0x03 || op === 0x04) {
+      // block, loop, if
+      if (op === 0x03) f.loops++;
+      blockType(r);
+      nesting.open(op !== 0x02);
+    } else if (op === 0x0b)
+      nesting.close(); // end (the last one closes the body)
+    else readImmediates(r, f, op, start, hook);
   }
   // V8 accepted the body, so a mismatch means this decoder misread it: refuse rather than guess.
-  if (depth !== -1) throw new FerryError("invalid_wasm", `function ${f.index}: body does not end where its size says`);
+  if (nesting.depth !== -1) throw new FerryError("invalid_wasm", `function ${f.index}: body does not end where its size says`);
+}
+
+/** The open constructs of a body: how deep, and how deep in loops and ifs (the caps' measures). */
+class Nesting {
+  depth = 0;
+  private loopIfDepth = 0;
+  /** Per open construct: 1 if it is a loop or an if (so its `end` lowers loopIfDepth). */
+  private kinds = new Uint8Array(64);
+
+  constructor(private readonly f: FunctionStats) {}
+
+  open(loopOrIf: boolean): void {
+    const f = this.f;
+    this.depth++;
+    if (this.depth > f.maxDepth) f.maxDepth = this.depth;
+    if (this.depth >= this.kinds.length) {
+      const grown = new Uint8Array(this.kinds.length * 2);
+      grown.set(this.kinds);
+      this.kinds = grown;
+    }
+    this.kinds[this.depth] = loopOrIf ? 1 : 0;
+    if (loopOrIf && ++this.loopIfDepth > f.maxLoopIfDepth) f.maxLoopIfDepth = this.loopIfDepth;
+  }
+
+  close(): void {
+    if (this.depth > 0 && this.kinds[this.depth] === 1) this.loopIfDepth--;
+    this.depth--;
+  }
+}
+
+function memarg(r: Reader): void {
+  const align = r.u32();
+  if (align & 0x40) r.u32(); // multi-memory index (refused later, by the structure check)
+  r.skipLeb();
+}
+
+/** Skip one instruction's immediates (counting calls and br_table targets), refusing what Ferry does not instrument. */
+function readImmediates(r: Reader, f: FunctionStats, op: number, start: number, hook?: TableInstructionHook): void {
+  switch (op) {
+    case 0x0c: // br
+    case 0x0d: // br_if
+    case 0x20: // local.get / set / tee
+    case 0x21:
+    case 0x22:
+    case 0x23: // global.get / set
+    case 0x24:
+    case 0x3f: // memory.size / grow
+    case 0x40:
+      r.u32();
+      return;
+    case 0xd2: // ref.func
+    case 0x25: // table.get / set
+    case 0x26: {
+      const index = r.u32();
+      hook?.(op, [index], start, r.pos);
+      return;
+    }
+    case 0x0e: {
+      const n = r.u32();
+      f.brTableTargets += n + 1;
+      for (let i = 0; i <= n; i++) r.u32();
+      return;
+    }
+    case 0x10:
+    case 0x11:
+      f.calls++;
+      r.u32();
+      if (op === 0x11) r.u32();
+      return;
+    case 0x1c: {
+      const n = r.u32();
+      for (let i = 0; i < n; i++) if (r.valtype() === "other") unsupported(f, "a typed select of a GC reference type");
+      return;
+    }
+    case 0x41:
+    case 0x42:
+      r.skipLeb();
+      return;
+    case 0x43:
+      r.skip(4);
+      return;
+    case 0x44:
+      r.skip(8);
+      return;
+    case 0xd0: // ref.null t
+      r.byte();
+      return;
+    case 0xfc: {
+      const sub = miscOp(r, f);
+      if (hook && TABLE_MISC_OPS.has(sub.op)) hook(0xfc00 + sub.op, sub.immediates, start, r.pos);
+      return;
+    }
+    case 0xfd:
+      simdOp(r, f, () => memarg(r));
+      return;
+  }
+  if (op >= 0x28 && op <= 0x3e) memarg(r);
+  else if (!(op <= 0x01 || op === 0x05 || op === 0x0f || op === 0x1a || op === 0x1b || (op >= 0x45 && op <= 0xc4) || op === 0xd1)) {
+    unsupported(f, `opcode 0x${op.toString(16)} (${PROPOSAL_OF[op] ?? "a proposal Ferry does not instrument"})`);
+  }
 }
 
 const PROPOSAL_OF: Record<number, string> = {

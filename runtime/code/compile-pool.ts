@@ -4,8 +4,9 @@
 // one pool (by default, one per process), so N engines or N uploads never start N workers.
 
 import { compiledRoomDir } from "../dist-twin.js";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { FerryError, type ErrorCode } from "../errors.js";
 import {
@@ -20,7 +21,7 @@ import {
   DEFAULT_MAX_CONCURRENT_COMPILES,
 } from "../limits.js";
 import type { CompileRequest, CompileWorkerData, CompileWorkerMessage } from "./compile-worker.js";
-import { PIPELINE_VERSION, stackBytesOf, type CodeSegment, type InstrumentOptions } from "./instrument.js";
+import { PIPELINE_VERSION, stackBytesOf, type CodeSegment, type InstrumentOptions } from "./segment.js";
 
 export interface CompilePoolOptions {
   /** Compiles running at once, each in its own worker thread; more wait in the queue. Default 1. */
@@ -356,8 +357,22 @@ function workerScript(): URL {
 
 /** The directory of the compiled runtime/code/*.js the compile workers run (runtime/dist-twin.ts). */
 export function compiledCodeDir(): string {
-  return compiledRoomDir(import.meta.url, "code", "compile-worker.js", (detail) => new FerryError("instrumentation_failed", detail), [
-    "errors.ts",
-    "limits.ts",
-  ]);
+  const fail = (detail: string) => new FerryError("instrumentation_failed", detail);
+  return compiledRoomDir(
+    import.meta.url,
+    "code",
+    "compile-worker.js",
+    fail,
+    import.meta.url.endsWith(".ts") ? workerSourcesOutsideCode() : [],
+  );
+}
+
+/**
+ * The sources outside code/ the compile worker loads, relative to runtime/: the leaves it imports
+ * and every host interface (the allow-list is derived from runtime/host/, whatever folders it holds).
+ */
+function workerSourcesOutsideCode(): string[] {
+  const hostDir = join(dirname(fileURLToPath(import.meta.url)), "..", "host");
+  const host = readdirSync(hostDir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"));
+  return ["errors.ts", "limits.ts", "traps.ts", "resources/capabilities.ts", "resources/provider.ts", ...host.map((f) => join("host", f))];
 }

@@ -6,7 +6,8 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { FerryError, type ErrorCode } from "../errors.js";
 import { loadBinaryen } from "./binaryen.js";
-import { describeThrown, instrument, type CodeSegment, type InstrumentOptions } from "./instrument.js";
+import { describeThrown, instrument } from "./instrument.js";
+import type { CodeSegment, InstrumentOptions } from "./segment.js";
 
 export interface CompileWorkerData {
   /** Largest Binaryen heap (its Wasm memory), bytes. */

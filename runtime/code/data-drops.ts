@@ -7,8 +7,8 @@
 
 import type { Binaryen, BinaryenModule, ExpressionRef } from "./binaryen.js";
 import { irSetters } from "./binaryen.js";
-import { EXPORTS } from "./host-abi.js";
-import type { SnapshotGlobal } from "./instrument.js";
+import { EXPORTS } from "./export-names.js";
+import type { SnapshotGlobal } from "./segment.js";
 import type { IrWalker } from "./ir-walk.js";
 
 /**

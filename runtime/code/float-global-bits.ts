@@ -15,8 +15,8 @@
 // Asyncify leaves them alone.
 
 import type { Binaryen, BinaryenModule } from "./binaryen.js";
-import { EXPORTS } from "./host-abi.js";
-import type { SnapshotGlobal } from "./instrument.js";
+import { EXPORTS } from "./export-names.js";
+import type { SnapshotGlobal } from "./segment.js";
 
 /** Export names of a global's bit accessors (only f32, f64 and v128 globals have them). */
 export function floatBitsExports(g: Pick<SnapshotGlobal, "index">): { get: string; set: string } {

@@ -2,12 +2,12 @@
 // move everything it is given (it returns nothing, so it cannot write short). The guest's calls —
 // direct, and through tables — go to a helper that hands the bytes over in pieces of at most
 // MAX_HOST_IO_BYTES with a fuel check between pieces, so no single crossing holds the host for long
-// and the slice can end between pieces (runtime/exec/host-imports.ts caps the other calls at the
+// and the slice can end between pieces (runtime/host/ caps the other calls at the
 // same size). Memory bounds are checked for the whole range first, so a bad pointer traps before
 // any byte is written, exactly as one call would.
 
 import { MAX_HOST_IO_BYTES } from "../limits.js";
-import { HOST_MODULE } from "./host-abi.js";
+import { FERRY_MODULE, OUTPUT_WRITE_IMPORT } from "../host/index.js";
 import { i64Const, type Binaryen, type BinaryenModule } from "./binaryen.js";
 import { FUEL_GLOBAL } from "./meter-helpers.js";
 
@@ -17,7 +17,7 @@ export const OUTPUT_WRITE_HELPER = "__ferry_output_write";
 export function outputWriteImport(b: Binaryen, m: BinaryenModule): string | undefined {
   for (let i = 0; i < m.getNumFunctions(); i++) {
     const info = b.getFunctionInfo(m.getFunctionByIndex(i));
-    if (info.module === HOST_MODULE && info.base === "output_write") return info.name;
+    if (info.module === FERRY_MODULE && info.base === OUTPUT_WRITE_IMPORT) return info.name;
   }
   return undefined;
 }

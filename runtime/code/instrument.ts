@@ -2,112 +2,27 @@
 // validate → export memory and mutable globals → detach the start function → meter fuel →
 // (a guest without its own continuation struct) shift its memory past the pages reserved for the
 // struct → asyncify the yield import → optimize → validate → cap memory. Produces the code segment.
+// The first stage (names, entries, exports, start, yield) is prepare.ts; the metering is meter.ts.
 
-import { createHash } from "node:crypto";
 import { FerryError } from "../errors.js";
-import { DEFAULT_CONTINUATION_STACK_BYTES } from "../limits.js";
 import { loadBinaryen, type Binaryen, type BinaryenModule } from "./binaryen.js";
-import { ASYNCIFY_IMPORTS, EXPORTS, HOST_MODULE, YIELD_IMPORT } from "./host-abi.js";
+import { ASYNCIFY_IMPORTS } from "../host/index.js";
 import { trackDataDrops } from "./data-drops.js";
+import { prepare, type Guest } from "./prepare.js";
+import { EXPORTS } from "./export-names.js";
 import { addFloatBitsAccessors } from "./float-global-bits.js";
 import { IrWalker } from "./ir-walk.js";
 import { capMemoryMaximum } from "./memory-cap.js";
-import { reserveMemoryPrefix, reservedPagesFor, shiftMemoryAccesses } from "./memory-shift.js";
-import { meterModule, type TableMetering } from "./meter.js";
+import { reserveMemoryPrefix, shiftMemoryAccesses } from "./memory-shift.js";
+import { meterModule } from "./meter.js";
+import type { TableMetering } from "./meter-costs.js";
 import { memoryName } from "./meter-helpers.js";
-import { capTables, exportReferenceState, type SnapshotTable } from "./ref-state.js";
+import { exportReferenceState } from "./ref-state.js";
+import { PIPELINE_VERSION, sha256Hex, type CodeSegment, type InstrumentOptions } from "./segment.js";
 import { splitRewindVersions } from "./rewind-split.js";
-import { StackBudget } from "./stack-budget.js";
 import { planTables, type TablePlan } from "./table-ops.js";
-import { validateModule, type ModuleLimits } from "./validate.js";
-import type { FuncSig, ValType } from "./wasm-reader.js";
-
-/** Bump whenever the instrumented output for the same input can change. Snapshots carry it. */
-export const PIPELINE_VERSION = 12;
-
-export interface InstrumentOptions {
-  /** Insert fuel metering (without it a guest cannot be stopped). */
-  metering: boolean;
-  /** Make `ferry.yield` unwindable, so guests can pause anywhere and migrate. */
-  asyncify: boolean;
-  limits: ModuleLimits;
-  /**
-   * The Asyncify stack buffer of a guest without its own continuation struct, bytes: the pages
-   * reserved at the start of its memory hold it (memory-shift.ts). Default
-   * DEFAULT_CONTINUATION_STACK_BYTES.
-   */
-  continuationStackBytes?: number;
-  /**
-   * Tests only: call-free loops store their fuel every iteration instead of on the way out — the
-   * straightforward form the default is checked against (both must charge exactly the same fuel).
-   */
-  eagerLoopFuel?: boolean;
-}
-
-export interface EntryPoint {
-  name: string;
-  /** Position in the original module's export section: how the continuation names an entry. */
-  exportIndex: number;
-  params: ValType[];
-  results: ValType[];
-}
-
-export interface SnapshotGlobal {
-  /** Index in the original module's global space. */
-  index: number;
-  type: "i32" | "i64" | "f32" | "f64" | "v128" | "funcref" | "externref";
-  exportName: string;
-}
-
-/** The code segment: instrumented bytes plus what the runtime needs to know about them. */
-export interface CodeSegment {
-  codeHash: string;
-  pipelineVersion: number;
-  metering: boolean;
-  asyncify: boolean;
-  maxMemoryPages: number;
-  bytes: Uint8Array;
-  originalBytes: number;
-  entries: EntryPoint[];
-  globals: SnapshotGlobal[];
-  hasStart: boolean;
-  /** The guest exports its own continuation struct (an SDK guest). */
-  hasContinuation: boolean;
-  /**
-   * Pages at the start of linear memory that hold the runtime's continuation struct for a guest
-   * without its own (0 for SDK guests and without Asyncify): every guest address is shifted past
-   * them, so guest address a is real address a + reservedPages × 64 KiB (memory-shift.ts).
-   */
-  reservedPages: number;
-  /** The stack buffer in the reserved pages, bytes (0 when none are reserved). */
-  continuationStackBytes: number;
-  /** The guest imports `ferry.checkpoint`, so it can stop cleanly at explicit continuation points. */
-  usesCheckpoints: boolean;
-  initialMemoryPages: number;
-  /** The tables snapshots carry: those an instruction can change (ref-state.ts). */
-  tables: SnapshotTable[];
-  /** The functions snapshots can name in a table or funcref global, exported as `__ferry_fn<k>` (ref-state.ts). */
-  refFunctions: number[];
-  recursiveFunctions: number;
-  /** Functions that check fuel at entry (recursive ones and those bounding a call's work). */
-  checkedFunctions: number;
-  meteredLoops: number;
-  /**
-   * The most fuel the instrumented code can use between two fuel checks (docs/metering.md); 0
-   * without metering. A run with a fuel limit L stops having charged at most L + meterBound, plus
-   * the charge of the last host call or memory.grow it made.
-   */
-  meterBound: number;
-}
-
-/** The continuation stack a compile reserves pages for (InstrumentOptions.continuationStackBytes). */
-export function stackBytesOf(options: InstrumentOptions): number {
-  return options.continuationStackBytes ?? DEFAULT_CONTINUATION_STACK_BYTES;
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
+import { validateModule } from "./validate.js";
+import type { ModuleStructure } from "./wasm-reader.js";
 
 export async function instrument(bytes: Uint8Array, options: InstrumentOptions): Promise<CodeSegment> {
   const structure = validateModule(bytes, options.limits);
@@ -124,78 +39,10 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
         "the code uses a proposal outside MVP, sign-ext, non-trapping float-to-int, bulk memory, reference types, SIMD and multi-value",
       );
     }
-    // Binaryen's names of the original functions and of the table helpers, by index, before anything is added.
-    const functionNames = Array.from({ length: m.getNumFunctions() }, (_, i) => b.getFunctionInfo(m!.getFunctionByIndex(i)).name);
-    const tableBounds = capTables(b, m, options.limits.maxTableElements, tablePlan.grownTables);
-
-    refuseReservedExports(structure.exports);
-    refuseReservedNames(b, m);
-    const entries: EntryPoint[] = [];
-    structure.exports.forEach((e, exportIndex) => {
-      if (e.kind !== "func") return;
-      const sig: FuncSig = structure.types[structure.functionTypes[e.index]!]!;
-      entries.push({ name: e.name, exportIndex, params: sig.params, results: sig.results });
-    });
-    const hasContinuation = structure.exports.some((e) => e.name === EXPORTS.continuation && e.kind === "global");
-    const usesCheckpoints = structure.imports.some((i) => i.module === HOST_MODULE && i.name === "checkpoint");
-
-    const stackBytes = stackBytesOf(options);
-    const reservedPages = options.asyncify && !hasContinuation ? reservedPagesFor(stackBytes) : 0;
-
-    const initialMemoryPages = exportMemory(b, m);
-    const globals = exportMutableGlobals(b, m);
-    const hasStart = detachStart(b, m);
-    const yieldName = ensureYieldImport(b, m);
-
-    let recursiveFunctions = 0;
-    let checkedFunctions = 0;
-    let meteredLoops = 0;
-    let meterBound = 0;
-    // Pausable recursion counts the frames a pause would save, so that a stack too deep for the
-    // continuation buffer traps the same way paused or not (stack-budget.ts). The counter is a
-    // snapshot global with or without Asyncify, so that both kinds of engine restore each other's
-    // checkpoints; only Asyncify's frames are counted.
-    const stack = options.metering ? new StackBudget(b, m) : undefined;
-    if (stack) globals.push(stack.global);
-    const inTables = new Set(tablePlan.referencedFunctions.map((k) => functionNames[k]!));
-    if (options.metering) {
-      const counting = options.asyncify ? stack : undefined;
-      const tables = tableMetering(b, m, tablePlan, tableBounds, functionNames);
-      const result = meterModule(b, m, yieldName, inTables, memoryName(b, m, EXPORTS.memory), {
-        eagerLoopFuel: options.eagerLoopFuel ?? false,
-        stack: counting,
-        tables,
-      });
-      recursiveFunctions = result.recursiveFunctions.length;
-      checkedFunctions = result.checkedFunctions;
-      meteredLoops = result.loops;
-      meterBound = result.meterBound;
-      m.addGlobalExport("__ferry_fuel", EXPORTS.fuel);
-      m.addGlobalExport("__ferry_grow_failed", EXPORTS.growFailed);
-    }
-
-    const elemDrops = tablePlan.helpers.filter((h) => h.kind === "drop").map((h) => functionNames[h.function]!);
-    globals.push(...trackDataDrops(b, m, new IrWalker(b), elemDrops));
-    addFloatBitsAccessors(b, m, globals);
-    const { tables, refFunctions } = exportReferenceState(b, m, structure, tablePlan, globals, functionNames, tableBounds);
-    // After the metering (its helpers' memory operations are shifted too, so they charge by guest
-    // sizes), before Asyncify (whose own accesses to the struct are at real addresses).
-    if (reservedPages > 0) shiftMemoryAccesses(b, m, new IrWalker(b), reservedPages);
-
-    stack?.addExits(new IrWalker(b));
-
-    b.setOptimizeLevel(2);
-    b.setShrinkLevel(0);
-    if (options.asyncify) runAsyncify(b, m);
-    stack?.finish(new IrWalker(b), inTables);
-    // After everything that reads Asyncify's code as it wrote it, before the optimizer folds it.
-    if (options.asyncify) splitRewindVersions(b, m, new IrWalker(b), yieldName);
-    optimizePreservingTraps(b, m);
-    if (!m.validate()) throw new FerryError("instrumentation_failed", "the instrumented module does not validate");
-
-    const capped = capMemoryMaximum(m.emitBinary(), options.limits.maxMemoryPages);
-    const out = reservedPages > 0 ? reserveMemoryPrefix(capped, reservedPages) : capped;
-    if (!WebAssembly.validate(out as BufferSource)) throw new FerryError("instrumentation_failed", "V8 rejects the instrumented module");
+    const guest = prepare(b, m, structure, tablePlan, options);
+    const metered = options.metering ? meter(b, m, guest, tablePlan, options) : NOT_METERED;
+    const { tables, refFunctions } = exportState(b, m, guest, structure, tablePlan);
+    const out = finish(b, m, guest, options);
     return {
       codeHash: sha256Hex(bytes),
       pipelineVersion: PIPELINE_VERSION,
@@ -204,20 +51,17 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
       maxMemoryPages: options.limits.maxMemoryPages,
       bytes: out,
       originalBytes: bytes.byteLength,
-      entries,
-      globals,
-      hasStart,
-      hasContinuation,
-      reservedPages,
-      continuationStackBytes: reservedPages > 0 ? stackBytes : 0,
-      usesCheckpoints,
-      initialMemoryPages,
+      entries: guest.entries,
+      globals: guest.globals,
+      hasStart: guest.hasStart,
+      hasContinuation: guest.hasContinuation,
+      reservedPages: guest.reservedPages,
+      continuationStackBytes: guest.reservedPages > 0 ? guest.stackBytes : 0,
+      usesCheckpoints: guest.usesCheckpoints,
+      initialMemoryPages: guest.initialMemoryPages,
       tables,
       refFunctions,
-      recursiveFunctions,
-      checkedFunctions,
-      meteredLoops,
-      meterBound,
+      ...metered,
     };
   } catch (e) {
     if (e instanceof FerryError) throw e;
@@ -225,6 +69,61 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions):
   } finally {
     m?.dispose();
   }
+}
+
+type MeterCounts = Pick<CodeSegment, "recursiveFunctions" | "checkedFunctions" | "meteredLoops" | "meterBound">;
+
+const NOT_METERED: MeterCounts = { recursiveFunctions: 0, checkedFunctions: 0, meteredLoops: 0, meterBound: 0 };
+
+function meter(b: Binaryen, m: BinaryenModule, guest: Guest, tablePlan: TablePlan, options: InstrumentOptions): MeterCounts {
+  const counting = options.asyncify ? guest.stack : undefined;
+  const tables = tableMetering(b, m, tablePlan, guest.tableBounds, guest.functionNames);
+  const result = meterModule(b, m, guest.yieldName, guest.inTables, memoryName(b, m, EXPORTS.memory), {
+    eagerLoopFuel: options.eagerLoopFuel ?? false,
+    stack: counting,
+    tables,
+  });
+  m.addGlobalExport("__ferry_fuel", EXPORTS.fuel);
+  m.addGlobalExport("__ferry_grow_failed", EXPORTS.growFailed);
+  return {
+    recursiveFunctions: result.recursiveFunctions.length,
+    checkedFunctions: result.checkedFunctions,
+    meteredLoops: result.loops,
+    meterBound: result.meterBound,
+  };
+}
+
+/** Export what snapshots carry beyond memory and globals: dropped segments, float bits, tables and function references. */
+function exportState(b: Binaryen, m: BinaryenModule, guest: Guest, structure: ModuleStructure, tablePlan: TablePlan) {
+  const { functionNames, globals } = guest;
+  const elemDrops = tablePlan.helpers.filter((h) => h.kind === "drop").map((h) => functionNames[h.function]!);
+  globals.push(...trackDataDrops(b, m, new IrWalker(b), elemDrops));
+  addFloatBitsAccessors(b, m, globals);
+  const refState = exportReferenceState(b, m, structure, tablePlan, globals, functionNames, guest.tableBounds);
+  // After the metering (its helpers' memory operations are shifted too, so they charge by guest
+  // sizes), before Asyncify (whose own accesses to the struct are at real addresses).
+  if (guest.reservedPages > 0) shiftMemoryAccesses(b, m, new IrWalker(b), guest.reservedPages);
+  return refState;
+}
+
+/** Asyncify, the rewinding split, the optimizer, and the bytes: validated, memory capped, pages reserved. */
+function finish(b: Binaryen, m: BinaryenModule, guest: Guest, options: InstrumentOptions): Uint8Array {
+  const { stack } = guest;
+  stack?.addExits(new IrWalker(b));
+
+  b.setOptimizeLevel(2);
+  b.setShrinkLevel(0);
+  if (options.asyncify) runAsyncify(b, m);
+  stack?.finish(new IrWalker(b), guest.inTables);
+  // After everything that reads Asyncify's code as it wrote it, before the optimizer folds it.
+  if (options.asyncify) splitRewindVersions(b, m, new IrWalker(b), guest.yieldName);
+  optimizePreservingTraps(b, m);
+  if (!m.validate()) throw new FerryError("instrumentation_failed", "the instrumented module does not validate");
+
+  const capped = capMemoryMaximum(m.emitBinary(), options.limits.maxMemoryPages);
+  const out = guest.reservedPages > 0 ? reserveMemoryPrefix(capped, guest.reservedPages) : capped;
+  if (!WebAssembly.validate(out as BufferSource)) throw new FerryError("instrumentation_failed", "V8 rejects the instrumented module");
+  return out;
 }
 
 /**
@@ -259,32 +158,6 @@ function optimizePreservingTraps(b: Binaryen, m: BinaryenModule): void {
   } finally {
     b.clearPassesToSkip();
   }
-}
-
-/**
- * Export names the instrumentation adds (the memory, fuel, globals, start, and Asyncify's
- * controls). A module exporting one of them would have its export shadowed, or shadow ours, so it is
- * refused up front, naming the export. `ferry_continuation` is the guest's own to export.
- */
-function refuseReservedExports(exports: ReadonlyArray<{ name: string }>): void {
-  for (const e of exports) {
-    if (e.name.startsWith("__ferry_") || e.name.startsWith("asyncify_")) {
-      throw new FerryError("invalid_wasm", `export "${e.name}" uses a name the instrumentation reserves (__ferry_* and asyncify_*)`);
-    }
-  }
-}
-
-/** Internal names (from a name section) the instrumentation adds functions and globals under. */
-function refuseReservedNames(b: Binaryen, m: BinaryenModule): void {
-  const check = (kind: string, name: string) => {
-    if (name.startsWith("__ferry_"))
-      throw new FerryError(
-        "invalid_wasm",
-        `${kind} name "${name}" in the name section uses a prefix the instrumentation reserves (__ferry_*)`,
-      );
-  };
-  for (let i = 0; i < m.getNumFunctions(); i++) check("function", b.getFunctionInfo(m.getFunctionByIndex(i)).name);
-  for (let i = 0; i < m.getNumGlobals(); i++) check("global", b.getGlobalInfo(m.getGlobalByIndex(i)).name);
 }
 
 /**
@@ -335,86 +208,6 @@ const SUPPORTED_FEATURES = (b: Binaryen): number => {
     F.Multivalue
   );
 };
-
-/** Give the memory a known export name (adding a 1-page memory if there is none). */
-function exportMemory(b: Binaryen, m: BinaryenModule): number {
-  if (!m.hasMemory()) {
-    // setMemory replaces the data segments: a module without a memory may still have passive ones
-    // (for data.drop), which must stay.
-    m.setMemory(1, 1, EXPORTS.memory, passiveSegments(m));
-    return 1;
-  }
-  const info = m.getMemoryInfo();
-  const name = memoryInternalName(b, m);
-  m.addMemoryExport(name, EXPORTS.memory);
-  return info.initial;
-}
-
-/** The data segments of a module without a memory (all passive: an active one needs a memory), as setMemory takes them. */
-function passiveSegments(m: BinaryenModule): Array<{ name: string; data: Uint8Array; passive: true; offset: number }> {
-  // getNumDataSegments and getDataSegmentInfo are in binaryen.js but not in its type declarations.
-  const data = m as unknown as {
-    getNumDataSegments(): number;
-    getDataSegmentByIndex(i: number): number;
-    getDataSegmentInfo(ref: number): { name: string; data: ArrayBuffer };
-  };
-  return Array.from({ length: data.getNumDataSegments() }, (_, i) => {
-    const segment = data.getDataSegmentInfo(data.getDataSegmentByIndex(i));
-    return { name: segment.name, data: new Uint8Array(segment.data), passive: true, offset: 0 };
-  });
-}
-
-function memoryInternalName(b: Binaryen, m: BinaryenModule): string {
-  for (let i = 0; i < m.getNumExports(); i++) {
-    const e = b.getExportInfo(m.getExportByIndex(i));
-    if (e.kind === b.ExternalMemory) return e.value;
-  }
-  return "0"; // Binaryen's name for an unnamed memory read from a binary
-}
-
-function exportMutableGlobals(b: Binaryen, m: BinaryenModule): SnapshotGlobal[] {
-  const out: SnapshotGlobal[] = [];
-  const count = m.getNumGlobals();
-  for (let index = 0; index < count; index++) {
-    const info = b.getGlobalInfo(m.getGlobalByIndex(index));
-    if (!info.mutable || info.module) continue;
-    const type = (
-      {
-        [b.i32]: "i32",
-        [b.i64]: "i64",
-        [b.f32]: "f32",
-        [b.f64]: "f64",
-        [b.v128]: "v128",
-        [b.funcref]: "funcref",
-        [b.externref]: "externref",
-      } as Record<number, SnapshotGlobal["type"]>
-    )[info.type];
-    if (!type) throw new FerryError("unsupported_feature", `mutable global ${index} has a type that cannot be snapshotted`);
-    const exportName = `${EXPORTS.globalPrefix}${index}`;
-    m.addGlobalExport(info.name, exportName);
-    out.push({ index, type, exportName });
-  }
-  return out;
-}
-
-/** The start function becomes an export the runtime calls as the first, metered part of a run. */
-function detachStart(b: Binaryen, m: BinaryenModule): boolean {
-  const start = m.getStart();
-  if (!start) return false;
-  const name = b.getFunctionInfo(start).name;
-  (b as unknown as { _BinaryenSetStart(module: number, fn: number): void })._BinaryenSetStart(m.ptr, 0);
-  m.addFunctionExport(name, EXPORTS.start);
-  return true;
-}
-
-function ensureYieldImport(b: Binaryen, m: BinaryenModule): string {
-  for (let i = 0; i < m.getNumFunctions(); i++) {
-    const info = b.getFunctionInfo(m.getFunctionByIndex(i));
-    if (info.module === HOST_MODULE && info.base === YIELD_IMPORT) return info.name;
-  }
-  m.addFunctionImport("__ferry_yield", HOST_MODULE, YIELD_IMPORT, b.none, b.none);
-  return "__ferry_yield";
-}
 
 /**
  * The most elements each table helper can write in one call (table-ops.ts): its table's bound, and

@@ -50,81 +50,110 @@ const U32_MAX = 0xffff_ffff;
 
 /** Rewrite every memory access of every defined function of `m` for a prefix of `reservedPages`. */
 export function shiftMemoryAccesses(b: Binaryen, m: BinaryenModule, walker: IrWalker, reservedPages: number): void {
-  const shift = reservedPages * WASM_PAGE_BYTES;
-  const { i32 } = b;
-  const set = irSetters(b);
-  const api = b as unknown as Record<
-    string,
-    {
-      setOffset(e: ExpressionRef, v: number): void;
-      setDest(e: ExpressionRef, v: ExpressionRef): void;
-      setSource(e: ExpressionRef, v: ExpressionRef): void;
-    }
-  >;
-  const offsetSetters = new Map<number, string>([
-    [b.LoadId, "Load"],
-    [b.StoreId, "Store"],
-    [b.SIMDLoadId, "SIMDLoad"],
-    [b.SIMDLoadStoreLaneId, "SIMDLoadStoreLane"],
-  ]);
-
+  const shifter = new AccessShifter(b, m, walker, reservedPages);
   for (let f = 0; f < m.getNumFunctions(); f++) {
     const fn = m.getFunctionByIndex(f);
-    const info = b.getFunctionInfo(fn);
-    if (info.base) continue; // an import: no body
-    // One i32 scratch local, added when first needed: each use is written and read within one
-    // operand (nothing runs between the tee and its gets), so nested uses never overlap.
-    let scratch: number | undefined;
-    const temp = (): number => (scratch ??= set.addVar(fn, i32));
+    if (b.getFunctionInfo(fn).base) continue; // an import: no body
+    shifter.shiftFunction(fn);
+  }
+}
 
-    // addr + SHIFT, or 2^32 − 1 when that would wrap. The operand is evaluated once, first.
-    const shifted = (addr: ExpressionRef): ExpressionRef => {
-      if (b.getExpressionType(addr) === b.unreachable) return addr;
-      const t = temp();
-      return m.select(
-        m.i32.le_u(m.local.get(t, i32), m.i32.const(U32_MAX - shift)),
-        m.i32.add(m.local.tee(t, addr, i32), m.i32.const(shift)),
-        m.i32.const(-1),
-      );
-    };
+type ShiftApi = Record<
+  string,
+  {
+    setOffset(e: ExpressionRef, v: number): void;
+    setDest(e: ExpressionRef, v: ExpressionRef): void;
+    setSource(e: ExpressionRef, v: ExpressionRef): void;
+  }
+>;
 
-    const visit = (expr: ExpressionRef): ExpressionRef => {
-      walker.mapChildren(expr, visit);
-      const id = b.getExpressionId(expr);
-      const setter = offsetSetters.get(id);
-      if (setter) {
-        const offset = (b.getExpressionInfo(expr) as unknown as { offset: number }).offset >>> 0;
-        api[setter]!.setOffset(expr, Math.min(offset + shift, U32_MAX));
-        return expr;
-      }
-      if (id === b.MemorySizeId) return m.i32.sub(expr, m.i32.const(reservedPages));
-      if (id === b.MemoryGrowId) {
-        if (b.getExpressionType(expr) === b.unreachable) return expr;
-        const t = temp();
-        return m.block(
-          null,
-          [
-            m.local.set(t, expr),
-            m.select(
-              m.i32.eq(m.local.get(t, i32), m.i32.const(-1)),
-              m.i32.const(-1),
-              m.i32.sub(m.local.get(t, i32), m.i32.const(reservedPages)),
-            ),
-          ],
-          i32,
-        );
-      }
-      if (id === b.MemoryCopyId || id === b.MemoryFillId || id === b.MemoryInitId) {
-        const cls = id === b.MemoryCopyId ? "MemoryCopy" : id === b.MemoryFillId ? "MemoryFill" : "MemoryInit";
-        const op = b.getExpressionInfo(expr) as unknown as { dest: ExpressionRef; source?: ExpressionRef };
-        api[cls]!.setDest(expr, shifted(op.dest));
-        if (id === b.MemoryCopyId) api[cls]!.setSource(expr, shifted(op.source!));
-        return expr;
-      }
+class AccessShifter {
+  private readonly shift: number;
+  private readonly set: ReturnType<typeof irSetters>;
+  private readonly api: ShiftApi;
+  private readonly offsetSetters: Map<number, string>;
+  /** The function being rewritten and its i32 scratch local, added when first needed. */
+  private fn = 0;
+  private scratch: number | undefined;
+
+  constructor(
+    private readonly b: Binaryen,
+    private readonly m: BinaryenModule,
+    private readonly walker: IrWalker,
+    private readonly reservedPages: number,
+  ) {
+    this.shift = reservedPages * WASM_PAGE_BYTES;
+    this.set = irSetters(b);
+    this.api = b as unknown as ShiftApi;
+    this.offsetSetters = new Map<number, string>([
+      [b.LoadId, "Load"],
+      [b.StoreId, "Store"],
+      [b.SIMDLoadId, "SIMDLoad"],
+      [b.SIMDLoadStoreLaneId, "SIMDLoadStoreLane"],
+    ]);
+  }
+
+  shiftFunction(fn: number): void {
+    this.fn = fn;
+    this.scratch = undefined;
+    const info = this.b.getFunctionInfo(fn);
+    const body = this.visit(info.body);
+    if (body !== info.body) this.set.Function.setBody(fn, body);
+  }
+
+  /**
+   * One i32 scratch local per function: each use is written and read within one operand (nothing
+   * runs between the tee and its gets), so nested uses never overlap.
+   */
+  private temp(): number {
+    this.scratch ??= this.set.addVar(this.fn, this.b.i32);
+    return this.scratch;
+  }
+
+  /** addr + SHIFT, or 2^32 − 1 when that would wrap. The operand is evaluated once, first. */
+  private shifted(addr: ExpressionRef): ExpressionRef {
+    const { b, m } = this;
+    if (b.getExpressionType(addr) === b.unreachable) return addr;
+    const t = this.temp();
+    return m.select(
+      m.i32.le_u(m.local.get(t, b.i32), m.i32.const(U32_MAX - this.shift)),
+      m.i32.add(m.local.tee(t, addr, b.i32), m.i32.const(this.shift)),
+      m.i32.const(-1),
+    );
+  }
+
+  private visit(expr: ExpressionRef): ExpressionRef {
+    const { b, m, api } = this;
+    this.walker.mapChildren(expr, (child) => this.visit(child));
+    const id = b.getExpressionId(expr);
+    const setter = this.offsetSetters.get(id);
+    if (setter) {
+      const offset = (b.getExpressionInfo(expr) as unknown as { offset: number }).offset >>> 0;
+      api[setter]!.setOffset(expr, Math.min(offset + this.shift, U32_MAX));
       return expr;
-    };
-    const body = visit(info.body);
-    if (body !== info.body) set.Function.setBody(fn, body);
+    }
+    if (id === b.MemorySizeId) return m.i32.sub(expr, m.i32.const(this.reservedPages));
+    if (id === b.MemoryGrowId) return this.shiftedGrow(expr);
+    if (id === b.MemoryCopyId || id === b.MemoryFillId || id === b.MemoryInitId) {
+      const cls = id === b.MemoryCopyId ? "MemoryCopy" : id === b.MemoryFillId ? "MemoryFill" : "MemoryInit";
+      const op = b.getExpressionInfo(expr) as unknown as { dest: ExpressionRef; source?: ExpressionRef };
+      api[cls]!.setDest(expr, this.shifted(op.dest));
+      if (id === b.MemoryCopyId) api[cls]!.setSource(expr, this.shifted(op.source!));
+    }
+    return expr;
+  }
+
+  /** memory.grow answers in guest pages: the old size less the prefix, or -1. */
+  private shiftedGrow(expr: ExpressionRef): ExpressionRef {
+    const { b, m } = this;
+    if (b.getExpressionType(expr) === b.unreachable) return expr;
+    const t = this.temp();
+    const guestPages = m.i32.sub(m.local.get(t, b.i32), m.i32.const(this.reservedPages));
+    return m.block(
+      null,
+      [m.local.set(t, expr), m.select(m.i32.eq(m.local.get(t, b.i32), m.i32.const(-1)), m.i32.const(-1), guestPages)],
+      b.i32,
+    );
   }
 }
 

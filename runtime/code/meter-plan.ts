@@ -58,37 +58,65 @@ export function planChecks(functions: CallGraphFunction[], tableFunctions: Set<s
   }
   edges.set(TABLE, table);
 
-  const checked = new Set<string>();
+  const spans = new SpanBounds(table);
   const recursive = new Set<string>();
-  const span = new Map<string, number>();
+  for (const component of stronglyConnected([...edges.keys()], edges)) {
+    const members = component.filter((name) => name !== TABLE);
+    const cyclic = component.length > 1 || edges.get(component[0]!)!.includes(component[0]!);
+    if (cyclic)
+      for (const name of members) {
+        spans.checked.add(name);
+        recursive.add(name);
+      }
+    for (const name of members) spans.span.set(name, spans.boundSpan(byName.get(name)!));
+  }
+
+  let maxSpan = 0;
+  for (const s of spans.span.values()) maxSpan = Math.max(maxSpan, s);
+  const { checked } = spans;
+  return { checked, recursive, indirectChecked: table.some((t) => checked.has(t)), maxSpan };
+}
+
+/** The spans of the functions planned so far, and the checks that keep each within its bound. */
+class SpanBounds {
+  readonly checked = new Set<string>();
+  readonly span = new Map<string, number>();
   // Table functions, heaviest first, for the heaviest *unchecked* one a call_indirect may reach.
   // Sorted when the first call_indirect is met: a function that calls indirectly has an edge to
   // every table function, so each of them is in an earlier component (span known) or in its own
   // (cyclic, hence checked, so its weight is 0). Checked only grows, so a cursor suffices.
-  let tableOrder: string[] | undefined;
-  let tableCursor = 0;
-  const heaviestUncheckedTable = (): string | undefined => {
-    tableOrder ??= [...table].sort((a, b) => (span.get(b) ?? 0) - (span.get(a) ?? 0));
-    while (tableCursor < tableOrder.length && checked.has(tableOrder[tableCursor]!)) tableCursor++;
-    return tableOrder[tableCursor];
-  };
-  const weight = (name: string): number => (checked.has(name) ? 0 : (span.get(name) ?? 0));
+  private tableOrder: string[] | undefined;
+  private tableCursor = 0;
 
-  // W(f) after checking the heaviest callees until it is at most S(f) + SPAN_FUEL. Direct
-  // contributions do not change as others get checked, so they are sorted once; the indirect one
-  // is the heaviest unchecked table function's, which moves as table functions get checked.
-  const boundSpan = (f: CallGraphFunction): number => {
+  constructor(private readonly table: readonly string[]) {}
+
+  private heaviestUncheckedTable(): string | undefined {
+    this.tableOrder ??= [...this.table].sort((a, b) => (this.span.get(b) ?? 0) - (this.span.get(a) ?? 0));
+    while (this.tableCursor < this.tableOrder.length && this.checked.has(this.tableOrder[this.tableCursor]!)) this.tableCursor++;
+    return this.tableOrder[this.tableCursor];
+  }
+
+  private weight(name: string): number {
+    return this.checked.has(name) ? 0 : (this.span.get(name) ?? 0);
+  }
+
+  /**
+   * W(f) after checking the heaviest callees until it is at most S(f) + SPAN_FUEL. Direct
+   * contributions do not change as others get checked, so they are sorted once; the indirect one
+   * is the heaviest unchecked table function's, which moves as table functions get checked.
+   */
+  boundSpan(f: CallGraphFunction): number {
     const limit = f.size + SPAN_FUEL;
     const direct = new Map<string, number>();
     let total = f.size;
     for (const [callee, sites] of f.calls) {
-      const contribution = sites * weight(callee);
+      const contribution = sites * this.weight(callee);
       if (contribution === 0) continue;
       direct.set(callee, contribution);
       total += contribution;
     }
-    let target = f.indirectCalls > 0 ? heaviestUncheckedTable() : undefined;
-    let indirect = target ? f.indirectCalls * weight(target) : 0;
+    let target = f.indirectCalls > 0 ? this.heaviestUncheckedTable() : undefined;
+    let indirect = target ? f.indirectCalls * this.weight(target) : 0;
     total += indirect;
     if (total <= limit) return total;
     const order = [...direct.entries()].sort((a, b) => b[1] - a[1]);
@@ -98,33 +126,18 @@ export function planChecks(functions: CallGraphFunction[], tableFunctions: Set<s
       const top = order[next];
       if (!top && indirect === 0) break;
       const pick = !top || indirect > top[1] ? target! : top[0];
-      checked.add(pick);
+      this.checked.add(pick);
       total -= direct.get(pick) ?? 0;
       direct.delete(pick);
-      if (indirect > 0 && checked.has(target!)) {
+      if (indirect > 0 && this.checked.has(target!)) {
         total -= indirect;
-        target = heaviestUncheckedTable();
-        indirect = target ? f.indirectCalls * weight(target) : 0;
+        target = this.heaviestUncheckedTable();
+        indirect = target ? f.indirectCalls * this.weight(target) : 0;
         total += indirect;
       }
     }
     return total;
-  };
-
-  for (const component of stronglyConnected([...edges.keys()], edges)) {
-    const members = component.filter((name) => name !== TABLE);
-    const cyclic = component.length > 1 || edges.get(component[0]!)!.includes(component[0]!);
-    if (cyclic)
-      for (const name of members) {
-        checked.add(name);
-        recursive.add(name);
-      }
-    for (const name of members) span.set(name, boundSpan(byName.get(name)!));
   }
-
-  let maxSpan = 0;
-  for (const s of span.values()) maxSpan = Math.max(maxSpan, s);
-  return { checked, recursive, indirectChecked: table.some((t) => checked.has(t)), maxSpan };
 }
 
 /**

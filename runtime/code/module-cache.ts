@@ -17,7 +17,7 @@ import { DEFAULT_MODULE_CACHE_MAX_BYTES } from "../limits.js";
 import { decodeEntry, encodeEntry } from "./cache-entry.js";
 import { cacheKey } from "./cache-key.js";
 import type { CompilePool } from "./compile-pool.js";
-import type { CodeSegment, InstrumentOptions } from "./instrument.js";
+import type { CodeSegment, InstrumentOptions } from "./segment.js";
 
 export interface ModuleCacheOptions {
   /** Most bytes the entries may take together; past it the least recently used go. Default 256 MiB. */

@@ -14,21 +14,12 @@
 
 import { FerryError } from "../errors.js";
 import type { Binaryen, BinaryenModule } from "./binaryen.js";
-import { EXPORTS } from "./host-abi.js";
-import type { SnapshotGlobal } from "./instrument.js";
+import { EXPORTS } from "./export-names.js";
+import type { SnapshotGlobal, SnapshotTable } from "./segment.js";
 import type { TablePlan } from "./table-ops.js";
 import type { ModuleStructure } from "./wasm-reader.js";
 
 /** A table of the original module that snapshots carry. */
-export interface SnapshotTable {
-  /** Index in the original module's table space. */
-  index: number;
-  type: "funcref" | "externref";
-  exportName: string;
-  /** The most elements it may have: its declared maximum, capped at the engine's table limit. */
-  max: number;
-}
-
 /** Export names of the functions snapshots can name (`refFunctions` of the code segment). */
 export function functionExport(index: number): string {
   return `${EXPORTS.functionPrefix}${index}`;

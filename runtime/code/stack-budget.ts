@@ -37,8 +37,8 @@
 
 import { FerryError } from "../errors.js";
 import { irSetters, type Binaryen, type BinaryenModule, type ExpressionRef } from "./binaryen.js";
-import { EXPORTS } from "./host-abi.js";
-import type { SnapshotGlobal } from "./instrument.js";
+import { EXPORTS } from "./export-names.js";
+import type { SnapshotGlobal } from "./segment.js";
 import type { IrWalker } from "./ir-walk.js";
 import { stronglyConnected } from "./meter-plan.js";
 

@@ -66,18 +66,10 @@ const GLOBAL_SECTION = 6;
 
 const VALTYPE_BYTE: Partial<Record<ValType, number>> = { funcref: 0x70, externref: 0x6f };
 
-/** Rewrite the table instructions of a module V8 has validated (`s` is its structure). */
-export function planTables(bytes: Uint8Array, s: ModuleStructure): TablePlan {
-  const referenced = new Set<number>();
-  const written = new Set<number>();
-  const grown = new Set<number>();
-  const segmentLengths = readElements(bytes, referenced);
-  readGlobalRefs(bytes, referenced);
-
+/** One helper per distinct (kind, table, source, segment), numbered after the module's functions from `firstHelper`. */
+function helperTable(firstHelper: number) {
   const helpers: TableHelper[] = [];
   const helperByKey = new Map<string, TableHelper>();
-  const firstHelper = s.functionTypes.length;
-  const sites: Array<{ start: number; end: number; helper: TableHelper }> = [];
   const helperFor = (kind: TableHelperKind, table: number, source: number, segment: number): TableHelper => {
     const key = `${kind}:${table}:${source}:${segment}`;
     let helper = helperByKey.get(key);
@@ -88,6 +80,19 @@ export function planTables(bytes: Uint8Array, s: ModuleStructure): TablePlan {
     }
     return helper;
   };
+  return { helpers, helperFor };
+}
+
+/** Rewrite the table instructions of a module V8 has validated (`s` is its structure). */
+export function planTables(bytes: Uint8Array, s: ModuleStructure): TablePlan {
+  const referenced = new Set<number>();
+  const written = new Set<number>();
+  const grown = new Set<number>();
+  const segmentLengths = readElements(bytes, referenced);
+  readGlobalRefs(bytes, referenced);
+
+  const { helpers, helperFor } = helperTable(s.functionTypes.length);
+  const sites: Array<{ start: number; end: number; helper: TableHelper }> = [];
   readFunctionStats(
     bytes,
     s,

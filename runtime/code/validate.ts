@@ -2,9 +2,9 @@
 // instrumenter supports, and size limits — all before any byte reaches Binaryen.
 
 import { FerryError } from "../errors.js";
-import { ALLOWED_IMPORTS, formatSig, sameSig } from "./host-abi.js";
+import { ALLOWED_IMPORTS } from "../host/index.js";
 import { readFunctionStats } from "./code-reader.js";
-import { readModuleStructure, type ModuleStructure } from "./wasm-reader.js";
+import { readModuleStructure, type FuncSig, type ModuleStructure } from "./wasm-reader.js";
 
 export interface ModuleLimits {
   maxModuleBytes: number;
@@ -108,6 +108,14 @@ function refuseImports(imports: ModuleStructure["imports"]): void {
   }
   if (problems.length === 0) return;
   throw new FerryError("import_not_allowed", nameSome(problems, MAX_NAMED_IMPORTS, "imports"));
+}
+
+export function formatSig(s: FuncSig): string {
+  return `(${s.params.join(", ")}) -> (${s.results.join(", ")})`;
+}
+
+export function sameSig(a: FuncSig, b: FuncSig): boolean {
+  return a.params.join() === b.params.join() && a.results.join() === b.results.join();
 }
 
 /** "a; b; c" or, past `max`, "a; b (and 3 more imports; 5 in all)". */

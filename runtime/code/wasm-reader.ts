@@ -211,50 +211,56 @@ export function readModuleStructure(bytes: Uint8Array): ModuleStructure {
   return s;
 }
 
+function readTypes(r: Reader, s: ModuleStructure): void {
+  const n = r.u32();
+  for (let i = 0; i < n; i++) {
+    const form = r.byte();
+    if (form !== 0x60) {
+      // GC proposal rec/sub types: not supported by the instrumenter.
+      throw new FerryError("unsupported_feature", `type section form 0x${form.toString(16)} (GC types)`);
+    }
+    const params = Array.from({ length: r.u32() }, () => r.valtype());
+    const results = Array.from({ length: r.u32() }, () => r.valtype());
+    s.types.push({ params, results });
+  }
+}
+
+function readImports(r: Reader, s: ModuleStructure): void {
+  const n = r.u32();
+  for (let i = 0; i < n; i++) {
+    const module = r.name();
+    const name = r.name();
+    const kindByte = r.byte();
+    const kind = KINDS[kindByte] ?? r.fail(`unknown import kind ${kindByte}`);
+    const entry: ImportEntry = { module, name, kind };
+    if (kind === "func") {
+      const typeIndex = r.u32();
+      entry.sig = s.types[typeIndex];
+      s.functionTypes.push(typeIndex);
+    } else if (kind === "table") {
+      const type = r.valtype();
+      s.tables.push({ ...r.limits(), type });
+    } else if (kind === "memory") {
+      s.memories.push(r.limits());
+    } else if (kind === "global") {
+      const type = r.valtype();
+      s.globals.push({ type, mutable: r.byte() === 1, imported: true });
+    } else {
+      r.byte();
+      r.u32();
+    }
+    s.imports.push(entry);
+  }
+}
+
 function readSection(id: number, r: Reader, s: ModuleStructure): void {
   switch (id) {
-    case 1: {
-      const n = r.u32();
-      for (let i = 0; i < n; i++) {
-        const form = r.byte();
-        if (form !== 0x60) {
-          // GC proposal rec/sub types: not supported by the instrumenter.
-          throw new FerryError("unsupported_feature", `type section form 0x${form.toString(16)} (GC types)`);
-        }
-        const params = Array.from({ length: r.u32() }, () => r.valtype());
-        const results = Array.from({ length: r.u32() }, () => r.valtype());
-        s.types.push({ params, results });
-      }
+    case 1:
+      readTypes(r, s);
       return;
-    }
-    case 2: {
-      const n = r.u32();
-      for (let i = 0; i < n; i++) {
-        const module = r.name();
-        const name = r.name();
-        const kindByte = r.byte();
-        const kind = KINDS[kindByte] ?? r.fail(`unknown import kind ${kindByte}`);
-        const entry: ImportEntry = { module, name, kind };
-        if (kind === "func") {
-          const typeIndex = r.u32();
-          entry.sig = s.types[typeIndex];
-          s.functionTypes.push(typeIndex);
-        } else if (kind === "table") {
-          const type = r.valtype();
-          s.tables.push({ ...r.limits(), type });
-        } else if (kind === "memory") {
-          s.memories.push(r.limits());
-        } else if (kind === "global") {
-          const type = r.valtype();
-          s.globals.push({ type, mutable: r.byte() === 1, imported: true });
-        } else {
-          r.byte();
-          r.u32();
-        }
-        s.imports.push(entry);
-      }
+    case 2:
+      readImports(r, s);
       return;
-    }
     case 3: {
       const n = r.u32();
       for (let i = 0; i < n; i++) s.functionTypes.push(r.u32());

@@ -3,7 +3,7 @@
 // continuation buffer), then memory, globals, tables and references written in. The instance then
 // holds the returned header and saved stack and is paused exactly where the source was.
 
-import { EXPORTS } from "../code/host-abi.js";
+import { EXPORTS } from "../code/export-names.js";
 import { FerryError } from "../errors.js";
 import { WASM_PAGE_BYTES } from "../limits.js";
 import type { AsyncifyStack } from "./asyncify-stack.js";

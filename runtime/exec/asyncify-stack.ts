@@ -4,8 +4,8 @@
 // carries), and rewinding them on resume. The struct stays in place either way, so a pause copies
 // only the saved frames. The run state machine (guest-instance.ts) says when; this says how.
 
-import type { CodeSegment } from "../code/instrument.js";
-import { EXPORTS } from "../code/host-abi.js";
+import type { CodeSegment } from "../code/segment.js";
+import { EXPORTS } from "../code/export-names.js";
 import { FerryError } from "../errors.js";
 import { DEFAULT_CONTINUATION_STACK_BYTES } from "../limits.js";
 import { CONTINUATION_ABI_VERSION, CONTINUATION_MAGIC, type ContinuationHeader, HEADER_BYTES, OFF, writeHeader } from "./continuation.js";

@@ -3,7 +3,7 @@
 // ReferenceValues (ref-values.ts). Both capture and restore go through here.
 
 import { floatBitsExports } from "../code/float-global-bits.js";
-import type { CodeSegment, SnapshotGlobal } from "../code/instrument.js";
+import type { CodeSegment, SnapshotGlobal } from "../code/segment.js";
 import { ReferenceValues } from "./ref-values.js";
 import { floatOfBits, type GlobalValue } from "./snapshot.js";
 

@@ -10,12 +10,12 @@
 // - explicit: the guest imports `ferry.checkpoint`; when the slice ends it is given up to one more
 //   slice to reach a checkpoint, which answers 1, and the guest returns with its state in memory.
 
-import { EXPORTS } from "../code/host-abi.js";
-import type { EntryPoint } from "../code/instrument.js";
+import { EXPORTS } from "../code/export-names.js";
+import type { EntryPoint } from "../code/segment.js";
 import { guestPageCap } from "../code/memory-shift.js";
 import { FerryError } from "../errors.js";
 import { WASM_PAGE_BYTES } from "../limits.js";
-import { discardOpenResources } from "../resources/host-interface.js";
+import { discardOpenResources } from "../host/index.js";
 import { GuestTrap } from "../traps.js";
 import { applySnapshot, type RestoreTarget } from "./apply-snapshot.js";
 import { type CaptureSource, captureSnapshot } from "./capture-snapshot.js";

@@ -3,7 +3,7 @@
 // written, not carried). Past a cap the call traps `output_limit`.
 
 import { GuestTrap } from "../traps.js";
-import type { GuestIo } from "./host-imports.js";
+import type { GuestIo } from "../host/index.js";
 import { OutputBuffer } from "./output-buffer.js";
 
 export class GuestStreams {

@@ -1,7 +1,7 @@
 // A compiled, instrumented guest: the code segment plus V8's compiled module. Compile once,
 // instantiate many (wasmtime's Module).
 
-import type { CodeSegment, EntryPoint } from "../code/instrument.js";
+import type { CodeSegment, EntryPoint } from "../code/segment.js";
 import { FerryError } from "../errors.js";
 
 export class GuestModule {

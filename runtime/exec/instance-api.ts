@@ -3,7 +3,7 @@
 // whether the guest runs in this thread or in a child process. Sandboxes implement it; the engine,
 // the scheduler and the node use nothing else.
 
-import type { EntryPoint } from "../code/instrument.js";
+import type { EntryPoint } from "../code/segment.js";
 import { FerryError } from "../errors.js";
 import type { Capability } from "../resources/capabilities.js";
 import type { ResourceProvider } from "../resources/provider.js";

@@ -3,23 +3,15 @@
 // its capabilities on every call — wired to the instance's hooks, then V8's instantiation with its
 // failure typed.
 
-import { AUTHENTICATED_IMPORTS, HOST_MODULE } from "../code/host-abi.js";
 import { MAX_NAMED_IMPORTS, nameSome } from "../code/validate.js";
 import { FerryError } from "../errors.js";
-import { resourceImports } from "../resources/host-interface.js";
+import { type GuestIo, hostImports, importTrust, type Pausing, resourceImports } from "../host/index.js";
 import type { ResourceProvider } from "../resources/provider.js";
 import type { GuestModule } from "./guest-module.js";
-import { type GuestIo, hostImports } from "./host-imports.js";
 import type { InProcessPlacement } from "./placement.js";
 
 /** The capability-checked resource functions an authenticated instance was given. */
 export type ResourceFunctions = ReturnType<typeof resourceImports>;
-
-/** The instance's two pause points, which host-imports.ts leaves to it. */
-export interface Pausing {
-  yield(): void;
-  checkpoint(): number;
-}
 
 export function instantiateGuest(
   module: GuestModule,
@@ -33,12 +25,12 @@ export function instantiateGuest(
     const grant = { capabilities: placement.capabilities!, provider: placement.resources ?? NO_RESOURCES };
     resources = resourceImports(grant, io.memory, io.charge);
   }
-  return { instance: instantiate(module.wasm, hostImports(io, pausing, resources)), resources };
+  return { instance: instantiate(module.wasm, hostImports({ io, pausing, ...(resources ? { resources } : {}) })), resources };
 }
 
 /** A module importing the resource interface cannot run anonymously. */
 function refuseResourceImports(module: GuestModule): void {
-  const privileged = WebAssembly.Module.imports(module.wasm).filter((i) => i.module === HOST_MODULE && i.name in AUTHENTICATED_IMPORTS);
+  const privileged = WebAssembly.Module.imports(module.wasm).filter((i) => importTrust(i.module, i.name) === "authenticated");
   if (privileged.length === 0) return;
   const names = nameSome(
     privileged.map((i) => `"${i.module}.${i.name}"`),

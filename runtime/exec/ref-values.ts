@@ -5,7 +5,7 @@
 // An externref is always null in a Ferry guest (no host function gives one).
 
 import { functionExport } from "../code/ref-state.js";
-import type { CodeSegment, SnapshotGlobal } from "../code/instrument.js";
+import type { CodeSegment, SnapshotGlobal } from "../code/segment.js";
 import { FerryError } from "../errors.js";
 import type { GlobalValue, Snapshot, TableValue } from "./snapshot.js";
 

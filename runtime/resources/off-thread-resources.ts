@@ -8,7 +8,7 @@
 import { FerryError } from "../errors.js";
 import { GuestTrap } from "../traps.js";
 import { MAX_HOST_IO_BYTES } from "../limits.js";
-import type { AsyncResourceHandle, AsyncResourceProvider } from "../sandbox/isolated/host-call-server.js";
+import type { AsyncResourceHandle, AsyncResourceProvider } from "./provider.js";
 import type { Access } from "./capabilities.js";
 import { FileResources, type FileResourcesOptions, type ResourceUsage } from "./file-resources.js";
 import { sharedResourceThread, type ResourceThread } from "./resource-thread.js";

@@ -27,6 +27,25 @@ export interface ResourceProvider {
   open(name: string, access: readonly Access[]): ResourceHandle | undefined;
 }
 
+type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * A provider whose calls may answer later. Only the isolated sandbox accepts one: there the guest
+ * blocks in its own process while the parent's event loop goes on; in-process, a Wasm import must
+ * answer synchronously.
+ */
+export interface AsyncResourceHandle {
+  read(into: Uint8Array): MaybePromise<number>;
+  write(bytes: Uint8Array): MaybePromise<number>;
+  close(): MaybePromise<void>;
+  /** Drop without committing; see ResourceHandle.discard. */
+  discard?(): MaybePromise<void>;
+}
+
+export interface AsyncResourceProvider {
+  open(name: string, access: readonly Access[]): MaybePromise<AsyncResourceHandle | undefined>;
+}
+
 /** Named byte strings held in memory: opening for write without read starts the value afresh. */
 export class MemoryResources implements ResourceProvider {
   private readonly values = new Map<string, Uint8Array>();

@@ -12,7 +12,7 @@ import { DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTE
 import { CapabilitySet } from "../resources/capabilities.js";
 import { OffThreadFileResources } from "../resources/off-thread-resources.js";
 import type { ResourceProvider } from "../resources/provider.js";
-import type { AsyncResourceProvider } from "./isolated/host-call-server.js";
+import type { AsyncResourceProvider } from "../resources/provider.js";
 
 export type { InProcessPlacement, PlacementBase } from "../exec/placement.js";
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { bulkMemory, hostCalls, memoryGrow } from "../../fuzz/hostile-shapes.js";
 import { overBound, stopBound } from "../../fuzz/meter-bound.js";
 import { GROW_BYTES_PER_FUEL_LOG2 } from "../../runtime/code/meter-helpers.js";
-import { MAX_LOG_LINE_BYTES, hostCallFuel } from "../../runtime/exec/host-imports.js";
+import { MAX_LOG_LINE_BYTES, hostCallFuel } from "../../runtime/host/index.js";
 import { MAX_HOST_IO_BYTES } from "../../runtime/limits.js";
 
 const BOUND = 1_000;

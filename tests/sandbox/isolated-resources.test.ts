@@ -6,7 +6,7 @@ import { Engine, MemoryResources, type Instance, type RunResult, type WasmValue 
 import type { GuestModule } from "../../runtime/exec/guest-module.js";
 import { IsolatedPool } from "../../runtime/sandbox/isolated/pool.js";
 import { type IsolatedInstanceOptions, isolatedPlacement } from "../helpers/isolated.js";
-import type { AsyncResourceHandle, AsyncResourceProvider } from "../../runtime/sandbox/isolated/host-call-server.js";
+import type { AsyncResourceHandle, AsyncResourceProvider } from "../../runtime/resources/provider.js";
 import { hostCallViolation, injectHostCallFault, probeIsolation } from "../../runtime/sandbox/isolated/probe.js";
 import { COPY_GUEST } from "../helpers/fixtures.js";
 

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine, FileResources, type Instance, type InstantiateOptions, type RunResult, type SandboxKind } from "../../runtime/index.js";
 import { MAX_HOST_IO_BYTES } from "../../runtime/limits.js";
-import { MAX_LOG_LINE_BYTES } from "../../runtime/exec/host-imports.js";
+import { MAX_LOG_LINE_BYTES } from "../../runtime/host/index.js";
 import { wat } from "../helpers/wat.js";
 
 const MiB = 1024 * 1024;

@@ -11,7 +11,7 @@ import { FileResources, type FileResourcesOptions, type ResourceUsage } from "..
 import { OffThreadFileResources } from "../../runtime/resources/off-thread-resources.js";
 import type { Access } from "../../runtime/resources/capabilities.js";
 import type { ResourceProvider } from "../../runtime/resources/provider.js";
-import type { AsyncResourceProvider } from "../../runtime/sandbox/isolated/host-call-server.js";
+import type { AsyncResourceProvider } from "../../runtime/resources/provider.js";
 import { GuestTrap } from "../../runtime/traps.js";
 import { HostCallServer } from "../../runtime/sandbox/isolated/host-call-server.js";
 import {
@@ -19,17 +19,14 @@ import {
   encodeRequest,
   frame,
   HostCallViolation,
-  HOST_CALL_MAX_IO_BYTES,
   HOST_CALL_MAX_REQUEST_BYTES,
-  OP_CLOSE,
-  OP_OPEN,
-  OP_READ,
-  OP_WRITE,
 } from "../../runtime/sandbox/isolated/host-calls.js";
+import { CLOSE, OPEN, READ, WRITE } from "../../runtime/host/ferry-resources/calls.js";
+import { HOST_CALL_MAX_IO_BYTES, opOf } from "../../runtime/host/index.js";
 import { frameReader } from "../../runtime/sandbox/isolated/process-transport.js";
 import { IsolatedPool } from "../../runtime/sandbox/isolated/pool.js";
 import { hostCallViolation, injectHostCallFault } from "../../runtime/sandbox/isolated/probe.js";
-import { MAX_OPEN_RESOURCES } from "../../runtime/resources/host-interface.js";
+import { MAX_OPEN_RESOURCES } from "../../runtime/host/ferry-resources/session.js";
 import { isolatedPlacement } from "../helpers/isolated.js";
 import { wat } from "../helpers/wat.js";
 import { refusal } from "../helpers/errors.js";
@@ -462,13 +459,13 @@ describe("the parent's host-call server, as a subverted child sees it", () => {
       ["public/x", 2],
       ["public/../secret", 1],
     ] as const) {
-      expect(await ask(server, encodeRequest({ op: OP_OPEN, flags, name: enc.encode(name) }))).toMatchObject({
+      expect(await ask(server, encodeRequest(OPEN, { flags, name: enc.encode(name) }))).toMatchObject({
         ok: false,
         trap: "capability_denied",
       });
     }
     expect(asked).toBe(0);
-    expect(await ask(server, encodeRequest({ op: OP_OPEN, flags: 1, name: new Uint8Array([0xff, 0xfe]) }))).toMatchObject({
+    expect(await ask(server, encodeRequest(OPEN, { flags: 1, name: new Uint8Array([0xff, 0xfe]) }))).toMatchObject({
       ok: false,
       trap: "host_error",
     });
@@ -476,15 +473,15 @@ describe("the parent's host-call server, as a subverted child sees it", () => {
 
   it("answers host_error for handles it never gave out, and bounds open handles", async () => {
     const server = new HostCallServer(new CapabilitySet(["*:r"]), new MemoryResources({ a: "1" }));
-    expect(await ask(server, encodeRequest({ op: OP_READ, handle: 7, length: 4 }))).toMatchObject({ ok: false, trap: "host_error" });
-    expect(await ask(server, encodeRequest({ op: OP_WRITE, handle: 7, bytes: new Uint8Array(1) }))).toMatchObject({
+    expect(await ask(server, encodeRequest(READ, { handle: 7, length: 4 }))).toMatchObject({ ok: false, trap: "host_error" });
+    expect(await ask(server, encodeRequest(WRITE, { handle: 7, bytes: new Uint8Array(1) }))).toMatchObject({
       ok: false,
       trap: "host_error",
     });
-    expect(await ask(server, encodeRequest({ op: OP_CLOSE, handle: 0 }))).toMatchObject({ ok: false, trap: "host_error" });
+    expect(await ask(server, encodeRequest(CLOSE, { handle: 0 }))).toMatchObject({ ok: false, trap: "host_error" });
     for (let k = 0; k < MAX_OPEN_RESOURCES; k++)
-      expect(await ask(server, encodeRequest({ op: OP_OPEN, flags: 1, name: enc.encode("a") }))).toMatchObject({ ok: true });
-    expect(await ask(server, encodeRequest({ op: OP_OPEN, flags: 1, name: enc.encode("a") }))).toMatchObject({
+      expect(await ask(server, encodeRequest(OPEN, { flags: 1, name: enc.encode("a") }))).toMatchObject({ ok: true });
+    expect(await ask(server, encodeRequest(OPEN, { flags: 1, name: enc.encode("a") }))).toMatchObject({
       ok: false,
       trap: "host_error",
     });
@@ -502,6 +499,7 @@ describe("the parent's host-call server, as a subverted child sees it", () => {
       body.set(payload, 9);
       return body;
     };
+    const [OP_OPEN, OP_READ, OP_CLOSE] = [opOf(OPEN), opOf(READ), opOf(CLOSE)];
     const bad = [
       new Uint8Array(0),
       new Uint8Array(8),

@@ -9,7 +9,8 @@ import { GuestModule } from "../../exec/guest-module.js";
 import type { InProcessPlacement } from "../../exec/placement.js";
 import { DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES } from "../../limits.js";
 import { CapabilitySet } from "../../resources/capabilities.js";
-import { remoteResources } from "./host-call-client.js";
+import { remoteResources } from "../../host/index.js";
+import { remoteAsk } from "./host-call-client.js";
 import {
   FRAME_PREFIX_BYTES,
   HOST_CALL_ANSWER_FD,
@@ -68,7 +69,7 @@ function hostCall(body: Uint8Array): Uint8Array {
   if (f === "oversized") return port.hostCall(body, 0x7fff_fff0);
   return port.hostCall(body, body.byteLength);
 }
-const resources = remoteResources(hostCall);
+const resources = remoteResources(remoteAsk(hostCall));
 
 function onLog(line: string): void {
   pendingLogs.push(line);

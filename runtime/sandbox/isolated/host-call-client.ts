@@ -1,68 +1,18 @@
-// The child's side of resource calls: a ResourceProvider whose every call is a blocking request to
-// the parent. The guest's imports stay the in-process ones (resourceImports: pre-check, bounds,
-// handle table), so a guest sees the same traps either way; the parent checks everything again.
+// The child's end of the host-call channel: a remote call becomes one blocking request to the parent
+// (host/interface.ts RemoteAsk), and a trap answer the GuestTrap the in-process call would throw.
+// What to ask is each interface's business (host/ferry-resources/child.ts for the resources).
 
-import type { Access } from "../../resources/capabilities.js";
-import type { ResourceHandle, ResourceProvider } from "../../resources/provider.js";
+import type { RemoteAsk, RemoteCall } from "../../host/index.js";
 import { GuestTrap } from "../../traps.js";
-import {
-  decodeAnswer,
-  encodeRequest,
-  HOST_CALL_MAX_IO_BYTES,
-  OP_CLOSE,
-  OP_OPEN,
-  OP_READ,
-  OP_WRITE,
-  type HostCallRequest,
-} from "./host-calls.js";
+import { decodeAnswer, encodeRequest } from "./host-calls.js";
 
 /** Send a request body and block until the answer body arrives. */
 export type HostCall = (body: Uint8Array) => Uint8Array;
 
-const utf8 = new TextEncoder();
-
-export function remoteResources(call: HostCall): ResourceProvider {
-  const ask = (request: HostCallRequest): { value: number; payload: Uint8Array } => {
-    const answer = decodeAnswer(call(encodeRequest(request)));
+export function remoteAsk(call: HostCall): RemoteAsk {
+  return <R>(remote: RemoteCall<R>, request: R) => {
+    const answer = decodeAnswer(call(encodeRequest(remote, request)));
     if (!answer.ok) throw new GuestTrap(answer.trap, answer.detail);
     return answer;
-  };
-  return {
-    open(name: string, access: readonly Access[]): ResourceHandle | undefined {
-      const flags = (access.includes("read") ? 1 : 0) | (access.includes("write") ? 2 : 0);
-      const { value: handle, payload: opened } = ask({ op: OP_OPEN, flags, name: utf8.encode(name) });
-      if (handle < 0) return undefined;
-      const openedBytes = opened.byteLength === 8 ? new DataView(opened.buffer, opened.byteOffset, 8).getFloat64(0, true) : 0;
-      return {
-        openedBytes: Number.isFinite(openedBytes) && openedBytes > 0 ? openedBytes : 0,
-        // Long calls go as several bounded requests; like a provider in-process, a read fills
-        // `into` unless the resource ends first, and a write stops at the first short take.
-        read(into: Uint8Array): number {
-          let total = 0;
-          do {
-            const length = Math.min(HOST_CALL_MAX_IO_BYTES, into.byteLength - total);
-            const { payload } = ask({ op: OP_READ, handle, length });
-            if (payload.byteLength > length) throw new GuestTrap("host_error", "host-call answer longer than asked");
-            into.set(payload, total);
-            total += payload.byteLength;
-            if (payload.byteLength < length) break;
-          } while (total < into.byteLength);
-          return total;
-        },
-        write(bytes: Uint8Array): number {
-          let total = 0;
-          do {
-            const chunk = bytes.subarray(total, total + HOST_CALL_MAX_IO_BYTES);
-            const { value } = ask({ op: OP_WRITE, handle, bytes: chunk });
-            total += value;
-            if (value !== chunk.byteLength) break;
-          } while (total < bytes.byteLength);
-          return total;
-        },
-        close(): void {
-          ask({ op: OP_CLOSE, handle });
-        },
-      };
-    },
   };
 }

@@ -1,12 +1,11 @@
-// The synchronous host-call channel's wire format: a guest in a sandbox child calls a resource
-// function, the child sends one length-prefixed request frame and blocks until the parent's answer.
-// Shared by both ends; no Node imports (the child loads it, and every import costs cold start).
+// The synchronous host-call channel's wire format: a guest in a sandbox child calls a host function
+// whose interface crosses to the parent (runtime/host/: a descriptor's `remote` calls), the child
+// sends one length-prefixed request frame and blocks until the parent's answer. The op number and
+// the rules of each request's fields come from the registry. Shared by both ends; no Node imports
+// (the child loads it, and every import costs cold start).
 
-import { MAX_RESOURCE_NAME_BYTES } from "../../resources/host-interface.js";
+import { HOST_CALL_MAX_IO_BYTES, opOf, REMOTE_CALLS, type HostInterface, type RemoteCall } from "../../host/index.js";
 import { TRAP_MESSAGES, type TrapCode } from "../../traps.js";
-
-/** Most bytes one read or write request moves; a longer guest call becomes several requests. */
-export const HOST_CALL_MAX_IO_BYTES = 1024 * 1024;
 /** Request body: op (1) + two u32 (8) + payload (a name or the bytes to write). */
 export const HOST_CALL_REQUEST_HEADER_BYTES = 9;
 export const HOST_CALL_MAX_REQUEST_BYTES = HOST_CALL_REQUEST_HEADER_BYTES + HOST_CALL_MAX_IO_BYTES;
@@ -25,19 +24,17 @@ export const FRAME_PREFIX_BYTES = 4;
 export const HOST_CALL_REQUEST_FD = 4;
 export const HOST_CALL_ANSWER_FD = 5;
 
-export const OP_OPEN = 1;
-export const OP_READ = 2;
-export const OP_WRITE = 3;
-export const OP_CLOSE = 4;
-
 const STATUS_OK = 0;
 const STATUS_TRAP = 1;
 
-export type HostCallRequest =
-  | { op: typeof OP_OPEN; flags: number; name: Uint8Array }
-  | { op: typeof OP_READ; handle: number; length: number }
-  | { op: typeof OP_WRITE; handle: number; bytes: Uint8Array }
-  | { op: typeof OP_CLOSE; handle: number };
+/** A decoded request: the remote call its op names, and the request as that call reads its fields. */
+export interface HostCallRequest {
+  op: number;
+  /** The interface that answers it. */
+  owner: HostInterface;
+  call: RemoteCall;
+  request: unknown;
+}
 
 export type HostCallAnswer = { ok: true; value: number; payload: Uint8Array } | { ok: false; trap: TrapCode; detail: string | undefined };
 
@@ -54,13 +51,11 @@ const utf8 = new TextEncoder();
 // ignoreBOM: a leading U+FEFF is the guest's text, not a marker to strip.
 const fromUtf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
-export function encodeRequest(r: HostCallRequest): Uint8Array {
-  const payload = r.op === OP_OPEN ? r.name : r.op === OP_WRITE ? r.bytes : new Uint8Array(0);
-  const a = r.op === OP_OPEN ? r.flags : r.handle;
-  const b = r.op === OP_READ ? r.length : 0;
+export function encodeRequest<R>(call: RemoteCall<R>, request: R): Uint8Array {
+  const { a, b, payload } = call.encode(request);
   const body = new Uint8Array(HOST_CALL_REQUEST_HEADER_BYTES + payload.byteLength);
   const view = new DataView(body.buffer);
-  view.setUint8(0, r.op);
+  view.setUint8(0, opOf(call));
   view.setUint32(1, a >>> 0, true);
   view.setUint32(5, b >>> 0, true);
   body.set(payload, HOST_CALL_REQUEST_HEADER_BYTES);
@@ -74,25 +69,11 @@ export function decodeRequest(body: Uint8Array): HostCallRequest {
   }
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const op = view.getUint8(0);
-  const a = view.getUint32(1, true);
-  const b = view.getUint32(5, true);
-  const payload = body.subarray(HOST_CALL_REQUEST_HEADER_BYTES);
-  const noPayload = payload.byteLength === 0;
-  switch (op) {
-    case OP_OPEN:
-      if (b !== 0 || payload.byteLength > MAX_RESOURCE_NAME_BYTES || a < 1 || a > 3) break;
-      return { op, flags: a, name: payload };
-    case OP_READ:
-      if (!noPayload || b > HOST_CALL_MAX_IO_BYTES) break;
-      return { op, handle: a, length: b };
-    case OP_WRITE:
-      if (b !== 0) break;
-      return { op, handle: a, bytes: payload };
-    case OP_CLOSE:
-      if (b !== 0 || !noPayload) break;
-      return { op, handle: a };
-  }
-  throw new HostCallViolation(`malformed host-call request (op ${op})`);
+  const fields = { a: view.getUint32(1, true), b: view.getUint32(5, true), payload: body.subarray(HOST_CALL_REQUEST_HEADER_BYTES) };
+  const remote = REMOTE_CALLS[op - 1];
+  const request = remote?.call.decode(fields);
+  if (!remote || request === undefined) throw new HostCallViolation(`malformed host-call request (op ${op})`);
+  return { op, owner: remote.owner, call: remote.call, request };
 }
 
 export function encodeAnswer(a: HostCallAnswer): Uint8Array {

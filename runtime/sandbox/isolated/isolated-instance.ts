@@ -2,7 +2,7 @@
 // reply carries the instance's state, fuel, output and logs, so getters answer locally. When the
 // child ends (deadline, dispose, crash, OOM, kill -9) the call in flight resolves `trapped`.
 
-import type { EntryPoint } from "../../code/instrument.js";
+import type { EntryPoint } from "../../code/segment.js";
 import { OutputBuffer } from "../../exec/output-buffer.js";
 import { diffSnapshot } from "../../exec/snapshot-delta.js";
 import { FerryError, type ErrorCode } from "../../errors.js";

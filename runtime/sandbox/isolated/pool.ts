@@ -3,7 +3,7 @@
 // `size` children wait started and idle (up to twice that after a burst); more start on demand up to
 // `maxChildren`; dead ones are replaced in the background. Idle children never keep the host alive.
 
-import type { CodeSegment } from "../../code/instrument.js";
+import type { CodeSegment } from "../../code/segment.js";
 import { FerryError } from "../../errors.js";
 import type { GuestModule } from "../../exec/guest-module.js";
 import type { Instance, InstanceConfig } from "../../exec/instance-api.js";

@@ -2,7 +2,7 @@
 // (or a worker's port): structured clone, so Uint8Arrays and bigints travel as themselves.
 // Every request carries an id and gets exactly one reply with that id; `log` and `ready` are events.
 
-import type { CodeSegment, EntryPoint } from "../../code/instrument.js";
+import type { CodeSegment, EntryPoint } from "../../code/segment.js";
 import type { ErrorCode } from "../../errors.js";
 import type { InstanceConfig } from "../../exec/instance-api.js";
 import type { InstanceStatus, RunResult } from "../../exec/instance-api.js";

@@ -1,15 +1,14 @@
-// The capability-checked host interface authenticated guests may import (`ferry.resource_*`).
-// Anonymous guests never get it: they are pure computation. Every call checks the instance's
-// capabilities first, then bounds-checks guest pointers, so a guest can touch only what it was
-// granted and only through its own memory.
+// One instance's session of the resource interface (`ferry.resource_*`, descriptor in index.ts):
+// its handle table and the four functions over it. Every call checks the instance's capabilities
+// first, then bounds-checks guest pointers, so a guest can touch only what it was granted and only
+// through its own memory.
 
-import { AUTHENTICATED_IMPORTS, HOST_MODULE } from "../code/host-abi.js";
-import { HOST_CALL_FUEL, hostCallFuel } from "../exec/host-imports.js";
-import { MAX_HOST_IO_BYTES } from "../limits.js";
-import { GuestTrap } from "../traps.js";
-import type { Access } from "./capabilities.js";
-import type { CapabilitySet } from "./capabilities.js";
-import type { ResourceHandle, ResourceProvider } from "./provider.js";
+import { MAX_HOST_IO_BYTES } from "../../limits.js";
+import type { Access, CapabilitySet } from "../../resources/capabilities.js";
+import type { ResourceHandle, ResourceProvider } from "../../resources/provider.js";
+import { GuestTrap } from "../../traps.js";
+import { guestBytes, HOST_CALL_FUEL, hostCallFuel } from "../guest-call.js";
+import type { HostFunctions } from "../interface.js";
 
 /** Open handles one instance may hold at once. */
 export const MAX_OPEN_RESOURCES = 64;
@@ -39,12 +38,6 @@ export interface ResourceGrant {
 // ignoreBOM: a resource name starting with U+FEFF is another name, never the same one stripped.
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** The first resource function `module` imports ("ferry.resource_open"), or undefined if it uses none. */
-export function importedResourceCall(module: WebAssembly.Module): string | undefined {
-  const found = WebAssembly.Module.imports(module).find((i) => i.module === HOST_MODULE && i.name in AUTHENTICATED_IMPORTS);
-  return found ? `${found.module}.${found.name}` : undefined;
-}
-
 /** The handles each set of imports holds, so its instance can drop them when it ends. */
 const OPEN_HANDLES = new WeakMap<object, Map<number, ResourceHandle>>();
 
@@ -68,19 +61,13 @@ export function discardOpenResources(imports: object): void {
 export function resourceImports(
   grant: ResourceGrant,
   memory: () => Uint8Array,
-  /** Takes fuel for the work a call did: bytes moved, the open (see host-imports.ts). */
+  /** Takes fuel for the work a call did: bytes moved, the open (see guest-call.ts). */
   chargeFuel: (fuel: number) => void = () => {},
-): Record<string, (...args: number[]) => number | void> {
+): HostFunctions {
   const open = new Map<number, ResourceHandle>();
   let nextHandle = 1;
 
-  const bytes = (ptr: number, len: number): Uint8Array => {
-    const m = memory();
-    const start = ptr >>> 0;
-    const length = len >>> 0;
-    if (start + length > m.byteLength) throw new GuestTrap("memory_out_of_bounds", `resource call touched ${length} bytes at ${start}`);
-    return m.subarray(start, start + length);
-  };
+  const bytes = (ptr: number, len: number): Uint8Array => guestBytes(memory(), ptr, len, "resource call touched");
   const handle = (h: number): ResourceHandle => {
     const r = open.get(h);
     if (!r) throw new GuestTrap("host_error", `resource handle ${h} is not open`);

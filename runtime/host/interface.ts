@@ -1,0 +1,127 @@
+// What a host interface is: one import module's functions with their exact wasm signatures, the
+// least trust that may import them, their in-process implementation, and how a call crosses from an
+// isolated sandbox child to the parent. One descriptor per interface (ferry/, ferry-resources/,
+// assemblyscript/); index.ts registers them and derives everything else from that list.
+//
+// Where host/ sits: below code/, exec/ and sandbox/ (they import it: the validator's allow-list and
+// the Asyncify import list are derived from it, exec provides its functions, the isolated sandbox
+// carries its calls); above resources/ and the runtime's leaves (traps, limits), which are all it
+// imports. It never imports code/, exec/ or sandbox/ (.dependency-cruiser.cjs "host-below-exec").
+
+import type { CapabilitySet } from "../resources/capabilities.js";
+import type { AsyncResourceProvider, ResourceProvider } from "../resources/provider.js";
+
+/** The value types a host function's signature may use (a subset of wasm's; code/wasm-reader.ts has them all). */
+export type WasmType = "i32" | "i64" | "f32" | "f64" | "v128" | "funcref" | "externref";
+
+export interface Signature {
+  params: WasmType[];
+  results: WasmType[];
+}
+
+/** The least trust class that may import an interface: "authenticated" keeps anonymous code away. */
+export type ImportTrust = "anonymous" | "authenticated";
+
+export interface HostFunction {
+  sig: Signature;
+  /** Asyncify may unwind through a call to it (the guest pauses inside the call). */
+  pauses?: true;
+  /** Added by the instrumentation, never importable by a guest (not in the allow-list). */
+  internal?: true;
+}
+
+/** A function as the guest's import object holds it. */
+export type HostFn = (...args: number[]) => number | void;
+export type HostFunctions = Record<string, HostFn>;
+
+/** The instance a host call reads from and writes to. */
+export interface GuestIo {
+  memory(): Uint8Array;
+  /** Take `fuel` from the running slice (the guest's check after the call acts on it). */
+  charge(fuel: number): void;
+  /** Every host call ends here: a slice past its wall-clock budget ends at the check that follows. */
+  afterCall(): void;
+  readonly input: Uint8Array;
+  writeOutput(bytes: Uint8Array): void;
+  writeLog(line: string): void;
+  seed: number;
+}
+
+/** The pause points: the instance's business, passed in. */
+export interface Pausing {
+  yield(): void;
+  checkpoint(): number;
+}
+
+/** What an interface's implementation gets for one instance. */
+export interface HostContext {
+  io: GuestIo;
+  pausing: Pausing;
+  /** Authenticated code only: the instance's resource functions (ferry-resources/session.ts). */
+  resources?: HostFunctions;
+}
+
+/** Most bytes one remote request or answer moves; a longer guest call becomes several requests. */
+export const HOST_CALL_MAX_IO_BYTES = 1024 * 1024;
+
+/** A request's fields as the host-call frame carries them (sandbox/isolated/host-calls.ts): two u32 and a payload. */
+export interface RemoteFields {
+  a: number;
+  b: number;
+  payload: Uint8Array;
+}
+
+/** One kind of request an isolated child sends its parent. Its op number is its place in the registry. */
+export interface RemoteCall<R = unknown> {
+  name: string;
+  encode(request: R): RemoteFields;
+  /** The parent's reading: undefined when the fields break the call's rules (the child is untrusted: a protocol violation). */
+  decode(fields: RemoteFields): R | undefined;
+}
+
+/** The parent's answer to a remote call that did not trap. */
+export interface RemoteAnswer {
+  value: number;
+  payload: Uint8Array;
+}
+
+/** The child's end: send one request and block until the answer (a trap answer is thrown as its GuestTrap). */
+export type RemoteAsk = <R>(call: RemoteCall<R>, request: R) => RemoteAnswer;
+
+/** What the parent holds for an isolated instance: its grants and the embedder's provider. */
+export interface ParentGrant {
+  capabilities: CapabilitySet;
+  provider: ResourceProvider | AsyncResourceProvider;
+}
+
+/** The parent's end of an interface for one isolated instance: it checks every request again. */
+export interface RemoteServer {
+  answer(call: RemoteCall, request: unknown): Promise<RemoteAnswer>;
+  /** The instance is gone: drop what it held. */
+  abandon(): void;
+  /** What it holds for the instance (open handles), for tests and diagnostics. */
+  readonly held: number;
+}
+
+export interface HostInterface {
+  /** Names the descriptor in docs and registry checks. */
+  id: string;
+  /** The import module name the guest uses. */
+  module: string;
+  trust: ImportTrust;
+  functions: Readonly<Record<string, HostFunction>>;
+  /** The in-process functions for one instance, by name (those the guest may call; internal ones too). */
+  implement(context: HostContext): HostFunctions;
+  /**
+   * How calls cross from an isolated child. Absent: the functions run in the child against its own
+   * copy of the instance's state (input, output, log) and nothing crosses.
+   */
+  remote?: {
+    // biome-ignore lint/suspicious/noExplicitAny: each call has its own request type; its decode and its server agree on it.
+    calls: readonly RemoteCall<any>[];
+    /** The parent's end for one instance. */
+    serve(grant: ParentGrant): RemoteServer;
+  };
+  // An interface with state of its own (open handles, a WASI fd table; issue 12) gains its part of
+  // the resource segment here: capture into a snapshot and restore from one.
+}
