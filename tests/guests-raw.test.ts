@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { GuestAbort, rawHost } from "../guest/raw-host.js";
+import { rawHost } from "../guest/raw-host.js";
 import { benchCases, findRepoRoot, GUEST_NAMES, guestWasmPath, smallCases, type ExampleCase } from "../guest/catalog.js";
 
 const MAGIC = 0x59525246;
