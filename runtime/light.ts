@@ -1,7 +1,7 @@
 // The runtime's light entry, for the server and the CLI: the values and parsers a command needs
 // without loading the engine (no compile pool, no worker threads, no V8 compile). `ferry --help`,
 // `status` and `submit` import only this, so they start in tens of milliseconds
-// (tests/cli-startup.test.ts checks what each command loads). Everything here is a leaf: it
+// (tests/server/cli/cli-startup.test.ts checks what each command loads). Everything here is a leaf: it
 // imports nothing but other leaves.
 
 export { FerryError, isFerryError, ERROR_MESSAGES } from "./errors.js";

@@ -22,7 +22,7 @@ const NO_COMMANDS: CommandSet = { title: "", commands: {} };
 
 // Each command's module is imported when that command runs, never before: `ferry --help` or
 // `ferry status` must not pay for the store (better-sqlite3), the HTTP server (Hono) or the
-// simulator, and only a compile loads Binaryen (README, "CLI start-up"; tests/cli-startup.test.ts).
+// simulator, and only a compile loads Binaryen (README, "CLI start-up"; tests/server/cli/cli-startup.test.ts).
 const COMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => (await import("./run.js")).runCommand,
   // A job id resumes a paused job on a node; anything else is a snapshot file (jobs.ts decides).

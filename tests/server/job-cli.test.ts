@@ -109,7 +109,7 @@ describe("ferry pause / resume / cancel / snapshot / output", () => {
     // A snapshot file that is not there and is not a job id: resume reads it as a snapshot (exit 2).
     expect((await ferry(["resume", join(dir, "nothing.ferry")])).code).toBe(2);
   });
-  // Each command's --help ending with the exit status table: tests/cli-exit-status.test.ts, for every command.
+  // Each command's --help ending with the exit status table: tests/server/cli/cli-exit-status.test.ts, for every command.
 });
 
 describe("ferry logs", () => {

@@ -1,0 +1,95 @@
+// `ferry simulate` through main(): the table, the SVG plot written atomically, reproducibility,
+// and command-line validation with exit status 2 and messages naming the option.
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { LAB_COMMANDS } from "../../../lab/commands.js";
+import { main } from "../../../server/cli/main.js";
+
+const dir = mkdtempSync(join(tmpdir(), "ferry-simulate-"));
+
+class Capture extends Writable {
+  text = "";
+  override _write(chunk: Buffer | string, _enc: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+async function ferry(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const code = await main(argv, { stdout, stderr }, LAB_COMMANDS);
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+describe("ferry simulate", () => {
+  it("prints a load × policy table with the M/M/1 and M/M/c bounds and writes an SVG plot", async () => {
+    const plot = join(dir, "plot.svg");
+    const r = await ferry(
+      "simulate",
+      "--policies",
+      "none,sender,receiver",
+      "--nodes",
+      "8",
+      "--loads",
+      "0.5..0.9",
+      "--step",
+      "0.2",
+      "--jobs",
+      "20000",
+      "--plot",
+      plot,
+    );
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("| load | M/M/1 | none | sender | receiver | M/M/8 |");
+    const rows = r.stdout.split("\n").filter((l) => /^\| 0\.[579]0 \|/.test(l));
+    expect(rows.map((l) => l.split("|")[1]!.trim())).toEqual(["0.50", "0.70", "0.90", "0.50", "0.70", "0.90"]); // both tables
+    expect(rows[0]).toContain("| 2.000 |"); // M/M/1 at 0.5
+    expect(r.stdout).toContain("All jobs completed exactly once: yes");
+    const svg = readFileSync(plot, "utf8");
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg.match(/<polyline/g)).toHaveLength(5); // 3 policies + 2 bounds
+    for (const label of ["none", "sender", "receiver", "M/M/1", "M/M/8"]) expect(svg).toContain(`>${label}</text>`);
+    // What the bounds mean, and which way is better, on the plot and under the table.
+    expect(svg).toContain("lower is better");
+    expect(svg).toContain("M/M/8 = one pooled queue, perfect sharing");
+    expect(r.stdout).toContain("Lower is better. M/M/1: every node alone, no sharing");
+    expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("gives the same table for the same seed", async () => {
+    const args = ["simulate", "--policies", "symmetric", "--nodes", "5", "--loads", "0.6,0.8", "--jobs", "5000", "--seed", "7"];
+    const a = await ferry(...args);
+    const b = await ferry(...args);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+  });
+
+  it("prints its help", async () => {
+    const r = await ferry("simulate", "--help");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("--no-probe-limit");
+  });
+
+  it.each([
+    [["--policies", "none,bogus"], "--policies"],
+    [["--nodes", "0"], "--nodes"],
+    [["--loads", "0.5..1.2"], "--loads"],
+    [["--loads", "0.9..0.5"], "--loads"],
+    [["--loads", "0.5,0.8", "--step", "0.1"], "--step"],
+    [["--step", "-1"], "--step"],
+    [["--jobs", "abc"], "--jobs"],
+    [["--service", "weibull"], "--service"],
+    [["--arrivals", "zipf"], "--arrivals"],
+    [["--bogus"], "--bogus"],
+  ])("rejects %j with exit status 2 naming the option", async (args, option) => {
+    const r = await ferry("simulate", ...args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(option);
+    expect(existsSync(join(dir, "never.svg"))).toBe(false);
+  });
+});

@@ -1,0 +1,63 @@
+// The host-interface registry (runtime/host/): what the allow-list, the Asyncify list, the trust
+// check and the host-call op numbers derived from it say. Pinned here so that adding an interface
+// changes them only where it should.
+import { describe, expect, it } from "vitest";
+import { CLOSE, OPEN, READ, WRITE } from "../../../runtime/host/ferry-resources/calls.js";
+import {
+  ALLOWED_IMPORTS,
+  ASYNCIFY_IMPORTS,
+  CLOCK_IMPORT,
+  HOST_INTERFACES,
+  importTrust,
+  opOf,
+  REMOTE_CALLS,
+} from "../../../runtime/host/index.js";
+
+describe("the host-interface registry", () => {
+  it("derives the allow-list: the ferry core, the resources and AssemblyScript's env, with exact signatures", () => {
+    expect(Object.keys(ALLOWED_IMPORTS).sort()).toEqual(["env", "ferry"]);
+    expect(Object.keys(ALLOWED_IMPORTS.ferry!).sort()).toEqual(
+      [
+        "checkpoint",
+        "input_read",
+        "input_size",
+        "log",
+        "output_write",
+        "resource_close",
+        "resource_open",
+        "resource_read",
+        "resource_write",
+        "yield",
+      ].sort(),
+    );
+    expect(ALLOWED_IMPORTS.ferry!.input_read).toEqual({ params: ["i32", "i32", "i32"], results: ["i32"] });
+    expect(ALLOWED_IMPORTS.env!.trace).toEqual({ params: ["i32", "i32", "f64", "f64", "f64", "f64", "f64"], results: [] });
+  });
+
+  it("keeps the metering's clock out of the allow-list, and only yield unwinds", () => {
+    expect(Object.hasOwn(ALLOWED_IMPORTS.ferry!, CLOCK_IMPORT)).toBe(false);
+    expect(ASYNCIFY_IMPORTS).toBe("ferry.yield");
+  });
+
+  it("says which imports need authenticated code", () => {
+    expect(importTrust("ferry", "resource_open")).toBe("authenticated");
+    expect(importTrust("ferry", "log")).toBe("anonymous");
+    expect(importTrust("env", "abort")).toBe("anonymous");
+    expect(importTrust("ferry", "constructor")).toBeUndefined();
+    expect(importTrust("wasi_snapshot_preview1", "fd_write")).toBeUndefined();
+  });
+
+  it("numbers the remote calls by their place in the registry: the resource calls are ops 1 to 4", () => {
+    expect([opOf(OPEN), opOf(READ), opOf(WRITE), opOf(CLOSE)]).toEqual([1, 2, 3, 4]);
+    expect(REMOTE_CALLS).toHaveLength(4);
+    expect(() => opOf({ name: "stray", encode: () => ({ a: 0, b: 0, payload: new Uint8Array(0) }), decode: () => undefined })).toThrow();
+  });
+
+  it("has one descriptor per id, each naming its module and trust", () => {
+    expect(HOST_INTERFACES.map((i) => [i.id, i.module, i.trust])).toEqual([
+      ["ferry", "ferry", "anonymous"],
+      ["ferry-resources", "ferry", "authenticated"],
+      ["assemblyscript", "env", "anonymous"],
+    ]);
+  });
+});
