@@ -106,16 +106,41 @@ module.exports = {
       to: { path: "^runtime/(?!balance/|errors\\.ts)" },
     },
     {
-      name: "no-binaryen-outside-compile-workers",
+      name: "binaryen-only-through-its-loader",
       severity: "error",
-      comment: "Binaryen loads only in a compile worker (start-up time, memory): never statically from runtime or server.",
-      from: { path: "^(runtime|server)/", pathNot: "^runtime/code/(instrument|compile-worker)" },
-      to: { path: "node_modules/binaryen/" },
+      comment:
+        "Binaryen (~10 MB of JS) loads only inside a compile worker, through runtime/code/binaryen.ts's dynamic import; " +
+        "everything else may name its types, never load it.",
+      from: { path: "^(runtime|server|lab)/", pathNot: "^runtime/code/binaryen\\.ts$" },
+      to: { path: "node_modules/binaryen/", dependencyTypesNot: ["type-only"] },
+    },
+    {
+      name: "sqlite-only-in-its-driver",
+      severity: "error",
+      comment:
+        "better-sqlite3 is an optional peer: only server/store/sqlite-driver.ts loads it, when a store opens " +
+        "(embedding the runtime or using the client must install without it).",
+      from: { path: "^(runtime|server|lab)/", pathNot: "^server/store/sqlite-driver\\.ts$" },
+      to: { path: "node_modules/better-sqlite3/", dependencyTypesNot: ["type-only"] },
+    },
+    {
+      name: "runtime-without-the-node",
+      severity: "error",
+      comment: "The embeddable runtime needs neither the HTTP server (Hono) nor the store's database.",
+      from: { path: "^runtime/" },
+      to: { path: "node_modules/(hono|@hono|better-sqlite3)/" },
+    },
+    {
+      name: "binaryen-loader-is-lazy",
+      severity: "error",
+      comment: "The loader imports Binaryen when a worker first instruments, never at start-up.",
+      from: { path: "^runtime/code/binaryen\\.ts$" },
+      to: { path: "node_modules/binaryen/", dependencyTypesNot: ["type-only", "dynamic-import"] },
     },
   ],
   options: {
     doNotFollow: { path: "node_modules" },
-    exclude: { path: "^(dist|node_modules|guest/sdk|guest/examples)/" },
+    exclude: { path: "^(dist|guest/sdk|guest/examples)/" },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
     enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default", "types"] },
