@@ -2,7 +2,7 @@
 // instrumenter supports, and size limits — all before any byte reaches Binaryen.
 
 import { FerryError } from "../errors.js";
-import { ALLOWED_IMPORTS } from "../host/index.js";
+import { allowedImport } from "../host/index.js";
 import { readFunctionStats } from "./code-reader.js";
 import { readModuleStructure, type FuncSig, type ModuleStructure } from "./wasm-reader.js";
 
@@ -98,7 +98,7 @@ export const MAX_NAMED_IMPORTS = 10;
 function refuseImports(imports: ModuleStructure["imports"]): void {
   const problems: string[] = [];
   for (const imp of imports) {
-    const allowed = ALLOWED_IMPORTS[imp.module]?.[imp.name];
+    const allowed = allowedImport(imp.module, imp.name);
     if (imp.kind !== "func" || !allowed) {
       problems.push(`${imp.kind} import "${imp.module}"."${imp.name}"`);
     } else if (!imp.sig || !sameSig(imp.sig, allowed)) {

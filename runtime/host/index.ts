@@ -28,15 +28,26 @@ function providerOf(module: string, name: string): HostInterface | undefined {
   return HOST_INTERFACES.find((i) => i.module === module && Object.hasOwn(i.functions, name));
 }
 
-/** module → name → signature of every function a guest may import (the internal ones are not). */
+/**
+ * module → name → signature of every function a guest may import (the internal ones are not).
+ * Null-prototype objects: a guest names its imports, and "ferry"."constructor" or
+ * "toString"."valueOf" must find nothing, not Object.prototype's members. Look names up with
+ * `allowedImport`, which checks own properties too.
+ */
 export const ALLOWED_IMPORTS: Readonly<Record<string, Readonly<Record<string, Signature>>>> = (() => {
-  const out: Record<string, Record<string, Signature>> = {};
+  const out: Record<string, Record<string, Signature>> = Object.create(null);
   for (const i of HOST_INTERFACES) {
-    const names = (out[i.module] ??= {});
+    const names = (out[i.module] ??= Object.create(null) as Record<string, Signature>);
     for (const [name, f] of Object.entries(i.functions)) if (!f.internal) names[name] = f.sig;
   }
   return out;
 })();
+
+/** The signature of `module.name` if a guest may import it; undefined for anything else, whatever its name. */
+export function allowedImport(module: string, name: string): Signature | undefined {
+  const names = Object.hasOwn(ALLOWED_IMPORTS, module) ? ALLOWED_IMPORTS[module] : undefined;
+  return names && Object.hasOwn(names, name) ? names[name] : undefined;
+}
 
 /** The `module.base` list Asyncify treats as able to unwind: the functions that pause. */
 export const ASYNCIFY_IMPORTS = HOST_INTERFACES.flatMap((i) =>
@@ -62,10 +73,12 @@ export function importedResourceCall(module: WebAssembly.Module): string | undef
  * code, refused earlier if it imports one).
  */
 export function hostImports(context: HostContext): WebAssembly.Imports {
-  const imports: Record<string, Record<string, unknown>> = {};
+  // Null prototypes: V8 looks a module's imports up by name, and a name like "constructor" must not
+  // reach Object.prototype (validation refuses such imports first; this is the second wall).
+  const imports: Record<string, Record<string, unknown>> = Object.create(null);
   for (const i of HOST_INTERFACES) {
     if (i.trust === "authenticated" && !context.resources) continue;
-    Object.assign((imports[i.module] ??= {}), i.implement(context));
+    Object.assign((imports[i.module] ??= Object.create(null) as Record<string, unknown>), i.implement(context));
   }
   return imports as WebAssembly.Imports;
 }

@@ -58,6 +58,23 @@ describe("module validation", () => {
     expect(e.message).toContain("system");
   });
 
+  // A guest names its imports; the allow-list must not answer for names every JavaScript object
+  // has. These once passed validation (the lookup walked Object.prototype) and failed later, untyped.
+  it.each([
+    ["ferry", "constructor"],
+    ["ferry", "toString"],
+    ["ferry", "__proto__"],
+    ["ferry", "hasOwnProperty"],
+    ["toString", "valueOf"],
+    ["constructor", "name"],
+    ["__proto__", "log"],
+    ["env", "constructor"],
+  ])("rejects an import named like an object's own machinery: %s.%s", async (module, name) => {
+    const e = await rejection(engine, wat(`(module (import "${module}" "${name}" (func)) (func (export "main") (call 0)))`));
+    expect(e.code).toBe("import_not_allowed");
+    expect(e.message).toContain(`"${module}"."${name}"`);
+  });
+
   it("rejects an allowed import with the wrong signature", async () => {
     const e = await rejection(engine, wat(`(module (import "ferry" "log" (func (param i32))))`));
     expect(e.code).toBe("import_not_allowed");
