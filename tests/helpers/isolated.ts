@@ -20,6 +20,14 @@ export async function isolatedInstance(
   return (await pool.instantiate(module, engine.config, isolatedPlacement({ trust: "authenticated", ...options }))) as IsolatedInstance;
 }
 
+/** `isolatedInstance` bound to one engine and a default pool (another pool may be named per call). */
+export function isolatedOn(
+  engine: Engine,
+  pool: IsolatedPool,
+): (module: GuestModule, options?: Partial<IsolatedInstanceOptions>, on?: IsolatedPool) => Promise<IsolatedInstance> {
+  return (module, options = {}, on = pool) => isolatedInstance(on, engine, module, options);
+}
+
 /** Resolves when the instance's guest has logged its first line. */
 export function firstLog(): { onLog: (line: string) => void; seen: Promise<string> } {
   let resolve: (line: string) => void = () => {};

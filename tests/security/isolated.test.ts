@@ -6,9 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine, type RunResult } from "../../runtime/index.js";
-import type { GuestModule } from "../../runtime/exec/guest-module.js";
 import { IsolatedPool } from "../../runtime/sandbox/isolated/pool.js";
-import type { IsolatedInstance } from "../../runtime/sandbox/isolated/isolated-instance.js";
 import { probeIsolation } from "../../runtime/sandbox/isolated/probe.js";
 import { exitTrap } from "../../runtime/sandbox/isolated/exit-trap.js";
 import {
@@ -22,7 +20,7 @@ import {
 } from "../helpers/fixtures.js";
 import { wat } from "../helpers/wat.js";
 import { codeOf } from "../helpers/errors.js";
-import { firstLog, type IsolatedInstanceOptions, isolatedInstance } from "../helpers/isolated.js";
+import { firstLog, isolatedOn, type IsolatedInstanceOptions } from "../helpers/isolated.js";
 
 const engine = new Engine({ maxMemoryPages: 256 });
 const pool = new IsolatedPool({ size: 2 });
@@ -31,11 +29,7 @@ afterAll(async () => {
   await pool.close();
 });
 
-const isolated = (
-  module: GuestModule,
-  options: Partial<IsolatedInstanceOptions> = {},
-  on: IsolatedPool = pool,
-): Promise<IsolatedInstance> => isolatedInstance(on, engine, module, options);
+const isolated = isolatedOn(engine, pool);
 
 /** Logs the same 60,000-byte line forever: every line is a new string the instance keeps. */
 const LOG_FLOOD = wat(`(module

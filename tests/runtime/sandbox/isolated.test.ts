@@ -4,10 +4,8 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine, type Instance, type RunResult, type WasmValue } from "../../../runtime/index.js";
-import type { GuestModule } from "../../../runtime/exec/guest-module.js";
 import { IsolatedPool } from "../../../runtime/sandbox/isolated/pool.js";
-import { type IsolatedInstanceOptions, isolatedPlacement } from "../../helpers/isolated.js";
-import type { IsolatedInstance } from "../../../runtime/sandbox/isolated/isolated-instance.js";
+import { isolatedPlacement } from "../../helpers/isolated.js";
 import {
   EXPLICIT_COUNTER,
   INFINITE_LOOP,
@@ -19,7 +17,7 @@ import {
   LOG_THEN_SPIN,
 } from "../../helpers/fixtures.js";
 import { codeOf } from "../../helpers/errors.js";
-import { firstLog, isolatedInstance } from "../../helpers/isolated.js";
+import { firstLog, isolatedOn } from "../../helpers/isolated.js";
 
 const engine = new Engine({ maxMemoryPages: 64 });
 const pool = new IsolatedPool({ size: 2 });
@@ -28,11 +26,7 @@ afterAll(async () => {
   await pool.close();
 });
 
-const isolated = (
-  module: GuestModule,
-  options: Partial<IsolatedInstanceOptions> = {},
-  on: IsolatedPool = pool,
-): Promise<IsolatedInstance> => isolatedInstance(on, engine, module, options);
+const isolated = isolatedOn(engine, pool);
 
 interface Outcome {
   results: RunResult[];
