@@ -1,5 +1,5 @@
 // The spec suite's trap messages (the reference interpreter's wording, which assert_trap and
-// assert_exhaustion carry) as Ferry trap codes (runtime/exec/traps.ts). Matched by prefix: the
+// assert_exhaustion carry) as Ferry trap codes (runtime/traps.ts). Matched by prefix: the
 // suite sometimes adds detail ("uninitialized element 2").
 
 import type { TrapCode } from "../runtime/index.js";

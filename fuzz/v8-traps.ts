@@ -1,5 +1,5 @@
 // What a raw (uninstrumented) V8 run's exception means as a Ferry trap code. Written from V8's
-// message templates (kWasmTrap*), independently of runtime/exec/traps.ts, so a wrong mapping in
+// message templates (kWasmTrap*), independently of runtime/traps.ts, so a wrong mapping in
 // the runtime shows up as a difference instead of being copied.
 
 import type { TrapCode } from "../runtime/index.js";

@@ -35,7 +35,7 @@ export class GuestStreams {
     this.onLog?.(line);
   }
 
-  /** The hooks host calls reach the instance through (host-imports.ts); `afterLog` may end the run (onLog disposed it). */
+  /** The hooks host calls reach the instance through (runtime/host/ferry/core.ts); `afterLog` may end the run (onLog disposed it). */
   hostIo(hooks: Pick<GuestIo, "memory" | "charge" | "afterCall" | "seed"> & { afterLog(): void }): GuestIo {
     const self = this;
     return {

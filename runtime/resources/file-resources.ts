@@ -146,7 +146,7 @@ export class FileResources implements ResourceProvider {
     ledger.bytes += size;
     ledger.writers++;
     if (credit > 0) ledger.credited.add(target.path);
-    // The copy of the file this writer starts from is work the guest pays for (host-interface.ts).
+    // The copy of the file this writer starts from is work the guest pays for (runtime/host/ferry-resources/session.ts).
     const openedBytes = source ? size : 0;
     return this.handle({
       name,
