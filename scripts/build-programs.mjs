@@ -2,8 +2,8 @@
 // own programmers write them) to the .wasm checked in beside each source, so that `npm test` and
 // `npm run bench` need no C or Rust toolchain. Needs Debian's packages (apt-get install clang lld
 // wasi-libc libclang-rt-dev-wasm32 rustc libstd-rust-dev-wasm32); `--check` builds into a temporary
-// directory and exits 1 if any checked-in .wasm differs (tests/guests/wasi-programs.test.ts runs it
-// when the toolchain is present). Builds are reproducible: fixed flags, no debug info, sources
+// directory and exits 1 if any checked-in .wasm differs, 3 if the toolchain is missing, 4 if it is
+// another version than the one they were built with (tests/guests/wasi-programs.test.ts runs it). Builds are reproducible: fixed flags, no debug info, sources
 // passed by their path relative to the repository, and a fixed PATH (scripts/programs.mjs): clang
 // runs any `wasm-opt` it finds on PATH after linking (npm's binaryen puts one in
 // node_modules/.bin), which would make the bytes depend on who runs the build.
@@ -22,6 +22,22 @@ if (missing.length > 0) {
     `build-programs: missing ${missing.map((t) => t.path).join(", ")}: apt-get install ${missing.map((t) => t.debian).join(" ")}\n`,
   );
   process.exit(3);
+}
+
+if (check) {
+  const other = TOOLCHAIN.filter((t) => {
+    try {
+      return !execFileSync(t.version[0], t.version.slice(1), { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).includes(t.expect);
+    } catch {
+      return true;
+    }
+  });
+  if (other.length > 0) {
+    process.stderr.write(
+      `build-programs: not the toolchain the .wasm were built with (${other.map((t) => t.expect).join(", ")}): nothing compared\n`,
+    );
+    process.exit(4);
+  }
 }
 
 const scratch = mkdtempSync(join(tmpdir(), "ferry-programs-"));
