@@ -25,7 +25,7 @@ export function instantiateGuest(
     const grant = { capabilities: placement.capabilities!, provider: placement.resources ?? NO_RESOURCES };
     resources = resourceImports(grant, io.memory, io.charge);
   }
-  return { instance: instantiate(module.wasm, hostImports({ io, pausing, ...(resources ? { resources } : {}) })), resources };
+  return { instance: instantiate(module.wasm, hostImports({ io, pausing, resources })), resources };
 }
 
 /** A module importing the resource interface cannot run anonymously. */

@@ -1,6 +1,6 @@
 // A job to follow from the command line: TICKER writes "tick\n" and logs "tock" every `spin` loop
 // turns, forever; `startedFerry` leaves a `ferry` child running (logs --follow, serve) and collects
-// what it prints; `until` polls a condition with a generous deadline (no fixed sleeps).
+// what it prints (wait on it with helpers/until.ts, never a fixed sleep).
 import { spawn, type ChildProcess } from "node:child_process";
 import { FERRY_BIN } from "./cli.js";
 import { wat } from "./wat.js";
@@ -19,8 +19,6 @@ export const TICKER = wat(`(module
       (local.set $j (i32.const 0))
       (loop $w (local.set $j (i32.add (local.get $j) (i32.const 1))) (br_if $w (i32.lt_u (local.get $j) (local.get $spin))))
       (br $l))))`);
-
-export { until } from "./until.js";
 
 export interface Started {
   child: ChildProcess & { stdout: NonNullable<ChildProcess["stdout"]> };

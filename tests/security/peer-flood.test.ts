@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signRequest, type SigningKey } from "../../server/auth/index.js";
 import { encodeTransferHeader, TRANSFER_HEADER } from "../../server/migration/transfer-header.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
-import { fakePeer, garbageSigned, holdUpload, rawExchange, signedFetch, transferFrom, until, type HeldUpload } from "./peer-helpers.js";
+import { fakePeer, garbageSigned, holdUpload, rawExchange, signedFetch, transferFrom, type HeldUpload } from "./peer-helpers.js";
+import { until } from "../helpers/until.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

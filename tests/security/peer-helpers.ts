@@ -229,8 +229,6 @@ export function decide(node: TestNode, peer: SigningKey, what: "commit" | "abort
   });
 }
 
-export { until } from "../helpers/until.js";
-
 /** An upload left open: its head and a first piece of body sent, the rest never. */
 export interface HeldUpload {
   /** The answer, if the server gives one before the upload is closed. */

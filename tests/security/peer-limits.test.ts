@@ -13,7 +13,8 @@ import { signGrant, type SigningKey } from "../../server/auth/index.js";
 import { INFINITE_LOOP } from "../helpers/fixtures.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { wat } from "../helpers/wat.js";
-import { decide, fakePeer, offer, transferFrom, until } from "./peer-helpers.js";
+import { decide, fakePeer, offer, transferFrom } from "./peer-helpers.js";
+import { until } from "../helpers/until.js";
 
 const QUOTA_FUEL = 5_000_000;
 

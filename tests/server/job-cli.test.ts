@@ -8,7 +8,8 @@ import { writeKeyFile } from "../../server/auth/index.js";
 import { ferry } from "../helpers/cli.js";
 import { INFINITE_LOOP } from "../helpers/fixtures.js";
 import { removeDir, startTestNode, tempDir, type TestNode } from "../helpers/node.js";
-import { startedFerry, TICKER, until, type Started } from "../helpers/ticker.js";
+import { startedFerry, TICKER, type Started } from "../helpers/ticker.js";
+import { until } from "../helpers/until.js";
 
 const dir = tempDir("ferry-job-cli-");
 const children: Started[] = [];

@@ -12,7 +12,8 @@ import { FerryClient } from "../../server/client.js";
 import { ferry } from "../helpers/cli.js";
 import { removeDir, shareModuleCache, tempDir } from "../helpers/node.js";
 import { spawnNode, type NodeProcess } from "../helpers/node-process.js";
-import { startedFerry, TICKER, until, type Started } from "../helpers/ticker.js";
+import { startedFerry, TICKER, type Started } from "../helpers/ticker.js";
+import { until } from "../helpers/until.js";
 
 const dir = tempDir("ferry-peers-cli-");
 const key = join(dir, "me.json");

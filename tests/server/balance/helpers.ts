@@ -58,5 +58,3 @@ export async function closeAll(nodes: LiveNode[]): Promise<void> {
   await Promise.all(nodes.map((n) => n.close()));
   for (const n of nodes) removeDir(n.dataDir);
 }
-
-export { until } from "../../helpers/until.js";

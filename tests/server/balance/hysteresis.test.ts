@@ -1,7 +1,8 @@
 // Hysteresis, live: a sender that hands one job to an idle peer is left with a load between the
 // thresholds, so it neither keeps pushing nor starts asking for work.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeAll, startPeers, until, type LiveNode } from "./helpers.js";
+import { closeAll, startPeers, type LiveNode } from "./helpers.js";
+import { until } from "../../helpers/until.js";
 
 /** Long enough that no job finishes while the one transfer happens (~0.25 s each when warm). */
 const LONG = 250_000_000;

@@ -1,7 +1,8 @@
 // The probe limit, live: a sender among busy peers polls in rounds of exactly MAX distinct peers and
 // then waits D before the next round; arrivals meanwhile do not start extra rounds.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeAll, startPeers, until, type LiveNode } from "./helpers.js";
+import { closeAll, startPeers, type LiveNode } from "./helpers.js";
+import { until } from "../../helpers/until.js";
 
 /** Longer than the test: every node stays busy throughout (jobs are disposed at close). */
 const FOREVER = 2_000_000_000;
