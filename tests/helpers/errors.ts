@@ -1,5 +1,7 @@
-// The code of the FerryError a call throws or a promise rejects with; anything else fails the test.
+// The code of the FerryError a call throws or a promise rejects with, or the errno of a Directory's
+// FsError; anything else fails the test.
 import { FerryError } from "../../runtime/index.js";
+import { FsError } from "../../runtime/resources/directory.js";
 
 /**
  * The code and message of the FerryError a call throws or a promise rejects with, for a test that
@@ -23,4 +25,15 @@ export async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<str
     throw e;
   }
   throw new Error("expected a FerryError");
+}
+
+/** The POSIX error name of the FsError a Directory or FileHandle call throws; anything else fails the test. */
+export function errnoOf(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof FsError) return e.errno;
+    throw e;
+  }
+  throw new Error("expected an FsError");
 }
