@@ -67,6 +67,11 @@ export function quoted(path: string): string {
   return path === "" ? "the root" : JSON.stringify(path);
 }
 
+/** The first `i + 1` segments, quoted: which directory on the way a refusal is about. */
+export function prefixOf(segments: string[], i: number): string {
+  return quoted(segments.slice(0, i + 1).join("/"));
+}
+
 /**
  * Where a rename would put a directory inside itself (EINVAL) or replace one of its own ancestors
  * (ENOTEMPTY: the ancestor holds it), as rename(2) answers. Exact on tree paths, because no

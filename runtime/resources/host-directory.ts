@@ -33,7 +33,16 @@ import { join } from "node:path";
 import { FerryError } from "../errors.js";
 import type { DirEntry, Directory, EntryStat, FileHandle, OpenFileOptions } from "./directory.js";
 import { FsError } from "./directory.js";
-import { byName, checkOpenOptions, checkRenameAncestry, quoted, refuseIfReadOnly, refuseRoot, segmentsOf } from "./directory-checks.js";
+import {
+  byName,
+  checkOpenOptions,
+  checkRenameAncestry,
+  prefixOf,
+  quoted,
+  refuseIfReadOnly,
+  refuseRoot,
+  segmentsOf,
+} from "./directory-checks.js";
 import { fsErrorOf, HostFileHandle, secondsOf, statOf, typeOf } from "./host-file.js";
 import { inside } from "./resource-names.js";
 
@@ -183,9 +192,9 @@ export class HostDirectory implements Directory {
     for (let i = 0; i < segments.length - 1; i++) {
       dir = join(dir, segments[i]!);
       const st = lstatSync(dir);
-      const prefix = quoted(segments.slice(0, i + 1).join("/"));
-      if (st.isSymbolicLink()) throw new FsError("ENOTCAPABLE", `${quoted(path)}: ${prefix} is a symbolic link, never followed`);
-      if (!st.isDirectory()) throw new FsError("ENOTDIR", `${quoted(path)}: ${prefix} is not a directory`);
+      if (st.isSymbolicLink())
+        throw new FsError("ENOTCAPABLE", `${quoted(path)}: ${prefixOf(segments, i)} is a symbolic link, never followed`);
+      if (!st.isDirectory()) throw new FsError("ENOTDIR", `${quoted(path)}: ${prefixOf(segments, i)} is not a directory`);
     }
     return dir;
   }
