@@ -72,6 +72,10 @@ export class HostDirectory implements Directory {
     if (!Number.isSafeInteger(max) || max < 0) {
       throw new FerryError("invalid_option", `HostDirectory \`maxFileBytes\` must be a non-negative integer, got ${String(max)}`);
     }
+    // Without O_NOFOLLOW (Windows) a symlink swapped in after the walk would be followed: no tree at all.
+    if (constants.O_NOFOLLOW === undefined) {
+      throw new FerryError("invalid_option", `HostDirectory needs O_NOFOLLOW, which ${process.platform} does not have`);
+    }
     this.readOnly = options.readOnly ?? false;
     this.maxFileBytes = max;
     this.root = realRootOf(root);
