@@ -13,6 +13,8 @@ export type {
   SnapshotOptions,
   RunResult,
   RunValue,
+  PauseReason,
+  WasiOptions,
 } from "./exec/instance-api.js";
 export type { WasmValue } from "./exec/values.js";
 export type { Instance, SandboxKind, TrustClass } from "./exec/instance-api.js";
@@ -39,8 +41,13 @@ export type { ModuleCacheOptions, ModuleCacheStats } from "./code/module-cache.j
 export type { ModuleLimits } from "./code/validate.js";
 export { CompilePool } from "./code/compile-pool.js";
 export type { CompilePoolOptions } from "./code/compile-pool.js";
-export { GuestTrap } from "./traps.js";
-export { importedResourceCall } from "./host/index.js";
+export { GuestExit, GuestTrap } from "./traps.js";
+export { importedResourceCall, WASI_MODULE, MAX_WASI_FDS } from "./host/index.js";
+export { HostDirectory } from "./resources/host-directory.js";
+export { MemoryDirectory } from "./resources/memory-directory.js";
+export { FsError, normalizeTreePath } from "./resources/directory.js";
+export type { Directory, DirEntry, EntryStat, EntryType, FileHandle, FsErrorName, OpenFileOptions } from "./resources/directory.js";
+export { MAX_WASI_ARGS_BYTES, MAX_WASI_PREOPENS } from "./sandbox/wasi-placement.js";
 
 export { FerryError, isFerryError, ERROR_MESSAGES } from "./errors.js";
 export type { ErrorCode } from "./errors.js";

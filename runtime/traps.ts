@@ -31,6 +31,17 @@ export type TrapCode = keyof typeof TRAP_MESSAGES;
 
 export const TRAP_CODES = Object.keys(TRAP_MESSAGES) as TrapCode[];
 
+/**
+ * Thrown by a host function that ends the program on the guest's own request (WASI's `proc_exit`):
+ * the run is `done` with this exit code, not trapped. Never escapes the runtime.
+ */
+export class GuestExit extends Error {
+  constructor(readonly exitCode: number) {
+    super(`the guest exited with code ${exitCode}`);
+    this.name = "GuestExit";
+  }
+}
+
 /** Thrown by host functions to end the guest with a specific trap; never escapes the runtime. */
 export class GuestTrap extends Error {
   readonly trap: TrapCode;

@@ -116,7 +116,7 @@ function finish(b: Binaryen, m: BinaryenModule, guest: Guest, options: Instrumen
   if (options.asyncify) runAsyncify(b, m);
   stack?.finish(new IrWalker(b), guest.inTables);
   // After everything that reads Asyncify's code as it wrote it, before the optimizer folds it.
-  if (options.asyncify) splitRewindVersions(b, m, new IrWalker(b), guest.yieldName);
+  if (options.asyncify) splitRewindVersions(b, m, new IrWalker(b), pausingImports(b, m));
   optimizePreservingTraps(b, m);
   if (!m.validate()) throw new FerryError("instrumentation_failed", "the instrumented module does not validate");
 
@@ -227,6 +227,17 @@ function tableMetering(b: Binaryen, m: BinaryenModule, plan: TablePlan, bounds: 
   }
   const grow = new Map(bounds.map((bound, i) => [b.getTableInfo(m.getTableByIndex(i)).name, bound]));
   return { helpers, grow };
+}
+
+/** The internal names of the module's imported functions that may pause (the registry's ASYNCIFY_IMPORTS). */
+function pausingImports(b: Binaryen, m: BinaryenModule): Set<string> {
+  const pausing = new Set(ASYNCIFY_IMPORTS.split(","));
+  const names = new Set<string>();
+  for (let f = 0; f < m.getNumFunctions(); f++) {
+    const fi = b.getFunctionInfo(m.getFunctionByIndex(f));
+    if (fi.module && pausing.has(`${fi.module}.${fi.base}`)) names.add(fi.name);
+  }
+  return names;
 }
 
 /**

@@ -47,8 +47,8 @@ export interface RewindSplit {
  * After Asyncify (and anything that reads its output): give each instrumented function its
  * rewinding twin and specialise it. `pausingImport` is the import Asyncify was told can unwind.
  */
-export function splitRewindVersions(b: Binaryen, m: BinaryenModule, walker: IrWalker, pausingImport: string): RewindSplit {
-  const tests = new AsyncifyTests(b, m, walker, pausingImport);
+export function splitRewindVersions(b: Binaryen, m: BinaryenModule, walker: IrWalker, pausingImports: ReadonlySet<string>): RewindSplit {
+  const tests = new AsyncifyTests(b, m, walker, pausingImports);
   // Asyncify instrumented exactly the functions that read its state (its own runtime aside).
   const functions: number[] = [];
   for (let f = 0; f < m.getNumFunctions(); f++) {
@@ -92,7 +92,8 @@ class AsyncifyTests implements StateTests {
     readonly b: Binaryen,
     readonly m: BinaryenModule,
     readonly walker: IrWalker,
-    private readonly pausingImport: string,
+    /** The internal names of the imports that may pause (ferry.yield, WASI's poll_oneoff...). */
+    private readonly pausingImports: ReadonlySet<string>,
   ) {}
 
   info(e: ExpressionRef): Info {
@@ -115,13 +116,13 @@ class AsyncifyTests implements StateTests {
     return found;
   }
 
-  /** A call after which the state may be unwinding: into instrumented code, the pausing import, or a table. */
+  /** A call after which the state may be unwinding: into instrumented code, an import that pauses, or a table. */
   mayPause(e: ExpressionRef): boolean {
     const id = this.b.getExpressionId(e);
     if (id === this.b.CallIndirectId) return true;
     if (id !== this.b.CallId) return false;
     const target = this.info(e).target!;
-    return target === this.pausingImport || this.instrumented.has(target);
+    return this.pausingImports.has(target) || this.instrumented.has(target);
   }
 
   /**

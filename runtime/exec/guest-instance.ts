@@ -15,8 +15,8 @@ import type { EntryPoint } from "../code/segment.js";
 import { guestPageCap } from "../code/memory-shift.js";
 import { FerryError } from "../errors.js";
 import { WASM_PAGE_BYTES } from "../limits.js";
-import { discardOpenResources } from "../host/index.js";
-import { GuestTrap } from "../traps.js";
+import { discardOpenResources, type SegmentPart } from "../host/index.js";
+import { GuestExit, GuestTrap } from "../traps.js";
 import { applySnapshot, type RestoreTarget } from "./apply-snapshot.js";
 import { type CaptureSource, captureSnapshot } from "./capture-snapshot.js";
 import { type AsyncifyExports, AsyncifyStack } from "./asyncify-stack.js";
@@ -30,6 +30,7 @@ import {
   type ContinuationHeader,
 } from "./continuation.js";
 import { FuelSlice } from "./fuel-slice.js";
+import { PausePoints } from "./pause-points.js";
 import { GuestGlobals } from "./guest-globals.js";
 import { GuestStreams } from "./guest-io.js";
 import type { GuestModule } from "./guest-module.js";
@@ -40,6 +41,7 @@ import {
   checkSnapshotOptions,
   type Instance,
   type InstanceStatus,
+  type PauseReason,
   type ResumeOptions,
   type RunOptions,
   type RunResult,
@@ -71,14 +73,13 @@ export class GuestInstance implements Instance {
   private readonly shift: number;
   /** The most pages the guest's own memory may reach. */
   private readonly pageCap: number;
+  /** The host interfaces' own state (WASI's fd table and clock): the resource segment, by interface id. */
+  private readonly segmentParts: Map<string, SegmentPart>;
 
   private header: ContinuationHeader = freshHeader();
 
-  // Per-run state of the explicit (checkpoint) protocol.
-  private inStart = false;
-  private checkpointRequested = false;
-  private stoppedAtCheckpoint = false;
-  private graceGiven = false;
+  /** The three pause points and the per-run state of the explicit (checkpoint) protocol. */
+  private readonly pauses: PausePoints;
 
   constructor(
     readonly module: GuestModule,
@@ -89,7 +90,7 @@ export class GuestInstance implements Instance {
     this.io = new GuestStreams(placement.input, placement.maxOutputBytes, placement.maxLogBytes, placement.onLog);
     this.shift = module.segment.reservedPages * WASM_PAGE_BYTES;
     this.pageCap = guestPageCap(module.segment.maxMemoryPages, module.segment.reservedPages);
-    const { instance, resources } = instantiateGuest(
+    const { instance, resources, parts } = instantiateGuest(
       module,
       placement,
       this.io.hostIo({
@@ -101,15 +102,24 @@ export class GuestInstance implements Instance {
         },
         seed: config.seed,
       }),
-      { yield: () => this.onYield(), checkpoint: () => this.onCheckpoint() },
+      {
+        yield: () => this.pauses.onYield(),
+        checkpoint: () => this.pauses.onCheckpoint(),
+        sleep: (ms) => this.pauses.onSleep(ms),
+      },
     );
     this.resourceFns = resources;
+    this.segmentParts = parts;
     this.exports = instance.exports as AsyncifyExports;
     this.memoryObject = this.exports[EXPORTS.memory] as WebAssembly.Memory;
     this.fuel = new FuelSlice(this.exports[EXPORTS.fuel] as WebAssembly.Global | undefined);
     this.growFailed = this.exports[EXPORTS.growFailed] as WebAssembly.Global | undefined;
     this.globals = new GuestGlobals(this.exports, module.segment);
     this.stack = AsyncifyStack.locate(this.exports, this.memoryObject, module.segment, config.continuationStackBytes);
+    this.pauses = new PausePoints(module.segment, this.stack, this.fuel, {
+      header: () => this.header,
+      status: () => this.status,
+    });
   }
 
   get codeHash(): string {
@@ -193,6 +203,8 @@ export class GuestInstance implements Instance {
     if (this.status !== "paused") throw new FerryError("instance_not_paused", `cannot snapshot an instance that is ${this.status}`);
     const { move, since } = checkSnapshotOptions(options, this.module.segment.codeHash);
     const snapshot = captureSnapshot(this.parts(), { move, since, recycle: options.recycle });
+    if (this.segmentParts.size > 0)
+      snapshot.resources = Object.fromEntries([...this.segmentParts].map(([id, part]) => [id, part.capture()]));
     // Disposed, the instance never runs (or grows its memory) again, so the views stay valid.
     if (move) this.dispose();
     return snapshot;
@@ -202,12 +214,21 @@ export class GuestInstance implements Instance {
   applySnapshot(s: Snapshot): void {
     this.assertUsable();
     if (this.status !== "fresh") throw new FerryError("instance_busy", "snapshots can only be applied to a fresh instance");
+    this.restoreParts(s.resources);
     const { header, stack } = applySnapshot(this.parts(), s);
     this.header = header;
     this.stack.saved = stack;
     this.io.input = s.input;
     this.io.output.reset(s.output);
     this.status = "paused";
+  }
+
+  /** The resource segment first: a snapshot naming resources this instance was not given is refused before anything is written. */
+  private restoreParts(images: Snapshot["resources"]): void {
+    for (const id of Object.keys(images ?? {}))
+      if (!this.segmentParts.has(id))
+        throw new FerryError("snapshot_malformed", `the snapshot holds state of the "${id}" interface, which this module does not import`);
+    for (const [id, part] of this.segmentParts) if (images && Object.hasOwn(images, id)) part.restore(images[id]);
   }
 
   /** What capture-snapshot.ts and apply-snapshot.ts read and write. */
@@ -232,6 +253,7 @@ export class GuestInstance implements Instance {
     this.stack.saved = new Uint8Array(0);
     // Handles left open are dropped, never committed; the provider gets back what they hold.
     if (this.resourceFns) discardOpenResources(this.resourceFns);
+    for (const part of this.segmentParts.values()) part.dispose();
   }
 
   [Symbol.dispose](): void {
@@ -244,25 +266,23 @@ export class GuestInstance implements Instance {
     this.status = "running";
     this.header.state = ContState.Running;
     // A guest told to stop at a checkpoint and paused on its way out still owes that stop.
-    this.stoppedAtCheckpoint = (this.header.flags & FLAG_STOPPING) !== 0;
-    this.checkpointRequested = false;
-    this.graceGiven = false;
+    this.pauses.beginSlice((this.header.flags & FLAG_STOPPING) !== 0);
     this.header.flags &= ~FLAG_AT_CHECKPOINT;
     try {
       this.fuel.begin(slice, this.header);
       if (!(this.header.flags & FLAG_START_DONE)) {
         if (this.module.segment.hasStart) {
-          this.inStart = true;
+          this.pauses.inStart = true;
           this.call(EXPORTS.start, []);
-          this.inStart = false;
-          if (this.unwound()) return this.paused("fuel");
+          this.pauses.inStart = false;
+          if (this.unwound()) return this.paused(this.pauseReason());
         }
         this.header.flags |= FLAG_START_DONE;
       }
       const entry = this.module.entryByIndex(this.header.entry)!;
       const value = this.call(entry.name, argsForCall(entry.params, this.header.args));
-      if (this.unwound()) return this.paused("fuel");
-      if (this.stoppedAtCheckpoint) {
+      if (this.unwound()) return this.paused(this.pauseReason());
+      if (this.pauses.stoppedAtCheckpoint) {
         this.header.flags = (this.header.flags & ~FLAG_STOPPING) | FLAG_AT_CHECKPOINT;
         return this.paused("checkpoint");
       }
@@ -273,8 +293,23 @@ export class GuestInstance implements Instance {
       this.header.state = ContState.Done;
       return { status: "done", value: normaliseValue(value), fuelUsed: this.header.fuelConsumed };
     } catch (error) {
+      if (error instanceof GuestExit && this.status === "running") return this.exited(error.exitCode);
       return this.trapped(error);
     }
+  }
+
+  /** The guest ended itself (WASI proc_exit): done, with its exit code. */
+  private exited(exitCode: number): RunResult {
+    this.stack.abandon();
+    this.pauses.inStart = false;
+    this.fuel.end(this.header);
+    this.status = "done";
+    this.header.state = ContState.Done;
+    return { status: "done", value: null, fuelUsed: this.header.fuelConsumed, exitCode };
+  }
+
+  private pauseReason(): PauseReason {
+    return this.pauses.sleepMs === undefined ? "fuel" : "sleep";
   }
 
   private call(name: string, args: WasmValue[]): unknown {
@@ -294,12 +329,15 @@ export class GuestInstance implements Instance {
     return true;
   }
 
-  private paused(reason: "fuel" | "checkpoint"): RunResult {
+  private paused(reason: PauseReason): RunResult {
     if (this.status === "disposed") return this.trapped(new GuestTrap("disposed", "dispose() was called during the run"));
     this.fuel.end(this.header);
     this.status = "paused";
     this.header.state = ContState.Paused;
     this.stack.syncHeader(this.header);
+    const sleepMs = this.pauses.sleepMs;
+    this.pauses.sleepMs = undefined;
+    if (reason === "sleep") return { status: "paused", reason, fuelUsed: this.header.fuelConsumed, sleepMs };
     return { status: "paused", reason, fuelUsed: this.header.fuelConsumed };
   }
 
@@ -313,7 +351,7 @@ export class GuestInstance implements Instance {
       pageCap: this.pageCap,
     });
     this.stack.abandon();
-    this.inStart = false;
+    this.pauses.inStart = false;
     this.fuel.end(this.header);
     if (this.status !== "disposed") this.status = "trapped";
     this.header.state = ContState.Trapped;
@@ -334,50 +372,6 @@ export class GuestInstance implements Instance {
   /** A host call's work, taken from the running slice (unmetered code has no fuel to take). */
   private chargeFuel(fuel: number): void {
     if (this.status === "running") this.fuel.charge(fuel);
-  }
-
-  private onYield(): void {
-    if (this.stack.rewinding) {
-      this.stack.stopRewind();
-      this.header.flags &= ~FLAG_UNWOUND;
-      return;
-    }
-    if (this.status === "disposed") throw new GuestTrap("disposed", "dispose() was called during the run");
-    if (this.status !== "running") throw new GuestTrap("host_error", `instance was ${this.status} during its run`);
-    if (!this.fuel.global) return; // unmetered: a voluntary safepoint the host cannot act on
-    const remaining = this.fuel.remaining();
-    // Fuel left: a voluntary safepoint, or a bulk helper between two chunks; either ends the slice
-    // only when it is past its deadline.
-    if (remaining >= 0 && !this.fuel.pastDeadline()) {
-      this.fuel.restoreCredit();
-      return;
-    }
-    if (this.fuel.exhaustsLimit(this.header, remaining)) {
-      this.fuel.end(this.header);
-      throw new GuestTrap("out_of_fuel", `used ${this.header.fuelConsumed} of ${this.header.fuelLimit}`);
-    }
-    const segment = this.module.segment;
-    const explicitGrace = segment.usesCheckpoints && !this.graceGiven && !this.inStart;
-    if (!segment.asyncify || explicitGrace) {
-      // Cannot unwind, or an explicit guest deserves a chance to stop cleanly: one more slice,
-      // and the next checkpoint answers "stop".
-      this.graceGiven = true;
-      this.checkpointRequested = true;
-      this.fuel.end(this.header);
-      this.fuel.begin(this.fuel.request, this.header);
-      return;
-    }
-    this.stack.startUnwind();
-  }
-
-  private onCheckpoint(): number {
-    if (this.checkpointRequested && !this.inStart && this.status === "running") {
-      this.stoppedAtCheckpoint = true;
-      // Kept in the header: the fuel check after this call may pause the guest before it returns.
-      this.header.flags |= FLAG_STOPPING;
-      return 1;
-    }
-    return 0;
   }
 
   // ---- memory and I/O ----

@@ -8,6 +8,8 @@ export class GuestModule {
   readonly wasm: WebAssembly.Module;
   private readonly byName: Map<string, EntryPoint>;
   private readonly byIndex: Map<number, EntryPoint>;
+  /** The import modules the code names ("ferry", "wasi_snapshot_preview1"): only their interfaces are built per instance. */
+  readonly importModules: ReadonlySet<string>;
 
   /** `wasm`: the segment's bytes already compiled (asynchronously, so the caller's thread never waits on V8). */
   constructor(
@@ -17,6 +19,7 @@ export class GuestModule {
     this.wasm = wasm ?? new WebAssembly.Module(segment.bytes as BufferSource);
     this.byName = new Map(segment.entries.map((e) => [e.name, e]));
     this.byIndex = new Map(segment.entries.map((e) => [e.exportIndex, e]));
+    this.importModules = new Set(WebAssembly.Module.imports(this.wasm).map((i) => i.module));
   }
 
   get codeHash(): string {

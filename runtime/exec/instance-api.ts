@@ -6,6 +6,7 @@
 import type { EntryPoint } from "../code/segment.js";
 import { FerryError } from "../errors.js";
 import type { Capability } from "../resources/capabilities.js";
+import type { Directory } from "../resources/directory.js";
 import type { ResourceProvider } from "../resources/provider.js";
 import type { TrapCode } from "../traps.js";
 import type { Snapshot } from "./snapshot.js";
@@ -76,6 +77,28 @@ export interface InstanceOptions {
   capabilities?: ReadonlyArray<string | Capability>;
   /** Authenticated code only: where the resources it opens live. */
   resources?: ResourceProvider;
+  /** A WASI program's arguments, environment and directories (see WasiOptions). */
+  wasi?: WasiOptions;
+}
+
+/**
+ * What a WASI program (one importing `wasi_snapshot_preview1`) is given, like `wasmtime run`'s
+ * arguments, `--env` and `--dir`. Nothing of the host's leaks in: no host environment, no host
+ * directory that is not named here.
+ */
+export interface WasiOptions {
+  /** argv[0] (default "guest"). */
+  program?: string;
+  /** argv[1..]. */
+  args?: readonly string[];
+  /** The environment, exactly. */
+  env?: Readonly<Record<string, string>>;
+  /**
+   * Preopened directories: the guest's name for each ("/data", ".") → the tree. Anonymous code may
+   * be given only in-memory trees (MemoryDirectory); authenticated code also directories of this
+   * host (HostDirectory), which its embedder chose for it.
+   */
+  dirs?: Readonly<Record<string, Directory>>;
 }
 
 export interface RunOptions {
@@ -153,10 +176,17 @@ export interface ResumeOptions {
 
 export type RunValue = WasmValue | WasmValue[] | null;
 
+export type PauseReason = "fuel" | "checkpoint" | "sleep";
+
 export type RunResult =
-  | { status: "done"; value: RunValue; fuelUsed: number }
-  /** `fuel`: the slice's fuel (or its `sliceMs`) ran out; `checkpoint`: an explicit guest stopped at one. */
-  | { status: "paused"; reason: "fuel" | "checkpoint"; fuelUsed: number }
+  /** `exitCode`: the program ended itself with WASI's proc_exit (0 is success); absent when it returned. */
+  | { status: "done"; value: RunValue; fuelUsed: number; exitCode?: number }
+  /**
+   * `fuel`: the slice's fuel (or its `sliceMs`) ran out; `checkpoint`: an explicit guest stopped at
+   * one; `sleep`: the guest waits for a clock (WASI poll_oneoff) — resume it after `sleepMs` (earlier
+   * is harmless: it sleeps again for the rest). A sleeping instance holds no thread.
+   */
+  | { status: "paused"; reason: PauseReason; fuelUsed: number; sleepMs?: number }
   | { status: "trapped"; code: TrapCode; message: string; fuelUsed: number };
 
 export type InstanceStatus = "fresh" | "running" | "paused" | "done" | "trapped" | "disposed";

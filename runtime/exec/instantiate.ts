@@ -5,7 +5,7 @@
 
 import { MAX_NAMED_IMPORTS, nameSome } from "../code/validate.js";
 import { FerryError } from "../errors.js";
-import { type GuestIo, hostImports, importTrust, type Pausing, resourceImports } from "../host/index.js";
+import { type GuestIo, hostImports, importTrust, type Pausing, resourceImports, type SegmentPart } from "../host/index.js";
 import type { ResourceProvider } from "../resources/provider.js";
 import type { GuestModule } from "./guest-module.js";
 import type { InProcessPlacement } from "./placement.js";
@@ -18,14 +18,16 @@ export function instantiateGuest(
   placement: InProcessPlacement,
   io: GuestIo,
   pausing: Pausing,
-): { instance: WebAssembly.Instance; resources: ResourceFunctions | undefined } {
+): { instance: WebAssembly.Instance; resources: ResourceFunctions | undefined; parts: Map<string, SegmentPart> } {
   let resources: ResourceFunctions | undefined;
   if (placement.trust === "anonymous") refuseResourceImports(module);
   else {
     const grant = { capabilities: placement.capabilities!, provider: placement.resources ?? NO_RESOURCES };
     resources = resourceImports(grant, io.memory, io.charge);
   }
-  return { instance: instantiate(module.wasm, hostImports({ io, pausing, resources })), resources };
+  const parts = new Map<string, SegmentPart>();
+  const imports = hostImports({ io, pausing, resources, wasi: placement.wasi, parts }, module.importModules);
+  return { instance: instantiate(module.wasm, imports), resources, parts };
 }
 
 /** A module importing the resource interface cannot run anonymously. */

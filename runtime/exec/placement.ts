@@ -4,6 +4,7 @@
 // downstream. The in-process part lives here, with the instance that consumes it; the isolated
 // sandbox adds its deadline and asynchronous providers (sandbox/placement.ts).
 
+import type { WasiConfig } from "../host/index.js";
 import type { CapabilitySet } from "../resources/capabilities.js";
 import type { ResourceProvider } from "../resources/provider.js";
 import type { TrustClass } from "./instance-api.js";
@@ -18,6 +19,8 @@ export interface PlacementBase {
   onLog: ((line: string) => void) | undefined;
   /** Authenticated code: what it may bind, parsed (empty when none was given). Anonymous: undefined. */
   capabilities: CapabilitySet | undefined;
+  /** What a WASI program is given: argv, environment, preopened directories (empty when none). */
+  wasi: WasiConfig;
 }
 
 /** A guest in the host's own thread. */

@@ -16,6 +16,7 @@ import {
   MIN_SNAPSHOT_BYTES,
   REQUIRED_SECTIONS,
   Reader,
+  MAX_RESOURCES_BYTES,
   SECTIONS_IN_VERSION,
   SECTION_NAMES,
   SECTION_TAGS,
@@ -42,6 +43,7 @@ export interface Layout extends MemoryLayout {
   output: Uint8Array;
   code: Uint8Array | undefined;
   tables: TableValue[] | undefined;
+  resources: Record<string, unknown> | undefined;
   sections: SnapshotSectionInfo[];
 }
 
@@ -66,6 +68,7 @@ export function decodeSnapshot(bytes: Uint8Array, options: DecodeSnapshotOptions
   };
   if (layout.code !== undefined) snapshot.code = layout.code;
   if (layout.tables !== undefined) snapshot.tables = layout.tables;
+  if (layout.resources !== undefined) snapshot.resources = layout.resources;
   return snapshot;
 }
 
@@ -158,7 +161,17 @@ function readSections(bytes: Uint8Array): Sections {
 export function parseLayout(bytes: Uint8Array): Layout {
   const { version, total, sections, payloads } = readSections(bytes);
 
-  const [meta, cont, glob, mem, inp, outp, code, tab] = payloads as [Reader, Reader, Reader, Reader, Reader, Reader, Reader?, Reader?];
+  const [meta, cont, glob, mem, inp, outp, code, tab, res] = payloads as [
+    Reader,
+    Reader,
+    Reader,
+    Reader,
+    Reader,
+    Reader,
+    Reader?,
+    Reader?,
+    Reader?,
+  ];
   meta.need(META_BYTES, "code hash and pipeline version");
   const codeHash = Buffer.from(bytes.buffer, bytes.byteOffset + meta.pos, CODE_HASH_BYTES).toString("hex");
   meta.pos += CODE_HASH_BYTES;
@@ -187,8 +200,25 @@ export function parseLayout(bytes: Uint8Array): Layout {
     output: view(bytes, outp.pos, outp.end - outp.pos),
     code: code && view(bytes, code.pos, code.end - code.pos),
     tables,
+    resources: res && parseResources(bytes, res),
     sections,
   };
+}
+
+/** The resource segment: a JSON object of interface id → state (each interface checks its own at restore). */
+function parseResources(bytes: Uint8Array, r: Reader): Record<string, unknown> {
+  const length = r.end - r.pos;
+  if (length > MAX_RESOURCES_BYTES) throw malformed(`section resources is ${length} bytes, the limit is ${MAX_RESOURCES_BYTES}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(view(bytes, r.pos, length)));
+  } catch (e) {
+    throw malformed(`section resources is not UTF-8 JSON: ${(e as Error).message}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw malformed("section resources is not a JSON object");
+  r.pos = r.end;
+  // A null prototype: interface ids are looked up by name, and "__proto__" must be just a name.
+  return Object.assign(Object.create(null) as Record<string, unknown>, value);
 }
 
 /** Sections must be exactly meta, continuation, globals, memory, input, output, then optionally code: nothing else, once each. */

@@ -24,6 +24,7 @@ import {
   TAG_MEMORY,
   TAG_META,
   TAG_OUTPUT,
+  TAG_RESOURCES,
   TAG_TABLES,
   V1_TYPES,
   Writer,
@@ -42,6 +43,8 @@ interface EncodePlan {
   memoryBytes: number;
   globalsBytes: number;
   tablesBytes: number;
+  /** The resource segment as JSON, when there is one. */
+  resources: Uint8Array | undefined;
 }
 
 /**
@@ -69,7 +72,8 @@ function planEncoding(s: Snapshot, compression: SnapshotCompression): EncodePlan
   const memoryBytes = memorySectionBytes(s.memory.pages.length, chunks);
   const globalsBytes = 4 + s.globals.reduce((n, g) => n + globalEntryBytes(g.type), 0);
   const tablesBytes = s.tables === undefined ? 0 : 4 + s.tables.reduce((n, t) => n + TABLE_FIXED_BYTES + 4 * t.elements.length, 0);
-  const sectionCount = REQUIRED_SECTIONS + (s.code === undefined ? 0 : 1) + (s.tables === undefined ? 0 : 1);
+  const resources = resourcesBytes(s);
+  const sectionCount = REQUIRED_SECTIONS + (s.code === undefined ? 0 : 1) + (s.tables === undefined ? 0 : 1) + (resources ? 1 : 0);
   const total =
     SNAPSHOT_HEADER_BYTES +
     sectionCount * SNAPSHOT_SECTION_HEADER_BYTES +
@@ -81,11 +85,12 @@ function planEncoding(s: Snapshot, compression: SnapshotCompression): EncodePlan
     s.output.byteLength +
     (s.code?.byteLength ?? 0) +
     tablesBytes +
+    (resources?.byteLength ?? 0) +
     SNAPSHOT_DIGEST_BYTES;
   if (total > bufferConstants.MAX_LENGTH) {
     throw new FerryError("snapshot_malformed", `cannot encode: ${total} bytes exceeds the largest buffer Node can allocate`);
   }
-  return { version: formatVersionFor(s), total, chunks, memoryBytes, globalsBytes, tablesBytes };
+  return { version: formatVersionFor(s), total, chunks, memoryBytes, globalsBytes, tablesBytes, resources };
 }
 
 /** The header, then every section in tag order (the digest is the caller's). */
@@ -121,10 +126,27 @@ function writeSections(w: Writer, s: Snapshot, plan: EncodePlan): void {
     w.u32(s.tables.length);
     for (const t of s.tables) writeTable(w, t);
   }
+  if (plan.resources) {
+    w.sectionHeader(TAG_RESOURCES, plan.resources.byteLength);
+    w.bytes(plan.resources);
+  }
 }
 
-/** Version 1 unless the snapshot holds what only version 2 can: a v128 or reference global, or tables. */
+/** The resource segment as UTF-8 JSON, or undefined when the snapshot has none. */
+function resourcesBytes(s: Snapshot): Uint8Array | undefined {
+  if (s.resources === undefined) return undefined;
+  let json: string;
+  try {
+    json = JSON.stringify(s.resources);
+  } catch (e) {
+    throw new FerryError("snapshot_malformed", `cannot encode: the resource segment is not plain data (${(e as Error).message})`);
+  }
+  return new TextEncoder().encode(json);
+}
+
+/** Version 1 unless the snapshot holds what only version 2 can (a v128 or reference global, tables) or version 3 (a resource segment). */
 function formatVersionFor(s: Snapshot): number {
+  if (s.resources !== undefined) return 3;
   return s.tables === undefined && s.globals.every((g) => V1_TYPES.has(g.type)) ? 1 : 2;
 }
 

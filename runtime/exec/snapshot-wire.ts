@@ -10,9 +10,10 @@ export const SNAPSHOT_MAGIC = "FERRYSNP";
 /**
  * The newest format version this build writes and reads. It reads every version from 1 on, and
  * writes the lowest that can hold the snapshot: version 1 unless a global is v128 or a reference, or
- * tables travel (version 2), so a node running an older build still reads what it always could.
+ * tables travel (version 2), or the resource segment does (version 3), so a node running an older
+ * build still reads what it always could.
  */
-export const SNAPSHOT_FORMAT_VERSION = 2;
+export const SNAPSHOT_FORMAT_VERSION = 3;
 /** The oldest format version this build reads. */
 export const SNAPSHOT_OLDEST_FORMAT_VERSION = 1;
 
@@ -33,7 +34,7 @@ export const COMPRESSION_PROBE_BYTES = 4096;
 /** "auto" deflates a chunk only if its probe shrinks below this fraction. */
 export const COMPRESSION_PROBE_MAX_RATIO = 0.6;
 
-export type SnapshotSectionName = "meta" | "continuation" | "globals" | "memory" | "input" | "output" | "code" | "tables";
+export type SnapshotSectionName = "meta" | "continuation" | "globals" | "memory" | "input" | "output" | "code" | "tables" | "resources";
 
 export interface SnapshotSectionInfo {
   name: SnapshotSectionName;
@@ -56,9 +57,13 @@ export const TAG_INPUT = 5;
 export const TAG_OUTPUT = 6;
 export const TAG_CODE = 7;
 export const TAG_TABLES = 8;
+/** The resource segment (version 3): each stateful host interface's state, as UTF-8 JSON. */
+export const TAG_RESOURCES = 9;
+/** Largest resource section a decoder accepts (a WASI fd table of 256 entries is far smaller). */
+export const MAX_RESOURCES_BYTES = 1024 * 1024;
 /**
- * Tags in the only order a snapshot may have them: 1..6 are required, code (7) and, from version 2,
- * tables (8) are optional.
+ * Tags in the only order a snapshot may have them: 1..6 are required, code (7), from version 2
+ * tables (8) and from version 3 resources (9) are optional.
  */
 export const SECTION_TAGS: readonly number[] = [
   TAG_META,
@@ -69,6 +74,7 @@ export const SECTION_TAGS: readonly number[] = [
   TAG_OUTPUT,
   TAG_CODE,
   TAG_TABLES,
+  TAG_RESOURCES,
 ];
 export const SECTION_NAMES: readonly SnapshotSectionName[] = [
   "meta",
@@ -79,10 +85,11 @@ export const SECTION_NAMES: readonly SnapshotSectionName[] = [
   "output",
   "code",
   "tables",
+  "resources",
 ];
 export const REQUIRED_SECTIONS = 6;
 /** Sections a version knows: version 1 ends with code. */
-export const SECTIONS_IN_VERSION: Readonly<Record<number, number>> = { 1: 7, 2: 8 };
+export const SECTIONS_IN_VERSION: Readonly<Record<number, number>> = { 1: 7, 2: 8, 3: 9 };
 
 export const CODE_HASH_BYTES = 32;
 export const META_BYTES = CODE_HASH_BYTES + 4;

@@ -75,6 +75,11 @@ export interface Snapshot {
   input: Uint8Array;
   output: Uint8Array;
   /**
+   * The resource segment: each stateful host interface's state by its id (WASI's fd table, clock and
+   * pending sleep under "wasi"), as plain data. Absent when the module imports none.
+   */
+  resources?: Record<string, unknown>;
+  /**
    * The original module bytes, when the snapshot carries its code segment too (strong mobility
    * to a node that may not have the module). Restoring checks them against `codeHash`.
    */

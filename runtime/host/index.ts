@@ -8,8 +8,9 @@ import { assemblyScriptEnv } from "./assemblyscript/env.js";
 import { ferryCore } from "./ferry/core.js";
 import { ferryResources } from "./ferry-resources/index.js";
 import type { HostContext, HostInterface, ImportTrust, RemoteCall, Signature } from "./interface.js";
+import { wasi } from "./wasi/index.js";
 
-export const HOST_INTERFACES: readonly HostInterface[] = checked([ferryCore, ferryResources, assemblyScriptEnv]);
+export const HOST_INTERFACES: readonly HostInterface[] = checked([ferryCore, ferryResources, assemblyScriptEnv, wasi]);
 
 /** Two interfaces may share a module (`ferry`), never a function of it: one would shadow the other in the import object. */
 function checked(interfaces: HostInterface[]): HostInterface[] {
@@ -68,16 +69,18 @@ export function importedResourceCall(module: WebAssembly.Module): string | undef
 }
 
 /**
- * The import object for one instance: every interface's implementation, grouped by module. An
- * authenticated-only interface is left out when the instance has no resource session (anonymous
- * code, refused earlier if it imports one).
+ * The import object for one instance: the implementation of every interface whose module the code
+ * imports from (`imported`; all when not given), grouped by module. An authenticated-only interface
+ * is left out when the instance has no resource session (anonymous code, refused earlier if it
+ * imports one). An interface with state registers it in `context.parts` as it is built.
  */
-export function hostImports(context: HostContext): WebAssembly.Imports {
+export function hostImports(context: HostContext, imported?: ReadonlySet<string>): WebAssembly.Imports {
   // Null prototypes: V8 looks a module's imports up by name, and a name like "constructor" must not
   // reach Object.prototype (validation refuses such imports first; this is the second wall).
   const imports: Record<string, Record<string, unknown>> = Object.create(null);
   for (const i of HOST_INTERFACES) {
     if (i.trust === "authenticated" && !context.resources) continue;
+    if (imported && !imported.has(i.module)) continue;
     Object.assign((imports[i.module] ??= Object.create(null) as Record<string, unknown>), i.implement(context));
   }
   return imports as WebAssembly.Imports;
@@ -107,8 +110,12 @@ export type {
   RemoteAsk,
   RemoteCall,
   RemoteServer,
+  SegmentPart,
   Signature,
+  WasiConfig,
+  WasiPreopen,
 } from "./interface.js";
+export { WASI_MODULE, MAX_WASI_FDS, RemoteDirectory } from "./wasi/index.js";
 export {
   CHECKPOINT_IMPORT,
   CLOCK_IMPORT,

@@ -9,6 +9,7 @@
 // imports. It never imports code/, exec/ or sandbox/ (.dependency-cruiser.cjs "host-below-exec").
 
 import type { CapabilitySet } from "../resources/capabilities.js";
+import type { Directory } from "../resources/directory.js";
 import type { AsyncResourceProvider, ResourceProvider } from "../resources/provider.js";
 
 /** The value types a host function's signature may use (a subset of wasm's; code/wasm-reader.ts has them all). */
@@ -51,6 +52,47 @@ export interface GuestIo {
 export interface Pausing {
   yield(): void;
   checkpoint(): number;
+  /**
+   * The guest waits `ms` (a WASI sleep): true when the instance has started to unwind (the call
+   * returns at once, the run pauses with reason "sleep", and resuming re-enters the same call); false
+   * when it was rewinding back into this call (the wait is over, or may be: look at the clock again)
+   * or could not unwind and has waited in place. A call re-entered by a rewind must call it (with 0
+   * when the wait is already over) before it returns: that is what ends the rewind.
+   */
+  sleep(ms: number): boolean;
+}
+
+/**
+ * An interface's own state for one instance — its part of the resource segment (a WASI fd table,
+ * its clock): captured into every snapshot as plain JSON data and restored from one.
+ */
+export interface SegmentPart {
+  /** Plain data (JSON-able): what a restore needs, and what `ferry inspect` shows. */
+  capture(): unknown;
+  /**
+   * Take the state a snapshot carried, on a fresh instance; throws FerryError snapshot_malformed
+   * when it is not well formed and snapshot_resources when it names resources this instance was
+   * not given.
+   */
+  restore(image: unknown): void;
+  /** The instance ended: give back what the state holds open (files). */
+  dispose(): void;
+}
+
+/** A directory a WASI guest sees, under the name it sees it by. */
+export interface WasiPreopen {
+  /** The guest's name for it ("/data", "."); unique per instance. */
+  guestPath: string;
+  directory: Directory;
+}
+
+/** What a WASI program is given, decided by the placement (sandbox/placement.ts). */
+export interface WasiConfig {
+  /** argv, the program's name first. */
+  args: readonly string[];
+  /** "KEY=value" strings: exactly what the job was given, nothing of the host's. */
+  env: readonly string[];
+  preopens: readonly WasiPreopen[];
 }
 
 /** What an interface's implementation gets for one instance. */
@@ -59,6 +101,10 @@ export interface HostContext {
   pausing: Pausing;
   /** Authenticated code only: the instance's resource functions (ferry-resources/session.ts). */
   resources?: HostFunctions;
+  /** What a WASI program is given (none: no arguments, no environment, no directories). */
+  wasi?: WasiConfig;
+  /** Where an interface with state of its own registers it, by interface id (see SegmentPart). */
+  parts?: Map<string, SegmentPart>;
 }
 
 /** Most bytes one remote request or answer moves; a longer guest call becomes several requests. */
@@ -88,10 +134,13 @@ export interface RemoteAnswer {
 /** The child's end: send one request and block until the answer (a trap answer is thrown as its GuestTrap). */
 export type RemoteAsk = <R>(call: RemoteCall<R>, request: R) => RemoteAnswer;
 
-/** What the parent holds for an isolated instance: its grants and the embedder's provider. */
+/** What the parent holds for an isolated instance: its grants, the embedder's provider, the WASI directories. */
 export interface ParentGrant {
+  /** Empty for anonymous code: every resource call is refused. */
   capabilities: CapabilitySet;
   provider: ResourceProvider | AsyncResourceProvider;
+  /** The preopened directories, in the order the child numbers them. */
+  directories: readonly Directory[];
 }
 
 /** The parent's end of an interface for one isolated instance: it checks every request again. */
@@ -122,6 +171,6 @@ export interface HostInterface {
     /** The parent's end for one instance. */
     serve(grant: ParentGrant): RemoteServer;
   };
-  // An interface with state of its own (open handles, a WASI fd table; issue 12) gains its part of
-  // the resource segment here: capture into a snapshot and restore from one.
+  // An interface with state of its own (a WASI fd table) registers a SegmentPart in
+  // `context.parts` from `implement`: the instance captures it into snapshots and restores it.
 }

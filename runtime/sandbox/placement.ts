@@ -13,6 +13,7 @@ import { CapabilitySet } from "../resources/capabilities.js";
 import { OffThreadFileResources } from "../resources/off-thread-resources.js";
 import type { ResourceProvider } from "../resources/provider.js";
 import type { AsyncResourceProvider } from "../resources/provider.js";
+import { checkWasi } from "./wasi-placement.js";
 
 export type { InProcessPlacement, PlacementBase } from "../exec/placement.js";
 
@@ -64,9 +65,11 @@ export function normalizePlacement(options: PlacementOptions = {}): Placement {
   }
   // Parsed here, once: this set is the one every resource call is checked against.
   const capabilities = trust === "authenticated" ? checkGrants(caps, resources) : undefined;
+  const wasi = checkWasi(options.wasi, trust);
   // Written out whole (no spreads): this runs on every instantiate.
-  if (sandbox === "isolated") return { sandbox, trust, timeoutMs, input, maxOutputBytes, maxLogBytes, onLog, capabilities, resources };
-  return { sandbox, trust, input, maxOutputBytes, maxLogBytes, onLog, capabilities, resources: inProcessProvider(resources) };
+  if (sandbox === "isolated")
+    return { sandbox, trust, timeoutMs, input, maxOutputBytes, maxLogBytes, onLog, capabilities, resources, wasi };
+  return { sandbox, trust, input, maxOutputBytes, maxLogBytes, onLog, capabilities, resources: inProcessProvider(resources), wasi };
 }
 
 /** Authenticated code's grants and provider, checked; the grants parsed into the set its calls are checked against. */

@@ -48,6 +48,13 @@ interface Entry {
   pauseRequested: boolean;
   sizer: SliceSizer;
   fuel: number;
+  /** A guest paused in a sleep waits for this timer, holding no slice; a pause request ends the wait. */
+  sleeping?: { timer: ReturnType<typeof setTimeout>; result: RunResult; cancel(): void };
+}
+
+/** How long a result asks to wait before the next slice: a sleep's time, else none. */
+function sleepOf(r: RunResult): number {
+  return r.status === "paused" && r.reason === "sleep" ? Math.max(0, r.sleepMs ?? 0) : 0;
 }
 
 export class Scheduler {
@@ -137,6 +144,13 @@ export class Scheduler {
       result,
       pause: () => {
         entry.pauseRequested = true;
+        const sleeping = entry.sleeping;
+        if (sleeping) {
+          clearTimeout(sleeping.timer);
+          entry.sleeping = undefined;
+          sleeping.cancel();
+          settle(sleeping.result);
+        }
         return result;
       },
     };
@@ -170,7 +184,7 @@ export class Scheduler {
       const r = await entry.step();
       busyMs = performance.now() - started;
       entry.sizer.observe(r.fuelUsed - fuelBefore, busyMs);
-      if (r.status === "paused" && !entry.pauseRequested && entry.instance.state === "paused") this.lane.push(entry);
+      if (r.status === "paused" && !entry.pauseRequested && entry.instance.state === "paused") this.requeue(entry, r);
       else entry.settle(r);
     } catch (e) {
       this.failed(entry, e);
@@ -181,16 +195,50 @@ export class Scheduler {
     else setImmediate(() => void this.turn());
   }
 
+  /** Back in the lane: at once, or when a sleeping guest's time has come. */
+  private requeue(entry: Entry, r: RunResult): void {
+    const ms = sleepOf(r);
+    if (ms === 0) {
+      this.lane.push(entry);
+      return;
+    }
+    entry.sleeping = {
+      result: r,
+      cancel: () => {},
+      timer: setTimeout(() => {
+        entry.sleeping = undefined;
+        this.lane.push(entry);
+        this.pump();
+      }, ms),
+    };
+  }
+
   private async driveIsolated(entry: Entry): Promise<void> {
     entry.fuel = this.isolatedSliceFuel;
     try {
       for (;;) {
         const r = await entry.step();
         if (r.status !== "paused" || entry.pauseRequested || entry.instance.state !== "paused") return entry.settle(r);
+        const ms = sleepOf(r);
+        if (ms > 0 && !(await this.sleep(entry, r, ms))) return;
       }
     } catch (e) {
       this.failed(entry, e);
     }
+  }
+
+  /** Wait out a sleep; false when a pause request ended it (the job has settled). */
+  private sleep(entry: Entry, r: RunResult, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      entry.sleeping = {
+        result: r,
+        cancel: () => resolve(false),
+        timer: setTimeout(() => {
+          entry.sleeping = undefined;
+          resolve(true);
+        }, ms),
+      };
+    });
   }
 
   /**

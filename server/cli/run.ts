@@ -15,6 +15,10 @@ import {
   type RunValue,
   type SandboxKind,
   type Snapshot,
+  type Directory,
+  HostDirectory,
+  WASI_MODULE,
+  type WasiOptions,
 } from "../../runtime/index.js";
 import { createHash } from "node:crypto";
 import { writeFileAtomic } from "../../runtime/light.js";
@@ -34,9 +38,12 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      entry: { type: "string", default: "main" },
+      entry: { type: "string" },
       args: { type: "string", multiple: true },
       input: { type: "string" },
+      dir: { type: "string", multiple: true },
+      "dir-ro": { type: "string", multiple: true },
+      env: { type: "string", multiple: true },
       fuel: { type: "string" },
       slice: { type: "string" },
       "checkpoint-every": { type: "string" },
@@ -50,7 +57,7 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
     },
   });
   if (values.help) return help(io, HELP.run);
-  if (positionals.length !== 1) throw new UsageError("ferry run takes exactly one <guest.wasm>");
+  if (positionals.length === 0) throw new UsageError("ferry run takes a <guest.wasm>");
   const sandbox = sandboxOption(values.sandbox);
   const timeoutMs = optionalInt("--timeout-ms", values["timeout-ms"]);
   const checkpoint = checkpointOptions(values["checkpoint-every"], values.out);
@@ -63,11 +70,45 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
   const input = values.input === undefined ? undefined : readInput(values.input, "input");
   await using engine = new Engine({ ...(maxMemoryPages === undefined ? {} : { maxMemoryPages }), ...cacheOption(values) });
   const module = await engine.compile(code);
-  const entry = module.entry(values.entry);
+  const wasiProgram = module.importModules.has(WASI_MODULE);
+  if (positionals.length > 1 && !wasiProgram)
+    throw new UsageError("program arguments (after the module) are for WASI programs; a Ferry guest takes --args");
+  const entry = module.entry(values.entry ?? (wasiProgram && module.entries.some((e) => e.name === "_start") ? "_start" : "main"));
   const args = checkEntryArgs(entry, argValues);
-  const instance = await engine.instantiate(module, { input, sandbox, timeoutMs, onLog: (line) => io.stderr.write(`[guest] ${line}\n`) });
+  const wasi = wasiOptions(positionals, values);
+  const instance = await engine.instantiate(module, {
+    input,
+    sandbox,
+    timeoutMs,
+    // Directories of this machine are for code its user vouches for: naming one with --dir does that.
+    trust: Object.keys(wasi.dirs ?? {}).length > 0 ? "authenticated" : "anonymous",
+    wasi,
+    onLog: (line) => io.stderr.write(wasiProgram ? `${line}\n` : `[guest] ${line}\n`),
+  });
   const first = await instance.run(entry.name, args, { fuel: slice, fuelLimit });
   return finish(await drive(instance, first, { slice, checkpoint, code, json: values.json, io, printedOutput: 0 }), values.json, io);
+}
+
+/** argv (the module's name, then what follows it), --env and --dir/--dir-ro as the program sees them. */
+function wasiOptions(positionals: string[], values: { dir?: string[]; "dir-ro"?: string[]; env?: string[] }): WasiOptions {
+  const env: Record<string, string> = {};
+  for (const pair of values.env ?? []) {
+    const at = pair.indexOf("=");
+    if (at <= 0) throw new UsageError(`--env ${pair}: write NAME=VALUE`);
+    env[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  const dirs: Record<string, Directory> = {};
+  const add = (spec: string, readOnly: boolean) => {
+    const at = spec.lastIndexOf(":");
+    const host = at > 0 ? spec.slice(0, at) : spec;
+    const guest = at > 0 ? spec.slice(at + 1) : spec;
+    if (host === "" || guest === "") throw new UsageError(`--dir ${spec}: write HOST or HOST:GUEST`);
+    if (Object.hasOwn(dirs, guest)) throw new UsageError(`--dir ${spec}: ${guest} is given twice`);
+    dirs[guest] = new HostDirectory(host, { readOnly });
+  };
+  for (const spec of values.dir ?? []) add(spec, false);
+  for (const spec of values["dir-ro"] ?? []) add(spec, true);
+  return { program: positionals[0]!.split("/").pop()!, args: positionals.slice(1), env, dirs };
 }
 
 function sandboxOption(value: string | undefined): SandboxKind {
@@ -158,6 +199,8 @@ async function drive(instance: Instance, first: RunResult, o: DriveOptions): Pro
   while (result.status === "paused") {
     pauses++;
     flush();
+    // A WASI program asleep: wait out its time here, holding nothing but this process.
+    if (result.reason === "sleep") await new Promise((resolve) => setTimeout(resolve, (result as { sleepMs?: number }).sleepMs ?? 0));
     if (o.checkpoint && pauses % o.checkpoint.every === 0) {
       previous = await instance.snapshot(previous ? { recycle: previous } : {});
       writeFileAtomic(o.checkpoint.out, encodeSnapshot({ ...previous, code: o.code }));
@@ -179,7 +222,12 @@ function finish(d: Driven, json: boolean, io: Io): number {
       checkpoints: d.checkpoints,
       output: Buffer.from(d.output).toString("base64"),
     };
-    const extra = r.status === "done" ? { value: jsonValue(r.value) } : r.status === "trapped" ? { code: r.code, message: r.message } : {};
+    const extra =
+      r.status === "done"
+        ? { value: jsonValue(r.value), ...(r.exitCode === undefined ? {} : { exitCode: r.exitCode }) }
+        : r.status === "trapped"
+          ? { code: r.code, message: r.message }
+          : {};
     io.stdout.write(`${JSON.stringify({ ...base, ...extra })}\n`);
   } else if (r.status === "done") {
     const text = formatValue(r.value);
@@ -187,7 +235,9 @@ function finish(d: Driven, json: boolean, io: Io): number {
   } else if (r.status === "trapped") {
     io.stderr.write(`trapped: ${r.code}: ${r.message} (fuel used ${r.fuelUsed})\n`);
   }
-  return r.status === "done" ? 0 : 1;
+  // A WASI program's exit code is ferry's, as a process's status holds it (its low 8 bits).
+  if (r.status === "done") return (r.exitCode ?? 0) & 0xff;
+  return 1;
 }
 
 export function formatValue(v: RunValue): string {

@@ -35,13 +35,21 @@ Commands:
   cache [clear]        show or empty the cache of instrumented modules
 
 Run 'ferry <command> --help' for a command's options.`,
-  run: `Usage: ferry run <guest.wasm> [options]
+  run: `Usage: ferry run <guest.wasm> [options] [-- program arguments]
+
+Runs a Ferry guest, or a WASI program (one compiled for wasm32-wasi from C, Rust, Zig...) the way
+'wasmtime run' does: its stdout is the output, its stderr the log, its exit code ferry's.
 
 Options:
-  --entry NAME            exported function to call (default: main)
+  --entry NAME            exported function to call (default: _start for a WASI program, else main)
   --args A,B,...          arguments, checked against the entry's parameter types (repeatable;
                           negative numbers work as they are: --args -5)
-  --input FILE            bytes the guest reads with ferry.input_read
+  --input FILE            bytes the guest reads with ferry.input_read (a WASI program's stdin)
+  --dir HOST[:GUEST]      WASI: give the program the host directory HOST, seen as GUEST (default:
+                          HOST as written); it can reach nothing outside it (repeatable)
+  --dir-ro HOST[:GUEST]   the same, read-only (repeatable)
+  --env NAME=VALUE        WASI: an environment variable; nothing of ferry's own environment is
+                          passed (repeatable)
   --fuel N                total fuel budget; exceeding it ends the run with out_of_fuel
   --slice N               fuel per slice: how often the host takes control back
                           (default: unlimited, or 1000000 with --checkpoint-every)
@@ -56,7 +64,8 @@ Options:
   --no-cache              instrument in this process only; read and write no cache
   -h, --help              show this help
 
-Prints the guest's output, then the entry's return value on its own line.`,
+Prints the guest's output, then the entry's return value on its own line. Exit status: 0 when the
+run is done (a WASI program's own exit code), 1 when it trapped.`,
   resume: `Usage: ferry resume <snap.ferry> [options]
        ferry resume <job-id> [--node URL] [--key FILE] [--no-follow]
 

@@ -591,10 +591,10 @@ describe("issue 10 #8: guest bytes keep a leading BOM", () => {
 describe("issue 10 #12: import_not_allowed names every offending import", () => {
   it("all of them, in one refusal", async () => {
     const names = ["fd_write", "fd_close", "proc_exit"];
-    const imports = names.map((n) => `(import "wasi_snapshot_preview1" "${n}" (func (param i32)))`).join(" ");
+    const imports = names.map((n) => `(import "wasi_unstable" "${n}" (func (param i32)))`).join(" ");
     const e = await refusal(wat(`(module ${imports} (import "ferry" "log" (func (param i32))))`));
     expect(e.code).toBe("import_not_allowed");
-    for (const n of names) expect(e.message).toContain(`"wasi_snapshot_preview1"."${n}"`);
+    for (const n of names) expect(e.message).toContain(`"wasi_unstable"."${n}"`);
     expect(e.message).toContain(`"ferry"."log" is declared as (i32) -> ()`);
   });
 

@@ -1,8 +1,7 @@
 // The wasm32-wasi programs of guest/programs/ (C with wasi-libc, Rust with std), as a user compiles
 // them for any WASI runtime: each does what its source says under Node's own WASI (the reference a
-// Ferry run will be compared with), the checked-in .wasm is what its source builds to (when the
-// toolchain is here), and Ferry — which does not run WASI yet (issue 12) — refuses each with
-// import_not_allowed naming every WASI import it lacks in one error.
+// Ferry run is compared with, wasi-ferry.test.ts), the checked-in .wasm is what its source builds to
+// (when the toolchain is here), and Ferry compiles each.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,7 +11,6 @@ import { findRepoRoot } from "../../guest/catalog.js";
 import { programWasmPath, wordFrequency, wordText } from "../../guest/programs/catalog.js";
 import { runUnderNodeWasi } from "../../guest/programs/node-wasi.js";
 import { Engine } from "../../runtime/index.js";
-import { refusal } from "../helpers/errors.js";
 
 const root = findRepoRoot();
 const dir = mkdtempSync(join(tmpdir(), "ferry-wasi-programs-"));
@@ -80,17 +78,16 @@ describe("the WASI programs under node:wasi (the reference)", () => {
   });
 });
 
-describe("Ferry before WASI", () => {
+describe("Ferry runs them (tests/guests/wasi-ferry.test.ts compares every run with node:wasi)", () => {
   const engine = new Engine();
   afterAll(() => engine.close());
 
-  it.each(WASI_PROGRAMS)("refuses %s naming every WASI import it lacks, in one error", async (name) => {
+  it.each(WASI_PROGRAMS)("compiles %s: every WASI import it names is allowed", async (name) => {
     const bytes = readFileSync(programWasmPath(name));
     const wasi = WebAssembly.Module.imports(new WebAssembly.Module(bytes)).filter((i) => i.module === "wasi_snapshot_preview1");
     expect(wasi.length).toBeGreaterThan(0);
-    const { code, message } = await refusal(engine.compile(bytes));
-    expect(code).toBe("import_not_allowed");
-    for (const i of wasi.slice(0, 8)) expect(message).toContain(`"wasi_snapshot_preview1"."${i.name}"`);
+    const module = await engine.compile(bytes);
+    expect(module.segment.asyncify).toBe(true);
   });
 });
 

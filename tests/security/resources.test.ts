@@ -448,10 +448,14 @@ describe("the parent's host-call server, as a subverted child sees it", () => {
 
   it("checks capabilities itself: a child that skips its own check gets capability_denied, the provider is never asked", async () => {
     let asked = 0;
-    const server = new HostCallServer(new CapabilitySet(["public/*:r"]), {
-      open: () => {
-        asked++;
-        return undefined;
+    const server = new HostCallServer({
+      directories: [],
+      capabilities: new CapabilitySet(["public/*:r"]),
+      provider: {
+        open: () => {
+          asked++;
+          return undefined;
+        },
       },
     });
     for (const [name, flags] of [
@@ -472,7 +476,11 @@ describe("the parent's host-call server, as a subverted child sees it", () => {
   });
 
   it("answers host_error for handles it never gave out, and bounds open handles", async () => {
-    const server = new HostCallServer(new CapabilitySet(["*:r"]), new MemoryResources({ a: "1" }));
+    const server = new HostCallServer({
+      directories: [],
+      capabilities: new CapabilitySet(["*:r"]),
+      provider: new MemoryResources({ a: "1" }),
+    });
     expect(await ask(server, encodeRequest(READ, { handle: 7, length: 4 }))).toMatchObject({ ok: false, trap: "host_error" });
     expect(await ask(server, encodeRequest(WRITE, { handle: 7, bytes: new Uint8Array(1) }))).toMatchObject({
       ok: false,
@@ -489,7 +497,7 @@ describe("the parent's host-call server, as a subverted child sees it", () => {
   });
 
   it("treats malformed requests as protocol violations", async () => {
-    const server = new HostCallServer(new CapabilitySet(["*:rw"]), new MemoryResources());
+    const server = new HostCallServer({ directories: [], capabilities: new CapabilitySet(["*:rw"]), provider: new MemoryResources() });
     const raw = (op: number, a: number, b: number, payload = new Uint8Array(0)) => {
       const body = new Uint8Array(9 + payload.byteLength);
       const v = new DataView(body.buffer);

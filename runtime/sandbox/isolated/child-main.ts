@@ -9,7 +9,7 @@ import { GuestModule } from "../../exec/guest-module.js";
 import type { InProcessPlacement } from "../../exec/placement.js";
 import { DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES } from "../../limits.js";
 import { CapabilitySet } from "../../resources/capabilities.js";
-import { remoteResources } from "../../host/index.js";
+import { RemoteDirectory, remoteResources } from "../../host/index.js";
 import { remoteAsk } from "./host-call-client.js";
 import {
   FRAME_PREFIX_BYTES,
@@ -69,7 +69,8 @@ function hostCall(body: Uint8Array): Uint8Array {
   if (f === "oversized") return port.hostCall(body, 0x7fff_fff0);
   return port.hostCall(body, body.byteLength);
 }
-const resources = remoteResources(remoteAsk(hostCall));
+const ask = remoteAsk(hostCall);
+const resources = remoteResources(ask);
 
 function onLog(line: string): void {
   pendingLogs.push(line);
@@ -188,6 +189,15 @@ function placementOf(o: CreateOptions): InProcessPlacement {
     onLog,
     capabilities: authenticated ? new CapabilitySet(o.capabilities ?? []) : undefined,
     resources: authenticated ? resources : undefined,
+    wasi: {
+      args: o.wasi?.args ?? ["guest"],
+      env: o.wasi?.env ?? [],
+      // The directories stay with the parent: each is a channel to it, numbered as the parent numbers them.
+      preopens: (o.wasi?.preopens ?? []).map((p, tree) => ({
+        guestPath: p.guestPath,
+        directory: new RemoteDirectory(ask, tree, p.readOnly),
+      })),
+    },
   };
 }
 

@@ -4,8 +4,6 @@
 // (host/ferry-resources/parent.ts for the resources).
 
 import { HOST_INTERFACES, type HostInterface, type ParentGrant, type RemoteServer } from "../../host/index.js";
-import type { CapabilitySet } from "../../resources/capabilities.js";
-import type { AsyncResourceProvider, ResourceProvider } from "../../resources/provider.js";
 import { GuestTrap, TRAP_MESSAGES, type TrapCode } from "../../traps.js";
 import { decodeRequest, encodeAnswer, type HostCallAnswer } from "./host-calls.js";
 
@@ -13,8 +11,7 @@ export class HostCallServer {
   /** The parent's end of every interface whose calls cross, for this instance. */
   private readonly servers = new Map<HostInterface, RemoteServer>();
 
-  constructor(capabilities: CapabilitySet, provider: ResourceProvider | AsyncResourceProvider) {
-    const grant: ParentGrant = { capabilities, provider };
+  constructor(grant: ParentGrant) {
     for (const i of HOST_INTERFACES) if (i.remote) this.servers.set(i, i.remote.serve(grant));
   }
 

@@ -8,6 +8,7 @@ import { FerryError } from "../../errors.js";
 import type { GuestModule } from "../../exec/guest-module.js";
 import type { Instance, InstanceConfig } from "../../exec/instance-api.js";
 import type { Snapshot } from "../../exec/snapshot.js";
+import { CapabilitySet } from "../../resources/capabilities.js";
 import type { ResourceProvider } from "../../resources/provider.js";
 import type { IsolatedPlacement } from "../placement.js";
 import type { Sandbox } from "../sandbox.js";
@@ -104,9 +105,14 @@ export class IsolatedPool implements Sandbox<IsolatedPlacement> {
     snapshot: Snapshot | undefined,
   ): Promise<Instance> {
     const child = await this.checkout();
-    const { trust, input, maxOutputBytes, maxLogBytes, capabilities } = placement;
+    const { trust, input, maxOutputBytes, maxLogBytes, capabilities, wasi } = placement;
     const createOptions: CreateOptions = { trust, input, maxOutputBytes, maxLogBytes };
     if (capabilities) createOptions.capabilities = capabilities.toStrings();
+    createOptions.wasi = {
+      args: [...wasi.args],
+      env: [...wasi.env],
+      preopens: wasi.preopens.map((p) => ({ guestPath: p.guestPath, readOnly: p.directory.readOnly })),
+    };
     const request = {
       type: "create" as const,
       codeHash: segment.codeHash,
@@ -115,7 +121,14 @@ export class IsolatedPool implements Sandbox<IsolatedPlacement> {
       ...(snapshot ? { snapshot } : {}),
     };
     // Before `create`: a start function may already call resources.
-    child.hostCalls = capabilities ? new HostCallServer(capabilities, placement.resources ?? NO_RESOURCES) : undefined;
+    child.hostCalls =
+      capabilities || wasi.preopens.length > 0
+        ? new HostCallServer({
+            capabilities: capabilities ?? NO_GRANTS,
+            provider: placement.resources ?? NO_RESOURCES,
+            directories: wasi.preopens.map((p) => p.directory),
+          })
+        : undefined;
     let reply: Reply;
     try {
       reply = await child.request(child.loaded.has(segment.codeHash) ? request : { ...request, segment });
@@ -246,3 +259,5 @@ function normalise(o: IsolatedPoolOptions): PoolConfig {
 }
 
 const NO_RESOURCES: ResourceProvider = { open: () => undefined };
+/** Anonymous code's grants: none (it crosses to the parent only for its WASI directories). */
+const NO_GRANTS = new CapabilitySet([]);

@@ -22,6 +22,8 @@ export interface CreateOptions {
    * A courtesy, not the check: the parent checks every request again (host-call-server.ts).
    */
   capabilities?: string[];
+  /** A WASI program's argv and environment, and its directories by guest path (the parent holds them; calls cross). */
+  wasi?: { args: string[]; env: string[]; preopens: Array<{ guestPath: string; readOnly: boolean }> };
 }
 
 export type Request =

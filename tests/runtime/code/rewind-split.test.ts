@@ -18,7 +18,7 @@ function split(body: string): { running: string; rewinding: string } {
     (func $leaf (global.set $g (i32.const 9)))
     (func $f (result i32) (local $x i32) ${body}))`);
   try {
-    expect(splitRewindVersions(binaryen, m, new IrWalker(binaryen), "y").split).toBe(1);
+    expect(splitRewindVersions(binaryen, m, new IrWalker(binaryen), new Set(["y"])).split).toBe(1);
     const text = (name: string) => binaryen.emitText(binaryen.getFunctionInfo(m.getFunction(name)).body);
     return { running: text("f"), rewinding: text(`f${REWIND_SUFFIX}`) };
   } finally {

@@ -14,8 +14,14 @@ import {
 } from "../../../runtime/host/index.js";
 
 describe("the host-interface registry", () => {
-  it("derives the allow-list: the ferry core, the resources and AssemblyScript's env, with exact signatures", () => {
-    expect(Object.keys(ALLOWED_IMPORTS).sort()).toEqual(["env", "ferry"]);
+  it("derives the allow-list: the ferry core, the resources, AssemblyScript's env and WASI, with exact signatures", () => {
+    expect(Object.keys(ALLOWED_IMPORTS).sort()).toEqual(["env", "ferry", "wasi_snapshot_preview1"]);
+    expect(Object.keys(ALLOWED_IMPORTS.wasi_snapshot_preview1!)).toHaveLength(46);
+    expect(ALLOWED_IMPORTS.wasi_snapshot_preview1!.path_open).toEqual({
+      params: ["i32", "i32", "i32", "i32", "i32", "i64", "i64", "i32", "i32"],
+      results: ["i32"],
+    });
+    expect(ALLOWED_IMPORTS.wasi_snapshot_preview1!.proc_exit).toEqual({ params: ["i32"], results: [] });
     expect(Object.keys(ALLOWED_IMPORTS.ferry!).sort()).toEqual(
       [
         "checkpoint",
@@ -34,9 +40,9 @@ describe("the host-interface registry", () => {
     expect(ALLOWED_IMPORTS.env!.trace).toEqual({ params: ["i32", "i32", "f64", "f64", "f64", "f64", "f64"], results: [] });
   });
 
-  it("keeps the metering's clock out of the allow-list, and only yield unwinds", () => {
+  it("keeps the metering's clock out of the allow-list; yield, WASI's sleep and its yield unwind", () => {
     expect(Object.hasOwn(ALLOWED_IMPORTS.ferry!, CLOCK_IMPORT)).toBe(false);
-    expect(ASYNCIFY_IMPORTS).toBe("ferry.yield");
+    expect(ASYNCIFY_IMPORTS).toBe("ferry.yield,wasi_snapshot_preview1.poll_oneoff,wasi_snapshot_preview1.sched_yield");
   });
 
   it("says which imports need authenticated code", () => {
@@ -44,12 +50,13 @@ describe("the host-interface registry", () => {
     expect(importTrust("ferry", "log")).toBe("anonymous");
     expect(importTrust("env", "abort")).toBe("anonymous");
     expect(importTrust("ferry", "constructor")).toBeUndefined();
-    expect(importTrust("wasi_snapshot_preview1", "fd_write")).toBeUndefined();
+    expect(importTrust("wasi_snapshot_preview1", "fd_write")).toBe("anonymous");
+    expect(importTrust("wasi_snapshot_preview1", "sock_open")).toBeUndefined();
   });
 
-  it("numbers the remote calls by their place in the registry: the resource calls are ops 1 to 4", () => {
+  it("numbers the remote calls by their place in the registry: the resource calls are ops 1 to 4, WASI's file system 5", () => {
     expect([opOf(OPEN), opOf(READ), opOf(WRITE), opOf(CLOSE)]).toEqual([1, 2, 3, 4]);
-    expect(REMOTE_CALLS).toHaveLength(4);
+    expect(REMOTE_CALLS.map((r) => r.call.name)).toEqual(["open", "read", "write", "close", "wasi-fs"]);
     expect(() => opOf({ name: "stray", encode: () => ({ a: 0, b: 0, payload: new Uint8Array(0) }), decode: () => undefined })).toThrow();
   });
 
@@ -58,6 +65,7 @@ describe("the host-interface registry", () => {
       ["ferry", "ferry", "anonymous"],
       ["ferry-resources", "ferry", "authenticated"],
       ["assemblyscript", "env", "anonymous"],
+      ["wasi", "wasi_snapshot_preview1", "anonymous"],
     ]);
   });
 });

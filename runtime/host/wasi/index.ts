@@ -1,0 +1,127 @@
+// WASI preview 1 (`wasi_snapshot_preview1`): the interface programs compiled from C, Rust, Zig or Go
+// for wasm32-wasi import. Implemented here over Ferry's own pieces — the job's input, output and log
+// for fds 0-2, Directories for the preopened trees, a virtual clock — not by wrapping node:wasi,
+// whose state lives in C and could not travel in a snapshot. The state (session.ts) is this
+// interface's part of the resource segment.
+//
+// Trust: anonymous code may import it. What it can reach is what its placement gives: an anonymous
+// job gets no directories but private in-memory ones (sandbox/placement.ts decides).
+// Every call answers an errno and never throws into the guest, except proc_exit (the run ends
+// `done` with its code), a trap the host owes (output_limit, disposed) and a bug of ours (host_error).
+
+import { FsError } from "../../resources/directory.js";
+import { charged } from "../guest-call.js";
+import { sig } from "../ferry/core.js";
+import type { HostContext, HostFn, HostFunctions, HostInterface, Signature, WasmType } from "../interface.js";
+import { ERRNO, ERRNO_OF, WASI_MODULE } from "./abi.js";
+import { fdCalls } from "./calls-fd.js";
+import { serveWasiFs } from "./fs-server.js";
+import { WASI_FS } from "./fs-wire.js";
+import { pathCalls } from "./calls-path.js";
+import { processCalls } from "./calls-process.js";
+import { WasiErrno } from "./guest-view.js";
+import { WasiSession } from "./session.js";
+
+const I = "i32" as WasmType;
+const J = "i64" as WasmType;
+const errno = (...params: WasmType[]): Signature => sig(params, [I]);
+
+/** Every preview-1 function with its exact signature. */
+const SIGNATURES: Readonly<Record<string, Signature>> = {
+  args_get: errno(I, I),
+  args_sizes_get: errno(I, I),
+  environ_get: errno(I, I),
+  environ_sizes_get: errno(I, I),
+  clock_res_get: errno(I, I),
+  clock_time_get: errno(I, J, I),
+  fd_advise: errno(I, J, J, I),
+  fd_allocate: errno(I, J, J),
+  fd_close: errno(I),
+  fd_datasync: errno(I),
+  fd_fdstat_get: errno(I, I),
+  fd_fdstat_set_flags: errno(I, I),
+  fd_fdstat_set_rights: errno(I, J, J),
+  fd_filestat_get: errno(I, I),
+  fd_filestat_set_size: errno(I, J),
+  fd_filestat_set_times: errno(I, J, J, I),
+  fd_pread: errno(I, I, I, J, I),
+  fd_prestat_get: errno(I, I),
+  fd_prestat_dir_name: errno(I, I, I),
+  fd_pwrite: errno(I, I, I, J, I),
+  fd_read: errno(I, I, I, I),
+  fd_readdir: errno(I, I, I, J, I),
+  fd_renumber: errno(I, I),
+  fd_seek: errno(I, J, I, I),
+  fd_sync: errno(I),
+  fd_tell: errno(I, I),
+  fd_write: errno(I, I, I, I),
+  path_create_directory: errno(I, I, I),
+  path_filestat_get: errno(I, I, I, I, I),
+  path_filestat_set_times: errno(I, I, I, I, J, J, I),
+  path_link: errno(I, I, I, I, I, I, I),
+  path_open: errno(I, I, I, I, I, J, J, I, I),
+  path_readlink: errno(I, I, I, I, I, I),
+  path_remove_directory: errno(I, I, I),
+  path_rename: errno(I, I, I, I, I, I),
+  path_symlink: errno(I, I, I, I, I),
+  path_unlink_file: errno(I, I, I),
+  poll_oneoff: errno(I, I, I, I),
+  proc_exit: sig([I], []),
+  proc_raise: errno(I),
+  sched_yield: errno(),
+  random_get: errno(I, I),
+  sock_accept: errno(I, I, I),
+  sock_recv: errno(I, I, I, I, I, I),
+  sock_send: errno(I, I, I, I, I),
+  sock_shutdown: errno(I, I),
+};
+
+/** The calls that may pause the instance inside them: sleeping and yielding. */
+const PAUSING = new Set(["poll_oneoff", "sched_yield"]);
+
+type Call = (...args: never[]) => number | void;
+
+/** A call as the guest sees it: an errno, whatever went wrong below. */
+function answering(name: string, fn: Call): HostFn {
+  const call = fn as unknown as (...args: unknown[]) => number | void;
+  return (...args: number[]): number | void => {
+    try {
+      const r = call(...args);
+      return name === "proc_exit" ? undefined : (r ?? ERRNO.SUCCESS);
+    } catch (e) {
+      if (e instanceof WasiErrno) return e.errno;
+      if (e instanceof FsError) return ERRNO_OF[e.errno];
+      throw e;
+    }
+  };
+}
+
+function implement(context: HostContext): HostFunctions {
+  const { io, pausing } = context;
+  const session = new WasiSession(io, pausing, context.wasi);
+  context.parts?.set(wasi.id, session);
+  const calls: Record<string, Call> = { ...processCalls(session), ...fdCalls(session), ...pathCalls(session) };
+  const out: HostFunctions = {};
+  for (const name of Object.keys(SIGNATURES)) {
+    const fn = answering(name, calls[name] ?? (() => ERRNO.NOSYS));
+    // The pause points are not charged like calls: a rewind re-enters them, which must cost nothing.
+    out[name] = PAUSING.has(name) ? fn : charged(io, fn);
+  }
+  return out;
+}
+
+export const wasi: HostInterface = {
+  id: "wasi",
+  module: WASI_MODULE,
+  trust: "anonymous",
+  functions: Object.fromEntries(
+    Object.entries(SIGNATURES).map(([name, s]) => [name, PAUSING.has(name) ? { sig: s, pauses: true as const } : { sig: s }]),
+  ),
+  implement,
+  remote: { calls: [WASI_FS], serve: serveWasiFs },
+};
+
+export { WASI_MODULE } from "./abi.js";
+export { WasiSession } from "./session.js";
+export { MAX_WASI_FDS } from "./fd-table.js";
+export { RemoteDirectory } from "./remote-directory.js";
