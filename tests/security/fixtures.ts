@@ -81,7 +81,9 @@ export const RESOURCE_OPENER = wat(`(module
 export const FORBIDDEN_IMPORTS: Array<{ name: string; bytes: Uint8Array }> = [
   {
     name: "WASI fd_write with the wrong type",
-    bytes: wat(`(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32) (result i32))) (func (export "main") (result i32) (i32.const 1)))`),
+    bytes: wat(
+      `(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32) (result i32))) (func (export "main") (result i32) (i32.const 1)))`,
+    ),
   },
   {
     name: "an older WASI's module (wasi_unstable)",

@@ -121,7 +121,7 @@ describe("a snapshot's resource segment, at restore", () => {
     let r = await instance.run("_start", [], { fuel: 5_000 });
     while (r.status === "paused") {
       const snapshot = await instance.snapshot();
-      const fds = (snapshot.resources?.wasi as { fds: Array<{ kind: string }> }).fds;
+      const fds = (snapshot.resources!.wasi as { fds: Array<{ kind: string }> }).fds;
       if (fds.some((f) => f.kind === "file")) {
         instance.dispose();
         return { snapshot, dir };
