@@ -23,6 +23,8 @@ export interface SnapshotInfo {
   };
   /** "none" when no chunk is deflated (including no chunks at all), "deflate" when all are. */
   compression: "none" | "deflate" | "mixed";
+  /** The resource segment (each stateful host interface's state: WASI's descriptors, clock, pending sleep), when there is one. */
+  resources?: Record<string, unknown>;
   /** Always true: inspectSnapshot throws the decoder's typed errors instead of returning a failed check. */
   integrityOk: true;
 }
@@ -53,5 +55,6 @@ export function inspectSnapshot(bytes: Uint8Array): SnapshotInfo {
     },
     compression: deflatedChunks === 0 ? "none" : deflatedChunks === chunkCount ? "deflate" : "mixed",
     integrityOk: true,
+    ...(layout.resources === undefined ? {} : { resources: layout.resources }),
   };
 }

@@ -60,6 +60,7 @@ export async function inspectCommand(argv: string[], io: Io): Promise<number> {
     `input / output   ${snapshot.input.byteLength} / ${snapshot.output.byteLength} bytes`,
     `continuation     ${continuation.state}, entry export #${header.entry}, ${header.args.length} arg(s), fuel used ${header.fuelConsumed}${header.fuelLimit ? ` of ${header.fuelLimit}` : ""}`,
     `                 ${continuation.stackUnwound ? `unwound stack of ${stack.byteLength} bytes` : continuation.atCheckpoint ? `stopped at checkpoint, resume label ${header.resumeLabel}` : "no saved stack"}`,
+    ...resourceLines(info.resources),
     "sections:",
     ...info.sections.map(
       (s) => `  ${s.name.padEnd(13)} ${String(s.encodedBytes).padStart(10)} bytes stored, ${String(s.decodedBytes).padStart(10)} decoded`,
@@ -67,4 +68,20 @@ export async function inspectCommand(argv: string[], io: Io): Promise<number> {
   ];
   io.stdout.write(`${lines.join("\n")}\n`);
   return 0;
+}
+
+/** The resource segment in a few lines: WASI's descriptors by number, what each stands for. */
+function resourceLines(resources: Record<string, unknown> | undefined): string[] {
+  if (!resources) return [];
+  const lines: string[] = [];
+  for (const [id, state] of Object.entries(resources)) {
+    const fds = (state as { fds?: Array<{ fd: number; kind: string; tree?: string; path: string; offset: number; write: boolean }> }).fds;
+    lines.push(`resources        ${id}${Array.isArray(fds) ? `: ${fds.length} descriptor(s)` : ""}`);
+    for (const f of Array.isArray(fds) ? fds : []) {
+      const where = f.tree === undefined ? "" : ` ${f.tree}${f.path === "" ? "" : `/${f.path}`}`;
+      const at = f.kind === "file" ? ` at ${f.offset}${f.write ? ", writable" : ""}` : "";
+      lines.push(`  fd ${String(f.fd).padEnd(4)} ${f.kind}${where}${at}`);
+    }
+  }
+  return lines;
 }

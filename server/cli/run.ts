@@ -125,6 +125,8 @@ export async function resumeCommand(argv: string[], io: Io): Promise<number> {
     allowPositionals: true,
     options: {
       module: { type: "string" },
+      dir: { type: "string", multiple: true },
+      "dir-ro": { type: "string", multiple: true },
       slice: { type: "string" },
       "checkpoint-every": { type: "string" },
       out: { type: "string" },
@@ -162,7 +164,15 @@ export async function resumeCommand(argv: string[], io: Io): Promise<number> {
   }
   await using engine = new Engine({ maxMemoryPages, ...cacheOption(values) });
   await engine.compile(code);
-  const instance = await engine.restore(snapshot, { sandbox, timeoutMs, onLog: (line) => io.stderr.write(`[guest] ${line}\n`) });
+  // A WASI program's descriptors name the directories it had: they are given again, by the same guest paths.
+  const { dirs } = wasiOptions(["guest"], values);
+  const instance = await engine.restore(snapshot, {
+    sandbox,
+    timeoutMs,
+    trust: Object.keys(dirs ?? {}).length > 0 ? "authenticated" : "anonymous",
+    wasi: { dirs },
+    onLog: (line) => io.stderr.write(`[guest] ${line}\n`),
+  });
   const printedOutput = instance.output().byteLength; // printed by whoever ran the part before the snapshot
   const first = await instance.resume({ fuel: slice });
   return finish(await drive(instance, first, { slice, checkpoint, code, json: values.json, io, printedOutput }), values.json, io);

@@ -75,6 +75,8 @@ With a job id (and no file of that name): continues the paused job on the node w
 Options:
   --module FILE           the guest module, if the snapshot does not embed it; it must be the
                           module the snapshot was taken from (checked by its sha256)
+  --dir HOST[:GUEST]      a WASI program's directory, given again under the guest path it had
+  --dir-ro HOST[:GUEST]   (a snapshot naming one that is not given is refused: snapshot_resources)
   --slice N               fuel per slice (default: unlimited, or 1000000 with --checkpoint-every)
   --fuel N                total fuel budget of the run (default: the budget recorded in the snapshot)
   --checkpoint-every K    keep writing snapshots every K slices to --out

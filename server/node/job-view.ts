@@ -4,9 +4,13 @@
 import type { RunResult, RunValue, WasmValue } from "../../runtime/index.js";
 import type { CheckpointRecord, JobRecord, Json } from "../store/records.js";
 
-/** A run result as stored and served: `{ status, value }`, `{ status, code, message }` or `{ status, reason }`. */
+/** A run result as stored and served: `{ status, value[, exitCode] }`, `{ status, code, message }` or `{ status, reason }`. */
 export function resultJson(r: RunResult): Json {
-  if (r.status === "done") return { status: "done", value: valueJson(r.value), fuelUsed: r.fuelUsed };
+  if (r.status === "done") {
+    // A WASI program that ended itself says with what code (0 is success).
+    if (r.exitCode !== undefined) return { status: "done", value: valueJson(r.value), exitCode: r.exitCode, fuelUsed: r.fuelUsed };
+    return { status: "done", value: valueJson(r.value), fuelUsed: r.fuelUsed };
+  }
   if (r.status === "trapped") return { status: "trapped", code: r.code, message: r.message, fuelUsed: r.fuelUsed };
   return { status: "paused", reason: r.reason, fuelUsed: r.fuelUsed };
 }
