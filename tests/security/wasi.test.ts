@@ -6,7 +6,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { programWasmPath, wordText } from "../../guest/programs/catalog.js";
-import { Engine, HostDirectory, MAX_WASI_FDS, MemoryDirectory, type SandboxKind, type Snapshot } from "../../runtime/index.js";
+import { FS_ERRORS, type FsRequest, WASI_FS } from "../../runtime/host/wasi/fs-wire.js";
+import {
+  CapabilitySet,
+  Engine,
+  HostDirectory,
+  MAX_WASI_FDS,
+  MemoryDirectory,
+  type SandboxKind,
+  type Snapshot,
+} from "../../runtime/index.js";
+import { HostCallServer } from "../../runtime/sandbox/isolated/host-call-server.js";
+import { decodeAnswer, encodeRequest, HostCallViolation } from "../../runtime/sandbox/isolated/host-calls.js";
 import { refusal } from "../helpers/errors.js";
 import { wat } from "../helpers/wat.js";
 
@@ -155,5 +166,59 @@ describe("a snapshot's resource segment, at restore", () => {
     const { snapshot, dir } = await pausedLz();
     (snapshot.resources!.wasi as { fds: unknown }).fds = "everything";
     expect((await refusal(restoreWith(snapshot, { "/data": new HostDirectory(dir) }))).code).toBe("snapshot_malformed");
+  });
+});
+
+describe("the parent's WASI file-system server, as a subverted child sees it", () => {
+  const fs = (op: FsRequest["op"], target: number, args: unknown[], bytes = new Uint8Array(0)) =>
+    encodeRequest(WASI_FS, { op, target, args, bytes });
+  const serverOn = () =>
+    new HostCallServer({
+      capabilities: new CapabilitySet([]),
+      provider: { open: () => undefined },
+      directories: [new HostDirectory(jail)],
+    });
+  const answer = async (server: HostCallServer, body: Uint8Array) => decodeAnswer(await server.serve(body));
+
+  it("refuses paths the WASI layer would never send: not normalized, absolute, climbing out (ENOTCAPABLE), and never touches outside", async () => {
+    const server = serverOn();
+    for (const path of ["../secret", "/etc/passwd", "sub/../../secret", "a//b", "./ok.txt", "x\0y"]) {
+      const a = await answer(server, fs("openFile", 0, [path, false, false, false, false]));
+      expect([path, a.ok && a.value]).toEqual([path, -1 - FS_ERRORS.indexOf("ENOTCAPABLE")]);
+    }
+    const through = await answer(server, fs("openFile", 0, ["dir-link/secret", false, false, true, true]));
+    expect(through.ok && through.value).toBeLessThan(0);
+    expect(readFileSync(join(root, "secret"), "utf8")).toBe("outside");
+  });
+
+  it("answers EBADF for a directory it was not given and a file handle that is not open", async () => {
+    const server = serverOn();
+    const ebadf = -1 - FS_ERRORS.indexOf("EBADF");
+    expect(await answer(server, fs("stat", 7, ["ok.txt"]))).toMatchObject({ ok: true, value: ebadf });
+    expect(await answer(server, fs("fileRead", 42, [10, 0]))).toMatchObject({ ok: true, value: ebadf });
+  });
+
+  it("holds a child that breaks the wire's rules (unknown op, wrong argument shape, bytes where none belong) as a violation", async () => {
+    const server = serverOn();
+    const bad = [
+      encodeRequest(WASI_FS, { op: "stat", target: 0, args: [1], bytes: new Uint8Array(0) }),
+      encodeRequest(WASI_FS, { op: "openFile", target: 0, args: ["ok.txt"], bytes: new Uint8Array(0) }),
+      encodeRequest(WASI_FS, { op: "stat", target: 0, args: ["ok.txt"], bytes: new Uint8Array(3) }),
+      encodeRequest(WASI_FS, { op: "fileRead", target: 1, args: [-1, 0], bytes: new Uint8Array(0) }),
+    ];
+    for (const body of bad) await expect(server.serve(body)).rejects.toBeInstanceOf(HostCallViolation);
+  });
+
+  it(`bounds the files a child may hold open at ${MAX_WASI_FDS}, and closes them all when the instance is abandoned`, async () => {
+    const server = serverOn();
+    let last = 0;
+    for (let i = 0; i <= MAX_WASI_FDS; i++) {
+      const a = await answer(server, fs("openFile", 0, ["ok.txt", false, false, false, false]));
+      last = a.ok ? a.value : 0;
+    }
+    expect(last).toBe(-1 - FS_ERRORS.indexOf("EMFILE"));
+    expect(server.openHandles).toBe(MAX_WASI_FDS);
+    server.abandon();
+    expect(server.openHandles).toBe(0);
   });
 });
