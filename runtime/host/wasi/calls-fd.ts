@@ -6,6 +6,7 @@
 import { MAX_HOST_IO_BYTES } from "../../limits.js";
 import type { EntryStat } from "../../resources/directory.js";
 import { DIRENT_BYTES, ERRNO, FDFLAGS, FDSTAT_BYTES, FILESTAT_BYTES, FILETYPE, FILETYPE_OF, FSTFLAGS, RIGHT, WHENCE } from "./abi.js";
+import { HOST_CALL_FUEL, hostCallFuel } from "../guest-call.js";
 import type { FdEntry } from "./fd-table.js";
 import { type GuestView, utf8Bytes, WasiErrno } from "./guest-view.js";
 import type { WasiSession } from "./session.js";
@@ -170,35 +171,27 @@ function readdir(s: WasiSession, fd: number, buf: number, len: number, cookie: b
   view.setU32(usedPtr, used);
 }
 
+/**
+ * One read or write over iovecs: at the entry's offset (which then moves) or, for the positioned
+ * calls, at `offset` (a file only). The guest is charged the bytes moved, at the host-call rate.
+ */
+function transfer(s: WasiSession, write: boolean, fd: number, iovs: number, count: number, offset: bigint | undefined, out: number): void {
+  const right = (write ? RIGHT.FD_WRITE : RIGHT.FD_READ) | (offset === undefined ? 0n : RIGHT.FD_SEEK);
+  const e = s.fd(fd, right);
+  const buffers = s.view().iovecs(iovs, count);
+  if (offset !== undefined && e.kind !== "file") throw new WasiErrno(ERRNO.SPIPE, "not seekable");
+  const at = offset === undefined ? undefined : position(offset);
+  const n = write ? writeTo(s, e, buffers, at) : readFrom(s, e, buffers, at);
+  s.io.charge(hostCallFuel(n) - HOST_CALL_FUEL);
+  s.view().setU32(out, n);
+}
+
 export function fdCalls(s: WasiSession): Record<string, Call> {
-  const io = (fd: number, iovs: number, count: number, right: bigint) => ({ e: s.fd(fd, right), buffers: s.view().iovecs(iovs, count) });
   return {
-    fd_read: (fd: number, iovs: number, count: number, nread: number) => {
-      const { e, buffers } = io(fd, iovs, count, RIGHT.FD_READ);
-      const n = readFrom(s, e, buffers, undefined);
-      s.io.charge(Math.ceil(n / 4));
-      s.view().setU32(nread, n);
-    },
-    fd_pread: (fd: number, iovs: number, count: number, offset: bigint, nread: number) => {
-      const { e, buffers } = io(fd, iovs, count, RIGHT.FD_READ | RIGHT.FD_SEEK);
-      if (e.kind !== "file") throw new WasiErrno(ERRNO.SPIPE, "not seekable");
-      const n = readFrom(s, e, buffers, position(offset));
-      s.io.charge(Math.ceil(n / 4));
-      s.view().setU32(nread, n);
-    },
-    fd_write: (fd: number, iovs: number, count: number, nwritten: number) => {
-      const { e, buffers } = io(fd, iovs, count, RIGHT.FD_WRITE);
-      const n = writeTo(s, e, buffers, undefined);
-      s.io.charge(Math.ceil(n / 4));
-      s.view().setU32(nwritten, n);
-    },
-    fd_pwrite: (fd: number, iovs: number, count: number, offset: bigint, nwritten: number) => {
-      const { e, buffers } = io(fd, iovs, count, RIGHT.FD_WRITE | RIGHT.FD_SEEK);
-      if (e.kind !== "file") throw new WasiErrno(ERRNO.SPIPE, "not seekable");
-      const n = writeTo(s, e, buffers, position(offset));
-      s.io.charge(Math.ceil(n / 4));
-      s.view().setU32(nwritten, n);
-    },
+    fd_read: (fd: number, iovs: number, count: number, out: number) => transfer(s, false, fd, iovs, count, undefined, out),
+    fd_pread: (fd: number, iovs: number, count: number, offset: bigint, out: number) => transfer(s, false, fd, iovs, count, offset, out),
+    fd_write: (fd: number, iovs: number, count: number, out: number) => transfer(s, true, fd, iovs, count, undefined, out),
+    fd_pwrite: (fd: number, iovs: number, count: number, offset: bigint, out: number) => transfer(s, true, fd, iovs, count, offset, out),
     ...fdStatusCalls(s),
   };
 }

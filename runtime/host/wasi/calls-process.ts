@@ -4,7 +4,7 @@
 
 import { randomFillSync } from "node:crypto";
 import { GuestExit } from "../../traps.js";
-import { MAX_HOST_IO_BYTES } from "../../limits.js";
+import { HOST_CALL_FUEL, hostCallFuel } from "../guest-call.js";
 import { CLOCK, ERRNO, EVENT_BYTES, EVENTTYPE, SUBCLOCKFLAGS_ABSTIME, SUBSCRIPTION_BYTES } from "./abi.js";
 import { hostRealtimeNs } from "./clock.js";
 import { type GuestView, utf8Bytes, WasiErrno } from "./guest-view.js";
@@ -144,7 +144,7 @@ export function processCalls(s: WasiSession): Record<string, Call> {
     random_get: (buf: number, len: number) => {
       const bytes = s.view().slice(buf, len);
       for (let at = 0; at < bytes.byteLength; at += 65_536) randomFillSync(bytes.subarray(at, at + 65_536));
-      s.io.charge(Math.ceil(bytes.byteLength / 4));
+      s.io.charge(hostCallFuel(bytes.byteLength) - HOST_CALL_FUEL);
     },
     proc_exit: (code: number) => {
       s.flushStderr();
@@ -157,5 +157,3 @@ export function processCalls(s: WasiSession): Record<string, Call> {
     poll_oneoff: (i: number, o: number, n: number, e: number) => pollOneoff(s, i, o, n, e),
   };
 }
-
-export const MAX_IO = MAX_HOST_IO_BYTES;
