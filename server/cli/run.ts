@@ -99,12 +99,19 @@ function wasiOptions(positionals: string[], values: { dir?: string[]; "dir-ro"?:
   }
   const dirs: Record<string, Directory> = {};
   const add = (spec: string, readOnly: boolean) => {
+    const flag = readOnly ? "--dir-ro" : "--dir";
     const at = spec.lastIndexOf(":");
     const host = at > 0 ? spec.slice(0, at) : spec;
     const guest = at > 0 ? spec.slice(at + 1) : spec;
-    if (host === "" || guest === "") throw new UsageError(`--dir ${spec}: write HOST or HOST:GUEST`);
-    if (Object.hasOwn(dirs, guest)) throw new UsageError(`--dir ${spec}: ${guest} is given twice`);
-    dirs[guest] = new HostDirectory(host, { readOnly });
+    if (host === "" || guest === "") throw new UsageError(`${flag} ${spec}: write HOST or HOST:GUEST`);
+    if (Object.hasOwn(dirs, guest)) throw new UsageError(`${flag} ${spec}: ${guest} is given twice`);
+    try {
+      dirs[guest] = new HostDirectory(host, { readOnly });
+    } catch (e) {
+      // A directory named on the command line that cannot be used is a usage error (status 2), named by its option.
+      if (e instanceof FerryError && e.code === "invalid_option") throw new UsageError(`${flag} ${spec}: ${e.detail ?? e.message}`);
+      throw e;
+    }
   };
   for (const spec of values.dir ?? []) add(spec, false);
   for (const spec of values["dir-ro"] ?? []) add(spec, true);
