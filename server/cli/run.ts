@@ -67,6 +67,8 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
   const maxMemoryPages = optionalInt("--max-memory-pages", values["max-memory-pages"]);
 
   const code = readInput(positionals[0]!, "guest module");
+  // Checked before compiling: a bad --dir or --env is refused before anything is written to the cache.
+  const wasi = wasiOptions(positionals, values);
   const input = values.input === undefined ? undefined : readInput(values.input, "input");
   await using engine = new Engine({ ...(maxMemoryPages === undefined ? {} : { maxMemoryPages }), ...cacheOption(values) });
   const module = await engine.compile(code);
@@ -75,7 +77,6 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
     throw new UsageError("program arguments (after the module) are for WASI programs; a Ferry guest takes --args");
   const entry = module.entry(values.entry ?? (wasiProgram && module.entries.some((e) => e.name === "_start") ? "_start" : "main"));
   const args = checkEntryArgs(entry, argValues);
-  const wasi = wasiOptions(positionals, values);
   const instance = await engine.instantiate(module, {
     input,
     sandbox,
