@@ -2,7 +2,7 @@
 // and ends with a summary of the performance targets, each marked ✓ or ✗.
 // FERRY_BENCH_RUNS overrides the kept rounds and FERRY_BENCH_ONLY=metering,snapshot,instantiate,
 // sandbox-start,sandbox-call,sandbox-throughput,sandbox-memory (or "sandbox" for all four),
-// node-migration,node-precopy,node-throughput (or "node" for all three), containment, cli-start, pause-cost picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
+// node-migration,node-precopy,node-throughput (or "node" for all three), containment, cli-start, pause-cost, wasi picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
 
 import { join } from "node:path";
 import { CLI_START_PARTS, runCliStartBench, type CliStartBenchOptions } from "./cli-start.js";
@@ -12,6 +12,7 @@ import { NODE_PARTS, runNodeBench, type NodeBenchOptions, type NodePart } from "
 import { PAUSE_COST_PARTS, runPauseCostBench, type PauseCostBenchOptions } from "./pause-cost.js";
 import { fmtRatio, machineFacts, mark, printTable, repoRoot, writeJsonAtomic, type TargetCheck } from "./harness.js";
 import { SANDBOX_PARTS, runSandboxBench, type SandboxBenchOptions, type SandboxPart } from "./sandbox.js";
+import { runWasiBench, WASI_PARTS, type WasiBenchOptions } from "./wasi.js";
 
 function optionsFromEnv(): {
   core: CoreBenchOptions | undefined;
@@ -20,6 +21,7 @@ function optionsFromEnv(): {
   containment: ContainmentBenchOptions | undefined;
   cliStart: CliStartBenchOptions | undefined;
   pauseCost: PauseCostBenchOptions | undefined;
+  wasi: WasiBenchOptions | undefined;
 } {
   const options: CoreBenchOptions = {};
   const containment: ContainmentBenchOptions = {};
@@ -28,6 +30,8 @@ function optionsFromEnv(): {
   let cliStartSelected = true;
   const pauseCost: PauseCostBenchOptions = {};
   let pauseCostSelected = true;
+  const wasi: WasiBenchOptions = {};
+  let wasiSelected = true;
   const sandbox: SandboxBenchOptions = {};
   const node: NodeBenchOptions = {};
   const runs = process.env.FERRY_BENCH_RUNS;
@@ -41,6 +45,7 @@ function optionsFromEnv(): {
     containment.runs = n;
     cliStart.runs = n;
     pauseCost.runs = n;
+    wasi.runs = n;
   }
   const only = process.env.FERRY_BENCH_ONLY;
   if (only !== undefined) {
@@ -55,6 +60,7 @@ function optionsFromEnv(): {
       ...CONTAINMENT_PARTS,
       ...CLI_START_PARTS,
       ...PAUSE_COST_PARTS,
+      ...WASI_PARTS,
     ];
     const unknown = parts.filter((p) => !known.includes(p));
     if (unknown.length > 0)
@@ -65,6 +71,7 @@ function optionsFromEnv(): {
     containmentSelected = parts.some((p) => (CONTAINMENT_PARTS as readonly string[]).includes(p));
     cliStartSelected = parts.some((p) => (CLI_START_PARTS as readonly string[]).includes(p));
     pauseCostSelected = parts.some((p) => (PAUSE_COST_PARTS as readonly string[]).includes(p));
+    wasiSelected = parts.some((p) => (WASI_PARTS as readonly string[]).includes(p));
   }
   return {
     core: options.only?.length === 0 ? undefined : options,
@@ -73,6 +80,7 @@ function optionsFromEnv(): {
     containment: containmentSelected ? containment : undefined,
     cliStart: cliStartSelected ? cliStart : undefined,
     pauseCost: pauseCostSelected ? pauseCost : undefined,
+    wasi: wasiSelected ? wasi : undefined,
   };
 }
 
@@ -147,6 +155,13 @@ async function main(): Promise<void> {
     writeJsonAtomic(pausePath, { bench: "pause-cost", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...pause });
     targets.push(...pause.targets);
     written.push(`${pausePath} (pause-cost bench ${(pause.durationMs / 1000).toFixed(0)} s)`);
+  }
+  if (selected.wasi) {
+    const wasi = await runWasiBench(selected.wasi);
+    const wasiPath = join(resultsDir, process.env.FERRY_BENCH_RUNS !== undefined ? "wasi.quick.json" : "wasi.json");
+    writeJsonAtomic(wasiPath, { bench: "wasi", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...wasi });
+    targets.push(...wasi.targets);
+    written.push(`${wasiPath} (WASI bench ${(wasi.durationMs / 1000).toFixed(0)} s)`);
   }
 
   printTable({
