@@ -2,10 +2,11 @@
 // Directory reports, Node's bigint stats as an EntryStat, and HostFileHandle — one open descriptor
 // of a regular file under the root, read and written at explicit positions.
 
-import { type BigIntStats, closeSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, readSync, writeSync } from "node:fs";
+import { type BigIntStats, closeSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, writeSync } from "node:fs";
 import type { EntryStat, EntryType, FileHandle, FsErrorName } from "./directory.js";
 import { FsError } from "./directory.js";
 import { checkOffset, checkWriteEnd, quoted } from "./directory-checks.js";
+import { readFully } from "./temp-file-io.js";
 
 /** Node's err.code → the name a Directory reports. A Map: a code like "constructor" must not find Object's. */
 const NODE_ERRNOS = new Map<string, FsErrorName>([
@@ -101,15 +102,7 @@ export class HostFileHandle implements FileHandle {
   read(into: Uint8Array, position: number): number {
     const fd = this.open();
     checkOffset(position, "position");
-    return this.guard(() => {
-      let total = 0;
-      while (total < into.byteLength) {
-        const n = readSync(fd, into, total, into.byteLength - total, position + total);
-        if (n === 0) break;
-        total += n;
-      }
-      return total;
-    });
+    return this.guard(() => readFully(fd, into, position));
   }
 
   write(bytes: Uint8Array, position: number): number {

@@ -8,17 +8,22 @@ import { GuestTrap } from "../traps.js";
 /** Buffer of the one copy a read-write open makes of the existing file (host memory per copy, bytes). */
 const COPY_CHUNK_BYTES = 64 * 1024;
 
+/** Read from the open `fd` at `position` until `into` is full or the file ends; returns how many bytes. */
+export function readFully(fd: number, into: Uint8Array, position: number): number {
+  let total = 0;
+  while (total < into.byteLength) {
+    const n = readSync(fd, into, total, into.byteLength - total, position + total);
+    if (n === 0) break;
+    total += n;
+  }
+  return total;
+}
+
 /** Read from `path` at `position` into `into` (one bounded call; the file is opened and closed again). */
 export function readAt(path: string, into: Uint8Array, position: number): number {
   const fd = openTemp(path, constants.O_RDONLY);
   try {
-    let total = 0;
-    while (total < into.byteLength) {
-      const n = readSync(fd, into, total, into.byteLength - total, position + total);
-      if (n === 0) break;
-      total += n;
-    }
-    return total;
+    return readFully(fd, into, position);
   } finally {
     closeSync(fd);
   }

@@ -218,7 +218,8 @@ async function drive(instance: Instance, first: RunResult, o: DriveOptions): Pro
     pauses++;
     flush();
     // A WASI program asleep: wait out its time here, holding nothing but this process.
-    if (result.reason === "sleep") await new Promise((resolve) => setTimeout(resolve, (result as { sleepMs?: number }).sleepMs ?? 0));
+    const sleepMs = result.reason === "sleep" ? (result.sleepMs ?? 0) : 0;
+    if (sleepMs > 0) await new Promise((resolve) => setTimeout(resolve, sleepMs));
     if (o.checkpoint && pauses % o.checkpoint.every === 0) {
       previous = await instance.snapshot(previous ? { recycle: previous } : {});
       writeFileAtomic(o.checkpoint.out, encodeSnapshot({ ...previous, code: o.code }));
