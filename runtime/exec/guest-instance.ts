@@ -180,7 +180,7 @@ export class GuestInstance implements Instance {
       args: raw,
     };
     this.stack.clearResumeLabel();
-    return this.drive(slice);
+    return this.settle(this.drive(slice));
   }
 
   async resume(options: ResumeOptions = {}): Promise<RunResult> {
@@ -189,7 +189,7 @@ export class GuestInstance implements Instance {
     if (this.status !== "paused") throw new FerryError("instance_not_paused", `the instance is ${this.status}`);
     const { fuel: slice, sliceMs } = checkRunOptions(options);
     this.fuel.ms = sliceMs;
-    return this.drive(slice);
+    return this.settle(this.drive(slice));
   }
 
   /**
@@ -296,6 +296,19 @@ export class GuestInstance implements Instance {
       if (error instanceof GuestExit && this.status === "running") return this.exited(error.exitCode);
       return this.trapped(error);
     }
+  }
+
+  /**
+   * The guest stopped running: parts that buffer (a WASI tree across a process boundary) push out
+   * what they hold, so what the host sees — files, a snapshot — is what the guest did.
+   */
+  private settle(result: RunResult): RunResult {
+    try {
+      for (const part of this.segmentParts.values()) part.settle?.();
+    } catch (error) {
+      return this.trapped(error);
+    }
+    return result;
   }
 
   /** The guest ended itself (WASI proc_exit): done, with its exit code. */

@@ -115,7 +115,7 @@ export type {
   WasiConfig,
   WasiPreopen,
 } from "./interface.js";
-export { WASI_MODULE, MAX_WASI_FDS, RemoteDirectory } from "./wasi/index.js";
+export { WASI_MODULE, MAX_WASI_FDS, RemoteDirectory, RemoteFsChannel } from "./wasi/index.js";
 export {
   CHECKPOINT_IMPORT,
   CLOCK_IMPORT,

@@ -75,6 +75,11 @@ export interface SegmentPart {
    * not given.
    */
   restore(image: unknown): void;
+  /**
+   * The guest stopped running (a pause, the end of a run): push out whatever the part buffers, so
+   * that the host's view — files, the next capture — holds everything the guest did.
+   */
+  settle?(): void;
   /** The instance ended: give back what the state holds open (files). */
   dispose(): void;
 }

@@ -105,6 +105,11 @@ export interface Directory {
   setTimes(path: string, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void;
   /** Open the regular file at `path`; a directory is EISDIR, a symlink ELOOP. */
   openFile(path: string, options: OpenFileOptions): FileHandle;
+  /**
+   * The guest has stopped running: a tree that buffers (one reached across a process boundary)
+   * pushes out what it holds. Trees that hold nothing back do not need it.
+   */
+  settle?(): void;
 }
 
 /** Longest path a guest may name, in bytes (PATH_MAX), and longest single name (NAME_MAX). */

@@ -258,7 +258,7 @@ function fdStatusCalls(s: WasiSession): Record<string, Call> {
       const e = s.table.get(from);
       s.table.get(to);
       if (from >>> 0 === to >>> 0) return;
-      s.table.close(to);
+      s.table.drop(to);
       s.table.entries.delete(from >>> 0);
       s.table.set(to >>> 0, e);
     },

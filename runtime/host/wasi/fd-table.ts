@@ -57,11 +57,24 @@ export class FdTable {
     this.entries.set(fd, entry);
   }
 
-  /** Forget `fd` and close the file behind it. */
+  /**
+   * Forget `fd` and close the file behind it. The fd is gone whatever happens; a failure closing
+   * (a write the file's buffer could not deliver, remote-channel.ts) is still the call's answer,
+   * as close(2) reports one.
+   */
   close(fd: number): void {
     const entry = this.get(fd);
     this.entries.delete(fd >>> 0);
-    closeQuietly(entry);
+    const handle = entry.handle;
+    entry.handle = undefined;
+    handle?.close();
+  }
+
+  /** Forget `fd` quietly (fd_renumber replacing it, as dup2 does). */
+  drop(fd: number): void {
+    const entry = this.entries.get(fd >>> 0);
+    this.entries.delete(fd >>> 0);
+    if (entry) closeQuietly(entry);
   }
 
   /** Close every host file (the instance ended; the entries stay for a snapshot already taken). */

@@ -125,3 +125,4 @@ export { WASI_MODULE } from "./abi.js";
 export { WasiSession } from "./session.js";
 export { MAX_WASI_FDS } from "./fd-table.js";
 export { RemoteDirectory } from "./remote-directory.js";
+export { RemoteFsChannel } from "./remote-channel.js";

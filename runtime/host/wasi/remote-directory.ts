@@ -1,29 +1,12 @@
 // The child's view of a preopened directory the parent holds: every Directory and FileHandle call
-// is one blocking request over the host-call channel (fs-wire.ts), and an error answer is the
-// FsError the parent's Directory raised. The WASI layer above is the same as in-process, so a guest
+// is a blocking request over the host-call channel (fs-wire.ts; small reads and writes buffered by
+// remote-channel.ts, which all the child's trees share), and an error answer is the FsError the
+// parent's Directory raised. The WASI layer above is the same as in-process, so a guest
 // sees the same answers in either sandbox; the parent checks every request again (fs-server.ts).
 
-import {
-  type DirEntry,
-  type Directory,
-  type EntryStat,
-  type FileHandle,
-  FsError,
-  type OpenFileOptions,
-} from "../../resources/directory.js";
-import { HOST_CALL_MAX_IO_BYTES, type RemoteAsk } from "../interface.js";
-import { FS_ERRORS, type FsOp, fromJson, WASI_FS } from "./fs-wire.js";
-
-const NONE: Uint8Array = new Uint8Array(0);
-
-function call(ask: RemoteAsk, op: FsOp, target: number, args: unknown[], bytes = NONE): { value: number; payload: Uint8Array } {
-  const answer = ask(WASI_FS, { op, target, args, bytes });
-  if (answer.value < 0) {
-    const name = FS_ERRORS[-answer.value - 1] ?? "EIO";
-    throw new FsError(name, new TextDecoder().decode(answer.payload));
-  }
-  return answer;
-}
+import type { DirEntry, Directory, EntryStat, FileHandle, OpenFileOptions } from "../../resources/directory.js";
+import { type FsOp, fromJson } from "./fs-wire.js";
+import type { RemoteFsChannel } from "./remote-channel.js";
 
 function statOf(payload: Uint8Array): EntryStat {
   const s = fromJson(payload) as Record<string, string | number>;
@@ -43,49 +26,51 @@ const time = (t: bigint | undefined): string | null => (t === undefined ? null :
 class RemoteFile implements FileHandle {
   private closed = false;
   constructor(
-    private readonly ask: RemoteAsk,
+    private readonly channel: RemoteFsChannel,
     private readonly handle: number,
   ) {}
   read(into: Uint8Array, position: number): number {
-    const want = Math.min(into.byteLength, HOST_CALL_MAX_IO_BYTES);
-    const { payload } = call(this.ask, "fileRead", this.handle, [want, position]);
-    if (payload.byteLength > want) throw new FsError("EIO", "the parent answered more than asked");
-    into.set(payload);
-    return payload.byteLength;
+    return this.channel.read(this.handle, into, position);
   }
   write(bytes: Uint8Array, position: number): number {
-    return call(this.ask, "fileWrite", this.handle, [position], bytes.subarray(0, HOST_CALL_MAX_IO_BYTES)).value;
+    return this.channel.write(this.handle, bytes, position);
   }
   stat(): EntryStat {
-    return statOf(call(this.ask, "fileStat", this.handle, []).payload);
+    return statOf(this.channel.fileCall("fileStat", this.handle, []).payload);
   }
   setSize(size: number): void {
-    call(this.ask, "fileSetSize", this.handle, [size]);
+    this.channel.fileCall("fileSetSize", this.handle, [size]);
   }
   setTimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
-    call(this.ask, "fileSetTimes", this.handle, [time(atimeNs), time(mtimeNs)]);
+    this.channel.fileCall("fileSetTimes", this.handle, [time(atimeNs), time(mtimeNs)]);
   }
   sync(): void {
-    call(this.ask, "fileSync", this.handle, []);
+    this.channel.fileCall("fileSync", this.handle, []);
   }
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    call(this.ask, "fileClose", this.handle, []);
+    this.channel.fileCall("fileClose", this.handle, []);
   }
 }
 
 export class RemoteDirectory implements Directory {
   constructor(
-    private readonly ask: RemoteAsk,
+    private readonly channel: RemoteFsChannel,
     private readonly tree: number,
     readonly readOnly: boolean,
   ) {}
+  settle(): void {
+    this.channel.settle();
+  }
+  private call(op: FsOp, args: unknown[]): { value: number; payload: Uint8Array } {
+    return this.channel.call(op, this.tree, args);
+  }
   stat(path: string): EntryStat {
-    return statOf(call(this.ask, "stat", this.tree, [path]).payload);
+    return statOf(this.call("stat", [path]).payload);
   }
   list(path: string): DirEntry[] {
-    const list = fromJson(call(this.ask, "list", this.tree, [path]).payload) as Array<{
+    const list = fromJson(this.call("list", [path]).payload) as Array<{
       name: string;
       type: DirEntry["type"];
       ino: string;
@@ -93,31 +78,25 @@ export class RemoteDirectory implements Directory {
     return list.map((d) => ({ name: d.name, type: d.type, ino: BigInt(d.ino) }));
   }
   mkdir(path: string): void {
-    call(this.ask, "mkdir", this.tree, [path]);
+    this.call("mkdir", [path]);
   }
   rmdir(path: string): void {
-    call(this.ask, "rmdir", this.tree, [path]);
+    this.call("rmdir", [path]);
   }
   unlink(path: string): void {
-    call(this.ask, "unlink", this.tree, [path]);
+    this.call("unlink", [path]);
   }
   rename(from: string, to: string): void {
-    call(this.ask, "rename", this.tree, [from, to]);
+    this.call("rename", [from, to]);
   }
   readlink(path: string): string {
-    return new TextDecoder().decode(call(this.ask, "readlink", this.tree, [path]).payload);
+    return new TextDecoder().decode(this.call("readlink", [path]).payload);
   }
   setTimes(path: string, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
-    call(this.ask, "setTimes", this.tree, [path, time(atimeNs), time(mtimeNs)]);
+    this.call("setTimes", [path, time(atimeNs), time(mtimeNs)]);
   }
   openFile(path: string, options: OpenFileOptions): FileHandle {
-    const { value } = call(this.ask, "openFile", this.tree, [
-      path,
-      !!options.create,
-      !!options.exclusive,
-      !!options.truncate,
-      !!options.write,
-    ]);
-    return new RemoteFile(this.ask, value);
+    const { value } = this.call("openFile", [path, !!options.create, !!options.exclusive, !!options.truncate, !!options.write]);
+    return new RemoteFile(this.channel, value);
   }
 }

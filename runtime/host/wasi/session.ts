@@ -115,7 +115,12 @@ export class WasiSession implements SegmentPart {
     this.io.writeLog(line);
   }
 
+  settle(): void {
+    for (const p of this.preopens) p.directory.settle?.();
+  }
+
   capture(): WasiImage {
+    this.settle();
     const image: WasiImage = {
       version: WASI_IMAGE_VERSION,
       args: this.args,

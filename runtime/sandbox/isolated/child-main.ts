@@ -9,7 +9,7 @@ import { GuestModule } from "../../exec/guest-module.js";
 import type { InProcessPlacement } from "../../exec/placement.js";
 import { DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES } from "../../limits.js";
 import { CapabilitySet } from "../../resources/capabilities.js";
-import { RemoteDirectory, remoteResources } from "../../host/index.js";
+import { RemoteDirectory, RemoteFsChannel, remoteResources } from "../../host/index.js";
 import { remoteAsk } from "./host-call-client.js";
 import {
   FRAME_PREFIX_BYTES,
@@ -180,6 +180,8 @@ async function handle(request: Request): Promise<Reply> {
  */
 function placementOf(o: CreateOptions): InProcessPlacement {
   const authenticated = o.trust === "authenticated";
+  // One channel for all the trees: what it holds back is flushed before any other call crosses.
+  const fs = new RemoteFsChannel(ask, onLog);
   return {
     sandbox: "in-process",
     trust: o.trust,
@@ -195,7 +197,7 @@ function placementOf(o: CreateOptions): InProcessPlacement {
       // The directories stay with the parent: each is a channel to it, numbered as the parent numbers them.
       preopens: (o.wasi?.preopens ?? []).map((p, tree) => ({
         guestPath: p.guestPath,
-        directory: new RemoteDirectory(ask, tree, p.readOnly),
+        directory: new RemoteDirectory(fs, tree, p.readOnly),
       })),
     },
   };
