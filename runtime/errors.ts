@@ -31,6 +31,7 @@ export const ERROR_MESSAGES = {
   snapshot_pipeline_mismatch: "snapshot was taken with a different instrumentation pipeline",
   snapshot_limit: "snapshot exceeds a configured limit",
   snapshot_resources: "snapshot's resource segment names resources this instance was not given",
+  tree_malformed: "a transferred directory tree is malformed",
   unknown_module: "no module with that code hash is loaded in this engine",
   weak_malformed: "weak-mobility descriptor is malformed",
 } as const;
