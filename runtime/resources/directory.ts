@@ -112,6 +112,34 @@ export interface Directory {
   settle?(): void;
 }
 
+/** A FileHandle whose calls answer later: a file served off the event loop, or at another node. */
+export interface AsyncFileHandle {
+  read(into: Uint8Array, position: number): Promise<number>;
+  write(bytes: Uint8Array, position: number): Promise<number>;
+  stat(): Promise<EntryStat>;
+  setSize(size: number): Promise<void>;
+  setTimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): Promise<void>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A Directory whose calls answer later: a tree served off the event loop (a node's), or one at
+ * another node reached by signed calls (a global reference). Same operations, same FsErrors.
+ */
+export interface AsyncDirectory {
+  readonly readOnly: boolean;
+  stat(path: string): Promise<EntryStat>;
+  list(path: string): Promise<DirEntry[]>;
+  mkdir(path: string): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  readlink(path: string): Promise<string>;
+  setTimes(path: string, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): Promise<void>;
+  openFile(path: string, options: OpenFileOptions): Promise<AsyncFileHandle>;
+}
+
 /** Longest path a guest may name, in bytes (PATH_MAX), and longest single name (NAME_MAX). */
 export const MAX_TREE_PATH_BYTES = 4096;
 export const MAX_TREE_NAME_BYTES = 255;
