@@ -394,8 +394,12 @@ export class GuestInstance implements Instance {
    * none of them sees the reserved pages or translates an address itself.
    */
   private guestMemory(): Uint8Array {
-    return new Uint8Array(this.memoryObject.buffer, this.shift);
+    // One view per buffer: host calls ask for it on every call, and a grow gives a new buffer.
+    const buffer = this.memoryObject.buffer;
+    if (this.memoryView?.buffer !== buffer) this.memoryView = new Uint8Array(buffer, this.shift);
+    return this.memoryView;
   }
+  private memoryView: Uint8Array | undefined;
 
   private assertUsable(): void {
     if (this.status === "disposed") throw new FerryError("instance_disposed");

@@ -68,9 +68,13 @@ export class WasiSession implements SegmentPart {
     });
   }
 
+  /** The guest's memory as the calls read it (one view per memory buffer: a grow makes a new one). */
   view(): GuestView {
-    return new GuestView(this.io.memory());
+    const bytes = this.io.memory();
+    if (this.memoryView?.bytes !== bytes) this.memoryView = new GuestView(bytes);
+    return this.memoryView;
   }
+  private memoryView: GuestView | undefined;
 
   /** The entry behind `fd`, which must hold every right in `needs` (ENOTCAPABLE otherwise). */
   fd(fd: number, needs = 0n): FdEntry {
