@@ -1,15 +1,28 @@
-// WASI preview 1: a real program under Ferry against the same uninstrumented .wasm under Node's own
-// WASI (node:wasi, guest/programs/node-wasi.ts's yardstick). Three questions, one table:
-//  - compute-bound: rust-wasi-wordfreq over a 1 MiB word file (read through fd_read, the report
-//    written to a file), whole-program wall time — Ferry in-process driven by a default Scheduler
-//    (slices sized to its wall-clock budget, as a node runs a job) ÷ node:wasi's `start`;
-//  - I/O-bound: a tiny WAT program making FD_WRITES fd_write calls of 16 bytes to stdout — Ferry's
-//    stdout is the job's output buffer, node:wasi's a temp file — fd_writes per second;
-//  - the compute-bound run in the isolated sandbox (a child process; every file-system call crosses
-//    to the parent, which holds the directory), ÷ node:wasi and ÷ Ferry in-process.
-// Every module is compiled once, before and outside the timed region (Ferry: engine.compile, which
-// instruments; node:wasi: new WebAssembly.Module). A sample times instantiation + the run to its
-// exit; the variants are interleaved, each sample's stdout and exit status checked.
+// WASI preview 1: real programs under Ferry against the same uninstrumented .wasm under Node's own
+// WASI (node:wasi, guest/programs/node-wasi.ts's yardstick). Two kinds of rows, one table:
+//  - compute-bound: c-lz over COMPUTE_INPUT_BYTES of word text (LZ compression through a hash
+//    table, the result written, read back, decompressed and compared). It reads and writes in 4 KiB
+//    pieces, so it makes a few thousand WASI calls and spends nearly all its time in the compressor:
+//    what Ferry's instrumented code costs against V8 running the module bare. The issue's target
+//    (Ferry ÷ node:wasi ≤ TARGET_WASI_COMPUTE_RATIO on a compute-bound program) is this program's
+//    in-process row. Also run isolated (every file call crosses to the parent).
+//  - I/O-bound: rust-wasi-wordfreq over 1 MiB writes its ~20,000-line report with `writeln!` on an
+//    unbuffered File — tens of thousands of small fd_write calls (counted once, below), so its time
+//    is per-call file-write cost (Ferry: Node's fs.writeSync binding per call; node:wasi: C), in-process
+//    and isolated; and a tiny WAT program making FD_WRITES fd_write calls of 16 bytes to stdout
+//    (Ferry's stdout is the job's output buffer, node:wasi's a temp file), in writes per second.
+// Whole-program wall time: Ferry driven by a default Scheduler (in-process slices sized to its
+// wall-clock budget, as a node runs a job) ÷ node:wasi's `start`. Every module is compiled once,
+// before and outside the timed region (Ferry: engine.compile, which instruments; node:wasi: new
+// WebAssembly.Module). A sample times instantiation + the run to its exit; the variants are
+// interleaved, each sample's exit status, stdout and output file checked against node:wasi's.
+// The WASI calls each program makes are counted once, under node:wasi with a wrapped import object,
+// outside every timed region.
+// node:wasi in Node 20 can take the process down, so every node:wasi sample gets a stdout fd (it
+// aborts, SIGABRT, when several instances start in one process without one) and a full GC runs
+// before every sample (interleave's default): a GC that uvwasi's own allocation triggers inside an
+// fd_write, with an earlier instance's garbage pending, runs that instance's destructor there and
+// aborts (uv_mutex_destroy) or crashes — seen in ad hoc loops without the GC, never with it.
 
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,8 +44,11 @@ export const WASI_PARTS = ["wasi"] as const;
 
 /** The issue's target: a compute-bound WASI program in-process within this factor of node:wasi. */
 export const TARGET_WASI_COMPUTE_RATIO = 1.3;
+const LZ = "c-lz";
 const WORDFREQ = "rust-wasi-wordfreq";
-const INPUT_BYTES = 1 << 20;
+/** c-lz's input: enough that compression, not start-up or the 4 KiB reads, is the run. */
+const COMPUTE_INPUT_BYTES = 4 << 20;
+const FILE_WRITES_INPUT_BYTES = 1 << 20;
 const FD_WRITES = 100_000;
 const WRITE_BYTES = 16;
 
@@ -54,30 +70,48 @@ interface Program {
   args: string[];
   /** Guest path of its one preopened directory, if it has one. */
   guestDir?: string;
+  /** The file it writes in that directory, whose bytes every run must reproduce. */
+  outFile?: string;
 }
 
-const wordfreq: Program = { name: WORDFREQ, args: ["/d/in.txt", "/d/out.txt", "10"], guestDir: "/d" };
+const lz: Program = { name: LZ, args: ["/d/in.txt", "/d/out.lz"], guestDir: "/d", outFile: "out.lz" };
+const wordfreq: Program = { name: WORDFREQ, args: ["/d/in.txt", "/d/out.txt", "10"], guestDir: "/d", outFile: "out.txt" };
 const fdWrite: Program = { name: "fd-write", args: [] };
 
-export interface WasiRow {
-  row: string;
-  ferryMs: number;
+/** WASI calls of one run under node:wasi, by import name. */
+export type WasiCallCounts = Record<string, number>;
+
+/** One program run in-process and isolated under Ferry, and under node:wasi. */
+export interface ProgramRows {
+  program: string;
+  inputBytes: number;
+  /** Its WASI calls in one run (counted once under node:wasi), in all and by name. */
+  wasiCalls: number;
+  wasiCallsByName: WasiCallCounts;
+  inProcessMs: number;
+  isolatedMs: number;
   nodeWasiMs: number;
-  /** Ferry ÷ node:wasi (time), or node:wasi ÷ Ferry (rate) for the fd_write row: how many times slower Ferry is. */
-  ratio: number;
+  /** Ferry ÷ node:wasi (time) for each sandbox, and isolated ÷ in-process. */
+  ratios: { inProcess: number; isolated: number; isolatedVsInProcess: number };
 }
 
 export interface WasiBenchResult {
-  computeInProcessMs: number;
-  computeIsolatedMs: number;
-  computeNodeWasiMs: number;
-  fdWriteFerryMs: number;
-  fdWriteNodeWasiMs: number;
-  fdWritesPerSecond: { ferry: number; nodeWasi: number };
-  ratios: { computeInProcess: number; computeIsolated: number; isolatedVsInProcess: number; fdWrite: number };
+  /** c-lz: the compute-bound program; `ratios.inProcess` is the target's value. */
+  compute: ProgramRows;
+  /** rust-wasi-wordfreq: many small file writes. */
+  fileWrites: ProgramRows;
+  /** FD_WRITES × WRITE_BYTES fd_write to stdout, in-process. */
+  stdoutWrites: {
+    writes: number;
+    bytesPerWrite: number;
+    ferryMs: number;
+    nodeWasiMs: number;
+    perSecond: { ferry: number; nodeWasi: number };
+    /** Ferry's writes/s ÷ node:wasi's (below 1: Ferry slower). */
+    ratio: number;
+  };
   runs: number;
-  inputBytes: number;
-  fdWrites: number;
+  warmup: number;
   targets: TargetCheck[];
   durationMs: number;
 }
@@ -90,8 +124,38 @@ function directoryFor(scratch: string, variant: string, input: Uint8Array | unde
   return dir;
 }
 
-/** node:wasi: instantiate + start, stdout into a temp file (truncated per run). Returns ms; checks exit and stdout. */
-function nodeWasiSample(module: WebAssembly.Module, p: Program, dir: string | undefined, expect: (stdout: Buffer) => void): number {
+/** node:wasi's import object with every function wrapped to count its calls into `counts`. */
+function countingImports(wasi: WASI, counts: WasiCallCounts): WebAssembly.Imports {
+  const imports = wasi.getImportObject() as Record<string, Record<string, unknown>>;
+  const counted: Record<string, Record<string, unknown>> = {};
+  for (const [moduleName, fields] of Object.entries(imports)) {
+    counted[moduleName] = {};
+    for (const [name, value] of Object.entries(fields)) {
+      if (typeof value !== "function") {
+        counted[moduleName][name] = value;
+        continue;
+      }
+      const f = value as (...args: unknown[]) => unknown;
+      counted[moduleName][name] = (...args: unknown[]) => {
+        counts[name] = (counts[name] ?? 0) + 1;
+        return f(...args);
+      };
+    }
+  }
+  return counted as WebAssembly.Imports;
+}
+
+/**
+ * node:wasi: instantiate + start, stdout into a temp file (truncated per run). Returns ms; checks
+ * exit and stdout. With `counts`, the imports are wrapped to count calls (not for timed samples).
+ */
+function nodeWasiSample(
+  module: WebAssembly.Module,
+  p: Program,
+  dir: string | undefined,
+  expect: (stdout: Buffer) => void,
+  counts?: WasiCallCounts,
+): number {
   const stdoutPath = join(dir ?? tmpdir(), `stdout-${p.name}`);
   const out = openSync(stdoutPath, "w");
   let exitCode: number;
@@ -106,7 +170,8 @@ function nodeWasiSample(module: WebAssembly.Module, p: Program, dir: string | un
       stdout: out,
       returnOnExit: true,
     });
-    const instance = new WebAssembly.Instance(module, wasi.getImportObject() as WebAssembly.Imports);
+    const imports = counts ? countingImports(wasi, counts) : (wasi.getImportObject() as WebAssembly.Imports);
+    const instance = new WebAssembly.Instance(module, imports);
     exitCode = wasi.start(instance);
     ms = nowMs() - t0;
   } finally {
@@ -143,6 +208,128 @@ async function ferrySample(
   return ms;
 }
 
+/** A file-using program made ready: compiled both ways, its reference run (counted) and its directories. */
+interface Prepared {
+  p: Program;
+  input: Uint8Array;
+  ferry: GuestModule;
+  node: WebAssembly.Module;
+  counts: WasiCallCounts;
+  dirs: { nodeWasi: string; inProcess: string; isolated: string };
+  /** Checks a run's stdout and output file against node:wasi's reference run. */
+  same: (dir: string) => (stdout: Buffer) => void;
+}
+
+async function prepare(engine: Engine, scratch: string, p: Program, input: Uint8Array): Promise<Prepared> {
+  const bytes = readFileSync(programWasmPath(p.name));
+  // Compiled once, outside every timed region.
+  const ferry = await engine.compile(bytes);
+  const node = new WebAssembly.Module(bytes);
+  // node:wasi's stdout and output file are the reference every sample must reproduce; that one
+  // untimed run also counts the program's WASI calls.
+  const refDir = directoryFor(scratch, `${p.name}-reference`, input);
+  const counts: WasiCallCounts = {};
+  let refStdout: Buffer | undefined;
+  nodeWasiSample(node, p, refDir, (s) => (refStdout = s), counts);
+  const refFile = readFileSync(join(refDir, p.outFile!));
+  const same = (dir: string) => (stdout: Buffer) => {
+    if (!stdout.equals(refStdout!) || !readFileSync(join(dir, p.outFile!)).equals(refFile))
+      throw new Error(`wasi bench: ${p.name} in ${dir} differs from the reference`);
+  };
+  const dirs = {
+    nodeWasi: directoryFor(scratch, `${p.name}-node-wasi`, input),
+    inProcess: directoryFor(scratch, `${p.name}-in-process`, input),
+    isolated: directoryFor(scratch, `${p.name}-isolated`, input),
+  };
+  return { p, input, ferry, node, counts, dirs, same };
+}
+
+/** The three variants of a prepared program, named `${label} …`. */
+function variantsOf(engine: Engine, scheduler: Scheduler, label: string, x: Prepared) {
+  return [
+    { name: `${label} node:wasi`, sample: () => nodeWasiSample(x.node, x.p, x.dirs.nodeWasi, x.same(x.dirs.nodeWasi)) },
+    {
+      name: `${label} in-process`,
+      sample: () => ferrySample(engine, scheduler, x.ferry, x.p, "in-process", x.dirs.inProcess, x.same(x.dirs.inProcess)),
+    },
+    {
+      name: `${label} isolated`,
+      sample: () => ferrySample(engine, scheduler, x.ferry, x.p, "isolated", x.dirs.isolated, x.same(x.dirs.isolated)),
+    },
+  ];
+}
+
+function rowsOf(label: string, x: Prepared, m: Record<string, number>): ProgramRows {
+  const nodeWasiMs = m[`${label} node:wasi`]!;
+  const inProcessMs = m[`${label} in-process`]!;
+  const isolatedMs = m[`${label} isolated`]!;
+  return {
+    program: x.p.name,
+    inputBytes: x.input.byteLength,
+    wasiCalls: Object.values(x.counts).reduce((a, b) => a + b, 0),
+    wasiCallsByName: x.counts,
+    inProcessMs,
+    isolatedMs,
+    nodeWasiMs,
+    ratios: { inProcess: inProcessMs / nodeWasiMs, isolated: isolatedMs / nodeWasiMs, isolatedVsInProcess: isolatedMs / inProcessMs },
+  };
+}
+
+const mib = (bytes: number): string => `${(bytes / (1 << 20)).toFixed(0)} MiB`;
+
+/** "fd_read 1,030, fd_write 300, …", largest first. */
+const callList = (counts: WasiCallCounts): string =>
+  Object.entries(counts)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .map(([name, n]) => `${name} ${fmtInt(n)}`)
+    .join(", ");
+
+function printWasiTable(
+  compute: ProgramRows,
+  fileWrites: ProgramRows,
+  stdoutWrites: WasiBenchResult["stdoutWrites"],
+  runs: number,
+  warmup: number,
+) {
+  const programRows = (kind: string, r: ProgramRows, what: string): string[][] => [
+    [
+      `${kind}: ${r.program}, ${mib(r.inputBytes)} file${what}, in-process (ms)`,
+      fmtMs(r.inProcessMs),
+      fmtMs(r.nodeWasiMs),
+      fmtRatio(r.ratios.inProcess),
+      "",
+    ],
+    [
+      `${kind}: ${r.program}, ${mib(r.inputBytes)} file${what}, isolated (ms; file calls cross to the parent)`,
+      fmtMs(r.isolatedMs),
+      fmtMs(r.nodeWasiMs),
+      fmtRatio(r.ratios.isolated),
+      fmtRatio(r.ratios.isolatedVsInProcess),
+    ],
+  ];
+  const fdWrites = fileWrites.wasiCallsByName.fd_write ?? 0;
+  printTable({
+    title: "WASI programs: Ferry vs node:wasi (same .wasm, uninstrumented under node:wasi)",
+    headers: ["row", "Ferry", "node:wasi", "Ferry ÷ node:wasi", "Ferry ÷ in-process"],
+    rows: [
+      ...programRows("compute-bound", compute, ` (${fmtInt(compute.wasiCalls)} WASI calls)`),
+      ...programRows("I/O-bound", fileWrites, `, many small file writes (${fmtInt(fdWrites)} fd_write calls)`),
+      [
+        `I/O-bound: ${fmtInt(stdoutWrites.writes)} × ${stdoutWrites.bytesPerWrite} B fd_write to stdout, in-process (writes/s; Ferry: job output buffer, node:wasi: temp file)`,
+        fmtInt(stdoutWrites.perSecond.ferry),
+        fmtInt(stdoutWrites.perSecond.nodeWasi),
+        fmtRatio(stdoutWrites.ratio),
+        "",
+      ],
+    ],
+    notes: [
+      `bench/wasi.ts: medians of ${runs} interleaved rounds (${warmup} discarded). Modules compiled once outside the timed region; a sample is instantiate + run to exit, its exit status, stdout and output file checked byte for byte against node:wasi's. Ferry: \`new Engine()\` defaults, driven by a default \`Scheduler\` (in-process slices sized to its wall-clock budget; isolated ${fmtInt(50_000_000)} fuel per slice), trust authenticated, the directory a \`HostDirectory\`. node:wasi: \`wasi.start\`, stdout to a temp file.`,
+      `Compute-bound: ${LZ} compresses its input (greedy LZ77, a 16 Ki-entry hash table, 64 KiB window), writes the result, reads it back, decompresses and compares; it reads and writes in 4 KiB pieces, so one run makes only ${fmtInt(compute.wasiCalls)} WASI calls (${callList(compute.wasiCallsByName)}) and nearly all its time is in the compressor. Target (issue): this row in-process ≤ ${TARGET_WASI_COMPUTE_RATIO}× node:wasi.`,
+      `I/O-bound: ${WORDFREQ} writes its report with \`writeln!\` on an unbuffered File, so one run makes ${fmtInt(fileWrites.wasiCalls)} WASI calls (${callList(fileWrites.wasiCallsByName)}): its time is the cost per file write (Ferry: a Node fs.writeSync per call; node:wasi: a C call), not compute — earlier versions of this table called it "compute", wrongly. Calls counted once under node:wasi with a wrapped import object, outside the timed region. The stdout row's ratio is Ferry's writes/s ÷ node:wasi's (below 1: Ferry slower).`,
+    ],
+  });
+}
+
 export async function runWasiBench(options: WasiBenchOptions = {}): Promise<WasiBenchResult> {
   const started = nowMs();
   const runs = options.runs ?? 5;
@@ -151,46 +338,21 @@ export async function runWasiBench(options: WasiBenchOptions = {}): Promise<Wasi
   const engine = new Engine();
   const scheduler = new Scheduler();
   try {
-    const input = wordText(INPUT_BYTES);
-    const wordfreqBytes = readFileSync(programWasmPath(WORDFREQ));
+    const lzCase = await prepare(engine, scratch, lz, wordText(COMPUTE_INPUT_BYTES));
+    const wordfreqCase = await prepare(engine, scratch, wordfreq, wordText(FILE_WRITES_INPUT_BYTES));
     const fdWriteBytes = watToWasm(FD_WRITE_WAT);
-    // Compiled once, outside every timed region.
-    const ferryWordfreq = await engine.compile(wordfreqBytes);
     const ferryFdWrite = await engine.compile(fdWriteBytes);
-    const nodeWordfreq = new WebAssembly.Module(wordfreqBytes);
     const nodeFdWrite = new WebAssembly.Module(new Uint8Array(fdWriteBytes));
-
-    // node:wasi's stdout and report are the reference every Ferry sample must reproduce.
-    const refDir = directoryFor(scratch, "reference", input);
-    let refStdout: Buffer | undefined;
-    nodeWasiSample(nodeWordfreq, wordfreq, refDir, (s) => (refStdout = s));
-    const refReport = readFileSync(join(refDir, "out.txt"));
-    const sameWordfreq = (dir: string) => (stdout: Buffer) => {
-      if (!stdout.equals(refStdout!) || !readFileSync(join(dir, "out.txt")).equals(refReport))
-        throw new Error(`wasi bench: ${WORDFREQ} in ${dir} differs from the reference`);
-    };
+    const fdWriteDir = directoryFor(scratch, "fd-write", undefined);
     const writes = (stdout: Buffer) => {
       if (stdout.length !== FD_WRITES * WRITE_BYTES) throw new Error(`wasi bench: fd-write wrote ${stdout.length} bytes`);
-    };
-    const dirs = {
-      nodeWasi: directoryFor(scratch, "node-wasi", input),
-      inProcess: directoryFor(scratch, "in-process", input),
-      isolated: directoryFor(scratch, "isolated", input),
-      fdWrite: directoryFor(scratch, "fd-write", undefined),
     };
 
     const samples = await interleave(
       [
-        { name: "compute node:wasi", sample: () => nodeWasiSample(nodeWordfreq, wordfreq, dirs.nodeWasi, sameWordfreq(dirs.nodeWasi)) },
-        {
-          name: "compute in-process",
-          sample: () => ferrySample(engine, scheduler, ferryWordfreq, wordfreq, "in-process", dirs.inProcess, sameWordfreq(dirs.inProcess)),
-        },
-        {
-          name: "compute isolated",
-          sample: () => ferrySample(engine, scheduler, ferryWordfreq, wordfreq, "isolated", dirs.isolated, sameWordfreq(dirs.isolated)),
-        },
-        { name: "fd_write node:wasi", sample: () => nodeWasiSample(nodeFdWrite, fdWrite, dirs.fdWrite, writes) },
+        ...variantsOf(engine, scheduler, "lz", lzCase),
+        ...variantsOf(engine, scheduler, "wordfreq", wordfreqCase),
+        { name: "fd_write node:wasi", sample: () => nodeWasiSample(nodeFdWrite, fdWrite, fdWriteDir, writes) },
         {
           name: "fd_write in-process",
           sample: () => ferrySample(engine, scheduler, ferryFdWrite, fdWrite, "in-process", undefined, writes),
@@ -199,61 +361,29 @@ export async function runWasiBench(options: WasiBenchOptions = {}): Promise<Wasi
       { warmup, runs },
     );
     const m = medians(samples);
-    const computeNodeWasiMs = m["compute node:wasi"]!;
-    const computeInProcessMs = m["compute in-process"]!;
-    const computeIsolatedMs = m["compute isolated"]!;
-    const fdWriteNodeWasiMs = m["fd_write node:wasi"]!;
-    const fdWriteFerryMs = m["fd_write in-process"]!;
+    const compute = rowsOf("lz", lzCase, m);
+    const fileWrites = rowsOf("wordfreq", wordfreqCase, m);
     const perSecond = (ms: number) => FD_WRITES / (ms / 1000);
-    const ratios = {
-      computeInProcess: computeInProcessMs / computeNodeWasiMs,
-      computeIsolated: computeIsolatedMs / computeNodeWasiMs,
-      isolatedVsInProcess: computeIsolatedMs / computeInProcessMs,
-      fdWrite: perSecond(fdWriteFerryMs) / perSecond(fdWriteNodeWasiMs),
+    const ferryMs = m["fd_write in-process"]!;
+    const nodeWasiMs = m["fd_write node:wasi"]!;
+    const stdoutWrites = {
+      writes: FD_WRITES,
+      bytesPerWrite: WRITE_BYTES,
+      ferryMs,
+      nodeWasiMs,
+      perSecond: { ferry: perSecond(ferryMs), nodeWasi: perSecond(nodeWasiMs) },
+      ratio: perSecond(ferryMs) / perSecond(nodeWasiMs),
     };
-    const mib = (INPUT_BYTES / (1 << 20)).toFixed(0);
-    printTable({
-      title: "WASI programs: Ferry vs node:wasi (same .wasm, uninstrumented under node:wasi)",
-      headers: ["row", "Ferry", "node:wasi", "Ferry ÷ node:wasi", "Ferry ÷ in-process"],
-      rows: [
-        [
-          `compute: ${WORDFREQ}, ${mib} MiB file, in-process (ms)`,
-          fmtMs(computeInProcessMs),
-          fmtMs(computeNodeWasiMs),
-          fmtRatio(ratios.computeInProcess),
-          "",
-        ],
-        [
-          `I/O: ${fmtInt(FD_WRITES)} × ${WRITE_BYTES} B fd_write to stdout, in-process (writes/s; Ferry: job output buffer, node:wasi: temp file)`,
-          fmtInt(perSecond(fdWriteFerryMs)),
-          fmtInt(perSecond(fdWriteNodeWasiMs)),
-          fmtRatio(ratios.fdWrite),
-          "",
-        ],
-        [
-          `compute: ${WORDFREQ}, ${mib} MiB file, isolated (ms; file calls cross to the parent)`,
-          fmtMs(computeIsolatedMs),
-          fmtMs(computeNodeWasiMs),
-          fmtRatio(ratios.computeIsolated),
-          fmtRatio(ratios.isolatedVsInProcess),
-        ],
-      ],
-      notes: [
-        `bench/wasi.ts: medians of ${runs} interleaved rounds (${warmup} discarded). Modules compiled once outside the timed region; a sample is instantiate + run to exit. Ferry: \`new Engine()\` defaults, driven by a default \`Scheduler\` (in-process slices sized to its wall-clock budget; isolated ${fmtInt(50_000_000)} fuel per slice), trust authenticated, the directory a \`HostDirectory\`. The fd_write ratio is Ferry's writes/s ÷ node:wasi's (below 1: Ferry slower). Target (issue): compute in-process ≤ ${TARGET_WASI_COMPUTE_RATIO}× node:wasi.`,
-      ],
-    });
+    printWasiTable(compute, fileWrites, stdoutWrites, runs, warmup);
     return {
-      computeInProcessMs,
-      computeIsolatedMs,
-      computeNodeWasiMs,
-      fdWriteFerryMs,
-      fdWriteNodeWasiMs,
-      fdWritesPerSecond: { ferry: perSecond(fdWriteFerryMs), nodeWasi: perSecond(fdWriteNodeWasiMs) },
-      ratios,
+      compute,
+      fileWrites,
+      stdoutWrites,
       runs,
-      inputBytes: INPUT_BYTES,
-      fdWrites: FD_WRITES,
-      targets: [check("WASI compute-bound program in-process vs node:wasi", ratios.computeInProcess, "<=", TARGET_WASI_COMPUTE_RATIO, "×")],
+      warmup,
+      targets: [
+        check(`WASI compute-bound program (${LZ}) in-process vs node:wasi`, compute.ratios.inProcess, "<=", TARGET_WASI_COMPUTE_RATIO, "×"),
+      ],
       durationMs: nowMs() - started,
     };
   } finally {
