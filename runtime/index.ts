@@ -49,9 +49,22 @@ export { actionsFor, chooseAction, parseChoice, ATTACHMENTS, BINDING_KINDS, MIGR
 export type { Attachment, BindingKind, MigrationAction, ResourceBinding } from "./resources/bindings.js";
 export { applyTree, captureTree, readManifest, DEFAULT_TREE_MAX_BYTES, DEFAULT_TREE_MAX_ENTRIES } from "./resources/tree-transfer.js";
 export type { TreeCapture, TreeEntry, TreeLimits, TreeManifest, TransferTree } from "./resources/tree-transfer.js";
-export { FsError, normalizeTreePath } from "./resources/directory.js";
-export type { Directory, DirEntry, EntryStat, EntryType, FileHandle, FsErrorName, OpenFileOptions } from "./resources/directory.js";
-export { MAX_WASI_ARGS_BYTES, MAX_WASI_PREOPENS } from "./sandbox/wasi-placement.js";
+export { FsError, normalizeTreePath, isAsyncDirectory } from "./resources/directory.js";
+export { OffThreadDirectory } from "./resources/off-thread-directory.js";
+export type { OffThreadDirectoryOptions } from "./resources/off-thread-directory.js";
+export type { PlacementWasiOptions } from "./sandbox/placement.js";
+export type {
+  AsyncDirectory,
+  AsyncFileHandle,
+  Directory,
+  DirEntry,
+  EntryStat,
+  EntryType,
+  FileHandle,
+  FsErrorName,
+  OpenFileOptions,
+} from "./resources/directory.js";
+export { MAX_WASI_ARGS_BYTES, MAX_WASI_PREOPENS, MAX_WASI_GUEST_PATH_BYTES } from "./sandbox/wasi-placement.js";
 
 export { FerryError, isFerryError, ERROR_MESSAGES } from "./errors.js";
 export type { ErrorCode } from "./errors.js";

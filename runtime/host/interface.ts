@@ -9,7 +9,7 @@
 // imports. It never imports code/, exec/ or sandbox/ (.dependency-cruiser.cjs "host-below-exec").
 
 import type { CapabilitySet } from "../resources/capabilities.js";
-import type { Directory } from "../resources/directory.js";
+import type { AsyncDirectory, Directory } from "../resources/directory.js";
 import type { AsyncResourceProvider, ResourceProvider } from "../resources/provider.js";
 
 /** The value types a host function's signature may use (a subset of wasm's; code/wasm-reader.ts has them all). */
@@ -85,19 +85,20 @@ export interface SegmentPart {
 }
 
 /** A directory a WASI guest sees, under the name it sees it by. */
-export interface WasiPreopen {
+export interface WasiPreopen<D extends Directory | AsyncDirectory = Directory> {
   /** The guest's name for it ("/data", "."); unique per instance. */
   guestPath: string;
-  directory: Directory;
+  /** In-process: a Directory (answers inside the slice). Isolated: also an AsyncDirectory (the parent awaits it). */
+  directory: D;
 }
 
 /** What a WASI program is given, decided by the placement (sandbox/placement.ts). */
-export interface WasiConfig {
+export interface WasiConfig<D extends Directory | AsyncDirectory = Directory> {
   /** argv, the program's name first. */
   args: readonly string[];
   /** "KEY=value" strings: exactly what the job was given, nothing of the host's. */
   env: readonly string[];
-  preopens: readonly WasiPreopen[];
+  preopens: readonly WasiPreopen<D>[];
 }
 
 /** What an interface's implementation gets for one instance. */
@@ -145,7 +146,7 @@ export interface ParentGrant {
   capabilities: CapabilitySet;
   provider: ResourceProvider | AsyncResourceProvider;
   /** The preopened directories, in the order the child numbers them. */
-  directories: readonly Directory[];
+  directories: readonly (Directory | AsyncDirectory)[];
 }
 
 /** The parent's end of an interface for one isolated instance: it checks every request again. */

@@ -128,6 +128,12 @@ export interface AsyncFileHandle {
  * another node reached by signed calls (a global reference). Same operations, same FsErrors.
  */
 export interface AsyncDirectory {
+  /**
+   * Marks the asynchronous kind (a Directory has no such field): only a guest that can wait for an
+   * answer can use one — an isolated guest, whose file-system calls its parent awaits
+   * (runtime/host/wasi/fs-server.ts); an in-process placement refuses it.
+   */
+  readonly asynchronous: true;
   readonly readOnly: boolean;
   stat(path: string): Promise<EntryStat>;
   list(path: string): Promise<DirEntry[]>;
@@ -138,6 +144,11 @@ export interface AsyncDirectory {
   readlink(path: string): Promise<string>;
   setTimes(path: string, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): Promise<void>;
   openFile(path: string, options: OpenFileOptions): Promise<AsyncFileHandle>;
+}
+
+/** Whether `d` answers later (an AsyncDirectory) rather than at once (a Directory). */
+export function isAsyncDirectory(d: Directory | AsyncDirectory): d is AsyncDirectory {
+  return (d as { asynchronous?: unknown }).asynchronous === true;
 }
 
 /** Longest path a guest may name, in bytes (PATH_MAX), and longest single name (NAME_MAX). */

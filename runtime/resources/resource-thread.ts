@@ -12,6 +12,7 @@ import { Worker } from "node:worker_threads";
 import { FerryError } from "../errors.js";
 import { GuestTrap } from "../traps.js";
 import type { ResourceAnswer, ResourceRequest, RootSpec } from "./resource-worker.js";
+import { FsError } from "./directory.js";
 
 /** An idle worker (no call in flight, no handle open) exits after this long, ms. */
 export const DEFAULT_RESOURCE_IDLE_MS = 30_000;
@@ -58,6 +59,8 @@ interface Current {
   generation: number;
   /** Handles open in this worker, with their roots (swept if the worker dies). */
   handles: Map<number, RootSpec>;
+  /** Directory files open in this worker (off-thread-directory.ts): they keep it from idling out. */
+  files: Set<number>;
   /** Ids of the calls sent to this worker and not answered yet (its death answers exactly these). */
   calls: Set<number>;
   idleTimer: NodeJS.Timeout | undefined;
@@ -135,6 +138,16 @@ export class ResourceThread {
     this.maybeIdle();
   }
 
+  /** A directory file opened (`true`) or closed in the worker of `generation`: open ones keep it from idling out. */
+  fileOpen(generation: number, handle: number, open: boolean): void {
+    if (this.current?.generation !== generation) return;
+    if (open) this.current.files.add(handle);
+    else {
+      this.current.files.delete(handle);
+      this.maybeIdle();
+    }
+  }
+
   /**
    * Tests only: make the worker block (as on a slow disk) until the returned function is called.
    * Calls sent meanwhile wait behind it.
@@ -183,6 +196,7 @@ export class ResourceThread {
       worker,
       generation: ++this.generation,
       handles: new Map(),
+      files: new Set(),
       calls: new Set(),
       idleTimer: undefined,
       stopping: undefined,
@@ -212,6 +226,7 @@ export class ResourceThread {
     if (answer.ok) p.resolve(answer);
     else if (answer.trap) p.reject(new GuestTrap(answer.trap, answer.detail));
     else if (answer.code) p.reject(new FerryError(answer.code, answer.detail));
+    else if (answer.errno) p.reject(new FsError(answer.errno, answer.message.replace(`${answer.errno}: `, "")));
     else p.reject(new Error(answer.message));
     if (this.current === c) this.maybeIdle();
   }
@@ -219,7 +234,7 @@ export class ResourceThread {
   private onExit(c: Current, code: number): void {
     clearTimeout(c.idleTimer);
     if (this.current === c) this.current = undefined;
-    const lost = c.calls.size > 0 || c.handles.size > 0;
+    const lost = c.calls.size > 0 || c.handles.size > 0 || c.files.size > 0;
     if (lost && c.stopping !== "idle") this.counters.workersLost++;
     for (const spec of c.handles.values()) this.debris.set(spec.root, { ...spec, maxTotalBytes: Infinity, maxEntries: Infinity });
     const why =
@@ -241,9 +256,9 @@ export class ResourceThread {
     if (!c || c.calls.size > 0) return;
     c.worker.unref();
     clearTimeout(c.idleTimer);
-    if (c.handles.size > 0) return;
+    if (c.handles.size > 0 || c.files.size > 0) return;
     c.idleTimer = setTimeout(() => {
-      if (this.current !== c || c.calls.size > 0 || c.handles.size > 0) return;
+      if (this.current !== c || c.calls.size > 0 || c.handles.size > 0 || c.files.size > 0) return;
       c.stopping = "idle";
       this.current = undefined;
       void c.worker.terminate();

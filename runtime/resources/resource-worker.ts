@@ -12,6 +12,8 @@ import { MAX_HOST_IO_BYTES } from "../limits.js";
 import type { Access } from "./capabilities.js";
 import { FileResources, type ResourceUsage } from "./file-resources.js";
 import type { ResourceHandle } from "./provider.js";
+import { FsError, type FsErrorName } from "./directory.js";
+import { type DirectoryMethod, type DirectorySpec, type FileMethod, serveDirectory, serveFile } from "./directory-worker.js";
 
 /** A root and its limits, as the host checked them (FileResources checks them again here). */
 export interface RootSpec {
@@ -29,14 +31,18 @@ export type ResourceRequest = { id: number } & (
   | { op: "discard"; handle: number }
   /** Also removes temp files no live handle owns (after a worker died with handles open). */
   | { op: "usage"; spec: RootSpec }
+  /** A HostDirectory call (directory-worker.ts, for OffThreadDirectory). */
+  | { op: "dir"; spec: DirectorySpec; method: DirectoryMethod; args: unknown[] }
+  /** A call on a file a "dir" openFile opened here. */
+  | { op: "dirFile"; handle: number; method: FileMethod; args: unknown[]; bytes?: Uint8Array }
   /** Tests only: block this thread until `gate[0]` is set, as a slow disk would. */
   | { op: "hold"; gate: Int32Array }
 );
 
 export type ResourceAnswer = { id: number; threadId: number } & (
-  | { ok: true; value: number; openedBytes?: number; bytes?: Uint8Array; usage?: ResourceUsage }
-  /** `trap` for a GuestTrap, `code` for a FerryError, neither for anything else the file system threw. */
-  | { ok: false; trap?: TrapCode; code?: ErrorCode; detail?: string; message: string }
+  | { ok: true; value: number; openedBytes?: number; bytes?: Uint8Array; usage?: ResourceUsage; result?: unknown }
+  /** `trap` for a GuestTrap, `code` for a FerryError, `errno` for a Directory's FsError, none for anything else. */
+  | { ok: false; trap?: TrapCode; code?: ErrorCode; errno?: FsErrorName; detail?: string; message: string }
 );
 
 const port = parentPort;
@@ -51,6 +57,7 @@ port.on("message", (request: ResourceRequest) => {
   try {
     const ok = serve(request);
     if (ok.bytes) transfer = [ok.bytes.buffer as ArrayBuffer];
+    if (ok.result instanceof Uint8Array) transfer = [ok.result.buffer as ArrayBuffer];
     answer = { id: request.id, threadId, ok: true, ...ok };
   } catch (error) {
     answer = { id: request.id, threadId, ...failure(error) };
@@ -58,8 +65,15 @@ port.on("message", (request: ResourceRequest) => {
   port.postMessage(answer, transfer);
 });
 
-function serve(r: ResourceRequest): { value: number; openedBytes?: number; bytes?: Uint8Array; usage?: ResourceUsage } {
+function serve(r: ResourceRequest): { value: number; openedBytes?: number; bytes?: Uint8Array; usage?: ResourceUsage; result?: unknown } {
   switch (r.op) {
+    case "dir":
+      return { value: 0, result: serveDirectory(r.spec, r.method, r.args) };
+    case "dirFile":
+      if (r.method === "read" && !(Number.isSafeInteger(r.args[0]) && (r.args[0] as number) >= 0 && (r.args[0] as number) <= MAX_HOST_IO_BYTES))
+        throw new Error(`directory read of ${String(r.args[0])} bytes`);
+      if (r.bytes !== undefined && r.bytes.byteLength > MAX_HOST_IO_BYTES) throw new Error("directory write larger than one host call");
+      return { value: 0, result: serveFile(r.handle, r.method, r.args, r.bytes) };
     case "open": {
       const h = provider(r.spec).open(r.name, r.access);
       if (!h) return { value: 0 };
@@ -111,8 +125,9 @@ function handle(id: number): ResourceHandle {
   return h;
 }
 
-function failure(error: unknown): { ok: false; trap?: TrapCode; code?: ErrorCode; detail?: string; message: string } {
+function failure(error: unknown): { ok: false; trap?: TrapCode; code?: ErrorCode; errno?: FsErrorName; detail?: string; message: string } {
   const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof FsError) return { ok: false, errno: error.errno, message };
   if (error instanceof GuestTrap)
     return { ok: false, trap: error.trap, ...(error.detail === undefined ? {} : { detail: error.detail }), message };
   if (error instanceof FerryError)

@@ -7,7 +7,9 @@
 
 import { FerryError } from "../errors.js";
 import type { InProcessPlacement, PlacementBase } from "../exec/placement.js";
-import { type InstanceOptions, SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox, type SandboxKind } from "../exec/instance-api.js";
+import type { WasiConfig } from "../host/index.js";
+import type { AsyncDirectory, Directory } from "../resources/directory.js";
+import { type InstanceOptions, type WasiOptions, SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox, type SandboxKind } from "../exec/instance-api.js";
 import { DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES } from "../limits.js";
 import { CapabilitySet } from "../resources/capabilities.js";
 import { OffThreadFileResources } from "../resources/off-thread-resources.js";
@@ -18,7 +20,12 @@ import { checkWasi } from "./wasi-placement.js";
 export type { InProcessPlacement, PlacementBase } from "../exec/placement.js";
 
 /** Where and as whom an instance runs, as a caller asks for it (every field optional), on top of its I/O options. */
-export interface PlacementOptions extends Omit<InstanceOptions, "resources"> {
+export interface PlacementOptions extends Omit<InstanceOptions, "resources" | "wasi"> {
+  /**
+   * A WASI program's arguments, environment and directories (see WasiOptions). Isolated, a
+   * directory may also be an AsyncDirectory (OffThreadDirectory: served off the event loop).
+   */
+  wasi?: PlacementWasiOptions;
   /** Default: from `trust` (anonymous → in-process, authenticated → isolated). */
   sandbox?: SandboxKind;
   /** Isolated only: wall-clock deadline per run/resume call in ms (up to 2^31−1); past it the process is killed. */
@@ -31,13 +38,20 @@ export interface PlacementOptions extends Omit<InstanceOptions, "resources"> {
   resources?: ResourceProvider | AsyncResourceProvider;
 }
 
+/** WasiOptions whose directories may also answer later (isolated instances only). */
+export interface PlacementWasiOptions extends Omit<WasiOptions, "dirs"> {
+  dirs?: Readonly<Record<string, Directory | AsyncDirectory>>;
+}
+
 /** A guest in a child process (or worker) of the isolated pool. */
-export interface IsolatedPlacement extends PlacementBase {
+export interface IsolatedPlacement extends Omit<PlacementBase, "wasi"> {
   sandbox: "isolated";
   /** Wall-clock deadline per run/resume call, ms; past it the child is killed (trapped `deadline_exceeded`). Undefined: none. */
   timeoutMs: number | undefined;
   /** Authenticated code: where its resources live; its calls may answer later. Anonymous: undefined. */
   resources: ResourceProvider | AsyncResourceProvider | undefined;
+  /** Its directories are held by the parent, which awaits every call: they may answer later. */
+  wasi: WasiConfig<Directory | AsyncDirectory>;
 }
 
 export type Placement = InProcessPlacement | IsolatedPlacement;
@@ -65,10 +79,12 @@ export function normalizePlacement(options: PlacementOptions = {}): Placement {
   }
   // Parsed here, once: this set is the one every resource call is checked against.
   const capabilities = trust === "authenticated" ? checkGrants(caps, resources) : undefined;
-  const wasi = checkWasi(options.wasi, trust);
   // Written out whole (no spreads): this runs on every instantiate.
-  if (sandbox === "isolated")
+  if (sandbox === "isolated") {
+    const wasi = checkWasi(options.wasi, trust, sandbox);
     return { sandbox, trust, timeoutMs, input, maxOutputBytes, maxLogBytes, onLog, capabilities, resources, wasi };
+  }
+  const wasi = checkWasi(options.wasi, trust, sandbox);
   return { sandbox, trust, input, maxOutputBytes, maxLogBytes, onLog, capabilities, resources: inProcessProvider(resources), wasi };
 }
 

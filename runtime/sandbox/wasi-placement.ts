@@ -4,16 +4,18 @@
 // is known and whose embedder chose that directory for it.
 
 import { FerryError } from "../errors.js";
-import type { WasiOptions } from "../exec/instance-api.js";
-import type { TrustClass } from "../exec/instance-api.js";
+import type { SandboxKind, TrustClass } from "../exec/instance-api.js";
 import type { WasiConfig } from "../host/index.js";
+import { type AsyncDirectory, type Directory, isAsyncDirectory } from "../resources/directory.js";
 import { MemoryDirectory } from "../resources/memory-directory.js";
+import type { WasiOptions } from "../exec/instance-api.js";
 
 /** Bytes argv and the environment may take together (wasmtime's and Linux's ARG_MAX are larger; a job needs far less). */
 export const MAX_WASI_ARGS_BYTES = 256 * 1024;
 /** Preopened directories one program may be given. */
 export const MAX_WASI_PREOPENS = 32;
-const MAX_GUEST_PATH_BYTES = 1024;
+/** Longest guest path of a preopened directory, bytes. */
+export const MAX_WASI_GUEST_PATH_BYTES = 1024;
 
 const NONE: WasiConfig = Object.freeze({ args: Object.freeze(["guest"]), env: Object.freeze([]), preopens: Object.freeze([]) });
 
@@ -37,24 +39,36 @@ function checkEnv(env: unknown): string[] {
   });
 }
 
-function checkDirs(dirs: unknown, trust: TrustClass): WasiConfig["preopens"] {
+function checkDirs(dirs: unknown, trust: TrustClass, sandbox: SandboxKind): WasiConfig<Directory | AsyncDirectory>["preopens"] {
   if (dirs === undefined) return [];
   if (typeof dirs !== "object" || dirs === null || Array.isArray(dirs)) throw invalid("dirs must be an object of guest path → Directory");
   const entries = Object.entries(dirs);
   if (entries.length > MAX_WASI_PREOPENS) throw invalid(`at most ${MAX_WASI_PREOPENS} directories, got ${entries.length}`);
   return entries.map(([guestPath, directory]) => {
     text("a directory's guest path", guestPath);
-    if (guestPath === "" || Buffer.byteLength(guestPath) > MAX_GUEST_PATH_BYTES)
-      throw invalid(`guest path ${JSON.stringify(guestPath)} must be 1 to ${MAX_GUEST_PATH_BYTES} bytes`);
+    if (guestPath === "" || Buffer.byteLength(guestPath) > MAX_WASI_GUEST_PATH_BYTES)
+      throw invalid(`guest path ${JSON.stringify(guestPath)} must be 1 to ${MAX_WASI_GUEST_PATH_BYTES} bytes`);
     if (typeof directory !== "object" || directory === null || typeof (directory as { openFile?: unknown }).openFile !== "function")
       throw invalid(`dirs[${JSON.stringify(guestPath)}] must be a Directory (HostDirectory, MemoryDirectory)`);
     if (trust === "anonymous" && !(directory instanceof MemoryDirectory))
       throw invalid(`dirs[${JSON.stringify(guestPath)}]: anonymous code may be given in-memory directories only (MemoryDirectory)`);
-    return { guestPath, directory };
+    const d = directory as Directory | AsyncDirectory;
+    if (sandbox === "in-process" && isAsyncDirectory(d))
+      throw invalid(
+        `dirs[${JSON.stringify(guestPath)}] answers asynchronously (an AsyncDirectory): an in-process guest needs a synchronous Directory; run it with sandbox: 'isolated'`,
+      );
+    return { guestPath, directory: d };
   });
 }
 
-export function checkWasi(options: WasiOptions | undefined, trust: TrustClass): WasiConfig {
+/** What checkWasi reads: WasiOptions whose directories may also answer later (isolated only). */
+export interface WasiRequest extends Omit<WasiOptions, "dirs"> {
+  dirs?: Readonly<Record<string, Directory | AsyncDirectory>>;
+}
+
+export function checkWasi(options: WasiRequest | undefined, trust: TrustClass, sandbox: "in-process"): WasiConfig;
+export function checkWasi(options: WasiRequest | undefined, trust: TrustClass, sandbox: SandboxKind): WasiConfig<Directory | AsyncDirectory>;
+export function checkWasi(options: WasiRequest | undefined, trust: TrustClass, sandbox: SandboxKind): WasiConfig<Directory | AsyncDirectory> {
   if (options === undefined) return NONE;
   if (typeof options !== "object" || options === null) throw invalid("must be an object");
   const program = text("program", options.program ?? "guest");
@@ -63,5 +77,5 @@ export function checkWasi(options: WasiOptions | undefined, trust: TrustClass): 
   const env = checkEnv(options.env);
   const bytes = [...args, ...env].reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
   if (bytes > MAX_WASI_ARGS_BYTES) throw invalid(`arguments and environment take ${bytes} bytes, the limit is ${MAX_WASI_ARGS_BYTES}`);
-  return { args, env, preopens: checkDirs(options.dirs, trust) };
+  return { args, env, preopens: checkDirs(options.dirs, trust, sandbox) };
 }
