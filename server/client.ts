@@ -12,6 +12,7 @@ import { httpError, httpFetch, HttpError } from "./http-fetch.js";
 import type { SandboxKind } from "../runtime/index.js";
 import type { JobResult, JobSummary, JobView, ModuleSummary, MovedTo } from "./node/job-view.js";
 import type { PeerEntry } from "./peers/peers-file.js";
+import type { JobWasi } from "./store/records.js";
 
 export type { JobResult, JobStreamEvent, JobSummary, JobView, ModuleSummary, MovedTo, PeerEntry };
 /** Key files as `ferry keygen` writes them: `new FerryClient({ url, key: readKeyFile("me.key.json") })`. */
@@ -48,6 +49,8 @@ export interface StartJob {
   fuelLimit?: number;
   sandbox?: SandboxKind;
   waitMs?: number;
+  /** A WASI program's argv, environment and directories (README, "POST /jobs"). */
+  wasi?: JobWasi;
 }
 
 export class FerryClient {

@@ -4,6 +4,7 @@ import type { SandboxKind } from "../../runtime/index.js";
 import { DEFAULT_MAX_INPUT_BYTES } from "../../runtime/index.js";
 import { MAX_ENTRY_ARGS } from "../../runtime/light.js";
 import { ServerError } from "../errors.js";
+import { parseJobWasi } from "../job-wasi.js";
 import type { StartJobRequest } from "../node/ferry-node.js";
 import type { Json } from "../store/records.js";
 
@@ -21,9 +22,10 @@ export function parseJobRequest(body: Record<string, unknown>): JobRequest {
   const bad = (detail: string): never => {
     throw new ServerError("bad_request", detail);
   };
-  const known = new Set(["codeHash", "entry", "args", "input", "fuelLimit", "sandbox", "waitMs"]);
+  const known = new Set(["codeHash", "entry", "args", "input", "fuelLimit", "sandbox", "waitMs", "wasi"]);
   for (const key of Object.keys(body)) if (!known.has(key)) bad(`unknown field "${key}"`);
   const { codeHash, entry, args, input, fuelLimit, sandbox, waitMs } = body;
+  const wasi = body.wasi === undefined ? undefined : parseJobWasi(body.wasi);
   if (typeof codeHash !== "string" || !HASH.test(codeHash)) bad("codeHash must be 64 lowercase hex digits");
   if (entry !== undefined && (typeof entry !== "string" || !ENTRY.test(entry))) bad("entry must be an export name");
   if (
@@ -53,5 +55,6 @@ export function parseJobRequest(body: Record<string, unknown>): JobRequest {
     ...(fuelLimit === undefined ? {} : { fuelLimit: fuelLimit as number }),
     ...(sandbox === undefined ? {} : { sandbox: sandbox as SandboxKind }),
     waitMs: (waitMs as number | undefined) ?? 0,
+    ...(wasi ? { wasi } : {}),
   };
 }

@@ -52,6 +52,11 @@ export interface TransferHost<J extends MovableJob = MovableJob> {
   adopt(record: JobRecord, staged?: J): Promise<void>;
   /** Check arriving code the way an upload is checked (validate, instrument) for a job of `owner`. */
   compile(bytes: Uint8Array, owner: string | null): Promise<GuestModule>;
+  /**
+   * Throws (403 forbidden, naming the capability) if the job's WASI resource directories cannot be
+   * bound here for `header.owner` (the target's view of it): a transfer it refuses leaves the job at its source.
+   */
+  checkDirectories(header: TransferHeader): void;
   /** Whether job `id` is live on this node now. */
   isLive(id: string): boolean;
 }

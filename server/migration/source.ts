@@ -242,6 +242,7 @@ export class MigrationSource<J extends MovableJob> {
       snapshotSha256: null,
       baseHash: null,
       input: null,
+      wasi: record.wasi,
       // Only for the owner's own job: a grant names its client, and the target checks it against `owner`.
       grant: record.owner === null ? null : grant,
     };

@@ -46,6 +46,7 @@ export function storePrepared<J extends MovableJob>(
       fuelUsed: header.fuelUsed,
       epoch: header.epoch,
       node: host.nodeId,
+      wasi: header.wasi ?? null,
     });
     // Remembered for the decision query, should COMMIT never come, and to take COMMIT and ABORT from this peer only.
     // A job that was paused at the source stays paused here once committed (adopt reads `paused`).

@@ -170,6 +170,8 @@ export class MigrationTarget<J extends MovableJob> {
     const snapshot = checkTransferBody(offered, body);
     this.ctx.mark("target:prepare", offered.jobId);
     let header = this.asRunHere(peer, offered);
+    // The owner's directories are rebound here by name: its capabilities here must allow them.
+    this.host.checkDirectories(header);
     const base = header.baseHash ? this.bases.take(header.jobId, header.epoch, header.baseHash, peer.nodeId) : undefined;
     // What is in hand first (format, the trailing sha256 against the contents, and the job's memory
     // cap before inflating), then the code, which may have to come from the source.

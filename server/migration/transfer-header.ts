@@ -11,7 +11,8 @@ import {
 } from "../../runtime/index.js";
 import { HEADER_TRANSFER, parseSignedGrant, type SignedGrant } from "../auth/index.js";
 import { ServerError } from "../errors.js";
-import type { JobSandbox, JobTrust, Json } from "../store/records.js";
+import { parseJobWasi } from "../job-wasi.js";
+import type { JobSandbox, JobTrust, JobWasi, Json } from "../store/records.js";
 
 export const TRANSFER_HEADER = HEADER_TRANSFER;
 /** 3: the owner's migration grant travels with the transfer, and requests sign their body's length (FERRY-REQUEST-V2). */
@@ -67,6 +68,12 @@ export interface TransferHeader {
    * running job goes on running). Absent (older senders) means false.
    */
   paused?: boolean;
+  /**
+   * A WASI job's argv, environment and directories: the target binds each resource directory by
+   * name under the owner's root there (checking the owner's capabilities there), and takes the
+   * scratch trees from the snapshot's resource section. Absent (older senders, non-WASI jobs): null.
+   */
+  wasi?: JobWasi | null;
 }
 
 /** The trailing digest of an encoded snapshot, hex. */
@@ -120,6 +127,7 @@ export function decodeTransferHeader(text: string | undefined | null): { header:
   header.baseHash ??= null;
   if (header.paused !== undefined && typeof header.paused !== "boolean") bad("paused must be a boolean");
   if (header.paused === true && header.kind === "weak") bad("a weak transfer restarts the job: it cannot arrive paused");
+  header.wasi = header.wasi === undefined || header.wasi === null ? null : parseJobWasi(header.wasi, "transfer: wasi");
   header.grant = header.grant === undefined || header.grant === null ? null : parseSignedGrant(header.grant);
   return { header };
 }

@@ -28,7 +28,7 @@ export class Checkpoints {
 
   /** Snapshot a paused job into the store. */
   async write(job: LiveJob): Promise<void> {
-    const snapshot = await job.instance!.snapshot();
+    const snapshot = await job.snapshot();
     this.runner.store.checkpoints.add(job.id, encodeSnapshot(snapshot), { fuel: job.instance!.fuelUsed, expectEpoch: job.record.epoch });
     this.runner.counters.checkpoints++;
   }

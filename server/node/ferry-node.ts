@@ -35,6 +35,8 @@ import { placeJob, refuseInProcessResources, type Caller, type StartJobRequest }
 import { listModules, moduleBytes, uploadModule } from "./modules.js";
 import { recoverJobs } from "./recovery.js";
 import { NodeTransferHost } from "./transfer-host.js";
+import { checkWasiJob, defaultEntry } from "./wasi-dirs.js";
+import { jobDetail, type JobDetail } from "./job-resources.js";
 
 export type { Caller, StartJobRequest } from "./placement.js";
 export type { CheckpointRound } from "./checkpoints.js";
@@ -174,8 +176,9 @@ export class FerryNode {
     const placement = placeJob(caller, req, quotas, this.limits);
     // Check the entry and its arity now, so a bad request is a 4xx, not a failed job later.
     const compiled = await this.engines.engine(quotas.maxMemoryPages).compile(this.store.modules.read(req.codeHash));
-    const entry = compiled.entry(req.entry ?? "main");
+    const entry = compiled.entry(req.entry ?? defaultEntry(compiled));
     refuseInProcessResources(caller, placement.sandbox, compiled.wasm);
+    checkWasiJob(caller, placement.sandbox, req.wasi, compiled.wasm);
     // Every argument against the entry's real signature, before the job is stored (400 naming it).
     checkEntryArgs(entry, wasmArgs(req.args ?? []));
     const record = this.store.jobs.create({
@@ -188,6 +191,7 @@ export class FerryNode {
       // A free slot now means it starts now: one write instead of queued-then-running.
       state: this.runner.admission.hasFreeSlot() ? "running" : "queued",
       node: this.id,
+      wasi: req.wasi ?? null,
     });
     return this.runner.view(await this.runner.start(record));
   }
@@ -235,9 +239,10 @@ export class FerryNode {
     return { jobs, next: records.length === query.limit ? records[records.length - 1]!.id : null };
   }
 
-  getJob(id: string, caller: Caller): JobView {
+  /** The job; a stopped WASI job's with its resource segment (job-resources.ts). */
+  getJob(id: string, caller: Caller): JobDetail {
     const record = visibleRecord(this.runner, id, caller);
-    return this.runner.view(this.runner.live.get(id) ?? record);
+    return jobDetail(this.runner.view(this.runner.live.get(id) ?? record), record, this.store, this.engines.memoryPagesOf(record.owner));
   }
 
   /**

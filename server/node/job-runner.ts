@@ -15,6 +15,7 @@ import { LiveJob, type JobEvent } from "./live-job.js";
 import type { NodeLimits } from "./node-limits.js";
 import { instanceOptions, type Caller } from "./placement.js";
 import { AnonymousRetention } from "./retention.js";
+import { takeScratch } from "./wasi-dirs.js";
 
 export interface JobRunnerOptions {
   store: Store;
@@ -103,7 +104,10 @@ export class JobRunner {
   /** Restore `job`'s instance from `snapshot` (not yet running), as its owner's, in `sandbox`. */
   async restore(job: LiveJob, snapshot: Snapshot, sandbox: JobRecord["sandbox"], input: Uint8Array | undefined): Promise<void> {
     const owner = this.engines.clientOf(job.record.owner);
-    job.instance = await this.engines.engineOf(job.record.owner).restore(snapshot, this.instanceOptions(job, sandbox, input, owner));
+    // A WASI job's scratch trees come back by value; the runtime restores the rest.
+    const taken = takeScratch(snapshot, job.record.wasi);
+    job.scratch = taken.scratch;
+    job.instance = await this.engines.engineOf(job.record.owner).restore(taken.snapshot, this.instanceOptions(job, sandbox, input, owner));
   }
 
   /** Let a paused job's instance run (on) under the scheduler. */

@@ -2,7 +2,7 @@
 // cannot hold them exactly). A job's output is not in its view: it is served in pages of its own.
 
 import type { RunResult, RunValue, WasmValue } from "../../runtime/index.js";
-import type { CheckpointRecord, JobRecord, Json } from "../store/records.js";
+import type { CheckpointRecord, JobRecord, Json, JobWasi } from "../store/records.js";
 
 /** A run result as stored and served: `{ status, value[, exitCode] }`, `{ status, code, message }` or `{ status, reason }`. */
 export function resultJson(r: RunResult): Json {
@@ -57,6 +57,8 @@ export interface JobView {
   outputBytes: number;
   /** The newest durable snapshot: where a restart after a crash would resume from. */
   lastCheckpoint: { seq: number; fuel: number; createdAt: number } | null;
+  /** A WASI job's argv, environment and directories, as given (absent for other jobs). */
+  wasi?: JobWasi;
   createdAt: number;
   updatedAt: number;
 }
@@ -118,6 +120,7 @@ export function jobView(
     movedTo: movedTo(record, peerUrl),
     outputBytes,
     lastCheckpoint: checkpoint ? { seq: checkpoint.seq, fuel: checkpoint.fuel, createdAt: checkpoint.createdAt } : null,
+    ...(record.wasi ? { wasi: record.wasi } : {}),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };

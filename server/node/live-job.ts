@@ -6,6 +6,7 @@ import type { MovableJob } from "../migration/host.js";
 import { ServerError } from "../errors.js";
 import type { JobRecord, Json } from "../store/records.js";
 import type { JobResult, MovedTo } from "./job-view.js";
+import { withScratch, type ScratchTrees } from "./wasi-dirs.js";
 
 /**
  * What GET /jobs/:id/events streams. A state event's `result` is the job's outcome (null until it has
@@ -27,6 +28,8 @@ const ACTIVE_STATES = new Set(["queued", "running", "migrating"]);
 export class LiveJob implements MovableJob {
   instance: Instance | undefined;
   scheduled: ScheduledJob | undefined;
+  /** A WASI job's scratch directories (wasi-dirs.ts): they outlive an instance and travel in its snapshots. */
+  scratch: ScratchTrees = new Map();
   private readonly listeners = new Set<(e: JobEvent) => void>();
   private lock: Promise<unknown> = Promise.resolve();
   /** Output bytes already announced to listeners. */
@@ -50,10 +53,10 @@ export class LiveJob implements MovableJob {
     return next;
   }
 
-  /** The stopped job's snapshot (migration's view of it: server/migration/host.ts). */
-  snapshot(options: { since?: Snapshot; move?: boolean } = {}): Promise<Snapshot> {
+  /** The stopped job's snapshot, its scratch trees in the resource section (migration's view of it: server/migration/host.ts). */
+  async snapshot(options: { since?: Snapshot; move?: boolean } = {}): Promise<Snapshot> {
     if (!this.instance) throw new ServerError("conflict", `job ${this.id} has no instance here`);
-    return this.instance.snapshot(options);
+    return withScratch(await this.instance.snapshot(options), this.scratch);
   }
 
   /** Resolves once the job is in a state where it is not making progress here (ended, paused, moved). */

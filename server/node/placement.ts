@@ -18,10 +18,11 @@ import {
 } from "../../runtime/index.js";
 import { ServerError } from "../errors.js";
 import type { Quotas } from "../formats/grants.js";
-import type { ClientRecord, Json } from "../store/records.js";
+import type { ClientRecord, JobWasi, Json } from "../store/records.js";
 import type { LiveJob } from "./live-job.js";
 import type { NodeLimits } from "./node-limits.js";
 import { quotasOf } from "./quotas.js";
+import { wasiOptionsOf } from "./wasi-dirs.js";
 
 /** Who is asking: an authenticated client, or nobody (anonymous). */
 export type Caller = ClientRecord | null;
@@ -34,6 +35,8 @@ export interface StartJobRequest {
   input?: Uint8Array;
   fuelLimit?: number;
   sandbox?: SandboxKind;
+  /** A WASI program's argv, environment and directories (wasi-dirs.ts decides who may have which). */
+  wasi?: JobWasi;
 }
 
 /** Where a new job runs, and with how much fuel. */
@@ -114,6 +117,8 @@ export function instanceOptions(
       if (job.hasListeners) job.flushOutput();
       job.emit({ type: "log", line });
     },
+    // A WASI job's directories: its owner's, rebound here by name, and its scratch trees.
+    wasi: wasiOptionsOf(job.record.wasi, job.scratch, client, sandbox, node.dataDir),
     // An isolated slice has a deadline: a guest that never gives control back loses its process.
     ...(sandbox === "isolated" ? { timeoutMs: node.limits.isolatedSliceTimeoutMs } : {}),
     // Anonymous output is kept (for the TTL) on the node's disk: a small cap each.

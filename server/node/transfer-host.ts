@@ -13,6 +13,7 @@ import type { JobRecord } from "../store/records.js";
 import type { Store } from "../store/store.js";
 import type { JobRunner } from "./job-runner.js";
 import { LiveJob } from "./live-job.js";
+import { checkResourceGrants } from "./wasi-dirs.js";
 
 export class NodeTransferHost implements TransferHost<LiveJob> {
   readonly nodeId: string;
@@ -133,6 +134,10 @@ export class NodeTransferHost implements TransferHost<LiveJob> {
     return this.runner.engines.engineOf(owner).compile(bytes);
   }
 
+  checkDirectories(header: TransferHeader): void {
+    checkResourceGrants(this.runner.engines.clientOf(header.owner), header.wasi ?? null, header.jobId);
+  }
+
   isLive(id: string): boolean {
     return this.runner.live.has(id);
   }
@@ -156,6 +161,7 @@ function provisionalRecord(h: TransferHeader, node: string): JobRecord {
     outputHash: null,
     epoch: h.epoch,
     node,
+    wasi: h.wasi ?? null,
     createdAt: 0,
     updatedAt: 0,
   };

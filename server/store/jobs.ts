@@ -15,6 +15,7 @@ import {
   type JobSandbox,
   type JobState,
   type JobTrust,
+  type JobWasi,
   type Json,
 } from "./records.js";
 import { checkId, mapConstraint, parseJsonColumn } from "./sql.js";
@@ -37,6 +38,8 @@ export interface NewJob {
   /** Default 0. A migration target passes the epoch of the transfer. */
   epoch?: number;
   node: string;
+  /** A WASI job's argv, environment and directories. */
+  wasi?: JobWasi | null;
 }
 
 export interface JobPatch {
@@ -76,6 +79,7 @@ interface JobRow {
   fuel_used: number;
   epoch: number;
   node: string;
+  wasi: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -114,6 +118,7 @@ export class JobTable {
       fuelUsed: input.fuelUsed ?? 0,
       epoch: input.epoch ?? 0,
       node: input.node,
+      wasi: input.wasi ?? null,
       createdAt: now,
       updatedAt: now,
     };
@@ -121,9 +126,9 @@ export class JobTable {
       this.db
         .prepare(
           `INSERT INTO jobs (id, code_hash, owner, trust, sandbox, entry, args, input_hash, fuel_limit, state, result, output_hash,
-             fuel_used, epoch, node, created_at, updated_at)
+             fuel_used, epoch, node, wasi, created_at, updated_at)
            VALUES (@id, @codeHash, @owner, @trust, @sandbox, @entry, @args, @inputHash, @fuelLimit, @state, NULL, NULL,
-             @fuelUsed, @epoch, @node, @createdAt, @updatedAt)`,
+             @fuelUsed, @epoch, @node, @wasi, @createdAt, @updatedAt)`,
         )
         .run({
           id,
@@ -139,6 +144,7 @@ export class JobTable {
           fuelUsed: record.fuelUsed,
           epoch: record.epoch,
           node: record.node,
+          wasi: record.wasi === null ? null : JSON.stringify(record.wasi),
           createdAt: now,
           updatedAt: now,
         }),
@@ -338,6 +344,7 @@ function toRecord(row: JobRow): JobRecord {
     fuelUsed: row.fuel_used,
     epoch: row.epoch,
     node: row.node,
+    wasi: row.wasi === null ? null : parseJsonColumn<JobWasi>("jobs", "wasi", row.wasi),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

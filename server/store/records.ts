@@ -53,6 +53,21 @@ export type JobState = (typeof JOB_STATES)[number];
 /** States after which the job never runs here again. */
 export const FINISHED_JOB_STATES: readonly JobState[] = ["migrated", "done", "trapped", "failed", "cancelled"];
 
+/**
+ * A preopened directory of a WASI job: `resource` names a directory under the owner's resource root
+ * (<data-dir>/resources/<client>/<resource>, bound wherever the job runs: rebound by name),
+ * `scratch` a private in-memory tree that lives and travels with the job (by value).
+ */
+export type JobWasiDir = { guest: string; resource: string; access: "r" | "rw" } | { guest: string; scratch: true };
+
+/** What a WASI job (one importing wasi_snapshot_preview1) is given, as the job stores and ships it. */
+export interface JobWasi {
+  /** argv[1..] (argv[0] is "guest"). */
+  args: string[];
+  env: Record<string, string>;
+  dirs: JobWasiDir[];
+}
+
 export interface JobRecord {
   id: string;
   codeHash: string;
@@ -75,6 +90,8 @@ export interface JobRecord {
   epoch: number;
   /** Node the job lives on. */
   node: string;
+  /** A WASI job's argv, environment and directories (null: not given). */
+  wasi: JobWasi | null;
   createdAt: number;
   updatedAt: number;
 }

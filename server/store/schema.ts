@@ -105,6 +105,13 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    description: "jobs.wasi: a WASI job's argv, environment and directories, so a restart and a migration rebuild its preopens",
+    up(db) {
+      db.exec("ALTER TABLE jobs ADD COLUMN wasi TEXT");
+    },
+  },
 ];
 
 /** The version this code writes: databases newer than this are refused. */

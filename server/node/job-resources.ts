@@ -1,0 +1,66 @@
+// GET /jobs/:id's view of a WASI job's resource segment while it is stopped (paused, or stored
+// with a checkpoint and not running here): the descriptors its snapshot holds — each open
+// directory and file by the preopen's guest path and the path inside it, its offset and rights —
+// its virtual clock, whether it sleeps, and its scratch trees' sizes. Read from the runtime's own
+// decoding of the checkpoint (checkpointSnapshot → the snapshot's `resources`), never re-parsed here.
+
+import { snapshotDecodeLimits, type Snapshot } from "../../runtime/index.js";
+import { checkpointSnapshot } from "../migration/checkpoint-format.js";
+import type { JobRecord } from "../store/records.js";
+import type { Store } from "../store/store.js";
+import type { JobView } from "./job-view.js";
+import { SCRATCH_KEY } from "./wasi-dirs.js";
+
+export interface ResourceSegmentView {
+  /** The checkpoint it was read from. */
+  checkpoint: number;
+  fds: Array<{ fd: number; kind: string; preopen: string | null; path: string; offset: number; rights: string }>;
+  monotonicNs: string | null;
+  sleeping: boolean;
+  /** Scratch directories by guest path: entries (files and directories, the root counted) they hold. */
+  scratch: Record<string, { entries: number }>;
+}
+
+interface WasiPart {
+  fds?: Array<{ fd: number; kind: string; tree?: string; preopen?: string; path: string; offset: number; rights: string }>;
+  monotonicNs?: string;
+  sleepDeadlineNs?: string;
+}
+
+/** The summary of `resources` (a decoded snapshot's resource section). */
+export function summarizeResources(resources: Snapshot["resources"], checkpoint: number): ResourceSegmentView {
+  const wasi = (resources?.wasi ?? {}) as WasiPart;
+  const scratch = (resources?.[SCRATCH_KEY] ?? {}) as Record<string, { entries?: unknown[] }>;
+  return {
+    checkpoint,
+    fds: (wasi.fds ?? []).map((f) => ({
+      fd: f.fd,
+      kind: f.kind,
+      preopen: f.tree ?? f.preopen ?? null,
+      path: f.path,
+      offset: f.offset,
+      rights: f.rights,
+    })),
+    monotonicNs: wasi.monotonicNs ?? null,
+    sleeping: wasi.sleepDeadlineNs !== undefined,
+    scratch: Object.fromEntries(Object.entries(scratch).map(([guest, t]) => [guest, { entries: t.entries?.length ?? 0 }])),
+  };
+}
+
+/** A stopped WASI job's resource segment from its newest checkpoint; null for other jobs (or none stored). */
+export function resourceSegmentOf(store: Store, record: JobRecord, maxMemoryPages: number): ResourceSegmentView | null {
+  if (record.wasi === null || record.state === "running" || record.state === "queued") return null;
+  if (["done", "trapped", "failed", "cancelled", "migrated"].includes(record.state)) return null;
+  const latest = store.checkpoints.latest(record.id);
+  if (!latest) return null;
+  const snapshot = checkpointSnapshot(store, record.id, snapshotDecodeLimits(maxMemoryPages));
+  return snapshot ? summarizeResources(snapshot.resources, latest.seq) : null;
+}
+
+/** GET /jobs/:id: the job's view, and a WASI job's resource segment (null while it runs, or with no checkpoint). */
+export type JobDetail = JobView & { resourceSegment?: ResourceSegmentView | null };
+
+export function jobDetail(view: JobView, record: JobRecord, store: Store, maxMemoryPages: number): JobDetail {
+  if (record.wasi === null) return view;
+  return { ...view, resourceSegment: resourceSegmentOf(store, record, maxMemoryPages) };
+}
