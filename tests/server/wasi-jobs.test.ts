@@ -195,6 +195,59 @@ describe("WASI jobs between nodes", () => {
     expect(readFileSync(join(resourceDir(a, "data"), "words.lz")).equals(ref.lz)).toBe(true);
   });
 
+  it("carries a scratch directory by value: c-lz writing its result to scratch is paused, moved, and ends as the straight run", async () => {
+    const key = generateSigningKey();
+    const a = await node(["data/*:r"], key);
+    const b = await node(["data/*:r"], key);
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const)
+      x.running.store.peers.upsert({ nodeId: y.running.identity.nodeId, url: y.running.url, publicKey: y.running.identity.publicKey });
+    // The input is at both nodes under the same name (an operator's copy): rebound by name.
+    const input = wordText(300_000, 9);
+    for (const x of [a, b]) {
+      mkdirSync(resourceDir(x, "data"), { recursive: true });
+      writeFileSync(join(resourceDir(x, "data"), "words.txt"), input);
+    }
+    const { codeHash } = await a.client.uploadModule(program("c-lz"));
+    const args = ["/data/words.txt", "/tmp/words.lz"];
+    const job = await a.client.startJob({
+      codeHash,
+      wasi: {
+        args,
+        env: {},
+        dirs: [
+          { guest: "/data", resource: "data", access: "r" },
+          { guest: "/tmp", scratch: true },
+        ],
+      },
+    });
+    expect((await a.client.pause(job.id)).state).toBe("paused");
+    await a.client.migrate(job.id, b.running.identity.nodeId);
+    await b.client.resume(job.id);
+    const end = await untilValue(
+      async () => {
+        const v = await b.client.job(job.id);
+        return ["done", "trapped", "failed"].includes(v.state) ? v : undefined;
+      },
+      "the migrated job to end at the target",
+      60_000,
+    );
+    const refDir = mkdtempSync(join(scratch, "lz-scratch-"));
+    mkdirSync(join(refDir, "data"));
+    mkdirSync(join(refDir, "tmp"));
+    writeFileSync(join(refDir, "data", "words.txt"), input);
+    const ref = runUnderNodeWasi(programWasmPath("c-lz"), "c-lz", {
+      args,
+      preopens: { "/data": join(refDir, "data"), "/tmp": join(refDir, "tmp") },
+    });
+    // c-lz reads its result back from scratch and checks it: exit 0 and the same report only if the tree travelled whole.
+    expect(exitOf(end)).toBe(0);
+    expect(ref.exitCode).toBe(0);
+    expect(await outputText(b, job.id)).toBe(ref.stdout);
+  });
+
   it("refuses a migration whose target does not grant the directory; the job stays at the source and finishes", async () => {
     const key = generateSigningKey();
     const a = await node(["data/*:rw"], key);
