@@ -47,7 +47,13 @@ export class OffThreadDirectory implements AsyncDirectory {
     if (max !== undefined && (!Number.isSafeInteger(max) || max < 0))
       throw new FerryError("invalid_option", `OffThreadDirectory \`maxFileBytes\` must be a non-negative integer, got ${String(max)}`);
     this.readOnly = options.readOnly ?? false;
-    this.spec = { base, path, readOnly: this.readOnly, create: options.create ?? false, ...(max === undefined ? {} : { maxFileBytes: max }) };
+    this.spec = {
+      base,
+      path,
+      readOnly: this.readOnly,
+      create: options.create ?? false,
+      ...(max === undefined ? {} : { maxFileBytes: max }),
+    };
   }
 
   private async call<T>(method: DirectoryMethod, args: unknown[]): Promise<T> {

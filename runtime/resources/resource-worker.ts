@@ -70,7 +70,10 @@ function serve(r: ResourceRequest): { value: number; openedBytes?: number; bytes
     case "dir":
       return { value: 0, result: serveDirectory(r.spec, r.method, r.args) };
     case "dirFile":
-      if (r.method === "read" && !(Number.isSafeInteger(r.args[0]) && (r.args[0] as number) >= 0 && (r.args[0] as number) <= MAX_HOST_IO_BYTES))
+      if (
+        r.method === "read" &&
+        !(Number.isSafeInteger(r.args[0]) && (r.args[0] as number) >= 0 && (r.args[0] as number) <= MAX_HOST_IO_BYTES)
+      )
         throw new Error(`directory read of ${String(r.args[0])} bytes`);
       if (r.bytes !== undefined && r.bytes.byteLength > MAX_HOST_IO_BYTES) throw new Error("directory write larger than one host call");
       return { value: 0, result: serveFile(r.handle, r.method, r.args, r.bytes) };

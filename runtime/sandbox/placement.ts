@@ -9,7 +9,14 @@ import { FerryError } from "../errors.js";
 import type { InProcessPlacement, PlacementBase } from "../exec/placement.js";
 import type { WasiConfig } from "../host/index.js";
 import type { AsyncDirectory, Directory } from "../resources/directory.js";
-import { type InstanceOptions, type WasiOptions, SANDBOX_KINDS, TRUST_CLASSES, defaultSandbox, type SandboxKind } from "../exec/instance-api.js";
+import {
+  type InstanceOptions,
+  type WasiOptions,
+  SANDBOX_KINDS,
+  TRUST_CLASSES,
+  defaultSandbox,
+  type SandboxKind,
+} from "../exec/instance-api.js";
 import { DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES } from "../limits.js";
 import { CapabilitySet } from "../resources/capabilities.js";
 import { OffThreadFileResources } from "../resources/off-thread-resources.js";

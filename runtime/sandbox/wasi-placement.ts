@@ -67,8 +67,16 @@ export interface WasiRequest extends Omit<WasiOptions, "dirs"> {
 }
 
 export function checkWasi(options: WasiRequest | undefined, trust: TrustClass, sandbox: "in-process"): WasiConfig;
-export function checkWasi(options: WasiRequest | undefined, trust: TrustClass, sandbox: SandboxKind): WasiConfig<Directory | AsyncDirectory>;
-export function checkWasi(options: WasiRequest | undefined, trust: TrustClass, sandbox: SandboxKind): WasiConfig<Directory | AsyncDirectory> {
+export function checkWasi(
+  options: WasiRequest | undefined,
+  trust: TrustClass,
+  sandbox: SandboxKind,
+): WasiConfig<Directory | AsyncDirectory>;
+export function checkWasi(
+  options: WasiRequest | undefined,
+  trust: TrustClass,
+  sandbox: SandboxKind,
+): WasiConfig<Directory | AsyncDirectory> {
   if (options === undefined) return NONE;
   if (typeof options !== "object" || options === null) throw invalid("must be an object");
   const program = text("program", options.program ?? "guest");

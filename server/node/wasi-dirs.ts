@@ -76,7 +76,10 @@ export function checkResourceGrants(owner: ClientRecord | null, wasi: JobWasi | 
 export function checkWasiJob(caller: ClientRecord | null, sandbox: SandboxKind, wasi: JobWasi | undefined, wasm: WebAssembly.Module): void {
   if (!wasi) return;
   if (!WebAssembly.Module.imports(wasm).some((i) => i.module === WASI_MODULE))
-    throw new ServerError("bad_request", `wasi: the module does not import ${WASI_MODULE}, so it cannot use argv, an environment or directories`);
+    throw new ServerError(
+      "bad_request",
+      `wasi: the module does not import ${WASI_MODULE}, so it cannot use argv, an environment or directories`,
+    );
   checkResourceGrants(caller, wasi);
   const hostDir = resourceDirs(wasi)[0];
   if (hostDir && sandbox === "in-process")

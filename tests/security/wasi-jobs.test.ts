@@ -77,7 +77,15 @@ describe("WASI job directories", () => {
     for (const [wasi, names] of [
       [{ dirs: [{ guest: "/d", resource: "data", access: "x" }] }, "access"],
       [{ dirs: [{ guest: "", scratch: true }] }, "guest"],
-      [{ dirs: [{ guest: "/d", scratch: true }, { guest: "/d", scratch: true }] }, "twice"],
+      [
+        {
+          dirs: [
+            { guest: "/d", scratch: true },
+            { guest: "/d", scratch: true },
+          ],
+        },
+        "twice",
+      ],
       [{ dirs: [{ guest: "/d", scratch: false }] }, "scratch"],
       [{ args: ["a\0b"] }, "NUL"],
       [{ env: { "A=B": "c" } }, "environment name"],

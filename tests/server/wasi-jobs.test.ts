@@ -43,7 +43,10 @@ async function node(capabilities: string[], key = generateSigningKey()): Promise
 function lzReference(input: Uint8Array): { stdout: string; lz: Buffer; exitCode: number } {
   const dir = mkdtempSync(join(scratch, "lz-"));
   writeFileSync(join(dir, "words.txt"), input);
-  const run = runUnderNodeWasi(programWasmPath("c-lz"), "c-lz", { args: ["/data/words.txt", "/data/words.lz"], preopens: { "/data": dir } });
+  const run = runUnderNodeWasi(programWasmPath("c-lz"), "c-lz", {
+    args: ["/data/words.txt", "/data/words.lz"],
+    preopens: { "/data": dir },
+  });
   return { stdout: run.stdout, lz: readFileSync(join(dir, "words.lz")), exitCode: run.exitCode };
 }
 
@@ -144,8 +147,15 @@ describe("WASI jobs on a node", () => {
   it("runs an anonymous in-process WASI job with a scratch directory", async () => {
     const n = await node([]);
     const { codeHash } = await n.client.uploadModule(program("c-walk"), { public: true });
-    const job = await n.anonymous.startJob({ codeHash, waitMs: 30_000, wasi: { args: ["/t"], env: {}, dirs: [{ guest: "/t", scratch: true }] } });
-    const ref = runUnderNodeWasi(programWasmPath("c-walk"), "guest", { args: ["/t"], preopens: { "/t": mkdtempSync(join(scratch, "walk-")) } });
+    const job = await n.anonymous.startJob({
+      codeHash,
+      waitMs: 30_000,
+      wasi: { args: ["/t"], env: {}, dirs: [{ guest: "/t", scratch: true }] },
+    });
+    const ref = runUnderNodeWasi(programWasmPath("c-walk"), "guest", {
+      args: ["/t"],
+      preopens: { "/t": mkdtempSync(join(scratch, "walk-")) },
+    });
     expect(job.sandbox).toBe("in-process");
     expect(exitOf(job)).toBe(ref.exitCode);
     expect(await outputText(n, job.id)).toBe(ref.stdout);
