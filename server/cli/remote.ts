@@ -13,6 +13,7 @@ import { EXIT } from "./exit-status.js";
 import { checkWritableFile } from "./paths.js";
 import { argsOption, optionalInt, readInput, type Io } from "./options.js";
 import { HELP, UsageError } from "./usage.js";
+import { afterDoubleDash, wasiRequest } from "./wasi-flags.js";
 
 const client = connect;
 
@@ -32,8 +33,9 @@ export async function uploadCommand(argv: string[], io: Io): Promise<number> {
 }
 
 export async function submitCommand(argv: string[], io: Io): Promise<number> {
+  const programArgs = afterDoubleDash(argv);
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: programArgs === undefined ? argv : argv.slice(0, argv.indexOf("--")),
     allowPositionals: true,
     options: {
       ...common,
@@ -44,6 +46,10 @@ export async function submitCommand(argv: string[], io: Io): Promise<number> {
       sandbox: { type: "string" },
       wait: { type: "string" },
       quiet: { type: "boolean", short: "q", default: false },
+      dir: { type: "string", multiple: true },
+      "dir-ro": { type: "string", multiple: true },
+      scratch: { type: "string", multiple: true },
+      env: { type: "string", multiple: true },
     },
   });
   if (values.help) return help(io, HELP.submit);
@@ -57,6 +63,7 @@ export async function submitCommand(argv: string[], io: Io): Promise<number> {
     if (!Number.isFinite(a)) throw new UsageError(`--args: ${a} cannot be sent to a node (finite numbers only)`);
     return a;
   });
+  const wasi = wasiRequest(values, programArgs);
   const c = client(values, false);
   const fuelLimit = optionalInt("--fuel", values.fuel);
   const waitMs = optionalInt("--wait", values.wait);
@@ -69,6 +76,7 @@ export async function submitCommand(argv: string[], io: Io): Promise<number> {
     ...(fuelLimit ? { fuelLimit } : {}),
     ...(values.sandbox ? { sandbox: values.sandbox as SandboxKind } : {}),
     ...(waitMs ? { waitMs } : {}),
+    ...(wasi ? { wasi } : {}),
   });
   // --quiet: the id alone, for a script (`JOB=$(ferry submit … -q)`).
   io.stdout.write(values.quiet ? `${view.id}\n` : `${JSON.stringify(view)}\n`);

@@ -203,7 +203,7 @@ two nodes to be the other's peer: run it on both sides.`,
 Validates and instruments the module on the node and prints its code hash. --public lets anyone
 download it and run it anonymously. --node defaults to $FERRY_NODE or http://127.0.0.1:8080;
 --key to $FERRY_KEY.`,
-  submit: `Usage: ferry submit <code-hash> [options]
+  submit: `Usage: ferry submit <code-hash> [options] [-- ARGS...]
 
 Options:
   --node URL              the node (default $FERRY_NODE or http://127.0.0.1:8080)
@@ -216,6 +216,14 @@ Options:
   --sandbox KIND          in-process or isolated
   --wait MS               wait up to MS for the job to end before printing it
   -q, --quiet             print only the job id (JOB=$(ferry submit … -q))
+
+WASI programs (modules importing wasi_snapshot_preview1; the entry defaults to _start):
+  -- ARGS...              the program's arguments (argv[1..])
+  --env NAME=VALUE        an environment variable (repeatable; nothing of yours is passed otherwise)
+  --dir RESOURCE[:GUEST]  your resource directory RESOURCE on the node, read-write, as GUEST
+                          (default /RESOURCE); needs a capability "RESOURCE/*:rw"; runs isolated
+  --dir-ro RESOURCE[:GUEST]  the same, read-only; needs "RESOURCE/*:r"
+  --scratch GUEST         a private in-memory directory that lives and moves with the job
 
 Prints the job as JSON. With --wait the exit status says how the job ended: 1 if it trapped,
 failed or was cancelled, 0 if it completed or is still running when the wait ends.`,
