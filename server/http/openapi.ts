@@ -1,5 +1,6 @@
 // The OpenAPI 3.1 description served at GET /openapi.json (prose in docs/http-api.md).
 
+import { MAX_WASI_PREOPENS } from "../../runtime/index.js";
 import { MAX_ENTRY_ARGS } from "../../runtime/light.js";
 
 const error = { $ref: "#/components/responses/Error" };
@@ -64,6 +65,46 @@ export const OPENAPI = {
             properties: { node: { type: "string" }, url: { type: ["string", "null"] }, committed: { type: "boolean" } },
           },
           outputBytes: { type: "integer", description: "output so far, bytes; the output itself: GET /jobs/{id}/output" },
+          wasi: { $ref: "#/components/schemas/Wasi" },
+          resourceSegment: {
+            type: ["object", "null"],
+            description:
+              "GET /jobs/{id} of a WASI job: while it is stopped (paused, prepared) the resource segment of its newest checkpoint — { checkpoint, fds: [{ fd, kind, preopen, path, offset, rights }], monotonicNs, sleeping, scratch: { guest: { entries } } }; null while it runs",
+          },
+        },
+      },
+      Wasi: {
+        type: "object",
+        additionalProperties: false,
+        description:
+          'a WASI program\'s argv[1..], environment and preopened directories. `resource`: a directory under your resource root (<data-dir>/resources/<client>/<resource>, made when missing), granted by a prefix capability covering it ("reports/*:rw" → "reports"; "r" needs read, "rw" read and write); such jobs run isolated. `scratch`: a private in-memory tree that lives and moves with the job (anonymous callers: scratch only)',
+        properties: {
+          args: { type: "array", items: { type: "string" } },
+          env: { type: "object", additionalProperties: { type: "string" } },
+          dirs: {
+            type: "array",
+            maxItems: MAX_WASI_PREOPENS,
+            items: {
+              oneOf: [
+                {
+                  type: "object",
+                  required: ["guest", "resource", "access"],
+                  additionalProperties: false,
+                  properties: {
+                    guest: { type: "string", minLength: 1 },
+                    resource: { type: "string", pattern: "^[A-Za-z0-9._\\-/]{1,200}$" },
+                    access: { enum: ["r", "rw"] },
+                  },
+                },
+                {
+                  type: "object",
+                  required: ["guest", "scratch"],
+                  additionalProperties: false,
+                  properties: { guest: { type: "string", minLength: 1 }, scratch: { const: true } },
+                },
+              ],
+            },
+          },
         },
       },
       JobRequest: {
@@ -78,6 +119,7 @@ export const OPENAPI = {
           fuelLimit: { type: "integer", minimum: 1 },
           sandbox: { enum: ["in-process", "isolated"] },
           waitMs: { type: "number", minimum: 0, maximum: 60000 },
+          wasi: { $ref: "#/components/schemas/Wasi" },
         },
       },
     },
