@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { programWasmPath, wordText } from "../../guest/programs/catalog.js";
 import { runUnderNodeWasi } from "../../guest/programs/node-wasi.js";
-import { sharedResourceThread } from "../../runtime/index.js";
+import { type MemoryDirectory, sharedResourceThread } from "../../runtime/index.js";
 import { generateSigningKey } from "../../server/auth/index.js";
 import type { JobDetail } from "../../server/node/job-resources.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
@@ -54,6 +54,14 @@ function lzReference(input: Uint8Array): { stdout: string; lz: Buffer; exitCode:
 function exitOf(view: { result: unknown }): number | undefined {
   const r = view.result as { status?: string; exitCode?: number } | null;
   return r?.status === "done" ? (r.exitCode ?? 0) : undefined;
+}
+
+/** A live job's scratch tree on node `n` (the node's own state: a test reaches in to plant and check a file). */
+function scratchOf(n: TestNode, id: string): MemoryDirectory {
+  const runner = (n.running.node as unknown as { runner: { live: Map<string, { scratch: Map<string, MemoryDirectory> }> } }).runner;
+  const tree = runner.live.get(id)?.scratch.get("/tmp");
+  if (!tree) throw new Error(`job ${id} has no scratch tree /tmp on this node`);
+  return tree;
 }
 
 async function outputText(n: TestNode, id: string): Promise<string> {
@@ -234,7 +242,18 @@ describe("WASI jobs between nodes", () => {
       },
     });
     expect((await a.client.pause(job.id)).state).toBe("paused");
+    // A file put into the paused job's scratch tree at the source (the tree is the node's; no API writes into it).
+    const marker = scratchOf(a, job.id).openFile("marker.txt", { create: true, write: true });
+    marker.write(new TextEncoder().encode("made at the source"), 0);
+    marker.close();
     await a.client.migrate(job.id, b.running.identity.nodeId);
+    // At the target, from its checkpoint (the PREPARE's snapshot) and in the live job: the tree came by value.
+    const there = (await b.client.job(job.id)) as JobDetail;
+    expect(there.resourceSegment?.scratch["/tmp"]?.entries).toBeGreaterThanOrEqual(2);
+    const moved = scratchOf(b, job.id).openFile("marker.txt", {});
+    const into = new Uint8Array(64);
+    expect(new TextDecoder().decode(into.subarray(0, moved.read(into, 0)))).toBe("made at the source");
+    moved.close();
     await b.client.resume(job.id);
     const end = await untilValue(
       async () => {
