@@ -30,6 +30,7 @@ import {
 import { resourceDirs } from "../job-wasi.js";
 import { ServerError } from "../errors.js";
 import type { ClientRecord, JobWasi } from "../store/records.js";
+import { quotasOf } from "./quotas.js";
 
 /** Bytes all scratch directories of one job may hold together (their base64 must fit the 1 MiB resource section). */
 export const MAX_SCRATCH_BYTES = 256 * 1024;
@@ -126,7 +127,12 @@ export function wasiOptionsOf(
     }
     if (sandbox !== "isolated")
       throw new ServerError("sandbox_not_allowed", `wasi directory "${d.guest}" is a resource directory: the job must run isolated`);
-    dirs[d.guest] = new OffThreadDirectory(join(dataDir, "resources", owner!.id), d.resource, { readOnly: d.access === "r", create: true });
+    // No file may outgrow the client's whole disk quota (the quota itself bounds `ferry.resource_*` files).
+    dirs[d.guest] = new OffThreadDirectory(join(dataDir, "resources", owner!.id), d.resource, {
+      readOnly: d.access === "r",
+      create: true,
+      maxFileBytes: quotasOf(owner!).maxResourceBytes,
+    });
   }
   return { program: "guest", args: wasi.args, env: wasi.env, dirs };
 }

@@ -3,7 +3,7 @@
 // asking for the node's disk, resource directories in-process (their I/O would run on the node's
 // event loop), and an anonymous job's scratch tree that must show nothing of the node's files.
 // Every refusal is the documented status and code, names the problem, and stores no job.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { programWasmPath, wordText } from "../../guest/programs/catalog.js";
@@ -139,6 +139,27 @@ describe("WASI job directories", () => {
     expect(v.result).toMatchObject({ status: "done" });
     expect([1, 2]).toContain((v.result as { exitCode?: number }).exitCode);
     expect(MAX_SCRATCH_BYTES).toBeLessThan(600_000);
+  });
+
+  it("holds each file in a resource directory to the client's disk quota (EFBIG past it)", async () => {
+    const small = await startTestNode({ capabilities: ["data/*:rw"], sharedModuleCache: true, quotas: { maxResourceBytes: 10_000 } });
+    try {
+      const data = join(small.dataDir, "resources", small.key.clientId, "data");
+      mkdirSync(data, { recursive: true });
+      writeFileSync(join(data, "in.txt"), wordText(60_000, 1)); // put there by the operator; compresses to far more than 10,000 bytes
+      const { codeHash } = await small.client.uploadModule(readFileSync(programWasmPath("c-lz")));
+      const v = await small.client.startJob({
+        codeHash,
+        waitMs: 30_000,
+        wasi: { args: ["/data/in.txt", "/data/out.lz"], env: {}, dirs: [{ guest: "/data", resource: "data", access: "rw" }] },
+      });
+      expect([1, 2]).toContain((v.result as { exitCode?: number }).exitCode);
+      const { size } = statSync(join(data, "out.lz"), { throwIfNoEntry: false }) ?? { size: 0 };
+      expect(size).toBeLessThanOrEqual(10_000);
+    } finally {
+      await small.close();
+      removeDir(small.dataDir);
+    }
   });
 
   it("gives an anonymous in-process job a scratch tree that shows nothing of the node's files", async () => {
