@@ -51,6 +51,13 @@ export { applyTree, captureTree, readManifest, DEFAULT_TREE_MAX_BYTES, DEFAULT_T
 export type { TreeCapture, TreeEntry, TreeLimits, TreeManifest, TransferTree } from "./resources/tree-transfer.js";
 export { FsError, normalizeTreePath } from "./resources/directory.js";
 export type { Directory, DirEntry, EntryStat, EntryType, FileHandle, FsErrorName, OpenFileOptions } from "./resources/directory.js";
+export type { AsyncDirectory, AsyncFileHandle } from "./resources/directory.js";
+// A tree's calls as data (what an isolated child sends its parent; what a global reference sends the home node) and their server.
+export { WasiFsServer } from "./host/wasi/fs-server.js";
+export { WASI_FS, FS_ERRORS, FS_OPS } from "./host/wasi/fs-wire.js";
+export type { FsOp, FsRequest } from "./host/wasi/fs-wire.js";
+export { HOST_CALL_MAX_IO_BYTES } from "./host/interface.js";
+export type { RemoteAnswer } from "./host/interface.js";
 export { MAX_WASI_ARGS_BYTES, MAX_WASI_PREOPENS } from "./sandbox/wasi-placement.js";
 
 export { FerryError, isFerryError, ERROR_MESSAGES } from "./errors.js";

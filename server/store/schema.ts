@@ -2,6 +2,7 @@
 // to N; released migrations are never edited, only appended to (a changed one would never re-run).
 
 import type { Database } from "better-sqlite3";
+import { resourcePinsMigration } from "./schema-pins.js";
 
 export interface Migration {
   version: number;
@@ -105,6 +106,8 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  // Global references' pins (schema-pins.ts). A branch adding a migration of its own renumbers this one.
+  resourcePinsMigration(3),
 ];
 
 /** The version this code writes: databases newer than this are refused. */
