@@ -30,6 +30,7 @@ import {
 import { ServerError } from "../errors.js";
 import type { NodeIdentity } from "../auth/index.js";
 import { PeerDirectory } from "../peers/peer-directory.js";
+import { PinChannel } from "../peers/pin-channel.js";
 import { decodeResourceCall, encodeResourceAnswer, type GlobalReference } from "../peers/resource-wire.js";
 import type { PinAccess, PinRecord } from "../store/pins.js";
 import type { Store } from "../store/store.js";
@@ -248,6 +249,15 @@ export class ResourcePins {
     if (!pin) throw new ServerError("not_found", `no pin ${ref.pin} at this node`);
     this.checkOwner(pin.owner, pin.dir, pin.access);
     return this.openTree(this.checkedPath(pin), pin.access === "r");
+  }
+
+  /**
+   * The job is done with `ref` (it ended, or is leaving): at home the pin is released here; elsewhere
+   * the home node is asked to (false: it held no such pin).
+   */
+  async releaseAt(ref: GlobalReference, options: { deadlineMs?: number; attemptTimeoutMs?: number } = {}): Promise<boolean> {
+    if (ref.home === this.identity.nodeId) return this.release(ref.pin);
+    return new PinChannel({ ...options, identity: this.identity, home: () => this.store.peers.require(ref.home), pin: ref.pin }).release();
   }
 
   /** The node is stopping: every pin's open files are closed (the pins themselves stay, in the store). */

@@ -7,6 +7,7 @@
 
 import { FS_ERRORS, type FsRequest, FsError, type RemoteAnswer } from "../../runtime/index.js";
 import type { NodeIdentity } from "../auth/index.js";
+import { ServerError } from "../errors.js";
 import { HttpError } from "../http-fetch.js";
 import type { PeerRecord } from "../store/records.js";
 import { peerRequest } from "./peer-link.js";
@@ -105,6 +106,26 @@ export class PinChannel {
       if (e instanceof Final) throw e.fs;
       throw e;
     }
+  }
+
+  /**
+   * Ask the home node to drop the pin (its open files closed): true when it did, false when it held
+   * no such pin; peer_error when it cannot be reached by the deadline. Waits for the calls before it.
+   */
+  release(): Promise<boolean> {
+    const run = this.tail.then(async () => {
+      try {
+        await this.attempt(Date.now() + this.deadlineMs, (timeoutMs) =>
+          peerRequest(this.options.identity, this.options.home(), "POST", `/peer/resources/${this.options.pin}/release`, undefined, { timeoutMs }),
+        );
+        return true;
+      } catch (e) {
+        if (e instanceof Final && e.fs.errno === "EBADF") return false;
+        throw new ServerError("peer_error", e instanceof Error ? e.message : String(e), { cause: e });
+      }
+    });
+    this.tail = run.catch(() => undefined);
+    return run;
   }
 
   /** The call under the next number; "out_of_order" when the home node had moved on (the number is relearnt). */
