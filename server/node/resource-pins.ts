@@ -121,14 +121,16 @@ export class ResourcePins {
    * configured (404). The directory is made when missing, never through a symlink.
    */
   create(pin: NewPin): PinRecord {
-    if (pin.access !== "r" && pin.access !== "rw") throw new ServerError("bad_request", `pin access must be "r" or "rw", got "${pin.access}"`);
+    if (pin.access !== "r" && pin.access !== "rw")
+      throw new ServerError("bad_request", `pin access must be "r" or "rw", got "${pin.access}"`);
     let dir: string;
     try {
       dir = normalizeTreePath("", pin.dir);
     } catch (e) {
       throw new ServerError("bad_request", `pin directory "${pin.dir}": ${(e as Error).message}`);
     }
-    if (dir === "" || dir !== pin.dir) throw new ServerError("bad_request", `pin directory "${pin.dir}" must be a normalized relative path, not empty`);
+    if (dir === "" || dir !== pin.dir)
+      throw new ServerError("bad_request", `pin directory "${pin.dir}" must be a normalized relative path, not empty`);
     this.checkOwner(pin.owner, dir, pin.access);
     if (!this.store.peers.get(pin.peer)) throw new ServerError("not_found", `no peer ${pin.peer} to pin a directory for`);
     this.makeDirectory(pin.owner, dir);
@@ -146,8 +148,10 @@ export class ResourcePins {
       try {
         tree.mkdir(path);
       } catch (e) {
-        if (!(e instanceof FsError) || e.errno !== "EEXIST") throw new ServerError("bad_request", `pin directory "${dir}": ${e instanceof Error ? e.message : String(e)}`);
-        if (tree.stat(path).type !== "directory") throw new ServerError("bad_request", `pin directory "${dir}": "${path}" is not a directory`);
+        if (!(e instanceof FsError) || e.errno !== "EEXIST")
+          throw new ServerError("bad_request", `pin directory "${dir}": ${e instanceof Error ? e.message : String(e)}`);
+        if (tree.stat(path).type !== "directory")
+          throw new ServerError("bad_request", `pin directory "${dir}": "${path}" is not a directory`);
       }
     }
   }
@@ -226,7 +230,8 @@ export class ResourcePins {
   /** The pin's directory, walked from the owner's root without following a symlink (made so; still so?). */
   private checkedPath(pin: PinRecord): string {
     const root = this.rootOf(pin.owner);
-    if (new HostDirectory(root).stat(pin.dir).type !== "directory") throw new FsError("ENOTDIR", `pin ${pin.id}: "${pin.dir}" is no longer a directory`);
+    if (new HostDirectory(root).stat(pin.dir).type !== "directory")
+      throw new FsError("ENOTDIR", `pin ${pin.id}: "${pin.dir}" is no longer a directory`);
     return join(root, pin.dir);
   }
 

@@ -116,7 +116,9 @@ export class PinChannel {
     const run = this.tail.then(async () => {
       try {
         await this.attempt(Date.now() + this.deadlineMs, (timeoutMs) =>
-          peerRequest(this.options.identity, this.options.home(), "POST", `/peer/resources/${this.options.pin}/release`, undefined, { timeoutMs }),
+          peerRequest(this.options.identity, this.options.home(), "POST", `/peer/resources/${this.options.pin}/release`, undefined, {
+            timeoutMs,
+          }),
         );
         return true;
       } catch (e) {
@@ -158,7 +160,8 @@ export class PinChannel {
       peerRequest(this.options.identity, this.options.home(), "GET", `/peer/resources/${this.options.pin}`, undefined, { timeoutMs }),
     );
     const { lastSeq } = (await response.json()) as { lastSeq?: unknown };
-    if (!Number.isSafeInteger(lastSeq) || (lastSeq as number) < 0) throw new Final(new FsError("EIO", `${this.where}: a malformed pin description`));
+    if (!Number.isSafeInteger(lastSeq) || (lastSeq as number) < 0)
+      throw new Final(new FsError("EIO", `${this.where}: a malformed pin description`));
     return lastSeq as number;
   }
 
@@ -167,7 +170,8 @@ export class PinChannel {
     let wait = RETRY_FIRST_MS;
     for (;;) {
       const left = end - Date.now();
-      if (left <= 0) throw new Final(new FsError("EIO", `${this.where}: the home node is unreachable (no answer within ${this.deadlineMs} ms)`));
+      if (left <= 0)
+        throw new Final(new FsError("EIO", `${this.where}: the home node is unreachable (no answer within ${this.deadlineMs} ms)`));
       try {
         return await withTimeout(send(Math.min(left, this.attemptMs)), Math.min(left, this.attemptMs));
       } catch (e) {

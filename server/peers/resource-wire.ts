@@ -51,7 +51,11 @@ export function decodeResourceCall(body: Uint8Array): ResourceCall {
   if (seq < 1n || seq > BigInt(Number.MAX_SAFE_INTEGER))
     throw new ServerError("bad_request", `sequence number ${seq} is not from 1 to ${Number.MAX_SAFE_INTEGER}`);
   const request = WASI_FS.decode({ a: view.getUint32(8, true), b: view.getUint32(12, true), payload: body.subarray(CALL_HEADER_BYTES) });
-  if (!request) throw new ServerError("bad_request", "the body is not a file-system request (unknown operation, or arguments of the wrong shape or size)");
+  if (!request)
+    throw new ServerError(
+      "bad_request",
+      "the body is not a file-system request (unknown operation, or arguments of the wrong shape or size)",
+    );
   return { seq: Number(seq), request };
 }
 

@@ -78,7 +78,8 @@ export class PinTable {
 }
 
 function toRecord(row: PinRow): PinRecord {
-  if (row.access !== "r" && row.access !== "rw") throw new ServerError("store_corrupt", `resource_pins.access of ${row.id} is "${row.access}"`);
+  if (row.access !== "r" && row.access !== "rw")
+    throw new ServerError("store_corrupt", `resource_pins.access of ${row.id} is "${row.access}"`);
   return {
     id: row.id,
     jobId: row.job_id,

@@ -100,7 +100,9 @@ describe("a global reference from B to a directory pinned at A", () => {
     expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
     expect(readFileSync(join(a.dataDir, "resources", key.clientId, "reports", "big.bin")).equals(Buffer.from(data))).toBe(true);
     const mbps = (ms: number) => (8 / (ms / 1000)).toFixed(0);
-    console.log(`global reference over loopback: write ${mbps(wrote - started)} MiB/s, read ${mbps(done - wrote)} MiB/s (8 MiB, 1 MiB a call)`);
+    console.log(
+      `global reference over loopback: write ${mbps(wrote - started)} MiB/s, read ${mbps(done - wrote)} MiB/s (8 MiB, 1 MiB a call)`,
+    );
   });
 
   it("a read-only pin refuses changes (EROFS) and still reads", async () => {
@@ -177,7 +179,11 @@ describe("the home node down, slow, restarted; the pin released", () => {
         }),
     );
     const port = (silent.address() as { port: number }).port;
-    b.running.store.peers.upsert({ nodeId: a.running.identity.nodeId, url: `http://127.0.0.1:${port}/`, publicKey: a.running.identity.publicKey });
+    b.running.store.peers.upsert({
+      nodeId: a.running.identity.nodeId,
+      url: `http://127.0.0.1:${port}/`,
+      publicKey: a.running.identity.publicKey,
+    });
     const dir = proxyOf(b, a, pin, { deadlineMs: 400, attemptTimeoutMs: 150 });
     expect(await errnoOf(dir.mkdir("x"))).toBe("EIO");
     expect((await fetch(`${b.running.url}/healthz`)).status).toBe(200);
