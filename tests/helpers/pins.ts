@@ -95,8 +95,8 @@ export function rawCall(
   signer: { clientId: string; privateKey: SigningKey["privateKey"] },
   pin: string,
   seq: number,
-  request: Partial<FsRequest> & Pick<FsRequest, "op" | "args">,
+  request: { op: FsRequest["op"]; args: readonly unknown[]; target?: number; bytes?: Uint8Array },
 ): Promise<RawCall> {
-  const body = encodeResourceCall({ seq, request: { target: 0, bytes: new Uint8Array(0), ...request } });
+  const body = encodeResourceCall({ seq, request: { target: 0, bytes: new Uint8Array(0), ...request, args: [...request.args] } });
   return signedRequest(home.running.url, signer, "POST", `/peer/resources/${pin}`, body);
 }
