@@ -48,6 +48,9 @@ export interface NewPin {
   peer: string;
 }
 
+/** How long a pin keeps its last call's answer for a retry, ms: well past a peer's deadline (DEFAULT_PEER_CALL_DEADLINE_MS). */
+export const PIN_ANSWER_KEPT_MS = 60_000;
+
 /** What serves a pin's directory: a real directory, walked without following symlinks (the default). */
 export type PinTreeFactory = (path: string, readOnly: boolean) => Directory;
 
@@ -202,13 +205,17 @@ export class ResourcePins {
     const last = this.lastCalls.get(id);
     if (seq === pin.lastSeq) {
       if (last?.seq === seq && last.digest === digest) return last.answer;
-      const why = last?.seq === seq ? "was another call" : "was claimed before this node restarted; its answer is lost";
+      const why =
+        last?.seq === seq ? "was another call" : "ran, and its answer is no longer kept (this node restarted, or it was long ago)";
       throw new ServerError("out_of_order", `pin ${id}: call ${seq} ${why}; the next is ${seq + 1}`);
     }
     if (seq !== pin.lastSeq + 1 || !this.store.pins.claimSeq(id, seq))
       throw new ServerError("out_of_order", `pin ${id}: call ${seq} is not the next (${pin.lastSeq + 1}) nor the last (${pin.lastSeq})`);
     const answer = this.run(pin, request).then(encodeResourceAnswer);
-    this.lastCalls.set(id, { seq, digest, answer });
+    const kept = { seq, digest, answer };
+    this.lastCalls.set(id, kept);
+    // Kept for the peer's retries, which end at its deadline; then the bytes (up to 1 MiB) are let go.
+    setTimeout(() => this.lastCalls.get(id) === kept && this.lastCalls.delete(id), PIN_ANSWER_KEPT_MS).unref();
     return answer;
   }
 

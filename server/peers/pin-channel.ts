@@ -104,7 +104,8 @@ export class PinChannel {
       throw new Final(new FsError(name, new TextDecoder().decode(answer.payload).replace(/^[A-Z]+: /, "")));
     } catch (e) {
       if (e instanceof Final) throw e.fs;
-      throw e;
+      // Anything else (an answer that does not decode, say) is the home node failing: the guest sees EIO.
+      throw new FsError("EIO", `${this.where}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 
@@ -150,6 +151,7 @@ export class PinChannel {
       const last = await this.lastSeq(end);
       // The home node claimed this number before: the call may have run, and its answer is gone.
       if (last >= seq) throw new Final(new FsError("EIO", `${this.where}: call ${seq}'s outcome is unknown (${e.message})`));
+      this.next = last + 1;
       return "out_of_order";
     }
   }
@@ -179,6 +181,9 @@ export class PinChannel {
           if (e.code === "out_of_order") throw e;
           const fs = refusal(e, this.where);
           if (fs) throw new Final(fs);
+        } else if (e instanceof ServerError) {
+          // Not the network: the home node is no longer a peer, its address is refused, its answer too large.
+          throw new Final(new FsError("EIO", `${this.where}: ${e.message}`));
         }
       }
       await new Promise((r) => setTimeout(r, Math.max(0, Math.min(wait, end - Date.now()))));

@@ -3,6 +3,7 @@
 // lists, renames and stats in it; the bytes land in A's client directory. A stopped, A restarted,
 // the pin released.
 import { existsSync, readFileSync } from "node:fs";
+import http from "node:http";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -146,6 +147,55 @@ describe("a global reference from B to a directory pinned at A", () => {
     expect(create("")).toBe("bad_request");
     expect(create("reports", "r", "no-such-node")).toBe("not_found");
     expect(create("reports")).toBe("created");
+  });
+});
+
+/** An HTTP relay to `target` that passes each request on, but cuts the connection instead of relaying the answer of those `drop` picks. */
+async function lossyRelay(target: string, drop: (n: number) => boolean): Promise<{ url: string; passed: () => number }> {
+  let n = 0;
+  const relay = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const index = n++;
+      const headers = { ...req.headers };
+      delete headers.host;
+      const out = http.request(new URL(req.url!, target), { method: req.method, headers }, (answer) => {
+        const body: Buffer[] = [];
+        answer.on("data", (c: Buffer) => body.push(c));
+        answer.on("end", () => {
+          if (drop(index)) return void res.socket?.destroy(); // the call ran at the home node; its answer is lost
+          res.writeHead(answer.statusCode ?? 500, answer.headers);
+          res.end(Buffer.concat(body));
+        });
+      });
+      out.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((r) => relay.listen(0, "127.0.0.1", r));
+  cleanup.push(() => new Promise<void>((r) => relay.close(() => r())));
+  relay.on("connection", (socket) => cleanup.push(() => void socket.destroy()));
+  return { url: `http://127.0.0.1:${(relay.address() as { port: number }).port}/`, passed: () => n };
+}
+
+describe("lost answers", () => {
+  it("a call whose answer is lost is sent again under its number and answered from the cache: run once", async () => {
+    const { a, b, key } = await pair();
+    const pin = pinAt(a, b);
+    const home = join(a.dataDir, "resources", key.clientId, "reports");
+    const dir = proxyOf(b, a, pin, { deadlineMs: 20_000, attemptTimeoutMs: 5_000 });
+    await dir.mkdir("d"); // numbered through A directly: call 1 (after learning the count)
+    // From now on every other answer is lost on the way back (the relay's requests 0, 2, 4, ... ).
+    const relay = await lossyRelay(a.running.url, (i) => i % 2 === 0);
+    b.running.store.peers.upsert({ nodeId: a.running.identity.nodeId, url: relay.url, publicKey: a.running.identity.publicKey });
+    const file = await dir.openFile("d/log", { create: true, write: true });
+    await dir.rename("d/log", "d/log2"); // a second run would be ENOENT
+    await dir.mkdir("e"); // and this EEXIST
+    expect(await file.write(text("once"), 0)).toBe(4);
+    await file.close();
+    expect((await dir.list("d")).map((e) => e.name)).toEqual(["log2"]);
+    expect(readFileSync(join(home, "d", "log2"), "utf8")).toBe("once");
+    expect(relay.passed()).toBeGreaterThanOrEqual(12); // each of the 6 calls went twice
   });
 });
 
