@@ -73,6 +73,10 @@ describe("a global reference from B to a directory pinned at A", () => {
     await dir.unlink("2024/Q1.txt");
     await dir.rmdir("2024");
     expect(await dir.list("")).toEqual([]);
+    // The routes are described.
+    const openapi = (await (await fetch(`${a.running.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    expect(Object.keys(openapi.paths["/peer/resources/{pin}"]!).sort()).toEqual(["get", "post"]);
+    expect(openapi.paths["/peer/resources/{pin}/release"]).toHaveProperty("post");
     // Every call was numbered, once each.
     expect(a.running.node.pins.get(pin.id)!.lastSeq).toBeGreaterThan(15);
   });
