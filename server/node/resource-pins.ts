@@ -196,12 +196,15 @@ export class ResourcePins {
     return pin;
   }
 
-  /** One call from peer `peerId` (the checks in the header); resolves to the answer's body. */
-  call(id: string, peerId: string, body: Uint8Array): Promise<Uint8Array> {
+  /**
+   * One call from peer `peerId` (the checks in the header); resolves to the answer's body. `sha256`:
+   * the body's digest when the caller has it already (the signed one the intake checked the body against).
+   */
+  call(id: string, peerId: string, body: Uint8Array, sha256?: string): Promise<Uint8Array> {
     const pin = this.describe(id, peerId);
     const { seq, request } = decodeResourceCall(body);
     this.checkOwner(pin.owner, pin.dir, pin.access === "rw" && writes(request) ? "rw" : "r");
-    const digest = createHash("sha256").update(body).digest("hex");
+    const digest = sha256 ?? createHash("sha256").update(body).digest("hex");
     const last = this.lastCalls.get(id);
     if (seq === pin.lastSeq) {
       if (last?.seq === seq && last.digest === digest) return last.answer;

@@ -4,6 +4,7 @@
 // peer before it reads the body.
 
 import type { Hono } from "hono";
+import { HEADER_BODY } from "../../auth/index.js";
 import type { FerryNode } from "../../node/ferry-node.js";
 import { peerOf, type Env } from "../env.js";
 
@@ -18,7 +19,9 @@ export function peerResourceRoutes(app: Hono<Env>, node: FerryNode): void {
     const peer = peerOf(c);
     const id = c.req.param("pin");
     node.pins.describe(id, peer.nodeId); // 404 / 403 before the body is read
-    const answer = await node.pins.call(id, peer.nodeId, await c.get("readBody")());
+    const body = await c.get("readBody")();
+    // The body's sha256 as signed: the intake has just checked the body against it (a retry is matched by it).
+    const answer = await node.pins.call(id, peer.nodeId, body, c.req.header(HEADER_BODY)?.split(" ")[1]);
     return c.body(answer as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/octet-stream" });
   });
   // The job is done with the directory (or moved on): its open files are closed and the pin dropped.
