@@ -7,7 +7,7 @@ import http from "node:http";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { FsError } from "../../runtime/index.js";
+import { applyTree, captureTree, FsError, MemoryDirectory } from "../../runtime/index.js";
 import { PeerDirectory } from "../../server/peers/peer-directory.js";
 import { startTestNode } from "../helpers/node.js";
 import { pinAt, pinPair, proxyOf, type PinPair } from "../helpers/pins.js";
@@ -108,6 +108,26 @@ describe("a global reference from B to a directory pinned at A", () => {
     console.log(
       `global reference over loopback: write ${mbps(wrote - started)} MiB/s, read ${mbps(done - wrote)} MiB/s (8 MiB, 1 MiB a call)`,
     );
+  });
+
+  it("carries a tree through the pin (tree-transfer over the PeerDirectory): the same manifest at both ends", async () => {
+    const { a, b } = await pair();
+    const dir = proxyOf(b, a, pinAt(a, b));
+    const source = new MemoryDirectory();
+    source.mkdir("src");
+    for (const [name, body] of [
+      ["src/a.txt", "alpha"],
+      ["src/b.bin", "b".repeat(200_000)],
+      ["top", ""],
+    ] as const) {
+      const f = source.openFile(name, { create: true, write: true });
+      f.write(text(body), 0);
+      f.close();
+    }
+    const captured = await captureTree(source);
+    await applyTree(dir, captured.manifest, (sha) => captured.blobs.get(sha));
+    const there = await captureTree(dir);
+    expect(there.manifest).toEqual(captured.manifest);
   });
 
   it("a read-only pin refuses changes (EROFS) and still reads", async () => {
