@@ -1,9 +1,10 @@
 // Pins: the home node's half of a global reference (docs/resource-segment.md, "Global references").
 // A job that runs elsewhere keeps using a directory of its owner's here; a pin names that directory
 // for that job and the one peer node it now runs on, survives restarts (store.pins), and serves the
-// peer's calls (POST /peer/resources/:pin) with a WasiFsServer of its own — so every path is
-// confined to the pin's directory and normalized, every handle must be one the pin opened, at most
-// MAX_WASI_FDS are open, no transfer exceeds 1 MiB: the checks an isolated child's calls get.
+// peer's calls (POST /peer/resources/:pin) with a WasiFsServer of its own (pin-server.ts) — so every
+// path is confined to the pin's directory and normalized, every handle must be one the pin opened
+// since this node started (never a number used before), at most MAX_WASI_FDS are open, no transfer
+// exceeds 1 MiB: the checks an isolated child's calls get.
 //
 // Each call, in order: the pin exists (404), its peer signed it (403), the owner still exists, is
 // enabled, and its capabilities still grant the directory what the call needs (403, and the call
@@ -24,8 +25,6 @@ import {
   normalizeTreePath,
   parseCapability,
   type RemoteAnswer,
-  WASI_FS,
-  WasiFsServer,
 } from "../../runtime/index.js";
 import { ServerError } from "../errors.js";
 import type { NodeIdentity } from "../auth/index.js";
@@ -33,6 +32,7 @@ import { PeerDirectory } from "../peers/peer-directory.js";
 import { PinChannel } from "../peers/pin-channel.js";
 import { decodeResourceCall, encodeResourceAnswer, type GlobalReference } from "../peers/resource-wire.js";
 import type { PinAccess, PinRecord } from "../store/pins.js";
+import { PinServer } from "./pin-server.js";
 import type { Store } from "../store/store.js";
 
 export type { PinAccess, PinRecord } from "../store/pins.js";
@@ -101,7 +101,7 @@ export function grantsDirectory(capabilities: readonly string[], dir: string, ac
 
 export class ResourcePins {
   /** Each pin's server (its open handles), made at its first call since the node started. */
-  private readonly servers = new Map<string, WasiFsServer>();
+  private readonly servers = new Map<string, PinServer>();
   private readonly lastCalls = new Map<string, LastCall>();
   private readonly openTree: PinTreeFactory;
 
@@ -214,7 +214,7 @@ export class ResourcePins {
     }
     if (seq !== pin.lastSeq + 1 || !this.store.pins.claimSeq(id, seq))
       throw new ServerError("out_of_order", `pin ${id}: call ${seq} is not the next (${pin.lastSeq + 1}) nor the last (${pin.lastSeq})`);
-    const answer = this.run(pin, request).then(encodeResourceAnswer);
+    const answer = this.run(pin, seq, request).then(encodeResourceAnswer);
     const kept = { seq, digest, answer };
     this.lastCalls.set(id, kept);
     // Kept for the peer's retries, which end at its deadline; then the bytes (up to 1 MiB) are let go.
@@ -222,11 +222,11 @@ export class ResourcePins {
     return answer;
   }
 
-  private async run(pin: PinRecord, request: FsRequest): Promise<RemoteAnswer> {
+  private async run(pin: PinRecord, seq: number, request: FsRequest): Promise<RemoteAnswer> {
     let server = this.servers.get(pin.id);
     if (!server) {
       try {
-        server = new WasiFsServer([this.openTree(this.checkedPath(pin), pin.access === "r")]);
+        server = new PinServer(this.openTree(this.checkedPath(pin), pin.access === "r"));
       } catch (e) {
         // The directory is gone or was replaced: the call fails as a file-system call, not the request.
         const failure = e instanceof FsError ? e : new FsError("ENOENT", `pin ${pin.id}: directory "${pin.dir}" cannot be opened`);
@@ -234,7 +234,7 @@ export class ResourcePins {
       }
       this.servers.set(pin.id, server);
     }
-    return server.answer(WASI_FS, request);
+    return server.answer(seq, request);
   }
 
   /** The pin's directory, walked from the owner's root without following a symlink (made so; still so?). */

@@ -170,15 +170,20 @@ describe("paths stay in the pin's directory", () => {
     expect(readFileSync(join(yDir, "private"), "utf8")).toBe("y's");
   });
 
-  it("a file handle is the pin's own: another pin's handle numbers are EBADF", async () => {
+  it("a file handle is the pin's own and is the opening call's number: other numbers are EBADF", async () => {
     const { a, b } = await pair(["reports/*:rw", "other/*:rw"]);
     const mine = pinAt(a, b, "reports");
     const theirs = pinAt(a, b, "other");
-    const opened = await rawCall(a, asNode(b), theirs.id, 1, { op: "openFile", args: ["f", true, false, false, true] });
-    expect(opened).toMatchObject({ status: 200 });
-    const handle = opened.value!;
-    expect((await rawCall(a, asNode(b), mine.id, 1, { op: "fileRead", target: handle, args: [10, 0] })).errno).toBe("EBADF");
+    expect(await rawCall(a, asNode(b), theirs.id, 1, { op: "list", args: [""] })).toMatchObject({ status: 200, value: 0 });
+    const opened = await rawCall(a, asNode(b), theirs.id, 2, { op: "openFile", args: ["f", true, false, false, true] });
+    expect(opened).toMatchObject({ status: 200, value: 2 }); // call 2 opened it (the server's own number is 1)
+    const stat = (pin: string, seq: number, target: number) => rawCall(a, asNode(b), pin, seq, { op: "fileStat", target, args: [] });
+    expect((await stat(mine.id, 1, 2)).errno).toBe("EBADF"); // another pin's handle
     expect((await rawCall(a, asNode(b), mine.id, 2, { op: "stat", target: 1, args: [""] })).errno).toBe("EBADF"); // no tree 1
+    expect((await stat(theirs.id, 3, 1)).errno).toBe("EBADF"); // the server's own number is no handle
+    expect((await stat(theirs.id, 4, 2)).value).toBe(0);
+    expect((await rawCall(a, asNode(b), theirs.id, 5, { op: "fileClose", target: 2, args: [] })).value).toBe(0);
+    expect((await stat(theirs.id, 6, 2)).errno).toBe("EBADF");
   });
 });
 

@@ -79,8 +79,13 @@ describe("the home node killed and restarted", () => {
     await until(async () => (await fetch(`${a.url}/healthz`)).ok, "A answering");
     await patient.mkdir("after");
     expect((await patient.list("")).map((e) => e.name)).toEqual(["after", "before", "log"]);
-    // The open file's handle lived in the killed process: EBADF now (the guest reopens by name).
+    // A file opened now never takes the number of one opened before the kill: the old handle is EBADF
+    // (it lived in the killed process; the guest reopens by name), and the new file is not touched.
+    const fresh = await patient.openFile("fresh", { create: true, write: true });
     expect(await errnoOf(file.write(new TextEncoder().encode("two\n"), 4))).toBe("EBADF");
+    expect((await fresh.stat()).size).toBe(0);
+    expect((await patient.stat("log")).size).toBe(4);
+    await fresh.close();
     expect(await b.running.node.pins.releaseAt(ref)).toBe(true);
     expect(await errnoOf(patient.list(""))).toBe("EBADF");
   }, 120_000);
