@@ -41,8 +41,13 @@ describe("who may call a pin", () => {
     expect(await signedRequest(a.running.url, asNode(c), "POST", `/peer/resources/${pin.id}/release`)).toMatchObject({ status: 403 });
     expect(existsSync(join(homeOf(a), "x"))).toBe(false);
     expect(a.running.node.pins.get(pin.id)).toMatchObject({ lastSeq: 0 });
-    // Unknown pin: 404, for the right peer too.
+    // Unknown pin: 404, for the right peer too; and so is a released one.
     expect(await rawCall(a, asNode(b), "AAAAAAAAAAAAAAAAAAAAAA", 1, mkdir)).toMatchObject({ status: 404, code: "not_found" });
+    const released = await signedRequest(a.running.url, asNode(b), "POST", `/peer/resources/${pin.id}/release`);
+    expect(released.status).toBe(200);
+    expect(JSON.parse(new TextDecoder().decode(released.payload))).toEqual({ released: pin.id });
+    expect(await rawCall(a, asNode(b), pin.id, 1, mkdir)).toMatchObject({ status: 404, code: "not_found" });
+    expect(await signedRequest(a.running.url, asNode(b), "POST", `/peer/resources/${pin.id}/release`)).toMatchObject({ status: 404 });
   });
 
   it("a replayed request (same nonce) is refused by auth and runs nothing twice", async () => {
