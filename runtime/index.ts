@@ -64,6 +64,12 @@ export type {
   FsErrorName,
   OpenFileOptions,
 } from "./resources/directory.js";
+// A tree's calls as data (what an isolated child sends its parent; what a global reference sends the home node) and their server.
+export { WasiFsServer } from "./host/wasi/fs-server.js";
+export { WASI_FS, FS_ERRORS, FS_OPS } from "./host/wasi/fs-wire.js";
+export type { FsOp, FsRequest } from "./host/wasi/fs-wire.js";
+export { HOST_CALL_MAX_IO_BYTES } from "./host/interface.js";
+export type { RemoteAnswer } from "./host/interface.js";
 export { MAX_WASI_ARGS_BYTES, MAX_WASI_PREOPENS, MAX_WASI_GUEST_PATH_BYTES } from "./sandbox/wasi-placement.js";
 
 export { FerryError, isFerryError, ERROR_MESSAGES } from "./errors.js";

@@ -16,6 +16,8 @@ import { jobRoutes } from "./routes/jobs.js";
 import { moduleRoutes } from "./routes/modules.js";
 import { peerBalanceRoutes } from "./routes/peer-balance.js";
 import { peerMigrationRoutes } from "./routes/peer-migration.js";
+import { peerResourceRoutes } from "./routes/peer-resources.js";
+import { PEER_RESOURCE_MAX_BODY_BYTES } from "../peers/resource-wire.js";
 import {
   DEFAULT_JSON_BODY_BYTES,
   DEFAULT_SMALL_BODY_BYTES,
@@ -59,6 +61,7 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
         json: DEFAULT_JSON_BODY_BYTES,
         module: DEFAULT_MAX_MODULE_BYTES,
         snapshot: maxTransferBytes(DEFAULT_MAX_MEMORY_PAGES),
+        resourceCall: PEER_RESOURCE_MAX_BODY_BYTES,
         ...options.bodyLimits,
       },
       gates: options.uploadGates ?? uploadGates(),
@@ -68,6 +71,7 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
   moduleRoutes(app, node);
   jobRoutes(app, node);
   peerMigrationRoutes(app, node);
+  peerResourceRoutes(app, node);
   peerBalanceRoutes(app, options.balancer);
   return app;
 }

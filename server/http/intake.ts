@@ -22,6 +22,8 @@ export interface BodyLimits {
   module: number;
   /** PREPARE and PRE-COPY: a snapshot, up to the node's snapshot cap. */
   snapshot: number;
+  /** A global reference's call (POST /peer/resources/:pin): at most 1 MiB of data and its header. */
+  resourceCall: number;
 }
 
 export const DEFAULT_SMALL_BODY_BYTES = 64 * 1024;
@@ -89,6 +91,8 @@ function routeOf(method: string, path: string): Route {
   if (method === "GET" || method === "HEAD") return { kind: "none", gate: null, defer: false };
   if (method === "POST" && (path === "/peer/migrations/prepare" || path === "/peer/migrations/precopy"))
     return { kind: "snapshot", gate: "peer", defer: true };
+  // Not gated: a peer's calls on a pin come one at a time, each at most resourceCall bytes; read after the pin's checks.
+  if (method === "POST" && /^\/peer\/resources\/[^/]+$/.test(path)) return { kind: "resourceCall", gate: null, defer: true };
   if (method === "POST" && path === "/modules") return { kind: "module", gate: "client", defer: false };
   if (method === "POST" && path === "/jobs") return { kind: "json", gate: "client", defer: false };
   return { kind: "small", gate: null, defer: false };

@@ -7,6 +7,7 @@ const error = { $ref: "#/components/responses/Error" };
 const job = { description: "the job", content: { "application/json": { schema: { $ref: "#/components/schemas/Job" } } } };
 const idParam = [{ name: "id", in: "path", required: true, schema: { type: "string" } }];
 const signed = [{ ferrySignature: [] }];
+const pinParam = [{ name: "pin", in: "path", required: true, schema: { type: "string" } }];
 
 export const OPENAPI = {
   openapi: "3.1.0",
@@ -239,6 +240,42 @@ export const OPENAPI = {
       get: {
         summary: "The peers this node migrates jobs to and from",
         responses: { "200": { description: "[{ nodeId, url, publicKey }]" } },
+      },
+    },
+    "/peer/resources/{pin}": {
+      get: {
+        summary:
+          "A pin's description for its peer node: { pin, jobId, dir, access, createdAt, lastSeq } (a global reference's proxy numbers its next call from lastSeq)",
+        security: signed,
+        parameters: pinParam,
+        responses: { "200": { description: "the pin" }, "401": error, "403": error, "404": error },
+      },
+      post: {
+        summary:
+          "One file-system call on a pinned directory, by the pin's peer node (docs/resource-segment.md, \"Global references\"): seq (u64 LE) · op · target · fs-wire payload. seq = last + 1 runs it; seq = last with the same body answers it again; anything else is 409 out_of_order. The owner's capabilities are checked at every call (403, not run)",
+        security: signed,
+        parameters: pinParam,
+        requestBody: { content: { "application/octet-stream": { schema: { type: "string", format: "binary", maxLength: 1114112 } } } },
+        responses: {
+          "200": {
+            description:
+              "value (f64 LE: 0, a handle, a byte count, or -(1 + FsError index)) · payload (bytes, JSON, or the error's message)",
+          },
+          "400": error,
+          "401": error,
+          "403": error,
+          "404": error,
+          "409": error,
+          "413": error,
+        },
+      },
+    },
+    "/peer/resources/{pin}/release": {
+      post: {
+        summary: "The pin's peer node is done with it: its open files are closed and the pin dropped",
+        security: signed,
+        parameters: pinParam,
+        responses: { "200": { description: "{ released: pin }" }, "401": error, "403": error, "404": error },
       },
     },
     "/balance": {

@@ -34,6 +34,7 @@ import { nodeLimits, type NodeLimits, type NodeLimitsOptions } from "./node-limi
 import { placeJob, refuseInProcessResources, type Caller, type StartJobRequest } from "./placement.js";
 import { listModules, moduleBytes, uploadModule } from "./modules.js";
 import { recoverJobs } from "./recovery.js";
+import { ResourcePins } from "./resource-pins.js";
 import { NodeTransferHost } from "./transfer-host.js";
 import { checkWasiJob, defaultEntry } from "./wasi-dirs.js";
 import { jobDetail, type JobDetail } from "./job-resources.js";
@@ -86,6 +87,8 @@ export class FerryNode {
   readonly limits: NodeLimits;
   /** Counters for /metrics. */
   readonly counters: NodeCounters = newCounters();
+  /** Directories kept here for jobs elsewhere, and the proxies to other nodes' (global references). */
+  readonly pins: ResourcePins;
   private readonly engines: NodeEngines;
   private readonly runner: JobRunner;
   private readonly control: JobControl;
@@ -98,6 +101,7 @@ export class FerryNode {
     this.publicKeyPem = options.identity.publicKeyPem;
     this.store = options.store;
     this.limits = nodeLimits(options.limits);
+    this.pins = new ResourcePins(this.store, options.identity);
     const { maxMemoryPages = 4096, isolated, compile } = options;
     this.engines = new NodeEngines(this.store, { maxMemoryPages, isolated, compile, limits: this.limits });
     this.runner = new JobRunner({
@@ -312,6 +316,7 @@ export class FerryNode {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     this.migrator.close();
+    this.pins.close();
     this.runner.close();
     await this.engines.close();
   }

@@ -7,6 +7,7 @@ export type { NewClient } from "./clients.js";
 export type { NewModule } from "./modules.js";
 export type { NewJob, JobPatch, JobFilter } from "./jobs.js";
 export { MIGRATIONS, SCHEMA_VERSION, type Migration } from "./schema.js";
+export type { PinAccess, PinRecord } from "./pins.js";
 export {
   FINISHED_JOB_STATES,
   JOB_SANDBOXES,

@@ -2,6 +2,7 @@
 // to N; released migrations are never edited, only appended to (a changed one would never re-run).
 
 import type { Database } from "better-sqlite3";
+import { resourcePinsMigration } from "./schema-pins.js";
 
 export interface Migration {
   version: number;
@@ -112,6 +113,8 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec("ALTER TABLE jobs ADD COLUMN wasi TEXT");
     },
   },
+  // Global references' pins (schema-pins.ts).
+  resourcePinsMigration(4),
 ];
 
 /** The version this code writes: databases newer than this are refused. */

@@ -13,6 +13,7 @@ import { openDatabase } from "./migrate.js";
 import { ModuleTable } from "./modules.js";
 import { NonceTable } from "./nonces.js";
 import { PeerTable } from "./peers.js";
+import { PinTable } from "./pins.js";
 import type { Migration } from "./schema.js";
 
 export const DATABASE_FILE = "ferry.db";
@@ -48,6 +49,8 @@ export class Store implements Disposable {
   readonly checkpoints: CheckpointTable;
   readonly nonces: NonceTable;
   readonly peers: PeerTable;
+  /** Directories kept here for jobs elsewhere (global references). */
+  readonly pins: PinTable;
   readonly openReport: OpenReport;
   private readonly clock: () => number;
   private readonly synchronous: "full" | "normal";
@@ -66,6 +69,7 @@ export class Store implements Disposable {
     this.checkpoints = new CheckpointTable(db, this.blobs, this.clock, options.checkpointsKept ?? DEFAULT_CHECKPOINTS_KEPT);
     this.nonces = new NonceTable(db);
     this.peers = new PeerTable(db);
+    this.pins = new PinTable(db, this.clock);
     // Crash recovery: temp files of writers that died, then blobs whose row was never committed.
     const tempFilesRemoved = this.blobs.sweepTemp();
     const blobsCollected = this.collectGarbage(options.garbageGraceMs ?? DEFAULT_GARBAGE_GRACE_MS).length;
