@@ -25,7 +25,6 @@ import {
   HostDirectory,
   normalizeTreePath,
   OffThreadDirectory,
-  parseCapability,
   type RemoteAnswer,
 } from "../../runtime/index.js";
 import { ServerError } from "../errors.js";
