@@ -34,8 +34,13 @@ export function bool(value: number): boolean {
   return value !== 0;
 }
 
-export const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/**
+ * Ids name directories (a client's resource root is resources/<id>), so "." and ".." — the
+ * directory itself and the data directory above it — are not ids.
+ */
+export const ID_PATTERN = /^(?!\.\.?$)[A-Za-z0-9._-]{1,64}$/;
 
 export function checkId(kind: string, id: string): void {
-  if (!ID_PATTERN.test(id)) throw new ServerError("bad_request", `${kind} id "${id}" must be 1-64 of A-Z a-z 0-9 . _ -`);
+  if (!ID_PATTERN.test(id))
+    throw new ServerError("bad_request", `${kind} id "${id}" must be 1-64 of A-Z a-z 0-9 . _ - (and not "." or "..")`);
 }

@@ -279,8 +279,16 @@ describe("clients", () => {
     expectCode(() => store.clients.add({ publicKey: ed25519Public(), quotas: { maxConcurrentJobs: 0 } }), "bad_request");
     expectCode(() => store.clients.add({ publicKey: generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey }), "bad_request");
     expectCode(() => store.clients.add({ id: "../x", publicKey: ed25519Public() }), "bad_request");
+    // An id names the client's resource root (resources/<id>): ".." would be the data directory itself.
+    for (const id of [".", ".."]) expectCode(() => store.clients.add({ id, publicKey: ed25519Public() }), "bad_request");
+    store.clients.add({ id: "..a", publicKey: ed25519Public() }); // dots inside a name are fine
     expectCode(() => store.clients.require("nobody"), "not_found");
-    expect(store.clients.list().map((c) => c.id)).toEqual(["a"]);
+    expect(
+      store.clients
+        .list()
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual(["..a", "a"]);
   });
 });
 
