@@ -7,6 +7,9 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { ERRNO } from "../../../runtime/host/wasi/abi.js";
 import { AwaitedCalls } from "../../../runtime/exec/awaited-calls.js";
+import { settledOrUnreachable } from "../../../runtime/host/guest-call.js";
+import { GuestTrap } from "../../../runtime/traps.js";
+import { AwaitTimeout, type Pausing } from "../../../runtime/host/index.js";
 import {
   decodeSnapshot,
   Engine,
@@ -173,5 +176,27 @@ describe("an await asked for outside a pausing import", () => {
     frozen.enter("fd_read");
     expect(() => frozen.settle("k", async () => 1)).toThrow(expect.objectContaining({ trap: "host_error" }));
     frozen.leave(true);
+  });
+});
+
+describe("Ferry's own imports", () => {
+  it("turn a rejected or timed-out await into the trap resource_unreachable, and keep a trap's own code", () => {
+    const failing = (error: unknown): Pausing => ({
+      yield: () => {},
+      checkpoint: () => 0,
+      sleep: () => false,
+      settle: () => {
+        throw error;
+      },
+    });
+    expect(() => settledOrUnreachable(failing(new AwaitTimeout(5)), "k", async () => 1)).toThrow(
+      expect.objectContaining({ trap: "resource_unreachable" }),
+    );
+    expect(() => settledOrUnreachable(failing(new Error("link down")), "k", async () => 1)).toThrow(
+      expect.objectContaining({ trap: "resource_unreachable" }),
+    );
+    expect(() => settledOrUnreachable(failing(new GuestTrap("disposed")), "k", async () => 1)).toThrow(
+      expect.objectContaining({ trap: "disposed" }),
+    );
   });
 });
