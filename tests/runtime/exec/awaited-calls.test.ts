@@ -148,6 +148,18 @@ describe("while a call is pending", () => {
     restored.dispose();
   });
 
+  it("an isolated job too: paused while its child awaits, snapshotted, and finished in this process", async () => {
+    const gate = new GatedDirectory(tree());
+    const scheduler = new Scheduler();
+    const guest = await instance("isolated", gate);
+    const job = scheduler.start(guest, "stat");
+    await until(() => gate.waiting.length === 1, "the child's call to reach the parent's directory");
+    expect(await job.pause()).toMatchObject({ status: "paused", reason: "await" });
+    const snapshot = await guest.snapshot({ move: true });
+    const restored = await engine.restore(snapshot, { sandbox: "in-process", trust: "authenticated", wasi: { dirs: { "/d": tree() } } });
+    expect(await scheduler.continue(restored).result).toMatchObject({ status: "done", value: ERRNO.SUCCESS });
+  });
+
   it("dispose ends a resume that waits: trapped disposed; a second resume meanwhile is refused", async () => {
     const gate = new GatedDirectory(tree());
     const guest = await instance("in-process", gate);
