@@ -45,8 +45,8 @@ export class AwaitedCalls {
   private readonly answers = new Map<string, Outcome>();
   /** The pausing import now running (undefined: none, and nothing may await). */
   private inCall: string | undefined;
-  /** The slice's fuel when that import was entered: an invocation that unwinds to await is not charged. */
-  private fuelAtEntry = 0;
+  /** Fuel that import has been charged so far (the instance adds to it): an invocation that unwinds to await gets it back. */
+  chargedInCall = 0;
   /** That import started an await (and is unwinding for it). */
   private awaitedHere = false;
 
@@ -62,7 +62,7 @@ export class AwaitedCalls {
   enter(name: string): void {
     this.inCall = name;
     this.awaitedHere = false;
-    this.fuelAtEntry = this.fuel.global ? this.fuel.remaining() : 0;
+    this.chargedInCall = 0;
   }
 
   /** The import returned (`threw`: by an exception). */
@@ -70,7 +70,7 @@ export class AwaitedCalls {
     this.inCall = undefined;
     if (this.stack.unwinding && !threw) {
       // Unwinding to await: the call is made again by the rewind, which pays for it then.
-      if (this.awaitedHere && this.fuel.global) this.fuel.charge(this.fuel.remaining() - this.fuelAtEntry);
+      if (this.awaitedHere) this.fuel.charge(-this.chargedInCall);
       return;
     }
     this.answers.clear();

@@ -372,7 +372,9 @@ export class GuestInstance implements Instance {
 
   /** A host call's work, taken from the running slice (unmetered code has no fuel to take). */
   private chargeFuel(fuel: number): void {
-    if (this.status === "running") this.fuel.charge(fuel);
+    if (this.status !== "running") return;
+    this.fuel.charge(fuel);
+    this.pauses.awaits.chargedInCall += Math.ceil(fuel);
   }
 
   // ---- memory and I/O ----
