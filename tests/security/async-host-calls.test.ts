@@ -50,6 +50,7 @@ function farDirectory(read: (into: Uint8Array) => Promise<number>): AsyncDirecto
     throw new FsError("ENOENT", "none");
   };
   return {
+    asynchronous: true,
     readOnly: true,
     stat: async () => STAT,
     list: async () => [],
@@ -77,7 +78,7 @@ describe.each(["in-process", "isolated"] as const)("a hostile far directory, %s"
       sandbox,
       trust: "authenticated",
       awaitDeadlineMs,
-      wasi: { asyncDirs: { "/far": dir } },
+      wasi: { dirs: { "/far": dir } },
     });
     expect(await call(guest, "open")).toMatchObject({ status: "done", value: ERRNO.SUCCESS });
     return guest;
