@@ -121,7 +121,7 @@ export interface SegmentPart {
 export interface WasiPreopen<D extends Directory | AsyncDirectory = Directory> {
   /** The guest's name for it ("/data", "."); unique per instance. */
   guestPath: string;
-  /** In-process: a Directory (answers inside the slice). Isolated: also an AsyncDirectory (the parent awaits it). */
+  /** A Directory (answers inside the slice) or an AsyncDirectory (each call awaited: Pausing.settle). */
   directory: D;
 }
 

@@ -29,8 +29,8 @@ export type { InProcessPlacement, PlacementBase } from "../exec/placement.js";
 /** Where and as whom an instance runs, as a caller asks for it (every field optional), on top of its I/O options. */
 export interface PlacementOptions extends Omit<InstanceOptions, "resources" | "wasi"> {
   /**
-   * A WASI program's arguments, environment and directories (see WasiOptions). Isolated, a
-   * directory may also be an AsyncDirectory (OffThreadDirectory: served off the event loop).
+   * A WASI program's arguments, environment and directories (see WasiOptions). A directory may also
+   * be an AsyncDirectory (OffThreadDirectory: served off the event loop), whose calls are awaited.
    */
   wasi?: PlacementWasiOptions;
   /** Default: from `trust` (anonymous → in-process, authenticated → isolated). */
@@ -45,7 +45,7 @@ export interface PlacementOptions extends Omit<InstanceOptions, "resources" | "w
   resources?: ResourceProvider | AsyncResourceProvider;
 }
 
-/** WasiOptions whose directories may also answer later (isolated instances only). */
+/** WasiOptions whose directories may also answer later (an AsyncDirectory: each call awaited, in either sandbox). */
 export interface PlacementWasiOptions extends Omit<WasiOptions, "dirs"> {
   dirs?: Readonly<Record<string, Directory | AsyncDirectory>>;
 }
