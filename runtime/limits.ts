@@ -73,6 +73,14 @@ export const DEFAULT_CONTINUATION_STACK_BYTES = 256 * 1024;
 /** The continuation struct's header, bytes (docs/continuation-abi.md): exec's layout, code's prefix. */
 export const CONTINUATION_HEADER_BYTES = 96;
 
+/**
+ * How long one awaited host call (Pausing.settle: an asynchronous directory, a call to another node)
+ * may take, ms, from the moment it starts until its promise settles. Past it the call fails (EIO for
+ * WASI, `resource_unreachable` for Ferry's imports) and the guest goes on: a far end that is down
+ * or slow never hangs a job. Per instance: InstanceOptions.awaitDeadlineMs.
+ */
+export const DEFAULT_AWAIT_DEADLINE_MS = 30_000;
+
 /** Most output bytes one instance may write. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 /** Most log bytes one instance may write. */

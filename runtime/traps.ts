@@ -20,6 +20,7 @@ export const TRAP_MESSAGES = {
   capability_denied: "guest used a resource its capabilities do not grant",
   resource_quota: "guest's files would exceed their disk quota",
   disposed: "the instance was disposed while it ran",
+  resource_unreachable: "an awaited host call failed or passed its deadline",
   // The isolated sandbox: the child process hosting the guest ended or had to be ended.
   deadline_exceeded: "guest ran past its wall-clock deadline",
   sandbox_out_of_memory: "the sandbox process ran out of memory",

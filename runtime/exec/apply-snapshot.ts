@@ -5,6 +5,7 @@
 
 import { EXPORTS } from "../code/export-names.js";
 import { FerryError } from "../errors.js";
+import type { SegmentPart } from "../host/index.js";
 import { WASM_PAGE_BYTES } from "../limits.js";
 import type { AsyncifyStack } from "./asyncify-stack.js";
 import { ContState, type ContinuationHeader, decodeImage, FLAG_UNWOUND } from "./continuation.js";
@@ -94,4 +95,12 @@ function checkMemory(target: RestoreTarget, s: Snapshot): void {
       malformed(`memory page ${page.index} is not a whole page inside the ${s.memory.pageCount}-page memory`);
     }
   }
+}
+
+/** The resource segment first: a snapshot naming resources this instance was not given is refused before anything is written. */
+export function restoreSegmentParts(parts: ReadonlyMap<string, SegmentPart>, images: Snapshot["resources"]): void {
+  for (const id of Object.keys(images ?? {}))
+    if (!parts.has(id))
+      throw new FerryError("snapshot_malformed", `the snapshot holds state of the "${id}" interface, which this module does not import`);
+  for (const [id, part] of parts) if (images && Object.hasOwn(images, id)) part.restore(images[id]);
 }

@@ -17,7 +17,7 @@ import { FerryError } from "../errors.js";
 import { WASM_PAGE_BYTES } from "../limits.js";
 import { discardOpenResources, type SegmentPart } from "../host/index.js";
 import { GuestExit, GuestTrap } from "../traps.js";
-import { applySnapshot, type RestoreTarget } from "./apply-snapshot.js";
+import { applySnapshot, type RestoreTarget, restoreSegmentParts } from "./apply-snapshot.js";
 import { type CaptureSource, captureSnapshot } from "./capture-snapshot.js";
 import { type AsyncifyExports, AsyncifyStack } from "./asyncify-stack.js";
 import {
@@ -30,7 +30,7 @@ import {
   type ContinuationHeader,
 } from "./continuation.js";
 import { FuelSlice } from "./fuel-slice.js";
-import { PausePoints } from "./pause-points.js";
+import { PausePoints, pausingHooks } from "./pause-points.js";
 import { GuestGlobals } from "./guest-globals.js";
 import { GuestStreams } from "./guest-io.js";
 import type { GuestModule } from "./guest-module.js";
@@ -102,11 +102,7 @@ export class GuestInstance implements Instance {
         },
         seed: config.seed,
       }),
-      {
-        yield: () => this.pauses.onYield(),
-        checkpoint: () => this.pauses.onCheckpoint(),
-        sleep: (ms) => this.pauses.onSleep(ms),
-      },
+      ...pausingHooks(() => this.pauses),
     );
     this.resourceFns = resources;
     this.segmentParts = parts;
@@ -116,10 +112,8 @@ export class GuestInstance implements Instance {
     this.growFailed = this.exports[EXPORTS.growFailed] as WebAssembly.Global | undefined;
     this.globals = new GuestGlobals(this.exports, module.segment);
     this.stack = AsyncifyStack.locate(this.exports, this.memoryObject, module.segment, config.continuationStackBytes);
-    this.pauses = new PausePoints(module.segment, this.stack, this.fuel, {
-      header: () => this.header,
-      status: () => this.status,
-    });
+    const run = { header: () => this.header, status: () => this.status };
+    this.pauses = new PausePoints(module.segment, this.stack, this.fuel, run, placement.awaitDeadlineMs);
   }
 
   get codeHash(): string {
@@ -187,9 +181,17 @@ export class GuestInstance implements Instance {
     this.assertUsable();
     if (this.status === "done" || this.status === "trapped") throw new FerryError("instance_finished", `the run is ${this.status}`);
     if (this.status !== "paused") throw new FerryError("instance_not_paused", `the instance is ${this.status}`);
+    if (this.pauses.awaits.waiting) throw new FerryError("instance_busy", "resume() is already waiting for an awaited host call");
     const { fuel: slice, sliceMs } = checkRunOptions(options);
+    // The thread is free meanwhile; the instance stays paused (a snapshot may be taken, or it may be disposed).
+    if ((await this.pauses.awaits.waitForAnswer()) && this.state === "disposed")
+      return this.trapped(new GuestTrap("disposed", "dispose() was called while awaiting a host call"));
     this.fuel.ms = sliceMs;
     return this.settle(this.drive(slice));
+  }
+
+  settled(): Promise<void> {
+    return this.pauses.awaits.pending?.done ?? Promise.resolve();
   }
 
   /**
@@ -214,21 +216,13 @@ export class GuestInstance implements Instance {
   applySnapshot(s: Snapshot): void {
     this.assertUsable();
     if (this.status !== "fresh") throw new FerryError("instance_busy", "snapshots can only be applied to a fresh instance");
-    this.restoreParts(s.resources);
+    restoreSegmentParts(this.segmentParts, s.resources);
     const { header, stack } = applySnapshot(this.parts(), s);
     this.header = header;
     this.stack.saved = stack;
     this.io.input = s.input;
     this.io.output.reset(s.output);
     this.status = "paused";
-  }
-
-  /** The resource segment first: a snapshot naming resources this instance was not given is refused before anything is written. */
-  private restoreParts(images: Snapshot["resources"]): void {
-    for (const id of Object.keys(images ?? {}))
-      if (!this.segmentParts.has(id))
-        throw new FerryError("snapshot_malformed", `the snapshot holds state of the "${id}" interface, which this module does not import`);
-    for (const [id, part] of this.segmentParts) if (images && Object.hasOwn(images, id)) part.restore(images[id]);
   }
 
   /** What capture-snapshot.ts and apply-snapshot.ts read and write. */
@@ -251,6 +245,7 @@ export class GuestInstance implements Instance {
     this.status = "disposed";
     this.io.output.reset();
     this.stack.saved = new Uint8Array(0);
+    this.pauses.awaits.abandon();
     // Handles left open are dropped, never committed; the provider gets back what they hold.
     if (this.resourceFns) discardOpenResources(this.resourceFns);
     for (const part of this.segmentParts.values()) part.dispose();
@@ -275,13 +270,13 @@ export class GuestInstance implements Instance {
           this.pauses.inStart = true;
           this.call(EXPORTS.start, []);
           this.pauses.inStart = false;
-          if (this.unwound()) return this.paused(this.pauseReason());
+          if (this.unwound()) return this.paused(this.pauses.unwindReason());
         }
         this.header.flags |= FLAG_START_DONE;
       }
       const entry = this.module.entryByIndex(this.header.entry)!;
       const value = this.call(entry.name, argsForCall(entry.params, this.header.args));
-      if (this.unwound()) return this.paused(this.pauseReason());
+      if (this.unwound()) return this.paused(this.pauses.unwindReason());
       if (this.pauses.stoppedAtCheckpoint) {
         this.header.flags = (this.header.flags & ~FLAG_STOPPING) | FLAG_AT_CHECKPOINT;
         return this.paused("checkpoint");
@@ -314,15 +309,11 @@ export class GuestInstance implements Instance {
   /** The guest ended itself (WASI proc_exit): done, with its exit code. */
   private exited(exitCode: number): RunResult {
     this.stack.abandon();
-    this.pauses.inStart = false;
+    this.pauses.abandon();
     this.fuel.end(this.header);
     this.status = "done";
     this.header.state = ContState.Done;
     return { status: "done", value: null, fuelUsed: this.header.fuelConsumed, exitCode };
-  }
-
-  private pauseReason(): PauseReason {
-    return this.pauses.sleepMs === undefined ? "fuel" : "sleep";
   }
 
   private call(name: string, args: WasmValue[]): unknown {
@@ -348,10 +339,7 @@ export class GuestInstance implements Instance {
     this.status = "paused";
     this.header.state = ContState.Paused;
     this.stack.syncHeader(this.header);
-    const sleepMs = this.pauses.sleepMs;
-    this.pauses.sleepMs = undefined;
-    if (reason === "sleep") return { status: "paused", reason, fuelUsed: this.header.fuelConsumed, sleepMs };
-    return { status: "paused", reason, fuelUsed: this.header.fuelConsumed };
+    return this.pauses.pausedResult(reason, this.header.fuelConsumed);
   }
 
   private trapped(error: unknown): RunResult {
@@ -364,7 +352,7 @@ export class GuestInstance implements Instance {
       pageCap: this.pageCap,
     });
     this.stack.abandon();
-    this.pauses.inStart = false;
+    this.pauses.abandon();
     this.fuel.end(this.header);
     if (this.status !== "disposed") this.status = "trapped";
     this.header.state = ContState.Trapped;
@@ -384,7 +372,9 @@ export class GuestInstance implements Instance {
 
   /** A host call's work, taken from the running slice (unmetered code has no fuel to take). */
   private chargeFuel(fuel: number): void {
-    if (this.status === "running") this.fuel.charge(fuel);
+    if (this.status !== "running") return;
+    this.fuel.charge(fuel);
+    this.pauses.awaits.chargedInCall += Math.ceil(fuel);
   }
 
   // ---- memory and I/O ----

@@ -51,6 +51,12 @@ export interface Instance {
   resume(options?: ResumeOptions): Promise<RunResult>;
   /** The execution segment of a paused instance (see `SnapshotOptions` for move and recycle). */
   snapshot(options?: SnapshotOptions): Promise<Snapshot>;
+  /**
+   * Paused with reason "await": resolves once the awaited host call has its answer (or has passed
+   * its deadline), so resume() goes on at once; otherwise at once. Never rejects. Waiting holds
+   * nothing: the instance stays paused (snapshot, dispose) meanwhile.
+   */
+  settled(): Promise<void>;
   /** Release the instance; an isolated one's run in flight ends `trapped` with `disposed`. */
   dispose(): void;
   [Symbol.dispose](): void;
@@ -79,6 +85,11 @@ export interface InstanceOptions {
   resources?: ResourceProvider;
   /** A WASI program's arguments, environment and directories (see WasiOptions). */
   wasi?: WasiOptions;
+  /**
+   * Longest wait for one awaited host call (an AsyncDirectory's operation), ms: past it the call
+   * fails (EIO for WASI) and the guest goes on. Default DEFAULT_AWAIT_DEADLINE_MS (30 s).
+   */
+  awaitDeadlineMs?: number;
 }
 
 /**
@@ -176,7 +187,7 @@ export interface ResumeOptions {
 
 export type RunValue = WasmValue | WasmValue[] | null;
 
-export type PauseReason = "fuel" | "checkpoint" | "sleep";
+export type PauseReason = "fuel" | "checkpoint" | "sleep" | "await";
 
 export type RunResult =
   /** `exitCode`: the program ended itself with WASI's proc_exit (0 is success); absent when it returned. */
@@ -184,7 +195,9 @@ export type RunResult =
   /**
    * `fuel`: the slice's fuel (or its `sliceMs`) ran out; `checkpoint`: an explicit guest stopped at
    * one; `sleep`: the guest waits for a clock (WASI poll_oneoff) — resume it after `sleepMs` (earlier
-   * is harmless: it sleeps again for the rest). A sleeping instance holds no thread.
+   * is harmless: it sleeps again for the rest). A sleeping instance holds no thread. `await`: the
+   * guest waits in an awaited host call (an AsyncDirectory's operation); `settled()` says when its
+   * answer is in, and resume() waits for it anyway. It may be snapshotted meanwhile.
    */
   | { status: "paused"; reason: PauseReason; fuelUsed: number; sleepMs?: number }
   | { status: "trapped"; code: TrapCode; message: string; fuelUsed: number };

@@ -5,7 +5,7 @@
 
 import { MAX_NAMED_IMPORTS, nameSome } from "../code/validate.js";
 import { FerryError } from "../errors.js";
-import { type GuestIo, hostImports, importTrust, type Pausing, resourceImports, type SegmentPart } from "../host/index.js";
+import { type GuestIo, hostImports, importPauses, importTrust, type Pausing, resourceImports, type SegmentPart } from "../host/index.js";
 import type { ResourceProvider } from "../resources/provider.js";
 import type { GuestModule } from "./guest-module.js";
 import type { InProcessPlacement } from "./placement.js";
@@ -13,11 +13,19 @@ import type { InProcessPlacement } from "./placement.js";
 /** The capability-checked resource functions an authenticated instance was given. */
 export type ResourceFunctions = ReturnType<typeof resourceImports>;
 
+/** Told of every call to an import declared `pauses` (awaited-calls.ts): only these may await. */
+export interface PausingGate {
+  enter(name: string): void;
+  /** `threw`: the call ended with an exception. */
+  leave(threw: boolean): void;
+}
+
 export function instantiateGuest(
   module: GuestModule,
   placement: InProcessPlacement,
   io: GuestIo,
   pausing: Pausing,
+  gate: PausingGate,
 ): { instance: WebAssembly.Instance; resources: ResourceFunctions | undefined; parts: Map<string, SegmentPart> } {
   let resources: ResourceFunctions | undefined;
   if (placement.trust === "anonymous") refuseResourceImports(module);
@@ -27,7 +35,29 @@ export function instantiateGuest(
   }
   const parts = new Map<string, SegmentPart>();
   const imports = hostImports({ io, pausing, resources, wasi: placement.wasi, parts }, module.importModules);
+  gatePausingImports(imports, gate);
   return { instance: instantiate(module.wasm, imports), resources, parts };
+}
+
+/** Each import the descriptors declare `pauses` is wrapped so the gate knows when it runs (derived, never listed). */
+function gatePausingImports(imports: WebAssembly.Imports, gate: PausingGate): void {
+  for (const [module, fns] of Object.entries(imports))
+    for (const [name, fn] of Object.entries(fns))
+      if (typeof fn === "function" && importPauses(module, name)) fns[name] = gated(name, fn as (...a: unknown[]) => unknown, gate);
+}
+
+function gated(name: string, fn: (...a: unknown[]) => unknown, gate: PausingGate): (...a: unknown[]) => unknown {
+  return (...args: unknown[]): unknown => {
+    gate.enter(name);
+    let threw = true;
+    try {
+      const result = fn(...args);
+      threw = false;
+      return result;
+    } finally {
+      gate.leave(threw);
+    }
+  };
 }
 
 /** A module importing the resource interface cannot run anonymously. */

@@ -1,6 +1,6 @@
-// The three places a running guest can stop, reached from inside a host call: `ferry.yield` (its
-// fuel ran out, or its slice's time), `ferry.checkpoint` (an explicit guest asked whether to stop)
-// and a WASI sleep (poll_oneoff on a clock). Each either lets the guest go on, starts an Asyncify
+// The places a running guest can stop, reached from inside a host call: `ferry.yield` (its
+// fuel ran out, or its slice's time), `ferry.checkpoint` (an explicit guest asked whether to stop),
+// a WASI sleep (poll_oneoff on a clock) and an awaited host call (awaited-calls.ts). Each either lets the guest go on, starts an Asyncify
 // unwind (the run pauses; resuming rewinds into the same call), or — re-entered by that rewind —
 // ends the rewind. The run state machine (guest-instance.ts) owns the status and the header; this
 // file holds the per-run state of the explicit protocol and the decisions.
@@ -8,9 +8,12 @@
 import type { CodeSegment } from "../code/segment.js";
 import { GuestTrap } from "../traps.js";
 import type { AsyncifyStack } from "./asyncify-stack.js";
+import { AwaitedCalls } from "./awaited-calls.js";
 import { type ContinuationHeader, FLAG_STOPPING, FLAG_UNWOUND } from "./continuation.js";
 import type { FuelSlice } from "./fuel-slice.js";
-import type { InstanceStatus } from "./instance-api.js";
+import type { InstanceStatus, PauseReason, RunResult } from "./instance-api.js";
+import type { PausingGate } from "./instantiate.js";
+import type { Pausing } from "../host/index.js";
 
 /** The longest a guest that cannot unwind may block its thread in one sleep. */
 const MAX_BLOCKING_SLEEP_MS = 60_000;
@@ -24,13 +27,44 @@ export class PausePoints {
   stoppedAtCheckpoint = false;
   private checkpointRequested = false;
   private graceGiven = false;
+  /** Awaited host calls: the one the guest is unwound in, and the answers of the call now running. */
+  readonly awaits: AwaitedCalls;
 
   constructor(
     private readonly segment: CodeSegment,
     private readonly stack: AsyncifyStack,
     private readonly fuel: FuelSlice,
     private readonly run: { header(): ContinuationHeader; status(): InstanceStatus },
-  ) {}
+    awaitDeadlineMs: number,
+  ) {
+    this.awaits = new AwaitedCalls(
+      stack,
+      fuel,
+      { canUnwind: segment.asyncify, assertRunning: () => this.assertRunning(), endRewind: () => this.endRewind() },
+      awaitDeadlineMs,
+    );
+  }
+
+  /** Why the guest just unwound: an await, a sleep, or its slice (fuel or time). */
+  unwindReason(): PauseReason {
+    if (this.awaits.unwoundToAwait) return "await";
+    return this.sleepMs === undefined ? "fuel" : "sleep";
+  }
+
+  /** The paused result for `reason`; the sleep's length goes with it, and the unwind's cause is spent. */
+  pausedResult(reason: PauseReason, fuelUsed: number): RunResult {
+    const sleepMs = this.sleepMs;
+    this.sleepMs = undefined;
+    this.awaits.unwoundToAwait = false;
+    if (reason === "sleep") return { status: "paused", reason, fuelUsed, sleepMs };
+    return { status: "paused", reason, fuelUsed };
+  }
+
+  /** A trap or an exit ends the run: nothing is awaited, and the start function is no longer running. */
+  abandon(): void {
+    this.awaits.abandon();
+    this.inStart = false;
+  }
 
   /** A slice starts; `owesStop`: the guest was told to stop at a checkpoint and paused on its way out. */
   beginSlice(owesStop: boolean): void {
@@ -110,4 +144,17 @@ export class PausePoints {
     }
     return 0;
   }
+}
+
+/** What host functions see of the pause points (Pausing) and the gate around the pausing imports, over points made later (they need the instance's exports). */
+export function pausingHooks(points: () => PausePoints): [Pausing, PausingGate] {
+  return [
+    {
+      yield: () => points().onYield(),
+      checkpoint: () => points().onCheckpoint(),
+      sleep: (ms) => points().onSleep(ms),
+      settle: (key, start) => points().awaits.settle(key, start),
+    },
+    { enter: (name) => points().awaits.enter(name), leave: (threw) => points().awaits.leave(threw) },
+  ];
 }

@@ -5,6 +5,7 @@
 // sandbox adds its deadline and asynchronous providers (sandbox/placement.ts).
 
 import type { WasiConfig } from "../host/index.js";
+import type { AsyncDirectory, Directory } from "../resources/directory.js";
 import type { CapabilitySet } from "../resources/capabilities.js";
 import type { ResourceProvider } from "../resources/provider.js";
 import type { TrustClass } from "./instance-api.js";
@@ -20,7 +21,9 @@ export interface PlacementBase {
   /** Authenticated code: what it may bind, parsed (empty when none was given). Anonymous: undefined. */
   capabilities: CapabilitySet | undefined;
   /** What a WASI program is given: argv, environment, preopened directories (empty when none). */
-  wasi: WasiConfig;
+  wasi: WasiConfig<Directory | AsyncDirectory>;
+  /** Longest wait for one awaited host call, ms (DEFAULT_AWAIT_DEADLINE_MS unless given). */
+  awaitDeadlineMs: number;
 }
 
 /** A guest in the host's own thread. */

@@ -2,7 +2,7 @@
 // bytes it moves) and the bounds check of a guest pointer before the host touches the bytes.
 
 import { GuestTrap } from "../traps.js";
-import type { GuestIo } from "./interface.js";
+import type { GuestIo, Pausing, UNWOUND } from "./interface.js";
 
 /**
  * Host calls are charged fuel by the work they cause, not one unit each: the crossing, plus one fuel
@@ -37,4 +37,18 @@ export function charged<A extends number[], R>(io: Pick<GuestIo, "charge" | "aft
     io.afterCall();
     return result;
   };
+}
+
+/**
+ * For Ferry's own imports that await (Pausing.settle): the answer, UNWOUND (return at once), or —
+ * the promise rejected or passed its deadline (AwaitTimeout) — the trap `resource_unreachable`. WASI
+ * answers EIO instead (wasi/settling-directory.ts). A GuestTrap (disposed...) keeps its code.
+ */
+export function settledOrUnreachable<T>(pausing: Pausing, key: string, start: () => Promise<T>): T | typeof UNWOUND {
+  try {
+    return pausing.settle(key, start);
+  } catch (e) {
+    if (e instanceof GuestTrap) throw e;
+    throw new GuestTrap("resource_unreachable", e instanceof Error ? e.message : String(e));
+  }
 }

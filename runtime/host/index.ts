@@ -57,6 +57,13 @@ export const ASYNCIFY_IMPORTS = HOST_INTERFACES.flatMap((i) =>
     .map(([name]) => `${i.module}.${name}`),
 ).join(",");
 
+const PAUSING_IMPORTS = new Set(ASYNCIFY_IMPORTS.split(","));
+
+/** Whether `module.name` is declared `pauses` (may unwind: yield, sleep, await). */
+export function importPauses(module: string, name: string): boolean {
+  return PAUSING_IMPORTS.has(`${module}.${name}`);
+}
+
 /** The least trust that may import `module.name`, or undefined when no interface provides it. */
 export function importTrust(module: string, name: string): ImportTrust | undefined {
   return providerOf(module, name)?.trust;
@@ -108,6 +115,7 @@ export type {
   ParentGrant,
   Pausing,
   RemoteAsk,
+  RemoteAskAsync,
   RemoteCall,
   RemoteServer,
   SegmentPart,
@@ -115,7 +123,8 @@ export type {
   WasiConfig,
   WasiPreopen,
 } from "./interface.js";
-export { WASI_MODULE, MAX_WASI_FDS, RemoteDirectory, RemoteFsChannel } from "./wasi/index.js";
+export { AwaitTimeout, UNWOUND } from "./interface.js";
+export { WASI_MODULE, MAX_WASI_FDS, RemoteDirectory, RemoteFsChannel, AsyncRemoteDirectory } from "./wasi/index.js";
 export {
   CHECKPOINT_IMPORT,
   CLOCK_IMPORT,

@@ -25,7 +25,11 @@ export type ImportTrust = "anonymous" | "authenticated";
 
 export interface HostFunction {
   sig: Signature;
-  /** Asyncify may unwind through a call to it (the guest pauses inside the call). */
+  /**
+   * Asyncify may unwind through a call to it (the guest pauses inside the call): to yield, to sleep,
+   * or to await a promise (`Pausing.settle`). Only these may: the instance refuses an unwind asked
+   * for from any other import.
+   */
   pauses?: true;
   /** Added by the instrumentation, never importable by a guest (not in the allow-list). */
   internal?: true;
@@ -48,6 +52,17 @@ export interface GuestIo {
   seed: number;
 }
 
+/** What `Pausing.settle` answers when it has started an unwind: the host function returns at once (any value; the unwind discards it). */
+export const UNWOUND: unique symbol = Symbol("unwound");
+
+/** An awaited host call's promise did not settle within its deadline (InstanceOptions.awaitDeadlineMs). */
+export class AwaitTimeout extends Error {
+  constructor(readonly deadlineMs: number) {
+    super(`the awaited host call did not answer within ${deadlineMs} ms`);
+    this.name = "AwaitTimeout";
+  }
+}
+
 /** The pause points: the instance's business, passed in. */
 export interface Pausing {
   yield(): void;
@@ -60,6 +75,24 @@ export interface Pausing {
    * when the wait is already over) before it returns: that is what ends the rewind.
    */
   sleep(ms: number): boolean;
+  /**
+   * Await a promise without blocking the thread (an asynchronous host call; docs/resource-segment.md).
+   * Only a function declared `pauses` may call it (another traps host_error). The first call starts
+   * the operation (`start()`), asks the instance to unwind and answers UNWOUND: the host function
+   * returns at once. The run pauses with reason "await"; the instance waits for the promise with the
+   * thread free (bounded by its deadline: past it the promise counts as rejected with AwaitTimeout)
+   * and rewinds into the same call with the same arguments. Called again there with the same `key`,
+   * it answers the settled value, or throws the rejection. A call may await several times: on each
+   * re-entry the keys already settled in this call answer at once, the first new one unwinds again.
+   *
+   * `key` names the operation and its arguments ("read 3 @4096+512"): the same operation started
+   * again must give the same key. The rule for a function that awaits (it may be re-run from its
+   * start, here or after a restore elsewhere, where nothing is remembered): read everything from its
+   * arguments and state again, start the operation again, and change no state before its last
+   * await. A restored instance starts every operation again, so each must be idempotent when
+   * repeated (a read, a write at an explicit offset, a stat; not an append).
+   */
+  settle<T>(key: string, start: () => Promise<T>): T | typeof UNWOUND;
 }
 
 /**
@@ -88,7 +121,7 @@ export interface SegmentPart {
 export interface WasiPreopen<D extends Directory | AsyncDirectory = Directory> {
   /** The guest's name for it ("/data", "."); unique per instance. */
   guestPath: string;
-  /** In-process: a Directory (answers inside the slice). Isolated: also an AsyncDirectory (the parent awaits it). */
+  /** A Directory (answers inside the slice) or an AsyncDirectory (each call awaited: Pausing.settle). */
   directory: D;
 }
 
@@ -107,8 +140,8 @@ export interface HostContext {
   pausing: Pausing;
   /** Authenticated code only: the instance's resource functions (ferry-resources/session.ts). */
   resources?: HostFunctions;
-  /** What a WASI program is given (none: no arguments, no environment, no directories). */
-  wasi?: WasiConfig;
+  /** What a WASI program is given (none: no arguments, no environment, no directories); an asynchronous tree's calls are awaited. */
+  wasi?: WasiConfig<Directory | AsyncDirectory>;
   /** Where an interface with state of its own registers it, by interface id (see SegmentPart). */
   parts?: Map<string, SegmentPart>;
 }
@@ -140,12 +173,15 @@ export interface RemoteAnswer {
 /** The child's end: send one request and block until the answer (a trap answer is thrown as its GuestTrap). */
 export type RemoteAsk = <R>(call: RemoteCall<R>, request: R) => RemoteAnswer;
 
+/** The child's end for an awaited call: send one request and await the answer with the event loop free. */
+export type RemoteAskAsync = <R>(call: RemoteCall<R>, request: R) => Promise<RemoteAnswer>;
+
 /** What the parent holds for an isolated instance: its grants, the embedder's provider, the WASI directories. */
 export interface ParentGrant {
   /** Empty for anonymous code: every resource call is refused. */
   capabilities: CapabilitySet;
   provider: ResourceProvider | AsyncResourceProvider;
-  /** The preopened directories, in the order the child numbers them. */
+  /** The preopened directories, in the order the child numbers them (an async one's calls are awaited). */
   directories: readonly (Directory | AsyncDirectory)[];
 }
 

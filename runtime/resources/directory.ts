@@ -129,9 +129,9 @@ export interface AsyncFileHandle {
  */
 export interface AsyncDirectory {
   /**
-   * Marks the asynchronous kind (a Directory has no such field): only a guest that can wait for an
-   * answer can use one — an isolated guest, whose file-system calls its parent awaits
-   * (runtime/host/wasi/fs-server.ts); an in-process placement refuses it.
+   * Marks the asynchronous kind (a Directory has no such field): the WASI layer awaits each of its
+   * calls (Pausing.settle: the guest unwinds, the answer comes back through the rewind), in-process
+   * and in an isolated child, whose parent awaits it (runtime/host/wasi/fs-server.ts).
    */
   readonly asynchronous: true;
   readonly readOnly: boolean;

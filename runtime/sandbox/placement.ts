@@ -17,7 +17,7 @@ import {
   defaultSandbox,
   type SandboxKind,
 } from "../exec/instance-api.js";
-import { DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES } from "../limits.js";
+import { DEFAULT_AWAIT_DEADLINE_MS, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES } from "../limits.js";
 import { CapabilitySet } from "../resources/capabilities.js";
 import { OffThreadFileResources } from "../resources/off-thread-resources.js";
 import type { ResourceProvider } from "../resources/provider.js";
@@ -29,8 +29,8 @@ export type { InProcessPlacement, PlacementBase } from "../exec/placement.js";
 /** Where and as whom an instance runs, as a caller asks for it (every field optional), on top of its I/O options. */
 export interface PlacementOptions extends Omit<InstanceOptions, "resources" | "wasi"> {
   /**
-   * A WASI program's arguments, environment and directories (see WasiOptions). Isolated, a
-   * directory may also be an AsyncDirectory (OffThreadDirectory: served off the event loop).
+   * A WASI program's arguments, environment and directories (see WasiOptions). A directory may also
+   * be an AsyncDirectory (OffThreadDirectory: served off the event loop), whose calls are awaited.
    */
   wasi?: PlacementWasiOptions;
   /** Default: from `trust` (anonymous → in-process, authenticated → isolated). */
@@ -45,7 +45,7 @@ export interface PlacementOptions extends Omit<InstanceOptions, "resources" | "w
   resources?: ResourceProvider | AsyncResourceProvider;
 }
 
-/** WasiOptions whose directories may also answer later (isolated instances only). */
+/** WasiOptions whose directories may also answer later (an AsyncDirectory: each call awaited, in either sandbox). */
 export interface PlacementWasiOptions extends Omit<WasiOptions, "dirs"> {
   dirs?: Readonly<Record<string, Directory | AsyncDirectory>>;
 }
@@ -86,13 +86,13 @@ export function normalizePlacement(options: PlacementOptions = {}): Placement {
   }
   // Parsed here, once: this set is the one every resource call is checked against.
   const capabilities = trust === "authenticated" ? checkGrants(caps, resources) : undefined;
+  const awaitDeadlineMs = checkAwaitDeadline(options.awaitDeadlineMs);
+  const wasi = checkWasi(options.wasi, trust);
   // Written out whole (no spreads): this runs on every instantiate.
-  if (sandbox === "isolated") {
-    const wasi = checkWasi(options.wasi, trust, sandbox);
-    return { sandbox, trust, timeoutMs, input, maxOutputBytes, maxLogBytes, onLog, capabilities, resources, wasi };
-  }
-  const wasi = checkWasi(options.wasi, trust, sandbox);
-  return { sandbox, trust, input, maxOutputBytes, maxLogBytes, onLog, capabilities, resources: inProcessProvider(resources), wasi };
+  if (sandbox === "isolated")
+    return { sandbox, trust, timeoutMs, input, maxOutputBytes, maxLogBytes, onLog, capabilities, resources, wasi, awaitDeadlineMs };
+  const provider = inProcessProvider(resources);
+  return { sandbox, trust, input, maxOutputBytes, maxLogBytes, onLog, capabilities, resources: provider, wasi, awaitDeadlineMs };
 }
 
 /** Authenticated code's grants and provider, checked; the grants parsed into the set its calls are checked against. */
@@ -134,6 +134,14 @@ function checkTimeout(t: number | undefined, sandbox: SandboxKind): number | und
     throw invalid(`\`timeoutMs\` must be a positive number of milliseconds up to ${MAX_TIMEOUT_MS}, got ${String(t)}`);
   }
   return t;
+}
+
+function checkAwaitDeadline(ms: number | undefined): number {
+  if (ms === undefined) return DEFAULT_AWAIT_DEADLINE_MS;
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms <= 0 || ms > MAX_TIMEOUT_MS) {
+    throw invalid(`\`awaitDeadlineMs\` must be a positive number of milliseconds up to ${MAX_TIMEOUT_MS}, got ${String(ms)}`);
+  }
+  return ms;
 }
 
 /** The input of a guest given none: empty, shared (nothing can be written into zero bytes). */

@@ -48,13 +48,20 @@ interface Entry {
   pauseRequested: boolean;
   sizer: SliceSizer;
   fuel: number;
-  /** A guest paused in a sleep waits for this timer, holding no slice; a pause request ends the wait. */
-  sleeping?: { timer: ReturnType<typeof setTimeout>; result: RunResult; cancel(): void };
+  /**
+   * A guest paused in a sleep waits for this timer, one paused in an awaited host call for its
+   * answer (Instance.settled), holding no slice; a pause request ends the wait.
+   */
+  sleeping?: { timer: ReturnType<typeof setTimeout> | undefined; result: RunResult; cancel(): void };
 }
 
 /** How long a result asks to wait before the next slice: a sleep's time, else none. */
 function sleepOf(r: RunResult): number {
   return r.status === "paused" && r.reason === "sleep" ? Math.max(0, r.sleepMs ?? 0) : 0;
+}
+
+function awaits(r: RunResult): boolean {
+  return r.status === "paused" && r.reason === "await";
 }
 
 export class Scheduler {
@@ -195,22 +202,18 @@ export class Scheduler {
     else setImmediate(() => void this.turn());
   }
 
-  /** Back in the lane: at once, or when a sleeping guest's time has come. */
+  /** Back in the lane: at once, or when a sleeping guest's time has come, or an awaiting guest's answer. */
   private requeue(entry: Entry, r: RunResult): void {
     const ms = sleepOf(r);
-    if (ms === 0) {
+    if (ms === 0 && !awaits(r)) {
       this.lane.push(entry);
       return;
     }
-    entry.sleeping = {
-      result: r,
-      cancel: () => {},
-      timer: setTimeout(() => {
-        entry.sleeping = undefined;
-        this.lane.push(entry);
-        this.pump();
-      }, ms),
-    };
+    void this.sleep(entry, r, ms).then((due) => {
+      if (!due) return;
+      this.lane.push(entry);
+      this.pump();
+    });
   }
 
   private async driveIsolated(entry: Entry): Promise<void> {
@@ -220,24 +223,25 @@ export class Scheduler {
         const r = await entry.step();
         if (r.status !== "paused" || entry.pauseRequested || entry.instance.state !== "paused") return entry.settle(r);
         const ms = sleepOf(r);
-        if (ms > 0 && !(await this.sleep(entry, r, ms))) return;
+        if ((ms > 0 || awaits(r)) && !(await this.sleep(entry, r, ms))) return;
       }
     } catch (e) {
       this.failed(entry, e);
     }
   }
 
-  /** Wait out a sleep; false when a pause request ended it (the job has settled). */
+  /** Wait out a sleep, or an awaited call's answer; false when a pause request ended the wait (the job has settled). */
   private sleep(entry: Entry, r: RunResult, ms: number): Promise<boolean> {
     return new Promise((resolve) => {
-      entry.sleeping = {
-        result: r,
-        cancel: () => resolve(false),
-        timer: setTimeout(() => {
-          entry.sleeping = undefined;
-          resolve(true);
-        }, ms),
+      const due = (): void => {
+        if (entry.sleeping !== waiting) return;
+        clearTimeout(waiting.timer);
+        entry.sleeping = undefined;
+        resolve(true);
       };
+      const waiting = { result: r, cancel: () => resolve(false), timer: ms > 0 ? setTimeout(due, ms) : undefined };
+      entry.sleeping = waiting;
+      if (awaits(r)) void entry.instance.settled().then(due);
     });
   }
 

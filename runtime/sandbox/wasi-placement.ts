@@ -4,9 +4,9 @@
 // is known and whose embedder chose that directory for it.
 
 import { FerryError } from "../errors.js";
-import type { SandboxKind, TrustClass } from "../exec/instance-api.js";
+import type { TrustClass } from "../exec/instance-api.js";
 import type { WasiConfig } from "../host/index.js";
-import { type AsyncDirectory, type Directory, isAsyncDirectory } from "../resources/directory.js";
+import type { AsyncDirectory, Directory } from "../resources/directory.js";
 import { MemoryDirectory } from "../resources/memory-directory.js";
 import type { WasiOptions } from "../exec/instance-api.js";
 
@@ -39,7 +39,7 @@ function checkEnv(env: unknown): string[] {
   });
 }
 
-function checkDirs(dirs: unknown, trust: TrustClass, sandbox: SandboxKind): WasiConfig<Directory | AsyncDirectory>["preopens"] {
+function checkDirs(dirs: unknown, trust: TrustClass): WasiConfig<Directory | AsyncDirectory>["preopens"] {
   if (dirs === undefined) return [];
   if (typeof dirs !== "object" || dirs === null || Array.isArray(dirs)) throw invalid("dirs must be an object of guest path → Directory");
   const entries = Object.entries(dirs);
@@ -52,31 +52,18 @@ function checkDirs(dirs: unknown, trust: TrustClass, sandbox: SandboxKind): Wasi
       throw invalid(`dirs[${JSON.stringify(guestPath)}] must be a Directory (HostDirectory, MemoryDirectory)`);
     if (trust === "anonymous" && !(directory instanceof MemoryDirectory))
       throw invalid(`dirs[${JSON.stringify(guestPath)}]: anonymous code may be given in-memory directories only (MemoryDirectory)`);
+    // An AsyncDirectory (its brand says so) is awaited: the guest unwinds at each call (Pausing.settle), in either sandbox.
     const d = directory as Directory | AsyncDirectory;
-    if (sandbox === "in-process" && isAsyncDirectory(d))
-      throw invalid(
-        `dirs[${JSON.stringify(guestPath)}] answers asynchronously (an AsyncDirectory): an in-process guest needs a synchronous Directory; run it with sandbox: 'isolated'`,
-      );
     return { guestPath, directory: d };
   });
 }
 
-/** What checkWasi reads: WasiOptions whose directories may also answer later (isolated only). */
+/** What checkWasi reads: WasiOptions whose directories may also answer later (AsyncDirectory: awaited). */
 export interface WasiRequest extends Omit<WasiOptions, "dirs"> {
   dirs?: Readonly<Record<string, Directory | AsyncDirectory>>;
 }
 
-export function checkWasi(options: WasiRequest | undefined, trust: TrustClass, sandbox: "in-process"): WasiConfig;
-export function checkWasi(
-  options: WasiRequest | undefined,
-  trust: TrustClass,
-  sandbox: SandboxKind,
-): WasiConfig<Directory | AsyncDirectory>;
-export function checkWasi(
-  options: WasiRequest | undefined,
-  trust: TrustClass,
-  sandbox: SandboxKind,
-): WasiConfig<Directory | AsyncDirectory> {
+export function checkWasi(options: WasiRequest | undefined, trust: TrustClass): WasiConfig<Directory | AsyncDirectory> {
   if (options === undefined) return NONE;
   if (typeof options !== "object" || options === null) throw invalid("must be an object");
   const program = text("program", options.program ?? "guest");
@@ -85,5 +72,5 @@ export function checkWasi(
   const env = checkEnv(options.env);
   const bytes = [...args, ...env].reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
   if (bytes > MAX_WASI_ARGS_BYTES) throw invalid(`arguments and environment take ${bytes} bytes, the limit is ${MAX_WASI_ARGS_BYTES}`);
-  return { args, env, preopens: checkDirs(options.dirs, trust, sandbox) };
+  return { args, env, preopens: checkDirs(options.dirs, trust) };
 }

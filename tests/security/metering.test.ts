@@ -271,6 +271,9 @@ class SliceRecorder implements Instance {
   get codeHash() {
     return this.inner.codeHash;
   }
+  settled() {
+    return this.inner.settled();
+  }
   get state() {
     return this.inner.state;
   }

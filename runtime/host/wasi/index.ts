@@ -9,10 +9,10 @@
 // Every call answers an errno and never throws into the guest, except proc_exit (the run ends
 // `done` with its code), a trap the host owes (output_limit, disposed) and a bug of ours (host_error).
 
-import { FsError } from "../../resources/directory.js";
+import { type AsyncDirectory, type Directory, FsError, isAsyncDirectory } from "../../resources/directory.js";
 import { charged } from "../guest-call.js";
 import { sig } from "../ferry/core.js";
-import type { HostContext, HostFn, HostFunctions, HostInterface, Signature, WasmType } from "../interface.js";
+import type { HostContext, HostFn, HostFunctions, HostInterface, Pausing, Signature, WasiConfig, WasmType } from "../interface.js";
 import { ERRNO, ERRNO_OF, WASI_MODULE } from "./abi.js";
 import { fdCalls } from "./calls-fd.js";
 import { serveWasiFs } from "./fs-server.js";
@@ -21,6 +21,7 @@ import { pathCalls } from "./calls-path.js";
 import { processCalls } from "./calls-process.js";
 import { WasiErrno } from "./guest-view.js";
 import { WasiSession } from "./session.js";
+import { SettlingDirectory, Unwinding } from "./settling-directory.js";
 
 const I = "i32" as WasmType;
 const J = "i64" as WasmType;
@@ -76,8 +77,29 @@ const SIGNATURES: Readonly<Record<string, Signature>> = {
   sock_shutdown: errno(I, I),
 };
 
-/** The calls that may pause the instance inside them: sleeping and yielding. */
-const PAUSING = new Set(["poll_oneoff", "sched_yield"]);
+/** The pause points themselves: sleeping and yielding (not charged like calls). */
+const PAUSE_POINTS = new Set(["poll_oneoff", "sched_yield"]);
+
+/**
+ * The calls that reach a Directory or a FileHandle: over an asynchronous tree they await
+ * (settling-directory.ts), so they too are declared `pauses`. The others only read the fd table.
+ */
+const AWAITING = new Set(
+  Object.keys(SIGNATURES).filter(
+    (name) =>
+      (name.startsWith("fd_") || name.startsWith("path_")) &&
+      ![
+        "fd_advise",
+        "fd_fdstat_get",
+        "fd_fdstat_set_flags",
+        "fd_fdstat_set_rights",
+        "fd_prestat_get",
+        "fd_prestat_dir_name",
+        "fd_tell",
+      ].includes(name),
+  ),
+);
+const PAUSING = new Set([...PAUSE_POINTS, ...AWAITING]);
 
 type Call = (...args: never[]) => number | void;
 
@@ -89,6 +111,8 @@ function answering(name: string, fn: Call): HostFn {
       const r = call(...args);
       return name === "proc_exit" ? undefined : (r ?? ERRNO.SUCCESS);
     } catch (e) {
+      // Unwinding to await: the guest never sees this value, and the rewind calls again.
+      if (e instanceof Unwinding) return ERRNO.SUCCESS;
       if (e instanceof WasiErrno) return e.errno;
       if (e instanceof FsError) return ERRNO_OF[e.errno];
       throw e;
@@ -96,16 +120,26 @@ function answering(name: string, fn: Call): HostFn {
   };
 }
 
+/** The session's view of what the program was given: an asynchronous tree is awaited through the pause point. */
+function sessionConfig(setup: WasiConfig<Directory | AsyncDirectory> | undefined, pausing: Pausing): WasiConfig | undefined {
+  if (!setup) return undefined;
+  const preopens = setup.preopens.map(({ guestPath, directory }, tree) => ({
+    guestPath,
+    directory: isAsyncDirectory(directory) ? new SettlingDirectory(pausing, directory, tree) : directory,
+  }));
+  return { args: setup.args, env: setup.env, preopens };
+}
+
 function implement(context: HostContext): HostFunctions {
   const { io, pausing } = context;
-  const session = new WasiSession(io, pausing, context.wasi);
+  const session = new WasiSession(io, pausing, sessionConfig(context.wasi, pausing));
   context.parts?.set(wasi.id, session);
   const calls: Record<string, Call> = { ...processCalls(session), ...fdCalls(session), ...pathCalls(session) };
   const out: HostFunctions = {};
   for (const name of Object.keys(SIGNATURES)) {
     const fn = answering(name, calls[name] ?? (() => ERRNO.NOSYS));
     // The pause points are not charged like calls: a rewind re-enters them, which must cost nothing.
-    out[name] = PAUSING.has(name) ? fn : charged(io, fn);
+    out[name] = PAUSE_POINTS.has(name) ? fn : charged(io, fn);
   }
   return out;
 }
@@ -126,3 +160,4 @@ export { WasiSession } from "./session.js";
 export { MAX_WASI_FDS } from "./fd-table.js";
 export { RemoteDirectory } from "./remote-directory.js";
 export { RemoteFsChannel } from "./remote-channel.js";
+export { AsyncRemoteDirectory } from "./async-remote-directory.js";

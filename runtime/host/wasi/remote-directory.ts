@@ -8,7 +8,7 @@ import type { DirEntry, Directory, EntryStat, FileHandle, OpenFileOptions } from
 import { type FsOp, fromJson } from "./fs-wire.js";
 import type { RemoteFsChannel } from "./remote-channel.js";
 
-function statOf(payload: Uint8Array): EntryStat {
+export function statOf(payload: Uint8Array): EntryStat {
   const s = fromJson(payload) as Record<string, string | number>;
   return {
     type: s.type as EntryStat["type"],

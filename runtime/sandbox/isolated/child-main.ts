@@ -7,10 +7,10 @@ import { GuestTrap } from "../../traps.js";
 import { GuestInstance } from "../../exec/guest-instance.js";
 import { GuestModule } from "../../exec/guest-module.js";
 import type { InProcessPlacement } from "../../exec/placement.js";
-import { DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES } from "../../limits.js";
+import { DEFAULT_AWAIT_DEADLINE_MS, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES } from "../../limits.js";
 import { CapabilitySet } from "../../resources/capabilities.js";
-import { RemoteDirectory, RemoteFsChannel, remoteResources } from "../../host/index.js";
-import { remoteAsk } from "./host-call-client.js";
+import { AsyncRemoteDirectory, RemoteDirectory, RemoteFsChannel, remoteResources } from "../../host/index.js";
+import { remoteAsk, remoteAskAsync } from "./host-call-client.js";
 import {
   FRAME_PREFIX_BYTES,
   HOST_CALL_ANSWER_FD,
@@ -72,6 +72,18 @@ function hostCall(body: Uint8Array): Uint8Array {
 const ask = remoteAsk(hostCall);
 const resources = remoteResources(ask);
 
+/** Awaited host calls sent and not yet answered (an asynchronous directory's), by call number. */
+const awaitedAnswers = new Map<number, (body: Uint8Array) => void>();
+let nextAwaitedCall = 1;
+const askAsync = remoteAskAsync(
+  (body) =>
+    new Promise<Uint8Array>((resolve) => {
+      const call = nextAwaitedCall++;
+      awaitedAnswers.set(call, resolve);
+      port.send({ type: "host-call-async", call, body });
+    }),
+);
+
 function onLog(line: string): void {
   pendingLogs.push(line);
   const now = performance.now();
@@ -113,6 +125,7 @@ async function handle(request: Request): Promise<Reply> {
   const id = request.id;
   switch (request.type) {
     case "create": {
+      awaitedAnswers.clear();
       instance?.dispose();
       instance = undefined;
       const module = moduleFor(request);
@@ -151,7 +164,13 @@ async function handle(request: Request): Promise<Reply> {
       if (request.move) instance = undefined;
       return { id, type: "reply", ok: true, snapshot, view: request.move ? undefined : view() };
     }
+    case "settled":
+      await live().settled();
+      return { id, type: "reply", ok: true, view: view() };
+    case "host-answer":
+      return { id, type: "reply", ok: true };
     case "dispose":
+      awaitedAnswers.clear();
       instance?.dispose();
       instance = undefined;
       outputSent = 0;
@@ -195,11 +214,13 @@ function placementOf(o: CreateOptions): InProcessPlacement {
       args: o.wasi?.args ?? ["guest"],
       env: o.wasi?.env ?? [],
       // The directories stay with the parent: each is a channel to it, numbered as the parent numbers them.
-      preopens: (o.wasi?.preopens ?? []).map((p, tree) => ({
-        guestPath: p.guestPath,
-        directory: new RemoteDirectory(fs, tree, p.readOnly),
-      })),
+      preopens: (o.wasi?.preopens ?? []).map((p, tree) =>
+        p.async
+          ? { guestPath: p.guestPath, directory: new AsyncRemoteDirectory(askAsync, tree, p.readOnly) }
+          : { guestPath: p.guestPath, directory: new RemoteDirectory(fs, tree, p.readOnly) },
+      ),
     },
+    awaitDeadlineMs: o.awaitDeadlineMs ?? DEFAULT_AWAIT_DEADLINE_MS,
   };
 }
 
@@ -209,6 +230,12 @@ function live(): GuestInstance {
 }
 
 port.onMessage((request) => {
+  if (request.type === "host-answer") {
+    const answer = awaitedAnswers.get(request.call);
+    awaitedAnswers.delete(request.call);
+    answer?.(request.body);
+    return;
+  }
   handle(request).then(
     (reply) => port.send(reply),
     (error: unknown) => {

@@ -162,6 +162,16 @@ export class IsolatedInstance implements Instance {
     return since ? diffSnapshot(since, reply.snapshot!) : reply.snapshot!;
   }
 
+  /** The child's instance waits for the answer; its state is not taken from this reply (a resume may be in flight by then). */
+  async settled(): Promise<void> {
+    if (this.status !== "paused" || !this.child.alive) return;
+    try {
+      await this.child.request({ type: "settled" });
+    } catch {
+      // the child ended: nothing is awaited any more
+    }
+  }
+
   dispose(): void {
     if (this.status === "disposed") return;
     const inFlight = this.status === "running";

@@ -9,6 +9,7 @@ import type { GuestModule } from "../../exec/guest-module.js";
 import type { Instance, InstanceConfig } from "../../exec/instance-api.js";
 import type { Snapshot } from "../../exec/snapshot.js";
 import { CapabilitySet } from "../../resources/capabilities.js";
+import { isAsyncDirectory } from "../../resources/directory.js";
 import type { ResourceProvider } from "../../resources/provider.js";
 import type { IsolatedPlacement } from "../placement.js";
 import type { Sandbox } from "../sandbox.js";
@@ -111,8 +112,14 @@ export class IsolatedPool implements Sandbox<IsolatedPlacement> {
     createOptions.wasi = {
       args: [...wasi.args],
       env: [...wasi.env],
-      preopens: wasi.preopens.map((p) => ({ guestPath: p.guestPath, readOnly: p.directory.readOnly })),
+      preopens: wasi.preopens.map((p) => ({
+        guestPath: p.guestPath,
+        readOnly: p.directory.readOnly,
+        async: isAsyncDirectory(p.directory),
+      })),
     };
+    createOptions.awaitDeadlineMs = placement.awaitDeadlineMs;
+    child.awaitDeadlineMs = placement.awaitDeadlineMs;
     const request = {
       type: "create" as const,
       codeHash: segment.codeHash,

@@ -22,8 +22,14 @@ export interface CreateOptions {
    * A courtesy, not the check: the parent checks every request again (host-call-server.ts).
    */
   capabilities?: string[];
-  /** A WASI program's argv and environment, and its directories by guest path (the parent holds them; calls cross). */
-  wasi?: { args: string[]; env: string[]; preopens: Array<{ guestPath: string; readOnly: boolean }> };
+  /**
+   * A WASI program's argv and environment, and its directories by guest path (the parent holds them;
+   * calls cross). An `async` one's calls are awaited: the child sends them as `host-call-async` events
+   * and waits for the `host-answer` with its event loop free.
+   */
+  wasi?: { args: string[]; env: string[]; preopens: Array<{ guestPath: string; readOnly: boolean; async?: boolean }> };
+  /** Longest wait for one awaited host call, ms. */
+  awaitDeadlineMs?: number;
 }
 
 export type Request =
@@ -41,6 +47,10 @@ export type Request =
   | { id: number; type: "run"; entry: string; args: WasmValue[]; fuel?: number; fuelLimit?: number; sliceMs?: number }
   | { id: number; type: "resume"; fuel?: number; sliceMs?: number }
   | { id: number; type: "snapshot"; move: boolean }
+  /** Reply once the awaited host call the instance is paused in has its answer (at once when none). */
+  | { id: number; type: "settled" }
+  /** The answer to a `host-call-async` event (no reply). */
+  | { id: number; type: "host-answer"; call: number; body: Uint8Array }
   /** Drop the instance; the child goes back to the idle set. */
   | { id: number; type: "dispose" }
   /** Diagnostics for the security tests: what the permission model lets this process do. */
@@ -88,8 +98,20 @@ export type Reply =
       view?: InstanceView;
     };
 
-/** `host-call`: worker transport only, the doorbell for a request waiting in the shared buffer. */
-export type ChildEvent = Reply | { type: "ready" } | { type: "log"; lines: string[] } | { type: "host-call" };
+/**
+ * `host-call`: worker transport only, the doorbell for a request waiting in the shared buffer.
+ * `host-call-async`: a host-call request the child awaits instead of blocking on (an asynchronous
+ * directory's call); the parent answers with a `host-answer` message carrying the same `call` number.
+ */
+export type ChildEvent =
+  | Reply
+  | { type: "ready" }
+  | { type: "log"; lines: string[] }
+  | { type: "host-call" }
+  | { type: "host-call-async"; call: number; body: Uint8Array };
+
+/** Awaited host calls one child may have outstanding at its parent; past it the child is killed (a protocol violation). */
+export const MAX_ASYNC_HOST_CALLS = 16;
 
 /**
  * Log lines stream one message each, up to LOG_UNBATCHED_PER_WINDOW per LOG_BATCH_MS window; past

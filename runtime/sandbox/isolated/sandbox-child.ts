@@ -7,7 +7,8 @@ import type { TrapCode } from "../../traps.js";
 import { exitTrap, type ChildExit, type KillReason } from "./exit-trap.js";
 import { HostCallViolation } from "./host-calls.js";
 import type { HostCallServer } from "./host-call-server.js";
-import type { Reply, Request } from "./protocol.js";
+import { MAX_ASYNC_HOST_CALLS, type Reply, type Request } from "./protocol.js";
+import { DEFAULT_AWAIT_DEADLINE_MS } from "../../limits.js";
 import { spawnProcessChild } from "./process-transport.js";
 import type { ChildHandle, SpawnOptions, TransportKind } from "./transport.js";
 import { spawnWorkerChild } from "./worker-transport.js";
@@ -44,6 +45,9 @@ export class SandboxChild {
    */
   hostCalls: HostCallServer | undefined;
   private serving = false;
+  /** Awaited host calls outstanding (`host-call-async`), and how long one holds its slot here. */
+  private asyncCalls = 0;
+  awaitDeadlineMs = DEFAULT_AWAIT_DEADLINE_MS;
   /** Why the child was killed for breaking the host-call protocol, for diagnostics. */
   violation: string | undefined;
   /** Code hashes this child has compiled (a hint: the child says so when it has dropped one). */
@@ -76,6 +80,8 @@ export class SandboxChild {
         markReady();
       } else if (event.type === "log") {
         this.logSink?.(event.lines);
+      } else if (event.type === "host-call-async") {
+        this.serveAwaited(event.call, event.body);
       } else if (event.type === "reply") {
         const waiter = this.pending.get(event.id);
         if (!waiter) return;
@@ -114,6 +120,46 @@ export class SandboxChild {
       this.exitSink?.(trap);
       for (const l of this.exitListeners) l(trap, exit);
     });
+  }
+
+  /**
+   * An awaited host call: answered whenever the directory answers, as a `host-answer` message; the
+   * child is idle or running meanwhile. Its slot is freed at the deadline too (the child has given
+   * up by then), so a far end that never answers cannot fill the slots.
+   */
+  private serveAwaited(call: unknown, body: unknown): void {
+    const server = this.hostCalls;
+    const refused = !server
+      ? "host call from an instance without resources"
+      : !Number.isSafeInteger(call) || !(body instanceof Uint8Array)
+        ? "malformed awaited host call"
+        : this.asyncCalls >= MAX_ASYNC_HOST_CALLS
+          ? `more than ${MAX_ASYNC_HOST_CALLS} awaited host calls outstanding`
+          : undefined;
+    if (refused !== undefined || !server || !(body instanceof Uint8Array)) {
+      this.violate(refused ?? "malformed awaited host call");
+      return;
+    }
+    this.asyncCalls += 1;
+    let held = true;
+    const free = (): void => {
+      if (held) this.asyncCalls -= 1;
+      held = false;
+    };
+    const timer = setTimeout(free, this.awaitDeadlineMs);
+    timer.unref();
+    server.serve(body).then(
+      (answer) => {
+        clearTimeout(timer);
+        free();
+        if (this.alive && this.hostCalls === server) this.handle.send({ id: 0, type: "host-answer", call: call as number, body: answer });
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        free();
+        this.violate(error instanceof HostCallViolation ? error.message : `host-call server failed: ${String(error)}`);
+      },
+    );
   }
 
   get pid(): number | undefined {

@@ -8,6 +8,7 @@ import {
   ASYNCIFY_IMPORTS,
   CLOCK_IMPORT,
   HOST_INTERFACES,
+  importPauses,
   importTrust,
   opOf,
   REMOTE_CALLS,
@@ -40,9 +41,32 @@ describe("the host-interface registry", () => {
     expect(ALLOWED_IMPORTS.env!.trace).toEqual({ params: ["i32", "i32", "f64", "f64", "f64", "f64", "f64"], results: [] });
   });
 
-  it("keeps the metering's clock out of the allow-list; yield, WASI's sleep and its yield unwind", () => {
+  it("keeps the metering's clock out of the allow-list; yield, WASI's sleep and its yield unwind, and its file calls (they may await)", () => {
     expect(Object.hasOwn(ALLOWED_IMPORTS.ferry!, CLOCK_IMPORT)).toBe(false);
-    expect(ASYNCIFY_IMPORTS).toBe("ferry.yield,wasi_snapshot_preview1.poll_oneoff,wasi_snapshot_preview1.sched_yield");
+    const pausing = ASYNCIFY_IMPORTS.split(",");
+    expect(pausing.slice(0, 1)).toEqual(["ferry.yield"]);
+    const wasi = pausing.filter((p) => p.startsWith("wasi_snapshot_preview1.")).map((p) => p.split(".")[1]!);
+    expect(wasi).toContain("poll_oneoff");
+    expect(wasi).toContain("sched_yield");
+    // Every call that reaches a Directory or a FileHandle may await an asynchronous one.
+    for (const name of [
+      "fd_read",
+      "fd_write",
+      "fd_pread",
+      "fd_pwrite",
+      "fd_seek",
+      "fd_close",
+      "fd_readdir",
+      "path_open",
+      "path_filestat_get",
+    ])
+      expect(wasi).toContain(name);
+    // The ones that only read the fd table, and everything else, never unwind.
+    for (const name of ["fd_prestat_get", "fd_fdstat_get", "fd_tell", "clock_time_get", "random_get", "args_get", "proc_exit"])
+      expect(wasi).not.toContain(name);
+    expect(pausing.filter((p) => p.startsWith("ferry.") || p.startsWith("env."))).toEqual(["ferry.yield"]);
+    for (const p of pausing) expect(importPauses(p.split(".")[0]!, p.split(".")[1]!)).toBe(true);
+    expect(importPauses("wasi_snapshot_preview1", "clock_time_get")).toBe(false);
   });
 
   it("says which imports need authenticated code", () => {

@@ -8,7 +8,6 @@ import { join } from "node:path";
 import { threadId } from "node:worker_threads";
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  FerryError,
   FsError,
   HostDirectory,
   isAsyncDirectory,
@@ -85,19 +84,12 @@ describe("OffThreadDirectory", () => {
     expect(() => new OffThreadDirectory(base, "a//b")).toThrow(/normalized/);
   });
 
-  it("is a directory for isolated instances only: an in-process guest's calls must answer inside its slice", () => {
+  it("is given to either sandbox: its calls are awaited (the guest unwinds at each, Pausing.settle)", () => {
     const dirs = { "/d": new OffThreadDirectory(base, "p", { create: true }, thread) };
     const isolated = normalizePlacement({ trust: "authenticated", sandbox: "isolated", wasi: { dirs } });
     expect(isolated.wasi.preopens[0]?.directory).toBe(dirs["/d"]);
-    let refused: unknown;
-    try {
-      normalizePlacement({ trust: "authenticated", sandbox: "in-process", wasi: { dirs } });
-    } catch (e) {
-      refused = e;
-    }
-    expect(refused).toBeInstanceOf(FerryError);
-    expect((refused as FerryError).code).toBe("invalid_option");
-    expect((refused as FerryError).message).toContain("isolated");
+    const inProcess = normalizePlacement({ trust: "authenticated", sandbox: "in-process", wasi: { dirs } });
+    expect(inProcess.wasi.preopens[0]?.directory).toBe(dirs["/d"]);
   });
 
   it("loses a file open in a worker that dies (EIO), and serves new calls from the next worker", async () => {
