@@ -2,12 +2,13 @@
 // and ends with a summary of the performance targets, each marked ✓ or ✗.
 // FERRY_BENCH_RUNS overrides the kept rounds and FERRY_BENCH_ONLY=metering,snapshot,instantiate,
 // sandbox-start,sandbox-call,sandbox-throughput,sandbox-memory (or "sandbox" for all four),
-// node-migration,node-precopy,node-throughput (or "node" for all three), containment, cli-start, pause-cost, wasi picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
+// node-migration,node-precopy,node-throughput (or "node" for all three), containment, cli-start, pause-cost, wasi, global-ref picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
 
 import { join } from "node:path";
 import { CLI_START_PARTS, runCliStartBench, type CliStartBenchOptions } from "./cli-start.js";
 import { CONTAINMENT_PARTS, runContainmentBench, type ContainmentBenchOptions } from "./containment.js";
 import { CORE_PARTS, runCoreBench, type CoreBenchOptions, type CorePart } from "./core.js";
+import { GLOBAL_REF_PARTS, runGlobalRefBench, type GlobalRefBenchOptions } from "./global-ref.js";
 import { NODE_PARTS, runNodeBench, type NodeBenchOptions, type NodePart } from "./node.js";
 import { PAUSE_COST_PARTS, runPauseCostBench, type PauseCostBenchOptions } from "./pause-cost.js";
 import { fmtRatio, machineFacts, mark, printTable, repoRoot, writeJsonAtomic, type TargetCheck } from "./harness.js";
@@ -22,6 +23,7 @@ function optionsFromEnv(): {
   cliStart: CliStartBenchOptions | undefined;
   pauseCost: PauseCostBenchOptions | undefined;
   wasi: WasiBenchOptions | undefined;
+  globalRef: GlobalRefBenchOptions | undefined;
 } {
   const options: CoreBenchOptions = {};
   const containment: ContainmentBenchOptions = {};
@@ -32,6 +34,8 @@ function optionsFromEnv(): {
   let pauseCostSelected = true;
   const wasi: WasiBenchOptions = {};
   let wasiSelected = true;
+  const globalRef: GlobalRefBenchOptions = {};
+  let globalRefSelected = true;
   const sandbox: SandboxBenchOptions = {};
   const node: NodeBenchOptions = {};
   const runs = process.env.FERRY_BENCH_RUNS;
@@ -46,6 +50,7 @@ function optionsFromEnv(): {
     cliStart.runs = n;
     pauseCost.runs = n;
     wasi.runs = n;
+    globalRef.runs = n;
   }
   const only = process.env.FERRY_BENCH_ONLY;
   if (only !== undefined) {
@@ -61,6 +66,7 @@ function optionsFromEnv(): {
       ...CLI_START_PARTS,
       ...PAUSE_COST_PARTS,
       ...WASI_PARTS,
+      ...GLOBAL_REF_PARTS,
     ];
     const unknown = parts.filter((p) => !known.includes(p));
     if (unknown.length > 0)
@@ -72,6 +78,7 @@ function optionsFromEnv(): {
     cliStartSelected = parts.some((p) => (CLI_START_PARTS as readonly string[]).includes(p));
     pauseCostSelected = parts.some((p) => (PAUSE_COST_PARTS as readonly string[]).includes(p));
     wasiSelected = parts.some((p) => (WASI_PARTS as readonly string[]).includes(p));
+    globalRefSelected = parts.some((p) => (GLOBAL_REF_PARTS as readonly string[]).includes(p));
   }
   return {
     core: options.only?.length === 0 ? undefined : options,
@@ -81,6 +88,7 @@ function optionsFromEnv(): {
     cliStart: cliStartSelected ? cliStart : undefined,
     pauseCost: pauseCostSelected ? pauseCost : undefined,
     wasi: wasiSelected ? wasi : undefined,
+    globalRef: globalRefSelected ? globalRef : undefined,
   };
 }
 
@@ -162,6 +170,13 @@ async function main(): Promise<void> {
     writeJsonAtomic(wasiPath, { bench: "wasi", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...wasi });
     targets.push(...wasi.targets);
     written.push(`${wasiPath} (WASI bench ${(wasi.durationMs / 1000).toFixed(0)} s)`);
+  }
+  if (selected.globalRef) {
+    const gref = await runGlobalRefBench(selected.globalRef);
+    const grefPath = join(resultsDir, process.env.FERRY_BENCH_RUNS !== undefined ? "global-ref.quick.json" : "global-ref.json");
+    writeJsonAtomic(grefPath, { bench: "global-ref", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...gref });
+    targets.push(...gref.targets);
+    written.push(`${grefPath} (global-reference bench ${(gref.durationMs / 1000).toFixed(0)} s)`);
   }
 
   printTable({
