@@ -67,6 +67,21 @@ export const OPENAPI = {
           },
           outputBytes: { type: "integer", description: "output so far, bytes; the output itself: GET /jobs/{id}/output" },
           wasi: { $ref: "#/components/schemas/Wasi" },
+          bindings: {
+            type: "array",
+            description:
+              "GET /jobs/{id} of a WASI job: each resource it holds (stdin, stdout, stderr, clock, random, each directory by guest path) with its binding (identifier | value | type), attachment (unattached | fastened | fixed) and the action a migration takes (move | copy | global-reference | rebind)",
+            items: {
+              type: "object",
+              properties: {
+                resource: { type: "string" },
+                kind: { type: "string" },
+                binding: { type: "string" },
+                attachment: { type: "string" },
+                action: { type: "string" },
+              },
+            },
+          },
           resourceSegment: {
             type: ["object", "null"],
             description:

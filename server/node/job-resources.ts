@@ -4,9 +4,9 @@
 // its virtual clock, whether it sleeps, and its scratch trees' sizes. Read from the runtime's own
 // decoding of the checkpoint (checkpointSnapshot → the snapshot's `resources`), never re-parsed here.
 
-import { snapshotDecodeLimits, type Snapshot } from "../../runtime/index.js";
+import { chooseAction, type ResourceBinding, snapshotDecodeLimits, type Snapshot } from "../../runtime/index.js";
 import { checkpointSnapshot } from "../migration/checkpoint-format.js";
-import type { JobRecord } from "../store/records.js";
+import type { JobRecord, JobWasi } from "../store/records.js";
 import type { Store } from "../store/store.js";
 import type { JobView } from "./job-view.js";
 import { SCRATCH_KEY } from "./wasi-dirs.js";
@@ -57,10 +57,42 @@ export function resourceSegmentOf(store: Store, record: JobRecord, maxMemoryPage
   return snapshot ? summarizeResources(snapshot.resources, latest.seq) : null;
 }
 
-/** GET /jobs/:id: the job's view, and a WASI job's resource segment (null while it runs, or with no checkpoint). */
-export type JobDetail = JobView & { resourceSegment?: ResourceSegmentView | null };
+/**
+ * What a WASI job holds and what a migration does with each, by the binding table
+ * (runtime/resources/bindings.ts) as this node applies it today: its input and output travel by
+ * value in the snapshot, its log, clocks and randomness are the target's, a resource directory is
+ * "the owner's directory of that name" (by type, rebound under the owner's root at the target),
+ * a scratch tree a value that is copied.
+ */
+export function wasiBindings(wasi: JobWasi): ResourceBinding[] {
+  const fixed = (
+    resource: string,
+    kind: ResourceBinding["kind"],
+    binding: ResourceBinding["binding"],
+    attachment: ResourceBinding["attachment"],
+  ) => ({
+    resource,
+    kind,
+    binding,
+    attachment,
+    action: chooseAction(binding, attachment),
+  });
+  return [
+    fixed("stdin", "input", "value", "unattached"),
+    fixed("stdout", "output", "value", "unattached"),
+    fixed("stderr", "log", "type", "unattached"),
+    fixed("clock", "clock", "type", "fixed"),
+    fixed("random", "random", "type", "fixed"),
+    ...wasi.dirs.map((d) =>
+      "resource" in d ? fixed(d.guest, "directory", "type", "fastened") : fixed(d.guest, "directory", "value", "unattached"),
+    ),
+  ];
+}
+
+/** GET /jobs/:id: the job's view, and a WASI job's bindings and resource segment (null while it runs, or with no checkpoint). */
+export type JobDetail = JobView & { bindings?: ResourceBinding[]; resourceSegment?: ResourceSegmentView | null };
 
 export function jobDetail(view: JobView, record: JobRecord, store: Store, maxMemoryPages: number): JobDetail {
   if (record.wasi === null) return view;
-  return { ...view, resourceSegment: resourceSegmentOf(store, record, maxMemoryPages) };
+  return { ...view, bindings: wasiBindings(record.wasi), resourceSegment: resourceSegmentOf(store, record, maxMemoryPages) };
 }

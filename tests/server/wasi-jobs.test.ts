@@ -193,8 +193,19 @@ describe("WASI jobs between nodes", () => {
     });
     const paused = (await a.client.pause(job.id)) as JobDetail;
     expect(paused.state).toBe("paused");
-    const segment = ((await a.client.job(job.id)) as JobDetail).resourceSegment;
+    const detail = (await a.client.job(job.id)) as JobDetail;
+    const segment = detail.resourceSegment;
     expect(segment?.fds.some((f) => f.kind === "directory" && f.preopen === "/data")).toBe(true);
+    // What the move will do with each resource, as the binding table says and this node does.
+    const action = Object.fromEntries((detail.bindings ?? []).map((b) => [b.resource, [b.binding, b.attachment, b.action].join(" ")]));
+    expect(action).toEqual({
+      stdin: "value unattached copy",
+      stdout: "value unattached copy",
+      stderr: "type unattached rebind",
+      clock: "type fixed rebind",
+      random: "type fixed rebind",
+      "/data": "type fastened rebind",
+    });
     const moved = await a.client.migrate(job.id, b.running.identity.nodeId);
     expect(moved.state).toBe("migrated");
     expect((await b.client.job(job.id)).state).toBe("paused");
