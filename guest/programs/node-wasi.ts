@@ -3,10 +3,10 @@
 // that import Ferry's host functions. node:wasi keeps its state in C and cannot be snapshotted,
 // which is why Ferry does not wrap it; it is only the yardstick.
 
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { WASI } from "node:wasi";
 
 export interface WasiRun {
   exitCode: number;
@@ -22,30 +22,48 @@ export interface WasiRunOptions {
   preopens?: Record<string, string>;
 }
 
-const modules = new Map<string, WebAssembly.Module>();
+// Each run in a process of its own: Node 20's node:wasi can abort its process when a garbage
+// collection runs an earlier instance's destructor inside a later one's fd_write (seen in the
+// benchmarks and in a test process holding two nodes), and a yardstick must not take down the test
+// that holds it. The script is inline so it runs the same from sources and from dist/.
+const RUN_ONE = `
+const { WASI } = require("node:wasi");
+const fs = require("node:fs");
+const o = JSON.parse(process.argv[1]);
+const out = fs.openSync(o.stdout, "w");
+const err = fs.openSync(o.stderr, "w");
+const wasi = new WASI({ version: "preview1", args: o.argv, env: o.env, preopens: o.preopens, stdout: out, stderr: err, returnOnExit: true });
+const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(o.wasm)), wasi.getImportObject());
+const exitCode = wasi.start(instance);
+fs.closeSync(out);
+fs.closeSync(err);
+process.stdout.write(JSON.stringify({ exitCode }));
+`;
+
+/** Attempts before a run that keeps dying by a signal is an error. */
+const ATTEMPTS = 3;
 
 export function runUnderNodeWasi(wasmPath: string, name: string, options: WasiRunOptions = {}): WasiRun {
-  let module = modules.get(wasmPath);
-  if (!module) modules.set(wasmPath, (module = new WebAssembly.Module(readFileSync(wasmPath))));
   const dir = mkdtempSync(join(tmpdir(), "ferry-node-wasi-"));
-  const out = openSync(join(dir, "stdout"), "w");
-  const err = openSync(join(dir, "stderr"), "w");
+  const request = {
+    wasm: wasmPath,
+    argv: [name, ...(options.args ?? [])],
+    env: options.env ?? {},
+    preopens: options.preopens ?? {},
+    stdout: join(dir, "stdout"),
+    stderr: join(dir, "stderr"),
+  };
   try {
-    const wasi = new WASI({
-      version: "preview1",
-      args: [name, ...(options.args ?? [])],
-      env: options.env ?? {},
-      preopens: options.preopens ?? {},
-      stdout: out,
-      stderr: err,
-      returnOnExit: true,
-    });
-    const instance = new WebAssembly.Instance(module, wasi.getImportObject() as WebAssembly.Imports);
-    const exitCode = wasi.start(instance);
-    return { exitCode, stdout: readFileSync(join(dir, "stdout"), "utf8"), stderr: readFileSync(join(dir, "stderr"), "utf8") };
+    for (let attempt = 1; ; attempt++) {
+      const child = spawnSync(process.execPath, ["--no-warnings", "-e", RUN_ONE, JSON.stringify(request)], { encoding: "utf8", env: {} });
+      if (child.status === 0) {
+        const { exitCode } = JSON.parse(child.stdout) as { exitCode: number };
+        return { exitCode, stdout: readFileSync(request.stdout, "utf8"), stderr: readFileSync(request.stderr, "utf8") };
+      }
+      if (child.signal === null || attempt >= ATTEMPTS)
+        throw new Error(`node:wasi run of ${name} failed (status ${child.status}, signal ${child.signal}): ${child.stderr.slice(-2000)}`);
+    }
   } finally {
-    closeSync(out);
-    closeSync(err);
     rmSync(dir, { recursive: true, force: true });
   }
 }
