@@ -66,7 +66,7 @@ export type {
 } from "./resources/directory.js";
 // A tree's calls as data (what an isolated child sends its parent; what a global reference sends the home node) and their server.
 export { WasiFsServer } from "./host/wasi/fs-server.js";
-export { WASI_FS, FS_ERRORS, FS_OPS } from "./host/wasi/fs-wire.js";
+export { WASI_FS, FS_ERRORS, FS_OPS, answerError, fsErrorAnswer, statFromWire, timeToWire } from "./host/wasi/fs-wire.js";
 export type { FsOp, FsRequest } from "./host/wasi/fs-wire.js";
 export { HOST_CALL_MAX_IO_BYTES } from "./host/interface.js";
 export type { RemoteAnswer } from "./host/interface.js";

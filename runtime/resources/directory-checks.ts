@@ -62,6 +62,16 @@ export function refuseRoot(segments: string[], errno: "EEXIST" | "EINVAL" | "EIS
   if (segments.length === 0) throw new FsError(errno, `the root of the directory ${what}`);
 }
 
+/** rename(2)'s first checks, alike in every tree: writable, and neither end the root. Returns both ends' segments. */
+export function renameEnds(readOnly: boolean, from: string, to: string): [string[], string[]] {
+  const fromSegments = segmentsOf(from);
+  const toSegments = segmentsOf(to);
+  refuseIfReadOnly(readOnly, from);
+  refuseRoot(fromSegments, "EINVAL", "cannot be renamed");
+  refuseRoot(toSegments, "EINVAL", "cannot be replaced");
+  return [fromSegments, toSegments];
+}
+
 /** A tree path as it appears in messages: "" is shown as the root, never the host's path. */
 export function quoted(path: string): string {
   return path === "" ? "the root" : JSON.stringify(path);

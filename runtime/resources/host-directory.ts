@@ -41,6 +41,7 @@ import {
   quoted,
   refuseIfReadOnly,
   refuseRoot,
+  renameEnds,
   segmentsOf,
 } from "./directory-checks.js";
 import { fsErrorOf, HostFileHandle, secondsOf, statOf, typeOf } from "./host-file.js";
@@ -128,11 +129,7 @@ export class HostDirectory implements Directory {
   }
 
   rename(from: string, to: string): void {
-    const fromSegments = segmentsOf(from);
-    const toSegments = segmentsOf(to);
-    refuseIfReadOnly(this.readOnly, from);
-    refuseRoot(fromSegments, "EINVAL", "cannot be renamed");
-    refuseRoot(toSegments, "EINVAL", "cannot be replaced");
+    const [fromSegments, toSegments] = renameEnds(this.readOnly, from, to);
     this.guard(`${quoted(from)} → ${quoted(to)}`, () => {
       const source = this.locate(fromSegments, from);
       const target = this.locate(toSegments, to);

@@ -15,6 +15,7 @@ import {
   quoted,
   refuseIfReadOnly,
   refuseRoot,
+  renameEnds,
   segmentsOf,
 } from "./directory-checks.js";
 import { decodeTree, encodeTree, type TreeSnapshot } from "./memory-snapshot.js";
@@ -102,11 +103,7 @@ export class MemoryDirectory implements Directory {
 
   /** rename(2)'s checks in its order: both parents, the source, ancestry, then the kinds at `to`. */
   rename(from: string, to: string): void {
-    const fromSegments = segmentsOf(from);
-    const toSegments = segmentsOf(to);
-    refuseIfReadOnly(this.readOnly, from);
-    refuseRoot(fromSegments, "EINVAL", "cannot be renamed");
-    refuseRoot(toSegments, "EINVAL", "cannot be replaced");
+    const [fromSegments, toSegments] = renameEnds(this.readOnly, from, to);
     const source = this.parentOf(fromSegments, from);
     const target = this.parentOf(toSegments, to);
     const node = source.dir.entries.get(source.name);

@@ -8,7 +8,8 @@
 import {
   type AsyncDirectory,
   type Directory,
-  FS_ERRORS,
+  fsErrorAnswer,
+  FsError,
   type FsErrorName,
   type FsRequest,
   type RemoteAnswer,
@@ -20,7 +21,7 @@ import {
 const MAX_HANDLE = 0xffff_ffff;
 
 function failure(errno: FsErrorName, message: string): RemoteAnswer {
-  return { value: -1 - FS_ERRORS.indexOf(errno), payload: new TextEncoder().encode(`${errno}: ${message}`) };
+  return fsErrorAnswer(new FsError(errno, message));
 }
 
 export class PinServer {

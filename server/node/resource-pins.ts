@@ -19,7 +19,7 @@ import { join } from "node:path";
 import {
   type AsyncDirectory,
   type Directory,
-  FS_ERRORS,
+  fsErrorAnswer,
   FsError,
   type FsRequest,
   HostDirectory,
@@ -220,7 +220,7 @@ export class ResourcePins {
       } catch (e) {
         // The directory is gone or was replaced: the call fails as a file-system call, not the request.
         const failure = e instanceof FsError ? e : new FsError("ENOENT", `pin ${pin.id}: directory "${pin.dir}" cannot be opened`);
-        return { value: -1 - FS_ERRORS.indexOf(failure.errno), payload: new TextEncoder().encode(failure.message) };
+        return fsErrorAnswer(failure);
       }
       this.servers.set(pin.id, server);
     }

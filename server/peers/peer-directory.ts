@@ -12,6 +12,8 @@ import {
   HOST_CALL_MAX_IO_BYTES,
   type OpenFileOptions,
   type RemoteAnswer,
+  statFromWire,
+  timeToWire,
 } from "../../runtime/index.js";
 import { PinChannel, type PinChannelOptions } from "./pin-channel.js";
 
@@ -23,21 +25,6 @@ export interface PeerDirectoryOptions extends PinChannelOptions {
 }
 
 const NONE = new Uint8Array(0);
-
-function statOf(payload: Uint8Array): EntryStat {
-  const s = JSON.parse(new TextDecoder().decode(payload)) as Record<string, string | number>;
-  return {
-    type: s.type as EntryStat["type"],
-    size: Number(s.size),
-    ino: BigInt(s.ino!),
-    nlink: Number(s.nlink),
-    atimeNs: BigInt(s.atimeNs!),
-    mtimeNs: BigInt(s.mtimeNs!),
-    ctimeNs: BigInt(s.ctimeNs!),
-  };
-}
-
-const time = (t: bigint | undefined): string | null => (t === undefined ? null : t.toString());
 
 class PeerFile implements AsyncFileHandle {
   private closed = false;
@@ -59,13 +46,13 @@ class PeerFile implements AsyncFileHandle {
     return (await this.call("fileWrite", [position], bytes.subarray(0, HOST_CALL_MAX_IO_BYTES))).value;
   }
   async stat(): Promise<EntryStat> {
-    return statOf((await this.call("fileStat", [])).payload);
+    return statFromWire((await this.call("fileStat", [])).payload);
   }
   async setSize(size: number): Promise<void> {
     await this.call("fileSetSize", [size]);
   }
   async setTimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): Promise<void> {
-    await this.call("fileSetTimes", [time(atimeNs), time(mtimeNs)]);
+    await this.call("fileSetTimes", [timeToWire(atimeNs), timeToWire(mtimeNs)]);
   }
   async sync(): Promise<void> {
     await this.call("fileSync", []);
@@ -92,7 +79,7 @@ export class PeerDirectory implements AsyncDirectory {
     return this.channel.call({ op, target: 0, args, bytes: NONE });
   }
   async stat(path: string): Promise<EntryStat> {
-    return statOf((await this.call("stat", [path])).payload);
+    return statFromWire((await this.call("stat", [path])).payload);
   }
   async list(path: string): Promise<DirEntry[]> {
     const list = JSON.parse(new TextDecoder().decode((await this.call("list", [path])).payload)) as Array<{
@@ -118,7 +105,7 @@ export class PeerDirectory implements AsyncDirectory {
     return new TextDecoder().decode((await this.call("readlink", [path])).payload);
   }
   async setTimes(path: string, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): Promise<void> {
-    await this.call("setTimes", [path, time(atimeNs), time(mtimeNs)]);
+    await this.call("setTimes", [path, timeToWire(atimeNs), timeToWire(mtimeNs)]);
   }
   async openFile(path: string, options: OpenFileOptions): Promise<AsyncFileHandle> {
     const { value } = await this.call("openFile", [path, !!options.create, !!options.exclusive, !!options.truncate, !!options.write]);

@@ -5,7 +5,7 @@
 // does. After a failed call, or when the channel is new, the next number is asked of the home
 // node first (GET /peer/resources/:pin).
 
-import { FS_ERRORS, type FsRequest, FsError, type RemoteAnswer } from "../../runtime/index.js";
+import { answerError, type FsRequest, FsError, type RemoteAnswer } from "../../runtime/index.js";
 import type { NodeIdentity } from "../auth/index.js";
 import { ServerError } from "../errors.js";
 import { HttpError } from "../http-fetch.js";
@@ -99,9 +99,9 @@ export class PinChannel {
       // A number the home node had used already: learn the next one, and send this call once more.
       if (answer === "out_of_order") answer = await this.numbered(request, end);
       if (answer === "out_of_order") throw new Final(new FsError("EIO", `${this.where}: the call's number stays out of order`));
-      if (answer.value >= 0) return answer;
-      const name = FS_ERRORS[-1 - answer.value] ?? "EIO";
-      throw new Final(new FsError(name, new TextDecoder().decode(answer.payload).replace(/^[A-Z]+: /, "")));
+      const failure = answerError(answer);
+      if (!failure) return answer;
+      throw new Final(failure);
     } catch (e) {
       if (e instanceof Final) throw e.fs;
       // Anything else (an answer that does not decode, say) is the home node failing: the guest sees EIO.

@@ -37,3 +37,14 @@ export function errnoOf(f: () => unknown): string {
   }
   throw new Error("expected an FsError");
 }
+
+/** The POSIX error name an asynchronous Directory call rejects with (an AsyncDirectory's FsError). */
+export async function rejectedErrno(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof FsError) return e.errno;
+    throw e;
+  }
+  throw new Error("expected an FsError");
+}

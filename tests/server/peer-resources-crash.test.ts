@@ -11,21 +11,12 @@ import type { PeerDirectory } from "../../server/peers/peer-directory.js";
 import { removeDir, shareModuleCache, startTestNode, tempDir, type TestNode } from "../helpers/node.js";
 import { spawnNode, type NodeProcess } from "../helpers/node-process.js";
 import { until } from "../helpers/until.js";
+import { rejectedErrno } from "../helpers/errors.js";
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
-
-async function errnoOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FsError) return e.errno;
-    throw e;
-  }
-  throw new Error("expected an FsError");
-}
 
 describe("the home node killed and restarted", () => {
   it("kill -9: EIO within the deadline and B keeps running; restarted: the pin works again", async () => {
@@ -82,11 +73,11 @@ describe("the home node killed and restarted", () => {
     // A file opened now never takes the number of one opened before the kill: the old handle is EBADF
     // (it lived in the killed process; the guest reopens by name), and the new file is not touched.
     const fresh = await patient.openFile("fresh", { create: true, write: true });
-    expect(await errnoOf(file.write(new TextEncoder().encode("two\n"), 4))).toBe("EBADF");
+    expect(await rejectedErrno(file.write(new TextEncoder().encode("two\n"), 4))).toBe("EBADF");
     expect((await fresh.stat()).size).toBe(0);
     expect((await patient.stat("log")).size).toBe(4);
     await fresh.close();
     expect(await b.running.node.pins.releaseAt(ref)).toBe(true);
-    expect(await errnoOf(patient.list(""))).toBe("EBADF");
+    expect(await rejectedErrno(patient.list(""))).toBe("EBADF");
   }, 120_000);
 });

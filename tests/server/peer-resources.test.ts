@@ -12,6 +12,7 @@ import { PeerDirectory } from "../../server/peers/peer-directory.js";
 import { startTestNode } from "../helpers/node.js";
 import { pinAt, pinPair, proxyOf, type PinPair } from "../helpers/pins.js";
 import { until } from "../helpers/until.js";
+import { rejectedErrno } from "../helpers/errors.js";
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -22,16 +23,6 @@ async function pair(capabilities?: string[]): Promise<PinPair> {
   const p = await pinPair(capabilities);
   cleanup.push(() => p.close());
   return p;
-}
-
-async function errnoOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FsError) return e.errno;
-    throw e;
-  }
-  throw new Error("expected an FsError");
 }
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -67,9 +58,9 @@ describe("a global reference from B to a directory pinned at A", () => {
     expect(st).toMatchObject({ type: "file", size: 25 });
     expect(typeof st.mtimeNs).toBe("bigint");
     // The home node's FsErrors come back as they were raised there.
-    expect(await errnoOf(dir.stat("nothing-here"))).toBe("ENOENT");
-    expect(await errnoOf(dir.mkdir("2024"))).toBe("EEXIST");
-    expect(await errnoOf(dir.rmdir("2024"))).toBe("ENOTEMPTY");
+    expect(await rejectedErrno(dir.stat("nothing-here"))).toBe("ENOENT");
+    expect(await rejectedErrno(dir.mkdir("2024"))).toBe("EEXIST");
+    expect(await rejectedErrno(dir.rmdir("2024"))).toBe("ENOTEMPTY");
     await dir.unlink("2024/Q1.txt");
     await dir.rmdir("2024");
     expect(await dir.list("")).toEqual([]);
@@ -135,8 +126,8 @@ describe("a global reference from B to a directory pinned at A", () => {
     const pin = pinAt(a, b, "reports", "r");
     const dir = proxyOf(b, a, pin);
     expect(dir.readOnly).toBe(true);
-    expect(await errnoOf(dir.mkdir("x"))).toBe("EROFS");
-    expect(await errnoOf(dir.openFile("f", { create: true, write: true }))).toBe("EROFS");
+    expect(await rejectedErrno(dir.mkdir("x"))).toBe("EROFS");
+    expect(await rejectedErrno(dir.openFile("f", { create: true, write: true }))).toBe("EROFS");
     expect(await dir.list("")).toEqual([]);
   });
 
@@ -236,7 +227,7 @@ describe("the home node down, slow, restarted; the pin released", () => {
     expect((failure as FsError).errno).toBe("EIO");
     expect((failure as FsError).message).toMatch(/unreachable/);
     // The next call fails the same way, and B answers its own API all along.
-    expect(await errnoOf(dir.list(""))).toBe("EIO");
+    expect(await rejectedErrno(dir.list(""))).toBe("EIO");
     expect((await fetch(`${b.running.url}/healthz`)).status).toBe(200);
   });
 
@@ -260,7 +251,7 @@ describe("the home node down, slow, restarted; the pin released", () => {
       publicKey: a.running.identity.publicKey,
     });
     const dir = proxyOf(b, a, pin, { deadlineMs: 400, attemptTimeoutMs: 150 });
-    expect(await errnoOf(dir.mkdir("x"))).toBe("EIO");
+    expect(await rejectedErrno(dir.mkdir("x"))).toBe("EIO");
     expect((await fetch(`${b.running.url}/healthz`)).status).toBe(200);
   });
 
@@ -297,7 +288,7 @@ describe("the home node down, slow, restarted; the pin released", () => {
     await file.write(text("x"), 0);
     expect(await b.running.node.pins.releaseAt({ home: a.running.identity.nodeId, pin: pin.id, access: "rw" })).toBe(true);
     expect(a.running.node.pins.get(pin.id)).toBeUndefined();
-    expect(await errnoOf(dir.list(""))).toBe("EBADF");
-    expect(await errnoOf(file.write(text("y"), 1))).toBe("EBADF");
+    expect(await rejectedErrno(dir.list(""))).toBe("EBADF");
+    expect(await rejectedErrno(file.write(text("y"), 1))).toBe("EBADF");
   });
 });

@@ -14,12 +14,9 @@ import {
 } from "../../resources/directory.js";
 import { GuestTrap } from "../../traps.js";
 import { HOST_CALL_MAX_IO_BYTES, type RemoteAskAsync } from "../interface.js";
-import { FS_ERRORS, type FsOp, fromJson, WASI_FS } from "./fs-wire.js";
-import { statOf } from "./remote-directory.js";
+import { answerError, type FsOp, fromJson, statFromWire, timeToWire, WASI_FS } from "./fs-wire.js";
 
 const NONE: Uint8Array = new Uint8Array(0);
-const time = (t: bigint | undefined): string | null => (t === undefined ? null : t.toString());
-
 async function call(
   ask: RemoteAskAsync,
   op: FsOp,
@@ -34,7 +31,8 @@ async function call(
     if (e instanceof GuestTrap) throw new FsError("EIO", e.message);
     throw e;
   }
-  if (answer.value < 0) throw new FsError(FS_ERRORS[-answer.value - 1] ?? "EIO", new TextDecoder().decode(answer.payload));
+  const failure = answerError(answer);
+  if (failure) throw failure;
   return answer;
 }
 
@@ -59,7 +57,7 @@ class AsyncRemoteFile implements AsyncFileHandle {
   }
 
   async stat(): Promise<EntryStat> {
-    return statOf((await call(this.ask, "fileStat", this.handle, [])).payload);
+    return statFromWire((await call(this.ask, "fileStat", this.handle, [])).payload);
   }
 
   async setSize(size: number): Promise<void> {
@@ -67,7 +65,7 @@ class AsyncRemoteFile implements AsyncFileHandle {
   }
 
   async setTimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): Promise<void> {
-    await call(this.ask, "fileSetTimes", this.handle, [time(atimeNs), time(mtimeNs)]);
+    await call(this.ask, "fileSetTimes", this.handle, [timeToWire(atimeNs), timeToWire(mtimeNs)]);
   }
 
   async sync(): Promise<void> {
@@ -94,7 +92,7 @@ export class AsyncRemoteDirectory implements AsyncDirectory {
   }
 
   async stat(path: string): Promise<EntryStat> {
-    return statOf(await this.op("stat", [path]));
+    return statFromWire(await this.op("stat", [path]));
   }
 
   async list(path: string): Promise<DirEntry[]> {
@@ -123,7 +121,7 @@ export class AsyncRemoteDirectory implements AsyncDirectory {
   }
 
   async setTimes(path: string, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): Promise<void> {
-    await this.op("setTimes", [path, time(atimeNs), time(mtimeNs)]);
+    await this.op("setTimes", [path, timeToWire(atimeNs), timeToWire(mtimeNs)]);
   }
 
   async openFile(path: string, options: OpenFileOptions): Promise<AsyncFileHandle> {

@@ -15,7 +15,7 @@ import {
 } from "../../resources/directory.js";
 import { HOST_CALL_MAX_IO_BYTES, type ParentGrant, type RemoteAnswer, type RemoteCall, type RemoteServer } from "../interface.js";
 import { MAX_WASI_FDS } from "./fd-table.js";
-import { FS_ERRORS, type FsRequest, toJson, WASI_FS } from "./fs-wire.js";
+import { type FsRequest, fsErrorAnswer, toJson, WASI_FS } from "./fs-wire.js";
 
 const NONE = new Uint8Array(0);
 const encoder = new TextEncoder();
@@ -54,7 +54,7 @@ export class WasiFsServer implements RemoteServer {
       return await this.run(request as FsRequest);
     } catch (e) {
       if (!(e instanceof FsError)) throw e;
-      return { value: -1 - FS_ERRORS.indexOf(e.errno), payload: encoder.encode(e.message) };
+      return fsErrorAnswer(e);
     }
   }
 

@@ -4,8 +4,8 @@
 // operations), the payload a JSON list of arguments followed by raw bytes (a write's data). The
 // answer's value is 0, a handle number, a byte count, or -(1 + the error's index) for an FsError.
 
-import type { FsErrorName } from "../../resources/directory.js";
-import { HOST_CALL_MAX_IO_BYTES, type RemoteCall } from "../interface.js";
+import { type EntryStat, FsError, type FsErrorName } from "../../resources/directory.js";
+import { HOST_CALL_MAX_IO_BYTES, type RemoteAnswer, type RemoteCall } from "../interface.js";
 
 export const FS_OPS = [
   "stat",
@@ -137,3 +137,34 @@ export function toJson(value: unknown): Uint8Array {
 export function fromJson(bytes: Uint8Array): unknown {
   return JSON.parse(decoder.decode(bytes));
 }
+
+/** An FsError as an answer: -(1 + its index), its message the payload. */
+export function fsErrorAnswer(e: FsError): RemoteAnswer {
+  return { value: -1 - FS_ERRORS.indexOf(e.errno), payload: encoder.encode(e.message) };
+}
+
+/** The FsError an answer carries (a negative value), or undefined for a success. */
+export function answerError(answer: { value: number; payload: Uint8Array }): FsError | undefined {
+  if (answer.value >= 0) return undefined;
+  const errno = FS_ERRORS[-1 - answer.value] ?? "EIO";
+  // The payload is the FsError's message, which starts with its name: FsError adds it back.
+  const text = new TextDecoder().decode(answer.payload);
+  return new FsError(errno, text.startsWith(`${errno}: `) ? text.slice(errno.length + 2) : text);
+}
+
+/** A stat as an answer's payload carries it (toJson: bigints as decimal strings). */
+export function statFromWire(payload: Uint8Array): EntryStat {
+  const s = fromJson(payload) as Record<string, string | number>;
+  return {
+    type: s.type as EntryStat["type"],
+    size: Number(s.size),
+    ino: BigInt(s.ino!),
+    nlink: Number(s.nlink),
+    atimeNs: BigInt(s.atimeNs!),
+    mtimeNs: BigInt(s.mtimeNs!),
+    ctimeNs: BigInt(s.ctimeNs!),
+  };
+}
+
+/** A time argument (setTimes): nanoseconds in decimal, or null for "leave it". */
+export const timeToWire = (t: bigint | undefined): string | null => (t === undefined ? null : t.toString());

@@ -15,7 +15,7 @@
 
 import { FsError } from "../../resources/directory.js";
 import { HOST_CALL_MAX_IO_BYTES, type RemoteAsk } from "../interface.js";
-import { FS_ERRORS, type FsOp, WASI_FS } from "./fs-wire.js";
+import { answerError, type FsOp, WASI_FS } from "./fs-wire.js";
 
 /** Most bytes of writes held before they are sent. */
 export const WRITE_BEHIND_BYTES = 256 * 1024;
@@ -125,7 +125,7 @@ export class RemoteFsChannel {
     const h = this.held;
     if (!h) return;
     this.held = undefined;
-    const joined = h.pieces.length === 1 ? h.pieces[0]! : concat(h.pieces, h.bytes);
+    const joined = h.pieces.length === 1 ? h.pieces[0]! : Buffer.concat(h.pieces, h.bytes);
     try {
       if (this.send("fileWrite", h.handle, [h.position], joined).value === h.bytes) return;
     } catch (e) {
@@ -167,20 +167,8 @@ export class RemoteFsChannel {
 
   private send(op: FsOp, target: number, args: unknown[], bytes = NONE): Answer {
     const answer = this.ask(WASI_FS, { op, target, args, bytes });
-    if (answer.value < 0) {
-      const name = FS_ERRORS[-answer.value - 1] ?? "EIO";
-      throw new FsError(name, new TextDecoder().decode(answer.payload));
-    }
+    const failure = answerError(answer);
+    if (failure) throw failure;
     return answer;
   }
-}
-
-function concat(pieces: readonly Uint8Array[], bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }

@@ -5,23 +5,8 @@
 // sees the same answers in either sandbox; the parent checks every request again (fs-server.ts).
 
 import type { DirEntry, Directory, EntryStat, FileHandle, OpenFileOptions } from "../../resources/directory.js";
-import { type FsOp, fromJson } from "./fs-wire.js";
+import { type FsOp, fromJson, statFromWire, timeToWire } from "./fs-wire.js";
 import type { RemoteFsChannel } from "./remote-channel.js";
-
-export function statOf(payload: Uint8Array): EntryStat {
-  const s = fromJson(payload) as Record<string, string | number>;
-  return {
-    type: s.type as EntryStat["type"],
-    size: Number(s.size),
-    ino: BigInt(s.ino!),
-    nlink: Number(s.nlink),
-    atimeNs: BigInt(s.atimeNs!),
-    mtimeNs: BigInt(s.mtimeNs!),
-    ctimeNs: BigInt(s.ctimeNs!),
-  };
-}
-
-const time = (t: bigint | undefined): string | null => (t === undefined ? null : t.toString());
 
 class RemoteFile implements FileHandle {
   private closed = false;
@@ -36,13 +21,13 @@ class RemoteFile implements FileHandle {
     return this.channel.write(this.handle, bytes, position);
   }
   stat(): EntryStat {
-    return statOf(this.channel.fileCall("fileStat", this.handle, []).payload);
+    return statFromWire(this.channel.fileCall("fileStat", this.handle, []).payload);
   }
   setSize(size: number): void {
     this.channel.fileCall("fileSetSize", this.handle, [size]);
   }
   setTimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
-    this.channel.fileCall("fileSetTimes", this.handle, [time(atimeNs), time(mtimeNs)]);
+    this.channel.fileCall("fileSetTimes", this.handle, [timeToWire(atimeNs), timeToWire(mtimeNs)]);
   }
   sync(): void {
     this.channel.fileCall("fileSync", this.handle, []);
@@ -67,7 +52,7 @@ export class RemoteDirectory implements Directory {
     return this.channel.call(op, this.tree, args);
   }
   stat(path: string): EntryStat {
-    return statOf(this.call("stat", [path]).payload);
+    return statFromWire(this.call("stat", [path]).payload);
   }
   list(path: string): DirEntry[] {
     const list = fromJson(this.call("list", [path]).payload) as Array<{
@@ -93,7 +78,7 @@ export class RemoteDirectory implements Directory {
     return new TextDecoder().decode(this.call("readlink", [path]).payload);
   }
   setTimes(path: string, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
-    this.call("setTimes", [path, time(atimeNs), time(mtimeNs)]);
+    this.call("setTimes", [path, timeToWire(atimeNs), timeToWire(mtimeNs)]);
   }
   openFile(path: string, options: OpenFileOptions): FileHandle {
     const { value } = this.call("openFile", [path, !!options.create, !!options.exclusive, !!options.truncate, !!options.write]);

@@ -7,14 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { threadId } from "node:worker_threads";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  FsError,
-  HostDirectory,
-  isAsyncDirectory,
-  normalizePlacement,
-  OffThreadDirectory,
-  ResourceThread,
-} from "../../../runtime/index.js";
+import { HostDirectory, isAsyncDirectory, normalizePlacement, OffThreadDirectory, ResourceThread } from "../../../runtime/index.js";
+import { rejectedErrno } from "../../helpers/errors.js";
 
 const base = mkdtempSync(join(tmpdir(), "nodewasi-offthread-"));
 const thread = new ResourceThread({ idleMs: 0 });
@@ -22,16 +16,6 @@ afterAll(async () => {
   await thread.close();
   rmSync(base, { recursive: true, force: true });
 });
-
-async function errnoOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FsError) return e.errno;
-    throw e;
-  }
-  throw new Error("expected an FsError");
-}
 
 describe("OffThreadDirectory", () => {
   it("answers as a HostDirectory over the same tree does, from the worker's thread", async () => {
@@ -57,25 +41,25 @@ describe("OffThreadDirectory", () => {
       [d.openFile("sub", {}), "EISDIR"],
       [d.mkdir("sub"), "EEXIST"],
     ] as const)
-      expect(await errnoOf(call)).toBe(errno);
+      expect(await rejectedErrno(call)).toBe(errno);
     const stats = thread.stats;
     expect(stats.served).toBeGreaterThan(10);
     expect(stats.servedOn).not.toContain(threadId);
   });
 
   it("makes its tree under the base when asked, never through a symlink, and a read-only one refuses writes", async () => {
-    expect(await errnoOf(new OffThreadDirectory(base, "absent", {}, thread).stat(""))).toBe("ENOENT");
+    expect(await rejectedErrno(new OffThreadDirectory(base, "absent", {}, thread).stat(""))).toBe("ENOENT");
     const made = new OffThreadDirectory(base, "x/y/z", { create: true }, thread);
     expect((await made.stat("")).type).toBe("directory");
     const outside = mkdtempSync(join(tmpdir(), "nodewasi-outside-"));
     symlinkSync(outside, join(base, "link"));
-    expect(await errnoOf(new OffThreadDirectory(base, "link/in", { create: true }, thread).stat(""))).toBe("ENOTDIR");
+    expect(await rejectedErrno(new OffThreadDirectory(base, "link/in", { create: true }, thread).stat(""))).toBe("ENOTDIR");
     rmSync(outside, { recursive: true, force: true });
     mkdirSync(join(base, "ro"));
     writeFileSync(join(base, "ro", "f"), "x");
     const ro = new OffThreadDirectory(base, "ro", { readOnly: true }, thread);
-    expect(await errnoOf(ro.openFile("f", { write: true }))).toBe("EROFS");
-    expect(await errnoOf(ro.unlink("f"))).toBe("EROFS");
+    expect(await rejectedErrno(ro.openFile("f", { write: true }))).toBe("EROFS");
+    expect(await rejectedErrno(ro.unlink("f"))).toBe("EROFS");
   });
 
   it("refuses a base that is not absolute and a path that climbs or is not normalized", () => {
@@ -96,7 +80,7 @@ describe("OffThreadDirectory", () => {
     const d = new OffThreadDirectory(base, "lost", { create: true }, thread);
     const f = await d.openFile("f", { create: true, write: true });
     await thread.kill();
-    expect(await errnoOf(f.write(new Uint8Array([1]), 0))).toBe("EIO");
+    expect(await rejectedErrno(f.write(new Uint8Array([1]), 0))).toBe("EIO");
     await f.close();
     expect((await d.stat("f")).type).toBe("file");
   });
