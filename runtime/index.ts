@@ -47,7 +47,15 @@ export { HostDirectory } from "./resources/host-directory.js";
 export { MemoryDirectory } from "./resources/memory-directory.js";
 export { actionsFor, chooseAction, parseChoice, ATTACHMENTS, BINDING_KINDS, MIGRATION_ACTIONS } from "./resources/bindings.js";
 export type { Attachment, BindingKind, MigrationAction, ResourceBinding } from "./resources/bindings.js";
-export { applyTree, captureTree, readManifest, DEFAULT_TREE_MAX_BYTES, DEFAULT_TREE_MAX_ENTRIES } from "./resources/tree-transfer.js";
+export {
+  applyTree,
+  captureTree,
+  readManifest,
+  removeTree,
+  DEFAULT_TREE_MAX_BYTES,
+  DEFAULT_TREE_MAX_ENTRIES,
+} from "./resources/tree-transfer.js";
+export { decodeTreeBundle, encodeTreeBundle, missingBlob, type TreeBundle } from "./resources/tree-bundle.js";
 export type { TreeCapture, TreeEntry, TreeLimits, TreeManifest, TransferTree } from "./resources/tree-transfer.js";
 export { FsError, normalizeTreePath, isAsyncDirectory } from "./resources/directory.js";
 export { OffThreadDirectory } from "./resources/off-thread-directory.js";

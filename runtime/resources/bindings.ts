@@ -68,6 +68,8 @@ export interface ResourceBinding {
   attachment: Attachment;
   /** What a migration does with it (the default, or the job's override). */
   action: MigrationAction;
+  /** A directory the job reaches by global reference: the node it stays at. */
+  home?: string;
 }
 
 /** Parse a binding or attachment or action named by a user (CLI, HTTP); invalid_option names the choices. */

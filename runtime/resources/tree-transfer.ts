@@ -37,6 +37,7 @@ export interface TransferTree {
   list(path: string): Maybe<DirEntry[]>;
   mkdir(path: string): Maybe<void>;
   unlink(path: string): Maybe<void>;
+  rmdir(path: string): Maybe<void>;
   rename(from: string, to: string): Maybe<void>;
   openFile(path: string, options: OpenFileOptions): Maybe<TransferFile>;
 }
@@ -234,4 +235,20 @@ async function writeFileAtomically(tree: TransferTree, path: string, bytes: Uint
   }
   await file.close();
   await tree.rename(temp, path);
+}
+
+/**
+ * After a move: take out of `tree` what `manifest` names — its files, then its directories deepest
+ * first, each only while empty (what the tree gained since the capture stays). Entries already gone
+ * are not an error: a retried removal finishes the first one's work.
+ */
+export async function removeTree(tree: TransferTree, manifest: TreeManifest): Promise<void> {
+  const gone = (e: unknown) => e instanceof FsError && (e.errno === "ENOENT" || e.errno === "ENOTEMPTY" || e.errno === "EEXIST");
+  for (const e of manifest.entries) if (e.type === "file") await Promise.resolve(tree.unlink(e.path)).catch((x) => ignoreIf(gone, x));
+  const dirs = manifest.entries.filter((e) => e.type === "directory").reverse();
+  for (const e of dirs) await Promise.resolve(tree.rmdir(e.path)).catch((x) => ignoreIf(gone, x));
+}
+
+function ignoreIf(expected: (e: unknown) => boolean, e: unknown): void {
+  if (!expected(e)) throw e;
 }

@@ -48,6 +48,7 @@ export async function submitCommand(argv: string[], io: Io): Promise<number> {
       quiet: { type: "boolean", short: "q", default: false },
       dir: { type: "string", multiple: true },
       "dir-ro": { type: "string", multiple: true },
+      "dir-migrate": { type: "string", multiple: true },
       scratch: { type: "string", multiple: true },
       env: { type: "string", multiple: true },
     },

@@ -223,6 +223,10 @@ WASI programs (modules importing wasi_snapshot_preview1; the entry defaults to _
   --dir RESOURCE[:GUEST]  your resource directory RESOURCE on the node, read-write, as GUEST
                           (default /RESOURCE); needs a capability "RESOURCE/*:rw"; runs isolated
   --dir-ro RESOURCE[:GUEST]  the same, read-only; needs "RESOURCE/*:r"
+  --dir-migrate GUEST=ACTION  what a migration does with that directory (repeatable):
+                          global-reference (default: it stays here, the job reaches back to it),
+                          move (it goes with the job), copy (the job takes a copy; by value),
+                          rebind (the target node's own directory of that name; by type)
   --scratch GUEST         a private in-memory directory that lives and moves with the job
 
 Prints the job as JSON. With --wait the exit status says how the job ended: 1 if it trapped,

@@ -1,8 +1,10 @@
 // `ferry submit`'s WASI options, turned into the `wasi` field of POST /jobs: `-- ARGS…` (argv[1..]),
 // `--env NAME=VALUE`, `--dir RESOURCE[:GUEST]` and `--dir-ro RESOURCE[:GUEST]` (a directory under
 // your resource root on the node, read-write or read-only; GUEST defaults to /RESOURCE), and
-// `--scratch GUEST` (a private in-memory directory that lives and moves with the job). Only the
-// shape is checked here; the node checks names, bounds and capabilities (400/403 naming them).
+// `--scratch GUEST` (a private in-memory directory that lives and moves with the job), and
+// `--dir-migrate GUEST=ACTION` (what a migration does with that resource directory: the binding
+// that allows the action is asked for with it — copy is by value, rebind by type). Only the shape
+// is checked here; the node checks names, bounds, the binding table and capabilities (400/403).
 // Imports nothing of the runtime: `ferry submit` starts without loading an engine.
 
 import type { JobWasi, JobWasiDir } from "../store/records.js";
@@ -11,13 +13,15 @@ import { UsageError } from "./usage.js";
 export interface WasiFlags {
   dir?: string[];
   "dir-ro"?: string[];
+  "dir-migrate"?: string[];
   scratch?: string[];
   env?: string[];
 }
 
 /** The `wasi` field, or undefined when no WASI option and no `--` was given. */
 export function wasiRequest(flags: WasiFlags, programArgs: string[] | undefined): JobWasi | undefined {
-  const given = programArgs !== undefined || [flags.dir, flags["dir-ro"], flags.scratch, flags.env].some((f) => f?.length);
+  const given =
+    programArgs !== undefined || [flags.dir, flags["dir-ro"], flags["dir-migrate"], flags.scratch, flags.env].some((f) => f?.length);
   if (!given) return undefined;
   const env: Record<string, string> = {};
   for (const pair of flags.env ?? []) {
@@ -42,7 +46,25 @@ export function wasiRequest(flags: WasiFlags, programArgs: string[] | undefined)
   for (const spec of flags.dir ?? []) resource("--dir", spec, "rw");
   for (const spec of flags["dir-ro"] ?? []) resource("--dir-ro", spec, "r");
   for (const guest of flags.scratch ?? []) add("--scratch", guest, { guest, scratch: true });
+  for (const spec of flags["dir-migrate"] ?? []) askMigration(spec, dirs);
   return { args: programArgs ?? [], env, dirs };
+}
+
+/** The binding each action is asked with: the one the binding table allows it for (a fastened directory). */
+const BINDING_FOR = { "global-reference": "identifier", move: "identifier", copy: "value", rebind: "type" } as const;
+
+/** `--dir-migrate GUEST=ACTION` on the resource directory seen as GUEST. */
+function askMigration(spec: string, dirs: JobWasiDir[]): void {
+  const at = spec.lastIndexOf("=");
+  const guest = spec.slice(0, at);
+  const action = spec.slice(at + 1);
+  if (at <= 0 || !Object.hasOwn(BINDING_FOR, action))
+    throw new UsageError(`--dir-migrate ${spec}: write GUEST=ACTION, ACTION one of ${Object.keys(BINDING_FOR).join(", ")}`);
+  const dir = dirs.find((d) => d.guest === guest);
+  if (!dir || !("resource" in dir)) throw new UsageError(`--dir-migrate ${spec}: no --dir or --dir-ro is seen as "${guest}"`);
+  if (dir.migrate !== undefined) throw new UsageError(`--dir-migrate ${spec}: "${guest}" is given twice`);
+  dir.migrate = action as keyof typeof BINDING_FOR;
+  dir.binding = BINDING_FOR[dir.migrate];
 }
 
 /** What follows `--` on the command line (the program's argv[1..]), or undefined without `--`. */

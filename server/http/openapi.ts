@@ -79,6 +79,7 @@ export const OPENAPI = {
                 binding: { type: "string" },
                 attachment: { type: "string" },
                 action: { type: "string" },
+                home: { type: "string", description: "the node a directory reached by global reference stays at" },
               },
             },
           },
@@ -110,6 +111,19 @@ export const OPENAPI = {
                     guest: { type: "string", minLength: 1 },
                     resource: { type: "string", pattern: "^[A-Za-z0-9._\\-/]{1,200}$" },
                     access: { enum: ["r", "rw"] },
+                    binding: { enum: ["identifier", "value", "type"], description: "default identifier (this very directory)" },
+                    attachment: { enum: ["unattached", "fastened", "fixed"], description: "default fastened" },
+                    migrate: {
+                      enum: ["move", "copy", "global-reference", "rebind"],
+                      description:
+                        "what a migration does with it; default by the binding table (identifier + fastened → global-reference); an action the table does not allow for the binding and attachment is 400",
+                    },
+                    home: {
+                      type: "object",
+                      readOnly: true,
+                      description:
+                        "set by migration, never by a client: the node the directory stays at and the pin the job reaches it by (global reference)",
+                    },
                   },
                 },
                 {

@@ -3,9 +3,9 @@
 // node's side of a transfer (TransferHost — implemented by server/node/transfer-host.ts). Migration
 // never reaches the scheduler, the engines or HTTP; it asks the host.
 
-import type { GuestModule, Snapshot } from "../../runtime/index.js";
+import type { GuestModule, Snapshot, TreeLimits } from "../../runtime/index.js";
 import type { JobPatch } from "../store/jobs.js";
-import type { JobRecord } from "../store/records.js";
+import type { JobRecord, JobWasi } from "../store/records.js";
 import type { Store } from "../store/store.js";
 import type { TransferHeader } from "./transfer-header.js";
 
@@ -59,4 +59,26 @@ export interface TransferHost<J extends MovableJob = MovableJob> {
   checkDirectories(header: TransferHeader): void;
   /** Whether job `id` is live on this node now. */
   isLive(id: string): boolean;
+  /** How much a tree bundle for a job of `owner` may hold here (its resource quota). */
+  treeLimits(owner: string | null): Required<TreeLimits>;
+  /**
+   * What the job's resource directories do in a transfer to `peer` (pins made now for those left
+   * here): throws, and the job stays, when one cannot go there (a reference to a third node).
+   */
+  resourcesFor(job: J, peer: string): Promise<OutgoingResources>;
+}
+
+/** One transfer's view of a job's resource directories (the node's side: server/node/dir-migration.ts). */
+export interface OutgoingResources {
+  /** The WASI configuration the target gets: the directories left here name their pins (global references). */
+  readonly wasi: JobWasi | null;
+  /**
+   * The directories that travel (moved or copied) as a tree bundle without the blobs whose digest is
+   * in `sent`; the digests it carries, to add to `sent` once the target has them. Undefined: none travel.
+   */
+  capture(sent: ReadonlySet<string>): Promise<{ bundle: Uint8Array; digests: string[] } | undefined>;
+  /** The transfer did not happen: the pins made for it are released. */
+  abandon(): Promise<void>;
+  /** The job is the target's now: the moved directories' files go from here. */
+  decided(): Promise<void>;
 }

@@ -108,6 +108,8 @@ export interface StoredBase {
   source: string;
   /** The job's code, when the target had to take it from the source (stored only with the PREPARE). */
   module?: Uint8Array;
+  /** The bytes of travelling directories' files the rounds brought, by sha256 (travelling-trees.ts). */
+  blobs?: Map<string, Uint8Array>;
 }
 
 /** Target side: the newest base of each transfer in flight, durable in the blob store and kept decoded. */
@@ -127,8 +129,9 @@ export class PrecopyBases {
     snapshot: Snapshot,
     body: Uint8Array,
     baseHash: string | null,
-    module?: Uint8Array,
+    carried: { module?: Uint8Array | undefined; blobs?: Map<string, Uint8Array> | undefined } = {},
   ): string {
+    const { module, blobs } = carried;
     const key = `${jobId}@${epoch}`;
     const held = this.bases.get(key);
     if (held && held.source !== source)
@@ -147,7 +150,15 @@ export class PrecopyBases {
     // Unreferenced until then; the store's garbage collection leaves young blobs alone.
     const { hash, size } = this.store.blobs.put(bytes);
     this.bases.delete(key);
-    this.bases.set(key, { hash, size, snapshot, rounds: (previous?.rounds ?? 0) + 1, source, ...(module ? { module } : {}) });
+    this.bases.set(key, {
+      hash,
+      size,
+      snapshot,
+      rounds: (previous?.rounds ?? 0) + 1,
+      source,
+      ...(module ? { module } : {}),
+      ...(blobs ? { blobs } : {}),
+    });
     // The base this round supersedes is garbage now, unless another transfer's base is the same blob.
     if (previous && previous.hash !== hash && ![...this.bases.values()].some((b) => b.hash === previous.hash)) {
       this.store.dropUnreferencedBlob(previous.hash);
@@ -166,6 +177,12 @@ export class PrecopyBases {
     if (!base || base.hash !== baseHash)
       throw new ServerError("conflict", `no pre-copied base ${baseHash} for job ${jobId} at epoch ${epoch}`);
     return base;
+  }
+
+  /** The directories' bytes earlier rounds of this transfer brought from `source`, if any. */
+  blobs(jobId: string, epoch: number, source: string): Map<string, Uint8Array> | undefined {
+    const base = this.bases.get(`${jobId}@${epoch}`);
+    return base && base.source === source ? base.blobs : undefined;
   }
 
   /** The code a previous round took from `source` for this transfer, if any (not downloaded twice). */

@@ -7,15 +7,26 @@ import { diffSnapshot, encodeSnapshot, type Snapshot } from "../../runtime/index
 import { checkGrant, type SignedGrant } from "../auth/index.js";
 import { ServerError } from "../errors.js";
 import { HttpError } from "../http-fetch.js";
-import type { JobRecord, PeerRecord } from "../store/records.js";
+import type { JobRecord, JobWasi, PeerRecord } from "../store/records.js";
 import { backOff, FIRST_RETRY_MS, type MigrationContext } from "./context.js";
-import type { MovableJob } from "./host.js";
+import type { MovableJob, OutgoingResources } from "./host.js";
 import { PrecopySender, type PrecopyOptions } from "./precopy.js";
 import { encodeTransferHeader, snapshotDigest, TRANSFER_VERSION, type TransferHeader } from "./transfer-header.js";
 
 export type Decision = "commit" | "abort" | "unknown";
 export type MigrationMode = "strong" | "weak";
 type Movable = "queued" | "running" | "paused";
+
+/** One transfer as the source runs it. */
+interface Transfer {
+  peer: PeerRecord;
+  epoch: number;
+  mode: MigrationMode;
+  grant: SignedGrant | null;
+  resources: OutgoingResources;
+  /** Digests of the directories' blobs the target has acknowledged (pre-copy rounds). */
+  sent: Set<string>;
+}
 
 export class MigrationSource<J extends MovableJob> {
   private readonly precopySender: PrecopySender;
@@ -102,16 +113,24 @@ export class MigrationSource<J extends MovableJob> {
     // A queued job has no execution state yet: it always moves weakly.
     if (previous === "queued") mode = "weak";
     const epoch = before.epoch + 1;
-    // Pre-copy: while the job still runs here, ship a copy of its state; after the stop only the pages
-    // it changed since then travel. A failed pre-copy only costs the optimisation.
-    const base =
-      mode === "strong" && previous === "running" ? await this.precopy(job, peer, epoch, grant).catch(() => undefined) : undefined;
-    if (!(await this.host.stop(job))) throw new ServerError("conflict", `job ${job.id} finished before it could move`);
-    this.ctx.mark("source:stopped", job.id);
-    // Durable before anything leaves: a crash from here on is resolved by recover() (abort).
-    this.host.update(job, { state: "migrating", result: { migratingTo: peer.nodeId, epoch } });
-    const offer = await this.offer(job, before, previous, { peer, epoch, mode, grant, base });
-    await this.prepare(job, peer, epoch, previous, offer);
+    // Its directories: pinned here for the target (global references), or travelling with it.
+    const resources = await this.host.resourcesFor(job, peer.nodeId);
+    const t = { peer, epoch, mode, grant, resources, sent: new Set<string>() };
+    try {
+      // Pre-copy: while the job still runs here, ship a copy of its state; after the stop only the pages
+      // it changed since then travel. A failed pre-copy only costs the optimisation.
+      const base = mode === "strong" && previous === "running" ? await this.precopy(job, t).catch(() => undefined) : undefined;
+      if (!(await this.host.stop(job))) throw new ServerError("conflict", `job ${job.id} finished before it could move`);
+      this.ctx.mark("source:stopped", job.id);
+      const trees = await this.captureTrees(job, previous, t);
+      // Durable before anything leaves: a crash from here on is resolved by recover() (abort).
+      this.host.update(job, { state: "migrating", result: { migratingTo: peer.nodeId, epoch } });
+      const offer = await this.offer(job, before, previous, { ...t, base, trees });
+      await this.prepare(job, peer, epoch, previous, offer);
+    } catch (e) {
+      await resources.abandon().catch(() => undefined);
+      throw e;
+    }
     // The decision: from this write on, the job belongs to the target. Fsynced whatever the store's
     // setting: COMMIT must never be sent for a decision a power cut could undo.
     this.host.store.durableTransaction(() =>
@@ -119,6 +138,8 @@ export class MigrationSource<J extends MovableJob> {
     );
     this.host.forget(job);
     this.ctx.mark("source:decided", job.id);
+    // Moved directories leave this node now that the job is the target's (their bytes are stored there).
+    void resources.decided().catch(() => undefined);
     try {
       await this.ctx.fault("source:after-decision", job.id);
       await this.commit(job.record, peer);
@@ -129,20 +150,30 @@ export class MigrationSource<J extends MovableJob> {
     }
   }
 
-  /** The PREPARE's header and body: the job's snapshot (strong; a delta on the pre-copied base if any) or its input (weak). */
+  /**
+   * The travelling directories as they are now the job is stopped (only the blobs pre-copy did not
+   * send); a tree that cannot travel (over the limits, unreadable) ends the attempt, the job goes on.
+   */
+  private async captureTrees(job: J, previous: Movable, t: Transfer): Promise<Uint8Array | undefined> {
+    try {
+      return (await t.resources.capture(t.sent))?.bundle;
+    } catch (e) {
+      await this.host.reinstate(job, undefined, previous);
+      throw new ServerError(
+        "conflict",
+        `job ${job.id} cannot move to ${t.peer.nodeId}, the job goes on here: its directories cannot travel: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+  }
+
+  /** The PREPARE's header and body: the job's snapshot (strong; a delta on the pre-copied base if any) or its input (weak), then its trees. */
   private async offer(
     job: J,
     before: JobRecord,
     previous: Movable,
-    t: {
-      peer: PeerRecord;
-      epoch: number;
-      mode: MigrationMode;
-      grant: SignedGrant | null;
-      base: { snapshot: Snapshot; hash: string } | undefined;
-    },
+    t: Transfer & { base: { snapshot: Snapshot; hash: string } | undefined; trees: Uint8Array | undefined },
   ): Promise<{ header: TransferHeader; body: Uint8Array | undefined; snapshot: Snapshot | undefined }> {
-    let header = this.header(before, t.peer, t.epoch, t.mode, t.grant);
+    let header = this.header(before, t.peer, t.epoch, t.mode, t.grant, t.resources.wasi);
     let snapshot: Snapshot | undefined;
     let body: Uint8Array | undefined;
     if (t.mode === "strong" && previous === "paused") header = { ...header, paused: true };
@@ -155,6 +186,10 @@ export class MigrationSource<J extends MovableJob> {
     } else {
       const input = this.host.store.jobs.input(before);
       header = { ...header, input: input ? Buffer.from(input).toString("base64") : null };
+    }
+    if (t.trees) {
+      header = { ...header, trees: t.trees.byteLength };
+      body = body ? Buffer.concat([body, t.trees]) : t.trees;
     }
     this.ctx.mark("source:encoded", job.id);
     return { header, body, snapshot };
@@ -187,21 +222,27 @@ export class MigrationSource<J extends MovableJob> {
   }
 
   /** Pre-copy rounds while the job runs on (precopy.ts), over signed PRE-COPY requests. */
-  private precopy(job: J, peer: PeerRecord, epoch: number, grant: SignedGrant | null): Promise<{ snapshot: Snapshot; hash: string }> {
+  private precopy(job: J, t: Transfer): Promise<{ snapshot: Snapshot; hash: string }> {
+    const { peer, epoch, grant } = t;
     return this.precopySender.run(job, {
       stop: (j) => this.host.stop(j),
       goOn: (j) => this.host.goOn(j),
       mark: (m) => this.ctx.mark(m, job.id),
       send: async (body, baseHash) => {
+        // The directories' bytes go early too: the PREPARE then carries only what changed since.
+        const trees = await t.resources.capture(t.sent);
         const header: TransferHeader = {
-          ...this.header(job.record, peer, epoch, "strong", grant),
+          ...this.header(job.record, peer, epoch, "strong", grant, t.resources.wasi),
           kind: "base",
           snapshotSha256: snapshotDigest(body),
           baseHash,
+          trees: trees?.bundle.byteLength ?? 0,
         };
         const transfer = encodeTransferHeader(header);
-        const r = await this.ctx.request(peer, "POST", "/peer/migrations/precopy", body, { transfer: transfer.text });
+        const sent = trees ? Buffer.concat([body, trees.bundle]) : body;
+        const r = await this.ctx.request(peer, "POST", "/peer/migrations/precopy", sent, { transfer: transfer.text });
         const { baseHash: stored } = (await r.json()) as { baseHash: string };
+        for (const d of trees?.digests ?? []) t.sent.add(d);
         this.ctx.mark("source:precopied", job.id);
         return stored;
       },
@@ -223,7 +264,14 @@ export class MigrationSource<J extends MovableJob> {
     }
   }
 
-  private header(record: JobRecord, peer: PeerRecord, epoch: number, mode: MigrationMode, grant: SignedGrant | null): TransferHeader {
+  private header(
+    record: JobRecord,
+    peer: PeerRecord,
+    epoch: number,
+    mode: MigrationMode,
+    grant: SignedGrant | null,
+    wasi: JobWasi | null,
+  ): TransferHeader {
     return {
       v: TRANSFER_VERSION,
       kind: mode,
@@ -242,7 +290,7 @@ export class MigrationSource<J extends MovableJob> {
       snapshotSha256: null,
       baseHash: null,
       input: null,
-      wasi: record.wasi,
+      wasi,
       // Only for the owner's own job: a grant names its client, and the target checks it against `owner`.
       grant: record.owner === null ? null : grant,
     };

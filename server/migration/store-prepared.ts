@@ -16,6 +16,8 @@ export interface PreparedParts {
   base: StoredBase | undefined;
   /** The job's code, when it came from the source. */
   module: Uint8Array | undefined;
+  /** The directories that travelled with it, whole (travelling-trees.ts): laid down when it first runs here. */
+  trees: Uint8Array | undefined;
 }
 
 export function storePrepared<J extends MovableJob>(
@@ -25,7 +27,7 @@ export function storePrepared<J extends MovableJob>(
   parts: PreparedParts,
 ): void {
   const store = host.store;
-  const { snapshot, existing, base, module } = parts;
+  const { snapshot, existing, base, module, trees } = parts;
   store.durableTransaction(() => {
     // The code first, with the job: a refused PREPARE stores neither. The owner (by grant) ran this
     // code at the source, so it may run it here too.
@@ -47,6 +49,7 @@ export function storePrepared<J extends MovableJob>(
       epoch: header.epoch,
       node: host.nodeId,
       wasi: header.wasi ?? null,
+      ...(trees ? { trees } : {}),
     });
     // Remembered for the decision query, should COMMIT never come, and to take COMMIT and ABORT from this peer only.
     // A job that was paused at the source stays paused here once committed (adopt reads `paused`).

@@ -21,7 +21,8 @@ import type { MovableJob } from "./host.js";
 import { PrecopyBases, type StoredBase } from "./precopy.js";
 import type { Decision } from "./source.js";
 import { storePrepared } from "./store-prepared.js";
-import { checkTransferBody, snapshotDigest, type TransferHeader } from "./transfer-header.js";
+import { checkTransferBody, type TransferHeader } from "./transfer-header.js";
+import { incomingTrees, roundBlobs } from "./travelling-trees.js";
 
 /** A prepared job whose COMMIT has not come after this long asks its source for the decision. */
 export const PREPARED_QUERY_AFTER_MS = 2_000;
@@ -167,12 +168,14 @@ export class MigrationTarget<J extends MovableJob> {
   /** PREPARE from `peer`, whose signature over `header` and `body` the intake has checked. */
   async prepare(peer: PeerRecord, offered: TransferHeader, body: Uint8Array): Promise<{ prepared: true; epoch: number }> {
     this.checkOffer(peer, offered, "prepare");
-    const snapshot = checkTransferBody(offered, body);
+    const { snapshot, trees: treeBytes } = checkTransferBody(offered, body);
     this.ctx.mark("target:prepare", offered.jobId);
     let header = this.asRunHere(peer, offered);
     // The owner's directories are rebound here by name: its capabilities here must allow them.
     this.host.checkDirectories(header);
     const base = header.baseHash ? this.bases.take(header.jobId, header.epoch, header.baseHash, peer.nodeId) : undefined;
+    // Directories that travel (moved or copied): whole, every file's bytes in hand, before anything is stored.
+    const trees = incomingTrees(header, treeBytes, base?.blobs, this.host.treeLimits(header.owner));
     // What is in hand first (format, the trailing sha256 against the contents, and the job's memory
     // cap before inflating), then the code, which may have to come from the source.
     const decoded = snapshot ? this.decode(header, snapshot) : undefined;
@@ -184,7 +187,7 @@ export class MigrationTarget<J extends MovableJob> {
     // Durable before the answer: the source decides on the strength of it.
     try {
       const existing = this.replaceable(peer, header);
-      storePrepared(this.host, peer, header, { snapshot, existing, base, module: module.store ? module.bytes : undefined });
+      storePrepared(this.host, peer, header, { snapshot, existing, base, module: module.store ? module.bytes : undefined, trees });
     } catch (e) {
       if (staged) this.host.discard(staged);
       throw e;
@@ -215,24 +218,19 @@ export class MigrationTarget<J extends MovableJob> {
   /** A pre-copied base: verified, stored durably (not yet referenced by any row), kept decoded. */
   async storeBase(peer: PeerRecord, offered: TransferHeader, body: Uint8Array): Promise<{ baseHash: string }> {
     this.checkOffer(peer, offered, "precopy");
-    if (body.byteLength === 0 || snapshotDigest(body) !== offered.snapshotSha256)
-      throw new ServerError("bad_request", "transfer: the snapshot is not the one the signed header names");
+    const parts = checkTransferBody(offered, body);
     const header = this.asRunHere(peer, offered);
-    const snapshot = decodeSnapshot(body, snapshotDecodeLimits(this.host.maxMemoryPages(header.owner)));
+    const snapshot = decodeSnapshot(parts.snapshot!, snapshotDecodeLimits(this.host.maxMemoryPages(header.owner)));
     if (snapshot.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
     // The code now, while the job still runs at the source, so the PREPARE need not wait for it; stored
     // only with the PREPARE, which checks it again (and reports a failure to get it).
     const previous = this.bases.module(header.jobId, header.epoch, peer.nodeId);
     const module = await this.obtainModule(peer, header, previous).catch(() => undefined);
-    const hash = this.bases.accept(
-      header.jobId,
-      header.epoch,
-      peer.nodeId,
-      snapshot,
-      body,
-      header.baseHash,
-      module?.store ? module.bytes : previous,
-    );
+    const blobs = roundBlobs(parts.trees, this.bases.blobs(header.jobId, header.epoch, peer.nodeId), this.host.treeLimits(header.owner));
+    const hash = this.bases.accept(header.jobId, header.epoch, peer.nodeId, snapshot, parts.snapshot!, header.baseHash, {
+      module: module?.store ? module.bytes : previous,
+      blobs,
+    });
     return { baseHash: hash };
   }
 

@@ -74,6 +74,12 @@ export interface TransferHeader {
    * scratch trees from the snapshot's resource section. Absent (older senders, non-WASI jobs): null.
    */
   wasi?: JobWasi | null;
+  /**
+   * Directories that travel with the job (moved or copied, docs/resource-segment.md): the last
+   * `trees` bytes of the body are their tree bundle (runtime tree-bundle.ts), after the snapshot if
+   * any. Absent or 0: none.
+   */
+  trees?: number;
 }
 
 /** The trailing digest of an encoded snapshot, hex. */
@@ -127,19 +133,33 @@ export function decodeTransferHeader(text: string | undefined | null): { header:
   header.baseHash ??= null;
   if (header.paused !== undefined && typeof header.paused !== "boolean") bad("paused must be a boolean");
   if (header.paused === true && header.kind === "weak") bad("a weak transfer restarts the job: it cannot arrive paused");
-  header.wasi = header.wasi === undefined || header.wasi === null ? null : parseJobWasi(header.wasi, "transfer: wasi");
+  header.trees ??= 0;
+  if (!Number.isSafeInteger(header.trees) || header.trees < 0) bad("trees must be a byte count");
+  header.wasi =
+    header.wasi === undefined || header.wasi === null ? null : parseJobWasi(header.wasi, "transfer: wasi", { references: true });
   header.grant = header.grant === undefined || header.grant === null ? null : parseSignedGrant(header.grant);
   return { header };
 }
 
-/** The body must be exactly the snapshot the signed header names (strong), or empty (weak). */
-export function checkTransferBody(header: TransferHeader, body: Uint8Array): Uint8Array | undefined {
+/**
+ * The body split as the signed header describes it: the snapshot it names (strong and base; none for
+ * weak), then `trees` bytes of tree bundle (or none).
+ */
+export function checkTransferBody(
+  header: TransferHeader,
+  body: Uint8Array,
+): { snapshot: Uint8Array | undefined; trees: Uint8Array | undefined } {
+  const treeBytes = header.trees ?? 0;
+  if (treeBytes > body.byteLength)
+    throw new ServerError("bad_request", `transfer: the body is shorter than its ${treeBytes} bytes of trees`);
+  const trees = treeBytes > 0 ? body.subarray(body.byteLength - treeBytes) : undefined;
+  const rest = body.subarray(0, body.byteLength - treeBytes);
   if (header.kind === "weak") {
-    if (body.byteLength > 0) throw new ServerError("bad_request", "transfer: a weak transfer carries no snapshot");
-    return undefined;
+    if (rest.byteLength > 0) throw new ServerError("bad_request", "transfer: a weak transfer carries no snapshot");
+    return { snapshot: undefined, trees };
   }
-  if (body.byteLength === 0) throw new ServerError("bad_request", "transfer: a strong transfer needs a snapshot");
-  if (snapshotDigest(body) !== header.snapshotSha256)
+  if (rest.byteLength === 0) throw new ServerError("bad_request", `transfer: a ${header.kind} transfer needs a snapshot`);
+  if (snapshotDigest(rest) !== header.snapshotSha256)
     throw new ServerError("bad_request", "transfer: the snapshot is not the one the signed header names");
-  return body;
+  return { snapshot: rest, trees };
 }

@@ -113,6 +113,7 @@ export class FerryNode {
       maxRunningJobs: options.maxRunningJobs ?? Number.POSITIVE_INFINITY,
       sliceBudgetMs: options.sliceBudgetMs,
       cpuShare: options.cpuShare,
+      pins: this.pins,
     });
     this.migrator = new Migrator(new NodeTransferHost(this.runner), options.identity, {
       faults: options.faults,

@@ -10,6 +10,7 @@ import type { JobRecord, JobWasi } from "../store/records.js";
 import type { Store } from "../store/store.js";
 import type { JobView } from "./job-view.js";
 import { SCRATCH_KEY } from "./wasi-dirs.js";
+import { dirAction } from "../job-wasi.js";
 
 export interface ResourceSegmentView {
   /** The checkpoint it was read from. */
@@ -59,10 +60,9 @@ export function resourceSegmentOf(store: Store, record: JobRecord, maxMemoryPage
 
 /**
  * What a WASI job holds and what a migration does with each, by the binding table
- * (runtime/resources/bindings.ts) as this node applies it today: its input and output travel by
- * value in the snapshot, its log, clocks and randomness are the target's, a resource directory is
- * "the owner's directory of that name" (by type, rebound under the owner's root at the target),
- * a scratch tree a value that is copied.
+ * (runtime/resources/bindings.ts): its input and output travel by value in the snapshot, its log,
+ * clocks and randomness are the target's, a resource directory is bound as the job asked (default:
+ * this very directory, fastened → reached by global reference), a scratch tree a value that is copied.
  */
 export function wasiBindings(wasi: JobWasi): ResourceBinding[] {
   const fixed = (
@@ -83,9 +83,12 @@ export function wasiBindings(wasi: JobWasi): ResourceBinding[] {
     fixed("stderr", "log", "type", "unattached"),
     fixed("clock", "clock", "type", "fixed"),
     fixed("random", "random", "type", "fixed"),
-    ...wasi.dirs.map((d) =>
-      "resource" in d ? fixed(d.guest, "directory", "type", "fastened") : fixed(d.guest, "directory", "value", "unattached"),
-    ),
+    ...wasi.dirs.map((d): ResourceBinding => {
+      if (!("resource" in d)) return fixed(d.guest, "directory", "value", "unattached");
+      const binding = d.binding ?? "identifier";
+      const attachment = d.attachment ?? "fastened";
+      return { resource: d.guest, kind: "directory", binding, attachment, action: dirAction(d), ...(d.home ? { home: d.home.home } : {}) };
+    }),
   ];
 }
 

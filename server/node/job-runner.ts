@@ -14,6 +14,8 @@ import { jobView, movedTo, publicResult, resultJson, type JobView } from "./job-
 import { LiveJob, type JobEvent } from "./live-job.js";
 import type { NodeLimits } from "./node-limits.js";
 import { instanceOptions, type Caller } from "./placement.js";
+import type { ResourcePins } from "./resource-pins.js";
+import { releaseReferences } from "./dir-migration.js";
 import { AnonymousRetention } from "./retention.js";
 import { takeScratch } from "./wasi-dirs.js";
 
@@ -27,6 +29,8 @@ export interface JobRunnerOptions {
   maxRunningJobs: number;
   sliceBudgetMs: number | undefined;
   cpuShare: number | undefined;
+  /** Directories kept for jobs elsewhere, and reached at other nodes (global references). */
+  pins: ResourcePins;
 }
 
 export type JobStateListener = (id: string, state: JobRecord["state"]) => void;
@@ -37,6 +41,7 @@ export class JobRunner {
   readonly engines: NodeEngines;
   readonly limits: NodeLimits;
   readonly counters: NodeCounters;
+  readonly pins: ResourcePins;
   readonly live = new Map<string, LiveJob>();
   readonly admission: Admission;
   readonly retention: AnonymousRetention;
@@ -45,7 +50,14 @@ export class JobRunner {
   private readonly listeners = new Set<JobStateListener>();
 
   constructor(options: JobRunnerOptions) {
-    ({ store: this.store, nodeId: this.nodeId, engines: this.engines, limits: this.limits, counters: this.counters } = options);
+    ({
+      store: this.store,
+      nodeId: this.nodeId,
+      engines: this.engines,
+      limits: this.limits,
+      counters: this.counters,
+      pins: this.pins,
+    } = options);
     if (!(options.maxRunningJobs >= 1))
       throw new ServerError("bad_request", `maxRunningJobs must be at least 1, got ${options.maxRunningJobs}`);
     this.admission = new Admission(options.maxRunningJobs, {
@@ -118,7 +130,12 @@ export class JobRunner {
 
   /** The instance options of `job` (placement.ts), for its owner `owner` (null: anonymous). */
   instanceOptions(job: LiveJob, sandbox: JobRecord["sandbox"], input: Uint8Array | undefined, owner: Caller) {
-    return instanceOptions(job, sandbox, input, owner, { limits: this.limits, dataDir: this.store.dataDir });
+    return instanceOptions(job, sandbox, input, owner, {
+      limits: this.limits,
+      dataDir: this.store.dataDir,
+      nodeId: this.nodeId,
+      reference: (ref) => this.pins.reference(ref),
+    });
   }
 
   /** When the current run settles: record the end, or leave a paused job to whoever paused it. */
@@ -170,6 +187,9 @@ export class JobRunner {
     for (const l of this.listeners) l(job.id, job.record.state);
     if (job.record.owner === null && patch.state !== undefined && FINISHED_JOB_STATES.includes(patch.state))
       this.retention.evictResults(job.id);
+    // Ended here (not moved on): the directories it reached at other nodes are let go.
+    if (job.record.state !== before && job.record.state !== "migrated" && FINISHED_JOB_STATES.includes(job.record.state))
+      releaseReferences(job.record, this.pins, this.nodeId);
   }
 
   /** Call `listener` after every job state change here, and when a new job joins the queue (the balancer's load feed). */

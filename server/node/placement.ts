@@ -22,7 +22,7 @@ import type { ClientRecord, JobWasi, Json } from "../store/records.js";
 import type { LiveJob } from "./live-job.js";
 import type { NodeLimits } from "./node-limits.js";
 import { quotasOf } from "./quotas.js";
-import { wasiOptionsOf } from "./wasi-dirs.js";
+import { type DirectoryNode, wasiOptionsOf } from "./wasi-dirs.js";
 
 /** Who is asking: an authenticated client, or nobody (anonymous). */
 export type Caller = ClientRecord | null;
@@ -106,7 +106,7 @@ export function instanceOptions(
   sandbox: SandboxKind,
   input: Uint8Array | undefined,
   client: Caller,
-  node: { limits: NodeLimits; dataDir: string },
+  node: DirectoryNode & { limits: NodeLimits },
 ) {
   return {
     sandbox,
@@ -118,7 +118,7 @@ export function instanceOptions(
       job.emit({ type: "log", line });
     },
     // A WASI job's directories: its owner's, rebound here by name, and its scratch trees.
-    wasi: wasiOptionsOf(job.record.wasi, job.scratch, client, sandbox, node.dataDir),
+    wasi: wasiOptionsOf(job.record.wasi, job.scratch, client, sandbox, node),
     // An isolated slice has a deadline: a guest that never gives control back loses its process.
     ...(sandbox === "isolated" ? { timeoutMs: node.limits.isolatedSliceTimeoutMs } : {}),
     // Anonymous output is kept (for the TTL) on the node's disk: a small cap each.

@@ -2,9 +2,9 @@
 // live job out of the scheduler, put one back, stage and adopt one that arrived. A class over the
 // runner, so these stay off the node's public surface and migration never sees its internals.
 
-import { snapshotDecodeLimits, type GuestModule, type Snapshot } from "../../runtime/index.js";
+import { snapshotDecodeLimits, type GuestModule, type Snapshot, type TreeLimits } from "../../runtime/index.js";
 import { checkpointSnapshot } from "../migration/checkpoint-format.js";
-import type { TransferHost } from "../migration/host.js";
+import type { OutgoingResources, TransferHost } from "../migration/host.js";
 import { withJobBudget } from "../migration/job-limits.js";
 import { preparedPaused } from "../migration/target.js";
 import type { TransferHeader } from "../migration/transfer-header.js";
@@ -14,14 +14,24 @@ import type { Store } from "../store/store.js";
 import type { JobRunner } from "./job-runner.js";
 import { LiveJob } from "./live-job.js";
 import { checkResourceGrants } from "./wasi-dirs.js";
+import { DirMigration } from "./dir-migration.js";
 
 export class NodeTransferHost implements TransferHost<LiveJob> {
   readonly nodeId: string;
   readonly store: Store;
 
+  private readonly dirs: DirMigration;
+
   constructor(private readonly runner: JobRunner) {
     this.nodeId = runner.nodeId;
     this.store = runner.store;
+    this.dirs = new DirMigration({
+      store: runner.store,
+      pins: runner.pins,
+      nodeId: runner.nodeId,
+      dataDir: runner.store.dataDir,
+      clientOf: (owner) => runner.engines.clientOf(owner),
+    });
   }
 
   async stop(job: LiveJob): Promise<boolean> {
@@ -81,8 +91,10 @@ export class NodeTransferHost implements TransferHost<LiveJob> {
   /** A committed incoming job: run it here — restored (strong) or from its start (weak). */
   async adopt(record: JobRecord, staged?: LiveJob): Promise<void> {
     const job = staged ?? new LiveJob(record);
-    job.record = record;
     try {
+      // What it brought, laid down before it runs; a reference to this node turned back into the directory.
+      record = await this.dirs.arrived(record);
+      job.record = record;
       if (!staged && !(await this.restoreAdopted(job))) return;
     } catch (e) {
       // Committed to us but it cannot run here: it ends, once, as failed (never silently lost).
@@ -135,7 +147,15 @@ export class NodeTransferHost implements TransferHost<LiveJob> {
   }
 
   checkDirectories(header: TransferHeader): void {
-    checkResourceGrants(this.runner.engines.clientOf(header.owner), header.wasi ?? null, header.jobId);
+    checkResourceGrants(this.runner.engines.clientOf(header.owner), header.wasi ?? null, header.jobId, this.nodeId);
+  }
+
+  treeLimits(owner: string | null): Required<TreeLimits> {
+    return this.dirs.treeLimits(owner);
+  }
+
+  async resourcesFor(job: LiveJob, peer: string): Promise<OutgoingResources> {
+    return this.dirs.outgoing(job.record, peer);
   }
 
   isLive(id: string): boolean {
@@ -162,6 +182,7 @@ function provisionalRecord(h: TransferHeader, node: string): JobRecord {
     epoch: h.epoch,
     node,
     wasi: h.wasi ?? null,
+    treesHash: null,
     createdAt: 0,
     updatedAt: 0,
   };

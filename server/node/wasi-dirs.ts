@@ -29,7 +29,7 @@ import {
 } from "../../runtime/index.js";
 import { resourceDirs } from "../job-wasi.js";
 import { ServerError } from "../errors.js";
-import type { ClientRecord, JobWasi } from "../store/records.js";
+import type { ClientRecord, JobWasi, PinReference } from "../store/records.js";
 import { quotasOf } from "./quotas.js";
 
 /** Bytes all scratch directories of one job may hold together (their base64 must fit the 1 MiB resource section). */
@@ -56,10 +56,14 @@ export function grantsDirectory(capabilities: readonly string[], dir: string, ac
   });
 }
 
-/** Refuse (403) a resource directory the owner may not bind: anonymous, or no capability covering it. */
-export function checkResourceGrants(owner: ClientRecord | null, wasi: JobWasi | null, jobId?: string): void {
+/**
+ * Refuse (403) a resource directory the owner may not bind: anonymous, or no capability covering it.
+ * A directory reached by global reference at another node than `here` is that node's to check, at every call.
+ */
+export function checkResourceGrants(owner: ClientRecord | null, wasi: JobWasi | null, jobId?: string, here?: string): void {
   const job = jobId ? `job ${jobId}: ` : "";
   for (const d of resourceDirs(wasi)) {
+    if (d.home && d.home.home !== here) continue;
     if (!owner)
       throw new ServerError(
         "forbidden",
@@ -104,21 +108,34 @@ function scratchLimits(wasi: JobWasi): { maxBytes: number; maxEntries: number } 
   return { maxBytes: Math.floor(MAX_SCRATCH_BYTES / n), maxEntries: Math.floor(MAX_SCRATCH_ENTRIES / n) };
 }
 
+/** What binding a job's directories needs of its node. */
+export interface DirectoryNode {
+  dataDir: string;
+  nodeId: string;
+  /** A directory at another node, reached by global reference (ResourcePins.reference). */
+  reference(ref: PinReference): Directory | AsyncDirectory;
+}
+
 /**
  * The WASI options of a job of `owner` in `sandbox`: its resource directories bound to the owner's
- * root here (checked again: a restart or a migration may find other grants), its scratch trees.
+ * root here (checked again: a restart or a migration may find other grants) or reached at their
+ * home node by global reference, its scratch trees.
  */
 export function wasiOptionsOf(
   wasi: JobWasi | null,
   scratch: ScratchTrees,
   owner: ClientRecord | null,
   sandbox: SandboxKind,
-  dataDir: string,
+  node: DirectoryNode,
 ): PlacementWasiOptions | undefined {
   if (!wasi) return undefined;
-  checkResourceGrants(owner, wasi);
+  checkResourceGrants(owner, wasi, undefined, node.nodeId);
   const dirs: Record<string, Directory | AsyncDirectory> = {};
   for (const d of wasi.dirs) {
+    if ("resource" in d && d.home && d.home.home !== node.nodeId) {
+      dirs[d.guest] = node.reference(d.home);
+      continue;
+    }
     if ("scratch" in d) {
       let tree = scratch.get(d.guest);
       if (!tree) scratch.set(d.guest, (tree = new MemoryDirectory(scratchLimits(wasi))));
@@ -128,7 +145,7 @@ export function wasiOptionsOf(
     if (sandbox !== "isolated")
       throw new ServerError("sandbox_not_allowed", `wasi directory "${d.guest}" is a resource directory: the job must run isolated`);
     // No file may outgrow the client's whole disk quota (the quota itself bounds `ferry.resource_*` files).
-    dirs[d.guest] = new OffThreadDirectory(join(dataDir, "resources", owner!.id), d.resource, {
+    dirs[d.guest] = new OffThreadDirectory(join(node.dataDir, "resources", owner!.id), d.resource, {
       readOnly: d.access === "r",
       create: true,
       maxFileBytes: quotasOf(owner!).maxResourceBytes,

@@ -10,6 +10,7 @@
 
 import { type FsRequest, HOST_CALL_MAX_IO_BYTES, type RemoteAnswer, WASI_FS } from "../../runtime/index.js";
 import { ServerError } from "../errors.js";
+import type { PinReference } from "../store/records.js";
 
 const CALL_HEADER_BYTES = 16;
 const ANSWER_HEADER_BYTES = 8;
@@ -19,13 +20,8 @@ export const PEER_RESOURCE_MAX_BODY_BYTES = HOST_CALL_MAX_IO_BYTES + 64 * 1024;
 /** Largest answer body: 1 MiB of data plus a stat's or a listing's JSON. */
 export const PEER_RESOURCE_MAX_ANSWER_BYTES = HOST_CALL_MAX_IO_BYTES + 1024 * 1024;
 
-/** What a job elsewhere holds of a directory at its home node: where, which pin, what access (travels with the job). */
-export interface GlobalReference {
-  /** The home node's id. */
-  home: string;
-  pin: string;
-  access: "r" | "rw";
-}
+/** What a job elsewhere holds of a directory at its home node (travels with the job, in its WASI directories). */
+export type GlobalReference = PinReference;
 
 export interface ResourceCall {
   seq: number;

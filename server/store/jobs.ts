@@ -40,6 +40,8 @@ export interface NewJob {
   node: string;
   /** A WASI job's argv, environment and directories. */
   wasi?: JobWasi | null;
+  /** A migration target: the directories the job brought (a tree bundle), stored as a blob until laid down. */
+  trees?: Uint8Array;
 }
 
 export interface JobPatch {
@@ -50,6 +52,9 @@ export interface JobPatch {
   fuelUsed?: number;
   node?: string;
   epoch?: number;
+  wasi?: JobWasi | null;
+  /** Only null: the trees the job brought are laid down (their blob goes). */
+  treesHash?: null;
 }
 
 export interface JobFilter {
@@ -80,6 +85,7 @@ interface JobRow {
   epoch: number;
   node: string;
   wasi: string | null;
+  trees_hash: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -101,6 +107,7 @@ export class JobTable {
     const state = input.state ?? "queued";
     checkOneOf("state", state, JOB_STATES);
     const inputHash = input.input ? this.blobs.put(input.input).hash : null;
+    const treesHash = input.trees ? this.blobs.put(input.trees).hash : null;
     const now = this.clock();
     const record: JobRecord = {
       id,
@@ -119,6 +126,7 @@ export class JobTable {
       epoch: input.epoch ?? 0,
       node: input.node,
       wasi: input.wasi ?? null,
+      treesHash,
       createdAt: now,
       updatedAt: now,
     };
@@ -126,9 +134,9 @@ export class JobTable {
       this.db
         .prepare(
           `INSERT INTO jobs (id, code_hash, owner, trust, sandbox, entry, args, input_hash, fuel_limit, state, result, output_hash,
-             fuel_used, epoch, node, wasi, created_at, updated_at)
+             fuel_used, epoch, node, wasi, trees_hash, created_at, updated_at)
            VALUES (@id, @codeHash, @owner, @trust, @sandbox, @entry, @args, @inputHash, @fuelLimit, @state, NULL, NULL,
-             @fuelUsed, @epoch, @node, @wasi, @createdAt, @updatedAt)`,
+             @fuelUsed, @epoch, @node, @wasi, @treesHash, @createdAt, @updatedAt)`,
         )
         .run({
           id,
@@ -145,6 +153,7 @@ export class JobTable {
           epoch: record.epoch,
           node: record.node,
           wasi: record.wasi === null ? null : JSON.stringify(record.wasi),
+          treesHash,
           createdAt: now,
           updatedAt: now,
         }),
@@ -234,12 +243,14 @@ export class JobTable {
           fuelUsed: patch.fuelUsed ?? before.fuelUsed,
           node: patch.node ?? before.node,
           epoch: patch.epoch ?? before.epoch,
+          wasi: patch.wasi !== undefined ? patch.wasi : before.wasi,
+          treesHash: patch.treesHash === null ? null : before.treesHash,
           updatedAt: this.clock(),
         };
         this.db
           .prepare(
             `UPDATE jobs SET state = @state, result = @result, output_hash = @outputHash, fuel_used = @fuelUsed, node = @node,
-             epoch = @epoch, updated_at = @updatedAt WHERE id = @id`,
+             epoch = @epoch, wasi = @wasi, trees_hash = @treesHash, updated_at = @updatedAt WHERE id = @id`,
           )
           .run({
             id,
@@ -249,9 +260,14 @@ export class JobTable {
             fuelUsed: after.fuelUsed,
             node: after.node,
             epoch: after.epoch,
+            wasi: after.wasi === null ? null : JSON.stringify(after.wasi),
+            treesHash: after.treesHash,
             updatedAt: after.updatedAt,
           });
-        const replaced = before.outputHash !== after.outputHash ? [before.outputHash] : [];
+        const replaced = [
+          before.outputHash !== after.outputHash ? before.outputHash : null,
+          before.treesHash !== after.treesHash ? before.treesHash : null,
+        ];
         return { job: after, orphans: unreferenced(this.db, replaced) };
       })
       .immediate();
@@ -314,7 +330,7 @@ export class JobTable {
         }
         const snapshots = this.db.prepare<[string], string>("SELECT snapshot_hash FROM checkpoints WHERE job_id = ?").pluck().all(id);
         this.db.prepare("DELETE FROM jobs WHERE id = ?").run(id); // checkpoints cascade
-        return unreferenced(this.db, [job.inputHash, job.outputHash, ...snapshots]);
+        return unreferenced(this.db, [job.inputHash, job.outputHash, job.treesHash, ...snapshots]);
       })
       .immediate();
     for (const hash of orphans) this.blobs.delete(hash);
@@ -345,6 +361,7 @@ function toRecord(row: JobRow): JobRecord {
     epoch: row.epoch,
     node: row.node,
     wasi: row.wasi === null ? null : parseJsonColumn<JobWasi>("jobs", "wasi", row.wasi),
+    treesHash: row.trees_hash,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

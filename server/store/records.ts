@@ -1,7 +1,7 @@
 // The rows the store hands out, as plain typed objects (timestamps in Unix milliseconds), and the
 // closed sets their enumerated columns draw from.
 
-import type { SandboxKind, TrustClass } from "../../runtime/index.js";
+import type { Attachment, BindingKind, MigrationAction, SandboxKind, TrustClass } from "../../runtime/index.js";
 import type { Quotas } from "../formats/grants.js";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -55,10 +55,34 @@ export const FINISHED_JOB_STATES: readonly JobState[] = ["migrated", "done", "tr
 
 /**
  * A preopened directory of a WASI job: `resource` names a directory under the owner's resource root
- * (<data-dir>/resources/<client>/<resource>, bound wherever the job runs: rebound by name),
- * `scratch` a private in-memory tree that lives and travels with the job (by value).
+ * (<data-dir>/resources/<client>/<resource>), `scratch` a private in-memory tree that lives and
+ * travels with the job (by value). What a migration does with a resource directory follows its
+ * binding and attachment (runtime/resources/bindings.ts; default: by identifier, fastened → a global
+ * reference), or the action the job asked for (`migrate`, when the table allows it).
  */
-export type JobWasiDir = { guest: string; resource: string; access: "r" | "rw" } | { guest: string; scratch: true };
+export type JobWasiDir = JobResourceDir | { guest: string; scratch: true };
+
+export interface JobResourceDir {
+  guest: string;
+  resource: string;
+  access: "r" | "rw";
+  binding?: BindingKind;
+  attachment?: Attachment;
+  migrate?: MigrationAction;
+  /**
+   * Set by migration only (never by a client): the directory stays at node `home`, pinned there as
+   * `pin`, and the job reaches it by global reference. Dropped when the job is back at `home`.
+   */
+  home?: PinReference;
+}
+
+/** What a job elsewhere holds of a directory at its home node: where, which pin, what access. */
+export interface PinReference {
+  /** The home node's id. */
+  home: string;
+  pin: string;
+  access: "r" | "rw";
+}
 
 /** What a WASI job (one importing wasi_snapshot_preview1) is given, as the job stores and ships it. */
 export interface JobWasi {
@@ -92,6 +116,8 @@ export interface JobRecord {
   node: string;
   /** A WASI job's argv, environment and directories (null: not given). */
   wasi: JobWasi | null;
+  /** Migrated here with directories moved or copied: their tree bundle (a blob) until laid down before the job runs. */
+  treesHash: string | null;
   createdAt: number;
   updatedAt: number;
 }

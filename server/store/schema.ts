@@ -115,6 +115,13 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   // Global references' pins (schema-pins.ts).
   resourcePinsMigration(4),
+  {
+    version: 5,
+    description: "jobs.trees_hash: directories a migrated job brought (moved or copied), laid down before it first runs here",
+    up(db) {
+      db.exec("ALTER TABLE jobs ADD COLUMN trees_hash TEXT");
+    },
+  },
 ];
 
 /** The version this code writes: databases newer than this are refused. */

@@ -52,6 +52,10 @@ describe("ferry submit for WASI programs", () => {
         "out:/o",
         "--scratch",
         "/tmp",
+        "--dir-migrate",
+        "/o=move",
+        "--dir-migrate",
+        "/in=copy",
         "--",
         "/in/words.txt",
         "/o/w.lz",
@@ -65,8 +69,8 @@ describe("ferry submit for WASI programs", () => {
       args: ["/in/words.txt", "/o/w.lz"],
       env: {},
       dirs: [
-        { guest: "/o", resource: "out", access: "rw" },
-        { guest: "/in", resource: "in", access: "r" },
+        { guest: "/o", resource: "out", access: "rw", migrate: "move", binding: "identifier" },
+        { guest: "/in", resource: "in", access: "r", migrate: "copy", binding: "value" },
         { guest: "/tmp", scratch: true },
       ],
     });
@@ -90,5 +94,17 @@ describe("ferry submit for WASI programs", () => {
     const badEnv = await ferry(at("submit", hello, "--env", "NOEQUALS"));
     expect(badEnv.code).toBe(2);
     expect(badEnv.stderr).toContain("NAME=VALUE");
+    const badAction = await ferry(at("submit", hello, "--dir", "in", "--dir-migrate", "/in=teleport"));
+    expect(badAction.code).toBe(2);
+    expect(badAction.stderr).toContain("global-reference, move, copy, rebind");
+    const noSuchDir = await ferry(at("submit", hello, "--dir", "in", "--dir-migrate", "/out=move"));
+    expect(noSuchDir.code).toBe(2);
+    expect(noSuchDir.stderr).toContain('no --dir or --dir-ro is seen as "/out"');
+    // One action per directory.
+    const fixed = await ferry(
+      at("submit", lz, "--key", keyFile, "--dir", "out:/o", "--dir-migrate", "/o=rebind", "--dir-migrate", "/o=move"),
+    );
+    expect(fixed.code).toBe(2);
+    expect(fixed.stderr).toContain("given twice");
   });
 });

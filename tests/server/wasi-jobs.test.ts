@@ -189,7 +189,12 @@ describe("WASI jobs between nodes", () => {
     const { codeHash } = await a.client.uploadModule(program("c-lz"));
     const job = await a.client.startJob({
       codeHash,
-      wasi: { args: ["/data/words.txt", "/data/words.lz"], env: {}, dirs: [{ guest: "/data", resource: "data", access: "rw" }] },
+      // By type: any directory of the owner's named "data" will do (here the same one, shared): rebound at the target.
+      wasi: {
+        args: ["/data/words.txt", "/data/words.lz"],
+        env: {},
+        dirs: [{ guest: "/data", resource: "data", access: "rw", binding: "type" }],
+      },
     });
     const paused = (await a.client.pause(job.id)) as JobDetail;
     expect(paused.state).toBe("paused");
@@ -287,7 +292,7 @@ describe("WASI jobs between nodes", () => {
     expect(await outputText(b, job.id)).toBe(await outputText(b, straight.id));
   });
 
-  it("refuses a migration whose target does not grant the directory; the job stays at the source and finishes", async () => {
+  it("refuses a migration whose target does not grant a directory rebound there; the job stays at the source and finishes", async () => {
     const key = generateSigningKey();
     const a = await node(["data/*:rw"], key);
     const b = await node(["other/*:rw"], key);
@@ -299,7 +304,7 @@ describe("WASI jobs between nodes", () => {
     const { codeHash } = await a.client.uploadModule(program("c-sleep"));
     const job = await a.client.startJob({
       codeHash,
-      wasi: { args: ["40", "20"], env: {}, dirs: [{ guest: "/data", resource: "data", access: "rw" }] },
+      wasi: { args: ["40", "20"], env: {}, dirs: [{ guest: "/data", resource: "data", access: "rw", binding: "type" }] },
     });
     await a.client.pause(job.id);
     const refused = await a.client.migrate(job.id, b.running.identity.nodeId).then(

@@ -1,0 +1,150 @@
+// What a job's resource directories do when it migrates (docs/resource-segment.md, "Migration
+// actions"). By the binding table (job-wasi.ts dirAction) each one
+//  - stays here and is reached from the target by global reference: a pin made for that one peer
+//    before the PREPARE (released if the transfer does not happen), named in the WASI configuration
+//    the target gets;
+//  - travels by value, moved or copied: its tree captured when the job stops (and earlier, in the
+//    pre-copy rounds, so the stop carries only what changed), laid down at the target before the
+//    job first runs there; a moved one is taken out of here once the job is the target's;
+//  - or is rebound: the owner's directory of that name at the target.
+// And at the receiving end: the trees a job brought are laid down, a reference to this very node is
+// turned back into the directory itself (the job came home), and when a job ends its pins at other
+// nodes are released.
+
+import { join } from "node:path";
+import {
+  applyTree,
+  captureTree,
+  decodeTreeBundle,
+  encodeTreeBundle,
+  OffThreadDirectory,
+  removeTree,
+  type TreeLimits,
+  type TreeManifest,
+} from "../../runtime/index.js";
+import { ServerError } from "../errors.js";
+import { dirAction, resourceDirs, travellingDirs } from "../job-wasi.js";
+import type { OutgoingResources } from "../migration/host.js";
+import type { ClientRecord, JobRecord, JobResourceDir, JobWasi } from "../store/records.js";
+import type { Store } from "../store/store.js";
+import { quotasOf } from "./quotas.js";
+import type { ResourcePins } from "./resource-pins.js";
+
+export interface DirMigrationDeps {
+  store: Store;
+  pins: ResourcePins;
+  nodeId: string;
+  dataDir: string;
+  clientOf(owner: string | null): ClientRecord | null;
+}
+
+const NOTHING: OutgoingResources = {
+  wasi: null,
+  capture: async () => undefined,
+  abandon: async () => undefined,
+  decided: async () => undefined,
+};
+
+export class DirMigration {
+  constructor(private readonly deps: DirMigrationDeps) {}
+
+  /** A tree bundle for a job of `owner` here: its resource quota, in bytes and entries. */
+  treeLimits(owner: string | null): Required<TreeLimits> {
+    const client = this.deps.clientOf(owner);
+    const quotas = client ? quotasOf(client) : { maxResourceBytes: 0, maxResourceEntries: 0 };
+    return { maxBytes: quotas.maxResourceBytes, maxEntries: quotas.maxResourceEntries };
+  }
+
+  /** The owner's directory `d` here, served off the event loop (made when missing). */
+  private tree(owner: string, d: JobResourceDir): OffThreadDirectory {
+    const root = join(this.deps.dataDir, "resources", owner);
+    return new OffThreadDirectory(root, d.resource, { create: true, maxFileBytes: this.treeLimits(owner).maxBytes });
+  }
+
+  /** The job's directories in a transfer to `peer`: pins made now for those that stay (see OutgoingResources). */
+  outgoing(record: JobRecord, peer: string): OutgoingResources {
+    if (!record.wasi || record.owner === null || resourceDirs(record.wasi).length === 0) return { ...NOTHING, wasi: record.wasi };
+    const owner = record.owner;
+    const made: string[] = [];
+    const release = async () => {
+      for (const pin of made.splice(0)) this.deps.pins.release(pin);
+    };
+    let wasi: JobWasi;
+    try {
+      wasi = { ...record.wasi, dirs: record.wasi.dirs.map((d) => ("resource" in d ? this.referenced(record, d, peer, made) : d)) };
+    } catch (e) {
+      void release();
+      throw e;
+    }
+    const travelling = travellingDirs(record.wasi);
+    let captured = new Map<string, TreeManifest>();
+    return {
+      wasi,
+      capture: async (sent) => {
+        if (travelling.length === 0) return undefined;
+        const limits = this.treeLimits(owner);
+        const trees = new Map<string, TreeManifest>();
+        const blobs = new Map<string, Uint8Array>();
+        for (const d of travelling) {
+          const got = await captureTree(this.tree(owner, d), (sha) => sent.has(sha) || blobs.has(sha), limits);
+          trees.set(d.guest, got.manifest);
+          for (const [sha, bytes] of got.blobs) blobs.set(sha, bytes);
+        }
+        captured = trees;
+        return { bundle: encodeTreeBundle({ trees, blobs }), digests: [...blobs.keys()] };
+      },
+      abandon: release,
+      decided: async () => {
+        made.length = 0; // the pins now serve the job at `peer`
+        for (const d of travelling)
+          if (dirAction(d) === "move" && captured.has(d.guest)) await removeTree(this.tree(owner, d), captured.get(d.guest)!);
+      },
+    };
+  }
+
+  /** `d` as the target gets it: with a pin made for `peer` when it is reached by global reference. */
+  private referenced(record: JobRecord, d: JobResourceDir, peer: string, made: string[]): JobResourceDir {
+    if (d.home) {
+      if (d.home.home === peer) return d; // going home: the job uses the directory there again
+      throw new ServerError(
+        "conflict",
+        `job ${record.id}: wasi directory "${d.guest}" is reached by global reference at node ${d.home.home}; the job can move back there, not to ${peer} (a pin serves one node)`,
+      );
+    }
+    if (dirAction(d) !== "global-reference") return d;
+    const pin = this.deps.pins.create({ jobId: record.id, owner: record.owner!, dir: d.resource, access: d.access, peer });
+    made.push(pin.id);
+    return { ...d, home: { home: this.deps.nodeId, pin: pin.id, access: d.access } };
+  }
+
+  /**
+   * Before a job that arrived first runs here: the trees it brought laid down in its owner's
+   * directories (then their blob goes), and a reference to this node turned back into the directory
+   * itself, its pin released. Safe to repeat after a crash. Returns the job's record as it is now.
+   */
+  async arrived(record: JobRecord): Promise<JobRecord> {
+    if (record.treesHash !== null && record.owner !== null) {
+      const bundle = decodeTreeBundle(this.deps.store.blobs.read(record.treesHash), this.treeLimits(record.owner));
+      for (const d of travellingDirs(record.wasi)) {
+        const manifest = bundle.trees.get(d.guest);
+        if (manifest) await applyTree(this.tree(record.owner, d), manifest, (sha) => bundle.blobs.get(sha));
+      }
+      record = this.deps.store.jobs.update(record.id, { treesHash: null }, { expectEpoch: record.epoch });
+    }
+    const home = resourceDirs(record.wasi).filter((d) => d.home?.home === this.deps.nodeId);
+    if (home.length === 0 || !record.wasi) return record;
+    const dirs = record.wasi.dirs.map((d) => {
+      if (!("resource" in d) || d.home?.home !== this.deps.nodeId) return d;
+      const { home: _, ...local } = d;
+      return local;
+    });
+    record = this.deps.store.jobs.update(record.id, { wasi: { ...record.wasi, dirs } }, { expectEpoch: record.epoch });
+    for (const d of home) this.deps.pins.release(d.home!.pin);
+    return record;
+  }
+}
+
+/** A job that ended on node `here`: the pins it held at other nodes are released (best effort: a pin outlives a home that cannot be reached). */
+export function releaseReferences(record: JobRecord, pins: ResourcePins, here: string): void {
+  for (const d of resourceDirs(record.wasi)) if (d.home && d.home.home !== here) void pins.releaseAt(d.home).catch(() => undefined);
+}

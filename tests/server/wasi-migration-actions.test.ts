@@ -1,0 +1,216 @@
+// What a migration does with a WASI job's resource directory, by the binding table, between two (or
+// three) real nodes on loopback: reached by global reference (the default for a client's directory:
+// writes land at the home node, the pin is released when the job ends, a job that comes home uses
+// the directory itself again, a move onward to a third node is refused), moved (the tree at the
+// target, identical; gone from the source), copied (the source's left as it was). Each job is c-lz
+// paused mid-run with its input open, moved, resumed, and must end as the straight run.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { programWasmPath, wordText } from "../../guest/programs/catalog.js";
+import { generateSigningKey, type SigningKey } from "../../server/auth/index.js";
+import type { JobDetail } from "../../server/node/job-resources.js";
+import type { JobResourceDir } from "../../server/store/records.js";
+import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
+import { linkPeers } from "../helpers/pins.js";
+import { untilValue } from "../helpers/until.js";
+
+let nodes: TestNode[] = [];
+afterEach(async () => {
+  for (const n of nodes) {
+    await n.close();
+    removeDir(n.dataDir);
+  }
+  nodes = [];
+});
+
+const program = (name: string): Uint8Array => readFileSync(programWasmPath(name));
+const ARGS = ["/data/words.txt", "/data/words.lz"];
+
+function resourceDir(n: TestNode, name: string): string {
+  return join(n.dataDir, "resources", n.key.clientId, name);
+}
+
+async function cluster(count: number, capabilities = ["data/*:rw"]): Promise<{ key: SigningKey; n: TestNode[] }> {
+  const key = generateSigningKey();
+  const n: TestNode[] = [];
+  for (let i = 0; i < count; i++) {
+    const node = await startTestNode({ key, capabilities, sharedModuleCache: true, quotas: { maxFuelPerJob: 1e13 } });
+    nodes.push(node);
+    n.push(node);
+  }
+  linkPeers(...n);
+  return { key, n };
+}
+
+function exitOf(view: { result: unknown }): number | undefined {
+  const r = view.result as { status?: string; exitCode?: number } | null;
+  return r?.status === "done" ? (r.exitCode ?? 0) : undefined;
+}
+
+async function outputText(n: TestNode, id: string): Promise<string> {
+  return Buffer.from((await n.client.outputPage(id)).bytes).toString("utf8");
+}
+
+async function ended(n: TestNode, id: string): Promise<JobDetail> {
+  return untilValue(
+    async () => {
+      const v = (await n.client.job(id)) as JobDetail;
+      return ["done", "trapped", "failed", "cancelled"].includes(v.state) ? v : undefined;
+    },
+    `job ${id} to end at ${n.running.identity.nodeId}`,
+    90_000,
+  );
+}
+
+/** c-lz on `input` at node `at`, in directory `data/<name>`, never moved: its output and compressed file. */
+async function straightRun(at: TestNode, input: Uint8Array, codeHash: string): Promise<{ stdout: string; lz: Buffer }> {
+  mkdirSync(resourceDir(at, "data/straight"), { recursive: true });
+  writeFileSync(join(resourceDir(at, "data/straight"), "words.txt"), input);
+  const job = await at.client.startJob({
+    codeHash,
+    wasi: { args: ARGS, env: {}, dirs: [{ guest: "/data", resource: "data/straight", access: "rw" }] },
+  });
+  expect(exitOf(await ended(at, job.id))).toBe(0);
+  return { stdout: await outputText(at, job.id), lz: readFileSync(join(resourceDir(at, "data/straight"), "words.lz")) };
+}
+
+/** Start c-lz at `a` on `input` in the client's "data" with `dir`'s options, and pause it mid-run. */
+async function pausedLz(a: TestNode, input: Uint8Array, dir: Partial<JobResourceDir> = {}): Promise<{ id: string; codeHash: string }> {
+  mkdirSync(resourceDir(a, "data"), { recursive: true });
+  writeFileSync(join(resourceDir(a, "data"), "words.txt"), input);
+  const { codeHash } = await a.client.uploadModule(program("c-lz"));
+  const job = await a.client.startJob({
+    codeHash,
+    wasi: { args: ARGS, env: {}, dirs: [{ guest: "/data", resource: "data", access: "rw", ...dir }] },
+  });
+  expect((await a.client.pause(job.id)).state).toBe("paused");
+  return { id: job.id, codeHash };
+}
+
+describe("a resource directory reached by global reference (the default)", () => {
+  it("stays at the home node: the job at the target writes there, ends as the straight run, and its pin is released", async () => {
+    const { n } = await cluster(2);
+    const [a, b] = n as [TestNode, TestNode];
+    const input = wordText(1_500_000, 3);
+    const { id, codeHash } = await pausedLz(a, input);
+    const before = (await a.client.job(id)) as JobDetail;
+    expect(before.bindings?.find((x) => x.resource === "/data")).toMatchObject({
+      binding: "identifier",
+      attachment: "fastened",
+      action: "global-reference",
+    });
+    await a.client.migrate(id, b.running.identity.nodeId);
+    const pins = a.running.node.pins.list({ jobId: id });
+    expect(pins.map((p) => [p.dir, p.peer])).toEqual([["data", b.running.identity.nodeId]]);
+    const there = (await b.client.job(id)) as JobDetail;
+    expect(there.bindings?.find((x) => x.resource === "/data")).toMatchObject({
+      action: "global-reference",
+      home: a.running.identity.nodeId,
+    });
+    await b.client.resume(id);
+    const end = await ended(b, id);
+    expect(exitOf(end)).toBe(0);
+    // Nothing of the directory at the target: every byte went home.
+    expect(existsSync(resourceDir(b, "data"))).toBe(false);
+    const straight = await straightRun(a, input, codeHash);
+    expect(await outputText(b, id)).toBe(straight.stdout);
+    expect(readFileSync(join(resourceDir(a, "data"), "words.lz")).equals(straight.lz)).toBe(true);
+    await untilValue(
+      async () => (a.running.node.pins.list({ jobId: id }).length === 0 ? true : undefined),
+      "the pin to be released",
+      30_000,
+    );
+  });
+
+  it("is the directory itself again when the job comes home; a move onward to a third node is refused and the job goes on", async () => {
+    const { n } = await cluster(3);
+    const [a, b, c] = n as [TestNode, TestNode, TestNode];
+    const input = wordText(1_500_000, 4);
+    const { id, codeHash } = await pausedLz(a, input);
+    await a.client.migrate(id, b.running.identity.nodeId);
+    const refused = await b.client.migrate(id, c.running.identity.nodeId).then(
+      () => undefined,
+      (e: { code?: string; message?: string }) => e,
+    );
+    expect(refused?.code).toBe("conflict");
+    expect(refused?.message).toContain(`global reference at node ${a.running.identity.nodeId}`);
+    expect(c.running.store.jobs.get(id)).toBeUndefined();
+    expect((await b.client.job(id)).state).toBe("paused");
+    await b.client.migrate(id, a.running.identity.nodeId);
+    const home = (await a.client.job(id)) as JobDetail;
+    expect(home.bindings?.find((x) => x.resource === "/data")?.home).toBeUndefined();
+    expect(a.running.node.pins.list({ jobId: id })).toEqual([]);
+    await a.client.resume(id);
+    expect(exitOf(await ended(a, id))).toBe(0);
+    const straight = await straightRun(a, input, codeHash);
+    expect(await outputText(a, id)).toBe(straight.stdout);
+    expect(readFileSync(join(resourceDir(a, "data"), "words.lz")).equals(straight.lz)).toBe(true);
+  });
+});
+
+describe("a resource directory that travels", () => {
+  it("moved: the tree is at the target, identical, and gone from the source; the job ends as the straight run", async () => {
+    const { n } = await cluster(2);
+    const [a, b] = n as [TestNode, TestNode];
+    const input = wordText(1_500_000, 5);
+    const { id, codeHash } = await pausedLz(a, input, { migrate: "move" });
+    await a.client.migrate(id, b.running.identity.nodeId);
+    expect(readFileSync(join(resourceDir(b, "data"), "words.txt")).equals(Buffer.from(input))).toBe(true);
+    await untilValue(
+      async () => (existsSync(join(resourceDir(a, "data"), "words.txt")) ? undefined : true),
+      "the source's copy to go",
+      30_000,
+    );
+    expect(b.running.store.jobs.get(id)?.treesHash).toBeNull();
+    await b.client.resume(id);
+    expect(exitOf(await ended(b, id))).toBe(0);
+    const straight = await straightRun(a, input, codeHash);
+    expect(await outputText(b, id)).toBe(straight.stdout);
+    expect(readFileSync(join(resourceDir(b, "data"), "words.lz")).equals(straight.lz)).toBe(true);
+  });
+
+  it("copied: the target has the tree, the source keeps its own as it was", async () => {
+    const { n } = await cluster(2);
+    const [a, b] = n as [TestNode, TestNode];
+    const input = wordText(800_000, 6);
+    const { id, codeHash } = await pausedLz(a, input, { binding: "value", attachment: "unattached" });
+    const before = readFileSync(join(resourceDir(a, "data"), "words.txt"));
+    await a.client.migrate(id, b.running.identity.nodeId);
+    expect(((await b.client.job(id)) as JobDetail).bindings?.find((x) => x.resource === "/data")?.action).toBe("copy");
+    await b.client.resume(id);
+    expect(exitOf(await ended(b, id))).toBe(0);
+    expect(readFileSync(join(resourceDir(a, "data"), "words.txt")).equals(before)).toBe(true);
+    const straight = await straightRun(a, input, codeHash);
+    expect(readFileSync(join(resourceDir(b, "data"), "words.lz")).equals(straight.lz)).toBe(true);
+    expect(await outputText(b, id)).toBe(straight.stdout);
+  });
+
+  it("refuses an action the table does not allow, naming what it allows", async () => {
+    const { n } = await cluster(1);
+    const { codeHash } = await n[0]!.client.uploadModule(program("c-lz"));
+    const refused = await n[0]!.client
+      .startJob({ codeHash, wasi: { args: ARGS, env: {}, dirs: [{ guest: "/data", resource: "data", access: "rw", migrate: "copy" }] } })
+      .then(
+        () => undefined,
+        (e: { code?: string; message?: string }) => e,
+      );
+    expect(refused?.code).toBe("bad_request");
+    expect(refused?.message).toContain('"global-reference", "move"');
+    const pinned = await n[0]!.client
+      .startJob({
+        codeHash,
+        wasi: {
+          args: ARGS,
+          env: {},
+          dirs: [{ guest: "/data", resource: "data", access: "rw", home: { home: "x", pin: "y", access: "rw" } }],
+        },
+      } as never)
+      .then(
+        () => undefined,
+        (e: { code?: string; message?: string }) => e,
+      );
+    expect(pinned?.code).toBe("bad_request");
+    expect(pinned?.message).toContain("made by migration");
+  });
+});
