@@ -144,6 +144,21 @@ export class DirMigration {
   }
 }
 
+/**
+ * After a restart (once transfers are settled): the pins this node holds for jobs that are here
+ * after all — a transfer that was never decided, a job that came back — or gone, are released. A
+ * pin stays while its job is elsewhere (migrated) or arriving (prepared).
+ */
+export function releaseStalePins(store: Store, pins: ResourcePins, here: string): number {
+  let released = 0;
+  for (const pin of pins.list()) {
+    const job = store.jobs.get(pin.jobId);
+    const stillNeeded = job !== undefined && (job.state === "migrated" || job.state === "prepared" || job.node !== here);
+    if (!stillNeeded && pins.release(pin.id)) released++;
+  }
+  return released;
+}
+
 /** A job that ended on node `here`: the pins it held at other nodes are released (best effort: a pin outlives a home that cannot be reached). */
 export function releaseReferences(record: JobRecord, pins: ResourcePins, here: string): void {
   for (const d of resourceDirs(record.wasi)) if (d.home && d.home.home !== here) void pins.releaseAt(d.home).catch(() => undefined);

@@ -8,12 +8,15 @@ import { withJobBudget } from "../migration/job-limits.js";
 import type { Migrator } from "../migration/migrator.js";
 import type { JobRecord } from "../store/records.js";
 import type { JobRunner } from "./job-runner.js";
+import { releaseStalePins } from "./dir-migration.js";
 import { LiveJob } from "./live-job.js";
 
 export async function recoverJobs(runner: JobRunner, migrator: Migrator<LiveJob>): Promise<{ resumed: number; restarted: number }> {
   let resumed = 0;
   let restarted = 0;
   await migrator.recover();
+  // Pins made for transfers that did not happen (the jobs are here again) hold nothing for anyone.
+  releaseStalePins(runner.store, runner.pins, runner.nodeId);
   for (const record of runner.store.jobs.list({ node: runner.nodeId, state: ["queued", "running", "paused"] })) {
     try {
       if (await recoverJob(runner, record)) resumed++;

@@ -31,6 +31,20 @@ describe("the home node killed and restarted", () => {
     {
       using store = Store.open(dirA);
       store.clients.add({ publicKey: b.key.publicKey, capabilities: ["reports/*:rw"] });
+      // The job the pin is for has moved on to B (a pin of a job that is here again, or gone, is released at a restart).
+      const { codeHash } = store.modules.put(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]), {
+        owner: b.key.clientId,
+        public: false,
+      }).module;
+      store.jobs.create({
+        id: "job-1",
+        codeHash,
+        owner: b.key.clientId,
+        trust: "authenticated",
+        entry: "main",
+        node: bId,
+        state: "migrated",
+      });
       pinId = store.pins.add({
         id: "pinned-by-the-test-0001",
         jobId: "job-1",
