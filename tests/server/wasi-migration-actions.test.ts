@@ -170,6 +170,23 @@ describe("a resource directory that travels", () => {
     expect(readFileSync(join(resourceDir(b, "data"), "words.lz")).equals(straight.lz)).toBe(true);
   });
 
+  it("moved weakly: the job starts again at the target, on the tree it brought (the body is the tree bundle alone)", async () => {
+    const { n } = await cluster(2);
+    const [a, b] = n as [TestNode, TestNode];
+    const input = wordText(600_000, 7);
+    const { id, codeHash } = await pausedLz(a, input, { migrate: "move" });
+    // A file only the source has, in a subdirectory: the whole tree goes.
+    mkdirSync(join(resourceDir(a, "data"), "notes"));
+    writeFileSync(join(resourceDir(a, "data"), "notes", "n.txt"), "kept with the job\n");
+    await a.client.migrate(id, b.running.identity.nodeId, "weak");
+    expect(readFileSync(join(resourceDir(b, "data"), "notes", "n.txt"), "utf8")).toBe("kept with the job\n");
+    expect(exitOf(await ended(b, id))).toBe(0);
+    const straight = await straightRun(a, input, codeHash);
+    expect(await outputText(b, id)).toBe(straight.stdout);
+    expect(readFileSync(join(resourceDir(b, "data"), "words.lz")).equals(straight.lz)).toBe(true);
+    expect(existsSync(join(resourceDir(a, "data"), "notes", "n.txt"))).toBe(false);
+  });
+
   it("copied: the target has the tree, the source keeps its own as it was", async () => {
     const { n } = await cluster(2);
     const [a, b] = n as [TestNode, TestNode];
