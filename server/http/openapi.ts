@@ -299,6 +299,24 @@ export const OPENAPI = {
         },
       },
     },
+    "/peer/resources/{pin}/handover": {
+      post: {
+        summary:
+          "The pin's peer node hands its job on to node `to` ({ to }): a new pin for `to` (same job, owner, directory, access; the owner's capabilities checked again); the old one stays until released",
+        security: signed,
+        parameters: pinParam,
+        responses: { "200": { description: "{ pin, access }" }, "400": error, "401": error, "403": error, "404": error },
+      },
+    },
+    "/peer/resources/{pin}/handover/cancel": {
+      post: {
+        summary:
+          "The pin's peer node takes back a hand-over whose transfer was abandoned ({ pin }): that pin, of the same job and directory and never called, is released",
+        security: signed,
+        parameters: pinParam,
+        responses: { "200": { description: "{ released: boolean }" }, "401": error, "403": error, "404": error, "409": error },
+      },
+    },
     "/peer/resources/{pin}/release": {
       post: {
         summary: "The pin's peer node is done with it: its open files are closed and the pin dropped",

@@ -25,7 +25,7 @@ import {
 import { ServerError } from "../errors.js";
 import { dirAction, resourceDirs, travellingDirs } from "../job-wasi.js";
 import type { OutgoingResources } from "../migration/host.js";
-import type { ClientRecord, JobRecord, JobResourceDir, JobWasi } from "../store/records.js";
+import type { ClientRecord, JobRecord, JobResourceDir, JobWasi, JobWasiDir, PinReference } from "../store/records.js";
 import type { Store } from "../store/store.js";
 import { quotasOf } from "./quotas.js";
 import type { ResourcePins } from "./resource-pins.js";
@@ -36,6 +36,12 @@ export interface DirMigrationDeps {
   nodeId: string;
   dataDir: string;
   clientOf(owner: string | null): ClientRecord | null;
+}
+
+/** What a transfer did to references, to undo when it is abandoned: pins made here, hand-overs asked elsewhere. */
+interface References {
+  made: string[];
+  handed: Array<{ from: PinReference; to: PinReference }>;
 }
 
 const NOTHING: OutgoingResources = {
@@ -61,21 +67,26 @@ export class DirMigration {
     return new OffThreadDirectory(root, d.resource, { create: true, maxFileBytes: this.treeLimits(owner).maxBytes });
   }
 
-  /** The job's directories in a transfer to `peer`: pins made now for those that stay (see OutgoingResources). */
-  outgoing(record: JobRecord, peer: string): OutgoingResources {
+  /**
+   * The job's directories in a transfer to `peer` (see OutgoingResources): pins made now for those
+   * that stay here, and hand-overs asked of the home nodes of those the job reaches from here.
+   */
+  async outgoing(record: JobRecord, peer: string): Promise<OutgoingResources> {
     if (!record.wasi || record.owner === null || resourceDirs(record.wasi).length === 0) return { ...NOTHING, wasi: record.wasi };
     const owner = record.owner;
-    const made: string[] = [];
-    const release = async () => {
-      for (const pin of made.splice(0)) this.deps.pins.release(pin);
+    const refs: References = { made: [], handed: [] };
+    const undo = async () => {
+      for (const pin of refs.made.splice(0)) this.deps.pins.release(pin);
+      for (const h of refs.handed.splice(0)) await this.deps.pins.cancelHandoverAt(h.from, h.to.pin).catch(() => undefined);
     };
-    let wasi: JobWasi;
+    const dirs: JobWasiDir[] = [];
     try {
-      wasi = { ...record.wasi, dirs: record.wasi.dirs.map((d) => ("resource" in d ? this.referenced(record, d, peer, made) : d)) };
+      for (const d of record.wasi.dirs) dirs.push("resource" in d ? await this.referenced(record, d, peer, refs) : d);
     } catch (e) {
-      void release();
+      await undo();
       throw e;
     }
+    const wasi: JobWasi = { ...record.wasi, dirs };
     const travelling = travellingDirs(record.wasi);
     let captured = new Map<string, TreeManifest>();
     return {
@@ -93,27 +104,40 @@ export class DirMigration {
         captured = trees;
         return { bundle: encodeTreeBundle({ trees, blobs }), digests: [...blobs.keys()] };
       },
-      abandon: release,
+      abandon: undo,
       decided: async () => {
-        made.length = 0; // the pins now serve the job at `peer`
+        refs.made.length = 0; // the pins now serve the job at `peer`
+        // This node is done with the pins it held: the job reaches its directories from `peer` now.
+        for (const h of refs.handed.splice(0)) void this.deps.pins.releaseAt(h.from).catch(() => undefined);
         for (const d of travelling)
           if (dirAction(d) === "move" && captured.has(d.guest)) await removeTree(this.tree(owner, d), captured.get(d.guest)!);
       },
     };
   }
 
-  /** `d` as the target gets it: with a pin made for `peer` when it is reached by global reference. */
-  private referenced(record: JobRecord, d: JobResourceDir, peer: string, made: string[]): JobResourceDir {
+  /**
+   * `d` as the target gets it: with a pin made for `peer` when it stays here by global reference; a
+   * reference to a third node handed over to `peer` (that node makes a pin for it); a reference to
+   * `peer` itself as it is (the job goes home and uses the directory there again).
+   */
+  private async referenced(record: JobRecord, d: JobResourceDir, peer: string, refs: References): Promise<JobResourceDir> {
     if (d.home) {
-      if (d.home.home === peer) return d; // going home: the job uses the directory there again
-      throw new ServerError(
-        "conflict",
-        `job ${record.id}: wasi directory "${d.guest}" is reached by global reference at node ${d.home.home}; the job can move back there, not to ${peer} (a pin serves one node)`,
-      );
+      if (d.home.home === peer) return d;
+      let to: PinReference;
+      try {
+        to = await this.deps.pins.handoverAt(d.home, peer);
+      } catch (e) {
+        throw new ServerError(
+          "conflict",
+          `job ${record.id}: wasi directory "${d.guest}" is reached at node ${d.home.home}, which did not hand it over to ${peer}: ${e instanceof Error ? e.message : String(e)}`,
+        );
+      }
+      refs.handed.push({ from: d.home, to });
+      return { ...d, home: to };
     }
     if (dirAction(d) !== "global-reference") return d;
     const pin = this.deps.pins.create({ jobId: record.id, owner: record.owner!, dir: d.resource, access: d.access, peer });
-    made.push(pin.id);
+    refs.made.push(pin.id);
     return { ...d, home: { home: this.deps.nodeId, pin: pin.id, access: d.access } };
   }
 

@@ -31,6 +31,7 @@ import { ServerError } from "../errors.js";
 import type { NodeIdentity } from "../auth/index.js";
 import { PeerDirectory } from "../peers/peer-directory.js";
 import { PinChannel } from "../peers/pin-channel.js";
+import { peerRequest } from "../peers/peer-link.js";
 import { decodeResourceCall, encodeResourceAnswer, type GlobalReference } from "../peers/resource-wire.js";
 import type { PinAccess, PinRecord } from "../store/pins.js";
 import { PinServer } from "./pin-server.js";
@@ -50,6 +51,9 @@ export interface NewPin {
   /** The peer node the job runs on: the only signer whose calls the pin answers. */
   peer: string;
 }
+
+/** A hand-over's request to the home node waits this long for its answer (ms); the move fails otherwise. */
+const HANDOVER_TIMEOUT_MS = 10_000;
 
 /** How long a pin keeps its last call's answer for a retry, ms: well past a peer's deadline (DEFAULT_PEER_CALL_DEADLINE_MS). */
 export const PIN_ANSWER_KEPT_MS = 60_000;
@@ -178,6 +182,31 @@ export class ResourcePins {
     return this.store.pins.remove(id);
   }
 
+  /**
+   * Peer `peerId`, the node pin `id` answers, hands its job on to node `to`: a new pin for `to` —
+   * same job, owner, directory and access, the owner's capabilities checked again — made now; the
+   * old one stays until its node releases it (once the move is decided) or cancels the hand-over.
+   */
+  handover(id: string, peerId: string, to: string): PinRecord {
+    const pin = this.describe(id, peerId);
+    if (to === this.identity.nodeId)
+      throw new ServerError("bad_request", `pin ${id}: a job coming back to its home node uses the directory itself, not a pin`);
+    return this.create({ jobId: pin.jobId, owner: pin.owner, dir: pin.dir, access: pin.access, peer: to });
+  }
+
+  /**
+   * The node of pin `id` takes back a hand-over that did not happen: `other`, a pin for the same job
+   * and directory that has never been called, is released (false: no such pin). 409 once it has
+   * been called: the job runs at its node, the hand-over happened.
+   */
+  cancelHandover(id: string, peerId: string, other: string): boolean {
+    const pin = this.describe(id, peerId);
+    const made = this.store.pins.get(other);
+    if (!made || made.jobId !== pin.jobId || made.owner !== pin.owner || made.dir !== pin.dir || made.id === pin.id) return false;
+    if (made.lastSeq > 0) throw new ServerError("conflict", `pin ${other} is in use by node ${made.peer}: the hand-over happened`);
+    return this.release(other);
+  }
+
   /** The pin `id` as its peer `peerId` may see it (404 unknown, 403 another signer): what a proxy resynchronizes from. */
   describe(id: string, peerId: string): PinRecord {
     const pin = this.store.pins.get(id);
@@ -265,6 +294,24 @@ export class ResourcePins {
   async releaseAt(ref: GlobalReference, options: { deadlineMs?: number; attemptTimeoutMs?: number } = {}): Promise<boolean> {
     if (ref.home === this.identity.nodeId) return this.release(ref.pin);
     return new PinChannel({ ...options, identity: this.identity, home: () => this.store.peers.require(ref.home), pin: ref.pin }).release();
+  }
+
+  /** Ask the home node of `ref` (held by this node) for a pin of its own for node `to`: the reference the job takes there. */
+  async handoverAt(ref: GlobalReference, to: string): Promise<GlobalReference> {
+    const body = new TextEncoder().encode(JSON.stringify({ to }));
+    const r = await peerRequest(this.identity, this.store.peers.require(ref.home), "POST", `/peer/resources/${ref.pin}/handover`, body, {
+      timeoutMs: HANDOVER_TIMEOUT_MS,
+    });
+    const { pin } = (await r.json()) as { pin: string };
+    return { home: ref.home, pin, access: ref.access };
+  }
+
+  /** Take back a hand-over of `ref` whose transfer was abandoned: the pin `made` for the other node goes. */
+  async cancelHandoverAt(ref: GlobalReference, made: string): Promise<void> {
+    const body = new TextEncoder().encode(JSON.stringify({ pin: made }));
+    await peerRequest(this.identity, this.store.peers.require(ref.home), "POST", `/peer/resources/${ref.pin}/handover/cancel`, body, {
+      timeoutMs: HANDOVER_TIMEOUT_MS,
+    });
   }
 
   /** The node is stopping: every pin's open files are closed (the pins themselves stay, in the store). */

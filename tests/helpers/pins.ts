@@ -33,9 +33,26 @@ export async function pinPair(capabilities: string[] = ["reports/*:rw"]): Promis
   return { key, a, b, close: async () => void (await Promise.all([a.close(), b.close()])) };
 }
 
-/** A pin at `home` of the client's `dir`, callable by `peer`. */
+/**
+ * A pin at `home` of the client's `dir`, callable by `peer`, for job `jobId` — which `home` records as
+ * moved to `peer` (made if missing): a restarted node keeps the pins of jobs elsewhere only.
+ */
 export function pinAt(home: TestNode, peer: TestNode, dir = "reports", access: PinAccess = "rw", jobId = "job-1"): PinRecord {
-  return home.running.node.pins.create({ jobId, owner: home.key.clientId, dir, access, peer: peer.running.identity.nodeId });
+  const store = home.running.store;
+  const owner = home.key.clientId;
+  if (!store.jobs.get(jobId)) {
+    const { codeHash } = store.modules.put(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]), { owner, public: false }).module;
+    store.jobs.create({
+      id: jobId,
+      codeHash,
+      owner,
+      trust: "authenticated",
+      entry: "_start",
+      node: peer.running.identity.nodeId,
+      state: "migrated",
+    });
+  }
+  return home.running.node.pins.create({ jobId, owner, dir, access, peer: peer.running.identity.nodeId });
 }
 
 /** The PeerDirectory `at` gets for `pin` at `home`. */
@@ -71,7 +88,8 @@ export async function signedRequest(
   const headers = replay ?? { ...signRequest(signer, { method, path, ...(body ? { body } : {}) }) };
   const response = await fetch(new URL(path, url), { method, headers, ...(body ? { body: body as Uint8Array<ArrayBuffer> } : {}) });
   const bytes = new Uint8Array(await response.arrayBuffer());
-  if (response.status !== 200 || method === "GET" || path.endsWith("/release")) {
+  // Only a call (POST /peer/resources/:pin) answers in the resource wire; the rest answer JSON.
+  if (response.status !== 200 || method === "GET" || !/^\/peer\/resources\/[^/]+$/.test(path)) {
     let code: string | undefined;
     try {
       code = (JSON.parse(new TextDecoder().decode(bytes)) as { error?: { code?: string } }).error?.code;

@@ -1,7 +1,7 @@
 // What a migration does with a WASI job's resource directory, by the binding table, between two (or
 // three) real nodes on loopback: reached by global reference (the default for a client's directory:
-// writes land at the home node, the pin is released when the job ends, a job that comes home uses
-// the directory itself again, a move onward to a third node is refused), moved (the tree at the
+// writes land at the home node, the pin is released when the job ends, a move onward to a third
+// node hands the pin over, a job that comes home uses the directory itself again), moved (the tree at the
 // target, identical; gone from the source), copied (the source's left as it was). Each job is c-lz
 // paused mid-run with its input open, moved, resumed, and must end as the straight run.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -123,21 +123,26 @@ describe("a resource directory reached by global reference (the default)", () =>
     );
   });
 
-  it("is the directory itself again when the job comes home; a move onward to a third node is refused and the job goes on", async () => {
+  it("is handed over when the job moves on to a third node, and is the directory itself again when the job comes home", async () => {
     const { n } = await cluster(3);
     const [a, b, c] = n as [TestNode, TestNode, TestNode];
+    const [aId, bId, cId] = n.map((x) => x.running.identity.nodeId) as [string, string, string];
     const input = wordText(1_500_000, 4);
     const { id, codeHash } = await pausedLz(a, input);
-    await a.client.migrate(id, b.running.identity.nodeId);
-    const refused = await b.client.migrate(id, c.running.identity.nodeId).then(
-      () => undefined,
-      (e: { code?: string; message?: string }) => e,
-    );
-    expect(refused?.code).toBe("conflict");
-    expect(refused?.message).toContain(`global reference at node ${a.running.identity.nodeId}`);
-    expect(c.running.store.jobs.get(id)).toBeUndefined();
-    expect((await b.client.job(id)).state).toBe("paused");
-    await b.client.migrate(id, a.running.identity.nodeId);
+    const pinsAt = (peer: string) => async () => {
+      const held = a.running.node.pins.list({ jobId: id }).map((p) => p.peer);
+      return held.length === 1 && held[0] === peer ? true : undefined;
+    };
+    await a.client.migrate(id, bId);
+    await untilValue(pinsAt(bId), "A's one pin for the job to answer B", 30_000);
+    // B → C: A makes a pin for C, and B's is released once the move is decided.
+    await b.client.migrate(id, cId);
+    await untilValue(pinsAt(cId), "A's one pin for the job to answer C", 30_000);
+    expect(((await c.client.job(id)) as JobDetail).bindings?.find((x) => x.resource === "/data")?.home).toBe(aId);
+    // Some of the run at C, through the reference, then home.
+    await c.client.resume(id);
+    expect((await c.client.pause(id)).state).toBe("paused");
+    await c.client.migrate(id, aId);
     const home = (await a.client.job(id)) as JobDetail;
     expect(home.bindings?.find((x) => x.resource === "/data")?.home).toBeUndefined();
     expect(a.running.node.pins.list({ jobId: id })).toEqual([]);
@@ -146,6 +151,7 @@ describe("a resource directory reached by global reference (the default)", () =>
     const straight = await straightRun(a, input, codeHash);
     expect(await outputText(a, id)).toBe(straight.stdout);
     expect(readFileSync(join(resourceDir(a, "data"), "words.lz")).equals(straight.lz)).toBe(true);
+    for (const x of [b, c]) expect(existsSync(resourceDir(x, "data"))).toBe(false);
   });
 });
 
