@@ -19,12 +19,24 @@ export const TRANSFER_HEADER = HEADER_TRANSFER;
 export const TRANSFER_VERSION = 3;
 
 /**
+ * Room in a transfer body for the directories that travel with the job (a tree bundle): the default
+ * client resource quota. A larger tree fails its transfer with 413 (the job goes on at its source).
+ */
+export const MAX_TRANSFER_TREE_BYTES = 64 * 1024 * 1024;
+
+/**
  * The largest PREPARE or PRE-COPY body a node with this memory cap takes: a snapshot whose memory,
- * input, output and saved stack are all at their caps, stored raw, plus room for the sections.
+ * input, output and saved stack are all at their caps, stored raw, plus room for the sections, then
+ * the travelling directories' bundle.
  */
 export function maxTransferBytes(maxMemoryPages: number): number {
   return (
-    maxMemoryPages * WASM_PAGE_BYTES + DEFAULT_MAX_INPUT_BYTES + DEFAULT_MAX_OUTPUT_BYTES + DEFAULT_CONTINUATION_STACK_BYTES + 1024 * 1024
+    maxMemoryPages * WASM_PAGE_BYTES +
+    DEFAULT_MAX_INPUT_BYTES +
+    DEFAULT_MAX_OUTPUT_BYTES +
+    DEFAULT_CONTINUATION_STACK_BYTES +
+    1024 * 1024 +
+    MAX_TRANSFER_TREE_BYTES
   );
 }
 

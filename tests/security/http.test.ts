@@ -7,13 +7,14 @@ import { readdirSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, encodeSnapshot, type Snapshot } from "../../runtime/index.js";
+import { DEFAULT_MAX_MEMORY_PAGES, Engine, encodeSnapshot, type Snapshot } from "../../runtime/index.js";
 import { decodeImage, encodeImage } from "../../runtime/exec/continuation.js";
 import { MAX_ENTRY_ARGS } from "../../runtime/limits.js";
 import { generateSigningKey, signGrant, signRequest, type SigningKey } from "../../server/auth/index.js";
 import { FerryClient } from "../../server/client.js";
 import {
   encodeTransferHeader,
+  maxTransferBytes,
   snapshotDigest,
   TRANSFER_HEADER,
   TRANSFER_VERSION,
@@ -223,7 +224,8 @@ describe("oversized bodies: 413, nothing stored", () => {
     );
     // Over the node's snapshot cap: refused by its declared length, before anything else.
     await refused(
-      () => raw("POST", "/peer/migrations/prepare", { headers: { "content-length": String(400 * MiB) } }),
+      () =>
+        raw("POST", "/peer/migrations/prepare", { headers: { "content-length": String(maxTransferBytes(DEFAULT_MAX_MEMORY_PAGES) + 1) } }),
       413,
       "payload_too_large",
     );

@@ -8,7 +8,7 @@ import Database from "better-sqlite3";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signRequest, type SigningKey } from "../../server/auth/index.js";
-import { encodeTransferHeader, TRANSFER_HEADER } from "../../server/migration/transfer-header.js";
+import { encodeTransferHeader, maxTransferBytes, TRANSFER_HEADER } from "../../server/migration/transfer-header.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { fakePeer, garbageSigned, holdUpload, rawExchange, signedFetch, transferFrom, type HeldUpload } from "./peer-helpers.js";
 import { until } from "../helpers/until.js";
@@ -23,7 +23,7 @@ let p2: SigningKey;
 let db: Database.Database;
 
 beforeAll(async () => {
-  // 256 pages: the node's snapshot cap (its largest PREPARE body) is about 145 MiB.
+  // 256 pages: the node's snapshot cap (its largest PREPARE body) is maxTransferBytes(256), about 210 MiB.
   n = await startTestNode({ maxMemoryPages: 256, peerUploads: { max: 3, perSender: 2 }, clientUploads: { max: 3, perSender: 2 } });
   p1 = fakePeer(n);
   p2 = fakePeer(n);
@@ -148,9 +148,9 @@ describe("every route takes only the body its message needs: an oversized declar
     const transfer = encodeTransferHeader(transferFrom(p1, n, new Uint8Array(64))).text;
     const path = "/peer/migrations/prepare";
     const headers = {
-      ...signRequest(p1, { method: "POST", path, bodyDigest: { length: 200 * MiB, sha256: "cd".repeat(32) }, transfer }),
+      ...signRequest(p1, { method: "POST", path, bodyDigest: { length: maxTransferBytes(256) + 1, sha256: "cd".repeat(32) }, transfer }),
       [TRANSFER_HEADER]: transfer,
-      "content-length": String(200 * MiB),
+      "content-length": String(maxTransferBytes(256) + 1),
     };
     const a = await rawExchange(n.running.url, { method: "POST", path, headers }, [piece()]);
     expect({ status: a.status, code: a.code }).toEqual({ status: 413, code: "payload_too_large" });
