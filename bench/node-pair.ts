@@ -40,10 +40,14 @@ export interface NodePair {
   close(): Promise<void>;
 }
 
-/** Two nodes in this process that are each other's peer, one client on both; `precopy` per node, `transferProbe` on both. */
+/**
+ * Two nodes in this process that are each other's peer, one client on both (with `capabilities`, so
+ * its WASI jobs may bind resource directories); `precopy` per node, `transferProbe` on both.
+ */
 export async function startPair(
   precopy: { a?: PrecopyOptions; b?: PrecopyOptions } = {},
   transferProbe?: TransferProbe,
+  capabilities: string[] = [],
 ): Promise<NodePair> {
   const key = generateSigningKey();
   const dirs = [tempDir(), tempDir()];
@@ -55,7 +59,7 @@ export async function startPair(
     n.store.clients.add({
       publicKey: key.publicKey,
       quotas: { maxMemoryPages: 1024, maxFuelPerJob: 1e15, maxConcurrentJobs: 1000 },
-      capabilities: [],
+      capabilities,
     });
   }
   for (const [x, y] of [

@@ -2,7 +2,8 @@
 // and ends with a summary of the performance targets, each marked ✓ or ✗.
 // FERRY_BENCH_RUNS overrides the kept rounds and FERRY_BENCH_ONLY=metering,snapshot,instantiate,
 // sandbox-start,sandbox-call,sandbox-throughput,sandbox-memory (or "sandbox" for all four),
-// node-migration,node-precopy,node-throughput (or "node" for all three), containment, cli-start, pause-cost, wasi, global-ref picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
+// node-migration,node-precopy,node-throughput (or "node" for all three), containment, cli-start, pause-cost, wasi, global-ref,
+// resource-migration picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
 
 import { join } from "node:path";
 import { CLI_START_PARTS, runCliStartBench, type CliStartBenchOptions } from "./cli-start.js";
@@ -11,6 +12,7 @@ import { CORE_PARTS, runCoreBench, type CoreBenchOptions, type CorePart } from "
 import { GLOBAL_REF_PARTS, runGlobalRefBench, type GlobalRefBenchOptions } from "./global-ref.js";
 import { NODE_PARTS, runNodeBench, type NodeBenchOptions, type NodePart } from "./node.js";
 import { PAUSE_COST_PARTS, runPauseCostBench, type PauseCostBenchOptions } from "./pause-cost.js";
+import { RESOURCE_MIGRATION_PARTS, runResourceMigrationBench, type ResourceMigrationBenchOptions } from "./resource-migration.js";
 import { fmtRatio, machineFacts, mark, printTable, repoRoot, writeJsonAtomic, type TargetCheck } from "./harness.js";
 import { SANDBOX_PARTS, runSandboxBench, type SandboxBenchOptions, type SandboxPart } from "./sandbox.js";
 import { runWasiBench, WASI_PARTS, type WasiBenchOptions } from "./wasi.js";
@@ -24,6 +26,7 @@ function optionsFromEnv(): {
   pauseCost: PauseCostBenchOptions | undefined;
   wasi: WasiBenchOptions | undefined;
   globalRef: GlobalRefBenchOptions | undefined;
+  resourceMigration: ResourceMigrationBenchOptions | undefined;
 } {
   const options: CoreBenchOptions = {};
   const containment: ContainmentBenchOptions = {};
@@ -36,6 +39,8 @@ function optionsFromEnv(): {
   let wasiSelected = true;
   const globalRef: GlobalRefBenchOptions = {};
   let globalRefSelected = true;
+  const resourceMigration: ResourceMigrationBenchOptions = {};
+  let resourceMigrationSelected = true;
   const sandbox: SandboxBenchOptions = {};
   const node: NodeBenchOptions = {};
   const runs = process.env.FERRY_BENCH_RUNS;
@@ -51,6 +56,7 @@ function optionsFromEnv(): {
     pauseCost.runs = n;
     wasi.runs = n;
     globalRef.runs = n;
+    resourceMigration.runs = n;
   }
   const only = process.env.FERRY_BENCH_ONLY;
   if (only !== undefined) {
@@ -67,6 +73,7 @@ function optionsFromEnv(): {
       ...PAUSE_COST_PARTS,
       ...WASI_PARTS,
       ...GLOBAL_REF_PARTS,
+      ...RESOURCE_MIGRATION_PARTS,
     ];
     const unknown = parts.filter((p) => !known.includes(p));
     if (unknown.length > 0)
@@ -79,6 +86,7 @@ function optionsFromEnv(): {
     pauseCostSelected = parts.some((p) => (PAUSE_COST_PARTS as readonly string[]).includes(p));
     wasiSelected = parts.some((p) => (WASI_PARTS as readonly string[]).includes(p));
     globalRefSelected = parts.some((p) => (GLOBAL_REF_PARTS as readonly string[]).includes(p));
+    resourceMigrationSelected = parts.some((p) => (RESOURCE_MIGRATION_PARTS as readonly string[]).includes(p));
   }
   return {
     core: options.only?.length === 0 ? undefined : options,
@@ -89,6 +97,7 @@ function optionsFromEnv(): {
     pauseCost: pauseCostSelected ? pauseCost : undefined,
     wasi: wasiSelected ? wasi : undefined,
     globalRef: globalRefSelected ? globalRef : undefined,
+    resourceMigration: resourceMigrationSelected ? resourceMigration : undefined,
   };
 }
 
@@ -177,6 +186,16 @@ async function main(): Promise<void> {
     writeJsonAtomic(grefPath, { bench: "global-ref", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...gref });
     targets.push(...gref.targets);
     written.push(`${grefPath} (global-reference bench ${(gref.durationMs / 1000).toFixed(0)} s)`);
+  }
+
+  if (selected.resourceMigration) {
+    const rm = await runResourceMigrationBench(selected.resourceMigration);
+    const rmPath = join(
+      resultsDir,
+      process.env.FERRY_BENCH_RUNS !== undefined ? "resource-migration.quick.json" : "resource-migration.json",
+    );
+    writeJsonAtomic(rmPath, { bench: "resource-migration", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...rm });
+    written.push(`${rmPath} (resource-migration bench ${(rm.durationMs / 1000).toFixed(0)} s)`);
   }
 
   printTable({

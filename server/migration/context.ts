@@ -34,7 +34,14 @@ export type TransferMark =
   | "target:commit"
   | "target:running";
 
-export type TransferProbe = (mark: TransferMark, jobId: string, nodeId: string) => void;
+/** What a request the mark follows carried: its body, and how much of it was the directories' tree bundle. */
+export interface TransferBytes {
+  body: number;
+  trees: number;
+}
+
+/** `bytes`: on "source:precopied" (that round's PRE-COPY) and "source:encoded" (the PREPARE's body). */
+export type TransferProbe = (mark: TransferMark, jobId: string, nodeId: string, bytes?: TransferBytes) => void;
 
 /** Test and bench seams of a node's migration; a production node sets neither. */
 export interface MigrationSeams {
@@ -70,8 +77,8 @@ export class MigrationContext<J extends MovableJob> {
     this.timers.add(t);
   }
 
-  mark(mark: TransferMark, jobId: string): void {
-    this.seams.probe?.(mark, jobId, this.host.nodeId);
+  mark(mark: TransferMark, jobId: string, bytes?: TransferBytes): void {
+    this.seams.probe?.(mark, jobId, this.host.nodeId, bytes);
   }
 
   async fault(step: TransferStep, jobId: string): Promise<void> {

@@ -15,7 +15,7 @@ import { MigrationSource, type Decision, type MigrationMode } from "./source.js"
 import { MigrationTarget } from "./target.js";
 import type { TransferHeader } from "./transfer-header.js";
 
-export type { TransferMark, TransferProbe, MigrationSeams } from "./context.js";
+export type { TransferBytes, TransferMark, TransferProbe, MigrationSeams } from "./context.js";
 export type { MovableJob, TransferHost } from "./host.js";
 export type { Decision, MigrationMode } from "./source.js";
 export { PREPARED_QUERY_AFTER_MS, preparedPaused } from "./target.js";

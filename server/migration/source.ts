@@ -191,7 +191,7 @@ export class MigrationSource<J extends MovableJob> {
       header = { ...header, trees: t.trees.byteLength };
       body = body ? Buffer.concat([body, t.trees]) : t.trees;
     }
-    this.ctx.mark("source:encoded", job.id);
+    this.ctx.mark("source:encoded", job.id, { body: body?.byteLength ?? 0, trees: t.trees?.byteLength ?? 0 });
     return { header, body, snapshot };
   }
 
@@ -243,7 +243,7 @@ export class MigrationSource<J extends MovableJob> {
         const r = await this.ctx.request(peer, "POST", "/peer/migrations/precopy", sent, { transfer: transfer.text });
         const { baseHash: stored } = (await r.json()) as { baseHash: string };
         for (const d of trees?.digests ?? []) t.sent.add(d);
-        this.ctx.mark("source:precopied", job.id);
+        this.ctx.mark("source:precopied", job.id, { body: sent.byteLength, trees: trees?.bundle.byteLength ?? 0 });
         return stored;
       },
     });
