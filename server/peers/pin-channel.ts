@@ -10,7 +10,7 @@ import type { NodeIdentity } from "../auth/index.js";
 import { ServerError } from "../errors.js";
 import { HttpError } from "../http-fetch.js";
 import type { PeerRecord } from "../store/records.js";
-import { peerRequest } from "./peer-link.js";
+import { peerRequestBytes } from "./peer-link.js";
 import { decodeResourceAnswer, encodeResourceCall, PEER_RESOURCE_MAX_ANSWER_BYTES } from "./resource-wire.js";
 
 /** How long one call may take, retries included, before it fails as EIO (ms). */
@@ -117,7 +117,7 @@ export class PinChannel {
     const run = this.tail.then(async () => {
       try {
         await this.attempt(Date.now() + this.deadlineMs, (timeoutMs) =>
-          peerRequest(this.options.identity, this.options.home(), "POST", `/peer/resources/${this.options.pin}/release`, undefined, {
+          peerRequestBytes(this.options.identity, this.options.home(), "POST", `/peer/resources/${this.options.pin}/release`, undefined, {
             timeoutMs,
           }),
         );
@@ -137,14 +137,14 @@ export class PinChannel {
     const seq = this.next;
     const body = encodeResourceCall({ seq, request });
     try {
-      const response = await this.attempt(end, (timeoutMs) =>
-        peerRequest(this.options.identity, this.options.home(), "POST", `/peer/resources/${this.options.pin}`, body, {
+      const answer = await this.attempt(end, (timeoutMs) =>
+        peerRequestBytes(this.options.identity, this.options.home(), "POST", `/peer/resources/${this.options.pin}`, body, {
           timeoutMs,
           maxResponseBytes: PEER_RESOURCE_MAX_ANSWER_BYTES,
         }),
       );
       this.next = seq + 1;
-      return decodeResourceAnswer(new Uint8Array(await response.arrayBuffer()));
+      return decodeResourceAnswer(answer);
     } catch (e) {
       this.next = undefined; // whether the call ran is not known here: ask before the next one
       if (!(e instanceof HttpError) || e.code !== "out_of_order") throw e;
@@ -158,17 +158,17 @@ export class PinChannel {
 
   /** The last number the home node claimed for the pin. */
   private async lastSeq(end: number): Promise<number> {
-    const response = await this.attempt(end, (timeoutMs) =>
-      peerRequest(this.options.identity, this.options.home(), "GET", `/peer/resources/${this.options.pin}`, undefined, { timeoutMs }),
+    const answer = await this.attempt(end, (timeoutMs) =>
+      peerRequestBytes(this.options.identity, this.options.home(), "GET", `/peer/resources/${this.options.pin}`, undefined, { timeoutMs }),
     );
-    const { lastSeq } = (await response.json()) as { lastSeq?: unknown };
+    const { lastSeq } = JSON.parse(answer.toString("utf8")) as { lastSeq?: unknown };
     if (!Number.isSafeInteger(lastSeq) || (lastSeq as number) < 0)
       throw new Final(new FsError("EIO", `${this.where}: a malformed pin description`));
     return lastSeq as number;
   }
 
   /** `send` again after every failure that may pass (no answer, the home node starting) until `end`; then EIO. */
-  private async attempt(end: number, send: (timeoutMs: number) => Promise<Response>): Promise<Response> {
+  private async attempt(end: number, send: (timeoutMs: number) => Promise<Buffer>): Promise<Buffer> {
     let wait = RETRY_FIRST_MS;
     for (;;) {
       const left = end - Date.now();
