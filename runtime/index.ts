@@ -56,6 +56,7 @@ export {
   DEFAULT_TREE_MAX_ENTRIES,
 } from "./resources/tree-transfer.js";
 export { decodeTreeBundle, encodeTreeBundle, missingBlob, type TreeBundle } from "./resources/tree-bundle.js";
+export { TreeDigests } from "./resources/tree-digests.js";
 export type { TreeCapture, TreeEntry, TreeLimits, TreeManifest, TransferTree } from "./resources/tree-transfer.js";
 export { FsError, normalizeTreePath, isAsyncDirectory } from "./resources/directory.js";
 export { OffThreadDirectory } from "./resources/off-thread-directory.js";

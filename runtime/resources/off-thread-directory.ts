@@ -116,7 +116,8 @@ class OffThreadFile implements AsyncFileHandle {
     if (this.thread.liveGeneration !== this.generation)
       throw new FsError("EIO", `"${this.path}" was lost when the resource worker stopped`);
     const request = { op: "dirFile" as const, handle: this.id, method, args, ...(bytes ? { bytes } : {}) };
-    return (await this.thread.call(request)).result as T;
+    // A write's bytes are a copy of its own (write() made it): moved to the worker, not cloned again.
+    return (await this.thread.call(request, bytes ? [bytes.buffer as ArrayBuffer] : [])).result as T;
   }
 
   async read(into: Uint8Array, position: number): Promise<number> {
@@ -126,8 +127,9 @@ class OffThreadFile implements AsyncFileHandle {
   }
 
   write(bytes: Uint8Array, position: number): Promise<number> {
-    // At most one host call's worth (a short write: the caller writes the rest), copied: posting a view clones its whole buffer.
-    return this.call("write", [position], bytes.slice(0, MAX_HOST_IO_BYTES));
+    // At most one host call's worth (a short write: the caller writes the rest), copied into a buffer
+    // of its own (a Buffer's slice() would be a view) that is then moved, not cloned, to the worker.
+    return this.call("write", [position], new Uint8Array(bytes.subarray(0, MAX_HOST_IO_BYTES)));
   }
 
   stat(): Promise<EntryStat> {

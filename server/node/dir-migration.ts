@@ -19,6 +19,7 @@ import {
   encodeTreeBundle,
   OffThreadDirectory,
   removeTree,
+  TreeDigests,
   type TreeLimits,
   type TreeManifest,
 } from "../../runtime/index.js";
@@ -89,6 +90,8 @@ export class DirMigration {
     const wasi: JobWasi = { ...record.wasi, dirs };
     const travelling = travellingDirs(record.wasi);
     let captured = new Map<string, TreeManifest>();
+    // What the pre-copy rounds read, so the capture at the stop reads only what changed since.
+    const digests = new Map(travelling.map((d) => [d.guest, new TreeDigests()]));
     return {
       wasi,
       capture: async (sent) => {
@@ -97,7 +100,7 @@ export class DirMigration {
         const trees = new Map<string, TreeManifest>();
         const blobs = new Map<string, Uint8Array>();
         for (const d of travelling) {
-          const got = await captureTree(this.tree(owner, d), (sha) => sent.has(sha) || blobs.has(sha), limits);
+          const got = await captureTree(this.tree(owner, d), (sha) => sent.has(sha) || blobs.has(sha), limits, digests.get(d.guest));
           trees.set(d.guest, got.manifest);
           for (const [sha, bytes] of got.blobs) blobs.set(sha, bytes);
         }
@@ -148,10 +151,11 @@ export class DirMigration {
    */
   async arrived(record: JobRecord): Promise<JobRecord> {
     if (record.treesHash !== null && record.owner !== null) {
-      const bundle = decodeTreeBundle(this.deps.store.blobs.read(record.treesHash), this.treeLimits(record.owner));
+      // The store checks the bundle's bytes against its hash as it reads them: its blobs are not hashed again.
+      const bundle = decodeTreeBundle(this.deps.store.blobs.read(record.treesHash), this.treeLimits(record.owner), { verified: true });
       for (const d of travellingDirs(record.wasi)) {
         const manifest = bundle.trees.get(d.guest);
-        if (manifest) await applyTree(this.tree(record.owner, d), manifest, (sha) => bundle.blobs.get(sha));
+        if (manifest) await applyTree(this.tree(record.owner, d), manifest, (sha) => bundle.blobs.get(sha), { verified: true });
       }
       record = this.deps.store.jobs.update(record.id, { treesHash: null }, { expectEpoch: record.epoch });
     }

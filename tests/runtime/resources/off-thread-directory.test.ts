@@ -62,6 +62,20 @@ describe("OffThreadDirectory", () => {
     expect(await rejectedErrno(ro.unlink("f"))).toBe("EROFS");
   });
 
+  it("writes a view of a larger buffer (a Buffer's slice) without taking or sending the rest of it", async () => {
+    const tree = new OffThreadDirectory(base, "views", { create: true }, thread);
+    const whole = Buffer.alloc(3 << 20, 0x61);
+    const view = whole.subarray(1 << 20, (1 << 20) + 10);
+    const file = await tree.openFile("f", { create: true, write: true });
+    expect(await file.write(view, 0)).toBe(10);
+    expect(await file.write(whole, 10)).toBe(1 << 20); // a short write: one host call's worth
+    await file.close();
+    // The caller's buffer is intact (never detached by a transfer) and the file holds exactly what was asked.
+    expect(whole.byteLength).toBe(3 << 20);
+    expect(view.toString()).toBe("aaaaaaaaaa");
+    expect((await tree.stat("f")).size).toBe(10 + (1 << 20));
+  });
+
   it("refuses a base that is not absolute and a path that climbs or is not normalized", () => {
     expect(() => new OffThreadDirectory("relative", "a")).toThrow(/absolute/);
     expect(() => new OffThreadDirectory(base, "../a")).toThrow(/climbs/);
