@@ -80,10 +80,14 @@ export function decodeTreeBundle(bytes: Uint8Array, limits: Required<TreeLimits>
 function readTrees(raw: unknown, limits: Required<TreeLimits>): Map<string, TreeManifest> {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw malformed("trees is not an object");
   const trees = new Map<string, TreeManifest>();
+  // The limits bound all the trees together, as laid down: trees sharing blobs still write each file.
   let entries = 0;
+  let bytes = 0;
   for (const [name, manifest] of Object.entries(raw)) {
     const read = readManifest(manifest, { maxEntries: limits.maxEntries - entries, maxBytes: limits.maxBytes });
     entries += read.entries.length;
+    bytes += read.bytes;
+    if (bytes > limits.maxBytes) throw malformed(`the trees' files hold more than ${limits.maxBytes} bytes`);
     trees.set(name, read);
   }
   return trees;

@@ -260,12 +260,16 @@ async function writeFileAtomically(tree: TransferTree, path: string, bytes: Uint
  * are not an error: a retried removal finishes the first one's work.
  */
 export async function removeTree(tree: TransferTree, manifest: TreeManifest): Promise<void> {
-  const gone = (e: unknown) => e instanceof FsError && (e.errno === "ENOENT" || e.errno === "ENOTEMPTY" || e.errno === "EEXIST");
-  for (const e of manifest.entries) if (e.type === "file") await Promise.resolve(tree.unlink(e.path)).catch((x) => ignoreIf(gone, x));
+  for (const e of manifest.entries) if (e.type === "file") await unlessGone(() => tree.unlink(e.path));
   const dirs = manifest.entries.filter((e) => e.type === "directory").reverse();
-  for (const e of dirs) await Promise.resolve(tree.rmdir(e.path)).catch((x) => ignoreIf(gone, x));
+  for (const e of dirs) await unlessGone(() => tree.rmdir(e.path));
 }
 
-function ignoreIf(expected: (e: unknown) => boolean, e: unknown): void {
-  if (!expected(e)) throw e;
+/** `call`, an entry already gone (or a directory still holding something) not an error; a Directory throws at once, others reject. */
+async function unlessGone(call: () => Maybe<void>): Promise<void> {
+  try {
+    await call();
+  } catch (e) {
+    if (!(e instanceof FsError && (e.errno === "ENOENT" || e.errno === "ENOTEMPTY" || e.errno === "EEXIST"))) throw e;
+  }
 }

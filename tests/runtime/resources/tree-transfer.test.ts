@@ -1,11 +1,20 @@
 // A directory tree carried by content (runtime/resources/tree-transfer.ts): captured from one tree
 // and applied to another, HostDirectory and MemoryDirectory alike; blobs the receiver has are not
 // sent again; and the receiver's side attacked with manifests and blobs a hostile node could send.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { applyTree, captureTree, HostDirectory, MemoryDirectory, readManifest, type TransferTree } from "../../../runtime/index.js";
+import {
+  applyTree,
+  captureTree,
+  FsError,
+  HostDirectory,
+  MemoryDirectory,
+  readManifest,
+  removeTree,
+  type TransferTree,
+} from "../../../runtime/index.js";
 import { digest } from "../../../runtime/resources/tree-transfer.js";
 import { refusal } from "../../helpers/errors.js";
 
@@ -142,5 +151,50 @@ describe("a hostile sender", () => {
     const manifest = readManifest({ entries: [{ path: "d", type: "directory" }, file("d/planted", "p")] });
     await expect(applyTree(to.tree, manifest, () => Buffer.from("p"))).rejects.toThrow();
     expect(() => readFileSync(join(root, "victim", "planted"))).toThrow();
+  });
+});
+
+describe("removeTree (a moved tree leaves its source)", () => {
+  it("takes out what the manifest names, keeps what came after the capture, and may be run again", async () => {
+    const from = source("remove1");
+    const { manifest } = await captureTree(from.tree);
+    // Written after the capture: not the migration's to take (and its directory stays for it).
+    writeFileSync(join(from.dir, "a/b/later.txt"), "later");
+    await removeTree(from.tree, manifest);
+    expect(await contents(from.tree)).toEqual({ a: "dir", "a/b": "dir", "a/b/later.txt": digest(Buffer.from("later")) });
+    expect(existsSync(join(from.dir, "a/b/c"))).toBe(false);
+    // A retried removal (the first one cut short) finishes the work without an error.
+    await removeTree(from.tree, manifest);
+    rmSync(join(from.dir, "a/b/later.txt"));
+    await removeTree(from.tree, manifest);
+    expect(await contents(from.tree)).toEqual({});
+  });
+
+  it("works over a private in-memory tree too", async () => {
+    const tree = new MemoryDirectory();
+    const from = source("remove2");
+    const captured = await captureTree(from.tree);
+    await applyTree(tree, captured.manifest, (h) => captured.blobs.get(h));
+    await removeTree(tree, captured.manifest);
+    expect(await contents(tree)).toEqual({});
+  });
+
+  it("lets a failure other than a missing or non-empty entry through", async () => {
+    const from = source("remove3");
+    const { manifest } = await captureTree(from.tree);
+    const t = from.tree;
+    const refusing: TransferTree = {
+      stat: (p) => t.stat(p),
+      list: (p) => t.list(p),
+      mkdir: (p) => t.mkdir(p),
+      rmdir: (p) => t.rmdir(p),
+      rename: (x, y) => t.rename(x, y),
+      openFile: (p, o) => t.openFile(p, o),
+      unlink: () => {
+        throw new FsError("EACCES", "read-only");
+      },
+    };
+    await expect(removeTree(refusing, manifest)).rejects.toMatchObject({ errno: "EACCES" });
+    expect(readFileSync(join(from.dir, "top.txt"), "utf8")).toBe("top");
   });
 });
