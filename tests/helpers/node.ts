@@ -70,3 +70,11 @@ export async function startTestNode(
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
+
+/** Close each of `nodes` and remove its data directory; the list is left empty (for afterEach/afterAll). */
+export async function closeNodes(nodes: TestNode[]): Promise<void> {
+  for (const n of nodes.splice(0)) {
+    await n.close();
+    removeDir(n.dataDir);
+  }
+}

@@ -7,86 +7,16 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { programWasmPath, wordText } from "../../guest/programs/catalog.js";
-import { generateSigningKey, type SigningKey } from "../../server/auth/index.js";
+import { wordText } from "../../guest/programs/catalog.js";
 import type { JobDetail } from "../../server/node/job-resources.js";
-import type { JobResourceDir } from "../../server/store/records.js";
-import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
-import { linkPeers } from "../helpers/pins.js";
+import { ended, exitOf, LZ_ARGS as ARGS, lzCluster, outputText, pausedLz, program, resourceDir, straightRun } from "../helpers/lz-jobs.js";
+import { closeNodes, type TestNode } from "../helpers/node.js";
 import { untilValue } from "../helpers/until.js";
 
-let nodes: TestNode[] = [];
-afterEach(async () => {
-  for (const n of nodes) {
-    await n.close();
-    removeDir(n.dataDir);
-  }
-  nodes = [];
-});
+const nodes: TestNode[] = [];
+afterEach(() => closeNodes(nodes));
 
-const program = (name: string): Uint8Array => readFileSync(programWasmPath(name));
-const ARGS = ["/data/words.txt", "/data/words.lz"];
-
-function resourceDir(n: TestNode, name: string): string {
-  return join(n.dataDir, "resources", n.key.clientId, name);
-}
-
-async function cluster(count: number, capabilities = ["data/*:rw"]): Promise<{ key: SigningKey; n: TestNode[] }> {
-  const key = generateSigningKey();
-  const n: TestNode[] = [];
-  for (let i = 0; i < count; i++) {
-    const node = await startTestNode({ key, capabilities, sharedModuleCache: true, quotas: { maxFuelPerJob: 1e13 } });
-    nodes.push(node);
-    n.push(node);
-  }
-  linkPeers(...n);
-  return { key, n };
-}
-
-function exitOf(view: { result: unknown }): number | undefined {
-  const r = view.result as { status?: string; exitCode?: number } | null;
-  return r?.status === "done" ? (r.exitCode ?? 0) : undefined;
-}
-
-async function outputText(n: TestNode, id: string): Promise<string> {
-  return Buffer.from((await n.client.outputPage(id)).bytes).toString("utf8");
-}
-
-async function ended(n: TestNode, id: string): Promise<JobDetail> {
-  return untilValue(
-    async () => {
-      const v = (await n.client.job(id)) as JobDetail;
-      return ["done", "trapped", "failed", "cancelled"].includes(v.state) ? v : undefined;
-    },
-    `job ${id} to end at ${n.running.identity.nodeId}`,
-    90_000,
-  );
-}
-
-/** c-lz on `input` at node `at`, in directory `data/<name>`, never moved: its output and compressed file. */
-async function straightRun(at: TestNode, input: Uint8Array, codeHash: string): Promise<{ stdout: string; lz: Buffer }> {
-  mkdirSync(resourceDir(at, "data/straight"), { recursive: true });
-  writeFileSync(join(resourceDir(at, "data/straight"), "words.txt"), input);
-  const job = await at.client.startJob({
-    codeHash,
-    wasi: { args: ARGS, env: {}, dirs: [{ guest: "/data", resource: "data/straight", access: "rw" }] },
-  });
-  expect(exitOf(await ended(at, job.id))).toBe(0);
-  return { stdout: await outputText(at, job.id), lz: readFileSync(join(resourceDir(at, "data/straight"), "words.lz")) };
-}
-
-/** Start c-lz at `a` on `input` in the client's "data" with `dir`'s options, and pause it mid-run. */
-async function pausedLz(a: TestNode, input: Uint8Array, dir: Partial<JobResourceDir> = {}): Promise<{ id: string; codeHash: string }> {
-  mkdirSync(resourceDir(a, "data"), { recursive: true });
-  writeFileSync(join(resourceDir(a, "data"), "words.txt"), input);
-  const { codeHash } = await a.client.uploadModule(program("c-lz"));
-  const job = await a.client.startJob({
-    codeHash,
-    wasi: { args: ARGS, env: {}, dirs: [{ guest: "/data", resource: "data", access: "rw", ...dir }] },
-  });
-  expect((await a.client.pause(job.id)).state).toBe("paused");
-  return { id: job.id, codeHash };
-}
+const cluster = (count: number) => lzCluster(count, (n) => nodes.push(n));
 
 describe("a resource directory reached by global reference (the default)", () => {
   it("stays at the home node: the job at the target writes there, ends as the straight run, and its pin is released", async () => {
