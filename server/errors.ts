@@ -72,6 +72,8 @@ export const RUNTIME_HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> =
   snapshot_limit: 413,
   invalid_arguments: 400,
   invalid_option: 400,
+  // A transfer's directory trees that do not hold together: the peer's request is bad, like any other malformed body part.
+  tree_malformed: 400,
   entry_not_found: 404,
   unknown_module: 404,
   instance_disposed: 409,

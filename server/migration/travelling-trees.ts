@@ -19,7 +19,14 @@ export function roundBlobs(
   if (!bytes) return earlier ? new Map(earlier) : undefined;
   const bundle = decodeTreeBundle(bytes, limits);
   // Copied out of the request body, which is let go.
-  return new Map([...(earlier ?? []), ...[...bundle.blobs].map(([sha, b]) => [sha, new Uint8Array(b)] as const)]);
+  const blobs = new Map([...(earlier ?? []), ...[...bundle.blobs].map(([sha, b]) => [sha, new Uint8Array(b)] as const)]);
+  // Held in memory until the PREPARE: all the rounds together within the owner's quota, or a peer's
+  // rounds (a fresh base each time, never counted against the round limit) would pile up without end.
+  let held = 0;
+  for (const b of blobs.values()) held += b.byteLength;
+  if (held > limits.maxBytes)
+    throw new ServerError("bad_request", `transfer: the pre-copy rounds bring more than ${limits.maxBytes} bytes of directory files`);
+  return blobs;
 }
 
 /**

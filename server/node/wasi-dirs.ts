@@ -63,12 +63,15 @@ export function grantsDirectory(capabilities: readonly string[], dir: string, ac
 export function checkResourceGrants(owner: ClientRecord | null, wasi: JobWasi | null, jobId?: string, here?: string): void {
   const job = jobId ? `job ${jobId}: ` : "";
   for (const d of resourceDirs(wasi)) {
-    if (d.home && d.home.home !== here) continue;
+    // No owner, no resource directory — not even one reached at another node: a pin serves its
+    // owner's job, and a transfer that lost the owner (no grant) must not hand it to anonymous code.
     if (!owner)
       throw new ServerError(
         "forbidden",
         `${job}wasi directory "${d.guest}" binds resource directory "${d.resource}": anonymous jobs may have scratch directories only`,
       );
+    // Reached by global reference: the home node checks the owner's capabilities there.
+    if (d.home && d.home.home !== here) continue;
     if (!grantsDirectory(owner.capabilities, d.resource, d.access))
       throw new ServerError(
         "forbidden",

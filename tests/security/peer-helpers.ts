@@ -211,7 +211,7 @@ export function signedFetch(
 /** PREPARE (or PRE-COPY) of `header` with `body`, signed by `peer`. */
 export function offer(
   node: TestNode,
-  peer: SigningKey,
+  peer: Pick<SigningKey, "clientId" | "privateKey">,
   header: TransferHeader,
   body: Uint8Array = new Uint8Array(0),
   route: "prepare" | "precopy" = "prepare",
@@ -223,7 +223,13 @@ export function offer(
 }
 
 /** COMMIT or ABORT of job `jobId` at `epoch`, signed by `peer`. */
-export function decide(node: TestNode, peer: SigningKey, what: "commit" | "abort", jobId: string, epoch = 1): Promise<Answer> {
+export function decide(
+  node: TestNode,
+  peer: Pick<SigningKey, "clientId" | "privateKey">,
+  what: "commit" | "abort",
+  jobId: string,
+  epoch = 1,
+): Promise<Answer> {
   return signedFetch(node, peer, "POST", `/peer/migrations/${what}`, JSON.stringify({ jobId, epoch }), {
     "content-type": "application/json",
   });
