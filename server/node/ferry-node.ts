@@ -101,7 +101,7 @@ export class FerryNode {
     this.publicKeyPem = options.identity.publicKeyPem;
     this.store = options.store;
     this.limits = nodeLimits(options.limits);
-    this.pins = new ResourcePins(this.store, options.identity);
+    this.pins = new ResourcePins(this.store, options.identity, { peerCallDeadlineMs: this.limits.peerCallDeadlineMs });
     const { maxMemoryPages = 4096, isolated, compile } = options;
     this.engines = new NodeEngines(this.store, { maxMemoryPages, isolated, compile, limits: this.limits });
     this.runner = new JobRunner({

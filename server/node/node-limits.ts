@@ -4,6 +4,7 @@
 // (docs/http-api.md, docs/sandboxes.md) and can be set per node.
 
 import { ServerError } from "../errors.js";
+import { DEFAULT_PEER_CALL_DEADLINE_MS } from "../peers/pin-channel.js";
 
 export interface NodeLimitsOptions {
   /**
@@ -40,6 +41,11 @@ export interface NodeLimitsOptions {
    * (256 unfinished, 16 paused, 1 MiB in and out, the TTL) bound what it holds.
    */
   maxAnonymousFuelPerJob?: number;
+  /**
+   * How long a job's call on a directory reached by global reference may wait for its home node
+   * (retries included) before the guest gets EIO, ms. Default 10,000 (DEFAULT_PEER_CALL_DEADLINE_MS).
+   */
+  peerCallDeadlineMs?: number;
 }
 
 export type NodeLimits = Readonly<Required<NodeLimitsOptions>>;
@@ -54,6 +60,7 @@ export const DEFAULT_NODE_LIMITS: NodeLimits = {
   maxAnonymousOutputBytes: 1024 * 1024,
   maxAnonymousInputBytes: 1024 * 1024,
   maxAnonymousFuelPerJob: 1_000_000_000_000,
+  peerCallDeadlineMs: DEFAULT_PEER_CALL_DEADLINE_MS,
 };
 
 /** setTimeout's range: a longer delay would fire at once. */

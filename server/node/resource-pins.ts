@@ -30,7 +30,7 @@ import {
 import { ServerError } from "../errors.js";
 import type { NodeIdentity } from "../auth/index.js";
 import { PeerDirectory } from "../peers/peer-directory.js";
-import { PinChannel } from "../peers/pin-channel.js";
+import { PinChannel, type PinChannelOptions } from "../peers/pin-channel.js";
 import { peerRequest } from "../peers/peer-link.js";
 import { decodeResourceCall, encodeResourceAnswer, type GlobalReference } from "../peers/resource-wire.js";
 import type { PinAccess, PinRecord } from "../store/pins.js";
@@ -97,14 +97,17 @@ export class ResourcePins {
   private readonly servers = new Map<string, PinServer>();
   private readonly lastCalls = new Map<string, LastCall>();
   private readonly openTree: PinTreeFactory;
+  /** The node's deadline for a call to another node's pin (NodeLimits.peerCallDeadlineMs); the channel's default when unset. */
+  private readonly peerCallDeadlineMs: number | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly identity: NodeIdentity,
-    options: { openTree?: PinTreeFactory } = {},
+    options: { openTree?: PinTreeFactory; peerCallDeadlineMs?: number } = {},
   ) {
     // Off the event loop, like a WASI job's own resource directories: a peer's calls are guest-caused disk I/O.
     this.openTree = options.openTree ?? ((root, dir, o) => new OffThreadDirectory(root, dir, o));
+    this.peerCallDeadlineMs = options.peerCallDeadlineMs;
   }
 
   /** The owner's resource root on this node. */
@@ -273,14 +276,7 @@ export class ResourcePins {
    * releases the pin.
    */
   reference(ref: GlobalReference, options: { deadlineMs?: number; attemptTimeoutMs?: number } = {}): Directory | AsyncDirectory {
-    if (ref.home !== this.identity.nodeId)
-      return new PeerDirectory({
-        ...options,
-        identity: this.identity,
-        home: () => this.store.peers.require(ref.home),
-        pin: ref.pin,
-        readOnly: ref.access === "r",
-      });
+    if (ref.home !== this.identity.nodeId) return new PeerDirectory({ ...this.toHome(ref, options), readOnly: ref.access === "r" });
     const pin = this.store.pins.get(ref.pin);
     if (!pin) throw new ServerError("not_found", `no pin ${ref.pin} at this node`);
     this.checkOwner(pin.owner, pin.dir, pin.access);
@@ -293,7 +289,18 @@ export class ResourcePins {
    */
   async releaseAt(ref: GlobalReference, options: { deadlineMs?: number; attemptTimeoutMs?: number } = {}): Promise<boolean> {
     if (ref.home === this.identity.nodeId) return this.release(ref.pin);
-    return new PinChannel({ ...options, identity: this.identity, home: () => this.store.peers.require(ref.home), pin: ref.pin }).release();
+    return new PinChannel(this.toHome(ref, options)).release();
+  }
+
+  /** How to reach `ref`'s home node: the node's own deadline for such calls unless `options` names one. */
+  private toHome(ref: GlobalReference, options: { deadlineMs?: number; attemptTimeoutMs?: number }): PinChannelOptions {
+    return {
+      ...(this.peerCallDeadlineMs === undefined ? {} : { deadlineMs: this.peerCallDeadlineMs }),
+      ...options,
+      identity: this.identity,
+      home: () => this.store.peers.require(ref.home),
+      pin: ref.pin,
+    };
   }
 
   /** Ask the home node of `ref` (held by this node) for a pin of its own for node `to`: the reference the job takes there. */
