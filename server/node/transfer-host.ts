@@ -98,7 +98,9 @@ export class NodeTransferHost implements TransferHost<LiveJob> {
       if (!staged && !(await this.restoreAdopted(job))) return;
     } catch (e) {
       // Committed to us but it cannot run here: it ends, once, as failed (never silently lost).
-      const message = `cannot resume the migrated job: ${e instanceof Error ? e.message : String(e)}`;
+      // A tree it brought and could not lay down stays in the store with it (trees_hash), named here.
+      const kept = record.treesHash !== null ? ` (the directories it brought are kept in this node's store, blob ${record.treesHash})` : "";
+      const message = `cannot resume the migrated job: ${e instanceof Error ? e.message : String(e)}${kept}`;
       this.store.jobs.update(
         record.id,
         { state: "failed", node: this.nodeId, result: { status: "failed", message } },

@@ -13,6 +13,7 @@ import { HttpError } from "../../server/client.js";
 import { TRANSFER_STEPS, type TransferStep } from "../../server/migration/faults.js";
 import type { JobResourceDir } from "../../server/store/records.js";
 import { ended, exitOf, lzCluster, outputText, pausedLz, program, resourceDir, straightRun } from "../helpers/lz-jobs.js";
+import { lostMessage } from "../helpers/lost-message.js";
 import { closeNodes, type TestNode } from "../helpers/node.js";
 import { until, untilValue } from "../helpers/until.js";
 
@@ -25,13 +26,8 @@ const ACTIONS: Record<string, Partial<JobResourceDir>> = {
 const DECIDED: readonly TransferStep[] = ["source:after-decision", "target:before-commit", "target:after-commit"];
 const INPUT = wordText(300_000, 7);
 
-/** The one lost message: step `step` of job `jobId` fails once. */
-let armed: { step: TransferStep; jobId: string } | undefined;
-const lose = (step: TransferStep, jobId: string): void => {
-  if (armed?.step !== step || armed.jobId !== jobId) return;
-  armed = undefined;
-  throw new Error(`injected: the message at ${step} is lost`);
-};
+/** The one lost message: a step of a job fails once. */
+const lost = lostMessage();
 
 const nodes: TestNode[] = [];
 let a: TestNode;
@@ -39,7 +35,7 @@ let b: TestNode;
 let straight: { stdout: string; lz: Buffer };
 
 beforeAll(async () => {
-  [a, b] = (await lzCluster(2, (n) => nodes.push(n), { node: () => ({ faults: lose }) })).n as [TestNode, TestNode];
+  [a, b] = (await lzCluster(2, (n) => nodes.push(n), { node: () => ({ faults: lost.hook }) })).n as [TestNode, TestNode];
   const { codeHash } = await a.client.uploadModule(program("c-lz"));
   straight = await straightRun(a, INPUT, codeHash);
 }, 120_000);
@@ -65,7 +61,7 @@ const fileAt = (n: TestNode, dir: string, name: string): Buffer | undefined => {
 
 /** Migrate with `step` lost; whether the job is the target's now (the call's answer agrees with the step). */
 async function migrateLosing(step: TransferStep, id: string): Promise<boolean> {
-  armed = { step, jobId: id };
+  lost.arm(step, id);
   const moved = await a.client.migrate(id, b.running.identity.nodeId).then(
     () => true,
     (e: unknown) => {
@@ -75,7 +71,7 @@ async function migrateLosing(step: TransferStep, id: string): Promise<boolean> {
       return false;
     },
   );
-  expect(armed).toBeUndefined(); // the step was reached, and failed
+  expect(lost.fired()).toBe(true); // the step was reached, and failed
   expect(moved).toBe(DECIDED.includes(step));
   return moved;
 }
