@@ -78,6 +78,14 @@ export interface FileHandle {
   read(into: Uint8Array, position: number): number;
   /** Write `bytes` at `position` (extending the file); returns how many were written. */
   write(bytes: Uint8Array, position: number): number;
+  /**
+   * Optional, for a tree whose every call is a system call: `read` into each buffer in turn (each
+   * filled unless the file ends) and `write` of each in turn, in one call (preadv, pwritev). A WASI
+   * read or write names several buffers (C's stdio: the caller's and its own), so this halves the
+   * calls of a program reading through stdio. Without them the buffers go one by one.
+   */
+  readv?(buffers: Uint8Array[], position: number): number;
+  writev?(buffers: Uint8Array[], position: number): number;
   stat(): EntryStat;
   setSize(size: number): void;
   setTimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void;

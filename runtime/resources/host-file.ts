@@ -7,6 +7,7 @@ import type { EntryStat, EntryType, FileHandle, FsErrorName } from "./directory.
 import { FsError } from "./directory.js";
 import { checkOffset, checkWriteEnd, quoted } from "./directory-checks.js";
 import { readFully } from "./temp-file-io.js";
+import { byteLength, readvFully, writevFully } from "./vectored-io.js";
 
 /** Node's err.code → the name a Directory reports. A Map: a code like "constructor" must not find Object's. */
 const NODE_ERRNOS = new Map<string, FsErrorName>([
@@ -116,6 +117,27 @@ export class HostFileHandle implements FileHandle {
       while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
       return done;
     });
+  }
+
+  readv(buffers: Uint8Array[], position: number): number {
+    const fd = this.open();
+    checkOffset(position, "position");
+    return this.guard(() => readvFully(fd, buffers, position));
+  }
+
+  /**
+   * All of `buffers` in one pwritev. One that would pass the file size limit goes buffer by buffer
+   * instead, so the buffers before it are written and the one that passes is EFBIG, as they were.
+   */
+  writev(buffers: Uint8Array[], position: number): number {
+    const fd = this.writableFd();
+    const end = checkWriteEnd(position, byteLength(buffers));
+    if (end > this.access.maxFileBytes) {
+      let written = 0;
+      for (const b of buffers) written += this.write(b, position + written);
+      return written;
+    }
+    return this.guard(() => writevFully(fd, buffers, position));
   }
 
   stat(): EntryStat {

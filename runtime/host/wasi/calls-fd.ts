@@ -68,23 +68,32 @@ function readFrom(s: WasiSession, e: FdEntry, buffers: Uint8Array[], position: n
   if (e.kind !== "file") throw new WasiErrno(e.kind === "directory" ? ERRNO.ISDIR : ERRNO.BADF, "not readable");
   const file = s.file(e);
   let at = position ?? e.offset;
-  const n = gather(buffers, (into) => {
-    const k = file.read(into, at);
-    at += k;
-    return k;
-  });
+  const n = file.readv
+    ? file.readv(clipped(buffers), at)
+    : gather(buffers, (into) => {
+        const k = file.read(into, at);
+        at += k;
+        return k;
+      });
   if (position === undefined) e.offset += n;
   return n;
 }
 
-function writeTo(s: WasiSession, e: FdEntry, buffers: Uint8Array[], position: number | undefined): number {
+/** The buffers cut to MAX_HOST_IO_BYTES in all (the same bytes `gather` and `writeTo` move). */
+function clipped(buffers: Uint8Array[]): Uint8Array[] {
   let total = 0;
-  const pieces: Uint8Array[] = [];
+  const out: Uint8Array[] = [];
   for (const b of buffers) {
     const take = b.subarray(0, Math.max(0, MAX_HOST_IO_BYTES - total));
-    pieces.push(take);
+    out.push(take);
     total += take.byteLength;
   }
+  return out;
+}
+
+function writeTo(s: WasiSession, e: FdEntry, buffers: Uint8Array[], position: number | undefined): number {
+  const pieces = clipped(buffers);
+  const total = pieces.reduce((n, p) => n + p.byteLength, 0);
   if (e.kind === "stdout") {
     for (const p of pieces) s.io.writeOutput(p);
     return total;
@@ -97,11 +106,16 @@ function writeTo(s: WasiSession, e: FdEntry, buffers: Uint8Array[], position: nu
   const file = s.file(e);
   let at = position ?? (e.fdflags & FDFLAGS.APPEND ? file.stat().size : e.offset);
   let written = 0;
-  for (const p of pieces) {
-    const n = file.write(p, at);
-    at += n;
-    written += n;
-    if (n < p.byteLength) break;
+  if (file.writev) {
+    written = file.writev(pieces, at);
+    at += written;
+  } else {
+    for (const p of pieces) {
+      const n = file.write(p, at);
+      at += n;
+      written += n;
+      if (n < p.byteLength) break;
+    }
   }
   if (position === undefined) e.offset = at;
   return written;

@@ -76,6 +76,33 @@ describe("HostDirectory maxFileBytes", () => {
   });
 });
 
+describe("HostDirectory vectored reads and writes (readv, writev)", () => {
+  it("fill the buffers in turn until the file ends, and write all of them, as one by one would", () => {
+    const d = new HostDirectory(root);
+    const h = d.openFile("f", { create: true, write: true });
+    expect(h.writev!([enc.encode("abc"), new Uint8Array(0), enc.encode("defg")], 2)).toBe(7);
+    expect(readFileSync(join(root, "f"), "latin1")).toBe("\0\0abcdefg");
+    const a = new Uint8Array(4);
+    const b = new Uint8Array(3);
+    const c = new Uint8Array(5);
+    // 9 bytes from 1: a and b full, c short at the end of the file.
+    expect(h.readv!([a, b, c], 1)).toBe(8);
+    expect(new TextDecoder().decode(a)).toBe("\0abc");
+    expect(new TextDecoder().decode(b)).toBe("def");
+    expect(new TextDecoder().decode(c.subarray(0, 1))).toBe("g");
+    expect(h.readv!([a, b], 9)).toBe(0);
+    h.close();
+  });
+
+  it("write the buffers before the one that passes maxFileBytes, then EFBIG", () => {
+    const d = new HostDirectory(root, { maxFileBytes: 8 });
+    const h = d.openFile("f", { create: true, write: true });
+    expect(errnoOf(() => h.writev!([enc.encode("12345"), enc.encode("6789")], 0))).toBe("EFBIG");
+    h.close();
+    expect(readFileSync(join(root, "f"), "utf8")).toBe("12345");
+  });
+});
+
 describe("HostDirectory symlinks inside the tree", () => {
   it("shows a symlink (stat, list, readlink) but never opens or lists through it", () => {
     writeFileSync(join(root, "target.txt"), "target");
