@@ -34,6 +34,7 @@
 import type { Binaryen, BinaryenModule, ExpressionRef } from "./binaryen.js";
 import { irSetters } from "./binaryen.js";
 import type { IrWalker } from "./ir-walk.js";
+import { LoopPeeler } from "./rewind-peel.js";
 import { NORMAL, REWINDING, specialise, STATE, UNWINDING, type Info, type StateTests } from "./rewind-state-flow.js";
 
 export const REWIND_SUFFIX = "$ferry_rewind";
@@ -58,16 +59,17 @@ export function splitRewindVersions(b: Binaryen, m: BinaryenModule, walker: IrWa
     functions.push(fn);
     tests.instrumented.add(fi.name);
   }
-  for (const fn of functions) splitOne(tests, fn);
+  const peeler = new LoopPeeler(tests);
+  for (const fn of functions) splitOne(tests, peeler, fn);
   return { split: functions.length };
 }
 
 /** F becomes `if (state == rewinding) return F$ferry_rewind(params); <F's code, specialised>`. */
-function splitOne(t: AsyncifyTests, fn: number): void {
+function splitOne(t: AsyncifyTests, peeler: LoopPeeler, fn: number): void {
   const { b, m } = t;
   const fi = b.getFunctionInfo(fn);
   const twin = fi.name + REWIND_SUFFIX;
-  m.addFunction(twin, fi.params, fi.results, fi.vars, m.copyExpression(fi.body));
+  m.addFunction(twin, fi.params, fi.results, fi.vars, peeler.peel(m.copyExpression(fi.body)));
   const body = specialise(t, fi.body);
   const params = b.expandType(fi.params);
   const call = m.call(

@@ -44,9 +44,13 @@ export interface StateTests {
 /** The fact along the way: true "may be unwinding", false "is not", undefined "unreachable". */
 type Fact = boolean | undefined;
 
-/** Fold the state reads of one function body that cannot see "unwinding" (see rewind-split.ts's file comment). */
-export function specialise(t: StateTests, body: ExpressionRef): ExpressionRef {
-  const flow = new StateFlow(t);
+/**
+ * Fold the state reads of one function body that cannot see "unwinding" (see rewind-split.ts's file
+ * comment). `part`: `body` is a part of a function entered in the normal state (rewind-peel.ts's
+ * loops), so a branch to a label outside it leaves it, and what holds there does not matter here.
+ */
+export function specialise(t: StateTests, body: ExpressionRef, part = false): ExpressionRef {
+  const flow = new StateFlow(t, part);
   flow.flow(body, false);
   return flow.analysable ? flow.rewrite(body) : body;
 }
@@ -59,7 +63,11 @@ class StateFlow {
   private readonly targets = new Map<string, boolean>();
   analysable = true;
 
-  constructor(private readonly t: StateTests) {}
+  constructor(
+    private readonly t: StateTests,
+    /** Labels outside the walked expression are exits from it (specialise's `part`). */
+    private readonly outerLabelsExit: boolean,
+  ) {}
 
   /** Walk `e` from fact `u`; the fact after it. */
   flow(e: ExpressionRef, u: Fact): Fact {
@@ -153,9 +161,9 @@ class StateFlow {
 
   private branchTo(label: string, u: Fact): void {
     if (u === undefined) return;
-    // A label not in scope cannot be: give up rather than guess.
+    // A label not in scope cannot be in a whole function: give up rather than guess.
     if (!this.targets.has(label)) {
-      this.analysable = false;
+      if (!this.outerLabelsExit) this.analysable = false;
       return;
     }
     this.targets.set(label, this.targets.get(label)! || u);
