@@ -1,7 +1,7 @@
-// The running versions splitRewindVersions makes (runtime/code/rewind-split.ts): a read of
+// The two versions splitRewindVersions makes (runtime/code/rewind-split.ts): in the running one a read of
 // Asyncify's state folds to "normal" exactly where no call that can pause has run since the last
 // test that said "not unwinding"; elsewhere it stays (masked to 0/1); the rewinding twin keeps
-// Asyncify's code as it was. End-to-end behaviour (pauses, restores) is tests/guests/programs.test.ts and
+// Asyncify's code as it was, but for its peeled loops (below). End-to-end behaviour (pauses, restores) is tests/guests/programs.test.ts and
 // every sliced test; this checks the folding itself on small hand-written bodies.
 import binaryen from "binaryen";
 import { describe, expect, it } from "vitest";
@@ -19,6 +19,7 @@ function split(body: string): { running: string; rewinding: string } {
     (func $f (result i32) (local $x i32) ${body}))`);
   try {
     expect(splitRewindVersions(binaryen, m, new IrWalker(binaryen), new Set(["y"])).split).toBe(1);
+    expect(m.validate()).toBeTruthy();
     const text = (name: string) => binaryen.emitText(binaryen.getFunctionInfo(m.getFunction(name)).body);
     return { running: text("f"), rewinding: text(`f${REWIND_SUFFIX}`) };
   } finally {
@@ -68,15 +69,44 @@ describe("splitRewindVersions", () => {
   });
 
   it("folds that same guard when the loop tests the state before it branches back", () => {
-    const { running } = split(`
-      (block $unwind
-        (loop $again
-          (if (i32.eqz ${S}) (then (global.set $g (i32.add (global.get $g) (i32.const 1)))))
-          (call $y)
-          (br_if $unwind (i32.eq ${S} (i32.const 1)))
-          (br_if $again (i32.lt_u (global.get $g) (i32.const 10)))))
-      (i32.const 0)`);
+    const { running } = split(TESTED_LOOP);
     expect(reads(running)).toEqual(["raw", "&1"]);
     expect(running.replace(/\s+/g, " ")).toMatch(/\(i32\.eqz \(i32\.const 0\) ?\)/);
+  });
+});
+
+/** A loop that pauses, then tests the state before it branches back. */
+const TESTED_LOOP = `
+  (block $unwind
+    (loop $again
+      (if (i32.eqz ${S}) (then (global.set $g (i32.add (global.get $g) (i32.const 1)))))
+      (call $y)
+      (br_if $unwind (i32.eq ${S} (i32.const 1)))
+      (br_if $again (i32.lt_u (global.get $g) (i32.const 10)))))
+  (i32.const 0)`;
+
+// The rewinding twin's loops, peeled (runtime/code/rewind-peel.ts): the first iteration keeps
+// Asyncify's code (a rewind goes through it to the paused call); the later iterations run a copy
+// entered only in the normal state, specialised like the running version.
+describe("peeled loops of the rewinding version", () => {
+  it("keeps the first iteration as it was, tests the state once, then runs the loop specialised", () => {
+    const rewinding = split(TESTED_LOOP).rewinding.replace(/\s+/g, " ");
+    // First iteration: the guard and the test raw; the test before the later iterations raw; in
+    // them the guard folded (the loop is entered in the normal state) and the test masked.
+    expect(reads(rewinding)).toEqual(["raw", "raw", "raw", "&1"]);
+    expect(rewinding).toMatch(/\(i32\.eqz \(i32\.const 0\) ?\)/);
+    // A branch back in the first iteration leaves it for the specialised copy, whose label is its own.
+    expect(rewinding).toMatch(/\(block \$again /);
+    expect(rewinding).toMatch(/\(loop \$again\$peel\d+ /);
+  });
+
+  it("leaves a loop without a pausing call, and a loop with a value, as they were", () => {
+    const plain = split(`
+      (loop $spin (if (i32.eqz ${S}) (then (global.set $g (i32.add (global.get $g) (i32.const 1)))))
+        (br_if $spin (i32.lt_u (global.get $g) (i32.const 10))))
+      (call $y)
+      (i32.const 0)`).rewinding;
+    expect(plain).not.toMatch(/peel/);
+    expect(split(`(loop $v (result i32) (call $y) (br_if $v (i32.eqz ${S})) (i32.const 1))`).rewinding).not.toMatch(/peel/);
   });
 });
