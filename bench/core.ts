@@ -26,6 +26,7 @@ import {
   watToWasm,
 } from "./harness.js";
 import { rawHost } from "../guest/raw-host.js";
+import { benchRestoreScaling, type RestoreScalingRow } from "./restore-scaling.js";
 
 export interface CoreBenchOptions {
   /** Kept rounds per measurement (default 7; at least 5 for reported numbers). */
@@ -120,6 +121,8 @@ export interface CoreBenchResult {
   /** Absent when `only` left the part out. */
   metering?: MeteringResult;
   snapshot?: { rows: SnapshotRow[]; sparseBytesPerTouchedPageSpread: number };
+  /** Restore against memory held, 16 MiB touched (restore-scaling.ts; with the snapshot part). */
+  restoreScaling?: RestoreScalingRow[] | undefined;
   instantiate?: { rows: InstantiateRow[] };
   targets: TargetCheck[];
   durationMs: number;
@@ -148,6 +151,8 @@ export async function runCoreBench(options: CoreBenchOptions = {}): Promise<Core
   const metering = parts.has("metering") ? await benchMetering(runs, warmup) : undefined;
   collectGarbage();
   const snapshot = parts.has("snapshot") ? await benchSnapshots(runs, warmup) : undefined;
+  collectGarbage();
+  const restoreScaling = parts.has("snapshot") ? await benchRestoreScaling(runs, warmup) : undefined;
   collectGarbage();
   const instantiate = parts.has("instantiate") ? await benchInstantiate(instantiateBatches, instantiateIterations) : undefined;
 
@@ -178,6 +183,7 @@ export async function runCoreBench(options: CoreBenchOptions = {}): Promise<Core
       ),
     );
   }
+  if (restoreScaling) targets.push(restoreScaling.target);
   if (instantiate) {
     targets.push(
       ...instantiate.rows.map((r) => check(`instantiate + first call: ${r.case}`, r.ferryUs, "<=", TARGET_INSTANTIATE_US, "µs")),
@@ -187,6 +193,7 @@ export async function runCoreBench(options: CoreBenchOptions = {}): Promise<Core
     config: { runs, warmup, instantiateBatches, instantiateIterations },
     metering,
     snapshot,
+    restoreScaling: restoreScaling?.rows,
     instantiate,
     targets,
     durationMs: nowMs() - started,

@@ -57,6 +57,8 @@ export interface ModuleStructure {
   elementSegments: number;
   dataSegments: number;
   dataBytes: number;
+  /** Active data segments: where each writes (a constant i32 offset; undefined when an expression computes it) and how much. */
+  activeData: Array<{ offset: number | undefined; length: number }>;
   /** Sections by id that appeared, for feature checks (e.g. 13 = tag section). */
   sectionIds: number[];
   /** Where the code section's content is (function bodies), if there is one. */
@@ -97,6 +99,25 @@ export class Reader {
       shift += 7;
     }
     return this.fail("LEB128 integer too long");
+  }
+  /** A data segment's offset expression: its value when it is one `i32.const` (as the unsigned address), else undefined (read past). */
+  dataOffset(): number | undefined {
+    const at = this.pos;
+    if (this.byte() === 0x41) {
+      let value = 0;
+      let shift = 0;
+      let b: number;
+      do {
+        b = this.byte();
+        value |= (b & 0x7f) << shift;
+        shift += 7;
+      } while (b & 0x80 && shift < 35);
+      if (shift < 32 && b & 0x40) value |= -1 << shift;
+      if (this.byte() === 0x0b) return value >>> 0;
+    }
+    this.pos = at;
+    this.constExpr();
+    return undefined;
   }
   skipLeb(): void {
     for (let i = 0; i < 10; i++) if ((this.byte() & 0x80) === 0) return;
@@ -192,6 +213,7 @@ export function readModuleStructure(bytes: Uint8Array): ModuleStructure {
     startFunction: undefined,
     elementSegments: 0,
     dataSegments: 0,
+    activeData: [],
     dataBytes: 0,
     sectionIds: [],
     code: undefined,
@@ -311,10 +333,11 @@ function readSection(id: number, r: Reader, s: ModuleStructure): void {
       for (let i = 0; i < n; i++) {
         const flags = r.u32();
         if (flags === 2) r.u32();
-        if (flags === 0 || flags === 2) r.constExpr();
+        const offset = flags === 0 || flags === 2 ? r.dataOffset() : undefined;
         const len = r.u32();
         r.skip(len);
         s.dataBytes += len;
+        if (flags !== 1) s.activeData.push({ offset, length: len });
       }
       return;
     }

@@ -32,8 +32,9 @@ export function applySnapshot(target: RestoreTarget, s: Snapshot): { header: Con
   const { header, stack, capacity, globals } = checkSnapshot(target, s);
   const currentPages = target.guestMemory().byteLength / WASM_PAGE_BYTES;
   // Fresh memory holds only the data segments. The snapshot's elided pages must read as zero:
-  // clear the few that are not, rather than writing (and so faulting in) the whole memory.
-  clearPagesOutside(target.guestMemory(), s.memory);
+  // clear the few that are not — looking only at the data segments' pages when the module says which
+  // (never reading, so never faulting in, the rest) — rather than writing the whole memory.
+  clearPagesOutside(target.guestMemory(), s.memory, target.module.freshPages());
   if (s.memory.pageCount > currentPages) target.memory.grow(s.memory.pageCount - currentPages);
   const memory = target.guestMemory();
   for (const page of s.memory.pages) memory.set(page.bytes, page.index * WASM_PAGE_BYTES);

@@ -2,7 +2,9 @@
 // instantiate many (wasmtime's Module).
 
 import type { CodeSegment, EntryPoint } from "../code/segment.js";
+import { readModuleStructure } from "../code/wasm-reader.js";
 import { FerryError } from "../errors.js";
+import { WASM_PAGE_BYTES } from "../limits.js";
 
 export class GuestModule {
   readonly wasm: WebAssembly.Module;
@@ -43,4 +45,31 @@ export class GuestModule {
   entryByIndex(exportIndex: number): EntryPoint | undefined {
     return this.byIndex.get(exportIndex);
   }
+
+  private fresh: { pages: readonly number[] | undefined } | undefined;
+
+  /**
+   * The guest pages a fresh instance of this code may hold non-zero bytes in — those its active data
+   * segments write — or undefined when that cannot be known from the bytes (a start function runs
+   * at instantiation; a segment's offset is computed). A restore clears only these (apply-snapshot.ts).
+   */
+  freshPages(): readonly number[] | undefined {
+    this.fresh ??= { pages: dataPages(this.segment) };
+    return this.fresh.pages;
+  }
+}
+
+function dataPages(segment: CodeSegment): readonly number[] | undefined {
+  const s = readModuleStructure(segment.bytes);
+  if (s.startFunction !== undefined) return undefined;
+  const shift = segment.reservedPages * WASM_PAGE_BYTES;
+  const pages = new Set<number>();
+  for (const { offset, length } of s.activeData) {
+    if (offset === undefined) return undefined;
+    if (length === 0) continue;
+    const first = Math.max(0, Math.floor((offset - shift) / WASM_PAGE_BYTES));
+    const last = Math.floor((offset + length - 1 - shift) / WASM_PAGE_BYTES);
+    for (let p = first; p <= last; p++) pages.add(p);
+  }
+  return [...pages].sort((a, b) => a - b);
 }

@@ -148,12 +148,18 @@ function takeBuffers(image: MemoryImage | undefined): Uint8Array[] {
   return buffers;
 }
 
-/** Zero every non-zero page of `memory` that `image` does not hold (those it holds get overwritten). */
-export function clearPagesOutside(memory: Uint8Array, image: MemoryImage): void {
+/**
+ * Zero every non-zero page of `memory` that `image` does not hold (those it holds get overwritten).
+ * `candidates`: the only pages that can be non-zero (a fresh instance's data-segment pages), so the
+ * rest of memory is never read — restore costs the touched pages, not the memory's size.
+ */
+export function clearPagesOutside(memory: Uint8Array, image: MemoryImage, candidates?: readonly number[]): void {
   const held = new Set(image.pages.map((p) => p.index));
   const view = Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength);
-  for (let index = 0; index * WASM_PAGE_BYTES < memory.byteLength; index++) {
-    if (held.has(index)) continue;
+  const pageCount = memory.byteLength / WASM_PAGE_BYTES;
+  const indices = candidates ?? Array.from({ length: pageCount }, (_, i) => i);
+  for (const index of indices) {
+    if (index >= pageCount || held.has(index)) continue;
     const start = index * WASM_PAGE_BYTES;
     if (view.compare(ZERO_PAGE, 0, WASM_PAGE_BYTES, start, start + WASM_PAGE_BYTES) !== 0) memory.fill(0, start, start + WASM_PAGE_BYTES);
   }

@@ -123,4 +123,33 @@ describe("restore and elided pages", () => {
     const restored = await engine.restore(encodeSnapshot(snapshot));
     expect(encodeSnapshot(await restored.snapshot())).toEqual(encodeSnapshot(snapshot));
   });
+
+  it("looks only at the data segments' pages — one spanning two pages, one far out — and zeroes those the guest cleared", async () => {
+    // Segments across pages 0–1 and on page 6 of 8; the guest clears the first and the far one, keeps
+    // nothing else but a word on page 3, then spins. The restored memory must be the snapshot's exactly.
+    const m = await engine.compile(
+      wat(`(module
+        (memory 8)
+        (data (i32.const 65530) "0123456789ab")
+        (data (i32.const 393220) "far")
+        (func (export "main") (result i32)
+          (i64.store (i32.const 65530) (i64.const 0))
+          (i32.store (i32.const 65538) (i32.const 0))
+          (i32.store (i32.const 393220) (i32.const 0))
+          (i32.store (i32.const 196608) (i32.const 9))
+          (loop $spin (br $spin))
+          (i32.const 0)))`),
+    );
+    // Guest page numbers (whatever the runtime reserves below them).
+    expect(m.freshPages()).toEqual([0, 1, 6]);
+    const source = await engine.instantiate(m);
+    expect((await source.run("main", [], { fuel: 200 })).status).toBe("paused");
+    const snapshot = await source.snapshot();
+    expect(snapshot.memory.pages.map((p) => p.index)).toEqual([3]);
+    for (const sandbox of ["in-process", "isolated"] as const) {
+      const restored = await engine.restore(encodeSnapshot(snapshot), { sandbox });
+      expect(encodeSnapshot(await restored.snapshot())).toEqual(encodeSnapshot(snapshot));
+      restored.dispose();
+    }
+  });
 });
