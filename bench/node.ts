@@ -3,6 +3,7 @@
 // the same bytes), and throughput / latency of tiny anonymous jobs on one node, loaded from a child
 // process. Prints markdown tables and returns the data (bench/run-all.ts writes bench/results/node.json).
 
+import { benchModuleSize, type ModuleSizeRow } from "./module-size.js";
 import { fork } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
@@ -140,6 +141,8 @@ export interface NodeBenchResult {
   migration?: { rows: MigrationRow[] };
   precopy?: { rows: PrecopyRow[] };
   throughput?: { rows: ThroughputRow[] };
+  /** Tiny jobs against their module's size (module-size.ts; with node-throughput). */
+  moduleSize?: ModuleSizeRow[] | undefined;
   targets: TargetCheck[];
   durationMs: number;
 }
@@ -157,6 +160,9 @@ export async function runNodeBench(options: NodeBenchOptions = {}): Promise<Node
   const precopy = parts.has("node-precopy") ? await benchPrecopy(runs, warmup) : undefined;
   collectGarbage();
   const throughput = parts.has("node-throughput") ? await benchThroughput(runs, warmup, roundMs) : undefined;
+  collectGarbage();
+  const moduleSize = parts.has("node-throughput") ? await benchModuleSize(runs, warmup) : undefined;
+  if (moduleSize) targets.push(moduleSize.target);
 
   if (migration) {
     const r16 = migration.rows.find((r) => r.mib === 16);
@@ -171,6 +177,7 @@ export async function runNodeBench(options: NodeBenchOptions = {}): Promise<Node
     migration,
     precopy,
     throughput,
+    moduleSize: moduleSize?.rows,
     targets,
     durationMs: nowMs() - started,
   };

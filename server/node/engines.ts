@@ -9,6 +9,7 @@ import {
   Engine,
   openModuleCache,
   type CompilePoolOptions,
+  type GuestModule,
   type IsolatedPoolOptions,
   type ModuleCache,
 } from "../../runtime/index.js";
@@ -57,6 +58,14 @@ export class NodeEngines {
   /** The quotas a job of `owner` (null: anonymous) runs under here. */
   quotasOf(owner: string | null): Readonly<Quotas> {
     return this.quotasFor(this.clientOf(owner));
+  }
+
+  /**
+   * Module `codeHash` compiled by `engine`: the one it holds (compiled from bytes whose sha256 it
+   * checked: nothing is read or hashed again per job), or the store's bytes (read and verified), compiled.
+   */
+  async compiled(engine: Engine, codeHash: string): Promise<GuestModule> {
+    return engine.module(codeHash) ?? engine.compile(this.store.modules.read(codeHash));
   }
 
   /** The engine for a job of `owner`. */

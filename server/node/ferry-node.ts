@@ -180,7 +180,7 @@ export class FerryNode {
     }
     const placement = placeJob(caller, req, quotas, this.limits);
     // Check the entry and its arity now, so a bad request is a 4xx, not a failed job later.
-    const compiled = await this.engines.engine(quotas.maxMemoryPages).compile(this.store.modules.read(req.codeHash));
+    const compiled = await this.engines.compiled(this.engines.engine(quotas.maxMemoryPages), req.codeHash);
     const entry = compiled.entry(req.entry ?? defaultEntry(compiled));
     refuseInProcessResources(caller, placement.sandbox, compiled.wasm);
     checkWasiJob(caller, placement.sandbox, req.wasi, compiled.wasm);

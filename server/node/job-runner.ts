@@ -103,7 +103,7 @@ export class JobRunner {
     try {
       const owner = this.engines.clientOf(record.owner);
       const engine = this.engines.engineOf(record.owner);
-      const compiled = await engine.compile(this.store.modules.read(record.codeHash));
+      const compiled = await this.engines.compiled(engine, record.codeHash);
       job.instance = await engine.instantiate(compiled, this.instanceOptions(job, record.sandbox, this.store.jobs.input(record), owner));
       if (job.record.state !== "running") this.update(job, { state: "running" });
       job.scheduled = this.scheduler.start(job.instance, record.entry, wasmArgs(record.args), { fuelLimit: record.fuelLimit ?? undefined });
