@@ -3,7 +3,7 @@
 // It must not hold up the periodic checkpoints of other jobs, a DELETE must kill its process at
 // once, and the node's default slice deadline ends it on its own.
 import { readdirSync, readFileSync } from "node:fs";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { INFINITE_LOOP } from "../helpers/fixtures.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { until } from "../helpers/until.js";
@@ -11,8 +11,20 @@ import { until } from "../helpers/until.js";
 const SLICE_NEVER_ENDS = 1e15;
 const QUOTAS = { maxConcurrentJobs: 4, maxFuelPerJob: 9e15 };
 
-/** Pids of this process's sandbox children (the node under test runs in this process). */
+/**
+ * Pids of this process's sandbox children started since the test began (the node under test runs in
+ * this process; a test file run earlier in the same worker may have left an engine's warm children).
+ */
 function sandboxChildren(): number[] {
+  return allSandboxChildren().filter((pid) => !before.has(pid));
+}
+
+let before = new Set<number>();
+beforeEach(() => {
+  before = new Set(allSandboxChildren());
+});
+
+function allSandboxChildren(): number[] {
   const pids: number[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;

@@ -1,11 +1,13 @@
 // Capture modes of `instance.snapshot()`: copy (default), recycle (checkpoint buffers reused) and
 // move (migration: no copy, the source is disposed), and restore's handling of elided pages.
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { Engine, decodeSnapshot, encodeSnapshot, type Instance, type RunResult } from "../../../runtime/index.js";
 import { wat } from "../../helpers/wat.js";
 import { codeOf } from "../../helpers/errors.js";
 
 const engine = new Engine();
+// Its isolated children (one test restores there) end with the file, not with the worker that runs it.
+afterAll(() => engine.close());
 
 async function finish(i: Instance, first: RunResult): Promise<RunResult> {
   let r = first;
