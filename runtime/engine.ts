@@ -68,7 +68,16 @@ export interface EngineOptions {
   cacheDir?: string;
   /** Most bytes the cache directory may hold; least recently used entries go first. Default 256 MiB. */
   cacheMaxBytes?: number;
+  /**
+   * Compiled modules the engine keeps by code hash (least recently used go first; a module a caller
+   * still holds keeps working, and compiling its bytes again finds the instrumented code in the
+   * module cache). Default DEFAULT_MAX_COMPILED_MODULES.
+   */
+  maxCompiledModules?: number;
 }
+
+/** Compiled modules an engine keeps by code hash by default. */
+export const DEFAULT_MAX_COMPILED_MODULES = 256;
 
 export interface EngineConfig {
   metering: boolean;
@@ -88,8 +97,12 @@ export interface RestoreOptions extends InstantiateOptions {
 
 export class Engine {
   readonly config: Readonly<EngineConfig>;
+  /** By code hash, least recently used first; at most maxCompiledModules. */
   private readonly compiling = new Map<string, Promise<GuestModule>>();
   private readonly modules = new Map<string, GuestModule>();
+  /** Every module this engine compiled, kept by the map above or not (what instantiate accepts). */
+  private readonly owned = new WeakSet<GuestModule>();
+  private readonly maxCompiledModules: number;
   private pool: IsolatedPool | undefined;
   private readonly poolOptions: IsolatedPoolOptions;
   /** Validates and instruments this engine's modules (see EngineOptions.compilePool). */
@@ -102,6 +115,9 @@ export class Engine {
     this.poolOptions = options.isolated ?? {};
     this.compilePool = options.compilePool ?? sharedCompilePool();
     this.moduleCache = options.cacheDir === undefined ? undefined : openModuleCache(options.cacheDir, { maxBytes: options.cacheMaxBytes });
+    this.maxCompiledModules = options.maxCompiledModules ?? DEFAULT_MAX_COMPILED_MODULES;
+    if (!Number.isSafeInteger(this.maxCompiledModules) || this.maxCompiledModules < 1)
+      throw new FerryError("invalid_option", `maxCompiledModules must be a positive integer, got ${String(options.maxCompiledModules)}`);
   }
 
   /** Stop the isolated sandbox's processes (instances still living in them end `trapped`). */
@@ -128,8 +144,8 @@ export class Engine {
     if (!(bytes instanceof Uint8Array)) throw new FerryError("not_wasm", "module bytes must be a Uint8Array");
     checkHeader(bytes, this.config.limits); // free, so obvious non-modules wait for no worker
     const hash = sha256Hex(bytes);
-    const cached = this.compiling.get(hash);
-    if (cached) return cached;
+    const cached = this.recent(hash);
+    if (cached !== undefined) return cached;
     // Off the event loop: validation and instrumentation in a worker (bounded in time and memory),
     // then V8's compile on its background threads.
     const options = {
@@ -143,17 +159,36 @@ export class Engine {
         throw new FerryError("instrumentation_failed", `V8 rejects the instrumented module: ${e instanceof Error ? e.message : String(e)}`);
       });
       const module = new GuestModule(segment, wasm);
-      this.modules.set(hash, module);
+      this.owned.add(module);
+      if (this.compiling.get(hash) === pending) this.modules.set(hash, module);
       return module;
     });
     this.compiling.set(hash, pending);
-    pending.catch(() => this.compiling.delete(hash));
+    pending.catch(() => this.compiling.get(hash) === pending && this.compiling.delete(hash));
+    // Least recently used out (a module a caller holds keeps working; see `owned`).
+    for (const oldest of this.compiling.keys()) {
+      if (this.compiling.size <= this.maxCompiledModules) break;
+      this.compiling.delete(oldest);
+      this.modules.delete(oldest);
+    }
     return pending;
+  }
+
+  /** The compile of `hash` under way or done, marked as just used. */
+  private recent(hash: string): Promise<GuestModule> | undefined {
+    const p = this.compiling.get(hash);
+    if (p) {
+      this.compiling.delete(hash);
+      this.compiling.set(hash, p);
+    }
+    return p;
   }
 
   /** A module this engine has compiled, by the sha256 of its original bytes. */
   module(codeHash: string): GuestModule | undefined {
-    return this.modules.get(codeHash);
+    const module = this.modules.get(codeHash);
+    if (module) void this.recent(codeHash);
+    return module;
   }
 
   /**
@@ -165,7 +200,7 @@ export class Engine {
   }
 
   private async create(module: GuestModule, options: InstantiateOptions, snapshot?: Snapshot): Promise<Instance> {
-    if (this.modules.get(module.codeHash) !== module) {
+    if (!this.owned.has(module)) {
       throw new FerryError("unknown_module", `${module.codeHash} was compiled by another engine`);
     }
     const placement = normalizePlacement(options);

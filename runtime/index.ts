@@ -1,7 +1,7 @@
 // Ferry's public surface: `import { Engine } from "ferry"`. Everything a host program needs to
 // compile, run, pause, snapshot, restore and migrate guests, and nothing else.
 
-export { Engine } from "./engine.js";
+export { DEFAULT_MAX_COMPILED_MODULES, Engine } from "./engine.js";
 export type { EngineOptions, EngineConfig, InstantiateOptions, RestoreOptions } from "./engine.js";
 export { GuestModule } from "./exec/guest-module.js";
 export { GuestInstance } from "./exec/guest-instance.js";

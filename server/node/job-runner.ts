@@ -119,7 +119,10 @@ export class JobRunner {
     // A WASI job's scratch trees come back by value; the runtime restores the rest.
     const taken = takeScratch(snapshot, job.record.wasi);
     job.scratch = taken.scratch;
-    job.instance = await this.engines.engineOf(job.record.owner).restore(taken.snapshot, this.instanceOptions(job, sandbox, input, owner));
+    const engine = this.engines.engineOf(job.record.owner);
+    // Its code by hash, compiled again from the store if the engine has let it go (it keeps the most recently used).
+    const module = await this.engines.compiled(engine, taken.snapshot.codeHash);
+    job.instance = await engine.restore(taken.snapshot, { ...this.instanceOptions(job, sandbox, input, owner), module });
   }
 
   /** Let a paused job's instance run (on) under the scheduler. */

@@ -341,6 +341,25 @@ describe("host misuse throws typed errors", () => {
     const m = await other.compile(INFINITE_LOOP);
     expect(await codeOf(engine.instantiate(m))).toBe("unknown_module");
   });
+
+  it("keeps the most recently used compiled modules by hash; one it let go still works for whoever holds it", async () => {
+    const small = new Engine({ maxCompiledModules: 2 });
+    const a = await small.compile(INFINITE_LOOP);
+    const b = await small.compile(LOOP_AND_RECURSION);
+    expect(small.module(a.codeHash)).toBe(a); // a is now the most recently used
+    const c = await small.compile(wat(`(module (func (export "main") (result i32) (i32.const 7)))`));
+    expect(small.module(b.codeHash)).toBeUndefined(); // b went first
+    expect([small.module(a.codeHash), small.module(c.codeHash)]).toEqual([a, c]);
+    // Held by its caller, b still runs, and a paused run of it restores with the module passed in.
+    const i = await small.instantiate(b);
+    const paused = await i.run("main", [1_000_000], { fuel: 1_000 });
+    expect(paused.status).toBe("paused");
+    const snapshot = await i.snapshot();
+    expect(await codeOf(small.restore(snapshot))).toBe("unknown_module");
+    const restored = await small.restore(snapshot, { module: b });
+    expect(restored.state).toBe("paused");
+    expect(() => new Engine({ maxCompiledModules: 0 })).toThrow(/maxCompiledModules/);
+  });
 });
 
 describe("bulk memory is metered by length", () => {
