@@ -5,6 +5,7 @@
 // not cost a job anything (issue 13, section 3: 4 MiB ≥ 0.8× tiny).
 
 import { rmSync } from "node:fs";
+import { concatBytes, encodeSection, ulebBytes } from "../runtime/code/wasm-encode.js";
 import { generateSigningKey } from "../server/auth/index.js";
 import { FerryClient } from "../server/client.js";
 import { startNode } from "../server/node-server.js";
@@ -24,25 +25,10 @@ export interface ModuleSizeRow {
   vsTiny: number;
 }
 
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
-
-/** `wasm` followed by a custom section "pad" of `extra` zero bytes. */
+/** `wasm` followed by a custom section (id 0) named "pad" holding `extra` zero bytes. */
 function padded(wasm: Uint8Array, extra: number): Uint8Array {
-  const name = [...leb(3), ...new TextEncoder().encode("pad")];
-  const header = [0, ...leb(name.length + extra), ...name];
-  const out = new Uint8Array(wasm.byteLength + header.length + extra);
-  out.set(wasm);
-  out.set(header, wasm.byteLength);
-  return out;
+  const name = new TextEncoder().encode("pad");
+  return concatBytes([wasm, encodeSection(0, [ulebBytes(name.byteLength), name, new Uint8Array(extra)])]);
 }
 
 export async function benchModuleSize(runs: number, warmup: number): Promise<{ rows: ModuleSizeRow[]; target: TargetCheck }> {

@@ -212,7 +212,7 @@ export function reserveMemoryPrefix(bytes: Uint8Array, reservedPages: number): U
         if (flags === 0 || flags === 2) {
           body.push(bytes.subarray(headStart, s.pos));
           if (s.byte() !== I32_CONST) fail(`data segment ${i}'s offset is not an i32.const`);
-          const offset = readSleb32(s) >>> 0;
+          const offset = s.s32() >>> 0;
           if (s.byte() !== END) fail(`data segment ${i}'s offset is not an i32.const`);
           body.push(Uint8Array.of(I32_CONST), sleb(Math.min(offset + shift, U32_MAX) | 0), Uint8Array.of(END));
         } else if (flags === 1) body.push(bytes.subarray(headStart, s.pos));
@@ -230,16 +230,3 @@ export function reserveMemoryPrefix(bytes: Uint8Array, reservedPages: number): U
 }
 
 const sleb = (value: number): Uint8Array => Uint8Array.from(sleb32(value));
-
-function readSleb32(r: Reader): number {
-  let result = 0;
-  let shift = 0;
-  let byte: number;
-  do {
-    if (shift > 28) r.fail("signed LEB128 integer too long");
-    byte = r.byte();
-    result |= (byte & 0x7f) << shift;
-    shift += 7;
-  } while (byte & 0x80);
-  return shift < 32 && byte & 0x40 ? result | (-1 << shift) : result;
-}

@@ -104,20 +104,25 @@ export class Reader {
   dataOffset(): number | undefined {
     const at = this.pos;
     if (this.byte() === 0x41) {
-      let value = 0;
-      let shift = 0;
-      let b: number;
-      do {
-        b = this.byte();
-        value |= (b & 0x7f) << shift;
-        shift += 7;
-      } while (b & 0x80 && shift < 35);
-      if (shift < 32 && b & 0x40) value |= -1 << shift;
+      const value = this.s32();
       if (this.byte() === 0x0b) return value >>> 0;
     }
     this.pos = at;
     this.constExpr();
     return undefined;
+  }
+  /** A signed LEB128 32-bit integer. */
+  s32(): number {
+    let result = 0;
+    let shift = 0;
+    let byte: number;
+    do {
+      if (shift > 28) this.fail("signed LEB128 integer too long");
+      byte = this.byte();
+      result |= (byte & 0x7f) << shift;
+      shift += 7;
+    } while (byte & 0x80);
+    return shift < 32 && byte & 0x40 ? result | (-1 << shift) : result;
   }
   skipLeb(): void {
     for (let i = 0; i < 10; i++) if ((this.byte() & 0x80) === 0) return;

@@ -26,9 +26,9 @@ import {
 import { ServerError } from "../errors.js";
 import { dirAction, resourceDirs, travellingDirs } from "../job-wasi.js";
 import type { OutgoingResources } from "../migration/host.js";
-import type { ClientRecord, JobRecord, JobResourceDir, JobWasi, JobWasiDir, PinReference } from "../store/records.js";
+import type { Quotas } from "../formats/grants.js";
+import type { JobRecord, JobResourceDir, JobWasi, JobWasiDir, PinReference } from "../store/records.js";
 import type { Store } from "../store/store.js";
-import { quotasOf } from "./quotas.js";
 import type { ResourcePins } from "./resource-pins.js";
 
 export interface DirMigrationDeps {
@@ -36,7 +36,8 @@ export interface DirMigrationDeps {
   pins: ResourcePins;
   nodeId: string;
   dataDir: string;
-  clientOf(owner: string | null): ClientRecord | null;
+  /** The quotas a job of `owner` runs under here (anonymous: none for resources). */
+  quotasOf(owner: string | null): Readonly<Quotas>;
 }
 
 /** What a transfer did to references, to undo when it is abandoned: pins made here, hand-overs asked elsewhere. */
@@ -57,8 +58,7 @@ export class DirMigration {
 
   /** A tree bundle for a job of `owner` here: its resource quota, in bytes and entries. */
   treeLimits(owner: string | null): Required<TreeLimits> {
-    const client = this.deps.clientOf(owner);
-    const quotas = client ? quotasOf(client) : { maxResourceBytes: 0, maxResourceEntries: 0 };
+    const quotas = this.deps.quotasOf(owner);
     return { maxBytes: quotas.maxResourceBytes, maxEntries: quotas.maxResourceEntries };
   }
 

@@ -35,7 +35,7 @@ export async function recoverJobs(runner: JobRunner, migrator: Migrator<LiveJob>
 async function recoverJob(runner: JobRunner, record: JobRecord): Promise<boolean> {
   const checkpoint = runner.store.checkpoints.latest(record.id);
   const job = new LiveJob(record);
-  await runner.engines.engineOf(record.owner).compile(runner.store.modules.read(record.codeHash)); // fails early if the code is gone
+  await runner.engines.compiled(runner.engines.engineOf(record.owner), record.codeHash); // fails early if the code is gone
   const input = runner.store.jobs.input(record);
   if (!checkpoint) {
     // Never checkpointed (or still queued): start from the beginning, through admission.

@@ -30,7 +30,7 @@ export class NodeTransferHost implements TransferHost<LiveJob> {
       pins: runner.pins,
       nodeId: runner.nodeId,
       dataDir: runner.store.dataDir,
-      clientOf: (owner) => runner.engines.clientOf(owner),
+      quotasOf: (owner) => runner.engines.quotasOf(owner),
     });
   }
 
@@ -129,7 +129,7 @@ export class NodeTransferHost implements TransferHost<LiveJob> {
     const engine = this.runner.engines.engineOf(record.owner);
     const checkpoint = this.store.checkpoints.latest(record.id);
     // After a restart nothing is compiled yet: the code first, then its snapshot.
-    await engine.compile(this.store.modules.read(record.codeHash));
+    await this.runner.engines.compiled(engine, record.codeHash);
     if (!checkpoint) {
       this.runner.live.set(record.id, job);
       this.runner.update(job, { state: "queued" });

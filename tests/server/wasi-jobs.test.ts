@@ -11,27 +11,15 @@ import { runUnderNodeWasi } from "../../guest/programs/node-wasi.js";
 import { type MemoryDirectory, sharedResourceThread } from "../../runtime/index.js";
 import { generateSigningKey } from "../../server/auth/index.js";
 import type { JobDetail } from "../../server/node/job-resources.js";
-import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
+import { exitOf, outputText, program, resourceDir } from "../helpers/lz-jobs.js";
+import { closeNodes, startTestNode, type TestNode } from "../helpers/node.js";
 import { untilValue } from "../helpers/until.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "nodewasi-ref-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-let nodes: TestNode[] = [];
-afterEach(async () => {
-  for (const n of nodes) {
-    await n.close();
-    removeDir(n.dataDir);
-  }
-  nodes = [];
-});
-
-const program = (name: string): Uint8Array => readFileSync(programWasmPath(name));
-
-/** The client's resource directory `name` on node `n` (what `resource: name` binds). */
-function resourceDir(n: TestNode, name: string): string {
-  return join(n.dataDir, "resources", n.key.clientId, name);
-}
+const nodes: TestNode[] = [];
+afterEach(() => closeNodes(nodes));
 
 async function node(capabilities: string[], key = generateSigningKey()): Promise<TestNode> {
   const n = await startTestNode({ key, capabilities, sharedModuleCache: true, quotas: { maxFuelPerJob: 1e13 } });
@@ -50,22 +38,12 @@ function lzReference(input: Uint8Array): { stdout: string; lz: Buffer; exitCode:
   return { stdout: run.stdout, lz: readFileSync(join(dir, "words.lz")), exitCode: run.exitCode };
 }
 
-/** A WASI job's exit status: `exitCode` when the program called proc_exit, 0 when its _start returned. */
-function exitOf(view: { result: unknown }): number | undefined {
-  const r = view.result as { status?: string; exitCode?: number } | null;
-  return r?.status === "done" ? (r.exitCode ?? 0) : undefined;
-}
-
 /** A live job's scratch tree on node `n` (the node's own state: a test reaches in to plant and check a file). */
 function scratchOf(n: TestNode, id: string): MemoryDirectory {
   const runner = (n.running.node as unknown as { runner: { live: Map<string, { scratch: Map<string, MemoryDirectory> }> } }).runner;
   const tree = runner.live.get(id)?.scratch.get("/tmp");
   if (!tree) throw new Error(`job ${id} has no scratch tree /tmp on this node`);
   return tree;
-}
-
-async function outputText(n: TestNode, id: string): Promise<string> {
-  return Buffer.from((await n.client.outputPage(id)).bytes).toString("utf8");
 }
 
 describe("WASI jobs on a node", () => {
