@@ -101,3 +101,5 @@ export type { WeakDescriptor } from "./exec/weak.js";
 
 export * from "./limits.js";
 export { diffSnapshot, applyDelta } from "./exec/snapshot-delta.js";
+export { SnapshotFileWriter } from "./exec/snapshot-file-writer.js";
+export type { SnapshotFile, SnapshotFileOptions } from "./exec/snapshot-file-writer.js";

@@ -24,6 +24,7 @@ const SERVE_OPTIONS = {
   "precopy-rounds": { type: "string" },
   "isolated-timeout-ms": { type: "string" },
   "anonymous-ttl-ms": { type: "string" },
+  "hibernate-after-ms": { type: "string" },
   "anonymous-fuel": { type: "string" },
   "compile-timeout-ms": { type: "string" },
   "compile-timeout-ms-per-kib": { type: "string" },
@@ -104,6 +105,7 @@ function nodeOptions(values: ServeValues): NodeServerOptions {
     limits: defined({
       isolatedSliceTimeoutMs: int("isolated-timeout-ms"),
       anonymousTtlMs: int("anonymous-ttl-ms"),
+      hibernateAfterMs: int("hibernate-after-ms"),
       maxAnonymousFuelPerJob: int("anonymous-fuel"),
     }),
     compile: defined({

@@ -160,6 +160,8 @@ Options:
                             default 4; 1 = one copy, then the stop sends everything changed since)
   --isolated-timeout-ms N   deadline of one slice of an isolated job (default 30000): past it the
                             job's process is killed and the job ends trapped deadline_exceeded
+  --hibernate-after-ms N    a job paused this long leaves memory (its checkpoint holds it until it
+                            is resumed or migrated; default 10000)
   --anonymous-ttl-ms N      paused and finished anonymous jobs untouched this long are deleted
                             with their output and checkpoints (default 3600000)
   --anonymous-fuel N        fuel one anonymous job may use (default 10^12: minutes of CPU); the

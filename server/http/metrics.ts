@@ -24,6 +24,20 @@ function jobMetrics(node: FerryNode): Metric[] {
     ["ferry_jobs_finished_total", "counter", "Jobs that finished here (done or trapped).", c.jobsFinished],
     ["ferry_jobs_trapped_total", "counter", "Jobs that ended with a trap.", c.jobsTrapped],
     ["ferry_checkpoints_total", "counter", "Snapshots written to the store.", c.checkpoints],
+    ["ferry_jobs_hibernated_total", "counter", "Paused jobs that left the VM (their state in their checkpoint).", c.jobsHibernated],
+    ["ferry_jobs_woken_total", "counter", "Hibernated jobs brought back from their checkpoint (to resume or migrate).", c.jobsWoken],
+    [
+      "ferry_checkpoint_deltas_total",
+      "counter",
+      "Of those, incremental: the pages changed since the job's last full checkpoint.",
+      c.checkpointDeltas,
+    ],
+    [
+      "ferry_checkpoints_unchanged_total",
+      "counter",
+      "Running jobs a checkpoint round left alone: no fuel used since their last checkpoint.",
+      c.checkpointsUnchanged,
+    ],
     [
       "ferry_checkpoints_deferred_total",
       "counter",

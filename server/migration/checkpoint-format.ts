@@ -10,10 +10,18 @@ const MAGIC = Buffer.from("FERRYDLT", "ascii");
 const HASH_BYTES = 32;
 
 export function encodeDeltaCheckpoint(baseHash: string, delta: Uint8Array): Uint8Array {
-  const out = Buffer.allocUnsafe(MAGIC.byteLength + HASH_BYTES + delta.byteLength);
+  const prefix = deltaCheckpointPrefix(baseHash);
+  const out = Buffer.allocUnsafe(prefix.byteLength + delta.byteLength);
+  out.set(prefix, 0);
+  out.set(delta, prefix.byteLength);
+  return out;
+}
+
+/** What goes before an encoded delta: the magic and the base blob's sha256. */
+export function deltaCheckpointPrefix(baseHash: string): Uint8Array {
+  const out = Buffer.allocUnsafe(MAGIC.byteLength + HASH_BYTES);
   MAGIC.copy(out, 0);
   Buffer.from(baseHash, "hex").copy(out, MAGIC.byteLength);
-  out.set(delta, MAGIC.byteLength + HASH_BYTES);
   return out;
 }
 

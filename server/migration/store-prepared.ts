@@ -63,7 +63,11 @@ export function storePrepared<J extends MovableJob>(
       // The base (already durable since the pre-copy) and the delta on top of it: two checkpoints,
       // the newer of which names the older (checkpoint-format.ts).
       store.checkpoints.addStored(header.jobId, base.hash, base.size, { fuel: header.fuelUsed, expectEpoch: header.epoch });
-      store.checkpoints.add(header.jobId, encodeDeltaCheckpoint(base.hash, snapshot), { fuel: header.fuelUsed, expectEpoch: header.epoch });
+      store.checkpoints.add(header.jobId, encodeDeltaCheckpoint(base.hash, snapshot), {
+        fuel: header.fuelUsed,
+        expectEpoch: header.epoch,
+        baseHash: base.hash,
+      });
     } else if (snapshot) {
       store.checkpoints.add(header.jobId, snapshot, { fuel: header.fuelUsed, expectEpoch: header.epoch });
     }

@@ -5,6 +5,14 @@ export interface NodeCounters {
   jobsFinished: number;
   jobsTrapped: number;
   checkpoints: number;
+  /** Of those, incremental ones (the pages changed since the job's last full checkpoint). */
+  checkpointDeltas: number;
+  /** Running jobs a round left alone because they had used no fuel since their last checkpoint. */
+  checkpointsUnchanged: number;
+  /** Paused jobs that left the VM (their instance let go, their state in their checkpoint). */
+  jobsHibernated: number;
+  /** Hibernated jobs brought back (to resume, or to migrate). */
+  jobsWoken: number;
   /** Running jobs a checkpoint round had to leave for the next one. */
   checkpointsDeferred: number;
   /** Rounds that did not start because the previous one was still under way. */
@@ -22,6 +30,10 @@ export function newCounters(): NodeCounters {
     jobsFinished: 0,
     jobsTrapped: 0,
     checkpoints: 0,
+    checkpointDeltas: 0,
+    jobsHibernated: 0,
+    jobsWoken: 0,
+    checkpointsUnchanged: 0,
     checkpointsDeferred: 0,
     checkpointRoundsSkipped: 0,
     anonymousJobsExpired: 0,

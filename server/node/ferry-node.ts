@@ -23,6 +23,7 @@ import type { PrecopyOptions } from "../migration/precopy.js";
 import type { JobState } from "../store/records.js";
 import type { Store } from "../store/store.js";
 import { Checkpoints, type CheckpointRound } from "./checkpoints.js";
+import { startNodeTimers } from "./node-timers.js";
 import { newCounters, type NodeCounters } from "./counters.js";
 import { NodeEngines } from "./engines.js";
 import { controlled, visibleRecord } from "./job-access.js";
@@ -122,23 +123,12 @@ export class FerryNode {
     });
     this.checkpoints = new Checkpoints(this.runner, () => this.closed);
     this.control = new JobControl(this.runner, this.checkpoints);
-    this.timers = this.startTimers(options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS);
-  }
-
-  /** The periodic checkpoint round, the anonymous jobs' expiry, the sweep of unreferenced blobs. */
-  private startTimers(checkpointIntervalMs: number): NodeJS.Timeout[] {
-    if (!Number.isSafeInteger(checkpointIntervalMs) || checkpointIntervalMs < 0)
-      throw new ServerError("bad_request", `checkpointIntervalMs must be a non-negative integer, got ${checkpointIntervalMs}`);
-    const timers: NodeJS.Timeout[] = [];
-    if (checkpointIntervalMs > 0) timers.push(setInterval(() => void this.checkpointRunningJobs(), checkpointIntervalMs));
-    // A store being closed makes these throw; the next sweep (or the next start) catches up.
-    const expiryMs = Math.max(1_000, Math.min(60_000, Math.floor(this.limits.anonymousTtlMs / 4)));
-    timers.push(setInterval(() => ignoreErrors(() => this.expireAnonymousJobs()), expiryMs));
-    // Blobs younger than the store's grace period (10 min) are left alone: a pre-copied base waits
-    // unreferenced for its PREPARE, and a blob is written before the row that refers to it.
-    timers.push(setInterval(() => ignoreErrors(() => this.store.collectGarbage()), GARBAGE_SWEEP_MS));
-    for (const t of timers) t.unref();
-    return timers;
+    this.timers = startNodeTimers(options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS, this.limits, {
+      checkpoint: () => void this.checkpointRunningJobs(),
+      expire: () => this.expireAnonymousJobs(),
+      collectGarbage: () => this.store.collectGarbage(),
+      hibernate: () => this.hibernateIdleJobs(),
+    });
   }
 
   /** One compile pool for all the node's engines: one queue, one bound on workers, one memory of refused modules. */
@@ -319,6 +309,7 @@ export class FerryNode {
     this.migrator.close();
     this.pins.close();
     this.runner.close();
+    await this.checkpoints.close();
     await this.engines.close();
   }
 
@@ -388,18 +379,16 @@ export class FerryNode {
     return this.checkpoints.runRound();
   }
 
+  /**
+   * Hibernate the jobs paused for at least hibernateAfterMs (JobRunner.hibernate), each under its
+   * lock; the timer calls it, tests call it with an injected clock. Resolves with how many went.
+   */
+  hibernateIdleJobs(now = this.store.now()): Promise<{ hibernated: number }> {
+    return this.runner.hibernateIdle(now);
+  }
+
   /** Delete anonymous jobs past their time (retention.ts); tests call it with an injected clock. */
   expireAnonymousJobs(now = this.store.now()): { expired: number } {
     return this.runner.retention.expire(now);
-  }
-}
-
-const GARBAGE_SWEEP_MS = 10 * 60 * 1000;
-
-function ignoreErrors(fn: () => unknown): void {
-  try {
-    fn();
-  } catch {
-    // a store being closed; the next sweep catches up
   }
 }

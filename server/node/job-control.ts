@@ -41,6 +41,7 @@ export class JobControl {
     const job = controlled(this.runner, id, caller);
     return job.exclusive(async () => {
       if (job.record.state !== "paused") throw new ServerError("conflict", `job ${id} is ${job.record.state}, not paused`);
+      await this.runner.wake(job); // a hibernated job comes back from its checkpoint first
       this.runner.update(job, { state: "running" });
       this.runner.run(job);
       return this.runner.view(job);

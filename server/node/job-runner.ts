@@ -2,7 +2,9 @@
 // that runs them, the watch on each run that records how it ended, and the one path every state
 // change of a live job takes (`update`: the store, the job's listeners, the balancer's feed).
 
-import { Scheduler, type RunResult, type Snapshot, type WasmValue } from "../../runtime/index.js";
+import { Scheduler, snapshotDecodeLimits, type RunResult, type Snapshot, type WasmValue } from "../../runtime/index.js";
+import { checkpointSnapshot } from "../migration/checkpoint-format.js";
+import { withJobBudget } from "../migration/job-limits.js";
 import { ServerError } from "../errors.js";
 import { FINISHED_JOB_STATES, type JobRecord, type Json } from "../store/records.js";
 import type { JobPatch } from "../store/jobs.js";
@@ -123,6 +125,53 @@ export class JobRunner {
     // Its code by hash, compiled again from the store if the engine has let it go (it keeps the most recently used).
     const module = await this.engines.compiled(engine, taken.snapshot.codeHash);
     job.instance = await engine.restore(taken.snapshot, { ...this.instanceOptions(job, sandbox, input, owner), module });
+  }
+
+  /**
+   * A paused job leaves the VM: its instance (a Wasm memory and V8's address-space reservation for
+   * it) is let go, and its checkpoint — written when it paused — holds its state. Its output is
+   * stored like a finished job's, so views, pages and streams need no instance. `wake` brings it
+   * back. Call under the job's lock.
+   */
+  hibernate(job: LiveJob): boolean {
+    if (job.record.state !== "paused" || !job.instance || job.hibernated) return false;
+    if (!this.store.checkpoints.latest(job.id)) return false; // nothing to wake it from
+    const output = job.instance.output();
+    if (output.byteLength !== this.store.jobs.outputSize(job.record)) this.update(job, { output: output.slice() });
+    job.instance.dispose();
+    job.instance = undefined;
+    job.scheduled = undefined;
+    job.scratch = new Map();
+    job.checkpointBase = undefined;
+    job.hibernated = true;
+    this.counters.jobsHibernated++;
+    return true;
+  }
+
+  /** Hibernate every job paused for at least hibernateAfterMs by `now`, each under its lock. */
+  async hibernateIdle(now: number): Promise<{ hibernated: number }> {
+    const due = [...this.live.values()].filter(
+      (j) => j.record.state === "paused" && !j.hibernated && now - j.record.updatedAt >= this.limits.hibernateAfterMs,
+    );
+    const gone = await Promise.all(due.map((j) => j.exclusive(async () => this.live.get(j.id) === j && this.hibernate(j))));
+    return { hibernated: gone.filter(Boolean).length };
+  }
+
+  /** A hibernated job's instance again, from its checkpoint (still paused). Call under the job's lock. */
+  async wake(job: LiveJob): Promise<void> {
+    if (!job.hibernated) return;
+    const limits = snapshotDecodeLimits(this.engines.memoryPagesOf(job.record.owner));
+    const snapshot = checkpointSnapshot(this.store, job.id, limits);
+    if (!snapshot) throw new ServerError("store_corrupt", `hibernated job ${job.id} has no checkpoint`);
+    await this.restore(
+      job,
+      withJobBudget(snapshot, this.engines.budgetOf(job.record)),
+      job.record.sandbox,
+      this.store.jobs.input(job.record),
+    );
+    job.hibernated = false;
+    job.outputSeen = job.instance!.output().byteLength;
+    this.counters.jobsWoken++;
   }
 
   /** Let a paused job's instance run (on) under the scheduler. */

@@ -22,6 +22,13 @@ export type JobEvent =
 /** How often output is announced to a job's listeners while it runs (it is also announced before each log line and when a run settles), ms. */
 export const OUTPUT_FLUSH_MS = 100;
 
+/** A running job's last full checkpoint, as written: what its next checkpoints are deltas of (checkpoints.ts). */
+export interface CheckpointBase {
+  snapshot: Snapshot;
+  /** The checkpoint's blob. */
+  hash: string;
+}
+
 /** States in which a job is (or is about to be) making progress on this node. */
 const ACTIVE_STATES = new Set(["queued", "running", "migrating"]);
 
@@ -36,6 +43,12 @@ export class LiveJob implements MovableJob {
   outputSeen = 0;
   /** A periodic checkpoint attempt under way (queued for the lock, or waiting for the job to pause). */
   checkpointing: Promise<unknown> | undefined;
+  /** Its last full checkpoint, which the next ones are deltas of (checkpoints.ts). */
+  checkpointBase: CheckpointBase | undefined;
+  /** Paused and out of the VM: no instance, its state in its checkpoint (JobRunner.hibernate / wake). */
+  hibernated = false;
+  /** The fuel it had used at its last checkpoint written here: the same fuel now means nothing changed. */
+  checkpointFuel: number | undefined;
   private settleWaiters: Array<() => void> = [];
   /** Announces output while someone listens (a run's output is otherwise announced only when it settles). */
   private flushTimer: NodeJS.Timeout | undefined;

@@ -46,6 +46,11 @@ export interface NodeLimitsOptions {
    * (retries included) before the guest gets EIO, ms. Default 10,000 (DEFAULT_PEER_CALL_DEADLINE_MS).
    */
   peerCallDeadlineMs?: number;
+  /**
+   * A job paused this long leaves the VM (hibernates): its instance is let go and its checkpoint
+   * holds it until it is resumed or migrated, ms. Default 10,000.
+   */
+  hibernateAfterMs?: number;
 }
 
 export type NodeLimits = Readonly<Required<NodeLimitsOptions>>;
@@ -61,6 +66,7 @@ export const DEFAULT_NODE_LIMITS: NodeLimits = {
   maxAnonymousInputBytes: 1024 * 1024,
   maxAnonymousFuelPerJob: 1_000_000_000_000,
   peerCallDeadlineMs: DEFAULT_PEER_CALL_DEADLINE_MS,
+  hibernateAfterMs: 10_000,
 };
 
 /** setTimeout's range: a longer delay would fire at once. */

@@ -53,6 +53,8 @@ async function recoverJob(runner: JobRunner, record: JobRecord): Promise<boolean
   );
   job.outputSeen = job.instance!.output().byteLength;
   runner.live.set(record.id, job);
-  if (record.state !== "paused") runner.run(job);
+  // A paused job goes back out of the VM at once: a node holding many costs its restart no memory.
+  if (record.state === "paused") runner.hibernate(job);
+  else runner.run(job);
   return true;
 }

@@ -39,6 +39,10 @@ export class NodeTransferHost implements TransferHost<LiveJob> {
       this.runner.admission.remove(job);
       return true;
     }
+    if (job.record.state === "paused") {
+      await this.runner.wake(job); // the transfer snapshots its instance
+      return true;
+    }
     if (job.record.state !== "running") return true;
     const r = await job.scheduled!.pause();
     return r.status === "paused" && job.instance?.state === "paused";

@@ -12,17 +12,20 @@ import {
   readdirSync,
   readFileSync,
   readSync,
+  renameSync,
   rmSync,
   statSync,
   utimesSync,
   type Stats,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { TEMP_FILE_PATTERN, writeFileAtomic } from "../../runtime/light.js";
 import { ServerError } from "../errors.js";
 import { processAlive } from "../process-alive.js";
 
 const HASH = /^[0-9a-f]{64}$/;
+/** Subdirectory of temp files written off the event loop, waiting for `adopt`. */
+const INCOMING = "incoming";
 /** A temp file whose writer is still alive is left alone unless it is older than this (its pid was reused). */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 /** Buffer a ranged read checks a whole blob through, bytes: what checking costs in memory. */
@@ -76,6 +79,38 @@ export class BlobStore {
     }
     this.ensureShard(hash);
     writeFileAtomic(path, bytes);
+    return { hash, size, created: true };
+  }
+
+  /**
+   * Where writers off the event loop (runtime's SnapshotFileWriter) put their complete temp files
+   * before `adopt` renames them in: on the store's file system, swept at open.
+   */
+  get incoming(): string {
+    const dir = join(this.root, INCOMING);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  /**
+   * A complete, fsynced temp file in `incoming` whose sha256 its writer computed as `hash`: renamed
+   * into place (then the shard directory fsynced) unless the blob is already there, in which case
+   * the temp file goes. Same result as put() of its bytes, without reading them on this thread.
+   */
+  adopt(temp: string, hash: string, size: number): PutResult {
+    const path = this.pathOf(hash);
+    if (dirname(temp) !== join(this.root, INCOMING))
+      throw new ServerError("bad_request", `${temp} is not in the store's incoming directory`);
+    const existing = statOrUndefined(path);
+    if (existing && existing.size === size) {
+      rmSync(temp, { force: true });
+      const now = new Date();
+      utimesSync(path, now, now);
+      return { hash, size, created: false };
+    }
+    this.ensureShard(hash);
+    renameSync(temp, path);
+    fsyncDirectory(dirname(path));
     return { hash, size, created: true };
   }
 
@@ -173,17 +208,21 @@ export class BlobStore {
     return out;
   }
 
-  /** Removes temp files left by writers that died mid-write (crash between create and rename). */
+  /**
+   * Removes temp files left by writers that died mid-write (crash between create and rename). Only
+   * at open: a temp file of this process is then a dead one's whose pid came round again.
+   */
   sweepTemp(nowMs = Date.now()): number {
     let removed = 0;
-    for (const shard of this.shards()) {
+    const incoming = existsSync(join(this.root, INCOMING)) ? [INCOMING] : [];
+    for (const shard of [...this.shards(), ...incoming]) {
       for (const name of readdirSync(join(this.root, shard))) {
         const m = TEMP_FILE_PATTERN.exec(name);
         if (!m) continue;
         const pid = Number(m[2]);
         const path = join(this.root, shard, name);
         const age = nowMs - (statOrUndefined(path)?.mtimeMs ?? 0);
-        // Our own pid is safe too: writes are synchronous, so none of ours is in flight during a sweep.
+        // Our own pid is safe too: the sweep runs at open, before anything of ours writes.
         if (pid === process.pid || !processAlive(pid) || age > STALE_TEMP_MS) {
           rmSync(path, { force: true });
           removed++;

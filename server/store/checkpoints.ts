@@ -1,5 +1,6 @@
-// The checkpoints table: a running job's periodic snapshots, newest last. Each job keeps its last N;
-// pruning removes the rows and then the snapshot blobs nothing else refers to.
+// The checkpoints table: a running job's periodic snapshots, newest last. Each job keeps its last N,
+// and the full checkpoint any of those is a delta of (base_hash, checkpoint-format.ts); pruning
+// removes the other rows and then the snapshot blobs nothing else refers to.
 
 import type { Database } from "better-sqlite3";
 import { ServerError } from "../errors.js";
@@ -17,6 +18,15 @@ interface CheckpointRow {
   size: number;
   fuel: number;
   created_at: number;
+  base_hash: string | null;
+}
+
+export interface CheckpointOptions {
+  fuel: number;
+  /** The job must be at this epoch (one that has moved on is a conflict). */
+  expectEpoch?: number;
+  /** The blob is a delta of this full checkpoint's blob, which must be one of the job's rows. */
+  baseHash?: string;
 }
 
 export class CheckpointTable {
@@ -33,12 +43,12 @@ export class CheckpointTable {
    * Stores an encoded snapshot as the job's newest checkpoint (blob durable first, then the row, in one
    * transaction with the pruning of older rows). With `expectEpoch`, a job that has moved on is a conflict.
    */
-  add(jobId: string, snapshot: Uint8Array, options: { fuel: number; expectEpoch?: number }): CheckpointRecord {
+  add(jobId: string, snapshot: Uint8Array, options: CheckpointOptions): CheckpointRecord {
     const { hash, size } = this.blobs.put(snapshot);
     return this.insert(jobId, hash, size, options);
   }
 
-  private insert(jobId: string, hash: string, size: number, options: { fuel: number; expectEpoch?: number }): CheckpointRecord {
+  private insert(jobId: string, hash: string, size: number, options: CheckpointOptions): CheckpointRecord {
     const { record, orphans } = this.db
       .transaction(() => {
         const epoch = this.db.prepare<[string], number>("SELECT epoch FROM jobs WHERE id = ?").pluck().get(jobId);
@@ -46,15 +56,28 @@ export class CheckpointTable {
         if (options.expectEpoch !== undefined && epoch !== options.expectEpoch) {
           throw new ServerError("conflict", `job ${jobId} is at epoch ${epoch}, not ${options.expectEpoch}`);
         }
+        const baseHash = options.baseHash ?? null;
+        if (
+          baseHash !== null &&
+          !this.db.prepare("SELECT 1 FROM checkpoints WHERE job_id = ? AND snapshot_hash = ?").get(jobId, baseHash)
+        ) {
+          throw new ServerError("conflict", `job ${jobId} has no checkpoint ${baseHash} for a delta to build on`);
+        }
         const last = this.db.prepare<[string], number | null>("SELECT max(seq) FROM checkpoints WHERE job_id = ?").pluck().get(jobId) ?? 0;
         const record: CheckpointRecord = { jobId, seq: last + 1, snapshotHash: hash, size, fuel: options.fuel, createdAt: this.clock() };
+        if (baseHash !== null) record.baseHash = baseHash;
         this.db
-          .prepare("INSERT INTO checkpoints (job_id, seq, snapshot_hash, size, fuel, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-          .run(jobId, record.seq, hash, size, record.fuel, record.createdAt);
+          .prepare("INSERT INTO checkpoints (job_id, seq, snapshot_hash, size, fuel, created_at, base_hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
+          .run(jobId, record.seq, hash, size, record.fuel, record.createdAt, baseHash);
+        // Older than the last `keep`, and not the base of a delta among them (or of the new one).
         const pruned = this.db
-          .prepare<[string, number], string>("DELETE FROM checkpoints WHERE job_id = ? AND seq <= ? RETURNING snapshot_hash")
+          .prepare<[{ job: string; cut: number }], string>(
+            `DELETE FROM checkpoints WHERE job_id = @job AND seq <= @cut AND snapshot_hash NOT IN
+               (SELECT base_hash FROM checkpoints WHERE job_id = @job AND seq > @cut AND base_hash IS NOT NULL)
+             RETURNING snapshot_hash`,
+          )
           .pluck()
-          .all(jobId, record.seq - this.keep);
+          .all({ job: jobId, cut: record.seq - this.keep });
         return { record, orphans: unreferenced(this.db, pruned) };
       })
       .immediate();
@@ -67,9 +90,18 @@ export class CheckpointTable {
    * A checkpoint row for a blob already stored durably (a pre-copied migration base), without
    * hashing or writing it again. It must exist; the row references it from now on.
    */
-  addStored(jobId: string, hash: string, size: number, options: { fuel: number; expectEpoch?: number }): CheckpointRecord {
+  addStored(jobId: string, hash: string, size: number, options: CheckpointOptions): CheckpointRecord {
     if (!this.blobs.has(hash)) throw new ServerError("not_found", `no stored blob ${hash}`);
     return this.insert(jobId, hash, size, options);
+  }
+
+  /**
+   * A checkpoint whose blob a writer off the event loop made (a complete, fsynced temp file in the
+   * blob store's `incoming` directory, and its sha256): moved into place, then the row.
+   */
+  addFile(jobId: string, file: { temp: string; sha256: string; size: number }, options: CheckpointOptions): CheckpointRecord {
+    this.blobs.adopt(file.temp, file.sha256, file.size);
+    return this.insert(jobId, file.sha256, file.size, options);
   }
 
   latest(jobId: string): CheckpointRecord | undefined {
@@ -89,5 +121,14 @@ export class CheckpointTable {
 }
 
 function toRecord(row: CheckpointRow): CheckpointRecord {
-  return { jobId: row.job_id, seq: row.seq, snapshotHash: row.snapshot_hash, size: row.size, fuel: row.fuel, createdAt: row.created_at };
+  const record: CheckpointRecord = {
+    jobId: row.job_id,
+    seq: row.seq,
+    snapshotHash: row.snapshot_hash,
+    size: row.size,
+    fuel: row.fuel,
+    createdAt: row.created_at,
+  };
+  if (row.base_hash !== null) record.baseHash = row.base_hash;
+  return record;
 }

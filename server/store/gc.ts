@@ -6,7 +6,7 @@ import type { BlobStore } from "./blobs.js";
 
 const REFERENCES = `
   SELECT 1 FROM modules WHERE code_hash = :hash
-  UNION ALL SELECT 1 FROM checkpoints WHERE snapshot_hash = :hash
+  UNION ALL SELECT 1 FROM checkpoints WHERE snapshot_hash = :hash OR base_hash = :hash
   UNION ALL SELECT 1 FROM jobs WHERE input_hash = :hash OR output_hash = :hash OR trees_hash = :hash
   LIMIT 1`;
 

@@ -131,6 +131,8 @@ export interface CheckpointRecord {
   /** Fuel the job had used when the snapshot was taken. */
   fuel: number;
   createdAt: number;
+  /** A delta checkpoint's base: the full checkpoint (one of the job's rows) it applies to. */
+  baseHash?: string;
 }
 
 export interface PeerRecord {

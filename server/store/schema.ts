@@ -122,6 +122,13 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec("ALTER TABLE jobs ADD COLUMN trees_hash TEXT");
     },
   },
+  {
+    version: 6,
+    description: "checkpoints.base_hash: an incremental checkpoint names the full one it is a delta of, which pruning keeps",
+    up(db) {
+      db.exec("ALTER TABLE checkpoints ADD COLUMN base_hash TEXT");
+    },
+  },
 ];
 
 /** The version this code writes: databases newer than this are refused. */

@@ -67,12 +67,12 @@ describe("a runaway isolated job", () => {
     expect(sandboxChildren()).toHaveLength(1);
 
     const first = await node.checkpointRunningJobs();
-    expect(first).toEqual({ checkpointed: [other.id], deferred: [runaway.id], skipped: false });
+    expect(first).toEqual({ checkpointed: [other.id], deferred: [runaway.id], unchanged: [], skipped: false });
     // The next round does not wait for it again (its attempt is still waiting), and a round asked
     // for while one runs does nothing.
     const [second, third] = await Promise.all([node.checkpointRunningJobs(), node.checkpointRunningJobs()]);
-    expect(second).toEqual({ checkpointed: [other.id], deferred: [runaway.id], skipped: false });
-    expect(third).toEqual({ checkpointed: [], deferred: [], skipped: true });
+    expect(second).toEqual({ checkpointed: [other.id], deferred: [runaway.id], unchanged: [], skipped: false });
+    expect(third).toEqual({ checkpointed: [], deferred: [], unchanged: [], skipped: true });
     expect((await n.client.job(other.id)).lastCheckpoint).toMatchObject({ seq: 2 });
     expect((await n.client.job(runaway.id)).lastCheckpoint).toBeNull();
     expect(await metric(n, "ferry_checkpoints_deferred_total")).toBe(2);
@@ -83,7 +83,7 @@ describe("a runaway isolated job", () => {
     await until(() => sandboxChildren().length === 0, "the runaway's sandbox process to exit", 20_000);
     expect(await n.client.job(other.id)).toMatchObject({ state: "running" });
     // Its abandoned checkpoint attempt ended with it: the next round takes only the other job.
-    expect(await node.checkpointRunningJobs()).toEqual({ checkpointed: [other.id], deferred: [], skipped: false });
+    expect(await node.checkpointRunningJobs()).toEqual({ checkpointed: [other.id], deferred: [], unchanged: [], skipped: false });
     expect(await n.client.cancel(other.id)).toMatchObject({ state: "cancelled" });
   });
 

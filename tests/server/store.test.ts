@@ -1,7 +1,7 @@
 // The durable store on real SQLite files and real blob files in temp directories: schema migrations,
 // blob integrity, crash-safety ordering and recovery, and every table's contract.
 import { spawn, spawnSync } from "node:child_process";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -430,6 +430,61 @@ describe("checkpoints", () => {
     const second = store.checkpoints.add(job.id, same, { fuel: 1 });
     expect(store.checkpoints.list(job.id)).toEqual([second]);
     expect(store.blobs.has(second.snapshotHash)).toBe(true);
+  });
+});
+
+describe("incremental checkpoints", () => {
+  it("keeps the full checkpoint the kept deltas build on, and lets it go once no kept delta names it", () => {
+    const store = openStore(tempDir(), { checkpointsKept: 2 });
+    const codeHash = withModule(store);
+    const job = store.jobs.create({ codeHash, owner: null, trust: "anonymous", entry: "main", node: "n1" });
+    const full = store.checkpoints.add(job.id, bytes(400), { fuel: 1 });
+    const deltas = [bytes(10), bytes(11), bytes(12)].map((d, i) =>
+      store.checkpoints.add(job.id, d, { fuel: 2 + i, baseHash: full.snapshotHash }),
+    );
+    // The last two, and the base they name, although it is older than they are.
+    expect(store.checkpoints.list(job.id).map((r) => r.seq)).toEqual([1, 3, 4]);
+    expect(store.checkpoints.latest(job.id)).toEqual({ ...deltas[2], baseHash: full.snapshotHash });
+    expect(store.blobs.has(full.snapshotHash)).toBe(true);
+    expect(store.blobs.has(deltas[0]!.snapshotHash)).toBe(false);
+    // A new full one (a rebase) and a delta on it: the old base has no kept delta left.
+    const rebase = store.checkpoints.add(job.id, bytes(500), { fuel: 9 });
+    store.checkpoints.add(job.id, bytes(13), { fuel: 10, baseHash: rebase.snapshotHash });
+    expect(store.checkpoints.list(job.id).map((r) => r.seq)).toEqual([5, 6]);
+    expect(store.blobs.has(full.snapshotHash)).toBe(false);
+  });
+
+  it("refuses a delta whose base is not one of the job's checkpoints, and stores nothing for it", () => {
+    const store = openStore(tempDir(), { checkpointsKept: 2 });
+    const codeHash = withModule(store);
+    const job = store.jobs.create({ codeHash, owner: null, trust: "anonymous", entry: "main", node: "n1" });
+    const other = store.jobs.create({ codeHash, owner: null, trust: "anonymous", entry: "main", node: "n1" });
+    const othersFull = store.checkpoints.add(other.id, bytes(300), { fuel: 1 });
+    expectCode(() => store.checkpoints.add(job.id, bytes(10), { fuel: 2, baseHash: othersFull.snapshotHash }), "conflict");
+    expectCode(() => store.checkpoints.add(job.id, bytes(10), { fuel: 2, baseHash: "0".repeat(64) }), "conflict");
+    expect(store.checkpoints.list(job.id)).toEqual([]);
+  });
+
+  it("adopts a complete temp file from the incoming directory as a blob, once", () => {
+    const store = openStore(tempDir(), { checkpointsKept: 2 });
+    const codeHash = withModule(store);
+    const job = store.jobs.create({ codeHash, owner: null, trust: "anonymous", entry: "main", node: "n1" });
+    const content = bytes(1000);
+    const hash = createHash("sha256").update(content).digest("hex");
+    const temp = (n: number) => {
+      const path = join(store.blobs.incoming, `.snapshot-${n}.${process.pid}.${Date.now()}.tmp`);
+      writeFileSync(path, content);
+      return path;
+    };
+    const first = store.checkpoints.addFile(job.id, { temp: temp(1), sha256: hash, size: content.byteLength }, { fuel: 1 });
+    expect(Buffer.from(store.checkpoints.read(first)).equals(Buffer.from(content))).toBe(true);
+    // The same bytes again: the blob is already there, the temp file goes.
+    store.checkpoints.addFile(job.id, { temp: temp(2), sha256: hash, size: content.byteLength }, { fuel: 1 });
+    expect(readdirSync(store.blobs.incoming)).toEqual([]);
+    // Only files of the incoming directory.
+    const outside = join(tempDir(), "x.tmp");
+    writeFileSync(outside, content);
+    expectCode(() => store.blobs.adopt(outside, hash, content.byteLength), "bad_request");
   });
 });
 
