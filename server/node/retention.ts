@@ -10,7 +10,20 @@ import type { NodeCounters } from "./counters.js";
 import type { LiveJob } from "./live-job.js";
 import type { NodeLimits } from "./node-limits.js";
 
+/**
+ * Past the cap, eviction goes this share of it below (at least the cap itself): one count and one
+ * age query then serve the next cap/16 endings, not each one.
+ */
+const EVICTION_SLACK_SHARE = 1 / 16;
+
 export class AnonymousRetention {
+  /**
+   * Finished anonymous jobs stored, as this node counted them since it last asked the store: exact
+   * after each eviction, then one more per job that ends here. Jobs deleted another way make it
+   * too high (the next ending asks the store again); the periodic sweep asks the store too.
+   */
+  private finishedKnown: number | undefined;
+
   constructor(
     private readonly store: Store,
     private readonly limits: NodeLimits,
@@ -53,22 +66,33 @@ export class AnonymousRetention {
       for (const record of stale) if (this.forget(record)) expired++;
       if (stale.length < 256) break;
     }
-    return { expired: expired + this.evictResults() };
+    return { expired: expired + this.evictToCap() };
   }
 
   /**
-   * Keep at most maxAnonymousResults finished anonymous jobs: the least recently changed go first
-   * (never `keep`, the job that just ended). Runs whenever an anonymous job ends, so a flood of
-   * short jobs never holds more than the cap between two sweeps.
+   * One more anonymous job ended (`keep`): keep at most maxAnonymousResults finished anonymous jobs,
+   * the least recently changed going first (never `keep`). Runs as each ends, so a flood of short
+   * jobs never holds more than the cap; past it, eviction leaves EVICTION_SLACK_SHARE of the cap
+   * free, so the store is counted once per that many endings rather than at every one.
    */
   evictResults(keep?: string): number {
-    const over = this.store.jobs.countAnonymous(FINISHED_JOB_STATES) - this.limits.maxAnonymousResults;
-    if (over <= 0) return 0;
+    if (this.finishedKnown !== undefined && ++this.finishedKnown <= this.limits.maxAnonymousResults) return 0;
+    return this.evictToCap(keep);
+  }
+
+  /** Count the finished anonymous jobs in the store and, past the cap, delete the oldest down to the cap less the slack. */
+  private evictToCap(keep?: string): number {
+    const cap = this.limits.maxAnonymousResults;
+    const count = this.store.jobs.countAnonymous(FINISHED_JOB_STATES);
+    this.finishedKnown = count;
+    if (count <= cap) return 0;
+    const over = count - (cap - Math.floor(cap * EVICTION_SLACK_SHARE));
     let evicted = 0;
     for (const record of this.store.jobs.anonymousByAge(FINISHED_JOB_STATES, { limit: over + 1 })) {
       if (evicted === over) break;
       if (record.id !== keep && this.forget(record)) evicted++;
     }
+    this.finishedKnown = count - evicted;
     return evicted;
   }
 

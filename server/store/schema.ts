@@ -129,6 +129,13 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec("ALTER TABLE checkpoints ADD COLUMN base_hash TEXT");
     },
   },
+  {
+    version: 7,
+    description: "jobs_anonymous_age: anonymous jobs by age, so retention finds the oldest without sorting them all",
+    up(db) {
+      db.exec("CREATE INDEX jobs_anonymous_age ON jobs (updated_at) WHERE owner IS NULL");
+    },
+  },
 ];
 
 /** The version this code writes: databases newer than this are refused. */

@@ -144,6 +144,23 @@ describe("anonymous jobs", () => {
     await t.client.cancel(own.id);
   });
 
+  it("past a larger cap, are evicted down to the cap less a sixteenth, oldest first, never above the cap", async () => {
+    const t = await node({ maxAnonymousResults: 32 });
+    const { codeHash } = await t.client.uploadModule(WRITER, { public: true });
+    const ids: string[] = [];
+    const held: number[] = [];
+    for (let k = 0; k < 40; k++) {
+      now += 1_000;
+      ids.push((await t.anonymous.startJob({ codeHash, args: [1], waitMs: 60_000 })).id);
+      held.push(t.running.store.jobs.countAnonymous(FINISHED_JOB_STATES));
+    }
+    expect(Math.max(...held)).toBe(32);
+    // The 33rd ending evicted the three oldest (down to 30), and the next three filled the room again.
+    expect(held.slice(30, 36)).toEqual([31, 32, 30, 31, 32, 30]);
+    const kept = new Set(t.running.store.jobs.anonymousByAge(FINISHED_JOB_STATES, { limit: 64 }).map((r) => r.id));
+    expect(ids.filter((id) => kept.has(id))).toEqual(ids.slice(ids.length - held.at(-1)!));
+  });
+
   it("are capped in number when finished (the least recently changed go first), in output and in input", async () => {
     const t = await node({ maxAnonymousResults: 3, maxAnonymousOutputBytes: 4096, maxAnonymousInputBytes: 1024 });
     const { codeHash } = await t.client.uploadModule(WRITER, { public: true });
