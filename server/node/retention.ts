@@ -87,11 +87,12 @@ export class AnonymousRetention {
     this.finishedKnown = count;
     if (count <= cap) return 0;
     const over = count - (cap - Math.floor(cap * EVICTION_SLACK_SHARE));
-    let evicted = 0;
-    for (const record of this.store.jobs.anonymousByAge(FINISHED_JOB_STATES, { limit: over + 1 })) {
-      if (evicted === over) break;
-      if (record.id !== keep && this.forget(record)) evicted++;
-    }
+    const oldest = this.store.jobs
+      .anonymousByAge(FINISHED_JOB_STATES, { limit: over + 1 })
+      .filter((r) => r.id !== keep)
+      .slice(0, over);
+    const evicted = this.store.jobs.deleteMany(oldest).length;
+    this.counters.anonymousJobsExpired += evicted;
     this.finishedKnown = count - evicted;
     return evicted;
   }

@@ -325,18 +325,41 @@ export class JobTable {
 
   /** Removes the job, its checkpoints, and every blob only it referenced. */
   delete(id: string, options: { expectEpoch?: number } = {}): void {
-    const orphans = this.db
+    const orphans = this.db.transaction(() => this.removeRow(id, options.expectEpoch)).immediate();
+    for (const hash of orphans) this.blobs.delete(hash);
+  }
+
+  /**
+   * delete() of each job still at its epoch, in one transaction (one commit for many, as retention
+   * evicts); a job gone or moved on since is skipped. Returns the ids deleted.
+   */
+  deleteMany(jobs: ReadonlyArray<{ id: string; epoch: number }>): string[] {
+    const { deleted, orphans } = this.db
       .transaction(() => {
-        const job = this.require(id);
-        if (options.expectEpoch !== undefined && job.epoch !== options.expectEpoch) {
-          throw new ServerError("conflict", `job ${id} is at epoch ${job.epoch}, not ${options.expectEpoch}`);
+        const out = { deleted: [] as string[], orphans: new Set<string>() };
+        for (const { id, epoch } of jobs) {
+          if (this.get(id)?.epoch !== epoch) continue;
+          out.deleted.push(id);
+          for (const h of this.removeRow(id, epoch)) out.orphans.add(h);
         }
-        const snapshots = this.db.prepare<[string], string>("SELECT snapshot_hash FROM checkpoints WHERE job_id = ?").pluck().all(id);
-        this.db.prepare("DELETE FROM jobs WHERE id = ?").run(id); // checkpoints cascade
-        return unreferenced(this.db, [job.inputHash, job.outputHash, job.treesHash, ...snapshots]);
+        // A blob two of them shared is unreferenced only once both are gone.
+        out.orphans = new Set(unreferenced(this.db, out.orphans));
+        return out;
       })
       .immediate();
     for (const hash of orphans) this.blobs.delete(hash);
+    return deleted;
+  }
+
+  /** Inside a transaction: the row and its checkpoints; returns the blobs nothing refers to any more. */
+  private removeRow(id: string, expectEpoch: number | undefined): string[] {
+    const job = this.require(id);
+    if (expectEpoch !== undefined && job.epoch !== expectEpoch) {
+      throw new ServerError("conflict", `job ${id} is at epoch ${job.epoch}, not ${expectEpoch}`);
+    }
+    const snapshots = this.db.prepare<[string], string>("SELECT snapshot_hash FROM checkpoints WHERE job_id = ?").pluck().all(id);
+    this.db.prepare("DELETE FROM jobs WHERE id = ?").run(id); // checkpoints cascade
+    return unreferenced(this.db, [job.inputHash, job.outputHash, job.treesHash, ...snapshots]);
   }
 }
 

@@ -433,6 +433,25 @@ describe("checkpoints", () => {
   });
 });
 
+describe("deleting many jobs at once", () => {
+  it("deletes those still at their epoch in one go, skips the rest, and removes a shared blob once nothing refers to it", () => {
+    const store = openStore(tempDir());
+    const codeHash = withModule(store);
+    const shared = bytes(64); // the same input, one blob
+    const jobs = [0, 1, 2].map(() =>
+      store.jobs.create({ codeHash, owner: null, trust: "anonymous", entry: "main", node: "n1", input: shared }),
+    );
+    const moved = store.jobs.update(jobs[1]!.id, { state: "running", epoch: 1 });
+    expect(moved.epoch).toBe(1);
+    const inputHash = jobs[0]!.inputHash!;
+    expect(store.jobs.deleteMany([jobs[0]!, jobs[1]!, { id: "gone", epoch: 0 }])).toEqual([jobs[0]!.id]);
+    expect(store.jobs.get(jobs[1]!.id)).toBeDefined();
+    expect(store.blobs.has(inputHash)).toBe(true); // jobs 1 and 2 still use it
+    expect(store.jobs.deleteMany([moved, jobs[2]!])).toEqual([moved.id, jobs[2]!.id]);
+    expect(store.blobs.has(inputHash)).toBe(false);
+  });
+});
+
 describe("incremental checkpoints", () => {
   it("keeps the full checkpoint the kept deltas build on, and lets it go once no kept delta names it", () => {
     const store = openStore(tempDir(), { checkpointsKept: 2 });
