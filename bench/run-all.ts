@@ -3,9 +3,10 @@
 // FERRY_BENCH_RUNS overrides the kept rounds and FERRY_BENCH_ONLY=metering,snapshot,instantiate,
 // sandbox-start,sandbox-call,sandbox-throughput,sandbox-memory (or "sandbox" for all four),
 // node-migration,node-precopy,node-throughput (or "node" for all three), containment, cli-start, pause-cost, wasi, global-ref,
-// resource-migration picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
+// resource-migration, checkpoints picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
 
 import { join } from "node:path";
+import { CHECKPOINTS_PARTS, runCheckpointsBench, type CheckpointsBenchOptions } from "./checkpoints.js";
 import { CLI_START_PARTS, runCliStartBench, type CliStartBenchOptions } from "./cli-start.js";
 import { CONTAINMENT_PARTS, runContainmentBench, type ContainmentBenchOptions } from "./containment.js";
 import { CORE_PARTS, runCoreBench, type CoreBenchOptions, type CorePart } from "./core.js";
@@ -27,6 +28,7 @@ function optionsFromEnv(): {
   wasi: WasiBenchOptions | undefined;
   globalRef: GlobalRefBenchOptions | undefined;
   resourceMigration: ResourceMigrationBenchOptions | undefined;
+  checkpoints: CheckpointsBenchOptions | undefined;
 } {
   const options: CoreBenchOptions = {};
   const containment: ContainmentBenchOptions = {};
@@ -41,6 +43,8 @@ function optionsFromEnv(): {
   let globalRefSelected = true;
   const resourceMigration: ResourceMigrationBenchOptions = {};
   let resourceMigrationSelected = true;
+  const checkpoints: CheckpointsBenchOptions = {};
+  let checkpointsSelected = true;
   const sandbox: SandboxBenchOptions = {};
   const node: NodeBenchOptions = {};
   const runs = process.env.FERRY_BENCH_RUNS;
@@ -57,6 +61,7 @@ function optionsFromEnv(): {
     wasi.runs = n;
     globalRef.runs = n;
     resourceMigration.runs = n;
+    checkpoints.runs = n;
   }
   const only = process.env.FERRY_BENCH_ONLY;
   if (only !== undefined) {
@@ -74,6 +79,7 @@ function optionsFromEnv(): {
       ...WASI_PARTS,
       ...GLOBAL_REF_PARTS,
       ...RESOURCE_MIGRATION_PARTS,
+      ...CHECKPOINTS_PARTS,
     ];
     const unknown = parts.filter((p) => !known.includes(p));
     if (unknown.length > 0)
@@ -87,6 +93,7 @@ function optionsFromEnv(): {
     wasiSelected = parts.some((p) => (WASI_PARTS as readonly string[]).includes(p));
     globalRefSelected = parts.some((p) => (GLOBAL_REF_PARTS as readonly string[]).includes(p));
     resourceMigrationSelected = parts.some((p) => (RESOURCE_MIGRATION_PARTS as readonly string[]).includes(p));
+    checkpointsSelected = parts.some((p) => (CHECKPOINTS_PARTS as readonly string[]).includes(p));
   }
   return {
     core: options.only?.length === 0 ? undefined : options,
@@ -98,6 +105,7 @@ function optionsFromEnv(): {
     wasi: wasiSelected ? wasi : undefined,
     globalRef: globalRefSelected ? globalRef : undefined,
     resourceMigration: resourceMigrationSelected ? resourceMigration : undefined,
+    checkpoints: checkpointsSelected ? checkpoints : undefined,
   };
 }
 
@@ -196,6 +204,14 @@ async function main(): Promise<void> {
     );
     writeJsonAtomic(rmPath, { bench: "resource-migration", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...rm });
     written.push(`${rmPath} (resource-migration bench ${(rm.durationMs / 1000).toFixed(0)} s)`);
+  }
+  if (selected.checkpoints) {
+    const ck = await runCheckpointsBench(selected.checkpoints);
+    // Its one part at the defaults (no FERRY_BENCH_RUNS, no FERRY_CK_*) is a full result, even when FERRY_BENCH_ONLY left the rest out.
+    const ckPath = join(resultsDir, ck.quick ? "checkpoints.quick.json" : "checkpoints.json");
+    writeJsonAtomic(ckPath, { bench: "checkpoints", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...ck });
+    targets.push(...ck.targets);
+    written.push(`${ckPath} (checkpoint bench ${(ck.durationMs / 1000).toFixed(0)} s)`);
   }
 
   printTable({
