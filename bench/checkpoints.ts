@@ -13,7 +13,7 @@
 //    anonymous jobs (POST /jobs { codeHash, waitMs } of a public module whose main returns 42, the
 //    answer checked) go from this process one at a time (FERRY_CK_CONCURRENCY, default 1) over a
 //    keep-alive connection, for FERRY_CK_WINDOW_MS (4000) per window, A's and B's windows
-//    interleaved (the order alternating each round) after a warm-up round. While one node has its
+//    interleaved (the order alternating each round) after a warm-up round of 1 s windows. While one node has its
 //    window the other is stopped (SIGSTOP, then SIGCONT for its own window: FERRY_CK_STOP_IDLE=0
 //    leaves both running): on this 2-core machine the idle node's four busy jobs, and A's
 //    checkpoints during B's window, would otherwise take the measured node's CPU. A stopped node's
@@ -46,7 +46,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { fileURLToPath } from "node:url";
 import { startNode } from "../server/node-server.js";
-import { asleep, benchClient, type GuestShape, MIB, retried, startHeldJobs } from "./checkpoint-guest.js";
+import { asleep, benchClient, type GuestShape, jobFuel, MIB, retried, startHeldJobs } from "./checkpoint-guest.js";
 import type { CheckpointNodeReply, CheckpointNodeRequest } from "./checkpoint-node.js";
 import { check, fmtBytes, fmtInt, fmtMs, fmtRatio, median, nowMs, printTable, settleGarbage, type TargetCheck } from "./harness.js";
 import { tempDir } from "./node-pair.js";
@@ -157,6 +157,8 @@ function httpRequest(agent: Agent, url: string, method: string, body?: Buffer): 
 /** The node's checkpoint counters from GET /metrics. */
 interface CheckpointCounters {
   checkpoints: number;
+  /** Of those, incremental (the pages changed since the job's last full one). */
+  deltas: number;
   deferred: number;
   skipped: number;
 }
@@ -171,6 +173,7 @@ async function checkpointCounters(agent: Agent, url: string): Promise<Checkpoint
   };
   return {
     checkpoints: metric("ferry_checkpoints_total"),
+    deltas: metric("ferry_checkpoint_deltas_total"),
     deferred: metric("ferry_checkpoints_deferred_total"),
     skipped: metric("ferry_checkpoint_rounds_skipped_total"),
   };
@@ -242,6 +245,9 @@ class NodeChild {
   }
 }
 
+/** Longest warm-up window, ms. */
+const WARMUP_WINDOW_MS = 1000;
+
 interface WindowSample {
   jobs: number;
   wallMs: number;
@@ -262,6 +268,8 @@ export interface AbSide {
   /** Checkpoints the node wrote over all kept windows, and the median per window. */
   checkpoints: number;
   checkpointsPerWindow: number;
+  /** Of the checkpoints, how many were deltas. */
+  checkpointDeltas: number;
   roundsSkipped: number;
   jobsDeferred: number;
   /** Median over windows of the node process's CPU (cores: 1.00 = one core busy). */
@@ -271,6 +279,8 @@ export interface AbSide {
 
 export interface AbResult {
   durationMs: number;
+  /** Starting both nodes and their held jobs (filled), ms. */
+  setupMs: number;
   a: AbSide;
   b: AbSide;
   p50Ratio: number;
@@ -278,13 +288,18 @@ export interface AbResult {
   throughputRatio: number;
 }
 
-async function tinyWindow(child: NodeChild, target: { url: string; tinyHash: string }, config: CheckpointsConfig): Promise<WindowSample> {
+async function tinyWindow(
+  child: NodeChild,
+  target: { url: string; tinyHash: string },
+  config: CheckpointsConfig,
+  windowMs: number,
+): Promise<WindowSample> {
   child.go();
   // Connections of this window only: a keep-alive connection idle while its node was stopped may be
   // closed by the node's keep-alive timer just as a request goes out on it.
   const agent = new Agent({ keepAlive: true, maxSockets: config.concurrency });
   try {
-    return await measureWindow(child, target, agent, config);
+    return await measureWindow(child, target, agent, config, windowMs);
   } finally {
     agent.destroy();
     if (config.stopIdle) child.stop();
@@ -296,13 +311,14 @@ async function measureWindow(
   target: { url: string; tinyHash: string },
   agent: Agent,
   config: CheckpointsConfig,
+  windowMs: number,
 ): Promise<WindowSample> {
   const before = await checkpointCounters(agent, target.url);
   const cpu0 = await child.cpuUs();
   const body = Buffer.from(JSON.stringify({ codeHash: target.tinyHash, waitMs: 10_000 }), "utf8");
   const latencies: number[] = [];
   const started = nowMs();
-  const stopAt = started + config.windowMs;
+  const stopAt = started + windowMs;
   const worker = async (): Promise<void> => {
     while (nowMs() < stopAt) {
       const t0 = nowMs();
@@ -321,6 +337,7 @@ async function measureWindow(
     latenciesMs: latencies,
     counters: {
       checkpoints: after.checkpoints - before.checkpoints,
+      deltas: after.deltas - before.deltas,
       deferred: after.deferred - before.deferred,
       skipped: after.skipped - before.skipped,
     },
@@ -343,12 +360,15 @@ async function benchAb(config: CheckpointsConfig): Promise<AbResult> {
         return r;
       }),
     );
+    const setupMs = nowMs() - started;
     if (config.stopIdle) for (const s of sides) s.child.stop();
     const kept = sides.map(() => [] as WindowSample[]);
     for (let round = 0; round < config.warmup + config.runs; round++) {
       for (let k = 0; k < sides.length; k++) {
         const i = (round + k) % sides.length;
-        const sample = await tinyWindow(sides[i]!.child, targets[i]!, config);
+        // A warm-up window (JIT, connections) need not be as long as a kept one.
+        const windowMs = round < config.warmup ? Math.min(config.windowMs, WARMUP_WINDOW_MS) : config.windowMs;
+        const sample = await tinyWindow(sides[i]!.child, targets[i]!, config, windowMs);
         if (round >= config.warmup) kept[i]!.push(sample);
       }
     }
@@ -365,6 +385,7 @@ async function benchAb(config: CheckpointsConfig): Promise<AbResult> {
         tinyJobs: all.length,
         checkpoints: ws.reduce((n, w) => n + w.counters.checkpoints, 0),
         checkpointsPerWindow: median(ws.map((w) => w.counters.checkpoints)),
+        checkpointDeltas: ws.reduce((n, w) => n + w.counters.deltas, 0),
         roundsSkipped: ws.reduce((n, w) => n + w.counters.skipped, 0),
         jobsDeferred: ws.reduce((n, w) => n + w.counters.deferred, 0),
         nodeCpuCores: median(ws.map((w) => w.nodeCpuCores)),
@@ -379,6 +400,7 @@ async function benchAb(config: CheckpointsConfig): Promise<AbResult> {
     const b = summarise(1);
     return {
       durationMs: nowMs() - started,
+      setupMs,
       a,
       b,
       p50Ratio: a.p50Ms / b.p50Ms,
@@ -399,12 +421,13 @@ function printAb(r: AbResult, config: CheckpointsConfig): void {
     fmtMs(s.p50Ms),
     fmtMs(s.p99Ms),
     `${fmtInt(s.checkpoints)} (${fmtInt(s.checkpointsPerWindow)}/window)`,
+    fmtInt(s.checkpointDeltas),
     fmtInt(s.roundsSkipped),
     fmtInt(s.jobsDeferred),
     s.nodeCpuCores.toFixed(2),
   ];
   printTable({
-    title: `Tiny jobs beside ${config.jobs} running jobs of ${config.jobMib} MiB, checkpoints on (A) and off (B) (${config.runs} interleaved windows of ${(config.windowMs / 1000).toFixed(1)} s each after ${config.warmup} warm-up, ${config.concurrency} in flight)`,
+    title: `Tiny jobs beside ${config.jobs} running jobs of ${config.jobMib} MiB, checkpoints on (A) and off (B) (${config.runs} interleaved windows of ${(config.windowMs / 1000).toFixed(1)} s each after a warm-up round, ${config.concurrency} in flight)`,
     headers: [
       "node",
       "checkpoint interval",
@@ -412,6 +435,7 @@ function printAb(r: AbResult, config: CheckpointsConfig): void {
       "p50 ms",
       "p99 ms",
       "checkpoints written",
+      "of which deltas",
       "rounds skipped",
       "jobs deferred",
       "node CPU",
@@ -425,6 +449,7 @@ function printAb(r: AbResult, config: CheckpointsConfig): void {
         `${fmtRatio(r.throughputRatio)} (≥ ${TARGET_CHECKPOINT_THROUGHPUT_RATIO} ${r.throughputRatio >= TARGET_CHECKPOINT_THROUGHPUT_RATIO ? "✓" : "✗"})`,
         fmtRatio(r.p50Ratio),
         `${fmtRatio(r.p99Ratio)} (≤ ${TARGET_CHECKPOINT_P99_RATIO} ${r.p99Ratio <= TARGET_CHECKPOINT_P99_RATIO ? "✓" : "✗"})`,
+        "",
         "",
         "",
         "",
@@ -450,7 +475,15 @@ export interface CurveCell {
   wallMs: number;
   /** Bytes written (wchar) per round, median; null where /proc/self/io is not readable. */
   writtenBytes: number | null;
-  samples: { cpuMs: number[]; wallMs: number[]; writtenBytes: number[] };
+  /**
+   * Process CPU from the round's call to the guest asleep again after its next pass, median: the
+   * round plus whatever the node leaves to do after the call returns (a write finished later, the
+   * round's garbage), with the guest's pass and the bench's polling (a few ms) on top.
+   */
+  cycleCpuMs: number;
+  /** Kept rounds the node wrote as a delta (node counters), of `samples.cpuMs.length`. */
+  deltaRounds: number;
+  samples: { cpuMs: number[]; wallMs: number[]; writtenBytes: number[]; cycleCpuMs: number[] };
 }
 
 export interface CurveRow {
@@ -481,28 +514,49 @@ async function curveCell(
   const [id] = await startHeldJobs(client, shape, 1);
   const jobId = id!;
   try {
-    let fuel = await asleep(client, jobId, 0);
-    const round = async (): Promise<{ cpuMs: number; wallMs: number; writtenBytes: number | undefined }> => {
+    // Filled, past its first pass, asleep (startHeldJobs waited for that).
+    const round = async (): Promise<{
+      cpuMs: number;
+      wallMs: number;
+      writtenBytes: number | undefined;
+      cycleCpuMs: number;
+      delta: boolean;
+    }> => {
       const w0 = writtenBytes();
+      const deltas0 = node.node.counters.checkpointDeltas;
       const cpu0 = process.cpuUsage();
       const t0 = nowMs();
       const report = await node.node.checkpointRunningJobs();
       const wallMs = nowMs() - t0;
       const cpu = process.cpuUsage(cpu0);
       const w1 = writtenBytes();
+      const delta = node.node.counters.checkpointDeltas > deltas0;
       if (report.skipped || !report.checkpointed.includes(jobId))
         throw new Error(`checkpoint round did not checkpoint job ${jobId}: ${JSON.stringify(report)}`);
-      // The guest's pass after the checkpoint (or, changing nothing, its return to sleep): then it sleeps.
-      fuel = await asleep(client, jobId, fuel);
-      return { cpuMs: (cpu.user + cpu.system) / 1000, wallMs, writtenBytes: w0 === undefined || w1 === undefined ? undefined : w1 - w0 };
+      // A pass of the guest's after the capture (or, changing nothing, its return to sleep), then
+      // asleep again: its fuel now, after the call, is at least the fuel the capture recorded (the
+      // guest may have woken while the round was writing, after the capture), so the next round sees
+      // a job that used fuel since its checkpoint and at least one pass since the capture.
+      await asleep(client, jobId, await jobFuel(client, jobId));
+      const cycle = process.cpuUsage(cpu0);
+      return {
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        wallMs,
+        writtenBytes: w0 === undefined || w1 === undefined ? undefined : w1 - w0,
+        cycleCpuMs: (cycle.user + cycle.system) / 1000,
+        delta,
+      };
     };
     const f = await round();
     const first = { cpuMs: f.cpuMs, wallMs: f.wallMs, writtenBytes: f.writtenBytes ?? null };
-    const samples = { cpuMs: [] as number[], wallMs: [] as number[], writtenBytes: [] as number[] };
+    const samples = { cpuMs: [] as number[], wallMs: [] as number[], writtenBytes: [] as number[], cycleCpuMs: [] as number[] };
+    let deltaRounds = 0;
     for (let i = 0; i < config.runs; i++) {
       const r = await round();
+      if (r.delta) deltaRounds++;
       samples.cpuMs.push(r.cpuMs);
       samples.wallMs.push(r.wallMs);
+      samples.cycleCpuMs.push(r.cycleCpuMs);
       if (r.writtenBytes !== undefined) samples.writtenBytes.push(r.writtenBytes);
     }
     return {
@@ -511,6 +565,8 @@ async function curveCell(
         cpuMs: median(samples.cpuMs),
         wallMs: median(samples.wallMs),
         writtenBytes: samples.writtenBytes.length > 0 ? median(samples.writtenBytes) : null,
+        cycleCpuMs: median(samples.cycleCpuMs),
+        deltaRounds,
         samples,
       },
     };
@@ -557,8 +613,8 @@ function printCurve(r: CurveResult, config: CheckpointsConfig): void {
     title: `CPU per checkpoint round against memory held (one job, ${fmtBytes(r.changeBytes)} changed between rounds, median of ${config.runs} rounds after the first)`,
     headers: [
       "memory held",
-      "first round CPU ms",
-      "first round written",
+      "first round (full) CPU ms",
+      "written",
       `CPU ms, ${fmtBytes(r.changeBytes)} changed`,
       "wall ms",
       "written",
@@ -583,6 +639,8 @@ function printCurve(r: CurveResult, config: CheckpointsConfig): void {
     ]),
     notes: [
       `node.checkpointRunningJobs() on a node in this process holding one in-process job that rewrites its region (or nothing) and sleeps ${CURVE_SLEEP_MS} ms, over and over; each round is called while it sleeps, after at least one pass since the last round. CPU: process.cpuUsage (user + system, all threads) over the call; written: /proc/self/io wchar over the call. The first round is the job's first checkpoint (necessarily its whole memory). Target (issue 13, section 1): CPU per round grows with bytes changed, not with memory held.`,
+      `CPU from the call to the guest's next sleep (work the node leaves for after the call, the round's garbage, plus the guest's pass and the bench's polling), ${fmtBytes(r.changeBytes)} changed / 0 changed: ${r.rows.map((row) => `${row.memoryMib} MiB ${fmtMs(row.changed.cycleCpuMs)} / ${fmtMs(row.idle.cycleCpuMs)} ms`).join(", ")}.`,
+      `Kept rounds the node wrote as deltas (its counters), ${fmtBytes(r.changeBytes)} changed / 0 changed: ${r.rows.map((row) => `${row.memoryMib} MiB ${row.changed.deltaRounds} / ${row.idle.deltaRounds} of ${config.runs}`).join(", ")}.`,
     ],
   });
 }
