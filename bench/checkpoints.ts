@@ -13,23 +13,26 @@
 //    anonymous jobs (POST /jobs { codeHash, waitMs } of a public module whose main returns 42, the
 //    answer checked) go from this process one at a time (FERRY_CK_CONCURRENCY, default 1) over a
 //    keep-alive connection, for FERRY_CK_WINDOW_MS (4000) per window, A's and B's windows
-//    interleaved (the order alternating each round) after a warm-up round of 1 s windows. While one node has its
-//    window the other is stopped (SIGSTOP, then SIGCONT for its own window: FERRY_CK_STOP_IDLE=0
-//    leaves both running): on this 2-core machine the idle node's four busy jobs, and A's
-//    checkpoints during B's window, would otherwise take the measured node's CPU. A stopped node's
-//    checkpoint timer is overdue when it goes on, so A's first round starts as its window opens and
-//    the rest follow every interval: a window of W ms sees about W ÷ interval rounds, as any W ms of
-//    a running node would. jobs/s is the median over windows; p50 and p99 are over every tiny job of
-//    the kept windows (one window holds too few for a p99); checkpoints written, rounds skipped
-//    (one still under way) and jobs deferred (too slow to pause) are the node's /metrics counters
-//    over the windows. Targets: A's p99 ≤ 1.5× B's, A's jobs/s ≥ 0.8× B's.
+//    interleaved (the order alternating each round) after a warm-up round of 1 s windows. While
+//    one node has its window the other is stopped (SIGSTOP, then SIGCONT for its own window:
+//    FERRY_CK_STOP_IDLE=0 leaves both running): on this 2-core machine the idle node's four busy
+//    jobs, and A's checkpoints during B's window, would otherwise take the measured node's CPU. A
+//    stopped node's checkpoint timer is overdue when it goes on, so A's first round starts as its
+//    window opens and the rest follow every interval: a window of W ms sees about W ÷ interval
+//    rounds, as any W ms of a running node would. jobs/s is the median over windows; p50 and p99
+//    are over every tiny job of the kept windows (one window holds too few for a p99); checkpoints
+//    written (and how many were deltas), rounds skipped (one still under way) and jobs deferred
+//    (too slow to pause) are the node's /metrics counters over the windows. Targets: A's p99 ≤
+//    1.5× B's, A's jobs/s ≥ 0.8× B's.
 // 2. CPU curve. One node in this process with periodic checkpoints off, holding one job of
 //    FERRY_CK_CURVE_MIB (16,64,256) MiB at a time, which rewrites 1 MiB (FERRY_CK_CHANGE_MIB) or
-//    nothing; `node.checkpointRunningJobs()` called again and again. The guest sleeps 200 ms after
+//    nothing; `node.checkpointRunningJobs()` called again and again. The guest sleeps 400 ms after
 //    each pass (WASI poll_oneoff; it spends nothing asleep), and the bench calls each round just
-//    after the guest has made at least one pass since the last round and fallen asleep again (its
-//    fuel moved, then stood still for 20 ms): every round after the first (necessarily the whole
-//    memory: reported on its own) sees exactly its region changed, however long the rounds take,
+//    after the guest has made at least one pass since the last round's capture and fallen asleep
+//    again (its fuel moved past what it was when the last round returned, then stood still over
+//    three looks 20 ms apart): every round after the first (necessarily the whole memory: reported
+//    on its own) sees exactly its region changed, however long the rounds take (a node skips a
+//    job that used no fuel since its last checkpoint, so the guest must have run),
 //    and the process's CPU over the round is the node's checkpoint work, not the guest's. Per
 //    round: process CPU (process.cpuUsage, user + system, which includes worker threads), wall
 //    time, and bytes the process wrote (/proc/self/io wchar: write calls, to files and the store's
@@ -466,8 +469,8 @@ function printAb(r: AbResult, config: CheckpointsConfig): void {
 // ---------------------------------------------------------------------------------------------
 // 2. CPU per checkpoint round against memory held
 
-/** The curve's guest sleeps this long after each pass; the bench looks at its fuel every 20 ms. */
-const CURVE_SLEEP_MS = 200;
+/** The curve's guest sleeps this long after each pass (longer than a round, so it seldom wakes during one); the bench looks at its fuel every 20 ms. */
+const CURVE_SLEEP_MS = 400;
 
 export interface CurveCell {
   /** Medians over the kept rounds. */
