@@ -70,7 +70,10 @@ export class AwaitedCalls {
     this.inCall = undefined;
     if (this.stack.unwinding && !threw) {
       // Unwinding to await: the call is made again by the rewind, which pays for it then.
-      if (this.awaitedHere) this.fuel.charge(-this.chargedInCall);
+      if (this.awaitedHere) {
+        this.fuel.charge(-this.chargedInCall);
+        this.fuel.settle();
+      }
       return;
     }
     this.answers.clear();

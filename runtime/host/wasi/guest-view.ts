@@ -71,12 +71,23 @@ export class GuestView {
     }
   }
 
-  /** The buffers of an iovec array (`count` × {ptr u32, len u32}), as views. */
-  iovecs(ptr: number, count: number): Uint8Array[] {
+  /**
+   * The buffers of an iovec array (`count` × {ptr u32, len u32}), as views, every one bounds-checked
+   * whole, then cut to `maxBytes` in all (the ones past it empty).
+   */
+  iovecs(ptr: number, count: number, maxBytes: number): Uint8Array[] {
     const n = count >>> 0;
     if (n > 1024) throw new WasiErrno(ERRNO.INVAL, "more than 1024 iovecs (IOV_MAX)");
     const out: Uint8Array[] = [];
-    for (let i = 0; i < n; i++) out.push(this.slice(this.u32(ptr + i * 8), this.u32(ptr + i * 8 + 4)));
+    let room = maxBytes;
+    for (let i = 0; i < n; i++) {
+      const start = this.u32(ptr + i * 8);
+      const length = this.u32(ptr + i * 8 + 4);
+      if (start + length > this.bytes.byteLength) throw fault();
+      const take = Math.min(length, room);
+      room -= take;
+      out.push(this.bytes.subarray(start, start + take));
+    }
     return out;
   }
 }
