@@ -76,7 +76,8 @@ export class AwaitedCalls {
       }
       return;
     }
-    this.answers.clear();
+    // Map.clear is a call into the runtime, not inlined: only when there is something to clear.
+    if (this.answers.size !== 0) this.answers.clear();
     // Re-entered by a rewind and answered without awaiting (a restore onto a synchronous tree): the
     // rewind ends here, where the call returns.
     if (!threw && this.stack.rewinding) this.hooks.endRewind();
