@@ -193,13 +193,12 @@ function transfer(s: WasiSession, write: boolean, fd: number, iovs: number, coun
 }
 
 export function fdCalls(s: WasiSession): Record<string, Call> {
-  return {
+  return Object.assign(fdStatusCalls(s), {
     fd_read: (fd: number, iovs: number, count: number, out: number) => transfer(s, false, fd, iovs, count, undefined, out),
     fd_pread: (fd: number, iovs: number, count: number, offset: bigint, out: number) => transfer(s, false, fd, iovs, count, offset, out),
     fd_write: (fd: number, iovs: number, count: number, out: number) => transfer(s, true, fd, iovs, count, undefined, out),
     fd_pwrite: (fd: number, iovs: number, count: number, offset: bigint, out: number) => transfer(s, true, fd, iovs, count, offset, out),
-    ...fdStatusCalls(s),
-  };
+  });
 }
 
 /** Seeking, syncing, status, flags, rights, sizes and times, preopens, listing, renumbering. */
