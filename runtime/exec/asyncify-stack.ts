@@ -101,10 +101,18 @@ export class AsyncifyStack {
     this.exports.asyncify_stop_unwind!(); // traps if the frames overflowed the buffer
     const base = this.base();
     const current = this.view().getUint32(base + OFF.asyncifyCurrent, true);
-    this.saved = new Uint8Array(this.memory.buffer).slice(base + HEADER_BYTES, current);
+    const memory = new Uint8Array(this.memory.buffer);
+    const start = base + HEADER_BYTES;
+    const length = Math.max(0, Math.min(current, memory.byteLength) - start);
+    // Copied into a buffer kept for the next pause (a snapshot copies the frames again): a new
+    // ArrayBuffer at every pause counts as external memory and brings V8's collections forward.
+    if (this.scratch.byteLength < length) this.scratch = new Uint8Array(Math.max(length, 2 * this.scratch.byteLength, 1024));
+    this.saved = this.scratch.subarray(0, length);
+    this.saved.set(memory.subarray(start, start + length));
     this.unwinding = false;
     return true;
   }
+  private scratch = new Uint8Array(0);
 
   startRewind(): void {
     const base = this.base();

@@ -70,10 +70,14 @@ export class AwaitedCalls {
     this.inCall = undefined;
     if (this.stack.unwinding && !threw) {
       // Unwinding to await: the call is made again by the rewind, which pays for it then.
-      if (this.awaitedHere) this.fuel.charge(-this.chargedInCall);
+      if (this.awaitedHere) {
+        this.fuel.charge(-this.chargedInCall);
+        this.fuel.settle();
+      }
       return;
     }
-    this.answers.clear();
+    // Map.clear is a call into the runtime, not inlined: only when there is something to clear.
+    if (this.answers.size !== 0) this.answers.clear();
     // Re-entered by a rewind and answered without awaiting (a restore onto a synchronous tree): the
     // rewind ends here, where the call returns.
     if (!threw && this.stack.rewinding) this.hooks.endRewind();

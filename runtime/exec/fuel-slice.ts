@@ -2,6 +2,8 @@
 // total and limit (kept in the continuation header), and the slice's wall-clock deadline. A slice
 // past its deadline is made to fail the guest's next fuel check without changing the fuel it has
 // used: the fuel taken out of the global is kept as credit and counted back.
+// A host call's charges are added up as a number and taken from the global once, when the call
+// returns (settle): the global is an i64 behind the JS API, each read or write a BigInt round trip.
 
 import { GuestTrap } from "../traps.js";
 import type { ContinuationHeader } from "./continuation.js";
@@ -18,6 +20,8 @@ export class FuelSlice {
   ms: number | undefined;
   /** Fuel taken out of the global to make the next check fail: the true remaining fuel is the global plus this. */
   private credit = 0n;
+  /** Charged since the last settle and not yet taken from the global (whole fuel). */
+  private owed = 0;
 
   constructor(readonly global: WebAssembly.Global | undefined) {}
 
@@ -30,6 +34,7 @@ export class FuelSlice {
     this.budget = limit > 0 ? Math.min(slice, limit - header.fuelConsumed) : slice;
     this.deadline = this.ms === undefined ? Infinity : performance.now() + this.ms;
     this.credit = 0n;
+    this.owed = 0;
     if (this.global) this.global.value = BigInt(this.budget);
   }
 
@@ -44,6 +49,7 @@ export class FuelSlice {
 
   /** The slice's true remaining fuel (negative once overdrawn). */
   remaining(): number {
+    this.settle();
     return Number((this.global!.value as bigint) + this.credit);
   }
 
@@ -60,6 +66,7 @@ export class FuelSlice {
   /** Past the deadline: make the guest's next fuel check fail (the one after the host call). */
   forceCheck(): void {
     if (!this.global || !this.pastDeadline()) return;
+    this.settle();
     const global = this.global.value as bigint;
     if (global < 0n) return;
     this.credit += global + 1n;
@@ -69,12 +76,20 @@ export class FuelSlice {
   /** A forced check that did not end the slice (a guest may also call yield itself): give the fuel back. */
   restoreCredit(): void {
     if (this.credit === 0n) return;
+    this.settle();
     this.global!.value = (this.global!.value as bigint) + this.credit;
     this.credit = 0n;
   }
 
-  /** A host call's work, taken from the running slice. */
+  /** A host call's work, taken from the running slice when the call returns (settle). */
   charge(fuel: number): void {
-    if (this.global) this.global.value = (this.global.value as bigint) - BigInt(Math.ceil(fuel));
+    this.owed += Math.ceil(fuel);
+  }
+
+  /** Take what was charged from the global: before the guest's code runs again, and before any read of it. */
+  settle(): void {
+    if (this.owed === 0) return;
+    if (this.global) this.global.value = (this.global.value as bigint) - BigInt(this.owed);
+    this.owed = 0;
   }
 }

@@ -362,10 +362,12 @@ export class GuestInstance implements Instance {
   // ---- fuel and the two pause points ----
 
   /**
-   * After every host call: a slice past its deadline is made to fail the guest's next fuel check
-   * (the one the metering puts right after the call), without changing the fuel it has used.
+   * After every host call: its charges reach the fuel global (fuel-slice.ts settle), and a slice
+   * past its deadline is made to fail the guest's next fuel check (the one the metering puts right
+   * after the call), without changing the fuel it has used.
    */
   private afterHostCall(): void {
+    this.fuel.settle();
     if (this.status !== "running" || this.stack.unwinding) return;
     this.fuel.forceCheck();
   }
@@ -384,9 +386,9 @@ export class GuestInstance implements Instance {
    * none of them sees the reserved pages or translates an address itself.
    */
   private guestMemory(): Uint8Array {
-    // One view per buffer: host calls ask for it on every call, and a grow gives a new buffer.
-    const buffer = this.memoryObject.buffer;
-    if (this.memoryView?.buffer !== buffer) this.memoryView = new Uint8Array(buffer, this.shift);
+    // One view per buffer, asked for on every host call. A grow detaches the buffer (memory is never
+    // shared: validate.ts), which empties the view: only then is the buffer getter read again.
+    if (!this.memoryView?.byteLength) this.memoryView = new Uint8Array(this.memoryObject.buffer, this.shift);
     return this.memoryView;
   }
   private memoryView: Uint8Array | undefined;

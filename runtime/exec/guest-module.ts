@@ -5,6 +5,7 @@ import type { CodeSegment, EntryPoint } from "../code/segment.js";
 import { readModuleStructure } from "../code/wasm-reader.js";
 import { FerryError } from "../errors.js";
 import { WASM_PAGE_BYTES } from "../limits.js";
+import { importPauses } from "../host/index.js";
 
 export class GuestModule {
   readonly wasm: WebAssembly.Module;
@@ -12,6 +13,8 @@ export class GuestModule {
   private readonly byIndex: Map<number, EntryPoint>;
   /** The import modules the code names ("ferry", "wasi_snapshot_preview1"): only their interfaces are built per instance. */
   readonly importModules: ReadonlySet<string>;
+  /** The imports it names that are declared `pauses` (instantiate.ts gates them): found once, not per instance. */
+  readonly pausingImports: ReadonlyArray<{ module: string; name: string }>;
 
   /** `wasm`: the segment's bytes already compiled (asynchronously, so the caller's thread never waits on V8). */
   constructor(
@@ -21,7 +24,11 @@ export class GuestModule {
     this.wasm = wasm ?? new WebAssembly.Module(segment.bytes as BufferSource);
     this.byName = new Map(segment.entries.map((e) => [e.name, e]));
     this.byIndex = new Map(segment.entries.map((e) => [e.exportIndex, e]));
-    this.importModules = new Set(WebAssembly.Module.imports(this.wasm).map((i) => i.module));
+    const imports = WebAssembly.Module.imports(this.wasm);
+    this.importModules = new Set(imports.map((i) => i.module));
+    this.pausingImports = imports
+      .filter((i) => i.kind === "function" && importPauses(i.module, i.name))
+      .map(({ module, name }) => ({ module, name }));
   }
 
   get codeHash(): string {

@@ -5,7 +5,7 @@
 
 import { MAX_NAMED_IMPORTS, nameSome } from "../code/validate.js";
 import { FerryError } from "../errors.js";
-import { type GuestIo, hostImports, importPauses, importTrust, type Pausing, resourceImports, type SegmentPart } from "../host/index.js";
+import { type GuestIo, hostImports, importTrust, type Pausing, resourceImports, type SegmentPart } from "../host/index.js";
 import type { ResourceProvider } from "../resources/provider.js";
 import type { GuestModule } from "./guest-module.js";
 import type { InProcessPlacement } from "./placement.js";
@@ -35,15 +35,20 @@ export function instantiateGuest(
   }
   const parts = new Map<string, SegmentPart>();
   const imports = hostImports({ io, pausing, resources, wasi: placement.wasi, parts }, module.importModules);
-  gatePausingImports(imports, gate);
+  gatePausingImports(imports, module, gate);
   return { instance: instantiate(module.wasm, imports), resources, parts };
 }
 
-/** Each import the descriptors declare `pauses` is wrapped so the gate knows when it runs (derived, never listed). */
-function gatePausingImports(imports: WebAssembly.Imports, gate: PausingGate): void {
-  for (const [module, fns] of Object.entries(imports))
-    for (const [name, fn] of Object.entries(fns))
-      if (typeof fn === "function" && importPauses(module, name)) fns[name] = gated(name, fn as (...a: unknown[]) => unknown, gate);
+/**
+ * Each import the descriptors declare `pauses` is wrapped so the gate knows when it runs (derived,
+ * never listed). Only those the module names: no other is ever called, and WASI alone has dozens.
+ */
+function gatePausingImports(imports: WebAssembly.Imports, module: GuestModule, gate: PausingGate): void {
+  for (const { module: from, name } of module.pausingImports) {
+    const fns = imports[from];
+    const fn = fns?.[name];
+    if (fns && typeof fn === "function") fns[name] = gated(name, fn as (...a: unknown[]) => unknown, gate);
+  }
 }
 
 function gated(name: string, fn: (...a: unknown[]) => unknown, gate: PausingGate): (...a: unknown[]) => unknown {

@@ -122,7 +122,12 @@ export class HostFileHandle implements FileHandle {
   readv(buffers: Uint8Array[], position: number): number {
     const fd = this.open();
     checkOffset(position, "position");
-    return this.guard(() => readvFully(fd, buffers, position));
+    // Not through guard(): no closure on the path of every WASI read.
+    try {
+      return readvFully(fd, buffers, position);
+    } catch (error) {
+      throw this.failed(error);
+    }
   }
 
   /**
@@ -131,13 +136,18 @@ export class HostFileHandle implements FileHandle {
    */
   writev(buffers: Uint8Array[], position: number): number {
     const fd = this.writableFd();
-    const end = checkWriteEnd(position, byteLength(buffers));
+    const total = byteLength(buffers);
+    const end = checkWriteEnd(position, total);
     if (end > this.access.maxFileBytes) {
       let written = 0;
       for (const b of buffers) written += this.write(b, position + written);
       return written;
     }
-    return this.guard(() => writevFully(fd, buffers, position));
+    try {
+      return writevFully(fd, buffers, position, total);
+    } catch (error) {
+      throw this.failed(error);
+    }
   }
 
   stat(): EntryStat {
@@ -192,7 +202,11 @@ export class HostFileHandle implements FileHandle {
     try {
       return f();
     } catch (error) {
-      throw fsErrorOf(error, quoted(this.path), this.root);
+      throw this.failed(error);
     }
+  }
+
+  private failed(error: unknown): FsError {
+    return fsErrorOf(error, quoted(this.path), this.root);
   }
 }

@@ -6,9 +6,11 @@
 import { readvSync, writeSync, writevSync } from "node:fs";
 import { readFully } from "./temp-file-io.js";
 
+// `total`: the buffers' length, when the caller has it (byteLength of a view of a wasm memory is not
+// a cheap read, and these run on every WASI read and write).
+
 /** Read into `buffers` in turn from `position` until they are full or the file ends; returns how many bytes. */
-export function readvFully(fd: number, buffers: Uint8Array[], position: number): number {
-  const total = byteLength(buffers);
+export function readvFully(fd: number, buffers: Uint8Array[], position: number, total = byteLength(buffers)): number {
   if (total === 0) return 0;
   let done = readvSync(fd, buffers, position);
   if (done === total) return done;
@@ -28,8 +30,7 @@ export function readvFully(fd: number, buffers: Uint8Array[], position: number):
 }
 
 /** Write all of `buffers` in turn at `position`; returns how many bytes (all of them, or it throws). */
-export function writevFully(fd: number, buffers: Uint8Array[], position: number): number {
-  const total = byteLength(buffers);
+export function writevFully(fd: number, buffers: Uint8Array[], position: number, total = byteLength(buffers)): number {
   if (total === 0) return 0;
   let done = writevSync(fd, buffers, position);
   if (done === total) return done;

@@ -69,7 +69,7 @@ function readFrom(s: WasiSession, e: FdEntry, buffers: Uint8Array[], position: n
   const file = s.file(e);
   let at = position ?? e.offset;
   const n = file.readv
-    ? file.readv(clipped(buffers), at)
+    ? file.readv(buffers, at)
     : gather(buffers, (into) => {
         const k = file.read(into, at);
         at += k;
@@ -79,27 +79,12 @@ function readFrom(s: WasiSession, e: FdEntry, buffers: Uint8Array[], position: n
   return n;
 }
 
-/** The buffers cut to MAX_HOST_IO_BYTES in all (the same bytes `gather` and `writeTo` move). */
-function clipped(buffers: Uint8Array[]): Uint8Array[] {
-  let total = 0;
-  const out: Uint8Array[] = [];
-  for (const b of buffers) {
-    const take = b.subarray(0, Math.max(0, MAX_HOST_IO_BYTES - total));
-    out.push(take);
-    total += take.byteLength;
-  }
-  return out;
-}
-
-function writeTo(s: WasiSession, e: FdEntry, buffers: Uint8Array[], position: number | undefined): number {
-  const pieces = clipped(buffers);
-  const total = pieces.reduce((n, p) => n + p.byteLength, 0);
-  if (e.kind === "stdout") {
-    for (const p of pieces) s.io.writeOutput(p);
-    return total;
-  }
-  if (e.kind === "stderr") {
-    s.writeStderr(pieces.map((p) => utf8.decode(p, { stream: true })).join(""));
+function writeTo(s: WasiSession, e: FdEntry, pieces: Uint8Array[], position: number | undefined): number {
+  if (e.kind === "stdout" || e.kind === "stderr") {
+    let total = 0;
+    for (const p of pieces) total += p.byteLength;
+    if (e.kind === "stderr") s.writeStderr(pieces.map((p) => utf8.decode(p, { stream: true })).join(""));
+    else for (const p of pieces) s.io.writeOutput(p);
     return total;
   }
   if (e.kind !== "file") throw new WasiErrno(e.kind === "directory" ? ERRNO.ISDIR : ERRNO.BADF, "not writable");
@@ -185,29 +170,35 @@ function readdir(s: WasiSession, fd: number, buf: number, len: number, cookie: b
   view.setU32(usedPtr, used);
 }
 
+const READ = RIGHT.FD_READ;
+const WRITE = RIGHT.FD_WRITE;
+const PREAD = RIGHT.FD_READ | RIGHT.FD_SEEK;
+const PWRITE = RIGHT.FD_WRITE | RIGHT.FD_SEEK;
+
 /**
- * One read or write over iovecs: at the entry's offset (which then moves) or, for the positioned
- * calls, at `offset` (a file only). The guest is charged the bytes moved, at the host-call rate.
+ * One read or write over iovecs (cut to MAX_HOST_IO_BYTES in all): at the entry's offset (which then
+ * moves) or, for the positioned calls, at `offset` (a file only). The guest is charged the bytes
+ * moved, at the host-call rate.
  */
 function transfer(s: WasiSession, write: boolean, fd: number, iovs: number, count: number, offset: bigint | undefined, out: number): void {
-  const right = (write ? RIGHT.FD_WRITE : RIGHT.FD_READ) | (offset === undefined ? 0n : RIGHT.FD_SEEK);
-  const e = s.fd(fd, right);
-  const buffers = s.view().iovecs(iovs, count);
+  const e = s.fd(fd, offset === undefined ? (write ? WRITE : READ) : write ? PWRITE : PREAD);
+  const view = s.view();
+  const buffers = view.iovecs(iovs, count, MAX_HOST_IO_BYTES);
   if (offset !== undefined && e.kind !== "file") throw new WasiErrno(ERRNO.SPIPE, "not seekable");
   const at = offset === undefined ? undefined : position(offset);
   const n = write ? writeTo(s, e, buffers, at) : readFrom(s, e, buffers, at);
   s.io.charge(hostCallFuel(n) - HOST_CALL_FUEL);
-  s.view().setU32(out, n);
+  // The same view: nothing a read or write does grows the guest's memory.
+  view.setU32(out, n);
 }
 
 export function fdCalls(s: WasiSession): Record<string, Call> {
-  return {
+  return Object.assign(fdStatusCalls(s), {
     fd_read: (fd: number, iovs: number, count: number, out: number) => transfer(s, false, fd, iovs, count, undefined, out),
     fd_pread: (fd: number, iovs: number, count: number, offset: bigint, out: number) => transfer(s, false, fd, iovs, count, offset, out),
     fd_write: (fd: number, iovs: number, count: number, out: number) => transfer(s, true, fd, iovs, count, undefined, out),
     fd_pwrite: (fd: number, iovs: number, count: number, offset: bigint, out: number) => transfer(s, true, fd, iovs, count, offset, out),
-    ...fdStatusCalls(s),
-  };
+  });
 }
 
 /** Seeking, syncing, status, flags, rights, sizes and times, preopens, listing, renumbering. */

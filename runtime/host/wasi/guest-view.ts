@@ -23,22 +23,37 @@ const encoder = new TextEncoder();
 
 export class GuestView {
   private readonly dv: DataView;
+  private readonly buffer: ArrayBufferLike;
+  private readonly base: number;
+  /**
+   * bytes.byteLength, kept: on a view of a wasm memory's buffer the getter is not inlined (it
+   * checks for detachment), and every bounds check reads it. A grow makes a new GuestView.
+   */
+  private readonly length: number;
 
   constructor(readonly bytes: Uint8Array) {
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.buffer = bytes.buffer;
+    this.base = bytes.byteOffset;
+    this.length = bytes.byteLength;
   }
 
   /** `len` bytes at `ptr`, a view (copy it before keeping it). */
   slice(ptr: number, len: number): Uint8Array {
     const start = ptr >>> 0;
     const length = len >>> 0;
-    if (start + length > this.bytes.byteLength) throw fault();
-    return this.bytes.subarray(start, start + length);
+    if (start + length > this.length) throw fault();
+    return this.view(start, length);
+  }
+
+  /** A view made from the buffer: cheaper than subarray (no species lookup), on every read and write. */
+  private view(start: number, length: number): Uint8Array {
+    return new Uint8Array(this.buffer, this.base + start, length);
   }
 
   private at(ptr: number, size: number): number {
     const p = ptr >>> 0;
-    if (p + size > this.bytes.byteLength) throw fault();
+    if (p + size > this.length) throw fault();
     return p;
   }
 
@@ -71,12 +86,24 @@ export class GuestView {
     }
   }
 
-  /** The buffers of an iovec array (`count` × {ptr u32, len u32}), as views. */
-  iovecs(ptr: number, count: number): Uint8Array[] {
+  /**
+   * The buffers of an iovec array (`count` × {ptr u32, len u32}), as views, every one bounds-checked
+   * whole, then cut to `maxBytes` in all (the ones past it empty).
+   */
+  iovecs(ptr: number, count: number, maxBytes: number): Uint8Array[] {
     const n = count >>> 0;
     if (n > 1024) throw new WasiErrno(ERRNO.INVAL, "more than 1024 iovecs (IOV_MAX)");
-    const out: Uint8Array[] = [];
-    for (let i = 0; i < n; i++) out.push(this.slice(this.u32(ptr + i * 8), this.u32(ptr + i * 8 + 4)));
+    // Made at its length (push would grow it): one iovec is the common case.
+    const out = new Array<Uint8Array>(n);
+    let room = maxBytes;
+    for (let i = 0; i < n; i++) {
+      const start = this.u32(ptr + i * 8);
+      const length = this.u32(ptr + i * 8 + 4);
+      if (start + length > this.length) throw fault();
+      const take = Math.min(length, room);
+      room -= take;
+      out[i] = this.view(start, take);
+    }
     return out;
   }
 }
