@@ -35,6 +35,7 @@ import type { Binaryen, BinaryenModule, ExpressionRef } from "./binaryen.js";
 import { irSetters } from "./binaryen.js";
 import type { IrWalker } from "./ir-walk.js";
 import { LoopPeeler } from "./rewind-peel.js";
+import { savePerPause } from "./rewind-saves.js";
 import { NORMAL, REWINDING, specialise, STATE, UNWINDING, type Info, type StateTests } from "./rewind-state-flow.js";
 
 export const REWIND_SUFFIX = "$ferry_rewind";
@@ -42,6 +43,8 @@ export const REWIND_SUFFIX = "$ferry_rewind";
 export interface RewindSplit {
   /** Functions given a rewinding twin. */
   split: number;
+  /** Calls that may pause given their own save in a running version (rewind-saves.ts). */
+  perPause: number;
 }
 
 /**
@@ -60,17 +63,20 @@ export function splitRewindVersions(b: Binaryen, m: BinaryenModule, walker: IrWa
     tests.instrumented.add(fi.name);
   }
   const peeler = new LoopPeeler(tests);
-  for (const fn of functions) splitOne(tests, peeler, fn);
-  return { split: functions.length };
+  let perPause = 0;
+  for (const fn of functions) perPause += splitOne(tests, peeler, fn);
+  return { split: functions.length, perPause };
 }
 
 /** F becomes `if (state == rewinding) return F$ferry_rewind(params); <F's code, specialised>`. */
-function splitOne(t: AsyncifyTests, peeler: LoopPeeler, fn: number): void {
+function splitOne(t: AsyncifyTests, peeler: LoopPeeler, fn: number): number {
   const { b, m } = t;
   const fi = b.getFunctionInfo(fn);
   const twin = fi.name + REWIND_SUFFIX;
-  m.addFunction(twin, fi.params, fi.results, fi.vars, peeler.peel(m.copyExpression(fi.body)));
+  const rewinding = peeler.peel(m.copyExpression(fi.body));
+  m.addFunction(twin, fi.params, fi.results, fi.vars, rewinding);
   const body = specialise(t, fi.body);
+  const perPause = savePerPause(t, body, rewinding);
   const params = b.expandType(fi.params);
   const call = m.call(
     twin,
@@ -83,6 +89,7 @@ function splitOne(t: AsyncifyTests, peeler: LoopPeeler, fn: number): void {
   );
   const type = b.getExpressionType(body);
   irSetters(b).Function.setBody(fn, m.block(null, [handOver, body], type === b.unreachable ? fi.results : type));
+  return perPause;
 }
 
 /** How the module's code reads and tests Asyncify's state, and which calls may pause. */
