@@ -56,7 +56,7 @@ export class Checkpoints {
         dir: this.runner.store.blobs.incoming,
         ...(base ? { prefix: deltaCheckpointPrefix(base.hash) } : {}),
       });
-      this.runner.store.checkpoints.addFile(job.id, file, { fuel, expectEpoch: epoch, ...(base ? { baseHash: base.hash } : {}) });
+      await this.runner.store.checkpoints.addFile(job.id, file, { fuel, expectEpoch: epoch, ...(base ? { baseHash: base.hash } : {}) });
       if (full) job.checkpointBase = { snapshot: full, hash: file.sha256 };
       job.checkpointFuel = fuel;
       this.runner.counters.checkpoints++;

@@ -12,12 +12,12 @@ import {
   readdirSync,
   readFileSync,
   readSync,
-  renameSync,
   rmSync,
   statSync,
   utimesSync,
   type Stats,
 } from "node:fs";
+import { open, rename, rm, stat as statAsync, utimes } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { TEMP_FILE_PATTERN, writeFileAtomic } from "../../runtime/light.js";
 import { ServerError } from "../errors.js";
@@ -95,22 +95,29 @@ export class BlobStore {
   /**
    * A complete, fsynced temp file in `incoming` whose sha256 its writer computed as `hash`: renamed
    * into place (then the shard directory fsynced) unless the blob is already there, in which case
-   * the temp file goes. Same result as put() of its bytes, without reading them on this thread.
+   * the temp file goes. Same result as put() of its bytes, without reading them on this thread; the
+   * rename, the directory's fsync and the removal run off the event loop (each costs a journal
+   * commit, milliseconds on a busy disk), several adopts at once sharing the file system's commits.
    */
-  adopt(temp: string, hash: string, size: number): PutResult {
+  async adopt(temp: string, hash: string, size: number): Promise<PutResult> {
     const path = this.pathOf(hash);
     if (dirname(temp) !== join(this.root, INCOMING))
       throw new ServerError("bad_request", `${temp} is not in the store's incoming directory`);
-    const existing = statOrUndefined(path);
+    const existing = await statAsync(path).catch(() => undefined);
     if (existing && existing.size === size) {
-      rmSync(temp, { force: true });
+      await rm(temp, { force: true });
       const now = new Date();
-      utimesSync(path, now, now);
+      await utimes(path, now, now);
       return { hash, size, created: false };
     }
     this.ensureShard(hash);
-    renameSync(temp, path);
-    fsyncDirectory(dirname(path));
+    await rename(temp, path);
+    const dir = await open(dirname(path), "r");
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
     return { hash, size, created: true };
   }
 

@@ -99,8 +99,12 @@ export class CheckpointTable {
    * A checkpoint whose blob a writer off the event loop made (a complete, fsynced temp file in the
    * blob store's `incoming` directory, and its sha256): moved into place, then the row.
    */
-  addFile(jobId: string, file: { temp: string; sha256: string; size: number }, options: CheckpointOptions): CheckpointRecord {
-    this.blobs.adopt(file.temp, file.sha256, file.size);
+  async addFile(
+    jobId: string,
+    file: { temp: string; sha256: string; size: number },
+    options: CheckpointOptions,
+  ): Promise<CheckpointRecord> {
+    await this.blobs.adopt(file.temp, file.sha256, file.size);
     return this.insert(jobId, file.sha256, file.size, options);
   }
 

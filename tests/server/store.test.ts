@@ -484,7 +484,7 @@ describe("incremental checkpoints", () => {
     expect(store.checkpoints.list(job.id)).toEqual([]);
   });
 
-  it("adopts a complete temp file from the incoming directory as a blob, once", () => {
+  it("adopts a complete temp file from the incoming directory as a blob, once", async () => {
     const store = openStore(tempDir(), { checkpointsKept: 2 });
     const codeHash = withModule(store);
     const job = store.jobs.create({ codeHash, owner: null, trust: "anonymous", entry: "main", node: "n1" });
@@ -495,15 +495,15 @@ describe("incremental checkpoints", () => {
       writeFileSync(path, content);
       return path;
     };
-    const first = store.checkpoints.addFile(job.id, { temp: temp(1), sha256: hash, size: content.byteLength }, { fuel: 1 });
+    const first = await store.checkpoints.addFile(job.id, { temp: temp(1), sha256: hash, size: content.byteLength }, { fuel: 1 });
     expect(Buffer.from(store.checkpoints.read(first)).equals(Buffer.from(content))).toBe(true);
     // The same bytes again: the blob is already there, the temp file goes.
-    store.checkpoints.addFile(job.id, { temp: temp(2), sha256: hash, size: content.byteLength }, { fuel: 1 });
+    await store.checkpoints.addFile(job.id, { temp: temp(2), sha256: hash, size: content.byteLength }, { fuel: 1 });
     expect(readdirSync(store.blobs.incoming)).toEqual([]);
     // Only files of the incoming directory.
     const outside = join(tempDir(), "x.tmp");
     writeFileSync(outside, content);
-    expectCode(() => store.blobs.adopt(outside, hash, content.byteLength), "bad_request");
+    await expect(store.blobs.adopt(outside, hash, content.byteLength)).rejects.toMatchObject({ code: "bad_request" });
   });
 });
 
