@@ -387,6 +387,47 @@ describe("jobs", () => {
     expect(store.jobs.list({ node: "n2" })).toEqual([]);
   });
 
+  it("keeps each owner's unfinished count through creates, state changes, epochs and deletes", () => {
+    const store = openStore(tempDir());
+    const codeHash = withModule(store);
+    const make = (owner: string | null, state: "queued" | "running" | "paused") =>
+      store.jobs.create({ codeHash, owner, trust: owner ? "authenticated" : "anonymous", entry: "main", state, node: "n1" });
+    const a = make("alice", "running");
+    const b = make("alice", "paused");
+    make("bob", "queued");
+    make(null, "running");
+    expect([store.jobs.countUnfinished("alice"), store.jobs.countUnfinished("bob"), store.jobs.countUnfinished("carol")]).toEqual([
+      2, 1, 0,
+    ]);
+    store.jobs.update(a.id, { fuelUsed: 5 }); // no state change
+    store.jobs.update(a.id, { state: "paused" });
+    expect(store.jobs.countUnfinished("alice")).toBe(2);
+    store.jobs.update(a.id, { state: "done" });
+    expect(store.jobs.countUnfinished("alice")).toBe(1);
+    // A failed transaction leaves the count as it was.
+    expectCode(() => store.jobs.update(b.id, { state: "cancelled" }, { expectEpoch: 7 }), "conflict");
+    expect(store.jobs.countUnfinished("alice")).toBe(1);
+    store.jobs.delete(b.id);
+    store.jobs.delete(a.id);
+    expect(store.jobs.countUnfinished("alice")).toBe(0);
+    expect(store.jobs.countUnfinished("bob")).toBe(1);
+  });
+
+  it("counts the unfinished jobs a database had before schema 8", () => {
+    const dir = tempDir();
+    const old = Store.open(dir, { migrations: MIGRATIONS.slice(0, 7) });
+    const codeHash = withModule(old);
+    for (const state of ["running", "paused", "done", "migrated"] as const)
+      old.jobs.create({ codeHash, owner: "alice", trust: "authenticated", entry: "main", state, node: "n1" });
+    old.close();
+    const store = Store.open(dir);
+    expect(store.schemaVersion).toBe(SCHEMA_VERSION);
+    expect(store.jobs.countUnfinished("alice")).toBe(2);
+    store.jobs.create({ codeHash, owner: "alice", trust: "authenticated", entry: "main", state: "queued", node: "n1" });
+    expect(store.jobs.countUnfinished("alice")).toBe(3);
+    store.close();
+  });
+
   it("stores input and output as verified blobs and removes them with the job", () => {
     const store = openStore(tempDir());
     const codeHash = withModule(store);
