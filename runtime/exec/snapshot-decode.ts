@@ -47,14 +47,24 @@ export interface Layout extends MemoryLayout {
   sections: SnapshotSectionInfo[];
 }
 
+/** How to decode: the memory caps, and whether the format's own sha256 is left unchecked. */
+export interface DecodeOptions extends DecodeSnapshotOptions {
+  /**
+   * The caller has just checked every byte of `bytes` against a sha256 of its own (a content-addressed
+   * store's name for them): the format's digest, which could only find the same damage, is not
+   * computed again. Every other check still runs.
+   */
+  digestChecked?: boolean;
+}
+
 /**
  * Decode and fully validate a snapshot. Raw memory pages, the continuation, input and output are
  * views into `bytes` (zero-copy); deflated chunks are inflated into fresh buffers. Snapshot
  * byte arrays are read-only by contract, and the caller must not modify `bytes` while the
  * Snapshot is in use. Every failure is a FerryError with a snapshot_* code.
  */
-export function decodeSnapshot(bytes: Uint8Array, options: DecodeSnapshotOptions = {}): Snapshot {
-  const layout = parseLayout(bytes);
+export function decodeSnapshot(bytes: Uint8Array, options: DecodeOptions = {}): Snapshot {
+  const layout = parseLayout(bytes, options.digestChecked);
   checkDecodeLimits(layout, options);
   const pages = decodePages(bytes, layout);
   const snapshot: Snapshot = {
@@ -73,7 +83,7 @@ export function decodeSnapshot(bytes: Uint8Array, options: DecodeSnapshotOptions
 }
 
 /** Header, length and digest checks, in that order, before any section is looked at. */
-function checkEnvelope(bytes: Uint8Array): { dv: DataView; total: number; version: number } {
+function checkEnvelope(bytes: Uint8Array, digestChecked: boolean): { dv: DataView; total: number; version: number } {
   if (!(bytes instanceof Uint8Array)) throw malformed("input is not a Uint8Array");
   const n = bytes.byteLength;
   const magicSeen = Math.min(n, MAGIC_BYTES.length);
@@ -100,6 +110,7 @@ function checkEnvelope(bytes: Uint8Array): { dv: DataView; total: number; versio
   if (n < total) throw new FerryError("snapshot_truncated", `declared length is ${total} bytes but only ${n} are present`);
   if (n > total) throw malformed(`${n - total} trailing bytes after the declared length of ${total}`);
   const bodyEnd = total - SNAPSHOT_DIGEST_BYTES;
+  if (digestChecked) return { dv, total, version };
   const digest = createHash("sha256")
     .update(view(bytes, 0, bodyEnd))
     .digest();
@@ -117,8 +128,8 @@ interface Sections {
   payloads: Array<Reader | undefined>;
 }
 
-function readSections(bytes: Uint8Array): Sections {
-  const { dv, total, version } = checkEnvelope(bytes);
+function readSections(bytes: Uint8Array, digestChecked: boolean): Sections {
+  const { dv, total, version } = checkEnvelope(bytes, digestChecked);
   const bodyEnd = total - SNAPSHOT_DIGEST_BYTES;
   const sections: SnapshotSectionInfo[] = [];
   const payloads: Array<Reader | undefined> = [];
@@ -158,8 +169,8 @@ function readSections(bytes: Uint8Array): Sections {
 }
 
 /** Parse and validate every section: everything about the snapshot but the memory's contents. */
-export function parseLayout(bytes: Uint8Array): Layout {
-  const { version, total, sections, payloads } = readSections(bytes);
+export function parseLayout(bytes: Uint8Array, digestChecked = false): Layout {
+  const { version, total, sections, payloads } = readSections(bytes, digestChecked);
 
   const [meta, cont, glob, mem, inp, outp, code, tab, res] = payloads as [
     Reader,

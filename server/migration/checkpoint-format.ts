@@ -29,10 +29,14 @@ function isDelta(bytes: Uint8Array): boolean {
   return bytes.byteLength > MAGIC.byteLength + HASH_BYTES && Buffer.from(bytes.buffer, bytes.byteOffset, MAGIC.byteLength).equals(MAGIC);
 }
 
-/** The newest checkpoint of `jobId` as a full snapshot, or undefined if it has none. */
-export function checkpointSnapshot(store: Store, jobId: string, options: { maxMemoryPages?: number } = {}): Snapshot | undefined {
+/**
+ * The newest checkpoint of `jobId` as a full snapshot, or undefined if it has none. The store checks
+ * each blob against its sha256 as it reads it, so decoding does not hash the same bytes again.
+ */
+export function checkpointSnapshot(store: Store, jobId: string, limits: { maxMemoryPages?: number } = {}): Snapshot | undefined {
   const latest = store.checkpoints.latest(jobId);
   if (!latest) return undefined;
+  const options = { ...limits, digestChecked: true };
   const bytes = store.checkpoints.read(latest);
   if (!isDelta(bytes)) return decodeSnapshot(bytes, options);
   const baseHash = Buffer.from(bytes.buffer, bytes.byteOffset + MAGIC.byteLength, HASH_BYTES).toString("hex");

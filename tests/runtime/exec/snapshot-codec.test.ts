@@ -644,6 +644,16 @@ describe("integrity", () => {
     expect(decodeCode(bytes)).toBe("snapshot_corrupt");
     expect(outcome(() => inspectSnapshot(bytes))).toBe("snapshot_corrupt");
   });
+
+  test("digestChecked (the caller hashed the bytes already) skips only the format's sha256", () => {
+    const bytes = Uint8Array.from(encodeSnapshot(baseSnapshot(), { compression: "none" }));
+    const digestFlipped = Uint8Array.from(bytes);
+    digestFlipped[digestFlipped.byteLength - 1]! ^= 0x01;
+    expect(decodeCode(digestFlipped)).toBe("snapshot_corrupt");
+    expect(comparableSnapshot(decodeSnapshot(digestFlipped, { digestChecked: true }))).toEqual(comparableSnapshot(decodeSnapshot(bytes)));
+    // The structure is still checked: a cut-off snapshot is refused all the same.
+    expect(outcome(() => decodeSnapshot(bytes.subarray(0, bytes.byteLength - 1), { digestChecked: true }))).toBe("snapshot_truncated");
+  });
 });
 
 // ---- structure (valid digest, invalid contents) ---------------------------------------------
