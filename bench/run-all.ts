@@ -3,7 +3,7 @@
 // FERRY_BENCH_RUNS overrides the kept rounds and FERRY_BENCH_ONLY=metering,snapshot,instantiate,
 // sandbox-start,sandbox-call,sandbox-throughput,sandbox-memory (or "sandbox" for all four),
 // node-migration,node-precopy,node-throughput (or "node" for all three), containment, cli-start, pause-cost, wasi, global-ref,
-// resource-migration, checkpoints picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
+// resource-migration, checkpoints, hibernation picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
 
 import { join } from "node:path";
 import { CHECKPOINTS_PARTS, runCheckpointsBench, type CheckpointsBenchOptions } from "./checkpoints.js";
@@ -11,6 +11,7 @@ import { CLI_START_PARTS, runCliStartBench, type CliStartBenchOptions } from "./
 import { CONTAINMENT_PARTS, runContainmentBench, type ContainmentBenchOptions } from "./containment.js";
 import { CORE_PARTS, runCoreBench, type CoreBenchOptions, type CorePart } from "./core.js";
 import { GLOBAL_REF_PARTS, runGlobalRefBench, type GlobalRefBenchOptions } from "./global-ref.js";
+import { HIBERNATION_PARTS, runHibernationBench, type HibernationBenchOptions } from "./hibernation.js";
 import { NODE_PARTS, runNodeBench, type NodeBenchOptions, type NodePart } from "./node.js";
 import { PAUSE_COST_PARTS, runPauseCostBench, type PauseCostBenchOptions } from "./pause-cost.js";
 import { RESOURCE_MIGRATION_PARTS, runResourceMigrationBench, type ResourceMigrationBenchOptions } from "./resource-migration.js";
@@ -29,6 +30,7 @@ function optionsFromEnv(): {
   globalRef: GlobalRefBenchOptions | undefined;
   resourceMigration: ResourceMigrationBenchOptions | undefined;
   checkpoints: CheckpointsBenchOptions | undefined;
+  hibernation: HibernationBenchOptions | undefined;
 } {
   const options: CoreBenchOptions = {};
   const containment: ContainmentBenchOptions = {};
@@ -45,6 +47,14 @@ function optionsFromEnv(): {
   let resourceMigrationSelected = true;
   const checkpoints: CheckpointsBenchOptions = {};
   let checkpointsSelected = true;
+  const hibernation: HibernationBenchOptions = {};
+  let hibernationSelected = true;
+  const pausedJobs = process.env.FERRY_BENCH_PAUSED_JOBS;
+  if (pausedJobs !== undefined) {
+    const n = Number(pausedJobs);
+    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`FERRY_BENCH_PAUSED_JOBS must be a positive integer, got ${pausedJobs}`);
+    hibernation.pausedJobs = n;
+  }
   const sandbox: SandboxBenchOptions = {};
   const node: NodeBenchOptions = {};
   const runs = process.env.FERRY_BENCH_RUNS;
@@ -62,6 +72,7 @@ function optionsFromEnv(): {
     globalRef.runs = n;
     resourceMigration.runs = n;
     checkpoints.runs = n;
+    hibernation.runs = n;
   }
   const only = process.env.FERRY_BENCH_ONLY;
   if (only !== undefined) {
@@ -80,6 +91,7 @@ function optionsFromEnv(): {
       ...GLOBAL_REF_PARTS,
       ...RESOURCE_MIGRATION_PARTS,
       ...CHECKPOINTS_PARTS,
+      ...HIBERNATION_PARTS,
     ];
     const unknown = parts.filter((p) => !known.includes(p));
     if (unknown.length > 0)
@@ -94,6 +106,7 @@ function optionsFromEnv(): {
     globalRefSelected = parts.some((p) => (GLOBAL_REF_PARTS as readonly string[]).includes(p));
     resourceMigrationSelected = parts.some((p) => (RESOURCE_MIGRATION_PARTS as readonly string[]).includes(p));
     checkpointsSelected = parts.some((p) => (CHECKPOINTS_PARTS as readonly string[]).includes(p));
+    hibernationSelected = parts.some((p) => (HIBERNATION_PARTS as readonly string[]).includes(p));
   }
   return {
     core: options.only?.length === 0 ? undefined : options,
@@ -106,6 +119,7 @@ function optionsFromEnv(): {
     globalRef: globalRefSelected ? globalRef : undefined,
     resourceMigration: resourceMigrationSelected ? resourceMigration : undefined,
     checkpoints: checkpointsSelected ? checkpoints : undefined,
+    hibernation: hibernationSelected ? hibernation : undefined,
   };
 }
 
@@ -212,6 +226,15 @@ async function main(): Promise<void> {
     writeJsonAtomic(ckPath, { bench: "checkpoints", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...ck });
     targets.push(...ck.targets);
     written.push(`${ckPath} (checkpoint bench ${(ck.durationMs / 1000).toFixed(0)} s)`);
+  }
+  if (selected.hibernation) {
+    const hib = await runHibernationBench(selected.hibernation);
+    // A smaller FERRY_BENCH_PAUSED_JOBS or fewer runs is a quick look.
+    const hibQuick = process.env.FERRY_BENCH_RUNS !== undefined || process.env.FERRY_BENCH_PAUSED_JOBS !== undefined;
+    const hibPath = join(resultsDir, hibQuick ? "hibernation.quick.json" : "hibernation.json");
+    writeJsonAtomic(hibPath, { bench: "hibernation", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...hib });
+    targets.push(...hib.targets);
+    written.push(`${hibPath} (hibernation bench ${(hib.durationMs / 1000).toFixed(0)} s)`);
   }
 
   printTable({
