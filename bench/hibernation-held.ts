@@ -52,7 +52,13 @@ async function settle(): Promise<void> {
 async function run(req: HeldRequest, send: (m: HeldMessage) => void): Promise<void> {
   // No periodic checkpoints: pausing writes each job's checkpoint, which is what hibernation keeps.
   // Compile workers exit as soon as they idle (Binaryen's heap is not the node's holding cost).
-  const running = await startNode({ dataDir: req.dataDir, checkpointIntervalMs: 0, compile: { idleMs: 0 } });
+  // Jobs hibernate when the driver says (every hibernateEvery), not on the node's timer: each is counted once.
+  const running = await startNode({
+    dataDir: req.dataDir,
+    checkpointIntervalMs: 0,
+    compile: { idleMs: 0 },
+    limits: { hibernateAfterMs: 3_600_000 },
+  });
   const node = running.node;
   const key = generateSigningKey();
   const client = running.store.clients.add({

@@ -137,7 +137,8 @@ interface BenchNode {
 async function benchNode(): Promise<BenchNode> {
   const dir = tempDir();
   // No periodic checkpoints: pausing writes each job's checkpoint, which is what hibernation keeps.
-  const running = await startNode({ dataDir: dir, checkpointIntervalMs: 0 });
+  // The node's own sweep never hibernates the job: the samples do, when they mean to.
+  const running = await startNode({ dataDir: dir, checkpointIntervalMs: 0, limits: { hibernateAfterMs: 3_600_000 } });
   const key = generateSigningKey();
   const client = running.store.clients.add({
     publicKey: key.publicKey,
