@@ -13,7 +13,7 @@ import { Admission } from "./admission.js";
 import type { NodeCounters } from "./counters.js";
 import type { NodeEngines } from "./engines.js";
 import { jobView, movedTo, publicResult, resultJson, type JobView } from "./job-view.js";
-import { LiveJob, type JobEvent } from "./live-job.js";
+import { LiveJob, LiveJobs, type JobEvent } from "./live-job.js";
 import type { NodeLimits } from "./node-limits.js";
 import { instanceOptions, type Caller } from "./placement.js";
 import type { ResourcePins } from "./resource-pins.js";
@@ -44,7 +44,7 @@ export class JobRunner {
   readonly limits: NodeLimits;
   readonly counters: NodeCounters;
   readonly pins: ResourcePins;
-  readonly live = new Map<string, LiveJob>();
+  readonly live = new LiveJobs();
   readonly admission: Admission;
   readonly retention: AnonymousRetention;
   private readonly scheduler: Scheduler;
@@ -63,11 +63,7 @@ export class JobRunner {
     if (!(options.maxRunningJobs >= 1))
       throw new ServerError("bad_request", `maxRunningJobs must be at least 1, got ${options.maxRunningJobs}`);
     this.admission = new Admission(options.maxRunningJobs, {
-      runningCount: () => {
-        let n = 0;
-        for (const j of this.live.values()) if (j.record.state === "running") n++;
-        return n;
-      },
+      runningCount: () => this.live.runningCount(),
       isLive: (job) => this.live.has(job.id),
       launch: (job) => this.launch(job),
     });
@@ -234,6 +230,7 @@ export class JobRunner {
   update(job: LiveJob, patch: JobPatch): void {
     const before = job.record.state;
     job.record = this.store.jobs.update(job.id, patch, { expectEpoch: job.record.epoch });
+    this.live.noteState(job);
     job.stateChanged();
     if (job.record.state !== before) job.emit(this.stateEvent(job.record));
     for (const l of this.listeners) l(job.id, job.record.state);

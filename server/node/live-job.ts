@@ -129,3 +129,34 @@ export class LiveJob implements MovableJob {
     this.emit({ type: "output", bytes: fresh });
   }
 }
+
+/**
+ * The node's live jobs by id, and which of them may be running: counting the running ones (what
+ * admission does at every job start under maxRunningJobs) costs what runs, not the paused and
+ * hibernated jobs held beside them. A job is noted when it becomes live and after every state change
+ * (JobRunner.update); the count drops, as it goes, jobs no longer live or running.
+ */
+export class LiveJobs extends Map<string, LiveJob> {
+  private readonly maybeRunning = new Set<LiveJob>();
+
+  override set(id: string, job: LiveJob): this {
+    super.set(id, job);
+    this.noteState(job);
+    return this;
+  }
+
+  /** After the job's state may have changed. */
+  noteState(job: LiveJob): void {
+    if (job.record.state === "running") this.maybeRunning.add(job);
+  }
+
+  /** Live jobs in state `running`. */
+  runningCount(): number {
+    let n = 0;
+    for (const job of this.maybeRunning) {
+      if (this.get(job.id) === job && job.record.state === "running") n++;
+      else this.maybeRunning.delete(job);
+    }
+    return n;
+  }
+}
