@@ -3,12 +3,7 @@
 // sweep starts, every refusal a usage error (status 2) naming the option.
 
 import { readFileSync } from "node:fs";
-import {
-  isSingleThreshold,
-  normalizePolicyOptions,
-  type PolicyKind,
-  type PolicyOptions,
-} from "../../runtime/balance/index.js";
+import { isSingleThreshold, normalizePolicyOptions, type PolicyKind, type PolicyOptions } from "../../runtime/balance/index.js";
 import { FerryError } from "../../runtime/light.js";
 import { UsageError } from "../../server/cli/usage.js";
 import { DEFAULT_SIM_COSTS, normalizeSimOptions, type SimCosts, ZERO_SIM_COSTS } from "../sim/sim-config.js";
@@ -96,7 +91,13 @@ const FLAG_OF: Record<string, string> = {
 };
 
 /** Validate one run's options as the sweep will build them; a refusal names the command-line option. */
-export function checkRun(kind: PolicyKind, policy: Omit<PolicyOptions, "kind">, costs: SimCosts, nodes: number, noProbeLimit: boolean): void {
+export function checkRun(
+  kind: PolicyKind,
+  policy: Omit<PolicyOptions, "kind">,
+  costs: SimCosts,
+  nodes: number,
+  noProbeLimit: boolean,
+): void {
   const options: PolicyOptions = { ...policy, kind, ...(noProbeLimit ? { maxPolls: Infinity, retryInterval: 0 } : {}) };
   try {
     normalizePolicyOptions(options);

@@ -130,9 +130,14 @@ function knobText(policies: readonly PolicyKind[], k: Knobs, noProbeLimit: boole
   const parts: string[] = [];
   if (policies.some((p) => !isSingleThreshold(p))) {
     parts.push(`lower ${k.policy.lower ?? DEFAULT_LOWER_THRESHOLD}, upper ${k.policy.upper ?? DEFAULT_UPPER_THRESHOLD}`);
-    parts.push(noProbeLimit ? "no probe limit" : `MAX ${k.policy.maxPolls ?? DEFAULT_MAX_POLLS}, D ${k.policy.retryInterval ?? DEFAULT_RETRY_INTERVAL}`);
+    parts.push(
+      noProbeLimit
+        ? "no probe limit"
+        : `MAX ${k.policy.maxPolls ?? DEFAULT_MAX_POLLS}, D ${k.policy.retryInterval ?? DEFAULT_RETRY_INTERVAL}`,
+    );
   }
-  if (policies.some(isSingleThreshold)) parts.push(`T ${k.policy.threshold ?? DEFAULT_THRESHOLD}, Lp ${k.policy.maxPolls ?? DEFAULT_MAX_POLLS}`);
+  if (policies.some(isSingleThreshold))
+    parts.push(`T ${k.policy.threshold ?? DEFAULT_THRESHOLD}, Lp ${k.policy.maxPolls ?? DEFAULT_MAX_POLLS}`);
   return parts.join(", ");
 }
 

@@ -36,7 +36,9 @@ export interface ModelPoint {
 }
 
 /** Student t quantiles t(0.975, ν) for ν = 1..19; 1.96 beyond. */
-const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093];
+const T975 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093,
+];
 
 export function meanAndHalfWidth(xs: readonly number[]): { mean: number; halfWidth: number } {
   const n = xs.length;
