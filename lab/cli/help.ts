@@ -43,8 +43,9 @@ transfers per job.`,
 
 Options:
   --nodes N               node processes on loopback, one running job each (default: 4)
-  --policy LIST           comma list of none, sender, receiver, symmetric, adaptive
-                          (default: all five, one measured run each)
+  --policy LIST           comma list of none, sender, receiver, symmetric, adaptive, or
+                          elz-sender, elz-receiver (threshold T = 2, Lp = --max-polls)
+                          (default: the first five, one measured run each)
   --load R                offered load per node, in (0, 1) (default: 0.8)
   --arrivals single|uniform   all jobs to the first node, or spread evenly (default: single)
   --jobs N                jobs per policy run (default: 300)
