@@ -124,13 +124,15 @@ export function simCrossover(points: readonly ModelPoint[], polls: number): numb
 
 const pct = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? "+" : "−"}${Math.abs(100 * x).toFixed(2)}%` : "—");
 
+export const MODEL_TABLE_HEADER = "| policy | Lp | load | simulated | ±95% CI | mean field | error |\n|:--|---:|---:|---:|---:|---:|---:|";
+
+export function modelRow(p: ModelPoint): string {
+  const ci = Number.isFinite(p.halfWidth) ? `±${((100 * p.halfWidth) / p.sim).toFixed(2)}%` : "—";
+  return `| ${p.kind} | ${p.polls} | ${p.load.toFixed(2)} | ${p.sim.toFixed(4)} | ${ci} | ${p.model.toFixed(4)} | ${pct(p.error)} |`;
+}
+
 export function modelTable(points: readonly ModelPoint[]): string {
-  const lines = ["| policy | Lp | load | simulated | ±95% CI | mean field | error |", "|:--|---:|---:|---:|---:|---:|---:|"];
-  for (const p of points) {
-    const ci = Number.isFinite(p.halfWidth) ? `±${((100 * p.halfWidth) / p.sim).toFixed(2)}%` : "—";
-    lines.push(`| ${p.kind} | ${p.polls} | ${p.load.toFixed(2)} | ${p.sim.toFixed(4)} | ${ci} | ${p.model.toFixed(4)} | ${pct(p.error)} |`);
-  }
-  return lines.join("\n");
+  return [MODEL_TABLE_HEADER, ...points.map(modelRow)].join("\n");
 }
 
 export function crossoverTable(points: readonly ModelPoint[], threshold: number, polls: readonly number[]): string {
