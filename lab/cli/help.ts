@@ -8,8 +8,9 @@ export const LAB_TEXTS = {
   simulate: `Usage: ferry simulate [options]
 
 Options:
-  --policies LIST         comma list of none, sender, receiver, symmetric, adaptive
-                          (default: none,sender,receiver,symmetric)
+  --policies LIST         comma list of none, sender, receiver, symmetric, adaptive (two
+                          thresholds), elz-sender, elz-receiver (one threshold T, Eager,
+                          Lazowska & Zahorjan) (default: none,sender,receiver,symmetric)
   --nodes N               nodes, one processor each (default: 20)
   --loads LO..HI | A,B    offered loads per node, each in (0, 1) (default: 0.1..0.95)
   --step S                spacing of a --loads range (default: 0.05)
@@ -17,7 +18,21 @@ Options:
   --seed S                random seed; the same seed gives the same table (default: 1)
   --service exp|pareto|hyperexp   service times, all with mean 1 (default: exp)
   --arrivals uniform|single       spread arrivals evenly, or send them all to node 0 (default: uniform)
+  --lower L --upper U     two thresholds: receiver at ≤ L jobs, sender at ≥ U; U − L > 2 (default: 0, 3)
+  --threshold T           one threshold (elz-*): an arrival that brings a queue to T jobs looks
+                          for a node below T; a completion that leaves one below T looks for a
+                          node at ≥ T; an integer ≥ 2 (default: 2)
+  --max-polls N           MAX, polls per round (two thresholds), or Lp, polls per arrival or
+                          completion (elz-*) (default: 3); a list 1,3,5 with --mean-field
+  --retry D               wait after MAX failed polls, in mean service times (default: 0.5)
+  --costs zero|default|FILE   network and CPU costs of polls and moves: none, the defaults, or a
+                          JSON file of some of latency, bytesPerTime, cpuPerMessage, cpuPerTransfer,
+                          cpuPerByte, weakBytes, snapshotBytes (default: default)
   --no-probe-limit        poll without MAX or D (shows thrashing)
+  --mean-field            elz-sender and elz-receiver against their mean-field (N → ∞) models
+                          for each --max-polls value: mean response with a 95% CI, the error, and
+                          the load where receiver-initiated becomes better (exp, uniform arrivals)
+  --replications R        --mean-field: independent runs per point, seeds S, S+1, … (default: 1)
   --plot FILE             also write an SVG plot of mean response time against load
   -h, --help              show this help
 
@@ -28,8 +43,9 @@ transfers per job.`,
 
 Options:
   --nodes N               node processes on loopback, one running job each (default: 4)
-  --policy LIST           comma list of none, sender, receiver, symmetric, adaptive
-                          (default: all five, one measured run each)
+  --policy LIST           comma list of none, sender, receiver, symmetric, adaptive, or
+                          elz-sender, elz-receiver (threshold T = 2, Lp = --max-polls)
+                          (default: the first five, one measured run each)
   --load R                offered load per node, in (0, 1) (default: 0.8)
   --arrivals single|uniform   all jobs to the first node, or spread evenly (default: single)
   --jobs N                jobs per policy run (default: 300)

@@ -1,8 +1,20 @@
 // `ferry simulate`: sweep load-sharing policies over a range of loads in the discrete-event
-// simulator, print markdown tables next to the M/M/1 and M/M/c bounds, and optionally plot them.
+// simulator, print markdown tables next to the M/M/1 and M/M/c bounds, and optionally plot them;
+// with --mean-field, the single-threshold policies next to their mean-field models.
 
 import { parseArgs } from "node:util";
-import { DEFAULT_MAX_POLLS, DEFAULT_RETRY_INTERVAL, POLICY_KINDS, type PolicyKind } from "../../runtime/balance/index.js";
+import {
+  DEFAULT_LOWER_THRESHOLD,
+  DEFAULT_MAX_POLLS,
+  DEFAULT_RETRY_INTERVAL,
+  DEFAULT_THRESHOLD,
+  DEFAULT_UPPER_THRESHOLD,
+  isSingleThreshold,
+  POLICY_KINDS,
+  type PolicyKind,
+  type SingleThresholdKind,
+} from "../../runtime/balance/index.js";
+import { crossoverTable, MODEL_TABLE_HEADER, modelRow, modelSweep } from "../sim/mean-field-sweep.js";
 import { SERVICE_KINDS } from "../sim/distributions.js";
 import { allJobsAccounted, boundLabels, responseTable, trafficTable } from "../sim/report.js";
 import { plotSvg, type Series } from "../sim/svg-plot.js";
@@ -12,6 +24,7 @@ import type { Io } from "../../server/cli/run.js";
 import { UsageError } from "../../server/cli/usage.js";
 import { LAB_HELP } from "./help.js";
 import { checkWritableFile } from "../../server/cli/paths.js";
+import { checkRun, type Knobs, parseKnobs } from "./simulate-knobs.js";
 
 const DEFAULT_POLICIES = "none,sender,receiver,symmetric";
 const DEFAULT_LOADS = "0.1..0.95";
@@ -35,6 +48,14 @@ export async function simulateCommand(argv: string[], io: Io): Promise<number> {
       service: { type: "string", default: "exp" },
       arrivals: { type: "string", default: "uniform" },
       "no-probe-limit": { type: "boolean", default: false },
+      threshold: { type: "string" },
+      upper: { type: "string" },
+      lower: { type: "string" },
+      "max-polls": { type: "string" },
+      retry: { type: "string" },
+      costs: { type: "string" },
+      "mean-field": { type: "boolean", default: false },
+      replications: { type: "string" },
       plot: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -51,17 +72,32 @@ export async function simulateCommand(argv: string[], io: Io): Promise<number> {
   const seed = parseInteger("--seed", values.seed, 0, 2 ** 32 - 1);
   const service = parseChoice("--service", values.service, SERVICE_KINDS);
   const arrivals = parseChoice("--arrivals", values.arrivals, ["uniform", "single"] as const);
+  const knobs = parseKnobs(values, policies);
+  const noProbeLimit = values["no-probe-limit"];
+  for (const kind of policies) checkRun(kind, knobs.policy, knobs.costs, nodes, noProbeLimit);
+  const replications = values.replications === undefined ? 1 : parseInteger("--replications", values.replications, 1, 20);
+  if (values["mean-field"]) {
+    if (values.plot !== undefined) throw new UsageError("--plot draws the policy sweep, not --mean-field");
+    if (service !== "exp" || arrivals !== "uniform")
+      throw new UsageError("--mean-field: the models assume exp service and uniform arrivals (--service exp --arrivals uniform)");
+    const kinds = policies.filter(isSingleThreshold);
+    if (kinds.length !== policies.length) throw new UsageError("--mean-field: --policies must be elz-sender and/or elz-receiver");
+    const runs = kinds.length * loads.length * Math.max(1, knobs.polls.length) * replications;
+    if (runs > MAX_RUNS) throw new UsageError(`--mean-field asks for ${runs} runs; at most ${MAX_RUNS}`);
+    return meanField(io, { kinds, nodes, loads, jobs, seed, replications, knobs });
+  }
+  if (values.replications !== undefined) throw new UsageError("--replications applies to --mean-field");
+  if (knobs.polls.length > 1) throw new UsageError("--max-polls takes one value, or a list with --mean-field");
   if (policies.length * loads.length > MAX_RUNS) {
     throw new UsageError(`--policies × --loads asks for ${policies.length * loads.length} runs; at most ${MAX_RUNS} (use a larger --step)`);
   }
   if (values.plot !== undefined) checkWritableFile("--plot", values.plot); // before the sweep, not after it
 
-  const rows = sweep({ policies, nodes, loads, jobs, seed, service, arrivals, noProbeLimit: values["no-probe-limit"] });
+  const rows = sweep({ policies, nodes, loads, jobs, seed, service, arrivals, noProbeLimit, knobs: knobs.policy, costs: knobs.costs });
   const labels = boundLabels(service, nodes);
-  const limit = values["no-probe-limit"] ? "no probe limit" : `MAX ${DEFAULT_MAX_POLLS}, D ${DEFAULT_RETRY_INTERVAL}`;
   io.stdout.write(
     `Mean response time (mean service time = 1), ${nodes} nodes, ${service} service, ${arrivals} arrivals, ` +
-      `${jobs} jobs per run, seed ${seed}, ${limit}\n\n${responseTable(rows, policies, labels)}\n\n` +
+      `${jobs} jobs per run, seed ${seed}, ${knobText(policies, knobs, noProbeLimit)}, ${knobs.costsName}\n\n${responseTable(rows, policies, labels)}\n\n` +
       `Lower is better. ${labels.single}: every node alone, no sharing (the bound to beat); ${labels.pooled}: one pooled queue, perfect sharing (no policy does better).\n\n` +
       `Load-sharing traffic\n\n${trafficTable(rows, policies)}\n\n` +
       `All jobs completed exactly once: ${allJobsAccounted(rows) ? "yes" : "NO"}\n`,
@@ -87,6 +123,56 @@ export async function simulateCommand(argv: string[], io: Io): Promise<number> {
     io.stdout.write(`Plot written to ${values.plot}\n`);
   }
   return allJobsAccounted(rows) ? 0 : 4;
+}
+
+/** The knobs in force, for the table's heading. */
+function knobText(policies: readonly PolicyKind[], k: Knobs, noProbeLimit: boolean): string {
+  const parts: string[] = [];
+  if (policies.some((p) => !isSingleThreshold(p))) {
+    parts.push(`lower ${k.policy.lower ?? DEFAULT_LOWER_THRESHOLD}, upper ${k.policy.upper ?? DEFAULT_UPPER_THRESHOLD}`);
+    parts.push(
+      noProbeLimit
+        ? "no probe limit"
+        : `MAX ${k.policy.maxPolls ?? DEFAULT_MAX_POLLS}, D ${k.policy.retryInterval ?? DEFAULT_RETRY_INTERVAL}`,
+    );
+  }
+  if (policies.some(isSingleThreshold))
+    parts.push(`T ${k.policy.threshold ?? DEFAULT_THRESHOLD}, Lp ${k.policy.maxPolls ?? DEFAULT_MAX_POLLS}`);
+  return parts.join(", ");
+}
+
+interface MeanFieldRun {
+  kinds: SingleThresholdKind[];
+  nodes: number;
+  loads: number[];
+  jobs: number;
+  seed: number;
+  replications: number;
+  knobs: Knobs;
+}
+
+/** --mean-field: each single-threshold variant, Lp and load simulated against its mean-field model. */
+function meanField(io: Io, r: MeanFieldRun): number {
+  const threshold = r.knobs.policy.threshold ?? DEFAULT_THRESHOLD;
+  const polls = r.knobs.polls.length > 0 ? r.knobs.polls : [DEFAULT_MAX_POLLS];
+  io.stdout.write(
+    `Single-threshold policies, simulated vs mean field (N → ∞), T ${threshold}, ${r.nodes} nodes, exp service, ` +
+      `${r.jobs} jobs per run (10% warm-up), ${r.replications} replication(s) from seed ${r.seed}, ${r.knobs.costsName}` +
+      `${r.knobs.costsName === "zero costs" ? "" : " (the model assumes none)"}\n\n`,
+  );
+  io.stdout.write(`${MODEL_TABLE_HEADER}\n`); // row by row: a full sweep runs for minutes
+  const points = modelSweep({ ...r, polls, threshold, costs: r.knobs.costs }, (p) => io.stdout.write(`${modelRow(p)}\n`));
+  const worst = Math.max(...points.map((p) => Math.abs(p.error)));
+  const widest = Math.max(...points.map((p) => p.halfWidth / p.sim));
+  const ok = points.every((p) => p.unaccounted === 0);
+  io.stdout.write(
+    `\nLargest |error| ${(100 * worst).toFixed(2)}%; widest 95% CI ±${Number.isFinite(widest) ? (100 * widest).toFixed(2) : "—"}%.\n\n`,
+  );
+  if (r.kinds.length === 2) {
+    io.stdout.write(`Receiver-initiated responds faster above the crossover load:\n\n${crossoverTable(points, threshold, polls)}\n\n`);
+  }
+  io.stdout.write(`All jobs completed exactly once: ${ok ? "yes" : "NO"}\n`);
+  return ok ? 0 : 4;
 }
 
 function parsePolicies(text: string): PolicyKind[] {

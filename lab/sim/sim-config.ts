@@ -31,6 +31,20 @@ export const DEFAULT_SIM_COSTS: SimCosts = {
   snapshotBytes: 1024 * 1024,
 };
 
+/**
+ * No costs at all, the mean-field models' assumption: polls, answers and transfers take no time and
+ * no CPU, so a round of polls and its transfer complete at the instant of the event that started it.
+ */
+export const ZERO_SIM_COSTS: SimCosts = {
+  latency: 0,
+  bytesPerTime: 1, // nothing is shipped: weakBytes and snapshotBytes are 0
+  cpuPerMessage: 0,
+  cpuPerTransfer: 0,
+  cpuPerByte: 0,
+  weakBytes: 0,
+  snapshotBytes: 0,
+};
+
 export interface SimOptions {
   nodes: number;
   /** Offered load per node ρ (total arrival rate nodes·ρ). */
@@ -96,6 +110,10 @@ export function normalizeSimOptions(o: SimOptions): SimConfig {
     if (!(v >= 0) || !Number.isFinite(v)) throw new FerryError("invalid_option", `\`costs.${name}\` must be a finite number ≥ 0, got ${v}`);
   }
   if (!(costs.bytesPerTime > 0)) throw new FerryError("invalid_option", "`costs.bytesPerTime` must be > 0");
+  if (costs.latency === 0 && policy.maxPolls === Infinity) {
+    // Polls answered at the same instant would loop without time ever advancing.
+    throw new FerryError("invalid_option", "`costs.latency` must be > 0 without a probe limit (`maxPolls` Infinity)");
+  }
   let service: ServiceDistribution;
   if (typeof o.service === "object") service = o.service;
   else {

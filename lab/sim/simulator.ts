@@ -344,7 +344,7 @@ class Simulation {
     this.q.push(this.now + costs.latency + bytes / costs.bytesPerTime, JOB_IN, to, 0, { from: n, probe, id, job, bytes });
     if (job >= 0) {
       this.startNext(n);
-      this.tell(n, { type: "departure" });
+      this.tell(n, { type: "departure", moved: true });
     }
   }
 

@@ -1,7 +1,7 @@
 // Runs a grid of simulations (policies × loads) with the same seed per load, so every policy sees
 // the same arrivals and service times (common random numbers), and adds the closed-form bounds.
 
-import { mg1MeanResponse, mmcMeanResponse, type PolicyKind } from "../../runtime/balance/index.js";
+import { mg1MeanResponse, mmcMeanResponse, type PolicyKind, type PolicyOptions } from "../../runtime/balance/index.js";
 import { type ServiceKind, serviceByName } from "./distributions.js";
 import type { ArrivalPattern, SimCosts } from "./sim-config.js";
 import { simulate, type SimResult } from "./simulator.js";
@@ -16,6 +16,8 @@ export interface SweepOptions {
   arrivals: ArrivalPattern;
   /** Remove the probe limit (MAX = ∞, D = 0): the thrashing experiment. */
   noProbeLimit: boolean;
+  /** The policies' knobs (thresholds, MAX or Lp, D), the same for every policy; defaults when absent. */
+  knobs?: Omit<PolicyOptions, "kind">;
   costs?: Partial<SimCosts>;
 }
 
@@ -52,7 +54,7 @@ export function sweep(o: SweepOptions, onRow?: (row: SweepRow) => void): SweepRo
           seed: o.seed,
           service: o.service,
           arrivals: o.arrivals,
-          policy: o.noProbeLimit ? { kind, maxPolls: Infinity, retryInterval: 0 } : { kind },
+          policy: { ...o.knobs, kind, ...(o.noProbeLimit ? { maxPolls: Infinity, retryInterval: 0 } : {}) },
           ...(o.costs ? { costs: o.costs } : {}),
         }),
       );

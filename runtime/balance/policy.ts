@@ -1,16 +1,17 @@
 // The load-sharing policies as one deterministic state machine per node: sender-initiated,
-// receiver-initiated, symmetric (both) and adaptive symmetric, plus `none`. Driven by events,
-// emitting actions; time and randomness come from the caller, so simulator and live node share it.
+// receiver-initiated, symmetric (both) and adaptive symmetric with two thresholds, the
+// single-threshold ones of Eager, Lazowska & Zahorjan, plus `none`. Driven by events, emitting
+// actions; time and randomness come from the caller, so simulator and live node share it.
 
 import type { LoadMetric, LoadSample } from "./load-metric.js";
-import { normalizePolicyOptions, type PolicyConfig, type PolicyOptions } from "./policy-options.js";
+import { isSingleThreshold, normalizePolicyOptions, type PolicyConfig, type PolicyOptions } from "./policy-options.js";
 import type { LoadSharingPolicy, PolicyAction, PolicyEvent, ProbeKind } from "./protocol.js";
 import type { Rng } from "./rng.js";
 import { roleOf, type Role, type Thresholds } from "./thresholds.js";
 
 const IDLE = 0; // may start a round when the node has the side's role
 const POLLING = 1; // one probe outstanding, `polls` sent this round
-const BACKOFF = 2; // a round failed; waiting D (or the adaptive wait) for the timer `token`
+const BACKOFF = 2; // a round failed; waiting D (or the adaptive wait) for the timer `token` (two thresholds only)
 const AWAITING_JOB = 3; // receiver side only: a "take" was accepted, the job is on its way
 type SideState = typeof IDLE | typeof POLLING | typeof BACKOFF | typeof AWAITING_JOB;
 
@@ -48,6 +49,8 @@ export class ThresholdPolicy implements LoadSharingPolicy {
   private readonly thresholds: Thresholds;
   private readonly sender: Side | undefined;
   private readonly receiver: Side | undefined;
+  /** Single threshold T (elz-sender, elz-receiver): sender at load ≥ T, receiver below, rounds only on their event. */
+  private readonly single: boolean;
   /** Reservations held here, with when they lapse: accepted "give" probes and own outstanding or accepted "take" probes. */
   private readonly reservations = new Map<number, number>();
   /** The time of the event being handled. */
@@ -65,8 +68,10 @@ export class ThresholdPolicy implements LoadSharingPolicy {
     this.metric = config.metric;
     this.thresholds = { lower: config.lower, upper: config.upper };
     const k = config.kind;
-    this.sender = k === "sender" || k === "symmetric" || k === "adaptive" ? new Side("give", "sender") : undefined;
-    this.receiver = k === "receiver" || k === "symmetric" || k === "adaptive" ? new Side("take", "receiver") : undefined;
+    this.single = isSingleThreshold(k);
+    const both = k === "symmetric" || k === "adaptive";
+    this.sender = k === "sender" || k === "elz-sender" || both ? new Side("give", "sender") : undefined;
+    this.receiver = k === "receiver" || k === "elz-receiver" || both ? new Side("take", "receiver") : undefined;
   }
 
   /** Reservations currently counted in this node's load. */
@@ -80,7 +85,9 @@ export class ThresholdPolicy implements LoadSharingPolicy {
   }
 
   role(load: LoadSample): Role {
-    return roleOf(this.effectiveLoad(load), this.thresholds);
+    const l = this.effectiveLoad(load);
+    if (this.single) return l >= this.config.threshold ? "sender" : "receiver";
+    return roleOf(l, this.thresholds);
   }
 
   handle(now: number, event: PolicyEvent, load: LoadSample, out: PolicyAction[]): void {
@@ -106,7 +113,7 @@ export class ThresholdPolicy implements LoadSharingPolicy {
       default:
         break; // start / arrival / departure: only the load changed, re-evaluated below
     }
-    this.evaluate(load, out);
+    this.evaluate(event, load, out);
   }
 
   private onMessage(now: number, m: Extract<PolicyEvent, { type: "message" }>["message"], load: LoadSample, out: PolicyAction[]): void {
@@ -156,6 +163,8 @@ export class ThresholdPolicy implements LoadSharingPolicy {
       side.state = IDLE;
     } else if (side.polls < this.config.maxPolls) {
       this.poll(side, out);
+    } else if (this.single) {
+      side.state = IDLE; // Lp polls failed: the job stays (sender) or the node waits for its next completion (receiver)
     } else {
       side.failures++;
       side.state = BACKOFF;
@@ -178,16 +187,27 @@ export class ThresholdPolicy implements LoadSharingPolicy {
     }
   }
 
-  /** Start a round on each idle side whose role the node now has. */
-  private evaluate(load: LoadSample, out: PolicyAction[]): void {
+  /** Start a round on each idle side whose role the node now has (and, single threshold, whose event this is). */
+  private evaluate(event: PolicyEvent, load: LoadSample, out: PolicyAction[]): void {
     if (this.ctx.nodeCount < 2) return;
     for (const side of [this.sender, this.receiver]) {
-      if (side && side.state === IDLE && this.role(load) === side.role) {
+      if (side && side.state === IDLE && this.role(load) === side.role && this.triggers(side, event)) {
         side.polls = 0;
         side.polled.length = 0;
         this.poll(side, out);
       }
     }
+  }
+
+  /**
+   * Two thresholds: any event finding the node in the side's role starts a round. Single threshold,
+   * as Eager, Lazowska & Zahorjan model it: the sender side only on a job arriving from outside (a job
+   * moved here is never moved again), the receiver side only on a job completing (not on one moved away).
+   */
+  private triggers(side: Side, event: PolicyEvent): boolean {
+    if (!this.single) return true;
+    if (side.probe === "give") return event.type === "arrival";
+    return event.type === "departure" && event.moved !== true;
   }
 
   private poll(side: Side, out: PolicyAction[]): void {

@@ -20,8 +20,11 @@ export type PolicyEvent =
   | { readonly type: "start" }
   /** A job arrived from outside (load went up). */
   | { readonly type: "arrival" }
-  /** A job finished or was transferred away (load went down). */
-  | { readonly type: "departure" }
+  /**
+   * A job finished or was transferred away (load went down); `moved` true for the latter (the
+   * single-threshold receiver polls only when a job completes).
+   */
+  | { readonly type: "departure"; readonly moved?: boolean }
   /** A timer the policy set has fired. */
   | { readonly type: "timer"; readonly token: number }
   | { readonly type: "message"; readonly message: Message }

@@ -363,7 +363,7 @@ export class LiveBalancer {
           // the receiver may be busy; its reservation is released when the notice gets through
         }
       }
-      if (this.policy) this.feed({ type: moved ? "departure" : "arrival" });
+      if (this.policy) this.feed(moved ? { type: "departure", moved: true } : { type: "arrival" });
     })();
   }
 

@@ -172,7 +172,8 @@ Options:
                             30 min in all); past it the module is refused module_limit
   --compile-workers N       module compiles at once, each in a worker thread (default 1); more wait
   --compile-memory-mb N     Binaryen heap limit of a compile (default 1024); past it: module_limit
-  --balance POLICY          share load with the peers: none, sender, receiver, symmetric or adaptive
+  --balance POLICY          share load with the peers: none, sender, receiver, symmetric, adaptive,
+                            or elz-sender / elz-receiver (one threshold T = 2; polls: max-polls)
   --balance-lower N, --balance-upper N   receiver / sender thresholds on queued + running jobs (1 / 4)
   --balance-max-polls N     probe limit MAX per round (3)
   --balance-interval-ms D   wait between polling rounds (500)

@@ -1,6 +1,6 @@
 // `ferry simulate` through main(): the table, the SVG plot written atomically, reproducibility,
 // and command-line validation with exit status 2 and messages naming the option.
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -69,6 +69,38 @@ describe("ferry simulate", () => {
     expect(a.stdout).toBe(b.stdout);
   });
 
+  it("takes the policies' knobs and a costs file, and says which are in force", async () => {
+    const costs = join(dir, "costs.json");
+    writeFileSync(costs, JSON.stringify({ latency: 0.02, cpuPerMessage: 0 }));
+    const r = await ferry(
+      "simulate",
+      ...["--policies", "none,sender,elz-sender", "--nodes", "6", "--loads", "0.7", "--jobs", "5000"],
+      ...["--upper", "4", "--lower", "1", "--max-polls", "2", "--retry", "0.2", "--threshold", "3", "--costs", costs],
+    );
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`lower 1, upper 4, MAX 2, D 0.2, T 3, Lp 2, costs from ${costs}`);
+    expect(r.stdout).toContain("| load | M/M/1 | none | sender | elz-sender | M/M/6 |");
+    writeFileSync(costs, JSON.stringify({ latency: 0.02, speed: 1 }));
+    const bad = await ferry("simulate", "--costs", costs);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unknown field "speed"');
+  });
+
+  it("--mean-field: the single-threshold policies next to their models, with the crossover per Lp", async () => {
+    const r = await ferry(
+      "simulate",
+      ...["--policies", "elz-sender,elz-receiver", "--mean-field", "--costs", "zero", "--nodes", "50"],
+      ...["--loads", "0.5,0.9", "--max-polls", "1,3", "--jobs", "5000", "--replications", "2"],
+    );
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("| policy | Lp | load | simulated | ±95% CI | mean field | error |");
+    expect(r.stdout).toMatch(/\| elz-receiver \| 3 \| 0\.90 \| [0-9.]+ \| ±[0-9.]+% \| 1\.7542 \| [+−][0-9.]+% \|/);
+    expect(r.stdout).toMatch(/\| 1 \| 0\.84[0-9] \| [0-9.]+ \|/); // the model's crossover at Lp 1
+    expect(r.stdout).toContain("All jobs completed exactly once: yes");
+  });
+
   it("prints its help", async () => {
     const r = await ferry("simulate", "--help");
     expect(r.code).toBe(0);
@@ -86,6 +118,20 @@ describe("ferry simulate", () => {
     [["--service", "weibull"], "--service"],
     [["--arrivals", "zipf"], "--arrivals"],
     [["--bogus"], "--bogus"],
+    [["--policies", "elz-sender", "--threshold", "1"], "--threshold"],
+    [["--policies", "sender", "--threshold", "3"], "--threshold"],
+    [["--policies", "elz-receiver", "--upper", "5"], "--upper"],
+    [["--policies", "elz-sender", "--retry", "1"], "--retry"],
+    [["--policies", "sender", "--upper", "2", "--lower", "0"], "--upper/--lower"],
+    [["--policies", "sender", "--max-polls", "0"], "--max-polls"],
+    [["--policies", "sender", "--max-polls", "1,3"], "--max-polls"],
+    [["--policies", "sender", "--retry", "0"], "--retry"],
+    [["--costs", "nowhere.json"], "--costs"],
+    [["--no-probe-limit", "--costs", "zero"], "--costs"],
+    [["--policies", "elz-sender", "--no-probe-limit"], "--max-polls"],
+    [["--policies", "sender", "--mean-field"], "--mean-field"],
+    [["--policies", "elz-sender", "--mean-field", "--service", "pareto"], "--mean-field"],
+    [["--policies", "sender", "--replications", "3"], "--replications"],
   ])("rejects %j with exit status 2 naming the option", async (args, option) => {
     const r = await ferry("simulate", ...args);
     expect(r.code).toBe(2);
