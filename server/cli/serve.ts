@@ -2,7 +2,8 @@
 // JSON object with --json, for scripts and the cluster runner).
 
 import { parseArgs } from "node:util";
-import { POLICY_KINDS, type PolicyKind } from "../../runtime/balance/index.js";
+import { isFerryError } from "../../runtime/index.js";
+import { normalizePolicyOptions, POLICY_KINDS, type PolicyKind, type PolicyOptions } from "../../runtime/balance/index.js";
 import type { LiveBalanceOptions } from "../balance/live-balancer.js";
 import { ServerError } from "../errors.js";
 import { crashAt } from "../migration/faults.js";
@@ -35,6 +36,7 @@ const SERVE_OPTIONS = {
   "balance-upper": { type: "string" },
   "balance-max-polls": { type: "string" },
   "balance-interval-ms": { type: "string" },
+  "balance-threshold": { type: "string" },
   json: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
@@ -136,26 +138,49 @@ API: ${info.url}/openapi.json   Stop: Ctrl-C (running jobs resume from their che
   );
 }
 
-/** --balance POLICY and its thresholds; the thresholds count queued + running jobs. */
+/**
+ * --balance POLICY and its knobs (thresholds count queued + running jobs), checked before the node
+ * starts: a knob the policy does not have, or a bad value, is a usage error naming the flag.
+ */
 function balanceOptions(values: ServeValues): LiveBalanceOptions | undefined {
   const kind = values.balance as string | undefined;
-  if (kind === undefined) return undefined;
-  if (!(POLICY_KINDS as readonly string[]).includes(kind))
-    throw new UsageError(`--balance must be one of ${POLICY_KINDS.join(", ")}, got "${kind}"`);
   const count = (flag: keyof ServeValues): number | undefined => {
     const text = values[flag] as string | undefined;
     return text === "0" ? 0 : optionalInt(`--${flag}`, text);
   };
-  return {
-    policy: {
-      kind: kind as PolicyKind,
-      lower: count("balance-lower") ?? 1,
-      upper: count("balance-upper") ?? 4,
-      maxPolls: count("balance-max-polls") ?? 3,
-      retryInterval: count("balance-interval-ms") ?? 500,
-    },
-  };
+  const threshold = count("balance-threshold");
+  if (kind === undefined) {
+    const stray = BALANCE_KNOBS.find((flag) => values[flag] !== undefined);
+    if (stray) throw new UsageError(`--${stray} needs --balance POLICY`);
+    return undefined;
+  }
+  if (!(POLICY_KINDS as readonly string[]).includes(kind))
+    throw new UsageError(`--balance must be one of ${POLICY_KINDS.join(", ")}, got "${kind}"`);
+  const single = kind === "elz-sender" || kind === "elz-receiver";
+  const foreign = single ? TWO_THRESHOLD_KNOBS : (["balance-threshold"] as const);
+  const stray = foreign.find((flag) => values[flag] !== undefined);
+  if (stray) throw new UsageError(`--${stray} does not apply to --balance ${kind}`);
+  const policy: PolicyOptions = single
+    ? { kind: kind as PolicyKind, ...(threshold === undefined ? {} : { threshold }), maxPolls: count("balance-max-polls") ?? 3 }
+    : {
+        kind: kind as PolicyKind,
+        lower: count("balance-lower") ?? 1,
+        upper: count("balance-upper") ?? 4,
+        maxPolls: count("balance-max-polls") ?? 3,
+        retryInterval: count("balance-interval-ms") ?? 500,
+      };
+  try {
+    normalizePolicyOptions(policy);
+  } catch (e) {
+    if (isFerryError(e)) throw new UsageError(`--balance ${kind}: ${e.detail ?? e.message}`);
+    throw e;
+  }
+  return { policy };
 }
+
+/** Knobs of the two-threshold policies (sender, receiver, symmetric, adaptive). */
+const TWO_THRESHOLD_KNOBS = ["balance-lower", "balance-upper", "balance-interval-ms"] as const;
+const BALANCE_KNOBS = [...TWO_THRESHOLD_KNOBS, "balance-max-polls", "balance-threshold"] as const;
 
 /** The peers file named by --peers (server/peers/peers-file.ts); deprecation notes go to stderr. */
 function readPeers(path: string, io: Io): PeerConfig[] {

@@ -173,10 +173,12 @@ Options:
   --compile-workers N       module compiles at once, each in a worker thread (default 1); more wait
   --compile-memory-mb N     Binaryen heap limit of a compile (default 1024); past it: module_limit
   --balance POLICY          share load with the peers: none, sender, receiver, symmetric, adaptive,
-                            or elz-sender / elz-receiver (one threshold T = 2; polls: max-polls)
+                            or elz-sender / elz-receiver (one threshold: --balance-threshold)
   --balance-lower N, --balance-upper N   receiver / sender thresholds on queued + running jobs (1 / 4)
   --balance-max-polls N     probe limit MAX per round (3)
   --balance-interval-ms D   wait between polling rounds (500)
+  --balance-threshold T     T of elz-sender / elz-receiver (2): an arrival at T or more jobs
+                            probes; a node below T takes one (--balance-max-polls is their Lp)
   --json                    print { nodeId, url, publicKey, dataDir, recovered } as JSON (the first
                             three are this node's peers-file entry, as 'ferry node info' prints it)
   -h, --help                show this help

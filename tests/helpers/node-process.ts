@@ -22,7 +22,7 @@ export interface NodeProcess {
 
 export async function spawnNode(
   dataDir: string,
-  options: { crashAt?: string; peersFile?: string; checkpointIntervalMs?: number } = {},
+  options: { crashAt?: string; peersFile?: string; checkpointIntervalMs?: number; serveArgs?: readonly string[] } = {},
 ): Promise<NodeProcess> {
   const bin = join(findRepoRoot(), "bin", "ferry.js");
   const args = [
@@ -37,6 +37,7 @@ export async function spawnNode(
     String(options.checkpointIntervalMs ?? 100),
   ];
   if (options.peersFile) args.push("--peers", options.peersFile);
+  if (options.serveArgs) args.push(...options.serveArgs);
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...(options.crashAt ? { FERRY_CRASH_AT: options.crashAt } : {}) },
     stdio: ["ignore", "pipe", "pipe"],
