@@ -65,7 +65,9 @@ describe.each(["in-process", "isolated"] as const)("an awaited call, %s", (sandb
 
   it("a call that never answers fails at its deadline as EIO, and the instance goes on", async () => {
     const gate = new GatedDirectory(tree());
-    const guest = await instance(sandbox, gate, 5);
+    // The first call expires; the second must not before the test releases it, which on a busy
+    // machine (an isolated child's round trip included) can take far more than a few ms.
+    const guest = await instance(sandbox, gate, 500);
     expect(await guest.run("stat")).toMatchObject({ status: "paused", reason: "await" });
     // Nobody answers: the promise never settles.
     expect(await guest.resume()).toMatchObject({ status: "done", value: ERRNO.IO });
