@@ -18,7 +18,7 @@ import { WASM_PAGE_BYTES } from "../limits.js";
 import { discardOpenResources, type SegmentPart } from "../host/index.js";
 import { GuestExit, GuestTrap } from "../traps.js";
 import { applySnapshot, type RestoreTarget, restoreSegmentParts } from "./apply-snapshot.js";
-import { type CaptureSource, captureSnapshot } from "./capture-snapshot.js";
+import { type CaptureSource, captureSnapshot, captureSnapshotInTurns } from "./capture-snapshot.js";
 import { type AsyncifyExports, AsyncifyStack } from "./asyncify-stack.js";
 import {
   ContState,
@@ -156,6 +156,9 @@ export class GuestInstance implements Instance {
     return { entry, args: argsForCall(entry.params, this.header.args) };
   }
 
+  /** A delta snapshot's memory scan is under way (in turns): the instance must not run meanwhile. */
+  private capturing = false;
+
   async run(entry: string, args: readonly WasmValue[] = [], options: RunOptions = {}): Promise<RunResult> {
     this.assertUsable();
     if (this.status === "paused") throw new FerryError("instance_busy", "paused in a run: resume it, or dispose it");
@@ -204,7 +207,16 @@ export class GuestInstance implements Instance {
     this.assertUsable();
     if (this.status !== "paused") throw new FerryError("instance_not_paused", `cannot snapshot an instance that is ${this.status}`);
     const { move, since } = checkSnapshotOptions(options, this.module.segment.codeHash);
-    const snapshot = captureSnapshot(this.parts(), { move, since, recycle: options.recycle });
+    let snapshot: Snapshot;
+    if (since) {
+      // A delta's scan goes in turns; meanwhile the instance refuses to run (assertUsable).
+      this.capturing = true;
+      try {
+        snapshot = await captureSnapshotInTurns(this.parts(), since, () => this.assertUsable(true));
+      } finally {
+        this.capturing = false;
+      }
+    } else snapshot = captureSnapshot(this.parts(), { move, since, recycle: options.recycle });
     if (this.segmentParts.size > 0)
       snapshot.resources = Object.fromEntries([...this.segmentParts].map(([id, part]) => [id, part.capture()]));
     // Disposed, the instance never runs (or grows its memory) again, so the views stay valid.
@@ -393,9 +405,10 @@ export class GuestInstance implements Instance {
   }
   private memoryView: Uint8Array | undefined;
 
-  private assertUsable(): void {
+  /** `capturer`: the delta capture itself asks, which its own flag does not stop. */
+  private assertUsable(capturer = false): void {
     if (this.status === "disposed") throw new FerryError("instance_disposed");
-    if (this.status === "running") throw new FerryError("instance_busy");
+    if (this.status === "running" || (this.capturing && !capturer)) throw new FerryError("instance_busy");
   }
 }
 

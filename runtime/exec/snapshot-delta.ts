@@ -51,22 +51,58 @@ export function applyDelta(base: Snapshot, delta: Snapshot): Snapshot {
  * that changed little pauses it for a scan instead of a full copy).
  */
 export function captureMemoryDelta(memory: Uint8Array, base: MemoryImage): MemoryImage {
-  const pageCount = memory.byteLength / WASM_PAGE_BYTES;
-  if (base.pageCount > pageCount)
-    throw new FerryError("invalid_option", "`since` has more memory than the instance: it is not an earlier snapshot of it");
-  const before = new Map(base.pages.map((p) => [p.index, p.bytes]));
-  const view = Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength);
-  const pages: MemoryPage[] = [];
-  for (let index = 0; index < pageCount; index++) {
-    const start = index * WASM_PAGE_BYTES;
-    const old = before.get(index);
-    if (old && view.compare(old, 0, WASM_PAGE_BYTES, start, start + WASM_PAGE_BYTES) === 0) continue;
-    const zero = view.compare(ZERO, 0, WASM_PAGE_BYTES, start, start + WASM_PAGE_BYTES) === 0;
-    if (zero) {
-      if (old) pages.push({ index, bytes: ZERO });
-      continue;
-    }
-    pages.push({ index, bytes: memory.slice(start, start + WASM_PAGE_BYTES) });
+  const scan = new DeltaScan(memory, base);
+  scan.pages(0, scan.pageCount);
+  return scan.image();
+}
+
+/**
+ * captureMemoryDelta in turns of `pagesPerTurn` pages, the event loop free between them, so a
+ * scan of a large memory never holds the host's thread for long. The caller keeps the memory from
+ * changing meanwhile (the instance stays paused and refuses to run).
+ */
+export async function captureMemoryDeltaInTurns(memory: Uint8Array, base: MemoryImage, pagesPerTurn: number): Promise<MemoryImage> {
+  const scan = new DeltaScan(memory, base);
+  for (let from = 0; from < scan.pageCount; from += pagesPerTurn) {
+    if (from > 0) await new Promise((resolve) => setImmediate(resolve));
+    scan.pages(from, Math.min(scan.pageCount, from + pagesPerTurn));
   }
-  return { pageCount, pages };
+  return scan.image();
+}
+
+/** One delta scan of `memory` against `base`, page range by page range. */
+class DeltaScan {
+  readonly pageCount: number;
+  private readonly before: Map<number, Uint8Array>;
+  private readonly view: Buffer;
+  private readonly found: MemoryPage[] = [];
+
+  constructor(
+    private readonly memory: Uint8Array,
+    base: MemoryImage,
+  ) {
+    this.pageCount = memory.byteLength / WASM_PAGE_BYTES;
+    if (base.pageCount > this.pageCount)
+      throw new FerryError("invalid_option", "`since` has more memory than the instance: it is not an earlier snapshot of it");
+    this.before = new Map(base.pages.map((p) => [p.index, p.bytes]));
+    this.view = Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength);
+  }
+
+  pages(from: number, to: number): void {
+    for (let index = from; index < to; index++) {
+      const start = index * WASM_PAGE_BYTES;
+      const old = this.before.get(index);
+      if (old && this.view.compare(old, 0, WASM_PAGE_BYTES, start, start + WASM_PAGE_BYTES) === 0) continue;
+      const zero = this.view.compare(ZERO, 0, WASM_PAGE_BYTES, start, start + WASM_PAGE_BYTES) === 0;
+      if (zero) {
+        if (old) this.found.push({ index, bytes: ZERO });
+        continue;
+      }
+      this.found.push({ index, bytes: this.memory.slice(start, start + WASM_PAGE_BYTES) });
+    }
+  }
+
+  image(): MemoryImage {
+    return { pageCount: this.pageCount, pages: this.found };
+  }
 }

@@ -112,6 +112,44 @@ describe("snapshot({ since }): the delta straight from a live instance", () => {
     }
   });
 
+  it("scans a large memory in turns in-process, refusing to run until the delta is taken, and equals the diff", async () => {
+    const engine = new Engine();
+    try {
+      // 200 pages (more than one turn of the scan); pages 10, 100 and 150 change after the base.
+      const m = await engine.compile(
+        wat(`(module (memory (export "memory") 200)
+          (func (export "main")
+            (memory.fill (i32.const 0) (i32.const 5) (i32.const 655360))
+            (loop $wait (br $wait)))
+          (func (export "touch")
+            (memory.fill (i32.const ${10 * 65536}) (i32.const 6) (i32.const 65536))
+            (memory.fill (i32.const ${100 * 65536}) (i32.const 7) (i32.const 100))
+            (memory.fill (i32.const ${150 * 65536}) (i32.const 8) (i32.const 1))
+            (loop $wait (br $wait))))`),
+      );
+      const i = await engine.instantiate(m, { sandbox: "in-process", trust: "authenticated" });
+      expect(await i.run("main", [], { fuel: 1_000_000 })).toMatchObject({ status: "paused" });
+      const base = await i.snapshot();
+      const other = await engine.instantiate(m, { sandbox: "in-process", trust: "authenticated" });
+      expect(await other.run("touch", [], { fuel: 1_000_000 })).toMatchObject({ status: "paused" });
+      const full = await other.snapshot();
+      const taking = other.snapshot({ since: base });
+      await expect(other.resume({ fuel: 10 })).rejects.toMatchObject({ code: "instance_busy" });
+      await expect(other.snapshot()).rejects.toMatchObject({ code: "instance_busy" });
+      const delta = await taking;
+      expect(comparableSnapshot(applyDelta(base, delta))).toEqual(comparableSnapshot(full));
+      expect(delta.memory.pages.map((p) => p.index)).toEqual(diffSnapshot(base, full).memory.pages.map((p) => p.index));
+      expect(await other.resume({ fuel: 10 })).toMatchObject({ status: "paused" });
+      // Disposed during the scan: the snapshot fails, nothing half-taken comes back.
+      const lost = other.snapshot({ since: base });
+      other.dispose();
+      await expect(lost).rejects.toMatchObject({ code: "instance_disposed" });
+      i.dispose();
+    } finally {
+      await engine.close();
+    }
+  });
+
   it("goes with neither move nor recycle, and only with a snapshot of the same module", async () => {
     const engine = new Engine();
     const m = await engine.compile(PAGES_GUEST);
