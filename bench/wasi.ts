@@ -93,6 +93,8 @@ export interface ProgramRows {
   nodeWasiMs: number;
   /** Ferry ÷ node:wasi (time) for each sandbox, and isolated ÷ in-process. */
   ratios: { inProcess: number; isolated: number; isolatedVsInProcess: number };
+  /** Process CPU per run (median ms), in-process and node:wasi, and their ratio. */
+  cpu: { inProcessMs: number; nodeWasiMs: number; ratio: number };
 }
 
 export interface WasiBenchResult {
@@ -114,6 +116,24 @@ export interface WasiBenchResult {
   warmup: number;
   targets: TargetCheck[];
   durationMs: number;
+}
+
+/**
+ * The process CPU (user + system, ms) of each sample, by variant name, beside the wall-clock times
+ * interleave() keeps. On a shared machine a run's wall time includes whatever the other tenants
+ * took; CPU time is the work the run itself did (both sides run on this one thread: node:wasi in C,
+ * Ferry in-process in JS and Wasm), so its ratio is the steadier of the two under load.
+ */
+const cpuSamples = new Map<string, number[]>();
+
+async function withCpu(name: string, sample: () => number | Promise<number>): Promise<number> {
+  const before = process.cpuUsage();
+  const ms = await sample();
+  const used = process.cpuUsage(before);
+  const list = cpuSamples.get(name) ?? [];
+  list.push((used.user + used.system) / 1000);
+  cpuSamples.set(name, list);
+  return ms;
 }
 
 /** One fresh directory per variant (so no run reads another's output), the input written once. */
@@ -247,10 +267,16 @@ async function prepare(engine: Engine, scratch: string, p: Program, input: Uint8
 /** The three variants of a prepared program, named `${label} …`. */
 function variantsOf(engine: Engine, scheduler: Scheduler, label: string, x: Prepared) {
   return [
-    { name: `${label} node:wasi`, sample: () => nodeWasiSample(x.node, x.p, x.dirs.nodeWasi, x.same(x.dirs.nodeWasi)) },
+    {
+      name: `${label} node:wasi`,
+      sample: () => withCpu(`${label} node:wasi`, () => nodeWasiSample(x.node, x.p, x.dirs.nodeWasi, x.same(x.dirs.nodeWasi))),
+    },
     {
       name: `${label} in-process`,
-      sample: () => ferrySample(engine, scheduler, x.ferry, x.p, "in-process", x.dirs.inProcess, x.same(x.dirs.inProcess)),
+      sample: () =>
+        withCpu(`${label} in-process`, () =>
+          ferrySample(engine, scheduler, x.ferry, x.p, "in-process", x.dirs.inProcess, x.same(x.dirs.inProcess)),
+        ),
     },
     {
       name: `${label} isolated`,
@@ -259,10 +285,14 @@ function variantsOf(engine: Engine, scheduler: Scheduler, label: string, x: Prep
   ];
 }
 
-function rowsOf(label: string, x: Prepared, m: Record<string, number>): ProgramRows {
+function rowsOf(label: string, x: Prepared, m: Record<string, number>, warmup: number): ProgramRows {
   const nodeWasiMs = m[`${label} node:wasi`]!;
   const inProcessMs = m[`${label} in-process`]!;
   const isolatedMs = m[`${label} isolated`]!;
+  // The warm-up rounds' samples are dropped here as interleave() drops them from the wall times.
+  const cpu = medians(new Map([...cpuSamples].map(([name, xs]) => [name, xs.slice(warmup)])));
+  const cpuInProcess = cpu[`${label} in-process`]!;
+  const cpuNodeWasi = cpu[`${label} node:wasi`]!;
   return {
     program: x.p.name,
     inputBytes: x.input.byteLength,
@@ -272,6 +302,7 @@ function rowsOf(label: string, x: Prepared, m: Record<string, number>): ProgramR
     isolatedMs,
     nodeWasiMs,
     ratios: { inProcess: inProcessMs / nodeWasiMs, isolated: isolatedMs / nodeWasiMs, isolatedVsInProcess: isolatedMs / inProcessMs },
+    cpu: { inProcessMs: cpuInProcess, nodeWasiMs: cpuNodeWasi, ratio: cpuInProcess / cpuNodeWasi },
   };
 }
 
@@ -300,6 +331,13 @@ function printWasiTable(
       "",
     ],
     [
+      `${kind}: ${r.program}, ${mib(r.inputBytes)} file${what}, in-process, process CPU (ms)`,
+      fmtMs(r.cpu.inProcessMs),
+      fmtMs(r.cpu.nodeWasiMs),
+      fmtRatio(r.cpu.ratio),
+      "",
+    ],
+    [
       `${kind}: ${r.program}, ${mib(r.inputBytes)} file${what}, isolated (ms; file calls cross to the parent)`,
       fmtMs(r.isolatedMs),
       fmtMs(r.nodeWasiMs),
@@ -323,7 +361,7 @@ function printWasiTable(
       ],
     ],
     notes: [
-      `bench/wasi.ts: medians of ${runs} interleaved rounds (${warmup} discarded). Modules compiled once outside the timed region; a sample is instantiate + run to exit, its exit status, stdout and output file checked byte for byte against node:wasi's. Ferry: \`new Engine()\` defaults, driven by a default \`Scheduler\` (in-process slices sized to its wall-clock budget; isolated ${fmtInt(50_000_000)} fuel per slice), trust authenticated, the directory a \`HostDirectory\`. node:wasi: \`wasi.start\`, stdout to a temp file.`,
+      `bench/wasi.ts: medians of ${runs} interleaved rounds (${warmup} discarded). Modules compiled once outside the timed region; a sample is instantiate + run to exit, its exit status, stdout and output file checked byte for byte against node:wasi's. Ferry: \`new Engine()\` defaults, driven by a default \`Scheduler\` (in-process slices sized to its wall-clock budget; isolated ${fmtInt(50_000_000)} fuel per slice), trust authenticated, the directory a \`HostDirectory\`. node:wasi: \`wasi.start\`, stdout to a temp file. "Process CPU": user + system time of this process over the same samples (the run's own work; wall time also holds what other tenants of a shared machine took).`,
       `Compute-bound: ${LZ} compresses its input (greedy LZ77, a 16 Ki-entry hash table, 64 KiB window), writes the result, reads it back, decompresses and compares; it reads and writes in 4 KiB pieces, so one run makes only ${fmtInt(compute.wasiCalls)} WASI calls (${callList(compute.wasiCallsByName)}) and nearly all its time is in the compressor. Target (issue): this row in-process ≤ ${TARGET_WASI_COMPUTE_RATIO}× node:wasi.`,
       `I/O-bound: ${WORDFREQ} writes its report with \`writeln!\` on an unbuffered File, so one run makes ${fmtInt(fileWrites.wasiCalls)} WASI calls (${callList(fileWrites.wasiCallsByName)}): its time is the cost per file write (Ferry: a Node fs.writeSync per call; node:wasi: a C call), not compute — earlier versions of this table called it "compute", wrongly. Calls counted once under node:wasi with a wrapped import object, outside the timed region. The stdout row's ratio is Ferry's writes/s ÷ node:wasi's (below 1: Ferry slower).`,
     ],
@@ -332,9 +370,10 @@ function printWasiTable(
 
 export async function runWasiBench(options: WasiBenchOptions = {}): Promise<WasiBenchResult> {
   const started = nowMs();
-  const runs = options.runs ?? 5;
+  const runs = options.runs ?? 7;
   const warmup = options.warmup ?? 1;
   const scratch = mkdtempSync(join(tmpdir(), "ferry-bench-wasi-"));
+  cpuSamples.clear();
   const engine = new Engine();
   const scheduler = new Scheduler();
   try {
@@ -361,8 +400,8 @@ export async function runWasiBench(options: WasiBenchOptions = {}): Promise<Wasi
       { warmup, runs },
     );
     const m = medians(samples);
-    const compute = rowsOf("lz", lzCase, m);
-    const fileWrites = rowsOf("wordfreq", wordfreqCase, m);
+    const compute = rowsOf("lz", lzCase, m, warmup);
+    const fileWrites = rowsOf("wordfreq", wordfreqCase, m, warmup);
     const perSecond = (ms: number) => FD_WRITES / (ms / 1000);
     const ferryMs = m["fd_write in-process"]!;
     const nodeWasiMs = m["fd_write node:wasi"]!;

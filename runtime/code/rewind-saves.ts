@@ -51,16 +51,42 @@ export function savePerPause(t: StateTests, running: ExpressionRef, rewinding: E
   if (reads === undefined) return 0;
   const live = new Liveness(t, sites, reads & tail.saved, tail.saved);
   live.live(running, 0n);
+  const byIndex = new Map<number, bigint>();
+  for (const [site, needed] of live.sites) byIndex.set(callIndex(t, site), (byIndex.get(callIndex(t, site)) ?? 0n) | needed);
+  const own = rewriteSites(t, running, tail, (site) => live.sites.get(site));
+  const twinTail = findTail(t, rewinding);
+  if (!twinTail) return own;
+  // A resumed frame finishes its invocation in the twin (a long loop: in its peeled, specialised copy),
+  // pausing at the same calls. After call k both run the same code over the same locals, so the twin
+  // needs there what the running version needs (its rewind reads included); a call only it has saves all.
+  const twinSites = new Set<ExpressionRef>();
+  collectSites(t, rewinding, twinSites);
+  const twin = rewriteSites(t, rewinding, twinTail, (site) => (twinSites.has(site) ? byIndex.get(callIndex(t, site)) : undefined));
+  return own + twin;
+}
+
+/** The call index an unwind branch carries (collectSites keeps only constant ones). */
+function callIndex(t: StateTests, site: ExpressionRef): number {
+  return t.info(t.info(site).value as ExpressionRef).value as number;
+}
+
+/** Give each unwind site of `body` whose needed set `neededAt` knows (and that is not all) its own save. */
+function rewriteSites(t: StateTests, body: ExpressionRef, tail: Tail, neededAt: (site: ExpressionRef) => bigint | undefined): number {
+  let count = 0;
   const rewrite = (e: ExpressionRef): ExpressionRef => {
-    // A call that needs every saved local keeps its branch to Asyncify's tail, which stores them all.
-    const needed = live.sites.get(e);
-    if (needed !== undefined && needed !== tail.saved) return perSite(t, tail, e, needed);
-    if (needed !== undefined) return e;
+    const known = neededAt(e);
+    if (known !== undefined) {
+      // A call that needs every saved local keeps its branch to Asyncify's tail, which stores them all.
+      const needed = known & tail.saved;
+      if (needed === tail.saved) return e;
+      count++;
+      return perSite(t, tail, e, needed);
+    }
     t.walker.mapChildren(e, rewrite);
     return e;
   };
-  rewrite(running);
-  return [...live.sites.values()].filter((needed) => needed !== tail.saved).length;
+  rewrite(body);
+  return count;
 }
 
 function bit(index: number): bigint {

@@ -8,7 +8,7 @@ import type { ModuleLimits } from "./validate.js";
 import type { ValType } from "./wasm-reader.js";
 
 /** Bump whenever the instrumented output for the same input can change. Snapshots carry it. */
-export const PIPELINE_VERSION = 15;
+export const PIPELINE_VERSION = 16;
 
 export interface InstrumentOptions {
   /** Insert fuel metering (without it a guest cannot be stopped). */

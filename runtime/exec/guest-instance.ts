@@ -30,9 +30,11 @@ import {
   type ContinuationHeader,
 } from "./continuation.js";
 import { FuelSlice } from "./fuel-slice.js";
-import { PausePoints, pausingHooks } from "./pause-points.js";
+import { PauseHooks, PausePoints } from "./pause-points.js";
 import { GuestGlobals } from "./guest-globals.js";
-import { GuestStreams } from "./guest-io.js";
+import { GuestStreams, InstanceIo } from "./guest-io.js";
+// For its effect: the host-call path's hidden classes, kept before the first instance (shape-anchor.ts).
+import "./guest-io-sample.js";
 import type { GuestModule } from "./guest-module.js";
 import { instantiateGuest, type ResourceFunctions } from "./instantiate.js";
 import {
@@ -56,7 +58,14 @@ import { argsForCall, checkArgs, normaliseValue, type WasmValue } from "./values
 export class GuestInstance implements Instance {
   readonly sandbox = "in-process" as const;
   readonly trust: TrustClass;
-  private status: InstanceStatus = "fresh";
+  /** What the host calls are given, and the state they read: the status lives there (guest-io.ts). */
+  private readonly hostIo: InstanceIo;
+  private get status(): InstanceStatus {
+    return this.hostIo.status;
+  }
+  private set status(status: InstanceStatus) {
+    this.hostIo.status = status;
+  }
   private readonly exports: AsyncifyExports;
   /** The resource functions this instance was given (authenticated code), whose open handles dispose drops. */
   private readonly resourceFns: ResourceFunctions | undefined;
@@ -90,20 +99,9 @@ export class GuestInstance implements Instance {
     this.io = new GuestStreams(placement.input, placement.maxOutputBytes, placement.maxLogBytes, placement.onLog);
     this.shift = module.segment.reservedPages * WASM_PAGE_BYTES;
     this.pageCap = guestPageCap(module.segment.maxMemoryPages, module.segment.reservedPages);
-    const { instance, resources, parts } = instantiateGuest(
-      module,
-      placement,
-      this.io.hostIo({
-        memory: () => this.guestMemory(),
-        charge: (fuel) => this.chargeFuel(fuel),
-        afterCall: () => this.afterHostCall(),
-        afterLog: () => {
-          if (this.status === "disposed") throw new GuestTrap("disposed", "dispose() was called from onLog");
-        },
-        seed: config.seed,
-      }),
-      ...pausingHooks(() => this.pauses),
-    );
+    const hooks = new PauseHooks();
+    this.hostIo = new InstanceIo(this.io, config.seed);
+    const { instance, resources, parts } = instantiateGuest(module, placement, this.hostIo, hooks, hooks);
     this.resourceFns = resources;
     this.segmentParts = parts;
     this.exports = instance.exports as AsyncifyExports;
@@ -114,6 +112,8 @@ export class GuestInstance implements Instance {
     this.stack = AsyncifyStack.locate(this.exports, this.memoryObject, module.segment, config.continuationStackBytes);
     const run = { header: () => this.header, status: () => this.status };
     this.pauses = new PausePoints(module.segment, this.stack, this.fuel, run, placement.awaitDeadlineMs);
+    hooks.points = this.pauses;
+    this.hostIo.attach(this.fuel, this.stack, this.pauses.awaits, this.memoryObject, this.shift);
   }
 
   get codeHash(): string {
@@ -373,37 +373,16 @@ export class GuestInstance implements Instance {
 
   // ---- fuel and the two pause points ----
 
-  /**
-   * After every host call: its charges reach the fuel global (fuel-slice.ts settle), and a slice
-   * past its deadline is made to fail the guest's next fuel check (the one the metering puts right
-   * after the call), without changing the fuel it has used.
-   */
-  private afterHostCall(): void {
-    this.fuel.settle();
-    if (this.status !== "running" || this.stack.unwinding) return;
-    this.fuel.forceCheck();
-  }
-
-  /** A host call's work, taken from the running slice (unmetered code has no fuel to take). */
-  private chargeFuel(fuel: number): void {
-    if (this.status !== "running") return;
-    this.fuel.charge(fuel);
-    this.pauses.awaits.chargedInCall += Math.ceil(fuel);
-  }
-
   // ---- memory and I/O ----
 
   /**
    * The guest's memory at guest addresses: the one view host calls, snapshots and restores use, so
    * none of them sees the reserved pages or translates an address itself.
    */
+  /** The guest's memory at guest addresses (guest-io.ts InstanceIo.memory). */
   private guestMemory(): Uint8Array {
-    // One view per buffer, asked for on every host call. A grow detaches the buffer (memory is never
-    // shared: validate.ts), which empties the view: only then is the buffer getter read again.
-    if (!this.memoryView?.byteLength) this.memoryView = new Uint8Array(this.memoryObject.buffer, this.shift);
-    return this.memoryView;
+    return this.hostIo.memory();
   }
-  private memoryView: Uint8Array | undefined;
 
   /** `capturer`: the delta capture itself asks, which its own flag does not stop. */
   private assertUsable(capturer = false): void {

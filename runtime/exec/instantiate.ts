@@ -31,7 +31,11 @@ export function instantiateGuest(
   if (placement.trust === "anonymous") refuseResourceImports(module);
   else {
     const grant = { capabilities: placement.capabilities!, provider: placement.resources ?? NO_RESOURCES };
-    resources = resourceImports(grant, io.memory, io.charge);
+    resources = resourceImports(
+      grant,
+      () => io.memory(),
+      (fuel) => io.charge(fuel),
+    );
   }
   const parts = new Map<string, SegmentPart>();
   const imports = hostImports({ io, pausing, resources, wasi: placement.wasi, parts }, module.importModules);

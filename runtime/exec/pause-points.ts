@@ -13,7 +13,7 @@ import { type ContinuationHeader, FLAG_STOPPING, FLAG_UNWOUND } from "./continua
 import type { FuelSlice } from "./fuel-slice.js";
 import type { InstanceStatus, PauseReason, RunResult } from "./instance-api.js";
 import type { PausingGate } from "./instantiate.js";
-import type { Pausing } from "../host/index.js";
+import type { Pausing, UNWOUND } from "../host/index.js";
 
 /** Growth of the grace slices a guest without Asyncify gets, one after another. */
 const GRACE_GROWTH = 4;
@@ -155,15 +155,32 @@ export class PausePoints {
   }
 }
 
-/** What host functions see of the pause points (Pausing) and the gate around the pausing imports, over points made later (they need the instance's exports). */
-export function pausingHooks(points: () => PausePoints): [Pausing, PausingGate] {
-  return [
-    {
-      yield: () => points().onYield(),
-      checkpoint: () => points().onCheckpoint(),
-      sleep: (ms) => points().onSleep(ms),
-      settle: (key, start) => points().awaits.settle(key, start),
-    },
-    { enter: (name) => points().awaits.enter(name), leave: (threw) => points().awaits.leave(threw) },
-  ];
+/**
+ * What host functions see of the pause points (Pausing) and the gate around the pausing imports,
+ * over points made later (they need the instance's exports). A class, not closures per instance:
+ * V8 inlines these calls' targets into the host-call code, and a target that changes with every
+ * instance (and dies with it) throws that code away (guest-io.ts InstanceIo says more).
+ */
+export class PauseHooks implements Pausing, PausingGate {
+  /** Set once the instance has made its points, before the guest runs. */
+  points!: PausePoints;
+
+  yield(): void {
+    this.points.onYield();
+  }
+  checkpoint(): number {
+    return this.points.onCheckpoint();
+  }
+  sleep(ms: number): boolean {
+    return this.points.onSleep(ms);
+  }
+  settle<T>(key: string, start: () => Promise<T>): T | typeof UNWOUND {
+    return this.points.awaits.settle(key, start);
+  }
+  enter(name: string): void {
+    this.points.awaits.enter(name);
+  }
+  leave(threw: boolean): void {
+    this.points.awaits.leave(threw);
+  }
 }

@@ -9,9 +9,7 @@ import { DIRENT_BYTES, ERRNO, FDFLAGS, FDSTAT_BYTES, FILESTAT_BYTES, FILETYPE, F
 import { HOST_CALL_FUEL, hostCallFuel } from "../guest-call.js";
 import type { FdEntry } from "./fd-table.js";
 import { type GuestView, utf8Bytes, WasiErrno } from "./guest-view.js";
-import type { WasiSession } from "./session.js";
-
-type Call = (...args: never[]) => number | void;
+import type { SessionCall, WasiSession } from "./session.js";
 
 const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
@@ -192,80 +190,79 @@ function transfer(s: WasiSession, write: boolean, fd: number, iovs: number, coun
   view.setU32(out, n);
 }
 
-export function fdCalls(s: WasiSession): Record<string, Call> {
-  return Object.assign(fdStatusCalls(s), {
-    fd_read: (fd: number, iovs: number, count: number, out: number) => transfer(s, false, fd, iovs, count, undefined, out),
-    fd_pread: (fd: number, iovs: number, count: number, offset: bigint, out: number) => transfer(s, false, fd, iovs, count, offset, out),
-    fd_write: (fd: number, iovs: number, count: number, out: number) => transfer(s, true, fd, iovs, count, undefined, out),
-    fd_pwrite: (fd: number, iovs: number, count: number, offset: bigint, out: number) => transfer(s, true, fd, iovs, count, offset, out),
-  });
-}
+const FD_STATUS_CALLS: Record<string, SessionCall> = {
+  fd_seek: (s: WasiSession, fd: number, offset: bigint, whence: number, out: number) => seek(s, fd, offset, whence, out),
+  fd_tell: (s: WasiSession, fd: number, out: number) => seek(s, fd, 0n, WHENCE.CUR, out),
+  fd_close: (s: WasiSession, fd: number) => s.table.close(fd),
+  fd_sync: (s: WasiSession, fd: number) => {
+    const e = s.fd(fd, RIGHT.FD_SYNC);
+    if (e.kind === "file") s.file(e).sync();
+  },
+  fd_datasync: (s: WasiSession, fd: number) => {
+    const e = s.fd(fd, RIGHT.FD_DATASYNC);
+    if (e.kind === "file") s.file(e).sync();
+  },
+  fd_fdstat_get: (s: WasiSession, fd: number, out: number) => fdstat(s, fd, out),
+  fd_fdstat_set_flags: (s: WasiSession, fd: number, flags: number) => {
+    const e = s.fd(fd, RIGHT.FD_FDSTAT_SET_FLAGS);
+    // Only APPEND changes what this host does; the sync flags are honoured by fd_sync, NONBLOCK never blocks here.
+    e.fdflags = flags & 0x1f;
+  },
+  fd_fdstat_set_rights: (s: WasiSession, fd: number, base: bigint, inheriting: bigint) => {
+    const e = s.fd(fd);
+    // Rights can only shrink.
+    if ((base & ~e.rights) !== 0n || (inheriting & ~e.inheriting) !== 0n) return ERRNO.NOTCAPABLE;
+    e.rights = base;
+    e.inheriting = inheriting;
+  },
+  fd_filestat_get: (s: WasiSession, fd: number, out: number) => writeFilestat(s.view(), out, statOf(s, s.fd(fd, RIGHT.FD_FILESTAT_GET))),
+  fd_filestat_set_size: (s: WasiSession, fd: number, size: bigint) => s.file(s.fd(fd, RIGHT.FD_FILESTAT_SET_SIZE)).setSize(position(size)),
+  fd_filestat_set_times: (s: WasiSession, fd: number, atim: bigint, mtim: bigint, flags: number) => {
+    const e = s.fd(fd, RIGHT.FD_FILESTAT_SET_TIMES);
+    const [a, m] = timesOf(atim, mtim, flags);
+    if (e.kind === "directory") s.dir(e).setTimes(e.path, a, m);
+    else s.file(e).setTimes(a, m);
+  },
+  fd_advise: (s: WasiSession, fd: number) => {
+    s.fd(fd, RIGHT.FD_ADVISE);
+  },
+  fd_allocate: (s: WasiSession, fd: number, offset: bigint, len: bigint) => {
+    const file = s.file(s.fd(fd, RIGHT.FD_ALLOCATE));
+    const end = position(offset + len);
+    if (file.stat().size < end) file.setSize(end);
+  },
+  fd_prestat_get: (s: WasiSession, fd: number, out: number) => {
+    const e = s.fd(fd);
+    if (e.preopen === undefined) return ERRNO.BADF;
+    const view = s.view();
+    view.slice(out, 8).fill(0);
+    view.setU32(out + 4, utf8Bytes(e.preopen).byteLength);
+  },
+  fd_prestat_dir_name: (s: WasiSession, fd: number, buf: number, len: number) => {
+    const e = s.fd(fd);
+    if (e.preopen === undefined) return ERRNO.BADF;
+    const name = utf8Bytes(e.preopen);
+    if (len >>> 0 < name.byteLength) return ERRNO.NAMETOOLONG;
+    s.view().slice(buf, name.byteLength).set(name);
+  },
+  fd_readdir: (s: WasiSession, fd: number, buf: number, len: number, cookie: bigint, used: number) =>
+    readdir(s, fd, buf, len, cookie, used),
+  fd_renumber: (s: WasiSession, from: number, to: number) => {
+    const e = s.table.get(from);
+    s.table.get(to);
+    if (from >>> 0 === to >>> 0) return;
+    s.table.drop(to);
+    s.table.entries.delete(from >>> 0);
+    s.table.set(to >>> 0, e);
+  },
+};
+export const FD_CALLS: Record<string, SessionCall> = Object.assign({}, FD_STATUS_CALLS, {
+  fd_read: (s: WasiSession, fd: number, iovs: number, count: number, out: number) => transfer(s, false, fd, iovs, count, undefined, out),
+  fd_pread: (s: WasiSession, fd: number, iovs: number, count: number, offset: bigint, out: number) =>
+    transfer(s, false, fd, iovs, count, offset, out),
+  fd_write: (s: WasiSession, fd: number, iovs: number, count: number, out: number) => transfer(s, true, fd, iovs, count, undefined, out),
+  fd_pwrite: (s: WasiSession, fd: number, iovs: number, count: number, offset: bigint, out: number) =>
+    transfer(s, true, fd, iovs, count, offset, out),
+});
 
 /** Seeking, syncing, status, flags, rights, sizes and times, preopens, listing, renumbering. */
-function fdStatusCalls(s: WasiSession): Record<string, Call> {
-  return {
-    fd_seek: (fd: number, offset: bigint, whence: number, out: number) => seek(s, fd, offset, whence, out),
-    fd_tell: (fd: number, out: number) => seek(s, fd, 0n, WHENCE.CUR, out),
-    fd_close: (fd: number) => s.table.close(fd),
-    fd_sync: (fd: number) => {
-      const e = s.fd(fd, RIGHT.FD_SYNC);
-      if (e.kind === "file") s.file(e).sync();
-    },
-    fd_datasync: (fd: number) => {
-      const e = s.fd(fd, RIGHT.FD_DATASYNC);
-      if (e.kind === "file") s.file(e).sync();
-    },
-    fd_fdstat_get: (fd: number, out: number) => fdstat(s, fd, out),
-    fd_fdstat_set_flags: (fd: number, flags: number) => {
-      const e = s.fd(fd, RIGHT.FD_FDSTAT_SET_FLAGS);
-      // Only APPEND changes what this host does; the sync flags are honoured by fd_sync, NONBLOCK never blocks here.
-      e.fdflags = flags & 0x1f;
-    },
-    fd_fdstat_set_rights: (fd: number, base: bigint, inheriting: bigint) => {
-      const e = s.fd(fd);
-      // Rights can only shrink.
-      if ((base & ~e.rights) !== 0n || (inheriting & ~e.inheriting) !== 0n) return ERRNO.NOTCAPABLE;
-      e.rights = base;
-      e.inheriting = inheriting;
-    },
-    fd_filestat_get: (fd: number, out: number) => writeFilestat(s.view(), out, statOf(s, s.fd(fd, RIGHT.FD_FILESTAT_GET))),
-    fd_filestat_set_size: (fd: number, size: bigint) => s.file(s.fd(fd, RIGHT.FD_FILESTAT_SET_SIZE)).setSize(position(size)),
-    fd_filestat_set_times: (fd: number, atim: bigint, mtim: bigint, flags: number) => {
-      const e = s.fd(fd, RIGHT.FD_FILESTAT_SET_TIMES);
-      const [a, m] = timesOf(atim, mtim, flags);
-      if (e.kind === "directory") s.dir(e).setTimes(e.path, a, m);
-      else s.file(e).setTimes(a, m);
-    },
-    fd_advise: (fd: number) => {
-      s.fd(fd, RIGHT.FD_ADVISE);
-    },
-    fd_allocate: (fd: number, offset: bigint, len: bigint) => {
-      const file = s.file(s.fd(fd, RIGHT.FD_ALLOCATE));
-      const end = position(offset + len);
-      if (file.stat().size < end) file.setSize(end);
-    },
-    fd_prestat_get: (fd: number, out: number) => {
-      const e = s.fd(fd);
-      if (e.preopen === undefined) return ERRNO.BADF;
-      const view = s.view();
-      view.slice(out, 8).fill(0);
-      view.setU32(out + 4, utf8Bytes(e.preopen).byteLength);
-    },
-    fd_prestat_dir_name: (fd: number, buf: number, len: number) => {
-      const e = s.fd(fd);
-      if (e.preopen === undefined) return ERRNO.BADF;
-      const name = utf8Bytes(e.preopen);
-      if (len >>> 0 < name.byteLength) return ERRNO.NAMETOOLONG;
-      s.view().slice(buf, name.byteLength).set(name);
-    },
-    fd_readdir: (fd: number, buf: number, len: number, cookie: bigint, used: number) => readdir(s, fd, buf, len, cookie, used),
-    fd_renumber: (from: number, to: number) => {
-      const e = s.table.get(from);
-      s.table.get(to);
-      if (from >>> 0 === to >>> 0) return;
-      s.table.drop(to);
-      s.table.entries.delete(from >>> 0);
-      s.table.set(to >>> 0, e);
-    },
-  };
-}

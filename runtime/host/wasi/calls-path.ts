@@ -7,9 +7,7 @@ import { DIR_RIGHTS, ERRNO, FILE_RIGHTS, OFLAGS, RIGHT, WRITE_RIGHTS } from "./a
 import { writeFilestat, timesOf } from "./calls-fd.js";
 import type { FdEntry } from "./fd-table.js";
 import { WasiErrno } from "./guest-view.js";
-import type { WasiSession } from "./session.js";
-
-type Call = (...args: never[]) => number | void;
+import type { SessionCall, WasiSession } from "./session.js";
 
 /** The directory entry `fd` (with `right`) and the tree path `path` names under it. */
 function resolve(s: WasiSession, fd: number, right: bigint, ptr: number, len: number): { dir: FdEntry; path: string } {
@@ -83,58 +81,66 @@ function openPath(s: WasiSession, dirFd: number, ptr: number, len: number, req: 
   }
 }
 
-export function pathCalls(s: WasiSession): Record<string, Call> {
-  return {
-    path_open: (
-      fd: number,
-      _lookup: number,
-      ptr: number,
-      len: number,
-      oflags: number,
-      base: bigint,
-      inh: bigint,
-      fdflags: number,
-      out: number,
-    ) => openPath(s, fd, ptr, len, { oflags, base, inheriting: inh, fdflags }, out),
-    path_filestat_get: (fd: number, _lookup: number, ptr: number, len: number, out: number) => {
-      const { dir, path } = resolve(s, fd, RIGHT.PATH_FILESTAT_GET, ptr, len);
-      writeFilestat(s.view(), out, s.dir(dir).stat(path));
-    },
-    path_filestat_set_times: (fd: number, _lookup: number, ptr: number, len: number, atim: bigint, mtim: bigint, flags: number) => {
-      const { dir, path } = resolve(s, fd, RIGHT.PATH_FILESTAT_SET_TIMES, ptr, len);
-      const [a, m] = timesOf(atim, mtim, flags);
-      s.dir(dir).setTimes(path, a, m);
-    },
-    path_create_directory: (fd: number, ptr: number, len: number) => {
-      const { dir, path } = resolve(s, fd, RIGHT.PATH_CREATE_DIRECTORY, ptr, len);
-      s.dir(dir).mkdir(path);
-    },
-    path_remove_directory: (fd: number, ptr: number, len: number) => {
-      const { dir, path } = resolve(s, fd, RIGHT.PATH_REMOVE_DIRECTORY, ptr, len);
-      if (path === "") return ERRNO.NOTCAPABLE; // a preopen's own root stays
-      s.dir(dir).rmdir(path);
-    },
-    path_unlink_file: (fd: number, ptr: number, len: number) => {
-      const { dir, path } = resolve(s, fd, RIGHT.PATH_UNLINK_FILE, ptr, len);
-      s.dir(dir).unlink(path);
-    },
-    path_rename: (fd: number, ptr: number, len: number, newFd: number, newPtr: number, newLen: number) => {
-      const from = resolve(s, fd, RIGHT.PATH_RENAME_SOURCE, ptr, len);
-      const to = resolve(s, newFd, RIGHT.PATH_RENAME_TARGET, newPtr, newLen);
-      if (from.dir.tree !== to.dir.tree) return ERRNO.XDEV;
-      if (from.path === "" || to.path === "") return ERRNO.NOTCAPABLE;
-      s.dir(from.dir).rename(from.path, to.path);
-    },
-    path_readlink: (fd: number, ptr: number, len: number, buf: number, bufLen: number, used: number) => {
-      const { dir, path } = resolve(s, fd, RIGHT.PATH_READLINK, ptr, len);
-      const target = new TextEncoder().encode(s.dir(dir).readlink(path));
-      const n = Math.min(target.byteLength, bufLen >>> 0);
-      const view = s.view();
-      view.slice(buf, n).set(target.subarray(0, n));
-      view.setU32(used, n);
-    },
-    // Links are refused: a symlink could point anywhere, and this host never follows one anyway.
-    path_symlink: () => ERRNO.NOTCAPABLE,
-    path_link: () => ERRNO.NOTCAPABLE,
-  };
-}
+export const PATH_CALLS: Record<string, SessionCall> = {
+  path_open: (
+    s: WasiSession,
+    fd: number,
+    _lookup: number,
+    ptr: number,
+    len: number,
+    oflags: number,
+    base: bigint,
+    inh: bigint,
+    fdflags: number,
+    out: number,
+  ) => openPath(s, fd, ptr, len, { oflags, base, inheriting: inh, fdflags }, out),
+  path_filestat_get: (s: WasiSession, fd: number, _lookup: number, ptr: number, len: number, out: number) => {
+    const { dir, path } = resolve(s, fd, RIGHT.PATH_FILESTAT_GET, ptr, len);
+    writeFilestat(s.view(), out, s.dir(dir).stat(path));
+  },
+  path_filestat_set_times: (
+    s: WasiSession,
+    fd: number,
+    _lookup: number,
+    ptr: number,
+    len: number,
+    atim: bigint,
+    mtim: bigint,
+    flags: number,
+  ) => {
+    const { dir, path } = resolve(s, fd, RIGHT.PATH_FILESTAT_SET_TIMES, ptr, len);
+    const [a, m] = timesOf(atim, mtim, flags);
+    s.dir(dir).setTimes(path, a, m);
+  },
+  path_create_directory: (s: WasiSession, fd: number, ptr: number, len: number) => {
+    const { dir, path } = resolve(s, fd, RIGHT.PATH_CREATE_DIRECTORY, ptr, len);
+    s.dir(dir).mkdir(path);
+  },
+  path_remove_directory: (s: WasiSession, fd: number, ptr: number, len: number) => {
+    const { dir, path } = resolve(s, fd, RIGHT.PATH_REMOVE_DIRECTORY, ptr, len);
+    if (path === "") return ERRNO.NOTCAPABLE; // a preopen's own root stays
+    s.dir(dir).rmdir(path);
+  },
+  path_unlink_file: (s: WasiSession, fd: number, ptr: number, len: number) => {
+    const { dir, path } = resolve(s, fd, RIGHT.PATH_UNLINK_FILE, ptr, len);
+    s.dir(dir).unlink(path);
+  },
+  path_rename: (s: WasiSession, fd: number, ptr: number, len: number, newFd: number, newPtr: number, newLen: number) => {
+    const from = resolve(s, fd, RIGHT.PATH_RENAME_SOURCE, ptr, len);
+    const to = resolve(s, newFd, RIGHT.PATH_RENAME_TARGET, newPtr, newLen);
+    if (from.dir.tree !== to.dir.tree) return ERRNO.XDEV;
+    if (from.path === "" || to.path === "") return ERRNO.NOTCAPABLE;
+    s.dir(from.dir).rename(from.path, to.path);
+  },
+  path_readlink: (s: WasiSession, fd: number, ptr: number, len: number, buf: number, bufLen: number, used: number) => {
+    const { dir, path } = resolve(s, fd, RIGHT.PATH_READLINK, ptr, len);
+    const target = new TextEncoder().encode(s.dir(dir).readlink(path));
+    const n = Math.min(target.byteLength, bufLen >>> 0);
+    const view = s.view();
+    view.slice(buf, n).set(target.subarray(0, n));
+    view.setU32(used, n);
+  },
+  // Links are refused: a symlink could point anywhere, and this host never follows one anyway.
+  path_symlink: (_s: WasiSession) => ERRNO.NOTCAPABLE,
+  path_link: (_s: WasiSession) => ERRNO.NOTCAPABLE,
+};

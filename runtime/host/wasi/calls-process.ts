@@ -8,9 +8,7 @@ import { HOST_CALL_FUEL, hostCallFuel } from "../guest-call.js";
 import { CLOCK, ERRNO, EVENT_BYTES, EVENTTYPE, SUBCLOCKFLAGS_ABSTIME, SUBSCRIPTION_BYTES } from "./abi.js";
 import { hostRealtimeNs } from "./clock.js";
 import { type GuestView, utf8Bytes, WasiErrno } from "./guest-view.js";
-import type { WasiSession } from "./session.js";
-
-type Call = (...args: never[]) => number | void;
+import type { SessionCall, WasiSession } from "./session.js";
 
 /** Write a list of strings the C way: pointers into one buffer of NUL-terminated strings. */
 function writeStrings(view: GuestView, list: readonly string[], ptrs: number, buf: number): void {
@@ -130,30 +128,28 @@ function pollOneoff(s: WasiSession, inPtr: number, outPtr: number, nsubs: number
   return ERRNO.SUCCESS;
 }
 
-export function processCalls(s: WasiSession): Record<string, Call> {
-  return {
-    args_sizes_get: (count: number, size: number) => writeSizes(s.view(), s.args, count, size),
-    args_get: (ptrs: number, buf: number) => writeStrings(s.view(), s.args, ptrs, buf),
-    environ_sizes_get: (count: number, size: number) => writeSizes(s.view(), s.env, count, size),
-    environ_get: (ptrs: number, buf: number) => writeStrings(s.view(), s.env, ptrs, buf),
-    clock_res_get: (id: number, out: number) => {
-      clockNow(s, id);
-      s.view().setU64(out, id === CLOCK.REALTIME ? 1_000_000n : 1n);
-    },
-    clock_time_get: (id: number, _precision: bigint, out: number) => s.view().setU64(out, clockNow(s, id)),
-    random_get: (buf: number, len: number) => {
-      const bytes = s.view().slice(buf, len);
-      for (let at = 0; at < bytes.byteLength; at += 65_536) randomFillSync(bytes.subarray(at, at + 65_536));
-      s.io.charge(hostCallFuel(bytes.byteLength) - HOST_CALL_FUEL);
-    },
-    proc_exit: (code: number) => {
-      s.flushStderr();
-      throw new GuestExit(code >>> 0);
-    },
-    proc_raise: () => ERRNO.NOSYS,
-    sched_yield: () => {
-      s.pausing.yield();
-    },
-    poll_oneoff: (i: number, o: number, n: number, e: number) => pollOneoff(s, i, o, n, e),
-  };
-}
+export const PROCESS_CALLS: Record<string, SessionCall> = {
+  args_sizes_get: (s: WasiSession, count: number, size: number) => writeSizes(s.view(), s.args, count, size),
+  args_get: (s: WasiSession, ptrs: number, buf: number) => writeStrings(s.view(), s.args, ptrs, buf),
+  environ_sizes_get: (s: WasiSession, count: number, size: number) => writeSizes(s.view(), s.env, count, size),
+  environ_get: (s: WasiSession, ptrs: number, buf: number) => writeStrings(s.view(), s.env, ptrs, buf),
+  clock_res_get: (s: WasiSession, id: number, out: number) => {
+    clockNow(s, id);
+    s.view().setU64(out, id === CLOCK.REALTIME ? 1_000_000n : 1n);
+  },
+  clock_time_get: (s: WasiSession, id: number, _precision: bigint, out: number) => s.view().setU64(out, clockNow(s, id)),
+  random_get: (s: WasiSession, buf: number, len: number) => {
+    const bytes = s.view().slice(buf, len);
+    for (let at = 0; at < bytes.byteLength; at += 65_536) randomFillSync(bytes.subarray(at, at + 65_536));
+    s.io.charge(hostCallFuel(bytes.byteLength) - HOST_CALL_FUEL);
+  },
+  proc_exit: (s: WasiSession, code: number) => {
+    s.flushStderr();
+    throw new GuestExit(code >>> 0);
+  },
+  proc_raise: (_s: WasiSession) => ERRNO.NOSYS,
+  sched_yield: (s: WasiSession) => {
+    s.pausing.yield();
+  },
+  poll_oneoff: (s: WasiSession, i: number, o: number, n: number, e: number) => pollOneoff(s, i, o, n, e),
+};

@@ -49,12 +49,12 @@ export class FdTable {
     if (this.entries.size >= MAX_WASI_FDS) throw new WasiErrno(ERRNO.MFILE, `more than ${MAX_WASI_FDS} descriptors open`);
     let fd = 0;
     while (this.entries.has(fd)) fd++;
-    this.entries.set(fd, entry);
+    this.entries.set(fd, shaped(entry));
     return fd;
   }
 
   set(fd: number, entry: FdEntry): void {
-    this.entries.set(fd, entry);
+    this.entries.set(fd, shaped(entry));
   }
 
   /**
@@ -81,6 +81,27 @@ export class FdTable {
   closeAll(): void {
     for (const entry of this.entries.values()) closeQuietly(entry);
   }
+}
+
+/**
+ * The entry as the table keeps it: every field present, in one order, made at one place, so every
+ * entry of every job has the same hidden class and the session's kept sample (session.ts) keeps it
+ * alive (shape-anchor.ts). Entries made as literals at five places, with or without `preopen` and
+ * `handle`, had several, and the ones only open files had died with each job.
+ */
+function shaped(e: FdEntry): FdEntry {
+  return {
+    kind: e.kind,
+    tree: e.tree,
+    path: e.path,
+    offset: e.offset,
+    rights: e.rights,
+    inheriting: e.inheriting,
+    fdflags: e.fdflags,
+    write: e.write,
+    preopen: e.preopen,
+    handle: e.handle,
+  };
 }
 
 function closeQuietly(entry: FdEntry): void {

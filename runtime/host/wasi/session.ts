@@ -4,6 +4,7 @@
 // The calls (calls-*.ts) read and change it; nothing here knows guest memory layouts.
 
 import type { Directory, FileHandle } from "../../resources/directory.js";
+import { keepShape } from "../../shape-anchor.js";
 import type { GuestIo, Pausing, SegmentPart, WasiConfig, WasiPreopen } from "../interface.js";
 import { DIR_RIGHTS, ERRNO, FILE_RIGHTS, STDIN_RIGHTS, STDOUT_RIGHTS, WRITE_RIGHTS } from "./abi.js";
 import { VirtualClock } from "./clock.js";
@@ -15,6 +16,9 @@ import { captureFd, readFd, readImage, WASI_IMAGE_VERSION, type WasiImage } from
 const MAX_STDERR_LINE = 16 * 1024;
 
 const NO_CONFIG: WasiConfig = { args: [], env: [], preopens: [] };
+
+/** A WASI function as the call tables hold it: the session first, then the guest's arguments. */
+export type SessionCall = (s: WasiSession, ...args: never[]) => number | void;
 
 export class WasiSession implements SegmentPart {
   readonly args: string[];
@@ -163,3 +167,20 @@ export class WasiSession implements SegmentPart {
     this.table.closeAll();
   }
 }
+
+// A session, its descriptor table (the standard streams' entries) and a view of memory, kept so
+// their hidden classes outlive every job (shape-anchor.ts).
+const SAMPLE_IO: GuestIo = {
+  memory: () => new Uint8Array(0),
+  charge: () => {},
+  afterCall: () => {},
+  input: new Uint8Array(0),
+  writeOutput: () => {},
+  writeLog: () => {},
+  seed: 0,
+};
+/** The kept sample session (the call bindings' sample refers to it). */
+export const SAMPLE_SESSION = keepShape(
+  new WasiSession(SAMPLE_IO, { yield: () => {}, checkpoint: () => 0, sleep: () => false, settle: () => undefined as never }),
+);
+SAMPLE_SESSION.view();
