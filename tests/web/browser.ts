@@ -1,0 +1,31 @@
+// The browser the dashboard's tests drive: Debian's Chromium (apt-get install chromium; `npm test`
+// installs it, scripts/system-tools.mjs), headless, through playwright-core — which drives an
+// installed browser and never downloads one. Without it the tests fail naming what to install,
+// unless FERRY_SKIP_BROWSER_TESTS=1 says to skip them (and then they say loudly that they did).
+
+import { existsSync } from "node:fs";
+import { chromium, type Browser, type ConsoleMessage, type Page } from "playwright-core";
+
+export const CHROMIUM = process.env.FERRY_CHROMIUM ?? "/usr/bin/chromium";
+export const SKIP_BROWSER = !existsSync(CHROMIUM) && process.env.FERRY_SKIP_BROWSER_TESTS === "1";
+
+if (SKIP_BROWSER) console.error(`\n*** BROWSER TESTS SKIPPED: no Chromium at ${CHROMIUM} (FERRY_SKIP_BROWSER_TESTS=1) ***\n`);
+
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install chromium; npm test does it), set FERRY_CHROMIUM, or set FERRY_SKIP_BROWSER_TESTS=1 to skip the browser tests`,
+    );
+  // --no-sandbox: CI runs as root, where Chromium's own sandbox cannot start.
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
+}
+
+/** Console errors and uncaught exceptions of a page, collected for the "no console errors" checks. */
+export function consoleErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("console", (m: ConsoleMessage) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  page.on("pageerror", (e) => errors.push(String(e)));
+  return errors;
+}
