@@ -8,6 +8,9 @@ import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { STYLE_CSS } from "./style.js";
 
+/** The tab's icon (a browser asks for one; without it every page load logs a 404). */
+const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><path d="M1 10h14l-2 4H3z" fill="#0b62c4"/><path d="M7 2v7h5z" fill="#d4570d"/></svg>`;
+
 export interface Asset {
   bytes: Uint8Array;
   contentType: string;
@@ -30,6 +33,7 @@ function asset(bytes: Uint8Array, contentType: string): Asset {
 export function loadAssets(dir = clientDir()): Map<string, Asset> {
   const assets = new Map<string, Asset>();
   assets.set("style.css", asset(new TextEncoder().encode(STYLE_CSS), "text/css; charset=utf-8"));
+  assets.set("icon.svg", asset(new TextEncoder().encode(ICON_SVG), "image/svg+xml"));
   if (!existsSync(dir)) return assets;
   for (const file of readdirSync(dir, { recursive: true, encoding: "utf8" })) {
     if (!file.endsWith(".js")) continue;

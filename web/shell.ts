@@ -28,7 +28,7 @@ export function shellHtml(o: ShellOptions): string {
   const nav = PAGES.map(([path, label]) => `<a href="/ui/${path}" data-nav="${path}">${label}</a>`).join("");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Ferry · ${id}</title><link rel="stylesheet" href="/ui/assets/style.css">${preload}
+<title>Ferry · ${id}</title><link rel="icon" href="/ui/assets/icon.svg"><link rel="stylesheet" href="/ui/assets/style.css">${preload}
 <script type="module" src="/ui/assets/main.js"></script></head>
 <body data-node="${id}">
 <header><span class="brand">Ferry</span> <span class="node" title="this node's id">${id}</span><nav aria-label="pages">${nav}</nav>

@@ -20,11 +20,18 @@ export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
 }
 
-/** Console errors and uncaught exceptions of a page, collected for the "no console errors" checks. */
+/**
+ * Console errors and uncaught exceptions of a page, for the "no console errors" checks. Chromium logs
+ * every failed load as "Failed to load resource" without its address: those are recorded instead as
+ * `<status> <method> <path>` from the responses themselves, so a check can tell an expected 404 apart.
+ */
 export function consoleErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on("console", (m: ConsoleMessage) => {
-    if (m.type() === "error") errors.push(m.text());
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(m.text());
+  });
+  page.on("response", (r) => {
+    if (r.status() >= 400) errors.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
   });
   page.on("pageerror", (e) => errors.push(String(e)));
   return errors;

@@ -33,4 +33,4 @@ export const TICKS = wat(`(module
       (br $l)))
     (i32.mul (local.get $n) (i32.const 7))))`);
 
-export const TICKS_VALUE = 700;
+export const TICKS_VALUE = 300 * 7;

@@ -59,12 +59,23 @@ export function renderJob(page: Page, id: string): () => void {
     peers = p;
     show();
   });
-  const stopPolling = every(2_000, async () => {
-    if (!view || !FINISHED.includes(view.state)) await refresh();
-  });
-  void follow(id, path, output, log, abort.signal, (e) => {
-    if (view && e.state !== view.state) void refresh();
-  }).catch((e: Error) => abort.signal.aborted || status(`event stream: ${e.message}`, true));
+  let stopPolling = () => {};
+  // The first read decides: a job this caller cannot see is said so once (no polling, no stream).
+  refresh().then(
+    () => {
+      stopPolling = every(2_000, async () => {
+        if (!view || !FINISHED.includes(view.state)) await refresh();
+      });
+      void follow(id, path, output, log, abort.signal, (e) => {
+        if (view && e.state !== view.state) void refresh();
+      }).catch((e: Error) => abort.signal.aborted || status(`event stream: ${e.message}`, true));
+    },
+    (e: Error) => {
+      const hint = pageKey() ? "" : " If it is yours, load your key above: a client's job is visible to its owner only.";
+      fill(about, h("p", { class: "error", id: "job-missing" }, `${e.message}.${hint}`));
+      status(e.message, true);
+    },
+  );
   return () => {
     abort.abort();
     stopPolling();
