@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { generateSigningKey, writeKeyFile, type SigningKey } from "../../server/auth/index.js";
+import { generateSigningKey, writeKeyFile } from "../../server/auth/index.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { wat } from "../helpers/wat.js";
 import { consoleErrors, launchBrowser, SKIP_BROWSER } from "./browser.js";

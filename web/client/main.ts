@@ -3,20 +3,13 @@
 // <main>. Every view returns how to stop it (timers, event streams) when the next one starts.
 
 import { status } from "./dom.js";
+import type { Page } from "./page.js";
 import { renderCluster } from "./pages/cluster.js";
 import { renderJob } from "./pages/job.js";
 import { renderJobs } from "./pages/jobs.js";
 import { renderMigrations } from "./pages/migrations.js";
 import { renderModules } from "./pages/modules.js";
 import { forgetKey, loadKeyFile, pageKey } from "./sign.js";
-
-export interface Page {
-  nodeId: string;
-  main: HTMLElement;
-  navigate: (path: string) => void;
-  /** Rendered again (the key changed). */
-  refresh: () => void;
-}
 
 type View = (page: Page, param: string) => (() => void) | undefined;
 

@@ -5,7 +5,8 @@
 import { json, type Load, type Migration, type Peer } from "../api.js";
 import { drawChart, type Series } from "../chart.js";
 import { count, every, facts, fill, h, table, time } from "../dom.js";
-import type { Page } from "../main.js";
+import { migrationTable } from "./migration-table.js";
+import type { Page } from "../page.js";
 
 const WINDOW_MS = 5 * 60_000;
 const POLL_MS = 1_000;
@@ -123,21 +124,4 @@ async function renderBalance(balance: HTMLElement, moves: HTMLElement): Promise<
         ["lower", t.lower],
       ]
     : [];
-}
-
-export function migrationTable(list: readonly Migration[]): HTMLElement {
-  if (list.length === 0) return h("p", { class: "muted" }, "No moves yet.");
-  return table(
-    ["time", "job", "from", "to", "mode", "#downtime ms", "#bytes", "#pre-copy rounds"],
-    list.map((m) => [
-      time(m.at),
-      m.job ? h("a", { href: `/ui/jobs/${encodeURIComponent(m.job)}` }, m.job) : h("span", { class: "muted", title: "not your job" }, "—"),
-      m.from,
-      m.to,
-      m.mode,
-      m.downtimeMs ?? "—",
-      count(m.bytes),
-      m.precopyRounds,
-    ]),
-  );
 }

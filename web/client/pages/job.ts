@@ -5,7 +5,7 @@
 
 import { call, json, jobEvents, type JobEvent, type JobView, type Migration, type Peer } from "../api.js";
 import { bytes, count, every, facts, fill, h, status, time } from "../dom.js";
-import type { Page } from "../main.js";
+import type { Page } from "../page.js";
 import { pageKey, signGrant } from "../sign.js";
 
 /** Output and log kept on the page: the newest 64 KiB of each. */

@@ -4,7 +4,7 @@
 
 import { json, type JobSummary, type JobView } from "../api.js";
 import { count, fill, h, short, status, table, time } from "../dom.js";
-import type { Page } from "../main.js";
+import type { Page } from "../page.js";
 import { pageKey } from "../sign.js";
 
 const STATES = ["", "queued", "running", "paused", "migrating", "migrated", "done", "trapped", "failed", "cancelled"];

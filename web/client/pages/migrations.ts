@@ -4,8 +4,8 @@
 
 import { json, type Migration, type Peer } from "../api.js";
 import { every, fill, h } from "../dom.js";
-import type { Page } from "../main.js";
-import { migrationTable } from "./cluster.js";
+import type { Page } from "../page.js";
+import { migrationTable } from "./migration-table.js";
 
 export function renderMigrations(page: Page): () => void {
   const summary = h("p", { class: "muted" });

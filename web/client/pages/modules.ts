@@ -3,7 +3,7 @@
 
 import { call, json } from "../api.js";
 import { bytes, fill, h, status, table, time } from "../dom.js";
-import type { Page } from "../main.js";
+import type { Page } from "../page.js";
 import { pageKey } from "../sign.js";
 
 interface ModuleSummary {
