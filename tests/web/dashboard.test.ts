@@ -49,7 +49,7 @@ describe.skipIf(SKIP_BROWSER)("the dashboard in Chromium", () => {
     writeKeyFile(keyFile, key);
     writeKeyFile(otherKeyFile, other);
     writeFileSync(wasmFile, TICKS);
-    const quotas = { maxFuelPerJob: 1e13 };
+    const quotas = { maxFuelPerJob: 1e13, maxConcurrentJobs: 8 };
     a = await startTestNode({ key, quotas, sharedModuleCache: true });
     b = await startTestNode({ key, quotas, sharedModuleCache: true });
     a.running.store.clients.add({ publicKey: other.publicKey, quotas: {}, capabilities: [] });
@@ -123,6 +123,7 @@ describe.skipIf(SKIP_BROWSER)("the dashboard in Chromium", () => {
     await signIn(page);
     await page.locator("#migration-feed a", { hasText: jobId }).waitFor();
     if (shots) await page.screenshot({ path: join(shots, "dashboard-migrations.png"), fullPage: true });
+    if (shots) await busyCluster(a, b);
     await page.goto(`${a.running.url}/ui/cluster`);
     // A line per node: this one's and its peer's (read cross-origin from the peer's public /load).
     await page
@@ -130,7 +131,23 @@ describe.skipIf(SKIP_BROWSER)("the dashboard in Chromium", () => {
       .first()
       .waitFor();
     await expect.poll(() => page.locator("svg.chart polyline").count(), { timeout: 30_000 }).toBe(2);
-    if (shots) await page.screenshot({ path: join(shots, "dashboard-cluster.png"), fullPage: true });
+    if (shots) {
+      // A few minutes' worth of points would take minutes: twenty seconds of them show the lines.
+      await expect
+        .poll(
+          () =>
+            page
+              .locator("svg.chart polyline")
+              .first()
+              .getAttribute("points")
+              .then((p) => (p ?? "").split(" ").length),
+          { timeout: 60_000 },
+        )
+        .toBeGreaterThan(20);
+      await page.screenshot({ path: join(shots, "dashboard-cluster.png"), fullPage: true });
+      a.running.balancer.stop();
+      for (const n of [a, b]) for (const j of (await n.client.listJobs({ state: ["running", "queued"] })).jobs) await n.client.cancel(j.id);
+    }
     await page.close();
     // The only errors: the peer's answer to the page before the key was loaded there (alice's job is not anonymous).
     expect(errors.filter((e) => e !== `404 GET /jobs/${jobId}`)).toEqual([]);
@@ -228,3 +245,15 @@ describe.skipIf(SKIP_BROWSER)("the dashboard in Chromium", () => {
     expect(errors.filter((e) => e !== `404 GET /jobs/${job.id}`)).toEqual([]);
   });
 });
+
+/** Screenshots only: load on both nodes (jobs of their own, which the balancer may not move) and a sender policy on a. */
+async function busyCluster(a: TestNode, b: TestNode): Promise<void> {
+  a.running.balancer.configure({ policy: { kind: "sender", lower: 1, upper: 4, retryInterval: 2_000 } });
+  const start = async (n: TestNode, count: number) => {
+    const { codeHash } = await n.client.uploadModule(TICKS);
+    for (let i = 0; i < count; i++)
+      await n.client.startJob({ codeHash, entry: "ticks", args: [1_000_000, 20_000_000], sandbox: "in-process" });
+  };
+  await start(a, 6);
+  await start(b, 1);
+}

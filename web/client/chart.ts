@@ -37,11 +37,14 @@ export function drawChart(
     svg.append(el("line", { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v), stroke: "currentColor", "stroke-opacity": 0.12 }));
     svg.append(el("text", { x: PAD.left - 6, y: y(v) + 4, "text-anchor": "end" }, String(v)));
   }
-  for (let m = 0; m * 60_000 <= windowMs; m++)
-    svg.append(el("text", { x: x(now - m * 60_000), y: H - 6, "text-anchor": "middle" }, m === 0 ? "now" : `−${m} min`));
+  for (let k = 0; k <= 4; k++) {
+    const ago = (windowMs * k) / 4;
+    const label = k === 0 ? "now" : ago >= 60_000 ? `−${(ago / 60_000).toFixed(ago % 60_000 ? 1 : 0)} min` : `−${Math.round(ago / 1000)} s`;
+    svg.append(el("text", { x: x(now - ago), y: H - 6, "text-anchor": "middle" }, label));
+  }
   for (const [label, v] of thresholds) {
     svg.append(el("line", { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v), stroke: "#b42318", "stroke-dasharray": "5 4" }));
-    svg.append(el("text", { x: W - PAD.right + 4, y: y(v) + 4 }, `${label} ${v}`));
+    svg.append(el("text", { x: PAD.left + 6, y: y(v) - 4 }, `${label} threshold ${v}`));
   }
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length]!;

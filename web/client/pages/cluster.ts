@@ -36,14 +36,14 @@ export function renderCluster(page: Page): () => void {
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("class", "chart");
   svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "jobs running or queued per node, last five minutes");
+  svg.setAttribute("aria-label", "jobs running or queued per node, up to the last five minutes");
   const balance = h("div", {});
   const moves = h("div", {});
   fill(
     page.main,
     h("h1", {}, "Cluster"),
     nodes,
-    h("h2", {}, "Load per node (running + queued jobs), last 5 minutes"),
+    h("h2", {}, "Load per node (running + queued jobs), up to the last 5 minutes"),
     svg,
     h("h2", {}, "Load sharing"),
     balance,
@@ -80,7 +80,9 @@ export function renderCluster(page: Page): () => void {
     fill(nodes, table(["node", "address", "#running", "#queued", "#paused", "#in-process queue"], rows));
     if (tick % 2 === 1) thresholds = await renderBalance(balance, moves);
     const series: Series[] = [...history.entries()].map(([name, points]) => ({ name, points }));
-    drawChart(svg, series, now, WINDOW_MS, thresholds);
+    // The window grows with what has been seen, from one minute up to five.
+    const oldest = Math.min(now, ...series.map((x) => x.points[0]?.t ?? now));
+    drawChart(svg, series, now, Math.min(WINDOW_MS, Math.max(60_000, now - oldest)), thresholds);
   });
 }
 
