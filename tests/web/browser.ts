@@ -36,3 +36,9 @@ export function consoleErrors(page: Page): string[] {
   page.on("pageerror", (e) => errors.push(String(e)));
   return errors;
 }
+
+/** Load a `ferry keygen` file into the page's key box and wait until the page says whose it is. */
+export async function signIn(page: Page, keyFile: string, clientId: string): Promise<void> {
+  await page.setInputFiles("#keyfile", keyFile);
+  await page.locator("#whoami", { hasText: `signed in as ${clientId}` }).waitFor();
+}

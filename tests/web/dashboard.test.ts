@@ -12,7 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { generateSigningKey, writeKeyFile } from "../../server/auth/index.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { wat } from "../helpers/wat.js";
-import { consoleErrors, launchBrowser, SKIP_BROWSER } from "./browser.js";
+import { consoleErrors, launchBrowser, signIn as signInAs, SKIP_BROWSER } from "./browser.js";
 import { TICKS, TICKS_VALUE } from "./ticks.js";
 
 const shots = process.env.FERRY_SCREENSHOTS;
@@ -40,10 +40,7 @@ describe.skipIf(SKIP_BROWSER)("the dashboard in Chromium", () => {
     return page;
   }
 
-  async function signIn(page: Page, file = keyFile, who = key): Promise<void> {
-    await page.setInputFiles("#keyfile", file);
-    await page.locator("#whoami", { hasText: `signed in as ${who.clientId}` }).waitFor();
-  }
+  const signIn = (page: Page, file = keyFile, who = key) => signInAs(page, file, who.clientId);
 
   beforeAll(async () => {
     writeKeyFile(keyFile, key);

@@ -81,3 +81,8 @@ export function every(ms: number, fn: () => Promise<void>): () => void {
     clearTimeout(timer);
   };
 }
+
+/** Let `p` run on its own; a failure goes to the status line, never to the console as an unhandled rejection. */
+export function background(p: Promise<unknown>, what: string): void {
+  p.catch((e: Error) => status(`${what}: ${e.message}`, true));
+}

@@ -4,7 +4,7 @@
 // peer (with a migration grant signed in this page) and download its snapshot.
 
 import { call, json, jobEvents, type JobEvent, type JobView, type Migration, type Peer } from "../api.js";
-import { bytes, count, every, facts, fill, h, status, time } from "../dom.js";
+import { background, bytes, count, every, facts, fill, h, status, time } from "../dom.js";
 import type { Page } from "../page.js";
 import { pageKey, signGrant } from "../sign.js";
 
@@ -55,10 +55,13 @@ export function renderJob(page: Page, id: string): () => void {
     ]);
     show();
   };
-  void json<Peer[]>("GET", "/peers", { sign: false }).then((p) => {
-    peers = p;
-    show();
-  });
+  background(
+    json<Peer[]>("GET", "/peers", { sign: false }).then((p) => {
+      peers = p;
+      show();
+    }),
+    "peers",
+  );
   let stopPolling = () => {};
   // The first read decides: a job this caller cannot see is said so once (no polling, no stream).
   refresh().then(
@@ -67,7 +70,7 @@ export function renderJob(page: Page, id: string): () => void {
         if (!view || !FINISHED.includes(view.state)) await refresh();
       });
       void follow(id, path, output, log, abort.signal, (e) => {
-        if (view && e.state !== view.state) void refresh();
+        if (view && e.state !== view.state) background(refresh(), "job");
       }).catch((e: Error) => abort.signal.aborted || status(`event stream: ${e.message}`, true));
     },
     (e: Error) => {
@@ -111,11 +114,14 @@ async function follow(
         log.textContent = `${(log.textContent ?? "").slice(-KEEP_CHARS)}${e.line}\n`;
       } else {
         if (e.outputBytes !== undefined)
-          void head(path, e.outputBytes).then((t) => {
-            text = t + (early ?? []).join("");
-            early = null;
-            put();
-          });
+          background(
+            head(path, e.outputBytes).then((t) => {
+              text = t + (early ?? []).join("");
+              early = null;
+              put();
+            }),
+            "output",
+          );
         onState(e);
       }
     },

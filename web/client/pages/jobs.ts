@@ -3,7 +3,7 @@
 // (how an anonymous job is reached: GET /jobs needs a signature, as it does for the CLI).
 
 import { json, type JobSummary, type JobView } from "../api.js";
-import { count, fill, h, short, status, table, time } from "../dom.js";
+import { background, count, fill, h, short, status, table, time } from "../dom.js";
 import type { Page } from "../page.js";
 import { pageKey } from "../sign.js";
 
@@ -35,7 +35,7 @@ export function renderJobs(page: Page): () => void {
     const nav = h(
       "div",
       { class: "actions" },
-      h("button", { type: "button", disabled: pages.length === 0, onclick: () => void show(pages.pop() ?? "") }, "← Newer"),
+      h("button", { type: "button", disabled: pages.length === 0, onclick: () => background(show(pages.pop() ?? ""), "page") }, "← Newer"),
       h("span", { class: "muted" }, `page ${pages.length + 1}`),
       h(
         "button",
@@ -44,7 +44,7 @@ export function renderJobs(page: Page): () => void {
           disabled: next === null,
           onclick: () => {
             pages.push(before);
-            void show(next ?? "");
+            background(show(next ?? ""), "page");
           },
         },
         "Older →",
@@ -55,9 +55,9 @@ export function renderJobs(page: Page): () => void {
   filter.addEventListener("change", () => {
     state = filter.value;
     pages.length = 0;
-    void show("").catch((e: Error) => status(e.message, true));
+    background(show(""), "list");
   });
-  void show("").catch((e: Error) => status(e.message, true));
+  background(show(""), "list");
   return () => undefined;
 }
 

@@ -2,7 +2,7 @@
 // a page at a time, and uploading one (POST /modules, signed) from a file.
 
 import { call, json } from "../api.js";
-import { bytes, fill, h, status, table, time } from "../dom.js";
+import { background, bytes, fill, h, status, table, time } from "../dom.js";
 import type { Page } from "../page.js";
 import { pageKey } from "../sign.js";
 
@@ -46,7 +46,11 @@ export function renderModules(page: Page): () => void {
       h(
         "div",
         { class: "actions" },
-        h("button", { type: "button", disabled: befores.length === 0, onclick: () => void show(befores.pop() ?? "") }, "← Newer"),
+        h(
+          "button",
+          { type: "button", disabled: befores.length === 0, onclick: () => background(show(befores.pop() ?? ""), "page") },
+          "← Newer",
+        ),
         h(
           "button",
           {
@@ -54,7 +58,7 @@ export function renderModules(page: Page): () => void {
             disabled: next === null,
             onclick: () => {
               befores.push(before);
-              void show(next ?? "");
+              background(show(next ?? ""), "page");
             },
           },
           "Older →",
@@ -62,7 +66,7 @@ export function renderModules(page: Page): () => void {
       ),
     );
   }
-  void show("").catch((e: Error) => status(e.message, true));
+  background(show(""), "list");
   return () => undefined;
 }
 
