@@ -5,7 +5,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSigningKey } from "../../server/auth/index.js";
-import { FerryClient, HttpError } from "../../server/client.js";
+import { FerryClient } from "../../server/client.js";
+import { httpFailure } from "../helpers/errors.js";
 import { closeNodes, startTestNode, type TestNode } from "../helpers/node.js";
 import { TICKS } from "./ticks.js";
 
@@ -86,8 +87,8 @@ describe("the dashboard's pages, assets and reads", () => {
       await new FerryClient({ url: a.running.url, key: stranger }).request("GET", "/migrations")
     ).json()) as typeof mine;
     expect(other.migrations[0]!.job).toBeNull();
-    expect(await refusedWith(a.client.request("GET", "/migrations?limit=0"))).toEqual({ status: 400, code: "bad_request" });
-    expect(await refusedWith(a.client.request("GET", "/migrations?since=1"))).toEqual({ status: 400, code: "bad_request" });
+    expect(await httpFailure(a.client.request("GET", "/migrations?limit=0"))).toEqual({ status: 400, code: "bad_request" });
+    expect(await httpFailure(a.client.request("GET", "/migrations?since=1"))).toEqual({ status: 400, code: "bad_request" });
   });
 
   it("reports the balancer's settings and recent polls", async () => {
@@ -114,13 +115,3 @@ describe("the dashboard's pages, assets and reads", () => {
     expect((await fetch(`${a.running.url}/openapi.json`, { headers: origin })).headers.get("access-control-allow-origin")).toBeNull();
   });
 });
-
-async function refusedWith(p: Promise<unknown>): Promise<{ status: number; code: string }> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof HttpError) return { status: e.status, code: e.code };
-    throw e;
-  }
-  throw new Error("expected an HTTP error");
-}
