@@ -78,6 +78,8 @@ export async function jobEvents(id: string, onEvent: (e: JobEvent) => void, sign
   }
 }
 
+// The same SSE reading as server/client-events.ts (the CLI's), which the browser cannot import: the
+// page loads only web/client/ (the import rules), and that one decodes base64 with Node's Buffer.
 function parseBlock(block: string, bytes: TextDecoder): JobEvent | undefined {
   let kind = "message";
   const data: string[] = [];
