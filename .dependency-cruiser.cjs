@@ -15,7 +15,7 @@ module.exports = {
       severity: "error",
       comment: "The runtime is embeddable: it never imports the server, the lab or the harnesses.",
       from: { path: "^runtime/" },
-      to: { path: "^(server|lab|bench|fuzz|conformance|tests|guest)/" },
+      to: { path: "^(server|web|lab|bench|fuzz|conformance|tests|guest)/" },
     },
     {
       name: "server-uses-public-runtime",
@@ -104,6 +104,31 @@ module.exports = {
       comment: "Policies are pure: the simulator and the live node drive the same code.",
       from: { path: "^runtime/balance/" },
       to: { path: "^runtime/(?!balance/|errors\\.ts)" },
+    },
+    {
+      name: "web-talks-http-only",
+      severity: "error",
+      comment:
+        "The dashboard (web/) talks to the node only through its HTTP API, like the CLI: it imports nothing of the " +
+        "server, the runtime, the lab or the harnesses; the server mounts it (server/http/app.ts).",
+      from: { path: "^web/" },
+      to: { path: "^(runtime|server|lab|bench|fuzz|conformance|tests|guest)/" },
+    },
+    {
+      name: "web-client-is-the-browser",
+      severity: "error",
+      comment:
+        "web/client/ runs in the browser: it imports only its own modules (no Node built-ins, no npm package — " +
+        "nothing a page could not load from /ui/assets/).",
+      from: { path: "^web/client/" },
+      to: { pathNot: "^web/client/" },
+    },
+    {
+      name: "only-http-mounts-web",
+      severity: "error",
+      comment: "Only the HTTP wing mounts the dashboard; nothing else in the product depends on it.",
+      from: { path: "^(runtime|server|lab)/", pathNot: "^server/http/app\\.ts$" },
+      to: { path: "^web/" },
     },
     {
       name: "binaryen-only-through-its-loader",

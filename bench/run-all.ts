@@ -3,12 +3,13 @@
 // FERRY_BENCH_RUNS overrides the kept rounds and FERRY_BENCH_ONLY=metering,snapshot,instantiate,
 // sandbox-start,sandbox-call,sandbox-throughput,sandbox-memory (or "sandbox" for all four),
 // node-migration,node-precopy,node-throughput (or "node" for all three), containment, cli-start, pause-cost, wasi, global-ref,
-// resource-migration, checkpoints, hibernation picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
+// resource-migration, checkpoints, hibernation, dashboard picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
 
 import { join } from "node:path";
 import { CHECKPOINTS_PARTS, runCheckpointsBench, type CheckpointsBenchOptions } from "./checkpoints.js";
 import { CLI_START_PARTS, runCliStartBench, type CliStartBenchOptions } from "./cli-start.js";
 import { CONTAINMENT_PARTS, runContainmentBench, type ContainmentBenchOptions } from "./containment.js";
+import { DASHBOARD_PARTS, runDashboardBench, type DashboardBenchOptions } from "./dashboard.js";
 import { CORE_PARTS, runCoreBench, type CoreBenchOptions, type CorePart } from "./core.js";
 import { GLOBAL_REF_PARTS, runGlobalRefBench, type GlobalRefBenchOptions } from "./global-ref.js";
 import { HIBERNATION_PARTS, runHibernationBench, type HibernationBenchOptions } from "./hibernation.js";
@@ -31,6 +32,7 @@ function optionsFromEnv(): {
   resourceMigration: ResourceMigrationBenchOptions | undefined;
   checkpoints: CheckpointsBenchOptions | undefined;
   hibernation: HibernationBenchOptions | undefined;
+  dashboard: DashboardBenchOptions | undefined;
 } {
   const options: CoreBenchOptions = {};
   const containment: ContainmentBenchOptions = {};
@@ -49,6 +51,8 @@ function optionsFromEnv(): {
   let checkpointsSelected = true;
   const hibernation: HibernationBenchOptions = {};
   let hibernationSelected = true;
+  const dashboard: DashboardBenchOptions = {};
+  let dashboardSelected = true;
   const pausedJobs = process.env.FERRY_BENCH_PAUSED_JOBS;
   if (pausedJobs !== undefined) {
     const n = Number(pausedJobs);
@@ -73,6 +77,7 @@ function optionsFromEnv(): {
     resourceMigration.runs = n;
     checkpoints.runs = n;
     hibernation.runs = n;
+    dashboard.runs = n;
   }
   const only = process.env.FERRY_BENCH_ONLY;
   if (only !== undefined) {
@@ -92,6 +97,7 @@ function optionsFromEnv(): {
       ...RESOURCE_MIGRATION_PARTS,
       ...CHECKPOINTS_PARTS,
       ...HIBERNATION_PARTS,
+      ...DASHBOARD_PARTS,
     ];
     const unknown = parts.filter((p) => !known.includes(p));
     if (unknown.length > 0)
@@ -107,6 +113,7 @@ function optionsFromEnv(): {
     resourceMigrationSelected = parts.some((p) => (RESOURCE_MIGRATION_PARTS as readonly string[]).includes(p));
     checkpointsSelected = parts.some((p) => (CHECKPOINTS_PARTS as readonly string[]).includes(p));
     hibernationSelected = parts.some((p) => (HIBERNATION_PARTS as readonly string[]).includes(p));
+    dashboardSelected = parts.some((p) => (DASHBOARD_PARTS as readonly string[]).includes(p));
   }
   return {
     core: options.only?.length === 0 ? undefined : options,
@@ -120,6 +127,7 @@ function optionsFromEnv(): {
     resourceMigration: resourceMigrationSelected ? resourceMigration : undefined,
     checkpoints: checkpointsSelected ? checkpoints : undefined,
     hibernation: hibernationSelected ? hibernation : undefined,
+    dashboard: dashboardSelected ? dashboard : undefined,
   };
 }
 
@@ -235,6 +243,15 @@ async function main(): Promise<void> {
     writeJsonAtomic(hibPath, { bench: "hibernation", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...hib });
     targets.push(...hib.targets);
     written.push(`${hibPath} (hibernation bench ${(hib.durationMs / 1000).toFixed(0)} s)`);
+  }
+
+  if (selected.dashboard) {
+    const dash = await runDashboardBench(selected.dashboard);
+    const dashQuick = process.env.FERRY_BENCH_RUNS !== undefined || process.env.FERRY_BENCH_DASHBOARD_JOBS !== undefined;
+    const dashPath = join(resultsDir, dashQuick ? "dashboard.quick.json" : "dashboard.json");
+    writeJsonAtomic(dashPath, { bench: "dashboard", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...dash });
+    targets.push(...dash.targets);
+    written.push(`${dashPath} (dashboard bench ${(dash.durationMs / 1000).toFixed(0)} s)`);
   }
 
   printTable({

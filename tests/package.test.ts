@@ -101,7 +101,7 @@ describe("the packed package", () => {
   it("holds the built runtime, server, CLI and docs, and nothing else (no keys, data, caches or sources)", () => {
     const paths = packed.files.map((f) => f.path).sort();
     const allowed =
-      /^(package\.json|README\.md|LICENSE|bin\/ferry\.js|docs\/[\w-]+\.md|dist\/(runtime|server|lab)\/[\w/.-]+\.(js|d\.ts)|dist\/guest\/(catalog|reference)\.(js|d\.ts))$/;
+      /^(package\.json|README\.md|LICENSE|bin\/ferry\.js|docs\/[\w-]+\.md|dist\/(runtime|server|web|lab)\/[\w/.-]+\.(js|d\.ts)|dist\/guest\/(catalog|reference)\.(js|d\.ts))$/;
     expect(paths.filter((p) => !allowed.test(p))).toEqual([]);
     expect(paths.filter((p) => p.endsWith(".json") && p !== "package.json")).toEqual([]);
     expect(paths.filter((p) => /(^|\/)(data|\.fuzz|node_modules|scratch)\//.test(p))).toEqual([]);
@@ -122,6 +122,9 @@ describe("the packed package", () => {
       "dist/runtime/code/compile-worker.js",
       "dist/runtime/sandbox/isolated/child-main.js",
       "dist/runtime/resources/resource-worker.js",
+      // The dashboard's client modules: read from disk and served to browsers, not imported.
+      "dist/web/client/main.js",
+      "dist/web/client/pages/job.js",
     ]) {
       expect(paths, needed).toContain(needed);
     }

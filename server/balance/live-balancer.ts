@@ -140,6 +140,11 @@ export class LiveBalancer {
     return this.log.backoffs;
   }
 
+  /** The policy as configured (thresholds included) and the node ids its indexes name; undefined while idle. */
+  settings(): { policy: PolicyConfig; members: readonly string[] } | undefined {
+    return this.config && { policy: this.config, members: this.members };
+  }
+
   /** The policy's view of this node right now ("sender", "receiver" or "neutral"). */
   role(): string {
     return this.policy ? this.policy.role(this.takeSample()) : "neutral";

@@ -133,7 +133,7 @@ Try it (another terminal; in a clone of Ferry, 'npm link' once puts ferry on you
   ferry admin add-client --data-dir ${info.dataDir} --public-key me.key.json
   ferry upload build/guests/sieve.wasm --key me.key.json --node ${info.url} --public
   ferry submit <code-hash> --args 1000000 --wait 10000 --node ${info.url}
-API: ${info.url}/openapi.json   Stop: Ctrl-C (running jobs resume from their checkpoints on the next start)
+Dashboard: ${info.url}/   API: ${info.url}/openapi.json   Stop: Ctrl-C (running jobs resume from their checkpoints on the next start)
 `,
   );
 }

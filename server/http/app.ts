@@ -17,6 +17,9 @@ import { moduleRoutes } from "./routes/modules.js";
 import { peerBalanceRoutes } from "./routes/peer-balance.js";
 import { peerMigrationRoutes } from "./routes/peer-migration.js";
 import { peerResourceRoutes } from "./routes/peer-resources.js";
+import { migrationRoutes } from "./routes/migrations.js";
+import { publicReads } from "./public-reads.js";
+import { mountDashboard } from "../../web/mount.js";
 import { PEER_RESOURCE_MAX_BODY_BYTES } from "../peers/resource-wire.js";
 import {
   DEFAULT_JSON_BODY_BYTES,
@@ -51,6 +54,10 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
     return c.json(body, status as 400);
   });
   app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+  // The dashboard (web/): pages and assets before the intake, so they cost no signature check; the
+  // page then reads everything through the API below, like any client.
+  mountDashboard(app, { nodeId: node.id, peerOrigins: () => peerOrigins(node) });
+  app.use("*", publicReads());
   // Limits, the signature (from the head alone), an upload slot, then the body checked against the signature.
   app.use(
     "*",
@@ -68,6 +75,7 @@ export function createApp(node: FerryNode, options: AppOptions): Hono<Env> {
     }),
   );
   nodeRoutes(app, node);
+  migrationRoutes(app, node);
   moduleRoutes(app, node);
   jobRoutes(app, node);
   peerMigrationRoutes(app, node);
@@ -92,4 +100,17 @@ function nodeRoutes(app: Hono<Env>, node: FerryNode): void {
 /** This node's peers-file entry (server/peers/peers-file.ts), reachable at `url`. */
 function nodeEntry(node: FerryNode, url: string): PeerEntry {
   return { nodeId: node.id, url, publicKey: node.publicKeyPem };
+}
+
+/** The peers' origins (the dashboard's CSP lets the page read their public /load and /migrations). */
+function peerOrigins(node: FerryNode): string[] {
+  const origins = new Set<string>();
+  for (const p of node.store.peers.list()) {
+    try {
+      origins.add(new URL(p.url).origin);
+    } catch {
+      // an address that is no URL is no origin to allow
+    }
+  }
+  return [...origins];
 }

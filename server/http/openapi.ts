@@ -331,6 +331,37 @@ export const OPENAPI = {
         responses: { "200": { description: "stats" } },
       },
     },
+    "/balance/recent": {
+      get: {
+        summary: "The balancer's settings and last polls, for the dashboard",
+        responses: {
+          "200": {
+            description:
+              "{ enabled, policy, metric, thresholds: { lower, upper, threshold } | null, members: [node id], polls: [{ at (Unix ms), to (node id), probe, round }], backoffs: [{ at, delayMs }] } (the last 50 of each)",
+          },
+        },
+      },
+    },
+    "/migrations": {
+      get: {
+        summary: "This node's recent moves out (the last 200, newest first; a restart forgets them)",
+        parameters: [{ name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 200 } }],
+        responses: {
+          "200": {
+            description:
+              "{ node, migrations: [{ at (Unix ms of the decision), job (the id for its owner's signed request, else null), from, to, mode, downtimeMs (stopped → decided), bytes, precopyRounds }] }",
+          },
+          "400": error,
+        },
+      },
+    },
+    "/ui/{page}": {
+      get: {
+        summary: "The dashboard (also at /): an HTML page whose scripts read this API; assets under /ui/assets/ with ETags",
+        parameters: [{ name: "page", in: "path", required: true, schema: { type: "string" } }],
+        responses: { "200": { description: "text/html, with a Content-Security-Policy that allows no inline script" } },
+      },
+    },
     "/load": { get: { summary: "This node's load, for load sharing", responses: { "200": { description: "load" } } } },
     "/healthz": { get: { summary: "Liveness", responses: { "200": { description: "ok" } } } },
     "/metrics": { get: { summary: "Prometheus metrics", responses: { "200": { description: "text/plain; version=0.0.4" } } } },

@@ -25,6 +25,7 @@ import type { Store } from "../store/store.js";
 import { Checkpoints, type CheckpointRound } from "./checkpoints.js";
 import { startNodeTimers } from "./node-timers.js";
 import { newCounters, type NodeCounters } from "./counters.js";
+import { MigrationLog } from "./migration-log.js";
 import { NodeEngines } from "./engines.js";
 import { controlled, visibleRecord } from "./job-access.js";
 import { JobControl } from "./job-control.js";
@@ -90,6 +91,8 @@ export class FerryNode {
   readonly counters: NodeCounters = newCounters();
   /** Directories kept here for jobs elsewhere, and the proxies to other nodes' (global references). */
   readonly pins: ResourcePins;
+  /** The recent moves out of this node (GET /migrations). */
+  readonly migrations: MigrationLog;
   private readonly engines: NodeEngines;
   private readonly runner: JobRunner;
   private readonly control: JobControl;
@@ -116,9 +119,10 @@ export class FerryNode {
       cpuShare: options.cpuShare,
       pins: this.pins,
     });
+    this.migrations = new MigrationLog(this.id, this.store);
     this.migrator = new Migrator(new NodeTransferHost(this.runner), options.identity, {
       faults: options.faults,
-      probe: options.transferProbe,
+      probe: this.migrations.probe(options.transferProbe),
       precopy: options.precopy,
     });
     this.checkpoints = new Checkpoints(this.runner, () => this.closed);

@@ -2,6 +2,7 @@
 // FsError; anything else fails the test.
 import { FerryError } from "../../runtime/index.js";
 import { FsError } from "../../runtime/resources/directory.js";
+import { HttpError } from "../../server/client.js";
 
 /**
  * The code and message of the FerryError a call throws or a promise rejects with, for a test that
@@ -47,4 +48,15 @@ export async function rejectedErrno(p: Promise<unknown>): Promise<string> {
     throw e;
   }
   throw new Error("expected an FsError");
+}
+
+/** The status and code of the HTTP error (a node's `{ error: { code, message } }` answer) a request rejects with. */
+export async function httpFailure(p: Promise<unknown>): Promise<{ status: number; code: string }> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof HttpError) return { status: e.status, code: e.code };
+    throw e;
+  }
+  throw new Error("expected an HTTP error");
 }

@@ -1,12 +1,13 @@
 // The node's HTTP API over real HTTP on loopback, with a real SQLite store in a temp directory.
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FerryClient, HttpError } from "../../server/client.js";
+import { FerryClient } from "../../server/client.js";
 import { generateSigningKey } from "../../server/auth/index.js";
 import { guestWasmPath } from "../../guest/catalog.js";
 import { INFINITE_LOOP, LOOP_AND_RECURSION } from "../helpers/fixtures.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { wat } from "../helpers/wat.js";
+import { httpFailure as failure } from "../helpers/errors.js";
 
 let n: TestNode;
 beforeAll(async () => {
@@ -16,16 +17,6 @@ afterAll(async () => {
   await n.close();
   removeDir(n.dataDir);
 });
-
-async function failure(p: Promise<unknown>): Promise<{ status: number; code: string }> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof HttpError) return { status: e.status, code: e.code };
-    throw e;
-  }
-  throw new Error("expected an HTTP error");
-}
 
 describe("modules", () => {
   it("uploads (signed), stores once, and serves public modules anonymously", async () => {

@@ -3,11 +3,12 @@
 // and checkpoints, finished ones are capped in number, paused ones too, and their output and input
 // are small. Time is the store's injected clock: nothing here sleeps.
 import { afterEach, describe, expect, it } from "vitest";
-import { HttpError, type FerryClient } from "../../server/client.js";
+import type { FerryClient } from "../../server/client.js";
 import type { NodeLimitsOptions } from "../../server/node/node-limits.js";
 import { FINISHED_JOB_STATES } from "../../server/store/records.js";
 import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
 import { wat } from "../helpers/wat.js";
+import { httpFailure as failure } from "../helpers/errors.js";
 
 /** `main(n)`: writes n bytes (byte i = 7·i mod 256) and returns n; `write_then_spin(n)` writes them, then loops forever. */
 const WRITER = wat(`(module
@@ -26,16 +27,6 @@ const WRITER = wat(`(module
 
 function expected(n: number): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (i * 7) & 0xff);
-}
-
-async function failure(p: Promise<unknown>): Promise<{ status: number; code: string }> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof HttpError) return { status: e.status, code: e.code };
-    throw e;
-  }
-  throw new Error("expected an HTTP error");
 }
 
 /** The whole output, read page by page, as a Buffer (compared with Buffer#equals: fast on megabytes). */
