@@ -3,8 +3,9 @@
 // instance, so anonymous code gets it. Every pointer a guest hands over is bounds-checked before use.
 
 import { MAX_HOST_IO_BYTES } from "../../limits.js";
-import { charged, guestBytes, hostCallFuel } from "../guest-call.js";
-import type { HostContext, HostFunctions, HostInterface, Signature, WasmType } from "../interface.js";
+import { keepShape } from "../../shape-anchor.js";
+import { guestBytes, HOST_CALL_FUEL, hostCallFuel } from "../guest-call.js";
+import type { GuestIo, HostContext, HostFunctions, HostInterface, Pausing, Signature, WasmType } from "../interface.js";
 
 export const FERRY_MODULE = "ferry";
 /** The pause point every metered guest imports (the metering adds it when the guest did not). */
@@ -29,37 +30,93 @@ export const sig = (params: WasmType[], results: WasmType[]): Signature => ({ pa
 // ignoreBOM: a leading U+FEFF is the guest's text, not a marker to strip.
 const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
+/**
+ * One instance's `ferry` imports: what their calls reach. Each import is one module-level function
+ * bound to it, not a closure made per instance, so V8 optimises the path once for the process (the
+ * WASI imports do the same; runtime/shape-anchor.ts says why). Every call but the pause points and
+ * the clock is charged for the crossing first and ends with the deadline check (guest-call.ts
+ * `charged`, inlined); the bytes a call moves are charged on top, by hostCallFuel.
+ */
+class CoreCalls {
+  constructor(
+    readonly io: GuestIo,
+    readonly pausing: Pausing,
+  ) {}
+
+  read(ptr: number, len: number): Uint8Array {
+    return guestBytes(this.io.memory(), ptr, len, "host call read");
+  }
+}
+
+function yieldCall(this: CoreCalls): void {
+  this.pausing.yield();
+}
+
+/** The metering's helpers: a look at the slice's clock after a large chunk of work. */
+function clockCall(this: CoreCalls): void {
+  this.io.afterCall();
+}
+
+function checkpointCall(this: CoreCalls): number {
+  this.io.charge(HOST_CALL_FUEL);
+  const answer = this.pausing.checkpoint();
+  this.io.afterCall();
+  return answer;
+}
+
+function logCall(this: CoreCalls, ptr: number, len: number): void {
+  const io = this.io;
+  io.charge(HOST_CALL_FUEL);
+  const line = this.read(ptr, len).subarray(0, MAX_LOG_LINE_BYTES);
+  io.charge(hostCallFuel(line.byteLength));
+  io.writeLog(utf8.decode(line));
+  io.afterCall();
+}
+
+function inputSizeCall(this: CoreCalls): number {
+  this.io.charge(HOST_CALL_FUEL);
+  const size = this.io.input.byteLength;
+  this.io.afterCall();
+  return size;
+}
+
+function inputReadCall(this: CoreCalls, dst: number, offset: number, len: number): number {
+  const io = this.io;
+  io.charge(HOST_CALL_FUEL);
+  const from = offset >>> 0;
+  const n = Math.max(0, Math.min(len >>> 0, MAX_HOST_IO_BYTES, io.input.byteLength - from));
+  io.charge(hostCallFuel(n));
+  if (n > 0) this.read(dst, n).set(io.input.subarray(from, from + n));
+  io.afterCall();
+  return n;
+}
+
+// Called with at most MAX_HOST_IO_BYTES by instrumented code; a raw (uninstrumented) module may pass
+// more, which only the host that runs it unmetered pays for.
+function outputWriteCall(this: CoreCalls, ptr: number, len: number): void {
+  const io = this.io;
+  io.charge(HOST_CALL_FUEL);
+  const bytes = this.read(ptr, len);
+  io.charge(hostCallFuel(bytes.byteLength));
+  io.writeOutput(bytes);
+  io.afterCall();
+}
+
 function implement({ io, pausing }: HostContext): HostFunctions {
-  const charge = (bytes: number) => io.charge(hostCallFuel(bytes));
-  const read = (ptr: number, len: number) => guestBytes(io.memory(), ptr, len, "host call read");
+  const calls = new CoreCalls(io, pausing);
   return {
-    yield: () => pausing.yield(),
-    // The metering's helpers: a look at the slice's clock after a large chunk of work.
-    [CLOCK_IMPORT]: () => io.afterCall(),
-    checkpoint: charged(io, () => pausing.checkpoint()),
-    log: charged(io, (ptr: number, len: number) => {
-      const line = read(ptr, len).subarray(0, MAX_LOG_LINE_BYTES);
-      charge(line.byteLength);
-      io.writeLog(utf8.decode(line));
-    }),
-    input_size: charged(io, () => io.input.byteLength),
-    input_read: charged(io, (dst: number, offset: number, len: number) => {
-      const from = offset >>> 0;
-      const n = Math.max(0, Math.min(len >>> 0, MAX_HOST_IO_BYTES, io.input.byteLength - from));
-      charge(n);
-      if (n === 0) return 0;
-      read(dst, n).set(io.input.subarray(from, from + n));
-      return n;
-    }),
-    // Called with at most MAX_HOST_IO_BYTES by instrumented code; a raw (uninstrumented) module
-    // may pass more, which only the host that runs it unmetered pays for.
-    output_write: charged(io, (ptr: number, len: number) => {
-      const bytes = read(ptr, len);
-      charge(bytes.byteLength);
-      io.writeOutput(bytes);
-    }),
+    yield: yieldCall.bind(calls),
+    [CLOCK_IMPORT]: clockCall.bind(calls),
+    checkpoint: checkpointCall.bind(calls),
+    log: logCall.bind(calls),
+    input_size: inputSizeCall.bind(calls),
+    input_read: inputReadCall.bind(calls),
+    output_write: outputWriteCall.bind(calls),
   };
 }
+
+// Kept so its hidden classes outlive every job (shape-anchor.ts).
+keepShape(new CoreCalls({} as GuestIo, {} as Pausing));
 
 export const ferryCore: HostInterface = {
   id: "ferry",
