@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { isSingleThreshold, normalizePolicyOptions, type PolicyKind, type PolicyOptions } from "../../runtime/balance/index.js";
 import { FerryError } from "../../runtime/light.js";
 import { UsageError } from "../../server/cli/usage.js";
-import { DEFAULT_SIM_COSTS, normalizeSimOptions, type SimCosts, ZERO_SIM_COSTS } from "../sim/sim-config.js";
+import { COSTLY_SIM_COSTS, DEFAULT_SIM_COSTS, normalizeSimOptions, type SimCosts, ZERO_SIM_COSTS } from "../sim/sim-config.js";
 
 export interface KnobValues {
   threshold?: string | undefined;
@@ -59,15 +59,16 @@ export function parseKnobs(values: KnobValues, policies: readonly PolicyKind[]):
   return { policy, polls: [...new Set(pollList)], costs, costsName: name };
 }
 
-/** zero, default, or a JSON file of some of the cost fields (the rest default). */
+/** zero, default, costly, or a JSON file of some of the cost fields (the rest default). */
 function parseCosts(text: string): { costs: SimCosts; name: string } {
   if (text === "zero") return { costs: { ...ZERO_SIM_COSTS }, name: "zero costs" };
   if (text === "default") return { costs: { ...DEFAULT_SIM_COSTS }, name: "default costs" };
+  if (text === "costly") return { costs: { ...COSTLY_SIM_COSTS }, name: "costly moves" };
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(text, "utf8"));
   } catch (e) {
-    throw new UsageError(`--costs ${text}: not zero, default or a readable JSON file: ${(e as Error).message}`);
+    throw new UsageError(`--costs ${text}: not zero, default, costly or a readable JSON file: ${(e as Error).message}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
     throw new UsageError(`--costs ${text}: the file must hold a JSON object of cost fields`);

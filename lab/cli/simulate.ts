@@ -10,13 +10,14 @@ import {
   DEFAULT_THRESHOLD,
   DEFAULT_UPPER_THRESHOLD,
   isSingleThreshold,
+  MIGRATION_RULES,
   POLICY_KINDS,
   type PolicyKind,
   type SingleThresholdKind,
 } from "../../runtime/balance/index.js";
 import { crossoverTable, MODEL_TABLE_HEADER, modelRow, modelSweep } from "../sim/mean-field-sweep.js";
-import { SERVICE_KINDS } from "../sim/distributions.js";
-import { allJobsAccounted, boundLabels, responseTable, trafficTable } from "../sim/report.js";
+import { serviceLabel } from "../sim/distributions.js";
+import { allJobsAccounted, boundLabels, responseTable, slowdownTable, trafficTable } from "../sim/report.js";
 import { plotSvg, type Series } from "../sim/svg-plot.js";
 import { sweep } from "../sim/sweep.js";
 import { writeFileAtomic } from "../../runtime/light.js";
@@ -25,6 +26,9 @@ import { UsageError } from "../../server/cli/usage.js";
 import { LAB_HELP } from "./help.js";
 import { checkWritableFile } from "../../server/cli/paths.js";
 import { checkRun, type Knobs, parseKnobs } from "./simulate-knobs.js";
+import { parseService } from "./simulate-service.js";
+import { isTimeSharing, timeSharingSweep } from "./simulate-ts.js";
+import type { SharingRule } from "../sim/ts-simulator.js";
 
 const DEFAULT_POLICIES = "none,sender,receiver,symmetric";
 const DEFAULT_LOADS = "0.1..0.95";
@@ -46,6 +50,9 @@ export async function simulateCommand(argv: string[], io: Io): Promise<number> {
       jobs: { type: "string", default: String(DEFAULT_JOBS) },
       seed: { type: "string", default: "1" },
       service: { type: "string", default: "exp" },
+      scv: { type: "string" },
+      alpha: { type: "string" },
+      span: { type: "string" },
       arrivals: { type: "string", default: "uniform" },
       "no-probe-limit": { type: "boolean", default: false },
       threshold: { type: "string" },
@@ -65,15 +72,33 @@ export async function simulateCommand(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`ferry simulate takes no positional arguments, got "${positionals[0]}"`);
-  const policies = parsePolicies(values.policies);
+  const named = parsePolicies(values.policies);
+  const timeSharing = isTimeSharing(named);
+  // placement and preemptive are the sender policy with a migration rule: its knobs apply.
+  const policies = timeSharing ? named.map((p) => (p === "none" ? "none" : "sender")) : (named as PolicyKind[]);
   const nodes = parseInteger("--nodes", values.nodes, 1, 10_000);
   const loads = parseLoads(values.loads, values.step);
   const jobs = parseInteger("--jobs", values.jobs, 100, 100_000_000);
   const seed = parseInteger("--seed", values.seed, 0, 2 ** 32 - 1);
-  const service = parseChoice("--service", values.service, SERVICE_KINDS);
+  const { kind: service, distribution } = parseService(values);
   const arrivals = parseChoice("--arrivals", values.arrivals, ["uniform", "single"] as const);
   const knobs = parseKnobs(values, policies);
   const noProbeLimit = values["no-probe-limit"];
+  if (timeSharing) {
+    for (const [flag, given] of [
+      ["--no-probe-limit", noProbeLimit],
+      ["--mean-field", values["mean-field"]],
+      ["--plot", values.plot !== undefined],
+      ["--replications", values.replications !== undefined],
+      ["--arrivals single", arrivals !== "uniform"],
+    ] as const) {
+      if (given) throw new UsageError(`${flag} does not apply to placement and preemptive (time-sharing nodes)`);
+    }
+    if (knobs.polls.length > 1) throw new UsageError("--max-polls takes one value, or a list with --mean-field");
+    checkRun("sender", knobs.policy, knobs.costs, nodes, false);
+    const rules = named as SharingRule[];
+    return timeSharingSweep(io, { rules, nodes, loads, jobs, seed, service: distribution, knobs });
+  }
   for (const kind of policies) checkRun(kind, knobs.policy, knobs.costs, nodes, noProbeLimit);
   const replications = values.replications === undefined ? 1 : parseInteger("--replications", values.replications, 1, 20);
   if (values["mean-field"]) {
@@ -93,12 +118,24 @@ export async function simulateCommand(argv: string[], io: Io): Promise<number> {
   }
   if (values.plot !== undefined) checkWritableFile("--plot", values.plot); // before the sweep, not after it
 
-  const rows = sweep({ policies, nodes, loads, jobs, seed, service, arrivals, noProbeLimit, knobs: knobs.policy, costs: knobs.costs });
+  const rows = sweep({
+    policies,
+    nodes,
+    loads,
+    jobs,
+    seed,
+    service: distribution,
+    arrivals,
+    noProbeLimit,
+    knobs: knobs.policy,
+    costs: knobs.costs,
+  });
   const labels = boundLabels(service, nodes);
   io.stdout.write(
-    `Mean response time (mean service time = 1), ${nodes} nodes, ${service} service, ${arrivals} arrivals, ` +
+    `Mean response time (mean service time = 1), ${nodes} nodes, ${serviceLabel(distribution)} service, ${arrivals} arrivals, ` +
       `${jobs} jobs per run, seed ${seed}, ${knobText(policies, knobs, noProbeLimit)}, ${knobs.costsName}\n\n${responseTable(rows, policies, labels)}\n\n` +
       `Lower is better. ${labels.single}: every node alone, no sharing (the bound to beat); ${labels.pooled}: one pooled queue, perfect sharing (no policy does better).\n\n` +
+      `Slowdown (response time ÷ the job's own service time) and p99 response time\n\n${slowdownTable(rows, policies)}\n\n` +
       `Load-sharing traffic\n\n${trafficTable(rows, policies)}\n\n` +
       `All jobs completed exactly once: ${allJobsAccounted(rows) ? "yes" : "NO"}\n`,
   );
@@ -175,17 +212,17 @@ function meanField(io: Io, r: MeanFieldRun): number {
   return ok ? 0 : 4;
 }
 
-function parsePolicies(text: string): PolicyKind[] {
+function parsePolicies(text: string): (PolicyKind | SharingRule)[] {
   const names = text
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "");
   if (names.length === 0) throw new UsageError("--policies needs at least one policy");
+  const known: readonly string[] = [...POLICY_KINDS, ...MIGRATION_RULES];
   for (const n of names) {
-    if (!(POLICY_KINDS as readonly string[]).includes(n))
-      throw new UsageError(`--policies: unknown policy "${n}" (one of ${POLICY_KINDS.join(", ")})`);
+    if (!known.includes(n)) throw new UsageError(`--policies: unknown policy "${n}" (one of ${known.join(", ")})`);
   }
-  return [...new Set(names)] as PolicyKind[];
+  return [...new Set(names)] as (PolicyKind | SharingRule)[];
 }
 
 function parseInteger(name: string, text: string, min: number, max: number): number {

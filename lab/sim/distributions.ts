@@ -31,14 +31,20 @@ export const DEFAULT_PARETO_ALPHA = 1.5;
 /** Default ratio of the largest to the smallest job of the bounded Pareto. */
 export const DEFAULT_PARETO_SPAN = 10_000;
 
-/** Bounded Pareto on [k, span·k] with tail index alpha, scaled so that its mean is 1. */
+/**
+ * Bounded Pareto on [k, span·k] with tail index alpha, scaled so that its mean is 1:
+ * P(X > t) ∝ t^−α between the bounds. With α = 1 it is Harchol-Balter & Downey's measured lifetime
+ * shape, P(life > t) ∝ 1/t for t ≥ k; unbounded its mean would be infinite, so it stops at span·k
+ * (their traces' longest processes were finite too) and its mean k·ln(span)/(1 − 1/span) exists.
+ */
 export function boundedPareto(alpha = DEFAULT_PARETO_ALPHA, span = DEFAULT_PARETO_SPAN): ServiceDistribution {
-  if (!(alpha > 0) || alpha === 1 || alpha === 2 || !(span > 1)) {
-    throw new FerryError("invalid_option", `bounded Pareto needs alpha > 0 (not 1 or 2) and span > 1, got alpha ${alpha}, span ${span}`);
+  if (!(alpha > 0) || !Number.isFinite(alpha) || !(span > 1) || !Number.isFinite(span)) {
+    throw new FerryError("invalid_option", `bounded Pareto needs alpha > 0 and span > 1, both finite, got alpha ${alpha}, span ${span}`);
   }
-  // Moments of the bounded Pareto with k = 1: E[X^m] = α/(1−p^−α) · (p^(m−α) − 1)/(m − α).
+  // Moments of the bounded Pareto with k = 1: E[X^m] = α/(1−p^−α) · (p^(m−α) − 1)/(m − α),
+  // and α/(1−p^−α) · ln p where m = α (the limit).
   const norm = alpha / (1 - span ** -alpha);
-  const moment = (m: number): number => (norm * (span ** (m - alpha) - 1)) / (m - alpha);
+  const moment = (m: number): number => (m === alpha ? norm * Math.log(span) : (norm * (span ** (m - alpha) - 1)) / (m - alpha));
   const k = 1 / moment(1);
   const tail = 1 - span ** -alpha;
   return {
@@ -53,18 +59,23 @@ export function boundedPareto(alpha = DEFAULT_PARETO_ALPHA, span = DEFAULT_PARET
 /** Default squared coefficient of variation of the hyperexponential. */
 export const DEFAULT_HYPEREXP_SCV = 4;
 
-/** Two-phase hyperexponential with balanced means, mean 1 and squared coefficient of variation `scv`. */
-export function hyperexponential(scv = DEFAULT_HYPEREXP_SCV): ServiceDistribution {
-  if (!(scv >= 1)) throw new FerryError("invalid_option", `hyperexponential needs scv ≥ 1, got ${scv}`);
+/**
+ * Two-phase hyperexponential (H2) with balanced means, the given mean (default 1, the simulator's
+ * time unit) and squared coefficient of variation `scv` (C²).
+ */
+export function hyperexponential(scv = DEFAULT_HYPEREXP_SCV, mean = 1): ServiceDistribution {
+  if (!(scv >= 1) || !Number.isFinite(scv)) throw new FerryError("invalid_option", `hyperexponential needs a finite scv ≥ 1, got ${scv}`);
+  if (!(mean > 0) || !Number.isFinite(mean))
+    throw new FerryError("invalid_option", `hyperexponential needs a finite mean > 0, got ${mean}`);
   const p = (1 + Math.sqrt((scv - 1) / (scv + 1))) / 2;
-  const mean1 = 1 / (2 * p);
-  const mean2 = 1 / (2 * (1 - p));
+  const mean1 = mean / (2 * p);
+  const mean2 = mean / (2 * (1 - p));
   return {
     kind: "hyperexp",
-    mean: 1,
-    secondMoment: scv + 1,
+    mean,
+    secondMoment: (scv + 1) * mean * mean,
     // The mixture's hazard falls with age like a heavy tail's; the cost model only needs a guess.
-    lifetime: { kind: "exponential", mean: 1 },
+    lifetime: { kind: "exponential", mean },
     sample: (rng) => -Math.log(1 - rng.next()) * (rng.next() < p ? mean1 : mean2),
   };
 }
@@ -74,4 +85,31 @@ export function serviceByName(kind: ServiceKind): ServiceDistribution {
   if (kind === "pareto") return boundedPareto();
   if (kind === "hyperexp") return hyperexponential();
   throw new FerryError("invalid_option", `\`service\` must be one of ${SERVICE_KINDS.join(", ")}, got "${String(kind)}"`);
+}
+
+/** A service distribution with its parameters, as `ferry simulate` takes it (absent ones default). */
+export interface ServiceSpec {
+  kind: ServiceKind;
+  /** hyperexp: squared coefficient of variation C². */
+  scv?: number;
+  /** pareto: tail index α. */
+  alpha?: number;
+  /** pareto: largest ÷ smallest job. */
+  span?: number;
+}
+
+export function serviceFromSpec(s: ServiceSpec): ServiceDistribution {
+  if (s.kind === "pareto") return boundedPareto(s.alpha ?? DEFAULT_PARETO_ALPHA, s.span ?? DEFAULT_PARETO_SPAN);
+  if (s.kind === "hyperexp") return hyperexponential(s.scv ?? DEFAULT_HYPEREXP_SCV);
+  return serviceByName(s.kind);
+}
+
+/** A short label: "exp", "pareto α 1 span 1e+4", "hyperexp C² 4". */
+export function serviceLabel(d: ServiceDistribution): string {
+  if (d.lifetime.kind === "pareto") {
+    const span = d.lifetime.max / d.lifetime.min;
+    return `bounded Pareto α ${d.lifetime.alpha}, span ${span.toExponential(0)}`;
+  }
+  if (d.kind === "hyperexp") return `H2 C² ${(d.secondMoment / (d.mean * d.mean) - 1).toFixed(3).replace(/\.?0+$/, "")}`;
+  return "exp";
 }

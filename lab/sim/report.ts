@@ -1,5 +1,5 @@
 // Markdown tables of a sweep: mean response time per load and policy next to the closed-form
-// bounds, then the load-sharing traffic (polls and transfers per job).
+// bounds, the slowdowns and p99s, then the load-sharing traffic (polls and transfers per job).
 
 import type { PolicyKind } from "../../runtime/balance/index.js";
 import type { SweepRow } from "./sweep.js";
@@ -50,4 +50,18 @@ export function trafficTable(rows: readonly SweepRow[], policies: readonly Polic
 /** True when every job of every run completed exactly once. */
 export function allJobsAccounted(rows: readonly SweepRow[]): boolean {
   return rows.every((r) => [...r.results.values()].every((s) => s.lost === 0 && s.duplicated === 0));
+}
+
+/** Per load and policy: mean slowdown (response ÷ the job's service time), its p99, and the p99 response time. */
+export function slowdownTable(rows: readonly SweepRow[], policies: readonly PolicyKind[]): string {
+  return table(
+    ["load", ...policies.flatMap((p) => [`${p} slowdown`, `${p} p99 slowdown`, `${p} p99 response`])],
+    rows.map((r) => [
+      r.load.toFixed(2),
+      ...policies.flatMap((p) => {
+        const s = r.results.get(p)!;
+        return [num(s.meanSlowdown), num(s.p99Slowdown), num(s.p99Response)];
+      }),
+    ]),
+  );
 }

@@ -45,6 +45,19 @@ export const ZERO_SIM_COSTS: SimCosts = {
   snapshotBytes: 0,
 };
 
+/**
+ * Moves that cost about as much as a mean job: latency 0.05, 0.05 CPU per transfer per side and an
+ * 8 MiB snapshot, so a strong move takes ~0.84 and a weak one ~0.15 (the defaults: ~0.12 and
+ * ~0.03). The regime where which job moves matters: with cheap moves, moving any old job pays
+ * whatever the service distribution.
+ */
+export const COSTLY_SIM_COSTS: SimCosts = {
+  ...DEFAULT_SIM_COSTS,
+  latency: 0.05,
+  cpuPerTransfer: 0.05,
+  snapshotBytes: 8 * 1024 * 1024,
+};
+
 export interface SimOptions {
   nodes: number;
   /** Offered load per node ρ (total arrival rate nodes·ρ). */

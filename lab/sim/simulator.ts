@@ -18,12 +18,17 @@ import {
 } from "../../runtime/balance/index.js";
 import { EventQueue } from "./event-queue.js";
 import { normalizeSimOptions, type SimConfig, type SimOptions } from "./sim-config.js";
+import { percentile } from "./slowdown.js";
 
 export interface SimResult {
   /** Mean response time (arrival to completion) of the jobs after the warm-up. */
   meanResponse: number;
   /** 99th percentile of the same (NaN when percentiles are off). */
   p99Response: number;
+  /** Mean of response time ÷ the job's service time (its slowdown), over the same jobs. */
+  meanSlowdown: number;
+  /** 99th percentile of the slowdown (NaN when percentiles are off). */
+  p99Slowdown: number;
   /** Jobs whose response time was measured. */
   measured: number;
   completed: number;
@@ -90,11 +95,15 @@ class Simulation {
   private readonly serviceRng: Rng;
   private readonly dispatchRng: Rng;
   private readonly arrivalTime: Float64Array;
+  /** Service a job still needs (a strong move leaves the rest); `size` is all of it. */
   private readonly work: Float64Array;
+  private readonly size: Float64Array;
   private readonly done: Uint8Array;
   private readonly responses: Float64Array;
+  private readonly slowdowns: Float64Array;
   private measured = 0;
   private responseSum = 0;
+  private slowdownSum = 0;
 
   private readonly queues: JobQueue[];
   private readonly running: Int32Array;
@@ -126,8 +135,10 @@ class Simulation {
     this.dispatchRng = createRng(deriveSeed(seed, 2));
     this.arrivalTime = new Float64Array(jobs);
     this.work = new Float64Array(jobs);
+    this.size = new Float64Array(jobs);
     this.done = new Uint8Array(jobs);
     this.responses = new Float64Array(c.percentiles ? jobs - c.warmupJobs : 0);
+    this.slowdowns = new Float64Array(c.percentiles ? jobs - c.warmupJobs : 0);
     this.queues = Array.from({ length: nodes }, () => new JobQueue());
     this.running = new Int32Array(nodes).fill(-1);
     this.runStart = new Float64Array(nodes);
@@ -188,7 +199,7 @@ class Simulation {
     const { c } = this;
     const j = this.arrived++;
     this.arrivalTime[j] = this.now;
-    this.work[j] = c.service.sample(this.serviceRng);
+    this.work[j] = this.size[j] = c.service.sample(this.serviceRng);
     if (this.arrived < c.jobs) this.q.push(this.nextInterarrival(), ARRIVAL, 0, 0);
     if (c.dispatch === "central") {
       if (this.idle.length > 0) this.startJob(this.idle.pop()!, j);
@@ -257,8 +268,13 @@ class Simulation {
     this.completed++;
     if (j >= this.c.warmupJobs) {
       const r = this.now - this.arrivalTime[j]!;
+      const slowdown = r / this.size[j]!;
       this.responseSum += r;
-      if (this.c.percentiles) this.responses[this.measured] = r;
+      this.slowdownSum += slowdown;
+      if (this.c.percentiles) {
+        this.responses[this.measured] = r;
+        this.slowdowns[this.measured] = slowdown;
+      }
       this.measured++;
     }
   }
@@ -310,8 +326,9 @@ class Simulation {
     const { costs, service } = this.c;
     const queue = this.queues[n]!;
     const r = this.running[n]!;
-    const age = this.now - this.runStart[n]!;
-    const remaining = r >= 0 ? estimateRemainingWork(Math.max(0, age), service.lifetime) : 0;
+    // Its age is all the service it has had, on this node and on any it was moved from.
+    const age = r >= 0 ? this.size[r]! - this.work[r]! + Math.max(0, this.now - this.runStart[n]!) : 0;
+    const remaining = r >= 0 ? estimateRemainingWork(age, service.lifetime) : 0;
     const decision = chooseMove(
       {
         queued: queue.length,
@@ -373,18 +390,16 @@ class Simulation {
       if (d === 0) lost++;
       else if (d > 1) duplicated++;
     }
-    let p99 = NaN;
-    if (this.c.percentiles && this.measured > 0) {
-      const sorted = this.responses.subarray(0, this.measured).sort();
-      p99 = sorted[Math.min(this.measured - 1, Math.ceil(0.99 * this.measured) - 1)]!;
-    }
+    const m = this.measured;
     let polls = 0;
     for (const p of this.policies ?? []) polls += p.pollsSent;
     let workDone = 0;
     for (let j = 0; j < this.c.jobs; j++) workDone += this.done[j]! > 0 ? 1 : 0;
     return {
-      meanResponse: this.measured > 0 ? this.responseSum / this.measured : NaN,
-      p99Response: p99,
+      meanResponse: m > 0 ? this.responseSum / m : NaN,
+      p99Response: this.c.percentiles ? percentile(this.responses.subarray(0, m), 0.99) : NaN,
+      meanSlowdown: m > 0 ? this.slowdownSum / m : NaN,
+      p99Slowdown: this.c.percentiles ? percentile(this.slowdowns.subarray(0, m), 0.99) : NaN,
       measured: this.measured,
       completed: this.completed,
       lost,

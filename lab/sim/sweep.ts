@@ -2,7 +2,7 @@
 // the same arrivals and service times (common random numbers), and adds the closed-form bounds.
 
 import { mg1MeanResponse, mmcMeanResponse, type PolicyKind, type PolicyOptions } from "../../runtime/balance/index.js";
-import { type ServiceKind, serviceByName } from "./distributions.js";
+import { type ServiceDistribution, type ServiceKind, serviceByName } from "./distributions.js";
 import type { ArrivalPattern, SimCosts } from "./sim-config.js";
 import { simulate, type SimResult } from "./simulator.js";
 
@@ -12,7 +12,8 @@ export interface SweepOptions {
   loads: readonly number[];
   jobs: number;
   seed: number;
-  service: ServiceKind;
+  /** A kind with its default parameters, or a distribution (`serviceFromSpec`). */
+  service: ServiceKind | ServiceDistribution;
   arrivals: ArrivalPattern;
   /** Remove the probe limit (MAX = ∞, D = 0): the thrashing experiment. */
   noProbeLimit: boolean;
@@ -31,8 +32,8 @@ export interface SweepRow {
 }
 
 /** Closed-form bounds at per-node load ρ for `nodes` servers and the given service distribution. */
-export function bounds(service: ServiceKind, nodes: number, load: number): { single: number; pooled: number } {
-  const s = serviceByName(service);
+export function bounds(service: ServiceKind | ServiceDistribution, nodes: number, load: number): { single: number; pooled: number } {
+  const s = typeof service === "string" ? serviceByName(service) : service;
   const scv = s.secondMoment / (s.mean * s.mean) - 1;
   const single = mg1MeanResponse(load, s.mean, s.secondMoment);
   // Lee–Longton: Wq(M/G/c) ≈ (1 + scv)/2 · Wq(M/M/c); exact for exponential service (scv = 1).

@@ -9,6 +9,7 @@ export * from "./mean-field.js";
 export * from "./migration-cost.js";
 export * from "./policy-options.js";
 export * from "./policy.js";
+export * from "./preemption.js";
 export type * from "./protocol.js";
 export * from "./queueing.js";
 export * from "./rng.js";
