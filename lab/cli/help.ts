@@ -10,13 +10,21 @@ export const LAB_TEXTS = {
 Options:
   --policies LIST         comma list of none, sender, receiver, symmetric, adaptive (two
                           thresholds), elz-sender, elz-receiver (one threshold T, Eager,
-                          Lazowska & Zahorjan) (default: none,sender,receiver,symmetric)
+                          Lazowska & Zahorjan) (default: none,sender,receiver,symmetric);
+                          or of none, placement, preemptive: time-sharing nodes, the sender
+                          policy moving new jobs only (placement) or also old running ones
+                          whose age exceeds the strong move's cost ÷ the load difference
+                          (preemptive, Harchol-Balter & Downey)
   --nodes N               nodes, one processor each (default: 20)
   --loads LO..HI | A,B    offered loads per node, each in (0, 1) (default: 0.1..0.95)
   --step S                spacing of a --loads range (default: 0.05)
   --jobs N                jobs simulated per load and policy, 10% warm-up discarded (default: 100000)
   --seed S                random seed; the same seed gives the same table (default: 1)
-  --service exp|pareto|hyperexp   service times, all with mean 1 (default: exp)
+  --service exp|h2|pareto service times, all with mean 1 (default: exp); hyperexp is h2
+  --scv C2                h2: squared coefficient of variation, ≥ 1 (default: 4)
+  --alpha A --span S      pareto: tail index and largest ÷ smallest job, bounded so the mean
+                          exists; α 1 is the 1/t lifetime law of Harchol-Balter & Downey
+                          (default: 1.5, 10000)
   --arrivals uniform|single       spread arrivals evenly, or send them all to node 0 (default: uniform)
   --lower L --upper U     two thresholds: receiver at ≤ L jobs, sender at ≥ U; U − L > 2 (default: 0, 3)
   --threshold T           one threshold (elz-*): an arrival that brings a queue to T jobs looks
@@ -25,8 +33,9 @@ Options:
   --max-polls N           MAX, polls per round (two thresholds), or Lp, polls per arrival or
                           completion (elz-*) (default: 3); a list 1,3,5 with --mean-field
   --retry D               wait after MAX failed polls, in mean service times (default: 0.5)
-  --costs zero|default|FILE   network and CPU costs of polls and moves: none, the defaults, or a
-                          JSON file of some of latency, bytesPerTime, cpuPerMessage, cpuPerTransfer,
+  --costs zero|default|costly|FILE   network and CPU costs of polls and moves: none, the
+                          defaults, moves costing about a mean job (costly), or a JSON file
+                          of some of latency, bytesPerTime, cpuPerMessage, cpuPerTransfer,
                           cpuPerByte, weakBytes, snapshotBytes (default: default)
   --no-probe-limit        poll without MAX or D (shows thrashing)
   --mean-field            elz-sender and elz-receiver against their mean-field (N → ∞) models
@@ -37,8 +46,10 @@ Options:
   -h, --help              show this help
 
 Prints a markdown table of mean response time per load and policy next to the M/M/1 and
-M/M/c bounds (M/G/1 and an M/G/c approximation for other services), and the polls and
-transfers per job.`,
+M/M/c bounds (M/G/1 and an M/G/c approximation for other services), the mean and p99
+slowdown (response ÷ the job's service time) and p99 response, and the polls and transfers
+per job. With placement/preemptive: one table of mean and p99 response and slowdown and the
+moves per job, and the ratio of their mean slowdowns.`,
   cluster: `Usage: ferry cluster [options]
 
 Options:

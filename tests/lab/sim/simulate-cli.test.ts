@@ -47,7 +47,9 @@ describe("ferry simulate", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("| load | M/M/1 | none | sender | receiver | M/M/8 |");
     const rows = r.stdout.split("\n").filter((l) => /^\| 0\.[579]0 \|/.test(l));
-    expect(rows.map((l) => l.split("|")[1]!.trim())).toEqual(["0.50", "0.70", "0.90", "0.50", "0.70", "0.90"]); // both tables
+    const loads = ["0.50", "0.70", "0.90"];
+    expect(rows.map((l) => l.split("|")[1]!.trim())).toEqual([...loads, ...loads, ...loads]); // response, slowdown, traffic
+    expect(r.stdout).toContain("| load | none slowdown | none p99 slowdown | none p99 response | sender slowdown |");
     expect(rows[0]).toContain("| 2.000 |"); // M/M/1 at 0.5
     expect(r.stdout).toContain("All jobs completed exactly once: yes");
     const svg = readFileSync(plot, "utf8");
@@ -101,6 +103,35 @@ describe("ferry simulate", () => {
     expect(r.stdout).toContain("All jobs completed exactly once: yes");
   });
 
+  it("placement and preemptive: time-sharing nodes, slowdown columns, the ratio, h2 and pareto with their parameters", async () => {
+    const args = ["--nodes", "6", "--loads", "0.8", "--jobs", "4000", "--costs", "costly"];
+    const r = await ferry(
+      "simulate",
+      "--policies",
+      "none,placement,preemptive",
+      "--service",
+      "pareto",
+      "--alpha",
+      "1",
+      "--span",
+      "1000",
+      ...args,
+    );
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("bounded Pareto α 1, span 1e+3 service");
+    expect(r.stdout).toContain(
+      "| load | policy | mean response | mean slowdown | p99 slowdown | p99 response | weak moves % | strong moves % |",
+    );
+    expect(r.stdout.split("\n").filter((l) => l.startsWith("| 0.80 |"))).toHaveLength(3);
+    expect(r.stdout).toMatch(/Mean slowdown, preemptive ÷ placement: 0\.80: \d\.\d{3}/);
+    expect(r.stdout).toContain("costly moves");
+    expect(r.stdout).toContain("All jobs completed exactly once: yes");
+    const h2 = await ferry("simulate", "--policies", "preemptive", "--service", "h2", "--scv", "10", ...args);
+    expect(h2.code).toBe(0);
+    expect(h2.stdout).toContain("H2 C² 10 service");
+  });
+
   it("prints its help", async () => {
     const r = await ferry("simulate", "--help");
     expect(r.code).toBe(0);
@@ -132,6 +163,18 @@ describe("ferry simulate", () => {
     [["--policies", "sender", "--mean-field"], "--mean-field"],
     [["--policies", "elz-sender", "--mean-field", "--service", "pareto"], "--mean-field"],
     [["--policies", "sender", "--replications", "3"], "--replications"],
+    [["--policies", "placement,sender"], "--policies"],
+    [["--policies", "preemptive", "--service", "pareto", "--alpha", "0"], "--alpha"],
+    [["--policies", "preemptive", "--service", "pareto", "--alpha", "x"], "--alpha"],
+    [["--policies", "preemptive", "--service", "pareto", "--span", "1"], "--span"],
+    [["--policies", "preemptive", "--service", "h2", "--scv", "0.5"], "--scv"],
+    [["--policies", "preemptive", "--service", "exp", "--scv", "4"], "--scv"],
+    [["--policies", "preemptive", "--service", "h2", "--alpha", "1"], "--alpha"],
+    [["--policies", "preemptive", "--threshold", "3"], "--threshold"],
+    [["--policies", "placement", "--plot", "p.svg"], "--plot"],
+    [["--policies", "placement", "--mean-field"], "--mean-field"],
+    [["--policies", "placement", "--arrivals", "single"], "--arrivals"],
+    [["--policies", "placement", "--upper", "2", "--lower", "0"], "--upper/--lower"],
   ])("rejects %j with exit status 2 naming the option", async (args, option) => {
     const r = await ferry("simulate", ...args);
     expect(r.code).toBe(2);

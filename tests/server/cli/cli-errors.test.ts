@@ -287,6 +287,24 @@ const CASES: Case[] = [
     absent: ["missing"],
   },
   {
+    name: "simulate with a Pareto tail index out of range",
+    args: () => ["simulate", "--policies", "placement,preemptive", "--service", "pareto", "--alpha", "-1"],
+    status: EXIT.usage,
+    says: /--alpha must be a tail index in 0\.1\.\.10, got "-1"/,
+  },
+  {
+    name: "simulate with --scv for a service that has none",
+    args: () => ["simulate", "--policies", "preemptive", "--scv", "4"],
+    status: EXIT.usage,
+    says: /--scv applies only to --service h2/,
+  },
+  {
+    name: "simulate mixing time-sharing and FCFS policies",
+    args: () => ["simulate", "--policies", "preemptive,receiver"],
+    status: EXIT.usage,
+    says: /--policies: placement and preemptive run on time-sharing nodes; mix them only with none, not receiver/,
+  },
+  {
     name: "an unknown option",
     args: () => ["run", sieve, "--bogus"],
     status: EXIT.usage,
