@@ -378,15 +378,16 @@ export class LiveBalancer {
     const peer = this.members[to]!;
     const view = this.view;
     const queued = this.node.queuedJobs().filter((id) => !view.leaving.has(id) && this.node.mayShare(id, peer));
-    let oldest: { id: string; since: number } | undefined;
-    for (const [id, since] of view.runningSince) {
+    const now = performance.now();
+    let oldest: { id: string; ageMs: number } | undefined;
+    for (const id of view.runningSince.keys()) {
       if (view.tracked.get(id) !== "running" || view.leaving.has(id) || !this.node.mayShare(id, peer)) continue;
-      if (!oldest || since < oldest.since) oldest = { id, since };
+      const ageMs = view.ageMs(id, now)!;
+      if (!oldest || ageMs > oldest.ageMs) oldest = { id, ageMs };
     }
     return pickJob({
       queued,
       oldest,
-      now: performance.now(),
       lifetime: this.lifetime ?? { kind: "exponential", mean: view.meanServiceMs },
       meanServiceMs: view.meanServiceMs,
       snapshotBytes: this.snapshotBytes,

@@ -15,9 +15,8 @@ const CPU_MS_PER_BYTE = 1e-6;
 export interface PickInput {
   /** Queued jobs that may move to the peer, oldest first. */
   queued: readonly string[];
-  /** The oldest running job that may move to the peer, and since when it runs (performance.now() ms). */
-  oldest: { id: string; since: number } | undefined;
-  now: number;
+  /** The oldest running job that may move to the peer, and its age: the ms of work it has had on every node (job-age.ts). */
+  oldest: { id: string; ageMs: number } | undefined;
   lifetime: LifetimeModel;
   meanServiceMs: number;
   snapshotBytes: number;
@@ -27,7 +26,7 @@ export interface PickInput {
 }
 
 export function pickJob(p: PickInput): { jobId: string; mode: "weak" | "strong" } | undefined {
-  const remaining = p.oldest ? estimateRemainingWork(p.now - p.oldest.since, p.lifetime) : 0;
+  const remaining = p.oldest ? estimateRemainingWork(p.oldest.ageMs, p.lifetime) : 0;
   const link: LinkCost = { latency: p.latencyMs, bytesPerTime: BYTES_PER_MS, cpuPerTransfer: p.transferCpuMs, cpuPerByte: CPU_MS_PER_BYTE };
   const decision = chooseMove(
     {

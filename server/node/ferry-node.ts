@@ -353,6 +353,12 @@ export class FerryNode {
     return this.runner.view(job);
   }
 
+  /** Fuel a live job here has used on every node it ran on (a strong move carries it): its age. */
+  fuelUsed(id: string): number | undefined {
+    const job = this.runner.live.get(id);
+    return job && (job.instance?.fuelUsed ?? job.record.fuelUsed);
+  }
+
   /** Whether the node may move job `id` to `peerId` on its own: an anonymous job, or one whose owner granted it (allowSharing). */
   mayShare(id: string, peerId: string): boolean {
     const job = this.runner.live.get(id);

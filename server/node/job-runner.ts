@@ -104,6 +104,8 @@ export class JobRunner {
       const compiled = await this.engines.compiled(engine, record.codeHash);
       job.instance = await engine.instantiate(compiled, this.instanceOptions(job, record.sandbox, this.store.jobs.input(record), owner));
       if (job.record.state !== "running") this.update(job, { state: "running" });
+      // Stored as running (a free slot at once): no state change, but the feed must see it start.
+      else for (const l of this.listeners) l(job.id, "running");
       job.scheduled = this.scheduler.start(job.instance, record.entry, wasmArgs(record.args), { fuelLimit: record.fuelLimit ?? undefined });
       this.watch(job);
     } catch (e) {
