@@ -8,6 +8,7 @@ import { CLUSTER_DEFAULTS, clusterTable, runCluster } from "../cluster/cluster.j
 import type { Io } from "../../server/cli/run.js";
 import { UsageError } from "../../server/cli/usage.js";
 import { LAB_HELP } from "./help.js";
+import type { ClusterService } from "../cluster/service-times.js";
 
 const DEFAULT_POLICIES = "none,sender,receiver,symmetric,adaptive";
 
@@ -29,6 +30,10 @@ export async function clusterCommand(argv: string[], io: Io): Promise<number> {
       "max-polls": { type: "string", default: String(d.maxPolls) },
       "retry-interval": { type: "string", default: String(d.retryInterval) },
       "cpu-share": { type: "string" },
+      service: { type: "string", default: "exp" },
+      alpha: { type: "string" },
+      span: { type: "string" },
+      migration: { type: "string", default: "cost-model" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -48,7 +53,13 @@ export async function clusterCommand(argv: string[], io: Io): Promise<number> {
       throw new UsageError(`--policy: unknown policy "${p}" (one of ${POLICY_KINDS.join(", ")})`);
   const arrivals = values.arrivals;
   if (arrivals !== "single" && arrivals !== "uniform") throw new UsageError(`--arrivals must be single or uniform, got "${arrivals}"`);
+  const service = clusterService(values);
+  const migration = values.migration;
+  if (migration !== "cost-model" && migration !== "placement" && migration !== "preemptive")
+    throw new UsageError(`--migration must be cost-model, placement or preemptive, got "${migration}"`);
   const report = await runCluster({
+    service,
+    ...(migration === "cost-model" ? {} : { migration }),
     nodes: integer("--nodes", values.nodes, 2, 16),
     policies: [...new Set(policies)] as PolicyKind[],
     load: number("--load", values.load, 0, 1),
@@ -67,6 +78,20 @@ export async function clusterCommand(argv: string[], io: Io): Promise<number> {
   const sound = report.runs.every((r) => r.lost === 0 && r.duplicated === 0 && r.wrong === 0);
   if (!values.json) io.stdout.write(`Every job completed exactly once with the right value: ${sound ? "yes" : "NO"}\n`);
   return sound ? 0 : 4;
+}
+
+/** --service exp, or pareto with --alpha (default 1) and --span (default 1000). */
+function clusterService(v: { service: string; alpha?: string | undefined; span?: string | undefined }): ClusterService {
+  if (v.service !== "exp" && v.service !== "pareto") throw new UsageError(`--service must be exp or pareto, got "${v.service}"`);
+  if (v.service === "exp") {
+    if (v.alpha !== undefined || v.span !== undefined) throw new UsageError("--alpha and --span apply only to --service pareto");
+    return { kind: "exp" };
+  }
+  return {
+    kind: "pareto",
+    alpha: v.alpha === undefined ? 1 : number("--alpha", v.alpha, 0.09, 10.01),
+    span: v.span === undefined ? 1000 : number("--span", v.span, 1, 1e9),
+  };
 }
 
 function integer(name: string, text: string, min: number, max: number): number {

@@ -61,7 +61,13 @@ Options:
   --arrivals single|uniform   all jobs to the first node, or spread evenly (default: single)
   --jobs N                jobs per policy run (default: 300)
   --seed S                the same seed gives every policy the same arrivals and jobs (default: 1)
-  --service-ms MS         mean service time of a job run alone; exponential (default: 40)
+  --service-ms MS         mean service time of a job run alone (default: 40)
+  --service exp|pareto    service times: exponential, or bounded Pareto with --alpha A
+                          (default 1) and --span S (largest ÷ smallest job, default 1000);
+                          the nodes are told the Pareto lifetimes (default: exp)
+  --migration RULE        how a transfer picks its job: cost-model (default), placement
+                          (queued jobs only, weakly) or preemptive (the running job, strongly,
+                          once its age exceeds the strong move's cost ÷ the load difference)
   --lower L --upper U     receiver at load ≤ L, sender at ≥ U, ready-queue metric (default: 1, 4)
   --max-polls MAX         polls per round (default: 3)
   --retry-interval D      wait after a failed round, in mean service times (default: 0.5)

@@ -16,6 +16,9 @@ import type { JobView } from "../../server/node/job-view.js";
 import type { BalanceStats, LiveBalanceOptions } from "../../server/balance/live-balancer.js";
 import type { ClusterJobRecord, ClusterNodeCommand } from "./cluster-node.js";
 import { calibrateSpin, MAX_SPIN, spinModule, spinResult } from "./spin-guest.js";
+import { type ClusterService, serviceLifetime, serviceSampler, serviceText } from "./service-times.js";
+import type { LiveMigration } from "../../server/balance/pick.js";
+import { percentile } from "../sim/slowdown.js";
 
 export type ClusterArrivals = "single" | "uniform";
 
@@ -43,6 +46,10 @@ export interface ClusterOptions {
   cpuShare?: number;
   /** How nodes guess a running job's remaining work, ms (default: exponential, so nothing moves strongly). */
   lifetime?: LifetimeModel;
+  /** Service times of the jobs (default exponential); a Pareto tells the nodes its lifetime model too. */
+  service?: ClusterService;
+  /** How the nodes pick the job a transfer moves (default: the cost model; service-times.ts, pick.ts). */
+  migration?: LiveMigration;
   /** Progress lines (stderr in the CLI). */
   log?: (line: string) => void;
 }
@@ -77,6 +84,9 @@ export interface PolicyRun {
   wrong: number;
   meanMs: number;
   p99Ms: number;
+  /** Mean and p99 of response ÷ the job's service time run alone (its calibrated spin count). */
+  meanSlowdown: number;
+  p99Slowdown: number;
   /** Mean time from running to done on the node that finished the job (≥ meanServiceMs under CPU contention). */
   meanExecMs: number;
   polls: number;
@@ -295,7 +305,12 @@ export async function runPolicy(cluster: Cluster, policy: PolicyKind, o: Cluster
     meanServiceMs: o.meanServiceMs,
     seed: o.seed,
     ...(o.lifetime ? { lifetime: o.lifetime } : {}),
+    ...(o.service && serviceLifetime(o.service, o.meanServiceMs) && !o.lifetime
+      ? { lifetime: serviceLifetime(o.service, o.meanServiceMs)! }
+      : {}),
+    ...(o.migration ? { migration: o.migration } : {}),
   });
+  const sampleMs = serviceSampler(o.service ?? { kind: "exp" }, o.meanServiceMs);
   // The same seed gives every policy the same jobs at the same instants.
   const arrivalRng = createRng(deriveSeed(o.seed, 100));
   const serviceRng = createRng(deriveSeed(o.seed, 101));
@@ -308,7 +323,7 @@ export async function runPolicy(cluster: Cluster, policy: PolicyKind, o: Cluster
   let due = 0;
   for (let j = 0; j < o.jobs; j++) {
     due += -Math.log(1 - arrivalRng.next()) / ratePerMs;
-    const n = Math.max(1, Math.min(MAX_SPIN, Math.round(-Math.log(1 - serviceRng.next()) * o.meanServiceMs * itersPerMs)));
+    const n = Math.max(1, Math.min(MAX_SPIN, Math.round(sampleMs(serviceRng) * itersPerMs)));
     const target = o.arrivals === "single" ? 0 : placeRng.int(o.nodes);
     const wait = start + due - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -334,6 +349,7 @@ export async function runPolicy(cluster: Cluster, policy: PolicyKind, o: Cluster
   for (const r of records)
     if (r.state === "done" || r.state === "trapped" || r.state === "failed") done.set(r.id, [...(done.get(r.id) ?? []), r]);
   const responses: number[] = [];
+  const slowdowns: number[] = [];
   let lost = rejected;
   let duplicated = 0;
   let wrong = 0;
@@ -347,6 +363,7 @@ export async function runPolicy(cluster: Cluster, policy: PolicyKind, o: Cluster
     const value = (f.result as { value?: unknown } | null)?.value;
     if (f.state !== "done" || value !== spinResult(n)) wrong++;
     responses.push(f.updatedAt - at);
+    slowdowns.push((f.updatedAt - at) / (n / itersPerMs));
     last = Math.max(last, f.updatedAt);
   }
   const finished = stats.reduce((s, x) => s + x.finished, 0);
@@ -361,6 +378,8 @@ export async function runPolicy(cluster: Cluster, policy: PolicyKind, o: Cluster
     wrong,
     meanMs: responses.reduce((a, b) => a + b, 0) / Math.max(1, responses.length),
     p99Ms: sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)]! : NaN,
+    meanSlowdown: slowdowns.reduce((a, b) => a + b, 0) / Math.max(1, slowdowns.length),
+    p99Slowdown: percentile(Float64Array.from(slowdowns), 0.99),
     meanExecMs: sum("execMsSum") / Math.max(1, finished),
     measuredBoundMs: measuredBound(o, sum("execMsSum") / Math.max(1, finished)),
     polls: sum("polls"),
@@ -396,7 +415,8 @@ const SIMULATED_JOBS = 100_000;
 export function clusterTable(r: ClusterReport): string {
   const o = r.options;
   const head =
-    `${o.nodes} nodes, load ${o.load}, arrivals ${o.arrivals}, ${o.jobs} jobs per policy, exp service mean ${o.meanServiceMs} ms, ` +
+    `${o.nodes} nodes, load ${o.load}, arrivals ${o.arrivals}, ${o.jobs} jobs per policy, ${serviceText(o.service ?? { kind: "exp" })} service mean ${o.meanServiceMs} ms` +
+    `${o.migration ? `, migration ${o.migration}` : ""}, ` +
     `lower ${o.lower} upper ${o.upper} MAX ${o.maxPolls} D ${o.retryInterval} (${(o.retryInterval * o.meanServiceMs).toFixed(0)} ms), seed ${o.seed}, ${r.cores} cores`;
   const rows = [
     `| policy | mean ms | p99 ms | × M/M/${o.nodes} | mean exec ms | × M/M/${o.nodes} at mean exec | simulated ms | polls | polls/job | weak | strong | ms/move | empty | raced | failed | lost | dup | wrong |`,
@@ -411,7 +431,8 @@ export function clusterTable(r: ClusterReport): string {
   rows.push(
     `| M/M/${o.nodes} bound | ${Number.isFinite(r.mmnMs) ? r.mmnMs.toFixed(1) : "∞"} | | 1.00 | ${o.meanServiceMs} | | | | | | | | | | | | | |`,
   );
-  return `${head}\n\n${rows.join("\n")}\n\n${CLUSTER_COLUMNS}\n`;
+  const slowdowns = r.runs.map((x) => `${x.policy} ${x.meanSlowdown.toFixed(2)} (p99 ${x.p99Slowdown.toFixed(1)})`).join(", ");
+  return `${head}\n\n${rows.join("\n")}\n\nMean slowdown (response ÷ the job's own service time alone): ${slowdowns}\n\n${CLUSTER_COLUMNS}\n`;
 }
 
 /** What each column of the table means (README, `npm run demo`). */

@@ -17,6 +17,12 @@ export interface LiveBalanceOptions {
   members?: string[];
   /** Execution-segment size assumed when weighing a strong move, bytes. Default 256 KiB. */
   snapshotBytes?: number;
+  /**
+   * How a transfer picks its job: "cost-model" (default: chooseMove over the remaining-work guess),
+   * or a migration rule of runtime/balance/preemption.ts — "placement" (queued jobs only, weakly) or
+   * "preemptive" (the running job, strongly, once its age passes Harchol-Balter & Downey's criterion).
+   */
+  migration?: "cost-model" | "placement" | "preemptive";
 }
 
 export interface BalanceStats {

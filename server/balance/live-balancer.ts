@@ -25,7 +25,7 @@ import type { Store } from "../store/store.js";
 import { parseAnswer, parseMessage } from "./balance-wire.js";
 import { emptyCounters, type BalanceStats, type LiveBalanceOptions } from "./live-balance-types.js";
 import { DEFAULT_MEAN_SERVICE_MS, EWMA_WEIGHT, LoadView } from "./load-view.js";
-import { INITIAL_LATENCY_MS, INITIAL_TRANSFER_CPU_MS, pickJob } from "./pick.js";
+import { INITIAL_LATENCY_MS, INITIAL_TRANSFER_CPU_MS, type LiveMigration, liveMigration, pickJob } from "./pick.js";
 import { PollLog, type PollEntry } from "./poll-log.js";
 
 export type { BalanceStats, LiveBalanceOptions } from "./live-balance-types.js";
@@ -55,6 +55,7 @@ export class LiveBalancer {
   private lifetime: LifetimeModel | undefined;
   private pollTimeoutMs = DEFAULT_POLL_TIMEOUT_MS;
   private snapshotBytes = DEFAULT_SNAPSHOT_BYTES;
+  private migration: LiveMigration = "cost-model";
   private readonly latencyMs = new Map<number, number>();
   private transferCpuMs = INITIAL_TRANSFER_CPU_MS;
   private counters = emptyCounters();
@@ -89,6 +90,7 @@ export class LiveBalancer {
     this.lifetime = options.lifetime;
     this.pollTimeoutMs = options.pollTimeoutMs ?? DEFAULT_POLL_TIMEOUT_MS;
     this.snapshotBytes = options.snapshotBytes ?? DEFAULT_SNAPSHOT_BYTES;
+    this.migration = liveMigration(options.migration);
     this.view.throughput = this.config.metric.name === "throughput" ? new ThroughputEwma(1 / this.config.metric.perJob) : undefined;
     this.counters = emptyCounters();
     this.log.clear();
@@ -393,6 +395,8 @@ export class LiveBalancer {
       snapshotBytes: this.snapshotBytes,
       latencyMs: this.latencyMs.get(to) ?? INITIAL_LATENCY_MS,
       transferCpuMs: this.transferCpuMs,
+      migration: this.migration,
+      receiverLoad: Math.max(0, this.config!.lower),
     });
   }
 }

@@ -305,6 +305,24 @@ const CASES: Case[] = [
     says: /--policies: placement and preemptive run on time-sharing nodes; mix them only with none, not receiver/,
   },
   {
+    name: "cluster with an unknown migration rule (before any node starts)",
+    args: () => ["cluster", "--migration", "sometimes"],
+    status: EXIT.usage,
+    says: /--migration must be cost-model, placement or preemptive, got "sometimes"/,
+  },
+  {
+    name: "cluster with --alpha for exponential jobs",
+    args: () => ["cluster", "--alpha", "1"],
+    status: EXIT.usage,
+    says: /--alpha and --span apply only to --service pareto/,
+  },
+  {
+    name: "cluster with a Pareto span that is no span",
+    args: () => ["cluster", "--service", "pareto", "--span", "1"],
+    status: EXIT.usage,
+    says: /--span must be a number between 1 and 1000000000 \(exclusive\), got "1"/,
+  },
+  {
     name: "an unknown option",
     args: () => ["run", sieve, "--bogus"],
     status: EXIT.usage,
