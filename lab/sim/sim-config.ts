@@ -2,7 +2,14 @@
 // one mean service time (μ = 1); `load` is the offered load per node, ρ = λ/μ.
 
 import { FerryError } from "../../runtime/light.js";
-import { type LinkCost, normalizePolicyOptions, type PolicyConfig, type PolicyOptions } from "../../runtime/balance/index.js";
+import {
+  type LinkCost,
+  MIGRATION_RULES,
+  type MigrationRule,
+  normalizePolicyOptions,
+  type PolicyConfig,
+  type PolicyOptions,
+} from "../../runtime/balance/index.js";
 import { SERVICE_KINDS, serviceByName, type ServiceDistribution, type ServiceKind } from "./distributions.js";
 
 /** Where jobs go on arrival. "local": to their arrival node, then the policy shares load. */
@@ -76,6 +83,12 @@ export interface SimOptions {
   costs?: Partial<SimCosts>;
   /** Keep every response time so that p99 can be reported (default true). */
   percentiles?: boolean;
+  /**
+   * Which job a transfer moves: by the cost model (chooseMove, the default), or by a migration rule
+   * of runtime/balance/preemption.ts (placement: the newest queued job; preemptive: the running one
+   * once its age passes the criterion) — the FCFS form of the heavy-tail experiment.
+   */
+  migration?: MigrationRule;
 }
 
 export interface SimConfig {
@@ -91,6 +104,7 @@ export interface SimConfig {
   policy: PolicyConfig;
   costs: SimCosts;
   percentiles: boolean;
+  migration: MigrationRule | undefined;
 }
 
 function positiveInt(name: string, v: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -127,6 +141,9 @@ export function normalizeSimOptions(o: SimOptions): SimConfig {
     // Polls answered at the same instant would loop without time ever advancing.
     throw new FerryError("invalid_option", "`costs.latency` must be > 0 without a probe limit (`maxPolls` Infinity)");
   }
+  if (o.migration !== undefined && !(MIGRATION_RULES as readonly string[]).includes(o.migration)) {
+    throw new FerryError("invalid_option", `\`migration\` must be one of ${MIGRATION_RULES.join(", ")}, got "${String(o.migration)}"`);
+  }
   let service: ServiceDistribution;
   if (typeof o.service === "object") service = o.service;
   else {
@@ -149,6 +166,7 @@ export function normalizeSimOptions(o: SimOptions): SimConfig {
     policy,
     costs,
     percentiles: o.percentiles ?? true,
+    migration: o.migration,
   };
 }
 

@@ -2,7 +2,10 @@
 // distribution, network and CPU costs, and one balance/ policy per node driven through its events.
 
 import {
+  chooseMigrant,
   chooseMove,
+  type MigrationRule,
+  transferDelay,
   estimateRemainingWork,
   ThroughputEwma,
   type LoadSample,
@@ -329,16 +332,18 @@ class Simulation {
     // Its age is all the service it has had, on this node and on any it was moved from.
     const age = r >= 0 ? this.size[r]! - this.work[r]! + Math.max(0, this.now - this.runStart[n]!) : 0;
     const remaining = r >= 0 ? estimateRemainingWork(age, service.lifetime) : 0;
-    const decision = chooseMove(
-      {
-        queued: queue.length,
-        weakBytes: costs.weakBytes,
-        localWait: Math.max(0, (r >= 0 ? remaining : 0) + (queue.length - 1) * service.mean),
-        targetWait: 0, // it answered as a receiver (or asked as one)
-        running: r >= 0 ? { snapshotBytes: costs.snapshotBytes, remainingWork: remaining } : undefined,
-      },
-      costs,
-    );
+    const decision = this.c.migration
+      ? this.byRule(this.c.migration, age, r >= 0, queue.length)
+      : chooseMove(
+          {
+            queued: queue.length,
+            weakBytes: costs.weakBytes,
+            localWait: Math.max(0, (r >= 0 ? remaining : 0) + (queue.length - 1) * service.mean),
+            targetWait: 0, // it answered as a receiver (or asked as one)
+            running: r >= 0 ? { snapshotBytes: costs.snapshotBytes, remainingWork: remaining } : undefined,
+          },
+          costs,
+        );
     let job = -1;
     let bytes = 0;
     if (decision.mode === "weak") {
@@ -363,6 +368,13 @@ class Simulation {
       this.startNext(n);
       this.tell(n, { type: "departure", moved: true });
     }
+  }
+
+  /** A migration rule's choice (preemption.ts): the running job with its age, the queued ones new (the newest last). */
+  private byRule(rule: MigrationRule, age: number, running: boolean, queued: number): { mode: "weak" | "strong" | "none" } {
+    const jobs = [...(running ? [{ age, moved: false }] : []), ...Array.from({ length: queued }, () => ({ age: 0, moved: false }))];
+    const strongCost = transferDelay(this.c.costs.snapshotBytes, this.c.costs);
+    return chooseMigrant(rule, jobs, strongCost, this.c.policy.kind === "elz-sender" ? this.c.policy.threshold - 1 : this.c.policy.lower);
   }
 
   private onJobIn(n: number, t: Transfer): void {

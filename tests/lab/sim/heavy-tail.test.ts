@@ -57,6 +57,32 @@ describe("time-sharing nodes", () => {
   });
 });
 
+describe("the same rules on FCFS nodes (the live cluster's kind)", () => {
+  const fcfs = (migration: "placement" | "preemptive", service: ServiceDistribution, nodes: number) =>
+    simulate({
+      nodes,
+      load: 0.7,
+      jobs: 30_000,
+      seed: 1,
+      service,
+      migration,
+      policy: { kind: "sender" },
+      percentiles: false,
+      costs: COSTLY_SIM_COSTS,
+    });
+
+  it("with 20 nodes and costly moves, moving the old running job cuts Pareto slowdown several-fold and does not help exponential", () => {
+    expect(fcfs("preemptive", boundedPareto(1), 20).meanSlowdown / fcfs("placement", boundedPareto(1), 20).meanSlowdown).toBeLessThan(0.6);
+    expect(fcfs("preemptive", exponential(), 20).meanSlowdown / fcfs("placement", exponential(), 20).meanSlowdown).toBeGreaterThan(0.95);
+  });
+
+  it("rejects an unknown rule with a typed error", () => {
+    expect(() => simulate({ nodes: 2, load: 0.5, jobs: 10, migration: "always" as "placement" })).toThrow(
+      expect.objectContaining({ code: "invalid_option" }),
+    );
+  });
+});
+
 describe("the FCFS simulator's slowdown", () => {
   it("is response ÷ service: at least 1 for every job, so its mean and p99 are too", () => {
     const r = simulate({ nodes: 4, load: 0.6, jobs: 20_000, seed: 2, service: boundedPareto(1), policy: { kind: "sender" } });
