@@ -20,6 +20,7 @@ import {
   type Rng,
 } from "../../runtime/balance/index.js";
 import { EventQueue } from "./event-queue.js";
+import { ARRIVAL, countOutcomes, DONE, JOB_IN, MESSAGE, TIMER, type Transfer } from "./sim-events.js";
 import { normalizeSimOptions, type SimConfig, type SimOptions } from "./sim-config.js";
 import { percentile } from "./slowdown.js";
 
@@ -49,20 +50,6 @@ export interface SimResult {
   overheadFraction: number;
   simulatedTime: number;
   events: number;
-}
-
-const ARRIVAL = 0;
-const DONE = 1;
-const MESSAGE = 2;
-const JOB_IN = 3;
-const TIMER = 4;
-
-interface Transfer {
-  from: number;
-  probe: ProbeKind;
-  id: number;
-  job: number; // −1: nothing was moved
-  bytes: number;
 }
 
 /** Growable FIFO of job ids with O(1) push, shift and pop (the tail is the weak-migration candidate). */
@@ -395,13 +382,7 @@ class Simulation {
   }
 
   private result(): SimResult {
-    let lost = 0;
-    let duplicated = 0;
-    for (let j = 0; j < this.c.jobs; j++) {
-      const d = this.done[j]!;
-      if (d === 0) lost++;
-      else if (d > 1) duplicated++;
-    }
+    const { lost, duplicated } = countOutcomes(this.done);
     const m = this.measured;
     let polls = 0;
     for (const p of this.policies ?? []) polls += p.pollsSent;

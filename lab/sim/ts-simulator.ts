@@ -22,7 +22,9 @@ import {
   transferDelay,
 } from "../../runtime/balance/index.js";
 import { EventQueue } from "./event-queue.js";
+import { ARRIVAL, countOutcomes, DONE, JOB_IN, MESSAGE, TIMER, type Transfer } from "./sim-events.js";
 import { normalizeSimOptions, type SimConfig, type SimOptions } from "./sim-config.js";
+import type { SimResult } from "./simulator.js";
 import { percentile } from "./slowdown.js";
 
 /** `none`: no sharing; otherwise the sender policy with that migration rule. */
@@ -34,39 +36,11 @@ export interface TsOptions extends Omit<SimOptions, "policy" | "dispatch" | "d" 
   knobs?: Omit<PolicyOptions, "kind">;
 }
 
-export interface TsResult {
-  meanResponse: number;
-  p99Response: number;
-  /** Response time ÷ the job's service time, averaged over the measured jobs. */
-  meanSlowdown: number;
-  p99Slowdown: number;
-  measured: number;
-  completed: number;
-  lost: number;
-  duplicated: number;
-  polls: number;
-  weakTransfers: number;
-  strongTransfers: number;
-  emptyTransfers: number;
-  /** CPU spent on load sharing plus service thrown away by weak moves, ÷ the jobs' service. */
-  overheadFraction: number;
-  simulatedTime: number;
-  events: number;
-}
-
-const ARRIVAL = 0;
-const DONE = 1;
-const MESSAGE = 2;
-const JOB_IN = 3;
-const TIMER = 4;
-
-interface Transfer {
-  from: number;
-  probe: ProbeKind;
-  id: number;
-  job: number; // −1: nothing was moved
-  bytes: number;
-}
+/**
+ * What a run reports, as the FCFS simulator's (mean and p99 response and slowdown, transfers, …);
+ * `overheadFraction` also counts the service weak moves threw away. No message count.
+ */
+export type TsResult = Omit<SimResult, "messages">;
 
 export function simulateTimeSharing(options: TsOptions): TsResult {
   const { rule, knobs, ...rest } = options;
@@ -326,15 +300,9 @@ class TimeSharing {
   }
 
   private result(): TsResult {
-    let lost = 0;
-    let duplicated = 0;
+    const { lost, duplicated } = countOutcomes(this.done);
     let service = 0;
-    for (let j = 0; j < this.c.jobs; j++) {
-      const d = this.done[j]!;
-      if (d === 0) lost++;
-      else if (d > 1) duplicated++;
-      if (d > 0) service += this.work[j]!;
-    }
+    for (let j = 0; j < this.c.jobs; j++) if (this.done[j]! > 0) service += this.work[j]!;
     const m = this.measured;
     let polls = 0;
     for (const p of this.policies ?? []) polls += p.pollsSent;
