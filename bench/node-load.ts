@@ -59,7 +59,7 @@ async function runLoad(req: LoadRequest): Promise<LoadReport> {
             if (res.statusCode === req.expectStatus && text.includes(req.expectText)) latencies.push(nowMs() - t0);
             else {
               failed++;
-              firstFailure ??= `HTTP ${res.statusCode}: ${text.slice(0, 300)}`;
+              firstFailure ??= `HTTP ${res.statusCode}: ${text.slice(0, 800)}`;
             }
             resolve();
           });

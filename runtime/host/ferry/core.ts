@@ -31,8 +31,8 @@ export const sig = (params: WasmType[], results: WasmType[]): Signature => ({ pa
 const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /**
- * One instance's `ferry` imports: what their calls reach. Each import is one module-level function
- * bound to it, not a closure made per instance, so V8 optimises the path once for the process (the
+ * One instance's `ferry` imports: what their calls reach. Each import's work is one module-level
+ * function called on it (from a small closure per import), so V8 optimises the path once (the
  * WASI imports do the same; runtime/shape-anchor.ts says why). Every call but the pause points and
  * the clock is charged for the crossing first and ends with the deadline check (guest-call.ts
  * `charged`, inlined); the bytes a call moves are charged on top, by hostCallFuel.
@@ -104,14 +104,15 @@ function outputWriteCall(this: CoreCalls, ptr: number, len: number): void {
 
 function implement({ io, pausing }: HostContext): HostFunctions {
   const calls = new CoreCalls(io, pausing);
+  // One-line closures per import; the work is in the module-level functions above.
   return {
-    yield: yieldCall.bind(calls),
-    [CLOCK_IMPORT]: clockCall.bind(calls),
-    checkpoint: checkpointCall.bind(calls),
-    log: logCall.bind(calls),
-    input_size: inputSizeCall.bind(calls),
-    input_read: inputReadCall.bind(calls),
-    output_write: outputWriteCall.bind(calls),
+    yield: () => yieldCall.call(calls),
+    [CLOCK_IMPORT]: () => clockCall.call(calls),
+    checkpoint: () => checkpointCall.call(calls),
+    log: (ptr: number, len: number) => logCall.call(calls, ptr, len),
+    input_size: () => inputSizeCall.call(calls),
+    input_read: (dst: number, offset: number, len: number) => inputReadCall.call(calls, dst, offset, len),
+    output_write: (ptr: number, len: number) => outputWriteCall.call(calls, ptr, len),
   };
 }
 

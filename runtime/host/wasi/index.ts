@@ -118,10 +118,10 @@ class WasiImport {
 
 /**
  * A call as the guest sees it: charged for the crossing, an errno whatever went wrong below, then
- * the deadline check. One module-level function bound to each import's WasiImport, and call tables
- * of module-level functions taking the session: V8 optimises this path once for the process. With a
- * closure per import per instance (as before), V8 compiled each new instance's closures again, a
- * few ms of optimising compiler per job.
+ * the deadline check. One module-level function, called on each import's WasiImport, over call
+ * tables of module-level functions taking the session: V8 optimises this path once for the process.
+ * When each import was a closure doing the work (as before), V8 compiled each new instance's closures
+ * again, a few ms of optimising compiler per job; the closure left per import only forwards.
  */
 function answer(this: WasiImport, ...args: number[]): number | void {
   const io = this.io;
@@ -165,7 +165,8 @@ function implement(context: HostContext): HostFunctions {
   const out: HostFunctions = {};
   for (const [name, { results }] of Object.entries(SIGNATURES)) {
     const site = new WasiImport(CALLS[name] ?? NOSYS, session, results.length > 0, PAUSE_POINTS.has(name) ? undefined : io);
-    out[name] = answer.bind(site) as HostFn;
+    // A one-line closure per import; the work is in `answer`, one function for the process.
+    out[name] = ((...args: number[]) => answer.call(site, ...args)) as HostFn;
   }
   return out;
 }
