@@ -13,7 +13,13 @@ export const SNAPSHOT_MAGIC = "FERRYSNP";
  * tables travel (version 2), or the resource segment does (version 3), so a node running an older
  * build still reads what it always could.
  */
-export const SNAPSHOT_FORMAT_VERSION = 3;
+export const SNAPSHOT_FORMAT_VERSION = 4;
+/**
+ * The paged format: version 3's sections with a page table of per-page sha256 digests in the memory
+ * section and a seal over everything but the pages' bytes (docs/snapshot-format.md, "Version 4").
+ * Written only when asked for (`pageTable: true`).
+ */
+export const PAGED_FORMAT_VERSION = 4;
 /** The oldest format version this build reads. */
 export const SNAPSHOT_OLDEST_FORMAT_VERSION = 1;
 
@@ -89,7 +95,7 @@ export const SECTION_NAMES: readonly SnapshotSectionName[] = [
 ];
 export const REQUIRED_SECTIONS = 6;
 /** Sections a version knows: version 1 ends with code. */
-export const SECTIONS_IN_VERSION: Readonly<Record<number, number>> = { 1: 7, 2: 8, 3: 9 };
+export const SECTIONS_IN_VERSION: Readonly<Record<number, number>> = { 1: 7, 2: 8, 3: 9, 4: 9 };
 
 export const CODE_HASH_BYTES = 32;
 export const META_BYTES = CODE_HASH_BYTES + 4;

@@ -1,0 +1,101 @@
+// Per-page sha256 digests for the paged snapshot format (version 4, docs/snapshot-format.md): each
+// 64 KiB page is hashed on its own, so a snapshot taken on a base hashes only the pages it changed
+// (a page that carries its digest — decoded, or hashed by an earlier encode — is never hashed
+// again), identical pages are found by digest and stored once, and the hashing of a full memory can
+// be spread over threads (page-hash-pool.ts).
+
+import { createHash } from "node:crypto";
+import { WASM_PAGE_BYTES } from "../limits.js";
+import type { MemoryPage } from "./snapshot.js";
+
+/** sha256 output length: one page table entry. */
+export const PAGE_DIGEST_BYTES = 32;
+
+/** sha256 of one page's bytes. */
+export function pageDigest(bytes: Uint8Array): Uint8Array {
+  const d = createHash("sha256").update(bytes).digest();
+  return new Uint8Array(d.buffer, d.byteOffset, PAGE_DIGEST_BYTES);
+}
+
+/** The digest of the all-zero page, known without hashing (a delta's pages that became zero). */
+export const ZERO_PAGE_DIGEST: Uint8Array = pageDigest(new Uint8Array(WASM_PAGE_BYTES));
+
+/** A page's digest as carried on it, if it has a well-formed one. */
+export function carriedDigest(page: MemoryPage): Uint8Array | undefined {
+  const d = page.digest;
+  return d instanceof Uint8Array && d.byteLength === PAGE_DIGEST_BYTES ? d : undefined;
+}
+
+/**
+ * Pages of `pages` that carry no digest yet, without repeats of one bytes array (a delta's zero
+ * pages share one). What a caller hashes, inline or on the pool.
+ */
+export function pagesToHash(pages: readonly MemoryPage[]): MemoryPage[] {
+  const seen = new Set<Uint8Array>();
+  const out: MemoryPage[] = [];
+  for (const p of pages) {
+    if (carriedDigest(p) || seen.has(p.bytes)) continue;
+    seen.add(p.bytes);
+    out.push(p);
+  }
+  return out;
+}
+
+/**
+ * Every page's digest, in order: the one it carries, or sha256 of its bytes (hashed once per bytes
+ * array). A page that had none is given it (`page.digest`), so the next snapshot that reuses the
+ * page object — applyDelta keeps the base's — does not hash it again. Snapshot bytes are read-only
+ * by contract; a page changed in place after it was hashed gives a snapshot whose decode fails
+ * (`snapshot_corrupt`), never a wrong memory.
+ */
+export function digestsOf(pages: readonly MemoryPage[]): Uint8Array[] {
+  const byBytes = new Map<Uint8Array, Uint8Array>();
+  return pages.map((p) => {
+    const carried = carriedDigest(p);
+    if (carried) return carried;
+    let d = byBytes.get(p.bytes);
+    if (!d) {
+      d = pageDigest(p.bytes);
+      byBytes.set(p.bytes, d);
+    }
+    if (Object.isExtensible(p)) p.digest = d;
+    return d;
+  });
+}
+
+/** Pages with identical contents folded together: which distinct page each stored page is, and the distinct pages in first-use order. */
+export interface DistinctPages {
+  /** For each stored page, the slot of its contents among `distinct`. */
+  refs: Uint32Array;
+  /** One page per distinct digest, in order of first use. */
+  distinct: MemoryPage[];
+  /** The digest of each distinct page. */
+  digests: Uint8Array[];
+}
+
+/** Fold identical pages by digest (`digests[i]` is the digest of `pages[i]`). */
+export function foldIdentical(pages: readonly MemoryPage[], digests: readonly Uint8Array[]): DistinctPages {
+  const slots = new Map<string, number>();
+  const refs = new Uint32Array(pages.length);
+  const distinct: MemoryPage[] = [];
+  const distinctDigests: Uint8Array[] = [];
+  for (const [i, p] of pages.entries()) {
+    const d = digests[i]!;
+    const key = Buffer.from(d.buffer, d.byteOffset, PAGE_DIGEST_BYTES).toString("latin1");
+    let slot = slots.get(key);
+    if (slot === undefined) {
+      slot = distinct.length;
+      slots.set(key, slot);
+      distinct.push(p);
+      distinctDigests.push(d);
+    }
+    refs[i] = slot;
+  }
+  return { refs, distinct, digests: distinctDigests };
+}
+
+/** Whether `bytes` hash to `digest`. */
+export function matchesDigest(bytes: Uint8Array, digest: Uint8Array): boolean {
+  const d = createHash("sha256").update(bytes).digest();
+  return d.equals(digest);
+}
