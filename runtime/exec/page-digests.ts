@@ -27,18 +27,22 @@ export function carriedDigest(page: MemoryPage): Uint8Array | undefined {
 }
 
 /**
- * Pages of `pages` that carry no digest yet, without repeats of one bytes array (a delta's zero
- * pages share one). What a caller hashes, inline or on the pool.
+ * The bytes arrays of the pages that carry no digest yet, each once (a delta's zero pages share one):
+ * what a caller hashes, inline or on the pool, then hands to `giveDigests`.
  */
-export function pagesToHash(pages: readonly MemoryPage[]): MemoryPage[] {
+export function bytesToHash(pages: readonly MemoryPage[]): Uint8Array[] {
   const seen = new Set<Uint8Array>();
-  const out: MemoryPage[] = [];
+  for (const p of pages) if (!carriedDigest(p)) seen.add(p.bytes);
+  return [...seen];
+}
+
+/** Give each page without a digest the one computed for its bytes (`digests[i]` of `hashed[i]`). */
+export function giveDigests(pages: readonly MemoryPage[], hashed: readonly Uint8Array[], digests: readonly Uint8Array[]): void {
+  const byBytes = new Map(hashed.map((b, i) => [b, digests[i]!]));
   for (const p of pages) {
-    if (carriedDigest(p) || seen.has(p.bytes)) continue;
-    seen.add(p.bytes);
-    out.push(p);
+    const d = byBytes.get(p.bytes);
+    if (d && !carriedDigest(p) && Object.isExtensible(p)) p.digest = d;
   }
-  return out;
 }
 
 /**
@@ -92,10 +96,4 @@ export function foldIdentical(pages: readonly MemoryPage[], digests: readonly Ui
     refs[i] = slot;
   }
   return { refs, distinct, digests: distinctDigests };
-}
-
-/** Whether `bytes` hash to `digest`. */
-export function matchesDigest(bytes: Uint8Array, digest: Uint8Array): boolean {
-  const d = createHash("sha256").update(bytes).digest();
-  return d.equals(digest);
 }

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { FerryError } from "../errors.js";
 import { WASM_PAGE_BYTES } from "../limits.js";
-import type { GlobalValue, Snapshot, TableValue } from "./snapshot.js";
+import type { GlobalValue, MemoryPage, Snapshot, TableValue } from "./snapshot.js";
 import { type DecodeSnapshotOptions, checkDecodeLimits } from "./snapshot-decode-limits.js";
 import { type MemoryLayout, decodePages, parseMemoryLayout } from "./snapshot-memory.js";
 import { type PageTable, chunkDataStart, decodePagedPages, parsePagedMemoryLayout, sealOf } from "./snapshot-paged-memory.js";
@@ -74,6 +74,11 @@ export function decodeSnapshot(bytes: Uint8Array, options: DecodeOptions = {}): 
   const pages = layout.pageTable
     ? decodePagedPages(bytes, layout, layout.pageTable, options.digestChecked === true)
     : decodePages(bytes, layout);
+  return snapshotOf(layout, pages);
+}
+
+/** The Snapshot a parsed layout and its decoded pages stand for. */
+export function snapshotOf(layout: Layout, pages: MemoryPage[]): Snapshot {
   const snapshot: Snapshot = {
     codeHash: layout.codeHash,
     pipelineVersion: layout.pipelineVersion,

@@ -30,6 +30,7 @@ import {
   TAG_OUTPUT,
   TAG_RESOURCES,
   TAG_TABLES,
+  PartsWriter,
   V1_TYPES,
   Writer,
 } from "./snapshot-wire.js";
@@ -78,6 +79,28 @@ export function encodeSnapshot(s: Snapshot, options?: EncodeSnapshotOptions): Ui
   const seal = data ? sealOf(out, data.start, data.end, bodyEnd) : createHash("sha256").update(out.subarray(0, bodyEnd)).digest();
   out.set(seal, bodyEnd);
   return new Uint8Array(out.buffer, out.byteOffset, plan.total);
+}
+
+/**
+ * Encode a snapshot in format version 4 as a list of parts whose concatenation is what
+ * `encodeSnapshot(s, { ...options, pageTable: true })` returns, without copying a raw page: the
+ * parts refer to the snapshot's own page arrays (which must stay unchanged until the parts are
+ * written out). What costs then grows with the pages that need hashing, not with the memory: for a
+ * file (writev) or a stream, never for a buffer that must be whole.
+ */
+export function encodeSnapshotParts(s: Snapshot, options?: Omit<EncodeSnapshotOptions, "pageTable">): Uint8Array[] {
+  const compression = normaliseCompression(options);
+  validateSnapshot(s);
+  const plan = planEncoding(s, compression, true);
+  let pageBytes = 0;
+  for (const c of plan.chunks) if (!c.deflated) pageBytes += c.encodedBytes;
+  const head = Buffer.allocUnsafeSlow(plan.total - pageBytes);
+  const w = new PartsWriter(head);
+  const data = writeSections(w, s, plan)!;
+  const bodyEnd = plan.total - SNAPSHOT_DIGEST_BYTES;
+  if (w.pos + w.skipped !== bodyEnd) throw new Error(`snapshot encoder wrote ${w.pos + w.skipped} bytes, planned ${bodyEnd}`); // a bug
+  w.bytes(sealOf(head, data.start, data.end, w.pos));
+  return w.finish();
 }
 
 function planEncoding(s: Snapshot, compression: SnapshotCompression, pageTable: boolean): EncodePlan {

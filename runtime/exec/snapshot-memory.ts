@@ -61,7 +61,7 @@ export function writeChunks(w: Writer, chunks: ChunkPlan[]): number {
   const dataStart = w.pos;
   for (const c of chunks) {
     if (c.deflated) w.bytes(c.deflated);
-    else for (const p of c.pages) w.bytes(p.bytes);
+    else for (const p of c.pages) w.page(p.bytes);
   }
   return dataStart;
 }

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { FerryError } from "../errors.js";
 import type { MemoryImage, MemoryPage } from "./snapshot.js";
 import type { ChunkPlan } from "./snapshot-compression.js";
-import { type DistinctPages, PAGE_DIGEST_BYTES, matchesDigest } from "./page-digests.js";
+import { type DistinctPages, PAGE_DIGEST_BYTES, pageDigest } from "./page-digests.js";
 import { type MemoryLayout, chunkPagesOf, parseChunkTable, parsePageIndices, readChunkPages, writeChunks } from "./snapshot-memory.js";
 import {
   CHUNK_ENTRY_BYTES,
@@ -134,15 +134,23 @@ function checkDistinctDigests(digests: Uint8Array, distinct: number): void {
  */
 export function decodePagedPages(bytes: Uint8Array, layout: MemoryLayout, table: PageTable, verified: boolean): MemoryPage[] {
   const distinct = chunkPagesOf(bytes, layout.chunks);
-  const digestOf = (j: number) => view(table.digests, j * PAGE_DIGEST_BYTES, PAGE_DIGEST_BYTES);
-  if (!verified) {
-    for (const [j, page] of distinct.entries()) {
-      if (!matchesDigest(page, digestOf(j))) throw pageCorrupt(j, layout, table);
-    }
+  if (!verified) checkPages(distinct.map(pageDigest), layout, table);
+  return pagesOfTable(distinct, layout, table);
+}
+
+/** Each distinct page's digest as computed (`computed`) against the table's: the first mismatch is `snapshot_corrupt`. */
+export function checkPages(computed: readonly Uint8Array[], layout: MemoryLayout, table: PageTable): void {
+  const digests = Buffer.from(table.digests.buffer, table.digests.byteOffset, table.digests.byteLength);
+  for (const [j, d] of computed.entries()) {
+    if (digests.compare(d, 0, PAGE_DIGEST_BYTES, j * PAGE_DIGEST_BYTES, (j + 1) * PAGE_DIGEST_BYTES) !== 0) throw pageCorrupt(j, layout, table);
   }
+}
+
+/** The stored pages from the distinct ones, each with its digest (a view into the table). */
+export function pagesOfTable(distinct: readonly Uint8Array[], layout: MemoryLayout, table: PageTable): MemoryPage[] {
   return Array.from(layout.pageIndices, (index, i) => {
     const j = table.refs[i]!;
-    return { index, bytes: distinct[j]!, digest: digestOf(j) };
+    return { index, bytes: distinct[j]!, digest: view(table.digests, j * PAGE_DIGEST_BYTES, PAGE_DIGEST_BYTES) };
   });
 }
 

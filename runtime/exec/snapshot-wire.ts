@@ -184,9 +184,36 @@ export class Writer {
     this.out.set(b, this.pos);
     this.pos += b.byteLength;
   }
+  /** A raw memory page: copied here; PartsWriter refers to it instead. */
+  page(b: Uint8Array): void {
+    this.bytes(b);
+  }
   sectionHeader(tag: number, length: number): void {
     this.u32(tag);
     this.u64(length);
+  }
+}
+
+/**
+ * A Writer whose output is a list of parts: everything it writes goes to `out` (the head), but raw
+ * memory pages are not copied — the list refers to them where they belong. `pos` counts head bytes
+ * only; `skipped` the page bytes left out.
+ */
+export class PartsWriter extends Writer {
+  readonly parts: Uint8Array[] = [];
+  skipped = 0;
+  private cut = 0;
+  override page(b: Uint8Array): void {
+    if (this.pos > this.cut) this.parts.push(view(this.out, this.cut, this.pos - this.cut));
+    this.parts.push(b);
+    this.cut = this.pos;
+    this.skipped += b.byteLength;
+  }
+  /** The parts, the head's last stretch included. */
+  finish(): Uint8Array[] {
+    if (this.pos > this.cut) this.parts.push(view(this.out, this.cut, this.pos - this.cut));
+    this.cut = this.pos;
+    return this.parts;
   }
 }
 

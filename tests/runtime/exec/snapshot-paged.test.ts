@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { describe, expect, test } from "vitest";
 import { type ErrorCode, FerryError } from "../../../runtime/errors.js";
 import { applyDelta, diffSnapshot } from "../../../runtime/exec/snapshot-delta.js";
-import { decodeSnapshot, encodeSnapshot, inspectSnapshot } from "../../../runtime/exec/snapshot-codec.js";
+import { decodeSnapshot, encodeSnapshot, encodeSnapshotParts, inspectSnapshot } from "../../../runtime/exec/snapshot-codec.js";
 import type { MemoryPage, Snapshot } from "../../../runtime/exec/snapshot.js";
 import { WASM_PAGE_BYTES } from "../../../runtime/limits.js";
 import { comparableSnapshot } from "../../helpers/snapshots.js";
@@ -199,5 +199,22 @@ describe("version 4: damage", () => {
     const twin = Uint8Array.from(bytes);
     twin.copyWithin(m.digests + 32, m.digests, m.digests + 32);
     expect(errorOf(() => decodeSnapshot(reseal(twin))).detail).toMatch(/digest of an earlier one/);
+  });
+});
+
+describe("version 4 as parts", () => {
+  test("the parts concatenate to encodeSnapshot's bytes; raw pages are the snapshot's own arrays, not copies", () => {
+    const s = snapshot([page(0, 1), page(3, 2), page(4, 2), page(9, 3)]);
+    s.memory.pages[2] = { index: 4, bytes: s.memory.pages[1]!.bytes }; // an identical page: stored once
+    for (const compression of ["auto", "none", "deflate"] as const) {
+      const parts = encodeSnapshotParts(s, { compression });
+      const whole = encodeSnapshot(s, { compression, pageTable: true });
+      expect(Buffer.concat(parts).equals(Buffer.from(whole))).toBe(true);
+      if (compression === "none") {
+        const own = new Set(s.memory.pages.map((p) => p.bytes));
+        expect(parts.filter((p) => own.has(p))).toHaveLength(3);
+      }
+    }
+    expect(Buffer.concat(encodeSnapshotParts(snapshot([]))).equals(Buffer.from(encodeSnapshot(snapshot([]), { pageTable: true })))).toBe(true);
   });
 });
