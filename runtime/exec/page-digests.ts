@@ -77,23 +77,39 @@ export interface DistinctPages {
   digests: Uint8Array[];
 }
 
-/** Fold identical pages by digest (`digests[i]` is the digest of `pages[i]`). */
+/**
+ * Fold identical pages by digest (`digests[i]` is the digest of `pages[i]`). Looked up by the
+ * digest's first 6 bytes as a number, then compared whole: no string or buffer per page, since a
+ * snapshot on a base walks every page of a large memory to change a few.
+ */
 export function foldIdentical(pages: readonly MemoryPage[], digests: readonly Uint8Array[]): DistinctPages {
-  const slots = new Map<string, number>();
+  const slots = new Map<number, number | number[]>();
   const refs = new Uint32Array(pages.length);
   const distinct: MemoryPage[] = [];
   const distinctDigests: Uint8Array[] = [];
   for (const [i, p] of pages.entries()) {
     const d = digests[i]!;
-    const key = Buffer.from(d.buffer, d.byteOffset, PAGE_DIGEST_BYTES).toString("latin1");
-    let slot = slots.get(key);
+    const key = d[0]! + d[1]! * 0x100 + d[2]! * 0x1_0000 + d[3]! * 0x100_0000 + d[4]! * 0x1_0000_0000 + d[5]! * 0x100_0000_0000;
+    const found = slots.get(key);
+    let slot = found === undefined ? undefined : sameDigest(found, d, distinctDigests);
     if (slot === undefined) {
       slot = distinct.length;
-      slots.set(key, slot);
       distinct.push(p);
       distinctDigests.push(d);
+      slots.set(key, found === undefined ? slot : [...(typeof found === "number" ? [found] : found), slot]);
     }
     refs[i] = slot;
   }
   return { refs, distinct, digests: distinctDigests };
+}
+
+/** The slot among `candidates` whose digest equals `d`, if any. */
+function sameDigest(candidates: number | number[], d: Uint8Array, digests: readonly Uint8Array[]): number | undefined {
+  for (const slot of typeof candidates === "number" ? [candidates] : candidates) {
+    const other = digests[slot]!;
+    let equal = true;
+    for (let k = 0; k < PAGE_DIGEST_BYTES && equal; k++) equal = other[k] === d[k];
+    if (equal) return slot;
+  }
+  return undefined;
 }
