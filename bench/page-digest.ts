@@ -26,7 +26,18 @@ import {
   type MemoryPage,
   type Snapshot,
 } from "../runtime/index.js";
-import { check, fmtGbs, fmtRatio, gbPerSecond, interleave, medians, nowMs, printTable, settleGarbage, type TargetCheck } from "./harness.js";
+import {
+  check,
+  fmtGbs,
+  fmtRatio,
+  gbPerSecond,
+  interleave,
+  medians,
+  nowMs,
+  printTable,
+  settleGarbage,
+  type TargetCheck,
+} from "./harness.js";
 
 export interface PageDigestBenchOptions {
   /** Kept rounds (default 9). */
@@ -123,7 +134,10 @@ export async function runPageDigestBench(options: PageDigestBenchOptions = {}): 
   const alone = () => snapshotOf(changedPages());
   const variants: Array<{ name: string; sample: () => Promise<number> }> = [
     { name: "sha256, one pass, 1 thread", sample: () => time(() => (sink += createHash("sha256").update(flat).digest()[0]!)) },
-    { name: "full: v1 encode (one copy + one sha256)", sample: () => time(() => (sink += encodeSnapshot(snapshotOf(full), NONE).byteLength)) },
+    {
+      name: "full: v1 encode (one copy + one sha256)",
+      sample: () => time(() => (sink += encodeSnapshot(snapshotOf(full), NONE).byteLength)),
+    },
     {
       name: "full: v4 encode, 1 thread",
       sample: () => {
@@ -151,7 +165,10 @@ export async function runPageDigestBench(options: PageDigestBenchOptions = {}): 
     ...deltaVariants(onBase, alone, (n) => (sink += n), time),
     { name: "decode 64 MiB: v1", sample: () => time(() => (sink += decodeSnapshot(v1).memory.pages.length)) },
     { name: "decode 64 MiB: v4, 1 thread", sample: () => time(() => (sink += decodeSnapshot(v4).memory.pages.length)) },
-    { name: "decode 64 MiB: v4, pool", sample: () => time(async () => (sink += (await decodeSnapshotParallel(v4, {}, pool)).memory.pages.length)) },
+    {
+      name: "decode 64 MiB: v4, pool",
+      sample: () => time(async () => (sink += (await decodeSnapshotParallel(v4, {}, pool)).memory.pages.length)),
+    },
   ];
   const m = medians(await interleave(variants, { warmup: 2, runs }));
   await pool.close();

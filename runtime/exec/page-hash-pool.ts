@@ -47,7 +47,8 @@ export class PageHashPool {
   private closed = false;
 
   constructor(readonly size: number = defaultPageHashWorkers()) {
-    if (!Number.isSafeInteger(size) || size < 1) throw new FerryError("invalid_option", `a page hash pool needs at least one worker, got ${size}`);
+    if (!Number.isSafeInteger(size) || size < 1)
+      throw new FerryError("invalid_option", `a page hash pool needs at least one worker, got ${size}`);
   }
 
   /** sha256 of each page (64 KiB each), in order. */
@@ -119,7 +120,8 @@ export class PageHashPool {
       const worker = new Worker(workerScript(), { execArgv: [], env: {} });
       worker.unref();
       const w: PoolWorker = { worker, slots: [], inFlight: 0 };
-      for (let i = 0; i < PIECES_IN_FLIGHT; i++) w.slots.push({ shared: new SharedArrayBuffer(PIECE_PAGES * WASM_PAGE_BYTES), busy: false });
+      for (let i = 0; i < PIECES_IN_FLIGHT; i++)
+        w.slots.push({ shared: new SharedArrayBuffer(PIECE_PAGES * WASM_PAGE_BYTES), busy: false });
       worker.on("message", (a: PageHashAnswer) => this.settle(a.id, a));
       worker.on("error", (e: Error) => this.lost(w, e));
       worker.on("exit", (code) => this.lost(w, new Error(`a page hash worker exited (code ${code})`)));

@@ -101,8 +101,7 @@ export class SnapshotFileWriter {
     if (a.ok) {
       if (a.digests) returnDigests(p.snapshot, a.digests);
       p.resolve({ temp: a.temp, sha256: a.sha256, size: a.size });
-    }
-    else if (a.code !== undefined && a.code in ERROR_MESSAGES) p.reject(new FerryError(a.code as ErrorCode, a.detail));
+    } else if (a.code !== undefined && a.code in ERROR_MESSAGES) p.reject(new FerryError(a.code as ErrorCode, a.detail));
     else p.reject(Object.assign(new Error(a.message), a.code === undefined ? {} : { code: a.code }));
   }
 

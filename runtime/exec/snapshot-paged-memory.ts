@@ -142,7 +142,8 @@ export function decodePagedPages(bytes: Uint8Array, layout: MemoryLayout, table:
 export function checkPages(computed: readonly Uint8Array[], layout: MemoryLayout, table: PageTable): void {
   const digests = Buffer.from(table.digests.buffer, table.digests.byteOffset, table.digests.byteLength);
   for (const [j, d] of computed.entries()) {
-    if (digests.compare(d, 0, PAGE_DIGEST_BYTES, j * PAGE_DIGEST_BYTES, (j + 1) * PAGE_DIGEST_BYTES) !== 0) throw pageCorrupt(j, layout, table);
+    if (digests.compare(d, 0, PAGE_DIGEST_BYTES, j * PAGE_DIGEST_BYTES, (j + 1) * PAGE_DIGEST_BYTES) !== 0)
+      throw pageCorrupt(j, layout, table);
   }
 }
 

@@ -34,7 +34,11 @@ export async function digestPages(pages: readonly MemoryPage[], pool: PageHashPo
  * decodeSnapshot, a version 4 snapshot's pages checked against their digests on `pool`. Same
  * checks in the same order, same errors; older versions decode as decodeSnapshot does.
  */
-export async function decodeSnapshotParallel(bytes: Uint8Array, options: DecodeOptions = {}, pool: PageHashPool = sharedPageHashPool()): Promise<Snapshot> {
+export async function decodeSnapshotParallel(
+  bytes: Uint8Array,
+  options: DecodeOptions = {},
+  pool: PageHashPool = sharedPageHashPool(),
+): Promise<Snapshot> {
   const layout = parseLayout(bytes, options.digestChecked);
   checkDecodeLimits(layout, options);
   const table = layout.pageTable;

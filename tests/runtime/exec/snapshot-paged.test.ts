@@ -215,6 +215,8 @@ describe("version 4 as parts", () => {
         expect(parts.filter((p) => own.has(p))).toHaveLength(3);
       }
     }
-    expect(Buffer.concat(encodeSnapshotParts(snapshot([]))).equals(Buffer.from(encodeSnapshot(snapshot([]), { pageTable: true })))).toBe(true);
+    expect(Buffer.concat(encodeSnapshotParts(snapshot([]))).equals(Buffer.from(encodeSnapshot(snapshot([]), { pageTable: true })))).toBe(
+      true,
+    );
   });
 });
