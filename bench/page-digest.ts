@@ -58,6 +58,8 @@ const CHANGED_PAGES = 16; // 1 MiB
 export interface PageDigestRow {
   case: string;
   ms: number;
+  /** CPU of the process over the sample (all threads), median. */
+  cpuMs: number;
   gbPerSecond: number;
 }
 
@@ -124,11 +126,21 @@ export async function runPageDigestBench(options: PageDigestBenchOptions = {}): 
   let sink = 0;
   // Earlier samples drop 64 MiB outputs; their buffers are freed after a GC, between turns of the
   // event loop — settled before the clock starts, so no sample pays another's frees.
+  // CPU of the whole process (every thread, the pool's included) beside the wall clock: on a shared
+  // machine it shows whether the threads ran at once or took turns.
+  const cpu = new Map<string, number[]>();
+  let current = "";
   const time = async (f: () => unknown): Promise<number> => {
     await settleGarbage();
+    const c0 = process.cpuUsage();
     const t0 = nowMs();
     await f();
-    return nowMs() - t0;
+    const ms = nowMs() - t0;
+    const c = process.cpuUsage(c0);
+    const list = cpu.get(current) ?? [];
+    list.push((c.user + c.system) / 1000);
+    cpu.set(current, list);
+    return ms;
   };
   const onBase = () => applyDelta(base, { ...base, memory: { pageCount: FULL_PAGES, pages: changedPages() } });
   const alone = () => snapshotOf(changedPages());
@@ -153,6 +165,13 @@ export async function runPageDigestBench(options: PageDigestBenchOptions = {}): 
       },
     },
     {
+      name: "full: v4 parts, 1 thread",
+      sample: () => {
+        const s = snapshotOf(fresh(full));
+        return time(() => (sink += encodeSnapshotParts(s, NONE).length));
+      },
+    },
+    {
       name: "full: v4 parts, pool",
       sample: () => {
         const s = snapshotOf(fresh(full));
@@ -170,10 +189,17 @@ export async function runPageDigestBench(options: PageDigestBenchOptions = {}): 
       sample: () => time(async () => (sink += (await decodeSnapshotParallel(v4, {}, pool)).memory.pages.length)),
     },
   ];
-  const m = medians(await interleave(variants, { warmup: 2, runs }));
+  const named = variants.map((v) => ({
+    name: v.name,
+    sample: () => {
+      current = v.name;
+      return v.sample();
+    },
+  }));
+  const m = medians(await interleave(named, { warmup: 2, runs }));
   await pool.close();
   if (sink === 0.5) process.stdout.write(""); // keep the results alive
-  return report(m, pool.size, runs, nowMs() - started);
+  return report(m, medians(cpu), pool.size, runs, nowMs() - started);
 }
 
 /** The 1 MiB rows: on a 64 MiB base and alone, as parts and contiguous; the snapshot is built outside the timing. */
@@ -199,9 +225,15 @@ function deltaVariants(
   ];
 }
 
-function report(m: Record<string, number>, poolWorkers: number, runs: number, durationMs: number): PageDigestBenchResult {
+function report(
+  m: Record<string, number>,
+  cpu: Record<string, number>,
+  poolWorkers: number,
+  runs: number,
+  durationMs: number,
+): PageDigestBenchResult {
   const bytesOf = (name: string) => (name.startsWith("1 MiB") ? CHANGED_PAGES : FULL_PAGES) * WASM_PAGE_BYTES;
-  const rows = Object.entries(m).map(([name, ms]) => ({ case: name, ms, gbPerSecond: gbPerSecond(bytesOf(name), ms) }));
+  const rows = Object.entries(m).map(([name, ms]) => ({ case: name, ms, cpuMs: cpu[name]!, gbPerSecond: gbPerSecond(bytesOf(name), ms) }));
   const sha = m["sha256, one pass, 1 thread"]!;
   const fullVsSha256 = sha / m["full: v4 parts, pool"]!;
   const fullVsSha256Contiguous = sha / m["full: v4 encode, pool"]!;
@@ -209,11 +241,17 @@ function report(m: Record<string, number>, poolWorkers: number, runs: number, du
   const changedVsAloneContiguous = m["64 MiB, 1 MiB changed: v4 contiguous"]! / m["1 MiB alone: v4 contiguous"]!;
   printTable({
     title: "Snapshot bandwidth with page digests (format version 4)",
-    headers: ["case", "ms", "GB/s", "× sha256 pass"],
-    rows: rows.map((r) => [r.case, r.ms.toFixed(2), fmtGbs(r.gbPerSecond), r.case.startsWith("1 MiB") ? "" : fmtRatio(sha / r.ms)]),
-    align: ["left", "right", "right", "right"],
+    headers: ["case", "ms", "CPU ms", "GB/s", "× sha256 pass"],
+    rows: rows.map((r) => [
+      r.case,
+      r.ms.toFixed(2),
+      r.cpuMs.toFixed(1),
+      fmtGbs(r.gbPerSecond),
+      r.case.startsWith("1 MiB") ? "" : fmtRatio(sha / r.ms),
+    ]),
+    align: ["left", "right", "right", "right", "right"],
     notes: [
-      `Median of ${runs} interleaved rounds (bench/page-digest.ts); ${FULL_PAGES} incompressible pages, compression "none"; pool of ${poolWorkers} worker(s) plus the calling thread (availableParallelism ${availableParallelism()}).`,
+      `Median of ${runs} interleaved rounds (bench/page-digest.ts); CPU ms: the process's user + system time over the sample, every thread; ${FULL_PAGES} incompressible pages, compression "none"; pool of ${poolWorkers} worker(s) plus the calling thread (availableParallelism ${availableParallelism()}).`,
       `64 MiB with 1 MiB changed ÷ 1 MiB alone: ${fmtRatio(changedVsAlone)} as parts, ${fmtRatio(changedVsAloneContiguous)} contiguous (a contiguous buffer copies all 64 MiB). Full encode (pool) ÷ sha256 pass, throughput: ${fmtRatio(fullVsSha256)} as parts, ${fmtRatio(fullVsSha256Contiguous)} contiguous.`,
     ],
   });

@@ -11,10 +11,21 @@ import type { MemoryPage } from "./snapshot.js";
 /** sha256 output length: one page table entry. */
 export const PAGE_DIGEST_BYTES = 32;
 
-/** sha256 of one page's bytes. */
+/** Digests per slab: kept side by side, so a later encode that walks them reads few cache lines. */
+const SLAB_DIGESTS = 2048;
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+
+/** sha256 of one page's bytes (a view into a shared slab of digests). */
 export function pageDigest(bytes: Uint8Array): Uint8Array {
-  const d = createHash("sha256").update(bytes).digest();
-  return new Uint8Array(d.buffer, d.byteOffset, PAGE_DIGEST_BYTES);
+  if (slabUsed === slab.byteLength) {
+    slab = new Uint8Array(SLAB_DIGESTS * PAGE_DIGEST_BYTES);
+    slabUsed = 0;
+  }
+  const d = slab.subarray(slabUsed, slabUsed + PAGE_DIGEST_BYTES);
+  slabUsed += PAGE_DIGEST_BYTES;
+  d.set(createHash("sha256").update(bytes).digest());
+  return d;
 }
 
 /** The digest of the all-zero page, known without hashing (a delta's pages that became zero). */

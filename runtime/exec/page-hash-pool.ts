@@ -3,7 +3,8 @@
 // caller hashes too; at least one. Pages are handed out in pieces from one queue: the caller copies
 // a piece into a reusable shared buffer for each worker that has room (a copy runs at memcpy speed,
 // ~10× sha256), and between hand-outs hashes pieces itself, so a slow or busy worker only takes less.
-// Workers are unref'd while idle: an unused pool keeps no process alive.
+// Workers are unref'd while idle: an unused pool keeps no process alive. A piece a worker has not
+// answered when the queue runs dry is hashed by the caller too (whichever finishes first counts).
 
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
@@ -12,7 +13,7 @@ import { Worker } from "node:worker_threads";
 import { compiledRoomDir } from "../dist-twin.js";
 import { FerryError } from "../errors.js";
 import { WASM_PAGE_BYTES } from "../limits.js";
-import { pageDigest } from "./page-digests.js";
+import { PAGE_DIGEST_BYTES, pageDigest } from "./page-digests.js";
 import type { PageHashAnswer, PageHashPiece } from "./page-hash-worker.js";
 
 /** Pages per piece: 2 MiB, ~1–2 ms of sha256 against ~50 µs for the message round trip. */
@@ -51,38 +52,54 @@ export class PageHashPool {
       throw new FerryError("invalid_option", `a page hash pool needs at least one worker, got ${size}`);
   }
 
-  /** sha256 of each page (64 KiB each), in order. */
+  /**
+   * sha256 of each page (64 KiB each), in order. Once the queue is empty, the calling thread takes
+   * back the pieces still out (a worker the machine has not scheduled, or one that died) and hashes
+   * them itself, one at a time, letting answers in between: the pool is never slower than the
+   * caller alone by more than a piece or two, and a worker's failure only costs time.
+   */
   async hash(pages: readonly Uint8Array[]): Promise<Uint8Array[]> {
     if (this.closed) throw new FerryError("invalid_option", "the page hash pool is closed");
     if (pages.length < INLINE_PAGES) return pages.map(pageDigest);
     const out: Uint8Array[] = new Array(pages.length);
-    const pieces: number[] = [];
-    for (let first = 0; first < pages.length; first += PIECE_PAGES) pieces.push(first);
-    const pending = new Set<Promise<void>>();
+    const done: boolean[] = [];
+    const hashHere = (first: number) => {
+      if (done[first / PIECE_PAGES]) return;
+      for (let i = first; i < Math.min(pages.length, first + PIECE_PAGES); i++) out[i] = pageDigest(pages[i]!);
+      done[first / PIECE_PAGES] = true;
+    };
+    const queue: number[] = [];
+    for (let first = 0; first < pages.length; first += PIECE_PAGES) queue.push(first);
+    const handedOut: number[] = [];
     const workers = this.start();
-    try {
-      while (pieces.length > 0) {
-        for (const w of workers) {
-          if (!this.workers.includes(w)) continue; // it died: its pieces failed, the rest go elsewhere
-          while (pieces.length > 0 && w.inFlight < PIECES_IN_FLIGHT) {
-            const p = this.send(w, pages, pieces.pop()!, out);
-            pending.add(p);
-            void p.finally(() => pending.delete(p)).catch(() => {});
-          }
+    while (queue.length > 0) {
+      for (const w of workers) {
+        if (!this.workers.includes(w)) continue; // it died: the caller takes its pieces back
+        while (queue.length > 0 && w.inFlight < PIECES_IN_FLIGHT) {
+          const first = queue.pop()!;
+          handedOut.push(first);
+          this.send(w, pages, first, (digests) => {
+            if (done[first / PIECE_PAGES]) return;
+            for (let i = 0; i * PAGE_DIGEST_BYTES < digests.byteLength; i++)
+              out[first + i] = digests.subarray(i * PAGE_DIGEST_BYTES, (i + 1) * PAGE_DIGEST_BYTES);
+            done[first / PIECE_PAGES] = true;
+          });
         }
-        const mine = pieces.shift();
-        if (mine !== undefined) for (let i = mine; i < Math.min(pages.length, mine + PIECE_PAGES); i++) out[i] = pageDigest(pages[i]!);
-        // Let the workers' answers in, so their slots free up for the next hand-out.
-        await new Promise((resolve) => setImmediate(resolve));
       }
-      await Promise.all(pending);
-    } finally {
-      for (const w of workers) if (w.inFlight === 0) w.worker.unref();
+      const mine = queue.shift();
+      if (mine !== undefined) hashHere(mine);
+      // Let the workers' answers in, so their slots free up for the next hand-out.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    for (const first of handedOut) {
+      if (done[first / PIECE_PAGES]) continue;
+      hashHere(first);
+      await new Promise((resolve) => setImmediate(resolve));
     }
     return out;
   }
 
-  /** Stop the workers; hashing under way fails. */
+  /** Stop the workers; hashing under way finishes on the calling thread. */
   async close(): Promise<void> {
     this.closed = true;
     const workers = this.workers.splice(0);
@@ -90,8 +107,8 @@ export class PageHashPool {
     this.failAll(new Error("the page hash pool closed"));
   }
 
-  /** Copy one piece into a free slot of `w` and post it; resolves when its digests are in `out`. */
-  private send(w: PoolWorker, pages: readonly Uint8Array[], first: number, out: Uint8Array[]): Promise<void> {
+  /** Copy one piece into a free slot of `w` and post it; `got` takes its digests (not called if the worker fails). */
+  private send(w: PoolWorker, pages: readonly Uint8Array[], first: number, got: (digests: Uint8Array) => void): void {
     const count = Math.min(PIECE_PAGES, pages.length - first);
     const slot = w.slots.find((s) => !s.busy)!;
     slot.busy = true;
@@ -100,19 +117,15 @@ export class PageHashPool {
     const id = this.nextId++;
     w.inFlight++;
     w.worker.ref();
-    const piece: PageHashPiece = { id, shared: slot.shared, pages: count };
-    return new Promise<void>((resolve, reject) => {
-      this.waiting.set(id, {
-        owner: w,
-        slot,
-        waiter: (a) => {
-          if (a instanceof Error) return reject(a);
-          for (let i = 0; i < count; i++) out[first + i] = a.digests.subarray(i * 32, (i + 1) * 32);
-          resolve();
-        },
-      });
-      w.worker.postMessage(piece);
+    this.waiting.set(id, {
+      owner: w,
+      slot,
+      waiter: (a) => {
+        if (!(a instanceof Error)) got(a.digests);
+      },
     });
+    const piece: PageHashPiece = { id, shared: slot.shared, pages: count };
+    w.worker.postMessage(piece);
   }
 
   private start(): PoolWorker[] {

@@ -47,9 +47,22 @@ export function writePagedMemory(w: Writer, memory: MemoryImage, folded: Distinc
   w.u32(memory.pages.length);
   w.u32(SNAPSHOT_CHUNK_PAGES);
   w.u32(folded.distinct.length);
-  for (const p of memory.pages) w.u32(p.index);
-  for (const ref of folded.refs) w.u32(ref);
-  for (const d of folded.digests) w.bytes(d);
+  // Straight loops over the output, not a call per field: a snapshot on a base walks every page.
+  const { view: dv, out } = w;
+  let at = w.pos;
+  for (const p of memory.pages) {
+    dv.setUint32(at, p.index, true);
+    at += PAGE_INDEX_BYTES;
+  }
+  for (const ref of folded.refs) {
+    dv.setUint32(at, ref, true);
+    at += PAGE_INDEX_BYTES;
+  }
+  for (const d of folded.digests) {
+    out.set(d, at);
+    at += PAGE_DIGEST_BYTES;
+  }
+  w.pos = at;
   return writeChunks(w, chunks);
 }
 
