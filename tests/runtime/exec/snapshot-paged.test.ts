@@ -4,12 +4,12 @@
 
 import { createHash } from "node:crypto";
 import { describe, expect, test } from "vitest";
-import { type ErrorCode, FerryError } from "../../../runtime/errors.js";
+import { FerryError } from "../../../runtime/errors.js";
 import { applyDelta, diffSnapshot } from "../../../runtime/exec/snapshot-delta.js";
 import { decodeSnapshot, encodeSnapshot, encodeSnapshotParts, inspectSnapshot } from "../../../runtime/exec/snapshot-codec.js";
 import type { MemoryPage, Snapshot } from "../../../runtime/exec/snapshot.js";
 import { WASM_PAGE_BYTES } from "../../../runtime/limits.js";
-import { comparableSnapshot } from "../../helpers/snapshots.js";
+import { comparableSnapshot, outcome } from "../../helpers/snapshots.js";
 
 const HEADER = 18;
 const SECTION_HEADER = 12;
@@ -31,16 +31,6 @@ function snapshot(pages: MemoryPage[], pageCount = 64): Snapshot {
     input: new TextEncoder().encode("in"),
     output: new TextEncoder().encode("out"),
   };
-}
-
-function outcome(fn: () => unknown): ErrorCode | "ok" {
-  try {
-    fn();
-    return "ok";
-  } catch (e) {
-    if (!(e instanceof FerryError)) throw new Error(`expected a FerryError, got ${String(e)}`, { cause: e });
-    return e.code;
-  }
 }
 
 function errorOf(fn: () => unknown): FerryError {
