@@ -84,6 +84,7 @@ describe("version 4: the page table", () => {
     const m = memoryLayout(bytes);
     expect(m.stored).toBe(5);
     expect(m.distinct).toBe(3);
+    expect(inspectSnapshot(bytes).memory).toMatchObject({ storedPageCount: 5, distinctPageCount: 3 });
     expect(bytes.byteLength).toBeLessThan(4 * WASM_PAGE_BYTES);
     const back = decodeSnapshot(bytes).memory.pages;
     expect(back.map((p) => p.index)).toEqual([1, 2, 5, 6, 7]);
