@@ -67,6 +67,19 @@ describe("page hash pool", () => {
     expect(s.memory.pages[0]!.digest).toBeUndefined();
   });
 
+  test("a worker that dies mid-hash costs time, not the answer: the caller hashes its pieces", async () => {
+    const pool = new PageHashPool(1);
+    const ps = pages(400, 4).map((p) => p.bytes);
+    const running = pool.hash(ps);
+    // White-box: the pool's one worker, killed while it holds pieces.
+    const internals = pool as unknown as { workers: Array<{ worker: { terminate(): Promise<number> } }> };
+    await internals.workers[0]!.worker.terminate();
+    const digests = await running;
+    for (const [i, d] of digests.entries()) expect(Buffer.from(d).equals(createHash("sha256").update(ps[i]!).digest())).toBe(true);
+    expect((await pool.hash(ps.slice(0, 100))).length).toBe(100); // and the next hash starts another worker
+    await pool.close();
+  });
+
   test("a closed pool refuses work with a typed error", async () => {
     const pool = new PageHashPool(1);
     await pool.close();
