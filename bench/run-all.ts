@@ -3,7 +3,7 @@
 // FERRY_BENCH_RUNS overrides the kept rounds and FERRY_BENCH_ONLY=metering,snapshot,instantiate,
 // sandbox-start,sandbox-call,sandbox-throughput,sandbox-memory (or "sandbox" for all four),
 // node-migration,node-precopy,node-throughput (or "node" for all three), containment, cli-start, pause-cost, wasi, global-ref,
-// resource-migration, checkpoints, hibernation, dashboard picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
+// resource-migration, checkpoints, hibernation, dashboard, page-digest picks parts (both for a quick look while tuning; reported numbers use the defaults and every part).
 
 import { join } from "node:path";
 import { CHECKPOINTS_PARTS, runCheckpointsBench, type CheckpointsBenchOptions } from "./checkpoints.js";
@@ -14,6 +14,7 @@ import { CORE_PARTS, runCoreBench, type CoreBenchOptions, type CorePart } from "
 import { GLOBAL_REF_PARTS, runGlobalRefBench, type GlobalRefBenchOptions } from "./global-ref.js";
 import { HIBERNATION_PARTS, runHibernationBench, type HibernationBenchOptions } from "./hibernation.js";
 import { NODE_PARTS, runNodeBench, type NodeBenchOptions, type NodePart } from "./node.js";
+import { PAGE_DIGEST_PARTS, runPageDigestBench, type PageDigestBenchOptions } from "./page-digest.js";
 import { PAUSE_COST_PARTS, runPauseCostBench, type PauseCostBenchOptions } from "./pause-cost.js";
 import { RESOURCE_MIGRATION_PARTS, runResourceMigrationBench, type ResourceMigrationBenchOptions } from "./resource-migration.js";
 import { fmtRatio, machineFacts, mark, printTable, repoRoot, writeJsonAtomic, type TargetCheck } from "./harness.js";
@@ -33,6 +34,7 @@ function optionsFromEnv(): {
   checkpoints: CheckpointsBenchOptions | undefined;
   hibernation: HibernationBenchOptions | undefined;
   dashboard: DashboardBenchOptions | undefined;
+  pageDigest: PageDigestBenchOptions | undefined;
 } {
   const options: CoreBenchOptions = {};
   const containment: ContainmentBenchOptions = {};
@@ -53,6 +55,8 @@ function optionsFromEnv(): {
   let hibernationSelected = true;
   const dashboard: DashboardBenchOptions = {};
   let dashboardSelected = true;
+  const pageDigest: PageDigestBenchOptions = {};
+  let pageDigestSelected = true;
   const pausedJobs = process.env.FERRY_BENCH_PAUSED_JOBS;
   if (pausedJobs !== undefined) {
     const n = Number(pausedJobs);
@@ -78,6 +82,7 @@ function optionsFromEnv(): {
     checkpoints.runs = n;
     hibernation.runs = n;
     dashboard.runs = n;
+    pageDigest.runs = n;
   }
   const only = process.env.FERRY_BENCH_ONLY;
   if (only !== undefined) {
@@ -98,6 +103,7 @@ function optionsFromEnv(): {
       ...CHECKPOINTS_PARTS,
       ...HIBERNATION_PARTS,
       ...DASHBOARD_PARTS,
+      ...PAGE_DIGEST_PARTS,
     ];
     const unknown = parts.filter((p) => !known.includes(p));
     if (unknown.length > 0)
@@ -114,6 +120,7 @@ function optionsFromEnv(): {
     checkpointsSelected = parts.some((p) => (CHECKPOINTS_PARTS as readonly string[]).includes(p));
     hibernationSelected = parts.some((p) => (HIBERNATION_PARTS as readonly string[]).includes(p));
     dashboardSelected = parts.some((p) => (DASHBOARD_PARTS as readonly string[]).includes(p));
+    pageDigestSelected = parts.some((p) => (PAGE_DIGEST_PARTS as readonly string[]).includes(p));
   }
   return {
     core: options.only?.length === 0 ? undefined : options,
@@ -128,6 +135,7 @@ function optionsFromEnv(): {
     checkpoints: checkpointsSelected ? checkpoints : undefined,
     hibernation: hibernationSelected ? hibernation : undefined,
     dashboard: dashboardSelected ? dashboard : undefined,
+    pageDigest: pageDigestSelected ? pageDigest : undefined,
   };
 }
 
@@ -252,6 +260,14 @@ async function main(): Promise<void> {
     writeJsonAtomic(dashPath, { bench: "dashboard", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...dash });
     targets.push(...dash.targets);
     written.push(`${dashPath} (dashboard bench ${(dash.durationMs / 1000).toFixed(0)} s)`);
+  }
+  if (selected.pageDigest) {
+    const pd = await runPageDigestBench(selected.pageDigest);
+    // Its one part at the default runs is a full result, even when FERRY_BENCH_ONLY left the rest out.
+    const pdPath = join(resultsDir, process.env.FERRY_BENCH_RUNS !== undefined ? "page-digest.quick.json" : "page-digest.json");
+    writeJsonAtomic(pdPath, { bench: "page-digest", machine: { ...machine, loadAverageAfter: machineFacts().loadAverage }, ...pd });
+    targets.push(...pd.targets);
+    written.push(`${pdPath} (page-digest bench ${(pd.durationMs / 1000).toFixed(0)} s)`);
   }
 
   printTable({

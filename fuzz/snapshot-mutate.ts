@@ -1,6 +1,6 @@
 // Structure-aware snapshot mutations (docs/snapshot-format.md): a snapshot is parsed into its
 // header, sections and digest; mutations rewrite fields, payloads and framing; the result is
-// serialized again, resealed (length and sha256 fixed, so the mutation reaches the deeper checks)
+// serialized again, resealed (length and sha256 — version 4: the seal — fixed, so the mutation reaches the deeper checks)
 // or not. Every mutation is plain data, so a case file replays and shrinks it.
 
 import { createHash } from "node:crypto";
@@ -68,17 +68,35 @@ export function serialize(p: Parsed, reseal: boolean): Uint8Array {
   dv.setUint16(8, p.version, true);
   dv.setBigUint64(10, BigInt(total), true);
   let pos = HEADER;
+  let pageData: [number, number] | undefined;
   for (const s of p.sections) {
     dv.setUint32(pos, s.tag >>> 0, true);
     dv.setBigUint64(pos + 4, BigInt.asUintN(64, BigInt(s.payload.byteLength + s.lengthLie)), true);
     out.set(s.payload, pos + FRAME);
+    if (s.tag === TAGS.memory && pageData === undefined) pageData = pagedChunkData(s.payload, pos + FRAME);
     pos += FRAME + s.payload.byteLength;
   }
-  const digest = createHash("sha256")
-    .update(out.subarray(0, total - DIGEST))
-    .digest();
+  // Version 4 seals everything but the memory's chunk data (the page table's digests stand for it).
+  const sealed =
+    p.version >= 4 && pageData
+      ? [out.subarray(0, pageData[0]), out.subarray(pageData[1], total - DIGEST)]
+      : [out.subarray(0, total - DIGEST)];
+  const hash = createHash("sha256");
+  for (const part of sealed) hash.update(part);
+  const digest = hash.digest();
   out.set(reseal ? digest : digest.map((b) => b ^ 0x5a), total - DIGEST);
   return out;
+}
+
+/** Where a version 4 memory payload at `at` keeps its chunk data (docs/snapshot-format.md), if its fixed part says so. */
+function pagedChunkData(payload: Uint8Array, at: number): [number, number] | undefined {
+  if (payload.byteLength < 16) return undefined;
+  const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const stored = dv.getUint32(4, true);
+  const chunkPages = dv.getUint32(8, true);
+  const distinct = dv.getUint32(12, true);
+  const start = 16 + 8 * stored + 32 * distinct + 8 * (chunkPages === 0 ? 0 : Math.ceil(distinct / chunkPages));
+  return start <= payload.byteLength ? [at + start, at + payload.byteLength] : undefined;
 }
 
 /** Apply `mutations` to a valid snapshot; structure mutations first, then sealing, then byte-level ones. */

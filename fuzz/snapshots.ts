@@ -37,6 +37,8 @@ export interface SnapshotCase {
   /** Pauses before the snapshot is taken. */
   pauses: number;
   compression: SnapshotCompression;
+  /** Format version 4 (page table of digests, seal); absent in older case files: false. */
+  pageTable?: boolean;
   embedCode: boolean;
   mutations: Mutation[];
   reseal: boolean;
@@ -74,7 +76,7 @@ async function setup(): Promise<{ engine: Engine; bases: Map<string, Base> }> {
 const baseCache = new Map<string, Uint8Array>();
 
 async function baseSnapshot(spec: SnapshotCase): Promise<{ bytes: Uint8Array }> {
-  const key = `${spec.guest}/${spec.slice}/${spec.pauses}/${spec.compression}/${spec.embedCode}`;
+  const key = `${spec.guest}/${spec.slice}/${spec.pauses}/${spec.compression}/${spec.embedCode}/${spec.pageTable === true}`;
   const cached = baseCache.get(key);
   if (cached) return { bytes: cached };
   const bytes = await takeBaseSnapshot(spec);
@@ -98,7 +100,10 @@ async function takeBaseSnapshot(spec: SnapshotCase): Promise<Uint8Array> {
   }
   instance.dispose();
   if (!snapshot) throw new CaseFailure("harness", `${e.name} finished within one ${spec.slice}-fuel slice`);
-  return encodeSnapshot(spec.embedCode ? { ...snapshot, code: base.wasm } : snapshot, { compression: spec.compression });
+  return encodeSnapshot(spec.embedCode ? { ...snapshot, code: base.wasm } : snapshot, {
+    compression: spec.compression,
+    pageTable: spec.pageTable === true,
+  });
 }
 
 export async function generateSnapshotCase(seed: number, index: number): Promise<SnapshotCase> {
@@ -119,6 +124,7 @@ export async function generateSnapshotCase(seed: number, index: number): Promise
     via: rng.chance(0.5) ? "bytes" : "decoded",
     resumeSlice: rng.pick([100, 10_000, 200_000]),
     maxResumes: 8,
+    pageTable: rng.chance(0.5),
   };
   // One case in 20 is an unmutated control: it must finish with the guest's known value.
   if (!rng.chance(0.05)) {
@@ -222,6 +228,7 @@ export function shrinkSnapshotCase(spec: SnapshotCase): SnapshotCase[] {
     out.push({ ...rest, mutations: spec.mutations.filter((_, k) => k !== i) });
   if (spec.embedCode) out.push({ ...rest, embedCode: false });
   if (spec.compression !== "none") out.push({ ...rest, compression: "none" });
+  if (spec.pageTable) out.push({ ...rest, pageTable: false });
   if (spec.pauses > 1) out.push({ ...rest, pauses: 1 });
   return out;
 }

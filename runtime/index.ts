@@ -93,6 +93,13 @@ export {
   snapshotDecodeLimits,
   DEFAULT_SNAPSHOT_DECODE_LIMITS,
   SNAPSHOT_FORMAT_VERSION,
+  PAGED_FORMAT_VERSION,
+  encodeSnapshotParallel,
+  encodeSnapshotParts,
+  decodeSnapshotParallel,
+  digestPages,
+  PageHashPool,
+  defaultPageHashWorkers,
 } from "./exec/snapshot-codec.js";
 export type { SnapshotInfo, DecodeSnapshotOptions, EncodeSnapshotOptions, SnapshotCompression } from "./exec/snapshot-codec.js";
 export type { Snapshot, MemoryImage, MemoryPage, GlobalValue } from "./exec/snapshot.js";

@@ -6,10 +6,14 @@
 //   snapshot-values.ts        the globals and tables sections
 //   snapshot-memory.ts        the memory section (page indices, chunk table, pages)
 //   snapshot-compression.ts   raw or deflated chunks: the probe, the bounded inflate
-//   snapshot-encode.ts        encodeSnapshot
+//   snapshot-encode.ts        encodeSnapshot, encodeSnapshotParts
 //   snapshot-decode.ts        decodeSnapshot (envelope, sections in order)
 //   snapshot-decode-limits.ts the caps checked before anything is inflated
 //   snapshot-inspect.ts       inspectSnapshot (`ferry inspect`)
+//   snapshot-paged-memory.ts  version 4's memory section: the page table of digests, the seal
+//   page-digests.ts           per-page sha256, digests carried on pages, identical pages folded
+//   page-hash-pool.ts         page hashing spread over worker threads (page-hash-worker.ts)
+//   snapshot-parallel.ts      encodeSnapshotParallel, decodeSnapshotParallel, digestPages
 
 export {
   COMPRESSION_PROBE_BYTES,
@@ -23,13 +27,17 @@ export {
   SNAPSHOT_MAX_MEMORY_PAGES,
   SNAPSHOT_OLDEST_FORMAT_VERSION,
   SNAPSHOT_SECTION_HEADER_BYTES,
+  PAGED_FORMAT_VERSION,
 } from "./snapshot-wire.js";
 export type { SnapshotSectionInfo, SnapshotSectionName } from "./snapshot-wire.js";
 export type { SnapshotCompression } from "./snapshot-compression.js";
-export { encodeSnapshot } from "./snapshot-encode.js";
+export { encodeSnapshot, encodeSnapshotParts } from "./snapshot-encode.js";
 export type { EncodeSnapshotOptions } from "./snapshot-encode.js";
 export { decodeSnapshot } from "./snapshot-decode.js";
 export { DEFAULT_SNAPSHOT_DECODE_LIMITS, snapshotDecodeLimits } from "./snapshot-decode-limits.js";
 export type { DecodeSnapshotOptions } from "./snapshot-decode-limits.js";
 export { inspectSnapshot } from "./snapshot-inspect.js";
+export { decodeSnapshotParallel, digestPages, encodeSnapshotParallel } from "./snapshot-parallel.js";
+export { PageHashPool, defaultPageHashWorkers } from "./page-hash-pool.js";
+export { PAGE_DIGEST_BYTES } from "./page-digests.js";
 export type { SnapshotInfo } from "./snapshot-inspect.js";

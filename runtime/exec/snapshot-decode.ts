@@ -1,19 +1,22 @@
-// Decoding a snapshot: the envelope (magic, version, length, sha256) checked before any section is
-// looked at, then every section parsed and validated in tag order. Every failure is a FerryError
+// Decoding a snapshot: the envelope (magic, version, length, sha256 — version 4: the section frames and
+// the seal) checked before any section's contents are looked at, then every section parsed and
+// validated in tag order, and in version 4 each page checked against its digest. Every failure is a FerryError
 // with a snapshot_* code; the memory caps (snapshot-decode-limits.ts) are checked before inflating.
 
 import { createHash } from "node:crypto";
 import { FerryError } from "../errors.js";
 import { WASM_PAGE_BYTES } from "../limits.js";
-import type { GlobalValue, Snapshot, TableValue } from "./snapshot.js";
+import type { GlobalValue, MemoryPage, Snapshot, TableValue } from "./snapshot.js";
 import { type DecodeSnapshotOptions, checkDecodeLimits } from "./snapshot-decode-limits.js";
 import { type MemoryLayout, decodePages, parseMemoryLayout } from "./snapshot-memory.js";
+import { type PageTable, chunkDataStart, decodePagedPages, parsePagedMemoryLayout, sealOf } from "./snapshot-paged-memory.js";
 import { parseGlobals, parseTables } from "./snapshot-values.js";
 import {
   CODE_HASH_BYTES,
   MAGIC_BYTES,
   META_BYTES,
   MIN_SNAPSHOT_BYTES,
+  PAGED_FORMAT_VERSION,
   REQUIRED_SECTIONS,
   Reader,
   MAX_RESOURCES_BYTES,
@@ -45,6 +48,8 @@ export interface Layout extends MemoryLayout {
   tables: TableValue[] | undefined;
   resources: Record<string, unknown> | undefined;
   sections: SnapshotSectionInfo[];
+  /** Version 4: the memory's page table (which distinct page each stored page is, and their digests). */
+  pageTable?: PageTable;
 }
 
 /** How to decode: the memory caps, and whether the format's own sha256 is left unchecked. */
@@ -66,7 +71,14 @@ export interface DecodeOptions extends DecodeSnapshotOptions {
 export function decodeSnapshot(bytes: Uint8Array, options: DecodeOptions = {}): Snapshot {
   const layout = parseLayout(bytes, options.digestChecked);
   checkDecodeLimits(layout, options);
-  const pages = decodePages(bytes, layout);
+  const pages = layout.pageTable
+    ? decodePagedPages(bytes, layout, layout.pageTable, options.digestChecked === true)
+    : decodePages(bytes, layout);
+  return snapshotOf(layout, pages);
+}
+
+/** The Snapshot a parsed layout and its decoded pages stand for. */
+export function snapshotOf(layout: Layout, pages: MemoryPage[]): Snapshot {
   const snapshot: Snapshot = {
     codeHash: layout.codeHash,
     pipelineVersion: layout.pipelineVersion,
@@ -110,7 +122,8 @@ function checkEnvelope(bytes: Uint8Array, digestChecked: boolean): { dv: DataVie
   if (n < total) throw new FerryError("snapshot_truncated", `declared length is ${total} bytes but only ${n} are present`);
   if (n > total) throw malformed(`${n - total} trailing bytes after the declared length of ${total}`);
   const bodyEnd = total - SNAPSHOT_DIGEST_BYTES;
-  if (digestChecked) return { dv, total, version };
+  // Version 4's seal leaves the chunk data out: it is checked once the sections are found (checkSeal).
+  if (digestChecked || version >= PAGED_FORMAT_VERSION) return { dv, total, version };
   const digest = createHash("sha256")
     .update(view(bytes, 0, bodyEnd))
     .digest();
@@ -165,7 +178,18 @@ function readSections(bytes: Uint8Array, digestChecked: boolean): Sections {
     if (bodyEnd - pos >= SNAPSHOT_SECTION_HEADER_BYTES) checkTag(dv.getUint32(pos, true), pos, undefined, tags);
     throw malformed(`${bodyEnd - pos} trailing bytes after the last section`);
   }
+  if (version >= PAGED_FORMAT_VERSION && !digestChecked) checkSeal(bytes, dv, payloads[3]!, bodyEnd);
   return { version, total, sections, payloads };
+}
+
+/** Version 4: the seal over the body without the memory's chunk data, checked before any section's contents. */
+function checkSeal(bytes: Uint8Array, dv: DataView, memory: Reader, bodyEnd: number): void {
+  const dataStart = chunkDataStart(dv, memory.pos, memory.end);
+  const seal = sealOf(bytes, dataStart, memory.end, bodyEnd);
+  for (let i = 0; i < SNAPSHOT_DIGEST_BYTES; i++) {
+    if (seal[i] !== bytes[bodyEnd + i])
+      throw new FerryError("snapshot_corrupt", "the seal (sha256 of the header, sections and page table) does not match");
+  }
 }
 
 /** Parse and validate every section: everything about the snapshot but the memory's contents. */
@@ -195,7 +219,7 @@ export function parseLayout(bytes: Uint8Array, digestChecked = false): Layout {
   const tables = tab && parseTables(tab);
   tab?.finish();
 
-  const memory = parseMemoryLayout(mem);
+  const memory = version >= PAGED_FORMAT_VERSION ? parsePagedMemoryLayout(mem) : parseMemoryLayout(mem);
   mem.finish();
   sections[3]!.decodedBytes = memory.pageIndices.length * WASM_PAGE_BYTES;
 

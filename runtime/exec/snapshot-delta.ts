@@ -33,15 +33,16 @@ export function diffSnapshot(base: Snapshot, current: Snapshot): Snapshot {
 export function applyDelta(base: Snapshot, delta: Snapshot): Snapshot {
   if (base.codeHash !== delta.codeHash) throw new FerryError("snapshot_code_mismatch", "the delta and its base are of different modules");
   if (delta.memory.pageCount < base.memory.pageCount) throw new FerryError("snapshot_malformed", "a delta cannot shrink memory");
-  const pages = new Map<number, Uint8Array>();
-  for (const p of base.memory.pages) pages.set(p.index, p.bytes);
+  // Page objects are kept as they are, so a page that carries its digest (page-digests.ts) keeps it.
+  const pages = new Map<number, MemoryPage>();
+  for (const p of base.memory.pages) pages.set(p.index, p);
   for (const p of delta.memory.pages) {
     if (p.bytes.byteLength !== WASM_PAGE_BYTES || p.index >= delta.memory.pageCount)
       throw new FerryError("snapshot_malformed", `delta page ${p.index} is malformed`);
     if (same(p.bytes, ZERO)) pages.delete(p.index);
-    else pages.set(p.index, p.bytes);
+    else pages.set(p.index, p);
   }
-  const merged = [...pages].sort((a, b) => a[0] - b[0]).map(([index, bytes]) => ({ index, bytes }));
+  const merged = [...pages.values()].sort((a, b) => a.index - b.index);
   return { ...delta, memory: { pageCount: delta.memory.pageCount, pages: merged } };
 }
 

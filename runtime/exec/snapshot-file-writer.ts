@@ -10,6 +10,7 @@ import { Worker } from "node:worker_threads";
 import { compiledRoomDir } from "../dist-twin.js";
 import { ERROR_MESSAGES, type ErrorCode, FerryError } from "../errors.js";
 import type { Snapshot } from "./snapshot.js";
+import { PAGE_DIGEST_BYTES } from "./page-digests.js";
 import type { SnapshotCompression } from "./snapshot-compression.js";
 import type { SnapshotFileAnswer, SnapshotFileRequest } from "./snapshot-file-worker.js";
 
@@ -27,11 +28,18 @@ export interface SnapshotFileOptions {
   /** Bytes before the encoded snapshot (a format's header). */
   prefix?: Uint8Array;
   compression?: SnapshotCompression;
+  /**
+   * Format version 4 (a page table of digests): pages that carry their digest are not hashed again,
+   * and the snapshot's pages that did not are given theirs once the file is written, so a later
+   * snapshot that reuses them (applyDelta on this one) hashes only what changed.
+   */
+  pageTable?: boolean;
 }
 
 interface Pending {
   resolve: (f: SnapshotFile) => void;
   reject: (e: Error) => void;
+  snapshot: Snapshot;
 }
 
 export class SnapshotFileWriter {
@@ -49,9 +57,16 @@ export class SnapshotFileWriter {
   write(snapshot: Snapshot, options: SnapshotFileOptions): Promise<SnapshotFile> {
     if (this.closed) return Promise.reject(new Error("the snapshot writer is closed"));
     const id = this.nextId++;
-    const request: SnapshotFileRequest = { id, snapshot, prefix: options.prefix, dir: options.dir, compression: options.compression };
+    const request: SnapshotFileRequest = {
+      id,
+      snapshot,
+      prefix: options.prefix,
+      dir: options.dir,
+      compression: options.compression,
+      pageTable: options.pageTable,
+    };
     return new Promise<SnapshotFile>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, snapshot });
       const worker = this.start();
       worker.ref(); // a write in flight keeps the process up until its file is whole
       worker.postMessage(request);
@@ -83,8 +98,10 @@ export class SnapshotFileWriter {
     if (!p) return;
     this.pending.delete(a.id);
     if (this.pending.size === 0) this.worker?.unref();
-    if (a.ok) p.resolve({ temp: a.temp, sha256: a.sha256, size: a.size });
-    else if (a.code !== undefined && a.code in ERROR_MESSAGES) p.reject(new FerryError(a.code as ErrorCode, a.detail));
+    if (a.ok) {
+      if (a.digests) returnDigests(p.snapshot, a.digests);
+      p.resolve({ temp: a.temp, sha256: a.sha256, size: a.size });
+    } else if (a.code !== undefined && a.code in ERROR_MESSAGES) p.reject(new FerryError(a.code as ErrorCode, a.detail));
     else p.reject(Object.assign(new Error(a.message), a.code === undefined ? {} : { code: a.code }));
   }
 
@@ -97,6 +114,14 @@ export class SnapshotFileWriter {
   private failAll(e: Error): void {
     for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
+  }
+}
+
+/** The worker's page digests onto the caller's pages that had none (and are still the ones it sent). */
+function returnDigests(s: Snapshot, digests: Uint8Array): void {
+  if (digests.byteLength !== s.memory.pages.length * PAGE_DIGEST_BYTES) return;
+  for (const [i, p] of s.memory.pages.entries()) {
+    if (p.digest === undefined && Object.isExtensible(p)) p.digest = digests.subarray(i * PAGE_DIGEST_BYTES, (i + 1) * PAGE_DIGEST_BYTES);
   }
 }
 

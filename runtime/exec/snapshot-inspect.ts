@@ -16,6 +16,8 @@ export interface SnapshotInfo {
     pageCount: number;
     /** Non-zero pages actually carried. */
     storedPageCount: number;
+    /** Version 4: pages whose bytes travel (identical pages are stored once); otherwise the stored page count. */
+    distinctPageCount: number;
     chunkPages: number;
     chunkCount: number;
     rawChunks: number;
@@ -30,7 +32,8 @@ export interface SnapshotInfo {
 }
 
 /**
- * Describe a snapshot for `ferry inspect`. Checks the header, length and digest and parses every
+ * Describe a snapshot for `ferry inspect`. Checks the header, length and digest (version 4: the
+ * seal, not each page's digest) and parses every
  * section exactly as decodeSnapshot does (same errors), but never inflates memory chunks, so a
  * deflate stream that is itself broken is only detected by decodeSnapshot.
  */
@@ -48,6 +51,7 @@ export function inspectSnapshot(bytes: Uint8Array): SnapshotInfo {
     memory: {
       pageCount: layout.pageCount,
       storedPageCount: layout.pageIndices.length,
+      distinctPageCount: layout.pageTable?.distinct ?? layout.pageIndices.length,
       chunkPages: layout.chunkPages,
       chunkCount,
       rawChunks: chunkCount - deflatedChunks,

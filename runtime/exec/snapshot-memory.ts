@@ -47,16 +47,23 @@ export function writeMemory(w: Writer, memory: MemoryImage, chunks: ChunkPlan[])
   w.u32(memory.pages.length);
   w.u32(SNAPSHOT_CHUNK_PAGES);
   for (const p of memory.pages) w.u32(p.index);
+  writeChunks(w, chunks);
+}
+
+/** The chunk table, then each chunk's data; returns where the data starts. */
+export function writeChunks(w: Writer, chunks: ChunkPlan[]): number {
   for (const c of chunks) {
     w.u8(c.codec);
     w.u8(0);
     w.u16(0);
     w.u32(c.encodedBytes);
   }
+  const dataStart = w.pos;
   for (const c of chunks) {
     if (c.deflated) w.bytes(c.deflated);
-    else for (const p of c.pages) w.bytes(p.bytes);
+    else for (const p of c.pages) w.page(p.bytes);
   }
+  return dataStart;
 }
 
 export function parseMemoryLayout(r: Reader): MemoryLayout {
@@ -64,11 +71,23 @@ export function parseMemoryLayout(r: Reader): MemoryLayout {
   if (pageCount > SNAPSHOT_MAX_MEMORY_PAGES) throw malformed(`page count ${pageCount} exceeds ${SNAPSHOT_MAX_MEMORY_PAGES}`);
   const stored = r.u32("stored page count");
   if (stored > pageCount) throw malformed(`stored page count ${stored} exceeds page count ${pageCount}`);
+  const chunkPages = readChunkPages(r);
+  const pageIndices = parsePageIndices(r, stored, pageCount);
+  const chunks = parseChunkTable(r, stored, chunkPages);
+  return { pageCount, chunkPages, pageIndices, chunks };
+}
+
+/** The pages-per-chunk field, in 1..SNAPSHOT_MAX_CHUNK_PAGES. */
+export function readChunkPages(r: Reader): number {
   const chunkPages = r.u32("pages per chunk");
   if (chunkPages < 1 || chunkPages > SNAPSHOT_MAX_CHUNK_PAGES) {
     throw malformed(`pages per chunk ${chunkPages} is not in 1..${SNAPSHOT_MAX_CHUNK_PAGES}`);
   }
+  return chunkPages;
+}
 
+/** `stored` page indices, strictly ascending, each below `pageCount`. */
+export function parsePageIndices(r: Reader, stored: number, pageCount: number): Uint32Array {
   r.need(stored * PAGE_INDEX_BYTES, `${stored} page indices`);
   const pageIndices = new Uint32Array(stored);
   let previous = -1;
@@ -80,8 +99,12 @@ export function parseMemoryLayout(r: Reader): MemoryLayout {
     pageIndices[i] = index;
     previous = index;
   }
+  return pageIndices;
+}
 
-  const chunkCount = Math.ceil(stored / chunkPages);
+/** The chunk table over `pages` pages of data, then the chunk data (which must follow it exactly). */
+export function parseChunkTable(r: Reader, pagesInChunks: number, chunkPages: number): ChunkLayout[] {
+  const chunkCount = Math.ceil(pagesInChunks / chunkPages);
   r.need(chunkCount * CHUNK_ENTRY_BYTES, `${chunkCount} chunk entries`);
   const chunks: ChunkLayout[] = [];
   let offset = r.pos + chunkCount * CHUNK_ENTRY_BYTES;
@@ -91,7 +114,7 @@ export function parseMemoryLayout(r: Reader): MemoryLayout {
     const encodedBytes = r.dv.getUint32(r.pos + 4, true);
     r.pos += CHUNK_ENTRY_BYTES;
     const firstPage = k * chunkPages;
-    const pages = Math.min(chunkPages, stored - firstPage);
+    const pages = Math.min(chunkPages, pagesInChunks - firstPage);
     if (reserved !== 0) throw malformed(`chunk ${k}: reserved bytes are not zero`);
     if (codec === CODEC_RAW) {
       if (encodedBytes !== pages * WASM_PAGE_BYTES) {
@@ -105,7 +128,7 @@ export function parseMemoryLayout(r: Reader): MemoryLayout {
   }
   r.need(offset - r.pos, "chunk data");
   r.pos = offset;
-  return { pageCount, chunkPages, pageIndices, chunks };
+  return chunks;
 }
 
 /** Bytes the deflated chunks inflate to: what decoding allocates (raw pages are views into the input). */
@@ -117,12 +140,17 @@ export function inflatedBytes(layout: MemoryLayout): number {
 
 /** The stored pages, in order: views into `bytes` for raw chunks, into fresh buffers for deflated ones. */
 export function decodePages(bytes: Uint8Array, layout: MemoryLayout): MemoryPage[] {
-  const pages: MemoryPage[] = new Array(layout.pageIndices.length);
-  for (const [k, c] of layout.chunks.entries()) {
+  const chunked = chunkPagesOf(bytes, layout.chunks);
+  return chunked.map((b, i) => ({ index: layout.pageIndices[i]!, bytes: b }));
+}
+
+/** Every page the chunks hold, in order: views into `bytes` (raw) or into each chunk's inflated buffer. */
+export function chunkPagesOf(bytes: Uint8Array, chunks: readonly ChunkLayout[]): Uint8Array[] {
+  const last = chunks[chunks.length - 1];
+  const out: Uint8Array[] = new Array(last ? last.firstPage + last.pageCount : 0);
+  for (const [k, c] of chunks.entries()) {
     const data = c.codec === CODEC_RAW ? view(bytes, c.offset, c.encodedBytes) : inflateChunk(bytes, c, k);
-    for (let i = 0; i < c.pageCount; i++) {
-      pages[c.firstPage + i] = { index: layout.pageIndices[c.firstPage + i]!, bytes: view(data, i * WASM_PAGE_BYTES, WASM_PAGE_BYTES) };
-    }
+    for (let i = 0; i < c.pageCount; i++) out[c.firstPage + i] = view(data, i * WASM_PAGE_BYTES, WASM_PAGE_BYTES);
   }
-  return pages;
+  return out;
 }

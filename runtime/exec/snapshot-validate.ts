@@ -50,6 +50,9 @@ export function validateSnapshot(s: Snapshot): void {
     if (!(p.bytes instanceof Uint8Array) || p.bytes.byteLength !== WASM_PAGE_BYTES) {
       throw cannotEncode(`memory.pages[${i}].bytes must be a Uint8Array of exactly ${WASM_PAGE_BYTES} bytes`);
     }
+    if (p.digest !== undefined && !(p.digest instanceof Uint8Array && p.digest.byteLength === 32)) {
+      throw cannotEncode(`memory.pages[${i}].digest must be a Uint8Array of 32 bytes (the page's sha256)`);
+    }
   }
 }
 

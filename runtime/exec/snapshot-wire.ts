@@ -13,7 +13,13 @@ export const SNAPSHOT_MAGIC = "FERRYSNP";
  * tables travel (version 2), or the resource segment does (version 3), so a node running an older
  * build still reads what it always could.
  */
-export const SNAPSHOT_FORMAT_VERSION = 3;
+export const SNAPSHOT_FORMAT_VERSION = 4;
+/**
+ * The paged format: version 3's sections with a page table of per-page sha256 digests in the memory
+ * section and a seal over everything but the pages' bytes (docs/snapshot-format.md, "Version 4").
+ * Written only when asked for (`pageTable: true`).
+ */
+export const PAGED_FORMAT_VERSION = 4;
 /** The oldest format version this build reads. */
 export const SNAPSHOT_OLDEST_FORMAT_VERSION = 1;
 
@@ -89,7 +95,7 @@ export const SECTION_NAMES: readonly SnapshotSectionName[] = [
 ];
 export const REQUIRED_SECTIONS = 6;
 /** Sections a version knows: version 1 ends with code. */
-export const SECTIONS_IN_VERSION: Readonly<Record<number, number>> = { 1: 7, 2: 8, 3: 9 };
+export const SECTIONS_IN_VERSION: Readonly<Record<number, number>> = { 1: 7, 2: 8, 3: 9, 4: 9 };
 
 export const CODE_HASH_BYTES = 32;
 export const META_BYTES = CODE_HASH_BYTES + 4;
@@ -178,9 +184,36 @@ export class Writer {
     this.out.set(b, this.pos);
     this.pos += b.byteLength;
   }
+  /** A raw memory page: copied here; PartsWriter refers to it instead. */
+  page(b: Uint8Array): void {
+    this.bytes(b);
+  }
   sectionHeader(tag: number, length: number): void {
     this.u32(tag);
     this.u64(length);
+  }
+}
+
+/**
+ * A Writer whose output is a list of parts: everything it writes goes to `out` (the head), but raw
+ * memory pages are not copied — the list refers to them where they belong. `pos` counts head bytes
+ * only; `skipped` the page bytes left out.
+ */
+export class PartsWriter extends Writer {
+  readonly parts: Uint8Array[] = [];
+  skipped = 0;
+  private cut = 0;
+  override page(b: Uint8Array): void {
+    if (this.pos > this.cut) this.parts.push(view(this.out, this.cut, this.pos - this.cut));
+    this.parts.push(b);
+    this.cut = this.pos;
+    this.skipped += b.byteLength;
+  }
+  /** The parts, the head's last stretch included. */
+  finish(): Uint8Array[] {
+    if (this.pos > this.cut) this.parts.push(view(this.out, this.cut, this.pos - this.cut));
+    this.cut = this.pos;
+    return this.parts;
   }
 }
 

@@ -39,6 +39,13 @@ export function floatOfBits(type: "f32" | "f64", bits: number | bigint): number 
 export interface MemoryPage {
   index: number;
   bytes: Uint8Array; // exactly WASM_PAGE_BYTES long
+  /**
+   * sha256 of `bytes` (32 bytes), when known: a decoded version 4 snapshot's pages carry the digest
+   * they were checked against, and encoding with `pageTable` gives every page it hashes one. An
+   * encode reuses it instead of hashing the page again (page-digests.ts), so it must be the digest
+   * of these bytes: a wrong one gives a snapshot that fails to decode (`snapshot_corrupt`).
+   */
+  digest?: Uint8Array;
 }
 
 /** Linear memory with zero pages elided. */

@@ -55,7 +55,7 @@ export async function inspectCommand(argv: string[], io: Io): Promise<number> {
     `Ferry snapshot, format version ${info.formatVersion}, ${info.totalBytes} bytes, integrity ok`,
     `code hash        ${info.codeHash}${embedsModule ? " (module embedded)" : ""}`,
     `pipeline         ${info.pipelineVersion}`,
-    `memory           ${info.memory.pageCount} pages, ${info.memory.storedPageCount} non-zero stored, compression ${info.compression}`,
+    `memory           ${info.memory.pageCount} pages, ${info.memory.storedPageCount} non-zero stored${info.memory.distinctPageCount < info.memory.storedPageCount ? ` (${info.memory.distinctPageCount} distinct)` : ""}, compression ${info.compression}`,
     `globals          ${info.globalCount}`,
     `input / output   ${snapshot.input.byteLength} / ${snapshot.output.byteLength} bytes`,
     `continuation     ${continuation.state}, entry export #${header.entry}, ${header.args.length} arg(s), fuel used ${header.fuelConsumed}${header.fuelLimit ? ` of ${header.fuelLimit}` : ""}`,

@@ -24,6 +24,8 @@ export interface PrecopyOptions {
 }
 
 const DEFAULT_ROUNDS = 4;
+/** Rounds and stored bases are format version 4 (docs/snapshot-format.md): a page table of digests. */
+const PAGED = { pageTable: true } as const;
 const DEFAULT_STOP_BYTES = 256 * 1024;
 /** The target refuses rounds beyond this for one job and epoch. */
 export const MAX_PRECOPY_ROUNDS = 16;
@@ -68,14 +70,16 @@ export class PrecopySender {
    */
   async run<J extends MovableJob>(job: J, link: PrecopyLink<J>): Promise<{ snapshot: Snapshot; hash: string }> {
     const first = await this.copy(job, link);
-    const firstBody = encodeSnapshot(first);
+    // Format version 4: pages carry their digests from here on (applyDelta keeps them), so no round
+    // rehashes a page it did not change, and identical pages travel once.
+    const firstBody = encodeSnapshot(first, PAGED);
     let base = { snapshot: first, hash: await link.send(firstBody, null) };
     let previousBytes = firstBody.byteLength;
     for (let round = 2; round <= this.maxRounds; round++) {
       // Only the pages changed since the last base: a scan, and a copy of those pages alone.
       const delta = await this.copy(job, link, base.snapshot).catch(() => undefined);
       if (!delta) break;
-      const body = encodeSnapshot(delta);
+      const body = encodeSnapshot(delta, PAGED);
       if (body.byteLength <= this.stopBytes || body.byteLength > previousBytes / 2) break;
       const hash = await link.send(body, base.hash).catch(() => undefined);
       if (hash === undefined) break;
@@ -144,7 +148,9 @@ export class PrecopyBases {
     let bytes = body;
     if (previous) {
       snapshot = applyDelta(previous.snapshot, snapshot);
-      bytes = encodeSnapshot(snapshot); // stored whole, so a PREPARE's checkpoints stay one delta on one base
+      // Stored whole, so a PREPARE's checkpoints stay one delta on one base; the decoded pages carry the
+      // digests they were checked against, so this hashes none of them again.
+      bytes = encodeSnapshot(snapshot, PAGED);
     }
     // Durable now, while the job still runs at the source: the PREPARE that follows only adds a delta.
     // Unreferenced until then; the store's garbage collection leaves young blobs alone.

@@ -181,7 +181,8 @@ export class MigrationSource<J extends MovableJob> {
       // Move, not copy: the memory goes straight into the encoder; on abort it comes back from `snapshot`.
       snapshot = await job.snapshot({ move: true });
       this.ctx.mark("source:snapshotted", job.id);
-      body = encodeSnapshot(t.base ? diffSnapshot(t.base.snapshot, snapshot) : snapshot);
+      // Version 4: the pages a pre-copy base already hashed are not hashed again, identical pages travel once.
+      body = encodeSnapshot(t.base ? diffSnapshot(t.base.snapshot, snapshot) : snapshot, { pageTable: true });
       header = { ...header, snapshotSha256: snapshotDigest(body), baseHash: t.base?.hash ?? null };
     } else {
       const input = this.host.store.jobs.input(before);

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import {
   applyDelta,
   decodeSnapshot,
+  decodeSnapshotParallel,
   DEFAULT_MAX_MODULE_BYTES,
   importedResourceCall,
   snapshotDecodeLimits,
@@ -220,7 +221,9 @@ export class MigrationTarget<J extends MovableJob> {
     this.checkOffer(peer, offered, "precopy");
     const parts = checkTransferBody(offered, body);
     const header = this.asRunHere(peer, offered);
-    const snapshot = decodeSnapshot(parts.snapshot!, snapshotDecodeLimits(this.host.maxMemoryPages(header.owner)));
+    // A first round carries the whole memory: its pages are checked on the hash pool, the event loop
+    // free between pieces, rather than in one pass that holds it.
+    const snapshot = await decodeSnapshotParallel(parts.snapshot!, snapshotDecodeLimits(this.host.maxMemoryPages(header.owner)));
     if (snapshot.codeHash !== header.codeHash) throw new ServerError("bad_request", "snapshot and transfer name different modules");
     // The code now, while the job still runs at the source, so the PREPARE need not wait for it; stored
     // only with the PREPARE, which checks it again (and reports a failure to get it).

@@ -54,6 +54,7 @@ export class Checkpoints {
     try {
       const file = await this.files.write(snapshot, {
         dir: this.runner.store.blobs.incoming,
+        pageTable: true, // the base's pages keep their digests: a rebase hashes only the pages that changed
         ...(base ? { prefix: deltaCheckpointPrefix(base.hash) } : {}),
       });
       await this.runner.store.checkpoints.addFile(job.id, file, { fuel, expectEpoch: epoch, ...(base ? { baseHash: base.hash } : {}) });

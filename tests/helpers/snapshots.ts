@@ -1,6 +1,17 @@
 // Comparing snapshots in tests.
 import { expect } from "vitest";
-import type { Snapshot } from "../../runtime/index.js";
+import { type ErrorCode, FerryError, type Snapshot } from "../../runtime/index.js";
+
+/** The error code `fn` throws, "ok" if it returns; anything but a FerryError fails the test. */
+export function outcome(fn: () => unknown): ErrorCode | "ok" {
+  try {
+    fn();
+    return "ok";
+  } catch (e) {
+    if (!(e instanceof FerryError)) throw new Error(`expected a FerryError, got ${String(e)}`, { cause: e });
+    return e.code;
+  }
+}
 
 /**
  * The snapshot with every byte array replaced by its base64 text: the same deep equality under

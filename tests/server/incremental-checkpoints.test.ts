@@ -6,7 +6,7 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { programWasmPath } from "../../guest/programs/catalog.js";
-import { decodeSnapshot } from "../../runtime/index.js";
+import { decodeSnapshot, inspectSnapshot, PAGED_FORMAT_VERSION } from "../../runtime/index.js";
 import { checkpointSnapshot } from "../../server/migration/checkpoint-format.js";
 import { closeNodes, startTestNode, type TestNode } from "../helpers/node.js";
 import { until, untilValue } from "../helpers/until.js";
@@ -73,6 +73,9 @@ describe("incremental checkpoints", () => {
     const fullPages = decodeSnapshot(store.checkpoints.read(base!)).memory.pages.length;
     const deltaPages = decodeSnapshot(store.checkpoints.read(delta).subarray(DELTA_HEADER_BYTES)).memory.pages.length;
     expect(fullPages).toBeGreaterThanOrEqual(PAGES);
+    // Both in format version 4: per-page digests, so a rebase hashes only the pages that changed.
+    expect(inspectSnapshot(store.checkpoints.read(base!)).formatVersion).toBe(PAGED_FORMAT_VERSION);
+    expect(inspectSnapshot(store.checkpoints.read(delta).subarray(DELTA_HEADER_BYTES)).formatVersion).toBe(PAGED_FORMAT_VERSION);
     expect(deltaPages).toBeLessThanOrEqual(fullPages / 2);
     expect(checkpointSnapshot(store, job.id)!.memory.pages.length).toBeGreaterThanOrEqual(PAGES);
     const metrics = await (await fetch(`${first.running.url}/metrics`)).text();

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { deflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { type ErrorCode, FerryError } from "../../../runtime/errors.js";
+import type { ErrorCode } from "../../../runtime/errors.js";
 import {
   SNAPSHOT_CHUNK_PAGES,
   SNAPSHOT_FORMAT_VERSION,
@@ -17,7 +17,7 @@ import {
 } from "../../../runtime/exec/snapshot-codec.js";
 import { floatOfBits, type GlobalValue, type MemoryPage, type Snapshot } from "../../../runtime/exec/snapshot.js";
 import { WASM_PAGE_BYTES } from "../../../runtime/limits.js";
-import { comparableSnapshot } from "../../helpers/snapshots.js";
+import { comparableSnapshot, outcome } from "../../helpers/snapshots.js";
 
 const COMPRESSIONS: SnapshotCompression[] = ["auto", "none", "deflate"];
 const HEADER = 18;
@@ -25,17 +25,6 @@ const DIGEST = 32;
 const SECTION_HEADER = 12;
 
 // ---- helpers -------------------------------------------------------------------------------
-
-/** The error code `fn` throws, "ok" if it returns; anything but a FerryError fails the test. */
-function outcome(fn: () => unknown): ErrorCode | "ok" {
-  try {
-    fn();
-    return "ok";
-  } catch (e) {
-    if (!(e instanceof FerryError)) throw new Error(`expected a FerryError, got ${String(e)}`, { cause: e });
-    return e.code;
-  }
-}
 
 /** The globals as decoding gives them back: a float without `bits` gets those its value is written as. */
 function withBits(globals: GlobalValue[]): GlobalValue[] {
