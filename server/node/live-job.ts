@@ -140,14 +140,38 @@ export class LiveJobs extends Map<string, LiveJob> {
   private readonly maybeRunning = new Set<LiveJob>();
 
   override set(id: string, job: LiveJob): this {
+    const replaced = this.get(id);
+    if (replaced && replaced !== job) this.maybeRunning.delete(replaced);
     super.set(id, job);
     this.noteState(job);
     return this;
   }
 
+  /**
+   * Forgotten with the job: the set must never hold a job the map no longer does (it held every
+   * finished job, and with it the job's instance and its memory's address space, when nothing asked
+   * runningCount() — a node without maxRunningJobs ran out of Wasm memory after ~12,900 jobs).
+   */
+  override delete(id: string): boolean {
+    const job = this.get(id);
+    if (job) this.maybeRunning.delete(job);
+    return super.delete(id);
+  }
+
+  override clear(): void {
+    this.maybeRunning.clear();
+    super.clear();
+  }
+
   /** After the job's state may have changed. */
   noteState(job: LiveJob): void {
     if (job.record.state === "running") this.maybeRunning.add(job);
+    else this.maybeRunning.delete(job);
+  }
+
+  /** Jobs the running count may still have to look at (a bound on what the set holds; tests). */
+  get tracked(): number {
+    return this.maybeRunning.size;
   }
 
   /** Live jobs in state `running`. */

@@ -33,4 +33,28 @@ describe("LiveJobs", () => {
     expect(live.runningCount()).toBe(1);
     expect(live.size).toBe(2);
   });
+
+  it("holds no job it no longer has or that no longer runs, even when nothing asks for the count", () => {
+    // A node without maxRunningJobs never asks runningCount(): the set must still let go of every
+    // finished job (it kept each one, its instance and its memory's address space, until ~12,900
+    // jobs later the node could not allocate Wasm memory at all).
+    const live = new LiveJobs();
+    for (let i = 0; i < 1000; i++) {
+      const j = job(`j${i}`, "running");
+      live.set(j.id, j);
+      if (i % 2 === 0) {
+        j.record = { ...j.record, state: "done" };
+        live.noteState(j);
+      }
+      live.delete(j.id);
+    }
+    expect(live.size).toBe(0);
+    expect(live.tracked).toBe(0);
+    const a = job("a", "running");
+    live.set("a", a);
+    live.set("a", job("a", "queued"));
+    expect(live.tracked).toBe(0);
+    live.clear();
+    expect(live.tracked).toBe(0);
+  });
 });
