@@ -105,6 +105,7 @@ describe.skipIf(SKIP_BROWSER)("the dashboard in Chromium", () => {
     await page.locator("#job-state", { hasText: "paused" }).waitFor();
     // The pause's checkpoint: the execution segment it held (one page of memory, frames saved mid-loop).
     await page.locator("#exec-segment", { hasText: "64.0 KiB (1 pages of 64 KiB" }).waitFor();
+    if (shots) await page.screenshot({ path: join(shots, "dashboard-job-paused.png"), fullPage: true });
     await page.locator("#migrate-peer").selectOption(peerId);
     await page.getByRole("button", { name: "Migrate" }).click();
     await page.locator("#job-state", { hasText: "migrated" }).waitFor();

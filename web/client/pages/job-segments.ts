@@ -6,11 +6,20 @@
 import type { JobView } from "../api.js";
 import { bytes, count, facts, h, table } from "../dom.js";
 
+/** States in which a job keeps no checkpoint here. */
+const ENDED = ["migrated", "done", "trapped", "failed", "cancelled"];
+
 export function executionSegment(v: JobView): HTMLElement {
   const s = v.executionSegment;
   const c = v.lastCheckpoint;
   if (!s || !c)
-    return h("p", { class: "muted", id: "exec-segment" }, "No checkpoint here yet: the numbers come from the job's newest checkpoint.");
+    return h(
+      "p",
+      { class: "muted", id: "exec-segment" },
+      ENDED.includes(v.state)
+        ? `The job is ${v.state} here: its checkpoints, which these numbers come from, are gone.`
+        : "No checkpoint here yet: the numbers come from the job's newest checkpoint.",
+    );
   return h(
     "div",
     { id: "exec-segment" },
