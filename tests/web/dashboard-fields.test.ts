@@ -8,21 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSigningKey } from "../../server/auth/index.js";
 import { FerryClient } from "../../server/client.js";
 import type { JobView } from "../../server/node/job-view.js";
+import type { MigrationEntry } from "../../server/node/migration-log.js";
 import { httpFailure } from "../helpers/errors.js";
-import { closeNodes, startTestNode, type TestNode } from "../helpers/node.js";
+import { closeNodes, startPeerPair, type TestNode } from "../helpers/node.js";
 import { untilValue } from "../helpers/until.js";
 import { TICKS } from "./ticks.js";
 
-interface Move {
-  direction: string;
-  job: string | null;
-  from: string;
-  to: string;
-  mode: string;
-  downtimeMs: number | null;
-  bytes: number;
-  precopyRounds: number;
-}
+type Move = MigrationEntry;
 
 describe("the fields the dashboard shows", () => {
   const nodes: TestNode[] = [];
@@ -33,15 +25,7 @@ describe("the fields the dashboard shows", () => {
   let paused: JobView;
 
   beforeAll(async () => {
-    const key = generateSigningKey();
-    a = await startTestNode({ key, sharedModuleCache: true });
-    b = await startTestNode({ key, sharedModuleCache: true });
-    nodes.push(a, b);
-    for (const [x, y] of [
-      [a, b],
-      [b, a],
-    ] as const)
-      x.running.store.peers.upsert({ nodeId: y.running.identity.nodeId, url: y.running.url, publicKey: y.running.identity.publicKey });
+    ({ a, b } = await startPeerPair(nodes));
     const other = generateSigningKey();
     a.running.store.clients.add({ publicKey: other.publicKey, quotas: {}, capabilities: [] });
     stranger = new FerryClient({ url: a.running.url, key: other });

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { generateSigningKey, writeKeyFile } from "../../server/auth/index.js";
-import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
+import { removeDir, startTestNode, type TestNode, makePeers } from "../helpers/node.js";
 import { wat } from "../helpers/wat.js";
 import { consoleErrors, launchBrowser, signIn as signInAs, SKIP_BROWSER } from "./browser.js";
 import { TICKS, TICKS_VALUE } from "./ticks.js";
@@ -51,11 +51,7 @@ describe.skipIf(SKIP_BROWSER)("the dashboard in Chromium", () => {
     a = await startTestNode({ key, quotas, sharedModuleCache: true });
     b = await startTestNode({ key, quotas, sharedModuleCache: true });
     a.running.store.clients.add({ publicKey: other.publicKey, quotas: {}, capabilities: [] });
-    for (const [x, y] of [
-      [a, b],
-      [b, a],
-    ] as const)
-      x.running.store.peers.upsert({ nodeId: y.running.identity.nodeId, url: y.running.url, publicKey: y.running.identity.publicKey });
+    makePeers(a, b);
     // B's compile pool up before the job arrives there (a fresh node's first compile starts a worker).
     await b.client.uploadModule(wat(`(module (func (export "warm")))`));
     browser = await launchBrowser();
