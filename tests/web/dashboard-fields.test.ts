@@ -39,9 +39,9 @@ describe("the fields the dashboard shows", () => {
     const view = (await a.client.job(paused.id)) as JobView;
     expect(view.lastCheckpoint).toMatchObject({ seq: 1, delta: false });
     expect(view.lastCheckpoint!.bytes).toBeGreaterThan(0);
-    // TICKS declares one page (plus the pages reserved ahead of a guest without its own continuation
-    // struct are never the guest's): one page held, the data segments' page touched, frames saved
-    // because the pause stopped it inside its loops.
+    // TICKS declares one page (the pages the runtime reserves ahead of a guest without its own
+    // continuation struct are not the guest's memory, and not counted): one page held, the data
+    // segments' page touched, frames saved because the pause stopped it inside its loops.
     expect(view.executionSegment).toEqual({
       checkpoint: 1,
       memoryPages: 1,
