@@ -39,6 +39,7 @@ export { PIPELINE_VERSION } from "./code/segment.js";
 export { ModuleCache, openModuleCache } from "./code/module-cache.js";
 export type { ModuleCacheOptions, ModuleCacheStats } from "./code/module-cache.js";
 export type { ModuleLimits } from "./code/validate.js";
+export { moduleInterface, type ModuleInterface } from "./code/module-interface.js";
 export { CompilePool } from "./code/compile-pool.js";
 export type { CompilePoolOptions } from "./code/compile-pool.js";
 export { GuestExit, GuestTrap } from "./traps.js";
@@ -108,5 +109,6 @@ export type { WeakDescriptor } from "./exec/weak.js";
 
 export * from "./limits.js";
 export { diffSnapshot, applyDelta } from "./exec/snapshot-delta.js";
+export { snapshotStats, type SnapshotStats } from "./exec/snapshot-stats.js";
 export { SnapshotFileWriter } from "./exec/snapshot-file-writer.js";
 export type { SnapshotFile, SnapshotFileOptions } from "./exec/snapshot-file-writer.js";

@@ -2,6 +2,7 @@
 
 import { MAX_WASI_PREOPENS } from "../../runtime/index.js";
 import { MAX_ENTRY_ARGS } from "../../runtime/light.js";
+import { JOB_SCHEMA } from "./openapi-job.js";
 
 const error = { $ref: "#/components/responses/Error" };
 const job = { description: "the job", content: { "application/json": { schema: { $ref: "#/components/schemas/Job" } } } };
@@ -42,54 +43,7 @@ export const OPENAPI = {
       },
     },
     schemas: {
-      Job: {
-        type: "object",
-        properties: {
-          id: { type: "string" },
-          state: { enum: ["queued", "running", "paused", "migrating", "migrated", "done", "trapped", "failed", "cancelled"] },
-          codeHash: { type: "string" },
-          entry: { type: "string" },
-          args: { type: "array", items: { type: ["number", "string"] } },
-          trust: { enum: ["anonymous", "authenticated"] },
-          sandbox: { enum: ["in-process", "isolated"] },
-          node: { type: "string" },
-          epoch: { type: "integer" },
-          fuelUsed: { type: "integer" },
-          result: {
-            type: ["object", "null"],
-            description: "how the job ended ({ status: done | trapped | failed | cancelled, … }); null until it has",
-          },
-          movedTo: {
-            type: ["object", "null"],
-            description:
-              "set when the job is migrated: the node it lives on now, this node's address for it, and whether the hand-over was acknowledged",
-            properties: { node: { type: "string" }, url: { type: ["string", "null"] }, committed: { type: "boolean" } },
-          },
-          outputBytes: { type: "integer", description: "output so far, bytes; the output itself: GET /jobs/{id}/output" },
-          wasi: { $ref: "#/components/schemas/Wasi" },
-          bindings: {
-            type: "array",
-            description:
-              "GET /jobs/{id} of a WASI job: each resource it holds (stdin, stdout, stderr, clock, random, each directory by guest path) with its binding (identifier | value | type), attachment (unattached | fastened | fixed) and the action a migration takes (move | copy | global-reference | rebind)",
-            items: {
-              type: "object",
-              properties: {
-                resource: { type: "string" },
-                kind: { type: "string" },
-                binding: { type: "string" },
-                attachment: { type: "string" },
-                action: { type: "string" },
-                home: { type: "string", description: "the node a directory reached by global reference stays at" },
-              },
-            },
-          },
-          resourceSegment: {
-            type: ["object", "null"],
-            description:
-              "GET /jobs/{id} of a WASI job: while it is stopped (paused, prepared) the resource segment of its newest checkpoint — { checkpoint, fds: [{ fd, kind, preopen, path, offset, rights }], monotonicNs, sleeping, scratch: { guest: { entries } } }; null while it runs",
-          },
-        },
-      },
+      Job: JOB_SCHEMA,
       Wasi: {
         type: "object",
         additionalProperties: false,
@@ -189,6 +143,19 @@ export const OPENAPI = {
         responses: { "200": { description: "module bytes", content: { "application/wasm": {} } }, "404": error },
       },
     },
+    "/modules/{hash}/interface": {
+      get: {
+        summary: "A module's imports and exports (to whoever may download it): { codeHash, imports, exports }",
+        parameters: [{ name: "hash", in: "path", required: true, schema: { type: "string" } }],
+        responses: {
+          "200": {
+            description:
+              "{ codeHash, imports: { module, name, kind, params?, results? }[], exports: { name, kind, params?, results? }[] } — kind func | table | memory | global | tag; params and results (value types) for functions",
+          },
+          "404": error,
+        },
+      },
+    },
     "/jobs": {
       get: {
         summary: "Your jobs on this node, newest first, without output: { jobs, next }",
@@ -198,7 +165,7 @@ export const OPENAPI = {
           { name: "before", in: "query", required: false, schema: { type: "string" }, description: "the `next` of the previous page" },
         ],
         responses: {
-          "200": { description: "{ jobs: Job[] (without output and lastCheckpoint), next: string | null }" },
+          "200": { description: "{ jobs: Job[] (without outputBytes), next: string | null }" },
           "400": error,
           "401": error,
           "404": error,
@@ -344,12 +311,12 @@ export const OPENAPI = {
     },
     "/migrations": {
       get: {
-        summary: "This node's recent moves out (the last 200, newest first; a restart forgets them)",
+        summary: "This node's recent moves out and in (the last 200, newest first; a restart forgets them)",
         parameters: [{ name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 200 } }],
         responses: {
           "200": {
             description:
-              "{ node, migrations: [{ at (Unix ms of the decision), job (the id for its owner's signed request, else null), from, to, mode, downtimeMs (stopped → decided), bytes, precopyRounds }] }",
+              "{ node, migrations: [{ direction (out | in), at (Unix ms of the decision, or of running here for a move in), job (the id for its owner's signed request, else null), from, to, mode, downtimeMs (out: stopped here → decided; in: PREPARE received → running here), bytes (sent or received), precopyRounds }] }",
           },
           "400": error,
         },

@@ -28,6 +28,7 @@ export type TransferMark =
   | "source:prepared"
   | "source:decided"
   | "source:committed"
+  | "target:precopied"
   | "target:prepare"
   | "target:decoded"
   | "target:stored"
@@ -40,7 +41,10 @@ export interface TransferBytes {
   trees: number;
 }
 
-/** `bytes`: on "source:precopied" (that round's PRE-COPY) and "source:encoded" (the PREPARE's body). */
+/**
+ * `bytes`: on "source:precopied" and "target:precopied" (that round's PRE-COPY), "source:encoded" (the
+ * PREPARE's body as sent) and "target:prepare" (as received).
+ */
 export type TransferProbe = (mark: TransferMark, jobId: string, nodeId: string, bytes?: TransferBytes) => void;
 
 /** Test and bench seams of a node's migration; a production node sets neither. */

@@ -18,7 +18,7 @@ import type { TransferHeader } from "./transfer-header.js";
 export type { TransferBytes, TransferMark, TransferProbe, MigrationSeams } from "./context.js";
 export type { MovableJob, TransferHost } from "./host.js";
 export type { Decision, MigrationMode } from "./source.js";
-export { PREPARED_QUERY_AFTER_MS, preparedPaused } from "./target.js";
+export { PREPARED_QUERY_AFTER_MS, preparedFrom, preparedPaused } from "./target.js";
 
 export interface MigratorOptions extends MigrationSeams {
   /** Iterative pre-copy before a strong migration of a running job (precopy.ts). */

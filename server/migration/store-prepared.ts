@@ -5,7 +5,7 @@
 import { encodeDeltaCheckpoint } from "./checkpoint-format.js";
 import type { MovableJob, TransferHost } from "./host.js";
 import type { StoredBase } from "./precopy.js";
-import type { JobRecord, PeerRecord } from "../store/records.js";
+import type { JobRecord, PeerRecord, SegmentStats } from "../store/records.js";
 import type { TransferHeader } from "./transfer-header.js";
 
 export interface PreparedParts {
@@ -18,6 +18,8 @@ export interface PreparedParts {
   module: Uint8Array | undefined;
   /** The directories that travelled with it, whole (travelling-trees.ts): laid down when it first runs here. */
   trees: Uint8Array | undefined;
+  /** The snapshot's numbers (and the base's alone), kept with its checkpoint rows for the job's views. */
+  segment?: { snapshot: SegmentStats; base?: SegmentStats };
 }
 
 export function storePrepared<J extends MovableJob>(
@@ -28,6 +30,7 @@ export function storePrepared<J extends MovableJob>(
 ): void {
   const store = host.store;
   const { snapshot, existing, base, module, trees } = parts;
+  const segment = parts.segment?.snapshot;
   store.durableTransaction(() => {
     // The code first, with the job: a refused PREPARE stores neither. The owner (by grant) ran this
     // code at the source, so it may run it here too.
@@ -62,14 +65,20 @@ export function storePrepared<J extends MovableJob>(
     if (snapshot && base) {
       // The base (already durable since the pre-copy) and the delta on top of it: two checkpoints,
       // the newer of which names the older (checkpoint-format.ts).
-      store.checkpoints.addStored(header.jobId, base.hash, base.size, { fuel: header.fuelUsed, expectEpoch: header.epoch });
+      const baseSegment = parts.segment?.base;
+      store.checkpoints.addStored(header.jobId, base.hash, base.size, {
+        fuel: header.fuelUsed,
+        expectEpoch: header.epoch,
+        segment: baseSegment,
+      });
       store.checkpoints.add(header.jobId, encodeDeltaCheckpoint(base.hash, snapshot), {
         fuel: header.fuelUsed,
         expectEpoch: header.epoch,
         baseHash: base.hash,
+        segment,
       });
     } else if (snapshot) {
-      store.checkpoints.add(header.jobId, snapshot, { fuel: header.fuelUsed, expectEpoch: header.epoch });
+      store.checkpoints.add(header.jobId, snapshot, { fuel: header.fuelUsed, expectEpoch: header.epoch, segment });
     }
   });
 }

@@ -11,6 +11,7 @@ import {
   DEFAULT_MAX_MODULE_BYTES,
   importedResourceCall,
   snapshotDecodeLimits,
+  snapshotStats,
   type Snapshot,
 } from "../../runtime/index.js";
 import { checkGrant } from "../auth/index.js";
@@ -170,7 +171,7 @@ export class MigrationTarget<J extends MovableJob> {
   async prepare(peer: PeerRecord, offered: TransferHeader, body: Uint8Array): Promise<{ prepared: true; epoch: number }> {
     this.checkOffer(peer, offered, "prepare");
     const { snapshot, trees: treeBytes } = checkTransferBody(offered, body);
-    this.ctx.mark("target:prepare", offered.jobId);
+    this.ctx.mark("target:prepare", offered.jobId, { body: body.byteLength, trees: treeBytes?.byteLength ?? 0 });
     let header = this.asRunHere(peer, offered);
     // The owner's directories are rebound here by name: its capabilities here must allow them.
     this.host.checkDirectories(header);
@@ -188,7 +189,11 @@ export class MigrationTarget<J extends MovableJob> {
     // Durable before the answer: the source decides on the strength of it.
     try {
       const existing = this.replaceable(peer, header);
-      storePrepared(this.host, peer, header, { snapshot, existing, base, module: module.store ? module.bytes : undefined, trees });
+      const segment = decoded && {
+        snapshot: snapshotStats(decoded, base?.snapshot),
+        ...(base ? { base: snapshotStats(base.snapshot) } : {}),
+      };
+      storePrepared(this.host, peer, header, { snapshot, existing, base, module: module.store ? module.bytes : undefined, trees, segment });
     } catch (e) {
       if (staged) this.host.discard(staged);
       throw e;
@@ -234,6 +239,7 @@ export class MigrationTarget<J extends MovableJob> {
       module: module?.store ? module.bytes : previous,
       blobs,
     });
+    this.ctx.mark("target:precopied", header.jobId, { body: body.byteLength, trees: parts.trees?.byteLength ?? 0 });
     return { baseHash: hash };
   }
 
@@ -282,7 +288,11 @@ export class MigrationTarget<J extends MovableJob> {
       const decision = await this.askSource(record);
       if (decision === "commit") {
         const again = this.host.store.jobs.get(jobId);
-        if (again?.state === "prepared" && again.epoch === epoch) await this.host.adopt(again).catch(() => undefined);
+        if (again?.state === "prepared" && again.epoch === epoch)
+          await this.host.adopt(again).then(
+            () => this.ctx.mark("target:running", jobId),
+            () => undefined,
+          );
       } else if (decision === "abort") {
         this.applyAbort(jobId, epoch);
       } else {
@@ -329,7 +339,8 @@ export function preparedPaused(record: JobRecord): boolean {
 }
 
 /** The peer a prepared job came from (kept in its result until the job runs). */
-function preparedFrom(record: JobRecord): string | undefined {
+/** The peer that offered a `prepared` job (its row keeps it until the job is adopted). */
+export function preparedFrom(record: JobRecord): string | undefined {
   const r = record.result as { preparedFrom?: unknown } | null;
   return r !== null && typeof r === "object" && !Array.isArray(r) && typeof r.preparedFrom === "string" ? r.preparedFrom : undefined;
 }

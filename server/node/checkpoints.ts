@@ -11,7 +11,7 @@
 // (SnapshotFileWriter) while the job runs on. The price: a base copy of each checkpointed job's
 // memory held here.
 
-import { applyDelta, type Snapshot, SnapshotFileWriter } from "../../runtime/index.js";
+import { applyDelta, type Snapshot, SnapshotFileWriter, snapshotStats } from "../../runtime/index.js";
 import { deltaCheckpointPrefix } from "../migration/checkpoint-format.js";
 import type { JobRunner } from "./job-runner.js";
 import type { CheckpointBase, LiveJob } from "./live-job.js";
@@ -50,6 +50,7 @@ export class Checkpoints {
     const fuel = job.instance!.fuelUsed;
     const epoch = job.record.epoch;
     const { snapshot, base, full } = await this.capture(job);
+    const segment = snapshotStats(snapshot, base?.snapshot);
     captured?.();
     try {
       const file = await this.files.write(snapshot, {
@@ -57,7 +58,12 @@ export class Checkpoints {
         pageTable: true, // the base's pages keep their digests: a rebase hashes only the pages that changed
         ...(base ? { prefix: deltaCheckpointPrefix(base.hash) } : {}),
       });
-      await this.runner.store.checkpoints.addFile(job.id, file, { fuel, expectEpoch: epoch, ...(base ? { baseHash: base.hash } : {}) });
+      await this.runner.store.checkpoints.addFile(job.id, file, {
+        fuel,
+        expectEpoch: epoch,
+        segment,
+        ...(base ? { baseHash: base.hash } : {}),
+      });
       if (full) job.checkpointBase = { snapshot: full, hash: file.sha256 };
       job.checkpointFuel = fuel;
       this.runner.counters.checkpoints++;

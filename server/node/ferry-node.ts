@@ -233,7 +233,12 @@ export class FerryNode {
     const jobs = records.map((stored) => {
       const live = this.runner.live.get(stored.id);
       const record = live?.record ?? stored;
-      return jobSummary(record, live?.instance?.fuelUsed ?? record.fuelUsed, this.runner.peerUrl(record));
+      return jobSummary(
+        record,
+        this.runner.lastCheckpoint(record),
+        live?.instance?.fuelUsed ?? record.fuelUsed,
+        this.runner.peerUrl(record),
+      );
     });
     return { jobs, next: records.length === query.limit ? records[records.length - 1]!.id : null };
   }

@@ -270,7 +270,7 @@ export class JobRunner {
   }
 
   /** Where a restart would resume from; a finished job has no use for one (and skips the query). */
-  private lastCheckpoint(record: JobRecord) {
+  lastCheckpoint(record: JobRecord) {
     return FINISHED_JOB_STATES.includes(record.state) ? undefined : this.store.checkpoints.latest(record.id);
   }
 

@@ -2,7 +2,7 @@
 // cannot hold them exactly). A job's output is not in its view: it is served in pages of its own.
 
 import type { RunResult, RunValue, WasmValue } from "../../runtime/index.js";
-import type { CheckpointRecord, JobRecord, Json, JobWasi } from "../store/records.js";
+import type { CheckpointRecord, JobRecord, Json, JobWasi, SegmentStats } from "../store/records.js";
 
 /** A run result as stored and served: `{ status, value[, exitCode] }`, `{ status, code, message }` or `{ status, reason }`. */
 export function resultJson(r: RunResult): Json {
@@ -55,8 +55,18 @@ export interface JobView {
    * GET /jobs/:id/output serves it a page at a time.
    */
   outputBytes: number;
-  /** The newest durable snapshot: where a restart after a crash would resume from. */
-  lastCheckpoint: { seq: number; fuel: number; createdAt: number } | null;
+  /**
+   * The newest durable snapshot: where a restart after a crash would resume from. `seq` counts the
+   * job's checkpoints on this node (1, 2, 3, …), `bytes` is its stored size (a delta's own bytes
+   * when `delta`, written on top of an earlier full one).
+   */
+  lastCheckpoint: { seq: number; fuel: number; createdAt: number; bytes: number; delta: boolean } | null;
+  /**
+   * The job's execution segment as of its newest checkpoint (null with none, or one written before
+   * these numbers were kept): what its instance held then, read from the checkpoint's row, never
+   * decoded per request.
+   */
+  executionSegment: ExecutionSegmentView | null;
   /** A WASI job's argv, environment and directories, as given (absent for other jobs). */
   wasi?: JobWasi;
   createdAt: number;
@@ -74,6 +84,18 @@ export type JobResult =
   | { status: "failed"; message: string }
   | { status: "cancelled" }
   | { status: "expired" };
+
+/** JobView.executionSegment: memory held and touched, and the frames saved, at checkpoint `checkpoint`. */
+export interface ExecutionSegmentView {
+  checkpoint: number;
+  /** Linear memory, in 64 KiB pages and bytes. */
+  memoryPages: number;
+  memoryBytes: number;
+  /** Pages holding a non-zero byte: what a full snapshot carries. */
+  touchedPages: number;
+  /** Bytes of call frames Asyncify saved at the pause (0: the job stopped with no frame to save). */
+  savedFrameBytes: number;
+}
 
 /** Where a migrated job went (JobView.movedTo). */
 export interface MovedTo {
@@ -119,18 +141,45 @@ export function jobView(
     result: publicResult(record),
     movedTo: movedTo(record, peerUrl),
     outputBytes,
-    lastCheckpoint: checkpoint ? { seq: checkpoint.seq, fuel: checkpoint.fuel, createdAt: checkpoint.createdAt } : null,
+    lastCheckpoint: checkpoint
+      ? {
+          seq: checkpoint.seq,
+          fuel: checkpoint.fuel,
+          createdAt: checkpoint.createdAt,
+          bytes: checkpoint.size,
+          delta: checkpoint.baseHash !== undefined,
+        }
+      : null,
+    executionSegment: checkpoint?.segment ? segmentView(checkpoint.seq, checkpoint.segment) : null,
     ...(record.wasi ? { wasi: record.wasi } : {}),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };
 }
 
-/** A job in a listing: its view without the output size and checkpoint (GET /jobs/:id has those). */
-export type JobSummary = Omit<JobView, "outputBytes" | "lastCheckpoint">;
+/** A WebAssembly page. */
+const WASM_PAGE_BYTES = 65_536;
 
-export function jobSummary(record: JobRecord, fuelUsed = record.fuelUsed, peerUrl?: string): JobSummary {
-  const { outputBytes: _output, lastCheckpoint: _checkpoint, ...summary } = jobView(record, 0, undefined, fuelUsed, peerUrl);
+function segmentView(seq: number, s: SegmentStats): ExecutionSegmentView {
+  return {
+    checkpoint: seq,
+    memoryPages: s.memoryPages,
+    memoryBytes: s.memoryPages * WASM_PAGE_BYTES,
+    touchedPages: s.touchedPages,
+    savedFrameBytes: s.savedFrameBytes,
+  };
+}
+
+/** A job in a listing: its view without the output size (GET /jobs/:id has it: a finished job's costs a read). */
+export type JobSummary = Omit<JobView, "outputBytes">;
+
+export function jobSummary(
+  record: JobRecord,
+  checkpoint: CheckpointRecord | undefined,
+  fuelUsed = record.fuelUsed,
+  peerUrl?: string,
+): JobSummary {
+  const { outputBytes: _output, ...summary } = jobView(record, 0, checkpoint, fuelUsed, peerUrl);
   return summary;
 }
 

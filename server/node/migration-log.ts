@@ -1,9 +1,11 @@
-// The node's recent moves out (GET /migrations, the dashboard's live feed): which job went where,
-// strong or weak, its downtime (stopped here → decided), the bytes sent and the pre-copy rounds.
-// Fed by the migration's own named instants (TransferProbe), so the protocol code knows nothing of it;
-// kept in memory, the last MIGRATION_LOG_SIZE moves: a restart forgets them, like /balance's counters.
+// The node's recent moves (GET /migrations, the dashboard's live feed and a job's history): out —
+// which job went where, strong or weak, its downtime (stopped here → decided), the bytes sent and the
+// pre-copy rounds — and in, as the receiving side saw it: from where, the bytes and rounds received,
+// and its share of the downtime (PREPARE received → running here). Fed by the migration's own named
+// instants (TransferProbe), so the protocol code knows nothing of it; kept in memory, the last
+// MIGRATION_LOG_SIZE moves of both directions: a restart forgets them, like /balance's counters.
 
-import type { TransferBytes, TransferMark, TransferProbe } from "../migration/migrator.js";
+import { preparedFrom, type TransferBytes, type TransferMark, type TransferProbe } from "../migration/migrator.js";
 import type { Store } from "../store/store.js";
 import type { Caller } from "./placement.js";
 
@@ -12,27 +14,35 @@ export const MIGRATION_LOG_SIZE = 200;
 /** Transfers under way tracked at once; a transfer that fails never reaches its decision and is dropped past this. */
 const OPEN_TRANSFERS = 64;
 
-/** One move out of this node, as GET /migrations serves it. */
+/** One move out of or into this node, as GET /migrations serves it. */
 export interface MigrationEntry {
-  /** Unix ms of the decision (the job became the target's). */
+  /** "out": this node sent the job; "in": it received it. */
+  direction: "out" | "in";
+  /** Unix ms of the decision (out) or of the job running here (in). */
   at: number;
   /** The job's id — only for its owner; null for everyone else (an id reaches an anonymous job). */
   job: string | null;
   from: string;
   to: string;
   mode: "strong" | "weak";
-  /** Stopped here → decided, ms: what the job's owner waited. */
+  /**
+   * Out: stopped here → decided, ms, what the job's owner waited. In: PREPARE received → running here,
+   * the part of that wait the receiver saw (the sender's stop, snapshot and upload come before it).
+   */
   downtimeMs: number | null;
-  /** Bodies sent: the pre-copy rounds and the PREPARE. */
+  /** Bodies sent (out) or received (in): the pre-copy rounds and the PREPARE. */
   bytes: number;
   precopyRounds: number;
 }
 
 interface Open {
+  /** Out: the job stopped here; in: the PREPARE arrived. */
   stoppedAt?: number;
   bytes: number;
   rounds: number;
   strong: boolean;
+  /** In: the node that sent it. */
+  from?: string;
 }
 
 interface Logged extends Omit<MigrationEntry, "job"> {
@@ -42,7 +52,9 @@ interface Logged extends Omit<MigrationEntry, "job"> {
 
 export class MigrationLog {
   private readonly entries: Logged[] = [];
+  /** Transfers under way, out and in (a job may be both at once only across epochs, so apart). */
   private readonly open = new Map<string, Open>();
+  private readonly openIn = new Map<string, Open>();
 
   constructor(
     private readonly nodeId: string,
@@ -67,36 +79,43 @@ export class MigrationLog {
   }
 
   private mark(mark: TransferMark, jobId: string, bytes?: TransferBytes): void {
-    if (!mark.startsWith("source:")) return;
-    const t = this.openOf(jobId);
-    if (mark === "source:precopied") t.rounds++;
-    if (mark === "source:precopied" || mark === "source:encoded") t.bytes += bytes?.body ?? 0;
-    if (mark === "source:stopped") t.stoppedAt = this.clock();
-    if (mark === "source:snapshotted") t.strong = true;
-    if (mark === "source:decided") this.decided(jobId, t);
+    const out = mark.startsWith("source:");
+    const t = this.openOf(out ? this.open : this.openIn, jobId);
+    if (mark === "source:precopied" || mark === "target:precopied") t.rounds++;
+    if (mark === "source:precopied" || mark === "source:encoded" || mark === "target:precopied" || mark === "target:prepare")
+      t.bytes += bytes?.body ?? 0;
+    if (mark === "source:stopped" || mark === "target:prepare") t.stoppedAt = this.clock();
+    if (mark === "source:snapshotted" || mark === "target:decoded") t.strong = true;
+    if (mark === "target:stored") {
+      const record = this.store.jobs.get(jobId);
+      t.from = record ? preparedFrom(record) : undefined;
+    }
+    if (mark === "source:decided") this.decided(jobId, t, "out");
+    if (mark === "target:running") this.decided(jobId, t, "in");
   }
 
-  private openOf(jobId: string): Open {
-    let t = this.open.get(jobId);
+  private openOf(open: Map<string, Open>, jobId: string): Open {
+    let t = open.get(jobId);
     if (!t) {
       t = { bytes: 0, rounds: 0, strong: false };
-      this.open.set(jobId, t);
+      open.set(jobId, t);
       // A transfer that failed never decides: the oldest such entry goes when too many are open.
-      if (this.open.size > OPEN_TRANSFERS) this.open.delete(this.open.keys().next().value as string);
+      if (open.size > OPEN_TRANSFERS) open.delete(open.keys().next().value as string);
     }
     return t;
   }
 
-  private decided(jobId: string, t: Open): void {
-    this.open.delete(jobId);
+  private decided(jobId: string, t: Open, direction: "out" | "in"): void {
+    (direction === "out" ? this.open : this.openIn).delete(jobId);
     const record = this.store.jobs.get(jobId);
     this.entries.push({
+      direction,
       at: Date.now(),
       job: jobId,
       owner: record?.owner ?? null,
-      from: this.nodeId,
-      to: record?.node ?? "?",
-      // Pre-copy rounds only happen before a strong move; a snapshot is taken only for one.
+      from: direction === "out" ? this.nodeId : (t.from ?? "?"),
+      to: direction === "out" ? (record?.node ?? "?") : this.nodeId,
+      // Pre-copy rounds only happen before a strong move; a snapshot is taken (and decoded) only for one.
       mode: t.strong || t.rounds > 0 ? "strong" : "weak",
       downtimeMs: t.stoppedAt === undefined ? null : Math.round((this.clock() - t.stoppedAt) * 10) / 10,
       bytes: t.bytes,

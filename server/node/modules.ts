@@ -2,6 +2,7 @@
 // client's quota), the list a caller may use, and downloads — public modules to anyone, private
 // ones to their owners, and never a hint of what others hold.
 
+import { moduleInterface, type ModuleInterface } from "../../runtime/index.js";
 import { ServerError } from "../errors.js";
 import type { ModuleRecord } from "../store/records.js";
 import type { Store } from "../store/store.js";
@@ -63,4 +64,12 @@ export function moduleBytes(store: Store, codeHash: string, caller: Caller): Uin
   if (!record || !store.modules.visibleTo(codeHash, caller?.id ?? null, record))
     throw new ServerError("not_found", `no module ${codeHash}`);
   return store.modules.read(codeHash);
+}
+
+/**
+ * A module's imports and exports (GET /modules/:hash/interface), to whoever may download it: read
+ * from its stored bytes by the runtime's binary reader, so it costs a read and a parse, no compile.
+ */
+export function moduleInterfaceOf(store: Store, codeHash: string, caller: Caller): ModuleInterface & { codeHash: string } {
+  return { codeHash, ...moduleInterface(moduleBytes(store, codeHash, caller)) };
 }

@@ -6,7 +6,7 @@ import type { Database } from "better-sqlite3";
 import { ServerError } from "../errors.js";
 import type { BlobStore } from "./blobs.js";
 import { unreferenced } from "./gc.js";
-import type { CheckpointRecord } from "./records.js";
+import type { CheckpointRecord, SegmentStats } from "./records.js";
 
 /** Enough to survive one checkpoint that turns out unreadable; snapshots of big guests are big. */
 export const DEFAULT_CHECKPOINTS_KEPT = 2;
@@ -19,6 +19,9 @@ interface CheckpointRow {
   fuel: number;
   created_at: number;
   base_hash: string | null;
+  memory_pages: number | null;
+  touched_pages: number | null;
+  saved_frame_bytes: number | null;
 }
 
 export interface CheckpointOptions {
@@ -27,6 +30,8 @@ export interface CheckpointOptions {
   expectEpoch?: number;
   /** The blob is a delta of this full checkpoint's blob, which must be one of the job's rows. */
   baseHash?: string;
+  /** What the snapshot holds (checkpoint-format.ts segmentStats), kept in the row. */
+  segment?: SegmentStats;
 }
 
 export class CheckpointTable {
@@ -66,9 +71,25 @@ export class CheckpointTable {
         const last = this.db.prepare<[string], number | null>("SELECT max(seq) FROM checkpoints WHERE job_id = ?").pluck().get(jobId) ?? 0;
         const record: CheckpointRecord = { jobId, seq: last + 1, snapshotHash: hash, size, fuel: options.fuel, createdAt: this.clock() };
         if (baseHash !== null) record.baseHash = baseHash;
+        if (options.segment) record.segment = { ...options.segment };
+        const g = options.segment;
         this.db
-          .prepare("INSERT INTO checkpoints (job_id, seq, snapshot_hash, size, fuel, created_at, base_hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
-          .run(jobId, record.seq, hash, size, record.fuel, record.createdAt, baseHash);
+          .prepare(
+            `INSERT INTO checkpoints (job_id, seq, snapshot_hash, size, fuel, created_at, base_hash, memory_pages, touched_pages, saved_frame_bytes)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(
+            jobId,
+            record.seq,
+            hash,
+            size,
+            record.fuel,
+            record.createdAt,
+            baseHash,
+            g?.memoryPages ?? null,
+            g?.touchedPages ?? null,
+            g?.savedFrameBytes ?? null,
+          );
         // Older than the last `keep`, and not the base of a delta among them (or of the new one).
         const pruned = this.db
           .prepare<[{ job: string; cut: number }], string>(
@@ -134,5 +155,7 @@ function toRecord(row: CheckpointRow): CheckpointRecord {
     createdAt: row.created_at,
   };
   if (row.base_hash !== null) record.baseHash = row.base_hash;
+  if (row.memory_pages !== null && row.touched_pages !== null && row.saved_frame_bytes !== null)
+    record.segment = { memoryPages: row.memory_pages, touchedPages: row.touched_pages, savedFrameBytes: row.saved_frame_bytes };
   return record;
 }

@@ -14,6 +14,7 @@ export {
   JOB_STATES,
   JOB_TRUSTS,
   type CheckpointRecord,
+  type SegmentStats,
   type ClientRecord,
   type JobRecord,
   type JobSandbox,

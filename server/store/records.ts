@@ -133,6 +133,21 @@ export interface CheckpointRecord {
   createdAt: number;
   /** A delta checkpoint's base: the full checkpoint (one of the job's rows) it applies to. */
   baseHash?: string;
+  /** What the snapshot held (absent for checkpoints written before schema version 9). */
+  segment?: SegmentStats;
+}
+
+/**
+ * A snapshot's execution segment in three numbers, counted when it is written (the dashboard's
+ * memory column and a job's execution segment read them without decoding anything).
+ */
+export interface SegmentStats {
+  /** The guest's linear memory, in 64 KiB pages (what the instance held). */
+  memoryPages: number;
+  /** Pages holding a non-zero byte: what a snapshot has to carry. */
+  touchedPages: number;
+  /** Bytes of call frames Asyncify saved (0 when the job stopped at a checkpoint() call or between runs). */
+  savedFrameBytes: number;
 }
 
 export interface PeerRecord {

@@ -160,6 +160,17 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 9,
+    description: "checkpoints.memory_pages, touched_pages, saved_frame_bytes: a snapshot's execution segment counted when it is written",
+    up(db) {
+      db.exec(`
+        ALTER TABLE checkpoints ADD COLUMN memory_pages INTEGER;
+        ALTER TABLE checkpoints ADD COLUMN touched_pages INTEGER;
+        ALTER TABLE checkpoints ADD COLUMN saved_frame_bytes INTEGER;
+      `);
+    },
+  },
 ];
 
 /** The version this code writes: databases newer than this are refused. */

@@ -78,3 +78,21 @@ export async function closeNodes(nodes: TestNode[]): Promise<void> {
     removeDir(n.dataDir);
   }
 }
+
+/** Make every one of `nodes` a peer of every other (each one's peers table names the others). */
+export function makePeers(...nodes: TestNode[]): void {
+  for (const x of nodes)
+    for (const y of nodes)
+      if (x !== y)
+        x.running.store.peers.upsert({ nodeId: y.running.identity.nodeId, url: y.running.url, publicKey: y.running.identity.publicKey });
+}
+
+/** Two nodes that are each other's peers, the same client registered on both, pushed onto `nodes` (closeNodes closes them). */
+export async function startPeerPair(nodes: TestNode[]): Promise<{ a: TestNode; b: TestNode }> {
+  const key = generateSigningKey();
+  const a = await startTestNode({ key, sharedModuleCache: true });
+  const b = await startTestNode({ key, sharedModuleCache: true });
+  nodes.push(a, b);
+  makePeers(a, b);
+  return { a, b };
+}

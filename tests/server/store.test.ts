@@ -462,6 +462,18 @@ describe("checkpoints", () => {
     expectCode(() => store.checkpoints.add("missing", bytes(1), { fuel: 0 }), "not_found");
   });
 
+  it("keeps what a snapshot held with its row, and nothing for a row written without it", () => {
+    const store = openStore(tempDir());
+    const job = store.jobs.create({ codeHash: withModule(store), owner: null, trust: "anonymous", entry: "main", node: "n1" });
+    const segment = { memoryPages: 17, touchedPages: 3, savedFrameBytes: 412 };
+    const plain = store.checkpoints.add(job.id, bytes(150), { fuel: 1 });
+    expect(plain.segment).toBeUndefined();
+    expect(store.checkpoints.latest(job.id)).not.toHaveProperty("segment");
+    const counted = store.checkpoints.add(job.id, bytes(200), { fuel: 2, segment });
+    expect(counted.segment).toEqual(segment);
+    expect(store.checkpoints.latest(job.id)).toEqual(counted);
+  });
+
   it("keeps a snapshot blob that a newer checkpoint shares", () => {
     const store = openStore(tempDir(), { checkpointsKept: 1 });
     const codeHash = withModule(store);

@@ -1,6 +1,7 @@
 // The dashboard in a real browser (headless Chromium, playwright-core): two nodes as peers; a client
 // uploads a module and starts a long job from the page, watches its output stream, pauses it,
-// migrates it to the peer with a click, follows it there and resumes it to its value; an anonymous
+// migrates it to the peer with a click, follows it there and resumes it to its value (the module's
+// imports and exports, the job's execution segment, memory column and move in shown on the way); an anonymous
 // viewer and another client see no more than the API shows them; the keyboard reaches every action;
 // no page logs an error. FERRY_SCREENSHOTS=<dir> also saves the README's screenshots there.
 
@@ -10,7 +11,7 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { generateSigningKey, writeKeyFile } from "../../server/auth/index.js";
-import { removeDir, startTestNode, type TestNode } from "../helpers/node.js";
+import { removeDir, startTestNode, type TestNode, makePeers } from "../helpers/node.js";
 import { wat } from "../helpers/wat.js";
 import { consoleErrors, launchBrowser, signIn as signInAs, SKIP_BROWSER } from "./browser.js";
 import { TICKS, TICKS_VALUE } from "./ticks.js";
@@ -50,11 +51,7 @@ describe.skipIf(SKIP_BROWSER)("the dashboard in Chromium", () => {
     a = await startTestNode({ key, quotas, sharedModuleCache: true });
     b = await startTestNode({ key, quotas, sharedModuleCache: true });
     a.running.store.clients.add({ publicKey: other.publicKey, quotas: {}, capabilities: [] });
-    for (const [x, y] of [
-      [a, b],
-      [b, a],
-    ] as const)
-      x.running.store.peers.upsert({ nodeId: y.running.identity.nodeId, url: y.running.url, publicKey: y.running.identity.publicKey });
+    makePeers(a, b);
     // B's compile pool up before the job arrives there (a fresh node's first compile starts a worker).
     await b.client.uploadModule(wat(`(module (func (export "warm")))`));
     browser = await launchBrowser();
@@ -85,6 +82,9 @@ describe.skipIf(SKIP_BROWSER)("the dashboard in Chromium", () => {
     const hash = (await page.locator("#uploaded-hash").textContent()) ?? "";
     expect(hash).toMatch(/^[0-9a-f]{64}$/);
     await page.locator("#module-list code", { hasText: hash }).waitFor();
+    // Its imports and exports (GET /modules/:hash/interface), opened from the row.
+    await page.locator("#module-list summary", { hasText: "2 imports, 1 exports" }).first().click();
+    await page.locator("#module-list li", { hasText: "ticks(i32, i32) → i32" }).first().waitFor();
 
     await page.getByRole("link", { name: "start a job with it" }).click();
     await page.getByLabel("Entry").fill("ticks");
@@ -99,6 +99,9 @@ describe.skipIf(SKIP_BROWSER)("the dashboard in Chromium", () => {
     await page.locator("#output", { hasText: "tick 2" }).waitFor();
     await page.getByRole("button", { name: "Pause" }).click();
     await page.locator("#job-state", { hasText: "paused" }).waitFor();
+    // The pause's checkpoint: the execution segment it held (one page of memory, frames saved mid-loop).
+    await page.locator("#exec-segment", { hasText: "64.0 KiB (1 pages of 64 KiB" }).waitFor();
+    if (shots) await page.screenshot({ path: join(shots, "dashboard-job-paused.png"), fullPage: true });
     await page.locator("#migrate-peer").selectOption(peerId);
     await page.getByRole("button", { name: "Migrate" }).click();
     await page.locator("#job-state", { hasText: "migrated" }).waitFor();
@@ -110,6 +113,8 @@ describe.skipIf(SKIP_BROWSER)("the dashboard in Chromium", () => {
     await page.waitForURL(`${b.running.url}/ui/jobs/${jobId}`);
     await signIn(page);
     await page.locator("#job-state", { hasText: "paused" }).waitFor();
+    // The receiver's history names the move in (its log, GET /migrations direction "in").
+    await page.locator("li", { hasText: `migrated in from ${a.running.identity.nodeId} (strong` }).waitFor();
     await page.getByRole("button", { name: "Resume" }).click();
     await page.locator("#job-state", { hasText: "done" }).waitFor({ timeout: 120_000 });
     await expect.poll(() => page.locator("#job-result").textContent()).toBe(`done: ${TICKS_VALUE}`);
@@ -235,6 +240,8 @@ describe.skipIf(SKIP_BROWSER)("the dashboard in Chromium", () => {
     expect(await reached()).toEqual(expect.arrayContaining(["input:module-file", "input:module-public", "button:Upload"]));
     await page.getByRole("link", { name: "Jobs" }).click();
     await page.locator("#state-filter").waitFor();
+    // The paused job's row: its memory and checkpoints (from GET /jobs).
+    await page.locator("tr", { hasText: job.id }).locator("td", { hasText: "64.0 KiB" }).waitFor();
     expect(await reached()).toEqual(expect.arrayContaining(["button:Start job", "button:Open job", "select:state-filter"]));
     await a.client.cancel(job.id);
     await page.close();

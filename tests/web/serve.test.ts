@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSigningKey } from "../../server/auth/index.js";
 import { FerryClient } from "../../server/client.js";
 import { httpFailure } from "../helpers/errors.js";
-import { closeNodes, startTestNode, type TestNode } from "../helpers/node.js";
+import { closeNodes, startPeerPair, type TestNode } from "../helpers/node.js";
 import { TICKS } from "./ticks.js";
 
 describe("the dashboard's pages, assets and reads", () => {
@@ -17,15 +17,7 @@ describe("the dashboard's pages, assets and reads", () => {
   let moved: string;
 
   beforeAll(async () => {
-    const key = generateSigningKey();
-    a = await startTestNode({ key, sharedModuleCache: true });
-    b = await startTestNode({ key, sharedModuleCache: true });
-    nodes.push(a, b);
-    for (const [x, y] of [
-      [a, b],
-      [b, a],
-    ] as const)
-      x.running.store.peers.upsert({ nodeId: y.running.identity.nodeId, url: y.running.url, publicKey: y.running.identity.publicKey });
+    ({ a, b } = await startPeerPair(nodes));
     const { codeHash } = await a.client.uploadModule(TICKS);
     const job = await a.client.startJob({ codeHash, entry: "ticks", args: [1_000_000, 1_000_000], sandbox: "in-process" });
     await a.client.pause(job.id);

@@ -130,14 +130,34 @@ export interface JobSummary {
   fuelUsed: number;
   result: { status: string; value?: unknown; code?: string; message?: string } | null;
   movedTo: { node: string; url: string | null; committed: boolean } | null;
+  lastCheckpoint: { seq: number; fuel: number; createdAt: number; bytes: number; delta: boolean } | null;
+  executionSegment: {
+    checkpoint: number;
+    memoryPages: number;
+    memoryBytes: number;
+    touchedPages: number;
+    savedFrameBytes: number;
+  } | null;
   createdAt: number;
   updatedAt: number;
 }
 export interface JobView extends JobSummary {
   outputBytes: number;
-  lastCheckpoint: { seq: number; fuel: number; createdAt: number } | null;
+  /** A WASI job's resources and what a migration does with each, and (stopped) its open descriptors. */
+  bindings?: Array<{ resource: string; kind: string; binding: string; attachment: string; action: string; home?: string }>;
+  resourceSegment?: {
+    checkpoint: number;
+    fds: Array<{ fd: number; kind: string; preopen: string | null; path: string; offset: number; rights: string }>;
+    sleeping: boolean;
+  } | null;
+}
+export interface ModuleInterface {
+  imports: Array<{ module: string; name: string; kind: string; params?: string[]; results?: string[] }>;
+  exports: Array<{ name: string; kind: string; params?: string[]; results?: string[] }>;
 }
 export interface Migration {
+  /** Absent from nodes that log moves out only. */
+  direction?: "out" | "in";
   at: number;
   job: string | null;
   from: string;

@@ -1,10 +1,11 @@
-// The module routes (docs/http-api.md, "Modules"): upload, list and download over FerryNode.
+// The module routes (docs/http-api.md, "Modules"): upload, list, download and describe (imports, exports) over FerryNode.
 
 import type { Hono } from "hono";
 import { ServerError } from "../../errors.js";
 import type { FerryNode } from "../../node/ferry-node.js";
 import { callerOf, clientOf, type Env } from "../env.js";
 import { parseModuleListQuery } from "../list-query.js";
+import { moduleInterfaceOf } from "../../node/modules.js";
 
 export function moduleRoutes(app: Hono<Env>, node: FerryNode): void {
   app.post("/modules", async (c) => {
@@ -21,4 +22,7 @@ export function moduleRoutes(app: Hono<Env>, node: FerryNode): void {
     const bytes = node.moduleBytes(c.req.param("hash"), callerOf(c));
     return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/wasm" });
   });
+
+  // What it imports and exports: to whoever may download it (the same 404 for anyone else).
+  app.get("/modules/:hash/interface", (c) => c.json(moduleInterfaceOf(node.store, c.req.param("hash"), callerOf(c))));
 }

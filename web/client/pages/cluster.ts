@@ -47,7 +47,7 @@ export function renderCluster(page: Page): () => void {
     svg,
     h("h2", {}, "Load sharing"),
     balance,
-    h("h2", {}, "Recent transfers from this node"),
+    h("h2", {}, "Recent transfers out of and into this node"),
     moves,
   );
   let peers: Peer[] = [];
@@ -119,7 +119,7 @@ async function renderBalance(balance: HTMLElement, moves: HTMLElement): Promise<
         )
       : h("p", { class: "muted" }, "No polls yet."),
   );
-  fill(moves, migrationTable(migrations.migrations));
+  fill(moves, migrationTable(migrations.migrations, true));
   return t && recent.enabled
     ? [
         ["upper", t.upper],

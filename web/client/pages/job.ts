@@ -1,5 +1,5 @@
-// One job: its facts (GET /jobs/:id, refreshed while it lives), its history (created, checkpoints,
-// the moves this node logged), its live output and log (GET /jobs/:id/events, after the output so
+// One job: its facts (GET /jobs/:id, refreshed while it lives), its execution and resource segments
+// (job-segments.ts), its history (created, checkpoints, the moves out and in this node logged), its live output and log (GET /jobs/:id/events, after the output so
 // far from GET /jobs/:id/output), and what its owner may do: pause, resume, cancel, migrate to a
 // peer (with a migration grant signed in this page) and download its snapshot.
 
@@ -7,6 +7,7 @@ import { call, json, jobEvents, type JobEvent, type JobView, type Migration, typ
 import { background, bytes, count, every, facts, fill, h, status, time } from "../dom.js";
 import type { Page } from "../page.js";
 import { pageKey, signGrant } from "../sign.js";
+import { executionSegment, resourceSegment } from "./job-segments.js";
 
 /** Output and log kept on the page: the newest 64 KiB of each. */
 const KEEP_CHARS = 64 * 1024;
@@ -18,6 +19,7 @@ export function renderJob(page: Page, id: string): () => void {
   const about = h("div", {});
   const actions = h("div", { class: "actions", "aria-label": "job actions" });
   const history = h("ol", {});
+  const segments = h("div", {});
   const output = h("pre", { id: "output", tabindex: 0, "aria-label": "output" });
   const log = h("pre", { id: "log", tabindex: 0, "aria-label": "log" });
   fill(
@@ -25,6 +27,7 @@ export function renderJob(page: Page, id: string): () => void {
     h("h1", {}, "Job ", h("code", {}, id)),
     about,
     actions,
+    segments,
     h("h2", {}, "History"),
     history,
     h("h2", {}, "Output"),
@@ -39,6 +42,7 @@ export function renderJob(page: Page, id: string): () => void {
   const show = () => {
     if (!view) return;
     fill(about, jobFacts(view));
+    fill(segments, h("h2", {}, "Execution segment"), executionSegment(view), ...resourceSegment(view));
     fill(history, ...historyOf(view, moves));
     const what = `${view.state}|${peers.length}|${pageKey()?.clientId}|${view.lastCheckpoint?.seq}|${view.movedTo?.url}`;
     if (what === shown) return;
@@ -167,7 +171,9 @@ function historyOf(v: JobView, moves: readonly Migration[]): HTMLElement[] {
   for (const m of moves)
     items.push([
       m.at,
-      `${m.mode} migration ${m.from} → ${m.to} (downtime ${m.downtimeMs ?? "?"} ms, ${bytes(m.bytes)}, pre-copy rounds ${m.precopyRounds})`,
+      m.direction === "in"
+        ? `migrated in from ${m.from} (${m.mode}; downtime here ${m.downtimeMs ?? "?"} ms, ${bytes(m.bytes)} received, pre-copy rounds ${m.precopyRounds})`
+        : `${m.mode} migration ${m.from} → ${m.to} (downtime ${m.downtimeMs ?? "?"} ms, ${bytes(m.bytes)}, pre-copy rounds ${m.precopyRounds})`,
     ]);
   if (FINISHED.includes(v.state)) items.push([v.updatedAt, v.state === "migrated" ? `moved to ${v.movedTo?.node ?? "?"}` : v.state]);
   return items.sort((a, b) => a[0] - b[0]).map(([t, what]) => h("li", {}, `${time(t)} — ${what}`));

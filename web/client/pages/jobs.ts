@@ -1,9 +1,9 @@
 // Jobs: the signed-in client's jobs on this node (GET /jobs: filtered by state, 50 a page, newest
-// first, "older" follows `next`), a form to start one (POST /jobs), and opening any job by its id
+// first, "older" follows `next`; memory and checkpoints from each job's newest checkpoint), a form to start one (POST /jobs), and opening any job by its id
 // (how an anonymous job is reached: GET /jobs needs a signature, as it does for the CLI).
 
 import { json, type JobSummary, type JobView } from "../api.js";
-import { background, count, fill, h, short, status, table, time } from "../dom.js";
+import { background, bytes, count, fill, h, short, status, table, time } from "../dom.js";
 import type { Page } from "../page.js";
 import { pageKey } from "../sign.js";
 
@@ -64,7 +64,7 @@ export function renderJobs(page: Page): () => void {
 function jobTable(jobs: readonly JobSummary[]): HTMLElement {
   if (jobs.length === 0) return h("p", { class: "muted" }, "No jobs.");
   return table(
-    ["job", "state", "module", "entry", "sandbox", "#fuel used", "node", "created"],
+    ["job", "state", "module", "entry", "sandbox", "#fuel used", "#memory", "checkpoints", "node", "created"],
     jobs.map((j) => [
       h("a", { href: `/ui/jobs/${encodeURIComponent(j.id)}` }, j.id),
       h("span", { class: `state-${j.state}` }, j.state),
@@ -72,9 +72,22 @@ function jobTable(jobs: readonly JobSummary[]): HTMLElement {
       j.entry,
       j.sandbox,
       count(j.fuelUsed),
+      memoryCell(j),
+      j.lastCheckpoint ? `${j.lastCheckpoint.seq}, last ${time(j.lastCheckpoint.createdAt)}` : "—",
       j.node,
       time(j.createdAt),
     ]),
+  );
+}
+
+/** The memory its newest checkpoint held (the API counts it when the checkpoint is written): bytes, pages on hover. */
+function memoryCell(j: JobSummary): HTMLElement | string {
+  const s = j.executionSegment;
+  if (!s) return "—";
+  return h(
+    "span",
+    { title: `${count(s.memoryPages)} pages of 64 KiB, ${count(s.touchedPages)} touched (checkpoint #${s.checkpoint})` },
+    bytes(s.memoryBytes),
   );
 }
 

@@ -21,7 +21,11 @@ export function renderMigrations(page: Page): () => void {
         json<{ migrations: Migration[] }>("GET", "/migrations", { origin: new URL(p.url).origin }).catch(() => ({ migrations: [] })),
       ),
     ]);
-    const all = lists.flatMap((l) => l.migrations).sort((a, b) => b.at - a.at);
+    // Each move once: as its sender logged it (a move in is the same move, seen from the receiver).
+    const all = lists
+      .flatMap((l) => l.migrations)
+      .filter((m) => m.direction !== "in")
+      .sort((a, b) => b.at - a.at);
     const strong = all.filter((m) => m.mode === "strong");
     const downtimes = strong.map((m) => m.downtimeMs ?? 0).sort((a, b) => a - b);
     const median = downtimes.length ? downtimes[Math.floor(downtimes.length / 2)] : undefined;

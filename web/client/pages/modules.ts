@@ -1,10 +1,12 @@
 // Modules: what the viewer may run here (GET /modules: public ones, and the signed-in client's own),
-// a page at a time, and uploading one (POST /modules, signed) from a file.
+// a page at a time, each with its imports and exports (module-interface.ts), and uploading one
+// (POST /modules, signed) from a file.
 
 import { call, json } from "../api.js";
 import { background, bytes, fill, h, status, table, time } from "../dom.js";
 import type { Page } from "../page.js";
 import { pageKey } from "../sign.js";
+import { interfaceCell } from "./module-interface.js";
 
 interface ModuleSummary {
   codeHash: string;
@@ -34,13 +36,14 @@ export function renderModules(page: Page): () => void {
       modules.length === 0
         ? h("p", { class: "muted" }, "No modules you can see.")
         : table(
-            ["code hash (sha256)", "#size", "visibility", "yours", "uploaded"],
+            ["code hash (sha256)", "#size", "visibility", "yours", "uploaded", "imports and exports"],
             modules.map((m) => [
               h("code", {}, m.codeHash),
               bytes(m.size),
               m.public ? "public" : "private",
               m.mine ? "yes" : "",
               time(m.createdAt),
+              interfaceCell(m.codeHash),
             ]),
           ),
       h(
